@@ -1,0 +1,178 @@
+// A fixed pool of worker threads, woken per parallel_for; the caller runs chunk 0 itself.
+#include "framework/parallel.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace finch {
+
+namespace {
+
+thread_local bool t_in_region = false;
+
+class Pool {
+ public:
+  ~Pool() { resize(1); }
+
+  int size() const { return size_; }
+
+  void resize(int n) {
+    std::unique_lock lock(mu_);
+    stop_ = true;
+    ++generation_;
+    cv_.notify_all();
+    lock.unlock();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    lock.lock();
+    stop_ = false;
+    size_ = n;
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { loop(i); });
+  }
+
+  // Runs task(i) for i in [0, chunks) on the caller plus the workers; blocks until all are done.
+  void run(int chunks, const std::function<void(int)>& task) {
+    std::exception_ptr error;
+    std::mutex error_mu;
+    const std::function<void(int)> guarded = [&](int i) {
+      try {
+        task(i);
+      } catch (...) {
+        std::lock_guard g(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    };
+    {
+      std::lock_guard lock(mu_);
+      task_ = &guarded;
+      chunks_ = chunks;
+      next_.store(1);
+      pending_ = chunks - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    t_in_region = true;
+    guarded(0);
+    // The caller also takes leftover chunks so a slow wake-up never idles the caller.
+    for (int i; (i = next_.fetch_add(1)) < chunks;) finish(guarded, i);
+    t_in_region = false;
+    std::unique_lock lock(mu_);
+    // Wait for the chunks and for every worker that picked up this task to let go of it, so no
+    // straggler can touch `task` after it goes out of scope.
+    done_cv_.wait(lock, [&] { return pending_ == 0 && active_ == 0; });
+    task_ = nullptr;
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  void finish(const std::function<void(int)>& task, int i) {
+    task(i);
+    std::lock_guard lock(mu_);
+    if (--pending_ == 0 && active_ == 0) done_cv_.notify_one();
+  }
+
+  void loop(int) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      const std::function<void(int)>* task = task_;
+      const int chunks = chunks_;
+      if (!task) continue;
+      ++active_;
+      lock.unlock();
+      t_in_region = true;
+      for (int i; (i = next_.fetch_add(1)) < chunks;) finish(*task, i);
+      t_in_region = false;
+      lock.lock();
+      if (--active_ == 0 && pending_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* task_ = nullptr;
+  int chunks_ = 0;
+  int pending_ = 0;
+  int active_ = 0;  // workers currently holding task_
+  std::atomic<int> next_{0};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  int size_ = 1;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+std::mutex g_config_mu;
+int g_num_threads = 0;  // 0: not configured yet
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? int(hw) : 1;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  if (n <= 0) n = default_threads();
+  std::lock_guard lock(g_config_mu);
+  if (n == g_num_threads) return;
+  g_num_threads = n;
+  pool().resize(n);
+  openblas_set_num_threads(n);
+}
+
+int get_num_threads() {
+  {
+    std::lock_guard lock(g_config_mu);
+    if (g_num_threads > 0) return g_num_threads;
+  }
+  set_num_threads(0);
+  return g_num_threads;
+}
+
+bool in_parallel_region() { return t_in_region; }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  const int threads = get_num_threads();
+  int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+  if (chunks <= 1 || t_in_region) {
+    fn(begin, end);
+    return;
+  }
+  // Balanced static split: the first n % chunks chunks get one extra iteration.
+  const int64_t base = n / chunks, extra = n % chunks;
+  auto chunk_range = [&](int64_t c) {
+    const int64_t b = begin + c * base + std::min(c, extra);
+    return std::pair{b, b + base + (c < extra ? 1 : 0)};
+  };
+  openblas_set_num_threads(1);
+  try {
+    pool().run(int(chunks), [&](int c) {
+      auto [b, e] = chunk_range(c);
+      fn(b, e);
+    });
+  } catch (...) {
+    openblas_set_num_threads(threads);
+    throw;
+  }
+  openblas_set_num_threads(threads);
+}
+
+}  // namespace finch

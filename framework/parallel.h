@@ -1,0 +1,26 @@
+// The one global thread pool. Every kernel parallelizes through parallel_for; set_num_threads(N)
+// governs the pool and OpenBLAS together so nothing oversubscribes the cores.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace finch {
+
+// Sets the pool size (the calling thread counts as one worker) and OpenBLAS's thread count.
+// N <= 0 means "all hardware threads".
+void set_num_threads(int n);
+int get_num_threads();
+// True while the calling thread runs inside a parallel_for body (nested calls run inline).
+bool in_parallel_region();
+
+// Splits [begin, end) into at most get_num_threads() contiguous chunks of at least `grain`
+// iterations and runs fn(chunk_begin, chunk_end) on them. The split depends only on the range,
+// the grain and the thread count, so results are reproducible for a given thread count.
+// While the pool runs, OpenBLAS is switched to one thread: a kernel may call cblas from inside a
+// chunk without spawning OpenBLAS threads under the pool's threads. Exceptions thrown by fn are
+// rethrown on the calling thread (the first one wins).
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace finch

@@ -1,0 +1,24 @@
+// Aligned allocation and release of tensor storage.
+#include "framework/storage.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace finch {
+
+Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
+  const size_t padded = (nbytes + kAlignment - 1) / kAlignment * kAlignment + kAlignment;
+  data_ = std::aligned_alloc(kAlignment, padded);
+  if (!data_) throw std::bad_alloc();
+  release_ = [](void* p) { std::free(p); };
+}
+
+Storage::Storage(void* data, size_t nbytes, std::function<void(void*)> release)
+    : data_(data), nbytes_(nbytes), release_(std::move(release)) {}
+
+Storage::~Storage() {
+  if (release_) release_(data_);
+}
+
+}  // namespace finch
