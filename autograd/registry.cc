@@ -1,0 +1,39 @@
+// Every backward rule in finch, by the name its forward passes to record(). Adding a rule means
+// adding its name here and a gradcheck case in tests/autograd (the suite fails otherwise).
+#include "autograd/registry.h"
+
+#include <algorithm>
+
+namespace finch::autograd {
+
+const std::vector<std::string>& backward_rules() {
+  static const std::vector<std::string> rules = {
+      // elementwise arithmetic (autograd/functions_elementwise.cc)
+      "add", "sub", "mul", "div", "neg", "add_scalar", "mul_scalar", "pow_scalar", "pow",
+      "exp", "log", "sqrt", "rsqrt", "abs", "clamp", "where",
+      // activations (autograd/functions_activation.cc)
+      "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu",
+      "hardswish", "hardsigmoid",
+      // reductions (autograd/functions_reduce.cc)
+      "sum", "mean", "max", "var", "softmax", "log_softmax",
+      // linear algebra and convolution (autograd/functions_linalg.cc, functions_conv.cc)
+      "matmul", "linear", "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+      // normalization and tables (autograd/functions_norm.cc)
+      "batch_norm", "layer_norm", "embedding", "dropout",
+      // shape and layout (autograd/functions_shape.cc)
+      "view", "permute", "expand", "slice", "select", "contiguous", "cat", "index_select", "pad",
+      "to_dtype",
+      // losses (autograd/functions_loss.cc)
+      "cross_entropy", "bce_with_logits", "mse_loss",
+      // sequence models (autograd/functions_sequence.cc)
+      "lstm_cell", "scaled_dot_product_attention",
+  };
+  return rules;
+}
+
+bool is_registered_rule(const std::string& name) {
+  const auto& r = backward_rules();
+  return std::find(r.begin(), r.end(), name) != r.end();
+}
+
+}  // namespace finch::autograd
