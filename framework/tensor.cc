@@ -69,6 +69,7 @@ int64_t Tensor::numel() const { return shape_numel(shape()); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return need(impl_).storage; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to misplace (as PyTorch)
   int64_t expected = 1;
   for (int64_t d = dim() - 1; d >= 0; --d) {
     const int64_t s = shape()[size_t(d)];
