@@ -9,7 +9,7 @@
 // terminal (CI logs, pipes, `2> log.txt`) there is no '\r' at all: a plain line is printed at
 // each 10 % of progress or every 10 s, whichever comes first, so logs stay short and readable.
 //
-// Line: "train  45/100  45% [#########...........] 12.3 it/s  elapsed 0:04  eta 0:05  loss=0.53"
+// Line: "train   45/100   45% [#########...........]  12.3 it/s  elapsed 0:04  eta 0:05  loss=0.53"
 // With total <= 0 (unknown length) the percentage, bar and ETA are left out.
 // Not thread-safe: call it from the loop's own thread.
 #pragma once
