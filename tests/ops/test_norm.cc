@@ -99,6 +99,15 @@ TEST(BatchNorm, LongChannelKeepsPrecision) {
   check_batch_norm({64, 3, 32, 32}, DType::f32, true, true, 99);
 }
 
+TEST(BatchNorm, ManyChannelsShortPlanesSpanSeveralBlocks) {
+  // More than one 64-channel block on the short-plane path (S < 8), train and eval.
+  for (DType dt : {DType::f32, DType::f64}) {
+    check_batch_norm({33, 130}, dt, true, true, 21);
+    check_batch_norm({4, 70, 3}, dt, true, false, 22);
+    check_batch_norm({4, 129, 2, 3}, dt, false, true, 23);
+  }
+}
+
 TEST(BatchNorm, StridedInputAndNoRunningStats) {
   const Tensor base = rnd({3, 5, 4, 6}, 7, DType::f32);
   const Tensor x = base.permute({0, 3, 2, 1});  // [3, 6, 4, 5], non-contiguous
