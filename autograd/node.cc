@@ -42,10 +42,12 @@ AccumulateGrad::AccumulateGrad(const Tensor& leaf)
 Grads AccumulateGrad::apply(const Grads& grad_outputs) {
   const Tensor& g = grad_outputs[0];
   Tensor current = leaf_.grad();
-  // The first gradient is copied: a backward rule may hand the same tensor to several inputs,
-  // and optimizers update .grad in place.
+  // The first gradient becomes .grad. It is copied unless nothing else can see it: a backward
+  // rule may hand one tensor to several inputs, and optimizers update .grad in place. The
+  // engine's buffer is the only holder of a freshly computed gradient, so that one is taken.
   if (!current.defined()) {
-    leaf_.set_grad(g.to(leaf_.dtype()).clone());
+    const bool take = g.is_sole_owner() && g.dtype() == leaf_.dtype() && g.is_contiguous();
+    leaf_.set_grad(take ? g.detach() : g.to(leaf_.dtype()).clone());
   } else {
     add_into(current, g);
     leaf_.set_grad(current);

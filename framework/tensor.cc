@@ -80,6 +80,10 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::is_sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1;
+}
+
 void* Tensor::raw_data() const {
   return static_cast<char*>(storage()->data()) + offset() * int64_t(dtype_size(dtype()));
 }

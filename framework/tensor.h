@@ -54,6 +54,9 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const;
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
   TensorImpl* impl() const { return impl_.get(); }
+  // True when this handle is the only reference to its metadata and its storage, so the data
+  // can be taken over instead of copied (the autograd engine does this with gradients).
+  bool is_sole_owner() const;
 
   // Pointer to the first element (storage + offset). Checks that T matches the dtype.
   template <typename T>
