@@ -56,10 +56,10 @@ AttentionGrads scaled_dot_product_attention_backward_reference(
     const Tensor& mask, std::optional<double> scale, const AttentionNeeds& needs = {});
 
 // --- the row kernels (Highway), exposed for tests ---
-// In place over `rows` rows of `n` scores each (row stride n): p = softmax(s), where −∞ scores
-// give 0; a row that is all −∞ becomes all zeros.
-void softmax_rows_f32(int64_t rows, int64_t n, float* s);
-// In place: dp ← p ⊙ (dp − Σ_j dp_j p_j), row by row.
-void softmax_backward_rows_f32(int64_t rows, int64_t n, const float* p, float* dp);
+// In place over `rows` rows of `n` scores each (row stride ld >= n): p = softmax(s), where −∞
+// scores give 0; a row that is all −∞ becomes all zeros.
+void softmax_rows_f32(int64_t rows, int64_t n, int64_t ld, float* s);
+// In place: dp ← p ⊙ (dp − Σ_j dp_j p_j), row by row (both with row stride ld >= n).
+void softmax_backward_rows_f32(int64_t rows, int64_t n, int64_t ld, const float* p, float* dp);
 
 }  // namespace finch::ops

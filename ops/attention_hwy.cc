@@ -17,12 +17,12 @@ HWY_BEFORE_NAMESPACE();
 namespace finch::ops::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-void SoftmaxRows(int64_t rows, int64_t n, float* s) {
+void SoftmaxRows(int64_t rows, int64_t n, int64_t ld, float* s) {
   const hn::ScalableTag<float> d;
   const int64_t N = int64_t(hn::Lanes(d));
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int64_t r = 0; r < rows; ++r) {
-    float* x = s + r * n;
+    float* x = s + r * ld;
     // Row max (subtracted so exp never overflows: the stable softmax).
     auto vmax = hn::Set(d, ninf);
     int64_t j = 0;
@@ -57,12 +57,12 @@ void SoftmaxRows(int64_t rows, int64_t n, float* s) {
   }
 }
 
-void SoftmaxBackwardRows(int64_t rows, int64_t n, const float* p, float* dp) {
+void SoftmaxBackwardRows(int64_t rows, int64_t n, int64_t ld, const float* p, float* dp) {
   const hn::ScalableTag<float> d;
   const int64_t N = int64_t(hn::Lanes(d));
   for (int64_t r = 0; r < rows; ++r) {
-    const float* pr = p + r * n;
-    float* g = dp + r * n;
+    const float* pr = p + r * ld;
+    float* g = dp + r * ld;
     auto acc = hn::Zero(d);
     int64_t j = 0;
     for (; j + N <= n; j += N) acc = hn::MulAdd(hn::LoadU(d, g + j), hn::LoadU(d, pr + j), acc);
@@ -83,11 +83,11 @@ namespace finch::ops {
 HWY_EXPORT(SoftmaxRows);
 HWY_EXPORT(SoftmaxBackwardRows);
 
-void softmax_rows_f32(int64_t rows, int64_t n, float* s) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxRows)(rows, n, s);
+void softmax_rows_f32(int64_t rows, int64_t n, int64_t ld, float* s) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxRows)(rows, n, ld, s);
 }
-void softmax_backward_rows_f32(int64_t rows, int64_t n, const float* p, float* dp) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRows)(rows, n, p, dp);
+void softmax_backward_rows_f32(int64_t rows, int64_t n, int64_t ld, const float* p, float* dp) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRows)(rows, n, ld, p, dp);
 }
 }  // namespace finch::ops
 #endif  // HWY_ONCE

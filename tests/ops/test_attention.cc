@@ -182,7 +182,7 @@ TEST(Attention, SoftmaxRowKernelEdgeCases) {
         s[size_t(n + j)] = -inf;                         // fully masked
         s[size_t(2 * n + j)] = j % 2 ? -inf : float(j);  // partly masked
       }
-      ops::softmax_rows_f32(3, n, s.data());
+      ops::softmax_rows_f32(3, n, n, s.data());
       double sum0 = 0, sum2 = 0;
       for (int64_t j = 0; j < n; ++j) {
         sum0 += s[size_t(j)];
