@@ -10,6 +10,8 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
+#include "ops/attention.h"
+#include "ops/lstm.h"
 
 namespace finch {
 namespace {
@@ -37,6 +39,23 @@ void BM_LstmCellTrain(benchmark::State& st) {
     auto [h1, c1] = lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh);
     backward({h1, c1}, {gh, gc});
     benchmark::DoNotOptimize(w_ih.grad().raw_data());
+  }
+}
+
+// The kernels alone (ops::lstm_cell + ops::lstm_cell_backward, every gradient), without the
+// autograd engine's bookkeeping (its gradient clones into the leaves' .grad etc.).
+void BM_LstmCellKernels(benchmark::State& st) {
+  const int64_t B = st.range(0), H = st.range(1);
+  set_num_threads(int(st.range(2)));
+  Generator g(1);
+  const Tensor x = randn({B, H}, g), h = randn({B, H}, g), c = randn({B, H}, g);
+  const Tensor w_ih = randn({4 * H, H}, g), w_hh = randn({4 * H, H}, g);
+  const Tensor b_ih = randn({4 * H}, g), b_hh = randn({4 * H}, g);
+  const Tensor gh = randn({B, H}, g), gc = randn({B, H}, g);
+  for (auto _ : st) {
+    ops::LstmCellOutput f = ops::lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh);
+    ops::LstmCellGrads d = ops::lstm_cell_backward(gh, gc, x, h, c, w_ih, w_hh, f.gates, f.tanh_c);
+    benchmark::DoNotOptimize(d.dw_ih.raw_data());
   }
 }
 
@@ -82,6 +101,7 @@ void BM_Attention(benchmark::State& st) {
 }
 
 BENCHMARK(BM_LstmCellTrain)->ArgNames({"B", "H", "threads"})->Args({64, 256, 1})->Args({64, 256, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_LstmCellKernels)->ArgNames({"B", "H", "threads"})->Args({64, 256, 1})->Args({64, 256, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_LstmCellInference)->ArgNames({"B", "H", "threads"})->Args({1, 128, 1})->Args({1, 128, 2})->Args({64, 256, 1})->Args({64, 256, 2})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Attention)->ArgNames({"B", "heads", "L", "D", "threads", "train"})
     ->Args({8, 12, 128, 64, 1, 1})->Args({8, 12, 128, 64, 2, 1})
