@@ -8,8 +8,10 @@
 // (L ≤ 512) the [NB, Lq, Lk] buffer is small and saves backward a gemm and a softmax.
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "framework/parallel.h"
@@ -121,21 +123,27 @@ void gemm0(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* 
     dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0, C, ldc);
 }
 
-// Scalar stable softmax over rows (F64 path and reference); all −∞ rows become zeros.
+// Scalar stable softmax over rows (F64 path and reference), the contract of softmax_rows_f32:
+// s ← softmax(s + bias), causal rows cut after r + 1 keys, all −∞ rows become zeros.
 template <typename T>
-void softmax_rows_scalar(int64_t rows, int64_t n, int64_t ld, T* s) {
+void softmax_rows_scalar(int64_t rows, int64_t n, int64_t ld, T* s, const T* bias = nullptr,
+                         int64_t bias_ld = 0, bool causal = false) {
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t r = 0; r < rows; ++r) {
     T* x = s + r * ld;
+    const int64_t len = causal ? std::min(n, r + 1) : n;
+    if (bias)
+      for (int64_t j = 0; j < len; ++j) x[j] += bias[r * bias_ld + j];
+    std::fill(x + len, x + n, T(0));
     T m = ninf;
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    for (int64_t j = 0; j < len; ++j) m = std::max(m, x[j]);
     if (m == ninf) {
-      std::fill(x, x + n, T(0));
+      std::fill(x, x + len, T(0));
       continue;
     }
     T sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += (x[j] = std::exp(x[j] - m));
-    for (int64_t j = 0; j < n; ++j) x[j] /= sum;
+    for (int64_t j = 0; j < len; ++j) sum += (x[j] = std::exp(x[j] - m));
+    for (int64_t j = 0; j < len; ++j) x[j] /= sum;
   }
 }
 
@@ -177,28 +185,30 @@ void zero_columns(T* X, int64_t rows, int64_t from, int64_t ld) {
     for (int64_t i = 0; i < rows; ++i) std::fill(X + i * ld + from, X + (i + 1) * ld, T(0));
 }
 
-// Applies the expanded mask slice (float: added; bool: false → −∞) and the causal rule (j > i
-// → −∞) to the first Lk columns of one [Lq, ld] score block.
+// The mask slice of one (batch, head) as the additive bias the softmax kernels take: a float
+// mask with unit column stride is used in place (row stride 0 when it broadcasts over queries);
+// a bool mask becomes 0 / −∞ in `scratch` (one row when it broadcasts over queries, as a key
+// padding mask does, so that costs Lk per slice). Returns {bias, bias row stride}.
 template <typename T>
-void apply_mask(T* s, int64_t Lq, int64_t Lk, int64_t ld, const Tensor& mask, int64_t moff,
-                bool causal) {
-  const T ninf = -std::numeric_limits<T>::infinity();
-  if (mask.defined()) {
-    const int64_t rs = mask.stride(-2), cs = mask.stride(-1);
-    if (mask.dtype() == DType::b8) {
-      const bool* m = mask.data<bool>() + moff;
-      for (int64_t i = 0; i < Lq; ++i)
-        for (int64_t j = 0; j < Lk; ++j)
-          if (!m[i * rs + j * cs]) s[i * ld + j] = ninf;
-    } else {
-      const T* m = mask.data<T>() + moff;
-      for (int64_t i = 0; i < Lq; ++i)
-        for (int64_t j = 0; j < Lk; ++j) s[i * ld + j] += m[i * rs + j * cs];
-    }
+std::pair<const T*, int64_t> mask_bias(const Tensor& mask, int64_t moff, int64_t Lq, int64_t n,
+                                       std::vector<T>& scratch) {
+  if (!mask.defined()) return {nullptr, 0};
+  const int64_t rs = mask.stride(-2), cs = mask.stride(-1);
+  const int64_t rows = rs == 0 ? 1 : Lq;
+  if (mask.dtype() != DType::b8) {
+    const T* m = mask.data<T>() + moff;
+    if (cs == 1) return {m, rs};
+    scratch.resize(size_t(rows * n));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < n; ++j) scratch[size_t(i * n + j)] = m[i * rs + j * cs];
+    return {scratch.data(), rs == 0 ? 0 : n};
   }
-  if (causal)
-    for (int64_t i = 0; i < Lq; ++i)
-      for (int64_t j = i + 1; j < Lk; ++j) s[i * ld + j] = ninf;
+  const T table[2] = {-std::numeric_limits<T>::infinity(), T(0)};  // false → −∞, true → 0
+  const bool* m = mask.data<bool>() + moff;
+  scratch.resize(size_t(rows * n));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) scratch[size_t(i * n + j)] = table[m[i * rs + j * cs] ? 1 : 0];
+  return {scratch.data(), rs == 0 ? 0 : n};
 }
 
 template <typename T>
@@ -214,15 +224,17 @@ AttentionOutput forward_fast(const Geometry& g, const Tensor& q, const Tensor& k
   T* P = r.probs.data<T>();
   T* O = r.out.data<T>();
   parallel_for(0, g.NB, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> scratch;
     for (int64_t b = b0; b < b1; ++b) {
       T* Pb = P + b * g.Lq * g.Lk;
       const int64_t mo = mask.defined() ? moff[size_t(b)] : 0;
       const int64_t n = attended_keys(mask, mo, g.Lq, g.Lk);  // keys [n, Lk) are all masked
-      // S[:, :n] = scale · Q · K[:n]ᵀ, masked, softmaxed in place; P[:, n:] = 0
+      // S[:, :n] = scale · Q · K[:n]ᵀ, then softmax(S + mask) in place (mask and causal cut
+      // fused into the softmax pass); P[:, n:] = 0
       gemm0<T>(false, true, g.Lq, n, g.D, scale, Q.at(b), Q.ld, K.at(b), K.ld, Pb, g.Lk);
-      apply_mask<T>(Pb, g.Lq, n, g.Lk, mask, mo, causal);
-      if constexpr (std::is_same_v<T, float>) softmax_rows_f32(g.Lq, n, g.Lk, Pb);
-      else softmax_rows_scalar<T>(g.Lq, n, g.Lk, Pb);
+      const auto [bias, bias_ld] = mask_bias<T>(mask, mo, g.Lq, n, scratch);
+      if constexpr (std::is_same_v<T, float>) softmax_rows_f32(g.Lq, n, g.Lk, Pb, bias, bias_ld, causal);
+      else softmax_rows_scalar<T>(g.Lq, n, g.Lk, Pb, bias, bias_ld, causal);
       zero_columns(Pb, g.Lq, n, g.Lk);
       // O = P[:, :n] · V[:n]
       gemm0<T>(false, false, g.Lq, g.Dv, n, T(1), Pb, g.Lk, V.at(b), V.ld, O + b * g.Lq * g.Dv, g.Dv);
