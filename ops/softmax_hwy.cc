@@ -68,17 +68,20 @@ void SoftmaxRows(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t row
       }
     }
     const auto vs = hn::SumOfLanes(d, hn::Add(s0, s1));
-    // Pass 3: normalize. log_softmax = x − (max + log Σ e) never takes log of a tiny ratio.
+    // Pass 3: normalize (log_softmax never takes the log of a tiny ratio).
     if (!log) {
       const auto inv = hn::Div(hn::Set(d, 1.0f), vs);
       for (i = 0; i < nv; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, yr + i), inv), d, yr + i);
       const float invs = hn::GetLane(inv);
       for (; i < n; ++i) yr[i] *= invs;
     } else {
-      const auto c = hn::Add(vm, hn::Log(d, vs));
-      for (i = 0; i < nv; i += N) hn::StoreU(hn::Sub(hn::LoadU(d, xr + i), c), d, yr + i);
-      const float cs = hn::GetLane(c);
-      for (; i < n; ++i) yr[i] = xr[i] - cs;
+      // (x − max) − log Σ e: x − max is exact for nearby values, while x − (max + log Σ e)
+      // would round the sum at the magnitude of max (1e4 loses 3 digits in f32).
+      const auto c = hn::Log(d, vs);
+      for (i = 0; i < nv; i += N)
+        hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, xr + i), vm), c), d, yr + i);
+      const float cs = hn::GetLane(c), ms = hn::GetLane(vm);
+      for (; i < n; ++i) yr[i] = (xr[i] - ms) - cs;
     }
   }
 }
@@ -150,9 +153,9 @@ void SoftmaxCols(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t r, 
       for (int64_t j = 0; j < r; ++j)
         hn::StoreU(hn::Mul(hn::LoadU(d, y + j * inner + k), inv), d, y + j * inner + k);
     } else {
-      const auto c = hn::Add(m, hn::Log(d, s));
+      const auto c = hn::Log(d, s);
       for (int64_t j = 0; j < r; ++j)
-        hn::StoreU(hn::Sub(hn::LoadU(d, x + j * inner + k), c), d, y + j * inner + k);
+        hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, x + j * inner + k), m), c), d, y + j * inner + k);
     }
   }
   for (; k < k1; ++k) {
@@ -168,8 +171,8 @@ void SoftmaxCols(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t r, 
       const float inv = 1.0f / s;
       for (int64_t j = 0; j < r; ++j) y[j * inner + k] *= inv;
     } else {
-      const float c = m + std::log(s);
-      for (int64_t j = 0; j < r; ++j) y[j * inner + k] = x[j * inner + k] - c;
+      const float c = std::log(s);
+      for (int64_t j = 0; j < r; ++j) y[j * inner + k] = (x[j * inner + k] - m) - c;
     }
   }
 }
