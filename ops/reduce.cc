@@ -348,7 +348,12 @@ Tensor reduce_backward(const Tensor& dy, const Shape& in_shape, const std::vecto
   (void)keepdim;
   Tensor dx = empty(in_shape, dy.dtype());
   if (dx.numel() == 0) return dx;
-  dx.copy_(dy.detach().contiguous().view(ks).expand(in_shape));
+  // dy viewed with the reduced dims kept as 1 (built directly: Tensor::view rejects a 0-d
+  // source), then broadcast by the strided copy.
+  const Tensor dyc = dy.detach().contiguous();
+  FINCH_CHECK(dyc.numel() == shape_numel(ks), "reduce_backward: dy of shape ", shape_str(dy.shape()),
+              " does not match the reduced shape ", shape_str(ks));
+  dx.copy_(Tensor(dyc.storage(), dyc.dtype(), ks, contiguous_strides(ks), dyc.offset()).expand(in_shape));
   if (scale != 1.0) {
     visit_dtype(dx.dtype(), [&](auto tag) {
       using T = decltype(tag);
