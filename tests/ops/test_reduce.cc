@@ -119,6 +119,33 @@ TEST(Reduce, SumMeanEveryDimSubsetMatchReference) {
   });
 }
 
+TEST(Reduce, EdgeSizesAlongRowsColumnsAndMiddle) {
+  // Every edge size as the reduced extent of the row step ([3, n] over dim 1), the column step
+  // ([n, 5] over dim 0, and [4, n] over dim 0 for wide columns) and a middle dim ([2, n, 3]).
+  Generator gen(10);
+  for_each_target([&] {
+    for (int64_t n : kSizes) {
+      SCOPED_TRACE("n=" + std::to_string(n));
+      const std::vector<std::pair<Shape, int64_t>> cases = {{{3, n}, 1}, {{n, 5}, 0}, {{4, n}, 0}, {{2, n, 3}, 1}};
+      for (const auto& [s, d] : cases) {
+        Tensor x = randn(s, gen);
+        const double tol = 1e-5 * std::sqrt(double(n));
+        expect_close(ops::sum(x, {d}), ops::sum_reference(x, {d}, false), tol, 1e-5);
+        const Tensor m = ops::mean(x, {d}, true);
+        const Tensor ms = ops::sum_reference(x, {d}, true);
+        ASSERT_EQ(m.shape(), ms.shape());
+        const auto mv = m.to_vector<double>(), sv = ms.to_vector<double>();
+        for (size_t i = 0; i < mv.size(); ++i) ASSERT_NEAR(mv[i], sv[i] / double(s[size_t(d)]), tol / double(s[size_t(d)]) + 1e-6);
+        expect_close(ops::var(x, {d}), ops::var_reference(x, {d}, 1, false), 1e-5, 1e-4);
+        auto [v, i] = ops::max(x, d);
+        auto [rv, ri] = ops::max_reference(x, d, false);
+        expect_close(v, rv, 0, 0);
+        EXPECT_EQ(i.to_vector<int64_t>(), ri.to_vector<int64_t>());
+      }
+    }
+  });
+}
+
 TEST(Reduce, MeanIsSumOverCount) {
   Generator gen(4);
   Tensor x = randn({4, 6, 5}, gen, DType::f64);
