@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "framework/parallel.h"
+#include "ops/shape.h"
 
 namespace finch::ops {
 
@@ -353,7 +354,7 @@ Tensor reduce_backward(const Tensor& dy, const Shape& in_shape, const std::vecto
   const Tensor dyc = dy.detach().contiguous();
   FINCH_CHECK(dyc.numel() == shape_numel(ks), "reduce_backward: dy of shape ", shape_str(dy.shape()),
               " does not match the reduced shape ", shape_str(ks));
-  dx.copy_(Tensor(dyc.storage(), dyc.dtype(), ks, contiguous_strides(ks), dyc.offset()).expand(in_shape));
+  strided_copy(dx, Tensor(dyc.storage(), dyc.dtype(), ks, contiguous_strides(ks), dyc.offset()).expand(in_shape));
   if (scale != 1.0) {
     visit_dtype(dx.dtype(), [&](auto tag) {
       using T = decltype(tag);
@@ -401,7 +402,7 @@ Tensor var_backward(const Tensor& dy, const Tensor& x, const std::vector<int64_t
   Tensor m = mean(x, dims, true);
   Tensor dxe = reduce_backward(dy, x.shape(), dims, keepdim, 2.0 / denom);  // 2·dy/(n-c), expanded
   Tensor me = empty(x.shape(), x.dtype());
-  me.copy_(m.expand(x.shape()));
+  strided_copy(me, m.expand(x.shape()));
   const Tensor xc = x.detach().contiguous();
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
