@@ -78,7 +78,11 @@ void row_step(const T* x, int64_t outer, int64_t n, T* y) {
   if (nb <= 1) {
     parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)),
                  [&](int64_t b, int64_t e) {
-                   for (int64_t o = b; o < e; ++o) y[o] = row_sum(x + o * n, n);
+                   if constexpr (std::is_same_v<T, float>) {
+                     row_sums_f32(x + b * n, e - b, n, y + b);
+                   } else {
+                     for (int64_t o = b; o < e; ++o) y[o] = row_sum(x + o * n, n);
+                   }
                  });
     return;
   }

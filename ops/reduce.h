@@ -57,6 +57,8 @@ std::pair<Tensor, Tensor> max_reference(const Tensor& x, int64_t dim, bool keepd
 // --- Highway kernels (ops/reduce_hwy.cc), exposed for the per-target tests ---
 // Σ x[0..n) with 4 vector accumulators.
 float row_sum_f32(const float* x, int64_t n);
+// out[r] = Σ of row r of a contiguous [rows, n] (n up to a few thousand; no f64 blocking).
+void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out);
 // out[k] (+)= Σ_r x[r·ld + k] for k < inner, r < rows.
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate);

@@ -66,6 +66,19 @@ TEST(Reduce, RowSumKernelEverySize) {
         mag += std::abs(p[i]);
       }
       EXPECT_NEAR(ops::row_sum_f32(p, n), want, 1e-6 + 2e-6 * mag) << "n=" << n;
+      if (n > 3) {  // the multi-row kernel: three rows of n / 3
+        const int64_t m = n / 3;
+        float out[3];
+        ops::row_sums_f32(p, 3, m, out);
+        for (int64_t r = 0; r < 3; ++r) {
+          double w = 0, a = 0;
+          for (int64_t i = 0; i < m; ++i) {
+            w += p[r * m + i];
+            a += std::abs(p[r * m + i]);
+          }
+          EXPECT_NEAR(out[r], w, 1e-6 + 2e-6 * a) << "rows of " << m;
+        }
+      }
     }
   });
 }
