@@ -280,6 +280,12 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim_in, bool keepdim) {
       auto better = [](T v, T best) { return v > best || (std::isnan(v) && !std::isnan(best)); };
       parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, r * inner)),
                    [&](int64_t b, int64_t e) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (inner == 1) {  // the contiguous row case (argmax of logits): Highway
+            row_max_f32(px + b * r, e - b, r, pv + b, pi + b);
+            return;
+          }
+        }
         for (int64_t o = b; o < e; ++o) {
           const T* src = px + o * r * inner;
           T* bv = pv + o * inner;

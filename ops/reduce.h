@@ -59,6 +59,8 @@ std::pair<Tensor, Tensor> max_reference(const Tensor& x, int64_t dim, bool keepd
 float row_sum_f32(const float* x, int64_t n);
 // out[r] = Σ of row r of a contiguous [rows, n] (n up to a few thousand; no f64 blocking).
 void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out);
+// Max (NaN is the largest) and its first index for each row of a contiguous [rows, n], n >= 1.
+void row_max_f32(const float* x, int64_t rows, int64_t n, float* vals, int64_t* idx);
 // out[k] (+)= Σ_r x[r·ld + k] for k < inner, r < rows.
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate);

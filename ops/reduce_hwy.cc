@@ -76,6 +76,59 @@ void ColSum(const float* HWY_RESTRICT x, int64_t rows, int64_t inner, int64_t ld
   }
 }
 
+// Max and its first index over each contiguous row of [rows, n]: a vector max, then a vector
+// search for the first lane equal to it. NaN counts as the largest (torch.max), so a row with
+// a NaN takes the scalar path to find the first one.
+void RowMax(const float* HWY_RESTRICT x, int64_t rows, int64_t n, float* HWY_RESTRICT vals,
+            int64_t* HWY_RESTRICT idx) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* HWY_RESTRICT p = x + r * n;
+    const int64_t nv = n - n % N;
+    float m = p[0];
+    bool nan = false;
+    if (nv > 0) {
+      auto vm = hn::LoadU(d, p), vm1 = vm;
+      auto has_nan = hn::IsNaN(vm);
+      int64_t i = N;
+      for (; i + 2 * N <= nv; i += 2 * N) {
+        const auto a = hn::LoadU(d, p + i), b = hn::LoadU(d, p + i + N);
+        has_nan = hn::Or(has_nan, hn::Or(hn::IsNaN(a), hn::IsNaN(b)));
+        vm = hn::Max(vm, a);
+        vm1 = hn::Max(vm1, b);
+      }
+      for (; i < nv; i += N) {
+        const auto a = hn::LoadU(d, p + i);
+        has_nan = hn::Or(has_nan, hn::IsNaN(a));
+        vm = hn::Max(vm, a);
+      }
+      nan = !hn::AllFalse(d, has_nan);
+      m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(vm, vm1)));
+    }
+    for (int64_t i = nv; i < n; ++i) {
+      nan |= p[i] != p[i];
+      m = p[i] > m ? p[i] : m;
+    }
+    int64_t at = -1;
+    if (nan) {
+      for (int64_t i = 0; i < n && at < 0; ++i)
+        if (p[i] != p[i]) at = i;
+      m = p[at];
+    } else {
+      const auto target = hn::Set(d, m);
+      for (int64_t i = 0; i < nv && at < 0; i += N) {
+        const intptr_t f = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, p + i), target));
+        if (f >= 0) at = i + f;
+      }
+      for (int64_t i = nv; i < n && at < 0; ++i)
+        if (p[i] == m) at = i;
+    }
+    vals[r] = m;
+    idx[r] = at;
+  }
+}
+
 }  // namespace finch::ops::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -86,10 +139,14 @@ namespace finch::ops {
 HWY_EXPORT(RowSum);
 HWY_EXPORT(ColSum);
 HWY_EXPORT(RowSums);
+HWY_EXPORT(RowMax);
 
 float row_sum_f32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(RowSum)(x, n); }
 void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(RowSums)(x, rows, n, out);
+}
+void row_max_f32(const float* x, int64_t rows, int64_t n, float* vals, int64_t* idx) {
+  HWY_DYNAMIC_DISPATCH(RowMax)(x, rows, n, vals, idx);
 }
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate) {

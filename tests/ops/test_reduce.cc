@@ -281,6 +281,29 @@ TEST(Reduce, MaxFirstIndexWinsAndMatchesReference) {
             EXPECT_EQ(ti.to_vector<int64_t>(), ops::max_reference(xt, d, keep).second.to_vector<int64_t>());
           }
   });
+  // NaN and -inf inside long rows (the vector path) and in the tails
+  for_each_target([&] {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), ninf = -std::numeric_limits<float>::infinity();
+    for (int64_t n : {5, 17, 37, 70}) {
+      Tensor x = randn({4, n}, gen);
+      x.set({0, n - 2}, nan);
+      x.set({0, n - 1}, nan);
+      x.set({1, n / 2}, nan);
+      x.set({1, n / 2 + 1}, 100.0);
+      for (int64_t i = 0; i < n; ++i) x.set({2, i}, ninf);
+      x.set({3, n - 1}, 50.0);
+      x.set({3, 0}, 50.0);
+      auto [v, i] = ops::max(x, 1);
+      EXPECT_TRUE(std::isnan(v.get({0})));
+      EXPECT_EQ(i.get({0}), double(n - 2));
+      EXPECT_TRUE(std::isnan(v.get({1})));
+      EXPECT_EQ(i.get({1}), double(n / 2));
+      EXPECT_EQ(v.get({2}), -std::numeric_limits<double>::infinity());
+      EXPECT_EQ(i.get({2}), 0.0);
+      EXPECT_EQ(v.get({3}), 50.0);
+      EXPECT_EQ(i.get({3}), 0.0);
+    }
+  });
   Tensor x = from_vector<float>({1, std::numeric_limits<float>::quiet_NaN(), 5, std::numeric_limits<float>::quiet_NaN()}, {4});
   auto [v, i] = ops::max(x, 0);
   EXPECT_TRUE(std::isnan(v.item()));
