@@ -61,6 +61,10 @@ float row_sum_f32(const float* x, int64_t n);
 void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out);
 // Max (NaN is the largest) and its first index for each row of a contiguous [rows, n], n >= 1.
 void row_max_f32(const float* x, int64_t rows, int64_t n, float* vals, int64_t* idx);
+// Σ (x[i] − m)² for i < n, and its column form out[k] = Σ_r (x[r·ld + k] − m[k])².
+float row_sqdev_f32(const float* x, int64_t n, float m);
+void col_sqdev_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, const float* m,
+                   float* out);
 // out[k] (+)= Σ_r x[r·ld + k] for k < inner, r < rows.
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate);

@@ -259,7 +259,11 @@ TEST(Reduce, VarMatchesReference) {
   Tensor big = full({1000}, 1e4);
   for (int64_t i = 0; i < 1000; ++i) big.set({i}, 1e4 + (i % 2 ? 0.5 : -0.5));
   EXPECT_NEAR(ops::var(big, {}, 0).item(), 0.25, 1e-6);
-  EXPECT_TRUE(std::isinf(ops::var(ones({1}), {}, 1).item()) || std::isnan(ops::var(ones({1}), {}, 1).item()));
+  EXPECT_TRUE(std::isnan(ops::var(ones({1}), {}, 1).item()));  // 0 / 0, as torch
+  EXPECT_EQ(ops::var(ones({3, 1}), {1}, 0).to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  EXPECT_TRUE(std::isnan(ops::var(ones({3, 1}), {1}, 1).get({2})));
+  EXPECT_TRUE(std::isnan(ops::var(zeros({0, 2}), {0}).get({1})));
+  EXPECT_TRUE(std::isinf(ops::var(from_vector<float>({1, 2}, {2}), {}, 2).item()));
 }
 
 TEST(Reduce, MaxFirstIndexWinsAndMatchesReference) {
