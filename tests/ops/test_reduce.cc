@@ -316,3 +316,35 @@ TEST(Reduce, MaxFirstIndexWinsAndMatchesReference) {
 
 }  // namespace
 }  // namespace finch
+
+namespace finch {
+namespace {
+
+TEST(ReduceBackward, F32MatchesF64) {
+  // The backward kernels are dtype-generic; gradcheck covers f64, this pins f32 to it.
+  Generator gen(11);
+  const Tensor x64 = randn({4, 5, 6}, gen, DType::f64);
+  const Tensor x32 = x64.to(DType::f32);
+  for (const auto& dims : std::vector<std::vector<int64_t>>{{1}, {0, 2}, {}, {-1}})
+    for (bool keep : {false, true}) {
+      const Shape os = ops::sum(x64, dims, keep).shape();
+      const Tensor dy64 = randn(os, gen, DType::f64), dy32 = dy64.to(DType::f32);
+      expect_close(ops::reduce_backward(dy32, x32.shape(), dims, keep, 0.25),
+                   ops::reduce_backward(dy64, x64.shape(), dims, keep, 0.25), 1e-6, 1e-6);
+      expect_close(ops::var_backward(dy32, x32, dims, 1, keep), ops::var_backward(dy64, x64, dims, 1, keep),
+                   1e-5, 1e-4);
+    }
+  for (int64_t d : {0, 1, 2}) {
+    auto [v, i] = ops::max(x32, d, true);
+    const Tensor dy = randn(v.shape(), gen, DType::f32);
+    const Tensor dx = ops::max_backward(dy, i, x32.shape(), d, true);
+    // dx is dy at the argmax and zero elsewhere: its sum along d equals dy
+    expect_close(ops::sum(dx, {d}, true), dy, 1e-6, 0);
+    const auto idx = i.to_vector<int64_t>();
+    const auto g = ops::sum(ops::max_backward(ones(v.shape()), i, x32.shape(), d, true), {}).item();
+    EXPECT_EQ(g, double(idx.size()));
+  }
+}
+
+}  // namespace
+}  // namespace finch
