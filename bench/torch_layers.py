@@ -5,12 +5,18 @@ usage: torch_layers.py CASE THREADS ITERS   ->  {"case": ..., "median_ms": ...}
 The cases and their sizes are the ones bench/layers_vs_torch.cc times in finch.
 """
 import json
+import os
 import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+# Debian's torch runs its GEMMs on the system OpenBLAS, which torch.set_num_threads does not
+# govern: pin it before torch loads it, or "1 thread" would use every core.
+if len(sys.argv) > 2:
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[2]
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def case_tensors(name):

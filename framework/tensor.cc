@@ -135,7 +135,8 @@ static Shape infer_shape(const Shape& in, int64_t numel, const char* op) {
 static std::optional<Shape> view_strides(const Shape& shape, const Shape& strides,
                                          const Shape& new_shape) {
   Shape out(new_shape.size());
-  if (shape_numel(shape) == 0) return contiguous_strides(new_shape);
+  // Empty tensors and 0-d tensors have no layout to respect: any shape of the same numel works.
+  if (shape_numel(shape) == 0 || shape.empty()) return contiguous_strides(new_shape);
   int64_t view_d = int64_t(new_shape.size()) - 1;
   int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();
   int64_t tensor_numel = 1, view_numel = 1;
@@ -287,7 +288,8 @@ Tensor Tensor::squeeze() const {
 Tensor Tensor::squeeze(int64_t d) const {
   check_no_grad_view("squeeze");
   d = wrap_dim(d, dim(), "squeeze");
-  if (shape()[size_t(d)] != 1) return *this;
+  // Always a new handle, like every view: callers may attach autograd history to the result.
+  if (shape()[size_t(d)] != 1) return Tensor(storage(), dtype(), shape(), strides(), offset());
   Shape s = shape(), st = strides();
   s.erase(s.begin() + d);
   st.erase(st.begin() + d);

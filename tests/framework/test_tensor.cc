@@ -125,3 +125,14 @@ TEST(Random, SeededAndRestorable) {
   std::sort(p.begin(), p.end());
   for (int i = 0; i < 10; ++i) EXPECT_EQ(p[size_t(i)], i);
 }
+
+TEST(Tensor, ZeroDimAndEmptyViews) {
+  Tensor s = scalar_tensor(3.0);
+  EXPECT_EQ(s.view({1, 1}).get({0, 0}), 3.0);
+  EXPECT_EQ(s.reshape({1}).shape(), (Shape{1}));
+  Tensor e = empty({2, 0, 3});
+  EXPECT_TRUE(e.is_contiguous());
+  EXPECT_EQ(e.view({0, 6}).shape(), (Shape{0, 6}));
+  Tensor t = zeros({2, 3});
+  EXPECT_FALSE(t.squeeze(0).is_same(t));  // a view is always a new handle
+}
