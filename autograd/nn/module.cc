@@ -50,7 +50,8 @@ void Module::add_child(const std::string& name, ModulePtr m) {
 }
 
 static std::string join(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
+  if (prefix.empty()) return name;
+  return name.empty() ? prefix : prefix + "." + name;
 }
 
 void Module::collect_parameters(const std::string& prefix, NamedTensors& out) const {
