@@ -1,0 +1,567 @@
+// Batch norm and layer norm operators: validation, the fused per-channel / per-row kernels
+// (Highway inner loops for F32 from ops/norm_hwy.cc, the same loops in double for F64), and
+// the plain-loop references.
+//
+// Shapes: x [N, C, S] for batch norm (S = product of the dims after C), x [R, D] for layer
+// norm (D = product of normalized_shape). Statistics are accumulated in double per run so a
+// channel with millions of values keeps its precision in F32.
+#include "ops/norm.h"
+
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "framework/parallel.h"
+
+namespace finch::ops {
+
+namespace {
+
+// ---- row primitives: Highway for F32 runs long enough to fill vectors, scalar otherwise ----
+constexpr int64_t kMinSimdRun = 8;
+
+template <typename T>
+double run_sum(const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::sum(x, n);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+template <typename T>
+double run_sum_sq_dev(const T* x, int64_t n, T mean) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::sum_sq_dev(x, n, mean);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(x[i] - mean) * double(x[i] - mean);
+  return s;
+}
+
+template <typename T>
+void run_scale_shift(const T* x, T* y, int64_t n, T a, T b) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::scale_shift(x, y, n, a, b);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;
+}
+
+template <typename T>
+void run_sum_dy_dyx(const T* dy, const T* x, int64_t n, T mean, double* sdy, double* sdyx) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::sum_dy_dyx(dy, x, n, mean, sdy, sdyx);
+  double s = 0, p = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    s += dy[i];
+    p += double(dy[i]) * double(x[i] - mean);
+  }
+  *sdy += s;
+  *sdyx += p;
+}
+
+template <typename T>
+void run_affine2(const T* dy, const T* x, T* dx, int64_t n, T a, T b, T c) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::affine2(dy, x, dx, n, a, b, c);
+  for (int64_t i = 0; i < n; ++i) dx[i] = a * dy[i] + (b * x[i] + c);
+}
+
+// Optional per-channel / per-feature parameter: contiguous, x's dtype, `numel` values.
+Tensor param(const Tensor& t, DType dtype, int64_t numel, const char* op, const char* name) {
+  if (!t.defined()) return t;
+  if (t.numel() != numel)
+    fail(op, ": expected ", name, " with ", numel, " elements, got shape ", shape_str(t.shape()));
+  if (t.dtype() != dtype)
+    fail(op, ": expected ", name, " of dtype ", dtype_name(dtype), " (the input's), got ",
+         dtype_name(t.dtype()));
+  return t.contiguous();
+}
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+struct BnDims {
+  int64_t N, C, S;
+};
+
+BnDims bn_dims(const Tensor& x, const char* op) {
+  if (x.dim() < 2) fail(op, ": expected an input [N, C, *] with at least 2 dims, got shape ",
+                        shape_str(x.shape()));
+  if (x.dtype() != DType::f32 && x.dtype() != DType::f64)
+    fail(op, ": expected an F32 or F64 input, got ", dtype_name(x.dtype()));
+  BnDims d{x.size(0), x.size(1), 1};
+  for (int64_t i = 2; i < x.dim(); ++i) d.S *= x.size(i);
+  return d;
+}
+
+void check_running(const Tensor& r, const Tensor& x, int64_t C, const char* name) {
+  if (!r.defined()) return;
+  if (r.numel() != C || r.dtype() != x.dtype() || !r.is_contiguous())
+    fail("batch_norm: expected ", name, " to be a contiguous ", dtype_name(x.dtype()),
+         " tensor of ", C, " elements (one per channel), got shape ", shape_str(r.shape()), " ",
+         dtype_name(r.dtype()), r.is_contiguous() ? "" : " (non-contiguous)");
+}
+
+template <typename T>
+void bn_forward_impl(const Tensor& x, const BnDims& d, const Tensor& rm, const Tensor& rv,
+                     const Tensor& w, const Tensor& b, bool training, double momentum, double eps,
+                     BatchNormResult& r) {
+  const T* px = x.data<T>();
+  T* py = r.y.data<T>();
+  T* pmean = r.save_mean.data<T>();
+  T* pinv = r.save_invstd.data<T>();
+  T* prm = rm.defined() ? rm.data<T>() : nullptr;
+  T* prv = rv.defined() ? rv.data<T>() : nullptr;
+  const T* pw = ptr_or_null<T>(w);
+  const T* pb = ptr_or_null<T>(b);
+  const int64_t M = d.N * d.S;
+  // Grain: enough channels per chunk that each chunk has real work.
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(M, 1));
+  parallel_for(0, d.C, grain, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double mean, invstd;
+      if (training) {
+        double s = 0;
+        for (int64_t n = 0; n < d.N; ++n) s += run_sum(px + (n * d.C + c) * d.S, d.S);
+        mean = s / double(M);
+        double ss = 0;
+        for (int64_t n = 0; n < d.N; ++n)
+          ss += run_sum_sq_dev(px + (n * d.C + c) * d.S, d.S, T(mean));
+        invstd = 1.0 / std::sqrt(ss / double(M) + eps);
+        // The unbiased variance updates the running estimate, as torch does.
+        if (prm) prm[c] = T((1 - momentum) * double(prm[c]) + momentum * mean);
+        if (prv) prv[c] = T((1 - momentum) * double(prv[c]) + momentum * ss / double(M - 1));
+      } else {
+        mean = double(prm[c]);
+        invstd = 1.0 / std::sqrt(double(prv[c]) + eps);
+      }
+      pmean[c] = T(mean);
+      pinv[c] = T(invstd);
+      const double a = (pw ? double(pw[c]) : 1.0) * invstd;
+      const double sh = (pb ? double(pb[c]) : 0.0) - mean * a;
+      for (int64_t n = 0; n < d.N; ++n) {
+        const int64_t off = (n * d.C + c) * d.S;
+        run_scale_shift(px + off, py + off, d.S, T(a), T(sh));
+      }
+    }
+  });
+}
+
+template <typename T>
+void bn_backward_impl(const Tensor& dy, const Tensor& x, const BnDims& d, const Tensor& w,
+                      const Tensor& mean, const Tensor& invstd, bool training,
+                      std::array<bool, 3> needs, NormGrads& g) {
+  const T* pdy = dy.data<T>();
+  const T* px = x.data<T>();
+  const T* pw = ptr_or_null<T>(w);
+  const T* pm = mean.data<T>();
+  const T* pi = invstd.data<T>();
+  T* pdx = needs[0] ? g.dx.data<T>() : nullptr;
+  T* pdw = needs[1] ? g.dweight.data<T>() : nullptr;
+  T* pdb = needs[2] ? g.dbias.data<T>() : nullptr;
+  const int64_t M = d.N * d.S;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(M, 1));
+  parallel_for(0, d.C, grain, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mu = pm[c], inv = pi[c], wc = pw ? double(pw[c]) : 1.0;
+      double sdy = 0, sdyx = 0;
+      const bool need_sums = pdw || pdb || (pdx && training);
+      if (need_sums)
+        for (int64_t n = 0; n < d.N; ++n) {
+          const int64_t off = (n * d.C + c) * d.S;
+          run_sum_dy_dyx(pdy + off, px + off, d.S, T(mu), &sdy, &sdyx);
+        }
+      if (pdw) pdw[c] = T(sdyx * inv);
+      if (pdb) pdb[c] = T(sdy);
+      if (!pdx) continue;
+      // dx = w·invstd·(dy - mean(dy) - xhat·mean(dy·xhat)) written as a·dy + b·x + c so the
+      // inner loop is two fused multiply-adds.
+      const double a = wc * inv;
+      double bx = 0, cc = 0;
+      if (training) {
+        bx = -a * inv * inv * sdyx / double(M);
+        cc = -a * sdy / double(M) - bx * mu;
+      }
+      for (int64_t n = 0; n < d.N; ++n) {
+        const int64_t off = (n * d.C + c) * d.S;
+        run_affine2(pdy + off, px + off, pdx + off, d.S, T(a), T(bx), T(cc));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+BatchNormResult batch_norm(const Tensor& x_in, const Tensor& running_mean,
+                           const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                           bool training, double momentum, double eps) {
+  const BnDims d = bn_dims(x_in, "batch_norm");
+  check_running(running_mean, x_in, d.C, "running_mean");
+  check_running(running_var, x_in, d.C, "running_var");
+  if (!training && (!running_mean.defined() || !running_var.defined()))
+    fail("batch_norm: eval mode (training=false) needs running_mean and running_var, got ",
+         running_mean.defined() ? "" : "no running_mean ", running_var.defined() ? "" : "no running_var");
+  if (training && d.N * d.S <= 1)
+    fail("batch_norm: expected more than 1 value per channel when training, got input shape ",
+         shape_str(x_in.shape()));
+  const Tensor x = x_in.contiguous();
+  const Tensor w = param(weight, x.dtype(), d.C, "batch_norm", "weight");
+  const Tensor b = param(bias, x.dtype(), d.C, "batch_norm", "bias");
+  BatchNormResult r{empty(x.shape(), x.dtype()), empty({d.C}, x.dtype()),
+                    empty({d.C}, x.dtype())};
+  if (x.dtype() == DType::f32)
+    bn_forward_impl<float>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
+  else
+    bn_forward_impl<double>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
+  return r;
+}
+
+NormGrads batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight,
+                              const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                              std::array<bool, 3> needs) {
+  const BnDims d = bn_dims(x_in, "batch_norm_backward");
+  if (dy_in.shape() != x_in.shape() || dy_in.dtype() != x_in.dtype())
+    fail("batch_norm_backward: expected dy of the input's shape ", shape_str(x_in.shape()),
+         " and dtype, got ", shape_str(dy_in.shape()), " ", dtype_name(dy_in.dtype()));
+  const Tensor x = x_in.contiguous(), dy = dy_in.contiguous();
+  const Tensor w = param(weight, x.dtype(), d.C, "batch_norm_backward", "weight");
+  const Tensor m = param(save_mean, x.dtype(), d.C, "batch_norm_backward", "save_mean");
+  const Tensor iv = param(save_invstd, x.dtype(), d.C, "batch_norm_backward", "save_invstd");
+  NormGrads g;
+  if (needs[0]) g.dx = empty(x.shape(), x.dtype());
+  if (needs[1]) g.dweight = empty({d.C}, x.dtype());
+  if (needs[2]) g.dbias = empty({d.C}, x.dtype());
+  if (x.dtype() == DType::f32)
+    bn_backward_impl<float>(dy, x, d, w, m, iv, training, needs, g);
+  else
+    bn_backward_impl<double>(dy, x, d, w, m, iv, training, needs, g);
+  return g;
+}
+
+// Reference: x [N, C, S]; plain loops in double over the element accessors' row-major copy.
+BatchNormResult batch_norm_reference(const Tensor& x, const Tensor& running_mean,
+                                     const Tensor& running_var, const Tensor& weight,
+                                     const Tensor& bias, bool training, double momentum,
+                                     double eps) {
+  const BnDims d = bn_dims(x, "batch_norm_reference");
+  const auto xv = x.to_vector<double>();
+  const int64_t M = d.N * d.S;
+  std::vector<double> y(xv.size()), mean(size_t(d.C)), inv(size_t(d.C));
+  for (int64_t c = 0; c < d.C; ++c) {
+    double mu, var;
+    if (training) {
+      mu = 0;
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t s = 0; s < d.S; ++s) mu += xv[size_t((n * d.C + c) * d.S + s)];
+      mu /= double(M);
+      var = 0;
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t s = 0; s < d.S; ++s) {
+          const double t = xv[size_t((n * d.C + c) * d.S + s)] - mu;
+          var += t * t;
+        }
+      if (running_mean.defined())
+        running_mean.set({c}, (1 - momentum) * running_mean.get({c}) + momentum * mu);
+      if (running_var.defined())
+        running_var.set({c}, (1 - momentum) * running_var.get({c}) + momentum * var / double(M - 1));
+      var /= double(M);
+    } else {
+      mu = running_mean.get({c});
+      var = running_var.get({c});
+    }
+    mean[size_t(c)] = mu;
+    inv[size_t(c)] = 1.0 / std::sqrt(var + eps);
+    const double wc = weight.defined() ? weight.get({c}) : 1.0;
+    const double bc = bias.defined() ? bias.get({c}) : 0.0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t s = 0; s < d.S; ++s) {
+        const size_t i = size_t((n * d.C + c) * d.S + s);
+        y[i] = (xv[i] - mu) * inv[size_t(c)] * wc + bc;
+      }
+  }
+  return {from_vector(y, x.shape()).to(x.dtype()), from_vector(mean, {d.C}).to(x.dtype()),
+          from_vector(inv, {d.C}).to(x.dtype())};
+}
+
+NormGrads batch_norm_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                        const Tensor& save_mean, const Tensor& save_invstd,
+                                        bool training) {
+  const BnDims d = bn_dims(x, "batch_norm_backward_reference");
+  const auto xv = x.to_vector<double>(), gv = dy.to_vector<double>();
+  const int64_t M = d.N * d.S;
+  std::vector<double> dx(xv.size()), dw(size_t(d.C)), db(size_t(d.C));
+  for (int64_t c = 0; c < d.C; ++c) {
+    const double mu = save_mean.get({c}), inv = save_invstd.get({c});
+    const double wc = weight.defined() ? weight.get({c}) : 1.0;
+    double sdy = 0, sdyxh = 0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t s = 0; s < d.S; ++s) {
+        const size_t i = size_t((n * d.C + c) * d.S + s);
+        sdy += gv[i];
+        sdyxh += gv[i] * (xv[i] - mu) * inv;
+      }
+    dw[size_t(c)] = sdyxh;
+    db[size_t(c)] = sdy;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t s = 0; s < d.S; ++s) {
+        const size_t i = size_t((n * d.C + c) * d.S + s);
+        const double xh = (xv[i] - mu) * inv;
+        dx[i] = training ? wc * inv * (gv[i] - sdy / double(M) - xh * sdyxh / double(M))
+                         : wc * inv * gv[i];
+      }
+  }
+  return {from_vector(dx, x.shape()).to(x.dtype()), from_vector(dw, {d.C}).to(x.dtype()),
+          from_vector(db, {d.C}).to(x.dtype())};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer norm: x viewed as [R, D]; one row per parallel task, statistics in double per row.
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+struct LnDims {
+  int64_t R, D;
+};
+
+LnDims ln_dims(const Tensor& x, const Shape& ns, const char* op) {
+  if (x.dtype() != DType::f32 && x.dtype() != DType::f64)
+    fail(op, ": expected an F32 or F64 input, got ", dtype_name(x.dtype()));
+  const int64_t k = int64_t(ns.size());
+  bool ok = k >= 1 && x.dim() >= k;
+  for (int64_t i = 0; ok && i < k; ++i) ok = x.size(x.dim() - k + i) == ns[size_t(i)];
+  if (!ok)
+    fail(op, ": expected an input whose trailing dims are normalized_shape ", shape_str(ns),
+         ", got shape ", shape_str(x.shape()));
+  const int64_t D = shape_numel(ns);
+  return {D == 0 ? 0 : x.numel() / D, D};
+}
+
+Tensor ln_param(const Tensor& t, const Tensor& x, const Shape& ns, const char* op,
+                const char* name) {
+  if (!t.defined()) return t;
+  if (t.shape() != ns)
+    fail(op, ": expected ", name, " of shape normalized_shape ", shape_str(ns), ", got ",
+         shape_str(t.shape()));
+  return param(t, x.dtype(), shape_numel(ns), op, name);
+}
+
+template <typename T>
+void ln_row_forward(const T* x, const T* w, const T* b, T* y, int64_t n, T mean, T rstd) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::ln_forward_row(x, w, b, y, n, mean, rstd);
+  for (int64_t i = 0; i < n; ++i) {
+    T v = (x[i] - mean) * rstd;
+    if (w) v *= w[i];
+    if (b) v += b[i];
+    y[i] = v;
+  }
+}
+
+template <typename T>
+void ln_row_sums(const T* dy, const T* x, const T* w, int64_t n, T mean, T rstd, double* sg,
+                 double* sgx, T* dw, T* db) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun)
+      return norm_kernels::ln_backward_sums(dy, x, w, n, mean, rstd, sg, sgx, dw, db);
+  double s = 0, p = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T xh = (x[i] - mean) * rstd;
+    const T g = w ? dy[i] * w[i] : dy[i];
+    s += g;
+    p += double(g) * double(xh);
+    if (dw) dw[i] += dy[i] * xh;
+    if (db) db[i] += dy[i];
+  }
+  *sg = s;
+  *sgx = p;
+}
+
+template <typename T>
+void ln_row_dx(const T* dy, const T* x, const T* w, T* dx, int64_t n, T mean, T rstd, T mg,
+               T mgx) {
+  if constexpr (std::is_same_v<T, float>)
+    if (n >= kMinSimdRun) return norm_kernels::ln_backward_dx(dy, x, w, dx, n, mean, rstd, mg, mgx);
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = w ? dy[i] * w[i] : dy[i];
+    const T xh = (x[i] - mean) * rstd;
+    dx[i] = rstd * ((g - mg) - xh * mgx);
+  }
+}
+
+template <typename T>
+void ln_forward_impl(const Tensor& x, const LnDims& d, const Tensor& w, const Tensor& b,
+                     double eps, LayerNormResult& r) {
+  const T* px = x.data<T>();
+  const T* pw = ptr_or_null<T>(w);
+  const T* pb = ptr_or_null<T>(b);
+  T* py = r.y.data<T>();
+  T* pm = r.mean.data<T>();
+  T* pr = r.rstd.data<T>();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(d.D, 1));
+  parallel_for(0, d.R, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      const T* xi = px + i * d.D;
+      const double mean = run_sum(xi, d.D) / double(d.D);
+      // Two passes (mean, then squared deviations): E[x²] - E[x]² cancels catastrophically
+      // for rows with a large mean.
+      const double var = run_sum_sq_dev(xi, d.D, T(mean)) / double(d.D);
+      const double rstd = 1.0 / std::sqrt(var + eps);
+      pm[i] = T(mean);
+      pr[i] = T(rstd);
+      ln_row_forward(xi, pw, pb, py + i * d.D, d.D, T(mean), T(rstd));
+    }
+  });
+}
+
+template <typename T>
+void ln_backward_impl(const Tensor& dy, const Tensor& x, const LnDims& d, const Tensor& w,
+                      const Tensor& mean, const Tensor& rstd, std::array<bool, 3> needs,
+                      NormGrads& g) {
+  const T* pdy = dy.data<T>();
+  const T* px = x.data<T>();
+  const T* pw = ptr_or_null<T>(w);
+  const T* pm = mean.data<T>();
+  const T* pr = rstd.data<T>();
+  T* pdx = needs[0] ? g.dx.data<T>() : nullptr;
+  const bool param_grads = needs[1] || needs[2];
+  // dw/db sum over rows. Each of a FIXED number of row chunks (not one per thread) owns a
+  // partial [D] buffer, reduced in chunk order afterwards: deterministic for any thread count,
+  // and no atomics in the inner loop.
+  const int64_t chunks = param_grads ? std::max<int64_t>(1, std::min<int64_t>(d.R, 16)) : 1;
+  std::vector<T> part_w(param_grads && needs[1] ? size_t(chunks * d.D) : 0, T(0));
+  std::vector<T> part_b(param_grads && needs[2] ? size_t(chunks * d.D) : 0, T(0));
+  auto rows = [&](int64_t r0, int64_t r1, T* dw, T* db) {
+    for (int64_t i = r0; i < r1; ++i) {
+      const T* gi = pdy + i * d.D;
+      const T* xi = px + i * d.D;
+      double sg = 0, sgx = 0;
+      ln_row_sums(gi, xi, pw, d.D, pm[i], pr[i], &sg, &sgx, dw, db);
+      if (pdx)
+        ln_row_dx(gi, xi, pw, pdx + i * d.D, d.D, pm[i], pr[i], T(sg / double(d.D)),
+                  T(sgx / double(d.D)));
+    }
+  };
+  if (!param_grads) {
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(d.D, 1));
+    parallel_for(0, d.R, grain, [&](int64_t r0, int64_t r1) { rows(r0, r1, nullptr, nullptr); });
+    return;
+  }
+  parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k)
+      rows(d.R * k / chunks, d.R * (k + 1) / chunks,
+           part_w.empty() ? nullptr : part_w.data() + k * d.D,
+           part_b.empty() ? nullptr : part_b.data() + k * d.D);
+  });
+  auto reduce = [&](const std::vector<T>& part, T* out) {
+    parallel_for(0, d.D, 1024, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        double s = 0;
+        for (int64_t k = 0; k < chunks; ++k) s += part[size_t(k * d.D + j)];
+        out[j] = T(s);
+      }
+    });
+  };
+  if (needs[1]) reduce(part_w, g.dweight.data<T>());
+  if (needs[2]) reduce(part_b, g.dbias.data<T>());
+}
+
+}  // namespace
+
+LayerNormResult layer_norm(const Tensor& x_in, const Shape& normalized_shape,
+                           const Tensor& weight, const Tensor& bias, double eps) {
+  const LnDims d = ln_dims(x_in, normalized_shape, "layer_norm");
+  const Tensor x = x_in.contiguous();
+  const Tensor w = ln_param(weight, x, normalized_shape, "layer_norm", "weight");
+  const Tensor b = ln_param(bias, x, normalized_shape, "layer_norm", "bias");
+  LayerNormResult r{empty(x.shape(), x.dtype()), empty({d.R}, x.dtype()),
+                    empty({d.R}, x.dtype())};
+  if (x.dtype() == DType::f32)
+    ln_forward_impl<float>(x, d, w, b, eps, r);
+  else
+    ln_forward_impl<double>(x, d, w, b, eps, r);
+  return r;
+}
+
+NormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in,
+                              const Shape& normalized_shape, const Tensor& weight,
+                              const Tensor& mean, const Tensor& rstd,
+                              std::array<bool, 3> needs) {
+  const LnDims d = ln_dims(x_in, normalized_shape, "layer_norm_backward");
+  if (dy_in.shape() != x_in.shape() || dy_in.dtype() != x_in.dtype())
+    fail("layer_norm_backward: expected dy of the input's shape ", shape_str(x_in.shape()),
+         " and dtype, got ", shape_str(dy_in.shape()), " ", dtype_name(dy_in.dtype()));
+  const Tensor x = x_in.contiguous(), dy = dy_in.contiguous();
+  const Tensor w = ln_param(weight, x, normalized_shape, "layer_norm_backward", "weight");
+  const Tensor m = param(mean, x.dtype(), d.R, "layer_norm_backward", "mean");
+  const Tensor r = param(rstd, x.dtype(), d.R, "layer_norm_backward", "rstd");
+  NormGrads g;
+  if (needs[0]) g.dx = empty(x.shape(), x.dtype());
+  if (needs[1]) g.dweight = zeros(normalized_shape, x.dtype());
+  if (needs[2]) g.dbias = zeros(normalized_shape, x.dtype());
+  if (x.dtype() == DType::f32)
+    ln_backward_impl<float>(dy, x, d, w, m, r, needs, g);
+  else
+    ln_backward_impl<double>(dy, x, d, w, m, r, needs, g);
+  return g;
+}
+
+// Reference: x [R, D] in double; y = (x - mean)/sqrt(var + eps)·w + b with the biased variance.
+LayerNormResult layer_norm_reference(const Tensor& x, const Shape& normalized_shape,
+                                     const Tensor& weight, const Tensor& bias, double eps) {
+  const LnDims d = ln_dims(x, normalized_shape, "layer_norm_reference");
+  const auto xv = x.to_vector<double>();
+  const auto wv = weight.defined() ? weight.to_vector<double>() : std::vector<double>();
+  const auto bv = bias.defined() ? bias.to_vector<double>() : std::vector<double>();
+  std::vector<double> y(xv.size()), mean(size_t(d.R)), rstd(size_t(d.R));
+  for (int64_t r = 0; r < d.R; ++r) {
+    double mu = 0, var = 0;
+    for (int64_t j = 0; j < d.D; ++j) mu += xv[size_t(r * d.D + j)];
+    mu /= double(d.D);
+    for (int64_t j = 0; j < d.D; ++j) var += (xv[size_t(r * d.D + j)] - mu) * (xv[size_t(r * d.D + j)] - mu);
+    var /= double(d.D);
+    const double rs = 1.0 / std::sqrt(var + eps);
+    mean[size_t(r)] = mu;
+    rstd[size_t(r)] = rs;
+    for (int64_t j = 0; j < d.D; ++j) {
+      double v = (xv[size_t(r * d.D + j)] - mu) * rs;
+      if (!wv.empty()) v *= wv[size_t(j)];
+      if (!bv.empty()) v += bv[size_t(j)];
+      y[size_t(r * d.D + j)] = v;
+    }
+  }
+  return {from_vector(y, x.shape()).to(x.dtype()), from_vector(mean, {d.R}).to(x.dtype()),
+          from_vector(rstd, {d.R}).to(x.dtype())};
+}
+
+NormGrads layer_norm_backward_reference(const Tensor& dy, const Tensor& x,
+                                        const Shape& normalized_shape, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd) {
+  const LnDims d = ln_dims(x, normalized_shape, "layer_norm_backward_reference");
+  const auto xv = x.to_vector<double>(), gv = dy.to_vector<double>();
+  const auto wv = weight.defined() ? weight.to_vector<double>() : std::vector<double>();
+  std::vector<double> dx(xv.size()), dw(size_t(d.D)), db(size_t(d.D));
+  for (int64_t r = 0; r < d.R; ++r) {
+    const double mu = mean.get({r}), rs = rstd.get({r});
+    double sg = 0, sgx = 0;
+    for (int64_t j = 0; j < d.D; ++j) {
+      const size_t i = size_t(r * d.D + j);
+      const double xh = (xv[i] - mu) * rs;
+      const double g = gv[i] * (wv.empty() ? 1.0 : wv[size_t(j)]);
+      sg += g;
+      sgx += g * xh;
+      dw[size_t(j)] += gv[i] * xh;
+      db[size_t(j)] += gv[i];
+    }
+    for (int64_t j = 0; j < d.D; ++j) {
+      const size_t i = size_t(r * d.D + j);
+      const double xh = (xv[i] - mu) * rs;
+      const double g = gv[i] * (wv.empty() ? 1.0 : wv[size_t(j)]);
+      dx[i] = rs * (g - sg / double(d.D) - xh * sgx / double(d.D));
+    }
+  }
+  return {from_vector(dx, x.shape()).to(x.dtype()), from_vector(dw, normalized_shape).to(x.dtype()),
+          from_vector(db, normalized_shape).to(x.dtype())};
+}
+
+}  // namespace finch::ops
