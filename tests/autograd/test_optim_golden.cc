@@ -3,47 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "autograd/optim/optim.h"
+#include "tests/autograd/nn_golden_reader.h"
 
 using namespace finch;
 
 namespace {
 
-// A minimal safetensors reader for the golden file (F32/F64 only): 8-byte little-endian header
-// length, JSON header {name: {dtype, shape, data_offsets}}, then the raw data.
-std::map<std::string, Tensor> read_goldens() {
-  const std::string path = std::string(FINCH_TEST_DATA_DIR) + "/golden/data/optim_goldens.safetensors";
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("optim goldens: cannot open ", path);
-  uint64_t n = 0;
-  f.read(reinterpret_cast<char*>(&n), 8);
-  std::string header(n, '\0');
-  f.read(header.data(), std::streamsize(n));
-  const std::vector<char> data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::map<std::string, Tensor> out;
-  const nlohmann::json index = nlohmann::json::parse(header);
-  for (auto it = index.begin(); it != index.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") continue;
-    const DType dt = dtype_from_name(v["dtype"].get<std::string>());
-    Tensor t = empty(v["shape"].get<Shape>(), dt);
-    const auto off = v["data_offsets"].get<std::vector<size_t>>();
-    FINCH_CHECK(off[1] - off[0] == t.nbytes() && off[1] <= data.size(), "bad golden entry ", name);
-    std::memcpy(t.raw_data(), data.data() + off[0], t.nbytes());
-    out[name] = t;
-  }
-  return out;
-}
-
 const std::map<std::string, Tensor>& G() {
-  static const auto g = read_goldens();
+  static const auto g = test::read_safetensors(test::golden_path("optim_goldens.safetensors"));
   return g;
 }
 
