@@ -1,53 +1,16 @@
 // Adam / AdamW: one fused pass per parameter over p, grad, exp_avg, exp_avg_sq (and
-// max_exp_avg_sq with amsgrad), instead of torch's five separate tensor ops.
+// max_exp_avg_sq with amsgrad), instead of torch's five separate tensor ops; the kernels are in
+// update_kernels.h (reference) and update_hwy.cc (Highway F32).
 #include "autograd/optim/adam.h"
 
 #include <cmath>
 
+#include "autograd/optim/update_kernels.h"
 #include "framework/grad_mode.h"
 
 namespace finch::optim {
 
-namespace {
-
-struct AdamScalars {
-  double decay;      // AdamW's 1 − lr·wd (1 for Adam)
-  double l2;         // Adam's wd (0 for AdamW)
-  double beta1, beta2;
-  double step_size;  // lr / (1 − β1ᵗ)
-  double bc2_sqrt;   // √(1 − β2ᵗ)
-  double eps;
-};
-
-// Scalars are cast to T, as torch's kernels receive them, so the f32 path matches torch's.
-// The sqrt is written as __builtin_sqrt{f,} under -fno-math-errno semantics (see the
-// attribute) so the loop vectorizes: with errno semantics GCC keeps a scalar call for
-// negative inputs, which cannot occur here (v >= 0).
-template <typename T, bool kAmsgrad>
-__attribute__((optimize("no-math-errno"))) void adam_kernel(
-    T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-    int64_t n, const AdamScalars& s) {
-  const T decay = T(s.decay), l2 = T(s.l2), b1 = T(s.beta1), b2 = T(s.beta2);
-  const T one_m_b1 = T(1.0 - s.beta1), one_m_b2 = T(1.0 - s.beta2);
-  const T neg_step = T(-s.step_size), bc2 = T(s.bc2_sqrt), eps = T(s.eps);
-  for (int64_t i = 0; i < n; ++i) {
-    const T pi = p[i] * decay;
-    const T gi = g[i] + l2 * pi;
-    const T mi = m[i] * b1 + one_m_b1 * gi;
-    const T vi = v[i] * b2 + one_m_b2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    T vu = vi;
-    if constexpr (kAmsgrad) {
-      vu = vmax[i] > vi ? vmax[i] : vi;
-      vmax[i] = vu;
-    }
-    const T denom = std::sqrt(vu) / bc2 + eps;
-    p[i] = pi + neg_step * (mi / denom);
-  }
-}
-
-}  // namespace
+using kernels::AdamScalars;
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& o) : Adam(std::move(params), o, false, "Adam") {}
 
@@ -102,8 +65,9 @@ void Adam::step() {
         T* xp = vmax.defined() ? vmax.data<T>() : nullptr;
         const T* gp = g.data<T>();
         for_chunks(p.numel(), [&](int64_t b, int64_t e) {
-          if (xp) adam_kernel<T, true>(pp + b, gp + b, mp + b, vp + b, xp + b, e - b, s);
-          else adam_kernel<T, false>(pp + b, gp + b, mp + b, vp + b, nullptr, e - b, s);
+          T* xb = xp ? xp + b : nullptr;
+          if constexpr (std::is_same_v<T, float>) kernels::adam_f32(pp + b, gp + b, mp + b, vp + b, xb, e - b, s);
+          else kernels::adam_reference<T>(pp + b, gp + b, mp + b, vp + b, xb, e - b, s);
         });
       }
     });
