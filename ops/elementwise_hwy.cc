@@ -141,7 +141,8 @@ void CompareF32(CompareOp op, bool* out, const float* a, int64_t sa, const float
                 int64_t n) {
   switch (op) {
     case CompareOp::eq: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Eq(x, y); });
-    case CompareOp::ne: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Ne(x, y); });
+    // IEEE: NaN != anything is true; x86's ordered NEQ predicate says false, so negate Eq.
+    case CompareOp::ne: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Not(hn::Eq(x, y)); });
     case CompareOp::lt: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Lt(x, y); });
     case CompareOp::le: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Le(x, y); });
     case CompareOp::gt: return CompareMap(out, a, sa, b, sb, n, [](VF x, VF y) { return hn::Gt(x, y); });
@@ -206,20 +207,24 @@ void UnaryF32(UnaryOp op, float* out, const float* x, int64_t n, float p0, float
 double SumF32(const float* x, int64_t n) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
-  // Four independent accumulators (latency hiding); the partial sums are added in double.
-  VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-  int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    s0 = hn::Add(s0, hn::LoadU(d, x + i));
-    s1 = hn::Add(s1, hn::LoadU(d, x + i + N));
-    s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
-    s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
-  }
-  for (; i + N <= n; i += N) s0 = hn::Add(s0, hn::LoadU(d, x + i));
-  HWY_ALIGN float lanes[kMaxLanes];
-  hn::Store(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)), d, lanes);
+  // Four independent vector accumulators (latency hiding), flushed into a double every block
+  // so that long runs do not drift (a float accumulator loses ~log2(n) bits).
+  constexpr int64_t kBlock = 2048;
   double s = 0;
-  for (int64_t j = 0; j < N; ++j) s += lanes[j];
+  HWY_ALIGN float lanes[kMaxLanes];
+  int64_t i = 0;
+  while (i + 4 * N <= n) {
+    VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+    const int64_t stop = std::min(n, i + kBlock);
+    for (; i + 4 * N <= stop; i += 4 * N) {
+      s0 = hn::Add(s0, hn::LoadU(d, x + i));
+      s1 = hn::Add(s1, hn::LoadU(d, x + i + N));
+      s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
+      s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
+    }
+    hn::Store(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)), d, lanes);
+    for (int64_t j = 0; j < N; ++j) s += lanes[j];
+  }
   for (; i < n; ++i) s += x[i];
   return s;
 }
