@@ -148,14 +148,15 @@ void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const fl
         return hn::Mul(g, hn::MulAdd(v, pdf, cdf));
       });
     case ActivationOp::gelu_tanh:
+      // With s = sigmoid(2u): 1 + tanh u = 2s and 1 − tanh² u = 4s(1 − s). The sigmoid form keeps
+      // full precision for x ≲ −2, where torch's 1 + tanh u cancels (same math, fewer lost bits).
       return Map2(dx, dy, z, n, [&](VF g, VF v) {
         const VF sq = hn::Mul(v, v);
-        const VF inner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Mul(hn::Set(d, kKappa), sq), v, v));
-        const VF th = TanhF(d, inner);
-        const VF left_d = hn::Mul(half, hn::Add(one, th));
-        const VF dinner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, 3.0f * kKappa), sq, one));
-        const VF right_d = hn::Mul(hn::Mul(hn::Mul(half, v), hn::NegMulAdd(th, th, one)), dinner);
-        return hn::Mul(g, hn::Add(left_d, right_d));
+        const VF u = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Mul(hn::Set(d, kKappa), sq), v, v));
+        const VF s = Sigmoid(d, hn::Add(u, u));
+        const VF du = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, 3.0f * kKappa), sq, one));
+        const VF right_d = hn::Mul(hn::Mul(hn::Add(v, v), hn::Mul(s, hn::Sub(one, s))), du);
+        return hn::Mul(g, hn::Add(s, right_d));
       });
     case ActivationOp::silu:  // dy·s·(1 + x·(1 − s))
       return Map2(dx, dy, z, n, [&](VF g, VF v) {
