@@ -21,6 +21,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
+// The piecewise-linear activations are memory bound and run on 128-bit vectors (see the note
+// on DM in ops/elementwise_hwy.cc); the transcendental ones use the full width.
+using DM = hn::CappedTag<float, 4>;
+using VM = hn::Vec<DM>;
 constexpr size_t kMaxLanesAct = HWY_MAX_BYTES / sizeof(float);
 
 constexpr float kSqrt1_2 = 0.70710678118654752440f;
@@ -54,9 +58,8 @@ HWY_INLINE VF Erf(DF d, VF z) {
   return hn::Xor(y, sign);
 }
 
-template <class F>
-HWY_INLINE void Map1(float* out, const float* x, int64_t n, const F& f) {
-  const DF d;
+template <class D, class F>
+HWY_INLINE void Map1(D d, float* out, const float* x, int64_t n, const F& f) {
   const int64_t N = int64_t(hn::Lanes(d));
   int64_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, out + i);
@@ -68,9 +71,8 @@ HWY_INLINE void Map1(float* out, const float* x, int64_t n, const F& f) {
   }
 }
 
-template <class F>
-HWY_INLINE void Map2(float* out, const float* g, const float* z, int64_t n, const F& f) {
-  const DF d;
+template <class D, class F>
+HWY_INLINE void Map2(D d, float* out, const float* g, const float* z, int64_t n, const F& f) {
   const int64_t N = int64_t(hn::Lanes(d));
   int64_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, g + i), hn::LoadU(d, z + i)), d, out + i);
@@ -85,35 +87,36 @@ HWY_INLINE void Map2(float* out, const float* g, const float* z, int64_t n, cons
 
 void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float param) {
   const DF d;
-  const VF zero = hn::Zero(d), one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
-  const VF three = hn::Set(d, 3.0f), six = hn::Set(d, 6.0f);
+  const DM m;
+  const VF one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
+  const VM zero = hn::Zero(m), three = hn::Set(m, 3.0f), six = hn::Set(m, 6.0f);
   switch (op) {
-    case ActivationOp::relu: return Map1(y, x, n, [&](VF v) { return hn::Max(v, zero); });
+    case ActivationOp::relu: return Map1(m, y, x, n, [&](VM v) { return hn::Max(v, zero); });
     case ActivationOp::relu6:
-      return Map1(y, x, n, [&](VF v) { return hn::Min(hn::Max(v, zero), six); });
+      return Map1(m, y, x, n, [&](VM v) { return hn::Min(hn::Max(v, zero), six); });
     case ActivationOp::leaky_relu: {
-      const VF s = hn::Set(d, param);
-      return Map1(y, x, n, [&](VF v) { return hn::IfThenElse(hn::Gt(v, zero), v, hn::Mul(v, s)); });
+      const VM s = hn::Set(m, param);
+      return Map1(m, y, x, n, [&](VM v) { return hn::IfThenElse(hn::Gt(v, zero), v, hn::Mul(v, s)); });
     }
-    case ActivationOp::sigmoid: return Map1(y, x, n, [&](VF v) { return Sigmoid(d, v); });
-    case ActivationOp::tanh: return Map1(y, x, n, [&](VF v) { return TanhF(d, v); });
+    case ActivationOp::sigmoid: return Map1(d, y, x, n, [&](VF v) { return Sigmoid(d, v); });
+    case ActivationOp::tanh: return Map1(d, y, x, n, [&](VF v) { return TanhF(d, v); });
     case ActivationOp::gelu:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(d, y, x, n, [&](VF v) {
         return hn::Mul(hn::Mul(v, half), hn::Add(one, Erf(d, hn::Mul(v, hn::Set(d, kSqrt1_2)))));
       });
     case ActivationOp::gelu_tanh:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(d, y, x, n, [&](VF v) {
         const VF cube = hn::Mul(hn::Mul(v, v), v);
         const VF inner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, kKappa), cube, v));
         return hn::Mul(hn::Mul(half, v), hn::Add(one, TanhF(d, inner)));
       });
-    case ActivationOp::silu: return Map1(y, x, n, [&](VF v) { return hn::Mul(v, Sigmoid(d, v)); });
+    case ActivationOp::silu: return Map1(d, y, x, n, [&](VF v) { return hn::Mul(v, Sigmoid(d, v)); });
     case ActivationOp::hardswish:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(m, y, x, n, [&](VM v) {
         return hn::Div(hn::Mul(v, hn::Min(hn::Max(hn::Add(v, three), zero), six)), six);
       });
     case ActivationOp::hardsigmoid:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(m, y, x, n, [&](VM v) {
         return hn::Div(hn::Min(hn::Max(hn::Add(v, three), zero), six), six);
       });
   }
@@ -122,26 +125,28 @@ void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float p
 void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const float* z, int64_t n,
                            float param) {
   const DF d;
-  const VF zero = hn::Zero(d), one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
-  const VF three = hn::Set(d, 3.0f), mthree = hn::Set(d, -3.0f), six = hn::Set(d, 6.0f);
+  const DM m;
+  const VF one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
+  const VM zero = hn::Zero(m), three = hn::Set(m, 3.0f), mthree = hn::Set(m, -3.0f);
+  const VM six = hn::Set(m, 6.0f), mhalf = hn::Set(m, 0.5f), mone = hn::Set(m, 1.0f);
   switch (op) {
     case ActivationOp::relu:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::IfThenElseZero(hn::Gt(v, zero), g); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::IfThenElseZero(hn::Gt(v, zero), g); });
     case ActivationOp::relu6:  // z = x; torch's hardtanh_backward passes strictly inside (0, 6)
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
         return hn::IfThenElseZero(hn::And(hn::Gt(v, zero), hn::Lt(v, six)), g);
       });
     case ActivationOp::leaky_relu: {
-      const VF s = hn::Set(d, param);
-      return Map2(dx, dy, z, n,
-                  [&](VF g, VF v) { return hn::IfThenElse(hn::Gt(v, zero), g, hn::Mul(g, s)); });
+      const VM s = hn::Set(m, param);
+      return Map2(m, dx, dy, z, n,
+                  [&](VM g, VM v) { return hn::IfThenElse(hn::Gt(v, zero), g, hn::Mul(g, s)); });
     }
     case ActivationOp::sigmoid:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::Mul(hn::Mul(g, hn::Sub(one, v)), v); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::Mul(hn::Mul(g, hn::Sub(mone, v)), v); });
     case ActivationOp::tanh:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::Mul(g, hn::NegMulAdd(v, v, one)); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::Mul(g, hn::NegMulAdd(v, v, mone)); });
     case ActivationOp::gelu:
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
         const VF cdf = hn::Mul(half, hn::Add(one, Erf(d, hn::Mul(v, hn::Set(d, kSqrt1_2)))));
         const VF pdf = hn::Mul(hn::Exp(d, hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v))),
                                hn::Set(d, kInvSqrt2Pi));
@@ -150,7 +155,7 @@ void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const fl
     case ActivationOp::gelu_tanh:
       // With s = sigmoid(2u): 1 + tanh u = 2s and 1 − tanh² u = 4s(1 − s). The sigmoid form keeps
       // full precision for x ≲ −2, where torch's 1 + tanh u cancels (same math, fewer lost bits).
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
         const VF sq = hn::Mul(v, v);
         const VF u = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Mul(hn::Set(d, kKappa), sq), v, v));
         const VF s = Sigmoid(d, hn::Add(u, u));
@@ -159,20 +164,20 @@ void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const fl
         return hn::Mul(g, hn::Add(s, right_d));
       });
     case ActivationOp::silu:  // dy·s·(1 + x·(1 − s))
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
         const VF s = Sigmoid(d, v);
         return hn::Mul(hn::Mul(g, s), hn::MulAdd(v, hn::Sub(one, s), one));
       });
     case ActivationOp::hardswish:  // torch: 0 below −3, dy·(x/3 + 0.5) on [−3, 3], dy above
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
-        const VF mid = hn::Mul(g, hn::Add(hn::Div(v, three), half));
-        const VF r = hn::IfThenElse(hn::Le(v, three), mid, g);
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
+        const VM mid = hn::Mul(g, hn::Add(hn::Div(v, three), mhalf));
+        const VM r = hn::IfThenElse(hn::Le(v, three), mid, g);
         return hn::IfThenElseZero(hn::Ge(v, mthree), r);
       });
     case ActivationOp::hardsigmoid:  // torch: dy/6 strictly inside (−3, 3)
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
         return hn::IfThenElseZero(hn::And(hn::Gt(v, mthree), hn::Lt(v, three)),
-                                  hn::Mul(g, hn::Set(d, 1.0f / 6.0f)));
+                                  hn::Mul(g, hn::Set(m, 1.0f / 6.0f)));
       });
   }
 }
