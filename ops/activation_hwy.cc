@@ -43,8 +43,9 @@ HWY_INLINE VF Sigmoid(DF d, VF x) {
 
 HWY_INLINE VF TanhF(DF d, VF x) { return hn::IfThenElse(hn::IsNaN(x), x, hn::Tanh(d, x)); }
 
-// erf(z) = sign(z)·(1 − t·P(t)·e^(−z²)), t = 1/(1 + p|z|) (A&S 7.1.26, as torch's Vectorized).
-HWY_INLINE VF Erf(DF d, VF z) {
+// erf(z) = sign(z)·(1 − t·P(t)·e^(−z²)), t = 1/(1 + p|z|) (A&S 7.1.26, as torch's Vectorized),
+// given e = e^(−z²) (gelu's backward needs the same exponential for its pdf).
+HWY_INLINE VF ErfWithExp(DF d, VF z, VF e) {
   const VF one = hn::Set(d, 1.0f);
   const VF sign = hn::And(hn::SignBit(d), z);
   const VF a = hn::Xor(z, sign);
@@ -53,10 +54,11 @@ HWY_INLINE VF Erf(DF d, VF z) {
   r = hn::MulAdd(r, t, hn::Set(d, 1.421413741f));
   r = hn::MulAdd(r, t, hn::Set(d, -0.284496736f));
   r = hn::MulAdd(r, t, hn::Set(d, 0.254829592f));
-  const VF e = hn::Exp(d, hn::Neg(hn::Mul(z, z)));
   const VF y = hn::NegMulAdd(hn::Mul(e, t), r, one);
   return hn::Xor(y, sign);
 }
+
+HWY_INLINE VF Erf(DF d, VF z) { return ErfWithExp(d, z, hn::Exp(d, hn::Neg(hn::Mul(z, z)))); }
 
 template <class D, class F>
 HWY_INLINE void Map1(D d, float* out, const float* x, int64_t n, const F& f) {
@@ -147,9 +149,11 @@ void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const fl
       return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::Mul(g, hn::NegMulAdd(v, v, mone)); });
     case ActivationOp::gelu:
       return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
-        const VF cdf = hn::Mul(half, hn::Add(one, Erf(d, hn::Mul(v, hn::Set(d, kSqrt1_2)))));
-        const VF pdf = hn::Mul(hn::Exp(d, hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v))),
-                               hn::Set(d, kInvSqrt2Pi));
+        // One exponential serves both terms: e^(−(x/√2)²) = e^(−x²/2).
+        const VF zz = hn::Mul(v, hn::Set(d, kSqrt1_2));
+        const VF e = hn::Exp(d, hn::Neg(hn::Mul(zz, zz)));
+        const VF cdf = hn::Mul(half, hn::Add(one, ErfWithExp(d, zz, e)));
+        const VF pdf = hn::Mul(e, hn::Set(d, kInvSqrt2Pi));
         return hn::Mul(g, hn::MulAdd(v, pdf, cdf));
       });
     case ActivationOp::gelu_tanh:
