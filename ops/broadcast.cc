@@ -37,6 +37,7 @@ StridedLoop make_strided_loop(const Shape& out, const std::vector<Shape>& operan
   StridedLoop L;
   L.numel = shape_numel(out);
   const size_t k = operand_strides.size();
+  FINCH_CHECK(k >= 1 && k <= 4, "make_strided_loop: ", k, " operands (1 to 4 supported)");
   L.strides.assign(k, Shape());
   for (size_t d = 0; d < out.size(); ++d) {
     if (out[d] == 1) continue;
