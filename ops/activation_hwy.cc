@@ -21,6 +21,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
+// The piecewise-linear activations are memory bound and run on 128-bit vectors (see the note
+// on DM in ops/elementwise_hwy.cc); the transcendental ones use the full width.
+using DM = hn::CappedTag<float, 4>;
+using VM = hn::Vec<DM>;
 constexpr size_t kMaxLanesAct = HWY_MAX_BYTES / sizeof(float);
 
 constexpr float kSqrt1_2 = 0.70710678118654752440f;
@@ -39,8 +43,9 @@ HWY_INLINE VF Sigmoid(DF d, VF x) {
 
 HWY_INLINE VF TanhF(DF d, VF x) { return hn::IfThenElse(hn::IsNaN(x), x, hn::Tanh(d, x)); }
 
-// erf(z) = sign(z)·(1 − t·P(t)·e^(−z²)), t = 1/(1 + p|z|) (A&S 7.1.26, as torch's Vectorized).
-HWY_INLINE VF Erf(DF d, VF z) {
+// erf(z) = sign(z)·(1 − t·P(t)·e^(−z²)), t = 1/(1 + p|z|) (A&S 7.1.26, as torch's Vectorized),
+// given e = e^(−z²) (gelu's backward needs the same exponential for its pdf).
+HWY_INLINE VF ErfWithExp(DF d, VF z, VF e) {
   const VF one = hn::Set(d, 1.0f);
   const VF sign = hn::And(hn::SignBit(d), z);
   const VF a = hn::Xor(z, sign);
@@ -49,14 +54,14 @@ HWY_INLINE VF Erf(DF d, VF z) {
   r = hn::MulAdd(r, t, hn::Set(d, 1.421413741f));
   r = hn::MulAdd(r, t, hn::Set(d, -0.284496736f));
   r = hn::MulAdd(r, t, hn::Set(d, 0.254829592f));
-  const VF e = hn::Exp(d, hn::Neg(hn::Mul(z, z)));
   const VF y = hn::NegMulAdd(hn::Mul(e, t), r, one);
   return hn::Xor(y, sign);
 }
 
-template <class F>
-HWY_INLINE void Map1(float* out, const float* x, int64_t n, const F& f) {
-  const DF d;
+HWY_INLINE VF Erf(DF d, VF z) { return ErfWithExp(d, z, hn::Exp(d, hn::Neg(hn::Mul(z, z)))); }
+
+template <class D, class F>
+HWY_INLINE void Map1(D d, float* out, const float* x, int64_t n, const F& f) {
   const int64_t N = int64_t(hn::Lanes(d));
   int64_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, out + i);
@@ -68,9 +73,8 @@ HWY_INLINE void Map1(float* out, const float* x, int64_t n, const F& f) {
   }
 }
 
-template <class F>
-HWY_INLINE void Map2(float* out, const float* g, const float* z, int64_t n, const F& f) {
-  const DF d;
+template <class D, class F>
+HWY_INLINE void Map2(D d, float* out, const float* g, const float* z, int64_t n, const F& f) {
   const int64_t N = int64_t(hn::Lanes(d));
   int64_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, g + i), hn::LoadU(d, z + i)), d, out + i);
@@ -85,35 +89,36 @@ HWY_INLINE void Map2(float* out, const float* g, const float* z, int64_t n, cons
 
 void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float param) {
   const DF d;
-  const VF zero = hn::Zero(d), one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
-  const VF three = hn::Set(d, 3.0f), six = hn::Set(d, 6.0f);
+  const DM m;
+  const VF one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
+  const VM zero = hn::Zero(m), three = hn::Set(m, 3.0f), six = hn::Set(m, 6.0f);
   switch (op) {
-    case ActivationOp::relu: return Map1(y, x, n, [&](VF v) { return hn::Max(v, zero); });
+    case ActivationOp::relu: return Map1(m, y, x, n, [&](VM v) { return hn::Max(v, zero); });
     case ActivationOp::relu6:
-      return Map1(y, x, n, [&](VF v) { return hn::Min(hn::Max(v, zero), six); });
+      return Map1(m, y, x, n, [&](VM v) { return hn::Min(hn::Max(v, zero), six); });
     case ActivationOp::leaky_relu: {
-      const VF s = hn::Set(d, param);
-      return Map1(y, x, n, [&](VF v) { return hn::IfThenElse(hn::Gt(v, zero), v, hn::Mul(v, s)); });
+      const VM s = hn::Set(m, param);
+      return Map1(m, y, x, n, [&](VM v) { return hn::IfThenElse(hn::Gt(v, zero), v, hn::Mul(v, s)); });
     }
-    case ActivationOp::sigmoid: return Map1(y, x, n, [&](VF v) { return Sigmoid(d, v); });
-    case ActivationOp::tanh: return Map1(y, x, n, [&](VF v) { return TanhF(d, v); });
+    case ActivationOp::sigmoid: return Map1(d, y, x, n, [&](VF v) { return Sigmoid(d, v); });
+    case ActivationOp::tanh: return Map1(d, y, x, n, [&](VF v) { return TanhF(d, v); });
     case ActivationOp::gelu:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(d, y, x, n, [&](VF v) {
         return hn::Mul(hn::Mul(v, half), hn::Add(one, Erf(d, hn::Mul(v, hn::Set(d, kSqrt1_2)))));
       });
     case ActivationOp::gelu_tanh:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(d, y, x, n, [&](VF v) {
         const VF cube = hn::Mul(hn::Mul(v, v), v);
         const VF inner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, kKappa), cube, v));
         return hn::Mul(hn::Mul(half, v), hn::Add(one, TanhF(d, inner)));
       });
-    case ActivationOp::silu: return Map1(y, x, n, [&](VF v) { return hn::Mul(v, Sigmoid(d, v)); });
+    case ActivationOp::silu: return Map1(d, y, x, n, [&](VF v) { return hn::Mul(v, Sigmoid(d, v)); });
     case ActivationOp::hardswish:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(m, y, x, n, [&](VM v) {
         return hn::Div(hn::Mul(v, hn::Min(hn::Max(hn::Add(v, three), zero), six)), six);
       });
     case ActivationOp::hardsigmoid:
-      return Map1(y, x, n, [&](VF v) {
+      return Map1(m, y, x, n, [&](VM v) {
         return hn::Div(hn::Min(hn::Max(hn::Add(v, three), zero), six), six);
       });
   }
@@ -122,56 +127,61 @@ void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float p
 void ActivationBackwardF32(ActivationOp op, float* dx, const float* dy, const float* z, int64_t n,
                            float param) {
   const DF d;
-  const VF zero = hn::Zero(d), one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
-  const VF three = hn::Set(d, 3.0f), mthree = hn::Set(d, -3.0f), six = hn::Set(d, 6.0f);
+  const DM m;
+  const VF one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
+  const VM zero = hn::Zero(m), three = hn::Set(m, 3.0f), mthree = hn::Set(m, -3.0f);
+  const VM six = hn::Set(m, 6.0f), mhalf = hn::Set(m, 0.5f), mone = hn::Set(m, 1.0f);
   switch (op) {
     case ActivationOp::relu:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::IfThenElseZero(hn::Gt(v, zero), g); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::IfThenElseZero(hn::Gt(v, zero), g); });
     case ActivationOp::relu6:  // z = x; torch's hardtanh_backward passes strictly inside (0, 6)
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
         return hn::IfThenElseZero(hn::And(hn::Gt(v, zero), hn::Lt(v, six)), g);
       });
     case ActivationOp::leaky_relu: {
-      const VF s = hn::Set(d, param);
-      return Map2(dx, dy, z, n,
-                  [&](VF g, VF v) { return hn::IfThenElse(hn::Gt(v, zero), g, hn::Mul(g, s)); });
+      const VM s = hn::Set(m, param);
+      return Map2(m, dx, dy, z, n,
+                  [&](VM g, VM v) { return hn::IfThenElse(hn::Gt(v, zero), g, hn::Mul(g, s)); });
     }
     case ActivationOp::sigmoid:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::Mul(hn::Mul(g, hn::Sub(one, v)), v); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::Mul(hn::Mul(g, hn::Sub(mone, v)), v); });
     case ActivationOp::tanh:  // z = y
-      return Map2(dx, dy, z, n, [&](VF g, VF v) { return hn::Mul(g, hn::NegMulAdd(v, v, one)); });
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) { return hn::Mul(g, hn::NegMulAdd(v, v, mone)); });
     case ActivationOp::gelu:
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
-        const VF cdf = hn::Mul(half, hn::Add(one, Erf(d, hn::Mul(v, hn::Set(d, kSqrt1_2)))));
-        const VF pdf = hn::Mul(hn::Exp(d, hn::Mul(hn::Set(d, -0.5f), hn::Mul(v, v))),
-                               hn::Set(d, kInvSqrt2Pi));
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
+        // One exponential serves both terms: e^(−(x/√2)²) = e^(−x²/2).
+        const VF zz = hn::Mul(v, hn::Set(d, kSqrt1_2));
+        const VF e = hn::Exp(d, hn::Neg(hn::Mul(zz, zz)));
+        const VF cdf = hn::Mul(half, hn::Add(one, ErfWithExp(d, zz, e)));
+        const VF pdf = hn::Mul(e, hn::Set(d, kInvSqrt2Pi));
         return hn::Mul(g, hn::MulAdd(v, pdf, cdf));
       });
     case ActivationOp::gelu_tanh:
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      // With s = sigmoid(2u): 1 + tanh u = 2s and 1 − tanh² u = 4s(1 − s). The sigmoid form keeps
+      // full precision for x ≲ −2, where torch's 1 + tanh u cancels (same math, fewer lost bits).
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
         const VF sq = hn::Mul(v, v);
-        const VF inner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Mul(hn::Set(d, kKappa), sq), v, v));
-        const VF th = TanhF(d, inner);
-        const VF left_d = hn::Mul(half, hn::Add(one, th));
-        const VF dinner = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, 3.0f * kKappa), sq, one));
-        const VF right_d = hn::Mul(hn::Mul(hn::Mul(half, v), hn::NegMulAdd(th, th, one)), dinner);
-        return hn::Mul(g, hn::Add(left_d, right_d));
+        const VF u = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Mul(hn::Set(d, kKappa), sq), v, v));
+        const VF s = Sigmoid(d, hn::Add(u, u));
+        const VF du = hn::Mul(hn::Set(d, kBeta), hn::MulAdd(hn::Set(d, 3.0f * kKappa), sq, one));
+        const VF right_d = hn::Mul(hn::Mul(hn::Add(v, v), hn::Mul(s, hn::Sub(one, s))), du);
+        return hn::Mul(g, hn::Add(s, right_d));
       });
     case ActivationOp::silu:  // dy·s·(1 + x·(1 − s))
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(d, dx, dy, z, n, [&](VF g, VF v) {
         const VF s = Sigmoid(d, v);
         return hn::Mul(hn::Mul(g, s), hn::MulAdd(v, hn::Sub(one, s), one));
       });
     case ActivationOp::hardswish:  // torch: 0 below −3, dy·(x/3 + 0.5) on [−3, 3], dy above
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
-        const VF mid = hn::Mul(g, hn::Add(hn::Div(v, three), half));
-        const VF r = hn::IfThenElse(hn::Le(v, three), mid, g);
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
+        const VM mid = hn::Mul(g, hn::Add(hn::Div(v, three), mhalf));
+        const VM r = hn::IfThenElse(hn::Le(v, three), mid, g);
         return hn::IfThenElseZero(hn::Ge(v, mthree), r);
       });
     case ActivationOp::hardsigmoid:  // torch: dy/6 strictly inside (−3, 3)
-      return Map2(dx, dy, z, n, [&](VF g, VF v) {
+      return Map2(m, dx, dy, z, n, [&](VM g, VM v) {
         return hn::IfThenElseZero(hn::And(hn::Gt(v, mthree), hn::Lt(v, three)),
-                                  hn::Mul(g, hn::Set(d, 1.0f / 6.0f)));
+                                  hn::Mul(g, hn::Set(m, 1.0f / 6.0f)));
       });
   }
 }

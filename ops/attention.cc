@@ -8,8 +8,10 @@
 // (L ≤ 512) the [NB, Lq, Lk] buffer is small and saves backward a gemm and a softmax.
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "framework/parallel.h"
@@ -121,54 +123,92 @@ void gemm0(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* 
     dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0, C, ldc);
 }
 
-// Scalar stable softmax over rows (F64 path and reference); all −∞ rows become zeros.
+// Scalar stable softmax over rows (F64 path and reference), the contract of softmax_rows_f32:
+// s ← softmax(s + bias), causal rows cut after r + 1 keys, all −∞ rows become zeros.
 template <typename T>
-void softmax_rows_scalar(int64_t rows, int64_t n, T* s) {
+void softmax_rows_scalar(int64_t rows, int64_t n, int64_t ld, T* s, const T* bias = nullptr,
+                         int64_t bias_ld = 0, bool causal = false) {
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t r = 0; r < rows; ++r) {
-    T* x = s + r * n;
+    T* x = s + r * ld;
+    const int64_t len = causal ? std::min(n, r + 1) : n;
+    if (bias)
+      for (int64_t j = 0; j < len; ++j) x[j] += bias[r * bias_ld + j];
+    std::fill(x + len, x + n, T(0));
     T m = ninf;
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+    for (int64_t j = 0; j < len; ++j) m = std::max(m, x[j]);
     if (m == ninf) {
-      std::fill(x, x + n, T(0));
+      std::fill(x, x + len, T(0));
       continue;
     }
     T sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += (x[j] = std::exp(x[j] - m));
-    for (int64_t j = 0; j < n; ++j) x[j] /= sum;
+    for (int64_t j = 0; j < len; ++j) sum += (x[j] = std::exp(x[j] - m));
+    for (int64_t j = 0; j < len; ++j) x[j] /= sum;
   }
 }
 
 template <typename T>
-void softmax_backward_rows_scalar(int64_t rows, int64_t n, const T* p, T* dp) {
+void softmax_backward_rows_scalar(int64_t rows, int64_t n, int64_t ld, const T* p, T* dp) {
   for (int64_t r = 0; r < rows; ++r) {
     T dot = 0;
-    for (int64_t j = 0; j < n; ++j) dot += dp[r * n + j] * p[r * n + j];
-    for (int64_t j = 0; j < n; ++j) dp[r * n + j] = p[r * n + j] * (dp[r * n + j] - dot);
+    for (int64_t j = 0; j < n; ++j) dot += dp[r * ld + j] * p[r * ld + j];
+    for (int64_t j = 0; j < n; ++j) dp[r * ld + j] = p[r * ld + j] * (dp[r * ld + j] - dot);
   }
 }
 
-// Applies the expanded mask slice (float: added; bool: false → −∞) and the causal rule (j > i
-// → −∞) to one [Lq, Lk] score block.
-template <typename T>
-void apply_mask(T* s, int64_t Lq, int64_t Lk, const Tensor& mask, int64_t moff, bool causal) {
-  const T ninf = -std::numeric_limits<T>::infinity();
-  if (mask.defined()) {
-    const int64_t rs = mask.stride(-2), cs = mask.stride(-1);
-    if (mask.dtype() == DType::b8) {
-      const bool* m = mask.data<bool>() + moff;
-      for (int64_t i = 0; i < Lq; ++i)
-        for (int64_t j = 0; j < Lk; ++j)
-          if (!m[i * rs + j * cs]) s[i * Lk + j] = ninf;
-    } else {
-      const T* m = mask.data<T>() + moff;
-      for (int64_t i = 0; i < Lq; ++i)
-        for (int64_t j = 0; j < Lk; ++j) s[i * Lk + j] += m[i * rs + j * cs];
-    }
-  }
-  if (causal)
+// Keys past the last one any query may attend to. A bool key padding mask (variable-length
+// batches) makes the tail columns all false; trimming them from every gemm skips work whose
+// result is exactly zero. Float masks and no mask keep all Lk keys.
+int64_t attended_keys(const Tensor& mask, int64_t moff, int64_t Lq, int64_t Lk) {
+  if (!mask.defined() || mask.dtype() != DType::b8) return Lk;
+  const bool* m = mask.data<bool>() + moff;
+  const int64_t rs = mask.stride(-2), cs = mask.stride(-1);
+  for (int64_t j = Lk - 1; j >= 0; --j)
     for (int64_t i = 0; i < Lq; ++i)
-      for (int64_t j = i + 1; j < Lk; ++j) s[i * Lk + j] = ninf;
+      if (m[i * rs + j * cs]) return j + 1;
+  return 0;
+}
+
+// The same from the saved probabilities: columns past the last nonzero P contribute exactly
+// zero to every gradient (dV rows = Pᵀ·dO, dS = P ⊙ …), so backward trims them too.
+template <typename T>
+int64_t nonzero_keys(const T* P, int64_t Lq, int64_t Lk) {
+  for (int64_t j = Lk - 1; j >= 0; --j)
+    for (int64_t i = Lq - 1; i >= 0; --i)
+      if (P[i * Lk + j] != T(0)) return j + 1;
+  return 0;
+}
+
+template <typename T>
+void zero_columns(T* X, int64_t rows, int64_t from, int64_t ld) {
+  if (from < ld)
+    for (int64_t i = 0; i < rows; ++i) std::fill(X + i * ld + from, X + (i + 1) * ld, T(0));
+}
+
+// The mask slice of one (batch, head) as the additive bias the softmax kernels take: a float
+// mask with unit column stride is used in place (row stride 0 when it broadcasts over queries);
+// a bool mask becomes 0 / −∞ in `scratch` (one row when it broadcasts over queries, as a key
+// padding mask does, so that costs Lk per slice). Returns {bias, bias row stride}.
+template <typename T>
+std::pair<const T*, int64_t> mask_bias(const Tensor& mask, int64_t moff, int64_t Lq, int64_t n,
+                                       std::vector<T>& scratch) {
+  if (!mask.defined()) return {nullptr, 0};
+  const int64_t rs = mask.stride(-2), cs = mask.stride(-1);
+  const int64_t rows = rs == 0 ? 1 : Lq;
+  if (mask.dtype() != DType::b8) {
+    const T* m = mask.data<T>() + moff;
+    if (cs == 1) return {m, rs};
+    scratch.resize(size_t(rows * n));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < n; ++j) scratch[size_t(i * n + j)] = m[i * rs + j * cs];
+    return {scratch.data(), rs == 0 ? 0 : n};
+  }
+  const T table[2] = {-std::numeric_limits<T>::infinity(), T(0)};  // false → −∞, true → 0
+  const bool* m = mask.data<bool>() + moff;
+  scratch.resize(size_t(rows * n));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) scratch[size_t(i * n + j)] = table[m[i * rs + j * cs] ? 1 : 0];
+  return {scratch.data(), rs == 0 ? 0 : n};
 }
 
 template <typename T>
@@ -184,13 +224,20 @@ AttentionOutput forward_fast(const Geometry& g, const Tensor& q, const Tensor& k
   T* P = r.probs.data<T>();
   T* O = r.out.data<T>();
   parallel_for(0, g.NB, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<T> scratch;
     for (int64_t b = b0; b < b1; ++b) {
       T* Pb = P + b * g.Lq * g.Lk;
-      gemm0<T>(false, true, g.Lq, g.Lk, g.D, scale, Q.at(b), Q.ld, K.at(b), K.ld, Pb, g.Lk);
-      apply_mask<T>(Pb, g.Lq, g.Lk, mask, mask.defined() ? moff[size_t(b)] : 0, causal);
-      if constexpr (std::is_same_v<T, float>) softmax_rows_f32(g.Lq, g.Lk, Pb);
-      else softmax_rows_scalar<T>(g.Lq, g.Lk, Pb);
-      gemm0<T>(false, false, g.Lq, g.Dv, g.Lk, T(1), Pb, g.Lk, V.at(b), V.ld, O + b * g.Lq * g.Dv, g.Dv);
+      const int64_t mo = mask.defined() ? moff[size_t(b)] : 0;
+      const int64_t n = attended_keys(mask, mo, g.Lq, g.Lk);  // keys [n, Lk) are all masked
+      // S[:, :n] = scale · Q · K[:n]ᵀ, then softmax(S + mask) in place (mask and causal cut
+      // fused into the softmax pass); P[:, n:] = 0
+      gemm0<T>(false, true, g.Lq, n, g.D, scale, Q.at(b), Q.ld, K.at(b), K.ld, Pb, g.Lk);
+      const auto [bias, bias_ld] = mask_bias<T>(mask, mo, g.Lq, n, scratch);
+      if constexpr (std::is_same_v<T, float>) softmax_rows_f32(g.Lq, n, g.Lk, Pb, bias, bias_ld, causal);
+      else softmax_rows_scalar<T>(g.Lq, n, g.Lk, Pb, bias, bias_ld, causal);
+      zero_columns(Pb, g.Lq, n, g.Lk);
+      // O = P[:, :n] · V[:n]
+      gemm0<T>(false, false, g.Lq, g.Dv, n, T(1), Pb, g.Lk, V.at(b), V.ld, O + b * g.Lq * g.Dv, g.Dv);
     }
   });
   return r;
@@ -227,7 +274,7 @@ AttentionOutput forward_reference(const Geometry& g, const Tensor& q, const Tens
         if (causal && j > i) s = ninf;
         p[j] = s;
       }
-      softmax_rows_scalar<T>(1, g.Lk, p);
+      softmax_rows_scalar<T>(1, g.Lk, g.Lk, p);
       for (int64_t j = 0; j < g.Lk; ++j)
         for (int64_t e = 0; e < g.Dv; ++e)
           O[(b * g.Lq + i) * g.Dv + e] += p[j] * vv[size_t((b * g.Lk + j) * g.Dv + e)];
@@ -283,21 +330,32 @@ AttentionGrads backward_impl(const Geometry& g, const Tensor& dout, const Tensor
     for (int64_t b = b0; b < b1; ++b) {
       const T* Pb = Pc.data<T>() + b * g.Lq * g.Lk;
       const T* dOb = dO.data<T>() + b * g.Lq * g.Dv;
-      // dV [Lk, Dv] = Pᵀ [Lk, Lq] · dO [Lq, Dv]
-      if (needs.v) mm(true, false, g.Lk, g.Dv, g.Lq, T(1), Pb, g.Lk, dOb, g.Dv, r.dv.data<T>() + b * g.Lk * g.Dv, g.Dv);
+      // Keys [n, Lk) have P = 0 in every row: their dV and dK rows are exactly zero.
+      const int64_t n = reference ? g.Lk : nonzero_keys(Pb, g.Lq, g.Lk);
+      // dV[:n] [n, Dv] = P[:, :n]ᵀ · dO [Lq, Dv]
+      if (needs.v) {
+        T* dVb = r.dv.data<T>() + b * g.Lk * g.Dv;
+        mm(true, false, n, g.Dv, g.Lq, T(1), Pb, g.Lk, dOb, g.Dv, dVb, g.Dv);
+        std::fill(dVb + n * g.Dv, dVb + g.Lk * g.Dv, T(0));
+      }
       if (!need_ds) continue;
       T* dS = needs.mask ? ds_full.data<T>() + b * g.Lq * g.Lk : scratch.data();
-      // dP [Lq, Lk] = dO [Lq, Dv] · Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) in place
-      mm(false, true, g.Lq, g.Lk, g.Dv, T(1), dOb, g.Dv, V.at(b), V.ld, dS, g.Lk);
+      // dP[:, :n] = dO · V[:n]ᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) in place (row stride Lk)
+      mm(false, true, g.Lq, n, g.Dv, T(1), dOb, g.Dv, V.at(b), V.ld, dS, g.Lk);
       if constexpr (std::is_same_v<T, float>) {
-        if (!reference) softmax_backward_rows_f32(g.Lq, g.Lk, Pb, dS);
-        else softmax_backward_rows_scalar<T>(g.Lq, g.Lk, Pb, dS);
+        if (!reference) softmax_backward_rows_f32(g.Lq, n, g.Lk, Pb, dS);
+        else softmax_backward_rows_scalar<T>(g.Lq, n, g.Lk, Pb, dS);
       } else {
-        softmax_backward_rows_scalar<T>(g.Lq, g.Lk, Pb, dS);
+        softmax_backward_rows_scalar<T>(g.Lq, n, g.Lk, Pb, dS);
       }
-      // dQ [Lq, D] = scale · dS · K;  dK [Lk, D] = scale · dSᵀ · Q
-      if (needs.q) mm(false, false, g.Lq, g.D, g.Lk, scale, dS, g.Lk, K.at(b), K.ld, r.dq.data<T>() + b * g.Lq * g.D, g.D);
-      if (needs.k) mm(true, false, g.Lk, g.D, g.Lq, scale, dS, g.Lk, Q.at(b), Q.ld, r.dk.data<T>() + b * g.Lk * g.D, g.D);
+      if (needs.mask) zero_columns(dS, g.Lq, n, g.Lk);
+      // dQ [Lq, D] = scale · dS[:, :n] · K[:n];  dK[:n] [n, D] = scale · dS[:, :n]ᵀ · Q
+      if (needs.q) mm(false, false, g.Lq, g.D, n, scale, dS, g.Lk, K.at(b), K.ld, r.dq.data<T>() + b * g.Lq * g.D, g.D);
+      if (needs.k) {
+        T* dKb = r.dk.data<T>() + b * g.Lk * g.D;
+        mm(true, false, n, g.D, g.Lq, scale, dS, g.Lk, Q.at(b), Q.ld, dKb, g.D);
+        std::fill(dKb + n * g.D, dKb + g.Lk * g.D, T(0));
+      }
     }
   };
   if (reference) slice(0, g.NB);

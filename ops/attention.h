@@ -56,10 +56,13 @@ AttentionGrads scaled_dot_product_attention_backward_reference(
     const Tensor& mask, std::optional<double> scale, const AttentionNeeds& needs = {});
 
 // --- the row kernels (Highway), exposed for tests ---
-// In place over `rows` rows of `n` scores each (row stride n): p = softmax(s), where −∞ scores
-// give 0; a row that is all −∞ becomes all zeros.
-void softmax_rows_f32(int64_t rows, int64_t n, float* s);
-// In place: dp ← p ⊙ (dp − Σ_j dp_j p_j), row by row.
-void softmax_backward_rows_f32(int64_t rows, int64_t n, const float* p, float* dp);
+// In place over `rows` rows of `n` scores each (row stride ld >= n): s ← softmax(s + bias).
+// bias (optional) is an additive [rows, n] block with row stride bias_ld (0: one row shared by
+// all rows) — a float mask as is, a bool mask as 0/−∞. With causal, row r keeps only its first
+// r + 1 scores (the rest become 0). −∞ scores give 0; a row that is all −∞ becomes all zeros.
+void softmax_rows_f32(int64_t rows, int64_t n, int64_t ld, float* s, const float* bias = nullptr,
+                      int64_t bias_ld = 0, bool causal = false);
+// In place: dp ← p ⊙ (dp − Σ_j dp_j p_j), row by row (both with row stride ld >= n).
+void softmax_backward_rows_f32(int64_t rows, int64_t n, int64_t ld, const float* p, float* dp);
 
 }  // namespace finch::ops

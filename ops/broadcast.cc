@@ -37,6 +37,7 @@ StridedLoop make_strided_loop(const Shape& out, const std::vector<Shape>& operan
   StridedLoop L;
   L.numel = shape_numel(out);
   const size_t k = operand_strides.size();
+  FINCH_CHECK(k >= 1 && k <= 4, "make_strided_loop: ", k, " operands (1 to 4 supported)");
   L.strides.assign(k, Shape());
   for (size_t d = 0; d < out.size(); ++d) {
     if (out[d] == 1) continue;
@@ -188,14 +189,19 @@ void sum_to_impl(const T* g, const Pattern& p, T* out) {
       }
       return;
     }
+    // Each thread owns a range of outputs; within it the r loop is outermost so that for
+    // [N, C, H·W] → [C] the reads walk g in memory order (k-contiguous blocks of rows) instead
+    // of hopping C·H·W floats between rows, which defeats the hardware prefetcher.
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(R, 1));
     parallel_for(0, K, grain, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        const int64_t base = decode(k, kdims, p);
-        double s = 0;
-        for (int64_t r = 0; r < RO; ++r) s += run_sum(g + base + decode(r, outer_r, p), run);
-        out[k] = T(s);
+      std::vector<double> acc(size_t(e - b), 0.0);
+      std::vector<int64_t> base(size_t(e - b));
+      for (int64_t k = b; k < e; ++k) base[size_t(k - b)] = decode(k, kdims, p);
+      for (int64_t r = 0; r < RO; ++r) {
+        const int64_t off = decode(r, outer_r, p);
+        for (int64_t k = b; k < e; ++k) acc[size_t(k - b)] += run_sum(g + base[size_t(k - b)] + off, run);
       }
+      for (int64_t k = b; k < e; ++k) out[k] = T(acc[size_t(k - b)]);
     });
     return;
   }

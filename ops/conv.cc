@@ -90,6 +90,15 @@ void run_chunks(const BatchSplit& s, const std::function<void(int64_t, int64_t, 
   });
 }
 
+// Output rows per tile: the tile's patch matrix [Kc, rows·OW] should stay in L2 (~640 KB) while
+// the GEMM packs it, and be wide enough (~256 columns) for OpenBLAS to run near peak. Measured
+// on the 3×3 64→64 32×32 layer: 256-column tiles cut each GEMM by ~12% against whole images.
+int64_t tile_rows(const Geometry& g) {
+  const int64_t Kc = g.Cg * g.KH * g.KW;
+  const int64_t cols = std::clamp<int64_t>(163840 / std::max<int64_t>(Kc, 1), 64, 512);
+  return std::clamp<int64_t>(cols / g.OW, 1, g.OH);
+}
+
 template <typename T>
 Tensor conv2d_gemm(const Tensor& xin, const Tensor& win, const Tensor& bin, const Geometry& g,
                    const Conv2dParams& p) {
@@ -98,23 +107,36 @@ Tensor conv2d_gemm(const Tensor& xin, const Tensor& win, const Tensor& bin, cons
   Tensor y = empty({g.N, g.OC, g.OH, g.OW}, x.dtype());
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W, Kc = g.Cg * g.KH * g.KW;
   const bool direct = is_pointwise(g, p);
+  const int64_t rows = direct ? g.OH : tile_rows(g);
   const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.defined() ? b.data<T>() : nullptr;
   T* py = y.data<T>();
   run_chunks<T>(split_batch(g.N), [&](int64_t, int64_t n0, int64_t n1) {
-    std::vector<T> col(direct ? 0 : size_t(Kc * OHW));
+    std::vector<T> col(direct ? 0 : size_t(Kc * rows * g.OW));
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t gr = 0; gr < g.G; ++gr) {
         const T* xg = px + (n * g.C + gr * g.Cg) * HW;
-        const T* src = xg;
-        if (!direct) {
-          im2col(xg, g.img, col.data());
-          src = col.data();
-        }
+        const T* wg = pw + gr * g.OCg * Kc;
         T* yg = py + (n * g.OC + gr * g.OCg) * OHW;
-        if (pb)  // the bias is fused: C starts as the bias and the GEMM adds with beta = 1
-          for (int64_t o = 0; o < g.OCg; ++o) std::fill(yg + o * OHW, yg + (o + 1) * OHW, pb[gr * g.OCg + o]);
-        gemm_t<T>(false, false, g.OCg, OHW, Kc, pw + gr * g.OCg * Kc, Kc, src, OHW, pb ? T(1) : T(0),
-                  yg, OHW);
+        // The bias is fused: the output tile starts as the bias (written just before the GEMM,
+        // so it is still in cache) and the GEMM adds to it with beta = 1.
+        const T beta = pb ? T(1) : T(0);
+        auto fill_bias = [&](int64_t c0, int64_t c1) {
+          if (pb)
+            for (int64_t o = 0; o < g.OCg; ++o)
+              std::fill(yg + o * OHW + c0, yg + o * OHW + c1, pb[gr * g.OCg + o]);
+        };
+        if (direct) {
+          fill_bias(0, OHW);
+          gemm_t<T>(false, false, g.OCg, OHW, Kc, wg, Kc, xg, HW, beta, yg, OHW);
+          continue;
+        }
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rows) {
+          const int64_t oh1 = std::min(g.OH, oh0 + rows), cols = (oh1 - oh0) * g.OW;
+          im2col(xg, g.img, oh0, oh1, col.data());
+          fill_bias(oh0 * g.OW, oh1 * g.OW);
+          // Y_g[:, tile] (+)= W_g [OCg, Kc] · col [Kc, cols]
+          gemm_t<T>(false, false, g.OCg, cols, Kc, wg, Kc, col.data(), cols, beta, yg + oh0 * g.OW, OHW);
+        }
       }
   });
   return y;
@@ -127,51 +149,64 @@ Conv2dGrads conv2d_backward_gemm(const Tensor& dyin, const Tensor& xin, const Te
   const Tensor dy = dyin.contiguous(), x = xin.contiguous(), w = win.contiguous();
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W, Kc = g.Cg * g.KH * g.KW;
   const bool direct = is_pointwise(g, p);
+  const int64_t rows = direct ? g.OH : tile_rows(g);
   Conv2dGrads out;
-  if (need_x) out.dx = zeros(x.shape(), x.dtype());
+  // dx is zeroed image by image inside the chunks (col2im accumulates), so the zeroing lands in
+  // cache right before col2im touches it instead of a separate pass over the whole tensor.
+  if (need_x) out.dx = empty(x.shape(), x.dtype());
   const BatchSplit split = split_batch(g.N);
-  // One partial dW per chunk, summed in chunk order afterwards: deterministic for a thread count.
-  std::vector<std::vector<T>> dw_part(need_w ? size_t(split.chunks) : 0);
+  // One partial dWᵀ [G, Kc, OCg] per chunk, summed in chunk order afterwards (deterministic for
+  // a thread count). Transposed because col·dYᵀ (M = Kc, N = OCg) runs ~25% faster in OpenBLAS
+  // than dY·colᵀ (M = OCg, N = Kc) on these shapes.
+  std::vector<std::vector<T>> dwt_part(need_w ? size_t(split.chunks) : 0);
   const T *px = x.data<T>(), *pw = w.data<T>(), *pdy = dy.data<T>();
   T* pdx = need_x ? out.dx.data<T>() : nullptr;
   if (need_x || need_w)
     run_chunks<T>(split, [&](int64_t c, int64_t n0, int64_t n1) {
-      std::vector<T> col(direct || !need_w ? 0 : size_t(Kc * OHW));
-      std::vector<T> dcol(direct || !need_x ? 0 : size_t(Kc * OHW));
-      if (need_w) dw_part[size_t(c)].assign(size_t(g.OC * Kc), T(0));
-      for (int64_t n = n0; n < n1; ++n)
+      const size_t tile = size_t(Kc * rows * g.OW);
+      std::vector<T> col(direct || !need_w ? 0 : tile), dcol(direct || !need_x ? 0 : tile);
+      if (need_w) dwt_part[size_t(c)].assign(size_t(g.OC * Kc), T(0));
+      for (int64_t n = n0; n < n1; ++n) {
+        if (need_x && !direct) std::fill(pdx + n * g.C * HW, pdx + (n + 1) * g.C * HW, T(0));
         for (int64_t gr = 0; gr < g.G; ++gr) {
           const T* dyg = pdy + (n * g.OC + gr * g.OCg) * OHW;
           const T* wg = pw + gr * g.OCg * Kc;
-          if (need_w) {
-            const T* xg = px + (n * g.C + gr * g.Cg) * HW;
-            const T* src = xg;
-            if (!direct) {
-              im2col(xg, g.img, col.data());
-              src = col.data();
-            }
-            // dW_g [OCg, Kc] += dY_g [OCg, OHW] · colᵀ
-            gemm_t<T>(false, true, g.OCg, Kc, OHW, dyg, OHW, src, OHW, T(1),
-                      dw_part[size_t(c)].data() + gr * g.OCg * Kc, Kc);
+          const T* xg = px + (n * g.C + gr * g.Cg) * HW;
+          T* dxg = need_x ? pdx + (n * g.C + gr * g.Cg) * HW : nullptr;
+          T* dwt = need_w ? dwt_part[size_t(c)].data() + gr * Kc * g.OCg : nullptr;
+          if (direct) {  // x_g is its own patch matrix [Cg, HW]
+            if (need_w) gemm_t<T>(false, true, Kc, g.OCg, OHW, xg, HW, dyg, OHW, T(1), dwt, g.OCg);
+            if (need_x) gemm_t<T>(true, false, Kc, OHW, g.OCg, wg, Kc, dyg, OHW, T(0), dxg, OHW);
+            continue;
           }
-          if (need_x) {
-            T* dxg = pdx + (n * g.C + gr * g.Cg) * HW;
-            // dcol [Kc, OHW] = W_gᵀ · dY_g, scattered back by col2im
-            if (direct) {
-              gemm_t<T>(true, false, Kc, OHW, g.OCg, wg, Kc, dyg, OHW, T(0), dxg, OHW);
-            } else {
-              gemm_t<T>(true, false, Kc, OHW, g.OCg, wg, Kc, dyg, OHW, T(0), dcol.data(), OHW);
-              col2im(dcol.data(), g.img, dxg);
+          for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rows) {
+            const int64_t oh1 = std::min(g.OH, oh0 + rows), cols = (oh1 - oh0) * g.OW;
+            const T* dyt = dyg + oh0 * g.OW;  // dY_g[:, tile], leading dim OHW
+            if (need_w) {
+              im2col(xg, g.img, oh0, oh1, col.data());
+              // dW_gᵀ [Kc, OCg] += col [Kc, cols] · dY_tileᵀ
+              gemm_t<T>(false, true, Kc, g.OCg, cols, col.data(), cols, dyt, OHW, T(1), dwt, g.OCg);
+            }
+            if (need_x) {
+              // dcol [Kc, cols] = W_gᵀ · dY_tile, scattered back by col2im
+              gemm_t<T>(true, false, Kc, cols, g.OCg, wg, Kc, dyt, OHW, T(0), dcol.data(), cols);
+              col2im(dcol.data(), g.img, oh0, oh1, dxg);
             }
           }
         }
+      }
     });
   if (need_w) {
     out.dweight = empty(w.shape(), w.dtype());
     T* pdw = out.dweight.data<T>();
-    std::copy(dw_part[0].begin(), dw_part[0].end(), pdw);
-    for (size_t c = 1; c < dw_part.size(); ++c)
-      for (size_t i = 0; i < dw_part[c].size(); ++i) pdw[i] += dw_part[c][i];
+    for (int64_t gr = 0; gr < g.G; ++gr)
+      for (int64_t k = 0; k < Kc; ++k)
+        for (int64_t o = 0; o < g.OCg; ++o) {
+          const size_t src = size_t((gr * Kc + k) * g.OCg + o);
+          T acc = dwt_part[0][src];
+          for (size_t c = 1; c < dwt_part.size(); ++c) acc += dwt_part[c][src];
+          pdw[(gr * g.OCg + o) * Kc + k] = acc;
+        }
   }
   if (need_b) out.dbias = channel_sums(dy.view({g.N, g.OC, OHW}));
   return out;

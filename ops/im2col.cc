@@ -24,8 +24,8 @@ inline void valid_range(int64_t off, const ConvGeometry& g, int64_t& lo, int64_t
 }  // namespace
 
 template <typename T>
-void im2col(const T* x, const ConvGeometry& g, T* col) {
-  const int64_t OHW = g.OH * g.OW;
+void im2col(const T* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, T* col) {
+  const int64_t OHW = (oh1 - oh0) * g.OW;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -33,8 +33,8 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
         int64_t lo, hi;
         valid_range(kw * g.dw, g, lo, hi);
         const int64_t col_off = kw * g.dw - g.pw;
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-          T* out = row + oh * g.OW;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          T* out = row + (oh - oh0) * g.OW;
           const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
           if (ih < 0 || ih >= g.H) {
             std::fill(out, out + g.OW, T(0));
@@ -53,8 +53,8 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
 }
 
 template <typename T>
-void col2im(const T* col, const ConvGeometry& g, T* dx) {
-  const int64_t OHW = g.OH * g.OW;
+void col2im(const T* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, T* dx) {
+  const int64_t OHW = (oh1 - oh0) * g.OW;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -62,10 +62,10 @@ void col2im(const T* col, const ConvGeometry& g, T* dx) {
         int64_t lo, hi;
         valid_range(kw * g.dw, g, lo, hi);
         const int64_t col_off = kw * g.dw - g.pw;
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
           const int64_t ih = oh * g.sh - g.ph + kh * g.dh;
           if (ih < 0 || ih >= g.H) continue;
-          const T* src = row + oh * g.OW;
+          const T* src = row + (oh - oh0) * g.OW;
           T* out = dx + (c * g.H + ih) * g.W + col_off;
           if (g.sw == 1) {
             for (int64_t ow = lo; ow < hi; ++ow) out[ow] += src[ow];
@@ -76,9 +76,9 @@ void col2im(const T* col, const ConvGeometry& g, T* dx) {
       }
 }
 
-template void im2col<float>(const float*, const ConvGeometry&, float*);
-template void im2col<double>(const double*, const ConvGeometry&, double*);
-template void col2im<float>(const float*, const ConvGeometry&, float*);
-template void col2im<double>(const double*, const ConvGeometry&, double*);
+template void im2col<float>(const float*, const ConvGeometry&, int64_t, int64_t, float*);
+template void im2col<double>(const double*, const ConvGeometry&, int64_t, int64_t, double*);
+template void col2im<float>(const float*, const ConvGeometry&, int64_t, int64_t, float*);
+template void col2im<double>(const double*, const ConvGeometry&, int64_t, int64_t, double*);
 
 }  // namespace finch::ops

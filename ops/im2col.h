@@ -16,11 +16,14 @@ struct ConvGeometry {
   int64_t OH, OW;        // output
 };
 
-// col = im2col(x). T = float or double.
+// col = im2col(x) for the output rows [oh0, oh1): col is [C·KH·KW, (oh1 − oh0)·OW]. Convs run
+// over row tiles so the patch matrix of one tile stays in L2 while the GEMM reads it.
+// T = float or double.
 template <typename T>
-void im2col(const T* x, const ConvGeometry& g, T* col);
-// dx += col2im(col): every column entry is added back to the input pixel it was read from.
+void im2col(const T* x, const ConvGeometry& g, int64_t oh0, int64_t oh1, T* col);
+// dx += col2im(col) for the output rows [oh0, oh1): every column entry is added back to the
+// input pixel it was read from.
 template <typename T>
-void col2im(const T* col, const ConvGeometry& g, T* dx);
+void col2im(const T* col, const ConvGeometry& g, int64_t oh0, int64_t oh1, T* dx);
 
 }  // namespace finch::ops

@@ -170,8 +170,8 @@ void ce_backward_impl(const Tensor& x, const std::vector<int64_t>& t, const CeDi
 }
 
 // The per-sample loss gradients g_i (one value when the loss was reduced).
-std::vector<double> loss_grads(const Tensor& grad_loss, LossReduction red, int64_t n,
-                               double mean_div, const Shape& loss_shape, const char* op) {
+std::vector<double> loss_grads(const Tensor& grad_loss, LossReduction red, double mean_div,
+                               const Shape& loss_shape, const char* op) {
   if (red == LossReduction::none) {
     if (grad_loss.shape() != loss_shape)
       fail(op, ": expected a loss gradient of shape ", shape_str(loss_shape), ", got ",
@@ -181,7 +181,6 @@ std::vector<double> loss_grads(const Tensor& grad_loss, LossReduction red, int64
   if (grad_loss.numel() != 1)
     fail(op, ": expected a one-element loss gradient for a reduced loss, got shape ",
          shape_str(grad_loss.shape()));
-  (void)n;
   const double g = grad_loss.item();
   return {red == LossReduction::mean ? g / mean_div : g};
 }
@@ -233,7 +232,7 @@ Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, con
   if (lse.numel() != d.N * d.S || lse.dtype() != logits.dtype())
     fail("cross_entropy_backward: expected lse with one ", dtype_name(logits.dtype()),
          " value per sample (", d.N * d.S, "), got shape ", shape_str(lse.shape()));
-  const std::vector<double> g = loss_grads(grad_loss, reduction, d.N * d.S, count, d.loss_shape,
+  const std::vector<double> g = loss_grads(grad_loss, reduction, count, d.loss_shape,
                                            "cross_entropy_backward");
   const Tensor x = logits.contiguous(), l = lse.contiguous();
   Tensor dx = empty(x.shape(), x.dtype());
@@ -287,7 +286,7 @@ Tensor cross_entropy_backward_reference(const Tensor& grad_loss, const Tensor& l
   const auto t = target.to_vector<int64_t>();
   const auto xv = logits.to_vector<double>();
   const auto lse = f.lse.to_vector<double>();
-  const auto g = loss_grads(grad_loss, reduction, d.N * d.S, f.count, d.loss_shape,
+  const auto g = loss_grads(grad_loss, reduction, f.count, d.loss_shape,
                             "cross_entropy_backward_reference");
   std::vector<double> dx(xv.size(), 0.0);
   for (int64_t n = 0; n < d.N; ++n)
@@ -339,11 +338,12 @@ template <typename F>
 Tensor elementwise_loss(int64_t n, LossReduction red, const Shape& shape, DType dtype, F&& f) {
   if (red == LossReduction::none) {
     Tensor out = empty(shape, dtype);
+    float* o32 = dtype == DType::f32 ? out.data<float>() : nullptr;
+    double* o64 = dtype == DType::f64 ? out.data<double>() : nullptr;
     parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
-      if (dtype == DType::f32)
-        for (int64_t i = i0; i < i1; ++i) out.data<float>()[i] = float(f(i));
-      else
-        for (int64_t i = i0; i < i1; ++i) out.data<double>()[i] = f(i);
+      for (int64_t i = i0; i < i1; ++i)
+        if (o32) o32[i] = float(f(i));
+        else o64[i] = f(i);
     });
     return out;
   }
@@ -392,7 +392,7 @@ BceGrads bce_with_logits_backward(const Tensor& grad_loss, const Tensor& x_in, c
   const Tensor x = x_in.contiguous(), t = t_in.contiguous();
   const Tensor pw = P ? pw_in.to(x.dtype()).contiguous() : Tensor();
   const int64_t n = x.numel();
-  const std::vector<double> g = loss_grads(grad_loss, reduction, n, double(n), x.shape(), op);
+  const std::vector<double> g = loss_grads(grad_loss, reduction, double(n), x.shape(), op);
   const Reader rx(x), rt(t), rp(pw);
   BceGrads r;
   if (need_dx) r.dx = empty(x.shape(), x.dtype());
@@ -455,14 +455,16 @@ Tensor mse_loss_backward(const Tensor& grad_loss, const Tensor& in, const Tensor
   const Tensor x = in.contiguous(), t = tg.contiguous();
   const int64_t n = x.numel();
   const std::vector<double> g =
-      loss_grads(grad_loss, reduction, n, double(n), x.shape(), "mse_loss_backward");
+      loss_grads(grad_loss, reduction, double(n), x.shape(), "mse_loss_backward");
   const Reader rx(x), rt(t);
   Tensor dx = empty(x.shape(), x.dtype());
+  float* d32 = dx.dtype() == DType::f32 ? dx.data<float>() : nullptr;
+  double* d64 = dx.dtype() == DType::f64 ? dx.data<double>() : nullptr;
   parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const double v = 2 * (g.size() == 1 ? g[0] : g[size_t(i)]) * (rx[i] - rt[i]);
-      if (dx.dtype() == DType::f32) dx.data<float>()[i] = float(v);
-      else dx.data<double>()[i] = v;
+      if (d32) d32[i] = float(v);
+      else d64[i] = v;
     }
   });
   return dx;

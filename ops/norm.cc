@@ -191,6 +191,138 @@ void bn_backward_impl(const Tensor& dy, const Tensor& x, const BnDims& d, const 
   });
 }
 
+// Short planes (S < kMinSimdRun, e.g. BatchNorm1d on [N, C]): walking one channel at a time
+// would stride through memory C times. Instead each task owns a block of channels, i.e. a
+// contiguous span of every row n, and accumulates per-column sums row by row (unit stride,
+// vectorizable), then folds the S columns of each channel.
+constexpr int64_t kChannelBlock = 64;
+
+template <typename T>
+void bn_forward_short(const Tensor& x, const BnDims& d, const Tensor& rm, const Tensor& rv,
+                      const Tensor& w, const Tensor& b, bool training, double momentum,
+                      double eps, BatchNormResult& r) {
+  const T* px = x.data<T>();
+  T* py = r.y.data<T>();
+  T* pmean = r.save_mean.data<T>();
+  T* pinv = r.save_invstd.data<T>();
+  T* prm = rm.defined() ? rm.data<T>() : nullptr;
+  T* prv = rv.defined() ? rv.data<T>() : nullptr;
+  const T* pw = ptr_or_null<T>(w);
+  const T* pb = ptr_or_null<T>(b);
+  const int64_t M = d.N * d.S, row = d.C * d.S;
+  const int64_t blocks = (d.C + kChannelBlock - 1) / kChannelBlock;
+  parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<double> acc(size_t(kChannelBlock * d.S));
+    std::vector<T> colmean(acc.size()), a(acc.size()), sh(acc.size());
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t c0 = blk * kChannelBlock, c1 = std::min(d.C, c0 + kChannelBlock);
+      const int64_t width = (c1 - c0) * d.S, off = c0 * d.S;
+      std::vector<double> mean(size_t(c1 - c0)), inv(size_t(c1 - c0));
+      if (training) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t n = 0; n < d.N; ++n)
+          for (int64_t j = 0; j < width; ++j) acc[size_t(j)] += px[n * row + off + j];
+        for (int64_t c = c0; c < c1; ++c) {
+          double s = 0;
+          for (int64_t k = 0; k < d.S; ++k) s += acc[size_t((c - c0) * d.S + k)];
+          mean[size_t(c - c0)] = s / double(M);
+          for (int64_t k = 0; k < d.S; ++k) colmean[size_t((c - c0) * d.S + k)] = T(s / double(M));
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t n = 0; n < d.N; ++n)
+          for (int64_t j = 0; j < width; ++j) {
+            const double t = double(px[n * row + off + j] - colmean[size_t(j)]);
+            acc[size_t(j)] += t * t;
+          }
+        for (int64_t c = c0; c < c1; ++c) {
+          double ss = 0;
+          for (int64_t k = 0; k < d.S; ++k) ss += acc[size_t((c - c0) * d.S + k)];
+          inv[size_t(c - c0)] = 1.0 / std::sqrt(ss / double(M) + eps);
+          if (prm) prm[c] = T((1 - momentum) * double(prm[c]) + momentum * mean[size_t(c - c0)]);
+          if (prv) prv[c] = T((1 - momentum) * double(prv[c]) + momentum * ss / double(M - 1));
+        }
+      } else {
+        for (int64_t c = c0; c < c1; ++c) {
+          mean[size_t(c - c0)] = double(prm[c]);
+          inv[size_t(c - c0)] = 1.0 / std::sqrt(double(prv[c]) + eps);
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        const double m = mean[size_t(c - c0)], iv = inv[size_t(c - c0)];
+        pmean[c] = T(m);
+        pinv[c] = T(iv);
+        const double ac = (pw ? double(pw[c]) : 1.0) * iv;
+        for (int64_t k = 0; k < d.S; ++k) {
+          a[size_t((c - c0) * d.S + k)] = T(ac);
+          sh[size_t((c - c0) * d.S + k)] = T((pb ? double(pb[c]) : 0.0) - m * ac);
+        }
+      }
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t j = 0; j < width; ++j)
+          py[n * row + off + j] = px[n * row + off + j] * a[size_t(j)] + sh[size_t(j)];
+    }
+  });
+}
+
+template <typename T>
+void bn_backward_short(const Tensor& dy, const Tensor& x, const BnDims& d, const Tensor& w,
+                       const Tensor& mean, const Tensor& invstd, bool training,
+                       std::array<bool, 3> needs, NormGrads& g) {
+  const T* pdy = dy.data<T>();
+  const T* px = x.data<T>();
+  const T* pw = ptr_or_null<T>(w);
+  const T* pm = mean.data<T>();
+  const T* pi = invstd.data<T>();
+  T* pdx = needs[0] ? g.dx.data<T>() : nullptr;
+  T* pdw = needs[1] ? g.dweight.data<T>() : nullptr;
+  T* pdb = needs[2] ? g.dbias.data<T>() : nullptr;
+  const int64_t M = d.N * d.S, row = d.C * d.S;
+  const int64_t blocks = (d.C + kChannelBlock - 1) / kChannelBlock;
+  parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<double> sdy(size_t(kChannelBlock * d.S)), sdyx(sdy.size());
+    std::vector<T> colmean(sdy.size()), A(sdy.size()), B(sdy.size()), Cc(sdy.size());
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t c0 = blk * kChannelBlock, c1 = std::min(d.C, c0 + kChannelBlock);
+      const int64_t width = (c1 - c0) * d.S, off = c0 * d.S;
+      for (int64_t j = 0; j < width; ++j) colmean[size_t(j)] = pm[c0 + j / d.S];
+      std::fill(sdy.begin(), sdy.end(), 0.0);
+      std::fill(sdyx.begin(), sdyx.end(), 0.0);
+      for (int64_t n = 0; n < d.N; ++n)
+        for (int64_t j = 0; j < width; ++j) {
+          const T gy = pdy[n * row + off + j];
+          sdy[size_t(j)] += gy;
+          sdyx[size_t(j)] += double(gy) * double(px[n * row + off + j] - colmean[size_t(j)]);
+        }
+      for (int64_t c = c0; c < c1; ++c) {
+        double s = 0, p = 0;
+        for (int64_t k = 0; k < d.S; ++k) {
+          s += sdy[size_t((c - c0) * d.S + k)];
+          p += sdyx[size_t((c - c0) * d.S + k)];
+        }
+        const double inv = pi[c], a = (pw ? double(pw[c]) : 1.0) * inv;
+        if (pdw) pdw[c] = T(p * inv);
+        if (pdb) pdb[c] = T(s);
+        double bx = 0, cc = 0;
+        if (training) {
+          bx = -a * inv * inv * p / double(M);
+          cc = -a * s / double(M) - bx * double(pm[c]);
+        }
+        for (int64_t k = 0; k < d.S; ++k) {
+          A[size_t((c - c0) * d.S + k)] = T(a);
+          B[size_t((c - c0) * d.S + k)] = T(bx);
+          Cc[size_t((c - c0) * d.S + k)] = T(cc);
+        }
+      }
+      if (pdx)
+        for (int64_t n = 0; n < d.N; ++n)
+          for (int64_t j = 0; j < width; ++j) {
+            const int64_t i = n * row + off + j;
+            pdx[i] = A[size_t(j)] * pdy[i] + (B[size_t(j)] * px[i] + Cc[size_t(j)]);
+          }
+    }
+  });
+}
+
 }  // namespace
 
 BatchNormResult batch_norm(const Tensor& x_in, const Tensor& running_mean,
@@ -210,10 +342,17 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& running_mean,
   const Tensor b = param(bias, x.dtype(), d.C, "batch_norm", "bias");
   BatchNormResult r{empty(x.shape(), x.dtype()), empty({d.C}, x.dtype()),
                     empty({d.C}, x.dtype())};
-  if (x.dtype() == DType::f32)
+  const bool f32 = x.dtype() == DType::f32;
+  if (d.S < kMinSimdRun) {
+    if (f32)
+      bn_forward_short<float>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
+    else
+      bn_forward_short<double>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
+  } else if (f32) {
     bn_forward_impl<float>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
-  else
+  } else {
     bn_forward_impl<double>(x, d, running_mean, running_var, w, b, training, momentum, eps, r);
+  }
   return r;
 }
 
@@ -232,87 +371,18 @@ NormGrads batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Ten
   if (needs[0]) g.dx = empty(x.shape(), x.dtype());
   if (needs[1]) g.dweight = empty({d.C}, x.dtype());
   if (needs[2]) g.dbias = empty({d.C}, x.dtype());
-  if (x.dtype() == DType::f32)
+  const bool f32 = x.dtype() == DType::f32;
+  if (d.S < kMinSimdRun) {
+    if (f32)
+      bn_backward_short<float>(dy, x, d, w, m, iv, training, needs, g);
+    else
+      bn_backward_short<double>(dy, x, d, w, m, iv, training, needs, g);
+  } else if (f32) {
     bn_backward_impl<float>(dy, x, d, w, m, iv, training, needs, g);
-  else
+  } else {
     bn_backward_impl<double>(dy, x, d, w, m, iv, training, needs, g);
+  }
   return g;
-}
-
-// Reference: x [N, C, S]; plain loops in double over the element accessors' row-major copy.
-BatchNormResult batch_norm_reference(const Tensor& x, const Tensor& running_mean,
-                                     const Tensor& running_var, const Tensor& weight,
-                                     const Tensor& bias, bool training, double momentum,
-                                     double eps) {
-  const BnDims d = bn_dims(x, "batch_norm_reference");
-  const auto xv = x.to_vector<double>();
-  const int64_t M = d.N * d.S;
-  std::vector<double> y(xv.size()), mean(size_t(d.C)), inv(size_t(d.C));
-  for (int64_t c = 0; c < d.C; ++c) {
-    double mu, var;
-    if (training) {
-      mu = 0;
-      for (int64_t n = 0; n < d.N; ++n)
-        for (int64_t s = 0; s < d.S; ++s) mu += xv[size_t((n * d.C + c) * d.S + s)];
-      mu /= double(M);
-      var = 0;
-      for (int64_t n = 0; n < d.N; ++n)
-        for (int64_t s = 0; s < d.S; ++s) {
-          const double t = xv[size_t((n * d.C + c) * d.S + s)] - mu;
-          var += t * t;
-        }
-      if (running_mean.defined())
-        running_mean.set({c}, (1 - momentum) * running_mean.get({c}) + momentum * mu);
-      if (running_var.defined())
-        running_var.set({c}, (1 - momentum) * running_var.get({c}) + momentum * var / double(M - 1));
-      var /= double(M);
-    } else {
-      mu = running_mean.get({c});
-      var = running_var.get({c});
-    }
-    mean[size_t(c)] = mu;
-    inv[size_t(c)] = 1.0 / std::sqrt(var + eps);
-    const double wc = weight.defined() ? weight.get({c}) : 1.0;
-    const double bc = bias.defined() ? bias.get({c}) : 0.0;
-    for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t s = 0; s < d.S; ++s) {
-        const size_t i = size_t((n * d.C + c) * d.S + s);
-        y[i] = (xv[i] - mu) * inv[size_t(c)] * wc + bc;
-      }
-  }
-  return {from_vector(y, x.shape()).to(x.dtype()), from_vector(mean, {d.C}).to(x.dtype()),
-          from_vector(inv, {d.C}).to(x.dtype())};
-}
-
-NormGrads batch_norm_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& weight,
-                                        const Tensor& save_mean, const Tensor& save_invstd,
-                                        bool training) {
-  const BnDims d = bn_dims(x, "batch_norm_backward_reference");
-  const auto xv = x.to_vector<double>(), gv = dy.to_vector<double>();
-  const int64_t M = d.N * d.S;
-  std::vector<double> dx(xv.size()), dw(size_t(d.C)), db(size_t(d.C));
-  for (int64_t c = 0; c < d.C; ++c) {
-    const double mu = save_mean.get({c}), inv = save_invstd.get({c});
-    const double wc = weight.defined() ? weight.get({c}) : 1.0;
-    double sdy = 0, sdyxh = 0;
-    for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t s = 0; s < d.S; ++s) {
-        const size_t i = size_t((n * d.C + c) * d.S + s);
-        sdy += gv[i];
-        sdyxh += gv[i] * (xv[i] - mu) * inv;
-      }
-    dw[size_t(c)] = sdyxh;
-    db[size_t(c)] = sdy;
-    for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t s = 0; s < d.S; ++s) {
-        const size_t i = size_t((n * d.C + c) * d.S + s);
-        const double xh = (xv[i] - mu) * inv;
-        dx[i] = training ? wc * inv * (gv[i] - sdy / double(M) - xh * sdyxh / double(M))
-                         : wc * inv * gv[i];
-      }
-  }
-  return {from_vector(dx, x.shape()).to(x.dtype()), from_vector(dw, {d.C}).to(x.dtype()),
-          from_vector(db, {d.C}).to(x.dtype())};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,64 +574,6 @@ NormGrads layer_norm_backward(const Tensor& dy_in, const Tensor& x_in,
   else
     ln_backward_impl<double>(dy, x, d, w, m, r, needs, g);
   return g;
-}
-
-// Reference: x [R, D] in double; y = (x - mean)/sqrt(var + eps)·w + b with the biased variance.
-LayerNormResult layer_norm_reference(const Tensor& x, const Shape& normalized_shape,
-                                     const Tensor& weight, const Tensor& bias, double eps) {
-  const LnDims d = ln_dims(x, normalized_shape, "layer_norm_reference");
-  const auto xv = x.to_vector<double>();
-  const auto wv = weight.defined() ? weight.to_vector<double>() : std::vector<double>();
-  const auto bv = bias.defined() ? bias.to_vector<double>() : std::vector<double>();
-  std::vector<double> y(xv.size()), mean(size_t(d.R)), rstd(size_t(d.R));
-  for (int64_t r = 0; r < d.R; ++r) {
-    double mu = 0, var = 0;
-    for (int64_t j = 0; j < d.D; ++j) mu += xv[size_t(r * d.D + j)];
-    mu /= double(d.D);
-    for (int64_t j = 0; j < d.D; ++j) var += (xv[size_t(r * d.D + j)] - mu) * (xv[size_t(r * d.D + j)] - mu);
-    var /= double(d.D);
-    const double rs = 1.0 / std::sqrt(var + eps);
-    mean[size_t(r)] = mu;
-    rstd[size_t(r)] = rs;
-    for (int64_t j = 0; j < d.D; ++j) {
-      double v = (xv[size_t(r * d.D + j)] - mu) * rs;
-      if (!wv.empty()) v *= wv[size_t(j)];
-      if (!bv.empty()) v += bv[size_t(j)];
-      y[size_t(r * d.D + j)] = v;
-    }
-  }
-  return {from_vector(y, x.shape()).to(x.dtype()), from_vector(mean, {d.R}).to(x.dtype()),
-          from_vector(rstd, {d.R}).to(x.dtype())};
-}
-
-NormGrads layer_norm_backward_reference(const Tensor& dy, const Tensor& x,
-                                        const Shape& normalized_shape, const Tensor& weight,
-                                        const Tensor& mean, const Tensor& rstd) {
-  const LnDims d = ln_dims(x, normalized_shape, "layer_norm_backward_reference");
-  const auto xv = x.to_vector<double>(), gv = dy.to_vector<double>();
-  const auto wv = weight.defined() ? weight.to_vector<double>() : std::vector<double>();
-  std::vector<double> dx(xv.size()), dw(size_t(d.D)), db(size_t(d.D));
-  for (int64_t r = 0; r < d.R; ++r) {
-    const double mu = mean.get({r}), rs = rstd.get({r});
-    double sg = 0, sgx = 0;
-    for (int64_t j = 0; j < d.D; ++j) {
-      const size_t i = size_t(r * d.D + j);
-      const double xh = (xv[i] - mu) * rs;
-      const double g = gv[i] * (wv.empty() ? 1.0 : wv[size_t(j)]);
-      sg += g;
-      sgx += g * xh;
-      dw[size_t(j)] += gv[i] * xh;
-      db[size_t(j)] += gv[i];
-    }
-    for (int64_t j = 0; j < d.D; ++j) {
-      const size_t i = size_t(r * d.D + j);
-      const double xh = (xv[i] - mu) * rs;
-      const double g = gv[i] * (wv.empty() ? 1.0 : wv[size_t(j)]);
-      dx[i] = rs * (g - sg / double(d.D) - xh * sgx / double(d.D));
-    }
-  }
-  return {from_vector(dx, x.shape()).to(x.dtype()), from_vector(dw, normalized_shape).to(x.dtype()),
-          from_vector(db, normalized_shape).to(x.dtype())};
 }
 
 }  // namespace finch::ops

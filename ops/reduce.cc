@@ -6,7 +6,8 @@
 // f64; a column step sums at most kColBlock rows in f32 and adds those partials in f64. The error
 // is then bounded by the block length, not by the tensor size (a naive f32 loop over 16M ones
 // stops at 16777216). The blocks are fixed by the sizes alone, so the result does not depend on
-// the thread count at all.
+// the thread count at all. var runs the same plan twice (mean, then Σ (x − mean)² with the
+// centering fused into the innermost step), so it is as blocked and as deterministic.
 #include "ops/reduce.h"
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <limits>
 
 #include "framework/parallel.h"
+#include "ops/shape.h"
 
 namespace finch::ops {
 
@@ -70,14 +72,58 @@ void col_sum(const T* x, int64_t rows, int64_t inner, int64_t ld, T* out) {
   }
 }
 
+template <typename T>
+T row_sqdev(const T* x, int64_t n, T m) {
+  if constexpr (std::is_same_v<T, float>) {
+    return row_sqdev_f32(x, n, m);
+  } else {
+    T s = 0;
+    for (int64_t i = 0; i < n; ++i) s += (x[i] - m) * (x[i] - m);
+    return s;
+  }
+}
+
+template <typename T>
+void col_sqdev(const T* x, int64_t rows, int64_t inner, int64_t ld, const T* m, T* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    col_sqdev_f32(x, rows, inner, ld, m, out);
+  } else {
+    for (int64_t k = 0; k < inner; ++k) out[k] = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < inner; ++k) out[k] += (x[r * ld + k] - m[k]) * (x[r * ld + k] - m[k]);
+  }
+}
+
+// Centering for the variance's second pass: when `m` is set, the steps sum (x − m)² instead
+// of x, with m[kept[o] · inner + k] the mean that element (o, ·, k) belongs to.
+template <typename T>
+struct Center {
+  const T* m = nullptr;
+  const int64_t* kept = nullptr;
+};
+
 // y[o] = Σ_i x[o·n + i] for o < outer.
 template <typename T>
-void row_step(const T* x, int64_t outer, int64_t n, T* y) {
+void row_step(const T* x, int64_t outer, int64_t n, T* y, Center<T> c = {}) {
   const int64_t nb = (n + kRowBlock - 1) / kRowBlock;
+  auto block = [&](int64_t o, int64_t i0, int64_t len) {
+    return c.m ? row_sqdev(x + o * n + i0, len, c.m[c.kept[o]]) : row_sum(x + o * n + i0, len);
+  };
+  if (nb <= 1 && c.m) {
+    parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t o = b; o < e; ++o) y[o] = block(o, 0, n);
+                 });
+    return;
+  }
   if (nb <= 1) {
     parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)),
                  [&](int64_t b, int64_t e) {
-                   for (int64_t o = b; o < e; ++o) y[o] = row_sum(x + o * n, n);
+                   if constexpr (std::is_same_v<T, float>) {
+                     row_sums_f32(x + b * n, e - b, n, y + b);
+                   } else {
+                     for (int64_t o = b; o < e; ++o) y[o] = row_sum(x + o * n, n);
+                   }
                  });
     return;
   }
@@ -86,7 +132,7 @@ void row_step(const T* x, int64_t outer, int64_t n, T* y) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t o = t / nb, blk = t % nb;
       const int64_t i0 = blk * kRowBlock, len = std::min(kRowBlock, n - i0);
-      part[size_t(t)] = double(row_sum(x + o * n + i0, len));
+      part[size_t(t)] = double(block(o, i0, len));
     }
   });
   for (int64_t o = 0; o < outer; ++o) {
@@ -98,7 +144,7 @@ void row_step(const T* x, int64_t outer, int64_t n, T* y) {
 
 // y[o, k] = Σ_r x[o, r, k] for x [outer, r, inner].
 template <typename T>
-void col_step(const T* x, int64_t outer, int64_t r, int64_t inner, T* y) {
+void col_step(const T* x, int64_t outer, int64_t r, int64_t inner, T* y, Center<T> c = {}) {
   const int64_t nrb = std::max<int64_t>(1, (r + kColBlock - 1) / kColBlock);
   const int64_t nic = (inner + kColChunk - 1) / kColChunk;
   const int64_t tasks = outer * nrb * nic;
@@ -111,7 +157,10 @@ void col_step(const T* x, int64_t outer, int64_t r, int64_t inner, T* y) {
       const int64_t k0 = ic * kColChunk, kn = std::min(kColChunk, inner - k0);
       const int64_t r0 = rb * kColBlock, rn = std::min(kColBlock, r - r0);
       T* dst = nrb > 1 ? part.data() + (o * nrb + rb) * inner + k0 : y + o * inner + k0;
-      col_sum(x + (o * r + r0) * inner + k0, rn, kn, inner, dst);
+      if (c.m)
+        col_sqdev(x + (o * r + r0) * inner + k0, rn, kn, inner, c.m + c.kept[o] * inner + k0, dst);
+      else
+        col_sum(x + (o * r + r0) * inner + k0, rn, kn, inner, dst);
     }
   });
   if (nrb > 1) {
@@ -128,9 +177,32 @@ void col_step(const T* x, int64_t outer, int64_t r, int64_t inner, T* y) {
 
 // Σ over the planned groups, innermost reduced group first; `out` has the kept elements in
 // order (numel = product of kept groups).
+// For each o over groups [0, j): its index among the kept elements of those groups.
+std::vector<int64_t> kept_index(const std::vector<Group>& g, int64_t j) {
+  int64_t outer = 1;
+  for (int64_t i = 0; i < j; ++i) outer *= g[size_t(i)].size;
+  std::vector<int64_t> out(static_cast<size_t>(outer));
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t rem = o, k = 0, mul = 1;
+    for (int64_t i = j - 1; i >= 0; --i) {
+      const int64_t c = rem % g[size_t(i)].size;
+      rem /= g[size_t(i)].size;
+      if (!g[size_t(i)].reduced) {
+        k += c * mul;
+        mul *= g[size_t(i)].size;
+      }
+    }
+    out[size_t(o)] = k;
+  }
+  return out;
+}
+
+// With `mean` (the kept-shaped mean), the first (innermost) step sums squared deviations; the
+// later steps then add those partial sums like any sum.
 template <typename T>
-void sum_planned(const T* x, std::vector<Group> g, T* out) {
+void sum_planned(const T* x, std::vector<Group> g, T* out, const T* mean = nullptr) {
   std::vector<T> a, b;
+  std::vector<int64_t> kept;
   const T* cur = x;
   for (;;) {
     int64_t j = -1;
@@ -151,10 +223,15 @@ void sum_planned(const T* x, std::vector<Group> g, T* out) {
       buf.assign(size_t(outer * inner), T(0));
       dst = buf.data();
     }
+    Center<T> c;
+    if (mean && cur == x) {
+      kept = kept_index(g, j);
+      c = {mean, kept.data()};
+    }
     if (inner == 1)
-      row_step(cur, outer, g[size_t(j)].size, dst);
+      row_step(cur, outer, g[size_t(j)].size, dst, c);
     else
-      col_step(cur, outer, g[size_t(j)].size, inner, dst);
+      col_step(cur, outer, g[size_t(j)].size, inner, dst, c);
     if (!more) return;
     std::vector<Group> ng(g.begin(), g.begin() + j);
     if (inner > 1) ng.push_back({inner, false});
@@ -275,6 +352,12 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim_in, bool keepdim) {
       auto better = [](T v, T best) { return v > best || (std::isnan(v) && !std::isnan(best)); };
       parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, r * inner)),
                    [&](int64_t b, int64_t e) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (inner == 1) {  // the contiguous row case (argmax of logits): Highway
+            row_max_f32(px + b * r, e - b, r, pv + b, pi + b);
+            return;
+          }
+        }
         for (int64_t o = b; o < e; ++o) {
           const T* src = px + o * r * inner;
           T* bv = pv + o * inner;
@@ -303,37 +386,23 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
   const auto dims = normalize_dims(dims_in, x.dim(), "var");
   Tensor out = empty(reduced_shape(x.shape(), dims, keepdim), x.dtype());
   if (out.numel() == 0) return out;
-  // Kept dims first, reduced dims last, so every output is one contiguous row (a copy only
-  // when the reduced dims are not already last and contiguous).
-  std::vector<int64_t> perm;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (!std::binary_search(dims.begin(), dims.end(), d)) perm.push_back(d);
-  for (int64_t d : dims) perm.push_back(d);
-  const Tensor xr = x.detach().permute(perm).contiguous();
-  const int64_t n = reduced_count(x.shape(), dims), outer = out.numel();
+  const int64_t n = reduced_count(x.shape(), dims);
   const double denom = double(std::max<int64_t>(0, n - correction));
+  // Two passes, both through the planned sums: the mean, then Σ (x − mean)² with the centering
+  // fused into the innermost step. The one-pass E[x²] − E[x]² cancels catastrophically when
+  // |mean| >> std. n <= correction gives inf/nan, as torch.
+  const std::vector<Group> g = plan_groups(x.shape(), dims);
+  const bool any_reduced = std::any_of(g.begin(), g.end(), [](const Group& e) { return e.reduced; });
+  if (n == 0 || !any_reduced) return out.fill_(n == 0 ? std::nan("") : 0.0 / denom);
+  const Tensor m = mean(x, dims, true);
+  const Tensor xc = x.detach().contiguous();
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      const T* px = xr.data<T>();
       T* po = out.data<T>();
-      // Two passes (mean, then squared deviations) accumulated in f64: the one-pass
-      // E[x²] - E[x]² cancels catastrophically when |mean| >> std.
-      parallel_for(0, outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)),
-                   [&](int64_t b, int64_t e) {
-        for (int64_t o = b; o < e; ++o) {
-          const T* row = px + o * n;
-          double s = 0;
-          for (int64_t i = 0; i < n; ++i) s += double(row[i]);
-          const double m = s / double(n);
-          double ss = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            const double dv = double(row[i]) - m;
-            ss += dv * dv;
-          }
-          po[o] = T(ss / denom);  // n - correction <= 0 gives inf/nan, as torch
-        }
-      });
+      sum_planned(xc.data<T>(), g, po, m.data<T>());
+      const T inv = T(1.0 / denom);
+      for (int64_t i = 0; i < out.numel(); ++i) po[i] = denom == 0 ? T(po[i] / T(0)) : T(po[i] * inv);
     }
   });
   return out;
@@ -353,7 +422,7 @@ Tensor reduce_backward(const Tensor& dy, const Shape& in_shape, const std::vecto
   const Tensor dyc = dy.detach().contiguous();
   FINCH_CHECK(dyc.numel() == shape_numel(ks), "reduce_backward: dy of shape ", shape_str(dy.shape()),
               " does not match the reduced shape ", shape_str(ks));
-  dx.copy_(Tensor(dyc.storage(), dyc.dtype(), ks, contiguous_strides(ks), dyc.offset()).expand(in_shape));
+  strided_copy(dx, Tensor(dyc.storage(), dyc.dtype(), ks, contiguous_strides(ks), dyc.offset()).expand(in_shape));
   if (scale != 1.0) {
     visit_dtype(dx.dtype(), [&](auto tag) {
       using T = decltype(tag);
@@ -401,7 +470,7 @@ Tensor var_backward(const Tensor& dy, const Tensor& x, const std::vector<int64_t
   Tensor m = mean(x, dims, true);
   Tensor dxe = reduce_backward(dy, x.shape(), dims, keepdim, 2.0 / denom);  // 2·dy/(n-c), expanded
   Tensor me = empty(x.shape(), x.dtype());
-  me.copy_(m.expand(x.shape()));
+  strided_copy(me, m.expand(x.shape()));
   const Tensor xc = x.detach().contiguous();
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);

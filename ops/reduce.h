@@ -57,6 +57,14 @@ std::pair<Tensor, Tensor> max_reference(const Tensor& x, int64_t dim, bool keepd
 // --- Highway kernels (ops/reduce_hwy.cc), exposed for the per-target tests ---
 // Σ x[0..n) with 4 vector accumulators.
 float row_sum_f32(const float* x, int64_t n);
+// out[r] = Σ of row r of a contiguous [rows, n] (n up to a few thousand; no f64 blocking).
+void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out);
+// Max (NaN is the largest) and its first index for each row of a contiguous [rows, n], n >= 1.
+void row_max_f32(const float* x, int64_t rows, int64_t n, float* vals, int64_t* idx);
+// Σ (x[i] − m)² for i < n, and its column form out[k] = Σ_r (x[r·ld + k] − m[k])².
+float row_sqdev_f32(const float* x, int64_t n, float m);
+void col_sqdev_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, const float* m,
+                   float* out);
 // out[k] (+)= Σ_r x[r·ld + k] for k < inner, r < rows.
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate);

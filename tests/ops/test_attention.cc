@@ -16,7 +16,7 @@ namespace {
 
 using test::expect_close;
 
-enum class MaskKind { none, boolean, additive, causal, bool_causal, key_padding };
+enum class MaskKind { none, boolean, additive, causal, bool_causal, key_padding, additive_causal, strided_additive };
 
 Shape with(Shape b, std::initializer_list<int64_t> tail) {
   b.insert(b.end(), tail);
@@ -36,7 +36,10 @@ Tensor make_mask(MaskKind kind, const Shape& batch, int64_t Lq, int64_t Lk, DTyp
       return m;
     }
     case MaskKind::additive:
+    case MaskKind::additive_causal:
       return randn({Lq, Lk}, g, dt);  // broadcast over every batch dim
+    case MaskKind::strided_additive:  // a transposed view: column stride != 1, per-batch rows
+      return randn(with(batch, {Lk, Lq}), g, dt).transpose(-2, -1);
     case MaskKind::key_padding: {
       Shape s(batch.size(), 1);
       if (!s.empty()) s[0] = batch[0];
@@ -52,7 +55,9 @@ Tensor make_mask(MaskKind kind, const Shape& batch, int64_t Lq, int64_t Lk, DTyp
   }
 }
 
-bool causal(MaskKind k) { return k == MaskKind::causal || k == MaskKind::bool_causal; }
+bool causal(MaskKind k) {
+  return k == MaskKind::causal || k == MaskKind::bool_causal || k == MaskKind::additive_causal;
+}
 
 void check_case(const Shape& batch, int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, MaskKind kind,
                 DType dt, uint64_t seed, const std::string& tag) {
@@ -67,7 +72,8 @@ void check_case(const Shape& batch, int64_t Lq, int64_t Lk, int64_t D, int64_t D
   expect_close(f.out, r.out, atol, rtol, tag + " out");
   expect_close(f.probs, r.probs, atol, rtol, tag + " probs");
   ops::AttentionNeeds n;
-  n.mask = kind == MaskKind::additive;
+  n.mask = kind == MaskKind::additive || kind == MaskKind::additive_causal ||
+           kind == MaskKind::strided_additive;
   const auto gf = ops::scaled_dot_product_attention_backward(dout, q, k, v, f.probs, mask, std::nullopt, n);
   const auto gr = ops::scaled_dot_product_attention_backward_reference(dout, q, k, v, r.probs, mask, std::nullopt, n);
   expect_close(gf.dq, gr.dq, atol, rtol, tag + " dq");
@@ -78,7 +84,8 @@ void check_case(const Shape& batch, int64_t Lq, int64_t Lk, int64_t D, int64_t D
 
 TEST(Attention, MatchesReferenceOnEveryTarget) {
   const std::vector<MaskKind> kinds = {MaskKind::none, MaskKind::boolean, MaskKind::additive,
-                                       MaskKind::causal, MaskKind::bool_causal, MaskKind::key_padding};
+                                       MaskKind::causal, MaskKind::bool_causal, MaskKind::key_padding,
+                                       MaskKind::additive_causal, MaskKind::strided_additive};
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     uint64_t seed = 1;
@@ -182,7 +189,7 @@ TEST(Attention, SoftmaxRowKernelEdgeCases) {
         s[size_t(n + j)] = -inf;                         // fully masked
         s[size_t(2 * n + j)] = j % 2 ? -inf : float(j);  // partly masked
       }
-      ops::softmax_rows_f32(3, n, s.data());
+      ops::softmax_rows_f32(3, n, n, s.data());
       double sum0 = 0, sum2 = 0;
       for (int64_t j = 0; j < n; ++j) {
         sum0 += s[size_t(j)];

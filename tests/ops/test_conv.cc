@@ -142,6 +142,13 @@ TEST(Conv2d, PointwiseAndLargerChannels) {
   check_case(Case{3, 15, 16, 8, 8, 3, 3, Conv2dParams{2, 2, 1, 1, 1, 1, 1}, false, false}, DType::f32, 13);
 }
 
+TEST(Conv2d, SeveralRowTilesPerImage) {
+  // Kc = 40·9 = 360 makes the GEMM path split the 37 output rows into tiles with a partial tail.
+  check_case(Case{2, 40, 6, 37, 37, 3, 3, Conv2dParams{1, 1, 1, 1, 1, 1, 1}, true, false}, DType::f32, 14);
+  check_case(Case{1, 40, 4, 75, 70, 3, 3, Conv2dParams{2, 2, 1, 1, 1, 1, 2}, false, true}, DType::f32, 15);
+  check_case(Case{1, 40, 4, 37, 39, 5, 3, Conv2dParams{1, 1, 2, 1, 2, 1, 1}, true, false}, DType::f64, 16);
+}
+
 TEST(Conv2d, ThreadCountsAgreeAndAreDeterministic) {
   Generator gen(3);
   const Tensor x = randn({5, 6, 9, 9}, gen), w = randn({8, 6, 3, 3}, gen), dy = randn({5, 8, 9, 9}, gen);

@@ -80,11 +80,11 @@ TEST(BatchNorm, SweepMatchesReferenceOnEveryTarget) {
   for_each_target([] {
     uint64_t seed = 1;
     for (DType dt : {DType::f32, DType::f64})
-      for (int64_t N : {1, 2, 3, 5})
-        for (int64_t C : {1, 2, 3, 7, 10, 15, 16, 17}) {
+      for (int64_t N = 1; N <= 5; ++N)
+        for (int64_t C : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17}) {
           const bool aff = C % 2 == 1;
           check_batch_norm({N + 1, C}, dt, true, aff, seed++);
-          for (int64_t L : {1, 4, 8, 9})
+          for (int64_t L = 1; L <= 9; ++L)
             check_batch_norm({N, C, L}, dt, N * L > 1 && (L + C) % 2 == 0, !aff, seed++);
           for (auto hw : {std::pair<int64_t, int64_t>{1, 1}, {3, 3}, {2, 5}, {9, 9}, {4, 8}})
             check_batch_norm({N, C, hw.first, hw.second}, dt, N * hw.first * hw.second > 1, aff,
@@ -97,6 +97,15 @@ TEST(BatchNorm, SweepMatchesReferenceOnEveryTarget) {
 TEST(BatchNorm, LongChannelKeepsPrecision) {
   // 64 planes of 32x32 per channel with a mean far from zero: the statistics must not drift.
   check_batch_norm({64, 3, 32, 32}, DType::f32, true, true, 99);
+}
+
+TEST(BatchNorm, ManyChannelsShortPlanesSpanSeveralBlocks) {
+  // More than one 64-channel block on the short-plane path (S < 8), train and eval.
+  for (DType dt : {DType::f32, DType::f64}) {
+    check_batch_norm({33, 130}, dt, true, true, 21);
+    check_batch_norm({4, 70, 3}, dt, true, false, 22);
+    check_batch_norm({4, 129, 2, 3}, dt, false, true, 23);
+  }
 }
 
 TEST(BatchNorm, StridedInputAndNoRunningStats) {

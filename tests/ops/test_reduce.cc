@@ -66,6 +66,19 @@ TEST(Reduce, RowSumKernelEverySize) {
         mag += std::abs(p[i]);
       }
       EXPECT_NEAR(ops::row_sum_f32(p, n), want, 1e-6 + 2e-6 * mag) << "n=" << n;
+      if (n > 3) {  // the multi-row kernel: three rows of n / 3
+        const int64_t m = n / 3;
+        float out[3];
+        ops::row_sums_f32(p, 3, m, out);
+        for (int64_t r = 0; r < 3; ++r) {
+          double w = 0, a = 0;
+          for (int64_t i = 0; i < m; ++i) {
+            w += p[r * m + i];
+            a += std::abs(p[r * m + i]);
+          }
+          EXPECT_NEAR(out[r], w, 1e-6 + 2e-6 * a) << "rows of " << m;
+        }
+      }
     }
   });
 }
@@ -114,6 +127,33 @@ TEST(Reduce, SumMeanEveryDimSubsetMatchReference) {
             const auto m = ops::mean(x, dims, keep).to_vector<double>();
             for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(m[i], w[i] / n, 1e-5 * std::sqrt(n) / n + 1e-5 * std::abs(w[i] / n));
           }
+      }
+    }
+  });
+}
+
+TEST(Reduce, EdgeSizesAlongRowsColumnsAndMiddle) {
+  // Every edge size as the reduced extent of the row step ([3, n] over dim 1), the column step
+  // ([n, 5] over dim 0, and [4, n] over dim 0 for wide columns) and a middle dim ([2, n, 3]).
+  Generator gen(10);
+  for_each_target([&] {
+    for (int64_t n : kSizes) {
+      SCOPED_TRACE("n=" + std::to_string(n));
+      const std::vector<std::pair<Shape, int64_t>> cases = {{{3, n}, 1}, {{n, 5}, 0}, {{4, n}, 0}, {{2, n, 3}, 1}};
+      for (const auto& [s, d] : cases) {
+        Tensor x = randn(s, gen);
+        const double tol = 1e-5 * std::sqrt(double(n));
+        expect_close(ops::sum(x, {d}), ops::sum_reference(x, {d}, false), tol, 1e-5);
+        const Tensor m = ops::mean(x, {d}, true);
+        const Tensor ms = ops::sum_reference(x, {d}, true);
+        ASSERT_EQ(m.shape(), ms.shape());
+        const auto mv = m.to_vector<double>(), sv = ms.to_vector<double>();
+        for (size_t i = 0; i < mv.size(); ++i) ASSERT_NEAR(mv[i], sv[i] / double(s[size_t(d)]), tol / double(s[size_t(d)]) + 1e-6);
+        expect_close(ops::var(x, {d}), ops::var_reference(x, {d}, 1, false), 1e-5, 1e-4);
+        auto [v, i] = ops::max(x, d);
+        auto [rv, ri] = ops::max_reference(x, d, false);
+        expect_close(v, rv, 0, 0);
+        EXPECT_EQ(i.to_vector<int64_t>(), ri.to_vector<int64_t>());
       }
     }
   });
@@ -219,7 +259,11 @@ TEST(Reduce, VarMatchesReference) {
   Tensor big = full({1000}, 1e4);
   for (int64_t i = 0; i < 1000; ++i) big.set({i}, 1e4 + (i % 2 ? 0.5 : -0.5));
   EXPECT_NEAR(ops::var(big, {}, 0).item(), 0.25, 1e-6);
-  EXPECT_TRUE(std::isinf(ops::var(ones({1}), {}, 1).item()) || std::isnan(ops::var(ones({1}), {}, 1).item()));
+  EXPECT_TRUE(std::isnan(ops::var(ones({1}), {}, 1).item()));  // 0 / 0, as torch
+  EXPECT_EQ(ops::var(ones({3, 1}), {1}, 0).to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  EXPECT_TRUE(std::isnan(ops::var(ones({3, 1}), {1}, 1).get({2})));
+  EXPECT_TRUE(std::isnan(ops::var(zeros({0, 2}), {0}).get({1})));
+  EXPECT_TRUE(std::isinf(ops::var(from_vector<float>({1, 2}, {2}), {}, 2).item()));
 }
 
 TEST(Reduce, MaxFirstIndexWinsAndMatchesReference) {
@@ -241,10 +285,65 @@ TEST(Reduce, MaxFirstIndexWinsAndMatchesReference) {
             EXPECT_EQ(ti.to_vector<int64_t>(), ops::max_reference(xt, d, keep).second.to_vector<int64_t>());
           }
   });
+  // NaN and -inf inside long rows (the vector path) and in the tails
+  for_each_target([&] {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), ninf = -std::numeric_limits<float>::infinity();
+    for (int64_t n : {5, 17, 37, 70}) {
+      Tensor x = randn({4, n}, gen);
+      x.set({0, n - 2}, nan);
+      x.set({0, n - 1}, nan);
+      x.set({1, n / 2}, nan);
+      x.set({1, n / 2 + 1}, 100.0);
+      for (int64_t i = 0; i < n; ++i) x.set({2, i}, ninf);
+      x.set({3, n - 1}, 50.0);
+      x.set({3, 0}, 50.0);
+      auto [v, i] = ops::max(x, 1);
+      EXPECT_TRUE(std::isnan(v.get({0})));
+      EXPECT_EQ(i.get({0}), double(n - 2));
+      EXPECT_TRUE(std::isnan(v.get({1})));
+      EXPECT_EQ(i.get({1}), double(n / 2));
+      EXPECT_EQ(v.get({2}), -std::numeric_limits<double>::infinity());
+      EXPECT_EQ(i.get({2}), 0.0);
+      EXPECT_EQ(v.get({3}), 50.0);
+      EXPECT_EQ(i.get({3}), 0.0);
+    }
+  });
   Tensor x = from_vector<float>({1, std::numeric_limits<float>::quiet_NaN(), 5, std::numeric_limits<float>::quiet_NaN()}, {4});
   auto [v, i] = ops::max(x, 0);
   EXPECT_TRUE(std::isnan(v.item()));
   EXPECT_EQ(i.item(), 1.0);
+}
+
+}  // namespace
+}  // namespace finch
+
+namespace finch {
+namespace {
+
+TEST(ReduceBackward, F32MatchesF64) {
+  // The backward kernels are dtype-generic; gradcheck covers f64, this pins f32 to it.
+  Generator gen(11);
+  const Tensor x64 = randn({4, 5, 6}, gen, DType::f64);
+  const Tensor x32 = x64.to(DType::f32);
+  for (const auto& dims : std::vector<std::vector<int64_t>>{{1}, {0, 2}, {}, {-1}})
+    for (bool keep : {false, true}) {
+      const Shape os = ops::sum(x64, dims, keep).shape();
+      const Tensor dy64 = randn(os, gen, DType::f64), dy32 = dy64.to(DType::f32);
+      expect_close(ops::reduce_backward(dy32, x32.shape(), dims, keep, 0.25),
+                   ops::reduce_backward(dy64, x64.shape(), dims, keep, 0.25), 1e-6, 1e-6);
+      expect_close(ops::var_backward(dy32, x32, dims, 1, keep), ops::var_backward(dy64, x64, dims, 1, keep),
+                   1e-5, 1e-4);
+    }
+  for (int64_t d : {0, 1, 2}) {
+    auto [v, i] = ops::max(x32, d, true);
+    const Tensor dy = randn(v.shape(), gen, DType::f32);
+    const Tensor dx = ops::max_backward(dy, i, x32.shape(), d, true);
+    // dx is dy at the argmax and zero elsewhere: its sum along d equals dy
+    expect_close(ops::sum(dx, {d}, true), dy, 1e-6, 0);
+    const auto idx = i.to_vector<int64_t>();
+    const auto g = ops::sum(ops::max_backward(ones(v.shape()), i, x32.shape(), d, true), {}).item();
+    EXPECT_EQ(g, double(idx.size()));
+  }
 }
 
 }  // namespace

@@ -95,6 +95,23 @@ TEST(Softmax, EveryDimAndStridedInputs) {
   });
 }
 
+TEST(Softmax, ColumnsEveryInnerSize) {
+  // dim 1 of [2, 5, n]: the column kernel with every tail of the vector width.
+  Generator gen(4);
+  for_each_target([&] {
+    for (int64_t n : kSizes) {
+      SCOPED_TRACE("n=" + std::to_string(n));
+      Tensor x = randn({2, 5, n}, gen), dy = randn({2, 5, n}, gen);
+      for (bool log : {false, true}) {
+        const Tensor y = log ? ops::log_softmax(x, 1) : ops::softmax(x, 1);
+        expect_close(y, ops::softmax_reference(x, 1, log), 1e-6, 1e-5);
+        const Tensor dx = log ? ops::log_softmax_backward(dy, y, 1) : ops::softmax_backward(dy, y, 1);
+        expect_close(dx, ops::softmax_backward_reference(dy, y, 1, log), 1e-5, 1e-4);
+      }
+    }
+  });
+}
+
 TEST(Softmax, StableForLargeValues) {
   for_each_target([&] {
     for (int64_t n : {3, 8, 17, 130}) {
