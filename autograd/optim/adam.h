@@ -23,6 +23,7 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, const AdamOptions& options);
   void step() override;
+  // The construction options (options().lr is the initial lr; lr() is the live one).
   const AdamOptions& options() const { return opt_; }
 
  protected:

@@ -11,6 +11,7 @@ namespace finch::optim {
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
     : state_(params.size()), steps_(params.size(), 0), params_(std::move(params)), lr_(lr), name_(name) {
   if (!(lr >= 0.0)) fail(name_, ": learning rate must be non-negative, got ", lr);
+  if (params_.empty()) fail(name_, ": got an empty parameter list");
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     if (!p.defined()) fail(name_, ": parameter ", i, " is an undefined tensor");

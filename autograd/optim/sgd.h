@@ -22,6 +22,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SGDOptions& options);
   void step() override;
+  // The construction options (options().lr is the initial lr; lr() is the live one).
   const SGDOptions& options() const { return opt_; }
 
  protected:

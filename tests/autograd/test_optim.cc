@@ -176,6 +176,7 @@ TEST(Optim, LearningRateIsSettableAndValidated) {
   EXPECT_THROW(sgd.set_lr(-1.0), Error);
   EXPECT_THROW(optim::SGD(ps, {.lr = 0.1, .nesterov = true}), Error);  // Nesterov needs momentum
   EXPECT_THROW(optim::Adam(ps, {.beta1 = 1.0}), Error);
+  EXPECT_THROW(optim::SGD(std::vector<Tensor>{}, {}), Error);
   std::vector<Tensor> ints = {zeros({2}, DType::i64)};
   EXPECT_THROW(optim::SGD(ints, {}), Error);
   Tensor nc = zeros({4, 3}).t();

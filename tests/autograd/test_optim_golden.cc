@@ -106,7 +106,9 @@ void expect_schedule(const std::string& name, const std::function<double(int64_t
   const auto want_m = gold("sched." + name + ".momentum").to_vector<double>();
   for (size_t s = 0; s < want.size(); ++s) {
     EXPECT_NEAR(lr(int64_t(s)), want[s], 1e-12 * std::abs(want[s]) + 1e-15) << name << " step " << s;
-    if (momentum) EXPECT_NEAR(momentum(int64_t(s)), want_m[s], 1e-12) << name << " momentum step " << s;
+    if (momentum) {
+      EXPECT_NEAR(momentum(int64_t(s)), want_m[s], 1e-12) << name << " momentum step " << s;
+    }
   }
 }
 
