@@ -22,6 +22,11 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled, con
   if (!(o.weight_decay >= 0.0)) fail(name, ": weight_decay must be non-negative, got ", o.weight_decay);
 }
 
+void Adam::set_beta1(double beta1) {
+  if (!(beta1 >= 0.0 && beta1 < 1.0)) fail(name_, ".set_beta1: beta1 must be in [0, 1), got ", beta1);
+  opt_.beta1 = beta1;
+}
+
 std::vector<std::pair<std::string, double*>> Adam::hyperparameters() {
   // amsgrad is structural (it decides which buffers exist) and is not restored.
   return {{"beta1", &opt_.beta1}, {"beta2", &opt_.beta2}, {"eps", &opt_.eps},

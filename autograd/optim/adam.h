@@ -25,6 +25,8 @@ class Adam : public Optimizer {
   void step() override;
   // The construction options (options().lr is the initial lr; lr() is the live one).
   const AdamOptions& options() const { return opt_; }
+  // For momentum cycling (OneCycleLR::momentum drives beta1, as torch does for Adam).
+  void set_beta1(double beta1);
 
  protected:
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name);

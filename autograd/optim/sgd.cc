@@ -55,6 +55,14 @@ std::vector<std::pair<std::string, double*>> SGD::hyperparameters() {
           {"weight_decay", &opt_.weight_decay}};
 }
 
+void SGD::set_momentum(double momentum) {
+  if (!(momentum >= 0.0)) fail("SGD.set_momentum: momentum must be non-negative, got ", momentum);
+  if (opt_.momentum == 0.0 && momentum != 0.0)
+    fail("SGD.set_momentum: this optimizer was built without momentum, so it has no momentum "
+         "buffers to cycle; construct it with a non-zero momentum");
+  opt_.momentum = momentum;
+}
+
 void SGD::step() {
   NoGradGuard ng;
   for (size_t i = 0; i < params_.size(); ++i) {

@@ -24,6 +24,9 @@ class SGD : public Optimizer {
   void step() override;
   // The construction options (options().lr is the initial lr; lr() is the live one).
   const SGDOptions& options() const { return opt_; }
+  // For momentum cycling (OneCycleLR::momentum, CyclicLR::momentum), like setting
+  // param_groups[0]["momentum"] in torch. Saved and restored with the state dict.
+  void set_momentum(double momentum);
 
  protected:
   std::vector<std::pair<std::string, double*>> hyperparameters() override;

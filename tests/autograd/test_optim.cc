@@ -177,6 +177,16 @@ TEST(Optim, LearningRateIsSettableAndValidated) {
   EXPECT_THROW(optim::SGD(ps, {.lr = 0.1, .nesterov = true}), Error);  // Nesterov needs momentum
   EXPECT_THROW(optim::Adam(ps, {.beta1 = 1.0}), Error);
   EXPECT_THROW(optim::SGD(std::vector<Tensor>{}, {}), Error);
+  EXPECT_THROW(sgd.set_momentum(0.9), Error);  // built without momentum buffers
+  // Momentum cycling: the schedule drives SGD's momentum / Adam's beta1, saved with the state.
+  const optim::OneCycleLR oc{.max_lr = 0.1, .total_steps = 10};
+  optim::SGD msgd(ps, {.lr = 0.1, .momentum = 0.9});
+  msgd.set_momentum(oc.momentum(3));
+  EXPECT_EQ(msgd.state_dict().at("param_groups.0.momentum").item(), oc.momentum(3));
+  optim::Adam madam(ps, {});
+  madam.set_beta1(oc.momentum(4));
+  EXPECT_EQ(madam.state_dict().at("param_groups.0.beta1").item(), oc.momentum(4));
+  EXPECT_THROW(madam.set_beta1(1.5), Error);
   std::vector<Tensor> ints = {zeros({2}, DType::i64)};
   EXPECT_THROW(optim::SGD(ints, {}), Error);
   Tensor nc = zeros({4, 3}).t();
