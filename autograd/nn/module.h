@@ -1,0 +1,114 @@
+// nn::Module: the base of every layer. It owns named parameters, buffers and child modules in
+// registration order, and gives them PyTorch's dotted names ("layer1.0.conv1.weight") for
+// state_dict()/load_state_dict(), so checkpoints move between finch and PyTorch unchanged.
+//
+// A layer registers its tensors in its constructor and keeps a handle to them as members:
+//   struct Affine : Module {
+//     Tensor scale;
+//     Affine() { scale = register_parameter("scale", ones({4})); }
+//     Tensor forward(const Tensor& x) override { return finch::mul(x, scale); }
+//   };
+// Tensor handles share their storage, so `scale` and the registered entry are one tensor;
+// load_state_dict() and the optimizers update that tensor in place and the handles stay valid.
+// Modules live in std::shared_ptr (children are shared, like submodules in PyTorch).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/nn/state_dict.h"
+#include "framework/tensor.h"
+
+namespace finch::nn {
+
+class Module;
+using ModulePtr = std::shared_ptr<Module>;
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// What a non-strict load_state_dict() left out (strict mode throws instead).
+struct LoadResult {
+  std::vector<std::string> missing_keys;     // in the module, not in the dict
+  std::vector<std::string> unexpected_keys;  // in the dict, not in the module
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // The layer's name in messages ("Linear", "Conv2d", ...).
+  virtual std::string type_name() const { return "Module"; }
+  // Single-input forward; modules with other signatures define their own and leave this one.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // --- registration (names: non-empty, no '.', unique within this module) ---
+  // Marks `t` as requiring grad (when defined) and returns it. An undefined tensor registers
+  // an absent parameter (like torch's `register_parameter("bias", None)`): it is skipped by
+  // parameters() and state_dict().
+  Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+  // Buffers are state that is not trained (running statistics, counters). Non-persistent
+  // buffers stay out of state_dict().
+  Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+
+  // --- traversal (recursive, registration order, PyTorch names) ---
+  // Shared parameters are listed once (under their first name), as torch does.
+  NamedTensors named_parameters(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  NamedTensors named_buffers(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  const std::vector<std::pair<std::string, ModulePtr>>& named_children() const { return children_; }
+  // This module (name "") and every descendant, depth first.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+
+  // --- checkpoints ---
+  // Parameters then persistent buffers of each module, depth first: torch's order and names.
+  // The tensors are shared with the module (detached), not copies.
+  StateDict state_dict() const;
+  // Copies every entry of `dict` into the matching tensor in place (converting between
+  // floating dtypes like torch). A shape mismatch, or a float/integer mismatch, always throws,
+  // listing every offending name; strict mode also throws on missing or unexpected keys, all
+  // reported in one message. Non-strict mode returns them instead.
+  LoadResult load_state_dict(const StateDict& dict, bool strict = true);
+
+  // --- modes and housekeeping ---
+  virtual void train(bool on = true);  // recursive
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  // Drops every parameter's gradient (torch's zero_grad(set_to_none=True)).
+  void zero_grad();
+  // Converts floating parameters and buffers to `dtype` in place: the tensors keep their
+  // identity, so handles held by layers and optimizers stay valid.
+  void to(DType dtype);
+  int64_t num_parameters() const;
+
+ protected:
+  bool training_ = true;
+
+ private:
+  struct Buffer {
+    std::string name;
+    Tensor tensor;
+    bool persistent = true;
+  };
+  void check_new_name(const std::string& name, const char* what) const;
+  void add_child(const std::string& name, ModulePtr m);
+  void collect_parameters(const std::string& prefix, NamedTensors& out) const;
+  void collect_buffers(const std::string& prefix, NamedTensors& out, bool persistent_only) const;
+  void collect_state(const std::string& prefix, StateDict& out) const;
+
+  NamedTensors params_;
+  std::vector<Buffer> buffers_;
+  std::vector<std::pair<std::string, ModulePtr>> children_;
+};
+
+}  // namespace finch::nn

@@ -1,0 +1,76 @@
+// BatchNorm1d/2d, LayerNorm: buffers, the momentum/num_batches_tracked bookkeeping of torch's
+// _BatchNorm.forward, and the calls into the functional kernels.
+#include "autograd/nn/norm.h"
+
+#include "autograd/functional.h"
+#include "framework/grad_mode.h"
+
+namespace finch::nn {
+
+BatchNorm::BatchNorm(int64_t c, double eps, std::optional<double> momentum, bool affine,
+                     bool track)
+    : num_features(c), eps(eps), momentum(momentum), affine(affine), track_running_stats(track) {
+  if (c <= 0) fail("BatchNorm: num_features must be positive, got ", c);
+  weight = register_parameter("weight", affine ? ones({c}) : Tensor());
+  bias = register_parameter("bias", affine ? zeros({c}) : Tensor());
+  running_mean = register_buffer("running_mean", track ? zeros({c}) : Tensor());
+  running_var = register_buffer("running_var", track ? ones({c}) : Tensor());
+  num_batches_tracked =
+      register_buffer("num_batches_tracked", track ? scalar_tensor(0, DType::i64) : Tensor());
+}
+
+void BatchNorm::reset_running_stats() {
+  if (!track_running_stats) return;
+  running_mean.zero_();
+  running_var.fill_(1.0);
+  num_batches_tracked.zero_();
+}
+
+void BatchNorm::reset_parameters() {
+  reset_running_stats();
+  if (!affine) return;
+  NoGradGuard ng;
+  weight.fill_(1.0);
+  bias.zero_();
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  check_input(x);
+  if (x.size(1) != num_features)
+    fail(type_name(), ": expected ", num_features, " channels in dim 1, got shape ", shape_str(x.shape()));
+  double factor = momentum.value_or(0.0);
+  if (is_training() && track_running_stats) {
+    int64_t& n = num_batches_tracked.data<int64_t>()[0];
+    n += 1;
+    if (!momentum) factor = 1.0 / double(n);  // cumulative moving average
+  }
+  // Without running statistics (track_running_stats=false) batch statistics are used even in
+  // eval mode, as torch does.
+  const bool use_batch_stats = is_training() || !running_mean.defined();
+  const bool pass_running = !is_training() || track_running_stats;
+  return finch::batch_norm(x, pass_running ? running_mean : Tensor(),
+                           pass_running ? running_var : Tensor(), weight, bias, use_batch_stats,
+                           factor, eps);
+}
+
+void BatchNorm1d::check_input(const Tensor& x) const {
+  if (x.dim() != 2 && x.dim() != 3)
+    fail("BatchNorm1d: expected a 2-D [N, C] or 3-D [N, C, L] input, got shape ", shape_str(x.shape()));
+}
+
+void BatchNorm2d::check_input(const Tensor& x) const {
+  if (x.dim() != 4) fail("BatchNorm2d: expected a 4-D [N, C, H, W] input, got shape ", shape_str(x.shape()));
+}
+
+LayerNorm::LayerNorm(Shape shape, double eps, bool affine) : normalized_shape(std::move(shape)), eps(eps) {
+  for (int64_t s : normalized_shape)
+    if (s <= 0) fail("LayerNorm: normalized_shape must be positive, got ", shape_str(normalized_shape));
+  weight = register_parameter("weight", affine ? ones(normalized_shape) : Tensor());
+  bias = register_parameter("bias", affine ? zeros(normalized_shape) : Tensor());
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  return finch::layer_norm(x, normalized_shape, weight, bias, eps);
+}
+
+}  // namespace finch::nn

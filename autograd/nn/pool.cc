@@ -1,0 +1,27 @@
+// Pooling modules.
+#include "autograd/nn/pool.h"
+
+namespace finch::nn {
+
+static Pool2dOptions square(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool count_include_pad) {
+  if (k <= 0) fail("pool2d: kernel_size must be positive, got ", k);
+  Pool2dOptions o;
+  o.kernel = {k, k};
+  o.stride = {s, s};
+  o.padding = {p, p};
+  o.ceil_mode = ceil_mode;
+  o.count_include_pad = count_include_pad;
+  return o;
+}
+
+MaxPool2d::MaxPool2d(int64_t k, int64_t s, int64_t p, bool ceil_mode)
+    : options(square(k, s, p, ceil_mode, true)) {}
+Tensor MaxPool2d::forward(const Tensor& x) { return finch::max_pool2d(x, options); }
+
+AvgPool2d::AvgPool2d(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool count_include_pad)
+    : options(square(k, s, p, ceil_mode, count_include_pad)) {}
+Tensor AvgPool2d::forward(const Tensor& x) { return finch::avg_pool2d(x, options); }
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return finch::adaptive_avg_pool2d(x, output_size); }
+
+}  // namespace finch::nn

@@ -1,0 +1,40 @@
+// 2-D pooling over NCHW planes: max (with argmax indices for backward), average
+// (count_include_pad, ceil_mode) and adaptive average, their backward kernels and references.
+// Shapes: x [N, C, H, W] or [C, H, W]; y [..., OH, OW]; indices i64 into each H·W plane.
+#pragma once
+
+#include <cstdint>
+
+#include "framework/tensor.h"
+
+namespace finch::ops {
+
+struct Pool2dParams {
+  int64_t kh = 2, kw = 2, sh = 2, sw = 2, ph = 0, pw = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // avg pool only
+};
+
+// torch's pooling output size: floor or ceil of (in + 2p − k)/s + 1, and with ceil_mode the last
+// window must start inside the input or the left padding.
+int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, bool ceil_mode);
+
+struct MaxPoolResult {
+  Tensor y, indices;
+};
+MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& p);
+// dx[plane, indices[o]] += dy[o].
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
+MaxPoolResult max_pool2d_reference(const Tensor& x, const Pool2dParams& p);
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p);
+Tensor avg_pool2d_reference(const Tensor& x, const Pool2dParams& p);
+Tensor avg_pool2d_backward_reference(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p);
+
+// Output cell i pools [floor(i·In/Out), ceil((i+1)·In/Out)) in each spatial dim (as torch).
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t OH, int64_t OW);
+Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape);
+Tensor adaptive_avg_pool2d_reference(const Tensor& x, int64_t OH, int64_t OW);
+
+}  // namespace finch::ops
