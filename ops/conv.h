@@ -1,6 +1,7 @@
 // 2-D convolution (NCHW activations, OIHW weights) with stride, padding, dilation and groups:
-// im2col + GEMM per (image, group), a direct GEMM for 1×1 stride-1 convs, and a direct Highway
-// kernel for depthwise convs (ops/depthwise_hwy.cc). Backward kernels and a 7-loop reference.
+// im2col + GEMM per (image, group, row tile), a direct GEMM for 1×1 stride-1 convs, Winograd
+// F(2×2, 3×3) for 3×3 stride-1 F32 convs (ops/conv_winograd.cc) and a direct Highway kernel for
+// depthwise convs (ops/depthwise_hwy.cc). Backward kernels and a 7-loop reference.
 // Shapes: x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC], y [N, OC, OH, OW].
 #pragma once
 

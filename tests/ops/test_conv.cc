@@ -263,7 +263,7 @@ TEST(Conv2d, GoldenVsPyTorch) {
     Conv2dParams p;
   };
   for (const G& c : {G{"grouped", {2, 2, 1, 1, 2, 2, 2}}, G{"dw", {1, 1, 1, 1, 1, 1, 5}},
-                     G{"dw2", {2, 2, 1, 1, 1, 1, 3}}}) {
+                     G{"dw2", {2, 2, 1, 1, 1, 1, 3}}, G{"wino", {1, 1, 1, 1, 1, 1, 1}}}) {
     const std::string n = c.name;
     ASSERT_TRUE(g.count(n + ".x")) << n;
     for (DType dt : {DType::f64, DType::f32}) {
