@@ -261,6 +261,8 @@ Tensor channel_sums(const Tensor& y) {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   const Geometry g = validate("conv2d", x, weight, bias, p);
   if (is_depthwise(g.C, g.OC, g.G)) return depthwise_conv2d(x, weight, bias, p);
+  if (x.dtype() == DType::f32 && winograd_applies(g.C, g.OC, g.KH, g.KW, p))
+    return conv2d_winograd(x, weight, bias, p.ph, p.pw);
   return x.dtype() == DType::f32 ? conv2d_gemm<float>(x, weight, bias, g, p)
                                  : conv2d_gemm<double>(x, weight, bias, g, p);
 }
@@ -274,6 +276,20 @@ Conv2dGrads conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& wei
   const Tensor d = dy.to(x.dtype());
   if (is_depthwise(g.C, g.OC, g.G))
     return depthwise_conv2d_backward(d, x, weight, p, need_x, need_weight, need_bias);
+  if (x.dtype() == DType::f32 && need_x && winograd_applies(g.C, g.OC, g.KH, g.KW, p)) {
+    // dX is a stride-1 conv of dY with the kernel flipped in space and transposed in channels,
+    // padded by 2 − p: dx[c, i, j] = Σ dy[oc, i + p − kh, j + p − kw] · w[oc, c, kh, kw].
+    const Tensor wf = weight.contiguous();
+    Tensor wt = empty({g.C, g.OC, 3, 3}, DType::f32);
+    const float* s = wf.data<float>();
+    float* t = wt.data<float>();
+    for (int64_t oc = 0; oc < g.OC; ++oc)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t k = 0; k < 9; ++k) t[(c * g.OC + oc) * 9 + (8 - k)] = s[(oc * g.C + c) * 9 + k];
+    Conv2dGrads r = conv2d_backward_gemm<float>(d, x, weight, g, p, false, need_weight, need_bias);
+    r.dx = conv2d_winograd(d, wt, Tensor(), 2 - p.ph, 2 - p.pw);
+    return r;
+  }
   return x.dtype() == DType::f32
              ? conv2d_backward_gemm<float>(d, x, weight, g, p, need_x, need_weight, need_bias)
              : conv2d_backward_gemm<double>(d, x, weight, g, p, need_x, need_weight, need_bias);

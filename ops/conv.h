@@ -1,6 +1,7 @@
 // 2-D convolution (NCHW activations, OIHW weights) with stride, padding, dilation and groups:
-// im2col + GEMM per (image, group), a direct GEMM for 1×1 stride-1 convs, and a direct Highway
-// kernel for depthwise convs (ops/depthwise_hwy.cc). Backward kernels and a 7-loop reference.
+// im2col + GEMM per (image, group, row tile), a direct GEMM for 1×1 stride-1 convs, Winograd
+// F(2×2, 3×3) for 3×3 stride-1 F32 convs (ops/conv_winograd.cc) and a direct Highway kernel for
+// depthwise convs (ops/depthwise_hwy.cc). Backward kernels and a 7-loop reference.
 // Shapes: x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC], y [N, OC, OH, OW].
 #pragma once
 
@@ -44,6 +45,13 @@ Tensor depthwise_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 Conv2dGrads depthwise_conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                       const Conv2dParams& p, bool need_x, bool need_weight,
                                       bool need_bias);
+
+// Winograd F(2×2, 3×3) (ops/conv_winograd.cc): 3×3, stride 1, dilation 1, groups 1, padding
+// <= 2, F32, at least 8 input and output channels. conv2d uses it for the forward and for dX.
+bool winograd_applies(int64_t C, int64_t OC, int64_t KH, int64_t KW, const Conv2dParams& p);
+// Contiguous-or-not F32 x [N, C, H, W], weight [OC, C, 3, 3], optional bias; stride 1.
+Tensor conv2d_winograd(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t ph,
+                       int64_t pw);
 
 // Σ over N and the spatial dims of y [N, C, S]: the conv bias gradient, summed in a fixed order.
 Tensor channel_sums(const Tensor& y);

@@ -6,6 +6,7 @@ Cases (prefix.x, .w, .b, .dy inputs; .y, .dx, .dw, .db results):
   grouped: x [2, 4, 9, 8], w [6, 2, 3, 3], groups 2, stride 2, padding 1, dilation 2
   dw:      x [2, 5, 7, 9], w [5, 1, 3, 3], groups 5, stride 1, padding 1 (depthwise)
   dw2:     x [1, 3, 8, 7], w [6, 1, 3, 3], groups 3, stride 2, padding 1 (multiplier 2)
+  wino:    x [2, 8, 7, 6], w [9, 8, 3, 3], stride 1, padding 1 (finch's Winograd path in F32)
 Run: /usr/bin/python3 tests/golden/make_conv_goldens.py
 """
 import json
@@ -52,6 +53,7 @@ def main():
     case("grouped", out, (2, 4, 9, 8), (6, 2, 3, 3), 2, 1, 2, 2, gen)
     case("dw", out, (2, 5, 7, 9), (5, 1, 3, 3), 1, 1, 1, 5, gen)
     case("dw2", out, (1, 3, 8, 7), (6, 1, 3, 3), 2, 1, 1, 3, gen)
+    case("wino", out, (2, 8, 7, 6), (9, 8, 3, 3), 1, 1, 1, 1, gen)
     here = os.path.dirname(os.path.abspath(__file__))
     os.makedirs(os.path.join(here, "data"), exist_ok=True)
     save_safetensors(os.path.join(here, "data", "conv_goldens.safetensors"), out)

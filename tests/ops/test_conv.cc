@@ -149,6 +149,35 @@ TEST(Conv2d, SeveralRowTilesPerImage) {
   check_case(Case{1, 40, 4, 37, 39, 5, 3, Conv2dParams{1, 1, 2, 1, 2, 1, 1}, true, false}, DType::f64, 16);
 }
 
+TEST(Conv2d, WinogradPath) {
+  // 3×3 stride-1 ungrouped F32 convs with >= 8 channels take Winograd F(2×2, 3×3) for the
+  // forward and dX: odd and even output sizes (partial tiles), padding 0–2, several tile blocks,
+  // rows long enough for full vectors plus tails — on every Highway target.
+  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    uint64_t seed = 40;
+    for (int64_t pad : {0, 1, 2})
+      for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{3, 3}, {4, 7}, {9, 8}, {5, 1}, {3, 70}}) {
+        if (h + 2 * pad < 3 || w + 2 * pad < 3) continue;
+        const Case c{2, 8, 9, h, w, 3, 3, Conv2dParams{1, 1, pad, pad, 1, 1, 1}, pad != 1, pad == 2};
+        ASSERT_TRUE(winograd_applies(c.C, c.OC, 3, 3, c.p));
+        check_case(c, DType::f32, seed++);
+        if (HasFatalFailure()) break;
+      }
+    check_case(Case{3, 16, 17, 37, 40, 3, 3, Conv2dParams{1, 1, 1, 1, 1, 1, 1}, true, false}, DType::f32, 50);
+    check_case(Case{2, 9, 8, 17, 600, 3, 3, Conv2dParams{1, 1, 1, 0, 1, 1, 1}, true, false}, DType::f32, 51);
+    if (HasFatalFailure()) break;
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  // Direct comparison with the im2col path at scale (F64 never takes Winograd).
+  Generator gen(52);
+  const Tensor x = randn({2, 32, 20, 20}, gen), w = randn({24, 32, 3, 3}, gen), b = randn({24}, gen);
+  const Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
+  expect_close(conv2d(x, w, b, p), conv2d(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), p),
+               2e-4, 2e-4, "winograd vs f64 im2col");
+}
+
 TEST(Conv2d, ThreadCountsAgreeAndAreDeterministic) {
   Generator gen(3);
   const Tensor x = randn({5, 6, 9, 9}, gen), w = randn({8, 6, 3, 3}, gen), dy = randn({5, 8, 9, 9}, gen);
@@ -234,7 +263,7 @@ TEST(Conv2d, GoldenVsPyTorch) {
     Conv2dParams p;
   };
   for (const G& c : {G{"grouped", {2, 2, 1, 1, 2, 2, 2}}, G{"dw", {1, 1, 1, 1, 1, 1, 5}},
-                     G{"dw2", {2, 2, 1, 1, 1, 1, 3}}}) {
+                     G{"dw2", {2, 2, 1, 1, 1, 1, 3}}, G{"wino", {1, 1, 1, 1, 1, 1, 1}}}) {
     const std::string n = c.name;
     ASSERT_TRUE(g.count(n + ".x")) << n;
     for (DType dt : {DType::f64, DType::f32}) {

@@ -1,0 +1,249 @@
+// Winograd F(2×2, 3×3) convolution for 3×3, stride-1, dilation-1, ungrouped F32 convs
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): each 2×2 output
+// tile costs 16 multiplies per (OC, C) pair instead of 36, as 16 GEMMs [OC, C]·[C, tiles].
+// Used for the forward and — as a conv of dY with the flipped, transposed kernel — for dX.
+//
+// Shapes: x [N, C, H, W], weight [OC, C, 3, 3], y [N, OC, OH, OW]; tiles TH = ⌈OH/2⌉, TW = ⌈OW/2⌉.
+// U [16, OC, C] = G·g·Gᵀ, V [16, C, tiles] = Bᵀ·d·B, M = U·V, y tile = Aᵀ·m·A.
+// The transforms only add and halve, so F(2, 3) loses almost nothing in fp32 (the larger F(4, 3)
+// would cut multiplies further but its ±4, ±8 coefficients cost accuracy).
+//
+// The padded image is stored split into even and odd columns, so the four columns a tile reads
+// (2·tw .. 2·tw+3) are E[tw], O[tw], E[tw+1], O[tw+1]: four contiguous vector loads across tiles.
+// The transforms are Highway kernels (the build's baseline is SSE2, so plain loops would not use
+// AVX2/AVX-512); the 16 GEMMs go to OpenBLAS.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "framework/parallel.h"
+#include "ops/conv.h"
+#include "ops/gemm.h"
+
+#ifndef FINCH_OPS_WINOGRAD_GEOM
+#define FINCH_OPS_WINOGRAD_GEOM
+namespace finch::ops::wino {
+struct Geom {
+  int64_t C, H, W, OC, OH, OW, ph, pw, TH, TW, Hp, Wh, rows;  // Wh: columns per phase plane
+  int64_t plane() const { return Hp * Wh; }                   // one phase plane
+};
+}  // namespace finch::ops::wino
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/conv_winograd.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::ops::wino {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Bᵀ·d·B for the tile rows [th0, th1) into V [16, C, tiles]; d B along a row is
+// (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same combination down the columns.
+void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, float* V) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  const int64_t tb = (th1 - th0) * k.TW, xs = k.C * tb;
+  for (int64_t c = 0; c < k.C; ++c)
+    for (int64_t th = th0; th < th1; ++th) {
+      const float* E = P + c * 2 * k.plane() + 2 * th * k.Wh;  // even columns, row 2·th
+      const float* O = E + k.plane();                            // odd columns
+      float* v = V + c * tb + (th - th0) * k.TW;
+      int64_t tw = 0;
+      for (; tw + L <= k.TW; tw += L) {
+#define FINCH_WINO_ROW(i)                                                             \
+  const auto a##i = hn::LoadU(d, E + i * k.Wh + tw), b##i = hn::LoadU(d, O + i * k.Wh + tw); \
+  const auto c##i = hn::LoadU(d, E + i * k.Wh + tw + 1), e##i = hn::LoadU(d, O + i * k.Wh + tw + 1); \
+  const auto r##i##0 = hn::Sub(a##i, c##i), r##i##1 = hn::Add(b##i, c##i);           \
+  const auto r##i##2 = hn::Sub(c##i, b##i), r##i##3 = hn::Sub(b##i, e##i);
+        FINCH_WINO_ROW(0)
+        FINCH_WINO_ROW(1)
+        FINCH_WINO_ROW(2)
+        FINCH_WINO_ROW(3)
+#undef FINCH_WINO_ROW
+#define FINCH_WINO_COL(j)                                                       \
+  hn::StoreU(hn::Sub(r0##j, r2##j), d, v + (0 * 4 + j) * xs + tw);             \
+  hn::StoreU(hn::Add(r1##j, r2##j), d, v + (1 * 4 + j) * xs + tw);             \
+  hn::StoreU(hn::Sub(r2##j, r1##j), d, v + (2 * 4 + j) * xs + tw);             \
+  hn::StoreU(hn::Sub(r1##j, r3##j), d, v + (3 * 4 + j) * xs + tw);
+        FINCH_WINO_COL(0)
+        FINCH_WINO_COL(1)
+        FINCH_WINO_COL(2)
+        FINCH_WINO_COL(3)
+#undef FINCH_WINO_COL
+      }
+      for (; tw < k.TW; ++tw) {
+        float e[4][4];
+        for (int i = 0; i < 4; ++i) {
+          const float a = E[i * k.Wh + tw], b = O[i * k.Wh + tw];
+          const float c2 = E[i * k.Wh + tw + 1], e3 = O[i * k.Wh + tw + 1];
+          e[i][0] = a - c2, e[i][1] = b + c2, e[i][2] = c2 - b, e[i][3] = b - e3;
+        }
+        for (int j = 0; j < 4; ++j) {
+          v[(0 * 4 + j) * xs + tw] = e[0][j] - e[2][j];
+          v[(1 * 4 + j) * xs + tw] = e[1][j] + e[2][j];
+          v[(2 * 4 + j) * xs + tw] = e[2][j] - e[1][j];
+          v[(3 * 4 + j) * xs + tw] = e[1][j] - e[3][j];
+        }
+      }
+    }
+}
+
+// y tile = Aᵀ·m·A + bias, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; full vectors of whole tiles are
+// stored with an interleaving store, the ragged right edge and odd last row go scalar.
+void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, const float* bias,
+                     float* y) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  const int64_t tb = (th1 - th0) * k.TW, xs = k.OC * tb;
+  const int64_t full_tw = k.OW / 2;  // tiles whose two columns are both inside OW
+  for (int64_t oc = 0; oc < k.OC; ++oc) {
+    const float b = bias ? bias[oc] : 0.0f;
+    const auto bv = hn::Set(d, b);
+    float* yo = y + oc * k.OH * k.OW;
+    for (int64_t th = th0; th < th1; ++th) {
+      const float* m = M + oc * tb + (th - th0) * k.TW;
+      const int64_t oh = 2 * th;
+      const bool two_rows = oh + 1 < k.OH;
+      float* row0 = yo + oh * k.OW;
+      float* row1 = row0 + k.OW;
+      int64_t tw = 0;
+      for (; tw + L <= full_tw; tw += L) {
+#define FINCH_WINO_S(i)                                                                   \
+  const auto m##i##0 = hn::LoadU(d, m + (i * 4 + 0) * xs + tw);                           \
+  const auto m##i##1 = hn::LoadU(d, m + (i * 4 + 1) * xs + tw);                           \
+  const auto m##i##2 = hn::LoadU(d, m + (i * 4 + 2) * xs + tw);                           \
+  const auto m##i##3 = hn::LoadU(d, m + (i * 4 + 3) * xs + tw);                           \
+  const auto s##i##0 = hn::Add(hn::Add(m##i##0, m##i##1), m##i##2);                       \
+  const auto s##i##1 = hn::Sub(hn::Sub(m##i##1, m##i##2), m##i##3);
+        FINCH_WINO_S(0)
+        FINCH_WINO_S(1)
+        FINCH_WINO_S(2)
+        FINCH_WINO_S(3)
+#undef FINCH_WINO_S
+        const auto y00 = hn::Add(hn::Add(hn::Add(s00, s10), s20), bv);
+        const auto y01 = hn::Add(hn::Add(hn::Add(s01, s11), s21), bv);
+        hn::StoreInterleaved2(y00, y01, d, row0 + 2 * tw);
+        if (two_rows) {
+          const auto y10 = hn::Add(hn::Sub(hn::Sub(s10, s20), s30), bv);
+          const auto y11 = hn::Add(hn::Sub(hn::Sub(s11, s21), s31), bv);
+          hn::StoreInterleaved2(y10, y11, d, row1 + 2 * tw);
+        }
+      }
+      for (; tw < k.TW; ++tw) {
+        float s[4][2];
+        for (int i = 0; i < 4; ++i) {
+          const float m0 = m[(i * 4 + 0) * xs + tw], m1 = m[(i * 4 + 1) * xs + tw];
+          const float m2 = m[(i * 4 + 2) * xs + tw], m3 = m[(i * 4 + 3) * xs + tw];
+          s[i][0] = m0 + m1 + m2;
+          s[i][1] = m1 - m2 - m3;
+        }
+        const int64_t ow = 2 * tw;
+        row0[ow] = s[0][0] + s[1][0] + s[2][0] + b;
+        if (ow + 1 < k.OW) row0[ow + 1] = s[0][1] + s[1][1] + s[2][1] + b;
+        if (two_rows) {
+          row1[ow] = s[1][0] - s[2][0] - s[3][0] + b;
+          if (ow + 1 < k.OW) row1[ow + 1] = s[1][1] - s[2][1] - s[3][1] + b;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace finch::ops::wino
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::ops {
+namespace wino {
+HWY_EXPORT(InputTransform);
+HWY_EXPORT(OutputTransform);
+
+// U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+std::vector<float> transform_weights(const float* w, int64_t OC, int64_t C) {
+  std::vector<float> U(size_t(16 * OC * C));
+  for (int64_t oc = 0; oc < OC; ++oc)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* g = w + (oc * C + c) * 9;
+      float t[4][3];  // G·g
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; ++i) {
+        const float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
+                            0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
+        for (int j = 0; j < 4; ++j) U[size_t(((i * 4 + j) * OC + oc) * C + c)] = u[j];
+      }
+    }
+  return U;
+}
+}  // namespace wino
+
+bool winograd_applies(int64_t C, int64_t OC, int64_t KH, int64_t KW, const Conv2dParams& p) {
+  // Below ~8 channels the 16 GEMMs are too thin to beat im2col.
+  return KH == 3 && KW == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1 &&
+         p.ph <= 2 && p.pw <= 2 && C >= 8 && OC >= 8;
+}
+
+Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, int64_t ph, int64_t pw) {
+  const Tensor x = xin.contiguous(), w = win.contiguous();
+  const Tensor b = bin.defined() ? bin.contiguous() : Tensor();
+  wino::Geom k;
+  k.C = x.size(1), k.H = x.size(2), k.W = x.size(3), k.OC = w.size(0), k.ph = ph, k.pw = pw;
+  k.OH = k.H + 2 * ph - 2, k.OW = k.W + 2 * pw - 2;
+  FINCH_CHECK(x.dtype() == DType::f32 && w.dtype() == DType::f32 && w.size(1) == k.C &&
+                  w.size(2) == 3 && w.size(3) == 3 && k.OH > 0 && k.OW > 0,
+              "conv2d_winograd: x ", shape_str(x.shape()), " w ", shape_str(w.shape()));
+  k.TH = (k.OH + 1) / 2, k.TW = (k.OW + 1) / 2;
+  k.Hp = 2 * k.TH + 2, k.Wh = k.TW + 1;
+  // ~256 tiles per block keeps the GEMMs wide while V and M stay near L2.
+  k.rows = std::clamp<int64_t>(256 / k.TW, 1, k.TH);
+  const int64_t N = x.size(0);
+  Tensor y = empty({N, k.OC, k.OH, k.OW}, DType::f32);
+  const std::vector<float> U = wino::transform_weights(w.data<float>(), k.OC, k.C);
+  const float *px = x.data<float>(), *pb = b.defined() ? b.data<float>() : nullptr;
+  float* py = y.data<float>();
+  const int64_t threads = get_num_threads(), chunks = N >= threads ? threads : 1;
+  auto run = [&](int64_t n0, int64_t n1) {
+    // P [C, 2 phases, Hp, Wh]: zero border written once, interior overwritten per image.
+    std::vector<float> P(size_t(k.C * 2 * k.plane()), 0.0f);
+    const size_t tbmax = size_t(k.rows * k.TW);
+    std::vector<float> V(16 * size_t(k.C) * tbmax), M(16 * size_t(k.OC) * tbmax);
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t c = 0; c < k.C; ++c) {
+        float* E = P.data() + c * 2 * k.plane();
+        for (int64_t ih = 0; ih < k.H; ++ih) {
+          const float* src = px + ((n * k.C + c) * k.H + ih) * k.W;
+          float* row = E + (ih + ph) * k.Wh;
+          for (int64_t iw = 0; iw < k.W; ++iw) {
+            const int64_t s = iw + pw;
+            row[(s & 1) * k.plane() + (s >> 1)] = src[iw];
+          }
+        }
+      }
+      for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
+        const int64_t th1 = std::min(k.TH, th0 + k.rows), tb = (th1 - th0) * k.TW;
+        HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data(), k, th0, th1, V.data());
+        for (int xi = 0; xi < 16; ++xi)
+          sgemm(false, false, k.OC, tb, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
+                V.data() + xi * k.C * tb, tb, 0.0f, M.data() + xi * k.OC * tb, tb);
+        HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M.data(), k, th0, th1, pb,
+                                                    py + n * k.OC * k.OH * k.OW);
+      }
+    }
+  };
+  if (chunks == 1) run(0, N);
+  else parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) run(c * N / chunks, (c + 1) * N / chunks);
+  });
+  return y;
+}
+
+}  // namespace finch::ops
+#endif  // HWY_ONCE
