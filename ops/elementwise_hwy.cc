@@ -237,7 +237,6 @@ double SumF32(const float* x, int64_t n) {
   // so that long runs do not drift (a float accumulator loses ~log2(n) bits).
   constexpr int64_t kBlock = 2048;
   double s = 0;
-  HWY_ALIGN float lanes[kMaxLanes];
   int64_t i = 0;
   while (i + 4 * N <= n) {
     VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
@@ -248,8 +247,7 @@ double SumF32(const float* x, int64_t n) {
       s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
       s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
     }
-    hn::Store(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)), d, lanes);
-    for (int64_t j = 0; j < N; ++j) s += lanes[j];
+    s += double(hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)))));
   }
   for (; i < n; ++i) s += x[i];
   return s;
