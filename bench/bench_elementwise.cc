@@ -3,8 +3,8 @@
 // kernels, and sum_to's channel-bias reduction. The argument is the thread count.
 // Compare with bench/bench_elementwise_torch.py (same shapes, torch.set_num_threads(same)).
 // `bench_elementwise --min-of=K` skips Google Benchmark and prints, per case and thread count,
-// the fastest of K single calls: on a shared, noisy machine that is the fairest number to put
-// beside the torch script's minimum.
+// the fastest of at least K single calls over at least 0.5 s: on a shared, noisy machine that is
+// the fairest number to put beside the torch script's minimum.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -119,7 +119,11 @@ int min_of_mode(int k) {
       auto f = c.make();
       f();
       double best = 1e30;
-      for (int i = 0; i < k; ++i) {
+      // At least k calls and at least 0.5 s, like the torch script, so both minimums come from
+      // comparable numbers of samples.
+      const auto start = std::chrono::steady_clock::now();
+      const auto min_time = std::chrono::milliseconds(500);
+      for (int i = 0; i < k || std::chrono::steady_clock::now() - start < min_time; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
         Tensor y = f();
         benchmark::DoNotOptimize(y.raw_data());

@@ -1,6 +1,14 @@
 #!/usr/bin/python3
-# PyTorch side of bench_elementwise: the same ops, shapes and thread counts, median of timed
-# repeats in microseconds (the minimum too: on a shared machine it is the least noisy). Usage: /usr/bin/python3 bench/bench_elementwise_torch.py [threads...]
+# PyTorch side of bench_elementwise: the same ops, shapes and thread counts, timed per call;
+# prints the median and the minimum in microseconds (on a shared machine the minimum is the
+# least noisy). With --vs BIN it alternates with `BIN --min-of=30` for R rounds and prints the
+# finch/torch ratio of the best times:
+#   /usr/bin/python3 bench/bench_elementwise_torch.py --vs build/bin/bench_elementwise --rounds 4
+# Plain use: /usr/bin/python3 bench/bench_elementwise_torch.py [threads...]
+import argparse
+import collections
+import re
+import subprocess
 import sys
 import time
 
@@ -21,7 +29,7 @@ def bench(fn, min_time=0.5):
     return times[len(times) // 2] * 1e6, times[0] * 1e6
 
 
-def main():
+def run_torch(thread_counts):
     torch.manual_seed(0)
     a, b, g = torch.randn(N), torch.randn(N), torch.randn(N)
     c = torch.randn(1, 64, 1, 1)
@@ -41,12 +49,37 @@ def main():
         "sigmoid_bwd": lambda: aten.sigmoid_backward(g, ys),
         "sum_to_channel": lambda: g.sum(dim=(0, 2, 3), keepdim=True),
     }
-    for threads in [int(t) for t in sys.argv[1:]] or [1, 2]:
+    best = {}
+    for threads in thread_counts:
         torch.set_num_threads(threads)
         for name, fn in cases.items():
-            med, best = bench(fn)
-            print(f"torch {name}/{threads} median {med:.1f} us min {best:.1f} us", flush=True)
+            med, low = bench(fn)
+            best[f"{name}/{threads}"] = low
+            print(f"torch {name}/{threads} median {med:.1f} us min {low:.1f} us", flush=True)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("threads", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--vs", help="path to bench_elementwise: alternate with it and print ratios")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if not args.vs:
+        run_torch(args.threads)
+        return
+    fin, tor = collections.defaultdict(list), collections.defaultdict(list)
+    for _ in range(args.rounds):
+        out = subprocess.run([args.vs, "--min-of=30"], capture_output=True, text=True, check=True).stdout
+        for m in re.finditer(r"finch (\S+) min (\S+) us", out):
+            fin[m.group(1)].append(float(m.group(2)))
+        for k, v in run_torch([1, 2]).items():
+            tor[k].append(v)
+    print(f"\n{'case':22s} {'finch us':>10s} {'torch us':>10s} {'ratio':>6s}")
+    for k in fin:
+        f, t = min(fin[k]), min(tor[k])
+        print(f"{k:22s} {f:10.0f} {t:10.0f} {f / t:6.2f}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -39,6 +39,7 @@ T sigmoid_ref(T x) {
 
 template <typename T>
 T act_ref(ActivationOp op, T x, T p) {
+  if (std::isnan(x)) return x;  // every activation propagates NaN, as torch
   constexpr T kBeta = T(0.79788456080286535588);  // √(2/π)
   constexpr T kKappa = T(0.044715);
   switch (op) {

@@ -93,9 +93,13 @@ void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float p
   const VF one = hn::Set(d, 1.0f), half = hn::Set(d, 0.5f);
   const VM zero = hn::Zero(m), three = hn::Set(m, 3.0f), six = hn::Set(m, 6.0f);
   switch (op) {
-    case ActivationOp::relu: return Map1(m, y, x, n, [&](VM v) { return hn::Max(v, zero); });
+    // NaN passes through every activation, as in torch (x86 max/min would turn it into a bound).
+    case ActivationOp::relu:
+      return Map1(m, y, x, n, [&](VM v) { return hn::IfThenZeroElse(hn::Lt(v, zero), v); });
     case ActivationOp::relu6:
-      return Map1(m, y, x, n, [&](VM v) { return hn::Min(hn::Max(v, zero), six); });
+      return Map1(m, y, x, n, [&](VM v) {
+        return hn::IfThenElse(hn::IsNaN(v), v, hn::Min(hn::Max(v, zero), six));
+      });
     case ActivationOp::leaky_relu: {
       const VM s = hn::Set(m, param);
       return Map1(m, y, x, n, [&](VM v) { return hn::IfThenElse(hn::Gt(v, zero), v, hn::Mul(v, s)); });
@@ -115,11 +119,13 @@ void ActivationF32(ActivationOp op, float* y, const float* x, int64_t n, float p
     case ActivationOp::silu: return Map1(d, y, x, n, [&](VF v) { return hn::Mul(v, Sigmoid(d, v)); });
     case ActivationOp::hardswish:
       return Map1(m, y, x, n, [&](VM v) {
-        return hn::Div(hn::Mul(v, hn::Min(hn::Max(hn::Add(v, three), zero), six)), six);
+        const VM r = hn::Div(hn::Mul(v, hn::Min(hn::Max(hn::Add(v, three), zero), six)), six);
+        return hn::IfThenElse(hn::IsNaN(v), v, r);
       });
     case ActivationOp::hardsigmoid:
       return Map1(m, y, x, n, [&](VM v) {
-        return hn::Div(hn::Min(hn::Max(hn::Add(v, three), zero), six), six);
+        const VM r = hn::Div(hn::Min(hn::Max(hn::Add(v, three), zero), six), six);
+        return hn::IfThenElse(hn::IsNaN(v), v, r);
       });
   }
 }

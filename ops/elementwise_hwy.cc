@@ -154,6 +154,18 @@ void CompareF32(CompareOp op, bool* out, const float* a, int64_t sa, const float
   }
 }
 
+// Loads lanes [i, i+m) of a strided operand: a vector load for stride 1, a broadcast for 0,
+// a gather through `buf` otherwise (or for a partial tail).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadStrided(D d, const float* p, int64_t stride, int64_t i, int64_t m,
+                                  float* buf) {
+  const int64_t N = int64_t(hn::Lanes(d));
+  if (stride == 1 && m == N) return hn::LoadU(d, p + i);
+  if (stride == 0) return hn::Set(d, p[0]);
+  for (int64_t j = 0; j < m; ++j) buf[j] = p[(i + j) * stride];
+  return hn::Load(d, buf);
+}
+
 void WhereF32(float* out, const bool* c, int64_t sc, const float* a, int64_t sa, const float* b,
               int64_t sb, int64_t n) {
   const DM d;
@@ -164,14 +176,22 @@ void WhereF32(float* out, const bool* c, int64_t sc, const float* a, int64_t sa,
   HWY_ALIGN uint8_t bc[kMaxLanes] = {};
   for (int64_t i = 0; i < n; i += N) {
     const int64_t m = std::min(N, n - i);
-    for (int64_t j = 0; j < m; ++j) {
-      bc[j] = c[(i + j) * sc] ? 1 : 0;
-      ba[j] = a[(i + j) * sa];
-      bb[j] = b[(i + j) * sb];
+    // bool bytes hold 0 or 1; read them as bytes (contiguous) or gather (strided / tail).
+    hn::Vec<decltype(du8)> vc;
+    if (sc == 1 && m == N) {
+      vc = hn::LoadU(du8, reinterpret_cast<const uint8_t*>(c + i));
+    } else {
+      for (int64_t j = 0; j < m; ++j) bc[j] = c[(i + j) * sc] ? 1 : 0;
+      vc = hn::Load(du8, bc);
     }
-    const auto mask = hn::RebindMask(d, hn::Ne(hn::PromoteTo(di, hn::Load(du8, bc)), hn::Zero(di)));
-    hn::Store(hn::IfThenElse(mask, hn::Load(d, ba), hn::Load(d, bb)), d, bo);
-    std::memcpy(out + i, bo, size_t(m) * sizeof(float));
+    const auto mask = hn::RebindMask(d, hn::Ne(hn::PromoteTo(di, vc), hn::Zero(di)));
+    const auto r = hn::IfThenElse(mask, LoadStrided(d, a, sa, i, m, ba), LoadStrided(d, b, sb, i, m, bb));
+    if (m == N) {
+      hn::StoreU(r, d, out + i);
+    } else {
+      hn::Store(r, d, bo);
+      std::memcpy(out + i, bo, size_t(m) * sizeof(float));
+    }
   }
 }
 
@@ -217,7 +237,6 @@ double SumF32(const float* x, int64_t n) {
   // so that long runs do not drift (a float accumulator loses ~log2(n) bits).
   constexpr int64_t kBlock = 2048;
   double s = 0;
-  HWY_ALIGN float lanes[kMaxLanes];
   int64_t i = 0;
   while (i + 4 * N <= n) {
     VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
@@ -228,8 +247,7 @@ double SumF32(const float* x, int64_t n) {
       s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
       s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
     }
-    hn::Store(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)), d, lanes);
-    for (int64_t j = 0; j < N; ++j) s += lanes[j];
+    s += double(hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)))));
   }
   for (; i < n; ++i) s += x[i];
   return s;

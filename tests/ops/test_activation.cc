@@ -140,6 +140,18 @@ TEST(Activation, SigmoidTanhStableForLargeInputs) {
   });
 }
 
+TEST(Activation, NanPropagatesAllTargets) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = from_vector<float>({nan, 1.0f, nan, -1.0f, nan}, {5});
+  for_each_target([&] {
+    for (const Case& c : kCases) {
+      const auto y = forward(c.op, x).to_vector<float>();
+      EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[2]) && std::isnan(y[4])) << c.name;
+      EXPECT_FALSE(std::isnan(y[1]) || std::isnan(y[3])) << c.name;
+    }
+  });
+}
+
 TEST(Activation, BoundaryConventionsMatchTorch) {
   const Tensor x = from_vector<double>({-3, 0, 3, 6}, {4});
   const Tensor g = ones({4}, DType::f64);

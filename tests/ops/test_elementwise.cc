@@ -190,6 +190,11 @@ TEST(Elementwise, WhereBroadcastsAllThreeAllTargets) {
     const Tensor got = ops::where(cond, a, b);
     EXPECT_EQ(got.shape(), (Shape{4, 5, 6}));
     expect_close(got, ops::where_reference(cond, a, b), 0, 0, "where");
+    // A column condition (inner stride 0) over rows long enough for full vectors, and a
+    // transposed operand (inner stride > 1).
+    const Tensor col = ops::gt(random_tensor({7, 1}, 49), zeros({}));
+    const Tensor wide = random_tensor({7, 37}, 50), tr = random_tensor({37, 7}, 51).t();
+    expect_close(ops::where(col, wide, tr), ops::where_reference(col, wide, tr), 0, 0, "where col");
     for (int64_t n : test::edge_sizes()) {
       const Tensor c = ops::lt(random_tensor({n}, 44), zeros({}));
       const Tensor x = random_tensor({n}, 45), y = random_tensor({n}, 46);
@@ -379,4 +384,16 @@ TEST(SumTo, DeterministicForAThreadCount) {
   const auto a = ops::sum_to(g, {3, 1}).to_vector<float>();
   const auto b = ops::sum_to(g, {3, 1}).to_vector<float>();
   EXPECT_EQ(a, b);
+}
+
+TEST(Elementwise, OpsRunOnTensorsThatRequireGrad) {
+  // ops/ never takes raw views, so calling it directly with grad mode on is fine.
+  Tensor a = random_tensor({3, 4}, 140, 1.0, 0.0, DType::f64);
+  a.set_requires_grad(true);
+  const Tensor b = random_tensor({4}, 141, 1.0, 0.0, DType::f64);
+  EXPECT_NO_THROW(ops::add(a, b));
+  EXPECT_NO_THROW(ops::exp(a));
+  EXPECT_NO_THROW(ops::where(ops::gt(a, b), a, b));
+  EXPECT_NO_THROW(ops::sum_to(a, {4}));
+  EXPECT_FALSE(ops::mul(a, b).requires_grad());  // ops/ never records
 }
