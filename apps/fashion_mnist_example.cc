@@ -14,6 +14,7 @@
 #include "autograd/nn/nn.h"
 #include "autograd/optim/optim.h"
 #include "data/idx.h"
+#include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/progress.h"
 #include "framework/random.h"
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
     const Split test = load_split(data_dir, "t10k", limit_test);
     std::filesystem::create_directories(out_dir);
 
-    Generator gen(uint64_t(seed));
+    Generator gen{static_cast<uint64_t>(seed)};
     auto model = make_cnn(gen);
     optim::SGDOptions so;
     so.lr = lr;
