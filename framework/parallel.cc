@@ -16,6 +16,20 @@ namespace {
 
 thread_local bool t_in_region = false;
 
+// Spinning briefly before sleeping: a condition-variable wake-up costs tens of microseconds
+// (far more on a loaded machine), longer than many kernels' chunks, so back-to-back
+// parallel_for calls (one per layer) would otherwise mostly run on the caller alone. OpenMP
+// runtimes spin for the same reason. ~4000 pauses is about 50 us before a worker sleeps.
+constexpr int kSpinIterations = 4000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 class Pool {
  public:
   ~Pool() { resize(1); }
@@ -23,17 +37,17 @@ class Pool {
   int size() const { return size_; }
 
   void resize(int n) {
-    std::unique_lock lock(mu_);
-    stop_ = true;
-    ++generation_;
+    {
+      std::lock_guard lock(mu_);
+      stop_.store(true);
+      generation_.fetch_add(1);
+    }
     cv_.notify_all();
-    lock.unlock();
     for (auto& t : workers_) t.join();
     workers_.clear();
-    lock.lock();
-    stop_ = false;
+    stop_.store(false);
     size_ = n;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { loop(); });
   }
 
   // Runs task(i) for i in [0, chunks) on the caller plus the workers; blocks until all are done.
@@ -53,8 +67,8 @@ class Pool {
       task_ = &guarded;
       chunks_ = chunks;
       next_.store(1);
-      pending_ = chunks - 1;
-      ++generation_;
+      pending_.store(chunks - 1);
+      generation_.fetch_add(1);
     }
     cv_.notify_all();
     t_in_region = true;
@@ -62,51 +76,61 @@ class Pool {
     // The caller also takes leftover chunks so a slow wake-up never idles the caller.
     for (int i; (i = next_.fetch_add(1)) < chunks;) finish(guarded, i);
     t_in_region = false;
-    std::unique_lock lock(mu_);
     // Wait for the chunks and for every worker that picked up this task to let go of it, so no
     // straggler can touch `task` after it goes out of scope.
-    done_cv_.wait(lock, [&] { return pending_ == 0 && active_ == 0; });
+    auto done = [&] { return pending_.load() == 0 && active_.load() == 0; };
+    for (int spin = 0; spin < kSpinIterations && !done(); ++spin) cpu_relax();
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, done);
     task_ = nullptr;
     if (error) std::rethrow_exception(error);
   }
 
  private:
-  void finish(const std::function<void(int)>& task, int i) {
-    task(i);
-    std::lock_guard lock(mu_);
-    if (--pending_ == 0 && active_ == 0) done_cv_.notify_one();
+  // Decrements a counter; whoever brings the last one to zero wakes the caller. Notifying
+  // under the lock means the caller cannot miss it between checking and sleeping.
+  void release_one(std::atomic<int>& counter) {
+    if (counter.fetch_sub(1) == 1) {
+      std::lock_guard lock(mu_);
+      done_cv_.notify_one();
+    }
   }
 
-  void loop(int) {
+  void finish(const std::function<void(int)>& task, int i) {
+    task(i);
+    release_one(pending_);
+  }
+
+  void loop() {
     uint64_t seen = 0;
     for (;;) {
+      for (int spin = 0; spin < kSpinIterations && generation_.load() == seen; ++spin) cpu_relax();
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      cv_.wait(lock, [&] { return generation_.load() != seen; });
+      if (stop_.load()) return;
+      seen = generation_.load();
       const std::function<void(int)>* task = task_;
       const int chunks = chunks_;
       if (!task) continue;
-      ++active_;
+      active_.fetch_add(1);
       lock.unlock();
       t_in_region = true;
       for (int i; (i = next_.fetch_add(1)) < chunks;) finish(*task, i);
       t_in_region = false;
-      lock.lock();
-      if (--active_ == 0 && pending_ == 0) done_cv_.notify_one();
+      release_one(active_);
     }
   }
 
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* task_ = nullptr;
-  int chunks_ = 0;
-  int pending_ = 0;
-  int active_ = 0;  // workers currently holding task_
+  const std::function<void(int)>* task_ = nullptr;  // guarded by mu_
+  int chunks_ = 0;                                  // guarded by mu_
+  std::atomic<int> pending_{0};  // chunks not yet finished (chunk 0 is the caller's own)
+  std::atomic<int> active_{0};   // workers currently holding task_
   std::atomic<int> next_{0};
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
   int size_ = 1;
 };
 
