@@ -14,15 +14,6 @@ namespace finch::ops {
 
 namespace {
 
-template <typename T>
-void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-            const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-  else
-    dgemm(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
-}
-
 struct Geometry {
   int64_t N, C, H, W, OC, KH, KW, OH, OW, G, Cg, OCg;
   ConvGeometry img;  // one group of one image

@@ -11,15 +11,6 @@ namespace finch::ops {
 
 namespace {
 
-template <typename T>
-void gemm_t(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-            const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-  else
-    dgemm(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
-}
-
 void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype() || (a.dtype() != DType::f32 && a.dtype() != DType::f64))
     fail(op, ": expected two F32 or two F64 tensors, got ", dtype_name(a.dtype()), " and ",

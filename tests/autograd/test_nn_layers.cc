@@ -10,37 +10,29 @@
 #include "autograd/nn/nn.h"
 #include "autograd/optim/optim.h"
 #include "framework/grad_mode.h"
-#include "tests/autograd/nn_golden_reader.h"
+#include "tests/golden/golden.h"
 
 using namespace finch;
 
 namespace {
 
-const std::map<std::string, Tensor>& G() {
-  static const auto g = test::read_safetensors(test::golden_path("nn_goldens.safetensors"));
+const SafetensorsFile& G() {
+  static const SafetensorsFile g = test::load_golden("nn_goldens.safetensors");
   return g;
 }
 
-const Tensor& gold(const std::string& name) {
-  auto it = G().find(name);
-  if (it == G().end()) fail("nn goldens: no entry '", name, "'");
-  return it->second;
-}
+const Tensor& gold(const std::string& name) { return G().at(name); }
 
-void expect_close(const Tensor& got, const Tensor& want, const std::string& what, double rtol = 1e-4,
-                  double atol = 1e-5) {
-  ASSERT_TRUE(got.defined()) << what << " is undefined";
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto a = got.to_vector<double>(), b = want.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], b[i], atol + rtol * std::abs(b[i])) << what << " element " << i;
+// Every nn golden is compared at atol 1e-5, rtol 1e-4.
+void expect_close(const Tensor& got, const Tensor& want, const std::string& what) {
+  test::expect_close(got, want, 1e-5, 1e-4, what);
 }
 
 // The torch state dict of model `m` (entries "m.sd.<name>").
 nn::StateDict torch_state_dict(const std::string& m) {
   nn::StateDict d;
   const std::string prefix = m + ".sd.";
-  for (const auto& [k, t] : G())
+  for (const auto& [k, t] : G().tensors)
     if (k.rfind(prefix, 0) == 0) d.insert(k.substr(prefix.size()), t);
   return d;
 }

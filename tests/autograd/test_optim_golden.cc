@@ -7,29 +7,20 @@
 #include <memory>
 
 #include "autograd/optim/optim.h"
-#include "tests/autograd/nn_golden_reader.h"
+#include "tests/golden/golden.h"
 
 using namespace finch;
 
 namespace {
 
-const std::map<std::string, Tensor>& G() {
-  static const auto g = test::read_safetensors(test::golden_path("optim_goldens.safetensors"));
+const SafetensorsFile& G() {
+  static const SafetensorsFile g = test::load_golden("optim_goldens.safetensors");
   return g;
 }
 
-const Tensor& gold(const std::string& name) {
-  auto it = G().find(name);
-  if (it == G().end()) fail("optim goldens: no entry '", name, "'");
-  return it->second;
-}
+const Tensor& gold(const std::string& name) { return G().at(name); }
 
-void expect_close(const Tensor& got, const Tensor& want, double rtol, double atol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto a = got.to_vector<double>(), b = want.to_vector<double>();
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], b[i], atol + rtol * std::abs(b[i])) << what << " element " << i;
-}
+using test::expect_close;
 
 using MakeOpt = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
 
@@ -42,12 +33,12 @@ void run_trajectory(const std::string& name, const MakeOpt& make) {
   for (int k = 0; k < 5; ++k) {
     for (size_t i = 0; i < ps.size(); ++i) {
       const std::string g = "grad.s" + std::to_string(k) + ".p" + std::to_string(i);
-      ps[i].set_grad(G().count(g) ? gold(g).clone() : Tensor());
+      ps[i].set_grad(G().contains(g) ? gold(g).clone() : Tensor());
     }
     opt->step();
     for (size_t i = 0; i < ps.size(); ++i) {
       const std::string key = name + ".s" + std::to_string(k) + ".p" + std::to_string(i);
-      expect_close(ps[i], gold(key), 1e-6, 1e-7, key);
+      expect_close(ps[i], gold(key), /*atol=*/1e-7, /*rtol=*/1e-6, key);
     }
   }
 }
@@ -160,8 +151,9 @@ TEST(OptimGolden, ClipGradNorm) {
     const double want = gold(std::string("clip.") + c.name + ".total").item();
     EXPECT_NEAR(total, want, 1e-6 * want) << c.name;
     for (int i = 0; i < 3; ++i)
-      expect_close(ps[size_t(i)].grad(), gold(std::string("clip.") + c.name + ".g" + std::to_string(i)), 1e-6,
-                   1e-7, c.name);
+      expect_close(ps[size_t(i)].grad(),
+                   gold(std::string("clip.") + c.name + ".g" + std::to_string(i)),
+                   /*atol=*/1e-7, /*rtol=*/1e-6, c.name);
     EXPECT_FALSE(ps[3].grad().defined());
   }
 }

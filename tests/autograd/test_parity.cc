@@ -12,7 +12,7 @@
 #include "autograd/functional.h"
 #include "autograd/nn/nn.h"
 #include "autograd/optim/optim.h"
-#include "framework/safetensors.h"
+#include "tests/golden/golden.h"
 
 using namespace finch;
 
@@ -31,23 +31,8 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& kind) {
       std::make_shared<nn::GELU>(), std::make_shared<nn::Linear>(16, 3)});
 }
 
-// |a - b| <= atol + rtol·|b| elementwise; reports the worst element.
-void expect_close(const Tensor& got, const Tensor& want, const std::string& what, double rtol,
-                  double atol) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double excess = std::fabs(g[i] - w[i]) - (atol + rtol * std::fabs(w[i]));
-    if (excess > worst) worst = excess, at = i;
-  }
-  EXPECT_LE(worst, 0.0) << what << "[" << at << "]: finch " << g[at] << " vs torch " << w[at];
-}
-
 void run_parity(const std::string& model_kind, const std::string& opt_kind) {
-  const auto golden = load_safetensors(std::string(FINCH_TEST_DATA_DIR) + "/golden/data/parity_" +
-                                       model_kind + "_" + opt_kind + ".safetensors");
+  const auto golden = test::load_golden("parity_" + model_kind + "_" + opt_kind + ".safetensors");
   auto model = make_model(model_kind);
   nn::StateDict init;
   for (const auto& [name, t] : golden.tensors)
@@ -80,7 +65,8 @@ void run_parity(const std::string& model_kind, const std::string& opt_kind) {
         << model_kind << "/" << opt_kind << " step " << step;
   }
   for (const auto& [name, t] : model->state_dict())
-    expect_close(t, golden.at("final." + name), model_kind + "/" + opt_kind + " " + name, 1e-4, 1e-6);
+    test::expect_close(t, golden.at("final." + name), /*atol=*/1e-6, /*rtol=*/1e-4,
+                       model_kind + "/" + opt_kind + " " + name);
 }
 
 }  // namespace

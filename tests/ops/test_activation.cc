@@ -7,7 +7,7 @@
 
 #include "ops/activation.h"
 #include "ops/elementwise.h"
-#include "tests/ops/ew_test_util.h"
+#include "tests/ops/test_util.h"
 
 using namespace finch;
 using finch::test::expect_close;
@@ -80,14 +80,16 @@ void check_case(const Case& c, const Tensor& x, const std::string& what) {
   const Tensor y = forward(c.op, x);
   const Tensor x64 = x.to(DType::f64);
   const Tensor yref = ops::activation_reference(c.op, x64, param_of(c.op)).to(DType::f32);
-  expect_close(y, yref, c.atol, c.rtol, what + " " + c.name + " forward");
+  expect_close(y, yref, c.atol, c.rtol, what + " " + c.name + " forward",
+               test::NonFinite::must_match);
   // Backward from the same saved tensor in both (the f32 y for output-saving rules).
   const Tensor dy = random_tensor(x.shape(), 777);
   const Tensor z = c.saves_output ? y : x;
   const Tensor dx = backward(c.op, dy, z);
   const Tensor dxref = ops::activation_backward_reference(c.op, dy.to(DType::f64), z.to(DType::f64),
                                                           param_of(c.op));
-  expect_close(dx, dxref.to(DType::f32), c.atol, c.rtol + 1e-6, what + " " + c.name + " backward");
+  expect_close(dx, dxref.to(DType::f32), c.atol, c.rtol + 1e-6, what + " " + c.name + " backward",
+               test::NonFinite::must_match);
 }
 
 }  // namespace
@@ -174,12 +176,12 @@ TEST(Activation, NonContiguousAndF64) {
   for (const Case& c : kCases) {
     expect_close(forward(c.op, t),
                  ops::activation_reference(c.op, t.to(DType::f64), param_of(c.op)).to(DType::f32),
-                 c.atol, c.rtol, std::string(c.name) + " transposed");
+                 c.atol, c.rtol, std::string(c.name) + " transposed", test::NonFinite::must_match);
     const Tensor x64 = random_tensor({5, 3}, 301, 3.0, 0.0, DType::f64);
     const Tensor y64 = forward(c.op, x64);
     EXPECT_EQ(y64.dtype(), DType::f64);
     expect_close(y64, ops::activation_reference(c.op, x64, param_of(c.op)), 0, 0,
-                 std::string(c.name) + " f64");
+                 std::string(c.name) + " f64", test::NonFinite::must_match);
   }
 }
 

@@ -9,7 +9,7 @@
 
 #include "framework/random.h"
 #include "ops/attention.h"
-#include "tests/ops/sequence_golden.h"
+#include "tests/golden/golden.h"
 
 namespace finch {
 namespace {
@@ -229,28 +229,29 @@ TEST(Attention, ScaleArgumentAndErrors) {
 }
 
 TEST(AttentionGolden, KeyPaddingMaskMatchesTorch) {
-  auto t = test::load_sequence_golden("sequence_attention_padding.safetensors");
-  const auto f = ops::scaled_dot_product_attention(t["q"], t["k"], t["v"], t["mask"]);
-  expect_close(f.out, t["out"], 1e-5, 1e-4, "out");
-  const auto g = ops::scaled_dot_product_attention_backward(t["dout"], t["q"], t["k"], t["v"],
-                                                            f.probs, t["mask"], std::nullopt);
-  expect_close(g.dq, t["dq"], 1e-5, 1e-4, "dq");
-  expect_close(g.dk, t["dk"], 1e-5, 1e-4, "dk");
-  expect_close(g.dv, t["dv"], 1e-5, 1e-4, "dv");
+  auto t = test::load_golden("sequence_attention_padding.safetensors");
+  const auto f = ops::scaled_dot_product_attention(t.at("q"), t.at("k"), t.at("v"), t.at("mask"));
+  expect_close(f.out, t.at("out"), 1e-5, 1e-4, "out");
+  const auto g = ops::scaled_dot_product_attention_backward(
+      t.at("dout"), t.at("q"), t.at("k"), t.at("v"), f.probs, t.at("mask"), std::nullopt);
+  expect_close(g.dq, t.at("dq"), 1e-5, 1e-4, "dq");
+  expect_close(g.dk, t.at("dk"), 1e-5, 1e-4, "dk");
+  expect_close(g.dv, t.at("dv"), 1e-5, 1e-4, "dv");
 }
 
 TEST(AttentionGolden, FloatMaskAndCausalMatchTorch) {
-  auto t = test::load_sequence_golden("sequence_attention_float_causal.safetensors");
-  const auto f = ops::scaled_dot_product_attention(t["q"], t["k"], t["v"], t["mask"], true);
-  expect_close(f.out, t["out"], 1e-5, 1e-4, "out");
+  auto t = test::load_golden("sequence_attention_float_causal.safetensors");
+  const auto f =
+      ops::scaled_dot_product_attention(t.at("q"), t.at("k"), t.at("v"), t.at("mask"), true);
+  expect_close(f.out, t.at("out"), 1e-5, 1e-4, "out");
   ops::AttentionNeeds n;
   n.mask = true;
-  const auto g = ops::scaled_dot_product_attention_backward(t["dout"], t["q"], t["k"], t["v"],
-                                                            f.probs, t["mask"], std::nullopt, n);
-  expect_close(g.dq, t["dq"], 1e-5, 1e-4, "dq");
-  expect_close(g.dk, t["dk"], 1e-5, 1e-4, "dk");
-  expect_close(g.dv, t["dv"], 1e-5, 1e-4, "dv");
-  expect_close(g.dmask, t["dmask"], 1e-5, 1e-4, "dmask");
+  const auto g = ops::scaled_dot_product_attention_backward(
+      t.at("dout"), t.at("q"), t.at("k"), t.at("v"), f.probs, t.at("mask"), std::nullopt, n);
+  expect_close(g.dq, t.at("dq"), 1e-5, 1e-4, "dq");
+  expect_close(g.dk, t.at("dk"), 1e-5, 1e-4, "dk");
+  expect_close(g.dv, t.at("dv"), 1e-5, 1e-4, "dv");
+  expect_close(g.dmask, t.at("dmask"), 1e-5, 1e-4, "dmask");
 }
 
 }  // namespace

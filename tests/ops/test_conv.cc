@@ -4,37 +4,26 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
 
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 #include "ops/conv.h"
+#include "tests/ops/test_util.h"
 
 namespace finch::ops {
 namespace {
 
-void expect_close(const Tensor& got, const Tensor& want, double atol, double rtol,
-                  const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_LE(std::fabs(g[i] - w[i]), atol + rtol * std::fabs(w[i]))
-        << what << " element " << i << ": got " << g[i] << " want " << w[i];
-}
+using test::expect_close;
 
 // A random tensor of `shape`; when `strided`, a non-contiguous view (every other column of a
 // wider tensor) holding the values.
 Tensor make(const Shape& shape, Generator& gen, DType dt, bool strided) {
-  if (!strided) return randn(shape, gen, dt);
-  Shape wide = shape;
-  wide.back() *= 2;
-  Tensor t = randn(wide, gen, dt).slice(int64_t(shape.size()) - 1, 0, wide.back(), 2);
-  EXPECT_FALSE(t.is_contiguous());
+  Tensor t = test::randn_maybe_strided(shape, gen, dt, strided);
+  if (strided) {
+    EXPECT_FALSE(t.is_contiguous());
+  }
   return t;
 }
 
@@ -231,33 +220,9 @@ TEST(Conv2d, RejectsBadShapes) {
   }
 }
 
-// A minimal safetensors reader for the goldens (header length, JSON header, raw F64 data).
-std::map<std::string, Tensor> read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  uint64_t n = 0;
-  f.read(reinterpret_cast<char*>(&n), 8);
-  std::string header(n, '\0');
-  f.read(header.data(), std::streamsize(n));
-  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::map<std::string, Tensor> out;
-  const nlohmann::json j = nlohmann::json::parse(header);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string name = it.key();
-    const nlohmann::json& meta = it.value();
-    if (name == "__metadata__") continue;
-    EXPECT_EQ(meta["dtype"], "F64");
-    Tensor t = empty(meta["shape"].get<Shape>(), DType::f64);
-    const auto off = meta["data_offsets"].get<std::vector<size_t>>();
-    EXPECT_EQ(off[1] - off[0], t.nbytes());
-    std::memcpy(t.raw_data(), data.data() + off[0], t.nbytes());
-    out[name] = t;
-  }
-  return out;
-}
-
 TEST(Conv2d, GoldenVsPyTorch) {
-  auto g = read_safetensors(std::string(FINCH_TEST_DATA_DIR) + "/golden/data/conv_goldens.safetensors");
+  const SafetensorsFile g = test::load_golden("conv_goldens.safetensors");
+  for (const auto& [name, t] : g.tensors) EXPECT_EQ(t.dtype(), DType::f64) << name;
   struct G {
     const char* name;
     Conv2dParams p;
@@ -265,7 +230,7 @@ TEST(Conv2d, GoldenVsPyTorch) {
   for (const G& c : {G{"grouped", {2, 2, 1, 1, 2, 2, 2}}, G{"dw", {1, 1, 1, 1, 1, 1, 5}},
                      G{"dw2", {2, 2, 1, 1, 1, 1, 3}}, G{"wino", {1, 1, 1, 1, 1, 1, 1}}}) {
     const std::string n = c.name;
-    ASSERT_TRUE(g.count(n + ".x")) << n;
+    ASSERT_TRUE(g.contains(n + ".x")) << n;
     for (DType dt : {DType::f64, DType::f32}) {
       const double tol = dt == DType::f64 ? 1e-10 : 1e-4;
       auto T = [&](const char* k) { return g.at(n + "." + k).to(dt); };

@@ -8,7 +8,7 @@
 #include "framework/parallel.h"
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
-#include "tests/ops/ew_test_util.h"
+#include "tests/ops/test_util.h"
 
 using namespace finch;
 using finch::test::expect_close;
@@ -51,7 +51,7 @@ void check_binary(ops::BinaryOp op, const Tensor& a, const Tensor& b, double alp
   }
   const Tensor ref = ops::binary_reference(op, a.to(DType::f64), b.to(DType::f64), alpha);
   EXPECT_EQ(got.dtype(), a.dtype());
-  expect_close(got, ref, alpha == 1.0 ? 1e-30 : 1e-6, rtol, what);
+  expect_close(got, ref, alpha == 1.0 ? 1e-30 : 1e-6, rtol, what, test::NonFinite::must_match);
 }
 
 const std::vector<ops::BinaryOp> kArith = {ops::BinaryOp::add, ops::BinaryOp::sub,
@@ -133,7 +133,7 @@ TEST(Elementwise, F64MatchesReferenceExactly) {
                        : op == ops::BinaryOp::mul ? ops::mul(a, b) : ops::div(a, b);
     EXPECT_EQ(got.dtype(), DType::f64);
     expect_close(got, ops::binary_reference(op, a, b, op == ops::BinaryOp::add ? 0.3 : 1.0), 0, 0,
-                 "f64");
+                 "f64", test::NonFinite::must_match);
   }
 }
 
@@ -189,21 +189,24 @@ TEST(Elementwise, WhereBroadcastsAllThreeAllTargets) {
     const Tensor a = random_tensor({5, 1}, 42), b = random_tensor({6}, 43);
     const Tensor got = ops::where(cond, a, b);
     EXPECT_EQ(got.shape(), (Shape{4, 5, 6}));
-    expect_close(got, ops::where_reference(cond, a, b), 0, 0, "where");
+    expect_close(got, ops::where_reference(cond, a, b), 0, 0, "where", test::NonFinite::must_match);
     // A column condition (inner stride 0) over rows long enough for full vectors, and a
     // transposed operand (inner stride > 1).
     const Tensor col = ops::gt(random_tensor({7, 1}, 49), zeros({}));
     const Tensor wide = random_tensor({7, 37}, 50), tr = random_tensor({37, 7}, 51).t();
-    expect_close(ops::where(col, wide, tr), ops::where_reference(col, wide, tr), 0, 0, "where col");
+    expect_close(ops::where(col, wide, tr), ops::where_reference(col, wide, tr), 0, 0, "where col",
+                 test::NonFinite::must_match);
     for (int64_t n : test::edge_sizes()) {
       const Tensor c = ops::lt(random_tensor({n}, 44), zeros({}));
       const Tensor x = random_tensor({n}, 45), y = random_tensor({n}, 46);
-      expect_close(ops::where(c, x, y), ops::where_reference(c, x, y), 0, 0, "where n");
+      expect_close(ops::where(c, x, y), ops::where_reference(c, x, y), 0, 0, "where n",
+                   test::NonFinite::must_match);
     }
     const Tensor c64 = ops::gt(random_tensor({3, 4}, 47, 1, 0, DType::f64), zeros({}, DType::f64));
     const Tensor a64 = random_tensor({3, 4}, 48, 1, 0, DType::f64);
     expect_close(ops::where(c64, a64, zeros({}, DType::f64)),
-                 ops::where_reference(c64, a64, zeros({}, DType::f64)), 0, 0, "where f64");
+                 ops::where_reference(c64, a64, zeros({}, DType::f64)), 0, 0, "where f64",
+                 test::NonFinite::must_match);
   });
 }
 
@@ -228,7 +231,7 @@ void check_unary(ops::UnaryOp op, const Tensor& x, ops::UnaryParams p, double at
   Tensor ref = ops::unary_reference(op, x.to(DType::f64), p);
   // F32 overflows where f64 does not: the reference is what an exact f32 result would be.
   ref = ref.to(DType::f32);
-  expect_close(got, ref, atol, rtol, what);
+  expect_close(got, ref, atol, rtol, what, test::NonFinite::must_match);
 }
 
 }  // namespace
@@ -299,9 +302,10 @@ TEST(Elementwise, UnaryNonContiguousAndF64) {
   const Tensor d = random_tensor({4, 5}, 71, 1.0, 0.0, DType::f64);
   const Tensor e = ops::exp(d);
   EXPECT_EQ(e.dtype(), DType::f64);
-  expect_close(e, ops::unary_reference(ops::UnaryOp::exp, d), 0, 0, "exp f64");
+  expect_close(e, ops::unary_reference(ops::UnaryOp::exp, d), 0, 0, "exp f64",
+               test::NonFinite::must_match);
   expect_close(ops::clamp(d, -0.2, 0.2), ops::unary_reference(ops::UnaryOp::clamp, d, {-0.2, 0.2}),
-               0, 0, "clamp f64");
+               0, 0, "clamp f64", test::NonFinite::must_match);
 }
 
 TEST(Elementwise, EmptyAndZeroDim) {
@@ -360,8 +364,8 @@ TEST(SumTo, MatchesReferenceF32F64AndThreads) {
           EXPECT_EQ(got.dtype(), dt);
           // f32 sums in float blocks of 2048 flushed to double: a few ulp of the partial sums.
           expect_close(got, ops::sum_to_reference(g, ts), dt == DType::f32 ? 1e-4 : 1e-12,
-                       dt == DType::f32 ? 1e-6 : 1e-12,
-                       shape_str(gs) + " -> " + shape_str(ts));
+                       dt == DType::f32 ? 1e-6 : 1e-12, shape_str(gs) + " -> " + shape_str(ts),
+                       test::NonFinite::must_match);
         }
       }
     });
@@ -371,7 +375,8 @@ TEST(SumTo, MatchesReferenceF32F64AndThreads) {
 
 TEST(SumTo, NonContiguousSameShapeAndErrors) {
   const Tensor g = random_tensor({7, 9}, 120).t();  // [9, 7] transposed
-  expect_close(ops::sum_to(g, {1, 7}), ops::sum_to_reference(g, {1, 7}), 1e-6, 1e-6, "transposed");
+  expect_close(ops::sum_to(g, {1, 7}), ops::sum_to_reference(g, {1, 7}), 1e-6, 1e-6, "transposed",
+               test::NonFinite::must_match);
   const Tensor same = random_tensor({3, 4}, 121);
   EXPECT_TRUE(ops::sum_to(same, {3, 4}).is_same(same));
   EXPECT_THROW(ops::sum_to(same, {5}), Error);

@@ -1,14 +1,13 @@
 // Losses: fused cross entropy / BCE / MSE vs plain-loop references (every Highway target for the
 // SIMD rows), ignore_index and label smoothing, spatial targets, errors, PyTorch goldens.
 #include <gtest/gtest.h>
-#include <hwy/targets.h>
 
 #include <cmath>
 #include <sstream>
 
 #include "framework/random.h"
 #include "ops/loss.h"
-#include "tests/golden/norm_loss_golden.h"
+#include "tests/ops/test_util.h"
 
 namespace finch {
 namespace {
@@ -28,22 +27,10 @@ using ops::LossReduction;
 }
 
 Tensor rnd(const Shape& s, uint64_t seed, DType dt, double scale = 1.0) {
-  Generator g(seed);
-  Tensor t = randn(s, g, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] *= scale;
-  return t.to(dt);
+  return test::random_tensor(s, seed, scale, 0.0, dt);
 }
 
-template <typename F>
-void for_each_target(F&& f) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    f();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using test::for_each_target;
 
 const char* red_name(LossReduction r) {
   return r == LossReduction::none ? "none" : r == LossReduction::sum ? "sum" : "mean";
@@ -130,7 +117,7 @@ TEST(CrossEntropy, Errors) {
 }
 
 TEST(CrossEntropy, GoldenMatchesPyTorch) {
-  auto g = test::read_goldens(test::golden_path("cross_entropy.safetensors"));
+  auto g = test::load_golden("cross_entropy.safetensors");
   for (DType dt : {DType::f32, DType::f64}) {
     SCOPED_TRACE(dtype_name(dt));
     const double tol = dt == DType::f32 ? 1e-5 : 1e-10;
@@ -182,7 +169,7 @@ TEST(BceWithLogits, LargeLogitsStayFinite) {
 }
 
 TEST(BceWithLogits, GoldenMatchesPyTorch) {
-  auto g = test::read_goldens(test::golden_path("bce_with_logits.safetensors"));
+  auto g = test::load_golden("bce_with_logits.safetensors");
   for (DType dt : {DType::f32, DType::f64}) {
     SCOPED_TRACE(dtype_name(dt));
     const double tol = dt == DType::f32 ? 1e-5 : 1e-10;

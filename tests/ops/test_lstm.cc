@@ -6,7 +6,7 @@
 
 #include "framework/random.h"
 #include "ops/lstm.h"
-#include "tests/ops/sequence_golden.h"
+#include "tests/golden/golden.h"
 
 namespace finch {
 namespace {
@@ -138,27 +138,28 @@ TEST(LstmCell, RejectsBadShapesAndDtypes) {
 }
 
 void golden_case(const std::string& file, bool bias) {
-  auto t = test::load_sequence_golden(file);
-  const Tensor b_ih = bias ? t["b_ih"] : Tensor(), b_hh = bias ? t["b_hh"] : Tensor();
-  const ops::LstmCellOutput f = ops::lstm_cell(t["x"], t["h"], t["c"], t["w_ih"], t["w_hh"], b_ih, b_hh);
-  expect_close(f.h, t["h_new"], 1e-5, 1e-4, file + " h'");
-  expect_close(f.c, t["c_new"], 1e-5, 1e-4, file + " c'");
+  auto t = test::load_golden(file);
+  const Tensor b_ih = bias ? t.at("b_ih") : Tensor(), b_hh = bias ? t.at("b_hh") : Tensor();
+  const ops::LstmCellOutput f =
+      ops::lstm_cell(t.at("x"), t.at("h"), t.at("c"), t.at("w_ih"), t.at("w_hh"), b_ih, b_hh);
+  expect_close(f.h, t.at("h_new"), 1e-5, 1e-4, file + " h'");
+  expect_close(f.c, t.at("c_new"), 1e-5, 1e-4, file + " c'");
   ops::LstmCellNeeds n;
   n.b_ih = n.b_hh = bias;
-  const ops::LstmCellGrads g = ops::lstm_cell_backward(t["dh_new"], t["dc_new"], t["x"], t["h"],
-                                                       t["c"], t["w_ih"], t["w_hh"], f.gates,
-                                                       f.tanh_c, n);
+  const ops::LstmCellGrads g =
+      ops::lstm_cell_backward(t.at("dh_new"), t.at("dc_new"), t.at("x"), t.at("h"), t.at("c"),
+                              t.at("w_ih"), t.at("w_hh"), f.gates, f.tanh_c, n);
   for (const char* k : {"dx", "dh", "dc", "dw_ih", "dw_hh"}) {
     const Tensor& got = std::string(k) == "dx"      ? g.dx
                         : std::string(k) == "dh"    ? g.dh
                         : std::string(k) == "dc"    ? g.dc
                         : std::string(k) == "dw_ih" ? g.dw_ih
                                                     : g.dw_hh;
-    expect_close(got, t[k], 1e-5, 1e-4, file + " " + k);
+    expect_close(got, t.at(k), 1e-5, 1e-4, file + " " + k);
   }
   if (bias) {
-    expect_close(g.db_ih, t["db_ih"], 1e-5, 1e-4, file + " db_ih");
-    expect_close(g.db_hh, t["db_hh"], 1e-5, 1e-4, file + " db_hh");
+    expect_close(g.db_ih, t.at("db_ih"), 1e-5, 1e-4, file + " db_ih");
+    expect_close(g.db_hh, t.at("db_hh"), 1e-5, 1e-4, file + " db_hh");
   }
 }
 

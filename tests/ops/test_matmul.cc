@@ -5,16 +5,14 @@
 
 #include "framework/random.h"
 #include "ops/matmul.h"
+#include "tests/golden/golden.h"
 
 namespace finch::ops {
 namespace {
 
+// One tolerance used as both atol and rtol.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_LE(std::fabs(g[i] - w[i]), tol + tol * std::fabs(w[i]))
-        << what << " element " << i << ": got " << g[i] << " want " << w[i];
+  test::expect_close(got, want, tol, tol, what);
 }
 
 // dA and dB by the definition: dA = Σ over the broadcast batch of dY·Bᵀ, reduced to A's shape,

@@ -1,7 +1,6 @@
 // Batch norm and layer norm: fused kernels vs the plain-loop references on an edge sweep (every
 // compiled Highway target), F32 and F64, strided inputs, errors, determinism, PyTorch goldens.
 #include <gtest/gtest.h>
-#include <hwy/targets.h>
 
 #include <cmath>
 #include <sstream>
@@ -9,39 +8,19 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "ops/norm.h"
-#include "tests/golden/norm_loss_golden.h"
+#include "tests/ops/test_util.h"
 
 namespace finch {
 namespace {
 
+using test::for_each_target;
+
 ::testing::AssertionResult close(const Tensor& a, const Tensor& b, double atol, double rtol) {
-  if (a.shape() != b.shape())
-    return ::testing::AssertionFailure() << "shape " << shape_str(a.shape()) << " vs "
-                                         << shape_str(b.shape());
-  const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
-  for (size_t i = 0; i < av.size(); ++i)
-    if (!(std::fabs(av[i] - bv[i]) <= atol + rtol * std::fabs(bv[i])))
-      return ::testing::AssertionFailure() << "element " << i << ": " << av[i] << " vs ref "
-                                           << bv[i];
-  return ::testing::AssertionSuccess();
+  return test::all_close(a, b, atol, rtol);
 }
 
 Tensor rnd(const Shape& s, uint64_t seed, DType dt, double scale = 1.0, double shift = 0.0) {
-  Generator g(seed);
-  Tensor t = randn(s, g, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = p[i] * scale + shift;
-  return t.to(dt);
-}
-
-template <typename F>
-void for_each_target(F&& f) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    f();
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  return test::random_tensor(s, seed, scale, shift, dt);
 }
 
 double tol(DType dt) { return dt == DType::f32 ? 2e-5 : 1e-12; }
@@ -129,7 +108,7 @@ TEST(BatchNorm, Errors) {
 }
 
 TEST(BatchNorm, GoldenTrainStepMatchesPyTorch) {
-  auto g = test::read_goldens(test::golden_path("batch_norm2d_train.safetensors"));
+  auto g = test::load_golden("batch_norm2d_train.safetensors");
   for (DType dt : {DType::f32, DType::f64}) {
     SCOPED_TRACE(dtype_name(dt));
     const double rt = dt == DType::f32 ? 1e-5 : 1e-10, at = dt == DType::f32 ? 1e-5 : 1e-10;
@@ -216,7 +195,7 @@ TEST(LayerNorm, BackwardIsDeterministicAcrossThreadCounts) {
 }
 
 TEST(LayerNorm, GoldenMatchesPyTorch) {
-  auto g = test::read_goldens(test::golden_path("layer_norm.safetensors"));
+  auto g = test::load_golden("layer_norm.safetensors");
   for (DType dt : {DType::f32, DType::f64})
     for (const char* tag : {"d1", "d2"}) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + tag);

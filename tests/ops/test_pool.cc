@@ -6,24 +6,17 @@
 
 #include "framework/random.h"
 #include "ops/pool.h"
+#include "tests/ops/test_util.h"
 
 namespace finch::ops {
 namespace {
 
+// One tolerance used as both atol and rtol.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_LE(std::fabs(g[i] - w[i]), tol + tol * std::fabs(w[i]))
-        << what << " element " << i << ": got " << g[i] << " want " << w[i];
+  test::expect_close(got, want, tol, tol, what);
 }
 
-Tensor make(const Shape& s, Generator& gen, DType dt, bool strided) {
-  if (!strided) return randn(s, gen, dt);
-  Shape wide = s;
-  wide.back() *= 2;
-  return randn(wide, gen, dt).slice(int64_t(s.size()) - 1, 0, wide.back(), 2);
-}
+using test::randn_maybe_strided;
 
 // Sweeps kernel 1–3, stride 1–3, padding up to kernel/2, ceil_mode, sizes 1–9, F32/F64.
 template <typename F>
@@ -45,7 +38,7 @@ void sweep(F&& check) {
 TEST(MaxPool2d, MatchesReference) {
   sweep([](const Pool2dParams& p, const Shape& xs, DType dt, uint64_t seed) {
     Generator gen(seed);
-    const Tensor x = make(xs, gen, dt, seed % 4 == 0);
+    const Tensor x = randn_maybe_strided(xs, gen, dt, seed % 4 == 0);
     const MaxPoolResult r = max_pool2d(x, p), ref = max_pool2d_reference(x, p);
     expect_close(r.y, ref.y, 0, "max values");
     expect_close(r.indices, ref.indices, 0, "argmax");
@@ -66,7 +59,7 @@ TEST(AvgPool2d, MatchesReference) {
     for (bool inclusive : {true, false}) {
       p.count_include_pad = inclusive;
       Generator gen(seed);
-      const Tensor x = make(xs, gen, dt, seed % 4 == 1);
+      const Tensor x = randn_maybe_strided(xs, gen, dt, seed % 4 == 1);
       const Tensor y = avg_pool2d(x, p);
       expect_close(y, avg_pool2d_reference(x, p), 1e-6, "avg forward");
       const Tensor dy = randn(y.shape(), gen, dt);
@@ -99,7 +92,7 @@ TEST(AdaptiveAvgPool2d, MatchesReference) {
         for (int64_t ow : {1, 2, 4}) {
           Generator gen(seed);
           const DType dt = seed % 2 ? DType::f32 : DType::f64;
-          const Tensor x = make({2, 3, h, w}, gen, dt, seed % 3 == 0);
+          const Tensor x = randn_maybe_strided({2, 3, h, w}, gen, dt, seed % 3 == 0);
           const Tensor y = adaptive_avg_pool2d(x, oh, ow);
           expect_close(y, adaptive_avg_pool2d_reference(x, oh, ow), 1e-6, "adaptive forward");
           // Backward by the adjoint identity <dy, A x> = <Aᵀ dy, x>.

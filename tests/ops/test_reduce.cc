@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <hwy/targets.h>
 #include <limits>
 
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "ops/reduce.h"
+#include "tests/ops/test_util.h"
 
 namespace finch {
 namespace {
@@ -16,31 +16,11 @@ namespace {
 const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64,
                                      65, 127, 128, 129, 255, 256, 257, 4095, 4096, 4097, 9001};
 
-template <typename F>
-void for_each_target(F&& f) {
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    f();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using test::for_each_target;
 
+// NaN/inf in the reference must be met exactly (max/argmax propagate them).
 void expect_close(const Tensor& got, const Tensor& want, double atol, double rtol) {
-  ASSERT_EQ(got.shape(), want.shape());
-  const auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(w[i])) {
-      EXPECT_TRUE(std::isnan(g[i])) << "element " << i;
-      continue;
-    }
-    if (std::isinf(w[i])) {
-      EXPECT_EQ(g[i], w[i]) << "element " << i;
-      continue;
-    }
-    ASSERT_NEAR(g[i], w[i], atol + rtol * std::abs(w[i])) << "element " << i << " of "
-                                                          << shape_str(got.shape());
-  }
+  test::expect_close(got, want, atol, rtol, shape_str(got.shape()), test::NonFinite::must_match);
 }
 
 std::vector<std::vector<int64_t>> all_dim_subsets(int64_t nd) {

@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <hwy/targets.h>
 #include <limits>
 
 #include "framework/random.h"
 #include "ops/softmax.h"
+#include "tests/ops/test_util.h"
 
 namespace finch {
 namespace {
@@ -16,15 +16,7 @@ namespace {
 const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33,
                                      63, 64, 65, 127, 128, 129, 255, 256, 257, 1000, 1025};
 
-template <typename F>
-void for_each_target(F&& f) {
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    f();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using test::for_each_target;
 
 void expect_close(const Tensor& got, const Tensor& want, double atol, double rtol) {
   ASSERT_EQ(got.shape(), want.shape());

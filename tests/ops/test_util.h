@@ -1,5 +1,5 @@
-// Shared helpers for the elementwise/activation kernel tests: per-target loops, random tensors,
-// NaN-aware tolerance comparisons.
+// Shared helpers for the ops kernel tests: the every-Highway-target loop, edge sizes, random
+// tensors; comparisons come from tests/golden/golden.h (expect_close, all_close).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 
 #include "framework/random.h"
 #include "framework/tensor.h"
+#include "tests/golden/golden.h"
 
 namespace finch::test {
 
@@ -44,21 +45,13 @@ inline Tensor random_tensor(const Shape& shape, uint64_t seed, double scale = 1.
   return t.to(dtype);
 }
 
-// Every element within atol + rtol·|ref|; NaN must meet NaN, ±inf must meet the same inf.
-inline void expect_close(const Tensor& got, const Tensor& ref, double atol, double rtol,
-                         const std::string& what) {
-  ASSERT_EQ(got.shape(), ref.shape()) << what;
-  const auto g = got.to_vector<double>();
-  const auto r = ref.to_vector<double>();
-  int reported = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    bool ok;
-    if (std::isnan(r[i])) ok = std::isnan(g[i]);
-    else if (std::isinf(r[i])) ok = g[i] == r[i];
-    else ok = std::fabs(g[i] - r[i]) <= atol + rtol * std::fabs(r[i]);
-    if (!ok && reported++ < 5)
-      ADD_FAILURE() << what << ": element " << i << " got " << g[i] << " expected " << r[i];
-  }
+// randn(shape) from `gen`; when `strided`, the values sit in a non-contiguous view (every other
+// element along the last dim of a twice-as-wide tensor), to exercise the strided paths.
+inline Tensor randn_maybe_strided(const Shape& shape, Generator& gen, DType dt, bool strided) {
+  if (!strided) return randn(shape, gen, dt);
+  Shape wide = shape;
+  wide.back() *= 2;
+  return randn(wide, gen, dt).slice(int64_t(shape.size()) - 1, 0, wide.back(), 2);
 }
 
 }  // namespace finch::test
