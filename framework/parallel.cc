@@ -140,6 +140,7 @@ Pool& pool() {
 }
 
 std::mutex g_config_mu;
+std::mutex g_region_mu;  // held while the pool runs a region
 int g_num_threads = 0;  // 0: not configured yet
 
 int default_threads() {
@@ -186,6 +187,13 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
     const int64_t b = begin + c * base + std::min(c, extra);
     return std::pair{b, b + base + (c < extra ? 1 : 0)};
   };
+  // One region at a time: a second application thread (a data-loader worker, say) that calls
+  // parallel_for while the pool is busy runs its range inline instead of corrupting the pool.
+  std::unique_lock busy(g_region_mu, std::try_to_lock);
+  if (!busy.owns_lock()) {
+    fn(begin, end);
+    return;
+  }
   openblas_set_num_threads(1);
   try {
     pool().run(int(chunks), [&](int c) {

@@ -19,7 +19,8 @@ bool in_parallel_region();
 // the grain and the thread count, so results are reproducible for a given thread count.
 // While the pool runs, OpenBLAS is switched to one thread: a kernel may call cblas from inside a
 // chunk without spawning OpenBLAS threads under the pool's threads. Exceptions thrown by fn are
-// rethrown on the calling thread (the first one wins).
+// rethrown on the calling thread (the first one wins). Safe to call from several application
+// threads: while the pool serves one of them, the others run their ranges inline.
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "framework/error.h"
@@ -38,4 +39,18 @@ TEST(Parallel, NestedRunsInlineAndErrorsPropagate) {
                }),
                Error);
   set_num_threads(2);
+}
+
+TEST(Parallel, ConcurrentCallersFromOtherThreadsAreSafe) {
+  set_num_threads(2);
+  std::atomic<int64_t> total{0};
+  auto work = [&] {
+    for (int rep = 0; rep < 200; ++rep)
+      parallel_for(0, 1000, 10, [&](int64_t b, int64_t e) { total += e - b; });
+  };
+  std::thread a(work), b(work), c(work);
+  a.join();
+  b.join();
+  c.join();
+  EXPECT_EQ(total.load(), 3 * 200 * 1000);
 }
