@@ -48,15 +48,16 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride,
                        std::shared_ptr<nn::Sequential> ds, Generator* gen) {
   conv1 = register_module("conv1", conv3x3(inplanes, planes, stride, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(planes));
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
   conv2 = register_module("conv2", conv3x3(planes, planes, 1, gen));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(planes));
   if (ds) downsample = register_module("downsample", ds);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
   out = bn2->forward(conv2->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  return relu->forward(add(out, downsample ? downsample->forward(x) : x));
 }
 
 Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride,
@@ -68,14 +69,15 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride,
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
   conv3 = register_module("conv3", conv1x1(width, planes * expansion, 1, gen));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(planes * expansion));
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (ds) downsample = register_module("downsample", ds);
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
+  Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
+  out = relu->forward(bn2->forward(conv2->forward(out)));
   out = bn3->forward(conv3->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  return relu->forward(add(out, downsample ? downsample->forward(x) : x));
 }
 
 ResNet::ResNet(BlockKind block, std::vector<int64_t> layers, int64_t in_channels,
@@ -88,23 +90,25 @@ ResNet::ResNet(BlockKind block, std::vector<int64_t> layers, int64_t in_channels
                                          : std::make_shared<nn::Conv2d>(in_channels, 64, 7, 2, 3, 1, 1,
                                                                         /*bias=*/false, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
-  if (!cifar) maxpool = std::make_shared<nn::MaxPool2d>(3, 2, 1);  // no parameters: not registered
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
+  maxpool = cifar ? register_module("maxpool", std::make_shared<nn::Identity>())
+                  : nn::ModulePtr(register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1)));
   int64_t inplanes = 64;
   const int64_t planes[4] = {64, 128, 256, 512};
   for (int i = 0; i < 4; ++i)
     stages.push_back(register_module("layer" + std::to_string(i + 1),
                                      make_layer(block, inplanes, planes[i], layers[size_t(i)],
                                                 i == 0 ? 1 : 2, gen)));
+  avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1));
   fc = register_module("fc", std::make_shared<nn::Linear>(inplanes, num_classes, true, gen));
   torchvision_init(*this, LinearInit::torch_default, gen);
 }
 
 Tensor ResNet::forward(const Tensor& x) {
   if (x.dim() != 4) fail("ResNet: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
-  if (maxpool) h = maxpool->forward(h);
+  Tensor h = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));
   for (auto& s : stages) h = s->forward(h);
-  return fc->forward(flatten(adaptive_avg_pool2d(h, {1, 1}), 1));
+  return fc->forward(flatten(avgpool->forward(h), 1));
 }
 
 ResNetCifar::ResNetCifar(int64_t depth, int64_t in_channels, int64_t num_classes, Generator* gen) {
@@ -116,21 +120,23 @@ ResNetCifar::ResNetCifar(int64_t depth, int64_t in_channels, int64_t num_classes
   const int64_t n = (depth - 2) / 6;
   conv1 = register_module("conv1", conv3x3(in_channels, 16, 1, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(16));
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
   int64_t inplanes = 16;
   const int64_t planes[3] = {16, 32, 64};
   for (int i = 0; i < 3; ++i)
     stages.push_back(register_module("layer" + std::to_string(i + 1),
                                      make_layer(BlockKind::basic, inplanes, planes[i], n,
                                                 i == 0 ? 1 : 2, gen)));
+  avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1));
   fc = register_module("fc", std::make_shared<nn::Linear>(64, num_classes, true, gen));
   torchvision_init(*this, LinearInit::torch_default, gen);
 }
 
 Tensor ResNetCifar::forward(const Tensor& x) {
   if (x.dim() != 4) fail("ResNetCifar: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
+  Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
   for (auto& s : stages) h = s->forward(h);
-  return fc->forward(flatten(adaptive_avg_pool2d(h, {1, 1}), 1));
+  return fc->forward(flatten(avgpool->forward(h), 1));
 }
 
 std::shared_ptr<ResNet> resnet18(int64_t in_channels, int64_t num_classes, bool cifar, Generator* gen) {

@@ -5,6 +5,9 @@
 //  - ResNetCifar: He et al.'s CIFAR ResNet-20/32/56 (§4.2: 16/32/64 channels, 3 stages of n
 //    BasicBlocks, depth 6n+2) with 1×1-conv + BN `downsample` shortcuts (option B), named like
 //    torchvision's (conv1, bn1, layer1..3, fc) — the project's peer reference (peer/models.py).
+// The parameterless layers are registered children too (relu, maxpool, avgpool), so
+// named_modules() lists the same names as torchvision's model (the CIFAR variant's maxpool is an
+// Identity, as one gets by replacing it in torchvision).
 // Both initialize as torchvision: convs kaiming_normal_(fan_out, relu), BN weight 1 / bias 0, fc
 // keeps nn.Linear's default.
 // Shapes: x [N, C, H, W] -> logits [N, num_classes].
@@ -29,6 +32,7 @@ class BasicBlock : public nn::Module {
 
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2;
+  std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> downsample;  // null: identity shortcut
 };
 
@@ -43,6 +47,7 @@ class Bottleneck : public nn::Module {
 
   std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2, bn3;
+  std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> downsample;
 };
 
@@ -60,8 +65,10 @@ class ResNet : public nn::Module {
   bool cifar;
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;
-  std::shared_ptr<nn::MaxPool2d> maxpool;  // null in the CIFAR variant
+  std::shared_ptr<nn::ReLU> relu;
+  nn::ModulePtr maxpool;  // MaxPool2d(3, 2, 1); Identity in the CIFAR variant
   std::vector<std::shared_ptr<nn::Sequential>> stages;  // layer1..layer4
+  std::shared_ptr<nn::AdaptiveAvgPool2d> avgpool;
   std::shared_ptr<nn::Linear> fc;
 };
 
@@ -74,7 +81,9 @@ class ResNetCifar : public nn::Module {
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;
+  std::shared_ptr<nn::ReLU> relu;
   std::vector<std::shared_ptr<nn::Sequential>> stages;  // layer1..layer3
+  std::shared_ptr<nn::AdaptiveAvgPool2d> avgpool;
   std::shared_ptr<nn::Linear> fc;
 };
 

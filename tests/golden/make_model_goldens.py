@@ -3,7 +3,7 @@
 
 Writes into tests/golden/data/:
   model_keys.json          for each model configuration: its state_dict entries in order as
-                           [name, shape] pairs, and its parameter count. tests/models/ builds the
+                           [name, shape] pairs, its parameter count and its named_modules() names. tests/models/ builds the
                            same configuration in finch and requires the same list, exactly.
   model_<name>.safetensors for resnet20, mobilenetv2_cifar, lenet5 and resnet18_cifar (all with
                            1 input channel and 10 classes, as for Fashion-MNIST): the input batch
@@ -183,7 +183,8 @@ def write_keys():
         torch.manual_seed(0)
         m = make()
         out[name] = {"keys": [[k, list(t.shape)] for k, t in m.state_dict().items()],
-                     "num_parameters": sum(p.numel() for p in m.parameters())}
+                     "num_parameters": sum(p.numel() for p in m.parameters()),
+                     "modules": [n for n, _ in m.named_modules() if n]}
     with open(os.path.join(OUT, "model_keys.json"), "w") as f:
         json.dump(out, f, separators=(",", ":"))
         f.write("\n")

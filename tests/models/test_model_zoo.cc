@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/functional.h"
@@ -72,7 +73,7 @@ TEST(ModelZoo, EveryGoldenConfigurationIsTested) {
     EXPECT_TRUE(configs().count(it.key())) << it.key() << " has no finch configuration";
 }
 
-TEST(ModelZoo, StateDictMatchesTorchNamesShapesOrderAndParameterCount) {
+TEST(ModelZoo, StateDictAndModulesMatchTorchNamesShapesOrderAndParameterCount) {
   for (const auto& [config, make] : configs()) {
     SCOPED_TRACE(config);
     ASSERT_TRUE(key_goldens().contains(config));
@@ -88,6 +89,12 @@ TEST(ModelZoo, StateDictMatchesTorchNamesShapesOrderAndParameterCount) {
       ++i;
     }
     EXPECT_EQ(m->num_parameters(), want["num_parameters"].get<int64_t>());
+    // Every submodule under torch's name too (relu, maxpool, avgpool, dropout...), for tools
+    // that walk modules by name (fusion, quantization).
+    std::vector<std::string> names;
+    for (const auto& [name, mod] : m->named_modules())
+      if (!name.empty()) names.push_back(name);
+    EXPECT_EQ(names, want["modules"].get<std::vector<std::string>>());
   }
 }
 
