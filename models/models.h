@@ -1,0 +1,9 @@
+// The model zoo in one include: LeNet-5, ResNets, MobileNet v1/v2 and the create() factory.
+#pragma once
+
+#include "models/common.h"
+#include "models/factory.h"
+#include "models/lenet.h"
+#include "models/mobilenet_v1.h"
+#include "models/mobilenet_v2.h"
+#include "models/resnet.h"
