@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/dataloader.h"
 #include "data/image_folder.h"
 #include "data/transforms.h"
 
@@ -156,4 +157,42 @@ TEST(ImageFolder, Rejections) {
   write_image(d.path / "dog" / "wide.png", 4, 6, 3);
   EXPECT_ERROR_HAS(load_image_folder(d.str()), "set ImageFolderOptions height and width");
   EXPECT_NO_THROW(load_image_folder(d.str(), {3, 5, 5}));
+}
+
+TEST(ImageFolder, LoadsThroughDataLoaderWorkersAndReportsBrokenFiles) {
+  TempDir d("loader");
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < 4; ++i) {
+      const char cls[3] = {'c', char('0' + k), 0}, file[7] = {'i', char('0' + i), '.', 'p', 'n', 'g', 0};
+      write_image(d.path / cls / file, 5 + i, 6, 3);
+    }
+  auto ds = std::make_shared<ImageFolderDataset>(
+      d.str(), ImageFolderOptions{3, 8, 8}, transforms::compose({transforms::to_float(), transforms::random_hflip()}));
+  std::vector<std::vector<float>> runs;
+  for (int workers : {0, 2}) {
+    DataLoaderOptions o;
+    o.batch_size = 5;
+    o.num_workers = workers;
+    DataLoader dl(ds, o);
+    dl.start_epoch(2);
+    std::vector<float> all;
+    int64_t n = 0;
+    for (Batch b; dl.next(b);) {
+      auto v = b.images.to_vector<float>();
+      all.insert(all.end(), v.begin(), v.end());
+      n += b.labels.numel();
+    }
+    EXPECT_EQ(n, 12);
+    runs.push_back(all);
+  }
+  EXPECT_EQ(runs[0], runs[1]);
+  // A file that stops decoding after the scan: the worker's error reaches the consumer.
+  std::ofstream(ds->files()[7], std::ios::trunc) << "garbage";
+  DataLoaderOptions o;
+  o.batch_size = 4;
+  o.num_workers = 2;
+  DataLoader dl(ds, o);
+  dl.start_epoch(0);
+  EXPECT_ERROR_HAS(
+      for (Batch b; dl.next(b);) {}, ds->files()[7] + ": cannot decode the image");
 }
