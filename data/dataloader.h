@@ -1,0 +1,83 @@
+// DataLoader: batches (images F32 [B, C, H, W], labels I64 [B]) from a Dataset, with seeded
+// per-epoch shuffling, drop_last, and N worker threads filling a bounded prefetch queue.
+//
+// Determinism: the sample order of epoch e comes from a generator seeded by (seed, e), and
+// sample i's augmentation generator is seeded by (seed, e, i) — so the batches are bit-identical
+// whatever the worker count, and resuming at epoch e reproduces epoch e exactly.
+//
+// Threads: data loading is I/O and decoding, separate from the compute pool, so the workers are
+// plain std::threads owned by the loader (the one place in finch that creates threads). They are
+// started per epoch and joined when the epoch ends, when another epoch starts, or in the
+// destructor (mid-epoch included). An exception thrown while a worker builds batch b is rethrown
+// by next() when the consumer reaches batch b, and ends the epoch.
+#pragma once
+
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace finch::data {
+
+struct DataLoaderOptions {
+  int64_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;  // drop the last batch when it is smaller than batch_size
+  int num_workers = 0;     // 0: batches are built on the calling thread inside next()
+  int prefetch_factor = 2; // batches built ahead per worker (the queue holds workers × this)
+  uint64_t seed = 0;
+};
+
+struct Batch {
+  Tensor images;  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float)
+  Tensor labels;  // I64 [B]
+};
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t num_batches() const;
+  // Starts epoch `epoch` (stopping any epoch still running): the next next() returns its batch 0.
+  void start_epoch(int64_t epoch);
+  // The next batch of the current epoch; false when the epoch is over.
+  bool next(Batch& out);
+  // The dataset indices in the order epoch `epoch` visits them (all of them, before drop_last).
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+  // The seed of sample `index`'s augmentation generator in epoch `epoch`.
+  uint64_t sample_seed(int64_t epoch, int64_t index) const;
+  const DataLoaderOptions& options() const { return options_; }
+
+ private:
+  struct Result {
+    Batch batch;
+    std::exception_ptr error;
+  };
+  Batch make_batch(int64_t b) const;
+  void worker_loop();
+  void stop_workers();
+
+  std::shared_ptr<const Dataset> dataset_;
+  DataLoaderOptions options_;
+  // The running epoch.
+  int64_t epoch_ = -1;
+  std::vector<int64_t> order_;
+  int64_t next_consume_ = 0;  // the batch next() returns next
+  // Shared with the workers, guarded by mu_.
+  std::mutex mu_;
+  std::condition_variable can_produce_, can_consume_;
+  int64_t next_claim_ = 0;  // the next batch a worker may start
+  bool stop_ = false;
+  std::map<int64_t, Result> ready_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace finch::data
