@@ -9,32 +9,18 @@ Cases (prefix.x, .w, .b, .dy inputs; .y, .dx, .dw, .db results):
   wino:    x [2, 8, 7, 6], w [9, 8, 3, 3], stride 1, padding 1 (finch's Winograd path in F32)
 Run: /usr/bin/python3 tests/golden/make_conv_goldens.py
 """
-import json
 import os
-import struct
+import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
+
 
 def save_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f8"))
-        b = a.tobytes()
-        header[name] = {"dtype": "F64", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(path + ".tmp", path)
-
+    golden_io.save({k: v.to(torch.float64) for k, v in tensors.items()}, path)
 
 def case(prefix, out, x_shape, w_shape, stride, padding, dilation, groups, gen):
     x = torch.randn(*x_shape, generator=gen, dtype=torch.float64, requires_grad=True)

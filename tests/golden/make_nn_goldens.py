@@ -10,32 +10,19 @@ parameter gradients, {m}.after.<buffer name> buffers after the training forward,
 eval-mode output after that.
 Run: /usr/bin/python3 tests/golden/make_nn_goldens.py
 """
-import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn as nn
 
-DT = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
+
 
 
 def save_safetensors(tensors, path, metadata):
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(path + ".tmp", path)
-
+    golden_io.save(tensors, path, metadata)
 
 torch.manual_seed(2024)
 out = {}

@@ -5,34 +5,19 @@ BCE-with-logits tests. Writes small safetensors files into tests/golden/data/.
 Inputs are drawn in float32 and stored as F64 (so finch's F32 and F64 paths see identical
 values); torch computes in float64. Run: /usr/bin/python3 tests/golden/make_norm_loss_goldens.py
 """
-import json
 import os
-import struct
+import sys
 
-import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
 def save(tensors, path):
-    """safetensors: u64 header length, JSON header, raw little-endian data."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        a = t.detach().contiguous().numpy()
-        dt = {np.dtype("float64"): "F64", np.dtype("int64"): "I64"}[a.dtype]
-        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
+    golden_io.save(tensors, path)
 
 def rnd(*shape, scale=1.0, shift=0.0):
     return (torch.randn(*shape, dtype=torch.float32) * scale + shift).double()

@@ -11,33 +11,19 @@ Layout (all names flat):
   clip.g{i}                            gradients before clipping (f32)
   clip.{case}.total, clip.{case}.g{i}  total norm and clipped gradients
 """
-import json
 import math
 import os
-import struct
+import sys
 import warnings
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
+
 
 def save_safetensors(tensors, path, metadata):
-    """The safetensors format by hand (Debian's torch 1.13 has no safetensors package): 8-byte
-    little-endian header length, JSON header {name: {dtype, shape, data_offsets}}, raw data."""
-    names = {torch.float32: "F32", torch.float64: "F64"}
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
+    golden_io.save(tensors, path, metadata)
 
 warnings.filterwarnings("ignore")
 torch.manual_seed(1234)

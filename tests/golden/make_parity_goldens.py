@@ -13,8 +13,8 @@ import sys
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tools", "peer"))
-import st  # noqa: E402  (safetensors writer for torch 1.13)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 STEPS = 20
@@ -59,7 +59,7 @@ def run(model_name, opt_name):
     out["losses"] = torch.tensor(losses, dtype=torch.float32)
     out.update({"final." + k: v.clone() for k, v in model.state_dict().items()})
     path = os.path.join(OUT, f"parity_{model_name}_{opt_name}.safetensors")
-    st.save(out, path, {"generator": "tests/golden/make_parity_goldens.py", "torch": torch.__version__})
+    golden_io.save(out, path, {"generator": "tests/golden/make_parity_goldens.py", "torch": torch.__version__})
     print(path, "losses", losses[0], "->", losses[-1])
 
 

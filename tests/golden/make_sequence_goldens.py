@@ -6,35 +6,21 @@ Writes tests/golden/data/sequence_*.safetensors (read by tests/ops/test_lstm.cc 
 tests/ops/test_attention.cc without Python). torch 1.13 has no scaled_dot_product_attention,
 so attention is composed from matmul / masked_fill / softmax as torch 2.x's math path does.
 """
-import json
 import math
 import os
-import struct
+import sys
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden_io  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data")
-_DT = {torch.float32: "F32", torch.float64: "F64", torch.bool: "BOOL"}
 
 
 def save(tensors, path):
-    """Minimal safetensors writer (8-byte LE header length, JSON header, raw LE data)."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": _DT[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
+    golden_io.save(tensors, path)
 
 def lstm_case(name, B, IN, H, bias, seed):
     torch.manual_seed(seed)
