@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
 
 #include <cstdio>
 #include <filesystem>
