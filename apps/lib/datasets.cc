@@ -46,7 +46,7 @@ DataBundle load_data(const TrainOptions& o, bool need_train) {
   const size_t c = size_t(b.channels);
   if (o.mean.size() != 1 && o.mean.size() != c)
     fail("--mean/--std have ", o.mean.size(), " values but the images have ", c,
-         " channels; give 1 or ", c, " values");
+         c == 1 ? " channel; give 1 value" : " channels; give 1 or " + std::to_string(c) + " values");
 
   data::Transform normalize = data::transforms::compose(
       {data::transforms::to_float(), data::transforms::normalize(o.mean, o.std)});

@@ -7,6 +7,29 @@
 #include "models/factory.h"
 
 namespace finch::apps {
+namespace {
+
+// CLI11's PositiveNumber prints the full range up to DBL_MAX; these say it in words.
+CLI::Validator number_at_least(double lo, const char* words) {
+  return CLI::Validator(
+      [lo, words](std::string& s) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(s, &used);
+          if (used != s.size()) return "'" + s + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + s + "' is not a number";
+        }
+        if (!(v >= lo)) return "must be " + std::string(words) + ", got " + s;
+        return "";
+      },
+      words);
+}
+const CLI::Validator kPositive = number_at_least(1e-300, "positive");
+const CLI::Validator kNonNegative = number_at_least(0, "zero or more");
+
+}  // namespace
 
 int64_t default_epochs(const std::string& model) {
   // Chosen so each default run reaches its issue target on Fashion-MNIST on 2 cores:
@@ -56,10 +79,10 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--data", o.data_dir, "dataset folder (default for fashion-mnist: "
                                        "/usr/share/datasets/fashion-mnist)");
   app.add_option("--epochs", o.epochs, "training epochs (default: per model, see --model)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--batch-size", o.batch_size, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive);
+  app.add_option("--batch-size", o.batch_size, "batch size")->check(kPositive)->capture_default_str();
   app.add_option("--lr", o.lr, "peak learning rate (default: per model, see --model; 1e-3 for adam/adamw)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--optimizer", o.optimizer, "sgd (Nesterov momentum), adam or adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
@@ -72,7 +95,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
       ->check(CLI::IsMember({"cosine", "step", "onecycle", "cyclic"}))
       ->capture_default_str();
   app.add_option("--warmup-epochs", o.warmup_epochs, "linear warm-up epochs (cosine and step)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--label-smoothing", o.label_smoothing, "cross-entropy label smoothing")
       ->check(CLI::Range(0.0, 0.999))
@@ -81,7 +104,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                "training augmentation: random crop (pad 4 for 32x32, pad 2 for 28x28) and "
                "horizontal flip (default on)");
   app.add_option("--threads", o.threads, "compute threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--workers", o.workers, "data-loader threads (0: load on the training thread)")
       ->check(CLI::Range(0, 64))
@@ -96,15 +119,15 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--std", o.std, "per-channel normalization std (default: the dataset's)")->expected(1, 3);
   app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test image to this CSV");
   app.add_option("--limit-train", o.limit_train, "use only the first N training images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--limit-test", o.limit_test, "use only the first N test images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
       ->check(CLI::Range(8, 1024))
       ->capture_default_str();
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
 }
 
 void finalize_options(TrainOptions& o) {
