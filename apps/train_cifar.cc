@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     std::cerr << "train_cifar: " << e.what() << " (see train_cifar --help)\n";
     return e.get_exit_code();
   }
+  o.model_given = app.count("--model") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {

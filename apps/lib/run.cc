@@ -107,8 +107,10 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   finalize_options(o);
   set_num_threads(o.threads);
   if (o.eval_only) {
-    if (const std::string m = model_name_in(o.checkpoint); !m.empty() && m != o.model)
-      fail(o.checkpoint, " holds a ", m, " but --model is ", o.model);
+    if (const std::string m = model_name_in(o.checkpoint); !m.empty() && m != o.model) {
+      if (o.model_given) fail(o.checkpoint, " holds a ", m, " but --model is ", o.model);
+      o.model = m;  // the file says which network it is
+    }
     return eval_only(o, command_line);
   }
   const auto t0 = Clock::now();

@@ -13,6 +13,7 @@ namespace finch::apps {
 
 struct TrainOptions {
   std::string model = "lenet5";
+  bool model_given = false;  // --model was on the command line (else --eval-only takes the file's)
   std::string dataset = "fashion-mnist";
   std::string data_dir;
   int64_t epochs = 0;        // 0: the model's default (default_epochs)

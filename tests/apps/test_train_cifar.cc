@@ -234,6 +234,16 @@ TEST_F(TrainCifar, EvalOnlyReproducesAccuracyAndWritesPredictions) {
     EXPECT_EQ(rows, 50);
     EXPECT_DOUBLE_EQ(double(correct) / 50.0, acc);
   }
+  // Without --model the file's own metadata names the network; a contradicting --model is an error.
+  const std::string fm = "--dataset fashion-mnist --data " + (root_ / "fm").string() + " --limit-test 50";
+  const RunResult plain = run(fm + " --eval-only --checkpoint " + (out / "best.safetensors").string() + " --out " +
+                                  (root_ / "eval_plain").string(), root_);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(read_json_file((root_ / "eval_plain" / "summary.json").string())["model"], "lenet5");
+  const RunResult wrong = run(fm + " --model resnet20 --eval-only --checkpoint " + (out / "model.safetensors").string() +
+                                  " --out " + (root_ / "eval_wrong").string(), root_);
+  EXPECT_NE(wrong.code, 0);
+  EXPECT_NE(wrong.err.find("holds a lenet5 but --model is resnet20"), std::string::npos) << wrong.err;
 }
 
 TEST_F(TrainCifar, Cifar10BinaryRecordsTrain) {
