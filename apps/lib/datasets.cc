@@ -1,0 +1,83 @@
+// train_cifar's datasets: readers by name, --limit-* subsets and transform pipelines.
+#include "apps/lib/datasets.h"
+
+#include <algorithm>
+
+#include "data/image_folder.h"
+#include "data/readers.h"
+#include "data/transforms.h"
+#include "framework/error.h"
+
+namespace finch::apps {
+namespace {
+
+data::LabeledImages read_split(const TrainOptions& o, bool train) {
+  if (o.dataset == "fashion-mnist") {
+    data::LabeledImages d = data::load_mnist_like(o.data_dir, train, 10);
+    d.classes = data::fashion_mnist_classes();
+    return d;
+  }
+  if (o.dataset == "cifar10") return data::load_cifar10(o.data_dir, train);
+  if (o.dataset == "cifar100") return data::load_cifar100(o.data_dir, train, /*fine=*/true);
+  data::ImageFolderOptions fo;
+  fo.channels = 3;
+  fo.height = fo.width = o.image_size;
+  return data::load_image_folder(o.data_dir + (train ? "/train" : "/test"), fo);
+}
+
+// The first `limit` examples (all when limit is 0 or larger than the set).
+data::LabeledImages take_first(data::LabeledImages d, int64_t limit) {
+  if (limit > 0 && limit < d.size()) {
+    d.images = d.images.narrow(0, 0, limit).contiguous();
+    d.labels = d.labels.narrow(0, 0, limit).contiguous();
+  }
+  return d;
+}
+
+}  // namespace
+
+DataBundle load_data(const TrainOptions& o, bool need_train) {
+  DataBundle b;
+  data::LabeledImages test = take_first(read_split(o, false), o.limit_test);
+  if (test.size() == 0) fail(o.data_dir, ": the test split holds no images");
+  b.channels = test.images.size(1);
+  b.height = test.images.size(2);
+  b.width = test.images.size(3);
+  const size_t c = size_t(b.channels);
+  if (o.mean.size() != 1 && o.mean.size() != c)
+    fail("--mean/--std have ", o.mean.size(), " values but the images have ", c,
+         c == 1 ? " channel; give 1 value" : " channels; give 1 or " + std::to_string(c) + " values");
+
+  data::Transform normalize = data::transforms::compose(
+      {data::transforms::to_float(), data::transforms::normalize(o.mean, o.std)});
+  if (need_train) {
+    data::LabeledImages train = take_first(read_split(o, true), o.limit_train);
+    if (train.size() == 0) fail(o.data_dir, ": the training split holds no images");
+    if (train.images.size(1) != b.channels || train.images.size(2) != b.height ||
+        train.images.size(3) != b.width)
+      fail(o.data_dir, ": training images are ", train.images.size(1), "x", train.images.size(2), "x",
+           train.images.size(3), " but test images are ", b.channels, "x", b.height, "x", b.width);
+    if (!test.classes.empty() && train.classes != test.classes)
+      fail(o.data_dir, ": the training and test splits have different classes (", train.classes.size(),
+           " and ", test.classes.size(), ")");
+    std::vector<data::Transform> steps;
+    if (o.augment) {
+      // The standard recipes: CIFAR pads 4 and crops 32; 28×28 images pad 2 (same 1/8 share).
+      const int64_t pad = b.height <= 28 ? 2 : 4;
+      steps.push_back(data::transforms::random_crop(b.height, b.width, pad));
+      steps.push_back(data::transforms::random_hflip(0.5f));
+    }
+    steps.push_back(normalize);
+    b.train = std::make_shared<data::TensorDataset>(std::move(train), data::transforms::compose(steps));
+  }
+  if (!test.classes.empty()) b.classes = test.classes;
+  if (b.classes.empty()) {
+    // Formats without a names file: the dataset fixes the class count.
+    const int64_t k = o.dataset == "cifar100" ? 100 : 10;
+    for (int64_t i = 0; i < k; ++i) b.classes.push_back(std::to_string(i));
+  }
+  b.test = std::make_shared<data::TensorDataset>(std::move(test), normalize);
+  return b;
+}
+
+}  // namespace finch::apps

@@ -1,0 +1,157 @@
+// train_cifar's options: CLI11 registration, defaults per model and dataset, validation.
+#include "apps/lib/train_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "framework/error.h"
+#include "models/factory.h"
+
+namespace finch::apps {
+namespace {
+
+// CLI11's PositiveNumber prints the full range up to DBL_MAX; these say it in words.
+CLI::Validator number_at_least(double lo, const char* words) {
+  return CLI::Validator(
+      [lo, words](std::string& s) -> std::string {
+        double v = 0;
+        try {
+          size_t used = 0;
+          v = std::stod(s, &used);
+          if (used != s.size()) return "'" + s + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + s + "' is not a number";
+        }
+        if (!(v >= lo)) return "must be " + std::string(words) + ", got " + s;
+        return "";
+      },
+      words);
+}
+const CLI::Validator kPositive = number_at_least(1e-300, "positive");
+const CLI::Validator kNonNegative = number_at_least(0, "zero or more");
+
+}  // namespace
+
+int64_t default_epochs(const std::string& model) {
+  // Chosen so each default run reaches its issue target on Fashion-MNIST on 2 cores:
+  // LeNet-5 is cheap and saturates early; the deep networks need longer cosine schedules.
+  if (model == "lenet5") return 15;
+  if (model == "resnet20" || model == "resnet32" || model == "resnet56") return 30;
+  if (model == "mobilenetv2" || model == "mobilenet_v1") return 40;
+  return 30;  // resnet18/34/50
+}
+
+double default_lr(const std::string& model, const std::string& optimizer) {
+  if (optimizer == "adam" || optimizer == "adamw") return 1e-3;
+  if (model == "mobilenetv2" || model == "mobilenet_v1" || model == "lenet5") return 0.05;
+  return 0.1;
+}
+
+void default_normalization(const std::string& dataset, std::vector<float>& mean,
+                           std::vector<float>& std) {
+  if (dataset == "fashion-mnist") {
+    mean = {0.2860f};
+    std = {0.3530f};
+  } else if (dataset == "cifar10") {
+    mean = {0.4914f, 0.4822f, 0.4465f};
+    std = {0.2470f, 0.2435f, 0.2616f};
+  } else if (dataset == "cifar100") {
+    mean = {0.5071f, 0.4865f, 0.4409f};
+    std = {0.2673f, 0.2564f, 0.2762f};
+  } else {  // image folders: no known statistics, map 0..1 to -1..1
+    mean = {0.5f};
+    std = {0.5f};
+  }
+}
+
+void add_train_options(CLI::App& app, TrainOptions& o) {
+  const auto& names = models::model_names();
+  app.add_option("--model", o.model,
+                 "network: lenet5 (default 15 epochs, lr 0.05), resnet20/32/56 (30 epochs, lr 0.1), "
+                 "resnet18/34/50 (30 epochs, lr 0.1), mobilenetv2 / mobilenet_v1 (40 epochs, lr 0.05); "
+                 "the CIFAR variant of each is used")
+      ->check(CLI::IsMember(names))
+      ->capture_default_str();
+  app.add_option("--dataset", o.dataset,
+                 "cifar10 (data_batch_*.bin), cifar100 (train.bin/test.bin), fashion-mnist (IDX "
+                 "files), folder (DIR/train/<class>/* and DIR/test/<class>/*)")
+      ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}))
+      ->capture_default_str();
+  app.add_option("--data", o.data_dir, "dataset folder (default for fashion-mnist: "
+                                       "/usr/share/datasets/fashion-mnist)");
+  app.add_option("--epochs", o.epochs, "training epochs (default: per model, see --model)")
+      ->check(kPositive);
+  app.add_option("--batch-size", o.batch_size, "batch size")->check(kPositive)->capture_default_str();
+  app.add_option("--lr", o.lr, "peak learning rate (default: per model, see --model; 1e-3 for adam/adamw)")
+      ->check(kPositive);
+  app.add_option("--optimizer", o.optimizer, "sgd (Nesterov momentum), adam or adamw")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+      ->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay, "weight decay (default 5e-4; adamw 0.05)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--schedule", o.schedule,
+                 "learning-rate schedule: cosine (linear warm-up then cosine to 0), step (x0.1 at "
+                 "50% and 75%), onecycle, cyclic (2 triangular cycles)")
+      ->check(CLI::IsMember({"cosine", "step", "onecycle", "cyclic"}))
+      ->capture_default_str();
+  app.add_option("--warmup-epochs", o.warmup_epochs, "linear warm-up epochs (cosine and step)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--label-smoothing", o.label_smoothing, "cross-entropy label smoothing")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  app.add_flag("--augment,!--no-augment", o.augment,
+               "training augmentation: random crop (pad 4 for 32x32, pad 2 for 28x28) and "
+               "horizontal flip (default on)");
+  app.add_option("--threads", o.threads, "compute threads (0: all cores)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--workers", o.workers, "data-loader threads (0: load on the training thread)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for initialization, shuffling and augmentation")->capture_default_str();
+  app.add_option("--out", o.out_dir, "output folder")->capture_default_str();
+  app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");
+  app.add_flag("--eval-only", o.eval_only, "only evaluate --checkpoint on the test set");
+  app.add_option("--checkpoint", o.checkpoint,
+                 "weights to evaluate (model.safetensors, best.safetensors or checkpoint.safetensors)");
+  app.add_option("--mean", o.mean, "per-channel normalization mean (default: the dataset's)")->expected(1, 3);
+  app.add_option("--std", o.std, "per-channel normalization std (default: the dataset's)")->expected(1, 3);
+  app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test image to this CSV");
+  app.add_option("--limit-train", o.limit_train, "use only the first N training images")
+      ->check(kNonNegative);
+  app.add_option("--limit-test", o.limit_test, "use only the first N test images")
+      ->check(kNonNegative);
+  app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
+      ->check(CLI::Range(8, 1024))
+      ->capture_default_str();
+  app.add_option("--stop-after", o.stop_after_epochs,
+                 "stop after this many epochs of this run, leaving a checkpoint to --resume from")
+      ->check(kNonNegative);
+}
+
+void finalize_options(TrainOptions& o) {
+  if (o.data_dir.empty()) {
+    if (o.dataset == "fashion-mnist")
+      o.data_dir = "/usr/share/datasets/fashion-mnist";
+    else
+      fail("--data is required for --dataset ", o.dataset, " (the folder holding its files)");
+  }
+  if (o.epochs == 0) o.epochs = default_epochs(o.model);
+  if (o.lr == 0) o.lr = default_lr(o.model, o.optimizer);
+  if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.05 : 5e-4;
+  if (o.mean.empty() != o.std.empty()) fail("--mean and --std must be given together");
+  if (o.mean.empty()) default_normalization(o.dataset, o.mean, o.std);
+  if (o.mean.size() != o.std.size())
+    fail("--mean has ", o.mean.size(), " values but --std has ", o.std.size(), "; give one per channel");
+  for (float s : o.std)
+    if (!(s > 0)) fail("--std values must be positive, got ", s);
+  if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");
+  if (!o.eval_only && !o.checkpoint.empty())
+    fail("--checkpoint is only used with --eval-only (to continue training use --resume)");
+  if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
+  if (o.warmup_epochs > double(o.epochs))
+    fail("--warmup-epochs (", o.warmup_epochs, ") is longer than --epochs (", o.epochs, ")");
+}
+
+}  // namespace finch::apps

@@ -1,0 +1,57 @@
+// TrainOptions: every setting of train_cifar, the command-line parser that fills it, and the
+// per-model / per-dataset defaults (learning rate, epochs, normalization) applied after parsing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace finch::apps {
+
+struct TrainOptions {
+  std::string model = "lenet5";
+  bool model_given = false;  // --model was on the command line (else --eval-only takes the file's)
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  int64_t epochs = 0;        // 0: the model's default (default_epochs)
+  int64_t batch_size = 128;
+  double lr = 0;             // 0: the model/optimizer default (default_lr)
+  std::string optimizer = "sgd";
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = -1;  // < 0: 5e-4 (sgd, adam) or 0.05 (adamw)
+  std::string schedule = "cosine";
+  double warmup_epochs = 1;
+  double label_smoothing = 0;
+  bool augment = true;
+  int threads = 0;           // 0: all cores
+  int workers = 1;           // data-loader threads
+  uint64_t seed = 0;
+  std::string out_dir = "out/train_cifar";
+  std::string resume;        // checkpoint to continue from
+  bool eval_only = false;
+  std::string checkpoint;    // weights to evaluate with --eval-only
+  std::vector<float> mean, std;  // empty: the dataset's standard values
+  std::string predictions;   // CSV of per-image predictions
+  int64_t limit_train = 0, limit_test = 0;
+  int64_t image_size = 32;   // --dataset folder: images are resized to this square size
+  int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
+};
+
+// Registers every option on `app` bound to `o` (CLI11 fills it on parse).
+void add_train_options(CLI::App& app, TrainOptions& o);
+
+// Fills the "0 = default" fields from the model and dataset, and checks the combinations CLI11
+// cannot (one finch::Error sentence for the first problem found).
+void finalize_options(TrainOptions& o);
+
+int64_t default_epochs(const std::string& model);
+double default_lr(const std::string& model, const std::string& optimizer);
+// The dataset's standard per-channel pixel mean and std (0..1 scale).
+void default_normalization(const std::string& dataset, std::vector<float>& mean,
+                           std::vector<float>& std);
+
+}  // namespace finch::apps
