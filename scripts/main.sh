@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs the dependencies and Fashion-MNIST (Debian's dataset-fashion-mnist),
-# builds finch, and trains the example CNN (about a minute on 2 cores). Extra arguments go to
-# the program, e.g. `scripts/main.sh --epochs 5`.
+# builds finch, and trains LeNet-5 with train_cifar's defaults (about 3 minutes on 2 cores,
+# ~90.6 % test accuracy), leaving model, checkpoint, metrics, summary.json and report.html in
+# out/lenet5-fashion-mnist. Extra arguments go to train_cifar, e.g. `--model resnet20`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -10,5 +11,7 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "${FINCH_SKIP_APT:-0}" != 1 ]
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dataset-fashion-mnist
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)" --target fashion_mnist_example
-build/bin/fashion_mnist_example --out out/fashion_mnist "$@"
+cmake --build build -j"$(nproc)" --target train_cifar
+build/bin/train_cifar --model lenet5 --dataset fashion-mnist --data /usr/share/datasets/fashion-mnist \
+  --out out/lenet5-fashion-mnist "$@"
+
