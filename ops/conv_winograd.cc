@@ -12,6 +12,13 @@
 // (2·tw .. 2·tw+3) are E[tw], O[tw], E[tw+1], O[tw+1]: four contiguous vector loads across tiles.
 // The transforms are Highway kernels (the build's baseline is SSE2, so plain loops would not use
 // AVX2/AVX-512); the 16 GEMMs go to OpenBLAS.
+//
+// Small maps (ResNet-20's 28×28, 14×14, 7×7 give 14, 7 and 4 tiles per row) would leave a
+// 16-lane vector loop with nothing but scalar tails, so the vector width is picked per conv
+// (4, 8 or 16 lanes, whichever pads a tile row least) and every tile row is padded to a whole
+// number of vectors: the padding tiles read the zero border and are computed but never stored.
+// When an image has few tiles, several images share one tile block so that the 16 GEMMs stay
+// wide (a 7×7 map alone gives GEMMs only 16 columns wide).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -25,7 +32,9 @@
 namespace finch::ops::wino {
 struct Geom {
   int64_t C, H, W, OC, OH, OW, ph, pw, TH, TW, Hp, Wh, rows;  // Wh: columns per phase plane
-  int64_t plane() const { return Hp * Wh; }                   // one phase plane
+  int64_t TWp;  // tiles per row padded to whole vectors (the column stride of a tile row)
+  int cap;      // vector lanes the transforms use (4, 8 or 16, capped by the target)
+  int64_t plane() const { return Hp * Wh; }  // one phase plane
 };
 }  // namespace finch::ops::wino
 #endif
@@ -40,19 +49,19 @@ namespace finch::ops::wino {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Bᵀ·d·B for the tile rows [th0, th1) into V [16, C, tiles]; d B along a row is
-// (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same combination down the columns.
-void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, float* V) {
-  const hn::ScalableTag<float> d;
+// Bᵀ·d·B for the tile rows [th0, th1) of one image into V [16, C, ld] at columns
+// (th − th0)·TWp + tw; d B along a row is (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same
+// combination down the columns.
+template <class D>
+void InputT(D d, const float* P, const Geom& k, int64_t th0, int64_t th1, float* V, int64_t ld) {
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t tb = (th1 - th0) * k.TW, xs = k.C * tb;
+  const int64_t xs = k.C * ld;
   for (int64_t c = 0; c < k.C; ++c)
     for (int64_t th = th0; th < th1; ++th) {
       const float* E = P + c * 2 * k.plane() + 2 * th * k.Wh;  // even columns, row 2·th
       const float* O = E + k.plane();                            // odd columns
-      float* v = V + c * tb + (th - th0) * k.TW;
-      int64_t tw = 0;
-      for (; tw + L <= k.TW; tw += L) {
+      float* v = V + c * ld + (th - th0) * k.TWp;
+      for (int64_t tw = 0; tw < k.TWp; tw += L) {
 #define FINCH_WINO_ROW(i)                                                             \
   const auto a##i = hn::LoadU(d, E + i * k.Wh + tw), b##i = hn::LoadU(d, O + i * k.Wh + tw); \
   const auto c##i = hn::LoadU(d, E + i * k.Wh + tw + 1), e##i = hn::LoadU(d, O + i * k.Wh + tw + 1); \
@@ -74,43 +83,29 @@ void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, flo
         FINCH_WINO_COL(3)
 #undef FINCH_WINO_COL
       }
-      for (; tw < k.TW; ++tw) {
-        float e[4][4];
-        for (int i = 0; i < 4; ++i) {
-          const float a = E[i * k.Wh + tw], b = O[i * k.Wh + tw];
-          const float c2 = E[i * k.Wh + tw + 1], e3 = O[i * k.Wh + tw + 1];
-          e[i][0] = a - c2, e[i][1] = b + c2, e[i][2] = c2 - b, e[i][3] = b - e3;
-        }
-        for (int j = 0; j < 4; ++j) {
-          v[(0 * 4 + j) * xs + tw] = e[0][j] - e[2][j];
-          v[(1 * 4 + j) * xs + tw] = e[1][j] + e[2][j];
-          v[(2 * 4 + j) * xs + tw] = e[2][j] - e[1][j];
-          v[(3 * 4 + j) * xs + tw] = e[1][j] - e[3][j];
-        }
-      }
     }
 }
 
-// y tile = Aᵀ·m·A + bias, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; full vectors of whole tiles are
-// stored with an interleaving store, the ragged right edge and odd last row go scalar.
-void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, const float* bias,
-                     float* y) {
-  const hn::ScalableTag<float> d;
+// y tile = Aᵀ·m·A + bias, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], for the tile rows [th0, th1) of
+// one image whose M [16, OC, ld] columns start at M. Vectors of whole tiles are stored with an
+// interleaving store; the last vector of a row, which may hold padding tiles or a half tile
+// (odd OW), goes through a small buffer and only its valid outputs are copied.
+template <class D>
+void OutputT(D d, const float* M, const Geom& k, int64_t th0, int64_t th1, int64_t ld,
+             const float* bias, float* y) {
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t tb = (th1 - th0) * k.TW, xs = k.OC * tb;
-  const int64_t full_tw = k.OW / 2;  // tiles whose two columns are both inside OW
+  const int64_t xs = k.OC * ld;
+  HWY_ALIGN float buf[2 * 2 * HWY_MAX_BYTES / sizeof(float)];
   for (int64_t oc = 0; oc < k.OC; ++oc) {
-    const float b = bias ? bias[oc] : 0.0f;
-    const auto bv = hn::Set(d, b);
+    const auto bv = hn::Set(d, bias ? bias[oc] : 0.0f);
     float* yo = y + oc * k.OH * k.OW;
     for (int64_t th = th0; th < th1; ++th) {
-      const float* m = M + oc * tb + (th - th0) * k.TW;
+      const float* m = M + oc * ld + (th - th0) * k.TWp;
       const int64_t oh = 2 * th;
       const bool two_rows = oh + 1 < k.OH;
       float* row0 = yo + oh * k.OW;
       float* row1 = row0 + k.OW;
-      int64_t tw = 0;
-      for (; tw + L <= full_tw; tw += L) {
+      for (int64_t tw = 0; tw < k.TW; tw += L) {
 #define FINCH_WINO_S(i)                                                                   \
   const auto m##i##0 = hn::LoadU(d, m + (i * 4 + 0) * xs + tw);                           \
   const auto m##i##1 = hn::LoadU(d, m + (i * 4 + 1) * xs + tw);                           \
@@ -125,31 +120,46 @@ void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, co
 #undef FINCH_WINO_S
         const auto y00 = hn::Add(hn::Add(hn::Add(s00, s10), s20), bv);
         const auto y01 = hn::Add(hn::Add(hn::Add(s01, s11), s21), bv);
-        hn::StoreInterleaved2(y00, y01, d, row0 + 2 * tw);
+        const int64_t valid = std::min<int64_t>(2 * L, k.OW - 2 * tw);  // outputs of this vector
+        if (valid == 2 * L) {
+          hn::StoreInterleaved2(y00, y01, d, row0 + 2 * tw);
+        } else {
+          hn::StoreInterleaved2(y00, y01, d, buf);
+          std::memcpy(row0 + 2 * tw, buf, sizeof(float) * size_t(valid));
+        }
         if (two_rows) {
           const auto y10 = hn::Add(hn::Sub(hn::Sub(s10, s20), s30), bv);
           const auto y11 = hn::Add(hn::Sub(hn::Sub(s11, s21), s31), bv);
-          hn::StoreInterleaved2(y10, y11, d, row1 + 2 * tw);
-        }
-      }
-      for (; tw < k.TW; ++tw) {
-        float s[4][2];
-        for (int i = 0; i < 4; ++i) {
-          const float m0 = m[(i * 4 + 0) * xs + tw], m1 = m[(i * 4 + 1) * xs + tw];
-          const float m2 = m[(i * 4 + 2) * xs + tw], m3 = m[(i * 4 + 3) * xs + tw];
-          s[i][0] = m0 + m1 + m2;
-          s[i][1] = m1 - m2 - m3;
-        }
-        const int64_t ow = 2 * tw;
-        row0[ow] = s[0][0] + s[1][0] + s[2][0] + b;
-        if (ow + 1 < k.OW) row0[ow + 1] = s[0][1] + s[1][1] + s[2][1] + b;
-        if (two_rows) {
-          row1[ow] = s[1][0] - s[2][0] - s[3][0] + b;
-          if (ow + 1 < k.OW) row1[ow + 1] = s[1][1] - s[2][1] - s[3][1] + b;
+          if (valid == 2 * L) {
+            hn::StoreInterleaved2(y10, y11, d, row1 + 2 * tw);
+          } else {
+            hn::StoreInterleaved2(y10, y11, d, buf);
+            std::memcpy(row1 + 2 * tw, buf, sizeof(float) * size_t(valid));
+          }
         }
       }
     }
   }
+}
+
+// The lanes the transforms will use for a requested cap on this target.
+int64_t CappedLanes(int cap) {
+  if (cap <= 4) return int64_t(hn::Lanes(hn::CappedTag<float, 4>()));
+  if (cap <= 8) return int64_t(hn::Lanes(hn::CappedTag<float, 8>()));
+  return int64_t(hn::Lanes(hn::CappedTag<float, 16>()));
+}
+
+void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, float* V, int64_t ld) {
+  if (k.cap <= 4) return InputT(hn::CappedTag<float, 4>(), P, k, th0, th1, V, ld);
+  if (k.cap <= 8) return InputT(hn::CappedTag<float, 8>(), P, k, th0, th1, V, ld);
+  InputT(hn::CappedTag<float, 16>(), P, k, th0, th1, V, ld);
+}
+
+void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, int64_t ld,
+                     const float* bias, float* y) {
+  if (k.cap <= 4) return OutputT(hn::CappedTag<float, 4>(), M, k, th0, th1, ld, bias, y);
+  if (k.cap <= 8) return OutputT(hn::CappedTag<float, 8>(), M, k, th0, th1, ld, bias, y);
+  OutputT(hn::CappedTag<float, 16>(), M, k, th0, th1, ld, bias, y);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -161,6 +171,7 @@ namespace finch::ops {
 namespace wino {
 HWY_EXPORT(InputTransform);
 HWY_EXPORT(OutputTransform);
+HWY_EXPORT(CappedLanes);
 
 // U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
 std::vector<float> transform_weights(const float* w, int64_t OC, int64_t C) {
@@ -201,40 +212,58 @@ Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, 
                   w.size(2) == 3 && w.size(3) == 3 && k.OH > 0 && k.OW > 0,
               "conv2d_winograd: x ", shape_str(x.shape()), " w ", shape_str(w.shape()));
   k.TH = (k.OH + 1) / 2, k.TW = (k.OW + 1) / 2;
-  k.Hp = 2 * k.TH + 2, k.Wh = k.TW + 1;
-  // ~256 tiles per block keeps the GEMMs wide while V and M stay near L2.
-  k.rows = std::clamp<int64_t>(256 / k.TW, 1, k.TH);
+  // The vector width whose padding of a tile row is least (ties to the wider vector).
+  k.cap = 16, k.TWp = 0;
+  for (int cap : {16, 8, 4}) {
+    const int64_t L = HWY_DYNAMIC_DISPATCH(wino::CappedLanes)(cap);
+    const int64_t twp = (k.TW + L - 1) / L * L;
+    if (k.TWp == 0 || twp < k.TWp) k.cap = cap, k.TWp = twp;
+  }
+  k.Hp = 2 * k.TH + 2, k.Wh = k.TWp + 1;
   const int64_t N = x.size(0);
+  // A block of ~256 tile columns keeps the GEMMs wide while V and M stay near L2: tile rows of
+  // one image for large maps, several whole images for small ones.
+  constexpr int64_t kTarget = 256;
+  const int64_t img_cols = k.TH * k.TWp;
+  k.rows = img_cols >= kTarget ? std::clamp<int64_t>(kTarget / k.TWp, 1, k.TH) : k.TH;
+  const int64_t imgs = img_cols >= kTarget ? 1 : std::max<int64_t>(1, kTarget / img_cols);
   Tensor y = empty({N, k.OC, k.OH, k.OW}, DType::f32);
   const std::vector<float> U = wino::transform_weights(w.data<float>(), k.OC, k.C);
   const float *px = x.data<float>(), *pb = b.defined() ? b.data<float>() : nullptr;
   float* py = y.data<float>();
   const int64_t threads = get_num_threads(), chunks = N >= threads ? threads : 1;
   auto run = [&](int64_t n0, int64_t n1) {
-    // P [C, 2 phases, Hp, Wh]: zero border written once, interior overwritten per image.
-    std::vector<float> P(size_t(k.C * 2 * k.plane()), 0.0f);
-    const size_t tbmax = size_t(k.rows * k.TW);
-    std::vector<float> V(16 * size_t(k.C) * tbmax), M(16 * size_t(k.OC) * tbmax);
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t c = 0; c < k.C; ++c) {
-        float* E = P.data() + c * 2 * k.plane();
-        for (int64_t ih = 0; ih < k.H; ++ih) {
-          const float* src = px + ((n * k.C + c) * k.H + ih) * k.W;
-          float* row = E + (ih + ph) * k.Wh;
-          for (int64_t iw = 0; iw < k.W; ++iw) {
-            const int64_t s = iw + pw;
-            row[(s & 1) * k.plane() + (s >> 1)] = src[iw];
+    const int64_t nb_max = std::min(imgs, n1 - n0);
+    // P [nb, C, 2 phases, Hp, Wh]: zero border written once, interior overwritten per image.
+    const size_t pimg = size_t(k.C * 2 * k.plane());
+    std::vector<float> P(size_t(nb_max) * pimg, 0.0f);
+    const size_t cmax = size_t(nb_max * k.rows * k.TWp);
+    std::vector<float> V(16 * size_t(k.C) * cmax), M(16 * size_t(k.OC) * cmax);
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nb_max) {
+      const int64_t nb = std::min(nb_max, n1 - nb0);
+      for (int64_t j = 0; j < nb; ++j)
+        for (int64_t c = 0; c < k.C; ++c) {
+          float* E = P.data() + size_t(j) * pimg + c * 2 * k.plane();
+          for (int64_t ih = 0; ih < k.H; ++ih) {
+            const float* src = px + (((nb0 + j) * k.C + c) * k.H + ih) * k.W;
+            float* row = E + (ih + ph) * k.Wh;
+            for (int64_t iw = 0; iw < k.W; ++iw) {
+              const int64_t s = iw + pw;
+              row[(s & 1) * k.plane() + (s >> 1)] = src[iw];
+            }
           }
         }
-      }
       for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
-        const int64_t th1 = std::min(k.TH, th0 + k.rows), tb = (th1 - th0) * k.TW;
-        HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data(), k, th0, th1, V.data());
+        const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
+        for (int64_t j = 0; j < nb; ++j)
+          HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
+                                                     V.data() + j * per, ld);
         for (int xi = 0; xi < 16; ++xi)
-          sgemm(false, false, k.OC, tb, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
-                V.data() + xi * k.C * tb, tb, 0.0f, M.data() + xi * k.OC * tb, tb);
-        HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M.data(), k, th0, th1, pb,
-                                                    py + n * k.OC * k.OH * k.OW);
+          sgemm(false, false, k.OC, ld, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
+                V.data() + xi * k.C * ld, ld, 0.0f, M.data() + xi * k.OC * ld, ld);
+        for (int64_t j = 0; j < nb; ++j)
+          HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M.data() + j * per, k, th0, th1, ld, pb,
+                                                      py + (nb0 + j) * k.OC * k.OH * k.OW);
       }
     }
   };
