@@ -26,6 +26,7 @@
 #include "framework/parallel.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
+#include "ops/im2col.h"
 
 #ifndef FINCH_OPS_WINOGRAD_GEOM
 #define FINCH_OPS_WINOGRAD_GEOM
@@ -237,7 +238,8 @@ Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, 
     const size_t pimg = size_t(k.C * 2 * k.plane());
     std::vector<float> P(size_t(nb_max) * pimg, 0.0f);
     const size_t cmax = size_t(nb_max * k.rows * k.TWp);
-    std::vector<float> V(16 * size_t(k.C) * cmax), M(16 * size_t(k.OC) * cmax);
+    float* V = conv_scratch<float, 2>(16 * size_t(k.C) * cmax);
+    float* M = conv_scratch<float, 3>(16 * size_t(k.OC) * cmax);
     for (int64_t nb0 = n0; nb0 < n1; nb0 += nb_max) {
       const int64_t nb = std::min(nb_max, n1 - nb0);
       for (int64_t j = 0; j < nb; ++j)
@@ -260,12 +262,12 @@ Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, 
         const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
         for (int64_t j = 0; j < nb; ++j)
           HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
-                                                     V.data() + j * per, ld);
+                                                     V + j * per, ld);
         for (int xi = 0; xi < 16; ++xi)
           sgemm(false, false, k.OC, ld, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
-                V.data() + xi * k.C * ld, ld, 0.0f, M.data() + xi * k.OC * ld, ld);
+                V + xi * k.C * ld, ld, 0.0f, M + xi * k.OC * ld, ld);
         for (int64_t j = 0; j < nb; ++j)
-          HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M.data() + j * per, k, th0, th1, ld, pb,
+          HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M + j * per, k, th0, th1, ld, pb,
                                                       py + (nb0 + j) * k.OC * k.OH * k.OW);
       }
     }
