@@ -268,7 +268,11 @@ Conv2dGrads conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& wei
   const Tensor d = dy.to(x.dtype());
   if (is_depthwise(g.C, g.OC, g.G))
     return depthwise_conv2d_backward(d, x, weight, p, need_x, need_weight, need_bias);
-  if (x.dtype() == DType::f32 && need_x && winograd_applies(g.C, g.OC, g.KH, g.KW, p)) {
+  if (x.dtype() == DType::f32 && winograd_applies(g.C, g.OC, g.KH, g.KW, p)) {
+    Conv2dGrads r;
+    if (need_weight) r.dweight = conv2d_winograd_dweight(x, d, p.ph, p.pw);
+    if (need_bias) r.dbias = channel_sums(d.contiguous().view({g.N, g.OC, g.OH * g.OW}));
+    if (!need_x) return r;
     // dX is a stride-1 conv of dY with the kernel flipped in space and transposed in channels,
     // padded by 2 − p: dx[c, i, j] = Σ dy[oc, i + p − kh, j + p − kw] · w[oc, c, kh, kw].
     const Tensor wf = weight.contiguous();
@@ -278,7 +282,6 @@ Conv2dGrads conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& wei
     for (int64_t oc = 0; oc < g.OC; ++oc)
       for (int64_t c = 0; c < g.C; ++c)
         for (int64_t k = 0; k < 9; ++k) t[(c * g.OC + oc) * 9 + (8 - k)] = s[(oc * g.C + c) * 9 + k];
-    Conv2dGrads r = conv2d_backward_gemm<float>(d, x, weight, g, p, false, need_weight, need_bias);
     r.dx = conv2d_winograd(d, wt, Tensor(), 2 - p.ph, 2 - p.pw);
     return r;
   }
