@@ -150,37 +150,22 @@ template <class D>
 void DyT(D d, const float* dy, const Geom& k, int64_t th0, int64_t th1, int64_t ld, float* E) {
   const int64_t L = int64_t(hn::Lanes(d));
   const int64_t xs = k.OC * ld;
-  const int64_t full_tw = k.OW / 2;  // tiles with both columns inside OW
-  HWY_ALIGN float lo[HWY_MAX_BYTES / sizeof(float)], hi[HWY_MAX_BYTES / sizeof(float)];
+  // Each dY row is copied into a zero-tailed buffer 2·TWp long, so whole vectors of tiles
+  // (padding tiles and the half tile of an odd OW included) deinterleave with full loads.
+  std::vector<float> rb(size_t(4 * k.TWp), 0.0f);
+  float* rb0 = rb.data();
+  float* rb1 = rb0 + 2 * k.TWp;
   for (int64_t oc = 0; oc < k.OC; ++oc)
     for (int64_t th = th0; th < th1; ++th) {
       const float* r0 = dy + (oc * k.OH + 2 * th) * k.OW;
       const bool two_rows = 2 * th + 1 < k.OH;
-      const float* r1 = two_rows ? r0 + k.OW : nullptr;
+      std::copy_n(r0, k.OW, rb0);
+      if (two_rows) std::copy_n(r0 + k.OW, k.OW, rb1);
       float* e = E + oc * ld + (th - th0) * k.TWp;
       for (int64_t tw = 0; tw < k.TWp; tw += L) {
         hn::Vec<D> a0, b0, a1, b1;  // dY[2th + r][2tw + col]: a = even column, b = odd column
-        if (tw + L <= full_tw) {
-          hn::LoadInterleaved2(d, r0 + 2 * tw, a0, b0);
-          if (two_rows) hn::LoadInterleaved2(d, r1 + 2 * tw, a1, b1);
-        } else {
-          for (int64_t i = 0; i < L; ++i) {
-            const int64_t c0 = 2 * (tw + i), c1 = c0 + 1;
-            const bool tile = tw + i < k.TW;
-            lo[i] = tile && c0 < k.OW ? r0[c0] : 0.0f;
-            hi[i] = tile && c1 < k.OW ? r0[c1] : 0.0f;
-          }
-          a0 = hn::Load(d, lo), b0 = hn::Load(d, hi);
-          if (two_rows) {
-            for (int64_t i = 0; i < L; ++i) {
-              const int64_t c0 = 2 * (tw + i), c1 = c0 + 1;
-              const bool tile = tw + i < k.TW;
-              lo[i] = tile && c0 < k.OW ? r1[c0] : 0.0f;
-              hi[i] = tile && c1 < k.OW ? r1[c1] : 0.0f;
-            }
-            a1 = hn::Load(d, lo), b1 = hn::Load(d, hi);
-          }
-        }
+        hn::LoadInterleaved2(d, rb0 + 2 * tw, a0, b0);
+        if (two_rows) hn::LoadInterleaved2(d, rb1 + 2 * tw, a1, b1);
         if (!two_rows) a1 = hn::Zero(d), b1 = hn::Zero(d);
         // Rows: t_i = A·dy along the tile's rows (per column a, b).
         const auto ta0 = a0, ta1 = hn::Add(a0, a1), ta2 = hn::Sub(a0, a1), ta3 = hn::Neg(a1);
