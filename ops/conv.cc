@@ -102,7 +102,7 @@ Tensor conv2d_gemm(const Tensor& xin, const Tensor& win, const Tensor& bin, cons
   const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.defined() ? b.data<T>() : nullptr;
   T* py = y.data<T>();
   run_chunks<T>(split_batch(g.N), [&](int64_t, int64_t n0, int64_t n1) {
-    std::vector<T> col(direct ? 0 : size_t(Kc * rows * g.OW));
+    T* col = direct ? nullptr : conv_scratch<T, 0>(size_t(Kc * rows * g.OW));
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t gr = 0; gr < g.G; ++gr) {
         const T* xg = px + (n * g.C + gr * g.Cg) * HW;
@@ -123,10 +123,10 @@ Tensor conv2d_gemm(const Tensor& xin, const Tensor& win, const Tensor& bin, cons
         }
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += rows) {
           const int64_t oh1 = std::min(g.OH, oh0 + rows), cols = (oh1 - oh0) * g.OW;
-          im2col(xg, g.img, oh0, oh1, col.data());
+          im2col(xg, g.img, oh0, oh1, col);
           fill_bias(oh0 * g.OW, oh1 * g.OW);
           // Y_g[:, tile] (+)= W_g [OCg, Kc] · col [Kc, cols]
-          gemm_t<T>(false, false, g.OCg, cols, Kc, wg, Kc, col.data(), cols, beta, yg + oh0 * g.OW, OHW);
+          gemm_t<T>(false, false, g.OCg, cols, Kc, wg, Kc, col, cols, beta, yg + oh0 * g.OW, OHW);
         }
       }
   });
@@ -155,7 +155,8 @@ Conv2dGrads conv2d_backward_gemm(const Tensor& dyin, const Tensor& xin, const Te
   if (need_x || need_w)
     run_chunks<T>(split, [&](int64_t c, int64_t n0, int64_t n1) {
       const size_t tile = size_t(Kc * rows * g.OW);
-      std::vector<T> col(direct || !need_w ? 0 : tile), dcol(direct || !need_x ? 0 : tile);
+      T* col = direct || !need_w ? nullptr : conv_scratch<T, 0>(tile);
+      T* dcol = direct || !need_x ? nullptr : conv_scratch<T, 1>(tile);
       if (need_w) dwt_part[size_t(c)].assign(size_t(g.OC * Kc), T(0));
       for (int64_t n = n0; n < n1; ++n) {
         if (need_x && !direct) std::fill(pdx + n * g.C * HW, pdx + (n + 1) * g.C * HW, T(0));
@@ -174,14 +175,14 @@ Conv2dGrads conv2d_backward_gemm(const Tensor& dyin, const Tensor& xin, const Te
             const int64_t oh1 = std::min(g.OH, oh0 + rows), cols = (oh1 - oh0) * g.OW;
             const T* dyt = dyg + oh0 * g.OW;  // dY_g[:, tile], leading dim OHW
             if (need_w) {
-              im2col(xg, g.img, oh0, oh1, col.data());
+              im2col(xg, g.img, oh0, oh1, col);
               // dW_gᵀ [Kc, OCg] += col [Kc, cols] · dY_tileᵀ
-              gemm_t<T>(false, true, Kc, g.OCg, cols, col.data(), cols, dyt, OHW, T(1), dwt, g.OCg);
+              gemm_t<T>(false, true, Kc, g.OCg, cols, col, cols, dyt, OHW, T(1), dwt, g.OCg);
             }
             if (need_x) {
               // dcol [Kc, cols] = W_gᵀ · dY_tile, scattered back by col2im
-              gemm_t<T>(true, false, Kc, cols, g.OCg, wg, Kc, dyt, OHW, T(0), dcol.data(), cols);
-              col2im(dcol.data(), g.img, oh0, oh1, dxg);
+              gemm_t<T>(true, false, Kc, cols, g.OCg, wg, Kc, dyt, OHW, T(0), dcol, cols);
+              col2im(dcol, g.img, oh0, oh1, dxg);
             }
           }
         }
@@ -267,7 +268,11 @@ Conv2dGrads conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& wei
   const Tensor d = dy.to(x.dtype());
   if (is_depthwise(g.C, g.OC, g.G))
     return depthwise_conv2d_backward(d, x, weight, p, need_x, need_weight, need_bias);
-  if (x.dtype() == DType::f32 && need_x && winograd_applies(g.C, g.OC, g.KH, g.KW, p)) {
+  if (x.dtype() == DType::f32 && winograd_applies(g.C, g.OC, g.KH, g.KW, p)) {
+    Conv2dGrads r;
+    if (need_weight) r.dweight = conv2d_winograd_dweight(x, d, p.ph, p.pw);
+    if (need_bias) r.dbias = channel_sums(d.contiguous().view({g.N, g.OC, g.OH * g.OW}));
+    if (!need_x) return r;
     // dX is a stride-1 conv of dY with the kernel flipped in space and transposed in channels,
     // padded by 2 − p: dx[c, i, j] = Σ dy[oc, i + p − kh, j + p − kw] · w[oc, c, kh, kw].
     const Tensor wf = weight.contiguous();
@@ -277,7 +282,6 @@ Conv2dGrads conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& wei
     for (int64_t oc = 0; oc < g.OC; ++oc)
       for (int64_t c = 0; c < g.C; ++c)
         for (int64_t k = 0; k < 9; ++k) t[(c * g.OC + oc) * 9 + (8 - k)] = s[(oc * g.C + c) * 9 + k];
-    Conv2dGrads r = conv2d_backward_gemm<float>(d, x, weight, g, p, false, need_weight, need_bias);
     r.dx = conv2d_winograd(d, wt, Tensor(), 2 - p.ph, 2 - p.pw);
     return r;
   }

@@ -53,6 +53,9 @@ bool winograd_applies(int64_t C, int64_t OC, int64_t KH, int64_t KW, const Conv2
 Tensor conv2d_winograd(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t ph,
                        int64_t pw);
 
+// The weight gradient of that conv: F32 x [N, C, H, W], dy [N, OC, OH, OW] → dW [OC, C, 3, 3].
+Tensor conv2d_winograd_dweight(const Tensor& x, const Tensor& dy, int64_t ph, int64_t pw);
+
 // Σ over N and the spatial dims of y [N, C, S]: the conv bias gradient, summed in a fixed order.
 Tensor channel_sums(const Tensor& y);
 

@@ -12,6 +12,13 @@
 // (2·tw .. 2·tw+3) are E[tw], O[tw], E[tw+1], O[tw+1]: four contiguous vector loads across tiles.
 // The transforms are Highway kernels (the build's baseline is SSE2, so plain loops would not use
 // AVX2/AVX-512); the 16 GEMMs go to OpenBLAS.
+//
+// Small maps (ResNet-20's 28×28, 14×14, 7×7 give 14, 7 and 4 tiles per row) would leave a
+// 16-lane vector loop with nothing but scalar tails, so the vector width is picked per conv
+// (4, 8 or 16 lanes, whichever pads a tile row least) and every tile row is padded to a whole
+// number of vectors: the padding tiles read the zero border and are computed but never stored.
+// When an image has few tiles, several images share one tile block so that the 16 GEMMs stay
+// wide (a 7×7 map alone gives GEMMs only 16 columns wide).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -19,13 +26,17 @@
 #include "framework/parallel.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
+#include "ops/im2col.h"
 
 #ifndef FINCH_OPS_WINOGRAD_GEOM
 #define FINCH_OPS_WINOGRAD_GEOM
 namespace finch::ops::wino {
 struct Geom {
   int64_t C, H, W, OC, OH, OW, ph, pw, TH, TW, Hp, Wh, rows;  // Wh: columns per phase plane
-  int64_t plane() const { return Hp * Wh; }                   // one phase plane
+  int64_t TWp;  // tiles per row padded to whole vectors (the column stride of a tile row)
+  int cap;      // vector lanes the transforms use (4, 8 or 16, capped by the target)
+  int64_t imgs;  // images per tile block (rows == TH when > 1)
+  int64_t plane() const { return Hp * Wh; }  // one phase plane
 };
 }  // namespace finch::ops::wino
 #endif
@@ -40,19 +51,19 @@ namespace finch::ops::wino {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Bᵀ·d·B for the tile rows [th0, th1) into V [16, C, tiles]; d B along a row is
-// (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same combination down the columns.
-void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, float* V) {
-  const hn::ScalableTag<float> d;
+// Bᵀ·d·B for the tile rows [th0, th1) of one image into V [16, C, ld] at columns
+// (th − th0)·TWp + tw; d B along a row is (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then the same
+// combination down the columns.
+template <class D>
+void InputT(D d, const float* P, const Geom& k, int64_t th0, int64_t th1, float* V, int64_t ld) {
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t tb = (th1 - th0) * k.TW, xs = k.C * tb;
+  const int64_t xs = k.C * ld;
   for (int64_t c = 0; c < k.C; ++c)
     for (int64_t th = th0; th < th1; ++th) {
       const float* E = P + c * 2 * k.plane() + 2 * th * k.Wh;  // even columns, row 2·th
       const float* O = E + k.plane();                            // odd columns
-      float* v = V + c * tb + (th - th0) * k.TW;
-      int64_t tw = 0;
-      for (; tw + L <= k.TW; tw += L) {
+      float* v = V + c * ld + (th - th0) * k.TWp;
+      for (int64_t tw = 0; tw < k.TWp; tw += L) {
 #define FINCH_WINO_ROW(i)                                                             \
   const auto a##i = hn::LoadU(d, E + i * k.Wh + tw), b##i = hn::LoadU(d, O + i * k.Wh + tw); \
   const auto c##i = hn::LoadU(d, E + i * k.Wh + tw + 1), e##i = hn::LoadU(d, O + i * k.Wh + tw + 1); \
@@ -74,43 +85,36 @@ void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, flo
         FINCH_WINO_COL(3)
 #undef FINCH_WINO_COL
       }
-      for (; tw < k.TW; ++tw) {
-        float e[4][4];
-        for (int i = 0; i < 4; ++i) {
-          const float a = E[i * k.Wh + tw], b = O[i * k.Wh + tw];
-          const float c2 = E[i * k.Wh + tw + 1], e3 = O[i * k.Wh + tw + 1];
-          e[i][0] = a - c2, e[i][1] = b + c2, e[i][2] = c2 - b, e[i][3] = b - e3;
-        }
-        for (int j = 0; j < 4; ++j) {
-          v[(0 * 4 + j) * xs + tw] = e[0][j] - e[2][j];
-          v[(1 * 4 + j) * xs + tw] = e[1][j] + e[2][j];
-          v[(2 * 4 + j) * xs + tw] = e[2][j] - e[1][j];
-          v[(3 * 4 + j) * xs + tw] = e[1][j] - e[3][j];
-        }
-      }
     }
 }
 
-// y tile = Aᵀ·m·A + bias, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; full vectors of whole tiles are
-// stored with an interleaving store, the ragged right edge and odd last row go scalar.
-void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, const float* bias,
-                     float* y) {
-  const hn::ScalableTag<float> d;
+// y tile = Aᵀ·m·A + bias, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], for the tile rows [th0, th1) of
+// one image whose M [16, OC, ld] columns start at M. Vectors of whole tiles are stored with an
+// interleaving store; the last vector of a row, which may hold padding tiles or a half tile
+// (odd OW), goes through a small buffer and only its valid outputs are copied.
+template <class D>
+void OutputT(D d, const float* M, const Geom& k, int64_t th0, int64_t th1, int64_t ld,
+             const float* bias, float* y) {
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t tb = (th1 - th0) * k.TW, xs = k.OC * tb;
-  const int64_t full_tw = k.OW / 2;  // tiles whose two columns are both inside OW
+  const int64_t xs = k.OC * ld;
+  HWY_ALIGN float buf[2 * HWY_MAX_BYTES / sizeof(float)];
+  // The first `valid` (< 2L) of the interleaved outputs: masked stores, not a memcpy call per
+  // row (a libc call for a few floats cost ~4% of a ResNet-20 step).
+  auto store_partial = [&](auto e, auto o, int64_t valid, float* dst) {
+    hn::StoreInterleaved2(e, o, d, buf);
+    hn::BlendedStore(hn::Load(d, buf), hn::FirstN(d, size_t(std::min(valid, L))), d, dst);
+    if (valid > L) hn::BlendedStore(hn::Load(d, buf + L), hn::FirstN(d, size_t(valid - L)), d, dst + L);
+  };
   for (int64_t oc = 0; oc < k.OC; ++oc) {
-    const float b = bias ? bias[oc] : 0.0f;
-    const auto bv = hn::Set(d, b);
+    const auto bv = hn::Set(d, bias ? bias[oc] : 0.0f);
     float* yo = y + oc * k.OH * k.OW;
     for (int64_t th = th0; th < th1; ++th) {
-      const float* m = M + oc * tb + (th - th0) * k.TW;
+      const float* m = M + oc * ld + (th - th0) * k.TWp;
       const int64_t oh = 2 * th;
       const bool two_rows = oh + 1 < k.OH;
       float* row0 = yo + oh * k.OW;
       float* row1 = row0 + k.OW;
-      int64_t tw = 0;
-      for (; tw + L <= full_tw; tw += L) {
+      for (int64_t tw = 0; tw < k.TW; tw += L) {
 #define FINCH_WINO_S(i)                                                                   \
   const auto m##i##0 = hn::LoadU(d, m + (i * 4 + 0) * xs + tw);                           \
   const auto m##i##1 = hn::LoadU(d, m + (i * 4 + 1) * xs + tw);                           \
@@ -125,31 +129,85 @@ void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, co
 #undef FINCH_WINO_S
         const auto y00 = hn::Add(hn::Add(hn::Add(s00, s10), s20), bv);
         const auto y01 = hn::Add(hn::Add(hn::Add(s01, s11), s21), bv);
-        hn::StoreInterleaved2(y00, y01, d, row0 + 2 * tw);
+        const int64_t valid = std::min<int64_t>(2 * L, k.OW - 2 * tw);  // outputs of this vector
+        if (valid == 2 * L) hn::StoreInterleaved2(y00, y01, d, row0 + 2 * tw);
+        else store_partial(y00, y01, valid, row0 + 2 * tw);
         if (two_rows) {
           const auto y10 = hn::Add(hn::Sub(hn::Sub(s10, s20), s30), bv);
           const auto y11 = hn::Add(hn::Sub(hn::Sub(s11, s21), s31), bv);
-          hn::StoreInterleaved2(y10, y11, d, row1 + 2 * tw);
-        }
-      }
-      for (; tw < k.TW; ++tw) {
-        float s[4][2];
-        for (int i = 0; i < 4; ++i) {
-          const float m0 = m[(i * 4 + 0) * xs + tw], m1 = m[(i * 4 + 1) * xs + tw];
-          const float m2 = m[(i * 4 + 2) * xs + tw], m3 = m[(i * 4 + 3) * xs + tw];
-          s[i][0] = m0 + m1 + m2;
-          s[i][1] = m1 - m2 - m3;
-        }
-        const int64_t ow = 2 * tw;
-        row0[ow] = s[0][0] + s[1][0] + s[2][0] + b;
-        if (ow + 1 < k.OW) row0[ow + 1] = s[0][1] + s[1][1] + s[2][1] + b;
-        if (two_rows) {
-          row1[ow] = s[1][0] - s[2][0] - s[3][0] + b;
-          if (ow + 1 < k.OW) row1[ow + 1] = s[1][1] - s[2][1] - s[3][1] + b;
+          if (valid == 2 * L) hn::StoreInterleaved2(y10, y11, d, row1 + 2 * tw);
+          else store_partial(y10, y11, valid, row1 + 2 * tw);
         }
       }
     }
   }
+}
+
+// A·dy·Aᵀ for the 2×2 dY tiles of the rows [th0, th1) of one image into E [16, OC, ld] (the
+// weight gradient's counterpart of the output transform, A = [[1, 0], [1, 1], [1, −1], [0, −1]]);
+// outputs beyond OH/OW are zero, and so are the padding tiles, so they add nothing to dW.
+template <class D>
+void DyT(D d, const float* dy, const Geom& k, int64_t th0, int64_t th1, int64_t ld, float* E) {
+  const int64_t L = int64_t(hn::Lanes(d));
+  const int64_t xs = k.OC * ld;
+  // Each dY row is copied into a zero-tailed buffer 2·TWp long, so whole vectors of tiles
+  // (padding tiles and the half tile of an odd OW included) deinterleave with full loads.
+  std::vector<float> rb(size_t(4 * k.TWp), 0.0f);
+  float* rb0 = rb.data();
+  float* rb1 = rb0 + 2 * k.TWp;
+  for (int64_t oc = 0; oc < k.OC; ++oc)
+    for (int64_t th = th0; th < th1; ++th) {
+      const float* r0 = dy + (oc * k.OH + 2 * th) * k.OW;
+      const bool two_rows = 2 * th + 1 < k.OH;
+      std::copy_n(r0, k.OW, rb0);
+      if (two_rows) std::copy_n(r0 + k.OW, k.OW, rb1);
+      float* e = E + oc * ld + (th - th0) * k.TWp;
+      for (int64_t tw = 0; tw < k.TWp; tw += L) {
+        hn::Vec<D> a0, b0, a1, b1;  // dY[2th + r][2tw + col]: a = even column, b = odd column
+        hn::LoadInterleaved2(d, rb0 + 2 * tw, a0, b0);
+        if (two_rows) hn::LoadInterleaved2(d, rb1 + 2 * tw, a1, b1);
+        if (!two_rows) a1 = hn::Zero(d), b1 = hn::Zero(d);
+        // Rows: t_i = A·dy along the tile's rows (per column a, b).
+        const auto ta0 = a0, ta1 = hn::Add(a0, a1), ta2 = hn::Sub(a0, a1), ta3 = hn::Neg(a1);
+        const auto tb0 = b0, tb1 = hn::Add(b0, b1), tb2 = hn::Sub(b0, b1), tb3 = hn::Neg(b1);
+#define FINCH_WINO_DY(i)                                                     \
+  hn::StoreU(ta##i, d, e + (i * 4 + 0) * xs + tw);                           \
+  hn::StoreU(hn::Add(ta##i, tb##i), d, e + (i * 4 + 1) * xs + tw);           \
+  hn::StoreU(hn::Sub(ta##i, tb##i), d, e + (i * 4 + 2) * xs + tw);           \
+  hn::StoreU(hn::Neg(tb##i), d, e + (i * 4 + 3) * xs + tw);
+        FINCH_WINO_DY(0)
+        FINCH_WINO_DY(1)
+        FINCH_WINO_DY(2)
+        FINCH_WINO_DY(3)
+#undef FINCH_WINO_DY
+      }
+    }
+}
+
+void DyTransform(const float* dy, const Geom& k, int64_t th0, int64_t th1, int64_t ld, float* E) {
+  if (k.cap <= 4) return DyT(hn::CappedTag<float, 4>(), dy, k, th0, th1, ld, E);
+  if (k.cap <= 8) return DyT(hn::CappedTag<float, 8>(), dy, k, th0, th1, ld, E);
+  DyT(hn::CappedTag<float, 16>(), dy, k, th0, th1, ld, E);
+}
+
+// The lanes the transforms will use for a requested cap on this target.
+int64_t CappedLanes(int cap) {
+  if (cap <= 4) return int64_t(hn::Lanes(hn::CappedTag<float, 4>()));
+  if (cap <= 8) return int64_t(hn::Lanes(hn::CappedTag<float, 8>()));
+  return int64_t(hn::Lanes(hn::CappedTag<float, 16>()));
+}
+
+void InputTransform(const float* P, const Geom& k, int64_t th0, int64_t th1, float* V, int64_t ld) {
+  if (k.cap <= 4) return InputT(hn::CappedTag<float, 4>(), P, k, th0, th1, V, ld);
+  if (k.cap <= 8) return InputT(hn::CappedTag<float, 8>(), P, k, th0, th1, V, ld);
+  InputT(hn::CappedTag<float, 16>(), P, k, th0, th1, V, ld);
+}
+
+void OutputTransform(const float* M, const Geom& k, int64_t th0, int64_t th1, int64_t ld,
+                     const float* bias, float* y) {
+  if (k.cap <= 4) return OutputT(hn::CappedTag<float, 4>(), M, k, th0, th1, ld, bias, y);
+  if (k.cap <= 8) return OutputT(hn::CappedTag<float, 8>(), M, k, th0, th1, ld, bias, y);
+  OutputT(hn::CappedTag<float, 16>(), M, k, th0, th1, ld, bias, y);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -161,6 +219,8 @@ namespace finch::ops {
 namespace wino {
 HWY_EXPORT(InputTransform);
 HWY_EXPORT(OutputTransform);
+HWY_EXPORT(CappedLanes);
+HWY_EXPORT(DyTransform);
 
 // U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
 std::vector<float> transform_weights(const float* w, int64_t OC, int64_t C) {
@@ -191,50 +251,91 @@ bool winograd_applies(int64_t C, int64_t OC, int64_t KH, int64_t KW, const Conv2
          p.ph <= 2 && p.pw <= 2 && C >= 8 && OC >= 8;
 }
 
+namespace wino {
+
+// Tiles, vector width and tile blocks of a conv of x [N, C, H, W] to OC channels.
+Geom make_geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t ph, int64_t pw) {
+  Geom k;
+  k.C = C, k.H = H, k.W = W, k.OC = OC, k.ph = ph, k.pw = pw;
+  k.OH = k.H + 2 * ph - 2, k.OW = k.W + 2 * pw - 2;
+  k.TH = (k.OH + 1) / 2, k.TW = (k.OW + 1) / 2;
+  // The vector width whose padding of a tile row is least (ties to the wider vector).
+  k.cap = 16, k.TWp = 0;
+  for (int cap : {16, 8, 4}) {
+    const int64_t L = HWY_DYNAMIC_DISPATCH(wino::CappedLanes)(cap);
+    const int64_t twp = (k.TW + L - 1) / L * L;
+    if (k.TWp == 0 || twp < k.TWp) k.cap = cap, k.TWp = twp;
+  }
+  k.Hp = 2 * k.TH + 2, k.Wh = k.TWp + 1;
+  // A block of ~256 tile columns keeps the GEMMs wide while V and M stay near L2: tile rows of
+  // one image for large maps, several whole images for small ones.
+  constexpr int64_t kTarget = 256;
+  const int64_t img_cols = k.TH * k.TWp;
+  k.rows = img_cols >= kTarget ? std::clamp<int64_t>(kTarget / k.TWp, 1, k.TH) : k.TH;
+  k.imgs = img_cols >= kTarget ? 1 : std::max<int64_t>(1, kTarget / img_cols);
+  return k;
+}
+
+// Copies the images [n0, n0 + nb) of x into their padded, even/odd-split planes
+// P [nb, C, 2, Hp, Wh] (whose border the caller zeroed).
+void pack_images(const float* px, const Geom& k, int64_t n0, int64_t nb, float* P) {
+  const size_t pimg = size_t(k.C * 2 * k.plane());
+  // Padded column s = iw + pw goes to phase s & 1 at s >> 1: two strided copies, which the
+  // compiler vectorizes (one loop with a computed phase did not).
+  const int64_t a = k.pw & 1;  // the first source column that lands in the even phase
+  const int64_t ne = (k.W - a + 1) / 2, no = (k.W - (1 - a) + 1) / 2;
+  const int64_t e0 = (a + k.pw) >> 1, o0 = (1 - a + k.pw) >> 1;
+  for (int64_t j = 0; j < nb; ++j)
+    for (int64_t c = 0; c < k.C; ++c) {
+      float* E = P + size_t(j) * pimg + c * 2 * k.plane();
+      for (int64_t ih = 0; ih < k.H; ++ih) {
+        const float* src = px + (((n0 + j) * k.C + c) * k.H + ih) * k.W;
+        float* ev = E + (ih + k.ph) * k.Wh + e0;
+        float* od = E + k.plane() + (ih + k.ph) * k.Wh + o0;
+        for (int64_t i = 0; i < ne; ++i) ev[i] = src[2 * i + a];
+        for (int64_t i = 0; i < no; ++i) od[i] = src[2 * i + 1 - a];
+      }
+    }
+}
+
+}  // namespace wino
+
 Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, int64_t ph, int64_t pw) {
   const Tensor x = xin.contiguous(), w = win.contiguous();
   const Tensor b = bin.defined() ? bin.contiguous() : Tensor();
-  wino::Geom k;
-  k.C = x.size(1), k.H = x.size(2), k.W = x.size(3), k.OC = w.size(0), k.ph = ph, k.pw = pw;
-  k.OH = k.H + 2 * ph - 2, k.OW = k.W + 2 * pw - 2;
-  FINCH_CHECK(x.dtype() == DType::f32 && w.dtype() == DType::f32 && w.size(1) == k.C &&
-                  w.size(2) == 3 && w.size(3) == 3 && k.OH > 0 && k.OW > 0,
+  FINCH_CHECK(x.dim() == 4 && w.dim() == 4 && x.dtype() == DType::f32 && w.dtype() == DType::f32 &&
+                  w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3 &&
+                  x.size(2) + 2 * ph > 2 && x.size(3) + 2 * pw > 2,
               "conv2d_winograd: x ", shape_str(x.shape()), " w ", shape_str(w.shape()));
-  k.TH = (k.OH + 1) / 2, k.TW = (k.OW + 1) / 2;
-  k.Hp = 2 * k.TH + 2, k.Wh = k.TW + 1;
-  // ~256 tiles per block keeps the GEMMs wide while V and M stay near L2.
-  k.rows = std::clamp<int64_t>(256 / k.TW, 1, k.TH);
-  const int64_t N = x.size(0);
+  const wino::Geom k = wino::make_geom(x.size(1), x.size(2), x.size(3), w.size(0), ph, pw);
+  const int64_t N = x.size(0), imgs = k.imgs;
   Tensor y = empty({N, k.OC, k.OH, k.OW}, DType::f32);
   const std::vector<float> U = wino::transform_weights(w.data<float>(), k.OC, k.C);
   const float *px = x.data<float>(), *pb = b.defined() ? b.data<float>() : nullptr;
   float* py = y.data<float>();
   const int64_t threads = get_num_threads(), chunks = N >= threads ? threads : 1;
   auto run = [&](int64_t n0, int64_t n1) {
-    // P [C, 2 phases, Hp, Wh]: zero border written once, interior overwritten per image.
-    std::vector<float> P(size_t(k.C * 2 * k.plane()), 0.0f);
-    const size_t tbmax = size_t(k.rows * k.TW);
-    std::vector<float> V(16 * size_t(k.C) * tbmax), M(16 * size_t(k.OC) * tbmax);
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t c = 0; c < k.C; ++c) {
-        float* E = P.data() + c * 2 * k.plane();
-        for (int64_t ih = 0; ih < k.H; ++ih) {
-          const float* src = px + ((n * k.C + c) * k.H + ih) * k.W;
-          float* row = E + (ih + ph) * k.Wh;
-          for (int64_t iw = 0; iw < k.W; ++iw) {
-            const int64_t s = iw + pw;
-            row[(s & 1) * k.plane() + (s >> 1)] = src[iw];
-          }
-        }
-      }
+    const int64_t nb_max = std::min(imgs, n1 - n0);
+    // P [nb, C, 2 phases, Hp, Wh]: zero border written once, interior overwritten per image.
+    const size_t pimg = size_t(k.C * 2 * k.plane());
+    std::vector<float> P(size_t(nb_max) * pimg, 0.0f);
+    const size_t cmax = size_t(nb_max * k.rows * k.TWp);
+    float* V = conv_scratch<float, 2>(16 * size_t(k.C) * cmax);
+    float* M = conv_scratch<float, 3>(16 * size_t(k.OC) * cmax);
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nb_max) {
+      const int64_t nb = std::min(nb_max, n1 - nb0);
+      wino::pack_images(px, k, nb0, nb, P.data());
       for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
-        const int64_t th1 = std::min(k.TH, th0 + k.rows), tb = (th1 - th0) * k.TW;
-        HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data(), k, th0, th1, V.data());
+        const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
+        for (int64_t j = 0; j < nb; ++j)
+          HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
+                                                     V + j * per, ld);
         for (int xi = 0; xi < 16; ++xi)
-          sgemm(false, false, k.OC, tb, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
-                V.data() + xi * k.C * tb, tb, 0.0f, M.data() + xi * k.OC * tb, tb);
-        HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M.data(), k, th0, th1, pb,
-                                                    py + n * k.OC * k.OH * k.OW);
+          sgemm(false, false, k.OC, ld, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
+                V + xi * k.C * ld, ld, 0.0f, M + xi * k.OC * ld, ld);
+        for (int64_t j = 0; j < nb; ++j)
+          HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M + j * per, k, th0, th1, ld, pb,
+                                                      py + (nb0 + j) * k.OC * k.OH * k.OW);
       }
     }
   };
@@ -243,6 +344,76 @@ Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, 
     for (int64_t c = c0; c < c1; ++c) run(c * N / chunks, (c + 1) * N / chunks);
   });
   return y;
+}
+
+// dW [OC, C, 3, 3] of the Winograd conv (stride 1, padding ph, pw) from x [N, C, H, W] and
+// dy [N, OC, OH, OW]. The forward is y_tile = Aᵀ[U ⊙ V]A with U = G·g·Gᵀ, so
+// dL/dg = Gᵀ·(Σ_tiles (A·dy_tile·Aᵀ) ⊙ V)·G: per ξ one GEMM [OC, tiles]·[tiles, C] whose inner
+// dimension is every tile of the chunk — 16·OC·C multiplies per 2×2 tile against 36·OC·C for
+// the im2col GEMM, and no patch matrix.
+Tensor conv2d_winograd_dweight(const Tensor& xin, const Tensor& dyin, int64_t ph, int64_t pw) {
+  const Tensor x = xin.contiguous(), dy = dyin.contiguous();
+  const wino::Geom k = wino::make_geom(x.size(1), x.size(2), x.size(3), dy.size(1), ph, pw);
+  FINCH_CHECK(x.dtype() == DType::f32 && dy.dtype() == DType::f32 && dy.size(0) == x.size(0) &&
+                  dy.size(2) == k.OH && dy.size(3) == k.OW,
+              "conv2d_winograd_dweight: x ", shape_str(x.shape()), " dy ", shape_str(dy.shape()));
+  const int64_t N = x.size(0), imgs = k.imgs;
+  const float *px = x.data<float>(), *pdy = dy.data<float>();
+  const int64_t threads = get_num_threads(), chunks = N >= threads ? threads : 1;
+  // One partial Σ (A·dy·Aᵀ) ⊙ V [16, OC, C] per chunk, summed in chunk order (deterministic).
+  std::vector<std::vector<float>> part(size_t(chunks), std::vector<float>(size_t(16 * k.OC * k.C), 0.0f));
+  auto run = [&](int64_t ci, int64_t n0, int64_t n1) {
+    const int64_t nb_max = std::min(imgs, n1 - n0);
+    const size_t pimg = size_t(k.C * 2 * k.plane());
+    std::vector<float> P(size_t(nb_max) * pimg, 0.0f);
+    const size_t cmax = size_t(nb_max * k.rows * k.TWp);
+    float* V = conv_scratch<float, 2>(16 * size_t(k.C) * cmax);
+    float* E = conv_scratch<float, 3>(16 * size_t(k.OC) * cmax);
+    float* acc = part[size_t(ci)].data();
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nb_max) {
+      const int64_t nb = std::min(nb_max, n1 - nb0);
+      wino::pack_images(px, k, nb0, nb, P.data());
+      for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
+        const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
+        for (int64_t j = 0; j < nb; ++j) {
+          HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
+                                                     V + j * per, ld);
+          HWY_DYNAMIC_DISPATCH(wino::DyTransform)(pdy + (nb0 + j) * k.OC * k.OH * k.OW, k, th0,
+                                                  th1, ld, E + j * per);
+        }
+        for (int xi = 0; xi < 16; ++xi)
+          sgemm(false, true, k.OC, k.C, ld, 1.0f, E + xi * k.OC * ld, ld, V + xi * k.C * ld, ld,
+                1.0f, acc + xi * k.OC * k.C, k.C);
+      }
+    }
+  };
+  if (chunks == 1) run(0, 0, N);
+  else parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) run(c, c * N / chunks, (c + 1) * N / chunks);
+  });
+  // dW[oc, c] = Gᵀ·M·G, M[i][j] = Σ_chunks part[i·4 + j][oc][c], G = [[1, 0, 0], [½, ½, ½],
+  // [½, −½, ½], [0, 0, 1]].
+  Tensor dw = empty({k.OC, k.C, 3, 3}, DType::f32);
+  float* pdw = dw.data<float>();
+  const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  for (int64_t oc = 0; oc < k.OC; ++oc)
+    for (int64_t c = 0; c < k.C; ++c) {
+      float m[4][4];
+      for (int xi = 0; xi < 16; ++xi) {
+        float v = 0;
+        for (const auto& pc : part) v += pc[size_t((xi * k.OC + oc) * k.C + c)];
+        m[xi / 4][xi % 4] = v;
+      }
+      float t[3][4];  // Gᵀ·M
+      for (int a = 0; a < 3; ++a)
+        for (int j = 0; j < 4; ++j)
+          t[a][j] = G[0][a] * m[0][j] + G[1][a] * m[1][j] + G[2][a] * m[2][j] + G[3][a] * m[3][j];
+      for (int a = 0; a < 3; ++a)
+        for (int bb = 0; bb < 3; ++bb)
+          pdw[(oc * k.C + c) * 9 + a * 3 + bb] =
+              t[a][0] * G[0][bb] + t[a][1] * G[1][bb] + t[a][2] * G[2][bb] + t[a][3] * G[3][bb];
+    }
+  return dw;
 }
 
 }  // namespace finch::ops

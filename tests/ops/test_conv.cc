@@ -156,6 +156,9 @@ TEST(Conv2d, WinogradPath) {
       }
     check_case(Case{3, 16, 17, 37, 40, 3, 3, Conv2dParams{1, 1, 1, 1, 1, 1, 1}, true, false}, DType::f32, 50);
     check_case(Case{2, 9, 8, 17, 600, 3, 3, Conv2dParams{1, 1, 1, 0, 1, 1, 1}, true, false}, DType::f32, 51);
+    // Small maps put several images into one tile block (and pad tile rows to whole vectors).
+    check_case(Case{9, 16, 12, 7, 7, 3, 3, Conv2dParams{1, 1, 1, 1, 1, 1, 1}, true, true}, DType::f32, 53);
+    check_case(Case{5, 8, 16, 14, 13, 3, 3, Conv2dParams{1, 1, 1, 1, 1, 1, 1}, false, false}, DType::f32, 54);
     if (HasFatalFailure()) break;
   }
   hwy::SetSupportedTargetsForTest(0);
