@@ -10,26 +10,17 @@
 #include "data/dataloader.h"
 #include "data/image_folder.h"
 #include "data/transforms.h"
+#include "tests/temp_dir.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
 using namespace finch;
+using finch::test::TempDir;
 using namespace finch::data;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("finch_imgfolder_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-};
 
 // Interleaved H×W×C pixels: channel c of (y, x) = 20y + 7x + 60c (mod 256).
 std::vector<uint8_t> pattern(int h, int w, int c) {

@@ -8,25 +8,14 @@
 #include "data/idx.h"
 #include "data/readers.h"
 #include "framework/random.h"
+#include "tests/temp_dir.h"
 
 using namespace finch;
+using finch::test::TempDir;
 using namespace finch::data;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh empty folder under the temp directory, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("finch_readers_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));

@@ -10,27 +10,13 @@
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/results.h"
+#include "tests/temp_dir.h"
 
 using namespace finch;
+using finch::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("finch_results_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  int count() const {
-    int n = 0;
-    for (auto& e : fs::directory_iterator(path)) n += 1, (void)e;
-    return n;
-  }
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

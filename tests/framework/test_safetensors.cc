@@ -9,8 +9,10 @@
 
 #include "framework/random.h"
 #include "framework/safetensors.h"
+#include "tests/temp_dir.h"
 
 using namespace finch;
+using finch::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -69,17 +71,6 @@ void expect_rejected(const std::vector<uint8_t>& file, std::initializer_list<con
 // One valid F32 [2] tensor at [0, 8): the base for header-level corruptions.
 const std::string kF32Entry = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
 const std::vector<uint8_t> k8Bytes(8, 0);
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("finch_st_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 }  // namespace
 
