@@ -42,12 +42,8 @@ void Adam::step() {
   NoGradGuard ng;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
-    Tensor g = p.grad();
+    const Tensor g = step_grad(i);
     if (!g.defined()) continue;
-    if (g.shape() != p.shape())
-      fail(name_, ".step: parameter ", i, " has shape ", shape_str(p.shape()), " but its grad has shape ",
-           shape_str(g.shape()));
-    g = g.to(p.dtype()).contiguous();
     auto& st = state_[i];
     for (const auto& name : state_names())
       if (!st.count(name)) st[name] = zeros(p.shape(), p.dtype());

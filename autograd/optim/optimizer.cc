@@ -8,6 +8,16 @@
 
 namespace finch::optim {
 
+Tensor Optimizer::step_grad(size_t i) const {
+  const Tensor& p = params_[i];
+  const Tensor g = p.grad();
+  if (!g.defined()) return g;
+  if (g.shape() != p.shape())
+    fail(name_, ".step: parameter ", i, " has shape ", shape_str(p.shape()), " but its grad has shape ",
+         shape_str(g.shape()));
+  return g.to(p.dtype()).contiguous();
+}
+
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
     : state_(params.size()), steps_(params.size(), 0), params_(std::move(params)), lr_(lr), name_(name) {
   if (!(lr >= 0.0)) fail(name_, ": learning rate must be non-negative, got ", lr);

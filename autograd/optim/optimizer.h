@@ -48,6 +48,9 @@ class Optimizer {
   // The state buffer names this optimizer expects (for checking loaded dicts).
   virtual std::vector<std::string> state_names() const = 0;
   virtual bool tracks_steps() const { return false; }
+  // Parameter i's gradient as a contiguous tensor of the parameter's dtype, or an undefined
+  // tensor when it has none (the parameter is skipped this step). Throws on a shape mismatch.
+  Tensor step_grad(size_t i) const;
 
   std::vector<Tensor> params_;
   double lr_;

@@ -67,12 +67,8 @@ void SGD::step() {
   NoGradGuard ng;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
-    Tensor g = p.grad();
+    const Tensor g = step_grad(i);
     if (!g.defined()) continue;
-    if (g.shape() != p.shape())
-      fail("SGD.step: parameter ", i, " has shape ", shape_str(p.shape()), " but its grad has shape ",
-           shape_str(g.shape()));
-    g = g.to(p.dtype()).contiguous();
     const bool first = opt_.momentum != 0.0 && !state_[i].count("momentum_buffer");
     if (first) state_[i]["momentum_buffer"] = empty(p.shape(), p.dtype());
     Tensor buf = opt_.momentum != 0.0 ? state_[i]["momentum_buffer"] : Tensor();
