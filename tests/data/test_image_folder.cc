@@ -11,6 +11,7 @@
 #include "data/image_folder.h"
 #include "data/transforms.h"
 #include "tests/temp_dir.h"
+#include "tests/error_text.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -41,21 +42,6 @@ void write_image(const fs::path& p, int h, int w, int c) {
   if (ext == ".jpg") ok = stbi_write_jpg(p.c_str(), w, h, c, px.data(), 100);
   ASSERT_TRUE(ok) << p;
 }
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text)                                       \
-  do {                                                                     \
-    const std::string msg_ = error_of([&] { stmt; });                      \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include "data/readers.h"
 #include "framework/random.h"
 #include "tests/temp_dir.h"
+#include "tests/error_text.h"
 
 using namespace finch;
 using finch::test::TempDir;
@@ -20,21 +21,6 @@ namespace {
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text)                                   \
-  do {                                                                 \
-    const std::string msg_ = error_of([&] { stmt; });                  \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 // CIFAR records: `label_bytes` labels then 3072 pixels with pixel p of plane c = (7i + 3c + p) % 256.
 std::vector<uint8_t> cifar_records(const std::vector<std::vector<uint8_t>>& labels) {

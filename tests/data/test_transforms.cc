@@ -6,8 +6,10 @@
 
 #include "data/transforms.h"
 #include "framework/safetensors.h"
+#include "tests/error_text.h"
 
 using namespace finch;
+using finch::test::error_of;
 using namespace finch::data;
 
 namespace {
@@ -31,15 +33,6 @@ Tensor coded(int64_t C, int64_t H, int64_t W, DType dt = DType::f32) {
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x) t.set({c, y, x}, double(dt == DType::u8 ? 40 * c + 5 * y + x : 100 * c + 10 * y + x));
   return t;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
