@@ -16,7 +16,7 @@ std::pair<std::vector<float>, std::vector<float>> observe_minmax(const std::stri
                                                                   const Tensor& x) {
   if (!x.defined()) fail(who, " observer: expected a tensor to observe, got an undefined tensor");
   if (x.dtype() != DType::f32)
-    fail(who, " observer: expected an f32 tensor, got ", dtype_name(x.dtype()), " of shape ", shape_str(x.shape()));
+    fail(who, " observer: expected an F32 tensor, got ", dtype_name(x.dtype()), " of shape ", shape_str(x.shape()));
   if (x.numel() == 0) fail(who, " observer: expected a non-empty tensor, got shape ", shape_str(x.shape()));
   int64_t outer = 1, C = 1, inner = x.numel();
   if (spec.axis >= 0) {
@@ -42,7 +42,7 @@ std::vector<float> state_vector(const std::string& who, const std::vector<std::p
   for (const auto& [n, t] : s) {
     if (n != name) continue;
     if (!t.defined() || t.dim() != 1 || t.dtype() != DType::f32)
-      fail(who, " observer: load_state expected \"", name, "\" to be a 1-D f32 tensor, got ",
+      fail(who, " observer: load_state expected \"", name, "\" to be a 1-D F32 tensor, got ",
            t.defined() ? std::string(dtype_name(t.dtype())) + " of shape " + shape_str(t.shape()) : "undefined");
     return t.to_vector<float>();
   }
