@@ -49,14 +49,15 @@ void spread(std::vector<double>& out, double L, double W, double a, double b, do
     out[size_t(bin_of(a))] += c;
     return;
   }
-  const int64_t k0 = bin_of(a), k1 = bin_of(b);
+  int64_t k0 = bin_of(a), k1 = bin_of(b);
+  if (k1 > k0 && L + double(k1) * W >= b) --k1;  // b on an edge: the bin above gets nothing
   double given = 0;
   for (int64_t k = k0; k < k1; ++k) {
     const double part = c * std::max(0.0, std::min(b, L + double(k + 1) * W) - std::max(a, L + double(k) * W)) / (b - a);
     out[size_t(k)] += part;
     given += part;
   }
-  out[size_t(k1)] += c - given;  // the last piece takes the remainder: mass is conserved exactly
+  out[size_t(k1)] += std::max(0.0, c - given);  // the last piece takes the remainder: mass is conserved
 }
 }  // namespace
 
