@@ -3,7 +3,7 @@
 // Two layouts: long contiguous rows (inner >= kRowMin, or per-tensor) are reduced row by row,
 // each row split into segments so one big per-tensor array still spreads over the pool; short
 // rows (inner small, e.g. per-channel along the last axis) are reduced column-wise: a block of
-// the C*inner columns takes the elementwise min/max across all outer rows, which keeps every
+// the C*inner columns takes the elementwise min/max down a block of outer rows, which keeps every
 // load contiguous and vector-wide. min/max are exact, so the split never changes the result.
 // Non-finite values are detected in the same pass (|x| <= FLT_MAX is false for NaN and ±Inf).
 #include <algorithm>
@@ -67,25 +67,39 @@ bool RowMinMax(const float* x, int64_t n, float* mn, float* mx) {
   return hn::AllTrue(d, hn::Eq(bad, hn::Zero(d)));
 }
 
-// mn[j] = min(mn[j], x[j]), mx likewise, for j in [0, n); returns false on a non-finite value.
-bool ElementwiseMinMax(const float* x, int64_t n, float* mn, float* mx) {
+// mn[j] = min(mn[j], x[r * stride + j]) over rows r in [0, rows), mx likewise, j in [0, n);
+// returns false on a non-finite value.
+bool ColumnMinMax(const float* x, int64_t rows, int64_t stride, int64_t n, float* mn, float* mx) {
   const DF d;
   const int64_t N = int64_t(hn::Lanes(d));
   const VF big = hn::Set(d, FLT_MAX);
   VF bad = hn::Zero(d);
-  int64_t j = 0;
-  for (; j + N <= n; j += N) {
-    const VF a = hn::LoadU(d, x + j);
-    hn::StoreU(hn::Min(hn::LoadU(d, mn + j), a), d, mn + j);
-    hn::StoreU(hn::Max(hn::LoadU(d, mx + j), a), d, mx + j);
-    bad = hn::Or(bad, hn::Not(hn::VecFromMask(d, hn::Le(hn::Abs(a), big))));
+  auto block = [&](int64_t j) {
+    VF lo = hn::LoadU(d, mn + j), hi = hn::LoadU(d, mx + j);
+    for (int64_t r = 0; r < rows; ++r) {
+      const VF a = hn::LoadU(d, x + r * stride + j);
+      lo = hn::Min(lo, a);
+      hi = hn::Max(hi, a);
+      bad = hn::Or(bad, hn::Not(hn::VecFromMask(d, hn::Le(hn::Abs(a), big))));
+    }
+    hn::StoreU(lo, d, mn + j);
+    hn::StoreU(hi, d, mx + j);
+  };
+  if (n >= N) {
+    int64_t j = 0;
+    for (; j + N <= n; j += N) block(j);
+    // Tail: one more vector ending at n, overlapping columns already done (min/max are idempotent).
+    if (j < n) block(n - N);
+    return hn::AllTrue(d, hn::Eq(bad, hn::Zero(d)));
   }
-  bool ok = hn::AllTrue(d, hn::Eq(bad, hn::Zero(d)));
-  for (; j < n; ++j) {
-    mn[j] = std::min(mn[j], x[j]);
-    mx[j] = std::max(mx[j], x[j]);
-    ok = ok && std::fabs(x[j]) <= FLT_MAX;
-  }
+  bool ok = true;  // fewer columns than lanes: plain loops, row by row
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = x[r * stride + j];
+      mn[j] = std::min(mn[j], v);
+      mx[j] = std::max(mx[j], v);
+      ok &= std::fabs(v) <= FLT_MAX;
+    }
   return ok;
 }
 
@@ -96,12 +110,13 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::detail {
 
 HWY_EXPORT(RowMinMax);
-HWY_EXPORT(ElementwiseMinMax);
+HWY_EXPORT(ColumnMinMax);
 
 namespace {
 constexpr int64_t kRowMin = 64;       // rows at least this long take the row-wise path
 constexpr int64_t kSegment = 1 << 15;  // elements per row segment (one work item)
 constexpr int64_t kColBlock = 1024;    // columns per work item on the column-wise path
+constexpr int64_t kRowBlocks = 16;     // at most this many row blocks there (bounds the scratch)
 constexpr float kInf = std::numeric_limits<float>::infinity();
 }  // namespace
 
@@ -154,20 +169,31 @@ bool channel_minmax(const float* x, int64_t outer, int64_t C, int64_t inner, flo
     }
     return ok;
   }
-  // Short rows: column blocks over the C*inner columns, each running down all outer rows.
+  // Short rows: the C*inner columns in blocks of up to kColBlock, the outer rows in up to
+  // kRowBlocks blocks; each (row block, column block) item takes the elementwise min/max down its
+  // rows into its own accumulators, merged afterwards.
   const int64_t cols = C * inner;
-  std::vector<float> lo(size_t(cols), kInf), hi(size_t(cols), -kInf);
-  const int64_t blocks = (cols + kColBlock - 1) / kColBlock;
-  std::vector<uint8_t> fine(size_t(blocks), 1);
-  parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t blk = b; blk < e; ++blk) {
-      const int64_t j0 = blk * kColBlock, len = std::min(kColBlock, cols - j0);
-      bool ok = true;
-      for (int64_t o = 0; o < outer; ++o)
-        ok &= HWY_DYNAMIC_DISPATCH(ElementwiseMinMax)(x + o * cols + j0, len, lo.data() + j0, hi.data() + j0);
-      fine[size_t(blk)] = ok;
+  const int64_t cblocks = (cols + kColBlock - 1) / kColBlock;
+  const int64_t rows_per = std::max((outer + kRowBlocks - 1) / kRowBlocks, kSegment / std::min(cols, kColBlock));
+  const int64_t rblocks = (outer + rows_per - 1) / rows_per;
+  const int64_t items = rblocks * cblocks;
+  std::vector<float> plo(size_t(rblocks * cols), kInf), phi(plo.size(), -kInf);
+  std::vector<uint8_t> fine(size_t(items), 1);
+  parallel_for(0, items, 1, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t rb = it / cblocks, cb = it % cblocks;
+      const int64_t r0 = rb * rows_per, nr = std::min(rows_per, outer - r0);
+      const int64_t j0 = cb * kColBlock, len = std::min(kColBlock, cols - j0);
+      fine[size_t(it)] = HWY_DYNAMIC_DISPATCH(ColumnMinMax)(x + r0 * cols + j0, nr, cols, len,
+                                                            plo.data() + rb * cols + j0, phi.data() + rb * cols + j0);
     }
   });
+  std::vector<float> lo(plo.begin(), plo.begin() + cols), hi(phi.begin(), phi.begin() + cols);
+  for (int64_t rb = 1; rb < rblocks; ++rb)
+    for (int64_t j = 0; j < cols; ++j) {
+      lo[size_t(j)] = std::min(lo[size_t(j)], plo[size_t(rb * cols + j)]);
+      hi[size_t(j)] = std::max(hi[size_t(j)], phi[size_t(rb * cols + j)]);
+    }
   bool ok = true;
   for (uint8_t f : fine) ok = ok && f;
   for (int64_t c = 0; c < C; ++c) {
