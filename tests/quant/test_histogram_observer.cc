@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "framework/random.h"
@@ -91,6 +92,97 @@ TEST(Histogram, AddBinsEveryValueOnce) {
   std::vector<double> brute(100, 0);
   for (float v : x.to_vector<float>()) brute[size_t(std::clamp(int(std::floor((double(v) + 3) * 10.0)), 0, 99))] += 1;
   EXPECT_EQ(h.counts, brute);
+}
+
+// 2^16 N(0, 1) values and two outliers inside [-6, 9].
+Tensor gaussian_with_outliers_small(Generator& g) {
+  Tensor x = randn({1 << 16}, g);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::clamp(x.data<float>()[i], -5.9f, 5.9f);
+  x.data<float>()[3] = 8.5f;
+  x.data<float>()[77] = -5.5f;
+  return x;
+}
+
+// TensorRT's entropy calibration written the slow, obvious way (as NVIDIA's pytorch-quantization
+// does it): for each i build P and Q explicitly and sum p log(p / q).
+double entropy_threshold_slow(const Histogram& h, int64_t levels) {
+  const int64_t B = h.bins();
+  double best = std::numeric_limits<double>::infinity();
+  int64_t best_i = B;
+  for (int64_t i = std::min(levels, B); i <= B; ++i) {
+    std::vector<double> P(h.counts.begin(), h.counts.begin() + i);
+    for (int64_t k = i; k < B; ++k) P[size_t(i - 1)] += h.counts[size_t(k)];
+    const int64_t G = std::min(levels, i);
+    std::vector<double> gsum(size_t(G), 0), gnz(size_t(G), 0);
+    for (int64_t k = 0; k < i; ++k) {
+      gsum[size_t(k * G / i)] += h.counts[size_t(k)];
+      gnz[size_t(k * G / i)] += P[size_t(k)] != 0;
+    }
+    std::vector<double> Q(size_t(i), 0);
+    for (int64_t k = 0; k < i; ++k)
+      if (P[size_t(k)] != 0) Q[size_t(k)] = gsum[size_t(k * G / i)] / gnz[size_t(k * G / i)];
+    double ps = 0, qs = 0, kl = 0;
+    for (int64_t k = 0; k < i; ++k) ps += P[size_t(k)], qs += Q[size_t(k)];
+    if (qs == 0) continue;
+    for (int64_t k = 0; k < i; ++k) {
+      const double p = P[size_t(k)] / ps, q = Q[size_t(k)] / qs;
+      if (p == 0) continue;
+      kl += q == 0 ? std::numeric_limits<double>::infinity() : p * std::log(p / q);
+    }
+    if (kl < best) best = kl, best_i = i;
+  }
+  return h.lo + double(best_i) * h.width();
+}
+
+TEST(Histogram, EntropyMatchesTheDirectAlgorithm) {
+  Generator g(23);
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t B = 64 + 97 * trial, levels = trial % 2 ? 16 : 8;
+    Histogram h{0, 1, std::vector<double>(size_t(B), 0.0)};
+    // A decaying |x|-like histogram with empty bins and a sparse tail.
+    for (int64_t k = 0; k < B; ++k) {
+      const double u = g.uniform();
+      h.counts[size_t(k)] = u < 0.15 ? 0.0 : std::floor(1000 * std::exp(-6.0 * double(k) / double(B)) * u);
+    }
+    h.counts[size_t(B - 1)] = 3;
+    SCOPED_TRACE(B);
+    EXPECT_NEAR(detail::entropy_threshold(h, levels), entropy_threshold_slow(h, levels), 1e-12);
+  }
+}
+
+TEST(Histogram, MseSearchFindsTheModelMinimum) {
+  // The strided search (2048 bins) lands on the exhaustive minimum of the same error model, to
+  // within a hair of its value.
+  Generator g(29);
+  const Tensor x = gaussian_with_outliers_small(g);
+  Histogram h{-6, 9, std::vector<double>(2048, 0.0)};
+  detail::histogram_add(h, x.data<float>(), x.numel());
+  const QSpec spec = affine8();
+  const double w = h.width();
+  // The documented error, from cumulative sums over bins: n, n c, n c^2 below each edge.
+  std::vector<double> n0(2049, 0), n1(2049, 0), n2(2049, 0);
+  for (int64_t k = 0; k < 2048; ++k) {
+    const double c = h.lo + (double(k) + 0.5) * w, n = h.counts[size_t(k)];
+    n0[size_t(k + 1)] = n0[size_t(k)] + n;
+    n1[size_t(k + 1)] = n1[size_t(k)] + n * c;
+    n2[size_t(k + 1)] = n2[size_t(k)] + n * c * c;
+  }
+  auto model = [&](int64_t i, int64_t j) {  // clip below edge i and above edge j
+    const double lo = std::min(h.lo + double(i) * w, 0.0), hi = std::max(h.lo + double(j) * w, 0.0);
+    const double s = (hi - lo) / 255;
+    const double below = lo * lo * n0[size_t(i)] - 2 * lo * n1[size_t(i)] + n2[size_t(i)];
+    const double a0 = n0[2048] - n0[size_t(j)], a1 = n1[2048] - n1[size_t(j)], a2 = n2[2048] - n2[size_t(j)];
+    return (n0[size_t(j)] - n0[size_t(i)]) * s * s / 12 + below + (hi * hi * a0 - 2 * hi * a1 + a2);
+  };
+  const auto [lo, hi] = detail::mse_range(h, spec);
+  const int64_t li = std::llround((lo - h.lo) / w), hj = std::llround((hi - h.lo) / w);
+  EXPECT_NEAR(h.lo + double(li) * w, lo, 1e-4);  // the result is on bin edges
+  EXPECT_NEAR(h.lo + double(hj) * w, hi, 1e-4);
+  double best = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; h.lo + double(i) * w <= 0; ++i)
+    for (int64_t j = 2048; h.lo + double(j) * w >= 0; --j) best = std::min(best, model(i, j));
+  std::printf("  mse_range [%.4f, %.4f]: model error %.6g, exhaustive minimum %.6g\n", lo, hi, model(li, hj), best);
+  EXPECT_LE(model(li, hj), best * 1.001);
 }
 
 // N(0, 1) values plus three huge outliers (two above, one below).
