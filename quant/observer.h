@@ -61,7 +61,8 @@ std::unique_ptr<Observer> make_minmax_observer(QSpec spec);
 std::unique_ptr<Observer> make_moving_average_observer(QSpec spec, float averaging_constant = 0.01f);
 // Per-tensor histogram (`bins` bins over a range that grows as data arrives) and a range chosen
 // by `method`: "mse" (minimizes the expected squared error, rounding plus clipping), "percentile"
-// (keeps the central `percentile` % of the values), "entropy" (TensorRT-style: the clipping
+// (affine: from the (100 − p)-th to the p-th percentile; symmetric: the p-th percentile of |x|),
+// "entropy" (TensorRT-style: the clipping
 // threshold that minimizes the KL divergence between the histogram and its quantized form).
 std::unique_ptr<Observer> make_histogram_observer(QSpec spec, const std::string& method, int64_t bins = 2048,
                                                   double percentile = 99.99);
