@@ -22,7 +22,7 @@ LeNet5::LeNet5(int64_t in_channels, int64_t num_classes, int64_t input_size, Gen
   fc3 = register_module("fc3", std::make_shared<nn::Linear>(84, num_classes, true, gen));
 }
 
-Tensor LeNet5::forward(const Tensor& x) {
+Tensor LeNet5::forward_impl(const Tensor& x) {
   if (x.dim() != 4 || x.size(2) != input_size || x.size(3) != input_size)
     fail("LeNet5: expected an input [N, C, ", input_size, ", ", input_size, "], got ", shape_str(x.shape()));
   Pool2dOptions pool;  // 2×2, stride 2

@@ -21,7 +21,7 @@ class LeNet5 : public nn::Module {
   LeNet5(int64_t in_channels = 1, int64_t num_classes = 10, int64_t input_size = 28,
          Generator* gen = nullptr);
   std::string type_name() const override { return "LeNet5"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   int64_t input_size;
   std::shared_ptr<nn::Conv2d> conv1, conv2;

@@ -43,7 +43,7 @@ MobileNetV1::MobileNetV1(int64_t in_channels, int64_t num_classes, double width_
   torchvision_init(*this, LinearInit::normal_001, gen);
 }
 
-Tensor MobileNetV1::forward(const Tensor& x) {
+Tensor MobileNetV1::forward_impl(const Tensor& x) {
   if (x.dim() != 4) fail("MobileNetV1: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
   return classifier->forward(flatten(adaptive_avg_pool2d(features->forward(x), {1, 1}), 1));
 }

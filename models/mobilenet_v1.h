@@ -25,7 +25,7 @@ class MobileNetV1 : public nn::Module {
   MobileNetV1(int64_t in_channels, int64_t num_classes, double width_mult = 1.0, bool cifar = false,
               Generator* gen = nullptr);
   std::string type_name() const override { return "MobileNetV1"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   int64_t last_channel;
   std::shared_ptr<nn::Sequential> features;

@@ -28,7 +28,7 @@ InvertedResidual::InvertedResidual(int64_t inp, int64_t oup, int64_t stride, int
   conv->push_back(std::make_shared<nn::BatchNorm2d>(oup));  // linear bottleneck: no activation
 }
 
-Tensor InvertedResidual::forward(const Tensor& x) {
+Tensor InvertedResidual::forward_impl(const Tensor& x) {
   return use_res_connect ? add(x, conv->forward(x)) : conv->forward(x);
 }
 
@@ -63,7 +63,7 @@ MobileNetV2::MobileNetV2(int64_t in_channels, int64_t num_classes, const MobileN
   torchvision_init(*this, LinearInit::normal_001, gen);
 }
 
-Tensor MobileNetV2::forward(const Tensor& x) {
+Tensor MobileNetV2::forward_impl(const Tensor& x) {
   if (x.dim() != 4) fail("MobileNetV2: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
   return classifier->forward(flatten(adaptive_avg_pool2d(features->forward(x), {1, 1}), 1));
 }

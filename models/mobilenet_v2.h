@@ -31,7 +31,7 @@ class InvertedResidual : public nn::Module {
  public:
   InvertedResidual(int64_t inp, int64_t oup, int64_t stride, int64_t expand_ratio, Generator* gen = nullptr);
   std::string type_name() const override { return "InvertedResidual"; }
-  Tensor forward(const Tensor& x) override;  // x + conv(x) when stride 1 and inp == oup
+  Tensor forward_impl(const Tensor& x) override;  // x + conv(x) when stride 1 and inp == oup
 
   bool use_res_connect;
   std::shared_ptr<nn::Sequential> conv;
@@ -49,7 +49,7 @@ class MobileNetV2 : public nn::Module {
   MobileNetV2(int64_t in_channels, int64_t num_classes, const MobileNetV2Options& options = {},
               Generator* gen = nullptr);
   std::string type_name() const override { return "MobileNetV2"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   int64_t last_channel;
   std::shared_ptr<nn::Sequential> features, classifier;

@@ -54,7 +54,7 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride,
   if (ds) downsample = register_module("downsample", ds);
 }
 
-Tensor BasicBlock::forward(const Tensor& x) {
+Tensor BasicBlock::forward_impl(const Tensor& x) {
   Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
   out = bn2->forward(conv2->forward(out));
   return relu->forward(add(out, downsample ? downsample->forward(x) : x));
@@ -73,7 +73,7 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, int64_t stride,
   if (ds) downsample = register_module("downsample", ds);
 }
 
-Tensor Bottleneck::forward(const Tensor& x) {
+Tensor Bottleneck::forward_impl(const Tensor& x) {
   Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
   out = relu->forward(bn2->forward(conv2->forward(out)));
   out = bn3->forward(conv3->forward(out));
@@ -104,7 +104,7 @@ ResNet::ResNet(BlockKind block, std::vector<int64_t> layers, int64_t in_channels
   torchvision_init(*this, LinearInit::torch_default, gen);
 }
 
-Tensor ResNet::forward(const Tensor& x) {
+Tensor ResNet::forward_impl(const Tensor& x) {
   if (x.dim() != 4) fail("ResNet: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
   Tensor h = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));
   for (auto& s : stages) h = s->forward(h);
@@ -132,7 +132,7 @@ ResNetCifar::ResNetCifar(int64_t depth, int64_t in_channels, int64_t num_classes
   torchvision_init(*this, LinearInit::torch_default, gen);
 }
 
-Tensor ResNetCifar::forward(const Tensor& x) {
+Tensor ResNetCifar::forward_impl(const Tensor& x) {
   if (x.dim() != 4) fail("ResNetCifar: expected a 4-D input [N, C, H, W], got ", x.dim(), " dims");
   Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
   for (auto& s : stages) h = s->forward(h);

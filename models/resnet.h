@@ -28,7 +28,7 @@ class BasicBlock : public nn::Module {
   BasicBlock(int64_t inplanes, int64_t planes, int64_t stride,
              std::shared_ptr<nn::Sequential> downsample, Generator* gen = nullptr);
   std::string type_name() const override { return "BasicBlock"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2;
@@ -43,7 +43,7 @@ class Bottleneck : public nn::Module {
   Bottleneck(int64_t inplanes, int64_t planes, int64_t stride,
              std::shared_ptr<nn::Sequential> downsample, Generator* gen = nullptr);
   std::string type_name() const override { return "Bottleneck"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2, bn3;
@@ -60,7 +60,7 @@ class ResNet : public nn::Module {
   ResNet(BlockKind block, std::vector<int64_t> layers, int64_t in_channels, int64_t num_classes,
          bool cifar = false, Generator* gen = nullptr);
   std::string type_name() const override { return "ResNet"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   bool cifar;
   std::shared_ptr<nn::Conv2d> conv1;
@@ -77,7 +77,7 @@ class ResNetCifar : public nn::Module {
  public:
   ResNetCifar(int64_t depth, int64_t in_channels, int64_t num_classes, Generator* gen = nullptr);
   std::string type_name() const override { return "ResNetCifar"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;

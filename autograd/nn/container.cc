@@ -23,7 +23,7 @@ const ModulePtr& Sequential::operator[](size_t i) const {
   return layers_[i];
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward_impl(const Tensor& x) {
   Tensor y = x;
   for (const auto& m : layers_) y = m->forward(y);
   return y;

@@ -22,7 +22,7 @@ class Sequential : public Module {
   size_t size() const { return layers_.size(); }
   const ModulePtr& operator[](size_t i) const;
   // Calls each child's forward on the previous one's output.
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
  private:
   std::vector<ModulePtr> layers_;

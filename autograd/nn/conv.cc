@@ -47,7 +47,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, const Con
 
 void Conv2d::reset_parameters(Generator* gen) { conv_init(weight, bias, gen); }
 
-Tensor Conv2d::forward(const Tensor& x) { return finch::conv2d(x, weight, bias, options); }
+Tensor Conv2d::forward_impl(const Tensor& x) { return finch::conv2d(x, weight, bias, options); }
 
 Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding,
                int64_t dilation, int64_t groups, bool with_bias, Generator* gen)
@@ -62,7 +62,7 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t paddi
 
 void Conv1d::reset_parameters(Generator* gen) { conv_init(weight, bias, gen); }
 
-Tensor Conv1d::forward(const Tensor& x) {
+Tensor Conv1d::forward_impl(const Tensor& x) {
   return finch::conv1d(x, weight, bias, stride, padding, dilation, groups);
 }
 

@@ -19,7 +19,7 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
          const Conv2dOptions& options, bool bias = true, Generator* gen = nullptr);
   std::string type_name() const override { return "Conv2d"; }
-  Tensor forward(const Tensor& x) override;  // x [N, C, H, W]
+  Tensor forward_impl(const Tensor& x) override;  // x [N, C, H, W]
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t in_channels, out_channels;
@@ -35,7 +35,7 @@ class Conv1d : public Module {
          int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true,
          Generator* gen = nullptr);
   std::string type_name() const override { return "Conv1d"; }
-  Tensor forward(const Tensor& x) override;  // x [N, C, L]
+  Tensor forward_impl(const Tensor& x) override;  // x [N, C, L]
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t in_channels, out_channels, kernel_size, stride, padding, dilation, groups;

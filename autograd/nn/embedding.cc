@@ -28,7 +28,7 @@ void Embedding::reset_parameters(Generator* gen) {
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) {
+Tensor Embedding::forward_impl(const Tensor& indices) {
   return finch::embedding(indices, weight, padding_idx.value_or(-1));
 }
 

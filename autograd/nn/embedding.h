@@ -15,7 +15,7 @@ class Embedding : public Module {
   Embedding(int64_t num_embeddings, int64_t embedding_dim,
             std::optional<int64_t> padding_idx = std::nullopt, Generator* gen = nullptr);
   std::string type_name() const override { return "Embedding"; }
-  Tensor forward(const Tensor& indices) override;  // indices i64 [...] -> [..., E]
+  Tensor forward_impl(const Tensor& indices) override;  // indices i64 [...] -> [..., E]
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t num_embeddings, embedding_dim;

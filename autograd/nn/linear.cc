@@ -25,12 +25,12 @@ void Linear::reset_parameters(Generator* gen) {
   }
 }
 
-Tensor Linear::forward(const Tensor& x) {
+Tensor Linear::forward_impl(const Tensor& x) {
   if (x.dim() < 1 || x.size(-1) != in_features)
     fail("Linear: expected an input whose last dim is ", in_features, ", got shape ", shape_str(x.shape()));
   return finch::linear(x, weight, bias);
 }
 
-Tensor Flatten::forward(const Tensor& x) { return finch::flatten(x, start_dim, end_dim); }
+Tensor Flatten::forward_impl(const Tensor& x) { return finch::flatten(x, start_dim, end_dim); }
 
 }  // namespace finch::nn

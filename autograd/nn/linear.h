@@ -11,7 +11,7 @@ class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator* gen = nullptr);
   std::string type_name() const override { return "Linear"; }
-  Tensor forward(const Tensor& x) override;  // x [..., in] -> [..., out]
+  Tensor forward_impl(const Tensor& x) override;  // x [..., in] -> [..., out]
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t in_features, out_features;
@@ -22,7 +22,7 @@ class Linear : public Module {
 class Identity : public Module {
  public:
   std::string type_name() const override { return "Identity"; }
-  Tensor forward(const Tensor& x) override { return x; }
+  Tensor forward_impl(const Tensor& x) override { return x; }
 };
 
 // Flattens dims start_dim..end_dim into one (torch.nn.Flatten keeps the batch dim by default).
@@ -30,7 +30,7 @@ class Flatten : public Module {
  public:
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
   std::string type_name() const override { return "Flatten"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   int64_t start_dim, end_dim;
 };

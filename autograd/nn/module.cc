@@ -9,8 +9,40 @@
 
 namespace finch::nn {
 
-Tensor Module::forward(const Tensor&) {
+Tensor Module::forward_impl(const Tensor&) {
   fail(type_name(), ": this module has no single-input forward(); call its own forward method");
+}
+
+namespace {
+// Per thread: how deep in module calls we are, which outermost forward this is (so call
+// counters restart with each top-level call) and the installed tracer.
+thread_local int64_t t_depth = 0;
+thread_local uint64_t t_pass = 0;
+thread_local CallTracer* t_tracer = nullptr;
+
+struct Depth {
+  Depth() {
+    if (t_depth++ == 0) ++t_pass;
+  }
+  ~Depth() { --t_depth; }
+};
+}  // namespace
+
+TraceCalls::TraceCalls(CallTracer* t) : previous_(t_tracer) { t_tracer = t; }
+TraceCalls::~TraceCalls() { t_tracer = previous_; }
+
+Tensor Module::forward(const Tensor& x) {
+  Depth depth;
+  if (call_pass_ != t_pass) {
+    call_pass_ = t_pass;
+    calls_ = 0;
+  }
+  const int64_t call = calls_++;
+  if (!interceptor_ && !t_tracer) return forward_impl(x);
+  if (t_tracer) t_tracer->enter(*this, x, call);
+  Tensor y = interceptor_ ? interceptor_->run(*this, x, call) : forward_impl(x);
+  if (t_tracer) t_tracer->exit(*this, y, call);
+  return y;
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {

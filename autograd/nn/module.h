@@ -6,13 +6,14 @@
 //   struct Affine : Module {
 //     Tensor scale;
 //     Affine() { scale = register_parameter("scale", ones({4})); }
-//     Tensor forward(const Tensor& x) override { return finch::mul(x, scale); }
+//     Tensor forward_impl(const Tensor& x) override { return finch::mul(x, scale); }
 //   };
 // Tensor handles share their storage, so `scale` and the registered entry are one tensor;
 // load_state_dict() and the optimizers update that tensor in place and the handles stay valid.
 // Modules live in std::shared_ptr (children are shared, like submodules in PyTorch).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +26,41 @@ namespace finch::nn {
 
 class Module;
 using ModulePtr = std::shared_ptr<Module>;
+
+// Forward interception, for quant/: a model's forward() calls its children through typed
+// members (`conv1->forward(x)`), so a pass cannot swap a child the way PyTorch's setattr does.
+// Instead every call goes through Module::forward(), which hands it to the module's interceptor
+// when one is set: it may add fake-quant around the call, or compute something else in its
+// place (conv with BN folded in), while the model's code and state_dict names stay as they are.
+class ForwardInterceptor {
+ public:
+  virtual ~ForwardInterceptor() = default;
+  // Runs instead of m.forward_impl(x) (call it to get the module's own result). `call` numbers
+  // m's calls within the current outermost forward (0, 1, ...): a module used twice, like
+  // ResNet's shared relu, gets one call site each.
+  virtual Tensor run(Module& m, const Tensor& x, int64_t call) = 0;
+};
+
+// Sees every module call on this thread while installed (graph capture, fusion analysis):
+// enter() before the call with its input, exit() after it with its output.
+class CallTracer {
+ public:
+  virtual ~CallTracer() = default;
+  virtual void enter(Module& m, const Tensor& x, int64_t call) = 0;
+  virtual void exit(Module& m, const Tensor& y, int64_t call) = 0;
+};
+
+// Installs `t` as this thread's tracer for the guard's lifetime (tracers do not nest).
+class TraceCalls {
+ public:
+  explicit TraceCalls(CallTracer* t);
+  ~TraceCalls();
+  TraceCalls(const TraceCalls&) = delete;
+  TraceCalls& operator=(const TraceCalls&) = delete;
+
+ private:
+  CallTracer* previous_;
+};
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // What a non-strict load_state_dict() left out (strict mode throws instead).
@@ -42,9 +78,15 @@ class Module {
 
   // The layer's name in messages ("Linear", "Conv2d", ...).
   virtual std::string type_name() const { return "Module"; }
-  // Single-input forward; modules with other signatures define their own and leave this one.
-  virtual Tensor forward(const Tensor& x);
+  // Single-input forward: runs forward_impl(), through the interceptor and tracer when present.
+  // Modules with other signatures define their own methods and leave this one.
+  Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
+  // What the layer computes; layers override this one.
+  virtual Tensor forward_impl(const Tensor& x);
+
+  void set_interceptor(std::shared_ptr<ForwardInterceptor> i) { interceptor_ = std::move(i); }
+  const std::shared_ptr<ForwardInterceptor>& interceptor() const { return interceptor_; }
 
   // --- registration (names: non-empty, no '.', unique within this module) ---
   // Marks `t` as requiring grad (when defined) and returns it. An undefined tensor registers
@@ -108,6 +150,9 @@ class Module {
 
   NamedTensors params_;
   std::vector<Buffer> buffers_;
+  std::shared_ptr<ForwardInterceptor> interceptor_;
+  uint64_t call_pass_ = 0;  // the outermost forward this module was last called in
+  int64_t calls_ = 0;       // calls within that pass
   std::vector<std::pair<std::string, ModulePtr>> children_;
 };
 

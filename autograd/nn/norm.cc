@@ -34,7 +34,7 @@ void BatchNorm::reset_parameters() {
   bias.zero_();
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::forward_impl(const Tensor& x) {
   check_input(x);
   if (x.size(1) != num_features)
     fail(type_name(), ": expected ", num_features, " channels in dim 1, got shape ", shape_str(x.shape()));
@@ -69,7 +69,7 @@ LayerNorm::LayerNorm(Shape shape, double eps, bool affine) : normalized_shape(st
   bias = register_parameter("bias", affine ? zeros(normalized_shape) : Tensor());
 }
 
-Tensor LayerNorm::forward(const Tensor& x) {
+Tensor LayerNorm::forward_impl(const Tensor& x) {
   return finch::layer_norm(x, normalized_shape, weight, bias, eps);
 }
 

@@ -12,7 +12,7 @@ namespace finch::nn {
 // momentum = nullopt uses the cumulative average 1/num_batches_tracked, as torch.
 class BatchNorm : public Module {
  public:
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
   void reset_running_stats();
   void reset_parameters();
 
@@ -60,7 +60,7 @@ class LayerNorm : public Module {
  public:
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
   std::string type_name() const override { return "LayerNorm"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
 
   Shape normalized_shape;
   double eps;

@@ -16,12 +16,12 @@ static Pool2dOptions square(int64_t k, int64_t s, int64_t p, bool ceil_mode, boo
 
 MaxPool2d::MaxPool2d(int64_t k, int64_t s, int64_t p, bool ceil_mode)
     : options(square(k, s, p, ceil_mode, true)) {}
-Tensor MaxPool2d::forward(const Tensor& x) { return finch::max_pool2d(x, options); }
+Tensor MaxPool2d::forward_impl(const Tensor& x) { return finch::max_pool2d(x, options); }
 
 AvgPool2d::AvgPool2d(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool count_include_pad)
     : options(square(k, s, p, ceil_mode, count_include_pad)) {}
-Tensor AvgPool2d::forward(const Tensor& x) { return finch::avg_pool2d(x, options); }
+Tensor AvgPool2d::forward_impl(const Tensor& x) { return finch::avg_pool2d(x, options); }
 
-Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return finch::adaptive_avg_pool2d(x, output_size); }
+Tensor AdaptiveAvgPool2d::forward_impl(const Tensor& x) { return finch::adaptive_avg_pool2d(x, output_size); }
 
 }  // namespace finch::nn

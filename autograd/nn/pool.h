@@ -14,7 +14,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0, bool ceil_mode = false);
   explicit MaxPool2d(const Pool2dOptions& options) : options(options) {}
   std::string type_name() const override { return "MaxPool2d"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
   Pool2dOptions options;
 };
 
@@ -24,7 +24,7 @@ class AvgPool2d : public Module {
                      bool ceil_mode = false, bool count_include_pad = true);
   explicit AvgPool2d(const Pool2dOptions& options) : options(options) {}
   std::string type_name() const override { return "AvgPool2d"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
   Pool2dOptions options;
 };
 
@@ -33,7 +33,7 @@ class AdaptiveAvgPool2d : public Module {
   explicit AdaptiveAvgPool2d(int64_t output_size) : output_size{output_size, output_size} {}
   explicit AdaptiveAvgPool2d(std::pair<int64_t, int64_t> output_size) : output_size(output_size) {}
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
-  Tensor forward(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override;
   std::pair<int64_t, int64_t> output_size;
 };
 
