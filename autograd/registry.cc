@@ -31,9 +31,18 @@ const std::vector<std::string>& backward_rules() {
   return rules;
 }
 
+const std::vector<std::string>& straight_through_rules() {
+  static const std::vector<std::string> rules = {
+      // fake quantization (quant/fake_quant.cc): x -> dequant(quant(x))
+      "fake_quantize", "fake_quantize_lsq",
+  };
+  return rules;
+}
+
 bool is_registered_rule(const std::string& name) {
-  const auto& r = backward_rules();
-  return std::find(r.begin(), r.end(), name) != r.end();
+  for (const auto* r : {&backward_rules(), &straight_through_rules()})
+    if (std::find(r->begin(), r->end(), name) != r->end()) return true;
+  return false;
 }
 
 }  // namespace finch::autograd

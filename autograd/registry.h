@@ -8,6 +8,11 @@
 namespace finch::autograd {
 
 const std::vector<std::string>& backward_rules();
+// Rules whose gradient is a deliberate estimate, not the derivative (the straight-through
+// estimator of fake quantization is 1 where the true derivative of rounding is 0), so finite
+// differences cannot check them: recorded by quant/, tested against their formulas in
+// tests/quant (test_fake_quant.cc fails when one lacks a test).
+const std::vector<std::string>& straight_through_rules();
 bool is_registered_rule(const std::string& name);
 
 }  // namespace finch::autograd
