@@ -10,6 +10,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/metrics.h"
+#include "apps/lib/qat_run.h"
 #include "apps/lib/report_html.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
@@ -112,6 +113,15 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
       o.model = m;  // the file says which network it is
     }
     return eval_only(o, command_line);
+  }
+  if (o.qat && !o.checkpoint.empty()) return run_qat(o, command_line, quiet);
+  if (o.qat) {
+    // From scratch: train the float model first, then fine-tune it with QAT.
+    TrainOptions f = o;
+    f.qat = false;
+    if (const int rc = run_train_cifar(f, command_line, quiet); rc != 0) return rc;
+    o.checkpoint = o.out_dir + "/model.safetensors";
+    return run_qat(o, command_line, quiet);
   }
   const auto t0 = Clock::now();
   const DataBundle d = load_data(o, true);

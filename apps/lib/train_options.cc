@@ -129,6 +129,16 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
       ->check(CLI::Range(8, 1024))
       ->capture_default_str();
+  app.add_flag("--qat", o.qat, "quantization-aware training: fine-tune --checkpoint (or the model this run "
+                              "trains first) with fake quantization for --qat-epochs, then convert to int8");
+  app.add_option("--qconfig", o.qconfig, "QAT quantization: int8, int8-per-tensor, uint8-io, int8-weights-only, "
+                                         "int4-weights")->capture_default_str();
+  app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--qat-lr", o.qat_lr, "QAT peak learning rate (default: the float lr / 20)");
+  app.add_option("--freeze-bn-epoch", o.freeze_bn_epoch, "QAT epoch (from 0) from which BatchNorm statistics "
+                                                          "are frozen (default: the last)");
+  app.add_option("--freeze-observer-epoch", o.freeze_observer_epoch, "QAT epoch (from 0) from which observers "
+                                                                      "are frozen (default: the last)");
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
       ->check(kNonNegative);
@@ -151,8 +161,16 @@ void finalize_options(TrainOptions& o) {
   for (float s : o.std)
     if (!(s > 0)) fail("--std values must be positive, got ", s);
   if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");
-  if (!o.eval_only && !o.checkpoint.empty())
-    fail("--checkpoint is only used with --eval-only (to continue training use --resume)");
+  if (!o.eval_only && !o.qat && !o.checkpoint.empty())
+    fail("--checkpoint is only used with --eval-only or --qat (to continue training use --resume)");
+  if (o.qat) {
+    if (o.eval_only) fail("--qat and --eval-only cannot be combined");
+    if (!o.resume.empty()) fail("--qat does not resume a run; give the float weights with --checkpoint");
+    if (o.qconfig == "fp16") fail("--qconfig fp16 has nothing to train; use finch quantize --mode fp16");
+    if (o.freeze_bn_epoch < 0) o.freeze_bn_epoch = o.qat_epochs - 1;
+    if (o.freeze_observer_epoch < 0) o.freeze_observer_epoch = o.qat_epochs - 1;
+    if (o.qat_lr == 0) o.qat_lr = o.lr / 20;
+  }
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
   if (o.warmup_epochs > double(o.epochs))
     fail("--warmup-epochs (", o.warmup_epochs, ") is longer than --epochs (", o.epochs, ")");

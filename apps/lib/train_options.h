@@ -39,6 +39,14 @@ struct TrainOptions {
   int64_t limit_train = 0, limit_test = 0;
   int64_t image_size = 32;   // --dataset folder: images are resized to this square size
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
+  // Quantization-aware training (apps/lib/qat_run.h): fine-tune --checkpoint (or the float model
+  // this run trains first) for qat_epochs with fake quantization, then convert.
+  bool qat = false;
+  std::string qconfig = "int8";
+  int64_t qat_epochs = 3;
+  double qat_lr = 0;               // 0: the float lr / 20
+  int64_t freeze_bn_epoch = -1;    // QAT epoch (0-based) from which BN statistics are frozen; -1: the last
+  int64_t freeze_observer_epoch = -1;  // from which observers are frozen; -1: the last
 };
 
 // Registers every option on `app` bound to `o` (CLI11 fills it on parse).

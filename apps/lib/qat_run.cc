@@ -1,0 +1,120 @@
+// QAT fine-tuning: prepare the float model, train with fake quantization, convert, report.
+#include "apps/lib/qat_run.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "apps/lib/checkpoint.h"
+#include "apps/lib/datasets.h"
+#include "apps/lib/metrics.h"
+#include "apps/lib/trainer.h"
+#include "apps/lib/version.h"
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "framework/random.h"
+#include "framework/results.h"
+#include "framework/safetensors.h"
+#include "models/factory.h"
+#include "quant/prepare.h"
+#include "quant/save.h"
+
+namespace finch::apps {
+
+int run_qat(const TrainOptions& base, const std::string& command_line, bool quiet) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainOptions o = base;
+  quant::PrepareOptions po;
+  po.qconfig = quant::qconfig_preset(o.qconfig);
+  po.qconfig.activation_observer = "moving-average";  // QAT: activations drift while training
+  set_num_threads(o.threads);
+  const DataBundle d = load_data(o, true);
+  const int64_t classes = int64_t(d.classes.size());
+  manual_seed(o.seed * 2654435761u + 7);
+  models::CreateOptions co;
+  co.cifar = true;
+  co.input_size = d.height;
+  nn::ModulePtr model = models::create(o.model, d.channels, classes, co);
+  load_weights(o.checkpoint, *model);
+  const EvalResult float_r = evaluate(*model, d.test, 256, classes, false, o.workers);
+  std::cerr << "train_cifar --qat: " << o.model << " from " << o.checkpoint << " (float test accuracy "
+            << float_r.accuracy << "), " << o.qat_epochs << " QAT epochs, " << po.qconfig.str() << "\n";
+
+  // The QAT run is its own short schedule: qat_epochs at qat_lr, cosine, no warm-up.
+  TrainOptions qo = o;
+  qo.epochs = o.qat_epochs;
+  qo.lr = o.qat_lr;
+  qo.warmup_epochs = 0;
+  Generator g(0);
+  const Tensor example = d.test->get(0, g).image.to(DType::f32).unsqueeze(0);
+  auto q = quant::prepare(*model, example, po, /*qat=*/true);
+  std::unique_ptr<optim::Optimizer> opt = make_optimizer(qo, *model);
+  data::DataLoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.drop_last = d.train->size() > o.batch_size;
+  lo.num_workers = o.workers;
+  lo.seed = o.seed + 1;
+  data::DataLoader loader(d.train, lo);
+  const std::string out = o.out_dir + "/";
+  std::filesystem::create_directories(o.out_dir);
+  nlohmann::json history = nlohmann::json::array();
+  EvalResult r;
+  for (int64_t e = 0; e < o.qat_epochs; ++e) {
+    if (e >= o.freeze_bn_epoch) q->freeze_bn_stats();
+    if (e >= o.freeze_observer_epoch) q->freeze_observers();
+    const EpochStats st = train_epoch(qo, *model, *opt, loader, e, quiet);
+    // Test images must not move the activation ranges: observers pause while evaluating.
+    q->enable_observers(false);
+    r = evaluate(*model, d.test, 256, classes, false, o.workers);  // eval = the converted model's arithmetic
+    q->enable_observers(true);
+    history.push_back({{"epoch", e + 1}, {"lr", st.lr}, {"train_loss", st.loss}, {"train_acc", st.accuracy},
+                       {"test_acc", r.accuracy}, {"seconds", st.seconds}, {"bn_frozen", q->bn_frozen()}});
+    std::fprintf(stderr, "QAT epoch %lld/%lld: train loss %.4f acc %.2f%%, test acc %.2f%% (int8 simulated), %.1f s\n",
+                 static_cast<long long>(e + 1), static_cast<long long>(o.qat_epochs), st.loss, 100 * st.accuracy,
+                 100 * r.accuracy, st.seconds);
+  }
+  quant::convert(*q);
+  q->enable_observers(false);
+  const EvalResult conv_r = evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
+  if (!o.predictions.empty()) write_predictions_csv(o.predictions, conv_r);
+  {
+    NamedTensors t;
+    for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
+    for (const auto& [name, v] : q->state->state_dict()) t.emplace_back("quant." + name, v);
+    save_safetensors(out + "qat_model.safetensors", t, {{"model", o.model}, {"dataset", o.dataset},
+                                                        {"qconfig", po.qconfig.str()}});
+  }
+  quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
+  {
+    CsvWriter csv({"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"});
+    for (const auto& h : history)
+      csv.add_row({h["epoch"].get<int64_t>(), h["lr"].get<double>(), h["train_loss"].get<double>(),
+                   h["train_acc"].get<double>(), h["test_acc"].get<double>(), h["seconds"].get<double>()});
+    csv.save(out + "qat_metrics.csv");
+  }
+  nlohmann::json s = std::filesystem::exists(out + "summary.json") ? read_json_file(out + "summary.json")
+                                                                  : nlohmann::json::object();
+  s["model"] = o.model;
+  s["dataset"] = o.dataset;
+  s["float_checkpoint"] = o.checkpoint;
+  s["float_test_accuracy"] = float_r.accuracy;
+  s["qat_test_accuracy"] = r.accuracy;
+  s["converted_test_accuracy"] = conv_r.accuracy;
+  s["qat"] = {{"qconfig", po.qconfig.str()}, {"epochs", o.qat_epochs}, {"lr", o.qat_lr},
+              {"freeze_bn_epoch", o.freeze_bn_epoch}, {"freeze_observer_epoch", o.freeze_observer_epoch},
+              {"history", history}, {"plan_points", q->plan.size()}};
+  s["float_model_bytes"] = int64_t(std::filesystem::file_size(o.checkpoint));
+  s["converted_model_bytes"] = int64_t(std::filesystem::file_size(out + "quantized.safetensors"));
+  s["test_accuracy"] = conv_r.accuracy;
+  s["qat_wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s["finch_version"] = finch_version();
+  s["command_line"] = command_line;
+  write_json_file(out + "summary.json", s);
+  std::printf("float %.4f -> QAT %.4f -> converted int8 %.4f; %squantized.safetensors (%lld bytes)\n",
+              float_r.accuracy, r.accuracy, conv_r.accuracy, out.c_str(),
+              static_cast<long long>(s["converted_model_bytes"].get<int64_t>()));
+  return 0;
+}
+
+}  // namespace finch::apps
