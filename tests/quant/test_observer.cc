@@ -172,7 +172,7 @@ TEST(MinMaxObserver, Errors) {
   }
   QSpec bad;
   bad.bits = 1;
-  EXPECT_ERROR_HAS(make_minmax_observer(bad), "bits");
+  EXPECT_ERROR_HAS(make_minmax_observer(bad), "expected a bit width between 2 and 16, got 1");
 }
 
 TEST(MinMaxObserver, DisableAndFreeze) {
