@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/idx.h"
+#include "tests/apps/app_test_util.h"
 #include "framework/random.h"
 #include "framework/results.h"
 #include "framework/safetensors.h"
@@ -25,76 +26,9 @@
 
 namespace fs = std::filesystem;
 using namespace finch;
+using namespace finch::test;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-struct RunResult {
-  int code;
-  std::string out, err;
-};
-
-RunResult run(const std::string& args, const fs::path& dir) {
-  const std::string o = (dir / "stdout.txt").string(), e = (dir / "stderr.txt").string();
-  const std::string cmd = std::string(FINCH_BIN_DIR) + "/train_cifar " + args + " > " + o + " 2> " + e;
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(o), slurp(e)};
-}
-
-// A learnable toy problem: class k has a bright 4×4 patch at a class-specific place plus noise.
-Tensor toy_images(int64_t n, int64_t c, int64_t h, int64_t w, const std::vector<int64_t>& labels, uint64_t seed) {
-  Generator g(seed);
-  Tensor x = empty({n, c, h, w}, DType::u8);
-  uint8_t* p = x.data<uint8_t>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t y = 0; y < h; ++y)
-        for (int64_t xx = 0; xx < w; ++xx) {
-          const int64_t k = labels[size_t(i)];
-          const int64_t py = 4 + (k / 5) * 12, px = 2 + (k % 5) * 5;
-          const bool on = y >= py && y < py + 4 && xx >= px && xx < px + 4;
-          p[((i * c + ch) * h + y) * w + xx] = uint8_t(on ? 200 + g.below(50) : g.below(40));
-        }
-  return x;
-}
-
-std::vector<int64_t> toy_labels(int64_t n) {
-  std::vector<int64_t> y;
-  for (int64_t i = 0; i < n; ++i) y.push_back((i * 7) % 10);
-  return y;
-}
-
-void write_fashion(const fs::path& dir, int64_t n_train, int64_t n_test) {
-  fs::create_directories(dir);
-  for (auto [prefix, n, seed] : {std::tuple{"train", n_train, 1u}, std::tuple{"t10k", n_test, 2u}}) {
-    const auto y = toy_labels(n);
-    Tensor x = toy_images(n, 1, 28, 28, y, seed).reshape({n, 28, 28});
-    std::vector<uint8_t> yb(y.begin(), y.end());
-    data::write_idx((dir / (std::string(prefix) + "-images-idx3-ubyte.gz")).string(), x, true);
-    data::write_idx((dir / (std::string(prefix) + "-labels-idx1-ubyte")).string(), from_vector<uint8_t>(yb, {n}));
-  }
-}
-
-void write_cifar10(const fs::path& dir, int64_t per_batch, int64_t n_test) {
-  fs::create_directories(dir);
-  auto write = [&](const std::string& name, int64_t n, uint64_t seed) {
-    const auto y = toy_labels(n);
-    Tensor x = toy_images(n, 3, 32, 32, y, seed);
-    std::ofstream f(dir / name, std::ios::binary);
-    for (int64_t i = 0; i < n; ++i) {
-      f.put(char(y[size_t(i)]));
-      f.write(reinterpret_cast<const char*>(x.data<uint8_t>() + i * 3072), 3072);
-    }
-  };
-  for (int b = 1; b <= 5; ++b) write("data_batch_" + std::to_string(b) + ".bin", per_batch, 10u + b);
-  write("test_batch.bin", n_test, 20u);
-}
 
 class TrainCifar : public ::testing::Test {
  protected:
