@@ -6,7 +6,7 @@ tables do. Every variant is a separate `finch quantize` run; its JSON report is 
 usage: bench/quant_compare.py --checkpoint out/resnet20-fmnist/model.safetensors --out out/quant/resnet20
            [--build build] [--variants static-fused static-unfused dynamic fp16 per-tensor
             observer-minmax observer-moving-average observer-histogram-mse observer-percentile
-            observer-entropy] [--threads 1] [--extra ARG ...]
+            observer-entropy] [--threads 1] [any other finch quantize option, e.g. --limit-test 2000]
 Latency here is the simulated integer path (fake-quant in fp32), not int8 kernels.
 """
 import argparse
@@ -36,8 +36,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--extra", nargs="*", default=[], help="more finch quantize arguments (e.g. --limit-test 2000)")
-    a = ap.parse_args()
+    a, extra = ap.parse_known_args()  # the rest goes to every finch quantize run
     os.makedirs(a.out, exist_ok=True)
     finch = os.path.join(a.build, "bin", "finch")
     rows, base = [], None
@@ -46,7 +45,7 @@ def main():
             sys.exit(f"quant_compare.py: unknown variant {v}; expected one of {', '.join(VARIANTS)}")
         report = os.path.join(a.out, v + ".json")
         cmd = [finch, "quantize", "--checkpoint", a.checkpoint, "--out", os.path.join(a.out, v + ".safetensors"),
-               "--report", report, "--threads", str(a.threads)] + VARIANTS[v] + a.extra
+               "--report", report, "--threads", str(a.threads)] + VARIANTS[v] + extra
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed: {p.stderr.strip()}")
