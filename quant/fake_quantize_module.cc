@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <utility>
 
 #include "autograd/functional.h"
@@ -11,6 +12,25 @@
 #include "quant/fake_quant.h"
 
 namespace finch::quant {
+
+namespace {
+struct Registered {
+  Tensor tensor;  // held so its address is not reused while the entry lives
+  QParams params;
+};
+thread_local std::unordered_map<const void*, Registered> t_quantized;
+}  // namespace
+
+void register_quantized(const Tensor& t, const QParams& p) {
+  // A FakeQuantize used outside a prepared model has no root to clear the table: bound it.
+  if (t_quantized.size() >= 4096) t_quantized.clear();
+  t_quantized[t.impl()] = {t, p};
+}
+const QParams* quantized_params(const Tensor& t) {
+  const auto it = t_quantized.find(t.impl());
+  return it == t_quantized.end() ? nullptr : &it->second.params;
+}
+void clear_quantized() { t_quantized.clear(); }
 
 FakeQuantize::FakeQuantize(std::unique_ptr<Observer> observer, int64_t channels, bool lsq)
     : observer_(std::move(observer)), lsq_(lsq) {
@@ -102,9 +122,15 @@ Tensor FakeQuantize::forward_impl(const Tensor& x) {
       float* s = scale.data<float>();
       for (int64_t i = 0; i < scale.numel(); ++i) s[i] = std::max(s[i], kMinScale);
     }
-    return fake_quant_lsq(x, scale, qparams());
+    const QParams p = qparams();
+    Tensor y = fake_quant_lsq(x, scale, p);
+    register_quantized(y, p);
+    return y;
   }
-  return fake_quant(x, qparams());
+  const QParams p = qparams();
+  Tensor y = fake_quant(x, p);
+  register_quantized(y, p);
+  return y;
 }
 
 }  // namespace finch::quant

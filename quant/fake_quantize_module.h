@@ -14,6 +14,14 @@
 
 namespace finch::quant {
 
+// Which tensors of the current forward hold quantized values, with their parameters: each
+// fake-quantizing FakeQuantize registers its output, so the exact integer units downstream
+// (integer_sim.h) know their input's scale and zero point. Per thread; the prepared model's root
+// clears it at the start and end of each forward (entries keep their tensors alive meanwhile).
+void register_quantized(const Tensor& t, const QParams& p);
+const QParams* quantized_params(const Tensor& t);
+void clear_quantized();
+
 class FakeQuantize : public nn::Module {
  public:
   // lsq: the scale becomes a learnable parameter "scale", initialized from the observer's range

@@ -9,6 +9,7 @@
 #include "autograd/nn/nn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "quant/integer_sim.h"
 #include "quant/observer.h"
 
 namespace finch::quant {
@@ -31,6 +32,12 @@ class QuantCall : public nn::ForwardInterceptor {
   nn::BatchNorm* folded_bn = nullptr;  // for a Conv2d: the BN folded into it
   bool folded_away = false;            // for a BatchNorm2d folded into its conv
   std::shared_ptr<bool> bn_frozen;
+  bool root = false;       // the model itself: clears the quantized-tensor table per forward
+  bool propagate = false;  // MaxPool/Flatten/ReLU-as-clamp: the output keeps the input's parameters
+  // For a Conv2d/Linear: the FakeQuantize at the end of its unit (after a folded BN or a fused
+  // ReLU), per call; in eval mode the unit then runs the exact integer arithmetic.
+  std::map<int64_t, std::shared_ptr<FakeQuantize>> unit_out_fq;
+  int64_t exact_calls = 0, float_calls = 0;
 
   // The folded weight and bias (no fake-quant), as the eval-mode forward uses them.
   std::pair<Tensor, Tensor> folded(nn::Conv2d& conv) const {
@@ -44,9 +51,20 @@ class QuantCall : public nn::ForwardInterceptor {
   }
 
   Tensor run(nn::Module& m, const Tensor& x, int64_t call) override {
+    struct Clear {  // the root's forward owns the table: empty before and after it
+      bool on;
+      explicit Clear(bool r) : on(r) {
+        if (on) clear_quantized();
+      }
+      ~Clear() {
+        if (on) clear_quantized();
+      }
+    } clear(root);
     Tensor h = x;
     if (const auto it = input_fq.find(call); it != input_fq.end()) h = it->second->forward(h);
-    Tensor y = compute(m, h);
+    Tensor y = compute(m, h, call);
+    if (propagate)
+      if (const QParams* p = quantized_params(h)) register_quantized(y, *p);
     if (const auto it = output_fq.find(call); it != output_fq.end()) y = it->second->forward(y);
     return y;
   }
@@ -79,8 +97,35 @@ class QuantCall : public nn::ForwardInterceptor {
     return conv2d(x, quant_weight(wf), bf, conv.options);
   }
 
-  Tensor compute(nn::Module& m, const Tensor& x) {
+  // Eval mode with every parameter known: the exact integer unit (integer_sim.h). Returns an
+  // undefined tensor when the float path must run instead.
+  Tensor exact(nn::Module& m, const Tensor& x, int64_t call) {
+    if (m.is_training() || !weight_fq || !weight_fq->fake_quant_enabled()) return Tensor();
+    const auto u = unit_out_fq.find(call);
+    if (u == unit_out_fq.end() || !u->second->fake_quant_enabled() || !u->second->ready()) return Tensor();
+    const QParams* in = quantized_params(x);
+    if (!in) return Tensor();
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
+      const auto [w, b] = folded_bn ? folded(*conv) : std::pair<Tensor, Tensor>{conv->weight, conv->bias};
+      weight_fq->forward(w);  // the weight observer sees the deployed weight, as in the float path
+      return integer_conv2d(x, *in, w, weight_fq->qparams(), b, u->second->qparams(), conv->options);
+    }
+    if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
+      weight_fq->forward(lin->weight);
+      return integer_linear(x, *in, lin->weight, weight_fq->qparams(), lin->bias, u->second->qparams());
+    }
+    return Tensor();
+  }
+
+  Tensor compute(nn::Module& m, const Tensor& x, int64_t call) {
     if (folded_away) return x;
+    if (weight_fq) {
+      if (Tensor y = exact(m, x, call); y.defined()) {
+        ++exact_calls;
+        return y;
+      }
+      if (!m.is_training() && weight_fq->fake_quant_enabled()) ++float_calls;
+    }
     if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
       if (folded_bn) return conv_bn(*conv, x);
       return conv2d(x, quant_weight(conv->weight), conv->bias, conv->options);
@@ -155,6 +200,16 @@ std::vector<QuantizedModel::DeployedWeight> QuantizedModel::deployed_weights() {
     out.push_back(std::move(d));
   }
   return out;
+}
+
+QuantizedModel::UnitCounts QuantizedModel::unit_counts() {
+  UnitCounts n;
+  for (nn::Module* m : intercepted)
+    if (auto c = std::dynamic_pointer_cast<QuantCall>(m->interceptor())) {
+      n.exact += c->exact_calls;
+      n.float_fallback += c->float_calls;
+    }
+  return n;
 }
 
 void QuantizedModel::remove() {
@@ -247,10 +302,16 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   std::set<int64_t> unit_end;                 // sites that carry their unit's requantization
   std::set<const nn::Module*> weights_done;
   auto isq = [&](const Tensor& v) { return quantized.count(v.impl()) > 0; };
+  std::map<int64_t, std::pair<QuantCall*, int64_t>> unit_owner;  // unit-end site -> (conv's interceptor, call)
   auto out_fq = [&](const CallSite& s, const std::string& what) {
-    call_of(s.module).output_fq[s.call] = act_fq(s, "activation_post_process", s.output, what);
+    auto fq = act_fq(s, "activation_post_process", s.output, what);
+    call_of(s.module).output_fq[s.call] = fq;
     quantized.insert(s.output.impl());
+    if (const auto o = unit_owner.find(&s - t.sites.data()); o != unit_owner.end())
+      o->second.first->unit_out_fq[o->second.second] = fq;
+    return fq;
   };
+  call_of(t.sites[0].module).root = true;
 
   for (const int64_t id : t.exit_order) {
     const CallSite& s = t.sites[size_t(id)];
@@ -295,6 +356,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
             t.sites[size_t(cons[0])].leaf())
           end = cons[0];
       }
+      unit_owner[end] = {&c, s.call};
       if (end == id) out_fq(s, "output");
       else unit_end.insert(end);
       continue;
@@ -310,10 +372,14 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
     }
     if (is_relu(s.type) && isq(s.input)) {  // a clamp of codes: no requantization
       quantized.insert(s.output.impl());
+      call_of(s.module).propagate = true;
       continue;
     }
     if (is_pass_through(s.type)) {
-      if (isq(s.input)) quantized.insert(s.output.impl());
+      if (isq(s.input)) {
+        quantized.insert(s.output.impl());
+        call_of(s.module).propagate = true;
+      }
       continue;
     }
     if (s.type == "BatchNorm2d" && o.fuse) {  // an unfolded BN: BN (+ ReLU) is one unit

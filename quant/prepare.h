@@ -84,6 +84,13 @@ class QuantizedModel {
   };
   std::vector<DeployedWeight> deployed_weights();
 
+  // Conv/Linear calls in eval mode since prepare that ran the exact integer arithmetic
+  // (integer_sim.h) and that fell back to float fake-quant (a parameter was unknown).
+  struct UnitCounts {
+    int64_t exact = 0, float_fallback = 0;
+  };
+  UnitCounts unit_counts();
+
   std::shared_ptr<bool> bn_frozen_ = std::make_shared<bool>(false);
   std::vector<nn::Module*> intercepted;
 };

@@ -145,7 +145,11 @@ TEST(Prepare, PtqOnAPyTorchTrainedResNet20KeepsItsPredictions) {
     auto q = prepare(*model, x.slice(0, 0, 2), o, false);
     for (int64_t b = 0; b < 300; b += 100) model->forward(x.slice(0, b, b + 100));  // calibrate
     convert(*q);
+    const auto before = q->unit_counts();
     const Tensor out = model->forward(x);
+    // Every conv/fc ran the exact integer arithmetic of docs/quantization.md.
+    EXPECT_EQ(q->unit_counts().exact - before.exact, 22) << "fuse=" << fuse;
+    EXPECT_EQ(q->unit_counts().float_fallback, 0) << "fuse=" << fuse;
     const auto a = argmax(ref, 1).to_vector<int64_t>(), b = argmax(out, 1).to_vector<int64_t>();
     int64_t same = 0, correct_f = 0, correct_q = 0;
     for (size_t i = 0; i < a.size(); ++i) {
