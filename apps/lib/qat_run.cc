@@ -9,6 +9,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/metrics.h"
+#include "apps/lib/report_html.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
@@ -111,6 +112,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   s["finch_version"] = finch_version();
   s["command_line"] = command_line;
   write_json_file(out + "summary.json", s);
+  write_report_html(out + "report.html", s, history);
   std::printf("float %.4f -> QAT %.4f -> converted int8 %.4f; %squantized.safetensors (%lld bytes)\n",
               float_r.accuracy, r.accuracy, conv_r.accuracy, out.c_str(),
               static_cast<long long>(s["converted_model_bytes"].get<int64_t>()));

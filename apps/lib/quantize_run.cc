@@ -13,6 +13,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/metrics.h"
+#include "apps/lib/report_html.h"
 #include "apps/lib/version.h"
 #include "autograd/functional.h"
 #include "data/dataloader.h"
@@ -150,6 +151,7 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
   app.add_option("--skip", o.skip, "module paths kept in float (e.g. layer3 fc)");
   app.add_option("--out", o.out, "the converted model (safetensors with integer weights)")->required();
   app.add_option("--report", o.report, "JSON report: {\"variants\": [{name, size_bytes, accuracy, latency_ms}, ...]}");
+  app.add_option("--html", o.html, "the report as a self-contained HTML page (with --debug: the debugger table)");
   app.add_flag("--debug", o.debug, "print the quantization debugger table and write it as CSV beside --out");
   app.add_option("--latency-images", o.latency_images, "test images timed one at a time")->capture_default_str();
   app.add_option("--mean", o.data.mean, "per-channel normalization mean (default: the dataset's)")->expected(1, 3);
@@ -264,6 +266,11 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   report["command_line"] = command_line;
   if (o.debug) report["debug"] = debug_report(*q, run_calibration, o.out + ".debug.csv");
   if (!o.report.empty()) write_json_file(o.report, report);
+  if (!o.html.empty()) {
+    report["dataset"] = o.data.dataset;
+    report["test_accuracy"] = r1.accuracy;
+    write_report_html(o.html, report, nlohmann::json::array());
+  }
   std::printf("converted model: %s\n", o.out.c_str());
   return 0;
 }

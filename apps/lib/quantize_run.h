@@ -26,6 +26,7 @@ struct QuantizeOptions {
   std::vector<std::string> skip;
   std::string out;                 // the converted model (safetensors)
   std::string report;              // JSON report
+  std::string html;                // the same as a self-contained HTML page
   bool debug = false;
   int64_t latency_images = 100;    // batch-1 timing over this many test images
 };

@@ -151,8 +151,10 @@ std::string render_report_html(const nlohmann::json& summary, const nlohmann::js
   };
   row("test accuracy", pct("test_accuracy"));
   if (summary.contains("best_test_accuracy")) row("best test accuracy", pct("best_test_accuracy"));
-  for (const char* k : {"parameters", "model_file_bytes", "epochs", "train_images_per_second", "wall_seconds",
-                        "threads", "finch_version", "command_line"})
+  for (const char* k : {"float_test_accuracy", "qat_test_accuracy", "converted_test_accuracy"})
+    if (summary.contains(k)) row(k, pct(k));
+  for (const char* k : {"parameters", "model_file_bytes", "float_model_bytes", "converted_model_bytes", "epochs",
+                        "train_images_per_second", "wall_seconds", "threads", "finch_version", "command_line"})
     if (summary.contains(k)) row(k, summary[k].is_string() ? summary[k].get<std::string>() : summary[k].dump());
   o << "</table>\n";
   if (!history.empty()) {
@@ -178,6 +180,28 @@ std::string render_report_html(const nlohmann::json& summary, const nlohmann::js
           << (pc[i].is_number() ? num(100 * pc[i].get<double>(), 4) + " %" : "-") << "</td></tr>\n";
       o << "</table>\n";
     }
+  }
+  if (summary.contains("variants")) {  // finch quantize: fp32 and the quantized variant side by side
+    o << "<h2>Quantization</h2>\n<table><tr><th>variant</th><th>size KB</th><th>accuracy</th><th>ms/image</th></tr>\n";
+    for (const auto& v : summary["variants"])
+      o << "<tr><td>" << esc(v.value("name", "")) << "</td><td>" << num(v.value("size_bytes", 0.0) / 1024, 6)
+        << "</td><td>" << num(100 * v.value("accuracy", 0.0), 4) << " %</td><td>" << num(v.value("latency_ms", 0.0), 4)
+        << "</td></tr>\n";
+    o << "</table>\n";
+  }
+  if (summary.contains("debug") && !summary["debug"].empty()) {
+    // Seed 002's debugger: rmse/scale 0.289 is pure rounding; rows above 0.7 are marked.
+    o << "<h2>Quantization debugger</h2>\n<p>fake_quant(x) &minus; x on the calibration data; rmse/scale "
+         "&asymp; 0.289 is rounding noise alone, rows above 0.7 are marked.</p>\n<table><tr><th>fake-quant</th>"
+         "<th>scale</th><th>zero point</th><th>mean |err|</th><th>max |err|</th><th>MSE</th><th>rmse/scale</th></tr>\n";
+    for (const auto& d : summary["debug"]) {
+      const bool flag = d.value("flagged", false);
+      o << "<tr" << (flag ? " style=\"background:#fdd\"" : "") << "><td>" << esc(d.value("name", "")) << "</td><td>"
+        << num(d.value("scale", 0.0)) << "</td><td>" << d.value("zero_point", 0) << "</td><td>"
+        << num(d.value("mean_abs_error", 0.0)) << "</td><td>" << num(d.value("max_abs_error", 0.0)) << "</td><td>"
+        << num(d.value("mse", 0.0)) << "</td><td>" << num(d.value("rmse_over_scale", 0.0), 3) << "</td></tr>\n";
+    }
+    o << "</table>\n";
   }
   o << "</body></html>\n";
   return o.str();

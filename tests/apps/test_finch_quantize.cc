@@ -51,7 +51,7 @@ TEST_F(FinchQuantize, StaticInt8WritesTheReportAndAQuarterSizeFile) {
   const std::string out = dir_ / "q.safetensors", report = dir_ / "q.json";
   const RunResult r = run_program("finch", "quantize --checkpoint " + checkpoint() + " " + data() +
                                                " --mode static --calib-batches 4 --debug --latency-images 5 --out " +
-                                               out + " --report " + report,
+                                               out + " --report " + report + " --html " + (dir_ / "q.html"),
                                   dir_.path);
   ASSERT_EQ(r.code, 0) << r.err << r.out;
   const nlohmann::json j = read_json_file(report);
@@ -75,6 +75,9 @@ TEST_F(FinchQuantize, StaticInt8WritesTheReportAndAQuarterSizeFile) {
   EXPECT_TRUE(j["debug"].size() > 10);
   EXPECT_TRUE(std::filesystem::exists(out + ".debug.csv"));
   EXPECT_NE(r.out.find("size Δ"), std::string::npos) << r.out;
+  const std::string html = slurp(dir_ / "q.html");
+  EXPECT_NE(html.find("<h2>Quantization debugger</h2>"), std::string::npos);
+  EXPECT_NE(html.find("static-int8"), std::string::npos);
 }
 
 TEST_F(FinchQuantize, DynamicAndFp16) {
