@@ -13,6 +13,7 @@
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
+#include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
@@ -57,6 +58,18 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   lo.num_workers = o.workers;
   lo.seed = o.seed + 1;
   data::DataLoader loader(d.train, lo);
+  {
+    // QAT starts from calibrated ranges, as PTQ would: a few training batches in eval mode with
+    // observers on. (Without it, freezing observers in the first QAT epoch would leave them empty.)
+    data::DataLoaderOptions co2 = lo;
+    co2.seed = o.seed + 2;
+    data::DataLoader calib(d.train, co2);
+    calib.start_epoch(0);
+    data::Batch b;
+    model->eval();
+    NoGradGuard ng;
+    for (int i = 0; i < 16 && calib.next(b); ++i) model->forward(b.images);
+  }
   const std::string out = o.out_dir + "/";
   std::filesystem::create_directories(o.out_dir);
   nlohmann::json history = nlohmann::json::array();

@@ -8,7 +8,7 @@
 
 namespace finch::apps {
 
-// Fine-tunes o.checkpoint (float weights) for o.qat_epochs with fake quantization per
+// Calibrates the observers on 16 training batches, then fine-tunes o.checkpoint (float weights) for o.qat_epochs with fake quantization per
 // o.qconfig, freezing BN statistics and observers at the chosen epochs, then converts. Writes
 // qat_model.safetensors (float weights + quantization state), quantized.safetensors (the
 // converted model, integer weights), qat_metrics.csv and adds the qat_* keys to summary.json.

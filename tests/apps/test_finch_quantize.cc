@@ -98,7 +98,7 @@ TEST_F(FinchQuantize, DynamicAndFp16) {
 
 TEST_F(FinchQuantize, QatFineTuneKeepsItsAccuracyThroughConversion) {
   const RunResult r = run("--model resnet20 " + data() + " --qat --checkpoint " + checkpoint() +
-                              " --qat-epochs 2 --no-augment --batch-size 32 --out " + (dir_ / "qat"),
+                              " --qat-epochs 1 --no-augment --batch-size 32 --out " + (dir_ / "qat"),
                           dir_.path);
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json s = read_json_file(dir_ / "qat/summary.json");
