@@ -39,13 +39,19 @@ class QuantCall : public nn::ForwardInterceptor {
   std::map<int64_t, std::shared_ptr<FakeQuantize>> unit_out_fq;
   int64_t exact_calls = 0, float_calls = 0;
 
+  // γ/σ of the folded BN, per output channel.
+  Tensor bn_scale(int64_t oc) const {
+    nn::BatchNorm& bn = *folded_bn;
+    const Tensor gamma = bn.weight.defined() ? bn.weight : ones({oc});
+    return div(gamma, sqrt(add(bn.running_var, bn.eps)));
+  }
+
   // The folded weight and bias (no fake-quant), as the eval-mode forward uses them.
   std::pair<Tensor, Tensor> folded(nn::Conv2d& conv) const {
     nn::BatchNorm& bn = *folded_bn;
     const int64_t oc = conv.out_channels;
-    const Tensor gamma = bn.weight.defined() ? bn.weight : ones({oc});
+    const Tensor sf = bn_scale(oc);
     const Tensor beta = bn.bias.defined() ? bn.bias : zeros({oc});
-    const Tensor sf = div(gamma, sqrt(add(bn.running_var, bn.eps)));
     const Tensor b = conv.bias.defined() ? conv.bias : zeros({oc});
     return {mul(conv.weight, view(sf, {oc, 1, 1, 1})), add(beta, mul(sub(b, bn.running_mean), sf))};
   }
@@ -81,17 +87,13 @@ class QuantCall : public nn::ForwardInterceptor {
   // is scaled back and batch-normalized, so BN still trains and its running statistics still
   // move. Otherwise (eval, or BN frozen) it is the exact fold the integer program runs.
   Tensor conv_bn(nn::Conv2d& conv, const Tensor& x) {
-    nn::BatchNorm& bn = *folded_bn;
-    const int64_t oc = conv.out_channels;
-    const Tensor gamma = bn.weight.defined() ? bn.weight : ones({oc});
-    const Tensor beta = bn.bias.defined() ? bn.bias : zeros({oc});
-    const Tensor sf = div(gamma, sqrt(add(bn.running_var, bn.eps)));  // γ/σ
-    const Tensor w = mul(conv.weight, view(sf, {oc, 1, 1, 1}));
     if (conv.is_training() && !*bn_frozen) {
-      Tensor y = conv2d(x, quant_weight(w), Tensor(), conv.options);
+      const int64_t oc = conv.out_channels;
+      const Tensor sf = bn_scale(oc);
+      Tensor y = conv2d(x, quant_weight(mul(conv.weight, view(sf, {oc, 1, 1, 1}))), Tensor(), conv.options);
       y = div(y, view(sf, {1, oc, 1, 1}));
       if (conv.bias.defined()) y = add(y, view(conv.bias, {1, oc, 1, 1}));
-      return bn.forward_impl(y);  // batch statistics, running-statistic update, as BN itself
+      return folded_bn->forward_impl(y);  // batch statistics, running-statistic update, as BN itself
     }
     const auto [wf, bf] = folded(conv);
     return conv2d(x, quant_weight(wf), bf, conv.options);
