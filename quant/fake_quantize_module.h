@@ -10,7 +10,7 @@
 
 #include "autograd/nn/module.h"
 #include "quant/observer.h"
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 namespace finch::quant::detail {
 

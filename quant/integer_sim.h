@@ -7,7 +7,7 @@
 
 #include "autograd/functional.h"
 #include "framework/tensor.h"
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 namespace finch::quant {
 

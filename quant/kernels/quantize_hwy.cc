@@ -7,10 +7,10 @@
 // 2^24 — past that the value is far outside [qmin, qmax] and the clamp gives the same bound.
 #include <cstring>
 
-#include "quant/quantize_kernels.h"
+#include "quant/kernels/quantize_kernels.h"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "quant/quantize_hwy.cc"
+#define HWY_TARGET_INCLUDE "quant/kernels/quantize_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -4,7 +4,7 @@
 // Shapes: x is viewed as [outer, C, inner] around the quantization axis (per-tensor: C = 1,
 // inner = numel). The Highway kernels (quant/quantize_hwy.cc) see contiguous runs with either one
 // (scale, zero point) or one per element; the split below only picks which.
-#include "quant/quantize.h"
+#include "quant/kernels/quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
-#include "quant/quantize_kernels.h"
+#include "quant/kernels/quantize_kernels.h"
 
 namespace finch::quant {
 namespace {

@@ -1,7 +1,7 @@
-// Integer requantization (quant/requant.h): fixed-point multipliers, the single rounding shift,
+// Integer requantization (quant/kernels/requant.h): fixed-point multipliers, the single rounding shift,
 // bias quantization, int8 + int8 add, fused-activation bounds. Plain loops: the SIMD versions
 // come with the int8 runtime and must reproduce these bit for bit.
-#include "quant/requant.h"
+#include "quant/kernels/requant.h"
 
 #include <algorithm>
 #include <cmath>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "framework/tensor.h"
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -1,6 +1,6 @@
-// qparams(): observed range -> scale and zero point, per the formulas of quant/qparams.h and
+// qparams(): observed range -> scale and zero point, per the formulas of quant/kernels/qparams.h and
 // docs/quantization.md (section "Choosing scale and zero point").
-#include "quant/qparams.h"
+#include "quant/kernels/qparams.h"
 
 #include <algorithm>
 #include <cmath>
