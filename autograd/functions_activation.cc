@@ -1,5 +1,6 @@
 // Differentiable activations: each records its rule with the tensor its backward kernel needs
 // (the output for relu/sigmoid/tanh, the input for the rest).
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -14,10 +15,13 @@ namespace {
 
 // Records `name` with backward(dy, saved) where saved is x or y as the rule needs.
 template <typename Fwd, typename Bwd>
-Tensor activation(const char* name, const Tensor& x, bool save_output, Fwd&& fwd, Bwd&& bwd) {
+Tensor activation(const char* name, const Tensor& x, bool save_output, Fwd&& fwd, Bwd&& bwd,
+                  const nlohmann::json& attrs = nlohmann::json::object()) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = fwd(x);
+  if (cap.active()) cap.record(name, {x}, {y}, attrs);
   if (rec)
     autograd::record(name, {x}, {y},
                      [z = (save_output ? y : x).detach(), bwd](const Grads& g, const Needs&) {
@@ -43,7 +47,8 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
       "leaky_relu", x, false, [&](const Tensor& t) { return ops::leaky_relu(t, negative_slope); },
       [negative_slope](const Tensor& g, const Tensor& z) {
         return ops::leaky_relu_backward(g, z, negative_slope);
-      });
+      },
+      {{"negative_slope", negative_slope}});
 }
 
 Tensor sigmoid(const Tensor& x) {

@@ -1,4 +1,5 @@
 // Differentiable conv2d, conv1d (conv2d kernels on an H = 1 view) and 2-D pooling.
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -37,10 +38,18 @@ bool wants(const Needs& needs, size_t i) { return i < needs.size() && needs[i]; 
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   const ops::Conv2dParams p = to_params(opt);
   Tensor y = ops::conv2d(x, weight, bias, p);
+  if (cap.active())
+    cap.record("conv2d", {x, weight, bias}, {y},
+               nlohmann::json{{"stride", {opt.stride.first, opt.stride.second}},
+                                   {"padding", {opt.padding.first, opt.padding.second}},
+                                   {"dilation", {opt.dilation.first, opt.dilation.second}},
+                                   {"groups", opt.groups},
+                                   {"act", "none"}});
   if (rec)
     autograd::record("conv2d", {x, weight, bias}, {y},
                      [x = x.detach(), w = weight.detach(), p, has_bias = bias.defined()](
@@ -77,9 +86,13 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 }
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
-  ops::MaxPoolResult r = ops::max_pool2d(x, to_params(opt));
+  const ops::Pool2dParams p = to_params(opt);
+  ops::MaxPoolResult r = ops::max_pool2d(x, p);
+  if (cap.active()) cap.record("max_pool2d", {x}, {r.y}, nlohmann::json{{"kernel", {p.kh, p.kw}}, {"stride", {p.sh, p.sw}}, {"padding", {p.ph, p.pw}},
+                                   {"ceil_mode", p.ceil_mode}});
   if (rec)
     autograd::record("max_pool2d", {x}, {r.y},
                      [idx = r.indices, shape = x.shape()](const Grads& g, const Needs&) {
@@ -89,10 +102,14 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   const ops::Pool2dParams p = to_params(opt);
   Tensor y = ops::avg_pool2d(x, p);
+  if (cap.active())
+    cap.record("avg_pool2d", {x}, {y}, nlohmann::json{{"kernel", {p.kh, p.kw}}, {"stride", {p.sh, p.sw}}, {"padding", {p.ph, p.pw}},
+                                   {"ceil_mode", p.ceil_mode}, {"count_include_pad", p.count_include_pad}});
   if (rec)
     autograd::record("avg_pool2d", {x}, {y}, [p, shape = x.shape()](const Grads& g, const Needs&) {
       return Grads{ops::avg_pool2d_backward(g[0], shape, p)};
@@ -101,9 +118,12 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_size) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::adaptive_avg_pool2d(x, output_size.first, output_size.second);
+  if (cap.active())
+    cap.record("adaptive_avg_pool2d", {x}, {y}, {{"output_size", {output_size.first, output_size.second}}});
   if (rec)
     autograd::record("adaptive_avg_pool2d", {x}, {y}, [shape = x.shape()](const Grads& g, const Needs&) {
       return Grads{ops::adaptive_avg_pool2d_backward(g[0], shape)};

@@ -2,6 +2,7 @@
 // the (non-differentiable) comparisons. Broadcasting backward rules fold with ops::sum_to.
 #include <cmath>
 
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -26,10 +27,12 @@ void check_operands(const Tensor& a, const Tensor& b, const char* op) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  autograd::CaptureScope cap;
   check_operands(a, b, "add");
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::add(a, b, alpha);
+  if (cap.active()) cap.record("add", {a, b}, {y}, {{"alpha", alpha}, {"act", "none"}});
   if (rec)
     autograd::record("add", {a, b}, {y},
                      [sa = a.shape(), sb = b.shape(), alpha](const Grads& g, const Needs& need) {
@@ -43,10 +46,12 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  autograd::CaptureScope cap;
   check_operands(a, b, "sub");
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::sub(a, b, alpha);
+  if (cap.active()) cap.record("sub", {a, b}, {y}, {{"alpha", alpha}, {"act", "none"}});
   if (rec)
     autograd::record("sub", {a, b}, {y},
                      [sa = a.shape(), sb = b.shape(), alpha](const Grads& g, const Needs& need) {
@@ -59,10 +64,12 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  autograd::CaptureScope cap;
   check_operands(a, b, "mul");
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::mul(a, b);
+  if (cap.active()) cap.record("mul", {a, b}, {y});
   if (rec)
     autograd::record("mul", {a, b}, {y},
                      [a = a.detach(), b = b.detach()](const Grads& g, const Needs& need) {
@@ -75,10 +82,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  autograd::CaptureScope cap;
   check_operands(a, b, "div");
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::div(a, b);
+  if (cap.active()) cap.record("div", {a, b}, {y});
   if (rec)
     autograd::record("div", {a, b}, {y},
                      [a = a.detach(), b = b.detach()](const Grads& g, const Needs& need) {
@@ -93,18 +102,22 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double s) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({a});
   NoGradGuard ng;
   Tensor y = ops::add_scalar(a, s);
+  if (cap.active()) cap.record("add_scalar", {a}, {y}, {{"value", s}});
   if (rec)
     autograd::record("add_scalar", {a}, {y}, [](const Grads& g, const Needs&) { return Grads{g[0]}; });
   return y;
 }
 
 Tensor mul(const Tensor& a, double s) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({a});
   NoGradGuard ng;
   Tensor y = ops::mul_scalar(a, s);
+  if (cap.active()) cap.record("mul_scalar", {a}, {y}, {{"value", s}});
   if (rec)
     autograd::record("mul_scalar", {a}, {y},
                      [s](const Grads& g, const Needs&) { return Grads{ops::mul_scalar(g[0], s)}; });

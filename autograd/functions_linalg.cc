@@ -1,4 +1,5 @@
 // Differentiable matmul and linear: forward through ops/matmul, backward rules beside them.
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -23,9 +24,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   Tensor y = ops::linear(x, weight, bias);
+  if (cap.active()) cap.record("linear", {x, weight, bias}, {y}, {{"act", "none"}});
   if (rec)
     autograd::record("linear", {x, weight, bias}, {y},
                      [x = x.detach(), w = weight.detach(), has_bias = bias.defined()](

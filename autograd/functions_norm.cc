@@ -1,5 +1,6 @@
 // Differentiable batch norm, layer norm, embedding and dropout (autograd/functional.h section
 // "normalization, tables, dropout"): each records one fused backward rule from ops/.
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -15,11 +16,15 @@ using autograd::Needs;
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
+  autograd::CaptureScope cap;
   // Running statistics are buffers: updated in place, never differentiated.
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   ops::BatchNormResult r = ops::batch_norm(x, running_mean, running_var, weight, bias, training,
                                            momentum, eps);
+  if (cap.active())
+    cap.record("batch_norm", {x, weight, bias, running_mean, running_var}, {r.y},
+               {{"eps", eps}, {"training", training}});
   if (rec)
     autograd::record(
         "batch_norm", {x, weight, bias}, {r.y},
@@ -66,6 +71,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!(p >= 0.0 && p <= 1.0)) fail("dropout: expected a probability p in [0, 1], got ", p);
   // Identity: no copy and no node; the gradient flows straight through to x's producer.
   if (!training || p == 0.0) return x;
+  autograd::CaptureScope cap;
+  if (cap.active()) fail("dropout: a model is captured for a program in eval mode; dropout is in training mode");
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   ops::DropoutResult r = ops::dropout(x, p, gen ? *gen : default_generator());

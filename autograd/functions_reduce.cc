@@ -1,4 +1,5 @@
 // Differentiable reductions and softmax: sum, mean, max, argmax, var, softmax, log_softmax.
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -22,9 +23,11 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::mean(x, dims, keepdim);
+  if (cap.active()) cap.record("mean", {x}, {y}, {{"dims", dims}, {"keepdim", keepdim}});
   if (rec) {
     const auto nd = ops::normalize_dims(dims, x.dim(), "mean");
     const double scale = 1.0 / double(ops::reduced_count(x.shape(), nd));
@@ -68,9 +71,11 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::softmax(x, dim);
+  if (cap.active()) cap.record("softmax", {x}, {y}, {{"dim", dim}});
   if (rec)
     autograd::record("softmax", {x}, {y}, [y = y.detach(), dim](const Grads& g, const Needs&) {
       return Grads{ops::softmax_backward(g[0], y, dim)};

@@ -5,6 +5,7 @@
 // (stack), index_select, pad, contiguous, to_dtype.
 #include <algorithm>
 
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -47,24 +48,32 @@ Tensor finish_reshape(const Tensor& x, const Tensor& xd, const Tensor& y, bool r
 }  // namespace
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   const Tensor xd = x.detach();
-  return finish_reshape(x, xd, xd.reshape(shape), rec);
+  Tensor y = finish_reshape(x, xd, xd.reshape(shape), rec);
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{"shape", y.shape()}});
+  return y;
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   const Tensor xd = x.detach();
-  return finish_reshape(x, xd, xd.flatten(start_dim, end_dim), rec);
+  Tensor y = finish_reshape(x, xd, xd.flatten(start_dim, end_dim), rec);
+  if (cap.active()) cap.record("flatten", {x}, {y}, {{"start_dim", start_dim}, {"end_dim", end_dim}});
+  return y;
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = x.detach().view(shape);
   if (rec) record_view(x, y);
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{"shape", y.shape()}});
   return y;
 }
 
@@ -171,9 +180,11 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record(xs);
   NoGradGuard ng;
   Tensor y = ops::cat(xs, dim);
+  if (cap.active()) cap.record("cat", xs, {y}, {{"dim", wrap_dim(dim, y.dim(), "cat")}});
   if (rec) {
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;

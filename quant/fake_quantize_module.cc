@@ -6,9 +6,11 @@
 #include <unordered_map>
 #include <utility>
 
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "quant/capture.h"
 #include "quant/fake_quant.h"
 
 namespace finch::quant {
@@ -94,6 +96,7 @@ void FakeQuantize::freeze() {
 }
 
 Tensor FakeQuantize::forward_impl(const Tensor& x) {
+  autograd::CaptureScope cap;  // reported as one fake_quant node (graph capture)
   restore_observer_if_loaded();
   if (observer_->enabled()) {
     observer_->observe(x.detach());
@@ -125,11 +128,13 @@ Tensor FakeQuantize::forward_impl(const Tensor& x) {
     const QParams p = qparams();
     Tensor y = fake_quant_lsq(x, scale, p);
     register_quantized(y, p);
+    if (cap.active()) cap.record("fake_quant", {x}, {y}, qparams_json(p));
     return y;
   }
   const QParams p = qparams();
   Tensor y = fake_quant(x, p);
   register_quantized(y, p);
+  if (cap.active()) cap.record("fake_quant", {x}, {y}, qparams_json(p));
   return y;
 }
 

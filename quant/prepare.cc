@@ -5,10 +5,12 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/nn/nn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "quant/capture.h"
 #include "quant/integer_sim.h"
 #include "quant/observer.h"
 
@@ -32,6 +34,8 @@ class QuantCall : public nn::ForwardInterceptor {
   nn::BatchNorm* folded_bn = nullptr;  // for a Conv2d: the BN folded into it
   bool folded_away = false;            // for a BatchNorm2d folded into its conv
   std::shared_ptr<bool> bn_frozen;
+  std::string path;        // the module's path in the model (names its constants in a capture)
+  bool dynamic = false;    // dynamic quantization: the input is quantized per batch at run time
   bool root = false;       // the model itself: clears the quantized-tensor table per forward
   bool propagate = false;  // MaxPool/Flatten/ReLU-as-clamp: the output keeps the input's parameters
   // For a Conv2d/Linear: the FakeQuantize at the end of its unit (after a folded BN or a fused
@@ -67,7 +71,9 @@ class QuantCall : public nn::ForwardInterceptor {
       }
     } clear(root);
     Tensor h = x;
-    if (const auto it = input_fq.find(call); it != input_fq.end()) h = it->second->forward(h);
+    // A captured dynamic unit quantizes its input itself (dq_linear): no fake_quant node.
+    const bool dynamic_capture = dynamic && autograd::capturing();
+    if (const auto it = input_fq.find(call); it != input_fq.end() && !dynamic_capture) h = it->second->forward(h);
     Tensor y = compute(m, h, call);
     if (propagate)
       if (const QParams* p = quantized_params(h)) register_quantized(y, *p);
@@ -121,6 +127,42 @@ class QuantCall : public nn::ForwardInterceptor {
 
   Tensor compute(nn::Module& m, const Tensor& x, int64_t call) {
     if (folded_away) return x;
+    if ((weight_fq || fp16_weights) && autograd::capturing()) {
+      autograd::CaptureScope cap;  // the unit is one conv2d/linear node; its inner ops stay hidden
+      Tensor y = compute_unit(m, x, call);
+      record_unit(cap, m, x, y);
+      return y;
+    }
+    return compute_unit(m, x, call);
+  }
+
+  // Graph capture: the unit as the integer program stores it — the deployed (folded) weight and
+  // bias as constants, the weight's quantization (or fp16) as attributes.
+  void record_unit(const autograd::CaptureScope& cap, nn::Module& m, const Tensor& x, const Tensor& y) {
+    NoGradGuard ng;
+    nlohmann::json a = nlohmann::json::object();
+    Tensor w, b;
+    const char* kind = "linear";
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
+      kind = "conv2d";
+      std::tie(w, b) = folded_bn ? folded(*conv) : std::pair<Tensor, Tensor>{conv->weight, conv->bias};
+      const Conv2dOptions& o = conv->options;
+      a = {{"stride", {o.stride.first, o.stride.second}}, {"padding", {o.padding.first, o.padding.second}},
+           {"dilation", {o.dilation.first, o.dilation.second}}, {"groups", o.groups}};
+    } else if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
+      w = lin->weight, b = lin->bias;
+    } else {
+      fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d or Linear");
+    }
+    a["act"] = "none";
+    if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = qparams_json(weight_fq->qparams());
+    if (fp16_weights) a["weight_fp16"] = true;
+    if (dynamic) a["dynamic"] = true;
+    a["input_names"] = {"", path + ".weight", path + ".bias"};
+    cap.record(kind, {x, w.detach(), b.defined() ? b.detach() : Tensor()}, {y}, a);
+  }
+
+  Tensor compute_unit(nn::Module& m, const Tensor& x, int64_t call) {
     if (weight_fq) {
       if (Tensor y = exact(m, x, call); y.defined()) {
         ++exact_calls;
@@ -394,6 +436,11 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
     out_fq(s, "output");  // anything else computes new values: requantize
   }
 
+  for (auto& [path, m] : model.named_modules())
+    if (const auto it = calls.find(m); it != calls.end()) {
+      it->second->path = path;
+      it->second->dynamic = o.dynamic;
+    }
   for (auto& [m, c] : calls) {
     m->set_interceptor(c);
     q->intercepted.push_back(m);

@@ -1,0 +1,57 @@
+// The runtime: a loaded program (validated graph) that runs inputs through its nodes in order,
+// releasing each intermediate as soon as its last reader has run, with optional per-node timing.
+// Depends only on framework/, ops/ and quant/kernels (never on autograd or the training code).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "quant/runtime/graph.h"
+
+namespace finch::runtime {
+
+// Where each intermediate value would live in one arena, for the shapes the program declares
+// (offsets 64-byte aligned; values whose lifetimes do not overlap share bytes).
+struct MemoryPlan {
+  std::vector<int64_t> offset;  // per value; -1 for constants and graph inputs
+  int64_t arena_bytes = 0;      // the arena's size with reuse
+  int64_t total_bytes = 0;      // the sum of all intermediates (no reuse), for comparison
+};
+MemoryPlan plan_memory(const Graph& g);
+
+class Program {
+ public:
+  // Validates `g`: every op known with a valid number of inputs, indices in range, and a dry run
+  // at the declared input shapes producing exactly the declared shapes and dtypes. `what` names
+  // the program in error messages (its file). f16 weight constants are widened to f32 here.
+  explicit Program(Graph g, const std::string& what = "program");
+
+  const Graph& graph() const { return g_; }
+  const MemoryPlan& memory() const { return plan_; }
+
+  // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  Tensor run(const Tensor& x) { return run(std::vector<Tensor>{x})[0]; }
+  // Runs and also returns every value the nodes produced (index = value index): for
+  // layer-by-layer comparisons (finch verify).
+  std::vector<Tensor> run_all(const std::vector<Tensor>& inputs);
+
+  // Per-node wall time summed over run() calls while profiling is on.
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::vector<double>& node_seconds() const { return seconds_; }
+  int64_t profiled_runs() const { return runs_; }
+
+ private:
+  Graph g_;
+  std::string what_;
+  MemoryPlan plan_;
+  std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
+  bool profiling_ = false;
+  std::vector<double> seconds_;
+  int64_t runs_ = 0;
+
+  std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
+  void check_structure() const;
+};
+
+}  // namespace finch::runtime
