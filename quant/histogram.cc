@@ -178,8 +178,13 @@ std::pair<double, double> mse_range(const Histogram& h, const QSpec& spec) {
 
 double entropy_threshold(const Histogram& abs_h, int64_t levels) {
   const int64_t B = abs_h.bins();
-  const std::vector<double>& hist = abs_h.counts;
-  const double N = abs_h.total();
+  // The zero spike of ReLU outputs (and of padding) sits in bin 0; left in, P is dominated by it
+  // and the search happily clips everything else. Bin 0 takes bin 1's count, as NVIDIA's
+  // pytorch-quantization entropy calibrator does.
+  std::vector<double> hist = abs_h.counts;
+  if (B > 1) hist[0] = hist[1];
+  double N = 0;
+  for (double c : hist) N += c;
   if (N <= 0) return abs_h.hi;
   // Everything per candidate i is O(levels) from prefix sums: KL(P || Q) = sum p log p - sum p log q,
   // and q is constant over a group, so the second sum is sum over groups of P_g log q_g.

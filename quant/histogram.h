@@ -48,6 +48,7 @@ std::pair<double, double> mse_range(const Histogram& h, const QSpec& spec);
 // TensorRT's entropy calibration on an |x| histogram: the threshold edge e_i (i from `levels` up to
 // all bins) minimizing KL(P || Q), where P is bins [0, i) with the mass above folded into bin i-1
 // and Q merges bins [0, i) into `levels` groups and spreads each group evenly over its non-empty bins.
+// Bin 0 (the zero spike of ReLU outputs) counts as much as bin 1.
 double entropy_threshold(const Histogram& abs_h, int64_t levels);
 
 }  // namespace finch::quant::detail

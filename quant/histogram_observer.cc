@@ -6,8 +6,9 @@
 //    symmetric: t = quantile(p / 100) of |x| and the range [-t, t]. Both interpolate inside bins.
 //  - mse: detail::mse_range (rounding noise plus clipping error, searched over bin edges).
 //  - entropy: TensorRT's KL threshold t on the |x| histogram with (qmax - qmin) / 2 + 1 levels
-//    (128 for 8 bits). For an affine spec the range is [-t, t] too: KL calibration only ever
-//    chooses a magnitude, and the data range then trims whichever side has no values there.
+//    (128 for 8 bits), or all qmax - qmin + 1 for non-negative data on an affine grid. For an
+//    affine spec the range is [-t, t] too: KL calibration only ever chooses a magnitude, and the
+//    data range then trims whichever side has no values there.
 // Every chosen range is intersected with the observed [min, max], so range() never reports
 // values that were never seen; qparams() widens it to include 0.
 #include <algorithm>
@@ -128,8 +129,12 @@ class HistogramObserver final : public Observer {
           lo = detail::quantile(hist_, 1 - p), hi = detail::quantile(hist_, p);
         }
       } else {
+        // Levels the range [0, t] (or [-t, t]) gets: an affine grid spends all of them on
+        // non-negative data (ReLU outputs), a symmetric one half.
         const QRange r = qrange(spec_);
-        const double t = detail::entropy_threshold(detail::fold_abs(hist_), (r.qmax - r.qmin) / 2 + 1);
+        const bool nonnegative = !spec_.symmetric && hist_.lo >= 0;
+        const int64_t levels = nonnegative ? r.qmax - r.qmin + 1 : (r.qmax - r.qmin) / 2 + 1;
+        const double t = detail::entropy_threshold(detail::fold_abs(hist_), levels);
         lo = -t, hi = t;
       }
     }

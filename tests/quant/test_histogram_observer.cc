@@ -104,9 +104,11 @@ Tensor gaussian_with_outliers_small(Generator& g) {
 }
 
 // TensorRT's entropy calibration written the slow, obvious way (as NVIDIA's pytorch-quantization
-// does it): for each i build P and Q explicitly and sum p log(p / q).
-double entropy_threshold_slow(const Histogram& h, int64_t levels) {
+// does it): for each i build P and Q explicitly and sum p log(p / q). Bin 0 (the zero spike) takes
+// bin 1's count first.
+double entropy_threshold_slow(Histogram h, int64_t levels) {
   const int64_t B = h.bins();
+  if (B > 1) h.counts[0] = h.counts[1];
   double best = std::numeric_limits<double>::infinity();
   int64_t best_i = B;
   for (int64_t i = std::min(levels, B); i <= B; ++i) {
@@ -270,6 +272,22 @@ TEST(HistogramObserver, EntropyThresholdOnStandardNormal) {
   obs4->observe(x);
   std::printf("  entropy threshold at 4 bits: %.3f\n", obs4->range().second[0]);
   EXPECT_LT(obs4->range().second[0], t);
+}
+
+TEST(HistogramObserver, EntropyIgnoresTheZeroSpikeOfReluOutputs) {
+  // ReLU of N(0, 1): half the values are exactly 0. Left in bin 0, that spike dominated P and the
+  // KL search clipped the positive half to a sliver (ResNet-20's post-add ReLUs lost 67 pp).
+  // With bin 0 at bin 1's count and all 256 affine levels on [0, t], t lands in the tail.
+  Generator g(21);
+  Tensor x = randn({1 << 20}, g);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::max(x.data<float>()[i], 0.0f);
+  auto obs = make_observer("entropy", affine8());
+  obs->observe(x);
+  const float t = obs->range().second[0];
+  std::printf("  entropy threshold on relu(N(0,1)): %.3f\n", t);
+  EXPECT_EQ(obs->range().first[0], 0.0f);
+  EXPECT_GT(t, 2.5f);  // the 99.4th percentile of the positive half
+  EXPECT_LE(t, 5.5f);
 }
 
 TEST(HistogramObserver, RebinningAcrossBatchesMatchesOneBatch) {
