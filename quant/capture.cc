@@ -40,6 +40,14 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
     return id;
   }
 
+  // The tensors behind each value, in value order.
+  std::vector<Tensor> value_tensors() const {
+    std::vector<Tensor> out(g.values.size());
+    for (const Tensor& t : keep_)
+      if (const auto it = ids_.find(t.impl()); it != ids_.end()) out[size_t(it->second)] = t.detach();
+    return out;
+  }
+
   int32_t id_of_output(const Tensor& y) const {
     const auto it = ids_.find(y.impl());
     if (it == ids_.end() || g.values[size_t(it->second)].is_constant())
@@ -49,8 +57,14 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
 
   // --- nn::CallTracer: the module path names the nodes ---
   void enter(nn::Module& m, const Tensor&, int64_t call) override {
+    // Modules outside the model (a prepared model's FakeQuantize) take the name of the module
+    // they act for.
     const auto it = path_of_.find(&m);
-    std::string p = it == path_of_.end() ? m.type_name() : it->second;
+    if (it == path_of_.end()) {
+      stack_.push_back(stack_.empty() ? m.type_name() : stack_.back());
+      return;
+    }
+    std::string p = it->second.empty() ? "model" : it->second;
     if (call > 0) p += "#" + std::to_string(call);
     stack_.push_back(p);
   }
@@ -146,7 +160,7 @@ QParams qparams_from_json(const nlohmann::json& j) {
   return p;
 }
 
-runtime::Graph capture_graph(nn::Module& model, const Tensor& example) {
+runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values) {
   if (!example.defined() || example.dtype() != DType::f32)
     fail("capture: expected an f32 example input");
   const bool was_training = model.is_training();
@@ -167,6 +181,7 @@ runtime::Graph capture_graph(nn::Module& model, const Tensor& example) {
   }
   model.train(was_training);
   const int32_t out = rec.id_of_output(y);
+  if (values) *values = rec.value_tensors();
   Graph g = std::move(rec.g);
   g.outputs.push_back(out);
   g.values[size_t(out)].name = "output";

@@ -19,7 +19,9 @@ namespace finch::quant {
 // model's mode. Parameters and buffers become constants named as in the state dict; tensors the
 // forward makes that do not depend on the input become constants too. Fails with a sentence
 // naming the module when the forward uses an op that capture cannot record.
-runtime::Graph capture_graph(nn::Module& model, const Tensor& example);
+// With `values`, also returns the tensor each value held in this forward (index = value index):
+// finch verify compares a program's values with the simulated model's, layer by layer.
+runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values = nullptr);
 
 // The attributes of a fake_quant node / a weight's quantization: scale, zero_point, axis, qmin, qmax.
 nlohmann::json qparams_json(const QParams& p);

@@ -12,6 +12,8 @@
 #include "framework/grad_mode.h"
 #include "quant/capture.h"
 #include "quant/integer_sim.h"
+#include "quant/kernels/quantize.h"
+#include "quant/kernels/reference.h"
 #include "quant/observer.h"
 
 namespace finch::quant {
@@ -71,9 +73,9 @@ class QuantCall : public nn::ForwardInterceptor {
       }
     } clear(root);
     Tensor h = x;
-    // A captured dynamic unit quantizes its input itself (dq_linear): no fake_quant node.
-    const bool dynamic_capture = dynamic && autograd::capturing();
-    if (const auto it = input_fq.find(call); it != input_fq.end() && !dynamic_capture) h = it->second->forward(h);
+    // A dynamic unit in eval mode quantizes its input itself, as the program's dq_linear does.
+    const bool self_quantizing = dynamic_exact(m);
+    if (const auto it = input_fq.find(call); it != input_fq.end() && !self_quantizing) h = it->second->forward(h);
     Tensor y = compute(m, h, call);
     if (propagate)
       if (const QParams* p = quantized_params(h)) register_quantized(y, *p);
@@ -105,9 +107,25 @@ class QuantCall : public nn::ForwardInterceptor {
     return conv2d(x, quant_weight(wf), bf, conv.options);
   }
 
+  // Dynamic quantization in eval mode: the Linear runs the program's dq_linear kernel itself
+  // (input quantized per call, int32 accumulation), so simulation and program agree exactly.
+  bool dynamic_exact(nn::Module& m) const {
+    return dynamic && !m.is_training() && weight_fq && weight_fq->fake_quant_enabled() &&
+           dynamic_cast<nn::Linear*>(&m) != nullptr;
+  }
+
   // Eval mode with every parameter known: the exact integer unit (integer_sim.h). Returns an
   // undefined tensor when the float path must run instead.
   Tensor exact(nn::Module& m, const Tensor& x, int64_t call) {
+    if (dynamic_exact(m)) {
+      auto& lin = dynamic_cast<nn::Linear&>(m);
+      NoGradGuard ng;
+      weight_fq->forward(lin.weight);
+      const QParams wq = weight_fq->qparams();
+      const std::vector<float> sw = wq.per_channel() ? wq.scale : std::vector<float>(size_t(lin.weight.size(0)), wq.scale[0]);
+      return reference::dq_linear(x.detach(), quantize(lin.weight.detach().contiguous(), wq), sw,
+                                  lin.bias.defined() ? lin.bias.detach() : Tensor(), "none");
+    }
     if (m.is_training() || !weight_fq || !weight_fq->fake_quant_enabled()) return Tensor();
     const auto u = unit_out_fq.find(call);
     if (u == unit_out_fq.end() || !u->second->fake_quant_enabled() || !u->second->ready()) return Tensor();
@@ -315,9 +333,13 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   const Tensor& root_in = t.sites[0].input;
   const Tensor& root_out = t.sites[0].output;
   auto act_fq = [&](const CallSite& s, const std::string& base, const Tensor& v, const std::string& what) {
-    const QSpec spec = (v.is_same(root_in) || v.is_same(root_out)) ? qc.io : qc.activation;
+    const bool io = v.is_same(root_in) || v.is_same(root_out);
+    const QSpec spec = io ? qc.io : qc.activation;
     if (o.dynamic) return add_fq(s, base, spec, make_moving_average_observer(spec, 1.0f), 1, what + " (dynamic)");
-    return add_fq(s, base, spec, make_observer(qc.activation_observer, spec), 1, what);
+    // The model's input and output keep their whole observed range: clipped input pixels are lost
+    // to every later layer, and clipped logits tie the classes the argmax must separate.
+    // Range-searching observers (histogram) apply to the activations in between.
+    return add_fq(s, base, spec, make_observer(io ? std::string("minmax") : qc.activation_observer, spec), 1, what);
   };
 
   // Folds: a BN whose input only a Conv2d made, each called once.

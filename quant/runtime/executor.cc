@@ -68,7 +68,7 @@ void Program::check_structure() const {
            impl->max_inputs == impl->min_inputs ? std::string() : " to " + std::to_string(impl->max_inputs));
     for (int i = 0; i < ni; ++i) {
       const int32_t v = n.inputs[size_t(i)];
-      if (v == -1 && i >= impl->min_inputs) continue;  // an absent optional input
+      if (v == -1 && (i >= impl->min_inputs || (impl->optional_mask >> i & 1u))) continue;  // an absent optional input
       if (!in_range(v) || !ready[size_t(v)])
         fail(what_, ": node '", n.name, "' (", n.op, ") reads a value that is not computed before it");
     }

@@ -16,6 +16,7 @@ using OpFn = std::vector<Tensor> (*)(const Node& n, const std::vector<Tensor>& i
 struct OpImpl {
   int min_inputs = 1, max_inputs = 1;  // max -1: any number (cat)
   OpFn fn = nullptr;
+  uint32_t optional_mask = 0;  // inputs below min_inputs that may be absent (bit i: input i)
 };
 
 // The implementation of `op`, or null for an op this runtime does not have.

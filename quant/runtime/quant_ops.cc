@@ -1,7 +1,11 @@
 // The runtime's integer ops: quantize/dequantize at the float boundaries and the int8 ops of
 // ops.md, on the exact reference kernels (quant/kernels/reference.h).
+#include <cmath>
+
 #include "framework/error.h"
+#include "framework/parallel.h"
 #include "quant/kernels/quantize.h"
+#include "quant/kernels/reference.h"
 #include "quant/runtime/op_table.h"
 
 namespace finch::runtime {
@@ -36,12 +40,139 @@ Outs dequantize_op(const Node& n, const std::vector<Tensor>& in, const Graph& g)
   return {quant::dequantize(in[0], qparams_of(n, g, n.inputs[0]))};
 }
 
+// The per-tensor (scale, zero point) of an activation value.
+struct Act {
+  float s;
+  int32_t z;
+  DType dtype;
+};
+Act act_of(const Node& n, const Graph& g, int32_t v) {
+  const quant::QParams p = qparams_of(n, g, v);
+  if (p.per_channel()) fail("node '", n.name, "' (", n.op, "): activation '", g.values[size_t(v)].name, "' must be quantized per tensor");
+  return {p.scale[0], p.zero_point[0], g.values[size_t(v)].dtype};
+}
+int32_t attr_code(const Node& n, const char* key) { return int32_t(attr_int(n, key)); }
+
+ops::Conv2dParams conv_params(const Node& n) {
+  const auto s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2), d = attr_ints(n, "dilation", 2);
+  ops::Conv2dParams c;
+  c.sh = s[0], c.sw = s[1], c.ph = p[0], c.pw = p[1], c.dh = d[0], c.dw = d[1];
+  c.groups = attr_int(n, "groups", 1);
+  return c;
+}
+ops::Pool2dParams pool_params(const Node& n) {
+  const auto k = attr_ints(n, "kernel", 2), s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2);
+  ops::Pool2dParams q;
+  q.kh = k[0], q.kw = k[1], q.sh = s[0], q.sw = s[1], q.ph = p[0], q.pw = p[1];
+  q.ceil_mode = attr_bool(n, "ceil_mode", false);
+  q.count_include_pad = attr_bool(n, "count_include_pad", true);
+  return q;
+}
+
+Outs qconv2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  return {quant::reference::qconv2d(in[0], x.z, in[1], in[2], in[3], conv_params(n), y.z, attr_code(n, "qmin"),
+                                    attr_code(n, "qmax"), y.dtype)};
+}
+
+Outs qlinear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  return {quant::reference::qlinear(in[0], x.z, in[1], in[2], in[3], y.z, attr_code(n, "qmin"), attr_code(n, "qmax"),
+                                    y.dtype)};
+}
+
+// The add of two quantized tensors as the simulated model computes it (docs/quantization.md §
+// add): each operand dequantized in f32, (q − z)·s, summed in f32, divided by s_out in f32 and
+// rounded half to even, then z_out and the clamp (a fused ReLU/ReLU6 narrowed [qmin, qmax]).
+// Plain f32 operations in a fixed order, so every target computes the same codes.
+template <typename T>
+void qadd_loop(const T* a, const T* b, T* y, int64_t n, Act pa, Act pb, Act py, int32_t qmin, int32_t qmax) {
+  parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float va = float(int32_t(a[i]) - pa.z) * pa.s;
+      const float vb = float(int32_t(b[i]) - pb.z) * pb.s;
+      const float q = std::nearbyint((va + vb) / py.s);
+      const float c = std::fmin(std::fmax(q + float(py.z), float(qmin)), float(qmax));
+      y[i] = T(int32_t(c));
+    }
+  });
+}
+
+Outs qadd(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
+  if (in[0].shape() != in[1].shape() || in[0].dtype() != a.dtype || in[1].dtype() != b.dtype || a.dtype != y.dtype)
+    fail("node '", n.name, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
+         shape_str(in[0].shape()), " and ", shape_str(in[1].shape()));
+  const Tensor ca = in[0].contiguous(), cb = in[1].contiguous();
+  Tensor out = empty(ca.shape(), y.dtype);
+  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
+  if (y.dtype == DType::i8)
+    qadd_loop(ca.data<int8_t>(), cb.data<int8_t>(), out.data<int8_t>(), ca.numel(), a, b, y, qmin, qmax);
+  else if (y.dtype == DType::u8)
+    qadd_loop(ca.data<uint8_t>(), cb.data<uint8_t>(), out.data<uint8_t>(), ca.numel(), a, b, y, qmin, qmax);
+  else
+    fail("node '", n.name, "' (qadd): expected i8 or u8 codes, got ", dtype_name(y.dtype));
+  return {out};
+}
+
+Outs qmax_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
+  return {quant::reference::qmax_pool2d(in[0], pool_params(n))};
+}
+Outs qavg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  const quant::QParams py = qparams_of(n, g, n.outputs[0]);
+  return {quant::reference::qavg_pool2d(in[0], pool_params(n), x.s, x.z, y.s, y.z, int32_t(py.qmin), int32_t(py.qmax),
+                                        y.dtype)};
+}
+Outs qadaptive_avg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  const quant::QParams py = qparams_of(n, g, n.outputs[0]);
+  const auto o = attr_ints(n, "output_size", 2);
+  return {quant::reference::qadaptive_avg_pool2d(in[0], o[0], o[1], x.s, x.z, y.s, y.z, int32_t(py.qmin),
+                                                 int32_t(py.qmax), y.dtype)};
+}
+Outs qrelu(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const quant::QParams p = qparams_of(n, g, n.inputs[0]);
+  return {quant::reference::qrelu(in[0], p.zero_point[0], int32_t(p.qmin), int32_t(p.qmax))};
+}
+Outs qrelu6(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const quant::QParams p = qparams_of(n, g, n.inputs[0]);
+  return {quant::reference::qrelu6(in[0], p.scale[0], p.zero_point[0], int32_t(p.qmin), int32_t(p.qmax))};
+}
+Outs qcat(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  std::vector<float> s;
+  std::vector<int32_t> z;
+  for (int32_t v : n.inputs) {
+    const Act a = act_of(n, g, v);
+    s.push_back(a.s);
+    z.push_back(a.z);
+  }
+  const Act y = act_of(n, g, n.outputs[0]);
+  const quant::QParams py = qparams_of(n, g, n.outputs[0]);
+  return {quant::reference::qcat(in, s, z, attr_int(n, "dim"), y.s, y.z, int32_t(py.qmin), int32_t(py.qmax), y.dtype)};
+}
+Outs dq_linear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const quant::QParams w = qparams_of(n, g, n.inputs[1]);
+  const std::vector<float> sw = w.per_channel() ? w.scale : std::vector<float>(size_t(in[1].size(0)), w.scale[0]);
+  return {quant::reference::dq_linear(in[0], in[1], sw, in[2], attr_string(n, "act", "none"))};
+}
+
 }  // namespace
 
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
       {"quantize", {1, 1, quantize_op}},
       {"dequantize", {1, 1, dequantize_op}},
+      {"qconv2d", {4, 4, qconv2d, 1u << 2}},  // bias may be absent (-1)
+      {"qlinear", {4, 4, qlinear, 1u << 2}},
+      {"qadd", {2, 2, qadd}},
+      {"qmax_pool2d", {1, 1, qmax_pool2d}},
+      {"qavg_pool2d", {1, 1, qavg_pool2d}},
+      {"qadaptive_avg_pool2d", {1, 1, qadaptive_avg_pool2d}},
+      {"qrelu", {1, 1, qrelu}},
+      {"qrelu6", {1, 1, qrelu6}},
+      {"qcat", {1, -1, qcat}},
+      {"dq_linear", {2, 3, dq_linear}},
   };
   return t;
 }

@@ -1,0 +1,101 @@
+// Lowering a quantized model to an integer program: the program's outputs equal the simulated
+// model's bit for bit (static int8, fused and unfused, per-tensor and per-channel, fp16 and
+// dynamic), on the zoo's residual (ResNet) and inverted-residual (MobileNetV2) networks.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "autograd/functional.h"
+#include "framework/grad_mode.h"
+#include "framework/random.h"
+#include "models/factory.h"
+#include "quant/capture.h"
+#include "quant/passes.h"
+#include "quant/prepare.h"
+#include "quant/qconfig.h"
+#include "quant/runtime/executor.h"
+
+using namespace finch;
+
+namespace {
+
+struct Case {
+  std::string model, qconfig;
+  bool fuse = true, dynamic = false;
+};
+
+int count_op(const runtime::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.nodes) n += node.op == op;
+  return n;
+}
+
+// Bitwise equality of two f32 tensors (the program must reproduce the simulation exactly).
+int64_t differing(const Tensor& a, const Tensor& b) {
+  const auto x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
+  int64_t n = 0;
+  for (size_t i = 0; i < x.size(); ++i) n += std::memcmp(&x[i], &y[i], sizeof(float)) != 0;
+  return n;
+}
+
+}  // namespace
+
+class LowerZoo : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
+  const Case c = GetParam();
+  Generator gen(3);
+  models::CreateOptions co;
+  co.gen = &gen;
+  auto model = models::create(c.model, 1, 10, co);
+  // A few training-mode batches give BN statistics that are not the identity.
+  {
+    NoGradGuard ng;
+    model->train();
+    for (int i = 0; i < 3; ++i) model->forward(randn({8, 1, 28, 28}, gen));
+  }
+  model->eval();
+  quant::PrepareOptions po;
+  po.qconfig = quant::qconfig_preset(c.qconfig);
+  po.fuse = c.fuse;
+  po.dynamic = c.dynamic;
+  const Tensor example = randn({1, 1, 28, 28}, gen);
+  auto q = quant::prepare(*model, example, po, false);
+  {
+    NoGradGuard ng;
+    for (int i = 0; i < 4; ++i) model->forward(randn({16, 1, 28, 28}, gen));  // calibration
+  }
+  quant::convert(*q);
+  q->enable_observers(false);
+
+  runtime::Graph g = quant::capture_graph(*model, example);
+  const int integer = quant::lower_quantized(g);
+  if (c.qconfig == "fp16") EXPECT_EQ(integer, 0);
+  else EXPECT_GT(integer, 0);
+  EXPECT_EQ(count_op(g, "fake_quant"), 0) << "every fake_quant is lowered";
+  runtime::Program p(g, c.model);
+  for (int64_t n : {1, 5}) {
+    const Tensor x = randn({n, 1, 28, 28}, gen);
+    Tensor want;
+    {
+      NoGradGuard ng;
+      want = model->forward(x);
+    }
+    const Tensor got = p.run(x);
+    ASSERT_EQ(got.shape(), want.shape());
+    EXPECT_EQ(differing(got, want), 0) << c.model << " " << c.qconfig << (c.fuse ? "" : " unfused") << " batch " << n;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, LowerZoo,
+    ::testing::Values(Case{"resnet20", "int8"}, Case{"resnet20", "int8-per-tensor"}, Case{"resnet20", "int8", false},
+                      Case{"resnet20", "uint8-io"}, Case{"mobilenetv2", "int8"}, Case{"mobilenetv2", "int8", false},
+                      Case{"lenet5", "int8"}, Case{"resnet20", "fp16"}, Case{"lenet5", "int8", true, true}),
+    [](const auto& info) {
+      std::string s = info.param.model + "_" + info.param.qconfig + (info.param.fuse ? "" : "_unfused") +
+                      (info.param.dynamic ? "_dynamic" : "");
+      for (char& ch : s)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return s;
+    });
