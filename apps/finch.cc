@@ -1,21 +1,33 @@
-// finch: the model-shrinking command line. `finch quantize` (post-training quantization with a
-// side-by-side table); the compiler issue adds compile, run, inspect and verify.
+// finch: the model-shrinking command line: `finch quantize` (post-training quantization with a
+// side-by-side table, optionally straight to a .finch program), `finch compile` (the fp32 program),
+// `finch run`, `finch inspect` and `finch verify` (program vs simulated model, bit for bit).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <string>
 
+#include "apps/lib/program_cmds.h"
 #include "apps/lib/quantize_run.h"
 #include "framework/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"finch: quantize trained models and compare them with fp32.\n"
-               "  finch quantize --checkpoint out/resnet20/model.safetensors --dataset fashion-mnist "
-               "--mode static --out resnet20-int8.safetensors"};
+  CLI::App app{"finch: quantize trained models, compile them into .finch programs and run them.\n"
+               "  finch quantize --checkpoint out/resnet20/model.safetensors --mode static --out resnet20-int8.finch\n"
+               "  finch run resnet20-int8.finch --profile\n"
+               "  finch verify resnet20-int8.finch --checkpoint resnet20-int8.finch.sim.safetensors"};
   app.require_subcommand(1);
   finch::apps::QuantizeOptions q;
   CLI::App* quantize = app.add_subcommand("quantize", "post-training quantization: static, dynamic or fp16");
   finch::apps::add_quantize_options(*quantize, q);
+  finch::apps::ProgramOptions pc, pr, pi, pv;
+  CLI::App* compile = app.add_subcommand("compile", "the fp32 program (.finch) of a trained model: BN folded, fused");
+  finch::apps::add_compile_options(*compile, pc);
+  CLI::App* run = app.add_subcommand("run", "evaluate a .finch program on a dataset (accuracy, latency, --profile)");
+  finch::apps::add_run_options(*run, pr);
+  CLI::App* inspect = app.add_subcommand("inspect", "a .finch program's graph as a table (--dot for Graphviz)");
+  finch::apps::add_inspect_options(*inspect, pi);
+  CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer");
+  finch::apps::add_verify_options(*verify, pv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -31,6 +43,10 @@ int main(int argc, char** argv) {
       finch::apps::finalize_quantize_options(q);
       return finch::apps::run_quantize(q, command_line);
     }
+    if (compile->parsed()) return finch::apps::run_compile(pc, compile->count("--model") > 0);
+    if (run->parsed()) return finch::apps::run_run(pr);
+    if (inspect->parsed()) return finch::apps::run_inspect(pi);
+    if (verify->parsed()) return finch::apps::run_verify(pv);
   } catch (const finch::Error& e) {
     std::cerr << "finch: " << e.what() << "\n";
   } catch (const std::exception& e) {

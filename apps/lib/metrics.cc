@@ -1,6 +1,8 @@
 // Classifier evaluation: batched no-grad forward passes, confusion matrix, predictions CSV.
 #include "apps/lib/metrics.h"
 
+#include <chrono>
+
 #include <cmath>
 #include <limits>
 
@@ -8,6 +10,7 @@
 #include "data/dataloader.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "framework/random.h"
 #include "framework/results.h"
 
 namespace finch::apps {
@@ -79,6 +82,25 @@ void write_predictions_csv(const std::string& path, const EvalResult& r) {
     csv.add_row(std::move(row));
   }
   csv.save(path);
+}
+
+// Batch-1 latency: the deployment case (one camera frame at a time), mean over `n` test images
+// after a few warm-up calls.
+double batch1_latency_ms(nn::Module& model, const data::Dataset& test, int64_t n) {
+  n = std::min(n, test.size());
+  if (n <= 0) return 0;
+  NoGradGuard ng;
+  Generator g(0);
+  std::vector<Tensor> xs;
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor x = test.get(i, g).image;
+    if (x.dtype() != DType::f32) x = x.to(DType::f32);
+    xs.push_back(x.unsqueeze(0).contiguous());
+  }
+  for (int64_t i = 0; i < std::min<int64_t>(5, n); ++i) model.forward(xs[size_t(i)]);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Tensor& x : xs) model.forward(x);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / double(n);
 }
 
 }  // namespace finch::apps

@@ -25,6 +25,10 @@ struct EvalResult {
 EvalResult evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> dataset, int64_t batch_size,
                     int64_t num_classes, bool keep_logits = false, int workers = 0);
 
+// Batch-1 latency in ms: the deployment case (one camera frame at a time), mean over the first
+// `n` images of `dataset` after a few warm-up calls.
+double batch1_latency_ms(nn::Module& model, const data::Dataset& dataset, int64_t n);
+
 // Writes index,label,predicted,logit_0..logit_{K-1} (needs keep_logits) atomically.
 void write_predictions_csv(const std::string& path, const EvalResult& r);
 

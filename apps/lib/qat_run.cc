@@ -1,6 +1,10 @@
 // QAT fine-tuning: prepare the float model, train with fake quantization, convert, report.
 #include "apps/lib/qat_run.h"
 
+#include "apps/lib/program_build.h"
+#include "quant/runtime/executor.h"
+#include "quant/runtime/program_file.h"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -100,6 +104,15 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
                                                         {"qconfig", po.qconfig.str()}});
   }
   quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
+  if (!o.export_program.empty()) {
+    runtime::Graph pg =
+        quantized_program(*q, example, program_meta(o, d.channels, d.height, d.width, d.classes), "static", o.qconfig);
+    runtime::Program check(pg, o.export_program);
+    runtime::write_program(pg, o.export_program);
+    print_program_summary(pg, o.export_program);
+    std::cerr << "int8 program: " << o.export_program << " (finch verify " << o.export_program << " --checkpoint "
+              << out << "qat_model.safetensors)\n";
+  }
   {
     CsvWriter csv({"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"});
     for (const auto& h : history)

@@ -1,6 +1,10 @@
 // `finch quantize`: fp32 baseline, prepare → calibrate → convert, side-by-side table and files.
 #include "apps/lib/quantize_run.h"
 
+#include "apps/lib/program_build.h"
+#include "quant/runtime/executor.h"
+#include "quant/runtime/program_file.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -34,25 +38,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t file_size(const std::string& path) { return int64_t(std::filesystem::file_size(path)); }
-
-// Batch-1 latency: the deployment case (one camera frame at a time), mean over `n` test images
-// after a few warm-up calls.
-double latency_ms(nn::Module& model, const data::Dataset& test, int64_t n) {
-  n = std::min(n, test.size());
-  if (n <= 0) return 0;
-  NoGradGuard ng;
-  Generator g(0);
-  std::vector<Tensor> xs;
-  for (int64_t i = 0; i < n; ++i) {
-    Tensor x = test.get(i, g).image;
-    if (x.dtype() != DType::f32) x = x.to(DType::f32);
-    xs.push_back(x.unsqueeze(0).contiguous());
-  }
-  for (int64_t i = 0; i < std::min<int64_t>(5, n); ++i) model.forward(xs[size_t(i)]);
-  const auto t0 = Clock::now();
-  for (const Tensor& x : xs) model.forward(x);
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / double(n);
-}
 
 struct Variant {
   std::string name;
@@ -149,7 +134,7 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
       ->capture_default_str();
   app.add_flag("!--no-fuse", o.fuse, "do not fold BatchNorm into convolutions nor fuse activations");
   app.add_option("--skip", o.skip, "module paths kept in float (e.g. layer3 fc)");
-  app.add_option("--out", o.out, "the converted model (safetensors with integer weights)")->required();
+  app.add_option("--out", o.out, "the converted model: FILE.finch for the integer program (plus FILE.finch.sim.safetensors for finch verify), else safetensors with integer weights")->required();
   app.add_option("--report", o.report, "JSON report: {\"variants\": [{name, size_bytes, accuracy, latency_ms}, ...]}");
   app.add_option("--html", o.html, "the report as a self-contained HTML page (with --debug: the debugger table)");
   app.add_flag("--debug", o.debug, "print the quantization debugger table and write it as CSV beside --out");
@@ -205,7 +190,7 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
     save_safetensors(tmp, t);
   }
-  variants.push_back({"fp32", file_size(tmp), r0.accuracy, latency_ms(*model, *d.test, o.latency_images)});
+  variants.push_back({"fp32", file_size(tmp), r0.accuracy, batch1_latency_ms(*model, *d.test, o.latency_images)});
   std::filesystem::remove(tmp);
 
   quant::PrepareOptions po;
@@ -239,14 +224,25 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   std::printf("%s: calibrated in %.1f s; evaluating ...\n", o.mode.c_str(), calib_s);
   const EvalResult r1 = evaluate(*model, d.test, o.batch_size, classes, !o.data.predictions.empty());
   if (!o.data.predictions.empty()) write_predictions_csv(o.data.predictions, r1);
-  const double lat = latency_ms(*model, *d.test, o.latency_images);
-  quant::save_quantized(o.out, *q, {{"model", o.data.model}, {"dataset", o.data.dataset},
-                                    {"finch_version", finch_version()}});
+  const double lat = batch1_latency_ms(*model, *d.test, o.latency_images);
+  const bool program = o.out.size() > 6 && o.out.compare(o.out.size() - 6, 6, ".finch") == 0;
+  if (program) {
+    // The integer program, and beside it the simulated model's state for finch verify.
+    runtime::Graph pg = quantized_program(*q, example, program_meta(o.data, d.channels, d.height, d.width, d.classes),
+                                          o.mode, o.qconfig);
+    runtime::Program check(pg, o.out);
+    runtime::write_program(pg, o.out);
+    save_simulation_state(o.out + ".sim.safetensors", *model, *q, pg.meta);
+    print_program_summary(pg, o.out);
+  } else {
+    quant::save_quantized(o.out, *q, {{"model", o.data.model}, {"dataset", o.data.dataset},
+                                      {"finch_version", finch_version()}});
+  }
   variants.push_back({o.mode == "fp16" ? "fp16" : o.mode + "-" + o.qconfig, file_size(o.out), r1.accuracy, lat});
 
   print_table(variants);
-  std::printf("(the quantized model runs on the simulated integer path here; its int8 kernels come with "
-              "`finch compile`)\n");
+  std::printf("(accuracy and time of the quantized model on the simulated integer path; %s)\n",
+              program ? "finch run evaluates the program itself" : "--out FILE.finch writes the program");
   nlohmann::json report;
   report["variants"] = nlohmann::json::array();
   for (const Variant& v : variants)

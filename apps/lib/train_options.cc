@@ -133,6 +133,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                               "trains first) with fake quantization for --qat-epochs, then convert to int8");
   app.add_option("--qconfig", o.qconfig, "QAT quantization: int8, int8-per-tensor, uint8-io, int8-weights-only, "
                                          "int4-weights")->capture_default_str();
+  app.add_option("--export", o.export_program, "with --qat: also write the int8 program (FILE.finch) of the converted model");
   app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--qat-lr", o.qat_lr, "QAT peak learning rate (default: the float lr / 20)");
   app.add_option("--freeze-bn-epoch", o.freeze_bn_epoch, "QAT epoch (from 0) from which BatchNorm statistics "
@@ -167,10 +168,14 @@ void finalize_options(TrainOptions& o) {
     if (o.eval_only) fail("--qat and --eval-only cannot be combined");
     if (!o.resume.empty()) fail("--qat does not resume a run; give the float weights with --checkpoint");
     if (o.qconfig == "fp16") fail("--qconfig fp16 has nothing to train; use finch quantize --mode fp16");
+    if (!o.export_program.empty() && (o.export_program.size() < 6 ||
+                                      o.export_program.compare(o.export_program.size() - 6, 6, ".finch") != 0))
+      fail("--export expects a FILE.finch, got '", o.export_program, "'");
     if (o.freeze_bn_epoch < 0) o.freeze_bn_epoch = o.qat_epochs - 1;
     if (o.freeze_observer_epoch < 0) o.freeze_observer_epoch = o.qat_epochs - 1;
     if (o.qat_lr == 0) o.qat_lr = o.lr / 20;
   }
+  if (!o.qat && !o.export_program.empty()) fail("--export is used with --qat (finch compile writes fp32 programs)");
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
   if (o.warmup_epochs > double(o.epochs))
     fail("--warmup-epochs (", o.warmup_epochs, ") is longer than --epochs (", o.epochs, ")");

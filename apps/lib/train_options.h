@@ -42,6 +42,7 @@ struct TrainOptions {
   // Quantization-aware training (apps/lib/qat_run.h): fine-tune --checkpoint (or the float model
   // this run trains first) for qat_epochs with fake quantization, then convert.
   bool qat = false;
+  std::string export_program;      // --export FILE.finch: the converted QAT model as a program
   std::string qconfig = "int8";
   int64_t qat_epochs = 3;
   double qat_lr = 0;               // 0: the float lr / 20
