@@ -195,9 +195,6 @@ int run_verify(ProgramOptions o) {
     if (name.rfind("quant.", 0) == 0) state.insert(name.substr(6), t);
     else weights.insert(name, t);
   }
-  if (state.size() == 0)
-    fail(checkpoint, " holds no quantization state (no 'quant.' tensors); expected qat_model.safetensors from "
-         "train_cifar --qat or the .sim.safetensors that finch quantize writes beside a program");
   model->load_state_dict(weights);
   quant::PrepareOptions po;
   po.qconfig = quant::qconfig_preset(qm.at("qconfig").get<std::string>());
@@ -206,6 +203,10 @@ int run_verify(ProgramOptions o) {
   po.dynamic = qm.at("mode").get<std::string>() == "dynamic";
   model->eval();
   auto q = quant::prepare(*model, first_image(d), po, false);
+  // fp16 programs have no observers, so their simulation state is the weights alone.
+  if (state.size() == 0 && q->state->state_dict().size() != 0)
+    fail(checkpoint, " holds no quantization state (no 'quant.' tensors); expected qat_model.safetensors from "
+         "train_cifar --qat or the .sim.safetensors that finch quantize writes beside a program");
   q->state->load_state_dict(state);
   quant::convert(*q);
   q->enable_observers(false);
