@@ -1,10 +1,12 @@
-// The float passes: BN folding, activation fusion, dead-node removal (see passes.h).
+// The float passes: BN folding, activation fusion, constant folding, dead-node removal (see
+// passes.h).
 #include "quant/passes.h"
 
 #include <cmath>
 #include <set>
 
 #include "framework/error.h"
+#include "quant/runtime/op_table.h"
 
 namespace finch::quant {
 
@@ -148,6 +150,44 @@ int fuse_activations(Graph& g) {
     if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
   return fused;
+}
+
+int fold_constants(Graph& g) {
+  std::vector<bool> is_output(g.values.size(), false);
+  for (int32_t v : g.outputs) is_output[size_t(v)] = true;
+  std::vector<Node> kept;
+  int folded = 0;
+  for (Node& n : g.nodes) {
+    const runtime::OpImpl* impl = runtime::find_op(n.op);
+    bool foldable = impl != nullptr && !n.inputs.empty();
+    bool any_input = false;
+    for (int32_t v : n.inputs) {
+      foldable = foldable && (v < 0 || is_const(g, v));
+      any_input = any_input || v >= 0;
+    }
+    for (int32_t v : n.outputs) foldable = foldable && !is_output[size_t(v)];
+    if (!foldable || !any_input) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    std::vector<Tensor> in;
+    for (int32_t v : n.inputs) in.push_back(v < 0 ? Tensor() : g.values[size_t(v)].data);
+    std::vector<Tensor> out = impl->fn(n, in, g);
+    FINCH_CHECK(out.size() == n.outputs.size(), "fold_constants: node '", n.name, "' returned ", out.size(),
+                " outputs for ", n.outputs.size());
+    for (size_t k = 0; k < out.size(); ++k) {
+      Value& v = g.values[size_t(n.outputs[k])];
+      // A constant is stored exactly as declared; the op's result must already be that.
+      if (out[k].shape() != v.shape || out[k].dtype() != v.dtype)
+        fail("fold_constants: node '", n.name, "' (", n.op, ") computed ", dtype_name(out[k].dtype()), " ",
+             shape_str(out[k].shape()), " for '", v.name, "', declared ", dtype_name(v.dtype), " ", shape_str(v.shape));
+      v.data = out[k].contiguous().clone();
+    }
+    ++folded;
+  }
+  g.nodes = std::move(kept);
+  remove_dead(g);  // the folded nodes' inputs may now be unread
+  return folded;
 }
 
 int remove_dead(Graph& g) {

@@ -15,6 +15,13 @@ int fold_batch_norm(runtime::Graph& g);
 // with `act` set. Returns how many were fused.
 int fuse_activations(runtime::Graph& g);
 
+// Evaluates at compile time every node whose inputs are all constants (a reshape or transpose of
+// a parameter, arithmetic between parameters, a dequantize of int8 weights feeding a float
+// island) with the runtime's own op implementations, so the folded value is exactly what the
+// program would have computed. Its outputs become constants; the node is dropped. Graph outputs
+// are never folded (a program must compute something). Returns how many nodes were folded.
+int fold_constants(runtime::Graph& g);
+
 // Drops nodes nothing reads (up to the graph outputs) and values no node or output uses, and
 // renumbers the rest. Returns how many nodes were removed.
 int remove_dead(runtime::Graph& g);

@@ -23,6 +23,7 @@ runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann:
   runtime::Graph g = quant::capture_graph(model, example);
   quant::fold_batch_norm(g);
   quant::fuse_activations(g);
+  quant::fold_constants(g);
   quant::remove_dead(g);
   meta["precision"] = "fp32";
   g.meta = std::move(meta);
@@ -33,6 +34,7 @@ runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example
                                  const std::string& mode, const std::string& qconfig) {
   runtime::Graph g = quant::capture_graph(q.model, example);
   quant::lower_quantized(g);
+  quant::fold_constants(g);
   meta["precision"] = mode == "fp16" ? "fp16" : mode == "dynamic" ? "int8-dynamic" : "int8";
   meta["quantization"] = {{"mode", mode}, {"qconfig", qconfig}, {"fuse", q.options.fuse}, {"skip", q.options.skip}};
   g.meta = std::move(meta);
