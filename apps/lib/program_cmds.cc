@@ -35,14 +35,6 @@ namespace finch::apps {
 
 namespace {
 
-// A program seen as a module, so evaluation, latency and predictions are the training code's.
-struct ProgramModule : nn::Module {
-  runtime::Program& p;
-  explicit ProgramModule(runtime::Program& prog) : p(prog) {}
-  std::string type_name() const override { return "Program"; }
-  Tensor forward_impl(const Tensor& x) override { return p.run(x); }
-};
-
 void add_data_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--dataset", o.data.dataset, "cifar10, cifar100, fashion-mnist or folder (default: the program's)")
       ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}));

@@ -1,10 +1,6 @@
 // `finch quantize`: fp32 baseline, prepare → calibrate → convert, side-by-side table and files.
 #include "apps/lib/quantize_run.h"
 
-#include "apps/lib/program_build.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
-
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,6 +13,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/metrics.h"
+#include "apps/lib/program_build.h"
 #include "apps/lib/report_html.h"
 #include "apps/lib/version.h"
 #include "autograd/functional.h"
@@ -29,6 +26,8 @@
 #include "models/factory.h"
 #include "quant/observer.h"
 #include "quant/prepare.h"
+#include "quant/runtime/executor.h"
+#include "quant/runtime/program_file.h"
 #include "quant/save.h"
 
 namespace finch::apps {
@@ -226,6 +225,7 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   if (!o.data.predictions.empty()) write_predictions_csv(o.data.predictions, r1);
   const double lat = batch1_latency_ms(*model, *d.test, o.latency_images);
   const bool program = o.out.size() > 6 && o.out.compare(o.out.size() - 6, 6, ".finch") == 0;
+  nlohmann::json program_result;
   if (program) {
     // The integer program, and beside it the simulated model's state for finch verify.
     runtime::Graph pg = quantized_program(*q, example, program_meta(o.data, d.channels, d.height, d.width, d.classes),
@@ -234,6 +234,20 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
     runtime::write_program(pg, o.out);
     save_simulation_state(o.out + ".sim.safetensors", *model, *q, pg.meta);
     print_program_summary(pg, o.out);
+    // The deployed accuracy: the program itself over the same test set, image by image against
+    // the simulated model (they are built to agree exactly; finch verify shows it per layer).
+    runtime::Program prog(std::move(pg), o.out);
+    ProgramModule pm(prog);
+    const EvalResult rp = evaluate(pm, d.test, o.batch_size, classes);
+    int64_t same = 0;
+    for (size_t i = 0; i < rp.predicted.size() && i < r1.predicted.size(); ++i) same += rp.predicted[i] == r1.predicted[i];
+    const double plat = batch1_latency_ms(pm, *d.test, o.latency_images);
+    std::printf("program %s: accuracy %.2f%% (simulated %.2f%%), same prediction on %lld/%lld images, batch-1 "
+                "%.3f ms/image on the reference kernels\n",
+                o.out.c_str(), 100 * rp.accuracy, 100 * r1.accuracy, static_cast<long long>(same),
+                static_cast<long long>(rp.count), plat);
+    program_result = {{"accuracy", rp.accuracy}, {"latency_ms", plat}, {"size_bytes", file_size(o.out)},
+                      {"same_predictions", same}, {"images", rp.count}};
   } else {
     quant::save_quantized(o.out, *q, {{"model", o.data.model}, {"dataset", o.data.dataset},
                                       {"finch_version", finch_version()}});
@@ -248,6 +262,7 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   for (const Variant& v : variants)
     report["variants"].push_back({{"name", v.name}, {"size_bytes", v.size_bytes}, {"accuracy", v.accuracy},
                                   {"latency_ms", v.latency_ms}});
+  if (program) report["program"] = program_result;
   report["model"] = o.data.model;
   report["checkpoint"] = o.data.checkpoint;
   report["mode"] = o.mode;
