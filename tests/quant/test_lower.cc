@@ -22,6 +22,7 @@ namespace {
 struct Case {
   std::string model, qconfig;
   bool fuse = true, dynamic = false;
+  std::vector<std::string> skip = {};  // float fallback (mixed precision)
 };
 
 int count_op(const runtime::Graph& g, const std::string& op) {
@@ -59,6 +60,7 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
   po.qconfig = quant::qconfig_preset(c.qconfig);
   po.fuse = c.fuse;
   po.dynamic = c.dynamic;
+  po.skip = c.skip;
   const Tensor example = randn({1, 1, 28, 28}, gen);
   auto q = quant::prepare(*model, example, po, false);
   {
@@ -70,6 +72,11 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
 
   runtime::Graph g = quant::capture_graph(*model, example);
   const int integer = quant::lower_quantized(g);
+  if (!c.skip.empty()) {
+    // The skipped stage stays fp32 (float conv2d nodes), with dequantize/quantize at its edges.
+    EXPECT_GT(count_op(g, "conv2d"), 0);
+    EXPECT_GT(count_op(g, "dequantize"), 1);
+  }
   if (c.qconfig == "fp16") EXPECT_EQ(integer, 0);
   else EXPECT_GT(integer, 0);
   EXPECT_EQ(count_op(g, "fake_quant"), 0) << "every fake_quant is lowered";
@@ -91,10 +98,13 @@ INSTANTIATE_TEST_SUITE_P(
     Models, LowerZoo,
     ::testing::Values(Case{"resnet20", "int8"}, Case{"resnet20", "int8-per-tensor"}, Case{"resnet20", "int8", false},
                       Case{"resnet20", "uint8-io"}, Case{"mobilenetv2", "int8"}, Case{"mobilenetv2", "int8", false},
-                      Case{"lenet5", "int8"}, Case{"resnet20", "fp16"}, Case{"lenet5", "int8", true, true}),
+                      Case{"lenet5", "int8"}, Case{"resnet20", "fp16"}, Case{"lenet5", "int8", true, true},
+                      Case{"resnet20", "int8", true, false, {"layer2"}},
+                      Case{"mobilenetv2", "int8", true, false, {"features.1", "classifier"}}),
     [](const auto& info) {
       std::string s = info.param.model + "_" + info.param.qconfig + (info.param.fuse ? "" : "_unfused") +
                       (info.param.dynamic ? "_dynamic" : "");
+      for (const auto& k : info.param.skip) s += "_skip_" + k;
       for (char& ch : s)
         if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
       return s;
