@@ -1,6 +1,16 @@
 // Reference kernels (quant/kernels/reference.h): the shared argument checks, rq tensors, and the
 // element-wise ops qadd, qrelu, qrelu6 and qcat. Convolutions and linear layers are in
 // reference_conv.cc, pools in reference_pool.cc.
+
+// qadd's f32 rule needs every multiply and add rounded separately: on FMA targets (ARM, x86 with
+// -mfma) GCC's default -ffp-contract=fast would fuse f32(a − za)·sa + vb into one fma and move
+// ties to another code than the simulated model's.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include "quant/kernels/reference.h"
 
 #include <algorithm>
@@ -91,25 +101,64 @@ std::vector<FixedPointMultiplier> rq_multipliers(const Tensor& rq, int64_t OC, c
   return m;
 }
 
-Tensor qadd(const Tensor& a, int32_t za, const Tensor& b, int32_t zb, const AddRequant& r, int32_t z_out,
+namespace {
+
+// The f32 rule of qadd on contiguous codes. Each line is one IEEE f32 operation in the order of
+// docs/quantization.md §7 (the simulated model's fake-quantized add): no multiply and add are
+// fused (the pragma above), and the division is a true division, never a reciprocal. The clamp happens in f32 (q + z is exact: |q| < 2^24 or it is
+// far outside [qmin, qmax] anyway), and NaN cannot occur (finite codes, positive finite scales).
+template <typename TA, typename TB, typename TY>
+void qadd_f32(const TA* a, float sa, int32_t za, const TB* b, float sb, int32_t zb, int64_t n, float s_out,
+              int32_t z_out, int32_t qmin, int32_t qmax, TY* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float va = float(int32_t(a[i]) - za) * sa;
+    const float vb = float(int32_t(b[i]) - zb) * sb;
+    const float q = std::nearbyint((va + vb) / s_out);
+    const float c = std::fmin(std::fmax(q + float(z_out), float(qmin)), float(qmax));
+    y[i] = TY(int32_t(c));
+  }
+}
+
+template <typename TA, typename TB>
+void qadd_to(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out,
+             int32_t z_out, int32_t qmin, int32_t qmax, Tensor& y) {
+  if (y.dtype() == DType::i8)
+    qadd_f32(a.data<TA>(), sa, za, b.data<TB>(), sb, zb, a.numel(), s_out, z_out, qmin, qmax, y.data<int8_t>());
+  else
+    qadd_f32(a.data<TA>(), sa, za, b.data<TB>(), sb, zb, a.numel(), s_out, z_out, qmin, qmax, y.data<uint8_t>());
+}
+
+template <typename TA>
+void qadd_b(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out, int32_t z_out,
+            int32_t qmin, int32_t qmax, Tensor& y) {
+  if (b.dtype() == DType::i8)
+    qadd_to<TA, int8_t>(a, sa, za, b, sb, zb, s_out, z_out, qmin, qmax, y);
+  else
+    qadd_to<TA, uint8_t>(a, sa, za, b, sb, zb, s_out, z_out, qmin, qmax, y);
+}
+
+}  // namespace
+
+Tensor qadd(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out, int32_t z_out,
             int32_t qmin, int32_t qmax, DType out_dtype) {
   constexpr const char* op = "qadd";
   check_codes(op, "input a", a);
   check_codes(op, "input b", b);
-  if (a.dtype() != b.dtype() || a.shape() != b.shape())
-    fail(op, ": expected inputs of the same dtype and shape, got ", describe(a), " and ", describe(b));
+  if (a.shape() != b.shape())
+    fail(op, ": expected inputs of the same shape, got ", describe(a), " and ", describe(b));
   check_zero_point(op, "zero point of a", za, a.dtype());
   check_zero_point(op, "zero point of b", zb, b.dtype());
+  check_scale(op, "scale of a", sa);
+  check_scale(op, "scale of b", sb);
+  check_scale(op, "output scale", s_out);
   check_output(op, z_out, qmin, qmax, out_dtype);
-  if (r.a_left < 0 || r.a_left > kMaxAddAlign || r.b_left < 0 || r.b_left > kMaxAddAlign || r.a_multiplier < 0 ||
-      r.b_multiplier < 0)
-    fail(op, ": expected an AddRequant with non-negative multipliers and left shifts in [0, ", kMaxAddAlign,
-         "], got multipliers (", r.a_multiplier, ", ", r.b_multiplier, "), left shifts (", r.a_left, ", ", r.b_left,
-         ")");
-  const auto A = codes_of(a), B = codes_of(b);
-  std::vector<int32_t> y(A.size());
-  for (size_t i = 0; i < A.size(); ++i) y[i] = requantize_add(A[i], za, B[i], zb, r, z_out, qmin, qmax);
-  return codes_tensor(y, a.shape(), out_dtype);
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  Tensor y = empty(a.shape(), out_dtype);
+  if (ca.dtype() == DType::i8)
+    qadd_b<int8_t>(ca, sa, za, cb, sb, zb, s_out, z_out, qmin, qmax, y);
+  else
+    qadd_b<uint8_t>(ca, sa, za, cb, sb, zb, s_out, z_out, qmin, qmax, y);
+  return y;
 }
 
 Tensor qrelu(const Tensor& x, int32_t z, int32_t qmin, int32_t qmax) {

@@ -3,7 +3,8 @@
 //
 // Every integer step reuses the spec's functions (quant/kernels/requant.h, docs/quantization.md):
 // exact int32 accumulation of centered codes (q − z), one rounding_shift per output value (ties
-// toward +infinity), a clamp to [qmin, qmax]. Nothing here rounds twice.
+// toward +infinity), a clamp to [qmin, qmax]. Nothing here rounds twice. The exception is qadd,
+// which follows the simulated model's f32 rule (docs/quantization.md §7), and dq_linear's f32 output.
 //
 // Shapes: N batch, C input channels, H×W input plane, OC output channels, KH×KW kernel,
 // OH×OW output plane, K reduction length of a linear layer. Codes are i8 or u8 tensors (any
@@ -41,8 +42,12 @@ Tensor qconv2d(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
 Tensor qlinear(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias, const Tensor& rq, int32_t z_out,
                int32_t qmin, int32_t qmax, DType out_dtype);
 
-// a, b: same shape and dtype (i8/u8). y = requantize_add(a, za, b, zb, r, z_out, qmin, qmax).
-Tensor qadd(const Tensor& a, int32_t za, const Tensor& b, int32_t zb, const AddRequant& r, int32_t z_out,
+// a, b: same shape, i8/u8 each (any strides), scales sa, sb and zero points za, zb. The f32 rule of
+// docs/quantization.md §7, the add of the simulated model bit for bit, each step one f32 operation:
+//   y = clamp(rne((f32(a − za)·sa + f32(b − zb)·sb) / s_out) + z_out, qmin, qmax)
+// rne = round half to even (std::nearbyint). qmin/qmax already hold any fused activation.
+// (The all-integer AddRequant of requant.h is not this rule and no program uses it.)
+Tensor qadd(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out, int32_t z_out,
             int32_t qmin, int32_t qmax, DType out_dtype);
 
 // x: i8/u8 [N, C, H, W] or [C, H, W]. Max of the codes in each window (same scale and zero point

@@ -58,7 +58,9 @@ std::vector<int32_t> quantize_bias(const std::vector<float>& b, float s_in, cons
 // + s_b/s_out · (q_b − z_b) + z_out. Each ratio is a FixedPointMultiplier; the two 64-bit products
 // are brought to one total shift by left shifts of at most kMaxAddAlign bits (the multiplier of an
 // operand whose shift lies further away is pre-rounded to fewer bits instead), summed exactly and
-// rounded once.
+// rounded once. An all-integer alternative for targets without an FPU, unused: programs and the
+// simulated model add by the f32 rule of docs/quantization.md §7 (reference::qadd), from which
+// this can differ by one code on ties.
 inline constexpr int kMaxAddAlign = 15;
 struct AddRequant {
   int32_t a_multiplier = 0, b_multiplier = 0;

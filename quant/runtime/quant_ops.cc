@@ -1,9 +1,6 @@
 // The runtime's integer ops: quantize/dequantize at the float boundaries and the int8 ops of
 // ops.md, on the exact reference kernels (quant/kernels/reference.h).
-#include <cmath>
-
 #include "framework/error.h"
-#include "framework/parallel.h"
 #include "quant/kernels/quantize.h"
 #include "quant/kernels/reference.h"
 #include "quant/runtime/op_table.h"
@@ -81,38 +78,17 @@ Outs qlinear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
                                     y.dtype)};
 }
 
-// The add of two quantized tensors as the simulated model computes it (docs/quantization.md §
-// add): each operand dequantized in f32, (q − z)·s, summed in f32, divided by s_out in f32 and
-// rounded half to even, then z_out and the clamp (a fused ReLU/ReLU6 narrowed [qmin, qmax]).
-// Plain f32 operations in a fixed order, so every target computes the same codes.
-template <typename T>
-void qadd_loop(const T* a, const T* b, T* y, int64_t n, Act pa, Act pb, Act py, int32_t qmin, int32_t qmax) {
-  parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float va = float(int32_t(a[i]) - pa.z) * pa.s;
-      const float vb = float(int32_t(b[i]) - pb.z) * pb.s;
-      const float q = std::nearbyint((va + vb) / py.s);
-      const float c = std::fmin(std::fmax(q + float(py.z), float(qmin)), float(qmax));
-      y[i] = T(int32_t(c));
-    }
-  });
-}
-
+// The add of two quantized tensors as the simulated model computes it (docs/quantization.md §7):
+// the f32 rule of reference::qadd; a fused ReLU/ReLU6 narrowed [qmin, qmax].
 Outs qadd(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
   if (in[0].shape() != in[1].shape() || in[0].dtype() != a.dtype || in[1].dtype() != b.dtype || a.dtype != y.dtype)
     fail("node '", n.name, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
          shape_str(in[0].shape()), " and ", shape_str(in[1].shape()));
-  const Tensor ca = in[0].contiguous(), cb = in[1].contiguous();
-  Tensor out = empty(ca.shape(), y.dtype);
-  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
-  if (y.dtype == DType::i8)
-    qadd_loop(ca.data<int8_t>(), cb.data<int8_t>(), out.data<int8_t>(), ca.numel(), a, b, y, qmin, qmax);
-  else if (y.dtype == DType::u8)
-    qadd_loop(ca.data<uint8_t>(), cb.data<uint8_t>(), out.data<uint8_t>(), ca.numel(), a, b, y, qmin, qmax);
-  else
+  if (y.dtype != DType::i8 && y.dtype != DType::u8)
     fail("node '", n.name, "' (qadd): expected i8 or u8 codes, got ", dtype_name(y.dtype));
-  return {out};
+  return {quant::reference::qadd(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, attr_code(n, "qmin"),
+                                 attr_code(n, "qmax"), y.dtype)};
 }
 
 Outs qmax_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
