@@ -194,33 +194,50 @@ TEST(ProgramFile, ScalesAreShortAndBitExact) {
   EXPECT_NE(json.find("\"scale\":[0.1,0.0123,"), std::string::npos) << json.substr(0, 200);
 }
 
-// A per-channel int8 ResNet-20-shaped program (22 layers of 16-64 channels: weight scales,
-// bias scales, per-tensor activations) to measure the JSON: the old writer printed every float
-// scale as a 17-digit double and did not compress.
+// A per-channel int8 program with ResNet-20's 22 layers (conv1, 18 block convs, 2 downsamples,
+// fc; 16-64 channels; weight and bias scales per channel, activations per tensor), to measure
+// the JSON: the old writer printed every float scale as a 17-digit double and did not compress.
+// The data section is the real size, so the whole file can be compared with the fp32 weights.
 TEST(ProgramFile, ResNet20JsonIsSmall) {
+  struct Layer {
+    std::string name;
+    int64_t oc, ic, k;
+  };
+  std::vector<Layer> layers = {{"conv1", 16, 3, 3}};
+  int64_t width = 16;
+  for (int stage = 1; stage <= 3; ++stage) {
+    const int64_t c = 16 << (stage - 1);
+    for (int blk = 0; blk < 3; ++blk) {
+      const std::string pre = "layer" + std::to_string(stage) + "." + std::to_string(blk);
+      layers.push_back({pre + ".conv1", c, width, 3});
+      layers.push_back({pre + ".conv2", c, c, 3});
+      if (blk == 0 && c != width) layers.push_back({pre + ".downsample.0", c, width, 1});
+      width = c;
+    }
+  }
+  layers.push_back({"fc", 10, 64, 1});
+  ASSERT_EQ(layers.size(), 22u);
   Generator g(3);
   Graph gr;
-  int32_t x = gr.add_value({"input.q", {1, 16, 32, 32}, DType::i8, per_tensor(0.02f, 0), {}});
+  int32_t x = gr.add_value({"input.q", {1, 3, 32, 32}, DType::i8, per_tensor(0.02f, 0), {}});
   gr.inputs = {x};
-  std::vector<int64_t> widths = {16};
-  for (int64_t c : {16, 32, 64})
-    for (int k = 0; k < 7; ++k) widths.push_back(c);  // 6 convs + a downsample/fc-like layer
-  for (size_t l = 0; l < widths.size(); ++l) {
-    const int64_t oc = widths[l], ic = 16;
-    const std::string name = "layer" + std::to_string(l);
-    QuantInfo wq{{}, std::vector<int32_t>(size_t(oc), 0), 0, -127, 127};
+  size_t fp32_bytes = 0;  // the fp32 safetensors' tensor bytes: weights, BN (4 x OC, i64 count), fc bias
+  for (const Layer& l : layers) {
+    QuantInfo wq{{}, std::vector<int32_t>(size_t(l.oc), 0), 0, -127, 127};
     QuantInfo bq = wq;
     bq.qmin = -2147483647 - 1, bq.qmax = 2147483647;
     const float sx = gr.values[size_t(x)].quant->scale[0];
-    for (int64_t c = 0; c < oc; ++c) {
+    for (int64_t c = 0; c < l.oc; ++c) {
       wq.scale.push_back(0.002f + 0.05f * g.uniform());
       bq.scale.push_back(sx * wq.scale.back());
     }
-    const int32_t w = gr.add_value({name + ".weight", {oc, ic, 3, 3}, DType::i8, wq, zeros({oc, ic, 3, 3}, DType::i8)});
-    const int32_t b = gr.add_value({name + ".bias", {oc}, DType::i32, bq, zeros({oc}, DType::i32)});
-    const int32_t rq = gr.add_value({name + ".rq", {oc, 2}, DType::i32, std::nullopt, zeros({oc, 2}, DType::i32)});
-    const int32_t y = gr.add_value({name + ".out", {1, oc, 32, 32}, DType::i8, per_tensor(0.01f + 0.1f * g.uniform(), -5), {}});
-    gr.nodes.push_back({"qconv2d", name, {x, w, b, rq}, {y},
+    const Shape ws = {l.oc, l.ic, l.k, l.k};
+    fp32_bytes += size_t(4 * l.oc * l.ic * l.k * l.k) + (l.name == "fc" ? size_t(4 * l.oc) : size_t(16 * l.oc + 8));
+    const int32_t w = gr.add_value({l.name + ".weight", ws, DType::i8, wq, zeros(ws, DType::i8)});
+    const int32_t b = gr.add_value({l.name + ".bias", {l.oc}, DType::i32, bq, zeros({l.oc}, DType::i32)});
+    const int32_t rq = gr.add_value({l.name + ".rq", {l.oc, 2}, DType::i32, std::nullopt, zeros({l.oc, 2}, DType::i32)});
+    const int32_t y = gr.add_value({l.name + ".out", {1, l.oc, 32, 32}, DType::i8, per_tensor(0.01f + 0.1f * g.uniform(), -5), {}});
+    gr.nodes.push_back({"qconv2d", l.name, {x, w, b, rq}, {y},
                         {{"stride", {1, 1}}, {"padding", {1, 1}}, {"dilation", {1, 1}}, {"groups", 1},
                          {"act", "relu"}, {"qmin", -5}, {"qmax", 127}}});
     x = y;
@@ -235,11 +252,15 @@ TEST(ProgramFile, ResNet20JsonIsSmall) {
       for (auto& s : v["quant"]["scale"]) s = double(float(s.get<double>()));
   const size_t old_len = doc.dump().size(), text_len = p.json.size();
   const size_t zipped = size_t(finch::test::get_u64(f, 16));
-  std::printf("ResNet-20-shaped JSON: %zu bytes with double scales, %zu with short float scales, "
-              "%zu compressed (%.1f%% of the old)\n",
-              old_len, text_len, zipped, 100.0 * double(zipped) / double(old_len));
+  const size_t old_file = f.size() - (32 + zipped) + (24 + old_len);  // about: padding differs
+  std::printf("ResNet-20 JSON: %zu bytes with double scales, %zu with short float scales, %zu "
+              "compressed (%.1f%%); file %zu bytes = %.3fx the fp32 weights (%zu), old writer "
+              "about %.3fx\n",
+              old_len, text_len, zipped, 100.0 * double(zipped) / double(old_len), f.size(),
+              double(f.size()) / double(fp32_bytes), fp32_bytes, double(old_file) / double(fp32_bytes));
   EXPECT_LT(text_len, old_len * 3 / 4);
   EXPECT_LT(zipped, old_len / 3);
+  EXPECT_LE(double(f.size()), 0.27 * double(fp32_bytes));
   expect_same_graph(parse_program(f.data(), f.size(), "resnet20"), gr);
 }
 
