@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -30,7 +31,18 @@ using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;  // the writer keeps the documented key order
 
 constexpr char kMagic[8] = {'F', 'I', 'N', 'C', 'H', 'P', 'R', 'G'};
-constexpr size_t kHeaderBytes = 24;  // magic, version, flags, JSON length
+constexpr size_t kHeaderBytes = 24;        // magic, version, flags, JSON length
+constexpr size_t kZipHeaderBytes = 32;     // the same and the uncompressed JSON length
+constexpr uint32_t kKnownFlags = kFlagZlibJson;
+// The uncompressed JSON length U of a compressed file is checked against two bounds before
+// anything is allocated, so a 1 KB file cannot make the reader allocate gigabytes:
+//  - deflate expands at most 1032:1 (a 258-byte match costs at least 2 bits), so a U above
+//    kMaxInflateRatio * J (+ a little for tiny streams) cannot be true of any zlib stream;
+//  - kMaxJsonBytes: real descriptions are kilobytes (per-channel int8 ResNet-20: 38 KB;
+//    BERT-base would be about 2 MB), and the parsed nlohmann document takes several times its
+//    text's size, so 16 MiB of text keeps a hostile but well-formed stream under ~1 GB.
+constexpr uint64_t kMaxInflateRatio = 1032;
+constexpr uint64_t kMaxJsonBytes = uint64_t(16) << 20;
 constexpr size_t kCrcBytes = 4;
 constexpr uint64_t kAlign = 64;
 constexpr const char* kFormatName = "finch-program";
@@ -221,6 +233,28 @@ void append_u32(std::vector<uint8_t>& out, uint32_t v) {
 }
 void append_u64(std::vector<uint8_t>& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(uint8_t(v >> (8 * i)));
+}
+
+// A float scale as the JSON number with the fewest digits that reads back as the same float:
+// the shortest float decimal (to_chars) turned into the double nearest to it, which nlohmann
+// prints again as that short decimal. Reading goes decimal -> double -> float, two roundings,
+// so the short form is kept only when it survives them bit for bit; otherwise the float's exact
+// double value is written (17 digits, always exact).
+double short_float(float f) {
+  char buf[32];
+  const auto printed = std::to_chars(buf, buf + sizeof buf, f);
+  double d = 0;
+  const auto parsed = std::from_chars(buf, printed.ptr, d);
+  if (printed.ec == std::errc() && parsed.ec == std::errc() &&
+      std::bit_cast<uint32_t>(float(d)) == std::bit_cast<uint32_t>(f))
+    return d;
+  return double(f);
+}
+
+ojson short_floats(const std::vector<float>& v) {
+  ojson out = ojson::array();
+  for (float f : v) out.push_back(short_float(f));
+  return out;
 }
 
 // --- reader: typed access to JSON fields, each failure one sentence ------------------------
@@ -419,7 +453,7 @@ std::vector<uint8_t> serialize_program(const Graph& g) {
     ojson jv = {{"name", v.name}, {"shape", v.shape}, {"dtype", dtype_name(v.dtype)}};
     if (v.quant) {
       check_quant(*v.quant, v.shape, where, who);
-      jv["quant"] = {{"scale", v.quant->scale},
+      jv["quant"] = {{"scale", short_floats(v.quant->scale)},
                      {"zero_point", v.quant->zero_point},
                      {"axis", v.quant->axis},
                      {"qmin", v.quant->qmin},
@@ -459,14 +493,25 @@ std::vector<uint8_t> serialize_program(const Graph& g) {
     who.fail("a name, op, attribute or meta string is not valid UTF-8 (", ex.what(), ")");
   }
 
-  const uint64_t data_start = align_up(kHeaderBytes + text.size());
+  if (text.size() > kMaxJsonBytes)
+    who.fail("the JSON description takes ", text.size(), " bytes; expected at most ", kMaxJsonBytes,
+             " (the reader's limit)");
+  uLongf zlen = compressBound(uLong(text.size()));
+  std::vector<uint8_t> zipped(static_cast<size_t>(zlen));
+  const int zrc = compress2(zipped.data(), &zlen, reinterpret_cast<const Bytef*>(text.data()),
+                            uLong(text.size()), 9);
+  if (zrc != Z_OK) who.fail("compressing the JSON description failed (zlib: ", zError(zrc), ")");
+  zipped.resize(size_t(zlen));
+
+  const uint64_t data_start = align_up(kZipHeaderBytes + zipped.size());
   std::vector<uint8_t> out;
   out.reserve(size_t(data_start + cursor + kCrcBytes));
   out.insert(out.end(), kMagic, kMagic + 8);
   append_u32(out, kProgramVersion);
-  append_u32(out, 0);  // flags
+  append_u32(out, kFlagZlibJson);
+  append_u64(out, zipped.size());
   append_u64(out, text.size());
-  out.insert(out.end(), text.begin(), text.end());
+  out.insert(out.end(), zipped.begin(), zipped.end());
   out.resize(size_t(data_start + cursor), 0);  // zero padding, then room for the data section
   for (size_t i = 0; i < data.size(); ++i) {
     if (!data[i].defined() || data[i].nbytes() == 0) continue;
@@ -496,28 +541,67 @@ Graph parse_program(const uint8_t* data, size_t size, const std::string& what) {
     who.fail("format version is ", version, "; this reader supports version ", kProgramVersion,
              version > kProgramVersion ? " (written by a newer finch?)" : "");
   const uint32_t flags = read_u32(data + 12);
-  if (flags != 0) who.fail("header flags are ", flags, "; expected 0 (no flags are defined in version 1)");
+  if ((flags & ~kKnownFlags) != 0)
+    who.fail("header flags are ", flags, "; expected 0 or ", kFlagZlibJson,
+             " (bit 0, zlib-compressed JSON, is the only flag defined in version ", kProgramVersion,
+             ")");
+  const bool zipped = (flags & kFlagZlibJson) != 0;
+  const size_t header_bytes = zipped ? kZipHeaderBytes : kHeaderBytes;
+  if (size < header_bytes + kCrcBytes)
+    who.fail("expected at least ", header_bytes + kCrcBytes,
+             " bytes (header with the compressed JSON's lengths, and checksum), found ", size,
+             " (truncated file?)");
   const uint64_t json_len = read_u64(data + 16);
-  const uint64_t room = size - kHeaderBytes - kCrcBytes;
+  const uint64_t room = size - header_bytes - kCrcBytes;
   if (json_len > room)
     who.fail("the JSON length field says ", json_len, " bytes, but only ", room,
              " bytes follow the header (truncated file?)");
+  const uint64_t text_len = zipped ? read_u64(data + 24) : json_len;
+  if (zipped) {
+    const uint64_t limit = std::min(kMaxJsonBytes, kMaxInflateRatio * json_len + 64);
+    if (text_len > limit)
+      who.fail("the header says the ", json_len, " bytes of compressed JSON inflate to ", text_len,
+               " bytes; expected at most ", limit, " (zlib expands at most ", kMaxInflateRatio,
+               ":1 and a program's JSON stays under ", kMaxJsonBytes, " bytes)");
+  }
   const uint32_t stored_crc = read_u32(data + size - kCrcBytes);
   const uint32_t actual_crc = crc32_of(data, size - kCrcBytes);
   if (stored_crc != actual_crc)
     who.fail("checksum mismatch: the file says CRC-32 ", stored_crc, " but its bytes give ", actual_crc,
              "; expected them to agree (corrupt or truncated file)");
 
-  const uint64_t data_start = align_up(kHeaderBytes + json_len);
+  const uint64_t data_start = align_up(header_bytes + json_len);
   if (data_start > size - kCrcBytes)
     who.fail("the data section should start at byte ", data_start, " but the file ends at ",
              size - kCrcBytes, " (before the checksum); truncated file?");
-  for (uint64_t i = kHeaderBytes + json_len; i < data_start; ++i)
+  for (uint64_t i = header_bytes + json_len; i < data_start; ++i)
     if (data[i] != 0)
       who.fail("byte ", i, " of the padding after the JSON is ", int(data[i]), "; expected 0");
   const uint64_t data_size = size - kCrcBytes - data_start;
 
-  const json doc = parse_json_text(data + kHeaderBytes, size_t(json_len), who);
+  const uint8_t* text = data + header_bytes;
+  std::vector<uint8_t> inflated;
+  if (zipped) {
+    inflated.resize(size_t(text_len));
+    uLongf out_len = uLongf(text_len);
+    uLong in_len = uLong(json_len);
+    // uncompress2 reports how much input it used, so bytes after the stream are caught too.
+    const int zrc = uncompress2(inflated.data(), &out_len, text, &in_len);
+    if (zrc == Z_BUF_ERROR)  // the output is full but the stream goes on (or is cut short)
+      who.fail("the compressed JSON does not end within the ", text_len,
+               " bytes the header says; expected a zlib stream of exactly ", text_len, " bytes");
+    if (zrc != Z_OK)
+      who.fail("the ", json_len, " bytes of compressed JSON do not inflate (zlib: ", zError(zrc),
+               "); expected a zlib stream of ", text_len, " bytes of JSON");
+    if (out_len != text_len)
+      who.fail("the compressed JSON inflates to ", out_len, " bytes; expected ", text_len,
+               " as the header says");
+    if (in_len != json_len)
+      who.fail("the zlib stream ends after ", in_len, " of the ", json_len,
+               " bytes of compressed JSON; expected it to fill them");
+    text = inflated.data();
+  }
+  const json doc = parse_json_text(text, size_t(text_len), who);
   check_object(doc, "the JSON description", who);
   const std::string& format = get_string(field(doc, "format", "the JSON description", who), "\"format\"", who);
   if (format != kFormatName) who.fail("\"format\" is \"", printable(format), "\"; expected \"", kFormatName, "\"");
