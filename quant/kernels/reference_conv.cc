@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "framework/error.h"
+#include "framework/parallel.h"
 #include "quant/kernels/qparams.h"
 #include "quant/kernels/quantize.h"
 #include "quant/kernels/reference.h"
@@ -81,9 +82,12 @@ Tensor qconv2d(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
   for (auto& v : X) v -= zx;  // centered codes: padding (absent below) is the same as x = zx
   const auto Wq = codes_of(w);
   std::vector<int32_t> y(size_t(N * OC * OH * OW));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t oc = 0; oc < OC; ++oc) {
-      const int64_t g = oc / OCg;
+  // One output plane (n, oc) per iteration: every plane is computed the same way whatever the
+  // thread count, so the codes do not depend on it (evaluating a program on a test set would
+  // otherwise leave all but one core idle).
+  parallel_for(0, N * OC, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t n = i / OC, oc = i % OC, g = oc / OCg;
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
           int64_t acc = B[size_t(oc)];
@@ -104,6 +108,7 @@ Tensor qconv2d(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
               requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
         }
     }
+  });
   return codes_tensor(y, {N, OC, OH, OW}, out_dtype);
 }
 
@@ -123,12 +128,14 @@ Tensor qlinear(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
 
   const auto X = codes_of(x);
   std::vector<int32_t> y(size_t(rows * OC));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t oc = 0; oc < OC; ++oc) {
-      int64_t acc = B[size_t(oc)];
-      for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
-      y[size_t(r * OC + oc)] = requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
-    }
+  parallel_for(0, rows, 1, [&](int64_t b, int64_t e) {  // rows are independent (see qconv2d)
+    for (int64_t r = b; r < e; ++r)
+      for (int64_t oc = 0; oc < OC; ++oc) {
+        int64_t acc = B[size_t(oc)];
+        for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
+        y[size_t(r * OC + oc)] = requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
+      }
+  });
   Shape out_shape = x.shape();
   out_shape.back() = OC;
   return codes_tensor(y, out_shape, out_dtype);
