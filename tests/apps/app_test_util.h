@@ -92,5 +92,17 @@ inline void write_cifar10(const fs::path& dir, int64_t per_batch, int64_t n_test
   write("test_batch.bin", n_test, 20u);
 }
 
+// One folder per test suite: the toy Fashion-MNIST (512 training images, `n_test` test images) in
+// `root`/fm and `model` trained on it in `root`/float by train_cifar, without augmentation (flips
+// and crops would move the toy classes' patches). Returns train_cifar's result.
+inline RunResult train_suite_model(const fs::path& root, const std::string& model, int epochs, int64_t n_test) {
+  fs::remove_all(root);
+  fs::create_directories(root);
+  write_fashion(root / "fm", 512, n_test);
+  return run("--model " + model + " --dataset fashion-mnist --data " + (root / "fm").string() +
+                 " --threads 2 --epochs " + std::to_string(epochs) + " --no-augment --batch-size 32 --seed 1 --out " +
+                 (root / "float").string(),
+             root);
+}
 
 }  // namespace finch::test

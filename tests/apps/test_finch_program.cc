@@ -27,12 +27,7 @@ class FinchProgram : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                       ("finch_program_suite_" + std::to_string(::getpid())));
-    std::filesystem::remove_all(*root_);
-    std::filesystem::create_directories(*root_);
-    write_fashion(*root_ / "fm", 512, 100);
-    const RunResult r = run("--model lenet5 " + data() + " --epochs 3 --no-augment --batch-size 32 --seed 1 --out " +
-                                (*root_ / "float").string(),
-                            *root_);
+    const RunResult r = train_suite_model(*root_, "lenet5", 3, 100);
     ASSERT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() {

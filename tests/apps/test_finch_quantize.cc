@@ -25,12 +25,7 @@ class FinchQuantize : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                       ("finch_quantize_suite_" + std::to_string(::getpid())));
-    std::filesystem::remove_all(*root_);
-    std::filesystem::create_directories(*root_);
-    write_fashion(*root_ / "fm", 512, 200);
-    const RunResult r = run("--model resnet20 " + data() + " --epochs 4 --no-augment --batch-size 32 --seed 1 --out " +
-                                (*root_ / "float").string(),
-                            *root_);
+    const RunResult r = train_suite_model(*root_, "resnet20", 4, 200);
     ASSERT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() {

@@ -13,10 +13,14 @@
 #include "quant/capture.h"
 #include "quant/passes.h"
 #include "quant/runtime/executor.h"
+#include "tests/quant/graph_test_util.h"
 
 using namespace finch;
 
 namespace {
+
+using test::count_op;
+using test::max_abs_diff;
 
 // Random BN statistics and affine parameters, so that folding has something to fold.
 void randomize_batch_norms(nn::Module& m, Generator& g) {
@@ -31,18 +35,7 @@ void randomize_batch_norms(nn::Module& m, Generator& g) {
     if (name.find("bn") != std::string::npos || t.dim() == 1) t.copy_(add(mul(randn(t.shape(), g), 0.1), 0.5));
 }
 
-int count_op(const runtime::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op == op;
-  return n;
-}
 
-float max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
-  float m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
 
 }  // namespace
 

@@ -14,10 +14,14 @@
 #include "quant/prepare.h"
 #include "quant/qconfig.h"
 #include "quant/runtime/executor.h"
+#include "tests/quant/graph_test_util.h"
 
 using namespace finch;
 
 namespace {
+
+using test::count_op;
+using test::differing;
 
 struct Case {
   std::string model, qconfig;
@@ -25,19 +29,7 @@ struct Case {
   std::vector<std::string> skip = {};  // float fallback (mixed precision)
 };
 
-int count_op(const runtime::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op == op;
-  return n;
-}
 
-// Bitwise equality of two f32 tensors (the program must reproduce the simulation exactly).
-int64_t differing(const Tensor& a, const Tensor& b) {
-  const auto x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
-  int64_t n = 0;
-  for (size_t i = 0; i < x.size(); ++i) n += std::memcmp(&x[i], &y[i], sizeof(float)) != 0;
-  return n;
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "quant/capture.h"
 #include "quant/passes.h"
 #include "quant/runtime/executor.h"
+#include "tests/quant/graph_test_util.h"
 
 namespace finch::quant {
 namespace {
@@ -22,18 +23,10 @@ namespace {
 using runtime::Graph;
 using runtime::Node;
 using runtime::Value;
+using test::count_op;
+using test::max_abs_diff;
 
-int count_op(const Graph& g, const std::string& op) {
-  return int(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
-}
 
-float max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto x = a.to(DType::f32).contiguous().to_vector<float>(), y = b.to(DType::f32).contiguous().to_vector<float>();
-  float m = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
-  return m;
-}
 
 int32_t add_input(Graph& g, const std::string& name, Shape s) {
   Value v;
