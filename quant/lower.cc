@@ -194,13 +194,8 @@ class Lowering {
     std::vector<float> b(size_t(oc), 0.f);
     if (has_bias) b = val(n.inputs[2]).data.contiguous().to_vector<float>();
     const auto bq = quantize_bias(b, pi.scale[0], sw);
-    const auto m = quantize_multipliers(requant_multipliers(pi.scale[0], sw, po.scale[0]));
-    Tensor bias = empty({oc}, DType::i32), rq = empty({oc, 2}, DType::i32);
-    for (int64_t c = 0; c < oc; ++c) {
-      bias.data<int32_t>()[c] = bq[size_t(c)];
-      rq.data<int32_t>()[2 * c] = m[size_t(c)].multiplier;
-      rq.data<int32_t>()[2 * c + 1] = m[size_t(c)].shift;
-    }
+    Tensor bias = empty({oc}, DType::i32);
+    for (int64_t c = 0; c < oc; ++c) bias.data<int32_t>()[c] = bq[size_t(c)];
     const QRange r = fused_activation_range(n.attrs.value("act", "none"), po.scale[0], po.zero_point[0], {po.qmin, po.qmax});
     nlohmann::json a = n.attrs;
     a.erase("weight_quant"), a.erase("act");
@@ -209,8 +204,8 @@ class Lowering {
     cd_[size_t(y)] = activation(val(y).name, val(y).shape, code_dtype(po), info_of(po));
     const std::string base = wname.substr(0, wname.rfind('.'));
     emit(n.op == "conv2d" ? "qconv2d" : "qlinear", n.name,
-         {cd_[size_t(x)], constant(wname, quantize(w, wq), info_of(wq)), constant(base + ".bias_i32", bias),
-          constant(base + ".requant", rq)},
+         // rq (input 3) is left out: the runtime derives it from the stored scales (ops.md).
+         {cd_[size_t(x)], constant(wname, quantize(w, wq), info_of(wq)), constant(base + ".bias_i32", bias), -1},
          {cd_[size_t(y)]}, a);
     absorbed_[size_t(fq)] = true;
   }

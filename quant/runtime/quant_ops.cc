@@ -50,6 +50,20 @@ Act act_of(const Node& n, const Graph& g, int32_t v) {
 }
 int32_t attr_code(const Node& n, const char* key) { return int32_t(attr_int(n, key)); }
 
+// The (multiplier, shift) table of a qconv2d/qlinear: its rq input when the program carries one,
+// else derived from the scales the program stores (s_x·s_w[c]/s_y through the spec's
+// quantize_multiplier, exactly what lowering would have stored: scales read back bit for bit).
+// Deriving it keeps 8 bytes per output channel out of the file.
+Tensor requant_of(const Node& n, const std::vector<Tensor>& in, const Graph& g, const Act& x, const Act& y) {
+  if (in.size() > 3 && in[3].defined()) return in[3];
+  const quant::QParams pw = qparams_of(n, g, n.inputs[1]);
+  const int64_t oc = in[1].dim() > 0 ? in[1].size(0) : 0;
+  if (pw.per_channel() && int64_t(pw.scale.size()) != oc)
+    fail("node '", n.name, "' (", n.op, "): the weight has ", pw.scale.size(), " scales for ", oc, " output channels");
+  const std::vector<float> sw = pw.per_channel() ? pw.scale : std::vector<float>(size_t(oc), pw.scale[0]);
+  return quant::reference::rq_tensor(quant::quantize_multipliers(quant::requant_multipliers(x.s, sw, y.s)));
+}
+
 ops::Conv2dParams conv_params(const Node& n) {
   const auto s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2), d = attr_ints(n, "dilation", 2);
   ops::Conv2dParams c;
@@ -68,14 +82,14 @@ ops::Pool2dParams pool_params(const Node& n) {
 
 Outs qconv2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
-  return {quant::reference::qconv2d(in[0], x.z, in[1], in[2], in[3], conv_params(n), y.z, attr_code(n, "qmin"),
-                                    attr_code(n, "qmax"), y.dtype)};
+  return {quant::reference::qconv2d(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), conv_params(n), y.z,
+                                    attr_code(n, "qmin"), attr_code(n, "qmax"), y.dtype)};
 }
 
 Outs qlinear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
-  return {quant::reference::qlinear(in[0], x.z, in[1], in[2], in[3], y.z, attr_code(n, "qmin"), attr_code(n, "qmax"),
-                                    y.dtype)};
+  return {quant::reference::qlinear(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), y.z, attr_code(n, "qmin"),
+                                    attr_code(n, "qmax"), y.dtype)};
 }
 
 // The add of two quantized tensors as the simulated model computes it (docs/quantization.md §7):
@@ -139,8 +153,8 @@ const std::vector<std::pair<std::string, OpImpl>>& quant_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
       {"quantize", {1, 1, quantize_op}},
       {"dequantize", {1, 1, dequantize_op}},
-      {"qconv2d", {4, 4, qconv2d, 1u << 2}},  // bias may be absent (-1)
-      {"qlinear", {4, 4, qlinear, 1u << 2}},
+      {"qconv2d", {4, 4, qconv2d, (1u << 2) | (1u << 3)}},  // bias and rq may be absent (-1)
+      {"qlinear", {4, 4, qlinear, (1u << 2) | (1u << 3)}},
       {"qadd", {2, 2, qadd}},
       {"qmax_pool2d", {1, 1, qmax_pool2d}},
       {"qavg_pool2d", {1, 1, qavg_pool2d}},
