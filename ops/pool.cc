@@ -51,28 +51,7 @@ void check_pool(const char* op, const Pool2dParams& p, int64_t H, int64_t W, int
          ") with padding (", p.ph, ", ", p.pw, "): the output would be empty");
 }
 
-// Window of output o along one dim: [lo, hi) clipped to the input, plus avg pooling's divisor
-// span (clipped to input + padding, as torch counts padded cells).
-struct Window {
-  int64_t lo, hi, span;
-};
-std::vector<Window> windows(int64_t out, int64_t in, int64_t k, int64_t s, int64_t pad) {
-  std::vector<Window> w(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t start = o * s - pad, end = std::min(start + k, in + pad);
-    w[size_t(o)] = Window{std::max<int64_t>(start, 0), std::min(end, in), end - start};
-  }
-  return w;
-}
-
-std::vector<Window> adaptive_windows(int64_t out, int64_t in) {
-  std::vector<Window> w(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t lo = (o * in) / out, hi = ((o + 1) * in + out - 1) / out;
-    w[size_t(o)] = Window{lo, hi, hi - lo};
-  }
-  return w;
-}
+using Window = PoolWindow;
 
 int64_t plane_grain(int64_t work_per_plane) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(work_per_plane, 1));
@@ -171,7 +150,7 @@ MaxPoolResult max_pool2d(const Tensor& xin, const Pool2dParams& p) {
   check_pool("max_pool2d", p, pl.H, pl.W, OH, OW);
   const Tensor x = xin.contiguous();
   MaxPoolResult r{empty(with_hw(pl.lead, OH, OW), x.dtype()), empty(with_hw(pl.lead, OH, OW), DType::i64)};
-  const auto wh = windows(OH, pl.H, p.kh, p.sh, p.ph), ww = windows(OW, pl.W, p.kw, p.sw, p.pw);
+  const auto wh = pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
   by_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     max_pool_impl(x.data<T>(), pl, wh, ww, r.y.data<T>(), r.indices.data<int64_t>());
@@ -232,7 +211,7 @@ Tensor avg_pool2d(const Tensor& xin, const Pool2dParams& p) {
   check_pool("avg_pool2d", p, pl.H, pl.W, OH, OW);
   const Tensor x = xin.contiguous();
   Tensor y = empty(with_hw(pl.lead, OH, OW), x.dtype());
-  const auto wh = windows(OH, pl.H, p.kh, p.sh, p.ph), ww = windows(OW, pl.W, p.kw, p.sw, p.pw);
+  const auto wh = pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
   by_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     avg_pool_impl(x.data<T>(), pl, wh, ww, p.count_include_pad, y.data<T>());
@@ -249,7 +228,7 @@ Tensor avg_pool2d_backward(const Tensor& dyin, const Shape& x_shape, const Pool2
          ", got ", shape_str(dyin.shape()));
   const Tensor dy = dyin.contiguous();
   Tensor dx = zeros(x_shape, dy.dtype());
-  const auto wh = windows(OH, pl.H, p.kh, p.sh, p.ph), ww = windows(OW, pl.W, p.kw, p.sw, p.pw);
+  const auto wh = pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
   by_dtype(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
     avg_pool_backward_impl(dy.data<T>(), pl, wh, ww, p.count_include_pad, dx.data<T>());
@@ -327,7 +306,7 @@ Tensor adaptive_avg_pool2d(const Tensor& xin, int64_t OH, int64_t OW) {
   Tensor y = empty(with_hw(pl.lead, OH, OW), x.dtype());
   by_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_impl(x.data<T>(), pl, adaptive_windows(OH, pl.H), adaptive_windows(OW, pl.W), true,
+    avg_pool_impl(x.data<T>(), pl, adaptive_pool_windows(OH, pl.H), adaptive_pool_windows(OW, pl.W), true,
                   y.data<T>());
   });
   return y;
@@ -343,7 +322,7 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& dyin, const Shape& x_shape) {
   Tensor dx = zeros(x_shape, dy.dtype());
   by_dtype(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_backward_impl(dy.data<T>(), pl, adaptive_windows(OH, pl.H), adaptive_windows(OW, pl.W),
+    avg_pool_backward_impl(dy.data<T>(), pl, adaptive_pool_windows(OH, pl.H), adaptive_pool_windows(OW, pl.W),
                            true, dx.data<T>());
   });
   return dx;
@@ -367,6 +346,24 @@ Tensor adaptive_avg_pool2d_reference(const Tensor& x, int64_t OH, int64_t OW) {
         y[size_t((c * OH + oh) * OW + ow)] = acc / double((h1 - h0) * (w1 - w0));
       }
   return from_vector(y, with_hw(pl.lead, OH, OW)).to(x.dtype());
+}
+
+std::vector<PoolWindow> pool_windows(int64_t out, int64_t in, int64_t k, int64_t s, int64_t pad) {
+  std::vector<PoolWindow> w(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t start = o * s - pad, end = std::min(start + k, in + pad);
+    w[size_t(o)] = PoolWindow{std::max<int64_t>(start, 0), std::min(end, in), end - start};
+  }
+  return w;
+}
+
+std::vector<PoolWindow> adaptive_pool_windows(int64_t out, int64_t in) {
+  std::vector<PoolWindow> w(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t lo = (o * in) / out, hi = ((o + 1) * in + out - 1) / out;
+    w[size_t(o)] = PoolWindow{lo, hi, hi - lo};
+  }
+  return w;
 }
 
 }  // namespace finch::ops

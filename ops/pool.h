@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "framework/tensor.h"
 
@@ -18,6 +19,16 @@ struct Pool2dParams {
 // torch's pooling output size: floor or ceil of (in + 2p − k)/s + 1, and with ceil_mode the last
 // window must start inside the input or the left padding.
 int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, bool ceil_mode);
+
+// Window of output o along one dim: [lo, hi) clipped to the input, plus avg pooling's divisor
+// span (clipped to input + padding, as torch counts padded cells). Shared by the float pools and
+// the int8 reference pools (quant/kernels), so both read the same cells.
+struct PoolWindow {
+  int64_t lo, hi, span;
+};
+std::vector<PoolWindow> pool_windows(int64_t out, int64_t in, int64_t k, int64_t s, int64_t pad);
+// Adaptive pooling: [floor(o·in/out), ceil((o+1)·in/out)), span = its cells.
+std::vector<PoolWindow> adaptive_pool_windows(int64_t out, int64_t in);
 
 struct MaxPoolResult {
   Tensor y, indices;

@@ -16,11 +16,9 @@ using namespace detail;
 
 namespace {
 
-// One output cell's window along one dim: input cells [lo, hi), and the cells torch's avg pool
-// counts with count_include_pad (those inside input + padding, `span`).
-struct Window {
-  int64_t lo, hi, span;
-};
+// One output cell's window along one dim (ops::pool_windows, PyTorch's geometry): input cells
+// [lo, hi), and the cells torch's avg pool counts with count_include_pad (`span`).
+using Window = ops::PoolWindow;
 
 struct Planes {
   Shape lead;  // [N, C] or [C]
@@ -61,26 +59,6 @@ void check_pool(const char* op, const ops::Pool2dParams& p, const Planes& pl, in
          ") with padding (", p.ph, ", ", p.pw, "): the output would be empty");
 }
 
-// Output o starts at o·s − pad; torch clips its end to in + pad (a ceil_mode window may hang
-// past the right padding) for the divisor, and to [0, in) for the cells it reads.
-std::vector<Window> pool_windows(int64_t out, int64_t in, int64_t k, int64_t s, int64_t pad) {
-  std::vector<Window> w(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t start = o * s - pad, end = std::min(start + k, in + pad);
-    w[size_t(o)] = Window{std::max<int64_t>(start, 0), std::min(end, in), end - start};
-  }
-  return w;
-}
-
-// Adaptive: [floor(o·in/out), ceil((o+1)·in/out)), in exact integer arithmetic.
-std::vector<Window> adaptive_windows(int64_t out, int64_t in) {
-  std::vector<Window> w(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t lo = (o * in) / out, hi = ((o + 1) * in + out - 1) / out;
-    w[size_t(o)] = Window{lo, hi, hi - lo};
-  }
-  return w;
-}
 
 // The shared average: Σ (q − zx) over each window in int64, the divisor from `count_of`, one
 // requantize by the FixedPointMultiplier of s_in / (s_out · count) (cached per count).
@@ -133,7 +111,7 @@ Tensor qmax_pool2d(const Tensor& x, const ops::Pool2dParams& p) {
   const Planes pl = planes_of("qmax_pool2d", x);
   int64_t OH, OW;
   check_pool("qmax_pool2d", p, pl, OH, OW);
-  const auto wh = pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
+  const auto wh = ops::pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = ops::pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
   const auto X = codes_of(x);
   std::vector<int32_t> y(size_t(pl.P * OH * OW));
   for (int64_t c = 0; c < pl.P; ++c)
@@ -161,7 +139,7 @@ Tensor qavg_pool2d(const Tensor& x, const ops::Pool2dParams& p, float s_in, int3
   const auto count_of = [&](const Window& h, const Window& w) {
     return p.count_include_pad ? h.span * w.span : (h.hi - h.lo) * (w.hi - w.lo);
   };
-  return average(op, x, pl, pool_windows(OH, pl.H, p.kh, p.sh, p.ph), pool_windows(OW, pl.W, p.kw, p.sw, p.pw),
+  return average(op, x, pl, ops::pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ops::pool_windows(OW, pl.W, p.kw, p.sw, p.pw),
                  count_of, s_in, zx, s_out, z_out, qmin, qmax, out_dtype);
 }
 
@@ -172,7 +150,7 @@ Tensor qadaptive_avg_pool2d(const Tensor& x, int64_t OH, int64_t OW, float s_in,
   if (OH < 1 || OW < 1) fail(op, ": expected an output size >= 1, got (", OH, ", ", OW, ")");
   check_average_args(op, x, s_in, zx, s_out, z_out, qmin, qmax, out_dtype);
   const auto count_of = [](const Window& h, const Window& w) { return (h.hi - h.lo) * (w.hi - w.lo); };
-  return average(op, x, pl, adaptive_windows(OH, pl.H), adaptive_windows(OW, pl.W), count_of, s_in, zx, s_out, z_out,
+  return average(op, x, pl, ops::adaptive_pool_windows(OH, pl.H), ops::adaptive_pool_windows(OW, pl.W), count_of, s_in, zx, s_out, z_out,
                  qmin, qmax, out_dtype);
 }
 
