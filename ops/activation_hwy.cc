@@ -13,6 +13,7 @@
 #define HWY_TARGET_INCLUDE "ops/activation_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 #include "hwy/contrib/math/math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -202,11 +203,11 @@ HWY_EXPORT(ActivationF32);
 HWY_EXPORT(ActivationBackwardF32);
 
 void activation_f32(ActivationOp op, float* y, const float* x, int64_t n, float param) {
-  HWY_DYNAMIC_DISPATCH(ActivationF32)(op, y, x, n, param);
+  FINCH_DISPATCH(ActivationF32)(op, y, x, n, param);
 }
 void activation_backward_f32(ActivationOp op, float* dx, const float* dy, const float* z,
                              int64_t n, float param) {
-  HWY_DYNAMIC_DISPATCH(ActivationBackwardF32)(op, dx, dy, z, n, param);
+  FINCH_DISPATCH(ActivationBackwardF32)(op, dx, dy, z, n, param);
 }
 
 }  // namespace finch::ops::kernels

@@ -11,6 +11,7 @@
 #define HWY_TARGET_INCLUDE "ops/attention_hwy.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 #include <hwy/contrib/math/math-inl.h>
 
 HWY_BEFORE_NAMESPACE();
@@ -102,10 +103,10 @@ HWY_EXPORT(SoftmaxBackwardRows);
 
 void softmax_rows_f32(int64_t rows, int64_t n, int64_t ld, float* s, const float* bias,
                       int64_t bias_ld, bool causal) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxRows)(rows, n, ld, s, bias, bias_ld, causal);
+  FINCH_DISPATCH(SoftmaxRows)(rows, n, ld, s, bias, bias_ld, causal);
 }
 void softmax_backward_rows_f32(int64_t rows, int64_t n, int64_t ld, const float* p, float* dp) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRows)(rows, n, ld, p, dp);
+  FINCH_DISPATCH(SoftmaxBackwardRows)(rows, n, ld, p, dp);
 }
 }  // namespace finch::ops
 #endif  // HWY_ONCE

@@ -45,6 +45,7 @@ struct Geom {
 #define HWY_TARGET_INCLUDE "ops/conv_winograd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::wino {
@@ -262,7 +263,7 @@ Geom make_geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t ph, int64_t 
   // The vector width whose padding of a tile row is least (ties to the wider vector).
   k.cap = 16, k.TWp = 0;
   for (int cap : {16, 8, 4}) {
-    const int64_t L = HWY_DYNAMIC_DISPATCH(wino::CappedLanes)(cap);
+    const int64_t L = FINCH_DISPATCH(wino::CappedLanes)(cap);
     const int64_t twp = (k.TW + L - 1) / L * L;
     if (k.TWp == 0 || twp < k.TWp) k.cap = cap, k.TWp = twp;
   }
@@ -328,13 +329,13 @@ Tensor conv2d_winograd(const Tensor& xin, const Tensor& win, const Tensor& bin, 
       for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
         const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
         for (int64_t j = 0; j < nb; ++j)
-          HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
+          FINCH_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
                                                      V + j * per, ld);
         for (int xi = 0; xi < 16; ++xi)
           sgemm(false, false, k.OC, ld, k.C, 1.0f, U.data() + xi * k.OC * k.C, k.C,
                 V + xi * k.C * ld, ld, 0.0f, M + xi * k.OC * ld, ld);
         for (int64_t j = 0; j < nb; ++j)
-          HWY_DYNAMIC_DISPATCH(wino::OutputTransform)(M + j * per, k, th0, th1, ld, pb,
+          FINCH_DISPATCH(wino::OutputTransform)(M + j * per, k, th0, th1, ld, pb,
                                                       py + (nb0 + j) * k.OC * k.OH * k.OW);
       }
     }
@@ -376,9 +377,9 @@ Tensor conv2d_winograd_dweight(const Tensor& xin, const Tensor& dyin, int64_t ph
       for (int64_t th0 = 0; th0 < k.TH; th0 += k.rows) {
         const int64_t th1 = std::min(k.TH, th0 + k.rows), per = (th1 - th0) * k.TWp, ld = nb * per;
         for (int64_t j = 0; j < nb; ++j) {
-          HWY_DYNAMIC_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
+          FINCH_DISPATCH(wino::InputTransform)(P.data() + size_t(j) * pimg, k, th0, th1,
                                                      V + j * per, ld);
-          HWY_DYNAMIC_DISPATCH(wino::DyTransform)(pdy + (nb0 + j) * k.OC * k.OH * k.OW, k, th0,
+          FINCH_DISPATCH(wino::DyTransform)(pdy + (nb0 + j) * k.OC * k.OH * k.OW, k, th0,
                                                   th1, ld, E + j * per);
         }
         for (int xi = 0; xi < 16; ++xi)

@@ -30,6 +30,7 @@ struct Geom {
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::dw {
@@ -294,10 +295,10 @@ Tensor depthwise_conv2d(const Tensor& xin, const Tensor& win, const Tensor& bin,
   const dw::Geom g = dw::geom_of(x, w, p);
   Tensor y = empty({g.N, g.C * g.M, g.OH, g.OW}, x.dtype());
   if (x.dtype() == DType::f32)
-    HWY_DYNAMIC_DISPATCH(dw::ForwardF32)(g, x.data<float>(), w.data<float>(),
+    FINCH_DISPATCH(dw::ForwardF32)(g, x.data<float>(), w.data<float>(),
                                          b.defined() ? b.data<float>() : nullptr, y.data<float>());
   else
-    HWY_DYNAMIC_DISPATCH(dw::ForwardF64)(g, x.data<double>(), w.data<double>(),
+    FINCH_DISPATCH(dw::ForwardF64)(g, x.data<double>(), w.data<double>(),
                                          b.defined() ? b.data<double>() : nullptr, y.data<double>());
   return y;
 }
@@ -316,11 +317,11 @@ Conv2dGrads depthwise_conv2d_backward(const Tensor& dyin, const Tensor& xin, con
     return t.defined() ? t.data<decltype(tag)>() : nullptr;
   };
   if (x.dtype() == DType::f32)
-    HWY_DYNAMIC_DISPATCH(dw::BackwardF32)(g, dy.data<float>(), x.data<float>(), w.data<float>(),
+    FINCH_DISPATCH(dw::BackwardF32)(g, dy.data<float>(), x.data<float>(), w.data<float>(),
                                           ptr(out.dx, float{}), ptr(out.dweight, float{}),
                                           ptr(out.dbias, float{}));
   else
-    HWY_DYNAMIC_DISPATCH(dw::BackwardF64)(g, dy.data<double>(), x.data<double>(), w.data<double>(),
+    FINCH_DISPATCH(dw::BackwardF64)(g, dy.data<double>(), x.data<double>(), w.data<double>(),
                                           ptr(out.dx, double{}), ptr(out.dweight, double{}),
                                           ptr(out.dbias, double{}));
   return out;

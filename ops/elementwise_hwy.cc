@@ -13,6 +13,7 @@
 #define HWY_TARGET_INCLUDE "ops/elementwise_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 #include "hwy/contrib/math/math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -278,22 +279,22 @@ HWY_EXPORT(AccumulateF32);
 
 void binary_f32(BinaryOp op, float* out, const float* a, int64_t sa, const float* b, int64_t sb,
                 int64_t n, float alpha) {
-  HWY_DYNAMIC_DISPATCH(BinaryF32)(op, out, a, sa, b, sb, n, alpha);
+  FINCH_DISPATCH(BinaryF32)(op, out, a, sa, b, sb, n, alpha);
 }
 void compare_f32(CompareOp op, bool* out, const float* a, int64_t sa, const float* b, int64_t sb,
                  int64_t n) {
-  HWY_DYNAMIC_DISPATCH(CompareF32)(op, out, a, sa, b, sb, n);
+  FINCH_DISPATCH(CompareF32)(op, out, a, sa, b, sb, n);
 }
 void where_f32(float* out, const bool* c, int64_t sc, const float* a, int64_t sa, const float* b,
                int64_t sb, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(WhereF32)(out, c, sc, a, sa, b, sb, n);
+  FINCH_DISPATCH(WhereF32)(out, c, sc, a, sa, b, sb, n);
 }
 void unary_f32(UnaryOp op, float* out, const float* x, int64_t n, float p0, float p1) {
-  HWY_DYNAMIC_DISPATCH(UnaryF32)(op, out, x, n, p0, p1);
+  FINCH_DISPATCH(UnaryF32)(op, out, x, n, p0, p1);
 }
-double sum_f32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumF32)(x, n); }
+double sum_f32(const float* x, int64_t n) { return FINCH_DISPATCH(SumF32)(x, n); }
 void accumulate_f32(double* acc, const float* x, int64_t n) {
-  HWY_DYNAMIC_DISPATCH(AccumulateF32)(acc, x, n);
+  FINCH_DISPATCH(AccumulateF32)(acc, x, n);
 }
 
 }  // namespace finch::ops::kernels

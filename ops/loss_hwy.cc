@@ -10,6 +10,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::loss_kernels {
@@ -68,10 +69,10 @@ HWY_EXPORT(RowStatsImpl);
 HWY_EXPORT(RowSoftmaxGradImpl);
 
 void row_stats(const float* x, int64_t C, float* max, double* sumexp, double* sumx) {
-  HWY_DYNAMIC_DISPATCH(RowStatsImpl)(x, C, max, sumexp, sumx);
+  FINCH_DISPATCH(RowStatsImpl)(x, C, max, sumexp, sumx);
 }
 void row_softmax_grad(const float* x, float* dx, int64_t C, float lse, float g, float off) {
-  HWY_DYNAMIC_DISPATCH(RowSoftmaxGradImpl)(x, dx, C, lse, g, off);
+  FINCH_DISPATCH(RowSoftmaxGradImpl)(x, dx, C, lse, g, off);
 }
 
 }  // namespace finch::ops::loss_kernels

@@ -10,6 +10,7 @@
 #define HWY_TARGET_INCLUDE "ops/lstm_hwy.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 #include <hwy/contrib/math/math-inl.h>
 
 HWY_BEFORE_NAMESPACE();
@@ -142,7 +143,7 @@ int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 16384 / std::max<int6
 void lstm_gates_forward_f32(int64_t B, int64_t H, float* gates, const float* c, float* h_new,
                             float* c_new, float* tanh_c) {
   parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-    HWY_DYNAMIC_DISPATCH(ForwardRows)(b0, b1, H, gates, c, h_new, c_new, tanh_c);
+    FINCH_DISPATCH(ForwardRows)(b0, b1, H, gates, c, h_new, c_new, tanh_c);
   });
 }
 
@@ -150,7 +151,7 @@ void lstm_gates_backward_f32(int64_t B, int64_t H, const float* dh_new, const fl
                              const float* gates, const float* c, const float* tanh_c,
                              float* dgates, float* dc) {
   parallel_for(0, B, row_grain(H), [&](int64_t b0, int64_t b1) {
-    HWY_DYNAMIC_DISPATCH(BackwardRows)(b0, b1, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
+    FINCH_DISPATCH(BackwardRows)(b0, b1, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
   });
 }
 }  // namespace finch::ops

@@ -8,6 +8,7 @@
 #define HWY_TARGET_INCLUDE "ops/norm_hwy.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::norm_kernels {
@@ -193,31 +194,31 @@ HWY_EXPORT(LnForwardRowImpl);
 HWY_EXPORT(LnBackwardSumsImpl);
 HWY_EXPORT(LnBackwardDxImpl);
 
-double sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(x, n); }
+double sum(const float* x, int64_t n) { return FINCH_DISPATCH(SumImpl)(x, n); }
 double sum_sq_dev(const float* x, int64_t n, float mean) {
-  return HWY_DYNAMIC_DISPATCH(SumSqDevImpl)(x, n, mean);
+  return FINCH_DISPATCH(SumSqDevImpl)(x, n, mean);
 }
 void scale_shift(const float* x, float* y, int64_t n, float a, float b) {
-  HWY_DYNAMIC_DISPATCH(ScaleShiftImpl)(x, y, n, a, b);
+  FINCH_DISPATCH(ScaleShiftImpl)(x, y, n, a, b);
 }
 void sum_dy_dyx(const float* dy, const float* x, int64_t n, float mean, double* sdy,
                 double* sdyx) {
-  HWY_DYNAMIC_DISPATCH(SumDyDyxImpl)(dy, x, n, mean, sdy, sdyx);
+  FINCH_DISPATCH(SumDyDyxImpl)(dy, x, n, mean, sdy, sdyx);
 }
 void affine2(const float* dy, const float* x, float* dx, int64_t n, float a, float b, float c) {
-  HWY_DYNAMIC_DISPATCH(Affine2Impl)(dy, x, dx, n, a, b, c);
+  FINCH_DISPATCH(Affine2Impl)(dy, x, dx, n, a, b, c);
 }
 void ln_forward_row(const float* x, const float* w, const float* b, float* y, int64_t n,
                     float mean, float rstd) {
-  HWY_DYNAMIC_DISPATCH(LnForwardRowImpl)(x, w, b, y, n, mean, rstd);
+  FINCH_DISPATCH(LnForwardRowImpl)(x, w, b, y, n, mean, rstd);
 }
 void ln_backward_sums(const float* dy, const float* x, const float* w, int64_t n, float mean,
                       float rstd, double* sg, double* sgx, float* dw, float* db) {
-  HWY_DYNAMIC_DISPATCH(LnBackwardSumsImpl)(dy, x, w, n, mean, rstd, sg, sgx, dw, db);
+  FINCH_DISPATCH(LnBackwardSumsImpl)(dy, x, w, n, mean, rstd, sg, sgx, dw, db);
 }
 void ln_backward_dx(const float* dy, const float* x, const float* w, float* dx, int64_t n,
                     float mean, float rstd, float mg, float mgx) {
-  HWY_DYNAMIC_DISPATCH(LnBackwardDxImpl)(dy, x, w, dx, n, mean, rstd, mg, mgx);
+  FINCH_DISPATCH(LnBackwardDxImpl)(dy, x, w, dx, n, mean, rstd, mg, mgx);
 }
 
 }  // namespace finch::ops::norm_kernels

@@ -7,6 +7,7 @@
 #define HWY_TARGET_INCLUDE "ops/reduce_hwy.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::HWY_NAMESPACE {
@@ -193,23 +194,23 @@ HWY_EXPORT(RowMax);
 HWY_EXPORT(RowSqDev);
 HWY_EXPORT(ColSqDev);
 
-float row_sum_f32(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(RowSum)(x, n); }
+float row_sum_f32(const float* x, int64_t n) { return FINCH_DISPATCH(RowSum)(x, n); }
 void row_sums_f32(const float* x, int64_t rows, int64_t n, float* out) {
-  HWY_DYNAMIC_DISPATCH(RowSums)(x, rows, n, out);
+  FINCH_DISPATCH(RowSums)(x, rows, n, out);
 }
 void row_max_f32(const float* x, int64_t rows, int64_t n, float* vals, int64_t* idx) {
-  HWY_DYNAMIC_DISPATCH(RowMax)(x, rows, n, vals, idx);
+  FINCH_DISPATCH(RowMax)(x, rows, n, vals, idx);
 }
 float row_sqdev_f32(const float* x, int64_t n, float m) {
-  return HWY_DYNAMIC_DISPATCH(RowSqDev)(x, n, m);
+  return FINCH_DISPATCH(RowSqDev)(x, n, m);
 }
 void col_sqdev_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, const float* m,
                    float* out) {
-  HWY_DYNAMIC_DISPATCH(ColSqDev)(x, rows, inner, ld, m, out);
+  FINCH_DISPATCH(ColSqDev)(x, rows, inner, ld, m, out);
 }
 void col_sum_f32(const float* x, int64_t rows, int64_t inner, int64_t ld, float* out,
                  bool accumulate) {
-  HWY_DYNAMIC_DISPATCH(ColSum)(x, rows, inner, ld, out, accumulate);
+  FINCH_DISPATCH(ColSum)(x, rows, inner, ld, out, accumulate);
 }
 }  // namespace finch::ops
 #endif

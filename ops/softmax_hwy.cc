@@ -8,6 +8,7 @@
 #define HWY_TARGET_INCLUDE "ops/softmax_hwy.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "framework/simd_dispatch.h"
 #include <hwy/contrib/math/math-inl.h>
 
 HWY_BEFORE_NAMESPACE();
@@ -227,19 +228,19 @@ HWY_EXPORT(SoftmaxCols);
 HWY_EXPORT(SoftmaxBackwardCols);
 
 void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, bool log) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxRows)(x, y, rows, n, log);
+  FINCH_DISPATCH(SoftmaxRows)(x, y, rows, n, log);
 }
 void softmax_backward_rows_f32(const float* dy, const float* y, float* dx, int64_t rows, int64_t n,
                                bool log) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardRows)(dy, y, dx, rows, n, log);
+  FINCH_DISPATCH(SoftmaxBackwardRows)(dy, y, dx, rows, n, log);
 }
 void softmax_cols_f32(const float* x, float* y, int64_t r, int64_t inner, int64_t k0, int64_t k1,
                       bool log) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxCols)(x, y, r, inner, k0, k1, log);
+  FINCH_DISPATCH(SoftmaxCols)(x, y, r, inner, k0, k1, log);
 }
 void softmax_backward_cols_f32(const float* dy, const float* y, float* dx, int64_t r,
                                int64_t inner, int64_t k0, int64_t k1, bool log) {
-  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardCols)(dy, y, dx, r, inner, k0, k1, log);
+  FINCH_DISPATCH(SoftmaxBackwardCols)(dy, y, dx, r, inner, k0, k1, log);
 }
 }  // namespace finch::ops
 #endif

@@ -20,6 +20,7 @@
 #define HWY_TARGET_INCLUDE "quant/minmax_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::detail::HWY_NAMESPACE {
@@ -152,7 +153,7 @@ bool channel_minmax(const float* x, int64_t outer, int64_t C, int64_t inner, flo
       for (int64_t it = b; it < e; ++it) {
         const int64_t r = it / segs, s = it % segs;
         const int64_t start = s * kSegment, len = std::min(kSegment, row_len - start);
-        fine[size_t(it)] = HWY_DYNAMIC_DISPATCH(RowMinMax)(x + r * row_len + start, len, &lo[size_t(it)],
+        fine[size_t(it)] = FINCH_DISPATCH(RowMinMax)(x + r * row_len + start, len, &lo[size_t(it)],
                                                            &hi[size_t(it)]);
       }
     });
@@ -184,7 +185,7 @@ bool channel_minmax(const float* x, int64_t outer, int64_t C, int64_t inner, flo
       const int64_t rb = it / cblocks, cb = it % cblocks;
       const int64_t r0 = rb * rows_per, nr = std::min(rows_per, outer - r0);
       const int64_t j0 = cb * kColBlock, len = std::min(kColBlock, cols - j0);
-      fine[size_t(it)] = HWY_DYNAMIC_DISPATCH(ColumnMinMax)(x + r0 * cols + j0, nr, cols, len,
+      fine[size_t(it)] = FINCH_DISPATCH(ColumnMinMax)(x + r0 * cols + j0, nr, cols, len,
                                                             plo.data() + rb * cols + j0, phi.data() + rb * cols + j0);
     }
   });

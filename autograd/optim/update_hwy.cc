@@ -17,6 +17,7 @@
 #define HWY_TARGET_INCLUDE "autograd/optim/update_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::optim::kernels::HWY_NAMESPACE {
@@ -66,7 +67,7 @@ namespace finch::optim::kernels {
 HWY_EXPORT(AdamF32);
 
 void adam_f32(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, const AdamScalars& s) {
-  HWY_DYNAMIC_DISPATCH(AdamF32)(p, g, m, v, vmax, n, s);
+  FINCH_DISPATCH(AdamF32)(p, g, m, v, vmax, n, s);
 }
 
 }  // namespace finch::optim::kernels

@@ -13,6 +13,7 @@
 #define HWY_TARGET_INCLUDE "quant/kernels/quantize_hwy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::HWY_NAMESPACE {
@@ -142,22 +143,22 @@ HWY_EXPORT(FakeQuantize);
 HWY_EXPORT(FakeQuantizeMask);
 
 void quantize_f32_i8(const float* x, int8_t* q, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(QuantizeI8)(x, q, n, a);
+  FINCH_DISPATCH(QuantizeI8)(x, q, n, a);
 }
 void quantize_f32_u8(const float* x, uint8_t* q, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(QuantizeU8)(x, q, n, a);
+  FINCH_DISPATCH(QuantizeU8)(x, q, n, a);
 }
 void quantize_f32_i16(const float* x, int16_t* q, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(QuantizeI16)(x, q, n, a);
+  FINCH_DISPATCH(QuantizeI16)(x, q, n, a);
 }
 void quantize_f32_i32(const float* x, int32_t* q, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(QuantizeI32)(x, q, n, a);
+  FINCH_DISPATCH(QuantizeI32)(x, q, n, a);
 }
 void fake_quantize_f32(const float* x, float* y, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(FakeQuantize)(x, y, n, a);
+  FINCH_DISPATCH(FakeQuantize)(x, y, n, a);
 }
 void fake_quantize_mask_f32(const float* x, uint8_t* m, int64_t n, const QuantArgs& a) {
-  HWY_DYNAMIC_DISPATCH(FakeQuantizeMask)(x, m, n, a);
+  FINCH_DISPATCH(FakeQuantizeMask)(x, m, n, a);
 }
 
 }  // namespace finch::quant::kernels
