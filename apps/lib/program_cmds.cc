@@ -46,6 +46,12 @@ void add_data_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--batch-size", o.batch_size, "images per run")->check(CLI::PositiveNumber)->capture_default_str();
 }
 
+runtime::ProgramOptions program_options(const ProgramOptions& o) {
+  runtime::ProgramOptions r;
+  r.reference_kernels = o.reference_kernels;
+  return r;
+}
+
 // Dataset and normalization default to what the program was built for.
 void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_given) {
   if (!dataset_given && g.meta.contains("dataset")) o.data.dataset = g.meta["dataset"].get<std::string>();
@@ -78,6 +84,8 @@ void add_run_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--predictions", o.data.predictions, "CSV of per-image predictions (index, label, predicted, logits)");
   app.add_option("--latency-images", o.latency_images, "test images timed one at a time")->capture_default_str();
   app.add_flag("--profile", o.profile, "per-node time table over the latency run");
+  app.add_flag("--reference-kernels", o.reference_kernels,
+               "run on the scalar reference kernels instead of the optimized ones (same results, slower)");
   app.add_option("--json", o.json, "JSON report (accuracy, per-class accuracy, latency)");
 }
 
@@ -88,6 +96,8 @@ void add_inspect_options(CLI::App& app, ProgramOptions& o) {
 
 void add_verify_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("program", o.program, "a quantized .finch program")->required();
+  app.add_flag("--reference-kernels", o.reference_kernels,
+               "run on the scalar reference kernels instead of the optimized ones (same results, slower)");
   app.add_option("--checkpoint", o.data.checkpoint,
                  "the simulated model: qat_model.safetensors of train_cifar --qat, or the .sim.safetensors "
                  "finch quantize writes beside a program")
@@ -130,7 +140,7 @@ int run_run(ProgramOptions o) {
   if (!dataset_given) o.data.dataset = "fashion-mnist";
   data_from_meta(o, g, dataset_given);
   const DataBundle d = load_data(o.data, false);
-  runtime::Program p(std::move(g), o.program);
+  runtime::Program p(std::move(g), o.program, program_options(o));
   ProgramModule m(p);
   const int64_t classes = int64_t(d.classes.size());
   const EvalResult r = evaluate(m, d.test, o.batch_size, classes, !o.data.predictions.empty());
@@ -174,7 +184,7 @@ int run_verify(ProgramOptions o) {
   data_from_meta(o, g, dataset_given);
   const DataBundle d = load_data(o.data, false);
   const nlohmann::json qm = g.meta["quantization"];
-  runtime::Program p(std::move(g), o.program);
+  runtime::Program p(std::move(g), o.program, program_options(o));
 
   // The simulated model: the zoo model prepared as the program was, with the checkpoint's state.
   models::CreateOptions co;

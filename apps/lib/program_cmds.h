@@ -23,6 +23,7 @@ struct ProgramOptions {
   bool profile = false;       // run: per-node time table
   std::string json;           // run/verify: a JSON report
   std::string dot;            // inspect: Graphviz file
+  bool reference_kernels = false;  // run/verify: the scalar reference kernels, not the optimized ones
 };
 
 void add_compile_options(CLI::App& app, ProgramOptions& o);

@@ -81,7 +81,17 @@ void Program::check_structure() const {
     if (!in_range(v) || !ready[size_t(v)]) fail(what_, ": a graph output is never computed");
 }
 
-Program::Program(Graph g, const std::string& what) : g_(std::move(g)), what_(what) {
+Program::~Program() = default;
+Program::Program(Program&&) noexcept = default;
+Program& Program::operator=(Program&&) noexcept = default;
+
+int64_t Program::optimized_nodes() const {
+  int64_t n = 0;
+  for (const auto& k : kernels_) n += k != nullptr;
+  return n;
+}
+
+Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
   if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
   check_structure();
   // fp16 programs store weights as f16 (half the bytes); compute is fp32.
@@ -96,6 +106,18 @@ Program::Program(Graph g, const std::string& what) : g_(std::move(g)), what_(wha
       if (v >= 0) last_use_[size_t(v)] = int32_t(i);
   seconds_.assign(g_.nodes.size(), 0.0);
   plan_ = plan_memory(g_);
+  kernels_.resize(g_.nodes.size());
+  if (!options.reference_kernels)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& n = g_.nodes[i];
+      const OpImpl* impl = find_op(n.op);
+      if (!impl->prepare) continue;
+      try {
+        kernels_[i] = impl->prepare(n, g_);
+      } catch (const Error& e) {
+        fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
+      }
+    }
   // Dry run at the declared shapes: every node must accept its inputs and produce the declared
   // shape and dtype (a program whose description and weights disagree fails here, not later).
   std::vector<Tensor> ins;
@@ -138,7 +160,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<Tensor> out;
     try {
-      out = find_op(n.op)->fn(n, in, g_);
+      out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
     } catch (const Error& e) {
       fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
     }

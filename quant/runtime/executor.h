@@ -3,6 +3,7 @@
 // Depends only on framework/, ops/ and quant/kernels (never on autograd or the training code).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,15 +20,30 @@ struct MemoryPlan {
 };
 MemoryPlan plan_memory(const Graph& g);
 
+class NodeKernel;
+
+struct ProgramOptions {
+  // true: every node runs on its plain implementation (the scalar reference kernels for the
+  // integer ops) instead of the optimized kernels prepared at load. The two give identical
+  // results; this is for cross-checks and for measuring what the optimized kernels gain.
+  bool reference_kernels = false;
+};
+
 class Program {
  public:
   // Validates `g`: every op known with a valid number of inputs, indices in range, and a dry run
   // at the declared input shapes producing exactly the declared shapes and dtypes. `what` names
-  // the program in error messages (its file). f16 weight constants are widened to f32 here.
-  explicit Program(Graph g, const std::string& what = "program");
+  // the program in error messages (its file). f16 weight constants are widened to f32 here, and
+  // the optimized kernels are prepared (weights packed) once.
+  explicit Program(Graph g, const std::string& what = "program", ProgramOptions options = {});
+  ~Program();
+  Program(Program&&) noexcept;
+  Program& operator=(Program&&) noexcept;
 
   const Graph& graph() const { return g_; }
   const MemoryPlan& memory() const { return plan_; }
+  // How many nodes run on an optimized kernel prepared at load (the rest on their plain fn).
+  int64_t optimized_nodes() const;
 
   // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch).
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
@@ -46,6 +62,7 @@ class Program {
   std::string what_;
   MemoryPlan plan_;
   std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
+  std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
   bool profiling_ = false;
   std::vector<double> seconds_;
   int64_t runs_ = 0;

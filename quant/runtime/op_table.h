@@ -4,6 +4,7 @@
 // ops in quant_ops.cc.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,22 @@ namespace finch::runtime {
 
 using OpFn = std::vector<Tensor> (*)(const Node& n, const std::vector<Tensor>& in, const Graph& g);
 
+// A node's optimized kernel, prepared once when the program loads (weights packed, requantization
+// tables derived): run() then does only the arithmetic. It must give exactly what `fn` gives.
+class NodeKernel {
+ public:
+  virtual ~NodeKernel() = default;
+  virtual std::vector<Tensor> run(const std::vector<Tensor>& in) const = 0;
+};
+// Null when this node cannot use the optimized kernel (e.g. weights that are not constants): the
+// node then runs on `fn`.
+using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g);
+
 struct OpImpl {
   int min_inputs = 1, max_inputs = 1;  // max -1: any number (cat)
-  OpFn fn = nullptr;
+  OpFn fn = nullptr;                   // the plain implementation (reference kernels for int8 ops)
   uint32_t optional_mask = 0;  // inputs below min_inputs that may be absent (bit i: input i)
+  PrepareFn prepare = nullptr;  // the optimized kernel of a node, where the op has one
 };
 
 // The implementation of `op`, or null for an op this runtime does not have.
