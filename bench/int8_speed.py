@@ -13,7 +13,7 @@ Step 3: <out>/int8_speed.json and <out>/int8_speed.md: median ms, images/s and t
 int8/fp32 and fp16/fp32 per model, batch and thread count (below 1.0: faster than fp32).
 
 usage: bench/int8_speed.py [--out out/int8-speed] [--build build] [--models ...] [--batches 1 8]
-                           [--threads 1 2] [--iters 50] [--warmup 5] [--rebuild]
+                           [--threads 1 2] [--iters 50] [--warmup 3] [--max-seconds 10] [--rebuild]
 Then bench/torch_int8_peer.py --dir out/int8-speed puts PyTorch's best int8 engine beside these.
 """
 import argparse
@@ -49,7 +49,9 @@ def main():
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--iters", type=int, default=50)
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--max-seconds", type=float, default=10,
+                    help="per finch bench run: stop timing after this long (the reference int8 kernels are slow)")
     ap.add_argument("--weights-root", default=os.environ.get("FINCH_WEIGHTS_ROOT", "/work/main"),
                     help="folder holding out/<run>/model.safetensors (finch's trained weights)")
     ap.add_argument("--rebuild", action="store_true", help="rewrite the programs even if present")
@@ -83,9 +85,9 @@ def main():
                     prog = os.path.join(a.out, f"{m}-{prec}.finch")
                     js = os.path.join(a.out, "runs", f"{m}-{prec}-b{b}-t{t}.json")
                     run([finch, "bench", prog, "--batch", str(b), "--threads", str(t), "--iters", str(a.iters),
-                         "--warmup", str(a.warmup), "--json", js])
+                         "--warmup", str(a.warmup), "--max-seconds", str(a.max_seconds), "--json", js])
                     r = json.load(open(js))
-                    row[prec] = {k: r[k] for k in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90",
+                    row[prec] = {k: r[k] for k in ("iters", "latency_ms_median", "latency_ms_p10", "latency_ms_p90",
                                                     "images_per_second", "file_bytes", "kind")}
                 for prec in a.precisions:
                     if prec != "fp32" and "fp32" in row:
@@ -105,7 +107,8 @@ def main():
         size = "/".join(f"{r[p]['file_bytes'] / 1024:.0f}" for p in a.precisions)
         md.append(f"| {r['model']} | {r['batch']} | {r['threads']} | {lat} | {rat} | {ips} | {size} |")
     md.append("")
-    md.append(f"Median of {a.iters} runs after {a.warmup} warmup (finch bench). Weights: " +
+    md.append(f"Median of up to {a.iters} runs (at most {a.max_seconds:g} s each) after {a.warmup} warmup "
+              "(finch bench). Weights: " +
               "; ".join(f"{m}: {weights[m]}" for m in a.models) + ".")
     text = "\n".join(md) + "\n"
     print(text)

@@ -193,7 +193,7 @@ def torch_side(a):
 def finch_ms(a, prog, threads):
     out = os.path.join(a.dir, "peer-bench.json")
     cmd = [os.path.join(a.build, "bin", "finch"), "bench", prog, "--batch", "1", "--threads", str(threads),
-           "--iters", str(a.iters), "--warmup", str(a.warmup), "--json", out]
+           "--iters", str(a.iters), "--warmup", str(a.warmup), "--max-seconds", str(a.max_seconds), "--json", out]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed: {p.stderr.strip()}")
@@ -208,6 +208,7 @@ def main():
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--max-seconds", type=float, default=10, help="finch bench: stop timing after this long")
     ap.add_argument("--calib", type=int, default=4, help="random calibration batches of 8 for PyTorch")
     ap.add_argument("--weights-root", default=os.environ.get("FINCH_WEIGHTS_ROOT", "/work/main"),
                     help="folder holding out/<run>/model.safetensors (finch's trained weights)")

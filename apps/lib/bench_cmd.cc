@@ -90,13 +90,13 @@ std::vector<int64_t> parse_chw(const std::string& s) {
 void add_bench_options(CLI::App& app, BenchOptions& o) {
   app.add_option("program", o.program, "a .finch program")->required();
   app.add_option("--batch", o.batch, "images per run (replaces dim 0 of the input shape)")
-      ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "compute threads")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--iters", o.iters, "timed runs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--threads", o.threads, "compute threads")->capture_default_str();
+  app.add_option("--iters", o.iters, "timed runs")->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones")
-      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--max-seconds", o.max_seconds,
+                 "stop the timed runs after this many seconds, even before --iters (0: no limit)");
   app.add_option("--seed", o.seed, "seed of the random inputs")->capture_default_str();
   app.add_option("--json", o.json, "also write the result as JSON");
 }
@@ -106,7 +106,7 @@ void add_bench_program_options(CLI::App& app, BenchProgramOptions& o) {
       ->check(CLI::IsMember(models::model_names()));
   app.add_option("--checkpoint", o.checkpoint, "fp32 weights (default: a seeded initialization)");
   app.add_option("--input-size", o.input_size, "input C×H×W, e.g. 3x224x224")->capture_default_str();
-  app.add_option("--classes", o.classes, "output classes")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--classes", o.classes, "output classes")->capture_default_str();
   app.add_option("--width", o.width, "width multiplier (MobileNet v1/v2)")->capture_default_str();
   app.add_flag("--cifar", o.cifar, "the zoo's CIFAR variant (stride-1 stem), as train_cifar trains");
   app.add_option("--precision", o.precision, "fp32, fp16 or int8 (static, calibrated on random-normal images)")
@@ -116,10 +116,8 @@ void add_bench_program_options(CLI::App& app, BenchProgramOptions& o) {
       ->capture_default_str();
   app.add_flag("!--no-fuse", o.fuse, "do not fold BatchNorm nor fuse activations (int8)");
   app.add_option("--calib-batches", o.calib_batches, "random-normal calibration batches (int8)")
-      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--calib-batch-size", o.calib_batch_size, "images per calibration batch")
-      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the initialization and the calibration images")->capture_default_str();
   app.add_option("--threads", o.threads, "compute threads (0: all cores)");
@@ -127,6 +125,12 @@ void add_bench_program_options(CLI::App& app, BenchProgramOptions& o) {
 }
 
 int run_bench(const BenchOptions& o) {
+  // CLI11's range messages print the double limits in full; one sentence each instead.
+  if (o.batch < 1) fail("--batch must be at least 1, got ", o.batch);
+  if (o.threads < 1) fail("--threads must be at least 1, got ", o.threads);
+  if (o.iters < 1) fail("--iters must be at least 1, got ", o.iters);
+  if (o.warmup < 0) fail("--warmup must be 0 or more, got ", o.warmup);
+  if (!(o.max_seconds >= 0)) fail("--max-seconds must be 0 (no limit) or more, got ", o.max_seconds);
   if (!std::filesystem::is_regular_file(o.program))
     fail(o.program, " does not exist or is not a file; expected a .finch program");
   runtime::Graph g = runtime::read_program(o.program);
@@ -139,11 +143,17 @@ int run_bench(const BenchOptions& o) {
   for (int64_t i = 0; i < o.warmup; ++i) p.run(xs);
   std::vector<double> ms;
   ms.reserve(size_t(o.iters));
+  // Slow programs (the scalar reference kernels) would take minutes at a fixed count: the time
+  // budget ends the run early, and the report says how many runs were timed.
+  const auto start = Clock::now();
   for (int64_t i = 0; i < o.iters; ++i) {
     const auto t0 = Clock::now();
     p.run(xs);
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    const auto t1 = Clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (o.max_seconds > 0 && std::chrono::duration<double>(t1 - start).count() >= o.max_seconds) break;
   }
+  const int64_t runs = int64_t(ms.size());
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   const double median = quantile(sorted, 0.5), p10 = quantile(sorted, 0.1), p90 = quantile(sorted, 0.9);
@@ -153,10 +163,10 @@ int run_bench(const BenchOptions& o) {
               "(p10 %.3f, p90 %.3f), %.1f images/s\n",
               o.program.c_str(), kind.c_str(), model.empty() ? "" : " ", model.c_str(), double(bytes) / 1024.0,
               static_cast<long long>(o.batch), get_num_threads(), get_num_threads() == 1 ? "" : "s",
-              static_cast<long long>(o.iters), static_cast<long long>(o.warmup), median, p10, p90, ips);
+              static_cast<long long>(runs), static_cast<long long>(o.warmup), median, p10, p90, ips);
   if (!o.json.empty())
     write_json_file(o.json, {{"program", o.program}, {"model", model}, {"kind", kind}, {"precision", precision},
-                             {"batch", o.batch}, {"threads", get_num_threads()}, {"iters", o.iters},
+                             {"batch", o.batch}, {"threads", get_num_threads()}, {"iters", runs},
                              {"warmup", o.warmup}, {"latency_ms_median", median}, {"latency_ms_p10", p10},
                              {"latency_ms_p90", p90}, {"latency_ms", ms}, {"images_per_second", ips},
                              {"file_bytes", bytes}, {"finch_version", finch_version()}});
@@ -164,6 +174,9 @@ int run_bench(const BenchOptions& o) {
 }
 
 int run_bench_program(BenchProgramOptions o, bool model_given) {
+  if (o.classes < 1) fail("--classes must be at least 1, got ", o.classes);
+  if (o.calib_batches < 1 || o.calib_batch_size < 1)
+    fail("--calib-batches and --calib-batch-size must be at least 1, got ", o.calib_batches, " and ", o.calib_batch_size);
   if (o.threads > 0) set_num_threads(o.threads);
   if (!o.checkpoint.empty()) {
     if (!std::filesystem::is_regular_file(o.checkpoint))

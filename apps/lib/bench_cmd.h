@@ -20,6 +20,7 @@ struct BenchOptions {
   int threads = 1;
   int64_t iters = 50;      // timed runs
   int64_t warmup = 5;      // untimed runs first (caches, lazily packed weights)
+  double max_seconds = 0;  // > 0: stop the timed runs once they took this long (at least one run)
   uint64_t seed = 1;       // the random inputs' generator
   std::string json;
 };
