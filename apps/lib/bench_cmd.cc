@@ -176,7 +176,8 @@ int run_bench(const BenchOptions& o) {
 int run_bench_program(BenchProgramOptions o, bool model_given) {
   if (o.classes < 1) fail("--classes must be at least 1, got ", o.classes);
   if (o.calib_batches < 1 || o.calib_batch_size < 1)
-    fail("--calib-batches and --calib-batch-size must be at least 1, got ", o.calib_batches, " and ", o.calib_batch_size);
+    fail("--calib-batches and --calib-batch-size must be at least 1, got ", o.calib_batches, " and ",
+         o.calib_batch_size);
   if (o.threads > 0) set_num_threads(o.threads);
   if (!o.checkpoint.empty()) {
     if (!std::filesystem::is_regular_file(o.checkpoint))
@@ -190,6 +191,7 @@ int run_bench_program(BenchProgramOptions o, bool model_given) {
   } else if (!model_given) {
     fail("give --model (or --checkpoint naming one)");
   }
+  if (o.precision == "int8" && o.qconfig == "fp16") fail("--qconfig fp16 is --precision fp16, not int8");
   const std::vector<int64_t> chw = parse_chw(o.input_size);
   const bool mobilenet = o.model == "mobilenet_v1" || o.model == "mobilenetv2";
   if (o.width != 1.0 && !mobilenet) fail("--width applies to mobilenet_v1 and mobilenetv2, not ", o.model);
@@ -226,7 +228,8 @@ int run_bench_program(BenchProgramOptions o, bool model_given) {
     if (o.precision == "int8") {
       // Calibration on N(0, 1) images: ranges that a normalized input would roughly give. The
       // program's accuracy means nothing; its kernels, shapes and sizes are the deployed ones.
-      for (int64_t b = 0; b < o.calib_batches; ++b) model->forward(randn({o.calib_batch_size, chw[0], chw[1], chw[2]}, gen));
+      for (int64_t b = 0; b < o.calib_batches; ++b)
+        model->forward(randn({o.calib_batch_size, chw[0], chw[1], chw[2]}, gen));
       meta["benchmark_aid"]["calibration"] = std::to_string(o.calib_batches) + " random-normal batches of " +
                                              std::to_string(o.calib_batch_size);
     } else {

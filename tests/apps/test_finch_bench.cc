@@ -8,7 +8,10 @@
 #include <string>
 
 #include "framework/atomic_file.h"
+#include "apps/lib/checkpoint.h"
 #include "framework/results.h"
+#include "models/factory.h"
+#include "quant/runtime/program_file.h"
 #include "tests/apps/app_test_util.h"
 #include "tests/temp_dir.h"
 
@@ -79,6 +82,25 @@ TEST_F(FinchBench, MobileNetV1AtAnotherSizeAndWidth) {
   EXPECT_EQ(j["kind"], "int8");
   EXPECT_EQ(j["model"], "mobilenet_v1");
   EXPECT_EQ(j["threads"], 2);
+}
+
+// With --checkpoint the program carries those weights (here: a seeded LeNet-5 saved as
+// model.safetensors names it), and the model comes from the file's metadata.
+TEST_F(FinchBench, ProgramFromACheckpoint) {
+  Generator gen(7);
+  models::CreateOptions co;
+  co.gen = &gen;
+  const nn::ModulePtr m = models::create("lenet5", 1, 10, co);
+  const std::string weights = dir_ / "model.safetensors";
+  apps::save_weights(weights, *m, "lenet5", "fashion-mnist");
+  const std::string prog = make("ckpt", "--checkpoint " + weights + " --precision fp32");
+  const runtime::Graph g = runtime::read_program(prog);
+  EXPECT_EQ(g.meta["model"], "lenet5");
+  EXPECT_EQ(g.meta["benchmark_aid"]["weights"], weights);
+  EXPECT_EQ(bench(prog, "--iters 2 --warmup 0")["kind"], "fp32");
+  expect_one_sentence(run_program("finch", "bench-program --model resnet20 --checkpoint " + weights + " --out " +
+                                               (dir_ / "y.finch"), dir_.path),
+                      "holds a lenet5 but --model is resnet20");
 }
 
 // --max-seconds ends the timed runs early (the reference int8 kernels are slow); the report
