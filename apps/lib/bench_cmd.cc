@@ -96,7 +96,7 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones")
       ->capture_default_str();
   app.add_option("--max-seconds", o.max_seconds,
-                 "stop the timed runs after this many seconds, even before --iters (0: no limit)");
+                 "stop the warmup, then the timed runs, after this many seconds each (0: no limit)");
   app.add_option("--seed", o.seed, "seed of the random inputs")->capture_default_str();
   app.add_option("--json", o.json, "also write the result as JSON");
 }
@@ -140,7 +140,13 @@ int run_bench(const BenchOptions& o) {
   const std::string model = g.meta.value("model", "");
   std::vector<Tensor> xs = random_inputs(g, o.batch, o.seed, o.program);
   runtime::Program p(std::move(g), o.program);
-  for (int64_t i = 0; i < o.warmup; ++i) p.run(xs);
+  // The budget bounds the warmup too (one run is enough to warm a slow program).
+  int64_t warmup = 0;
+  for (const auto w0 = Clock::now(); warmup < o.warmup;) {
+    p.run(xs);
+    ++warmup;
+    if (o.max_seconds > 0 && std::chrono::duration<double>(Clock::now() - w0).count() >= o.max_seconds) break;
+  }
   std::vector<double> ms;
   ms.reserve(size_t(o.iters));
   // Slow programs (the scalar reference kernels) would take minutes at a fixed count: the time
@@ -163,11 +169,11 @@ int run_bench(const BenchOptions& o) {
               "(p10 %.3f, p90 %.3f), %.1f images/s\n",
               o.program.c_str(), kind.c_str(), model.empty() ? "" : " ", model.c_str(), double(bytes) / 1024.0,
               static_cast<long long>(o.batch), get_num_threads(), get_num_threads() == 1 ? "" : "s",
-              static_cast<long long>(runs), static_cast<long long>(o.warmup), median, p10, p90, ips);
+              static_cast<long long>(runs), static_cast<long long>(warmup), median, p10, p90, ips);
   if (!o.json.empty())
     write_json_file(o.json, {{"program", o.program}, {"model", model}, {"kind", kind}, {"precision", precision},
                              {"batch", o.batch}, {"threads", get_num_threads()}, {"iters", runs},
-                             {"warmup", o.warmup}, {"latency_ms_median", median}, {"latency_ms_p10", p10},
+                             {"warmup", warmup}, {"latency_ms_median", median}, {"latency_ms_p10", p10},
                              {"latency_ms_p90", p90}, {"latency_ms", ms}, {"images_per_second", ips},
                              {"file_bytes", bytes}, {"finch_version", finch_version()}});
   return 0;

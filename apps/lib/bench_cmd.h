@@ -20,7 +20,8 @@ struct BenchOptions {
   int threads = 1;
   int64_t iters = 50;      // timed runs
   int64_t warmup = 5;      // untimed runs first (caches, lazily packed weights)
-  double max_seconds = 0;  // > 0: stop the timed runs once they took this long (at least one run)
+  double max_seconds = 0;  // > 0: stop the warmup, then the timed runs, once each took this long
+                           // (at least one run each)
   uint64_t seed = 1;       // the random inputs' generator
   std::string json;
 };

@@ -103,12 +103,13 @@ TEST_F(FinchBench, ProgramFromACheckpoint) {
                       "holds a lenet5 but --model is resnet20");
 }
 
-// --max-seconds ends the timed runs early (the reference int8 kernels are slow); the report
+// --max-seconds ends the warmup and the timed runs early (the reference int8 kernels are slow); the report
 // counts the runs actually timed.
 TEST_F(FinchBench, TimeBudgetEndsTheRunEarly) {
   const std::string prog = make("budget", "--model lenet5 --precision int8 --calib-batches 1");
-  const nlohmann::json j = bench(prog, "--iters 100000 --warmup 0 --max-seconds 0.000001");
+  const nlohmann::json j = bench(prog, "--iters 100000 --warmup 100000 --max-seconds 0.000001");
   EXPECT_EQ(j["iters"], 1);
+  EXPECT_EQ(j["warmup"], 1);
   EXPECT_EQ(j["latency_ms"].size(), 1u);
 }
 
