@@ -1,11 +1,14 @@
 // finch: the model-shrinking command line: `finch quantize` (post-training quantization with a
 // side-by-side table, optionally straight to a .finch program), `finch compile` (the fp32 program),
-// `finch run`, `finch inspect` and `finch verify` (program vs simulated model, bit for bit).
+// `finch run`, `finch inspect`, `finch verify` (program vs simulated model, bit for bit), `finch bench`
+// (a program's latency on random inputs) and `finch bench-program` (benchmarking aid: a program of
+// any zoo model at any input size, untrained or from a checkpoint, int8 calibrated on noise).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <string>
 
+#include "apps/lib/bench_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/quantize_run.h"
 #include "framework/error.h"
@@ -14,7 +17,8 @@ int main(int argc, char** argv) {
   CLI::App app{"finch: quantize trained models, compile them into .finch programs and run them.\n"
                "  finch quantize --checkpoint out/resnet20/model.safetensors --mode static --out resnet20-int8.finch\n"
                "  finch run resnet20-int8.finch --profile\n"
-               "  finch verify resnet20-int8.finch --checkpoint resnet20-int8.finch.sim.safetensors"};
+               "  finch verify resnet20-int8.finch --checkpoint resnet20-int8.finch.sim.safetensors\n"
+               "  finch bench resnet20-int8.finch --batch 1 --threads 1 --iters 200 --json bench.json"};
   app.require_subcommand(1);
   finch::apps::QuantizeOptions q;
   CLI::App* quantize = app.add_subcommand("quantize", "post-training quantization: static, dynamic or fp16");
@@ -28,6 +32,14 @@ int main(int argc, char** argv) {
   finch::apps::add_inspect_options(*inspect, pi);
   CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer");
   finch::apps::add_verify_options(*verify, pv);
+  finch::apps::BenchOptions bo;
+  CLI::App* bench = app.add_subcommand("bench", "latency of a .finch program on random inputs (median, p10, p90, images/s)");
+  finch::apps::add_bench_options(*bench, bo);
+  finch::apps::BenchProgramOptions bp;
+  CLI::App* bench_program = app.add_subcommand(
+      "bench-program", "benchmarking aid: fp32/fp16/int8 program of any zoo model and input size, "
+                       "seeded init or a checkpoint, int8 calibrated on random-normal images");
+  finch::apps::add_bench_program_options(*bench_program, bp);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -47,6 +59,8 @@ int main(int argc, char** argv) {
     if (run->parsed()) return finch::apps::run_run(pr);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
     if (verify->parsed()) return finch::apps::run_verify(pv);
+    if (bench->parsed()) return finch::apps::run_bench(bo);
+    if (bench_program->parsed()) return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
   } catch (const finch::Error& e) {
     std::cerr << "finch: " << e.what() << "\n";
   } catch (const std::exception& e) {
