@@ -45,17 +45,12 @@ Tensor qs8_add(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb,
 
 namespace {
 
-// y = clamp(x, lo, hi) as std::clamp computes it, over element chunks.
+// y = min(max(x, lo), hi) over element chunks: what libstdc++'s std::clamp computes in the
+// reference, also when relu's lo = max(qmin, z) lies above qmax (every code becomes qmax).
 Tensor clamp_codes(const Tensor& x, int32_t lo, int32_t hi) {
   const Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), x.dtype());
   const int64_t n = x.numel();
-  if (lo > hi) {  // an empty range (relu with qmax below z): std::clamp's order, x < lo wins
-    const auto v = xc.to_vector<int32_t>();
-    std::vector<int32_t> r(v.size());
-    for (size_t i = 0; i < v.size(); ++i) r[i] = v[i] < lo ? lo : hi;
-    return codes_tensor(r, x.shape(), x.dtype());
-  }
   parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
     if (x.dtype() == DType::u8)
       qs8_clamp(xc.data<uint8_t>() + b, y.data<uint8_t>() + b, e - b, lo, hi);

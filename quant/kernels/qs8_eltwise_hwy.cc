@@ -14,6 +14,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include <algorithm>
 #include <cstring>
 
 #include "quant/kernels/qs8_eltwise_kernels.h"
@@ -91,7 +92,7 @@ HWY_INLINE void ClampT(const T* x, T* y, int64_t n, int32_t lo, int32_t hi) {
   const auto vlo = hn::Set(d, T(lo)), vhi = hn::Set(d, T(hi));
   int64_t i = 0;
   for (; i + L <= n; i += L) hn::StoreU(hn::Min(hn::Max(hn::LoadU(d, x + i), vlo), vhi), d, y + i);
-  for (; i < n; ++i) y[i] = T(x[i] < lo ? lo : x[i] > hi ? hi : x[i]);
+  for (; i < n; ++i) y[i] = T(std::min(std::max(int32_t(x[i]), lo), hi));
 }
 
 void ClampI8(const int8_t* x, int8_t* y, int64_t n, int32_t lo, int32_t hi) { ClampT(x, y, n, lo, hi); }

@@ -56,8 +56,8 @@ struct RequantVec {
 inline bool RequantVecApplies(int total_shift) { return total_shift >= 1; }
 
 // rounding_shift(v, n) clamped to [lo, hi], for int64 lanes.
-template <class D64>
-HWY_INLINE hn::Vec<D64> RoundClampI64(hn::Vec<D64> v, int n, hn::Vec<D64> one, hn::Vec<D64> lo, hn::Vec<D64> hi) {
+template <class V64>
+HWY_INLINE V64 RoundClampI64(V64 v, int n, V64 one, V64 lo, V64 hi) {
   const auto r = hn::Add(hn::ShiftRightSame(v, n), hn::And(hn::ShiftRightSame(v, n - 1), one));
   return hn::Min(hn::Max(r, lo), hi);
 }
@@ -65,6 +65,13 @@ HWY_INLINE hn::Vec<D64> RoundClampI64(hn::Vec<D64> v, int n, hn::Vec<D64> one, h
 // The clamped output codes of acc as int32 lanes (same order as acc).
 template <class DI32>
 HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantVec<DI32>& q) {
+#if HWY_TARGET == HWY_SCALAR
+  // One lane: no odd half to move, and the scalar target cannot BitCast between widths.
+  const hn::RepartitionToWide<DI32> d64;
+  const auto v = hn::Set(d64, int64_t(hn::GetLane(acc)) * hn::GetLane(q.multiplier));
+  const auto r = RoundClampI64(v, q.n, q.one, q.lo, q.hi);
+  return hn::Add(hn::Set(d, int32_t(hn::GetLane(r))), q.z_out);
+#else
   const hn::RepartitionToWide<DI32> d64;
   // Even lanes: MulEven reads lanes 0, 2, ...; odd lanes: an arithmetic shift of the 64-bit view
   // by 32 moves lane 2k+1 (sign-extended) into lane 2k.
@@ -74,6 +81,7 @@ HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantVec<
   // Both results fit int32 now: their low halves are the values. Put odd results in odd lanes.
   const auto r = hn::OddEven(hn::BitCast(d, hn::ShiftLeft<32>(odd)), hn::BitCast(d, even));
   return hn::Add(r, q.z_out);
+#endif
 }
 
 }  // namespace finch::quant::kernels::HWY_NAMESPACE
