@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <sstream>
@@ -52,10 +53,11 @@ int32_t random_zero(std::mt19937& rng, DType t) {
 // the rest random f32 values where an FMA or a reciprocal would round differently.
 void random_scales(std::mt19937& rng, float& sa, float& sb, float& so) {
   std::uniform_real_distribution<float> u(0.001f, 0.2f);
-  switch (rng() % 4) {
+  switch (rng() % 5) {
     case 0: sa = sb = 0.5f, so = 1.0f; break;
     case 1: sa = 0.25f, sb = 0.75f, so = 0.5f; break;  // (a + 3b)/2: every odd sum is a tie
-    default: sa = u(rng), sb = u(rng), so = u(rng);
+    case 2: sa = sb = 0.375f, so = 0.75f; break;      // (a + b)/2 again, but 1/s_out is inexact
+    default: sa = u(rng), sb = u(rng), so = u(rng);  // cases 3..
   }
 }
 
@@ -95,6 +97,48 @@ TEST(Qs8Eltwise, AddTiesRoundHalfToEven) {
   every_target_and_thread_count([&] {
     EXPECT_EQ(values(qk::qs8_add(a, 1.0f, 0, b, 1.0f, 0, 2.0f, 0, -128, 127, DType::i8)),
               (std::vector<int32_t>{0, 2, 0, -2, 2, 0}));
+  });
+}
+
+// Inputs where a fused multiply-add or a multiply by 1/s_out would give another code than the
+// reference: found by scanning every pair of codes for random f32 scales (std::fma and the
+// reciprocal computed explicitly here), then run through qs8_add. Random inputs almost never
+// hit these, so without this test a contracted or reciprocal kernel could pass.
+TEST(Qs8Eltwise, AddMatchesWhereFmaOrReciprocalWouldNot) {
+  std::mt19937 rng(321);
+  std::uniform_real_distribution<float> u(0.001f, 0.2f);
+  struct Trap {
+    float sa, sb, so;
+    std::vector<int32_t> a, b;
+  };
+  std::vector<Trap> traps;
+  int64_t found = 0;
+  for (int t = 0; t < 400; ++t) {
+    Trap tr{u(rng), u(rng), u(rng), {}, {}};
+    for (int32_t a = -128; a <= 127; ++a)
+      for (int32_t b = -128; b <= 127; ++b) {
+        const float va = float(a) * tr.sa, vb = float(b) * tr.sb;
+        volatile float sum = va + vb;  // volatile: no contraction of the test's own rule
+        const float plain = std::nearbyint(sum / tr.so);
+        const float fused = std::nearbyint(std::fma(float(a), tr.sa, vb) / tr.so);
+        const float recip = std::nearbyint(sum * (1.0f / tr.so));
+        if ((plain != fused || plain != recip) && std::fabs(plain) < 100) {
+          tr.a.push_back(a);
+          tr.b.push_back(b);
+        }
+      }
+    found += int64_t(tr.a.size());
+    if (!tr.a.empty()) traps.push_back(tr);
+  }
+  ASSERT_GT(found, 20) << "the scan should find inputs that tell the rules apart";
+  every_target_and_thread_count([&] {
+    for (const Trap& tr : traps) {
+      const int64_t n = int64_t(tr.a.size());
+      const Tensor a = codes(tr.a, {n}), b = codes(tr.b, {n});
+      ASSERT_EQ(values(qk::qs8_add(a, tr.sa, 0, b, tr.sb, 0, tr.so, 0, -128, 127, DType::i8)),
+                values(qr::qadd(a, tr.sa, 0, b, tr.sb, 0, tr.so, 0, -128, 127, DType::i8)))
+          << "scales " << tr.sa << " " << tr.sb << " " << tr.so;
+    }
   });
 }
 
