@@ -29,7 +29,7 @@ DwLayer layer(int64_t C, int64_t HW, int64_t stride) {
   std::mt19937 rng(1);
   std::uniform_int_distribution<int32_t> code(-128, 127), b(-5000, 5000);
   DwLayer l;
-  std::vector<int32_t> xv(size_t(C * HW * HW)), wv(size_t(C * 9)), bv(size_t(C));
+  std::vector<int32_t> xv(size_t(C * HW * HW)), wv(size_t(C * 9)), bv(static_cast<size_t>(C));
   for (auto& v : xv) v = code(rng);
   for (auto& v : wv) v = code(rng);
   for (auto& v : bv) v = b(rng);

@@ -59,31 +59,29 @@ void fill(const TX* x, const DwConvArgs& a, const DwLayout& s, int32_t* xs) {
     int32_t* dst = xs + r * s.row;
     int64_t iw = 0;
     if (a.sw == 1) {  // the common case: a straight widening copy
-      for (; iw + s.L <= a.W; iw += s.L) hn::StoreU(hn::Sub(hn::PromoteTo(d, hn::LoadU(dx, src + iw)), zx), d, dst + a.pw + iw);
+      for (; iw + s.L <= a.W; iw += s.L)
+        hn::StoreU(hn::Sub(hn::PromoteTo(d, hn::LoadU(dx, src + iw)), zx), d, dst + a.pw + iw);
     }
+    // Other strides: walk the padded columns with a running (phase, column) pair, no division.
+    int64_t pc = iw + a.pw, ph = pc % a.sw, col = pc / a.sw;
     for (; iw < a.W; ++iw) {
-      const int64_t pc = iw + a.pw;
-      dst[(pc % a.sw) * s.Lp + pc / a.sw] = int32_t(src[iw]) - a.zx;
+      dst[ph * s.Lp + col] = int32_t(src[iw]) - a.zx;
+      if (++ph == a.sw) ph = 0, ++col;
     }
   }
 }
 
-// One output row's accumulators for taps (KH, KW) known at compile time (K > 0: the 3×3 of
-// MobileNet, fully unrolled) or at run time (K == 0).
-template <int K>
-HWY_INLINE void conv_row(const DwConvArgs& a, const DwLayout& s, const int32_t* xs, const int32_t* w, int32_t bias,
-                         int64_t oh, int32_t* acc_row) {
+// One output row's accumulators. toff[t] is the scratch offset of tap t = kh·KW + kw from the
+// row's base (precomputed: a division per tap per vector would cost more than the multiply).
+// TAPS > 0 fixes the tap count at compile time (3×3: 9, fully unrolled), 0 leaves it to run time.
+template <int TAPS>
+HWY_INLINE void conv_row(const DwLayout& s, const int32_t* base, const int64_t* toff, int64_t taps, const int32_t* w,
+                         int32_t bias, int32_t* acc_row) {
   const DI d;
-  const int64_t KH = K ? K : a.KH, KW = K ? K : a.KW;
+  const int64_t T = TAPS ? TAPS : taps;
   for (int64_t ow = 0; ow < s.OWr; ow += s.L) {
     VI acc = hn::Set(d, bias);
-    for (int64_t kh = 0; kh < KH; ++kh) {
-      const int32_t* row = xs + (oh * a.sh + kh * a.dh) * s.row + ow;
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const int64_t t = kw * a.dw;
-        acc = hn::Add(acc, hn::Mul(hn::LoadU(d, row + (t % a.sw) * s.Lp + t / a.sw), hn::Set(d, w[kh * KW + kw])));
-      }
-    }
+    for (int64_t t = 0; t < T; ++t) acc = hn::Add(acc, hn::Mul(hn::LoadU(d, base + toff[t] + ow), hn::Set(d, w[t])));
     hn::StoreU(acc, d, acc_row + ow);
   }
 }
@@ -116,17 +114,24 @@ void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   const DwLayout s = dw_layout(a);
   std::vector<int32_t> xs(size_t(s.R * s.row)), acc_row(size_t(s.OWr));
   const int64_t taps = a.KH * a.KW;
-  const bool k3 = a.KH == 3 && a.KW == 3;
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t kh = 0; kh < a.KH; ++kh)
+    for (int64_t kw = 0; kw < a.KW; ++kw) {
+      const int64_t t = kw * a.dw;
+      toff[size_t(kh * a.KW + kw)] = kh * a.dh * s.row + (t % a.sw) * s.Lp + t / a.sw;
+    }
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
     std::fill(xs.begin(), xs.end(), 0);
     fill(static_cast<const TX*>(a.x) + p * a.H * a.W, a, s, xs.data());
     TY* y = static_cast<TY*>(a.y) + p * a.OH * a.OW;
+    const int32_t* w = a.w + c * taps;
     for (int64_t oh = 0; oh < a.OH; ++oh) {
-      if (k3)
-        conv_row<3>(a, s, xs.data(), a.w + c * taps, a.bias[c], oh, acc_row.data());
+      const int32_t* base = xs.data() + oh * a.sh * s.row;
+      if (taps == 9)
+        conv_row<9>(s, base, toff.data(), taps, w, a.bias[c], acc_row.data());
       else
-        conv_row<0>(a, s, xs.data(), a.w + c * taps, a.bias[c], oh, acc_row.data());
+        conv_row<0>(s, base, toff.data(), taps, w, a.bias[c], acc_row.data());
       requantize_row(a, s, acc_row.data(), c, y + oh * a.OW);
     }
   }
