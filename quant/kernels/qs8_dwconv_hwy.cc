@@ -47,26 +47,28 @@ DwLayout dw_layout(const DwConvArgs& a) {
 }
 
 // Copies plane x [H, W] into the scratch as x − zx (zeros elsewhere; xs is zeroed by the caller).
+// Per phase q, the input columns iw0, iw0 + sw, ... land at consecutive scratch columns: a plain
+// loop the compiler vectorizes for sw = 1 (rows narrower than one vector included), no division
+// per element.
 template <typename TX>
 void fill(const TX* x, const DwConvArgs& a, const DwLayout& s, int32_t* xs) {
-  const DI d;
-  const hn::Rebind<TX, DI> dx;
-  const VI zx = hn::Set(d, a.zx);
+  const int32_t zx = a.zx;
   for (int64_t r = 0; r < s.R; ++r) {
     const int64_t ih = r - a.ph;
     if (ih < 0 || ih >= a.H) continue;
     const TX* src = x + ih * a.W;
-    int32_t* dst = xs + r * s.row;
-    int64_t iw = 0;
-    if (a.sw == 1) {  // the common case: a straight widening copy
-      for (; iw + s.L <= a.W; iw += s.L)
-        hn::StoreU(hn::Sub(hn::PromoteTo(d, hn::LoadU(dx, src + iw)), zx), d, dst + a.pw + iw);
-    }
-    // Other strides: walk the padded columns with a running (phase, column) pair, no division.
-    int64_t pc = iw + a.pw, ph = pc % a.sw, col = pc / a.sw;
-    for (; iw < a.W; ++iw) {
-      dst[ph * s.Lp + col] = int32_t(src[iw]) - a.zx;
-      if (++ph == a.sw) ph = 0, ++col;
+    for (int64_t q = 0; q < a.sw; ++q) {
+      const int64_t pc0 = a.pw + ((q - a.pw) % a.sw + a.sw) % a.sw;  // first padded column in phase q
+      const int64_t iw0 = pc0 - a.pw;
+      if (iw0 >= a.W) continue;
+      const int64_t count = (a.W - 1 - iw0) / a.sw + 1;
+      int32_t* dst = xs + r * s.row + q * s.Lp + pc0 / a.sw;
+      const TX* in = src + iw0;
+      if (a.sw == 1) {
+        for (int64_t j = 0; j < count; ++j) dst[j] = int32_t(in[j]) - zx;
+      } else {
+        for (int64_t j = 0; j < count; ++j) dst[j] = int32_t(in[j * a.sw]) - zx;
+      }
     }
   }
 }
@@ -86,25 +88,28 @@ HWY_INLINE void conv_row(const DwLayout& s, const int32_t* base, const int64_t* 
   }
 }
 
+// Requantizes n accumulators of channel c into codes (the whole plane at once: rows are
+// contiguous in acc, so only the plane's last vector is partial).
 template <typename TY>
-void requantize_row(const DwConvArgs& a, const DwLayout& s, const int32_t* acc_row, int64_t c, TY* out_row) {
+void requantize_plane(const DwConvArgs& a, const DwLayout& s, const int32_t* acc_row, int64_t n_out, int64_t c,
+                      TY* out_row) {
   const DI d;
   const hn::Rebind<TY, DI> dy;
   const int n = a.shift[c];
   if (!RequantVecApplies(n)) {  // a real multiplier >= 2^30: the scalar rule saturates
     const FixedPointMultiplier m{a.mult[c], n - 31};
-    requantize(acc_row, a.OW, m, a.z_out, a.qmin, a.qmax, out_row);
+    requantize(acc_row, n_out, m, a.z_out, a.qmin, a.qmax, out_row);
     return;
   }
   const RequantVec<DI> q(d, a.mult[c], n, a.z_out, a.qmin, a.qmax);
   HWY_ALIGN TY tail[HWY_MAX_BYTES / sizeof(int32_t)];
-  for (int64_t ow = 0; ow < a.OW; ow += s.L) {
-    const auto codes = hn::DemoteTo(dy, Requantize(d, hn::LoadU(d, acc_row + ow), q));  // inside TY: clamped
-    if (ow + s.L <= a.OW) {
-      hn::StoreU(codes, dy, out_row + ow);
+  for (int64_t i = 0; i < n_out; i += s.L) {
+    const auto codes = hn::DemoteTo(dy, Requantize(d, hn::LoadU(d, acc_row + i), q));  // inside TY: clamped
+    if (i + s.L <= n_out) {
+      hn::StoreU(codes, dy, out_row + i);
     } else {
       hn::Store(codes, dy, tail);
-      std::memcpy(out_row + ow, tail, size_t(a.OW - ow) * sizeof(TY));
+      std::memcpy(out_row + i, tail, size_t(n_out - i) * sizeof(TY));
     }
   }
 }
@@ -112,7 +117,9 @@ void requantize_row(const DwConvArgs& a, const DwLayout& s, const int32_t* acc_r
 template <typename TX, typename TY>
 void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   const DwLayout s = dw_layout(a);
-  std::vector<int32_t> xs(size_t(s.R * s.row)), acc_row(size_t(s.OWr));
+  // acc holds the plane's accumulators [OH, OW]: row oh is stored (OWr wide) at oh·OW, and the
+  // next row overwrites the columns past OW, so the plane ends up contiguous.
+  std::vector<int32_t> xs(size_t(s.R * s.row)), acc(size_t(a.OH * a.OW + s.OWr));
   const int64_t taps = a.KH * a.KW;
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t kh = 0; kh < a.KH; ++kh)
@@ -129,11 +136,11 @@ void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
     for (int64_t oh = 0; oh < a.OH; ++oh) {
       const int32_t* base = xs.data() + oh * a.sh * s.row;
       if (taps == 9)
-        conv_row<9>(s, base, toff.data(), taps, w, a.bias[c], acc_row.data());
+        conv_row<9>(s, base, toff.data(), taps, w, a.bias[c], acc.data() + oh * a.OW);
       else
-        conv_row<0>(s, base, toff.data(), taps, w, a.bias[c], acc_row.data());
-      requantize_row(a, s, acc_row.data(), c, y + oh * a.OW);
+        conv_row<0>(s, base, toff.data(), taps, w, a.bias[c], acc.data() + oh * a.OW);
     }
+    requantize_plane(a, s, acc.data(), a.OH * a.OW, c, y);
   }
 }
 
