@@ -114,12 +114,12 @@ void requantize_plane(const DwConvArgs& a, const DwLayout& s, const int32_t* acc
   const DI d;
   const hn::Rebind<TY, DI> dy;
   const int n = a.shift[c];
-  if (!RequantVecApplies(n)) {  // a real multiplier >= 2^30: the scalar rule saturates
+  if (!RequantVectorApplies(n)) {  // a real multiplier >= 2^30: the scalar rule saturates
     const FixedPointMultiplier m{a.mult[c], n - 31};
     requantize(acc_row, n_out, m, a.z_out, a.qmin, a.qmax, out_row);
     return;
   }
-  const RequantVec<DI> q(d, a.mult[c], n, a.z_out, a.qmin, a.qmax);
+  const RequantParams q(a.mult[c], n, a.z_out, a.qmin, a.qmax);
   HWY_ALIGN TY tail[HWY_MAX_BYTES / sizeof(int32_t)];
   for (int64_t i = 0; i < n_out; i += s.L) {
     const auto codes = hn::DemoteTo(dy, Requantize(d, hn::LoadU(d, acc_row + i), q));  // inside TY: clamped

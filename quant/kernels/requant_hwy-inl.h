@@ -27,60 +27,53 @@ HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The per-channel constants of one requantization, broadcast once and reused for many vectors.
-template <class DI32>
-struct RequantVec {
-  using D64 = hn::RepartitionToWide<DI32>;
-  hn::Vec<DI32> multiplier;
-  hn::Vec<D64> lo, hi, one;  // clamp bounds relative to z_out; 1 for the rounding bit
-  hn::Vec<DI32> z_out;
-  int n;  // total shift, 1..63
+// The per-channel constants of one requantization. Plain scalars, broadcast inside Requantize
+// (the compiler hoists the broadcasts out of the caller's loop): SVE vectors are sizeless and
+// cannot be struct members.
+struct RequantParams {
+  int32_t multiplier;
+  int n;           // total shift, 1..63
+  int64_t lo, hi;  // clamp bounds relative to z_out
+  int32_t z_out;
 
   // Multipliers with n >= 64 are normalized to multiplier 0 (rounding_shift gives 0 either way).
-  RequantVec(DI32 d, int32_t mult, int total_shift, int32_t z, int32_t qmin, int32_t qmax) {
-    const D64 d64;
-    if (total_shift >= 64) {
-      mult = 0;
-      total_shift = 1;
-    }
-    multiplier = hn::Set(d, mult);
-    n = total_shift;
-    lo = hn::Set(d64, int64_t(qmin) - z);
-    hi = hn::Set(d64, int64_t(qmax) - z);
-    one = hn::Set(d64, 1);
-    z_out = hn::Set(d, z);
-  }
+  RequantParams(int32_t mult, int total_shift, int32_t z, int32_t qmin, int32_t qmax)
+      : multiplier(total_shift >= 64 ? 0 : mult),
+        n(total_shift >= 64 ? 1 : total_shift),
+        lo(int64_t(qmin) - z),
+        hi(int64_t(qmax) - z),
+        z_out(z) {}
 };
 
 // True when the vector path covers this total shift (see the preconditions above).
-inline bool RequantVecApplies(int total_shift) { return total_shift >= 1; }
+inline bool RequantVectorApplies(int total_shift) { return total_shift >= 1; }
 
 // rounding_shift(v, n) clamped to [lo, hi], for int64 lanes.
-template <class V64>
-HWY_INLINE V64 RoundClampI64(V64 v, int n, V64 one, V64 lo, V64 hi) {
-  const auto r = hn::Add(hn::ShiftRightSame(v, n), hn::And(hn::ShiftRightSame(v, n - 1), one));
-  return hn::Min(hn::Max(r, lo), hi);
+template <class D64>
+HWY_INLINE hn::Vec<D64> RoundClampI64(D64 d64, hn::Vec<D64> v, const RequantParams& q) {
+  const auto r = hn::Add(hn::ShiftRightSame(v, q.n), hn::And(hn::ShiftRightSame(v, q.n - 1), hn::Set(d64, 1)));
+  return hn::Min(hn::Max(r, hn::Set(d64, q.lo)), hn::Set(d64, q.hi));
 }
 
 // The clamped output codes of acc as int32 lanes (same order as acc).
 template <class DI32>
-HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantVec<DI32>& q) {
+HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantParams& q) {
 #if HWY_TARGET == HWY_SCALAR
   // One lane: no odd half to move, and the scalar target cannot BitCast between widths.
   const hn::RepartitionToWide<DI32> d64;
-  const auto v = hn::Set(d64, int64_t(hn::GetLane(acc)) * hn::GetLane(q.multiplier));
-  const auto r = RoundClampI64(v, q.n, q.one, q.lo, q.hi);
-  return hn::Add(hn::Set(d, int32_t(hn::GetLane(r))), q.z_out);
+  const auto v = hn::Set(d64, int64_t(hn::GetLane(acc)) * q.multiplier);
+  return hn::Set(d, int32_t(hn::GetLane(RoundClampI64(d64, v, q))) + q.z_out);
 #else
   const hn::RepartitionToWide<DI32> d64;
   // Even lanes: MulEven reads lanes 0, 2, ...; odd lanes: an arithmetic shift of the 64-bit view
   // by 32 moves lane 2k+1 (sign-extended) into lane 2k.
   const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
-  const auto even = RoundClampI64(hn::MulEven(acc, q.multiplier), q.n, q.one, q.lo, q.hi);
-  const auto odd = RoundClampI64(hn::MulEven(acc_odd, q.multiplier), q.n, q.one, q.lo, q.hi);
+  const auto m = hn::Set(d, q.multiplier);
+  const auto even = RoundClampI64(d64, hn::MulEven(acc, m), q);
+  const auto odd = RoundClampI64(d64, hn::MulEven(acc_odd, m), q);
   // Both results fit int32 now: their low halves are the values. Put odd results in odd lanes.
   const auto r = hn::OddEven(hn::BitCast(d, hn::ShiftLeft<32>(odd)), hn::BitCast(d, even));
-  return hn::Add(r, q.z_out);
+  return hn::Add(r, hn::Set(d, q.z_out));
 #endif
 }
 
