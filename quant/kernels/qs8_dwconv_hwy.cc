@@ -63,7 +63,8 @@ std::vector<Phase> phases(const DwConvArgs& a, const DwLayout& s) {
   return ph;
 }
 
-// Copies plane x [H, W] into the scratch as x − zx (zeros elsewhere; xs is zeroed by the caller).
+// Copies plane x [H, W] into the scratch as x − zx (zeros elsewhere: xs starts
+// zeroed and every plane writes the same cells, so the padding stays 0 from plane to plane).
 // Stride 1 widens 4 codes at a time (a 128-bit vector: MobileNet's 7- and 14-wide rows are
 // narrower than a full AVX-512 vector), other strides gather one code at a time.
 template <typename TX>
@@ -148,7 +149,6 @@ void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   const std::vector<Phase> ph = phases(a, s);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
-    std::fill(xs.begin(), xs.end(), 0);
     fill(static_cast<const TX*>(a.x) + p * a.H * a.W, a, s, ph, xs.data());
     TY* y = static_cast<TY*>(a.y) + p * a.OH * a.OW;
     const int32_t* w = a.w + c * taps;

@@ -55,12 +55,12 @@ void Planes(const MaxPoolArgs& a, int64_t p_begin, int64_t p_end) {
   const int64_t R = std::max((a.OH - 1) * a.sh + a.KH, a.H + a.ph);  // rows from the top padding
   const int64_t Lp = std::max(OWr + (a.KW - 1) / a.sw, (a.W + a.pw + a.sw - 1) / a.sw);
   const int64_t row = a.sw * Lp;
-  std::vector<T> xs(size_t(R * row));
+  // Filled with `lowest` once: every plane overwrites the same input cells, the rest stays.
+  std::vector<T> xs(size_t(R * row), lowest);
   HWY_ALIGN T tail[HWY_MAX_BYTES];
   const bool k2s2 = a.KH == 2 && a.KW == 2 && a.sh == 2 && a.sw == 2, k3 = a.KH == 3 && a.KW == 3;
   for (int64_t p = p_begin; p < p_end; ++p) {
     const T* x = static_cast<const T*>(a.x) + p * a.H * a.W;
-    std::fill(xs.begin(), xs.end(), lowest);
     for (int64_t ih = 0; ih < a.H; ++ih) {
       T* dst = xs.data() + (ih + a.ph) * row;
       if (a.sw == 1) {
