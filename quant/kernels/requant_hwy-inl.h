@@ -1,0 +1,83 @@
+// Vectorized requantization (per-target Highway header): int32 accumulators -> clamped codes by the
+// rule of quant/kernels/requant.h, bit for bit:
+//   y = clamp(z_out + rounding_shift(int64(acc) · multiplier, n), qmin, qmax),  n = 31 + shift,
+//   rounding_shift(v, n) = floor(v / 2^n + 1/2)  (ties toward +infinity).
+// Include it inside a file compiled per target (after foreach_target.h); the toggle below lets it
+// be re-included once per target, as Highway's per-target `-inl.h` headers do.
+//
+// Why it is exact: |acc| < 2^31 and 0 <= multiplier < 2^31, so the product is an exact int64
+// (|v| < 2^62), formed by MulEven on the even int32 lanes and on the odd lanes shifted down.
+// The rounding is computed as (v >> n) + ((v >> (n − 1)) & 1), the reference's overflow-free form
+// of floor((v + 2^(n−1)) / 2^n). The clamp happens in int64 (against qmin − z and qmax − z) before
+// the narrowing, so a huge rounded value never wraps. Preconditions (the caller's job):
+// 1 <= n <= 63; a channel with n >= 64 is the same as multiplier 0 (its result is 0), and n <= 0
+// (real multiplier >= 2^30, never built by any model) must take the scalar quant::requantize.
+#if defined(FINCH_QUANT_KERNELS_REQUANT_HWY_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef FINCH_QUANT_KERNELS_REQUANT_HWY_INL_H_
+#undef FINCH_QUANT_KERNELS_REQUANT_HWY_INL_H_
+#else
+#define FINCH_QUANT_KERNELS_REQUANT_HWY_INL_H_
+#endif
+
+#include <cstdint>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// The per-channel constants of one requantization. Plain scalars, broadcast inside Requantize
+// (the compiler hoists the broadcasts out of the caller's loop): SVE vectors are sizeless and
+// cannot be struct members.
+struct RequantParams {
+  int32_t multiplier;
+  int n;           // total shift, 1..63
+  int64_t lo, hi;  // clamp bounds relative to z_out
+  int32_t z_out;
+
+  // Multipliers with n >= 64 are normalized to multiplier 0 (rounding_shift gives 0 either way).
+  RequantParams(int32_t mult, int total_shift, int32_t z, int32_t qmin, int32_t qmax)
+      : multiplier(total_shift >= 64 ? 0 : mult),
+        n(total_shift >= 64 ? 1 : total_shift),
+        lo(int64_t(qmin) - z),
+        hi(int64_t(qmax) - z),
+        z_out(z) {}
+};
+
+// True when the vector path covers this total shift (see the preconditions above).
+inline bool RequantVectorApplies(int total_shift) { return total_shift >= 1; }
+
+// rounding_shift(v, n) clamped to [lo, hi], for int64 lanes.
+template <class D64>
+HWY_INLINE hn::Vec<D64> RoundClampI64(D64 d64, hn::Vec<D64> v, const RequantParams& q) {
+  const auto r = hn::Add(hn::ShiftRightSame(v, q.n), hn::And(hn::ShiftRightSame(v, q.n - 1), hn::Set(d64, 1)));
+  return hn::Min(hn::Max(r, hn::Set(d64, q.lo)), hn::Set(d64, q.hi));
+}
+
+// The clamped output codes of acc as int32 lanes (same order as acc).
+template <class DI32>
+HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantParams& q) {
+#if HWY_TARGET == HWY_SCALAR
+  // One lane: no odd half to move, and the scalar target cannot BitCast between widths.
+  const hn::RepartitionToWide<DI32> d64;
+  const auto v = hn::Set(d64, int64_t(hn::GetLane(acc)) * q.multiplier);
+  return hn::Set(d, int32_t(hn::GetLane(RoundClampI64(d64, v, q))) + q.z_out);
+#else
+  const hn::RepartitionToWide<DI32> d64;
+  // Even lanes: MulEven reads lanes 0, 2, ...; odd lanes: an arithmetic shift of the 64-bit view
+  // by 32 moves lane 2k+1 (sign-extended) into lane 2k.
+  const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
+  const auto m = hn::Set(d, q.multiplier);
+  const auto even = RoundClampI64(d64, hn::MulEven(acc, m), q);
+  const auto odd = RoundClampI64(d64, hn::MulEven(acc_odd, m), q);
+  // Both results fit int32 now: their low halves are the values. Put odd results in odd lanes.
+  const auto r = hn::OddEven(hn::BitCast(d, hn::ShiftLeft<32>(odd)), hn::BitCast(d, even));
+  return hn::Add(r, hn::Set(d, q.z_out));
+#endif
+}
+
+}  // namespace finch::quant::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // FINCH_QUANT_KERNELS_REQUANT_HWY_INL_H_
