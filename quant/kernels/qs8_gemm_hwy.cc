@@ -1,0 +1,234 @@
+// Highway micro-kernels of the int8 GEMM (quant/kernels/qs8_gemm.h): u8 activations × i8
+// weights, exact int32 sums, then the exact requantization epilogue.
+//
+// Exactness: vpdpbusd adds four u8·i8 products into an int32 lane without saturation (never the
+// saturating vpdpbusds, nor vpmaddubsw, which saturates at i16). The portable path widens both
+// operands to i16 (255·128 fits) and sums pairs with ReorderWidenMulAccumulate, whose result is
+// defined only after RearrangeToOddPlusEven (NEON keeps the two halves in separate sums).
+// The epilogue multiplies in int64 (MulEven on even and shifted odd lanes) and rounds with
+// (v + 2^(n−1)) >> n, which cannot overflow: |v| < 2^62 since |acc| <= 2^31, multiplier < 2^31.
+#include <cstring>
+
+#include "quant/kernels/qs8_gemm.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/kernels/qs8_gemm_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::qs8::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DI = hn::ScalableTag<int32_t>;
+constexpr int64_t kMR = qs8::kMR;
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(int32_t);
+
+#if HWY_TARGET == HWY_AVX3_DL
+constexpr int64_t kNR = 2;  // vectors of pixels per micro-tile: 8×2 accumulators (of 32 zmm)
+#elif HWY_TARGET == HWY_SCALAR
+constexpr int64_t kNR = 4;
+#else
+constexpr int64_t kNR = 1;  // 8 accumulators (plus NEON's second sums) fit 16 AVX2 registers
+#endif
+
+int64_t TilePixels() { return kNR * int64_t(hn::Lanes(DI())); }
+
+// acc [MR][T] = w [K4][MR][4] · x [K4][T][4], raw int32 sums.
+#if HWY_TARGET == HWY_AVX3_DL
+// Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
+__attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, const uint8_t* x, int64_t K4,
+                                                               int32_t* acc) {
+  constexpr int64_t T = kNR * 16;
+  __m512i c[kMR][kNR];
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) c[m][j] = _mm512_setzero_si512();
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    const uint8_t* xk = x + k4 * T * 4;
+    __m512i xv[kNR];
+    for (int64_t j = 0; j < kNR; ++j) xv[j] = _mm512_loadu_si512(xk + j * 64);
+    const int8_t* wk = w + k4 * kMR * 4;
+    for (int64_t m = 0; m < kMR; ++m) {
+      int32_t w4;
+      std::memcpy(&w4, wk + m * 4, 4);
+      const __m512i wb = _mm512_set1_epi32(w4);
+      for (int64_t j = 0; j < kNR; ++j) c[m][j] = _mm512_dpbusd_epi32(c[m][j], xv[j], wb);
+    }
+  }
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) _mm512_storeu_si512(acc + m * T + j * 16, c[m][j]);
+}
+#elif HWY_TARGET == HWY_SCALAR
+// One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
+HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+  constexpr int64_t T = kNR;
+  for (int64_t i = 0; i < kMR * T; ++i) acc[i] = 0;
+  for (int64_t k4 = 0; k4 < K4; ++k4)
+    for (int64_t m = 0; m < kMR; ++m)
+      for (int64_t t = 0; t < T; ++t) {
+        int32_t s = 0;
+        for (int64_t j = 0; j < 4; ++j) s += int32_t(x[(k4 * T + t) * 4 + j]) * w[(k4 * kMR + m) * 4 + j];
+        acc[m * T + t] = int32_t(uint32_t(acc[m * T + t]) + uint32_t(s));
+      }
+}
+#else
+HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+  const DI di;
+  const hn::Repartition<int16_t, DI> d16;
+  const hn::Repartition<uint16_t, DI> du16;
+  const size_t L = hn::Lanes(di);
+  const int64_t T = kNR * int64_t(L);
+  using VI = hn::Vec<DI>;
+  VI s0[kMR][kNR], s1[kMR][kNR];
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) s0[m][j] = s1[m][j] = hn::Zero(di);
+  const auto lo_byte = hn::Set(du16, uint16_t{0xFF});
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    const uint8_t* xk = x + k4 * T * 4;
+    hn::Vec<decltype(d16)> xe[kNR], xo[kNR];
+    for (int64_t j = 0; j < kNR; ++j) {
+      // u16 lanes (x0 | x1<<8, x2 | x3<<8) of one pixel -> even bytes (x0, x2), odd (x1, x3).
+      const auto xu = hn::BitCast(du16, hn::LoadU(hn::Repartition<uint8_t, DI>(), xk + j * L * 4));
+      xe[j] = hn::BitCast(d16, hn::And(xu, lo_byte));
+      xo[j] = hn::BitCast(d16, hn::ShiftRight<8>(xu));
+    }
+    const int8_t* wk = w + k4 * kMR * 4;
+    for (int64_t m = 0; m < kMR; ++m) {
+      int32_t w4;
+      std::memcpy(&w4, wk + m * 4, 4);
+      const auto w16 = hn::BitCast(d16, hn::Set(di, w4));
+      const auto we = hn::ShiftRight<8>(hn::ShiftLeft<8>(w16)), wo = hn::ShiftRight<8>(w16);  // sign-extended
+      for (int64_t j = 0; j < kNR; ++j) {
+        s0[m][j] = hn::ReorderWidenMulAccumulate(di, xe[j], we, s0[m][j], s1[m][j]);
+        s0[m][j] = hn::ReorderWidenMulAccumulate(di, xo[j], wo, s0[m][j], s1[m][j]);
+      }
+    }
+  }
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) hn::StoreU(hn::RearrangeToOddPlusEven(s0[m][j], s1[m][j]), di, acc + m * T + j * L);
+}
+#endif
+
+// The spec's requantization of one element (qs8_gemm.h RowQuant).
+HWY_INLINE int32_t RequantOne(int32_t raw, const RowQuant& q, const OutQuant& o) {
+  const int32_t acc = int32_t(uint32_t(raw) + uint32_t(q.offset));
+  return requantize(acc, q.m, o.z_out, o.qmin, o.qmax);
+}
+
+// Codes of count (<= T) raw sums of one row into out[t·col_stride].
+template <typename TOut>
+HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q, const OutQuant& o, TOut* out,
+                           int64_t col_stride) {
+#if HWY_TARGET != HWY_SCALAR
+  const int n = q.m.total_shift();
+  if (n >= 1 && col_stride == 1) {
+    const DI di;
+    const hn::Repartition<int64_t, DI> d64;
+    const hn::Rebind<TOut, DI> dt;
+    const int64_t L = int64_t(hn::Lanes(di));
+    const bool zero = n >= 64;  // rounding_shift gives 0 for any product
+    const int nn = zero ? 1 : n;
+    const auto off = hn::Set(di, q.offset), mul = hn::Set(di, zero ? 0 : q.m.multiplier);
+    const auto half = hn::Set(d64, int64_t{1} << (nn - 1)), z = hn::Set(d64, o.z_out);
+    const auto lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+    auto fix = [&](auto v) { return hn::Min(hn::Max(hn::Add(hn::ShiftRightSame(hn::Add(v, half), nn), z), lo), hi); };
+    for (int64_t i = 0; i < count; i += L) {
+      const auto a = hn::Add(hn::LoadU(di, raw + i), off);  // wrapping int32 add
+      const auto ev = fix(hn::MulEven(a, mul));
+      const auto od = fix(hn::MulEven(hn::BitCast(di, hn::ShiftRight<32>(hn::BitCast(d64, a))), mul));
+      const auto r = hn::OddEven(hn::BitCast(di, hn::ShiftLeft<32>(od)), hn::BitCast(di, ev));
+      const auto codes = hn::DemoteTo(dt, r);  // exact: r is inside [qmin, qmax]
+      if (i + L <= count) {
+        hn::StoreU(codes, dt, out + i);
+      } else {
+        HWY_ALIGN TOut buf[kMaxLanes];
+        hn::Store(codes, dt, buf);
+        std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
+      }
+    }
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < count; ++t) out[t * col_stride] = TOut(RequantOne(raw[t], q, o));
+}
+
+void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+                   const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
+  HWY_DASSERT(T == TilePixels() && rows <= kMR && count <= T);
+  HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
+#if HWY_TARGET == HWY_AVX3_DL
+  qu8s8_gemm_8x32c4(w, x, K4, acc);
+#else
+  qu8s8_gemm_8xNc4(w, x, K4, acc);
+#endif
+  for (int64_t m = 0; m < rows; ++m) {
+    if (o.u8)
+      RequantRow(acc + m * T, count, q[m], o, out + m * row_stride, col_stride);
+    else
+      RequantRow(acc + m * T, count, q[m], o, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
+  }
+}
+
+// One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
+#if HWY_TARGET == HWY_AVX3_DL
+__attribute__((target("avx512vnni"))) int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 128 <= Kp; k += 128) {
+    s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(x + k), _mm512_loadu_si512(w + k));
+    s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(x + k + 64), _mm512_loadu_si512(w + k + 64));
+  }
+  if (k < Kp) s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(x + k), _mm512_loadu_si512(w + k));
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+#elif HWY_TARGET == HWY_SCALAR
+HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  uint32_t s = 0;
+  for (int64_t k = 0; k < Kp; ++k) s += uint32_t(int32_t(x[k]) * w[k]);
+  return int32_t(s);
+}
+#else
+HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  const DI di;
+  const hn::Repartition<int16_t, DI> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const hn::Rebind<int8_t, decltype(d16)> di8;
+  const int64_t L = int64_t(hn::Lanes(d16));
+  auto s0 = hn::Zero(di), s1 = hn::Zero(di);
+  for (int64_t k = 0; k < Kp; k += L)
+    s0 = hn::ReorderWidenMulAccumulate(di, hn::PromoteTo(d16, hn::LoadU(du8, x + k)),
+                                       hn::PromoteTo(d16, hn::LoadU(di8, w + k)), s0, s1);
+  return hn::GetLane(hn::SumOfLanes(di, hn::RearrangeToOddPlusEven(s0, s1)));
+}
+#endif
+
+void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+  for (int64_t i = 0; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
+}
+
+}  // namespace finch::quant::kernels::qs8::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::quant::kernels::qs8 {
+
+HWY_EXPORT(TilePixels);
+HWY_EXPORT(Qu8s8GemmTile);
+HWY_EXPORT(Qu8s8DotRows);
+
+int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
+void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
+  FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+}
+void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+  FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);
+}
+
+}  // namespace finch::quant::kernels::qs8
+#endif  // HWY_ONCE
