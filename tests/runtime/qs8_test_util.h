@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -41,6 +42,8 @@ inline QOut random_qout(std::mt19937& rng, int64_t OC) {
       o.m.push_back({int32_t((1u << 30) + rng() % (1u << 30)), 33 + int(rng() % 40)});  // n = 64 .. 103
     else if (kind == 2)
       o.m.push_back({int32_t((1u << 30) + rng() % (1u << 30)), -31 - int(rng() % 3)});  // n <= 0
+    else if (kind == 3)
+      o.m.push_back(quant::quantize_multiplier(std::exp2(-int(rng() % 9))));  // exact: ties happen
     else
       o.m.push_back(quant::quantize_multiplier(std::exp2(e(rng))));
   }
