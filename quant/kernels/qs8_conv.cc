@@ -72,8 +72,8 @@ Tensor QConv2d::run(const Tensor& x) const {
   if (N == 0) return y;
 
   const Tensor xc = x.contiguous();
-  std::vector<uint8_t> xu(size_t(xc.numel()));
-  qs8::to_u8(static_cast<const uint8_t*>(xc.raw_data()), x_dtype_ == DType::i8, xc.numel(), xu.data());
+  const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes; i8 flips while packing
+  const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, K4 = (K + 3) / 4, P = OH * OW;
   const int64_t T = qs8::tile_pixels(), tiles = (P + T - 1) / T;
@@ -87,7 +87,7 @@ Tensor QConv2d::run(const Tensor& x) const {
     std::vector<uint8_t> tile(size_t(K4 * T * 4));
     for (int64_t i = b; i < e; ++i) {
       const int64_t n = i / (G * tiles), g = i / tiles % G, p0 = i % tiles * T;
-      qs8::pack_conv_tile(xu.data() + (n * C + g * Cg_) * H * W, geom, p0, T, uint8_t(zx_u8_), tile.data());
+      qs8::pack_conv_tile(xb + (n * C + g * Cg_) * H * W, geom, p0, T, uint8_t(zx_u8_), flip, tile.data());
       const int64_t count = std::min(T, P - p0);
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;

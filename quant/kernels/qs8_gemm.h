@@ -58,9 +58,11 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
 struct ConvGeom {
   int64_t Cg, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
 };
-// One activation tile for pixels p0 .. p0+T−1 (those >= OH·OW are zero); padded taps get
-// `pad` (zx_u8, so they cancel against the weight-sum correction), k >= K gets 0.
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t* dst);
+// One activation tile for pixels p0 .. p0+T−1 (those >= OH·OW are zero) from raw codes xg
+// (i8 or u8 bytes), each XOR `flip` (0x80 turns i8 into u8, 0 keeps u8); padded taps get `pad`
+// (zx_u8, so they cancel against the weight-sum correction), k >= K gets 0. T <= 256.
+void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t flip,
+                    uint8_t* dst);
 // One activation tile of linear rows r0 .. r0+T−1 of x u8 [rows][K].
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst);
 

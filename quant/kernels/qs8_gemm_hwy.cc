@@ -41,27 +41,37 @@ int64_t TilePixels() { return kNR * int64_t(hn::Lanes(DI())); }
 
 // acc [MR][T] = w [K4][MR][4] · x [K4][T][4], raw int32 sums.
 #if HWY_TARGET == HWY_AVX3_DL
+// c += dot4(x u8, w i8) per int32 lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
+// allocates that builtin's operands in zmm0–15 only (the pattern it shares with the VEX
+// AVX-VNNI form), which made the 8×2 tile copy its 16 accumulators between registers on every
+// step; "v" allows all 32.
+HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(x), "v"(w)); }
+
 // Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
+// The 16 accumulators are named variables, not an array: GCC keeps an array of vectors that
+// inline asm updates in memory.
 __attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, const uint8_t* x, int64_t K4,
                                                                int32_t* acc) {
+  static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
   constexpr int64_t T = kNR * 16;
-  __m512i c[kMR][kNR];
-  for (int64_t m = 0; m < kMR; ++m)
-    for (int64_t j = 0; j < kNR; ++j) c[m][j] = _mm512_setzero_si512();
+  const __m512i z = _mm512_setzero_si512();
+  __m512i c0a = z, c0b = z, c1a = z, c1b = z, c2a = z, c2b = z, c3a = z, c3b = z;
+  __m512i c4a = z, c4b = z, c5a = z, c5b = z, c6a = z, c6b = z, c7a = z, c7b = z;
   for (int64_t k4 = 0; k4 < K4; ++k4) {
-    const uint8_t* xk = x + k4 * T * 4;
-    __m512i xv[kNR];
-    for (int64_t j = 0; j < kNR; ++j) xv[j] = _mm512_loadu_si512(xk + j * 64);
+    const __m512i xa = _mm512_loadu_si512(x + k4 * T * 4), xb = _mm512_loadu_si512(x + k4 * T * 4 + 64);
     const int8_t* wk = w + k4 * kMR * 4;
-    for (int64_t m = 0; m < kMR; ++m) {
+    auto row = [&](__m512i& a, __m512i& b, int64_t m) {
       int32_t w4;
       std::memcpy(&w4, wk + m * 4, 4);
       const __m512i wb = _mm512_set1_epi32(w4);
-      for (int64_t j = 0; j < kNR; ++j) c[m][j] = _mm512_dpbusd_epi32(c[m][j], xv[j], wb);
-    }
+      Dpbusd(a, xa, wb);
+      Dpbusd(b, xb, wb);
+    };
+    row(c0a, c0b, 0), row(c1a, c1b, 1), row(c2a, c2b, 2), row(c3a, c3b, 3);
+    row(c4a, c4b, 4), row(c5a, c5b, 5), row(c6a, c6b, 6), row(c7a, c7b, 7);
   }
-  for (int64_t m = 0; m < kMR; ++m)
-    for (int64_t j = 0; j < kNR; ++j) _mm512_storeu_si512(acc + m * T + j * 16, c[m][j]);
+  const __m512i out[kMR * kNR] = {c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b, c6a, c6b, c7a, c7b};
+  for (int64_t i = 0; i < kMR * kNR; ++i) _mm512_storeu_si512(acc + i * 16, out[i]);
 }
 #elif HWY_TARGET == HWY_SCALAR
 // One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
@@ -160,6 +170,15 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
 void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                    const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
   HWY_DASSERT(T == TilePixels() && rows <= kMR && count <= T);
+  if (col_stride != 1) {
+    // Transposed store (linear layers): requantize each row into a contiguous buffer with the
+    // vector epilogue, then scatter the bytes.
+    HWY_ALIGN uint8_t buf[kMR * kNR * kMaxLanes];
+    Qu8s8GemmTile(w, x, K4, T, rows, count, q, o, buf, T, 1);
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t t = 0; t < count; ++t) out[m * row_stride + t * col_stride] = buf[m * T + t];
+    return;
+  }
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
   qu8s8_gemm_8x32c4(w, x, K4, acc);

@@ -36,17 +36,31 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
   return q;
 }
 
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t* dst) {
+void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t flip,
+                    uint8_t* dst) {
   const int64_t K = g.Cg * g.KH * g.KW, K4 = (K + 3) / 4, P = g.OH * g.OW;
   const int64_t count = std::min(T, P - p0);
   std::memset(dst, 0, size_t(K4 * T * 4));
   const int64_t HW = g.H * g.W;
   if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) {
-    // 1×1 stride 1: pixel p reads x[c][p], a 4-row byte interleave.
-    for (int64_t c = 0; c < g.Cg; ++c) {
-      const uint8_t* src = xg + c * HW + p0;
-      uint8_t* row = dst + (c >> 2) * T * 4 + (c & 3);
-      for (int64_t t = 0; t < count; ++t) row[t * 4] = src[t];
+    // 1×1 stride 1: pixel p reads x[c][p], a 4-row byte interleave, one 32-bit word per pixel
+    // (a loop the compiler vectorizes). Channels past Cg read as 0 (their weights are 0).
+    const uint32_t flip4 = flip * 0x01010101u;
+    for (int64_t c4 = 0; c4 < K4; ++c4) {
+      const uint8_t* r[4];
+      static const uint8_t zeros[256] = {};
+      uint32_t mask = flip4;
+      for (int64_t j = 0; j < 4; ++j) {
+        const bool in = c4 * 4 + j < g.Cg;
+        r[j] = in ? xg + (c4 * 4 + j) * HW + p0 : zeros;
+        if (!in) mask &= ~(0xFFu << (8 * j));
+      }
+      uint8_t* row = dst + c4 * T * 4;
+      for (int64_t t = 0; t < count; ++t) {
+        const uint32_t v =
+            (uint32_t(r[0][t]) | uint32_t(r[1][t]) << 8 | uint32_t(r[2][t]) << 16 | uint32_t(r[3][t]) << 24) ^ mask;
+        std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is channel c4·4 + j
+      }
     }
     return;
   }
@@ -64,7 +78,7 @@ void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T,
         const uint8_t* plane = xg + c * HW;
         for (int64_t t = 0; t < count; ++t) {
           const int64_t ih = ih0[t] + kh * g.dh, iw = iw0[t] + kw * g.dw;
-          row[t * 4] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? plane[ih * g.W + iw] : pad;
+          row[t * 4] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? uint8_t(plane[ih * g.W + iw] ^ flip) : pad;
         }
       }
 }
