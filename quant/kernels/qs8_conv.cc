@@ -72,13 +72,22 @@ Tensor QConv2d::run(const Tensor& x) const {
   if (N == 0) return y;
 
   const Tensor xc = x.contiguous();
-  const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes; i8 flips while packing
-  const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;
+  const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
+  uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
+  int64_t Hp = H, Wp = W;
+  std::vector<uint8_t> padded;
+  if (!(KH_ == 1 && KW_ == 1 && p_.sh == 1 && p_.sw == 1 && p_.ph == 0 && p_.pw == 0)) {
+    // Other convs read a padded u8 copy: the tile packing then has no bounds to check.
+    Hp = H + 2 * p_.ph, Wp = W + 2 * p_.pw;
+    padded.resize(size_t(N * C * Hp * Wp + qs8::kPadSlack));
+    qs8::pad_planes(xb, N * C, H, W, p_.ph, p_.pw, uint8_t(zx_u8_), flip, padded.data());
+    xb = padded.data(), flip = 0;
+  }
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, K4 = (K + 3) / 4, P = OH * OW;
   const int64_t T = qs8::tile_pixels(), tiles = (P + T - 1) / T;
   const int64_t blocks = (OCg + qs8::kMR - 1) / qs8::kMR, group_bytes = blocks * K4 * qs8::kMR * 4;
-  const qs8::ConvGeom geom{Cg_, H, W, KH_, KW_, OH, OW, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw};
+  const qs8::ConvGeom geom{Cg_, Hp, Wp, KH_, KW_, OH, OW, p_.sh, p_.sw, p_.dh, p_.dw};
   const qs8::OutQuant oq{z_out_, qmin_, qmax_, out_dtype_ == DType::u8};
   auto* out = static_cast<uint8_t*>(y.raw_data());
   // Work item: one pixel tile of one (image, group), packed once and multiplied by all the
@@ -87,7 +96,7 @@ Tensor QConv2d::run(const Tensor& x) const {
     std::vector<uint8_t> tile(size_t(K4 * T * 4));
     for (int64_t i = b; i < e; ++i) {
       const int64_t n = i / (G * tiles), g = i / tiles % G, p0 = i % tiles * T;
-      qs8::pack_conv_tile(xb + (n * C + g * Cg_) * H * W, geom, p0, T, uint8_t(zx_u8_), flip, tile.data());
+      qs8::pack_conv_tile(xb + (n * C + g * Cg_) * Hp * Wp, geom, p0, T, flip, tile.data());
       const int64_t count = std::min(T, P - p0);
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;

@@ -53,16 +53,21 @@ std::vector<int64_t> weight_sums(const int8_t* w, int64_t M, int64_t K);
 std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::vector<int32_t>& bias,
                                  const std::vector<FixedPointMultiplier>& m, int32_t zx_u8);
 
-// Geometry of one convolution group's im2col: input plane group [Cg][H][W] (u8 codes),
-// output [OH][OW], k = (c·KH + kh)·KW + kw.
+// Geometry of one convolution group's im2col over an already padded input plane group
+// [Cg][H][W]: output [OH][OW], k = (c·KH + kh)·KW + kw, strides sh, sw, dilations dh, dw.
 struct ConvGeom {
-  int64_t Cg, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
+  int64_t Cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw;
 };
-// One activation tile for pixels p0 .. p0+T−1 (those >= OH·OW are zero) from raw codes xg
-// (i8 or u8 bytes), each XOR `flip` (0x80 turns i8 into u8, 0 keeps u8); padded taps get `pad`
-// (zx_u8, so they cancel against the weight-sum correction), k >= K gets 0. T <= 256.
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t flip,
-                    uint8_t* dst);
+// The input planes [planes][H][W] (raw i8/u8 bytes) XOR `flip` (0x80 turns i8 into u8, 0 keeps
+// u8), surrounded by ph rows and pw columns of `pad` (zx_u8: padded taps then cancel against the
+// weight-sum correction), into dst [planes][H + 2ph][W + 2pw] plus kPadSlack bytes of pad.
+inline constexpr int64_t kPadSlack = 64;
+void pad_planes(const uint8_t* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, uint8_t pad,
+                uint8_t flip, uint8_t* dst);
+// One activation tile for pixels p0 .. p0+T−1 (those >= OH·OW are zero, as is k >= K) of a
+// padded input (pad_planes first unless the conv has no padding), each byte XOR `flip`. xg must be
+// followed by kPadSlack readable bytes unless the conv is 1×1 stride 1. T <= 256.
+void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t flip, uint8_t* dst);
 // One activation tile of linear rows r0 .. r0+T−1 of x u8 [rows][K].
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst);
 

@@ -36,51 +36,89 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
   return q;
 }
 
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t pad, uint8_t flip,
-                    uint8_t* dst) {
+namespace {
+
+// dst [K4][T][4] from K4·4 byte rows r[k] of `count` pixels: byte j of pixel t's word is
+// r[4·k4 + j][t] ^ flip (a loop of 32-bit words the compiler vectorizes). Null rows read as 0
+// (their weights are 0).
+void interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
+  static const uint8_t zeros[256] = {};
+  for (int64_t c4 = 0; c4 < K4; ++c4) {
+    const uint8_t* q[4];
+    uint32_t mask = 0;
+    for (int64_t j = 0; j < 4; ++j) {
+      q[j] = r[c4 * 4 + j] ? r[c4 * 4 + j] : zeros;
+      if (r[c4 * 4 + j]) mask |= uint32_t(flip) << (8 * j);
+    }
+    uint8_t* row = dst + c4 * T * 4;
+    for (int64_t t = 0; t < count; ++t) {
+      const uint32_t v =
+          (uint32_t(q[0][t]) | uint32_t(q[1][t]) << 8 | uint32_t(q[2][t]) << 16 | uint32_t(q[3][t]) << 24) ^ mask;
+      std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is k = 4·c4 + j
+    }
+  }
+}
+
+}  // namespace
+
+void pad_planes(const uint8_t* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, uint8_t pad,
+                uint8_t flip, uint8_t* dst) {
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+  std::memset(dst, pad, size_t(planes * Hp * Wp + kPadSlack));
+  for (int64_t q = 0; q < planes; ++q)
+    for (int64_t h = 0; h < H; ++h) {
+      const uint8_t* s = x + (q * H + h) * W;
+      uint8_t* d = dst + (q * Hp + h + ph) * Wp + pw;
+      for (int64_t w = 0; w < W; ++w) d[w] = uint8_t(s[w] ^ flip);
+    }
+}
+
+void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t flip, uint8_t* dst) {
   const int64_t K = g.Cg * g.KH * g.KW, K4 = (K + 3) / 4, P = g.OH * g.OW;
   const int64_t count = std::min(T, P - p0);
   std::memset(dst, 0, size_t(K4 * T * 4));
-  const int64_t HW = g.H * g.W;
-  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) {
-    // 1×1 stride 1: pixel p reads x[c][p], a 4-row byte interleave, one 32-bit word per pixel
-    // (a loop the compiler vectorizes). Channels past Cg read as 0 (their weights are 0).
-    const uint32_t flip4 = flip * 0x01010101u;
-    for (int64_t c4 = 0; c4 < K4; ++c4) {
-      const uint8_t* r[4];
-      static const uint8_t zeros[256] = {};
-      uint32_t mask = flip4;
-      for (int64_t j = 0; j < 4; ++j) {
-        const bool in = c4 * 4 + j < g.Cg;
-        r[j] = in ? xg + (c4 * 4 + j) * HW + p0 : zeros;
-        if (!in) mask &= ~(0xFFu << (8 * j));
-      }
-      uint8_t* row = dst + c4 * T * 4;
-      for (int64_t t = 0; t < count; ++t) {
-        const uint32_t v =
-            (uint32_t(r[0][t]) | uint32_t(r[1][t]) << 8 | uint32_t(r[2][t]) << 16 | uint32_t(r[3][t]) << 24) ^ mask;
-        std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is channel c4·4 + j
-      }
-    }
+  thread_local std::vector<const uint8_t*> rows;
+  rows.assign(size_t(K4 * 4), nullptr);
+  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1) {
+    // 1×1 stride 1: pixel p reads x[c][p] directly.
+    for (int64_t c = 0; c < g.Cg; ++c) rows[size_t(c)] = xg + c * g.H * g.W + p0;
+    interleave4(rows.data(), K4, T, count, flip, dst);
     return;
   }
-  int64_t ih0[256], iw0[256];  // window origin of each pixel (T <= 256)
-  for (int64_t t = 0; t < count; ++t) {
-    const int64_t p = p0 + t;
-    ih0[t] = p / g.OW * g.sh - g.ph;
-    iw0[t] = p % g.OW * g.sw - g.pw;
+  // General case: first the im2col rows (one per tap, `count` pixels), by runs of pixels on one
+  // output row (at most T/OW + 2 per tile). The input is padded, so a run is one contiguous
+  // copy at stride 1, done in fixed 32-byte pieces (they may run past the run's end into bytes
+  // the next run or row rewrites, and past the input into its kPadSlack).
+  thread_local std::vector<uint8_t> cols;
+  cols.resize(size_t(K * T + 32));
+  struct Run {
+    int64_t t0, len, oh, ow0;
+  };
+  Run runs[258];
+  int64_t nruns = 0;
+  for (int64_t t = 0; t < count;) {
+    const int64_t p = p0 + t, ow0 = p % g.OW, len = std::min(count - t, g.OW - ow0);
+    runs[nruns++] = {t, len, p / g.OW, ow0};
+    t += len;
   }
   for (int64_t c = 0; c < g.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t k = (c * g.KH + kh) * g.KW + kw;
-        uint8_t* row = dst + (k >> 2) * T * 4 + (k & 3);
-        const uint8_t* plane = xg + c * HW;
-        for (int64_t t = 0; t < count; ++t) {
-          const int64_t ih = ih0[t] + kh * g.dh, iw = iw0[t] + kw * g.dw;
-          row[t * 4] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? uint8_t(plane[ih * g.W + iw] ^ flip) : pad;
+        uint8_t* row = cols.data() + k * T;
+        rows[size_t(k)] = row;
+        for (int64_t r = 0; r < nruns; ++r) {
+          const Run& u = runs[r];
+          const uint8_t* src = xg + (c * g.H + u.oh * g.sh + kh * g.dh) * g.W + u.ow0 * g.sw + kw * g.dw;
+          uint8_t* o = row + u.t0;
+          if (g.sw == 1) {
+            for (int64_t i = 0; i < u.len; i += 32) std::memcpy(o + i, src + i, 32);
+          } else {
+            for (int64_t i = 0; i < u.len; ++i) o[i] = src[i * g.sw];
+          }
         }
       }
+  interleave4(rows.data(), K4, T, count, flip, dst);
 }
 
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst) {
