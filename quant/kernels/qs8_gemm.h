@@ -17,7 +17,7 @@
 
 namespace finch::quant::kernels::qs8 {
 
-inline constexpr int64_t kMR = 8;         // output channels per micro-tile
+inline constexpr int64_t kMR = 4;         // output channels per micro-tile
 inline constexpr int64_t kDotAlign = 64;  // GEMV rows are padded to this many bytes
 
 // Requantization of one output channel, folded at construction:
@@ -43,6 +43,10 @@ void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, i
 
 // acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
+
+// dst [K4][T][4] from K4·4 byte rows: byte j of pixel t's word is rows[4·k4 + j][t] ^ flip for
+// t < count; null rows (k >= K) read as 0. The vectorized core of the activation packing.
+void interleave4_rows(const uint8_t* const* rows, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst);
 
 // ---- packing (qs8_pack.cc), plain C++ ----
 // w: i8 [M][K] row-major -> the packed blocks above.

@@ -29,12 +29,10 @@ using DI = hn::ScalableTag<int32_t>;
 constexpr int64_t kMR = qs8::kMR;
 constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(int32_t);
 
-#if HWY_TARGET == HWY_AVX3_DL
-constexpr int64_t kNR = 2;  // vectors of pixels per micro-tile: 8×2 accumulators (of 32 zmm)
-#elif HWY_TARGET == HWY_SCALAR
-constexpr int64_t kNR = 4;
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_SCALAR
+constexpr int64_t kNR = 4;  // vectors of pixels per micro-tile: 4×4 accumulators
 #else
-constexpr int64_t kNR = 1;  // 8 accumulators (plus NEON's second sums) fit 16 AVX2 registers
+constexpr int64_t kNR = 2;  // 4×2 accumulators (plus NEON's second sums) fit 16 AVX2 registers
 #endif
 
 int64_t TilePixels() { return kNR * int64_t(hn::Lanes(DI())); }
@@ -49,33 +47,37 @@ HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1,
 
 // Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
 // The 16 accumulators are named variables, not an array: GCC keeps an array of vectors that
-// inline asm updates in memory.
-__attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, const uint8_t* x, int64_t K4,
+// inline asm updates in memory. 4 rows × 4 vectors: per step 4 activation loads and 4 weight
+// broadcasts feed 16 vpdpbusd, and each row's epilogue setup serves 64 pixels.
+__attribute__((target("avx512vnni"))) void qu8s8_gemm_4x64c4(const int8_t* w, const uint8_t* x, int64_t K4,
                                                                int32_t* acc) {
-  static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
+  static_assert(kMR == 4 && kNR == 4, "the tile below is written out for 4×4 vectors");
   constexpr int64_t T = kNR * 16;
   const __m512i z = _mm512_setzero_si512();
-  __m512i c0a = z, c0b = z, c1a = z, c1b = z, c2a = z, c2b = z, c3a = z, c3b = z;
-  __m512i c4a = z, c4b = z, c5a = z, c5b = z, c6a = z, c6b = z, c7a = z, c7b = z;
+  __m512i c0a = z, c0b = z, c0c = z, c0d = z, c1a = z, c1b = z, c1c = z, c1d = z;
+  __m512i c2a = z, c2b = z, c2c = z, c2d = z, c3a = z, c3b = z, c3c = z, c3d = z;
   for (int64_t k4 = 0; k4 < K4; ++k4) {
-    const __m512i xa = _mm512_loadu_si512(x + k4 * T * 4), xb = _mm512_loadu_si512(x + k4 * T * 4 + 64);
+    const uint8_t* xk = x + k4 * T * 4;
+    const __m512i xa = _mm512_loadu_si512(xk), xb = _mm512_loadu_si512(xk + 64);
+    const __m512i xc = _mm512_loadu_si512(xk + 128), xd = _mm512_loadu_si512(xk + 192);
     const int8_t* wk = w + k4 * kMR * 4;
-    auto row = [&](__m512i& a, __m512i& b, int64_t m) {
+    auto row = [&](__m512i& a, __m512i& b, __m512i& c, __m512i& d, int64_t m) {
       int32_t w4;
       std::memcpy(&w4, wk + m * 4, 4);
       const __m512i wb = _mm512_set1_epi32(w4);
       Dpbusd(a, xa, wb);
       Dpbusd(b, xb, wb);
+      Dpbusd(c, xc, wb);
+      Dpbusd(d, xd, wb);
     };
-    row(c0a, c0b, 0), row(c1a, c1b, 1), row(c2a, c2b, 2), row(c3a, c3b, 3);
-    row(c4a, c4b, 4), row(c5a, c5b, 5), row(c6a, c6b, 6), row(c7a, c7b, 7);
+    row(c0a, c0b, c0c, c0d, 0), row(c1a, c1b, c1c, c1d, 1), row(c2a, c2b, c2c, c2d, 2), row(c3a, c3b, c3c, c3d, 3);
   }
-  const __m512i out[kMR * kNR] = {c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b, c6a, c6b, c7a, c7b};
+  const __m512i out[kMR * kNR] = {c0a, c0b, c0c, c0d, c1a, c1b, c1c, c1d, c2a, c2b, c2c, c2d, c3a, c3b, c3c, c3d};
   for (int64_t i = 0; i < kMR * kNR; ++i) _mm512_storeu_si512(acc + i * 16, out[i]);
 }
 #elif HWY_TARGET == HWY_SCALAR
 // One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
-HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+HWY_INLINE void qu8s8_gemm_4xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
   constexpr int64_t T = kNR;
   for (int64_t i = 0; i < kMR * T; ++i) acc[i] = 0;
   for (int64_t k4 = 0; k4 < K4; ++k4)
@@ -87,7 +89,7 @@ HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, 
       }
 }
 #else
-HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+HWY_INLINE void qu8s8_gemm_4xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
   const DI di;
   const hn::Repartition<int16_t, DI> d16;
   const hn::Repartition<uint16_t, DI> du16;
@@ -130,10 +132,11 @@ HWY_INLINE int32_t RequantOne(int32_t raw, const RowQuant& q, const OutQuant& o)
   return requantize(acc, q.m, o.z_out, o.qmin, o.qmax);
 }
 
-// Codes of count (<= T) raw sums of one row into out[t·col_stride].
-template <typename TOut>
-HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q, const OutQuant& o, TOut* out,
-                           int64_t col_stride) {
+// Codes of count (<= T) raw sums of one row into out[t·col_stride]. z, lo, hi: z_out, qmin,
+// qmax broadcast once per tile.
+template <typename TOut, class V64>
+HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q, const OutQuant& o, V64 z, V64 lo,
+                           V64 hi, TOut* out, int64_t col_stride) {
 #if HWY_TARGET != HWY_SCALAR
   const int n = q.m.total_shift();
   if (n >= 1 && col_stride == 1) {
@@ -144,8 +147,7 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
     const bool zero = n >= 64;  // rounding_shift gives 0 for any product
     const int nn = zero ? 1 : n;
     const auto off = hn::Set(di, q.offset), mul = hn::Set(di, zero ? 0 : q.m.multiplier);
-    const auto half = hn::Set(d64, int64_t{1} << (nn - 1)), z = hn::Set(d64, o.z_out);
-    const auto lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+    const auto half = hn::Set(d64, int64_t{1} << (nn - 1));
     auto fix = [&](auto v) { return hn::Min(hn::Max(hn::Add(hn::ShiftRightSame(hn::Add(v, half), nn), z), lo), hi); };
     for (int64_t i = 0; i < count; i += L) {
       const auto a = hn::Add(hn::LoadU(di, raw + i), off);  // wrapping int32 add
@@ -163,6 +165,8 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
     }
     return;
   }
+#else
+  (void)z, (void)lo, (void)hi;
 #endif
   for (int64_t t = 0; t < count; ++t) out[t * col_stride] = TOut(RequantOne(raw[t], q, o));
 }
@@ -181,15 +185,21 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   }
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
-  qu8s8_gemm_8x32c4(w, x, K4, acc);
+  qu8s8_gemm_4x64c4(w, x, K4, acc);
 #else
-  qu8s8_gemm_8xNc4(w, x, K4, acc);
+  qu8s8_gemm_4xNc4(w, x, K4, acc);
+#endif
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Repartition<int64_t, DI> d64;
+  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+#else
+  const int64_t z = 0, lo = 0, hi = 0;  // unused: the scalar target requantizes element by element
 #endif
   for (int64_t m = 0; m < rows; ++m) {
     if (o.u8)
-      RequantRow(acc + m * T, count, q[m], o, out + m * row_stride, col_stride);
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, out + m * row_stride, col_stride);
     else
-      RequantRow(acc + m * T, count, q[m], o, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
   }
 }
 
@@ -226,6 +236,40 @@ HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
 }
 #endif
 
+// dst [K4][T][4]: byte j of pixel t's word = r[4·k4 + j][t] ^ flip, t < count (qs8_gemm.h
+// interleave4_rows). Whole vectors widen 16 or more bytes of each row to 32-bit lanes (in
+// order, unlike the per-block InterleaveLower) and OR them together; the tail goes bytewise.
+void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
+  static const uint8_t zeros[256] = {};
+  for (int64_t c4 = 0; c4 < K4; ++c4) {
+    const uint8_t* q[4];
+    uint32_t mask = 0;
+    for (int64_t j = 0; j < 4; ++j) {
+      q[j] = r[c4 * 4 + j] ? r[c4 * 4 + j] : zeros;
+      if (r[c4 * 4 + j]) mask |= uint32_t(flip) << (8 * j);  // absent rows stay 0
+    }
+    uint8_t* row = dst + c4 * T * 4;
+    int64_t t = 0;
+#if HWY_TARGET != HWY_SCALAR
+    const hn::ScalableTag<uint32_t> du;
+    const hn::Rebind<uint8_t, decltype(du)> d8;
+    const int64_t L = int64_t(hn::Lanes(du));
+    const auto m = hn::Set(du, mask);
+    for (; t + L <= count; t += L) {
+      const auto a = hn::PromoteTo(du, hn::LoadU(d8, q[0] + t)), b = hn::PromoteTo(du, hn::LoadU(d8, q[1] + t));
+      const auto c = hn::PromoteTo(du, hn::LoadU(d8, q[2] + t)), d = hn::PromoteTo(du, hn::LoadU(d8, q[3] + t));
+      const auto v = hn::Or(hn::Or(a, hn::ShiftLeft<8>(b)), hn::Or(hn::ShiftLeft<16>(c), hn::ShiftLeft<24>(d)));
+      hn::StoreU(hn::Xor(v, m), du, reinterpret_cast<uint32_t*>(row + t * 4));
+    }
+#endif
+    for (; t < count; ++t) {
+      const uint32_t v =
+          (uint32_t(q[0][t]) | uint32_t(q[1][t]) << 8 | uint32_t(q[2][t]) << 16 | uint32_t(q[3][t]) << 24) ^ mask;
+      std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is k = 4·c4 + j
+    }
+  }
+}
+
 void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   for (int64_t i = 0; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
 }
@@ -239,6 +283,7 @@ namespace finch::quant::kernels::qs8 {
 HWY_EXPORT(TilePixels);
 HWY_EXPORT(Qu8s8GemmTile);
 HWY_EXPORT(Qu8s8DotRows);
+HWY_EXPORT(Qu8Interleave4);
 
 int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
@@ -247,6 +292,9 @@ void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, i
 }
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);
+}
+void interleave4_rows(const uint8_t* const* rows, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
+  FINCH_DISPATCH(Qu8Interleave4)(rows, K4, T, count, flip, dst);
 }
 
 }  // namespace finch::quant::kernels::qs8

@@ -36,31 +36,6 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
   return q;
 }
 
-namespace {
-
-// dst [K4][T][4] from K4·4 byte rows r[k] of `count` pixels: byte j of pixel t's word is
-// r[4·k4 + j][t] ^ flip (a loop of 32-bit words the compiler vectorizes). Null rows read as 0
-// (their weights are 0).
-void interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
-  static const uint8_t zeros[256] = {};
-  for (int64_t c4 = 0; c4 < K4; ++c4) {
-    const uint8_t* q[4];
-    uint32_t mask = 0;
-    for (int64_t j = 0; j < 4; ++j) {
-      q[j] = r[c4 * 4 + j] ? r[c4 * 4 + j] : zeros;
-      if (r[c4 * 4 + j]) mask |= uint32_t(flip) << (8 * j);
-    }
-    uint8_t* row = dst + c4 * T * 4;
-    for (int64_t t = 0; t < count; ++t) {
-      const uint32_t v =
-          (uint32_t(q[0][t]) | uint32_t(q[1][t]) << 8 | uint32_t(q[2][t]) << 16 | uint32_t(q[3][t]) << 24) ^ mask;
-      std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is k = 4·c4 + j
-    }
-  }
-}
-
-}  // namespace
-
 void pad_planes(const uint8_t* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, uint8_t pad,
                 uint8_t flip, uint8_t* dst) {
   const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
@@ -82,7 +57,7 @@ void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T,
   if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1) {
     // 1×1 stride 1: pixel p reads x[c][p] directly.
     for (int64_t c = 0; c < g.Cg; ++c) rows[size_t(c)] = xg + c * g.H * g.W + p0;
-    interleave4(rows.data(), K4, T, count, flip, dst);
+    interleave4_rows(rows.data(), K4, T, count, flip, dst);
     return;
   }
   // General case: first the im2col rows (one per tap, `count` pixels), by runs of pixels on one
@@ -118,7 +93,7 @@ void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T,
           }
         }
       }
-  interleave4(rows.data(), K4, T, count, flip, dst);
+  interleave4_rows(rows.data(), K4, T, count, flip, dst);
 }
 
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst) {
