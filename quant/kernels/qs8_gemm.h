@@ -17,7 +17,7 @@
 
 namespace finch::quant::kernels::qs8 {
 
-inline constexpr int64_t kMR = 4;         // output channels per micro-tile
+inline constexpr int64_t kMR = 8;         // output channels per micro-tile
 inline constexpr int64_t kDotAlign = 64;  // GEMV rows are padded to this many bytes
 
 // Requantization of one output channel, folded at construction:

@@ -1,5 +1,5 @@
 // kernels::QConv2d against reference::qconv2d, bit for bit, on every Highway target: random
-// shapes around the micro-tile edges (OC vs MR = 4, K vs 4 and the tile, pixels vs the vector),
+// shapes around the micro-tile edges (OC vs MR = 8, K vs 4 and the tile, pixels vs the vector),
 // strides, padding, dilation, groups, i8/u8 in and out, extreme zero points and codes, clamp
 // limits, multipliers with every kind of shift, with and without bias, 1 and 2 threads.
 #include <gtest/gtest.h>

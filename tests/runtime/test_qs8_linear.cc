@@ -1,6 +1,6 @@
 // kernels::QLinear against reference::qlinear, bit for bit, on every Highway target: both drivers
 // (few rows: dot products along K; many rows: the tiled GEMM with a transposed store), K around
-// 4, the tile and the 64-byte GEMV padding, OC around MR = 4, rows around the tile width,
+// 4, the tile and the 64-byte GEMV padding, OC around MR = 8, rows around the tile width,
 // batched shapes, strided inputs, i8/u8 in and out, extreme codes and zero points, clamp limits,
 // multipliers with every kind of shift, with and without bias, 1 and 2 threads.
 #include <gtest/gtest.h>
