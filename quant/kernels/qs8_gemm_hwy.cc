@@ -279,8 +279,30 @@ void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t coun
   }
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// Four rows at once: each x load serves four vpdpbusd, and the four horizontal sums overlap.
+__attribute__((target("avx512vnni"))) void qu8s8_dot64x4(const uint8_t* x, const int8_t* w, int64_t Kp,
+                                                           int32_t* acc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i s0 = z, s1 = z, s2 = z, s3 = z;
+  for (int64_t k = 0; k < Kp; k += 64) {
+    const __m512i xv = _mm512_loadu_si512(x + k);
+    Dpbusd(s0, xv, _mm512_loadu_si512(w + k));
+    Dpbusd(s1, xv, _mm512_loadu_si512(w + Kp + k));
+    Dpbusd(s2, xv, _mm512_loadu_si512(w + 2 * Kp + k));
+    Dpbusd(s3, xv, _mm512_loadu_si512(w + 3 * Kp + k));
+  }
+  acc[0] = _mm512_reduce_add_epi32(s0), acc[1] = _mm512_reduce_add_epi32(s1);
+  acc[2] = _mm512_reduce_add_epi32(s2), acc[3] = _mm512_reduce_add_epi32(s3);
+}
+#endif
+
 void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
-  for (int64_t i = 0; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX3_DL
+  for (; i + 4 <= M; i += 4) qu8s8_dot64x4(x, w + i * Kp, Kp, acc + i);
+#endif
+  for (; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
 }
 
 }  // namespace finch::quant::kernels::qs8::HWY_NAMESPACE

@@ -101,7 +101,9 @@ void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64
   std::memset(dst, 0, size_t(K4 * T * 4));
   for (int64_t t = 0; t < count; ++t) {
     const uint8_t* src = x + (r0 + t) * K;
-    for (int64_t k4 = 0; k4 < K4; ++k4) std::memcpy(dst + (k4 * T + t) * 4, src + k4 * 4, size_t(std::min<int64_t>(4, K - k4 * 4)));
+    const int64_t full = K / 4;  // whole words as fixed 4-byte copies (one mov each), then the tail
+    for (int64_t k4 = 0; k4 < full; ++k4) std::memcpy(dst + (k4 * T + t) * 4, src + k4 * 4, 4);
+    if (full < K4) std::memcpy(dst + (full * T + t) * 4, src + full * 4, size_t(K - full * 4));
   }
 }
 
