@@ -1,0 +1,173 @@
+// The exact int8 kernels (quant/kernels/qs8_conv.h) on one thread: the 512×512×512 GEMM (as a
+// 1×1 convolution and as a linear layer), a ResNet-20-like 3×3 conv (16→16 at 28×28, pad 1), a
+// MobileNet-like 1×1 conv (96→24 at 14×14) and a one-row linear (768→768, the GEMV path), with
+// cblas_sgemm 512³ as the yardstick. Each reports GOPS (2 ops per multiply-add) and the share
+// of the int8 peak.
+//
+// Peak: vpdpbusd zmm does 64 u8·i8 multiply-adds; Intel's Sapphire Rapids runs it on ports 0
+// and 5, two per cycle (latency 5), so 256 ops/cycle per core. BM_VnniPeak measures what a loop
+// of 20 independent vpdpbusd chains reaches; BM_Clock measures the core clock from a chain of
+// dependent adds (one per cycle). pct_peak = GOPS / (256 · GHz).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <ctime>
+#include <random>
+
+#include "framework/parallel.h"
+#include "quant/kernels/qs8_conv.h"
+#include "quant/kernels/qs8_gemm.h"
+#include "quant/kernels/requant.h"
+
+namespace {
+
+using namespace finch;
+using quant::kernels::QConv2d;
+using quant::kernels::QLinear;
+
+// Core clock in GHz: a chain of 10^8 dependent 64-bit imuls (latency 3 cycles on Intel cores
+// since Sandy Bridge) takes 3·10^8 cycles of this thread's CPU time (not wall time: the machine
+// is shared); the best of 5. (A chain of add-immediates runs faster than one per cycle on
+// Golden Cove, which folds them at rename.)
+double thread_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+double clock_ghz() {
+  static const double ghz = [] {
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      uint64_t v = 3;
+      const double t0 = thread_seconds();
+      for (int i = 0; i < 10000000; ++i)
+        asm volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\t"
+                     "imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0"
+                     : "+r"(v));
+      best = std::max(best, 3e8 / (thread_seconds() - t0) / 1e9);
+    }
+    return best;
+  }();
+  return ghz;
+}
+
+Tensor random_codes(const Shape& s, DType t, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor x = empty(s, t);
+  auto* p = static_cast<uint8_t*>(x.raw_data());
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] = uint8_t(rng());
+  return x;
+}
+
+std::vector<quant::FixedPointMultiplier> mults(int64_t n) {
+  return std::vector<quant::FixedPointMultiplier>(size_t(n), quant::quantize_multiplier(1.0 / 4096));
+}
+
+void run_conv(benchmark::State& st, int64_t C, int64_t OC, int64_t H, int64_t W, int64_t k, int64_t pad) {
+  set_num_threads(1);
+  const Tensor x = random_codes({1, C, H, W}, DType::u8, 1), w = random_codes({OC, C, k, k}, DType::i8, 2);
+  const QConv2d conv(w, Tensor(), mults(OC), {1, 1, pad, pad, 1, 1, 1}, DType::u8, 128, 0, -128, 127, DType::i8);
+  const int64_t OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
+  for (auto _ : st) {
+    Tensor y = conv.run(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  const double ops = 2.0 * double(OC * OH * OW * C * k * k);
+  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::OneK::kIs1000);
+  st.counters["peak_GOPS"] = 256 * clock_ghz();
+}
+
+void BM_Qs8Gemm512_Conv1x1(benchmark::State& st) { run_conv(st, 512, 512, 16, 32, 1, 0); }
+void BM_QConv3x3_16x16_28(benchmark::State& st) { run_conv(st, 16, 16, 28, 28, 3, 1); }
+void BM_QConv1x1_96x24_14(benchmark::State& st) { run_conv(st, 96, 24, 14, 14, 1, 0); }
+
+// The micro-kernel and epilogue alone on 512³ (activation tiles packed beforehand): what the
+// operator loses to packing and conversion is the difference to BM_Qs8Gemm512_Conv1x1.
+void BM_Qs8Gemm512_TilesOnly(benchmark::State& st) {
+  namespace qs8 = quant::kernels::qs8;
+  const int64_t n = 512, K4 = n / 4, T = qs8::tile_pixels(), tiles = n / T;
+  const Tensor w = random_codes({n, n}, DType::i8, 2), x = random_codes({n, n}, DType::u8, 1);
+  const auto wp = qs8::pack_weights(static_cast<const int8_t*>(w.raw_data()), n, n);
+  const qs8::ConvGeom g{n, 1, n, 1, 1, 1, n, 1, 1, 1, 1};
+  std::vector<uint8_t> xt(size_t(tiles * K4 * T * 4)), out(size_t(n * n));
+  for (int64_t t = 0; t < tiles; ++t)
+    qs8::pack_conv_tile(static_cast<const uint8_t*>(x.raw_data()), g, t * T, T, 0, xt.data() + t * K4 * T * 4);
+  const std::vector<qs8::RowQuant> rq(size_t(n), qs8::RowQuant{0, quant::quantize_multiplier(1.0 / 4096)});
+  const qs8::OutQuant oq{0, -128, 127, false};
+  for (auto _ : st)
+    for (int64_t t = 0; t < tiles; ++t)
+      for (int64_t b = 0; b < n / qs8::kMR; ++b)
+        qs8::qu8s8_gemm_tile(wp.data() + b * K4 * qs8::kMR * 4, xt.data() + t * K4 * T * 4, K4, T, qs8::kMR, T,
+                             rq.data() + b * qs8::kMR, oq, out.data() + b * qs8::kMR * n + t * T, n, 1);
+  st.counters["GOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::OneK::kIs1000);
+  st.counters["peak_GOPS"] = 256 * clock_ghz();
+}
+
+void run_linear(benchmark::State& st, int64_t rows, int64_t K, int64_t OC) {
+  set_num_threads(1);
+  const Tensor x = random_codes({rows, K}, DType::i8, 3), w = random_codes({OC, K}, DType::i8, 4);
+  const QLinear lin(w, Tensor(), mults(OC), DType::i8, -3, 0, -128, 127, DType::i8);
+  for (auto _ : st) {
+    Tensor y = lin.run(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  st.counters["GOPS"] = benchmark::Counter(2.0 * double(rows * K * OC), benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::OneK::kIs1000);
+  st.counters["peak_GOPS"] = 256 * clock_ghz();
+}
+void BM_Qs8Gemm512_Linear(benchmark::State& st) { run_linear(st, 512, 512, 512); }
+void BM_Qs8Gemv_Linear768(benchmark::State& st) { run_linear(st, 1, 768, 768); }
+
+void BM_Sgemm512(benchmark::State& st) {
+  set_num_threads(1);
+  const int n = 512;
+  std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), c(size_t(n * n));
+  for (auto _ : st) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
+                                             benchmark::Counter::OneK::kIs1000);
+}
+
+// 20 independent vpdpbusd accumulators (latency 5 × 2 per cycle needs >= 10 in flight), in
+// asm so that all stay in registers.
+#define FINCH_DP(r) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #r "\n\t"
+__attribute__((target("avx512f,avx512vnni"))) void vnni_loop(int64_t n) {
+  asm volatile("vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\tvmovdqa64 %%zmm31, %%zmm30\n\t" ::: "xmm30", "xmm31");
+  for (int64_t i = 0; i < n; ++i)
+    asm volatile(FINCH_DP(0) FINCH_DP(1) FINCH_DP(2) FINCH_DP(3) FINCH_DP(4) FINCH_DP(5) FINCH_DP(6) FINCH_DP(7)
+                     FINCH_DP(8) FINCH_DP(9) FINCH_DP(10) FINCH_DP(11) FINCH_DP(12) FINCH_DP(13) FINCH_DP(14)
+                         FINCH_DP(15) FINCH_DP(16) FINCH_DP(17) FINCH_DP(18) FINCH_DP(19) ::
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                               "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
+                               "xmm19");
+}
+#undef FINCH_DP
+
+void BM_VnniPeak(benchmark::State& st) {
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    st.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  for (auto _ : st) vnni_loop(100000);
+  st.counters["GOPS"] = benchmark::Counter(100000.0 * 20 * 64 * 2, benchmark::Counter::kIsIterationInvariantRate,
+                                           benchmark::Counter::OneK::kIs1000);
+  st.counters["GHz"] = clock_ghz();
+  st.counters["peak_GOPS"] = 256 * clock_ghz();
+}
+
+BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Qs8Gemm512_Conv1x1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Qs8Gemm512_TilesOnly)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Qs8Gemm512_Linear)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Sgemm512)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QConv3x3_16x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QConv1x1_96x24_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Qs8Gemv_Linear768)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,332 @@
+// Highway micro-kernels of the int8 GEMM (quant/kernels/qs8_gemm.h): u8 activations × i8
+// weights, exact int32 sums, then the exact requantization epilogue.
+//
+// Exactness: vpdpbusd adds four u8·i8 products into an int32 lane without saturation (never the
+// saturating vpdpbusds, nor vpmaddubsw, which saturates at i16). The portable path widens both
+// operands to i16 (255·128 fits) and sums pairs with ReorderWidenMulAccumulate, whose result is
+// defined only after RearrangeToOddPlusEven (NEON keeps the two halves in separate sums).
+// The epilogue multiplies in int64 (MulEven on even and shifted odd lanes) and rounds with
+// (v + 2^(n−1)) >> n, which cannot overflow: |v| < 2^62 since |acc| <= 2^31, multiplier < 2^31.
+#include <cstring>
+
+#include "quant/kernels/qs8_gemm.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "quant/kernels/qs8_gemm_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "framework/simd_dispatch.h"
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::qs8::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DI = hn::ScalableTag<int32_t>;
+constexpr int64_t kMR = qs8::kMR;
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(int32_t);
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Vectors of pixels per micro-tile: 8×2 accumulators. Measured against 4×4 (T = 64): 8×2 runs
+// the 512³ operator about 8% faster (a 4×64 tile holds 32 KB of activations at K = 512, most
+// of L1), 4×4 runs a 16→16 3×3 conv (K = 144) about 15% faster.
+constexpr int64_t kNR = 2;
+#elif HWY_TARGET == HWY_SCALAR
+constexpr int64_t kNR = 4;
+#else
+constexpr int64_t kNR = 1;  // 8 accumulators (plus NEON's second sums) fit 16 AVX2 registers
+#endif
+
+int64_t TilePixels() { return kNR * int64_t(hn::Lanes(DI())); }
+
+// acc [MR][T] = w [K4][MR][4] · x [K4][T][4], raw int32 sums.
+#if HWY_TARGET == HWY_AVX3_DL
+// c += dot4(x u8, w i8) per int32 lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
+// allocates that builtin's operands in zmm0–15 only (the pattern it shares with the VEX
+// AVX-VNNI form), which made the 8×2 tile copy its 16 accumulators between registers on every
+// step; "v" allows all 32.
+HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(x), "v"(w)); }
+
+// Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
+// The 16 accumulators are named variables, not an array: GCC keeps an array of vectors that
+// inline asm updates in memory.
+__attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, const uint8_t* x, int64_t K4,
+                                                               int32_t* acc) {
+  static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
+  constexpr int64_t T = kNR * 16;
+  const __m512i z = _mm512_setzero_si512();
+  __m512i c0a = z, c0b = z, c1a = z, c1b = z, c2a = z, c2b = z, c3a = z, c3b = z;
+  __m512i c4a = z, c4b = z, c5a = z, c5b = z, c6a = z, c6b = z, c7a = z, c7b = z;
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    const __m512i xa = _mm512_loadu_si512(x + k4 * T * 4), xb = _mm512_loadu_si512(x + k4 * T * 4 + 64);
+    const int8_t* wk = w + k4 * kMR * 4;
+    auto row = [&](__m512i& a, __m512i& b, int64_t m) {
+      int32_t w4;
+      std::memcpy(&w4, wk + m * 4, 4);
+      const __m512i wb = _mm512_set1_epi32(w4);
+      Dpbusd(a, xa, wb);
+      Dpbusd(b, xb, wb);
+    };
+    row(c0a, c0b, 0), row(c1a, c1b, 1), row(c2a, c2b, 2), row(c3a, c3b, 3);
+    row(c4a, c4b, 4), row(c5a, c5b, 5), row(c6a, c6b, 6), row(c7a, c7b, 7);
+  }
+  const __m512i out[kMR * kNR] = {c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b, c6a, c6b, c7a, c7b};
+  for (int64_t i = 0; i < kMR * kNR; ++i) _mm512_storeu_si512(acc + i * 16, out[i]);
+}
+#elif HWY_TARGET == HWY_SCALAR
+// One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
+HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+  constexpr int64_t T = kNR;
+  for (int64_t i = 0; i < kMR * T; ++i) acc[i] = 0;
+  for (int64_t k4 = 0; k4 < K4; ++k4)
+    for (int64_t m = 0; m < kMR; ++m)
+      for (int64_t t = 0; t < T; ++t) {
+        int32_t s = 0;
+        for (int64_t j = 0; j < 4; ++j) s += int32_t(x[(k4 * T + t) * 4 + j]) * w[(k4 * kMR + m) * 4 + j];
+        acc[m * T + t] = int32_t(uint32_t(acc[m * T + t]) + uint32_t(s));
+      }
+}
+#else
+HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
+  const DI di;
+  const hn::Repartition<int16_t, DI> d16;
+  const hn::Repartition<uint16_t, DI> du16;
+  const size_t L = hn::Lanes(di);
+  const int64_t T = kNR * int64_t(L);
+  using VI = hn::Vec<DI>;
+  VI s0[kMR][kNR], s1[kMR][kNR];
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) s0[m][j] = s1[m][j] = hn::Zero(di);
+  const auto lo_byte = hn::Set(du16, uint16_t{0xFF});
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    const uint8_t* xk = x + k4 * T * 4;
+    hn::Vec<decltype(d16)> xe[kNR], xo[kNR];
+    for (int64_t j = 0; j < kNR; ++j) {
+      // u16 lanes (x0 | x1<<8, x2 | x3<<8) of one pixel -> even bytes (x0, x2), odd (x1, x3).
+      const auto xu = hn::BitCast(du16, hn::LoadU(hn::Repartition<uint8_t, DI>(), xk + j * L * 4));
+      xe[j] = hn::BitCast(d16, hn::And(xu, lo_byte));
+      xo[j] = hn::BitCast(d16, hn::ShiftRight<8>(xu));
+    }
+    const int8_t* wk = w + k4 * kMR * 4;
+    for (int64_t m = 0; m < kMR; ++m) {
+      int32_t w4;
+      std::memcpy(&w4, wk + m * 4, 4);
+      const auto w16 = hn::BitCast(d16, hn::Set(di, w4));
+      const auto we = hn::ShiftRight<8>(hn::ShiftLeft<8>(w16)), wo = hn::ShiftRight<8>(w16);  // sign-extended
+      for (int64_t j = 0; j < kNR; ++j) {
+        s0[m][j] = hn::ReorderWidenMulAccumulate(di, xe[j], we, s0[m][j], s1[m][j]);
+        s0[m][j] = hn::ReorderWidenMulAccumulate(di, xo[j], wo, s0[m][j], s1[m][j]);
+      }
+    }
+  }
+  for (int64_t m = 0; m < kMR; ++m)
+    for (int64_t j = 0; j < kNR; ++j) hn::StoreU(hn::RearrangeToOddPlusEven(s0[m][j], s1[m][j]), di, acc + m * T + j * L);
+}
+#endif
+
+// The spec's requantization of one element (qs8_gemm.h RowQuant).
+HWY_INLINE int32_t RequantOne(int32_t raw, const RowQuant& q, const OutQuant& o) {
+  const int32_t acc = int32_t(uint32_t(raw) + uint32_t(q.offset));
+  return requantize(acc, q.m, o.z_out, o.qmin, o.qmax);
+}
+
+// Codes of count (<= T) raw sums of one row into out[t·col_stride]. z, lo, hi: z_out, qmin,
+// qmax broadcast once per tile.
+template <typename TOut, class V64>
+HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q, const OutQuant& o, V64 z, V64 lo,
+                           V64 hi, TOut* out, int64_t col_stride) {
+#if HWY_TARGET != HWY_SCALAR
+  const int n = q.m.total_shift();
+  if (n >= 1 && col_stride == 1) {
+    const DI di;
+    const hn::Repartition<int64_t, DI> d64;
+    const hn::Rebind<TOut, DI> dt;
+    const int64_t L = int64_t(hn::Lanes(di));
+    const bool zero = n >= 64;  // rounding_shift gives 0 for any product: use 0 · multiplier
+    const int nn = zero ? 31 : n;
+    const auto off = hn::Set(di, q.offset), mul = hn::Set(di, zero ? 0 : q.m.multiplier);
+    const auto half = hn::Set(d64, int64_t{1} << (nn - 1));
+    // n >= 31 (every multiplier below 1): |acc · multiplier| < 2^62, so the shifted value fits
+    // int32 and the clamp and + z_out run on one i32 vector; smaller n clamp in int64 first.
+    const bool narrow = nn >= 31;
+    const auto lo32 = hn::Set(di, o.qmin - o.z_out), hi32 = hn::Set(di, o.qmax - o.z_out), z32 = hn::Set(di, o.z_out);
+    auto fix = [&](auto v) {
+      const auto r = hn::ShiftRightSame(hn::Add(v, half), nn);
+      return narrow ? r : hn::Min(hn::Max(hn::Add(r, z), lo), hi);
+    };
+    for (int64_t i = 0; i < count; i += L) {
+      const auto a = hn::Add(hn::LoadU(di, raw + i), off);  // wrapping int32 add
+      const auto ev = fix(hn::MulEven(a, mul));
+      const auto od = fix(hn::MulEven(hn::BitCast(di, hn::ShiftRight<32>(hn::BitCast(d64, a))), mul));
+      auto r = hn::OddEven(hn::BitCast(di, hn::ShiftLeft<32>(od)), hn::BitCast(di, ev));
+      if (narrow) r = hn::Add(hn::Min(hn::Max(r, lo32), hi32), z32);
+      const auto codes = hn::DemoteTo(dt, r);  // exact: r is inside [qmin, qmax]
+      if (i + L <= count) {
+        hn::StoreU(codes, dt, out + i);
+      } else {
+        HWY_ALIGN TOut buf[kMaxLanes];
+        hn::Store(codes, dt, buf);
+        std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
+      }
+    }
+    return;
+  }
+#else
+  (void)z, (void)lo, (void)hi;
+#endif
+  for (int64_t t = 0; t < count; ++t) out[t * col_stride] = TOut(RequantOne(raw[t], q, o));
+}
+
+void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+                   const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
+  HWY_DASSERT(T == TilePixels() && rows <= kMR && count <= T);
+  if (col_stride != 1) {
+    // Transposed store (linear layers): requantize each row into a contiguous buffer with the
+    // vector epilogue, then scatter the bytes.
+    HWY_ALIGN uint8_t buf[kMR * kNR * kMaxLanes];
+    Qu8s8GemmTile(w, x, K4, T, rows, count, q, o, buf, T, 1);
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t t = 0; t < count; ++t) out[m * row_stride + t * col_stride] = buf[m * T + t];
+    return;
+  }
+  HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
+#if HWY_TARGET == HWY_AVX3_DL
+  qu8s8_gemm_8x32c4(w, x, K4, acc);
+#else
+  qu8s8_gemm_8xNc4(w, x, K4, acc);
+#endif
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Repartition<int64_t, DI> d64;
+  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+#else
+  const int64_t z = 0, lo = 0, hi = 0;  // unused: the scalar target requantizes element by element
+#endif
+  for (int64_t m = 0; m < rows; ++m) {
+    if (o.u8)
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, out + m * row_stride, col_stride);
+    else
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
+  }
+}
+
+// One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
+#if HWY_TARGET == HWY_AVX3_DL
+__attribute__((target("avx512vnni"))) int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 128 <= Kp; k += 128) {
+    s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(x + k), _mm512_loadu_si512(w + k));
+    s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(x + k + 64), _mm512_loadu_si512(w + k + 64));
+  }
+  if (k < Kp) s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(x + k), _mm512_loadu_si512(w + k));
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+#elif HWY_TARGET == HWY_SCALAR
+HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  uint32_t s = 0;
+  for (int64_t k = 0; k < Kp; ++k) s += uint32_t(int32_t(x[k]) * w[k]);
+  return int32_t(s);
+}
+#else
+HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+  const DI di;
+  const hn::Repartition<int16_t, DI> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const hn::Rebind<int8_t, decltype(d16)> di8;
+  const int64_t L = int64_t(hn::Lanes(d16));
+  auto s0 = hn::Zero(di), s1 = hn::Zero(di);
+  for (int64_t k = 0; k < Kp; k += L)
+    s0 = hn::ReorderWidenMulAccumulate(di, hn::PromoteTo(d16, hn::LoadU(du8, x + k)),
+                                       hn::PromoteTo(d16, hn::LoadU(di8, w + k)), s0, s1);
+  return hn::GetLane(hn::SumOfLanes(di, hn::RearrangeToOddPlusEven(s0, s1)));
+}
+#endif
+
+// dst [K4][T][4]: byte j of pixel t's word = r[4·k4 + j][t] ^ flip, t < count (qs8_gemm.h
+// interleave4_rows). Whole vectors widen 16 or more bytes of each row to 32-bit lanes (in
+// order, unlike the per-block InterleaveLower) and OR them together; the tail goes bytewise.
+void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
+  static const uint8_t zeros[256] = {};
+  for (int64_t c4 = 0; c4 < K4; ++c4) {
+    const uint8_t* q[4];
+    uint32_t mask = 0;
+    for (int64_t j = 0; j < 4; ++j) {
+      q[j] = r[c4 * 4 + j] ? r[c4 * 4 + j] : zeros;
+      if (r[c4 * 4 + j]) mask |= uint32_t(flip) << (8 * j);  // absent rows stay 0
+    }
+    uint8_t* row = dst + c4 * T * 4;
+    int64_t t = 0;
+#if HWY_TARGET != HWY_SCALAR
+    const hn::ScalableTag<uint32_t> du;
+    const hn::Rebind<uint8_t, decltype(du)> d8;
+    const int64_t L = int64_t(hn::Lanes(du));
+    const auto m = hn::Set(du, mask);
+    for (; t + L <= count; t += L) {
+      const auto a = hn::PromoteTo(du, hn::LoadU(d8, q[0] + t)), b = hn::PromoteTo(du, hn::LoadU(d8, q[1] + t));
+      const auto c = hn::PromoteTo(du, hn::LoadU(d8, q[2] + t)), d = hn::PromoteTo(du, hn::LoadU(d8, q[3] + t));
+      const auto v = hn::Or(hn::Or(a, hn::ShiftLeft<8>(b)), hn::Or(hn::ShiftLeft<16>(c), hn::ShiftLeft<24>(d)));
+      hn::StoreU(hn::Xor(v, m), du, reinterpret_cast<uint32_t*>(row + t * 4));
+    }
+#endif
+    for (; t < count; ++t) {
+      const uint32_t v =
+          (uint32_t(q[0][t]) | uint32_t(q[1][t]) << 8 | uint32_t(q[2][t]) << 16 | uint32_t(q[3][t]) << 24) ^ mask;
+      std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is k = 4·c4 + j
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// Four rows at once: each x load serves four vpdpbusd, and the four horizontal sums overlap.
+__attribute__((target("avx512vnni"))) void qu8s8_dot64x4(const uint8_t* x, const int8_t* w, int64_t Kp,
+                                                           int32_t* acc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i s0 = z, s1 = z, s2 = z, s3 = z;
+  for (int64_t k = 0; k < Kp; k += 64) {
+    const __m512i xv = _mm512_loadu_si512(x + k);
+    Dpbusd(s0, xv, _mm512_loadu_si512(w + k));
+    Dpbusd(s1, xv, _mm512_loadu_si512(w + Kp + k));
+    Dpbusd(s2, xv, _mm512_loadu_si512(w + 2 * Kp + k));
+    Dpbusd(s3, xv, _mm512_loadu_si512(w + 3 * Kp + k));
+  }
+  acc[0] = _mm512_reduce_add_epi32(s0), acc[1] = _mm512_reduce_add_epi32(s1);
+  acc[2] = _mm512_reduce_add_epi32(s2), acc[3] = _mm512_reduce_add_epi32(s3);
+}
+#endif
+
+void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_AVX3_DL
+  for (; i + 4 <= M; i += 4) qu8s8_dot64x4(x, w + i * Kp, Kp, acc + i);
+#endif
+  for (; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
+}
+
+}  // namespace finch::quant::kernels::qs8::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::quant::kernels::qs8 {
+
+HWY_EXPORT(TilePixels);
+HWY_EXPORT(Qu8s8GemmTile);
+HWY_EXPORT(Qu8s8DotRows);
+HWY_EXPORT(Qu8Interleave4);
+
+int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
+void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
+  FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+}
+void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+  FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);
+}
+void interleave4_rows(const uint8_t* const* rows, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
+  FINCH_DISPATCH(Qu8Interleave4)(rows, K4, T, count, flip, dst);
+}
+
+}  // namespace finch::quant::kernels::qs8
+#endif  // HWY_ONCE
