@@ -1,6 +1,13 @@
 // The runtime's integer ops: quantize/dequantize at the float boundaries and the int8 ops of
-// ops.md, on the exact reference kernels (quant/kernels/reference.h).
+// ops.md. Each op's plain fn runs the exact reference kernel (quant/kernels/reference.h); where an
+// optimized kernel exists (quant/kernels/qs8_*.h: packed-weight GEMM convolution and linear,
+// direct depthwise convolution, element-wise ops), `prepare` builds it once at load and the
+// program runs on it. Both give identical codes (tests/quant/test_lower.cc checks whole programs).
 #include "framework/error.h"
+#include "quant/kernels/qs8_conv.h"
+#include "quant/kernels/qs8_dq_linear.h"
+#include "quant/kernels/qs8_dwconv.h"
+#include "quant/kernels/qs8_eltwise.h"
 #include "quant/kernels/quantize.h"
 #include "quant/kernels/reference.h"
 #include "quant/runtime/op_table.h"
@@ -147,22 +154,121 @@ Outs dq_linear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   return {quant::reference::dq_linear(in[0], in[1], sw, in[2], attr_string(n, "act", "none"))};
 }
 
+// ---- optimized kernels, prepared at load ----
+
+// A NodeKernel around a callable holding everything the node needs.
+template <class F>
+class FnKernel final : public NodeKernel {
+ public:
+  explicit FnKernel(F f) : f_(std::move(f)) {}
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return f_(in); }
+
+ private:
+  F f_;
+};
+template <class F>
+std::unique_ptr<NodeKernel> kernel(F f) {
+  return std::make_unique<FnKernel<F>>(std::move(f));
+}
+
+bool constant_or_absent(const Node& n, const Graph& g, size_t i) {
+  return i >= n.inputs.size() || n.inputs[i] < 0 || g.values[size_t(n.inputs[i])].is_constant();
+}
+Tensor constant_input(const Node& n, const Graph& g, size_t i) {
+  return i < n.inputs.size() && n.inputs[i] >= 0 ? g.values[size_t(n.inputs[i])].data : Tensor();
+}
+
+// The (multiplier, shift) pairs of a qconv2d/qlinear from its constants, as requant_of derives them.
+std::vector<quant::FixedPointMultiplier> multipliers_of(const Node& n, const Graph& g, const Act& x, const Act& y) {
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < n.inputs.size(); ++i) in.push_back(constant_input(n, g, i));
+  return quant::reference::rq_multipliers(requant_of(n, in, g, x, y), in[1].size(0), n.op.c_str());
+}
+
+std::unique_ptr<NodeKernel> prepare_qconv2d(const Node& n, const Graph& g) {
+  if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2) || !constant_or_absent(n, g, 3)) return nullptr;
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  const Tensor w = constant_input(n, g, 1), b = constant_input(n, g, 2);
+  auto m = multipliers_of(n, g, x, y);
+  const ops::Conv2dParams p = conv_params(n);
+  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
+  const int64_t C = g.values[size_t(n.inputs[0])].shape.size() == 4 ? g.values[size_t(n.inputs[0])].shape[1] : -1;
+  if (p.groups > 1 && p.groups == C && w.dim() == 4 && w.size(0) == C && w.size(1) == 1) {
+    auto k = std::make_shared<const quant::kernels::QDepthwiseConv2d>(w, b, std::move(m), p, x.dtype, x.z, y.z, qmin,
+                                                                       qmax, y.dtype);
+    return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+  }
+  auto k = std::make_shared<const quant::kernels::QConv2d>(w, b, std::move(m), p, x.dtype, x.z, y.z, qmin, qmax,
+                                                           y.dtype);
+  return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+}
+
+std::unique_ptr<NodeKernel> prepare_qlinear(const Node& n, const Graph& g) {
+  if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2) || !constant_or_absent(n, g, 3)) return nullptr;
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  auto k = std::make_shared<const quant::kernels::QLinear>(constant_input(n, g, 1), constant_input(n, g, 2),
+                                                           multipliers_of(n, g, x, y), x.dtype, x.z, y.z,
+                                                           attr_code(n, "qmin"), attr_code(n, "qmax"), y.dtype);
+  return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+}
+
+std::unique_ptr<NodeKernel> prepare_qadd(const Node& n, const Graph& g) {
+  const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
+  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
+  return kernel([n, a, b, y, qmin, qmax](const std::vector<Tensor>& in) {
+    if (in[0].shape() != in[1].shape() || in[0].dtype() != a.dtype || in[1].dtype() != b.dtype)
+      fail("node '", n.name, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
+           shape_str(in[0].shape()), " and ", shape_str(in[1].shape()));
+    return std::vector<Tensor>{quant::kernels::qs8_add(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, qmin, qmax, y.dtype)};
+  });
+}
+
+std::unique_ptr<NodeKernel> prepare_qmax_pool2d(const Node& n, const Graph&) {
+  const ops::Pool2dParams p = pool_params(n);
+  return kernel([p](const std::vector<Tensor>& in) { return std::vector<Tensor>{quant::kernels::qs8_max_pool2d(in[0], p)}; });
+}
+
+std::unique_ptr<NodeKernel> prepare_qrelu(const Node& n, const Graph& g) {
+  const quant::QParams q = qparams_of(n, g, n.inputs[0]);
+  const int32_t z = q.zero_point[0], lo = int32_t(q.qmin), hi = int32_t(q.qmax);
+  return kernel([z, lo, hi](const std::vector<Tensor>& in) { return std::vector<Tensor>{quant::kernels::qs8_relu(in[0], z, lo, hi)}; });
+}
+
+std::unique_ptr<NodeKernel> prepare_qrelu6(const Node& n, const Graph& g) {
+  const quant::QParams q = qparams_of(n, g, n.inputs[0]);
+  const float s = q.scale[0];
+  const int32_t z = q.zero_point[0], lo = int32_t(q.qmin), hi = int32_t(q.qmax);
+  return kernel([s, z, lo, hi](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{quant::kernels::qs8_relu6(in[0], s, z, lo, hi)};
+  });
+}
+
+std::unique_ptr<NodeKernel> prepare_dq_linear(const Node& n, const Graph& g) {
+  if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2)) return nullptr;
+  const Tensor w = constant_input(n, g, 1);
+  const quant::QParams q = qparams_of(n, g, n.inputs[1]);
+  std::vector<float> sw = q.per_channel() ? q.scale : std::vector<float>(size_t(w.dim() > 0 ? w.size(0) : 0), q.scale[0]);
+  auto k = std::make_shared<const quant::kernels::QDynamicLinear>(w, std::move(sw), constant_input(n, g, 2),
+                                                                  attr_string(n, "act", "none"));
+  return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+}
+
 }  // namespace
 
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
       {"quantize", {1, 1, quantize_op}},
       {"dequantize", {1, 1, dequantize_op}},
-      {"qconv2d", {4, 4, qconv2d, (1u << 2) | (1u << 3)}},  // bias and rq may be absent (-1)
-      {"qlinear", {4, 4, qlinear, (1u << 2) | (1u << 3)}},
-      {"qadd", {2, 2, qadd}},
-      {"qmax_pool2d", {1, 1, qmax_pool2d}},
+      {"qconv2d", {4, 4, qconv2d, (1u << 2) | (1u << 3), prepare_qconv2d}},  // bias and rq may be absent (-1)
+      {"qlinear", {4, 4, qlinear, (1u << 2) | (1u << 3), prepare_qlinear}},
+      {"qadd", {2, 2, qadd, 0, prepare_qadd}},
+      {"qmax_pool2d", {1, 1, qmax_pool2d, 0, prepare_qmax_pool2d}},
       {"qavg_pool2d", {1, 1, qavg_pool2d}},
       {"qadaptive_avg_pool2d", {1, 1, qadaptive_avg_pool2d}},
-      {"qrelu", {1, 1, qrelu}},
-      {"qrelu6", {1, 1, qrelu6}},
+      {"qrelu", {1, 1, qrelu, 0, prepare_qrelu}},
+      {"qrelu6", {1, 1, qrelu6, 0, prepare_qrelu6}},
       {"qcat", {1, -1, qcat}},
-      {"dq_linear", {2, 3, dq_linear}},
+      {"dq_linear", {2, 3, dq_linear, 0, prepare_dq_linear}},
   };
   return t;
 }

@@ -1,6 +1,7 @@
 // Lowering a quantized model to an integer program: the program's outputs equal the simulated
 // model's bit for bit (static int8, fused and unfused, per-tensor and per-channel, fp16 and
-// dynamic), on the zoo's residual (ResNet) and inverted-residual (MobileNetV2) networks.
+// dynamic), on the zoo's residual (ResNet) and inverted-residual (MobileNetV2) networks; and the
+// optimized kernels give every value exactly as the reference kernels do.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -73,6 +74,12 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
   else EXPECT_GT(integer, 0);
   EXPECT_EQ(count_op(g, "fake_quant"), 0) << "every fake_quant is lowered";
   runtime::Program p(g, c.model);
+  runtime::ProgramOptions ro;
+  ro.reference_kernels = true;
+  runtime::Program ref(g, c.model, ro);
+  // The integer nodes run on the optimized kernels (not silently on the reference ones).
+  EXPECT_EQ(ref.optimized_nodes(), 0);
+  if (integer > 0) EXPECT_GT(p.optimized_nodes(), 0);
   for (int64_t n : {1, 5}) {
     const Tensor x = randn({n, 1, 28, 28}, gen);
     Tensor want;
@@ -83,6 +90,11 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
     const Tensor got = p.run(x);
     ASSERT_EQ(got.shape(), want.shape());
     EXPECT_EQ(differing(got, want), 0) << c.model << " " << c.qconfig << (c.fuse ? "" : " unfused") << " batch " << n;
+    // Every value of the program, not only the output: optimized kernels equal the reference.
+    const std::vector<Tensor> fast = p.run_all({x}), slow = ref.run_all({x});
+    for (size_t v = 0; v < fast.size(); ++v)
+      if (fast[v].defined() && !g.values[v].is_constant())
+        EXPECT_EQ(differing(fast[v], slow[v]), 0) << "value " << g.values[v].name << " batch " << n;
   }
 }
 

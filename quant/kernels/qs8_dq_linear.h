@@ -1,0 +1,35 @@
+// Dynamic-quantization linear on the int8 dot kernels: bit-identical to reference::dq_linear.
+//
+// Per call x (f32) is quantized per tensor to int8 affine full range from its min/max (the same
+// qparams and quantize() as the reference), the dot products run on u8×i8 (qs8_gemm.h:
+// qu8s8_dot_rows over weight rows packed once here), and each output is the reference's one
+// f32 step fma(float(acc), s_x·s_w[oc], bias[oc]) with the fused activation.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/tensor.h"
+
+namespace finch::quant::kernels {
+
+class QDynamicLinear {
+ public:
+  // w: i8 [OC, K] (zero point 0) with per-channel scales s_w (OC entries); bias f32 [OC] or
+  // undefined; act "none", "relu" or "relu6". Bad arguments: a finch::Error sentence.
+  QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Tensor& bias, std::string act);
+
+  // x: f32 [.., K] -> f32 [.., OC].
+  Tensor run(const Tensor& x) const;
+
+ private:
+  int64_t OC_, K_, Kp_;
+  std::vector<float> s_w_, bias_;
+  std::string act_;
+  std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
+  std::vector<int64_t> wsum_;   // Σ_k w[oc][k]
+  Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums
+};
+
+}  // namespace finch::quant::kernels
