@@ -1,6 +1,7 @@
 // Copies between layouts and dtypes, element access, and the tensor factories.
 #include <cmath>
 
+#include "framework/f16_convert.h"
 #include "framework/grad_mode.h"
 #include "framework/tensor.h"
 
@@ -65,6 +66,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
   const Tensor s = src.dim() == dim() && src.shape() == shape() ? src : src.detach().expand(shape());
   if (dtype() == s.dtype() && is_contiguous() && s.is_contiguous()) {
     if (raw_data() != s.raw_data()) std::memmove(raw_data(), s.raw_data(), nbytes());
+    return *this;
+  }
+  // f16 <-> f32 (fp16 programs, mixed precision) on the CPU's conversion instructions.
+  if (is_contiguous() && s.is_contiguous() && dtype() == DType::f32 && s.dtype() == DType::f16) {
+    f16_to_f32_array(static_cast<const f16*>(s.raw_data()), numel(), static_cast<float*>(raw_data()));
+    return *this;
+  }
+  if (is_contiguous() && s.is_contiguous() && dtype() == DType::f16 && s.dtype() == DType::f32) {
+    f32_to_f16_array(static_cast<const float*>(s.raw_data()), numel(), static_cast<f16*>(raw_data()));
     return *this;
   }
   visit_dtype(dtype(), [&](auto dtag) {
