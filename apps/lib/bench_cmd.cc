@@ -93,6 +93,8 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
       ->capture_default_str();
   app.add_option("--threads", o.threads, "compute threads")->capture_default_str();
   app.add_option("--iters", o.iters, "timed runs")->capture_default_str();
+  app.add_flag("--reference-kernels", o.reference_kernels,
+               "time the scalar reference kernels instead of the optimized ones (same results)");
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones")
       ->capture_default_str();
   app.add_option("--max-seconds", o.max_seconds,
@@ -139,7 +141,9 @@ int run_bench(const BenchOptions& o) {
   const std::string precision = g.meta.value("precision", kind);
   const std::string model = g.meta.value("model", "");
   std::vector<Tensor> xs = random_inputs(g, o.batch, o.seed, o.program);
-  runtime::Program p(std::move(g), o.program);
+  runtime::ProgramOptions po;
+  po.reference_kernels = o.reference_kernels;
+  runtime::Program p(std::move(g), o.program, po);
   // The budget bounds the warmup too (one run is enough to warm a slow program).
   int64_t warmup = 0;
   for (const auto w0 = Clock::now(); warmup < o.warmup;) {
@@ -173,6 +177,7 @@ int run_bench(const BenchOptions& o) {
   if (!o.json.empty())
     write_json_file(o.json, {{"program", o.program}, {"model", model}, {"kind", kind}, {"precision", precision},
                              {"batch", o.batch}, {"threads", get_num_threads()}, {"iters", runs},
+                             {"kernels", o.reference_kernels ? "reference" : "optimized"},
                              {"warmup", warmup}, {"latency_ms_median", median}, {"latency_ms_p10", p10},
                              {"latency_ms_p90", p90}, {"latency_ms", ms}, {"images_per_second", ips},
                              {"file_bytes", bytes}, {"finch_version", finch_version()}});

@@ -23,6 +23,7 @@ struct BenchOptions {
   double max_seconds = 0;  // > 0: stop the warmup, then the timed runs, once each took this long
                            // (at least one run each)
   uint64_t seed = 1;       // the random inputs' generator
+  bool reference_kernels = false;  // the scalar reference kernels instead of the optimized ones
   std::string json;
 };
 
