@@ -36,10 +36,9 @@ std::string name(int64_t target) { return hwy::TargetName(target); }
 TEST(SimdDispatch, ListsTheTargetsThisCpuRuns) {
   // Informational (the ARM script's log shows it per qemu CPU model).
   std::string list;
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) list += " " + name(t);
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) list.append(" ").append(name(t));
   std::cout << "static target " << name(HWY_STATIC_TARGET) << "; supported and compiled:" << list
             << "\n";
-  EXPECT_FALSE(hwy::SupportedAndGeneratedTargets().empty());
 }
 
 #if HWY_ARCH_ARM_A64
@@ -54,7 +53,7 @@ TEST(SimdDispatch, StaticTargetIsNeonOnAarch64) {
 }
 
 // Whatever Highway's run-time detection reports (a Pi 4 reports no NEON to Highway 1.0.3: it
-// lacks AES; qemu's "max" reports SVE and SVE2, which HWY_DYNAMIC_DISPATCH would then pick),
+// lacks AES; qemu's "max" reports SVE and SVE2, which a dynamic dispatch would prefer),
 // FINCH_DISPATCH runs the NEON code the kernels were written and tested for.
 TEST(SimdDispatch, NeonRunsWhateverHighwayDetects) {
   for (int64_t reported : {int64_t(HWY_EMU128), int64_t(HWY_NEON), int64_t(HWY_SVE),
@@ -62,11 +61,6 @@ TEST(SimdDispatch, NeonRunsWhateverHighwayDetects) {
     hwy::SetSupportedTargetsForTest(reported);
     EXPECT_EQ(name(FINCH_DISPATCH(RanTarget)()), name(HWY_NEON)) << "reported " << name(reported);
   }
-  // Measured with Debian's Highway 1.0.3 and the default flags: EMU128 is not compiled on
-  // aarch64 (only targets at least as good as the static one are), so where NEON is not
-  // reported even the dynamic dispatch falls back to the static NEON code.
-  hwy::SetSupportedTargetsForTest(HWY_EMU128);
-  EXPECT_EQ(name(HWY_DYNAMIC_DISPATCH(RanTarget)()), name(HWY_NEON));
   hwy::SetSupportedTargetsForTest(0);
 }
 
