@@ -17,7 +17,14 @@
 #include "hwy/highway.h"
 
 #if HWY_ARCH_ARM_A64
-#define FINCH_DISPATCH(FUNC) HWY_STATIC_DISPATCH(FUNC)
+// CMakeLists.txt defines HWY_COMPILE_ONLY_STATIC on aarch64, so HWY_EXPORT's table holds just the
+// NEON function. Calling through the table (not HWY_STATIC_DISPATCH, which pastes `N_NEON::`
+// before the name) accepts the same names as HWY_DYNAMIC_DISPATCH does on x86, qualified ones
+// such as `wino::InputTransform` included.
+#if (HWY_TARGETS & (HWY_TARGETS - 1)) != 0
+#error "aarch64: define HWY_COMPILE_ONLY_STATIC (CMakeLists.txt does) so only NEON is compiled"
+#endif
+#define FINCH_DISPATCH(FUNC) (*(HWY_DISPATCH_TABLE(FUNC)[0]))
 #else
 #define FINCH_DISPATCH(FUNC) HWY_DYNAMIC_DISPATCH(FUNC)
 #endif

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Cross-compiles the deployable part of finch (FINCH_RUNTIME_ONLY: framework, ops, quant/kernels,
+# quant/runtime, finch_run and their tests) for aarch64 and runs its tests under qemu-aarch64
+# twice: QEMU_CPU=cortex-a72 (Raspberry Pi 4: ARMv8.0, no dot product) and cortex-a76 (Pi 5:
+# ARMv8.2 with SDOT/UDOT). Installs the cross compiler, qemu and the arm64 -dev packages first
+# (idempotent apt-get, through sudo when not root; FINCH_SKIP_APT=1 skips it). Extra arguments go
+# to ctest (default: -LE long), e.g. `scripts/test-arm.sh -R Reference`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${FINCH_SKIP_APT:-0}" != 1 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  # Debian multiarch: the arm64 -dev packages install beside the amd64 ones (same versions are
+  # required, so apt may upgrade an amd64 library, e.g. zlib, to the arm64 one's version).
+  update=0
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $sudo dpkg --add-architecture arm64
+    update=1
+  fi
+  pkgs=(g++-aarch64-linux-gnu qemu-user cmake make pkg-config nlohmann-json3-dev
+        libhwy-dev:arm64 libopenblas-dev:arm64 zlib1g-dev:arm64 libgtest-dev:arm64)
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ] || [ $update = 1 ]; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+jobs=${FINCH_JOBS:-$(nproc)}
+start=$SECONDS
+cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+      -DFINCH_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release
+cmake --build build-arm -j"$jobs"
+echo "test-arm: cross build took $((SECONDS - start)) s"
+
+if [ $# -eq 0 ]; then set -- -LE long; fi
+# FINCH_EXPECT_ARM_DOTPROD tells CpuFeatures.DotprodMatchesTheCpuTheScriptChose what the
+# modelled CPU has.
+for cpu in cortex-a72:0 cortex-a76:1; do
+  start=$SECONDS
+  QEMU_CPU=${cpu%:*} FINCH_EXPECT_ARM_DOTPROD=${cpu#*:} \
+    ctest --test-dir build-arm --output-on-failure -j"$jobs" "$@"
+  echo "test-arm: tests under QEMU_CPU=${cpu%:*} took $((SECONDS - start)) s"
+done
+# The switch that forces the ARMv8.0 path on a dot-product CPU.
+QEMU_CPU=cortex-a76 FINCH_DISABLE_DOTPROD=1 FINCH_EXPECT_ARM_DOTPROD=0 \
+  ctest --test-dir build-arm --output-on-failure -R '^CpuFeatures\.'
