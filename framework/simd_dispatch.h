@@ -1,13 +1,13 @@
 // How finch calls its Highway kernels: FINCH_DISPATCH(Fn)(args...) instead of
 // HWY_DYNAMIC_DISPATCH.
 //
-// Why not always dynamic dispatch: Highway 1.0.3 enables its NEON target at run time only when
-// the CPU reports AES, which a Raspberry Pi 4 (Cortex-A72 without the crypto extension) does
-// not; dynamic dispatch would then fall back to the scalar target there. Every aarch64 CPU has
-// ASIMD (NEON is mandatory in ARMv8-A) and no finch kernel uses Highway's AES ops, so on aarch64
-// the baseline (static) target is called directly. qemu's cortex-a72 model reports AES and
-// cannot show the failure, hence the design rather than a test. CPU features beyond the
-// baseline (the dot product instructions) are checked by the kernels themselves.
+// Why not always dynamic dispatch: Highway 1.0.3 reports its NEON target as supported only when
+// the CPU has AES, which a Raspberry Pi 4 (Cortex-A72 without the crypto extension) lacks, so
+// which code runs there would hang on Highway's fallback rules. Every aarch64 CPU has ASIMD
+// (NEON is mandatory in ARMv8-A) and no finch kernel uses Highway's AES ops, so on aarch64 only
+// the NEON target is compiled and always called. qemu's cortex-a72 model reports AES and cannot
+// show the difference, hence the design rather than a test. CPU features beyond the baseline
+// (the dot product instructions) are checked by the kernels themselves (framework/cpu_features.h).
 //
 // On x86 the dynamic dispatch picks the best compiled target (SSE4, AVX2, AVX-512, AVX-512 with
 // VNNI: HWY_WANT_AVX3_DL is defined for the whole build); tests walk every target with
