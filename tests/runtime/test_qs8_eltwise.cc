@@ -86,7 +86,7 @@ TEST(Qs8Eltwise, AddEqualsReferenceEveryTarget) {
       if (sa == 0.25f) ++ties;
     }
   });
-  EXPECT_GT(checked, 1000);
+  EXPECT_GT(checked, 80 * int64_t(hwy::SupportedAndGeneratedTargets().size()));  // every target ran its cases
   EXPECT_GT(ties, 50);
 }
 
@@ -199,7 +199,7 @@ TEST(Qs8Eltwise, MaxPoolEqualsReferenceEveryTarget) {
       ++checked;
     }
   });
-  EXPECT_GT(checked, 1000);
+  EXPECT_GT(checked, 80 * int64_t(hwy::SupportedAndGeneratedTargets().size()));  // every target ran its cases
 }
 
 TEST(Qs8Eltwise, RejectsBadArguments) {
