@@ -52,15 +52,22 @@ int main(int argc, char** argv) {
   try {
     if (quantize->parsed()) {
       q.data.model_given = quantize->count("--model") > 0;
+      q.data.width_given = quantize->count("--width") > 0;
       finch::apps::finalize_quantize_options(q);
       return finch::apps::run_quantize(q, command_line);
     }
-    if (compile->parsed()) return finch::apps::run_compile(pc, compile->count("--model") > 0);
+    if (compile->parsed()) {
+      pc.data.width_given = compile->count("--width") > 0;
+      return finch::apps::run_compile(pc, compile->count("--model") > 0);
+    }
     if (run->parsed()) return finch::apps::run_run(pr);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
     if (verify->parsed()) return finch::apps::run_verify(pv);
     if (bench->parsed()) return finch::apps::run_bench(bo);
-    if (bench_program->parsed()) return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
+    if (bench_program->parsed()) {
+      bp.width_given = bench_program->count("--width") > 0;
+      return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
+    }
   } catch (const finch::Error& e) {
     std::cerr << "finch: " << e.what() << "\n";
   } catch (const std::exception& e) {

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     return e.get_exit_code();
   }
   o.model_given = app.count("--model") > 0;
+  o.width_given = app.count("--width") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {

@@ -199,6 +199,7 @@ int run_bench_program(BenchProgramOptions o, bool model_given) {
     } else if (!model_given) {
       fail(o.checkpoint, " does not name its model; give --model");
     }
+    if (!o.width_given) o.width = width_in(o.checkpoint);  // a trained α=0.5 network stays α=0.5
   } else if (!model_given) {
     fail("give --model (or --checkpoint naming one)");
   }

@@ -33,6 +33,7 @@ struct BenchProgramOptions {
   std::string input_size = "1x28x28";  // C×H×W
   int64_t classes = 10;
   double width = 1.0;                // MobileNet v1/v2 width multiplier
+  bool width_given = false;          // --width typed (else a --checkpoint's own width)
   bool cifar = false;                // the zoo's CIFAR variant (stride-1 stems), as train_cifar builds
   std::string precision = "int8";    // fp32 | fp16 | int8
   std::string qconfig = "int8";      // int8 only: quant/qconfig.h presets

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "apps/lib/train_options.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
 #include "framework/random.h"
@@ -19,6 +20,24 @@ std::string meta(const SafetensorsFile& f, const std::string& key) {
   return it->second;
 }
 
+// Metadata values are strings; the width is written as JSON so 0.5 round-trips exactly.
+std::string width_str(double w) { return nlohmann::json(w).dump(); }
+
+double parse_width(const std::string& source, const std::string& s) {
+  try {
+    size_t used = 0;
+    const double w = std::stod(s, &used);
+    if (used == s.size() && w > 0) return w;
+  } catch (const std::exception&) {
+  }
+  fail(source, ": metadata 'width' should be a positive number, found '", s, "'");
+}
+
+double width_of(const SafetensorsFile& f) {
+  auto it = f.metadata.find("width");
+  return it == f.metadata.end() ? 1.0 : parse_width(f.source, it->second);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
@@ -33,6 +52,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   save_safetensors(path, t,
                    {{"format", kFormat},
                     {"model", info.model},
+                    {"width", width_str(info.width)},
                     {"dataset", info.dataset},
                     {"optimizer", info.optimizer},
                     {"epochs_done", std::to_string(info.epochs_done)},
@@ -51,6 +71,7 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   info.model = meta(f, "model");
   info.dataset = meta(f, "dataset");
   info.optimizer = meta(f, "optimizer");
+  info.width = width_of(f);
   try {
     info.epochs_done = std::stoll(meta(f, "epochs_done"));
     info.best_test_accuracy = nlohmann::json::parse(meta(f, "best_test_accuracy")).get<double>();
@@ -95,16 +116,35 @@ void load_weights(const std::string& path, nn::Module& model) {
 }
 
 void save_weights(const std::string& path, const nn::Module& model, const std::string& model_name,
-                  const std::string& dataset) {
+                  const std::string& dataset, double width) {
   NamedTensors t;
   for (const auto& [name, v] : model.state_dict()) t.emplace_back(name, v);
-  save_safetensors(path, t, {{"model", model_name}, {"dataset", dataset}, {"finch_version", finch_version()}});
+  save_safetensors(path, t, {{"model", model_name}, {"width", width_str(width)}, {"dataset", dataset},
+                             {"finch_version", finch_version()}});
 }
 
 std::string model_name_in(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   auto it = f.metadata.find("model");
   return it == f.metadata.end() ? "" : it->second;
+}
+
+double width_in(const std::string& path) { return width_of(load_safetensors(path)); }
+
+void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, bool width_given) {
+  const SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find("model");
+  if (it != f.metadata.end() && !it->second.empty()) {
+    if (model_given && it->second != o.model) fail(path, " holds a ", it->second, " but --model is ", o.model);
+    o.model = it->second;
+  } else if (!model_given) {
+    fail(path, " does not name its model; give --model");
+  }
+  if (f.metadata.count("width")) {
+    const double w = width_of(f);
+    if (width_given && w != o.width) fail(path, " holds a ", o.model, " of width ", w, " but --width is ", o.width);
+    o.width = w;
+  }
 }
 
 }  // namespace finch::apps

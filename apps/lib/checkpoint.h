@@ -4,7 +4,7 @@
 //
 // Layout: tensors "model.<state_dict name>", "optimizer.<optimizer state name>",
 // "rng.default" (I64 [5], the bits of Generator::State); metadata "format" =
-// "finch-train-checkpoint", "model", "dataset", "optimizer", "epochs_done", "best_test_accuracy",
+// "finch-train-checkpoint", "model", "width" (the MobileNet width multiplier), "dataset", "optimizer", "epochs_done", "best_test_accuracy",
 // "history" (JSON array of the per-epoch metrics rows), "finch_version".
 #pragma once
 #include <cstdint>
@@ -19,6 +19,7 @@ namespace finch::apps {
 
 struct CheckpointInfo {
   std::string model, dataset, optimizer;
+  double width = 1.0;  // files without a "width" entry predate --width: 1
   int64_t epochs_done = 0;
   double best_test_accuracy = 0;
   nlohmann::json history = nlohmann::json::array();
@@ -35,11 +36,21 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
 // entries), loaded strictly into `model`.
 void load_weights(const std::string& path, nn::Module& model);
 
-// The weights with PyTorch names plus metadata, as model.safetensors / best.safetensors.
+// The weights with PyTorch names plus metadata ("model", "dataset", "width"), as
+// model.safetensors / best.safetensors.
 void save_weights(const std::string& path, const nn::Module& model, const std::string& model_name,
-                  const std::string& dataset);
+                  const std::string& dataset, double width = 1.0);
 
 // The "model" metadata of a weights or checkpoint file ("" when absent).
 std::string model_name_in(const std::string& path);
+
+// The "width" metadata of a weights or checkpoint file (1 when absent: written before --width).
+double width_in(const std::string& path);
+
+struct TrainOptions;
+// Makes `o` describe the network stored in `path`: its model name (unless --model was given, when
+// a different one is an error) and its width multiplier (likewise for --width). `model_given` and
+// `width_given` say which the user typed; without a model name in the file, --model is required.
+void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, bool width_given);
 
 }  // namespace finch::apps

@@ -58,6 +58,7 @@ void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_giv
   if (o.data.mean.empty() && g.meta.contains("mean")) o.data.mean = g.meta["mean"].get<std::vector<float>>();
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();
   if (g.meta.contains("model")) o.data.model = g.meta["model"].get<std::string>();
+  if (g.meta.contains("width")) o.data.width = g.meta["width"].get<double>();  // programs before --width: 1
   o.data.augment = false;
   o.data.eval_only = !o.data.checkpoint.empty();
   finalize_options(o.data);
@@ -74,6 +75,7 @@ void add_compile_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--model", o.data.model, "network (default: the one the checkpoint names)")
       ->check(CLI::IsMember(models::model_names()));
   app.add_option("--checkpoint", o.data.checkpoint, "trained fp32 weights (model.safetensors)")->required();
+  app.add_option("--width", o.data.width, "MobileNet width multiplier (default: the checkpoint's)");
   app.add_option("--out", o.out, "the program to write (.finch)")->required();
   add_data_options(app, o);
 }
@@ -108,12 +110,7 @@ void add_verify_options(CLI::App& app, ProgramOptions& o) {
 
 int run_compile(ProgramOptions o, bool model_given) {
   if (o.data.threads > 0) set_num_threads(o.data.threads);
-  if (const std::string m = model_name_in(o.data.checkpoint); !m.empty()) {
-    if (model_given && m != o.data.model) fail(o.data.checkpoint, " holds a ", m, " but --model is ", o.data.model);
-    o.data.model = m;
-  } else if (!model_given) {
-    fail(o.data.checkpoint, " does not name its model; give --model");
-  }
+  adopt_model_of(o.data.checkpoint, o.data, model_given, o.data.width_given);
   o.data.augment = false;
   o.data.eval_only = true;
   finalize_options(o.data);
@@ -121,6 +118,7 @@ int run_compile(ProgramOptions o, bool model_given) {
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.data.width;
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
   load_weights(o.data.checkpoint, *model);
   runtime::Graph g = float_program(*model, first_image(d), program_meta(o.data, d.channels, d.height, d.width, d.classes));
@@ -190,6 +188,7 @@ int run_verify(ProgramOptions o) {
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.data.width;
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
   const SafetensorsFile f = load_safetensors(checkpoint);
   nn::StateDict weights, state;

@@ -41,6 +41,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.width;
   nn::ModulePtr model = models::create(o.model, d.channels, classes, co);
   load_weights(o.checkpoint, *model);
   const EvalResult float_r = evaluate(*model, d.test, 256, classes, false, o.workers);
@@ -100,8 +101,8 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
     NamedTensors t;
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
     for (const auto& [name, v] : q->state->state_dict()) t.emplace_back("quant." + name, v);
-    save_safetensors(out + "qat_model.safetensors", t, {{"model", o.model}, {"dataset", o.dataset},
-                                                        {"qconfig", po.qconfig.str()}});
+    save_safetensors(out + "qat_model.safetensors", t, {{"model", o.model}, {"width", nlohmann::json(o.width).dump()},
+                                                        {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}});
   }
   quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
   if (!o.export_program.empty()) {

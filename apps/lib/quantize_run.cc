@@ -113,6 +113,7 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
       ->check(CLI::IsMember(models::model_names()));
   app.add_option("--checkpoint", o.data.checkpoint, "trained fp32 weights (model.safetensors or a checkpoint)")
       ->required();
+  app.add_option("--width", o.data.width, "MobileNet width multiplier (default: the checkpoint's)");
   app.add_option("--dataset", o.data.dataset, "cifar10, cifar100, fashion-mnist or folder")
       ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}))
       ->capture_default_str();
@@ -164,17 +165,13 @@ void finalize_quantize_options(QuantizeOptions& o) {
 int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   QuantizeOptions o = opt;
   if (o.data.threads > 0) set_num_threads(o.data.threads);
-  if (const std::string m = model_name_in(o.data.checkpoint); !m.empty()) {
-    if (o.data.model_given && m != o.data.model)
-      fail(o.data.checkpoint, " holds a ", m, " but --model is ", o.data.model);
-    o.data.model = m;
-  } else if (!o.data.model_given) {
-    fail(o.data.checkpoint, " does not name its model; give --model");
-  }
+  adopt_model_of(o.data.checkpoint, o.data, o.data.model_given, o.data.width_given);
+  check_width(o.data.model, o.data.width);
   const DataBundle d = load_data(o.data, /*need_train=*/o.mode == "static");
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.data.width;
   const int64_t classes = int64_t(d.classes.size());
   nn::ModulePtr model = models::create(o.data.model, d.channels, classes, co);
   load_weights(o.data.checkpoint, *model);

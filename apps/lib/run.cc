@@ -37,6 +37,7 @@ nlohmann::json nan_to_null(const std::vector<double>& v) {
 nlohmann::json base_summary(const TrainOptions& o, const nn::Module& model, const DataBundle& d,
                             const EvalResult& r, const std::string& command_line) {
   return {{"model", o.model},
+          {"width", o.width},
           {"dataset", o.dataset},
           {"parameters", model.num_parameters()},
           {"classes", d.classes},
@@ -86,6 +87,7 @@ int eval_only(const TrainOptions& o, const std::string& command_line) {
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.width;
   nn::ModulePtr model = models::create(o.model, d.channels, int64_t(d.classes.size()), co);
   load_weights(o.checkpoint, *model);
   const EvalResult r = evaluate(*model, d.test, 256, int64_t(d.classes.size()), !o.predictions.empty(), o.workers);
@@ -108,13 +110,16 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   finalize_options(o);
   set_num_threads(o.threads);
   if (o.eval_only) {
-    if (const std::string m = model_name_in(o.checkpoint); !m.empty() && m != o.model) {
-      if (o.model_given) fail(o.checkpoint, " holds a ", m, " but --model is ", o.model);
-      o.model = m;  // the file says which network it is
-    }
+    if (!model_name_in(o.checkpoint).empty())
+      adopt_model_of(o.checkpoint, o, o.model_given, o.width_given);  // the file says which network it is
+    check_width(o.model, o.width);
     return eval_only(o, command_line);
   }
-  if (o.qat && !o.checkpoint.empty()) return run_qat(o, command_line, quiet);
+  if (o.qat && !o.checkpoint.empty()) {
+    if (!model_name_in(o.checkpoint).empty()) adopt_model_of(o.checkpoint, o, o.model_given, o.width_given);
+    check_width(o.model, o.width);
+    return run_qat(o, command_line, quiet);
+  }
   if (o.qat) {
     // From scratch: train the float model first, then fine-tune it with QAT.
     TrainOptions f = o;
@@ -133,18 +138,21 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   models::CreateOptions co;
   co.cifar = true;
   co.input_size = d.height;
+  co.width_mult = o.width;
   co.gen = &gen;
   nn::ModulePtr model = models::create(o.model, d.channels, num_classes, co);
   std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, *model);
 
   std::filesystem::create_directories(o.out_dir);
   const std::string out = o.out_dir + "/";
-  CheckpointInfo info{o.model, o.dataset, o.optimizer, 0, 0.0, nlohmann::json::array()};
+  CheckpointInfo info{o.model, o.dataset, o.optimizer, o.width, 0, 0.0, nlohmann::json::array()};
   if (!o.resume.empty()) {
     CheckpointInfo saved = load_checkpoint(o.resume, *model, *opt);
     if (saved.model != o.model || saved.dataset != o.dataset || saved.optimizer != o.optimizer)
       fail(o.resume, " was written by a ", saved.model, " run on ", saved.dataset, " with ", saved.optimizer,
            ", not ", o.model, " on ", o.dataset, " with ", o.optimizer);
+    if (saved.width != o.width)
+      fail(o.resume, " holds a ", saved.model, " of width ", saved.width, " but --width is ", o.width);
     if (saved.epochs_done >= o.epochs)
       fail(o.resume, " already holds ", saved.epochs_done, " epochs; raise --epochs (now ", o.epochs,
            ") to train further");
@@ -187,7 +195,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
     const bool best = last.accuracy > info.best_test_accuracy || epoch == 0;
     if (best) {
       info.best_test_accuracy = last.accuracy;
-      save_weights(out + "best.safetensors", *model, o.model, o.dataset);
+      save_weights(out + "best.safetensors", *model, o.model, o.dataset, o.width);
     }
     save_checkpoint(out + "checkpoint.safetensors", *model, *opt, info);
     write_metrics_csv(out + "metrics.csv", info.history);
@@ -200,7 +208,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   const EvalResult r = have_last && o.predictions.empty()
                            ? last
                            : evaluate(*model, d.test, 256, num_classes, !o.predictions.empty(), o.workers);
-  save_weights(out + "model.safetensors", *model, o.model, o.dataset);
+  save_weights(out + "model.safetensors", *model, o.model, o.dataset, o.width);
   if (!o.predictions.empty()) write_predictions_csv(o.predictions, r);
   nlohmann::json s = base_summary(o, *model, d, r, command_line);
   s["best_test_accuracy"] = std::max(info.best_test_accuracy, r.accuracy);

@@ -31,6 +31,13 @@ const CLI::Validator kNonNegative = number_at_least(0, "zero or more");
 
 }  // namespace
 
+void check_width(const std::string& model, double width) {
+  if (!(width > 0 && width <= 4))
+    fail("--width must be a multiplier in (0, 4] (0.5 halves every layer's channels), got ", width);
+  if (width != 1.0 && model != "mobilenet_v1" && model != "mobilenetv2")
+    fail("--width applies to mobilenet_v1 and mobilenetv2 only, not ", model);
+}
+
 int64_t default_epochs(const std::string& model) {
   // Chosen so each default run reaches its issue target on Fashion-MNIST on 2 cores:
   // LeNet-5 is cheap and saturates early; the deep networks need longer cosine schedules.
@@ -74,6 +81,10 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "(30 epochs, lr 0.05); "
                  "the CIFAR variant of each is used")
       ->check(CLI::IsMember(names))
+      ->capture_default_str();
+  app.add_option("--width", o.width,
+                 "width multiplier alpha of mobilenet_v1/mobilenetv2 (0.5: half the channels in every "
+                 "layer); recorded in the weight files so finch quantize/compile rebuild the same network")
       ->capture_default_str();
   app.add_option("--dataset", o.dataset,
                  "cifar10 (data_batch_*.bin), cifar100 (train.bin/test.bin), fashion-mnist (IDX "
@@ -152,6 +163,7 @@ void finalize_options(TrainOptions& o) {
     else
       fail("--data is required for --dataset ", o.dataset, " (the folder holding its files)");
   }
+  check_width(o.model, o.width);
   if (o.epochs == 0) o.epochs = default_epochs(o.model);
   if (o.lr == 0) o.lr = default_lr(o.model, o.optimizer);
   if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.05 : 5e-4;

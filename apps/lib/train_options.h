@@ -14,6 +14,10 @@ namespace finch::apps {
 struct TrainOptions {
   std::string model = "lenet5";
   bool model_given = false;  // --model was on the command line (else --eval-only takes the file's)
+  // MobileNet v1/v2 width multiplier α (channels scaled by α, rounded to multiples of 8). Weight
+  // files and checkpoints record it as metadata "width", so later commands rebuild the network.
+  double width = 1.0;
+  bool width_given = false;  // --width was on the command line (else a checkpoint's is used)
   std::string dataset = "fashion-mnist";
   std::string data_dir;
   int64_t epochs = 0;        // 0: the model's default (default_epochs)
@@ -56,6 +60,10 @@ void add_train_options(CLI::App& app, TrainOptions& o);
 // Fills the "0 = default" fields from the model and dataset, and checks the combinations CLI11
 // cannot (one finch::Error sentence for the first problem found).
 void finalize_options(TrainOptions& o);
+
+// The one check of --width shared by train_cifar, finch compile and finch quantize: a positive
+// multiplier up to 4, and only for MobileNet v1/v2 (finch::Error naming the option otherwise).
+void check_width(const std::string& model, double width);
 
 int64_t default_epochs(const std::string& model);
 double default_lr(const std::string& model, const std::string& optimizer);
