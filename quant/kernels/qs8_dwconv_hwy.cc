@@ -1,15 +1,20 @@
-// Int8 depthwise convolution micro-kernel (Highway): vectors across the output width, exact int32
-// accumulation, the vectorized requantization of requant_hwy-inl.h.
+// Int8 depthwise convolution micro-kernel (Highway): vectors across the output width, products
+// in int16 summed pairwise into exact int32 (vpmaddwd on x86), the vectorized requantization of
+// requant_hwy-inl.h.
 //
 // Shapes: x [N, C, H, W], w [C, KH·KW], y [N, C, OH, OW]; one (n, c) plane at a time.
-// As in ops/depthwise_hwy.cc, each input plane is copied into a padded, stride-phase-split
-// scratch of centered codes (x − zx, int32): padded column pc lands in phase pc % sw at column
-// pc / sw, so output ow at tap kw reads phase (kw·dw) % sw, column ow + (kw·dw) / sw. Consecutive
-// outputs read consecutive scratch columns for every stride and dilation: each tap is one
-// unaligned load with no bounds test. Padding holds 0, which is exactly what a padded tap adds in
-// the reference (it skips them; x = zx would add (zx − zx)·w = 0). Products are exact in int32
-// (|x − zx| <= 255, |w| <= 128) and the operator has proved the running sum cannot overflow, so
-// the order of the additions does not matter.
+// Scratch: as in ops/depthwise_hwy.cc the padded plane is stride-phase split (padded column pc
+// lands in phase pc % sw at column pc / sw, so output ow at tap kw reads phase (kw·dw) % sw,
+// column ow + (kw·dw) / sw: each tap is one unaligned load with no bounds test), and in addition
+// every scratch cell is a pair of int16 centered codes: row r holds (x − zx) of padded row r in its
+// low half and of padded row r + dh in its high half. Tap rows (kh, kh + 1) then form one int16
+// pair with the weights (w[kh][kw], w[kh + 1][kw]) (an odd last row pairs with weight 0), and one
+// widening pairwise multiply-add gives Σ of both taps per int32 lane, in output order. A 3×3 is 6
+// such products per vector instead of 9 int32 multiplies (vpmulld: 2 uops, 10-cycle latency).
+// Exact: |x − zx| <= 255 and |w| <= 128, so each product (<= 32640) and the pair sum are exact,
+// and the operator has proved the running int32 sum cannot overflow, so the order of the
+// additions does not matter. Padding holds 0, which is exactly what a padded tap adds in the
+// reference (it skips them; x = zx would add (zx − zx)·w = 0).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -31,7 +36,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DI = hn::ScalableTag<int32_t>;
 using VI = hn::Vec<DI>;
 
-// Scratch geometry at this target's width: R padded rows of sw phases of Lp columns each.
+// Scratch geometry at this target's width: R rows of sw phases of Lp int16 pairs each.
 struct DwLayout {
   int64_t L, OWr, R, Lp, row;  // lanes, OW rounded up to L, rows, phase length, row stride
 };
@@ -63,47 +68,94 @@ std::vector<Phase> phases(const DwConvArgs& a, const DwLayout& s) {
   return ph;
 }
 
-// Copies plane x [H, W] into the scratch as x − zx (zeros elsewhere: xs starts
-// zeroed and every plane writes the same cells, so the padding stays 0 from plane to plane).
-// Stride 1 widens 4 codes at a time (a 128-bit vector: MobileNet's 7- and 14-wide rows are
-// narrower than a full AVX-512 vector), other strides gather one code at a time.
+// The int16 pair cell: lo in the low half, hi in the high half (both in [-255, 255]).
+inline int32_t pair_cell(int32_t lo, int32_t hi) { return int32_t(uint32_t(lo) & 0xFFFFu) | int32_t(uint32_t(hi) << 16); }
+
+// Codes in[j·sw], j = 0..Lanes−1, as int32 lanes minus zx (sw 1 or 2; reads in[0, sw·Lanes)).
 template <typename TX>
-void fill(const TX* x, const DwConvArgs& a, const DwLayout& s, const std::vector<Phase>& ph, int32_t* xs) {
-  const hn::CappedTag<int32_t, 4> d4;
-  const hn::Rebind<TX, decltype(d4)> dx4;
+HWY_INLINE VI centered(DI d, const TX* in, int64_t sw, VI vzx) {
+  const hn::Rebind<TX, DI> dx;
+  const VI a = hn::PromoteTo(d, hn::LoadU(dx, in));
+#if HWY_TARGET != HWY_SCALAR
+  if (sw == 2) return hn::Sub(hn::ConcatEven(d, hn::PromoteTo(d, hn::LoadU(dx, in + hn::Lanes(d))), a), vzx);
+#else
+  (void)sw;
+#endif
+  return hn::Sub(a, vzx);
+}
+
+// Writes plane x [H, W] into the pair scratch (zeros elsewhere: xs starts zeroed and every plane
+// writes the same cells, so the padding stays 0 from plane to plane). Scratch row r pairs padded
+// rows r and r + dh; a padded row that is padding contributes 0 to its half.
+// Strides 1 and 2 go a full vector of cells at a time: the loads may run past the row (into the
+// next row or plane, never past x_end, the end of the input: there the cells are gathered one at a
+// time), the lanes past the row's count are zeroed, and the whole vector is stored: its extra
+// zeros land on padding or on cells that a later (higher) row or phase writes again, and xs has a
+// vector of slack at its end. Larger strides gather one code at a time.
+template <typename TX>
+void fill(const TX* x, const TX* x_end, const DwConvArgs& a, const DwLayout& s, const std::vector<Phase>& ph,
+          int32_t* xs) {
+  const DI d;
   const int32_t zx = a.zx;
-  const auto vzx = hn::Set(d4, zx);
-  const int64_t L4 = int64_t(hn::Lanes(d4));  // 4, or 1 on the scalar target
-  const int64_t r_end = std::min(s.R, a.H + a.ph);
-  for (int64_t r = a.ph; r < r_end; ++r) {
-    const TX* src = x + (r - a.ph) * a.W;
+  const VI vzx = hn::Set(d, zx), lo16 = hn::Set(d, 0xFFFF);
+  const int64_t L = s.L, sw = a.sw;
+  const bool vec = sw == 1 || (sw == 2 && L > 1);
+  // Scratch rows touching data: r in [ph − dh, ph + H).
+  const int64_t r_begin = std::max<int64_t>(0, a.ph - a.dh), r_end = std::min(s.R, a.H + a.ph);
+  for (int64_t r = r_begin; r < r_end; ++r) {
+    const int64_t ilo = r - a.ph, ihi = r + a.dh - a.ph;  // input rows of the two halves
+    const TX* src_lo = ilo >= 0 && ilo < a.H ? x + ilo * a.W : nullptr;
+    const TX* src_hi = ihi >= 0 && ihi < a.H ? x + ihi * a.W : nullptr;
+    const TX* last = src_hi ? src_hi : src_lo;  // the later of the two rows read
     for (const Phase& q : ph) {
       int32_t* dst = xs + r * s.row + q.dst;
-      const TX* in = src + q.iw0;
+      const TX* in_lo = src_lo ? src_lo + q.iw0 : nullptr;
+      const TX* in_hi = src_hi ? src_hi + q.iw0 : nullptr;
       int64_t j = 0;
-      if (a.sw == 1) {
-        for (; j + L4 <= q.count; j += L4)
-          hn::StoreU(hn::Sub(hn::PromoteTo(d4, hn::LoadU(dx4, in + j)), vzx), d4, dst + j);
-        for (; j < q.count; ++j) dst[j] = int32_t(in[j]) - zx;
-      } else {
-        for (; j < q.count; ++j) dst[j] = int32_t(in[j * a.sw]) - zx;
+      if (vec) {
+        for (; j < q.count && last + q.iw0 + sw * (j + L) <= x_end; j += L) {
+          const VI lo = in_lo ? hn::And(centered(d, in_lo + sw * j, sw, vzx), lo16) : hn::Zero(d);
+          const VI hi = in_hi ? hn::ShiftLeft<16>(centered(d, in_hi + sw * j, sw, vzx)) : hn::Zero(d);
+          hn::StoreU(hn::IfThenElseZero(hn::FirstN(d, size_t(q.count - j)), hn::Or(lo, hi)), d, dst + j);
+        }
       }
+      for (; j < q.count; ++j)
+        dst[j] = pair_cell(in_lo ? int32_t(in_lo[j * sw]) - zx : 0, in_hi ? int32_t(in_hi[j * sw]) - zx : 0);
     }
   }
 }
 
-// One output row's accumulators. toff[t] is the scratch offset of tap t = kh·KW + kw from the
-// row's base (precomputed: a division per tap per vector would cost more than the multiply).
-// TAPS > 0 fixes the tap count at compile time (3×3: 9, fully unrolled), 0 leaves it to run time.
-template <int TAPS>
-HWY_INLINE void conv_row(const DwLayout& s, const int32_t* base, const int64_t* toff, int64_t taps, const int32_t* w,
-                         int32_t bias, int32_t* acc_row) {
+// acc += the pairwise products of the int16 pairs z and w (lane i: z.lo·w.lo + z.hi·w.hi). The
+// scalar target has one int32 lane and no int16 view of it: split by hand.
+HWY_INLINE VI pair_mul_acc(DI d, VI z, VI w, VI acc, VI& acc1) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  (void)acc1;
+  const int32_t zv = hn::GetLane(z), wv = hn::GetLane(w);
+  return hn::Add(acc, VI(int32_t(int16_t(zv)) * int16_t(wv) + (zv >> 16) * (wv >> 16)));
+#else
+  const hn::Repartition<int16_t, DI> d16;
+  return hn::ReorderWidenMulAccumulate(d, hn::BitCast(d16, z), hn::BitCast(d16, w), acc, acc1);
+#endif
+}
+
+// One output row's accumulators. toff[t] is the scratch offset of pair tap t = (kh / 2)·KW + kw
+// from the row's base (precomputed: a division per tap per vector would cost more than the
+// multiply), wp[t] its weight pair. PAIRS > 0 fixes the count at compile time (3×3: 6, fully
+// unrolled), 0 leaves it to run time.
+template <int PAIRS>
+HWY_INLINE void conv_row(const DwLayout& s, const int32_t* base, const int64_t* toff, int64_t pairs,
+                         const int32_t* wp, int32_t bias, int32_t* acc_row) {
   const DI d;
-  const int64_t T = TAPS ? TAPS : taps;
+  const int64_t T = PAIRS ? PAIRS : pairs;
+  const VI vb = hn::Set(d, bias);
   for (int64_t ow = 0; ow < s.OWr; ow += s.L) {
-    VI acc = hn::Set(d, bias);
-    for (int64_t t = 0; t < T; ++t) acc = hn::Add(acc, hn::Mul(hn::LoadU(d, base + toff[t] + ow), hn::Set(d, w[t])));
-    hn::StoreU(acc, d, acc_row + ow);
+    // ReorderWidenMulAccumulate may spread the products over two sums in its own lane order
+    // (NEON): RearrangeToOddPlusEven restores the output order, then the bias is added once.
+    VI acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+    for (int64_t t = 0; t < T; ++t)
+      acc0 = pair_mul_acc(d, hn::LoadU(d, base + toff[t] + ow), hn::Set(d, wp[t]), acc0, acc1);
+    hn::StoreU(hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb), d, acc_row + ow);
   }
 }
 
@@ -122,8 +174,10 @@ void requantize_plane(const DwConvArgs& a, const DwLayout& s, const int32_t* acc
   }
   const RequantParams q(a.mult[c], n, a.z_out, a.qmin, a.qmax);
   HWY_ALIGN TY tail[HWY_MAX_BYTES / sizeof(int32_t)];
+  const bool high = RequantHighApplies(q);
   for (int64_t i = 0; i < n_out; i += s.L) {
-    const auto codes = hn::DemoteTo(dy, Requantize(d, hn::LoadU(d, acc_row + i), q));  // inside TY: clamped
+    const VI v = hn::LoadU(d, acc_row + i);
+    const auto codes = hn::DemoteTo(dy, high ? RequantizeHigh(d, v, q, a.qmin, a.qmax) : Requantize(d, v, q));
     if (i + s.L <= n_out) {
       hn::StoreU(codes, dy, out_row + i);
     } else {
@@ -138,26 +192,33 @@ void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   const DwLayout s = dw_layout(a);
   // acc holds the plane's accumulators [OH, OW]: row oh is stored (OWr wide) at oh·OW, and the
   // next row overwrites the columns past OW, so the plane ends up contiguous.
-  std::vector<int32_t> xs(size_t(s.R * s.row)), acc(size_t(a.OH * a.OW + s.OWr));
-  const int64_t taps = a.KH * a.KW;
-  std::vector<int64_t> toff(static_cast<size_t>(taps));
-  for (int64_t kh = 0; kh < a.KH; ++kh)
+  std::vector<int32_t> xs(size_t(s.R * s.row + s.L)), acc(size_t(a.OH * a.OW + s.OWr));
+  const int64_t taps = a.KH * a.KW, KH2 = (a.KH + 1) / 2, pairs = KH2 * a.KW;
+  std::vector<int64_t> toff(static_cast<size_t>(pairs));
+  std::vector<int32_t> wp(static_cast<size_t>(pairs));
+  for (int64_t kh2 = 0; kh2 < KH2; ++kh2)
     for (int64_t kw = 0; kw < a.KW; ++kw) {
       const int64_t t = kw * a.dw;
-      toff[size_t(kh * a.KW + kw)] = kh * a.dh * s.row + (t % a.sw) * s.Lp + t / a.sw;
+      toff[size_t(kh2 * a.KW + kw)] = 2 * kh2 * a.dh * s.row + (t % a.sw) * s.Lp + t / a.sw;
     }
   const std::vector<Phase> ph = phases(a, s);
+  const TX* x_end = static_cast<const TX*>(a.x) + a.N * a.C * a.H * a.W;
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
-    fill(static_cast<const TX*>(a.x) + p * a.H * a.W, a, s, ph, xs.data());
+    fill(static_cast<const TX*>(a.x) + p * a.H * a.W, x_end, a, s, ph, xs.data());
     TY* y = static_cast<TY*>(a.y) + p * a.OH * a.OW;
     const int32_t* w = a.w + c * taps;
+    for (int64_t kh2 = 0; kh2 < KH2; ++kh2)
+      for (int64_t kw = 0; kw < a.KW; ++kw) {
+        const int64_t kh = 2 * kh2;
+        wp[size_t(kh2 * a.KW + kw)] = pair_cell(w[kh * a.KW + kw], kh + 1 < a.KH ? w[(kh + 1) * a.KW + kw] : 0);
+      }
     for (int64_t oh = 0; oh < a.OH; ++oh) {
       const int32_t* base = xs.data() + oh * a.sh * s.row;
-      if (taps == 9)
-        conv_row<9>(s, base, toff.data(), taps, w, a.bias[c], acc.data() + oh * a.OW);
+      if (pairs == 6)
+        conv_row<6>(s, base, toff.data(), pairs, wp.data(), a.bias[c], acc.data() + oh * a.OW);
       else
-        conv_row<0>(s, base, toff.data(), taps, w, a.bias[c], acc.data() + oh * a.OW);
+        conv_row<0>(s, base, toff.data(), pairs, wp.data(), a.bias[c], acc.data() + oh * a.OW);
     }
     requantize_plane(a, s, acc.data(), a.OH * a.OW, c, y);
   }

@@ -77,6 +77,34 @@ HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantPara
 #endif
 }
 
+// Requantize for total shifts n >= 32 (every real multiplier below 0.5: all ordinary layers),
+// about half the work. v + 2^(n−1) cannot overflow (|v| < 2^62), and for n >= 32
+// (v + 2^(n−1)) >> n = ((v + 2^(n−1)) >> 32) >> (n − 32): the first shift is just the high int32
+// half of each product, so the rest runs on int32 lanes, and |result| <= 2^30 so adding z_out and
+// clamping in int32 equals the int64 clamp of Requantize.
+inline bool RequantHighApplies(const RequantParams& q) { return q.n >= 32; }
+
+template <class DI32>
+HWY_INLINE hn::Vec<DI32> RequantizeHigh(DI32 d, hn::Vec<DI32> acc, const RequantParams& q, int32_t qmin,
+                                        int32_t qmax) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)qmin;
+  (void)qmax;
+  return Requantize(d, acc, q);
+#else
+  const hn::RepartitionToWide<DI32> d64;
+  const auto m = hn::Set(d, q.multiplier);
+  const auto half = hn::Set(d64, int64_t(1) << (q.n - 1));
+  const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
+  const auto even = hn::Add(hn::MulEven(acc, m), half);
+  const auto odd = hn::Add(hn::MulEven(acc_odd, m), half);
+  // High halves: odd's sit in the odd lanes already; even's move down by a 64-bit shift.
+  const auto hi = hn::OddEven(hn::BitCast(d, odd), hn::BitCast(d, hn::ShiftRight<32>(even)));
+  const auto r = hn::Add(hn::ShiftRightSame(hi, q.n - 32), hn::Set(d, q.z_out));
+  return hn::Min(hn::Max(r, hn::Set(d, qmin)), hn::Set(d, qmax));
+#endif
+}
+
 }  // namespace finch::quant::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
