@@ -187,9 +187,183 @@ void requantize_plane(const DwConvArgs& a, const DwLayout& s, const int32_t* acc
   }
 }
 
+// ---- Flat paths: the common strides without per-row loops in the convolution ----
+// The padded plane is stored row after row with a pitch Wo, and the outputs are computed as one
+// flat run i = oh·Wo + ow over [0, OH·Wo): every pair tap is a constant offset from i, so a 14×14
+// plane is 14 full vectors with no row bookkeeping; the Wo − OW columns past each row are
+// computed and dropped. Two layouts, both exact in the same way as above:
+//  * stride 1 (kFlatRows): Xp = padded plane as int16 (x − zx), pitch Wo = W + 2·pw; the pair
+//    scratch Z[i] = (Xp[i], Xp[i + dh·Wo]) pairs tap rows (kh, kh + 1) as in the general path.
+//  * column stride 2, dilation 1 (kFlatCols): the padded int16 row itself read as int32 cells is
+//    already (col 2j, col 2j + 1): the taps (kw, kw + 1) of output ow (kw even) are cell
+//    ow + kw / 2, so the plane needs no pair scratch at all. Padded rows are split by r % sh
+//    into sh blocks so that output row oh reads block row oh + (kh·dh) / sh (pitch Wo cells).
+enum class Flat { kNone, kRows, kCols };
+
+struct FlatPlan {
+  Flat kind = Flat::kNone;
+  int64_t Wo = 0, n_acc = 0;           // output pitch (cells), OH·Wo rounded up to L
+  int64_t xp_size = 0, z_size = 0;     // int16 cells of Xp, int32 cells of Z (kRows)
+  int64_t zshift = 0;                  // kRows: int16 offset of the high half's row (dh·Wo)
+  std::vector<int64_t> row_dst;        // per input row: int16 offset in Xp, or −1 when unused
+  std::vector<int64_t> toff;           // per pair tap: int32 cell offset from i
+  std::vector<int64_t> kh0, kw0, kh1, kw1;  // the taps of each pair (kh1 < 0: weight 0)
+};
+
+FlatPlan flat_plan(const DwConvArgs& a, int64_t L) {
+  FlatPlan f;
+  const int64_t L16 = 2 * L;
+  auto add_pair = [&](int64_t off, int64_t h0, int64_t w0, int64_t h1, int64_t w1) {
+    f.toff.push_back(off);
+    f.kh0.push_back(h0), f.kw0.push_back(w0), f.kh1.push_back(h1), f.kw1.push_back(w1);
+  };
+  if (a.sh == 1 && a.sw == 1) {
+    f.kind = Flat::kRows;
+    f.Wo = a.W + 2 * a.pw;  // == OW + (KW − 1)·dw
+    f.n_acc = (a.OH * f.Wo + L - 1) / L * L;
+    int64_t max_off = 0;
+    for (int64_t kh = 0; kh < a.KH; kh += 2)
+      for (int64_t kw = 0; kw < a.KW; ++kw) {
+        add_pair(kh * a.dh * f.Wo + kw * a.dw, kh, kw, kh + 1 < a.KH ? kh + 1 : -1, kw);
+        max_off = std::max(max_off, f.toff.back());
+      }
+    f.z_size = (f.n_acc + max_off + L - 1) / L * L;
+    f.zshift = a.dh * f.Wo;
+    f.xp_size = std::max(f.z_size + f.zshift, (a.H + 2 * a.ph) * f.Wo) + L16;
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      const int64_t off = (ih + a.ph) * f.Wo + a.pw;
+      f.row_dst.push_back(off + a.W <= f.z_size + f.zshift ? off : -1);  // rows no output reads: skip
+    }
+  } else if (a.sw == 2 && a.dw == 1) {
+    f.kind = Flat::kCols;
+    f.Wo = std::max(a.OW + (a.KW - 1) / 2, (a.pw + a.W + 1) / 2);
+    f.n_acc = (a.OH * f.Wo + L - 1) / L * L;
+    const int64_t Rb = a.OH + (a.KH - 1) * a.dh / a.sh;  // rows per block
+    const int64_t BS = Rb * f.Wo + L + a.KW;             // block pitch in cells, with read slack
+    for (int64_t kh = 0; kh < a.KH; ++kh)
+      for (int64_t kw = 0; kw < a.KW; kw += 2)
+        add_pair((kh * a.dh % a.sh) * BS + (kh * a.dh / a.sh) * f.Wo + kw / 2, kh, kw, kw + 1 < a.KW ? kh : -1,
+                 kw + 1);
+    f.xp_size = 2 * a.sh * BS + L16;
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      const int64_t r = ih + a.ph;
+      f.row_dst.push_back(r / a.sh < Rb ? 2 * ((r % a.sh) * BS + (r / a.sh) * f.Wo) + a.pw : -1);
+    }
+  }
+  return f;
+}
+
+// Writes the rows of plane x into Xp as int16 x − zx, a vector of codes at a time (masked: the
+// padding around them stays 0). Loads may read past a row, never past x_end.
+template <typename TX>
+void fill_rows(const TX* x, const TX* x_end, const DwConvArgs& a, const FlatPlan& f, int16_t* xp) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Rebind<TX, decltype(d16)> dx;
+  const int64_t L16 = int64_t(hn::Lanes(d16));
+  const auto vzx = hn::Set(d16, int16_t(a.zx));
+  for (int64_t ih = 0; ih < a.H; ++ih) {
+    if (f.row_dst[size_t(ih)] < 0) continue;
+    const TX* src = x + ih * a.W;
+    int16_t* dst = xp + f.row_dst[size_t(ih)];
+    int64_t j = 0;
+    for (; j < a.W && src + j + L16 <= x_end; j += L16)
+      hn::BlendedStore(hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx), hn::FirstN(d16, size_t(a.W - j)),
+                       d16, dst + j);
+    for (; j < a.W; ++j) dst[j] = int16_t(int32_t(src[j]) - a.zx);
+  }
+}
+
+// kRows: Z[i] = (Xp[i], Xp[i + zshift]) over the whole scratch, a vector at a time.
+void fill_pairs(const FlatPlan& f, const int16_t* xp, int32_t* z) {
+  const DI d;
+  const hn::Rebind<uint16_t, DI> du16;
+  const hn::Rebind<int16_t, DI> di16;
+  const int64_t L = int64_t(hn::Lanes(d));
+  const uint16_t* xu = reinterpret_cast<const uint16_t*>(xp);
+  for (int64_t i = 0; i < f.z_size; i += L) {
+    const VI lo = hn::PromoteTo(d, hn::LoadU(du16, xu + i));  // zero-extended low half
+    const VI hi = hn::ShiftLeft<16>(hn::PromoteTo(d, hn::LoadU(di16, xp + i + f.zshift)));
+    hn::StoreU(hn::Or(lo, hi), d, z + i);
+  }
+}
+
+// acc[i] for i in [0, n_acc): the flat convolution over the cells of base.
+template <int PAIRS>
+HWY_INLINE void conv_flat(const FlatPlan& f, const int32_t* base, const int32_t* wp, int32_t bias, int32_t* acc) {
+  const DI d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  const int64_t T = PAIRS ? PAIRS : int64_t(f.toff.size());
+  const int64_t* toff = f.toff.data();
+  const VI vb = hn::Set(d, bias);
+  for (int64_t i = 0; i < f.n_acc; i += L) {
+    VI acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+    for (int64_t t = 0; t < T; ++t)
+      acc0 = pair_mul_acc(d, hn::LoadU(d, base + toff[t] + i), hn::Set(d, wp[t]), acc0, acc1);
+    hn::StoreU(hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb), d, acc + i);
+  }
+}
+
+// Requantizes rows of OW accumulators at pitch Wo into the contiguous plane y [OH, OW]. A full
+// vector of codes is stored even where it runs past its row (the next stores overwrite it), but
+// never past the plane: the plane's last vector goes through a buffer.
+template <typename TY>
+void requantize_rows(const DwConvArgs& a, const int32_t* acc, int64_t Wo, int64_t c, TY* y) {
+  const DI d;
+  const hn::Rebind<TY, DI> dy;
+  const int64_t L = int64_t(hn::Lanes(d)), n_out = a.OH * a.OW;
+  const int n = a.shift[c];
+  if (!RequantVectorApplies(n)) {  // a real multiplier >= 2^30: the scalar rule saturates
+    const FixedPointMultiplier m{a.mult[c], n - 31};
+    for (int64_t oh = 0; oh < a.OH; ++oh) requantize(acc + oh * Wo, a.OW, m, a.z_out, a.qmin, a.qmax, y + oh * a.OW);
+    return;
+  }
+  const RequantParams q(a.mult[c], n, a.z_out, a.qmin, a.qmax);
+  const bool high = RequantHighApplies(q);
+  HWY_ALIGN TY tail[HWY_MAX_BYTES / sizeof(int32_t)];
+  for (int64_t oh = 0; oh < a.OH; ++oh)
+    for (int64_t ow = 0; ow < a.OW; ow += L) {
+      const VI v = hn::LoadU(d, acc + oh * Wo + ow);
+      const auto codes = hn::DemoteTo(dy, high ? RequantizeHigh(d, v, q, a.qmin, a.qmax) : Requantize(d, v, q));
+      const int64_t o = oh * a.OW + ow;
+      if (o + L <= n_out) {
+        hn::StoreU(codes, dy, y + o);
+      } else {
+        hn::Store(codes, dy, tail);
+        std::memcpy(y + o, tail, size_t(std::min(a.OW - ow, n_out - o)) * sizeof(TY));
+      }
+    }
+}
+
+template <typename TX, typename TY>
+void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_t p_end) {
+  const int64_t L = int64_t(hn::Lanes(DI()));
+  std::vector<int16_t> xp(size_t(f.xp_size));  // zero: the padding
+  std::vector<int32_t> z(size_t(f.kind == Flat::kRows ? f.z_size + L : 0)), acc(size_t(f.n_acc));
+  const int32_t* base = f.kind == Flat::kRows ? z.data() : reinterpret_cast<const int32_t*>(xp.data());
+  const TX* x_end = static_cast<const TX*>(a.x) + a.N * a.C * a.H * a.W;
+  const int64_t taps = a.KH * a.KW, pairs = int64_t(f.toff.size());
+  std::vector<int32_t> wp(static_cast<size_t>(pairs));
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const int64_t c = p % a.C;
+    fill_rows(static_cast<const TX*>(a.x) + p * a.H * a.W, x_end, a, f, xp.data());
+    if (f.kind == Flat::kRows) fill_pairs(f, xp.data(), z.data());
+    const int32_t* w = a.w + c * taps;
+    for (int64_t t = 0; t < pairs; ++t)
+      wp[size_t(t)] = pair_cell(w[f.kh0[size_t(t)] * a.KW + f.kw0[size_t(t)]],
+                                f.kh1[size_t(t)] < 0 ? 0 : w[f.kh1[size_t(t)] * a.KW + f.kw1[size_t(t)]]);
+    if (pairs == 6)
+      conv_flat<6>(f, base, wp.data(), a.bias[c], acc.data());
+    else
+      conv_flat<0>(f, base, wp.data(), a.bias[c], acc.data());
+    requantize_rows(a, acc.data(), f.Wo, c, static_cast<TY*>(a.y) + p * a.OH * a.OW);
+  }
+}
+
 template <typename TX, typename TY>
 void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   const DwLayout s = dw_layout(a);
+  const FlatPlan f = flat_plan(a, s.L);
+  if (f.kind != Flat::kNone) return planes_flat<TX, TY>(a, f, p_begin, p_end);
   // acc holds the plane's accumulators [OH, OW]: row oh is stored (OWr wide) at oh·OW, and the
   // next row overwrites the columns past OW, so the plane ends up contiguous.
   std::vector<int32_t> xs(size_t(s.R * s.row + s.L)), acc(size_t(a.OH * a.OW + s.OWr));
