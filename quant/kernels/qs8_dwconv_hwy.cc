@@ -187,64 +187,60 @@ void requantize_plane(const DwConvArgs& a, const DwLayout& s, const int32_t* acc
   }
 }
 
-// ---- Flat paths: the common strides without per-row loops in the convolution ----
-// The padded plane is stored row after row with a pitch Wo, and the outputs are computed as one
-// flat run i = oh·Wo + ow over [0, OH·Wo): every pair tap is a constant offset from i, so a 14×14
-// plane is 14 full vectors with no row bookkeeping; the Wo − OW columns past each row are
-// computed and dropped. Two layouts, both exact in the same way as above:
-//  * stride 1 (kFlatRows): Xp = padded plane as int16 (x − zx), pitch Wo = W + 2·pw; the pair
-//    scratch Z[i] = (Xp[i], Xp[i + dh·Wo]) pairs tap rows (kh, kh + 1) as in the general path.
-//  * column stride 2, dilation 1 (kFlatCols): the padded int16 row itself read as int32 cells is
-//    already (col 2j, col 2j + 1): the taps (kw, kw + 1) of output ow (kw even) are cell
-//    ow + kw / 2, so the plane needs no pair scratch at all. Padded rows are split by r % sh
-//    into sh blocks so that output row oh reads block row oh + (kh·dh) / sh (pitch Wo cells).
-enum class Flat { kNone, kRows, kCols };
+// ---- Flat paths: the common geometries without per-row loops in the convolution ----
+// The padded plane Xp (int16 x − zx, padding 0) is stored row after row, and the outputs are
+// computed as one flat run i = oh·Wo + ow over [0, OH·Wo) into codes at pitch Wo: every tap is a
+// constant offset from i, so a 14×14 plane is a handful of full vectors with no row bookkeeping;
+// the Wo − OW columns past each row are computed and dropped when the rows are compacted into y.
+// Xp read as int32 cells at any int16 offset o holds the pair (Xp[o], Xp[o + 1]): the adjacent
+// taps (kw, kw + 1) (dilation 1), so no pair scratch is needed. Two layouts:
+//  * stride 1 (kEvenOdd), Wo = W + 2·pw: output i reads Xp[i + kh·dh·Wo + kw]. Cells at offset
+//    2j give the even outputs i = 2j, cells at 2j + 1 the odd ones; both are requantized and
+//    merged as int16 pairs (e, o), which is output order.
+//  * column stride 2 (kCols): output ow at tap kw (even) reads cell ow + kw / 2 of its row.
+//    Padded rows are split by r % sh into sh blocks, so output row oh reads block row
+//    oh + (kh·dh) / sh and outputs i = oh·Wo + ow are again a constant offset apart.
+// An odd KW pairs its last tap with weight 0 (the cell's other half is read, times 0).
+enum class Flat { kNone, kEvenOdd, kCols };
 
 struct FlatPlan {
   Flat kind = Flat::kNone;
-  int64_t Wo = 0, n_acc = 0;           // output pitch (cells), OH·Wo rounded up to L
-  int64_t xp_size = 0, z_size = 0;     // int16 cells of Xp, int32 cells of Z (kRows)
-  int64_t zshift = 0;                  // kRows: int16 offset of the high half's row (dh·Wo)
-  std::vector<int64_t> row_dst;        // per input row: int16 offset in Xp, or −1 when unused
-  std::vector<int64_t> toff;           // per pair tap: int32 cell offset from i
-  std::vector<int64_t> kh0, kw0, kh1, kw1;  // the taps of each pair (kh1 < 0: weight 0)
+  int64_t Wo = 0, n_acc = 0;       // output pitch, OH·Wo rounded up to the outputs per step
+  int64_t xp_size = 0;             // int16 cells of Xp (with read slack)
+  std::vector<int64_t> row_dst;    // per input row: int16 offset in Xp, or −1 when unused
+  std::vector<int64_t> toff;       // per pair tap: int16 offset from output 0
+  std::vector<int64_t> kh, kw;     // the first tap of each pair; kw + 1 < KW: the second one
 };
 
 FlatPlan flat_plan(const DwConvArgs& a, int64_t L) {
   FlatPlan f;
-  const int64_t L16 = 2 * L;
-  auto add_pair = [&](int64_t off, int64_t h0, int64_t w0, int64_t h1, int64_t w1) {
-    f.toff.push_back(off);
-    f.kh0.push_back(h0), f.kw0.push_back(w0), f.kh1.push_back(h1), f.kw1.push_back(w1);
-  };
-  if (a.sh == 1 && a.sw == 1) {
-    f.kind = Flat::kRows;
-    f.Wo = a.W + 2 * a.pw;  // == OW + (KW − 1)·dw
-    f.n_acc = (a.OH * f.Wo + L - 1) / L * L;
-    int64_t max_off = 0;
-    for (int64_t kh = 0; kh < a.KH; kh += 2)
-      for (int64_t kw = 0; kw < a.KW; ++kw) {
-        add_pair(kh * a.dh * f.Wo + kw * a.dw, kh, kw, kh + 1 < a.KH ? kh + 1 : -1, kw);
-        max_off = std::max(max_off, f.toff.back());
+  if (a.dw != 1) return f;
+  auto pairs = [&](auto offset) {
+    for (int64_t kh = 0; kh < a.KH; ++kh)
+      for (int64_t kw = 0; kw < a.KW; kw += 2) {
+        f.toff.push_back(offset(kh, kw));
+        f.kh.push_back(kh), f.kw.push_back(kw);
       }
-    f.z_size = (f.n_acc + max_off + L - 1) / L * L;
-    f.zshift = a.dh * f.Wo;
-    f.xp_size = std::max(f.z_size + f.zshift, (a.H + 2 * a.ph) * f.Wo) + L16;
-    for (int64_t ih = 0; ih < a.H; ++ih) {
-      const int64_t off = (ih + a.ph) * f.Wo + a.pw;
-      f.row_dst.push_back(off + a.W <= f.z_size + f.zshift ? off : -1);  // rows no output reads: skip
-    }
-  } else if (a.sw == 2 && a.dw == 1) {
+  };
+#if HWY_TARGET != HWY_SCALAR  // the even/odd merge needs an int16 view of int32 lanes
+  if (a.sh == 1 && a.sw == 1) {
+    f.kind = Flat::kEvenOdd;
+    f.Wo = a.W + 2 * a.pw;  // == OW + KW − 1
+    f.n_acc = (a.OH * f.Wo + 2 * L - 1) / (2 * L) * (2 * L);
+    pairs([&](int64_t kh, int64_t kw) { return kh * a.dh * f.Wo + kw; });
+    f.xp_size = std::max(a.H + 2 * a.ph, a.OH + (a.KH - 1) * a.dh + 1) * f.Wo + f.n_acc + 4 * L + a.KW;
+    for (int64_t ih = 0; ih < a.H; ++ih) f.row_dst.push_back((ih + a.ph) * f.Wo + a.pw);
+    return f;
+  }
+#endif
+  if (a.sw == 2) {
     f.kind = Flat::kCols;
     f.Wo = std::max(a.OW + (a.KW - 1) / 2, (a.pw + a.W + 1) / 2);
     f.n_acc = (a.OH * f.Wo + L - 1) / L * L;
     const int64_t Rb = a.OH + (a.KH - 1) * a.dh / a.sh;  // rows per block
-    const int64_t BS = Rb * f.Wo + L + a.KW;             // block pitch in cells, with read slack
-    for (int64_t kh = 0; kh < a.KH; ++kh)
-      for (int64_t kw = 0; kw < a.KW; kw += 2)
-        add_pair((kh * a.dh % a.sh) * BS + (kh * a.dh / a.sh) * f.Wo + kw / 2, kh, kw, kw + 1 < a.KW ? kh : -1,
-                 kw + 1);
-    f.xp_size = 2 * a.sh * BS + L16;
+    const int64_t BS = Rb * f.Wo + 2 * L + a.KW;         // block pitch in cells, with read slack
+    pairs([&](int64_t kh, int64_t kw) { return 2 * ((kh * a.dh % a.sh) * BS + (kh * a.dh / a.sh) * f.Wo + kw / 2); });
+    f.xp_size = 2 * a.sh * BS + 4 * L;
     for (int64_t ih = 0; ih < a.H; ++ih) {
       const int64_t r = ih + a.ph;
       f.row_dst.push_back(r / a.sh < Rb ? 2 * ((r % a.sh) * BS + (r / a.sh) * f.Wo) + a.pw : -1);
@@ -259,103 +255,144 @@ template <typename TX>
 void fill_rows(const TX* x, const TX* x_end, const DwConvArgs& a, const FlatPlan& f, int16_t* xp) {
   const hn::ScalableTag<int16_t> d16;
   const hn::Rebind<TX, decltype(d16)> dx;
-  const int64_t L16 = int64_t(hn::Lanes(d16));
-  const auto vzx = hn::Set(d16, int16_t(a.zx));
+  const int64_t L16 = int64_t(hn::Lanes(d16)), W = a.W;
+  const int16_t zx = int16_t(a.zx);
+  const auto vzx = hn::Set(d16, zx);
   for (int64_t ih = 0; ih < a.H; ++ih) {
-    if (f.row_dst[size_t(ih)] < 0) continue;
-    const TX* src = x + ih * a.W;
-    int16_t* dst = xp + f.row_dst[size_t(ih)];
+    const int64_t o = f.row_dst[size_t(ih)];
+    if (o < 0) continue;
+    const TX* src = x + ih * W;
+    int16_t* dst = xp + o;
     int64_t j = 0;
-    for (; j < a.W && src + j + L16 <= x_end; j += L16)
-      hn::BlendedStore(hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx), hn::FirstN(d16, size_t(a.W - j)),
-                       d16, dst + j);
-    for (; j < a.W; ++j) dst[j] = int16_t(int32_t(src[j]) - a.zx);
+    for (; j < W && src + j + L16 <= x_end; j += L16)
+      hn::BlendedStore(hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx), hn::FirstN(d16, size_t(W - j)), d16,
+                       dst + j);
+    for (; j < W; ++j) dst[j] = int16_t(src[j] - zx);
   }
 }
 
-// kRows: Z[i] = (Xp[i], Xp[i + zshift]) over the whole scratch, a vector at a time.
-void fill_pairs(const FlatPlan& f, const int16_t* xp, int32_t* z) {
-  const DI d;
-  const hn::Rebind<uint16_t, DI> du16;
-  const hn::Rebind<int16_t, DI> di16;
-  const int64_t L = int64_t(hn::Lanes(d));
-  const uint16_t* xu = reinterpret_cast<const uint16_t*>(xp);
-  for (int64_t i = 0; i < f.z_size; i += L) {
-    const VI lo = hn::PromoteTo(d, hn::LoadU(du16, xu + i));  // zero-extended low half
-    const VI hi = hn::ShiftLeft<16>(hn::PromoteTo(d, hn::LoadU(di16, xp + i + f.zshift)));
-    hn::StoreU(hn::Or(lo, hi), d, z + i);
-  }
-}
-
-// acc[i] for i in [0, n_acc): the flat convolution over the cells of base.
+// The accumulators of the outputs whose cells start at xp + o: Σ over pair taps + bias.
 template <int PAIRS>
-HWY_INLINE void conv_flat(const FlatPlan& f, const int32_t* base, const int32_t* wp, int32_t bias, int32_t* acc) {
-  const DI d;
-  const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t T = PAIRS ? PAIRS : int64_t(f.toff.size());
-  const int64_t* toff = f.toff.data();
-  const VI vb = hn::Set(d, bias);
-  for (int64_t i = 0; i < f.n_acc; i += L) {
-    VI acc0 = hn::Zero(d), acc1 = hn::Zero(d);
-    for (int64_t t = 0; t < T; ++t)
-      acc0 = pair_mul_acc(d, hn::LoadU(d, base + toff[t] + i), hn::Set(d, wp[t]), acc0, acc1);
-    hn::StoreU(hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb), d, acc + i);
-  }
+HWY_INLINE VI conv_cells(DI d, const int16_t* xp, int64_t o, const int64_t* toff, int64_t pairs, const int32_t* wp,
+                         VI vb) {
+  const int64_t T = PAIRS ? PAIRS : pairs;
+  VI acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  for (int64_t t = 0; t < T; ++t)
+    acc0 = pair_mul_acc(d, hn::LoadU(d, reinterpret_cast<const int32_t*>(xp + toff[t] + o)), hn::Set(d, wp[t]), acc0,
+                        acc1);
+  // ReorderWidenMulAccumulate may spread the products over two sums in its own lane order
+  // (NEON): RearrangeToOddPlusEven restores the output order, then the bias is added once.
+  return hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb);
 }
 
-// Requantizes rows of OW accumulators at pitch Wo into the contiguous plane y [OH, OW]. A full
-// vector of codes is stored even where it runs past its row (the next stores overwrite it), but
-// never past the plane: the plane's last vector goes through a buffer.
-template <typename TY>
-void requantize_rows(const DwConvArgs& a, const int32_t* acc, int64_t Wo, int64_t c, TY* y) {
+// One channel's requantization: the vector rule (high: n >= 32) or, for a real multiplier >= 2^30
+// (never in a model), the scalar rule through a buffer.
+struct ChannelRequant {
+  RequantParams q;
+  FixedPointMultiplier m;
+  bool vec, high;
+  int32_t z_out, qmin, qmax;
+  ChannelRequant(const DwConvArgs& a, int64_t c)
+      : q(a.mult[c], a.shift[c], a.z_out, a.qmin, a.qmax),
+        m{a.mult[c], a.shift[c] - 31},
+        vec(RequantVectorApplies(a.shift[c])),
+        high(RequantHighApplies(q)),
+        z_out(a.z_out),
+        qmin(a.qmin),
+        qmax(a.qmax) {}
+
+  HWY_INLINE VI operator()(DI d, VI acc) const {
+    if (HWY_LIKELY(high)) return RequantizeHigh(d, acc, q, qmin, qmax);
+    if (vec) return Requantize(d, acc, q);
+    HWY_ALIGN int32_t buf[HWY_MAX_BYTES / sizeof(int32_t)];
+    hn::Store(acc, d, buf);
+    for (size_t k = 0; k < hn::Lanes(d); ++k) buf[k] = requantize(buf[k], m, z_out, qmin, qmax);
+    return hn::Load(d, buf);
+  }
+};
+
+// Codes of the flat outputs [0, n_acc) of one plane into yf (pitch Wo). HIGH: the channel's
+// total shift is >= 32 (every ordinary layer), requantized with constants broadcast once here.
+template <int PAIRS, bool HIGH, typename TY>
+void conv_plane(const DwConvArgs& a, const FlatPlan& f, const int16_t* xp, const int32_t* wp, int64_t c, TY* yf) {
   const DI d;
-  const hn::Rebind<TY, DI> dy;
-  const int64_t L = int64_t(hn::Lanes(d)), n_out = a.OH * a.OW;
-  const int n = a.shift[c];
-  if (!RequantVectorApplies(n)) {  // a real multiplier >= 2^30: the scalar rule saturates
-    const FixedPointMultiplier m{a.mult[c], n - 31};
-    for (int64_t oh = 0; oh < a.OH; ++oh) requantize(acc + oh * Wo, a.OW, m, a.z_out, a.qmin, a.qmax, y + oh * a.OW);
+  const int64_t L = int64_t(hn::Lanes(d)), pairs = int64_t(f.toff.size());
+  const int64_t* toff = f.toff.data();
+  const VI vb = hn::Set(d, a.bias[c]);
+  const ChannelRequant rq(a, c);
+  const int64_t n_acc = f.n_acc;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::RepartitionToWide<DI> d64;
+  const VI vm = hn::Set(d, rq.q.multiplier), vz = hn::Set(d, rq.z_out), vlo = hn::Set(d, rq.qmin),
+           vhi = hn::Set(d, rq.qmax);
+  const auto vhalf = hn::Set(d64, int64_t(1) << (rq.q.n - 1));
+  const int shift = rq.q.n - 32;
+#define FINCH_DW_RQ(v) (HIGH ? RequantizeHighV(d, v, vm, vhalf, shift, vz, vlo, vhi) : rq(d, v))
+  if (f.kind == Flat::kEvenOdd) {
+    const hn::Repartition<int16_t, DI> d16;
+    const hn::Rebind<TY, decltype(d16)> dy16;
+    const VI lo16 = hn::Set(d, 0xFFFF);
+    for (int64_t i = 0; i < n_acc; i += 2 * L) {
+      const VI e = FINCH_DW_RQ(conv_cells<PAIRS>(d, xp, i, toff, pairs, wp, vb));
+      const VI o = FINCH_DW_RQ(conv_cells<PAIRS>(d, xp, i + 1, toff, pairs, wp, vb));
+      // Codes fit int16: lane j = (e_j, o_j) is outputs i + 2j, i + 2j + 1 as int16 lanes.
+      const auto eo = hn::BitCast(d16, hn::Or(hn::And(e, lo16), hn::ShiftLeft<16>(o)));
+      hn::StoreU(hn::DemoteTo(dy16, eo), dy16, yf + i);
+    }
     return;
   }
-  const RequantParams q(a.mult[c], n, a.z_out, a.qmin, a.qmax);
-  const bool high = RequantHighApplies(q);
-  HWY_ALIGN TY tail[HWY_MAX_BYTES / sizeof(int32_t)];
+#else
+#define FINCH_DW_RQ(v) rq(d, v)
+#endif
+  const hn::Rebind<TY, DI> dy;
+  for (int64_t i = 0; i < n_acc; i += L)
+    hn::StoreU(hn::DemoteTo(dy, FINCH_DW_RQ(conv_cells<PAIRS>(d, xp, 2 * i, toff, pairs, wp, vb))), dy, yf + i);
+#undef FINCH_DW_RQ
+}
+
+// Copies rows of OW codes at pitch Wo into the contiguous plane y [OH, OW]: a full vector even
+// where it runs past its row (the next rows overwrite it), never past the plane.
+template <typename TY>
+void compact(const DwConvArgs& a, int64_t Wo, const TY* yf, TY* y) {
+  const hn::ScalableTag<TY> d8;
+  const int64_t L8 = int64_t(hn::Lanes(d8)), n_out = a.OH * a.OW;
+  if (Wo == a.OW) {  // already contiguous
+    std::memcpy(y, yf, size_t(n_out) * sizeof(TY));
+    return;
+  }
   for (int64_t oh = 0; oh < a.OH; ++oh)
-    for (int64_t ow = 0; ow < a.OW; ow += L) {
-      const VI v = hn::LoadU(d, acc + oh * Wo + ow);
-      const auto codes = hn::DemoteTo(dy, high ? RequantizeHigh(d, v, q, a.qmin, a.qmax) : Requantize(d, v, q));
+    for (int64_t ow = 0; ow < a.OW; ow += L8) {
       const int64_t o = oh * a.OW + ow;
-      if (o + L <= n_out) {
-        hn::StoreU(codes, dy, y + o);
-      } else {
-        hn::Store(codes, dy, tail);
-        std::memcpy(y + o, tail, size_t(std::min(a.OW - ow, n_out - o)) * sizeof(TY));
-      }
+      if (o + L8 <= n_out)
+        hn::StoreU(hn::LoadU(d8, yf + oh * Wo + ow), d8, y + o);
+      else
+        std::memcpy(y + o, yf + oh * Wo + ow, size_t(std::min(a.OW - ow, n_out - o)) * sizeof(TY));
     }
 }
 
 template <typename TX, typename TY>
 void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_t p_end) {
-  const int64_t L = int64_t(hn::Lanes(DI()));
   std::vector<int16_t> xp(size_t(f.xp_size));  // zero: the padding
-  std::vector<int32_t> z(size_t(f.kind == Flat::kRows ? f.z_size + L : 0)), acc(size_t(f.n_acc));
-  const int32_t* base = f.kind == Flat::kRows ? z.data() : reinterpret_cast<const int32_t*>(xp.data());
+  std::vector<TY> yf(size_t(f.n_acc + HWY_MAX_BYTES));
   const TX* x_end = static_cast<const TX*>(a.x) + a.N * a.C * a.H * a.W;
   const int64_t taps = a.KH * a.KW, pairs = int64_t(f.toff.size());
   std::vector<int32_t> wp(static_cast<size_t>(pairs));
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
     fill_rows(static_cast<const TX*>(a.x) + p * a.H * a.W, x_end, a, f, xp.data());
-    if (f.kind == Flat::kRows) fill_pairs(f, xp.data(), z.data());
     const int32_t* w = a.w + c * taps;
-    for (int64_t t = 0; t < pairs; ++t)
-      wp[size_t(t)] = pair_cell(w[f.kh0[size_t(t)] * a.KW + f.kw0[size_t(t)]],
-                                f.kh1[size_t(t)] < 0 ? 0 : w[f.kh1[size_t(t)] * a.KW + f.kw1[size_t(t)]]);
-    if (pairs == 6)
-      conv_flat<6>(f, base, wp.data(), a.bias[c], acc.data());
+    for (int64_t t = 0; t < pairs; ++t) {
+      const int64_t k = f.kh[size_t(t)] * a.KW + f.kw[size_t(t)];
+      wp[size_t(t)] = pair_cell(w[k], f.kw[size_t(t)] + 1 < a.KW ? w[k + 1] : 0);
+    }
+    const bool high = RequantHighApplies(RequantParams(a.mult[c], a.shift[c], a.z_out, a.qmin, a.qmax));
+    if (pairs == 6 && high)
+      conv_plane<6, true>(a, f, xp.data(), wp.data(), c, yf.data());
+    else if (high)
+      conv_plane<0, true>(a, f, xp.data(), wp.data(), c, yf.data());
     else
-      conv_flat<0>(f, base, wp.data(), a.bias[c], acc.data());
-    requantize_rows(a, acc.data(), f.Wo, c, static_cast<TY*>(a.y) + p * a.OH * a.OW);
+      conv_plane<0, false>(a, f, xp.data(), wp.data(), c, yf.data());
+    compact(a, f.Wo, yf.data(), static_cast<TY*>(a.y) + p * a.OH * a.OW);
   }
 }
 

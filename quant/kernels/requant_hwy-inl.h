@@ -84,6 +84,21 @@ HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantPara
 // clamping in int32 equals the int64 clamp of Requantize.
 inline bool RequantHighApplies(const RequantParams& q) { return q.n >= 32; }
 
+// The same with the per-channel constants already broadcast (hoisted out of the caller's loop:
+// stores of int8 codes may alias anything, so the compiler would reload and re-broadcast them):
+// m = multiplier, half = 2^(n−1) in int64 lanes, shift = n − 32, z = z_out, lo/hi = qmin/qmax.
+template <class DI32, class V64>
+HWY_INLINE hn::Vec<DI32> RequantizeHighV(DI32 d, hn::Vec<DI32> acc, hn::Vec<DI32> m, V64 half, int shift,
+                                         hn::Vec<DI32> z, hn::Vec<DI32> lo, hn::Vec<DI32> hi) {
+  const hn::RepartitionToWide<DI32> d64;
+  const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
+  const auto even = hn::Add(hn::MulEven(acc, m), half);
+  const auto odd = hn::Add(hn::MulEven(acc_odd, m), half);
+  // High halves: odd's sit in the odd lanes already; even's move down by a 64-bit shift.
+  const auto h = hn::OddEven(hn::BitCast(d, odd), hn::BitCast(d, hn::ShiftRight<32>(even)));
+  return hn::Min(hn::Max(hn::Add(hn::ShiftRightSame(h, shift), z), lo), hi);
+}
+
 template <class DI32>
 HWY_INLINE hn::Vec<DI32> RequantizeHigh(DI32 d, hn::Vec<DI32> acc, const RequantParams& q, int32_t qmin,
                                         int32_t qmax) {
@@ -93,15 +108,8 @@ HWY_INLINE hn::Vec<DI32> RequantizeHigh(DI32 d, hn::Vec<DI32> acc, const Requant
   return Requantize(d, acc, q);
 #else
   const hn::RepartitionToWide<DI32> d64;
-  const auto m = hn::Set(d, q.multiplier);
-  const auto half = hn::Set(d64, int64_t(1) << (q.n - 1));
-  const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
-  const auto even = hn::Add(hn::MulEven(acc, m), half);
-  const auto odd = hn::Add(hn::MulEven(acc_odd, m), half);
-  // High halves: odd's sit in the odd lanes already; even's move down by a 64-bit shift.
-  const auto hi = hn::OddEven(hn::BitCast(d, odd), hn::BitCast(d, hn::ShiftRight<32>(even)));
-  const auto r = hn::Add(hn::ShiftRightSame(hi, q.n - 32), hn::Set(d, q.z_out));
-  return hn::Min(hn::Max(r, hn::Set(d, qmin)), hn::Set(d, qmax));
+  return RequantizeHighV(d, acc, hn::Set(d, q.multiplier), hn::Set(d64, int64_t(1) << (q.n - 1)), q.n - 32,
+                         hn::Set(d, q.z_out), hn::Set(d, qmin), hn::Set(d, qmax));
 #endif
 }
 
