@@ -249,8 +249,10 @@ FlatPlan flat_plan(const DwConvArgs& a, int64_t L) {
   return f;
 }
 
-// Writes the rows of plane x into Xp as int16 x − zx, a vector of codes at a time (masked: the
-// padding around them stays 0). Loads may read past a row, never past x_end.
+// Writes the rows of plane x into Xp as int16 x − zx, a vector of codes at a time. Loads may read
+// past a row, never past x_end; the lanes past the row are zeroed and stored too: they land on
+// padding (which must stay 0) or on a later row's cells, which are written after them (xp has a
+// vector of slack at its end).
 template <typename TX>
 void fill_rows(const TX* x, const TX* x_end, const DwConvArgs& a, const FlatPlan& f, int16_t* xp) {
   const hn::ScalableTag<int16_t> d16;
@@ -265,8 +267,8 @@ void fill_rows(const TX* x, const TX* x_end, const DwConvArgs& a, const FlatPlan
     int16_t* dst = xp + o;
     int64_t j = 0;
     for (; j < W && src + j + L16 <= x_end; j += L16)
-      hn::BlendedStore(hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx), hn::FirstN(d16, size_t(W - j)), d16,
-                       dst + j);
+      hn::StoreU(hn::IfThenElseZero(hn::FirstN(d16, size_t(W - j)), hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx)),
+                 d16, dst + j);
     for (; j < W; ++j) dst[j] = int16_t(src[j] - zx);
   }
 }
@@ -350,23 +352,30 @@ void conv_plane(const DwConvArgs& a, const FlatPlan& f, const int16_t* xp, const
 #undef FINCH_DW_RQ
 }
 
-// Copies rows of OW codes at pitch Wo into the contiguous plane y [OH, OW]: a full vector even
-// where it runs past its row (the next rows overwrite it), never past the plane.
+// Copies n < 16 codes without a library call (a call per row cost more than the row).
+template <typename TY>
+HWY_INLINE void copy_short(TY* dst, const TY* src, int64_t n) {
+  if (n & 8) std::memcpy(dst, src, 8), dst += 8, src += 8;
+  if (n & 4) std::memcpy(dst, src, 4), dst += 4, src += 4;
+  if (n & 2) std::memcpy(dst, src, 2), dst += 2, src += 2;
+  if (n & 1) *dst = *src;
+}
+
+// Copies rows of OW codes at pitch Wo into the contiguous plane y [OH, OW], 16 codes at a time:
+// a chunk is stored whole even where it runs past its row (the next rows overwrite it), never
+// past the plane.
 template <typename TY>
 void compact(const DwConvArgs& a, int64_t Wo, const TY* yf, TY* y) {
-  const hn::ScalableTag<TY> d8;
+  const hn::CappedTag<TY, 16> d8;
   const int64_t L8 = int64_t(hn::Lanes(d8)), n_out = a.OH * a.OW;
-  if (Wo == a.OW) {  // already contiguous
-    std::memcpy(y, yf, size_t(n_out) * sizeof(TY));
-    return;
-  }
   for (int64_t oh = 0; oh < a.OH; ++oh)
     for (int64_t ow = 0; ow < a.OW; ow += L8) {
       const int64_t o = oh * a.OW + ow;
-      if (o + L8 <= n_out)
+      if (o + L8 <= n_out) {
         hn::StoreU(hn::LoadU(d8, yf + oh * Wo + ow), d8, y + o);
-      else
-        std::memcpy(y + o, yf + oh * Wo + ow, size_t(std::min(a.OW - ow, n_out - o)) * sizeof(TY));
+      } else {
+        copy_short(y + o, yf + oh * Wo + ow, a.OW - ow);  // < 16 left: this row's last chunk
+      }
     }
 }
 
