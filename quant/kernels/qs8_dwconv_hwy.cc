@@ -343,12 +343,18 @@ void conv_plane(const DwConvArgs& a, const FlatPlan& f, const int16_t* xp, const
   if (f.kind == Flat::kEvenOdd) {
     const hn::Repartition<int16_t, DI> d16;
     const hn::Rebind<TY, decltype(d16)> dy16;
-    const VI lo16 = hn::Set(d, 0xFFFF);
+    // Byte shuffle moving each int32 lane's low int16 into its high half (a port-5 shuffle where
+    // a shift would compete with the multiplies).
+    const hn::Repartition<uint8_t, DI> d8;
+    alignas(16) static constexpr uint8_t kUp[16] = {0x80, 0x80, 0, 1, 0x80, 0x80, 4,  5,
+                                                    0x80, 0x80, 8, 9, 0x80, 0x80, 12, 13};
+    const auto up = hn::LoadDup128(d8, kUp);
     for (int64_t i = 0; i < n_acc; i += 2 * L) {
       const VI e = FINCH_DW_RQ(conv_cells<PAIRS>(d, xp, i, toff, pairs, wp, vb));
       const VI o = FINCH_DW_RQ(conv_cells<PAIRS>(d, xp, i + 1, toff, pairs, wp, vb));
       // Codes fit int16: lane j = (e_j, o_j) is outputs i + 2j, i + 2j + 1 as int16 lanes.
-      const auto eo = hn::BitCast(d16, hn::Or(hn::And(e, lo16), hn::ShiftLeft<16>(o)));
+      const auto o_up = hn::BitCast(d16, hn::TableLookupBytesOr0(hn::BitCast(d8, o), up));
+      const auto eo = hn::OddEven(o_up, hn::BitCast(d16, e));
       hn::StoreU(hn::DemoteTo(dy16, eo), dy16, yf + i);
     }
     return;

@@ -87,17 +87,20 @@ inline bool RequantHighApplies(const RequantParams& q) { return q.n >= 32; }
 // The same with the per-channel constants already broadcast (hoisted out of the caller's loop:
 // stores of int8 codes may alias anything, so the compiler would reload and re-broadcast them):
 // m = multiplier, half = 2^(n−1) in int64 lanes, shift = n − 32, z = z_out, lo/hi = qmin/qmax.
+#if HWY_TARGET != HWY_SCALAR  // one lane: RequantizeHigh below takes the plain rule
 template <class DI32, class V64>
 HWY_INLINE hn::Vec<DI32> RequantizeHighV(DI32 d, hn::Vec<DI32> acc, hn::Vec<DI32> m, V64 half, int shift,
                                          hn::Vec<DI32> z, hn::Vec<DI32> lo, hn::Vec<DI32> hi) {
-  const hn::RepartitionToWide<DI32> d64;
-  const auto acc_odd = hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, acc)));
+  // Lane swaps (vpshufd) rather than 64-bit shifts move the halves: on AVX-512 the shifts share
+  // port 0 with the multiplies, which bound the depthwise loop.
+  const auto acc_odd = hn::Shuffle2301(acc);
   const auto even = hn::Add(hn::MulEven(acc, m), half);
   const auto odd = hn::Add(hn::MulEven(acc_odd, m), half);
-  // High halves: odd's sit in the odd lanes already; even's move down by a 64-bit shift.
-  const auto h = hn::OddEven(hn::BitCast(d, odd), hn::BitCast(d, hn::ShiftRight<32>(even)));
+  // High halves: odd's sit in the odd lanes already; even's move down by the swap.
+  const auto h = hn::OddEven(hn::BitCast(d, odd), hn::Shuffle2301(hn::BitCast(d, even)));
   return hn::Min(hn::Max(hn::Add(hn::ShiftRightSame(h, shift), z), lo), hi);
 }
+#endif
 
 template <class DI32>
 HWY_INLINE hn::Vec<DI32> RequantizeHigh(DI32 d, hn::Vec<DI32> acc, const RequantParams& q, int32_t qmin,
