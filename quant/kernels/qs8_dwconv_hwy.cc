@@ -297,7 +297,7 @@ HWY_INLINE VI conv_cells(DI d, const int16_t* xp, int64_t o, const int64_t* toff
   return hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb);
 }
 
-// One channel's requantization: the vector rule (high: n >= 32) or, for a real multiplier >= 2^30
+// One channel's requantization: the vector rule (high: 32 <= n <= 52) or, for a real multiplier >= 2^30
 // (never in a model), the scalar rule through a buffer.
 struct ChannelRequant {
   RequantParams q;
@@ -324,7 +324,7 @@ struct ChannelRequant {
 };
 
 // Codes of the flat outputs [0, n_acc) of one plane into yf (pitch Wo). HIGH: the channel's
-// total shift is >= 32 (every ordinary layer), requantized with constants broadcast once here.
+// total shift is in [32, 52] (every ordinary layer), requantized with constants broadcast once here.
 template <int PAIRS, bool HIGH, typename TY>
 void conv_plane(const DwConvArgs& a, const FlatPlan& f, const int16_t* xp, const int32_t* wp, int64_t c, TY* yf) {
   const DI d;
@@ -335,11 +335,10 @@ void conv_plane(const DwConvArgs& a, const FlatPlan& f, const int16_t* xp, const
   const int64_t n_acc = f.n_acc;
 #if HWY_TARGET != HWY_SCALAR
   const hn::RepartitionToWide<DI> d64;
-  const VI vm = hn::Set(d, rq.q.multiplier), vz = hn::Set(d, rq.z_out), vlo = hn::Set(d, rq.qmin),
-           vhi = hn::Set(d, rq.qmax);
-  const auto vhalf = hn::Set(d64, int64_t(1) << (rq.q.n - 1));
+  const VI vm = hn::Set(d, rq.q.multiplier), vlo = hn::Set(d, rq.qmin), vhi = hn::Set(d, rq.qmax);
+  const auto vround = hn::Set(d64, HIGH ? RequantHighRound(rq.q) : 0);
   const int shift = rq.q.n - 32;
-#define FINCH_DW_RQ(v) (HIGH ? RequantizeHighV(d, v, vm, vhalf, shift, vz, vlo, vhi) : rq(d, v))
+#define FINCH_DW_RQ(v) (HIGH ? RequantizeHighV(d, v, vm, vround, shift, vlo, vhi) : rq(d, v))
   if (f.kind == Flat::kEvenOdd) {
     const hn::Repartition<int16_t, DI> d16;
     const hn::Rebind<TY, decltype(d16)> dy16;
