@@ -1,6 +1,7 @@
 // The int8 depthwise convolution (quant/kernels/qs8_dwconv.h) on MobileNetV2-like 3×3 layers
 // (96 ch 14×14 stride 1, 144 ch 28×28 stride 2, padding 1, batch 1) against the scalar reference
-// kernel and against finch's fp32 depthwise conv on the same shape; qs8_add of [16, 28, 28]
+// kernel and against finch's fp32 depthwise conv on the same shape, then every other MobileNetV2
+// depthwise shape against fp32; qs8_add of [16, 28, 28]
 // against reference::qadd. One thread: these measure the kernels, not the pool.
 #include <benchmark/benchmark.h>
 
@@ -95,6 +96,21 @@ BENCHMARK_CAPTURE(BM_F32DwConv, c96_14x14_s1, 96, 14, 1);
 BENCHMARK_CAPTURE(BM_Qs8DwConv, c144_28x28_s2, 144, 28, 2);
 BENCHMARK_CAPTURE(BM_RefDwConv, c144_28x28_s2, 144, 28, 2);
 BENCHMARK_CAPTURE(BM_F32DwConv, c144_28x28_s2, 144, 28, 2);
+// The rest of MobileNetV2's depthwise layers (int8 and fp32 only: the reference is ~15× slower).
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c32_112x112_s1, 32, 112, 1);
+BENCHMARK_CAPTURE(BM_F32DwConv, c32_112x112_s1, 32, 112, 1);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c96_112x112_s2, 96, 112, 2);
+BENCHMARK_CAPTURE(BM_F32DwConv, c96_112x112_s2, 96, 112, 2);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c144_56x56_s1, 144, 56, 1);
+BENCHMARK_CAPTURE(BM_F32DwConv, c144_56x56_s1, 144, 56, 1);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c192_28x28_s1, 192, 28, 1);
+BENCHMARK_CAPTURE(BM_F32DwConv, c192_28x28_s1, 192, 28, 1);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c576_14x14_s1, 576, 14, 1);
+BENCHMARK_CAPTURE(BM_F32DwConv, c576_14x14_s1, 576, 14, 1);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c576_14x14_s2, 576, 14, 2);
+BENCHMARK_CAPTURE(BM_F32DwConv, c576_14x14_s2, 576, 14, 2);
+BENCHMARK_CAPTURE(BM_Qs8DwConv, c960_7x7_s1, 960, 7, 1);
+BENCHMARK_CAPTURE(BM_F32DwConv, c960_7x7_s1, 960, 7, 1);
 BENCHMARK(BM_Qs8Add);
 BENCHMARK(BM_RefAdd);
 

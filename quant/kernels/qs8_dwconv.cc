@@ -82,7 +82,7 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
   const Tensor xc = x.contiguous();
   Tensor y = empty({N, C_, OH, OW}, out_dtype_);
   const DwConvArgs a{xc.raw_data(), x_dtype_ == DType::u8, zx_, y.raw_data(), out_dtype_ == DType::u8,
-                     C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw,
+                     N, C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw,
                      w_.data(), bias_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_};
   // One (image, channel) plane per iteration at least: each plane is computed the same way on
   // any thread, so the codes do not depend on the thread count.

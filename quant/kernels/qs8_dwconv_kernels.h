@@ -7,14 +7,15 @@
 namespace finch::quant::kernels {
 
 // One depthwise convolution over planes [p_begin, p_end) of x [N, C, H, W] (p = n·C + c),
-// channel multiplier 1. x and y are contiguous codes (i8 or u8 as the flags say).
+// channel multiplier 1. x and y are contiguous codes (i8 or u8 as the flags say); the kernel may
+// read anywhere inside x [N, C, H, W], never past it.
 struct DwConvArgs {
   const void* x;
   bool x_u8;
   int32_t zx;
   void* y;
   bool y_u8;
-  int64_t C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
+  int64_t N, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
   const int32_t* w;     // [C, KH·KW] weights widened to int32
   const int32_t* bias;  // [C]
   const int32_t* mult;  // [C] requantization multipliers

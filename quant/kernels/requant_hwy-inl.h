@@ -77,6 +77,52 @@ HWY_INLINE hn::Vec<DI32> Requantize(DI32 d, hn::Vec<DI32> acc, const RequantPara
 #endif
 }
 
+// Requantize for total shifts 32 <= n <= 52 (every real multiplier in [2^-21, 0.5): all ordinary
+// layers), about half the work. For n >= 32,
+//   (v + 2^(n−1)) >> n = ((v + 2^(n−1)) >> 32) >> (n − 32),
+// and the first shift is just the high int32 half of each product, so the rest runs on int32
+// lanes. z_out is folded into the rounding term: (v + 2^(n−1) + z·2^n) >> n = rounded + z
+// exactly, and with |v| < 2^62, 2^(n−1) + |z|·2^n < 2^61 for n <= 52 the sum cannot overflow.
+// The result is at most 2^30 + 255 in magnitude, so the int32 clamp equals the int64 one.
+inline bool RequantHighApplies(const RequantParams& q) { return q.n >= 32 && q.n <= 52; }
+
+// The rounding term with z_out folded in (see above).
+inline int64_t RequantHighRound(const RequantParams& q) {
+  return (int64_t(1) << (q.n - 1)) + int64_t(q.z_out) * (int64_t(1) << q.n);
+}
+
+#if HWY_TARGET != HWY_SCALAR  // one lane: RequantizeHigh below takes the plain rule
+// The same with the per-channel constants already broadcast (hoisted out of the caller's loop:
+// stores of int8 codes may alias anything, so the compiler would reload and re-broadcast them):
+// m = multiplier, round = RequantHighRound in int64 lanes, shift = n − 32, lo/hi = qmin/qmax.
+template <class DI32, class V64>
+HWY_INLINE hn::Vec<DI32> RequantizeHighV(DI32 d, hn::Vec<DI32> acc, hn::Vec<DI32> m, V64 round, int shift,
+                                         hn::Vec<DI32> lo, hn::Vec<DI32> hi) {
+  // Lane swaps (vpshufd) rather than 64-bit shifts move the halves: on AVX-512 the shifts share
+  // port 0 with the multiplies, which bound the depthwise loop.
+  const auto acc_odd = hn::Shuffle2301(acc);
+  const auto even = hn::Add(hn::MulEven(acc, m), round);
+  const auto odd = hn::Add(hn::MulEven(acc_odd, m), round);
+  // High halves: odd's sit in the odd lanes already; even's move down by the swap.
+  const auto h = hn::OddEven(hn::BitCast(d, odd), hn::Shuffle2301(hn::BitCast(d, even)));
+  return hn::Min(hn::Max(hn::ShiftRightSame(h, shift), lo), hi);
+}
+#endif
+
+template <class DI32>
+HWY_INLINE hn::Vec<DI32> RequantizeHigh(DI32 d, hn::Vec<DI32> acc, const RequantParams& q, int32_t qmin,
+                                        int32_t qmax) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)qmin;
+  (void)qmax;
+  return Requantize(d, acc, q);
+#else
+  const hn::RepartitionToWide<DI32> d64;
+  return RequantizeHighV(d, acc, hn::Set(d, q.multiplier), hn::Set(d64, RequantHighRound(q)), q.n - 32,
+                         hn::Set(d, qmin), hn::Set(d, qmax));
+#endif
+}
+
 }  // namespace finch::quant::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

@@ -43,7 +43,7 @@ struct DwCase {
   }
 };
 
-const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 65};
+const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 65, 112, 129};
 
 // Multipliers from the ordinary (1e-4 .. 1) to the edges: 0, a shift of 64 and more, one
 // exactly 2^-1, and >= 2^30 (total shift <= 0, the saturating left shift).
@@ -158,6 +158,45 @@ TEST(Qs8DwConv, MobileNetShapesEveryTarget) {
         for (int64_t ch = 0; ch < c.C; ++ch) c.m.push_back(std::exp2(-8 - double(rng() % 6)) * 1.37);
         check(c, rng);
       }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
+  // The layouts behind the fast paths, deterministically: stride 1 (even/odd column pairs),
+  // column stride 2 with any row stride and row dilation (column pairs, rows split by r % sh),
+  // and what falls back to the general path (column dilation, stride 3); odd and even kernel
+  // widths (an odd one pairs its last tap with weight 0), 1-wide planes, rows wider than a
+  // vector of codes, rows that end inside the last vector of the input.
+  struct Shape {
+    int64_t H, W;
+  };
+  const std::vector<Shape> shapes = {{1, 1}, {3, 17}, {14, 14}, {7, 40}, {4, 112}, {2, 70}};
+  const std::vector<std::pair<int64_t, int64_t>> kernels = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {3, 2}, {1, 3}, {2, 5}};
+  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    std::mt19937 rng(11);
+    int checked = 0;
+    for (const Shape& sh : shapes)
+      for (const auto& [KH, KW] : kernels)
+        for (int64_t s = 1; s <= 3; ++s)
+          for (int64_t sw : {int64_t(1), int64_t(2), s})
+            for (int64_t dh = 1; dh <= 2; ++dh)
+              for (int64_t dw : {int64_t(1), dh})
+                for (int64_t pad = 0; pad <= 2; pad += 2) {
+                  DwCase c{1 + int64_t(rng() % 2), 2, sh.H, sh.W, KH, KW, {s, sw, pad, pad, dh, dw, 2},
+                           rng() % 2 ? DType::u8 : DType::i8, rng() % 2 ? DType::u8 : DType::i8, 0, 0, 0, 0,
+                           rng() % 2 == 0, false, rng() % 5 == 0, {}};
+                  c.zx = c.xt == DType::u8 ? int32_t(rng() % 256) : int32_t(rng() % 256) - 128;
+                  c.z_out = c.yt == DType::u8 ? int32_t(rng() % 256) : int32_t(rng() % 256) - 128;
+                  c.qmin = code_lo(c.yt);
+                  c.qmax = code_hi(c.yt);
+                  for (int64_t ch = 0; ch < c.C; ++ch) c.m.push_back(random_multiplier(rng));
+                  checked += check(c, rng);
+                  if (HasFailure()) return hwy::SetSupportedTargetsForTest(0);
+                }
+    EXPECT_GT(checked, 500);
   }
   hwy::SetSupportedTargetsForTest(0);
 }
