@@ -3,7 +3,9 @@
 // requant_hwy-inl.h.
 //
 // Shapes: x [N, C, H, W], w [C, KH·KW], y [N, C, OH, OW]; one (n, c) plane at a time.
-// Scratch: as in ops/depthwise_hwy.cc the padded plane is stride-phase split (padded column pc
+// Two families: the flat paths further down (column dilation 1 with stride 1 or column stride 2:
+// every MobileNet layer) and this general path for any stride and dilation.
+// General-path scratch: as in ops/depthwise_hwy.cc the padded plane is stride-phase split (padded column pc
 // lands in phase pc % sw at column pc / sw, so output ow at tap kw reads phase (kw·dw) % sw,
 // column ow + (kw·dw) / sw: each tap is one unaligned load with no bounds test), and in addition
 // every scratch cell is a pair of int16 centered codes: row r holds (x − zx) of padded row r in its
@@ -69,7 +71,9 @@ std::vector<Phase> phases(const DwConvArgs& a, const DwLayout& s) {
 }
 
 // The int16 pair cell: lo in the low half, hi in the high half (both in [-255, 255]).
-inline int32_t pair_cell(int32_t lo, int32_t hi) { return int32_t(uint32_t(lo) & 0xFFFFu) | int32_t(uint32_t(hi) << 16); }
+inline int32_t pair_cell(int32_t lo, int32_t hi) {
+  return int32_t(uint32_t(lo) & 0xFFFFu) | int32_t(uint32_t(hi) << 16);
+}
 
 // Codes in[j·sw], j = 0..Lanes−1, as int32 lanes minus zx (sw 1 or 2; reads in[0, sw·Lanes)).
 template <typename TX>
@@ -276,9 +280,10 @@ void fill_rows(const TX* x, const TX* x_end, const DwConvArgs& a, const FlatPlan
     const TX* src = x + ih * W;
     int16_t* dst = xp + o;
     int64_t j = 0;
-    for (; j < W && src + j + L16 <= x_end; j += L16)
-      hn::StoreU(hn::IfThenElseZero(hn::FirstN(d16, size_t(W - j)), hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx)),
-                 d16, dst + j);
+    for (; j < W && src + j + L16 <= x_end; j += L16) {
+      const auto v = hn::Sub(hn::PromoteTo(d16, hn::LoadU(dx, src + j)), vzx);
+      hn::StoreU(hn::IfThenElseZero(hn::FirstN(d16, size_t(W - j)), v), d16, dst + j);
+    }
     for (; j < W; ++j) dst[j] = int16_t(src[j] - zx);
   }
 }
@@ -297,8 +302,8 @@ HWY_INLINE VI conv_cells(DI d, const int16_t* xp, int64_t o, const int64_t* toff
   return hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb);
 }
 
-// One channel's requantization: the vector rule (high: 32 <= n <= 52) or, for a real multiplier >= 2^30
-// (never in a model), the scalar rule through a buffer.
+// One channel's requantization: the vector rules (high: 32 <= n <= 52) or, for a real multiplier
+// >= 2^30 (never in a model), the scalar rule through a buffer.
 struct ChannelRequant {
   RequantParams q;
   FixedPointMultiplier m;
