@@ -68,14 +68,16 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
 }
 
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
-  std::vector<int64_t> off;
-  off.reserve(size_t(Cg * KH * KW));
-  for (int64_t c = 0; c < Cg; ++c)
-    for (int64_t kh = 0; kh < KH; ++kh)
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const int64_t a = kh * dh % g.sh, b = kw * dw % g.sw;
-        off.push_back(((c * g.sh + a) * g.sw + b) * g.Hq * g.Wq + kh * dh / g.sh * g.Wq + kw * dw / g.sw);
-      }
+  // The divisions once per (kh, kw), not per tap: at K = 192 they were a quarter of a 1×1 conv.
+  const int64_t taps = KH * KW, plane = g.sh * g.sw * g.Hq * g.Wq;
+  std::vector<int64_t> off(size_t(Cg * taps));
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const int64_t a = kh * dh % g.sh, b = kw * dw % g.sw;
+      off[size_t(kh * KW + kw)] = (a * g.sw + b) * g.Hq * g.Wq + kh * dh / g.sh * g.Wq + kw * dw / g.sw;
+    }
+  for (int64_t c = 1; c < Cg; ++c)
+    for (int64_t t = 0; t < taps; ++t) off[size_t(c * taps + t)] = off[size_t(t)] + c * plane;
   return off;
 }
 
