@@ -84,9 +84,10 @@ Tensor QConv2d::run(const Tensor& x) const {
   thread_local std::vector<uint8_t> phases, wide;      // per-call scratch, kept between calls
   if (!direct) {
     phases.resize(size_t(N * C * plane));
-    qs8::phase_planes(xb, N * C, pg, qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw), uint8_t(zx_u8_), flip,
+    // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
+    qs8::phase_planes(xb, N * C, pg, qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw), uint8_t(zx_u8_ ^ flip), 0,
                       phases.data());
-    xb = phases.data(), flip = 0;
+    xb = phases.data();
   }
   const std::vector<int64_t> off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
 

@@ -58,8 +58,10 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
           if (h < 0 || h >= H) continue;
           const uint8_t* s = x + (q * H + h) * W + w0;
           uint8_t* o = d + r * Wq + j0;
-          if (sw == 1) {
-            for (int64_t j = 0; j < n; ++j) o[j] = uint8_t(s[j] ^ flip);  // vectorized by the compiler
+          if (sw == 1 && flip == 0) {
+            std::memcpy(o, s, size_t(n));  // rows of 7 to 28 bytes: far faster than a byte loop
+          } else if (sw == 1) {
+            for (int64_t j = 0; j < n; ++j) o[j] = uint8_t(s[j] ^ flip);
           } else {
             for (int64_t j = 0; j < n; ++j) o[j] = uint8_t(s[j * sw] ^ flip);
           }
