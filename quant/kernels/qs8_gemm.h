@@ -66,7 +66,9 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
 // at q + (kh·dh / sh)·Wq + kw·dw / sw (conv_tap_offsets), and every read of a virtual pixel
 // q < (OH − 1)·Wq + OW stays inside its phase plane. Stride 1 makes the phase plane the padded
 // plane. Bytes are the input's XOR `flip` (0x80 turns i8 into u8), padding and the unused
-// phase corners are `pad` (zx_u8: padded taps cancel against the weight-sum correction).
+// phase corners are `pad`: the zero point in the same code form, so that padded taps cancel
+// against the weight-sum correction once the packing has flipped both (QConv2d passes flip 0
+// and the raw zero point, and flips in pack_offset_tile).
 struct PhaseGeom {
   int64_t H, W, ph, pw, sh, sw, Hq, Wq;
 };
