@@ -64,11 +64,13 @@ std::vector<quant::FixedPointMultiplier> mults(int64_t n) {
   return std::vector<quant::FixedPointMultiplier>(size_t(n), quant::quantize_multiplier(1.0 / 4096));
 }
 
-void run_conv(benchmark::State& st, int64_t C, int64_t OC, int64_t H, int64_t W, int64_t k, int64_t pad) {
+void run_conv(benchmark::State& st, int64_t C, int64_t OC, int64_t H, int64_t W, int64_t k, int64_t pad,
+              int64_t stride = 1) {
   set_num_threads(1);
   const Tensor x = random_codes({1, C, H, W}, DType::u8, 1), w = random_codes({OC, C, k, k}, DType::i8, 2);
-  const QConv2d conv(w, Tensor(), mults(OC), {1, 1, pad, pad, 1, 1, 1}, DType::u8, 128, 0, -128, 127, DType::i8);
-  const int64_t OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
+  const QConv2d conv(w, Tensor(), mults(OC), {stride, stride, pad, pad, 1, 1, 1}, DType::u8, 128, 0, -128, 127,
+                     DType::i8);
+  const int64_t OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
   for (auto _ : st) {
     Tensor y = conv.run(x);
     benchmark::DoNotOptimize(y.raw_data());
@@ -81,6 +83,23 @@ void run_conv(benchmark::State& st, int64_t C, int64_t OC, int64_t H, int64_t W,
 void BM_Qs8Gemm512_Conv1x1(benchmark::State& st) { run_conv(st, 512, 512, 16, 32, 1, 0); }
 void BM_QConv3x3_16x16_28(benchmark::State& st) { run_conv(st, 16, 16, 28, 28, 3, 1); }
 void BM_QConv1x1_96x24_14(benchmark::State& st) { run_conv(st, 96, 24, 14, 14, 1, 0); }
+// The int8 ResNet-20 (28×28 input) layers: 3×3 pad 1 at each stage, the strided 3×3 and 1×1
+// downsampling convs, and the stem (1 → 16).
+void BM_R20_3x3_1x16_28(benchmark::State& st) { run_conv(st, 1, 16, 28, 28, 3, 1); }
+void BM_R20_3x3_32x32_14(benchmark::State& st) { run_conv(st, 32, 32, 14, 14, 3, 1); }
+void BM_R20_3x3_64x64_7(benchmark::State& st) { run_conv(st, 64, 64, 7, 7, 3, 1); }
+void BM_R20_3x3s2_16x32_28(benchmark::State& st) { run_conv(st, 16, 32, 28, 28, 3, 1, 2); }
+void BM_R20_3x3s2_32x64_14(benchmark::State& st) { run_conv(st, 32, 64, 14, 14, 3, 1, 2); }
+void BM_R20_1x1s2_16x32_28(benchmark::State& st) { run_conv(st, 16, 32, 28, 28, 1, 0, 2); }
+void BM_R20_1x1s2_32x64_14(benchmark::State& st) { run_conv(st, 32, 64, 14, 14, 1, 0, 2); }
+// MobileNetV2 pointwise convs (input sizes of a 224-pixel net at its 28, 14 and 7 stages).
+void BM_MN2_1x1_16x96_28(benchmark::State& st) { run_conv(st, 16, 96, 28, 28, 1, 0); }
+void BM_MN2_1x1_144x24_14(benchmark::State& st) { run_conv(st, 144, 24, 14, 14, 1, 0); }
+void BM_MN2_1x1_24x144_14(benchmark::State& st) { run_conv(st, 24, 144, 14, 14, 1, 0); }
+void BM_MN2_1x1_192x32_7(benchmark::State& st) { run_conv(st, 192, 32, 7, 7, 1, 0); }
+void BM_MN2_1x1_576x160_7(benchmark::State& st) { run_conv(st, 576, 160, 7, 7, 1, 0); }
+void BM_MN2_1x1_160x960_7(benchmark::State& st) { run_conv(st, 160, 960, 7, 7, 1, 0); }
+void BM_MN2_1x1_960x1280_7(benchmark::State& st) { run_conv(st, 960, 1280, 7, 7, 1, 0); }
 
 // The micro-kernel and epilogue alone on 512³ (activation tiles packed beforehand): what the
 // operator loses to packing and conversion is the difference to BM_Qs8Gemm512_Conv1x1.
@@ -89,10 +108,12 @@ void BM_Qs8Gemm512_TilesOnly(benchmark::State& st) {
   const int64_t n = 512, K4 = n / 4, T = qs8::tile_pixels(), tiles = n / T;
   const Tensor w = random_codes({n, n}, DType::i8, 2), x = random_codes({n, n}, DType::u8, 1);
   const auto wp = qs8::pack_weights(static_cast<const int8_t*>(w.raw_data()), n, n);
-  const qs8::ConvGeom g{n, 1, n, 1, 1, 1, n, 1, 1, 1, 1};
   std::vector<uint8_t> xt(size_t(tiles * K4 * T * 4)), out(size_t(n * n));
-  for (int64_t t = 0; t < tiles; ++t)
-    qs8::pack_conv_tile(static_cast<const uint8_t*>(x.raw_data()), g, t * T, T, 0, xt.data() + t * K4 * T * 4);
+  std::vector<const uint8_t*> rows(static_cast<size_t>(n));
+  for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t k = 0; k < n; ++k) rows[size_t(k)] = static_cast<const uint8_t*>(x.raw_data()) + k * n + t * T;
+    qs8::interleave4_rows(rows.data(), K4, T, T, 0, xt.data() + t * K4 * T * 4);
+  }
   const std::vector<qs8::RowQuant> rq(size_t(n), qs8::RowQuant{0, quant::quantize_multiplier(1.0 / 4096)});
   const qs8::OutQuant oq{0, -128, 127, false};
   for (auto _ : st)
@@ -166,6 +187,20 @@ BENCHMARK(BM_Qs8Gemm512_Linear)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Sgemm512)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QConv3x3_16x16_28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QConv1x1_96x24_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3_1x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3_32x32_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3_64x64_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3s2_16x32_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3s2_32x64_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_1x1s2_16x32_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_1x1s2_32x64_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_16x96_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_144x24_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_24x144_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_192x32_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_576x160_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_160x960_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_960x1280_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Qs8Gemv_Linear768)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -3,6 +3,7 @@
 // Shapes: N, C, H, W input; OC outputs, G groups of Cg = C/G inputs and OCg = OC/G outputs;
 // K = Cg·KH·KW; P = OH·OW output pixels per image; T pixels per activation tile.
 #include <algorithm>
+#include <cstring>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -74,38 +75,57 @@ Tensor QConv2d::run(const Tensor& x) const {
   const Tensor xc = x.contiguous();
   const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
   uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
-  int64_t Hp = H, Wp = W;
-  std::vector<uint8_t> padded;
-  if (!(KH_ == 1 && KW_ == 1 && p_.sh == 1 && p_.sw == 1 && p_.ph == 0 && p_.pw == 0)) {
-    // Other convs read a padded u8 copy: the tile packing then has no bounds to check.
-    Hp = H + 2 * p_.ph, Wp = W + 2 * p_.pw;
-    padded.resize(size_t(N * C * Hp * Wp + qs8::kPadSlack));
-    qs8::pad_planes(xb, N * C, H, W, p_.ph, p_.pw, uint8_t(zx_u8_), flip, padded.data());
-    xb = padded.data(), flip = 0;
+  // The GEMM runs over the virtual pixel grid [OH][Wq] of the phase planes (qs8_gemm.h); a 1×1
+  // stride-1 conv without padding reads the input itself (its grid is [H][W]).
+  const bool direct = KH_ == 1 && KW_ == 1 && p_.sh == 1 && p_.sw == 1 && p_.ph == 0 && p_.pw == 0;
+  const qs8::PhaseGeom pg = direct ? qs8::PhaseGeom{H, W, 0, 0, 1, 1, H, W}
+                                   : qs8::phase_geom(H, W, p_.ph, p_.pw, p_.sh, p_.sw);
+  const int64_t plane = pg.sh * pg.sw * pg.Hq * pg.Wq;  // bytes per input channel
+  thread_local std::vector<uint8_t> phases, wide;      // per-call scratch, kept between calls
+  if (!direct) {
+    phases.resize(size_t(N * C * plane));
+    // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
+    qs8::phase_planes(xb, N * C, pg, qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw), uint8_t(zx_u8_ ^ flip), 0,
+                      phases.data());
+    xb = phases.data();
   }
+  const std::vector<int64_t> off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, K4 = (K + 3) / 4, P = OH * OW;
-  const int64_t T = qs8::tile_pixels(), tiles = (P + T - 1) / T;
+  const int64_t Wq = pg.Wq, Pv = (OH - 1) * Wq + OW;  // virtual pixels computed per image
+  const int64_t T = qs8::tile_pixels(), tiles = (Pv + T - 1) / T;
   const int64_t blocks = (OCg + qs8::kMR - 1) / qs8::kMR, group_bytes = blocks * K4 * qs8::kMR * 4;
-  const qs8::ConvGeom geom{Cg_, Hp, Wp, KH_, KW_, OH, OW, p_.sh, p_.sw, p_.dh, p_.dw};
   const qs8::OutQuant oq{z_out_, qmin_, qmax_, out_dtype_ == DType::u8};
   auto* out = static_cast<uint8_t*>(y.raw_data());
+  // Where the GEMM writes: the output itself when the grid has no extra columns, else rows of
+  // Pv virtual pixels per (image, channel), compacted below.
+  const bool compact = Wq != OW;
+  uint8_t* dst = out;
+  int64_t dst_plane = P;
+  if (compact) {
+    wide.resize(size_t(N * OC_ * Pv));
+    dst = wide.data(), dst_plane = Pv;
+  }
   // Work item: one pixel tile of one (image, group), packed once and multiplied by all the
   // group's weight blocks while it sits in L1.
   parallel_for(0, N * G * tiles, 1, [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> tile(size_t(K4 * T * 4));
+    thread_local std::vector<uint8_t> tile;
+    tile.resize(size_t(K4 * T * 4));
     for (int64_t i = b; i < e; ++i) {
-      const int64_t n = i / (G * tiles), g = i / tiles % G, p0 = i % tiles * T;
-      qs8::pack_conv_tile(xb + (n * C + g * Cg_) * Hp * Wp, geom, p0, T, flip, tile.data());
-      const int64_t count = std::min(T, P - p0);
+      const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
+      const int64_t count = std::min(T, Pv - q0);
+      qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, T, count, flip, tile.data());
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;
         qs8::qu8s8_gemm_tile(packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4, tile.data(), K4, T,
                              std::min(qs8::kMR, OCg - blk * qs8::kMR), count, rq_.data() + oc0, oq,
-                             out + (n * OC_ + oc0) * P + p0, P, 1);
+                             dst + (n * OC_ + oc0) * dst_plane + q0, dst_plane, 1);
       }
     }
   });
+  if (compact)
+    for (int64_t r = 0; r < N * OC_; ++r)
+      for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(out + r * P + oh * OW, dst + r * Pv + oh * Wq, size_t(OW));
   return y;
 }
 

@@ -57,21 +57,36 @@ std::vector<int64_t> weight_sums(const int8_t* w, int64_t M, int64_t K);
 std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::vector<int32_t>& bias,
                                  const std::vector<FixedPointMultiplier>& m, int32_t zx_u8);
 
-// Geometry of one convolution group's im2col over an already padded input plane group
-// [Cg][H][W]: output [OH][OW], k = (c·KH + kh)·KW + kw, strides sh, sw, dilations dh, dw.
-struct ConvGeom {
-  int64_t Cg, H, W, KH, KW, OH, OW, sh, sw, dh, dw;
+// Convolutions run as a GEMM over a "virtual" pixel grid [OH][Wq] (only ow < OW is kept):
+// the input planes, padded and split into stride phases, are laid out so that every im2col row
+// of a pixel tile is one contiguous byte slice, and a tile packs by interleaving K slices.
+//   phase plane (c, a, b) = padded plane c at rows a, a + sh, .. and columns b, b + sw, ..
+//   dst [planes][sh][sw][Hq][Wq], Hq = ceil((H + 2ph) / sh), Wq = ceil((W + 2pw) / sw)
+// Tap (c, kh, kw) of virtual pixel q = oh·Wq + ow then reads phase (c, kh·dh % sh, kw·dw % sw)
+// at q + (kh·dh / sh)·Wq + kw·dw / sw (conv_tap_offsets), and every read of a virtual pixel
+// q < (OH − 1)·Wq + OW stays inside its phase plane. Stride 1 makes the phase plane the padded
+// plane. Bytes are the input's XOR `flip` (0x80 turns i8 into u8), padding and the unused
+// phase corners are `pad`: the zero point in the same code form, so that padded taps cancel
+// against the weight-sum correction once the packing has flipped both (QConv2d passes flip 0
+// and the raw zero point, and flips in pack_offset_tile).
+struct PhaseGeom {
+  int64_t H, W, ph, pw, sh, sw, Hq, Wq;
 };
-// The input planes [planes][H][W] (raw i8/u8 bytes) XOR `flip` (0x80 turns i8 into u8, 0 keeps
-// u8), surrounded by ph rows and pw columns of `pad` (zx_u8: padded taps then cancel against the
-// weight-sum correction), into dst [planes][H + 2ph][W + 2pw] plus kPadSlack bytes of pad.
-inline constexpr int64_t kPadSlack = 64;
-void pad_planes(const uint8_t* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, uint8_t pad,
-                uint8_t flip, uint8_t* dst);
-// One activation tile for pixels p0 .. p0+T−1 (those >= OH·OW are zero, as is k >= K) of a
-// padded input (pad_planes first unless the conv has no padding), each byte XOR `flip`. xg must be
-// followed by kPadSlack readable bytes unless the conv is 1×1 stride 1. T <= 256.
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t flip, uint8_t* dst);
+PhaseGeom phase_geom(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t sh, int64_t sw);
+// Only the phases (a, b) whose bit a·sw + b is set in `used` are written (a 1×1 stride-2 conv
+// reads one of four); phases past the 32nd are always written.
+void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t used, uint8_t pad, uint8_t flip,
+                  uint8_t* dst);
+// off[k] for k = (c·KH + kh)·KW + kw < Cg·KH·KW: where tap k of virtual pixel 0 sits in the
+// phase planes of one group.
+std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
+// The `used` mask of phase_planes for these taps.
+uint32_t conv_used_phases(const PhaseGeom& g, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
+// One activation tile [K4][T][4] of virtual pixels q0 .. q0+count−1 (count <= T): pixel t's
+// byte k is base[off[k] + q0 + t] ^ flip, k >= K reads 0; pixels t >= count are left as they
+// are (their sums are never stored).
+void pack_offset_tile(const uint8_t* base, const int64_t* off, int64_t K, int64_t q0, int64_t T, int64_t count,
+                      uint8_t flip, uint8_t* dst);
 // One activation tile of linear rows r0 .. r0+T−1 of x u8 [rows][K].
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst);
 

@@ -36,64 +36,71 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
   return q;
 }
 
-void pad_planes(const uint8_t* x, int64_t planes, int64_t H, int64_t W, int64_t ph, int64_t pw, uint8_t pad,
-                uint8_t flip, uint8_t* dst) {
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-  std::memset(dst, pad, size_t(planes * Hp * Wp + kPadSlack));
-  for (int64_t q = 0; q < planes; ++q)
-    for (int64_t h = 0; h < H; ++h) {
-      const uint8_t* s = x + (q * H + h) * W;
-      uint8_t* d = dst + (q * Hp + h + ph) * Wp + pw;
-      for (int64_t w = 0; w < W; ++w) d[w] = uint8_t(s[w] ^ flip);
-    }
+PhaseGeom phase_geom(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t sh, int64_t sw) {
+  return {H, W, ph, pw, sh, sw, (H + 2 * ph + sh - 1) / sh, (W + 2 * pw + sw - 1) / sw};
 }
 
-void pack_conv_tile(const uint8_t* xg, const ConvGeom& g, int64_t p0, int64_t T, uint8_t flip, uint8_t* dst) {
-  const int64_t K = g.Cg * g.KH * g.KW, K4 = (K + 3) / 4, P = g.OH * g.OW;
-  const int64_t count = std::min(T, P - p0);
-  std::memset(dst, 0, size_t(K4 * T * 4));
-  thread_local std::vector<const uint8_t*> rows;
-  rows.assign(size_t(K4 * 4), nullptr);
-  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1) {
-    // 1×1 stride 1: pixel p reads x[c][p] directly.
-    for (int64_t c = 0; c < g.Cg; ++c) rows[size_t(c)] = xg + c * g.H * g.W + p0;
-    interleave4_rows(rows.data(), K4, T, count, flip, dst);
-    return;
-  }
-  // General case: first the im2col rows (one per tap, `count` pixels), by runs of pixels on one
-  // output row (at most T/OW + 2 per tile). The input is padded, so a run is one contiguous
-  // copy at stride 1, done in fixed 32-byte pieces (they may run past the run's end into bytes
-  // the next run or row rewrites, and past the input into its kPadSlack).
-  thread_local std::vector<uint8_t> cols;
-  cols.resize(size_t(K * T + 32));
-  struct Run {
-    int64_t t0, len, oh, ow0;
-  };
-  Run runs[258];
-  int64_t nruns = 0;
-  for (int64_t t = 0; t < count;) {
-    const int64_t p = p0 + t, ow0 = p % g.OW, len = std::min(count - t, g.OW - ow0);
-    runs[nruns++] = {t, len, p / g.OW, ow0};
-    t += len;
-  }
-  for (int64_t c = 0; c < g.Cg; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const int64_t k = (c * g.KH + kh) * g.KW + kw;
-        uint8_t* row = cols.data() + k * T;
-        rows[size_t(k)] = row;
-        for (int64_t r = 0; r < nruns; ++r) {
-          const Run& u = runs[r];
-          const uint8_t* src = xg + (c * g.H + u.oh * g.sh + kh * g.dh) * g.W + u.ow0 * g.sw + kw * g.dw;
-          uint8_t* o = row + u.t0;
-          if (g.sw == 1) {
-            for (int64_t i = 0; i < u.len; i += 32) std::memcpy(o + i, src + i, 32);
+void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t used, uint8_t pad, uint8_t flip,
+                  uint8_t* dst) {
+  // Locals, not g's fields: the byte stores may alias anything, which would reload g per byte.
+  const int64_t H = g.H, W = g.W, ph = g.ph, pw = g.pw, sh = g.sh, sw = g.sw, Hq = g.Hq, Wq = g.Wq, HWq = Hq * Wq;
+  for (int64_t q = 0; q < planes; ++q)
+    for (int64_t a = 0; a < sh; ++a)
+      for (int64_t b = 0; b < sw; ++b) {
+        if (a * sw + b < 32 && !(used >> (a * sw + b) & 1)) continue;
+        uint8_t* d = dst + ((q * sh + a) * sw + b) * HWq;
+        std::memset(d, pad, size_t(HWq));
+        // Phase column j holds padded column j·sw + b, i.e. input column j·sw + b − pw.
+        const int64_t j0 = b >= pw ? 0 : (pw - b + sw - 1) / sw, w0 = j0 * sw + b - pw;
+        const int64_t n = w0 < W ? (W - 1 - w0) / sw + 1 : 0;
+        for (int64_t r = 0; r < Hq; ++r) {
+          const int64_t h = r * sh + a - ph;
+          if (h < 0 || h >= H) continue;
+          const uint8_t* s = x + (q * H + h) * W + w0;
+          uint8_t* o = d + r * Wq + j0;
+          if (sw == 1 && flip == 0) {
+            std::memcpy(o, s, size_t(n));  // rows of 7 to 28 bytes: far faster than a byte loop
+          } else if (sw == 1) {
+            for (int64_t j = 0; j < n; ++j) o[j] = uint8_t(s[j] ^ flip);
           } else {
-            for (int64_t i = 0; i < u.len; ++i) o[i] = src[i * g.sw];
+            for (int64_t j = 0; j < n; ++j) o[j] = uint8_t(s[j * sw] ^ flip);
           }
         }
       }
-  interleave4_rows(rows.data(), K4, T, count, flip, dst);
+}
+
+std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
+  // The divisions once per (kh, kw), not per tap: at K = 192 they were a quarter of a 1×1 conv.
+  const int64_t taps = KH * KW, plane = g.sh * g.sw * g.Hq * g.Wq;
+  std::vector<int64_t> off(size_t(Cg * taps));
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const int64_t a = kh * dh % g.sh, b = kw * dw % g.sw;
+      off[size_t(kh * KW + kw)] = (a * g.sw + b) * g.Hq * g.Wq + kh * dh / g.sh * g.Wq + kw * dw / g.sw;
+    }
+  for (int64_t c = 1; c < Cg; ++c)
+    for (int64_t t = 0; t < taps; ++t) off[size_t(c * taps + t)] = off[size_t(t)] + c * plane;
+  return off;
+}
+
+uint32_t conv_used_phases(const PhaseGeom& g, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
+  if (g.sh * g.sw > 32) return ~0u;  // phase_planes writes every phase past the 32nd anyway
+  uint32_t used = 0;
+  for (int64_t kh = 0; kh < KH; ++kh)
+    for (int64_t kw = 0; kw < KW; ++kw) used |= 1u << (kh * dh % g.sh * g.sw + kw * dw % g.sw);
+  return used;
+}
+
+void pack_offset_tile(const uint8_t* base, const int64_t* off, int64_t K, int64_t q0, int64_t T, int64_t count,
+                      uint8_t flip, uint8_t* dst) {
+  const int64_t K4 = (K + 3) / 4;
+  const uint8_t* rows[1024];
+  for (int64_t k0 = 0; k0 < K4 * 4; k0 += 1024) {
+    // Chunks of 256 words keep the pointer table on the stack for any K.
+    const int64_t n = std::min<int64_t>(1024, K4 * 4 - k0);
+    for (int64_t k = 0; k < n; ++k) rows[k] = k0 + k < K ? base + off[k0 + k] + q0 : nullptr;
+    interleave4_rows(rows, n / 4, T, count, flip, dst + k0 * T);
+  }
 }
 
 void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst) {

@@ -94,8 +94,15 @@ TEST(QConv2d, MatchesReferenceEveryTarget) {
     }
     set_num_threads(1);
     // Real layer shapes: ResNet's 3×3 (several tiles plus a tail), a 1×1 bottleneck with K a
-    // multiple of 4 and not, a strided 3×3, a depthwise 3×3 (slow path, still exact).
+    // multiple of 4 and not, a strided 3×3, a depthwise 3×3 (slow path, still exact); ResNet-20's
+    // stem (K = 9), its 7×7 layer (the virtual grid is 7×9) and its strided 3×3 and 1×1
+    // downsampling (stride phases).
     for (const ConvCase& c : {ConvCase{1, 16, 16, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{1, 1, 16, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{2, 64, 64, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{1, 16, 32, 28, 28, 3, 3, {2, 2, 1, 1, 1, 1, 1}},
+                              ConvCase{2, 32, 64, 14, 14, 1, 1, {2, 2, 0, 0, 1, 1, 1}},
+                              ConvCase{1, 8, 8, 13, 13, 3, 3, {2, 2, 2, 2, 2, 2, 1}},
                               ConvCase{2, 96, 24, 14, 14, 1, 1, {1, 1, 0, 0, 1, 1, 1}},
                               ConvCase{1, 37, 19, 9, 11, 1, 1, {1, 1, 0, 0, 1, 1, 1}},
                               ConvCase{1, 32, 64, 16, 16, 3, 3, {2, 2, 1, 1, 1, 1, 1}},
