@@ -31,14 +31,19 @@ std::string expected_kernel(uint32_t target) {
 #else
   if (target == HWY_AVX3_DL) return "vnni";
   if (target == HWY_SCALAR) return "scalar";
-  return "i16";
+  if (target == HWY_AVX3 || target == HWY_AVX2 || target == HWY_SSE4 || target == HWY_SSSE3) return "i16";
+  return "";  // a target Highway 1.0.3 cannot name: dispatch falls back to another one
 #endif
 }
 
 TEST(Qs8Gemm, KernelMatchesTheCpu) {
   for_each_target([&](uint32_t target) {
     std::printf("target %s: %s\n", hwy::TargetName(target), qs8::gemm_kernel_name());
-    EXPECT_EQ(qs8::gemm_kernel_name(), expected_kernel(target));
+    const std::string want = expected_kernel(target), got = qs8::gemm_kernel_name();
+    if (!want.empty()) {
+      EXPECT_EQ(got, want);
+    }
+    EXPECT_TRUE(got == "vnni" || got == "sdot" || got == "i16" || got == "scalar") << got;
     set_arm_dotprod_disabled(true);
     EXPECT_NE(std::string(qs8::gemm_kernel_name()), "sdot");
     restore_dotprod();
