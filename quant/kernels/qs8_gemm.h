@@ -23,17 +23,24 @@ inline constexpr int64_t kDotAlign = 64;  // GEMV rows are padded to this many b
 // Requantization of one output channel, folded at construction:
 //   acc = raw + offset  (int32, wrapping: raw = Σ x_u8·w, offset = bias − zx_u8·Σw)
 //   y   = clamp(z_out + rounding_shift(int64(acc)·multiplier, n), qmin, qmax)
+// offset_s8 = offset + 128·Σw (wrapping) replaces offset for a kernel that multiplies the
+// activations XOR 0x80 (x_u8 − 128, i8: the ARM sdot kernel, qs8_gemm_neon_dot.h).
 struct RowQuant {
   int32_t offset = 0;
   FixedPointMultiplier m;
+  int32_t offset_s8 = 0;
 };
 struct OutQuant {
   int32_t z_out = 0, qmin = 0, qmax = 0;
   bool u8 = false;  // output codes u8 (else i8)
 };
 
-// Pixels per activation tile of the current target (a multiple of its vector length).
+// Pixels per activation tile of the current target (a multiple of its vector length); on NEON
+// it depends on cpu_has_arm_dotprod(), so ask it per run.
 int64_t tile_pixels();
+// The micro-kernel the current target runs: "vnni" (vpdpbusd), "sdot" (ARMv8.2 dot product),
+// "i16" (the portable i16-product path), "scalar". Tests check it against the CPU.
+const char* gemm_kernel_name();
 
 // out[m][t] for m < rows (<= kMR), t < count (<= T): the product of one packed weight block
 // w [K4][MR][4] and one activation tile x [K4][T][4], requantized with q[m]. Codes are stored
@@ -53,7 +60,7 @@ void interleave4_rows(const uint8_t* const* rows, int64_t K4, int64_t T, int64_t
 std::vector<int8_t> pack_weights(const int8_t* w, int64_t M, int64_t K);
 // Per-row Σ_k w (exact).
 std::vector<int64_t> weight_sums(const int8_t* w, int64_t M, int64_t K);
-// RowQuant of each row: offset = bias − zx_u8·Σw wrapped to int32.
+// RowQuant of each row: offset = bias − zx_u8·Σw wrapped to int32 (and offset_s8).
 std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::vector<int32_t>& bias,
                                  const std::vector<FixedPointMultiplier>& m, int32_t zx_u8);
 

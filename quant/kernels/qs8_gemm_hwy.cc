@@ -20,6 +20,14 @@
 #if HWY_TARGET == HWY_AVX3_DL
 #include <immintrin.h>
 #endif
+#undef FINCH_QS8_SDOT  // this file is compiled once per target
+#if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+#include "framework/cpu_features.h"
+#include "quant/kernels/qs8_gemm_neon_dot.h"
+#define FINCH_QS8_SDOT 1  // the dot-product kernels (qs8_gemm_neon_dot.cc), chosen at run time
+#else
+#define FINCH_QS8_SDOT 0
+#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::qs8::HWY_NAMESPACE {
@@ -40,7 +48,25 @@ constexpr int64_t kNR = 4;
 constexpr int64_t kNR = 1;  // 8 accumulators (plus NEON's second sums) fit 16 AVX2 registers
 #endif
 
-int64_t TilePixels() { return kNR * int64_t(hn::Lanes(DI())); }
+int64_t TilePixels() {
+#if FINCH_QS8_SDOT
+  if (cpu_has_arm_dotprod()) return neon_dot::kTilePixels;
+#endif
+  return kNR * int64_t(hn::Lanes(DI()));
+}
+
+const char* GemmKernelName() {
+#if FINCH_QS8_SDOT
+  if (cpu_has_arm_dotprod()) return "sdot";
+#endif
+#if HWY_TARGET == HWY_AVX3_DL
+  return "vnni";
+#elif HWY_TARGET == HWY_SCALAR
+  return "scalar";
+#else
+  return "i16";
+#endif
+}
 
 // acc [MR][T] = w [K4][MR][4] · x [K4][T][4], raw int32 sums.
 #if HWY_TARGET == HWY_AVX3_DL
@@ -182,7 +208,13 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
 
 void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                    const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
-  HWY_DASSERT(T == TilePixels() && rows <= kMR && count <= T);
+#if FINCH_QS8_SDOT
+  // The tile width says which kernel TilePixels() chose when the tile was packed.
+  static_assert(neon_dot::kTilePixels != kNR * 4, "NEON: the sdot and portable tiles must differ");
+  if (T == neon_dot::kTilePixels)
+    return neon_dot::qs8_gemm_8x8c4_sdot(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+#endif
+  HWY_DASSERT(T == kNR * int64_t(hn::Lanes(DI())) && rows <= kMR && count <= T);
   if (col_stride != 1) {
     // Transposed store (linear layers): requantize each row into a contiguous buffer with the
     // vector epilogue, then scatter the bytes.
@@ -298,6 +330,9 @@ __attribute__((target("avx512vnni"))) void qu8s8_dot64x4(const uint8_t* x, const
 #endif
 
 void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+#if FINCH_QS8_SDOT
+  if (cpu_has_arm_dotprod()) return neon_dot::qu8s8_dot_rows_udot(x, w, M, Kp, acc);
+#endif
   int64_t i = 0;
 #if HWY_TARGET == HWY_AVX3_DL
   for (; i + 4 <= M; i += 4) qu8s8_dot64x4(x, w + i * Kp, Kp, acc + i);
@@ -312,11 +347,13 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels::qs8 {
 
 HWY_EXPORT(TilePixels);
+HWY_EXPORT(GemmKernelName);
 HWY_EXPORT(Qu8s8GemmTile);
 HWY_EXPORT(Qu8s8DotRows);
 HWY_EXPORT(Qu8Interleave4);
 
 int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
+const char* gemm_kernel_name() { return FINCH_DISPATCH(GemmKernelName)(); }
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                      const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
   FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);

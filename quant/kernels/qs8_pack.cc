@@ -31,6 +31,7 @@ std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::ve
     // fits int32 (the reference's precondition), even if offset alone does not.
     const int64_t off = (bias.empty() ? 0 : int64_t(bias[i])) - int64_t(zx_u8) * sums[i];
     q[i].offset = int32_t(uint32_t(uint64_t(off)));
+    q[i].offset_s8 = int32_t(uint32_t(uint64_t(off + 128 * sums[i])));
     q[i].m = m[i];
   }
   return q;
