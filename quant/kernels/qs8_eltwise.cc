@@ -25,16 +25,7 @@ constexpr int64_t kGrain = 16384;
 Tensor qs8_add(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out,
                int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype) {
   constexpr const char* op = "qs8_add";
-  check_codes(op, "input a", a);
-  check_codes(op, "input b", b);
-  if (a.shape() != b.shape())
-    fail(op, ": expected inputs of the same shape, got ", describe(a), " and ", describe(b));
-  check_zero_point(op, "zero point of a", za, a.dtype());
-  check_zero_point(op, "zero point of b", zb, b.dtype());
-  check_scale(op, "scale of a", sa);
-  check_scale(op, "scale of b", sb);
-  check_scale(op, "output scale", s_out);
-  check_output(op, z_out, qmin, qmax, out_dtype);
+  check_add_args(op, a, sa, za, b, sb, zb, s_out, z_out, qmin, qmax, out_dtype);
   const Tensor ca = a.contiguous(), cb = b.contiguous();
   Tensor y = empty(a.shape(), out_dtype);
   const AddArgs g{ca.raw_data(), ca.dtype() == DType::u8, sa, za, cb.raw_data(), cb.dtype() == DType::u8, sb, zb,

@@ -42,6 +42,20 @@ void check_zero_point(const char* op, const char* what, int32_t z, DType t) {
          code_max(t), "], got ", z);
 }
 
+void check_add_args(const char* op, const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb,
+                    float s_out, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype) {
+  check_codes(op, "input a", a);
+  check_codes(op, "input b", b);
+  if (a.shape() != b.shape())
+    fail(op, ": expected inputs of the same shape, got ", describe(a), " and ", describe(b));
+  check_zero_point(op, "zero point of a", za, a.dtype());
+  check_zero_point(op, "zero point of b", zb, b.dtype());
+  check_scale(op, "scale of a", sa);
+  check_scale(op, "scale of b", sb);
+  check_scale(op, "output scale", s_out);
+  check_output(op, z_out, qmin, qmax, out_dtype);
+}
+
 void check_output(const char* op, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype) {
   if (out_dtype != DType::i8 && out_dtype != DType::u8)
     fail(op, ": expected an I8 or U8 output dtype, got ", dtype_name(out_dtype));
@@ -142,16 +156,7 @@ void qadd_b(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, in
 Tensor qadd(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out, int32_t z_out,
             int32_t qmin, int32_t qmax, DType out_dtype) {
   constexpr const char* op = "qadd";
-  check_codes(op, "input a", a);
-  check_codes(op, "input b", b);
-  if (a.shape() != b.shape())
-    fail(op, ": expected inputs of the same shape, got ", describe(a), " and ", describe(b));
-  check_zero_point(op, "zero point of a", za, a.dtype());
-  check_zero_point(op, "zero point of b", zb, b.dtype());
-  check_scale(op, "scale of a", sa);
-  check_scale(op, "scale of b", sb);
-  check_scale(op, "output scale", s_out);
-  check_output(op, z_out, qmin, qmax, out_dtype);
+  check_add_args(op, a, sa, za, b, sb, zb, s_out, z_out, qmin, qmax, out_dtype);
   const Tensor ca = a.contiguous(), cb = b.contiguous();
   Tensor y = empty(a.shape(), out_dtype);
   if (ca.dtype() == DType::i8)

@@ -20,6 +20,10 @@ void check_codes(const char* op, const char* what, const Tensor& x);
 void check_zero_point(const char* op, const char* what, int32_t z, DType t);
 // Checks out_dtype (i8/u8), qmin <= qmax inside its range, and z_out inside its range.
 void check_output(const char* op, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype);
+// The arguments of an add of two quantized tensors (qadd and its optimized kernels): codes of one
+// shape, zero points inside their ranges, positive finite scales, a valid output.
+void check_add_args(const char* op, const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb,
+                    float s_out, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype);
 // Checks a scale: positive and finite.
 void check_scale(const char* op, const char* what, float s);
 
