@@ -1,7 +1,7 @@
-// Int8 depthwise convolution, channels-last path (Highway) for small planes (7×7, 14×14), where
+// Int8 depthwise convolution, channels-last path (Highway) for small planes (7×7), where
 // the per-plane setup of qs8_dwconv_hwy.cc outweighs the few outputs of each plane.
 //
-// Image n's channels [c_begin, c_end) go, a sub-block of up to 64 at a time, into a zero-padded
+// Image n's channels [c_begin, c_end) go, a sub-block of up to 32 at a time, into a zero-padded
 // int32 scratch [Hp][Wp][CBS] of x − zx (padding 0 adds nothing, as the reference skips it). One
 // vector of channels at a time holds its weights in registers and visits every output pixel: each
 // tap is one load at a constant offset and one pairwise multiply-add (vpmaddwd): the scratch cell
@@ -31,6 +31,11 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DI = hn::ScalableTag<int32_t>;
 using VI = hn::Vec<DI>;
 
+template <typename T>
+constexpr bool IsSigned() {
+  return T(-1) < T(0);
+}
+
 // acc += (x − zx)·w per lane (see the top: pairwise multiply-add with a zero high weight).
 HWY_INLINE VI cl_mul_acc(DI d, VI x, VI w, VI acc, VI& acc1) {
 #if HWY_TARGET == HWY_AVX3_DL
@@ -58,7 +63,16 @@ HWY_INLINE VI cl_pixel(DI d, const int32_t* base, const int64_t* toff, int64_t t
                        int64_t Cp, VI vb) {
   VI acc0 = hn::Zero(d), acc1 = hn::Zero(d);
   if (TAPS) {
-    for (int t = 0; t < TAPS; ++t) acc0 = cl_mul_acc(d, hn::LoadU(d, base + toff[t]), wv[t], acc0, acc1);
+    // Three independent sums: one chain of TAPS dependent multiply-adds would bound the loop by
+    // their latency.
+    VI b0 = hn::Zero(d), b1 = hn::Zero(d), c0 = hn::Zero(d), c1 = hn::Zero(d);
+    for (int t = 0; t < TAPS; t += 3) {
+      acc0 = cl_mul_acc(d, hn::LoadU(d, base + toff[t]), wv[t], acc0, acc1);
+      if (t + 1 < TAPS) b0 = cl_mul_acc(d, hn::LoadU(d, base + toff[t + 1]), wv[t + 1], b0, b1);
+      if (t + 2 < TAPS) c0 = cl_mul_acc(d, hn::LoadU(d, base + toff[t + 2]), wv[t + 2], c0, c1);
+    }
+    return hn::Add(hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), hn::RearrangeToOddPlusEven(b0, b1)),
+                   hn::Add(hn::RearrangeToOddPlusEven(c0, c1), vb));
   } else {
     for (int64_t t = 0; t < taps; ++t)
       acc0 = cl_mul_acc(d, hn::LoadU(d, base + toff[t]), hn::LoadU(d, w + t * Cp), acc0, acc1);
@@ -68,9 +82,9 @@ HWY_INLINE VI cl_pixel(DI d, const int32_t* base, const int64_t* toff, int64_t t
   return hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), vb);
 }
 
-template <int TAPS, typename TY>
+template <int TAPS>
 void cl_vector(const DwClArgs& a, const int32_t* xs, int64_t Wp, int64_t CBS, const int64_t* toff, int64_t c,
-               int64_t cg, int64_t nb, TY* yb) {
+               int64_t cg, int64_t nb, int32_t* yb) {
   const DI d;
   const int64_t L = int64_t(hn::Lanes(d)), taps = a.KH * a.KW;
   const int32_t* w = a.w + cg;
@@ -82,7 +96,6 @@ void cl_vector(const DwClArgs& a, const int32_t* xs, int64_t Wp, int64_t CBS, co
   bool ok = HWY_TARGET != HWY_SCALAR;
   for (int64_t i = 0; i < L; ++i) ok = ok && a.vec_ok[cg + i];
 #if HWY_TARGET != HWY_SCALAR
-  const hn::Rebind<TY, DI> dy;
   const hn::RepartitionToWide<DI> d64;
   const VI vm = hn::LoadU(d, a.mult + cg), vm_odd = hn::Shuffle2301(vm), vsh = hn::LoadU(d, a.rshift + cg);
   const auto vre = hn::LoadU(d64, a.round_even + cg / 2), vro = hn::LoadU(d64, a.round_odd + cg / 2);
@@ -93,14 +106,14 @@ void cl_vector(const DwClArgs& a, const int32_t* xs, int64_t Wp, int64_t CBS, co
     for (int64_t ow = 0; ow < a.OW; ++ow) {
       const int64_t p = oh * a.OW + ow;
       const VI acc = cl_pixel<TAPS>(d, xs + (oh * a.sh * Wp + ow * a.sw) * CBS + c, toff, taps, wv, w, a.Cp, vb);
-      TY* out = yb + p * CBS + c;
+      int32_t* out = yb + p * CBS + c;
 #if HWY_TARGET != HWY_SCALAR
       if (ok) {
         // RequantizeHighV of requant_hwy-inl.h with per-lane constants.
         const VI even = hn::BitCast(d, hn::Add(hn::MulEven(acc, vm), vre));
         const VI odd = hn::BitCast(d, hn::Add(hn::MulEven(hn::Shuffle2301(acc), vm_odd), vro));
         const VI h = hn::OddEven(odd, hn::Shuffle2301(even));
-        hn::StoreU(hn::DemoteTo(dy, hn::Min(hn::Max((h >> vsh), vlo), vhi)), dy, out);
+        hn::StoreU(hn::Min(hn::Max((h >> vsh), vlo), vhi), d, out);
         continue;
       }
 #endif
@@ -108,7 +121,7 @@ void cl_vector(const DwClArgs& a, const int32_t* xs, int64_t Wp, int64_t CBS, co
       for (int64_t i = 0; i < L && c + i < nb; ++i) {
         const int64_t ch = cg + i;
         const FixedPointMultiplier m{a.mult_raw[ch], a.shift_raw[ch] - 31};
-        out[i] = TY(requantize(tmp[i], m, a.z_out, a.qmin, a.qmax));
+        out[i] = requantize(tmp[i], m, a.z_out, a.qmin, a.qmax);
       }
     }
 }
@@ -119,23 +132,57 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
   const int64_t L = int64_t(hn::Lanes(d)), taps = a.KH * a.KW, P = a.OH * a.OW;
   const int64_t Hp = std::max(a.H + 2 * a.ph, (a.OH - 1) * a.sh + (a.KH - 1) * a.dh + 1);
   const int64_t Wp = std::max(a.W + 2 * a.pw, (a.OW - 1) * a.sw + (a.KW - 1) * a.dw + 1);
-  const int64_t CB = std::max<int64_t>(64, L), CBS = (std::min(CB, c_end - c_begin) + L - 1) / L * L;
-  std::vector<int32_t> xs(size_t(Hp * Wp * CBS + L));  // zero: the padding
-  std::vector<TY> yb(size_t(P * CBS + L));
+  const int64_t CB = std::max<int64_t>(32, L), CBS = (std::min(CB, c_end - c_begin) + L - 1) / L * L;
+  // The scratch outlives the call (a fresh zeroed one cost more than a 7×7 block's convolution):
+  // only its padding cells are zeroed here, everything else is written below before it is read.
+  thread_local std::vector<int32_t> xs;
+  if (xs.size() < size_t(Hp * Wp * CBS + L)) xs.resize(size_t(Hp * Wp * CBS + L));
+  for (int64_t r = 0; r < Hp; ++r) {
+    int32_t* row = xs.data() + r * Wp * CBS;
+    if (r < a.ph || r >= a.ph + a.H) {
+      std::fill(row, row + Wp * CBS, 0);
+    } else {
+      std::fill(row, row + a.pw * CBS, 0);
+      std::fill(row + (a.pw + a.W) * CBS, row + Wp * CBS, 0);
+    }
+  }
+  thread_local std::vector<int32_t> yb;
+  if (yb.size() < size_t(P * CBS + L)) yb.resize(size_t(P * CBS + L));  // codes as int32 [pixel][channel]
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t kh = 0; kh < a.KH; ++kh)
     for (int64_t kw = 0; kw < a.KW; ++kw) toff[size_t(kh * a.KW + kw)] = (kh * a.dh * Wp + kw * a.dw) * CBS;
   const int64_t HW = a.H * a.W;
+  std::vector<int64_t> dpos(static_cast<size_t>(HW));  // scratch cell of input pixel q
+  for (int64_t q = 0; q < HW; ++q) dpos[size_t(q)] = ((q / a.W + a.ph) * Wp + q % a.W + a.pw) * CBS;
+  const VI vzx = hn::Set(d, a.zx);
   for (int64_t c0 = c_begin; c0 < c_end; c0 += CB) {
     const int64_t nb = std::min(CB, c_end - c0);
-    // In: x[c][ih][iw] -> xs[ih + ph][iw + pw][c]. Cells of lanes past nb keep the previous
-    // sub-block's values: bounded codes, their outputs are never written back.
-    for (int64_t c = 0; c < nb; ++c) {
-      const TX* src = static_cast<const TX*>(a.x) + (n * a.C + c0 + c) * HW;
-      for (int64_t ih = 0; ih < a.H; ++ih) {
-        int32_t* dst = xs.data() + ((ih + a.ph) * Wp + a.pw) * CBS + c;
-        for (int64_t iw = 0; iw < a.W; ++iw) dst[iw * CBS] = int32_t(src[ih * a.W + iw]) - a.zx;
+    // In: x[c][q] -> xs[dpos[q] + c]. A vector of channels at a time, 4 pixels per gather: lane i
+    // loads the 32-bit word of channel c + i at pixels q..q+3 (channels past nb repeat the last
+    // one: never past x; their cells are never written back), then each byte goes to its pixel's
+    // cell. The last HW % 4 pixels go one at a time.
+    const TX* src = static_cast<const TX*>(a.x) + (n * a.C + c0) * HW;
+    for (int64_t c = 0; c < nb; c += L) {
+      const VI off = hn::Mul(hn::Min(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(nb - 1))), hn::Set(d, int32_t(HW)));
+      int64_t q = 0;
+      for (; q + 4 <= HW; q += 4) {
+        const VI v = hn::GatherOffset(d, reinterpret_cast<const int32_t*>(src + q), off);
+        int32_t* dst = xs.data() + c;
+        if (IsSigned<TX>()) {
+          hn::StoreU(hn::Sub(hn::ShiftRight<24>(hn::ShiftLeft<24>(v)), vzx), d, dst + dpos[size_t(q)]);
+          hn::StoreU(hn::Sub(hn::ShiftRight<24>(hn::ShiftLeft<16>(v)), vzx), d, dst + dpos[size_t(q + 1)]);
+          hn::StoreU(hn::Sub(hn::ShiftRight<24>(hn::ShiftLeft<8>(v)), vzx), d, dst + dpos[size_t(q + 2)]);
+          hn::StoreU(hn::Sub(hn::ShiftRight<24>(v), vzx), d, dst + dpos[size_t(q + 3)]);
+        } else {
+          const VI ff = hn::Set(d, 0xFF);
+          hn::StoreU(hn::Sub(hn::And(v, ff), vzx), d, dst + dpos[size_t(q)]);
+          hn::StoreU(hn::Sub(hn::And(hn::ShiftRight<8>(v), ff), vzx), d, dst + dpos[size_t(q + 1)]);
+          hn::StoreU(hn::Sub(hn::And(hn::ShiftRight<16>(v), ff), vzx), d, dst + dpos[size_t(q + 2)]);
+          hn::StoreU(hn::Sub(hn::And(hn::ShiftRight<24>(v), ff), vzx), d, dst + dpos[size_t(q + 3)]);
+        }
       }
+      for (; q < HW; ++q)
+        for (int64_t i = c; i < std::min(nb, c + L); ++i) xs[size_t(dpos[size_t(q)] + i)] = int32_t(src[i * HW + q]) - a.zx;
     }
     for (int64_t c = 0; c < nb; c += L) {
 #if HWY_HAVE_SCALABLE
@@ -147,11 +194,24 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
         cl_vector<0>(a, xs.data(), Wp, CBS, toff.data(), c, c0 + c, nb, yb.data());
 #endif
     }
-    // Out: yb[p][c] -> y[c][p].
-    for (int64_t c = 0; c < nb; ++c) {
-      TY* dst = static_cast<TY*>(a.y) + (n * a.C + c0 + c) * P;
-      const TY* src = yb.data() + c;
-      for (int64_t p = 0; p < P; ++p) dst[p] = src[p * CBS];
+    // Out: yb[p][c] -> y[c][p]. Full vectors of channels: the codes of pixels p..p+3 packed into
+    // one 32-bit word per channel, scattered to the channels' rows; the rest one at a time.
+    TY* dst = static_cast<TY*>(a.y) + (n * a.C + c0) * P;
+    const VI ff = hn::Set(d, 0xFF);
+    for (int64_t c = 0; c < nb; c += L) {
+      int64_t p = 0;
+      if (c + L <= nb) {
+        const VI off = hn::Mul(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(P)));
+        for (; p + 4 <= P; p += 4) {
+          const int32_t* s = yb.data() + p * CBS + c;
+          const VI w = hn::Or(hn::Or(hn::And(hn::LoadU(d, s), ff), hn::ShiftLeft<8>(hn::And(hn::LoadU(d, s + CBS), ff))),
+                              hn::Or(hn::ShiftLeft<16>(hn::And(hn::LoadU(d, s + 2 * CBS), ff)),
+                                     hn::ShiftLeft<24>(hn::LoadU(d, s + 3 * CBS))));
+          hn::ScatterOffset(w, d, reinterpret_cast<int32_t*>(dst + p), off);
+        }
+      }
+      for (; p < P; ++p)
+        for (int64_t i = c; i < std::min(nb, c + L); ++i) dst[i * P + p] = TY(yb[size_t(p * CBS + i)]);
     }
   }
 }

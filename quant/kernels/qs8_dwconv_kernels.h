@@ -32,7 +32,7 @@ void qs8_dwconv_planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end);
 namespace finch::quant::kernels {
 
 // The channels-last path for small planes (quant/kernels/qs8_dwconv_cl_hwy.cc): image n's
-// channels [c_begin, c_end) are transposed into a padded [Hp][Wp][C] scratch of (x − zx), and each
+// channels [c_begin, c_end) are transposed into a padded [Hp][Wp][C] int32 scratch of (x − zx), and each
 // output pixel accumulates its taps with vectors along C, so a 7×7 plane costs no per-plane setup.
 // The tables are channels-last and padded to Cp >= C + 64 entries (reads past C stay inside).
 struct DwClArgs {

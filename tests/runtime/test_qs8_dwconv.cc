@@ -203,18 +203,19 @@ TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
 }
 
 TEST(Qs8DwConv, SmallPlanesChannelsLastEveryTarget) {
-  // The channels-last path (planes of <= 196 outputs, >= 16 channels): MobileNetV2's late layers,
+  // The channels-last path (input and output planes of <= 64 pixels, >= 16 channels): MobileNetV2's late layers,
   // odd channel counts (a partial last vector and block), 1×1 planes, 5×5 and 2×3 kernels,
   // strides, dilation, extreme codes and zero points, clamps and every kind of multiplier (in
   // one layer: vector lanes next to scalar ones); 1 and 2 threads.
   struct Shape {
     int64_t C, H, W, K, s, pad, d;
   };
-  const std::vector<Shape> shapes = {{960, 7, 7, 3, 1, 1, 1},  {576, 14, 14, 3, 1, 1, 1}, {576, 14, 14, 3, 2, 1, 1},
-                                     {160, 7, 7, 3, 1, 1, 1},  {17, 7, 7, 3, 1, 1, 1},    {33, 14, 14, 3, 2, 1, 1},
-                                     {129, 5, 9, 3, 1, 0, 1},  {16, 1, 1, 3, 1, 1, 1},    {33, 1, 1, 1, 1, 0, 1},
-                                     {65, 9, 9, 5, 2, 2, 1},   {40, 11, 13, 3, 3, 2, 2},  {18, 14, 14, 2, 1, 0, 1},
-                                     {31, 28, 28, 3, 2, 1, 1}, {20, 7, 12, 3, 1, 1, 3}};
+  // 576 ch 14×14 (stride 1 and 2) sit just past the threshold and take the per-plane path.
+  const std::vector<Shape> shapes = {{960, 7, 7, 3, 1, 1, 1}, {576, 14, 14, 3, 1, 1, 1}, {576, 14, 14, 3, 2, 1, 1},
+                                     {160, 7, 7, 3, 1, 1, 1}, {17, 7, 7, 3, 1, 1, 1},    {33, 8, 8, 3, 2, 1, 1},
+                                     {129, 5, 9, 3, 1, 0, 1}, {16, 1, 1, 3, 1, 1, 1},    {33, 1, 1, 1, 1, 0, 1},
+                                     {65, 8, 8, 5, 2, 2, 1},  {40, 6, 10, 3, 3, 2, 2},   {18, 8, 7, 2, 1, 0, 1},
+                                     {31, 7, 7, 3, 2, 1, 1},  {20, 7, 9, 3, 1, 1, 3},    {24, 8, 8, 3, 1, 1, 1}};
   const int before = get_num_threads();
   for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
