@@ -30,6 +30,8 @@ class QDepthwiseConv2d {
   int64_t channels() const { return C_; }
 
  private:
+  void build_channels_last_tables();
+
   int64_t C_, KH_, KW_;
   ops::Conv2dParams p_;
   DType x_dtype_, out_dtype_;
@@ -40,6 +42,11 @@ class QDepthwiseConv2d {
   Tensor w_raw_, bias_raw_;
   std::vector<FixedPointMultiplier> m_;
   bool may_overflow_ = false;
+  // The channels-last tables (DwClArgs of qs8_dwconv_kernels.h), padded to Cp_ channels.
+  int64_t Cp_ = 0;
+  std::vector<int32_t> cl_w_, cl_bias_, cl_mult_, cl_rshift_;
+  std::vector<int64_t> cl_round_even_, cl_round_odd_;
+  std::vector<uint8_t> cl_vec_ok_;
 };
 
 }  // namespace finch::quant::kernels

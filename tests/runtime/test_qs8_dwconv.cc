@@ -63,7 +63,8 @@ DwCase random_case(std::mt19937& rng) {
   auto pick = [&](auto v) { return v[rng() % v.size()]; };
   DwCase c;
   c.N = 1 + rng() % 2;
-  c.C = 1 + rng() % 5;
+  // A quarter of the cases have enough channels for the channels-last path on small planes.
+  c.C = rng() % 4 == 0 ? 16 + int64_t(rng() % 24) : 1 + int64_t(rng() % 5);
   c.H = pick(kSizes);
   c.W = pick(kSizes);
   c.KH = pick(std::vector<int64_t>{1, 3, 3, 3, 5});
@@ -198,6 +199,53 @@ TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
                 }
     EXPECT_GT(checked, 500);
   }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(Qs8DwConv, SmallPlanesChannelsLastEveryTarget) {
+  // The channels-last path (input and output planes of <= 64 pixels, >= 16 channels): MobileNetV2's late layers,
+  // odd channel counts (a partial last vector and block), 1×1 planes, 5×5 and 2×3 kernels,
+  // strides, dilation, extreme codes and zero points, clamps and every kind of multiplier (in
+  // one layer: vector lanes next to scalar ones); 1 and 2 threads.
+  struct Shape {
+    int64_t C, H, W, K, s, pad, d;
+  };
+  // 576 ch 14×14 (stride 1 and 2) sit just past the threshold and take the per-plane path.
+  const std::vector<Shape> shapes = {{960, 7, 7, 3, 1, 1, 1}, {576, 14, 14, 3, 1, 1, 1}, {576, 14, 14, 3, 2, 1, 1},
+                                     {160, 7, 7, 3, 1, 1, 1}, {17, 7, 7, 3, 1, 1, 1},    {33, 8, 8, 3, 2, 1, 1},
+                                     {129, 5, 9, 3, 1, 0, 1}, {16, 1, 1, 3, 1, 1, 1},    {33, 1, 1, 1, 1, 0, 1},
+                                     {65, 8, 8, 5, 2, 2, 1},  {40, 6, 10, 3, 3, 2, 2},   {18, 8, 7, 2, 1, 0, 1},
+                                     {31, 7, 7, 3, 2, 1, 1},  {20, 7, 9, 3, 1, 1, 3},    {24, 8, 8, 3, 1, 1, 1}};
+  const int before = get_num_threads();
+  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    std::mt19937 rng(21);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      int checked = 0;
+      for (const Shape& sh : shapes)
+        for (int variant = 0; variant < 4; ++variant) {
+          DwCase c{1 + int64_t(variant == 3), sh.C, sh.H, sh.W, sh.K, sh.K == 2 ? 3 : sh.K,
+                   {sh.s, sh.s, sh.pad, sh.pad, sh.d, sh.d, sh.C}, variant % 2 ? DType::u8 : DType::i8,
+                   variant / 2 ? DType::u8 : DType::i8, 0, 0, 0, 0, variant != 1, variant == 2, variant == 1, {}};
+          const int32_t xlo = code_lo(c.xt), xhi = code_hi(c.xt), ylo = code_lo(c.yt), yhi = code_hi(c.yt);
+          c.zx = variant == 1 ? xhi : variant == 2 ? xlo : xlo + int32_t(rng() % 256);
+          c.z_out = variant == 0 ? ylo + int32_t(rng() % 256) : variant == 1 ? yhi : ylo;
+          c.qmin = variant == 3 ? ylo + 10 : ylo;
+          c.qmax = variant == 3 ? yhi - 50 : yhi;
+          for (int64_t ch = 0; ch < c.C; ++ch)  // mostly ordinary layers, every edge kind somewhere
+            c.m.push_back(variant == 0 ? std::exp2(-8 - double(rng() % 6)) * 1.37 : random_multiplier(rng));
+          checked += check(c, rng);
+          if (HasFailure()) {
+            set_num_threads(before);
+            return hwy::SetSupportedTargetsForTest(0);
+          }
+        }
+      EXPECT_EQ(checked, int(shapes.size()) * 4);
+    }
+  }
+  set_num_threads(before);
   hwy::SetSupportedTargetsForTest(0);
 }
 
