@@ -7,6 +7,7 @@
 // defined only after RearrangeToOddPlusEven (NEON keeps the two halves in separate sums).
 // The epilogue multiplies in int64 (MulEven on even and shifted odd lanes) and rounds with
 // (v + 2^(n−1)) >> n, which cannot overflow: |v| < 2^62 since |acc| <= 2^31, multiplier < 2^31.
+// Total shifts 32..52 (every ordinary layer) take a cheaper exact form on int32 high halves.
 #include <cstring>
 
 #include "quant/kernels/qs8_gemm.h"
@@ -166,6 +167,42 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
                            V64 hi, TOut* out, int64_t col_stride) {
 #if HWY_TARGET != HWY_SCALAR
   const int n = q.m.total_shift();
+  if (n >= 32 && n <= 52 && col_stride == 1) {
+    // Every real multiplier in [2^-21, 0.5): all ordinary layers. For n >= 32,
+    //   (v + 2^(n−1)) >> n = ((v + 2^(n−1)) >> 32) >> (n − 32),
+    // and the first shift is the high int32 half of each product, so the rest runs on int32
+    // lanes: no 64-bit shifts (which share port 0 with the multiplies on AVX-512), lane swaps
+    // move the halves. z_out is folded into the rounding term: (v + 2^(n−1) + z·2^n) >> n =
+    // rounded + z exactly, and with |v| < 2^62, 2^(n−1) + |z|·2^n < 2^61 for n <= 52 and
+    // |z| <= 255, the int64 sum cannot overflow. Then one int32 clamp against qmin, qmax (the
+    // value is floor of the same real number, so clamping it equals the int64 rule's clamp), and
+    // the narrowing is exact.
+    const DI di;
+    const hn::Repartition<int64_t, DI> d64;
+    const hn::Rebind<TOut, DI> dt;
+    const int64_t L = int64_t(hn::Lanes(di));
+    const auto off = hn::Set(di, q.offset), mul = hn::Set(di, q.m.multiplier);
+    const auto round = hn::Set(d64, (int64_t{1} << (n - 1)) + int64_t{o.z_out} * (int64_t{1} << n));
+    const auto qlo = hn::Set(di, o.qmin), qhi = hn::Set(di, o.qmax);
+    const int sh = n - 32;
+    for (int64_t i = 0; i < count; i += L) {
+      const auto a = hn::Add(hn::LoadU(di, raw + i), off);  // wrapping int32 add
+      const auto ev = hn::Add(hn::MulEven(a, mul), round);
+      const auto od = hn::Add(hn::MulEven(hn::Shuffle2301(a), mul), round);
+      // High halves: odd's already sit in the odd lanes; even's move down by the swap.
+      const auto h = hn::OddEven(hn::BitCast(di, od), hn::Shuffle2301(hn::BitCast(di, ev)));
+      const auto r = hn::Min(hn::Max(hn::ShiftRightSame(h, sh), qlo), qhi);
+      const auto codes = hn::DemoteTo(dt, r);
+      if (i + L <= count) {
+        hn::StoreU(codes, dt, out + i);
+      } else {
+        HWY_ALIGN TOut buf[kMaxLanes];
+        hn::Store(codes, dt, buf);
+        std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
+      }
+    }
+    return;
+  }
   if (n >= 1 && col_stride == 1) {
     const DI di;
     const hn::Repartition<int64_t, DI> d64;
