@@ -80,8 +80,11 @@ HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1,
 // Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
 // The 16 accumulators are named variables, not an array: GCC keeps an array of vectors that
 // inline asm updates in memory.
+// The sums go to epi(m, row m pixels 0..15, pixels 16..31): stored raw, or requantized from the
+// registers (RequantTile8x32).
+template <class Epi>
 __attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, const uint8_t* x, int64_t K4,
-                                                               int32_t* acc) {
+                                                               const Epi& epi) {
   static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
   constexpr int64_t T = kNR * 16;
   const __m512i z = _mm512_setzero_si512();
@@ -100,9 +103,62 @@ __attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, co
     row(c0a, c0b, 0), row(c1a, c1b, 1), row(c2a, c2b, 2), row(c3a, c3b, 3);
     row(c4a, c4b, 4), row(c5a, c5b, 5), row(c6a, c6b, 6), row(c7a, c7b, 7);
   }
-  const __m512i out[kMR * kNR] = {c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b, c6a, c6b, c7a, c7b};
-  for (int64_t i = 0; i < kMR * kNR; ++i) _mm512_storeu_si512(acc + i * 16, out[i]);
+  epi(0, c0a, c0b), epi(1, c1a, c1b), epi(2, c2a, c2b), epi(3, c3a, c3b);
+  epi(4, c4a, c4b), epi(5, c5a, c5b), epi(6, c6a, c6b), epi(7, c7a, c7b);
 }
+
+// True when every row of the tile has a total shift in 32..52 (all ordinary layers), which
+// RequantTile8x32 handles.
+HWY_INLINE bool HighShiftRows(const RowQuant* q, int64_t rows) {
+  bool ok = true;
+  for (int64_t m = 0; m < rows; ++m) ok &= unsigned(q[m].m.total_shift() - 32) <= 20u;
+  return ok;
+}
+
+// The requantization of RequantRow's n = 32..52 branch (the exactness argument is there), on the
+// tile's registers: no round trip of the sums through memory. The clamped int32 codes' low
+// bytes are gathered by one vpermt2b per row (both vectors, 32 codes), and stored as 32 bytes
+// (masked for a partial tile); rows >= `rows` are neither read nor stored.
+struct RequantTile8x32 {
+  const RowQuant* q;
+  int64_t rows;
+  __m512i qlo, qhi, low_bytes;
+  __mmask32 keep;
+  uint8_t* out;
+  int64_t row_stride;
+  int32_t z_out;
+
+  RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+    alignas(64) static constexpr uint8_t kLowBytes[64] = {0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124};
+    qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
+    low_bytes = _mm512_load_si512(kLowBytes);
+    keep = count >= 32 ? ~__mmask32{0} : __mmask32((uint32_t{1} << count) - 1);
+  }
+
+  HWY_INLINE void operator()(int64_t m, __m512i a, __m512i b) const {
+    if (m >= rows) return;
+    const RowQuant& r = q[m];
+    const int n = r.m.total_shift();
+    const __m512i off = _mm512_set1_epi32(r.offset), mul = _mm512_set1_epi32(r.m.multiplier);
+    const __m512i round = _mm512_set1_epi64((int64_t{1} << (n - 1)) + int64_t{z_out} * (int64_t{1} << n));
+    const __m128i sh = _mm_cvtsi32_si128(n - 32);
+    auto fix = [&](__m512i v) HWY_ATTR {
+      v = _mm512_add_epi32(v, off);  // wrapping int32 add
+      const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(v, mul), round);
+      const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_CDAB), mul), round);
+      // Odd lanes: od's high halves in place; even lanes: ev's high halves swapped down.
+      const __m512i h = _mm512_mask_shuffle_epi32(od, __mmask16{0x5555}, ev, _MM_PERM_CDAB);
+      return _mm512_min_epi32(_mm512_max_epi32(_mm512_sra_epi32(h, sh), qlo), qhi);
+    };
+    const __m256i codes = _mm512_castsi512_si256(_mm512_permutex2var_epi8(fix(a), low_bytes, fix(b)));
+    uint8_t* dst = out + m * row_stride;
+    if (keep == ~__mmask32{0})
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), codes);
+    else
+      _mm256_mask_storeu_epi8(dst, keep, codes);
+  }
+};
 #elif HWY_TARGET == HWY_SCALAR
 // One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
 HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
@@ -263,7 +319,14 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   }
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
-  qu8s8_gemm_8x32c4(w, x, K4, acc);
+  if (HighShiftRows(q, rows)) {
+    RequantTile8x32 epi(q, rows, count, o, out, row_stride);
+    return qu8s8_gemm_8x32c4(w, x, K4, epi);
+  }
+  qu8s8_gemm_8x32c4(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
+    _mm512_store_si512(acc + m * T, a);
+    _mm512_store_si512(acc + m * T + 16, b);
+  });
 #else
   qu8s8_gemm_8xNc4(w, x, K4, acc);
 #endif
