@@ -4,6 +4,7 @@
 // transposed stores, extreme codes, and sums that wrap int32 (the spec's accumulator wraps).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -68,7 +69,14 @@ bool check_tile(std::mt19937& rng, int64_t M, int64_t K, int64_t count, int mode
   const auto* x = static_cast<const uint8_t*>(xt.raw_data());
   const auto* w = static_cast<const int8_t*>(wt.raw_data());
   const int32_t zx = std::uniform_int_distribution<int32_t>(0, 255)(rng);
-  const QOut o = random_qout(rng, M);
+  QOut o = random_qout(rng, M);
+  // Half the tiles have only ordinary multipliers (total shifts 32..52, some exact powers of 2
+  // for ties): the vnni tile then requantizes from its registers (random_qout's mix of kinds
+  // rarely gives a whole tile of them).
+  if (rng() % 2)
+    for (auto& m : o.m)
+      m = quant::quantize_multiplier(rng() % 3 ? std::exp2(-2 - 20 * double(rng() % 1000) / 1000)
+                                               : std::exp2(-2 - int(rng() % 21)));
   const std::vector<int32_t> bias = random_codes(rng, M, -(1 << 20), 1 << 20);
   const auto rq = qs8::row_quants(qs8::weight_sums(w, M, K), bias, o.m, zx);
   const auto packed = qs8::pack_weights(w, M, K);
