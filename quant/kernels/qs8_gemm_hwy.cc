@@ -7,7 +7,8 @@
 // defined only after RearrangeToOddPlusEven (NEON keeps the two halves in separate sums).
 // The epilogue multiplies in int64 (MulEven on even and shifted odd lanes) and rounds with
 // (v + 2^(n−1)) >> n, which cannot overflow: |v| < 2^62 since |acc| <= 2^31, multiplier < 2^31.
-// Total shifts 32..52 (every ordinary layer) take a cheaper exact form on int32 high halves.
+// Total shifts 32..52 (every ordinary layer) take a cheaper exact form on int32 high halves
+// (RequantRow), which the vnni tile applies to its registers directly (RequantTile8x32).
 #include <cstring>
 
 #include "quant/kernels/qs8_gemm.h"
@@ -69,6 +70,10 @@ const char* GemmKernelName() {
 #endif
 }
 
+// The zero points for which RequantRow's n = 32..52 branch folds z_out into the rounding term
+// without overflow (every 8-bit code).
+HWY_INLINE bool HighShiftZeroPoint(int32_t z) { return z >= -1023 && z <= 1023; }
+
 // acc [MR][T] = w [K4][MR][4] · x [K4][T][4], raw int32 sums.
 #if HWY_TARGET == HWY_AVX3_DL
 // c += dot4(x u8, w i8) per int32 lane. Inline asm rather than _mm512_dpbusd_epi32: GCC 12
@@ -107,10 +112,10 @@ __attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4(const int8_t* w, co
   epi(4, c4a, c4b), epi(5, c5a, c5b), epi(6, c6a, c6b), epi(7, c7a, c7b);
 }
 
-// True when every row of the tile has a total shift in 32..52 (all ordinary layers), which
-// RequantTile8x32 handles.
-HWY_INLINE bool HighShiftRows(const RowQuant* q, int64_t rows) {
-  bool ok = true;
+// True when every row of the tile has a total shift in 32..52 (all ordinary layers) and z_out
+// is small enough for RequantRow's folded rounding term, which RequantTile8x32 handles.
+HWY_INLINE bool HighShiftRows(const RowQuant* q, int64_t rows, const OutQuant& o) {
+  bool ok = HighShiftZeroPoint(o.z_out);
   for (int64_t m = 0; m < rows; ++m) ok &= unsigned(q[m].m.total_shift() - 32) <= 20u;
   return ok;
 }
@@ -130,7 +135,10 @@ struct RequantTile8x32 {
 
   RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
       : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
-    alignas(64) static constexpr uint8_t kLowBytes[64] = {0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124};
+    // Byte 4i of the pair (a, b): the low byte of code i.
+    alignas(64) static constexpr uint8_t kLowBytes[64] = {
+        0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60,
+        64, 68, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124};
     qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
     low_bytes = _mm512_load_si512(kLowBytes);
     keep = count >= 32 ? ~__mmask32{0} : __mmask32((uint32_t{1} << count) - 1);
@@ -223,14 +231,14 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
                            V64 hi, TOut* out, int64_t col_stride) {
 #if HWY_TARGET != HWY_SCALAR
   const int n = q.m.total_shift();
-  if (n >= 32 && n <= 52 && col_stride == 1) {
+  if (n >= 32 && n <= 52 && HighShiftZeroPoint(o.z_out) && col_stride == 1) {
     // Every real multiplier in [2^-21, 0.5): all ordinary layers. For n >= 32,
     //   (v + 2^(n−1)) >> n = ((v + 2^(n−1)) >> 32) >> (n − 32),
     // and the first shift is the high int32 half of each product, so the rest runs on int32
     // lanes: no 64-bit shifts (which share port 0 with the multiplies on AVX-512), lane swaps
     // move the halves. z_out is folded into the rounding term: (v + 2^(n−1) + z·2^n) >> n =
-    // rounded + z exactly, and with |v| < 2^62, 2^(n−1) + |z|·2^n < 2^61 for n <= 52 and
-    // |z| <= 255, the int64 sum cannot overflow. Then one int32 clamp against qmin, qmax (the
+    // rounded + z exactly, and with |v| < 2^62, 2^(n−1) + |z|·2^n < 2^62 for n <= 52 and
+    // |z| <= 1023 (codes are 8-bit), the int64 sum cannot overflow. Then one int32 clamp against qmin, qmax (the
     // value is floor of the same real number, so clamping it equals the int64 rule's clamp), and
     // the narrowing is exact.
     const DI di;
@@ -319,7 +327,7 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   }
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
-  if (HighShiftRows(q, rows)) {
+  if (HighShiftRows(q, rows, o)) {
     RequantTile8x32 epi(q, rows, count, o, out, row_stride);
     return qu8s8_gemm_8x32c4(w, x, K4, epi);
   }
