@@ -226,6 +226,20 @@ HWY_INLINE int32_t RequantOne(int32_t raw, const RowQuant& q, const OutQuant& o)
 
 // Codes of count (<= T) raw sums of one row into out[t·col_stride]. z, lo, hi: z_out, qmin,
 // qmax broadcast once per tile.
+
+// Stores one vector of output codes at out + i, only the first count − i of them when the row
+// ends inside the vector.
+template <class DT, class V, typename TOut>
+HWY_INLINE void StoreCodes(DT dt, V codes, TOut* out, int64_t i, int64_t count) {
+  if (i + int64_t(hn::Lanes(dt)) <= count) {
+    hn::StoreU(codes, dt, out + i);
+    return;
+  }
+  HWY_ALIGN TOut buf[kMaxLanes];
+  hn::Store(codes, dt, buf);
+  std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
+}
+
 template <typename TOut, class V64>
 HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q, const OutQuant& o, V64 z, V64 lo,
                            V64 hi, TOut* out, int64_t col_stride) {
@@ -257,13 +271,7 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
       const auto h = hn::OddEven(hn::BitCast(di, od), hn::Shuffle2301(hn::BitCast(di, ev)));
       const auto r = hn::Min(hn::Max(hn::ShiftRightSame(h, sh), qlo), qhi);
       const auto codes = hn::DemoteTo(dt, r);
-      if (i + L <= count) {
-        hn::StoreU(codes, dt, out + i);
-      } else {
-        HWY_ALIGN TOut buf[kMaxLanes];
-        hn::Store(codes, dt, buf);
-        std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
-      }
+      StoreCodes(dt, codes, out, i, count);
     }
     return;
   }
@@ -291,13 +299,7 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
       auto r = hn::OddEven(hn::BitCast(di, hn::ShiftLeft<32>(od)), hn::BitCast(di, ev));
       if (narrow) r = hn::Add(hn::Min(hn::Max(r, lo32), hi32), z32);
       const auto codes = hn::DemoteTo(dt, r);  // exact: r is inside [qmin, qmax]
-      if (i + L <= count) {
-        hn::StoreU(codes, dt, out + i);
-      } else {
-        HWY_ALIGN TOut buf[kMaxLanes];
-        hn::Store(codes, dt, buf);
-        std::memcpy(out + i, buf, size_t(count - i) * sizeof(TOut));
-      }
+      StoreCodes(dt, codes, out, i, count);
     }
     return;
   }
