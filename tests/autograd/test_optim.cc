@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "tests/hwy_targets.h"
 #include "autograd/optim/optim.h"
 #include "autograd/optim/update_kernels.h"
 #include "framework/parallel.h"
@@ -286,7 +287,7 @@ TEST(OptimKernels, AdamHighwayMatchesReferenceOnEveryTarget) {
   std::vector<int64_t> sizes;
   for (int64_t n = 1; n <= 40; ++n) sizes.push_back(n);
   for (int64_t n : {63, 64, 65, 127, 128, 129, 255, 256, 257, 1000}) sizes.push_back(n);
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     for (int64_t n : sizes)
       for (int64_t offset : {0, 1, 3})

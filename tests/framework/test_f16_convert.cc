@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "tests/hwy_targets.h"
 #include "framework/f16_convert.h"
 #include "framework/tensor.h"
 #include "hwy/highway.h"
@@ -30,7 +31,7 @@ float from_bits(uint32_t u) {
 
 template <class Body>
 void each_target(const Body& body) {
-  for (uint32_t t : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t t : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(t);
     SCOPED_TRACE(hwy::TargetName(t));
     body();

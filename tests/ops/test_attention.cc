@@ -7,6 +7,7 @@
 #include <hwy/targets.h>
 #include <limits>
 
+#include "tests/hwy_targets.h"
 #include "framework/random.h"
 #include "ops/attention.h"
 #include "tests/golden/golden.h"
@@ -86,7 +87,7 @@ TEST(Attention, MatchesReferenceOnEveryTarget) {
   const std::vector<MaskKind> kinds = {MaskKind::none, MaskKind::boolean, MaskKind::additive,
                                        MaskKind::causal, MaskKind::bool_causal, MaskKind::key_padding,
                                        MaskKind::additive_causal, MaskKind::strided_additive};
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     uint64_t seed = 1;
     size_t ki = 0;
@@ -179,7 +180,7 @@ TEST(Attention, KeyPaddingMaskEqualsTruncatedKeys) {
 }
 
 TEST(Attention, SoftmaxRowKernelEdgeCases) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     const float inf = std::numeric_limits<float>::infinity();
     for (int64_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33}) {

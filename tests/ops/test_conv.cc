@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "tests/hwy_targets.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "hwy/highway.h"
@@ -142,7 +143,7 @@ TEST(Conv2d, WinogradPath) {
   // 3×3 stride-1 ungrouped F32 convs with >= 8 channels take Winograd F(2×2, 3×3) for the
   // forward and dX: odd and even output sizes (partial tiles), padding 0–2, several tile blocks,
   // rows long enough for full vectors plus tails — on every Highway target.
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     uint64_t seed = 40;
@@ -187,7 +188,7 @@ TEST(Conv2d, ThreadCountsAgreeAndAreDeterministic) {
 }
 
 TEST(Conv2d, DepthwiseEveryHighwayTarget) {
-  const auto targets = hwy::SupportedAndGeneratedTargets();
+  const auto targets = ::finch::test::hwy_targets_to_test();
   ASSERT_FALSE(targets.empty());
   for (uint32_t target : targets) {
     hwy::SetSupportedTargetsForTest(target);

@@ -4,6 +4,7 @@
 
 #include <hwy/targets.h>
 
+#include "tests/hwy_targets.h"
 #include "framework/random.h"
 #include "ops/lstm.h"
 #include "tests/golden/golden.h"
@@ -60,7 +61,7 @@ void compare_with_reference(const Cell& s, double atol, double rtol, const std::
 }
 
 TEST(LstmCell, MatchesReferenceOnEveryTarget) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     int bias = 0;
     for (int64_t B : {1, 2, 3, 4, 5})

@@ -11,6 +11,7 @@
 
 #include <hwy/targets.h>
 
+#include "tests/hwy_targets.h"
 #include "framework/random.h"
 #include "framework/tensor.h"
 #include "tests/golden/golden.h"
@@ -19,7 +20,7 @@ namespace finch::test {
 
 // Runs fn once per Highway target compiled in and supported by this CPU.
 inline void for_each_target(const std::function<void()>& fn) {
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t t : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(t);
     SCOPED_TRACE(hwy::TargetName(t));
     fn();

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/hwy_targets.h"
 #include "framework/random.h"
 #include "quant/minmax.h"
 #include "quant/observer.h"
@@ -44,7 +45,7 @@ TEST(ChannelMinMax, MatchesReferenceOnEveryTarget) {
       {1, 1, 1},  {1, 1, 7},    {1, 1, 16},  {1, 1, 17},   {1, 1, 100003}, {3, 5, 1},  {2, 7, 3},
       {9, 1, 63}, {4, 3, 64},   {2, 3, 65},  {5, 31, 9},   {1, 2049, 1},   {64, 2, 33}, {2, 2, 70000},
       {1, 1, 32767}, {1, 1, 32769}, {300, 17, 1}};
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     uint64_t seed = 1;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "tests/hwy_targets.h"
 #include "framework/random.h"
 #include "framework/tensor.h"
 #include "hwy/highway.h"
@@ -117,7 +118,7 @@ void check_against_reference(const Tensor& x, const QParams& p) {
 
 template <class F>
 void for_each_target(const F& f) {
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     f();

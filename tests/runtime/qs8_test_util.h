@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "tests/hwy_targets.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 #include "quant/kernels/requant.h"
@@ -66,7 +67,7 @@ inline Tensor random_code_tensor(std::mt19937& rng, const Shape& shape, DType t,
 // Runs body() once per compiled and supported Highway target (then restores the default).
 template <class Body>
 void for_each_target(const Body& body) {
-  const auto targets = hwy::SupportedAndGeneratedTargets();
+  const auto targets = ::finch::test::hwy_targets_to_test();
   ASSERT_FALSE(targets.empty());
   for (uint32_t target : targets) {
     hwy::SetSupportedTargetsForTest(target);

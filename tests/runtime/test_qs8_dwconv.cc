@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/hwy_targets.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
 #include "quant/kernels/qs8_dwconv.h"
@@ -122,7 +123,7 @@ bool check(const DwCase& c, std::mt19937& rng) {
 }
 
 TEST(Qs8DwConv, RandomSweepEveryTargetAndThreadCount) {
-  const auto targets = hwy::SupportedAndGeneratedTargets();
+  const auto targets = ::finch::test::hwy_targets_to_test();
   ASSERT_FALSE(targets.empty());
   const int before = get_num_threads();
   int checked = 0;
@@ -142,12 +143,12 @@ TEST(Qs8DwConv, RandomSweepEveryTargetAndThreadCount) {
   }
   set_num_threads(before);
   hwy::SetSupportedTargetsForTest(0);
-  EXPECT_GT(checked, 80 * int64_t(hwy::SupportedAndGeneratedTargets().size()));  // every target ran its cases
+  EXPECT_GT(checked, 80 * int64_t(::finch::test::hwy_targets_to_test().size()));  // every target ran its cases
 }
 
 TEST(Qs8DwConv, MobileNetShapesEveryTarget) {
   // The 3×3 stride 1 and 2 layers of MobileNetV2 (padding 1), relu6-style clamps, u8 and i8.
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     std::mt19937 rng(7);
@@ -174,7 +175,7 @@ TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
   };
   const std::vector<Shape> shapes = {{1, 1}, {3, 17}, {14, 14}, {7, 40}, {4, 112}, {2, 70}};
   const std::vector<std::pair<int64_t, int64_t>> kernels = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {3, 2}, {1, 3}, {2, 5}};
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     std::mt19937 rng(11);
@@ -217,7 +218,7 @@ TEST(Qs8DwConv, SmallPlanesChannelsLastEveryTarget) {
                                      {65, 8, 8, 5, 2, 2, 1},  {40, 6, 10, 3, 3, 2, 2},   {18, 8, 7, 2, 1, 0, 1},
                                      {31, 7, 7, 3, 2, 1, 1},  {20, 7, 9, 3, 1, 1, 3},    {24, 8, 8, 3, 1, 1, 1}};
   const int before = get_num_threads();
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     std::mt19937 rng(21);

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/hwy_targets.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
 #include "quant/kernels/qs8_eltwise.h"
@@ -29,7 +30,7 @@ const std::vector<int64_t> kLengths = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17
 template <class Body>
 void every_target_and_thread_count(const Body& body) {
   const int before = get_num_threads();
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
     for (int threads : {1, 2}) {
@@ -86,7 +87,7 @@ TEST(Qs8Eltwise, AddEqualsReferenceEveryTarget) {
       if (sa == 0.25f) ++ties;
     }
   });
-  EXPECT_GT(checked, 80 * int64_t(hwy::SupportedAndGeneratedTargets().size()));  // every target ran its cases
+  EXPECT_GT(checked, 80 * int64_t(::finch::test::hwy_targets_to_test().size()));  // every target ran its cases
   EXPECT_GT(ties, 50);
 }
 
@@ -199,7 +200,7 @@ TEST(Qs8Eltwise, MaxPoolEqualsReferenceEveryTarget) {
       ++checked;
     }
   });
-  EXPECT_GT(checked, 80 * int64_t(hwy::SupportedAndGeneratedTargets().size()));  // every target ran its cases
+  EXPECT_GT(checked, 80 * int64_t(::finch::test::hwy_targets_to_test().size()));  // every target ran its cases
 }
 
 TEST(Qs8Eltwise, RejectsBadArguments) {
