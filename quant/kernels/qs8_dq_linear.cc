@@ -38,6 +38,7 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
     fail(op, ": expected the bias as F32 [", OC_, "] or absent, got ", describe(bias));
   if (act_ != "none" && act_ != "relu" && act_ != "relu6")
     fail(op, ": expected activation none, relu or relu6, got '", act_, "'");
+  act_kind_ = act_ == "relu" ? 1 : act_ == "relu6" ? 2 : 0;
   bias_ = bias.defined() ? bias.contiguous().to_vector<float>() : std::vector<float>(size_t(OC_), 0.0f);
   Kp_ = std::max<int64_t>(1, (K_ + qs8::kDotAlign - 1) / qs8::kDotAlign) * qs8::kDotAlign;
   const Tensor wc = w.contiguous();
@@ -85,8 +86,8 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
         const int64_t oc = oc0 + i;
         const auto a = int32_t(uint32_t(acc[size_t(i)]) - uint32_t(int64_t(zx_u8) * wsum_[size_t(oc)]));
         float v = std::fma(float(a), scale[size_t(oc)], bias_[size_t(oc)]);
-        if (act_ == "relu") v = std::max(v, 0.0f);
-        if (act_ == "relu6") v = std::min(std::max(v, 0.0f), 6.0f);
+        if (act_kind_ >= 1) v = std::max(v, 0.0f);
+        if (act_kind_ == 2) v = std::min(v, 6.0f);
         yp[r * OC_ + oc] = v;
       }
     }

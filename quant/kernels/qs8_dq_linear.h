@@ -27,6 +27,7 @@ class QDynamicLinear {
   int64_t OC_, K_, Kp_;
   std::vector<float> s_w_, bias_;
   std::string act_;
+  int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
   std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
   std::vector<int64_t> wsum_;   // Σ_k w[oc][k]
   Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums

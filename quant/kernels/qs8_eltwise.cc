@@ -74,19 +74,8 @@ Tensor qs8_max_pool2d(const Tensor& x, const ops::Pool2dParams& p) {
   Shape shape = x.shape();
   const int64_t H = x.size(-2), W = x.size(-1), P = x.numel() / std::max<int64_t>(1, H * W);
   if (H < 1 || W < 1) fail(op, ": expected a non-empty input plane, got ", describe(x));
-  // The checks of torch's pooling (as reference_pool.cc): padding at most half the kernel, which
-  // with the ceil_mode rule guarantees every window holds at least one input cell.
-  if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0)
-    fail(op, ": expected kernel >= 1, stride >= 1 and padding >= 0, got kernel (", p.kh, ", ", p.kw, "), stride (",
-         p.sh, ", ", p.sw, "), padding (", p.ph, ", ", p.pw, ")");
-  if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
-    fail(op, ": expected padding at most half the kernel size, got padding (", p.ph, ", ", p.pw, ") for kernel (",
-         p.kh, ", ", p.kw, ")");
-  const int64_t OH = ops::pool_out_size(H, p.kh, p.sh, p.ph, p.ceil_mode);
-  const int64_t OW = ops::pool_out_size(W, p.kw, p.sw, p.pw, p.ceil_mode);
-  if (OH < 1 || OW < 1)
-    fail(op, ": the input plane [", H, ", ", W, "] is too small for kernel (", p.kh, ", ", p.kw, ") with padding (",
-         p.ph, ", ", p.pw, "): the output would be empty");
+  int64_t OH = 0, OW = 0;
+  check_pool(op, p, H, W, OH, OW);
   shape[shape.size() - 2] = OH;
   shape[shape.size() - 1] = OW;
   const Tensor xc = x.contiguous();

@@ -14,6 +14,22 @@ namespace finch::quant::reference {
 
 using namespace detail;
 
+// The checks of torch's pooling (and ops/pool.cc): padding at most half the kernel, which with
+// the ceil_mode rule guarantees every window holds at least one input cell.
+void detail::check_pool(const char* op, const ops::Pool2dParams& p, int64_t H, int64_t W, int64_t& OH, int64_t& OW) {
+  if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0)
+    fail(op, ": expected kernel >= 1, stride >= 1 and padding >= 0, got kernel (", p.kh, ", ", p.kw, "), stride (",
+         p.sh, ", ", p.sw, "), padding (", p.ph, ", ", p.pw, ")");
+  if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
+    fail(op, ": expected padding at most half the kernel size, got padding (", p.ph, ", ", p.pw, ") for kernel (",
+         p.kh, ", ", p.kw, ")");
+  OH = ops::pool_out_size(H, p.kh, p.sh, p.ph, p.ceil_mode);
+  OW = ops::pool_out_size(W, p.kw, p.sw, p.pw, p.ceil_mode);
+  if (OH < 1 || OW < 1)
+    fail(op, ": the input plane [", H, ", ", W, "] is too small for kernel (", p.kh, ", ", p.kw, ") with padding (",
+         p.ph, ", ", p.pw, "): the output would be empty");
+}
+
 namespace {
 
 // One output cell's window along one dim (ops::pool_windows, PyTorch's geometry): input cells
@@ -43,21 +59,6 @@ Shape with_hw(Shape lead, int64_t h, int64_t w) {
   return lead;
 }
 
-// The checks of torch's pooling (and ops/pool.cc): padding at most half the kernel, which with
-// the ceil_mode rule guarantees every window holds at least one input cell.
-void check_pool(const char* op, const ops::Pool2dParams& p, const Planes& pl, int64_t& OH, int64_t& OW) {
-  if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0)
-    fail(op, ": expected kernel >= 1, stride >= 1 and padding >= 0, got kernel (", p.kh, ", ", p.kw, "), stride (",
-         p.sh, ", ", p.sw, "), padding (", p.ph, ", ", p.pw, ")");
-  if (2 * p.ph > p.kh || 2 * p.pw > p.kw)
-    fail(op, ": expected padding at most half the kernel size, got padding (", p.ph, ", ", p.pw, ") for kernel (",
-         p.kh, ", ", p.kw, ")");
-  OH = ops::pool_out_size(pl.H, p.kh, p.sh, p.ph, p.ceil_mode);
-  OW = ops::pool_out_size(pl.W, p.kw, p.sw, p.pw, p.ceil_mode);
-  if (OH < 1 || OW < 1)
-    fail(op, ": the input plane [", pl.H, ", ", pl.W, "] is too small for kernel (", p.kh, ", ", p.kw,
-         ") with padding (", p.ph, ", ", p.pw, "): the output would be empty");
-}
 
 
 // The shared average: Σ (q − zx) over each window in int64, the divisor from `count_of`, one
@@ -110,7 +111,7 @@ void check_average_args(const char* op, const Tensor& x, float s_in, int32_t zx,
 Tensor qmax_pool2d(const Tensor& x, const ops::Pool2dParams& p) {
   const Planes pl = planes_of("qmax_pool2d", x);
   int64_t OH, OW;
-  check_pool("qmax_pool2d", p, pl, OH, OW);
+  check_pool("qmax_pool2d", p, pl.H, pl.W, OH, OW);
   const auto wh = ops::pool_windows(OH, pl.H, p.kh, p.sh, p.ph), ww = ops::pool_windows(OW, pl.W, p.kw, p.sw, p.pw);
   const auto X = codes_of(x);
   std::vector<int32_t> y(size_t(pl.P * OH * OW));
@@ -133,7 +134,7 @@ Tensor qavg_pool2d(const Tensor& x, const ops::Pool2dParams& p, float s_in, int3
   constexpr const char* op = "qavg_pool2d";
   const Planes pl = planes_of(op, x);
   int64_t OH, OW;
-  check_pool(op, p, pl, OH, OW);
+  check_pool(op, p, pl.H, pl.W, OH, OW);
   check_average_args(op, x, s_in, zx, s_out, z_out, qmin, qmax, out_dtype);
   // torch's divisor: the window clipped to input + padding (count_include_pad) or to the input.
   const auto count_of = [&](const Window& h, const Window& w) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/tensor.h"
+#include "ops/pool.h"
 
 namespace finch::quant::reference::detail {
 
@@ -24,6 +25,9 @@ void check_output(const char* op, int32_t z_out, int32_t qmin, int32_t qmax, DTy
 // shape, zero points inside their ranges, positive finite scales, a valid output.
 void check_add_args(const char* op, const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb,
                     float s_out, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype);
+// The pool parameters torch accepts (kernel, stride >= 1, padding >= 0 and at most half the
+// kernel) for an H×W plane, and the output size OH×OW, which must not be empty.
+void check_pool(const char* op, const ops::Pool2dParams& p, int64_t H, int64_t W, int64_t& OH, int64_t& OW);
 // Checks a scale: positive and finite.
 void check_scale(const char* op, const char* what, float s);
 

@@ -101,13 +101,19 @@ Outs qlinear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
 
 // The add of two quantized tensors as the simulated model computes it (docs/quantization.md §7):
 // the f32 rule of reference::qadd; a fused ReLU/ReLU6 narrowed [qmin, qmax].
-Outs qadd(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
-  const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
+// The operands of a qadd node (either kernel): one shape, the declared dtypes, i8/u8 codes.
+void check_qadd_operands(const std::string& node, const std::vector<Tensor>& in, const Act& a, const Act& b,
+                         const Act& y) {
   if (in[0].shape() != in[1].shape() || in[0].dtype() != a.dtype || in[1].dtype() != b.dtype || a.dtype != y.dtype)
-    fail("node '", n.name, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
+    fail("node '", node, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
          shape_str(in[0].shape()), " and ", shape_str(in[1].shape()));
   if (y.dtype != DType::i8 && y.dtype != DType::u8)
-    fail("node '", n.name, "' (qadd): expected i8 or u8 codes, got ", dtype_name(y.dtype));
+    fail("node '", node, "' (qadd): expected i8 or u8 codes, got ", dtype_name(y.dtype));
+}
+
+Outs qadd(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
+  check_qadd_operands(n.name, in, a, b, y);
   return {quant::reference::qadd(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, attr_code(n, "qmin"),
                                  attr_code(n, "qmax"), y.dtype)};
 }
@@ -215,10 +221,8 @@ std::unique_ptr<NodeKernel> prepare_qlinear(const Node& n, const Graph& g) {
 std::unique_ptr<NodeKernel> prepare_qadd(const Node& n, const Graph& g) {
   const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
   const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
-  return kernel([n, a, b, y, qmin, qmax](const std::vector<Tensor>& in) {
-    if (in[0].shape() != in[1].shape() || in[0].dtype() != a.dtype || in[1].dtype() != b.dtype)
-      fail("node '", n.name, "' (qadd): expected two operands of one shape and the declared dtypes, got ",
-           shape_str(in[0].shape()), " and ", shape_str(in[1].shape()));
+  return kernel([name = n.name, a, b, y, qmin, qmax](const std::vector<Tensor>& in) {
+    check_qadd_operands(name, in, a, b, y);
     return std::vector<Tensor>{quant::kernels::qs8_add(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, qmin, qmax, y.dtype)};
   });
 }
