@@ -118,22 +118,10 @@ def torch_model(name, in_ch, classes=10):
 
 
 def load_safetensors(path):
-    """finch's weights (safetensors) as torch tensors, without the safetensors package."""
-    import struct
-
-    import numpy as np
-    import torch
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header, base = json.loads(raw[8:8 + n]), 8 + n
-    dt = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32, "I8": np.int8, "U8": np.uint8}
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(raw[base + a:base + b], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
-    return out
+    """finch's weights as torch tensors: the project's peer reader (../shared/tools/peer/st.py)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "tools", "peer"))
+    import st
+    return st.load(path)
 
 
 def time_ms(f, x, iters, warmup):
