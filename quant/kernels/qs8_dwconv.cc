@@ -23,8 +23,11 @@ constexpr const char* kOp = "qs8_dwconv2d";
 // The channels-last path takes input and output planes of at most kClMaxPlane pixels with at least
 // kClMinChannels channels, in blocks of kClBlock channels. Measured (bench_qs8_dwconv, AVX3_DL, 1
 // thread): 960 ch 7×7 stride 1 46 -> 36 µs; 576 ch 14×14 (stride 1: 70 -> 97 µs, stride 2 to 7×7:
-// 36 -> 42 µs) stays faster per plane, so 14×14 planes keep the per-plane path.
-constexpr int64_t kClMaxPlane = 64, kClMinChannels = 16, kClBlock = 32;
+// 36 -> 42 µs) stays faster per plane, so 14×14 planes keep the per-plane path. Where the VNNI
+// quad path runs (qs8_dwconv_quad_path) it wins from 7×7 planes on (960 ch 7×7: 22 µs against the
+// channels-last 46 µs) but not on 4×4 (960 ch: 22 against 16 µs, its fixed cost per plane), so
+// channels-last keeps only output planes under kQuadMinPlane pixels there.
+constexpr int64_t kClMaxPlane = 64, kClMinChannels = 16, kClBlock = 32, kQuadMinPlane = 32;
 }
 
 QDepthwiseConv2d::QDepthwiseConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m,
@@ -73,6 +76,25 @@ QDepthwiseConv2d::QDepthwiseConv2d(const Tensor& w, const Tensor& bias, std::vec
   }
   m_ = std::move(m);
   build_channels_last_tables();
+  build_quad_tables();
+}
+
+void QDepthwiseConv2d::build_quad_tables() {
+  const int64_t taps = KH_ * KW_, G = (KW_ + 3) / 4;
+  const int64_t zx_u8 = x_dtype_ == DType::u8 ? zx_ : zx_ + 128;
+  quad_w_.assign(size_t(C_ * KH_ * G), 0);
+  quad_off_.assign(size_t(C_), 0);
+  for (int64_t c = 0; c < C_; ++c) {
+    const int32_t* w = w_.data() + c * taps;
+    int64_t sum = 0;
+    for (int64_t k = 0; k < taps; ++k) sum += w[k];
+    quad_off_[size_t(c)] = int32_t(uint32_t(int64_t(bias_[size_t(c)]) - zx_u8 * sum));
+    for (int64_t kh = 0; kh < KH_; ++kh)
+      for (int64_t kw = 0; kw < KW_; ++kw) {
+        uint32_t& q = reinterpret_cast<uint32_t&>(quad_w_[size_t((c * KH_ + kh) * G + kw / 4)]);
+        q |= (uint32_t(w[kh * KW_ + kw]) & 0xFFu) << (8 * (kw % 4));
+      }
+  }
 }
 
 void QDepthwiseConv2d::build_channels_last_tables() {
@@ -117,7 +139,8 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
          p_.ph, ", ", p_.pw, ")");
   const Tensor xc = x.contiguous();
   Tensor y = empty({N, C_, OH, OW}, out_dtype_);
-  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C_ >= kClMinChannels) {
+  const bool quad = qs8_dwconv_quad_path(p_.sw, p_.dw) && OH * OW >= kQuadMinPlane;
+  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && !quad) {
     // Small planes: channels-last (qs8_dwconv_cl_hwy.cc), blocks of kClBlock channels of one
     // image per iteration; every channel is computed the same way in any block, so the codes do
     // not depend on the thread count.
@@ -136,7 +159,8 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
   }
   const DwConvArgs a{xc.raw_data(), x_dtype_ == DType::u8, zx_, y.raw_data(), out_dtype_ == DType::u8,
                      N, C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw,
-                     w_.data(), bias_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_};
+                     w_.data(), bias_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_,
+                     quad_w_.data(), quad_off_.data()};
   // One (image, channel) plane per iteration at least: each plane is computed the same way on
   // any thread, so the codes do not depend on the thread count.
   parallel_for(0, N * C_, 1, [&](int64_t b, int64_t e) { qs8_dwconv_planes(a, b, e); });

@@ -31,6 +31,7 @@ class QDepthwiseConv2d {
 
  private:
   void build_channels_last_tables();
+  void build_quad_tables();
 
   int64_t C_, KH_, KW_;
   ops::Conv2dParams p_;
@@ -47,6 +48,8 @@ class QDepthwiseConv2d {
   std::vector<int32_t> cl_w_, cl_bias_, cl_mult_, cl_rshift_;
   std::vector<int64_t> cl_round_even_, cl_round_odd_;
   std::vector<uint8_t> cl_vec_ok_;
+  // The weight quads and offsets of the VNNI path (DwConvArgs::quad_w / quad_off).
+  std::vector<int32_t> quad_w_, quad_off_;
 };
 
 }  // namespace finch::quant::kernels

@@ -399,6 +399,19 @@ void compact(const DwConvArgs& a, int64_t Wo, const TY* yf, TY* y) {
     }
 }
 
+// Whether this target runs planes_quad for the geometry (qs8_dwconv_quad_path).
+bool DwQuadPath(int64_t sw, int64_t dw) {
+#if HWY_TARGET == HWY_AVX3_DL
+  return dw == 1 && (sw == 1 || sw == 2 || sw == 4);
+#else
+  (void)sw;
+  (void)dw;
+  return false;
+#endif
+}
+
+#include "quant/kernels/qs8_dwconv_quad-inl.h"  // planes_quad (AVX3_DL only)
+
 template <typename TX, typename TY>
 void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_t p_end) {
   std::vector<int16_t> xp(size_t(f.xp_size));  // zero: the padding
@@ -427,6 +440,9 @@ void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_
 
 template <typename TX, typename TY>
 void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (DwQuadPath(a.sw, a.dw)) return planes_quad<TX, TY>(a, p_begin, p_end);
+#endif
   const DwLayout s = dw_layout(a);
   const FlatPlan f = flat_plan(a, s.L);
   if (f.kind != Flat::kNone) return planes_flat<TX, TY>(a, f, p_begin, p_end);
@@ -478,6 +494,9 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 
 HWY_EXPORT(DwConvPlanes);
+HWY_EXPORT(DwQuadPath);
+
+bool qs8_dwconv_quad_path(int64_t sw, int64_t dw) { return FINCH_DISPATCH(DwQuadPath)(sw, dw); }
 
 void qs8_dwconv_planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   FINCH_DISPATCH(DwConvPlanes)(a, p_begin, p_end);

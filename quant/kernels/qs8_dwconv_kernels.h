@@ -21,11 +21,20 @@ struct DwConvArgs {
   const int32_t* mult;  // [C] requantization multipliers
   const int32_t* shift; // [C] total shifts 31 + shift
   int32_t z_out, qmin, qmax;
+  // For the AVX-512 VNNI path (qs8_dwconv_quad-inl.h): per channel, KH·ceil(KW/4) weight quads
+  // (bytes w[kh][4g .. 4g+3], 0 past KW, as one int32) and bias − zx_u8·Σw wrapped to int32,
+  // zx_u8 the input zero point of the u8 form of the codes.
+  const int32_t* quad_w;
+  const int32_t* quad_off;
 };
 
 // y[p] = clamp(z_out + rounding_shift(Σ (x − zx)·w + bias, shift[c]), qmin, qmax), as
 // reference::qconv2d with groups = C.
 void qs8_dwconv_planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end);
+
+// True when qs8_dwconv_planes takes the AVX-512 VNNI path (qs8_dwconv_quad-inl.h) for this
+// column stride and dilation on the current CPU: column dilation 1, column stride 1, 2 or 4.
+bool qs8_dwconv_quad_path(int64_t sw, int64_t dw);
 
 }  // namespace finch::quant::kernels
 

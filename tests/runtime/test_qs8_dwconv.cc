@@ -167,14 +167,16 @@ TEST(Qs8DwConv, MobileNetShapesEveryTarget) {
 TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
   // The layouts behind the fast paths, deterministically: stride 1 (even/odd column pairs),
   // column stride 2 with any row stride and row dilation (column pairs, rows split by r % sh),
-  // and what falls back to the general path (column dilation, stride 3); odd and even kernel
-  // widths (an odd one pairs its last tap with weight 0), 1-wide planes, rows wider than a
-  // vector of codes, rows that end inside the last vector of the input.
+  // and what falls back to the general path (column dilation, stride 3); on AVX3_DL the VNNI
+  // quad path (column stride 1, 2 and 4: 4, 2 and 1 accumulators per step; kernel rows of 1–4,
+  // 5–8 and 9 taps: 1, 2 and 3 weight quads); odd and even kernel widths (an odd one pairs its
+  // last tap with weight 0), 1-wide planes, rows wider than a vector of codes (several 64-byte
+  // fill chunks), rows that end inside the last vector of the input.
   struct Shape {
     int64_t H, W;
   };
   const std::vector<Shape> shapes = {{1, 1}, {3, 17}, {14, 14}, {7, 40}, {4, 112}, {2, 70}};
-  const std::vector<std::pair<int64_t, int64_t>> kernels = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {3, 2}, {1, 3}, {2, 5}};
+  const std::vector<std::pair<int64_t, int64_t>> kernels = {{1, 1}, {2, 2}, {3, 3}, {5, 5}, {3, 2}, {1, 3}, {2, 5}, {2, 9}};
   for (uint32_t target : ::finch::test::hwy_targets_to_test()) {
     hwy::SetSupportedTargetsForTest(target);
     SCOPED_TRACE(hwy::TargetName(target));
@@ -183,7 +185,7 @@ TEST(Qs8DwConv, FlatPathGeometriesEveryTarget) {
     for (const Shape& sh : shapes)
       for (const auto& [KH, KW] : kernels)
         for (int64_t s = 1; s <= 3; ++s)
-          for (int64_t sw : {int64_t(1), int64_t(2), s})
+          for (int64_t sw : {int64_t(1), int64_t(2), int64_t(4), s})
             for (int64_t dh = 1; dh <= 2; ++dh)
               for (int64_t dw : {int64_t(1), dh})
                 for (int64_t pad = 0; pad <= 2; pad += 2) {
