@@ -106,20 +106,37 @@ Tensor QConv2d::run(const Tensor& x) const {
     wide.resize(size_t(N * OC_ * Pv));
     dst = wide.data(), dst_plane = Pv;
   }
-  // Work item: one pixel tile of one (image, group), packed once and multiplied by all the
-  // group's weight blocks while it sits in L1.
-  parallel_for(0, N * G * tiles, 1, [&](int64_t b, int64_t e) {
+  // A tile of at most Tn pixels (a 4×4 plane, a tail) takes the narrow kernel where the target
+  // has one, two weight blocks at a time.
+  const int64_t Tn = qs8::narrow_tile_pixels();
+  // Work item: one pixel tile of one (image, group) and a span of the group's weight blocks; the
+  // tile is packed once per item and multiplied by the span's blocks while it sits in L1. With
+  // fewer tiles than threads (batch 1, small planes) the blocks are split so every thread works;
+  // each output is computed the same way in any split.
+  const int64_t items = N * G * tiles, threads = get_num_threads();
+  const int64_t spans = items >= threads ? 1 : std::min((blocks + 1) / 2, (threads + items - 1) / items);
+  const int64_t span = (blocks + spans - 1) / spans;
+  parallel_for(0, items * spans, 1, [&](int64_t b, int64_t e) {
     thread_local std::vector<uint8_t> tile;
     tile.resize(size_t(K4 * T * 4));
-    for (int64_t i = b; i < e; ++i) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t i = it / spans, blk_begin = it % spans * span, blk_end = std::min(blocks, blk_begin + span);
       const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
       const int64_t count = std::min(T, Pv - q0);
-      qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, T, count, flip, tile.data());
-      for (int64_t blk = 0; blk < blocks; ++blk) {
+      const bool narrow = count <= Tn;
+      qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, narrow ? Tn : T, count, flip,
+                            tile.data());
+      for (int64_t blk = blk_begin; blk < blk_end; blk += narrow ? 2 : 1) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;
-        qs8::qu8s8_gemm_tile(packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4, tile.data(), K4, T,
-                             std::min(qs8::kMR, OCg - blk * qs8::kMR), count, rq_.data() + oc0, oq,
-                             dst + (n * OC_ + oc0) * dst_plane + q0, dst_plane, 1);
+        const int8_t* wb = packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4;
+        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + q0;
+        if (narrow) {
+          const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
+          qs8::qu8s8_gemm_tile_narrow(wb, tile.data(), K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+        } else {
+          qs8::qu8s8_gemm_tile(wb, tile.data(), K4, T, std::min(qs8::kMR, OCg - blk * qs8::kMR), count,
+                               rq_.data() + oc0, oq, o, dst_plane, 1);
+        }
       }
     }
   });

@@ -48,6 +48,15 @@ const char* gemm_kernel_name();
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                      const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride);
 
+// The narrow tile, for pixel tiles of at most narrow_tile_pixels() pixels (16 on AVX-512 VNNI;
+// 0 where the target has none, and then this must not be called): x [K4][16][4] against the
+// packed weight block at w and, for rows > kMR, the next one (w + K4·kMR·4), rows <= 2·kMR,
+// requantized as qu8s8_gemm_tile with col_stride 1. A 4×4 plane (16 pixels) would otherwise
+// run the full tile with half of its pixels padding.
+int64_t narrow_tile_pixels();
+void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
+                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride);
+
 // acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
 

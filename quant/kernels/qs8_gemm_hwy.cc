@@ -167,6 +167,72 @@ struct RequantTile8x32 {
       _mm256_mask_storeu_epi8(dst, keep, codes);
   }
 };
+
+// The narrow tile: 16 pixels (one vector) against NB = 1 or 2 consecutive weight blocks (8 or
+// 16 rows), for pixel tiles of at most 16 (a 4×4 plane, a tail), where the 8×32 tile would
+// multiply 16 padding pixels: here every vpdpbusd does useful work, and two blocks keep 16
+// independent accumulators in flight as the 8×32 tile does. The sums go to epi(m, row m).
+template <int NB, class Epi>
+__attribute__((target("avx512vnni"))) void qu8s8_gemm_16x16c4(const int8_t* w, const uint8_t* x, int64_t K4,
+                                                                const Epi& epi) {
+  constexpr int64_t T = 16;
+  const int64_t wb = K4 * kMR * 4;  // bytes per weight block
+  const __m512i z = _mm512_setzero_si512();
+  __m512i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z;
+  __m512i c8 = z, c9 = z, c10 = z, c11 = z, c12 = z, c13 = z, c14 = z, c15 = z;
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    const __m512i xv = _mm512_loadu_si512(x + k4 * T * 4);
+    auto row = [&](__m512i& a, const int8_t* wk) {
+      int32_t w4;
+      std::memcpy(&w4, wk, 4);
+      Dpbusd(a, xv, _mm512_set1_epi32(w4));
+    };
+    const int8_t* w0 = w + k4 * kMR * 4;
+    row(c0, w0), row(c1, w0 + 4), row(c2, w0 + 8), row(c3, w0 + 12);
+    row(c4, w0 + 16), row(c5, w0 + 20), row(c6, w0 + 24), row(c7, w0 + 28);
+    if constexpr (NB == 2) {
+      const int8_t* w1 = w0 + wb;
+      row(c8, w1), row(c9, w1 + 4), row(c10, w1 + 8), row(c11, w1 + 12);
+      row(c12, w1 + 16), row(c13, w1 + 20), row(c14, w1 + 24), row(c15, w1 + 28);
+    }
+  }
+  epi(0, c0), epi(1, c1), epi(2, c2), epi(3, c3), epi(4, c4), epi(5, c5), epi(6, c6), epi(7, c7);
+  if constexpr (NB == 2) {
+    epi(8, c8), epi(9, c9), epi(10, c10), epi(11, c11), epi(12, c12), epi(13, c13), epi(14, c14), epi(15, c15);
+  }
+}
+
+// RequantTile8x32's register epilogue for one vector of 16 codes per row (vpmovdb keeps the low
+// bytes of the clamped codes).
+struct RequantTile16 {
+  const RowQuant* q;
+  int64_t rows;
+  __m512i qlo, qhi;
+  __mmask16 keep;
+  uint8_t* out;
+  int64_t row_stride;
+  int32_t z_out;
+
+  RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+    qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
+    keep = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
+  }
+
+  HWY_INLINE void operator()(int64_t m, __m512i v) const {
+    if (m >= rows) return;
+    const RowQuant& r = q[m];
+    const int n = r.m.total_shift();
+    const __m512i mul = _mm512_set1_epi32(r.m.multiplier);
+    const __m512i round = _mm512_set1_epi64((int64_t{1} << (n - 1)) + int64_t{z_out} * (int64_t{1} << n));
+    v = _mm512_add_epi32(v, _mm512_set1_epi32(r.offset));  // wrapping int32 add
+    const __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(v, mul), round);
+    const __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_CDAB), mul), round);
+    const __m512i h = _mm512_mask_shuffle_epi32(od, __mmask16{0x5555}, ev, _MM_PERM_CDAB);
+    const __m512i c = _mm512_min_epi32(_mm512_max_epi32(_mm512_sra_epi32(h, _mm_cvtsi32_si128(n - 32)), qlo), qhi);
+    _mm_mask_storeu_epi8(out + m * row_stride, keep, _mm512_cvtepi32_epi8(c));
+  }
+};
 #elif HWY_TARGET == HWY_SCALAR
 // One lane: plain loops (Highway's scalar target has no byte vectors inside an int32 lane).
 HWY_INLINE void qu8s8_gemm_8xNc4(const int8_t* w, const uint8_t* x, int64_t K4, int32_t* acc) {
@@ -354,6 +420,41 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   }
 }
 
+int64_t NarrowTilePixels() {
+#if HWY_TARGET == HWY_AVX3_DL
+  return 16;
+#else
+  return 0;
+#endif
+}
+
+// qs8_gemm.h qu8s8_gemm_tile_narrow.
+void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
+                         const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+#if HWY_TARGET == HWY_AVX3_DL
+  HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16);
+  if (HighShiftRows(q, rows, o)) {
+    const RequantTile16 epi(q, rows, count, o, out, row_stride);
+    return rows > kMR ? qu8s8_gemm_16x16c4<2>(w, x, K4, epi) : qu8s8_gemm_16x16c4<1>(w, x, K4, epi);
+  }
+  // Other shifts: the sums through memory and RequantRow, as Qu8s8GemmTile does.
+  HWY_ALIGN int32_t acc[2 * kMR * 16];
+  auto keep = [&](int64_t m, __m512i v) HWY_ATTR { _mm512_store_si512(acc + m * 16, v); };
+  rows > kMR ? qu8s8_gemm_16x16c4<2>(w, x, K4, keep) : qu8s8_gemm_16x16c4<1>(w, x, K4, keep);
+  const hn::Repartition<int64_t, DI> d64;
+  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+  for (int64_t m = 0; m < rows; ++m) {
+    if (o.u8)
+      RequantRow(acc + m * 16, count, q[m], o, z, lo, hi, out + m * row_stride, 1);
+    else
+      RequantRow(acc + m * 16, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), 1);
+  }
+#else
+  (void)w, (void)x, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  HWY_ASSERT(false);  // callers check narrow_tile_pixels() first
+#endif
+}
+
 // One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
 #if HWY_TARGET == HWY_AVX3_DL
 __attribute__((target("avx512vnni"))) int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
@@ -459,6 +560,8 @@ namespace finch::quant::kernels::qs8 {
 HWY_EXPORT(TilePixels);
 HWY_EXPORT(GemmKernelName);
 HWY_EXPORT(Qu8s8GemmTile);
+HWY_EXPORT(NarrowTilePixels);
+HWY_EXPORT(Qu8s8GemmTileNarrow);
 HWY_EXPORT(Qu8s8DotRows);
 HWY_EXPORT(Qu8Interleave4);
 
@@ -467,6 +570,11 @@ const char* gemm_kernel_name() { return FINCH_DISPATCH(GemmKernelName)(); }
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                      const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
   FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+}
+int64_t narrow_tile_pixels() { return FINCH_DISPATCH(NarrowTilePixels)(); }
+void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
+                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+  FINCH_DISPATCH(Qu8s8GemmTileNarrow)(w, x, K4, rows, count, q, o, out, row_stride);
 }
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);

@@ -130,6 +130,23 @@ TEST(QConv2d, ThreadCountsAgree) {
   EXPECT_EQ(one, two);
 }
 
+TEST(QConv2d, OneTileSplitsItsWeightBlocksAcrossThreads) {
+  // Batch 1 of a 4×4 plane is one pixel tile: two threads split its 5 weight blocks (narrow
+  // kernel pairs and a single block), and the codes must not change; the reference decides.
+  std::mt19937 rng(6);
+  const Tensor x = random_code_tensor(rng, {1, 24, 4, 4}, DType::i8, 0);
+  const Tensor w = random_code_tensor(rng, {40, 24, 1, 1}, DType::i8, 0);
+  const QOut o = random_qout(rng, 40);
+  const QConv2d conv(w, Tensor(), o.m, {1, 1, 0, 0, 1, 1, 1}, DType::i8, -5, o.z, o.qmin, o.qmax, o.dtype);
+  const auto ref = values(qr::qconv2d(x, -5, w, Tensor(), qr::rq_tensor(o.m), {1, 1, 0, 0, 1, 1, 1},
+                                             o.z, o.qmin, o.qmax, o.dtype));
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    EXPECT_EQ(values(conv.run(x)), ref) << threads << " threads";
+  }
+  set_num_threads(1);
+}
+
 TEST(QConv2d, RejectsBadArguments) {
   const Tensor w = zeros({4, 3, 3, 3}, DType::i8);
   const std::vector<quant::FixedPointMultiplier> m(4, quant::quantize_multiplier(0.01));
