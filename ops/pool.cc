@@ -92,6 +92,23 @@ template <typename T>
 void avg_pool_impl(const T* x, const Planes& pl, const std::vector<Window>& wh,
                    const std::vector<Window>& ww, bool inclusive, T* y) {
   const int64_t OH = int64_t(wh.size()), OW = int64_t(ww.size()), HW = pl.H * pl.W;
+  if (OH == 1 && OW == 1 && wh[0].lo == 0 && wh[0].hi == pl.H && ww[0].lo == 0 && ww[0].hi == pl.W) {
+    // Global pooling (a classifier head): the loop below sums each plane as one dependent chain
+    // of adds, latency-bound; here 8 planes advance together, each still summed in the same
+    // order (row by row), so the results are bit-identical.
+    const int64_t div = inclusive ? wh[0].span * ww[0].span : HW;
+    parallel_for(0, (pl.P + 7) / 8, plane_grain(HW * 8), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t p0 = b * 8, n = std::min<int64_t>(8, pl.P - p0);
+        T acc[8] = {};
+        for (int64_t i = 0; i < HW; ++i)
+          for (int64_t k = 0; k < 8; ++k)
+            if (k < n) acc[k] += x[(p0 + k) * HW + i];
+        for (int64_t k = 0; k < n; ++k) y[p0 + k] = div > 0 ? acc[k] / T(div) : T(0);
+      }
+    });
+    return;
+  }
   parallel_for(0, pl.P, plane_grain(OH * OW * 4), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * HW;

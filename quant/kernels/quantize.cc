@@ -163,7 +163,14 @@ Tensor dequantize(const Tensor& q_in, const QParams& p) {
           const size_t c = size_t(r % C);
           const int64_t z = p.zero_point[c];
           const float s = p.scale[c];
-          for (int64_t j = r * inner; j < (r + 1) * inner; ++j) yp[j] = float(int64_t(qp[j]) - z) * s;
+          if constexpr (sizeof(T) <= 2) {
+            // 8- and 16-bit codes: q − z is exact in int32 and in float (|q − z| < 2^17), the same
+            // value as the int64 form, and the loop vectorizes.
+            const int32_t z32 = int32_t(z);
+            for (int64_t j = r * inner; j < (r + 1) * inner; ++j) yp[j] = float(int32_t(qp[j]) - z32) * s;
+          } else {
+            for (int64_t j = r * inner; j < (r + 1) * inner; ++j) yp[j] = float(int64_t(qp[j]) - z) * s;
+          }
         }
       });
     }

@@ -108,6 +108,24 @@ TEST(AdaptiveAvgPool2d, MatchesReference) {
         }
 }
 
+TEST(AdaptiveAvgPool2d, GlobalSumsEachPlaneInOrder) {
+  // The global (1×1) fast path runs 8 planes at once: each plane must still be summed row by
+  // row, as the general loop does, so the result is bit-identical to that order.
+  Generator gen(3);
+  for (const Shape& s : {Shape{3, 7, 4, 4}, Shape{1, 1280, 4, 4}, Shape{2, 9, 7, 5}}) {
+    const Tensor x = randn(s, gen, DType::f32);
+    const auto xv = x.to_vector<float>();
+    const int64_t HW = s[2] * s[3];
+    std::vector<float> want(size_t(s[0] * s[1]));
+    for (size_t p = 0; p < want.size(); ++p) {
+      float acc = 0;
+      for (int64_t i = 0; i < HW; ++i) acc += xv[p * size_t(HW) + size_t(i)];
+      want[p] = acc / float(HW);
+    }
+    EXPECT_EQ(adaptive_avg_pool2d(x, 1, 1).to_vector<float>(), want) << shape_str(s);
+  }
+}
+
 TEST(Pool2d, RejectsBadArguments) {
   EXPECT_THROW(max_pool2d(zeros({1, 1, 4, 4}), Pool2dParams{2, 2, 2, 2, 2, 2}), Error);  // pad > k/2
   EXPECT_THROW(max_pool2d(zeros({4, 4}), Pool2dParams{}), Error);
