@@ -100,6 +100,10 @@ void BM_MN2_1x1_192x32_7(benchmark::State& st) { run_conv(st, 192, 32, 7, 7, 1, 
 void BM_MN2_1x1_576x160_7(benchmark::State& st) { run_conv(st, 576, 160, 7, 7, 1, 0); }
 void BM_MN2_1x1_160x960_7(benchmark::State& st) { run_conv(st, 160, 960, 7, 7, 1, 0); }
 void BM_MN2_1x1_960x1280_7(benchmark::State& st) { run_conv(st, 960, 1280, 7, 7, 1, 0); }
+// MobileNetV2 at a 28×28 input (bench/int8_speed.py's model): 28×28, 7×7 and 4×4 (narrow tile) planes.
+void BM_MN2_1x1_24x144_28(benchmark::State& st) { run_conv(st, 24, 144, 28, 28, 1, 0); }
+void BM_MN2_1x1_96x576_7(benchmark::State& st) { run_conv(st, 96, 576, 7, 7, 1, 0); }
+void BM_MN2_1x1_320x1280_4(benchmark::State& st) { run_conv(st, 320, 1280, 4, 4, 1, 0); }
 
 // The micro-kernel and epilogue alone on 512³ (activation tiles packed beforehand): what the
 // operator loses to packing and conversion is the difference to BM_Qs8Gemm512_Conv1x1.
@@ -201,6 +205,9 @@ BENCHMARK(BM_MN2_1x1_192x32_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MN2_1x1_576x160_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MN2_1x1_160x960_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MN2_1x1_960x1280_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_24x144_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_96x576_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1_320x1280_4)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Qs8Gemv_Linear768)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
