@@ -18,7 +18,9 @@
 // additions does not matter. Padding holds 0, which is exactly what a padded tap adds in the
 // reference (it skips them; x = zx would add (zx − zx)·w = 0).
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "quant/kernels/qs8_dwconv_kernels.h"

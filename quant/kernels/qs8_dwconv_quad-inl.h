@@ -209,7 +209,14 @@ void planes_quad(const DwConvArgs& a, const QuadPlan& f, int64_t p_begin, int64_
 
 template <typename TX, typename TY>
 void planes_quad(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
-  const QuadPlan f = quad_plan(a);
+  // The plan depends only on the geometry, and a model has a handful of them: building it walks
+  // every output and scratch byte (a few µs for a 56×56 plane), so each thread keeps the plans
+  // it has built.
+  const std::array<int64_t, 11> key{a.H, a.W, a.KH, a.KW, a.sh, a.sw, a.ph, a.pw, a.dh, a.OH, a.OW};
+  thread_local std::map<std::array<int64_t, 11>, QuadPlan> plans;
+  auto it = plans.find(key);
+  if (it == plans.end()) it = plans.emplace(key, quad_plan(a)).first;
+  const QuadPlan& f = it->second;
   if (f.J == 4) return planes_quad<4, TX, TY>(a, f, p_begin, p_end);
   if (f.J == 2) return planes_quad<2, TX, TY>(a, f, p_begin, p_end);
   planes_quad<1, TX, TY>(a, f, p_begin, p_end);
