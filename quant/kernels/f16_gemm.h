@@ -20,7 +20,7 @@ namespace finch::quant::kernels::f16k {
 enum class Act { none, relu, relu6 };
 
 // Output rows per micro-kernel call and pixels (columns of X) per vector: an 8×8 tile of eight
-// float16x8_t accumulators.
+// float16x8_t accumulators (the NEON kernel widens it to 16–32 columns when M <= 4).
 inline constexpr int64_t kMR = 8, kNR = 8;
 
 // One call covers rows [0, M) (M <= kMR) and columns [0, P) (any P) of the block it is given.

@@ -2,7 +2,7 @@
 // intrinsics: Highway 1.0.3's NEON target has no f16 arithmetic.
 //
 // Tile: 8 rows of W × 8 columns of X, eight float16x8_t accumulators (one per row, lanes =
-// columns). Per block of eight k: one 8-wide load from each W row (W is the weight as stored,
+// columns; with 1–4 rows, 16–32 columns, so that there are still 4–8 independent accumulators). Per block of eight k: one 8-wide load from each W row (W is the weight as stored,
 // [M][K] row-major, so the eight k of a row are contiguous: no packed copy is needed), eight
 // loads of X (one per k), and 64 FMAs by lane (vfmaq_laneq_f16: acc[r] += X[k0+j] · W[r][k0+j]).
 // The K % 8 tail takes one W scalar per row (vfmaq_n_f16). Accumulation is f16 (FMLA rounds once
@@ -25,33 +25,37 @@ namespace {
 
 static_assert(kMR == 8 && kNR == 8, "the micro-kernel below is written for 8×8 tiles");
 
-// acc[r] += X[k0 + J] · W[r][k0 + J] for the rows r < R (lane J of wv[r]).
-template <int R, int J>
+// acc[r·V + v] += X[k0 + J][8v .. 8v+8) · W[r][k0 + J] for rows r < R, vectors v < V (lane J of
+// wv[r]).
+template <int R, int V, int J>
 FINCH_FP16 inline __attribute__((always_inline)) void step(float16x8_t* acc, const float16x8_t* wv,
                                                            const float16_t* x, int64_t ldx) {
-  const float16x8_t xv = vld1q_f16(x + J * ldx);
-  for (int r = 0; r < R; ++r) acc[r] = vfmaq_laneq_f16(acc[r], xv, wv[r], J);
+  for (int v = 0; v < V; ++v) {
+    const float16x8_t xv = vld1q_f16(x + J * ldx + 8 * v);
+    for (int r = 0; r < R; ++r) acc[r * V + v] = vfmaq_laneq_f16(acc[r * V + v], xv, wv[r], J);
+  }
 }
 
-// Rows [0, R) × 8 columns starting at x: acc[r] = Σ_k W[r][k] · X[k][0..8).
-template <int R>
+// Rows [0, R) × 8·V columns starting at x: out[r·V + v] = Σ_k W[r][k] · X[k][8v .. 8v+8).
+template <int R, int V>
 FINCH_FP16 void tile(const float16_t* w, int64_t ldw, const float16_t* x, int64_t ldx, int64_t K,
                      float16x8_t* out) {
-  float16x8_t acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = vdupq_n_f16(0);
+  float16x8_t acc[R * V];
+  for (int i = 0; i < R * V; ++i) acc[i] = vdupq_n_f16(0);
   int64_t k = 0;
   for (; k + 8 <= K; k += 8, x += 8 * ldx) {
     float16x8_t wv[R];
     for (int r = 0; r < R; ++r) wv[r] = vld1q_f16(w + r * ldw + k);
-    step<R, 0>(acc, wv, x, ldx), step<R, 1>(acc, wv, x, ldx), step<R, 2>(acc, wv, x, ldx);
-    step<R, 3>(acc, wv, x, ldx), step<R, 4>(acc, wv, x, ldx), step<R, 5>(acc, wv, x, ldx);
-    step<R, 6>(acc, wv, x, ldx), step<R, 7>(acc, wv, x, ldx);
+    step<R, V, 0>(acc, wv, x, ldx), step<R, V, 1>(acc, wv, x, ldx), step<R, V, 2>(acc, wv, x, ldx);
+    step<R, V, 3>(acc, wv, x, ldx), step<R, V, 4>(acc, wv, x, ldx), step<R, V, 5>(acc, wv, x, ldx);
+    step<R, V, 6>(acc, wv, x, ldx), step<R, V, 7>(acc, wv, x, ldx);
   }
-  for (; k < K; ++k, x += ldx) {
-    const float16x8_t xv = vld1q_f16(x);
-    for (int r = 0; r < R; ++r) acc[r] = vfmaq_n_f16(acc[r], xv, w[r * ldw + k]);
-  }
-  for (int r = 0; r < R; ++r) out[r] = acc[r];
+  for (; k < K; ++k, x += ldx)
+    for (int v = 0; v < V; ++v) {
+      const float16x8_t xv = vld1q_f16(x + 8 * v);
+      for (int r = 0; r < R; ++r) acc[r * V + v] = vfmaq_n_f16(acc[r * V + v], xv, w[r * ldw + k]);
+    }
+  for (int i = 0; i < R * V; ++i) out[i] = acc[i];
 }
 
 // Widens row r's accumulator to f32, adds the bias, applies the activation, stores `count`
@@ -72,15 +76,37 @@ FINCH_FP16 void store_row(float16x8_t acc, float b, Act act, float* y, int64_t c
   for (int64_t t = 0; t < count; ++t) y[t * col_stride] = v[t];
 }
 
+// Stores the R × `vectors` accumulators of the tile at column p0 (acc[r·vectors + v]).
+template <int R>
+FINCH_FP16 void store_tile(const float16x8_t* acc, int vectors, int64_t p0, int64_t P, const float* bias, Act act,
+                           float* y, int64_t row_stride, int64_t col_stride) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < vectors; ++v) {
+      const int64_t p = p0 + kNR * v;
+      store_row(acc[r * vectors + v], bias ? bias[r] : 0.0f, act, y + r * row_stride + p * col_stride,
+                std::min(kNR, P - p), col_stride);
+    }
+}
+
+// Tiles of R rows × 8·V columns, then 8-column tiles for the rest. With few rows (a depthwise
+// conv has one per group) a single accumulator would make every FMA wait for the previous one;
+// V independent column vectors keep the FMA pipes busy. Each lane's sum is the same k-ordered
+// chain whatever V is, so the results do not depend on the tiling.
 template <int R>
 FINCH_FP16 void rows(const float16_t* w, int64_t ldw, const float16_t* x, int64_t ldx, int64_t K, int64_t P,
                      const float* bias, Act act, float* y, int64_t row_stride, int64_t col_stride) {
-  float16x8_t acc[R];
-  for (int64_t p0 = 0; p0 < P; p0 += kNR) {
-    tile<R>(w, ldw, x + p0, ldx, K, acc);
-    const int64_t count = std::min(kNR, P - p0);
-    for (int r = 0; r < R; ++r)
-      store_row(acc[r], bias ? bias[r] : 0.0f, act, y + r * row_stride + p0 * col_stride, count, col_stride);
+  constexpr int V = R <= 2 ? 4 : R <= 4 ? 2 : 1;
+  const int64_t readable = (P + kNR - 1) / kNR * kNR;  // X's rows are readable this far
+  float16x8_t acc[R * V];
+  int64_t p0 = 0;
+  if constexpr (V > 1)
+    for (; p0 + kNR * V <= readable; p0 += kNR * V) {
+      tile<R, V>(w, ldw, x + p0, ldx, K, acc);
+      store_tile<R>(acc, V, p0, P, bias, act, y, row_stride, col_stride);
+    }
+  for (; p0 < P; p0 += kNR) {
+    tile<R, 1>(w, ldw, x + p0, ldx, K, acc);
+    store_tile<R>(acc, 1, p0, P, bias, act, y, row_stride, col_stride);
   }
 }
 
