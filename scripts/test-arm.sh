@@ -2,7 +2,7 @@
 # Cross-compiles the deployable part of finch (FINCH_RUNTIME_ONLY: framework, ops, quant/kernels,
 # quant/runtime, finch_run and their tests) for aarch64 and runs its tests under qemu-aarch64
 # twice: QEMU_CPU=cortex-a72 (Raspberry Pi 4: ARMv8.0, no dot product) and cortex-a76 (Pi 5:
-# ARMv8.2 with SDOT/UDOT). Installs the cross compiler, qemu and the arm64 -dev packages first
+# ARMv8.2 with SDOT/UDOT and FP16 arithmetic). Installs the cross compiler, qemu and the arm64 -dev packages first
 # (idempotent apt-get, through sudo when not root; FINCH_SKIP_APT=1 skips it). Extra arguments go
 # to ctest (default: -LE long), e.g. `scripts/test-arm.sh -R Reference`.
 set -euo pipefail
@@ -35,11 +35,11 @@ cmake --build build-arm -j"$jobs"
 echo "test-arm: cross build took $((SECONDS - start)) s"
 
 if [ $# -eq 0 ]; then set -- -LE long; fi
-# FINCH_EXPECT_ARM_DOTPROD tells CpuFeatures.DotprodMatchesTheCpuTheScriptChose what the
-# modelled CPU has.
+# FINCH_EXPECT_ARM_DOTPROD and FINCH_EXPECT_ARM_FP16 tell the CpuFeatures, Qs8Gemm, F16Gemm and
+# F16Program tests what the modelled CPU has (the a72 has neither, the a76 both).
 for cpu in cortex-a72:0 cortex-a76:1; do
   start=$SECONDS
-  QEMU_CPU=${cpu%:*} FINCH_EXPECT_ARM_DOTPROD=${cpu#*:} \
+  QEMU_CPU=${cpu%:*} FINCH_EXPECT_ARM_DOTPROD=${cpu#*:} FINCH_EXPECT_ARM_FP16=${cpu#*:} \
     ctest --test-dir build-arm --output-on-failure -j"$jobs" "$@"
   echo "test-arm: tests under QEMU_CPU=${cpu%:*} took $((SECONDS - start)) s"
 done
@@ -47,3 +47,7 @@ done
 # under it (the sdot kernels' portable fallback on a Pi 5).
 QEMU_CPU=cortex-a76 FINCH_DISABLE_DOTPROD=1 FINCH_EXPECT_ARM_DOTPROD=0 \
   ctest --test-dir build-arm --output-on-failure -j"$jobs" -R '^(CpuFeatures|Qs8Gemm|QConv2d|QLinear)\.'
+# The switch that turns native fp16 arithmetic off on an FP16 CPU (fp16 programs then compute in
+# fp32 as on a Pi 4), and the fp16 tests once more under it.
+QEMU_CPU=cortex-a76 FINCH_DISABLE_FP16=1 FINCH_EXPECT_ARM_FP16=0 \
+  ctest --test-dir build-arm --output-on-failure -j"$jobs" -R '^(CpuFeatures|F16Gemm|F16Conv2d|F16Linear|F16Program)\.'

@@ -94,18 +94,9 @@ int64_t Program::optimized_nodes() const {
 Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
   if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
   check_structure();
-  // fp16 programs store weights as f16 (half the bytes); compute is fp32.
-  for (Value& v : g_.values)
-    if (v.is_constant() && v.dtype == DType::f16) {
-      v.data = v.data.to(DType::f32);
-      v.dtype = DType::f32;
-    }
-  last_use_.assign(g_.values.size(), -1);
-  for (size_t i = 0; i < g_.nodes.size(); ++i)
-    for (int32_t v : g_.nodes[i].inputs)
-      if (v >= 0) last_use_[size_t(v)] = int32_t(i);
-  seconds_.assign(g_.nodes.size(), 0.0);
-  plan_ = plan_memory(g_);
+  // The optimized kernels are prepared on the program as stored, before any widening: the
+  // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
+  // they are.
   kernels_.resize(g_.nodes.size());
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -118,6 +109,31 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
         fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
       }
     }
+  // fp16 programs store weights as f16 (half the bytes); the plain float ops compute in fp32, so
+  // an f16 constant is widened to f32 here, unless every node reading it runs on a prepared
+  // kernel (then no f32 copy is kept: the native fp16 kernels read the f16 data itself).
+  std::vector<bool> plain_reader(g_.values.size(), false);
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    for (int32_t v : g_.nodes[i].inputs)
+      if (v >= 0) plain_reader[size_t(v)] = plain_reader[size_t(v)] || !kernels_[i];
+  std::vector<bool> read(g_.values.size(), false);
+  for (const Node& n : g_.nodes)
+    for (int32_t v : n.inputs)
+      if (v >= 0) read[size_t(v)] = true;
+  for (int32_t v : g_.outputs) plain_reader[size_t(v)] = true;
+  for (size_t v = 0; v < g_.values.size(); ++v) {
+    Value& c = g_.values[v];
+    if (c.is_constant() && c.dtype == DType::f16 && (plain_reader[v] || !read[v])) {
+      c.data = c.data.to(DType::f32);
+      c.dtype = DType::f32;
+    }
+  }
+  last_use_.assign(g_.values.size(), -1);
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    for (int32_t v : g_.nodes[i].inputs)
+      if (v >= 0) last_use_[size_t(v)] = int32_t(i);
+  seconds_.assign(g_.nodes.size(), 0.0);
+  plan_ = plan_memory(g_);
   // Dry run at the declared shapes: every node must accept its inputs and produce the declared
   // shape and dtype (a program whose description and weights disagree fails here, not later).
   std::vector<Tensor> ins;

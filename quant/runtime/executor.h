@@ -24,8 +24,10 @@ class NodeKernel;
 
 struct ProgramOptions {
   // true: every node runs on its plain implementation (the scalar reference kernels for the
-  // integer ops) instead of the optimized kernels prepared at load. The two give identical
-  // results; this is for cross-checks and for measuring what the optimized kernels gain.
+  // integer ops, fp32 compute for the float ops) instead of the optimized kernels prepared at
+  // load. The two give identical results, except fp16 programs on an ARMv8.2 FP16 CPU, whose
+  // native fp16 conv2d/linear differ from the fp32 compute by fp16 rounding. This is for
+  // cross-checks and for measuring what the optimized kernels gain.
   bool reference_kernels = false;
 };
 
@@ -33,8 +35,13 @@ class Program {
  public:
   // Validates `g`: every op known with a valid number of inputs, indices in range, and a dry run
   // at the declared input shapes producing exactly the declared shapes and dtypes. `what` names
-  // the program in error messages (its file). f16 weight constants are widened to f32 here, and
-  // the optimized kernels are prepared (weights packed) once.
+  // the program in error messages (its file). The optimized kernels are prepared (weights
+  // packed) once, on the constants as stored; then f16 weight constants are widened to f32 for
+  // the plain fp32 ops, except those only prepared kernels read. On a CPU with ARMv8.2 FP16
+  // arithmetic (finch::cpu_has_arm_fp16(), a Pi 5) an fp16 program's conv2d/linear nodes run
+  // natively in fp16 (activations rounded to f16, f16 accumulation: results differ from the fp32
+  // compute by fp16 rounding, quant/kernels/f16_conv.h); FINCH_DISABLE_FP16=1 or
+  // reference_kernels gives the fp32 compute every other CPU does.
   explicit Program(Graph g, const std::string& what = "program", ProgramOptions options = {});
   ~Program();
   Program(Program&&) noexcept;

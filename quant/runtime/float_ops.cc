@@ -1,7 +1,10 @@
-// The runtime's float ops (fp32 compute through ops/; fp16 weights are widened at load).
+// The runtime's float ops (fp32 compute through ops/; fp16 weights are widened at load), and
+// the native fp16 conv2d/linear that fp16 programs run on ARMv8.2 FP16 CPUs instead.
 #include <algorithm>
 #include <map>
+#include <memory>
 
+#include "framework/cpu_features.h"
 #include "framework/error.h"
 #include "ops/activation.h"
 #include "ops/conv.h"
@@ -12,6 +15,7 @@
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "quant/kernels/f16_conv.h"
 #include "quant/runtime/op_table.h"
 
 namespace finch::runtime {
@@ -34,11 +38,16 @@ ops::Pool2dParams pool_params(const Node& n) {
   return q;
 }
 
-Outs conv2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
+ops::Conv2dParams conv_params(const Node& n) {
   const auto s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2), d = attr_ints(n, "dilation", 2);
   ops::Conv2dParams c;
   c.sh = s[0], c.sw = s[1], c.ph = p[0], c.pw = p[1], c.dh = d[0], c.dw = d[1];
   c.groups = attr_int(n, "groups", 1);
+  return c;
+}
+
+Outs conv2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
+  const ops::Conv2dParams c = conv_params(n);
   Tensor y = ops::conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), c);
   apply_activation(n, y);
   return {y};
@@ -48,6 +57,53 @@ Outs linear(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   Tensor y = ops::linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor());
   apply_activation(n, y);
   return {y};
+}
+
+// ---- native fp16 conv2d/linear, prepared at load ----
+//
+// An fp16 program stores conv/linear weights as f16. Where the CPU has ARMv8.2 half-precision
+// arithmetic (a Pi 5) these nodes compute in fp16 on the stored weights (quant/kernels/
+// f16_conv.h: activations rounded to f16, f16 accumulation, output widened to f32), so results
+// differ from the fp32 compute of conv2d/linear above by fp16 rounding. Everywhere else (x86, a
+// Pi 4, FINCH_DISABLE_FP16=1, ProgramOptions::reference_kernels) prepare gives nothing and the
+// node runs on the fp32 ops with the weights widened at load, as before.
+
+// True when node n should run natively in fp16: the CPU can, the weight is an f16 constant, the
+// bias (if any) a constant and the input f32.
+bool native_fp16(const Node& n, const Graph& g) {
+  if (!cpu_has_arm_fp16()) return false;
+  const Value& w = g.values[size_t(n.inputs[1])];
+  if (!w.is_constant() || w.dtype != DType::f16) return false;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.values[size_t(n.inputs[2])].is_constant()) return false;
+  return g.values[size_t(n.inputs[0])].dtype == DType::f32;
+}
+
+Tensor bias_constant(const Node& n, const Graph& g) {
+  return n.inputs.size() > 2 && n.inputs[2] >= 0 ? g.values[size_t(n.inputs[2])].data : Tensor();
+}
+
+template <class K>
+class Fp16Kernel final : public NodeKernel {
+ public:
+  explicit Fp16Kernel(K k) : k_(std::move(k)) {}
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return {k_.run(in[0])}; }
+
+ private:
+  K k_;
+};
+
+std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
+  if (!native_fp16(n, g)) return nullptr;
+  quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
+                              quant::kernels::f16_act_from_name(attr_string(n, "act", "none")));
+  return std::make_unique<Fp16Kernel<quant::kernels::F16Conv2d>>(std::move(k));
+}
+
+std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
+  if (!native_fp16(n, g)) return nullptr;
+  quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
+                              quant::kernels::f16_act_from_name(attr_string(n, "act", "none")));
+  return std::make_unique<Fp16Kernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {
@@ -117,8 +173,8 @@ Outs reshape_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
 
 const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
-      {"conv2d", {2, 3, conv2d}},
-      {"linear", {2, 3, linear}},
+      {"conv2d", {2, 3, conv2d, 0, prepare_conv2d}},
+      {"linear", {2, 3, linear, 0, prepare_linear}},
       {"batch_norm", {5, 5, batch_norm}},
       {"add", {2, 2, add}},
       {"sub", {2, 2, sub}},

@@ -15,14 +15,17 @@ namespace finch::runtime {
 using OpFn = std::vector<Tensor> (*)(const Node& n, const std::vector<Tensor>& in, const Graph& g);
 
 // A node's optimized kernel, prepared once when the program loads (weights packed, requantization
-// tables derived): run() then does only the arithmetic. It must give exactly what `fn` gives.
+// tables derived): run() then does only the arithmetic. It must give exactly what `fn` gives,
+// with one documented exception: the native fp16 conv2d/linear of fp16 programs on ARMv8.2 FP16
+// CPUs (float_ops.cc) compute in fp16 and differ from fn's fp32 compute by fp16 rounding.
 class NodeKernel {
  public:
   virtual ~NodeKernel() = default;
   virtual std::vector<Tensor> run(const std::vector<Tensor>& in) const = 0;
 };
 // Null when this node cannot use the optimized kernel (e.g. weights that are not constants): the
-// node then runs on `fn`.
+// node then runs on `fn`. It sees the constants as the program stores them (f16 weights of an
+// fp16 program not yet widened to f32).
 using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g);
 
 struct OpImpl {
