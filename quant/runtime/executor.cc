@@ -96,7 +96,22 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   check_structure();
   // The optimized kernels are prepared on the program as stored, before any widening: the
   // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
-  // they are.
+  // they are. Only those two ops can: an f16 constant that any other op reads is widened first,
+  // so every other kernel's prepare sees f32 as it always has.
+  {
+    std::vector<bool> other_reader(g_.values.size(), false);
+    for (const Node& n : g_.nodes)
+      if (n.op != "conv2d" && n.op != "linear")
+        for (int32_t v : n.inputs)
+          if (v >= 0) other_reader[size_t(v)] = true;
+    for (size_t v = 0; v < g_.values.size(); ++v) {
+      Value& c = g_.values[v];
+      if (c.is_constant() && c.dtype == DType::f16 && other_reader[v]) {
+        c.data = c.data.to(DType::f32);
+        c.dtype = DType::f32;
+      }
+    }
+  }
   kernels_.resize(g_.nodes.size());
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {

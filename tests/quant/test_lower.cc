@@ -90,7 +90,9 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
   runtime::Program ref(g, c.model, ro);
   // The integer nodes run on the optimized kernels (not silently on the reference ones).
   EXPECT_EQ(ref.optimized_nodes(), 0);
-  if (integer > 0) EXPECT_GT(p.optimized_nodes(), 0);
+  if (integer > 0) {
+    EXPECT_GT(p.optimized_nodes(), 0);
+  }
   for (int64_t n : {1, 5}) {
     const Tensor x = randn({n, 1, 28, 28}, gen);
     Tensor want;
@@ -104,8 +106,9 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
     // Every value of the program, not only the output: optimized kernels equal the reference.
     const std::vector<Tensor> fast = p.run_all({x}), slow = ref.run_all({x});
     for (size_t v = 0; v < fast.size(); ++v)
-      if (fast[v].defined() && !g.values[v].is_constant())
+      if (fast[v].defined() && !g.values[v].is_constant()) {
         EXPECT_EQ(differing(fast[v], slow[v]), 0) << "value " << g.values[v].name << " batch " << n;
+      }
   }
 }
 
