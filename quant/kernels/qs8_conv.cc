@@ -85,8 +85,13 @@ Tensor QConv2d::run(const Tensor& x) const {
   if (!direct) {
     phases.resize(size_t(N * C * plane));
     // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
-    qs8::phase_planes(xb, N * C, pg, qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw), uint8_t(zx_u8_ ^ flip), 0,
-                      phases.data());
+    // Split over the planes: done serially this copy held back a second thread (ResNet-18).
+    // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
+    const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
+    uint8_t* ph = phases.data();
+    parallel_for(0, N * C, std::max<int64_t>(1, 4096 / std::max<int64_t>(plane, 1)), [&](int64_t b, int64_t e) {
+      qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
+    });
     xb = phases.data();
   }
   const std::vector<int64_t> off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
@@ -141,8 +146,10 @@ Tensor QConv2d::run(const Tensor& x) const {
     }
   });
   if (compact)
-    for (int64_t r = 0; r < N * OC_; ++r)
-      for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(out + r * P + oh * OW, dst + r * Pv + oh * Wq, size_t(OW));
+    parallel_for(0, N * OC_, std::max<int64_t>(1, 4096 / std::max<int64_t>(P, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(out + r * P + oh * OW, dst + r * Pv + oh * Wq, size_t(OW));
+    });
   return y;
 }
 
