@@ -122,24 +122,24 @@ Tensor QConv2d::run(const Tensor& x) const {
   const int64_t spans = items >= threads ? 1 : std::min((blocks + 1) / 2, (threads + items - 1) / items);
   const int64_t span = (blocks + spans - 1) / spans;
   parallel_for(0, items * spans, 1, [&](int64_t b, int64_t e) {
-    thread_local std::vector<uint8_t> tile;
-    tile.resize(size_t(K4 * T * 4));
+    thread_local std::vector<uint8_t> tile_store;
+    uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
     for (int64_t it = b; it < e; ++it) {
       const int64_t i = it / spans, blk_begin = it % spans * span, blk_end = std::min(blocks, blk_begin + span);
       const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
       const int64_t count = std::min(T, Pv - q0);
       const bool narrow = count <= Tn;
       qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, narrow ? Tn : T, count, flip,
-                            tile.data());
+                            tile);
       for (int64_t blk = blk_begin; blk < blk_end; blk += narrow ? 2 : 1) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;
         const int8_t* wb = packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4;
         uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + q0;
         if (narrow) {
           const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
-          qs8::qu8s8_gemm_tile_narrow(wb, tile.data(), K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+          qs8::qu8s8_gemm_tile_narrow(wb, tile, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
         } else {
-          qs8::qu8s8_gemm_tile(wb, tile.data(), K4, T, std::min(qs8::kMR, OCg - blk * qs8::kMR), count,
+          qs8::qu8s8_gemm_tile(wb, tile, K4, T, std::min(qs8::kMR, OCg - blk * qs8::kMR), count,
                                rq_.data() + oc0, oq, o, dst_plane, 1);
         }
       }

@@ -83,14 +83,15 @@ Tensor QLinear::run(const Tensor& x) const {
   qs8::to_u8(static_cast<const uint8_t*>(xc.raw_data()), x_dtype_ == DType::i8, rows * K_, xu.data());
   const int64_t K4 = (K_ + 3) / 4, tiles = (rows + T - 1) / T, blocks = (OC_ + qs8::kMR - 1) / qs8::kMR;
   parallel_for(0, tiles, 1, [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> tile(size_t(K4 * T * 4));
+    std::vector<uint8_t> tile_store;
+    uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
     for (int64_t i = b; i < e; ++i) {
       const int64_t r0 = i * T, count = std::min(T, rows - r0);
-      qs8::pack_rows_tile(xu.data(), rows, K_, r0, T, tile.data());
+      qs8::pack_rows_tile(xu.data(), rows, K_, r0, T, tile);
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t oc0 = blk * qs8::kMR;
         // out[r][oc]: the tile's rows are output channels, its columns input rows.
-        qs8::qu8s8_gemm_tile(packed_.data() + blk * K4 * qs8::kMR * 4, tile.data(), K4, T,
+        qs8::qu8s8_gemm_tile(packed_.data() + blk * K4 * qs8::kMR * 4, tile, K4, T,
                              std::min(qs8::kMR, OC_ - oc0), count, rq_.data() + oc0, oq, out + r0 * OC_ + oc0, 1,
                              OC_);
       }
