@@ -100,11 +100,19 @@ void OutputT(D d, const float* M, const Geom& k, int64_t th0, int64_t th1, int64
   const int64_t xs = k.OC * ld;
   HWY_ALIGN float buf[2 * HWY_MAX_BYTES / sizeof(float)];
   // The first `valid` (< 2L) of the interleaved outputs: masked stores, not a memcpy call per
-  // row (a libc call for a few floats cost ~4% of a ResNet-20 step).
+  // row (a libc call for a few floats cost ~4% of a ResNet-20 step). Only where BlendedStore is a
+  // real masked store (x86 AVX2 and up): on NEON and SSE4 Highway 1.0.3 emulates it by loading,
+  // blending and storing the whole vector, which rewrites the floats past `valid` — the next
+  // image's outputs, which another thread may be writing (a 5×1 map lost its neighbour's first
+  // output that way under qemu). There the floats are copied one by one.
   auto store_partial = [&](auto e, auto o, int64_t valid, float* dst) {
     hn::StoreInterleaved2(e, o, d, buf);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
     hn::BlendedStore(hn::Load(d, buf), hn::FirstN(d, size_t(std::min(valid, L))), d, dst);
     if (valid > L) hn::BlendedStore(hn::Load(d, buf + L), hn::FirstN(d, size_t(valid - L)), d, dst + L);
+#else
+    for (int64_t i = 0; i < valid; ++i) dst[i] = buf[i];
+#endif
   };
   for (int64_t oc = 0; oc < k.OC; ++oc) {
     const auto bv = hn::Set(d, bias ? bias[oc] : 0.0f);
