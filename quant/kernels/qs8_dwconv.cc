@@ -24,9 +24,9 @@ constexpr const char* kOp = "qs8_dwconv2d";
 // kClMinChannels channels, in blocks of kClBlock channels. Measured (bench_qs8_dwconv, AVX3_DL, 1
 // thread): 960 ch 7×7 stride 1 46 -> 36 µs; 576 ch 14×14 (stride 1: 70 -> 97 µs, stride 2 to 7×7:
 // 36 -> 42 µs) stays faster per plane, so 14×14 planes keep the per-plane path. Where the VNNI
-// quad path runs (qs8_dwconv_quad_path) it wins from 7×7 planes on (960 ch 7×7: 22 µs against the
-// channels-last 46 µs) but not on 4×4 (960 ch: 22 against 16 µs, its fixed cost per plane), so
-// channels-last keeps only output planes under kQuadMinPlane pixels there.
+// quad path runs (qs8_dwconv_quad_path) it wins from 7×7 planes on (960 ch 7×7: 22 µs against
+// channels-last's 40–46 µs in the same runs) but not on 4×4 (960 ch: 22 against 16 µs, its
+// fixed cost per plane), so channels-last keeps only output planes under kQuadMinPlane pixels there.
 constexpr int64_t kClMaxPlane = 64, kClMinChannels = 16, kClBlock = 32, kQuadMinPlane = 32;
 }
 

@@ -25,14 +25,12 @@
 // dropped as the codes are stored.
 #if HWY_TARGET == HWY_AVX3_DL
 
+// The layout of one geometry (J = 4 / sw accumulators per step, P the padded row pitch in bytes,
+// Wo = P / sw the output pitch: see above).
 struct QuadPlan {
-  int64_t J = 0;      // outputs per 32-bit lane group: 4 / sw accumulators per step
-  int64_t P = 0;      // padded row pitch in bytes
-  int64_t Wo = 0;     // output pitch: P / sw
   int64_t BS = 0;     // bytes per row block (with read slack)
   int64_t n_acc = 0;  // flat outputs computed: OH·Wo rounded up to the step (16·J)
-  std::vector<int64_t> toff;     // per weight quad (kh, g): byte offset from byte sw·i
-  std::vector<int64_t> qkh, qkw;  // the quad's kernel row and first column (4·g)
+  std::vector<int64_t> toff;     // per weight quad (kh, g), in DwConvArgs::quad_w's order: byte offset from byte sw·i
   std::vector<int64_t> row_dst;  // per input row: byte offset of its column 0 in Xp, or −1
   // Per step of 16·J flat outputs: which of them are real outputs (ow < OW, oh < OH), and the
   // index in y of the first one. The step's codes are compressed to those (vpcompressb) and
@@ -50,26 +48,21 @@ struct QuadPlan {
 
 inline QuadPlan quad_plan(const DwConvArgs& a) {
   QuadPlan f;
-  f.J = 4 / a.sw;
-  f.P = (a.W + 2 * a.pw + a.sw - 1) / a.sw * a.sw;
-  f.Wo = f.P / a.sw;
-  const int64_t step = 16 * f.J, G = (a.KW + 3) / 4;
-  f.n_acc = (a.OH * f.Wo + step - 1) / step * step;
+  const int64_t J = 4 / a.sw, P = (a.W + 2 * a.pw + a.sw - 1) / a.sw * a.sw, Wo = P / a.sw;
+  const int64_t step = 16 * J, G = (a.KW + 3) / 4;
+  f.n_acc = (a.OH * Wo + step - 1) / step * step;
   // Rows the flat run reads: output rows up to ceil(n_acc / Wo), plus the kernel's reach. The
   // last load of a step ends at most 3 bytes past sw·n_acc, the quads at 4·G past the row.
-  const int64_t Rb = (f.n_acc + f.Wo - 1) / f.Wo + (a.KH - 1) * a.dh / a.sh + 1;
-  f.BS = Rb * f.P + 4 * G + 128;
+  const int64_t Rb = (f.n_acc + Wo - 1) / Wo + (a.KH - 1) * a.dh / a.sh + 1;
+  f.BS = Rb * P + 4 * G + 128;
   for (int64_t kh = 0; kh < a.KH; ++kh)
-    for (int64_t g = 0; g < G; ++g) {
-      f.toff.push_back((kh * a.dh % a.sh) * f.BS + (kh * a.dh / a.sh) * f.P + 4 * g);
-      f.qkh.push_back(kh), f.qkw.push_back(4 * g);
-    }
+    for (int64_t g = 0; g < G; ++g) f.toff.push_back((kh * a.dh % a.sh) * f.BS + (kh * a.dh / a.sh) * P + 4 * g);
   int64_t done = 0, oh = 0, ow = 0;  // of flat output i0 + k, walked without divisions
   for (int64_t i0 = 0; i0 < f.n_acc; i0 += step) {
     uint64_t m = 0;
     for (int64_t k = 0; k < step; ++k) {
       if (oh < a.OH && ow < a.OW) m |= uint64_t(1) << k;
-      if (++ow == f.Wo) ow = 0, ++oh;
+      if (++ow == Wo) ow = 0, ++oh;
     }
     f.keep.push_back(m);
     f.dst.push_back(done);
@@ -77,13 +70,13 @@ inline QuadPlan quad_plan(const DwConvArgs& a) {
   }
   if (a.sh == 1) {
     // Bytes [ph·P, (ph + H)·P) hold the rows: column pw + iw of each is input code iw.
-    f.fill_begin = a.ph * f.P;
+    f.fill_begin = a.ph * P;
     int64_t src = 0, col = 0;  // col: of byte fill_begin + 64·k + b within its row
-    for (int64_t k = 0; k * 64 < a.H * f.P; ++k) {
+    for (int64_t k = 0; k * 64 < a.H * P; ++k) {
       uint64_t m = 0;
       for (int64_t b = 0; b < 64; ++b) {
-        if (k * 64 + b < a.H * f.P && col >= a.pw && col < a.pw + a.W) m |= uint64_t(1) << b;
-        if (++col == f.P) col = 0;
+        if (k * 64 + b < a.H * P && col >= a.pw && col < a.pw + a.W) m |= uint64_t(1) << b;
+        if (++col == P) col = 0;
       }
       f.fill_mask.push_back(m);
       f.fill_src.push_back(src);
@@ -92,13 +85,13 @@ inline QuadPlan quad_plan(const DwConvArgs& a) {
   }
   for (int64_t ih = 0; ih < a.H; ++ih) {
     const int64_t r = ih + a.ph;
-    f.row_dst.push_back(r / a.sh < Rb ? (r % a.sh) * f.BS + (r / a.sh) * f.P + a.pw : -1);
+    f.row_dst.push_back(r / a.sh < Rb ? (r % a.sh) * f.BS + (r / a.sh) * P + a.pw : -1);
   }
   return f;
 }
 
-// Row ih of the plane into Xp as u8 codes (x XOR flip); masked loads and stores, so nothing past
-// the row is read or written.
+// The plane's rows into Xp as u8 codes (x XOR flip): by vpexpandb chunks for row stride 1, else
+// row by row with masked loads and stores. Nothing past the input plane is read.
 template <typename TX>
 HWY_INLINE void quad_fill(const TX* x, const DwConvArgs& a, const QuadPlan& f, uint8_t flip, uint8_t pad,
                           uint8_t* xp) {
@@ -217,8 +210,8 @@ void planes_quad(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
   auto it = plans.find(key);
   if (it == plans.end()) it = plans.emplace(key, quad_plan(a)).first;
   const QuadPlan& f = it->second;
-  if (f.J == 4) return planes_quad<4, TX, TY>(a, f, p_begin, p_end);
-  if (f.J == 2) return planes_quad<2, TX, TY>(a, f, p_begin, p_end);
+  if (a.sw == 1) return planes_quad<4, TX, TY>(a, f, p_begin, p_end);
+  if (a.sw == 2) return planes_quad<2, TX, TY>(a, f, p_begin, p_end);
   planes_quad<1, TX, TY>(a, f, p_begin, p_end);
 }
 

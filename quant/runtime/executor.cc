@@ -19,6 +19,18 @@ int64_t value_bytes(const Value& v) {
   return n * int64_t(dtype_size(v.dtype));
 }
 
+// fp16 programs store weights as f16 (half the bytes); the plain float ops compute in fp32, so
+// every f16 constant v with widen[v] becomes f32.
+void widen_f16_constants(Graph& g, const std::vector<bool>& widen) {
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    Value& c = g.values[v];
+    if (widen[v] && c.is_constant() && c.dtype == DType::f16) {
+      c.data = c.data.to(DType::f32);
+      c.dtype = DType::f32;
+    }
+  }
+}
+
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g) {
@@ -98,20 +110,12 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
   // they are. Only those two ops can: an f16 constant that any other op reads is widened first,
   // so every other kernel's prepare sees f32 as it always has.
-  {
-    std::vector<bool> other_reader(g_.values.size(), false);
-    for (const Node& n : g_.nodes)
-      if (n.op != "conv2d" && n.op != "linear")
-        for (int32_t v : n.inputs)
-          if (v >= 0) other_reader[size_t(v)] = true;
-    for (size_t v = 0; v < g_.values.size(); ++v) {
-      Value& c = g_.values[v];
-      if (c.is_constant() && c.dtype == DType::f16 && other_reader[v]) {
-        c.data = c.data.to(DType::f32);
-        c.dtype = DType::f32;
-      }
-    }
-  }
+  std::vector<bool> widen(g_.values.size(), false);
+  for (const Node& n : g_.nodes)
+    if (n.op != "conv2d" && n.op != "linear")
+      for (int32_t v : n.inputs)
+        if (v >= 0) widen[size_t(v)] = true;
+  widen_f16_constants(g_, widen);
   kernels_.resize(g_.nodes.size());
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -124,25 +128,16 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
         fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
       }
     }
-  // fp16 programs store weights as f16 (half the bytes); the plain float ops compute in fp32, so
-  // an f16 constant is widened to f32 here, unless every node reading it runs on a prepared
+  // The f16 constants left are widened too, unless every node reading them runs on a prepared
   // kernel (then no f32 copy is kept: the native fp16 kernels read the f16 data itself).
-  std::vector<bool> plain_reader(g_.values.size(), false);
+  std::vector<bool> read(g_.values.size(), false);
+  widen.assign(g_.values.size(), false);
   for (size_t i = 0; i < g_.nodes.size(); ++i)
     for (int32_t v : g_.nodes[i].inputs)
-      if (v >= 0) plain_reader[size_t(v)] = plain_reader[size_t(v)] || !kernels_[i];
-  std::vector<bool> read(g_.values.size(), false);
-  for (const Node& n : g_.nodes)
-    for (int32_t v : n.inputs)
-      if (v >= 0) read[size_t(v)] = true;
-  for (int32_t v : g_.outputs) plain_reader[size_t(v)] = true;
-  for (size_t v = 0; v < g_.values.size(); ++v) {
-    Value& c = g_.values[v];
-    if (c.is_constant() && c.dtype == DType::f16 && (plain_reader[v] || !read[v])) {
-      c.data = c.data.to(DType::f32);
-      c.dtype = DType::f32;
-    }
-  }
+      if (v >= 0) read[size_t(v)] = true, widen[size_t(v)] = widen[size_t(v)] || !kernels_[i];
+  for (size_t v = 0; v < g_.values.size(); ++v) widen[v] = widen[v] || !read[v];
+  for (int32_t v : g_.outputs) widen[size_t(v)] = true;
+  widen_f16_constants(g_, widen);
   last_use_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.nodes.size(); ++i)
     for (int32_t v : g_.nodes[i].inputs)
