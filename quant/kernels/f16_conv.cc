@@ -8,6 +8,7 @@
 #include "framework/error.h"
 #include "framework/f16_convert.h"
 #include "framework/parallel.h"
+#include "quant/kernels/reference_util.h"
 
 namespace finch::quant::kernels {
 
@@ -23,7 +24,7 @@ constexpr int64_t kChunk = 64;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-std::string describe(const Tensor& t) { return dtype_name(t.dtype()) + std::string(" ") + shape_str(t.shape()); }
+using reference::detail::describe;
 
 std::vector<float> bias_of(const Tensor& b, int64_t n, const char* op) {
   if (!b.defined()) return std::vector<float>(size_t(n), 0.0f);
