@@ -1,5 +1,5 @@
 // Op capture: lets a listener see every primitive op a forward executes (kind, input and output
-// tensors, attributes), so the compiler (quant/capture.h) can record a model's graph by running it
+// tensors, attributes), so the compiler (compile/capture.h) can record a model's graph by running it
 // once. Each functional op opens a CaptureScope on entry and calls record() with its result; only
 // the outermost op is reported (linear's internal matmul, flatten's reshape stay hidden), so the
 // graph holds the ops a user wrote. Costs one thread-local read per op when nothing listens.
@@ -17,7 +17,7 @@ namespace finch::autograd {
 class OpListener {
  public:
   virtual ~OpListener() = default;
-  // `kind` names the op as in quant/runtime/ops.md ("conv2d", "add", "fake_quant", ...).
+  // `kind` names the op as in runtime/ops.md ("conv2d", "add", "fake_quant", ...).
   virtual void op(const std::string& kind, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
                   const nlohmann::json& attrs) = 0;
 };

@@ -1,4 +1,4 @@
-// The int8 depthwise convolution (quant/kernels/qs8_dwconv.h) on MobileNetV2-like 3×3 layers
+// The int8 depthwise convolution (kernels/qs8_dwconv.h) on MobileNetV2-like 3×3 layers
 // (96 ch 14×14 stride 1, 144 ch 28×28 stride 2, padding 1, batch 1) against the scalar reference
 // kernel and against finch's fp32 depthwise conv on the same shape, then every other MobileNetV2
 // depthwise shape against fp32; qs8_add of [16, 28, 28]
@@ -10,9 +10,9 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "ops/conv.h"
-#include "quant/kernels/qs8_dwconv.h"
-#include "quant/kernels/qs8_eltwise.h"
-#include "quant/kernels/reference.h"
+#include "kernels/qs8_dwconv.h"
+#include "kernels/qs8_eltwise.h"
+#include "kernels/reference.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// The exact int8 kernels (quant/kernels/qs8_conv.h) on one thread: the 512×512×512 GEMM (as a
+// The exact int8 kernels (kernels/qs8_conv.h) on one thread: the 512×512×512 GEMM (as a
 // 1×1 convolution and as a linear layer), a ResNet-20-like 3×3 conv (16→16 at 28×28, pad 1), a
 // MobileNet-like 1×1 conv (96→24 at 14×14) and a one-row linear (768→768, the GEMV path), with
 // cblas_sgemm 512³ as the yardstick. Each reports GOPS (2 ops per multiply-add) and the share
@@ -16,9 +16,9 @@
 #include <random>
 
 #include "framework/parallel.h"
-#include "quant/kernels/qs8_conv.h"
-#include "quant/kernels/qs8_gemm.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qs8_conv.h"
+#include "kernels/qs8_gemm.h"
+#include "kernels/requant.h"
 
 namespace {
 

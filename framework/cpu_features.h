@@ -18,7 +18,7 @@ void set_arm_dotprod_disabled(bool disabled);
 
 // True when the CPU has ARMv8.2 half-precision arithmetic, scalar and vector (FEAT_FP16: "fphp"
 // and "asimdhp" in /proc/cpuinfo): a Raspberry Pi 5 (Cortex-A76) has it, a Pi 4 (Cortex-A72)
-// does not. fp16 programs then run conv2d/linear natively in fp16 (quant/kernels/f16_conv.h).
+// does not. fp16 programs then run conv2d/linear natively in fp16 (kernels/f16_conv.h).
 // Always false off aarch64.
 //
 // FINCH_DISABLE_FP16=1 in the environment (read once) or set_arm_fp16_disabled(true) makes it

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "framework/error.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/program_file.h"
 
 namespace {
 

@@ -22,7 +22,7 @@ int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, bool c
 
 // Window of output o along one dim: [lo, hi) clipped to the input, plus avg pooling's divisor
 // span (clipped to input + padding, as torch counts padded cells). Shared by the float pools and
-// the int8 reference pools (quant/kernels), so both read the same cells.
+// the int8 reference pools (kernels), so both read the same cells.
 struct PoolWindow {
   int64_t lo, hi, span;
 };

@@ -11,7 +11,7 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "ops/elementwise.h"
-#include "quant/kernels/quantize.h"
+#include "kernels/quantize.h"
 
 namespace finch::quant {
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "framework/tensor.h"
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -10,7 +10,7 @@
 #include "autograd/functional.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
-#include "quant/capture.h"
+#include "compile/capture.h"
 #include "quant/fake_quant.h"
 
 namespace finch::quant {
@@ -128,13 +128,13 @@ Tensor FakeQuantize::forward_impl(const Tensor& x) {
     const QParams p = qparams();
     Tensor y = fake_quant_lsq(x, scale, p);
     register_quantized(y, p);
-    if (cap.active()) cap.record("fake_quant", {x}, {y}, qparams_json(p));
+    if (cap.active()) cap.record("fake_quant", {x}, {y}, compile::qparams_json(p));
     return y;
   }
   const QParams p = qparams();
   Tensor y = fake_quant(x, p);
   register_quantized(y, p);
-  if (cap.active()) cap.record("fake_quant", {x}, {y}, qparams_json(p));
+  if (cap.active()) cap.record("fake_quant", {x}, {y}, compile::qparams_json(p));
   return y;
 }
 

@@ -10,7 +10,7 @@
 
 #include "autograd/nn/module.h"
 #include "quant/observer.h"
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant::detail {
 

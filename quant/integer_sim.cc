@@ -8,8 +8,8 @@
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
-#include "quant/kernels/quantize.h"
-#include "quant/kernels/requant.h"
+#include "kernels/quantize.h"
+#include "kernels/requant.h"
 
 namespace finch::quant {
 

@@ -7,7 +7,7 @@
 
 #include "autograd/functional.h"
 #include "framework/tensor.h"
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "framework/tensor.h"
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant::detail {
 

@@ -10,10 +10,10 @@
 #include "autograd/nn/nn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
-#include "quant/capture.h"
+#include "compile/capture.h"
 #include "quant/integer_sim.h"
-#include "quant/kernels/quantize.h"
-#include "quant/kernels/reference.h"
+#include "kernels/quantize.h"
+#include "kernels/reference.h"
 #include "quant/observer.h"
 
 namespace finch::quant {
@@ -173,7 +173,7 @@ class QuantCall : public nn::ForwardInterceptor {
       fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d or Linear");
     }
     a["act"] = "none";
-    if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = qparams_json(weight_fq->qparams());
+    if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = compile::qparams_json(weight_fq->qparams());
     if (fp16_weights) a["weight_fp16"] = true;
     if (dynamic) a["dynamic"] = true;
     a["input_names"] = {"", path + ".weight", path + ".bias"};
@@ -287,7 +287,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
     if (m->interceptor()) fail("prepare: the model is already prepared (module '", path, "' is intercepted)");
   auto q = std::make_unique<QuantizedModel>(model);
   q->options = o;
-  const CallTrace t = trace_calls(model, example);
+  const compile::CallTrace t = compile::trace_calls(model, example);
   if (t.sites.empty()) fail("prepare: the model's forward called no module");
   const bool act = qc.quantize_activations && !o.dynamic;
 
@@ -322,7 +322,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
     }
     return *cur;
   };
-  auto add_fq = [&](const CallSite& s, const std::string& base, const QSpec& spec, std::unique_ptr<Observer> obs,
+  auto add_fq = [&](const compile::CallSite& s, const std::string& base, const QSpec& spec, std::unique_ptr<Observer> obs,
                     int64_t channels, const std::string& what) {
     auto fq = std::make_shared<FakeQuantize>(std::move(obs), channels, qc.lsq && qat);
     slot(s.path).register_module(s.call == 0 ? base : base + "_" + std::to_string(s.call), fq);
@@ -332,7 +332,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   };
   const Tensor& root_in = t.sites[0].input;
   const Tensor& root_out = t.sites[0].output;
-  auto act_fq = [&](const CallSite& s, const std::string& base, const Tensor& v, const std::string& what) {
+  auto act_fq = [&](const compile::CallSite& s, const std::string& base, const Tensor& v, const std::string& what) {
     const bool io = v.is_same(root_in) || v.is_same(root_out);
     const QSpec spec = io ? qc.io : qc.activation;
     if (o.dynamic) return add_fq(s, base, spec, make_moving_average_observer(spec, 1.0f), 1, what + " (dynamic)");
@@ -347,11 +347,11 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   std::set<int64_t> folded_bn;
   if (o.fuse && !o.dynamic && (qc.quantize_weights || qc.fp16_weights || act)) {
     for (size_t i = 0; i < t.sites.size(); ++i) {
-      const CallSite& b = t.sites[i];
+      const compile::CallSite& b = t.sites[i];
       if (!b.leaf() || b.type != "BatchNorm2d" || skipped(b.path)) continue;
       const int64_t p = t.producer(b.input);
       if (p < 0 || t.sites[size_t(p)].type != "Conv2d" || skipped(t.sites[size_t(p)].path)) continue;
-      const CallSite& c = t.sites[size_t(p)];
+      const compile::CallSite& c = t.sites[size_t(p)];
       auto* bn = dynamic_cast<nn::BatchNorm*>(b.module);
       auto* conv = dynamic_cast<nn::Conv2d*>(c.module);
       if (!bn || !conv || !bn->running_mean.defined() || bn->num_features != conv->out_channels) continue;
@@ -369,7 +369,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   std::set<const nn::Module*> weights_done;
   auto isq = [&](const Tensor& v) { return quantized.count(v.impl()) > 0; };
   std::map<int64_t, std::pair<QuantCall*, int64_t>> unit_owner;  // unit-end site -> (conv's interceptor, call)
-  auto out_fq = [&](const CallSite& s, const std::string& what) {
+  auto out_fq = [&](const compile::CallSite& s, const std::string& what) {
     auto fq = act_fq(s, "activation_post_process", s.output, what);
     call_of(s.module).output_fq[s.call] = fq;
     quantized.insert(s.output.impl());
@@ -380,7 +380,7 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   call_of(t.sites[0].module).root = true;
 
   for (const int64_t id : t.exit_order) {
-    const CallSite& s = t.sites[size_t(id)];
+    const compile::CallSite& s = t.sites[size_t(id)];
     if (!s.leaf()) {
       // A block whose result comes from a functional op (a residual add): requantize it here.
       if (act && !isq(s.output) && t.producer(s.output) < 0 && !skipped(s.path)) out_fq(s, "output");

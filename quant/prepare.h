@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "autograd/nn/module.h"
-#include "quant/call_trace.h"
+#include "compile/call_trace.h"
 #include "quant/fake_quantize_module.h"
 #include "quant/qconfig.h"
 

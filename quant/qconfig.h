@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "quant/kernels/qparams.h"
+#include "kernels/qparams.h"
 
 namespace finch::quant {
 

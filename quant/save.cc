@@ -6,7 +6,7 @@
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 #include "framework/safetensors.h"
-#include "quant/kernels/quantize.h"
+#include "kernels/quantize.h"
 
 namespace finch::quant {
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Cross-compiles the deployable part of finch (FINCH_RUNTIME_ONLY: framework, ops, quant/kernels,
-# quant/runtime, finch_run and their tests) for aarch64 and runs its tests under qemu-aarch64
+# Cross-compiles the deployable part of finch (FINCH_RUNTIME_ONLY: framework, ops, kernels,
+# runtime, finch_run and their tests) for aarch64 and runs its tests under qemu-aarch64
 # twice: QEMU_CPU=cortex-a72 (Raspberry Pi 4: ARMv8.0, no dot product) and cortex-a76 (Pi 5:
 # ARMv8.2 with SDOT/UDOT and FP16 arithmetic). Installs the cross compiler, qemu and the arm64 -dev packages first
 # (idempotent apt-get, through sudo when not root; FINCH_SKIP_APT=1 skips it). Extra arguments go

@@ -21,8 +21,8 @@
 #include "models/factory.h"
 #include "quant/prepare.h"
 #include "quant/qconfig.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace finch::apps {
 

@@ -7,9 +7,9 @@
 #include "apps/lib/version.h"
 #include "framework/error.h"
 #include "framework/safetensors.h"
-#include "quant/capture.h"
-#include "quant/passes.h"
-#include "quant/runtime/executor.h"
+#include "compile/capture.h"
+#include "compile/passes.h"
+#include "runtime/executor.h"
 
 namespace finch::apps {
 
@@ -20,11 +20,11 @@ nlohmann::json program_meta(const TrainOptions& o, int64_t channels, int64_t hei
 }
 
 runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann::json meta) {
-  runtime::Graph g = quant::capture_graph(model, example);
-  quant::fold_batch_norm(g);
-  quant::fuse_activations(g);
-  quant::fold_constants(g);
-  quant::remove_dead(g);
+  runtime::Graph g = compile::capture_graph(model, example);
+  compile::fold_batch_norm(g);
+  compile::fuse_activations(g);
+  compile::fold_constants(g);
+  compile::remove_dead(g);
   meta["precision"] = "fp32";
   g.meta = std::move(meta);
   return g;
@@ -32,9 +32,9 @@ runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann:
 
 runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example, nlohmann::json meta,
                                  const std::string& mode, const std::string& qconfig) {
-  runtime::Graph g = quant::capture_graph(q.model, example);
-  quant::lower_quantized(g);
-  quant::fold_constants(g);
+  runtime::Graph g = compile::capture_graph(q.model, example);
+  compile::lower_quantized(g);
+  compile::fold_constants(g);
   meta["precision"] = mode == "fp16" ? "fp16" : mode == "dynamic" ? "int8-dynamic" : "int8";
   meta["quantization"] = {{"mode", mode}, {"qconfig", qconfig}, {"fuse", q.options.fuse}, {"skip", q.options.skip}};
   g.meta = std::move(meta);

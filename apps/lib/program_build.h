@@ -12,8 +12,8 @@
 #include "apps/lib/train_options.h"
 #include "autograd/nn/module.h"
 #include "quant/prepare.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/graph.h"
+#include "runtime/executor.h"
+#include "runtime/graph.h"
 
 namespace finch::apps {
 

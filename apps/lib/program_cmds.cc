@@ -25,11 +25,11 @@
 #include "framework/safetensors.h"
 #include "models/factory.h"
 #include "ops/reduce.h"
-#include "quant/capture.h"
-#include "quant/kernels/quantize.h"
+#include "compile/capture.h"
+#include "kernels/quantize.h"
 #include "quant/qconfig.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace finch::apps {
 
@@ -230,7 +230,7 @@ int run_verify(ProgramOptions o) {
   int64_t images = 0, same_prediction = 0;
   while (loader.next(b)) {
     std::vector<Tensor> sim;
-    const runtime::Graph sg = quant::capture_graph(*model, b.images, &sim);
+    const runtime::Graph sg = compile::capture_graph(*model, b.images, &sim);
     std::map<std::string, size_t> sim_index;
     for (size_t i = 0; i < sg.values.size(); ++i) sim_index[sg.values[i].name] = i;
     const std::vector<Tensor> got = p.run_all({b.images});

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "quant/runtime/executor.h"
-#include "quant/runtime/graph.h"
+#include "runtime/executor.h"
+#include "runtime/graph.h"
 
 namespace finch::apps {
 

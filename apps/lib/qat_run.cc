@@ -2,8 +2,8 @@
 #include "apps/lib/qat_run.h"
 
 #include "apps/lib/program_build.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 #include <chrono>
 #include <cstdio>

@@ -26,8 +26,8 @@
 #include "models/factory.h"
 #include "quant/observer.h"
 #include "quant/prepare.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 #include "quant/save.h"
 
 namespace finch::apps {

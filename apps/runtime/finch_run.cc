@@ -1,5 +1,5 @@
 // finch_run: the deployable side of finch. Loads a .finch program and classifies images with it,
-// linking only the runtime (quant/runtime → quant/kernels → ops → framework), never autograd,
+// linking only the runtime (runtime → kernels → ops → framework), never autograd,
 // models or the training code; its stripped size is what a device has to carry.
 //
 //   finch_run model.finch                          program summary (inputs, outputs, classes)
@@ -29,8 +29,8 @@
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace {
 

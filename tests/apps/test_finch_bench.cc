@@ -11,7 +11,7 @@
 #include "apps/lib/checkpoint.h"
 #include "framework/results.h"
 #include "models/factory.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/program_file.h"
 #include "tests/apps/app_test_util.h"
 #include "tests/temp_dir.h"
 

@@ -10,7 +10,7 @@
 
 #include "framework/results.h"
 #include "framework/safetensors.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/program_file.h"
 #include "tests/apps/app_test_util.h"
 #include "tests/temp_dir.h"
 

@@ -1,5 +1,5 @@
 // The simulated model's exact integer units against an independent scalar integer reference:
-// codes, int64 accumulation loops, int32 bias and requantize() of quant/kernels/requant.h — equal bit for
+// codes, int64 accumulation loops, int32 bias and requantize() of kernels/requant.h — equal bit for
 // bit (the outputs are compared as codes and as floats with EXPECT_EQ).
 #include <gtest/gtest.h>
 
@@ -11,9 +11,9 @@
 #include "autograd/functional.h"
 #include "framework/random.h"
 #include "quant/integer_sim.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/quantize.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
+#include "kernels/requant.h"
 
 using namespace finch;
 using namespace finch::quant;

@@ -8,8 +8,8 @@
 
 #include "framework/random.h"
 #include "framework/tensor.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/quantize.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
 #include "tests/error_text.h"
 
 namespace finch::quant {

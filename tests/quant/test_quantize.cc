@@ -15,8 +15,8 @@
 #include "framework/tensor.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/quantize.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
 #include "tests/error_text.h"
 
 namespace finch::quant {

@@ -1,4 +1,4 @@
-// Integer requantization (quant/kernels/requant.h) against exact references: the fixed-point multiplier
+// Integer requantization (kernels/requant.h) against exact references: the fixed-point multiplier
 // round trip, the single rounding shift (ties toward +infinity), saturation, the int8 + int8 add,
 // bias quantization, fused-activation bounds, and the worked example of docs/quantization.md.
 #include <gtest/gtest.h>
@@ -10,9 +10,9 @@
 
 #include "framework/random.h"
 #include "framework/tensor.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/quantize.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
+#include "kernels/requant.h"
 #include "tests/error_text.h"
 
 namespace finch::quant {

@@ -12,7 +12,7 @@
 #include "tests/hwy_targets.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
-#include "quant/kernels/requant.h"
+#include "kernels/requant.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace finch::test {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "framework/tensor.h"
-#include "quant/kernels/reference.h"
-#include "quant/kernels/requant.h"
+#include "kernels/reference.h"
+#include "kernels/requant.h"
 
 namespace finch::test {
 

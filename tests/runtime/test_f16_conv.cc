@@ -1,4 +1,4 @@
-// The native fp16 conv2d/linear (quant/kernels/f16_conv.h) and their GEMM micro-kernel
+// The native fp16 conv2d/linear (kernels/f16_conv.h) and their GEMM micro-kernel
 // (f16_gemm.h) against plain loops in double over the same f16-rounded inputs, within the error
 // bound of an f16-accumulated sum (f16_test_util.h): DESIGN.md's edge sizes (1–10, the 8×8 tile
 // ±1), strides, padding, dilation, groups, depthwise, 1 and 2 threads (which must agree bit for
@@ -14,7 +14,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
-#include "quant/kernels/f16_conv.h"
+#include "kernels/f16_conv.h"
 #include "tests/runtime/f16_test_util.h"
 
 namespace finch::test {

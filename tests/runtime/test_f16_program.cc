@@ -1,4 +1,4 @@
-// Whole fp16 programs on the native fp16 conv2d/linear (float_ops.cc → quant/kernels/f16_conv.h):
+// Whole fp16 programs on the native fp16 conv2d/linear (float_ops.cc → kernels/f16_conv.h):
 // used exactly when the CPU has ARMv8.2 FP16 arithmetic (QEMU_CPU=cortex-a76 yes, cortex-a72
 // no, x86 never) and not with FINCH_DISABLE_FP16 or reference_kernels; the weights then stay f16
 // (no f32 copy); outputs agree with the fp32 compute within fp16 rounding, and are bit-identical
@@ -12,8 +12,8 @@
 #include <random>
 
 #include "framework/parallel.h"
-#include "quant/runtime/executor.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 #include "tests/runtime/f16_test_util.h"
 
 namespace finch::test {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "framework/random.h"
-#include "quant/runtime/program_file.h"
+#include "runtime/program_file.h"
 #include "tests/error_text.h"
 #include "tests/runtime/program_bytes.h"
 #include "tests/temp_dir.h"

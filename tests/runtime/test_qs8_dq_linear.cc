@@ -10,8 +10,8 @@
 #include "tests/hwy_targets.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
-#include "quant/kernels/qs8_dq_linear.h"
-#include "quant/kernels/reference.h"
+#include "kernels/qs8_dq_linear.h"
+#include "kernels/reference.h"
 #include "tests/runtime/qs8_test_util.h"
 
 namespace finch::test {

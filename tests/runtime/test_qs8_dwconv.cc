@@ -1,4 +1,4 @@
-// QDepthwiseConv2d (quant/kernels/qs8_dwconv.h) against reference::qconv2d, exactly, on every
+// QDepthwiseConv2d (kernels/qs8_dwconv.h) against reference::qconv2d, exactly, on every
 // compiled Highway target and with 1 and 2 threads: randomized sweeps over plane sizes (1–10,
 // powers of two ±1, widths that are not a multiple of any vector), strides 1–3, padding 0–2,
 // dilation, kernels 1/3/5 (and non-square), i8/u8 in and out, extreme zero points, clamps,
@@ -14,9 +14,9 @@
 #include "tests/hwy_targets.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
-#include "quant/kernels/qs8_dwconv.h"
-#include "quant/kernels/reference.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qs8_dwconv.h"
+#include "kernels/reference.h"
+#include "kernels/requant.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace finch::test {

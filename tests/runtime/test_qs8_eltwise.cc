@@ -1,4 +1,4 @@
-// qs8_add, qs8_relu, qs8_relu6 and qs8_max_pool2d (quant/kernels/qs8_eltwise.h) against their
+// qs8_add, qs8_relu, qs8_relu6 and qs8_max_pool2d (kernels/qs8_eltwise.h) against their
 // references, exactly, on every compiled Highway target and with 1 and 2 threads: lengths around
 // every vector width, i8/u8 mixes, extreme zero points and clamps, scales chosen so that many
 // sums land exactly on .5 (where an FMA or a reciprocal would move the code), random scales,
@@ -14,8 +14,8 @@
 #include "tests/hwy_targets.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
-#include "quant/kernels/qs8_eltwise.h"
-#include "quant/kernels/reference.h"
+#include "kernels/qs8_eltwise.h"
+#include "kernels/reference.h"
 #include "tests/runtime/reference_test_util.h"
 
 namespace finch::test {

@@ -1,4 +1,4 @@
-// The int8 GEMM micro-kernels (quant/kernels/qs8_gemm.h) by themselves: which one each target
+// The int8 GEMM micro-kernels (kernels/qs8_gemm.h) by themselves: which one each target
 // runs (sdot on an ARM CPU with the dot product, unless switched off), and qu8s8_gemm_tile /
 // qu8s8_dot_rows against plain loops, exactly, with the dot product on and off: tile tails,
 // transposed stores, extreme codes, and sums that wrap int32 (the spec's accumulator wraps).
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "framework/cpu_features.h"
-#include "quant/kernels/qs8_gemm.h"
+#include "kernels/qs8_gemm.h"
 #include "tests/runtime/qs8_test_util.h"
 
 namespace finch::test {

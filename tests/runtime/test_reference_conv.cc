@@ -6,9 +6,9 @@
 #include <random>
 
 #include "ops/conv.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/reference.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qparams.h"
+#include "kernels/reference.h"
+#include "kernels/requant.h"
 #include "tests/error_text.h"
 #include "tests/runtime/reference_test_util.h"
 

@@ -8,10 +8,10 @@
 #include <tuple>
 
 #include "ops/elementwise.h"
-#include "quant/kernels/qparams.h"
-#include "quant/kernels/quantize.h"
-#include "quant/kernels/reference.h"
-#include "quant/kernels/requant.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
+#include "kernels/reference.h"
+#include "kernels/requant.h"
 #include "tests/error_text.h"
 #include "tests/runtime/reference_test_util.h"
 

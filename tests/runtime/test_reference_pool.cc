@@ -8,8 +8,8 @@
 #include <random>
 
 #include "ops/pool.h"
-#include "quant/kernels/reference.h"
-#include "quant/kernels/requant.h"
+#include "kernels/reference.h"
+#include "kernels/requant.h"
 #include "tests/error_text.h"
 #include "tests/runtime/reference_test_util.h"
 

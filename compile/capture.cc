@@ -1,0 +1,191 @@
+// Graph capture: an op listener plus a module-path tracer that turn one forward into a Graph.
+#include "compile/capture.h"
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "autograd/capture.h"
+#include "framework/error.h"
+#include "framework/grad_mode.h"
+
+namespace finch::compile {
+
+namespace {
+
+using runtime::Graph;
+using runtime::Value;
+
+// Builds the graph while the forward runs. Tensors are identified by their TensorImpl; every
+// tensor seen is kept alive in `keep` so that no address is reused during the capture.
+class Recorder final : public autograd::OpListener, public nn::CallTracer {
+ public:
+  Graph g;
+
+  explicit Recorder(nn::Module& model) {
+    for (auto& [path, m] : model.named_modules()) path_of_[m] = path;
+    for (auto& [name, t] : model.named_parameters()) named_[t.impl()] = name;
+    for (auto& [name, t] : model.named_buffers()) named_[t.impl()] = name;
+  }
+
+  int32_t add_input(const Tensor& x) {
+    Value v;
+    v.name = "input";
+    v.shape = x.shape();
+    v.dtype = x.dtype();
+    const int32_t id = g.add_value(std::move(v));
+    ids_[x.impl()] = id;
+    keep_.push_back(x);
+    g.inputs.push_back(id);
+    return id;
+  }
+
+  // The tensors behind each value, in value order.
+  std::vector<Tensor> value_tensors() const {
+    std::vector<Tensor> out(g.values.size());
+    for (const Tensor& t : keep_)
+      if (const auto it = ids_.find(t.impl()); it != ids_.end()) out[size_t(it->second)] = t.detach();
+    return out;
+  }
+
+  int32_t id_of_output(const Tensor& y) const {
+    const auto it = ids_.find(y.impl());
+    if (it == ids_.end() || g.values[size_t(it->second)].is_constant())
+      fail("capture: the model's output is not computed from its input by recorded ops");
+    return it->second;
+  }
+
+  // --- nn::CallTracer: the module path names the nodes ---
+  void enter(nn::Module& m, const Tensor&, int64_t call) override {
+    // Modules outside the model (a prepared model's FakeQuantize) take the name of the module
+    // they act for.
+    const auto it = path_of_.find(&m);
+    if (it == path_of_.end()) {
+      stack_.push_back(stack_.empty() ? m.type_name() : stack_.back());
+      return;
+    }
+    std::string p = it->second.empty() ? "model" : it->second;
+    if (call > 0) p += "#" + std::to_string(call);
+    stack_.push_back(p);
+  }
+  void exit(nn::Module&, const Tensor&, int64_t) override {
+    if (!stack_.empty()) stack_.pop_back();
+  }
+
+  // --- autograd::OpListener ---
+  void op(const std::string& kind, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+          const nlohmann::json& attrs) override {
+    // An op that hands back its own input (identity) adds nothing to the graph.
+    if (outputs.size() == 1 && inputs.size() >= 1 && outputs[0].impl() == inputs[0].impl()) return;
+    runtime::Node n;
+    n.op = kind;
+    n.name = stack_.empty() ? kind : stack_.back();
+    n.attrs = attrs;
+    std::vector<std::string> const_names;
+    if (attrs.contains("input_names")) {
+      const_names = attrs["input_names"].get<std::vector<std::string>>();
+      n.attrs.erase("input_names");
+    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      n.inputs.push_back(input_id(inputs[i], n, kind, i < const_names.size() ? const_names[i] : ""));
+    for (const Tensor& y : outputs) {
+      Value v;
+      v.name = unique(n.name.empty() ? kind : n.name + (kind == "fake_quant" ? ".fq" : ".out"));
+      v.shape = y.shape();
+      v.dtype = y.dtype();
+      const int32_t id = g.add_value(std::move(v));
+      ids_[y.impl()] = id;
+      keep_.push_back(y);
+      n.outputs.push_back(id);
+    }
+    g.nodes.push_back(std::move(n));
+  }
+
+ private:
+  std::unordered_map<const nn::Module*, std::string> path_of_;
+  std::unordered_map<const void*, std::string> named_;
+  std::unordered_map<const void*, int32_t> ids_;
+  std::set<std::string> names_;
+  std::vector<std::string> stack_;
+  std::vector<Tensor> keep_;
+
+  std::string unique(const std::string& base) {
+    std::string s = base;
+    for (int k = 1; names_.count(s); ++k) s = base + "_" + std::to_string(k);
+    names_.insert(s);
+    return s;
+  }
+
+  int32_t input_id(const Tensor& t, const runtime::Node& n, const std::string& kind, const std::string& hint) {
+    if (!t.defined()) return -1;
+    if (const auto it = ids_.find(t.impl()); it != ids_.end()) return it->second;
+    const auto named = named_.find(t.impl());
+    // A tensor no recorded op made: a parameter/buffer, a constant the forward built, or the
+    // output of an op capture does not know (it then depends on the input or a parameter and
+    // carries a gradient history).
+    if (named == named_.end() && hint.empty() && t.requires_grad())
+      fail("capture: module '", n.name, "' feeds ", kind, " a tensor made by an op that graph capture does not "
+           "record (see runtime/ops.md for the ops a program can hold)");
+    Value v;
+    v.name = unique(!hint.empty() ? hint : named != named_.end() ? named->second : n.name + ".const");
+    v.shape = t.shape();
+    v.dtype = t.dtype();
+    {
+      NoGradGuard ng;
+      v.data = t.detach().contiguous().clone();
+    }
+    const int32_t id = g.add_value(std::move(v));
+    ids_[t.impl()] = id;
+    keep_.push_back(t);
+    return id;
+  }
+};
+
+}  // namespace
+
+nlohmann::json qparams_json(const quant::QParams& p) {
+  return {{"scale", p.scale}, {"zero_point", p.zero_point}, {"axis", p.axis}, {"qmin", p.qmin}, {"qmax", p.qmax}};
+}
+
+quant::QParams qparams_from_json(const nlohmann::json& j) {
+  quant::QParams p;
+  p.scale = j.at("scale").get<std::vector<float>>();
+  p.zero_point = j.at("zero_point").get<std::vector<int32_t>>();
+  p.axis = j.at("axis").get<int64_t>();
+  p.qmin = j.at("qmin").get<int64_t>();
+  p.qmax = j.at("qmax").get<int64_t>();
+  if (p.scale.empty() || p.scale.size() != p.zero_point.size())
+    fail("quantization parameters: expected as many zero points as scales (at least one), got ", p.scale.size(),
+         " scales and ", p.zero_point.size(), " zero points");
+  return p;
+}
+
+runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values) {
+  if (!example.defined() || example.dtype() != DType::f32)
+    fail("capture: expected an f32 example input");
+  const bool was_training = model.is_training();
+  model.eval();
+  Recorder rec(model);
+  Tensor x = example.detach().contiguous().clone();
+  x.set_requires_grad(true);  // so ops capture cannot see still leave a trace (see input_id)
+  rec.add_input(x);
+  Tensor y;
+  try {
+    EnableGradGuard eg;
+    autograd::CaptureOps cap(&rec);
+    nn::TraceCalls tc(&rec);
+    y = model.forward(x);
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  const int32_t out = rec.id_of_output(y);
+  if (values) *values = rec.value_tensors();
+  Graph g = std::move(rec.g);
+  g.outputs.push_back(out);
+  g.values[size_t(out)].name = "output";
+  return g;
+}
+
+}  // namespace finch::compile

@@ -1,0 +1,156 @@
+// QConv2d (kernels/qs8_conv.h): validation, weight packing, and the tiled GEMM driver.
+//
+// Shapes: N, C, H, W input; OC outputs, G groups of Cg = C/G inputs and OCg = OC/G outputs;
+// K = Cg·KH·KW; P = OH·OW output pixels per image; T pixels per activation tile.
+#include <algorithm>
+#include <cstring>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "kernels/qs8_conv.h"
+#include "kernels/reference_util.h"
+
+namespace finch::quant::kernels {
+
+using namespace reference::detail;
+
+namespace {
+
+std::vector<int32_t> bias_codes(const Tensor& bias, int64_t OC, const char* op) {
+  if (!bias.defined()) return {};
+  if (bias.dtype() != DType::i32 || bias.dim() != 1 || bias.size(0) != OC)
+    fail(op, ": expected the bias as I32 [", OC, "] or absent, got ", describe(bias));
+  return bias.to_vector<int32_t>();
+}
+
+void check_multipliers(const std::vector<FixedPointMultiplier>& m, int64_t OC, const char* op) {
+  if (int64_t(m.size()) != OC) fail(op, ": expected ", OC, " requantization multipliers, got ", m.size());
+  for (const auto& v : m)
+    if (v.multiplier < 0) fail(op, ": expected multipliers >= 0, got ", v.multiplier);
+}
+
+}  // namespace
+
+QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m, const ops::Conv2dParams& p,
+                 DType x_dtype, int32_t zx, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype)
+    : p_(p), x_dtype_(x_dtype), out_dtype_(out_dtype), z_out_(z_out), qmin_(qmin), qmax_(qmax) {
+  constexpr const char* op = "QConv2d";
+  if (p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0 || p.dh < 1 || p.dw < 1 || p.groups < 1)
+    fail(op, ": expected stride >= 1, padding >= 0, dilation >= 1 and groups >= 1");
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() != 4 || w.size(0) < 1 || w.size(0) % p.groups != 0 ||
+      w.size(1) < 1 || w.size(2) < 1 || w.size(3) < 1)
+    fail(op, ": expected the weight as I8 [OC, C/groups, KH, KW] with OC a multiple of ", p.groups,
+         " groups, got ", describe(w));
+  if (x_dtype != DType::i8 && x_dtype != DType::u8) fail(op, ": expected an I8 or U8 input type");
+  check_zero_point(op, "input zero point", zx, x_dtype);
+  check_output(op, z_out, qmin, qmax, out_dtype);
+  OC_ = w.size(0), Cg_ = w.size(1), KH_ = w.size(2), KW_ = w.size(3);
+  check_multipliers(m, OC_, op);
+  zx_u8_ = x_dtype == DType::i8 ? zx + 128 : zx;
+
+  const int64_t OCg = OC_ / p.groups, K = Cg_ * KH_ * KW_;
+  const Tensor wc = w.contiguous();
+  const int8_t* wp = wc.data<int8_t>();
+  std::vector<int64_t> sums;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    const auto blk = qs8::pack_weights(wp + g * OCg * K, OCg, K);
+    packed_.insert(packed_.end(), blk.begin(), blk.end());
+    const auto s = qs8::weight_sums(wp + g * OCg * K, OCg, K);
+    sums.insert(sums.end(), s.begin(), s.end());
+  }
+  rq_ = qs8::row_quants(sums, bias_codes(bias, OC_, op), m, zx_u8_);
+}
+
+Tensor QConv2d::run(const Tensor& x) const {
+  constexpr const char* op = "QConv2d";
+  if (!x.defined() || x.dtype() != x_dtype_ || x.dim() != 4 || x.size(1) != Cg_ * p_.groups)
+    fail(op, ": expected input x as ", x_dtype_ == DType::i8 ? "I8" : "U8", " [N, ", Cg_ * p_.groups,
+         ", H, W], got ", describe(x));
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), G = p_.groups;
+  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
+  if (OH < 1 || OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
+  Tensor y = empty({N, OC_, OH, OW}, out_dtype_);
+  if (N == 0) return y;
+
+  const Tensor xc = x.contiguous();
+  const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
+  uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
+  // The GEMM runs over the virtual pixel grid [OH][Wq] of the phase planes (qs8_gemm.h); a 1×1
+  // stride-1 conv without padding reads the input itself (its grid is [H][W]).
+  const bool direct = KH_ == 1 && KW_ == 1 && p_.sh == 1 && p_.sw == 1 && p_.ph == 0 && p_.pw == 0;
+  const qs8::PhaseGeom pg = direct ? qs8::PhaseGeom{H, W, 0, 0, 1, 1, H, W}
+                                   : qs8::phase_geom(H, W, p_.ph, p_.pw, p_.sh, p_.sw);
+  const int64_t plane = pg.sh * pg.sw * pg.Hq * pg.Wq;  // bytes per input channel
+  thread_local std::vector<uint8_t> phases, wide;      // per-call scratch, kept between calls
+  if (!direct) {
+    phases.resize(size_t(N * C * plane));
+    // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
+    // Split over the planes: done serially this copy held back a second thread (ResNet-18).
+    // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
+    const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
+    uint8_t* ph = phases.data();
+    parallel_for(0, N * C, std::max<int64_t>(1, 4096 / std::max<int64_t>(plane, 1)), [&](int64_t b, int64_t e) {
+      qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
+    });
+    xb = phases.data();
+  }
+  const std::vector<int64_t> off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
+
+  const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, K4 = (K + 3) / 4, P = OH * OW;
+  const int64_t Wq = pg.Wq, Pv = (OH - 1) * Wq + OW;  // virtual pixels computed per image
+  const int64_t T = qs8::tile_pixels(), tiles = (Pv + T - 1) / T;
+  const int64_t blocks = (OCg + qs8::kMR - 1) / qs8::kMR, group_bytes = blocks * K4 * qs8::kMR * 4;
+  const qs8::OutQuant oq{z_out_, qmin_, qmax_, out_dtype_ == DType::u8};
+  auto* out = static_cast<uint8_t*>(y.raw_data());
+  // Where the GEMM writes: the output itself when the grid has no extra columns, else rows of
+  // Pv virtual pixels per (image, channel), compacted below.
+  const bool compact = Wq != OW;
+  uint8_t* dst = out;
+  int64_t dst_plane = P;
+  if (compact) {
+    wide.resize(size_t(N * OC_ * Pv));
+    dst = wide.data(), dst_plane = Pv;
+  }
+  // A tile of at most Tn pixels (a 4×4 plane, a tail) takes the narrow kernel where the target
+  // has one, two weight blocks at a time.
+  const int64_t Tn = qs8::narrow_tile_pixels();
+  // Work item: one pixel tile of one (image, group) and a span of the group's weight blocks; the
+  // tile is packed once per item and multiplied by the span's blocks while it sits in L1. With
+  // fewer tiles than threads (batch 1, small planes) the blocks are split so every thread works;
+  // each output is computed the same way in any split.
+  const int64_t items = N * G * tiles, threads = get_num_threads();
+  const int64_t spans = items >= threads ? 1 : std::min((blocks + 1) / 2, (threads + items - 1) / items);
+  const int64_t span = (blocks + spans - 1) / spans;
+  parallel_for(0, items * spans, 1, [&](int64_t b, int64_t e) {
+    thread_local std::vector<uint8_t> tile_store;
+    uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t i = it / spans, blk_begin = it % spans * span, blk_end = std::min(blocks, blk_begin + span);
+      const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
+      const int64_t count = std::min(T, Pv - q0);
+      const bool narrow = count <= Tn;
+      qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, narrow ? Tn : T, count, flip,
+                            tile);
+      for (int64_t blk = blk_begin; blk < blk_end; blk += narrow ? 2 : 1) {
+        const int64_t oc0 = g * OCg + blk * qs8::kMR;
+        const int8_t* wb = packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4;
+        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + q0;
+        if (narrow) {
+          const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
+          qs8::qu8s8_gemm_tile_narrow(wb, tile, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+        } else {
+          qs8::qu8s8_gemm_tile(wb, tile, K4, T, std::min(qs8::kMR, OCg - blk * qs8::kMR), count,
+                               rq_.data() + oc0, oq, o, dst_plane, 1);
+        }
+      }
+    }
+  });
+  if (compact)
+    parallel_for(0, N * OC_, std::max<int64_t>(1, 4096 / std::max<int64_t>(P, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(out + r * P + oh * OW, dst + r * Pv + oh * Wq, size_t(OW));
+    });
+  return y;
+}
+
+}  // namespace finch::quant::kernels

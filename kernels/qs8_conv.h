@@ -1,0 +1,62 @@
+// Optimized exact int8 convolution and linear operators: weights packed once at construction,
+// run() bit-identical to reference::qconv2d / reference::qlinear (kernels/reference.h).
+//
+// Method (qs8_gemm.h): activations are taken as u8 (i8 codes XOR 0x80, zx + 128), so
+//   acc = Σ (x − zx)·w + bias = Σ x_u8·w − zx_u8·Σw + bias
+// with Σw and bias folded into one int32 offset per output channel at construction. The sums
+// wrap in int32, which is exact whenever the true accumulator fits int32 (the reference fails
+// otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels.
+// Threads split over (image, group, pixel tile); every output is computed the same way whatever
+// the thread count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "framework/tensor.h"
+#include "ops/conv.h"
+#include "kernels/qs8_gemm.h"
+#include "kernels/requant.h"
+
+namespace finch::quant::kernels {
+
+class QConv2d {
+ public:
+  // w: i8 [OC, C/groups, KH, KW]; bias: i32 [OC] or undefined; m: one FixedPointMultiplier per
+  // OC; x_dtype (i8/u8) and zx: the input's code type and zero point; z_out, qmin, qmax,
+  // out_dtype as in reference::qconv2d. Depthwise (groups == C) works but is not fast.
+  QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m, const ops::Conv2dParams& p,
+          DType x_dtype, int32_t zx, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype);
+
+  // x: x_dtype [N, C, H, W] (any strides) -> out_dtype [N, OC, OH, OW].
+  Tensor run(const Tensor& x) const;
+
+ private:
+  ops::Conv2dParams p_;
+  int64_t OC_, Cg_, KH_, KW_;
+  DType x_dtype_, out_dtype_;
+  int32_t zx_u8_, z_out_, qmin_, qmax_;
+  std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][Cg·KH·KW]
+  std::vector<qs8::RowQuant> rq_;        // per OC
+};
+
+class QLinear {
+ public:
+  // w: i8 [OC, K]; bias: i32 [OC] or undefined; m: one FixedPointMultiplier per OC; the rest as
+  // QConv2d.
+  QLinear(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m, DType x_dtype, int32_t zx,
+          int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype);
+
+  // x: x_dtype [.., K] (any strides) -> out_dtype [.., OC].
+  Tensor run(const Tensor& x) const;
+
+ private:
+  int64_t OC_, K_, Kp_;
+  DType x_dtype_, out_dtype_;
+  int32_t zx_u8_, z_out_, qmin_, qmax_;
+  std::vector<int8_t> packed_;  // GEMM blocks (many rows)
+  std::vector<int8_t> rows_;    // [OC][Kp] zero-padded rows (GEMV, few rows)
+  std::vector<qs8::RowQuant> rq_;
+};
+
+}  // namespace finch::quant::kernels

@@ -1,0 +1,98 @@
+// QDynamicLinear (qs8_dq_linear.h).
+//
+// Shapes: x [rows, K] (leading dims flattened), w [OC, K], y [rows, OC].
+// Exactness: acc = Σ x_u8·w − zx_u8·Σw in wrapping int32 equals the reference's Σ (q − zx)·w
+// whenever that fits int32, which |q − zx| <= 255 and |w| <= 128 guarantee for K <= kMaxExactK;
+// longer rows are handed to the reference, which reports an overflow its own way.
+#include "kernels/qs8_dq_linear.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "kernels/qparams.h"
+#include "kernels/qs8_gemm.h"
+#include "kernels/quantize.h"
+#include "kernels/reference.h"
+#include "kernels/reference_util.h"
+
+namespace finch::quant::kernels {
+
+using namespace reference::detail;
+
+namespace {
+constexpr int64_t kMaxExactK = (int64_t(1) << 31) / (255 * 128) - 1;
+}  // namespace
+
+QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Tensor& bias, std::string act)
+    : s_w_(std::move(s_w)), act_(std::move(act)), w_raw_(w), bias_raw_(bias) {
+  constexpr const char* op = "dq_linear";
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() != 2 || w.size(0) < 1)
+    fail(op, ": expected the weight as I8 [OC, K] (OC >= 1), got ", describe(w));
+  OC_ = w.size(0), K_ = w.size(1);
+  if (int64_t(s_w_.size()) != OC_)
+    fail(op, ": expected one weight scale per output channel (", OC_, "), got ", s_w_.size());
+  for (float s : s_w_) check_scale(op, "weight scale", s);
+  if (bias.defined() && (bias.dtype() != DType::f32 || bias.dim() != 1 || bias.size(0) != OC_))
+    fail(op, ": expected the bias as F32 [", OC_, "] or absent, got ", describe(bias));
+  if (act_ != "none" && act_ != "relu" && act_ != "relu6")
+    fail(op, ": expected activation none, relu or relu6, got '", act_, "'");
+  act_kind_ = act_ == "relu" ? 1 : act_ == "relu6" ? 2 : 0;
+  bias_ = bias.defined() ? bias.contiguous().to_vector<float>() : std::vector<float>(size_t(OC_), 0.0f);
+  Kp_ = std::max<int64_t>(1, (K_ + qs8::kDotAlign - 1) / qs8::kDotAlign) * qs8::kDotAlign;
+  const Tensor wc = w.contiguous();
+  const int8_t* wp = wc.data<int8_t>();
+  rows_.assign(size_t(OC_ * Kp_), 0);
+  for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  wsum_ = qs8::weight_sums(wp, OC_, K_);
+}
+
+Tensor QDynamicLinear::run(const Tensor& x) const {
+  constexpr const char* op = "dq_linear";
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != K_ || K_ > kMaxExactK || x.numel() == 0)
+    return reference::dq_linear(x, w_raw_, s_w_, bias_raw_, act_);  // its checks and sentences
+  const Tensor xc = x.contiguous();
+  const float* xp = xc.data<float>();
+  const int64_t n = xc.numel(), rows = n / K_;
+  float lo = xp[0], hi = xp[0];
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(xp[i])) fail(op, ": expected finite input values, got ", xp[i], " at flat index ", i);
+    lo = std::min(lo, xp[i]);
+    hi = std::max(hi, xp[i]);
+  }
+  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+  const QParams qp = qparams(spec, {lo}, {hi});
+  const float s_x = qp.scale[0];
+  const int32_t zx_u8 = qp.zero_point[0] + 128;
+  const Tensor q = quantize(xc, qp);  // i8 codes, bit-identical to the reference's quantize
+  std::vector<uint8_t> xu(size_t(rows * Kp_), 0);
+  for (int64_t r = 0; r < rows; ++r) qs8::to_u8(q.data<int8_t>() + r * K_, true, K_, xu.data() + r * Kp_);
+
+  Shape out_shape = x.shape();
+  out_shape.back() = OC_;
+  Tensor y = empty(out_shape, DType::f32);
+  float* yp = y.data<float>();
+  std::vector<float> scale(static_cast<size_t>(OC_));
+  for (int64_t oc = 0; oc < OC_; ++oc) scale[size_t(oc)] = s_x * s_w_[size_t(oc)];
+  // Work items are (row, block of output channels): a batch of one still uses every thread.
+  const int64_t blk = 64, nblk = (OC_ + blk - 1) / blk;
+  parallel_for(0, rows * nblk, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<int32_t> acc(static_cast<size_t>(blk));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
+      qs8::qu8s8_dot_rows(xu.data() + r * Kp_, rows_.data() + oc0 * Kp_, m, Kp_, acc.data());
+      for (int64_t i = 0; i < m; ++i) {
+        const int64_t oc = oc0 + i;
+        const auto a = int32_t(uint32_t(acc[size_t(i)]) - uint32_t(int64_t(zx_u8) * wsum_[size_t(oc)]));
+        float v = std::fma(float(a), scale[size_t(oc)], bias_[size_t(oc)]);
+        if (act_kind_ >= 1) v = std::max(v, 0.0f);
+        if (act_kind_ == 2) v = std::min(v, 6.0f);
+        yp[r * OC_ + oc] = v;
+      }
+    }
+  });
+  return y;
+}
+
+}  // namespace finch::quant::kernels

@@ -1,0 +1,120 @@
+// Internal interface of the int8 GEMM micro-kernels (qs8_gemm_hwy.cc) and their packing
+// (qs8_pack.cc), used by the QConv2d / QLinear operators. No vector types here.
+//
+// Shapes: M rows of the packed weight side (output channels), K reduction length, K4 = ceil(K/4),
+// T pixels (or rows of a linear input) per activation tile, MR = kQs8MR weight rows per block.
+// Layouts (bytes):
+//   weights   i8 [ceil(M/MR)][K4][MR][4]   (rows past M and k past K are 0)
+//   act tile  u8 [K4][T][4]                (4 consecutive k of one pixel form one 32-bit lane)
+// so one vpdpbusd multiplies 4 u8 activations of each pixel lane by 4 broadcast i8 weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/requant.h"
+
+namespace finch::quant::kernels::qs8 {
+
+inline constexpr int64_t kMR = 8;         // output channels per micro-tile
+inline constexpr int64_t kDotAlign = 64;  // GEMV rows are padded to this many bytes
+
+// Requantization of one output channel, folded at construction:
+//   acc = raw + offset  (int32, wrapping: raw = Σ x_u8·w, offset = bias − zx_u8·Σw)
+//   y   = clamp(z_out + rounding_shift(int64(acc)·multiplier, n), qmin, qmax)
+// offset_s8 = offset + 128·Σw (wrapping) replaces offset for a kernel that multiplies the
+// activations XOR 0x80 (x_u8 − 128, i8: the ARM sdot kernel, qs8_gemm_neon_dot.h).
+struct RowQuant {
+  int32_t offset = 0;
+  FixedPointMultiplier m;
+  int32_t offset_s8 = 0;
+};
+struct OutQuant {
+  int32_t z_out = 0, qmin = 0, qmax = 0;
+  bool u8 = false;  // output codes u8 (else i8)
+};
+
+// Pixels per activation tile of the current target (a multiple of its vector length); on NEON
+// it depends on cpu_has_arm_dotprod(), so ask it per run.
+int64_t tile_pixels();
+// The micro-kernel the current target runs: "vnni" (vpdpbusd), "sdot" (ARMv8.2 dot product),
+// "i16" (the portable i16-product path), "scalar". Tests check it against the CPU.
+const char* gemm_kernel_name();
+
+// out[m][t] for m < rows (<= kMR), t < count (<= T): the product of one packed weight block
+// w [K4][MR][4] and one activation tile x [K4][T][4], requantized with q[m]. Codes are stored
+// as bytes at out + m·row_stride + t·col_stride.
+void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride);
+
+// The narrow tile, for pixel tiles of at most narrow_tile_pixels() pixels (16 on AVX-512 VNNI;
+// 0 where the target has none, and then this must not be called): x [K4][16][4] against the
+// packed weight block at w and, for rows > kMR, the next one (w + K4·kMR·4), rows <= 2·kMR,
+// requantized as qu8s8_gemm_tile with col_stride 1. A 4×4 plane (16 pixels) would otherwise
+// run the full tile with half of its pixels padding.
+int64_t narrow_tile_pixels();
+void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
+                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride);
+
+// acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
+void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
+
+// dst [K4][T][4] from K4·4 byte rows: byte j of pixel t's word is rows[4·k4 + j][t] ^ flip for
+// t < count; null rows (k >= K) read as 0. The vectorized core of the activation packing.
+void interleave4_rows(const uint8_t* const* rows, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst);
+
+// ---- packing (qs8_pack.cc), plain C++ ----
+// w: i8 [M][K] row-major -> the packed blocks above.
+std::vector<int8_t> pack_weights(const int8_t* w, int64_t M, int64_t K);
+// Per-row Σ_k w (exact).
+std::vector<int64_t> weight_sums(const int8_t* w, int64_t M, int64_t K);
+// RowQuant of each row: offset = bias − zx_u8·Σw wrapped to int32 (and offset_s8).
+std::vector<RowQuant> row_quants(const std::vector<int64_t>& sums, const std::vector<int32_t>& bias,
+                                 const std::vector<FixedPointMultiplier>& m, int32_t zx_u8);
+
+// Convolutions run as a GEMM over a "virtual" pixel grid [OH][Wq] (only ow < OW is kept):
+// the input planes, padded and split into stride phases, are laid out so that every im2col row
+// of a pixel tile is one contiguous byte slice, and a tile packs by interleaving K slices.
+//   phase plane (c, a, b) = padded plane c at rows a, a + sh, .. and columns b, b + sw, ..
+//   dst [planes][sh][sw][Hq][Wq], Hq = ceil((H + 2ph) / sh), Wq = ceil((W + 2pw) / sw)
+// Tap (c, kh, kw) of virtual pixel q = oh·Wq + ow then reads phase (c, kh·dh % sh, kw·dw % sw)
+// at q + (kh·dh / sh)·Wq + kw·dw / sw (conv_tap_offsets), and every read of a virtual pixel
+// q < (OH − 1)·Wq + OW stays inside its phase plane. Stride 1 makes the phase plane the padded
+// plane. Bytes are the input's XOR `flip` (0x80 turns i8 into u8), padding and the unused
+// phase corners are `pad`: the zero point in the same code form, so that padded taps cancel
+// against the weight-sum correction once the packing has flipped both (QConv2d passes flip 0
+// and the raw zero point, and flips in pack_offset_tile).
+struct PhaseGeom {
+  int64_t H, W, ph, pw, sh, sw, Hq, Wq;
+};
+PhaseGeom phase_geom(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t sh, int64_t sw);
+// Only the phases (a, b) whose bit a·sw + b is set in `used` are written (a 1×1 stride-2 conv
+// reads one of four); phases past the 32nd are always written.
+void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t used, uint8_t pad, uint8_t flip,
+                  uint8_t* dst);
+// off[k] for k = (c·KH + kh)·KW + kw < Cg·KH·KW: where tap k of virtual pixel 0 sits in the
+// phase planes of one group.
+std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
+// The `used` mask of phase_planes for these taps.
+uint32_t conv_used_phases(const PhaseGeom& g, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
+// One activation tile [K4][T][4] of virtual pixels q0 .. q0+count−1 (count <= T): pixel t's
+// byte k is base[off[k] + q0 + t] ^ flip, k >= K reads 0; pixels t >= count are left as they
+// are (their sums are never stored).
+void pack_offset_tile(const uint8_t* base, const int64_t* off, int64_t K, int64_t q0, int64_t T, int64_t count,
+                      uint8_t flip, uint8_t* dst);
+// One activation tile of linear rows r0 .. r0+T−1 of x u8 [rows][K].
+void pack_rows_tile(const uint8_t* x, int64_t rows, int64_t K, int64_t r0, int64_t T, uint8_t* dst);
+
+// A 64-byte aligned scratch of `bytes` inside buf (resized as needed): activation tiles there
+// never split a cache line on a vector load (about 3% of the 512³ GEMM).
+inline uint8_t* aligned_tile(std::vector<uint8_t>& buf, int64_t bytes) {
+  buf.resize(size_t(bytes) + 64);
+  const auto mis = reinterpret_cast<uintptr_t>(buf.data()) % 64;
+  return buf.data() + (mis ? 64 - mis : 0);
+}
+
+// The u8 form of i8/u8 codes (i8 codes XOR 0x80 = code + 128), from a contiguous buffer.
+void to_u8(const void* src, bool is_i8, int64_t n, uint8_t* dst);
+
+}  // namespace finch::quant::kernels::qs8

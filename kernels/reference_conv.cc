@@ -1,0 +1,201 @@
+// Reference kernels (kernels/reference.h): qconv2d, qlinear and dynamic-quantization
+// dq_linear. Plain loops over centered codes with an int64 accumulator that is checked to fit
+// int32 (the spec's accumulator type), then one requantize() per output value.
+//
+// Why int32 holds the sum. Codes and zero points are 8-bit, so |x − zx| <= 255, and i8 weights
+// give |w| <= 128 (127 with the narrow symmetric weights we build): each term is at most
+// 255 · 128 = 32640 < 2^15 in magnitude. A window of K = (C/groups)·KH·KW terms sums to at most
+// 32640 · K, which is below 2^31 − 1 = 2147483647 for K <= 65793; every K < 2^16 = 65536 fits
+// (65535 · 32640 = 2139062400, 8.4e6 to spare). The bias adds up to 2^31 more, so Σ + bias can
+// overflow on extreme biases: accumulating in int64 and checking catches that instead of
+// wrapping. (Our largest layers have K = 64·3·3 = 576 or 4096 for linear: far inside.)
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "kernels/qparams.h"
+#include "kernels/quantize.h"
+#include "kernels/reference.h"
+#include "kernels/reference_util.h"
+
+namespace finch::quant::reference {
+
+using namespace detail;
+
+namespace {
+
+constexpr int64_t kI32Min = std::numeric_limits<int32_t>::min(), kI32Max = std::numeric_limits<int32_t>::max();
+
+int32_t to_acc32(int64_t acc, const char* op) {
+  FINCH_CHECK(acc >= kI32Min && acc <= kI32Max, op, ": the accumulator ", acc,
+              " (window sum plus bias) does not fit int32");
+  return int32_t(acc);
+}
+
+// Bias: i32 [OC] or undefined (zeros).
+std::vector<int64_t> bias_of(const Tensor& bias, int64_t OC, const char* op) {
+  if (!bias.defined()) return std::vector<int64_t>(size_t(OC), 0);
+  if (bias.dtype() != DType::i32 || bias.dim() != 1 || bias.size(0) != OC)
+    fail(op, ": expected the bias as I32 [", OC, "] or absent, got ", describe(bias));
+  return bias.to_vector<int64_t>();
+}
+
+// w: i8 [OC, K]; checks it against x's K and returns its codes.
+std::vector<int32_t> linear_weights(const Tensor& w, int64_t K, const char* op) {
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() != 2 || w.size(1) != K || w.size(0) < 1)
+    fail(op, ": expected the weight as I8 [OC, ", K, "] (OC >= 1), got ", describe(w));
+  return codes_of(w);
+}
+
+}  // namespace
+
+// Shapes: x [N, C, H, W], w [OC, Cg = C/groups, KH, KW], y [N, OC, OH, OW]; output channel oc
+// belongs to group g = oc / (OC/groups) and reads input channels g·Cg .. g·Cg + Cg − 1.
+Tensor qconv2d(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias, const Tensor& rq,
+               const ops::Conv2dParams& p, int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype) {
+  constexpr const char* op = "qconv2d";
+  check_codes(op, "input x", x);
+  if (x.dim() != 4) fail(op, ": expected input x of shape [N, C, H, W], got ", describe(x));
+  check_zero_point(op, "input zero point", zx, x.dtype());
+  if (p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0 || p.dh < 1 || p.dw < 1 || p.groups < 1)
+    fail(op, ": expected stride >= 1, padding >= 0, dilation >= 1 and groups >= 1, got stride (", p.sh, ", ", p.sw,
+         "), padding (", p.ph, ", ", p.pw, "), dilation (", p.dh, ", ", p.dw, "), groups ", p.groups);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  if (C % p.groups != 0) fail(op, ": expected the ", C, " input channels to divide into ", p.groups, " groups");
+  const int64_t Cg = C / p.groups;
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() != 4 || w.size(0) < 1 || w.size(0) % p.groups != 0 ||
+      w.size(1) != Cg || w.size(2) < 1 || w.size(3) < 1)
+    fail(op, ": expected the weight as I8 [OC, ", Cg, ", KH, KW] with OC a multiple of ", p.groups,
+         " groups, got ", describe(w));
+  const int64_t OC = w.size(0), KH = w.size(2), KW = w.size(3), OCg = OC / p.groups;
+  const int64_t OH = ops::conv_out_size(H, KH, p.sh, p.ph, p.dh), OW = ops::conv_out_size(W, KW, p.sw, p.pw, p.dw);
+  if (OH < 1 || OW < 1)
+    fail(op, ": the input ", describe(x), " is smaller than the dilated kernel ", describe(w), " with padding (",
+         p.ph, ", ", p.pw, ")");
+  const auto B = bias_of(bias, OC, op);
+  const auto M = rq_multipliers(rq, OC, op);
+  check_output(op, z_out, qmin, qmax, out_dtype);
+
+  auto X = codes_of(x);
+  for (auto& v : X) v -= zx;  // centered codes: padding (absent below) is the same as x = zx
+  const auto Wq = codes_of(w);
+  std::vector<int32_t> y(size_t(N * OC * OH * OW));
+  // One output plane (n, oc) per iteration: every plane is computed the same way whatever the
+  // thread count, so the codes do not depend on it (evaluating a program on a test set would
+  // otherwise leave all but one core idle).
+  parallel_for(0, N * OC, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t n = i / OC, oc = i % OC, g = oc / OCg;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t acc = B[size_t(oc)];
+          for (int64_t cg = 0; cg < Cg; ++cg) {
+            const int32_t* xp = &X[size_t((n * C + g * Cg + cg) * H * W)];
+            const int32_t* wp = &Wq[size_t((oc * Cg + cg) * KH * KW)];
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              const int64_t ih = oh * p.sh - p.ph + kh * p.dh;
+              if (ih < 0 || ih >= H) continue;  // padded row: contributes nothing
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t iw = ow * p.sw - p.pw + kw * p.dw;
+                if (iw < 0 || iw >= W) continue;
+                acc += int64_t(xp[ih * W + iw]) * wp[kh * KW + kw];
+              }
+            }
+          }
+          y[size_t(((n * OC + oc) * OH + oh) * OW + ow)] =
+              requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
+        }
+    }
+  });
+  return codes_tensor(y, {N, OC, OH, OW}, out_dtype);
+}
+
+// Shapes: x [R.., K] viewed as [rows, K], w [OC, K], y [R.., OC].
+Tensor qlinear(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias, const Tensor& rq, int32_t z_out,
+               int32_t qmin, int32_t qmax, DType out_dtype) {
+  constexpr const char* op = "qlinear";
+  check_codes(op, "input x", x);
+  if (x.dim() < 1) fail(op, ": expected input x of shape [.., K], got ", describe(x));
+  check_zero_point(op, "input zero point", zx, x.dtype());
+  const int64_t K = x.size(-1);
+  const auto Wq = linear_weights(w, K, op);
+  const int64_t OC = w.size(0), rows = K > 0 ? x.numel() / K : shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  const auto B = bias_of(bias, OC, op);
+  const auto M = rq_multipliers(rq, OC, op);
+  check_output(op, z_out, qmin, qmax, out_dtype);
+
+  const auto X = codes_of(x);
+  std::vector<int32_t> y(size_t(rows * OC));
+  parallel_for(0, rows, 1, [&](int64_t b, int64_t e) {  // rows are independent (see qconv2d)
+    for (int64_t r = b; r < e; ++r)
+      for (int64_t oc = 0; oc < OC; ++oc) {
+        int64_t acc = B[size_t(oc)];
+        for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
+        y[size_t(r * OC + oc)] = requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
+      }
+  });
+  Shape out_shape = x.shape();
+  out_shape.back() = OC;
+  return codes_tensor(y, out_shape, out_dtype);
+}
+
+// Shapes: x f32 [R.., K] viewed as [rows, K], w i8 [OC, K], y f32 [R.., OC].
+Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
+                 const std::string& act) {
+  constexpr const char* op = "dq_linear";
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1)
+    fail(op, ": expected input x as F32 [.., K], got ", describe(x));
+  const int64_t K = x.size(-1);
+  const auto Wq = linear_weights(w, K, op);
+  const int64_t OC = w.size(0);
+  if (int64_t(s_w.size()) != OC)
+    fail(op, ": expected one weight scale per output channel (", OC, "), got ", s_w.size());
+  for (float s : s_w) check_scale(op, "weight scale", s);
+  if (bias.defined() && (bias.dtype() != DType::f32 || bias.dim() != 1 || bias.size(0) != OC))
+    fail(op, ": expected the bias as F32 [", OC, "] or absent, got ", describe(bias));
+  if (act != "none" && act != "relu" && act != "relu6")
+    fail(op, ": expected activation none, relu or relu6, got '", act, "'");
+  const std::vector<float> b = bias.defined() ? bias.to_vector<float>() : std::vector<float>(size_t(OC), 0.0f);
+
+  // Quantize x per call: per tensor, int8 affine full range [-128, 127], from its min/max.
+  const Tensor xc = x.contiguous();
+  const float* xp = xc.data<float>();
+  float lo = 0, hi = 0;  // an empty x quantizes with the range [0, 0] (qparams widens to 0 anyway)
+  for (int64_t i = 0; i < xc.numel(); ++i) {
+    if (!std::isfinite(xp[i])) fail(op, ": expected finite input values, got ", xp[i], " at flat index ", i);
+    lo = i == 0 ? xp[i] : std::min(lo, xp[i]);
+    hi = i == 0 ? xp[i] : std::max(hi, xp[i]);
+  }
+  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+  const QParams qp = qparams(spec, {lo}, {hi});
+  const float s_x = qp.scale[0];
+  const int32_t zx = qp.zero_point[0];
+  const auto X = codes_of(reference::quantize(xc, qp));  // the scalar reference of quantize()
+
+  const int64_t rows = K > 0 ? xc.numel() / K : shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  std::vector<float> y(size_t(rows * OC));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      int64_t acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
+      const int32_t acc32 = to_acc32(acc, op);
+      // The order the simulated model must reproduce:
+      //   scale = s_x * s_w[oc]                 (f32 product of the two f32 scales)
+      //   v     = fma(float(acc), scale, b[oc]) (one rounding; float(acc) is exact for
+      //                                          |acc| <= 2^24, larger sums round to even first)
+      // std::fma is correctly rounded on every target, so the result does not depend on whether
+      // the compiler would have contracted a separate multiply and add (-ffp-contract=fast).
+      const float scale = s_x * s_w[size_t(oc)];
+      float v = std::fma(float(acc32), scale, b[size_t(oc)]);
+      if (act == "relu") v = std::max(v, 0.0f);
+      if (act == "relu6") v = std::min(std::max(v, 0.0f), 6.0f);
+      y[size_t(r * OC + oc)] = v;
+    }
+  Shape out_shape = x.shape();
+  out_shape.back() = OC;
+  return from_vector(y, out_shape);
+}
+
+}  // namespace finch::quant::reference

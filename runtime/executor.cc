@@ -1,0 +1,218 @@
+// The runtime's interpreter, validation and memory plan (see executor.h).
+#include "runtime/executor.h"
+
+#include <chrono>
+#include <map>
+
+#include "framework/error.h"
+#include "runtime/op_table.h"
+
+namespace finch::runtime {
+
+namespace {
+
+constexpr int64_t kAlign = 64;
+
+int64_t value_bytes(const Value& v) {
+  int64_t n = 1;
+  for (int64_t d : v.shape) n *= d;
+  return n * int64_t(dtype_size(v.dtype));
+}
+
+// fp16 programs store weights as f16 (half the bytes); the plain float ops compute in fp32, so
+// every f16 constant v with widen[v] becomes f32.
+void widen_f16_constants(Graph& g, const std::vector<bool>& widen) {
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    Value& c = g.values[v];
+    if (widen[v] && c.is_constant() && c.dtype == DType::f16) {
+      c.data = c.data.to(DType::f32);
+      c.dtype = DType::f32;
+    }
+  }
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const Graph& g) {
+  MemoryPlan p;
+  p.offset.assign(g.values.size(), -1);
+  std::vector<int32_t> last(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int32_t v : g.nodes[i].inputs)
+      if (v >= 0) last[size_t(v)] = int32_t(i);
+  for (int32_t v : g.outputs) last[size_t(v)] = int32_t(g.nodes.size());  // live to the end
+  // First fit over the live blocks (ordered by offset): small programs, so O(values²) is fine.
+  std::map<int64_t, std::pair<int64_t, int32_t>> live;  // offset -> (bytes, value)
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int32_t v : g.nodes[i].outputs) {
+      const int64_t bytes = (value_bytes(g.values[size_t(v)]) + kAlign - 1) / kAlign * kAlign;
+      p.total_bytes += bytes;
+      int64_t at = 0;
+      for (const auto& [off, blk] : live) {
+        if (off - at >= bytes) break;
+        at = std::max(at, off + blk.first);
+      }
+      live[at] = {bytes, v};
+      p.offset[size_t(v)] = at;
+      p.arena_bytes = std::max(p.arena_bytes, at + bytes);
+    }
+    for (auto it = live.begin(); it != live.end();)
+      it = last[size_t(it->second.second)] <= int32_t(i) ? live.erase(it) : std::next(it);
+  }
+  return p;
+}
+
+void Program::check_structure() const {
+  const int64_t nv = int64_t(g_.values.size());
+  auto in_range = [&](int32_t v) { return v >= 0 && v < nv; };
+  std::vector<bool> ready(g_.values.size(), false);
+  for (size_t i = 0; i < g_.values.size(); ++i) ready[i] = g_.values[i].is_constant();
+  for (int32_t v : g_.inputs) {
+    if (!in_range(v)) fail(what_, ": a graph input index is out of range");
+    ready[size_t(v)] = true;
+  }
+  for (const Node& n : g_.nodes) {
+    const OpImpl* impl = find_op(n.op);
+    if (!impl) fail(what_, ": node '", n.name, "' uses op '", n.op, "', which this runtime does not have");
+    const int ni = int(n.inputs.size());
+    if (ni < impl->min_inputs || (impl->max_inputs >= 0 && ni > impl->max_inputs))
+      fail(what_, ": node '", n.name, "' (", n.op, ") has ", ni, " inputs, expected ", impl->min_inputs,
+           impl->max_inputs == impl->min_inputs ? std::string() : " to " + std::to_string(impl->max_inputs));
+    for (int i = 0; i < ni; ++i) {
+      const int32_t v = n.inputs[size_t(i)];
+      if (v == -1 && (i >= impl->min_inputs || (impl->optional_mask >> i & 1u))) continue;  // an absent optional input
+      if (!in_range(v) || !ready[size_t(v)])
+        fail(what_, ": node '", n.name, "' (", n.op, ") reads a value that is not computed before it");
+    }
+    for (int32_t v : n.outputs) {
+      if (!in_range(v) || ready[size_t(v)]) fail(what_, ": node '", n.name, "' writes a value another node or a constant already holds");
+      ready[size_t(v)] = true;
+    }
+  }
+  for (int32_t v : g_.outputs)
+    if (!in_range(v) || !ready[size_t(v)]) fail(what_, ": a graph output is never computed");
+}
+
+Program::~Program() = default;
+Program::Program(Program&&) noexcept = default;
+Program& Program::operator=(Program&&) noexcept = default;
+
+int64_t Program::optimized_nodes() const {
+  int64_t n = 0;
+  for (const auto& k : kernels_) n += k != nullptr;
+  return n;
+}
+
+Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
+  if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
+  check_structure();
+  // The optimized kernels are prepared on the program as stored, before any widening: the
+  // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
+  // they are. Only those two ops can: an f16 constant that any other op reads is widened first,
+  // so every other kernel's prepare sees f32 as it always has.
+  std::vector<bool> widen(g_.values.size(), false);
+  for (const Node& n : g_.nodes)
+    if (n.op != "conv2d" && n.op != "linear")
+      for (int32_t v : n.inputs)
+        if (v >= 0) widen[size_t(v)] = true;
+  widen_f16_constants(g_, widen);
+  kernels_.resize(g_.nodes.size());
+  if (!options.reference_kernels)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& n = g_.nodes[i];
+      const OpImpl* impl = find_op(n.op);
+      if (!impl->prepare) continue;
+      try {
+        kernels_[i] = impl->prepare(n, g_);
+      } catch (const Error& e) {
+        fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
+      }
+    }
+  // The f16 constants left are widened too, unless every node reading them runs on a prepared
+  // kernel (then no f32 copy is kept: the native fp16 kernels read the f16 data itself).
+  std::vector<bool> read(g_.values.size(), false);
+  widen.assign(g_.values.size(), false);
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    for (int32_t v : g_.nodes[i].inputs)
+      if (v >= 0) read[size_t(v)] = true, widen[size_t(v)] = widen[size_t(v)] || !kernels_[i];
+  for (size_t v = 0; v < g_.values.size(); ++v) widen[v] = widen[v] || !read[v];
+  for (int32_t v : g_.outputs) widen[size_t(v)] = true;
+  widen_f16_constants(g_, widen);
+  last_use_.assign(g_.values.size(), -1);
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    for (int32_t v : g_.nodes[i].inputs)
+      if (v >= 0) last_use_[size_t(v)] = int32_t(i);
+  seconds_.assign(g_.nodes.size(), 0.0);
+  plan_ = plan_memory(g_);
+  // Dry run at the declared shapes: every node must accept its inputs and produce the declared
+  // shape and dtype (a program whose description and weights disagree fails here, not later).
+  std::vector<Tensor> ins;
+  for (int32_t v : g_.inputs) ins.push_back(zeros(g_.values[size_t(v)].shape, g_.values[size_t(v)].dtype));
+  const std::vector<Tensor> all = execute(ins, true);
+  for (const Node& n : g_.nodes)
+    for (int32_t v : n.outputs) {
+      const Value& d = g_.values[size_t(v)];
+      if (all[size_t(v)].shape() != d.shape || all[size_t(v)].dtype() != d.dtype)
+        fail(what_, ": node '", n.name, "' (", n.op, ") computes ", shape_str(all[size_t(v)].shape()), " ",
+             dtype_name(all[size_t(v)].dtype()), " for value '", d.name, "', but the program declares ",
+             shape_str(d.shape), " ", dtype_name(d.dtype));
+    }
+}
+
+std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool keep_all) {
+  if (inputs.size() != g_.inputs.size())
+    fail(what_, ": expected ", g_.inputs.size(), " inputs, got ", inputs.size());
+  std::vector<Tensor> vals(g_.values.size());
+  for (size_t i = 0; i < g_.values.size(); ++i)
+    if (g_.values[i].is_constant()) vals[i] = g_.values[i].data;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& d = g_.values[size_t(g_.inputs[i])];
+    const Tensor& x = inputs[i];
+    bool ok = x.defined() && x.dtype() == d.dtype && x.dim() == int64_t(d.shape.size()) && x.dim() > 0;
+    for (int64_t k = 1; ok && k < x.dim(); ++k) ok = x.size(k) == d.shape[size_t(k)];
+    if (!ok)
+      fail(what_, ": input '", d.name, "' must be ", dtype_name(d.dtype), " of shape [N", [&] {
+        std::string s;
+        for (size_t k = 1; k < d.shape.size(); ++k) s += ", " + std::to_string(d.shape[k]);
+        return s;
+      }(), "], got ", x.defined() ? dtype_name(x.dtype()) + std::string(" ") + shape_str(x.shape()) : "nothing");
+    vals[size_t(g_.inputs[i])] = x.contiguous();
+  }
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    const Node& n = g_.nodes[i];
+    in.clear();
+    for (int32_t v : n.inputs) in.push_back(v >= 0 ? vals[size_t(v)] : Tensor());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Tensor> out;
+    try {
+      out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
+    } catch (const Error& e) {
+      fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
+    }
+    if (profiling_) seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (out.size() != n.outputs.size())
+      fail(what_, ": node '", n.name, "' (", n.op, ") produced ", out.size(), " outputs, expected ", n.outputs.size());
+    for (size_t k = 0; k < out.size(); ++k) vals[size_t(n.outputs[k])] = std::move(out[k]);
+    if (!keep_all)  // release what no later node reads (graph outputs stay)
+      for (int32_t v : n.inputs)
+        if (v >= 0 && last_use_[size_t(v)] == int32_t(i) && !g_.values[size_t(v)].is_constant()) {
+          bool is_output = false;
+          for (int32_t o : g_.outputs) is_output = is_output || o == v;
+          if (!is_output) vals[size_t(v)] = Tensor();
+        }
+  }
+  if (profiling_) ++runs_;
+  return vals;
+}
+
+std::vector<Tensor> Program::run(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> vals = execute(inputs, false);
+  std::vector<Tensor> out;
+  for (int32_t v : g_.outputs) out.push_back(vals[size_t(v)]);
+  return out;
+}
+
+std::vector<Tensor> Program::run_all(const std::vector<Tensor>& inputs) { return execute(inputs, true); }
+
+}  // namespace finch::runtime

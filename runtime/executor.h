@@ -1,0 +1,81 @@
+// The runtime: a loaded program (validated graph) that runs inputs through its nodes in order,
+// releasing each intermediate as soon as its last reader has run, with optional per-node timing.
+// Depends only on framework/, ops/ and kernels (never on autograd or the training code).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace finch::runtime {
+
+// Where each intermediate value would live in one arena, for the shapes the program declares
+// (offsets 64-byte aligned; values whose lifetimes do not overlap share bytes).
+struct MemoryPlan {
+  std::vector<int64_t> offset;  // per value; -1 for constants and graph inputs
+  int64_t arena_bytes = 0;      // the arena's size with reuse
+  int64_t total_bytes = 0;      // the sum of all intermediates (no reuse), for comparison
+};
+MemoryPlan plan_memory(const Graph& g);
+
+class NodeKernel;
+
+struct ProgramOptions {
+  // true: every node runs on its plain implementation (the scalar reference kernels for the
+  // integer ops, fp32 compute for the float ops) instead of the optimized kernels prepared at
+  // load. The two give identical results, except fp16 programs on an ARMv8.2 FP16 CPU, whose
+  // native fp16 conv2d/linear differ from the fp32 compute by fp16 rounding. This is for
+  // cross-checks and for measuring what the optimized kernels gain.
+  bool reference_kernels = false;
+};
+
+class Program {
+ public:
+  // Validates `g`: every op known with a valid number of inputs, indices in range, and a dry run
+  // at the declared input shapes producing exactly the declared shapes and dtypes. `what` names
+  // the program in error messages (its file). The optimized kernels are prepared (weights
+  // packed) once, on the constants as stored; then f16 weight constants are widened to f32 for
+  // the plain fp32 ops, except those only prepared kernels read. On a CPU with ARMv8.2 FP16
+  // arithmetic (finch::cpu_has_arm_fp16(), a Pi 5) an fp16 program's conv2d/linear nodes run
+  // natively in fp16 (activations rounded to f16, f16 accumulation: results differ from the fp32
+  // compute by fp16 rounding, kernels/f16_conv.h); FINCH_DISABLE_FP16=1 or
+  // reference_kernels gives the fp32 compute every other CPU does.
+  explicit Program(Graph g, const std::string& what = "program", ProgramOptions options = {});
+  ~Program();
+  Program(Program&&) noexcept;
+  Program& operator=(Program&&) noexcept;
+
+  const Graph& graph() const { return g_; }
+  const MemoryPlan& memory() const { return plan_; }
+  // How many nodes run on an optimized kernel prepared at load (the rest on their plain fn).
+  int64_t optimized_nodes() const;
+
+  // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  Tensor run(const Tensor& x) { return run(std::vector<Tensor>{x})[0]; }
+  // Runs and also returns every value the nodes produced (index = value index): for
+  // layer-by-layer comparisons (finch verify).
+  std::vector<Tensor> run_all(const std::vector<Tensor>& inputs);
+
+  // Per-node wall time summed over run() calls while profiling is on.
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::vector<double>& node_seconds() const { return seconds_; }
+  int64_t profiled_runs() const { return runs_; }
+
+ private:
+  Graph g_;
+  std::string what_;
+  MemoryPlan plan_;
+  std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
+  std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
+  bool profiling_ = false;
+  std::vector<double> seconds_;
+  int64_t runs_ = 0;
+
+  std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
+  void check_structure() const;
+};
+
+}  // namespace finch::runtime

@@ -1,0 +1,56 @@
+// The runtime's op implementations, by op name (runtime/ops.md): each takes the node, its
+// input tensors (undefined for an absent optional input) and the graph (for the quantization
+// parameters of its values) and returns its outputs. Float ops live in float_ops.cc, integer
+// ops in quant_ops.cc.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace finch::runtime {
+
+using OpFn = std::vector<Tensor> (*)(const Node& n, const std::vector<Tensor>& in, const Graph& g);
+
+// A node's optimized kernel, prepared once when the program loads (weights packed, requantization
+// tables derived): run() then does only the arithmetic. It must give exactly what `fn` gives,
+// with one documented exception: the native fp16 conv2d/linear of fp16 programs on ARMv8.2 FP16
+// CPUs (float_ops.cc) compute in fp16 and differ from fn's fp32 compute by fp16 rounding.
+class NodeKernel {
+ public:
+  virtual ~NodeKernel() = default;
+  virtual std::vector<Tensor> run(const std::vector<Tensor>& in) const = 0;
+};
+// Null when this node cannot use the optimized kernel (e.g. weights that are not constants): the
+// node then runs on `fn`. It sees the constants as the program stores them (f16 weights of an
+// fp16 program not yet widened to f32).
+using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g);
+
+struct OpImpl {
+  int min_inputs = 1, max_inputs = 1;  // max -1: any number (cat)
+  OpFn fn = nullptr;                   // the plain implementation (reference kernels for int8 ops)
+  uint32_t optional_mask = 0;  // inputs below min_inputs that may be absent (bit i: input i)
+  PrepareFn prepare = nullptr;  // the optimized kernel of a node, where the op has one
+};
+
+// The implementation of `op`, or null for an op this runtime does not have.
+const OpImpl* find_op(const std::string& op);
+
+// Registration tables of the two op families (merged by find_op).
+const std::vector<std::pair<std::string, OpImpl>>& float_ops();
+const std::vector<std::pair<std::string, OpImpl>>& quant_ops();
+
+// Attribute helpers: fail with a sentence naming the node when a required attribute is missing
+// or has the wrong type.
+int64_t attr_int(const Node& n, const char* key);
+int64_t attr_int(const Node& n, const char* key, int64_t fallback);
+double attr_double(const Node& n, const char* key);
+bool attr_bool(const Node& n, const char* key, bool fallback);
+std::string attr_string(const Node& n, const char* key, const std::string& fallback);
+std::vector<int64_t> attr_ints(const Node& n, const char* key, size_t count);  // count 0: any length
+// The activation fused into a node ("none", "relu", "relu6") applied in place to f32 y.
+void apply_activation(const Node& n, Tensor& y);
+
+}  // namespace finch::runtime
