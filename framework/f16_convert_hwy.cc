@@ -6,9 +6,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "framework/f16_convert_hwy.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "framework/simd_dispatch.h"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::HWY_NAMESPACE {

@@ -14,8 +14,8 @@ float round_f16(float v) { return f16_to_f32(f32_to_f16(v)); }
 // The NEON kernel's arithmetic, one lane at a time: acc = f16(w·x + acc) per k with one rounding
 // (fmaf then the conversion to f16 rounds twice, f32 then f16; a tie can differ from the fused
 // f16 FMA by one f16 ulp, well inside the error bound the tests allow either kernel).
-void portable_8x8(const f16* w, int64_t ldw, const f16* x, int64_t ldx, int64_t M, int64_t K, int64_t P,
-                  const float* bias, Act act, float* y, int64_t row_stride, int64_t col_stride) {
+void f16_gemm_8x8__scalar(const f16* w, int64_t ldw, const f16* x, int64_t ldx, int64_t M, int64_t K,
+                          int64_t P, const float* bias, Act act, float* y, int64_t row_stride, int64_t col_stride) {
   for (int64_t p0 = 0; p0 < P; p0 += kNR) {
     const int64_t count = std::min(kNR, P - p0);
     for (int64_t m = 0; m < M; ++m) {
@@ -41,9 +41,9 @@ void f16_gemm_8x8(const f16* w, int64_t ldw, const f16* x, int64_t ldx, int64_t 
                   const float* bias, Act act, float* y, int64_t row_stride, int64_t col_stride) {
 #if defined(__aarch64__)
   if (cpu_has_arm_fp16())
-    return neon_fp16::f16_gemm_8x8(w, ldw, x, ldx, M, K, P, bias, act, y, row_stride, col_stride);
+    return neon_fp16::f16_gemm_8x8__neonfp16arith(w, ldw, x, ldx, M, K, P, bias, act, y, row_stride, col_stride);
 #endif
-  portable_8x8(w, ldw, x, ldx, M, K, P, bias, act, y, row_stride, col_stride);
+  f16_gemm_8x8__scalar(w, ldw, x, ldx, M, K, P, bias, act, y, row_stride, col_stride);
 }
 
 const char* f16_gemm_kernel_name() { return cpu_has_arm_fp16() ? "neonfp16" : "portable"; }

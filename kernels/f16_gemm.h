@@ -36,8 +36,9 @@ const char* f16_gemm_kernel_name();
 #if defined(__aarch64__)
 namespace neon_fp16 {
 // The ARMv8.2 micro-kernel (f16_gemm_neon.cc); call only when cpu_has_arm_fp16().
-void f16_gemm_8x8(const f16* w, int64_t ldw, const f16* x, int64_t ldx, int64_t M, int64_t K, int64_t P,
-                  const float* bias, Act act, float* y, int64_t row_stride, int64_t col_stride);
+void f16_gemm_8x8__neonfp16arith(const f16* w, int64_t ldw, const f16* x, int64_t ldx, int64_t M,
+                                 int64_t K, int64_t P, const float* bias, Act act, float* y,
+                                 int64_t row_stride, int64_t col_stride);
 }  // namespace neon_fp16
 #endif
 

@@ -112,8 +112,9 @@ FINCH_FP16 void rows(const float16_t* w, int64_t ldw, const float16_t* x, int64_
 
 }  // namespace
 
-void f16_gemm_8x8(const f16* w16, int64_t ldw, const f16* x16, int64_t ldx, int64_t M, int64_t K, int64_t P,
-                  const float* bias, Act act, float* y, int64_t rs, int64_t cs) {
+void f16_gemm_8x8__neonfp16arith(const f16* w16, int64_t ldw, const f16* x16, int64_t ldx, int64_t M,
+                                 int64_t K, int64_t P, const float* bias, Act act, float* y, int64_t rs,
+                                 int64_t cs) {
   const auto* w = reinterpret_cast<const float16_t*>(w16);
   const auto* x = reinterpret_cast<const float16_t*>(x16);
   switch (M) {

@@ -28,9 +28,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/qs8_dwconv_hwy.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "framework/simd_dispatch.h"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
 #include "kernels/requant_hwy-inl.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -15,9 +15,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/qs8_gemm_hwy.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "framework/simd_dispatch.h"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
 
 #if HWY_TARGET == HWY_AVX3_DL
 #include <immintrin.h>
@@ -225,7 +223,7 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   // The tile width says which kernel TilePixels() chose when the tile was packed.
   static_assert(neon_dot::kTilePixels != kNR * 4, "NEON: the sdot and portable tiles must differ");
   if (T == neon_dot::kTilePixels)
-    return neon_dot::qs8_gemm_8x8c4_sdot(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+    return neon_dot::qs8_gemm_8x8c4__neondot(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
 #endif
   HWY_DASSERT(T == kNR * int64_t(hn::Lanes(DI())) && rows <= kMR && count <= T);
   if (col_stride != 1) {
@@ -241,9 +239,9 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
 #if HWY_TARGET == HWY_AVX3_DL
   if (HighShiftRows(q, rows, o)) {
     RequantTile8x32 epi(q, rows, count, o, out, row_stride);
-    return qu8s8_gemm_8x32c4(w, x, K4, epi);
+    return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, epi);
   }
-  qu8s8_gemm_8x32c4(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
+  qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
     _mm512_store_si512(acc + m * T, a);
     _mm512_store_si512(acc + m * T + 16, b);
   });
@@ -279,12 +277,12 @@ void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t 
   HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16);
   if (HighShiftRows(q, rows, o)) {
     const RequantTile16 epi(q, rows, count, o, out, row_stride);
-    return rows > kMR ? qu8s8_gemm_16x16c4<2>(w, x, K4, epi) : qu8s8_gemm_16x16c4<1>(w, x, K4, epi);
+    return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi) : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi);
   }
   // Other shifts: the sums through memory and RequantRow, as Qu8s8GemmTile does.
   HWY_ALIGN int32_t acc[2 * kMR * 16];
   auto keep = [&](int64_t m, __m512i v) HWY_ATTR { _mm512_store_si512(acc + m * 16, v); };
-  rows > kMR ? qu8s8_gemm_16x16c4<2>(w, x, K4, keep) : qu8s8_gemm_16x16c4<1>(w, x, K4, keep);
+  rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, keep) : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, keep);
   const hn::Repartition<int64_t, DI> d64;
   const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
   for (int64_t m = 0; m < rows; ++m) {
@@ -368,7 +366,7 @@ void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t coun
 
 #if HWY_TARGET == HWY_AVX3_DL
 // Four rows at once: each x load serves four vpdpbusd, and the four horizontal sums overlap.
-__attribute__((target("avx512vnni"))) void qu8s8_dot64x4(const uint8_t* x, const int8_t* w, int64_t Kp,
+__attribute__((target("avx512vnni"))) void qu8s8_dot_4x64c64__avx512vnni(const uint8_t* x, const int8_t* w, int64_t Kp,
                                                            int32_t* acc) {
   const __m512i z = _mm512_setzero_si512();
   __m512i s0 = z, s1 = z, s2 = z, s3 = z;
@@ -386,11 +384,11 @@ __attribute__((target("avx512vnni"))) void qu8s8_dot64x4(const uint8_t* x, const
 
 void Qu8s8DotRows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
 #if FINCH_QS8_SDOT
-  if (cpu_has_arm_dotprod()) return neon_dot::qu8s8_dot_rows_udot(x, w, M, Kp, acc);
+  if (cpu_has_arm_dotprod()) return neon_dot::qu8s8_dot_rows__neondot(x, w, M, Kp, acc);
 #endif
   int64_t i = 0;
 #if HWY_TARGET == HWY_AVX3_DL
-  for (; i + 4 <= M; i += 4) qu8s8_dot64x4(x, w + i * Kp, Kp, acc + i);
+  for (; i + 4 <= M; i += 4) qu8s8_dot_4x64c64__avx512vnni(x, w + i * Kp, Kp, acc + i);
 #endif
   for (; i < M; ++i) acc[i] = qu8s8_dot64(x, w + i * Kp, Kp);
 }

@@ -119,7 +119,7 @@ FINCH_DOTPROD void udot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64
 
 }  // namespace
 
-void qs8_gemm_8x8c4_sdot(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+void qs8_gemm_8x8c4__neondot(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                          const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
   (void)T;  // == kT, checked by the caller
   alignas(16) int32_t acc[kMR * kT];
@@ -135,7 +135,7 @@ void qs8_gemm_8x8c4_sdot(const int8_t* w, const uint8_t* x, int64_t K4, int64_t 
     for (int64_t t = 0; t < count; ++t) out[m * row_stride + t * col_stride] = buf[m * kT + t];
 }
 
-void qu8s8_dot_rows_udot(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
+void qu8s8_dot_rows__neondot(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   udot_rows(x, w, M, Kp, acc);
 }
 

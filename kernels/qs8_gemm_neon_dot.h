@@ -18,10 +18,10 @@ inline constexpr int64_t kTilePixels = 8;
 
 // qu8s8_gemm_tile with T == kTilePixels: x XOR 0x80 (x − 128, i8) times w by vdotq_laneq_s32,
 // and q[m].offset_s8 (= offset + 128·Σw) in place of q[m].offset.
-void qs8_gemm_8x8c4_sdot(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
+void qs8_gemm_8x8c4__neondot(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                          const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride);
 
 // qu8s8_dot_rows by UDOT: Σ x·w = Σ x·(w XOR 0x80) − 128·Σx, both sums of u8 × u8.
-void qu8s8_dot_rows_udot(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
+void qu8s8_dot_rows__neondot(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
 
 }  // namespace finch::quant::kernels::qs8::neon_dot

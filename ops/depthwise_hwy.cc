@@ -27,10 +27,8 @@ struct Geom {
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/depthwise_hwy.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
 #include "hwy/aligned_allocator.h"
-#include "hwy/highway.h"
-#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::dw {

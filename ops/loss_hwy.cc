@@ -7,10 +7,8 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/loss_hwy.cc"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
 #include <hwy/contrib/math/math-inl.h>
-#include <hwy/highway.h>
-#include "framework/simd_dispatch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::ops::loss_kernels {

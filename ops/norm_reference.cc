@@ -1,5 +1,5 @@
 // Plain-loop references for batch norm and layer norm (double arithmetic, results in the
-// input's dtype): what the fused kernels in ops/norm.cc are tested against. Never optimized.
+// input's dtype): what the fused kernels in ops/batch_norm.cc and ops/layer_norm.cc are tested against. Never optimized.
 //
 // Shapes: x [N, C, S] for batch norm (S = product of the dims after C), x [R, D] for layer
 // norm (D = product of normalized_shape).
