@@ -2,6 +2,7 @@
 #include "framework/parallel.h"
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -150,8 +151,20 @@ int default_threads() {
 
 }  // namespace
 
+int max_threads() { return 4 * default_threads(); }
+
 void set_num_threads(int n) {
   if (n <= 0) n = default_threads();
+  // Past a few threads per hardware thread every parallel_for only adds wake-ups and context
+  // switches (--threads 10000 made one 28×28 image take a minute): cap, and say so once.
+  if (n > max_threads()) {
+    static int noted = 0;
+    if (noted != n)
+      std::fprintf(stderr, "finch: %d threads capped at %d (4 per hardware thread; this machine has %d)\n", n,
+                   max_threads(), default_threads());
+    noted = n;
+    n = max_threads();
+  }
   std::lock_guard lock(g_config_mu);
   if (n == g_num_threads) return;
   g_num_threads = n;

@@ -8,8 +8,10 @@
 namespace finch {
 
 // Sets the pool size (the calling thread counts as one worker) and OpenBLAS's thread count.
-// N <= 0 means "all hardware threads".
+// N <= 0 means "all hardware threads"; N above max_threads() is capped there (with a note on
+// stderr), since more threads than that only slow every kernel down.
 void set_num_threads(int n);
+int max_threads();  // 4 × the hardware threads
 int get_num_threads();
 // True while the calling thread runs inside a parallel_for body (nested calls run inline).
 bool in_parallel_region();

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "framework/error.h"
+
 namespace finch {
 
 namespace {
@@ -22,8 +24,11 @@ const bool g_malloc_tuned = [] {
 Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
   // aligned_alloc needs a size that is a multiple of the alignment; never allocate 0 bytes.
   const size_t padded = (nbytes + kAlignment - 1) / kAlignment * kAlignment + kAlignment;
-  data_ = std::aligned_alloc(kAlignment, padded);
-  if (!data_) throw std::bad_alloc();
+  data_ = padded > nbytes ? std::aligned_alloc(kAlignment, padded) : nullptr;
+  // A tensor too big for memory is a user's problem (a shape from a file or an option), so it
+  // is reported as one sentence with the size, not as a bare std::bad_alloc.
+  if (!data_)
+    fail("cannot allocate a tensor of ", nbytes, " bytes (", nbytes >> 20, " MiB): not enough memory");
   release_ = [](void* p) { std::free(p); };
 }
 

@@ -1,6 +1,7 @@
 // Copies between layouts and dtypes, element access, and the tensor factories.
 #include <cmath>
 
+#include "framework/checked_math.h"
 #include "framework/f16_convert.h"
 #include "framework/grad_mode.h"
 #include "framework/tensor.h"
@@ -156,9 +157,8 @@ void Tensor::set(const Shape& index, double value) const {
 // --- factories ---
 
 Tensor empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape)
-    if (d < 0) fail("empty: negative size in shape ", shape_str(shape));
-  auto storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype));
+  const int64_t bytes = checked_mul(checked_numel(shape, "empty"), int64_t(dtype_size(dtype)), "empty (bytes)");
+  auto storage = std::make_shared<Storage>(size_t(bytes));
   return Tensor(std::move(storage), dtype, shape, contiguous_strides(shape), 0);
 }
 

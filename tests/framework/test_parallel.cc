@@ -1,6 +1,7 @@
 // The thread pool: every index visited once, deterministic splits, exceptions propagate.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -53,4 +54,17 @@ TEST(Parallel, ConcurrentCallersFromOtherThreadsAreSafe) {
   b.join();
   c.join();
   EXPECT_EQ(total.load(), 3 * 200 * 1000);
+}
+
+// --threads 10000 made one 28×28 image take a minute: requests past 4 per hardware thread are
+// capped, and the work still runs.
+TEST(Parallel, AbsurdThreadCountsAreCapped) {
+  const int before = get_num_threads();
+  set_num_threads(100000);
+  EXPECT_EQ(get_num_threads(), max_threads());
+  EXPECT_LE(max_threads(), 4 * int(std::max(1u, std::thread::hardware_concurrency())));
+  std::atomic<int64_t> total{0};
+  parallel_for(0, 1000, 1, [&](int64_t b, int64_t e) { total += e - b; });
+  EXPECT_EQ(total.load(), 1000);
+  set_num_threads(before);
 }
