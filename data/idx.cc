@@ -1,11 +1,15 @@
 // IDX reading and writing through zlib's gz* API, which reads plain files transparently.
 #include "data/idx.h"
 
+#include <sys/stat.h>
+
 #include <zlib.h>
 
 #include <cstdio>
 #include <memory>
 #include <vector>
+
+#include "framework/checked_math.h"
 
 namespace finch::data {
 
@@ -82,6 +86,22 @@ Tensor read_idx(const std::string& path) {
     uint8_t b[4];
     read_exact(f.get(), b, 4, path, "the dimensions");
     shape[size_t(d)] = int64_t(uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]);
+  }
+  // A header is a promise the file must keep before anything is allocated: a 30-byte file
+  // claiming 4e9×4e9 images would otherwise ask for exabytes. Plain files hold the data
+  // themselves; deflate expands at most 1032:1, so a .gz of n bytes holds at most 1032·n.
+  const int64_t promised = checked_mul(checked_numel(shape, path.c_str()), int64_t(dtype_size(dtype)), path.c_str());
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    const int64_t header = 4 + 4 * int64_t(ndim), file = int64_t(st.st_size);
+    const bool plain = gzdirect(f.get()) == 1;
+    const int64_t most = plain ? file - header : (file > (int64_t(1) << 52) ? promised : file * 1032);
+    if (promised > most && plain)
+      fail(path, ": truncated IDX file: expected ", promised, " bytes of data, found ", most, " (dims ",
+           shape_str(shape), ")");
+    if (promised > most)
+      fail(path, ": IDX header promises dims ", shape_str(shape), " (", promised,
+           " bytes of data), more than a compressed file of ", file, " bytes can hold (", most, ")");
   }
   Tensor t = empty(shape, dtype);
   read_exact(f.get(), t.raw_data(), t.nbytes(), path, "data");

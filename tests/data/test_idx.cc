@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "data/idx.h"
 #include "framework/random.h"
 
@@ -71,4 +73,23 @@ TEST(Idx, RejectsBadFilesWithASentence) {
   EXPECT_NE(error_of(p).find(p), std::string::npos);
   std::remove(p.c_str());
   EXPECT_NE(error_of(tmp_path("missing")).find("cannot open"), std::string::npos);
+}
+
+// A tiny file whose header asks for gigabytes fails before anything is allocated, plain or gzip.
+TEST(Idx, HugeDimsInATinyFileFailBeforeAllocating) {
+  const std::string p = tmp_path("huge");
+  write_bytes(p, {0, 0, 8, 2, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 5});
+  EXPECT_NE(error_of(p).find("truncated IDX file"), std::string::npos) << error_of(p);
+  EXPECT_NE(error_of(p).find("[2147483647, 2147483647]"), std::string::npos) << error_of(p);
+  write_bytes(p, {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 16, 5});
+  EXPECT_NE(error_of(p).find("more elements than fit in 64 bits"), std::string::npos) << error_of(p);
+  // A gzip file with a 2^20 × 2^20 header and no data: deflate expands at most 1032:1.
+  const std::string q = tmp_path("huge.gz");
+  gzFile f = gzopen(q.c_str(), "wb");
+  const uint8_t hdr[] = {0, 0, 8, 2, 0x00, 0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00};
+  gzwrite(f, hdr, sizeof hdr);
+  gzclose(f);
+  EXPECT_NE(error_of(q).find("more than a compressed file"), std::string::npos) << error_of(q);
+  std::remove(p.c_str());
+  std::remove(q.c_str());
 }
