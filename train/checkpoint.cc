@@ -26,9 +26,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   for (const auto& [name, v] : model.state_dict()) t.emplace_back("model." + name, v);
   for (const auto& [name, v] : opt.state_dict()) t.emplace_back("optimizer." + name, v);
   const Generator::State s = default_generator().state();
-  std::vector<int64_t> bits(s.size());
-  std::memcpy(bits.data(), s.data(), sizeof(uint64_t) * s.size());  // u64 bits kept exactly in i64
-  t.emplace_back("rng.default", from_vector<int64_t>(bits, {int64_t(bits.size())}));
+  // The u64 words kept bit for bit in i64 by memcpy: from_vector/to_vector convert through double
+  // and would round away the low 11 bits, so a resumed run's dropout masks would differ.
+  Tensor bits = empty({int64_t(s.size())}, DType::i64);
+  std::memcpy(bits.raw_data(), s.data(), sizeof(uint64_t) * s.size());
+  t.emplace_back("rng.default", bits);
   Metadata m = tags;
   m["format"] = kFormat;
   m["epochs_done"] = std::to_string(state.epochs_done);
@@ -66,8 +68,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, opt
   if (rng.dtype() != DType::i64 || rng.numel() != int64_t(s.size()))
     fail(path, ": rng.default should be I64 [", s.size(), "], found ", dtype_name(rng.dtype()), " ",
          shape_str(rng.shape()));
-  const auto bits = rng.to_vector<int64_t>();
-  std::memcpy(s.data(), bits.data(), sizeof(uint64_t) * s.size());
+  const Tensor bits = rng.contiguous();
+  std::memcpy(s.data(), bits.raw_data(), sizeof(uint64_t) * s.size());  // exact bits (see save_checkpoint)
   default_generator().set_state(s);
   return c;
 }

@@ -30,8 +30,8 @@ class Loop : public ::testing::Test {
            ("finch_train_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    train_ = testing::separable_images(96, 1);
-    test_ = testing::separable_images(48, 2);
+    train_ = fixtures::separable_images(96, 1);
+    test_ = fixtures::separable_images(48, 2);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -99,7 +99,7 @@ struct Recorder : Callback {
 
 TEST_F(Loop, LossFallsAndTheModelLearns) {
   manual_seed(3);
-  nn::ModulePtr model = testing::small_mlp(7);
+  nn::ModulePtr model = fixtures::small_mlp(7);
   auto opt = make_optimizer(sgd(), *model);
   data::DataLoader loader(train_, loader_options());
   TrainState state;
@@ -116,7 +116,7 @@ TEST_F(Loop, LossFallsAndTheModelLearns) {
 
 TEST_F(Loop, CallbacksRunInOrder) {
   manual_seed(3);
-  nn::ModulePtr model = testing::small_mlp(7);
+  nn::ModulePtr model = fixtures::small_mlp(7);
   auto opt = make_optimizer(sgd(), *model);
   data::DataLoaderOptions lo = loader_options();
   lo.batch_size = 48;  // two steps per epoch
@@ -134,16 +134,19 @@ TEST_F(Loop, ResumeIsBitIdenticalToAnUninterruptedRun) {
   const int64_t epochs = 4;
   // Uninterrupted.
   manual_seed(11);
-  nn::ModulePtr a = testing::small_mlp(7);
+  nn::ModulePtr a = fixtures::small_mlp(7);
   auto opt_a = make_optimizer(sgd(), *a);
   data::DataLoader loader_a(train_, loader_options());
   TrainState sa;
   fit(*a, *opt_a, loader_a, ce(), cosine(epochs), quiet(epochs), sa, evaluator());
 
   // Two epochs with checkpoints, then a fresh process's worth of objects resumes from the file.
+  std::vector<std::vector<float>> weights_at_stop;
+  std::vector<std::vector<double>> opt_at_stop;
+  Generator::State rng_at_stop{};
   {
     manual_seed(11);
-    nn::ModulePtr b = testing::small_mlp(7);
+    nn::ModulePtr b = fixtures::small_mlp(7);
     auto opt_b = make_optimizer(sgd(), *b);
     data::DataLoader loader_b(train_, loader_options());
     TrainState sb;
@@ -152,12 +155,20 @@ TEST_F(Loop, ResumeIsBitIdenticalToAnUninterruptedRun) {
     CheckpointCallback ck(dir_.string(), {{"model", "mlp"}}, {{"model", "mlp"}});
     fit(*b, *opt_b, loader_b, ce(), cosine(epochs), c, sb, evaluator(), {&ck});
     EXPECT_EQ(sb.epochs_done, 2);
+    weights_at_stop = weights(*b);
+    for (const auto& [n, t] : opt_b->state_dict()) opt_at_stop.push_back(t.to(DType::f64).contiguous().to_vector<double>());
+    rng_at_stop = default_generator().state();
   }
   manual_seed(999);  // whatever the generator holds now, the checkpoint restores it
-  nn::ModulePtr b = testing::small_mlp(8);  // other initial weights: all overwritten
+  nn::ModulePtr b = fixtures::small_mlp(8);  // other initial weights: all overwritten
   auto opt_b = make_optimizer(sgd(), *b);
   const LoadedCheckpoint loaded = load_checkpoint((dir_ / "checkpoint.safetensors").string(), *b, *opt_b);
   EXPECT_EQ(loaded.state.epochs_done, 2);
+  EXPECT_EQ(weights_at_stop, weights(*b));
+  std::vector<std::vector<double>> opt_loaded;
+  for (const auto& [n, t] : opt_b->state_dict()) opt_loaded.push_back(t.to(DType::f64).contiguous().to_vector<double>());
+  EXPECT_EQ(opt_at_stop, opt_loaded);
+  EXPECT_TRUE(rng_at_stop == default_generator().state());  // every bit, dropout's stream included
   EXPECT_EQ(loaded.metadata.at("model"), "mlp");
   TrainState sb = loaded.state;
   data::DataLoader loader_b(train_, loader_options());
@@ -172,7 +183,7 @@ TEST_F(Loop, ResumeIsBitIdenticalToAnUninterruptedRun) {
 
 TEST_F(Loop, ACheckpointWriteThatFailsLeavesTheOldFileWhole) {
   manual_seed(3);
-  nn::ModulePtr model = testing::small_mlp(7);
+  nn::ModulePtr model = fixtures::small_mlp(7);
   auto opt = make_optimizer(sgd(), *model);
   data::DataLoader loader(train_, loader_options());
   TrainState state;
@@ -206,13 +217,13 @@ TEST_F(Loop, ACheckpointWriteThatFailsLeavesTheOldFileWhole) {
   for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"best.safetensors", "checkpoint.safetensors"}));
-  nn::ModulePtr other = testing::small_mlp(8);
+  nn::ModulePtr other = fixtures::small_mlp(8);
   auto opt2 = make_optimizer(sgd(), *other);
   EXPECT_EQ(load_checkpoint(path.string(), *other, *opt2).state.epochs_done, 1);
 }
 
 TEST_F(Loop, ADivergingLossIsAnErrorNamingTheStep) {
-  nn::ModulePtr model = testing::small_mlp(7);
+  nn::ModulePtr model = fixtures::small_mlp(7);
   auto opt = make_optimizer(sgd(), *model);
   data::DataLoader loader(train_, loader_options());
   TrainState state;

@@ -72,7 +72,7 @@ TEST(Metrics, MostConfidentMistakesComeFirst) {
 }
 
 TEST(Metrics, EvaluateRunsAForwardCallableInDatasetOrder) {
-  auto data = testing::separable_images(37, 4);
+  auto data = fixtures::separable_images(37, 4);
   // A "program" that reads the class off the lit row: logits = row sums.
   const Forward rows = [](const Tensor& x) {
     const int64_t b = x.size(0);

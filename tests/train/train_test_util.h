@@ -6,7 +6,7 @@
 #include "data/dataset.h"
 #include "framework/random.h"
 
-namespace finch::train::testing {
+namespace finch::train::fixtures {
 
 // `n` U8 images [1, 4, 4] of 3 classes: class k lights up rows k (and a bit of noise elsewhere),
 // so a linear model separates them.
@@ -33,4 +33,4 @@ inline nn::ModulePtr small_mlp(uint64_t seed) {
       std::make_shared<nn::Dropout>(0.2), std::make_shared<nn::Linear>(12, 3, true, &g)});
 }
 
-}  // namespace finch::train::testing
+}  // namespace finch::train::fixtures
