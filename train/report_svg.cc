@@ -18,8 +18,9 @@ std::vector<double> nice_ticks(double lo, double hi, int target, bool integer) {
   const double raw = (hi - lo) / double(std::max(1, target));
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double norm = raw / mag;
-  // The 1-2-5 sequence: the nearest of 1, 2, 5, 10 times the decade.
-  double step = (norm < 1.5 ? 1.0 : norm < 3.5 ? 2.0 : norm < 7.5 ? 5.0 : 10.0) * mag;
+  // The 1-2-5 sequence: the nearest of 1, 2, 5, 10 times the decade on a log scale (the cut
+  // points are the geometric means √2, √10, √50).
+  double step = (norm < 1.414 ? 1.0 : norm < 3.162 ? 2.0 : norm < 7.071 ? 5.0 : 10.0) * mag;
   if (integer) step = std::max(1.0, std::round(step));
   // Indices, not repeated addition, so 0.1·3 does not drift into 0.30000000000000004 ticks.
   const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
@@ -84,8 +85,7 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
   std::ostringstream o;
   o << "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" viewBox=\"0 0 " << W << " " << H << "\">\n";
-  o << "<text x=\"" << W / 2 << "\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">" << html_escape(opt.title)
-    << "</text>\n";
+  o << "<text x=\"" << L << "\" y=\"18\" font-weight=\"bold\">" << html_escape(opt.title) << "</text>\n";
   if (!std::isfinite(xlo)) {
     o << "<text x=\"" << W / 2 << "\" y=\"" << H / 2 << "\" text-anchor=\"middle\">no data</text></svg>\n";
     return o.str();
@@ -113,7 +113,8 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
   if (!opt.y_label.empty())
     o << "<text x=\"14\" y=\"" << T + (H - T - B) / 2 << "\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 14 "
       << T + (H - T - B) / 2 << ")\">" << html_escape(opt.y_label) << "</text>\n";
-  double ly = T + 14;
+  // The legend sits in the title row, right-aligned, so it never covers a curve.
+  double lx = W - R - 70.0 * double(series.size());
   for (const auto& s : series) {
     std::ostringstream pts;
     for (size_t i = 0; i < s.y.size() && i < s.x.size(); ++i)
@@ -124,10 +125,9 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
         if (std::isfinite(s.y[i]))
           o << "<circle cx=\"" << X(s.x[i]) << "\" cy=\"" << Y(s.y[i]) << "\" r=\"2.5\" fill=\"" << s.color << "\"/>\n";
     if (series.size() > 1) {
-      o << "<rect x=\"" << W - R - 110 << "\" y=\"" << ly - 9 << "\" width=\"10\" height=\"10\" fill=\"" << s.color
-        << "\"/><text x=\"" << W - R - 96 << "\" y=\"" << ly << "\" font-size=\"12\">" << html_escape(s.name)
-        << "</text>\n";
-      ly += 16;
+      o << "<rect x=\"" << lx << "\" y=\"9\" width=\"10\" height=\"10\" fill=\"" << s.color << "\"/><text x=\""
+        << lx + 14 << "\" y=\"18\" font-size=\"12\">" << html_escape(s.name) << "</text>\n";
+      lx += 70;
     }
   }
   o << "</svg>\n";

@@ -28,7 +28,9 @@ bool round_step(double step) {
 
 TEST(Ticks, KnownRanges) {
   EXPECT_EQ(nice_ticks(0, 1), (std::vector<double>{0, 0.2, 0.4, 0.6, 0.8, 1}));
-  EXPECT_EQ(nice_ticks(0.13, 0.87), (std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}));
+  EXPECT_EQ(nice_ticks(0.13, 0.87), (std::vector<double>{0, 0.2, 0.4, 0.6, 0.8, 1}));
+  EXPECT_EQ(nice_ticks(0.55, 2.3), (std::vector<double>{0.5, 1, 1.5, 2, 2.5}));
+  EXPECT_EQ(nice_ticks(-0.013, 0.011), (std::vector<double>{-0.015, -0.01, -0.005, 0, 0.005, 0.01, 0.015}));
   EXPECT_EQ(nice_ticks(3, 97), (std::vector<double>{0, 20, 40, 60, 80, 100}));
   EXPECT_EQ(nice_ticks(1, 3, 6, /*integer=*/true), (std::vector<double>{1, 2, 3}));
   const auto flat = nice_ticks(2, 2);  // a flat series still gets an axis around it
