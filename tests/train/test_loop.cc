@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "framework/error.h"
 #include "framework/random.h"
 #include "tests/train/train_test_util.h"
+#include "train/callbacks.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/loop.h"
@@ -256,4 +260,41 @@ TEST_F(Loop, SchedulesAreFunctionsOfTheStep) {
   EXPECT_EQ(curve.front().first, 0.0);
   EXPECT_DOUBLE_EQ(curve.back().first, 149.0 / 50.0);
   EXPECT_GE(curve.size(), 30u);
+}
+
+TEST_F(Loop, MetricsAndReportCallbacksRewriteTheirFilesEachEpoch) {
+  manual_seed(3);
+  nn::ModulePtr model = fixtures::small_mlp(7);
+  auto opt = make_optimizer(sgd(), *model);
+  data::DataLoader loader(train_, loader_options());
+  TrainState state;
+  const std::string csv_path = (dir_ / "metrics.csv").string(), html_path = (dir_ / "report.html").string();
+  MetricsCsvCallback csv(csv_path, {"epoch", "lr", "train_loss", "images"});
+  int summaries = 0;
+  ReportCallback report(html_path, [&] {
+    ++summaries;
+    return nlohmann::json{{"model", "mlp"}, {"dataset", "rows"}};
+  });
+  struct Check : Callback {
+    std::string csv, html;
+    std::vector<size_t> lines;
+    void on_epoch_end(Context&, const EpochEnd&) override {
+      std::ifstream in(csv);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      lines.push_back(size_t(std::count(text.begin(), text.end(), '\n')));
+      EXPECT_TRUE(fs::exists(html));
+    }
+  } check;
+  check.csv = csv_path;
+  check.html = html_path;
+  fit(*model, *opt, loader, ce(), cosine(3), quiet(3), state, evaluator(), {&csv, &report, &check});
+  EXPECT_EQ(check.lines, (std::vector<size_t>{2, 3, 4}));  // header + one row per epoch so far
+  EXPECT_EQ(summaries, 3);
+  std::ifstream in(csv_path);
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  EXPECT_EQ(header, "epoch,lr,train_loss,images");
+  EXPECT_EQ(row.substr(0, 2), "1,");
+  EXPECT_EQ(row.substr(row.rfind(',') + 1), "96");
 }
