@@ -1,24 +1,14 @@
-// Checkpoint and weight files of train_cifar (safetensors, atomic writes).
+// train_cifar's weight/checkpoint metadata and the checks of --resume (see checkpoint.h).
 #include "apps/lib/checkpoint.h"
 
-#include <cstring>
+#include <nlohmann/json.hpp>
 
-#include "apps/lib/train_options.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
-#include "framework/random.h"
 #include "framework/safetensors.h"
 
 namespace finch::apps {
 namespace {
-
-constexpr const char* kFormat = "finch-train-checkpoint";
-
-std::string meta(const SafetensorsFile& f, const std::string& key) {
-  auto it = f.metadata.find(key);
-  if (it == f.metadata.end()) fail(f.source, ": checkpoint metadata has no '", key, "' entry");
-  return it->second;
-}
 
 // Metadata values are strings; the width is written as JSON so 0.5 round-trips exactly.
 std::string width_str(double w) { return nlohmann::json(w).dump(); }
@@ -33,94 +23,50 @@ double parse_width(const std::string& source, const std::string& s) {
   fail(source, ": metadata 'width' should be a positive number, found '", s, "'");
 }
 
-double width_of(const SafetensorsFile& f) {
-  auto it = f.metadata.find("width");
-  return it == f.metadata.end() ? 1.0 : parse_width(f.source, it->second);
+double width_of(const std::map<std::string, std::string>& metadata, const std::string& source) {
+  auto it = metadata.find("width");
+  return it == metadata.end() ? 1.0 : parse_width(source, it->second);
+}
+
+std::string required(const train::Metadata& m, const std::string& path, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) fail(path, ": checkpoint metadata has no '", key, "' entry");
+  return it->second;
 }
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
-                     const CheckpointInfo& info) {
-  NamedTensors t;
-  for (const auto& [name, v] : model.state_dict()) t.emplace_back("model." + name, v);
-  for (const auto& [name, v] : opt.state_dict()) t.emplace_back("optimizer." + name, v);
-  const Generator::State s = default_generator().state();
-  std::vector<int64_t> bits(s.size());
-  std::memcpy(bits.data(), s.data(), sizeof(uint64_t) * s.size());  // u64 bits kept exactly in i64
-  t.emplace_back("rng.default", from_vector<int64_t>(bits, {int64_t(bits.size())}));
-  save_safetensors(path, t,
-                   {{"format", kFormat},
-                    {"model", info.model},
-                    {"width", width_str(info.width)},
-                    {"dataset", info.dataset},
-                    {"optimizer", info.optimizer},
-                    {"epochs_done", std::to_string(info.epochs_done)},
-                    {"best_test_accuracy", nlohmann::json(info.best_test_accuracy).dump()},
-                    {"history", info.history.dump()},
-                    {"finch_version", finch_version()}});
+train::Metadata checkpoint_tags(const TrainOptions& o) {
+  return {{"model", o.model},
+          {"width", width_str(o.width)},
+          {"dataset", o.dataset},
+          {"optimizer", o.optimizer},
+          {"finch_version", finch_version()}};
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt) {
-  const SafetensorsFile f = load_safetensors(path);
-  auto fmt = f.metadata.find("format");
-  if (fmt == f.metadata.end() || fmt->second != kFormat)
-    fail(path, ": not a training checkpoint (expected the checkpoint.safetensors that train_cifar "
-               "writes, found a file without format=", kFormat, " metadata)");
-  CheckpointInfo info;
-  info.model = meta(f, "model");
-  info.dataset = meta(f, "dataset");
-  info.optimizer = meta(f, "optimizer");
-  info.width = width_of(f);
-  try {
-    info.epochs_done = std::stoll(meta(f, "epochs_done"));
-    info.best_test_accuracy = nlohmann::json::parse(meta(f, "best_test_accuracy")).get<double>();
-    info.history = nlohmann::json::parse(meta(f, "history"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": unreadable checkpoint metadata (", e.what(), ")");
-  } catch (const std::logic_error&) {
-    fail(path, ": checkpoint metadata 'epochs_done' is not a number");
-  }
-  nn::StateDict m, o;
-  for (const auto& [name, v] : f.tensors) {
-    if (name.rfind("model.", 0) == 0) m.insert(name.substr(6), v);
-    else if (name.rfind("optimizer.", 0) == 0) o.insert(name.substr(10), v);
-  }
-  model.load_state_dict(m, /*strict=*/true);
-  opt.load_state_dict(o);
-  const Tensor& rng = f.at("rng.default");
-  Generator::State s{};
-  if (rng.dtype() != DType::i64 || rng.numel() != int64_t(s.size()))
-    fail(path, ": rng.default should be I64 [", s.size(), "], found ", dtype_name(rng.dtype()), " ",
-         shape_str(rng.shape()));
-  const auto bits = rng.to_vector<int64_t>();
-  std::memcpy(s.data(), bits.data(), sizeof(uint64_t) * s.size());
-  default_generator().set_state(s);
-  return info;
-}
-
-void load_weights(const std::string& path, nn::Module& model) {
-  const SafetensorsFile f = load_safetensors(path);
-  nn::StateDict plain, prefixed;
-  for (const auto& [name, v] : f.tensors) {
-    plain.insert(name, v);
-    if (name.rfind("model.", 0) == 0) prefixed.insert(name.substr(6), v);
-  }
-  auto fmt = f.metadata.find("format");
-  const bool is_checkpoint = fmt != f.metadata.end() && fmt->second == kFormat;
-  try {
-    model.load_state_dict(is_checkpoint ? prefixed : plain, /*strict=*/true);
-  } catch (const Error& e) {
-    fail(path, ": the weights do not fit the model (", e.what(), ")");
-  }
+train::Metadata weight_metadata(const std::string& model_name, const std::string& dataset, double width) {
+  return {{"model", model_name}, {"width", width_str(width)}, {"dataset", dataset}, {"finch_version", finch_version()}};
 }
 
 void save_weights(const std::string& path, const nn::Module& model, const std::string& model_name,
                   const std::string& dataset, double width) {
-  NamedTensors t;
-  for (const auto& [name, v] : model.state_dict()) t.emplace_back(name, v);
-  save_safetensors(path, t, {{"model", model_name}, {"width", width_str(width)}, {"dataset", dataset},
-                             {"finch_version", finch_version()}});
+  train::save_weights(path, model, weight_metadata(model_name, dataset, width));
+}
+
+train::TrainState resume_checkpoint(const TrainOptions& o, nn::Module& model, optim::Optimizer& opt) {
+  const train::LoadedCheckpoint c = train::load_checkpoint(o.resume, model, opt);
+  const std::string model_name = required(c.metadata, o.resume, "model");
+  const std::string dataset = required(c.metadata, o.resume, "dataset");
+  const std::string optimizer = required(c.metadata, o.resume, "optimizer");
+  const double width = width_of(c.metadata, o.resume);
+  if (model_name != o.model || dataset != o.dataset || optimizer != o.optimizer)
+    fail(o.resume, " was written by a ", model_name, " run on ", dataset, " with ", optimizer, ", not ", o.model,
+         " on ", o.dataset, " with ", o.optimizer);
+  if (width != o.width) fail(o.resume, " holds a ", model_name, " of width ", width, " but --width is ", o.width);
+  if (c.state.epochs_done >= o.epochs)
+    fail(o.resume, " already holds ", c.state.epochs_done, " epochs; raise --epochs (now ", o.epochs,
+         ") to train further");
+  return c.state;
 }
 
 std::string model_name_in(const std::string& path) {
@@ -129,7 +75,10 @@ std::string model_name_in(const std::string& path) {
   return it == f.metadata.end() ? "" : it->second;
 }
 
-double width_in(const std::string& path) { return width_of(load_safetensors(path)); }
+double width_in(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  return width_of(f.metadata, f.source);
+}
 
 void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, bool width_given) {
   const SafetensorsFile f = load_safetensors(path);
@@ -141,7 +90,7 @@ void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, 
     fail(path, " does not name its model; give --model");
   }
   if (f.metadata.count("width")) {
-    const double w = width_of(f);
+    const double w = width_of(f.metadata, f.source);
     if (width_given && w != o.width) fail(path, " holds a ", o.model, " of width ", w, " but --width is ", o.width);
     o.width = w;
   }

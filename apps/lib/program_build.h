@@ -32,14 +32,6 @@ runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example
 void save_simulation_state(const std::string& path, nn::Module& model, quant::QuantizedModel& q,
                            const nlohmann::json& meta);
 
-// A program seen as a module, so evaluation, latency and predictions are the training code's.
-struct ProgramModule : nn::Module {
-  runtime::Program& p;
-  explicit ProgramModule(runtime::Program& prog) : p(prog) {}
-  std::string type_name() const override { return "Program"; }
-  Tensor forward_impl(const Tensor& x) override { return p.run(x); }
-};
-
 // Prints a program's summary line: nodes, integer nodes, constants' bytes, arena size.
 void print_program_summary(const runtime::Graph& g, const std::string& path);
 

@@ -12,7 +12,6 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
-#include "apps/lib/metrics.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/program_inspect.h"
 #include "data/dataloader.h"
@@ -30,6 +29,7 @@
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "train/metrics.h"
 
 namespace finch::apps {
 
@@ -139,12 +139,13 @@ int run_run(ProgramOptions o) {
   data_from_meta(o, g, dataset_given);
   const DataBundle d = load_data(o.data, false);
   runtime::Program p(std::move(g), o.program, program_options(o));
-  ProgramModule m(p);
+  // The executor alone computes the logits; the metrics are plain functions of them (no autograd).
+  const train::Forward run = [&p](const Tensor& x) { return p.run(x); };
   const int64_t classes = int64_t(d.classes.size());
-  const EvalResult r = evaluate(m, d.test, o.batch_size, classes, !o.data.predictions.empty());
-  if (!o.data.predictions.empty()) write_predictions_csv(o.data.predictions, r);
+  const train::EvalResult r = train::evaluate(run, d.test, o.batch_size, classes, !o.data.predictions.empty());
+  if (!o.data.predictions.empty()) train::write_predictions_csv(o.data.predictions, r);
   p.set_profiling(o.profile);
-  const double lat = batch1_latency_ms(m, *d.test, o.latency_images);
+  const double lat = train::batch1_latency_ms(run, *d.test, o.latency_images);
   std::printf("%s: accuracy %.2f%% on %lld images (%s), batch-1 latency %.3f ms/image, %d threads\n",
               o.program.c_str(), 100 * r.accuracy, static_cast<long long>(r.count), o.data.dataset.c_str(), lat,
               get_num_threads());

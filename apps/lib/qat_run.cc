@@ -1,4 +1,5 @@
-// QAT fine-tuning: prepare the float model, train with fake quantization, convert, report.
+// QAT fine-tuning: prepare the float model, train it with the training library's loop and a
+// QAT-phase callback (fake quantization on), convert, report.
 #include "apps/lib/qat_run.h"
 
 #include "apps/lib/program_build.h"
@@ -12,8 +13,6 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
-#include "apps/lib/metrics.h"
-#include "apps/lib/report_html.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
@@ -25,8 +24,40 @@
 #include "models/factory.h"
 #include "quant/prepare.h"
 #include "quant/save.h"
+#include "train/callbacks.h"
+#include "train/evaluate.h"
+#include "train/report.h"
 
 namespace finch::apps {
+namespace {
+
+// The QAT phases as a training-loop callback: BN statistics and observers freeze from their
+// epochs on, each epoch's history row records whether BN was frozen, and one line per epoch.
+class QatPhases : public train::Callback {
+ public:
+  QatPhases(quant::QuantizedModel& q, const TrainOptions& o) : q_(q), o_(o) {}
+  void on_epoch_begin(train::Context&, int64_t e) override {
+    if (e >= o_.freeze_bn_epoch) q_.freeze_bn_stats();
+    if (e >= o_.freeze_observer_epoch) q_.freeze_observers();
+  }
+  void on_epoch_end(train::Context& ctx, const train::EpochEnd& e) override {
+    const nlohmann::json& row = ctx.state.history.back();
+    // qat_metrics.csv and summary.json's qat.history keep their own columns.
+    ctx.state.history.back() = {{"epoch", row["epoch"]},         {"lr", row["lr"]},
+                                {"train_loss", row["train_loss"]}, {"train_acc", row["train_acc"]},
+                                {"test_acc", row["test_acc"]},     {"seconds", row["seconds"]},
+                                {"bn_frozen", q_.bn_frozen()}};
+    std::fprintf(stderr, "QAT epoch %lld/%lld: train loss %.4f acc %.2f%%, test acc %.2f%% (int8 simulated), %.1f s\n",
+                 static_cast<long long>(e.epoch + 1), static_cast<long long>(o_.qat_epochs), e.train.loss,
+                 100 * e.train.accuracy, 100 * e.test.accuracy, e.train.seconds);
+  }
+
+ private:
+  quant::QuantizedModel& q_;
+  const TrainOptions& o_;
+};
+
+}  // namespace
 
 int run_qat(const TrainOptions& base, const std::string& command_line, bool quiet) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -44,7 +75,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   co.width_mult = o.width;
   nn::ModulePtr model = models::create(o.model, d.channels, classes, co);
   load_weights(o.checkpoint, *model);
-  const EvalResult float_r = evaluate(*model, d.test, 256, classes, false, o.workers);
+  const train::EvalResult float_r = train::evaluate(*model, d.test, 256, classes, false, o.workers);
   std::cerr << "train_cifar --qat: " << o.model << " from " << o.checkpoint << " (float test accuracy "
             << float_r.accuracy << "), " << o.qat_epochs << " QAT epochs, " << po.qconfig.str() << "\n";
 
@@ -53,10 +84,11 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   qo.epochs = o.qat_epochs;
   qo.lr = o.qat_lr;
   qo.warmup_epochs = 0;
+  qo.stop_after_epochs = 0;
   Generator g(0);
   const Tensor example = d.test->get(0, g).image.to(DType::f32).unsqueeze(0);
   auto q = quant::prepare(*model, example, po, /*qat=*/true);
-  std::unique_ptr<optim::Optimizer> opt = make_optimizer(qo, *model);
+  std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(qo), *model);
   data::DataLoaderOptions lo;
   lo.batch_size = o.batch_size;
   lo.drop_last = d.train->size() > o.batch_size;
@@ -77,26 +109,24 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   }
   const std::string out = o.out_dir + "/";
   std::filesystem::create_directories(o.out_dir);
-  nlohmann::json history = nlohmann::json::array();
-  EvalResult r;
-  for (int64_t e = 0; e < o.qat_epochs; ++e) {
-    if (e >= o.freeze_bn_epoch) q->freeze_bn_stats();
-    if (e >= o.freeze_observer_epoch) q->freeze_observers();
-    const EpochStats st = train_epoch(qo, *model, *opt, loader, e, quiet);
-    // Test images must not move the activation ranges: observers pause while evaluating.
-    q->enable_observers(false);
-    r = evaluate(*model, d.test, 256, classes, false, o.workers);  // eval = the converted model's arithmetic
-    q->enable_observers(true);
-    history.push_back({{"epoch", e + 1}, {"lr", st.lr}, {"train_loss", st.loss}, {"train_acc", st.accuracy},
-                       {"test_acc", r.accuracy}, {"seconds", st.seconds}, {"bn_frozen", q->bn_frozen()}});
-    std::fprintf(stderr, "QAT epoch %lld/%lld: train loss %.4f acc %.2f%%, test acc %.2f%% (int8 simulated), %.1f s\n",
-                 static_cast<long long>(e + 1), static_cast<long long>(o.qat_epochs), st.loss, 100 * st.accuracy,
-                 100 * r.accuracy, st.seconds);
-  }
+  const train::ScheduleConfig schedule = schedule_config(qo);
+  QatPhases phases(*q, o);
+  train::TrainState state;
+  const train::EvalResult r = train::fit(
+      *model, *opt, loader, classification_loss(qo.label_smoothing), schedule, loop_config(qo, quiet), state,
+      [&](nn::Module& m) {
+        // Test images must not move the activation ranges: observers pause while evaluating.
+        q->enable_observers(false);
+        train::EvalResult e = train::evaluate(m, d.test, 256, classes, false, o.workers);  // the converted arithmetic
+        q->enable_observers(true);
+        return e;
+      },
+      {&phases});
+  const nlohmann::json& history = state.history;
   quant::convert(*q);
   q->enable_observers(false);
-  const EvalResult conv_r = evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
-  if (!o.predictions.empty()) write_predictions_csv(o.predictions, conv_r);
+  const train::EvalResult conv_r = train::evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
+  if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, conv_r);
   {
     NamedTensors t;
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
@@ -114,13 +144,8 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
     std::cerr << "int8 program: " << o.export_program << " (finch verify " << o.export_program << " --checkpoint "
               << out << "qat_model.safetensors)\n";
   }
-  {
-    CsvWriter csv({"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"});
-    for (const auto& h : history)
-      csv.add_row({h["epoch"].get<int64_t>(), h["lr"].get<double>(), h["train_loss"].get<double>(),
-                   h["train_acc"].get<double>(), h["test_acc"].get<double>(), h["seconds"].get<double>()});
-    csv.save(out + "qat_metrics.csv");
-  }
+  train::write_metrics_csv(out + "qat_metrics.csv", history,
+                           {"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"});
   nlohmann::json s = std::filesystem::exists(out + "summary.json") ? read_json_file(out + "summary.json")
                                                                   : nlohmann::json::object();
   s["model"] = o.model;
@@ -135,11 +160,15 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   s["float_model_bytes"] = int64_t(std::filesystem::file_size(o.checkpoint));
   s["converted_model_bytes"] = int64_t(std::filesystem::file_size(out + "quantized.safetensors"));
   s["test_accuracy"] = conv_r.accuracy;
-  s["qat_wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s["qat_wall_seconds"] =
+      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   s["finch_version"] = finch_version();
   s["command_line"] = command_line;
   write_json_file(out + "summary.json", s);
-  write_report_html(out + "report.html", s, history);
+  train::ReportExtras extras;
+  extras.lr_curve = train::schedule_curve(schedule, loader.num_batches());
+  extras.mistakes = train::confident_mistake_thumbnails(*d.test, conv_r, 12);
+  train::write_report_html(out + "report.html", s, history, extras);
   std::printf("float %.4f -> QAT %.4f -> converted int8 %.4f; %squantized.safetensors (%lld bytes)\n",
               float_r.accuracy, r.accuracy, conv_r.accuracy, out.c_str(),
               static_cast<long long>(s["converted_model_bytes"].get<int64_t>()));

@@ -12,9 +12,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
-#include "apps/lib/metrics.h"
 #include "apps/lib/program_build.h"
-#include "apps/lib/report_html.h"
 #include "apps/lib/version.h"
 #include "autograd/functional.h"
 #include "data/dataloader.h"
@@ -28,9 +26,18 @@
 #include "quant/prepare.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "train/evaluate.h"
+#include "train/report.h"
 #include "quant/save.h"
 
 namespace finch::apps {
+
+// Evaluation and the report come from the training library (train/).
+using train::batch1_latency_ms;
+using train::EvalResult;
+using train::evaluate;
+using train::write_predictions_csv;
+using train::write_report_html;
 
 namespace {
 
@@ -234,7 +241,7 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
     // The deployed accuracy: the program itself over the same test set, image by image against
     // the simulated model (they are built to agree exactly; finch verify shows it per layer).
     runtime::Program prog(std::move(pg), o.out);
-    ProgramModule pm(prog);
+    const train::Forward pm = [&prog](const Tensor& x) { return prog.run(x); };
     const EvalResult rp = evaluate(pm, d.test, o.batch_size, classes);
     int64_t same = 0;
     for (size_t i = 0; i < rp.predicted.size() && i < r1.predicted.size(); ++i) same += rp.predicted[i] == r1.predicted[i];

@@ -1,0 +1,55 @@
+// Training checkpoints: one safetensors file with everything a resumed run needs to continue bit
+// for bit (weights and buffers, optimizer state, the default generator's state, the epochs done,
+// the best accuracy so far and the per-epoch history), written atomically (temporary + rename).
+//
+// Layout: tensors "model.<state_dict name>", "optimizer.<optimizer state name>", "rng.default"
+// (I64 [5], the bits of Generator::State); metadata "format" = "finch-train-checkpoint",
+// "epochs_done", "best_test_accuracy", "history" (JSON array of the per-epoch rows), plus the
+// caller's tags (train_cifar: "model", "width", "dataset", "optimizer", "finch_version").
+#pragma once
+#include <map>
+#include <string>
+
+#include "autograd/nn/module.h"
+#include "autograd/optim/optimizer.h"
+#include "train/loop.h"
+
+namespace finch::train {
+
+using Metadata = std::map<std::string, std::string>;
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
+                     const TrainState& state, const Metadata& tags);
+
+struct LoadedCheckpoint {
+  TrainState state;
+  Metadata metadata;  // every metadata entry of the file (the tags included)
+};
+
+// Restores model (strictly), optimizer and the default generator. A file that is not a
+// checkpoint or has unreadable metadata is a finch::Error naming the file.
+LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt);
+
+// Model weights from a plain weights file or a checkpoint (its "model." entries), loaded
+// strictly into `model`; a mismatch is a finch::Error naming the file.
+void load_weights(const std::string& path, nn::Module& model);
+
+// The state_dict with PyTorch names plus `metadata`, atomically.
+void save_weights(const std::string& path, const nn::Module& model, const Metadata& metadata);
+
+// Writes the state atomically after each epoch: "<dir>/checkpoint.safetensors" every epoch and
+// the weights as "<dir>/best.safetensors" when the epoch is the best so far.
+class CheckpointCallback : public Callback {
+ public:
+  // `tags` go into the checkpoint; `weight_metadata` into best.safetensors.
+  CheckpointCallback(std::string dir, Metadata tags, Metadata weight_metadata);
+  void on_epoch_end(Context& ctx, const EpochEnd& e) override;
+  std::string checkpoint_path() const { return dir_ + "/checkpoint.safetensors"; }
+  std::string best_path() const { return dir_ + "/best.safetensors"; }
+
+ private:
+  std::string dir_;
+  Metadata tags_, weight_metadata_;
+};
+
+}  // namespace finch::train

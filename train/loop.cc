@@ -1,0 +1,117 @@
+// The training loop: epochs of optimizer steps, evaluation, best tracking, callbacks.
+#include "train/loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "autograd/engine.h"
+#include "framework/error.h"
+#include "framework/progress.h"
+#include "ops/reduce.h"
+
+namespace finch::train {
+
+double round_significant(double v, int digits) {
+  if (v == 0 || !std::isfinite(v)) return v;
+  const double scale = std::pow(10.0, digits - 1 - int(std::floor(std::log10(std::fabs(v)))));
+  return std::round(v * scale) / scale;
+}
+
+EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss_fn,
+                       const ScheduleConfig& schedule, const LoopConfig& config, int64_t epoch,
+                       const std::function<void(int64_t, double)>& on_step) {
+  model.train();
+  const int64_t steps = loader.num_batches();
+  ProgressOptions po;
+  po.unit = "batch";
+  std::ostringstream sink;
+  if (config.quiet) po.out = &sink;
+  Progress bar(steps, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(config.epochs), po);
+  EpochStats st;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  bool classification = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  loader.start_epoch(epoch);
+  data::Batch b;
+  for (int64_t i = 0; loader.next(b); ++i) {
+    const double lr = apply_schedule(schedule, opt, epoch * steps + i, steps);
+    if (i == 0) st.lr = lr;
+    opt.zero_grad();
+    Tensor out = model.forward(b.images);
+    Tensor loss = loss_fn(out, b.labels);
+    const double lv = loss.item();
+    if (!std::isfinite(lv))
+      fail(config.name, ": the training loss became ", lv, " at epoch ", epoch + 1, " step ", i + 1, "; ",
+           config.lr_hint, " (now ", schedule.lr, ")");
+    backward(loss);
+    opt.step();
+    const int64_t n = b.labels.size(0);
+    loss_sum += lv * double(n);
+    // Accuracy only means something for class scores [B, K] against class indices [B].
+    classification = classification && out.dim() == 2 && b.labels.dim() == 1 && out.size(0) == n;
+    if (classification) {
+      const auto p = ops::argmax(out.detach(), 1).to_vector<int64_t>();
+      const auto y = b.labels.to_vector<int64_t>();
+      for (size_t k = 0; k < p.size(); ++k) correct += p[k] == y[k];
+    }
+    st.images += n;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ProgressFields fields = {{"loss", loss_sum / double(st.images)}};
+    if (classification) fields.push_back({"acc", double(correct) / double(st.images)});
+    fields.push_back({"img/s", secs > 0 ? double(st.images) / secs : 0.0});
+    bar.update(1, fields);
+    if (on_step) on_step(i, lv);
+  }
+  bar.finish();
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (st.images > 0) {
+    st.loss = loss_sum / double(st.images);
+    st.accuracy = classification ? double(correct) / double(st.images) : std::numeric_limits<double>::quiet_NaN();
+  }
+  return st;
+}
+
+nlohmann::json history_row(int64_t epoch, const EpochStats& s, const EvalResult& r) {
+  return {{"epoch", epoch},
+          {"lr", s.lr},
+          {"train_loss", s.loss},
+          {"train_acc", s.accuracy},
+          {"test_loss", r.loss},
+          {"test_acc", r.accuracy},
+          {"seconds", round_significant(s.seconds)},
+          {"images_per_second", round_significant(s.images_per_second())},
+          {"images", s.images}};
+}
+
+EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss,
+               const ScheduleConfig& schedule, const LoopConfig& config, TrainState& state,
+               const Evaluator& evaluate, const std::vector<Callback*>& callbacks) {
+  Context ctx{model, opt, state, config};
+  for (Callback* c : callbacks) c->on_train_begin(ctx);
+  EvalResult last;
+  int64_t ran = 0;
+  for (int64_t epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
+    if (config.stop_after_epochs > 0 && ran == config.stop_after_epochs) break;
+    for (Callback* c : callbacks) c->on_epoch_begin(ctx, epoch);
+    EpochEnd e;
+    e.epoch = epoch;
+    e.train = train_epoch(model, opt, loader, loss, schedule, config, epoch, [&](int64_t step, double lv) {
+      for (Callback* c : callbacks) c->on_batch_end(ctx, epoch, step, lv);
+    });
+    if (evaluate) e.test = evaluate(model);
+    last = e.test;
+    state.history.push_back(history_row(epoch + 1, e.train, e.test));
+    state.epochs_done = epoch + 1;
+    ++ran;
+    e.best = e.test.accuracy > state.best_test_accuracy || epoch == 0;
+    if (e.best) state.best_test_accuracy = e.test.accuracy;
+    for (Callback* c : callbacks) c->on_epoch_end(ctx, e);
+  }
+  for (Callback* c : callbacks) c->on_train_end(ctx);
+  return last;
+}
+
+}  // namespace finch::train

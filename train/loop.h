@@ -1,0 +1,103 @@
+// The training loop over any model, loss and data source: one epoch of optimizer steps with a
+// progress bar, and fit() — epochs with evaluation, best tracking and callbacks
+// (train/callbacks.h) for progress lines, metrics CSV, checkpoints, reports and QAT phases.
+//
+// Data: a data::DataLoader (batches of inputs and I64 targets). Loss: any callable from
+// (outputs, targets) to a scalar tensor. Accuracy is reported when the outputs are [B, K]
+// class scores and the targets [B] class indices, else it is NaN.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/nn/module.h"
+#include "autograd/optim/optimizer.h"
+#include "data/dataloader.h"
+#include "train/metrics.h"
+#include "train/optim_config.h"
+
+namespace finch::train {
+
+// (outputs of the model, targets of the batch) → a 0-d loss tensor with a gradient.
+using LossFn = std::function<Tensor(const Tensor& outputs, const Tensor& targets)>;
+
+struct LoopConfig {
+  int64_t epochs = 1;             // the run's last epoch (1-based count)
+  int64_t stop_after_epochs = 0;  // > 0: stop after this many epochs in this call (resume later)
+  bool quiet = false;             // no progress bars (tests)
+  std::string name = "train";     // names the run in messages ("train_cifar: the training loss …")
+  std::string lr_hint = "lower the learning rate";  // what a diverging loss message suggests
+};
+
+struct EpochStats {
+  double lr = 0;  // at the epoch's first step
+  double loss = 0, accuracy = 0;
+  int64_t images = 0;
+  double seconds = 0;
+  double images_per_second() const { return seconds > 0 ? double(images) / seconds : 0.0; }
+};
+
+// One epoch `epoch` (0-based) of steps over `loader`, the LR from `schedule` at each step. A
+// non-finite loss is a finch::Error sentence naming the epoch and step.
+// `on_step(step, loss)` (if set) runs after each optimizer step.
+EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss,
+                       const ScheduleConfig& schedule, const LoopConfig& config, int64_t epoch,
+                       const std::function<void(int64_t, double)>& on_step = nullptr);
+
+// What survives between runs (and is saved in a checkpoint besides the tensors).
+struct TrainState {
+  int64_t epochs_done = 0;
+  double best_test_accuracy = 0;
+  nlohmann::json history = nlohmann::json::array();  // one row per epoch (history_row)
+};
+
+// The per-epoch row of metrics.csv and of the history: epoch (1-based), lr, train_loss,
+// train_acc, test_loss, test_acc, seconds, images_per_second (the measurements to 4 digits),
+// and images (the exact count, so resumed runs add up throughput without rounding).
+nlohmann::json history_row(int64_t epoch, const EpochStats& s, const EvalResult& test);
+
+struct EpochEnd {
+  int64_t epoch = 0;  // 0-based
+  EpochStats train;
+  EvalResult test;
+  bool best = false;  // the best test accuracy so far (always true for the first epoch)
+};
+
+// What callbacks see: the model and optimizer being trained and the state after each step.
+struct Context {
+  nn::Module& model;
+  optim::Optimizer& opt;
+  TrainState& state;
+  const LoopConfig& config;
+};
+
+// Hooks called by fit() in this order: on_train_begin; per epoch on_epoch_begin, then
+// on_batch_end after each step, then on_epoch_end (after the epoch's row is in state.history);
+// on_train_end. Callbacks run in the order given; a later one sees what an earlier one changed
+// (e.g. keys added to state.history.back()).
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Context&) {}
+  virtual void on_epoch_begin(Context&, int64_t /*epoch*/) {}
+  virtual void on_batch_end(Context&, int64_t /*epoch*/, int64_t /*step*/, double /*loss*/) {}
+  virtual void on_epoch_end(Context&, const EpochEnd&) {}
+  virtual void on_train_end(Context&) {}
+};
+
+// Evaluates the model after each epoch (e.g. evaluate(model, test set, …) from train/evaluate.h).
+using Evaluator = std::function<EvalResult(nn::Module&)>;
+
+// Trains from state.epochs_done to config.epochs (or stop_after_epochs of them), evaluating
+// after each epoch, and returns the last evaluation (count 0 when no epoch ran).
+EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss,
+               const ScheduleConfig& schedule, const LoopConfig& config, TrainState& state,
+               const Evaluator& evaluate, const std::vector<Callback*>& callbacks = {});
+
+// Rounds a measurement to `digits` significant digits (timings, throughputs) for result files.
+double round_significant(double v, int digits = 4);
+
+}  // namespace finch::train
