@@ -12,6 +12,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "framework/dtype.h"
@@ -198,7 +199,14 @@ std::vector<T> Tensor::to_vector() const {
       for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * st[d];
       S v;
       std::memcpy(&v, base + off * int64_t(es), sizeof(S));
-      out[size_t(i)] = from_double<T>(to_double(v));
+      // Same type or integer to integer: copied as is (through double, an int64 above 2^53,
+      // such as a generator's state word, would lose its low bits).
+      if constexpr (std::is_same_v<S, T>)
+        out[size_t(i)] = v;
+      else if constexpr (std::is_integral_v<S> && std::is_integral_v<T>)
+        out[size_t(i)] = static_cast<T>(v);
+      else
+        out[size_t(i)] = from_double<T>(to_double(v));
     });
   });
   return out;
