@@ -10,6 +10,7 @@
 #include "autograd/nn/nn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "compile/bn_fold.h"
 #include "compile/capture.h"
 #include "quant/integer_sim.h"
 #include "kernels/quantize.h"
@@ -52,14 +53,25 @@ class QuantCall : public nn::ForwardInterceptor {
     return div(gamma, sqrt(add(bn.running_var, bn.eps)));
   }
 
-  // The folded weight and bias (no fake-quant), as the eval-mode forward uses them.
+  // The folded weight and bias (no fake-quant): the one fold (compile/bn_fold.h), which the fp32
+  // compiler pass computes too, so the simulation, the int8 program and an fp32 program of the
+  // same model store the same f32 numbers. Training with BN frozen still needs gradients for w, γ
+  // and β: the value is the one fold's, the gradient the f32 expression's (its value cancels).
   std::pair<Tensor, Tensor> folded(nn::Conv2d& conv) const {
     nn::BatchNorm& bn = *folded_bn;
+    compile::FoldedConv f = compile::fold_conv_bn(conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean,
+                                                  bn.running_var, bn.eps);
+    const bool grads = GradMode::enabled() && (conv.weight.requires_grad() || (bn.weight.defined() && bn.weight.requires_grad()) ||
+                                               (bn.bias.defined() && bn.bias.requires_grad()) ||
+                                               (conv.bias.defined() && conv.bias.requires_grad()));
+    if (!grads) return {f.weight, f.bias};
     const int64_t oc = conv.out_channels;
     const Tensor sf = bn_scale(oc);
     const Tensor beta = bn.bias.defined() ? bn.bias : zeros({oc});
     const Tensor b = conv.bias.defined() ? conv.bias : zeros({oc});
-    return {mul(conv.weight, view(sf, {oc, 1, 1, 1})), add(beta, mul(sub(b, bn.running_mean), sf))};
+    const Tensor w32 = mul(conv.weight, view(sf, {oc, 1, 1, 1}));
+    const Tensor b32 = add(beta, mul(sub(b, bn.running_mean), sf));
+    return {add(f.weight, sub(w32, w32.detach())), add(f.bias, sub(b32, b32.detach()))};
   }
 
   Tensor run(nn::Module& m, const Tensor& x, int64_t call) override {
