@@ -21,9 +21,9 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "framework/safetensors.h"
 #include "models/factory.h"
 #include "quant/prepare.h"
+#include "quant/checkpoint.h"
 #include "quant/save.h"
 
 namespace finch::apps {
@@ -97,13 +97,9 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   q->enable_observers(false);
   const EvalResult conv_r = evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
   if (!o.predictions.empty()) write_predictions_csv(o.predictions, conv_r);
-  {
-    NamedTensors t;
-    for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
-    for (const auto& [name, v] : q->state->state_dict()) t.emplace_back("quant." + name, v);
-    save_safetensors(out + "qat_model.safetensors", t, {{"model", o.model}, {"width", nlohmann::json(o.width).dump()},
-                                                        {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}});
-  }
+  quant::save_quantized_model(out + "qat_model.safetensors", *q,
+                              {{"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"dataset", o.dataset},
+                               {"qconfig", po.qconfig.str()}});
   quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
   if (!o.export_program.empty()) {
     runtime::Graph pg =
