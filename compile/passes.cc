@@ -2,9 +2,9 @@
 // passes.h).
 #include "compile/passes.h"
 
-#include <cmath>
 #include <set>
 
+#include "compile/bn_fold.h"
 #include "framework/error.h"
 #include "runtime/op_table.h"
 
@@ -43,12 +43,6 @@ void replace_uses(Graph& g, int32_t from, int32_t to) {
 }
 
 bool is_const(const Graph& g, int32_t v) { return v >= 0 && g.values[size_t(v)].is_constant(); }
-
-std::vector<double> as_doubles(const Tensor& t) {
-  const Tensor f = t.to(DType::f64).contiguous();
-  const double* p = f.data<double>();
-  return std::vector<double>(p, p + f.numel());
-}
 
 std::string unique_name(const Graph& g, const std::string& base) {
   std::set<std::string> names;
@@ -90,27 +84,15 @@ int fold_batch_norm(Graph& g) {
     for (int k = 1; k < 3; ++k) consts = consts && (bn.inputs[size_t(k)] < 0 || is_const(g, bn.inputs[size_t(k)]));
     if (!consts) continue;
     const Tensor w = g.values[size_t(conv.inputs[1])].data;
-    const int64_t oc = w.size(0), per = w.numel() / oc;
-    const auto mean = as_doubles(g.values[size_t(bn.inputs[3])].data);
-    const auto var = as_doubles(g.values[size_t(bn.inputs[4])].data);
-    if (int64_t(mean.size()) != oc || int64_t(var.size()) != oc) continue;
-    const std::vector<double> gamma =
-        bn.inputs[1] >= 0 ? as_doubles(g.values[size_t(bn.inputs[1])].data) : std::vector<double>(size_t(oc), 1.0);
-    const std::vector<double> beta =
-        bn.inputs[2] >= 0 ? as_doubles(g.values[size_t(bn.inputs[2])].data) : std::vector<double>(size_t(oc), 0.0);
+    const int64_t oc = w.size(0);
+    auto param = [&](int32_t v) { return v >= 0 ? g.values[size_t(v)].data : Tensor(); };
+    const Tensor mean = param(bn.inputs[3]), var = param(bn.inputs[4]);
+    if (mean.numel() != oc || var.numel() != oc) continue;
     const bool has_bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
-    const std::vector<double> b =
-        has_bias ? as_doubles(g.values[size_t(conv.inputs[2])].data) : std::vector<double>(size_t(oc), 0.0);
-    const double eps = bn.attrs.at("eps").get<double>();
-    const auto wd = as_doubles(w);
-    Tensor nw = empty(w.shape(), DType::f32), nb = empty({oc}, DType::f32);
-    float* pw = nw.data<float>();
-    float* pb = nb.data<float>();
-    for (int64_t c = 0; c < oc; ++c) {
-      const double s = gamma[size_t(c)] / std::sqrt(var[size_t(c)] + eps);
-      for (int64_t k = 0; k < per; ++k) pw[c * per + k] = float(wd[size_t(c * per + k)] * s);
-      pb[c] = float(beta[size_t(c)] + (b[size_t(c)] - mean[size_t(c)]) * s);
-    }
+    // The one fold (compile/bn_fold.h), as the quantized model computes it.
+    const FoldedConv f = fold_conv_bn(w, has_bias ? param(conv.inputs[2]) : Tensor(), param(bn.inputs[1]),
+                                      param(bn.inputs[2]), mean, var, bn.attrs.at("eps").get<double>());
+    const Tensor &nw = f.weight, &nb = f.bias;
     const std::string base = g.values[size_t(conv.inputs[1])].name;
     conv.inputs.resize(3);
     conv.inputs[1] = add_constant(g, base + ".folded", nw);

@@ -62,8 +62,9 @@ QDepthwiseConv2d::QDepthwiseConv2d(const Tensor& w, const Tensor& bias, std::vec
     shift_.push_back(f.total_shift());
   }
   // The kernel sums in int32 in its own order. |x − zx| <= 255, so |Σ + bias| stays below
-  // |bias| + 255·Σ|w|: where that bound fits int32 no partial sum can wrap; otherwise (never in a
-  // real model) run() defers to the reference, which checks the exact sum.
+  // |bias| + 255·Σ|w|: where that bound fits int32 no partial sum can wrap; otherwise (a program
+  // the loader refuses, docs/quantization.md §10) run() defers to the reference, which reduces the
+  // exact sum modulo 2^32 as the rule says, whatever the order of the vector sums.
   const int64_t taps = KH_ * KW_;
   for (int64_t c = 0; c < C_; ++c) {
     int64_t bound = std::abs(int64_t(bias_[size_t(c)]));

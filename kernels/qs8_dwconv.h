@@ -38,8 +38,8 @@ class QDepthwiseConv2d {
   DType x_dtype_, out_dtype_;
   int32_t zx_, z_out_, qmin_, qmax_;
   std::vector<int32_t> w_, bias_, mult_, shift_;  // w_: [C, KH·KW]
-  // Raw inputs kept for the rare layer whose int32 sum could overflow: the reference then
-  // decides (and reports the overflow exactly as it would).
+  // Raw inputs kept for the rare layer whose int32 sum could wrap (a program the loader refuses,
+  // docs/quantization.md §10): the reference then computes the rule's wrapped value.
   Tensor w_raw_, bias_raw_;
   std::vector<FixedPointMultiplier> m_;
   bool may_overflow_ = false;

@@ -2,7 +2,7 @@
 // runtime/ops.md. Optimized kernels are tested against these bit for bit.
 //
 // Every integer step reuses the spec's functions (kernels/requant.h, docs/quantization.md):
-// exact int32 accumulation of centered codes (q − z), one rounding_shift per output value (ties
+// int32 accumulation of centered codes (q − z) modulo 2^32 (§10), one rounding_shift per output value (ties
 // toward +infinity), a clamp to [qmin, qmax]. Nothing here rounds twice. The exception is qadd,
 // which follows the simulated model's f32 rule (docs/quantization.md §7), and dq_linear's f32 output.
 //
@@ -30,7 +30,7 @@ std::vector<FixedPointMultiplier> rq_multipliers(const Tensor& rq, int64_t OC, c
 
 // x: i8/u8 [N, C, H, W] with zero point zx; w: i8 [OC, C/groups, KH, KW] (zero point 0);
 // bias: i32 [OC] or undefined; rq: i32 [OC, 2]. Returns out_dtype (i8/u8) [N, OC, OH, OW]:
-//   acc = Σ_{c, kh, kw in the window} (x − zx) · w + bias[oc]      (exact int32)
+//   acc = Σ_{c, kh, kw in the window} (x − zx) · w + bias[oc]      (modulo 2^32, see below)
 //   y   = requantize(acc, m[oc], z_out, qmin, qmax)
 // Padded positions are skipped (the same as x = zx there: they add 0). qmin/qmax already hold
 // any fused activation (fused_activation_range). groups = C is depthwise.
@@ -86,5 +86,17 @@ Tensor qcat(const std::vector<Tensor>& xs, const std::vector<float>& s, const st
 //   y = fma(float(acc), s_x * s_w[oc], bias[oc])     in f32, one rounding (see .cc).
 Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
                  const std::string& act);
+
+// The accumulator rule (docs/quantization.md §10): qconv2d, qlinear and dq_linear reduce the exact
+// Σ (x − zx)·w + bias modulo 2^32, as the int32 lanes of the fast kernels do. A program must never
+// reach that wrap; its worst case over every input is, per output channel,
+//   max_abs_x · Σ_k |w[oc, k]| + |bias[oc]|
+// with max_abs_x the largest |x − zx| the input dtype allows (max(zx − code_min, code_max − zx),
+// 255 for dq_linear). Returns the channel with the largest bound; w: i8 [OC, ...], bias: i32 [OC]
+// or undefined. The loader refuses a node whose bound exceeds INT32_MAX.
+struct AccumulatorBound {
+  int64_t bound = 0, channel = 0, abs_weight_sum = 0, abs_bias = 0;
+};
+AccumulatorBound accumulator_bound(const Tensor& w, const Tensor& bias, int64_t max_abs_x);
 
 }  // namespace finch::quant::reference

@@ -1,17 +1,17 @@
 // Reference kernels (kernels/reference.h): qconv2d, qlinear and dynamic-quantization
-// dq_linear. Plain loops over centered codes with an int64 accumulator that is checked to fit
-// int32 (the spec's accumulator type), then one requantize() per output value.
+// dq_linear. Plain loops over centered codes with an int64 accumulator, reduced modulo 2^32 to the
+// int32 the spec defines (docs/quantization.md §10), then one requantize() per output value.
 //
-// Why int32 holds the sum. Codes and zero points are 8-bit, so |x − zx| <= 255, and i8 weights
-// give |w| <= 128 (127 with the narrow symmetric weights we build): each term is at most
-// 255 · 128 = 32640 < 2^15 in magnitude. A window of K = (C/groups)·KH·KW terms sums to at most
-// 32640 · K, which is below 2^31 − 1 = 2147483647 for K <= 65793; every K < 2^16 = 65536 fits
-// (65535 · 32640 = 2139062400, 8.4e6 to spare). The bias adds up to 2^31 more, so Σ + bias can
-// overflow on extreme biases: accumulating in int64 and checking catches that instead of
-// wrapping. (Our largest layers have K = 64·3·3 = 576 or 4096 for linear: far inside.)
+// Why wrap and not fail or saturate: the fast kernels accumulate in int32 lanes (vpdpbusd, sdot,
+// pairwise i16 multiply-adds), which wrap, and they fold −zx·Σw and the bias into one int32
+// offset whose intermediate values may wrap even when the result does not. Modulo 2^32 every
+// such order gives the same value, so "the exact sum reduced modulo 2^32" is the one rule every
+// path can follow. A valid program never reaches the wrap: the loader refuses a node whose worst
+// case max|x − zx|·Σ|w| + |bias| exceeds INT32_MAX (accumulator_bound below, runtime/executor.cc).
+// Each term is at most 255 · 128 = 32640 < 2^15 in magnitude, so int64 holds any window exactly.
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <cstdlib>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -26,13 +26,8 @@ using namespace detail;
 
 namespace {
 
-constexpr int64_t kI32Min = std::numeric_limits<int32_t>::min(), kI32Max = std::numeric_limits<int32_t>::max();
-
-int32_t to_acc32(int64_t acc, const char* op) {
-  FINCH_CHECK(acc >= kI32Min && acc <= kI32Max, op, ": the accumulator ", acc,
-              " (window sum plus bias) does not fit int32");
-  return int32_t(acc);
-}
+// The exact sum modulo 2^32 (two's complement), as an int32 lane computes it.
+int32_t to_acc32(int64_t acc) { return int32_t(uint32_t(uint64_t(acc))); }
 
 // Bias: i32 [OC] or undefined (zeros).
 std::vector<int64_t> bias_of(const Tensor& bias, int64_t OC, const char* op) {
@@ -105,7 +100,7 @@ Tensor qconv2d(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
             }
           }
           y[size_t(((n * OC + oc) * OH + oh) * OW + ow)] =
-              requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
+              requantize(to_acc32(acc), M[size_t(oc)], z_out, qmin, qmax);
         }
     }
   });
@@ -133,7 +128,7 @@ Tensor qlinear(const Tensor& x, int32_t zx, const Tensor& w, const Tensor& bias,
       for (int64_t oc = 0; oc < OC; ++oc) {
         int64_t acc = B[size_t(oc)];
         for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
-        y[size_t(r * OC + oc)] = requantize(to_acc32(acc, op), M[size_t(oc)], z_out, qmin, qmax);
+        y[size_t(r * OC + oc)] = requantize(to_acc32(acc), M[size_t(oc)], z_out, qmin, qmax);
       }
   });
   Shape out_shape = x.shape();
@@ -180,7 +175,7 @@ Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w
     for (int64_t oc = 0; oc < OC; ++oc) {
       int64_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int64_t(X[size_t(r * K + k)] - zx) * Wq[size_t(oc * K + k)];
-      const int32_t acc32 = to_acc32(acc, op);
+      const int32_t acc32 = to_acc32(acc);
       // The order the simulated model must reproduce:
       //   scale = s_x * s_w[oc]                 (f32 product of the two f32 scales)
       //   v     = fma(float(acc), scale, b[oc]) (one rounding; float(acc) is exact for
@@ -196,6 +191,22 @@ Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w
   Shape out_shape = x.shape();
   out_shape.back() = OC;
   return from_vector(y, out_shape);
+}
+
+AccumulatorBound accumulator_bound(const Tensor& w, const Tensor& bias, int64_t max_abs_x) {
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() < 1 || w.size(0) < 1)
+    fail("accumulator_bound: expected the weight as I8 [OC, ...], got ", describe(w));
+  const int64_t OC = w.size(0), K = w.numel() / OC;
+  const auto B = bias_of(bias, OC, "accumulator_bound");
+  const auto Wq = codes_of(w);
+  AccumulatorBound worst;
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    int64_t abs_w = 0;
+    for (int64_t k = 0; k < K; ++k) abs_w += std::abs(Wq[size_t(oc * K + k)]);
+    const int64_t b = std::abs(B[size_t(oc)]), bound = max_abs_x * abs_w + b;
+    if (oc == 0 || bound > worst.bound) worst = {bound, oc, abs_w, b};
+  }
+  return worst;
 }
 
 }  // namespace finch::quant::reference

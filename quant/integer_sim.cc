@@ -2,7 +2,6 @@
 #include "quant/integer_sim.h"
 
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "framework/error.h"
@@ -45,12 +44,12 @@ Tensor requantize_output(const Tensor& acc, const std::vector<int32_t>& bias_q,
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r % oc;
       for (int64_t i = 0; i < inner; ++i) {
-        // int32 accumulation as the kernels do: saturate (never reached for int8 layers of
-        // sensible size, but defined).
-        double v = pa[r * inner + i] + double(bias_q[size_t(c)]);
-        v = std::fmin(std::fmax(v, double(std::numeric_limits<int32_t>::min())),
-                      double(std::numeric_limits<int32_t>::max()));
-        const int32_t code = requantize(int32_t(v), m[size_t(c)], z, int32_t(out.qmin), int32_t(out.qmax));
+        // The accumulator rule (docs/quantization.md §10): the exact Σ + bias (the f64 sum is
+        // exact, |Σ| < 2^53) reduced modulo 2^32, as the kernels' int32 lanes compute it. The
+        // loader refuses programs that could reach the wrap; a hand-made unit still agrees.
+        const int64_t v = int64_t(pa[r * inner + i]) + int64_t(bias_q[size_t(c)]);
+        const auto acc32 = int32_t(uint32_t(uint64_t(v)));
+        const int32_t code = requantize(acc32, m[size_t(c)], z, int32_t(out.qmin), int32_t(out.qmax));
         py[r * inner + i] = float(code - z) * s;
       }
     }

@@ -1,15 +1,16 @@
-// prepare/convert: the placement plan read from a call trace, and the interceptors that carry it.
+// prepare/convert: the interceptors that carry out the placement plan (quant/plan.h), and the
+// quantized model's switches, deployed weights and counters.
 #include "quant/prepare.h"
 
-#include <set>
+#include <map>
 #include <tuple>
-#include <unordered_set>
 
 #include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/nn/nn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
+#include "compile/bn_fold.h"
 #include "compile/capture.h"
 #include "quant/integer_sim.h"
 #include "kernels/quantize.h"
@@ -19,13 +20,6 @@
 namespace finch::quant {
 
 namespace {
-
-bool is_weighted(const std::string& t) { return t == "Conv2d" || t == "Conv1d" || t == "Linear"; }
-bool is_relu(const std::string& t) { return t == "ReLU" || t == "ReLU6"; }
-// Ops whose int8 form keeps the input's scale and zero point (they only move or select codes).
-bool is_pass_through(const std::string& t) {
-  return t == "MaxPool2d" || t == "Flatten" || t == "Dropout" || t == "Identity";
-}
 
 // What one module computes while prepared, for all of its calls.
 class QuantCall : public nn::ForwardInterceptor {
@@ -52,14 +46,25 @@ class QuantCall : public nn::ForwardInterceptor {
     return div(gamma, sqrt(add(bn.running_var, bn.eps)));
   }
 
-  // The folded weight and bias (no fake-quant), as the eval-mode forward uses them.
+  // The folded weight and bias (no fake-quant): the one fold (compile/bn_fold.h), which the fp32
+  // compiler pass computes too, so the simulation, the int8 program and an fp32 program of the
+  // same model store the same f32 numbers. Training with BN frozen still needs gradients for w, γ
+  // and β: the value is the one fold's, the gradient the f32 expression's (its value cancels).
   std::pair<Tensor, Tensor> folded(nn::Conv2d& conv) const {
     nn::BatchNorm& bn = *folded_bn;
+    compile::FoldedConv f = compile::fold_conv_bn(conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean,
+                                                  bn.running_var, bn.eps);
+    const bool grads = GradMode::enabled() && (conv.weight.requires_grad() || (bn.weight.defined() && bn.weight.requires_grad()) ||
+                                               (bn.bias.defined() && bn.bias.requires_grad()) ||
+                                               (conv.bias.defined() && conv.bias.requires_grad()));
+    if (!grads) return {f.weight, f.bias};
     const int64_t oc = conv.out_channels;
     const Tensor sf = bn_scale(oc);
     const Tensor beta = bn.bias.defined() ? bn.bias : zeros({oc});
     const Tensor b = conv.bias.defined() ? conv.bias : zeros({oc});
-    return {mul(conv.weight, view(sf, {oc, 1, 1, 1})), add(beta, mul(sub(b, bn.running_mean), sf))};
+    const Tensor w32 = mul(conv.weight, view(sf, {oc, 1, 1, 1}));
+    const Tensor b32 = add(beta, mul(sub(b, bn.running_mean), sf));
+    return {add(f.weight, sub(w32, w32.detach())), add(f.bias, sub(b32, b32.detach()))};
   }
 
   Tensor run(nn::Module& m, const Tensor& x, int64_t call) override {
@@ -200,12 +205,64 @@ class QuantCall : public nn::ForwardInterceptor {
   }
 };
 
-// The weight tensor of a Conv/Linear module.
-Tensor weight_of(nn::Module& m) {
-  if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) return c->weight;
-  if (auto* c = dynamic_cast<nn::Conv1d*>(&m)) return c->weight;
-  if (auto* l = dynamic_cast<nn::Linear*>(&m)) return l->weight;
-  fail("prepare: ", m.type_name(), " has no weight");
+// The module under `path` in `root`, creating empty modules for missing parts: the FakeQuantize
+// modules live in QuantizedModel::state under the intercepted module's path.
+nn::Module& slot(nn::Module& root, const std::string& path) {
+  nn::Module* cur = &root;
+  size_t start = 0;
+  while (!path.empty() && start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    nn::Module* next = nullptr;
+    for (auto& [n, c] : cur->named_children())
+      if (n == part) next = c.get();
+    if (!next) next = cur->register_module(part, std::make_shared<nn::Module>()).get();
+    cur = next;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return *cur;
+}
+
+// Carries out `plan`: one interceptor per planned module, the FakeQuantize modules in plan order
+// (their names in q.state follow it), each in its module's slot.
+void attach(QuantizedModel& q, const compile::CallTrace& t, const QuantPlan& plan, bool qat) {
+  const PrepareOptions& o = q.options;
+  std::map<nn::Module*, std::shared_ptr<QuantCall>> calls;
+  for (const auto& [m, mp] : plan.modules) {
+    auto c = std::make_shared<QuantCall>();
+    c->bn_frozen = q.bn_frozen_;
+    c->folded_bn = mp.folded_bn;
+    c->folded_away = mp.folded_away;
+    c->fp16_weights = mp.fp16_weights;
+    c->propagate = mp.propagate;
+    c->root = mp.root;
+    c->dynamic = o.dynamic;
+    calls[m] = std::move(c);
+  }
+  for (const PlannedQuantizer& pq : plan.quantizers) {
+    const compile::CallSite& s = t.sites[size_t(pq.site)];
+    auto obs = pq.current_range ? make_moving_average_observer(pq.spec, 1.0f) : make_observer(pq.observer, pq.spec);
+    auto fq = std::make_shared<FakeQuantize>(std::move(obs), pq.channels, o.qconfig.lsq && qat);
+    slot(*q.state, s.path).register_module(pq.name, fq);
+    fq->enable_fake_quant(qat);
+    QuantCall& c = *calls.at(s.module);
+    switch (pq.role) {
+      case PlannedQuantizer::Role::weight: c.weight_fq = fq; break;
+      case PlannedQuantizer::Role::input: c.input_fq[s.call] = fq; break;
+      case PlannedQuantizer::Role::output: c.output_fq[s.call] = fq; break;
+    }
+    if (pq.unit >= 0) {
+      const compile::CallSite& u = t.sites[size_t(pq.unit)];
+      calls.at(u.module)->unit_out_fq[u.call] = fq;
+    }
+  }
+  for (auto& [path, m] : q.model.named_modules())
+    if (const auto it = calls.find(m); it != calls.end()) it->second->path = path;
+  for (auto& [m, c] : calls) {
+    m->set_interceptor(c);
+    q.intercepted.push_back(m);
+  }
 }
 
 }  // namespace
@@ -288,185 +345,9 @@ std::unique_ptr<QuantizedModel> prepare(nn::Module& model, const Tensor& example
   auto q = std::make_unique<QuantizedModel>(model);
   q->options = o;
   const compile::CallTrace t = compile::trace_calls(model, example);
-  if (t.sites.empty()) fail("prepare: the model's forward called no module");
-  const bool act = qc.quantize_activations && !o.dynamic;
-
-  std::map<nn::Module*, std::shared_ptr<QuantCall>> calls;
-  auto call_of = [&](nn::Module* m) -> QuantCall& {
-    auto& c = calls[m];
-    if (!c) {
-      c = std::make_shared<QuantCall>();
-      c->bn_frozen = q->bn_frozen_;
-    }
-    return *c;
-  };
-  auto skipped = [&](const std::string& path) {
-    for (const auto& s : o.skip)
-      if (path == s || path.rfind(s + ".", 0) == 0) return true;
-    return false;
-  };
-  // The FakeQuantize modules live in q->state under the intercepted module's path.
-  auto slot = [&](const std::string& path) -> nn::Module& {
-    nn::Module* cur = q->state.get();
-    size_t start = 0;
-    while (!path.empty() && start <= path.size()) {
-      const size_t dot = path.find('.', start);
-      const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      nn::Module* next = nullptr;
-      for (auto& [n, c] : cur->named_children())
-        if (n == part) next = c.get();
-      if (!next) next = cur->register_module(part, std::make_shared<nn::Module>()).get();
-      cur = next;
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
-    return *cur;
-  };
-  auto add_fq = [&](const compile::CallSite& s, const std::string& base, const QSpec& spec, std::unique_ptr<Observer> obs,
-                    int64_t channels, const std::string& what) {
-    auto fq = std::make_shared<FakeQuantize>(std::move(obs), channels, qc.lsq && qat);
-    slot(s.path).register_module(s.call == 0 ? base : base + "_" + std::to_string(s.call), fq);
-    fq->enable_fake_quant(qat);
-    q->plan.push_back({s.key(), s.type, what + " " + spec.str()});
-    return fq;
-  };
-  const Tensor& root_in = t.sites[0].input;
-  const Tensor& root_out = t.sites[0].output;
-  auto act_fq = [&](const compile::CallSite& s, const std::string& base, const Tensor& v, const std::string& what) {
-    const bool io = v.is_same(root_in) || v.is_same(root_out);
-    const QSpec spec = io ? qc.io : qc.activation;
-    if (o.dynamic) return add_fq(s, base, spec, make_moving_average_observer(spec, 1.0f), 1, what + " (dynamic)");
-    // The model's input and output keep their whole observed range: clipped input pixels are lost
-    // to every later layer, and clipped logits tie the classes the argmax must separate.
-    // Range-searching observers (histogram) apply to the activations in between.
-    return add_fq(s, base, spec, make_observer(io ? std::string("minmax") : qc.activation_observer, spec), 1, what);
-  };
-
-  // Folds: a BN whose input only a Conv2d made, each called once.
-  std::map<int64_t, int64_t> fold_of_conv;
-  std::set<int64_t> folded_bn;
-  if (o.fuse && !o.dynamic && (qc.quantize_weights || qc.fp16_weights || act)) {
-    for (size_t i = 0; i < t.sites.size(); ++i) {
-      const compile::CallSite& b = t.sites[i];
-      if (!b.leaf() || b.type != "BatchNorm2d" || skipped(b.path)) continue;
-      const int64_t p = t.producer(b.input);
-      if (p < 0 || t.sites[size_t(p)].type != "Conv2d" || skipped(t.sites[size_t(p)].path)) continue;
-      const compile::CallSite& c = t.sites[size_t(p)];
-      auto* bn = dynamic_cast<nn::BatchNorm*>(b.module);
-      auto* conv = dynamic_cast<nn::Conv2d*>(c.module);
-      if (!bn || !conv || !bn->running_mean.defined() || bn->num_features != conv->out_channels) continue;
-      if (t.calls_of(b.module) != 1 || t.calls_of(c.module) != 1 || t.consumers(c.output).size() != 1) continue;
-      fold_of_conv[p] = int64_t(i);
-      folded_bn.insert(int64_t(i));
-      call_of(c.module).folded_bn = bn;
-      call_of(b.module).folded_away = true;
-      q->plan.push_back({c.key(), c.type, "fold " + b.path});
-    }
-  }
-
-  std::unordered_set<const void*> quantized;  // tensors (by identity) that hold int8 codes
-  std::set<int64_t> unit_end;                 // sites that carry their unit's requantization
-  std::set<const nn::Module*> weights_done;
-  auto isq = [&](const Tensor& v) { return quantized.count(v.impl()) > 0; };
-  std::map<int64_t, std::pair<QuantCall*, int64_t>> unit_owner;  // unit-end site -> (conv's interceptor, call)
-  auto out_fq = [&](const compile::CallSite& s, const std::string& what) {
-    auto fq = act_fq(s, "activation_post_process", s.output, what);
-    call_of(s.module).output_fq[s.call] = fq;
-    quantized.insert(s.output.impl());
-    if (const auto o = unit_owner.find(&s - t.sites.data()); o != unit_owner.end())
-      o->second.first->unit_out_fq[o->second.second] = fq;
-    return fq;
-  };
-  call_of(t.sites[0].module).root = true;
-
-  for (const int64_t id : t.exit_order) {
-    const compile::CallSite& s = t.sites[size_t(id)];
-    if (!s.leaf()) {
-      // A block whose result comes from a functional op (a residual add): requantize it here.
-      if (act && !isq(s.output) && t.producer(s.output) < 0 && !skipped(s.path)) out_fq(s, "output");
-      continue;
-    }
-    if (skipped(s.path)) {
-      q->plan.push_back({s.key(), s.type, "skip (float)"});
-      continue;
-    }
-    if (is_weighted(s.type)) {
-      if (o.dynamic && s.type != "Linear") continue;
-      QuantCall& c = call_of(s.module);
-      if (!weights_done.count(s.module)) {
-        weights_done.insert(s.module);
-        if (qc.fp16_weights) {
-          c.fp16_weights = true;
-          q->plan.push_back({s.key(), s.type, "weight fp16"});
-        } else if (qc.quantize_weights) {
-          QSpec ws = qc.weight;
-          const Tensor w = weight_of(*s.module);
-          const int64_t channels = ws.axis >= 0 ? w.size(ws.axis) : 1;
-          // Weights: the current range every call ("minmax" of the tensor as it is now).
-          auto obs = qc.weight_observer == "minmax" ? make_moving_average_observer(ws, 1.0f)
-                                                    : make_observer(qc.weight_observer, ws);
-          c.weight_fq = add_fq(s, "weight_fake_quant", ws, std::move(obs), channels, "weight");
-        }
-      }
-      if (o.dynamic) {
-        c.input_fq[s.call] = act_fq(s, "input_fake_quant", s.input, "input");
-        continue;
-      }
-      if (!act) continue;
-      if (!isq(s.input)) c.input_fq[s.call] = act_fq(s, "input_fake_quant", s.input, "input");
-      int64_t end = id;
-      if (const auto f = fold_of_conv.find(id); f != fold_of_conv.end()) end = f->second;
-      if (o.fuse) {
-        const auto cons = t.consumers(t.sites[size_t(end)].output);
-        if (cons.size() == 1 && is_relu(t.sites[size_t(cons[0])].type) && !skipped(t.sites[size_t(cons[0])].path) &&
-            t.sites[size_t(cons[0])].leaf())
-          end = cons[0];
-      }
-      unit_owner[end] = {&c, s.call};
-      if (end == id) out_fq(s, "output");
-      else unit_end.insert(end);
-      continue;
-    }
-    if (folded_bn.count(id)) {
-      if (unit_end.count(id)) out_fq(s, "output");
-      continue;
-    }
-    if (!act) continue;
-    if (unit_end.count(id)) {
-      out_fq(s, "output (fused)");
-      continue;
-    }
-    if (is_relu(s.type) && isq(s.input)) {  // a clamp of codes: no requantization
-      quantized.insert(s.output.impl());
-      call_of(s.module).propagate = true;
-      continue;
-    }
-    if (is_pass_through(s.type)) {
-      if (isq(s.input)) {
-        quantized.insert(s.output.impl());
-        call_of(s.module).propagate = true;
-      }
-      continue;
-    }
-    if (s.type == "BatchNorm2d" && o.fuse) {  // an unfolded BN: BN (+ ReLU) is one unit
-      const auto cons = t.consumers(s.output);
-      if (cons.size() == 1 && is_relu(t.sites[size_t(cons[0])].type) && !skipped(t.sites[size_t(cons[0])].path)) {
-        unit_end.insert(cons[0]);
-        continue;
-      }
-    }
-    out_fq(s, "output");  // anything else computes new values: requantize
-  }
-
-  for (auto& [path, m] : model.named_modules())
-    if (const auto it = calls.find(m); it != calls.end()) {
-      it->second->path = path;
-      it->second->dynamic = o.dynamic;
-    }
-  for (auto& [m, c] : calls) {
-    m->set_interceptor(c);
-    q->intercepted.push_back(m);
-  }
+  QuantPlan plan = plan_quantization(t, o);
+  attach(*q, t, plan, qat);
+  q->plan = std::move(plan.entries);
   return q;
 }
 

@@ -1,7 +1,8 @@
 // Preparing a model for quantization, without touching its code: trace its module calls once,
-// decide where the integer program will quantize (fusion, fake-quant placement), and attach
-// forward interceptors that add observers and fake quantization there. The same plan serves
-// post-training quantization (observe → calibrate → convert) and QAT (fake-quant while training).
+// decide where the integer program will quantize (fusion, fake-quant placement: quant/plan.h,
+// plan_quantization), and attach forward interceptors that add observers and fake quantization
+// there (prepare.cc). The same plan serves post-training quantization (observe → calibrate →
+// convert) and QAT (fake-quant while training).
 //
 // Placement, read from the call trace (call_trace.h), so it works on any nn model:
 //   - Conv2d followed only by BatchNorm2d (each called once) is folded: in QAT the BN is
@@ -26,23 +27,10 @@
 #include "autograd/nn/module.h"
 #include "compile/call_trace.h"
 #include "quant/fake_quantize_module.h"
+#include "quant/plan.h"
 #include "quant/qconfig.h"
 
 namespace finch::quant {
-
-struct PrepareOptions {
-  QConfig qconfig;
-  bool fuse = true;                // fold BN into convs and fuse activations
-  bool dynamic = false;            // dynamic quantization: Linear only, inputs quantized per batch
-  std::vector<std::string> skip;   // module paths kept in float (a path and everything under it)
-};
-
-// One row of the plan, for printing and tests.
-struct PlanEntry {
-  std::string site;   // call-site key, e.g. "layer1.0.relu#1"
-  std::string type;   // module type
-  std::string what;   // "weight", "input", "output", "fold <bn path>", "skip"
-};
 
 // The prepared model: interceptors are attached to `model`'s modules and all the FakeQuantize
 // modules live in `state` with PyTorch-like names ("layer1.0.conv1.weight_fake_quant.scale",

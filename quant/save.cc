@@ -1,4 +1,4 @@
-// save_quantized: the converted model's tensors as the integer program stores them.
+// save_quantized: the integer-weights export (quant/save.h), the tensors as the integer program stores them.
 #include "quant/save.h"
 
 #include <set>
@@ -46,7 +46,7 @@ void save_quantized(const std::string& path, QuantizedModel& q, const std::map<s
     if (ends_with(".scale") || ends_with(".zero_point")) out.emplace_back(name, t.detach().contiguous());
   }
   std::map<std::string, std::string> meta = metadata;
-  meta["format"] = "finch-quantized-1";
+  meta["format"] = kIntegerWeightsFormat;
   meta["qconfig"] = q.options.qconfig.str();
   meta["fused"] = q.options.fuse ? "1" : "0";
   meta["dynamic"] = q.options.dynamic ? "1" : "0";

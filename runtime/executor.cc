@@ -1,10 +1,13 @@
 // The runtime's interpreter, validation and memory plan (see executor.h).
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 
 #include "framework/error.h"
+#include "kernels/reference.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -28,6 +31,39 @@ void widen_f16_constants(Graph& g, const std::vector<bool>& widen) {
       c.data = c.data.to(DType::f32);
       c.dtype = DType::f32;
     }
+  }
+}
+
+// The accumulator rule (docs/quantization.md §10): qconv2d, qlinear and dq_linear reduce their
+// int32 accumulator modulo 2^32, and a program must never reach that wrap. For each such node
+// with constant weights (and bias) and a quantized input, the worst case over every input code
+// the input dtype allows must fit int32; else the program is refused, naming the node.
+void check_accumulators(const Graph& g, const std::string& what) {
+  for (const Node& n : g.nodes) {
+    const bool static_q = n.op == "qconv2d" || n.op == "qlinear";
+    if ((!static_q && n.op != "dq_linear") || n.inputs.size() < 2 || n.inputs[1] < 0) continue;
+    const Value& w = g.values[size_t(n.inputs[1])];
+    if (!w.is_constant() || w.dtype != DType::i8 || w.shape.empty()) continue;  // the kernel reports it
+    Tensor bias;
+    int64_t max_abs_x = 255;  // dq_linear: codes in [-128, 127] around a zero point inside them
+    if (static_q) {
+      if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+        const Value& b = g.values[size_t(n.inputs[2])];
+        if (!b.is_constant() || b.dtype != DType::i32) continue;
+        bias = b.data;
+      }
+      const Value& x = g.values[size_t(n.inputs[0])];
+      if (!x.quant || x.quant->zero_point.size() != 1 || (x.dtype != DType::i8 && x.dtype != DType::u8)) continue;
+      const int64_t lo = x.dtype == DType::u8 ? 0 : -128, hi = x.dtype == DType::u8 ? 255 : 127;
+      const int64_t z = x.quant->zero_point[0];
+      max_abs_x = std::max<int64_t>(0, std::max(z - lo, hi - z));
+    }
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.shape[0])) continue;  // the kernel reports it
+    const auto b = quant::reference::accumulator_bound(w.data, bias, max_abs_x);
+    if (b.bound > int64_t(std::numeric_limits<int32_t>::max()))
+      fail(what, ": node '", n.name, "' (", n.op, ") could overflow its int32 accumulator: output channel ", b.channel,
+           " reaches ", max_abs_x, " (largest |x - zx|) * ", b.abs_weight_sum, " (sum of |w|) + ", b.abs_bias,
+           " (|bias|) = ", b.bound, ", expected at most 2147483647 (docs/quantization.md section 10)");
   }
 }
 
@@ -106,6 +142,7 @@ int64_t Program::optimized_nodes() const {
 Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
   if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
   check_structure();
+  check_accumulators(g_, what_);
   // The optimized kernels are prepared on the program as stored, before any widening: the
   // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
   // they are. Only those two ops can: an f16 constant that any other op reads is widened first,

@@ -6,9 +6,9 @@
 
 #include "apps/lib/version.h"
 #include "framework/error.h"
-#include "framework/safetensors.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
+#include "quant/checkpoint.h"
 #include "runtime/executor.h"
 
 namespace finch::apps {
@@ -43,14 +43,12 @@ runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example
 
 void save_simulation_state(const std::string& path, nn::Module& model, quant::QuantizedModel& q,
                            const nlohmann::json& meta) {
-  NamedTensors t;
-  for (const auto& [name, v] : model.state_dict()) t.emplace_back(name, v);
-  for (const auto& [name, v] : q.state->state_dict()) t.emplace_back("quant." + name, v);
+  if (&model != &q.model) fail("save_simulation_state: the model is not the one the quantized model wraps");
   std::map<std::string, std::string> m;
   for (const char* k : {"model", "dataset"})
     if (meta.contains(k)) m[k] = meta[k].get<std::string>();
   if (meta.contains("quantization")) m["qconfig"] = meta["quantization"].value("qconfig", "");
-  save_safetensors(path, t, m);
+  quant::save_quantized_model(path, q, m);
 }
 
 void print_program_summary(const runtime::Graph& g, const std::string& path) {

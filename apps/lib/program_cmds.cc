@@ -21,11 +21,11 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "framework/safetensors.h"
 #include "models/factory.h"
 #include "ops/reduce.h"
 #include "compile/capture.h"
 #include "kernels/quantize.h"
+#include "quant/checkpoint.h"
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
@@ -191,13 +191,9 @@ int run_verify(ProgramOptions o) {
   co.input_size = d.height;
   co.width_mult = o.data.width;
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
-  const SafetensorsFile f = load_safetensors(checkpoint);
-  nn::StateDict weights, state;
-  for (const auto& [name, t] : f.to_map()) {
-    if (name.rfind("quant.", 0) == 0) state.insert(name.substr(6), t);
-    else weights.insert(name, t);
-  }
-  model->load_state_dict(weights);
+  const quant::QuantizedModelState saved = quant::load_quantized_state(checkpoint);
+  const nn::StateDict& state = saved.quant;
+  model->load_state_dict(saved.weights);
   quant::PrepareOptions po;
   po.qconfig = quant::qconfig_preset(qm.at("qconfig").get<std::string>());
   po.fuse = qm.at("fuse").get<bool>();

@@ -2,10 +2,6 @@
 // QAT-phase callback (fake quantization on), convert, report.
 #include "apps/lib/qat_run.h"
 
-#include "apps/lib/program_build.h"
-#include "runtime/executor.h"
-#include "runtime/program_file.h"
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +9,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
+#include "apps/lib/program_build.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
@@ -20,10 +17,12 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "framework/safetensors.h"
 #include "models/factory.h"
+#include "quant/checkpoint.h"
 #include "quant/prepare.h"
 #include "quant/save.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 #include "train/callbacks.h"
 #include "train/evaluate.h"
 #include "train/report.h"
@@ -127,13 +126,9 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   q->enable_observers(false);
   const train::EvalResult conv_r = train::evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
   if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, conv_r);
-  {
-    NamedTensors t;
-    for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
-    for (const auto& [name, v] : q->state->state_dict()) t.emplace_back("quant." + name, v);
-    save_safetensors(out + "qat_model.safetensors", t, {{"model", o.model}, {"width", nlohmann::json(o.width).dump()},
-                                                        {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}});
-  }
+  quant::save_quantized_model(out + "qat_model.safetensors", *q,
+                              {{"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"dataset", o.dataset},
+                               {"qconfig", po.qconfig.str()}});
   quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
   if (!o.export_program.empty()) {
     runtime::Graph pg =

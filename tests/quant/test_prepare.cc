@@ -1,6 +1,7 @@
 // prepare/convert on real zoo models: the plan read from the call trace (folds, fused units,
 // where activations are quantized), exactness of the BN fold, PTQ on a model trained in PyTorch
-// (tests/golden/data/trained_resnet20.safetensors), QAT training steps, and removal.
+// (tests/golden/data/trained_resnet20.safetensors), QAT training steps, removal, and the split
+// between planning (plan_quantization, pure) and attaching.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include "framework/random.h"
 #include "framework/safetensors.h"
 #include "models/models.h"
+#include "compile/call_trace.h"
+#include "quant/plan.h"
 #include "quant/prepare.h"
 #include "tests/error_text.h"
 #include "tests/golden/golden.h"
@@ -225,4 +228,32 @@ TEST(Prepare, SkipDynamicAndWeightOnlyConfigs) {
   EXPECT_ERROR_HAS(qconfig_preset("int3"), "unknown qconfig 'int3'; expected one of: int8, ");
   auto again = prepare(*model, batch(2, 2), PrepareOptions{}, true);
   EXPECT_ERROR_HAS(prepare(*model, batch(2, 2), PrepareOptions{}, true), "already prepared");
+}
+
+TEST(Prepare, PlanningIsPureAndAttachingCarriesItOut) {
+  auto model = make("resnet20", 3);
+  model->eval();
+  const Tensor x = batch(1, 5);
+  PrepareOptions po;
+  po.skip = {"layer2.1"};
+  const compile::CallTrace t = compile::trace_calls(*model, x);
+  const QuantPlan a = plan_quantization(t, po), b = plan_quantization(t, po);
+  for (auto& [path, m] : model->named_modules()) EXPECT_FALSE(m->interceptor()) << path << ": planning attached something";
+  ASSERT_EQ(a.entries.size(), b.entries.size());
+  ASSERT_EQ(a.quantizers.size(), b.quantizers.size());
+  EXPECT_EQ(a.modules.size(), b.modules.size());
+  auto q = prepare(*model, x, po, false);
+  ASSERT_EQ(q->plan.size(), a.entries.size());
+  for (size_t i = 0; i < a.entries.size(); ++i) {
+    EXPECT_EQ(q->plan[i].site, a.entries[i].site);
+    EXPECT_EQ(q->plan[i].what, a.entries[i].what);
+  }
+  // One FakeQuantize per planned quantizer, one interceptor per planned module.
+  EXPECT_EQ(q->fake_quants().size(), a.quantizers.size());
+  EXPECT_EQ(q->intercepted.size(), a.modules.size());
+  int64_t units = 0;
+  for (const auto& pq : a.quantizers) units += pq.unit >= 0;
+  // Every quantized Conv/Linear ends one unit: 21 convs and the fc, less layer2.1's two convs.
+  EXPECT_EQ(units, count_plan(*q, "weight"));
+  EXPECT_EQ(units, 20);
 }
