@@ -10,6 +10,7 @@
 #include "framework/error.h"
 #include "framework/progress.h"
 #include "ops/reduce.h"
+#include "train/divergence.h"
 
 namespace finch::train {
 
@@ -19,9 +20,13 @@ double round_significant(double v, int digits) {
   return std::round(v * scale) / scale;
 }
 
+namespace {
+std::string prefix(const LoopConfig& c) { return c.name.empty() ? "" : c.name + ": "; }
+}  // namespace
+
 EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss_fn,
                        const ScheduleConfig& schedule, const LoopConfig& config, int64_t epoch,
-                       const std::function<void(int64_t, double)>& on_step) {
+                       const std::function<void(int64_t, double)>& on_step, DivergenceGuard* guard) {
   model.train();
   const int64_t steps = loader.num_batches();
   ProgressOptions po;
@@ -34,6 +39,8 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
   int64_t correct = 0;
   bool classification = true;
   const auto t0 = std::chrono::steady_clock::now();
+  DivergenceGuard own(config.divergence);
+  if (!guard) guard = &own;
   loader.start_epoch(epoch);
   data::Batch b;
   for (int64_t i = 0; loader.next(b); ++i) {
@@ -45,6 +52,9 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
     const double lv = loss.item();
     if (!std::isfinite(lv))
       fail(config.name, ": the training loss became ", lv, " at epoch ", epoch + 1, " step ", i + 1, "; ",
+           config.lr_hint, " (now ", schedule.lr, ")");
+    if (const std::string why = guard->observe(lv); !why.empty())
+      fail(prefix(config), why, " at epoch ", epoch + 1, " step ", i + 1, "; the run is diverging: ",
            config.lr_hint, " (now ", schedule.lr, ")");
     backward(loss);
     opt.step();
@@ -93,6 +103,7 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
   for (Callback* c : callbacks) c->on_train_begin(ctx);
   EvalResult last;
   int64_t ran = 0;
+  DivergenceGuard guard(config.divergence);
   for (int64_t epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
     if (config.stop_after_epochs > 0 && ran == config.stop_after_epochs) break;
     for (Callback* c : callbacks) c->on_epoch_begin(ctx, epoch);
@@ -100,7 +111,10 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
     e.epoch = epoch;
     e.train = train_epoch(model, opt, loader, loss, schedule, config, epoch, [&](int64_t step, double lv) {
       for (Callback* c : callbacks) c->on_batch_end(ctx, epoch, step, lv);
-    });
+    }, &guard);
+    if (const std::string bad = first_non_finite_tensor(model); !bad.empty())
+      fail(prefix(config), bad, " holds a NaN or an infinity after epoch ", epoch + 1,
+           " although the loss stayed finite; the run is diverging: ", config.lr_hint, " (now ", schedule.lr, ")");
     if (evaluate) e.test = evaluate(model);
     last = e.test;
     state.history.push_back(history_row(epoch + 1, e.train, e.test));

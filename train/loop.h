@@ -16,6 +16,7 @@
 #include "autograd/nn/module.h"
 #include "autograd/optim/optimizer.h"
 #include "data/dataloader.h"
+#include "train/divergence.h"
 #include "train/metrics.h"
 #include "train/optim_config.h"
 
@@ -28,8 +29,11 @@ struct LoopConfig {
   int64_t epochs = 1;             // the run's last epoch (1-based count)
   int64_t stop_after_epochs = 0;  // > 0: stop after this many epochs in this call (resume later)
   bool quiet = false;             // no progress bars (tests)
-  std::string name = "train";     // names the run in messages ("train_cifar: the training loss …")
+  // Names the run at the start of its error sentences ("QAT fine-tuning: the training loss …");
+  // empty when the caller's own prefix (a program's name) already says it.
+  std::string name;
   std::string lr_hint = "lower the learning rate";  // what a diverging loss message suggests
+  DivergenceConfig divergence;    // when a finite but exploding loss stops the run (divergence.h)
 };
 
 struct EpochStats {
@@ -41,11 +45,15 @@ struct EpochStats {
 };
 
 // One epoch `epoch` (0-based) of steps over `loader`, the LR from `schedule` at each step. A
-// non-finite loss is a finch::Error sentence naming the epoch and step.
+// non-finite loss, or a finite one far above its early range (train/divergence.h), is a
+// finch::Error sentence naming the epoch and step; fit() also checks the weights after each epoch.
 // `on_step(step, loss)` (if set) runs after each optimizer step.
+// `guard` carries the early loss range across epochs (fit() keeps one per run); null: a fresh
+// one for this epoch.
 EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss,
                        const ScheduleConfig& schedule, const LoopConfig& config, int64_t epoch,
-                       const std::function<void(int64_t, double)>& on_step = nullptr);
+                       const std::function<void(int64_t, double)>& on_step = nullptr,
+                       DivergenceGuard* guard = nullptr);
 
 // What survives between runs (and is saved in a checkpoint besides the tensors).
 struct TrainState {

@@ -111,8 +111,11 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   const train::ScheduleConfig schedule = schedule_config(qo);
   QatPhases phases(*q, o);
   train::TrainState state;
+  train::LoopConfig loop = loop_config(qo, quiet);
+  loop.name = "QAT fine-tuning";
+  loop.lr_hint = "lower --qat-lr";
   const train::EvalResult r = train::fit(
-      *model, *opt, loader, classification_loss(qo.label_smoothing), schedule, loop_config(qo, quiet), state,
+      *model, *opt, loader, classification_loss(qo.label_smoothing), schedule, loop, state,
       [&](nn::Module& m) {
         // Test images must not move the activation ranges: observers pause while evaluating.
         q->enable_observers(false);

@@ -29,7 +29,6 @@ train::LoopConfig loop_config(const TrainOptions& o, bool quiet) {
   c.epochs = o.epochs;
   c.stop_after_epochs = o.stop_after_epochs;
   c.quiet = quiet;
-  c.name = "train_cifar";
   c.lr_hint = "lower --lr";
   return c;
 }

@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <csignal>
 #include <fstream>
 #include <iterator>
@@ -15,10 +17,12 @@
 #include "autograd/functional.h"
 #include "framework/error.h"
 #include "framework/random.h"
+#include "tests/error_text.h"
 #include "tests/train/train_test_util.h"
 #include "train/callbacks.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/divergence.h"
 #include "train/loop.h"
 
 using namespace finch;
@@ -297,4 +301,65 @@ TEST_F(Loop, MetricsAndReportCallbacksRewriteTheirFilesEachEpoch) {
   EXPECT_EQ(header, "epoch,lr,train_loss,images");
   EXPECT_EQ(row.substr(0, 2), "1,");
   EXPECT_EQ(row.substr(row.rfind(',') + 1), "96");
+}
+
+// A finite loss far above the range it started in stops the run (--lr 30 used to reach 1e34 and
+// exit 0); healthy noise and a warm-up bump do not.
+TEST(Divergence, SpikesAndSustainedClimbsAreCaughtNoiseIsNot) {
+  DivergenceGuard healthy;
+  for (int i = 0; i < 500; ++i) {
+    const double loss = 2.3 * std::exp(-i / 100.0) + 0.05 * ((i * 7919) % 13) / 13.0 + (i == 30 ? 8.0 : 0.0);
+    ASSERT_EQ(healthy.observe(loss), "") << "step " << i;
+  }
+  DivergenceGuard spike;
+  ASSERT_EQ(spike.observe(2.3), "");
+  EXPECT_EQ(spike.observe(2000.0), "");
+  const std::string why = spike.observe(2.4e3 * 2.3);
+  EXPECT_NE(why.find("exploded"), std::string::npos) << why;
+  DivergenceGuard climb;
+  ASSERT_EQ(climb.observe(1.0), "");
+  std::string msg;
+  int steps = 0;
+  while (msg.empty() && steps < 100) msg = climb.observe(50.0), ++steps;
+  EXPECT_EQ(steps, 20);
+  EXPECT_NE(msg.find("for 20 steps"), std::string::npos) << msg;
+}
+
+TEST_F(Loop, AnExplodingFiniteLossStopsTheRunNamingTheStep) {
+  nn::ModulePtr model = fixtures::small_mlp(7);
+  auto opt = make_optimizer(sgd(), *model);
+  data::DataLoader loader(train_, loader_options());
+  TrainState state;
+  LoopConfig c = quiet(3);
+  c.name = "tiny";
+  int64_t step = 0;
+  // The loss grows 10× a step from step 12 on: finite all the way to the stop.
+  const LossFn exploding = [&](const Tensor& logits, const Tensor& y) {
+    ++step;
+    return cross_entropy(logits, y) * (step > 11 ? std::pow(10.0, double(step - 11)) : 1.0);
+  };
+  const std::string m = finch::test::error_of([&] { fit(*model, *opt, loader, exploding, cosine(3), c, state, evaluator()); });
+  EXPECT_NE(m.find("tiny: the training loss exploded"), std::string::npos) << m;
+  EXPECT_NE(m.find("step"), std::string::npos) << m;
+  EXPECT_NE(m.find("lower the learning rate"), std::string::npos) << m;
+}
+
+TEST_F(Loop, NonFiniteWeightsAfterAnEpochAreAnErrorNamingTheTensor) {
+  nn::ModulePtr model = fixtures::small_mlp(7);
+  auto opt = make_optimizer(sgd(), *model);
+  data::DataLoader loader(train_, loader_options());
+  TrainState state;
+  // After the epoch's last step a weight turns infinite (the loss never saw it).
+  struct Poison : Callback {
+    int64_t last = 0;
+    void on_batch_end(Context& ctx, int64_t, int64_t step, double) override {
+      if (step != last) return;
+      Tensor w = ctx.model.state_dict().begin()->second;
+      w.data<float>()[0] = std::numeric_limits<float>::infinity();
+    }
+  } poison;
+  poison.last = loader.num_batches() - 1;
+  const std::string name = model->state_dict().begin()->first;
+  const std::string m = finch::test::error_of([&] { fit(*model, *opt, loader, ce(), cosine(1), quiet(1), state, evaluator(), {&poison}); });
+  EXPECT_NE(m.find(name + " holds a NaN or an infinity after epoch 1"), std::string::npos) << m;
 }
