@@ -31,7 +31,10 @@ Shape conv2d_shape(const Types& in, const json& a, const std::string& where) {
   const Shape& w = rank(in[1], 4, 4, "a weight [OC, C/groups, KH, KW]", where);
   const Conv2dParams p = conv2d_from_json(a, where);
   const int64_t C = x[1], OC = w[0];
-  if (C % p.groups != 0 || OC % p.groups != 0 || w[1] != C / p.groups)
+  if (C % p.groups != 0 || OC % p.groups != 0)
+    fail(where, ": expected input channels (", C, ") and output channels (", OC, ") divisible by groups (", p.groups,
+         "), found weight ", shape_str(w));
+  if (w[1] != C / p.groups)
     fail(where, ": expected a weight [OC, ", C / p.groups, ", KH, KW] for ", C, " input channels in ", p.groups,
          " groups, found ", shape_str(w));
   if (in.size() > 2 && !in[2].absent && in[2].shape != Shape{OC})

@@ -148,7 +148,8 @@ Outs qcat(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
 Outs dq_linear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const quant::QParams w = qparams_of(n, g, n.inputs[1]);
   const std::vector<float> sw = w.per_channel() ? w.scale : std::vector<float>(size_t(in[1].size(0)), w.scale[0]);
-  return {quant::reference::dq_linear(in[0], in[1], sw, in[2], ops::read_activation(n.attrs, node_where(n)))};
+  const Tensor b = in.size() > 2 ? in[2] : Tensor();  // a node may list only x and w
+  return {quant::reference::dq_linear(in[0], in[1], sw, b, ops::read_activation(n.attrs, node_where(n)))};
 }
 
 // ---- optimized kernels, prepared at load ----

@@ -10,7 +10,7 @@ using test::check_grad;
 using test::leaf;
 using Ts = std::vector<Tensor>;
 
-void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dOptions& opt, uint64_t seed) {
+void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dParams& opt, uint64_t seed) {
   SCOPED_TRACE(shape_str(xs) + " * " + shape_str(ws));
   Ts in{leaf(xs, seed), leaf(ws, seed + 1)};
   if (bias) in.push_back(leaf({ws[0]}, seed + 2));
@@ -21,16 +21,16 @@ void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dOptions
 
 GRADCHECK_TEST(conv2d, Plain3x3) { check_conv({2, 2, 4, 5}, {3, 2, 3, 3}, true, {}, 1); }
 GRADCHECK_TEST(conv2d, StridePaddingDilation) {
-  check_conv({1, 2, 6, 5}, {2, 2, 3, 2}, false, Conv2dOptions{{2, 1}, {1, 2}, {2, 1}, 1}, 2);
-  check_conv({2, 1, 5, 5}, {2, 1, 3, 3}, true, Conv2dOptions{{3, 3}, {2, 2}, {1, 1}, 1}, 3);
+  check_conv({1, 2, 6, 5}, {2, 2, 3, 2}, false, Conv2dParams{2, 1, 1, 2, 2, 1, 1}, 2);
+  check_conv({2, 1, 5, 5}, {2, 1, 3, 3}, true, Conv2dParams{3, 3, 2, 2, 1, 1, 1}, 3);
 }
 GRADCHECK_TEST(conv2d, Groups) {
-  check_conv({1, 4, 5, 4}, {4, 2, 3, 3}, true, Conv2dOptions{{2, 2}, {1, 1}, {2, 2}, 2}, 4);
+  check_conv({1, 4, 5, 4}, {4, 2, 3, 3}, true, Conv2dParams{2, 2, 1, 1, 2, 2, 2}, 4);
 }
 GRADCHECK_TEST(conv2d, Depthwise) {
-  check_conv({2, 3, 5, 6}, {3, 1, 3, 3}, true, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 3}, 5);
-  check_conv({1, 2, 6, 7}, {4, 1, 3, 3}, true, Conv2dOptions{{2, 2}, {1, 1}, {1, 1}, 2}, 6);  // multiplier 2
-  check_conv({1, 2, 7, 6}, {2, 1, 2, 3}, false, Conv2dOptions{{1, 2}, {1, 0}, {2, 1}, 2}, 7);
+  check_conv({2, 3, 5, 6}, {3, 1, 3, 3}, true, Conv2dParams{1, 1, 1, 1, 1, 1, 3}, 5);
+  check_conv({1, 2, 6, 7}, {4, 1, 3, 3}, true, Conv2dParams{2, 2, 1, 1, 1, 1, 2}, 6);  // multiplier 2
+  check_conv({1, 2, 7, 6}, {2, 1, 2, 3}, false, Conv2dParams{1, 2, 1, 0, 2, 1, 2}, 7);
 }
 GRADCHECK_TEST(conv2d, Pointwise) { check_conv({2, 3, 3, 2}, {4, 3, 1, 1}, true, {}, 8); }
 
