@@ -171,7 +171,7 @@ class QuantCall : public nn::ForwardInterceptor {
     } else {
       fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d or Linear");
     }
-    a["act"] = "none";
+    a[ops::attr::act.name] = "none";
     if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = compile::qparams_json(weight_fq->qparams());
     if (fp16_weights) a["weight_fp16"] = true;
     if (dynamic) a["dynamic"] = true;
