@@ -14,6 +14,7 @@
 #include "framework/tensor.h"
 #include "ops/conv.h"
 #include "ops/loss.h"
+#include "ops/pool.h"
 
 namespace finch {
 
@@ -95,13 +96,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // x [N, C, L], weight [OC, C/groups, K].
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
-struct Pool2dOptions {
-  std::pair<int64_t, int64_t> kernel{2, 2}, stride{0, 0} /* 0: = kernel */, padding{0, 0};
-  bool ceil_mode = false;
-  bool count_include_pad = true;  // avg pool only
-};
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// The window is ops/pool.h's Pool2dParams (kernel kh/kw, stride sh/sw, padding ph/pw, ceil_mode,
+// count_include_pad; default 2×2, stride 2). torch's stride=None (= the kernel) is the nn
+// modules' constructor argument stride = 0.
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
 Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_size);
 
 // ---- normalization, tables, dropout — autograd/functions_norm.cc ----

@@ -14,22 +14,11 @@ using autograd::Needs;
 
 namespace {
 
-ops::Pool2dParams to_params(const Pool2dOptions& o) {
-  ops::Pool2dParams p;
-  p.kh = o.kernel.first, p.kw = o.kernel.second;
-  p.sh = o.stride.first == 0 ? p.kh : o.stride.first;
-  p.sw = o.stride.second == 0 ? p.kw : o.stride.second;
-  p.ph = o.padding.first, p.pw = o.padding.second;
-  p.ceil_mode = o.ceil_mode;
-  p.count_include_pad = o.count_include_pad;
-  return p;
-}
-
 bool wants(const Needs& needs, size_t i) { return i < needs.size() && needs[i]; }
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
@@ -74,11 +63,10 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   return y;
 }
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
-  const ops::Pool2dParams p = to_params(opt);
   ops::MaxPoolResult r = ops::max_pool2d(x, p);
   if (cap.active()) cap.record("max_pool2d", {x}, {r.y}, ops::to_json(p, ops::PoolKind::max));
   if (rec)
@@ -89,11 +77,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   return r.y;
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
-  const ops::Pool2dParams p = to_params(opt);
   Tensor y = ops::avg_pool2d(x, p);
   if (cap.active()) cap.record("avg_pool2d", {x}, {y}, ops::to_json(p, ops::PoolKind::avg));
   if (rec)
@@ -109,7 +96,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_s
   NoGradGuard ng;
   Tensor y = ops::adaptive_avg_pool2d(x, output_size.first, output_size.second);
   if (cap.active())
-    cap.record("adaptive_avg_pool2d", {x}, {y}, ops::to_json(ops::AdaptivePool2dAttrs{output_size.first, output_size.second}));
+    cap.record("adaptive_avg_pool2d", {x}, {y},
+               ops::to_json(ops::AdaptivePool2dAttrs{output_size.first, output_size.second}));
   if (rec)
     autograd::record("adaptive_avg_pool2d", {x}, {y}, [shape = x.shape()](const Grads& g, const Needs&) {
       return Grads{ops::adaptive_avg_pool2d_backward(g[0], shape)};

@@ -95,7 +95,8 @@ std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  if (ops::read_bool(n.attrs, attr::training, node_where(n), false)) fail("node '", n.name, "': batch_norm in training mode cannot run in a program");
+  if (ops::read_bool(n.attrs, attr::training, node_where(n), false))
+    fail(node_where(n), ": attribute 'training' is true; expected false (a program runs batch_norm in inference form)");
   return {ops::batch_norm(in[0], in[3], in[4], in[1], in[2], false, 0.0, number(n, attr::eps)).y};
 }
 
