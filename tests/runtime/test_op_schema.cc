@@ -206,6 +206,13 @@ TEST(OpSchema, UneditedProgramsLoadAndRun) {
   Program q(int8_graph(), "int8");
   EXPECT_EQ(q.run(full({2, 4}, 0.5)).shape(), (Shape{2, 4}));
   EXPECT_EQ(load_error(float_graph(), [](ojson&) {}), "");
+  // Attributes an op does not declare are ignored, as they always were (lowering of older trees
+  // left the conv's `act` on qconv2d nodes; a later tree may add one such as `layout`).
+  EXPECT_EQ(load_error(int8_graph(), [](ojson& d) {
+              d["nodes"][1]["attrs"]["act"] = "relu";
+              d["nodes"][1]["attrs"]["layout"] = "nchw";
+            }),
+            "");
 }
 
 TEST(OpSchema, HostileAttributesRejectedAtLoad) {
