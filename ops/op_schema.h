@@ -51,9 +51,10 @@ struct OpSchema {
   bool may_be_absent(size_t i) const {
     return !variadic && i < inputs.size() && (inputs[i].optional || int(i) >= min_inputs);
   }
-  // Fails unless a node with `n_inputs` inputs (absent[i]: input i is -1) and `attrs` fits this
-  // op: the input count, absent inputs only where allowed, every attribute well-formed.
-  void check_node(const std::vector<bool>& absent, const nlohmann::json& attrs, const std::string& where) const;
+  // Fails unless a node with absent.size() inputs (absent[i]: input i is -1) and attributes
+  // `node_attrs` fits this op: the input count, absent inputs only where allowed, every declared
+  // attribute well-formed (attributes the op does not declare are ignored, as they always were).
+  void check_node(const std::vector<bool>& absent, const nlohmann::json& node_attrs, const std::string& where) const;
 };
 
 // Every deployable op, float ops first, then the integer ops.
