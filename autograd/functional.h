@@ -12,6 +12,9 @@
 
 #include "framework/random.h"
 #include "framework/tensor.h"
+#include "ops/conv.h"
+#include "ops/loss.h"
+#include "ops/pool.h"
 
 namespace finch {
 
@@ -85,23 +88,19 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- convolution and pooling — autograd/functions_conv.cc ----
-struct Conv2dOptions {
-  std::pair<int64_t, int64_t> stride{1, 1}, padding{0, 0}, dilation{1, 1};
-  int64_t groups = 1;
-};
+// The options are ops/conv.h's Conv2dParams (stride sh/sw, padding ph/pw, dilation dh/dw,
+// groups): one type from a module to the kernels, the capture record and the runtime.
 // x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC] or undefined.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-              const Conv2dOptions& opt = {});
+              const Conv2dParams& p = {});
 // x [N, C, L], weight [OC, C/groups, K].
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
-struct Pool2dOptions {
-  std::pair<int64_t, int64_t> kernel{2, 2}, stride{0, 0} /* 0: = kernel */, padding{0, 0};
-  bool ceil_mode = false;
-  bool count_include_pad = true;  // avg pool only
-};
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// The window is ops/pool.h's Pool2dParams (kernel kh/kw, stride sh/sw, padding ph/pw, ceil_mode,
+// count_include_pad; default 2×2, stride 2). torch's stride=None (= the kernel) is the nn
+// modules' constructor argument stride = 0.
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
 Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_size);
 
 // ---- normalization, tables, dropout — autograd/functions_norm.cc ----
@@ -144,7 +143,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
 Tensor to_dtype(const Tensor& x, DType dtype);
 
 // ---- losses — autograd/functions_loss.cc ----
-enum class Reduction { none, mean, sum };
+// Reduction (none, mean, sum) is ops/loss.h's: one enum from here to the kernels.
 // logits [N, C] or [N, C, d...]; target i64 class indices [N] / [N, d...]. Targets equal to
 // ignore_index contribute nothing (and are left out of the mean). label_smoothing as torch.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::mean,

@@ -5,6 +5,7 @@
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
 #include "ops/activation.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -48,7 +49,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
       [negative_slope](const Tensor& g, const Tensor& z) {
         return ops::leaky_relu_backward(g, z, negative_slope);
       },
-      {{"negative_slope", negative_slope}});
+      {{ops::attr::negative_slope.name, negative_slope}});
 }
 
 Tensor sigmoid(const Tensor& x) {

@@ -4,6 +4,7 @@
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
 #include "ops/conv.h"
+#include "ops/op_attrs.h"
 #include "ops/pool.h"
 
 namespace finch {
@@ -13,43 +14,20 @@ using autograd::Needs;
 
 namespace {
 
-ops::Conv2dParams to_params(const Conv2dOptions& o) {
-  ops::Conv2dParams p;
-  p.sh = o.stride.first, p.sw = o.stride.second;
-  p.ph = o.padding.first, p.pw = o.padding.second;
-  p.dh = o.dilation.first, p.dw = o.dilation.second;
-  p.groups = o.groups;
-  return p;
-}
-
-ops::Pool2dParams to_params(const Pool2dOptions& o) {
-  ops::Pool2dParams p;
-  p.kh = o.kernel.first, p.kw = o.kernel.second;
-  p.sh = o.stride.first == 0 ? p.kh : o.stride.first;
-  p.sw = o.stride.second == 0 ? p.kw : o.stride.second;
-  p.ph = o.padding.first, p.pw = o.padding.second;
-  p.ceil_mode = o.ceil_mode;
-  p.count_include_pad = o.count_include_pad;
-  return p;
-}
-
 bool wants(const Needs& needs, size_t i) { return i < needs.size() && needs[i]; }
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
-  const ops::Conv2dParams p = to_params(opt);
   Tensor y = ops::conv2d(x, weight, bias, p);
-  if (cap.active())
-    cap.record("conv2d", {x, weight, bias}, {y},
-               nlohmann::json{{"stride", {opt.stride.first, opt.stride.second}},
-                                   {"padding", {opt.padding.first, opt.padding.second}},
-                                   {"dilation", {opt.dilation.first, opt.dilation.second}},
-                                   {"groups", opt.groups},
-                                   {"act", "none"}});
+  if (cap.active()) {
+    nlohmann::json a = ops::to_json(p);
+    a[ops::attr::act.name] = "none";
+    cap.record("conv2d", {x, weight, bias}, {y}, a);
+  }
   if (rec)
     autograd::record("conv2d", {x, weight, bias}, {y},
                      [x = x.detach(), w = weight.detach(), p, has_bias = bias.defined()](
@@ -85,14 +63,12 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   return y;
 }
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
-  const ops::Pool2dParams p = to_params(opt);
   ops::MaxPoolResult r = ops::max_pool2d(x, p);
-  if (cap.active()) cap.record("max_pool2d", {x}, {r.y}, nlohmann::json{{"kernel", {p.kh, p.kw}}, {"stride", {p.sh, p.sw}}, {"padding", {p.ph, p.pw}},
-                                   {"ceil_mode", p.ceil_mode}});
+  if (cap.active()) cap.record("max_pool2d", {x}, {r.y}, ops::to_json(p, ops::PoolKind::max));
   if (rec)
     autograd::record("max_pool2d", {x}, {r.y},
                      [idx = r.indices, shape = x.shape()](const Grads& g, const Needs&) {
@@ -101,15 +77,12 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   return r.y;
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
-  const ops::Pool2dParams p = to_params(opt);
   Tensor y = ops::avg_pool2d(x, p);
-  if (cap.active())
-    cap.record("avg_pool2d", {x}, {y}, nlohmann::json{{"kernel", {p.kh, p.kw}}, {"stride", {p.sh, p.sw}}, {"padding", {p.ph, p.pw}},
-                                   {"ceil_mode", p.ceil_mode}, {"count_include_pad", p.count_include_pad}});
+  if (cap.active()) cap.record("avg_pool2d", {x}, {y}, ops::to_json(p, ops::PoolKind::avg));
   if (rec)
     autograd::record("avg_pool2d", {x}, {y}, [p, shape = x.shape()](const Grads& g, const Needs&) {
       return Grads{ops::avg_pool2d_backward(g[0], shape, p)};
@@ -123,7 +96,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::pair<int64_t, int64_t> output_s
   NoGradGuard ng;
   Tensor y = ops::adaptive_avg_pool2d(x, output_size.first, output_size.second);
   if (cap.active())
-    cap.record("adaptive_avg_pool2d", {x}, {y}, {{"output_size", {output_size.first, output_size.second}}});
+    cap.record("adaptive_avg_pool2d", {x}, {y},
+               ops::to_json(ops::AdaptivePool2dAttrs{output_size.first, output_size.second}));
   if (rec)
     autograd::record("adaptive_avg_pool2d", {x}, {y}, [shape = x.shape()](const Grads& g, const Needs&) {
       return Grads{ops::adaptive_avg_pool2d_backward(g[0], shape)};

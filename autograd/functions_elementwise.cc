@@ -8,6 +8,7 @@
 #include "framework/grad_mode.h"
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -32,7 +33,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::add(a, b, alpha);
-  if (cap.active()) cap.record("add", {a, b}, {y}, {{"alpha", alpha}, {"act", "none"}});
+  if (cap.active()) cap.record("add", {a, b}, {y}, {{ops::attr::alpha.name, alpha}, {ops::attr::act.name, "none"}});
   if (rec)
     autograd::record("add", {a, b}, {y},
                      [sa = a.shape(), sb = b.shape(), alpha](const Grads& g, const Needs& need) {
@@ -51,7 +52,7 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   const bool rec = autograd::should_record({a, b});
   NoGradGuard ng;
   Tensor y = ops::sub(a, b, alpha);
-  if (cap.active()) cap.record("sub", {a, b}, {y}, {{"alpha", alpha}, {"act", "none"}});
+  if (cap.active()) cap.record("sub", {a, b}, {y}, {{ops::attr::alpha.name, alpha}, {ops::attr::act.name, "none"}});
   if (rec)
     autograd::record("sub", {a, b}, {y},
                      [sa = a.shape(), sb = b.shape(), alpha](const Grads& g, const Needs& need) {
@@ -106,7 +107,7 @@ Tensor add(const Tensor& a, double s) {
   const bool rec = autograd::should_record({a});
   NoGradGuard ng;
   Tensor y = ops::add_scalar(a, s);
-  if (cap.active()) cap.record("add_scalar", {a}, {y}, {{"value", s}});
+  if (cap.active()) cap.record("add_scalar", {a}, {y}, {{ops::attr::value.name, s}});
   if (rec)
     autograd::record("add_scalar", {a}, {y}, [](const Grads& g, const Needs&) { return Grads{g[0]}; });
   return y;
@@ -117,7 +118,7 @@ Tensor mul(const Tensor& a, double s) {
   const bool rec = autograd::should_record({a});
   NoGradGuard ng;
   Tensor y = ops::mul_scalar(a, s);
-  if (cap.active()) cap.record("mul_scalar", {a}, {y}, {{"value", s}});
+  if (cap.active()) cap.record("mul_scalar", {a}, {y}, {{ops::attr::value.name, s}});
   if (rec)
     autograd::record("mul_scalar", {a}, {y},
                      [s](const Grads& g, const Needs&) { return Grads{ops::mul_scalar(g[0], s)}; });

@@ -4,6 +4,7 @@
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
 #include "ops/matmul.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -28,7 +29,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   Tensor y = ops::linear(x, weight, bias);
-  if (cap.active()) cap.record("linear", {x, weight, bias}, {y}, {{"act", "none"}});
+  if (cap.active()) cap.record("linear", {x, weight, bias}, {y}, {{ops::attr::act.name, "none"}});
   if (rec)
     autograd::record("linear", {x, weight, bias}, {y},
                      [x = x.detach(), w = weight.detach(), has_bias = bias.defined()](

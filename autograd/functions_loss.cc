@@ -10,22 +10,11 @@ namespace finch {
 using autograd::Grads;
 using autograd::Needs;
 
-namespace {
-ops::LossReduction to_ops(Reduction r) {
-  switch (r) {
-    case Reduction::none: return ops::LossReduction::none;
-    case Reduction::sum: return ops::LossReduction::sum;
-    case Reduction::mean: break;
-  }
-  return ops::LossReduction::mean;
-}
-}  // namespace
-
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction,
                      int64_t ignore_index, double label_smoothing) {
   const bool rec = autograd::should_record({logits});
   NoGradGuard ng;
-  const ops::LossReduction red = to_ops(reduction);
+  const ops::Reduction red = reduction;
   ops::CrossEntropyResult r =
       ops::cross_entropy(logits, target, red, ignore_index, label_smoothing);
   if (rec)
@@ -42,7 +31,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
                        const Tensor& pos_weight) {
   const bool rec = autograd::should_record({logits, target, pos_weight});
   NoGradGuard ng;
-  const ops::LossReduction red = to_ops(reduction);
+  const ops::Reduction red = reduction;
   Tensor loss = ops::bce_with_logits(logits, target, pos_weight, red);
   if (rec)
     autograd::record(
@@ -60,7 +49,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction red
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   const bool rec = autograd::should_record({input, target});
   NoGradGuard ng;
-  const ops::LossReduction red = to_ops(reduction);
+  const ops::Reduction red = reduction;
   Tensor loss = ops::mse_loss(input, target, red);
   if (rec)
     autograd::record("mse_loss", {input, target}, {loss},

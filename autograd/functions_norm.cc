@@ -7,6 +7,7 @@
 #include "ops/dropout.h"
 #include "ops/embedding.h"
 #include "ops/norm.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -24,7 +25,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                            momentum, eps);
   if (cap.active())
     cap.record("batch_norm", {x, weight, bias, running_mean, running_var}, {r.y},
-               {{"eps", eps}, {"training", training}});
+               {{ops::attr::eps.name, eps}, {ops::attr::training.name, training}});
   if (rec)
     autograd::record(
         "batch_norm", {x, weight, bias}, {r.y},

@@ -5,6 +5,7 @@
 #include "framework/grad_mode.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -27,7 +28,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::mean(x, dims, keepdim);
-  if (cap.active()) cap.record("mean", {x}, {y}, {{"dims", dims}, {"keepdim", keepdim}});
+  if (cap.active()) cap.record("mean", {x}, {y}, {{ops::attr::dims.name, dims}, {ops::attr::keepdim.name, keepdim}});
   if (rec) {
     const auto nd = ops::normalize_dims(dims, x.dim(), "mean");
     const double scale = 1.0 / double(ops::reduced_count(x.shape(), nd));
@@ -75,7 +76,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::softmax(x, dim);
-  if (cap.active()) cap.record("softmax", {x}, {y}, {{"dim", dim}});
+  if (cap.active()) cap.record("softmax", {x}, {y}, {{ops::attr::dim.name, dim}});
   if (rec)
     autograd::record("softmax", {x}, {y}, [y = y.detach(), dim](const Grads& g, const Needs&) {
       return Grads{ops::softmax_backward(g[0], y, dim)};

@@ -11,6 +11,7 @@
 #include "framework/grad_mode.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "ops/op_attrs.h"
 
 namespace finch {
 
@@ -53,7 +54,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   NoGradGuard ng;
   const Tensor xd = x.detach();
   Tensor y = finish_reshape(x, xd, xd.reshape(shape), rec);
-  if (cap.active()) cap.record("reshape", {x}, {y}, {{"shape", y.shape()}});
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{ops::attr::shape.name, y.shape()}});
   return y;
 }
 
@@ -63,7 +64,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   NoGradGuard ng;
   const Tensor xd = x.detach();
   Tensor y = finish_reshape(x, xd, xd.flatten(start_dim, end_dim), rec);
-  if (cap.active()) cap.record("flatten", {x}, {y}, {{"start_dim", start_dim}, {"end_dim", end_dim}});
+  if (cap.active()) cap.record("flatten", {x}, {y}, {{ops::attr::start_dim.name, start_dim}, {ops::attr::end_dim.name, end_dim}});
   return y;
 }
 
@@ -73,7 +74,7 @@ Tensor view(const Tensor& x, const Shape& shape) {
   NoGradGuard ng;
   Tensor y = x.detach().view(shape);
   if (rec) record_view(x, y);
-  if (cap.active()) cap.record("reshape", {x}, {y}, {{"shape", y.shape()}});
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{ops::attr::shape.name, y.shape()}});
   return y;
 }
 
@@ -184,7 +185,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   const bool rec = autograd::should_record(xs);
   NoGradGuard ng;
   Tensor y = ops::cat(xs, dim);
-  if (cap.active()) cap.record("cat", xs, {y}, {{"dim", wrap_dim(dim, y.dim(), "cat")}});
+  if (cap.active()) cap.record("cat", xs, {y}, {{ops::attr::dim.name, wrap_dim(dim, y.dim(), "cat")}});
   if (rec) {
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;

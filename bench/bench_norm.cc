@@ -90,8 +90,8 @@ void BM_CrossEntropyOps(benchmark::State& st) {
   const Tensor t = randint(0, 1000, {256}, g);
   const Tensor one = scalar_tensor(1.0);
   for (auto _ : st) {
-    auto r = ops::cross_entropy(x, t, ops::LossReduction::mean, -100, 0.0);
-    Tensor dx = ops::cross_entropy_backward(one, x, t, r.lse, r.count, ops::LossReduction::mean,
+    auto r = ops::cross_entropy(x, t, ops::Reduction::mean, -100, 0.0);
+    Tensor dx = ops::cross_entropy_backward(one, x, t, r.lse, r.count, ops::Reduction::mean,
                                             -100, 0.0);
     benchmark::DoNotOptimize(dx.raw_data());
   }

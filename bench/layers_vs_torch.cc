@@ -37,14 +37,14 @@ Case make_case(const std::string& name) {
   using V = std::vector<Tensor>;
   if (name == "conv3x3")
     return {{r({64, 64, 32, 32}, g), r({64, 64, 3, 3}, g, 0.05), r({64}, g)}, [](const V& a) {
-              Conv2dOptions o;
-              o.padding = {1, 1};
+              Conv2dParams o;
+              o.ph = o.pw = 1;
               return V{conv2d(a[0], a[1], a[2], o)};
             }};
   if (name == "dwconv3x3")
     return {{r({64, 144, 32, 32}, g), r({144, 1, 3, 3}, g, 0.3), r({144}, g)}, [](const V& a) {
-              Conv2dOptions o;
-              o.padding = {1, 1};
+              Conv2dParams o;
+              o.ph = o.pw = 1;
               o.groups = 144;
               return V{conv2d(a[0], a[1], a[2], o)};
             }};

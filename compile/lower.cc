@@ -5,6 +5,7 @@
 #include "compile/capture.h"
 #include "kernels/quantize.h"
 #include "kernels/requant.h"
+#include "ops/op_attrs.h"
 #include "compile/passes.h"
 
 namespace finch::compile {
@@ -124,6 +125,9 @@ class Lowering {
     return r[0];
   }
 
+  static std::string where_of(const Node& n) { return "lower: node '" + n.name + "' (" + n.op + ")"; }
+  static std::string act_of(const Node& n) { return ops::read_activation(n.attrs, where_of(n)); }
+
   void lower(const Node& n) {
     if (n.op == "fake_quant") return lower_fake_quant(n);
     if ((n.op == "conv2d" || n.op == "linear") && n.attrs.contains("weight_quant")) return lower_weighted(n);
@@ -176,7 +180,7 @@ class Lowering {
       const int32_t y = n.outputs[0];
       fl_[size_t(y)] = activation(val(y).name, val(y).shape, DType::f32);
       emit("dq_linear", n.name, {float_of(n.inputs[0]), wc, has_bias ? float_of(n.inputs[2]) : -1}, {fl_[size_t(y)]},
-           {{"act", n.attrs.value("act", "none")}});
+           {{ops::attr::act.name, act_of(n)}});
       return;
     }
     const int32_t x = n.inputs[0];
@@ -196,10 +200,11 @@ class Lowering {
     const auto bq = quant::quantize_bias(b, pi.scale[0], sw);
     Tensor bias = empty({oc}, DType::i32);
     for (int64_t c = 0; c < oc; ++c) bias.data<int32_t>()[c] = bq[size_t(c)];
-    const quant::QRange r = quant::fused_activation_range(n.attrs.value("act", "none"), po.scale[0], po.zero_point[0], {po.qmin, po.qmax});
-    nlohmann::json a = n.attrs;
-    a.erase("weight_quant"), a.erase("act");
-    a["qmin"] = r.qmin, a["qmax"] = r.qmax;
+    const quant::QRange r = quant::fused_activation_range(act_of(n), po.scale[0], po.zero_point[0], {po.qmin, po.qmax});
+    // The int8 node's attributes: the conv's own (qlinear has none) and the code range with the
+    // fused activation folded in.
+    nlohmann::json a = n.op == "conv2d" ? ops::to_json(ops::conv2d_from_json(n.attrs, where_of(n))) : nlohmann::json::object();
+    a.update(ops::to_json(ops::CodeRange{int32_t(r.qmin), int32_t(r.qmax)}));
     const int32_t y = f.outputs[0];
     cd_[size_t(y)] = activation(val(y).name, val(y).shape, code_dtype(po), info_of(po));
     const std::string base = wname.substr(0, wname.rfind('.'));
@@ -213,14 +218,16 @@ class Lowering {
   bool lower_add(const Node& n) {
     const int32_t a = n.inputs[0], b = n.inputs[1];
     const int32_t fq = only_fake_quant_reader(n.outputs[0]);
-    if (cd_[size_t(a)] < 0 || cd_[size_t(b)] < 0 || fq < 0 || n.attrs.value("alpha", 1.0) != 1.0) return false;
+    if (cd_[size_t(a)] < 0 || cd_[size_t(b)] < 0 || fq < 0 || ops::read_number(n.attrs, ops::attr::alpha, where_of(n), 1.0) != 1.0)
+      return false;
     if (val(a).shape != val(b).shape) return false;
     const Node& f = g_.nodes[size_t(fq)];
     const quant::QParams po = qparams_from_json(f.attrs);
-    const quant::QRange r = quant::fused_activation_range(n.attrs.value("act", "none"), po.scale[0], po.zero_point[0], {po.qmin, po.qmax});
+    const quant::QRange r = quant::fused_activation_range(act_of(n), po.scale[0], po.zero_point[0], {po.qmin, po.qmax});
     const int32_t y = f.outputs[0];
     cd_[size_t(y)] = activation(val(y).name, val(y).shape, code_dtype(po), info_of(po));
-    emit("qadd", n.name, {cd_[size_t(a)], cd_[size_t(b)]}, {cd_[size_t(y)]}, {{"qmin", r.qmin}, {"qmax", r.qmax}});
+    emit("qadd", n.name, {cd_[size_t(a)], cd_[size_t(b)]}, {cd_[size_t(y)]},
+         ops::to_json(ops::CodeRange{int32_t(r.qmin), int32_t(r.qmax)}));
     absorbed_[size_t(fq)] = true;
     return true;
   }

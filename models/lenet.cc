@@ -25,7 +25,7 @@ LeNet5::LeNet5(int64_t in_channels, int64_t num_classes, int64_t input_size, Gen
 Tensor LeNet5::forward_impl(const Tensor& x) {
   if (x.dim() != 4 || x.size(2) != input_size || x.size(3) != input_size)
     fail("LeNet5: expected an input [N, C, ", input_size, ", ", input_size, "], got ", shape_str(x.shape()));
-  Pool2dOptions pool;  // 2×2, stride 2
+  Pool2dParams pool;  // 2×2, stride 2
   Tensor h = max_pool2d(relu(conv1->forward(x)), pool);
   h = max_pool2d(relu(conv2->forward(h)), pool);
   h = relu(fc1->forward(flatten(h, 1)));

@@ -9,11 +9,20 @@
 
 #include "framework/tensor.h"
 
-namespace finch::ops {
+namespace finch {
 
+// A convolution's options: stride (sh, sw), padding (ph, pw), dilation (dh, dw), groups. One
+// type from the nn module (autograd's conv2d takes it) to the kernels, the capture record and the
+// runtime (its JSON form: ops/op_attrs.h). It lives in namespace finch, not finch::ops, so an
+// unqualified conv2d(x, w, b, p) finds autograd's function by argument-dependent lookup, never
+// also the kernel's.
 struct Conv2dParams {
   int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
 };
+
+namespace ops {
+
+using finch::Conv2dParams;
 
 // floor((in + 2·pad − dil·(k−1) − 1) / stride) + 1, as torch.
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil);
@@ -59,4 +68,5 @@ Tensor conv2d_winograd_dweight(const Tensor& x, const Tensor& dy, int64_t ph, in
 // Σ over N and the spatial dims of y [N, C, S]: the conv bias gradient, summed in a fixed order.
 Tensor channel_sums(const Tensor& y);
 
-}  // namespace finch::ops
+}  // namespace ops
+}  // namespace finch

@@ -170,9 +170,9 @@ void ce_backward_impl(const Tensor& x, const std::vector<int64_t>& t, const CeDi
 }
 
 // The per-sample loss gradients g_i (one value when the loss was reduced).
-std::vector<double> loss_grads(const Tensor& grad_loss, LossReduction red, double mean_div,
+std::vector<double> loss_grads(const Tensor& grad_loss, Reduction red, double mean_div,
                                const Shape& loss_shape, const char* op) {
-  if (red == LossReduction::none) {
+  if (red == Reduction::none) {
     if (grad_loss.shape() != loss_shape)
       fail(op, ": expected a loss gradient of shape ", shape_str(loss_shape), ", got ",
            shape_str(grad_loss.shape()));
@@ -182,18 +182,18 @@ std::vector<double> loss_grads(const Tensor& grad_loss, LossReduction red, doubl
     fail(op, ": expected a one-element loss gradient for a reduced loss, got shape ",
          shape_str(grad_loss.shape()));
   const double g = grad_loss.item();
-  return {red == LossReduction::mean ? g / mean_div : g};
+  return {red == Reduction::mean ? g / mean_div : g};
 }
 
-Tensor reduced_loss(const std::vector<double>& per, LossReduction red, double count,
+Tensor reduced_loss(const std::vector<double>& per, Reduction red, double count,
                     const Shape& shape, DType dtype) {
-  if (red == LossReduction::none) return from_vector(per, shape).to(dtype);
+  if (red == Reduction::none) return from_vector(per, shape).to(dtype);
   double s = blocked_sum(int64_t(per.size()), [&](int64_t i0, int64_t i1) {
     double a = 0;
     for (int64_t i = i0; i < i1; ++i) a += per[size_t(i)];
     return a;
   });
-  if (red == LossReduction::mean) s /= count;
+  if (red == Reduction::mean) s /= count;
   return scalar_tensor(s, dtype);
 }
 
@@ -205,7 +205,7 @@ void check_smoothing(double eps, const char* op) {
 }  // namespace
 
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& target,
-                                 LossReduction reduction, int64_t ignore_index,
+                                 Reduction reduction, int64_t ignore_index,
                                  double label_smoothing) {
   const CeDims d = ce_dims(logits, target, "cross_entropy");
   check_smoothing(label_smoothing, "cross_entropy");
@@ -224,7 +224,7 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& target,
 }
 
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
-                              const Tensor& lse, double count, LossReduction reduction,
+                              const Tensor& lse, double count, Reduction reduction,
                               int64_t ignore_index, double label_smoothing) {
   const CeDims d = ce_dims(logits, target, "cross_entropy_backward");
   const std::vector<int64_t> t =
@@ -245,7 +245,7 @@ Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, con
 
 // Reference: for every sample, log_softmax over classes in double, then torch's formula.
 CrossEntropyResult cross_entropy_reference(const Tensor& logits, const Tensor& target,
-                                           LossReduction reduction, int64_t ignore_index,
+                                           Reduction reduction, int64_t ignore_index,
                                            double eps) {
   const CeDims d = ce_dims(logits, target, "cross_entropy_reference");
   const auto t = checked_targets(target, d.C, ignore_index, "cross_entropy_reference");
@@ -271,16 +271,16 @@ CrossEntropyResult cross_entropy_reference(const Tensor& logits, const Tensor& t
   r.lse = from_vector(lse, {d.N * d.S}).to(logits.dtype());
   double s = 0;
   for (double v : per) s += v;
-  r.loss = reduction == LossReduction::none ? from_vector(per, d.loss_shape).to(logits.dtype())
-           : reduction == LossReduction::sum ? scalar_tensor(s, logits.dtype())
+  r.loss = reduction == Reduction::none ? from_vector(per, d.loss_shape).to(logits.dtype())
+           : reduction == Reduction::sum ? scalar_tensor(s, logits.dtype())
                                              : scalar_tensor(s / r.count, logits.dtype());
   return r;
 }
 
 Tensor cross_entropy_backward_reference(const Tensor& grad_loss, const Tensor& logits,
-                                        const Tensor& target, LossReduction reduction,
+                                        const Tensor& target, Reduction reduction,
                                         int64_t ignore_index, double eps) {
-  const CrossEntropyResult f = cross_entropy_reference(logits, target, LossReduction::none,
+  const CrossEntropyResult f = cross_entropy_reference(logits, target, Reduction::none,
                                                        ignore_index, eps);
   const CeDims d = ce_dims(logits, target, "cross_entropy_backward_reference");
   const auto t = target.to_vector<int64_t>();
@@ -335,8 +335,8 @@ void check_pair(const Tensor& x, const Tensor& t, const char* op) {
 
 // Evaluates per-element values f(i) into `per` (reduction none) or sums them in fixed blocks.
 template <typename F>
-Tensor elementwise_loss(int64_t n, LossReduction red, const Shape& shape, DType dtype, F&& f) {
-  if (red == LossReduction::none) {
+Tensor elementwise_loss(int64_t n, Reduction red, const Shape& shape, DType dtype, F&& f) {
+  if (red == Reduction::none) {
     Tensor out = empty(shape, dtype);
     float* o32 = dtype == DType::f32 ? out.data<float>() : nullptr;
     double* o64 = dtype == DType::f64 ? out.data<double>() : nullptr;
@@ -352,7 +352,7 @@ Tensor elementwise_loss(int64_t n, LossReduction red, const Shape& shape, DType 
     for (int64_t i = i0; i < i1; ++i) a += f(i);
     return a;
   });
-  if (red == LossReduction::mean) s /= double(n);
+  if (red == Reduction::mean) s /= double(n);
   return scalar_tensor(s, dtype);
 }
 
@@ -370,7 +370,7 @@ struct Reader {
 }  // namespace
 
 Tensor bce_with_logits(const Tensor& x_in, const Tensor& t_in, const Tensor& pw_in,
-                       LossReduction reduction) {
+                       Reduction reduction) {
   check_pair(x_in, t_in, "bce_with_logits");
   const int64_t P = pos_weight_period(x_in, pw_in, "bce_with_logits");
   const Tensor x = x_in.contiguous(), t = t_in.contiguous();
@@ -384,7 +384,7 @@ Tensor bce_with_logits(const Tensor& x_in, const Tensor& t_in, const Tensor& pw_
 }
 
 BceGrads bce_with_logits_backward(const Tensor& grad_loss, const Tensor& x_in, const Tensor& t_in,
-                                  const Tensor& pw_in, LossReduction reduction, bool need_dx,
+                                  const Tensor& pw_in, Reduction reduction, bool need_dx,
                                   bool need_dtarget, bool need_dpos_weight) {
   const char* op = "bce_with_logits_backward";
   check_pair(x_in, t_in, op);
@@ -422,7 +422,7 @@ BceGrads bce_with_logits_backward(const Tensor& grad_loss, const Tensor& x_in, c
 }
 
 Tensor bce_with_logits_reference(const Tensor& x, const Tensor& target, const Tensor& pos_weight,
-                                 LossReduction reduction) {
+                                 Reduction reduction) {
   check_pair(x, target, "bce_with_logits_reference");
   const auto xv = x.to_vector<double>(), tv = target.to_vector<double>();
   const auto pv = pos_weight.defined() ? pos_weight.to_vector<double>() : std::vector<double>();
@@ -435,11 +435,11 @@ Tensor bce_with_logits_reference(const Tensor& x, const Tensor& target, const Te
     per[i] = -(pw * tv[i] * std::log(sig) + (1 - tv[i]) * std::log(1 - sig));
     s += per[i];
   }
-  if (reduction == LossReduction::none) return from_vector(per, x.shape()).to(x.dtype());
-  return scalar_tensor(reduction == LossReduction::sum ? s : s / double(xv.size()), x.dtype());
+  if (reduction == Reduction::none) return from_vector(per, x.shape()).to(x.dtype());
+  return scalar_tensor(reduction == Reduction::sum ? s : s / double(xv.size()), x.dtype());
 }
 
-Tensor mse_loss(const Tensor& in, const Tensor& tg, LossReduction reduction) {
+Tensor mse_loss(const Tensor& in, const Tensor& tg, Reduction reduction) {
   check_pair(in, tg, "mse_loss");
   const Tensor x = in.contiguous(), t = tg.contiguous();
   const Reader rx(x), rt(t);
@@ -450,7 +450,7 @@ Tensor mse_loss(const Tensor& in, const Tensor& tg, LossReduction reduction) {
 }
 
 Tensor mse_loss_backward(const Tensor& grad_loss, const Tensor& in, const Tensor& tg,
-                         LossReduction reduction) {
+                         Reduction reduction) {
   check_pair(in, tg, "mse_loss_backward");
   const Tensor x = in.contiguous(), t = tg.contiguous();
   const int64_t n = x.numel();
@@ -470,14 +470,14 @@ Tensor mse_loss_backward(const Tensor& grad_loss, const Tensor& in, const Tensor
   return dx;
 }
 
-Tensor mse_loss_reference(const Tensor& input, const Tensor& target, LossReduction reduction) {
+Tensor mse_loss_reference(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_pair(input, target, "mse_loss_reference");
   const auto xv = input.to_vector<double>(), tv = target.to_vector<double>();
   std::vector<double> per(xv.size());
   double s = 0;
   for (size_t i = 0; i < xv.size(); ++i) s += per[i] = (xv[i] - tv[i]) * (xv[i] - tv[i]);
-  if (reduction == LossReduction::none) return from_vector(per, input.shape()).to(input.dtype());
-  return scalar_tensor(reduction == LossReduction::sum ? s : s / double(xv.size()), input.dtype());
+  if (reduction == Reduction::none) return from_vector(per, input.shape()).to(input.dtype());
+  return scalar_tensor(reduction == Reduction::sum ? s : s / double(xv.size()), input.dtype());
 }
 
 }  // namespace finch::ops

@@ -10,9 +10,16 @@
 
 #include "framework/tensor.h"
 
-namespace finch::ops {
+namespace finch {
 
-enum class LossReduction { none, mean, sum };
+// How a loss reduces over its samples (torch's `reduction=`): one enum for the kernels and the
+// autograd losses. In namespace finch (not finch::ops) so an unqualified
+// cross_entropy(logits, target, Reduction::mean, ...) finds only autograd's function.
+enum class Reduction { none, mean, sum };
+
+namespace ops {
+
+using finch::Reduction;
 
 // ---- cross entropy: logits [N, C] / [N, C, d...] / [C], target i64 [N] / [N, d...] / [] ----
 struct CrossEntropyResult {
@@ -23,39 +30,39 @@ struct CrossEntropyResult {
 // loss_i = (1-ε)·(lse_i - x_i[t_i]) + ε·(lse_i - mean_c x_i[c]); ignored samples give 0 and
 // are left out of the mean's denominator (all ignored → mean is NaN, as torch).
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& target,
-                                 LossReduction reduction, int64_t ignore_index,
+                                 Reduction reduction, int64_t ignore_index,
                                  double label_smoothing);
 // dlogits = g_i·(softmax_i - (1-ε)·onehot(t_i) - ε/C), g_i the loss gradient for sample i.
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& target,
-                              const Tensor& lse, double count, LossReduction reduction,
+                              const Tensor& lse, double count, Reduction reduction,
                               int64_t ignore_index, double label_smoothing);
 
 CrossEntropyResult cross_entropy_reference(const Tensor& logits, const Tensor& target,
-                                           LossReduction reduction, int64_t ignore_index,
+                                           Reduction reduction, int64_t ignore_index,
                                            double label_smoothing);
 Tensor cross_entropy_backward_reference(const Tensor& grad_loss, const Tensor& logits,
-                                        const Tensor& target, LossReduction reduction,
+                                        const Tensor& target, Reduction reduction,
                                         int64_t ignore_index, double label_smoothing);
 
 // ---- binary cross entropy with logits: x, t of one shape; pos_weight [C] (C = last dim) ----
 // l = (1-t)·x + (1 + (pw-1)·t)·softplus(-x), softplus(-x) = max(-x, 0) + log1p(exp(-|x|)).
 Tensor bce_with_logits(const Tensor& x, const Tensor& target, const Tensor& pos_weight,
-                       LossReduction reduction);
+                       Reduction reduction);
 struct BceGrads {
   Tensor dx, dtarget, dpos_weight;  // undefined where not asked for
 };
 BceGrads bce_with_logits_backward(const Tensor& grad_loss, const Tensor& x, const Tensor& target,
-                                  const Tensor& pos_weight, LossReduction reduction,
+                                  const Tensor& pos_weight, Reduction reduction,
                                   bool need_dx, bool need_dtarget, bool need_dpos_weight);
 Tensor bce_with_logits_reference(const Tensor& x, const Tensor& target, const Tensor& pos_weight,
-                                 LossReduction reduction);
+                                 Reduction reduction);
 
 // ---- mean squared error: input, target of one shape ----
-Tensor mse_loss(const Tensor& input, const Tensor& target, LossReduction reduction);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
 // Returns d(input); d(target) is its negation.
 Tensor mse_loss_backward(const Tensor& grad_loss, const Tensor& input, const Tensor& target,
-                         LossReduction reduction);
-Tensor mse_loss_reference(const Tensor& input, const Tensor& target, LossReduction reduction);
+                         Reduction reduction);
+Tensor mse_loss_reference(const Tensor& input, const Tensor& target, Reduction reduction);
 
 // ---- Highway row kernels for F32 contiguous rows (ops/loss_hwy.cc), no validation ----
 namespace loss_kernels {
@@ -65,4 +72,5 @@ void row_stats(const float* x, int64_t C, float* max, double* sumexp, double* su
 void row_softmax_grad(const float* x, float* dx, int64_t C, float lse, float g, float off);
 }  // namespace loss_kernels
 
-}  // namespace finch::ops
+}  // namespace ops
+}  // namespace finch

@@ -8,13 +8,22 @@
 
 #include "framework/tensor.h"
 
-namespace finch::ops {
+namespace finch {
 
+// A pooling window: kernel (kh, kw), stride (sh, sw), padding (ph, pw), ceil_mode and, for
+// average pools, count_include_pad. One type from the nn modules (autograd's max_pool2d/
+// avg_pool2d take it) to the kernels, the capture record and the runtime (its JSON form:
+// ops/op_attrs.h). In namespace finch, not finch::ops, so an unqualified max_pool2d(x, p) finds
+// autograd's function by argument-dependent lookup, never also the kernel's.
 struct Pool2dParams {
   int64_t kh = 2, kw = 2, sh = 2, sw = 2, ph = 0, pw = 0;
   bool ceil_mode = false;
   bool count_include_pad = true;  // avg pool only
 };
+
+namespace ops {
+
+using finch::Pool2dParams;
 
 // torch's pooling output size: floor or ceil of (in + 2p − k)/s + 1, and with ceil_mode the last
 // window must start inside the input or the left padding.
@@ -48,4 +57,5 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t OH, int64_t OW);
 Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape);
 Tensor adaptive_avg_pool2d_reference(const Tensor& x, int64_t OH, int64_t OW);
 
-}  // namespace finch::ops
+}  // namespace ops
+}  // namespace finch

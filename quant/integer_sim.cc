@@ -65,7 +65,7 @@ void check_params(const QParams& in, const QParams& out) {
 }  // namespace
 
 Tensor integer_conv2d(const Tensor& x_hat, const QParams& in, const Tensor& w, const QParams& wq,
-                      const Tensor& bias, const QParams& out, const Conv2dOptions& opt) {
+                      const Tensor& bias, const QParams& out, const Conv2dParams& opt) {
   check_params(in, out);
   NoGradGuard ng;
   const int64_t oc = w.size(0);

@@ -15,7 +15,7 @@ namespace finch::quant {
 // parameters). w, bias: the deployed (folded) float weight and bias; wq: the weight's
 // parameters; out: the unit's output parameters. Returns (code − z_out)·s_out as f32.
 Tensor integer_conv2d(const Tensor& x_hat, const QParams& in, const Tensor& w, const QParams& wq,
-                      const Tensor& bias, const QParams& out, const Conv2dOptions& opt);
+                      const Tensor& bias, const QParams& out, const Conv2dParams& opt);
 // x̂ [N, in_features] (any leading dims), w [out, in].
 Tensor integer_linear(const Tensor& x_hat, const QParams& in, const Tensor& w, const QParams& wq,
                       const Tensor& bias, const QParams& out);

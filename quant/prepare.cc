@@ -15,6 +15,7 @@
 #include "quant/integer_sim.h"
 #include "kernels/quantize.h"
 #include "kernels/reference.h"
+#include "ops/op_attrs.h"
 #include "quant/observer.h"
 
 namespace finch::quant {
@@ -169,15 +170,13 @@ class QuantCall : public nn::ForwardInterceptor {
     if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
       kind = "conv2d";
       std::tie(w, b) = folded_bn ? folded(*conv) : std::pair<Tensor, Tensor>{conv->weight, conv->bias};
-      const Conv2dOptions& o = conv->options;
-      a = {{"stride", {o.stride.first, o.stride.second}}, {"padding", {o.padding.first, o.padding.second}},
-           {"dilation", {o.dilation.first, o.dilation.second}}, {"groups", o.groups}};
+      a = ops::to_json(conv->options);
     } else if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
       w = lin->weight, b = lin->bias;
     } else {
       fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d or Linear");
     }
-    a["act"] = "none";
+    a[ops::attr::act.name] = "none";
     if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = compile::qparams_json(weight_fq->qparams());
     if (fp16_weights) a["weight_fp16"] = true;
     if (dynamic) a["dynamic"] = true;

@@ -8,6 +8,7 @@
 
 #include "framework/error.h"
 #include "kernels/reference.h"
+#include "ops/op_schema.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -109,17 +110,15 @@ void Program::check_structure() const {
   }
   for (const Node& n : g_.nodes) {
     const OpImpl* impl = find_op(n.op);
-    if (!impl) fail(what_, ": node '", n.name, "' uses op '", n.op, "', which this runtime does not have");
-    const int ni = int(n.inputs.size());
-    if (ni < impl->min_inputs || (impl->max_inputs >= 0 && ni > impl->max_inputs))
-      fail(what_, ": node '", n.name, "' (", n.op, ") has ", ni, " inputs, expected ", impl->min_inputs,
-           impl->max_inputs == impl->min_inputs ? std::string() : " to " + std::to_string(impl->max_inputs));
-    for (int i = 0; i < ni; ++i) {
-      const int32_t v = n.inputs[size_t(i)];
-      if (v == -1 && (i >= impl->min_inputs || (impl->optional_mask >> i & 1u))) continue;  // an absent optional input
-      if (!in_range(v) || !ready[size_t(v)])
+    const ops::OpSchema* schema = ops::find_op_schema(n.op);
+    if (!impl || !schema) fail(what_, ": node '", n.name, "' uses op '", n.op, "', which this runtime does not have");
+    const std::string where = what_ + ": " + node_where(n);
+    std::vector<bool> absent;
+    for (int32_t v : n.inputs) absent.push_back(v == -1);
+    schema->check_node(absent, n.attrs, where);
+    for (int32_t v : n.inputs)
+      if (v != -1 && (!in_range(v) || !ready[size_t(v)]))
         fail(what_, ": node '", n.name, "' (", n.op, ") reads a value that is not computed before it");
-    }
     for (int32_t v : n.outputs) {
       if (!in_range(v) || ready[size_t(v)]) fail(what_, ": node '", n.name, "' writes a value another node or a constant already holds");
       ready[size_t(v)] = true;
@@ -127,6 +126,30 @@ void Program::check_structure() const {
   }
   for (int32_t v : g_.outputs)
     if (!in_range(v) || !ready[size_t(v)]) fail(what_, ": a graph output is never computed");
+}
+
+// Shape inference from the schema at the declared shapes, before any kernel is prepared or run:
+// a program whose attributes ask for an absurd output (a 2^16 x 2^16 adaptive pool) or whose
+// shapes disagree fails here with the node's name, not on an allocation in the dry run.
+void Program::check_shapes() const {
+  for (const Node& n : g_.nodes) {
+    std::vector<ops::ValueType> in;
+    for (int32_t v : n.inputs) {
+      if (v < 0) in.push_back({{}, std::nullopt, true});
+      else in.push_back({g_.values[size_t(v)].shape, g_.values[size_t(v)].dtype, false});
+    }
+    const std::vector<ops::ValueType> out =
+        ops::infer_types(*ops::find_op_schema(n.op), in, n.attrs, what_ + ": " + node_where(n));
+    if (out.size() != n.outputs.size())
+      fail(what_, ": node '", n.name, "' (", n.op, ") has ", n.outputs.size(), " outputs; expected ", out.size());
+    for (size_t k = 0; k < out.size(); ++k) {
+      const Value& d = g_.values[size_t(n.outputs[k])];
+      if (out[k].shape != d.shape || (out[k].dtype && *out[k].dtype != d.dtype))
+        fail(what_, ": node '", n.name, "' (", n.op, ") computes ", shape_str(out[k].shape), " ",
+             out[k].dtype ? dtype_name(*out[k].dtype) : "codes", " for value '", d.name,
+             "', but the program declares ", shape_str(d.shape), " ", dtype_name(d.dtype));
+    }
+  }
 }
 
 Program::~Program() = default;
@@ -142,7 +165,6 @@ int64_t Program::optimized_nodes() const {
 Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
   if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
   check_structure();
-  check_accumulators(g_, what_);
   // The optimized kernels are prepared on the program as stored, before any widening: the
   // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
   // they are. Only those two ops can: an f16 constant that any other op reads is widened first,
@@ -153,6 +175,8 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
       for (int32_t v : n.inputs)
         if (v >= 0) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
+  check_shapes();
+  check_accumulators(g_, what_);
   kernels_.resize(g_.nodes.size());
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {

@@ -76,6 +76,7 @@ class Program {
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
   void check_structure() const;
+  void check_shapes() const;
 };
 
 }  // namespace finch::runtime

@@ -10,6 +10,7 @@
 #include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/op_attrs.h"
 #include "ops/norm.h"
 #include "ops/pool.h"
 #include "ops/reduce.h"
@@ -24,27 +25,14 @@ namespace {
 
 using Outs = std::vector<Tensor>;
 
-const nlohmann::json& attr(const Node& n, const char* key) {
-  if (!n.attrs.contains(key)) fail("node '", n.name, "' (", n.op, "): missing attribute '", key, "'");
-  return n.attrs[key];
-}
+namespace attr = ops::attr;
 
-ops::Pool2dParams pool_params(const Node& n) {
-  const auto k = attr_ints(n, "kernel", 2), s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2);
-  ops::Pool2dParams q;
-  q.kh = k[0], q.kw = k[1], q.sh = s[0], q.sw = s[1], q.ph = p[0], q.pw = p[1];
-  q.ceil_mode = attr_bool(n, "ceil_mode", false);
-  q.count_include_pad = attr_bool(n, "count_include_pad", true);
-  return q;
+ops::Pool2dParams pool_params(const Node& n) { return ops::pool2d_from_json(n.attrs, node_where(n)); }
+ops::Conv2dParams conv_params(const Node& n) { return ops::conv2d_from_json(n.attrs, node_where(n)); }
+double number(const Node& n, const ops::AttrSpec& s, double fallback = 0) {
+  return ops::read_number(n.attrs, s, node_where(n), fallback);
 }
-
-ops::Conv2dParams conv_params(const Node& n) {
-  const auto s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2), d = attr_ints(n, "dilation", 2);
-  ops::Conv2dParams c;
-  c.sh = s[0], c.sw = s[1], c.ph = p[0], c.pw = p[1], c.dh = d[0], c.dw = d[1];
-  c.groups = attr_int(n, "groups", 1);
-  return c;
-}
+int64_t integer(const Node& n, const ops::AttrSpec& s) { return ops::read_int(n.attrs, s, node_where(n)); }
 
 Outs conv2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   const ops::Conv2dParams c = conv_params(n);
@@ -95,37 +83,40 @@ class Fp16Kernel final : public NodeKernel {
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
   if (!native_fp16(n, g)) return nullptr;
   quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-                              quant::kernels::f16_act_from_name(attr_string(n, "act", "none")));
+                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
   return std::make_unique<Fp16Kernel<quant::kernels::F16Conv2d>>(std::move(k));
 }
 
 std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
   if (!native_fp16(n, g)) return nullptr;
   quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
-                              quant::kernels::f16_act_from_name(attr_string(n, "act", "none")));
+                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
   return std::make_unique<Fp16Kernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  if (attr_bool(n, "training", false)) fail("node '", n.name, "': batch_norm in training mode cannot run in a program");
-  return {ops::batch_norm(in[0], in[3], in[4], in[1], in[2], false, 0.0, attr_double(n, "eps")).y};
+  if (ops::read_bool(n.attrs, attr::training, node_where(n), false))
+    fail(node_where(n), ": attribute 'training' is true; expected false (a program runs batch_norm in inference form)");
+  return {ops::batch_norm(in[0], in[3], in[4], in[1], in[2], false, 0.0, number(n, attr::eps)).y};
 }
 
 Outs add(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  Tensor y = ops::add(in[0], in[1], n.attrs.contains("alpha") ? attr_double(n, "alpha") : 1.0);
+  Tensor y = ops::add(in[0], in[1], number(n, attr::alpha, 1.0));
   apply_activation(n, y);
   return {y};
 }
 Outs sub(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::sub(in[0], in[1], n.attrs.contains("alpha") ? attr_double(n, "alpha") : 1.0)};
+  Tensor y = ops::sub(in[0], in[1], number(n, attr::alpha, 1.0));
+  apply_activation(n, y);
+  return {y};
 }
 Outs mul(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::mul(in[0], in[1])}; }
 Outs div(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::div(in[0], in[1])}; }
 Outs add_scalar(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::add_scalar(in[0], attr_double(n, "value"))};
+  return {ops::add_scalar(in[0], number(n, attr::value))};
 }
 Outs mul_scalar(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::mul_scalar(in[0], attr_double(n, "value"))};
+  return {ops::mul_scalar(in[0], number(n, attr::value))};
 }
 
 template <Tensor (*F)(const Tensor&)>
@@ -135,7 +126,7 @@ Outs unary(const Node&, const std::vector<Tensor>& in, const Graph&) {
 Outs gelu(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::gelu(in[0], "none")}; }
 Outs gelu_tanh(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::gelu(in[0], "tanh")}; }
 Outs leaky_relu(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::leaky_relu(in[0], attr_double(n, "negative_slope"))};
+  return {ops::leaky_relu(in[0], number(n, attr::negative_slope))};
 }
 
 Outs max_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
@@ -145,27 +136,28 @@ Outs avg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   return {ops::avg_pool2d(in[0], pool_params(n))};
 }
 Outs adaptive_avg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  const auto o = attr_ints(n, "output_size", 2);
-  return {ops::adaptive_avg_pool2d(in[0], o[0], o[1])};
+  const ops::AdaptivePool2dAttrs o = ops::adaptive_pool2d_from_json(n.attrs, node_where(n));
+  return {ops::adaptive_avg_pool2d(in[0], o.oh, o.ow)};
 }
 Outs mean(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::mean(in[0], attr_ints(n, "dims", 0), attr_bool(n, "keepdim", false))};
+  return {ops::mean(in[0], ops::read_ints(n.attrs, attr::dims, node_where(n)),
+                   ops::read_bool(n.attrs, attr::keepdim, node_where(n), false))};
 }
 Outs softmax(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {ops::softmax(in[0], attr_int(n, "dim"))};
+  return {ops::softmax(in[0], integer(n, attr::dim))};
 }
-Outs cat(const Node& n, const std::vector<Tensor>& in, const Graph&) { return {ops::cat(in, attr_int(n, "dim"))}; }
+Outs cat(const Node& n, const std::vector<Tensor>& in, const Graph&) { return {ops::cat(in, integer(n, attr::dim))}; }
 
 }  // namespace
 
 // Shape ops work on any dtype (integer codes keep their quantization).
 Outs flatten_op(const Node& n, const std::vector<Tensor>& in, const Graph&) {
-  return {in[0].contiguous().flatten(attr_int(n, "start_dim"), attr_int(n, "end_dim"))};
+  return {in[0].contiguous().flatten(integer(n, attr::start_dim), integer(n, attr::end_dim))};
 }
 // The recorded shape holds the capture's batch size in dim 0 when the op kept the batch; the
 // program runs any batch, so dim 0 follows the input.
 Outs reshape_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
-  Shape s = attr_ints(n, "shape", 0);
+  Shape s = ops::read_ints(n.attrs, attr::shape, node_where(n));
   const Value& src = g.values[size_t(n.inputs[0])];
   if (!s.empty() && !src.shape.empty() && s[0] == src.shape[0] && in[0].dim() > 0) s[0] = in[0].size(0);
   return {in[0].contiguous().reshape(s)};
@@ -173,81 +165,43 @@ Outs reshape_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
 
 const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
-      {"conv2d", {2, 3, conv2d, 0, prepare_conv2d}},
-      {"linear", {2, 3, linear, 0, prepare_linear}},
-      {"batch_norm", {5, 5, batch_norm}},
-      {"add", {2, 2, add}},
-      {"sub", {2, 2, sub}},
-      {"mul", {2, 2, mul}},
-      {"div", {2, 2, div}},
-      {"add_scalar", {1, 1, add_scalar}},
-      {"mul_scalar", {1, 1, mul_scalar}},
-      {"relu", {1, 1, unary<ops::relu>}},
-      {"relu6", {1, 1, unary<ops::relu6>}},
-      {"sigmoid", {1, 1, unary<ops::sigmoid>}},
-      {"tanh", {1, 1, unary<ops::tanh>}},
-      {"silu", {1, 1, unary<ops::silu>}},
-      {"hardswish", {1, 1, unary<ops::hardswish>}},
-      {"hardsigmoid", {1, 1, unary<ops::hardsigmoid>}},
-      {"gelu", {1, 1, gelu}},
-      {"gelu_tanh", {1, 1, gelu_tanh}},
-      {"leaky_relu", {1, 1, leaky_relu}},
-      {"max_pool2d", {1, 1, max_pool2d}},
-      {"avg_pool2d", {1, 1, avg_pool2d}},
-      {"adaptive_avg_pool2d", {1, 1, adaptive_avg_pool2d}},
-      {"mean", {1, 1, mean}},
-      {"softmax", {1, 1, softmax}},
-      {"cat", {1, -1, cat}},
-      {"flatten", {1, 1, flatten_op}},
-      {"reshape", {1, 1, reshape_op}},
+      {"conv2d", {conv2d, prepare_conv2d}},
+      {"linear", {linear, prepare_linear}},
+      {"batch_norm", {batch_norm}},
+      {"add", {add}},
+      {"sub", {sub}},
+      {"mul", {mul}},
+      {"div", {div}},
+      {"add_scalar", {add_scalar}},
+      {"mul_scalar", {mul_scalar}},
+      {"relu", {unary<ops::relu>}},
+      {"relu6", {unary<ops::relu6>}},
+      {"sigmoid", {unary<ops::sigmoid>}},
+      {"tanh", {unary<ops::tanh>}},
+      {"silu", {unary<ops::silu>}},
+      {"hardswish", {unary<ops::hardswish>}},
+      {"hardsigmoid", {unary<ops::hardsigmoid>}},
+      {"gelu", {gelu}},
+      {"gelu_tanh", {gelu_tanh}},
+      {"leaky_relu", {leaky_relu}},
+      {"max_pool2d", {max_pool2d}},
+      {"avg_pool2d", {avg_pool2d}},
+      {"adaptive_avg_pool2d", {adaptive_avg_pool2d}},
+      {"mean", {mean}},
+      {"softmax", {softmax}},
+      {"cat", {cat}},
+      {"flatten", {flatten_op}},
+      {"reshape", {reshape_op}},
   };
   return t;
 }
 
-// --- attribute helpers ---
-
-int64_t attr_int(const Node& n, const char* key) {
-  const auto& a = attr(n, key);
-  if (!a.is_number_integer()) fail("node '", n.name, "' (", n.op, "): attribute '", key, "' must be an integer");
-  return a.get<int64_t>();
-}
-int64_t attr_int(const Node& n, const char* key, int64_t fallback) {
-  return n.attrs.contains(key) ? attr_int(n, key) : fallback;
-}
-double attr_double(const Node& n, const char* key) {
-  const auto& a = attr(n, key);
-  if (!a.is_number()) fail("node '", n.name, "' (", n.op, "): attribute '", key, "' must be a number");
-  return a.get<double>();
-}
-bool attr_bool(const Node& n, const char* key, bool fallback) {
-  if (!n.attrs.contains(key)) return fallback;
-  const auto& a = n.attrs[key];
-  if (!a.is_boolean()) fail("node '", n.name, "' (", n.op, "): attribute '", key, "' must be true or false");
-  return a.get<bool>();
-}
-std::string attr_string(const Node& n, const char* key, const std::string& fallback) {
-  if (!n.attrs.contains(key)) return fallback;
-  const auto& a = n.attrs[key];
-  if (!a.is_string()) fail("node '", n.name, "' (", n.op, "): attribute '", key, "' must be a string");
-  return a.get<std::string>();
-}
-std::vector<int64_t> attr_ints(const Node& n, const char* key, size_t count) {
-  const auto& a = attr(n, key);
-  bool ok = a.is_array() && (count == 0 || a.size() == count);
-  if (ok)
-    for (const auto& e : a) ok = ok && e.is_number_integer();
-  if (!ok)
-    fail("node '", n.name, "' (", n.op, "): attribute '", key, "' must be a list of ",
-         count ? std::to_string(count) + " " : std::string(), "integers");
-  return a.get<std::vector<int64_t>>();
-}
+std::string node_where(const Node& n) { return "node '" + n.name + "' (" + n.op + ")"; }
 
 void apply_activation(const Node& n, Tensor& y) {
-  const std::string act = attr_string(n, "act", "none");
-  if (act == "none") return;
+  const std::string act = ops::read_activation(n.attrs, node_where(n));
   if (act == "relu") y = ops::relu(y);
   else if (act == "relu6") y = ops::relu6(y);
-  else fail("node '", n.name, "' (", n.op, "): unknown activation '", act, "' (expected none, relu or relu6)");
 }
 
 const OpImpl* find_op(const std::string& op) {

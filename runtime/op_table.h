@@ -28,28 +28,24 @@ class NodeKernel {
 // fp16 program not yet widened to f32).
 using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g);
 
+// An op's implementation. Its inputs, attributes and shape rule are declared once in the op
+// schema (ops/op_schema.h): the Program checks every node against it before anything runs, so
+// an fn sees the input count the schema allows and attributes that are well-formed.
 struct OpImpl {
-  int min_inputs = 1, max_inputs = 1;  // max -1: any number (cat)
-  OpFn fn = nullptr;                   // the plain implementation (reference kernels for int8 ops)
-  uint32_t optional_mask = 0;  // inputs below min_inputs that may be absent (bit i: input i)
+  OpFn fn = nullptr;            // the plain implementation (reference kernels for int8 ops)
   PrepareFn prepare = nullptr;  // the optimized kernel of a node, where the op has one
 };
 
 // The implementation of `op`, or null for an op this runtime does not have.
 const OpImpl* find_op(const std::string& op);
 
-// Registration tables of the two op families (merged by find_op).
+// Registration tables of the two op families (merged by find_op). Every op in them has a schema
+// and every schema op is in one of them (tests/runtime/test_op_schema.cc).
 const std::vector<std::pair<std::string, OpImpl>>& float_ops();
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops();
 
-// Attribute helpers: fail with a sentence naming the node when a required attribute is missing
-// or has the wrong type.
-int64_t attr_int(const Node& n, const char* key);
-int64_t attr_int(const Node& n, const char* key, int64_t fallback);
-double attr_double(const Node& n, const char* key);
-bool attr_bool(const Node& n, const char* key, bool fallback);
-std::string attr_string(const Node& n, const char* key, const std::string& fallback);
-std::vector<int64_t> attr_ints(const Node& n, const char* key, size_t count);  // count 0: any length
+// How attribute errors name a node: "node 'layer1.0.conv1' (conv2d)".
+std::string node_where(const Node& n);
 // The activation fused into a node ("none", "relu", "relu6") applied in place to f32 y.
 void apply_activation(const Node& n, Tensor& y);
 

@@ -10,6 +10,7 @@
 #include "kernels/qs8_eltwise.h"
 #include "kernels/quantize.h"
 #include "kernels/reference.h"
+#include "ops/op_attrs.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -55,7 +56,6 @@ Act act_of(const Node& n, const Graph& g, int32_t v) {
   if (p.per_channel()) fail("node '", n.name, "' (", n.op, "): activation '", g.values[size_t(v)].name, "' must be quantized per tensor");
   return {p.scale[0], p.zero_point[0], g.values[size_t(v)].dtype};
 }
-int32_t attr_code(const Node& n, const char* key) { return int32_t(attr_int(n, key)); }
 
 // The (multiplier, shift) table of a qconv2d/qlinear: its rq input when the program carries one,
 // else derived from the scales the program stores (s_x·s_w[c]/s_y through the spec's
@@ -71,32 +71,23 @@ Tensor requant_of(const Node& n, const std::vector<Tensor>& in, const Graph& g, 
   return quant::reference::rq_tensor(quant::quantize_multipliers(quant::requant_multipliers(x.s, sw, y.s)));
 }
 
-ops::Conv2dParams conv_params(const Node& n) {
-  const auto s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2), d = attr_ints(n, "dilation", 2);
-  ops::Conv2dParams c;
-  c.sh = s[0], c.sw = s[1], c.ph = p[0], c.pw = p[1], c.dh = d[0], c.dw = d[1];
-  c.groups = attr_int(n, "groups", 1);
-  return c;
-}
-ops::Pool2dParams pool_params(const Node& n) {
-  const auto k = attr_ints(n, "kernel", 2), s = attr_ints(n, "stride", 2), p = attr_ints(n, "padding", 2);
-  ops::Pool2dParams q;
-  q.kh = k[0], q.kw = k[1], q.sh = s[0], q.sw = s[1], q.ph = p[0], q.pw = p[1];
-  q.ceil_mode = attr_bool(n, "ceil_mode", false);
-  q.count_include_pad = attr_bool(n, "count_include_pad", true);
-  return q;
-}
+ops::Conv2dParams conv_params(const Node& n) { return ops::conv2d_from_json(n.attrs, node_where(n)); }
+ops::Pool2dParams pool_params(const Node& n) { return ops::pool2d_from_json(n.attrs, node_where(n)); }
+ops::CodeRange code_range(const Node& n) { return ops::code_range_from_json(n.attrs, node_where(n)); }
+int64_t dim_of(const Node& n) { return ops::read_int(n.attrs, ops::attr::dim, node_where(n)); }
 
 Outs qconv2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
-  return {quant::reference::qconv2d(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), conv_params(n), y.z,
-                                    attr_code(n, "qmin"), attr_code(n, "qmax"), y.dtype)};
+  const ops::CodeRange r = code_range(n);
+  return {quant::reference::qconv2d(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), conv_params(n), y.z, r.qmin,
+                                    r.qmax, y.dtype)};
 }
 
 Outs qlinear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
-  return {quant::reference::qlinear(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), y.z, attr_code(n, "qmin"),
-                                    attr_code(n, "qmax"), y.dtype)};
+  const ops::CodeRange r = code_range(n);
+  return {quant::reference::qlinear(in[0], x.z, in[1], in[2], requant_of(n, in, g, x, y), y.z, r.qmin, r.qmax,
+                                    y.dtype)};
 }
 
 // The add of two quantized tensors as the simulated model computes it (docs/quantization.md §7):
@@ -114,8 +105,8 @@ void check_qadd_operands(const std::string& node, const std::vector<Tensor>& in,
 Outs qadd(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
   check_qadd_operands(n.name, in, a, b, y);
-  return {quant::reference::qadd(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, attr_code(n, "qmin"),
-                                 attr_code(n, "qmax"), y.dtype)};
+  const ops::CodeRange r = code_range(n);
+  return {quant::reference::qadd(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, r.qmin, r.qmax, y.dtype)};
 }
 
 Outs qmax_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph&) {
@@ -130,8 +121,8 @@ Outs qavg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
 Outs qadaptive_avg_pool2d(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
   const quant::QParams py = qparams_of(n, g, n.outputs[0]);
-  const auto o = attr_ints(n, "output_size", 2);
-  return {quant::reference::qadaptive_avg_pool2d(in[0], o[0], o[1], x.s, x.z, y.s, y.z, int32_t(py.qmin),
+  const ops::AdaptivePool2dAttrs o = ops::adaptive_pool2d_from_json(n.attrs, node_where(n));
+  return {quant::reference::qadaptive_avg_pool2d(in[0], o.oh, o.ow, x.s, x.z, y.s, y.z, int32_t(py.qmin),
                                                  int32_t(py.qmax), y.dtype)};
 }
 Outs qrelu(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
@@ -152,12 +143,13 @@ Outs qcat(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   }
   const Act y = act_of(n, g, n.outputs[0]);
   const quant::QParams py = qparams_of(n, g, n.outputs[0]);
-  return {quant::reference::qcat(in, s, z, attr_int(n, "dim"), y.s, y.z, int32_t(py.qmin), int32_t(py.qmax), y.dtype)};
+  return {quant::reference::qcat(in, s, z, dim_of(n), y.s, y.z, int32_t(py.qmin), int32_t(py.qmax), y.dtype)};
 }
 Outs dq_linear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const quant::QParams w = qparams_of(n, g, n.inputs[1]);
   const std::vector<float> sw = w.per_channel() ? w.scale : std::vector<float>(size_t(in[1].size(0)), w.scale[0]);
-  return {quant::reference::dq_linear(in[0], in[1], sw, in[2], attr_string(n, "act", "none"))};
+  const Tensor b = in.size() > 2 ? in[2] : Tensor();  // a node may list only x and w
+  return {quant::reference::dq_linear(in[0], in[1], sw, b, ops::read_activation(n.attrs, node_where(n)))};
 }
 
 // ---- optimized kernels, prepared at load ----
@@ -197,7 +189,8 @@ std::unique_ptr<NodeKernel> prepare_qconv2d(const Node& n, const Graph& g) {
   const Tensor w = constant_input(n, g, 1), b = constant_input(n, g, 2);
   auto m = multipliers_of(n, g, x, y);
   const ops::Conv2dParams p = conv_params(n);
-  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
+  const ops::CodeRange r = code_range(n);
+  const int32_t qmin = r.qmin, qmax = r.qmax;
   const int64_t C = g.values[size_t(n.inputs[0])].shape.size() == 4 ? g.values[size_t(n.inputs[0])].shape[1] : -1;
   if (p.groups > 1 && p.groups == C && w.dim() == 4 && w.size(0) == C && w.size(1) == 1) {
     auto k = std::make_shared<const quant::kernels::QDepthwiseConv2d>(w, b, std::move(m), p, x.dtype, x.z, y.z, qmin,
@@ -214,13 +207,14 @@ std::unique_ptr<NodeKernel> prepare_qlinear(const Node& n, const Graph& g) {
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
   auto k = std::make_shared<const quant::kernels::QLinear>(constant_input(n, g, 1), constant_input(n, g, 2),
                                                            multipliers_of(n, g, x, y), x.dtype, x.z, y.z,
-                                                           attr_code(n, "qmin"), attr_code(n, "qmax"), y.dtype);
+                                                           code_range(n).qmin, code_range(n).qmax, y.dtype);
   return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
 }
 
 std::unique_ptr<NodeKernel> prepare_qadd(const Node& n, const Graph& g) {
   const Act a = act_of(n, g, n.inputs[0]), b = act_of(n, g, n.inputs[1]), y = act_of(n, g, n.outputs[0]);
-  const int32_t qmin = attr_code(n, "qmin"), qmax = attr_code(n, "qmax");
+  const ops::CodeRange r = code_range(n);
+  const int32_t qmin = r.qmin, qmax = r.qmax;
   return kernel([name = n.name, a, b, y, qmin, qmax](const std::vector<Tensor>& in) {
     check_qadd_operands(name, in, a, b, y);
     return std::vector<Tensor>{quant::kernels::qs8_add(in[0], a.s, a.z, in[1], b.s, b.z, y.s, y.z, qmin, qmax, y.dtype)};
@@ -253,7 +247,7 @@ std::unique_ptr<NodeKernel> prepare_dq_linear(const Node& n, const Graph& g) {
   const quant::QParams q = qparams_of(n, g, n.inputs[1]);
   std::vector<float> sw = q.per_channel() ? q.scale : std::vector<float>(size_t(w.dim() > 0 ? w.size(0) : 0), q.scale[0]);
   auto k = std::make_shared<const quant::kernels::QDynamicLinear>(w, std::move(sw), constant_input(n, g, 2),
-                                                                  attr_string(n, "act", "none"));
+                                                                  ops::read_activation(n.attrs, node_where(n)));
   return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
 }
 
@@ -261,18 +255,18 @@ std::unique_ptr<NodeKernel> prepare_dq_linear(const Node& n, const Graph& g) {
 
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
-      {"quantize", {1, 1, quantize_op}},
-      {"dequantize", {1, 1, dequantize_op}},
-      {"qconv2d", {4, 4, qconv2d, (1u << 2) | (1u << 3), prepare_qconv2d}},  // bias and rq may be absent (-1)
-      {"qlinear", {4, 4, qlinear, (1u << 2) | (1u << 3), prepare_qlinear}},
-      {"qadd", {2, 2, qadd, 0, prepare_qadd}},
-      {"qmax_pool2d", {1, 1, qmax_pool2d, 0, prepare_qmax_pool2d}},
-      {"qavg_pool2d", {1, 1, qavg_pool2d}},
-      {"qadaptive_avg_pool2d", {1, 1, qadaptive_avg_pool2d}},
-      {"qrelu", {1, 1, qrelu, 0, prepare_qrelu}},
-      {"qrelu6", {1, 1, qrelu6, 0, prepare_qrelu6}},
-      {"qcat", {1, -1, qcat}},
-      {"dq_linear", {2, 3, dq_linear, 0, prepare_dq_linear}},
+      {"quantize", {quantize_op}},
+      {"dequantize", {dequantize_op}},
+      {"qconv2d", {qconv2d, prepare_qconv2d}},
+      {"qlinear", {qlinear, prepare_qlinear}},
+      {"qadd", {qadd, prepare_qadd}},
+      {"qmax_pool2d", {qmax_pool2d, prepare_qmax_pool2d}},
+      {"qavg_pool2d", {qavg_pool2d}},
+      {"qadaptive_avg_pool2d", {qadaptive_avg_pool2d}},
+      {"qrelu", {qrelu, prepare_qrelu}},
+      {"qrelu6", {qrelu6, prepare_qrelu6}},
+      {"qcat", {qcat}},
+      {"dq_linear", {dq_linear, prepare_dq_linear}},
   };
   return t;
 }

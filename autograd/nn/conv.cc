@@ -31,10 +31,9 @@ void conv_init(Tensor& weight, Tensor& bias, Generator* gen) {
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding,
                int64_t dilation, int64_t groups, bool bias, Generator* gen)
     : Conv2d(in, out, {k, k},
-             Conv2dOptions{{stride, stride}, {padding, padding}, {dilation, dilation}, groups}, bias,
-             gen) {}
+             Conv2dParams{stride, stride, padding, padding, dilation, dilation, groups}, bias, gen) {}
 
-Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, const Conv2dOptions& opt,
+Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, const Conv2dParams& opt,
                bool with_bias, Generator* gen)
     : in_channels(in), out_channels(out), kernel_size(k), options(opt) {
   check_channels("Conv2d", in, out, opt.groups);

@@ -17,14 +17,14 @@ class Conv2d : public Module {
          Generator* gen = nullptr);
   // Non-square kernels/strides/paddings.
   Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
-         const Conv2dOptions& options, bool bias = true, Generator* gen = nullptr);
+         const Conv2dParams& options, bool bias = true, Generator* gen = nullptr);
   std::string type_name() const override { return "Conv2d"; }
   Tensor forward_impl(const Tensor& x) override;  // x [N, C, H, W]
   void reset_parameters(Generator* gen = nullptr);
 
   int64_t in_channels, out_channels;
   std::pair<int64_t, int64_t> kernel_size;
-  Conv2dOptions options;
+  Conv2dParams options;
   Tensor weight;  // [OC, C/groups, KH, KW]
   Tensor bias;    // [OC] or undefined
 };

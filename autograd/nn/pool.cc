@@ -3,12 +3,13 @@
 
 namespace finch::nn {
 
-static Pool2dOptions square(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool count_include_pad) {
+// stride 0 is torch's stride=None: the kernel size.
+static Pool2dParams square(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool count_include_pad) {
   if (k <= 0) fail("pool2d: kernel_size must be positive, got ", k);
-  Pool2dOptions o;
-  o.kernel = {k, k};
-  o.stride = {s, s};
-  o.padding = {p, p};
+  Pool2dParams o;
+  o.kh = o.kw = k;
+  o.sh = o.sw = s == 0 ? k : s;
+  o.ph = o.pw = p;
   o.ceil_mode = ceil_mode;
   o.count_include_pad = count_include_pad;
   return o;

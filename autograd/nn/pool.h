@@ -12,20 +12,20 @@ namespace finch::nn {
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0, bool ceil_mode = false);
-  explicit MaxPool2d(const Pool2dOptions& options) : options(options) {}
+  explicit MaxPool2d(const Pool2dParams& options) : options(options) {}
   std::string type_name() const override { return "MaxPool2d"; }
   Tensor forward_impl(const Tensor& x) override;
-  Pool2dOptions options;
+  Pool2dParams options;
 };
 
 class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0,
                      bool ceil_mode = false, bool count_include_pad = true);
-  explicit AvgPool2d(const Pool2dOptions& options) : options(options) {}
+  explicit AvgPool2d(const Pool2dParams& options) : options(options) {}
   std::string type_name() const override { return "AvgPool2d"; }
   Tensor forward_impl(const Tensor& x) override;
-  Pool2dOptions options;
+  Pool2dParams options;
 };
 
 class AdaptiveAvgPool2d : public Module {

@@ -10,7 +10,7 @@ using test::check_grad;
 using test::leaf;
 using Ts = std::vector<Tensor>;
 
-void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dOptions& opt, uint64_t seed) {
+void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dParams& opt, uint64_t seed) {
   SCOPED_TRACE(shape_str(xs) + " * " + shape_str(ws));
   Ts in{leaf(xs, seed), leaf(ws, seed + 1)};
   if (bias) in.push_back(leaf({ws[0]}, seed + 2));
@@ -21,16 +21,16 @@ void check_conv(const Shape& xs, const Shape& ws, bool bias, const Conv2dOptions
 
 GRADCHECK_TEST(conv2d, Plain3x3) { check_conv({2, 2, 4, 5}, {3, 2, 3, 3}, true, {}, 1); }
 GRADCHECK_TEST(conv2d, StridePaddingDilation) {
-  check_conv({1, 2, 6, 5}, {2, 2, 3, 2}, false, Conv2dOptions{{2, 1}, {1, 2}, {2, 1}, 1}, 2);
-  check_conv({2, 1, 5, 5}, {2, 1, 3, 3}, true, Conv2dOptions{{3, 3}, {2, 2}, {1, 1}, 1}, 3);
+  check_conv({1, 2, 6, 5}, {2, 2, 3, 2}, false, Conv2dParams{2, 1, 1, 2, 2, 1, 1}, 2);
+  check_conv({2, 1, 5, 5}, {2, 1, 3, 3}, true, Conv2dParams{3, 3, 2, 2, 1, 1, 1}, 3);
 }
 GRADCHECK_TEST(conv2d, Groups) {
-  check_conv({1, 4, 5, 4}, {4, 2, 3, 3}, true, Conv2dOptions{{2, 2}, {1, 1}, {2, 2}, 2}, 4);
+  check_conv({1, 4, 5, 4}, {4, 2, 3, 3}, true, Conv2dParams{2, 2, 1, 1, 2, 2, 2}, 4);
 }
 GRADCHECK_TEST(conv2d, Depthwise) {
-  check_conv({2, 3, 5, 6}, {3, 1, 3, 3}, true, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 3}, 5);
-  check_conv({1, 2, 6, 7}, {4, 1, 3, 3}, true, Conv2dOptions{{2, 2}, {1, 1}, {1, 1}, 2}, 6);  // multiplier 2
-  check_conv({1, 2, 7, 6}, {2, 1, 2, 3}, false, Conv2dOptions{{1, 2}, {1, 0}, {2, 1}, 2}, 7);
+  check_conv({2, 3, 5, 6}, {3, 1, 3, 3}, true, Conv2dParams{1, 1, 1, 1, 1, 1, 3}, 5);
+  check_conv({1, 2, 6, 7}, {4, 1, 3, 3}, true, Conv2dParams{2, 2, 1, 1, 1, 1, 2}, 6);  // multiplier 2
+  check_conv({1, 2, 7, 6}, {2, 1, 2, 3}, false, Conv2dParams{1, 2, 1, 0, 2, 1, 2}, 7);
 }
 GRADCHECK_TEST(conv2d, Pointwise) { check_conv({2, 3, 3, 2}, {4, 3, 1, 1}, true, {}, 8); }
 
@@ -45,21 +45,21 @@ GRADCHECK_TEST(conv1d, GroupsDilationNoBias) {
              {leaf({2, 3, 5}, 6), leaf({3, 1, 3}, 7), leaf({3}, 8)});  // depthwise
 }
 
-void check_pool(const char* rule, bool max, const Shape& xs, const Pool2dOptions& o, uint64_t seed) {
+void check_pool(const char* rule, bool max, const Shape& xs, const Pool2dParams& o, uint64_t seed) {
   check_grad(rule, [max, o](const Ts& v) { return Ts{max ? max_pool2d(v[0], o) : avg_pool2d(v[0], o)}; },
              {leaf(xs, seed)});
 }
 
-GRADCHECK_TEST(max_pool2d, Basic) { check_pool("max_pool2d", true, {2, 2, 4, 4}, Pool2dOptions{}, 1); }
+GRADCHECK_TEST(max_pool2d, Basic) { check_pool("max_pool2d", true, {2, 2, 4, 4}, Pool2dParams{}, 1); }
 GRADCHECK_TEST(max_pool2d, OverlappingPaddedCeil) {
-  check_pool("max_pool2d", true, {1, 2, 5, 6}, Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true}, 2);
-  check_pool("max_pool2d", true, {1, 1, 5, 5}, Pool2dOptions{{2, 3}, {1, 2}, {1, 0}, false}, 3);
+  check_pool("max_pool2d", true, {1, 2, 5, 6}, Pool2dParams{3, 3, 2, 2, 1, 1, true}, 2);
+  check_pool("max_pool2d", true, {1, 1, 5, 5}, Pool2dParams{2, 3, 1, 2, 1, 0, false}, 3);
 }
-GRADCHECK_TEST(avg_pool2d, Basic) { check_pool("avg_pool2d", false, {2, 2, 4, 4}, Pool2dOptions{}, 4); }
+GRADCHECK_TEST(avg_pool2d, Basic) { check_pool("avg_pool2d", false, {2, 2, 4, 4}, Pool2dParams{}, 4); }
 GRADCHECK_TEST(avg_pool2d, PaddingCeilCountIncludePad) {
-  check_pool("avg_pool2d", false, {1, 2, 5, 6}, Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true, true}, 5);
-  check_pool("avg_pool2d", false, {1, 2, 5, 6}, Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true, false}, 6);
-  check_pool("avg_pool2d", false, {2, 3, 3}, Pool2dOptions{{2, 2}, {1, 1}, {1, 0}, false, false}, 7);
+  check_pool("avg_pool2d", false, {1, 2, 5, 6}, Pool2dParams{3, 3, 2, 2, 1, 1, true, true}, 5);
+  check_pool("avg_pool2d", false, {1, 2, 5, 6}, Pool2dParams{3, 3, 2, 2, 1, 1, true, false}, 6);
+  check_pool("avg_pool2d", false, {2, 3, 3}, Pool2dParams{2, 2, 1, 1, 1, 0, false, false}, 7);
 }
 
 GRADCHECK_TEST(adaptive_avg_pool2d, Shapes) {

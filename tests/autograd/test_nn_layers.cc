@@ -78,9 +78,9 @@ TEST(NnLayers, ConvBatchNormMaxPoolLinear) {
 }
 
 TEST(NnLayers, GroupedConvAvgPoolAdaptive) {
-  Conv2dOptions o;
-  o.stride = {2, 2};
-  o.padding = {1, 1};
+  Conv2dParams o;
+  o.sh = o.sw = 2;
+  o.ph = o.pw = 1;
   o.groups = 2;
   nn::Sequential model{make<nn::Conv2d>(4, 6, std::pair<int64_t, int64_t>{3, 3}, o, false),
                        make<nn::AvgPool2d>(2, 1), make<nn::LeakyReLU>(0.2),

@@ -48,9 +48,9 @@ TEST(IntegerSim, Conv2dEqualsScalarIntegerReference) {
     const Tensor wt = mul(randn({oc, c / groups, k, k}, g), 0.3);
     const Tensor b = mul(randn({oc}, g), 0.5);
     const QParams wq = weight_params(wt);
-    Conv2dOptions opt;
-    opt.stride = {stride, stride};
-    opt.padding = {pad, pad};
+    Conv2dParams opt;
+    opt.sh = opt.sw = stride;
+    opt.ph = opt.pw = pad;
     opt.groups = groups;
     const Tensor y = integer_conv2d(x, in, wt, wq, b, out, opt);
 
