@@ -42,7 +42,7 @@ void ClassificationMetrics::add(const Tensor& logits, const Tensor& labels) {
   for (int64_t v : y)
     if (v < 0 || v >= k_) fail("evaluate: label ", v, " is outside 0..", k_ - 1);
   // The same fused kernel the autograd loss runs, so training and program losses agree.
-  loss_sum_ += ops::cross_entropy(logits, labels, ops::LossReduction::sum, -100, 0.0).loss.item();
+  loss_sum_ += ops::cross_entropy(logits, labels, Reduction::sum, -100, 0.0).loss.item();
   const auto p = ops::argmax(logits, 1).to_vector<int64_t>();
   const auto lv = logits.to(DType::f32).contiguous().to_vector<float>();
   for (size_t i = 0; i < y.size(); ++i) {

@@ -138,7 +138,7 @@ TEST(AccumulatorRule, LinearAtInt32LimitsAgreesEverywhere) {
       const int64_t lo = dt == DType::u8 ? 0 : -128;
       const Tensor sim_conv = integer_conv2d(add(x4.to(DType::f32), -double(c.zx)), per_tensor(1.0f, c.zx, lo, lo + 255),
                                              c.w.reshape({2, K, 1, 1}).to(DType::f32), per_tensor(1.0f, 0, -127, 127),
-                                             c.bias.to(DType::f32), per_tensor(kOutScale, 0, -128, 127), Conv2dOptions{});
+                                             c.bias.to(DType::f32), per_tensor(kOutScale, 0, -128, 127), Conv2dParams{});
       const auto rc = ref_conv.to_vector<int32_t>();
       const auto sc = sim_conv.to_vector<float>();
       for (int64_t r = 0; r < 3; ++r)
