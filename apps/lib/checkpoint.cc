@@ -80,7 +80,7 @@ double width_in(const std::string& path) {
   return width_of(f.metadata, f.source);
 }
 
-void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, bool width_given) {
+void adopt_model_of(const std::string& path, DataOptions& o, bool model_given, bool width_given) {
   const SafetensorsFile f = load_safetensors(path);
   auto it = f.metadata.find("model");
   if (it != f.metadata.end() && !it->second.empty()) {

@@ -36,6 +36,6 @@ double width_in(const std::string& path);
 // Makes `o` describe the network stored in `path`: its model name (unless --model was given, when
 // a different one is an error) and its width multiplier (likewise for --width). `model_given` and
 // `width_given` say which the user typed; without a model name in the file, --model is required.
-void adopt_model_of(const std::string& path, TrainOptions& o, bool model_given, bool width_given);
+void adopt_model_of(const std::string& path, DataOptions& o, bool model_given, bool width_given);
 
 }  // namespace finch::apps

@@ -11,7 +11,7 @@
 namespace finch::apps {
 namespace {
 
-data::LabeledImages read_split(const TrainOptions& o, bool train) {
+data::LabeledImages read_split(const DataOptions& o, bool train) {
   if (o.dataset == "fashion-mnist") {
     data::LabeledImages d = data::load_mnist_like(o.data_dir, train, 10);
     d.classes = data::fashion_mnist_classes();
@@ -36,7 +36,7 @@ data::LabeledImages take_first(data::LabeledImages d, int64_t limit) {
 
 }  // namespace
 
-DataBundle load_data(const TrainOptions& o, bool need_train) {
+DataBundle load_data(const DataOptions& o, bool need_train) {
   DataBundle b;
   data::LabeledImages test = take_first(read_split(o, false), o.limit_test);
   if (test.size() == 0) fail(o.data_dir, ": the test split holds no images");

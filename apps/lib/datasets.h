@@ -19,6 +19,6 @@ struct DataBundle {
 
 // Loads the data. `need_train` false (eval-only) skips reading the training split. Errors
 // (missing files, mean/std of the wrong length) are finch::Error sentences.
-DataBundle load_data(const TrainOptions& o, bool need_train = true);
+DataBundle load_data(const DataOptions& o, bool need_train = true);
 
 }  // namespace finch::apps

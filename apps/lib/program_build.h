@@ -18,7 +18,7 @@
 namespace finch::apps {
 
 // meta: "model", "dataset", "mean", "std", "classes", "input" ([C, H, W]), "finch_version".
-nlohmann::json program_meta(const TrainOptions& o, int64_t channels, int64_t height, int64_t width,
+nlohmann::json program_meta(const DataOptions& o, int64_t channels, int64_t height, int64_t width,
                             const std::vector<std::string>& classes);
 
 runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann::json meta);

@@ -60,8 +60,7 @@ void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_giv
   if (g.meta.contains("model")) o.data.model = g.meta["model"].get<std::string>();
   if (g.meta.contains("width")) o.data.width = g.meta["width"].get<double>();  // programs before --width: 1
   o.data.augment = false;
-  o.data.eval_only = !o.data.checkpoint.empty();
-  finalize_options(o.data);
+  finalize_data_options(o.data);
 }
 
 Tensor first_image(const DataBundle& d) {
@@ -112,8 +111,7 @@ int run_compile(ProgramOptions o, bool model_given) {
   if (o.data.threads > 0) set_num_threads(o.data.threads);
   adopt_model_of(o.data.checkpoint, o.data, model_given, o.data.width_given);
   o.data.augment = false;
-  o.data.eval_only = true;
-  finalize_options(o.data);
+  finalize_data_options(o.data);
   const DataBundle d = load_data(o.data, false);
   models::CreateOptions co;
   co.cifar = true;

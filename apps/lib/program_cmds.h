@@ -15,7 +15,7 @@ class App;
 namespace finch::apps {
 
 struct ProgramOptions {
-  TrainOptions data;          // --model, --checkpoint, --dataset, --data, --mean/--std, limits, threads
+  DataOptions data;           // --model, --checkpoint, --dataset, --data, --mean/--std, limits, threads
   std::string program;        // the .finch file (run, inspect, verify)
   std::string out;            // compile: the .finch file to write
   int64_t batch_size = 64;

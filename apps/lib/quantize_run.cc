@@ -156,8 +156,7 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
 
 void finalize_quantize_options(QuantizeOptions& o) {
   o.data.augment = false;  // calibration sees the images as they are
-  o.data.eval_only = true;
-  finalize_options(o.data);
+  finalize_data_options(o.data);
   if (o.qconfig.empty()) o.qconfig = o.mode == "fp16" ? "fp16" : "int8";
   const auto names = quant::observer_names();
   if (std::find(names.begin(), names.end(), o.observer) == names.end()) {

@@ -16,7 +16,7 @@ class App;
 namespace finch::apps {
 
 struct QuantizeOptions {
-  TrainOptions data;               // model, dataset, --data, --mean/--std, limits, threads, predictions
+  DataOptions data;                // model, dataset, --data, --mean/--std, limits, threads, predictions
   std::string mode = "static";     // static | dynamic | fp16
   std::string qconfig;             // default: int8 (static, dynamic), fp16 (fp16)
   std::string observer = "minmax";

@@ -1,6 +1,8 @@
 // train_cifar's options: CLI11 registration, defaults per model and dataset, validation.
 #include "apps/lib/train_options.h"
 
+#include <cmath>
+
 #include <CLI/CLI.hpp>
 
 #include "framework/error.h"
@@ -156,7 +158,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
       ->check(kNonNegative);
 }
 
-void finalize_options(TrainOptions& o) {
+void finalize_data_options(DataOptions& o) {
   if (o.data_dir.empty()) {
     if (o.dataset == "fashion-mnist")
       o.data_dir = "/usr/share/datasets/fashion-mnist";
@@ -164,15 +166,21 @@ void finalize_options(TrainOptions& o) {
       fail("--data is required for --dataset ", o.dataset, " (the folder holding its files)");
   }
   check_width(o.model, o.width);
-  if (o.epochs == 0) o.epochs = default_epochs(o.model);
-  if (o.lr == 0) o.lr = default_lr(o.model, o.optimizer);
-  if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.05 : 5e-4;
   if (o.mean.empty() != o.std.empty()) fail("--mean and --std must be given together");
   if (o.mean.empty()) default_normalization(o.dataset, o.mean, o.std);
   if (o.mean.size() != o.std.size())
     fail("--mean has ", o.mean.size(), " values but --std has ", o.std.size(), "; give one per channel");
+  for (float m : o.mean)
+    if (!std::isfinite(m)) fail("--mean values must be finite numbers, got ", m);
   for (float s : o.std)
-    if (!(s > 0)) fail("--std values must be positive, got ", s);
+    if (!(s > 0) || !std::isfinite(s)) fail("--std values must be finite and positive, got ", s);
+}
+
+void finalize_options(TrainOptions& o) {
+  finalize_data_options(o);
+  if (o.epochs == 0) o.epochs = default_epochs(o.model);
+  if (o.lr == 0) o.lr = default_lr(o.model, o.optimizer);
+  if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.05 : 5e-4;
   if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");
   if (!o.eval_only && !o.qat && !o.checkpoint.empty())
     fail("--checkpoint is only used with --eval-only or --qat (to continue training use --resume)");

@@ -11,7 +11,9 @@ class App;
 
 namespace finch::apps {
 
-struct TrainOptions {
+// What every command that reads a model and a dataset shares (train_cifar, finch compile /
+// quantize / run / verify): the network, its weights, the data and how images are normalized.
+struct DataOptions {
   std::string model = "lenet5";
   bool model_given = false;  // --model was on the command line (else --eval-only takes the file's)
   // MobileNet v1/v2 width multiplier α (channels scaled by α, rounded to multiples of 8). Weight
@@ -20,6 +22,18 @@ struct TrainOptions {
   bool width_given = false;  // --width was on the command line (else a checkpoint's is used)
   std::string dataset = "fashion-mnist";
   std::string data_dir;
+  bool augment = true;
+  int threads = 0;           // 0: all cores
+  int workers = 1;           // data-loader threads
+  std::string checkpoint;    // trained weights (--eval-only, --qat, finch compile/quantize)
+  std::vector<float> mean, std;  // empty: the dataset's standard values
+  std::string predictions;   // CSV of per-image predictions
+  int64_t image_size = 32;   // --dataset folder: images are resized to this square size
+  int64_t limit_train = 0, limit_test = 0;  // 0: all images
+};
+
+// Every setting of train_cifar: the data options plus optimization, schedule, output and QAT.
+struct TrainOptions : DataOptions {
   int64_t epochs = 0;        // 0: the model's default (default_epochs)
   int64_t batch_size = 128;
   double lr = 0;             // 0: the model/optimizer default (default_lr)
@@ -30,18 +44,10 @@ struct TrainOptions {
   std::string schedule = "cosine";
   double warmup_epochs = 1;
   double label_smoothing = 0;
-  bool augment = true;
-  int threads = 0;           // 0: all cores
-  int workers = 1;           // data-loader threads
   uint64_t seed = 0;
   std::string out_dir = "out/train_cifar";
   std::string resume;        // checkpoint to continue from
   bool eval_only = false;
-  std::string checkpoint;    // weights to evaluate with --eval-only
-  std::vector<float> mean, std;  // empty: the dataset's standard values
-  std::string predictions;   // CSV of per-image predictions
-  int64_t limit_train = 0, limit_test = 0;
-  int64_t image_size = 32;   // --dataset folder: images are resized to this square size
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
   // Quantization-aware training (apps/lib/qat_run.h): fine-tune --checkpoint (or the float model
   // this run trains first) for qat_epochs with fake quantization, then convert.
@@ -57,8 +63,12 @@ struct TrainOptions {
 // Registers every option on `app` bound to `o` (CLI11 fills it on parse).
 void add_train_options(CLI::App& app, TrainOptions& o);
 
-// Fills the "0 = default" fields from the model and dataset, and checks the combinations CLI11
-// cannot (one finch::Error sentence for the first problem found).
+// Fills the data defaults (--data for fashion-mnist, the dataset's mean/std) and checks them:
+// --width, finite --mean, finite positive --std (one finch::Error sentence for the first problem).
+void finalize_data_options(DataOptions& o);
+
+// finalize_data_options, then fills the "0 = default" training fields from the model and
+// dataset and checks the combinations CLI11 cannot.
 void finalize_options(TrainOptions& o);
 
 // The one check of --width shared by train_cifar, finch compile and finch quantize: a positive

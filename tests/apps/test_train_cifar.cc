@@ -211,6 +211,8 @@ TEST_F(TrainCifar, BadInputIsOneClearSentenceAndNonZeroExit) {
       {"--model lenet5 --batch-size -3" + fm, "--batch-size"},
       {"--model lenet5 --mean 0.5 0.5 0.5 --std 0.2 0.2 0.2" + fm, "1 channel; give 1 value"},
       {"--model lenet5 --mean 0.5" + fm, "--mean and --std"},
+      {"--model lenet5 --mean 0.5 --std inf" + fm, "--std values must be finite and positive, got inf"},
+      {"--model lenet5 --mean nan --std 0.3" + fm, "--mean values must be finite"},
       {"--model lenet5 --eval-only --checkpoint " + (root_ / "none.safetensors").string() + fm, "none.safetensors"},
       {"--model lenet5 --resume " + (root_ / "fm" / "t10k-labels-idx1-ubyte").string() + fm, "t10k-labels"},
   };
