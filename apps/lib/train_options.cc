@@ -1,6 +1,7 @@
 // train_cifar's options: CLI11 registration, defaults per model and dataset, validation.
 #include "apps/lib/train_options.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <CLI/CLI.hpp>
@@ -111,9 +112,9 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "50% and 75%), onecycle, cyclic (2 triangular cycles)")
       ->check(CLI::IsMember({"cosine", "step", "onecycle", "cyclic"}))
       ->capture_default_str();
-  app.add_option("--warmup-epochs", o.warmup_epochs, "linear warm-up epochs (cosine and step)")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  app.add_option("--warmup-epochs", o.warmup_epochs,
+                 "linear warm-up epochs (cosine and step; default: 1, at most a fifth of --epochs)")
+      ->check(kNonNegative);
   app.add_option("--label-smoothing", o.label_smoothing, "cross-entropy label smoothing")
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str();
@@ -197,6 +198,9 @@ void finalize_options(TrainOptions& o) {
   }
   if (!o.qat && !o.export_program.empty()) fail("--export is used with --qat (finch compile writes fp32 programs)");
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
+  // A default warm-up of a whole epoch swallowed a 1-epoch run (0.65 accuracy against 0.70
+  // without): it takes at most a fifth of the run.
+  if (o.warmup_epochs < 0) o.warmup_epochs = std::min(1.0, 0.2 * double(o.epochs));
   if (o.warmup_epochs > double(o.epochs))
     fail("--warmup-epochs (", o.warmup_epochs, ") is longer than --epochs (", o.epochs, ")");
 }

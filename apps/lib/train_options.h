@@ -42,7 +42,7 @@ struct TrainOptions : DataOptions {
   bool nesterov = true;
   double weight_decay = -1;  // < 0: 5e-4 (sgd, adam) or 0.05 (adamw)
   std::string schedule = "cosine";
-  double warmup_epochs = 1;
+  double warmup_epochs = -1;  // < 0: 1 epoch, at most a fifth of the run (a 1-epoch run warms up 0.2)
   double label_smoothing = 0;
   uint64_t seed = 0;
   std::string out_dir = "out/train_cifar";
