@@ -11,6 +11,7 @@
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/quantize_run.h"
+#include "apps/lib/user_errors.h"
 #include "framework/error.h"
 
 int main(int argc, char** argv) {
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
   }
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-  try {
+  // Every error is one line: the sentence of a finch::Error, or a named internal error (exit 2).
+  return finch::apps::run_with_user_errors("finch", [&]() -> int {
     if (quantize->parsed()) {
       q.data.model_given = quantize->count("--model") > 0;
       q.data.width_given = quantize->count("--width") > 0;
@@ -68,10 +70,6 @@ int main(int argc, char** argv) {
       bp.width_given = bench_program->count("--width") > 0;
       return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
     }
-  } catch (const finch::Error& e) {
-    std::cerr << "finch: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "finch: " << e.what() << "\n";
-  }
-  return 1;
+    return 1;  // require_subcommand(1): unreachable
+  });
 }

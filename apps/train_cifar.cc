@@ -7,6 +7,7 @@
 
 #include "apps/lib/run.h"
 #include "apps/lib/train_options.h"
+#include "apps/lib/user_errors.h"
 #include "framework/error.h"
 
 int main(int argc, char** argv) {
@@ -29,12 +30,7 @@ int main(int argc, char** argv) {
   o.width_given = app.count("--width") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-  try {
-    return finch::apps::run_train_cifar(o, command_line);
-  } catch (const finch::Error& e) {
-    std::cerr << "train_cifar: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "train_cifar: " << e.what() << "\n";
-  }
-  return 1;
+  // Every error is one line: the sentence of a finch::Error, or a named internal error (exit 2).
+  return finch::apps::run_with_user_errors("train_cifar",
+                                           [&] { return finch::apps::run_train_cifar(o, command_line); });
 }

@@ -29,6 +29,19 @@ Tensor weight_of(nn::Module& m) {
 QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o) {
   const QConfig& qc = o.qconfig;
   if (t.sites.empty()) fail("prepare: the model's forward called no module");
+  // A skip path that names no module would be silently ignored and the layer quantized anyway.
+  for (const auto& s : o.skip) {
+    bool found = false;
+    for (const auto& site : t.sites) found |= !s.empty() && (site.path == s || site.path.rfind(s + ".", 0) == 0);
+    if (found) continue;
+    std::set<std::string> top;
+    for (const auto& site : t.sites)
+      if (!site.path.empty()) top.insert(site.path.substr(0, site.path.find('.')));
+    std::string valid;
+    for (const auto& n : top) valid += (valid.empty() ? "" : ", ") + n;
+    fail("--skip '", s, "' names no module of the model; its top-level modules are ", valid,
+         " (a path such as layer1.0.conv1 names one inside them)");
+  }
   const bool act = qc.quantize_activations && !o.dynamic;
   QuantPlan plan;
   auto module_of = [&](const compile::CallSite& s) -> ModulePlan& { return plan.modules[s.module]; };

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
@@ -60,6 +62,18 @@ class QatPhases : public train::Callback {
 
 int run_qat(const TrainOptions& base, const std::string& command_line, bool quiet) {
   const auto t0 = std::chrono::steady_clock::now();
+  // The float run's summary.json in --out is extended; one that is not a JSON object is refused
+  // now, before the fine-tuning, not after it.
+  nlohmann::json earlier_summary = nlohmann::json::object();
+  if (const std::string path = base.out_dir + "/summary.json"; std::filesystem::exists(path)) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    earlier_summary = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (!earlier_summary.is_object())
+      fail(path, " exists but is not a JSON object (the summary a training run writes); remove it or choose "
+                 "another --out");
+  }
   TrainOptions o = base;
   quant::PrepareOptions po;
   po.qconfig = quant::qconfig_preset(o.qconfig);
@@ -144,8 +158,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   }
   train::write_metrics_csv(out + "qat_metrics.csv", history,
                            {"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"});
-  nlohmann::json s = std::filesystem::exists(out + "summary.json") ? read_json_file(out + "summary.json")
-                                                                  : nlohmann::json::object();
+  nlohmann::json s = earlier_summary;
   s["model"] = o.model;
   s["dataset"] = o.dataset;
   s["float_checkpoint"] = o.checkpoint;

@@ -134,10 +134,10 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
   app.add_option("--observer", o.observer, "activation observer: minmax, moving-average, histogram-mse, percentile, entropy")
       ->capture_default_str();
   app.add_option("--calib-batches", o.calib_batches, "training batches used for calibration")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "batch size for calibration and evaluation")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   app.add_flag("!--no-fuse", o.fuse, "do not fold BatchNorm into convolutions nor fuse activations");
   app.add_option("--skip", o.skip, "module paths kept in float (e.g. layer3 fc)");
@@ -145,13 +145,18 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
   app.add_option("--report", o.report, "JSON report: {\"variants\": [{name, size_bytes, accuracy, latency_ms}, ...]}");
   app.add_option("--html", o.html, "the report as a self-contained HTML page (with --debug: the debugger table)");
   app.add_flag("--debug", o.debug, "print the quantization debugger table and write it as CSV beside --out");
-  app.add_option("--latency-images", o.latency_images, "test images timed one at a time")->capture_default_str();
+  app.add_option("--latency-images", o.latency_images, "test images timed one at a time")
+      ->check(non_negative_number())
+      ->capture_default_str();
   app.add_option("--mean", o.data.mean, "per-channel normalization mean (default: the dataset's)")->expected(1, 3);
   app.add_option("--std", o.data.std, "per-channel normalization std (default: the dataset's)")->expected(1, 3);
   app.add_option("--predictions", o.data.predictions, "CSV of the quantized model's per-image predictions");
-  app.add_option("--limit-test", o.data.limit_test, "use only the first N test images");
-  app.add_option("--limit-train", o.data.limit_train, "calibrate from the first N training images only");
-  app.add_option("--threads", o.data.threads, "compute threads (0: all cores)");
+  app.add_option("--limit-test", o.data.limit_test, "use only the first N test images (0, the default: all)")
+      ->check(non_negative_number());
+  app.add_option("--limit-train", o.data.limit_train, "calibrate from the first N training images only (0, the default: all)")
+      ->check(non_negative_number());
+  app.add_option("--threads", o.data.threads, "compute threads (0: all cores)")
+      ->check(non_negative_number());
 }
 
 void finalize_quantize_options(QuantizeOptions& o) {

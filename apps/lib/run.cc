@@ -97,11 +97,15 @@ int eval_only(const TrainOptions& o, const std::string& command_line) {
 // column carry it as seconds × images_per_second).
 double images_per_second(const nlohmann::json& history) {
   double seconds = 0, images = 0;
+  // The checkpoint's rows were checked on load (train/checkpoint.h); a null (NaN) rate counts as 0.
+  auto number = [](const nlohmann::json& row, const char* key) {
+    return row.contains(key) && row[key].is_number() ? row[key].get<double>() : 0.0;
+  };
   for (const auto& row : history) {
-    const double s = row.at("seconds").get<double>();
+    const double s = number(row, "seconds");
     seconds += s;
-    images += row.contains("images") ? row["images"].get<double>()
-                                     : std::round(s * row.at("images_per_second").get<double>());
+    images += row.contains("images") && row["images"].is_number() ? row["images"].get<double>()
+                                                                  : std::round(s * number(row, "images_per_second"));
   }
   return seconds > 0 ? train::round_significant(images / seconds) : 0.0;
 }

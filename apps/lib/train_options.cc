@@ -10,12 +10,12 @@
 #include "models/factory.h"
 
 namespace finch::apps {
-namespace {
 
-// CLI11's PositiveNumber prints the full range up to DBL_MAX; these say it in words.
-CLI::Validator number_at_least(double lo, const char* words) {
+// CLI11's PositiveNumber prints the full range up to DBL_MAX, and its Range lets "nan" through
+// (every comparison with NaN is false): these say the bounds in words and take finite numbers only.
+CLI::Validator number_in(double lo, double hi, const std::string& words) {
   return CLI::Validator(
-      [lo, words](std::string& s) -> std::string {
+      [lo, hi, words](std::string& s) -> std::string {
         double v = 0;
         try {
           size_t used = 0;
@@ -24,14 +24,18 @@ CLI::Validator number_at_least(double lo, const char* words) {
         } catch (const std::exception&) {
           return "'" + s + "' is not a number";
         }
-        if (!(v >= lo)) return "must be " + std::string(words) + ", got " + s;
+        if (!std::isfinite(v)) return "must be a finite number, got " + s;
+        if (!(v >= lo && v <= hi)) return "must be " + words + ", got " + s;
         return "";
       },
       words);
 }
-const CLI::Validator kPositive = number_at_least(1e-300, "positive");
-const CLI::Validator kNonNegative = number_at_least(0, "zero or more");
+CLI::Validator positive_number() { return number_in(1e-300, HUGE_VAL, "positive"); }
+CLI::Validator non_negative_number() { return number_in(0, HUGE_VAL, "zero or more"); }
 
+namespace {
+const CLI::Validator kPositive = positive_number();
+const CLI::Validator kNonNegative = non_negative_number();
 }  // namespace
 
 void check_width(const std::string& model, double width) {
@@ -104,9 +108,9 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--optimizer", o.optimizer, "sgd (Nesterov momentum), adam or adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
-  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->check(number_in(0, 1, "in [0, 1]"))->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay, "weight decay (default 5e-4; adamw 0.05)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(number_in(0, 1, "in [0, 1]"));
   app.add_option("--schedule", o.schedule,
                  "learning-rate schedule: cosine (linear warm-up then cosine to 0), step (x0.1 at "
                  "50% and 75%), onecycle, cyclic (2 triangular cycles)")
@@ -116,7 +120,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "linear warm-up epochs (cosine and step; default: 1, at most a fifth of --epochs)")
       ->check(kNonNegative);
   app.add_option("--label-smoothing", o.label_smoothing, "cross-entropy label smoothing")
-      ->check(CLI::Range(0.0, 0.999))
+      ->check(number_in(0, 0.999, "in [0, 0.999]"))
       ->capture_default_str();
   app.add_flag("--augment,!--no-augment", o.augment,
                "training augmentation: random crop (pad 4 for 32x32, pad 2 for 28x28) and "
@@ -136,9 +140,9 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--mean", o.mean, "per-channel normalization mean (default: the dataset's)")->expected(1, 3);
   app.add_option("--std", o.std, "per-channel normalization std (default: the dataset's)")->expected(1, 3);
   app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test image to this CSV");
-  app.add_option("--limit-train", o.limit_train, "use only the first N training images")
+  app.add_option("--limit-train", o.limit_train, "use only the first N training images (0, the default: all)")
       ->check(kNonNegative);
-  app.add_option("--limit-test", o.limit_test, "use only the first N test images")
+  app.add_option("--limit-test", o.limit_test, "use only the first N test images (0, the default: all)")
       ->check(kNonNegative);
   app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
       ->check(CLI::Range(8, 1024))
@@ -148,12 +152,15 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--qconfig", o.qconfig, "QAT quantization: int8, int8-per-tensor, uint8-io, int8-weights-only, "
                                          "int4-weights")->capture_default_str();
   app.add_option("--export", o.export_program, "with --qat: also write the int8 program (FILE.finch) of the converted model");
-  app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--qat-lr", o.qat_lr, "QAT peak learning rate (default: the float lr / 20)");
+  app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(kPositive)->capture_default_str();
+  app.add_option("--qat-lr", o.qat_lr, "QAT peak learning rate (default: the float lr / 20)")
+      ->check(kPositive);
   app.add_option("--freeze-bn-epoch", o.freeze_bn_epoch, "QAT epoch (from 0) from which BatchNorm statistics "
-                                                          "are frozen (default: the last)");
+                                                          "are frozen (default: the last)")
+      ->check(kNonNegative);
   app.add_option("--freeze-observer-epoch", o.freeze_observer_epoch, "QAT epoch (from 0) from which observers "
-                                                                      "are frozen (default: the last)");
+                                                                      "are frozen (default: the last)")
+      ->check(kNonNegative);
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
       ->check(kNonNegative);

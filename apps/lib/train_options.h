@@ -7,6 +7,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }
 
 namespace finch::apps {
@@ -59,6 +60,12 @@ struct TrainOptions : DataOptions {
   int64_t freeze_bn_epoch = -1;    // QAT epoch (0-based) from which BN statistics are frozen; -1: the last
   int64_t freeze_observer_epoch = -1;  // from which observers are frozen; -1: the last
 };
+
+// Option validators taking finite numbers only (CLI11's Range lets "nan" through), with the
+// bounds said in words: "must be in [0, 1], got nan" names the option in CLI11's message.
+CLI::Validator number_in(double lo, double hi, const std::string& words);
+CLI::Validator positive_number();      // finite, > 0
+CLI::Validator non_negative_number();  // finite, >= 0
 
 // Registers every option on `app` bound to `o` (CLI11 fills it on parse).
 void add_train_options(CLI::App& app, TrainOptions& o);

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/user_errors.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -197,10 +198,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "finch_run: %s\n", e.what());
-    return 1;
-  }
+  // One line for every error: a finch::Error's sentence, out of memory, or a named internal error.
+  return finch::apps::run_with_user_errors("finch_run", [&] { return run(argc, argv); });
 }
