@@ -62,6 +62,21 @@ TrainState read_state(const SafetensorsFile& f) {
   return st;
 }
 
+// The first way `d` does not fit `model`'s state_dict, as a phrase ("" when it fits): checked
+// here so the message is one line (load_state_dict lists every key, PyTorch-style, over lines).
+std::string mismatch(const nn::Module& model, const nn::StateDict& d, const std::string& prefix) {
+  const nn::StateDict want = model.state_dict();
+  for (const auto& [name, t] : want) {
+    const Tensor* have = d.find(name);
+    if (!have) return "there is no '" + prefix + name + "' (the model's is " + shape_str(t.shape()) + ")";
+    if (have->shape() != t.shape())
+      return "'" + prefix + name + "' is " + shape_str(have->shape()) + " but the model's is " + shape_str(t.shape());
+  }
+  for (const auto& [name, t] : d)
+    if (!want.contains(name)) return "'" + prefix + name + "' is not a weight of this model";
+  return "";
+}
+
 bool all_finite(const Tensor& t) {
   if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::f16 && t.dtype() != DType::bf16)
     return true;
@@ -164,11 +179,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, opt
   if (rng.dtype() != DType::i64 || rng.numel() != int64_t(s.size()))
     fail(path, ": rng.default should be I64 [", s.size(), "], found ", dtype_name(rng.dtype()), " ",
          shape_str(rng.shape()));
-  try {
-    model.load_state_dict(m, /*strict=*/true);
-  } catch (const Error& e) {
-    fail(path, ": the model weights do not fit the model (", e.what(), ")");
-  }
+  if (const std::string why = mismatch(model, m, "model."); !why.empty())
+    fail(path, ": the weights do not fit the model: ", why);
+  model.load_state_dict(m, /*strict=*/true);
   try {
     opt.load_state_dict(o);
   } catch (const Error& e) {
@@ -189,6 +202,9 @@ void load_weights(const std::string& path, nn::Module& model) {
   }
   auto fmt = f.metadata.find("format");
   const bool is_checkpoint = fmt != f.metadata.end() && fmt->second == kFormat;
+  if (const std::string why = mismatch(model, is_checkpoint ? prefixed : plain, is_checkpoint ? "model." : "");
+      !why.empty())
+    fail(path, ": the weights do not fit the model: ", why);
   try {
     model.load_state_dict(is_checkpoint ? prefixed : plain, /*strict=*/true);
   } catch (const Error& e) {

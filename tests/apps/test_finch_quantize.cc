@@ -117,6 +117,15 @@ TEST_F(FinchQuantize, BadInputIsOneClearSentence) {
   EXPECT_NE(err("--qconfig int3").find("unknown qconfig 'int3'; expected one of: int8"), std::string::npos);
   EXPECT_NE(err("--observer kl").find("unknown --observer 'kl'; expected one of: minmax"), std::string::npos);
   EXPECT_NE(err("--model lenet5").find("holds a resnet20 but --model is lenet5"), std::string::npos);
+  // An unknown --skip path was silently ignored (the layer quantized anyway): now it is named,
+  // with the model's top-level modules.
+  const std::string skip = err("--skip layer3 layer9");
+  EXPECT_NE(skip.find("--skip 'layer9' names no module of the model; its top-level modules are "), std::string::npos)
+      << skip;
+  EXPECT_NE(skip.find("layer1, layer2, layer3"), std::string::npos) << skip;
+  EXPECT_NE(err("--limit-train -1").find("--limit-train: must be zero or more, got -1"), std::string::npos);
+  EXPECT_NE(err("--threads -2").find("--threads: must be zero or more"), std::string::npos);
+  EXPECT_NE(err("--mean nan --std 0.3").find("--mean values must be finite"), std::string::npos);
   // Calibration data of another shape: a 3-channel CIFAR set for a 1-channel model.
   write_cifar10(dir_.path / "c10", 10, 10);  // train + test .bin records
   const RunResult r = run_program("finch", "quantize --checkpoint " + checkpoint() + " --dataset cifar10 --data " +
