@@ -121,7 +121,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
     for (int i = 0; i < 16 && calib.next(b); ++i) model->forward(b.images);
   }
   const std::string out = o.out_dir + "/";
-  std::filesystem::create_directories(o.out_dir);
+  create_out_dir(o.out_dir);
   const train::ScheduleConfig schedule = schedule_config(qo);
   QatPhases phases(*q, o);
   train::TrainState state;

@@ -78,7 +78,7 @@ int eval_only(const TrainOptions& o, const std::string& command_line) {
   load_weights(o.checkpoint, *model);
   const train::EvalResult r =
       train::evaluate(*model, d.test, 256, int64_t(d.classes.size()), !o.predictions.empty(), o.workers);
-  std::filesystem::create_directories(o.out_dir);
+  create_out_dir(o.out_dir);
   nlohmann::json s = base_summary(o, *model, d, r, command_line);
   s["checkpoint"] = o.checkpoint;
   s["model_file_bytes"] = file_size_or_zero(o.checkpoint);
@@ -144,7 +144,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   nn::ModulePtr model = make_model(o, d, &gen);
   std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(o), *model);
 
-  std::filesystem::create_directories(o.out_dir);
+  create_out_dir(o.out_dir);
   const std::string out = o.out_dir + "/";
   train::TrainState state;
   if (!o.resume.empty()) state = resume_checkpoint(o, *model, *opt);

@@ -1,7 +1,11 @@
 // train_cifar's options → the training library's OptimizerConfig, ScheduleConfig, LoopConfig.
 #include "apps/lib/trainer.h"
 
+#include <filesystem>
+#include <system_error>
+
 #include "autograd/functional.h"
+#include "framework/error.h"
 
 namespace finch::apps {
 
@@ -37,6 +41,13 @@ train::LossFn classification_loss(double label_smoothing) {
   return [label_smoothing](const Tensor& logits, const Tensor& targets) {
     return cross_entropy(logits, targets, Reduction::mean, -100, label_smoothing);
   };
+}
+
+void create_out_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec && !std::filesystem::is_directory(dir, ec)) ec = std::make_error_code(std::errc::not_a_directory);
+  if (ec) fail("--out '", dir, "': cannot create the output folder (", ec.message(), ")");
 }
 
 }  // namespace finch::apps

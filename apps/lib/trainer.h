@@ -17,4 +17,8 @@ train::LoopConfig loop_config(const TrainOptions& o, bool quiet);
 // Cross-entropy on logits [B, K] against class indices [B], with --label-smoothing.
 train::LossFn classification_loss(double label_smoothing);
 
+// Creates the --out folder (and its parents); a failure is one sentence naming --out and the
+// reason ("Not a directory" when a file is in the way, "Permission denied", ...).
+void create_out_dir(const std::string& dir);
+
 }  // namespace finch::apps

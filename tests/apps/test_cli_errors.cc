@@ -154,6 +154,19 @@ TEST_F(CliErrors, ResumeRefusesADamagedCheckpointNamingTheFileAndEntry) {
   EXPECT_EQ(ok.code, 0) << ok.err;
 }
 
+TEST_F(CliErrors, AnOutFolderThatCannotBeCreatedIsNamed) {
+  // A file where the folder should be: was "filesystem error: cannot create directories: ..."
+  // straight from the library.
+  const fs::path file = *root_ / "a_file";
+  std::ofstream(file) << "x";
+  const RunResult r = run(common() + " --epochs 1 --limit-train 32 --out " + (file / "sub").string(), *root_);
+  expect_one_sentence(r, "--out '" + (file / "sub").string() + "': cannot create the output folder (", "--out");
+  const RunResult e = run(common() + " --eval-only --checkpoint " + (*root_ / "run" / "model.safetensors").string() +
+                              " --out " + file.string(),
+                          *root_);
+  expect_one_sentence(e, "--out '" + file.string() + "': cannot create the output folder (", "--eval-only --out");
+}
+
 TEST_F(CliErrors, QatRefusesASummaryThatIsNotAnObjectBeforeTraining) {
   // QAT extends the float run's summary.json in --out; a JSON array there leaked
   // "[json.exception.type_error.305] cannot use operator[] with a string argument with array"
