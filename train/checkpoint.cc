@@ -202,6 +202,10 @@ void load_weights(const std::string& path, nn::Module& model) {
   }
   auto fmt = f.metadata.find("format");
   const bool is_checkpoint = fmt != f.metadata.end() && fmt->second == kFormat;
+  // NaN weights would evaluate, quantize and compile into a program printing "nan" scores.
+  for (const auto& [name, v] : f.tensors)
+    if ((!is_checkpoint || name.rfind("model.", 0) == 0) && !all_finite(v))
+      fail(path, ": weight '", name, "' holds a NaN or an infinity (the run that wrote it had diverged)");
   if (const std::string why = mismatch(model, is_checkpoint ? prefixed : plain, is_checkpoint ? "model." : "");
       !why.empty())
     fail(path, ": the weights do not fit the model: ", why);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -178,4 +179,23 @@ TEST_F(CliErrors, QatRefusesASummaryThatIsNotAnObjectBeforeTraining) {
                               " --out " + out.string(),
                           *root_);
   expect_one_sentence(r, (out / "summary.json").string() + " exists but is not a JSON object", "qat summary");
+}
+
+TEST_F(CliErrors, NonFiniteWeightsAreRefusedNamingTheTensor) {
+  SafetensorsFile f = load_safetensors((*root_ / "run" / "model.safetensors").string());
+  for (auto& [name, v] : f.tensors)
+    if (name == "fc2.bias") {
+      Tensor b = v.clone();
+      b.data<float>()[7] = std::numeric_limits<float>::infinity();
+      v = b;
+    }
+  const std::string bad = (*root_ / "inf_weights.safetensors").string();
+  save_safetensors(bad, f.tensors, f.metadata);
+  // Evaluated (and quantized or compiled) before, printing nan scores with exit 0.
+  expect_one_sentence(run(common() + " --eval-only --checkpoint " + bad + " --out " + (*root_ / "ev").string(), *root_),
+                      bad + ": weight 'fc2.bias' holds a NaN or an infinity", "--eval-only");
+  expect_one_sentence(run_program("finch", "compile --checkpoint " + bad + " --dataset fashion-mnist --data " +
+                                               (*root_ / "fm").string() + " --out " + (*root_ / "x.finch").string(),
+                                  *root_),
+                      bad + ": weight 'fc2.bias' holds a NaN or an infinity", "finch compile");
 }
