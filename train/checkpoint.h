@@ -26,12 +26,17 @@ struct LoadedCheckpoint {
   Metadata metadata;  // every metadata entry of the file (the tags included)
 };
 
-// Restores model (strictly), optimizer and the default generator. A file that is not a
-// checkpoint or has unreadable metadata is a finch::Error naming the file.
+// Restores model (strictly), optimizer and the default generator, after checking the whole
+// file first (so a refused file changes nothing): every model weight present and shaped, every
+// optimizer buffer for every parameter once an epoch is done (the optimizer alone would start a
+// missing one from zero and break exact resume), every tensor finite, rng.default, a whole
+// epochs_done, best_test_accuracy in [0, 1], and one history row per epoch with the columns of
+// history_row as numbers. Any problem is one finch::Error sentence naming the file and entry.
 LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt);
 
 // Model weights from a plain weights file or a checkpoint (its "model." entries), loaded
-// strictly into `model`; a mismatch is a finch::Error naming the file.
+// strictly into `model`; a mismatch or a NaN/infinite weight is a finch::Error naming the file
+// and the tensor.
 void load_weights(const std::string& path, nn::Module& model);
 
 // The state_dict with PyTorch names plus `metadata`, atomically.

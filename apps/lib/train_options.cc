@@ -187,6 +187,10 @@ void finalize_data_options(DataOptions& o) {
 void finalize_options(TrainOptions& o) {
   finalize_data_options(o);
   if (o.epochs == 0) o.epochs = default_epochs(o.model);
+  // Bounded so the schedule's step count (epochs × batches per epoch) cannot overflow.
+  constexpr int64_t kMaxEpochs = 1000000;
+  if (o.epochs > kMaxEpochs) fail("--epochs must be at most ", kMaxEpochs, ", got ", o.epochs);
+  if (o.qat_epochs > kMaxEpochs) fail("--qat-epochs must be at most ", kMaxEpochs, ", got ", o.qat_epochs);
   if (o.lr == 0) o.lr = default_lr(o.model, o.optimizer);
   if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.05 : 5e-4;
   if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");

@@ -90,6 +90,7 @@ TEST_F(CliErrors, OptionsMustBeFiniteAndInRangeNamingTheOption) {
       {"--epochs nan", "--epochs: must be a finite number"},
       {"--threads -1", "--threads: must be zero or more"},
       {"--lr 1x", "--lr: '1x' is not a number"},
+      {"--epochs 9000000000000000000", "--epochs must be at most 1000000"},
   };
   for (const auto& [args, needle] : cases)
     expect_one_sentence(run(common() + " " + args + " --out " + (*root_ / "bad").string(), *root_), needle, args);
