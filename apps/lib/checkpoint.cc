@@ -1,11 +1,14 @@
 // train_cifar's weight/checkpoint metadata and the checks of --resume (see checkpoint.h).
 #include "apps/lib/checkpoint.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "apps/lib/version.h"
 #include "framework/error.h"
 #include "framework/safetensors.h"
+#include "models/factory.h"
 
 namespace finch::apps {
 namespace {
@@ -17,10 +20,10 @@ double parse_width(const std::string& source, const std::string& s) {
   try {
     size_t used = 0;
     const double w = std::stod(s, &used);
-    if (used == s.size() && w > 0) return w;
+    if (used == s.size() && w > 0 && w <= 4) return w;  // "inf" and "nan" parse too
   } catch (const std::exception&) {
   }
-  fail(source, ": metadata 'width' should be a positive number, found '", s, "'");
+  fail(source, ": metadata 'width' should be a width multiplier in (0, 4], found '", s, "'");
 }
 
 double width_of(const std::map<std::string, std::string>& metadata, const std::string& source) {
@@ -84,8 +87,14 @@ void adopt_model_of(const std::string& path, DataOptions& o, bool model_given, b
   const SafetensorsFile f = load_safetensors(path);
   auto it = f.metadata.find("model");
   if (it != f.metadata.end() && !it->second.empty()) {
-    if (model_given && it->second != o.model) fail(path, " holds a ", it->second, " but --model is ", o.model);
-    o.model = it->second;
+    // An unknown name (a damaged or foreign file): --model decides, the weights' shapes check it.
+    const auto& names = models::model_names();
+    if (std::find(names.begin(), names.end(), it->second) == names.end()) {
+      if (!model_given) fail(path, ": metadata 'model' names '", it->second, "', which is not a finch model; give --model");
+    } else {
+      if (model_given && it->second != o.model) fail(path, " holds a ", it->second, " but --model is ", o.model);
+      o.model = it->second;
+    }
   } else if (!model_given) {
     fail(path, " does not name its model; give --model");
   }

@@ -200,3 +200,23 @@ TEST_F(CliErrors, NonFiniteWeightsAreRefusedNamingTheTensor) {
                                   *root_),
                       bad + ": weight 'fc2.bias' holds a NaN or an infinity", "finch compile");
 }
+
+TEST_F(CliErrors, DamagedWeightMetadataIsNamed) {
+  auto with_meta = [&](const std::string& name, const std::string& key, const std::string& value) {
+    SafetensorsFile f = load_safetensors((*root_ / "run" / "model.safetensors").string());
+    f.metadata[key] = value;
+    const std::string out = (*root_ / (name + ".safetensors")).string();
+    save_safetensors(out, f.tensors, f.metadata);
+    return out;
+  };
+  const std::string fm = " --dataset fashion-mnist --data " + (*root_ / "fm").string() + " --out " +
+                         (*root_ / "ev").string() + " --eval-only --checkpoint ";
+  const std::string model = with_meta("model_name", "model", "resnet7");
+  expect_one_sentence(run(fm + model, *root_), model + ": metadata 'model' names 'resnet7', which is not a finch model",
+                      "model");
+  EXPECT_EQ(run("--model lenet5" + fm + model, *root_).code, 0);  // --model decides
+  // "inf" parses as a positive number: it was accepted and then blamed on --width.
+  const std::string width = with_meta("width", "width", "inf");
+  expect_one_sentence(run(fm + width, *root_), width + ": metadata 'width' should be a width multiplier in (0, 4]",
+                      "width");
+}
