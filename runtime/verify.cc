@@ -205,8 +205,8 @@ void check_meta(const Graph& g, const std::string& what, Problems& out) {
     }
     const size_t n = it->size();
     if (n > 1 && channels >= 0 && int64_t(n) != channels)
-      out.push_back(where + " has " + std::to_string(n) + " entries; expected 1 or " + std::to_string(channels) +
-                    " (one per channel of the input)");
+      out.push_back(where + " has " + std::to_string(n) + " entries; expected " +
+                    (channels == 1 ? "1" : "1 or " + std::to_string(channels)) + " (one per channel of the input)");
     for (size_t c = 0; c < n; ++c) {
       const double d = (*it)[c].get<double>();
       const bool ok = std::fabs(d) <= double(std::numeric_limits<float>::max()) && (key[0] == 'm' || d > 0);
@@ -224,21 +224,23 @@ std::string limit_hint() {
          "has the memory";
 }
 
-// Activation memory per batch image: each graph input, then the arena after each node, against
-// the limit; the first node that takes the arena over it is named.
-void check_memory(const Graph& g, const std::string& what, int64_t limit, Problems& out) {
+// Activation memory per batch image against the limit: each graph input (a tiny file may declare
+// a 100000 x 100000 image), then the arena after each node, naming the first that goes over.
+// Declared shapes (check_values bounded them) are what the plan and the runner allocate.
+void check_input_memory(const Graph& g, const std::string& what, int64_t limit, Problems& out) {
   for (int32_t v : g.inputs) {
     const Value& x = g.values[size_t(v)];
     Shape one = x.shape;
     if (!one.empty()) one[0] = 1;
     const int64_t bytes = checked_numel(one, "input") * int64_t(dtype_size(x.dtype));
-    if (bytes > limit) {
+    if (bytes > limit)
       out.push_back(what + ": input '" + x.name + "' of shape " + shape_str(x.shape) + " needs " +
                     std::to_string(bytes) + " bytes per batch image, over the activation limit of " +
                     std::to_string(limit) + " bytes; " + limit_hint());
-      return;
-    }
   }
+}
+
+void check_arena(const Graph& g, const std::string& what, int64_t limit, Problems& out) {
   MemoryPlan plan;
   if (!collect(out, [&] { plan = plan_memory(g); })) return;
   for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -277,15 +279,14 @@ std::vector<std::string> verify(const Graph& g, const std::string& what, const P
   const size_t before_values = out.size();
   check_values(g, what, out);
   if (out.size() != before_values) return out;  // shapes past 64 bits: inference would overflow too
+  int64_t limit = 0;
+  const bool limit_ok = collect(out, [&] { limit = activation_limit(o); });
+  if (limit_ok) check_input_memory(g, what, limit, out);
   check_shapes(g, what, bad_node, out);
-  const bool shapes_ok = out.empty();
   for (const Node& n : g.nodes) collect(out, [&] { check_accumulator(g, n, what); });
   check_finite_constants(g, what, out);
   check_meta(g, what, out);
-  if (shapes_ok) {
-    int64_t limit = 0;
-    if (collect(out, [&] { limit = activation_limit(o); })) check_memory(g, what, limit, out);
-  }
+  if (limit_ok) check_arena(g, what, limit, out);
   return out;
 }
 

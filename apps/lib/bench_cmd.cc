@@ -140,10 +140,12 @@ int run_bench(const BenchOptions& o) {
   const std::string kind = program_kind(g);
   const std::string precision = g.meta.value("precision", kind);
   const std::string model = g.meta.value("model", "");
-  std::vector<Tensor> xs = random_inputs(g, o.batch, o.seed, o.program);
   runtime::ProgramOptions po;
   po.reference_kernels = o.reference_kernels;
   runtime::Program p(std::move(g), o.program, po);
+  // --batch 1000000000 must be a sentence about the batch, not an allocation failure.
+  p.check_batch(o.batch);
+  std::vector<Tensor> xs = random_inputs(p.graph(), o.batch, o.seed, o.program);
   // The budget bounds the warmup too (one run is enough to warm a slow program).
   int64_t warmup = 0;
   for (const auto w0 = Clock::now(); warmup < o.warmup;) {
