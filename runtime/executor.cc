@@ -183,7 +183,9 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
 }
 
 void Program::check_batch(int64_t batch) const {
-  check_batch_memory(plan_, batch, max_activation_bytes_, what_);
+  // The plan is for the declared shapes, whose dim 0 (a placeholder, 1 from capture) may be more.
+  const Shape& s = g_.values[size_t(g_.inputs[0])].shape;
+  check_batch_memory(plan_, batch, max_activation_bytes_, what_, s.empty() ? 1 : std::max<int64_t>(1, s[0]));
 }
 
 std::vector<Tensor> Program::run(const std::vector<Tensor>& inputs) {

@@ -290,13 +290,14 @@ std::vector<std::string> verify(const Graph& g, const std::string& what, const P
   return out;
 }
 
-int64_t check_batch_memory(const MemoryPlan& plan, int64_t batch, int64_t limit, const std::string& what) {
+int64_t check_batch_memory(const MemoryPlan& plan, int64_t batch, int64_t limit, const std::string& what,
+                           int64_t declared_batch) {
   if (batch < 1) fail(what, ": the input has a batch of ", batch, "; expected at least 1 image");
+  const int64_t per = (plan.arena_bytes + declared_batch - 1) / std::max<int64_t>(1, declared_batch);
   int64_t bytes = 0;
-  if (__builtin_mul_overflow(plan.arena_bytes, batch, &bytes) || bytes > limit)
-    fail(what, ": a batch of ", batch, " needs ", plan.arena_bytes, " bytes of activations per image (",
-         batch, " x ", plan.arena_bytes, " in all), over the activation limit of ", limit, " bytes; use a smaller batch or ",
-         limit_hint());
+  if (__builtin_mul_overflow(per, batch, &bytes) || bytes > limit)
+    fail(what, ": a batch of ", batch, " needs ", per, " bytes of activations per image, over the activation limit of ",
+         limit, " bytes in all; use a smaller batch or ", limit_hint());
   return bytes;
 }
 

@@ -26,8 +26,10 @@ int64_t activation_limit(const ProgramOptions& o);
 // range, an unknown op) ends the list early: the later checks would read past it.
 std::vector<std::string> verify(const Graph& g, const std::string& what, const ProgramOptions& o = {});
 
-// Bytes of activations one run with a batch of `batch` needs (the arena for one image times
-// the batch), or fails with a sentence naming the batch and the limit when it exceeds `limit`.
-int64_t check_batch_memory(const MemoryPlan& plan, int64_t batch, int64_t limit, const std::string& what);
+// Bytes of activations one run with a batch of `batch` needs (the arena per image, the plan's
+// arena for `declared_batch` images, times the batch), or fails with a sentence naming the batch
+// and the limit when it exceeds `limit` or the batch is below 1.
+int64_t check_batch_memory(const MemoryPlan& plan, int64_t batch, int64_t limit, const std::string& what,
+                           int64_t declared_batch = 1);
 
 }  // namespace finch::runtime
