@@ -188,6 +188,20 @@ void check_finite_constants(const Graph& g, const std::string& what, Problems& o
 // every std is positive — a std of 0 would turn every image into infinities.
 void check_meta(const Graph& g, const std::string& what, Problems& out) {
   if (!g.meta.is_object()) return;
+  auto shown = [](const nlohmann::json& j) {
+    std::string t = j.dump();
+    return t.size() > 64 ? t.substr(0, 60) + " ..." : t;
+  };
+  // The fields the runners print or adopt: strings, a list of class names, a positive width.
+  for (const char* key : {"model", "dataset", "precision"})
+    if (const auto it = g.meta.find(key); it != g.meta.end() && !it->is_string())
+      out.push_back(what + ": meta." + key + " is " + shown(*it) + "; expected a string");
+  if (const auto it = g.meta.find("classes"); it != g.meta.end() &&
+      (!it->is_array() || !std::all_of(it->begin(), it->end(), [](const nlohmann::json& j) { return j.is_string(); })))
+    out.push_back(what + ": meta.classes is " + shown(*it) + "; expected a list of class names");
+  if (const auto it = g.meta.find("width"); it != g.meta.end() &&
+      (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>())))
+    out.push_back(what + ": meta.width is " + shown(*it) + "; expected a finite number greater than 0");
   int64_t channels = -1;
   if (g.inputs.size() == 1) {
     const Shape& s = g.values[size_t(g.inputs[0])].shape;
@@ -198,9 +212,7 @@ void check_meta(const Graph& g, const std::string& what, Problems& out) {
     if (it == g.meta.end()) continue;
     const std::string where = what + ": meta." + key;
     if (!it->is_array() || !std::all_of(it->begin(), it->end(), [](const nlohmann::json& j) { return j.is_number(); })) {
-      std::string t = it->dump();
-      if (t.size() > 64) t = t.substr(0, 60) + " ...";
-      out.push_back(where + " is " + t + "; expected a list of numbers");
+      out.push_back(where + " is " + shown(*it) + "; expected a list of numbers");
       continue;
     }
     const size_t n = it->size();

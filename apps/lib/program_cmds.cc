@@ -55,6 +55,8 @@ runtime::ProgramOptions program_options(const ProgramOptions& o) {
 
 // Dataset and normalization default to what the program was built for.
 void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_given) {
+  // The program's own problems (meta.std of 0 included) name the file before its meta is adopted.
+  if (const auto problems = runtime::verify(g, o.program, program_options(o)); !problems.empty()) throw Error(problems[0]);
   if (!dataset_given && g.meta.contains("dataset")) o.data.dataset = g.meta["dataset"].get<std::string>();
   if (o.data.mean.empty() && g.meta.contains("mean")) o.data.mean = g.meta["mean"].get<std::vector<float>>();
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();

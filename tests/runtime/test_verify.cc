@@ -135,6 +135,13 @@ TEST(Verify, PreprocessingMetadataIsChecked) {
             "edited.finch: meta.mean is \"abc\"; expected a list of numbers");
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["std"] = {1, 2, 3}; }),
             "edited.finch: meta.std has 3 entries; expected 1 (one per channel of the input)");
+  // The fields the runners print or adopt (before: a json type_error reached the user).
+  EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["model"] = 5; }),
+            "edited.finch: meta.model is 5; expected a string");
+  EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["classes"] = {"a", 1}; }),
+            "edited.finch: meta.classes is [\"a\",1]; expected a list of class names");
+  EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["width"] = -1; }),
+            "edited.finch: meta.width is -1; expected a finite number greater than 0");
   // Absent or empty lists mean no normalization, as the runners always read them.
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"].erase("std"); }), "");
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["mean"] = ojson::array(); }), "");
