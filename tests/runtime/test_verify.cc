@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "ops/op_attrs.h"
+#include "ops/op_schema.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
 #include "runtime/verify.h"
@@ -254,4 +255,29 @@ TEST(Verify, RunRefusesEmptyAndOversizedBatches) {
   EXPECT_EQ(test::error_of([&] { p.check_batch(int64_t(1) << 62); }).find(std::string(kLenet) + ": a batch of 4611686018427387904"),
             0u);
   EXPECT_EQ(p.run(zeros({too_many - 1, 1, 28, 28})).shape(), (Shape{too_many - 1, 10}));
+}
+
+// Shape inference on sizes a hostile graph can declare: sums and products that would wrap int64
+// fail with a sentence naming the node (ops/op_schema.cc through framework/checked_math.h).
+TEST(Verify, ShapeInferenceArithmeticIsChecked) {
+  using ops::ValueType;
+  const int64_t big = int64_t(1) << 62;
+  const ops::OpSchema& cat = *ops::find_op_schema("cat");
+  const std::string e = test::error_of([&] {
+    ops::infer_types(cat, {ValueType{{big, 1}, DType::f32}, ValueType{{big, 1}, DType::f32}}, {{"dim", 0}}, "n");
+  });
+  EXPECT_EQ(e.rfind("n: the concatenated dim: ", 0), 0u) << e;
+  const std::string f = test::error_of([&] {
+    ops::infer_types(*ops::find_op_schema("flatten"), {ValueType{{int64_t(1) << 32, int64_t(1) << 32}, DType::f32}},
+                     {{"start_dim", 0}, {"end_dim", -1}}, "n");
+  });
+  EXPECT_EQ(f.rfind("n: the flattened dim: ", 0), 0u) << f;
+  ops::Conv2dParams p;
+  p.dh = p.dw = 1 << 16;
+  const std::string c = test::error_of([&] {
+    ops::infer_types(*ops::find_op_schema("conv2d"),
+                     {ValueType{{1, 1, 8, 8}, DType::f32}, ValueType{{1, 1, int64_t(1) << 50, 1}, DType::f32}},
+                     ops::to_json(p), "n");
+  });
+  EXPECT_EQ(c.rfind("n: the dilated kernel height: ", 0), 0u) << c;
 }
