@@ -140,7 +140,7 @@ void check_shapes(const Graph& g, const std::string& what, const std::vector<boo
 // the input dtype allows must fit int32; else the program is refused, naming the node.
 void check_accumulator(const Graph& g, const Node& n, const std::string& what) {
   const bool static_q = n.op == "qconv2d" || n.op == "qlinear";
-  if ((!static_q && n.op != "dq_linear") || n.inputs.size() < 2 || n.inputs[1] < 0) return;
+  if ((!static_q && n.op != "dq_linear") || n.inputs.size() < 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return;
   const Value& w = g.values[size_t(n.inputs[1])];
   if (!w.is_constant() || w.dtype != DType::i8 || w.shape.empty()) return;  // the kernel reports it
   Tensor bias;
@@ -295,7 +295,8 @@ std::vector<std::string> verify(const Graph& g, const std::string& what, const P
   const bool limit_ok = collect(out, [&] { limit = activation_limit(o); });
   if (limit_ok) check_input_memory(g, what, limit, out);
   check_shapes(g, what, bad_node, out);
-  for (const Node& n : g.nodes) collect(out, [&] { check_accumulator(g, n, what); });
+  for (size_t i = 0; i < g.nodes.size(); ++i)  // a node whose inputs failed its schema may lack x
+    if (!bad_node[i]) collect(out, [&] { check_accumulator(g, g.nodes[i], what); });
   check_finite_constants(g, what, out);
   check_meta(g, what, out);
   if (limit_ok) check_arena(g, what, limit, out);

@@ -281,3 +281,13 @@ TEST(Verify, ShapeInferenceArithmeticIsChecked) {
   });
   EXPECT_EQ(c.rfind("n: the dilated kernel height: ", 0), 0u) << c;
 }
+
+// A node whose required input is absent is reported once, and the later checks (shapes, the
+// accumulator bound, which reads the input's quantization) skip it instead of indexing value -1.
+TEST(Verify, AbsentRequiredInputIsOneProblem) {
+  const Graph g = edited(kR20, [](ojson& d) { node(d, 1)["inputs"][0] = -1; });
+  const std::vector<std::string> p = verify(g, "edited.finch");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0], "edited.finch: node 'conv1' (qconv2d): input 0 (x) is absent; expected a value (only optional inputs "
+                  "may be -1)");
+}
