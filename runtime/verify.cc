@@ -202,6 +202,18 @@ void check_meta(const Graph& g, const std::string& what, Problems& out) {
   if (const auto it = g.meta.find("width"); it != g.meta.end() &&
       (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>())))
     out.push_back(what + ": meta.width is " + shown(*it) + "; expected a finite number greater than 0");
+  // How a quantized program was made (finch verify rebuilds its simulated model from it).
+  if (const auto it = g.meta.find("quantization"); it != g.meta.end()) {
+    const auto is_name_list = [](const nlohmann::json& j) {
+      return j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_string(); });
+    };
+    const bool ok = it->is_object() && it->contains("mode") && (*it)["mode"].is_string() && it->contains("qconfig") &&
+                    (*it)["qconfig"].is_string() && it->contains("fuse") && (*it)["fuse"].is_boolean() &&
+                    it->contains("skip") && is_name_list((*it)["skip"]);
+    if (!ok)
+      out.push_back(what + ": meta.quantization is " + shown(*it) +
+                    "; expected {\"mode\": string, \"qconfig\": string, \"fuse\": true or false, \"skip\": [names]}");
+  }
   int64_t channels = -1;
   if (g.inputs.size() == 1) {
     const Shape& s = g.values[size_t(g.inputs[0])].shape;

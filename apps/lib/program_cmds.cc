@@ -184,6 +184,7 @@ int run_inspect(const ProgramOptions& o) {
 int run_verify(ProgramOptions o) {
   const bool dataset_given = !o.data.dataset.empty();
   runtime::Graph g = runtime::read_program(o.program);
+  if (const auto problems = runtime::verify(g, o.program, program_options(o)); !problems.empty()) throw Error(problems[0]);
   if (!g.meta.contains("quantization"))
     fail(o.program, " is a ", g.meta.value("precision", "float"), " program; verify compares a quantized program "
          "with its simulated model");

@@ -143,6 +143,9 @@ TEST(Verify, PreprocessingMetadataIsChecked) {
             "edited.finch: meta.classes is [\"a\",1]; expected a list of class names");
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["width"] = -1; }),
             "edited.finch: meta.width is -1; expected a finite number greater than 0");
+  EXPECT_EQ(load_error(kR20, [](ojson& d) { d["meta"]["quantization"].erase("fuse"); }),
+            "edited.finch: meta.quantization is {\"mode\":\"static\",\"qconfig\":\"int8\",\"skip\":[]}; expected "
+            "{\"mode\": string, \"qconfig\": string, \"fuse\": true or false, \"skip\": [names]}");
   // Absent or empty lists mean no normalization, as the runners always read them.
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"].erase("std"); }), "");
   EXPECT_EQ(load_error(kLenet, [](ojson& d) { d["meta"]["mean"] = ojson::array(); }), "");
