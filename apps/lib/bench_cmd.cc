@@ -23,6 +23,7 @@
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "runtime/verify.h"
 
 namespace finch::apps {
 
@@ -136,6 +137,8 @@ int run_bench(const BenchOptions& o) {
   if (!std::filesystem::is_regular_file(o.program))
     fail(o.program, " does not exist or is not a file; expected a .finch program");
   runtime::Graph g = runtime::read_program(o.program);
+  // The program's problems (a meta.precision that is no string included) before its meta is read.
+  if (const auto problems = runtime::verify(g, o.program); !problems.empty()) throw Error(problems[0]);
   set_num_threads(o.threads);
   const std::string kind = program_kind(g);
   const std::string precision = g.meta.value("precision", kind);
