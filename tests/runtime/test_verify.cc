@@ -294,3 +294,30 @@ TEST(Verify, AbsentRequiredInputIsOneProblem) {
   EXPECT_EQ(p[0], "edited.finch: node 'conv1' (qconv2d): input 0 (x) is absent; expected a value (only optional inputs "
                   "may be -1)");
 }
+
+// A consistent program (every declared shape agrees with inference) whose conv pads by 30000:
+// 86 GB for one image. Before: std::bad_alloc from the dry run, no file named; now the default
+// 4 GiB limit names the node before anything is allocated.
+TEST(Verify, ConsistentProgramNeedingGigabytesIsRefusedNamingTheNode) {
+  const Graph g = edited(kLenet, [](ojson& d) {
+    ojson conv = d["nodes"][0];
+    conv["attrs"]["padding"] = {30000, 30000};
+    const int64_t o = conv["outputs"][0].get<int64_t>();
+    d["values"][size_t(o)]["shape"] = {1, 6, 60024, 60024};
+    d["values"].push_back({{"name", "gap"}, {"shape", {1, 6, 1, 1}}, {"dtype", "F32"}});
+    d["values"].push_back({{"name", "flat"}, {"shape", {1, 6}}, {"dtype", "F32"}});
+    const int64_t gap = int64_t(d["values"].size()) - 2;
+    d["nodes"] = {conv,
+                  {{"op", "adaptive_avg_pool2d"}, {"name", "gap"}, {"inputs", {o}}, {"outputs", {gap}},
+                   {"attrs", {{"output_size", {1, 1}}}}},
+                  {{"op", "flatten"}, {"name", "flat"}, {"inputs", {gap}}, {"outputs", {gap + 1}},
+                   {"attrs", {{"start_dim", 1}, {"end_dim", -1}}}}};
+    d["outputs"] = {gap + 1};
+  });
+  const std::string want =
+      "edited.finch: node 'conv1' (conv2d) brings the activation memory to 86469133824 bytes per batch image (output "
+      "[1, 6, 60024, 60024]), over the limit of 4294967296 bytes; raise the limit with "
+      "FINCH_MAX_ACTIVATION_BYTES=<bytes> (finch_run --max-memory <bytes>) if the machine has the memory";
+  EXPECT_EQ(verify(g, "edited.finch"), std::vector<std::string>{want});
+  EXPECT_EQ(test::error_of([&] { Program(Graph(g), "edited.finch"); }), want);
+}
