@@ -1,12 +1,14 @@
 // The deployable ops' table (op_schema.h) and their shape inference: output shapes computed the
 // way the kernels compute them (conv_out_size, pool_out_size, broadcasting, the reduction and
-// shape rules), so a program's declared shapes can be checked before anything runs.
+// shape rules), so a program's declared shapes can be checked before anything runs. Sums and
+// products of sizes go through framework/checked_math.h: a hostile file must not wrap them.
 #include "ops/op_schema.h"
 
 #include <algorithm>
 #include <limits>
 #include <map>
 
+#include "framework/checked_math.h"
 #include "framework/error.h"
 #include "ops/broadcast.h"
 #include "ops/reduce.h"
@@ -39,6 +41,10 @@ Shape conv2d_shape(const Types& in, const json& a, const std::string& where) {
          " groups, found ", shape_str(w));
   if (in.size() > 2 && !in[2].absent && in[2].shape != Shape{OC})
     fail(where, ": expected a bias [", OC, "], found shape ", shape_str(in[2].shape));
+  // The dilated kernel dil·(k−1) is the one product conv_out_size forms from two file values
+  // (a huge constant's dim times a dilation up to 2^16); sizes and paddings are bounded already.
+  checked_mul(p.dh, std::max<int64_t>(w[2] - 1, 0), (where + ": the dilated kernel height").c_str());
+  checked_mul(p.dw, std::max<int64_t>(w[3] - 1, 0), (where + ": the dilated kernel width").c_str());
   const int64_t OH = conv_out_size(x[2], w[2], p.sh, p.ph, p.dh), OW = conv_out_size(x[3], w[3], p.sw, p.pw, p.dw);
   if (OH < 1 || OW < 1)
     fail(where, ": expected an input at least the dilated kernel, found input ", shape_str(x), " and weight ",
@@ -98,7 +104,7 @@ Shape cat_shape(const Types& in, const json& a, const std::string& where) {
     bool ok = s->size() == y.size();
     for (size_t i = 0; ok && i < y.size(); ++i) ok = i == k || (*s)[i] == y[i];
     if (!ok) fail(where, ": expected inputs of one shape except dim ", d, ", found ", shape_str(*xs[0]), " and ", shape_str(*s));
-    y[k] += (*s)[k];
+    y[k] = checked_add(y[k], (*s)[k], (where + ": the concatenated dim").c_str());
   }
   return y;
 }
@@ -114,7 +120,7 @@ Shape flatten_shape(const Types& in, const json& a, const std::string& where) {
   if (s > e) fail(where, ": expected start_dim <= end_dim, found ", s, " and ", e);
   Shape y(x.begin(), x.begin() + s);
   int64_t m = 1;
-  for (int64_t d = s; d <= e; ++d) m *= x[size_t(d)];
+  for (int64_t d = s; d <= e; ++d) m = checked_mul(m, x[size_t(d)], (where + ": the flattened dim").c_str());
   y.push_back(m);
   y.insert(y.end(), x.begin() + e + 1, x.end());
   return y;
@@ -122,8 +128,7 @@ Shape flatten_shape(const Types& in, const json& a, const std::string& where) {
 
 Shape reshape_shape(const Types& in, const json& a, const std::string& where) {
   Shape s = read_ints(a, attr::shape, where);
-  int64_t numel = 1;
-  for (int64_t d : in[0].shape) numel *= d;
+  const int64_t numel = checked_numel(in[0].shape, (where + ": the input").c_str());
   int64_t known = 1, neg = -1;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {

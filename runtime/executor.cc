@@ -1,4 +1,4 @@
-// The runtime's interpreter, validation and memory plan (see executor.h).
+// The runtime's interpreter and memory plan (see executor.h); validation is in verify.cc.
 #include "runtime/executor.h"
 
 #include <algorithm>
@@ -6,10 +6,10 @@
 #include <limits>
 #include <map>
 
+#include "framework/checked_math.h"
 #include "framework/error.h"
-#include "kernels/reference.h"
-#include "ops/op_schema.h"
 #include "runtime/op_table.h"
+#include "runtime/verify.h"
 
 namespace finch::runtime {
 
@@ -18,9 +18,8 @@ namespace {
 constexpr int64_t kAlign = 64;
 
 int64_t value_bytes(const Value& v) {
-  int64_t n = 1;
-  for (int64_t d : v.shape) n *= d;
-  return n * int64_t(dtype_size(v.dtype));
+  const std::string what = "value '" + v.name + "'";
+  return checked_mul(checked_numel(v.shape, what.c_str()), int64_t(dtype_size(v.dtype)), what.c_str());
 }
 
 // fp16 programs store weights as f16 (half the bytes); the plain float ops compute in fp32, so
@@ -32,39 +31,6 @@ void widen_f16_constants(Graph& g, const std::vector<bool>& widen) {
       c.data = c.data.to(DType::f32);
       c.dtype = DType::f32;
     }
-  }
-}
-
-// The accumulator rule (docs/quantization.md §10): qconv2d, qlinear and dq_linear reduce their
-// int32 accumulator modulo 2^32, and a program must never reach that wrap. For each such node
-// with constant weights (and bias) and a quantized input, the worst case over every input code
-// the input dtype allows must fit int32; else the program is refused, naming the node.
-void check_accumulators(const Graph& g, const std::string& what) {
-  for (const Node& n : g.nodes) {
-    const bool static_q = n.op == "qconv2d" || n.op == "qlinear";
-    if ((!static_q && n.op != "dq_linear") || n.inputs.size() < 2 || n.inputs[1] < 0) continue;
-    const Value& w = g.values[size_t(n.inputs[1])];
-    if (!w.is_constant() || w.dtype != DType::i8 || w.shape.empty()) continue;  // the kernel reports it
-    Tensor bias;
-    int64_t max_abs_x = 255;  // dq_linear: codes in [-128, 127] around a zero point inside them
-    if (static_q) {
-      if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-        const Value& b = g.values[size_t(n.inputs[2])];
-        if (!b.is_constant() || b.dtype != DType::i32) continue;
-        bias = b.data;
-      }
-      const Value& x = g.values[size_t(n.inputs[0])];
-      if (!x.quant || x.quant->zero_point.size() != 1 || (x.dtype != DType::i8 && x.dtype != DType::u8)) continue;
-      const int64_t lo = x.dtype == DType::u8 ? 0 : -128, hi = x.dtype == DType::u8 ? 255 : 127;
-      const int64_t z = x.quant->zero_point[0];
-      max_abs_x = std::max<int64_t>(0, std::max(z - lo, hi - z));
-    }
-    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.shape[0])) continue;  // the kernel reports it
-    const auto b = quant::reference::accumulator_bound(w.data, bias, max_abs_x);
-    if (b.bound > int64_t(std::numeric_limits<int32_t>::max()))
-      fail(what, ": node '", n.name, "' (", n.op, ") could overflow its int32 accumulator: output channel ", b.channel,
-           " reaches ", max_abs_x, " (largest |x - zx|) * ", b.abs_weight_sum, " (sum of |w|) + ", b.abs_bias,
-           " (|bias|) = ", b.bound, ", expected at most 2147483647 (docs/quantization.md section 10)");
   }
 }
 
@@ -82,8 +48,8 @@ MemoryPlan plan_memory(const Graph& g) {
   std::map<int64_t, std::pair<int64_t, int32_t>> live;  // offset -> (bytes, value)
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     for (int32_t v : g.nodes[i].outputs) {
-      const int64_t bytes = (value_bytes(g.values[size_t(v)]) + kAlign - 1) / kAlign * kAlign;
-      p.total_bytes += bytes;
+      const int64_t bytes = checked_add(value_bytes(g.values[size_t(v)]), kAlign - 1, "the memory plan") / kAlign * kAlign;
+      p.total_bytes = checked_add(p.total_bytes, bytes, "the memory plan");
       int64_t at = 0;
       for (const auto& [off, blk] : live) {
         if (off - at >= bytes) break;
@@ -91,65 +57,13 @@ MemoryPlan plan_memory(const Graph& g) {
       }
       live[at] = {bytes, v};
       p.offset[size_t(v)] = at;
-      p.arena_bytes = std::max(p.arena_bytes, at + bytes);
+      p.arena_bytes = std::max(p.arena_bytes, checked_add(at, bytes, "the memory plan"));
     }
+    p.peak_after.push_back(p.arena_bytes);
     for (auto it = live.begin(); it != live.end();)
       it = last[size_t(it->second.second)] <= int32_t(i) ? live.erase(it) : std::next(it);
   }
   return p;
-}
-
-void Program::check_structure() const {
-  const int64_t nv = int64_t(g_.values.size());
-  auto in_range = [&](int32_t v) { return v >= 0 && v < nv; };
-  std::vector<bool> ready(g_.values.size(), false);
-  for (size_t i = 0; i < g_.values.size(); ++i) ready[i] = g_.values[i].is_constant();
-  for (int32_t v : g_.inputs) {
-    if (!in_range(v)) fail(what_, ": a graph input index is out of range");
-    ready[size_t(v)] = true;
-  }
-  for (const Node& n : g_.nodes) {
-    const OpImpl* impl = find_op(n.op);
-    const ops::OpSchema* schema = ops::find_op_schema(n.op);
-    if (!impl || !schema) fail(what_, ": node '", n.name, "' uses op '", n.op, "', which this runtime does not have");
-    const std::string where = what_ + ": " + node_where(n);
-    std::vector<bool> absent;
-    for (int32_t v : n.inputs) absent.push_back(v == -1);
-    schema->check_node(absent, n.attrs, where);
-    for (int32_t v : n.inputs)
-      if (v != -1 && (!in_range(v) || !ready[size_t(v)]))
-        fail(what_, ": node '", n.name, "' (", n.op, ") reads a value that is not computed before it");
-    for (int32_t v : n.outputs) {
-      if (!in_range(v) || ready[size_t(v)]) fail(what_, ": node '", n.name, "' writes a value another node or a constant already holds");
-      ready[size_t(v)] = true;
-    }
-  }
-  for (int32_t v : g_.outputs)
-    if (!in_range(v) || !ready[size_t(v)]) fail(what_, ": a graph output is never computed");
-}
-
-// Shape inference from the schema at the declared shapes, before any kernel is prepared or run:
-// a program whose attributes ask for an absurd output (a 2^16 x 2^16 adaptive pool) or whose
-// shapes disagree fails here with the node's name, not on an allocation in the dry run.
-void Program::check_shapes() const {
-  for (const Node& n : g_.nodes) {
-    std::vector<ops::ValueType> in;
-    for (int32_t v : n.inputs) {
-      if (v < 0) in.push_back({{}, std::nullopt, true});
-      else in.push_back({g_.values[size_t(v)].shape, g_.values[size_t(v)].dtype, false});
-    }
-    const std::vector<ops::ValueType> out =
-        ops::infer_types(*ops::find_op_schema(n.op), in, n.attrs, what_ + ": " + node_where(n));
-    if (out.size() != n.outputs.size())
-      fail(what_, ": node '", n.name, "' (", n.op, ") has ", n.outputs.size(), " outputs; expected ", out.size());
-    for (size_t k = 0; k < out.size(); ++k) {
-      const Value& d = g_.values[size_t(n.outputs[k])];
-      if (out[k].shape != d.shape || (out[k].dtype && *out[k].dtype != d.dtype))
-        fail(what_, ": node '", n.name, "' (", n.op, ") computes ", shape_str(out[k].shape), " ",
-             out[k].dtype ? dtype_name(*out[k].dtype) : "codes", " for value '", d.name,
-             "', but the program declares ", shape_str(d.shape), " ", dtype_name(d.dtype));
-    }
-  }
 }
 
 Program::~Program() = default;
@@ -163,8 +77,10 @@ int64_t Program::optimized_nodes() const {
 }
 
 Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
-  if (g_.inputs.empty() || g_.outputs.empty()) fail(what_, ": the program declares no inputs or no outputs");
-  check_structure();
+  max_activation_bytes_ = activation_limit(options);
+  options.max_activation_bytes = max_activation_bytes_;
+  // Everything about the program as stored, before any kernel sees it (runtime/verify.h).
+  if (const std::vector<std::string> problems = verify(g_, what_, options); !problems.empty()) throw Error(problems[0]);
   // The optimized kernels are prepared on the program as stored, before any widening: the
   // native fp16 conv2d/linear (float_ops.cc, ARMv8.2 FP16 CPUs only) take the f16 weights as
   // they are. Only those two ops can: an f16 constant that any other op reads is widened first,
@@ -175,8 +91,6 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
       for (int32_t v : n.inputs)
         if (v >= 0) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
-  check_shapes();
-  check_accumulators(g_, what_);
   kernels_.resize(g_.nodes.size());
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -237,6 +151,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
         for (size_t k = 1; k < d.shape.size(); ++k) s += ", " + std::to_string(d.shape[k]);
         return s;
       }(), "], got ", x.defined() ? dtype_name(x.dtype()) + std::string(" ") + shape_str(x.shape()) : "nothing");
+    if (i == 0) check_batch(x.size(0));  // before any node allocates its batch-sized output
     vals[size_t(g_.inputs[i])] = x.contiguous();
   }
   std::vector<Tensor> in;
@@ -265,6 +180,12 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
   }
   if (profiling_) ++runs_;
   return vals;
+}
+
+void Program::check_batch(int64_t batch) const {
+  // The plan is for the declared shapes, whose dim 0 (a placeholder, 1 from capture) may be more.
+  const Shape& s = g_.values[size_t(g_.inputs[0])].shape;
+  check_batch_memory(plan_, batch, max_activation_bytes_, what_, s.empty() ? 1 : std::max<int64_t>(1, s[0]));
 }
 
 std::vector<Tensor> Program::run(const std::vector<Tensor>& inputs) {

@@ -12,11 +12,13 @@
 namespace finch::runtime {
 
 // Where each intermediate value would live in one arena, for the shapes the program declares
-// (offsets 64-byte aligned; values whose lifetimes do not overlap share bytes).
+// (offsets 64-byte aligned; values whose lifetimes do not overlap share bytes). Byte counts are
+// overflow-checked: a value too large for 64 bits fails with a sentence naming it.
 struct MemoryPlan {
   std::vector<int64_t> offset;  // per value; -1 for constants and graph inputs
   int64_t arena_bytes = 0;      // the arena's size with reuse
   int64_t total_bytes = 0;      // the sum of all intermediates (no reuse), for comparison
+  std::vector<int64_t> peak_after;  // per node: arena_bytes once it and those before it have run
 };
 MemoryPlan plan_memory(const Graph& g);
 
@@ -29,12 +31,18 @@ struct ProgramOptions {
   // native fp16 conv2d/linear differ from the fp32 compute by fp16 rounding. This is for
   // cross-checks and for measuring what the optimized kernels gain.
   bool reference_kernels = false;
+  // The most bytes of activations (the memory plan's arena) one batch image may need; a program
+  // over it is refused at load naming the node, and a run whose batch times the arena is over it
+  // is refused before anything is allocated. 0: FINCH_MAX_ACTIVATION_BYTES when set, else 4 GiB
+  // (runtime/verify.h). A tiny hostile file must not be able to ask for gigabytes.
+  int64_t max_activation_bytes = 0;
 };
 
 class Program {
  public:
-  // Validates `g`: every op known with a valid number of inputs, indices in range, and a dry run
-  // at the declared input shapes producing exactly the declared shapes and dtypes. `what` names
+  // Validates `g` with verify() (runtime/verify.h: structure, attributes, shapes, accumulators,
+  // finite constants, metadata, activation memory; the first problem is thrown), then a dry run
+  // at the declared input shapes must produce exactly the declared shapes and dtypes. `what` names
   // the program in error messages (its file). The optimized kernels are prepared (weights
   // packed) once, on the constants as stored; then f16 weight constants are widened to f32 for
   // the plain fp32 ops, except those only prepared kernels read. On a CPU with ARMv8.2 FP16
@@ -49,10 +57,16 @@ class Program {
 
   const Graph& graph() const { return g_; }
   const MemoryPlan& memory() const { return plan_; }
+  // The activation limit this program was loaded with (ProgramOptions::max_activation_bytes).
+  int64_t max_activation_bytes() const { return max_activation_bytes_; }
+  // Fails with a sentence unless a run with a batch of `batch` fits the activation limit (what
+  // run() checks first; callers that build a large input can ask before allocating it).
+  void check_batch(int64_t batch) const;
   // How many nodes run on an optimized kernel prepared at load (the rest on their plain fn).
   int64_t optimized_nodes() const;
 
-  // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch).
+  // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch,
+  // at least 1, and small enough that batch × the arena stays within the activation limit).
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
   Tensor run(const Tensor& x) { return run(std::vector<Tensor>{x})[0]; }
   // Runs and also returns every value the nodes produced (index = value index): for
@@ -68,6 +82,7 @@ class Program {
   Graph g_;
   std::string what_;
   MemoryPlan plan_;
+  int64_t max_activation_bytes_ = 0;
   std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
   std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
   bool profiling_ = false;
@@ -75,8 +90,6 @@ class Program {
   int64_t runs_ = 0;
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
-  void check_structure() const;
-  void check_shapes() const;
 };
 
 }  // namespace finch::runtime

@@ -23,6 +23,7 @@
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "runtime/verify.h"
 
 namespace finch::apps {
 
@@ -136,14 +137,18 @@ int run_bench(const BenchOptions& o) {
   if (!std::filesystem::is_regular_file(o.program))
     fail(o.program, " does not exist or is not a file; expected a .finch program");
   runtime::Graph g = runtime::read_program(o.program);
+  // The program's problems (a meta.precision that is no string included) before its meta is read.
+  if (const auto problems = runtime::verify(g, o.program); !problems.empty()) throw Error(problems[0]);
   set_num_threads(o.threads);
   const std::string kind = program_kind(g);
   const std::string precision = g.meta.value("precision", kind);
   const std::string model = g.meta.value("model", "");
-  std::vector<Tensor> xs = random_inputs(g, o.batch, o.seed, o.program);
   runtime::ProgramOptions po;
   po.reference_kernels = o.reference_kernels;
   runtime::Program p(std::move(g), o.program, po);
+  // --batch 1000000000 must be a sentence about the batch, not an allocation failure.
+  p.check_batch(o.batch);
+  std::vector<Tensor> xs = random_inputs(p.graph(), o.batch, o.seed, o.program);
   // The budget bounds the warmup too (one run is enough to warm a slow program).
   int64_t warmup = 0;
   for (const auto w0 = Clock::now(); warmup < o.warmup;) {

@@ -29,6 +29,7 @@
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "runtime/verify.h"
 #include "train/metrics.h"
 
 namespace finch::apps {
@@ -54,6 +55,8 @@ runtime::ProgramOptions program_options(const ProgramOptions& o) {
 
 // Dataset and normalization default to what the program was built for.
 void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_given) {
+  // The program's own problems (meta.std of 0 included) name the file before its meta is adopted.
+  if (const auto problems = runtime::verify(g, o.program, program_options(o)); !problems.empty()) throw Error(problems[0]);
   if (!dataset_given && g.meta.contains("dataset")) o.data.dataset = g.meta["dataset"].get<std::string>();
   if (o.data.mean.empty() && g.meta.contains("mean")) o.data.mean = g.meta["mean"].get<std::vector<float>>();
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();
@@ -119,6 +122,7 @@ int run_compile(ProgramOptions o, bool model_given) {
   co.width_mult = o.data.width;
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
   load_weights(o.data.checkpoint, *model);
+  check_finite_weights(*model, o.data.checkpoint);
   runtime::Graph g = float_program(*model, first_image(d), program_meta(o.data, d.channels, d.height, d.width, d.classes));
   runtime::Program check(g, o.out);  // validate before writing
   runtime::write_program(g, o.out);
@@ -161,6 +165,14 @@ int run_run(ProgramOptions o) {
 
 int run_inspect(const ProgramOptions& o) {
   const runtime::Graph g = runtime::read_program(o.program);
+  // The checks every runner makes at load (runtime/verify.h), all of them: a program inspect
+  // lists must be one the runners accept, and a refused one gets every reason, not the first.
+  if (const std::vector<std::string> problems = runtime::verify(g, o.program); !problems.empty()) {
+    std::fprintf(stderr, "%s: every runner refuses this program; %zu problem%s:\n", o.program.c_str(), problems.size(),
+                 problems.size() == 1 ? "" : "s");
+    for (const std::string& p : problems) std::fprintf(stderr, "  %s\n", p.c_str());
+    return 1;
+  }
   print_graph_table(g, o.program);
   if (!o.dot.empty()) {
     write_file_atomically(o.dot, graph_dot(g));
@@ -172,6 +184,7 @@ int run_inspect(const ProgramOptions& o) {
 int run_verify(ProgramOptions o) {
   const bool dataset_given = !o.data.dataset.empty();
   runtime::Graph g = runtime::read_program(o.program);
+  if (const auto problems = runtime::verify(g, o.program, program_options(o)); !problems.empty()) throw Error(problems[0]);
   if (!g.meta.contains("quantization"))
     fail(o.program, " is a ", g.meta.value("precision", "float"), " program; verify compares a quantized program "
          "with its simulated model");

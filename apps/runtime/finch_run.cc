@@ -9,6 +9,8 @@
 //   --logits FILE.csv   also write every output row (written to a temporary file, then renamed)
 //   --bench N           time N batch-1 runs of the first image, print the median in ms
 //   --threads N         compute threads (default: all cores)
+//   --max-memory BYTES  activation memory one image may need (default FINCH_MAX_ACTIVATION_BYTES
+//                       or 4 GiB): a program or batch over it is refused before allocating
 //
 // Images are binary PGM (P5, 1 channel) or PPM (P6, 3 channels) with maxval 255, the size the
 // program was built for (cameras and `convert` write them; resizing belongs to the capture
@@ -40,7 +42,7 @@ using namespace finch;
 struct Args {
   std::string program, raw, logits;
   std::vector<std::string> images;
-  int64_t bench = 0, threads = 0;
+  int64_t bench = 0, threads = 0, max_memory = 0;
 };
 
 int64_t parse_count(const std::string& flag, const std::string& s) {
@@ -62,19 +64,27 @@ Args parse_args(int argc, char** argv) {
     else if (s == "--logits") a.logits = value();
     else if (s == "--bench") a.bench = parse_count(s, value());
     else if (s == "--threads") a.threads = parse_count(s, value());
-    else if (s.rfind("--", 0) == 0) fail("unknown option ", s, " (expected --raw, --logits, --bench or --threads)");
+    else if (s == "--max-memory") {
+      a.max_memory = parse_count(s, value());
+      if (a.max_memory < 1) fail(s, ": expected a positive number of bytes, found 0");
+    }
+    else if (s.rfind("--", 0) == 0)
+      fail("unknown option ", s, " (expected --raw, --logits, --bench, --threads or --max-memory)");
     else if (a.program.empty()) a.program = s;
     else a.images.push_back(s);
   }
   if (a.program.empty()) fail("usage: finch_run MODEL.finch [IMAGE.pgm|IMAGE.ppm ...] [--raw FILE.f32] "
-                              "[--logits FILE.csv] [--bench N] [--threads N]");
+                              "[--logits FILE.csv] [--bench N] [--threads N] [--max-memory BYTES]");
   return a;
 }
 
 std::vector<float> meta_floats(const runtime::Graph& g, const char* key, size_t n, float dflt) {
   std::vector<float> v(n, dflt);
   if (!g.meta.contains(key)) return v;
+  // The verifier (runtime/verify.h) has checked the list: finite numbers, std > 0, one or one per
+  // channel; an empty list means no normalization.
   const auto m = g.meta[key].get<std::vector<float>>();
+  if (m.empty()) return v;
   for (size_t c = 0; c < n; ++c) v[c] = m.size() == 1 ? m[0] : m.at(c);
   return v;
 }
@@ -143,7 +153,9 @@ void print_summary(const runtime::Program& p, const std::string& path) {
 int run(int argc, char** argv) {
   const Args a = parse_args(argc, argv);
   if (a.threads > 0) set_num_threads(int(a.threads));
-  runtime::Program p(runtime::read_program(a.program), a.program);
+  runtime::ProgramOptions po;
+  po.max_activation_bytes = a.max_memory;  // 0: FINCH_MAX_ACTIVATION_BYTES or the default
+  runtime::Program p(runtime::read_program(a.program), a.program, po);
   const runtime::Graph& g = p.graph();
   if (g.inputs.size() != 1 || g.outputs.size() != 1)
     fail(a.program, ": finch_run classifies with one input and one output, found ", g.inputs.size(), " and ", g.outputs.size());

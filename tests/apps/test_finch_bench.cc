@@ -124,6 +124,15 @@ TEST_F(FinchBench, BadInputGetsOneSentence) {
   const std::string prog = make("tiny", "--model lenet5 --precision fp32");
   expect_one_sentence(run_program("finch", "bench " + prog + " --batch 0", dir_.path), "--batch must be at least 1");
   expect_one_sentence(run_program("finch", "bench " + prog + " --iters 0", dir_.path), "--iters must be at least 1");
+  // Before: a bare std::bad_alloc. The batch is checked against the activation limit first.
+  expect_one_sentence(run_program("finch", "bench " + prog + " --batch 1000000000", dir_.path),
+                      "a batch of 1000000000 needs");
+  // A meta field of the wrong type (before: a json type_error reached the user).
+  runtime::Graph g = runtime::read_program(prog);
+  g.meta["precision"] = 5;
+  const std::string bad = dir_ / "bad-meta.finch";
+  runtime::write_program(g, bad);
+  expect_one_sentence(run_program("finch", "bench " + bad, dir_.path), "meta.precision is 5; expected a string");
 
   const std::string out = " --out " + dir_ / "x.finch";
   expect_one_sentence(run_program("finch", "bench-program --model resnet20 --input-size 3x32" + out, dir_.path),

@@ -7,12 +7,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "framework/results.h"
+#include "framework/safetensors.h"
 #include "tests/apps/app_test_util.h"
+#include "tests/runtime/program_bytes.h"
 #include "tests/temp_dir.h"
 
 using namespace finch;
@@ -234,4 +237,66 @@ TEST_F(FinchProgram, BadInputIsOneClearSentence) {
   fails("finch_run", prog + " --raw " + (dir_ / "x.f32"), "expected a multiple of 3136 bytes");
   fails("finch_run", prog + " --frobnicate", "unknown option --frobnicate");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x.finch"));
+}
+
+// Programs edited behind a valid checksum (tests/runtime/program_bytes.h): every runner refuses
+// them at load with the verifier's sentence, and finch inspect lists every problem and exits 1
+// (before: inspect listed them, finch_run printed scores computed with a std of 0 and `nan`).
+TEST_F(FinchProgram, HostileProgramsAreRefusedByEveryRunnerAndInspectSaysWhy) {
+  const std::string prog = dir_ / "f.finch";
+  ASSERT_EQ(run_program("finch", "compile --checkpoint " + checkpoint() + " " + data() + " --out " + prog, dir_.path).code, 0);
+  const std::string bytes = slurp(prog);
+  ProgramParts p = split_program(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(p.json);
+  doc["meta"]["std"] = {0.0};
+  doc["nodes"][0]["attrs"]["stride"] = {int64_t(1) << 62, 1};
+  p.json = doc.dump();
+  const std::vector<uint8_t> f = join_program(p);
+  const std::string bad = dir_ / "bad.finch";
+  { std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(f.data()), std::streamsize(f.size())); }
+
+  RunResult r = run_program("finch", "inspect " + bad, dir_.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("bad.finch: every runner refuses this program; 2 problems:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("attribute 'stride' is [4611686018427387904,1]; expected a list of 2 integers in [1, 65536]"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.finch: meta.std[0] is 0.0; expected a finite number greater than 0"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  for (const std::string& cmd : {"finch_run " + bad, "finch run " + bad + " " + data()}) {
+    const size_t sp = cmd.find(' ');
+    r = run_program(cmd.substr(0, sp), cmd.substr(sp + 1), dir_.path);
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_NE(r.err.find("attribute 'stride' is [4611686018427387904,1]"), std::string::npos) << cmd << "\n" << r.err;
+  }
+  // finch_run --max-memory: the limit of the activation memory per image.
+  r = run_program("finch_run", prog + " --max-memory 10000", dir_.path);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("over the limit of 10000 bytes"), std::string::npos) << r.err;
+  r = run_program("finch_run", prog + " --max-memory 0", dir_.path);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--max-memory: expected a positive number of bytes"), std::string::npos) << r.err;
+  EXPECT_EQ(run_program("finch_run", prog + " --max-memory 100000000", dir_.path).code, 0);
+}
+
+// A checkpoint whose weights hold NaN (a diverged run) is refused by compile and quantize naming
+// the checkpoint and the tensor, and no program is written (before: a program printing `nan`).
+TEST_F(FinchProgram, NonFiniteCheckpointIsRefusedByCompileAndQuantize) {
+  SafetensorsFile ck = load_safetensors(checkpoint());
+  NamedTensors t;
+  for (auto& [name, v] : ck.tensors) {
+    Tensor c = v.contiguous().clone();
+    if (name == "conv1.weight") c.data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+    t.emplace_back(name, c);
+  }
+  const std::string nan_ck = dir_ / "nan.safetensors";
+  save_safetensors(nan_ck, t, ck.metadata);
+  for (const std::string& cmd : {std::string("compile"), std::string("quantize --mode dynamic")}) {
+    const std::string out = dir_ / "nan.finch";
+    const RunResult r = run_program("finch", cmd + " --checkpoint " + nan_ck + " " + data() + " --out " + out, dir_.path);
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_NE(r.err.find(nan_ck + ": tensor 'conv1.weight' holds NaN at element 3 of 150; expected finite weights"),
+              std::string::npos)
+        << cmd << "\n" << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << cmd;
+  }
 }
