@@ -1,14 +1,13 @@
 // Building .finch programs from zoo models (see program_build.h).
 #include "apps/lib/program_build.h"
 
-#include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "apps/lib/version.h"
-#include "framework/error.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
+#include "framework/error.h"
 #include "quant/checkpoint.h"
 #include "runtime/executor.h"
 
@@ -18,18 +17,6 @@ nlohmann::json program_meta(const DataOptions& o, int64_t channels, int64_t heig
                             const std::vector<std::string>& classes) {
   return {{"model", o.model}, {"width", o.width}, {"dataset", o.dataset}, {"mean", o.mean}, {"std", o.std},
           {"classes", classes}, {"input", {channels, height, width}}, {"finch_version", finch_version()}};
-}
-
-void check_finite_weights(const nn::Module& model, const std::string& checkpoint) {
-  for (const auto& [name, t] : model.state_dict()) {
-    if (!is_floating(t.dtype()) || t.numel() == 0) continue;
-    const Tensor f = t.detach().to(DType::f32).contiguous();
-    const float* p = f.data<float>();
-    for (int64_t i = 0; i < f.numel(); ++i)
-      if (!std::isfinite(p[i]))
-        fail(checkpoint, ": tensor '", name, "' holds ", std::isnan(p[i]) ? "NaN" : "an infinity", " at element ", i,
-             " of ", f.numel(), "; expected finite weights (was the model trained to divergence?)");
-  }
 }
 
 runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann::json meta) {

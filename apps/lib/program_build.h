@@ -21,11 +21,6 @@ namespace finch::apps {
 nlohmann::json program_meta(const DataOptions& o, int64_t channels, int64_t height, int64_t width,
                             const std::vector<std::string>& classes);
 
-// Fails with a sentence naming `checkpoint` and the first tensor of `model` (parameters and
-// buffers) that holds NaN or an infinity: a diverged run's weights must not become a program
-// that prints confident NaN scores.
-void check_finite_weights(const nn::Module& model, const std::string& checkpoint);
-
 runtime::Graph float_program(nn::Module& model, const Tensor& example, nlohmann::json meta);
 // `q` converted (fake-quant on, observers frozen). meta gains "precision" and "quantization"
 // (mode, qconfig, fuse, skip) so that finch verify can rebuild the simulated model.

@@ -122,7 +122,6 @@ int run_compile(ProgramOptions o, bool model_given) {
   co.width_mult = o.data.width;
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
   load_weights(o.data.checkpoint, *model);
-  check_finite_weights(*model, o.data.checkpoint);
   runtime::Graph g = float_program(*model, first_image(d), program_meta(o.data, d.channels, d.height, d.width, d.classes));
   runtime::Program check(g, o.out);  // validate before writing
   runtime::write_program(g, o.out);

@@ -186,7 +186,6 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   const int64_t classes = int64_t(d.classes.size());
   nn::ModulePtr model = models::create(o.data.model, d.channels, classes, co);
   load_weights(o.data.checkpoint, *model);
-  check_finite_weights(*model, o.data.checkpoint);
   model->eval();
 
   std::vector<Variant> variants;
