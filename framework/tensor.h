@@ -160,6 +160,11 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 // A 1-element 0-d tensor.
 Tensor scalar_tensor(double value, DType dtype = DType::f32);
 
+// Row-major index of the first NaN or infinity of a float tensor (f32, f64, f16, bf16), or -1
+// when every element is finite or the dtype is not a float: the one check behind refusing a
+// diverged checkpoint, a program's weights and training's weights.
+int64_t first_non_finite(const Tensor& t);
+
 // Iterates the multi-index of `shape` in row-major order, calling fn(linear_index, index).
 // The strided-copy and printing code use it; kernels have their own loops.
 template <typename F>

@@ -195,4 +195,20 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
 
+int64_t first_non_finite(const Tensor& t) {
+  if (!is_floating(t.dtype())) return -1;
+  const Tensor f = t.dtype() == DType::f32 || t.dtype() == DType::f64 ? t.contiguous() : t.to(DType::f32).contiguous();
+  const int64_t n = f.numel();
+  if (f.dtype() == DType::f64) {
+    const double* p = f.data<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  } else {
+    const float* p = f.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
 }  // namespace finch

@@ -170,16 +170,12 @@ void check_accumulator(const Graph& g, const Node& n, const std::string& what) {
 void check_finite_constants(const Graph& g, const std::string& what, Problems& out) {
   for (const Value& v : g.values) {
     if (!v.is_constant() || !is_floating(v.dtype) || v.data.numel() == 0) continue;
-    const Tensor f = v.data.dtype() == DType::f32 ? v.data.contiguous() : v.data.to(DType::f32).contiguous();
-    const float* p = f.data<float>();
-    const int64_t n = f.numel();
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i])) {
-        out.push_back(what + ": constant '" + v.name + "' holds " + (std::isnan(p[i]) ? "NaN" : "an infinity") +
-                      " at element " + std::to_string(i) + " of " + std::to_string(n) +
-                      "; expected finite weights (was the model trained to divergence?)");
-        break;
-      }
+    const int64_t i = first_non_finite(v.data);
+    if (i < 0) continue;
+    const double x = v.data.contiguous().reshape({-1}).get({i});
+    out.push_back(what + ": constant '" + v.name + "' holds " + (std::isnan(x) ? "NaN" : "an infinity") +
+                  " at element " + std::to_string(i) + " of " + std::to_string(v.data.numel()) +
+                  "; expected finite weights (was the model trained to divergence?)");
   }
 }
 

@@ -77,13 +77,7 @@ std::string mismatch(const nn::Module& model, const nn::StateDict& d, const std:
   return "";
 }
 
-bool all_finite(const Tensor& t) {
-  if (t.dtype() != DType::f32 && t.dtype() != DType::f64 && t.dtype() != DType::f16 && t.dtype() != DType::bf16)
-    return true;
-  for (double v : t.to(DType::f64).contiguous().to_vector<double>())
-    if (!std::isfinite(v)) return false;
-  return true;
-}
+bool all_finite(const Tensor& t) { return first_non_finite(t) < 0; }
 
 // The buffers every parameter carries after one step of the optimizers make_optimizer builds
 // (the optimizer itself accepts a dict with buffers left out and would start them from zero,

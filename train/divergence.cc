@@ -38,13 +38,8 @@ std::string DivergenceGuard::observe(double loss) {
 
 std::string first_non_finite_tensor(const nn::Module& model) {
   NoGradGuard ng;
-  for (const auto& [name, t] : model.state_dict()) {
-    if (!is_floating(t.dtype())) continue;
-    const Tensor f = t.to(DType::f64).contiguous();
-    const double* p = f.data<double>();
-    for (int64_t i = 0; i < f.numel(); ++i)
-      if (!std::isfinite(p[i])) return name;
-  }
+  for (const auto& [name, t] : model.state_dict())
+    if (first_non_finite(t) >= 0) return name;
   return "";
 }
 

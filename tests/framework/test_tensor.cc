@@ -149,3 +149,16 @@ TEST(Tensor, Int64RoundTripIsExact) {
   EXPECT_EQ(t.to_vector<int64_t>(), v);
   EXPECT_EQ(t.t().to_vector<int64_t>(), (std::vector<int64_t>{v[0], v[2], v[1], v[3]}));
 }
+
+TEST(Tensor, FirstNonFiniteFindsNaNAndInfinityInEveryFloatDtype) {
+  for (DType d : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+    Tensor t = zeros({3, 4}, d);
+    EXPECT_EQ(first_non_finite(t), -1) << dtype_name(d);
+    t.set({2, 1}, std::numeric_limits<double>::infinity());
+    EXPECT_EQ(first_non_finite(t), 9) << dtype_name(d);
+    t.set({0, 3}, std::numeric_limits<double>::quiet_NaN());
+    EXPECT_EQ(first_non_finite(t), 3) << dtype_name(d);
+    EXPECT_EQ(first_non_finite(t.t()), 5) << "strided view: row-major index of the view";
+  }
+  EXPECT_EQ(first_non_finite(zeros({4}, DType::i32)), -1);
+}
