@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "framework/checked_math.h"
 #include "framework/parallel.h"
 #include "ops/gemm.h"
 #include "ops/im2col.h"
@@ -228,8 +229,14 @@ void channel_sums_impl(const T* y, int64_t N, int64_t C, int64_t S, T* out) {
 }  // namespace
 
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
-  return span < 0 ? 0 : span / stride + 1;
+  // Every operand can come from a file or an option: checked, so a huge padding or dilation is
+  // a sentence, not a wrapped size a kernel then indexes with.
+  if (in < 0 || k < 1 || stride < 1 || pad < 0 || dil < 1)
+    fail("conv2d: expected input ≥ 0, kernel ≥ 1, stride ≥ 1, padding ≥ 0 and dilation ≥ 1, found ", in, ", ", k,
+         ", ", stride, ", ", pad, ", ", dil);
+  const int64_t padded = checked_add(in, checked_mul(2, pad, "conv2d (padding)"), "conv2d (padded input)");
+  const int64_t window = checked_add(checked_mul(dil, k - 1, "conv2d (dilated kernel)"), 1, "conv2d (dilated kernel)");
+  return padded < window ? 0 : (padded - window) / stride + 1;
 }
 
 bool is_depthwise(int64_t C, int64_t OC, int64_t groups) {

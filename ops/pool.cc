@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "framework/checked_math.h"
 #include "framework/parallel.h"
 
 namespace finch::ops {
@@ -154,10 +155,16 @@ void by_dtype(DType dt, F&& f) {
 }  // namespace
 
 int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - k;
+  if (in < 0 || k < 1 || stride < 1 || pad < 0)
+    fail("pool2d: expected input ≥ 0, kernel ≥ 1, stride ≥ 1 and padding ≥ 0, found ", in, ", ", k, ", ", stride,
+         ", ", pad);
+  const int64_t span = checked_add(in, checked_mul(2, pad, "pool2d (padding)"), "pool2d (padded input)") - k;
   if (span < 0) return 0;
-  int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  int64_t out = span / stride + 1 + (ceil_mode && span % stride != 0 ? 1 : 0);
+  // The last window must start inside the input or its left padding: (out − 1)·stride < in + pad,
+  // compared without forming the product (stride can be as large as a file makes it).
+  const int64_t start_limit = in + pad;  // ≤ the padded size checked above
+  if (ceil_mode && (start_limit <= 0 || out - 1 > (start_limit - 1) / stride)) --out;
   return out;
 }
 

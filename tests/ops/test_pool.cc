@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "framework/random.h"
+#include "ops/conv.h"
 #include "ops/pool.h"
 #include "tests/ops/test_util.h"
 
@@ -135,3 +137,30 @@ TEST(Pool2d, RejectsBadArguments) {
 
 }  // namespace
 }  // namespace finch::ops
+
+// Output sizes with sizes a hostile file could carry: checked, never wrapped.
+TEST(PoolOutSize, HugeStridesAndPaddingsAreCheckedNotWrapped) {
+  using finch::ops::conv_out_size;
+  using finch::ops::pool_out_size;
+  const int64_t big = int64_t(1) << 62;
+  EXPECT_EQ(pool_out_size(28, 2, big, 0, false), 1);
+  EXPECT_EQ(pool_out_size(28, 2, big, 0, true), 1);
+  EXPECT_EQ(pool_out_size(28, 3, std::numeric_limits<int64_t>::max(), 1, true), 1);
+  EXPECT_EQ(conv_out_size(28, 3, big, 1, 1), 1);
+  EXPECT_THROW(pool_out_size(28, 2, 2, big, false), finch::Error);
+  EXPECT_THROW(conv_out_size(28, 3, 1, big, 1), finch::Error);
+  EXPECT_THROW(conv_out_size(28, 3, 1, 1, big), finch::Error);
+  EXPECT_THROW(conv_out_size(28, 3, 0, 1, 1), finch::Error);
+  // The ordinary cases still follow PyTorch's formula (ceil mode drops a window starting in the
+  // right padding).
+  for (int64_t in = 1; in <= 9; ++in)
+    for (int64_t k = 1; k <= 3; ++k)
+      for (int64_t s = 1; s <= 3; ++s)
+        for (int64_t p = 0; 2 * p <= k; ++p)
+          for (bool ceil : {false, true}) {
+            if (in + 2 * p < k) continue;
+            int64_t want = (in + 2 * p - k + (ceil ? s - 1 : 0)) / s + 1;
+            if (ceil && (want - 1) * s >= in + p) --want;
+            EXPECT_EQ(pool_out_size(in, k, s, p, ceil), want) << in << " " << k << " " << s << " " << p << " " << ceil;
+          }
+}
