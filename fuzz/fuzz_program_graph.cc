@@ -11,6 +11,7 @@
 // Build and run: fuzz/README.md and scripts/sanitize.sh.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -122,12 +123,12 @@ const T& pick(Rng& r, const T (&a)[N]) {
 
 json interesting_int(Rng& r, const json& old) {
   if (old.is_number_integer() && r() % 3 == 0) {
-    const int64_t o = old.get<int64_t>();
+    const uint64_t o = uint64_t(old.get<int64_t>());  // wrapping arithmetic: no UB at the ends
     switch (r() % 4) {
-      case 0: return o + 1;
-      case 1: return o - 1;
-      case 2: return o * 2;
-      default: return -o;
+      case 0: return int64_t(o + 1);
+      case 1: return int64_t(o - 1);
+      case 2: return int64_t(o * 2);
+      default: return int64_t(0 - o);
     }
   }
   if (r() % 16 == 0) return json(std::numeric_limits<uint64_t>::max());
@@ -276,7 +277,7 @@ bool mutate_once(Rng& r, json& g, std::vector<uint8_t>& data) {
       const char* k = r() % 4 ? "inputs" : "outputs";
       if (!n || !n->contains(k) || !(*n)[k].is_array()) return false;
       json& ix = (*n)[k];
-      const int64_t nv = g["values"].is_array() ? int64_t(g["values"].size()) : 1;
+      const int64_t nv = g["values"].is_array() ? std::max<int64_t>(int64_t(g["values"].size()), 1) : 1;
       const int64_t v = r() % 3 ? int64_t(r() % uint64_t(nv)) : interesting_int(r, 0).get<int64_t>();
       if (ix.empty() || r() % 6 == 0) ix.push_back(v);
       else if (r() % 6 == 0) ix.erase(ix.begin() + long(r() % ix.size()));
@@ -381,7 +382,7 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
   std::optional<json> g;
   if (p) {
     g = json::parse(p->json, nullptr, /*allow_exceptions=*/false);
-    if (g->is_discarded()) g.reset();
+    if (!g->is_object()) g.reset();  // discarded (not JSON) or JSON but not a graph object
   }
   // Now and then (and always when the input is no longer a program), plain byte mutations.
   if (!p || !g || r() % 16 == 0) {
@@ -398,10 +399,23 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     }
     return LLVMFuzzerMutate(data, size, max_size);
   }
+  // Large programs (the seed models) load and run at a few per second under the sanitizers:
+  // cut them down more often than the other edits would.
+  // The edits index into whatever the earlier ones left (a "nodes" that is now a string, ...):
+  // nlohmann throws on such a mismatch, and that edit is simply dropped.
+  auto edit = [&](auto&& f) {
+    try {
+      return f();
+    } catch (const json::exception&) {
+      return false;
+    }
+  };
+  if (p->data.size() > 16384 && r() % 2) edit([&] { return truncate(r, *g, p->data); });
   const int edits = 1 + int(r() % 3);
   for (int i = 0, tries = 0; i < edits && tries < 20; ++tries)
-    if (mutate_once(r, *g, p->data)) ++i;
-  p->json = g->dump();
+    if (edit([&] { return mutate_once(r, *g, p->data); })) ++i;
+  // Invalid UTF-8 can only come from the byte mutations; replace it rather than throw.
+  p->json = g->dump(-1, ' ', false, json::error_handler_t::replace);
   std::vector<uint8_t> f = join(*p);
   if (f.size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
   std::memcpy(data, f.data(), f.size());
