@@ -213,8 +213,8 @@ bool truncate(Rng& r, json& g, std::vector<uint8_t>& data) {
     remap[v] = int64_t(values.size());
     json val = g["values"][v];
     if (val.is_object() && val.contains("data") && val["data"].is_object()) {
-      const json& d = val["data"];
-      if (d["offset"].is_number_unsigned() && d["nbytes"].is_number_unsigned()) {
+      const json d = val["data"];  // a copy: nlohmann's const operator[] asserts on a missing key
+      if (d.value("offset", json()).is_number_unsigned() && d.value("nbytes", json()).is_number_unsigned()) {
         const uint64_t off = d["offset"].get<uint64_t>(), nb = d["nbytes"].get<uint64_t>();
         if (off <= data.size() && nb <= data.size() - off) {
           newdata.resize((newdata.size() + 63) / 64 * 64, 0);

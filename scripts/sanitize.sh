@@ -69,11 +69,17 @@ fuzz() {  # fuzz <target> <seconds> <dict> <max_len> <seed dirs or files...>
   for d in "$@"; do
     if [ -d "$d" ]; then cp -r "$d"/. "$work/$target/"; elif [ -e "$d" ]; then cp "$d" "$work/$target/"; fi
   done
+  local log="$build/fuzz-artifacts/$target.log" rc=0
   "$build/bin/$target" -dict="$dict" -max_total_time="$secs" -max_len="$max_len" -timeout=10 \
-    -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 "$work/$target" 2>&1 |
-    grep -E "^(#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units|INFO: -max_total_time|==[0-9]+==|SUMMARY|.*(ERROR|error|Error):)" || true
-  # libFuzzer exits non-zero on any finding; the pipe above only trims its progress lines.
-  return "${PIPESTATUS[0]}"
+    -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 \
+    "$work/$target" >"$log" 2>&1 || rc=$?
+  # libFuzzer's progress lines are many: the summary here, the whole log on a finding.
+  grep -E "^(#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units)" "$log" | sed "s/^/$target: /"
+  if [ "$rc" -ne 0 ]; then
+    grep -v NEW_FUNC "$log" | tail -80
+    echo "sanitize: $target failed (exit $rc); its input is in $build/fuzz-artifacts/"
+  fi
+  return "$rc"
 }
 golden=tests/golden/data/programs_028b406
 mkdir -p "$work/golden" && cp "$golden"/*.finch "$work/golden/"
