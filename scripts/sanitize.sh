@@ -74,7 +74,7 @@ fuzz() {  # fuzz <target> <seconds> <dict> <max_len> <seed dirs or files...>
     -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/" -print_final_stats=1 \
     "$work/$target" >"$log" 2>&1 || rc=$?
   # libFuzzer's progress lines are many: the summary here, the whole log on a finding.
-  grep -E "^(#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units)" "$log" | sed "s/^/$target: /"
+  grep -E "^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units)" "$log" | sed "s/^/$target: /"
   if [ "$rc" -ne 0 ]; then
     grep -v NEW_FUNC "$log" | tail -80
     echo "sanitize: $target failed (exit $rc); its input is in $build/fuzz-artifacts/"
