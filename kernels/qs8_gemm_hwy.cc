@@ -299,7 +299,7 @@ void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t 
 
 // One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
 #if HWY_TARGET == HWY_AVX3_DL
-__attribute__((target("avx512vnni"))) int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
   __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
   int64_t k = 0;
   for (; k + 128 <= Kp; k += 128) {
@@ -366,7 +366,7 @@ void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t coun
 
 #if HWY_TARGET == HWY_AVX3_DL
 // Four rows at once: each x load serves four vpdpbusd, and the four horizontal sums overlap.
-__attribute__((target("avx512vnni"))) void qu8s8_dot_4x64c64__avx512vnni(const uint8_t* x, const int8_t* w, int64_t Kp,
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_dot_4x64c64__avx512vnni(const uint8_t* x, const int8_t* w, int64_t Kp,
                                                            int32_t* acc) {
   const __m512i z = _mm512_setzero_si512();
   __m512i s0 = z, s1 = z, s2 = z, s3 = z;

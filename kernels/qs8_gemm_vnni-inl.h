@@ -9,13 +9,15 @@
 // step; "v" allows all 32.
 HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(x), "v"(w)); }
 
-// Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI).
+// Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI). The
+// attribute repeats HWY_TARGET_STR: clang (scripts/sanitize.sh) replaces the pragma's target list
+// with a function's own, and would then refuse to inline Dpbusd and the HWY_ATTR epilogues.
 // The 16 accumulators are named variables, not an array: GCC keeps an array of vectors that
 // inline asm updates in memory.
 // The sums go to epi(m, row m pixels 0..15, pixels 16..31): stored raw, or requantized from the
 // registers (RequantTile8x32).
 template <class Epi>
-__attribute__((target("avx512vnni"))) void qu8s8_gemm_8x32c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_gemm_8x32c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
                                                                const Epi& epi) {
   static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
   constexpr int64_t T = kNR * 16;
@@ -157,7 +159,7 @@ struct RequantTile8x32 {
 // multiply 16 padding pixels: here every vpdpbusd does useful work, and two blocks keep 16
 // independent accumulators in flight as the 8×32 tile does. The sums go to epi(m, row m).
 template <int NB, class Epi>
-__attribute__((target("avx512vnni"))) void qu8s8_gemm_16x16c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_gemm_16x16c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
                                                                 const Epi& epi) {
   constexpr int64_t T = 16;
   const int64_t wb = K4 * kMR * 4;  // bytes per weight block
