@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace finch {
@@ -82,7 +83,17 @@ inline T from_double(double v) {
   if constexpr (std::is_same_v<T, f16>) return f32_to_f16(static_cast<float>(v));
   else if constexpr (std::is_same_v<T, bf16>) return f32_to_bf16(static_cast<float>(v));
   else if constexpr (std::is_same_v<T, bool>) return v != 0.0;
-  else return static_cast<T>(v);
+  else if constexpr (std::is_integral_v<T>) {
+    // A double outside T's range cast straight to T is undefined behaviour (UBSan caught
+    // Tensor::to(u8) of a negative i8 code). Defined here as an integer conversion: through
+    // int64 (saturating there, NaN → 0), then modulo 2^bits as C++20 converts integers, which
+    // is what x86 gave for in-range values before (i8 −1 → u8 255).
+    if (v != v) return T(0);
+    const int64_t i = v <= -9223372036854775808.0  ? std::numeric_limits<int64_t>::min()
+                      : v >= 9223372036854775807.0 ? std::numeric_limits<int64_t>::max()
+                                                   : static_cast<int64_t>(v);
+    return static_cast<T>(i);
+  } else return static_cast<T>(v);
 }
 
 }  // namespace finch

@@ -117,7 +117,9 @@ void fill(const TX* x, const TX* x_end, const DwConvArgs& a, const DwLayout& s, 
       const TX* in_hi = src_hi ? src_hi + q.iw0 : nullptr;
       int64_t j = 0;
       if (vec) {
-        for (; j < q.count && last + q.iw0 + sw * (j + L) <= x_end; j += L) {
+        // With neither row in the input (row dilation past the plane) nothing is read: zeros are
+        // stored, and no offset is formed from the null row (that would be undefined).
+        for (; j < q.count && (!last || last + q.iw0 + sw * (j + L) <= x_end); j += L) {
           const VI lo = in_lo ? hn::And(centered(d, in_lo + sw * j, sw, vzx), lo16) : hn::Zero(d);
           const VI hi = in_hi ? hn::ShiftLeft<16>(centered(d, in_hi + sw * j, sw, vzx)) : hn::Zero(d);
           hn::StoreU(hn::IfThenElseZero(hn::FirstN(d, size_t(q.count - j)), hn::Or(lo, hi)), d, dst + j);
