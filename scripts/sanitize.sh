@@ -20,8 +20,7 @@ fi
 jobs=$(nproc)
 seconds=${FINCH_FUZZ_SECONDS:-120}
 build=build-san
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+source scripts/ccache-env.sh
 start=$SECONDS
 
 # -fsanitize=fuzzer-no-link adds libFuzzer's coverage instrumentation to the libraries, so the

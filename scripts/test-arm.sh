@@ -29,7 +29,8 @@ fi
 
 jobs=${FINCH_JOBS:-$(nproc)}
 start=$SECONDS
-cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+source scripts/ccache-env.sh
+cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake "${launcher[@]}" \
       -DFINCH_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release
 cmake --build build-arm -j"$jobs"
 echo "test-arm: cross build took $((SECONDS - start)) s"

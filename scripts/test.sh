@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+source scripts/ccache-env.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 cmake --build build -j"$jobs"
 if [ $# -eq 0 ]; then set -- -LE long; fi
 ctest --test-dir build --output-on-failure -j"$jobs" "$@"
