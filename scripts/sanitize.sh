@@ -2,8 +2,9 @@
 # CI's sanitizer step: the runtime-only build under ASan + UBSan (clang, -O1) runs its tests
 # (framework, ops, runtime), then the libFuzzer targets in fuzz/ run on the checked-in corpus for
 # a bounded time. Any sanitizer report, crash, timeout, out-of-memory or uncaught exception fails.
-# FINCH_FUZZ_SECONDS (default 90; CI measured 25.7 min in all with 120 on a cold 2-core machine) is the structure-aware program fuzzer's time; the two
-# byte-level readers get a quarter of it each. FINCH_SANITIZE_TESTS=0 skips the test binaries.
+# FINCH_FUZZ_SECONDS (default 90) is the structure-aware program fuzzer's time; the two
+# byte-level readers get a quarter of it each (with 120, a cold .ci/run on a 2-core machine took
+# 25.7 minutes in all, over the 25-minute budget). FINCH_SANITIZE_TESTS=0 skips the test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
