@@ -77,8 +77,6 @@ std::string mismatch(const nn::Module& model, const nn::StateDict& d, const std:
   return "";
 }
 
-bool all_finite(const Tensor& t) { return first_non_finite(t) < 0; }
-
 // The buffers every parameter carries after one step of the optimizers make_optimizer builds
 // (the optimizer itself accepts a dict with buffers left out and would start them from zero,
 // which silently breaks exact resume); other optimizers: the buffers parameter 0 has.
@@ -163,7 +161,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, opt
     else if (name.rfind("optimizer.", 0) == 0) o.insert(name.substr(10), v);
     else if (name != "rng.default")
       fail(path, ": unexpected tensor '", name, "' (a checkpoint holds model.*, optimizer.* and rng.default)");
-    if (!all_finite(v))
+    if (first_non_finite(v) >= 0)
       fail(path, ": tensor '", name, "' holds a NaN or an infinity; the run that wrote it had diverged");
   }
   check_optimizer_state(path, o, opt, c.state.epochs_done);
@@ -198,7 +196,7 @@ void load_weights(const std::string& path, nn::Module& model) {
   const bool is_checkpoint = fmt != f.metadata.end() && fmt->second == kFormat;
   // NaN weights would evaluate, quantize and compile into a program printing "nan" scores.
   for (const auto& [name, v] : f.tensors)
-    if ((!is_checkpoint || name.rfind("model.", 0) == 0) && !all_finite(v))
+    if ((!is_checkpoint || name.rfind("model.", 0) == 0) && first_non_finite(v) >= 0)
       fail(path, ": weight '", name, "' holds a NaN or an infinity (the run that wrote it had diverged)");
   if (const std::string why = mismatch(model, is_checkpoint ? prefixed : plain, is_checkpoint ? "model." : "");
       !why.empty())
