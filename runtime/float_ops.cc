@@ -1,5 +1,6 @@
-// The runtime's float ops (fp32 compute through ops/; fp16 weights are widened at load), and
-// the native fp16 conv2d/linear that fp16 programs run on ARMv8.2 FP16 CPUs instead.
+// The runtime's float ops (fp32 compute through ops/; fp16 weights are widened at load), the
+// packed-weight fp32 conv2d/linear prepared at load for f32 constant weights, and the native fp16
+// conv2d/linear that fp16 programs run on ARMv8.2 FP16 CPUs instead.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "ops/shape.h"
 #include "ops/softmax.h"
 #include "kernels/f16_conv.h"
+#include "kernels/f32_conv.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -70,10 +72,27 @@ Tensor bias_constant(const Node& n, const Graph& g) {
   return n.inputs.size() > 2 && n.inputs[2] >= 0 ? g.values[size_t(n.inputs[2])].data : Tensor();
 }
 
+// ---- fp32 conv2d (not depthwise) and linear on packed weights, prepared at load ----
+//
+// An f32 constant weight (and constant bias, f32 input) is packed once into the kernels of
+// kernels/f32_conv.h; results differ from ops::conv2d / ops::linear (OpenBLAS, Winograd) by
+// float rounding only. ProgramOptions::reference_kernels keeps the ops/ path.
+bool packed_fp32(const Node& n, const Graph& g) {
+  const Value& w = g.values[size_t(n.inputs[1])];
+  if (!w.is_constant() || w.dtype != DType::f32 || w.data.dtype() != DType::f32) return false;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    const Value& b = g.values[size_t(n.inputs[2])];
+    if (!b.is_constant() || b.data.dtype() != DType::f32) return false;
+  }
+  return g.values[size_t(n.inputs[0])].dtype == DType::f32;
+}
+
+quant::kernels::f32k::Act f32_act(const Node& n) { return quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))); }
+
 template <class K>
-class Fp16Kernel final : public NodeKernel {
+class OneInputKernel final : public NodeKernel {
  public:
-  explicit Fp16Kernel(K k) : k_(std::move(k)) {}
+  explicit OneInputKernel(K k) : k_(std::move(k)) {}
   std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return {k_.run(in[0])}; }
 
  private:
@@ -81,17 +100,28 @@ class Fp16Kernel final : public NodeKernel {
 };
 
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
-  if (!native_fp16(n, g)) return nullptr;
+  if (!native_fp16(n, g)) {
+    const Shape& xs = g.values[size_t(n.inputs[0])].shape;
+    const Shape& ws = g.values[size_t(n.inputs[1])].shape;
+    const ops::Conv2dParams p = conv_params(n);
+    if (!packed_fp32(n, g) || xs.size() != 4 || ws.size() != 4 || ops::is_depthwise(xs[1], ws[0], p.groups)) return nullptr;
+    quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, f32_act(n), xs[2], xs[3]);
+    return std::make_unique<OneInputKernel<quant::kernels::F32Conv2d>>(std::move(k));
+  }
   quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
                               quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<Fp16Kernel<quant::kernels::F16Conv2d>>(std::move(k));
+  return std::make_unique<OneInputKernel<quant::kernels::F16Conv2d>>(std::move(k));
 }
 
 std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
-  if (!native_fp16(n, g)) return nullptr;
+  if (!native_fp16(n, g)) {
+    if (!packed_fp32(n, g)) return nullptr;
+    quant::kernels::F32Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), f32_act(n));
+    return std::make_unique<OneInputKernel<quant::kernels::F32Linear>>(std::move(k));
+  }
   quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
                               quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<Fp16Kernel<quant::kernels::F16Linear>>(std::move(k));
+  return std::make_unique<OneInputKernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {

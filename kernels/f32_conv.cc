@@ -1,0 +1,202 @@
+// fp32 conv2d and linear operators (f32_conv.h): validation and packing at construction, the
+// indirection table, and the split of the GEMM over threads.
+#include "kernels/f32_conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "kernels/reference_util.h"
+
+namespace finch::quant::kernels {
+
+namespace {
+
+using f32k::Act;
+using f32k::kMR;
+
+// The least multiply-adds one parallel chunk gets: about 2–4 µs of arithmetic, several times a
+// fork/join of the pool, so a 7×7 layer with few channels runs on the calling thread alone.
+constexpr int64_t kMinChunkMacs = int64_t(1) << 17;
+
+using reference::detail::describe;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+std::vector<float> bias_of(const Tensor& b, int64_t n, const char* op) {
+  if (!b.defined()) return std::vector<float>(size_t(n), 0.0f);
+  if (b.dtype() != DType::f32 || b.dim() != 1 || b.size(0) != n)
+    fail(op, ": expected the bias as F32 [", n, "] or absent, got ", describe(b));
+  return b.contiguous().to_vector<float>();
+}
+
+// The per-thread im2col tile (K × NR floats), grown on first use and reused by every later run.
+float* tile_buffer(int64_t floats) {
+  thread_local std::vector<float> buf;
+  if (int64_t(buf.size()) < floats) buf.resize(size_t(floats));
+  return buf.data();
+}
+
+}  // namespace
+
+f32k::Act f32_act_from_name(const std::string& act) {
+  if (act == "none") return Act::none;
+  if (act == "relu") return Act::relu;
+  if (act == "relu6") return Act::relu6;
+  fail("unknown activation '", act, "' (expected none, relu or relu6)");
+}
+
+// ---- conv2d ----
+
+F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, Act act, int64_t H,
+                     int64_t W)
+    : p_(p), act_(act), H_(H), W_(W) {
+  if (weight.dtype() != DType::f32 || weight.dim() != 4)
+    fail("conv2d (fp32): expected an F32 weight [OC, C/groups, KH, KW], got ", describe(weight));
+  if (p.groups < 1 || p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 || p.ph < 0 || p.pw < 0)
+    fail("conv2d (fp32): expected groups, stride and dilation >= 1 and padding >= 0, got groups ", p.groups,
+         ", stride (", p.sh, ", ", p.sw, "), padding (", p.ph, ", ", p.pw, "), dilation (", p.dh, ", ", p.dw, ")");
+  const Tensor w = weight.contiguous();
+  OC_ = w.size(0), Cg_ = w.size(1), KH_ = w.size(2), KW_ = w.size(3);
+  if (OC_ % p.groups != 0)
+    fail("conv2d (fp32): expected output channels (", OC_, ") divisible by groups (", p.groups, ")");
+  const int64_t G = p.groups, OCg = OC_ / G, K = Cg_ * KH_ * KW_, panels = ceil_div(OCg, kMR);
+  wp_.assign(size_t(G * panels * K * kMR), 0.0f);
+  bias_.assign(size_t(G * panels * kMR), 0.0f);
+  const std::vector<float> b = bias_of(bias, OC_, "conv2d (fp32)");
+  for (int64_t g = 0; g < G; ++g) {
+    f32k::f32_pack_panels(w.data<float>() + g * OCg * K, K, OCg, K, wp_.data() + g * panels * K * kMR);
+    std::copy(b.begin() + g * OCg, b.begin() + (g + 1) * OCg, bias_.begin() + g * panels * kMR);
+  }
+  NR_ = f32k::f32_gemm_tile_cols();
+  direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  if (!direct_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
+    idx_ = table(H, W);
+}
+
+// idx[tile][kh·KW + kw][j]: where output pixel tile·NR + j reads tap (kh, kw) in an H×W plane,
+// or −1 for a padding tap and for the lanes past the last pixel (their im2col entries are 0).
+std::vector<int32_t> F32Conv2d::table(int64_t H, int64_t W) const {
+  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
+  const int64_t P = OH * OW, tiles = ceil_div(P, NR_), T = KH_ * KW_;
+  if (H * W > INT32_MAX) fail("conv2d (fp32): expected an input plane under 2^31 elements, got ", H, "x", W);
+  std::vector<int32_t> idx(size_t(tiles * T * NR_), -1);
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    for (int64_t j = 0; j < NR_ && tile * NR_ + j < P; ++j) {
+      const int64_t oy = (tile * NR_ + j) / OW, ox = (tile * NR_ + j) % OW;
+      for (int64_t kh = 0; kh < KH_; ++kh)
+        for (int64_t kw = 0; kw < KW_; ++kw) {
+          const int64_t iy = oy * p_.sh - p_.ph + kh * p_.dh, ix = ox * p_.sw - p_.pw + kw * p_.dw;
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) idx[size_t((tile * T + kh * KW_ + kw) * NR_ + j)] = int32_t(iy * W + ix);
+        }
+    }
+  return idx;
+}
+
+Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
+  const int64_t G = p_.groups;
+  if (x.dtype() != DType::f32 || x.dim() != 4 || x.size(1) != Cg_ * G)
+    fail("conv2d (fp32): expected an F32 input [N, ", Cg_ * G, ", H, W] for ", G, " groups of weight [", OC_, ", ",
+         Cg_, ", ", KH_, ", ", KW_, "], got ", describe(x));
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
+  if (OH < 1 || OW < 1)
+    fail("conv2d (fp32): expected an input at least as large as the dilated kernel ", KH_, "x", KW_,
+         " with padding (", p_.ph, ", ", p_.pw, "), got ", describe(x));
+  if (residual.defined() &&
+      (residual.dtype() != DType::f32 || residual.shape() != Shape{N, OC_, OH, OW}))
+    fail("conv2d (fp32): expected the residual as F32 [", N, ", ", OC_, ", ", OH, ", ", OW, "], got ",
+         describe(residual));
+  if (f32k::f32_gemm_tile_cols() != NR_)
+    fail("conv2d (fp32): the kernel was prepared for ", NR_, "-pixel tiles, but the CPU target now dispatched uses ",
+         f32k::f32_gemm_tile_cols());
+  std::vector<int32_t> local;
+  const int32_t* idx = idx_.data();
+  if (!direct_ && (H != H_ || W != W_)) idx = (local = table(H, W)).data();
+
+  const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
+  const int64_t panels = ceil_div(OCg, kMR), tiles = ceil_div(P, NR), base = N * G * tiles;
+  // Channel panels are split across threads only when pixel tiles are too few to go round: each
+  // block of panels re-gathers its tile.
+  const int64_t threads = get_num_threads();
+  int64_t per_block = panels;
+  if (threads > 1 && base < 4 * threads) per_block = ceil_div(panels, std::min(panels, ceil_div(4 * threads, base)));
+  const int64_t blocks = ceil_div(panels, per_block), tasks = base * blocks;
+  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, per_block * kMR * K * NR));
+
+  Tensor y = empty({N, OC_, OH, OW}, DType::f32);
+  const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
+  const float* px = xc.data<float>();
+  const float* pr = rc.defined() ? rc.data<float>() : nullptr;
+  float* py = y.data<float>();
+  parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
+    float* buf = tile_buffer(K * NR);
+    int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t blk = t % blocks, key = t / blocks, tile = key % tiles, g = key / tiles % G, n = key / tiles / G;
+      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
+      const float* xg = px + (n * C + g * Cg_) * HW;
+      const float* b = buf;
+      int64_t ldb = NR;
+      if (direct_ && cols == NR) {
+        b = xg + p0, ldb = HW;  // the input planes are B
+      } else if (key != held) {
+        if (direct_) {  // a partial tile, copied so every row is readable for NR columns
+          for (int64_t k = 0; k < K; ++k) {
+            std::memcpy(buf + k * NR, xg + k * HW + p0, size_t(cols) * sizeof(float));
+            std::fill(buf + k * NR + cols, buf + (k + 1) * NR, 0.0f);
+          }
+        } else {
+          f32k::f32_gather_tile(xg, HW, Cg_, idx + tile * T * NR, T, buf);
+        }
+        held = key;
+      }
+      const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
+      const int64_t out = (n * OC_ + g * OCg + m0) * P + p0;
+      f32k::f32_gemm_8xNR(wp_.data() + g * panels * K * kMR + m0 * K, rows, K, b, ldb, cols,
+                          bias_.data() + g * panels * kMR + m0, pr ? pr + out : nullptr, P, py + out, P, act_);
+    }
+  });
+  return y;
+}
+
+// ---- linear ----
+
+F32Linear::F32Linear(const Tensor& weight, const Tensor& bias, Act act) : act_(act) {
+  if (weight.dtype() != DType::f32 || weight.dim() != 2)
+    fail("linear (fp32): expected an F32 weight [OUT, IN], got ", describe(weight));
+  const Tensor w = weight.contiguous();
+  OUT_ = w.size(0), IN_ = w.size(1);
+  const int64_t panels = ceil_div(OUT_, kMR);
+  wp_.assign(size_t(panels * IN_ * kMR), 0.0f);
+  f32k::f32_pack_panels(w.data<float>(), IN_, OUT_, IN_, wp_.data());
+  bias_.assign(size_t(panels * kMR), 0.0f);
+  const std::vector<float> b = bias_of(bias, OUT_, "linear (fp32)");
+  std::copy(b.begin(), b.end(), bias_.begin());
+}
+
+Tensor F32Linear::run(const Tensor& x) const {
+  if (x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != IN_)
+    fail("linear (fp32): expected an F32 input [..., ", IN_, "] for weight [", OUT_, ", ", IN_, "], got ",
+         describe(x));
+  const int64_t R = x.numel() / std::max<int64_t>(IN_, 1), panels = ceil_div(OUT_, kMR);
+  Shape out_shape = x.shape();
+  out_shape.back() = OUT_;
+  Tensor y = empty({R, OUT_}, DType::f32);
+  const Tensor xc = x.contiguous();
+  const float* px = xc.data<float>();
+  float* py = y.data<float>();
+  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, kMR * std::max<int64_t>(IN_, 1)));
+  parallel_for(0, R * panels, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1;) {  // runs of panels of one row in one call
+      const int64_t r = t / panels, p = t % panels, p1 = std::min(panels, p + (t1 - t));
+      f32k::f32_gemv(wp_.data(), OUT_, IN_, px + r * IN_, bias_.data(), py + r * OUT_, act_, p * kMR,
+                     std::min(OUT_, p1 * kMR));
+      t += p1 - p;
+    }
+  });
+  return y.view(out_shape);
+}
+
+}  // namespace finch::quant::kernels

@@ -1,0 +1,66 @@
+// fp32 conv2d (any groups, stride, padding, dilation) and linear on finch's own packed-weight
+// GEMM (f32_gemm.h): the optimized kernels of the float conv2d/linear nodes of fp32 programs
+// (runtime/float_ops.cc prepares them at load; depthwise convs go elsewhere).
+//
+// Weights and bias are packed once at construction into panels of 8 output channels per group.
+// run() then does only arithmetic: a 1×1 stride-1 unpadded conv reads the input planes directly
+// as the GEMM's B operand (no copy); any other conv gathers one im2col tile of NR pixels × K
+// rows at a time into a per-thread buffer through an indirection table (per tap and pixel, the
+// input offset or −1 for padding) computed at construction for the declared input size — never
+// a whole-image im2col. Work is split over (image, group, pixel tile, block of channel panels)
+// with at least kMinChunkMacs multiply-adds per parallel chunk, so a tiny layer stays on one
+// thread. Each output is one fixed-order fma chain: results do not depend on the thread count.
+// They differ from ops::conv2d (OpenBLAS / Winograd) by float rounding only.
+//
+// Shapes: x [N, C, H, W] f32, weight [OC, C/groups, KH, KW] f32, bias [OC] f32 or absent,
+// residual (optional) [N, OC, OH, OW] f32 added before the activation; y [N, OC, OH, OW].
+// linear: x [..., IN] f32, weight [OUT, IN], bias [OUT] or absent; y [..., OUT].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/tensor.h"
+#include "kernels/f32_gemm.h"
+#include "ops/conv.h"
+
+namespace finch::quant::kernels {
+
+// "none", "relu" or "relu6" (the runtime's fused activations); fails on anything else.
+f32k::Act f32_act_from_name(const std::string& act);
+
+class F32Conv2d {
+ public:
+  // H, W: the input size the indirection table is built for (a program's declared shape); run()
+  // accepts any size, building a table per call for another one.
+  F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, f32k::Act act, int64_t H,
+            int64_t W);
+  Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;
+
+ private:
+  std::vector<int32_t> table(int64_t H, int64_t W) const;
+
+  std::vector<float> wp_;    // [G][panels][K][8]
+  std::vector<float> bias_;  // [G][panels·8]
+  std::vector<int32_t> idx_;  // [tiles][KH·KW][NR] for H_ × W_ (empty for the direct 1×1 path)
+  ops::Conv2dParams p_;
+  f32k::Act act_;
+  int64_t OC_, Cg_, KH_, KW_, H_, W_, NR_;
+  bool direct_;  // 1×1, stride 1, no padding: B = the input planes
+};
+
+class F32Linear {
+ public:
+  F32Linear(const Tensor& weight, const Tensor& bias, f32k::Act act);
+  // Each row of x is one GEMV over the packed panels (threads split the panels).
+  Tensor run(const Tensor& x) const;
+
+ private:
+  std::vector<float> wp_;    // [panels][IN][8]
+  std::vector<float> bias_;  // [panels·8]
+  f32k::Act act_;
+  int64_t OUT_, IN_;
+};
+
+}  // namespace finch::quant::kernels

@@ -1,0 +1,47 @@
+// The fp32 GEMM micro-kernels of the runtime's own conv2d/linear (f32_conv.h): weights packed
+// once into panels of 8 output channels, pixels along the vector lanes, a fused epilogue.
+//
+// Shapes: W [M][K] packed as panels [ceil(M/8)][K][8] (rows past M zero), B [K][ldb] row-major
+// (a 1×1 conv's input planes as they are, or an im2col tile), C [M][ldy] with row m at y + m·ldy.
+// The epilogue adds the per-row bias, then an optional residual (same layout as C, row stride
+// ldr: the fused `add` of a conv + add), then clamps (none / relu / relu6).
+//
+// Tiles: f32_gemm_8xNR computes 8 rows × NR pixels per step, NR = f32_gemm_tile_cols() of the
+// dispatched target — 32 on AVX-512 (2 vectors × 16 lanes: 16 accumulators of the 32 registers),
+// 8 on NEON (2 × 4), 8 on AVX2 (1 × 8: 8 accumulators of its 16 registers), 4 on SSE4/EMU128.
+// Every output's sum runs k = 0, 1, …, K−1 in one fma chain whatever the tile position, so the
+// result does not depend on how a caller splits the work or on the thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace finch::quant::kernels::f32k {
+
+enum class Act { none, relu, relu6 };
+
+// Output rows per packed panel.
+inline constexpr int64_t kMR = 8;
+
+// Columns of one micro-tile on the target FINCH_DISPATCH picks now (a multiple of its lanes).
+int64_t f32_gemm_tile_cols();
+
+// Rows [0, M) (all panels of wp, the last possibly partial) × columns [0, n), n <= NR. Every row
+// of B must be readable for NR columns (lanes past n are computed and dropped). bias: the
+// panel-padded bias (ceil(M/8)·8 floats). res: null, or the residual with row stride ldr.
+void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
+                   const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
+
+// y[m] = act(Σ_k W[m][k]·x[k] + bias[m]) for m in [m0, m1) (multiples of 8 except m1 = M): the
+// batch-1 linear, one packed panel at a time with the 8 rows along the lanes.
+void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float* bias, float* y, Act act,
+              int64_t m0, int64_t m1);
+
+// The im2col tile of a convolution, gathered through an indirection table: for each input
+// channel c < C and tap t < T, dst[(c·T + t)·NR + j] = idx[t·NR + j] >= 0 ? x[c·plane +
+// idx[t·NR + j]] : 0 (the padding). NR = f32_gemm_tile_cols().
+void f32_gather_tile(const float* x, int64_t plane, int64_t C, const int32_t* idx, int64_t T, float* dst);
+
+// Packs W [M][K] (row stride ldw) into panels [ceil(M/8)][K][8], zero rows past M.
+void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out);
+
+}  // namespace finch::quant::kernels::f32k

@@ -1,0 +1,193 @@
+// Highway micro-kernels of the fp32 GEMM (kernels/f32_gemm.h): the 8×NR tile with its fused
+// epilogue, the batch-1 GEMV over packed panels, and the im2col tile gather.
+//
+// Why weights broadcast and pixels along the lanes: a conv's output plane is contiguous per
+// channel in NCHW, so a tile's row of NR pixels is stored with full-width stores, and B's rows
+// (input planes or im2col rows) are loaded contiguously. The broadcast of a packed weight is one
+// load folded into the fma on AVX-512 (vfmadd231ps with {1to16}).
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/f32_gemm.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/f32_gemm_hwy.cc"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::f32k::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+using DI = hn::RebindToSigned<D>;
+
+// Vectors of pixels per tile: 8 × kNV accumulators must leave registers for B and a broadcast.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3) || HWY_ARCH_ARM
+constexpr int kNV = 2;  // 32 vector registers: 16 accumulators
+#else
+constexpr int kNV = 1;  // 16 registers (AVX2, SSE4) or emulated: 8 accumulators
+#endif
+
+int64_t TileCols() { return kNV * int64_t(hn::Lanes(D())); }
+
+// acc[r][v] = Σ_k wp[k][r] · b[k][v·L ..], k in order.
+HWY_INLINE void Accumulate(const float* HWY_RESTRICT wp, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
+                           V (&acc)[kMR][kNV]) {
+  const D d;
+  const size_t L = hn::Lanes(d);
+  for (int r = 0; r < kMR; ++r)
+    for (int v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+  for (int64_t k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb;
+    V bv[kNV];
+    for (int v = 0; v < kNV; ++v) bv[v] = hn::LoadU(d, bk + size_t(v) * L);
+    const float* wk = wp + k * kMR;
+#if HWY_COMPILER_GCC_ACTUAL
+#pragma GCC unroll 8
+#endif
+    for (int r = 0; r < kMR; ++r) {
+      const V w = hn::Set(d, wk[r]);
+      for (int v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(w, bv[v], acc[r][v]);
+    }
+  }
+}
+
+HWY_INLINE V Clamp(V v, Act act) {
+  const D d;
+  if (act == Act::none) return v;  // no Max/Min: a NaN stays a NaN
+  v = hn::Max(v, hn::Zero(d));
+  return act == Act::relu6 ? hn::Min(v, hn::Set(d, 6.0f)) : v;
+}
+
+float ClampScalar(float v, Act act) {
+  if (act == Act::none) return v;
+  v = std::max(v, 0.0f);
+  return act == Act::relu6 ? std::min(v, 6.0f) : v;
+}
+
+void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
+              int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
+              float* HWY_RESTRICT y, int64_t ldy, Act act) {
+  const D d;
+  const size_t L = hn::Lanes(d);
+  const int64_t NR = kNV * int64_t(L);
+  for (int64_t m0 = 0; m0 < M; m0 += kMR) {
+    V acc[kMR][kNV];
+    Accumulate(wp + m0 * K, K, b, ldb, acc);
+    const int64_t mr = std::min<int64_t>(kMR, M - m0);
+    if (n == NR) {
+      for (int64_t r = 0; r < mr; ++r) {
+        const V bv = hn::Set(d, bias[m0 + r]);
+        float* yr = y + (m0 + r) * ldy;
+        const float* rr = res ? res + (m0 + r) * ldr : nullptr;
+        for (int v = 0; v < kNV; ++v) {
+          V s = hn::Add(acc[r][v], bv);
+          if (rr) s = hn::Add(s, hn::LoadU(d, rr + size_t(v) * L));
+          hn::StoreU(Clamp(s, act), d, yr + size_t(v) * L);
+        }
+      }
+    } else {  // a partial tile: through a stack row (no store may touch columns past n)
+      HWY_ALIGN float tmp[kNV * HWY_MAX_BYTES / sizeof(float)];
+      for (int64_t r = 0; r < mr; ++r) {
+        for (int v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tmp + size_t(v) * L);
+        float* yr = y + (m0 + r) * ldy;
+        const float* rr = res ? res + (m0 + r) * ldr : nullptr;
+        for (int64_t j = 0; j < n; ++j) {
+          float s = tmp[j] + bias[m0 + r];
+          if (rr) s += rr[j];
+          yr[j] = ClampScalar(s, act);
+        }
+      }
+    }
+  }
+}
+
+// The 8 rows of a panel along the lanes of an (at most) 8-lane tag; four k-phases of
+// accumulators hide the fma latency (a GEMV has no other independent sums).
+void Gemv(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT x,
+          const float* HWY_RESTRICT bias, float* HWY_RESTRICT y, Act act, int64_t m0, int64_t m1) {
+  const hn::CappedTag<float, kMR> d8;
+  const int64_t L = int64_t(hn::Lanes(d8));
+  const int64_t nv = kMR / L;  // 1 (AVX2, AVX-512), 2 (SSE4, NEON) or 8 (scalar)
+  using V8 = hn::Vec<decltype(d8)>;
+  for (int64_t p0 = m0; p0 < m1; p0 += kMR) {
+    const float* w = wp + p0 * K;
+    HWY_ALIGN float out[kMR];
+    for (int64_t v = 0; v < nv; ++v) {
+      V8 a0 = hn::Zero(d8), a1 = hn::Zero(d8), a2 = hn::Zero(d8), a3 = hn::Zero(d8);
+      int64_t k = 0;
+      for (; k + 4 <= K; k += 4) {
+        a0 = hn::MulAdd(hn::LoadU(d8, w + (k + 0) * kMR + v * L), hn::Set(d8, x[k + 0]), a0);
+        a1 = hn::MulAdd(hn::LoadU(d8, w + (k + 1) * kMR + v * L), hn::Set(d8, x[k + 1]), a1);
+        a2 = hn::MulAdd(hn::LoadU(d8, w + (k + 2) * kMR + v * L), hn::Set(d8, x[k + 2]), a2);
+        a3 = hn::MulAdd(hn::LoadU(d8, w + (k + 3) * kMR + v * L), hn::Set(d8, x[k + 3]), a3);
+      }
+      for (; k < K; ++k) a0 = hn::MulAdd(hn::LoadU(d8, w + k * kMR + v * L), hn::Set(d8, x[k]), a0);
+      const V8 s = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), hn::LoadU(d8, bias + p0 + v * L));
+      hn::Store(s, d8, out + v * L);
+    }
+    const int64_t mr = std::min<int64_t>(kMR, M - p0);
+    for (int64_t r = 0; r < mr; ++r) y[p0 + r] = ClampScalar(out[r], act);
+  }
+}
+
+void GatherTile(const float* HWY_RESTRICT x, int64_t plane, int64_t C, const int32_t* HWY_RESTRICT idx, int64_t T,
+                float* HWY_RESTRICT dst) {
+  const D d;
+  const DI di;
+  const int64_t L = int64_t(hn::Lanes(d)), NR = kNV * L;
+  const auto zero = hn::Zero(di);
+  for (int64_t c = 0; c < C; ++c) {
+    const float* src = x + c * plane;
+    for (int64_t t = 0; t < T; ++t) {
+      const int32_t* it = idx + t * NR;
+      float* out = dst + (c * T + t) * NR;
+      for (int64_t j = 0; j < NR; j += L) {
+        const auto iv = hn::LoadU(di, it + j);
+        const auto pad = hn::RebindMask(d, iv < zero);
+        hn::StoreU(hn::IfThenZeroElse(pad, hn::GatherIndex(d, src, hn::Max(iv, zero))), d, out + j);
+      }
+    }
+  }
+}
+
+}  // namespace finch::quant::kernels::f32k::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::quant::kernels::f32k {
+
+HWY_EXPORT(TileCols);
+HWY_EXPORT(Gemm8xNR);
+HWY_EXPORT(Gemv);
+HWY_EXPORT(GatherTile);
+
+int64_t f32_gemm_tile_cols() { return FINCH_DISPATCH(TileCols)(); }
+
+void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
+                   const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
+  FINCH_DISPATCH(Gemm8xNR)(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+}
+
+void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float* bias, float* y, Act act,
+              int64_t m0, int64_t m1) {
+  FINCH_DISPATCH(Gemv)(wp, M, K, x, bias, y, act, m0, m1);
+}
+
+void f32_gather_tile(const float* x, int64_t plane, int64_t C, const int32_t* idx, int64_t T, float* dst) {
+  FINCH_DISPATCH(GatherTile)(x, plane, C, idx, T, dst);
+}
+
+void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out) {
+  const int64_t panels = (M + kMR - 1) / kMR;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t r = 0; r < kMR; ++r) {
+        const int64_t m = p * kMR + r;
+        out[(p * K + k) * kMR + r] = m < M ? w[m * ldw + k] : 0.0f;
+      }
+}
+
+}  // namespace finch::quant::kernels::f32k
+#endif  // HWY_ONCE

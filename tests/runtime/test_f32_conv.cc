@@ -1,0 +1,229 @@
+// The fp32 conv2d/linear of the runtime (kernels/f32_conv.h) and their micro-kernels against
+// plain loops in double (ops::conv2d_reference), on every compiled Highway target: random
+// geometries (channels 1–70, kernels 1/3/5/7, strides 1–3, padding, dilation, groups, planes
+// 1–30, batch 1 and 3, each activation, with and without bias and residual). The tolerance is
+// the error bound of a K-term fp32 fma chain, (K + 2)·2^-24·Σ|w·x| (+ |bias| + |residual|):
+// rigorous, so it cannot fail on rounding, and a misplaced tap or lane is off by O(|w·x|).
+// 1 and 2 threads must agree bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "hwy/targets.h"
+#include "kernels/f32_conv.h"
+#include "ops/elementwise.h"
+#include "tests/hwy_targets.h"
+
+namespace finch::test {
+namespace {
+
+namespace qk = quant::kernels;
+using qk::f32k::Act;
+
+Tensor uniform(const Shape& s, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  Tensor t = empty(s, DType::f32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+  return t;
+}
+
+std::vector<double> doubles(const Tensor& t) {
+  const Tensor c = t.to(DType::f64).contiguous();
+  return std::vector<double>(c.data<double>(), c.data<double>() + c.numel());
+}
+
+double act_of(double v, Act a) {
+  if (a == Act::none) return v;
+  v = std::max(v, 0.0);
+  return a == Act::relu6 ? std::min(v, 6.0) : v;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data<float>(), b.data<float>(), size_t(a.numel()) * 4) == 0;
+}
+
+// Elements of got outside the bound around act(ref + bias + res); ref and abs_sum [N, OC, ...].
+int64_t violations(const Tensor& got, const Tensor& ref, const Tensor& abs_sum, const Tensor& bias,
+                   const Tensor& res, int64_t K, Act act, int64_t per_channel, const std::string& what) {
+  const std::vector<double> r = doubles(ref), s = doubles(abs_sum), rs = res.defined() ? doubles(res) : std::vector<double>();
+  const std::vector<double> b = bias.defined() ? doubles(bias) : std::vector<double>();
+  const int64_t OC = got.size(1);
+  const float* g = got.data<float>();
+  int64_t bad = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    const int64_t oc = int64_t(i) / per_channel % OC;
+    const double bi = b.empty() ? 0.0 : b[size_t(oc)], ri = rs.empty() ? 0.0 : rs[i];
+    const double want = act_of(r[i] + bi + ri, act);
+    const double tol = double(K + 2) * std::ldexp(1.0, -24) * (s[i] + std::fabs(bi) + std::fabs(ri)) + 1e-30;
+    if (!(std::fabs(double(g[i]) - want) <= tol)) {
+      if (++bad <= 3) ADD_FAILURE() << what << " element " << i << ": " << g[i] << " vs " << want << " (tol " << tol << ")";
+    }
+  }
+  return bad;
+}
+
+std::string g_target;  // the Highway target for_each_target is on (for the failure messages)
+
+struct ConvCase {
+  int64_t N, C, OC, H, W, KH, KW;
+  ops::Conv2dParams p;
+  bool bias, residual;
+  Act act;
+  bool other_size;  // prepared for another input size than run()'s
+};
+
+std::string describe_case(const ConvCase& c) {
+  return "N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " OC" + std::to_string(c.OC) + " " +
+         std::to_string(c.H) + "x" + std::to_string(c.W) + " k" + std::to_string(c.KH) + "x" + std::to_string(c.KW) +
+         " s" + std::to_string(c.p.sh) + "," + std::to_string(c.p.sw) + " p" + std::to_string(c.p.ph) + "," +
+         std::to_string(c.p.pw) + " d" + std::to_string(c.p.dh) + "," + std::to_string(c.p.dw) + " g" +
+         std::to_string(c.p.groups) + (c.bias ? " bias" : "") + (c.residual ? " res" : "") + " act" +
+         std::to_string(int(c.act)) + (c.other_size ? " other-size" : "");
+}
+
+int64_t check_conv(std::mt19937& rng, const ConvCase& c) {
+  const std::string what = describe_case(c) + " on " + g_target;
+  const Tensor x = uniform({c.N, c.C, c.H, c.W}, rng);
+  const Tensor w = uniform({c.OC, c.C / c.p.groups, c.KH, c.KW}, rng);
+  const Tensor b = c.bias ? uniform({c.OC}, rng) : Tensor();
+  const int64_t OH = ops::conv_out_size(c.H, c.KH, c.p.sh, c.p.ph, c.p.dh), OW = ops::conv_out_size(c.W, c.KW, c.p.sw, c.p.pw, c.p.dw);
+  const Tensor res = c.residual ? uniform({c.N, c.OC, OH, OW}, rng, -2, 2) : Tensor();
+  const qk::F32Conv2d k(w, b, c.p, c.act, c.other_size ? c.H + 3 : c.H, c.other_size ? c.W + 1 : c.W);
+  set_num_threads(1);
+  const Tensor y1 = k.run(x, res);
+  set_num_threads(2);
+  const Tensor y2 = k.run(x, res);
+  set_num_threads(1);
+  const Tensor ref = ops::conv2d_reference(x.to(DType::f64), w.to(DType::f64), Tensor(), c.p);
+  const Tensor abs_sum = ops::conv2d_reference(ops::abs(x).to(DType::f64), ops::abs(w).to(DType::f64), Tensor(), c.p);
+  EXPECT_EQ(y1.shape(), (Shape{c.N, c.OC, OH, OW})) << what;
+  if (y1.shape() != ref.shape()) return 1;
+  EXPECT_TRUE(same_bits(y1, y2)) << what << ": 1 and 2 threads differ";
+  return violations(y1, ref, abs_sum, b, res, c.C / c.p.groups * c.KH * c.KW, c.act, OH * OW, what);
+}
+
+template <class F>
+void for_each_target(F f) {
+  for (int64_t target : hwy_targets_to_test()) {
+    hwy::SetSupportedTargetsForTest(target);
+    g_target = hwy::TargetName(target);
+    f();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+// The edges by hand: 1×1 direct (full and partial tiles, one pixel), the tile width ±1 in
+// pixels, 8 ± 1 output channels, K = 1, padding larger than the kernel's reach, groups.
+TEST(F32Conv, EdgeGeometries) {
+  for_each_target([] {
+    std::mt19937 rng(3);
+    const int64_t NR = qk::f32k::f32_gemm_tile_cols();
+    std::vector<ConvCase> cases;
+    const Act acts[] = {Act::none, Act::relu, Act::relu6};
+    int i = 0;
+    for (int64_t P : {int64_t(1), std::max<int64_t>(NR - 1, 2), NR, NR + 1, 2 * NR + 3})
+      for (int64_t OC : {1, 7, 8, 9, 17}) {
+        const Act a = acts[i++ % 3];
+        cases.push_back({1, 5, OC, 1, P, 1, 1, {}, true, i % 2 == 0, a, false});
+        cases.push_back({3, 3, OC, P, 2, 3, 3, {1, 1, 1, 1, 1, 1, 1}, i % 2 == 1, true, a, false});
+      }
+    cases.push_back({1, 1, 1, 1, 1, 1, 1, {}, false, false, Act::none, false});
+    cases.push_back({2, 4, 6, 3, 3, 3, 3, {1, 1, 3, 2, 1, 1, 1}, true, true, Act::relu6, false});
+    cases.push_back({1, 6, 9, 8, 8, 3, 3, {2, 2, 1, 1, 1, 1, 3}, true, false, Act::relu, false});
+    cases.push_back({1, 8, 8, 9, 9, 3, 3, {1, 1, 1, 1, 1, 1, 8}, true, true, Act::none, false});  // depthwise shape
+    cases.push_back({1, 3, 16, 30, 30, 7, 7, {2, 2, 3, 3, 1, 1, 1}, true, false, Act::relu, true});
+    cases.push_back({1, 4, 16, 12, 12, 1, 1, {2, 2, 0, 0, 1, 1, 1}, false, true, Act::none, true});
+    cases.push_back({1, 4, 16, 12, 12, 1, 1, {1, 1, 1, 1, 1, 1, 1}, true, false, Act::relu, false});
+    int64_t bad = 0;
+    for (const ConvCase& c : cases) bad += check_conv(rng, c);
+    EXPECT_EQ(bad, 0);
+  });
+}
+
+TEST(F32Conv, RandomGeometriesMatchTheReference) {
+  for_each_target([] {
+    std::mt19937 rng(11);
+    const int64_t Ks[] = {1, 3, 5, 7};
+    int64_t bad = 0, cases = 0;
+    for (int it = 0; it < 160; ++it) {
+      ConvCase c{};
+      const int64_t KH = Ks[rng() % 4], KW = rng() % 4 == 0 ? Ks[rng() % 4] : KH;
+      c.KH = KH, c.KW = KW;
+      c.p.groups = rng() % 4 == 0 ? int64_t(1 + rng() % 4) : 1;
+      c.C = c.p.groups * int64_t(1 + rng() % (c.p.groups > 1 ? 12 : 70));
+      c.OC = c.p.groups * int64_t(1 + rng() % (c.p.groups > 1 ? 12 : 70));
+      c.p.sh = 1 + rng() % 3, c.p.sw = rng() % 3 == 0 ? 1 + int64_t(rng() % 3) : c.p.sh;
+      c.p.dh = rng() % 5 == 0 ? 2 : 1, c.p.dw = rng() % 5 == 0 ? 2 : 1;
+      c.p.ph = int64_t(rng() % (KH / 2 + 2)), c.p.pw = int64_t(rng() % (KW / 2 + 2));
+      const int64_t reach_h = (KH - 1) * c.p.dh + 1 - 2 * c.p.ph, reach_w = (KW - 1) * c.p.dw + 1 - 2 * c.p.pw;
+      c.H = std::max<int64_t>(reach_h, 1) + int64_t(rng() % 30);
+      c.W = std::max<int64_t>(reach_w, 1) + int64_t(rng() % 30);
+      c.H = std::min<int64_t>(c.H, 30), c.W = std::min<int64_t>(c.W, 30);
+      if (c.H < reach_h || c.W < reach_w) continue;
+      // Keep the double reference quick: at most ~3M multiply-adds a case.
+      if (c.C * c.OC / c.p.groups * KH * KW * c.H * c.W / (c.p.sh * c.p.sw) > 3000000) c.H = c.W = std::max(reach_h, reach_w) + 2;
+      if (c.H < reach_h || c.W < reach_w) continue;
+      c.N = rng() % 4 == 0 ? 3 : 1;
+      c.bias = rng() % 3 != 0, c.residual = rng() % 3 == 0;
+      c.act = Act(rng() % 3);
+      c.other_size = rng() % 8 == 0;
+      bad += check_conv(rng, c);
+      ++cases;
+    }
+    EXPECT_GT(cases, 120);
+    EXPECT_EQ(bad, 0);
+  });
+}
+
+TEST(F32Linear, MatchesTheReference) {
+  for_each_target([] {
+    std::mt19937 rng(5);
+    int64_t bad = 0;
+    for (int64_t IN : {1, 3, 4, 5, 8, 9, 64, 255, 1280})
+      for (int64_t OUT : {1, 7, 8, 9, 10, 70})
+        for (int64_t R : {1, 3}) {
+          const Act act = Act((IN + OUT + R) % 3);
+          const Tensor x = uniform({R, IN}, rng), w = uniform({OUT, IN}, rng);
+          const Tensor b = (IN + OUT) % 2 ? uniform({OUT}, rng) : Tensor();
+          const qk::F32Linear k(w, b, act);
+          set_num_threads(1);
+          const Tensor y1 = k.run(x);
+          set_num_threads(2);
+          const Tensor y2 = k.run(x);
+          set_num_threads(1);
+          const std::string what = "linear " + std::to_string(R) + "x" + std::to_string(IN) + " -> " + std::to_string(OUT);
+          EXPECT_TRUE(same_bits(y1, y2)) << what;
+          // y = x·wᵀ as a 1×1 conv over R images of one pixel (the reference in double).
+          const Tensor x4 = x.reshape({R, IN, 1, 1}), w4 = w.reshape({OUT, IN, 1, 1});
+          const Tensor ref = ops::conv2d_reference(x4.to(DType::f64), w4.to(DType::f64), Tensor(), {});
+          const Tensor abs_sum = ops::conv2d_reference(ops::abs(x4).to(DType::f64), ops::abs(w4).to(DType::f64), Tensor(), {});
+          bad += violations(y1.reshape({R, OUT, 1, 1}), ref, abs_sum, b, Tensor(), IN, act, 1, what);
+        }
+    EXPECT_EQ(bad, 0);
+  });
+}
+
+TEST(F32Conv, RejectsBadArguments) {
+  std::mt19937 rng(1);
+  const Tensor w = uniform({4, 2, 3, 3}, rng);
+  EXPECT_THROW(qk::F32Conv2d(w, uniform({3}, rng), {}, Act::none, 8, 8), Error);        // bias length
+  EXPECT_THROW(qk::F32Conv2d(w, Tensor(), {1, 1, 0, 0, 1, 1, 3}, Act::none, 8, 8), Error);  // 4 % 3
+  EXPECT_THROW(qk::F32Conv2d(w.to(DType::f64), Tensor(), {}, Act::none, 8, 8), Error);
+  const qk::F32Conv2d k(w, Tensor(), {}, Act::none, 8, 8);
+  EXPECT_THROW(k.run(uniform({1, 3, 8, 8}, rng)), Error);                   // channels
+  EXPECT_THROW(k.run(uniform({1, 2, 2, 2}, rng)), Error);                   // smaller than the kernel
+  EXPECT_THROW(k.run(uniform({1, 2, 8, 8}, rng), uniform({1, 4, 5, 6}, rng)), Error);  // residual shape
+  EXPECT_THROW(qk::F32Linear(uniform({4}, rng), Tensor(), Act::none), Error);
+  const qk::F32Linear l(uniform({4, 6}, rng), Tensor(), Act::relu);
+  EXPECT_THROW(l.run(uniform({2, 5}, rng)), Error);
+  EXPECT_THROW(qk::f32_act_from_name("gelu"), Error);
+}
+
+}  // namespace
+}  // namespace finch::test
