@@ -1,5 +1,5 @@
 // fp32 conv2d and linear operators (f32_conv.h): validation and packing at construction, the
-// indirection table, and the split of the GEMM over threads.
+// padded phase-split input and its im2col runs, and the split of the GEMM over threads.
 #include "kernels/f32_conv.h"
 
 #include <algorithm>
@@ -51,7 +51,7 @@ f32k::Act f32_act_from_name(const std::string& act) {
 
 F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, Act act, int64_t H,
                      int64_t W)
-    : p_(p), act_(act), H_(H), W_(W) {
+    : p_(p), act_(act) {
   if (weight.dtype() != DType::f32 || weight.dim() != 4)
     fail("conv2d (fp32): expected an F32 weight [OC, C/groups, KH, KW], got ", describe(weight));
   if (p.groups < 1 || p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 || p.ph < 0 || p.pw < 0)
@@ -72,26 +72,57 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
   NR_ = f32k::f32_gemm_tile_cols();
   direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
   if (!direct_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
-    idx_ = table(H, W);
+    geo_ = geometry(H, W);
 }
 
-// idx[tile][kh·KW + kw][j]: where output pixel tile·NR + j reads tap (kh, kw) in an H×W plane,
-// or −1 for a padding tap and for the lanes past the last pixel (their im2col entries are 0).
-std::vector<int32_t> F32Conv2d::table(int64_t H, int64_t W) const {
+// The padded input: row r of channel c at xp + c·plane + r·row, padded column pc at phase
+// pc % sw, position pc / sw (phase length Lp); output pixel (oy, ox) then reads tap (kh, kw) at
+// row oy·sh + kh·dh, phase (kw·dw) % sw, position ox + (kw·dw) / sw — consecutive in ox.
+F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
+  Geometry g;
+  g.H = H, g.W = W;
   const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
-  const int64_t P = OH * OW, tiles = ceil_div(P, NR_), T = KH_ * KW_;
-  if (H * W > INT32_MAX) fail("conv2d (fp32): expected an input plane under 2^31 elements, got ", H, "x", W);
-  std::vector<int32_t> idx(size_t(tiles * T * NR_), -1);
-  for (int64_t tile = 0; tile < tiles; ++tile)
-    for (int64_t j = 0; j < NR_ && tile * NR_ + j < P; ++j) {
+  const int64_t P = OH * OW, tiles = ceil_div(P, NR_), sw = p_.sw;
+  g.Lp = std::max(ceil_div(W + 2 * p_.pw, sw), OW + (KW_ - 1) * p_.dw / sw);
+  g.row = sw * g.Lp;
+  g.plane = (H + 2 * p_.ph) * g.row;
+  for (int64_t kh = 0; kh < KH_; ++kh)
+    for (int64_t kw = 0; kw < KW_; ++kw) g.taps.push_back(kh * p_.dh * g.row + kw * p_.dw % sw * g.Lp + kw * p_.dw / sw);
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    g.first.push_back(int64_t(g.segs.size()));
+    for (int64_t j = 0; j < NR_ && tile * NR_ + j < P;) {
       const int64_t oy = (tile * NR_ + j) / OW, ox = (tile * NR_ + j) % OW;
-      for (int64_t kh = 0; kh < KH_; ++kh)
-        for (int64_t kw = 0; kw < KW_; ++kw) {
-          const int64_t iy = oy * p_.sh - p_.ph + kh * p_.dh, ix = ox * p_.sw - p_.pw + kw * p_.dw;
-          if (iy >= 0 && iy < H && ix >= 0 && ix < W) idx[size_t((tile * T + kh * KW_ + kw) * NR_ + j)] = int32_t(iy * W + ix);
-        }
+      const int64_t len = std::min(NR_ - j, std::min(OW - ox, P - tile * NR_ - j));
+      g.segs.push_back({oy * p_.sh * g.row + ox, int32_t(j), int32_t(len)});
+      j += len;
     }
-  return idx;
+  }
+  g.first.push_back(int64_t(g.segs.size()));
+  return g;
+}
+
+// xp = the images' channels zero-padded and phase split (geometry()), NR floats of slack after.
+void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
+  const int64_t planes = images * Cg_ * p_.groups, sw = p_.sw;
+  parallel_for(0, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(geo.plane, 1)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      float* dst = xp + c * geo.plane;
+      std::fill(dst, dst + geo.plane, 0.0f);
+      for (int64_t iy = 0; iy < H; ++iy) {
+        const float* src = x + (c * H + iy) * W;
+        float* row = dst + (iy + p_.ph) * geo.row;
+        if (sw == 1) {
+          std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
+        } else {
+          for (int64_t q = 0; q < sw; ++q) {  // phase q holds input columns ix ≡ q − pw (mod sw)
+            const int64_t ix0 = ((q - p_.pw) % sw + sw) % sw;
+            float* out = row + q * geo.Lp + (ix0 + p_.pw) / sw;
+            for (int64_t ix = ix0; ix < W; ix += sw) *out++ = src[ix];
+          }
+        }
+      }
+    }
+  });
 }
 
 Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
@@ -111,11 +142,11 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
   if (f32k::f32_gemm_tile_cols() != NR_)
     fail("conv2d (fp32): the kernel was prepared for ", NR_, "-pixel tiles, but the CPU target now dispatched uses ",
          f32k::f32_gemm_tile_cols());
-  std::vector<int32_t> local;
-  const int32_t* idx = idx_.data();
-  if (!direct_ && (H != H_ || W != W_)) idx = (local = table(H, W)).data();
+  Geometry local;
+  const Geometry& geo = direct_ || (H == geo_.H && W == geo_.W) ? geo_ : (local = geometry(H, W));
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
+  const int64_t plane = direct_ ? HW : geo.plane;
   const int64_t panels = ceil_div(OCg, kMR), tiles = ceil_div(P, NR), base = N * G * tiles;
   // Channel panels are split across threads only when pixel tiles are too few to go round: each
   // block of panels re-gathers its tile.
@@ -128,15 +159,22 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
   Tensor y = empty({N, OC_, OH, OW}, DType::f32);
   const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
   const float* px = xc.data<float>();
+  if (!direct_) {  // the padded planes, in the calling thread's buffer (the workers only read it)
+    thread_local std::vector<float> padded;
+    const size_t need = size_t(N * C * plane + NR);
+    if (padded.size() < need) padded.resize(need);
+    pad(px, N, H, W, geo, padded.data());
+    px = padded.data();
+  }
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
   float* py = y.data<float>();
   parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
-    float* buf = tile_buffer(K * NR);
+    float* buf = tile_buffer((K + 1) * NR);
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t blk = t % blocks, key = t / blocks, tile = key % tiles, g = key / tiles % G, n = key / tiles / G;
       const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
-      const float* xg = px + (n * C + g * Cg_) * HW;
+      const float* xg = px + (n * C + g * Cg_) * plane;
       const float* b = buf;
       int64_t ldb = NR;
       if (direct_ && cols == NR) {
@@ -148,7 +186,9 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
             std::fill(buf + k * NR + cols, buf + (k + 1) * NR, 0.0f);
           }
         } else {
-          f32k::f32_gather_tile(xg, HW, Cg_, idx + tile * T * NR, T, buf);
+          const f32k::Segment* segs = geo.segs.data() + geo.first[size_t(tile)];
+          f32k::f32_im2col_tile(xg, plane, Cg_, geo.taps.data(), T, segs, geo.first[size_t(tile) + 1] - geo.first[size_t(tile)],
+                                cols, buf);
         }
         held = key;
       }

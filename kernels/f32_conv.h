@@ -4,10 +4,12 @@
 //
 // Weights and bias are packed once at construction into panels of 8 output channels per group.
 // run() then does only arithmetic: a 1×1 stride-1 unpadded conv reads the input planes directly
-// as the GEMM's B operand (no copy); any other conv gathers one im2col tile of NR pixels × K
-// rows at a time into a per-thread buffer through an indirection table (per tap and pixel, the
-// input offset or −1 for padding) computed at construction for the declared input size — never
-// a whole-image im2col. Work is split over (image, group, pixel tile, block of channel panels)
+// as the GEMM's B operand (no copy); any other conv copies the input once per run into a
+// zero-padded plane whose columns are split by stride phase (padded column pc lands in phase
+// pc % sw at pc / sw), where every tap of a row of output pixels is a contiguous run, and then
+// builds one im2col tile of NR pixels × K rows at a time into a per-thread buffer by vector
+// copies of those runs (the runs of each tile and the taps' offsets are computed at construction
+// for the declared input size) — never a whole-image im2col. Work is split over (image, group, pixel tile, block of channel panels)
 // with at least kMinChunkMacs multiply-adds per parallel chunk, so a tiny layer stays on one
 // thread. Each output is one fixed-order fma chain: results do not depend on the thread count.
 // They differ from ops::conv2d (OpenBLAS / Winograd) by float rounding only.
@@ -39,14 +41,23 @@ class F32Conv2d {
   Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;
 
  private:
-  std::vector<int32_t> table(int64_t H, int64_t W) const;
+  // Where the im2col rows of an H×W input come from (f32_gemm.h's Segment): the padded, phase
+  // split plane's geometry, each tap's offset in it, and each tile's runs.
+  struct Geometry {
+    int64_t H = -1, W = -1, Lp = 0, row = 0, plane = 0;  // phase length, padded row, padded plane
+    std::vector<int64_t> taps;                           // [KH·KW]
+    std::vector<f32k::Segment> segs;                     // every tile's runs, tile by tile
+    std::vector<int64_t> first;                          // [tiles + 1]: tile i's runs start here
+  };
+  Geometry geometry(int64_t H, int64_t W) const;
+  void pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const;
 
   std::vector<float> wp_;    // [G][panels][K][8]
   std::vector<float> bias_;  // [G][panels·8]
-  std::vector<int32_t> idx_;  // [tiles][KH·KW][NR] for H_ × W_ (empty for the direct 1×1 path)
+  Geometry geo_;             // for the declared input size (unused by the direct 1×1 path)
   ops::Conv2dParams p_;
   f32k::Act act_;
-  int64_t OC_, Cg_, KH_, KW_, H_, W_, NR_;
+  int64_t OC_, Cg_, KH_, KW_, NR_;
   bool direct_;  // 1×1, stride 1, no padding: B = the input planes
 };
 

@@ -36,10 +36,22 @@ void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_
 void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float* bias, float* y, Act act,
               int64_t m0, int64_t m1);
 
-// The im2col tile of a convolution, gathered through an indirection table: for each input
-// channel c < C and tap t < T, dst[(c·T + t)·NR + j] = idx[t·NR + j] >= 0 ? x[c·plane +
-// idx[t·NR + j]] : 0 (the padding). NR = f32_gemm_tile_cols().
-void f32_gather_tile(const float* x, int64_t plane, int64_t C, const int32_t* idx, int64_t T, float* dst);
+// One run of consecutive output pixels of a tile that lie on one output row: tile columns
+// [j0, j0 + len) read len consecutive floats from base (+ the channel's and the tap's offsets) in
+// the padded, column-phase-split input of f32_conv.cc.
+struct Segment {
+  int64_t base;
+  int32_t j0, len;
+};
+
+// The im2col tile of a convolution, copied run by run: for each input channel c < C and tap
+// t < T, row c·T + t of dst (NR floats, NR = f32_gemm_tile_cols()) gets, for every segment,
+// dst[(c·T + t)·NR + j0 + i] = xp[c·plane + taps[t] + base + i], i < len; columns [cols, NR) are
+// zeroed. Each run moves NR floats whatever its length: xp must be readable NR floats past any
+// run's start and dst writable NR floats past its K·NR (what lands past a run is overwritten by
+// the next run or row, or dropped).
+void f32_im2col_tile(const float* xp, int64_t plane, int64_t C, const int64_t* taps, int64_t T, const Segment* segs,
+                     int64_t nseg, int64_t cols, float* dst);
 
 // Packs W [M][K] (row stride ldw) into panels [ceil(M/8)][K][8], zero rows past M.
 void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out);

@@ -1,5 +1,5 @@
 // Highway micro-kernels of the fp32 GEMM (kernels/f32_gemm.h): the 8×NR tile with its fused
-// epilogue, the batch-1 GEMV over packed panels, and the im2col tile gather.
+// epilogue, the batch-1 GEMV over packed panels, and the run-by-run im2col tile copy.
 //
 // Why weights broadcast and pixels along the lanes: a conv's output plane is contiguous per
 // channel in NCHW, so a tile's row of NR pixels is stored with full-width stores, and B's rows
@@ -88,7 +88,7 @@ void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* H
         }
       }
     } else {  // a partial tile: through a stack row (no store may touch columns past n)
-      HWY_ALIGN float tmp[kNV * HWY_MAX_BYTES / sizeof(float)];
+      HWY_ALIGN float tmp[kNV * HWY_MAX_BYTES / sizeof(float)] = {};
       for (int64_t r = 0; r < mr; ++r) {
         for (int v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tmp + size_t(v) * L);
         float* yr = y + (m0 + r) * ldy;
@@ -132,24 +132,23 @@ void Gemv(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_R
   }
 }
 
-void GatherTile(const float* HWY_RESTRICT x, int64_t plane, int64_t C, const int32_t* HWY_RESTRICT idx, int64_t T,
-                float* HWY_RESTRICT dst) {
+void Im2colTile(const float* HWY_RESTRICT xp, int64_t plane, int64_t C, const int64_t* HWY_RESTRICT taps, int64_t T,
+                const Segment* HWY_RESTRICT segs, int64_t nseg, int64_t cols, float* HWY_RESTRICT dst) {
   const D d;
-  const DI di;
   const int64_t L = int64_t(hn::Lanes(d)), NR = kNV * L;
-  const auto zero = hn::Zero(di);
-  for (int64_t c = 0; c < C; ++c) {
-    const float* src = x + c * plane;
+  for (int64_t c = 0; c < C; ++c)
     for (int64_t t = 0; t < T; ++t) {
-      const int32_t* it = idx + t * NR;
+      const float* src = xp + c * plane + taps[t];
       float* out = dst + (c * T + t) * NR;
-      for (int64_t j = 0; j < NR; j += L) {
-        const auto iv = hn::LoadU(di, it + j);
-        const auto pad = hn::RebindMask(d, iv < zero);
-        hn::StoreU(hn::IfThenZeroElse(pad, hn::GatherIndex(d, src, hn::Max(iv, zero))), d, out + j);
+      for (int64_t s = 0; s < nseg; ++s) {
+        const float* from = src + segs[s].base;
+        float* to = out + segs[s].j0;
+        // Always kNV vectors (a run is at most NR long): no branch on the run's length, which
+        // varies from run to run and would be mispredicted.
+        for (int v = 0; v < kNV; ++v) hn::StoreU(hn::LoadU(d, from + v * L), d, to + v * L);
       }
+      if (cols < NR) std::fill(out + cols, out + NR, 0.0f);
     }
-  }
 }
 
 }  // namespace finch::quant::kernels::f32k::HWY_NAMESPACE
@@ -161,7 +160,7 @@ namespace finch::quant::kernels::f32k {
 HWY_EXPORT(TileCols);
 HWY_EXPORT(Gemm8xNR);
 HWY_EXPORT(Gemv);
-HWY_EXPORT(GatherTile);
+HWY_EXPORT(Im2colTile);
 
 int64_t f32_gemm_tile_cols() { return FINCH_DISPATCH(TileCols)(); }
 
@@ -175,8 +174,9 @@ void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float
   FINCH_DISPATCH(Gemv)(wp, M, K, x, bias, y, act, m0, m1);
 }
 
-void f32_gather_tile(const float* x, int64_t plane, int64_t C, const int32_t* idx, int64_t T, float* dst) {
-  FINCH_DISPATCH(GatherTile)(x, plane, C, idx, T, dst);
+void f32_im2col_tile(const float* xp, int64_t plane, int64_t C, const int64_t* taps, int64_t T, const Segment* segs,
+                     int64_t nseg, int64_t cols, float* dst) {
+  FINCH_DISPATCH(Im2colTile)(xp, plane, C, taps, T, segs, nseg, cols, dst);
 }
 
 void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out) {
