@@ -32,23 +32,24 @@ constexpr int kNV = 1;  // 16 registers (AVX2, SSE4) or emulated: 8 accumulators
 int64_t TileCols() { return kNV * int64_t(hn::Lanes(D())); }
 
 // acc[r][v] = Σ_k wp[k][r] · b[k][v·L ..], k in order.
+template <int NV>
 HWY_INLINE void Accumulate(const float* HWY_RESTRICT wp, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
-                           V (&acc)[kMR][kNV]) {
+                           V (&acc)[kMR][NV]) {
   const D d;
   const size_t L = hn::Lanes(d);
   for (int r = 0; r < kMR; ++r)
-    for (int v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+    for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     const float* bk = b + k * ldb;
-    V bv[kNV];
-    for (int v = 0; v < kNV; ++v) bv[v] = hn::LoadU(d, bk + size_t(v) * L);
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, bk + size_t(v) * L);
     const float* wk = wp + k * kMR;
 #if HWY_COMPILER_GCC_ACTUAL
 #pragma GCC unroll 8
 #endif
     for (int r = 0; r < kMR; ++r) {
       const V w = hn::Set(d, wk[r]);
-      for (int v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(w, bv[v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(w, bv[v], acc[r][v]);
     }
   }
 }
@@ -66,31 +67,32 @@ float ClampScalar(float v, Act act) {
   return act == Act::relu6 ? std::min(v, 6.0f) : v;
 }
 
-void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
-              int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
-              float* HWY_RESTRICT y, int64_t ldy, Act act) {
+// Rows [0, M) × columns [0, n), n <= NV·L, NV vectors of pixels per tile.
+template <int NV>
+void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb, int64_t n,
+            const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
+            int64_t ldy, Act act) {
   const D d;
   const size_t L = hn::Lanes(d);
-  const int64_t NR = kNV * int64_t(L);
   for (int64_t m0 = 0; m0 < M; m0 += kMR) {
-    V acc[kMR][kNV];
-    Accumulate(wp + m0 * K, K, b, ldb, acc);
+    V acc[kMR][NV];
+    Accumulate<NV>(wp + m0 * K, K, b, ldb, acc);
     const int64_t mr = std::min<int64_t>(kMR, M - m0);
-    if (n == NR) {
+    if (n == NV * int64_t(L)) {
       for (int64_t r = 0; r < mr; ++r) {
         const V bv = hn::Set(d, bias[m0 + r]);
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
-        for (int v = 0; v < kNV; ++v) {
+        for (int v = 0; v < NV; ++v) {
           V s = hn::Add(acc[r][v], bv);
           if (rr) s = hn::Add(s, hn::LoadU(d, rr + size_t(v) * L));
           hn::StoreU(Clamp(s, act), d, yr + size_t(v) * L);
         }
       }
     } else {  // a partial tile: through a stack row (no store may touch columns past n)
-      HWY_ALIGN float tmp[kNV * HWY_MAX_BYTES / sizeof(float)] = {};
+      HWY_ALIGN float tmp[NV * HWY_MAX_BYTES / sizeof(float)] = {};
       for (int64_t r = 0; r < mr; ++r) {
-        for (int v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tmp + size_t(v) * L);
+        for (int v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tmp + size_t(v) * L);
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
         for (int64_t j = 0; j < n; ++j) {
@@ -101,6 +103,15 @@ void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* H
       }
     }
   }
+}
+
+// A tile of at most one vector of pixels (a 4×4 plane on AVX-512) takes the one-vector tile
+// rather than computing a second vector of padding: same sums, half the work.
+void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
+              int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
+              float* HWY_RESTRICT y, int64_t ldy, Act act) {
+  if (kNV > 1 && n <= int64_t(hn::Lanes(D()))) return Panels<1>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+  Panels<kNV>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
 }
 
 // The 8 rows of a panel along the lanes of an (at most) 8-lane tag; four k-phases of

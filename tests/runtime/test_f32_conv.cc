@@ -118,8 +118,8 @@ void for_each_target(F f) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
-// The edges by hand: 1×1 direct (full and partial tiles, one pixel), the tile width ±1 in
-// pixels, 8 ± 1 output channels, K = 1, padding larger than the kernel's reach, groups.
+// The edges by hand: 1×1 direct (full and partial tiles, one pixel), the tile width and its
+// one-vector half (the narrow tile) ±1 in pixels, 8 ± 1 output channels, K = 1, padding larger than the kernel's reach, groups.
 TEST(F32Conv, EdgeGeometries) {
   for_each_target([] {
     std::mt19937 rng(3);
@@ -127,7 +127,8 @@ TEST(F32Conv, EdgeGeometries) {
     std::vector<ConvCase> cases;
     const Act acts[] = {Act::none, Act::relu, Act::relu6};
     int i = 0;
-    for (int64_t P : {int64_t(1), std::max<int64_t>(NR - 1, 2), NR, NR + 1, 2 * NR + 3})
+    for (int64_t P : {int64_t(1), std::max<int64_t>(NR / 2 - 1, 2), std::max<int64_t>(NR / 2, 3), NR / 2 + 1,
+                      std::max<int64_t>(NR - 1, 2), NR, NR + 1, 2 * NR + 3})
       for (int64_t OC : {1, 7, 8, 9, 17}) {
         const Act a = acts[i++ % 3];
         cases.push_back({1, 5, OC, 1, P, 1, 1, {}, true, i % 2 == 0, a, false});
