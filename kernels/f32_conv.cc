@@ -71,8 +71,17 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
   }
   NR_ = f32k::f32_gemm_tile_cols();
   direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  wino_ = KH_ == 3 && KW_ == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && G == 1 &&
+          Cg_ >= kWinogradMinChannels && OC_ >= kWinogradMinChannels;
+  if (wino_) {
+    std::vector<float> u(size_t(16 * OC_ * Cg_));
+    f32k::f32_wino_weights(w.data<float>(), OC_, Cg_, u.data());
+    wu_.assign(size_t(16 * panels * Cg_ * kMR), 0.0f);
+    for (int64_t xi = 0; xi < 16; ++xi)
+      f32k::f32_pack_panels(u.data() + xi * OC_ * Cg_, Cg_, OC_, Cg_, wu_.data() + xi * panels * Cg_ * kMR);
+  }
   if (!direct_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
-    geo_ = geometry(H, W);
+    geo_ = wino_ ? wino_geometry(H, W) : geometry(H, W);
 }
 
 // The padded input: row r of channel c at xp + c·plane + r·row, padded column pc at phase
@@ -80,7 +89,7 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
 // row oy·sh + kh·dh, phase (kw·dw) % sw, position ox + (kw·dw) / sw — consecutive in ox.
 F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
   Geometry g;
-  g.H = H, g.W = W;
+  g.H = H, g.W = W, g.phases = p_.sw;
   const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
   const int64_t P = OH * OW, tiles = ceil_div(P, NR_), sw = p_.sw;
   g.Lp = std::max(ceil_div(W + 2 * p_.pw, sw), OW + (KW_ - 1) * p_.dw / sw);
@@ -101,9 +110,36 @@ F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
   return g;
 }
 
-// xp = the images' channels zero-padded and phase split (geometry()), NR floats of slack after.
+// Winograd: tile (ty, tx) reads the 4×4 patch at padded row 2ty, padded column 2tx (one phase:
+// the input transform deinterleaves even and odd columns); chunks of NR tiles in row-major
+// order, cut into runs at tile-row ends.
+F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
+  Geometry g;
+  g.H = H, g.W = W, g.phases = 1;
+  const int64_t OH = H + 2 * p_.ph - 2, OW = W + 2 * p_.pw - 2, TH = ceil_div(OH, 2), TW = ceil_div(OW, 2);
+  g.Lp = g.row = std::max(2 * TW + 2, W + p_.pw);
+  g.plane = std::max(2 * TH + 2, H + p_.ph) * g.row;
+  // A chunk holds whole tile rows when a row is shorter than NR: the transforms then take one
+  // vector per row of a chunk, instead of one more for a row cut at the chunk's end.
+  const int64_t per = TW >= NR_ ? NR_ : NR_ / TW * TW, T = TH * TW;
+  for (int64_t t0 = 0; t0 < T; t0 += per) {
+    g.first.push_back(int64_t(g.wruns.size()));
+    for (int64_t j = 0; j < per && t0 + j < T;) {
+      const int64_t ty = (t0 + j) / TW, tx = (t0 + j) % TW;
+      const int64_t len = std::min(per - j, std::min(TW - tx, T - t0 - j));
+      const int64_t last = tx + len - 1;
+      g.wruns.push_back({2 * ty * g.row + 2 * tx, 2 * ty * OW + 2 * tx, int32_t(j), int32_t(len),
+                         int32_t(std::min<int64_t>(2, OH - 2 * ty)), int32_t(std::min<int64_t>(2, OW - 2 * last))});
+      j += len;
+    }
+  }
+  g.first.push_back(int64_t(g.wruns.size()));
+  return g;
+}
+
+// xp = the images' channels zero-padded and phase split (geometry()), 2·NR floats of slack after.
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
-  const int64_t planes = images * Cg_ * p_.groups, sw = p_.sw;
+  const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
   parallel_for(0, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(geo.plane, 1)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
@@ -143,7 +179,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
     fail("conv2d (fp32): the kernel was prepared for ", NR_, "-pixel tiles, but the CPU target now dispatched uses ",
          f32k::f32_gemm_tile_cols());
   Geometry local;
-  const Geometry& geo = direct_ || (H == geo_.H && W == geo_.W) ? geo_ : (local = geometry(H, W));
+  const Geometry& geo = direct_ || (H == geo_.H && W == geo_.W) ? geo_
+                        : (local = wino_ ? wino_geometry(H, W) : geometry(H, W));
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
   const int64_t plane = direct_ ? HW : geo.plane;
@@ -161,13 +198,17 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
   const float* px = xc.data<float>();
   if (!direct_) {  // the padded planes, in the calling thread's buffer (the workers only read it)
     thread_local std::vector<float> padded;
-    const size_t need = size_t(N * C * plane + NR);
+    const size_t need = size_t(N * C * plane + 2 * NR);
     if (padded.size() < need) padded.resize(need);
     pad(px, N, H, W, geo, padded.data());
     px = padded.data();
   }
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
   float* py = y.data<float>();
+  if (wino_) {
+    run_winograd(px, N, geo, OH, OW, pr, py);
+    return y;
+  }
   parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
     float* buf = tile_buffer((K + 1) * NR);
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
@@ -199,6 +240,34 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
     }
   });
   return y;
+}
+
+// Chunks of at most NR 2×2 tiles over threads; per chunk the input transform into v [16][C][ld], the 16
+// GEMMs into m [16][OC][ld], the output transform with the epilogue. Rows of v and m are 2·NR
+// long: the transforms move whole vectors past a run's end.
+void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
+                             float* y) const {
+  const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR);
+  const int64_t chunks = int64_t(geo.first.size()) - 1, ld = 2 * NR;
+  // One cache line more than the 16 blocks' size between them (see f32_wino_input).
+  const int64_t xv = C * ld + 16, xm = OC * ld + 16;
+  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, 16 * OC * C * NR));
+  parallel_for(0, N * chunks, grain, [&](int64_t t0, int64_t t1) {
+    float* v = tile_buffer(16 * (xv + xm) + 2 * NR);
+    float* m = v + 16 * xv;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / chunks, chunk = t % chunks;
+      const f32k::WinoRun* runs = geo.wruns.data() + geo.first[size_t(chunk)];
+      const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
+      const int64_t cols = runs[nruns - 1].j0 + runs[nruns - 1].len;
+      f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.row, C, runs, nruns, v, ld, xv);
+      for (int64_t xi = 0; xi < 16; ++xi)
+        f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, cols, nullptr, nullptr, 0,
+                            m + xi * xm, ld, Act::none);
+      f32k::f32_wino_output(m, OC, ld, xm, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr, y + n * OC * P,
+                            P, OW, act_);
+    }
+  });
 }
 
 // ---- linear ----

@@ -27,7 +27,8 @@ int64_t f32_gemm_tile_cols();
 
 // Rows [0, M) (all panels of wp, the last possibly partial) × columns [0, n), n <= NR. Every row
 // of B must be readable for NR columns (lanes past n are computed and dropped). bias: the
-// panel-padded bias (ceil(M/8)·8 floats). res: null, or the residual with row stride ldr.
+// panel-padded bias (ceil(M/8)·8 floats) or null for none. res: null, or the residual with row
+// stride ldr.
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
 

@@ -80,7 +80,7 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
     const int64_t mr = std::min<int64_t>(kMR, M - m0);
     if (n == NV * int64_t(L)) {
       for (int64_t r = 0; r < mr; ++r) {
-        const V bv = hn::Set(d, bias[m0 + r]);
+        const V bv = hn::Set(d, bias ? bias[m0 + r] : 0.0f);
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
         for (int v = 0; v < NV; ++v) {
@@ -96,7 +96,7 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
         for (int64_t j = 0; j < n; ++j) {
-          float s = tmp[j] + bias[m0 + r];
+          float s = tmp[j] + (bias ? bias[m0 + r] : 0.0f);
           if (rr) s += rr[j];
           yr[j] = ClampScalar(s, act);
         }

@@ -7,6 +7,7 @@
 // 1 and 2 threads must agree bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -49,9 +50,19 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }
 
 // Elements of got outside the bound around act(ref + bias + res); ref and abs_sum [N, OC, ...].
+// winograd: the F(2×2, 3×3) sums are of transformed values (each a ±½-weighted sum of up to 16
+// inputs or 9 weights), whose rounding is bounded by the largest Σ|w·x| of the plane times a
+// small constant rather than by the output's own Σ|w·x|: the bound takes 16 × the plane's largest.
 int64_t violations(const Tensor& got, const Tensor& ref, const Tensor& abs_sum, const Tensor& bias,
-                   const Tensor& res, int64_t K, Act act, int64_t per_channel, const std::string& what) {
-  const std::vector<double> r = doubles(ref), s = doubles(abs_sum), rs = res.defined() ? doubles(res) : std::vector<double>();
+                   const Tensor& res, int64_t K, Act act, int64_t per_channel, const std::string& what,
+                   bool winograd = false) {
+  const std::vector<double> r = doubles(ref), rs = res.defined() ? doubles(res) : std::vector<double>();
+  std::vector<double> s = doubles(abs_sum);
+  if (winograd)
+    for (size_t p0 = 0; p0 < s.size(); p0 += size_t(per_channel)) {
+      const double m = *std::max_element(s.begin() + long(p0), s.begin() + long(p0) + per_channel);
+      std::fill(s.begin() + long(p0), s.begin() + long(p0) + per_channel, 16 * m);
+    }
   const std::vector<double> b = bias.defined() ? doubles(bias) : std::vector<double>();
   const int64_t OC = got.size(1);
   const float* g = got.data<float>();
@@ -105,7 +116,8 @@ int64_t check_conv(std::mt19937& rng, const ConvCase& c) {
   EXPECT_EQ(y1.shape(), (Shape{c.N, c.OC, OH, OW})) << what;
   if (y1.shape() != ref.shape()) return 1;
   EXPECT_TRUE(same_bits(y1, y2)) << what << ": 1 and 2 threads differ";
-  return violations(y1, ref, abs_sum, b, res, c.C / c.p.groups * c.KH * c.KW, c.act, OH * OW, what);
+  return violations(y1, ref, abs_sum, b, res, c.C / c.p.groups * c.KH * c.KW, c.act, OH * OW,
+                    what + (k.winograd() ? " (winograd)" : ""), k.winograd());
 }
 
 template <class F>
@@ -144,6 +156,33 @@ TEST(F32Conv, EdgeGeometries) {
     int64_t bad = 0;
     for (const ConvCase& c : cases) bad += check_conv(rng, c);
     EXPECT_EQ(bad, 0);
+  });
+}
+
+// Winograd F(2×2, 3×3): odd and even output sizes (a half tile at the bottom and right edges),
+// padding 0–2, tile rows shorter and longer than a chunk, channels at and around the threshold.
+TEST(F32Conv, WinogradEdges) {
+  for_each_target([] {
+    std::mt19937 rng(17);
+    int64_t bad = 0, wino = 0;
+    int i = 0;
+    for (int64_t HW : {3, 4, 5, 7, 8, 14, 15, 28, 29})
+      for (int64_t pad : {0, 1, 2}) {
+        const int64_t C = qk::kWinogradMinChannels + (i % 3 == 0 ? 0 : i % 11), OC = qk::kWinogradMinChannels + i % 13;
+        const ConvCase c{i % 4 == 0 ? 3 : 1, C, OC, HW, HW + i % 3, 3, 3, {1, 1, pad, pad, 1, 1, 1},
+                         i % 2 == 0, i % 3 == 1, Act(i % 3), i % 5 == 0};
+        ++i;
+        const qk::F32Conv2d k(uniform({OC, C, 3, 3}, rng), Tensor(), c.p, c.act, c.H, c.W);
+        wino += k.winograd();
+        bad += check_conv(rng, c);
+      }
+    EXPECT_EQ(wino, 27) << "every case takes the Winograd path";
+    EXPECT_EQ(bad, 0);
+    // Below the channel threshold, or strided, dilated or grouped: the direct path.
+    EXPECT_FALSE(qk::F32Conv2d(uniform({16, 7, 3, 3}, rng), Tensor(), {}, Act::none, 8, 8).winograd());
+    EXPECT_FALSE(qk::F32Conv2d(uniform({16, 16, 3, 3}, rng), Tensor(), {2, 2, 1, 1, 1, 1, 1}, Act::none, 8, 8).winograd());
+    EXPECT_FALSE(qk::F32Conv2d(uniform({16, 16, 3, 3}, rng), Tensor(), {1, 1, 2, 2, 2, 2, 1}, Act::none, 8, 8).winograd());
+    EXPECT_FALSE(qk::F32Conv2d(uniform({16, 8, 3, 3}, rng), Tensor(), {1, 1, 1, 1, 1, 1, 2}, Act::none, 8, 8).winograd());
   });
 }
 

@@ -1,0 +1,140 @@
+// Highway transforms of the fp32 Winograd F(2×2, 3×3) conv (kernels/f32_winograd.h): the input
+// transform B^T d B and the output transform A^T m A with the fused epilogue, each vectorized
+// across consecutive tiles of a tile row; the weight transform G g G^T (at load, in double).
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/f32_winograd.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/f32_winograd_hwy.cc"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::f32k::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+
+void WinoInput(const float* HWY_RESTRICT xp, int64_t plane, int64_t row, int64_t C,
+               const WinoRun* HWY_RESTRICT runs, int64_t nruns, float* HWY_RESTRICT v, int64_t ldv, int64_t xi) {
+  const D d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < nruns; ++r)
+      for (int64_t i = 0; i < runs[r].len; i += L) {
+        // Patch column b of tile tx is padded column 2tx + b: even and odd columns deinterleaved.
+        const float* p = xp + c * plane + runs[r].in + 2 * i;
+        V dd[4][4];
+        for (int a = 0; a < 4; ++a) {
+          hn::LoadInterleaved2(d, p + a * row, dd[a][0], dd[a][1]);
+          hn::LoadInterleaved2(d, p + a * row + 2, dd[a][2], dd[a][3]);
+        }
+        V t[4][4];  // t = B^T d, column by column of the patch
+        for (int b = 0; b < 4; ++b) {
+          t[0][b] = hn::Sub(dd[0][b], dd[2][b]), t[1][b] = hn::Add(dd[1][b], dd[2][b]);
+          t[2][b] = hn::Sub(dd[2][b], dd[1][b]), t[3][b] = hn::Sub(dd[1][b], dd[3][b]);
+        }
+        float* out = v + c * ldv + runs[r].j0 + i;
+        for (int a = 0; a < 4; ++a) {  // (B^T d) B, row a
+          hn::StoreU(hn::Sub(t[a][0], t[a][2]), d, out + (4 * a + 0) * xi);
+          hn::StoreU(hn::Add(t[a][1], t[a][2]), d, out + (4 * a + 1) * xi);
+          hn::StoreU(hn::Sub(t[a][2], t[a][1]), d, out + (4 * a + 2) * xi);
+          hn::StoreU(hn::Sub(t[a][1], t[a][3]), d, out + (4 * a + 3) * xi);
+        }
+      }
+}
+
+V Clamp(V v, Act act) {
+  if (act == Act::none) return v;
+  v = hn::Max(v, hn::Zero(D()));
+  return act == Act::relu6 ? hn::Min(v, hn::Set(D(), 6.0f)) : v;
+}
+
+float Activate(float v, Act act) {
+  if (act == Act::none) return v;
+  v = std::max(v, 0.0f);
+  return act == Act::relu6 ? std::min(v, 6.0f) : v;
+}
+
+void WinoOutput(const float* HWY_RESTRICT m, int64_t OC, int64_t ldm, int64_t xi, const WinoRun* HWY_RESTRICT runs,
+                int64_t nruns,
+                const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, float* HWY_RESTRICT y, int64_t P,
+                int64_t OW, Act act) {
+  const D d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  HWY_ALIGN float row[2 * HWY_MAX_BYTES / sizeof(float)];
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    const V b = hn::Set(d, bias[oc]);
+    for (int64_t r = 0; r < nruns; ++r)
+      for (int64_t i = 0; i < runs[r].len; i += L) {
+        const float* p = m + oc * ldm + runs[r].j0 + i;
+        V s[2][4];  // s = A^T m
+        for (int j = 0; j < 4; ++j) {
+          const V m0 = hn::LoadU(d, p + (0 + j) * xi), m1 = hn::LoadU(d, p + (4 + j) * xi);
+          const V m2 = hn::LoadU(d, p + (8 + j) * xi), m3 = hn::LoadU(d, p + (12 + j) * xi);
+          s[0][j] = hn::Add(hn::Add(m0, m1), m2);
+          s[1][j] = hn::Sub(hn::Sub(m1, m2), m3);
+        }
+        // (A^T m) A plus the bias; each output row's two columns interleaved (the lanes are every
+        // other output column) through a stack row, so no store passes the run's last output.
+        const int64_t n = std::min<int64_t>(L, runs[r].len - i);
+        const int64_t cnt = 2 * n - (i + n == runs[r].len && runs[r].last_cols == 1 ? 1 : 0);
+        for (int a = 0; a < runs[r].rows; ++a) {
+          V y0 = hn::Add(hn::Add(hn::Add(s[a][0], s[a][1]), s[a][2]), b);
+          V y1 = hn::Add(hn::Sub(hn::Sub(s[a][1], s[a][2]), s[a][3]), b);
+          float* dst = y + oc * P + runs[r].out + 2 * i + a * OW;
+          if (!res) y0 = Clamp(y0, act), y1 = Clamp(y1, act);
+          hn::StoreInterleaved2(y0, y1, d, row);
+          if (!res) {
+            std::memcpy(dst, row, size_t(cnt) * sizeof(float));
+          } else {
+            const float* rr = res + (dst - y);
+            for (int64_t e = 0; e < cnt; ++e) dst[e] = Activate(row[e] + rr[e], act);
+          }
+        }
+      }
+  }
+}
+
+}  // namespace finch::quant::kernels::f32k::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::quant::kernels::f32k {
+
+HWY_EXPORT(WinoInput);
+HWY_EXPORT(WinoOutput);
+
+void f32_wino_input(const float* xp, int64_t plane, int64_t row, int64_t C, const WinoRun* runs, int64_t nruns,
+                    float* v, int64_t ldv, int64_t xi) {
+  FINCH_DISPATCH(WinoInput)(xp, plane, row, C, runs, nruns, v, ldv, xi);
+}
+
+void f32_wino_output(const float* m, int64_t OC, int64_t ldm, int64_t xi, const WinoRun* runs, int64_t nruns,
+                     const float* bias, const float* res, float* y, int64_t P, int64_t OW, Act act) {
+  FINCH_DISPATCH(WinoOutput)(m, OC, ldm, xi, runs, nruns, bias, res, y, P, OW, act);
+}
+
+void f32_wino_weights(const float* g, int64_t OC, int64_t C, float* u) {
+  for (int64_t oc = 0; oc < OC; ++oc)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* w = g + (oc * C + c) * 9;
+      double gg[4][3];  // G g
+      for (int k = 0; k < 3; ++k) {
+        gg[0][k] = w[k];
+        gg[1][k] = 0.5 * (double(w[k]) + w[3 + k] + w[6 + k]);
+        gg[2][k] = 0.5 * (double(w[k]) - w[3 + k] + w[6 + k]);
+        gg[3][k] = w[6 + k];
+      }
+      for (int i = 0; i < 4; ++i) {  // (G g) G^T
+        const double r[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]), 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]),
+                             gg[i][2]};
+        for (int j = 0; j < 4; ++j) u[((4 * i + j) * OC + oc) * C + c] = float(r[j]);
+      }
+    }
+}
+
+}  // namespace finch::quant::kernels::f32k
+#endif  // HWY_ONCE
