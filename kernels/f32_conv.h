@@ -38,8 +38,8 @@ f32k::Act f32_act_from_name(const std::string& act);
 
 class F32Conv2d {
  public:
-  // H, W: the input size the indirection table is built for (a program's declared shape); run()
-  // accepts any size, building a table per call for another one.
+  // H, W: the input size the im2col runs are computed for (a program's declared shape); run()
+  // accepts any size, computing them per call for another one.
   F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, f32k::Act act, int64_t H,
             int64_t W);
   Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;
