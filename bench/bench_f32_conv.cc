@@ -1,13 +1,14 @@
 // The runtime's fp32 conv (kernels/f32_conv.h: packed weights, 8×NR Highway tiles) against
 // ops::conv2d (im2col + OpenBLAS sgemm, or Winograd) on real layer shapes at batch 1: ResNet-20's
 // 3×3 convs at a 28×28 input, MobileNetV2-CIFAR's large 1×1 convs and MobileNet v1 α0.5 224²'s
-// 1×1 convs (and its stem). Each reports GFLOP/s (2 flops per multiply-add); the context line
+// 1×1 convs (and its stem). Each reports GFLOP/s (2 flops per multiply-add of the direct conv,
+// also for the Winograd path, which does 2.25× fewer: its rate is an effective one); the context line
 // gives the clock measured here (a chain of dependent integer adds, one per cycle) and the
 // core's fp32 peak at that clock for 16-lane fma (2 fma/cycle on Intel AVX-512, 1 zmm fma/cycle
 // — two 256-bit pipes — on AMD Zen 4).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -62,16 +63,19 @@ void BM_OpsConv(benchmark::State& st, int64_t C, int64_t OC, int64_t HW, int64_t
   report(st, l.macs);
 }
 
-// Cycles per second from a chain of dependent adds (one cycle each on every x86 core).
+// Cycles per second from a chain of dependent adds (one cycle each on every x86 core), over the
+// thread's CPU time (wall time would count the time another process holds the core).
 double measure_ghz() {
 #if defined(__x86_64__)
   const int64_t n = 50'000'000;
   uint64_t v = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  timespec a{}, b{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
   for (int64_t i = 0; i < n; ++i)
     asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
                  "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(v));
-  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+  const double sec = double(b.tv_sec - a.tv_sec) + 1e-9 * double(b.tv_nsec - a.tv_nsec);
   return 8.0 * double(n) / sec / 1e9;
 #else
   return 0;
