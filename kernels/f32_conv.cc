@@ -31,6 +31,10 @@ std::vector<float> bias_of(const Tensor& b, int64_t n, const char* op) {
   return b.contiguous().to_vector<float>();
 }
 
+// From this many rows a linear runs as a GEMM over tiles of rows rather than one GEMV per row
+// (which reads every weight once per row).
+constexpr int64_t kLinearGemmRows = 4;
+
 // The per-thread im2col tile (K × NR floats), grown on first use and reused by every later run.
 float* tile_buffer(int64_t floats) {
   thread_local std::vector<float> buf;
@@ -296,6 +300,26 @@ Tensor F32Linear::run(const Tensor& x) const {
   const Tensor xc = x.contiguous();
   const float* px = xc.data<float>();
   float* py = y.data<float>();
+  if (R >= kLinearGemmRows) {
+    // Tiles of NR rows: x's rows transposed into B [IN][NR], the GEMM into C [OUT][NR], C's
+    // columns copied back as y's rows.
+    const int64_t NR = f32k::f32_gemm_tile_cols(), tiles = ceil_div(R, NR);
+    const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, OUT_ * IN_ * NR));
+    parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+      float* bt = tile_buffer((IN_ + OUT_) * NR);
+      float* ct = bt + IN_ * NR;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t r0 = t * NR, cols = std::min(NR, R - r0);
+        std::fill(bt, bt + IN_ * NR, 0.0f);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t k = 0; k < IN_; ++k) bt[k * NR + j] = px[(r0 + j) * IN_ + k];
+        f32k::f32_gemm_8xNR(wp_.data(), OUT_, IN_, bt, NR, cols, bias_.data(), nullptr, 0, ct, NR, act_);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t o = 0; o < OUT_; ++o) py[(r0 + j) * OUT_ + o] = ct[o * NR + j];
+      }
+    });
+    return y.view(out_shape);
+  }
   const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, kMR * std::max<int64_t>(IN_, 1)));
   parallel_for(0, R * panels, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1;) {  // runs of panels of one row in one call

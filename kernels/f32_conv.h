@@ -80,7 +80,9 @@ inline constexpr int64_t kWinogradMinChannels = 8;
 class F32Linear {
  public:
   F32Linear(const Tensor& weight, const Tensor& bias, f32k::Act act);
-  // Each row of x is one GEMV over the packed panels (threads split the panels).
+  // Up to 3 rows: one GEMV per row over the packed panels (threads split the panels); from 4 rows
+  // the GEMM over tiles of NR rows. The two sum in different orders, so a row's result can differ
+  // by rounding between a batch of 1–3 and a larger one.
   Tensor run(const Tensor& x) const;
 
  private:

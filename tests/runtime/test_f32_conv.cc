@@ -227,7 +227,7 @@ TEST(F32Linear, MatchesTheReference) {
     int64_t bad = 0;
     for (int64_t IN : {1, 3, 4, 5, 8, 9, 64, 255, 1280})
       for (int64_t OUT : {1, 7, 8, 9, 10, 70})
-        for (int64_t R : {1, 3}) {
+        for (int64_t R : {1, 3, 4, 37}) {  // the GEMV rows, then GEMM tiles (37: a partial tile on every target)
           const Act act = Act((IN + OUT + R) % 3);
           const Tensor x = uniform({R, IN}, rng), w = uniform({OUT, IN}, rng);
           const Tensor b = (IN + OUT) % 2 ? uniform({OUT}, rng) : Tensor();
