@@ -2,7 +2,6 @@
 // transform B^T d B and the output transform A^T m A with the fused epilogue, each vectorized
 // across consecutive tiles of a tile row; the weight transform G g G^T (at load, in double).
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/f32_winograd.h"
 
@@ -52,6 +51,27 @@ V Clamp(V v, Act act) {
   return act == Act::relu6 ? hn::Min(v, hn::Set(D(), 6.0f)) : v;
 }
 
+// dst[0, n) = src[0, n) for n <= 2 vectors, by (overlapping) whole-vector copies that never
+// write past dst + n — another thread may own what follows. (memcpy of these few bytes compiles
+// to rep movs, whose start-up cost was a quarter of the output transform.)
+HWY_INLINE void CopyShort(float* HWY_RESTRICT dst, const float* HWY_RESTRICT src, int64_t n) {
+  const D d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  if (n >= L) {
+    hn::StoreU(hn::LoadU(d, src), d, dst);
+    hn::StoreU(hn::LoadU(d, src + n - L), d, dst + n - L);
+    return;
+  }
+  const hn::CappedTag<float, 4> d4;
+  const int64_t L4 = int64_t(hn::Lanes(d4));
+  if (n >= L4) {
+    for (int64_t i = 0; i + L4 <= n; i += L4) hn::StoreU(hn::LoadU(d4, src + i), d4, dst + i);
+    hn::StoreU(hn::LoadU(d4, src + n - L4), d4, dst + n - L4);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
 float Activate(float v, Act act) {
   if (act == Act::none) return v;
   v = std::max(v, 0.0f);
@@ -88,7 +108,7 @@ void WinoOutput(const float* HWY_RESTRICT m, int64_t OC, int64_t ldm, int64_t xi
           if (!res) y0 = Clamp(y0, act), y1 = Clamp(y1, act);
           hn::StoreInterleaved2(y0, y1, d, row);
           if (!res) {
-            std::memcpy(dst, row, size_t(cnt) * sizeof(float));
+            CopyShort(dst, row, cnt);
           } else {
             const float* rr = res + (dst - y);
             for (int64_t e = 0; e < cnt; ++e) dst[e] = Activate(row[e] + rr[e], act);
