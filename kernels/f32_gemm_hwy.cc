@@ -78,8 +78,14 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
     V acc[kMR][NV];
     Accumulate<NV>(wp + m0 * K, K, b, ldb, acc);
     const int64_t mr = std::min<int64_t>(kMR, M - m0);
+    // Loops over r run the constant kMR times (unrolled, so acc stays in registers: a runtime
+    // bound would make acc an array in memory) and skip the rows past mr.
     if (n == NV * int64_t(L)) {
-      for (int64_t r = 0; r < mr; ++r) {
+#if HWY_COMPILER_GCC_ACTUAL
+#pragma GCC unroll 8
+#endif
+      for (int r = 0; r < kMR; ++r) {
+        if (r >= mr) break;
         const V bv = hn::Set(d, bias ? bias[m0 + r] : 0.0f);
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
@@ -91,7 +97,11 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
       }
     } else {  // a partial tile: through a stack row (no store may touch columns past n)
       HWY_ALIGN float tmp[NV * HWY_MAX_BYTES / sizeof(float)] = {};
-      for (int64_t r = 0; r < mr; ++r) {
+#if HWY_COMPILER_GCC_ACTUAL
+#pragma GCC unroll 8
+#endif
+      for (int r = 0; r < kMR; ++r) {
+        if (r >= mr) break;
         for (int v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tmp + size_t(v) * L);
         float* yr = y + (m0 + r) * ldy;
         const float* rr = res ? res + (m0 + r) * ldr : nullptr;
