@@ -66,17 +66,17 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
   if (OC_ % p.groups != 0)
     fail("conv2d (fp32): expected output channels (", OC_, ") divisible by groups (", p.groups, ")");
   const int64_t G = p.groups, OCg = OC_ / G, K = Cg_ * KH_ * KW_, panels = ceil_div(OCg, kMR);
-  wp_.assign(size_t(G * panels * K * kMR), 0.0f);
-  bias_.assign(size_t(G * panels * kMR), 0.0f);
-  const std::vector<float> b = bias_of(bias, OC_, "conv2d (fp32)");
-  for (int64_t g = 0; g < G; ++g) {
-    f32k::f32_pack_panels(w.data<float>() + g * OCg * K, K, OCg, K, wp_.data() + g * panels * K * kMR);
-    std::copy(b.begin() + g * OCg, b.begin() + (g + 1) * OCg, bias_.begin() + g * panels * kMR);
-  }
   NR_ = f32k::f32_gemm_tile_cols();
   direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
   wino_ = KH_ == 3 && KW_ == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && G == 1 &&
           Cg_ >= kWinogradMinChannels && OC_ >= kWinogradMinChannels;
+  if (!wino_) wp_.assign(size_t(G * panels * K * kMR), 0.0f);  // Winograd keeps only wu_
+  bias_.assign(size_t(G * panels * kMR), 0.0f);
+  const std::vector<float> b = bias_of(bias, OC_, "conv2d (fp32)");
+  for (int64_t g = 0; g < G; ++g) {
+    if (!wino_) f32k::f32_pack_panels(w.data<float>() + g * OCg * K, K, OCg, K, wp_.data() + g * panels * K * kMR);
+    std::copy(b.begin() + g * OCg, b.begin() + (g + 1) * OCg, bias_.begin() + g * panels * kMR);
+  }
   if (wino_) {
     std::vector<float> u(size_t(16 * OC_ * Cg_));
     f32k::f32_wino_weights(w.data<float>(), OC_, Cg_, u.data());

@@ -62,7 +62,7 @@ class F32Conv2d {
   void run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
                     float* y) const;
 
-  std::vector<float> wp_;    // [G][panels][K][8]
+  std::vector<float> wp_;    // [G][panels][K][8] (empty on the Winograd path)
   std::vector<float> bias_;  // [G][panels·8]
   Geometry geo_;             // for the declared input size (unused by the direct 1×1 path)
   ops::Conv2dParams p_;
