@@ -76,8 +76,17 @@ Tensor bias_constant(const Node& n, const Graph& g) {
 //
 // An f32 constant weight (and constant bias, f32 input) is packed once into the kernels of
 // kernels/f32_conv.h; results differ from ops::conv2d / ops::linear (OpenBLAS, Winograd) by
-// float rounding only. ProgramOptions::reference_kernels keeps the ops/ path.
+// float rounding only. ProgramOptions::reference_kernels keeps the ops/ path, and so do the
+// float stages of quantized programs (mixed precision, dynamic linear): those promise every value
+// of their simulated model bit for bit (finch verify), and the simulation computes them in ops/.
+bool quantized_program(const Graph& g) {
+  for (const Value& v : g.values)
+    if (v.dtype == DType::i8 || v.dtype == DType::u8) return true;
+  return false;
+}
+
 bool packed_fp32(const Node& n, const Graph& g) {
+  if (quantized_program(g)) return false;
   const Value& w = g.values[size_t(n.inputs[1])];
   if (!w.is_constant() || w.dtype != DType::f32 || w.data.dtype() != DType::f32) return false;
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {

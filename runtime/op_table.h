@@ -18,7 +18,8 @@ using OpFn = std::vector<Tensor> (*)(const Node& n, const std::vector<Tensor>& i
 // tables derived): run() then does only the arithmetic. It must give exactly what `fn` gives,
 // with two documented exceptions (float_ops.cc): the native fp16 conv2d/linear of fp16 programs on
 // ARMv8.2 FP16 CPUs compute in fp16 and differ from fn's fp32 compute by fp16 rounding, and the
-// packed-weight fp32 conv2d/linear sum in another order than fn's OpenBLAS/Winograd (float rounding).
+// packed-weight fp32 conv2d/linear of float programs sum in another order than fn's
+// OpenBLAS/Winograd (float rounding).
 class NodeKernel {
  public:
   virtual ~NodeKernel() = default;

@@ -1,8 +1,7 @@
 // Lowering a quantized model to an integer program: the program's outputs equal the simulated
 // model's bit for bit (static int8, fused and unfused, per-tensor and per-channel, fp16 and
 // dynamic), on the zoo's residual (ResNet) and inverted-residual (MobileNetV2) networks; and the
-// optimized kernels give every value exactly as the reference kernels do (mixed-precision programs
-// with fp32 stages: to float rounding, see has_packed_fp32).
+// optimized kernels give every value exactly as the reference kernels do.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -27,26 +26,6 @@ namespace {
 
 using test::count_op;
 using test::differing;
-
-// True when a float conv2d/linear with f32 constant weights is left in the program (a stage
-// skipped from quantization): the runtime runs those on its packed fp32 kernels
-// (kernels/f32_conv.h), which sum in another order than the model's ops::conv2d / ops::linear
-// and than the reference kernels, so such programs agree to float rounding, not bit for bit (and
-// a float that moves by an ulp can move a later int8 code by one step).
-bool has_packed_fp32(const runtime::Graph& g) {
-  for (const runtime::Node& n : g.nodes)
-    if ((n.op == "conv2d" || n.op == "linear") && g.values[size_t(n.inputs[1])].is_constant() &&
-        g.values[size_t(n.inputs[1])].dtype == DType::f32)
-      return true;
-  return false;
-}
-
-// Within 5% of b's largest magnitude (the mixed-precision programs above).
-::testing::AssertionResult close(const Tensor& a, const Tensor& b) {
-  const float range = test::max_abs_diff(b, zeros(b.shape(), DType::f32)), d = test::max_abs_diff(a, b);
-  if (d <= 0.05f * range + 1e-4f) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |difference| " << d << " over a range of " << range;
-}
 
 struct Case {
   std::string model, qconfig;
@@ -123,14 +102,12 @@ TEST_P(LowerZoo, ProgramEqualsSimulatedModelBitForBit) {
     }
     const Tensor got = p.run(x);
     ASSERT_EQ(got.shape(), want.shape());
-    if (has_packed_fp32(g)) EXPECT_TRUE(close(got, want)) << c.model << " " << c.qconfig << " batch " << n;
-    else EXPECT_EQ(differing(got, want), 0) << c.model << " " << c.qconfig << (c.fuse ? "" : " unfused") << " batch " << n;
+    EXPECT_EQ(differing(got, want), 0) << c.model << " " << c.qconfig << (c.fuse ? "" : " unfused") << " batch " << n;
     // Every value of the program, not only the output: optimized kernels equal the reference.
     const std::vector<Tensor> fast = p.run_all({x}), slow = ref.run_all({x});
     for (size_t v = 0; v < fast.size(); ++v)
       if (fast[v].defined() && !g.values[v].is_constant()) {
-        if (has_packed_fp32(g)) EXPECT_TRUE(close(fast[v].to(DType::f32), slow[v].to(DType::f32))) << "value " << g.values[v].name;
-        else EXPECT_EQ(differing(fast[v], slow[v]), 0) << "value " << g.values[v].name << " batch " << n;
+        EXPECT_EQ(differing(fast[v], slow[v]), 0) << "value " << g.values[v].name << " batch " << n;
       }
   }
 }
