@@ -153,6 +153,8 @@ void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const 
         float* row = dst + (iy + p_.ph) * geo.row;
         if (sw == 1) {
           std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
+        } else if (sw == 2) {  // input column 2j lands at padded column 2j + pw, 2j + 1 at 2j + 1 + pw
+          f32k::f32_split_pairs(src, W, row + p_.pw % 2 * geo.Lp + p_.pw / 2, row + (p_.pw + 1) % 2 * geo.Lp + (p_.pw + 1) / 2);
         } else {
           for (int64_t q = 0; q < sw; ++q) {  // phase q holds input columns ix ≡ q − pw (mod sw)
             const int64_t ix0 = ((q - p_.pw) % sw + sw) % sw;

@@ -54,6 +54,10 @@ struct Segment {
 void f32_im2col_tile(const float* xp, int64_t plane, int64_t C, const int64_t* taps, int64_t T, const Segment* segs,
                      int64_t nseg, int64_t cols, float* dst);
 
+// even[j] = src[2j], odd[j] = src[2j + 1] for the n floats of src (a stride-2 conv's input row
+// split into its two column phases).
+void f32_split_pairs(const float* src, int64_t n, float* even, float* odd);
+
 // Packs W [M][K] (row stride ldw) into panels [ceil(M/8)][K][8], zero rows past M.
 void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out);
 

@@ -172,6 +172,22 @@ void Im2colTile(const float* HWY_RESTRICT xp, int64_t plane, int64_t C, const in
     }
 }
 
+void SplitPairs(const float* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT even, float* HWY_RESTRICT odd) {
+  const D d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  int64_t j = 0;
+  for (; 2 * (j + L) <= n; j += L) {
+    V e, o;
+    hn::LoadInterleaved2(d, src + 2 * j, e, o);
+    hn::StoreU(e, d, even + j);
+    hn::StoreU(o, d, odd + j);
+  }
+  for (; 2 * j < n; ++j) {
+    even[j] = src[2 * j];
+    if (2 * j + 1 < n) odd[j] = src[2 * j + 1];
+  }
+}
+
 }  // namespace finch::quant::kernels::f32k::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -182,6 +198,7 @@ HWY_EXPORT(TileCols);
 HWY_EXPORT(Gemm8xNR);
 HWY_EXPORT(Gemv);
 HWY_EXPORT(Im2colTile);
+HWY_EXPORT(SplitPairs);
 
 int64_t f32_gemm_tile_cols() { return FINCH_DISPATCH(TileCols)(); }
 
@@ -198,6 +215,10 @@ void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float
 void f32_im2col_tile(const float* xp, int64_t plane, int64_t C, const int64_t* taps, int64_t T, const Segment* segs,
                      int64_t nseg, int64_t cols, float* dst) {
   FINCH_DISPATCH(Im2colTile)(xp, plane, C, taps, T, segs, nseg, cols, dst);
+}
+
+void f32_split_pairs(const float* src, int64_t n, float* even, float* odd) {
+  FINCH_DISPATCH(SplitPairs)(src, n, even, odd);
 }
 
 void f32_pack_panels(const float* w, int64_t ldw, int64_t M, int64_t K, float* out) {
