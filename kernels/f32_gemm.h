@@ -9,8 +9,10 @@
 // Tiles: f32_gemm_8xNR computes 8 rows × NR pixels per step, NR = f32_gemm_tile_cols() of the
 // dispatched target — 32 on AVX-512 (2 vectors × 16 lanes: 16 accumulators of the 32 registers),
 // 8 on NEON (2 × 4), 8 on AVX2 (1 × 8: 8 accumulators of its 16 registers), 4 on SSE4/EMU128.
-// Every output's sum runs k = 0, 1, …, K−1 in one fma chain whatever the tile position, so the
-// result does not depend on how a caller splits the work or on the thread count.
+// A partial tile takes whole vectors on a one-vector tile and its last few columns (at most 4)
+// one by one with the panel's 8 rows along the lanes. Every output's sum runs in an order fixed by
+// its column's position in its tile (one fma chain k = 0, 1, …, K−1 in a vector tile; four
+// k-phases in a single column), so a result never depends on the thread count.
 #pragma once
 
 #include <cstdint>

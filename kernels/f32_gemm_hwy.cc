@@ -115,13 +115,60 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
   }
 }
 
-// A tile of at most one vector of pixels (a 4×4 plane on AVX-512) takes the one-vector tile
-// rather than computing a second vector of padding: same sums, half the work.
+// One column of B (stride ldb) against all panels, the 8 rows of a panel along the lanes, four
+// k-phases of accumulators: a partial tile's last few pixels, which a vector of pixels would
+// mostly compute as padding (a 7×7 plane is 49 = 32 + 16 + 1 pixels on AVX-512).
+void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
+            const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
+            int64_t ldy, Act act) {
+  const hn::CappedTag<float, kMR> d8;
+  const int64_t L = int64_t(hn::Lanes(d8)), nv = kMR / L;
+  using V8 = hn::Vec<decltype(d8)>;
+  for (int64_t m0 = 0; m0 < M; m0 += kMR) {
+    const float* w = wp + m0 * K;
+    HWY_ALIGN float out[kMR];
+    for (int64_t v = 0; v < nv; ++v) {
+      V8 a0 = hn::Zero(d8), a1 = hn::Zero(d8), a2 = hn::Zero(d8), a3 = hn::Zero(d8);
+      int64_t k = 0;
+      for (; k + 4 <= K; k += 4) {
+        a0 = hn::MulAdd(hn::LoadU(d8, w + (k + 0) * kMR + v * L), hn::Set(d8, b[(k + 0) * ldb]), a0);
+        a1 = hn::MulAdd(hn::LoadU(d8, w + (k + 1) * kMR + v * L), hn::Set(d8, b[(k + 1) * ldb]), a1);
+        a2 = hn::MulAdd(hn::LoadU(d8, w + (k + 2) * kMR + v * L), hn::Set(d8, b[(k + 2) * ldb]), a2);
+        a3 = hn::MulAdd(hn::LoadU(d8, w + (k + 3) * kMR + v * L), hn::Set(d8, b[(k + 3) * ldb]), a3);
+      }
+      for (; k < K; ++k) a0 = hn::MulAdd(hn::LoadU(d8, w + k * kMR + v * L), hn::Set(d8, b[k * ldb]), a0);
+      hn::Store(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), d8, out + v * L);
+    }
+    const int64_t mr = std::min<int64_t>(kMR, M - m0);
+    for (int64_t r = 0; r < mr; ++r) {
+      float s = out[r] + (bias ? bias[m0 + r] : 0.0f);
+      if (res) s += res[(m0 + r) * ldr];
+      y[(m0 + r) * ldy] = ClampScalar(s, act);
+    }
+  }
+}
+
+// Columns a partial tile leaves past its whole vectors that go one by one through Column: up to
+// this many (each is about one fma per k and panel, against eight for a vector of them).
+constexpr int64_t kColumnTail = 4;
+
+// A partial tile: whole vectors of pixels on the one-vector tile (a 4×4 plane on AVX-512 is
+// one), a short rest column by column, a longer one as one more padded vector. Every output's
+// order of summation depends only on its tile position, not on the thread count.
 void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
               int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
               float* HWY_RESTRICT y, int64_t ldy, Act act) {
-  if (kNV > 1 && n <= int64_t(hn::Lanes(D()))) return Panels<1>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
-  Panels<kNV>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+  const int64_t L = int64_t(hn::Lanes(D()));
+  if (n == kNV * L) return Panels<kNV>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+  const int64_t whole = n / L * L;
+  for (int64_t j = 0; j < whole; j += L)
+    Panels<1>(wp, M, K, b + j, ldb, L, bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
+  if (n - whole > kColumnTail) {
+    Panels<1>(wp, M, K, b + whole, ldb, n - whole, bias, res ? res + whole : nullptr, ldr, y + whole, ldy, act);
+    return;
+  }
+  for (int64_t j = whole; j < n; ++j)
+    Column(wp, M, K, b + j, ldb, bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
 }
 
 // The 8 rows of a panel along the lanes of an (at most) 8-lane tag; four k-phases of
