@@ -154,7 +154,8 @@ void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const 
         if (sw == 1) {
           std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
         } else if (sw == 2) {  // input column 2j lands at padded column 2j + pw, 2j + 1 at 2j + 1 + pw
-          f32k::f32_split_pairs(src, W, row + p_.pw % 2 * geo.Lp + p_.pw / 2, row + (p_.pw + 1) % 2 * geo.Lp + (p_.pw + 1) / 2);
+          f32k::f32_split_pairs(src, W, row + p_.pw % 2 * geo.Lp + p_.pw / 2,
+                                row + (p_.pw + 1) % 2 * geo.Lp + (p_.pw + 1) / 2);
         } else {
           for (int64_t q = 0; q < sw; ++q) {  // phase q holds input columns ix ≡ q − pw (mod sw)
             const int64_t ix0 = ((q - p_.pw) % sw + sw) % sw;
@@ -234,8 +235,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
           }
         } else {
           const f32k::Segment* segs = geo.segs.data() + geo.first[size_t(tile)];
-          f32k::f32_im2col_tile(xg, plane, Cg_, geo.taps.data(), T, segs, geo.first[size_t(tile) + 1] - geo.first[size_t(tile)],
-                                cols, buf);
+          const int64_t nsegs = geo.first[size_t(tile) + 1] - geo.first[size_t(tile)];
+          f32k::f32_im2col_tile(xg, plane, Cg_, geo.taps.data(), T, segs, nsegs, cols, buf);
         }
         held = key;
       }

@@ -20,7 +20,9 @@ struct WinoRun {
   int64_t in;   // 2ty·row + 2tx0: the first patch's origin in the padded input
   int64_t out;  // 2ty·OW + 2tx0: the first output pixel
   int32_t j0, len;
-  int32_t rows, last_cols;  // output rows of the tiles (2, or 1 at an odd bottom edge); output columns of the run's last tile (2, or 1 at an odd right edge)
+  // Output rows of the tiles, output columns of the run's last tile: 2, or 1 at an odd bottom or
+  // right edge.
+  int32_t rows, last_cols;
 };
 
 // The 16 transformed weights of g [OC][C][3][3]: u[ξ][oc][c] (ξ = 4·i + j of G g G^T).

@@ -96,7 +96,9 @@ bool packed_fp32(const Node& n, const Graph& g) {
   return g.values[size_t(n.inputs[0])].dtype == DType::f32;
 }
 
-quant::kernels::f32k::Act f32_act(const Node& n) { return quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))); }
+quant::kernels::f32k::Act f32_act(const Node& n) {
+  return quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n)));
+}
 
 template <class K>
 class OneInputKernel final : public NodeKernel {
@@ -113,7 +115,9 @@ std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
     const Shape& xs = g.values[size_t(n.inputs[0])].shape;
     const Shape& ws = g.values[size_t(n.inputs[1])].shape;
     const ops::Conv2dParams p = conv_params(n);
-    if (!packed_fp32(n, g) || xs.size() != 4 || ws.size() != 4 || ops::is_depthwise(xs[1], ws[0], p.groups)) return nullptr;
+    // Depthwise convs (groups = C > 1) are not GEMMs; a one-channel input with groups 1 (a stem) is.
+    const bool depthwise = xs.size() == 4 && ws.size() == 4 && p.groups > 1 && ops::is_depthwise(xs[1], ws[0], p.groups);
+    if (!packed_fp32(n, g) || xs.size() != 4 || ws.size() != 4 || depthwise) return nullptr;
     quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, f32_act(n), xs[2], xs[3]);
     return std::make_unique<OneInputKernel<quant::kernels::F32Conv2d>>(std::move(k));
   }
