@@ -95,7 +95,8 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
   app.add_option("--threads", o.threads, "compute threads")->capture_default_str();
   app.add_option("--iters", o.iters, "timed runs")->capture_default_str();
   app.add_flag("--reference-kernels", o.reference_kernels,
-               "time the scalar reference kernels instead of the optimized ones (same results)");
+               "time the reference kernels instead of the optimized ones (the same results, an fp32 program's "
+               "conv2d/linear to float rounding)");
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones")
       ->capture_default_str();
   app.add_option("--max-seconds", o.max_seconds,

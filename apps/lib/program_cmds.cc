@@ -89,7 +89,8 @@ void add_run_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--latency-images", o.latency_images, "test images timed one at a time")->capture_default_str();
   app.add_flag("--profile", o.profile, "per-node time table over the latency run");
   app.add_flag("--reference-kernels", o.reference_kernels,
-               "run on the scalar reference kernels instead of the optimized ones (same results, slower)");
+               "run on the reference kernels instead of the optimized ones (slower; the same results, an fp32 "
+               "program's conv2d/linear to float rounding)");
   app.add_option("--json", o.json, "JSON report (accuracy, per-class accuracy, latency)");
 }
 
