@@ -17,6 +17,7 @@
 #include "ops/shape.h"
 #include "ops/softmax.h"
 #include "kernels/f16_conv.h"
+#include "kernels/f32_dwconv.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -70,28 +71,54 @@ Tensor bias_constant(const Node& n, const Graph& g) {
   return n.inputs.size() > 2 && n.inputs[2] >= 0 ? g.values[size_t(n.inputs[2])].data : Tensor();
 }
 
+// A prepared conv/linear operator K as a node kernel: run(x) on the node's first input.
 template <class K>
-class Fp16Kernel final : public NodeKernel {
+class PreparedKernel final : public NodeKernel {
  public:
-  explicit Fp16Kernel(K k) : k_(std::move(k)) {}
+  explicit PreparedKernel(K k) : k_(std::move(k)) {}
   std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return {k_.run(in[0])}; }
 
  private:
   K k_;
 };
 
+// ---- fp32 depthwise conv2d, prepared at load (kernels/f32_dwconv.h) ----
+//
+// A conv2d with groups == C > 1 and one input channel per group, constant weights (f32, or f16
+// widened once) and a constant or absent bias runs on F32DepthwiseConv2d: weights packed once,
+// the activation fused, and the same sums as ops::conv2d's depthwise path.
+bool f32_depthwise(const Node& n, const Graph& g) {
+  const Value& x = g.values[size_t(n.inputs[0])];
+  const Value& w = g.values[size_t(n.inputs[1])];
+  if (x.dtype != DType::f32 || x.shape.size() != 4 || !w.is_constant() || w.shape.size() != 4) return false;
+  if (w.dtype != DType::f32 && w.dtype != DType::f16) return false;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.values[size_t(n.inputs[2])].is_constant()) return false;
+  const int64_t C = x.shape[1];
+  return C > 1 && conv_params(n).groups == C && w.shape[1] == 1;
+}
+
+std::unique_ptr<NodeKernel> prepare_f32_dwconv(const Node& n, const Graph& g) {
+  quant::kernels::F32DepthwiseConv2d k(
+      g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
+      quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+  return std::make_unique<PreparedKernel<quant::kernels::F32DepthwiseConv2d>>(std::move(k));
+}
+
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
-  if (!native_fp16(n, g)) return nullptr;
-  quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<Fp16Kernel<quant::kernels::F16Conv2d>>(std::move(k));
+  if (native_fp16(n, g)) {
+    quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
+                                quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+    return std::make_unique<PreparedKernel<quant::kernels::F16Conv2d>>(std::move(k));
+  }
+  if (f32_depthwise(n, g)) return prepare_f32_dwconv(n, g);
+  return nullptr;
 }
 
 std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
   if (!native_fp16(n, g)) return nullptr;
   quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
                               quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<Fp16Kernel<quant::kernels::F16Linear>>(std::move(k));
+  return std::make_unique<PreparedKernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {

@@ -1,0 +1,333 @@
+// The fp32 depthwise micro-kernels (Highway): each input plane is packed once into a reused,
+// zero-padded, stride-phase-split scratch, then every tap of every output is a plain unaligned
+// vector load along output columns.
+//
+// Shapes: x [N, C, H, W], w [C·M, KH·KW], y [N, C·M, OH, OW]; Wp = W + 2·pw, L = lanes.
+// Why the phase split: padded row pr = ih + ph goes to row phase pr % sh, row pr / sh; padded
+// column pc = iw + pw to column phase pc % sw, column pc / sw. Output (oh, ow) at tap (kh, kw)
+// then reads phase ((kh·dh) % sh, (kw·dw) % sw) at row oh + (kh·dh) / sh, column
+// ow + (kw·dw) / sw: consecutive outputs read consecutive scratch floats for every stride and
+// dilation, so stride 2 costs no shuffles in the tap loop — the even/odd de-interleave happens
+// once per input float while packing (LoadInterleaved2), not once per tap. Padding is the
+// scratch's zero border, so the tap loop has no bounds tests. The scratch is a per-thread buffer
+// that only grows (no allocation per run once the largest layer has been seen), and a plane of
+// up to 112×112 floats stays in L2 while its KH·KW taps read it.
+//
+// Two ways to walk the outputs of a plane:
+//  - by rows (f32_dwconv_rows): vectors along each output row; the last vector of a row is
+//    partial. Best when OW is at least a few vectors.
+//  - flat (f32_dwconv_flat): the scratch's row length Ls is the output row pitch, so outputs
+//    j = oh·Ls + ow are contiguous and one vector spans several rows (Ls − OW junk columns per
+//    row, computed and dropped). A 7×7 plane is 4 vectors of 16 instead of 7 half-empty ones.
+//    The results go through a per-thread buffer and are compacted into y.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/f32_dwconv_kernels.h"
+
+#ifndef FINCH_F32_DWCONV_SCRATCH
+#define FINCH_F32_DWCONV_SCRATCH
+#include "hwy/aligned_allocator.h"
+namespace finch::quant::kernels::f32dw {
+// A per-thread float buffer that only grows: the scratch of the plane being convolved. Zeroed
+// when allocated, so the junk lanes the kernels read past a plane are never denormal garbage
+// (which would slow the FMAs down).
+struct Buffer {
+  hwy::AlignedFreeUniquePtr<float[]> p;
+  size_t cap = 0;
+  float* get(size_t n) {
+    if (n > cap) {
+      p = hwy::AllocateAligned<float>(n);
+      std::fill(p.get(), p.get() + n, 0.0f);
+      cap = n;
+    }
+    return p.get();
+  }
+};
+inline Buffer& plane_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+inline Buffer& out_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+inline int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+}  // namespace finch::quant::kernels::f32dw
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/f32_dwconv_hwy.cc"
+#include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+
+HWY_BEFORE_NAMESPACE();
+namespace finch::quant::kernels::f32dw {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int64_t kMaxTapsOnStack = 64;
+
+// The scratch geometry of one call (cheap to derive; the same for every plane).
+struct Geom {
+  int64_t L, Ls, Hs, PS, nphase, total;  // lanes, row length, rows and floats per phase, phases, floats
+  int64_t maxrow, maxcol;                // the largest row / column step of a tap inside a phase
+  int64_t nv;                            // vectors per output row
+  bool flat;                             // walk the outputs flat (see the file comment)
+};
+
+template <class D>
+Geom make_geom(D d, const F32DwArgs& a) {
+  Geom g;
+  g.L = int64_t(hn::Lanes(d));
+  g.maxrow = (a.KH - 1) * a.dh / a.sh;
+  g.maxcol = (a.KW - 1) * a.dw / a.sw;
+  g.Ls = a.OW + g.maxcol;
+  g.Hs = a.OH + g.maxrow;
+  g.nv = ceil_div(a.OW, g.L);
+  g.PS = g.Hs * g.Ls;
+  g.nphase = a.sh * a.sw;
+  // Slack after the last phase: the junk lanes of the last vectors read up to one vector and a
+  // row past the phase's end (both walks).
+  g.total = g.nphase * g.PS + g.nv * g.L + g.L + g.Ls;
+  // Flat wins when its vectors (junk columns included) are clearly fewer than the row walk's
+  // partial vectors; the margin pays for the compaction copy.
+  const int64_t flat_vectors = ceil_div(a.OH * g.Ls, g.L), row_vectors = a.OH * g.nv;
+  g.flat = 5 * flat_vectors < 4 * row_vectors;
+  return g;
+}
+
+// Copies input row `src` [W] into column phases of one scratch row (phase cp's row at dst +
+// cp·PS), zero outside the input. sw == 1 is a memcpy, sw == 2 an even/odd de-interleave.
+template <class D>
+void pack_row(D d, const float* HWY_RESTRICT src, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT dst) {
+  for (int64_t cp = 0; cp < a.sw; ++cp) {
+    float* r = dst + cp * g.PS;
+    // Column k of phase cp holds input column k·sw + cp − pw.
+    const int64_t k_lo = std::min(g.Ls, ceil_div(a.pw - cp, a.sw));
+    const int64_t k_hi = std::max(k_lo, std::min(g.Ls, ceil_div(a.W + a.pw - cp, a.sw)));
+    std::fill(r, r + k_lo, 0.0f);
+    std::fill(r + k_hi, r + g.Ls, 0.0f);
+    if (a.sw == 1) {
+      std::memcpy(r + k_lo, src + k_lo - a.pw, sizeof(float) * size_t(k_hi - k_lo));
+    } else if (a.sw != 2) {
+      const float* s = src + k_lo * a.sw + cp - a.pw;
+      for (int64_t k = k_lo; k < k_hi; ++k, s += a.sw) r[k] = *s;
+    }
+  }
+  if (a.sw != 2) return;
+  // Input column iw goes to phase (iw + pw) & 1, column (iw + pw) >> 1: even columns to phase
+  // pe from column ke on, odd ones to phase po from column ko on.
+  const int64_t pe = a.pw & 1, po = 1 - pe, ke = a.pw >> 1, ko = (a.pw + 1) >> 1;
+  float* re = dst + pe * g.PS;
+  float* ro = dst + po * g.PS;
+  const int64_t ne = std::max<int64_t>(0, std::min((a.W + 1) / 2, g.Ls - ke));  // even columns kept
+  const int64_t no = std::max<int64_t>(0, std::min(a.W / 2, g.Ls - ko));        // odd columns kept
+  const int64_t L = g.L;
+  int64_t j = 0;
+  for (; j + L <= ne && j + L <= no && 2 * j + 2 * L <= a.W; j += L) {
+    hn::Vec<D> ev, od;
+    hn::LoadInterleaved2(d, src + 2 * j, ev, od);  // ConcatEven/ConcatOdd of two loads
+    hn::StoreU(ev, d, re + ke + j);
+    hn::StoreU(od, d, ro + ko + j);
+  }
+  for (int64_t i = j; i < ne; ++i) re[ke + i] = src[2 * i];
+  for (int64_t i = j; i < no; ++i) ro[ko + i] = src[2 * i + 1];
+}
+
+// Packs input plane x [H, W] into the phase-split scratch xs.
+template <class D>
+void pack_plane(D d, const float* HWY_RESTRICT x, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT xs) {
+  for (int64_t rp = 0; rp < a.sh; ++rp)
+    for (int64_t i = 0; i < g.Hs; ++i) {
+      const int64_t ih = i * a.sh + rp - a.ph;
+      float* row = xs + rp * a.sw * g.PS + i * g.Ls;
+      if (ih < 0 || ih >= a.H) {
+        for (int64_t cp = 0; cp < a.sw; ++cp) std::fill(row + cp * g.PS, row + cp * g.PS + g.Ls, 0.0f);
+      } else {
+        pack_row(d, x + ih * a.W, a, g, row);
+      }
+    }
+}
+
+// Scratch offset of each tap relative to an output's base position.
+void tap_offsets(const F32DwArgs& a, const Geom& g, int64_t* toff) {
+  for (int64_t kh = 0; kh < a.KH; ++kh)
+    for (int64_t kw = 0; kw < a.KW; ++kw) {
+      const int64_t r = kh * a.dh, c = kw * a.dw;
+      toff[kh * a.KW + kw] = ((r % a.sh) * a.sw + c % a.sw) * g.PS + (r / a.sh) * g.Ls + c / a.sw;
+    }
+}
+
+inline float act1(float v, F32Act act) {
+  if (act == F32Act::relu) return std::max(v, 0.0f);
+  if (act == F32Act::relu6) return std::min(std::max(v, 0.0f), 6.0f);
+  return v;
+}
+
+// The epilogue of `valid` outputs at y (residual r or null): act(acc + r).
+template <class D, class V>
+HWY_INLINE void finish(D d, V acc, float* HWY_RESTRICT y, const float* HWY_RESTRICT r, int64_t valid, F32Act act) {
+  if (HWY_LIKELY(valid == int64_t(hn::Lanes(d)))) {
+    if (r) acc = hn::Add(acc, hn::LoadU(d, r));
+    if (act != F32Act::none) acc = hn::Max(acc, hn::Zero(d));
+    if (act == F32Act::relu6) acc = hn::Min(acc, hn::Set(d, 6.0f));
+    hn::StoreU(acc, d, y);
+    return;
+  }
+  HWY_ALIGN float tmp[HWY_MAX_BYTES / sizeof(float)] = {};
+  hn::Store(acc, d, tmp);
+  for (int64_t i = 0; i < valid; ++i) y[i] = act1(tmp[i] + (r ? r[i] : 0.0f), act);
+}
+
+// The taps of one plane's weights: a fixed count (3×3 → 9, 5×5 → 25) unrolls the tap loop and
+// lets the weights live on the stack, where no store to y can alias them.
+template <int TAPS>
+struct Taps {
+  float w[TAPS];
+  int64_t off[TAPS];
+  Taps(const float* wt, const int64_t* toff, int64_t) {
+    for (int t = 0; t < TAPS; ++t) w[t] = wt[t], off[t] = toff[t];
+  }
+  static constexpr int64_t count(int64_t) { return TAPS; }
+};
+template <>
+struct Taps<0> {
+  const float* w;
+  const int64_t* off;
+  int64_t n;
+  Taps(const float* wt, const int64_t* toff, int64_t taps) : w(wt), off(toff), n(taps) {}
+  int64_t count(int64_t) const { return n; }
+};
+
+// Sums the taps of four output vectors at scratch positions b0..b3 (four independent FMA chains
+// hide the FMA latency).
+template <int TAPS, class D, class V = hn::Vec<D>>
+HWY_INLINE void sum4(D d, const Taps<TAPS>& tp, int64_t taps, const float* HWY_RESTRICT xs, float bias, int64_t b0,
+                     int64_t b1, int64_t b2, int64_t b3, V& a0, V& a1, V& a2, V& a3) {
+  a0 = hn::Set(d, bias), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t t = 0; t < tp.count(taps); ++t) {
+    const auto wv = hn::Set(d, tp.w[t]);
+    const float* p = xs + tp.off[t];
+    a0 = hn::MulAdd(wv, hn::LoadU(d, p + b0), a0);
+    a1 = hn::MulAdd(wv, hn::LoadU(d, p + b1), a1);
+    a2 = hn::MulAdd(wv, hn::LoadU(d, p + b2), a2);
+    a3 = hn::MulAdd(wv, hn::LoadU(d, p + b3), a3);
+  }
+}
+template <int TAPS, class D>
+HWY_INLINE hn::Vec<D> sum1(D d, const Taps<TAPS>& tp, int64_t taps, const float* HWY_RESTRICT xs, float bias,
+                           int64_t b) {
+  auto a = hn::Set(d, bias);
+  for (int64_t t = 0; t < tp.count(taps); ++t) a = hn::MulAdd(hn::Set(d, tp.w[t]), hn::LoadU(d, xs + tp.off[t] + b), a);
+  return a;
+}
+
+// One output plane y [OH, OW] walked by rows. Output vector u is row u / nv, column
+// (u % nv)·L; the units are stepped incrementally (no division per vector).
+template <int TAPS, class D>
+void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<TAPS>& tp, int64_t taps,
+                     float bias, float* y, const float* r) {
+  struct Unit {
+    int64_t base, yoff, valid;
+  };
+  const int64_t L = g.L;
+  int64_t oh = 0, ow = 0;
+  auto next = [&]() {
+    const Unit u{oh * g.Ls + ow, oh * a.OW + ow, std::min(L, a.OW - ow)};
+    ow += L;
+    if (ow >= a.OW) ow = 0, ++oh;
+    return u;
+  };
+  const int64_t U = a.OH * g.nv;
+  int64_t u = 0;
+  for (; u + 4 <= U; u += 4) {
+    const Unit u0 = next(), u1 = next(), u2 = next(), u3 = next();
+    hn::Vec<D> a0, a1, a2, a3;
+    sum4(d, tp, taps, xs, bias, u0.base, u1.base, u2.base, u3.base, a0, a1, a2, a3);
+    finish(d, a0, y + u0.yoff, r ? r + u0.yoff : nullptr, u0.valid, a.act);
+    finish(d, a1, y + u1.yoff, r ? r + u1.yoff : nullptr, u1.valid, a.act);
+    finish(d, a2, y + u2.yoff, r ? r + u2.yoff : nullptr, u2.valid, a.act);
+    finish(d, a3, y + u3.yoff, r ? r + u3.yoff : nullptr, u3.valid, a.act);
+  }
+  for (; u < U; ++u) {
+    const Unit u0 = next();
+    finish(d, sum1(d, tp, taps, xs, bias, u0.base), y + u0.yoff, r ? r + u0.yoff : nullptr, u0.valid, a.act);
+  }
+}
+
+// One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob, then compacted into y
+// with the epilogue.
+template <int TAPS, class D>
+void f32_dwconv_flat(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<TAPS>& tp, int64_t taps,
+                     float bias, float* HWY_RESTRICT ob, float* y, const float* r) {
+  const int64_t L = g.L, V = ceil_div(a.OH * g.Ls, L);
+  int64_t v = 0;
+  for (; v + 4 <= V; v += 4) {
+    hn::Vec<D> a0, a1, a2, a3;
+    sum4(d, tp, taps, xs, bias, v * L, (v + 1) * L, (v + 2) * L, (v + 3) * L, a0, a1, a2, a3);
+    hn::Store(a0, d, ob + v * L);
+    hn::Store(a1, d, ob + (v + 1) * L);
+    hn::Store(a2, d, ob + (v + 2) * L);
+    hn::Store(a3, d, ob + (v + 3) * L);
+  }
+  for (; v < V; ++v) hn::Store(sum1(d, tp, taps, xs, bias, v * L), d, ob + v * L);
+  for (int64_t oh = 0; oh < a.OH; ++oh) {
+    const float* src = ob + oh * g.Ls;
+    float* dst = y + oh * a.OW;
+    const float* rr = r ? r + oh * a.OW : nullptr;
+    int64_t i = 0;
+    for (; i + L <= a.OW; i += L) finish(d, hn::LoadU(d, src + i), dst + i, rr ? rr + i : nullptr, L, a.act);
+    for (; i < a.OW; ++i) dst[i] = act1(src[i] + (rr ? rr[i] : 0.0f), a.act);
+  }
+}
+
+template <int TAPS, class D>
+void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t p0, int64_t p1) {
+  const int64_t taps = a.KH * a.KW, HW = a.H * a.W, OHW = a.OH * a.OW;
+  float* xs = plane_buffer().get(size_t(g.total));
+  float* ob = g.flat ? out_buffer().get(size_t(ceil_div(a.OH * g.Ls, g.L) * g.L)) : nullptr;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n = p / a.C, c = p % a.C;
+    pack_plane(d, a.x + p * HW, a, g, xs);
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int64_t oc = c * a.M + m, yo = (n * a.C * a.M + oc) * OHW;
+      const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
+      const float* r = a.residual ? a.residual + yo : nullptr;
+      if (g.flat) f32_dwconv_flat<TAPS>(d, a, g, xs, tp, taps, a.bias[oc], ob, a.y + yo, r);
+      else f32_dwconv_rows<TAPS>(d, a, g, xs, tp, taps, a.bias[oc], a.y + yo, r);
+    }
+  }
+}
+
+void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
+  const hn::ScalableTag<float> d;
+  const Geom g = make_geom(d, a);
+  const int64_t taps = a.KH * a.KW;
+  int64_t stack_off[kMaxTapsOnStack];
+  thread_local std::vector<int64_t> heap_off;  // only for kernels over 64 taps (reused)
+  int64_t* toff = stack_off;
+  if (taps > kMaxTapsOnStack) {
+    heap_off.resize(size_t(taps));
+    toff = heap_off.data();
+  }
+  tap_offsets(a, g, toff);
+  if (taps == 9) planes<9>(d, a, g, toff, p0, p1);        // f32_dwconv3x3 (any stride, padding, dilation)
+  else if (taps == 25) planes<25>(d, a, g, toff, p0, p1); // f32_dwconv5x5
+  else planes<0>(d, a, g, toff, p0, p1);                  // any KH×KW
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace finch::quant::kernels::f32dw
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace finch::quant::kernels {
+namespace f32dw {
+HWY_EXPORT(F32DwconvPlanes);
+}
+void f32_dwconv_planes(const F32DwArgs& a, int64_t p_begin, int64_t p_end) {
+  FINCH_DISPATCH(f32dw::F32DwconvPlanes)(a, p_begin, p_end);
+}
+}  // namespace finch::quant::kernels
+#endif  // HWY_ONCE
