@@ -74,6 +74,9 @@ struct Geom {
   int64_t maxrow, maxcol;                // the largest row / column step of a tap inside a phase
   int64_t nv;                            // vectors per output row
   bool flat;                             // walk the outputs flat (see the file comment)
+  // Column phase cp < kPhases of a packed row holds input columns at [k_lo[cp], k_hi[cp]);
+  // derived once, since a 64-bit division per row costs more than packing a 7-float row.
+  int64_t k_lo[8], k_hi[8];
 };
 
 template <class D>
@@ -85,7 +88,9 @@ Geom make_geom(D d, const F32DwArgs& a) {
   g.Ls = a.OW + g.maxcol;
   g.Hs = a.OH + g.maxrow;
   g.nv = ceil_div(a.OW, g.L);
-  g.PS = g.Hs * g.Ls;
+  // One vector of slack per phase: the packing stores whole vectors and may run up to L − 1
+  // floats past a row, which the next row overwrites — or, after a phase's last row, this slack.
+  g.PS = g.Hs * g.Ls + g.L;
   g.nphase = a.sh * a.sw;
   // Slack after the last phase: the junk lanes of the last vectors read up to one vector and a
   // row past the phase's end (both walks).
@@ -94,58 +99,89 @@ Geom make_geom(D d, const F32DwArgs& a) {
   // partial vectors; the margin pays for the compaction copy.
   const int64_t flat_vectors = ceil_div(a.OH * g.Ls, g.L), row_vectors = a.OH * g.nv;
   g.flat = 5 * flat_vectors < 4 * row_vectors;
+  for (int64_t cp = 0; cp < std::min<int64_t>(a.sw, 8); ++cp) {
+    // Column k of phase cp holds input column k·sw + cp − pw.
+    g.k_lo[cp] = std::min(g.Ls, ceil_div(a.pw - cp, a.sw));
+    g.k_hi[cp] = std::max(g.k_lo[cp], std::min(g.Ls, ceil_div(a.W + a.pw - cp, a.sw)));
+  }
   return g;
 }
 
-// Copies input row `src` [W] into column phases of one scratch row (phase cp's row at dst +
-// cp·PS), zero outside the input. sw == 1 is a memcpy, sw == 2 an even/odd de-interleave.
+// Zeros [r + from, r + to) a whole vector at a time (writes up to L − 1 floats past `to`).
 template <class D>
-void pack_row(D d, const float* HWY_RESTRICT src, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT dst) {
-  for (int64_t cp = 0; cp < a.sw; ++cp) {
-    float* r = dst + cp * g.PS;
-    // Column k of phase cp holds input column k·sw + cp − pw.
-    const int64_t k_lo = std::min(g.Ls, ceil_div(a.pw - cp, a.sw));
-    const int64_t k_hi = std::max(k_lo, std::min(g.Ls, ceil_div(a.W + a.pw - cp, a.sw)));
-    std::fill(r, r + k_lo, 0.0f);
-    std::fill(r + k_hi, r + g.Ls, 0.0f);
-    if (a.sw == 1) {
-      std::memcpy(r + k_lo, src + k_lo - a.pw, sizeof(float) * size_t(k_hi - k_lo));
-    } else if (a.sw != 2) {
-      const float* s = src + k_lo * a.sw + cp - a.pw;
-      for (int64_t k = k_lo; k < k_hi; ++k, s += a.sw) r[k] = *s;
-    }
-  }
-  if (a.sw != 2) return;
-  // Input column iw goes to phase (iw + pw) & 1, column (iw + pw) >> 1: even columns to phase
-  // pe from column ke on, odd ones to phase po from column ko on.
-  const int64_t pe = a.pw & 1, po = 1 - pe, ke = a.pw >> 1, ko = (a.pw + 1) >> 1;
-  float* re = dst + pe * g.PS;
-  float* ro = dst + po * g.PS;
-  const int64_t ne = std::max<int64_t>(0, std::min((a.W + 1) / 2, g.Ls - ke));  // even columns kept
-  const int64_t no = std::max<int64_t>(0, std::min(a.W / 2, g.Ls - ko));        // odd columns kept
-  const int64_t L = g.L;
-  int64_t j = 0;
-  for (; j + L <= ne && j + L <= no && 2 * j + 2 * L <= a.W; j += L) {
-    hn::Vec<D> ev, od;
-    hn::LoadInterleaved2(d, src + 2 * j, ev, od);  // ConcatEven/ConcatOdd of two loads
-    hn::StoreU(ev, d, re + ke + j);
-    hn::StoreU(od, d, ro + ko + j);
-  }
-  for (int64_t i = j; i < ne; ++i) re[ke + i] = src[2 * i];
-  for (int64_t i = j; i < no; ++i) ro[ko + i] = src[2 * i + 1];
+HWY_INLINE void zero_span(D d, float* HWY_RESTRICT r, int64_t from, int64_t to) {
+  // The first store outside the loop: GCC turns the loop into a memset call, whose overhead is
+  // what a one-vector span (padding 1) must not pay.
+  if (from >= to) return;
+  const auto z = hn::Zero(d);
+  hn::StoreU(z, d, r + from);
+  for (int64_t k = from + int64_t(hn::Lanes(d)); k < to; k += int64_t(hn::Lanes(d))) hn::StoreU(z, d, r + k);
 }
 
-// Packs input plane x [H, W] into the phase-split scratch xs.
+// Copies input row `src` [W] into the column phases of one scratch row (phase cp's row at dst +
+// cp·PS), zero outside the input. Whole vectors throughout, since the rows of a small plane are
+// shorter than the call overhead of memcpy/fill: left zeros, then the data (loads may run past
+// the row as long as they stay before x_end, the end of the input tensor), then right zeros,
+// each step overwriting the previous one's overrun. sw == 2 de-interleaves even/odd columns.
+template <class D>
+void pack_row(D d, const float* HWY_RESTRICT src, const float* x_end, const F32DwArgs& a, const Geom& g,
+              float* HWY_RESTRICT dst) {
+  const int64_t L = g.L;
+  // Column k of phase cp holds input column k·sw + cp − pw, for k in [k_lo(cp), k_hi(cp)).
+  auto k_lo = [&](int64_t cp) { return cp < 8 ? g.k_lo[cp] : std::min(g.Ls, ceil_div(a.pw - cp, a.sw)); };
+  auto k_hi = [&](int64_t cp) {
+    return cp < 8 ? g.k_hi[cp] : std::max(k_lo(cp), std::min(g.Ls, ceil_div(a.W + a.pw - cp, a.sw)));
+  };
+  for (int64_t cp = 0; cp < a.sw; ++cp) zero_span(d, dst + cp * g.PS, 0, k_lo(cp));
+  if (a.sw == 1) {
+    const int64_t lo = k_lo(0), n = k_hi(0) - lo;
+    const float* s = src + lo - a.pw;
+    float* r = dst + lo;
+    int64_t i = 0;
+    for (; i < n && (i + L <= n || s + i + L <= x_end); i += L) hn::StoreU(hn::LoadU(d, s + i), d, r + i);
+    for (; i < n; ++i) r[i] = s[i];
+  } else if (a.sw == 2) {
+    // Input column iw goes to phase (iw + pw) & 1, column (iw + pw) >> 1: even columns to phase
+    // pe from column ke on, odd ones to phase po from column ko on.
+    const int64_t pe = a.pw & 1, po = 1 - pe, ke = a.pw >> 1, ko = (a.pw + 1) >> 1;
+    float* re = dst + pe * g.PS + ke;
+    float* ro = dst + po * g.PS + ko;
+    const int64_t ne = std::max<int64_t>(0, std::min((a.W + 1) / 2, g.Ls - ke));  // even columns kept
+    const int64_t no = std::max<int64_t>(0, std::min(a.W / 2, g.Ls - ko));        // odd columns kept
+    const int64_t n = std::max(ne, no);
+    int64_t j = 0;
+    for (; j < n && src + 2 * j + 2 * L <= x_end; j += L) {
+      hn::Vec<D> ev, od;
+      hn::LoadInterleaved2(d, src + 2 * j, ev, od);  // ConcatEven/ConcatOdd of two loads
+      hn::StoreU(ev, d, re + j);
+      hn::StoreU(od, d, ro + j);
+    }
+    for (int64_t i = j; i < ne; ++i) re[i] = src[2 * i];
+    for (int64_t i = j; i < no; ++i) ro[i] = src[2 * i + 1];
+  } else {
+    for (int64_t cp = 0; cp < a.sw; ++cp) {
+      float* r = dst + cp * g.PS;
+      const int64_t lo = k_lo(cp), hi = k_hi(cp);
+      const float* s = src + lo * a.sw + cp - a.pw;
+      for (int64_t k = lo; k < hi; ++k, s += a.sw) r[k] = *s;
+    }
+  }
+  for (int64_t cp = 0; cp < a.sw; ++cp) zero_span(d, dst + cp * g.PS, k_hi(cp), g.Ls);
+}
+
+// Packs input plane x [H, W] into the phase-split scratch xs, rows of each phase in order (so
+// each row's overrun lands on a row still to be written).
 template <class D>
 void pack_plane(D d, const float* HWY_RESTRICT x, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT xs) {
+  const float* x_end = a.x + a.N * a.C * a.H * a.W;
   for (int64_t rp = 0; rp < a.sh; ++rp)
     for (int64_t i = 0; i < g.Hs; ++i) {
       const int64_t ih = i * a.sh + rp - a.ph;
       float* row = xs + rp * a.sw * g.PS + i * g.Ls;
       if (ih < 0 || ih >= a.H) {
-        for (int64_t cp = 0; cp < a.sw; ++cp) std::fill(row + cp * g.PS, row + cp * g.PS + g.Ls, 0.0f);
+        for (int64_t cp = 0; cp < a.sw; ++cp) zero_span(d, row + cp * g.PS, 0, g.Ls);
       } else {
-        pack_row(d, x + ih * a.W, a, g, row);
+        pack_row(d, x + ih * a.W, x_end, a, g, row);
       }
     }
 }
@@ -165,10 +201,14 @@ inline float act1(float v, F32Act act) {
   return v;
 }
 
-// The epilogue of `valid` outputs at y (residual r or null): act(acc + r).
+// The epilogue of `valid` outputs at y (residual r or null): act(acc + r). With `room` (a whole
+// vector fits before the end of this thread's output planes) the lanes past `valid` are stored
+// too: they land on outputs that a later store of this thread overwrites (planes and rows are
+// stored in increasing order).
 template <class D, class V>
-HWY_INLINE void finish(D d, V acc, float* HWY_RESTRICT y, const float* HWY_RESTRICT r, int64_t valid, F32Act act) {
-  if (HWY_LIKELY(valid == int64_t(hn::Lanes(d)))) {
+HWY_INLINE void finish(D d, V acc, float* HWY_RESTRICT y, const float* HWY_RESTRICT r, int64_t valid, bool room,
+                       F32Act act) {
+  if (HWY_LIKELY(room)) {
     if (r) acc = hn::Add(acc, hn::LoadU(d, r));
     if (act != F32Act::none) acc = hn::Max(acc, hn::Zero(d));
     if (act == F32Act::relu6) acc = hn::Min(acc, hn::Set(d, 6.0f));
@@ -224,20 +264,26 @@ HWY_INLINE hn::Vec<D> sum1(D d, const Taps<TAPS>& tp, int64_t taps, const float*
 }
 
 // One output plane y [OH, OW] walked by rows. Output vector u is row u / nv, column
-// (u % nv)·L; the units are stepped incrementally (no division per vector).
+// (u % nv)·L; the units are stepped incrementally (no division per vector), and stored in order
+// so a partial vector's overrun is overwritten by the next row's first vector.
 template <int TAPS, class D>
 void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<TAPS>& tp, int64_t taps,
-                     float bias, float* y, const float* r) {
+                     float bias, float* y, const float* r, int64_t yroom) {
   struct Unit {
     int64_t base, yoff, valid;
+    bool room;
   };
   const int64_t L = g.L;
   int64_t oh = 0, ow = 0;
   auto next = [&]() {
-    const Unit u{oh * g.Ls + ow, oh * a.OW + ow, std::min(L, a.OW - ow)};
+    const int64_t yoff = oh * a.OW + ow;
+    const Unit u{oh * g.Ls + ow, yoff, std::min(L, a.OW - ow), yoff + L <= yroom};
     ow += L;
     if (ow >= a.OW) ow = 0, ++oh;
     return u;
+  };
+  auto store = [&](hn::Vec<D> v, const Unit& u) {
+    finish(d, v, y + u.yoff, r ? r + u.yoff : nullptr, u.valid, u.room, a.act);
   };
   const int64_t U = a.OH * g.nv;
   int64_t u = 0;
@@ -245,22 +291,22 @@ void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, co
     const Unit u0 = next(), u1 = next(), u2 = next(), u3 = next();
     hn::Vec<D> a0, a1, a2, a3;
     sum4(d, tp, taps, xs, bias, u0.base, u1.base, u2.base, u3.base, a0, a1, a2, a3);
-    finish(d, a0, y + u0.yoff, r ? r + u0.yoff : nullptr, u0.valid, a.act);
-    finish(d, a1, y + u1.yoff, r ? r + u1.yoff : nullptr, u1.valid, a.act);
-    finish(d, a2, y + u2.yoff, r ? r + u2.yoff : nullptr, u2.valid, a.act);
-    finish(d, a3, y + u3.yoff, r ? r + u3.yoff : nullptr, u3.valid, a.act);
+    store(a0, u0);
+    store(a1, u1);
+    store(a2, u2);
+    store(a3, u3);
   }
   for (; u < U; ++u) {
     const Unit u0 = next();
-    finish(d, sum1(d, tp, taps, xs, bias, u0.base), y + u0.yoff, r ? r + u0.yoff : nullptr, u0.valid, a.act);
+    store(sum1(d, tp, taps, xs, bias, u0.base), u0);
   }
 }
 
-// One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob, then compacted into y
-// with the epilogue.
+// One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob (aligned whole
+// vectors). flat_store later copies them into y with the epilogue.
 template <int TAPS, class D>
-void f32_dwconv_flat(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<TAPS>& tp, int64_t taps,
-                     float bias, float* HWY_RESTRICT ob, float* y, const float* r) {
+void f32_dwconv_flat(D d, const Geom& g, const F32DwArgs& a, const float* xs, const Taps<TAPS>& tp, int64_t taps,
+                     float bias, float* HWY_RESTRICT ob) {
   const int64_t L = g.L, V = ceil_div(a.OH * g.Ls, L);
   int64_t v = 0;
   for (; v + 4 <= V; v += 4) {
@@ -272,32 +318,64 @@ void f32_dwconv_flat(D d, const F32DwArgs& a, const Geom& g, const float* xs, co
     hn::Store(a3, d, ob + (v + 3) * L);
   }
   for (; v < V; ++v) hn::Store(sum1(d, tp, taps, xs, bias, v * L), d, ob + v * L);
+}
+
+// Copies the flat outputs ob (row pitch Ls) into y [OH, OW] with the epilogue, a whole vector
+// per row where one fits before yroom (the overrun lands on the next row, stored after).
+template <class D>
+void flat_store(D d, const Geom& g, const F32DwArgs& a, const float* HWY_RESTRICT ob, float* HWY_RESTRICT y,
+                const float* HWY_RESTRICT r, int64_t yroom) {
+  const int64_t L = g.L;
   for (int64_t oh = 0; oh < a.OH; ++oh) {
     const float* src = ob + oh * g.Ls;
-    float* dst = y + oh * a.OW;
-    const float* rr = r ? r + oh * a.OW : nullptr;
-    int64_t i = 0;
-    for (; i + L <= a.OW; i += L) finish(d, hn::LoadU(d, src + i), dst + i, rr ? rr + i : nullptr, L, a.act);
-    for (; i < a.OW; ++i) dst[i] = act1(src[i] + (rr ? rr[i] : 0.0f), a.act);
+    const int64_t yo = oh * a.OW;
+    for (int64_t i = 0; i < a.OW; i += L) {
+      const bool room = yo + i + L <= yroom;
+      finish(d, hn::LoadU(d, src + i), y + yo + i, r ? r + yo + i : nullptr, std::min(L, a.OW - i), room, a.act);
+    }
   }
 }
 
+// Planes [p0, p1) of this thread. Stores that a load reads back right away stall the load
+// (store forwarding fails when the load spans several of them), which on 7×7 planes cost more
+// than the arithmetic: so plane p + 1 is packed before plane p is convolved, and the flat
+// outputs of plane p are stored into y after plane p + 1 is convolved (two scratches, two
+// output buffers).
 template <int TAPS, class D>
 void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t p0, int64_t p1) {
   const int64_t taps = a.KH * a.KW, HW = a.H * a.W, OHW = a.OH * a.OW;
-  float* xs = plane_buffer().get(size_t(g.total));
-  float* ob = g.flat ? out_buffer().get(size_t(ceil_div(a.OH * g.Ls, g.L) * g.L)) : nullptr;
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t n = p / a.C, c = p % a.C;
-    pack_plane(d, a.x + p * HW, a, g, xs);
+  const int64_t OBS = ceil_div(a.OH * g.Ls, g.L) * g.L + g.L;  // floats per flat output buffer
+  const int64_t XS = ceil_div(g.total, g.L) * g.L;
+  float* xs = plane_buffer().get(size_t(2 * XS));
+  float* ob = g.flat ? out_buffer().get(size_t(2 * a.M * OBS)) : nullptr;
+  // Input plane p = n·C + c feeds output planes p·M + m: y offset (p·M + m)·OHW. This thread
+  // writes y up to y_end, the offset where the next thread's planes begin.
+  const int64_t y_end = p1 * a.M * OHW;
+  auto store_plane = [&](int64_t p) {
     for (int64_t m = 0; m < a.M; ++m) {
-      const int64_t oc = c * a.M + m, yo = (n * a.C * a.M + oc) * OHW;
-      const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
-      const float* r = a.residual ? a.residual + yo : nullptr;
-      if (g.flat) f32_dwconv_flat<TAPS>(d, a, g, xs, tp, taps, a.bias[oc], ob, a.y + yo, r);
-      else f32_dwconv_rows<TAPS>(d, a, g, xs, tp, taps, a.bias[oc], a.y + yo, r);
+      const int64_t yo = (p * a.M + m) * OHW;
+      flat_store(d, g, a, ob + (((p - p0) & 1) * a.M + m) * OBS, a.y + yo, a.residual ? a.residual + yo : nullptr,
+                 y_end - yo);
     }
+  };
+  int64_t c = p0 % a.C;  // the one division; then stepped
+  pack_plane(d, a.x + p0 * HW, a, g, xs);
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* cur = xs + ((p - p0) & 1) * XS;
+    if (p + 1 < p1) pack_plane(d, a.x + (p + 1) * HW, a, g, xs + ((p + 1 - p0) & 1) * XS);
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int64_t oc = c * a.M + m, yo = (p * a.M + m) * OHW;
+      const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
+      if (g.flat)
+        f32_dwconv_flat<TAPS>(d, g, a, cur, tp, taps, a.bias[oc], ob + (((p - p0) & 1) * a.M + m) * OBS);
+      else
+        f32_dwconv_rows<TAPS>(d, a, g, cur, tp, taps, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
+                              y_end - yo);
+    }
+    if (g.flat && p > p0) store_plane(p - 1);
+    if (++c == a.C) c = 0;
   }
+  if (g.flat) store_plane(p1 - 1);
 }
 
 void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
