@@ -17,6 +17,9 @@ constexpr const char* kOp = "f32_dwconv2d";
 // The least work (multiply-adds) worth a chunk of its own: a fork/join costs a few µs, about
 // what 64k depthwise multiply-adds take, so a layer under twice that stays on one thread.
 constexpr int64_t kMinChunkMacs = 1 << 16;
+// Output planes of at most kClMaxPlane pixels (with at least kClMinChannels channels) take the
+// channels-last kernel (f32_dwconv_cl_hwy.cc): there the per-plane walk's fixed costs dominate.
+constexpr int64_t kClMaxPlane = 64, kClMinChannels = 8;
 
 bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
 }  // namespace
@@ -46,6 +49,16 @@ F32DepthwiseConv2d::F32DepthwiseConv2d(const Tensor& w, const Tensor& bias, cons
     fail(kOp, ": expected the bias as F32 or F16 [", w.size(0), "] or absent, got ", describe(bias));
   w_ = w.to_vector<float>();
   bias_ = bias.defined() ? bias.to_vector<float>() : std::vector<float>(size_t(w.size(0)), 0.0f);
+  if (M_ == 1) {
+    const int64_t taps = KH_ * KW_;
+    Cp_ = (C_ + kF32DwClBlock - 1) / kF32DwClBlock * kF32DwClBlock;
+    w_cl_.assign(size_t(taps * Cp_), 0.0f);
+    bias_cl_.assign(size_t(Cp_), 0.0f);
+    for (int64_t c = 0; c < C_; ++c) {
+      bias_cl_[size_t(c)] = bias_[size_t(c)];
+      for (int64_t t = 0; t < taps; ++t) w_cl_[size_t(t * Cp_ + c)] = w_[size_t(c * taps + t)];
+    }
+  }
 }
 
 Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
@@ -74,7 +87,17 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   a.N = N, a.C = C_, a.M = M_, a.H = H, a.W = W, a.OH = OH, a.OW = OW, a.KH = KH_, a.KW = KW_;
   a.sh = p_.sh, a.sw = p_.sw, a.ph = p_.ph, a.pw = p_.pw, a.dh = p_.dh, a.dw = p_.dw;
   a.act = act_;
-  const int64_t plane_macs = std::max<int64_t>(1, OH * OW * M_ * KH_ * KW_);
+  a.w_cl = w_cl_.data();
+  a.bias_cl = bias_cl_.data();
+  a.Cp = Cp_;
+  const int64_t taps = KH_ * KW_;
+  if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels) {
+    const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
+    const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kF32DwClBlock * OH * OW * taps));
+    parallel_for(0, N * nb, grain, [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });
+    return y;
+  }
+  const int64_t plane_macs = std::max<int64_t>(1, OH * OW * M_ * taps);
   const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / plane_macs);
   parallel_for(0, N * C_, grain, [&](int64_t p0, int64_t p1) { f32_dwconv_planes(a, p0, p1); });
   return y;

@@ -42,6 +42,9 @@ class F32DepthwiseConv2d {
   ops::Conv2dParams p_;
   F32Act act_;
   std::vector<float> w_, bias_;  // w_: [C·M, KH·KW]; bias_: [C·M] (zeros when absent)
+  // Channels-last copies for the small-plane kernel (M == 1): [KH·KW, Cp], [Cp], zero past C.
+  std::vector<float> w_cl_, bias_cl_;
+  int64_t Cp_ = 0;
 };
 
 }  // namespace finch::quant::kernels

@@ -20,8 +20,18 @@ struct F32DwArgs {
   const float* bias;      // [C·M]
   int64_t N, C, M, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
   F32Act act;
+  // Channels-last form of w and bias (M == 1): w_cl [KH·KW, Cp], bias_cl [Cp], zero past C.
+  const float* w_cl;
+  const float* bias_cl;
+  int64_t Cp;
 };
 
 void f32_dwconv_planes(const F32DwArgs& a, int64_t p_begin, int64_t p_end);
+
+// Channels-last kernel for small planes (M == 1): blocks b = n·ceil(C / 16) + c/16 of 16
+// channels, [b_begin, b_end). Each block is transposed into a zero-padded [Hp·Wp, 16] scratch,
+// so one vector holds one pixel of 16 channels and a 4×4 plane costs no per-plane overhead.
+constexpr int64_t kF32DwClBlock = 16;
+void f32_dwconv_cl_blocks(const F32DwArgs& a, int64_t b_begin, int64_t b_end);
 
 }  // namespace finch::quant::kernels
