@@ -77,6 +77,8 @@ FINCH_DW(v2_c192_14x14_s1, 192, 14, 1);
 FINCH_DW(v2_c192_14x14_s2, 192, 14, 2);
 FINCH_DW(v2_c384_7x7_s1, 384, 7, 1);
 FINCH_DW(v2_c576_7x7_s1, 576, 7, 1);
+FINCH_DW(v2_c576_7x7_s2, 576, 7, 2);
+FINCH_DW(v2_c960_4x4_s1, 960, 4, 1);
 FINCH_DW(v2_c960_7x7_s1, 960, 7, 1);
 // MobileNet v1 α 0.5, 224×224 input.
 FINCH_DW(v1_c16_112x112_s1, 16, 112, 1);

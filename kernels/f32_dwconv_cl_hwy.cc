@@ -44,63 +44,94 @@ HWY_INLINE hn::Vec<D> activate(D d, hn::Vec<D> v, F32Act act) {
   return v;
 }
 
-// One block: channels [c0, c0 + nc) of image n.
+// The per-call state of the blocks of one thread.
+struct Ctx {
+  int64_t Wp, taps, HW, OHW, y_end;  // y_end: where this thread's output channels end
+  const int64_t* toff;               // tap offsets into xt
+  float* xt;                         // [Hp·Wp, CB], border zeroed once per call
+  float* yt;                         // [OHW + CB, CB] sums, pixel-major
+};
+
+// One block: channels [c0, c0 + nc) of image n. Transposes go through gathers (one vector per
+// pixel in, one per channel and L pixels out) rather than 16 scalar moves each.
 template <int TAPS, class D>
-void block(D d, const F32DwArgs& a, int64_t n, int64_t c0, int64_t nc, const int64_t* toff, float* xt) {
-  const int64_t L = int64_t(hn::Lanes(d)), Hp = a.H + 2 * a.ph, Wp = a.W + 2 * a.pw;
-  const int64_t taps = TAPS > 0 ? TAPS : a.KH * a.KW, HW = a.H * a.W, OHW = a.OH * a.OW;
-  // Transpose in, zero padding and zero channels past C.
-  const auto z = hn::Zero(d);
-  for (int64_t i = 0; i < Hp * Wp * CB; i += L) hn::Store(z, d, xt + i);
-  for (int64_t cl = 0; cl < nc; ++cl) {
-    const float* xp = a.x + (n * a.C + c0 + cl) * HW;
-    for (int64_t ih = 0; ih < a.H; ++ih) {
-      float* dst = xt + ((ih + a.ph) * Wp + a.pw) * CB + cl;
-      for (int64_t iw = 0; iw < a.W; ++iw) dst[iw * CB] = xp[ih * a.W + iw];
+void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t nc) {
+  const hn::RebindToSigned<D> di;
+  const int64_t L = int64_t(hn::Lanes(d)), taps = TAPS > 0 ? TAPS : k.taps, HW = k.HW, OHW = k.OHW;
+  const float* xb = a.x + (n * a.C + c0) * HW;
+  // Transpose in: lane l of sub-vector v reads channel min(v + l, nc − 1) (a channel past C
+  // repeats the last one: finite, and its zero weights make it 0; it is never stored).
+  HWY_ALIGN int32_t idx[CB];
+  for (int64_t l = 0; l < CB; ++l) idx[l] = int32_t(std::min(l, nc - 1) * HW);
+  for (int64_t ih = 0; ih < a.H; ++ih)
+    for (int64_t iw = 0; iw < a.W; ++iw) {
+      float* dst = k.xt + ((ih + a.ph) * k.Wp + iw + a.pw) * CB;
+      const float* src = xb + ih * a.W + iw;
+      for (int64_t v = 0; v < CB; v += L) hn::Store(hn::GatherIndex(d, src, hn::Load(di, idx + v)), d, dst + v);
     }
-  }
+  // bias, then the taps in (kh, kw) order by FMA: the sums of the plane kernel and of
+  // ops::conv2d, bit for bit.
   const float* wc = a.w_cl + c0;
-  float* yb = a.y + (n * a.C + c0) * OHW;
-  const float* rb = a.residual ? a.residual + (n * a.C + c0) * OHW : nullptr;
-  HWY_ALIGN float out[CB];
   for (int64_t oh = 0; oh < a.OH; ++oh)
     for (int64_t ow = 0; ow < a.OW; ++ow) {
-      const float* base = xt + (oh * a.sh * Wp + ow * a.sw) * CB;
+      const float* base = k.xt + (oh * a.sh * k.Wp + ow * a.sw) * CB;
+      float* out = k.yt + (oh * a.OW + ow) * CB;
       for (int64_t v = 0; v < CB; v += L) {
-        // bias, then the taps in (kh, kw) order by FMA: the sums of the plane kernel and of
-        // ops::conv2d, bit for bit.
         auto acc = hn::LoadU(d, a.bias_cl + c0 + v);
         for (int64_t t = 0; t < taps; ++t)
-          acc = hn::MulAdd(hn::LoadU(d, wc + t * a.Cp + v), hn::Load(d, base + toff[t] + v), acc);
+          acc = hn::MulAdd(hn::LoadU(d, wc + t * a.Cp + v), hn::Load(d, base + k.toff[t] + v), acc);
         hn::Store(acc, d, out + v);
       }
-      const int64_t o = oh * a.OW + ow;
-      if (!rb) {
-        for (int64_t v = 0; v < CB; v += L) hn::Store(activate(d, hn::Load(d, out + v), a.act), d, out + v);
-        for (int64_t cl = 0; cl < nc; ++cl) yb[cl * OHW + o] = out[cl];
+    }
+  // Transpose out with the epilogue: L pixels of one channel per vector. A whole vector is
+  // stored where it fits before y_end; the overrun lands on the next channel's plane, stored
+  // later by this thread.
+  for (int64_t i = 0; i < L; ++i) idx[i] = int32_t(i * CB);
+  const auto step = hn::Load(di, idx);
+  for (int64_t l = 0; l < nc; ++l) {
+    const int64_t yo = (n * a.C + c0 + l) * OHW;
+    float* yp = a.y + yo;
+    const float* rp = a.residual ? a.residual + yo : nullptr;
+    for (int64_t o = 0; o < OHW; o += L) {
+      auto v = hn::GatherIndex(d, k.yt + o * CB + l, step);
+      if (yo + o + L <= k.y_end) {
+        if (rp) v = hn::Add(v, hn::LoadU(d, rp + o));
+        hn::StoreU(activate(d, v, a.act), d, yp + o);
       } else {
-        for (int64_t cl = 0; cl < nc; ++cl) out[cl] += rb[cl * OHW + o];
-        for (int64_t v = 0; v < CB; v += L) hn::Store(activate(d, hn::Load(d, out + v), a.act), d, out + v);
-        for (int64_t cl = 0; cl < nc; ++cl) yb[cl * OHW + o] = out[cl];
+        HWY_ALIGN float tmp[CB] = {};
+        hn::Store(v, d, tmp);
+        for (int64_t j = 0; j < OHW - o; ++j) {
+          float x = tmp[j] + (rp ? rp[o + j] : 0.0f);
+          if (a.act != F32Act::none) x = std::max(x, 0.0f);
+          if (a.act == F32Act::relu6) x = std::min(x, 6.0f);
+          yp[o + j] = x;
+        }
       }
     }
+  }
 }
 
 void F32DwconvClBlocks(const F32DwArgs& a, int64_t b0, int64_t b1) {
   const hn::CappedTag<float, CB> d;
-  const int64_t Wp = a.W + 2 * a.pw, taps = a.KH * a.KW;
+  Ctx k;
+  k.Wp = a.W + 2 * a.pw, k.taps = a.KH * a.KW, k.HW = a.H * a.W, k.OHW = a.OH * a.OW;
   thread_local std::vector<int64_t> toff_buf;  // reused
-  toff_buf.resize(size_t(taps));
-  int64_t* toff = toff_buf.data();
+  toff_buf.resize(size_t(k.taps));
   for (int64_t kh = 0; kh < a.KH; ++kh)
-    for (int64_t kw = 0; kw < a.KW; ++kw) toff[kh * a.KW + kw] = (kh * a.dh * Wp + kw * a.dw) * CB;
-  float* xt = block_buffer(size_t((a.H + 2 * a.ph) * Wp * CB));
+    for (int64_t kw = 0; kw < a.KW; ++kw) toff_buf[size_t(kh * a.KW + kw)] = (kh * a.dh * k.Wp + kw * a.dw) * CB;
+  k.toff = toff_buf.data();
+  const int64_t xt_n = (a.H + 2 * a.ph) * k.Wp * CB;
+  k.xt = block_buffer(size_t(xt_n + (k.OHW + CB) * CB));
+  k.yt = k.xt + xt_n;
+  std::fill(k.xt, k.xt + xt_n, 0.0f);  // the padding border (every block rewrites the interior)
   const int64_t nb = (a.C + CB - 1) / CB;
+  const int64_t last_n = (b1 - 1) / nb, last_c = std::min(a.C, ((b1 - 1) % nb + 1) * CB);
+  k.y_end = (last_n * a.C + last_c) * k.OHW;
   int64_t n = b0 / nb, cb = b0 % nb;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t c0 = cb * CB, nc = std::min(CB, a.C - c0);
-    if (taps == 9) block<9>(d, a, n, c0, nc, toff, xt);
-    else block<0>(d, a, n, c0, nc, toff, xt);
+    if (k.taps == 9) block<9>(d, a, k, n, c0, nc);
+    else block<0>(d, a, k, n, c0, nc);
     if (++cb == nb) cb = 0, ++n;
   }
 }
