@@ -37,10 +37,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int64_t CB = kF32DwClBlock;
 
+// The fused activation, with ops::relu / ops::relu6's exact formulas (as f32_dwconv_hwy.cc).
 template <class D>
 HWY_INLINE hn::Vec<D> activate(D d, hn::Vec<D> v, F32Act act) {
-  if (act != F32Act::none) v = hn::Max(v, hn::Zero(d));
-  if (act == F32Act::relu6) v = hn::Min(v, hn::Set(d, 6.0f));
+  if (act == F32Act::relu) return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+  if (act == F32Act::relu6)
+    return hn::IfThenElse(hn::IsNaN(v), v, hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 6.0f)));
   return v;
 }
 
@@ -99,13 +101,12 @@ void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t
         hn::StoreU(activate(d, v, a.act), d, yp + o);
       } else {
         HWY_ALIGN float tmp[CB] = {};
-        hn::Store(v, d, tmp);
-        for (int64_t j = 0; j < OHW - o; ++j) {
-          float x = tmp[j] + (rp ? rp[o + j] : 0.0f);
-          if (a.act != F32Act::none) x = std::max(x, 0.0f);
-          if (a.act == F32Act::relu6) x = std::min(x, 6.0f);
-          yp[o + j] = x;
+        if (rp) {
+          std::copy(rp + o, rp + OHW, tmp);
+          v = hn::Add(v, hn::Load(d, tmp));
         }
+        hn::Store(activate(d, v, a.act), d, tmp);
+        std::copy(tmp, tmp + (OHW - o), yp + o);
       }
     }
   }

@@ -195,9 +195,13 @@ void tap_offsets(const F32DwArgs& a, const Geom& g, int64_t* toff) {
     }
 }
 
-inline float act1(float v, F32Act act) {
-  if (act == F32Act::relu) return std::max(v, 0.0f);
-  if (act == F32Act::relu6) return std::min(std::max(v, 0.0f), 6.0f);
+// The fused activation, with ops::relu / ops::relu6's exact formulas (ops/activation_hwy.cc):
+// NaN passes through, relu keeps −0; so the prepared node gives the bits of conv2d + relu.
+template <class D, class V>
+HWY_INLINE V activate(D d, V v, F32Act act) {
+  if (act == F32Act::relu) return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+  if (act == F32Act::relu6)
+    return hn::IfThenElse(hn::IsNaN(v), v, hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 6.0f)));
   return v;
 }
 
@@ -210,14 +214,16 @@ HWY_INLINE void finish(D d, V acc, float* HWY_RESTRICT y, const float* HWY_RESTR
                        F32Act act) {
   if (HWY_LIKELY(room)) {
     if (r) acc = hn::Add(acc, hn::LoadU(d, r));
-    if (act != F32Act::none) acc = hn::Max(acc, hn::Zero(d));
-    if (act == F32Act::relu6) acc = hn::Min(acc, hn::Set(d, 6.0f));
-    hn::StoreU(acc, d, y);
+    hn::StoreU(activate(d, acc, act), d, y);
     return;
   }
   HWY_ALIGN float tmp[HWY_MAX_BYTES / sizeof(float)] = {};
-  hn::Store(acc, d, tmp);
-  for (int64_t i = 0; i < valid; ++i) y[i] = act1(tmp[i] + (r ? r[i] : 0.0f), act);
+  if (r) {
+    std::copy(r, r + valid, tmp);
+    acc = hn::Add(acc, hn::Load(d, tmp));
+  }
+  hn::Store(activate(d, acc, act), d, tmp);
+  std::copy(tmp, tmp + valid, y);
 }
 
 // The taps of one plane's weights: a fixed count (3×3 → 9, 5×5 → 25) unrolls the tap loop and

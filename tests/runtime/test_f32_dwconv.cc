@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "framework/parallel.h"
 #include "hwy/targets.h"
 #include "kernels/f32_dwconv.h"
+#include "ops/activation.h"
 #include "ops/conv.h"
 #include "tests/runtime/qs8_test_util.h"
 
@@ -170,20 +172,36 @@ TEST(F32DwConv, F16WeightsEqualTheirF32Widening) {
 }
 
 // Same arithmetic as ops::conv2d's depthwise path (bias, then the taps by FMA in (kh, kw)
-// order): the runtime's predictions do not move when it switches kernels.
-TEST(F32DwConv, MatchesOpsConv2dBitForBit) {
+// order) and the same activation formulas as ops::relu / ops::relu6, compared as bits: the
+// runtime's predictions do not move when it switches kernels. Planes walked by rows (21×21),
+// flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels).
+TEST(F32DwConv, MatchesOpsConv2dPlusActivationBitForBit) {
   std::mt19937 rng(11);
-  for (int64_t s : {1, 2}) {
-    const Tensor w = uniform(rng, {40, 1, 3, 3}, -1, 1), b = uniform(rng, {40}, -1, 1);
-    const Tensor x = uniform(rng, {1, 40, 21, 21}, -2, 2);
-    ops::Conv2dParams p;
-    p.groups = 40, p.sh = p.sw = s, p.ph = p.pw = 1;
-    // Per target: without FMA (SSE4) both round the product and the sum separately.
-    for_each_target([&](uint32_t) {
-      EXPECT_EQ(F32DepthwiseConv2d(w, b, p, F32Act::none).run(x).to_vector<float>(),
-                ops::conv2d(x, w, b, p).to_vector<float>());
-    });
-  }
+  struct S {
+    int64_t C, HW, s;
+  };
+  for (const S& sh : {S{40, 21, 1}, S{40, 21, 2}, S{7, 7, 1}, S{40, 5, 1}, S{40, 9, 2}})
+    for (F32Act act : {F32Act::none, F32Act::relu, F32Act::relu6}) {
+      SCOPED_TRACE(testing::Message() << "C" << sh.C << " " << sh.HW << " s" << sh.s << " act" << int(act));
+      Tensor w = uniform(rng, {sh.C, 1, 3, 3}, -1, 1), bb = uniform(rng, {sh.C}, -1, 1);
+      Tensor x = uniform(rng, {1, sh.C, sh.HW, sh.HW}, -4, 4);
+      // Channel 0: a zero plane, negative weights and a −0 bias sum to −0 everywhere, which relu
+      // keeps (ops::relu) and a max(v, 0) would turn into +0.
+      for (int64_t i = 0; i < sh.HW * sh.HW; ++i) x.data<float>()[i] = 0.0f;
+      for (int64_t t = 0; t < 9; ++t) w.data<float>()[t] = -0.5f;
+      bb.data<float>()[0] = -0.0f;
+      ops::Conv2dParams p;
+      p.groups = sh.C, p.sh = p.sw = sh.s, p.ph = p.pw = 1;
+      // Per target: without FMA (SSE4) both round the product and the sum separately.
+      for_each_target([&](uint32_t) {
+        Tensor want = ops::conv2d(x, w, bb, p);
+        if (act == F32Act::relu) want = ops::relu(want);
+        if (act == F32Act::relu6) want = ops::relu6(want);
+        const Tensor got = F32DepthwiseConv2d(w, bb, p, act).run(x);
+        ASSERT_EQ(got.numel(), want.numel());
+        EXPECT_EQ(0, std::memcmp(got.data<float>(), want.data<float>(), sizeof(float) * size_t(got.numel())));
+      });
+    }
 }
 
 void expect_error(const std::function<void()>& f, const std::string& part) {
