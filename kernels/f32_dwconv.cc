@@ -3,6 +3,7 @@
 #include "kernels/f32_dwconv.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -91,7 +92,8 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   a.bias_cl = bias_cl_.data();
   a.Cp = Cp_;
   const int64_t taps = KH_ * KW_;
-  if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels) {
+  // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
+  if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
     const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
     const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kF32DwClBlock * OH * OW * taps));
     parallel_for(0, N * nb, grain, [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });

@@ -1,6 +1,7 @@
 // The runtime's float ops (fp32 compute through ops/; fp16 weights are widened at load), and
 // the native fp16 conv2d/linear that fp16 programs run on ARMv8.2 FP16 CPUs instead.
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 
@@ -170,7 +171,9 @@ class GlobalAvgPoolKernel final : public NodeKernel {
  public:
   std::vector<Tensor> run(const std::vector<Tensor>& in) const override {
     const Tensor& x = in[0];
-    if (x.dtype() != DType::f32 || x.dim() < 3 || x.size(-1) < 1 || x.size(-2) < 1)
+    // (The kernel gathers 16 planes with int32 offsets.)
+    if (x.dtype() != DType::f32 || x.dim() < 3 || x.size(-1) < 1 || x.size(-2) < 1 ||
+        x.size(-1) * x.size(-2) > INT32_MAX / 16)
       return {ops::adaptive_avg_pool2d(x, 1, 1)};
     const Tensor xc = x.contiguous();
     Shape s = x.shape();
