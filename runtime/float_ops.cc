@@ -73,11 +73,10 @@ Tensor bias_constant(const Node& n, const Graph& g) {
   return n.inputs.size() > 2 && n.inputs[2] >= 0 ? g.values[size_t(n.inputs[2])].data : Tensor();
 }
 
-// A prepared conv/linear operator K as a node kernel: run(x) on the node's first input.
 template <class K>
-class PreparedKernel final : public NodeKernel {
+class Fp16Kernel final : public NodeKernel {
  public:
-  explicit PreparedKernel(K k) : k_(std::move(k)) {}
+  explicit Fp16Kernel(K k) : k_(std::move(k)) {}
   std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return {k_.run(in[0])}; }
 
  private:
@@ -100,28 +99,34 @@ bool f32_depthwise(const Node& n, const Graph& g) {
   return C > 1 && conv_params(n).groups == C && w.shape[1] == 1;
 }
 
+class F32DwKernel final : public NodeKernel {
+ public:
+  explicit F32DwKernel(quant::kernels::F32DepthwiseConv2d k) : k_(std::move(k)) {}
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return {k_.run(in[0])}; }
+
+ private:
+  quant::kernels::F32DepthwiseConv2d k_;
+};
+
 std::unique_ptr<NodeKernel> prepare_f32_dwconv(const Node& n, const Graph& g) {
-  quant::kernels::F32DepthwiseConv2d k(
+  return std::make_unique<F32DwKernel>(quant::kernels::F32DepthwiseConv2d(
       g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-      quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<PreparedKernel<quant::kernels::F32DepthwiseConv2d>>(std::move(k));
+      quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n)))));
 }
 
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
-  if (native_fp16(n, g)) {
-    quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-                                quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-    return std::make_unique<PreparedKernel<quant::kernels::F16Conv2d>>(std::move(k));
-  }
-  if (f32_depthwise(n, g)) return prepare_f32_dwconv(n, g);
-  return nullptr;
+  if (f32_depthwise(n, g)) return prepare_f32_dwconv(n, g);  // f32 weights: never native_fp16's
+  if (!native_fp16(n, g)) return nullptr;
+  quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
+                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+  return std::make_unique<Fp16Kernel<quant::kernels::F16Conv2d>>(std::move(k));
 }
 
 std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
   if (!native_fp16(n, g)) return nullptr;
   quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
                               quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
-  return std::make_unique<PreparedKernel<quant::kernels::F16Linear>>(std::move(k));
+  return std::make_unique<Fp16Kernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {
