@@ -2,6 +2,7 @@
 // packed-weight fp32 conv2d/linear prepared at load for f32 constant weights, and the native fp16
 // conv2d/linear that fp16 programs run on ARMv8.2 FP16 CPUs instead.
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 
@@ -19,6 +20,8 @@
 #include "ops/softmax.h"
 #include "kernels/f16_conv.h"
 #include "kernels/f32_conv.h"
+#include "kernels/f32_dwconv.h"
+#include "kernels/f32_eltwise.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -110,7 +113,30 @@ class OneInputKernel final : public NodeKernel {
   K k_;
 };
 
+// ---- fp32 depthwise conv2d, prepared at load (kernels/f32_dwconv.h) ----
+//
+// A conv2d with groups == C > 1 and one input channel per group, f32 constant weights and a
+// constant or absent bias runs on F32DepthwiseConv2d: weights packed once, the activation fused,
+// and the same sums as ops::conv2d's depthwise path. (The kernel takes f16 weights too, but an
+// fp16 program's nodes stay on the path tests/runtime/test_f16_program.cc pins down.)
+bool f32_depthwise(const Node& n, const Graph& g) {
+  const Value& x = g.values[size_t(n.inputs[0])];
+  const Value& w = g.values[size_t(n.inputs[1])];
+  if (x.dtype != DType::f32 || x.shape.size() != 4 || !w.is_constant() || w.shape.size() != 4) return false;
+  if (w.dtype != DType::f32) return false;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !g.values[size_t(n.inputs[2])].is_constant()) return false;
+  const int64_t C = x.shape[1];
+  return C > 1 && conv_params(n).groups == C && w.shape[1] == 1;
+}
+
+std::unique_ptr<NodeKernel> prepare_f32_dwconv(const Node& n, const Graph& g) {
+  return std::make_unique<OneInputKernel<quant::kernels::F32DepthwiseConv2d>>(quant::kernels::F32DepthwiseConv2d(
+      g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
+      f32_act(n)));
+}
+
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
+  if (f32_depthwise(n, g)) return prepare_f32_dwconv(n, g);  // f32 weights: never native_fp16's
   if (!native_fp16(n, g)) {
     const Shape& xs = g.values[size_t(n.inputs[0])].shape;
     const Shape& ws = g.values[size_t(n.inputs[1])].shape;
@@ -148,6 +174,62 @@ Outs add(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   apply_activation(n, y);
   return {y};
 }
+// ---- prepared add / global average pool (kernels/f32_eltwise.h) ----
+//
+// The attributes are read once at load; run() makes one pass and one tensor (the plain fn makes
+// a second tensor for the activation). Same bits as the fn; inputs the fast path does not take
+// (broadcasting, strided views, f64) go through the ops/ calls the fn makes.
+class AddKernel final : public NodeKernel {
+ public:
+  AddKernel(double alpha, quant::kernels::F32Act act) : alpha_(alpha), act_(act) {}
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override {
+    const Tensor &a = in[0], &b = in[1];
+    if (a.dtype() != DType::f32 || b.dtype() != DType::f32 || a.shape() != b.shape() || !a.is_contiguous() ||
+        !b.is_contiguous()) {
+      Tensor y = ops::add(a, b, alpha_);
+      if (act_ == quant::kernels::F32Act::relu) y = ops::relu(y);
+      if (act_ == quant::kernels::F32Act::relu6) y = ops::relu6(y);
+      return {y};
+    }
+    Tensor y = empty(a.shape(), DType::f32);
+    quant::kernels::f32_add_act(a.data<float>(), b.data<float>(), float(alpha_), act_, y.data<float>(), a.numel());
+    return {y};
+  }
+
+ private:
+  double alpha_;
+  quant::kernels::F32Act act_;
+};
+
+std::unique_ptr<NodeKernel> prepare_add(const Node& n, const Graph&) {
+  return std::make_unique<AddKernel>(number(n, attr::alpha, 1.0),
+                                     quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+}
+
+class GlobalAvgPoolKernel final : public NodeKernel {
+ public:
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override {
+    const Tensor& x = in[0];
+    // (The kernel gathers 16 planes with int32 offsets.)
+    if (x.dtype() != DType::f32 || x.dim() < 3 || x.size(-1) < 1 || x.size(-2) < 1 ||
+        x.size(-1) * x.size(-2) > INT32_MAX / 16)
+      return {ops::adaptive_avg_pool2d(x, 1, 1)};
+    const Tensor xc = x.contiguous();
+    Shape s = x.shape();
+    const int64_t HW = s[s.size() - 1] * s[s.size() - 2];
+    s[s.size() - 1] = s[s.size() - 2] = 1;
+    Tensor y = empty(s, DType::f32);
+    quant::kernels::f32_global_avg_pool(xc.data<float>(), y.numel(), HW, y.data<float>());
+    return {y};
+  }
+};
+
+std::unique_ptr<NodeKernel> prepare_adaptive_avg_pool2d(const Node& n, const Graph&) {
+  const ops::AdaptivePool2dAttrs o = ops::adaptive_pool2d_from_json(n.attrs, node_where(n));
+  if (o.oh != 1 || o.ow != 1) return nullptr;
+  return std::make_unique<GlobalAvgPoolKernel>();
+}
+
 Outs sub(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   Tensor y = ops::sub(in[0], in[1], number(n, attr::alpha, 1.0));
   apply_activation(n, y);
@@ -211,7 +293,7 @@ const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
       {"conv2d", {conv2d, prepare_conv2d}},
       {"linear", {linear, prepare_linear}},
       {"batch_norm", {batch_norm}},
-      {"add", {add}},
+      {"add", {add, prepare_add}},
       {"sub", {sub}},
       {"mul", {mul}},
       {"div", {div}},
@@ -229,7 +311,7 @@ const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
       {"leaky_relu", {leaky_relu}},
       {"max_pool2d", {max_pool2d}},
       {"avg_pool2d", {avg_pool2d}},
-      {"adaptive_avg_pool2d", {adaptive_avg_pool2d}},
+      {"adaptive_avg_pool2d", {adaptive_avg_pool2d, prepare_adaptive_avg_pool2d}},
       {"mean", {mean}},
       {"softmax", {softmax}},
       {"cat", {cat}},

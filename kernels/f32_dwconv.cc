@@ -1,0 +1,108 @@
+// F32DepthwiseConv2d (kernels/f32_dwconv.h): validation, weight packing and threading around
+// the Highway micro-kernels of f32_dwconv_hwy.cc.
+#include "kernels/f32_dwconv.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "kernels/reference_util.h"
+
+namespace finch::quant::kernels {
+
+using reference::detail::describe;
+
+namespace {
+constexpr const char* kOp = "f32_dwconv2d";
+// The least work (multiply-adds) worth a chunk of its own: a fork/join costs a few µs, about
+// what 64k depthwise multiply-adds take, so a layer under twice that stays on one thread.
+constexpr int64_t kMinChunkMacs = 1 << 16;
+// Output planes of at most kClMaxPlane pixels (with at least kClMinChannels channels) take the
+// channels-last kernel (f32_dwconv_cl_hwy.cc): there the per-plane walk's fixed costs dominate.
+constexpr int64_t kClMaxPlane = 64, kClMinChannels = 8;
+
+bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
+}  // namespace
+
+F32Act f32_act_from_name(const std::string& act) {
+  if (act == "none") return F32Act::none;
+  if (act == "relu") return F32Act::relu;
+  if (act == "relu6") return F32Act::relu6;
+  fail(kOp, ": expected the activation none, relu or relu6, got '", act, "'");
+}
+
+F32DepthwiseConv2d::F32DepthwiseConv2d(const Tensor& w, const Tensor& bias, const ops::Conv2dParams& p, F32Act act)
+    : p_(p), act_(act) {
+  if (!w.defined() || !float_tensor(w) || w.dim() != 4 || w.size(0) < 1 || w.size(2) < 1 || w.size(3) < 1)
+    fail(kOp, ": expected the weight as F32 or F16 [C·M, 1, KH, KW], got ", describe(w));
+  C_ = p.groups;
+  KH_ = w.size(2);
+  KW_ = w.size(3);
+  if (C_ < 1 || w.size(1) != 1 || w.size(0) % C_ != 0)
+    fail(kOp, ": expected a depthwise weight [C·M, 1, KH, KW] with groups == C, got ", describe(w), " with groups ",
+         p.groups);
+  M_ = w.size(0) / C_;
+  if (p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0 || p.dh < 1 || p.dw < 1)
+    fail(kOp, ": expected stride >= 1, padding >= 0 and dilation >= 1, got stride (", p.sh, ", ", p.sw,
+         "), padding (", p.ph, ", ", p.pw, "), dilation (", p.dh, ", ", p.dw, ")");
+  if (bias.defined() && (!float_tensor(bias) || bias.dim() != 1 || bias.size(0) != w.size(0)))
+    fail(kOp, ": expected the bias as F32 or F16 [", w.size(0), "] or absent, got ", describe(bias));
+  w_ = w.to_vector<float>();
+  bias_ = bias.defined() ? bias.to_vector<float>() : std::vector<float>(size_t(w.size(0)), 0.0f);
+  if (M_ == 1) {
+    const int64_t taps = KH_ * KW_;
+    Cp_ = (C_ + kF32DwClBlock - 1) / kF32DwClBlock * kF32DwClBlock;
+    w_cl_.assign(size_t(taps * Cp_), 0.0f);
+    bias_cl_.assign(size_t(Cp_), 0.0f);
+    for (int64_t c = 0; c < C_; ++c) {
+      bias_cl_[size_t(c)] = bias_[size_t(c)];
+      for (int64_t t = 0; t < taps; ++t) w_cl_[size_t(t * Cp_ + c)] = w_[size_t(c * taps + t)];
+    }
+  }
+}
+
+Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
+  if (!xin.defined() || xin.dtype() != DType::f32 || xin.dim() != 4 || xin.size(1) != C_)
+    fail(kOp, ": expected the input as F32 [N, ", C_, ", H, W], got ", describe(xin));
+  const int64_t N = xin.size(0), H = xin.size(2), W = xin.size(3);
+  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh);
+  const int64_t OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
+  if (OH < 1 || OW < 1)
+    fail(kOp, ": expected an input plane at least as large as the dilated kernel, got ", describe(xin),
+         " for a ", KH_, "x", KW_, " kernel with padding (", p_.ph, ", ", p_.pw, ") and dilation (", p_.dh, ", ",
+         p_.dw, ")");
+  const Shape out_shape{N, C_ * M_, OH, OW};
+  if (rin.defined() && (rin.dtype() != DType::f32 || rin.shape() != out_shape))
+    fail(kOp, ": expected the residual as F32 ", shape_str(out_shape), ", got ", describe(rin));
+  Tensor y = empty(out_shape, DType::f32);
+  if (N == 0) return y;
+  const Tensor x = xin.contiguous();
+  const Tensor r = rin.defined() ? rin.contiguous() : Tensor();
+  F32DwArgs a;
+  a.x = x.data<float>();
+  a.y = y.data<float>();
+  a.residual = r.defined() ? r.data<float>() : nullptr;
+  a.w = w_.data();
+  a.bias = bias_.data();
+  a.N = N, a.C = C_, a.M = M_, a.H = H, a.W = W, a.OH = OH, a.OW = OW, a.KH = KH_, a.KW = KW_;
+  a.sh = p_.sh, a.sw = p_.sw, a.ph = p_.ph, a.pw = p_.pw, a.dh = p_.dh, a.dw = p_.dw;
+  a.act = act_;
+  a.w_cl = w_cl_.data();
+  a.bias_cl = bias_cl_.data();
+  a.Cp = Cp_;
+  const int64_t taps = KH_ * KW_;
+  // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
+  if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
+    const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
+    const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kF32DwClBlock * OH * OW * taps));
+    parallel_for(0, N * nb, grain, [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });
+    return y;
+  }
+  const int64_t plane_macs = std::max<int64_t>(1, OH * OW * M_ * taps);
+  const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / plane_macs);
+  parallel_for(0, N * C_, grain, [&](int64_t p0, int64_t p1) { f32_dwconv_planes(a, p0, p1); });
+  return y;
+}
+
+}  // namespace finch::quant::kernels

@@ -1,0 +1,37 @@
+// Internal: the Highway micro-kernels behind F32DepthwiseConv2d (kernels/f32_dwconv.h). No
+// validation here; the operator has checked shapes and chosen the geometry.
+#pragma once
+
+#include <cstdint>
+
+namespace finch::quant::kernels {
+
+// Fused activation of the fp32 runtime kernels (the node's "act" attribute).
+enum class F32Act : int { none = 0, relu = 1, relu6 = 2 };
+
+// One depthwise convolution over planes [p_begin, p_end) of x [N, C, H, W] (p = n·C + c) into
+// y [N, C·M, OH, OW], channel multiplier M: y[n, c·M + m] = act(Σ w[c·M + m]·x[n, c] window +
+// bias + residual). x, y and residual are contiguous; the kernel reads x inside its planes only.
+struct F32DwArgs {
+  const float* x;
+  float* y;
+  const float* residual;  // [N, C·M, OH, OW] added before the activation, or null
+  const float* w;         // [C·M, KH·KW]
+  const float* bias;      // [C·M]
+  int64_t N, C, M, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
+  F32Act act;
+  // Channels-last form of w and bias (M == 1): w_cl [KH·KW, Cp], bias_cl [Cp], zero past C.
+  const float* w_cl;
+  const float* bias_cl;
+  int64_t Cp;
+};
+
+void f32_dwconv_planes(const F32DwArgs& a, int64_t p_begin, int64_t p_end);
+
+// Channels-last kernel for small planes (M == 1): blocks b = n·ceil(C / 16) + c/16 of 16
+// channels, [b_begin, b_end). Each block is transposed into a zero-padded [Hp·Wp, 16] scratch,
+// so one vector holds one pixel of 16 channels and a 4×4 plane costs no per-plane overhead.
+constexpr int64_t kF32DwClBlock = 16;
+void f32_dwconv_cl_blocks(const F32DwArgs& a, int64_t b_begin, int64_t b_end);
+
+}  // namespace finch::quant::kernels
