@@ -25,13 +25,6 @@ constexpr int64_t kClMaxPlane = 64, kClMinChannels = 8;
 bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
 }  // namespace
 
-F32Act f32_act_from_name(const std::string& act) {
-  if (act == "none") return F32Act::none;
-  if (act == "relu") return F32Act::relu;
-  if (act == "relu6") return F32Act::relu6;
-  fail(kOp, ": expected the activation none, relu or relu6, got '", act, "'");
-}
-
 F32DepthwiseConv2d::F32DepthwiseConv2d(const Tensor& w, const Tensor& bias, const ops::Conv2dParams& p, F32Act act)
     : p_(p), act_(act) {
   if (!w.defined() || !float_tensor(w) || w.dim() != 4 || w.size(0) < 1 || w.size(2) < 1 || w.size(3) < 1)

@@ -19,9 +19,6 @@
 
 namespace finch::quant::kernels {
 
-// "none", "relu" or "relu6" (the runtime's fused activations); fails on anything else.
-F32Act f32_act_from_name(const std::string& act);
-
 class F32DepthwiseConv2d {
  public:
   // weight [C·M, 1, KH, KW] f32/f16 with p.groups == C; bias [C·M] f32/f16 or undefined. Bad

@@ -15,6 +15,7 @@
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
+#include "kernels/f32_conv.h"
 #include "kernels/f32_dwconv.h"
 #include "ops/activation.h"
 #include "ops/conv.h"

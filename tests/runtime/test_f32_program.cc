@@ -64,10 +64,10 @@ Program load(const Graph& g, bool reference) {
   return Program(runtime::parse_program(bytes.data(), bytes.size(), "fp32_net"), "fp32_net", o);
 }
 
-TEST(F32Program, PackedKernelsForEveryNonDepthwiseConvAndLinear) {
+TEST(F32Program, PreparedKernelsForEveryConvAndLinear) {
   std::mt19937 rng(4);
   const Graph g = fp32_net(rng);
-  EXPECT_EQ(load(g, false).optimized_nodes(), 3) << "conv1, pw and fc; not the depthwise conv";
+  EXPECT_EQ(load(g, false).optimized_nodes(), 4) << "conv1, the depthwise conv (F32DepthwiseConv2d), pw and fc";
   EXPECT_EQ(load(g, true).optimized_nodes(), 0);
 }
 
