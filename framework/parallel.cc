@@ -120,13 +120,17 @@ class Pool {
   // Runs task(c) for c in [0, chunks) on the caller plus the workers; blocks until all are done.
   // Returns how long the caller waited for the workers' last chunks past its spin (ns, 0 when
   // the spin sufficed).
-  int64_t run(int64_t chunks, const std::function<void(int64_t)>& task) {
+  // Sleeping workers are woken only when wake_sleepers: a futex wake-up costs more than a small
+  // region gains (and the woken thread may preempt the caller), so small regions use only the
+  // workers that are still spinning and leave the rest to the caller.
+  int64_t run(int64_t chunks, bool wake_sleepers, const std::function<void(int64_t)>& task) {
     Region r;
     r.task = &task;
     region_.store(&r, std::memory_order_relaxed);
     publish(chunks);  // releases region_ and r to whoever claims a chunk
     const int wanted = int(std::min<int64_t>(int64_t(workers_.size()), chunks - 1));
-    for (int i = 0; i < wanted; ++i) wake(i, false);
+    if (wake_sleepers)
+      for (int i = 0; i < wanted; ++i) wake(i, false);
     t_in_region = true;
     for (int64_t c, n; claim(c, n);) {
       r.run(c);
@@ -321,14 +325,15 @@ void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::fu
     return;
   }
   if (!switch_blas) {
-    const int64_t slept = pool().run(chunks, task);
+    const bool wake = chunk_ns <= 0 || chunk_ns * double(chunks) >= double(kWakeMinNs);
+    const int64_t slept = pool().run(chunks, wake, task);
     if (chunk_ns > 0) note_wait(slept, chunk_ns);
     return;
   }
   const int threads = g_num_threads.load();
   openblas_set_num_threads(1);
   try {
-    pool().run(chunks, task);
+    pool().run(chunks, /*wake_sleepers=*/true, task);
   } catch (...) {
     openblas_set_num_threads(threads);
     throw;

@@ -15,6 +15,9 @@ constexpr int64_t kWorkerSpinNs = 50000;
 constexpr int64_t kCallerSpinNs = 20000;
 constexpr int kPausesPerYield = 64;
 constexpr int64_t kMaxChunks = 0xffff;  // the region word has 16 bits for the chunk count
+// Cost-aware regions with less work than this (ns) do not wake sleeping workers (a cold futex
+// wake-up is ~5-20 us here, and the woken worker may preempt the caller on a busy machine).
+constexpr int64_t kWakeMinNs = 50000;
 // The first window of caller-only regions after a stall (parallel.cc, note_wait); 0 disables.
 constexpr int64_t kSoloWindowNs = 1000000;
 
