@@ -120,6 +120,11 @@ class Pool {
   // Runs task(c) for c in [0, chunks) on the caller plus the workers; blocks until all are done.
   // Returns how long the caller waited for the workers' last chunks past its spin (ns, 0 when
   // the spin sufficed).
+  // Wakes every sleeping worker (a no-op for spinning ones).
+  void wake_sleeping() {
+    for (int i = 0; i < int(workers_.size()); ++i) wake(i, false);
+  }
+
   // Sleeping workers are woken only when wake_sleepers: a futex wake-up costs more than a small
   // region gains (and the woken thread may preempt the caller), so small regions use only the
   // workers that are still spinning and leave the rest to the caller.
@@ -193,12 +198,13 @@ class Pool {
     for (;;) {
       auto ready = [&] { return gen_of(state_.load(std::memory_order_relaxed)) != seen; };
       if (!spin_until(ready, kWorkerSpinNs)) {
-        while (!ready()) {
-          const uint32_t w = slot.wake.load();
-          slot.sleeping.store(true);
-          if (gen_of(state_.load()) == seen) sleep_while(slot.wake, w);
-          slot.sleeping.store(false);
-        }
+        // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
+        // a region is there).
+        const uint32_t w = slot.wake.load();
+        slot.sleeping.store(true);
+        if (gen_of(state_.load()) == seen) sleep_while(slot.wake, w);
+        slot.sleeping.store(false);
+        continue;
       }
       if (stop_.load()) return;
       seen = gen_of(state_.load());
@@ -273,6 +279,12 @@ int get_num_threads() {
 }
 
 bool in_parallel_region() { return t_in_region; }
+
+void wake_workers() {
+  if (t_in_region || g_num_threads.load(std::memory_order_relaxed) <= 1) return;
+  std::unique_lock busy(g_region_mu, std::try_to_lock);  // the pool's workers are busy anyway
+  if (busy.owns_lock()) pool().wake_sleeping();
+}
 
 namespace {
 

@@ -26,6 +26,13 @@ bool in_parallel_region();
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
 
+// Wakes the pool's sleeping workers so they are spinning, ready for the regions that follow
+// (a runtime program calls it as a run starts: cost-aware regions too small to pay for a futex
+// wake-up use only spinning workers, so without it a program of small layers that starts after
+// an idle pause would run on the caller alone). Cheap when the workers already spin; they go
+// back to sleep after their usual spin if no region comes.
+void wake_workers();
+
 // ---- Cost-aware splitting -------------------------------------------------------------------
 // The caller says how much work one iteration (or one tile) is, in units it can count; the pool
 // turns that into time with rates measured on the reference machine (parallel_plan.cc,

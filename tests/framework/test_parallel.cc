@@ -236,13 +236,15 @@ TEST(Parallel, CostApiNestsInlineAndRethrows) {
 }
 
 // Regions back to back, with sleeps between some of them so the workers go to sleep and must be
-// woken: no region may be lost or run twice.
+// woken, and wake_workers() calls between others: no region may be lost or run twice.
 TEST(Parallel, WorkersSleepAndWake) {
   set_num_threads(2);
   int64_t total = 0;
   std::atomic<int64_t> seen{0};
   for (int rep = 0; rep < 300; ++rep) {
     if (rep % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (rep % 50 == 25) wake_workers();  // woken without a region: they spin, then sleep again
+    if (rep % 100 == 10) std::this_thread::sleep_for(std::chrono::microseconds(300));
     parallel_for(0, 10, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { seen += e - b; });
     total += 10;
   }
