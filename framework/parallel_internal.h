@@ -6,11 +6,13 @@
 
 namespace finch {
 
-// Spin lengths, measured on the 2-core AVX-512 reference machine with bench/bench_parallel.cc:
-// see the numbers in parallel_plan.cc. A worker that finished a region polls this long for the
-// next one (layers of a program follow each other within microseconds) before it sleeps on a
-// futex; the caller, once every chunk is claimed, polls for about a chunk's length before it
-// sleeps. Both give the core away (sched_yield) every kPausesPerYield polls.
+// Spin lengths. A worker that finished a region polls this long for the next one (the layers of
+// a program follow each other within microseconds; a futex wake-up costs ~5-20 us on the 2-core
+// reference VM) before it sleeps on a futex; the caller, once every chunk is claimed, polls for
+// a few chunks' length before it sleeps. Both give the core away (sched_yield) every
+// kPausesPerYield polls (~1.5 us), so a spin never keeps another runnable thread off the core.
+// bench_parallel's BM_RegionAfterGap is the curve to re-tune them with; on the shared machine
+// (load 5-6, a second busy thread got ~0.35 core) it was flat and could not settle the length.
 constexpr int64_t kWorkerSpinNs = 50000;
 constexpr int64_t kCallerSpinNs = 20000;
 constexpr int kPausesPerYield = 64;
