@@ -45,6 +45,7 @@ struct Work {
   static Work macs_i8(double n);   // int8 multiply-adds in a packed GEMM tile (VNNI / sdot)
   static Work macs_dw_i8(double n);  // int8 multiply-adds in a depthwise conv (no reduction dim)
   static Work macs_f32(double n);  // fp32 multiply-adds in a packed GEMM tile
+  static Work macs_dw_f32(double n);  // fp32 multiply-adds in a depthwise conv
   static Work bytes(double n);     // bytes streamed by an elementwise pass (read + written)
   Work operator+(Work o) const { return {ns + o.ns}; }
   Work operator*(double k) const { return {ns * k}; }

@@ -17,9 +17,11 @@ namespace {
 //   BM_RateI8Conv (one thread, CPU time): 1x1 convs 142-158 int8 MACs/ns, 3x3 conv 106
 //   BM_RateDwI8: depthwise 3x3 19-42 MACs/ns (stride 2 and small planes at the low end)
 //   BM_RateBytesAdd: int8 add 9.8-10.3 bytes/ns
+//   bench_f32_conv (one thread, CPU time): fp32 GEMM tiles 49-56 MACs/ns on 1x1 convs, 27-33
+//     on stride-2 3x3 convs through im2col tiles
+//   bench_f32_dwconv: fp32 depthwise 1.5-8.6 MACs/ns (stride 2 and small planes at the low end)
 // The rates are rounded down a little (the model should rather split a layer slightly too
-// small than leave a big one on one thread); fp32 is budgeted at a quarter of the int8 rate
-// (16-lane fp32 FMA against 64-lane VNNI), a guess until the fp32 kernels have their bench.
+// small than leave a big one on one thread).
 // A hot fork/join (the worker spinning) is a handful of cache-line transfers, ~0.5-1 us; a cold
 // one (worker asleep) a futex wake-up, ~5-20 us on this VM, during which the caller keeps
 // claiming chunks itself. A second thread pays only when its share is well above that:
@@ -28,7 +30,8 @@ namespace {
 // chunks per thread, so a worker the OS deschedules mid-region holds back a small chunk only.
 constexpr double kI8MacsPerNs = 120.0;
 constexpr double kDwI8MacsPerNs = 25.0;
-constexpr double kF32MacsPerNs = 30.0;
+constexpr double kF32MacsPerNs = 40.0;
+constexpr double kDwF32MacsPerNs = 4.0;
 constexpr double kBytesPerNs = 10.0;
 constexpr double kMinThreadNs = 4000.0;
 constexpr double kMinChunkNs = 2000.0;
@@ -54,6 +57,7 @@ int64_t threads_for(double total, int64_t iters, int threads) {
 Work Work::macs_i8(double n) { return {n / kI8MacsPerNs}; }
 Work Work::macs_dw_i8(double n) { return {n / kDwI8MacsPerNs}; }
 Work Work::macs_f32(double n) { return {n / kF32MacsPerNs}; }
+Work Work::macs_dw_f32(double n) { return {n / kDwF32MacsPerNs}; }
 Work Work::bytes(double n) { return {n / kBytesPerNs}; }
 
 int64_t plan_chunks(int64_t iters, Work per_iter, int threads) {

@@ -16,9 +16,6 @@ namespace {
 using f32k::Act;
 using f32k::kMR;
 
-// The least multiply-adds one parallel chunk gets: about 2–4 µs of arithmetic, several times a
-// fork/join of the pool, so a 7×7 layer with few channels runs on the calling thread alone.
-constexpr int64_t kMinChunkMacs = int64_t(1) << 17;
 
 using reference::detail::describe;
 
@@ -144,7 +141,7 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
 // xp = the images' channels zero-padded and phase split (geometry()), 2·NR floats of slack after.
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
   const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
-  parallel_for(0, planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(geo.plane, 1)), [&](int64_t c0, int64_t c1) {
+  parallel_for(0, planes, Work::bytes(double(geo.plane + H * W) * sizeof(float)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
       std::fill(dst, dst + geo.plane, 0.0f);
@@ -198,7 +195,6 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
   int64_t per_block = panels;
   if (threads > 1 && base < 4 * threads) per_block = ceil_div(panels, std::min(panels, ceil_div(4 * threads, base)));
   const int64_t blocks = ceil_div(panels, per_block), tasks = base * blocks;
-  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, per_block * kMR * K * NR));
 
   Tensor y = empty({N, OC_, OH, OW}, DType::f32);
   const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
@@ -216,7 +212,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
     run_winograd(px, N, geo, OH, OW, pr, py);
     return y;
   }
-  parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
+  parallel_for(0, tasks, Work::macs_f32(double(per_block * kMR * K * NR)), [&](int64_t t0, int64_t t1) {
     float* buf = tile_buffer((K + 1) * NR);
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
     for (int64_t t = t0; t < t1; ++t) {
@@ -258,8 +254,8 @@ void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, in
   const int64_t chunks = int64_t(geo.first.size()) - 1, ld = 2 * NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
-  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, 16 * OC * C * NR));
-  parallel_for(0, N * chunks, grain, [&](int64_t t0, int64_t t1) {
+  // Per chunk: 16 GEMMs of OC × C × NR plus the two transforms (about as much again at these sizes).
+  parallel_for(0, N * chunks, Work::macs_f32(2.0 * 16 * OC * C * NR), [&](int64_t t0, int64_t t1) {
     float* v = tile_buffer(16 * (xv + xm) + 2 * NR);
     float* m = v + 16 * xv;
     for (int64_t t = t0; t < t1; ++t) {
@@ -307,8 +303,7 @@ Tensor F32Linear::run(const Tensor& x) const {
     // Tiles of NR rows: x's rows transposed into B [IN][NR], the GEMM into C [OUT][NR], C's
     // columns copied back as y's rows.
     const int64_t NR = f32k::f32_gemm_tile_cols(), tiles = ceil_div(R, NR);
-    const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, OUT_ * IN_ * NR));
-    parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
+    parallel_for(0, tiles, Work::macs_f32(double(OUT_ * IN_ * NR)), [&](int64_t t0, int64_t t1) {
       float* bt = tile_buffer((IN_ + OUT_) * NR);
       float* ct = bt + IN_ * NR;
       for (int64_t t = t0; t < t1; ++t) {
@@ -323,8 +318,7 @@ Tensor F32Linear::run(const Tensor& x) const {
     });
     return y.view(out_shape);
   }
-  const int64_t grain = std::max<int64_t>(1, ceil_div(kMinChunkMacs, kMR * std::max<int64_t>(IN_, 1)));
-  parallel_for(0, R * panels, grain, [&](int64_t t0, int64_t t1) {
+  parallel_for(0, R * panels, Work::macs_f32(double(kMR * IN_)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1;) {  // runs of panels of one row in one call
       const int64_t r = t / panels, p = t % panels, p1 = std::min(panels, p + (t1 - t));
       f32k::f32_gemv(wp_.data(), OUT_, IN_, px + r * IN_, bias_.data(), py + r * OUT_, act_, p * kMR,

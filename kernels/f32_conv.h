@@ -10,8 +10,8 @@
 // builds one im2col tile of NR pixels × K rows at a time into a per-thread buffer by vector
 // copies of those runs (the runs of each tile and the taps' offsets are computed at construction
 // for the declared input size) — never a whole-image im2col. Work is split over (image, group,
-// pixel tile, block of channel panels) with at least kMinChunkMacs multiply-adds per parallel
-// chunk, so a tiny layer stays on one thread. 3×3 stride-1 ungrouped convs with at least
+// pixel tile, block of channel panels), the pool's cost model (Work::macs_f32) choosing the
+// threads, so a tiny layer stays on one thread. 3×3 stride-1 ungrouped convs with at least
 // kWinogradMinChannels input and output channels take Winograd F(2×2, 3×3) instead
 // (f32_winograd.h: 16 GEMMs of the same tiles over chunks of NR 2×2 output tiles, 2.25× fewer
 // multiply-adds). Each output's sums run in a fixed

@@ -15,9 +15,6 @@ using reference::detail::describe;
 
 namespace {
 constexpr const char* kOp = "f32_dwconv2d";
-// The least work (multiply-adds) worth a chunk of its own: a fork/join costs a few µs, about
-// what 64k depthwise multiply-adds take, so a layer under twice that stays on one thread.
-constexpr int64_t kMinChunkMacs = 1 << 16;
 // Output planes of at most kClMaxPlane pixels (with at least kClMinChannels channels) take the
 // channels-last kernel (f32_dwconv_cl_hwy.cc): there the per-plane walk's fixed costs dominate.
 constexpr int64_t kClMaxPlane = 64, kClMinChannels = 8;
@@ -88,13 +85,12 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
   if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
     const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
-    const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, kF32DwClBlock * OH * OW * taps));
-    parallel_for(0, N * nb, grain, [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });
+    parallel_for(0, N * nb, Work::macs_dw_f32(double(kF32DwClBlock * OH * OW * taps)),
+                 [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });
     return y;
   }
-  const int64_t plane_macs = std::max<int64_t>(1, OH * OW * M_ * taps);
-  const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / plane_macs);
-  parallel_for(0, N * C_, grain, [&](int64_t p0, int64_t p1) { f32_dwconv_planes(a, p0, p1); });
+  parallel_for(0, N * C_, Work::macs_dw_f32(double(OH * OW * M_ * taps)),
+               [&](int64_t p0, int64_t p1) { f32_dwconv_planes(a, p0, p1); });
   return y;
 }
 

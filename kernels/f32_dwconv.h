@@ -27,7 +27,7 @@ class F32DepthwiseConv2d {
 
   // x: f32 [N, C, H, W] (any strides) -> f32 [N, C·M, OH, OW]; residual (optional) f32 of the
   // output's shape, added before the activation. Threads: parallel_for over the N·C input
-  // planes, at least kMinChunkMacs multiply-adds per chunk so a tiny layer stays on one thread;
+  // planes, split by the pool's cost model (Work::macs_dw_f32) so a tiny layer stays on one thread;
   // every output is computed by one thread in a fixed order, so results do not depend on the
   // thread count.
   Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;

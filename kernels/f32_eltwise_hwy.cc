@@ -41,8 +41,7 @@ void add_range(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, float a
 }
 
 void AddAct(const float* a, const float* b, float alpha, F32Act act, float* y, int64_t n) {
-  // 64k floats per chunk: a fork/join costs about what streaming that many takes.
-  parallel_for(0, n, int64_t(1) << 16, [&](int64_t i0, int64_t i1) {
+  parallel_for(0, n, Work::bytes(3 * sizeof(float)), [&](int64_t i0, int64_t i1) {
     if (alpha == 1.0f) add_range<true>(a + i0, b + i0, alpha, act, y + i0, i1 - i0);
     else add_range<false>(a + i0, b + i0, alpha, act, y + i0, i1 - i0);
   });
@@ -53,7 +52,7 @@ void GlobalAvgPool(const float* x, int64_t P, int64_t HW, float* y) {
   const hn::RebindToSigned<decltype(d)> di;
   const int64_t L = int64_t(hn::Lanes(d)), blocks = (P + L - 1) / L;
   const auto div = hn::Set(d, float(HW));
-  parallel_for(0, blocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, HW * L)), [&](int64_t b0, int64_t b1) {
+  parallel_for(0, blocks, Work::bytes(double(HW * L) * sizeof(float)), [&](int64_t b0, int64_t b1) {
     HWY_ALIGN int32_t idx[16];
     HWY_ALIGN float out[16];
     for (int64_t b = b0; b < b1; ++b) {
