@@ -132,7 +132,8 @@ def finch_programs(a, model, wpath, calib_n):
         for prec, p in (("fp32", f32), ("int8", i8)):
             if not os.path.exists(p):
                 run([a.finch, "bench-program", "--model", model, "--checkpoint", wpath, "--width", 0.5,
-                     "--input-size", f"{c}x{h}x{w}", "--precision", prec, "--out", p])
+                     "--input-size", f"{c}x{h}x{w}", "--precision", prec, "--calib-batches", max(1, calib_n // 8),
+                     "--calib-batch-size", 8, "--out", p])
     return f32, i8
 
 
@@ -208,7 +209,7 @@ def prepare(a):
         of32, oi8 = onnx_models(a, m, tm, calib)
         tf32, ti8 = tflite_models(a, m, tm, calib)
         info[m] = {"weights": wpath, "weights_kind": "trained by finch (train_cifar, Fashion-MNIST)" if m in TRAINED
-                   else "seeded (torch init seed 0, BN statistics randomized)",
+                   else "seeded (torch init seed 0, BN statistics of N(0,1) images)",
                    "input": list(INPUT[m]), "calib_images": int(calib.shape[0]),
                    "calib_source": "Fashion-MNIST train[:n]" if m in TRAINED else "N(0,1) seed 7",
                    "finch": {"fp32": ff32, "int8": fi8}, "ort": {"fp32": of32, "int8": oi8},
