@@ -74,6 +74,8 @@ def parse():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--batch-iters", type=int, nargs=2, metavar=("ITERS", "WARMUP"),
+                    help="timed runs and warm-ups at batch > 1 (default: --iters and --warmup)")
     ap.add_argument("--calib", type=int, default=512, help="calibration images (first N of Fashion-MNIST train)")
     ap.add_argument("--check", type=int, default=500, help="test images of the agreement check")
     ap.add_argument("--train-epochs", nargs=2, action="append", metavar=("MODEL", "N"),
@@ -119,25 +121,27 @@ def main():
                          f"{100 * r['agree']:.1f} % of {r['model']}'s images; expected ≥ 99 % (a conversion bug)")
     rows = []
     script = os.path.abspath(__file__)
+    iters, warmup = a.iters, a.warmup
     if not a.skip_timing:
         for b in a.batches:
+            a.iters, a.warmup = (a.batch_iters or (iters, warmup)) if b > 1 else (iters, warmup)
             for rnd in range(a.rounds):
                 for t in a.threads:
                     got = timing.run_finch(a, info, t, a.models, [b])
                     for kind in ("ort", "litert", "torch"):
                         got += timing.run_child(script, kind, t, a, a.models, [b])
                     for r in got:
-                        r["round"] = rnd
+                        r["round"], r["warmup"] = rnd, a.warmup
                     rows += got
                     print(f"batch {b} round {rnd + 1}/{a.rounds} threads {t}: " +
                           ", ".join(f"{r['runtime']} {r['model']} {r['precision']} {r['p50']:.3f}" for r in got),
                           file=sys.stderr, flush=True)
     meta = {"command": " ".join(shlex.quote(x) for x in [sys.executable, *sys.argv]), "finch": a.finch,
             "finch_commit": git_commit(a.finch), "cpu": cpu, "nproc": ncpu, "loadavg_start": load0,
-            "loadavg_end": machine()[2], "versions": versions(), "rounds": a.rounds, "iters": a.iters,
-            "warmup": a.warmup, "models": {m: {k: info[m][k] for k in ("weights", "weights_kind", "input",
-                                                                        "calib_images", "calib_source")}
-                                           for m in a.models}}
+            "loadavg_end": machine()[2], "versions": versions(), "rounds": a.rounds, "iters": iters,
+            "batch_iters": a.batch_iters, "warmup": warmup,
+            "models": {m: {k: info[m][k] for k in ("weights", "weights_kind", "input", "calib_images", "calib_source")}
+                       for m in a.models}}
     from peers.report import markdown
     md = markdown(meta, check_rows, check_extra, rows, a.models, a.batches if not a.skip_timing else [], a.threads)
     for name, text in (("runtime_vs_peers.md", md),

@@ -27,10 +27,12 @@ def markdown(meta, check_rows, check_extra, rows, models, batches, threads):
              f"load average at start {meta['loadavg_start']}, at end {meta['loadavg_end']}  ")
     L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     L.append("")
+    bi = "" if not meta.get("batch_iters") else (f" (at batch > 1: {meta['batch_iters'][1]} warm-ups, "
+                                                 f"{meta['batch_iters'][0]} runs)")
     L.append(f"Method: per batch size, {meta['rounds']} alternating rounds; in each, per thread count, finch "
              "(`finch bench`, a process per program), then ONNX Runtime, LiteRT and PyTorch each in a child "
              f"process started for that thread count; each measurement is {meta['warmup']} warm-ups then the "
-             f"median of {meta['iters']} runs on seeded N(0, 1) inputs; the figure is the median of the rounds' "
+             f"median of {meta['iters']} runs{bi} on seeded N(0, 1) inputs; the figure is the median of the rounds' "
              "medians. ORT: graph optimization level all, `intra_op_num_threads` = T, sequential execution; "
              "int8 = QDQ, per-channel s8 weights, u8 activations (`quantize_static`, MinMax). LiteRT: "
              "`Interpreter(model_path, num_threads=T)` with its default XNNPACK delegate; int8 = full-integer "
