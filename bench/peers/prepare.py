@@ -1,8 +1,9 @@
 """Everything the timing needs, built once and reused: weights, finch programs, torch/ONNX/TFLite models, data.
 
-Layout under --work (default <out>/models): <model>.safetensors links, <model>-{fp32,int8}.finch,
-<model>-{fp32,int8}.onnx, <model>-{fp32,int8}.tflite, calib.npy / test.npy (NCHW float32, normalized
-as finch normalizes Fashion-MNIST) and test_labels.npy. A file already there is reused.
+Layout under --work (default <out>/models): <model>-{fp32,int8}.finch, <model>-{fp32,int8}.onnx,
+<model>-{fp32,int8}.tflite, <model>-test.npy (the check's images, NCHW float32, normalized as finch
+normalizes Fashion-MNIST), <model>-labels.npy and models.json. A file already there is reused, except
+the .finch programs when --finch names another binary than last time (finch.stamp).
 """
 import gzip
 import json
@@ -196,6 +197,14 @@ def tflite_models(a, model, tm, calib):
 def prepare(a):
     """Build (or reuse) every model file; returns {model: {...paths...}} and writes <work>/models.json."""
     os.makedirs(a.work, exist_ok=True)
+    # finch's programs are rebuilt whenever --finch is another binary (or was rebuilt): a newer
+    # compiler may lower the same weights differently; the peers' files do not depend on it.
+    st_ = os.stat(a.finch)
+    stamp, mark = os.path.join(a.work, "finch.stamp"), f"{a.finch} {st_.st_size} {st_.st_mtime_ns}\n"
+    if not os.path.exists(stamp) or open(stamp).read() != mark:
+        for f in os.listdir(a.work):
+            if f.endswith(".finch"):
+                os.remove(os.path.join(a.work, f))
     ds = data(a)
     info = {}
     for m in a.models:
@@ -217,4 +226,6 @@ def prepare(a):
                    "labels": os.path.join(a.work, f"{m}-labels.npy") if labels is not None else None}
     with open(os.path.join(a.work, "models.json"), "w") as fh:
         json.dump(info, fh, indent=1)
+    with open(stamp, "w") as fh:
+        fh.write(mark)
     return info
