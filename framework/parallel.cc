@@ -1,13 +1,24 @@
-// A fixed pool of worker threads, woken per parallel_for; the caller runs chunk 0 itself.
+// The pool behind parallel_for: the caller and the workers claim chunks of one region from a
+// shared word, so a late or descheduled worker holds back only the chunk it has already taken.
 #include "framework/parallel.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
-#include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "framework/parallel_internal.h"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -17,12 +28,6 @@ namespace {
 
 thread_local bool t_in_region = false;
 
-// Spinning briefly before sleeping: a condition-variable wake-up costs tens of microseconds
-// (far more on a loaded machine), longer than many kernels' chunks, so back-to-back
-// parallel_for calls (one per layer) would otherwise mostly run on the caller alone. OpenMP
-// runtimes spin for the same reason. ~4000 pauses is about 50 us before a worker sleeps.
-constexpr int kSpinIterations = 4000;
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -31,108 +36,200 @@ inline void cpu_relax() {
 #endif
 }
 
+// Sleeping on a 32-bit word until it changes from `seen`, and waking one sleeper: a private
+// futex on Linux (what a condition variable costs at best), C++20 atomic wait elsewhere. Callers
+// re-check their condition in a loop, so spurious returns are harmless.
+void sleep_while(std::atomic<uint32_t>& word, uint32_t seen) {
+#if defined(__linux__)
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+#else
+  word.wait(seen);
+#endif
+}
+void wake_one(std::atomic<uint32_t>& word) {
+#if defined(__linux__)
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+#else
+  word.notify_one();
+#endif
+}
+
+// Waits up to budget_ns for ready() by polling, giving the core away (sched_yield) between short
+// bursts of pauses: a wake-up through the kernel costs tens of microseconds, more than most
+// layers' chunks, so back-to-back regions want a spinning worker — but a spinner must not keep
+// the core from another runnable thread (an OpenBLAS worker, another process). With nothing else
+// runnable sched_yield returns at once; otherwise the other thread runs. Measured in
+// bench/bench_parallel.cc (BM_RegionAfterGap): see kWorkerSpinNs.
+template <class Ready>
+bool spin_until(const Ready& ready, int64_t budget_ns) {
+  if (budget_ns <= 0) return ready();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget_ns);
+  for (;;) {
+    for (int i = 0; i < kPausesPerYield; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return ready();
+    std::this_thread::yield();
+  }
+}
+
+// One parallel region, on the caller's stack: the chunk body and the completion count.
+struct Region {
+  const std::function<void(int64_t)>* task = nullptr;
+  std::atomic<int64_t> finished{0};
+  std::mutex error_mu;
+  std::exception_ptr error;
+
+  void run(int64_t chunk) {
+    try {
+      (*task)(chunk);
+    } catch (...) {
+      std::lock_guard g(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+};
+
+// The region word: generation (32 bits) | next unclaimed chunk (16) | chunk count (16). Claiming
+// is one CAS on it, so a claim can only succeed while its region is live: no worker ever runs a
+// chunk of a region that has ended, and the caller never waits for a worker that holds nothing.
+constexpr uint64_t pack(uint64_t gen, uint64_t next, uint64_t count) { return gen << 32 | next << 16 | count; }
+constexpr uint32_t gen_of(uint64_t s) { return uint32_t(s >> 32); }
+constexpr int64_t next_of(uint64_t s) { return int64_t(s >> 16 & 0xffff); }
+constexpr int64_t count_of(uint64_t s) { return int64_t(s & 0xffff); }
+
 class Pool {
  public:
   ~Pool() { resize(1); }
 
-  int size() const { return size_; }
-
   void resize(int n) {
-    {
-      std::lock_guard lock(mu_);
-      stop_.store(true);
-      generation_.fetch_add(1);
-    }
-    cv_.notify_all();
+    stop_.store(true);
+    publish(0);
+    for (int i = 0; i < int(workers_.size()); ++i) wake(i, /*always=*/true);
     for (auto& t : workers_) t.join();
     workers_.clear();
     stop_.store(false);
-    size_ = n;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { loop(); });
+    slots_ = std::make_unique<Slot[]>(size_t(std::max(n - 1, 1)));
+    // The generation a worker starts from is taken here, not when its thread first runs: a
+    // thread that starts late must still see the stop of a resize that came before it ran.
+    const uint32_t seen = gen_of(state_.load());
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, seen] { loop(slots_[size_t(i - 1)], seen); });
   }
 
-  // Runs task(i) for i in [0, chunks) on the caller plus the workers; blocks until all are done.
-  void run(int chunks, const std::function<void(int)>& task) {
-    std::exception_ptr error;
-    std::mutex error_mu;
-    const std::function<void(int)> guarded = [&](int i) {
-      try {
-        task(i);
-      } catch (...) {
-        std::lock_guard g(error_mu);
-        if (!error) error = std::current_exception();
-      }
-    };
-    {
-      std::lock_guard lock(mu_);
-      task_ = &guarded;
-      chunks_ = chunks;
-      next_.store(1);
-      pending_.store(chunks - 1);
-      generation_.fetch_add(1);
-    }
-    cv_.notify_all();
+  // Runs task(c) for c in [0, chunks) on the caller plus the workers; blocks until all are done.
+  // Returns how long the caller waited for the workers' last chunks past its spin (ns, 0 when
+  // the spin sufficed).
+  // Wakes every sleeping worker (a no-op for spinning ones).
+  void wake_sleeping() {
+    for (int i = 0; i < int(workers_.size()); ++i) wake(i, false);
+  }
+
+  // Sleeping workers are woken only when wake_sleepers: a futex wake-up costs more than a small
+  // region gains (and the woken thread may preempt the caller), so small regions use only the
+  // workers that are still spinning and leave the rest to the caller.
+  int64_t run(int64_t chunks, bool wake_sleepers, const std::function<void(int64_t)>& task) {
+    Region r;
+    r.task = &task;
+    region_.store(&r, std::memory_order_relaxed);
+    publish(chunks);  // releases region_ and r to whoever claims a chunk
+    const int wanted = int(std::min<int64_t>(int64_t(workers_.size()), chunks - 1));
+    if (wake_sleepers)
+      for (int i = 0; i < wanted; ++i) wake(i, false);
     t_in_region = true;
-    guarded(0);
-    // The caller also takes leftover chunks so a slow wake-up never idles the caller.
-    for (int i; (i = next_.fetch_add(1)) < chunks;) finish(guarded, i);
+    for (int64_t c, n; claim(c, n);) {
+      r.run(c);
+      r.finished.fetch_add(1);
+    }
     t_in_region = false;
-    // Wait for the chunks and for every worker that picked up this task to let go of it, so no
-    // straggler can touch `task` after it goes out of scope.
-    auto done = [&] { return pending_.load() == 0 && active_.load() == 0; };
-    for (int spin = 0; spin < kSpinIterations && !done(); ++spin) cpu_relax();
-    std::unique_lock lock(mu_);
-    done_cv_.wait(lock, done);
-    task_ = nullptr;
-    if (error) std::rethrow_exception(error);
+    // Only chunks a worker has claimed are left: it is running them, so spin for about a chunk,
+    // then sleep, which also frees this core for the worker if the OS had parked it here.
+    auto done = [&] { return r.finished.load() == chunks; };
+    int64_t slept_ns = 0;
+    if (!spin_until(done, kCallerSpinNs)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      while (!done()) {
+        const uint32_t d = done_word_.load();
+        caller_sleeping_.store(true);
+        if (!done()) sleep_while(done_word_, d);
+        caller_sleeping_.store(false);
+      }
+      slept_ns = std::max<int64_t>(1, (std::chrono::steady_clock::now() - t0).count());
+    }
+    if (r.error) std::rethrow_exception(r.error);
+    return slept_ns;
   }
 
  private:
-  // Decrements a counter; whoever brings the last one to zero wakes the caller. Notifying
-  // under the lock means the caller cannot miss it between checking and sleeping.
-  void release_one(std::atomic<int>& counter) {
-    if (counter.fetch_sub(1) == 1) {
-      std::lock_guard lock(mu_);
-      done_cv_.notify_one();
+  // Per worker: its wake-up word (futex) and whether it sleeps on it, on a cache line of its own.
+  struct alignas(64) Slot {
+    std::atomic<uint32_t> wake{0};
+    std::atomic<bool> sleeping{false};
+  };
+
+  void publish(int64_t chunks) {
+    const uint32_t gen = gen_of(state_.load(std::memory_order_relaxed)) + 1;
+    state_.store(pack(gen, 0, uint64_t(chunks)));  // seq_cst: ordered before the sleeping checks
+  }
+
+  // Wakes worker i if it sleeps (or unconditionally when stopping). The Dekker pair — the
+  // publish above / `sleeping` stored before the worker re-reads the state — means either the
+  // caller sees the flag or the worker sees the new region.
+  void wake(int i, bool always) {
+    Slot& s = slots_[size_t(i)];
+    if (always || s.sleeping.load()) {
+      s.wake.fetch_add(1);
+      wake_one(s.wake);
     }
   }
 
-  void finish(const std::function<void(int)>& task, int i) {
-    task(i);
-    release_one(pending_);
+  bool claim(int64_t& chunk, int64_t& count) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while (next_of(s) < count_of(s)) {
+      if (state_.compare_exchange_weak(s, s + (uint64_t(1) << 16), std::memory_order_acq_rel)) {
+        chunk = next_of(s), count = count_of(s);
+        return true;
+      }
+    }
+    return false;
   }
 
-  void loop() {
-    uint64_t seen = 0;
+  void loop(Slot& slot, uint32_t seen) {
     for (;;) {
-      for (int spin = 0; spin < kSpinIterations && generation_.load() == seen; ++spin) cpu_relax();
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load() != seen; });
+      auto ready = [&] { return gen_of(state_.load(std::memory_order_relaxed)) != seen; };
+      if (!spin_until(ready, kWorkerSpinNs)) {
+        // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
+        // a region is there).
+        const uint32_t w = slot.wake.load();
+        slot.sleeping.store(true);
+        if (gen_of(state_.load()) == seen) sleep_while(slot.wake, w);
+        slot.sleeping.store(false);
+        continue;
+      }
       if (stop_.load()) return;
-      seen = generation_.load();
-      const std::function<void(int)>* task = task_;
-      const int chunks = chunks_;
-      if (!task) continue;
-      active_.fetch_add(1);
-      lock.unlock();
+      seen = gen_of(state_.load());
       t_in_region = true;
-      for (int i; (i = next_.fetch_add(1)) < chunks;) finish(*task, i);
+      for (int64_t c, n; claim(c, n);) {
+        // The claim pins the region (it cannot end before this chunk is counted), so region_
+        // still points at it; after the count below it may be gone, so touch only the pool.
+        Region* r = region_.load(std::memory_order_acquire);
+        r->run(c);
+        if (r->finished.fetch_add(1) + 1 == n && caller_sleeping_.load()) {
+          done_word_.fetch_add(1);
+          wake_one(done_word_);
+        }
+      }
       t_in_region = false;
-      release_one(active_);
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
-  std::vector<std::thread> workers_;
-  const std::function<void(int)>* task_ = nullptr;  // guarded by mu_
-  int chunks_ = 0;                                  // guarded by mu_
-  std::atomic<int> pending_{0};  // chunks not yet finished (chunk 0 is the caller's own)
-  std::atomic<int> active_{0};   // workers currently holding task_
-  std::atomic<int> next_{0};
-  std::atomic<uint64_t> generation_{0};
+  alignas(64) std::atomic<uint64_t> state_{0};
+  alignas(64) std::atomic<Region*> region_{nullptr};
+  alignas(64) std::atomic<uint32_t> done_word_{0};
+  std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
-  int size_ = 1;
+  std::unique_ptr<Slot[]> slots_ = std::make_unique<Slot[]>(1);
+  std::vector<std::thread> workers_;
 };
 
 Pool& pool() {
@@ -142,7 +239,7 @@ Pool& pool() {
 
 std::mutex g_config_mu;
 std::mutex g_region_mu;  // held while the pool runs a region
-int g_num_threads = 0;  // 0: not configured yet
+std::atomic<int> g_num_threads{0};  // 0: not configured yet
 
 int default_threads() {
   const unsigned hw = std::thread::hardware_concurrency();
@@ -166,22 +263,97 @@ void set_num_threads(int n) {
     n = max_threads();
   }
   std::lock_guard lock(g_config_mu);
-  if (n == g_num_threads) return;
-  g_num_threads = n;
+  if (n == g_num_threads.load()) return;
+  // Not while a region runs on the pool (another application thread's): wait for it.
+  std::lock_guard region(g_region_mu);
   pool().resize(n);
+  g_num_threads.store(n);
   openblas_set_num_threads(n);
 }
 
 int get_num_threads() {
-  {
-    std::lock_guard lock(g_config_mu);
-    if (g_num_threads > 0) return g_num_threads;
-  }
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n > 0) return n;
   set_num_threads(0);
-  return g_num_threads;
+  return g_num_threads.load();
 }
 
 bool in_parallel_region() { return t_in_region; }
+
+void wake_workers() {
+  if (t_in_region || g_num_threads.load(std::memory_order_relaxed) <= 1) return;
+  std::unique_lock busy(g_region_mu, std::try_to_lock);  // the pool's workers are busy anyway
+  if (busy.owns_lock()) pool().wake_sleeping();
+}
+
+namespace {
+
+// Backing off under load. When the caller has to wait for a worker far longer than a chunk
+// takes, the worker was descheduled holding a chunk: the machine has fewer free cores than
+// threads. The next cost-aware regions then run on the caller alone (same chunks, in order, so
+// results do not change) for a window that doubles with each stall in a row (1 ms up to 32 ms)
+// and resets after a region without one; the idle workers stop spinning and sleep, leaving the
+// cores to whoever needs them.
+std::atomic<int64_t> g_solo_until_ns{0};
+std::atomic<int> g_stalls{0};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void note_wait(int64_t slept_ns, double chunk_ns) {
+  if (slept_ns == 0 || double(slept_ns) < std::max(double(kCallerSpinNs), 2 * chunk_ns)) {
+    if (g_stalls.load(std::memory_order_relaxed) != 0) g_stalls.store(0, std::memory_order_relaxed);
+    return;
+  }
+  const int stalls = std::min(g_stalls.load(std::memory_order_relaxed) + 1, 6);
+  g_stalls.store(stalls, std::memory_order_relaxed);
+  g_solo_until_ns.store(now_ns() + (kSoloWindowNs << (stalls - 1)), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+namespace detail {
+
+void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::function<void(int64_t)>& task) {
+  // One region at a time: a second application thread (a data-loader worker, say) that calls
+  // parallel_for while the pool is busy runs its chunks inline instead of corrupting the pool.
+  // (A nested call never tries the lock: its thread may be the one holding it.)
+  std::unique_lock<std::mutex> busy;
+  const bool solo = chunk_ns > 0 && kSoloWindowNs > 0 && now_ns() < g_solo_until_ns.load(std::memory_order_relaxed);
+  if (!t_in_region && !solo && chunks > 1 && chunks <= kMaxChunks)
+    busy = std::unique_lock(g_region_mu, std::try_to_lock);
+  if (!busy.owns_lock()) {
+    const bool outer = !t_in_region;
+    t_in_region = true;
+    try {
+      for (int64_t c = 0; c < chunks; ++c) task(c);
+    } catch (...) {
+      if (outer) t_in_region = false;
+      throw;
+    }
+    if (outer) t_in_region = false;
+    return;
+  }
+  if (!switch_blas) {
+    const bool wake = chunk_ns <= 0 || chunk_ns * double(chunks) >= double(kWakeMinNs);
+    const int64_t slept = pool().run(chunks, wake, task);
+    if (chunk_ns > 0) note_wait(slept, chunk_ns);
+    return;
+  }
+  const int threads = g_num_threads.load();
+  openblas_set_num_threads(1);
+  try {
+    pool().run(chunks, /*wake_sleepers=*/true, task);
+  } catch (...) {
+    openblas_set_num_threads(threads);
+    throw;
+  }
+  openblas_set_num_threads(threads);
+}
+
+}  // namespace detail
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn) {
@@ -189,35 +361,17 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const int threads = get_num_threads();
-  int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+  const int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
   if (chunks <= 1 || t_in_region) {
     fn(begin, end);
     return;
   }
   // Balanced static split: the first n % chunks chunks get one extra iteration.
   const int64_t base = n / chunks, extra = n % chunks;
-  auto chunk_range = [&](int64_t c) {
+  detail::run_chunks(chunks, /*switch_blas=*/true, /*chunk_ns=*/0, [&](int64_t c) {
     const int64_t b = begin + c * base + std::min(c, extra);
-    return std::pair{b, b + base + (c < extra ? 1 : 0)};
-  };
-  // One region at a time: a second application thread (a data-loader worker, say) that calls
-  // parallel_for while the pool is busy runs its range inline instead of corrupting the pool.
-  std::unique_lock busy(g_region_mu, std::try_to_lock);
-  if (!busy.owns_lock()) {
-    fn(begin, end);
-    return;
-  }
-  openblas_set_num_threads(1);
-  try {
-    pool().run(int(chunks), [&](int c) {
-      auto [b, e] = chunk_range(c);
-      fn(b, e);
-    });
-  } catch (...) {
-    openblas_set_num_threads(threads);
-    throw;
-  }
-  openblas_set_num_threads(threads);
+    fn(b, b + base + (c < extra ? 1 : 0));
+  });
 }
 
 }  // namespace finch

@@ -19,11 +19,60 @@ bool in_parallel_region();
 // Splits [begin, end) into at most get_num_threads() contiguous chunks of at least `grain`
 // iterations and runs fn(chunk_begin, chunk_end) on them. The split depends only on the range,
 // the grain and the thread count, so results are reproducible for a given thread count.
-// While the pool runs, OpenBLAS is switched to one thread: a kernel may call cblas from inside a
+// While the pool runs, OpenBLAS is held at one thread: a kernel may call cblas from inside a
 // chunk without spawning OpenBLAS threads under the pool's threads. Exceptions thrown by fn are
 // rethrown on the calling thread (the first one wins). Safe to call from several application
 // threads: while the pool serves one of them, the others run their ranges inline.
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
+
+// Wakes the pool's sleeping workers so they are spinning, ready for the regions that follow
+// (a runtime program calls it as a run starts: cost-aware regions too small to pay for a futex
+// wake-up use only spinning workers, so without it a program of small layers that starts after
+// an idle pause would run on the caller alone). Cheap when the workers already spin; they go
+// back to sleep after their usual spin if no region comes.
+void wake_workers();
+
+// ---- Cost-aware splitting -------------------------------------------------------------------
+// The caller says how much work one iteration (or one tile) is, in units it can count; the pool
+// turns that into time with rates measured on the reference machine (parallel_plan.cc,
+// bench/bench_parallel.cc) and uses as many threads as the work pays for: a layer too small to
+// win back a fork/join runs on the caller alone, a big one is cut into a few more chunks than
+// threads so a descheduled worker holds back at most a small chunk.
+struct Work {
+  double ns = 0;  // estimated single-thread time
+  static Work nanoseconds(double n) { return {n}; }
+  static Work macs_i8(double n);   // int8 multiply-adds in a packed GEMM tile (VNNI / sdot)
+  static Work macs_dw_i8(double n);  // int8 multiply-adds in a depthwise conv (no reduction dim)
+  static Work macs_f32(double n);  // fp32 multiply-adds in a packed GEMM tile
+  static Work bytes(double n);     // bytes streamed by an elementwise pass (read + written)
+  Work operator+(Work o) const { return {ns + o.ns}; }
+  Work operator*(double k) const { return {ns * k}; }
+};
+
+// The split parallel_for(begin, end, Work, fn) uses: the chunk count for `iters` iterations of
+// `per_iter` each at `threads` threads (1 = run on the caller). A pure function, so chunk
+// boundaries — and results — depend only on the range, the work and the thread count.
+int64_t plan_chunks(int64_t iters, Work per_iter, int threads);
+
+// Cost-aware 1-D split: plan_chunks(end - begin, per_iter, get_num_threads()) balanced contiguous
+// chunks. The body must not call OpenBLAS (OpenBLAS is not switched for these regions — the
+// switch costs a lock per call and int8/fp16/own-fp32 kernels never need it).
+void parallel_for(int64_t begin, int64_t end, Work per_iter,
+                  const std::function<void(int64_t, int64_t)>& fn);
+
+// A 2-D grid split into m_parts × n_parts rectangles of balanced contiguous ranges.
+struct Split2d {
+  int64_t m_parts = 1, n_parts = 1;
+};
+// Splits rows first (for a GEMM: pixel tiles, which are packed once per row) and columns
+// (output-channel panels) only when the rows alone give too few chunks, so a layer with one
+// pixel tile still puts every thread to work. A pure function like plan_chunks.
+Split2d plan_2d(int64_t m, int64_t n, Work per_cell, int threads);
+
+// Runs fn(m0, m1, n0, n1) over the rectangles of plan_2d(m, n, per_cell, get_num_threads()).
+// Same contract as the cost-aware parallel_for (no OpenBLAS inside).
+void parallel_for_2d(int64_t m, int64_t n, Work per_cell,
+                     const std::function<void(int64_t, int64_t, int64_t, int64_t)>& fn);
 
 }  // namespace finch

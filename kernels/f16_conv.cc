@@ -92,7 +92,7 @@ Tensor F16Conv2d::run(const Tensor& x) const {
     f32_to_f16_array(xc.data<float>() + n * C * H * W, C * H * W, xh.data());
     // col row (g, c, kh, kw) = input channel g·Cg + c shifted by the tap: G × [K][ldx], the B
     // operand of group g's GEMM (out-of-image taps are zeros, as the padding).
-    parallel_for(0, G * K, std::max<int64_t>(1, 4096 / ldx), [&](int64_t r0, int64_t r1) {
+    parallel_for(0, G * K, Work::bytes(4.0 * double(P)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t kw = r % KW_, kh = r / KW_ % KH_, ch = r / (KW_ * KH_);  // ch = g·Cg + c
         const f16* plane = xh.data() + ch * H * W;
@@ -108,7 +108,8 @@ Tensor F16Conv2d::run(const Tensor& x) const {
     });
     const int64_t mb = (OCg + kMR - 1) / kMR, cb = (P + kChunk - 1) / kChunk;
     float* yn = y.data<float>() + n * OC_ * P;
-    parallel_for(0, G * mb * cb, 1, [&](int64_t t0, int64_t t1) {
+    parallel_for(0, G * mb * cb, Work::macs_f32(double(std::min(kMR, OCg) * std::min(kChunk, P) * K)),
+                 [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t g = t / (mb * cb), m0 = t / cb % mb * kMR, c0 = t % cb * kChunk;
         const int64_t oc = g * OCg + m0;
@@ -146,7 +147,8 @@ Tensor F16Linear::run(const Tensor& x) const {
   const int64_t mb = (OUT_ + kMR - 1) / kMR, cb = (R + kChunk - 1) / kChunk;
   const f16* w = w_.data<f16>();
   float* py = y.data<float>();
-  parallel_for(0, mb * cb, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(0, mb * cb, Work::macs_f32(double(std::min(kMR, OUT_) * std::min(kChunk, R) * IN_)),
+               [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t m0 = t / cb * kMR, c0 = t % cb * kChunk;
       f16k::f16_gemm_8x8(w + m0 * IN_, IN_, xt.data() + c0, ldx, std::min(kMR, OUT_ - m0), IN_,

@@ -89,7 +89,7 @@ Tensor QConv2d::run(const Tensor& x) const {
     // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
     const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
     uint8_t* ph = phases.data();
-    parallel_for(0, N * C, std::max<int64_t>(1, 4096 / std::max<int64_t>(plane, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(0, N * C, Work::bytes(double(H * W + plane)), [&](int64_t b, int64_t e) {
       qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
     });
     xb = phases.data();
@@ -114,18 +114,18 @@ Tensor QConv2d::run(const Tensor& x) const {
   // A tile of at most Tn pixels (a 4×4 plane, a tail) takes the narrow kernel where the target
   // has one, two weight blocks at a time.
   const int64_t Tn = qs8::narrow_tile_pixels();
-  // Work item: one pixel tile of one (image, group) and a span of the group's weight blocks; the
-  // tile is packed once per item and multiplied by the span's blocks while it sits in L1. With
-  // fewer tiles than threads (batch 1, small planes) the blocks are split so every thread works;
-  // each output is computed the same way in any split.
-  const int64_t items = N * G * tiles, threads = get_num_threads();
-  const int64_t spans = items >= threads ? 1 : std::min((blocks + 1) / 2, (threads + items - 1) / items);
-  const int64_t span = (blocks + spans - 1) / spans;
-  parallel_for(0, items * spans, 1, [&](int64_t b, int64_t e) {
+  // The grid: rows are pixel tiles of one (image, group), columns the group's weight blocks of
+  // kMR channels. A rectangle packs each of its tiles once and multiplies it by its blocks while
+  // it sits in L1; the cost model splits the tiles first and the blocks only when there are too
+  // few tiles for the threads (batch 1, small planes). Each output is computed the same way in
+  // any split, so the codes do not depend on the thread count.
+  const int64_t items = N * G * tiles;
+  const double cell_macs = double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) * double(K);
+  parallel_for_2d(items, blocks, Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)),
+                  [&](int64_t i0, int64_t i1, int64_t blk_begin, int64_t blk_end) {
     thread_local std::vector<uint8_t> tile_store;
     uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
-    for (int64_t it = b; it < e; ++it) {
-      const int64_t i = it / spans, blk_begin = it % spans * span, blk_end = std::min(blocks, blk_begin + span);
+    for (int64_t i = i0; i < i1; ++i) {
       const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
       const int64_t count = std::min(T, Pv - q0);
       const bool narrow = count <= Tn;
@@ -146,7 +146,7 @@ Tensor QConv2d::run(const Tensor& x) const {
     }
   });
   if (compact)
-    parallel_for(0, N * OC_, std::max<int64_t>(1, 4096 / std::max<int64_t>(P, 1)), [&](int64_t b, int64_t e) {
+    parallel_for(0, N * OC_, Work::bytes(double(Pv + P)), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r)
         for (int64_t oh = 0; oh < OH; ++oh) std::memcpy(out + r * P + oh * OW, dst + r * Pv + oh * Wq, size_t(OW));
     });

@@ -72,7 +72,7 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
   for (int64_t oc = 0; oc < OC_; ++oc) scale[size_t(oc)] = s_x * s_w_[size_t(oc)];
   // Work items are (row, block of output channels): a batch of one still uses every thread.
   const int64_t blk = 64, nblk = (OC_ + blk - 1) / blk;
-  parallel_for(0, rows * nblk, 1, [&](int64_t b0, int64_t b1) {
+  parallel_for(0, rows * nblk, Work::macs_i8(2.0 * double(blk * Kp_)), [&](int64_t b0, int64_t b1) {
     std::vector<int32_t> acc(static_cast<size_t>(blk));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);

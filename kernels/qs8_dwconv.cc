@@ -150,7 +150,8 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
                      cl_w_.data(), cl_bias_.data(), cl_mult_.data(), cl_rshift_.data(), cl_round_even_.data(),
                      cl_round_odd_.data(), cl_vec_ok_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_};
     const int64_t blocks = (C_ + kClBlock - 1) / kClBlock;
-    parallel_for(0, N * blocks, 1, [&](int64_t b, int64_t e) {
+    const double taps = double(OH * OW * KH_ * KW_);
+    parallel_for(0, N * blocks, Work::macs_dw_i8(taps * double(std::min(C_, kClBlock))), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t c0 = i % blocks * kClBlock;
         qs8_dwconv_cl(a, i / blocks, c0, std::min(C_, c0 + kClBlock));
@@ -164,7 +165,8 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
                      quad_w_.data(), quad_off_.data()};
   // One (image, channel) plane per iteration at least: each plane is computed the same way on
   // any thread, so the codes do not depend on the thread count.
-  parallel_for(0, N * C_, 1, [&](int64_t b, int64_t e) { qs8_dwconv_planes(a, b, e); });
+  parallel_for(0, N * C_, Work::macs_dw_i8(double(OH * OW * KH_ * KW_)),
+               [&](int64_t b, int64_t e) { qs8_dwconv_planes(a, b, e); });
   return y;
 }
 

@@ -14,13 +14,9 @@ namespace finch::quant::kernels {
 
 using namespace reference::detail;
 
-namespace {
-
-// Element chunks of at least this many codes per thread: below it the pool costs more than the
-// work. Every element is computed the same way in any chunk, so results do not depend on it.
-constexpr int64_t kGrain = 16384;
-
-}  // namespace
+// The elementwise passes tell the pool the bytes they stream (framework/parallel.h): a small
+// tensor stays on the caller. Every element is computed the same way in any chunk, so results do
+// not depend on the split.
 
 Tensor qs8_add(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb, int32_t zb, float s_out,
                int32_t z_out, int32_t qmin, int32_t qmax, DType out_dtype) {
@@ -30,7 +26,7 @@ Tensor qs8_add(const Tensor& a, float sa, int32_t za, const Tensor& b, float sb,
   Tensor y = empty(a.shape(), out_dtype);
   const AddArgs g{ca.raw_data(), ca.dtype() == DType::u8, sa, za, cb.raw_data(), cb.dtype() == DType::u8, sb, zb,
                   s_out, z_out, qmin, qmax, y.raw_data(), out_dtype == DType::u8};
-  parallel_for(0, a.numel(), kGrain, [&](int64_t lo, int64_t hi) { qs8_add_range(g, lo, hi); });
+  parallel_for(0, a.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(g, lo, hi); });
   return y;
 }
 
@@ -42,7 +38,7 @@ Tensor clamp_codes(const Tensor& x, int32_t lo, int32_t hi) {
   const Tensor xc = x.contiguous();
   Tensor y = empty(x.shape(), x.dtype());
   const int64_t n = x.numel();
-  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(0, n, Work::bytes(2), [&](int64_t b, int64_t e) {
     if (x.dtype() == DType::u8)
       qs8_clamp(xc.data<uint8_t>() + b, y.data<uint8_t>() + b, e - b, lo, hi);
     else
@@ -82,7 +78,9 @@ Tensor qs8_max_pool2d(const Tensor& x, const ops::Pool2dParams& p) {
   Tensor y = empty(shape, x.dtype());
   const MaxPoolArgs a{xc.raw_data(), y.raw_data(), x.dtype() == DType::u8, H, W, OH, OW, p.kh, p.kw, p.sh, p.sw,
                       p.ph, p.pw};
-  if (P > 0) parallel_for(0, P, 1, [&](int64_t b, int64_t e) { qs8_max_pool2d_planes(a, b, e); });
+  if (P > 0)
+    parallel_for(0, P, Work::bytes(double(H * W + OH * OW * p.kh * p.kw)),
+                 [&](int64_t b, int64_t e) { qs8_max_pool2d_planes(a, b, e); });
   return y;
 }
 

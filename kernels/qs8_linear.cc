@@ -64,7 +64,8 @@ Tensor QLinear::run(const Tensor& x) const {
     std::vector<uint8_t> xu(size_t(rows * Kp_), 0);
     for (int64_t r = 0; r < rows; ++r)
       qs8::to_u8(static_cast<const uint8_t*>(xc.raw_data()) + r * K_, x_dtype_ == DType::i8, K_, xu.data() + r * Kp_);
-    parallel_for(0, OC_, 16, [&](int64_t b, int64_t e) {
+    // A GEMV streams each weight row once: budget it at half the GEMM tile rate.
+    parallel_for(0, OC_, Work::macs_i8(2.0 * double(rows * Kp_)), [&](int64_t b, int64_t e) {
       std::vector<int32_t> acc(size_t(e - b));
       for (int64_t r = 0; r < rows; ++r) {
         qs8::qu8s8_dot_rows(xu.data() + r * Kp_, rows_.data() + b * Kp_, e - b, Kp_, acc.data());
@@ -82,13 +83,17 @@ Tensor QLinear::run(const Tensor& x) const {
   std::vector<uint8_t> xu(size_t(rows * K_));
   qs8::to_u8(static_cast<const uint8_t*>(xc.raw_data()), x_dtype_ == DType::i8, rows * K_, xu.data());
   const int64_t K4 = (K_ + 3) / 4, tiles = (rows + T - 1) / T, blocks = (OC_ + qs8::kMR - 1) / qs8::kMR;
-  parallel_for(0, tiles, 1, [&](int64_t b, int64_t e) {
+  // Rows of the grid are tiles of T input rows, columns blocks of kMR output channels (see
+  // QConv2d::run): with few rows the channel blocks are split too.
+  const double cell_macs = double(std::min(T, rows)) * double(std::min(qs8::kMR, OC_)) * double(K_);
+  parallel_for_2d(tiles, blocks, Work::macs_i8(cell_macs) + Work::bytes(double(K_ * T) / double(blocks)),
+                  [&](int64_t i0, int64_t i1, int64_t blk0, int64_t blk1) {
     std::vector<uint8_t> tile_store;
     uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
-    for (int64_t i = b; i < e; ++i) {
+    for (int64_t i = i0; i < i1; ++i) {
       const int64_t r0 = i * T, count = std::min(T, rows - r0);
       qs8::pack_rows_tile(xu.data(), rows, K_, r0, T, tile);
-      for (int64_t blk = 0; blk < blocks; ++blk) {
+      for (int64_t blk = blk0; blk < blk1; ++blk) {
         const int64_t oc0 = blk * qs8::kMR;
         // out[r][oc]: the tile's rows are output channels, its columns input rows.
         qs8::qu8s8_gemm_tile(packed_.data() + blk * K4 * qs8::kMR * 4, tile, K4, T,

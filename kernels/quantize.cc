@@ -17,8 +17,8 @@
 namespace finch::quant {
 namespace {
 
-// Elements per parallel chunk: big enough that the pool's hand-off is noise (~10 µs of work).
-constexpr int64_t kGrain = 32768;
+// Work per element for the pool's cost model: a float read, a code written (at most 4 bytes).
+const Work kPerElement = Work::bytes(8);
 // Rows shorter than this are expanded into per-element parameter arrays (one [C, inner] block)
 // so the kernel still runs full vectors when the axis is the last or nearly the last one.
 constexpr int64_t kMinRow = 64;
@@ -86,7 +86,7 @@ void for_runs(const Layout& l, const QParams& p, const Run& run) {
   if (C == 1 || l.inner >= kMinRow) {
     // Segments of `inner` elements (a per-tensor tensor is one segment) share one parameter pair.
     const int64_t seg = C == 1 ? n : l.inner;
-    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+    parallel_for(0, n, kPerElement, [&](int64_t b, int64_t e) {
       while (b < e) {
         const int64_t k = b / seg, end = std::min(e, (k + 1) * seg);
         const size_t c = size_t(k % C);
@@ -104,7 +104,7 @@ void for_runs(const Layout& l, const QParams& p, const Run& run) {
       se[size_t(c * l.inner + j)] = p.scale[size_t(c)];
       ze[size_t(c * l.inner + j)] = zf[size_t(c)];
     }
-  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(0, n, kPerElement, [&](int64_t b, int64_t e) {
     while (b < e) {
       const int64_t j = b % block, end = std::min(e, b - j + block);
       run(b, end - b, kernels::QuantArgs{&se[size_t(j)], &ze[size_t(j)], true, lo, hi});
@@ -158,7 +158,7 @@ Tensor dequantize(const Tensor& q_in, const QParams& p) {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       const T* qp = q.data<T>();
-      parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+      parallel_for(0, rows, kPerElement * double(inner), [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
           const size_t c = size_t(r % C);
           const int64_t z = p.zero_point[c];

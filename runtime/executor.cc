@@ -8,6 +8,7 @@
 
 #include "framework/checked_math.h"
 #include "framework/error.h"
+#include "framework/parallel.h"
 #include "runtime/op_table.h"
 #include "runtime/verify.h"
 
@@ -154,6 +155,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
     if (i == 0) check_batch(x.size(0));  // before any node allocates its batch-sized output
     vals[size_t(g_.inputs[i])] = x.contiguous();
   }
+  wake_workers();  // so small layers find the pool's workers spinning (framework/parallel.h)
   std::vector<Tensor> in;
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];

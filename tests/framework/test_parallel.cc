@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -67,4 +69,184 @@ TEST(Parallel, AbsurdThreadCountsAreCapped) {
   parallel_for(0, 1000, 1, [&](int64_t b, int64_t e) { total += e - b; });
   EXPECT_EQ(total.load(), 1000);
   set_num_threads(before);
+}
+
+namespace {
+
+// The chunks one call hands to fn, sorted by start.
+template <class Call>
+std::vector<std::pair<int64_t, int64_t>> chunks_of(const Call& call) {
+  std::mutex mu;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  call([&](int64_t b, int64_t e) {
+    std::lock_guard g(mu);
+    out.emplace_back(b, e);
+  });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+// The grain API's split stays what it was: min(threads, ceil(n / grain)) balanced chunks.
+TEST(Parallel, GrainApiSplitIsBalancedAndCapped) {
+  set_num_threads(3);
+  using V = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(chunks_of([](auto fn) { parallel_for(0, 10, 1, fn); }), (V{{0, 4}, {4, 7}, {7, 10}}));
+  EXPECT_EQ(chunks_of([](auto fn) { parallel_for(5, 15, 5, fn); }), (V{{5, 10}, {10, 15}}));
+  EXPECT_EQ(chunks_of([](auto fn) { parallel_for(0, 10, 20, fn); }), (V{{0, 10}}));
+  set_num_threads(2);
+}
+
+TEST(Parallel, CostApiVisitsEachIndexOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    set_num_threads(threads);
+    for (int64_t n : {0, 1, 2, 7, 64, 1001}) {
+      for (double ns : {0.5, 300.0, 1e5}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (int rep = 0; rep < 5; ++rep)
+          parallel_for(0, n, Work::nanoseconds(ns), [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+          });
+        for (auto& h : hits) ASSERT_EQ(h.load(), 5) << threads << " threads, n " << n << ", " << ns << " ns";
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST(Parallel, TwoDimensionalVisitsEachCellOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    set_num_threads(threads);
+    for (auto [m, n] : {std::pair<int64_t, int64_t>{1, 1}, {1, 37}, {2, 5}, {3, 64}, {50, 3}, {0, 4}}) {
+      for (double ns : {1.0, 2e5}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(m * n));
+        parallel_for_2d(m, n, Work::nanoseconds(ns), [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+          EXPECT_LT(m0, m1);
+          EXPECT_LT(n0, n1);
+          for (int64_t i = m0; i < m1; ++i)
+            for (int64_t j = n0; j < n1; ++j) hits[size_t(i * n + j)]++;
+        });
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1) << threads << " threads, " << m << "x" << n << ", " << ns;
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
+// A layer too small to win back a fork/join runs on the caller in one piece.
+TEST(Parallel, TinyWorkRunsOnTheCallerAlone) {
+  set_num_threads(4);
+  EXPECT_EQ(plan_chunks(1000, Work::nanoseconds(1), 4), 1);
+  EXPECT_EQ(plan_chunks(16, Work::macs_i8(100), 4), 1);
+  EXPECT_EQ(plan_2d(4, 4, Work::bytes(64), 4).m_parts * plan_2d(4, 4, Work::bytes(64), 4).n_parts, 1);
+  const auto me = std::this_thread::get_id();
+  int calls = 0;
+  parallel_for(0, 1000, Work::nanoseconds(1), [&](int64_t b, int64_t e) {
+    EXPECT_EQ(std::this_thread::get_id(), me);
+    EXPECT_EQ(b, 0);
+    EXPECT_EQ(e, 1000);
+    ++calls;
+  });
+  EXPECT_EQ(calls, 1);
+  set_num_threads(2);
+}
+
+// Enough work uses every thread, in a few more chunks than threads but never more than
+// iterations; one thread never splits.
+TEST(Parallel, BigWorkSplitsAcrossThreads) {
+  for (int threads : {2, 3, 8}) {
+    const int64_t c = plan_chunks(1000, Work::nanoseconds(1e5), threads);
+    EXPECT_GE(c, threads);
+    EXPECT_LE(c, 1000);
+    EXPECT_LE(plan_chunks(3, Work::nanoseconds(1e7), threads), 3);
+    EXPECT_EQ(plan_chunks(1000, Work::nanoseconds(1e5), 1), 1);
+  }
+  // One pixel tile but many channel panels: the columns are split so both threads work.
+  const Split2d one_row = plan_2d(1, 64, Work::nanoseconds(1e4), 2);
+  EXPECT_EQ(one_row.m_parts, 1);
+  EXPECT_GE(one_row.n_parts, 2);
+  // Many rows: only the rows are split (each row's packing is done once).
+  const Split2d many_rows = plan_2d(200, 8, Work::nanoseconds(1e4), 2);
+  EXPECT_GE(many_rows.m_parts, 2);
+  EXPECT_EQ(many_rows.n_parts, 1);
+}
+
+// Chunk boundaries are a pure function of (range, work, threads): the same on every call, and
+// the same when the pool is busy with another application thread and the call runs inline.
+TEST(Parallel, CostApiChunkingIsDeterministic) {
+  set_num_threads(2);
+  auto call = [](auto fn) { parallel_for(3, 3 + 777, Work::nanoseconds(2e3), fn); };
+  const auto first = chunks_of(call);
+  ASSERT_GE(first.size(), 2u);
+  EXPECT_EQ(first.front().first, 3);
+  EXPECT_EQ(first.back().second, 780);
+  for (size_t i = 1; i < first.size(); ++i) EXPECT_EQ(first[i - 1].second, first[i].first);
+  for (int rep = 0; rep < 20; ++rep) ASSERT_EQ(chunks_of(call), first);
+  // Another thread holds the pool (its region waits on `release`) while this one calls.
+  std::atomic<bool> inside{false}, release{false};
+  std::thread holder([&] {
+    parallel_for(0, 2, 1, [&](int64_t b, int64_t) {
+      if (b == 0) {
+        inside = true;
+        while (!release) std::this_thread::yield();
+      }
+    });
+  });
+  while (!inside) std::this_thread::yield();
+  const auto busy = chunks_of(call);
+  release = true;
+  holder.join();
+  EXPECT_EQ(busy, first);
+  // A different thread count may split differently, but again the same way every time.
+  set_num_threads(3);
+  const auto three = chunks_of(call);
+  EXPECT_EQ(chunks_of(call), three);
+  set_num_threads(2);
+}
+
+TEST(Parallel, CostApiNestsInlineAndRethrows) {
+  set_num_threads(3);
+  std::atomic<int> inner{0};
+  parallel_for(0, 64, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) {
+    EXPECT_TRUE(in_parallel_region());
+    const auto me = std::this_thread::get_id();
+    parallel_for_2d(4, 4, Work::nanoseconds(1e6), [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      EXPECT_EQ(std::this_thread::get_id(), me);  // nested: inline on this thread
+      inner += int((m1 - m0) * (n1 - n0) * (e - b));
+    });
+  });
+  EXPECT_EQ(inner.load(), 16 * 64);
+  EXPECT_FALSE(in_parallel_region());
+  EXPECT_THROW(parallel_for(0, 100, Work::nanoseconds(1e5), [](int64_t b, int64_t) {
+                 if (b > 50) fail("boom");
+               }),
+               Error);
+  EXPECT_FALSE(in_parallel_region());
+  EXPECT_THROW(parallel_for_2d(1, 100, Work::nanoseconds(1e5), [](int64_t, int64_t, int64_t n0, int64_t) {
+                 if (n0 > 0) fail("boom");
+               }),
+               Error);
+  EXPECT_FALSE(in_parallel_region());
+  // The pool still works after the errors.
+  std::atomic<int64_t> total{0};
+  parallel_for(0, 1000, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { total += e - b; });
+  EXPECT_EQ(total.load(), 1000);
+  set_num_threads(2);
+}
+
+// Regions back to back, with sleeps between some of them so the workers go to sleep and must be
+// woken, and wake_workers() calls between others: no region may be lost or run twice.
+TEST(Parallel, WorkersSleepAndWake) {
+  set_num_threads(2);
+  int64_t total = 0;
+  std::atomic<int64_t> seen{0};
+  for (int rep = 0; rep < 300; ++rep) {
+    if (rep % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (rep % 50 == 25) wake_workers();  // woken without a region: they spin, then sleep again
+    if (rep % 100 == 10) std::this_thread::sleep_for(std::chrono::microseconds(300));
+    parallel_for(0, 10, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { seen += e - b; });
+    total += 10;
+  }
+  EXPECT_EQ(seen.load(), total);
 }
