@@ -34,9 +34,13 @@ class QConv2d {
  private:
   ops::Conv2dParams p_;
   int64_t OC_, Cg_, KH_, KW_;
+  // K in quads (Cg >= 4): k = ((c / 4)·KH·KW + tap)·4 + c % 4, channels padded to a multiple of 4
+  // with zero weights, the order of the 4-channel interleaved planes that the indirect GEMM
+  // reads in place (qs8_gemm.h qu8s8_gemm_tile_indirect); else k = c·KH·KW + tap.
+  bool quad_ = false;
   DType x_dtype_, out_dtype_;
   int32_t zx_u8_, z_out_, qmin_, qmax_;
-  std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][Cg·KH·KW]
+  std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][K] in the order above
   std::vector<qs8::RowQuant> rq_;        // per OC
 };
 

@@ -70,6 +70,35 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
       }
 }
 
+void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint32_t used, uint8_t pad,
+                   uint8_t flip, uint8_t* dst) {
+  const int64_t H = g.H, W = g.W, ph = g.ph, pw = g.pw, sh = g.sh, sw = g.sw, Hq = g.Hq, Wq = g.Wq, HWq = Hq * Wq;
+  // Without padding or strides every word is written below: no fill first (1×1 convs).
+  const bool full = ph == 0 && pw == 0 && sh == 1 && sw == 1 && Hq == H && Wq == W;
+  for (int64_t a = 0; a < sh; ++a)
+    for (int64_t b = 0; b < sw; ++b) {
+      if (a * sw + b < 32 && !(used >> (a * sw + b) & 1)) continue;
+      uint8_t* d = dst + (a * sw + b) * HWq * 4;
+      if (!full) std::memset(d, pad, size_t(HWq * 4));
+      const int64_t j0 = b >= pw ? 0 : (pw - b + sw - 1) / sw, w0 = j0 * sw + b - pw;
+      const int64_t n = w0 < W ? (W - 1 - w0) / sw + 1 : 0;
+      if (n == 0) continue;
+      for (int64_t r = 0; r < Hq; ++r) {
+        const int64_t h = r * sh + a - ph;
+        if (h < 0 || h >= H) continue;
+        const uint8_t* rows[4];
+        for (int64_t j = 0; j < 4; ++j) rows[j] = j < channels ? x + (j * H + h) * W + w0 : nullptr;
+        uint8_t* o = d + (r * Wq + j0) * 4;
+        if (sw == 1) {
+          interleave4_rows(rows, 1, n, n, flip, o);  // one row of n words, vectorized
+        } else {
+          for (int64_t t = 0; t < n; ++t)
+            for (int64_t j = 0; j < 4; ++j) o[t * 4 + j] = rows[j] ? uint8_t(rows[j][t * sw] ^ flip) : 0;
+        }
+      }
+    }
+}
+
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
   // The divisions once per (kh, kw), not per tap: at K = 192 they were a quarter of a 1×1 conv.
   const int64_t taps = KH * KW, plane = g.sh * g.sw * g.Hq * g.Wq;
