@@ -152,9 +152,11 @@ Tensor QConv2d::run(const Tensor& x) const {
   const int64_t blocks = (OCg + qs8::kMR - 1) / qs8::kMR, group_bytes = blocks * K4 * qs8::kMR * 4;
   const qs8::OutQuant oq{z_out_, qmin_, qmax_, out_dtype_ == DType::u8};
   auto* out = static_cast<uint8_t*>(y.raw_data());
-  // Where the GEMM writes: the output itself when the grid has no extra columns, else rows of
-  // Pv virtual pixels per (image, channel), compacted below.
-  const bool compact = Wq != OW;
+  // Where the GEMM writes: the output itself when the grid has no extra columns or the indirect
+  // tiles store around them (segments, qs8_gemm.h TileSegments: a tile spans at most 5 rows of
+  // a grid with Wq >= 8), else rows of Pv virtual pixels per (image, channel), compacted below.
+  const bool segmented = indirect && Wq != OW && Wq >= 8;
+  const bool compact = Wq != OW && !segmented;
   uint8_t* dst = out;
   int64_t dst_plane = P;
   if (compact) {
@@ -184,20 +186,25 @@ Tensor QConv2d::run(const Tensor& x) const {
       const uint8_t* const xt = indirect ? xb + ((n * G + g) * Cg4 * plane + q0) * 4 : tile;
       if (!indirect)
         qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, offs, K, q0, narrow ? Tn : T, count, flip, tile);
+      qs8::TileSegments segs;
+      if (segmented && !qs8::tile_segments(q0, count, Wq, OW, &segs))
+        fail(op, ": expected a pixel tile to span at most ", qs8::TileSegments::kMax, " rows of ", Wq);
+      const qs8::TileSegments* const seg = segmented ? &segs : nullptr;
       for (int64_t blk = blk_begin; blk < blk_end; blk += narrow ? 2 : 1) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;
         const int8_t* wb = packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4;
-        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + q0;
+        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + (segmented ? 0 : q0);  // segments hold q0
         if (narrow) {
           const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
           if (indirect)
-            qs8::qu8s8_gemm_tile_indirect_narrow(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+            qs8::qu8s8_gemm_tile_indirect_narrow(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane,
+                                                 seg);
           else
             qs8::qu8s8_gemm_tile_narrow(wb, xt, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
         } else {
           const int64_t rows = std::min(qs8::kMR, OCg - blk * qs8::kMR);
           if (indirect)
-            qs8::qu8s8_gemm_tile_indirect(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+            qs8::qu8s8_gemm_tile_indirect(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane, seg);
           else
             qs8::qu8s8_gemm_tile(wb, xt, K4, T, rows, count, rq_.data() + oc0, oq, o, dst_plane, 1);
         }

@@ -63,12 +63,25 @@ void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64
 // Every pixel's word is read, also for t >= count (their sums are dropped), so the bytes up to
 // x + off[k4] + 4·T must be readable. Only where indirect_gemm() (AVX-512 VNNI); otherwise
 // callers pack tiles. The rest as qu8s8_gemm_tile (col_stride 1) and qu8s8_gemm_tile_narrow.
+// With `seg` (not null) the codes skip the virtual grid's extra columns instead: pixel t of
+// segment s (lo[s] <= t < hi[s]) of row m goes to out + m·row_stride + off[s] + t, nothing else
+// is stored (QConv2d writes its output directly, without a compaction pass).
+struct TileSegments {
+  static constexpr int kMax = 8;
+  int n = 0;
+  int64_t off[kMax];
+  int32_t lo[kMax], hi[kMax];
+};
+// The segments of tile pixels q0 .. q0+count−1 of a virtual grid [..][Wq] whose columns below
+// OW are kept, for an output [..][OW] at out: false where they would exceed kMax (Wq < 8).
+bool tile_segments(int64_t q0, int64_t count, int64_t Wq, int64_t OW, TileSegments* seg);
 bool indirect_gemm();
 void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
-                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride);
+                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                              const TileSegments* seg = nullptr);
 void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
                                      int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                     int64_t row_stride);
+                                     int64_t row_stride, const TileSegments* seg = nullptr);
 
 // acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);

@@ -276,14 +276,30 @@ int64_t NarrowTilePixels() {
 #endif
 }
 
+// Stores requantized codes buf [rows][T] as the segments say (qs8_gemm.h TileSegments), or the
+// first count of each row at out + m·row_stride where seg is null.
+void StoreCodeRows(const uint8_t* buf, int64_t T, int64_t rows, int64_t count, const TileSegments* seg, uint8_t* out,
+                   int64_t row_stride) {
+  for (int64_t m = 0; m < rows; ++m) {
+    if (!seg) {
+      std::memcpy(out + m * row_stride, buf + m * T, size_t(count));
+      continue;
+    }
+    for (int s = 0; s < seg->n; ++s)
+      std::memcpy(out + m * row_stride + seg->off[s] + seg->lo[s], buf + m * T + seg->lo[s],
+                  size_t(seg->hi[s] - seg->lo[s]));
+  }
+}
+
 // qs8_gemm.h qu8s8_gemm_tile_narrow.
 // off: null for a packed tile, else the indirect form (qu8s8_gemm_tile_indirect_narrow).
 void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows, int64_t count,
-                const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+                const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                const TileSegments* seg = nullptr) {
 #if HWY_TARGET == HWY_AVX3_DL
   HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16);
   if (HighShiftRows(q, rows, o)) {
-    const RequantTile16 epi(q, rows, count, o, out, row_stride);
+    const RequantTile16 epi(q, rows, count, o, out, row_stride, seg);
     return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
                       : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
   }
@@ -292,9 +308,13 @@ void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K
   auto keep = [&](int64_t m, __m512i v) HWY_ATTR { _mm512_store_si512(acc + m * 16, v); };
   rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, keep, off)
              : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, keep, off);
-  RequantRows(acc, 16, rows, count, q, o, out, row_stride, 1);
+  if (!seg) return RequantRows(acc, 16, rows, count, q, o, out, row_stride, 1);
+  uint8_t codes[2 * kMR * 16];
+  RequantRows(acc, 16, rows, count, q, o, codes, 16, 1);
+  StoreCodeRows(codes, 16, rows, count, seg, out, row_stride);
 #else
   (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  (void)seg;
   HWY_ASSERT(false);  // callers check narrow_tile_pixels() first
 #endif
 }
@@ -308,11 +328,12 @@ bool IndirectGemm() { return HWY_TARGET == HWY_AVX3_DL; }
 
 // qs8_gemm.h qu8s8_gemm_tile_indirect: the 8×32 tile reading its activations in place.
 void Qu8s8GemmTileIndirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
-                           int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+                           int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                           const TileSegments* seg) {
 #if HWY_TARGET == HWY_AVX3_DL
   HWY_DASSERT(rows >= 1 && rows <= kMR && count >= 1 && count <= 32);
   if (HighShiftRows(q, rows, o)) {
-    RequantTile8x32 epi(q, rows, count, o, out, row_stride);
+    RequantTile8x32 epi(q, rows, count, o, out, row_stride, seg);
     return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, epi, off);
   }
   HWY_ALIGN int32_t acc[kMR * 32];
@@ -320,17 +341,21 @@ void Qu8s8GemmTileIndirect(const int8_t* w, const uint8_t* x, const int64_t* off
     _mm512_store_si512(acc + m * 32, a);
     _mm512_store_si512(acc + m * 32 + 16, b);
   }, off);
-  RequantRows(acc, 32, rows, count, q, o, out, row_stride, 1);
+  if (!seg) return RequantRows(acc, 32, rows, count, q, o, out, row_stride, 1);
+  uint8_t codes[kMR * 32];
+  RequantRows(acc, 32, rows, count, q, o, codes, 32, 1);
+  StoreCodeRows(codes, 32, rows, count, seg, out, row_stride);
 #else
   (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  (void)seg;
   HWY_ASSERT(false);  // callers check indirect_gemm() first
 #endif
 }
 
 void Qu8s8GemmTileIndirectNarrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
                                  int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                 int64_t row_stride) {
-  NarrowTile(w, x, off, K4, rows, count, q, o, out, row_stride);
+                                 int64_t row_stride, const TileSegments* seg) {
+  NarrowTile(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
 }
 
 // One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
@@ -459,13 +484,14 @@ void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64
 }
 bool indirect_gemm() { return FINCH_DISPATCH(IndirectGemm)(); }
 void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
-                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
-  FINCH_DISPATCH(Qu8s8GemmTileIndirect)(w, x, off, K4, rows, count, q, o, out, row_stride);
+                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                              const TileSegments* seg) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirect)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
 }
 void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
                                      int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                     int64_t row_stride) {
-  FINCH_DISPATCH(Qu8s8GemmTileIndirectNarrow)(w, x, off, K4, rows, count, q, o, out, row_stride);
+                                     int64_t row_stride, const TileSegments* seg) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirectNarrow)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
 }
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);

@@ -163,8 +163,15 @@ struct RequantTile8x32 {
   int64_t row_stride;
   int32_t z_out;
 
-  RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
-      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+  const TileSegments* seg = nullptr;  // qs8_gemm.h: stores skipping the virtual columns
+  __mmask32 seg_keep[TileSegments::kMax];
+
+  RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
+                  const TileSegments* sg = nullptr)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg) {
+    if (seg)
+      for (int s = 0; s < seg->n; ++s)
+        seg_keep[s] = __mmask32(((uint64_t{1} << seg->hi[s]) - 1) & ~((uint64_t{1} << seg->lo[s]) - 1));
     // Byte 4i of the pair (a, b): the low byte of code i.
     alignas(64) static constexpr uint8_t kLowBytes[64] = {
         0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60,
@@ -179,6 +186,11 @@ struct RequantTile8x32 {
     const RequantHigh16 fix(q[m], z_out, qlo, qhi);
     const __m256i codes = _mm512_castsi512_si256(_mm512_permutex2var_epi8(fix(a), low_bytes, fix(b)));
     uint8_t* dst = out + m * row_stride;
+    if (seg) {
+      // Masked-off lanes neither store nor fault, whatever address they would have had.
+      for (int s = 0; s < seg->n; ++s) _mm256_mask_storeu_epi8(dst + seg->off[s], seg_keep[s], codes);
+      return;
+    }
     if (keep == ~__mmask32{0})
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), codes);
     else
@@ -232,8 +244,15 @@ struct RequantTile16 {
   int64_t row_stride;
   int32_t z_out;
 
-  RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
-      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+  const TileSegments* seg = nullptr;
+  __mmask16 seg_keep[TileSegments::kMax];
+
+  RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
+                const TileSegments* sg = nullptr)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg) {
+    if (seg)
+      for (int s = 0; s < seg->n; ++s)
+        seg_keep[s] = __mmask16(((uint32_t{1} << seg->hi[s]) - 1) & ~((uint32_t{1} << seg->lo[s]) - 1));
     qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
     keep = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
   }
@@ -241,7 +260,12 @@ struct RequantTile16 {
   HWY_INLINE void operator()(int64_t m, __m512i v) const {
     if (m >= rows) return;
     const RequantHigh16 fix(q[m], z_out, qlo, qhi);
-    _mm_mask_storeu_epi8(out + m * row_stride, keep, _mm512_cvtepi32_epi8(fix(v)));
+    const __m128i codes = _mm512_cvtepi32_epi8(fix(v));
+    if (seg) {
+      for (int s = 0; s < seg->n; ++s) _mm_mask_storeu_epi8(out + m * row_stride + seg->off[s], seg_keep[s], codes);
+      return;
+    }
+    _mm_mask_storeu_epi8(out + m * row_stride, keep, codes);
   }
 };
 

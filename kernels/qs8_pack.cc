@@ -104,6 +104,19 @@ void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint3
     }
 }
 
+bool tile_segments(int64_t q0, int64_t count, int64_t Wq, int64_t OW, TileSegments* seg) {
+  seg->n = 0;
+  for (int64_t oh = q0 / Wq; oh * Wq < q0 + count; ++oh) {
+    const int64_t lo = std::max<int64_t>(0, oh * Wq - q0), hi = std::min(count, oh * Wq + OW - q0);
+    if (hi <= lo) continue;
+    if (seg->n == TileSegments::kMax) return false;
+    // Pixel t = q0 + t − oh·Wq of row oh sits at oh·OW + (q0 + t − oh·Wq).
+    seg->off[seg->n] = q0 - oh * (Wq - OW), seg->lo[seg->n] = int32_t(lo), seg->hi[seg->n] = int32_t(hi);
+    ++seg->n;
+  }
+  return true;
+}
+
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
   // The divisions once per (kh, kw), not per tap: at K = 192 they were a quarter of a 1×1 conv.
   const int64_t taps = KH * KW, plane = g.sh * g.sw * g.Hq * g.Wq;
