@@ -52,8 +52,9 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
   // Padding channels to quads costs the packed path (targets without the indirect kernel) work
   // on zero weights, so only where the indirect kernel runs or nothing is padded. Not for 1×1
   // stride-1 convs without padding (run() reads their input itself): there the interleaving copy
-  // costs what the tile packing did, and the kernel's strided reads of K4 planes (where a packed
-  // tile is contiguous) made MobileNetV2 and MobileNet v1 (mostly 1×1) 13-30% slower.
+  // costs what the tile packing did. Measured indirect, bench_qs8_gemm's MobileNetV2 1×1 shapes
+  // ran 0.70-1.15× the packed time (large K gains, small K loses), the whole int8 MobileNetV2
+  // program (28×28, small K) 1.07-1.11×.
   const bool direct = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
   quad_ = !direct && Cg_ >= 4 && (Cg_ % 4 == 0 || qs8::indirect_gemm());
   const int64_t Kq = quad_ ? Cg4 * taps * 4 : K;
