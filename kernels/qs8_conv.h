@@ -5,7 +5,9 @@
 //   acc = Σ (x − zx)·w + bias = Σ x_u8·w − zx_u8·Σw + bias
 // with Σw and bias folded into one int32 offset per output channel at construction. The sums
 // wrap in int32, which is exact whenever the true accumulator fits int32 (the reference fails
-// otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels.
+// otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
+// AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
+// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles.
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
 #pragma once
