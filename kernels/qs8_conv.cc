@@ -48,14 +48,31 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
   check_multipliers(m, OC_, op);
   zx_u8_ = x_dtype == DType::i8 ? zx + 128 : zx;
 
-  const int64_t OCg = OC_ / p.groups, K = Cg_ * KH_ * KW_;
+  const int64_t OCg = OC_ / p.groups, taps = KH_ * KW_, K = Cg_ * taps, Cg4 = (Cg_ + 3) / 4;
+  // Padding channels to quads costs the packed path (targets without the indirect kernel) work
+  // on zero weights, so only where the indirect kernel runs or nothing is padded. Not for 1×1
+  // stride-1 convs without padding (run() reads their input itself): there the interleaving copy
+  // costs what the tile packing did. Measured indirect, bench_qs8_gemm's MobileNetV2 1×1 shapes
+  // ran 0.70-1.15× the packed time (large K gains, small K loses), the whole int8 MobileNetV2
+  // program (28×28, small K) 1.07-1.11×.
+  const bool direct = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  quad_ = !direct && Cg_ >= 4 && (Cg_ % 4 == 0 || qs8::indirect_gemm());
+  const int64_t Kq = quad_ ? Cg4 * taps * 4 : K;
   const Tensor wc = w.contiguous();
   const int8_t* wp = wc.data<int8_t>();
   std::vector<int64_t> sums;
+  std::vector<int8_t> wq;
   for (int64_t g = 0; g < p.groups; ++g) {
-    const auto blk = qs8::pack_weights(wp + g * OCg * K, OCg, K);
+    const int8_t* wg = wp + g * OCg * K;
+    if (quad_) {
+      wq.assign(size_t(OCg * Kq), 0);
+      for (int64_t m = 0; m < OCg; ++m)
+        for (int64_t c = 0; c < Cg_; ++c)
+          for (int64_t t = 0; t < taps; ++t) wq[size_t(m * Kq + (c / 4 * taps + t) * 4 + c % 4)] = wg[m * K + c * taps + t];
+    }
+    const auto blk = qs8::pack_weights(quad_ ? wq.data() : wg, OCg, Kq);
     packed_.insert(packed_.end(), blk.begin(), blk.end());
-    const auto s = qs8::weight_sums(wp + g * OCg * K, OCg, K);
+    const auto s = qs8::weight_sums(wg, OCg, K);
     sums.insert(sums.end(), s.begin(), s.end());
   }
   rq_ = qs8::row_quants(sums, bias_codes(bias, OC_, op), m, zx_u8_);
@@ -81,30 +98,66 @@ Tensor QConv2d::run(const Tensor& x) const {
   const qs8::PhaseGeom pg = direct ? qs8::PhaseGeom{H, W, 0, 0, 1, 1, H, W}
                                    : qs8::phase_geom(H, W, p_.ph, p_.pw, p_.sh, p_.sw);
   const int64_t plane = pg.sh * pg.sw * pg.Hq * pg.Wq;  // bytes per input channel
-  thread_local std::vector<uint8_t> phases, wide;      // per-call scratch, kept between calls
-  if (!direct) {
-    phases.resize(size_t(N * C * plane));
-    // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
-    // Split over the planes: done serially this copy held back a second thread (ResNet-18).
-    // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
-    const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
+  const int64_t taps = KH_ * KW_, Cg4 = (Cg_ + 3) / 4, T = qs8::tile_pixels();
+  const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
+  // Indirect: the planes in 4-channel words, [N][G][Cg4][plane][4], flipped to u8 in the copy,
+  // and the kernel reads each tile's words in place: no per-tile packing (with 16 to 64 output
+  // channels a tile serves only 2 to 8 weight blocks, so packing was a large share of a layer).
+  const bool indirect = quad_ && qs8::indirect_gemm();
+  thread_local std::vector<uint8_t> phases, wide;  // per-call scratch, kept between calls
+  thread_local std::vector<int64_t> off;
+  const std::vector<int64_t> tap_off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
+  if (indirect) {
+    // Slack past the last plane: a tail tile reads all T pixels' words (qs8_gemm.h).
+    const int64_t quads = N * G * Cg4, bytes = quads * plane * 4, slack = T * 4 + 64;
+    phases.resize(size_t(bytes + slack));
+    std::memset(phases.data() + bytes, 0, size_t(slack));
     uint8_t* ph = phases.data();
-    parallel_for(0, N * C, Work::bytes(double(H * W + plane)), [&](int64_t b, int64_t e) {
-      qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
+    parallel_for(0, quads, Work::bytes(double(4 * (H * W + plane))), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t ng = i / Cg4, c = i % Cg4 * 4;  // ng = n·G + g
+        qs8::phase_planes4(xb + (ng / G * C + ng % G * Cg_ + c) * H * W, std::min<int64_t>(4, Cg_ - c), pg, used,
+                           uint8_t(zx_u8_), flip, ph + i * plane * 4);
+      }
     });
     xb = phases.data();
+    off.resize(size_t(Cg4 * taps));
+    for (int64_t c4 = 0; c4 < Cg4; ++c4)
+      for (int64_t t = 0; t < taps; ++t) off[size_t(c4 * taps + t)] = 4 * (c4 * plane + tap_off[size_t(t)]);
+  } else {
+    if (!direct) {
+      phases.resize(size_t(N * C * plane));
+      // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
+      // Split over the planes: done serially this copy held back a second thread (ResNet-18).
+      // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
+      uint8_t* ph = phases.data();
+      parallel_for(0, N * C, Work::bytes(double(H * W + plane)), [&](int64_t b, int64_t e) {
+        qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
+      });
+      xb = phases.data();
+    }
+    if (quad_) {
+      // The packed tiles in the quad order; padding channels read channel 0 (zero weights).
+      off.assign(size_t(Cg4 * taps * 4), 0);
+      for (int64_t c = 0; c < Cg4 * 4; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          off[size_t((c / 4 * taps + t) * 4 + c % 4)] = tap_off[size_t((c < Cg_ ? c : 0) * taps + t)];
+    } else {
+      off = tap_off;
+    }
   }
-  const std::vector<int64_t> off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
 
-  const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, K4 = (K + 3) / 4, P = OH * OW;
+  const int64_t OCg = OC_ / G, K = quad_ ? Cg4 * taps * 4 : Cg_ * taps, K4 = (K + 3) / 4, P = OH * OW;
   const int64_t Wq = pg.Wq, Pv = (OH - 1) * Wq + OW;  // virtual pixels computed per image
-  const int64_t T = qs8::tile_pixels(), tiles = (Pv + T - 1) / T;
+  const int64_t tiles = (Pv + T - 1) / T;
   const int64_t blocks = (OCg + qs8::kMR - 1) / qs8::kMR, group_bytes = blocks * K4 * qs8::kMR * 4;
   const qs8::OutQuant oq{z_out_, qmin_, qmax_, out_dtype_ == DType::u8};
   auto* out = static_cast<uint8_t*>(y.raw_data());
-  // Where the GEMM writes: the output itself when the grid has no extra columns, else rows of
-  // Pv virtual pixels per (image, channel), compacted below.
-  const bool compact = Wq != OW;
+  // Where the GEMM writes: the output itself when the grid has no extra columns or the indirect
+  // tiles store around them (segments, qs8_gemm.h TileSegments: a tile spans at most 5 rows of
+  // a grid with Wq >= 8), else rows of Pv virtual pixels per (image, channel), compacted below.
+  const bool segmented = indirect && Wq != OW && Wq >= 8;
+  const bool compact = Wq != OW && !segmented;
   uint8_t* dst = out;
   int64_t dst_plane = P;
   if (compact) {
@@ -121,26 +174,40 @@ Tensor QConv2d::run(const Tensor& x) const {
   // any split, so the codes do not depend on the thread count.
   const int64_t items = N * G * tiles;
   const double cell_macs = double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) * double(K);
+  const int64_t* const offs = off.data();  // a local: in the lambda `off` is the worker's own
   parallel_for_2d(items, blocks, Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)),
                   [&](int64_t i0, int64_t i1, int64_t blk_begin, int64_t blk_end) {
     thread_local std::vector<uint8_t> tile_store;
-    uint8_t* const tile = qs8::aligned_tile(tile_store, K4 * T * 4);
+    uint8_t* const tile = indirect ? nullptr : qs8::aligned_tile(tile_store, K4 * T * 4);
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
       const int64_t count = std::min(T, Pv - q0);
       const bool narrow = count <= Tn;
-      qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, off.data(), K, q0, narrow ? Tn : T, count, flip,
-                            tile);
+      // Indirect: the tile's words sit at x + offs[k4] (the offsets include the quad's plane).
+      const uint8_t* const xt = indirect ? xb + ((n * G + g) * Cg4 * plane + q0) * 4 : tile;
+      if (!indirect)
+        qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, offs, K, q0, narrow ? Tn : T, count, flip, tile);
+      qs8::TileSegments segs;
+      if (segmented && !qs8::tile_segments(q0, count, Wq, OW, &segs))
+        fail(op, ": expected a pixel tile to span at most ", qs8::TileSegments::kMax, " rows of ", Wq);
+      const qs8::TileSegments* const seg = segmented ? &segs : nullptr;
       for (int64_t blk = blk_begin; blk < blk_end; blk += narrow ? 2 : 1) {
         const int64_t oc0 = g * OCg + blk * qs8::kMR;
         const int8_t* wb = packed_.data() + g * group_bytes + blk * K4 * qs8::kMR * 4;
-        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + q0;
+        uint8_t* o = dst + (n * OC_ + oc0) * dst_plane + (segmented ? 0 : q0);  // segments hold q0
         if (narrow) {
           const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
-          qs8::qu8s8_gemm_tile_narrow(wb, tile, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+          if (indirect)
+            qs8::qu8s8_gemm_tile_indirect_narrow(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane,
+                                                 seg);
+          else
+            qs8::qu8s8_gemm_tile_narrow(wb, xt, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
         } else {
-          qs8::qu8s8_gemm_tile(wb, tile, K4, T, std::min(qs8::kMR, OCg - blk * qs8::kMR), count,
-                               rq_.data() + oc0, oq, o, dst_plane, 1);
+          const int64_t rows = std::min(qs8::kMR, OCg - blk * qs8::kMR);
+          if (indirect)
+            qs8::qu8s8_gemm_tile_indirect(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane, seg);
+          else
+            qs8::qu8s8_gemm_tile(wb, xt, K4, T, rows, count, rq_.data() + oc0, oq, o, dst_plane, 1);
         }
       }
     }

@@ -5,7 +5,9 @@
 //   acc = Σ (x − zx)·w + bias = Σ x_u8·w − zx_u8·Σw + bias
 // with Σw and bias folded into one int32 offset per output channel at construction. The sums
 // wrap in int32, which is exact whenever the true accumulator fits int32 (the reference fails
-// otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels.
+// otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
+// AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
+// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles.
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
 #pragma once
@@ -34,9 +36,13 @@ class QConv2d {
  private:
   ops::Conv2dParams p_;
   int64_t OC_, Cg_, KH_, KW_;
+  // K in quads (Cg >= 4): k = ((c / 4)·KH·KW + tap)·4 + c % 4, channels padded to a multiple of 4
+  // with zero weights, the order of the 4-channel interleaved planes that the indirect GEMM
+  // reads in place (qs8_gemm.h qu8s8_gemm_tile_indirect); else k = c·KH·KW + tap.
+  bool quad_ = false;
   DType x_dtype_, out_dtype_;
   int32_t zx_u8_, z_out_, qmin_, qmax_;
-  std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][Cg·KH·KW]
+  std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][K] in the order above
   std::vector<qs8::RowQuant> rq_;        // per OC
 };
 

@@ -57,6 +57,32 @@ int64_t narrow_tile_pixels();
 void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
                             const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride);
 
+// Indirect tiles: no packed activation tile. Step k4 (< K4) reads the words of the tile's pixels
+// 0..T−1 (T = tile_pixels(), or 16 for the narrow form) at x + off[k4] + 4·t: 4 channels of one
+// pixel per word, as in a packed tile, but in place (QConv2d's 4-channel interleaved planes).
+// Every pixel's word is read, also for t >= count (their sums are dropped), so the bytes up to
+// x + off[k4] + 4·T must be readable. Only where indirect_gemm() (AVX-512 VNNI); otherwise
+// callers pack tiles. The rest as qu8s8_gemm_tile (col_stride 1) and qu8s8_gemm_tile_narrow.
+// With `seg` (not null) the codes skip the virtual grid's extra columns instead: pixel t of
+// segment s (lo[s] <= t < hi[s]) of row m goes to out + m·row_stride + off[s] + t, nothing else
+// is stored (QConv2d writes its output directly, without a compaction pass).
+struct TileSegments {
+  static constexpr int kMax = 8;
+  int n = 0;
+  int64_t off[kMax];
+  int32_t lo[kMax], hi[kMax];
+};
+// The segments of tile pixels q0 .. q0+count−1 of a virtual grid [..][Wq] whose columns below
+// OW are kept, for an output [..][OW] at out: false where they would exceed kMax (Wq < 8).
+bool tile_segments(int64_t q0, int64_t count, int64_t Wq, int64_t OW, TileSegments* seg);
+bool indirect_gemm();
+void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
+                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                              const TileSegments* seg = nullptr);
+void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
+                                     int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
+                                     int64_t row_stride, const TileSegments* seg = nullptr);
+
 // acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);
 
@@ -96,6 +122,11 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
 // off[k] for k = (c·KH + kh)·KW + kw < Cg·KH·KW: where tap k of virtual pixel 0 sits in the
 // phase planes of one group.
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
+// phase_planes in 4-channel words: x [channels][H][W] (channels <= 4) -> dst [phases·Hq·Wq][4],
+// byte j of a word from channel j, `pad` where the plane is padding; bytes j >= channels are 0
+// or `pad` (the weights of absent channels are 0).
+void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint32_t used, uint8_t pad,
+                   uint8_t flip, uint8_t* dst);
 // The `used` mask of phase_planes for these taps.
 uint32_t conv_used_phases(const PhaseGeom& g, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
 // One activation tile [K4][T][4] of virtual pixels q0 .. q0+count−1 (count <= T): pixel t's

@@ -217,6 +217,23 @@ HWY_INLINE void RequantRow(const int32_t* raw, int64_t count, const RowQuant& q,
   for (int64_t t = 0; t < count; ++t) out[t * col_stride] = TOut(RequantOne(raw[t], q, o));
 }
 
+// RequantRow over `rows` rows of raw sums acc [rows][T].
+void RequantRows(const int32_t* acc, int64_t T, int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o,
+                 uint8_t* out, int64_t row_stride, int64_t col_stride) {
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Repartition<int64_t, DI> d64;
+  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
+#else
+  const int64_t z = 0, lo = 0, hi = 0;  // unused: the scalar target requantizes element by element
+#endif
+  for (int64_t m = 0; m < rows; ++m) {
+    if (o.u8)
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, out + m * row_stride, col_stride);
+    else
+      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
+  }
+}
+
 void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
                    const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
 #if FINCH_QS8_SDOT
@@ -248,18 +265,7 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
 #else
   qu8s8_gemm_8xNc4(w, x, K4, acc);
 #endif
-#if HWY_TARGET != HWY_SCALAR
-  const hn::Repartition<int64_t, DI> d64;
-  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
-#else
-  const int64_t z = 0, lo = 0, hi = 0;  // unused: the scalar target requantizes element by element
-#endif
-  for (int64_t m = 0; m < rows; ++m) {
-    if (o.u8)
-      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, out + m * row_stride, col_stride);
-    else
-      RequantRow(acc + m * T, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), col_stride);
-  }
+  RequantRows(acc, T, rows, count, q, o, out, row_stride, col_stride);
 }
 
 int64_t NarrowTilePixels() {
@@ -270,31 +276,86 @@ int64_t NarrowTilePixels() {
 #endif
 }
 
+// Stores requantized codes buf [rows][T] as the segments say (qs8_gemm.h TileSegments), or the
+// first count of each row at out + m·row_stride where seg is null.
+void StoreCodeRows(const uint8_t* buf, int64_t T, int64_t rows, int64_t count, const TileSegments* seg, uint8_t* out,
+                   int64_t row_stride) {
+  for (int64_t m = 0; m < rows; ++m) {
+    if (!seg) {
+      std::memcpy(out + m * row_stride, buf + m * T, size_t(count));
+      continue;
+    }
+    for (int s = 0; s < seg->n; ++s)
+      std::memcpy(out + m * row_stride + seg->off[s] + seg->lo[s], buf + m * T + seg->lo[s],
+                  size_t(seg->hi[s] - seg->lo[s]));
+  }
+}
+
 // qs8_gemm.h qu8s8_gemm_tile_narrow.
-void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
-                         const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+// off: null for a packed tile, else the indirect form (qu8s8_gemm_tile_indirect_narrow).
+void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows, int64_t count,
+                const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                const TileSegments* seg = nullptr) {
 #if HWY_TARGET == HWY_AVX3_DL
   HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16);
   if (HighShiftRows(q, rows, o)) {
-    const RequantTile16 epi(q, rows, count, o, out, row_stride);
-    return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi) : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi);
+    const RequantTile16 epi(q, rows, count, o, out, row_stride, seg);
+    return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
+                      : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
   }
   // Other shifts: the sums through memory and RequantRow, as Qu8s8GemmTile does.
   HWY_ALIGN int32_t acc[2 * kMR * 16];
   auto keep = [&](int64_t m, __m512i v) HWY_ATTR { _mm512_store_si512(acc + m * 16, v); };
-  rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, keep) : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, keep);
-  const hn::Repartition<int64_t, DI> d64;
-  const auto z = hn::Set(d64, o.z_out), lo = hn::Set(d64, o.qmin), hi = hn::Set(d64, o.qmax);
-  for (int64_t m = 0; m < rows; ++m) {
-    if (o.u8)
-      RequantRow(acc + m * 16, count, q[m], o, z, lo, hi, out + m * row_stride, 1);
-    else
-      RequantRow(acc + m * 16, count, q[m], o, z, lo, hi, reinterpret_cast<int8_t*>(out + m * row_stride), 1);
-  }
+  rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, keep, off)
+             : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, keep, off);
+  if (!seg) return RequantRows(acc, 16, rows, count, q, o, out, row_stride, 1);
+  uint8_t codes[2 * kMR * 16];
+  RequantRows(acc, 16, rows, count, q, o, codes, 16, 1);
+  StoreCodeRows(codes, 16, rows, count, seg, out, row_stride);
 #else
-  (void)w, (void)x, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  (void)seg;
   HWY_ASSERT(false);  // callers check narrow_tile_pixels() first
 #endif
+}
+
+void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
+                         const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
+  NarrowTile(w, x, nullptr, K4, rows, count, q, o, out, row_stride);
+}
+
+bool IndirectGemm() { return HWY_TARGET == HWY_AVX3_DL; }
+
+// qs8_gemm.h qu8s8_gemm_tile_indirect: the 8×32 tile reading its activations in place.
+void Qu8s8GemmTileIndirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
+                           int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                           const TileSegments* seg) {
+#if HWY_TARGET == HWY_AVX3_DL
+  HWY_DASSERT(rows >= 1 && rows <= kMR && count >= 1 && count <= 32);
+  if (HighShiftRows(q, rows, o)) {
+    RequantTile8x32 epi(q, rows, count, o, out, row_stride, seg);
+    return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, epi, off);
+  }
+  HWY_ALIGN int32_t acc[kMR * 32];
+  qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
+    _mm512_store_si512(acc + m * 32, a);
+    _mm512_store_si512(acc + m * 32 + 16, b);
+  }, off);
+  if (!seg) return RequantRows(acc, 32, rows, count, q, o, out, row_stride, 1);
+  uint8_t codes[kMR * 32];
+  RequantRows(acc, 32, rows, count, q, o, codes, 32, 1);
+  StoreCodeRows(codes, 32, rows, count, seg, out, row_stride);
+#else
+  (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
+  (void)seg;
+  HWY_ASSERT(false);  // callers check indirect_gemm() first
+#endif
+}
+
+void Qu8s8GemmTileIndirectNarrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
+                                 int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
+                                 int64_t row_stride, const TileSegments* seg) {
+  NarrowTile(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
 }
 
 // One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
@@ -405,6 +466,9 @@ HWY_EXPORT(Qu8s8GemmTile);
 HWY_EXPORT(NarrowTilePixels);
 HWY_EXPORT(Qu8s8GemmTileNarrow);
 HWY_EXPORT(Qu8s8DotRows);
+HWY_EXPORT(IndirectGemm);
+HWY_EXPORT(Qu8s8GemmTileIndirect);
+HWY_EXPORT(Qu8s8GemmTileIndirectNarrow);
 HWY_EXPORT(Qu8Interleave4);
 
 int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
@@ -417,6 +481,17 @@ int64_t narrow_tile_pixels() { return FINCH_DISPATCH(NarrowTilePixels)(); }
 void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
                             const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
   FINCH_DISPATCH(Qu8s8GemmTileNarrow)(w, x, K4, rows, count, q, o, out, row_stride);
+}
+bool indirect_gemm() { return FINCH_DISPATCH(IndirectGemm)(); }
+void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
+                              int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                              const TileSegments* seg) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirect)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
+}
+void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
+                                     int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
+                                     int64_t row_stride, const TileSegments* seg) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirectNarrow)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
 }
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);

@@ -9,6 +9,51 @@
 // step; "v" allows all 32.
 HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(x), "v"(w)); }
 
+// The k loop's shared assembly: zeroing the 16 accumulators, and one step's 8 weight broadcasts
+// and 16 vpdpbusd against the pixel vectors in zmm16, zmm17.
+#define FINCH_QS8_ZERO_8X2 \
+  "vpxord %[c0a], %[c0a], %[c0a]\n\t" \
+  "vpxord %[c0b], %[c0b], %[c0b]\n\t" \
+  "vpxord %[c1a], %[c1a], %[c1a]\n\t" \
+  "vpxord %[c1b], %[c1b], %[c1b]\n\t" \
+  "vpxord %[c2a], %[c2a], %[c2a]\n\t" \
+  "vpxord %[c2b], %[c2b], %[c2b]\n\t" \
+  "vpxord %[c3a], %[c3a], %[c3a]\n\t" \
+  "vpxord %[c3b], %[c3b], %[c3b]\n\t" \
+  "vpxord %[c4a], %[c4a], %[c4a]\n\t" \
+  "vpxord %[c4b], %[c4b], %[c4b]\n\t" \
+  "vpxord %[c5a], %[c5a], %[c5a]\n\t" \
+  "vpxord %[c5b], %[c5b], %[c5b]\n\t" \
+  "vpxord %[c6a], %[c6a], %[c6a]\n\t" \
+  "vpxord %[c6b], %[c6b], %[c6b]\n\t" \
+  "vpxord %[c7a], %[c7a], %[c7a]\n\t" \
+  "vpxord %[c7b], %[c7b], %[c7b]\n\t"
+#define FINCH_QS8_STEP_8X2 \
+  "vpbroadcastd 0(%[w]), %%zmm18\n\t" \
+  "vpdpbusd %%zmm18, %%zmm16, %[c0a]\n\t" \
+  "vpdpbusd %%zmm18, %%zmm17, %[c0b]\n\t" \
+  "vpbroadcastd 4(%[w]), %%zmm19\n\t" \
+  "vpdpbusd %%zmm19, %%zmm16, %[c1a]\n\t" \
+  "vpdpbusd %%zmm19, %%zmm17, %[c1b]\n\t" \
+  "vpbroadcastd 8(%[w]), %%zmm18\n\t" \
+  "vpdpbusd %%zmm18, %%zmm16, %[c2a]\n\t" \
+  "vpdpbusd %%zmm18, %%zmm17, %[c2b]\n\t" \
+  "vpbroadcastd 12(%[w]), %%zmm19\n\t" \
+  "vpdpbusd %%zmm19, %%zmm16, %[c3a]\n\t" \
+  "vpdpbusd %%zmm19, %%zmm17, %[c3b]\n\t" \
+  "vpbroadcastd 16(%[w]), %%zmm18\n\t" \
+  "vpdpbusd %%zmm18, %%zmm16, %[c4a]\n\t" \
+  "vpdpbusd %%zmm18, %%zmm17, %[c4b]\n\t" \
+  "vpbroadcastd 20(%[w]), %%zmm19\n\t" \
+  "vpdpbusd %%zmm19, %%zmm16, %[c5a]\n\t" \
+  "vpdpbusd %%zmm19, %%zmm17, %[c5b]\n\t" \
+  "vpbroadcastd 24(%[w]), %%zmm18\n\t" \
+  "vpdpbusd %%zmm18, %%zmm16, %[c6a]\n\t" \
+  "vpdpbusd %%zmm18, %%zmm17, %[c6b]\n\t" \
+  "vpbroadcastd 28(%[w]), %%zmm19\n\t" \
+  "vpdpbusd %%zmm19, %%zmm16, %[c7a]\n\t" \
+  "vpdpbusd %%zmm19, %%zmm17, %[c7b]\n\t"
+
 // Highway's AVX3_DL target string lacks "avx512vnni" (its CPU check does require VNNI). The
 // attribute repeats HWY_TARGET_STR: clang (scripts/sanitize.sh) replaces the pragma's target list
 // with a function's own, and would then refuse to inline Dpbusd and the HWY_ATTR epilogues.
@@ -16,9 +61,10 @@ HWY_INLINE void Dpbusd(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1,
 // inline asm updates in memory.
 // The sums go to epi(m, row m pixels 0..15, pixels 16..31): stored raw, or requantized from the
 // registers (RequantTile8x32).
-template <class Epi>
+// kIndirect: the activations are read in place at x + off[k4] (no packed tile).
+template <bool kIndirect = false, class Epi>
 __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_gemm_8x32c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
-                                                               const Epi& epi) {
+                                                               const Epi& epi, const int64_t* off = nullptr) {
   static_assert(kMR == 8 && kNR == 2, "the tile below is written out for 8×2 vectors");
   constexpr int64_t T = kNR * 16;
   // The k loop as one assembly block (zeroing included, so the accumulators are plain outputs:
@@ -28,61 +74,47 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_gemm_8x32c4__av
   const uint8_t* xp = x;
   const int8_t* wp = w;
   int64_t k = K4;
-  asm volatile(
-      "vpxord %[c0a], %[c0a], %[c0a]\n\t"
-      "vpxord %[c0b], %[c0b], %[c0b]\n\t"
-      "vpxord %[c1a], %[c1a], %[c1a]\n\t"
-      "vpxord %[c1b], %[c1b], %[c1b]\n\t"
-      "vpxord %[c2a], %[c2a], %[c2a]\n\t"
-      "vpxord %[c2b], %[c2b], %[c2b]\n\t"
-      "vpxord %[c3a], %[c3a], %[c3a]\n\t"
-      "vpxord %[c3b], %[c3b], %[c3b]\n\t"
-      "vpxord %[c4a], %[c4a], %[c4a]\n\t"
-      "vpxord %[c4b], %[c4b], %[c4b]\n\t"
-      "vpxord %[c5a], %[c5a], %[c5a]\n\t"
-      "vpxord %[c5b], %[c5b], %[c5b]\n\t"
-      "vpxord %[c6a], %[c6a], %[c6a]\n\t"
-      "vpxord %[c6b], %[c6b], %[c6b]\n\t"
-      "vpxord %[c7a], %[c7a], %[c7a]\n\t"
-      "vpxord %[c7b], %[c7b], %[c7b]\n\t"
-      "test %[k], %[k]\n\t"
-      "jle 2f\n\t"
-      "1:\n\t"
-      "vmovdqu64 (%[x]), %%zmm16\n\t"
-      "vmovdqu64 64(%[x]), %%zmm17\n\t"
-      "vpbroadcastd 0(%[w]), %%zmm18\n\t"
-      "vpdpbusd %%zmm18, %%zmm16, %[c0a]\n\t"
-      "vpdpbusd %%zmm18, %%zmm17, %[c0b]\n\t"
-      "vpbroadcastd 4(%[w]), %%zmm19\n\t"
-      "vpdpbusd %%zmm19, %%zmm16, %[c1a]\n\t"
-      "vpdpbusd %%zmm19, %%zmm17, %[c1b]\n\t"
-      "vpbroadcastd 8(%[w]), %%zmm18\n\t"
-      "vpdpbusd %%zmm18, %%zmm16, %[c2a]\n\t"
-      "vpdpbusd %%zmm18, %%zmm17, %[c2b]\n\t"
-      "vpbroadcastd 12(%[w]), %%zmm19\n\t"
-      "vpdpbusd %%zmm19, %%zmm16, %[c3a]\n\t"
-      "vpdpbusd %%zmm19, %%zmm17, %[c3b]\n\t"
-      "vpbroadcastd 16(%[w]), %%zmm18\n\t"
-      "vpdpbusd %%zmm18, %%zmm16, %[c4a]\n\t"
-      "vpdpbusd %%zmm18, %%zmm17, %[c4b]\n\t"
-      "vpbroadcastd 20(%[w]), %%zmm19\n\t"
-      "vpdpbusd %%zmm19, %%zmm16, %[c5a]\n\t"
-      "vpdpbusd %%zmm19, %%zmm17, %[c5b]\n\t"
-      "vpbroadcastd 24(%[w]), %%zmm18\n\t"
-      "vpdpbusd %%zmm18, %%zmm16, %[c6a]\n\t"
-      "vpdpbusd %%zmm18, %%zmm17, %[c6b]\n\t"
-      "vpbroadcastd 28(%[w]), %%zmm19\n\t"
-      "vpdpbusd %%zmm19, %%zmm16, %[c7a]\n\t"
-      "vpdpbusd %%zmm19, %%zmm17, %[c7b]\n\t"
-      "add $128, %[x]\n\t"
-      "add $32, %[w]\n\t"
-      "dec %[k]\n\t"
-      "jnz 1b\n\t"
-      "2:\n\t"
-      : [c0a] "=v"(c0a), [c0b] "=v"(c0b), [c1a] "=v"(c1a), [c1b] "=v"(c1b), [c2a] "=v"(c2a), [c2b] "=v"(c2b), [c3a] "=v"(c3a), [c3b] "=v"(c3b), [c4a] "=v"(c4a), [c4b] "=v"(c4b), [c5a] "=v"(c5a), [c5b] "=v"(c5b), [c6a] "=v"(c6a), [c6b] "=v"(c6b), [c7a] "=v"(c7a), [c7b] "=v"(c7b),
-        [x] "+r"(xp), [w] "+r"(wp), [k] "+r"(k)
-      :
-      : "zmm16", "zmm17", "zmm18", "zmm19", "memory", "cc");
+  if constexpr (!kIndirect) {
+    asm volatile(
+        FINCH_QS8_ZERO_8X2
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[x]), %%zmm16\n\t"
+        "vmovdqu64 64(%[x]), %%zmm17\n\t"
+        FINCH_QS8_STEP_8X2
+        "add $128, %[x]\n\t"
+        "add $32, %[w]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        : [c0a] "=v"(c0a), [c0b] "=v"(c0b), [c1a] "=v"(c1a), [c1b] "=v"(c1b), [c2a] "=v"(c2a), [c2b] "=v"(c2b), [c3a] "=v"(c3a), [c3b] "=v"(c3b), [c4a] "=v"(c4a), [c4b] "=v"(c4b), [c5a] "=v"(c5a), [c5b] "=v"(c5b), [c6a] "=v"(c6a), [c6b] "=v"(c6b), [c7a] "=v"(c7a), [c7b] "=v"(c7b),
+          [x] "+r"(xp), [w] "+r"(wp), [k] "+r"(k)
+        :
+        : "zmm16", "zmm17", "zmm18", "zmm19", "memory", "cc");
+  } else {
+    // Step k4 reads the 32 pixels' words at x + off[k4] (qs8_gemm.h qu8s8_gemm_tile_indirect).
+    const int64_t* op = off;
+    int64_t at;
+    asm volatile(
+        FINCH_QS8_ZERO_8X2
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "mov (%[o]), %[at]\n\t"
+        "vmovdqu64 (%[x],%[at]), %%zmm16\n\t"
+        "vmovdqu64 64(%[x],%[at]), %%zmm17\n\t"
+        FINCH_QS8_STEP_8X2
+        "add $8, %[o]\n\t"
+        "add $32, %[w]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        : [c0a] "=v"(c0a), [c0b] "=v"(c0b), [c1a] "=v"(c1a), [c1b] "=v"(c1b), [c2a] "=v"(c2a), [c2b] "=v"(c2b), [c3a] "=v"(c3a), [c3b] "=v"(c3b), [c4a] "=v"(c4a), [c4b] "=v"(c4b), [c5a] "=v"(c5a), [c5b] "=v"(c5b), [c6a] "=v"(c6a), [c6b] "=v"(c6b), [c7a] "=v"(c7a), [c7b] "=v"(c7b),
+          [o] "+r"(op), [at] "=&r"(at), [w] "+r"(wp), [k] "+r"(k)
+        : [x] "r"(xp)
+        : "zmm16", "zmm17", "zmm18", "zmm19", "memory", "cc");
+  }
   static_assert(T * 4 == 128 && kMR * 4 == 32, "the assembly steps 128 activation and 32 weight bytes");
   epi(0, c0a, c0b), epi(1, c1a, c1b), epi(2, c2a, c2b), epi(3, c3a, c3b);
   epi(4, c4a, c4b), epi(5, c5a, c5b), epi(6, c6a, c6b), epi(7, c7a, c7b);
@@ -131,8 +163,15 @@ struct RequantTile8x32 {
   int64_t row_stride;
   int32_t z_out;
 
-  RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
-      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+  const TileSegments* seg = nullptr;  // qs8_gemm.h: stores skipping the virtual columns
+  __mmask32 seg_keep[TileSegments::kMax];
+
+  RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
+                  const TileSegments* sg = nullptr)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg) {
+    if (seg)
+      for (int s = 0; s < seg->n; ++s)
+        seg_keep[s] = __mmask32(((uint64_t{1} << seg->hi[s]) - 1) & ~((uint64_t{1} << seg->lo[s]) - 1));
     // Byte 4i of the pair (a, b): the low byte of code i.
     alignas(64) static constexpr uint8_t kLowBytes[64] = {
         0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60,
@@ -147,6 +186,11 @@ struct RequantTile8x32 {
     const RequantHigh16 fix(q[m], z_out, qlo, qhi);
     const __m256i codes = _mm512_castsi512_si256(_mm512_permutex2var_epi8(fix(a), low_bytes, fix(b)));
     uint8_t* dst = out + m * row_stride;
+    if (seg) {
+      // Masked-off lanes neither store nor fault, whatever address they would have had.
+      for (int s = 0; s < seg->n; ++s) _mm256_mask_storeu_epi8(dst + seg->off[s], seg_keep[s], codes);
+      return;
+    }
     if (keep == ~__mmask32{0})
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), codes);
     else
@@ -158,16 +202,17 @@ struct RequantTile8x32 {
 // 16 rows), for pixel tiles of at most 16 (a 4×4 plane, a tail), where the 8×32 tile would
 // multiply 16 padding pixels: here every vpdpbusd does useful work, and two blocks keep 16
 // independent accumulators in flight as the 8×32 tile does. The sums go to epi(m, row m).
+// off: null for a packed tile x [K4][16][4], else step k4 reads x + off[k4] in place.
 template <int NB, class Epi>
 __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void qu8s8_gemm_16x16c4__avx512vnni(const int8_t* w, const uint8_t* x, int64_t K4,
-                                                                const Epi& epi) {
+                                                                const Epi& epi, const int64_t* off = nullptr) {
   constexpr int64_t T = 16;
   const int64_t wb = K4 * kMR * 4;  // bytes per weight block
   const __m512i z = _mm512_setzero_si512();
   __m512i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z;
   __m512i c8 = z, c9 = z, c10 = z, c11 = z, c12 = z, c13 = z, c14 = z, c15 = z;
   for (int64_t k4 = 0; k4 < K4; ++k4) {
-    const __m512i xv = _mm512_loadu_si512(x + k4 * T * 4);
+    const __m512i xv = _mm512_loadu_si512(x + (off ? off[k4] : k4 * T * 4));
     auto row = [&](__m512i& a, const int8_t* wk) {
       int32_t w4;
       std::memcpy(&w4, wk, 4);
@@ -199,8 +244,15 @@ struct RequantTile16 {
   int64_t row_stride;
   int32_t z_out;
 
-  RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs)
-      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out) {
+  const TileSegments* seg = nullptr;
+  __mmask16 seg_keep[TileSegments::kMax];
+
+  RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
+                const TileSegments* sg = nullptr)
+      : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg) {
+    if (seg)
+      for (int s = 0; s < seg->n; ++s)
+        seg_keep[s] = __mmask16(((uint32_t{1} << seg->hi[s]) - 1) & ~((uint32_t{1} << seg->lo[s]) - 1));
     qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
     keep = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
   }
@@ -208,8 +260,16 @@ struct RequantTile16 {
   HWY_INLINE void operator()(int64_t m, __m512i v) const {
     if (m >= rows) return;
     const RequantHigh16 fix(q[m], z_out, qlo, qhi);
-    _mm_mask_storeu_epi8(out + m * row_stride, keep, _mm512_cvtepi32_epi8(fix(v)));
+    const __m128i codes = _mm512_cvtepi32_epi8(fix(v));
+    if (seg) {
+      for (int s = 0; s < seg->n; ++s) _mm_mask_storeu_epi8(out + m * row_stride + seg->off[s], seg_keep[s], codes);
+      return;
+    }
+    _mm_mask_storeu_epi8(out + m * row_stride, keep, codes);
   }
 };
+
+#undef FINCH_QS8_ZERO_8X2
+#undef FINCH_QS8_STEP_8X2
 
 #endif  // HWY_TARGET == HWY_AVX3_DL

@@ -70,6 +70,53 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
       }
 }
 
+void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint32_t used, uint8_t pad,
+                   uint8_t flip, uint8_t* dst) {
+  const int64_t H = g.H, W = g.W, ph = g.ph, pw = g.pw, sh = g.sh, sw = g.sw, Hq = g.Hq, Wq = g.Wq, HWq = Hq * Wq;
+  // First the whole input plane in words (one vectorized pass: per row of 7 to 28 words, half of
+  // the words went through the scalar tail), then rows of words into the padded phase planes.
+  thread_local std::vector<uint32_t> words;
+  words.resize(size_t(H * W));
+  const uint8_t* rows[4];
+  for (int64_t j = 0; j < 4; ++j) rows[j] = j < channels ? x + j * H * W : nullptr;
+  interleave4_rows(rows, 1, H * W, H * W, flip, reinterpret_cast<uint8_t*>(words.data()));
+  // Without padding or strides every word is written below: no fill first (1×1 convs).
+  const bool full = ph == 0 && pw == 0 && sh == 1 && sw == 1 && Hq == H && Wq == W;
+  for (int64_t a = 0; a < sh; ++a)
+    for (int64_t b = 0; b < sw; ++b) {
+      if (a * sw + b < 32 && !(used >> (a * sw + b) & 1)) continue;
+      uint8_t* d = dst + (a * sw + b) * HWq * 4;
+      if (!full) std::memset(d, pad, size_t(HWq * 4));
+      const int64_t j0 = b >= pw ? 0 : (pw - b + sw - 1) / sw, w0 = j0 * sw + b - pw;
+      const int64_t n = w0 < W ? (W - 1 - w0) / sw + 1 : 0;
+      if (n == 0) continue;
+      for (int64_t r = 0; r < Hq; ++r) {
+        const int64_t h = r * sh + a - ph;
+        if (h < 0 || h >= H) continue;
+        const uint32_t* s = words.data() + h * W + w0;
+        uint8_t* o = d + (r * Wq + j0) * 4;
+        if (sw == 1) {
+          std::memcpy(o, s, size_t(n * 4));
+        } else {
+          for (int64_t t = 0; t < n; ++t) std::memcpy(o + t * 4, s + t * sw, 4);
+        }
+      }
+    }
+}
+
+bool tile_segments(int64_t q0, int64_t count, int64_t Wq, int64_t OW, TileSegments* seg) {
+  seg->n = 0;
+  for (int64_t oh = q0 / Wq; oh * Wq < q0 + count; ++oh) {
+    const int64_t lo = std::max<int64_t>(0, oh * Wq - q0), hi = std::min(count, oh * Wq + OW - q0);
+    if (hi <= lo) continue;
+    if (seg->n == TileSegments::kMax) return false;
+    // Pixel t = q0 + t − oh·Wq of row oh sits at oh·OW + (q0 + t − oh·Wq).
+    seg->off[seg->n] = q0 - oh * (Wq - OW), seg->lo[seg->n] = int32_t(lo), seg->hi[seg->n] = int32_t(hi);
+    ++seg->n;
+  }
+  return true;
+}
+
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw) {
   // The divisions once per (kh, kw), not per tap: at K = 192 they were a quarter of a 1×1 conv.
   const int64_t taps = KH * KW, plane = g.sh * g.sw * g.Hq * g.Wq;

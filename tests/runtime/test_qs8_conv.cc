@@ -106,7 +106,16 @@ TEST(QConv2d, MatchesReferenceEveryTarget) {
                               ConvCase{2, 96, 24, 14, 14, 1, 1, {1, 1, 0, 0, 1, 1, 1}},
                               ConvCase{1, 37, 19, 9, 11, 1, 1, {1, 1, 0, 0, 1, 1, 1}},
                               ConvCase{1, 32, 64, 16, 16, 3, 3, {2, 2, 1, 1, 1, 1, 1}},
-                              ConvCase{1, 12, 12, 10, 10, 3, 3, {1, 1, 1, 1, 1, 1, 12}}}) {
+                              ConvCase{1, 12, 12, 10, 10, 3, 3, {1, 1, 1, 1, 1, 1, 12}},
+                              // The 4-channel interleaved planes of the indirect GEMM: channel
+                              // counts a multiple of 4 and not (padded with zero weights),
+                              // groups, dilation, padding, strides, tails of both tile widths.
+                              ConvCase{1, 20, 12, 9, 13, 3, 3, {1, 1, 2, 2, 2, 2, 1}},
+                              ConvCase{2, 12, 10, 11, 7, 3, 2, {2, 1, 1, 0, 1, 1, 2}},
+                              ConvCase{1, 4, 17, 33, 31, 5, 5, {2, 2, 2, 2, 1, 1, 1}},
+                              ConvCase{1, 7, 9, 6, 40, 1, 3, {1, 3, 0, 1, 1, 2, 1}},
+                              ConvCase{1, 8, 24, 5, 5, 1, 1, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{3, 64, 40, 4, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1}}}) {
       if (!check(c, rng)) break;
       ++checked;
     }

@@ -45,6 +45,7 @@ TEST(Qs8Gemm, KernelMatchesTheCpu) {
       EXPECT_EQ(got, want);
     }
     EXPECT_TRUE(got == "vnni" || got == "sdot" || got == "i16" || got == "scalar") << got;
+    EXPECT_EQ(qs8::indirect_gemm(), got == "vnni");  // the indirect tiles exist for vpdpbusd only
     set_arm_dotprod_disabled(true);
     EXPECT_NE(std::string(qs8::gemm_kernel_name()), "sdot");
     restore_dotprod();
@@ -123,6 +124,68 @@ bool check_dot_rows(std::mt19937& rng, int64_t M, int64_t K, int mode) {
     }
   }
   return true;
+}
+
+// The indirect tiles (qu8s8_gemm_tile_indirect and _narrow): `rows` weight rows × K4 words read
+// in place at x + off[k4] + 4·t, offsets in any order (repeats too), `count` pixels of the tile
+// stored, the buffer ending right after the last word that a full tile reads (the tail reads
+// the words of pixels past count). False after a mismatch.
+bool check_indirect_tile(std::mt19937& rng, int64_t rows, int64_t K4, int64_t count, bool narrow, int mode) {
+  const int64_t T = narrow ? qs8::narrow_tile_pixels() : qs8::tile_pixels(), K = K4 * 4;
+  std::vector<int64_t> off(static_cast<size_t>(K4));
+  int64_t end = 0;
+  for (auto& o : off) o = 4 * int64_t(rng() % 300), end = std::max(end, o + 4 * T);
+  const Tensor xt = random_code_tensor(rng, {end}, DType::u8, mode);
+  const Tensor wt = random_code_tensor(rng, {rows, K}, DType::i8, mode == 0 ? 0 : 3 - mode);
+  const auto* x = static_cast<const uint8_t*>(xt.raw_data());
+  const auto* w = static_cast<const int8_t*>(wt.raw_data());
+  const int32_t zx = std::uniform_int_distribution<int32_t>(0, 255)(rng);
+  QOut o = random_qout(rng, rows);
+  if (rng() % 2)  // a whole tile of ordinary multipliers: the register epilogue (as check_tile)
+    for (auto& m : o.m) m = quant::quantize_multiplier(std::exp2(-2 - 20 * double(rng() % 1000) / 1000));
+  const std::vector<int32_t> bias = random_codes(rng, rows, -(1 << 20), 1 << 20);
+  const auto rq = qs8::row_quants(qs8::weight_sums(w, rows, K), bias, o.m, zx);
+  const auto packed = qs8::pack_weights(w, rows, K);
+  const qs8::OutQuant oq{o.z, o.qmin, o.qmax, o.dtype == DType::u8};
+  std::vector<uint8_t> out(size_t(rows * T), 0xAB);
+  if (narrow)
+    qs8::qu8s8_gemm_tile_indirect_narrow(packed.data(), x, off.data(), K4, rows, count, rq.data(), oq, out.data(), T);
+  else
+    qs8::qu8s8_gemm_tile_indirect(packed.data(), x, off.data(), K4, rows, count, rq.data(), oq, out.data(), T);
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t t = 0; t < T; ++t) {
+      int32_t acc = bias[size_t(m)];
+      for (int64_t k = 0; k < K; ++k)
+        acc = wrap_add(acc, int64_t(int32_t(x[off[size_t(k / 4)] + 4 * t + k % 4]) - zx) * w[m * K + k]);
+      const int want = t < count ? int(uint8_t(quant::requantize(acc, o.m[size_t(m)], o.z, o.qmin, o.qmax))) : 0xAB;
+      if (out[size_t(m * T + t)] != want) {
+        ADD_FAILURE() << (narrow ? "narrow" : "wide") << " indirect rows " << rows << " K4 " << K4 << " count "
+                      << count << " mode " << mode << ": [" << m << "][" << t << "] got " << int(out[size_t(m * T + t)])
+                      << ", want " << want;
+        return false;
+      }
+    }
+  return true;
+}
+
+TEST(Qs8Gemm, IndirectTilesExact) {
+  int checked = 0;
+  for_each_target([&](uint32_t) {
+    if (!qs8::indirect_gemm()) return;
+    std::mt19937 rng(11);
+    for (int i = 0; i < 120; ++i) {
+      const bool narrow = i % 2;
+      const int64_t T = narrow ? qs8::narrow_tile_pixels() : qs8::tile_pixels();
+      const int64_t rows = 1 + int64_t(rng() % (narrow ? 2 * qs8::kMR : qs8::kMR));
+      const int64_t count = i % 3 == 0 ? T : 1 + int64_t(rng() % T);
+      if (!check_indirect_tile(rng, rows, 1 + int64_t(rng() % 40), count, narrow, int(rng() % 3))) return;
+      ++checked;
+    }
+  });
+  std::printf("%d indirect cases checked\n", checked);
+  if (qs8::indirect_gemm()) {
+    EXPECT_GT(checked, 0);
+  }
 }
 
 TEST(Qs8Gemm, MicroKernelsExactWithAndWithoutDotprod) {
