@@ -118,7 +118,8 @@ TEST(Parallel, CostApiVisitsEachIndexOnce) {
 TEST(Parallel, TwoDimensionalVisitsEachCellOnce) {
   for (int threads : {1, 2, 3, 8}) {
     set_num_threads(threads);
-    for (auto [m, n] : {std::pair<int64_t, int64_t>{1, 1}, {1, 37}, {2, 5}, {3, 64}, {50, 3}, {0, 4}}) {
+    for (const auto& mn : {std::pair<int64_t, int64_t>{1, 1}, {1, 37}, {2, 5}, {3, 64}, {50, 3}, {0, 4}}) {
+      const int64_t m = mn.first, n = mn.second;  // (clang 14 cannot capture structured bindings)
       for (double ns : {1.0, 2e5}) {
         std::vector<std::atomic<int>> hits(static_cast<size_t>(m * n));
         parallel_for_2d(m, n, Work::nanoseconds(ns), [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
