@@ -395,14 +395,12 @@ HWY_INLINE int32_t qu8s8_dot64(const uint8_t* x, const int8_t* w, int64_t Kp) {
 // interleave4_rows). Whole vectors widen 16 or more bytes of each row to 32-bit lanes (in
 // order, unlike the per-block InterleaveLower) and OR them together; the tail goes bytewise.
 void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t count, uint8_t flip, uint8_t* dst) {
-  static const uint8_t zeros[256] = {};
   for (int64_t c4 = 0; c4 < K4; ++c4) {
-    const uint8_t* q[4];
+    // An absent row (k >= K) reads as 0 without touching memory: count may be a whole plane.
+    const uint8_t* const* q = r + c4 * 4;
     uint32_t mask = 0;
-    for (int64_t j = 0; j < 4; ++j) {
-      q[j] = r[c4 * 4 + j] ? r[c4 * 4 + j] : zeros;
-      if (r[c4 * 4 + j]) mask |= uint32_t(flip) << (8 * j);  // absent rows stay 0
-    }
+    for (int64_t j = 0; j < 4; ++j)
+      if (q[j]) mask |= uint32_t(flip) << (8 * j);  // absent rows stay 0
     uint8_t* row = dst + c4 * T * 4;
     int64_t t = 0;
 #if HWY_TARGET != HWY_SCALAR
@@ -410,16 +408,18 @@ void Qu8Interleave4(const uint8_t* const* r, int64_t K4, int64_t T, int64_t coun
     const hn::Rebind<uint8_t, decltype(du)> d8;
     const int64_t L = int64_t(hn::Lanes(du));
     const auto m = hn::Set(du, mask);
+    const auto load = [&](int64_t j, int64_t at) { return q[j] ? hn::PromoteTo(du, hn::LoadU(d8, q[j] + at)) : hn::Zero(du); };
     for (; t + L <= count; t += L) {
-      const auto a = hn::PromoteTo(du, hn::LoadU(d8, q[0] + t)), b = hn::PromoteTo(du, hn::LoadU(d8, q[1] + t));
-      const auto c = hn::PromoteTo(du, hn::LoadU(d8, q[2] + t)), d = hn::PromoteTo(du, hn::LoadU(d8, q[3] + t));
+      const auto a = load(0, t), b = load(1, t), c = load(2, t), d = load(3, t);
       const auto v = hn::Or(hn::Or(a, hn::ShiftLeft<8>(b)), hn::Or(hn::ShiftLeft<16>(c), hn::ShiftLeft<24>(d)));
       hn::StoreU(hn::Xor(v, m), du, reinterpret_cast<uint32_t*>(row + t * 4));
     }
 #endif
     for (; t < count; ++t) {
-      const uint32_t v =
-          (uint32_t(q[0][t]) | uint32_t(q[1][t]) << 8 | uint32_t(q[2][t]) << 16 | uint32_t(q[3][t]) << 24) ^ mask;
+      uint32_t v = 0;
+      for (int64_t j = 0; j < 4; ++j)
+        if (q[j]) v |= uint32_t(q[j][t]) << (8 * j);
+      v ^= mask;
       std::memcpy(row + t * 4, &v, 4);  // little-endian: byte j is k = 4·c4 + j
     }
   }
