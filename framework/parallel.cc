@@ -196,13 +196,17 @@ class Pool {
 
   void loop(Slot& slot, uint32_t seen) {
     for (;;) {
-      auto ready = [&] { return gen_of(state_.load(std::memory_order_relaxed)) != seen; };
+      // stop_ is part of the condition, not only the generation: a worker that took the stop's
+      // generation as `seen` on its way out of the previous region (resize publishes it right
+      // after that region ends) would otherwise sleep through the stop, and resize's join hang
+      // (seen under qemu-aarch64, about one run in six).
+      auto ready = [&] { return stop_.load() || gen_of(state_.load(std::memory_order_relaxed)) != seen; };
       if (!spin_until(ready, kWorkerSpinNs)) {
         // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
         // a region is there).
         const uint32_t w = slot.wake.load();
         slot.sleeping.store(true);
-        if (gen_of(state_.load()) == seen) sleep_while(slot.wake, w);
+        if (gen_of(state_.load()) == seen && !stop_.load()) sleep_while(slot.wake, w);
         slot.sleeping.store(false);
         continue;
       }
