@@ -49,14 +49,6 @@ std::vector<double> rounded(const Tensor& t) {
 
 }  // namespace
 
-
-f16k::Act f16_act_from_name(const std::string& act) {
-  if (act == "none") return Act::none;
-  if (act == "relu") return Act::relu;
-  if (act == "relu6") return Act::relu6;
-  fail("unknown activation '", act, "' (expected none, relu or relu6)");
-}
-
 // ---- conv2d ----
 
 F16Conv2d::F16Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, Act act)

@@ -25,9 +25,6 @@
 
 namespace finch::quant::kernels {
 
-// "none", "relu" or "relu6" (the runtime's fused activations); fails on anything else.
-f16k::Act f16_act_from_name(const std::string& act);
-
 class F16Conv2d {
  public:
   F16Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, f16k::Act act);

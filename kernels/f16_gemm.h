@@ -14,10 +14,11 @@
 #include <cstdint>
 
 #include "framework/dtype.h"
+#include "kernels/fused_act.h"
 
 namespace finch::quant::kernels::f16k {
 
-enum class Act { none, relu, relu6 };
+using Act = FusedAct;
 
 // Output rows per micro-kernel call and pixels (columns of X) per vector: an 8×8 tile of eight
 // float16x8_t accumulators (the NEON kernel widens it to 16–32 columns when M <= 4).

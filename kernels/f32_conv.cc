@@ -41,13 +41,6 @@ float* tile_buffer(int64_t floats) {
 
 }  // namespace
 
-f32k::Act f32_act_from_name(const std::string& act) {
-  if (act == "none") return Act::none;
-  if (act == "relu") return Act::relu;
-  if (act == "relu6") return Act::relu6;
-  fail("unknown activation '", act, "' (expected none, relu or relu6)");
-}
-
 // ---- conv2d ----
 
 F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, Act act, int64_t H,

@@ -34,9 +34,6 @@
 
 namespace finch::quant::kernels {
 
-// "none", "relu" or "relu6" (the runtime's fused activations); fails on anything else.
-f32k::Act f32_act_from_name(const std::string& act);
-
 class F32Conv2d {
  public:
   // H, W: the input size the im2col runs are computed for (a program's declared shape); run()

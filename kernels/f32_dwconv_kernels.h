@@ -4,12 +4,12 @@
 
 #include <cstdint>
 
-#include "kernels/f32_gemm.h"  // f32k::Act
+#include "kernels/fused_act.h"
 
 namespace finch::quant::kernels {
 
 // Fused activation of the fp32 runtime kernels (the node's "act" attribute); one enum for all.
-using F32Act = f32k::Act;
+using F32Act = FusedAct;
 
 // One depthwise convolution over planes [p_begin, p_end) of x [N, C, H, W] (p = n·C + c) into
 // y [N, C·M, OH, OW], channel multiplier M: y[n, c·M + m] = act(Σ w[c·M + m]·x[n, c] window +

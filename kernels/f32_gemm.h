@@ -17,9 +17,11 @@
 
 #include <cstdint>
 
+#include "kernels/fused_act.h"
+
 namespace finch::quant::kernels::f32k {
 
-enum class Act { none, relu, relu6 };
+using Act = FusedAct;
 
 // Output rows per packed panel.
 inline constexpr int64_t kMR = 8;

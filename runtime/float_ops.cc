@@ -99,8 +99,8 @@ bool packed_fp32(const Node& n, const Graph& g) {
   return g.values[size_t(n.inputs[0])].dtype == DType::f32;
 }
 
-quant::kernels::f32k::Act f32_act(const Node& n) {
-  return quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n)));
+quant::kernels::FusedAct fused_act(const Node& n) {
+  return quant::kernels::fused_act_from_name(ops::read_activation(n.attrs, node_where(n)));
 }
 
 template <class K>
@@ -132,7 +132,7 @@ bool f32_depthwise(const Node& n, const Graph& g) {
 std::unique_ptr<NodeKernel> prepare_f32_dwconv(const Node& n, const Graph& g) {
   return std::make_unique<OneInputKernel<quant::kernels::F32DepthwiseConv2d>>(quant::kernels::F32DepthwiseConv2d(
       g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-      f32_act(n)));
+      fused_act(n)));
 }
 
 std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
@@ -144,22 +144,20 @@ std::unique_ptr<NodeKernel> prepare_conv2d(const Node& n, const Graph& g) {
     // Depthwise convs (groups = C > 1) are not GEMMs; a one-channel input with groups 1 (a stem) is.
     const bool depthwise = xs.size() == 4 && ws.size() == 4 && p.groups > 1 && ops::is_depthwise(xs[1], ws[0], p.groups);
     if (!packed_fp32(n, g) || xs.size() != 4 || ws.size() != 4 || depthwise) return nullptr;
-    quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, f32_act(n), xs[2], xs[3]);
+    quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, fused_act(n), xs[2], xs[3]);
     return std::make_unique<OneInputKernel<quant::kernels::F32Conv2d>>(std::move(k));
   }
-  quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n),
-                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+  quant::kernels::F16Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), conv_params(n), fused_act(n));
   return std::make_unique<OneInputKernel<quant::kernels::F16Conv2d>>(std::move(k));
 }
 
 std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
   if (!native_fp16(n, g)) {
     if (!packed_fp32(n, g)) return nullptr;
-    quant::kernels::F32Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), f32_act(n));
+    quant::kernels::F32Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), fused_act(n));
     return std::make_unique<OneInputKernel<quant::kernels::F32Linear>>(std::move(k));
   }
-  quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
-                              quant::kernels::f16_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+  quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), fused_act(n));
   return std::make_unique<OneInputKernel<quant::kernels::F16Linear>>(std::move(k));
 }
 
@@ -203,7 +201,7 @@ class AddKernel final : public NodeKernel {
 
 std::unique_ptr<NodeKernel> prepare_add(const Node& n, const Graph&) {
   return std::make_unique<AddKernel>(number(n, attr::alpha, 1.0),
-                                     quant::kernels::f32_act_from_name(ops::read_activation(n.attrs, node_where(n))));
+                                     fused_act(n));
 }
 
 class GlobalAvgPoolKernel final : public NodeKernel {

@@ -202,7 +202,7 @@ TEST(F16Conv2d, RejectsBadShapesWithASentence) {
   const qk::F16Conv2d k(w, Tensor(), {}, Act::none);
   EXPECT_THROW(k.run(uniform({1, 3, 5, 5}, rng)), Error);  // 3 channels, weight wants 2
   EXPECT_THROW(k.run(uniform({1, 2, 2, 2}, rng)), Error);  // smaller than the kernel
-  EXPECT_THROW(qk::f16_act_from_name("gelu"), Error);
+  EXPECT_THROW(qk::fused_act_from_name("gelu"), Error);
 }
 
 // linear: rows of x around the 8-lane vector and the 64-column task, IN around the 8-block, OUT

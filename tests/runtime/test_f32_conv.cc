@@ -262,7 +262,7 @@ TEST(F32Conv, RejectsBadArguments) {
   EXPECT_THROW(qk::F32Linear(uniform({4}, rng), Tensor(), Act::none), Error);
   const qk::F32Linear l(uniform({4, 6}, rng), Tensor(), Act::relu);
   EXPECT_THROW(l.run(uniform({2, 5}, rng)), Error);
-  EXPECT_THROW(qk::f32_act_from_name("gelu"), Error);
+  EXPECT_THROW(qk::fused_act_from_name("gelu"), Error);
 }
 
 }  // namespace

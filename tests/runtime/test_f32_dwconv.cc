@@ -15,8 +15,8 @@
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "hwy/targets.h"
-#include "kernels/f32_conv.h"
 #include "kernels/f32_dwconv.h"
+#include "kernels/fused_act.h"
 #include "ops/activation.h"
 #include "ops/conv.h"
 #include "tests/runtime/qs8_test_util.h"
@@ -228,7 +228,7 @@ TEST(F32DwConv, RejectsBadArguments) {
   expect_error([&] { k.run(zeros({1, 4, 2, 2}, DType::f32)); }, "at least as large as the dilated kernel");
   expect_error([&] { k.run(zeros({1, 4, 8, 8}, DType::f32), zeros({1, 4, 8, 8}, DType::f32)); },
                "expected the residual as F32 [1, 4, 6, 6]");
-  expect_error([] { quant::kernels::f32_act_from_name("gelu"); }, "none, relu or relu6");
+  expect_error([] { quant::kernels::fused_act_from_name("gelu"); }, "none, relu or relu6");
 }
 
 }  // namespace
