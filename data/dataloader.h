@@ -36,6 +36,10 @@ struct DataLoaderOptions {
 struct Batch {
   Tensor images;  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float)
   Tensor labels;  // I64 [B]
+  // Variable-length sequences: I64 [B] valid steps of each sample (the rest of its last axis is
+  // padding); undefined when every sample has the same length.
+  Tensor lengths;
+  Tensor targets;  // F32 [B, ...] regression targets; undefined for classification
 };
 
 class DataLoader {

@@ -25,9 +25,13 @@ struct LabeledImages {
 };
 
 // One example: an image (any dtype, [C, H, W] for the image datasets here) and its class.
+// Sequence samples put their series in `image` as [C, T] (or token ids I64 [T]); T may differ
+// between samples, and the DataLoader pads a batch to its longest one (Batch::lengths).
+// Regression samples carry an F32 `target` (any shape) instead of a class.
 struct Sample {
   Tensor image;
   int64_t label = 0;
+  Tensor target;  // F32 regression target; undefined for classification
 };
 
 // A per-image transform: takes an image [C, H, W] and the sample's own generator (so random

@@ -1,0 +1,20 @@
+// The interface of models that take variable-length batches: the padded inputs and each
+// sample's valid length, so padded steps neither update a recurrent state nor reach the output.
+#pragma once
+
+#include "framework/tensor.h"
+
+namespace finch::nn {
+
+// Implemented (besides Module) by models whose inputs can be padded sequences. The training
+// loop, evaluation and the apps call forward_with_lengths() when a batch carries lengths
+// (data::Batch::lengths) and the model implements this; Module::forward() otherwise.
+class LengthAware {
+ public:
+  virtual ~LengthAware() = default;
+  // x: the padded batch (its time axis as the model documents); lengths: I64 [B], each in
+  // [1, T]. Must equal forward() on each sample cut to its own length, to float rounding.
+  virtual Tensor forward_with_lengths(const Tensor& x, const Tensor& lengths) = 0;
+};
+
+}  // namespace finch::nn
