@@ -6,6 +6,7 @@
 // two gate gradients: dgi for W_ih / b_ih / x and dgh for W_hh / b_hh / h.
 #include <cstring>
 
+#include "framework/parallel.h"
 #include "ops/gemm.h"
 #include "ops/gru.h"
 #include "ops/rnn_seq.h"
@@ -62,19 +63,24 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   Tensor hs = sorted_state(h0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const std::vector<T> bhh = w.b_hh.defined() ? w.b_hh.to_vector<T>() : std::vector<T>(size_t(G), T(0));
-  T* hsp = hs.data<T>();
-  for (int64_t k = 0; k < T_; ++k) {
-    const int64_t t = reverse ? T_ - 1 - k : k, n = s.order.active[size_t(t)];
-    if (n == 0) continue;  // every sample is shorter than t + 1
-    T* hp = s.h_prev.data<T>() + t * B * H;
-    T* gh = s.gh.data<T>() + t * B * G;
-    T* yt = y.data<T>() + t * B * H;
-    std::memcpy(hp, hsp, size_t(n * H) * sizeof(T));
-    for (int64_t b = 0; b < n; ++b) std::memcpy(gh + b * G, bhh.data(), size_t(G) * sizeof(T));
-    gemm_t<T>(false, true, n, G, H, hp, H, whh.data<T>(), H, T(1), gh, G);
-    gates_forward(n, H, s.gates.data<T>() + t * B * G, gh, hp, yt);
-    std::memcpy(hsp, yt, size_t(n * H) * sizeof(T));
-  }
+  // Rows never interact: each thread runs the whole recurrence for its own rows.
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* hsp = hs.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;  // every sample of this chunk is shorter than t + 1
+      const int64_t row = t * B + r0;
+      T* hp = s.h_prev.data<T>() + row * H;
+      T* gh = s.gh.data<T>() + row * G;
+      T* yt = y.data<T>() + row * H;
+      std::memcpy(hp, hsp, size_t(n * H) * sizeof(T));
+      for (int64_t b = 0; b < n; ++b) std::memcpy(gh + b * G, bhh.data(), size_t(G) * sizeof(T));
+      gemm_t<T>(false, true, n, G, H, hp, H, whh.data<T>(), H, T(1), gh, G);
+      gates_forward(n, H, s.gates.data<T>() + row * G, gh, hp, yt);
+      std::memcpy(hsp, yt, size_t(n * H) * sizeof(T));
+    }
+  });
   out.y = rnn_detail::permute_batch(y, s.order, true);
   out.h_n = rnn_detail::permute_rows(hs, s.order, true);
   return out;
@@ -90,23 +96,27 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights
   Tensor dgi = zeros({T_, B, G}, dt), dgh = zeros({T_, B, G}, dt);
   Tensor dh_cur = empty({B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
-  T* dhsp = dhs.data<T>();
-  T* dcur = dh_cur.data<T>();
-  for (int64_t k = 0; k < T_; ++k) {
-    const int64_t t = reverse ? k : T_ - 1 - k, n = s.order.active[size_t(t)];
-    if (n == 0) continue;
-    if (dys.defined()) {
-      const T* dyt = dys.data<T>() + t * B * H;
-      for (int64_t i = 0; i < n * H; ++i) dcur[i] = dhsp[i] + dyt[i];
-    } else {
-      std::memcpy(dcur, dhsp, size_t(n * H) * sizeof(T));
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* dhsp = dhs.data<T>() + r0 * H;
+    T* dcur = dh_cur.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? k : T_ - 1 - k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;
+      const int64_t row = t * B + r0;
+      if (dys.defined()) {
+        const T* dyt = dys.data<T>() + row * H;
+        for (int64_t i = 0; i < n * H; ++i) dcur[i] = dhsp[i] + dyt[i];
+      } else {
+        std::memcpy(dcur, dhsp, size_t(n * H) * sizeof(T));
+      }
+      T* dghp = dgh.data<T>() + row * G;
+      // dh_{t-1} = dh'·z (direct) + dgh·W_hh
+      gates_backward(n, H, dcur, s.gates.data<T>() + row * G, s.gh.data<T>() + row * G,
+                     s.h_prev.data<T>() + row * H, dgi.data<T>() + row * G, dghp, dhsp);
+      gemm_t<T>(false, false, n, H, G, dghp, G, whh.data<T>(), H, T(1), dhsp, H);
     }
-    T* dghp = dgh.data<T>() + t * B * G;
-    // dh_{t-1} = dh'·z (direct) + dgh·W_hh
-    gates_backward(n, H, dcur, s.gates.data<T>() + t * B * G, s.gh.data<T>() + t * B * G,
-                   s.h_prev.data<T>() + t * B * H, dgi.data<T>() + t * B * G, dghp, dhsp);
-    gemm_t<T>(false, false, n, H, G, dghp, G, whh.data<T>(), H, T(1), dhsp, H);
-  }
+  });
   RnnSeqGrads r;
   if (needs.h0) r.dh0 = rnn_detail::permute_rows(dhs, s.order, true);
   const int64_t R = T_ * B;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "framework/parallel.h"
 #include "ops/gemm.h"
 #include "ops/lstm.h"
 #include "ops/rnn_seq.h"
@@ -110,23 +111,29 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   Tensor hs = sorted_state(h0, s.order, {B, P}, dt), cs = sorted_state(c0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
-  T* hsp = hs.data<T>();
-  T* csp = cs.data<T>();
-  for (int64_t k = 0; k < T_; ++k) {
-    const int64_t t = reverse ? T_ - 1 - k : k, n = s.order.active[size_t(t)];
-    if (n == 0) continue;  // every sample is shorter than t + 1
-    T* hp = s.h_prev.data<T>() + t * B * P;
-    T* cp = s.c_prev.data<T>() + t * B * H;
-    T* g = s.gates.data<T>() + t * B * G;
-    T* yt = y.data<T>() + t * B * P;
-    std::memcpy(hp, hsp, size_t(n * P) * sizeof(T));
-    std::memcpy(cp, csp, size_t(n * H) * sizeof(T));
-    gemm_t<T>(false, true, n, G, P, hp, P, whh.data<T>(), P, T(1), g, G);
-    T* hraw = proj ? s.h_raw.data<T>() + t * B * H : yt;
-    gates_forward(n, H, g, cp, hraw, csp, s.tanh_c.data<T>() + t * B * H);
-    if (proj) gemm_t<T>(false, true, n, P, H, hraw, H, whr.data<T>(), H, T(0), yt, P);
-    std::memcpy(hsp, yt, size_t(n * P) * sizeof(T));
-  }
+  // Rows never interact, so each thread runs the whole recurrence for its own rows: no
+  // synchronization per step (single-threaded GEMMs inside the pool).
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* hsp = hs.data<T>() + r0 * P;
+    T* csp = cs.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;  // every sample of this chunk is shorter than t + 1
+      const int64_t row = t * B + r0;
+      T* hp = s.h_prev.data<T>() + row * P;
+      T* cp = s.c_prev.data<T>() + row * H;
+      T* g = s.gates.data<T>() + row * G;
+      T* yt = y.data<T>() + row * P;
+      std::memcpy(hp, hsp, size_t(n * P) * sizeof(T));
+      std::memcpy(cp, csp, size_t(n * H) * sizeof(T));
+      gemm_t<T>(false, true, n, G, P, hp, P, whh.data<T>(), P, T(1), g, G);
+      T* hraw = proj ? s.h_raw.data<T>() + row * H : yt;
+      gates_forward(n, H, g, cp, hraw, csp, s.tanh_c.data<T>() + row * H);
+      if (proj) gemm_t<T>(false, true, n, P, H, hraw, H, whr.data<T>(), H, T(0), yt, P);
+      std::memcpy(hsp, yt, size_t(n * P) * sizeof(T));
+    }
+  });
   out.y = rnn_detail::permute_batch(y, s.order, true);
   out.h_n = rnn_detail::permute_rows(hs, s.order, true);
   out.c_n = rnn_detail::permute_rows(cs, s.order, true);
@@ -148,30 +155,35 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc
   Tensor dh_cur = empty({B, P}, dt), dh_raw = proj ? empty({B, H}, dt) : Tensor();
   const Tensor whh = w.w_hh.contiguous();
   const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
-  T* dhsp = dhs.data<T>();
-  T* dcsp = dcs.data<T>();
-  T* dcur = dh_cur.data<T>();
-  for (int64_t k = 0; k < T_; ++k) {
-    const int64_t t = reverse ? k : T_ - 1 - k, n = s.order.active[size_t(t)];
-    if (n == 0) continue;
-    // The gradient reaching this step's output h: from y_t and from step t+1 (in run order).
-    if (dys.defined()) {
-      const T* dyt = dys.data<T>() + t * B * P;
-      for (int64_t i = 0; i < n * P; ++i) dcur[i] = dhsp[i] + dyt[i];
-    } else {
-      std::memcpy(dcur, dhsp, size_t(n * P) * sizeof(T));
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* dhsp = dhs.data<T>() + r0 * P;
+    T* dcsp = dcs.data<T>() + r0 * H;
+    T* dcur = dh_cur.data<T>() + r0 * P;
+    T* draw = proj ? dh_raw.data<T>() + r0 * H : nullptr;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? k : T_ - 1 - k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;
+      const int64_t row = t * B + r0;
+      // The gradient reaching this step's output h: from y_t and from step t+1 (in run order).
+      if (dys.defined()) {
+        const T* dyt = dys.data<T>() + row * P;
+        for (int64_t i = 0; i < n * P; ++i) dcur[i] = dhsp[i] + dyt[i];
+      } else {
+        std::memcpy(dcur, dhsp, size_t(n * P) * sizeof(T));
+      }
+      const T* dh_gates = dcur;
+      if (proj) {
+        std::memcpy(dh_out.data<T>() + row * P, dcur, size_t(n * P) * sizeof(T));
+        gemm_t<T>(false, false, n, H, P, dcur, P, whr.data<T>(), H, T(0), draw, H);
+        dh_gates = draw;
+      }
+      T* dg = dgates.data<T>() + row * G;
+      gates_backward(n, H, dh_gates, dcsp, s.gates.data<T>() + row * G,
+                     s.c_prev.data<T>() + row * H, s.tanh_c.data<T>() + row * H, dg, dcsp);
+      gemm_t<T>(false, false, n, P, G, dg, G, whh.data<T>(), P, T(0), dhsp, P);
     }
-    const T* dh_gates = dcur;
-    if (proj) {
-      std::memcpy(dh_out.data<T>() + t * B * P, dcur, size_t(n * P) * sizeof(T));
-      gemm_t<T>(false, false, n, H, P, dcur, P, whr.data<T>(), H, T(0), dh_raw.data<T>(), H);
-      dh_gates = dh_raw.data<T>();
-    }
-    T* dg = dgates.data<T>() + t * B * G;
-    gates_backward(n, H, dh_gates, dcsp, s.gates.data<T>() + t * B * G,
-                   s.c_prev.data<T>() + t * B * H, s.tanh_c.data<T>() + t * B * H, dg, dcsp);
-    gemm_t<T>(false, false, n, P, G, dg, G, whh.data<T>(), P, T(0), dhsp, P);
-  }
+  });
   RnnSeqGrads r;
   if (needs.h0) r.dh0 = rnn_detail::permute_rows(dhs, s.order, true);
   if (needs.c0) r.dc0 = rnn_detail::permute_rows(dcs, s.order, true);

@@ -81,6 +81,14 @@ RnnSeqGrads gru_seq_backward(const Tensor& dy, const Tensor& dh_n, const RnnWeig
 
 // --- helpers shared by lstm_seq.cc and gru_seq.cc ---
 namespace rnn_detail {
+// The recurrence is split over batch rows once per sequence (rows never interact), in chunks of
+// at least this many rows, so a step needs no synchronization between threads.
+constexpr int64_t kRowGrain = 8;
+// Rows of [r0, r1) still running at step t (a prefix of the chunk, since rows are sorted).
+inline int64_t rows_active(const SeqOrder& o, int64_t t, int64_t r0, int64_t r1) {
+  const int64_t a = o.active[size_t(t)];
+  return a <= r0 ? 0 : (a >= r1 ? r1 - r0 : a - r0);
+}
 // [T, B, F] contiguous in original batch order -> sorted order (or back when `inverse`).
 Tensor permute_batch(const Tensor& t, const SeqOrder& o, bool inverse);
 // [B, F] rows, same.

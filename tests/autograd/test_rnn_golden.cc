@@ -28,6 +28,8 @@ struct Case {
   int64_t proj;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 const Case kCases[] = {
     {"lstm_1l", true, 1, false, false, true, 0},
     {"lstm_nobias", true, 1, false, true, false, 0},

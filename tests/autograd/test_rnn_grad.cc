@@ -7,6 +7,7 @@
 #include "autograd/engine.h"
 #include "autograd/functional.h"
 #include "autograd/nn/nn.h"
+#include "framework/parallel.h"
 #include "gradcheck_case.h"
 #include "tests/golden/golden.h"
 
@@ -108,10 +109,13 @@ TEST(RnnModuleGradcheck, LstmAndGruF64) {
 
 // Runs `m` on the padded batch and on each sample cut to its own length, and compares the
 // valid outputs, the zeros past each length, and h_n / c_n.
+// B = 19 with 2 threads: the recurrence splits the (sorted) batch into two row chunks.
 void expect_padded_equals_alone(nn::RNNBase& m, bool lstm) {
   Generator g(17);
-  const int64_t B = 4, T = 6;
-  const std::vector<int64_t> L = {3, 6, 1, 4};
+  const int64_t B = 19, T = 6;
+  std::vector<int64_t> L(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) L[size_t(b)] = 1 + int64_t(g.below(uint64_t(T)));
+  L[3] = T;
   const Tensor x = randn({B, T, m.input_size}, g);  // batch_first
   const nn::RnnOutput all = m.forward_seq(x, lens(L));
   const int64_t LD = all.state.h.size(0);
@@ -131,6 +135,8 @@ void expect_padded_equals_alone(nn::RNNBase& m, bool lstm) {
 }
 
 TEST(RnnVariableLength, PaddedBatchEqualsEachSequenceAlone) {
+  const int threads = get_num_threads();
+  set_num_threads(2);
   Generator g(8);
   nn::LSTM lstm(3, 5, {.num_layers = 2, .batch_first = true, .bidirectional = true}, &g);
   expect_padded_equals_alone(lstm, true);
@@ -138,6 +144,38 @@ TEST(RnnVariableLength, PaddedBatchEqualsEachSequenceAlone) {
   expect_padded_equals_alone(proj, true);
   nn::GRU gru(3, 5, {.num_layers = 2, .batch_first = true, .bidirectional = true}, &g);
   expect_padded_equals_alone(gru, false);
+  set_num_threads(threads);
+}
+
+// Forward and backward do not depend on how the batch rows are split over threads.
+TEST(RnnVariableLength, ThreadCountDoesNotChangeResults) {
+  auto run = [](int threads, bool lstm_mode) {
+    set_num_threads(threads);
+    Generator g(4);
+    const nn::RnnOptions opt{.num_layers = 2, .bidirectional = true, .proj_size = lstm_mode ? 3 : 0};
+    std::shared_ptr<nn::RNNBase> m;
+    if (lstm_mode) m = std::make_shared<nn::LSTM>(3, 5, opt, &g);
+    else m = std::make_shared<nn::GRU>(3, 5, opt, &g);
+    std::vector<int64_t> L(23);
+    for (auto& l : L) l = 1 + int64_t(g.below(7));
+    Tensor x = randn({7, 23, 3}, g);
+    x.set_requires_grad(true);
+    const nn::RnnOutput r = m->forward_seq(x, lens(L));
+    backward(add(sum(mul(r.output, r.output)), sum(r.state.h)));
+    std::vector<Tensor> out = {r.output.detach(), r.state.h.detach(), x.grad()};
+    for (const Tensor& p : m->parameters()) out.push_back(p.grad());
+    return out;
+  };
+  const int threads = get_num_threads();
+  for (bool lstm_mode : {true, false}) {
+    const std::vector<Tensor> a = run(1, lstm_mode), b = run(2, lstm_mode), c = run(3, lstm_mode);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(test::all_close(b[i], a[i], 1e-5, 1e-4)) << "2 threads, tensor " << i;
+      EXPECT_TRUE(test::all_close(c[i], a[i], 1e-5, 1e-4)) << "3 threads, tensor " << i;
+    }
+  }
+  set_num_threads(threads);
 }
 
 TEST(RnnVariableLength, LengthsAreValidated) {
