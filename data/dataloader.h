@@ -34,13 +34,23 @@ struct DataLoaderOptions {
 };
 
 struct Batch {
-  Tensor images;  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float)
+  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float); sequences F32 [B, C, T],
+  // token ids I64 [B, T] (I64 samples stay I64).
+  Tensor images;
   Tensor labels;  // I64 [B]
   // Variable-length sequences: I64 [B] valid steps of each sample (the rest of its last axis is
   // padding); undefined when every sample has the same length.
   Tensor lengths;
   Tensor targets;  // F32 [B, ...] regression targets; undefined for classification
 };
+
+// Stacks samples into a batch (what the DataLoader does with each batch's samples; images must
+// already be F32 or I64, see make_batch). Samples of rank 1 ([T] tokens) or 2 ([C, T] series)
+// may differ in their last axis: they are padded at the end with zeros (padding id 0) to the
+// longest, and `lengths` holds each one's T; when all have one shape, `lengths` stays undefined.
+// Rank-3 images must all have one shape. Targets (all samples or none, one shape) are stacked
+// into `targets`. `indices` (optional, one per sample) name the samples in error messages.
+Batch collate(const std::vector<Sample>& samples, const int64_t* indices = nullptr);
 
 class DataLoader {
  public:
