@@ -61,8 +61,6 @@ Batch DataLoader::make_batch(int64_t b) const {
     Generator gen(sample_seed(epoch_, index));
     Sample s = dataset_->get(index, gen);
     if (!s.image.defined()) fail("DataLoader: sample ", index, " has an undefined image");
-    // Token ids stay I64 (an embedding reads them); every other dtype becomes F32.
-    s.image = s.image.dtype() == DType::i64 ? s.image.contiguous() : to_float(s.image);
     samples[size_t(k - begin)] = std::move(s);
   }
   return collate(samples, &order_[size_t(begin)]);
@@ -72,7 +70,14 @@ Batch collate(const std::vector<Sample>& samples, const int64_t* indices) {
   if (samples.empty()) fail("collate: expected at least one sample, found none");
   auto name = [&](size_t i) { return indices ? indices[i] : int64_t(i); };
   const int64_t B = int64_t(samples.size());
-  const Tensor& first = samples[0].image;
+  // Token ids stay I64 (an embedding reads them); every other dtype becomes F32 (U8 scaled).
+  std::vector<Tensor> images(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Tensor& img = samples[i].image;
+    if (!img.defined()) fail("collate: sample ", name(i), " has an undefined image");
+    images[i] = img.dtype() == DType::i64 ? img.contiguous() : to_float(img);
+  }
+  const Tensor& first = images[0];
   const DType dt = first.dtype();
   // Sequences ([T] tokens or [C, T] series) may differ in T: pad at the end of the time axis.
   // Images ([C, H, W]) must match exactly, as before, so a missing resize still fails loudly.
@@ -80,7 +85,7 @@ Batch collate(const std::vector<Sample>& samples, const int64_t* indices) {
   int64_t T = 0;
   bool ragged = false;
   for (size_t i = 0; i < samples.size(); ++i) {
-    const Tensor& img = samples[i].image;
+    const Tensor& img = images[i];
     if (img.dtype() != dt)
       fail("DataLoader: sample ", name(i), " is ", dtype_name(img.dtype()), " but sample ", name(0),
            " in the same batch is ", dtype_name(dt));
@@ -107,7 +112,7 @@ Batch collate(const std::vector<Sample>& samples, const int64_t* indices) {
   const int64_t per_sample = shape_numel(shape) / B;
   auto* dst = static_cast<uint8_t*>(out.images.raw_data());
   for (int64_t i = 0; i < B; ++i) {
-    const Tensor& img = samples[size_t(i)].image;
+    const Tensor& img = images[size_t(i)];
     const auto* src = static_cast<const uint8_t*>(img.raw_data());
     if (!ragged) {
       std::memcpy(dst + size_t(i * per_sample) * esize, src, size_t(img.numel()) * esize);
@@ -121,7 +126,7 @@ Batch collate(const std::vector<Sample>& samples, const int64_t* indices) {
   }
   if (ragged) {
     out.lengths = empty({B}, DType::i64);
-    for (int64_t i = 0; i < B; ++i) out.lengths.data<int64_t>()[i] = samples[size_t(i)].image.size(-1);
+    for (int64_t i = 0; i < B; ++i) out.lengths.data<int64_t>()[i] = images[size_t(i)].size(-1);
   }
   // Targets: all samples or none, one shape, stacked to F32 [B, ...].
   const Tensor& t0 = samples[0].target;

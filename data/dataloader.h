@@ -1,5 +1,6 @@
-// DataLoader: batches (images F32 [B, C, H, W], labels I64 [B]) from a Dataset, with seeded
-// per-epoch shuffling, drop_last, and N worker threads filling a bounded prefetch queue.
+// DataLoader: batches (images F32 [B, C, H, W], labels I64 [B]; sequences padded to the batch's
+// longest, see collate) from a Dataset, with seeded per-epoch shuffling, drop_last, and N worker
+// threads filling a bounded prefetch queue.
 //
 // Determinism: the sample order of epoch e comes from a generator seeded by (seed, e), and
 // sample i's augmentation generator is seeded by (seed, e, i) — so the batches are bit-identical
@@ -44,8 +45,9 @@ struct Batch {
   Tensor targets;  // F32 [B, ...] regression targets; undefined for classification
 };
 
-// Stacks samples into a batch (what the DataLoader does with each batch's samples; images must
-// already be F32 or I64, see make_batch). Samples of rank 1 ([T] tokens) or 2 ([C, T] series)
+// Stacks samples into a batch (what the DataLoader does with each batch's samples): I64 images
+// (token ids) stay I64, every other dtype becomes F32 (U8 scaled by 1/255, like to_float), and
+// all samples of a batch must end up with one dtype. Samples of rank 1 ([T] tokens) or 2 ([C, T] series)
 // may differ in their last axis: they are padded at the end with zeros (padding id 0) to the
 // longest, and `lengths` holds each one's T; when all have one shape, `lengths` stays undefined.
 // Rank-3 images must all have one shape. Targets (all samples or none, one shape) are stacked

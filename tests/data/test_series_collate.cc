@@ -43,6 +43,15 @@ TEST(Collate, EqualLengthsLeaveLengthsUndefined) {
   EXPECT_FALSE(b.lengths.defined());
 }
 
+TEST(Collate, ConvertsU8AndNonContiguousSamples) {
+  // A [2, 3] view of a [3, 2] tensor: collate copies its values, not its storage order.
+  const Tensor t = from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2}).transpose(0, 1);
+  const Batch b = collate({seq(t), seq(from_vector<uint8_t>({255, 0}, {2, 1}))});
+  EXPECT_EQ(b.images.dtype(), DType::f32);
+  EXPECT_EQ(b.images.to_vector<float>(), (std::vector<float>{1, 3, 5, 2, 4, 6, 1, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(b.lengths.to_vector<int64_t>(), (std::vector<int64_t>{3, 1}));
+}
+
 TEST(Collate, TokensStayI64AndPadWithZero) {
   const Batch b = collate({seq(from_vector<int64_t>({7, 8, 9}, {3})), seq(from_vector<int64_t>({5}, {1}))});
   EXPECT_EQ(b.images.dtype(), DType::i64);
