@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "data/csv_series.h"
+#include "data/series_file.h"
 #include "data/ucr_text.h"
 #include "tests/error_text.h"
 #include "tests/temp_dir.h"
@@ -202,4 +203,18 @@ TEST(CsvSeries, BadFilesAndOptions) {
   EXPECT_ERROR_HAS(read_csv_table(write(dir, "j.csv", "a,\"b\n1,2\n")), "j.csv line 1: unterminated quote");
   EXPECT_ERROR_HAS(read_csv_table(write(dir, "k.csv", "a,b\n1,\n2,\n"), {Missing::interpolate}), "column 'b' has no values at all");
   EXPECT_ERROR_HAS(read_csv_table(write(dir, "l.csv", "a,b\n1,\n2,3\n"), {Missing::fail}), "column 'b' has missing values");
+}
+
+TEST(SeriesFile, ChoosesTheReaderByExtensionAndChecksTrainTestAgreement) {
+  TempDir dir("sf");
+  const SeriesSet a = read_series_file(write(dir, "a.ts", "@problemName A\n@classLabel true x y\n@data\n1,2:x\n3,4:y\n"));
+  const SeriesSet b = read_series_file(write(dir, "b.tsv", "1 1 2\n2 3 4\n"));
+  EXPECT_EQ(a.classes, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(b.classes, (std::vector<std::string>{"1", "2"}));
+  EXPECT_ERROR_HAS(read_series_file(write(dir, "c.csv", "a\n1\n")), "c.csv is a CSV file");
+  EXPECT_ERROR_HAS(read_series_file(write(dir, "d.arff", "")), "expected a .ts, .txt or .tsv file, found the extension '.arff'");
+  EXPECT_ERROR_HAS(check_same_problem(a, b), "has the classes [1 2] but A has [x y]");
+  check_same_problem(a, a);
+  const SeriesSet m = read_series_file(write(dir, "m.ts", "@univariate false\n@classLabel true x y\n@data\n1:2:x\n"));
+  EXPECT_ERROR_HAS(check_same_problem(a, m), "has 2 channels but A has 1");
 }
