@@ -174,7 +174,11 @@ SeriesSet read_ts(const std::string& path, const SeriesReadOptions& options, TsH
       int64_t k = -1;
       for (size_t j = 0; j < h.class_labels.size(); ++j)
         if (h.class_labels[j] == label) k = int64_t(j);
-      if (k < 0) at.fail("label ", quote(label), " is not one of the @classLabel labels");
+      if (k < 0) {
+        std::string known;
+        for (const auto& c : h.class_labels) known += (known.empty() ? "" : " ") + c;
+        at.fail("label ", quote(label), " is not one of the @classLabel labels (", known, ")");
+      }
       out.labels.push_back(k);
     } else if (h.target_label) {
       double v = 0;

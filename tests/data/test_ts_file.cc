@@ -136,7 +136,7 @@ TEST(TsFile, BadFilesNameFileLineAndProblem) {
   has(err("@univariate false\n@classLabel true a\n@data\n1:2:a\n1:2:3:a\n"),
       "line 5: the series has 3 dimensions but the first series has 2");
   has(err("@univariate true\n@classLabel true a\n@data\n1:2:a\n"), "line 4: the series has 2 dimensions but @univariate true means 1");
-  has(err("@classLabel true a b\n@data\n1,2:a\n1,2:c\n"), "line 4: label 'c' is not one of the @classLabel labels");
+  has(err("@classLabel true a b\n@data\n1,2:a\n1,2:c\n"), "line 4: label 'c' is not one of the @classLabel labels (a b)");
   has(err("@classLabel true a\n@data\n1,x2:a\n"), "line 3: value 2 of dimension 1 is 'x2', not a finite number");
   has(err("@classLabel true a\n@data\n1,,2:a\n"), "line 3: value 2 of dimension 1 is '', not a finite number");
   has(err("@classLabel true a\n@data\n1,1e999:a\n"), "value 2 of dimension 1 is '1e999'");
