@@ -4,9 +4,9 @@
 //
 // Labels: when every label is a number, classes are the distinct values sorted numerically
 // (-1, 1 → 0, 1; 1.0000000e+00 is named "1"); otherwise the distinct strings sorted. Values:
-// "NaN", "?" or an empty field is a missing value; trailing missing values are the UCR 2018 archive's padding of
-// a variable-length series, so they are cut off (per-series T); the remaining missing values are
-// filled by options.missing (data/series_text.h). Series are F32 [1, T_i].
+// "NaN", "?" or an empty field is a missing value; trailing missing values are the UCR 2018
+// archive's padding of a variable-length series, so they are cut off (per-series T); the others
+// are filled by options.missing (data/series_text.h). Series are F32 [1, T_i].
 #pragma once
 
 #include <string>
