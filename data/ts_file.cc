@@ -128,10 +128,13 @@ SeriesSet read_ts(const std::string& path, const SeriesReadOptions& options, TsH
     }
     const int64_t C = int64_t(fields.size());
     if (dims == 0) dims = C;  // @univariate false without @dimensions: the first series decides
-    if (C != dims)
-      at.fail("the series has ", C, " dimensions but ",
-              h.dimensions > 0 ? "@dimensions says " : (seen.count("univariate") && h.univariate ? "@univariate true means " : "the first series has "),
-              dims, has_label ? " (the last ':' field is the label)" : "");
+    if (C != dims) {
+      const char* source = h.dimensions > 0 ? "@dimensions says "
+                           : seen.count("univariate") && h.univariate ? "@univariate true means "
+                                                                       : "the first series has ";
+      at.fail("the series has ", C, " dimensions but ", source, dims,
+              has_label ? " (the last ':' field is the label)" : "");
+    }
     int64_t T = -1;
     values.clear();
     for (int64_t c = 0; c < C; ++c) {
