@@ -7,3 +7,5 @@
 #include "models/mobilenet_v1.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet.h"
+#include "models/series_conv.h"
+#include "models/series_spec.h"
