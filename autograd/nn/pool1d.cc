@@ -34,10 +34,16 @@ Pool2dParams row_window(int64_t k, int64_t s, int64_t p, bool ceil_mode, bool co
   return o;
 }
 
-// Runs `pool2d` on x viewed as [N, C, 1, L] (or [C, 1, L]) and drops the H axis again.
+// Runs `pool2d` on x viewed as [N, C, 1, L] (or [C, 1, L]) and drops the H axis again. Reshapes
+// rather than unsqueeze/squeeze: graph capture records reshape and the 2-D pools.
 template <typename F>
 Tensor on_rows(const Tensor& x, int64_t t_axis, F pool2d) {
-  return finch::squeeze(pool2d(finch::unsqueeze(x, t_axis)), t_axis);
+  Shape rows = x.shape();
+  rows.insert(rows.begin() + t_axis, 1);
+  const Tensor y = pool2d(finch::reshape(x, rows));
+  Shape out = y.shape();
+  out.erase(out.begin() + t_axis);
+  return finch::reshape(y, out);
 }
 
 }  // namespace
