@@ -148,7 +148,7 @@ EcgCNN::EcgCNN(int64_t C, int64_t T, int64_t K, std::vector<int64_t> w, int64_t 
   }
   classifier = register_module("classifier", std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
       std::make_shared<nn::Linear>(in * t, hidden, true, gen), relu_module(),
-      std::make_shared<nn::Dropout>(dropout, gen), std::make_shared<nn::Linear>(hidden, K, true, gen)}));
+      std::make_shared<nn::Dropout>(dropout), std::make_shared<nn::Linear>(hidden, K, true, gen)}));
 }
 
 Tensor EcgCNN::forward_impl(const Tensor& x) {

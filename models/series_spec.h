@@ -72,7 +72,9 @@ SeriesSpec resolve_series(const SeriesSpec& spec);
 // The number of parameters create_series(spec) will have, computed without building it.
 int64_t series_parameter_count(const SeriesSpec& spec);
 // Builds the model `spec` names (resolved first), drawing its init from `gen` (default
-// generator when null).
+// generator when null). `gen` is used only while constructing, so it may go out of scope: the
+// Dropout layers draw from the default generator, and the recurrent layers' between-layer
+// dropout from a generator each seeds from `gen` at construction.
 nn::ModulePtr create_series(const SeriesSpec& spec, Generator* gen = nullptr);
 
 }  // namespace finch::models
