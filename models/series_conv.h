@@ -92,7 +92,7 @@ class HarCNN : public nn::Module {
 // parameters): 4 × (Conv1d k5 same → BN → ReLU → MaxPool1d(2)) with widths {32, 64, 64, 64},
 // flatten, Linear(64·T/16, hidden 2048) → ReLU → Dropout → Linear(K). The flatten ties the first
 // Linear to the length, so T comes from the data (seq_len) and the model takes only that length.
-// At 12 × 1000 and K = 5: 8,190,757 parameters.
+// At 12 × 1000 and K = 5: 8,192,549 parameters.
 class EcgCNN : public nn::Module {
  public:
   EcgCNN(int64_t in_channels, int64_t seq_len, int64_t num_classes,
