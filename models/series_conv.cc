@@ -1,6 +1,8 @@
 // The convolutional time-series classifiers of models/series_conv.h.
 #include "models/series_conv.h"
 
+#include <algorithm>
+
 #include "autograd/functional.h"
 
 namespace finch::models {
@@ -39,6 +41,24 @@ Tensor SameConv1d::forward_impl(const Tensor& x) {
   return nn::Conv1d::forward_impl(finch::pad(x, {(kernel_size - 1) / 2, kernel_size / 2}));
 }
 
+Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int64_t T, DType dtype) {
+  if (lengths.dtype() != DType::i64 || lengths.dim() != 1 || lengths.size(0) != B)
+    fail(model, ": expected lengths I64 [", B, "], got ", dtype_name(lengths.dtype()), " ", shape_str(lengths.shape()));
+  const std::vector<int64_t> l = lengths.contiguous().to_vector<int64_t>();
+  std::vector<double> m(size_t(B * T), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    if (l[size_t(b)] < 1 || l[size_t(b)] > T)
+      fail(model, ": expected every length in [1, ", T, "] (the padded batch's steps), got ", l[size_t(b)]);
+    std::fill(m.begin() + b * T, m.begin() + b * T + l[size_t(b)], 1.0);
+  }
+  return from_vector(m, {B, 1, T}).to(dtype);
+}
+
+Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) {
+  const Tensor len = finch::reshape(lengths.to(h.dtype()), {h.size(0), 1});
+  return finch::div(finch::sum(h, {2}), len);
+}
+
 // ---- FCN ----
 
 FCN::FCN(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen) {
@@ -63,6 +83,17 @@ Tensor FCN::forward_impl(const Tensor& x) {
   return fc->forward(drop_time(gap->forward(h)));
 }
 
+Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  if (!lengths.defined()) return forward(x);
+  check_series_input("FCN", x, conv1->in_channels);
+  const Tensor m = time_mask("FCN", lengths, x.size(0), x.size(2), x.dtype());
+  Tensor h = finch::mul(x, m);
+  h = finch::mul(relu->forward(bn1->forward(conv1->forward(h))), m);
+  h = finch::mul(relu->forward(bn2->forward(conv2->forward(h))), m);
+  h = finch::mul(relu->forward(bn3->forward(conv3->forward(h))), m);
+  return fc->forward(masked_mean_over_time(h, lengths));
+}
+
 // ---- ResNet1d ----
 
 ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
@@ -79,11 +110,12 @@ ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
   register_module("shortcut", shortcut);
 }
 
-Tensor ResBlock1d::forward_impl(const Tensor& x) {
-  Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
-  h = relu->forward(bn2->forward(conv2->forward(h)));
+Tensor ResBlock1d::forward_masked(const Tensor& x, const Tensor& m) {
+  auto masked = [&](const Tensor& t) { return m.defined() ? finch::mul(t, m) : t; };
+  Tensor h = masked(relu->forward(bn1->forward(conv1->forward(x))));
+  h = masked(relu->forward(bn2->forward(conv2->forward(h))));
   h = bn3->forward(conv3->forward(h));
-  return relu->forward(finch::add(h, shortcut->forward(x)));
+  return masked(relu->forward(finch::add(h, shortcut->forward(x))));
 }
 
 ResNet1d::ResNet1d(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen) {
@@ -102,6 +134,15 @@ ResNet1d::ResNet1d(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen)
 Tensor ResNet1d::forward_impl(const Tensor& x) {
   check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
   return fc->forward(drop_time(gap->forward(blocks->forward(x))));
+}
+
+Tensor ResNet1d::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  if (!lengths.defined()) return forward(x);
+  check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
+  const Tensor m = time_mask("ResNet1d", lengths, x.size(0), x.size(2), x.dtype());
+  Tensor h = finch::mul(x, m);
+  for (size_t i = 0; i < blocks->size(); ++i) h = std::static_pointer_cast<ResBlock1d>((*blocks)[i])->forward_masked(h, m);
+  return fc->forward(masked_mean_over_time(h, lengths));
 }
 
 // ---- HAR CNN ----

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/nn/nn.h"
+#include "autograd/nn/sequence.h"
 #include "framework/random.h"
 
 namespace finch::models {
@@ -26,15 +27,26 @@ class SameConv1d : public nn::Conv1d {
   Tensor forward_impl(const Tensor& x) override;
 };
 
+// Padded batches for the all-convolutional FCN and ResNet1d (nn::LengthAware): the steps past a
+// sample's length are zeroed after every layer (as the zeros that "same" padding reads past the
+// end of a sample alone), and global average pooling divides by each sample's own length. In
+// eval mode a padded batch then gives what each sample gives alone; in training mode the batch
+// norms' statistics also count the zeroed steps.
+// mask [B, 1, T]: 1 for t < lengths[b], else 0; lengths I64 [B] in [1, T] (one sentence if not).
+Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int64_t T, DType dtype);
+// Σ_t h[b, c, t] / lengths[b]: h [B, C, T] already masked -> [B, C].
+Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths);
+
 // Wang et al. 2017 ("Time series classification from scratch with deep neural networks"), as
 // Fawaz et al. 2019 ran it: three conv(same) → BN → ReLU blocks with 128, 256, 128 filters and
 // kernels 8, 5, 3, global average pooling over time, Linear. widths = {w1, w2, w3}.
-class FCN : public nn::Module {
+class FCN : public nn::Module, public nn::LengthAware {
  public:
   FCN(int64_t in_channels, int64_t num_classes, std::vector<int64_t> widths = {128, 256, 128},
       Generator* gen = nullptr);
   std::string type_name() const override { return "FCN"; }
   Tensor forward_impl(const Tensor& x) override;
+  Tensor forward_with_lengths(const Tensor& x, const Tensor& lengths) override;
 
   std::shared_ptr<SameConv1d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm1d> bn1, bn2, bn3;
@@ -50,7 +62,9 @@ class ResBlock1d : public nn::Module {
  public:
   ResBlock1d(int64_t in_channels, int64_t out_channels, Generator* gen);
   std::string type_name() const override { return "ResBlock1d"; }
-  Tensor forward_impl(const Tensor& x) override;
+  Tensor forward_impl(const Tensor& x) override { return forward_masked(x, Tensor()); }
+  // mask [B, 1, T] or undefined; with a mask, every activation is zeroed past each length.
+  Tensor forward_masked(const Tensor& x, const Tensor& mask);
 
   std::shared_ptr<SameConv1d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm1d> bn1, bn2, bn3;
@@ -59,12 +73,13 @@ class ResBlock1d : public nn::Module {
 };
 
 // Wang et al.'s ResNet: blocks of 64, 128, 128 channels, global average pooling, Linear.
-class ResNet1d : public nn::Module {
+class ResNet1d : public nn::Module, public nn::LengthAware {
  public:
   ResNet1d(int64_t in_channels, int64_t num_classes, std::vector<int64_t> widths = {64, 128, 128},
            Generator* gen = nullptr);
   std::string type_name() const override { return "ResNet1d"; }
   Tensor forward_impl(const Tensor& x) override;
+  Tensor forward_with_lengths(const Tensor& x, const Tensor& lengths) override;
 
   std::shared_ptr<nn::Sequential> blocks;  // ResBlock1d "blocks.0", "blocks.1", ...
   std::shared_ptr<nn::AdaptiveAvgPool1d> gap;

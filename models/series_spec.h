@@ -64,7 +64,8 @@ struct SeriesSpec {
 const std::vector<std::string>& series_model_names();
 // True for the models over token ids (imdb_lstm, imdb_bilstm).
 bool is_text_model(const std::string& name);
-// True for the models that implement nn::LengthAware (the recurrent ones).
+// True for the recurrent models (all of them implement nn::LengthAware; of the conv models FCN
+// and ResNet1d do too).
 bool is_recurrent_model(const std::string& name);
 
 // `spec` with every default filled in and every field validated (finch::Error on a bad one).

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 
+#include "autograd/nn/sequence.h"
 #include "framework/safetensors.h"
 #include "models/series_conv.h"
 #include "models/series_spec.h"
@@ -121,6 +122,40 @@ TEST(SeriesConv, OneSgdStepLowersTheLoss) {
     test::expect_sgd_step_lowers_loss(
         *model, [&] { return model->forward(x); }, [&](const Tensor& out) { return cross_entropy(out, y); }, 0.01,
         name);
+  }
+}
+
+// FCN and ResNet1d take padded batches (nn::LengthAware): in eval mode row b equals sample b
+// alone, cut to its length, whatever the padding holds.
+TEST(SeriesConv, PaddedBatchEqualsEachSampleAlone) {
+  for (const std::string name : {"fcn", "resnet1d"}) {
+    SCOPED_TRACE(name);
+    Generator gen(8);
+    models::SeriesSpec s;
+    s.name = name, s.in_channels = 2, s.num_classes = 3, s.width = 4;
+    auto model = models::create_series(s, &gen);
+    auto* la = dynamic_cast<nn::LengthAware*>(model.get());
+    ASSERT_NE(la, nullptr);
+    // A training forward first, so the running statistics are not the identity.
+    model->train();
+    {
+      NoGradGuard ng;
+      model->forward(randn({4, 2, 15}, gen));
+    }
+    model->eval();
+    const std::vector<int64_t> lens = {15, 3, 9, 1};
+    Tensor x = randn({4, 2, 15}, gen);
+    const Tensor lengths = from_vector(lens, {4});
+    NoGradGuard ng;
+    const Tensor batch = la->forward_with_lengths(x, lengths);
+    for (int64_t b = 0; b < 4; ++b) {
+      const Tensor alone = narrow(narrow(x, 0, b, 1), 2, 0, lens[size_t(b)]).contiguous();
+      test::expect_close(model->forward(alone), narrow(batch, 0, b, 1), name + " sample " + std::to_string(b), 1e-5,
+                         1e-6);
+    }
+    EXPECT_THROW(la->forward_with_lengths(x, from_vector(std::vector<int64_t>{15, 0, 9, 1}, {4})), Error);
+    EXPECT_THROW(la->forward_with_lengths(x, from_vector(std::vector<int64_t>{15, 16, 9, 1}, {4})), Error);
+    EXPECT_THROW(la->forward_with_lengths(x, from_vector(std::vector<int64_t>{15, 9, 1}, {3})), Error);
   }
 }
 
