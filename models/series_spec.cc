@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "models/series_conv.h"
+#include "models/series_rnn.h"
 
 namespace finch::models {
 
@@ -44,6 +45,9 @@ const std::vector<Field>& int_fields() {
 }
 
 const std::vector<std::string> kConvModels = {"fcn", "resnet1d", "har_cnn", "ecg_cnn", "ecg_resnet"};
+const std::vector<std::string> kAllModels = {"fcn",          "resnet1d",  "har_cnn",     "ecg_cnn",
+                                             "ecg_resnet",   "lstm",      "gru",         "bilstm",
+                                             "deepconvlstm", "imdb_lstm", "imdb_bilstm", "lstm_forecaster"};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -63,6 +67,14 @@ void set_default(int64_t& v, int64_t d) {
 double conv(double in, double out, double k, bool bias = true) { return in * out * k + (bias ? out : 0); }
 double bn(double c) { return 2 * c; }
 double linear(double in, double out) { return in * out + out; }
+// torch's multi-layer RNN: per layer and direction G·H·(in + H) weights and two G·H biases,
+// where layer l > 0 reads the D·H outputs of the layer below (G = 4 for LSTM, 3 for GRU).
+double rnn(double G, double in, double H, int64_t L, bool bidirectional) {
+  const double D = bidirectional ? 2 : 1;
+  double n = 0;
+  for (int64_t l = 0; l < L; ++l) n += D * (G * H * ((l == 0 ? in : D * H) + H) + 2 * G * H);
+  return n;
+}
 
 double count(const SeriesSpec& s) {
   const double C = double(s.in_channels), K = double(s.num_classes), w = double(s.width);
@@ -87,6 +99,16 @@ double count(const SeriesSpec& s) {
     };
     return conv(C, w, 7, false) + bn(w) + block(w, 2 * w) + 2 * block(2 * w, 2 * w) + linear(2 * w, K);
   }
+  const double H = double(s.hidden_size), D = s.bidirectional ? 2 : 1;
+  if (s.name == "lstm" || s.name == "gru" || s.name == "bilstm")
+    return rnn(s.name == "gru" ? 3 : 4, C, H, s.num_layers, s.bidirectional) + linear(D * H, K);
+  if (s.name == "deepconvlstm")
+    return conv(1, w, 5) + 3 * conv(w, w, 5) + rnn(4, w * C, H, s.num_layers, false) + linear(H, K);
+  if (s.name == "imdb_lstm" || s.name == "imdb_bilstm")
+    return double(s.vocab_size) * double(s.embed_dim) + rnn(4, double(s.embed_dim), H, s.num_layers, s.bidirectional) +
+           linear(D * H, K);
+  if (s.name == "lstm_forecaster")
+    return rnn(4, C, H, s.num_layers, false) + linear(H, double(s.num_targets) * double(s.horizon));
   fail("models::series_parameter_count: unknown model '", s.name, "'");
 }
 
@@ -101,7 +123,7 @@ int64_t parse_int(const std::string& source, const std::string& key, const std::
 
 }  // namespace
 
-const std::vector<std::string>& series_model_names() { return kConvModels; }
+const std::vector<std::string>& series_model_names() { return kAllModels; }
 
 bool is_text_model(const std::string& name) { return name == "imdb_lstm" || name == "imdb_bilstm"; }
 
@@ -132,6 +154,31 @@ SeriesSpec resolve_series(const SeriesSpec& spec) {
            "flatten), got ", s.seq_len);
   }
   if (s.name == "ecg_resnet") set_default(s.width, 32);
+  if (s.name == "lstm" || s.name == "gru" || s.name == "bilstm") {
+    set_default(s.hidden_size, 128), set_default(s.num_layers, 2);
+    if (s.name == "bilstm") s.bidirectional = true;
+  }
+  if (s.name == "deepconvlstm") {
+    set_default(s.width, 64), set_default(s.hidden_size, 128), set_default(s.num_layers, 2);
+    if (s.dropout < 0) s.dropout = 0.5;
+  }
+  if (is_text_model(s.name)) {
+    const bool bi = s.name == "imdb_bilstm";
+    set_default(s.embed_dim, bi ? 30 : 64), set_default(s.hidden_size, bi ? 64 : 16);
+    set_default(s.num_layers, bi ? 1 : 2);
+    if (s.vocab_size < 2)
+      fail("models::create_series: ", s.name, " needs the vocabulary's size (vocab_size >= 2), got ", s.vocab_size);
+    if (s.padding_idx >= s.vocab_size)
+      fail("models::create_series: ", s.name, "'s padding_idx must be below vocab_size ", s.vocab_size, ", got ",
+           s.padding_idx);
+  }
+  if (s.name == "lstm_forecaster") {
+    set_default(s.hidden_size, 64), set_default(s.num_layers, 1);
+    set_default(s.horizon, 1), set_default(s.num_targets, 1);
+  }
+  // Only the plain classifiers choose their direction; the others have the one their paper has.
+  if (s.name == "bilstm" || s.name == "imdb_bilstm") s.bidirectional = true;
+  else if (s.name != "lstm" && s.name != "gru") s.bidirectional = false;
   if (s.dropout < 0) s.dropout = 0;
   // Fields a model does not read stay as given: recorded, harmless, and round-tripped.
   if (count(s) > kMaxParameters)
@@ -152,6 +199,15 @@ nn::ModulePtr create_series(const SeriesSpec& spec, Generator* gen) {
     return std::make_shared<EcgCNN>(C, s.seq_len, K, std::vector<int64_t>{w, 2 * w, 2 * w, 2 * w}, s.hidden_size,
                                     s.dropout, gen);
   if (s.name == "ecg_resnet") return std::make_shared<EcgResNet>(C, K, w, gen);
+  const int64_t H = s.hidden_size, L = s.num_layers;
+  if (s.name == "lstm" || s.name == "gru" || s.name == "bilstm")
+    return std::make_shared<RnnClassifier>(s.name == "gru", C, K, H, L, s.bidirectional, s.dropout, gen);
+  if (s.name == "deepconvlstm") return std::make_shared<DeepConvLSTM>(C, K, w, H, L, s.dropout, gen);
+  if (is_text_model(s.name))
+    return std::make_shared<TextLSTM>(s.vocab_size, s.embed_dim, H, L, s.bidirectional, K, s.padding_idx, s.dropout,
+                                      gen);
+  if (s.name == "lstm_forecaster")
+    return std::make_shared<LSTMForecaster>(C, s.num_targets, s.horizon, H, L, s.dropout, gen);
   fail("models::create_series: unknown model '", s.name, "'");
 }
 

@@ -171,6 +171,123 @@ class EcgResNet(nn.Module):
         return self.fc(self.gap(h).flatten(1))
 
 
+# ---- the recurrent models, as models/series_rnn.h builds them ----
+from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
+
+
+def run_rnn(rnn, x, lengths):
+    """x [B, T, IN] batch_first; with lengths, pack as pack_padded_sequence(enforce_sorted=False)."""
+    if lengths is not None:
+        x = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    _, state = rnn(x)
+    h = state[0] if isinstance(rnn, nn.LSTM) else state
+    return torch.cat([h[-2], h[-1]], 1) if rnn.bidirectional else h[-1]
+
+
+class RnnClassifier(nn.Module):
+    def __init__(self, gru, c, k, h, layers, bi, dropout=0.0):
+        super().__init__()
+        cls = nn.GRU if gru else nn.LSTM
+        self.rnn = cls(c, h, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0, bidirectional=bi)
+        self.dropout = nn.Dropout(dropout); self.fc = nn.Linear((2 if bi else 1) * h, k)
+
+    def forward(self, x, lengths=None):
+        return self.fc(self.dropout(run_rnn(self.rnn, x.transpose(1, 2), lengths)))
+
+
+class DeepConvLSTM(nn.Module):
+    def __init__(self, c, k, f, h, layers, dropout=0.5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, f, (5, 1)); self.conv2 = nn.Conv2d(f, f, (5, 1))
+        self.conv3 = nn.Conv2d(f, f, (5, 1)); self.conv4 = nn.Conv2d(f, f, (5, 1))
+        self.relu = nn.ReLU(); self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(f * c, h, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.fc = nn.Linear(h, k)
+
+    def forward(self, x, lengths=None):
+        h = x.transpose(1, 2).unsqueeze(1)
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            h = self.relu(conv(h))
+        b, f, t, c = h.shape
+        h = h.permute(0, 2, 1, 3).reshape(b, t, f * c)
+        return self.fc(self.dropout(run_rnn(self.lstm, h, None if lengths is None else lengths - 16)))
+
+
+class TextLSTM(nn.Module):
+    def __init__(self, v, e, h, layers, bi, k, padding_idx=0, dropout=0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(v, e, padding_idx=padding_idx)
+        self.lstm = nn.LSTM(e, h, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0, bidirectional=bi)
+        self.dropout = nn.Dropout(dropout); self.fc = nn.Linear((2 if bi else 1) * h, k)
+
+    def forward(self, tokens, lengths=None):
+        return self.fc(self.dropout(run_rnn(self.lstm, self.embedding(tokens), lengths)))
+
+
+class LSTMForecaster(nn.Module):
+    def __init__(self, c, targets, horizon, h, layers, dropout=0.0):
+        super().__init__()
+        self.targets, self.horizon = targets, horizon
+        self.lstm = nn.LSTM(c, h, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout); self.fc = nn.Linear(h, targets * horizon)
+
+    def forward(self, x, lengths=None):
+        y = self.fc(self.dropout(run_rnn(self.lstm, x.transpose(1, 2), lengths)))
+        return y.reshape(y.shape[0], self.targets, self.horizon)
+
+
+# name -> (model, finch SeriesSpec fields, input shape, lengths); token inputs are [B, T] ids
+RECURRENT = {
+    "lstm": (lambda: RnnClassifier(False, 3, 4, 5, 2, False),
+             {"in_channels": 3, "num_classes": 4, "hidden_size": 5, "num_layers": 2}, [3, 3, 9], [9, 4, 6]),
+    "gru": (lambda: RnnClassifier(True, 2, 3, 4, 1, True),
+            {"in_channels": 2, "num_classes": 3, "hidden_size": 4, "num_layers": 1, "bidirectional": 1},
+            [3, 2, 7], [2, 7, 5]),
+    "bilstm": (lambda: RnnClassifier(False, 3, 2, 4, 2, True),
+               {"in_channels": 3, "num_classes": 2, "hidden_size": 4, "num_layers": 2}, [3, 3, 8], [8, 1, 5]),
+    "deepconvlstm": (lambda: DeepConvLSTM(3, 4, 4, 6, 2),
+                     {"in_channels": 3, "num_classes": 4, "width": 4, "hidden_size": 6, "num_layers": 2},
+                     [3, 3, 24], [24, 17, 20]),
+    "imdb_lstm": (lambda: TextLSTM(30, 8, 5, 2, False, 1),
+                  {"vocab_size": 30, "embed_dim": 8, "hidden_size": 5, "num_layers": 2, "num_classes": 1},
+                  [3, 10], [10, 6, 3]),
+    "imdb_bilstm": (lambda: TextLSTM(30, 6, 4, 1, True, 1),
+                    {"vocab_size": 30, "embed_dim": 6, "hidden_size": 4, "num_layers": 1, "num_classes": 1},
+                    [3, 10], [4, 10, 7]),
+    "lstm_forecaster": (lambda: LSTMForecaster(2, 2, 3, 5, 2),
+                        {"in_channels": 2, "num_targets": 2, "horizon": 3, "hidden_size": 5, "num_layers": 2},
+                        [3, 2, 12], [12, 8, 10]),
+}
+
+
+def recurrent_goldens(out, meta):
+    """Eval output without and with lengths, and with lengths the gradients of sum(out · r) for a
+    fixed r: every parameter's (grad.<name>) and, for float inputs, the input's. Padded steps hold
+    random values (tokens: ids ≠ 0), which a length-aware model must ignore."""
+    for name, (make, spec, xshape, lengths) in RECURRENT.items():
+        torch.manual_seed(100 + len(name))
+        model = make()
+        load_golden_weights(model)
+        model.eval()
+        text = len(xshape) == 2
+        x = torch.randint(1, 30, xshape) if text else torch.randn(xshape)
+        lens = torch.tensor(lengths, dtype=torch.int64)
+        with torch.no_grad():
+            full = model(x)
+        xg = x if text else x.clone().requires_grad_(True)
+        y = model(xg, lens)
+        r = torch.randn(y.shape)
+        (y * r).sum().backward()
+        out.update({f"{name}.x": x, f"{name}.lengths": lens, f"{name}.full": full, f"{name}.len": y.detach(),
+                    f"{name}.r": r})
+        if not text:
+            out[f"{name}.dx"] = xg.grad
+        for pname, p in model.named_parameters():
+            out[f"{name}.grad.{pname}"] = p.grad
+        meta[f"{name}.spec"] = ",".join(f"{k}={v}" for k, v in spec.items())
+        meta[f"{name}.params"] = str(sum(p.numel() for p in model.parameters()))
+
+
 # name -> (class, finch SeriesSpec fields, torch constructor args, input shape [B, C, T])
 MODELS = {
     "fcn": (FCN, {"in_channels": 3, "num_classes": 4, "width": 16}, (3, 4, [16, 32, 16]), [3, 3, 40]),
@@ -238,6 +355,7 @@ def main():
     golden_io.save(pools, os.path.join(golden_io.DATA, "series_pool1d.safetensors"))
     models, meta = {}, {}
     model_goldens(models, meta)
+    recurrent_goldens(models, meta)
     golden_io.save(models, os.path.join(golden_io.DATA, "series_models.safetensors"), meta)
 
 

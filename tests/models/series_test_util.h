@@ -42,14 +42,14 @@ inline models::SeriesSpec spec_from_string(const std::string& name, const std::s
 }
 
 // One forward + backward + SGD step on (x, labels) must lower the loss on the same batch.
-// `loss` maps the model's output to a scalar. Dropout is switched off so the two losses compare
-// the same function.
+// `loss` maps the model's output to a scalar. Dropout (its modules and the recurrent layers'
+// between-layer dropout) is switched off so the two losses compare the same function.
 template <typename Forward, typename Loss>
 void expect_sgd_step_lowers_loss(nn::Module& model, Forward forward, Loss loss, double lr,
                                  const std::string& what) {
   model.train();
   for (auto& [path, m] : model.named_modules())
-    if (m->type_name() == "Dropout") m->eval();
+    if (m->type_name() == "Dropout" || m->type_name() == "LSTM" || m->type_name() == "GRU") m->eval();
   // Batch statistics make a training forward depend on the batch only, so the same batch
   // before and after the step compares like with like.
   optim::SGDOptions o;
