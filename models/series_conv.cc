@@ -33,12 +33,15 @@ Tensor drop_time(const Tensor& x) { return finch::flatten(x, 1); }
 
 }  // namespace
 
-SameConv1d::SameConv1d(int64_t in, int64_t out, int64_t k, bool bias, Generator* gen)
-    : nn::Conv1d(in, out, k, /*stride=*/1, /*padding=*/k % 2 == 1 ? (k - 1) / 2 : 0, 1, 1, bias, gen) {}
+std::shared_ptr<nn::Conv1d> same_conv1d(int64_t in, int64_t out, int64_t k, bool bias, Generator* gen) {
+  return std::make_shared<nn::Conv1d>(in, out, k, /*stride=*/1, /*padding=*/k % 2 == 1 ? (k - 1) / 2 : 0, 1, 1, bias,
+                                      gen);
+}
 
-Tensor SameConv1d::forward_impl(const Tensor& x) {
-  if (kernel_size % 2 == 1) return nn::Conv1d::forward_impl(x);
-  return nn::Conv1d::forward_impl(finch::pad(x, {(kernel_size - 1) / 2, kernel_size / 2}));
+Tensor same_conv(nn::Conv1d& conv, const Tensor& x) {
+  const int64_t k = conv.kernel_size;
+  if (k % 2 == 1) return conv.forward(x);
+  return conv.forward(finch::pad(x, {(k - 1) / 2, k / 2}));
 }
 
 Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int64_t T, DType dtype) {
@@ -64,11 +67,11 @@ Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) {
 FCN::FCN(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen) {
   check_sizes("FCN", C, K);
   check_widths("FCN", w, 3);
-  conv1 = register_module("conv1", std::make_shared<SameConv1d>(C, w[0], 8, true, gen));
+  conv1 = register_module("conv1", same_conv1d(C, w[0], 8, true, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm1d>(w[0]));
-  conv2 = register_module("conv2", std::make_shared<SameConv1d>(w[0], w[1], 5, true, gen));
+  conv2 = register_module("conv2", same_conv1d(w[0], w[1], 5, true, gen));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm1d>(w[1]));
-  conv3 = register_module("conv3", std::make_shared<SameConv1d>(w[1], w[2], 3, true, gen));
+  conv3 = register_module("conv3", same_conv1d(w[1], w[2], 3, true, gen));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm1d>(w[2]));
   relu = register_module("relu", relu_module());
   gap = register_module("gap", std::make_shared<nn::AdaptiveAvgPool1d>(1));
@@ -77,9 +80,9 @@ FCN::FCN(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen) {
 
 Tensor FCN::forward_impl(const Tensor& x) {
   check_series_input("FCN", x, conv1->in_channels);
-  Tensor h = relu->forward(bn1->forward(conv1->forward(x)));
-  h = relu->forward(bn2->forward(conv2->forward(h)));
-  h = relu->forward(bn3->forward(conv3->forward(h)));
+  Tensor h = relu->forward(bn1->forward(same_conv(*conv1, x)));
+  h = relu->forward(bn2->forward(same_conv(*conv2, h)));
+  h = relu->forward(bn3->forward(same_conv(*conv3, h)));
   return fc->forward(drop_time(gap->forward(h)));
 }
 
@@ -88,20 +91,20 @@ Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
   check_series_input("FCN", x, conv1->in_channels);
   const Tensor m = time_mask("FCN", lengths, x.size(0), x.size(2), x.dtype());
   Tensor h = finch::mul(x, m);
-  h = finch::mul(relu->forward(bn1->forward(conv1->forward(h))), m);
-  h = finch::mul(relu->forward(bn2->forward(conv2->forward(h))), m);
-  h = finch::mul(relu->forward(bn3->forward(conv3->forward(h))), m);
+  h = finch::mul(relu->forward(bn1->forward(same_conv(*conv1, h))), m);
+  h = finch::mul(relu->forward(bn2->forward(same_conv(*conv2, h))), m);
+  h = finch::mul(relu->forward(bn3->forward(same_conv(*conv3, h))), m);
   return fc->forward(masked_mean_over_time(h, lengths));
 }
 
 // ---- ResNet1d ----
 
 ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
-  conv1 = register_module("conv1", std::make_shared<SameConv1d>(in, out, 8, true, gen));
+  conv1 = register_module("conv1", same_conv1d(in, out, 8, true, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm1d>(out));
-  conv2 = register_module("conv2", std::make_shared<SameConv1d>(out, out, 5, true, gen));
+  conv2 = register_module("conv2", same_conv1d(out, out, 5, true, gen));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm1d>(out));
-  conv3 = register_module("conv3", std::make_shared<SameConv1d>(out, out, 3, true, gen));
+  conv3 = register_module("conv3", same_conv1d(out, out, 3, true, gen));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm1d>(out));
   relu = register_module("relu", relu_module());
   shortcut = std::make_shared<nn::Sequential>();
@@ -112,9 +115,9 @@ ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
 
 Tensor ResBlock1d::forward_masked(const Tensor& x, const Tensor& m) {
   auto masked = [&](const Tensor& t) { return m.defined() ? finch::mul(t, m) : t; };
-  Tensor h = masked(relu->forward(bn1->forward(conv1->forward(x))));
-  h = masked(relu->forward(bn2->forward(conv2->forward(h))));
-  h = bn3->forward(conv3->forward(h));
+  Tensor h = masked(relu->forward(bn1->forward(same_conv(*conv1, x))));
+  h = masked(relu->forward(bn2->forward(same_conv(*conv2, h))));
+  h = bn3->forward(same_conv(*conv3, h));
   return masked(relu->forward(finch::add(h, shortcut->forward(x))));
 }
 
@@ -181,7 +184,7 @@ EcgCNN::EcgCNN(int64_t C, int64_t T, int64_t K, std::vector<int64_t> w, int64_t 
   features = register_module("features", std::make_shared<nn::Sequential>());
   int64_t in = C, t = T;
   for (int64_t out : w) {
-    features->push_back(std::make_shared<SameConv1d>(in, out, 5, true, gen));
+    features->push_back(same_conv1d(in, out, 5, true, gen));
     features->push_back(std::make_shared<nn::BatchNorm1d>(out));
     features->push_back(relu_module());
     features->push_back(std::make_shared<nn::MaxPool1d>(2));

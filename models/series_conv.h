@@ -17,15 +17,15 @@ namespace finch::models {
 
 // Shapes: B batch, C input channels (features per step), T steps, K classes.
 
-// Conv1d with Keras's padding="same" (stride 1), as torch's padding="same": an odd kernel pads
-// (k-1)/2 on both sides inside the conv; an even one (FCN's 8) needs one more on the right,
-// which a symmetric conv padding cannot express, so forward() pads the input first
-// ((k-1)/2 left, k/2 right — torch's split) and the conv itself pads nothing.
-class SameConv1d : public nn::Conv1d {
- public:
-  SameConv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias, Generator* gen);
-  Tensor forward_impl(const Tensor& x) override;
-};
+// Keras's padding="same" (stride 1), as torch's padding="same": an odd kernel pads (k-1)/2 on
+// both sides inside the conv; an even one (FCN's 8) needs one more on the right than on the left,
+// which a conv's symmetric padding cannot express. same_conv1d() builds a plain Conv1d (padding
+// (k-1)/2 when k is odd, 0 when even) and same_conv() runs it, padding the input first for an even
+// k ((k-1)/2 left, k/2 right — torch's split). The pad stays outside the module so that code
+// which computes a Conv1d from its fields (quant/'s QAT interceptor) sees a plain conv.
+std::shared_ptr<nn::Conv1d> same_conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias,
+                                        Generator* gen);
+Tensor same_conv(nn::Conv1d& conv, const Tensor& x);
 
 // Padded batches for the all-convolutional FCN and ResNet1d (nn::LengthAware): the steps past a
 // sample's length are zeroed after every layer (as the zeros that "same" padding reads past the
@@ -48,7 +48,7 @@ class FCN : public nn::Module, public nn::LengthAware {
   Tensor forward_impl(const Tensor& x) override;
   Tensor forward_with_lengths(const Tensor& x, const Tensor& lengths) override;
 
-  std::shared_ptr<SameConv1d> conv1, conv2, conv3;
+  std::shared_ptr<nn::Conv1d> conv1, conv2, conv3;  // same_conv1d()
   std::shared_ptr<nn::BatchNorm1d> bn1, bn2, bn3;
   std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::AdaptiveAvgPool1d> gap;
@@ -66,7 +66,7 @@ class ResBlock1d : public nn::Module {
   // mask [B, 1, T] or undefined; with a mask, every activation is zeroed past each length.
   Tensor forward_masked(const Tensor& x, const Tensor& mask);
 
-  std::shared_ptr<SameConv1d> conv1, conv2, conv3;
+  std::shared_ptr<nn::Conv1d> conv1, conv2, conv3;  // same_conv1d()
   std::shared_ptr<nn::BatchNorm1d> bn1, bn2, bn3;
   std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> shortcut;  // {Conv1d 1×1, BatchNorm1d} or {BatchNorm1d}

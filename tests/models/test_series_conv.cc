@@ -163,18 +163,19 @@ TEST(SeriesConv, SameConvPadsAsTorch) {
   // Even kernels pad (k-1)/2 left and k/2 right, odd ones (k-1)/2 on both sides: T is kept.
   Generator gen(5);
   for (int64_t k : {1, 2, 3, 8}) {
-    models::SameConv1d c(2, 3, k, true, &gen);
-    EXPECT_EQ(c.forward(randn({1, 2, 9}, gen)).shape(), (Shape{1, 3, 9})) << k;
+    auto c = models::same_conv1d(2, 3, k, true, &gen);
+    EXPECT_EQ(c->padding, k % 2 == 1 ? (k - 1) / 2 : 0) << k;  // a plain Conv1d: the pad is outside
+    EXPECT_EQ(models::same_conv(*c, randn({1, 2, 9}, gen)).shape(), (Shape{1, 3, 9})) << k;
   }
   // One-hot weight at tap 0 reads x[t - (k-1)/2]: for k = 8 the output at t = 0 reads x[-3] = 0,
   // at t = 3 reads x[0].
-  models::SameConv1d c(1, 1, 8, false, &gen);
+  auto c = models::same_conv1d(1, 1, 8, false, &gen);
   std::vector<float> w(8, 0.f);
   w[0] = 1;
   NoGradGuard ng;
-  c.weight.copy_(from_vector(w, {1, 1, 8}));
+  c->weight.copy_(from_vector(w, {1, 1, 8}));
   const Tensor x = arange(1, 11, 1, DType::f32).reshape({1, 1, 10});
-  const auto y = c.forward(x).to_vector<float>();
+  const auto y = models::same_conv(*c, x).to_vector<float>();
   EXPECT_EQ(y[0], 0.f);
   EXPECT_EQ(y[3], 1.f);
   EXPECT_EQ(y[9], 7.f);
