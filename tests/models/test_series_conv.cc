@@ -102,6 +102,23 @@ TEST(SeriesConv, OutputShapesFollowTheData) {
     EXPECT_THROW(m->forward(randn({2, 4, 16}, gen)), Error) << name;  // wrong channel count
     EXPECT_THROW(m->forward(randn({3, 16}, gen)), Error) << name;     // not [B, C, T]
   }
+  // The seed's shapes: HAR windows of 100 steps × 6 axes, 12-lead ECGs of 1000 samples.
+  models::SeriesSpec har;
+  har.name = "har_cnn", har.in_channels = 6, har.num_classes = 6;
+  {
+    auto m = models::create_series(har, &gen);
+    m->eval();
+    NoGradGuard ng;
+    EXPECT_EQ(m->forward(randn({2, 6, 100}, gen)).shape(), (Shape{2, 6}));
+  }
+  models::SeriesSpec ecg;
+  ecg.name = "ecg_resnet", ecg.in_channels = 12, ecg.num_classes = 5;
+  {
+    auto m = models::create_series(ecg, &gen);
+    m->eval();
+    NoGradGuard ng;
+    EXPECT_EQ(m->forward(randn({1, 12, 1000}, gen)).shape(), (Shape{1, 5}));
+  }
   models::SeriesSpec e;
   e.name = "ecg_cnn", e.in_channels = 2, e.num_classes = 3, e.seq_len = 40, e.width = 2, e.hidden_size = 8;
   auto m = models::create_series(e, &gen);
