@@ -1,0 +1,66 @@
+// QGru (qs8_gru.h): the static int8 GRU on the packed int8 dot kernels, bit for bit the reference
+// qgru_sequence_reference. The input GEMM of all T·B rows runs first (gx [T·B, 3H] int16); per
+// step the recurrent GEMV of each active sample gives gh [3H], kept apart from gx because the
+// candidate gate scales W_hn h + b_hn by r before adding W_in x + b_in.
+#include "kernels/qs8_gru.h"
+
+#include "framework/parallel.h"
+
+namespace finch::quant::kernels {
+
+QGru::QGru(QGruCell cell) : p_(std::move(cell)) {
+  check_qgru_cell(p_);
+  ih_ = pack_rows(p_.ih, p_.x.z);
+  hh_ = pack_rows(p_.hh, p_.h.z);
+}
+
+void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, int8_t* h, int8_t* y) const {
+  check_rnn_lengths("qgru", T, B, lengths);
+  if (T == 0) return;
+  const int64_t IN = p_.IN, H = p_.H, G = 3 * H;
+  constexpr int64_t kBlk = 64;
+  const int64_t nblk = (G + kBlk - 1) / kBlk;
+
+  std::vector<uint8_t> xu(static_cast<size_t>(T * B * ih_.Kp));
+  for (int64_t i = 0; i < T * B; ++i) to_u8_padded(x + i * IN, IN, ih_.Kp, xu.data() + i * ih_.Kp);
+  std::vector<int16_t> gx(static_cast<size_t>(T * B * G));
+  parallel_for(0, T * B * nblk, Work::macs_i8(double(kBlk * ih_.Kp)), [&](int64_t a, int64_t e) {
+    for (int64_t w = a; w < e; ++w) {
+      const int64_t row = w / nblk, r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
+      gate_rows(ih_, p_.ih, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
+    }
+  });
+
+  std::vector<uint8_t> hu(static_cast<size_t>(B * hh_.Kp));
+  std::vector<int16_t> gh(static_cast<size_t>(B * G));
+  std::vector<int64_t> active;
+  active.reserve(size_t(B));
+  for (int64_t t = 0; t < T; ++t) {
+    active.clear();
+    for (int64_t b = 0; b < B; ++b) {
+      if (lengths && t >= lengths[b]) {
+        std::fill(y + (t * B + b) * H, y + (t * B + b + 1) * H, int8_t(p_.h.z));
+        continue;
+      }
+      active.push_back(b);
+      to_u8_padded(h + b * H, H, hh_.Kp, hu.data() + b * hh_.Kp);
+    }
+    const auto na = int64_t(active.size());
+    if (na == 0) continue;
+    parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
+      for (int64_t w = a; w < e; ++w) {
+        const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
+        gate_rows(hh_, p_.hh, hu.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
+      }
+    });
+    parallel_for(0, na, Work::bytes(double(G * 12)), [&](int64_t a, int64_t e) {
+      for (int64_t i = a; i < e; ++i) {
+        const int64_t b = active[size_t(i)];
+        qgru_gates_reference(H, gx.data() + (t * B + b) * G, gh.data() + b * G, p_.m_out, p_.h.z, h + b * H);
+        std::copy(h + b * H, h + (b + 1) * H, y + (t * B + b) * H);
+      }
+    });
+  }
+}
+
+}  // namespace finch::quant::kernels

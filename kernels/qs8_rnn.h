@@ -1,0 +1,75 @@
+// The pieces shared by the static int8 LSTM and GRU cells (qs8_lstm.h, qs8_gru.h): int8
+// activations, a requantized int8 weight matrix, and the per-element integer steps, each one
+// rounding by the rule of docs/quantization.md §5 ("Integer LSTM and GRU" there specifies them).
+//
+// Public on purpose: the QAT simulation reproduces the deployed cell by calling these.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/q16_act.h"
+#include "kernels/requant.h"
+
+namespace finch::quant::kernels {
+
+// An int8 affine activation: real = (q − z) · s, q in [-128, 127].
+struct QAct {
+  float s = 1.0f;
+  int32_t z = 0;
+};
+
+// One int8 GEMM of a cell, [rows, cols], and how its int32 sums are requantized:
+//   acc[r] = wrap32(Σ_k (x[k] − z_x) · w[r, k] + bias[r])
+//   out[r] = clamp(rounding_shift(int64(acc[r]) · m[r].multiplier, m[r].total_shift()) + z_out, lo, hi)
+// Gate matrices produce Q3.12 int16 (z_out 0, [-32768, 32767], m[r] = s_x · s_w[r] · 2^12);
+// the projection produces int8 (m[r] = s_in · s_w[r] / s_out).
+struct QMatrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<int8_t> w;                // [rows, cols], symmetric narrow codes (-127..127)
+  std::vector<float> s_w;               // [rows] weight scales (z = 0)
+  std::vector<int32_t> bias;            // [rows], scale s_x · s_w[r]; empty = no bias
+  std::vector<FixedPointMultiplier> m;  // [rows]
+};
+
+// Checks a matrix against its expected shape: finch::Error sentences naming `what`.
+void check_qmatrix(const char* op, const char* what, const QMatrix& q, int64_t rows, int64_t cols);
+void check_qact(const char* op, const char* what, const QAct& a);
+
+// acc[r] of the matrix for one input row x [cols] (int64 sum, reduced modulo 2^32).
+int32_t qmatrix_acc_reference(const QMatrix& q, int64_t r, const int8_t* x, int32_t z_x);
+
+// The Q3.12 gate pre-activation of an accumulator: requantize to [-32768, 32767], z = 0.
+inline int16_t q16_gate(int32_t acc, const FixedPointMultiplier& m) {
+  return int16_t(requantize(acc, m, 0, -32768, 32767));
+}
+// Saturating int16 sum (the two GEMMs' contributions to one gate).
+inline int16_t q16_add_sat(int16_t a, int16_t b) { return int16_t(std::clamp(int32_t(a) + b, -32768, 32767)); }
+
+// Multipliers of a gate matrix: s_x · s_w[r] · 2^12, in double from the f32 scales.
+std::vector<FixedPointMultiplier> gate_multipliers(float s_x, const std::vector<float>& s_w);
+// The multiplier of a Q0.30 product (two Q0.15 factors) into int8 codes of scale s_out: 2^-30 / s_out.
+FixedPointMultiplier q30_out_multiplier(float s_out);
+
+// T >= 0, B >= 1 and lengths (null, or B values) in [0, T]: a finch::Error sentence otherwise.
+void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* lengths);
+
+// ---- for the fast operators (qs8_lstm.cc, qs8_gru.cc) ----
+// A matrix's rows zero padded to Kp (a multiple of qs8::kDotAlign) for qs8::qu8s8_dot_rows, and
+// per row the int32 offset bias − (z_x + 128)·Σw (wrapping): the kernel multiplies u8 codes
+// x ^ 0x80 = x + 128, so acc = raw + offset is the reference's accumulator modulo 2^32.
+struct PackedRows {
+  int64_t rows = 0, Kp = 0;
+  std::vector<int8_t> w;
+  std::vector<int32_t> offset;
+};
+PackedRows pack_rows(const QMatrix& q, int32_t z_x);
+// x i8 [n] -> u8 [Kp] (x ^ 0x80, zero padded).
+void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst);
+// Rows r0 .. r1−1 of the packed matrix against one u8 row: out[r − r0] = the Q3.12 gate
+// (q16_gate) of each accumulator, plus add[r − r0] (saturating) when add is not null.
+void gate_rows(const PackedRows& pk, const QMatrix& q, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
+               int16_t* out);
+
+}  // namespace finch::quant::kernels
