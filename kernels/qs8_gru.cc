@@ -27,7 +27,7 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
   parallel_for(0, T * B * nblk, Work::macs_i8(double(kBlk * ih_.Kp)), [&](int64_t a, int64_t e) {
     for (int64_t w = a; w < e; ++w) {
       const int64_t row = w / nblk, r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-      gate_rows(ih_, p_.ih, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
+      gate_rows(ih_, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
     }
   });
 
@@ -50,7 +50,7 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
     parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
       for (int64_t w = a; w < e; ++w) {
         const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-        gate_rows(hh_, p_.hh, hu.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
+        gate_rows(hh_, hu.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
       }
     });
     parallel_for(0, na, Work::bytes(double(G * 12)), [&](int64_t a, int64_t e) {

@@ -34,7 +34,7 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
   parallel_for(0, T * B * nblk, Work::macs_i8(double(kBlk * ih_.Kp)), [&](int64_t a, int64_t e) {
     for (int64_t w = a; w < e; ++w) {
       const int64_t row = w / nblk, r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-      gate_rows(ih_, p_.ih, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
+      gate_rows(ih_, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
     }
   });
 
@@ -60,7 +60,7 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
     parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
       for (int64_t w = a; w < e; ++w) {
         const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-        gate_rows(hh_, p_.hh, hu.data() + b * hh_.Kp, r0, r1, gx.data() + (t * B + b) * G + r0,
+        gate_rows(hh_, hu.data() + b * hh_.Kp, r0, r1, gx.data() + (t * B + b) * G + r0,
                   pre.data() + b * G + r0);
       }
     });

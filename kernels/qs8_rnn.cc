@@ -18,6 +18,14 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     const int64_t b = q.bias.empty() ? 0 : q.bias[size_t(r)];
     pk.offset[size_t(r)] = int32_t(uint32_t(uint64_t(b - (int64_t(z_x) + 128) * sums[size_t(r)])));
   }
+  pk.mult.resize(size_t(q.rows));
+  pk.shift.resize(size_t(q.rows));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const FixedPointMultiplier& m = q.m[size_t(r)];
+    const bool zero = m.multiplier == 0 || m.total_shift() >= 64;
+    pk.mult[size_t(r)] = zero ? 0 : m.multiplier;
+    pk.shift[size_t(r)] = zero ? 1 : m.total_shift();
+  }
   return pk;
 }
 
@@ -26,17 +34,14 @@ void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst) {
   std::fill(dst + n, dst + Kp, uint8_t(0));
 }
 
-void gate_rows(const PackedRows& pk, const QMatrix& q, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
+void gate_rows(const PackedRows& pk, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out) {
   int32_t acc[64];
   for (int64_t a = r0; a < r1; a += 64) {
     const int64_t n = std::min<int64_t>(64, r1 - a);
     qs8::qu8s8_dot_rows(x, pk.w.data() + a * pk.Kp, n, pk.Kp, acc);
-    for (int64_t i = 0; i < n; ++i) {
-      const auto v = int32_t(uint32_t(acc[i]) + uint32_t(pk.offset[size_t(a + i)]));
-      const int16_t g = q16_gate(v, q.m[size_t(a + i)]);
-      out[a - r0 + i] = add ? q16_add_sat(g, add[a - r0 + i]) : g;
-    }
+    q12_rows(acc, pk.offset.data() + a, pk.mult.data() + a, pk.shift.data() + a, add ? add + (a - r0) : nullptr, n,
+             out + (a - r0));
   }
 }
 

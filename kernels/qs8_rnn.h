@@ -47,6 +47,10 @@ inline int16_t q16_gate(int32_t acc, const FixedPointMultiplier& m) {
 // Saturating int16 sum (the two GEMMs' contributions to one gate).
 inline int16_t q16_add_sat(int16_t a, int16_t b) { return int16_t(std::clamp(int32_t(a) + b, -32768, 32767)); }
 
+// Float w [rows, cols] -> int8 symmetric narrow codes and scales per row (qparams §2, quantize §3:
+// f32 division, round half to even); bias and m left empty. Non-finite values: a finch::Error.
+QMatrix quantize_matrix(const char* op, const char* what, const std::vector<float>& w, int64_t rows, int64_t cols);
+
 // Multipliers of a gate matrix: s_x · s_w[r] · 2^12, in double from the f32 scales.
 std::vector<FixedPointMultiplier> gate_multipliers(float s_x, const std::vector<float>& s_w);
 // The multiplier of a Q0.30 product (two Q0.15 factors) into int8 codes of scale s_out: 2^-30 / s_out.
@@ -59,17 +63,24 @@ void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* leng
 // A matrix's rows zero padded to Kp (a multiple of qs8::kDotAlign) for qs8::qu8s8_dot_rows, and
 // per row the int32 offset bias − (z_x + 128)·Σw (wrapping): the kernel multiplies u8 codes
 // x ^ 0x80 = x + 128, so acc = raw + offset is the reference's accumulator modulo 2^32.
+// mult/shift: each row's multiplier (sign-extended) and total shift, a shift >= 64 normalized to
+// multiplier 0, shift 1 (both give 0).
 struct PackedRows {
   int64_t rows = 0, Kp = 0;
   std::vector<int8_t> w;
   std::vector<int32_t> offset;
+  std::vector<int64_t> mult, shift;
 };
 PackedRows pack_rows(const QMatrix& q, int32_t z_x);
 // x i8 [n] -> u8 [Kp] (x ^ 0x80, zero padded).
 void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst);
 // Rows r0 .. r1−1 of the packed matrix against one u8 row: out[r − r0] = the Q3.12 gate
 // (q16_gate) of each accumulator, plus add[r − r0] (saturating) when add is not null.
-void gate_rows(const PackedRows& pk, const QMatrix& q, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
+// The vector core of gate_rows (qs8_rnn_hwy.cc): out[i] = q16_gate(raw[i] + offset[i]) (+ add[i],
+// saturating, when add is not null), with the multiplier and total shift in mult/shift (>= 1).
+void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
+              const int16_t* add, int64_t n, int16_t* out);
+void gate_rows(const PackedRows& pk, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out);
 
 }  // namespace finch::quant::kernels

@@ -20,7 +20,8 @@ QAct act_qparams(const char* op, const char* what, float lo, float hi) {
   return QAct{q.scale[0], q.zero_point[0]};
 }
 
-// w [rows, cols] -> int8 symmetric narrow per row (qparams §2, quantize §3: f32 division, rne).
+}  // namespace
+
 QMatrix quantize_matrix(const char* op, const char* what, const std::vector<float>& w, int64_t rows, int64_t cols) {
   if (int64_t(w.size()) != rows * cols)
     fail(op, ": expected ", rows * cols, " values (", rows, " x ", cols, ") in ", what, ", got ", w.size());
@@ -47,6 +48,8 @@ QMatrix quantize_matrix(const char* op, const char* what, const std::vector<floa
     }
   return q;
 }
+
+namespace {
 
 void set_bias(const char* op, const char* what, QMatrix& q, const std::vector<float>& b, float s_in) {
   if (b.empty()) return;
