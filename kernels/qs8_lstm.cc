@@ -11,6 +11,27 @@
 #include "kernels/qs8_gemm.h"
 
 namespace finch::quant::kernels {
+namespace {
+
+// qlstm_gates_reference on the vector passes: the four σ/tanh lookups, the cell pass, the tanh
+// lookups of the new cell, the output pass. scratch: 5H int16.
+void gates_fast(int64_t H, const int16_t* pre, int k, const FixedPointMultiplier& m_out, int32_t z, int16_t* c,
+                int8_t* out, int16_t* scratch) {
+  const int16_t* sig = q16_sigmoid_table();
+  const int16_t* th = q16_tanh_table();
+  int16_t *i = scratch, *f = i + H, *g = f + H, *o = g + H, *t = o + H;
+  for (int64_t j = 0; j < H; ++j) {
+    i[j] = sig[uint16_t(pre[j])];
+    f[j] = sig[uint16_t(pre[H + j])];
+    g[j] = th[uint16_t(pre[2 * H + j])];
+    o[j] = sig[uint16_t(pre[3 * H + j])];
+  }
+  lstm_cell_pass(H, i, f, g, k, c, t);
+  for (int64_t j = 0; j < H; ++j) t[j] = th[uint16_t(t[j])];
+  lstm_out_pass(H, o, t, m_out, z, out);
+}
+
+}  // namespace
 
 QLstm::QLstm(QLstmCell cell) : p_(std::move(cell)) {
   check_qlstm_cell(p_);
@@ -65,10 +86,12 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
       }
     });
     parallel_for(0, na, Work::bytes(double(G * 16)), [&](int64_t a, int64_t e) {
+      std::vector<int16_t> scratch(static_cast<size_t>(5 * H));
       for (int64_t i = a; i < e; ++i) {
         const int64_t b = active[size_t(i)];
         int8_t* out = p_.P > 0 ? m.data() + b * H : h + b * HO;
-        qlstm_gates_reference(H, pre.data() + b * G, p_.k_cell, p_.m_out, p_.P > 0 ? p_.m.z : p_.h.z, c + b * H, out);
+        gates_fast(H, pre.data() + b * G, p_.k_cell, p_.m_out, p_.P > 0 ? p_.m.z : p_.h.z, c + b * H, out,
+                   scratch.data());
         if (p_.P > 0) {
           uint8_t* mub = mu.data() + b * kp_m;
           to_u8_padded(out, H, kp_m, mub);

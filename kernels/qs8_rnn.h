@@ -80,6 +80,17 @@ void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst);
 // saturating, when add is not null), with the multiplier and total shift in mult/shift (>= 1).
 void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
               const int16_t* add, int64_t n, int16_t* out);
+// The vector passes of the operators' gate steps (qs8_rnn_hwy.cc), over H elements, bit for bit
+// the element functions of qs8_lstm.h / qs8_gru.h:
+//   lstm_cell_pass: c[j] = qlstm_cell_update(f, c, i, g, k), tin[j] = qlstm_cell_to_q12(c[j], k)
+//   lstm_out_pass:  out[j] = requantize(o[j]·t[j], m, z, -128, 127)   (m total shift in [1, 62])
+//   gru_n_pass:     out[j] = qgru_n_preact(gx_n, r, gh_n)
+//   gru_h_pass:     h[j] = qgru_h_update(z, n, h, z_h, m)              (m total shift in [15, 54])
+void lstm_cell_pass(int64_t H, const int16_t* i, const int16_t* f, const int16_t* g, int k, int16_t* c, int16_t* tin);
+void lstm_out_pass(int64_t H, const int16_t* o, const int16_t* t, const FixedPointMultiplier& m, int32_t z,
+                   int8_t* out);
+void gru_n_pass(int64_t H, const int16_t* gx_n, const int16_t* r, const int16_t* gh_n, int16_t* out);
+void gru_h_pass(int64_t H, const int16_t* z, const int16_t* n, int8_t* h, int32_t z_h, const FixedPointMultiplier& m);
 void gate_rows(const PackedRows& pk, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out);
 

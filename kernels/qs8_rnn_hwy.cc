@@ -1,5 +1,12 @@
-// Highway kernel of the int8 LSTM/GRU operators: int32 dot sums -> Q3.12 gate pre-activations,
-// per row multiplier and shift, bit for bit q16_gate (+ q16_add_sat) of qs8_rnn.h.
+// Highway kernels of the int8 LSTM/GRU operators, each bit for bit the element steps of
+// qs8_rnn.h / qs8_lstm.h / qs8_gru.h (whose inline functions also do the tails):
+//   Q12Rows      int32 dot sums -> Q3.12 gate pre-activations (q16_gate, + q16_add_sat)
+//   LstmCell     c' = qlstm_cell_update, tanh input = qlstm_cell_to_q12
+//   LstmOut      requantize(o · t, m_out, z, -128, 127)
+//   GruNPre      qgru_n_preact
+//   GruH         qgru_h_update
+// The σ/tanh table lookups stay scalar between these passes (no 16-bit gather).
+// Products of two int16 are formed exactly in int32 lanes, widened to int64 for the shifts.
 //
 // Per 64-bit lane: acc = raw + offset (int32, wrapping), v = int64(acc) · multiplier (MulEven
 // of the sign-extended values: exact), r = (v >> n) + ((v >> (n − 1)) & 1) (the rounding rule,
@@ -7,6 +14,9 @@
 // narrowed by truncation (it already fits) and a saturating demote. Rows whose total shift
 // reaches 64 carry multiplier 0 and n = 1 (the result is 0 either way, pack_rows normalizes).
 #include <cstdint>
+
+#include "kernels/qs8_gru.h"
+#include "kernels/qs8_lstm.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/qs8_rnn_hwy.cc"
@@ -58,6 +68,107 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
   for (; i < n; ++i) out[i] = GateLane(raw[i], offset[i], mult[i], shift[i], add ? add + i : nullptr);
 }
 
+#if HWY_TARGET != HWY_SCALAR
+namespace {
+using D64 = hn::ScalableTag<int64_t>;
+using D32 = hn::Rebind<int32_t, D64>;
+using D16 = hn::Rebind<int16_t, D64>;
+using D8 = hn::Rebind<int8_t, D64>;
+
+// int16 lanes -> int32 / int64 lanes.
+HWY_INLINE hn::Vec<D32> Load16As32(const int16_t* p) { return hn::PromoteTo(D32(), hn::LoadU(D16(), p)); }
+// The rounding rule for one shift n >= 1 on int64 lanes.
+HWY_INLINE hn::Vec<D64> RoundShift(hn::Vec<D64> v, int n) {
+  return hn::Add(hn::ShiftRightSame(v, n), hn::And(hn::ShiftRightSame(v, n - 1), hn::Set(D64(), 1)));
+}
+HWY_INLINE hn::Vec<D64> Clamp(hn::Vec<D64> v, int64_t lo, int64_t hi) {
+  return hn::Min(hn::Max(v, hn::Set(D64(), lo)), hn::Set(D64(), hi));
+}
+// int64 lanes already inside int16 (or int8) range -> int32 lanes (truncation).
+HWY_INLINE hn::Vec<D32> Narrow(hn::Vec<D64> v) {
+  const hn::RebindToUnsigned<D64> du64;
+  const hn::Rebind<uint32_t, D64> du32;
+  return hn::BitCast(D32(), hn::TruncateTo(du32, hn::BitCast(du64, v)));
+}
+// int64(a) · m for int32 lanes a and a multiplier in [0, 2^31): MulEven of the low halves.
+HWY_INLINE hn::Vec<D64> MulWide(hn::Vec<D32> a, hn::Vec<D64> m) {
+  const hn::Repartition<int32_t, D64> d32f;
+  return hn::MulEven(hn::BitCast(d32f, hn::PromoteTo(D64(), a)), hn::BitCast(d32f, m));
+}
+}  // namespace
+#endif
+
+void LstmCell(int64_t H, const int16_t* i_g, const int16_t* f_g, const int16_t* g_g, int k, int16_t* c, int16_t* tin) {
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const D64 d64;
+  const auto N = int64_t(hn::Lanes(d64));
+  for (; j + N <= H; j += N) {
+    const auto fc = hn::PromoteTo(d64, hn::Mul(Load16As32(f_g + j), Load16As32(c + j)));
+    const auto ig = hn::PromoteTo(d64, hn::Mul(Load16As32(i_g + j), Load16As32(g_g + j)));
+    const auto v = hn::Add(hn::ShiftLeft<15>(fc), hn::ShiftLeftSame(ig, k));
+    const auto cn = Clamp(RoundShift(v, 30), -32768, 32767);
+    hn::StoreU(hn::DemoteTo(D16(), Narrow(cn)), D16(), c + j);
+    const auto t = k > 12 ? RoundShift(cn, k - 12) : k == 12 ? cn : Clamp(hn::ShiftLeftSame(cn, 12 - k), -32768, 32767);
+    hn::StoreU(hn::DemoteTo(D16(), Narrow(t)), D16(), tin + j);
+  }
+#endif
+  for (; j < H; ++j) {
+    c[j] = qlstm_cell_update(f_g[j], c[j], i_g[j], g_g[j], k);
+    tin[j] = qlstm_cell_to_q12(c[j], k);
+  }
+}
+
+void LstmOut(int64_t H, const int16_t* o, const int16_t* t, int32_t mult, int n, int32_t z, int8_t* out) {
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const D64 d64;
+  const auto N = int64_t(hn::Lanes(d64));
+  const auto m = hn::Set(d64, mult);
+  for (; j + N <= H; j += N) {
+    const auto v = MulWide(hn::Mul(Load16As32(o + j), Load16As32(t + j)), m);
+    const auto r = hn::Add(Clamp(RoundShift(v, n), -128 - int64_t(z), 127 - int64_t(z)), hn::Set(d64, z));
+    hn::StoreU(hn::DemoteTo(D8(), Narrow(r)), D8(), out + j);
+  }
+#endif
+  const FixedPointMultiplier fm{mult, n - 31};
+  for (; j < H; ++j) out[j] = int8_t(requantize(int32_t(o[j]) * t[j], fm, z, -128, 127));
+}
+
+void GruNPre(int64_t H, const int16_t* gx_n, const int16_t* r, const int16_t* gh_n, int16_t* out) {
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const D64 d64;
+  const auto N = int64_t(hn::Lanes(d64));
+  for (; j + N <= H; j += N) {
+    const auto v = hn::Add(hn::ShiftLeft<15>(hn::PromoteTo(d64, Load16As32(gx_n + j))),
+                           hn::PromoteTo(d64, hn::Mul(Load16As32(r + j), Load16As32(gh_n + j))));
+    hn::StoreU(hn::DemoteTo(D16(), Narrow(Clamp(RoundShift(v, 15), -32768, 32767))), D16(), out + j);
+  }
+#endif
+  for (; j < H; ++j) out[j] = qgru_n_preact(gx_n[j], r[j], gh_n[j]);
+}
+
+void GruH(int64_t H, const int16_t* z_g, const int16_t* n_g, int8_t* h, int32_t z_h, int32_t mult, int n) {
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const D64 d64;
+  const auto N = int64_t(hn::Lanes(d64));
+  const auto m = hn::Set(d64, mult);
+  const auto k32768 = hn::Set(D32(), 32768);
+  for (; j + N <= H; j += N) {
+    const auto z = Load16As32(z_g + j);
+    const auto hz = hn::Sub(hn::PromoteTo(D32(), hn::PromoteTo(D16(), hn::LoadU(D8(), h + j))), hn::Set(D32(), z_h));
+    const auto a = MulWide(hn::Mul(hn::Sub(k32768, z), Load16As32(n_g + j)), m);
+    const auto b = hn::ShiftLeftSame(hn::PromoteTo(d64, hn::Mul(z, hz)), n - 15);
+    const auto r = hn::Add(Clamp(RoundShift(hn::Add(a, b), n), -128 - int64_t(z_h), 127 - int64_t(z_h)), hn::Set(d64, z_h));
+    hn::StoreU(hn::DemoteTo(D8(), Narrow(r)), D8(), h + j);
+  }
+#endif
+  const FixedPointMultiplier fm{mult, n - 31};
+  for (; j < H; ++j) h[j] = qgru_h_update(z_g[j], n_g[j], h[j], z_h, fm);
+}
+
 }  // namespace finch::quant::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -65,10 +176,28 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 
 HWY_EXPORT(Q12Rows);
+HWY_EXPORT(LstmCell);
+HWY_EXPORT(LstmOut);
+HWY_EXPORT(GruNPre);
+HWY_EXPORT(GruH);
 
 void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
               const int16_t* add, int64_t n, int16_t* out) {
   FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, add, n, out);
+}
+
+void lstm_cell_pass(int64_t H, const int16_t* i, const int16_t* f, const int16_t* g, int k, int16_t* c, int16_t* tin) {
+  FINCH_DISPATCH(LstmCell)(H, i, f, g, k, c, tin);
+}
+void lstm_out_pass(int64_t H, const int16_t* o, const int16_t* t, const FixedPointMultiplier& m, int32_t z,
+                   int8_t* out) {
+  FINCH_DISPATCH(LstmOut)(H, o, t, m.multiplier, m.total_shift(), z, out);
+}
+void gru_n_pass(int64_t H, const int16_t* gx_n, const int16_t* r, const int16_t* gh_n, int16_t* out) {
+  FINCH_DISPATCH(GruNPre)(H, gx_n, r, gh_n, out);
+}
+void gru_h_pass(int64_t H, const int16_t* z, const int16_t* n, int8_t* h, int32_t z_h, const FixedPointMultiplier& m) {
+  FINCH_DISPATCH(GruH)(H, z, n, h, z_h, m.multiplier, m.total_shift());
 }
 
 }  // namespace finch::quant::kernels
