@@ -40,16 +40,21 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
   const int64_t nblk = (G + kBlk - 1) / kBlk;
 
   std::vector<uint8_t> xu(static_cast<size_t>(T * B * ih_.Kp));
-  for (int64_t i = 0; i < T * B; ++i) to_u8_padded(x + i * IN, IN, ih_.Kp, xu.data() + i * ih_.Kp);
+  std::vector<int8_t> xs(xu.size());
+  for (int64_t i = 0; i < T * B; ++i) {
+    to_u8_padded(x + i * IN, IN, ih_.Kp, xu.data() + i * ih_.Kp);
+    pad_i8(x + i * IN, IN, ih_.Kp, xs.data() + i * ih_.Kp);
+  }
   std::vector<int16_t> gx(static_cast<size_t>(T * B * G));
   parallel_for(0, T * B * nblk, Work::macs_i8(double(kBlk * ih_.Kp)), [&](int64_t a, int64_t e) {
     for (int64_t w = a; w < e; ++w) {
       const int64_t row = w / nblk, r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-      gate_rows(ih_, xu.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
+      gate_rows(ih_, xu.data() + row * ih_.Kp, xs.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
     }
   });
 
   std::vector<uint8_t> hu(static_cast<size_t>(B * hh_.Kp));
+  std::vector<int8_t> hs(hu.size());
   std::vector<int16_t> gh(static_cast<size_t>(B * G));
   std::vector<int64_t> active;
   active.reserve(size_t(B));
@@ -62,13 +67,14 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
       }
       active.push_back(b);
       to_u8_padded(h + b * H, H, hh_.Kp, hu.data() + b * hh_.Kp);
+      pad_i8(h + b * H, H, hh_.Kp, hs.data() + b * hh_.Kp);
     }
     const auto na = int64_t(active.size());
     if (na == 0) continue;
     parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
       for (int64_t w = a; w < e; ++w) {
         const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-        gate_rows(hh_, hu.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
+        gate_rows(hh_, hu.data() + b * hh_.Kp, hs.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
       }
     });
     parallel_for(0, na, Work::bytes(double(G * 12)), [&](int64_t a, int64_t e) {

@@ -18,6 +18,16 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     const int64_t b = q.bias.empty() ? 0 : q.bias[size_t(r)];
     pk.offset[size_t(r)] = int32_t(uint32_t(uint64_t(b - (int64_t(z_x) + 128) * sums[size_t(r)])));
   }
+  const int64_t K4 = pk.Kp / 4, nb = (q.rows + 15) / 16;
+  pk.wu.assign(size_t(nb * K4 * 64), uint8_t(128));
+  for (int64_t r = 0; r < q.rows; ++r)
+    for (int64_t k = 0; k < q.cols; ++k)
+      pk.wu[size_t(((r / 16) * K4 + k / 4) * 64 + (r % 16) * 4 + k % 4)] = uint8_t(int32_t(q.w[size_t(r * q.cols + k)]) + 128);
+  pk.offset_s8.resize(size_t(q.rows));
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const int64_t b = q.bias.empty() ? 0 : q.bias[size_t(r)];
+    pk.offset_s8[size_t(r)] = int32_t(uint32_t(uint64_t(b - int64_t(z_x) * sums[size_t(r)])));
+  }
   pk.mult.resize(size_t(q.rows));
   pk.shift.resize(size_t(q.rows));
   for (int64_t r = 0; r < q.rows; ++r) {
@@ -34,9 +44,17 @@ void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst) {
   std::fill(dst + n, dst + Kp, uint8_t(0));
 }
 
-void gate_rows(const PackedRows& pk, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
+void pad_i8(const int8_t* x, int64_t n, int64_t Kp, int8_t* dst) {
+  std::copy(x, x + n, dst);
+  std::fill(dst + n, dst + Kp, int8_t(0));
+}
+
+void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out) {
   int32_t acc[64];
+  if (r0 % 64 == 0 && r1 - r0 <= 64 &&
+      gemv_s8u8(xs, pk.wu.data() + (r0 / 16) * (pk.Kp / 4) * 64, r1 - r0, pk.Kp / 4, acc))
+    return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {
     const int64_t n = std::min<int64_t>(64, r1 - a);
     qs8::qu8s8_dot_rows(x, pk.w.data() + a * pk.Kp, n, pk.Kp, acc);

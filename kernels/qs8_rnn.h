@@ -65,15 +65,22 @@ void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* leng
 // x ^ 0x80 = x + 128, so acc = raw + offset is the reference's accumulator modulo 2^32.
 // mult/shift: each row's multiplier (sign-extended) and total shift, a shift >= 64 normalized to
 // multiplier 0, shift 1 (both give 0).
+// wu/offset_s8: the same rows for gemv_s8u8 (u8 w + 128, [ceil(rows/16)][K4][16][4], K4 =
+// Kp/4; offset_s8 = bias − z_x·Σw, the kernel having taken 128·Σx itself).
 struct PackedRows {
   int64_t rows = 0, Kp = 0;
   std::vector<int8_t> w;
   std::vector<int32_t> offset;
   std::vector<int64_t> mult, shift;
+  std::vector<uint8_t> wu;
+  std::vector<int32_t> offset_s8;
 };
 PackedRows pack_rows(const QMatrix& q, int32_t z_x);
 // x i8 [n] -> u8 [Kp] (x ^ 0x80, zero padded).
 void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst);
+// acc[r] = Σ_k x[k]·w[r][k] (wrapping) for r < M from wu (above) and x i8 [4·K4] zero padded;
+// acc holds ceil(M/16)·16 values. False where the target has no such kernel (AVX-512 VNNI only).
+bool gemv_s8u8(const int8_t* x, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc);
 // Rows r0 .. r1−1 of the packed matrix against one u8 row: out[r − r0] = the Q3.12 gate
 // (q16_gate) of each accumulator, plus add[r − r0] (saturating) when add is not null.
 // The vector core of gate_rows (qs8_rnn_hwy.cc): out[i] = q16_gate(raw[i] + offset[i]) (+ add[i],
@@ -91,7 +98,10 @@ void lstm_out_pass(int64_t H, const int16_t* o, const int16_t* t, const FixedPoi
                    int8_t* out);
 void gru_n_pass(int64_t H, const int16_t* gx_n, const int16_t* r, const int16_t* gh_n, int16_t* out);
 void gru_h_pass(int64_t H, const int16_t* z, const int16_t* n, int8_t* h, int32_t z_h, const FixedPointMultiplier& m);
-void gate_rows(const PackedRows& pk, const uint8_t* x, int64_t r0, int64_t r1, const int16_t* add,
+// xs: the same row as i8 codes, zero padded to Kp, for gemv_s8u8 (r0 a multiple of 64).
+void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out);
+// x i8 [n] -> [Kp] zero padded.
+void pad_i8(const int8_t* x, int64_t n, int64_t Kp, int8_t* dst);
 
 }  // namespace finch::quant::kernels

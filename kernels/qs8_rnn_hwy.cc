@@ -5,6 +5,7 @@
 //   LstmOut      requantize(o · t, m_out, z, -128, 127)
 //   GruNPre      qgru_n_preact
 //   GruH         qgru_h_update
+//   GemvS8U8     the recurrent GEMV on AVX-512 VNNI: output rows in lanes, no reductions
 // The σ/tanh table lookups stay scalar between these passes (no 16-bit gather).
 // Products of two int16 are formed exactly in int32 lanes, widened to int64 for the shifts.
 //
@@ -14,6 +15,7 @@
 // narrowed by truncation (it already fits) and a saturating demote. Rows whose total shift
 // reaches 64 carry multiplier 0 and n = 1 (the result is 0 either way, pack_rows normalizes).
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
@@ -66,6 +68,59 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
   }
 #endif
   for (; i < n; ++i) out[i] = GateLane(raw[i], offset[i], mult[i], shift[i], add ? add + i : nullptr);
+}
+
+// The GEMV of a recurrent step with the output rows in the lanes: weights packed as u8 (w + 128)
+// [M/16][K4][16][4], x i8 codes (4·K4 bytes, zero padded), one vpdpbusd per 16 rows and 4 k:
+//   S[r] = Σ_k x[k] · (w[r][k] + 128) = Σ_k x[k]·w[r][k] + 128·Σ_k x[k]
+// and acc[r] = S[r] − 128·Σx (wrapping int32). The dot kernel for one vector (qu8s8_dot_rows)
+// reduces each row horizontally, which dominates at K = 128; this layout never reduces.
+// acc must hold ceil(M/16)·16 values. Returns false on targets without it (the caller then uses
+// qu8s8_dot_rows on the i8 weights).
+#if HWY_TARGET == HWY_AVX3_DL
+// Inline asm, as qs8_gemm_vnni-inl.h does (GCC 12 keeps the builtin's operands in zmm0–15).
+HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(u8), "v"(i8)); }
+#endif
+
+bool GemvS8U8(const int8_t* x, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc) {
+#if HWY_TARGET == HWY_AVX3_DL
+  uint32_t sx = 0;
+  for (int64_t k = 0; k < 4 * K4; ++k) sx += uint32_t(int32_t(x[k]));
+  const __m512i corr = _mm512_set1_epi32(int32_t(sx * 128u));
+  const int64_t nb = (M + 15) / 16, bs = K4 * 64;
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
+    const uint8_t* w = wu + b * bs;
+    for (int64_t k4 = 0; k4 < K4; ++k4) {
+      int32_t word;
+      std::memcpy(&word, x + 4 * k4, 4);
+      const __m512i xv = _mm512_set1_epi32(word);
+      VnniDot(c0, _mm512_loadu_si512(w + k4 * 64), xv);
+      VnniDot(c1, _mm512_loadu_si512(w + bs + k4 * 64), xv);
+      VnniDot(c2, _mm512_loadu_si512(w + 2 * bs + k4 * 64), xv);
+      VnniDot(c3, _mm512_loadu_si512(w + 3 * bs + k4 * 64), xv);
+    }
+    _mm512_storeu_si512(acc + b * 16, _mm512_sub_epi32(c0, corr));
+    _mm512_storeu_si512(acc + b * 16 + 16, _mm512_sub_epi32(c1, corr));
+    _mm512_storeu_si512(acc + b * 16 + 32, _mm512_sub_epi32(c2, corr));
+    _mm512_storeu_si512(acc + b * 16 + 48, _mm512_sub_epi32(c3, corr));
+  }
+  for (; b < nb; ++b) {
+    __m512i c0 = _mm512_setzero_si512();
+    const uint8_t* w = wu + b * bs;
+    for (int64_t k4 = 0; k4 < K4; ++k4) {
+      int32_t word;
+      std::memcpy(&word, x + 4 * k4, 4);
+      VnniDot(c0, _mm512_loadu_si512(w + k4 * 64), _mm512_set1_epi32(word));
+    }
+    _mm512_storeu_si512(acc + b * 16, _mm512_sub_epi32(c0, corr));
+  }
+  return true;
+#else
+  (void)x, (void)wu, (void)M, (void)K4, (void)acc;
+  return false;
+#endif
 }
 
 #if HWY_TARGET != HWY_SCALAR
@@ -176,6 +231,7 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 
 HWY_EXPORT(Q12Rows);
+HWY_EXPORT(GemvS8U8);
 HWY_EXPORT(LstmCell);
 HWY_EXPORT(LstmOut);
 HWY_EXPORT(GruNPre);
@@ -186,6 +242,9 @@ void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, co
   FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, add, n, out);
 }
 
+bool gemv_s8u8(const int8_t* x, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc) {
+  return FINCH_DISPATCH(GemvS8U8)(x, wu, M, K4, acc);
+}
 void lstm_cell_pass(int64_t H, const int16_t* i, const int16_t* f, const int16_t* g, int k, int16_t* c, int16_t* tin) {
   FINCH_DISPATCH(LstmCell)(H, i, f, g, k, c, tin);
 }
