@@ -46,12 +46,7 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
     pad_i8(x + i * IN, IN, ih_.Kp, xs.data() + i * ih_.Kp);
   }
   std::vector<int16_t> gx(static_cast<size_t>(T * B * G));
-  parallel_for(0, T * B * nblk, Work::macs_i8(double(kBlk * ih_.Kp)), [&](int64_t a, int64_t e) {
-    for (int64_t w = a; w < e; ++w) {
-      const int64_t row = w / nblk, r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-      gate_rows(ih_, xu.data() + row * ih_.Kp, xs.data() + row * ih_.Kp, r0, r1, nullptr, gx.data() + row * G + r0);
-    }
-  });
+  gate_gemm(ih_, xu.data(), xs.data(), T * B, gx.data());
 
   std::vector<uint8_t> hu(static_cast<size_t>(B * hh_.Kp));
   std::vector<int8_t> hs(hu.size());

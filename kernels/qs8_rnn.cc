@@ -1,6 +1,7 @@
 // The packing and GEMV helpers the int8 LSTM and GRU operators share (qs8_rnn.h).
 #include "kernels/qs8_rnn.h"
 
+#include "framework/parallel.h"
 #include "kernels/qs8_gemm.h"
 
 namespace finch::quant::kernels {
@@ -18,7 +19,8 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     const int64_t b = q.bias.empty() ? 0 : q.bias[size_t(r)];
     pk.offset[size_t(r)] = int32_t(uint32_t(uint64_t(b - (int64_t(z_x) + 128) * sums[size_t(r)])));
   }
-  const int64_t K4 = pk.Kp / 4, nb = (q.rows + 15) / 16;
+  pk.K4 = (q.cols + 3) / 4;
+  const int64_t K4 = pk.K4, nb = (q.rows + 15) / 16;
   pk.wu.assign(size_t(nb * K4 * 64), uint8_t(128));
   for (int64_t r = 0; r < q.rows; ++r)
     for (int64_t k = 0; k < q.cols; ++k)
@@ -53,7 +55,7 @@ void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t
                int16_t* out) {
   int32_t acc[64];
   if (r0 % 64 == 0 && r1 - r0 <= 64 &&
-      gemv_s8u8(xs, pk.wu.data() + (r0 / 16) * (pk.Kp / 4) * 64, r1 - r0, pk.Kp / 4, acc))
+      gemm_s8u8(xs, pk.Kp, 1, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64))
     return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {
     const int64_t n = std::min<int64_t>(64, r1 - a);
@@ -61,6 +63,27 @@ void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t
     q12_rows(acc, pk.offset.data() + a, pk.mult.data() + a, pk.shift.data() + a, add ? add + (a - r0) : nullptr, n,
              out + (a - r0));
   }
+}
+
+void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_t n, int16_t* out) {
+  const int64_t G = pk.rows, nblk = (G + 63) / 64;
+  constexpr int64_t kRows = 4;  // rows of x per work item: each weight vector is loaded once for them
+  const int64_t ngrp = (n + kRows - 1) / kRows;
+  parallel_for(0, ngrp * nblk, Work::macs_i8(double(kRows * 64 * pk.Kp)), [&](int64_t a, int64_t e) {
+    int32_t acc[kRows * 64];
+    for (int64_t w = a; w < e; ++w) {
+      const int64_t i0 = (w / nblk) * kRows, rows = std::min(kRows, n - i0);
+      const int64_t r0 = (w % nblk) * 64, r1 = std::min(G, r0 + 64);
+      if (gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64)) {
+        for (int64_t i = 0; i < rows; ++i)
+          q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, nullptr, r1 - r0,
+                   out + (i0 + i) * G + r0);
+      } else {
+        for (int64_t i = 0; i < rows; ++i)
+          gate_rows(pk, xu + (i0 + i) * pk.Kp, xs + (i0 + i) * pk.Kp, r0, r1, nullptr, out + (i0 + i) * G + r0);
+      }
+    }
+  });
 }
 
 }  // namespace finch::quant::kernels

@@ -5,7 +5,8 @@
 //   LstmOut      requantize(o · t, m_out, z, -128, 127)
 //   GruNPre      qgru_n_preact
 //   GruH         qgru_h_update
-//   GemvS8U8     the recurrent GEMV on AVX-512 VNNI: output rows in lanes, no reductions
+//   GemmS8U8     the recurrent GEMV (and the input GEMM, 4 rows at a time) on AVX-512 VNNI:
+//                output rows in lanes, no reductions
 // The σ/tanh table lookups stay scalar between these passes (no 16-bit gather).
 // Products of two int16 are formed exactly in int32 lanes, widened to int64 for the shifts.
 //
@@ -75,50 +76,65 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
 //   S[r] = Σ_k x[k] · (w[r][k] + 128) = Σ_k x[k]·w[r][k] + 128·Σ_k x[k]
 // and acc[r] = S[r] − 128·Σx (wrapping int32). The dot kernel for one vector (qu8s8_dot_rows)
 // reduces each row horizontally, which dominates at K = 128; this layout never reduces.
-// acc must hold ceil(M/16)·16 values. Returns false on targets without it (the caller then uses
-// qu8s8_dot_rows on the i8 weights).
+// `rows` rows of x (stride ldx) give rows of acc (stride ldacc, each holding ceil(M/16)·16
+// values). Returns false on targets without it (the caller then uses qu8s8_dot_rows).
 #if HWY_TARGET == HWY_AVX3_DL
 // Inline asm, as qs8_gemm_vnni-inl.h does (GCC 12 keeps the builtin's operands in zmm0–15).
 HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(u8), "v"(i8)); }
 #endif
 
-bool GemvS8U8(const int8_t* x, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc) {
 #if HWY_TARGET == HWY_AVX3_DL
-  uint32_t sx = 0;
-  for (int64_t k = 0; k < 4 * K4; ++k) sx += uint32_t(int32_t(x[k]));
-  const __m512i corr = _mm512_set1_epi32(int32_t(sx * 128u));
+// R rows of x (stride ldx) against `nb4` groups of 4 blocks (64 output rows) or, with Q = 1, one
+// block: 4·R (or R) accumulators, each weight vector loaded once for the R rows.
+template <int R, int Q>
+HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64_t bs, int64_t K4, const __m512i* corr,
+                           int32_t* acc, int64_t ldacc) {
+  __m512i c[R][Q];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < Q; ++q) c[r][q] = _mm512_setzero_si512();
+  for (int64_t k4 = 0; k4 < K4; ++k4) {
+    __m512i wv[Q];
+    for (int q = 0; q < Q; ++q) wv[q] = _mm512_loadu_si512(w + q * bs + k4 * 64);
+    for (int r = 0; r < R; ++r) {
+      int32_t word;
+      std::memcpy(&word, x + r * ldx + 4 * k4, 4);
+      const __m512i xv = _mm512_set1_epi32(word);
+      for (int q = 0; q < Q; ++q) VnniDot(c[r][q], wv[q], xv);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < Q; ++q) _mm512_storeu_si512(acc + r * ldacc + q * 16, _mm512_sub_epi32(c[r][q], corr[r]));
+}
+
+template <int R>
+void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc, int64_t ldacc) {
+  __m512i corr[R];
+  for (int r = 0; r < R; ++r) {
+    uint32_t sx = 0;
+    for (int64_t k = 0; k < 4 * K4; ++k) sx += uint32_t(int32_t(x[r * ldx + k]));
+    corr[r] = _mm512_set1_epi32(int32_t(sx * 128u));
+  }
   const int64_t nb = (M + 15) / 16, bs = K4 * 64;
   int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
-    const uint8_t* w = wu + b * bs;
-    for (int64_t k4 = 0; k4 < K4; ++k4) {
-      int32_t word;
-      std::memcpy(&word, x + 4 * k4, 4);
-      const __m512i xv = _mm512_set1_epi32(word);
-      VnniDot(c0, _mm512_loadu_si512(w + k4 * 64), xv);
-      VnniDot(c1, _mm512_loadu_si512(w + bs + k4 * 64), xv);
-      VnniDot(c2, _mm512_loadu_si512(w + 2 * bs + k4 * 64), xv);
-      VnniDot(c3, _mm512_loadu_si512(w + 3 * bs + k4 * 64), xv);
-    }
-    _mm512_storeu_si512(acc + b * 16, _mm512_sub_epi32(c0, corr));
-    _mm512_storeu_si512(acc + b * 16 + 16, _mm512_sub_epi32(c1, corr));
-    _mm512_storeu_si512(acc + b * 16 + 32, _mm512_sub_epi32(c2, corr));
-    _mm512_storeu_si512(acc + b * 16 + 48, _mm512_sub_epi32(c3, corr));
-  }
-  for (; b < nb; ++b) {
-    __m512i c0 = _mm512_setzero_si512();
-    const uint8_t* w = wu + b * bs;
-    for (int64_t k4 = 0; k4 < K4; ++k4) {
-      int32_t word;
-      std::memcpy(&word, x + 4 * k4, 4);
-      VnniDot(c0, _mm512_loadu_si512(w + k4 * 64), _mm512_set1_epi32(word));
-    }
-    _mm512_storeu_si512(acc + b * 16, _mm512_sub_epi32(c0, corr));
+  for (; b + 4 <= nb; b += 4) GemmBlocks<R, 4>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
+  for (; b < nb; ++b) GemmBlocks<R, 1>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
+}
+#endif
+
+bool GemmS8U8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,
+              int64_t ldacc) {
+#if HWY_TARGET == HWY_AVX3_DL
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) GemmRowsR<4>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc);
+  switch (rows - r) {
+    case 3: GemmRowsR<3>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
+    case 2: GemmRowsR<2>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
+    case 1: GemmRowsR<1>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
+    default: break;
   }
   return true;
 #else
-  (void)x, (void)wu, (void)M, (void)K4, (void)acc;
+  (void)x, (void)ldx, (void)rows, (void)wu, (void)M, (void)K4, (void)acc, (void)ldacc;
   return false;
 #endif
 }
@@ -231,7 +247,7 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 
 HWY_EXPORT(Q12Rows);
-HWY_EXPORT(GemvS8U8);
+HWY_EXPORT(GemmS8U8);
 HWY_EXPORT(LstmCell);
 HWY_EXPORT(LstmOut);
 HWY_EXPORT(GruNPre);
@@ -242,8 +258,9 @@ void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, co
   FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, add, n, out);
 }
 
-bool gemv_s8u8(const int8_t* x, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc) {
-  return FINCH_DISPATCH(GemvS8U8)(x, wu, M, K4, acc);
+bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,
+               int64_t ldacc) {
+  return FINCH_DISPATCH(GemmS8U8)(x, ldx, rows, wu, M, K4, acc, ldacc);
 }
 void lstm_cell_pass(int64_t H, const int16_t* i, const int16_t* f, const int16_t* g, int k, int16_t* c, int16_t* tin) {
   FINCH_DISPATCH(LstmCell)(H, i, f, g, k, c, tin);
