@@ -24,7 +24,8 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
   pk.wu.assign(size_t(nb * K4 * 64), uint8_t(128));
   for (int64_t r = 0; r < q.rows; ++r)
     for (int64_t k = 0; k < q.cols; ++k)
-      pk.wu[size_t(((r / 16) * K4 + k / 4) * 64 + (r % 16) * 4 + k % 4)] = uint8_t(int32_t(q.w[size_t(r * q.cols + k)]) + 128);
+      pk.wu[size_t(((r / 16) * K4 + k / 4) * 64 + (r % 16) * 4 + k % 4)] =
+          uint8_t(int32_t(q.w[size_t(r * q.cols + k)]) + 128);
   pk.offset_s8.resize(size_t(q.rows));
   for (int64_t r = 0; r < q.rows; ++r) {
     const int64_t b = q.bias.empty() ? 0 : q.bias[size_t(r)];
@@ -37,6 +38,7 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     const bool zero = m.multiplier == 0 || m.total_shift() >= 64;
     pk.mult[size_t(r)] = zero ? 0 : m.multiplier;
     pk.shift[size_t(r)] = zero ? 1 : m.total_shift();
+    pk.half.push_back(int64_t(1) << (pk.shift[size_t(r)] - 1));
   }
   return pk;
 }
@@ -56,12 +58,13 @@ void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t
   int32_t acc[64];
   if (r0 % 64 == 0 && r1 - r0 <= 64 &&
       gemm_s8u8(xs, pk.Kp, 1, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64))
-    return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, add, r1 - r0, out);
+    return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, pk.half.data() + r0,
+                    add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {
     const int64_t n = std::min<int64_t>(64, r1 - a);
     qs8::qu8s8_dot_rows(x, pk.w.data() + a * pk.Kp, n, pk.Kp, acc);
-    q12_rows(acc, pk.offset.data() + a, pk.mult.data() + a, pk.shift.data() + a, add ? add + (a - r0) : nullptr, n,
-             out + (a - r0));
+    q12_rows(acc, pk.offset.data() + a, pk.mult.data() + a, pk.shift.data() + a, pk.half.data() + a,
+             add ? add + (a - r0) : nullptr, n, out + (a - r0));
   }
 }
 
@@ -76,8 +79,8 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
       const int64_t r0 = (w % nblk) * 64, r1 = std::min(G, r0 + 64);
       if (gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64)) {
         for (int64_t i = 0; i < rows; ++i)
-          q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, nullptr, r1 - r0,
-                   out + (i0 + i) * G + r0);
+          q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0,
+                   pk.half.data() + r0, nullptr, r1 - r0, out + (i0 + i) * G + r0);
       } else {
         for (int64_t i = 0; i < rows; ++i)
           gate_rows(pk, xu + (i0 + i) * pk.Kp, xs + (i0 + i) * pk.Kp, r0, r1, nullptr, out + (i0 + i) * G + r0);

@@ -71,7 +71,7 @@ struct PackedRows {
   int64_t rows = 0, Kp = 0, K4 = 0;
   std::vector<int8_t> w;
   std::vector<int32_t> offset;
-  std::vector<int64_t> mult, shift;
+  std::vector<int64_t> mult, shift, half;  // half = 2^(shift − 1)
   std::vector<uint8_t> wu;
   std::vector<int32_t> offset_s8;
 };
@@ -91,7 +91,7 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
 // The vector core of gate_rows (qs8_rnn_hwy.cc): out[i] = q16_gate(raw[i] + offset[i]) (+ add[i],
 // saturating, when add is not null), with the multiplier and total shift in mult/shift (>= 1).
 void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
-              const int16_t* add, int64_t n, int16_t* out);
+              const int64_t* half, const int16_t* add, int64_t n, int16_t* out);
 // The vector passes of the operators' gate steps (qs8_rnn_hwy.cc), over H elements, bit for bit
 // the element functions of qs8_lstm.h / qs8_gru.h:
 //   lstm_cell_pass: c[j] = qlstm_cell_update(f, c, i, g, k), tin[j] = qlstm_cell_to_q12(c[j], k)

@@ -11,8 +11,8 @@
 // Products of two int16 are formed exactly in int32 lanes, widened to int64 for the shifts.
 //
 // Per 64-bit lane: acc = raw + offset (int32, wrapping), v = int64(acc) · multiplier (MulEven
-// of the sign-extended values: exact), r = (v >> n) + ((v >> (n − 1)) & 1) (the rounding rule,
-// variable shift per lane), clamp to int16, optionally + add with a second clamp; the lane is
+// of the sign-extended values: exact), r = (v + 2^(n−1)) >> n (the rounding rule, a variable
+// shift per lane), clamp to int16, optionally + add with a second clamp; the lane is
 // narrowed by truncation (it already fits) and a saturating demote. Rows whose total shift
 // reaches 64 carry multiplier 0 and n = 1 (the result is 0 either way, pack_rows normalizes).
 #include <cstdint>
@@ -42,8 +42,8 @@ inline int16_t GateLane(int32_t raw, int32_t offset, int64_t mult, int64_t n, co
   return int16_t(r);
 }
 
-void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift, const int16_t* add,
-             int64_t n, int16_t* out) {
+void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
+             const int64_t* half, const int16_t* add, int64_t n, int16_t* out) {
   int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR  // one-lane vectors cannot repartition an int64 into two int32
   const hn::ScalableTag<int64_t> d64;
@@ -53,12 +53,13 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
   const hn::RebindToUnsigned<decltype(d64)> du64;
   const hn::Rebind<int16_t, decltype(d64)> d16;
   const auto N = int64_t(hn::Lanes(d64));
-  const auto lo = hn::Set(d64, -32768), hi = hn::Set(d64, 32767), one = hn::Set(d64, 1);
+  const auto lo = hn::Set(d64, -32768), hi = hn::Set(d64, 32767);
   for (; i + N <= n; i += N) {
     const auto acc = hn::Add(hn::LoadU(d32, raw + i), hn::LoadU(d32, offset + i));
     const auto v = hn::MulEven(hn::BitCast(d32f, hn::PromoteTo(d64, acc)), hn::BitCast(d32f, hn::LoadU(d64, mult + i)));
-    const auto s = hn::LoadU(d64, shift + i);
-    auto r = hn::Add(v >> s, hn::And(v >> hn::Sub(s, one), one));
+    // floor((v + 2^(n−1)) / 2^n) as written: |v| < 2^62 and 2^(n−1) <= 2^62 cannot overflow
+    // here, so one variable shift does (rounding_shift's overflow-free form is for any int64).
+    auto r = hn::Add(v, hn::LoadU(d64, half + i)) >> hn::LoadU(d64, shift + i);
     r = hn::Min(hn::Max(r, lo), hi);
     if (add) {
       r = hn::Add(r, hn::PromoteTo(d64, hn::PromoteTo(d32, hn::LoadU(d16, add + i))));
@@ -68,6 +69,7 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
     hn::StoreU(hn::DemoteTo(d16, r32), d16, out + i);
   }
 #endif
+  (void)half;  // the scalar tail uses the overflow-free form
   for (; i < n; ++i) out[i] = GateLane(raw[i], offset[i], mult[i], shift[i], add ? add + i : nullptr);
 }
 
@@ -232,7 +234,8 @@ void GruH(int64_t H, const int16_t* z_g, const int16_t* n_g, int8_t* h, int32_t 
     const auto hz = hn::Sub(hn::PromoteTo(D32(), hn::PromoteTo(D16(), hn::LoadU(D8(), h + j))), hn::Set(D32(), z_h));
     const auto a = MulWide(hn::Mul(hn::Sub(k32768, z), Load16As32(n_g + j)), m);
     const auto b = hn::ShiftLeftSame(hn::PromoteTo(d64, hn::Mul(z, hz)), n - 15);
-    const auto r = hn::Add(Clamp(RoundShift(hn::Add(a, b), n), -128 - int64_t(z_h), 127 - int64_t(z_h)), hn::Set(d64, z_h));
+    const auto r =
+        hn::Add(Clamp(RoundShift(hn::Add(a, b), n), -128 - int64_t(z_h), 127 - int64_t(z_h)), hn::Set(d64, z_h));
     hn::StoreU(hn::DemoteTo(D8(), Narrow(r)), D8(), h + j);
   }
 #endif
@@ -254,8 +257,8 @@ HWY_EXPORT(GruNPre);
 HWY_EXPORT(GruH);
 
 void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
-              const int16_t* add, int64_t n, int16_t* out) {
-  FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, add, n, out);
+              const int64_t* half, const int16_t* add, int64_t n, int16_t* out) {
+  FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, half, add, n, out);
 }
 
 bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,

@@ -47,7 +47,9 @@ std::vector<FixedPointMultiplier> gate_multipliers(float s_x, const std::vector<
   return m;
 }
 
-FixedPointMultiplier q30_out_multiplier(float s_out) { return quantize_multiplier(std::ldexp(1.0, -30) / double(s_out)); }
+FixedPointMultiplier q30_out_multiplier(float s_out) {
+  return quantize_multiplier(std::ldexp(1.0, -30) / double(s_out));
+}
 
 namespace {
 
@@ -113,7 +115,8 @@ void lstm_step(const QLstmCell& p, const int8_t* x, const int8_t* h, int16_t* c,
   std::vector<int8_t> m(size_t(H), 0);
   qlstm_gates_reference(H, pre.data(), p.k_cell, p.m_out, p.m.z, c, m.data());
   for (int64_t q = 0; q < HO; ++q)
-    h_new[q] = int8_t(requantize(qmatrix_acc_reference(p.proj, q, m.data(), p.m.z), p.proj.m[size_t(q)], p.h.z, -128, 127));
+    h_new[q] = int8_t(
+        requantize(qmatrix_acc_reference(p.proj, q, m.data(), p.m.z), p.proj.m[size_t(q)], p.h.z, -128, 127));
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ inline qk::QMatrix random_qmatrix(std::mt19937& rng, int64_t rows, int64_t cols,
   q.rows = rows, q.cols = cols;
   q.w = random_i8(rng, rows * cols, rng() % 6 == 0 ? 1 : 0, -127, 127);
   q.s_w.resize(size_t(rows));
-  for (auto& s : q.s_w) s = std::exp2(std::uniform_real_distribution<float>(saturate ? -4.0f : -11.0f, saturate ? 0.0f : -6.0f)(rng));
+  std::uniform_real_distribution<float> e(saturate ? -4.0f : -11.0f, saturate ? 0.0f : -6.0f);
+  for (auto& s : q.s_w) s = std::exp2(e(rng));
   if (rng() % 4) {
     q.bias.resize(size_t(rows));
     for (auto& b : q.bias) b = rand_int(rng, -40000, 40000);

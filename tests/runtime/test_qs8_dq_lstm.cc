@@ -45,7 +45,8 @@ TEST(QDynamicLstm, GatesAreTheReferenceDqLinearsEveryTarget) {
       const auto x = uniform(rng, size_t(IN), 2.0f), h = uniform(rng, size_t(H), 1.0f);
       std::vector<float> g(size_t(4 * H));
       lstm.gates(x.data(), h.data(), g.data());
-      const qk::QMatrix qi = qk::quantize_matrix("t", "w_ih", wih, 4 * H, IN), qh = qk::quantize_matrix("t", "w_hh", whh, 4 * H, H);
+      const qk::QMatrix qi = qk::quantize_matrix("t", "w_ih", wih, 4 * H, IN);
+      const qk::QMatrix qh = qk::quantize_matrix("t", "w_hh", whh, 4 * H, H);
       std::vector<float> bsum(bih.size());
       for (size_t i = 0; i < bsum.size(); ++i) bsum[i] = bih[i] + bhh[i];
       const Tensor gx = quant::reference::dq_linear(from_vector(x, {1, IN}), from_vector(qi.w, {4 * H, IN}), qi.s_w,
@@ -74,8 +75,8 @@ TEST(QDynamicLstm, CloseToTheFloatLstmAndPaddingFree) {
   double max_err = 0;
   for (int64_t t = 0; t < T; ++t) {
     std::vector<float> xt(x.begin() + t * B * IN, x.begin() + (t + 1) * B * IN);
-    auto out = ops::lstm_cell(from_vector(xt, {B, IN}), hf, cf, from_vector(wih, {4 * H, IN}), from_vector(whh, {4 * H, H}),
-                              from_vector(bih, {4 * H}), from_vector(bhh, {4 * H}));
+    auto out = ops::lstm_cell(from_vector(xt, {B, IN}), hf, cf, from_vector(wih, {4 * H, IN}),
+                              from_vector(whh, {4 * H, H}), from_vector(bih, {4 * H}), from_vector(bhh, {4 * H}));
     hf = out.h, cf = out.c;
     for (int64_t i = 0; i < B * H; ++i)
       max_err = std::max(max_err, double(std::abs(hf.data<float>()[i] - y[size_t(t * B * H + i)])));

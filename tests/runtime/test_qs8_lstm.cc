@@ -37,7 +37,8 @@ TEST(Q16Act, TablesAreTheFunctionsRoundedOnceExhaustively) {
     (std::abs(t) <= 32767.5 ? max_err_t : max_err_t_clamped) =
         std::max(std::abs(t) <= 32767.5 ? max_err_t : max_err_t_clamped, std::abs(q16_tanh(q) - t));
     for (double v : {s, t}) {
-      if (v != std::floor(v) && std::abs(v) < 32767) min_margin = std::min(min_margin, std::abs(v - std::floor(v) - 0.5));
+      if (v != std::floor(v) && std::abs(v) < 32767)
+        min_margin = std::min(min_margin, std::abs(v - std::floor(v) - 0.5));
     }
   }
   EXPECT_LE(max_err_s, 0.5);
