@@ -50,6 +50,7 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
 
   std::vector<uint8_t> hu(static_cast<size_t>(B * hh_.Kp));
   std::vector<int8_t> hs(hu.size());
+  std::vector<int16_t> scratch(static_cast<size_t>(B * 4 * H));
   std::vector<int16_t> gh(static_cast<size_t>(B * G));
   std::vector<int64_t> active;
   active.reserve(size_t(B));
@@ -73,10 +74,10 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
       }
     });
     parallel_for(0, na, Work::bytes(double(G * 12)), [&](int64_t a, int64_t e) {
-      std::vector<int16_t> scratch(static_cast<size_t>(4 * H));
       for (int64_t i = a; i < e; ++i) {
         const int64_t b = active[size_t(i)];
-        gates_fast(H, gx.data() + (t * B + b) * G, gh.data() + b * G, p_.m_out, p_.h.z, h + b * H, scratch.data());
+        gates_fast(H, gx.data() + (t * B + b) * G, gh.data() + b * G, p_.m_out, p_.h.z, h + b * H,
+                   scratch.data() + b * 4 * H);
         std::copy(h + b * H, h + (b + 1) * H, y + (t * B + b) * H);
       }
     });

@@ -65,6 +65,7 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
   active.reserve(size_t(B));
   const int64_t kp_m = p_.P > 0 ? proj_.Kp : 0;
   std::vector<int8_t> m(static_cast<size_t>(B * H));
+  std::vector<int16_t> scratch(static_cast<size_t>(B * 5 * H));
   std::vector<uint8_t> mu(static_cast<size_t>(B * kp_m));
   for (int64_t t = 0; t < T; ++t) {
     active.clear();
@@ -87,12 +88,11 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
       }
     });
     parallel_for(0, na, Work::bytes(double(G * 16)), [&](int64_t a, int64_t e) {
-      std::vector<int16_t> scratch(static_cast<size_t>(5 * H));
       for (int64_t i = a; i < e; ++i) {
         const int64_t b = active[size_t(i)];
         int8_t* out = p_.P > 0 ? m.data() + b * H : h + b * HO;
         gates_fast(H, pre.data() + b * G, p_.k_cell, p_.m_out, p_.P > 0 ? p_.m.z : p_.h.z, c + b * H, out,
-                   scratch.data());
+                   scratch.data() + b * 5 * H);
         if (p_.P > 0) {
           uint8_t* mub = mu.data() + b * kp_m;
           to_u8_padded(out, H, kp_m, mub);
