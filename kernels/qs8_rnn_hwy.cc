@@ -59,7 +59,7 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
     const auto v = hn::MulEven(hn::BitCast(d32f, hn::PromoteTo(d64, acc)), hn::BitCast(d32f, hn::LoadU(d64, mult + i)));
     // floor((v + 2^(n−1)) / 2^n) as written: |v| < 2^62 and 2^(n−1) <= 2^62 cannot overflow
     // here, so one variable shift does (rounding_shift's overflow-free form is for any int64).
-    auto r = hn::Add(v, hn::LoadU(d64, half + i)) >> hn::LoadU(d64, shift + i);
+    auto r = hn::Shr(hn::Add(v, hn::LoadU(d64, half + i)), hn::LoadU(d64, shift + i));
     r = hn::Min(hn::Max(r, lo), hi);
     if (add) {
       r = hn::Add(r, hn::PromoteTo(d64, hn::PromoteTo(d32, hn::LoadU(d16, add + i))));
