@@ -36,7 +36,8 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
   check_rnn_lengths("qgru", T, B, lengths);
   if (T == 0) return;
   const int64_t IN = p_.IN, H = p_.H, G = 3 * H;
-  constexpr int64_t kBlk = 64;
+  // Work items of the recurrent GEMV: blocks of kGateRowsMax gate rows of one sample.
+  constexpr int64_t kBlk = kGateRowsMax;
   const int64_t nblk = (G + kBlk - 1) / kBlk;
 
   std::vector<uint8_t> xu(static_cast<size_t>(T * B * ih_.Kp));

@@ -45,7 +45,8 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
   check_rnn_lengths("qlstm", T, B, lengths);
   if (T == 0) return;
   const int64_t IN = p_.IN, H = p_.H, HO = p_.hidden_out(), G = 4 * H;
-  constexpr int64_t kBlk = 64;
+  // Work items of the recurrent GEMV: blocks of kGateRowsMax gate rows of one sample.
+  constexpr int64_t kBlk = kGateRowsMax;
   const int64_t nblk = (G + kBlk - 1) / kBlk;
 
   // Input projection of every step: one pass over T·B rows.

@@ -55,9 +55,9 @@ void pad_i8(const int8_t* x, int64_t n, int64_t Kp, int8_t* dst) {
 
 void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out) {
-  int32_t acc[64];
-  if (r0 % 64 == 0 && r1 - r0 <= 64 &&
-      gemm_s8u8(xs, pk.Kp, 1, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64))
+  int32_t acc[kGateRowsMax];
+  if (r0 % 16 == 0 && r1 - r0 <= kGateRowsMax &&
+      gemm_s8u8(xs, pk.Kp, 1, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, kGateRowsMax))
     return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, pk.half.data() + r0,
                     add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {

@@ -103,7 +103,9 @@ void lstm_out_pass(int64_t H, const int16_t* o, const int16_t* t, const FixedPoi
                    int8_t* out);
 void gru_n_pass(int64_t H, const int16_t* gx_n, const int16_t* r, const int16_t* gh_n, int16_t* out);
 void gru_h_pass(int64_t H, const int16_t* z, const int16_t* n, int8_t* h, int32_t z_h, const FixedPointMultiplier& m);
-// xs: the same row as i8 codes, zero padded to Kp, for gemv_s8u8 (r0 a multiple of 64).
+// xs: the same row as i8 codes, zero padded to Kp, for gemm_s8u8 (r0 a multiple of 16 and at
+// most kGateRowsMax rows take it; any range works).
+inline constexpr int64_t kGateRowsMax = 128;
 void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out);
 // x i8 [n] -> [Kp] zero padded.

@@ -118,6 +118,10 @@ void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t M, int64
   }
   const int64_t nb = (M + 15) / 16, bs = K4 * 64;
   int64_t b = 0;
+  // One row: 8 blocks at once, so that 8 independent vpdpbusd chains hide its 5-cycle latency
+  // (4 chains left the GEMV latency-bound); more rows already give 4·R chains.
+  if (R == 1)
+    for (; b + 8 <= nb; b += 8) GemmBlocks<R, 8>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
   for (; b + 4 <= nb; b += 4) GemmBlocks<R, 4>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
   for (; b < nb; ++b) GemmBlocks<R, 1>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
 }
