@@ -20,11 +20,11 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     pk.offset[size_t(r)] = int32_t(uint32_t(uint64_t(b - (int64_t(z_x) + 128) * sums[size_t(r)])));
   }
   pk.K4 = (q.cols + 3) / 4;
-  const int64_t K4 = pk.K4, nb = (q.rows + 15) / 16;
-  pk.wu.assign(size_t(nb * K4 * 64), uint8_t(128));
+  const int64_t K4 = pk.K4, ngroups = (q.rows + 127) / 128;
+  pk.wu.assign(size_t(ngroups * K4 * 512), uint8_t(128));  // 128 = weight 0: padding rows and k
   for (int64_t r = 0; r < q.rows; ++r)
     for (int64_t k = 0; k < q.cols; ++k)
-      pk.wu[size_t(((r / 16) * K4 + k / 4) * 64 + (r % 16) * 4 + k % 4)] =
+      pk.wu[size_t(((r / 128 * K4 + k / 4) * 8 + (r % 128) / 16) * 64 + (r % 16) * 4 + k % 4)] =
           uint8_t(int32_t(q.w[size_t(r * q.cols + k)]) + 128);
   pk.offset_s8.resize(size_t(q.rows));
   for (int64_t r = 0; r < q.rows; ++r) {
@@ -57,7 +57,7 @@ void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t
                int16_t* out) {
   int32_t acc[kGateRowsMax];
   if (r0 % 16 == 0 && r1 - r0 <= kGateRowsMax &&
-      gemm_s8u8(xs, pk.Kp, 1, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, kGateRowsMax))
+      gemm_s8u8(xs, pk.Kp, 1, pk.wu.data(), r0 / 16, r1 - r0, pk.K4, acc, kGateRowsMax))
     return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, pk.half.data() + r0,
                     add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {
@@ -77,7 +77,7 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
     for (int64_t w = a; w < e; ++w) {
       const int64_t i0 = (w / nblk) * kRows, rows = std::min(kRows, n - i0);
       const int64_t r0 = (w % nblk) * 64, r1 = std::min(G, r0 + 64);
-      if (gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data() + (r0 / 16) * pk.K4 * 64, r1 - r0, pk.K4, acc, 64)) {
+      if (gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data(), r0 / 16, r1 - r0, pk.K4, acc, 64)) {
         for (int64_t i = 0; i < rows; ++i)
           q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0,
                    pk.half.data() + r0, nullptr, r1 - r0, out + (i0 + i) * G + r0);

@@ -65,7 +65,7 @@ void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* leng
 // x ^ 0x80 = x + 128, so acc = raw + offset is the reference's accumulator modulo 2^32.
 // mult/shift: each row's multiplier (sign-extended) and total shift, a shift >= 64 normalized to
 // multiplier 0, shift 1 (both give 0).
-// wu/offset_s8: the same rows for gemm_s8u8 (u8 w + 128, [ceil(rows/16)][K4][16][4], K4 =
+// wu/offset_s8: the same rows for gemm_s8u8 (u8 w + 128, [ceil(rows/128)][K4][8][16][4], K4 =
 // ceil(cols/4); offset_s8 = bias − z_x·Σw, the kernel having taken 128·Σx itself).
 struct PackedRows {
   int64_t rows = 0, Kp = 0, K4 = 0;
@@ -78,11 +78,11 @@ struct PackedRows {
 PackedRows pack_rows(const QMatrix& q, int32_t z_x);
 // x i8 [n] -> u8 [Kp] (x ^ 0x80, zero padded).
 void to_u8_padded(const int8_t* x, int64_t n, int64_t Kp, uint8_t* dst);
-// acc[i][r] = Σ_k x[i][k]·w[r][k] (wrapping) for i < rows, r < M, from wu (above) and x i8
-// [rows][ldx] zero padded past the K columns up to 4·K4; each acc row (stride ldacc) holds
+// acc[i][r] = Σ_k x[i][k]·w[16·b0 + r][k] (wrapping) for i < rows, r < M, from wu (above) and
+// x i8 [rows][ldx] zero padded past the K columns up to 4·K4; each acc row (stride ldacc) holds
 // ceil(M/16)·16 values. False where the target has no such kernel (AVX-512 VNNI only).
-bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,
-               int64_t ldacc);
+bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4,
+               int32_t* acc, int64_t ldacc);
 // The input GEMM of a sequence: out[i][r] = q16_gate of row i of x (u8 xu / i8 xs, both [n][Kp])
 // for all n rows and G = pk.rows gate rows, in parallel.
 void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_t n, int16_t* out);

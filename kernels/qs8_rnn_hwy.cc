@@ -74,7 +74,8 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, con
 }
 
 // The GEMV of a recurrent step with the output rows in the lanes: weights packed as u8 (w + 128)
-// [M/16][K4][16][4], x i8 codes (4·K4 bytes, zero padded), one vpdpbusd per 16 rows and 4 k:
+// in groups of 8 blocks of 16 rows, [ceil(M/128)][K4][8][16][4] (one k4 step of a group is 512
+// contiguous bytes: one stream for the prefetcher, not 8), x i8 codes (4·K4 bytes, zero padded), one vpdpbusd per 16 rows and 4 k:
 //   S[r] = Σ_k x[k] · (w[r][k] + 128) = Σ_k x[k]·w[r][k] + 128·Σ_k x[k]
 // and acc[r] = S[r] − 128·Σx (wrapping int32). The dot kernel for one vector (qu8s8_dot_rows)
 // reduces each row horizontally, which dominates at K = 128; this layout never reduces.
@@ -86,17 +87,17 @@ HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, 
 #endif
 
 #if HWY_TARGET == HWY_AVX3_DL
-// R rows of x (stride ldx) against `nb4` groups of 4 blocks (64 output rows) or, with Q = 1, one
-// block: 4·R (or R) accumulators, each weight vector loaded once for the R rows.
+// R rows of x (stride ldx) against Q consecutive blocks of one group starting at w (block q at
+// w + 64·q, step k4 at + 512·k4): Q·R accumulators, each weight vector loaded once for the R rows.
 template <int R, int Q>
-HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64_t bs, int64_t K4, const __m512i* corr,
+HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64_t K4, const __m512i* corr,
                            int32_t* acc, int64_t ldacc) {
   __m512i c[R][Q];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q) c[r][q] = _mm512_setzero_si512();
   for (int64_t k4 = 0; k4 < K4; ++k4) {
     __m512i wv[Q];
-    for (int q = 0; q < Q; ++q) wv[q] = _mm512_loadu_si512(w + q * bs + k4 * 64);
+    for (int q = 0; q < Q; ++q) wv[q] = _mm512_loadu_si512(w + k4 * 512 + q * 64);
     for (int r = 0; r < R; ++r) {
       int32_t word;
       std::memcpy(&word, x + r * ldx + 4 * k4, 4);
@@ -109,38 +110,48 @@ HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64
 }
 
 template <int R>
-void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc, int64_t ldacc) {
+void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4, int32_t* acc,
+               int64_t ldacc) {
   __m512i corr[R];
   for (int r = 0; r < R; ++r) {
     uint32_t sx = 0;
     for (int64_t k = 0; k < 4 * K4; ++k) sx += uint32_t(int32_t(x[r * ldx + k]));
     corr[r] = _mm512_set1_epi32(int32_t(sx * 128u));
   }
-  const int64_t nb = (M + 15) / 16, bs = K4 * 64;
-  int64_t b = 0;
-  // One row: 8 blocks at once, so that 8 independent vpdpbusd chains hide its 5-cycle latency
-  // (4 chains left the GEMV latency-bound); more rows already give 4·R chains.
-  if (R == 1)
-    for (; b + 8 <= nb; b += 8) GemmBlocks<R, 8>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
-  for (; b + 4 <= nb; b += 4) GemmBlocks<R, 4>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
-  for (; b < nb; ++b) GemmBlocks<R, 1>(x, ldx, wu + b * bs, bs, K4, corr, acc + b * 16, ldacc);
+  const int64_t end = b0 + (M + 15) / 16;
+  for (int64_t b = b0; b < end;) {
+    const uint8_t* w = wu + (b / 8) * K4 * 512 + (b % 8) * 64;
+    int32_t* a = acc + (b - b0) * 16;
+    // One row: a whole group of 8 blocks, so that 8 independent vpdpbusd chains hide its 5-cycle
+    // latency (4 left the GEMV latency-bound); more rows already give 4·R chains.
+    if (R == 1 && b % 8 == 0 && b + 8 <= end) {
+      GemmBlocks<R, 8>(x, ldx, w, K4, corr, a, ldacc);
+      b += 8;
+    } else if (b % 4 == 0 && b + 4 <= end) {
+      GemmBlocks<R, 4>(x, ldx, w, K4, corr, a, ldacc);
+      b += 4;
+    } else {
+      GemmBlocks<R, 1>(x, ldx, w, K4, corr, a, ldacc);
+      b += 1;
+    }
+  }
 }
 #endif
 
-bool GemmS8U8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,
-              int64_t ldacc) {
+bool GemmS8U8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4,
+              int32_t* acc, int64_t ldacc) {
 #if HWY_TARGET == HWY_AVX3_DL
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) GemmRowsR<4>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc);
+  for (; r + 4 <= rows; r += 4) GemmRowsR<4>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc);
   switch (rows - r) {
-    case 3: GemmRowsR<3>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
-    case 2: GemmRowsR<2>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
-    case 1: GemmRowsR<1>(x + r * ldx, ldx, wu, M, K4, acc + r * ldacc, ldacc); break;
+    case 3: GemmRowsR<3>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
+    case 2: GemmRowsR<2>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
+    case 1: GemmRowsR<1>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
     default: break;
   }
   return true;
 #else
-  (void)x, (void)ldx, (void)rows, (void)wu, (void)M, (void)K4, (void)acc, (void)ldacc;
+  (void)x, (void)ldx, (void)rows, (void)wu, (void)b0, (void)M, (void)K4, (void)acc, (void)ldacc;
   return false;
 #endif
 }
@@ -265,9 +276,9 @@ void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, co
   FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, half, add, n, out);
 }
 
-bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t M, int64_t K4, int32_t* acc,
-               int64_t ldacc) {
-  return FINCH_DISPATCH(GemmS8U8)(x, ldx, rows, wu, M, K4, acc, ldacc);
+bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4,
+               int32_t* acc, int64_t ldacc) {
+  return FINCH_DISPATCH(GemmS8U8)(x, ldx, rows, wu, b0, M, K4, acc, ldacc);
 }
 void lstm_cell_pass(int64_t H, const int16_t* i, const int16_t* f, const int16_t* g, int k, int16_t* c, int16_t* tin) {
   FINCH_DISPATCH(LstmCell)(H, i, f, g, k, c, tin);
