@@ -40,6 +40,16 @@ PackedRows pack_rows(const QMatrix& q, int32_t z_x) {
     pk.shift[size_t(r)] = zero ? 1 : m.total_shift();
     pk.half.push_back(int64_t(1) << (pk.shift[size_t(r)] - 1));
   }
+  const int64_t chunks = (q.rows + 15) / 16;
+  pk.mult32.assign(size_t(chunks * 16), 0);
+  pk.shift_eo.assign(size_t(chunks * 16), 1);
+  pk.half_eo.assign(size_t(chunks * 16), 1);
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const int64_t j = r % 16, at = (r / 16) * 16 + (j % 2 ? 8 : 0) + j / 2;
+    pk.mult32[size_t(r)] = int32_t(pk.mult[size_t(r)]);
+    pk.shift_eo[size_t(at)] = pk.shift[size_t(r)];
+    pk.half_eo[size_t(at)] = pk.half[size_t(r)];
+  }
   return pk;
 }
 
@@ -58,13 +68,11 @@ void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t
   int32_t acc[kGateRowsMax];
   if (r0 % 16 == 0 && r1 - r0 <= kGateRowsMax &&
       gemm_s8u8(xs, pk.Kp, 1, pk.wu.data(), r0 / 16, r1 - r0, pk.K4, acc, kGateRowsMax))
-    return q12_rows(acc, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0, pk.half.data() + r0,
-                    add, r1 - r0, out);
+    return q12_rows(acc, pk.offset_s8.data() + r0, pk, r0, add, r1 - r0, out);
   for (int64_t a = r0; a < r1; a += 64) {
     const int64_t n = std::min<int64_t>(64, r1 - a);
     qs8::qu8s8_dot_rows(x, pk.w.data() + a * pk.Kp, n, pk.Kp, acc);
-    q12_rows(acc, pk.offset.data() + a, pk.mult.data() + a, pk.shift.data() + a, pk.half.data() + a,
-             add ? add + (a - r0) : nullptr, n, out + (a - r0));
+    q12_rows(acc, pk.offset.data() + a, pk, a, add ? add + (a - r0) : nullptr, n, out + (a - r0));
   }
 }
 
@@ -79,8 +87,7 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
       const int64_t r0 = (w % nblk) * 64, r1 = std::min(G, r0 + 64);
       if (gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data(), r0 / 16, r1 - r0, pk.K4, acc, 64)) {
         for (int64_t i = 0; i < rows; ++i)
-          q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk.mult.data() + r0, pk.shift.data() + r0,
-                   pk.half.data() + r0, nullptr, r1 - r0, out + (i0 + i) * G + r0);
+          q12_rows(acc + i * 64, pk.offset_s8.data() + r0, pk, r0, nullptr, r1 - r0, out + (i0 + i) * G + r0);
       } else {
         for (int64_t i = 0; i < rows; ++i)
           gate_rows(pk, xu + (i0 + i) * pk.Kp, xs + (i0 + i) * pk.Kp, r0, r1, nullptr, out + (i0 + i) * G + r0);

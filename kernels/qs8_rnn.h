@@ -72,6 +72,10 @@ struct PackedRows {
   std::vector<int8_t> w;
   std::vector<int32_t> offset;
   std::vector<int64_t> mult, shift, half;  // half = 2^(shift − 1)
+  // The same per row for the vector pass: mult32 as int32; shift/half per 16-row chunk with the
+  // even rows first, then the odd ones (chunk c, row 16c + j at 16c + j/2 or 16c + 8 + j/2).
+  std::vector<int32_t> mult32;
+  std::vector<int64_t> shift_eo, half_eo;
   std::vector<uint8_t> wu;
   std::vector<int32_t> offset_s8;
 };
@@ -89,9 +93,10 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
 // Rows r0 .. r1−1 of the packed matrix against one u8 row: out[r − r0] = the Q3.12 gate
 // (q16_gate) of each accumulator, plus add[r − r0] (saturating) when add is not null.
 // The vector core of gate_rows (qs8_rnn_hwy.cc): out[i] = q16_gate(raw[i] + offset[i]) (+ add[i],
-// saturating, when add is not null), with the multiplier and total shift in mult/shift (>= 1).
-void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
-              const int64_t* half, const int16_t* add, int64_t n, int16_t* out);
+// saturating, when add is not null) for rows r0 + i of pk (its multipliers), i < n.
+struct PackedRows;
+void q12_rows(const int32_t* raw, const int32_t* offset, const PackedRows& pk, int64_t r0, const int16_t* add,
+              int64_t n, int16_t* out);
 // The vector passes of the operators' gate steps (qs8_rnn_hwy.cc), over H elements, bit for bit
 // the element functions of qs8_lstm.h / qs8_gru.h:
 //   lstm_cell_pass: c[j] = qlstm_cell_update(f, c, i, g, k), tin[j] = qlstm_cell_to_q12(c[j], k)

@@ -42,35 +42,44 @@ inline int16_t GateLane(int32_t raw, int32_t offset, int64_t mult, int64_t n, co
   return int16_t(r);
 }
 
-void Q12Rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
-             const int64_t* half, const int16_t* add, int64_t n, int16_t* out) {
+// Rows r0 .. r0+n−1 of pk (r0 a multiple of 16). Full int32 vectors: the even lanes' products
+// by MulEven, the odd lanes' by MulEven of both operands shifted down 32 bits in the int64 view;
+// each half has its own per-lane shift and rounding offset from pk's even/odd arrays (rows of a
+// 16-row chunk stored evens first, so a vector of 4, 8 or 16 rows loads its halves contiguously).
+void Q12Rows(const int32_t* raw, const int32_t* offset, const PackedRows& pk, int64_t r0, const int16_t* add,
+             int64_t n, int16_t* out) {
   int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR  // one-lane vectors cannot repartition an int64 into two int32
-  const hn::ScalableTag<int64_t> d64;
-  const hn::Rebind<int32_t, decltype(d64)> d32;
-  const hn::Repartition<int32_t, decltype(d64)> d32f;
-  const hn::Rebind<uint32_t, decltype(d64)> du32;
-  const hn::RebindToUnsigned<decltype(d64)> du64;
-  const hn::Rebind<int16_t, decltype(d64)> d16;
-  const auto N = int64_t(hn::Lanes(d64));
+  const hn::ScalableTag<int32_t> d32;
+  const hn::Repartition<int64_t, decltype(d32)> d64;
+  const hn::Rebind<int16_t, decltype(d32)> d16;
+  const auto N = int64_t(hn::Lanes(d32));
   const auto lo = hn::Set(d64, -32768), hi = hn::Set(d64, 32767);
-  for (; i + N <= n; i += N) {
-    const auto acc = hn::Add(hn::LoadU(d32, raw + i), hn::LoadU(d32, offset + i));
-    const auto v = hn::MulEven(hn::BitCast(d32f, hn::PromoteTo(d64, acc)), hn::BitCast(d32f, hn::LoadU(d64, mult + i)));
-    // floor((v + 2^(n−1)) / 2^n) as written: |v| < 2^62 and 2^(n−1) <= 2^62 cannot overflow
-    // here, so one variable shift does (rounding_shift's overflow-free form is for any int64).
-    auto r = hn::Shr(hn::Add(v, hn::LoadU(d64, half + i)), hn::LoadU(d64, shift + i));
-    r = hn::Min(hn::Max(r, lo), hi);
-    if (add) {
-      r = hn::Add(r, hn::PromoteTo(d64, hn::PromoteTo(d32, hn::LoadU(d16, add + i))));
-      r = hn::Min(hn::Max(r, lo), hi);
+  const int32_t* m32 = pk.mult32.data() + r0;
+  if (N <= 16 && r0 % 16 == 0) {
+    for (; i + N <= n; i += N) {
+      const int64_t row = r0 + i, e = (row / 16) * 16 + (row % 16) / 2;  // this vector's halves
+      const auto acc = hn::Add(hn::LoadU(d32, raw + i), hn::LoadU(d32, offset + i));
+      const auto m = hn::LoadU(d32, m32 + i);
+      const auto ve = hn::MulEven(acc, m);
+      const auto vo = hn::MulEven(hn::BitCast(d32, hn::ShiftRight<32>(hn::BitCast(d64, acc))),
+                                  hn::BitCast(d32, hn::ShiftRight<32>(hn::BitCast(d64, m))));
+      // floor((v + 2^(n−1)) / 2^n) as written: |v| < 2^62 and 2^(n−1) <= 2^62 cannot overflow
+      // here, so one variable shift does (rounding_shift's overflow-free form is for any int64).
+      auto re = hn::Shr(hn::Add(ve, hn::LoadU(d64, pk.half_eo.data() + e)), hn::LoadU(d64, pk.shift_eo.data() + e));
+      auto ro = hn::Shr(hn::Add(vo, hn::LoadU(d64, pk.half_eo.data() + e + 8)),
+                        hn::LoadU(d64, pk.shift_eo.data() + e + 8));
+      re = hn::Min(hn::Max(re, lo), hi);
+      ro = hn::Min(hn::Max(ro, lo), hi);
+      auto r = hn::OddEven(hn::BitCast(d32, hn::ShiftLeft<32>(ro)), hn::BitCast(d32, re));
+      if (add) r = hn::Min(hn::Max(hn::Add(r, hn::PromoteTo(d32, hn::LoadU(d16, add + i))), hn::Set(d32, -32768)),
+                           hn::Set(d32, 32767));
+      hn::StoreU(hn::DemoteTo(d16, r), d16, out + i);
     }
-    const auto r32 = hn::BitCast(d32, hn::TruncateTo(du32, hn::BitCast(du64, r)));
-    hn::StoreU(hn::DemoteTo(d16, r32), d16, out + i);
   }
 #endif
-  (void)half;  // the scalar tail uses the overflow-free form
-  for (; i < n; ++i) out[i] = GateLane(raw[i], offset[i], mult[i], shift[i], add ? add + i : nullptr);
+  for (; i < n; ++i)
+    out[i] = GateLane(raw[i], offset[i], pk.mult[size_t(r0 + i)], pk.shift[size_t(r0 + i)], add ? add + i : nullptr);
 }
 
 // The GEMV of a recurrent step with the output rows in the lanes: weights packed as u8 (w + 128)
@@ -271,9 +280,9 @@ HWY_EXPORT(LstmOut);
 HWY_EXPORT(GruNPre);
 HWY_EXPORT(GruH);
 
-void q12_rows(const int32_t* raw, const int32_t* offset, const int64_t* mult, const int64_t* shift,
-              const int64_t* half, const int16_t* add, int64_t n, int16_t* out) {
-  FINCH_DISPATCH(Q12Rows)(raw, offset, mult, shift, half, add, n, out);
+void q12_rows(const int32_t* raw, const int32_t* offset, const PackedRows& pk, int64_t r0, const int16_t* add,
+              int64_t n, int16_t* out) {
+  FINCH_DISPATCH(Q12Rows)(raw, offset, pk, r0, add, n, out);
 }
 
 bool gemm_s8u8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4,
