@@ -84,12 +84,13 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const PackedRows& pk, in
 
 // The GEMV of a recurrent step with the output rows in the lanes: weights packed as u8 (w + 128)
 // in groups of 8 blocks of 16 rows, [ceil(M/128)][K4][8][16][4] (one k4 step of a group is 512
-// contiguous bytes: one stream for the prefetcher, not 8), x i8 codes (4·K4 bytes, zero padded), one vpdpbusd per 16 rows and 4 k:
+// contiguous bytes: one stream for the prefetcher, not 8), x i8 codes (4·K4 bytes, zero
+// padded), one vpdpbusd per 16 rows and 4 k:
 //   S[r] = Σ_k x[k] · (w[r][k] + 128) = Σ_k x[k]·w[r][k] + 128·Σ_k x[k]
 // and acc[r] = S[r] − 128·Σx (wrapping int32). The dot kernel for one vector (qu8s8_dot_rows)
 // reduces each row horizontally, which dominates at K = 128; this layout never reduces.
-// `rows` rows of x (stride ldx) give rows of acc (stride ldacc, each holding ceil(M/16)·16
-// values). Returns false on targets without it (the caller then uses qu8s8_dot_rows).
+// `rows` rows of x (stride ldx) against the M rows from block b0 on give rows of acc (stride
+// ldacc, each holding ceil(M/16)·16 values). Returns false on targets without it (the caller then uses qu8s8_dot_rows).
 #if HWY_TARGET == HWY_AVX3_DL
 // Inline asm, as qs8_gemm_vnni-inl.h does (GCC 12 keeps the builtin's operands in zmm0–15).
 HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(u8), "v"(i8)); }
