@@ -1,0 +1,159 @@
+// The 1-D conv series models (FCN, ResNet1d, HarCNN, EcgCNN, EcgResNet) as programs: conv1d is
+// captured as conv2d on the [N, C, 1, L] view, the even-kernel "same" padding as a `pad` node;
+// the fp32 program equals the float model to float rounding (BN folded, ReLU fused through the
+// view), and the int8 program (prepare → calibrate → convert → lower_quantized) equals the
+// simulated model bit for bit, on the optimized and the reference kernels alike.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "autograd/nn/conv.h"
+#include "compile/capture.h"
+#include "compile/passes.h"
+#include "framework/grad_mode.h"
+#include "framework/random.h"
+#include "models/series_spec.h"
+#include "quant/prepare.h"
+#include "quant/qconfig.h"
+#include "runtime/executor.h"
+#include "tests/compile/graph_test_util.h"
+
+using namespace finch;
+
+namespace {
+
+using test::count_op;
+using test::differing;
+using test::max_abs_diff;
+
+struct Case {
+  std::string model;
+  int64_t channels, length, classes, width;
+  std::string qconfig = "int8";
+  bool fuse = true;
+  int unfolded_bn = 0;  // BatchNorm1d layers no conv feeds (ResNet1d's identity shortcut)
+};
+
+models::SeriesSpec spec_of(const Case& c) {
+  models::SeriesSpec s;
+  s.name = c.model;
+  s.in_channels = c.channels;
+  s.num_classes = c.classes;
+  s.width = c.width;
+  if (c.model == "ecg_cnn") s.seq_len = c.length, s.hidden_size = 16;
+  return s;
+}
+
+// A model with BN statistics that are not the identity (a few training-mode batches).
+nn::ModulePtr make_model(const Case& c, Generator& gen) {
+  nn::ModulePtr m = models::create_series(spec_of(c), &gen);
+  NoGradGuard ng;
+  m->train();
+  for (int i = 0; i < 3; ++i) m->forward(randn({8, c.channels, c.length}, gen));
+  m->eval();
+  return m;
+}
+
+int conv1d_count(nn::Module& m) {
+  int n = 0;
+  for (auto& [path, mod] : m.named_modules()) n += dynamic_cast<nn::Conv1d*>(mod) != nullptr;
+  return n;
+}
+
+std::string case_name(const Case& c) {
+  std::string s = c.model + "_" + c.qconfig + (c.fuse ? "" : "_unfused");
+  for (char& ch : s)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+}  // namespace
+
+class SeriesProgram : public ::testing::TestWithParam<Case> {};
+
+TEST_P(SeriesProgram, Fp32ProgramEqualsFloatModel) {
+  const Case c = GetParam();
+  Generator gen(5);
+  nn::ModulePtr model = make_model(c, gen);
+  runtime::Graph g = compile::capture_graph(*model, randn({1, c.channels, c.length}, gen));
+  EXPECT_EQ(count_op(g, "conv2d"), conv1d_count(*model)) << "each conv1d is one conv2d on the [N, C, 1, L] view";
+  compile::fold_batch_norm(g);
+  EXPECT_EQ(count_op(g, "batch_norm"), c.unfolded_bn) << "every BatchNorm1d after a conv folds into it through the view";
+  compile::fuse_activations(g);
+  compile::fold_constants(g);
+  compile::remove_dead(g);
+  EXPECT_EQ(count_op(g, "relu"), 0) << "every ReLU after a conv fuses into it through the view";
+  runtime::Program p(g, c.model);
+  EXPECT_GT(p.optimized_nodes(), 0) << "the conv1d runs on the packed-weight conv2d kernels";
+  for (int64_t n : {1, 3}) {
+    const Tensor x = randn({n, c.channels, c.length}, gen);
+    Tensor want;
+    {
+      NoGradGuard ng;
+      want = model->forward(x);
+    }
+    const Tensor got = p.run(x);
+    ASSERT_EQ(got.shape(), want.shape());
+    float scale = 0;
+    for (float v : want.contiguous().to_vector<float>()) scale = std::max(scale, std::fabs(v));
+    EXPECT_LE(max_abs_diff(got, want), 1e-4f * std::max(1.0f, scale)) << c.model << " batch " << n;
+  }
+}
+
+TEST_P(SeriesProgram, Int8ProgramEqualsSimulatedModelBitForBit) {
+  const Case c = GetParam();
+  Generator gen(7);
+  nn::ModulePtr model = make_model(c, gen);
+  quant::PrepareOptions po;
+  po.qconfig = quant::qconfig_preset(c.qconfig);
+  po.fuse = c.fuse;
+  const Tensor example = randn({1, c.channels, c.length}, gen);
+  auto q = quant::prepare(*model, example, po, false);
+  {
+    NoGradGuard ng;
+    for (int i = 0; i < 4; ++i) model->forward(randn({16, c.channels, c.length}, gen));  // calibration
+  }
+  quant::convert(*q);
+  q->enable_observers(false);
+
+  runtime::Graph g = compile::capture_graph(*model, example);
+  const int integer = compile::lower_quantized(g);
+  compile::fold_constants(g);
+  compile::remove_dead(g);
+  EXPECT_GT(integer, 0);
+  EXPECT_EQ(count_op(g, "fake_quant"), 0) << "every fake_quant is lowered";
+  EXPECT_EQ(count_op(g, "qconv2d"), conv1d_count(*model)) << "every conv1d unit is one qconv2d";
+  EXPECT_EQ(count_op(g, "conv2d"), 0) << "no conv1d is left in float";
+  runtime::Program p(g, c.model);
+  runtime::ProgramOptions ro;
+  ro.reference_kernels = true;
+  runtime::Program ref(g, c.model, ro);
+  EXPECT_GT(p.optimized_nodes(), 0);
+  EXPECT_EQ(ref.optimized_nodes(), 0);
+  for (int64_t n : {1, 5}) {
+    const Tensor x = randn({n, c.channels, c.length}, gen);
+    Tensor want;
+    {
+      NoGradGuard ng;
+      want = model->forward(x);
+    }
+    const Tensor got = p.run(x);
+    ASSERT_EQ(got.shape(), want.shape());
+    EXPECT_EQ(differing(got, want), 0) << case_name(c) << " batch " << n;
+    const std::vector<Tensor> fast = p.run_all({x}), slow = ref.run_all({x});
+    for (size_t v = 0; v < fast.size(); ++v)
+      if (fast[v].defined() && !g.values[v].is_constant()) {
+        EXPECT_EQ(differing(fast[v], slow[v]), 0) << "value " << g.values[v].name << " batch " << n;
+      }
+  }
+  const quant::QuantizedModel::UnitCounts u = q->unit_counts();
+  EXPECT_EQ(u.float_fallback, 0) << "every conv1d unit ran the exact integer arithmetic";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, SeriesProgram,
+    ::testing::Values(Case{"fcn", 3, 40, 4, 8}, Case{"fcn", 1, 37, 2, 8, "int8-per-tensor"},
+                      Case{"fcn", 2, 30, 3, 8, "int8", false}, Case{"fcn", 1, 25, 2, 8, "uint8-io"},
+                      Case{"resnet1d", 2, 33, 3, 8, "int8", true, 1}, Case{"har_cnn", 6, 100, 6, 6},
+                      Case{"ecg_cnn", 12, 64, 5, 4}, Case{"ecg_resnet", 12, 64, 5, 4}),
+    [](const auto& info) { return case_name(info.param); });
