@@ -106,11 +106,17 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
   std::set<int64_t> unit_end;                 // sites that carry their unit's requantization
   std::set<const nn::Module*> weights_done;
   auto isq = [&](const Tensor& v) { return quantized.count(v.impl()) > 0; };
+  std::map<const void*, size_t> grid_of;  // quantized tensor -> the quantizer whose grid it is on
+  auto pass_on = [&](const compile::CallSite& s) {
+    quantized.insert(s.output.impl());
+    if (const auto g = grid_of.find(s.input.impl()); g != grid_of.end()) grid_of[s.output.impl()] = g->second;
+  };
   std::map<int64_t, int64_t> unit_owner;  // unit-end site -> the Conv/Linear site that starts the unit
   auto out_fq = [&](int64_t site, const std::string& what) {
     const compile::CallSite& s = t.sites[size_t(site)];
     const size_t k = act_fq(site, PlannedQuantizer::Role::output, "activation_post_process", s.output, what);
     quantized.insert(s.output.impl());
+    grid_of[s.output.impl()] = k;
     if (const auto u = unit_owner.find(site); u != unit_owner.end()) plan.quantizers[k].unit = u->second;
   };
   module_of(t.sites[0]).root = true;
@@ -148,7 +154,17 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
         continue;
       }
       if (!act) continue;
-      if (!isq(s.input)) act_fq(id, PlannedQuantizer::Role::input, "input_fake_quant", s.input, "input");
+      // A zero pad of codes (a Conv1d's "same" padding) keeps their grid: no requantization.
+      const Tensor* padded = isq(s.input) ? nullptr : t.zero_pad_source(s.input);
+      const auto grid = padded ? grid_of.find(padded->impl()) : grid_of.end();
+      if (grid != grid_of.end()) {
+        module_of(s).padded_input[s.call] = grid->second;
+        quantized.insert(s.input.impl());
+        grid_of[s.input.impl()] = grid->second;
+        plan.entries.push_back({s.key(), s.type, "input: a zero pad of codes, on their grid"});
+      } else if (!isq(s.input)) {
+        act_fq(id, PlannedQuantizer::Role::input, "input_fake_quant", s.input, "input");
+      }
       int64_t end = id;
       if (const auto f = fold_of_conv.find(id); f != fold_of_conv.end()) end = f->second;
       if (o.fuse) {
@@ -172,13 +188,13 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
       continue;
     }
     if (is_relu(s.type) && isq(s.input)) {  // a clamp of codes: no requantization
-      quantized.insert(s.output.impl());
+      pass_on(s);
       module_of(s).propagate = true;
       continue;
     }
     if (is_pass_through(s.type)) {
       if (isq(s.input)) {
-        quantized.insert(s.output.impl());
+        pass_on(s);
         module_of(s).propagate = true;
       }
       continue;

@@ -66,6 +66,8 @@ class QuantCall : public nn::ForwardInterceptor {
   // For a Conv2d/Linear: the FakeQuantize at the end of its unit (after a folded BN or a fused
   // ReLU), per call; in eval mode the unit then runs the exact integer arithmetic.
   std::map<int64_t, std::shared_ptr<FakeQuantize>> unit_out_fq;
+  // Per call: the input is a zero pad of this FakeQuantize's codes (plan: padded_input).
+  std::map<int64_t, std::shared_ptr<FakeQuantize>> padded_input_fq;
   int64_t exact_calls = 0, float_calls = 0;
 
   // γ/σ of the folded BN, per output channel.
@@ -110,6 +112,11 @@ class QuantCall : public nn::ForwardInterceptor {
     Tensor h = x;
     // A dynamic unit in eval mode quantizes its input itself, as the program's dq_linear does.
     const bool self_quantizing = dynamic_exact(m);
+    // A zero pad of codes is on their grid (0 is the zero point's code): the unit's input is
+    // quantized with those parameters, as the program's integer pad keeps them.
+    if (const auto it = padded_input_fq.find(call);
+        it != padded_input_fq.end() && it->second->fake_quant_enabled() && !quantized_params(h))
+      register_quantized(h, it->second->qparams());
     if (const auto it = input_fq.find(call); it != input_fq.end() && !self_quantizing) h = it->second->forward(h);
     Tensor y = compute(m, h, call);
     if (propagate)
@@ -276,12 +283,14 @@ void attach(QuantizedModel& q, const compile::CallTrace& t, const QuantPlan& pla
     c->dynamic = o.dynamic;
     calls[m] = std::move(c);
   }
+  std::vector<std::shared_ptr<FakeQuantize>> made;  // plan.quantizers order
   for (const PlannedQuantizer& pq : plan.quantizers) {
     const compile::CallSite& s = t.sites[size_t(pq.site)];
     auto obs = pq.current_range ? make_moving_average_observer(pq.spec, 1.0f) : make_observer(pq.observer, pq.spec);
     auto fq = std::make_shared<FakeQuantize>(std::move(obs), pq.channels, o.qconfig.lsq && qat);
     slot(*q.state, s.path).register_module(pq.name, fq);
     fq->enable_fake_quant(qat);
+    made.push_back(fq);
     QuantCall& c = *calls.at(s.module);
     switch (pq.role) {
       case PlannedQuantizer::Role::weight: c.weight_fq = fq; break;
@@ -293,6 +302,8 @@ void attach(QuantizedModel& q, const compile::CallTrace& t, const QuantPlan& pla
       calls.at(u.module)->unit_out_fq[u.call] = fq;
     }
   }
+  for (const auto& [m, mp] : plan.modules)
+    for (const auto& [call, k] : mp.padded_input) calls.at(m)->padded_input_fq[call] = made.at(k);
   for (auto& [path, m] : q.model.named_modules())
     if (const auto it = calls.find(m); it != calls.end()) it->second->path = path;
   for (auto& [m, c] : calls) {

@@ -124,6 +124,18 @@ TEST_P(SeriesProgram, Int8ProgramEqualsSimulatedModelBitForBit) {
   EXPECT_EQ(count_op(g, "fake_quant"), 0) << "every fake_quant is lowered";
   EXPECT_EQ(count_op(g, "qconv2d"), conv1d_count(*model)) << "every conv1d unit is one qconv2d";
   EXPECT_EQ(count_op(g, "conv2d"), 0) << "no conv1d is left in float";
+  // The even kernels' "same" padding pads the codes (filling the zero point): no requantization
+  // between a unit and the next conv.
+  // (The model's float input is padded before its first quantization.)
+  int code_pads = 0;
+  for (const runtime::Node& node : g.nodes)
+    if (node.op == "pad" && node.inputs[0] != g.inputs[0]) {
+      EXPECT_NE(g.values[size_t(node.inputs[0])].dtype, DType::f32) << "pad " << node.name << " runs on codes";
+      ++code_pads;
+    }
+  if (c.model == "resnet1d") {
+    EXPECT_EQ(code_pads, 2) << "blocks 1 and 2 pad the codes of the block before";
+  }
   runtime::Program p(g, c.model);
   runtime::ProgramOptions ro;
   ro.reference_kernels = true;
