@@ -126,6 +126,9 @@ static void float_cases() {
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {2, -1}}}});
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {-1, 4, 3}}}});
   check({"reshape", {i8({2, 12})}, {{"shape", {2, 3, 4}}}});
+  check({"pad", {f32({2, 3, 5})}, {{"pads", {3, 4}}, {"value", 0.5}}});
+  check({"pad", {f32({2, 3, 5})}, {{"pads", {0, 1, 2, 0, 1, 1}}, {"value", 0}}});
+  check({"pad", {i8({1, 4, 7})}, {{"pads", {1, 2}}, {"value", 0}}});
 }
 
 static void integer_cases() {
