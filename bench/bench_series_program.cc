@@ -7,6 +7,7 @@
 // --threads 1`). Weights are random with trained-like BN statistics: speed does not depend on them.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -74,6 +75,26 @@ runtime::Graph build(const std::string& model, bool int8) {
   return g;
 }
 
+// FINCH_BENCH_PROFILE=1: where a batch-1 run spends its time, per op (200 runs, one thread).
+void profile(runtime::Program& p, const std::string& key, const std::string& model) {
+  set_num_threads(1);
+  const Shape3 s = shape_of(model);
+  Generator gen(3);
+  const Tensor x = randn({1, s.channels, s.length}, gen);
+  p.set_profiling(true);
+  for (int i = 0; i < 200; ++i) p.run(x);
+  p.set_profiling(false);
+  std::map<std::string, std::pair<double, int>> by_op;
+  for (size_t i = 0; i < p.graph().nodes.size(); ++i) {
+    auto& e = by_op[p.graph().nodes[i].op];
+    e.first += p.node_seconds()[i] / double(p.profiled_runs()) * 1e6;
+    e.second += 1;
+  }
+  std::fprintf(stderr, "%s:", key.c_str());
+  for (const auto& [op, e] : by_op) std::fprintf(stderr, " %s %.1f us (%d)", op.c_str(), e.first, e.second);
+  std::fprintf(stderr, "\n");
+}
+
 runtime::Program& program(const std::string& model, bool int8) {
   static std::map<std::string, std::unique_ptr<runtime::Program>> cache;
   const std::string key = model + (int8 ? "_int8" : "_fp32");
@@ -86,6 +107,7 @@ runtime::Program& program(const std::string& model, bool int8) {
       g = runtime::read_program(path);
     }
     p = std::make_unique<runtime::Program>(std::move(g), key);
+    if (const char* prof = std::getenv("FINCH_BENCH_PROFILE"); prof && *prof == '1') profile(*p, key, model);
   }
   return *p;
 }
