@@ -5,11 +5,13 @@
 // simulated model bit for bit, on the optimized and the reference kernels alike.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "autograd/nn/conv.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
+#include "framework/cpu_features.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
 #include "models/series_spec.h"
@@ -169,3 +171,53 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"resnet1d", 2, 33, 3, 8, "int8", true, 1}, Case{"har_cnn", 6, 100, 6, 6},
                       Case{"ecg_cnn", 12, 64, 5, 4}, Case{"ecg_resnet", 12, 64, 5, 4}),
     [](const auto& info) { return case_name(info.param); });
+
+// fp16 weights and a float-fallback layer (`skip`): the Conv1d units keep their conv2d form with
+// f16 / fake-quantized-then-float weights, and the program still equals the simulated model.
+TEST(SeriesProgramMixed, Fp16AndSkippedConv1dEqualSimulatedModel) {
+  for (const auto& [qconfig, skip] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"fp16", {}}, {"int8", {"blocks.1.conv2"}}, {"int8", {"blocks.0"}}}) {
+    SCOPED_TRACE(qconfig + (skip.empty() ? "" : " skip " + skip[0]));
+    const Case c{"resnet1d", 2, 30, 3, 8};
+    Generator gen(9);
+    nn::ModulePtr model = make_model(c, gen);
+    quant::PrepareOptions po;
+    po.qconfig = quant::qconfig_preset(qconfig);
+    po.skip = skip;
+    const Tensor example = randn({1, c.channels, c.length}, gen);
+    auto q = quant::prepare(*model, example, po, false);
+    {
+      NoGradGuard ng;
+      for (int i = 0; i < 3; ++i) model->forward(randn({8, c.channels, c.length}, gen));
+    }
+    quant::convert(*q);
+    q->enable_observers(false);
+    runtime::Graph g = compile::capture_graph(*model, example);
+    const int integer = compile::lower_quantized(g);
+    compile::fold_constants(g);
+    compile::remove_dead(g);
+    EXPECT_EQ(count_op(g, "fake_quant"), 0);
+    if (qconfig == "fp16") {
+      EXPECT_EQ(integer, 0);
+      EXPECT_EQ(count_op(g, "conv2d"), conv1d_count(*model));
+    } else {
+      EXPECT_GT(count_op(g, "conv2d"), 0) << "the skipped convs stay float";
+      EXPECT_GT(count_op(g, "qconv2d"), 0);
+    }
+    set_arm_fp16_disabled(true);  // bit for bit is the fp32 compute's promise (see test_lower.cc)
+    runtime::Program p(g, c.model);
+    {
+      const char* env = std::getenv("FINCH_DISABLE_FP16");
+      set_arm_fp16_disabled(env != nullptr && *env != '\0' && std::string(env) != "0");
+    }
+    for (int64_t n : {1, 4}) {
+      const Tensor x = randn({n, c.channels, c.length}, gen);
+      Tensor want;
+      {
+        NoGradGuard ng;
+        want = model->forward(x);
+      }
+      EXPECT_EQ(differing(p.run(x), want), 0) << "batch " << n;
+    }
+  }
+}
