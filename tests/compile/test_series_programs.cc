@@ -77,8 +77,17 @@ TEST_P(SeriesProgram, Fp32ProgramEqualsFloatModel) {
   const Case c = GetParam();
   Generator gen(5);
   nn::ModulePtr model = make_model(c, gen);
-  runtime::Graph g = compile::capture_graph(*model, randn({1, c.channels, c.length}, gen));
+  std::vector<Tensor> held;
+  runtime::Graph g = compile::capture_graph(*model, randn({1, c.channels, c.length}, gen), &held);
   EXPECT_EQ(count_op(g, "conv2d"), conv1d_count(*model)) << "each conv1d is one conv2d on the [N, C, 1, L] view";
+  // finch verify compares values layer by layer: every computed value (the views included) has
+  // the tensor it held, of its declared shape.
+  ASSERT_EQ(held.size(), g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (!g.values[v].is_constant()) {
+      ASSERT_TRUE(held[v].defined()) << g.values[v].name;
+      EXPECT_EQ(held[v].shape(), g.values[v].shape) << g.values[v].name;
+    }
   compile::fold_batch_norm(g);
   EXPECT_EQ(count_op(g, "batch_norm"), c.unfolded_bn) << "every BatchNorm1d after a conv folds into it through the view";
   compile::fuse_activations(g);
