@@ -159,9 +159,26 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
     auto view4 = [](const Tensor& t) { return t.unsqueeze(2); };
     auto shape4 = [](const Tensor& t) { return nlohmann::json(std::vector<int64_t>{t.size(0), t.size(1), 1, t.size(2)}); };
     // The input's view: a reshape node (x is computed from the input).
-    const int32_t xi = input_id(x, probe, "conv1d", names.size() > 0 ? names[0] : "");
-    const Tensor x4 = view4(x);
-    const int32_t x4i = add_node("reshape", name, {xi}, x4, {{"shape", shape4(x)}});
+    int32_t xi = input_id(x, probe, "conv1d", names.size() > 0 ? names[0] : "");
+    Tensor xs = x;
+    int64_t extra = 0;
+    // A symmetric zero pad of the time axis right before the conv is the conv's own padding (no
+    // copy; remove_dead drops the pad when nothing else reads it). An asymmetric one (the "same"
+    // padding of an even kernel) stays a pad node: conv2d pads both sides alike.
+    for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
+      if (it->outputs.size() != 1 || it->outputs[0] != xi) continue;
+      if (it->op != "pad" || it->inputs.size() != 1 || it->attrs.value("value", 1.0) != 0.0) break;
+      const auto pads = it->attrs.at("pads").get<std::vector<int64_t>>();
+      if (pads.size() != 2 || pads[0] != pads[1]) break;
+      for (const Tensor& t : keep_)
+        if (const auto f = ids_.find(t.impl()); f != ids_.end() && f->second == it->inputs[0] && t.dim() == 3) {
+          xs = t, xi = it->inputs[0], extra = pads[0];
+          break;
+        }
+      break;
+    }
+    const Tensor x4 = view4(xs);
+    const int32_t x4i = add_node("reshape", name, {xi}, x4, {{"shape", shape4(xs)}});
     // The weight's view: a constant when the weight is one (a parameter or a deployed weight).
     const std::string wname = names.size() > 1 && !names[1].empty() ? names[1] : "";
     int32_t w4i;
@@ -186,6 +203,7 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
     const int32_t bi = inputs.size() > 2 ? input_id(inputs[2], probe, "conv1d", names.size() > 2 ? names[2] : "") : -1;
     nlohmann::json c = a;
     for (const char* k : {"stride", "padding", "dilation"}) c[k] = {k[0] == 'p' ? 0 : 1, a.at(k).get<int64_t>()};
+    c["padding"][1] = a.at("padding").get<int64_t>() + extra;
     c["groups"] = a.at("groups").get<int64_t>();
     if (!c.contains("act")) c["act"] = "none";
     const Tensor y4 = view4(y);

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "autograd/nn/conv.h"
+#include "autograd/functional.h"
+#include "autograd/nn/nn.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
 #include "framework/cpu_features.h"
@@ -229,4 +231,78 @@ TEST(SeriesProgramMixed, Fp16AndSkippedConv1dEqualSimulatedModel) {
       EXPECT_EQ(differing(p.run(x), want), 0) << "batch " << n;
     }
   }
+}
+
+namespace {
+
+// pad (2, 2) → Conv1d (k 5) → ReLU → pad (1, 2) → Conv1d (k 4) → ReLU → pad (1, 1) → Conv1d (k 3):
+// the symmetric pads become their conv's padding, the asymmetric one stays a pad node.
+class PadNet : public nn::Module {
+ public:
+  explicit PadNet(Generator& gen) {
+    conv1 = register_module("conv1", std::make_shared<nn::Conv1d>(2, 4, 5, 1, 0, 1, 1, true, &gen));
+    conv2 = register_module("conv2", std::make_shared<nn::Conv1d>(4, 3, 4, 1, 1, 1, 1, true, &gen));
+    conv3 = register_module("conv3", std::make_shared<nn::Conv1d>(3, 2, 3, 1, 0, 1, 1, true, &gen));
+    relu = register_module("relu", std::make_shared<nn::ReLU>());
+  }
+  std::string type_name() const override { return "PadNet"; }
+  Tensor forward_impl(const Tensor& x) override {
+    Tensor h = relu->forward(conv1->forward(finch::pad(x, {2, 2})));
+    h = relu->forward(conv2->forward(finch::pad(h, {1, 2})));
+    return conv3->forward(finch::pad(h, {1, 1}));
+  }
+  std::shared_ptr<nn::Conv1d> conv1, conv2, conv3;
+  std::shared_ptr<nn::ReLU> relu;
+};
+
+}  // namespace
+
+TEST(SeriesProgramPad, SymmetricPadFoldsIntoTheConvAsymmetricStays) {
+  Generator gen(4);
+  PadNet net(gen);
+  net.eval();
+  const Tensor example = randn({1, 2, 11}, gen);
+  runtime::Graph g = compile::capture_graph(net, example);
+  compile::fuse_activations(g);
+  compile::remove_dead(g);
+  ASSERT_EQ(count_op(g, "pad"), 1) << "only the asymmetric pad is left";
+  for (const runtime::Node& n : g.nodes) {
+    if (n.op == "conv2d" && n.name == "conv1") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 2}));
+    if (n.op == "conv2d" && n.name == "conv2") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
+    if (n.op == "conv2d" && n.name == "conv3") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
+  }
+  runtime::Program p(g, "padnet");
+  const Tensor x = randn({3, 2, 11}, gen);
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = net.forward(x);
+  }
+  EXPECT_LE(max_abs_diff(p.run(x), want), 1e-5f);
+
+  // int8: the model's float input is padded, then quantized (conv1's input quantizer); the codes'
+  // asymmetric pad is a pad of codes, the symmetric one the qconv2d's zero-point padding.
+  quant::PrepareOptions po;
+  po.qconfig = quant::qconfig_preset("int8");
+  auto q = quant::prepare(net, example, po, false);
+  {
+    NoGradGuard ng;
+    for (int i = 0; i < 3; ++i) net.forward(randn({8, 2, 11}, gen));
+  }
+  quant::convert(*q);
+  q->enable_observers(false);
+  runtime::Graph gq = compile::capture_graph(net, example);
+  compile::lower_quantized(gq);
+  compile::fold_constants(gq);
+  compile::remove_dead(gq);
+  EXPECT_EQ(count_op(gq, "qconv2d"), 3);
+  EXPECT_EQ(count_op(gq, "pad"), 2);
+  for (const runtime::Node& n : gq.nodes)
+    if (n.op == "qconv2d" && n.name == "conv3") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
+  runtime::Program pq(gq, "padnet int8");
+  {
+    NoGradGuard ng;
+    want = net.forward(x);
+  }
+  EXPECT_EQ(differing(pq.run(x), want), 0);
 }
