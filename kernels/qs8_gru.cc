@@ -28,6 +28,7 @@ void gates_fast(int64_t H, const int16_t* gx, const int16_t* gh, const FixedPoin
 
 QGru::QGru(QGruCell cell) : p_(std::move(cell)) {
   check_qgru_cell(p_);
+  q16_sigmoid_table(), q16_tanh_table();  // built here (a few ms, once), not inside the first run
   ih_ = pack_rows(p_.ih, p_.x.z);
   hh_ = pack_rows(p_.hh, p_.h.z);
 }

@@ -35,6 +35,7 @@ void gates_fast(int64_t H, const int16_t* pre, int k, const FixedPointMultiplier
 
 QLstm::QLstm(QLstmCell cell) : p_(std::move(cell)) {
   check_qlstm_cell(p_);
+  q16_sigmoid_table(), q16_tanh_table();  // built here (a few ms, once), not inside the first run
   ih_ = pack_rows(p_.ih, p_.x.z);
   hh_ = pack_rows(p_.hh, p_.h.z);
   if (p_.P > 0) proj_ = pack_rows(p_.proj, p_.m.z);
