@@ -1,7 +1,7 @@
 // QGru (qs8_gru.h): the static int8 GRU on the packed int8 dot kernels, bit for bit the reference
 // qgru_sequence_reference. The input GEMM of all T·B rows runs first (gx [T·B, 3H] int16); per
-// step the recurrent GEMM of the active samples (gate_gemm_step) gives gh [3H] for each, kept apart from gx because the
-// candidate gate scales W_hn h + b_hn by r before adding W_in x + b_in.
+// step the recurrent GEMM of the active samples (gate_gemm_step) gives gh [3H] for each, kept
+// apart from gx because the candidate gate scales W_hn h + b_hn by r before adding W_in x + b_in.
 #include "kernels/qs8_gru.h"
 
 #include "framework/parallel.h"
