@@ -4,6 +4,7 @@
 //   BM_QLstmDynamic  the dynamic int8 LSTM (kernels::QDynamicLstm: int8 weights, per-row dynamic
 //                    activations, f32 gates)
 //   BM_F32LstmCell   ops::lstm_cell once per step (f32 BLAS gemms + the fused gate pass)
+//   BM_F32LstmSeq    ops::lstm_seq, the whole-sequence f32 LSTM (input GEMM once, then per step)
 //   BM_QGruStatic    the static int8 GRU (kernels::QGru), same shapes
 // Peers (PyTorch quantize_dynamic, ONNX Runtime DynamicQuantizeLSTM) side by side in one run:
 // bench/qs8_lstm_vs_peers.py, which runs this binary too.
@@ -17,6 +18,7 @@
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/lstm.h"
+#include "ops/rnn_seq.h"
 
 namespace finch {
 namespace {
@@ -111,6 +113,21 @@ void BM_F32LstmCell(benchmark::State& st) {
   }
 }
 
+// The whole-sequence float LSTM (ops::lstm_seq: one input GEMM, then h·W_hhᵀ and the fused gate
+// pass per step), finch's fastest fp32 path.
+void BM_F32LstmSeq(benchmark::State& st) {
+  const int64_t T = st.range(0), B = st.range(1), IN = st.range(2), H = st.range(3);
+  set_num_threads(int(st.range(4)));
+  const Weights w = make_weights(T, B, IN, H);
+  const ops::RnnWeights rw{from_vector(w.w_ih, {4 * H, IN}), from_vector(w.w_hh, {4 * H, H}),
+                           from_vector(w.b_ih, {4 * H}), from_vector(w.b_hh, {4 * H}), Tensor()};
+  const Tensor x = from_vector(w.x, {T, B, IN});
+  for (auto _ : st) {
+    auto out = ops::lstm_seq(x, Tensor(), Tensor(), rw, Tensor(), false);
+    benchmark::DoNotOptimize(out.y.raw_data());
+  }
+}
+
 void args(benchmark::internal::Benchmark* b) {
   for (int threads : {1, 2}) b->Args({100, 1, 32, 128, threads});
   b->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -120,6 +137,7 @@ BENCHMARK(BM_QLstmStatic)->Apply(args);
 BENCHMARK(BM_QLstmDynamic)->Apply(args);
 BENCHMARK(BM_QGruStatic)->Apply(args);
 BENCHMARK(BM_F32LstmCell)->Apply(args);
+BENCHMARK(BM_F32LstmSeq)->Apply(args);
 
 }  // namespace
 }  // namespace finch
