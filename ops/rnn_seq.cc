@@ -58,6 +58,25 @@ Tensor permute_rows(const Tensor& t, const SeqOrder& o, bool inverse) {
   return permute_batch(t.unsqueeze(0), o, inverse).squeeze(0);
 }
 
+Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths) {
+  Tensor xs = permute_batch(x, o, false);
+  if (!has_lengths) return xs;
+  if (o.identity) xs = xs.clone();
+  const int64_t T = xs.size(0), B = xs.size(1);
+  const size_t row = size_t(xs.size(2)) * dtype_size(xs.dtype());
+  char* p = static_cast<char*>(xs.raw_data());
+  for (int64_t t = 0; t < T; ++t)
+    std::memset(p + size_t(t * B + o.active[size_t(t)]) * row, 0,
+                size_t(B - o.active[size_t(t)]) * row);
+  return xs;
+}
+
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
+  if (!t.defined()) return zeros(shape, dt);
+  const Tensor s = permute_rows(t, o, false);
+  return o.identity ? s.clone() : s;
+}
+
 SeqDims check_seq(const char* who, const Tensor& x, const Tensor& h0, const Tensor& c0,
                   const RnnWeights& w, int64_t k) {
   if (!x.defined() || !w.w_ih.defined() || !w.w_hh.defined())

@@ -93,6 +93,11 @@ inline int64_t rows_active(const SeqOrder& o, int64_t t, int64_t r0, int64_t r1)
 Tensor permute_batch(const Tensor& t, const SeqOrder& o, bool inverse);
 // [B, F] rows, same.
 Tensor permute_rows(const Tensor& t, const SeqOrder& o, bool inverse);
+// x [T, B, IN] in sorted order, with the padded steps zeroed when there are lengths (so a NaN
+// in padding cannot reach dW_ih through 0·NaN).
+Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths);
+// A writable contiguous [B, F] copy of t in sorted order, or zeros of `shape` when undefined.
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt);
 // Checks the shared inputs and returns {T, B, IN}.
 struct SeqDims {
   int64_t T, B, IN, H, P, G;
