@@ -40,11 +40,12 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   RnnSeqOutput out;
   RnnSaved& s = out.saved;
   s.order = seq_order("gru", lengths, T_, B);
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
   s.x = rnn_detail::sorted_input(x, s.order, lengths.defined());
   s.gates = rnn_detail::input_projection(s.x, w, false);
-  s.h_prev = zeros({T_, B, H}, dt);
-  s.gh = zeros({T_, B, G}, dt);
-  Tensor y = zeros({T_, B, H}, dt);
+  s.h_prev = buf({T_, B, H});
+  s.gh = buf({T_, B, G});
+  Tensor y = buf({T_, B, H});
   Tensor hs = rnn_detail::sorted_state(h0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const std::vector<T> bhh = w.b_hh.defined() ? w.b_hh.to_vector<T>() : std::vector<T>(size_t(G), T(0));
@@ -78,7 +79,8 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights
   const int64_t T_ = s.x.size(0), B = s.x.size(1), G = s.gates.size(2), H = G / 3;
   const Tensor dys = dy.defined() ? rnn_detail::permute_batch(dy, s.order, false) : Tensor();
   Tensor dhs = rnn_detail::sorted_state(dh_n, s.order, {B, H}, dt);
-  Tensor dgi = zeros({T_, B, G}, dt), dgh = zeros({T_, B, G}, dt);
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
+  Tensor dgi = buf({T_, B, G}), dgh = buf({T_, B, G});
   Tensor dh_cur = empty({B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {

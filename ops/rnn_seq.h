@@ -84,6 +84,17 @@ namespace rnn_detail {
 // The recurrence is split over batch rows once per sequence (rows never interact), in chunks of
 // at least this many rows, so a step needs no synchronization between threads.
 constexpr int64_t kRowGrain = 8;
+// True when every sample runs every step (no padding anywhere).
+inline bool all_active(const SeqOrder& o) {
+  for (int64_t a : o.active)
+    if (a != int64_t(o.order.size())) return false;
+  return true;
+}
+// A [T, B, ...] per-step buffer: uninitialized when every row of every step gets written, else
+// zeros (the padded rows must read as 0: y is 0 there, and the weight-gradient GEMMs sum them).
+inline Tensor step_buffer(const SeqOrder& o, const Shape& shape, DType dt) {
+  return all_active(o) ? empty(shape, dt) : zeros(shape, dt);
+}
 // Rows of [r0, r1) still running at step t (a prefix of the chunk, since rows are sorted).
 inline int64_t rows_active(const SeqOrder& o, int64_t t, int64_t r0, int64_t r1) {
   const int64_t a = o.active[size_t(t)];
