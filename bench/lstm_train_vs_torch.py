@@ -7,6 +7,7 @@ machine drift hits all of them alike; the table shows each one's median sequence
 rounds and finch's ratio to each peer (above 1.0 = finch is faster).
 
 Usage: bench/lstm_train_vs_torch.py [--build build] [--rounds 5] [--threads 1 2] [--mode lstm]
+                                    [--omp-passive]
                                     [-- extra flags passed to both programs, e.g. --hidden 64]
 """
 import argparse
@@ -23,6 +24,10 @@ ap.add_argument("--rounds", type=int, default=5)
 ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
 ap.add_argument("--mode", choices=["lstm", "gru"], default="lstm")
 ap.add_argument("--torch2", default="/work/peers-venv/bin/python")
+ap.add_argument("--omp-passive", action="store_true",
+                help="run the peers with OMP_WAIT_POLICY=PASSIVE: their OpenMP threads then sleep "
+                     "instead of spinning between regions, which matters on a machine whose cores "
+                     "other processes keep busy (the default is what a user gets)")
 ap.add_argument("extra", nargs="*")
 a = ap.parse_args()
 if a.rounds < 1:
@@ -39,7 +44,10 @@ if os.path.exists(a.torch2):
 
 def run(cmd, threads):
     full = cmd + ["--mode", a.mode, "--threads", str(threads)] + a.extra
-    out = subprocess.run(full, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if a.omp_passive and cmd[0] != finch_bin:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    out = subprocess.run(full, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -109,7 +109,7 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights
   const int64_t R = T_ * B;
   if (needs.w_hh) {
     r.dw_hh = zeros({G, H}, dt);
-    gemm_t<T>(true, false, G, H, R, dgh.data<T>(), G, s.h_prev.data<T>(), H, T(0),
+    rnn_detail::pool_gemm<T>(true, false, G, H, R, dgh.data<T>(), G, s.h_prev.data<T>(), H, T(0),
               r.dw_hh.data<T>(), H);
   }
   if (needs.b_hh) r.db_hh = rnn_detail::column_sums(dgh.view({R, G}));

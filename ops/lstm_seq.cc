@@ -173,12 +173,12 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc
   const int64_t R = T_ * B;
   if (needs.w_hh) {
     r.dw_hh = zeros({G, P}, dt);
-    gemm_t<T>(true, false, G, P, R, dgates.data<T>(), G, s.h_prev.data<T>(), P, T(0),
+    rnn_detail::pool_gemm<T>(true, false, G, P, R, dgates.data<T>(), G, s.h_prev.data<T>(), P, T(0),
               r.dw_hh.data<T>(), P);
   }
   if (proj && needs.w_hr) {
     r.dw_hr = zeros({P, H}, dt);
-    gemm_t<T>(true, false, P, H, R, dh_out.data<T>(), P, s.h_raw.data<T>(), H, T(0),
+    rnn_detail::pool_gemm<T>(true, false, P, H, R, dh_out.data<T>(), P, s.h_raw.data<T>(), H, T(0),
               r.dw_hr.data<T>(), H);
   }
   // b_ih and b_hh enter the same sum, so both get the column sums of da.

@@ -120,6 +120,11 @@ Tensor input_projection(const Tensor& x_sorted, const RnnWeights& w, bool with_b
 // dW_ih, dx, db_ih from the gate gradients of every step (one GEMM each).
 void input_grads(const Tensor& dgates_ih, const Tensor& x_sorted, const Tensor& w_ih,
                  const RnnSeqNeeds& needs, const SeqOrder& o, RnnSeqGrads& r);
+// gemm_t split over the rows of C on the pool (single-threaded BLAS in each chunk), so the
+// whole layer runs on the pool's threads and never wakes OpenBLAS's own beside them.
+template <typename T>
+void pool_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 // Column sums of a [R, G] matrix.
 Tensor column_sums(const Tensor& m);
 }  // namespace rnn_detail
