@@ -3,6 +3,8 @@
 // states and the gradients of the input, the initial states and every parameter match.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -153,6 +155,26 @@ TEST(RnnGoldenCell, UnbatchedCellsAndLayer) {
   EXPECT_EQ(a.state.h.shape(), (Shape{2, kHidden}));
   EXPECT_TRUE(all_close(a.output, squeeze(b.output, 1), 1e-7, 0));
   EXPECT_TRUE(all_close(a.state.c, squeeze(b.state.c, 1), 1e-7, 0));
+}
+
+TEST(RnnInit, UniformWithinOneOverSqrtHiddenAndSeeded) {
+  // torch's reset_parameters: every parameter U(−1/√H, 1/√H), H = hidden_size (not proj_size).
+  const double bound = 1.0 / std::sqrt(double(kHidden));
+  Generator g1(11), g2(11);
+  nn::LSTM a(kIn, kHidden, {.num_layers = 2, .bidirectional = true, .proj_size = 2}, &g1);
+  nn::LSTM b(kIn, kHidden, {.num_layers = 2, .bidirectional = true, .proj_size = 2}, &g2);
+  ASSERT_EQ(a.state_dict().keys(), b.state_dict().keys());
+  EXPECT_EQ(a.state_dict().keys().size(), 20u);  // 2 layers × 2 directions × 5 tensors
+  for (const auto& [name, p] : a.named_parameters()) {
+    double lo = 1, hi = -1;
+    for (double v : p.to_vector<double>()) lo = std::min(lo, v), hi = std::max(hi, v);
+    EXPECT_GE(lo, -bound) << name;
+    EXPECT_LE(hi, bound) << name;
+    EXPECT_LT(lo, hi) << name;
+    EXPECT_TRUE(all_close(p, b.state_dict().at(name), 0, 0)) << name << " differs for one seed";
+  }
+  EXPECT_EQ(a.weights[1].w_hr.shape(), (Shape{2, kHidden}));
+  EXPECT_EQ(a.weights[2].w_ih.shape(), (Shape{4 * kHidden, 2 * 2}));  // layer 1 input: D·P
 }
 
 }  // namespace
