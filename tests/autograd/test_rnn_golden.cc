@@ -157,6 +157,20 @@ TEST(RnnGoldenCell, UnbatchedCellsAndLayer) {
   EXPECT_TRUE(all_close(a.state.c, squeeze(b.state.c, 1), 1e-7, 0));
 }
 
+TEST(RnnInit, WorksInSequentialWithTorchNames) {
+  // forward() returns the output only, so the layer composes; names nest like torch's.
+  Generator g(12);
+  auto gru = std::make_shared<nn::GRU>(kIn, kHidden, nn::RnnOptions{.batch_first = true}, &g);
+  auto head = std::make_shared<nn::Linear>(kHidden, 2, true, &g);
+  nn::Sequential seq({gru, head});
+  EXPECT_TRUE(seq.state_dict().contains("0.weight_hh_l0"));
+  EXPECT_TRUE(seq.state_dict().contains("0.bias_ih_l0"));
+  const Tensor x = randn({3, 5, kIn}, g);
+  const Tensor y = seq.forward(x);
+  EXPECT_EQ(y.shape(), (Shape{3, 5, 2}));
+  EXPECT_TRUE(all_close(y, head->forward(gru->forward_seq(x).output), 0, 0));
+}
+
 TEST(RnnInit, UniformWithinOneOverSqrtHiddenAndSeeded) {
   // torch's reset_parameters: every parameter U(−1/√H, 1/√H), H = hidden_size (not proj_size).
   const double bound = 1.0 / std::sqrt(double(kHidden));
