@@ -1,0 +1,106 @@
+// The dynamic int8 LSTM (kernels/qs8_dq_lstm.h): its gate pre-activations equal the reference
+// dq_linear of the x row plus that of the h row bit for bit on every Highway target; the
+// sequence stays close to the float LSTM (ops::lstm_cell); a padded batch gives each sample the
+// bits it gets alone.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "framework/error.h"
+#include "kernels/qs8_dq_lstm.h"
+#include "kernels/qs8_rnn.h"
+#include "kernels/reference.h"
+#include "ops/lstm.h"
+#include "tests/runtime/qs8_test_util.h"
+
+namespace finch::test {
+namespace {
+
+namespace qk = quant::kernels;
+
+std::vector<float> uniform(std::mt19937& rng, size_t n, float a) {
+  std::vector<float> v(n);
+  std::uniform_real_distribution<float> u(-a, a);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+TEST(QDynamicLstm, GatesAreTheReferenceDqLinearsEveryTarget) {
+  std::mt19937 rng(4);
+  int cases = 0;
+  for_each_target([&](uint32_t) {
+    for (int it = 0; it < 12; ++it) {
+      const int64_t IN = 1 + rng() % 70, H = 1 + rng() % 70;
+      const auto wih = uniform(rng, size_t(4 * H * IN), 0.3f), whh = uniform(rng, size_t(4 * H * H), 0.3f);
+      const auto bih = uniform(rng, size_t(4 * H), 0.3f), bhh = uniform(rng, size_t(4 * H), 0.3f);
+      const qk::QDynamicLstm lstm(IN, H, wih, whh, bih, bhh);
+      const auto x = uniform(rng, size_t(IN), 2.0f), h = uniform(rng, size_t(H), 1.0f);
+      std::vector<float> g(size_t(4 * H));
+      lstm.gates(x.data(), h.data(), g.data());
+      const qk::QMatrix qi = qk::quantize_matrix("t", "w_ih", wih, 4 * H, IN);
+      const qk::QMatrix qh = qk::quantize_matrix("t", "w_hh", whh, 4 * H, H);
+      std::vector<float> bsum(bih.size());
+      for (size_t i = 0; i < bsum.size(); ++i) bsum[i] = bih[i] + bhh[i];
+      const Tensor gx = quant::reference::dq_linear(from_vector(x, {1, IN}), from_vector(qi.w, {4 * H, IN}), qi.s_w,
+                                                    from_vector(bsum, {4 * H}), "none");
+      const Tensor gh = quant::reference::dq_linear(from_vector(h, {1, H}), from_vector(qh.w, {4 * H, H}), qh.s_w,
+                                                    Tensor(), "none");
+      for (int64_t r = 0; r < 4 * H; ++r)
+        ASSERT_EQ(bits(g[size_t(r)]), bits(gx.data<float>()[r] + gh.data<float>()[r])) << "IN " << IN << " H " << H;
+      ++cases;
+    }
+  });
+  EXPECT_EQ(cases, 12 * int(hwy_targets_to_test().size()));
+}
+
+TEST(QDynamicLstm, CloseToTheFloatLstmAndPaddingFree) {
+  std::mt19937 rng(8);
+  const int64_t IN = 32, H = 64, T = 50, B = 3;
+  const float a = 1.0f / std::sqrt(float(H));
+  const auto wih = uniform(rng, size_t(4 * H * IN), a), whh = uniform(rng, size_t(4 * H * H), a);
+  const auto bih = uniform(rng, size_t(4 * H), a), bhh = uniform(rng, size_t(4 * H), a);
+  const auto x = uniform(rng, size_t(T * B * IN), 2.0f);
+  const qk::QDynamicLstm lstm(IN, H, wih, whh, bih, bhh);
+  std::vector<float> h(size_t(B * H), 0.0f), c(size_t(B * H), 0.0f), y(size_t(T * B * H));
+  lstm.run(T, B, x.data(), nullptr, h.data(), c.data(), y.data());
+  Tensor hf = zeros({B, H}), cf = zeros({B, H});
+  double max_err = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<float> xt(x.begin() + t * B * IN, x.begin() + (t + 1) * B * IN);
+    auto out = ops::lstm_cell(from_vector(xt, {B, IN}), hf, cf, from_vector(wih, {4 * H, IN}),
+                              from_vector(whh, {4 * H, H}), from_vector(bih, {4 * H}), from_vector(bhh, {4 * H}));
+    hf = out.h, cf = out.c;
+    for (int64_t i = 0; i < B * H; ++i)
+      max_err = std::max(max_err, double(std::abs(hf.data<float>()[i] - y[size_t(t * B * H + i)])));
+  }
+  std::printf("[ QDynamicLstm ] max |h_int8 − h_f32| over %lld steps: %.4f\n", (long long)T, max_err);
+  EXPECT_LT(max_err, 0.03);
+  EXPECT_GT(max_err, 0.0);  // it is quantized
+  // Lengths: sample 1 stops at 20; its final state is what a 20-step run alone gives, bit for bit.
+  const std::vector<int64_t> len = {T, 20, 0};
+  std::vector<float> h2(size_t(B * H), 0.0f), c2(size_t(B * H), 0.0f), y2(size_t(T * B * H));
+  lstm.run(T, B, x.data(), len.data(), h2.data(), c2.data(), y2.data());
+  std::vector<float> x1;
+  for (int64_t t = 0; t < 20; ++t) x1.insert(x1.end(), x.begin() + (t * B + 1) * IN, x.begin() + (t * B + 2) * IN);
+  std::vector<float> h1(size_t(H), 0.0f), c1(size_t(H), 0.0f), y1(size_t(20 * H));
+  lstm.run(20, 1, x1.data(), nullptr, h1.data(), c1.data(), y1.data());
+  for (int64_t j = 0; j < H; ++j) {
+    EXPECT_EQ(bits(h2[size_t(H + j)]), bits(h1[size_t(j)]));
+    EXPECT_EQ(bits(c2[size_t(H + j)]), bits(c1[size_t(j)]));
+    EXPECT_EQ(h2[size_t(2 * H + j)], 0.0f);
+    EXPECT_EQ(y2[size_t((30 * B + 1) * H + j)], 0.0f);
+  }
+  EXPECT_THROW(qk::QDynamicLstm(IN, H, wih, whh, bih, {}), Error);
+  EXPECT_THROW(qk::QDynamicLstm(IN, 0, wih, whh, {}, {}), Error);
+}
+
+}  // namespace
+}  // namespace finch::test
