@@ -33,6 +33,18 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 // back to sleep after their usual spin if no region comes.
 void wake_workers();
 
+// A program run (runtime::Program::execute holds one): wakes the workers like wake_workers() and
+// keeps them spinning (yielding) until the scope ends instead of sleeping after their usual spin,
+// so every region of the run finds them awake. Not while the pool backs off under load: then
+// they sleep as usual. Nests and may be held by several application threads at once.
+class HotScope {
+ public:
+  HotScope();
+  ~HotScope();
+  HotScope(const HotScope&) = delete;
+  HotScope& operator=(const HotScope&) = delete;
+};
+
 // ---- Cost-aware splitting -------------------------------------------------------------------
 // The caller says how much work one iteration (or one tile) is, in units it can count; the pool
 // turns that into time with rates measured on the reference machine (parallel_plan.cc,

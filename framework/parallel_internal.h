@@ -35,6 +35,21 @@ namespace detail {
 // OpenBLAS at one thread for the region. chunk_ns > 0 (the cost-aware API's estimate of one
 // chunk) enables the back-off under load; 0 (the grain API: chunk times unknown) never backs off.
 void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::function<void(int64_t)>& task);
+
+// What the pool did since the last reset_pool_stats() (bench/bench_threads.cc prints it): the
+// counters are relaxed atomics the calling thread bumps once per region, so they cost nothing
+// measurable and stay on in release builds.
+struct PoolStats {
+  int64_t regions = 0;         // regions of more than one chunk (the cost-aware and grain APIs)
+  int64_t inline_regions = 0;  // ... run on the caller alone: nested, pool busy, or backing off
+  int64_t solo_regions = 0;    // ... of those, because the pool was backing off under load
+  int64_t shared_regions = 0;  // ... run on the pool where a worker ran at least one chunk
+  int64_t chunks = 0, worker_chunks = 0;  // chunks of the pool's regions, and those workers ran
+  int64_t waits = 0, wait_ns = 0;  // the caller slept for a worker's last chunk: how often, how long
+  int64_t stalls = 0;             // waits long enough to start a back-off window
+};
+PoolStats pool_stats();
+void reset_pool_stats();
 }  // namespace detail
 
 }  // namespace finch

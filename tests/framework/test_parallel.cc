@@ -251,3 +251,45 @@ TEST(Parallel, WorkersSleepAndWake) {
   }
   EXPECT_EQ(seen.load(), total);
 }
+
+// Regions inside HotScopes (nested, with idle gaps longer than a worker's spin, a thread-count
+// change while one is held, and two application threads each holding one): every index is
+// visited once, and the pool still sleeps and wakes normally after the scopes end.
+TEST(Parallel, HotScopeKeepsRegionsExact) {
+  set_num_threads(2);
+  std::atomic<int64_t> seen{0};
+  int64_t total = 0;
+  auto region = [&] {
+    parallel_for(0, 10, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { seen += e - b; });
+    total += 10;
+  };
+  {
+    const HotScope outer;
+    for (int rep = 0; rep < 200; ++rep) {
+      if (rep % 40 == 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
+      if (rep % 50 == 10) {
+        const HotScope inner;
+        region();
+      }
+      if (rep == 120) set_num_threads(3);  // workers replaced while the scope is held
+      region();
+    }
+  }
+  EXPECT_EQ(seen.load(), total);
+  set_num_threads(2);
+  std::atomic<int64_t> other{0};
+  std::thread t([&] {
+    const HotScope hot;
+    for (int rep = 0; rep < 100; ++rep)
+      parallel_for(0, 10, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { other += e - b; });
+  });
+  {
+    const HotScope hot;
+    for (int rep = 0; rep < 100; ++rep) region();
+  }
+  t.join();
+  EXPECT_EQ(other.load(), 1000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin: workers asleep
+  region();
+  EXPECT_EQ(seen.load(), total);
+}
