@@ -50,11 +50,13 @@ int64_t now_ns() {
       .count();
 }
 
+bool backing_off() { return now_ns() < g_solo_until_ns.load(std::memory_order_relaxed); }
+
 // Program runs in progress (HotScope): while there is one and the pool is not backing off, a
 // worker that finished its spin keeps spinning instead of sleeping.
 std::atomic<int> g_hot{0};
 bool keep_spinning() {
-  return g_hot.load(std::memory_order_relaxed) > 0 && now_ns() >= g_solo_until_ns.load(std::memory_order_relaxed);
+  return g_hot.load(std::memory_order_relaxed) > 0 && !backing_off();
 }
 
 inline void cpu_relax() {
@@ -322,7 +324,8 @@ bool in_parallel_region() { return t_in_region; }
 
 HotScope::HotScope() {
   g_hot.fetch_add(1);
-  wake_workers();
+  // Backing off under load: the workers stay asleep (woken, they would only spin and sleep again).
+  if (!backing_off()) wake_workers();
 }
 HotScope::~HotScope() { g_hot.fetch_sub(1); }
 
@@ -369,7 +372,7 @@ void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::fu
   // parallel_for while the pool is busy runs its chunks inline instead of corrupting the pool.
   // (A nested call never tries the lock: its thread may be the one holding it.)
   std::unique_lock<std::mutex> busy;
-  const bool solo = chunk_ns > 0 && kSoloWindowNs > 0 && now_ns() < g_solo_until_ns.load(std::memory_order_relaxed);
+  const bool solo = chunk_ns > 0 && kSoloWindowNs > 0 && backing_off();
   if (!t_in_region && !solo && chunks > 1 && chunks <= kMaxChunks)
     busy = std::unique_lock(g_region_mu, std::try_to_lock);
   if (chunks > 1) count(g_stats.regions, 1);
