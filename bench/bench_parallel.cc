@@ -8,10 +8,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "framework/parallel.h"
+#include "kernels/f32_eltwise.h"
 #include "kernels/qs8_conv.h"
 #include "kernels/qs8_dwconv.h"
 #include "kernels/qs8_eltwise.h"
@@ -181,6 +184,32 @@ void BM_RateBytesAdd(benchmark::State& st) {
   rate(st, 3.0 * double(n));
 }
 BENCHMARK(BM_RateBytesAdd)->Arg(12544)->Arg(100352);
+
+// The fp32 residual add (kernels/f32_eltwise.h, a pass that only streams): bytes read and
+// written per ns on one thread (Arg: elements; ResNet-20's 16×28×28 and MobileNet's 32×112×112).
+void BM_RateBytesF32Add(benchmark::State& st) {
+  set_num_threads(1);
+  const int64_t n = st.range(0);
+  std::vector<float> a(static_cast<size_t>(n), 0.5f), b(static_cast<size_t>(n), -0.25f), y(static_cast<size_t>(n));
+  for (auto _ : st) {
+    qk::f32_add_act(a.data(), b.data(), 1.0f, qk::F32Act::relu, y.data(), n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  rate(st, 3.0 * sizeof(float) * double(n));
+}
+BENCHMARK(BM_RateBytesF32Add)->Arg(12544)->Arg(401408);
+
+// A plain copy (what padding a plane is): bytes read and written per ns (Arg: floats).
+void BM_RateBytesCopy(benchmark::State& st) {
+  const int64_t n = st.range(0);
+  std::vector<float> a(static_cast<size_t>(n), 0.5f), y(static_cast<size_t>(n));
+  for (auto _ : st) {
+    std::memcpy(y.data(), a.data(), size_t(n) * sizeof(float));
+    benchmark::DoNotOptimize(y.data());
+  }
+  rate(st, 2.0 * sizeof(float) * double(n));
+}
+BENCHMARK(BM_RateBytesCopy)->Arg(12544)->Arg(401408);
 
 }  // namespace
 

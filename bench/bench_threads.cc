@@ -74,10 +74,12 @@ int main(int argc, char** argv) {
       else if (a == "--rounds") rounds = parse_count("--rounds", next(), 1, 1000);
       else if (a == "--threads") max_threads = parse_count("--threads", next(), 2, 64);
       else if (a == "--profile") profile = true;
-      else if (!a.empty() && a[0] == '-') fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile)");
+      else if (!a.empty() && a[0] == '-')
+        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile)");
       else programs.push_back(a);
     }
-    if (programs.empty()) fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile]");
+    if (programs.empty())
+      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile]");
     for (const std::string& path : programs) {
       runtime::Graph g = runtime::read_program(path);
       if (const auto problems = runtime::verify(g, path); !problems.empty()) throw Error(problems[0]);
@@ -129,14 +131,18 @@ int main(int argc, char** argv) {
         const auto& nodes = p.graph().nodes;
         std::vector<size_t> order(nodes.size());
         for (size_t n = 0; n < order.size(); ++n) order[n] = n;
-        auto us = [&](int t, size_t n) { return 1e6 * node_s[size_t(t)][n] / double(std::max<int64_t>(1, node_runs[size_t(t)])); };
+        auto us = [&](int t, size_t n) {
+          return 1e6 * node_s[size_t(t)][n] / double(std::max<int64_t>(1, node_runs[size_t(t)]));
+        };
         const int T = int(max_threads);
-        std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return us(T, a) - us(1, a) > us(T, b) - us(1, b); });
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return us(T, a) - us(1, a) > us(T, b) - us(1, b); });
         double sum1 = 0, sumT = 0;
         std::printf("  %-40s %-22s %9s %9s\n", "node", "op", "1 thr us", "N thr us");
         for (size_t n : order) {
           sum1 += us(1, n), sumT += us(T, n);
-          std::printf("  %-40.40s %-22.22s %9.2f %9.2f\n", nodes[n].name.c_str(), nodes[n].op.c_str(), us(1, n), us(T, n));
+          std::printf("  %-40.40s %-22.22s %9.2f %9.2f\n", nodes[n].name.c_str(), nodes[n].op.c_str(), us(1, n),
+                      us(T, n));
         }
         std::printf("  %-63s %9.2f %9.2f\n", "sum of nodes", sum1, sumT);
       }

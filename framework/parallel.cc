@@ -50,7 +50,9 @@ int64_t now_ns() {
       .count();
 }
 
-bool backing_off() { return now_ns() < g_solo_until_ns.load(std::memory_order_relaxed); }
+bool backing_off() {
+  return now_ns() < g_solo_until_ns.load(std::memory_order_relaxed);
+}
 
 // Program runs in progress (HotScope): while there is one and the pool is not backing off, a
 // worker that finished its spin keeps spinning instead of sleeping.

@@ -17,6 +17,8 @@ namespace {
 //   BM_RateI8Conv (one thread, CPU time): 1x1 convs 142-158 int8 MACs/ns, 3x3 conv 106
 //   BM_RateDwI8: depthwise 3x3 19-42 MACs/ns (stride 2 and small planes at the low end)
 //   BM_RateBytesAdd: int8 add 9.8-10.3 bytes/ns
+//   BM_RateBytesF32Add, BM_RateBytesCopy: fp32 add 88-108 bytes/ns, memcpy 88-103 (12544 and
+//     401408 floats; CPU time, load average 9 during the run)
 //   bench_f32_conv (one thread, CPU time): fp32 GEMM tiles 49-56 MACs/ns on 1x1 convs, 27-33
 //     on stride-2 3x3 convs through im2col tiles
 //   bench_f32_dwconv: fp32 depthwise 1.5-8.6 MACs/ns (stride 2 and small planes at the low end)
@@ -33,6 +35,7 @@ constexpr double kDwI8MacsPerNs = 25.0;
 constexpr double kF32MacsPerNs = 40.0;
 constexpr double kDwF32MacsPerNs = 4.0;
 constexpr double kBytesPerNs = 10.0;
+constexpr double kStreamBytesPerNs = 80.0;
 constexpr double kMinThreadNs = 4000.0;
 constexpr double kMinChunkNs = 2000.0;
 constexpr int64_t kChunksPerThread = 4;
@@ -59,6 +62,7 @@ Work Work::macs_dw_i8(double n) { return {n / kDwI8MacsPerNs}; }
 Work Work::macs_f32(double n) { return {n / kF32MacsPerNs}; }
 Work Work::macs_dw_f32(double n) { return {n / kDwF32MacsPerNs}; }
 Work Work::bytes(double n) { return {n / kBytesPerNs}; }
+Work Work::bytes_stream(double n) { return {n / kStreamBytesPerNs}; }
 
 int64_t plan_chunks(int64_t iters, Work per_iter, int threads) {
   const double total = total_ns(iters, per_iter);

@@ -150,6 +150,11 @@ TEST(Parallel, TinyWorkRunsOnTheCallerAlone) {
     ++calls;
   });
   EXPECT_EQ(calls, 1);
+  // An fp32 add over ResNet-20's 16×28×28 (about 2 us at memory speed) stays on the caller; priced
+  // as int8 bytes it was split in 7 and took 8 us at 2 threads. A 32×112×112 one is split.
+  EXPECT_EQ(plan_chunks(16 * 28 * 28, Work::bytes_stream(12), 2), 1);
+  EXPECT_GT(plan_chunks(16 * 28 * 28, Work::bytes(12), 2), 1);
+  EXPECT_GE(plan_chunks(32 * 112 * 112, Work::bytes_stream(12), 2), 2);
   set_num_threads(2);
 }
 
