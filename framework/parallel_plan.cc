@@ -26,7 +26,14 @@ namespace {
 // small than leave a big one on one thread).
 // A hot fork/join (the worker spinning) is a handful of cache-line transfers, ~0.5-1 us; a cold
 // one (worker asleep) a futex wake-up, ~5-20 us on this VM, during which the caller keeps
-// claiming chunks itself. A second thread pays only when its share is well above that:
+// claiming chunks itself. Measured again in session 9 with the machine at load 9-15 (other
+// builds and benchmarks; the runs' autogroup at nice -19 so the pool's two threads mostly had the
+// cores), medians of 3: BM_RegionEmpty/2 0.15 us; BM_RegionTwoChunks/2 (two chunks of 2 or 10 us)
+// 4.0 and 13.1 us, i.e. ~2-3 us over one chunk; BM_RegionAfterGap (two 5 us chunks) 7.5-8.2 us
+// after gaps of 5-40 us (worker spinning), 18-23 us after 100 us-2 ms (asleep), and inside a
+// HotScope 7.9, 8.1, 13.7 us after 5 us, 100 us, 2 ms; BM_WakeLatency (futex wake to the worker
+// running its chunk) median 59 us, 11 of 200 over 300 us — under that load, not a quiet figure.
+// A second thread pays only when its share is well above that:
 // kMinThreadNs is the least work per thread (a layer is split from 8 us up), kMinChunkNs the
 // least work per chunk (a claim is one contended CAS, ~0.1 us), and up to kChunksPerThread
 // chunks per thread, so a worker the OS deschedules mid-region holds back a small chunk only.
