@@ -140,7 +140,7 @@ void WordPieceTokenizer::wordpiece(const Word& w, std::vector<WordPieceToken>& o
   for (int64_t k = 0; k < n; ++k) at[size_t(k)] = utf8.size(), append_utf8(utf8, w.cps[size_t(k)]);
   at[size_t(n)] = utf8.size();
   const size_t mark = out.size();
-  std::string piece;
+  std::string piece = "##";  // "##" + the candidate for continuation pieces
   int64_t start = 0;
   while (start < n) {
     int64_t end = n;
@@ -150,8 +150,8 @@ void WordPieceTokenizer::wordpiece(const Word& w, std::vector<WordPieceToken>& o
       if (start == 0) {
         found = id(sub);
       } else {
-        piece.assign("##");
-        piece.append(sub);
+        piece.resize(2);
+        piece.append(sub.data(), sub.size());
         found = id(piece);
       }
       if (found >= 0) break;
