@@ -13,7 +13,9 @@ Writes into tests/golden/data/:
                   qa.sequence_output [2, 12, 32], qa.start_logits / qa.end_logits [2, 12];
                   pooler.dense.weight/bias (a pooler for the QA encoder, which transformers builds
                   without one) and qa.pooled [2, 32]; mlm.logits [2, 12, 120] and
-                  mlm.sequence_output.
+                  mlm.sequence_output; qa.r_start, qa.r_end [2, 12] and, after
+                  sum(start_logits·r_start + end_logits·r_end).backward() in eval mode, every QA
+                  parameter's gradient qa.grad.<name>.
 Weights: transformers' init with initializer_range 0.2, then every LayerNorm and bias perturbed
 (seeded) so that no parameter is a constant that would hide a naming or layout mistake.
 Run with the venv's torch 2.15 / transformers 5.25:
@@ -77,6 +79,13 @@ def main():
         out["pooler.dense.weight"] = base.pooler.dense.weight
         out["pooler.dense.bias"] = base.pooler.dense.bias
         out["qa.pooled"] = rb.pooler_output
+
+    out["qa.r_start"] = torch.randn(2, 12, generator=gen)
+    out["qa.r_end"] = torch.randn(2, 12, generator=gen)
+    r = qa(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    ((r.start_logits * out["qa.r_start"]).sum() + (r.end_logits * out["qa.r_end"]).sum()).backward()
+    for name, p in qa.named_parameters():
+        out["qa.grad." + name] = p.grad
 
     mlm = BertForMaskedLM(config("gelu_new")).eval()
     perturb(mlm, gen)

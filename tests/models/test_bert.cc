@@ -42,6 +42,39 @@ TEST(Bert, QuestionAnsweringMatchesTransformers) {
   test::expect_close(r.end_logits, g.at("qa.end_logits"), 1e-4, 0, "end_logits");
 }
 
+// Every parameter's gradient of sum(start·r_start + end·r_end), in eval mode (the fused
+// attention and its backward) and in training mode with hidden dropout 0 and attention dropout
+// 1e-9 (the composed matmul-softmax-dropout path with the additive mask; a 1e-9 drop almost
+// surely drops nothing, so the gradients are transformers' eval ones).
+void check_qa_gradients(bool composed_attention) {
+  const auto& g = goldens();
+  auto m = load_bert_for_question_answering(qa_dir());
+  if (composed_attention) {
+    m->train();
+    for (auto& [name, mod] : m->named_modules()) {
+      if (auto* d = dynamic_cast<nn::Dropout*>(mod)) d->p = 0.0;
+      if (auto* a = dynamic_cast<BertSelfAttention*>(mod)) a->attention_dropout = 1e-9;
+    }
+  } else {
+    m->eval();
+  }
+  const BertQAOutputs r = m->forward(g.at("input_ids"), g.at("attention_mask"), g.at("token_type_ids"));
+  test::expect_close(r.start_logits, g.at("qa.start_logits"), 1e-4, 0, "start_logits");
+  backward(finch::add(finch::sum(finch::mul(r.start_logits, g.at("qa.r_start"))),
+                      finch::sum(finch::mul(r.end_logits, g.at("qa.r_end")))));
+  int checked = 0;
+  for (const auto& [name, p] : m->named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    const Tensor want = g.at("qa.grad." + name);
+    test::expect_close(p.grad(), want, 1e-4, 1e-4, "grad " + name);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 39);
+}
+
+TEST(Bert, QuestionAnsweringGradientsMatchTransformers) { check_qa_gradients(false); }
+TEST(Bert, ComposedAttentionGradientsMatchTransformers) { check_qa_gradients(true); }
+
 TEST(Bert, PoolerMatchesTransformers) {
   const auto& g = goldens();
   BertCheckpoint ck = read_bert_checkpoint(qa_dir());
@@ -232,8 +265,9 @@ TEST(Bert, OneSgdStepLowersMaskedLMLoss) {
   backward(before);
   for (const auto& [name, p] : m.named_parameters()) {
     ASSERT_TRUE(p.grad().defined()) << name;
-    if (name.find("position_embeddings") == std::string::npos && name.find("token_type") == std::string::npos)
+    if (name.find("position_embeddings") == std::string::npos && name.find("token_type") == std::string::npos) {
       EXPECT_GT(finch::sum(finch::abs(p.grad())).item(), 0.0) << name;
+    }
   }
   optim::SGDOptions o;
   o.lr = 0.1;
