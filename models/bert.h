@@ -102,7 +102,8 @@ struct BertOutputs {
 };
 
 // embeddings -> encoder.layer.0 … L-1 -> (pooler: tanh(dense(first token))).
-// It owns the generator every dropout draws from (seeded by `seed`), so training runs repeat.
+// It owns the generator (seeded by `seed`) that draws the initial weights and then every dropout
+// mask, so a model built with the same seed and fed the same batches repeats itself exactly.
 class BertModel : public nn::Module {
  public:
   BertModel(const BertConfig& c, bool add_pooling_layer = true, uint64_t seed = 0x5eed);
