@@ -281,4 +281,14 @@ TEST(Bert, OneSgdStepLowersMaskedLMLoss) {
   EXPECT_LT(after, before.item() - 1e-3) << "before " << before.item() << " after " << after;
 }
 
+// BERT-mini (4 × 256, 4 heads, intermediate 1024, transformers' default vocabulary and 512
+// positions) has transformers' parameter counts (the tied decoder counted once).
+TEST(Bert, MiniParameterCountsAreTransformers) {
+  const BertConfig c = parse_bert_config(
+      R"({"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "intermediate_size": 1024})", "mini");
+  EXPECT_EQ(BertForQuestionAnswering(c).num_parameters(), 11105282);
+  EXPECT_EQ(BertForMaskedLM(c).num_parameters(), 11201594);
+  EXPECT_EQ(BertModel(c, /*add_pooling_layer=*/true).num_parameters(), 11170560);
+}
+
 }  // namespace
