@@ -131,7 +131,17 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
     for (Callback* c : callbacks) c->on_epoch_begin(ctx, epoch);
     EpochEnd e;
     e.epoch = epoch;
-    e.train = train_epoch(model, opt, loader, loss, schedule, config, epoch, [&](int64_t step, double lv) {
+    // The plateau schedule's LR follows the training losses so far (optim_config.h).
+    ScheduleConfig epoch_schedule = schedule;
+    if (schedule.kind == "plateau") {
+      std::vector<double> losses;
+      for (const auto& row : state.history)
+        losses.push_back(row["train_loss"].is_number() ? row["train_loss"].get<double>()
+                                                       : std::numeric_limits<double>::quiet_NaN());
+      epoch_schedule.kind = "constant";
+      epoch_schedule.lr = plateau_lr(schedule, losses);
+    }
+    e.train = train_epoch(model, opt, loader, loss, epoch_schedule, config, epoch, [&](int64_t step, double lv) {
       for (Callback* c : callbacks) c->on_batch_end(ctx, epoch, step, lv);
     }, &guard);
     if (const std::string bad = first_non_finite_tensor(model); !bad.empty())
