@@ -145,15 +145,19 @@ void RegressionMetrics::add(const Tensor& outputs, const Tensor& targets) {
          ", got ", shape_str(outputs.shape()));
   const auto y = outputs.to(DType::f32).contiguous().to_vector<float>();
   const auto t = targets.to(DType::f32).contiguous().to_vector<float>();
-  const int64_t last = targets.size(targets.dim() - 1);
-  if (!std_.empty() && std_.size() != 1 && int64_t(std_.size()) != last)
-    fail("evaluate: ", std_.size(), " target std values for targets whose last axis has ", last);
+  // Values per sample, and per target variable (axis 1) within a sample.
+  const size_t per_sample = size_t(targets.numel() / std::max<int64_t>(1, targets.size(0)));
+  const int64_t vars = targets.dim() >= 2 ? targets.size(1) : 1;
+  if (!std_.empty() && std_.size() != 1 && int64_t(std_.size()) != vars)
+    fail("evaluate: ", std_.size(), " target std values for targets ", shape_str(targets.shape()), " with ", vars,
+         " variables along axis 1");
+  const size_t per_var = per_sample / size_t(std::max<int64_t>(1, vars));
   for (size_t i = 0; i < y.size(); ++i) {
     const double e = double(y[i]) - double(t[i]);
     sq_ += e * e;
     abs_ += std::fabs(e);
     if (!std_.empty()) {
-      const double eo = e * std_[std_.size() == 1 ? 0 : i % size_t(last)];
+      const double eo = e * std_[std_.size() == 1 ? 0 : (i % per_sample) / per_var];
       sq_orig_ += eo * eo;
       abs_orig_ += std::fabs(eo);
     }

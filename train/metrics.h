@@ -54,8 +54,8 @@ ClassificationScores classification_scores(const std::vector<std::vector<int64_t
 
 // Accumulates squared and absolute errors of regression outputs against targets (any shapes with
 // the same number of values per sample). `target_std` (empty: unknown) is the normalization's
-// scale, one value or one per element of the targets' last axis: an error e in normalized units
-// is e·std in the original ones (the mean cancels).
+// scale, one value, or one per target variable along the targets' axis 1 (a forecast's [B, K, H]
+// has K): an error e in normalized units is e·std in the original ones (the mean cancels).
 class RegressionMetrics {
  public:
   explicit RegressionMetrics(std::vector<double> target_std = {});

@@ -123,6 +123,16 @@ TEST(SeriesMetrics, RegressionMatchesScikitLearnInBothUnits) {
   EXPECT_TRUE(std::isnan(plain.result().rmse_original));
 }
 
+TEST(SeriesMetrics, ForecastErrorsScalePerTargetVariable) {
+  // targets [B=1, K=2, H=2] all 0, outputs all 1; std 2 for variable 0 and 10 for variable 1.
+  RegressionMetrics m({2.0, 10.0});
+  m.add(from_vector<float>({1, 1, 1, 1}, {1, 2, 2}), from_vector<float>({0, 0, 0, 0}, {1, 2, 2}));
+  const EvalResult r = m.result();
+  EXPECT_DOUBLE_EQ(r.mse, 1.0);
+  EXPECT_DOUBLE_EQ(r.mse_original, (4.0 + 4.0 + 100.0 + 100.0) / 4.0);
+  EXPECT_DOUBLE_EQ(r.mae_original, 6.0);
+}
+
 TEST(SeriesMetrics, RegressionRejectsBadShapesAndScales) {
   RegressionMetrics m;
   EXPECT_THROW(m.add(from_vector<float>({1, 2, 3}, {3}), from_vector<float>({1, 2}, {2})), Error);
