@@ -157,11 +157,11 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
       double lowest = std::numeric_limits<double>::infinity();
       for (size_t k = 0; k + 1 < state.history.size(); ++k)
         if (state.history[k]["test_loss"].is_number()) lowest = std::min(lowest, state.history[k]["test_loss"].get<double>());
-      e.best = e.test.loss < lowest || epoch == 0;
+      e.best = e.test.loss < lowest || epoch == 0;  // best_test_accuracy stays 0 (no accuracy)
     } else {
       e.best = e.test.accuracy > state.best_test_accuracy || epoch == 0;
+      if (e.best) state.best_test_accuracy = e.test.accuracy;
     }
-    if (e.best) state.best_test_accuracy = e.test.accuracy;
     for (Callback* c : callbacks) c->on_epoch_end(ctx, e);
   }
   for (Callback* c : callbacks) c->on_train_end(ctx);
