@@ -166,4 +166,22 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& mask = Tensor(), bool is_causal = false,
                                     std::optional<double> scale = std::nullopt);
 
+// ---- recurrent layers — autograd/functions_rnn.cc ----
+// One layer-direction of torch.nn.LSTM / torch.nn.GRU over a whole sequence, as one tape node
+// (ops/rnn_seq.h has the layout and the variable-length rule). x [T, B, IN] time-major;
+// h0 [B, P] and c0 [B, H] or undefined (zeros); w_ih [G, IN], w_hh [G, P], b_ih/b_hh [G] or
+// undefined; w_hr [P, H] (LSTM proj_size) or undefined; lengths I64 [B] in 1..T or undefined;
+// reverse runs t = len-1 down to 0. Returns y [T, B, P] (0 at padded steps), h_n [B, P] and
+// c_n [B, H] (undefined for the GRU).
+struct RnnLayerOutput {
+  Tensor y, h_n, c_n;
+};
+RnnLayerOutput lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
+                          const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                          const Tensor& b_hh, const Tensor& w_hr = Tensor(),
+                          const Tensor& lengths = Tensor(), bool reverse = false);
+RnnLayerOutput gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
+                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                         const Tensor& lengths = Tensor(), bool reverse = false);
+
 }  // namespace finch

@@ -27,6 +27,8 @@ const std::vector<std::string>& backward_rules() {
       "cross_entropy", "bce_with_logits", "mse_loss",
       // sequence models (autograd/functions_sequence.cc)
       "lstm_cell", "scaled_dot_product_attention",
+      // recurrent layers, one node per layer-direction (autograd/functions_rnn.cc)
+      "lstm_sequence", "gru_sequence",
   };
   return rules;
 }

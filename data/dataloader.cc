@@ -1,6 +1,7 @@
 // The DataLoader: ordered batches from workers that claim batch indices from a shared counter.
 #include "data/dataloader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "data/transforms.h"
@@ -53,29 +54,99 @@ uint64_t DataLoader::sample_seed(int64_t epoch, int64_t index) const {
 Batch DataLoader::make_batch(int64_t b) const {
   const int64_t bs = options_.batch_size;
   const int64_t begin = b * bs, end = std::min<int64_t>(begin + bs, int64_t(order_.size()));
-  Batch out;
-  out.labels = empty({end - begin}, DType::i64);
-  int64_t* labels = out.labels.data<int64_t>();
-  Shape first;
+  const int64_t B = end - begin;
+  std::vector<Sample> samples(static_cast<size_t>(B));
   for (int64_t k = begin; k < end; ++k) {
     const int64_t index = order_[size_t(k)];
     Generator gen(sample_seed(epoch_, index));
     Sample s = dataset_->get(index, gen);
     if (!s.image.defined()) fail("DataLoader: sample ", index, " has an undefined image");
-    Tensor img = to_float(s.image);
-    if (k == begin) {
-      first = img.shape();
-      Shape shape = first;
-      shape.insert(shape.begin(), end - begin);
-      out.images = empty(shape, DType::f32);
-    } else if (img.shape() != first) {
-      fail("DataLoader: sample ", index, " has image shape ", shape_str(img.shape()), " but sample ",
-           order_[size_t(begin)], " in the same batch has ", shape_str(first),
-           "; add a resize or crop transform so every image has one size");
+    samples[size_t(k - begin)] = std::move(s);
+  }
+  return collate(samples, &order_[size_t(begin)]);
+}
+
+Batch collate(const std::vector<Sample>& samples, const int64_t* indices) {
+  if (samples.empty()) fail("collate: expected at least one sample, found none");
+  auto name = [&](size_t i) { return indices ? indices[i] : int64_t(i); };
+  const int64_t B = int64_t(samples.size());
+  // Token ids stay I64 (an embedding reads them); every other dtype becomes F32 (U8 scaled).
+  std::vector<Tensor> images(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Tensor& img = samples[i].image;
+    if (!img.defined()) fail("collate: sample ", name(i), " has an undefined image");
+    images[i] = img.dtype() == DType::i64 ? img.contiguous() : to_float(img);
+  }
+  const Tensor& first = images[0];
+  const DType dt = first.dtype();
+  // Sequences ([T] tokens or [C, T] series) may differ in T: pad at the end of the time axis.
+  // Images ([C, H, W]) must match exactly, as before, so a missing resize still fails loudly.
+  const bool sequence = first.dim() == 1 || first.dim() == 2;
+  int64_t T = 0;
+  bool ragged = false;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Tensor& img = images[i];
+    if (img.dtype() != dt)
+      fail("DataLoader: sample ", name(i), " is ", dtype_name(img.dtype()), " but sample ", name(0),
+           " in the same batch is ", dtype_name(dt));
+    const bool same_but_time = sequence && img.dim() == first.dim() &&
+                               std::equal(img.shape().begin(), img.shape().end() - 1, first.shape().begin());
+    if (img.shape() != first.shape() && !same_but_time) {
+      fail("DataLoader: sample ", name(i), " has ", sequence ? "shape " : "image shape ", shape_str(img.shape()),
+           " but sample ", name(0), " in the same batch has ", shape_str(first.shape()),
+           sequence ? "; sequences may differ only in their last (time) axis"
+                    : "; add a resize or crop transform so every image has one size");
     }
-    std::memcpy(out.images.data<float>() + (k - begin) * img.numel(), img.data<float>(),
-                size_t(img.numel()) * sizeof(float));
-    labels[k - begin] = s.label;
+    if (sequence && img.size(-1) < 1) fail("DataLoader: sample ", name(i), " is an empty sequence");
+    if (img.shape() != first.shape()) ragged = true;
+    if (sequence) T = std::max(T, img.size(-1));
+  }
+  Batch out;
+  Shape shape = first.shape();
+  if (ragged) shape.back() = T;
+  shape.insert(shape.begin(), B);
+  // Padding is zeros: 0.0 for series and the padding id 0 for tokens.
+  out.images = ragged ? zeros(shape, dt) : empty(shape, dt);
+  out.labels = empty({B}, DType::i64);
+  const size_t esize = dtype_size(dt);
+  const int64_t per_sample = shape_numel(shape) / B;
+  auto* dst = static_cast<uint8_t*>(out.images.raw_data());
+  for (int64_t i = 0; i < B; ++i) {
+    const Tensor& img = images[size_t(i)];
+    const auto* src = static_cast<const uint8_t*>(img.raw_data());
+    if (!ragged) {
+      std::memcpy(dst + size_t(i * per_sample) * esize, src, size_t(img.numel()) * esize);
+    } else {
+      // Row r of the sample (all axes but time) goes to row r of a T-long slot.
+      const int64_t Ti = img.size(-1), rows = img.numel() / Ti;
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(dst + size_t(i * per_sample + r * T) * esize, src + size_t(r * Ti) * esize, size_t(Ti) * esize);
+    }
+    out.labels.data<int64_t>()[i] = samples[size_t(i)].label;
+  }
+  if (ragged) {
+    out.lengths = empty({B}, DType::i64);
+    for (int64_t i = 0; i < B; ++i) out.lengths.data<int64_t>()[i] = images[size_t(i)].size(-1);
+  }
+  // Targets: all samples or none, one shape, stacked to F32 [B, ...].
+  const Tensor& t0 = samples[0].target;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Tensor& t = samples[i].target;
+    if (t.defined() != t0.defined())
+      fail("DataLoader: sample ", name(i), t.defined() ? " has" : " has no", " regression target but sample ",
+           name(0), " in the same batch", t0.defined() ? " has one" : " has none");
+    if (t.defined() && t.shape() != t0.shape())
+      fail("DataLoader: sample ", name(i), " has target shape ", shape_str(t.shape()), " but sample ", name(0),
+           " has ", shape_str(t0.shape()));
+  }
+  if (t0.defined()) {
+    Shape ts = t0.shape();
+    ts.insert(ts.begin(), B);
+    out.targets = empty(ts, DType::f32);
+    for (int64_t i = 0; i < B; ++i) {
+      const Tensor t = samples[size_t(i)].target.to(DType::f32).contiguous();
+      std::memcpy(out.targets.data<float>() + i * t.numel(), t.data<float>(), size_t(t.numel()) * sizeof(float));
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
-// DataLoader: batches (images F32 [B, C, H, W], labels I64 [B]) from a Dataset, with seeded
-// per-epoch shuffling, drop_last, and N worker threads filling a bounded prefetch queue.
+// DataLoader: batches (images F32 [B, C, H, W], labels I64 [B]; sequences padded to the batch's
+// longest, see collate) from a Dataset, with seeded per-epoch shuffling, drop_last, and N worker
+// threads filling a bounded prefetch queue.
 //
 // Determinism: the sample order of epoch e comes from a generator seeded by (seed, e), and
 // sample i's augmentation generator is seeded by (seed, e, i) — so the batches are bit-identical
@@ -34,13 +35,24 @@ struct DataLoaderOptions {
 };
 
 struct Batch {
-  Tensor images;  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float)
+  // F32 [B, C, H, W] (a U8 sample is scaled by 1/255 like to_float); sequences F32 [B, C, T],
+  // token ids I64 [B, T] (I64 samples stay I64).
+  Tensor images;
   Tensor labels;  // I64 [B]
   // Variable-length sequences: I64 [B] valid steps of each sample (the rest of its last axis is
   // padding); undefined when every sample has the same length.
   Tensor lengths;
   Tensor targets;  // F32 [B, ...] regression targets; undefined for classification
 };
+
+// Stacks samples into a batch (what the DataLoader does with each batch's samples): I64 images
+// (token ids) stay I64, every other dtype becomes F32 (U8 scaled by 1/255, like to_float), and
+// all samples of a batch must end up with one dtype. Samples of rank 1 ([T] tokens) or 2 ([C, T] series)
+// may differ in their last axis: they are padded at the end with zeros (padding id 0) to the
+// longest, and `lengths` holds each one's T; when all have one shape, `lengths` stays undefined.
+// Rank-3 images must all have one shape. Targets (all samples or none, one shape) are stacked
+// into `targets`. `indices` (optional, one per sample) name the samples in error messages.
+Batch collate(const std::vector<Sample>& samples, const int64_t* indices = nullptr);
 
 class DataLoader {
  public:

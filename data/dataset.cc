@@ -22,7 +22,7 @@ TensorDataset::TensorDataset(LabeledImages data, Transform transform)
 Sample TensorDataset::get(int64_t index, Generator& gen) const {
   if (index < 0 || index >= size())
     fail("TensorDataset::get: index ", index, " is outside [0, ", size(), ")");
-  Sample s{data_.images.select(0, index), data_.labels.data<int64_t>()[index]};
+  Sample s{data_.images.select(0, index), data_.labels.data<int64_t>()[index], {}};
   if (transform_) s.image = transform_(s.image, gen);
   return s;
 }

@@ -83,7 +83,7 @@ Sample ImageFolderDataset::get(int64_t index, Generator& gen) const {
   if (index < 0 || index >= size())
     fail("ImageFolderDataset::get: index ", index, " is outside [0, ", size(), ")");
   Sample s{decode_image(files_[size_t(index)], options_.channels, options_.height, options_.width),
-           labels_[size_t(index)]};
+           labels_[size_t(index)], {}};
   if (transform_) s.image = transform_(s.image, gen);
   return s;
 }

@@ -10,4 +10,6 @@
 #include "autograd/nn/module.h"
 #include "autograd/nn/norm.h"
 #include "autograd/nn/pool.h"
+#include "autograd/nn/pool1d.h"
+#include "autograd/nn/rnn.h"
 #include "autograd/nn/state_dict.h"

@@ -1,0 +1,158 @@
+// One GRU layer-direction over a whole sequence (torch.nn.GRU, gates r, z, n), forward and BPTT
+// backward. See ops/rnn_seq.h for the layout and ops/gru.h for the gate equations.
+//
+// Unlike the LSTM, the hidden projection cannot be folded into the input one (r multiplies only
+// W_hn·h + b_hn), so each step keeps gh = h·W_hhᵀ + b_hh in its own buffer, and backward produces
+// two gate gradients: dgi for W_ih / b_ih / x and dgh for W_hh / b_hh / h.
+#include <cstring>
+
+#include "framework/parallel.h"
+#include "ops/gemm.h"
+#include "ops/gru.h"
+#include "ops/rnn_seq.h"
+
+namespace finch::ops {
+namespace {
+
+using rnn_detail::SeqDims;
+
+void gates_forward(int64_t B, int64_t H, float* gi, const float* gh, const float* h, float* hn) {
+  gru_gates_forward_f32(B, H, gi, gh, h, hn);
+}
+void gates_forward(int64_t B, int64_t H, double* gi, const double* gh, const double* h,
+                   double* hn) {
+  gru_gates_forward_reference(B, H, gi, gh, h, hn);
+}
+void gates_backward(int64_t B, int64_t H, const float* dhn, const float* g, const float* gh,
+                    const float* h, float* dgi, float* dgh, float* dh) {
+  gru_gates_backward_f32(B, H, dhn, g, gh, h, dgi, dgh, dh);
+}
+void gates_backward(int64_t B, int64_t H, const double* dhn, const double* g, const double* gh,
+                    const double* h, double* dgi, double* dgh, double* dh) {
+  gru_gates_backward_reference(B, H, dhn, g, gh, h, dgi, dgh, dh);
+}
+
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
+  if (!t.defined()) return zeros(shape, dt);
+  Tensor s = rnn_detail::permute_rows(t, o, false);
+  return o.identity ? s.clone() : s;
+}
+
+template <typename T>
+RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, const RnnWeights& w,
+                          const Tensor& lengths, bool reverse) {
+  const DType dt = x.dtype();
+  const int64_t T_ = d.T, B = d.B, H = d.H, G = d.G;
+  RnnSeqOutput out;
+  RnnSaved& s = out.saved;
+  s.order = seq_order("gru", lengths, T_, B);
+  s.x = rnn_detail::permute_batch(x, s.order, false);
+  if (lengths.defined()) {
+    // Zero the padded steps so a NaN there cannot reach dW_ih through 0·NaN.
+    if (s.order.identity) s.x = s.x.clone();
+    const size_t row = size_t(d.IN) * sizeof(T);
+    char* p = static_cast<char*>(s.x.raw_data());
+    for (int64_t t = 0; t < T_; ++t)
+      std::memset(p + size_t(t * B + s.order.active[size_t(t)]) * row, 0,
+                  size_t(B - s.order.active[size_t(t)]) * row);
+  }
+  s.gates = rnn_detail::input_projection(s.x, w, false);
+  s.h_prev = zeros({T_, B, H}, dt);
+  s.gh = zeros({T_, B, G}, dt);
+  Tensor y = zeros({T_, B, H}, dt);
+  Tensor hs = sorted_state(h0, s.order, {B, H}, dt);
+  const Tensor whh = w.w_hh.contiguous();
+  const std::vector<T> bhh = w.b_hh.defined() ? w.b_hh.to_vector<T>() : std::vector<T>(size_t(G), T(0));
+  // Rows never interact: each thread runs the whole recurrence for its own rows.
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* hsp = hs.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;  // every sample of this chunk is shorter than t + 1
+      const int64_t row = t * B + r0;
+      T* hp = s.h_prev.data<T>() + row * H;
+      T* gh = s.gh.data<T>() + row * G;
+      T* yt = y.data<T>() + row * H;
+      std::memcpy(hp, hsp, size_t(n * H) * sizeof(T));
+      for (int64_t b = 0; b < n; ++b) std::memcpy(gh + b * G, bhh.data(), size_t(G) * sizeof(T));
+      gemm_t<T>(false, true, n, G, H, hp, H, whh.data<T>(), H, T(1), gh, G);
+      gates_forward(n, H, s.gates.data<T>() + row * G, gh, hp, yt);
+      std::memcpy(hsp, yt, size_t(n * H) * sizeof(T));
+    }
+  });
+  out.y = rnn_detail::permute_batch(y, s.order, true);
+  out.h_n = rnn_detail::permute_rows(hs, s.order, true);
+  return out;
+}
+
+template <typename T>
+RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights& w,
+                          const RnnSaved& s, bool reverse, const RnnSeqNeeds& needs) {
+  const DType dt = s.x.dtype();
+  const int64_t T_ = s.x.size(0), B = s.x.size(1), G = s.gates.size(2), H = G / 3;
+  const Tensor dys = dy.defined() ? rnn_detail::permute_batch(dy, s.order, false) : Tensor();
+  Tensor dhs = sorted_state(dh_n, s.order, {B, H}, dt);
+  Tensor dgi = zeros({T_, B, G}, dt), dgh = zeros({T_, B, G}, dt);
+  Tensor dh_cur = empty({B, H}, dt);
+  const Tensor whh = w.w_hh.contiguous();
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* dhsp = dhs.data<T>() + r0 * H;
+    T* dcur = dh_cur.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? k : T_ - 1 - k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;
+      const int64_t row = t * B + r0;
+      if (dys.defined()) {
+        const T* dyt = dys.data<T>() + row * H;
+        for (int64_t i = 0; i < n * H; ++i) dcur[i] = dhsp[i] + dyt[i];
+      } else {
+        std::memcpy(dcur, dhsp, size_t(n * H) * sizeof(T));
+      }
+      T* dghp = dgh.data<T>() + row * G;
+      // dh_{t-1} = dh'·z (direct) + dgh·W_hh
+      gates_backward(n, H, dcur, s.gates.data<T>() + row * G, s.gh.data<T>() + row * G,
+                     s.h_prev.data<T>() + row * H, dgi.data<T>() + row * G, dghp, dhsp);
+      gemm_t<T>(false, false, n, H, G, dghp, G, whh.data<T>(), H, T(1), dhsp, H);
+    }
+  });
+  RnnSeqGrads r;
+  if (needs.h0) r.dh0 = rnn_detail::permute_rows(dhs, s.order, true);
+  const int64_t R = T_ * B;
+  if (needs.w_hh) {
+    r.dw_hh = zeros({G, H}, dt);
+    gemm_t<T>(true, false, G, H, R, dgh.data<T>(), G, s.h_prev.data<T>(), H, T(0),
+              r.dw_hh.data<T>(), H);
+  }
+  if (needs.b_hh) r.db_hh = rnn_detail::column_sums(dgh.view({R, G}));
+  rnn_detail::input_grads(dgi, s.x, w.w_ih, needs, s.order, r);
+  return r;
+}
+
+}  // namespace
+
+RnnSeqOutput gru_seq(const Tensor& x, const Tensor& h0, const RnnWeights& w,
+                     const Tensor& lengths, bool reverse) {
+  if (w.w_hr.defined()) fail("gru: a GRU has no projection (w_hr must be undefined)");
+  const SeqDims d = rnn_detail::check_seq("gru", x, h0, Tensor(), w, 3);
+  if (x.dtype() == DType::f32) return forward_impl<float>(d, x, h0, w, lengths, reverse);
+  return forward_impl<double>(d, x, h0, w, lengths, reverse);
+}
+
+RnnSeqGrads gru_seq_backward(const Tensor& dy, const Tensor& dh_n, const RnnWeights& w,
+                             const RnnSaved& saved, bool reverse, const RnnSeqNeeds& needs) {
+  const int64_t T_ = saved.x.size(0), B = saved.x.size(1), H = saved.gates.size(2) / 3;
+  const DType dt = saved.x.dtype();
+  auto check = [&](const char* what, const Tensor& t, const Shape& want) {
+    if (t.defined() && (t.shape() != want || t.dtype() != dt))
+      fail("gru backward: expected ", what, " of shape ", shape_str(want), " and dtype ",
+           dtype_name(dt), ", found ", shape_str(t.shape()), " ", dtype_name(t.dtype()));
+  };
+  check("dy", dy, {T_, B, H});
+  check("dh_n", dh_n, {B, H});
+  if (dt == DType::f32) return backward_impl<float>(dy, dh_n, w, saved, reverse, needs);
+  return backward_impl<double>(dy, dh_n, w, saved, reverse, needs);
+}
+
+}  // namespace finch::ops

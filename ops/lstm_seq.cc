@@ -1,0 +1,237 @@
+// One LSTM layer-direction over a whole sequence (torch.nn.LSTM, gates i, f, g, o, optional
+// projection h = W_hr·(o ⊙ tanh c)), forward and BPTT backward. See ops/rnn_seq.h.
+//
+// Backward per step (a = gate pre-activations, dh the gradient reaching h_t from y_t and from
+// step t+1, dc the one reaching c_t): with a projection dh_raw = dh·W_hr, then ops/lstm.h's fused
+// gate backward gives da and dc_{t-1}, and dh_{t-1} = da·W_hh. The weight gradients are one GEMM
+// each over all T·B rows at the end: dW_hh = Σ_t daᵀ·h_{t-1}, dW_ih = Σ_t daᵀ·x_t,
+// dW_hr = Σ_t dhᵀ·h_raw.
+#include <cmath>
+#include <cstring>
+
+#include "framework/parallel.h"
+#include "ops/gemm.h"
+#include "ops/lstm.h"
+#include "ops/rnn_seq.h"
+
+namespace finch::ops {
+namespace {
+
+using rnn_detail::SeqDims;
+
+template <typename T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+// The F64 gate passes (same contract as lstm_gates_forward_f32 / lstm_gates_backward_f32): the
+// gradcheck path, where the rounding of a SIMD exp would drown the finite differences.
+void gates_forward(int64_t B, int64_t H, double* gates, const double* c, double* h_new,
+                   double* c_new, double* tanh_c) {
+  for (int64_t b = 0; b < B; ++b) {
+    double* g = gates + b * 4 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const double i = sigmoid(g[j]), f = sigmoid(g[H + j]), gg = std::tanh(g[2 * H + j]),
+                   o = sigmoid(g[3 * H + j]);
+      g[j] = i, g[H + j] = f, g[2 * H + j] = gg, g[3 * H + j] = o;
+      const int64_t r = b * H + j;
+      c_new[r] = f * c[r] + i * gg;
+      tanh_c[r] = std::tanh(c_new[r]);
+      h_new[r] = o * tanh_c[r];
+    }
+  }
+}
+void gates_forward(int64_t B, int64_t H, float* gates, const float* c, float* h_new, float* c_new,
+                   float* tanh_c) {
+  lstm_gates_forward_f32(B, H, gates, c, h_new, c_new, tanh_c);
+}
+
+// dc_new and dc may be the same buffer: each element is read before it is written.
+void gates_backward(int64_t B, int64_t H, const double* dh_new, const double* dc_new,
+                    const double* gates, const double* c, const double* tanh_c, double* dgates,
+                    double* dc) {
+  for (int64_t b = 0; b < B; ++b) {
+    const double* g = gates + b * 4 * H;
+    double* dg = dgates + b * 4 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t r = b * H + j;
+      const double i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], t = tanh_c[r];
+      const double dct = dc_new[r] + dh_new[r] * o * (1 - t * t);
+      dg[j] = dct * gg * i * (1 - i);
+      dg[H + j] = dct * c[r] * f * (1 - f);
+      dg[2 * H + j] = dct * i * (1 - gg * gg);
+      dg[3 * H + j] = dh_new[r] * t * o * (1 - o);
+      dc[r] = dct * f;
+    }
+  }
+}
+void gates_backward(int64_t B, int64_t H, const float* dh_new, const float* dc_new,
+                    const float* gates, const float* c, const float* tanh_c, float* dgates,
+                    float* dc) {
+  lstm_gates_backward_f32(B, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
+}
+
+// x in sorted order with the padded steps zeroed (so a NaN in padding cannot reach dW_ih).
+Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths) {
+  Tensor xs = rnn_detail::permute_batch(x, o, false);
+  if (!has_lengths) return xs;
+  if (o.identity) xs = xs.clone();
+  const int64_t T = xs.size(0), B = xs.size(1);
+  const size_t row = size_t(xs.size(2)) * dtype_size(xs.dtype());
+  char* p = static_cast<char*>(xs.raw_data());
+  for (int64_t t = 0; t < T; ++t)
+    std::memset(p + size_t(t * B + o.active[size_t(t)]) * row, 0,
+                size_t(B - o.active[size_t(t)]) * row);
+  return xs;
+}
+
+// A writable contiguous [B, F] copy in sorted order of `t`, or zeros when undefined.
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
+  if (!t.defined()) return zeros(shape, dt);
+  Tensor s = rnn_detail::permute_rows(t, o, false);
+  return o.identity ? s.clone() : s;
+}
+
+template <typename T>
+RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                          const RnnWeights& w, const Tensor& lengths, bool reverse) {
+  const DType dt = x.dtype();
+  const int64_t T_ = d.T, B = d.B, H = d.H, P = d.P, G = d.G;
+  const bool proj = w.w_hr.defined();
+  RnnSeqOutput out;
+  RnnSaved& s = out.saved;
+  s.order = seq_order("lstm", lengths, T_, B);
+  s.x = sorted_input(x, s.order, lengths.defined());
+  s.gates = rnn_detail::input_projection(s.x, w, true);
+  s.h_prev = zeros({T_, B, P}, dt);
+  s.c_prev = zeros({T_, B, H}, dt);
+  s.tanh_c = zeros({T_, B, H}, dt);
+  if (proj) s.h_raw = zeros({T_, B, H}, dt);
+  Tensor y = zeros({T_, B, P}, dt);
+  Tensor hs = sorted_state(h0, s.order, {B, P}, dt), cs = sorted_state(c0, s.order, {B, H}, dt);
+  const Tensor whh = w.w_hh.contiguous();
+  const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
+  // Rows never interact, so each thread runs the whole recurrence for its own rows: no
+  // synchronization per step (single-threaded GEMMs inside the pool).
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* hsp = hs.data<T>() + r0 * P;
+    T* csp = cs.data<T>() + r0 * H;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? T_ - 1 - k : k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;  // every sample of this chunk is shorter than t + 1
+      const int64_t row = t * B + r0;
+      T* hp = s.h_prev.data<T>() + row * P;
+      T* cp = s.c_prev.data<T>() + row * H;
+      T* g = s.gates.data<T>() + row * G;
+      T* yt = y.data<T>() + row * P;
+      std::memcpy(hp, hsp, size_t(n * P) * sizeof(T));
+      std::memcpy(cp, csp, size_t(n * H) * sizeof(T));
+      gemm_t<T>(false, true, n, G, P, hp, P, whh.data<T>(), P, T(1), g, G);
+      T* hraw = proj ? s.h_raw.data<T>() + row * H : yt;
+      gates_forward(n, H, g, cp, hraw, csp, s.tanh_c.data<T>() + row * H);
+      if (proj) gemm_t<T>(false, true, n, P, H, hraw, H, whr.data<T>(), H, T(0), yt, P);
+      std::memcpy(hsp, yt, size_t(n * P) * sizeof(T));
+    }
+  });
+  out.y = rnn_detail::permute_batch(y, s.order, true);
+  out.h_n = rnn_detail::permute_rows(hs, s.order, true);
+  out.c_n = rnn_detail::permute_rows(cs, s.order, true);
+  return out;
+}
+
+template <typename T>
+RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
+                          const RnnWeights& w, const RnnSaved& s, bool reverse,
+                          const RnnSeqNeeds& needs) {
+  const DType dt = s.x.dtype();
+  const int64_t T_ = s.x.size(0), B = s.x.size(1), G = s.gates.size(2), H = G / 4;
+  const int64_t P = s.h_prev.size(2);
+  const bool proj = w.w_hr.defined();
+  const Tensor dys = dy.defined() ? rnn_detail::permute_batch(dy, s.order, false) : Tensor();
+  Tensor dhs = sorted_state(dh_n, s.order, {B, P}, dt), dcs = sorted_state(dc_n, s.order, {B, H}, dt);
+  Tensor dgates = zeros({T_, B, G}, dt);
+  Tensor dh_out = proj ? zeros({T_, B, P}, dt) : Tensor();
+  Tensor dh_cur = empty({B, P}, dt), dh_raw = proj ? empty({B, H}, dt) : Tensor();
+  const Tensor whh = w.w_hh.contiguous();
+  const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
+  parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
+    T* dhsp = dhs.data<T>() + r0 * P;
+    T* dcsp = dcs.data<T>() + r0 * H;
+    T* dcur = dh_cur.data<T>() + r0 * P;
+    T* draw = proj ? dh_raw.data<T>() + r0 * H : nullptr;
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = reverse ? k : T_ - 1 - k;
+      const int64_t n = rnn_detail::rows_active(s.order, t, r0, r1);
+      if (n == 0) continue;
+      const int64_t row = t * B + r0;
+      // The gradient reaching this step's output h: from y_t and from step t+1 (in run order).
+      if (dys.defined()) {
+        const T* dyt = dys.data<T>() + row * P;
+        for (int64_t i = 0; i < n * P; ++i) dcur[i] = dhsp[i] + dyt[i];
+      } else {
+        std::memcpy(dcur, dhsp, size_t(n * P) * sizeof(T));
+      }
+      const T* dh_gates = dcur;
+      if (proj) {
+        std::memcpy(dh_out.data<T>() + row * P, dcur, size_t(n * P) * sizeof(T));
+        gemm_t<T>(false, false, n, H, P, dcur, P, whr.data<T>(), H, T(0), draw, H);
+        dh_gates = draw;
+      }
+      T* dg = dgates.data<T>() + row * G;
+      gates_backward(n, H, dh_gates, dcsp, s.gates.data<T>() + row * G,
+                     s.c_prev.data<T>() + row * H, s.tanh_c.data<T>() + row * H, dg, dcsp);
+      gemm_t<T>(false, false, n, P, G, dg, G, whh.data<T>(), P, T(0), dhsp, P);
+    }
+  });
+  RnnSeqGrads r;
+  if (needs.h0) r.dh0 = rnn_detail::permute_rows(dhs, s.order, true);
+  if (needs.c0) r.dc0 = rnn_detail::permute_rows(dcs, s.order, true);
+  const int64_t R = T_ * B;
+  if (needs.w_hh) {
+    r.dw_hh = zeros({G, P}, dt);
+    gemm_t<T>(true, false, G, P, R, dgates.data<T>(), G, s.h_prev.data<T>(), P, T(0),
+              r.dw_hh.data<T>(), P);
+  }
+  if (proj && needs.w_hr) {
+    r.dw_hr = zeros({P, H}, dt);
+    gemm_t<T>(true, false, P, H, R, dh_out.data<T>(), P, s.h_raw.data<T>(), H, T(0),
+              r.dw_hr.data<T>(), H);
+  }
+  // b_ih and b_hh enter the same sum, so both get the column sums of da.
+  RnnSeqNeeds in_needs = needs;
+  in_needs.b_ih = needs.b_ih || needs.b_hh;
+  rnn_detail::input_grads(dgates, s.x, w.w_ih, in_needs, s.order, r);
+  if (needs.b_hh) r.db_hh = needs.b_ih ? r.db_ih.clone() : r.db_ih;
+  if (!needs.b_ih) r.db_ih = Tensor();
+  return r;
+}
+
+}  // namespace
+
+RnnSeqOutput lstm_seq(const Tensor& x, const Tensor& h0, const Tensor& c0, const RnnWeights& w,
+                      const Tensor& lengths, bool reverse) {
+  const SeqDims d = rnn_detail::check_seq("lstm", x, h0, c0, w, 4);
+  if (x.dtype() == DType::f32) return forward_impl<float>(d, x, h0, c0, w, lengths, reverse);
+  return forward_impl<double>(d, x, h0, c0, w, lengths, reverse);
+}
+
+RnnSeqGrads lstm_seq_backward(const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
+                              const RnnWeights& w, const RnnSaved& saved, bool reverse,
+                              const RnnSeqNeeds& needs) {
+  const int64_t T_ = saved.x.size(0), B = saved.x.size(1), H = saved.gates.size(2) / 4;
+  const int64_t P = saved.h_prev.size(2);
+  const DType dt = saved.x.dtype();
+  auto check = [&](const char* what, const Tensor& t, const Shape& want) {
+    if (t.defined() && (t.shape() != want || t.dtype() != dt))
+      fail("lstm backward: expected ", what, " of shape ", shape_str(want), " and dtype ",
+           dtype_name(dt), ", found ", shape_str(t.shape()), " ", dtype_name(t.dtype()));
+  };
+  check("dy", dy, {T_, B, P});
+  check("dh_n", dh_n, {B, P});
+  check("dc_n", dc_n, {B, H});
+  if (dt == DType::f32) return backward_impl<float>(dy, dh_n, dc_n, w, saved, reverse, needs);
+  return backward_impl<double>(dy, dh_n, dc_n, w, saved, reverse, needs);
+}
+
+}  // namespace finch::ops
