@@ -38,12 +38,14 @@ int main(int argc, char** argv) {
     std::cerr << "train_series: " << e.what() << " (see train_series --help)\n";
     return e.get_exit_code();
   }
+  o.model_given = app.count("--model") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   return finch::apps::run_with_user_errors("train_series", [&] {
     finch::apps::finalize_sequence_options(o);
     finch::set_num_threads(o.threads);
     const finch::apps::SequenceData d = finch::apps::load_series_data(o);
+    if (o.eval_only) return finch::apps::run_sequence_eval("train_series", o, d, command_line);
     return finch::apps::run_sequence_training("train_series", o, d, command_line, false);
   });
 }

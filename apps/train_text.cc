@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     std::cerr << "train_text: " << e.what() << " (see train_text --help)\n";
     return e.get_exit_code();
   }
+  o.model_given = app.count("--model") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   return finch::apps::run_with_user_errors("train_text", [&] {
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     finch::set_num_threads(o.threads);
     finch::apps::create_out_dir(o.out_dir);  // vocab.txt is written while the data is read
     const finch::apps::SequenceData d = finch::apps::load_text_data(o, o.out_dir);
+    if (o.eval_only) return finch::apps::run_sequence_eval("train_text", o, d, command_line);
     return finch::apps::run_sequence_training("train_text", o, d, command_line, false);
   });
 }

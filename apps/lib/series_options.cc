@@ -28,7 +28,8 @@ int64_t default_sequence_batch(const std::string& model, int64_t train_size) {
 void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vector<std::string>& models,
                                 const std::string& model_help) {
   const CLI::Validator positive = positive_number(), non_negative = non_negative_number();
-  app.add_option("--model", o.model, model_help)->check(CLI::IsMember(models))->required();
+  app.add_option("--model", o.model, model_help + " (required unless --eval-only, which reads it from --checkpoint)")
+      ->check(CLI::IsMember(models));
   app.add_option("--epochs", o.epochs, "training epochs (default: fcn 2000, resnet1d 1500 as Fawaz et al.; "
                                        "imdb models 10; others 300)")
       ->check(positive);
@@ -68,6 +69,10 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
   app.add_option("--seed", o.seed, "seed for initialization, shuffling and dropout")->capture_default_str();
   app.add_option("--out", o.out_dir, "output folder")->required();
   app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");
+  app.add_flag("--eval-only", o.eval_only,
+               "only evaluate --checkpoint on the test set (the model and its sizes come from the file)");
+  app.add_option("--checkpoint", o.checkpoint, "weights to evaluate (model.safetensors, best.safetensors or "
+                                               "checkpoint.safetensors)");
   app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test sample to this CSV");
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
@@ -117,6 +122,11 @@ void add_text_data_options(CLI::App& app, SeriesOptions& o) {
 }
 
 void finalize_sequence_options(SeriesOptions& o) {
+  if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");
+  if (!o.eval_only && !o.checkpoint.empty())
+    fail("--checkpoint is only used with --eval-only (to continue training use --resume)");
+  if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
+  if (!o.eval_only && !o.model_given) fail("--model is required (see --help for the networks)");
   o.epochs_given = o.epochs > 0;
   if (o.epochs == 0) o.epochs = default_sequence_epochs(o.model);
   constexpr int64_t kMaxEpochs = 1000000;

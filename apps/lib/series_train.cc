@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,41 @@ class SequenceLogCallback : public train::Callback {
   train::EpochLogCallback classification_;
 };
 
+// Fawaz et al. 2019 report the model of the lowest training loss (Keras's ModelCheckpoint on
+// 'loss'), not the last epoch's: this keeps those weights as lowest_loss.safetensors. The
+// threshold comes from the history, so a resumed run continues where the first left off.
+class LowestLossCallback : public train::Callback {
+ public:
+  LowestLossCallback(std::string path, train::Metadata metadata)
+      : path_(std::move(path)), metadata_(std::move(metadata)) {}
+  void on_train_begin(train::Context& ctx) override {
+    for (const auto& row : ctx.state.history)
+      if (row["train_loss"].is_number()) lowest_ = std::min(lowest_, row["train_loss"].get<double>());
+  }
+  void on_epoch_end(train::Context& ctx, const train::EpochEnd& e) override {
+    if (!(e.train.loss < lowest_)) return;
+    lowest_ = e.train.loss;
+    train::save_weights(path_, ctx.model, metadata_);
+  }
+
+ private:
+  std::string path_;
+  train::Metadata metadata_;
+  double lowest_ = std::numeric_limits<double>::infinity();
+};
+
+// The epoch (1-based) of the lowest training loss in the history and that loss; epoch 0: none.
+std::pair<int64_t, double> lowest_loss_epoch(const nlohmann::json& history) {
+  int64_t epoch = 0;
+  double lowest = std::numeric_limits<double>::infinity();
+  for (const auto& row : history)
+    if (row["train_loss"].is_number() && row["train_loss"].get<double>() < lowest) {
+      lowest = row["train_loss"].get<double>();
+      epoch = row["epoch"].get<int64_t>();
+    }
+  return {epoch, lowest};
+}
+
 // Metadata entries of `spec` and the data that a resumed run must share with its checkpoint.
 void check_resume_matches(const std::string& path, const train::Metadata& want) {
   const SafetensorsFile f = load_safetensors(path);
@@ -73,6 +109,55 @@ double samples_per_second(const nlohmann::json& history) {
     if (row.contains("images") && row["images"].is_number()) samples += row["images"].get<double>();
   }
   return seconds > 0 ? train::round_significant(samples / seconds) : 0.0;
+}
+
+// The summary.json keys that training and --eval-only share: the model, the data and the
+// test metrics (classification scores or regression errors).
+nlohmann::json evaluation_summary(const SequenceData& d, const models::SeriesSpec& spec,
+                                  const nn::Module& model, const train::EvalResult& r) {
+  nlohmann::json s = {{"model", spec.name},
+                      {"dataset", d.name},
+                      {"task", d.regression ? "regression" : "classification"},
+                      {"parameters", model.num_parameters()},
+                      {"architecture", spec.to_metadata()},
+                      {"test_samples", r.count},
+                      {"test_loss", finite_or_null(r.loss)},
+                      {"test_accuracy", finite_or_null(r.accuracy)}};
+  if (d.regression) {
+    s["test_mse"] = r.mse;
+    s["test_mae"] = r.mae;
+    s["test_rmse"] = r.rmse;
+    s["test_mse_original"] = finite_or_null(r.mse_original);
+    s["test_mae_original"] = finite_or_null(r.mae_original);
+    s["test_rmse_original"] = finite_or_null(r.rmse_original);
+  } else {
+    const train::ClassificationScores cs = train::classification_scores(r.confusion);
+    s["classes"] = d.classes;
+    s["balanced_accuracy"] = finite_or_null(cs.balanced_accuracy);
+    s["macro_precision"] = finite_or_null(cs.macro_precision);
+    s["macro_recall"] = finite_or_null(cs.macro_recall);
+    s["macro_f1"] = finite_or_null(cs.macro_f1);
+    s["cohen_kappa"] = finite_or_null(cs.cohen_kappa);
+    s["per_class_accuracy"] = finite_or_null(r.per_class_accuracy());
+    s["per_class_precision"] = finite_or_null(cs.precision);
+    s["per_class_f1"] = finite_or_null(cs.f1);
+    s["confusion_matrix"] = r.confusion;
+  }
+  nlohmann::json data_meta = nlohmann::json::object();
+  for (const auto& [k, v] : d.metadata) data_meta[k] = v;
+  s["data"] = data_meta;
+  s["threads"] = get_num_threads();
+  s["finch_version"] = finch_version();
+  return s;
+}
+
+void print_result(const train::EvalResult& r, const nlohmann::json& s, const std::string& tail) {
+  if (r.regression)
+    std::printf("test MSE %.5g RMSE %.5g MAE %.5g%s\n", r.mse, r.rmse, r.mae, tail.c_str());
+  else
+    std::printf("test accuracy %.4f, macro F1 %.4f, balanced accuracy %.4f%s\n", r.accuracy,
+                s["macro_f1"].is_number() ? s["macro_f1"].get<double>() : NAN,
+                s["balanced_accuracy"].is_number() ? s["balanced_accuracy"].get<double>() : NAN, tail.c_str());
 }
 
 }  // namespace
@@ -162,10 +247,11 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   train::CheckpointCallback checkpoints(o.out_dir, tags, weights_meta);
   train::MetricsCsvCallback metrics(out + "metrics.csv");
   SequenceLogCallback log;
+  LowestLossCallback lowest(out + "lowest_loss.safetensors", weights_meta);
   train::LoopConfig lc = loop_config(o, quiet);
-  const train::EvalResult last =
-      train::fit(*model, *opt, loader, loss, schedule, lc, state,
-                 [&](nn::Module& m) { return train::evaluate(m, d.test, ec); }, {&checkpoints, &metrics, &log});
+  const train::EvalResult last = train::fit(
+      *model, *opt, loader, loss, schedule, lc, state, [&](nn::Module& m) { return train::evaluate(m, d.test, ec); },
+      {&checkpoints, &metrics, &lowest, &log});
   train::EvalConfig final_ec = ec;
   final_ec.keep_logits = !o.predictions.empty() && !d.regression;
   const train::EvalResult r =
@@ -173,61 +259,78 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   train::save_weights(out + "model.safetensors", *model, weights_meta);
   if (final_ec.keep_logits) train::write_predictions_csv(o.predictions, r);
 
-  nlohmann::json s = {{"model", o.model},
-                      {"dataset", d.name},
-                      {"task", d.regression ? "regression" : "classification"},
-                      {"parameters", model->num_parameters()},
-                      {"architecture", spec.to_metadata()},
-                      {"test_samples", r.count},
-                      {"test_loss", finite_or_null(r.loss)},
-                      {"test_accuracy", finite_or_null(r.accuracy)}};
-  if (d.regression) {
-    s["test_mse"] = r.mse;
-    s["test_mae"] = r.mae;
-    s["test_rmse"] = r.rmse;
-    s["test_mse_original"] = finite_or_null(r.mse_original);
-    s["test_mae_original"] = finite_or_null(r.mae_original);
-    s["test_rmse_original"] = finite_or_null(r.rmse_original);
-  } else {
-    const train::ClassificationScores cs = train::classification_scores(r.confusion);
-    s["classes"] = d.classes;
-    s["balanced_accuracy"] = finite_or_null(cs.balanced_accuracy);
-    s["macro_precision"] = finite_or_null(cs.macro_precision);
-    s["macro_recall"] = finite_or_null(cs.macro_recall);
-    s["macro_f1"] = finite_or_null(cs.macro_f1);
-    s["cohen_kappa"] = finite_or_null(cs.cohen_kappa);
-    s["per_class_accuracy"] = finite_or_null(r.per_class_accuracy());
-    s["per_class_precision"] = finite_or_null(cs.precision);
-    s["per_class_f1"] = finite_or_null(cs.f1);
-    s["confusion_matrix"] = r.confusion;
-    s["best_test_accuracy"] = std::max(state.best_test_accuracy, r.accuracy);
-  }
+  nlohmann::json s = evaluation_summary(d, spec, *model, r);
+  if (!d.regression) s["best_test_accuracy"] = std::max(state.best_test_accuracy, r.accuracy);
   s["model_file_bytes"] = int64_t(std::filesystem::file_size(out + "model.safetensors"));
   s["epochs"] = o.epochs;
   s["epochs_done"] = state.epochs_done;
   s["train_samples"] = d.train->size();
   s["train_samples_per_second"] = samples_per_second(state.history);
   s["wall_seconds"] = train::round_significant(std::chrono::duration<double>(Clock::now() - t0).count());
-  s["threads"] = get_num_threads();
-  s["finch_version"] = finch_version();
   s["command_line"] = command_line;
+  if (const auto [epoch, train_loss] = lowest_loss_epoch(state.history);
+      epoch > 0 && std::filesystem::exists(out + "lowest_loss.safetensors")) {
+    nn::ModulePtr kept = models::create_series(spec, nullptr);
+    train::load_weights(out + "lowest_loss.safetensors", *kept);
+    const train::EvalResult k = train::evaluate(*kept, d.test, ec);
+    nlohmann::json low = {{"epoch", epoch}, {"train_loss", train_loss}, {"test_loss", finite_or_null(k.loss)}};
+    if (d.regression) {
+      low["test_mse"] = k.mse;
+      low["test_rmse_original"] = finite_or_null(k.rmse_original);
+    } else {
+      low["test_accuracy"] = k.accuracy;
+      low["macro_f1"] = finite_or_null(train::classification_scores(k.confusion).macro_f1);
+    }
+    s["lowest_train_loss"] = low;
+  }
   s["hyperparameters"] = {{"batch_size", o.batch_size}, {"lr", o.lr},         {"optimizer", o.optimizer},
                           {"weight_decay", o.weight_decay}, {"schedule", o.schedule}, {"seed", o.seed},
                           {"label_smoothing", o.label_smoothing}};
-  nlohmann::json data_meta = nlohmann::json::object();
-  for (const auto& [k, v] : d.metadata) data_meta[k] = v;
-  s["data"] = data_meta;
   write_json_file(out + "summary.json", s);
   train::ReportExtras extras;  // the lr curve comes from the history (the plateau schedule's real LRs)
   if (o.schedule != "plateau") extras.lr_curve = train::schedule_curve(schedule, loader.num_batches());
   train::write_report_html(out + "report.html", s, state.history, extras);
-  if (d.regression)
-    std::printf("test MSE %.5g RMSE %.5g MAE %.5g after %lld epochs; report: %sreport.html\n", r.mse, r.rmse, r.mae,
-                static_cast<long long>(state.epochs_done), out.c_str());
-  else
-    std::printf("test accuracy %.4f (best %.4f), macro F1 %.4f after %lld epochs; report: %sreport.html\n",
-                r.accuracy, s["best_test_accuracy"].get<double>(), s["macro_f1"].is_number() ? s["macro_f1"].get<double>() : NAN,
-                static_cast<long long>(state.epochs_done), out.c_str());
+  print_result(r, s, " after " + std::to_string(state.epochs_done) + " epochs; report: " + out + "report.html");
+  return 0;
+}
+
+int run_sequence_eval(const std::string& program, SeriesOptions o, const SequenceData& d,
+                      const std::string& command_line) {
+  const auto t0 = Clock::now();
+  const SafetensorsFile f = load_safetensors(o.checkpoint);
+  const models::SeriesSpec spec = models::SeriesSpec::from_metadata(f.metadata, o.checkpoint);
+  if (o.model_given && o.model != spec.name) fail(o.checkpoint, " holds a ", spec.name, " but --model is ", o.model);
+  // The data must be prepared as it was for training: same format, normalization (and its
+  // statistics), classes, vocabulary and lengths.
+  for (const auto& [key, value] : d.metadata) {
+    auto it = f.metadata.find(key);
+    if (it != f.metadata.end() && it->second != value)
+      fail(o.checkpoint, " was trained on data prepared otherwise: its '", key, "' is '", it->second,
+           "' but this data gives '", value, "'");
+  }
+  nn::ModulePtr model = models::create_series(spec, nullptr);
+  train::load_weights(o.checkpoint, *model);
+  train::EvalConfig ec;
+  ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());
+  ec.workers = o.workers;
+  ec.target_std = d.target_std;
+  ec.keep_logits = !o.predictions.empty() && !d.regression;
+  if (!d.regression && spec.num_classes != ec.num_classes && !(spec.num_classes == 1 && ec.num_classes == 2))
+    fail(o.checkpoint, " holds a model with ", spec.num_classes, " outputs but the data has ", ec.num_classes,
+         " classes");
+  const train::EvalResult r = train::evaluate(*model, d.test, ec);
+  create_out_dir(o.out_dir);
+  nlohmann::json s = evaluation_summary(d, spec, *model, r);
+  s["checkpoint"] = o.checkpoint;
+  s["model_file_bytes"] = int64_t(std::filesystem::file_size(o.checkpoint));
+  s["command_line"] = command_line;
+  s["wall_seconds"] = train::round_significant(std::chrono::duration<double>(Clock::now() - t0).count());
+  write_json_file(o.out_dir + "/summary.json", s);
+  train::write_report_html(o.out_dir + "/report.html", s, nlohmann::json::array());
+  if (ec.keep_logits) train::write_predictions_csv(o.predictions, r);
+  std::cerr << program << ": evaluated " << o.checkpoint << " (" << spec.name << ") on " << d.test->size()
+            << " test samples\n";
+  print_result(r, s, " — " + o.out_dir + "/summary.json");
   return 0;
 }
 

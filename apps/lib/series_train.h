@@ -22,4 +22,10 @@ models::SeriesSpec sequence_spec(const SeriesOptions& o, const SequenceData& d);
 int run_sequence_training(const std::string& program, SeriesOptions o, const SequenceData& d,
                           const std::string& command_line, bool quiet);
 
+// --eval-only: rebuilds the model from --checkpoint's metadata alone (no model flags), checks
+// that `d` was prepared as its training data was, and writes summary.json, report.html and
+// --predictions for the test set.
+int run_sequence_eval(const std::string& program, SeriesOptions o, const SequenceData& d,
+                      const std::string& command_line);
+
 }  // namespace finch::apps

@@ -112,6 +112,28 @@ TEST_F(TrainSeries, FcnWritesEveryFileWithTheMetrics) {
   const std::string csv = slurp((root_ / "run" / "metrics.csv").string());
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
   EXPECT_NE(slurp((root_ / "run" / "report.html").string()).find("macro F1"), std::string::npos);
+  // Fawaz et al.'s protocol beside the last epoch: the weights of the lowest training loss.
+  EXPECT_TRUE(fs::exists(root_ / "run" / "lowest_loss.safetensors"));
+  EXPECT_GE(s["lowest_train_loss"]["epoch"].get<int64_t>(), 1);
+  EXPECT_TRUE(s["lowest_train_loss"].contains("test_accuracy"));
+  // --eval-only rebuilds the model from the file alone (no --model) and gets the same numbers.
+  const RunResult e = run_program("train_series",
+                                  files() + " --eval-only --checkpoint " + (root_ / "run" / "model.safetensors").string() +
+                                      " --out " + (root_ / "eval").string(),
+                                  root_);
+  ASSERT_EQ(e.code, 0) << e.err;
+  const nlohmann::json es = read_json(root_ / "eval" / "summary.json");
+  EXPECT_EQ(es["model"], "fcn");
+  EXPECT_EQ(es["test_accuracy"], s["test_accuracy"]);
+  EXPECT_EQ(es["confusion_matrix"], s["confusion_matrix"]);
+  // Data prepared otherwise than for training is refused, naming the entry.
+  const RunResult other = run_program("train_series",
+                                      files() + " --normalize none --eval-only --checkpoint " +
+                                          (root_ / "run" / "model.safetensors").string() + " --out " +
+                                          (root_ / "eval2").string(),
+                                      root_);
+  EXPECT_NE(other.code, 0);
+  EXPECT_NE(other.err.find("data.normalize"), std::string::npos) << other.err;
 }
 
 TEST_F(TrainSeries, ResumeGivesTheSameResult) {
