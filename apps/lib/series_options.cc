@@ -127,7 +127,6 @@ void finalize_sequence_options(SeriesOptions& o) {
     fail("--checkpoint is only used with --eval-only (to continue training use --resume)");
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
   if (!o.eval_only && !o.model_given) fail("--model is required (see --help for the networks)");
-  o.epochs_given = o.epochs > 0;
   if (o.epochs == 0) o.epochs = default_sequence_epochs(o.model);
   constexpr int64_t kMaxEpochs = 1000000;
   if (o.epochs > kMaxEpochs) fail("--epochs must be at most ", kMaxEpochs, ", got ", o.epochs);

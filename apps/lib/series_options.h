@@ -41,7 +41,6 @@ struct SeriesOptions : TrainOptions {
   // Model sizes (0 / -1: the model's default, models/series_spec.h).
   int64_t hidden_size = 0, num_layers = 0, model_width = 0;
   double dropout = -1;
-  bool batch_size_given = false, epochs_given = false;
 };
 
 // Registers what both programs share (optimization, output, resume, threads, model sizes).
