@@ -2,6 +2,7 @@
 #include "train/evaluate.h"
 
 #include "framework/grad_mode.h"
+#include "train/loop.h"
 
 namespace finch::train {
 
@@ -14,6 +15,21 @@ EvalResult evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> data
   try {
     r = evaluate([&](const Tensor& x) { return model.forward(x); }, std::move(dataset), batch_size, num_classes,
                  keep_logits, workers);
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  return r;
+}
+
+EvalResult evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> dataset, const EvalConfig& c) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard ng;
+  EvalResult r;
+  try {
+    r = evaluate([&](const data::Batch& b) { return forward_batch(model, b); }, std::move(dataset), c);
   } catch (...) {
     model.train(was_training);
     throw;

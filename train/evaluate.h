@@ -15,6 +15,10 @@ namespace finch::train {
 EvalResult evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> dataset, int64_t batch_size,
                     int64_t num_classes, bool keep_logits = false, int workers = 0);
 
+// The same for classification or regression (c.num_classes 0), each batch through forward_batch
+// (train/loop.h), so padded sequences reach a length-aware model with their lengths.
+EvalResult evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> dataset, const EvalConfig& c);
+
 // batch1_latency_ms over model.forward without gradients (the training flag is left as it is).
 double batch1_latency_ms(nn::Module& model, const data::Dataset& dataset, int64_t n);
 

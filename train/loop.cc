@@ -1,12 +1,14 @@
 // The training loop: epochs of optimizer steps, evaluation, best tracking, callbacks.
 #include "train/loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <sstream>
 
 #include "autograd/engine.h"
+#include "autograd/nn/sequence.h"
 #include "framework/error.h"
 #include "framework/progress.h"
 #include "ops/reduce.h"
@@ -22,7 +24,25 @@ double round_significant(double v, int digits) {
 
 namespace {
 std::string prefix(const LoopConfig& c) { return c.name.empty() ? "" : c.name + ": "; }
+
+// The predicted class of each sample, or an empty vector when `out` is not class scores for `n`
+// samples: argmax of [n, K] (K ≥ 2), or z > 0 for one binary logit ([n, 1] or [n]).
+std::vector<int64_t> predicted_classes(const Tensor& out, int64_t n) {
+  if (out.dim() == 2 && out.size(0) == n && out.size(1) >= 2) return ops::argmax(out.detach(), 1).to_vector<int64_t>();
+  if ((out.dim() == 1 && out.size(0) == n) || (out.dim() == 2 && out.size(0) == n && out.size(1) == 1)) {
+    std::vector<int64_t> p;
+    for (float z : out.detach().to(DType::f32).contiguous().to_vector<float>()) p.push_back(z > 0);
+    return p;
+  }
+  return {};
+}
 }  // namespace
+
+Tensor forward_batch(nn::Module& model, const data::Batch& b) {
+  if (b.lengths.defined())
+    if (auto* seq = dynamic_cast<nn::LengthAware*>(&model)) return seq->forward_with_lengths(b.images, b.lengths);
+  return model.forward(b.images);
+}
 
 EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss_fn,
                        const ScheduleConfig& schedule, const LoopConfig& config, int64_t epoch,
@@ -47,8 +67,9 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
     const double lr = apply_schedule(schedule, opt, epoch * steps + i, steps);
     if (i == 0) st.lr = lr;
     opt.zero_grad();
-    Tensor out = model.forward(b.images);
-    Tensor loss = loss_fn(out, b.labels);
+    Tensor out = forward_batch(model, b);
+    const bool regression = b.targets.defined();
+    Tensor loss = loss_fn(out, regression ? b.targets : b.labels);
     const double lv = loss.item();
     if (!std::isfinite(lv))
       fail(config.name, ": the training loss became ", lv, " at epoch ", epoch + 1, " step ", i + 1, "; ",
@@ -58,12 +79,13 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
            config.lr_hint, " (now ", schedule.lr, ")");
     backward(loss);
     opt.step();
-    const int64_t n = b.labels.size(0);
+    const int64_t n = regression ? b.targets.size(0) : b.labels.size(0);
     loss_sum += lv * double(n);
-    // Accuracy only means something for class scores [B, K] against class indices [B].
-    classification = classification && out.dim() == 2 && b.labels.dim() == 1 && out.size(0) == n;
+    // Accuracy only means something for class scores against class indices [B].
+    std::vector<int64_t> p;
+    if (classification && !regression && b.labels.dim() == 1) p = predicted_classes(out, n);
+    classification = !p.empty();
     if (classification) {
-      const auto p = ops::argmax(out.detach(), 1).to_vector<int64_t>();
       const auto y = b.labels.to_vector<int64_t>();
       for (size_t k = 0; k < p.size(); ++k) correct += p[k] == y[k];
     }
@@ -109,7 +131,17 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
     for (Callback* c : callbacks) c->on_epoch_begin(ctx, epoch);
     EpochEnd e;
     e.epoch = epoch;
-    e.train = train_epoch(model, opt, loader, loss, schedule, config, epoch, [&](int64_t step, double lv) {
+    // The plateau schedule's LR follows the training losses so far (optim_config.h).
+    ScheduleConfig epoch_schedule = schedule;
+    if (schedule.kind == "plateau") {
+      std::vector<double> losses;
+      for (const auto& row : state.history)
+        losses.push_back(row["train_loss"].is_number() ? row["train_loss"].get<double>()
+                                                       : std::numeric_limits<double>::quiet_NaN());
+      epoch_schedule.kind = "constant";
+      epoch_schedule.lr = plateau_lr(schedule, losses);
+    }
+    e.train = train_epoch(model, opt, loader, loss, epoch_schedule, config, epoch, [&](int64_t step, double lv) {
       for (Callback* c : callbacks) c->on_batch_end(ctx, epoch, step, lv);
     }, &guard);
     if (const std::string bad = first_non_finite_tensor(model); !bad.empty())
@@ -120,8 +152,16 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
     state.history.push_back(history_row(epoch + 1, e.train, e.test));
     state.epochs_done = epoch + 1;
     ++ran;
-    e.best = e.test.accuracy > state.best_test_accuracy || epoch == 0;
-    if (e.best) state.best_test_accuracy = e.test.accuracy;
+    if (e.test.regression) {
+      // Lowest test loss so far, from the history (so a resumed run agrees without extra state).
+      double lowest = std::numeric_limits<double>::infinity();
+      for (size_t k = 0; k + 1 < state.history.size(); ++k)
+        if (state.history[k]["test_loss"].is_number()) lowest = std::min(lowest, state.history[k]["test_loss"].get<double>());
+      e.best = e.test.loss < lowest || epoch == 0;  // best_test_accuracy stays 0 (no accuracy)
+    } else {
+      e.best = e.test.accuracy > state.best_test_accuracy || epoch == 0;
+      if (e.best) state.best_test_accuracy = e.test.accuracy;
+    }
     for (Callback* c : callbacks) c->on_epoch_end(ctx, e);
   }
   for (Callback* c : callbacks) c->on_train_end(ctx);

@@ -2,9 +2,12 @@
 // progress bar, and fit() — epochs with evaluation, best tracking and callbacks
 // (train/callbacks.h) for progress lines, metrics CSV, checkpoints, reports and QAT phases.
 //
-// Data: a data::DataLoader (batches of inputs and I64 targets). Loss: any callable from
-// (outputs, targets) to a scalar tensor. Accuracy is reported when the outputs are [B, K]
-// class scores and the targets [B] class indices, else it is NaN.
+// Data: a data::DataLoader (batches of inputs and I64 labels, or F32 regression targets).
+// Loss: any callable from (outputs, targets) to a scalar tensor; it gets Batch::targets when the
+// batch has them (regression), else Batch::labels. Accuracy is reported when the outputs are
+// [B, K] class scores (or one binary logit, [B, 1] or [B]) and the labels [B] class indices, and
+// is NaN otherwise (regression). A batch with lengths (padded sequences) goes through
+// nn::LengthAware::forward_with_lengths when the model implements it.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -24,6 +27,10 @@ namespace finch::train {
 
 // (outputs of the model, targets of the batch) → a 0-d loss tensor with a gradient.
 using LossFn = std::function<Tensor(const Tensor& outputs, const Tensor& targets)>;
+
+// The model's outputs for a batch: forward_with_lengths(images, lengths) when the batch carries
+// lengths and the model is an nn::LengthAware, else forward(images).
+Tensor forward_batch(nn::Module& model, const data::Batch& batch);
 
 struct LoopConfig {
   int64_t epochs = 1;             // the run's last epoch (1-based count)
@@ -71,7 +78,9 @@ struct EpochEnd {
   int64_t epoch = 0;  // 0-based
   EpochStats train;
   EvalResult test;
-  bool best = false;  // the best test accuracy so far (always true for the first epoch)
+  // The best test accuracy so far, or for regression (accuracy NaN) the lowest test loss; always
+  // true for the first epoch.
+  bool best = false;
 };
 
 // What callbacks see: the model and optimizer being trained and the state after each step.

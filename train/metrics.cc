@@ -33,7 +33,21 @@ ClassificationMetrics::ClassificationMetrics(int64_t num_classes, bool keep_logi
   r_.confusion.assign(size_t(k_), std::vector<int64_t>(size_t(k_), 0));
 }
 
-void ClassificationMetrics::add(const Tensor& logits, const Tensor& labels) {
+namespace {
+
+// One binary logit z per sample ([B, 1] or [B]) as the two-class logits [0, z] (see metrics.h).
+Tensor two_class_logits(const Tensor& z) {
+  const auto v = z.to(DType::f32).contiguous().to_vector<float>();
+  std::vector<float> two(2 * v.size(), 0.0f);
+  for (size_t i = 0; i < v.size(); ++i) two[2 * i + 1] = v[i];
+  return from_vector<float>(two, {int64_t(v.size()), 2});
+}
+
+}  // namespace
+
+void ClassificationMetrics::add(const Tensor& raw_logits, const Tensor& labels) {
+  const bool one_logit = k_ == 2 && (raw_logits.dim() == 1 || (raw_logits.dim() == 2 && raw_logits.size(1) == 1));
+  const Tensor logits = one_logit ? two_class_logits(raw_logits) : raw_logits;
   if (logits.dim() != 2 || logits.size(1) != k_)
     fail("evaluate: expected logits [B, ", k_, "], got ", shape_str(logits.shape()));
   if (labels.dim() != 1 || labels.size(0) != logits.size(0))
@@ -69,18 +83,138 @@ EvalResult ClassificationMetrics::result() const {
   return r;
 }
 
-EvalResult evaluate(const Forward& forward, std::shared_ptr<const data::Dataset> dataset, int64_t batch_size,
-                    int64_t num_classes, bool keep_logits, int workers) {
+ClassificationScores classification_scores(const std::vector<std::vector<int64_t>>& c) {
+  const size_t k = c.size();
+  for (const auto& row : c) FINCH_CHECK(row.size() == k, "classification_scores: the confusion matrix is not square");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> truth(k, 0), predicted(k, 0);
+  double total = 0, diagonal = 0;
+  for (size_t t = 0; t < k; ++t)
+    for (size_t p = 0; p < k; ++p) {
+      truth[t] += double(c[t][p]);
+      predicted[p] += double(c[t][p]);
+      total += double(c[t][p]);
+      if (t == p) diagonal += double(c[t][p]);
+    }
+  ClassificationScores s;
+  s.precision.assign(k, nan);
+  s.recall.assign(k, nan);
+  s.f1.assign(k, nan);
+  if (total == 0) {
+    s.accuracy = s.balanced_accuracy = s.macro_precision = s.macro_recall = s.macro_f1 = s.cohen_kappa = nan;
+    return s;
+  }
+  // 0/0 is 0 here, as sklearn's zero_division default gives (with a warning).
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  double present = 0, in_truth = 0, recall_in_truth = 0, expected = 0;
+  for (size_t j = 0; j < k; ++j) {
+    expected += truth[j] * predicted[j];
+    if (truth[j] == 0 && predicted[j] == 0) continue;  // neither: not one of sklearn's labels
+    const double tp = double(c[j][j]);
+    s.precision[j] = ratio(tp, predicted[j]);
+    s.recall[j] = ratio(tp, truth[j]);
+    s.f1[j] = ratio(2 * tp, truth[j] + predicted[j]);  // = 2PR/(P+R), and 0 where that is 0/0
+    s.macro_precision += s.precision[j];
+    s.macro_recall += s.recall[j];
+    s.macro_f1 += s.f1[j];
+    present += 1;
+    if (truth[j] > 0) {
+      recall_in_truth += s.recall[j];
+      in_truth += 1;
+    }
+  }
+  s.macro_precision /= present;
+  s.macro_recall /= present;
+  s.macro_f1 /= present;
+  s.accuracy = diagonal / total;
+  s.balanced_accuracy = recall_in_truth / in_truth;
+  const double po = diagonal / total, pe = expected / (total * total);
+  s.cohen_kappa = pe < 1 ? (po - pe) / (1 - pe) : nan;
+  return s;
+}
+
+RegressionMetrics::RegressionMetrics(std::vector<double> target_std) : std_(std::move(target_std)) {
+  for (double v : std_)
+    if (!(std::isfinite(v) && v > 0)) fail("RegressionMetrics: a target std must be finite and positive, found ", v);
+}
+
+void RegressionMetrics::add(const Tensor& outputs, const Tensor& targets) {
+  if (outputs.dim() < 1 || targets.dim() < 1 || outputs.size(0) != targets.size(0) ||
+      outputs.numel() != targets.numel())
+    fail("evaluate: expected outputs with the targets' ", targets.numel(), " values ", shape_str(targets.shape()),
+         ", got ", shape_str(outputs.shape()));
+  const auto y = outputs.to(DType::f32).contiguous().to_vector<float>();
+  const auto t = targets.to(DType::f32).contiguous().to_vector<float>();
+  // Values per sample, and per target variable (axis 1) within a sample.
+  const size_t per_sample = size_t(targets.numel() / std::max<int64_t>(1, targets.size(0)));
+  const int64_t vars = targets.dim() >= 2 ? targets.size(1) : 1;
+  if (!std_.empty() && std_.size() != 1 && int64_t(std_.size()) != vars)
+    fail("evaluate: ", std_.size(), " target std values for targets ", shape_str(targets.shape()), " with ", vars,
+         " variables along axis 1");
+  const size_t per_var = per_sample / size_t(std::max<int64_t>(1, vars));
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double e = double(y[i]) - double(t[i]);
+    sq_ += e * e;
+    abs_ += std::fabs(e);
+    if (!std_.empty()) {
+      const double eo = e * std_[std_.size() == 1 ? 0 : (i % per_sample) / per_var];
+      sq_orig_ += eo * eo;
+      abs_orig_ += std::fabs(eo);
+    }
+  }
+  values_ += int64_t(y.size());
+  samples_ += targets.size(0);
+}
+
+EvalResult RegressionMetrics::result() const {
+  EvalResult r;
+  r.regression = true;
+  r.count = samples_;
+  r.accuracy = std::numeric_limits<double>::quiet_NaN();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (values_ > 0) {
+    r.mse = sq_ / double(values_);
+    r.mae = abs_ / double(values_);
+    r.rmse = std::sqrt(r.mse);
+    r.loss = r.mse;
+  }
+  r.mse_original = std_.empty() || !values_ ? nan : sq_orig_ / double(values_);
+  r.mae_original = std_.empty() || !values_ ? nan : abs_orig_ / double(values_);
+  r.rmse_original = std::sqrt(r.mse_original);
+  return r;
+}
+
+EvalResult evaluate(const BatchForward& forward, std::shared_ptr<const data::Dataset> dataset, const EvalConfig& c) {
   data::DataLoaderOptions lo;
-  lo.batch_size = batch_size;
+  lo.batch_size = c.batch_size;
   lo.shuffle = false;
-  lo.num_workers = workers;
+  lo.num_workers = c.workers;
   data::DataLoader loader(std::move(dataset), lo);
   loader.start_epoch(0);
-  ClassificationMetrics m(num_classes, keep_logits);
   data::Batch b;
-  while (loader.next(b)) m.add(forward(b.images), b.labels);
+  if (c.num_classes == 0) {
+    RegressionMetrics m(c.target_std);
+    while (loader.next(b)) {
+      if (!b.targets.defined()) fail("evaluate: a regression evaluation needs samples with targets");
+      m.add(forward(b), b.targets);
+    }
+    return m.result();
+  }
+  ClassificationMetrics m(c.num_classes, c.keep_logits);
+  while (loader.next(b)) m.add(forward(b), b.labels);
   return m.result();
+}
+
+EvalResult evaluate(const Forward& forward, std::shared_ptr<const data::Dataset> dataset, int64_t batch_size,
+                    int64_t num_classes, bool keep_logits, int workers) {
+  EvalConfig c;
+  c.batch_size = batch_size;
+  c.num_classes = num_classes;
+  c.keep_logits = keep_logits;
+  c.workers = workers;
+  // This path is classification only: 0 classes is an error here, not a regression request.
+  if (num_classes <= 0) fail("ClassificationMetrics: expected a positive number of classes, found ", num_classes);
+  return evaluate([&](const data::Batch& b) { return forward(b.images); }, std::move(dataset), c);
 }
 
 double batch1_latency_ms(const Forward& forward, const data::Dataset& test, int64_t n) {

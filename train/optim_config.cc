@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "autograd/optim/optim.h"
 #include "framework/error.h"
@@ -49,10 +50,26 @@ ScheduleValue schedule_at(const ScheduleConfig& c, int64_t step, int64_t steps_p
     s.step_size_up = std::max<int64_t>(1, total / 4);  // two full triangles over the run
     v.lr = s.lr(step);
     v.momentum = s.momentum(step);
-  } else if (c.kind != "constant") {
-    fail("schedule: unknown schedule '", c.kind, "' (expected cosine, step, onecycle, cyclic or constant)");
+  } else if (c.kind != "constant" && c.kind != "plateau") {
+    fail("schedule: unknown schedule '", c.kind, "' (expected cosine, step, onecycle, cyclic, plateau or constant)");
   }
   return v;
+}
+
+double plateau_lr(const ScheduleConfig& c, const std::vector<double>& epoch_losses) {
+  double lr = c.lr, best = std::numeric_limits<double>::infinity();
+  int64_t wait = 0;
+  for (double loss : epoch_losses) {
+    if (loss < best - c.plateau_min_delta) {
+      best = loss;
+      wait = 0;
+    } else if (++wait >= c.plateau_patience) {
+      // Keras compares against min_lr as a float32; lr is always ≥ min_lr here, so '>' suffices.
+      if (lr > c.plateau_min_lr) lr = std::max(lr * c.plateau_factor, c.plateau_min_lr);
+      wait = 0;
+    }
+  }
+  return lr;
 }
 
 double apply_schedule(const ScheduleConfig& c, optim::Optimizer& opt, int64_t step, int64_t steps_per_epoch) {

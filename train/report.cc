@@ -63,6 +63,11 @@ std::string render_report_html(const nlohmann::json& summary, const nlohmann::js
   if (summary.contains("best_test_accuracy")) row("best test accuracy", pct("best_test_accuracy"));
   for (const char* k : {"float_test_accuracy", "qat_test_accuracy", "converted_test_accuracy"})
     if (summary.contains(k)) row(k, pct(k));
+  // Sequence tasks (train_series, train_text): the other classification scores, or the errors.
+  for (const char* k : {"balanced_accuracy", "macro_f1"})
+    if (summary.contains(k)) row(k == std::string("macro_f1") ? "macro F1" : "balanced accuracy", pct(k));
+  for (const char* k : {"cohen_kappa", "test_mse", "test_rmse", "test_mae", "test_rmse_original", "test_mae_original"})
+    if (summary.contains(k)) row(k, cell(summary[k]));
   for (const char* k : {"parameters", "model_file_bytes", "float_model_bytes", "converted_model_bytes", "epochs",
                         "train_images_per_second", "wall_seconds", "threads", "finch_version", "command_line"})
     if (summary.contains(k)) row(k, cell(summary[k]));
