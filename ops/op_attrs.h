@@ -72,6 +72,10 @@ inline constexpr AttrSpec keepdim{"keepdim", AttrKind::boolean, false};
 inline constexpr AttrSpec start_dim{"start_dim", AttrKind::integer, true, -double(kMaxDims), double(kMaxDims)};
 inline constexpr AttrSpec end_dim{"end_dim", AttrKind::integer, true, -double(kMaxDims), double(kMaxDims)};
 inline constexpr AttrSpec shape{"shape", AttrKind::int_list, true, -1, double(kMaxExtent), size_t(kMaxDims)};
+// Recurrent and indexing ops (op_schema_rnn.cc): select's index (negative counts from the end),
+// the recurrent ops' layout flag.
+inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxExtent), double(kMaxExtent)};
+inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

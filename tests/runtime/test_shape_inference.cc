@@ -126,6 +126,16 @@ static void float_cases() {
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {2, -1}}}});
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {-1, 4, 3}}}});
   check({"reshape", {i8({2, 12})}, {{"shape", {2, 3, 4}}}});
+  // The recurrent models' ops (op_schema_rnn.cc): lengths, a projection, both directions.
+  const Tensor len = from_vector<int64_t>({3, 1}, {2});
+  check({"lstm", {f32({2, 3, 4}), len, f32({8, 4}), f32({8, 2}), f32({8}), f32({8})}, {{"batch_first", true}}});
+  check({"lstm", {f32({3, 2, 4}), Tensor(), f32({12, 4}), f32({12, 2}), Tensor(), Tensor(), f32({2, 3}), f32({12, 4}),
+                  f32({12, 2}), Tensor(), Tensor(), f32({2, 3})}, json::object()});
+  check({"gru", {f32({2, 3, 4}), len, f32({6, 4}), f32({6, 2}), f32({6}), f32({6}), f32({6, 4}), f32({6, 2}), f32({6}),
+                 f32({6})}, {{"batch_first", true}}});
+  check({"embedding", {from_vector<int64_t>({0, 2, 1, 2}, {2, 2}), f32({3, 5})}, json::object()});
+  check({"permute", {f32({2, 3, 4})}, {{"dims", {0, 2, 1}}}});
+  check({"select", {f32({2, 3, 4})}, {{"dim", 0}, {"index", -1}}});
 }
 
 static void integer_cases() {
@@ -149,6 +159,11 @@ static void integer_cases() {
   check({"qcat", {i8({1, 2, 3, 3}), i8({1, 3, 3, 3})}, {{"dim", 1}}});
   check({"dq_linear", {f32({2, 5}), i8({3, 5}), f32({3})}, {{"act", "none"}}});
   check({"dq_linear", {f32({4, 2, 5}), i8({3, 5})}, json::object()});
+  check({"dq_lstm", {f32({2, 3, 4}), from_vector<int64_t>({3, 1}, {2}), i8({8, 4}), i8({8, 2}), f32({8}), f32({8})},
+         {{"batch_first", true}}});
+  check({"dq_gru", {f32({3, 2, 4}), Tensor(), i8({6, 4}), i8({6, 2}), Tensor(), Tensor(), i8({6, 4}), i8({6, 2})},
+         json::object()});
+  check({"qembedding", {from_vector<int64_t>({0, 2, 1}, {3}), i8({3, 5})}, json::object()});
 }
 
 TEST(ShapeInference, FloatOpsMatchTheKernels) { float_cases(); }
