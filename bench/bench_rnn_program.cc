@@ -1,10 +1,11 @@
 // Whole recurrent programs side by side: the 1-layer LSTM classifier (C 9 inputs, H 128, K 6
-// classes) at T 100, batch 1, as an fp32 program and as a dynamic int8 program (dq_lstm +
-// dq_linear, compile/dynamic_rnn.h), both through runtime::Program exactly as `finch run`
-// executes them. Static int8 has no program op yet: its row is the kernel alone
-// (kernels::QLstm::run on int8 codes, calibrated from the float layer's ranges), the cost a qlstm
-// node would add to the quantize / dequantize around it. Rows:
-//   BM_Fp32Program, BM_DynamicInt8Program, BM_StaticInt8LstmKernel (args: threads)
+// classes) at T 100, batch 1, through runtime::Program exactly as `finch run` executes them:
+//   BM_Fp32Program         lstm + linear (ops/rnn_seq.h, the packed fp32 linear)
+//   BM_DynamicInt8Program  dq_lstm + dq_linear (compile/dynamic_rnn.h)
+//   BM_StaticInt8Program   quantize → qlstm (kernels::QLstm) → dequantize + linear
+//                          (compile/static_rnn.h, calibrated on 8 random-normal batches)
+//   BM_StaticInt8LstmKernel kernels::QLstm::run alone, for what the program adds around it
+// (args: threads).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
+#include "compile/static_rnn.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "kernels/qs8_lstm.h"
@@ -61,6 +63,15 @@ void BM_DynamicInt8Program(benchmark::State& st) {
   run_program(st, std::move(g));
 }
 
+void BM_StaticInt8Program(benchmark::State& st) {
+  runtime::Graph g = setup().fp32;
+  Generator gen(2);
+  std::vector<std::vector<Tensor>> calib;
+  for (int i = 0; i < 8; ++i) calib.push_back({randn({1, kC, kT}, gen)});
+  if (compile::quantize_static_lstm(g, calib) != 1) st.SkipWithError("the lstm node did not become qlstm");
+  run_program(st, std::move(g));
+}
+
 void BM_StaticInt8LstmKernel(benchmark::State& st) {
   set_num_threads(int(st.range(0)));
   namespace qk = quant::kernels;
@@ -85,6 +96,7 @@ void BM_StaticInt8LstmKernel(benchmark::State& st) {
 
 BENCHMARK(BM_Fp32Program)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DynamicInt8Program)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_StaticInt8Program)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_StaticInt8LstmKernel)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

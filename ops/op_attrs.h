@@ -76,6 +76,8 @@ inline constexpr AttrSpec shape{"shape", AttrKind::int_list, true, -1, double(kM
 // the recurrent ops' layout flag.
 inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxExtent), double(kMaxExtent)};
 inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
+// qlstm: the cell state's exponent (c = code · 2^-k_cell, docs/quantization.md §12).
+inline constexpr AttrSpec k_cell{"k_cell", AttrKind::integer, true, 0, 15};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

@@ -98,6 +98,37 @@ Types gru_infer(const Types& in, const json& a, const std::string& w) { return r
 Types dq_lstm_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {4, false, true}); }
 Types dq_gru_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {3, false, true}); }
 
+// qlstm: x i8 codes [B, T, IN] / [T, B, IN], lengths?, w_ih i8 [4H, IN], w_hh i8 [4H, H], b_ih?,
+// b_hh? i32 [4H] -> y codes [B, T, H] / [T, B, H] and h_n codes [1, B, H] (one direction, no
+// projection: what kernels::QLstm runs with P = 0).
+Types qlstm_infer(const Types& in, const json& a, const std::string& where) {
+  const bool batch_first = read_bool(a, attr::batch_first, where, false);
+  read_int(a, attr::k_cell, where);
+  const Shape& x = in[0].shape;
+  if (x.size() != 3 || x[0] < 1 || x[1] < 1 || x[2] < 1)
+    fail(where, ": expected an input ", batch_first ? "[B, T, IN]" : "[T, B, IN]", ", found shape ", shape_str(x));
+  if (in[0].dtype && *in[0].dtype != DType::i8) fail(where, ": expected i8 input codes, found ", dtype_name(*in[0].dtype));
+  const int64_t B = batch_first ? x[0] : x[1], T = batch_first ? x[1] : x[0], IN = x[2];
+  if (present(in, 1)) {
+    want_shape(in, 1, {B}, "lengths (one per sample)", where);
+    if (in[1].dtype && *in[1].dtype != DType::i64) fail(where, ": expected lengths of dtype i64, found ", dtype_name(*in[1].dtype));
+  }
+  const Shape& w = in[2].shape;
+  if (w.size() != 2 || w[0] < 4 || w[0] % 4 != 0 || w[1] != IN)
+    fail(where, ": expected w_ih of shape [4·H, ", IN, "] (H >= 1), found ", shape_str(w));
+  const int64_t G = w[0], H = G / 4;
+  want_shape(in, 3, {G, H}, "w_hh", where);
+  for (size_t k = 2; k < 6; ++k) {
+    if (!present(in, k)) continue;
+    const DType want = k < 4 ? DType::i8 : DType::i32;
+    if (in[k].dtype && *in[k].dtype != want)
+      fail(where, ": expected input ", k, " of dtype ", dtype_name(want), ", found ", dtype_name(*in[k].dtype));
+    if (k >= 4) want_shape(in, k, {G}, k == 4 ? "b_ih" : "b_hh", where);
+  }
+  const Shape y = batch_first ? Shape{B, T, H} : Shape{T, B, H};
+  return {{y, std::nullopt}, {{1, B, H}, std::nullopt}};
+}
+
 Types embedding_rule(const Types& in, const std::string& where, DType weight) {
   if (in[1].dtype && *in[1].dtype != weight)
     fail(where, ": expected a weight of dtype ", dtype_name(weight), ", found ", dtype_name(*in[1].dtype));
@@ -155,6 +186,8 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"x"},          {"lengths", true},      {"w_ih"},       {"w_hh"}, {"b_ih", true}, {"b_hh", true},
       {"w_ih_reverse", true}, {"w_hh_reverse", true}, {"b_ih_reverse", true}, {"b_hh_reverse", true}};
   return {
+      {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
+       {attr::batch_first, attr::k_cell}, qlstm_infer},
       {"dq_lstm", dq_in, 4, false, {attr::batch_first}, dq_lstm_infer},
       {"dq_gru", dq_in, 4, false, {attr::batch_first}, dq_gru_infer},
       {"qembedding", {{"ids"}, {"weight"}}, 2, false, {}, qembedding_infer},

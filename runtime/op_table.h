@@ -49,6 +49,7 @@ const std::vector<std::pair<std::string, OpImpl>>& quant_ops();
 // int8 ones of quant_rnn_ops.cc: dq_lstm, dq_gru, qembedding).
 const std::vector<std::pair<std::string, OpImpl>>& rnn_ops();
 const std::vector<std::pair<std::string, OpImpl>>& quant_rnn_ops();
+const std::vector<std::pair<std::string, OpImpl>>& qlstm_ops();  // qlstm_op.cc
 // The ops whose input 1 is the optional per-sample lengths (I64 [B], each in 1..T).
 inline bool is_recurrent_op(const std::string& op) {
   return op == "lstm" || op == "gru" || op == "dq_lstm" || op == "dq_gru" || op == "qlstm" || op == "qgru";

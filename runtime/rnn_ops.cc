@@ -84,6 +84,7 @@ const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
         {"select", {select_op}},
     };
     for (const auto& e : quant_rnn_ops()) r.push_back(e);
+    for (const auto& e : qlstm_ops()) r.push_back(e);
     return r;
   }();
   return t;

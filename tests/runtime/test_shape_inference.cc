@@ -164,6 +164,24 @@ static void integer_cases() {
   check({"dq_gru", {f32({3, 2, 4}), Tensor(), i8({6, 4}), i8({6, 2}), Tensor(), Tensor(), i8({6, 4}), i8({6, 2})},
          json::object()});
   check({"qembedding", {from_vector<int64_t>({0, 2, 1}, {3}), i8({3, 5})}, json::object()});
+  {  // qlstm reads per-row weight scales: its own graph (the cases above share one scale)
+    Graph g;
+    const QuantInfo rows{std::vector<float>(8, 0.01f), std::vector<int32_t>(8, 0), 0, -127, 127};
+    Node n{"qlstm", "n", {}, {}, {{"batch_first", true}, {"k_cell", 11}}};
+    n.inputs = {g.add_value({"x", {2, 3, 4}, DType::i8, kQ, {}}), -1, g.add_value({"w_ih", {8, 4}, DType::i8, rows, {}}),
+                g.add_value({"w_hh", {8, 2}, DType::i8, rows, {}}), -1, -1};
+    n.outputs = {g.add_value({"y", {}, DType::i8, kQ, {}}), g.add_value({"h", {}, DType::i8, kQ, {}})};
+    covered().insert("qlstm");
+    const std::vector<ops::ValueType> want = ops::infer_types(
+        *ops::find_op_schema("qlstm"),
+        {{{2, 3, 4}, DType::i8, false}, {{}, std::nullopt, true}, {{8, 4}, DType::i8, false}, {{8, 2}, DType::i8, false},
+         {{}, std::nullopt, true}, {{}, std::nullopt, true}},
+        n.attrs, "test");
+    const std::vector<Tensor> got = find_op("qlstm")->fn(n, {i8({2, 3, 4}), Tensor(), i8({8, 4}), i8({8, 2}), Tensor(), Tensor()}, g);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(want[0].shape, got[0].shape());
+    EXPECT_EQ(want[1].shape, got[1].shape());
+  }
 }
 
 TEST(ShapeInference, FloatOpsMatchTheKernels) { float_cases(); }
