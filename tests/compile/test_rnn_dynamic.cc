@@ -87,8 +87,10 @@ TEST_P(RnnDynamic, EveryNodeIsInt8AndTheProgramStaysCloseToTheModel) {
   ASSERT_EQ(got.shape(), want.shape());
   float range = 0;
   for (float v : want.contiguous().to_vector<float>()) range = std::max(range, std::fabs(v));
-  // int8 weights and activations: about 1% of the output range here (measured up to 0.6%).
-  EXPECT_LT(max_abs_diff(got, want), 0.03f * range + 1e-3f) << name;
+  // int8 weights and activations: measured 0.25% (lstm) to 0.85% (imdb_bilstm) of the output range.
+  RecordProperty("max_abs_diff", std::to_string(max_abs_diff(got, want)));
+  RecordProperty("output_range", std::to_string(range));
+  EXPECT_LT(max_abs_diff(got, want), 0.02f * range + 1e-4f) << name;
   EXPECT_EQ(max_abs_diff(p_ref.run(x), got), 0.0f) << "the prepared kernels equal the plain ones";
 }
 

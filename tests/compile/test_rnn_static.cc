@@ -78,7 +78,12 @@ TEST_P(RnnStatic, QlstmProgramEqualsItsReferenceAndStaysCloseToTheModel) {
     float range = 0;
     for (float v : want.contiguous().to_vector<float>()) range = std::max(range, std::fabs(v));
     const Tensor got = p.run({x, len})[0];
-    EXPECT_LT(max_abs_diff(got, want), 0.1f * range + 0.01f) << name;
+    if (i == 0) {
+      RecordProperty("max_abs_diff", std::to_string(max_abs_diff(got, want)));
+      RecordProperty("output_range", std::to_string(range));
+    }
+    // Measured 0.26% (imdb_lstm) and 0.29% (lstm) of the output range on the first batch.
+    EXPECT_LT(max_abs_diff(got, want), 0.03f * range + 1e-4f) << name;
   }
 }
 
