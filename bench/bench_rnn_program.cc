@@ -5,11 +5,13 @@
 //   BM_StaticInt8Program   quantize → qlstm (kernels::QLstm) → dequantize + linear
 //                          (compile/static_rnn.h, calibrated on 8 random-normal batches)
 //   BM_StaticInt8LstmKernel kernels::QLstm::run alone, for what the program adds around it
-// (args: threads).
+// (args: threads). With BENCH_RNN_PROGRAM_DIR set, the three programs are also written there
+// (lstm_fp32.finch, lstm_dynamic.finch, lstm_static.finch) for `finch bench`.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
@@ -20,6 +22,7 @@
 #include "kernels/qs8_lstm.h"
 #include "models/series_rnn.h"
 #include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace finch {
 namespace {
@@ -63,12 +66,19 @@ void BM_DynamicInt8Program(benchmark::State& st) {
   run_program(st, std::move(g));
 }
 
-void BM_StaticInt8Program(benchmark::State& st) {
+runtime::Graph static_graph() {
   runtime::Graph g = setup().fp32;
   Generator gen(2);
   std::vector<std::vector<Tensor>> calib;
   for (int i = 0; i < 8; ++i) calib.push_back({randn({1, kC, kT}, gen)});
-  if (compile::quantize_static_lstm(g, calib) != 1) st.SkipWithError("the lstm node did not become qlstm");
+  compile::quantize_static_lstm(g, calib);
+  return g;
+}
+
+void BM_StaticInt8Program(benchmark::State& st) {
+  runtime::Graph g = static_graph();
+  if (g.nodes.empty() || std::none_of(g.nodes.begin(), g.nodes.end(), [](const runtime::Node& n) { return n.op == "qlstm"; }))
+    return st.SkipWithError("the lstm node did not become qlstm");
   run_program(st, std::move(g));
 }
 
@@ -93,6 +103,18 @@ void BM_StaticInt8LstmKernel(benchmark::State& st) {
     benchmark::DoNotOptimize(y.data());
   }
 }
+
+// Writes the programs when BENCH_RNN_PROGRAM_DIR is set (before the benchmarks run).
+const bool kWritten = [] {
+  const char* dir = std::getenv("BENCH_RNN_PROGRAM_DIR");
+  if (!dir) return false;
+  runtime::Graph d = setup().fp32;
+  compile::quantize_dynamic_graph(d);
+  runtime::write_program(setup().fp32, std::string(dir) + "/lstm_fp32.finch");
+  runtime::write_program(d, std::string(dir) + "/lstm_dynamic.finch");
+  runtime::write_program(static_graph(), std::string(dir) + "/lstm_static.finch");
+  return true;
+}();
 
 BENCHMARK(BM_Fp32Program)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DynamicInt8Program)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
