@@ -72,7 +72,9 @@ TEST_P(RnnDynamic, EveryNodeIsInt8AndTheProgramStaysCloseToTheModel) {
   EXPECT_EQ(r.skipped, 0);
   EXPECT_EQ(count_op(g, "lstm") + count_op(g, "gru") + count_op(g, "linear") + count_op(g, "embedding"), 0);
   for (const runtime::Value& v : g.values)
-    if (v.is_constant() && v.shape.size() == 2) EXPECT_EQ(v.dtype, DType::i8) << v.name << " is still float";
+    if (v.is_constant() && v.shape.size() == 2) {
+      EXPECT_EQ(v.dtype, DType::i8) << v.name << " is still float";
+    }
   runtime::Program p = load(g, name);
   runtime::ProgramOptions ref;
   ref.reference_kernels = true;

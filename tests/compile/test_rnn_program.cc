@@ -66,7 +66,9 @@ TEST_P(RnnProgram, Fp32ProgramMatchesTheModelForAnyBatch) {
   runtime::Graph g = compile::capture_graph(*model, example(name, 2, kT, gen));
   const int rnn_nodes = count_op(g, "lstm") + count_op(g, "gru");
   EXPECT_EQ(rnn_nodes, spec(name).num_layers) << "one node per recurrent layer";
-  if (models::is_text_model(name)) EXPECT_EQ(count_op(g, "embedding"), 1);
+  if (models::is_text_model(name)) {
+    EXPECT_EQ(count_op(g, "embedding"), 1);
+  }
   runtime::Program p = compile_fp32(std::move(g), name);
   for (int64_t B : {1, 3}) {
     const Tensor x = example(name, B, kT, gen);

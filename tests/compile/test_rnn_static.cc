@@ -69,7 +69,9 @@ TEST_P(RnnStatic, QlstmProgramEqualsItsReferenceAndStaysCloseToTheModel) {
     const Tensor x = example(name, B, gen);
     const std::vector<Tensor> a = p.run_all({x, len}), b = ref.run_all({x, len});
     for (size_t v = 0; v < a.size(); ++v)
-      if (a[v].defined()) EXPECT_EQ(max_abs_diff(a[v].to(DType::f32), b[v].to(DType::f32)), 0.0f) << g.values[v].name;
+      if (a[v].defined()) {
+        EXPECT_EQ(max_abs_diff(a[v].to(DType::f32), b[v].to(DType::f32)), 0.0f) << g.values[v].name;
+      }
     Tensor want;
     {
       NoGradGuard ng;
