@@ -45,11 +45,16 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   if (x.dim() != 3) fail("conv1d: expected a 3-D input [N, C, L], got shape ", shape_str(x.shape()));
   if (weight.dim() != 3)
     fail("conv1d: expected a 3-D weight [OC, C/groups, K], got shape ", shape_str(weight.shape()));
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   ops::Conv2dParams p;
   p.sw = stride, p.pw = padding, p.dw = dilation, p.groups = groups;
   Tensor y = ops::conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, p).squeeze(2);
+  // Capture expands conv1d to conv2d on the [N, C, 1, L] view (compile/capture.cc).
+  if (cap.active())
+    cap.record("conv1d", {x, weight, bias}, {y},
+               {{"stride", stride}, {"padding", padding}, {"dilation", dilation}, {"groups", groups}});
   if (rec)
     autograd::record("conv1d", {x, weight, bias}, {y},
                      [x = x.detach(), w = weight.detach(), p, has_bias = bias.defined()](

@@ -274,9 +274,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode, double value) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = ops::pad(x, pads, mode, value);
+  // Programs hold constant padding only (runtime/ops.md `pad`); a reflect/replicate pad is not
+  // recorded, so capture names it as an op it cannot record.
+  if (cap.active() && mode == "constant") cap.record("pad", {x}, {y}, {{"pads", pads}, {"value", value}});
   if (rec)
     autograd::record("pad", {x}, {y}, [shape = x.shape(), pads, mode](const Grads& g, const Needs&) {
       return Grads{ops::pad_backward(g[0], shape, pads, mode)};

@@ -6,11 +6,15 @@
 //   build/bin/bench_parallel --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "framework/parallel.h"
+#include "kernels/f32_eltwise.h"
 #include "kernels/qs8_conv.h"
 #include "kernels/qs8_dwconv.h"
 #include "kernels/qs8_eltwise.h"
@@ -87,6 +91,50 @@ void BM_RegionAfterGap(benchmark::State& st) {
 }
 BENCHMARK(BM_RegionAfterGap)->UseManualTime()->Arg(5)->Arg(20)->Arg(40)->Arg(100)->Arg(300)->Arg(2000);
 
+// The same inside a HotScope (what a program run holds): the worker keeps spinning through any
+// gap, so every region should cost what the 5 us gap costs above.
+void BM_RegionAfterGapHot(benchmark::State& st) {
+  set_num_threads(2);
+  const auto gap = std::chrono::microseconds(st.range(0));
+  const HotScope hot;
+  for (auto _ : st) {
+    const auto until = std::chrono::steady_clock::now() + gap;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(0, 2, Work::nanoseconds(1e6), [](int64_t, int64_t) { busy(5000); });
+    st.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  set_num_threads(1);
+}
+BENCHMARK(BM_RegionAfterGapHot)->UseManualTime()->Arg(5)->Arg(100)->Arg(2000);
+
+// Wake latency: a region published to a sleeping worker (after a 2 ms idle gap), timed from the
+// publish to the worker starting its chunk. The caller's own chunk lasts 300 us, so the worker
+// always finds the second chunk; "missed" counts the iterations where it took longer than that.
+void BM_WakeLatency(benchmark::State& st) {
+  set_num_threads(2);
+  int64_t missed = 0;
+  for (auto _ : st) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<int64_t> started_ns{-1};
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(0, 2, Work::nanoseconds(1e6), [&](int64_t, int64_t) {
+      if (std::this_thread::get_id() != caller)
+        started_ns.store((std::chrono::steady_clock::now() - t0).count());
+      else
+        busy(300000);
+    });
+    const int64_t ns = started_ns.load();
+    if (ns < 0) ++missed;
+    st.SetIterationTime(ns < 0 ? 300e-6 : double(ns) * 1e-9);
+  }
+  st.counters["missed"] = double(missed);
+  set_num_threads(1);
+}
+BENCHMARK(BM_WakeLatency)->UseManualTime()->Iterations(200);
+
 Tensor random_codes(const Shape& s, DType t, uint32_t seed) {
   std::mt19937 rng(seed);
   Tensor x = empty(s, t);
@@ -136,6 +184,32 @@ void BM_RateBytesAdd(benchmark::State& st) {
   rate(st, 3.0 * double(n));
 }
 BENCHMARK(BM_RateBytesAdd)->Arg(12544)->Arg(100352);
+
+// The fp32 residual add (kernels/f32_eltwise.h, a pass that only streams): bytes read and
+// written per ns on one thread (Arg: elements; ResNet-20's 16×28×28 and MobileNet's 32×112×112).
+void BM_RateBytesF32Add(benchmark::State& st) {
+  set_num_threads(1);
+  const int64_t n = st.range(0);
+  std::vector<float> a(static_cast<size_t>(n), 0.5f), b(static_cast<size_t>(n), -0.25f), y(static_cast<size_t>(n));
+  for (auto _ : st) {
+    qk::f32_add_act(a.data(), b.data(), 1.0f, qk::F32Act::relu, y.data(), n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  rate(st, 3.0 * sizeof(float) * double(n));
+}
+BENCHMARK(BM_RateBytesF32Add)->Arg(12544)->Arg(401408);
+
+// A plain copy (what padding a plane is): bytes read and written per ns (Arg: floats).
+void BM_RateBytesCopy(benchmark::State& st) {
+  const int64_t n = st.range(0);
+  std::vector<float> a(static_cast<size_t>(n), 0.5f), y(static_cast<size_t>(n));
+  for (auto _ : st) {
+    std::memcpy(y.data(), a.data(), size_t(n) * sizeof(float));
+    benchmark::DoNotOptimize(y.data());
+  }
+  rate(st, 2.0 * sizeof(float) * double(n));
+}
+BENCHMARK(BM_RateBytesCopy)->Arg(12544)->Arg(401408);
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 //   BM_QLstmDynamic  the dynamic int8 LSTM (kernels::QDynamicLstm: int8 weights, per-row dynamic
 //                    activations, f32 gates)
 //   BM_F32LstmCell   ops::lstm_cell once per step (f32 BLAS gemms + the fused gate pass)
+//   BM_F32LstmSeq    ops::lstm_seq, the whole-sequence f32 LSTM (input GEMM once, then per step)
+//   BM_QGruStatic    the static int8 GRU (kernels::QGru), same shapes
 // Peers (PyTorch quantize_dynamic, ONNX Runtime DynamicQuantizeLSTM) side by side in one run:
 // bench/qs8_lstm_vs_peers.py, which runs this binary too.
 #include <benchmark/benchmark.h>
@@ -13,8 +15,10 @@
 
 #include "framework/parallel.h"
 #include "kernels/qs8_dq_lstm.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/lstm.h"
+#include "ops/rnn_seq.h"
 
 namespace finch {
 namespace {
@@ -56,8 +60,24 @@ void BM_QLstmStatic(benchmark::State& st) {
     lstm.run(T, B, x.data(), nullptr, h.data(), c.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  st.counters["us_per_step"] = benchmark::Counter(double(T) * 1e-6, benchmark::Counter::kIsIterationInvariantRate |
-                                                                        benchmark::Counter::kInvert);
+}
+
+// The static int8 GRU on the same shapes (3 gates instead of 4).
+void BM_QGruStatic(benchmark::State& st) {
+  const int64_t T = st.range(0), B = st.range(1), IN = st.range(2), H = st.range(3);
+  set_num_threads(int(st.range(4)));
+  const Weights w = make_weights(T, B, IN, H);
+  const std::vector<float> wih(w.w_ih.begin(), w.w_ih.begin() + 3 * H * IN);
+  const std::vector<float> whh(w.w_hh.begin(), w.w_hh.begin() + 3 * H * H);
+  const std::vector<float> bih(w.b_ih.begin(), w.b_ih.begin() + 3 * H), bhh(w.b_hh.begin(), w.b_hh.begin() + 3 * H);
+  const qk::QGru gru(qk::qgru_calibrate(IN, H, wih, whh, bih, bhh, {-4.0f, 4.0f, -1.0f, 1.0f}));
+  std::vector<int8_t> x(w.x.size()), h(size_t(B * H)), y(size_t(T * B * H));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = int8_t(std::clamp(std::nearbyint(w.x[i] * 32.0f), -128.0f, 127.0f));
+  for (auto _ : st) {
+    std::fill(h.begin(), h.end(), 0);
+    gru.run(T, B, x.data(), nullptr, h.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
 }
 
 void BM_QLstmDynamic(benchmark::State& st) {
@@ -72,8 +92,6 @@ void BM_QLstmDynamic(benchmark::State& st) {
     lstm.run(T, B, w.x.data(), nullptr, h.data(), c.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  st.counters["us_per_step"] = benchmark::Counter(double(T) * 1e-6, benchmark::Counter::kIsIterationInvariantRate |
-                                                                        benchmark::Counter::kInvert);
 }
 
 void BM_F32LstmCell(benchmark::State& st) {
@@ -93,8 +111,21 @@ void BM_F32LstmCell(benchmark::State& st) {
     }
     benchmark::DoNotOptimize(h.raw_data());
   }
-  st.counters["us_per_step"] = benchmark::Counter(double(T) * 1e-6, benchmark::Counter::kIsIterationInvariantRate |
-                                                                        benchmark::Counter::kInvert);
+}
+
+// The whole-sequence float LSTM (ops::lstm_seq: one input GEMM, then h·W_hhᵀ and the fused gate
+// pass per step), finch's fastest fp32 path.
+void BM_F32LstmSeq(benchmark::State& st) {
+  const int64_t T = st.range(0), B = st.range(1), IN = st.range(2), H = st.range(3);
+  set_num_threads(int(st.range(4)));
+  const Weights w = make_weights(T, B, IN, H);
+  const ops::RnnWeights rw{from_vector(w.w_ih, {4 * H, IN}), from_vector(w.w_hh, {4 * H, H}),
+                           from_vector(w.b_ih, {4 * H}), from_vector(w.b_hh, {4 * H}), Tensor()};
+  const Tensor x = from_vector(w.x, {T, B, IN});
+  for (auto _ : st) {
+    auto out = ops::lstm_seq(x, Tensor(), Tensor(), rw, Tensor(), false);
+    benchmark::DoNotOptimize(out.y.raw_data());
+  }
 }
 
 void args(benchmark::internal::Benchmark* b) {
@@ -104,7 +135,9 @@ void args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_QLstmStatic)->Apply(args);
 BENCHMARK(BM_QLstmDynamic)->Apply(args);
+BENCHMARK(BM_QGruStatic)->Apply(args);
 BENCHMARK(BM_F32LstmCell)->Apply(args);
+BENCHMARK(BM_F32LstmSeq)->Apply(args);
 
 }  // namespace
 }  // namespace finch

@@ -6,6 +6,8 @@ time per sequence, and per step):
   finch static int8   bench_qs8_lstm BM_QLstmStatic   (kernels::QLstm, integer gates)
   finch dynamic int8  bench_qs8_lstm BM_QLstmDynamic  (kernels::QDynamicLstm, f32 gates)
   finch fp32          bench_qs8_lstm BM_F32LstmCell   (ops::lstm_cell per step)
+                      bench_qs8_lstm BM_F32LstmSeq    (ops::lstm_seq, the whole-sequence path)
+  finch int8 GRU      bench_qs8_lstm BM_QGruStatic    (kernels::QGru, for reference)
   torch dynamic int8  torch.ao.quantization.quantize_dynamic(nn.LSTM, {nn.LSTM}, qint8)
   ORT dynamic int8    onnxruntime.quantization.quantize_dynamic on the exported nn.LSTM
                       (the LSTM node becomes DynamicQuantizeLSTM; checked below)
@@ -98,7 +100,8 @@ def main():
           f"per sequence in us, median of {REPS}: wall and process CPU time (finch: two passes, before / "
           f"after the peers). On a shared machine the CPU time is the steadier measure at 1 thread.")
     names = [("BM_QLstmStatic", "finch static int8"), ("BM_QLstmDynamic", "finch dynamic int8"),
-             ("BM_F32LstmCell", "finch fp32 (ops::lstm_cell)")]
+             ("BM_F32LstmCell", "finch fp32 (ops::lstm_cell)"), ("BM_F32LstmSeq", "finch fp32 (ops::lstm_seq)"),
+             ("BM_QGruStatic", "finch static int8 GRU")]
     for threads in (1, 2):
         print(f"\n threads {threads}")
         print(f"  {'':30s} {'wall':>19s}   {'cpu':>19s}")
@@ -112,7 +115,8 @@ def main():
             print(f"  {label:30s} {mean[key][0]:19.1f}   {mean[key][1]:19.1f}")
         for i, what in ((0, "wall"), (1, "cpu")):
             st = mean["BM_QLstmStatic"][i]
-            print(f"  {what:4s}: static int8 / finch fp32 = {st / mean['BM_F32LstmCell'][i]:.2f}; "
+            print(f"  {what:4s}: static int8 / finch fp32 cell = {st / mean['BM_F32LstmCell'][i]:.2f}, "
+                  f"/ fp32 seq = {st / mean['BM_F32LstmSeq'][i]:.2f}; "
                   f"torch / static int8 = {mean['torch_dynamic'][i] / st:.1f}x; "
                   f"ORT / static int8 = {mean['ort_dynamic'][i] / st:.1f}x; static {st / T:.2f} us/step")
 

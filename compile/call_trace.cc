@@ -3,6 +3,7 @@
 
 #include <unordered_map>
 
+#include "autograd/capture.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 
@@ -15,7 +16,7 @@ std::string CallSite::key() const {
 
 namespace {
 
-class Recorder : public nn::CallTracer {
+class Recorder : public nn::CallTracer, public autograd::OpListener {
  public:
   Recorder(CallTrace& t, const std::unordered_map<const nn::Module*, std::string>& paths) : t_(t), paths_(paths) {}
   void enter(nn::Module& m, const Tensor& x, int64_t call) override {
@@ -40,6 +41,12 @@ class Recorder : public nn::CallTracer {
     stack_.pop_back();
     t_.sites[size_t(id)].output = y;
     t_.exit_order.push_back(id);
+  }
+  // Functional ops: only zero pads matter to the plan (capture records pad with its fill value).
+  void op(const std::string& kind, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+          const nlohmann::json& attrs) override {
+    if (kind == "pad" && inputs.size() == 1 && outputs.size() == 1 && attrs.value("value", 1.0) == 0.0)
+      t_.zero_pads.push_back({inputs[0], outputs[0]});
   }
 
  private:
@@ -69,6 +76,12 @@ std::vector<int64_t> CallTrace::consumers(const Tensor& t) const {
   return out;
 }
 
+const Tensor* CallTrace::zero_pad_source(const Tensor& t) const {
+  for (const ZeroPad& p : zero_pads)
+    if (p.output.is_same(t)) return &p.input;
+  return nullptr;
+}
+
 int64_t CallTrace::calls_of(const nn::Module* m) const {
   int64_t n = 0;
   for (const auto& s : sites) n += s.module == m;
@@ -84,6 +97,7 @@ CallTrace trace_calls(nn::Module& model, const Tensor& example) {
   try {
     Recorder r(t, paths);
     nn::TraceCalls guard(&r);
+    autograd::CaptureOps ops(&r);
     NoGradGuard ng;
     model.forward(example);
   } catch (...) {

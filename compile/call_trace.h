@@ -37,6 +37,14 @@ struct CallTrace {
   std::vector<int64_t> consumers(const Tensor& t) const;
   // How many calls module m got in this trace.
   int64_t calls_of(const nn::Module* m) const;
+  // Functional zero pads (constant 0, e.g. the "same" padding of an even-kernel Conv1d): a zero
+  // pad of int8 codes stays on their grid, so quantization planning passes codes through it.
+  struct ZeroPad {
+    Tensor input, output;
+  };
+  std::vector<ZeroPad> zero_pads;
+  // The tensor that t is a zero pad of (same object), or null.
+  const Tensor* zero_pad_source(const Tensor& t) const;
 };
 
 // Runs model.forward(example) in eval mode without gradients (so no running statistic moves),

@@ -78,6 +78,7 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
           const nlohmann::json& attrs) override {
     // An op that hands back its own input (identity) adds nothing to the graph.
     if (outputs.size() == 1 && inputs.size() >= 1 && outputs[0].impl() == inputs[0].impl()) return;
+    if (kind == "conv1d") return conv1d(inputs, outputs, attrs);
     runtime::Node n;
     n.op = kind;
     n.name = stack_.empty() ? kind : stack_.back();
@@ -115,6 +116,100 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
     for (int k = 1; names_.count(s); ++k) s = base + "_" + std::to_string(k);
     names_.insert(s);
     return s;
+  }
+
+  // Adds a node with one output holding `y` (its value named after the node).
+  int32_t add_node(const std::string& op, const std::string& name, std::vector<int32_t> in, const Tensor& y,
+                   nlohmann::json attrs) {
+    runtime::Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.attrs = std::move(attrs);
+    Value v;
+    v.name = unique(name + ".out");
+    v.shape = y.shape();
+    v.dtype = y.dtype();
+    const int32_t id = g.add_value(std::move(v));
+    ids_[y.impl()] = id;
+    keep_.push_back(y);
+    n.outputs.push_back(id);
+    g.nodes.push_back(std::move(n));
+    return id;
+  }
+
+  // conv1d (a plain Conv1d, or a prepared Conv1d unit with its deployed weight) is recorded as
+  // the conv2d of its [N, C, 1, L] view: reshape → conv2d → reshape, so the BN fold, activation
+  // fusion and the int8 lowering treat it as the conv2d it runs as, on the conv2d/qconv2d kernels.
+  void conv1d(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, const nlohmann::json& attrs) {
+    const std::string name = stack_.empty() ? "conv1d" : stack_.back();
+    const Tensor& x = inputs.at(0);
+    const Tensor& w = inputs.at(1);
+    const Tensor& y = outputs.at(0);
+    if (x.dim() != 3 || w.dim() != 3 || y.dim() != 3)
+      fail("capture: module '", name, "' calls conv1d with a ", x.dim(), "-d input and a ", w.dim(),
+           "-d weight; expected [N, C, L] and [OC, C/groups, K]");
+    nlohmann::json a = attrs;
+    std::vector<std::string> names;
+    if (a.contains("input_names")) {
+      names = a["input_names"].get<std::vector<std::string>>();
+      a.erase("input_names");
+    }
+    runtime::Node probe;
+    probe.name = name;
+    auto view4 = [](const Tensor& t) { return t.unsqueeze(2); };
+    auto shape4 = [](const Tensor& t) { return nlohmann::json(std::vector<int64_t>{t.size(0), t.size(1), 1, t.size(2)}); };
+    // The input's view: a reshape node (x is computed from the input).
+    int32_t xi = input_id(x, probe, "conv1d", names.size() > 0 ? names[0] : "");
+    Tensor xs = x;
+    int64_t extra = 0;
+    // A symmetric zero pad of the time axis right before the conv is the conv's own padding (no
+    // copy; remove_dead drops the pad when nothing else reads it). An asymmetric one (the "same"
+    // padding of an even kernel) stays a pad node: conv2d pads both sides alike.
+    for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
+      if (it->outputs.size() != 1 || it->outputs[0] != xi) continue;
+      if (it->op != "pad" || it->inputs.size() != 1 || it->attrs.value("value", 1.0) != 0.0) break;
+      const auto pads = it->attrs.at("pads").get<std::vector<int64_t>>();
+      if (pads.size() != 2 || pads[0] != pads[1]) break;
+      for (const Tensor& t : keep_)
+        if (const auto f = ids_.find(t.impl()); f != ids_.end() && f->second == it->inputs[0] && t.dim() == 3) {
+          xs = t, xi = it->inputs[0], extra = pads[0];
+          break;
+        }
+      break;
+    }
+    const Tensor x4 = view4(xs);
+    const int32_t x4i = add_node("reshape", name, {xi}, x4, {{"shape", shape4(xs)}});
+    // The weight's view: a constant when the weight is one (a parameter or a deployed weight).
+    const std::string wname = names.size() > 1 && !names[1].empty() ? names[1] : "";
+    int32_t w4i;
+    const Tensor w4 = view4(w);
+    if (const auto it = ids_.find(w.impl()); it != ids_.end() && !g.values[size_t(it->second)].is_constant()) {
+      w4i = add_node("reshape", name, {it->second}, w4, {{"shape", shape4(w)}});
+    } else {
+      const auto named = named_.find(w.impl());
+      const std::string hint = !wname.empty() ? wname : named != named_.end() ? named->second : name + ".weight";
+      Value v;
+      v.name = unique(hint);
+      v.shape = w4.shape();
+      v.dtype = w4.dtype();
+      {
+        NoGradGuard ng;
+        v.data = w4.detach().contiguous().clone();
+      }
+      w4i = g.add_value(std::move(v));
+      keep_.push_back(w4);
+      ids_[w4.impl()] = w4i;
+    }
+    const int32_t bi = inputs.size() > 2 ? input_id(inputs[2], probe, "conv1d", names.size() > 2 ? names[2] : "") : -1;
+    nlohmann::json c = a;
+    for (const char* k : {"stride", "padding", "dilation"}) c[k] = {k[0] == 'p' ? 0 : 1, a.at(k).get<int64_t>()};
+    c["padding"][1] = a.at("padding").get<int64_t>() + extra;
+    c["groups"] = a.at("groups").get<int64_t>();
+    if (!c.contains("act")) c["act"] = "none";
+    const Tensor y4 = view4(y);
+    const int32_t y4i = add_node("conv2d", name, {x4i, w4i, bi}, y4, c);
+    add_node("reshape", name, {y4i}, y, {{"shape", nlohmann::json(y.shape())}});
   }
 
   int32_t input_id(const Tensor& t, const runtime::Node& n, const std::string& kind, const std::string& hint) {

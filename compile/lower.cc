@@ -125,6 +125,17 @@ class Lowering {
     return r[0];
   }
 
+  // The reshape node reading v alone when it only drops the H = 1 axis of a conv2d's
+  // [N, C, 1, L] output (a conv1d, compile/capture.cc) and nothing else reads v; else -1.
+  int32_t only_view_reader(int32_t v) const {
+    const auto& r = readers_[size_t(v)];
+    if (r.size() != 1 || r[0] < 0 || g_.nodes[size_t(r[0])].op != "reshape") return -1;
+    const Shape& a = val(v).shape;
+    const Shape& b = val(g_.nodes[size_t(r[0])].outputs[0]).shape;
+    if (a.size() != 4 || a[2] != 1 || b != Shape{a[0], a[1], a[3]}) return -1;
+    return r[0];
+  }
+
   static std::string where_of(const Node& n) { return "lower: node '" + n.name + "' (" + n.op + ")"; }
   static std::string act_of(const Node& n) { return ops::read_activation(n.attrs, where_of(n)); }
 
@@ -184,7 +195,11 @@ class Lowering {
       return;
     }
     const int32_t x = n.inputs[0];
-    const int32_t fq = only_fake_quant_reader(n.outputs[0]);
+    int32_t fq = only_fake_quant_reader(n.outputs[0]);
+    // A conv1d (captured as reshape → conv2d → reshape): its unit's requantization reads the
+    // [N, C, L] view of the conv2d's output.
+    const int32_t view = n.op == "conv2d" && fq < 0 ? only_view_reader(n.outputs[0]) : -1;
+    if (view >= 0) fq = only_fake_quant_reader(g_.nodes[size_t(view)].outputs[0]);
     if (!weight_ok || cd_[size_t(x)] < 0 || fq < 0) {
       // The simulated model ran this unit in float with fake-quantized weights: so does the program.
       std::vector<int32_t> in{float_of(x), constant(wname, dequantize(quantize(w, wq), wq))};
@@ -207,11 +222,18 @@ class Lowering {
     a.update(ops::to_json(ops::CodeRange{int32_t(r.qmin), int32_t(r.qmax)}));
     const int32_t y = f.outputs[0];
     cd_[size_t(y)] = activation(val(y).name, val(y).shape, code_dtype(po), info_of(po));
+    int32_t out = cd_[size_t(y)];
+    if (view >= 0) out = activation(val(n.outputs[0]).name, val(n.outputs[0]).shape, code_dtype(po), info_of(po));
     const std::string base = wname.substr(0, wname.rfind('.'));
     emit(n.op == "conv2d" ? "qconv2d" : "qlinear", n.name,
          // rq (input 3) is left out: the runtime derives it from the stored scales (ops.md).
          {cd_[size_t(x)], constant(wname, quantize(w, wq), info_of(wq)), constant(base + ".bias_i32", bias), -1},
-         {cd_[size_t(y)]}, a);
+         {out}, a);
+    if (view >= 0) {
+      const Node& r = g_.nodes[size_t(view)];
+      emit("reshape", r.name, {out}, {cd_[size_t(y)]}, r.attrs);
+      absorbed_[size_t(view)] = true;
+    }
     absorbed_[size_t(fq)] = true;
   }
 
@@ -234,8 +256,11 @@ class Lowering {
 
   // Ops that only move, select or clamp codes: the output keeps the input's quantization.
   bool lower_code_op(const Node& n) {
-    static const std::set<std::string> same = {"flatten", "reshape"};
+    static const std::set<std::string> same = {"flatten", "reshape", "pad"};
     std::string op;
+    // A zero pad of codes fills the zero point (0 is on every grid); any other value is not
+    // exactly representable in general, so that pad runs in float.
+    if (n.op == "pad" && n.attrs.value("value", 0.0) != 0.0) return false;
     if (same.count(n.op)) op = n.op;
     else if (n.op == "relu" || n.op == "relu6" || n.op == "max_pool2d") op = "q" + n.op;
     else return false;

@@ -61,6 +61,20 @@ int32_t add_constant(Graph& g, const std::string& name, Tensor data) {
   return g.add_value(std::move(v));
 }
 
+// Conv1d is captured as reshape → conv2d → reshape (compile/capture.cc): when value v is the
+// [N, C, L] reshape of a conv2d's [N, C, 1, L] output that nothing else reads, returns that
+// reshape's node index, so BN folding and activation fusion see the conv through it; else -1.
+int32_t conv_view(const Graph& g, const std::vector<int32_t>& prod, const std::vector<int32_t>& readers, int32_t v) {
+  const int32_t r = prod[size_t(v)];
+  if (r < 0 || g.nodes[size_t(r)].op != "reshape" || g.nodes[size_t(r)].inputs.size() != 1) return -1;
+  const int32_t u = g.nodes[size_t(r)].inputs[0];
+  if (u < 0 || readers[size_t(u)] != 1 || prod[size_t(u)] < 0 || g.nodes[size_t(prod[size_t(u)])].op != "conv2d") return -1;
+  const Shape& a = g.values[size_t(u)].shape;
+  const Shape& b = g.values[size_t(v)].shape;
+  if (a.size() != 4 || a[2] != 1 || b != Shape{a[0], a[1], a[3]}) return -1;
+  return r;
+}
+
 }  // namespace
 
 int fold_batch_norm(Graph& g) {
@@ -72,8 +86,11 @@ int fold_batch_norm(Graph& g) {
     Node& bn = g.nodes[i];
     if (bn.op != "batch_norm" || bn.attrs.value("training", false) || bn.inputs.size() != 5) continue;
     const int32_t x = bn.inputs[0];
-    const int32_t p = prod[size_t(x)];
+    int32_t p = prod[size_t(x)];
     if (p < 0 || readers[size_t(x)] != 1) continue;
+    // A conv1d's BatchNorm1d: reads the [N, C, L] view of the conv2d, which keeps producing it.
+    const int32_t view = conv_view(g, prod, readers, x);
+    if (view >= 0) p = prod[size_t(g.nodes[size_t(view)].inputs[0])];
     Node& conv = g.nodes[size_t(p)];
     if (conv.op != "conv2d" || conv.attrs.contains("weight_quant") || conv.attrs.value("act", "none") != "none")
       continue;
@@ -97,7 +114,7 @@ int fold_batch_norm(Graph& g) {
     conv.inputs.resize(3);
     conv.inputs[1] = add_constant(g, base + ".folded", nw);
     conv.inputs[2] = add_constant(g, base.substr(0, base.rfind('.')) + ".bias.folded", nb);
-    replace_uses(g, bn.outputs[0], conv.outputs[0]);
+    replace_uses(g, bn.outputs[0], view >= 0 ? x : conv.outputs[0]);
     drop[i] = true;
     ++folded;
   }
@@ -117,13 +134,18 @@ int fuse_activations(Graph& g) {
     const Node& r = g.nodes[i];
     if ((r.op != "relu" && r.op != "relu6") || r.inputs.size() != 1) continue;
     const int32_t v = r.inputs[0];
-    const int32_t p = prod[size_t(v)];
+    int32_t p = prod[size_t(v)];
     if (p < 0 || readers[size_t(v)] != 1) continue;
+    // A conv1d's activation: fused into the conv2d under the [N, C, L] view, which then produces
+    // the activation's value (the activation is elementwise, so it commutes with the reshape).
+    const int32_t view = conv_view(g, prod, readers, v);
+    if (view >= 0) p = prod[size_t(g.nodes[size_t(view)].inputs[0])];
     Node& n = g.nodes[size_t(p)];
     if ((n.op != "conv2d" && n.op != "linear" && n.op != "add") || n.attrs.value("act", "none") != "none") continue;
     if (n.op == "add" && g.values[size_t(v)].dtype != DType::f32) continue;
     n.attrs["act"] = r.op;
-    n.outputs[0] = r.outputs[0];  // the fused node now produces the activation's value
+    if (view >= 0) g.nodes[size_t(view)].outputs[0] = r.outputs[0];
+    else n.outputs[0] = r.outputs[0];  // the fused node now produces the activation's value
     drop[i] = true;
     ++fused;
   }

@@ -8,11 +8,12 @@
 namespace finch::compile {
 
 // conv2d → batch_norm (eval, constant statistics, the conv's only reader) becomes one conv2d
-// with w·γ/σ and β + (b − μ)·γ/σ (computed in double, stored f32). Returns how many were folded.
+// with w·γ/σ and β + (b − μ)·γ/σ (computed in double, stored f32); a conv1d's conv2d → reshape
+// [N, C, L] → batch_norm (BatchNorm1d) folds the same way. Returns how many were folded.
 int fold_batch_norm(runtime::Graph& g);
 
 // conv2d / linear / add (act "none") whose output only a relu or relu6 reads becomes one node
-// with `act` set. Returns how many were fused.
+// with `act` set (a conv1d's conv2d also through its [N, C, L] reshape). Returns how many were fused.
 int fuse_activations(runtime::Graph& g);
 
 // Evaluates at compile time every node whose inputs are all constants (a reshape or transpose of
@@ -32,7 +33,8 @@ int remove_dead(runtime::Graph& g);
 //       weights, int32 bias, per-channel (multiplier, shift); the fused activation narrows the
 //       output range)
 //   add of two quantized values → fake_quant   → qadd
-//   relu/relu6/max_pool2d/flatten/reshape of codes → their integer forms (codes, same scale)
+//   relu/relu6/max_pool2d/flatten/reshape/zero pad of codes → their integer forms (codes, same scale)
+//   conv2d[weight_quant] → reshape [N, C, L] → fake_quant (a conv1d)  → qconv2d → reshape
 //   linear[dynamic]                            → dq_linear;  [weight_fp16] → f16 weight constants
 //   anything else runs in float between dequantize and the next quantize ("float islands"),
 // so each op computes exactly what the simulated model computed. Outputs are dequantized to f32.

@@ -28,6 +28,39 @@ namespace {
 
 thread_local bool t_in_region = false;
 
+// The counters behind detail::pool_stats().
+struct Counters {
+  std::atomic<int64_t> regions{0}, inline_regions{0}, solo_regions{0}, shared_regions{0}, chunks{0},
+      worker_chunks{0}, waits{0}, wait_ns{0}, stalls{0};
+};
+Counters g_stats;
+inline void count(std::atomic<int64_t>& c, int64_t n) { c.fetch_add(n, std::memory_order_relaxed); }
+
+// Backing off under load. When the caller has to wait for a worker far longer than a chunk
+// takes, the worker was descheduled holding a chunk: the machine has fewer free cores than
+// threads. The next cost-aware regions then run on the caller alone (same chunks, in order, so
+// results do not change) for a window that doubles with each stall in a row (1 ms up to 32 ms)
+// and resets after a region without one; the idle workers stop spinning and sleep, leaving the
+// cores to whoever needs them.
+std::atomic<int64_t> g_solo_until_ns{0};
+std::atomic<int> g_stalls{0};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool backing_off() {
+  return now_ns() < g_solo_until_ns.load(std::memory_order_relaxed);
+}
+
+// Program runs in progress (HotScope): while there is one and the pool is not backing off, a
+// worker that finished its spin keeps spinning instead of sleeping.
+std::atomic<int> g_hot{0};
+bool keep_spinning() {
+  return g_hot.load(std::memory_order_relaxed) > 0 && !backing_off();
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -117,17 +150,17 @@ class Pool {
     for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, seen] { loop(slots_[size_t(i - 1)], seen); });
   }
 
-  // Runs task(c) for c in [0, chunks) on the caller plus the workers; blocks until all are done.
-  // Returns how long the caller waited for the workers' last chunks past its spin (ns, 0 when
-  // the spin sufficed).
   // Wakes every sleeping worker (a no-op for spinning ones).
   void wake_sleeping() {
     for (int i = 0; i < int(workers_.size()); ++i) wake(i, false);
   }
 
+  // Runs task(c) for c in [0, chunks) on the caller plus the workers; blocks until all are done.
   // Sleeping workers are woken only when wake_sleepers: a futex wake-up costs more than a small
   // region gains (and the woken thread may preempt the caller), so small regions use only the
-  // workers that are still spinning and leave the rest to the caller.
+  // workers that are still spinning and leave the rest to the caller. Returns how long the caller
+  // waited for the workers' last chunks past its spin (ns, 0 when the spin sufficed); counts the
+  // region in the stats.
   int64_t run(int64_t chunks, bool wake_sleepers, const std::function<void(int64_t)>& task) {
     Region r;
     r.task = &task;
@@ -137,9 +170,11 @@ class Pool {
     if (wake_sleepers)
       for (int i = 0; i < wanted; ++i) wake(i, false);
     t_in_region = true;
+    int64_t mine = 0;
     for (int64_t c, n; claim(c, n);) {
       r.run(c);
       r.finished.fetch_add(1);
+      ++mine;
     }
     t_in_region = false;
     // Only chunks a worker has claimed are left: it is running them, so spin for about a chunk,
@@ -156,6 +191,10 @@ class Pool {
       }
       slept_ns = std::max<int64_t>(1, (std::chrono::steady_clock::now() - t0).count());
     }
+    count(g_stats.chunks, chunks);
+    count(g_stats.worker_chunks, chunks - mine);
+    if (mine < chunks) count(g_stats.shared_regions, 1);
+    if (slept_ns > 0) count(g_stats.waits, 1), count(g_stats.wait_ns, slept_ns);
     if (r.error) std::rethrow_exception(r.error);
     return slept_ns;
   }
@@ -202,6 +241,7 @@ class Pool {
       // (seen under qemu-aarch64, about one run in six).
       auto ready = [&] { return stop_.load() || gen_of(state_.load(std::memory_order_relaxed)) != seen; };
       if (!spin_until(ready, kWorkerSpinNs)) {
+        if (keep_spinning()) continue;
         // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
         // a region is there).
         const uint32_t w = slot.wake.load();
@@ -284,6 +324,13 @@ int get_num_threads() {
 
 bool in_parallel_region() { return t_in_region; }
 
+HotScope::HotScope() {
+  g_hot.fetch_add(1);
+  // Backing off under load: the workers stay asleep (woken, they would only spin and sleep again).
+  if (!backing_off()) wake_workers();
+}
+HotScope::~HotScope() { g_hot.fetch_sub(1); }
+
 void wake_workers() {
   if (t_in_region || g_num_threads.load(std::memory_order_relaxed) <= 1) return;
   std::unique_lock busy(g_region_mu, std::try_to_lock);  // the pool's workers are busy anyway
@@ -292,25 +339,12 @@ void wake_workers() {
 
 namespace {
 
-// Backing off under load. When the caller has to wait for a worker far longer than a chunk
-// takes, the worker was descheduled holding a chunk: the machine has fewer free cores than
-// threads. The next cost-aware regions then run on the caller alone (same chunks, in order, so
-// results do not change) for a window that doubles with each stall in a row (1 ms up to 32 ms)
-// and resets after a region without one; the idle workers stop spinning and sleep, leaving the
-// cores to whoever needs them.
-std::atomic<int64_t> g_solo_until_ns{0};
-std::atomic<int> g_stalls{0};
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void note_wait(int64_t slept_ns, double chunk_ns) {
   if (slept_ns == 0 || double(slept_ns) < std::max(double(kCallerSpinNs), 2 * chunk_ns)) {
     if (g_stalls.load(std::memory_order_relaxed) != 0) g_stalls.store(0, std::memory_order_relaxed);
     return;
   }
+  count(g_stats.stalls, 1);
   const int stalls = std::min(g_stalls.load(std::memory_order_relaxed) + 1, 6);
   g_stalls.store(stalls, std::memory_order_relaxed);
   g_solo_until_ns.store(now_ns() + (kSoloWindowNs << (stalls - 1)), std::memory_order_relaxed);
@@ -320,15 +354,32 @@ void note_wait(int64_t slept_ns, double chunk_ns) {
 
 namespace detail {
 
+PoolStats pool_stats() {
+  PoolStats s;
+  s.regions = g_stats.regions.load(), s.inline_regions = g_stats.inline_regions.load();
+  s.solo_regions = g_stats.solo_regions.load(), s.shared_regions = g_stats.shared_regions.load();
+  s.chunks = g_stats.chunks.load(), s.worker_chunks = g_stats.worker_chunks.load();
+  s.waits = g_stats.waits.load(), s.wait_ns = g_stats.wait_ns.load(), s.stalls = g_stats.stalls.load();
+  return s;
+}
+
+void reset_pool_stats() {
+  for (auto* c : {&g_stats.regions, &g_stats.inline_regions, &g_stats.solo_regions, &g_stats.shared_regions,
+                  &g_stats.chunks, &g_stats.worker_chunks, &g_stats.waits, &g_stats.wait_ns, &g_stats.stalls})
+    c->store(0);
+}
+
 void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::function<void(int64_t)>& task) {
   // One region at a time: a second application thread (a data-loader worker, say) that calls
   // parallel_for while the pool is busy runs its chunks inline instead of corrupting the pool.
   // (A nested call never tries the lock: its thread may be the one holding it.)
   std::unique_lock<std::mutex> busy;
-  const bool solo = chunk_ns > 0 && kSoloWindowNs > 0 && now_ns() < g_solo_until_ns.load(std::memory_order_relaxed);
+  const bool solo = chunk_ns > 0 && kSoloWindowNs > 0 && backing_off();
   if (!t_in_region && !solo && chunks > 1 && chunks <= kMaxChunks)
     busy = std::unique_lock(g_region_mu, std::try_to_lock);
+  if (chunks > 1) count(g_stats.regions, 1);
   if (!busy.owns_lock()) {
+    if (chunks > 1) count(g_stats.inline_regions, 1), count(g_stats.solo_regions, solo ? 1 : 0);
     const bool outer = !t_in_region;
     t_in_region = true;
     try {

@@ -27,11 +27,23 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
 
 // Wakes the pool's sleeping workers so they are spinning, ready for the regions that follow
-// (a runtime program calls it as a run starts: cost-aware regions too small to pay for a futex
-// wake-up use only spinning workers, so without it a program of small layers that starts after
-// an idle pause would run on the caller alone). Cheap when the workers already spin; they go
-// back to sleep after their usual spin if no region comes.
+// (cost-aware regions too small to pay for a futex wake-up use only spinning workers, so a run
+// of small layers that starts after an idle pause would otherwise stay on the caller; HotScope
+// calls it). Cheap when the workers already spin; they go back to sleep after their usual spin
+// if no region comes.
 void wake_workers();
+
+// A program run (runtime::Program::execute holds one): wakes the workers like wake_workers() and
+// keeps them spinning (yielding) until the scope ends instead of sleeping after their usual spin,
+// so every region of the run finds them awake. Not while the pool backs off under load: then
+// they sleep as usual. Nests and may be held by several application threads at once.
+class HotScope {
+ public:
+  HotScope();
+  ~HotScope();
+  HotScope(const HotScope&) = delete;
+  HotScope& operator=(const HotScope&) = delete;
+};
 
 // ---- Cost-aware splitting -------------------------------------------------------------------
 // The caller says how much work one iteration (or one tile) is, in units it can count; the pool
@@ -46,7 +58,10 @@ struct Work {
   static Work macs_dw_i8(double n);  // int8 multiply-adds in a depthwise conv (no reduction dim)
   static Work macs_f32(double n);  // fp32 multiply-adds in a packed GEMM tile
   static Work macs_dw_f32(double n);  // fp32 multiply-adds in a depthwise conv
-  static Work bytes(double n);     // bytes streamed by an elementwise pass (read + written)
+  static Work bytes(double n);     // bytes streamed by an int8 elementwise pass (read + written)
+  // Bytes read + written by a pass that only moves them or adds them up (a copy, padding, an fp32
+  // add): memory speed, about 9× what an int8 pass with its requantization gets through.
+  static Work bytes_stream(double n);
   Work operator+(Work o) const { return {ns + o.ns}; }
   Work operator*(double k) const { return {ns * k}; }
 };

@@ -19,12 +19,12 @@ constexpr int kPausesPerYield = 64;
 constexpr int64_t kMaxChunks = 0xffff;  // the region word has 16 bits for the chunk count
 // Cost-aware regions with less work than this (ns) do not wake sleeping workers (a cold futex
 // wake-up is ~5-20 us here, and the woken worker may preempt the caller on a busy machine).
-// Known cost: once a worker sleeps, a run of 25-40 us layers (ResNet-20 at 28x28) stays on the
-// caller until a bigger region comes. bench_f32_conv at 2 threads, quiet machine: with 0 here,
-// 16->16 28x28 37.6 -> 30.7 us and 32->64 s2 42.2 -> 29.4 us; with 16000, 32->32 14x14 went
-// 35 -> 60 us (the caller then waits on a late worker). The fix is a policy (wake when more
-// chunks than spinning workers can take, or keep workers hot through a program run), not this
-// constant.
+// Once a worker slept, a run of 25-40 us layers (ResNet-20 at 28x28) stayed on the caller until
+// a bigger region came: bench_f32_conv at 2 threads, quiet machine, with 0 here 16->16 28x28
+// 37.6 -> 30.7 us and 32->64 s2 42.2 -> 29.4 us; but with 16000, 32->32 14x14 went 35 -> 60 us
+// (the caller then waits on a late worker). So the threshold stays, and a program run holds a
+// HotScope instead: its workers do not sleep between layers, only while the pool backs off
+// under load, and then a small region is right not to wake them.
 constexpr int64_t kWakeMinNs = 50000;
 // The first window of caller-only regions after a stall (parallel.cc, note_wait); 0 disables.
 constexpr int64_t kSoloWindowNs = 1000000;
@@ -35,6 +35,21 @@ namespace detail {
 // OpenBLAS at one thread for the region. chunk_ns > 0 (the cost-aware API's estimate of one
 // chunk) enables the back-off under load; 0 (the grain API: chunk times unknown) never backs off.
 void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::function<void(int64_t)>& task);
+
+// What the pool did since the last reset_pool_stats() (bench/bench_threads.cc prints it): the
+// counters are relaxed atomics the calling thread bumps once per region, so they cost nothing
+// measurable and stay on in release builds.
+struct PoolStats {
+  int64_t regions = 0;         // regions of more than one chunk (the cost-aware and grain APIs)
+  int64_t inline_regions = 0;  // ... run on the caller alone: nested, pool busy, or backing off
+  int64_t solo_regions = 0;    // ... of those, because the pool was backing off under load
+  int64_t shared_regions = 0;  // ... run on the pool where a worker ran at least one chunk
+  int64_t chunks = 0, worker_chunks = 0;  // chunks of the pool's regions, and those workers ran
+  int64_t waits = 0, wait_ns = 0;  // the caller slept for a worker's last chunk: how often, how long
+  int64_t stalls = 0;             // waits long enough to start a back-off window
+};
+PoolStats pool_stats();
+void reset_pool_stats();
 }  // namespace detail
 
 }  // namespace finch

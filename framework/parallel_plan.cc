@@ -17,6 +17,8 @@ namespace {
 //   BM_RateI8Conv (one thread, CPU time): 1x1 convs 142-158 int8 MACs/ns, 3x3 conv 106
 //   BM_RateDwI8: depthwise 3x3 19-42 MACs/ns (stride 2 and small planes at the low end)
 //   BM_RateBytesAdd: int8 add 9.8-10.3 bytes/ns
+//   BM_RateBytesF32Add, BM_RateBytesCopy: fp32 add 88-108 bytes/ns, memcpy 88-103 (12544 and
+//     401408 floats; CPU time, load average 9 during the run)
 //   bench_f32_conv (one thread, CPU time): fp32 GEMM tiles 49-56 MACs/ns on 1x1 convs, 27-33
 //     on stride-2 3x3 convs through im2col tiles
 //   bench_f32_dwconv: fp32 depthwise 1.5-8.6 MACs/ns (stride 2 and small planes at the low end)
@@ -24,7 +26,14 @@ namespace {
 // small than leave a big one on one thread).
 // A hot fork/join (the worker spinning) is a handful of cache-line transfers, ~0.5-1 us; a cold
 // one (worker asleep) a futex wake-up, ~5-20 us on this VM, during which the caller keeps
-// claiming chunks itself. A second thread pays only when its share is well above that:
+// claiming chunks itself. Measured again in session 9 with the machine at load 9-15 (other
+// builds and benchmarks; the runs' autogroup at nice -19 so the pool's two threads mostly had the
+// cores), medians of 3: BM_RegionEmpty/2 0.15 us; BM_RegionTwoChunks/2 (two chunks of 2 or 10 us)
+// 4.0 and 13.1 us, i.e. ~2-3 us over one chunk; BM_RegionAfterGap (two 5 us chunks) 7.5-8.2 us
+// after gaps of 5-40 us (worker spinning), 18-23 us after 100 us-2 ms (asleep), and inside a
+// HotScope 7.9, 8.1, 13.7 us after 5 us, 100 us, 2 ms; BM_WakeLatency (futex wake to the worker
+// running its chunk) median 59 us, 11 of 200 over 300 us — under that load, not a quiet figure.
+// A second thread pays only when its share is well above that:
 // kMinThreadNs is the least work per thread (a layer is split from 8 us up), kMinChunkNs the
 // least work per chunk (a claim is one contended CAS, ~0.1 us), and up to kChunksPerThread
 // chunks per thread, so a worker the OS deschedules mid-region holds back a small chunk only.
@@ -33,6 +42,7 @@ constexpr double kDwI8MacsPerNs = 25.0;
 constexpr double kF32MacsPerNs = 40.0;
 constexpr double kDwF32MacsPerNs = 4.0;
 constexpr double kBytesPerNs = 10.0;
+constexpr double kStreamBytesPerNs = 80.0;
 constexpr double kMinThreadNs = 4000.0;
 constexpr double kMinChunkNs = 2000.0;
 constexpr int64_t kChunksPerThread = 4;
@@ -59,6 +69,7 @@ Work Work::macs_dw_i8(double n) { return {n / kDwI8MacsPerNs}; }
 Work Work::macs_f32(double n) { return {n / kF32MacsPerNs}; }
 Work Work::macs_dw_f32(double n) { return {n / kDwF32MacsPerNs}; }
 Work Work::bytes(double n) { return {n / kBytesPerNs}; }
+Work Work::bytes_stream(double n) { return {n / kStreamBytesPerNs}; }
 
 int64_t plan_chunks(int64_t iters, Work per_iter, int threads) {
   const double total = total_ns(iters, per_iter);

@@ -134,7 +134,8 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
 // xp = the images' channels zero-padded and phase split (geometry()), 2·NR floats of slack after.
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
   const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
-  parallel_for(0, planes, Work::bytes(double(geo.plane + H * W) * sizeof(float)), [&](int64_t c0, int64_t c1) {
+  const Work per_plane = Work::bytes_stream(double(geo.plane + H * W) * sizeof(float));  // fill + copy
+  parallel_for(0, planes, per_plane, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
       std::fill(dst, dst + geo.plane, 0.0f);

@@ -1,7 +1,7 @@
 // QGru (qs8_gru.h): the static int8 GRU on the packed int8 dot kernels, bit for bit the reference
 // qgru_sequence_reference. The input GEMM of all T·B rows runs first (gx [T·B, 3H] int16); per
-// step the recurrent GEMV of each active sample gives gh [3H], kept apart from gx because the
-// candidate gate scales W_hn h + b_hn by r before adding W_in x + b_in.
+// step the recurrent GEMM of the active samples (gate_gemm_step) gives gh [3H] for each, kept
+// apart from gx because the candidate gate scales W_hn h + b_hn by r before adding W_in x + b_in.
 #include "kernels/qs8_gru.h"
 
 #include "framework/parallel.h"
@@ -28,6 +28,7 @@ void gates_fast(int64_t H, const int16_t* gx, const int16_t* gh, const FixedPoin
 
 QGru::QGru(QGruCell cell) : p_(std::move(cell)) {
   check_qgru_cell(p_);
+  q16_sigmoid_table(), q16_tanh_table();  // built here (a few ms, once), not inside the first run
   ih_ = pack_rows(p_.ih, p_.x.z);
   hh_ = pack_rows(p_.hh, p_.h.z);
 }
@@ -36,9 +37,6 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
   check_rnn_lengths("qgru", T, B, lengths);
   if (T == 0) return;
   const int64_t IN = p_.IN, H = p_.H, G = 3 * H;
-  // Work items of the recurrent GEMV: blocks of kGateRowsMax gate rows of one sample.
-  constexpr int64_t kBlk = kGateRowsMax;
-  const int64_t nblk = (G + kBlk - 1) / kBlk;
 
   std::vector<uint8_t> xu(static_cast<size_t>(T * B * ih_.Kp));
   std::vector<int8_t> xs(xu.size());
@@ -62,18 +60,13 @@ void QGru::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, in
         std::fill(y + (t * B + b) * H, y + (t * B + b + 1) * H, int8_t(p_.h.z));
         continue;
       }
-      active.push_back(b);
       to_u8_padded(h + b * H, H, hh_.Kp, hu.data() + b * hh_.Kp);
-      pad_i8(h + b * H, H, hh_.Kp, hs.data() + b * hh_.Kp);
+      pad_i8(h + b * H, H, hh_.Kp, hs.data() + int64_t(active.size()) * hh_.Kp);  // active samples packed
+      active.push_back(b);
     }
     const auto na = int64_t(active.size());
     if (na == 0) continue;
-    parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
-      for (int64_t w = a; w < e; ++w) {
-        const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-        gate_rows(hh_, hu.data() + b * hh_.Kp, hs.data() + b * hh_.Kp, r0, r1, nullptr, gh.data() + b * G + r0);
-      }
-    });
+    gate_gemm_step(hh_, hu.data(), hs.data(), active.data(), na, nullptr, gh.data());
     parallel_for(0, na, Work::bytes(double(G * 12)), [&](int64_t a, int64_t e) {
       for (int64_t i = a; i < e; ++i) {
         const int64_t b = active[size_t(i)];

@@ -2,9 +2,10 @@
 // reference qlstm_sequence_reference.
 //
 // Shapes as qs8_lstm.h. Work per call: the input GEMM for all T·B rows at once (gx [T·B, 4H]
-// int16, parallel over rows × blocks of 64 gate rows), then per step the recurrent GEMV of each
-// active sample straight into the gate pre-activations (gx added with saturation, the
-// reference's q16_add_sat order), the gate pass, and the projection.
+// int16, parallel over groups of rows × blocks of 64 gate rows), then per step the recurrent
+// GEMM of the active samples (gate_gemm_step: up to four samples per weight load) straight into
+// the gate pre-activations (gx added with saturation, the reference's q16_add_sat order), the
+// gate pass, and the projection.
 #include "kernels/qs8_lstm.h"
 
 #include "framework/parallel.h"
@@ -35,6 +36,7 @@ void gates_fast(int64_t H, const int16_t* pre, int k, const FixedPointMultiplier
 
 QLstm::QLstm(QLstmCell cell) : p_(std::move(cell)) {
   check_qlstm_cell(p_);
+  q16_sigmoid_table(), q16_tanh_table();  // built here (a few ms, once), not inside the first run
   ih_ = pack_rows(p_.ih, p_.x.z);
   hh_ = pack_rows(p_.hh, p_.h.z);
   if (p_.P > 0) proj_ = pack_rows(p_.proj, p_.m.z);
@@ -45,9 +47,6 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
   check_rnn_lengths("qlstm", T, B, lengths);
   if (T == 0) return;
   const int64_t IN = p_.IN, H = p_.H, HO = p_.hidden_out(), G = 4 * H;
-  // Work items of the recurrent GEMV: blocks of kGateRowsMax gate rows of one sample.
-  constexpr int64_t kBlk = kGateRowsMax;
-  const int64_t nblk = (G + kBlk - 1) / kBlk;
 
   // Input projection of every step: one pass over T·B rows.
   std::vector<uint8_t> xu(static_cast<size_t>(T * B * ih_.Kp));
@@ -75,19 +74,13 @@ void QLstm::run(int64_t T, int64_t B, const int8_t* x, const int64_t* lengths, i
         std::fill(y + (t * B + b) * HO, y + (t * B + b + 1) * HO, int8_t(p_.h.z));
         continue;
       }
-      active.push_back(b);
       to_u8_padded(h + b * HO, HO, hh_.Kp, hu.data() + b * hh_.Kp);
-      pad_i8(h + b * HO, HO, hh_.Kp, hs.data() + b * hh_.Kp);
+      pad_i8(h + b * HO, HO, hh_.Kp, hs.data() + int64_t(active.size()) * hh_.Kp);  // active samples packed
+      active.push_back(b);
     }
     const auto na = int64_t(active.size());
     if (na == 0) continue;
-    parallel_for(0, na * nblk, Work::macs_i8(double(kBlk * hh_.Kp)), [&](int64_t a, int64_t e) {
-      for (int64_t w = a; w < e; ++w) {
-        const int64_t b = active[size_t(w / nblk)], r0 = (w % nblk) * kBlk, r1 = std::min(G, r0 + kBlk);
-        gate_rows(hh_, hu.data() + b * hh_.Kp, hs.data() + b * hh_.Kp, r0, r1, gx.data() + (t * B + b) * G + r0,
-                  pre.data() + b * G + r0);
-      }
-    });
+    gate_gemm_step(hh_, hu.data(), hs.data(), active.data(), na, gx.data() + t * B * G, pre.data());
     parallel_for(0, na, Work::bytes(double(G * 16)), [&](int64_t a, int64_t e) {
       for (int64_t i = a; i < e; ++i) {
         const int64_t b = active[size_t(i)];

@@ -64,9 +64,12 @@ void Planes(const MaxPoolArgs& a, int64_t p_begin, int64_t p_end) {
       if (a.sw == 1) {
         std::memcpy(dst + a.pw, x + ih * a.W, size_t(a.W) * sizeof(T));
       } else {
+        // Phase and column of padded column pc = iw + pw stepped, not divided: a 64-bit
+        // division per code made this copy most of a 1-D pool's time (HarCNN's [C, 1, L] planes).
+        int64_t phase = a.pw % a.sw, col = a.pw / a.sw;
         for (int64_t iw = 0; iw < a.W; ++iw) {
-          const int64_t pc = iw + a.pw;
-          dst[(pc % a.sw) * Lp + pc / a.sw] = x[ih * a.W + iw];
+          dst[phase * Lp + col] = x[ih * a.W + iw];
+          if (++phase == a.sw) phase = 0, ++col;
         }
       }
     }

@@ -96,4 +96,28 @@ void gate_gemm(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, int64_
   });
 }
 
+void gate_gemm_step(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, const int64_t* idx, int64_t na,
+                    const int16_t* add, int16_t* out) {
+  const int64_t G = pk.rows, nblk = (G + kGateRowsMax - 1) / kGateRowsMax;
+  constexpr int64_t kRows = 4;
+  const int64_t ngrp = (na + kRows - 1) / kRows;
+  parallel_for(0, ngrp * nblk, Work::macs_i8(double(kRows * kGateRowsMax * pk.Kp)), [&](int64_t a, int64_t e) {
+    int32_t acc[kRows * kGateRowsMax];
+    for (int64_t w = a; w < e; ++w) {
+      const int64_t i0 = (w / nblk) * kRows, rows = std::min(kRows, na - i0);
+      const int64_t r0 = (w % nblk) * kGateRowsMax, r1 = std::min(G, r0 + kGateRowsMax);
+      const bool vnni =
+          gemm_s8u8(xs + i0 * pk.Kp, pk.Kp, rows, pk.wu.data(), r0 / 16, r1 - r0, pk.K4, acc, kGateRowsMax);
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t b = idx[i0 + i];
+        const int16_t* ad = add ? add + b * G + r0 : nullptr;
+        if (vnni)
+          q12_rows(acc + i * kGateRowsMax, pk.offset_s8.data() + r0, pk, r0, ad, r1 - r0, out + b * G + r0);
+        else
+          gate_rows(pk, xu + b * pk.Kp, xs + (i0 + i) * pk.Kp, r0, r1, ad, out + b * G + r0);
+      }
+    }
+  });
+}
+
 }  // namespace finch::quant::kernels

@@ -113,6 +113,12 @@ void gru_h_pass(int64_t H, const int16_t* z, const int16_t* n, int8_t* h, int32_
 inline constexpr int64_t kGateRowsMax = 128;
 void gate_rows(const PackedRows& pk, const uint8_t* x, const int8_t* xs, int64_t r0, int64_t r1, const int16_t* add,
                int16_t* out);
+// The recurrent GEMM of one step for the na samples idx[0..na): sample b = idx[i] reads its u8
+// row at xu + b·Kp (the dot-rows path) and its i8 row at xs + i·Kp (the VNNI path, up to four
+// samples per weight load), and writes out + b·G (G = pk.rows) = q16_gate of each row, plus
+// add + b·G with saturation when add is not null. In parallel over samples × row blocks.
+void gate_gemm_step(const PackedRows& pk, const uint8_t* xu, const int8_t* xs, const int64_t* idx, int64_t na,
+                    const int16_t* add, int16_t* out);
 // x i8 [n] -> [Kp] zero padded.
 void pad_i8(const int8_t* x, int64_t n, int64_t Kp, int8_t* dst);
 

@@ -90,7 +90,9 @@ void Q12Rows(const int32_t* raw, const int32_t* offset, const PackedRows& pk, in
 // and acc[r] = S[r] − 128·Σx (wrapping int32). The dot kernel for one vector (qu8s8_dot_rows)
 // reduces each row horizontally, which dominates at K = 128; this layout never reduces.
 // `rows` rows of x (stride ldx) against the M rows from block b0 on give rows of acc (stride
-// ldacc, each holding ceil(M/16)·16 values). Returns false on targets without it (the caller then uses qu8s8_dot_rows).
+// ldacc, each holding ceil(M/16)·16 values). Returns false on targets without it (the caller
+// then uses qu8s8_dot_rows). Named as kernels/README.md asks: s8 activations × u8 weights, K
+// taken 4 at a time, AVX-512 VNNI.
 #if HWY_TARGET == HWY_AVX3_DL
 // Inline asm, as qs8_gemm_vnni-inl.h does (GCC 12 keeps the builtin's operands in zmm0–15).
 HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(u8), "v"(i8)); }
@@ -100,8 +102,8 @@ HWY_INLINE void VnniDot(__m512i& c, __m512i u8, __m512i i8) { asm("vpdpbusd %2, 
 // R rows of x (stride ldx) against Q consecutive blocks of one group starting at w (block q at
 // w + 64·q, step k4 at + 512·k4): Q·R accumulators, each weight vector loaded once for the R rows.
 template <int R, int Q>
-HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64_t K4, const __m512i* corr,
-                           int32_t* acc, int64_t ldacc) {
+HWY_INLINE void qs8u8_gemm_block_c4__avx512vnni(const int8_t* x, int64_t ldx, const uint8_t* w, int64_t K4,
+                                                const __m512i* corr, int32_t* acc, int64_t ldacc) {
   __m512i c[R][Q];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q) c[r][q] = _mm512_setzero_si512();
@@ -120,8 +122,8 @@ HWY_INLINE void GemmBlocks(const int8_t* x, int64_t ldx, const uint8_t* w, int64
 }
 
 template <int R>
-void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t b0, int64_t M, int64_t K4, int32_t* acc,
-               int64_t ldacc) {
+void qs8u8_gemm_rows_c4__avx512vnni(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t b0, int64_t M,
+                                    int64_t K4, int32_t* acc, int64_t ldacc) {
   __m512i corr[R];
   for (int r = 0; r < R; ++r) {
     uint32_t sx = 0;
@@ -135,13 +137,13 @@ void GemmRowsR(const int8_t* x, int64_t ldx, const uint8_t* wu, int64_t b0, int6
     // One row: a whole group of 8 blocks, so that 8 independent vpdpbusd chains hide its 5-cycle
     // latency (4 left the GEMV latency-bound); more rows already give 4·R chains.
     if (R == 1 && b % 8 == 0 && b + 8 <= end) {
-      GemmBlocks<R, 8>(x, ldx, w, K4, corr, a, ldacc);
+      qs8u8_gemm_block_c4__avx512vnni<R, 8>(x, ldx, w, K4, corr, a, ldacc);
       b += 8;
     } else if (b % 4 == 0 && b + 4 <= end) {
-      GemmBlocks<R, 4>(x, ldx, w, K4, corr, a, ldacc);
+      qs8u8_gemm_block_c4__avx512vnni<R, 4>(x, ldx, w, K4, corr, a, ldacc);
       b += 4;
     } else {
-      GemmBlocks<R, 1>(x, ldx, w, K4, corr, a, ldacc);
+      qs8u8_gemm_block_c4__avx512vnni<R, 1>(x, ldx, w, K4, corr, a, ldacc);
       b += 1;
     }
   }
@@ -152,11 +154,12 @@ bool GemmS8U8(const int8_t* x, int64_t ldx, int64_t rows, const uint8_t* wu, int
               int32_t* acc, int64_t ldacc) {
 #if HWY_TARGET == HWY_AVX3_DL
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) GemmRowsR<4>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc);
+  for (; r + 4 <= rows; r += 4)
+    qs8u8_gemm_rows_c4__avx512vnni<4>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc);
   switch (rows - r) {
-    case 3: GemmRowsR<3>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
-    case 2: GemmRowsR<2>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
-    case 1: GemmRowsR<1>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
+    case 3: qs8u8_gemm_rows_c4__avx512vnni<3>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
+    case 2: qs8u8_gemm_rows_c4__avx512vnni<2>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
+    case 1: qs8u8_gemm_rows_c4__avx512vnni<1>(x + r * ldx, ldx, wu, b0, M, K4, acc + r * ldacc, ldacc); break;
     default: break;
   }
   return true;

@@ -28,7 +28,8 @@ void check_qmatrix(const char* op, const char* what, const QMatrix& q, int64_t r
     fail(op, ": expected ", rows, " biases (or none) in ", what, ", got ", q.bias.size());
   if (int64_t(q.m.size()) != rows) fail(op, ": expected ", rows, " multipliers in ", what, ", got ", q.m.size());
   for (const auto& m : q.m)
-    if (m.multiplier < 0 || (m.multiplier != 0 && (m.multiplier < (1 << 30) || m.total_shift() < 1)))
+    if (m.multiplier < 0 || m.shift < -31 || m.shift > 1000 ||  // 31 + shift must not overflow
+        (m.multiplier != 0 && (m.multiplier < (1 << 30) || m.total_shift() < 1)))
       fail(op, ": expected multipliers in [2^30, 2^31) with a total shift >= 1 (a real multiplier below 2^30) in ",
            what, ", got (", m.multiplier, ", ", m.shift, ")");
 }
@@ -51,10 +52,6 @@ FixedPointMultiplier q30_out_multiplier(float s_out) {
   return quantize_multiplier(std::ldexp(1.0, -30) / double(s_out));
 }
 
-namespace {
-
-}  // namespace
-
 void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* lengths) {
   if (T < 0 || B < 1) fail(op, ": expected T >= 0 steps and B >= 1 samples, got T ", T, ", B ", B);
   if (!lengths) return;
@@ -66,7 +63,7 @@ void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* leng
 namespace {
 
 void check_out_multiplier(const char* op, const FixedPointMultiplier& m, int lo, int hi) {
-  if (m.multiplier < (1 << 30) || m.total_shift() < lo || m.total_shift() > hi)
+  if (m.multiplier < (1 << 30) || m.shift < -31 || m.shift > 1000 || m.total_shift() < lo || m.total_shift() > hi)
     fail(op, ": expected the output multiplier's total shift in [", lo, ", ", hi,
          "] (the hidden scale too large or too small), got (", m.multiplier, ", ", m.shift, ")");
 }

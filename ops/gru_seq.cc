@@ -32,12 +32,6 @@ void gates_backward(int64_t B, int64_t H, const double* dhn, const double* g, co
   gru_gates_backward_reference(B, H, dhn, g, gh, h, dgi, dgh, dh);
 }
 
-Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
-  if (!t.defined()) return zeros(shape, dt);
-  Tensor s = rnn_detail::permute_rows(t, o, false);
-  return o.identity ? s.clone() : s;
-}
-
 template <typename T>
 RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, const RnnWeights& w,
                           const Tensor& lengths, bool reverse) {
@@ -46,21 +40,13 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   RnnSeqOutput out;
   RnnSaved& s = out.saved;
   s.order = seq_order("gru", lengths, T_, B);
-  s.x = rnn_detail::permute_batch(x, s.order, false);
-  if (lengths.defined()) {
-    // Zero the padded steps so a NaN there cannot reach dW_ih through 0·NaN.
-    if (s.order.identity) s.x = s.x.clone();
-    const size_t row = size_t(d.IN) * sizeof(T);
-    char* p = static_cast<char*>(s.x.raw_data());
-    for (int64_t t = 0; t < T_; ++t)
-      std::memset(p + size_t(t * B + s.order.active[size_t(t)]) * row, 0,
-                  size_t(B - s.order.active[size_t(t)]) * row);
-  }
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
+  s.x = rnn_detail::sorted_input(x, s.order, lengths.defined());
   s.gates = rnn_detail::input_projection(s.x, w, false);
-  s.h_prev = zeros({T_, B, H}, dt);
-  s.gh = zeros({T_, B, G}, dt);
-  Tensor y = zeros({T_, B, H}, dt);
-  Tensor hs = sorted_state(h0, s.order, {B, H}, dt);
+  s.h_prev = buf({T_, B, H});
+  s.gh = buf({T_, B, G});
+  Tensor y = buf({T_, B, H});
+  Tensor hs = rnn_detail::sorted_state(h0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const std::vector<T> bhh = w.b_hh.defined() ? w.b_hh.to_vector<T>() : std::vector<T>(size_t(G), T(0));
   // Rows never interact: each thread runs the whole recurrence for its own rows.
@@ -92,8 +78,9 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights
   const DType dt = s.x.dtype();
   const int64_t T_ = s.x.size(0), B = s.x.size(1), G = s.gates.size(2), H = G / 3;
   const Tensor dys = dy.defined() ? rnn_detail::permute_batch(dy, s.order, false) : Tensor();
-  Tensor dhs = sorted_state(dh_n, s.order, {B, H}, dt);
-  Tensor dgi = zeros({T_, B, G}, dt), dgh = zeros({T_, B, G}, dt);
+  Tensor dhs = rnn_detail::sorted_state(dh_n, s.order, {B, H}, dt);
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
+  Tensor dgi = buf({T_, B, G}), dgh = buf({T_, B, G});
   Tensor dh_cur = empty({B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
@@ -122,7 +109,7 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const RnnWeights
   const int64_t R = T_ * B;
   if (needs.w_hh) {
     r.dw_hh = zeros({G, H}, dt);
-    gemm_t<T>(true, false, G, H, R, dgh.data<T>(), G, s.h_prev.data<T>(), H, T(0),
+    rnn_detail::pool_gemm<T>(true, false, G, H, R, dgh.data<T>(), G, s.h_prev.data<T>(), H, T(0),
               r.dw_hh.data<T>(), H);
   }
   if (needs.b_hh) r.db_hh = rnn_detail::column_sums(dgh.view({R, G}));

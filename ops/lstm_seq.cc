@@ -71,27 +71,6 @@ void gates_backward(int64_t B, int64_t H, const float* dh_new, const float* dc_n
   lstm_gates_backward_f32(B, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
 }
 
-// x in sorted order with the padded steps zeroed (so a NaN in padding cannot reach dW_ih).
-Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths) {
-  Tensor xs = rnn_detail::permute_batch(x, o, false);
-  if (!has_lengths) return xs;
-  if (o.identity) xs = xs.clone();
-  const int64_t T = xs.size(0), B = xs.size(1);
-  const size_t row = size_t(xs.size(2)) * dtype_size(xs.dtype());
-  char* p = static_cast<char*>(xs.raw_data());
-  for (int64_t t = 0; t < T; ++t)
-    std::memset(p + size_t(t * B + o.active[size_t(t)]) * row, 0,
-                size_t(B - o.active[size_t(t)]) * row);
-  return xs;
-}
-
-// A writable contiguous [B, F] copy in sorted order of `t`, or zeros when undefined.
-Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
-  if (!t.defined()) return zeros(shape, dt);
-  Tensor s = rnn_detail::permute_rows(t, o, false);
-  return o.identity ? s.clone() : s;
-}
-
 template <typename T>
 RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, const Tensor& c0,
                           const RnnWeights& w, const Tensor& lengths, bool reverse) {
@@ -101,14 +80,16 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   RnnSeqOutput out;
   RnnSaved& s = out.saved;
   s.order = seq_order("lstm", lengths, T_, B);
-  s.x = sorted_input(x, s.order, lengths.defined());
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
+  s.x = rnn_detail::sorted_input(x, s.order, lengths.defined());
   s.gates = rnn_detail::input_projection(s.x, w, true);
-  s.h_prev = zeros({T_, B, P}, dt);
-  s.c_prev = zeros({T_, B, H}, dt);
-  s.tanh_c = zeros({T_, B, H}, dt);
-  if (proj) s.h_raw = zeros({T_, B, H}, dt);
-  Tensor y = zeros({T_, B, P}, dt);
-  Tensor hs = sorted_state(h0, s.order, {B, P}, dt), cs = sorted_state(c0, s.order, {B, H}, dt);
+  s.h_prev = buf({T_, B, P});
+  s.c_prev = buf({T_, B, H});
+  s.tanh_c = buf({T_, B, H});
+  if (proj) s.h_raw = buf({T_, B, H});
+  Tensor y = buf({T_, B, P});
+  Tensor hs = rnn_detail::sorted_state(h0, s.order, {B, P}, dt);
+  Tensor cs = rnn_detail::sorted_state(c0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
   // Rows never interact, so each thread runs the whole recurrence for its own rows: no
@@ -149,9 +130,11 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc
   const int64_t P = s.h_prev.size(2);
   const bool proj = w.w_hr.defined();
   const Tensor dys = dy.defined() ? rnn_detail::permute_batch(dy, s.order, false) : Tensor();
-  Tensor dhs = sorted_state(dh_n, s.order, {B, P}, dt), dcs = sorted_state(dc_n, s.order, {B, H}, dt);
-  Tensor dgates = zeros({T_, B, G}, dt);
-  Tensor dh_out = proj ? zeros({T_, B, P}, dt) : Tensor();
+  Tensor dhs = rnn_detail::sorted_state(dh_n, s.order, {B, P}, dt);
+  Tensor dcs = rnn_detail::sorted_state(dc_n, s.order, {B, H}, dt);
+  auto buf = [&](const Shape& shape) { return rnn_detail::step_buffer(s.order, shape, dt); };
+  Tensor dgates = buf({T_, B, G});
+  Tensor dh_out = proj ? buf({T_, B, P}) : Tensor();
   Tensor dh_cur = empty({B, P}, dt), dh_raw = proj ? empty({B, H}, dt) : Tensor();
   const Tensor whh = w.w_hh.contiguous();
   const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
@@ -190,12 +173,12 @@ RnnSeqGrads backward_impl(const Tensor& dy, const Tensor& dh_n, const Tensor& dc
   const int64_t R = T_ * B;
   if (needs.w_hh) {
     r.dw_hh = zeros({G, P}, dt);
-    gemm_t<T>(true, false, G, P, R, dgates.data<T>(), G, s.h_prev.data<T>(), P, T(0),
+    rnn_detail::pool_gemm<T>(true, false, G, P, R, dgates.data<T>(), G, s.h_prev.data<T>(), P, T(0),
               r.dw_hh.data<T>(), P);
   }
   if (proj && needs.w_hr) {
     r.dw_hr = zeros({P, H}, dt);
-    gemm_t<T>(true, false, P, H, R, dh_out.data<T>(), P, s.h_raw.data<T>(), H, T(0),
+    rnn_detail::pool_gemm<T>(true, false, P, H, R, dh_out.data<T>(), P, s.h_raw.data<T>(), H, T(0),
               r.dw_hr.data<T>(), H);
   }
   // b_ih and b_hh enter the same sum, so both get the column sums of da.

@@ -72,6 +72,8 @@ inline constexpr AttrSpec keepdim{"keepdim", AttrKind::boolean, false};
 inline constexpr AttrSpec start_dim{"start_dim", AttrKind::integer, true, -double(kMaxDims), double(kMaxDims)};
 inline constexpr AttrSpec end_dim{"end_dim", AttrKind::integer, true, -double(kMaxDims), double(kMaxDims)};
 inline constexpr AttrSpec shape{"shape", AttrKind::int_list, true, -1, double(kMaxExtent), size_t(kMaxDims)};
+// pad: (low, high) pairs from the last dim backwards, as torch.nn.functional.pad.
+inline constexpr AttrSpec pads{"pads", AttrKind::int_list, true, 0, double(kMaxWindow), size_t(2 * kMaxDims)};
 // Recurrent and indexing ops (op_schema_rnn.cc): select's index (negative counts from the end),
 // the recurrent ops' layout flag.
 inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxExtent), double(kMaxExtent)};

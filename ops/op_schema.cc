@@ -148,6 +148,19 @@ Shape reshape_shape(const Types& in, const json& a, const std::string& where) {
   return s;
 }
 
+Shape pad_shape(const Types& in, const json& a, const std::string& where) {
+  const std::vector<int64_t> p = read_ints(a, attr::pads, where);
+  Shape y = in[0].shape;
+  if (p.size() % 2 != 0 || p.size() > 2 * y.size())
+    fail(where, ": attribute 'pads' has ", p.size(), " entries; expected (low, high) pairs for at most the ", y.size(),
+         " dims of input ", shape_str(y));
+  for (size_t i = 0; i < p.size(); ++i) {
+    const size_t d = y.size() - 1 - i / 2;
+    y[d] = checked_add(y[d], p[i], (where + ": the padded dim").c_str());
+  }
+  return y;
+}
+
 Shape mean_shape(const Types& in, const json& a, const std::string& where) {
   const std::vector<int64_t> d = read_ints(a, attr::dims, where);
   const bool keep = read_bool(a, attr::keepdim, where, false);
@@ -230,6 +243,7 @@ std::vector<OpSchema> build() {
       {"cat", x, 1, true, {attr::dim}, float_like<cat_shape>},
       {"flatten", x, 1, false, {attr::start_dim, attr::end_dim}, float_like<flatten_shape>},
       {"reshape", x, 1, false, {attr::shape}, float_like<reshape_shape>},
+      {"pad", x, 1, false, {attr::pads, attr::value}, float_like<pad_shape>},
       // ---- integer ops ----
       {"quantize", x, 1, false, {}, coded<same_shape>},
       {"dequantize", {{"q"}}, 1, false, {}, f32_out_same},

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "framework/parallel.h"
 #include "ops/gemm.h"
 #include "ops/rnn_seq.h"
 
@@ -58,6 +59,25 @@ Tensor permute_rows(const Tensor& t, const SeqOrder& o, bool inverse) {
   return permute_batch(t.unsqueeze(0), o, inverse).squeeze(0);
 }
 
+Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths) {
+  Tensor xs = permute_batch(x, o, false);
+  if (!has_lengths) return xs;
+  if (o.identity) xs = xs.clone();
+  const int64_t T = xs.size(0), B = xs.size(1);
+  const size_t row = size_t(xs.size(2)) * dtype_size(xs.dtype());
+  char* p = static_cast<char*>(xs.raw_data());
+  for (int64_t t = 0; t < T; ++t)
+    std::memset(p + size_t(t * B + o.active[size_t(t)]) * row, 0,
+                size_t(B - o.active[size_t(t)]) * row);
+  return xs;
+}
+
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt) {
+  if (!t.defined()) return zeros(shape, dt);
+  const Tensor s = permute_rows(t, o, false);
+  return o.identity ? s.clone() : s;
+}
+
 SeqDims check_seq(const char* who, const Tensor& x, const Tensor& h0, const Tensor& c0,
                   const RnnWeights& w, int64_t k) {
   if (!x.defined() || !w.w_ih.defined() || !w.w_hh.defined())
@@ -105,12 +125,28 @@ Tensor input_projection(const Tensor& x_sorted, const RnnWeights& w, bool with_b
     T* o = out.data<T>();
     for (int64_t r = 0; r < R; ++r) std::copy(bias.begin(), bias.end(), o + r * G);
     const Tensor wi = w.w_ih.contiguous();
-    if (IN > 0) gemm_t<T>(false, true, R, G, IN, x_sorted.data<T>(), IN, wi.data<T>(), IN, T(1), o, G);
+    if (IN > 0) pool_gemm<T>(false, true, R, G, IN, x_sorted.data<T>(), IN, wi.data<T>(), IN, T(1), o, G);
   };
   if (dt == DType::f32) run(0.0f);
   else run(0.0);
   return out;
 }
+
+template <typename T>
+void pool_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  // At least ~2 M multiply-adds per chunk, so small products stay on one thread.
+  const int64_t grain = std::max<int64_t>(16, (int64_t(1) << 21) / std::max<int64_t>(1, N * K));
+  parallel_for(0, M, grain, [&](int64_t m0, int64_t m1) {
+    const T* a = ta ? A + m0 : A + m0 * lda;
+    gemm_t<T>(ta, tb, m1 - m0, N, K, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+  });
+}
+template void pool_gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
+                               const float*, int64_t, float, float*, int64_t);
+template void pool_gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,
+                                const double*, int64_t, double, double*, int64_t);
 
 Tensor column_sums(const Tensor& m) {
   const int64_t R = m.size(0), G = m.size(1);
@@ -138,13 +174,13 @@ void input_grads(const Tensor& dg, const Tensor& x_sorted, const Tensor& w_ih,
     if (needs.x) {
       Tensor dx = zeros({T, B, IN}, dt);
       const Tensor wi = w_ih.contiguous();
-      if (IN > 0) gemm_t<Tp>(false, false, R, IN, G, g, G, wi.data<Tp>(), IN, Tp(0), dx.data<Tp>(), IN);
+      if (IN > 0) pool_gemm<Tp>(false, false, R, IN, G, g, G, wi.data<Tp>(), IN, Tp(0), dx.data<Tp>(), IN);
       r.dx = permute_batch(dx, o, true);
     }
     if (needs.w_ih) {
       r.dw_ih = zeros({G, IN}, dt);
       if (IN > 0)
-        gemm_t<Tp>(true, false, G, IN, R, g, G, x_sorted.data<Tp>(), IN, Tp(0), r.dw_ih.data<Tp>(), IN);
+        pool_gemm<Tp>(true, false, G, IN, R, g, G, x_sorted.data<Tp>(), IN, Tp(0), r.dw_ih.data<Tp>(), IN);
     }
   };
   if (dt == DType::f32) run(0.0f);

@@ -84,6 +84,17 @@ namespace rnn_detail {
 // The recurrence is split over batch rows once per sequence (rows never interact), in chunks of
 // at least this many rows, so a step needs no synchronization between threads.
 constexpr int64_t kRowGrain = 8;
+// True when every sample runs every step (no padding anywhere).
+inline bool all_active(const SeqOrder& o) {
+  for (int64_t a : o.active)
+    if (a != int64_t(o.order.size())) return false;
+  return true;
+}
+// A [T, B, ...] per-step buffer: uninitialized when every row of every step gets written, else
+// zeros (the padded rows must read as 0: y is 0 there, and the weight-gradient GEMMs sum them).
+inline Tensor step_buffer(const SeqOrder& o, const Shape& shape, DType dt) {
+  return all_active(o) ? empty(shape, dt) : zeros(shape, dt);
+}
 // Rows of [r0, r1) still running at step t (a prefix of the chunk, since rows are sorted).
 inline int64_t rows_active(const SeqOrder& o, int64_t t, int64_t r0, int64_t r1) {
   const int64_t a = o.active[size_t(t)];
@@ -93,6 +104,11 @@ inline int64_t rows_active(const SeqOrder& o, int64_t t, int64_t r0, int64_t r1)
 Tensor permute_batch(const Tensor& t, const SeqOrder& o, bool inverse);
 // [B, F] rows, same.
 Tensor permute_rows(const Tensor& t, const SeqOrder& o, bool inverse);
+// x [T, B, IN] in sorted order, with the padded steps zeroed when there are lengths (so a NaN
+// in padding cannot reach dW_ih through 0·NaN).
+Tensor sorted_input(const Tensor& x, const SeqOrder& o, bool has_lengths);
+// A writable contiguous [B, F] copy of t in sorted order, or zeros of `shape` when undefined.
+Tensor sorted_state(const Tensor& t, const SeqOrder& o, const Shape& shape, DType dt);
 // Checks the shared inputs and returns {T, B, IN}.
 struct SeqDims {
   int64_t T, B, IN, H, P, G;
@@ -104,6 +120,11 @@ Tensor input_projection(const Tensor& x_sorted, const RnnWeights& w, bool with_b
 // dW_ih, dx, db_ih from the gate gradients of every step (one GEMM each).
 void input_grads(const Tensor& dgates_ih, const Tensor& x_sorted, const Tensor& w_ih,
                  const RnnSeqNeeds& needs, const SeqOrder& o, RnnSeqGrads& r);
+// gemm_t split over the rows of C on the pool (single-threaded BLAS in each chunk), so the
+// whole layer runs on the pool's threads and never wakes OpenBLAS's own beside them.
+template <typename T>
+void pool_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 // Column sums of a [R, G] matrix.
 Tensor column_sums(const Tensor& m);
 }  // namespace rnn_detail

@@ -14,7 +14,7 @@ bool is_weighted(const std::string& t) { return t == "Conv2d" || t == "Conv1d" |
 bool is_relu(const std::string& t) { return t == "ReLU" || t == "ReLU6"; }
 // Ops whose int8 form keeps the input's scale and zero point (they only move or select codes).
 bool is_pass_through(const std::string& t) {
-  return t == "MaxPool2d" || t == "Flatten" || t == "Dropout" || t == "Identity";
+  return t == "MaxPool2d" || t == "MaxPool1d" || t == "Flatten" || t == "Dropout" || t == "Identity";
 }
 
 }  // namespace
@@ -77,19 +77,22 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
     return add_fq(site, role, base, spec, io ? std::string("minmax") : qc.activation_observer, 1, what);
   };
 
-  // Folds: a BN whose input only a Conv2d made, each called once.
+  // Folds: a BN whose input only a Conv2d made (a BatchNorm1d: a Conv1d), each called once.
   std::map<int64_t, int64_t> fold_of_conv;
   std::set<int64_t> folded_bn;
   if (o.fuse && !o.dynamic && (qc.quantize_weights || qc.fp16_weights || act)) {
     for (size_t i = 0; i < t.sites.size(); ++i) {
       const compile::CallSite& b = t.sites[i];
-      if (!b.leaf() || b.type != "BatchNorm2d" || skipped(b.path)) continue;
+      if (!b.leaf() || (b.type != "BatchNorm2d" && b.type != "BatchNorm1d") || skipped(b.path)) continue;
       const int64_t p = t.producer(b.input);
-      if (p < 0 || t.sites[size_t(p)].type != "Conv2d" || skipped(t.sites[size_t(p)].path)) continue;
+      const std::string conv_type = b.type == "BatchNorm2d" ? "Conv2d" : "Conv1d";
+      if (p < 0 || t.sites[size_t(p)].type != conv_type || skipped(t.sites[size_t(p)].path)) continue;
       const compile::CallSite& c = t.sites[size_t(p)];
       auto* bn = dynamic_cast<nn::BatchNorm*>(b.module);
-      auto* conv = dynamic_cast<nn::Conv2d*>(c.module);
-      if (!bn || !conv || !bn->running_mean.defined() || bn->num_features != conv->out_channels) continue;
+      auto* conv2 = dynamic_cast<nn::Conv2d*>(c.module);
+      auto* conv1 = dynamic_cast<nn::Conv1d*>(c.module);
+      const int64_t oc = conv2 ? conv2->out_channels : conv1 ? conv1->out_channels : -1;
+      if (!bn || oc < 0 || !bn->running_mean.defined() || bn->num_features != oc) continue;
       if (t.calls_of(b.module) != 1 || t.calls_of(c.module) != 1 || t.consumers(c.output).size() != 1) continue;
       fold_of_conv[p] = int64_t(i);
       folded_bn.insert(int64_t(i));
@@ -103,11 +106,17 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
   std::set<int64_t> unit_end;                 // sites that carry their unit's requantization
   std::set<const nn::Module*> weights_done;
   auto isq = [&](const Tensor& v) { return quantized.count(v.impl()) > 0; };
+  std::map<const void*, size_t> grid_of;  // quantized tensor -> the quantizer whose grid it is on
+  auto pass_on = [&](const compile::CallSite& s) {
+    quantized.insert(s.output.impl());
+    if (const auto g = grid_of.find(s.input.impl()); g != grid_of.end()) grid_of[s.output.impl()] = g->second;
+  };
   std::map<int64_t, int64_t> unit_owner;  // unit-end site -> the Conv/Linear site that starts the unit
   auto out_fq = [&](int64_t site, const std::string& what) {
     const compile::CallSite& s = t.sites[size_t(site)];
     const size_t k = act_fq(site, PlannedQuantizer::Role::output, "activation_post_process", s.output, what);
     quantized.insert(s.output.impl());
+    grid_of[s.output.impl()] = k;
     if (const auto u = unit_owner.find(site); u != unit_owner.end()) plan.quantizers[k].unit = u->second;
   };
   module_of(t.sites[0]).root = true;
@@ -145,7 +154,17 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
         continue;
       }
       if (!act) continue;
-      if (!isq(s.input)) act_fq(id, PlannedQuantizer::Role::input, "input_fake_quant", s.input, "input");
+      // A zero pad of codes (a Conv1d's "same" padding) keeps their grid: no requantization.
+      const Tensor* padded = isq(s.input) ? nullptr : t.zero_pad_source(s.input);
+      const auto grid = padded ? grid_of.find(padded->impl()) : grid_of.end();
+      if (grid != grid_of.end()) {
+        module_of(s).padded_input[s.call] = grid->second;
+        quantized.insert(s.input.impl());
+        grid_of[s.input.impl()] = grid->second;
+        plan.entries.push_back({s.key(), s.type, "input: a zero pad of codes, on their grid"});
+      } else if (!isq(s.input)) {
+        act_fq(id, PlannedQuantizer::Role::input, "input_fake_quant", s.input, "input");
+      }
       int64_t end = id;
       if (const auto f = fold_of_conv.find(id); f != fold_of_conv.end()) end = f->second;
       if (o.fuse) {
@@ -169,18 +188,18 @@ QuantPlan plan_quantization(const compile::CallTrace& t, const PrepareOptions& o
       continue;
     }
     if (is_relu(s.type) && isq(s.input)) {  // a clamp of codes: no requantization
-      quantized.insert(s.output.impl());
+      pass_on(s);
       module_of(s).propagate = true;
       continue;
     }
     if (is_pass_through(s.type)) {
       if (isq(s.input)) {
-        quantized.insert(s.output.impl());
+        pass_on(s);
         module_of(s).propagate = true;
       }
       continue;
     }
-    if (s.type == "BatchNorm2d" && o.fuse) {  // an unfolded BN: BN (+ ReLU) is one unit
+    if ((s.type == "BatchNorm2d" || s.type == "BatchNorm1d") && o.fuse) {  // an unfolded BN: BN (+ ReLU) is one unit
       const auto cons = t.consumers(s.output);
       if (cons.size() == 1 && is_relu(t.sites[size_t(cons[0])].type) && !skipped(t.sites[size_t(cons[0])].path)) {
         unit_end.insert(cons[0]);

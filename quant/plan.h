@@ -49,6 +49,9 @@ struct ModulePlan {
   bool fp16_weights = false;           // a Conv/Linear whose weights round through fp16
   bool propagate = false;              // MaxPool/Flatten/ReLU-as-clamp: the output keeps the input's parameters
   bool root = false;                   // the model itself
+  // A Conv whose input (per call) is a zero pad of codes (the "same" padding of an even kernel):
+  // the input is on that quantizer's grid already (index into QuantPlan::quantizers).
+  std::map<int64_t, size_t> padded_input;
 };
 
 struct QuantPlan {

@@ -22,14 +22,42 @@ namespace finch::quant {
 
 namespace {
 
+// A Conv2d or Conv1d (the 1-D conv is the conv2d of its [N, C, 1, L] view everywhere below).
+struct ConvOf {
+  nn::Conv2d* c2 = nullptr;
+  nn::Conv1d* c1 = nullptr;
+  explicit ConvOf(nn::Module& m) : c2(dynamic_cast<nn::Conv2d*>(&m)), c1(dynamic_cast<nn::Conv1d*>(&m)) {}
+  explicit operator bool() const { return c2 || c1; }
+  const Tensor& weight() const { return c2 ? c2->weight : c1->weight; }
+  const Tensor& bias() const { return c2 ? c2->bias : c1->bias; }
+  int64_t out_channels() const { return c2 ? c2->out_channels : c1->out_channels; }
+  bool training() const { return c2 ? c2->is_training() : c1->is_training(); }
+  // [n, 1, 1(, 1)]: a per-output-channel factor shaped for the weight (lead = oc) or output.
+  Shape channel_shape(int64_t oc, bool output) const {
+    Shape s(c2 ? 4 : 3, 1);
+    s[output ? 1 : 0] = oc;
+    return s;
+  }
+  Conv2dParams params2d() const {
+    if (c2) return c2->options;
+    Conv2dParams p;
+    p.sw = c1->stride, p.pw = c1->padding, p.dw = c1->dilation, p.groups = c1->groups;
+    return p;
+  }
+  Tensor run(const Tensor& x, const Tensor& w, const Tensor& b) const {
+    if (c2) return conv2d(x, w, b, c2->options);
+    return conv1d(x, w, b, c1->stride, c1->padding, c1->dilation, c1->groups);
+  }
+};
+
 // What one module computes while prepared, for all of its calls.
 class QuantCall : public nn::ForwardInterceptor {
  public:
   std::map<int64_t, std::shared_ptr<FakeQuantize>> input_fq, output_fq;
   std::shared_ptr<FakeQuantize> weight_fq;
   bool fp16_weights = false;
-  nn::BatchNorm* folded_bn = nullptr;  // for a Conv2d: the BN folded into it
-  bool folded_away = false;            // for a BatchNorm2d folded into its conv
+  nn::BatchNorm* folded_bn = nullptr;  // for a Conv2d/Conv1d: the BN folded into it
+  bool folded_away = false;            // for a BatchNorm2d/1d folded into its conv
   std::shared_ptr<bool> bn_frozen;
   std::string path;        // the module's path in the model (names its constants in a capture)
   bool dynamic = false;    // dynamic quantization: the input is quantized per batch at run time
@@ -38,6 +66,8 @@ class QuantCall : public nn::ForwardInterceptor {
   // For a Conv2d/Linear: the FakeQuantize at the end of its unit (after a folded BN or a fused
   // ReLU), per call; in eval mode the unit then runs the exact integer arithmetic.
   std::map<int64_t, std::shared_ptr<FakeQuantize>> unit_out_fq;
+  // Per call: the input is a zero pad of this FakeQuantize's codes (plan: padded_input).
+  std::map<int64_t, std::shared_ptr<FakeQuantize>> padded_input_fq;
   int64_t exact_calls = 0, float_calls = 0;
 
   // γ/σ of the folded BN, per output channel.
@@ -51,19 +81,20 @@ class QuantCall : public nn::ForwardInterceptor {
   // compiler pass computes too, so the simulation, the int8 program and an fp32 program of the
   // same model store the same f32 numbers. Training with BN frozen still needs gradients for w, γ
   // and β: the value is the one fold's, the gradient the f32 expression's (its value cancels).
-  std::pair<Tensor, Tensor> folded(nn::Conv2d& conv) const {
+  std::pair<Tensor, Tensor> folded(const ConvOf& conv) const {
     nn::BatchNorm& bn = *folded_bn;
-    compile::FoldedConv f = compile::fold_conv_bn(conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean,
-                                                  bn.running_var, bn.eps);
-    const bool grads = GradMode::enabled() && (conv.weight.requires_grad() || (bn.weight.defined() && bn.weight.requires_grad()) ||
+    const Tensor& cw = conv.weight();
+    const Tensor& cb = conv.bias();
+    compile::FoldedConv f = compile::fold_conv_bn(cw, cb, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps);
+    const bool grads = GradMode::enabled() && (cw.requires_grad() || (bn.weight.defined() && bn.weight.requires_grad()) ||
                                                (bn.bias.defined() && bn.bias.requires_grad()) ||
-                                               (conv.bias.defined() && conv.bias.requires_grad()));
+                                               (cb.defined() && cb.requires_grad()));
     if (!grads) return {f.weight, f.bias};
-    const int64_t oc = conv.out_channels;
+    const int64_t oc = conv.out_channels();
     const Tensor sf = bn_scale(oc);
     const Tensor beta = bn.bias.defined() ? bn.bias : zeros({oc});
-    const Tensor b = conv.bias.defined() ? conv.bias : zeros({oc});
-    const Tensor w32 = mul(conv.weight, view(sf, {oc, 1, 1, 1}));
+    const Tensor b = cb.defined() ? cb : zeros({oc});
+    const Tensor w32 = mul(cw, view(sf, conv.channel_shape(oc, false)));
     const Tensor b32 = add(beta, mul(sub(b, bn.running_mean), sf));
     return {add(f.weight, sub(w32, w32.detach())), add(f.bias, sub(b32, b32.detach()))};
   }
@@ -81,6 +112,11 @@ class QuantCall : public nn::ForwardInterceptor {
     Tensor h = x;
     // A dynamic unit in eval mode quantizes its input itself, as the program's dq_linear does.
     const bool self_quantizing = dynamic_exact(m);
+    // A zero pad of codes is on their grid (0 is the zero point's code): the unit's input is
+    // quantized with those parameters, as the program's integer pad keeps them.
+    if (const auto it = padded_input_fq.find(call);
+        it != padded_input_fq.end() && it->second->fake_quant_enabled() && !quantized_params(h))
+      register_quantized(h, it->second->qparams());
     if (const auto it = input_fq.find(call); it != input_fq.end() && !self_quantizing) h = it->second->forward(h);
     Tensor y = compute(m, h, call);
     if (propagate)
@@ -100,17 +136,17 @@ class QuantCall : public nn::ForwardInterceptor {
   // PyTorch's ConvBn2d): the weights are scaled by γ/σ_running before fake-quant, the conv output
   // is scaled back and batch-normalized, so BN still trains and its running statistics still
   // move. Otherwise (eval, or BN frozen) it is the exact fold the integer program runs.
-  Tensor conv_bn(nn::Conv2d& conv, const Tensor& x) {
-    if (conv.is_training() && !*bn_frozen) {
-      const int64_t oc = conv.out_channels;
+  Tensor conv_bn(const ConvOf& conv, const Tensor& x) {
+    if (conv.training() && !*bn_frozen) {
+      const int64_t oc = conv.out_channels();
       const Tensor sf = bn_scale(oc);
-      Tensor y = conv2d(x, quant_weight(mul(conv.weight, view(sf, {oc, 1, 1, 1}))), Tensor(), conv.options);
-      y = div(y, view(sf, {1, oc, 1, 1}));
-      if (conv.bias.defined()) y = add(y, view(conv.bias, {1, oc, 1, 1}));
+      Tensor y = conv.run(x, quant_weight(mul(conv.weight(), view(sf, conv.channel_shape(oc, false)))), Tensor());
+      y = div(y, view(sf, conv.channel_shape(oc, true)));
+      if (conv.bias().defined()) y = add(y, view(conv.bias(), conv.channel_shape(oc, true)));
       return folded_bn->forward_impl(y);  // batch statistics, running-statistic update, as BN itself
     }
     const auto [wf, bf] = folded(conv);
-    return conv2d(x, quant_weight(wf), bf, conv.options);
+    return conv.run(x, quant_weight(wf), bf);
   }
 
   // Dynamic quantization in eval mode: the Linear runs the program's dq_linear kernel itself
@@ -137,10 +173,15 @@ class QuantCall : public nn::ForwardInterceptor {
     if (u == unit_out_fq.end() || !u->second->fake_quant_enabled() || !u->second->ready()) return Tensor();
     const QParams* in = quantized_params(x);
     if (!in) return Tensor();
-    if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-      const auto [w, b] = folded_bn ? folded(*conv) : std::pair<Tensor, Tensor>{conv->weight, conv->bias};
+    if (const ConvOf conv(m); conv) {
+      const auto [w, b] = folded_bn ? folded(conv) : std::pair<Tensor, Tensor>{conv.weight(), conv.bias()};
       weight_fq->forward(w);  // the weight observer sees the deployed weight, as in the float path
-      return integer_conv2d(x, *in, w, weight_fq->qparams(), b, u->second->qparams(), conv->options);
+      if (conv.c2) return integer_conv2d(x, *in, w, weight_fq->qparams(), b, u->second->qparams(), conv.params2d());
+      // Conv1d: the same unit on the [N, C, 1, L] view, as the program's qconv2d runs it.
+      NoGradGuard ng;
+      return integer_conv2d(x.detach().unsqueeze(2), *in, w.detach().unsqueeze(2), weight_fq->qparams(), b,
+                            u->second->qparams(), conv.params2d())
+          .squeeze(2);
     }
     if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
       weight_fq->forward(lin->weight);
@@ -167,14 +208,20 @@ class QuantCall : public nn::ForwardInterceptor {
     nlohmann::json a = nlohmann::json::object();
     Tensor w, b;
     const char* kind = "linear";
-    if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-      kind = "conv2d";
-      std::tie(w, b) = folded_bn ? folded(*conv) : std::pair<Tensor, Tensor>{conv->weight, conv->bias};
-      a = ops::to_json(conv->options);
+    if (const ConvOf conv(m); conv) {
+      std::tie(w, b) = folded_bn ? folded(conv) : std::pair<Tensor, Tensor>{conv.weight(), conv.bias()};
+      if (conv.c2) {
+        kind = "conv2d";
+        a = ops::to_json(conv.c2->options);
+      } else {  // capture expands it to conv2d on the [N, C, 1, L] view (compile/capture.cc)
+        kind = "conv1d";
+        a = {{"stride", conv.c1->stride}, {"padding", conv.c1->padding}, {"dilation", conv.c1->dilation},
+             {"groups", conv.c1->groups}};
+      }
     } else if (auto* lin = dynamic_cast<nn::Linear*>(&m)) {
       w = lin->weight, b = lin->bias;
     } else {
-      fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d or Linear");
+      fail("capture: module '", path, "' (", m.type_name(), ") has quantized weights but is not a Conv2d, Conv1d or Linear");
     }
     a[ops::attr::act.name] = "none";
     if (weight_fq && weight_fq->fake_quant_enabled()) a["weight_quant"] = compile::qparams_json(weight_fq->qparams());
@@ -192,13 +239,10 @@ class QuantCall : public nn::ForwardInterceptor {
       }
       if (!m.is_training() && weight_fq->fake_quant_enabled()) ++float_calls;
     }
-    if (auto* conv = dynamic_cast<nn::Conv2d*>(&m)) {
-      if (folded_bn) return conv_bn(*conv, x);
-      return conv2d(x, quant_weight(conv->weight), conv->bias, conv->options);
+    if (const ConvOf conv(m); conv) {
+      if (folded_bn) return conv_bn(conv, x);
+      return conv.run(x, quant_weight(conv.weight()), conv.bias());
     }
-    if (auto* conv = dynamic_cast<nn::Conv1d*>(&m))
-      return conv1d(x, quant_weight(conv->weight), conv->bias, conv->stride, conv->padding, conv->dilation,
-                    conv->groups);
     if (auto* lin = dynamic_cast<nn::Linear*>(&m)) return linear(x, quant_weight(lin->weight), lin->bias);
     return m.forward_impl(x);
   }
@@ -239,12 +283,14 @@ void attach(QuantizedModel& q, const compile::CallTrace& t, const QuantPlan& pla
     c->dynamic = o.dynamic;
     calls[m] = std::move(c);
   }
+  std::vector<std::shared_ptr<FakeQuantize>> made;  // plan.quantizers order
   for (const PlannedQuantizer& pq : plan.quantizers) {
     const compile::CallSite& s = t.sites[size_t(pq.site)];
     auto obs = pq.current_range ? make_moving_average_observer(pq.spec, 1.0f) : make_observer(pq.observer, pq.spec);
     auto fq = std::make_shared<FakeQuantize>(std::move(obs), pq.channels, o.qconfig.lsq && qat);
     slot(*q.state, s.path).register_module(pq.name, fq);
     fq->enable_fake_quant(qat);
+    made.push_back(fq);
     QuantCall& c = *calls.at(s.module);
     switch (pq.role) {
       case PlannedQuantizer::Role::weight: c.weight_fq = fq; break;
@@ -256,6 +302,8 @@ void attach(QuantizedModel& q, const compile::CallTrace& t, const QuantPlan& pla
       calls.at(u.module)->unit_out_fq[u.call] = fq;
     }
   }
+  for (const auto& [m, mp] : plan.modules)
+    for (const auto& [call, k] : mp.padded_input) calls.at(m)->padded_input_fq[call] = made.at(k);
   for (auto& [path, m] : q.model.named_modules())
     if (const auto it = calls.find(m); it != calls.end()) it->second->path = path;
   for (auto& [m, c] : calls) {
@@ -306,8 +354,8 @@ std::vector<QuantizedModel::DeployedWeight> QuantizedModel::deployed_weights() {
     d.path = path;
     d.fake_quant = c->weight_fq.get();
     d.fp16 = c->fp16_weights;
-    if (auto* conv = dynamic_cast<nn::Conv2d*>(m); conv && c->folded_bn) {
-      std::tie(d.weight, d.bias) = c->folded(*conv);
+    if (const ConvOf conv(*m); conv && c->folded_bn) {
+      std::tie(d.weight, d.bias) = c->folded(conv);
       d.folded_bn = path_of[c->folded_bn];
     } else {
       d.weight = weight_of(*m);

@@ -162,7 +162,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
     if (i == 0) check_batch(x.size(0));  // before any node allocates its batch-sized output
     vals[size_t(g_.inputs[i])] = x.contiguous();
   }
-  wake_workers();  // so small layers find the pool's workers spinning (framework/parallel.h)
+  const HotScope hot;  // the pool's workers stay awake for the run's small layers (framework/parallel.h)
   std::vector<Tensor> in;
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];

@@ -286,6 +286,21 @@ Outs reshape_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   return {in[0].contiguous().reshape(s)};
 }
 
+// Constant padding. On integer codes only a zero pad exists: it fills the zero point, the code of
+// 0 on every grid (the lowering keeps any other pad in float).
+Outs pad_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  const std::vector<int64_t> pads = ops::read_ints(n.attrs, attr::pads, node_where(n));
+  double v = ops::read_number(n.attrs, attr::value, node_where(n));
+  if (!is_floating(in[0].dtype())) {
+    const Value& src = g.values[size_t(n.inputs[0])];
+    if (v != 0.0 || !src.quant || src.quant->zero_point.size() != 1)
+      fail(node_where(n), ": pads integer codes; expected value 0 and a per-tensor quantized input, found value ", v,
+           src.quant ? "" : " and no quantization");
+    v = double(src.quant->zero_point[0]);
+  }
+  return {ops::pad(in[0], pads, "constant", v)};
+}
+
 const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
       {"conv2d", {conv2d, prepare_conv2d}},
@@ -315,6 +330,7 @@ const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
       {"cat", {cat}},
       {"flatten", {flatten_op}},
       {"reshape", {reshape_op}},
+      {"pad", {pad_op}},
   };
   return t;
 }

@@ -3,6 +3,8 @@
 // states and the gradients of the input, the initial states and every parameter match.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -153,6 +155,40 @@ TEST(RnnGoldenCell, UnbatchedCellsAndLayer) {
   EXPECT_EQ(a.state.h.shape(), (Shape{2, kHidden}));
   EXPECT_TRUE(all_close(a.output, squeeze(b.output, 1), 1e-7, 0));
   EXPECT_TRUE(all_close(a.state.c, squeeze(b.state.c, 1), 1e-7, 0));
+}
+
+TEST(RnnInit, WorksInSequentialWithTorchNames) {
+  // forward() returns the output only, so the layer composes; names nest like torch's.
+  Generator g(12);
+  auto gru = std::make_shared<nn::GRU>(kIn, kHidden, nn::RnnOptions{.batch_first = true}, &g);
+  auto head = std::make_shared<nn::Linear>(kHidden, 2, true, &g);
+  nn::Sequential seq({gru, head});
+  EXPECT_TRUE(seq.state_dict().contains("0.weight_hh_l0"));
+  EXPECT_TRUE(seq.state_dict().contains("0.bias_ih_l0"));
+  const Tensor x = randn({3, 5, kIn}, g);
+  const Tensor y = seq.forward(x);
+  EXPECT_EQ(y.shape(), (Shape{3, 5, 2}));
+  EXPECT_TRUE(all_close(y, head->forward(gru->forward_seq(x).output), 0, 0));
+}
+
+TEST(RnnInit, UniformWithinOneOverSqrtHiddenAndSeeded) {
+  // torch's reset_parameters: every parameter U(−1/√H, 1/√H), H = hidden_size (not proj_size).
+  const double bound = 1.0 / std::sqrt(double(kHidden));
+  Generator g1(11), g2(11);
+  nn::LSTM a(kIn, kHidden, {.num_layers = 2, .bidirectional = true, .proj_size = 2}, &g1);
+  nn::LSTM b(kIn, kHidden, {.num_layers = 2, .bidirectional = true, .proj_size = 2}, &g2);
+  ASSERT_EQ(a.state_dict().keys(), b.state_dict().keys());
+  EXPECT_EQ(a.state_dict().keys().size(), 20u);  // 2 layers × 2 directions × 5 tensors
+  for (const auto& [name, p] : a.named_parameters()) {
+    double lo = 1, hi = -1;
+    for (double v : p.to_vector<double>()) lo = std::min(lo, v), hi = std::max(hi, v);
+    EXPECT_GE(lo, -bound) << name;
+    EXPECT_LE(hi, bound) << name;
+    EXPECT_LT(lo, hi) << name;
+    EXPECT_TRUE(all_close(p, b.state_dict().at(name), 0, 0)) << name << " differs for one seed";
+  }
+  EXPECT_EQ(a.weights[1].w_hr.shape(), (Shape{2, kHidden}));
+  EXPECT_EQ(a.weights[2].w_ih.shape(), (Shape{4 * kHidden, 2 * 2}));  // layer 1 input: D·P
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
-// The dynamic int8 LSTM (kernels/qs8_dq_lstm.h): its gate pre-activations equal the reference
-// dq_linear of the x row plus that of the h row bit for bit on every Highway target; the
-// sequence stays close to the float LSTM (ops::lstm_cell); a padded batch gives each sample the
-// bits it gets alone.
+// The dynamic int8 LSTM and GRU (kernels/qs8_dq_lstm.h, qs8_dq_gru.h): the gate pre-activations
+// equal the reference dq_linear of the x row plus (LSTM) or beside (GRU) that of the h row, bit
+// for bit on every Highway target; the sequences stay close to the float cells (ops::lstm_cell,
+// a double-loop GRU); a padded batch gives each sample the bits it gets alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <random>
 
 #include "framework/error.h"
+#include "kernels/qs8_dq_gru.h"
 #include "kernels/qs8_dq_lstm.h"
 #include "kernels/qs8_rnn.h"
 #include "kernels/reference.h"
@@ -100,6 +101,64 @@ TEST(QDynamicLstm, CloseToTheFloatLstmAndPaddingFree) {
   }
   EXPECT_THROW(qk::QDynamicLstm(IN, H, wih, whh, bih, {}), Error);
   EXPECT_THROW(qk::QDynamicLstm(IN, 0, wih, whh, {}, {}), Error);
+}
+
+TEST(QDynamicGru, GatesAreTheReferenceDqLinearsAndCloseToFloat) {
+  std::mt19937 rng(12);
+  for_each_target([&](uint32_t) {
+    const int64_t IN = 1 + rng() % 40, H = 1 + rng() % 40;
+    const auto wih = uniform(rng, size_t(3 * H * IN), 0.3f), whh = uniform(rng, size_t(3 * H * H), 0.3f);
+    const auto bih = uniform(rng, size_t(3 * H), 0.3f), bhh = uniform(rng, size_t(3 * H), 0.3f);
+    const qk::QDynamicGru gru(IN, H, wih, whh, bih, bhh);
+    const auto x = uniform(rng, size_t(IN), 2.0f), h = uniform(rng, size_t(H), 1.0f);
+    std::vector<float> gx(size_t(3 * H)), gh(size_t(3 * H));
+    gru.gates(x.data(), h.data(), gx.data(), gh.data());
+    const qk::QMatrix qi = qk::quantize_matrix("t", "w_ih", wih, 3 * H, IN);
+    const qk::QMatrix qh = qk::quantize_matrix("t", "w_hh", whh, 3 * H, H);
+    const Tensor rx = quant::reference::dq_linear(from_vector(x, {1, IN}), from_vector(qi.w, {3 * H, IN}), qi.s_w,
+                                                  from_vector(bih, {3 * H}), "none");
+    const Tensor rh = quant::reference::dq_linear(from_vector(h, {1, H}), from_vector(qh.w, {3 * H, H}), qh.s_w,
+                                                  from_vector(bhh, {3 * H}), "none");
+    for (int64_t r = 0; r < 3 * H; ++r) {
+      ASSERT_EQ(bits(gx[size_t(r)]), bits(rx.data<float>()[r]));
+      ASSERT_EQ(bits(gh[size_t(r)]), bits(rh.data<float>()[r]));
+    }
+  });
+  const int64_t IN = 32, H = 64, T = 50, B = 2;
+  const float a = 1.0f / std::sqrt(float(H));
+  const auto wih = uniform(rng, size_t(3 * H * IN), a), whh = uniform(rng, size_t(3 * H * H), a);
+  const auto bih = uniform(rng, size_t(3 * H), a), bhh = uniform(rng, size_t(3 * H), a);
+  const auto x = uniform(rng, size_t(T * B * IN), 2.0f);
+  const qk::QDynamicGru gru(IN, H, wih, whh, bih, bhh);
+  std::vector<float> h(size_t(B * H), 0.0f), y(size_t(T * B * H));
+  const std::vector<int64_t> len = {T, 17};
+  gru.run(T, B, x.data(), len.data(), h.data(), y.data());
+  double max_err = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> hf(size_t(H), 0.0);
+    for (int64_t t = 0; t < len[size_t(b)]; ++t) {
+      std::vector<double> gx(size_t(3 * H)), gh(size_t(3 * H));
+      for (int64_t r = 0; r < 3 * H; ++r) {
+        double u = bih[size_t(r)], v = bhh[size_t(r)];
+        for (int64_t k = 0; k < IN; ++k) u += double(wih[size_t(r * IN + k)]) * x[size_t((t * B + b) * IN + k)];
+        for (int64_t k = 0; k < H; ++k) v += double(whh[size_t(r * H + k)]) * hf[size_t(k)];
+        gx[size_t(r)] = u, gh[size_t(r)] = v;
+      }
+      for (int64_t j = 0; j < H; ++j) {
+        const double r = 1 / (1 + std::exp(-(gx[size_t(j)] + gh[size_t(j)])));
+        const double z = 1 / (1 + std::exp(-(gx[size_t(H + j)] + gh[size_t(H + j)])));
+        const double n = std::tanh(gx[size_t(2 * H + j)] + r * gh[size_t(2 * H + j)]);
+        hf[size_t(j)] = (1 - z) * n + z * hf[size_t(j)];
+        max_err = std::max(max_err, std::abs(hf[size_t(j)] - y[size_t((t * B + b) * H + j)]));
+      }
+    }
+    for (int64_t j = 0; j < H; ++j) EXPECT_NEAR(h[size_t(b * H + j)], hf[size_t(j)], 0.05);
+  }
+  for (int64_t j = 0; j < H; ++j) EXPECT_EQ(y[size_t((20 * B + 1) * H + j)], 0.0f);  // past sample 1's length
+  std::printf("[ QDynamicGru ] max |h_int8 − h_f64| over %lld steps: %.4f\n", (long long)T, max_err);
+  EXPECT_LT(max_err, 0.05);
+  EXPECT_GT(max_err, 0.0);
+  EXPECT_THROW(qk::QDynamicGru(IN, H, wih, whh, {}, bhh), Error);
 }
 
 }  // namespace

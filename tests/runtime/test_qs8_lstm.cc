@@ -185,5 +185,35 @@ TEST(QLstm, RejectsInconsistentCells) {
   EXPECT_THROW(qk::qlstm_sequence_reference(p, 2, 1, x.data(), &len, h.data(), c.data(), y.data()), Error);
 }
 
+TEST(QLstm, CalibrationFromRanges) {
+  const int64_t IN = 3, H = 2;
+  std::vector<float> wih(size_t(4 * H * IN), 0.25f), whh(size_t(4 * H * H), -0.5f), b(size_t(4 * H), 0.1f);
+  wih[1] = -1.0f;  // row 0's scale is 1/127, the others 0.25/127
+  const qk::QLstmRanges r{-2.0f, 2.0f, -1.0f, 1.0f, 3.0f, 0.0f, 0.0f};
+  const auto p = qk::qlstm_calibrate(IN, H, 0, wih, whh, b, b, {}, r);
+  EXPECT_EQ(p.k_cell, 13);  // 3 · 2^13 = 24576 <= 32767 < 3 · 2^14
+  EXPECT_FLOAT_EQ(p.x.s, 4.0f / 255);
+  EXPECT_EQ(p.ih.w[0], 32);  // rne(0.25 / (1/127)) = rne(31.75)
+  EXPECT_EQ(p.ih.w[1], -127);
+  EXPECT_EQ(p.ih.w[3], 127);
+  EXPECT_EQ(p.hh.w[0], -127);
+  EXPECT_EQ(p.ih.bias.size(), size_t(4 * H));
+  // Gate multiplier of row 0: s_x · s_w · 2^12 = (4/255) · (1/127) · 4096.
+  EXPECT_NEAR(p.ih.m[0].value(), double(4.0f / 255) * double(1.0f / 127) * 4096.0, 1e-9);
+  EXPECT_NEAR(p.m_out.value(), std::ldexp(1.0, -30) / double(p.h.s), 1.2e-7 * 0x1p-31);  // 31-bit mantissa
+  const auto pp = qk::qlstm_calibrate(IN, H, 1, wih, std::vector<float>(4 * H * 1, 0.5f), b, b, {0.3f, -0.7f},
+                                      {-2, 2, -1, 1, 3, -0.9f, 0.9f});
+  EXPECT_EQ(pp.hidden_out(), 1);
+  EXPECT_EQ(pp.proj.w[1], -127);
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H, 0, wih, whh, b, {}, {}, r), Error);             // one bias
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H + 1, 0, wih, whh, {}, {}, {}, r), Error);        // shapes
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H, 0, wih, whh, {}, {}, {1.0f}, r), Error);        // proj with P 0
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H, 0, wih, whh, {}, {}, {}, {1, -1, -1, 1, 1, 0, 0}), Error);  // lo > hi
+  auto bad = wih;
+  bad[2] = NAN;
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H, 0, bad, whh, {}, {}, {}, r), Error);
+  EXPECT_THROW(qk::qlstm_calibrate(IN, H, 0, wih, whh, {}, {}, {}, {-1, 1, -1, 1, INFINITY, 0, 0}), Error);
+}
+
 }  // namespace
 }  // namespace finch::test

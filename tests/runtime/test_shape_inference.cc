@@ -126,6 +126,9 @@ static void float_cases() {
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {2, -1}}}});
   check({"reshape", {f32({2, 3, 4})}, {{"shape", {-1, 4, 3}}}});
   check({"reshape", {i8({2, 12})}, {{"shape", {2, 3, 4}}}});
+  check({"pad", {f32({2, 3, 5})}, {{"pads", {3, 4}}, {"value", 0.5}}});
+  check({"pad", {f32({2, 3, 5})}, {{"pads", {0, 1, 2, 0, 1, 1}}, {"value", 0}}});
+  check({"pad", {i8({1, 4, 7})}, {{"pads", {1, 2}}, {"value", 0}}});
   // The recurrent models' ops (op_schema_rnn.cc): lengths, a projection, both directions.
   const Tensor len = from_vector<int64_t>({3, 1}, {2});
   check({"lstm", {f32({2, 3, 4}), len, f32({8, 4}), f32({8, 2}), f32({8}), f32({8})}, {{"batch_first", true}}});

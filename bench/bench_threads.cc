@@ -1,0 +1,156 @@
+// Whole-program thread scaling: runs .finch programs at 1 and 2 threads in alternating rounds and
+// prints the median latency of each, and with --profile the per-node time at each thread count
+// (the layers a second thread slows down, sorted by how much), so a pool change is judged on the
+// networks it is for, side by side in one process.
+//
+//   build/bin/bench_threads /tmp/p/resnet20-fp32.finch /tmp/p/resnet20-int8.finch --iters 300 --rounds 3
+//   build/bin/bench_threads /tmp/p/resnet20-fp32.finch --profile
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "framework/error.h"
+#include "framework/parallel.h"
+#include "framework/parallel_internal.h"
+#include "framework/random.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
+#include "runtime/verify.h"
+
+namespace {
+
+using namespace finch;
+using Clock = std::chrono::steady_clock;
+
+int64_t parse_count(const char* flag, const char* s, int64_t lo, int64_t hi) {
+  char* end = nullptr;
+  const long long v = std::strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi)
+    fail(flag, " expects an integer in [", lo, ", ", hi, "], got '", s, "'");
+  return v;
+}
+
+// Random inputs at the declared shapes (batch 1): N(0, 1) floats, uniform codes for coded ones.
+std::vector<Tensor> inputs_for(const runtime::Graph& g, const std::string& what) {
+  Generator gen(1);
+  std::vector<Tensor> xs;
+  for (int32_t i : g.inputs) {
+    const runtime::Value& v = g.values[size_t(i)];
+    Shape s = v.shape;
+    if (s.empty()) fail(what, ": input '", v.name, "' is a scalar; expected a batch dimension");
+    s[0] = 1;
+    if (v.dtype == DType::f32) xs.push_back(randn(s, gen));
+    else if ((v.dtype == DType::i8 || v.dtype == DType::u8) && v.quant)
+      xs.push_back(randint(v.quant->qmin, v.quant->qmax + 1, s, gen, v.dtype));
+    else
+      fail(what, ": input '", v.name, "' has dtype ", dtype_name(v.dtype), "; expected f32 or coded i8/u8");
+  }
+  return xs;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::vector<std::string> programs;
+    int64_t iters = 300, warmup = 50, rounds = 3, max_threads = 2;
+    bool profile = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto next = [&] {
+        if (i + 1 >= argc) fail(a, " needs a value");
+        return argv[++i];
+      };
+      if (a == "--iters") iters = parse_count("--iters", next(), 1, 1000000);
+      else if (a == "--warmup") warmup = parse_count("--warmup", next(), 0, 1000000);
+      else if (a == "--rounds") rounds = parse_count("--rounds", next(), 1, 1000);
+      else if (a == "--threads") max_threads = parse_count("--threads", next(), 2, 64);
+      else if (a == "--profile") profile = true;
+      else if (!a.empty() && a[0] == '-')
+        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile)");
+      else programs.push_back(a);
+    }
+    if (programs.empty())
+      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile]");
+    for (const std::string& path : programs) {
+      runtime::Graph g = runtime::read_program(path);
+      if (const auto problems = runtime::verify(g, path); !problems.empty()) throw Error(problems[0]);
+      runtime::Program p(std::move(g), path);
+      const std::vector<Tensor> xs = inputs_for(p.graph(), path);
+      // Per thread count: every timed run's ms (all rounds), and the per-node seconds summed.
+      std::vector<std::vector<double>> ms(size_t(max_threads) + 1);
+      std::vector<std::vector<double>> node_s(size_t(max_threads) + 1);
+      std::vector<int64_t> node_runs(size_t(max_threads) + 1, 0);
+      for (int64_t r = 0; r < rounds; ++r)
+        for (int t = 1; t <= int(max_threads); ++t) {
+          set_num_threads(t);
+          for (int64_t w = 0; w < warmup; ++w) p.run(xs);
+          runtime::Program* pp = &p;
+          pp->set_profiling(profile);
+          const std::vector<double> before = p.node_seconds();
+          const int64_t runs_before = p.profiled_runs();
+          detail::reset_pool_stats();
+          for (int64_t k = 0; k < iters; ++k) {
+            const auto t0 = Clock::now();
+            p.run(xs);
+            ms[size_t(t)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          }
+          pp->set_profiling(false);
+          if (t > 1) {
+            const detail::PoolStats st = detail::pool_stats();
+            const double runs = double(iters);
+            std::printf("  [%d thr, round %lld] per run: %.1f regions (%.1f inline, %.1f solo, %.1f shared), %.1f chunks "
+                        "(%.1f by workers), %.2f waits (%.1f us), %.3f stalls\n",
+                        t, static_cast<long long>(r), double(st.regions) / runs, double(st.inline_regions) / runs,
+                        double(st.solo_regions) / runs, double(st.shared_regions) / runs, double(st.chunks) / runs,
+                        double(st.worker_chunks) / runs, double(st.waits) / runs, 1e-3 * double(st.wait_ns) / runs,
+                        double(st.stalls) / runs);
+          }
+          if (profile) {
+            auto& acc = node_s[size_t(t)];
+            acc.resize(p.node_seconds().size(), 0.0);
+            for (size_t n = 0; n < acc.size(); ++n)
+              acc[n] += p.node_seconds()[n] - (n < before.size() ? before[n] : 0.0);
+            node_runs[size_t(t)] += p.profiled_runs() - runs_before;
+          }
+        }
+      std::printf("%s:", path.c_str());
+      for (int t = 1; t <= int(max_threads); ++t) std::printf("  %d thr %.3f ms", t, median(ms[size_t(t)]));
+      std::printf("  (1 thr / %d thr = %.2fx)\n", int(max_threads),
+                  median(ms[1]) / median(ms[size_t(max_threads)]));
+      if (profile) {
+        // Mean µs per node per run at 1 and at max threads, largest regressions first.
+        const auto& nodes = p.graph().nodes;
+        std::vector<size_t> order(nodes.size());
+        for (size_t n = 0; n < order.size(); ++n) order[n] = n;
+        auto us = [&](int t, size_t n) {
+          return 1e6 * node_s[size_t(t)][n] / double(std::max<int64_t>(1, node_runs[size_t(t)]));
+        };
+        const int T = int(max_threads);
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return us(T, a) - us(1, a) > us(T, b) - us(1, b); });
+        double sum1 = 0, sumT = 0;
+        std::printf("  %-40s %-22s %9s %9s\n", "node", "op", "1 thr us", "N thr us");
+        for (size_t n : order) {
+          sum1 += us(1, n), sumT += us(T, n);
+          std::printf("  %-40.40s %-22.22s %9.2f %9.2f\n", nodes[n].name.c_str(), nodes[n].op.c_str(), us(1, n),
+                      us(T, n));
+        }
+        std::printf("  %-63s %9.2f %9.2f\n", "sum of nodes", sum1, sumT);
+      }
+    }
+    set_num_threads(1);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_threads: %s\n", e.what());
+    return 1;
+  }
+}
