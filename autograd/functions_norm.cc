@@ -56,9 +56,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 }
 
 Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({weight});
   NoGradGuard ng;
   Tensor y = ops::embedding(indices, weight);
+  if (cap.active()) cap.record("embedding", {indices, weight}, {y});
   if (rec)
     autograd::record("embedding", {weight}, {y},
                      [indices = indices.detach(), V = weight.size(0), padding_idx](

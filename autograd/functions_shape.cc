@@ -97,9 +97,15 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = x.detach().permute(dims);
+  if (cap.active()) {
+    std::vector<int64_t> d(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) d[i] = wrap_dim(dims[i], x.dim(), "permute");
+    cap.record("permute", {x}, {y}, {{ops::attr::dims.name, d}});
+  }
   if (rec) {
     std::vector<int64_t> inv(dims.size());
     for (size_t i = 0; i < dims.size(); ++i) inv[size_t(wrap_dim(dims[i], x.dim(), "permute"))] = int64_t(i);
@@ -158,9 +164,14 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = x.detach().select(dim, index);
+  if (cap.active()) {
+    const int64_t d = wrap_dim(dim, x.dim(), "select");
+    cap.record("select", {x}, {y}, {{ops::attr::dim.name, d}, {ops::attr::index.name, index < 0 ? index + x.size(d) : index}});
+  }
   if (rec)
     autograd::record("select", {x}, {y},
                      [shape = x.shape(), dt = x.dtype(), dim, index](const Grads& g, const Needs&) {
@@ -173,9 +184,12 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 
 Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = x.detach().contiguous();
+  // Every program value is contiguous: in a graph this copy is a reshape to its own shape.
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{ops::attr::shape.name, y.shape()}});
   if (rec) record_contiguous(x, y);
   return y;
 }

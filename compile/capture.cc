@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "autograd/capture.h"
+#include "autograd/nn/sequence.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 
@@ -28,9 +29,9 @@ class Recorder final : public autograd::OpListener, public nn::CallTracer {
     for (auto& [name, t] : model.named_buffers()) named_[t.impl()] = name;
   }
 
-  int32_t add_input(const Tensor& x) {
+  int32_t add_input(const Tensor& x, const std::string& name = "input") {
     Value v;
-    v.name = "input";
+    v.name = name;
     v.shape = x.shape();
     v.dtype = x.dtype();
     const int32_t id = g.add_value(std::move(v));
@@ -255,21 +256,39 @@ quant::QParams qparams_from_json(const nlohmann::json& j) {
   return p;
 }
 
-runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values) {
-  if (!example.defined() || example.dtype() != DType::f32)
-    fail("capture: expected an f32 example input");
+namespace {
+
+runtime::Graph capture(nn::Module& model, const Tensor& example, const Tensor& lengths, std::vector<Tensor>* values) {
+  // f32 features, or token ids (i64/i32) for a model that starts with an embedding.
+  if (!example.defined() ||
+      (example.dtype() != DType::f32 && example.dtype() != DType::i64 && example.dtype() != DType::i32))
+    fail("capture: expected an f32 example input (or i64/i32 token ids)");
+  nn::LengthAware* with_lengths = nullptr;
+  if (lengths.defined()) {
+    with_lengths = dynamic_cast<nn::LengthAware*>(&model);
+    if (!with_lengths) fail("capture: lengths were given, but the model (", model.type_name(), ") does not take them");
+    if (lengths.dtype() != DType::i64 || lengths.dim() != 1 || example.dim() < 1 || lengths.size(0) != example.size(0))
+      fail("capture: expected lengths I64 [", example.dim() < 1 ? 0 : example.size(0), "], found ",
+           dtype_name(lengths.dtype()), " ", shape_str(lengths.shape()));
+  }
   const bool was_training = model.is_training();
   model.eval();
   Recorder rec(model);
   Tensor x = example.detach().contiguous().clone();
-  x.set_requires_grad(true);  // so ops capture cannot see still leave a trace (see input_id)
+  // So ops capture cannot see still leave a trace (see input_id); token ids carry no gradient.
+  if (x.dtype() == DType::f32) x.set_requires_grad(true);
   rec.add_input(x);
+  Tensor len;
+  if (with_lengths) {
+    len = lengths.detach().contiguous().clone();
+    rec.add_input(len, "lengths");
+  }
   Tensor y;
   try {
     EnableGradGuard eg;
     autograd::CaptureOps cap(&rec);
     nn::TraceCalls tc(&rec);
-    y = model.forward(x);
+    y = with_lengths ? with_lengths->forward_with_lengths(x, len) : model.forward(x);
   } catch (...) {
     model.train(was_training);
     throw;
@@ -281,6 +300,18 @@ runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vect
   g.outputs.push_back(out);
   g.values[size_t(out)].name = "output";
   return g;
+}
+
+}  // namespace
+
+runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values) {
+  return capture(model, example, Tensor(), values);
+}
+
+runtime::Graph capture_graph_with_lengths(nn::Module& model, const Tensor& example, const Tensor& lengths,
+                                          std::vector<Tensor>* values) {
+  if (!lengths.defined()) fail("capture: expected lengths I64 [B], found an undefined tensor");
+  return capture(model, example, lengths, values);
 }
 
 }  // namespace finch::compile

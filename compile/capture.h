@@ -22,6 +22,12 @@ namespace finch::compile {
 // With `values`, also returns the tensor each value held in this forward (index = value index):
 // finch verify compares a program's values with the simulated model's, layer by layer.
 runtime::Graph capture_graph(nn::Module& model, const Tensor& example, std::vector<Tensor>* values = nullptr);
+// The same for a model run with per-sample lengths (an nn::LengthAware: forward_with_lengths):
+// the program gets a second input 'lengths' (I64 [B], each in 1..T), so padded batches of
+// variable-length sequences run in the program. `example` may be f32 features or i64/i32 token ids
+// (also in capture_graph).
+runtime::Graph capture_graph_with_lengths(nn::Module& model, const Tensor& example, const Tensor& lengths,
+                                          std::vector<Tensor>* values = nullptr);
 
 // The attributes of a fake_quant node / a weight's quantization: scale, zero_point, axis, qmin, qmax.
 nlohmann::json qparams_json(const quant::QParams& p);

@@ -74,6 +74,12 @@ inline constexpr AttrSpec end_dim{"end_dim", AttrKind::integer, true, -double(kM
 inline constexpr AttrSpec shape{"shape", AttrKind::int_list, true, -1, double(kMaxExtent), size_t(kMaxDims)};
 // pad: (low, high) pairs from the last dim backwards, as torch.nn.functional.pad.
 inline constexpr AttrSpec pads{"pads", AttrKind::int_list, true, 0, double(kMaxWindow), size_t(2 * kMaxDims)};
+// Recurrent and indexing ops (op_schema_rnn.cc): select's index (negative counts from the end),
+// the recurrent ops' layout flag.
+inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxExtent), double(kMaxExtent)};
+inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
+// qlstm: the cell state's exponent (c = code · 2^-k_cell, docs/quantization.md §12).
+inline constexpr AttrSpec k_cell{"k_cell", AttrKind::integer, true, 0, 15};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

@@ -259,6 +259,8 @@ std::vector<OpSchema> build() {
       {"dq_linear", xwb, 2, false, {attr::act}, f32_out_linear},
   };
   t.insert(t.end(), rest.begin(), rest.end());
+  const std::vector<OpSchema> rnn = rnn_op_schemas();
+  t.insert(t.end(), rnn.begin(), rnn.end());
   return t;
 }
 

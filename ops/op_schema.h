@@ -57,6 +57,9 @@ struct OpSchema {
   void check_node(const std::vector<bool>& absent, const nlohmann::json& node_attrs, const std::string& where) const;
 };
 
+// The recurrent, embedding and indexing ops (op_schema_rnn.cc), appended to the table.
+std::vector<OpSchema> rnn_op_schemas();
+
 // Every deployable op, float ops first, then the integer ops.
 const std::vector<OpSchema>& op_schemas();
 // The schema of `op`, or null for an op that is not deployable.

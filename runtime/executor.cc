@@ -123,7 +123,14 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   // Dry run at the declared shapes: every node must accept its inputs and produce the declared
   // shape and dtype (a program whose description and weights disagree fails here, not later).
   std::vector<Tensor> ins;
-  for (int32_t v : g_.inputs) ins.push_back(zeros(g_.values[size_t(v)].shape, g_.values[size_t(v)].dtype));
+  // A recurrent op's lengths must be in 1..T: those inputs are ones, every other one zeros.
+  std::vector<bool> is_lengths(g_.values.size(), false);
+  for (const Node& n : g_.nodes)
+    if (is_recurrent_op(n.op) && n.inputs.size() > 1 && n.inputs[1] >= 0) is_lengths[size_t(n.inputs[1])] = true;
+  for (int32_t v : g_.inputs) {
+    const Value& d = g_.values[size_t(v)];
+    ins.push_back(is_lengths[size_t(v)] ? ones(d.shape, d.dtype) : zeros(d.shape, d.dtype));
+  }
   const std::vector<Tensor> all = execute(ins, true);
   for (const Node& n : g_.nodes)
     for (int32_t v : n.outputs) {

@@ -348,6 +348,7 @@ const OpImpl* find_op(const std::string& op) {
     std::map<std::string, OpImpl> m;
     for (const auto& [k, v] : float_ops()) m[k] = v;
     for (const auto& [k, v] : quant_ops()) m[k] = v;
+    for (const auto& [k, v] : rnn_ops()) m[k] = v;
     return m;
   }();
   const auto it = all.find(op);

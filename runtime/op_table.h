@@ -45,6 +45,15 @@ const OpImpl* find_op(const std::string& op);
 // and every schema op is in one of them (tests/runtime/test_op_schema.cc).
 const std::vector<std::pair<std::string, OpImpl>>& float_ops();
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops();
+// The recurrent models' ops (rnn_ops.cc: lstm, gru, embedding, permute, select, and the
+// int8 ones of quant_rnn_ops.cc: dq_lstm, dq_gru, qembedding).
+const std::vector<std::pair<std::string, OpImpl>>& rnn_ops();
+const std::vector<std::pair<std::string, OpImpl>>& quant_rnn_ops();
+const std::vector<std::pair<std::string, OpImpl>>& qlstm_ops();  // qlstm_op.cc
+// The ops whose input 1 is the optional per-sample lengths (I64 [B], each in 1..T).
+inline bool is_recurrent_op(const std::string& op) {
+  return op == "lstm" || op == "gru" || op == "dq_lstm" || op == "dq_gru" || op == "qlstm" || op == "qgru";
+}
 
 // How attribute errors name a node: "node 'layer1.0.conv1' (conv2d)".
 std::string node_where(const Node& n);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/nn/init.h"
 
@@ -63,6 +64,9 @@ void RNNBase::reset_parameters(Generator* gen) {
 }
 
 RnnOutput RNNBase::forward_seq(const Tensor& x_in, const Tensor& lengths, const RnnState& init) {
+  // Graph capture sees the layer as one lstm/gru node per layer (runtime/ops.md), not the
+  // transposes, stacks and squeezes inside.
+  autograd::CaptureScope cap;
   const char* who = mode_.c_str();
   const bool lstm = mode_ == "LSTM";
   const int64_t D = bidirectional ? 2 : 1, P = proj_size > 0 ? proj_size : hidden_size;
@@ -89,7 +93,10 @@ RnnOutput RNNBase::forward_seq(const Tensor& x_in, const Tensor& lengths, const 
   if (lstm && st.c.defined() && st.c.shape() != Shape{num_layers * D, B, hidden_size})
     fail(who, ": expected the initial c of shape ", shape_str({num_layers * D, B, hidden_size}),
          ", found ", shape_str(st.c.shape()));
-  std::vector<Tensor> hs, cs;
+  if (cap.active() && (unbatched || st.h.defined() || st.c.defined()))
+    fail(who, ": graph capture records a batched input without initial states; found ",
+         unbatched ? "an unbatched input" : "an initial state");
+  std::vector<Tensor> hs, cs, layer_io{x_in};  // layer_io: each layer's input, then the output
   for (int64_t l = 0; l < num_layers; ++l) {
     std::vector<Tensor> ys;
     for (int64_t d = 0; d < D; ++d) {
@@ -110,16 +117,55 @@ RnnOutput RNNBase::forward_seq(const Tensor& x_in, const Tensor& lengths, const 
     x = D == 2 ? cat(ys, 2) : ys[0];
     if (l + 1 < num_layers && dropout > 0.0 && is_training())
       x = finch::dropout(x, dropout, true, &dropout_generator);
+    if (cap.active()) layer_io.push_back(batch_first ? transpose(x, 0, 1) : x);
   }
   RnnOutput out;
   out.output = unbatched ? squeeze(x, 1) : batch_first ? transpose(x, 0, 1) : x;
   out.state.h = stack(hs, 0);
   if (lstm) out.state.c = stack(cs, 0);
+  if (cap.active()) {
+    out.output = layer_io.back();
+    record_layers(cap, layer_io, lengths, hs, cs, out);
+  }
   if (unbatched) {
     out.state.h = squeeze(out.state.h, 1);
     if (lstm) out.state.c = squeeze(out.state.c, 1);
   }
   return out;
+}
+
+void RNNBase::record_layers(const autograd::CaptureScope& cap, const std::vector<Tensor>& layer_io,
+                            const Tensor& lengths, const std::vector<Tensor>& hs, const std::vector<Tensor>& cs,
+                            RnnOutput& out) const {
+  const bool lstm = mode_ == "LSTM";
+  const int64_t D = bidirectional ? 2 : 1;
+  std::vector<Tensor> h_layers, c_layers;
+  for (int64_t l = 0; l < num_layers; ++l) {
+    // Inputs as op_schema_rnn.cc lists them: x, lengths, then per direction w_ih, w_hh, b_ih,
+    // b_hh (and the LSTM's w_hr slot).
+    std::vector<Tensor> in{layer_io[size_t(l)], lengths};
+    std::vector<Tensor> h_dir, c_dir;
+    for (int64_t d = 0; d < D; ++d) {
+      const Weights& w = weights[size_t(l * D + d)];
+      for (const Tensor* t : {&w.w_ih, &w.w_hh, &w.b_ih, &w.b_hh}) in.push_back(*t);
+      if (lstm) in.push_back(w.w_hr);
+      h_dir.push_back(hs[size_t(l * D + d)]);
+      if (lstm) c_dir.push_back(cs[size_t(l * D + d)]);
+    }
+    h_layers.push_back(num_layers == 1 ? out.state.h : stack(h_dir, 0));
+    if (lstm) c_layers.push_back(num_layers == 1 ? out.state.c : stack(c_dir, 0));
+    std::vector<Tensor> outs{layer_io[size_t(l + 1)], h_layers.back()};
+    if (lstm) outs.push_back(c_layers.back());
+    cap.record(lstm ? "lstm" : "gru", in, outs, {{"batch_first", batch_first}});
+  }
+  if (num_layers == 1) return;
+  // h_n / c_n of all layers: the layers' [D, B, P] states one after the other along dim 0.
+  out.state.h = cat(h_layers, 0);
+  cap.record("cat", h_layers, {out.state.h}, {{"dim", 0}});
+  if (lstm) {
+    out.state.c = cat(c_layers, 0);
+    cap.record("cat", c_layers, {out.state.c}, {{"dim", 0}});
+  }
 }
 
 // ---- cells ----

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/capture.h"
 #include "autograd/nn/module.h"
 #include "framework/random.h"
 
@@ -78,6 +79,11 @@ class RNNBase : public Module {
 
  private:
   std::string mode_;
+  // Graph capture: one lstm/gru node per layer (layer_io[l] -> layer_io[l + 1], its [D, B, P]
+  // states), and a cat of the layers' states when there are several (out's states become it).
+  void record_layers(const autograd::CaptureScope& cap, const std::vector<Tensor>& layer_io,
+                     const Tensor& lengths, const std::vector<Tensor>& hs, const std::vector<Tensor>& cs,
+                     RnnOutput& out) const;
 };
 
 class LSTM : public RNNBase {

@@ -100,6 +100,7 @@ std::set<std::string> table_ops() {
   std::set<std::string> s;
   for (const auto& [name, impl] : float_ops()) s.insert(name);
   for (const auto& [name, impl] : quant_ops()) s.insert(name);
+  for (const auto& [name, impl] : rnn_ops()) s.insert(name);
   return s;
 }
 

@@ -129,6 +129,16 @@ static void float_cases() {
   check({"pad", {f32({2, 3, 5})}, {{"pads", {3, 4}}, {"value", 0.5}}});
   check({"pad", {f32({2, 3, 5})}, {{"pads", {0, 1, 2, 0, 1, 1}}, {"value", 0}}});
   check({"pad", {i8({1, 4, 7})}, {{"pads", {1, 2}}, {"value", 0}}});
+  // The recurrent models' ops (op_schema_rnn.cc): lengths, a projection, both directions.
+  const Tensor len = from_vector<int64_t>({3, 1}, {2});
+  check({"lstm", {f32({2, 3, 4}), len, f32({8, 4}), f32({8, 2}), f32({8}), f32({8})}, {{"batch_first", true}}});
+  check({"lstm", {f32({3, 2, 4}), Tensor(), f32({12, 4}), f32({12, 2}), Tensor(), Tensor(), f32({2, 3}), f32({12, 4}),
+                  f32({12, 2}), Tensor(), Tensor(), f32({2, 3})}, json::object()});
+  check({"gru", {f32({2, 3, 4}), len, f32({6, 4}), f32({6, 2}), f32({6}), f32({6}), f32({6, 4}), f32({6, 2}), f32({6}),
+                 f32({6})}, {{"batch_first", true}}});
+  check({"embedding", {from_vector<int64_t>({0, 2, 1, 2}, {2, 2}), f32({3, 5})}, json::object()});
+  check({"permute", {f32({2, 3, 4})}, {{"dims", {0, 2, 1}}}});
+  check({"select", {f32({2, 3, 4})}, {{"dim", 0}, {"index", -1}}});
 }
 
 static void integer_cases() {
@@ -152,6 +162,29 @@ static void integer_cases() {
   check({"qcat", {i8({1, 2, 3, 3}), i8({1, 3, 3, 3})}, {{"dim", 1}}});
   check({"dq_linear", {f32({2, 5}), i8({3, 5}), f32({3})}, {{"act", "none"}}});
   check({"dq_linear", {f32({4, 2, 5}), i8({3, 5})}, json::object()});
+  check({"dq_lstm", {f32({2, 3, 4}), from_vector<int64_t>({3, 1}, {2}), i8({8, 4}), i8({8, 2}), f32({8}), f32({8})},
+         {{"batch_first", true}}});
+  check({"dq_gru", {f32({3, 2, 4}), Tensor(), i8({6, 4}), i8({6, 2}), Tensor(), Tensor(), i8({6, 4}), i8({6, 2})},
+         json::object()});
+  check({"qembedding", {from_vector<int64_t>({0, 2, 1}, {3}), i8({3, 5})}, json::object()});
+  {  // qlstm reads per-row weight scales: its own graph (the cases above share one scale)
+    Graph g;
+    const QuantInfo rows{std::vector<float>(8, 0.01f), std::vector<int32_t>(8, 0), 0, -127, 127};
+    Node n{"qlstm", "n", {}, {}, {{"batch_first", true}, {"k_cell", 11}}};
+    n.inputs = {g.add_value({"x", {2, 3, 4}, DType::i8, kQ, {}}), -1, g.add_value({"w_ih", {8, 4}, DType::i8, rows, {}}),
+                g.add_value({"w_hh", {8, 2}, DType::i8, rows, {}}), -1, -1};
+    n.outputs = {g.add_value({"y", {}, DType::i8, kQ, {}}), g.add_value({"h", {}, DType::i8, kQ, {}})};
+    covered().insert("qlstm");
+    const std::vector<ops::ValueType> want = ops::infer_types(
+        *ops::find_op_schema("qlstm"),
+        {{{2, 3, 4}, DType::i8, false}, {{}, std::nullopt, true}, {{8, 4}, DType::i8, false}, {{8, 2}, DType::i8, false},
+         {{}, std::nullopt, true}, {{}, std::nullopt, true}},
+        n.attrs, "test");
+    const std::vector<Tensor> got = find_op("qlstm")->fn(n, {i8({2, 3, 4}), Tensor(), i8({8, 4}), i8({8, 2}), Tensor(), Tensor()}, g);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(want[0].shape, got[0].shape());
+    EXPECT_EQ(want[1].shape, got[1].shape());
+  }
 }
 
 TEST(ShapeInference, FloatOpsMatchTheKernels) { float_cases(); }

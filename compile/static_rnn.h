@@ -1,0 +1,18 @@
+// Static int8 LSTM layers in a float program (post-training): each one-direction lstm node without
+// a projection whose c_n nothing reads becomes quantize → qlstm → dequantize (y, h_n), its cell
+// calibrated by kernels::qlstm_calibrate from the ranges the float program shows on calibration
+// inputs: x, h (y and h_n), max |c| over every step (docs/quantization.md §12).
+#pragma once
+
+#include <vector>
+
+#include "framework/tensor.h"
+#include "runtime/graph.h"
+
+namespace finch::compile {
+
+// `calibration`: input sets of the program (each as Program::run takes them). Returns how many
+// lstm nodes became qlstm; the others stay float.
+int quantize_static_lstm(runtime::Graph& g, const std::vector<std::vector<Tensor>>& calibration);
+
+}  // namespace finch::compile

@@ -1,0 +1,120 @@
+// The runtime's static int8 LSTM (qlstm, ops.md): the cell of kernels/qs8_lstm.h rebuilt from
+// the node's values — x's and the output's int8 quantization, the per-row weight scales, the
+// int32 biases, k_cell — with the multipliers derived from the scales as qlstm_calibrate derives
+// them, then checked by check_qlstm_cell (one sentence for a hostile file). The plain fn runs the
+// scalar reference (the specification), the prepared kernel kernels::QLstm (equal bit for bit).
+#include <memory>
+
+#include "framework/error.h"
+#include "kernels/qs8_lstm.h"
+#include "ops/op_attrs.h"
+#include "runtime/op_table.h"
+
+namespace finch::runtime {
+
+namespace {
+
+using Outs = std::vector<Tensor>;
+namespace qk = quant::kernels;
+
+qk::QAct act_of(const Node& n, const Graph& g, int32_t v, const char* what) {
+  const Value& x = g.values[size_t(v)];
+  if (x.dtype != DType::i8 || !x.quant || x.quant->scale.size() != 1 || x.quant->zero_point.size() != 1)
+    fail(node_where(n), ": expected the ", what, " '", x.name, "' as i8 codes with one scale and zero point");
+  return {x.quant->scale[0], x.quant->zero_point[0]};
+}
+
+qk::QMatrix matrix_of(const Node& n, const Graph& g, const std::vector<Tensor>& in, size_t wi, size_t bi, float s_in) {
+  const Tensor w = in[wi].contiguous();
+  const Value& wv = g.values[size_t(n.inputs[wi])];
+  qk::QMatrix m;
+  m.rows = w.size(0), m.cols = w.size(1);
+  m.w = w.to_vector<int8_t>();
+  if (!wv.quant || int64_t(wv.quant->scale.size()) != m.rows || wv.quant->axis != 0)
+    fail(node_where(n), ": expected weight '", wv.name, "' with one scale per row (", m.rows, " rows, axis 0)");
+  m.s_w = wv.quant->scale;
+  if (bi < in.size() && in[bi].defined()) m.bias = in[bi].contiguous().to_vector<int32_t>();
+  m.m = qk::gate_multipliers(s_in, m.s_w);
+  return m;
+}
+
+struct QLstmNode {
+  qk::QLstmCell cell;
+  bool batch_first = false;
+};
+
+QLstmNode build(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
+  QLstmNode r;
+  const std::string where = node_where(n);
+  r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
+  qk::QLstmCell& c = r.cell;
+  c.k_cell = int(ops::read_int(n.attrs, ops::attr::k_cell, where));
+  c.x = act_of(n, g, n.inputs[0], "input");
+  c.h = act_of(n, g, n.outputs[0], "output");
+  const qk::QAct hn = act_of(n, g, n.outputs[1], "final state");
+  if (hn.s != c.h.s || hn.z != c.h.z) fail(where, ": expected the output and the final state quantized alike (they are one h)");
+  c.IN = in[2].size(1), c.H = in[3].size(1), c.P = 0;
+  c.ih = matrix_of(n, g, in, 2, 4, c.x.s);
+  c.hh = matrix_of(n, g, in, 3, 5, c.h.s);
+  if (!(c.h.s > 0)) fail(where, ": expected a positive output scale, found ", c.h.s);
+  c.m_out = qk::q30_out_multiplier(c.h.s);
+  try {
+    qk::check_qlstm_cell(c);
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
+  }
+  return r;
+}
+
+template <bool Fast>
+Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& in) {
+  const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
+  const int64_t T = x.size(0), B = x.size(1), H = r.cell.H;
+  std::vector<int64_t> len;
+  if (in.size() > 1 && in[1].defined()) {
+    len = in[1].contiguous().to_vector<int64_t>();
+    for (size_t b = 0; b < len.size(); ++b)
+      if (len[b] < 1 || len[b] > T) fail("qlstm: expected every length in 1..", T, ", found length ", len[b], " for sample ", b);
+  }
+  Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
+  std::vector<int16_t> c(size_t(B * H), 0);
+  const int64_t* lp = len.empty() ? nullptr : len.data();
+  if (Fast) op->run(T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  else qk::qlstm_sequence_reference(r.cell, T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  if (r.batch_first) y = y.transpose(0, 1).contiguous();
+  return {y, h};
+}
+
+Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_q<false>(build(n, g, in), nullptr, in); }
+
+template <class F>
+class FnKernel final : public NodeKernel {
+ public:
+  explicit FnKernel(F f) : f_(std::move(f)) {}
+  std::vector<Tensor> run(const std::vector<Tensor>& in) const override { return f_(in); }
+
+ private:
+  F f_;
+};
+
+std::unique_ptr<NodeKernel> prepare_qlstm(const Node& n, const Graph& g) {
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const int32_t v = n.inputs[i];
+    if (i >= 2 && v >= 0 && !g.values[size_t(v)].is_constant()) return nullptr;
+    in.push_back(i >= 2 && v >= 0 ? g.values[size_t(v)].data : Tensor());
+  }
+  auto r = std::make_shared<const QLstmNode>(build(n, g, in));
+  auto op = std::make_shared<const qk::QLstm>(r->cell);
+  auto f = [r, op](const std::vector<Tensor>& x) { return run_q<true>(*r, op.get(), x); };
+  return std::make_unique<FnKernel<decltype(f)>>(f);
+}
+
+}  // namespace
+
+const std::vector<std::pair<std::string, OpImpl>>& qlstm_ops() {
+  static const std::vector<std::pair<std::string, OpImpl>> t = {{"qlstm", {qlstm, prepare_qlstm}}};
+  return t;
+}
+
+}  // namespace finch::runtime

@@ -1,0 +1,93 @@
+// The runtime's fp32 recurrent ops (lstm, gru: one layer, one or two directions, optional
+// per-sample lengths) through ops/rnn_seq.h, the kernels training uses, so an fp32 program
+// computes what its model computed; and embedding, permute and select, which the recurrent
+// models' graphs need around them.
+#include <algorithm>
+#include <utility>
+
+#include "framework/error.h"
+#include "ops/embedding.h"
+#include "ops/op_attrs.h"
+#include "ops/rnn_seq.h"
+#include "ops/shape.h"
+#include "runtime/op_table.h"
+
+namespace finch::runtime {
+
+namespace {
+
+using Outs = std::vector<Tensor>;
+
+Tensor input_or_none(const std::vector<Tensor>& in, size_t i) { return i < in.size() ? in[i] : Tensor(); }
+
+// [D] tensors [B, F] -> [D, B, F].
+Tensor stack0(const std::vector<Tensor>& xs) {
+  std::vector<Tensor> u;
+  for (const Tensor& x : xs) u.push_back(x.unsqueeze(0));
+  return ops::cat(u, 0);
+}
+
+// lstm (gates 4, w_hr slot) and gru (gates 3): inputs as op_schema_rnn.cc lists them.
+Outs rnn(const Node& n, const std::vector<Tensor>& in, bool lstm) {
+  const bool batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, node_where(n), false);
+  const Tensor x = (batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
+  const Tensor lengths = input_or_none(in, 1);
+  const size_t per = lstm ? 5 : 4;
+  const bool two = input_or_none(in, 2 + per).defined();
+  std::vector<Tensor> ys, hs, cs;
+  for (size_t d = 0; d < (two ? 2u : 1u); ++d) {
+    const size_t o = 2 + d * per;
+    const ops::RnnWeights w{in[o], in[o + 1], input_or_none(in, o + 2), input_or_none(in, o + 3),
+                            lstm ? input_or_none(in, o + 4) : Tensor()};
+    ops::RnnSeqOutput r = lstm ? ops::lstm_seq(x, Tensor(), Tensor(), w, lengths, d == 1)
+                               : ops::gru_seq(x, Tensor(), w, lengths, d == 1);
+    ys.push_back(r.y);
+    hs.push_back(r.h_n);
+    if (lstm) cs.push_back(r.c_n);
+  }
+  Tensor y = two ? ops::cat(ys, 2) : ys[0];
+  if (batch_first) y = y.transpose(0, 1).contiguous();
+  Outs out = {y, stack0(hs)};
+  if (lstm) out.push_back(stack0(cs));
+  return out;
+}
+
+Outs lstm_op(const Node& n, const std::vector<Tensor>& in, const Graph&) { return rnn(n, in, true); }
+Outs gru_op(const Node& n, const std::vector<Tensor>& in, const Graph&) { return rnn(n, in, false); }
+
+Outs embedding_op(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::embedding(in[0], in[1])}; }
+
+Outs permute_op(const Node& n, const std::vector<Tensor>& in, const Graph&) {
+  return {in[0].permute(ops::read_ints(n.attrs, ops::attr::dims, node_where(n))).contiguous()};
+}
+
+Outs select_op(const Node& n, const std::vector<Tensor>& in, const Graph&) {
+  const int64_t d = ops::read_int(n.attrs, ops::attr::dim, node_where(n));
+  int64_t i = ops::read_int(n.attrs, ops::attr::index, node_where(n));
+  if (d < 0 || d >= in[0].dim()) fail(node_where(n), ": attribute 'dim' is ", d, "; expected a dim of the ", in[0].dim(), "-d input");
+  const int64_t size = in[0].size(d);
+  if (i < -size || i >= size)
+    fail(node_where(n), ": attribute 'index' is ", i, "; expected an index into dim ", d, " of size ", size);
+  if (i < 0) i += size;
+  return {in[0].select(d, i).contiguous()};
+}
+
+}  // namespace
+
+const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
+  static const std::vector<std::pair<std::string, OpImpl>> t = [] {
+    std::vector<std::pair<std::string, OpImpl>> r = {
+        {"lstm", {lstm_op}},
+        {"gru", {gru_op}},
+        {"embedding", {embedding_op}},
+        {"permute", {permute_op}},
+        {"select", {select_op}},
+    };
+    for (const auto& e : quant_rnn_ops()) r.push_back(e);
+    for (const auto& e : qlstm_ops()) r.push_back(e);
+    return r;
+  }();
+  return t;
+}
+
+}  // namespace finch::runtime
