@@ -23,14 +23,34 @@ class QDynamicLinear {
   // x: f32 [.., K] -> f32 [.., OC].
   Tensor run(const Tensor& x) const;
 
+  // Caller-owned buffers of run_row, grown on first use: a recurrent layer keeps one per
+  // sequence so its steps allocate nothing. One Scratch per concurrent caller.
+  struct Scratch {
+    std::vector<int8_t> q;
+    std::vector<uint8_t> xu;
+    std::vector<int32_t> acc;
+  };
+  // One row without Tensors: x f32 [K] -> y f32 [OC], bit-identical to run() on x as [1, K].
+  void run_row(const float* x, float* y, Scratch& s) const;
+  int64_t in_features() const { return K_; }
+  int64_t out_features() const { return OC_; }
+
  private:
   int64_t OC_, K_, Kp_;
   std::vector<float> s_w_, bias_;
   std::string act_;
   int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
   std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
-  std::vector<int64_t> wsum_;   // Σ_k w[oc][k]
+  std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
   Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums
 };
+
+namespace dq_detail {
+// y[i] = fma(float(acc[i] − zx·wsum[i]), s_x·s_w[i], bias[i]) for i < n, the int32 parts
+// wrapping and the f32 multiply-add fused (one rounding) on every target: Highway's MulAdd
+// where the target has a native FMA, std::fma elsewhere (MulAdd there is a multiply then an add).
+void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, const float* s_w, const float* bias,
+              int64_t n, float* y);
+}  // namespace dq_detail
 
 }  // namespace finch::quant::kernels
