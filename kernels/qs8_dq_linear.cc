@@ -58,6 +58,10 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
   const int8_t* wp = wc.data<int8_t>();
   rows_.assign(size_t(OC_ * Kp_), 0);
   for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  K4_ = (K_ + 3) / 4, OCp_ = (OC_ + kBlock - 1) / kBlock * kBlock;
+  packed_.assign(size_t(K4_ * OCp_ * 4), 0);
+  for (int64_t oc = 0; oc < OC_; ++oc)
+    for (int64_t k = 0; k < K_; ++k) packed_[size_t(((k / 4) * OCp_ + oc) * 4 + k % 4)] = wp[oc * K_ + k];
   const std::vector<int64_t> wsum = qs8::weight_sums(wp, OC_, K_);
   wsum32_.resize(wsum.size());
   for (size_t i = 0; i < wsum.size(); ++i) wsum32_[i] = int32_t(uint32_t(uint64_t(wsum[i])));
@@ -94,7 +98,7 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
     std::vector<int32_t> acc(static_cast<size_t>(blk));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
-      qs8::qu8s8_dot_rows(xu.data() + r * Kp_, rows_.data() + oc0 * Kp_, m, Kp_, acc.data());
+      dq_detail::dot_block(xu.data() + r * Kp_, rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
       float* yr = yp + r * OC_ + oc0;
       dq_detail::epilogue(acc.data(), wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, yr);
       activate(act_kind_, yr, m);
@@ -127,7 +131,7 @@ void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t oc0 = b * kBlock, m = std::min(kBlock, OC_ - oc0);
       int32_t* acc = s.acc.data() + oc0;
-      qs8::qu8s8_dot_rows(s.xu.data(), rows_.data() + oc0 * Kp_, m, Kp_, acc);
+      dq_detail::dot_block(s.xu.data(), rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
       dq_detail::epilogue(acc, wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, y + oc0);
       activate(act_kind_, y + oc0, m);
     }

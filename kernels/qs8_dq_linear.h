@@ -41,6 +41,8 @@ class QDynamicLinear {
   std::string act_;
   int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
   std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
+  int64_t K4_, OCp_;
+  std::vector<int8_t> packed_;  // [K4][OCp][4], zero-padded (dq_detail::dot_block)
   std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
   Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums
 };
@@ -51,6 +53,11 @@ namespace dq_detail {
 // where the target has a native FMA, std::fma elsewhere (MulAdd there is a multiply then an add).
 void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, const float* s_w, const float* bias,
               int64_t n, float* y);
+// acc[i] = Σ_k x[k]·w[oc0 + i][k] (wrapping int32) for i < m <= 64, oc0 a multiple of 64:
+// the row kernel (qs8::qu8s8_dot_rows over rows [OC][Kp]) or, on AVX-512 VNNI, a broadcast
+// kernel over packed [K4][OCp][4] (K4 = ceil(K / 4), OCp = OC rounded up to 64, zero-padded).
+void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
+               int64_t oc0, int64_t m, int32_t* acc);
 }  // namespace dq_detail
 
 }  // namespace finch::quant::kernels

@@ -1,12 +1,18 @@
 // Highway epilogue of QDynamicLinear (dq_detail::epilogue in qs8_dq_linear.h): vector FMA where
 // it is native, the scalar std::fma where it is not, so every target rounds once.
 #include <cmath>
+#include <cstring>
 
 #include "kernels/qs8_dq_linear.h"
+#include "kernels/qs8_gemm.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/qs8_dq_linear_hwy.cc"
 #include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::dq_detail {
@@ -38,6 +44,46 @@ void Epilogue(const int32_t* HWY_RESTRICT acc, const int32_t* HWY_RESTRICT wsum,
   for (; i < n; ++i) y[i] = scalar_one(acc[i], wsum[i], zx, s_x, s_w[i], bias[i]);
 }
 
+#if HWY_TARGET == HWY_AVX3_DL
+// 64 channels of the packed [K4][OCp][4] layout: one broadcast 4-byte x group feeds four
+// vpdpbusd of 16 channels each, so no horizontal sums and K is padded to 4, not 64. Even and
+// odd groups go to separate accumulators (8 chains hide vpdpbusd's latency); int32 adds wrap,
+// so the sums equal the row kernel's modulo 2^32.
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void dot_block_vnni(const uint8_t* x, const int8_t* w,
+                                                                           int64_t K4, int64_t OCp, int64_t m,
+                                                                           int32_t* acc) {
+  __m512i s[8];
+  for (auto& v : s) v = _mm512_setzero_si512();
+  const int64_t stride = OCp * 4;
+  auto group = [&](int64_t k4, int base) {
+    uint32_t xw;
+    std::memcpy(&xw, x + 4 * k4, 4);
+    const __m512i xb = _mm512_set1_epi32(int32_t(xw));
+    const int8_t* wk = w + k4 * stride;
+    for (int j = 0; j < 4; ++j) s[base + j] = _mm512_dpbusd_epi32(s[base + j], xb, _mm512_loadu_si512(wk + 64 * j));
+  };
+  int64_t k4 = 0;
+  for (; k4 + 2 <= K4; k4 += 2) group(k4, 0), group(k4 + 1, 4);
+  if (k4 < K4) group(k4, 0);
+  alignas(64) int32_t tmp[64];
+  int32_t* out = m == 64 ? acc : tmp;
+  for (int j = 0; j < 4; ++j) _mm512_storeu_si512(out + 16 * j, _mm512_add_epi32(s[j], s[4 + j]));
+  if (out == tmp) std::memcpy(acc, tmp, size_t(m) * sizeof(int32_t));
+}
+#endif
+
+// acc[i] = Σ_k x[k]·w[oc0 + i][k] (wrapping int32) for i < m <= 64, oc0 a multiple of 64.
+void DotBlock(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
+              int64_t oc0, int64_t m, int32_t* acc) {
+#if HWY_TARGET == HWY_AVX3_DL
+  (void)rows, (void)Kp;
+  dot_block_vnni(x, packed + oc0 * 4, K4, OCp, m, acc);
+#else
+  (void)packed, (void)K4, (void)OCp;
+  qs8::qu8s8_dot_rows(x, rows + oc0 * Kp, m, Kp, acc);
+#endif
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace finch::quant::kernels::dq_detail
 HWY_AFTER_NAMESPACE();
@@ -45,6 +91,12 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace finch::quant::kernels::dq_detail {
 HWY_EXPORT(Epilogue);
+HWY_EXPORT(DotBlock);
+
+void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
+               int64_t oc0, int64_t m, int32_t* acc) {
+  FINCH_DISPATCH(DotBlock)(x, rows, Kp, packed, K4, OCp, oc0, m, acc);
+}
 
 void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, const float* s_w, const float* bias,
               int64_t n, float* y) {
