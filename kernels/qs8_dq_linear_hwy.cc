@@ -49,26 +49,53 @@ void Epilogue(const int32_t* HWY_RESTRICT acc, const int32_t* HWY_RESTRICT wsum,
 // vpdpbusd of 16 channels each, so no horizontal sums and K is padded to 4, not 64. Even and
 // odd groups go to separate accumulators (8 chains hide vpdpbusd's latency); int32 adds wrap,
 // so the sums equal the row kernel's modulo 2^32.
+inline __m512i broadcast4(const uint8_t* x) {
+  uint32_t xw;
+  std::memcpy(&xw, x, 4);
+  return _mm512_set1_epi32(int32_t(xw));
+}
+
+// Named accumulators (not an array): an array with a lambda compiled to register moves and
+// stack spills around every vpdpbusd.
 __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void dot_block_vnni(const uint8_t* x, const int8_t* w,
                                                                            int64_t K4, int64_t OCp, int64_t m,
                                                                            int32_t* acc) {
-  __m512i s[8];
-  for (auto& v : s) v = _mm512_setzero_si512();
+  const __m512i z = _mm512_setzero_si512();
+  __m512i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
   const int64_t stride = OCp * 4;
-  auto group = [&](int64_t k4, int base) {
-    uint32_t xw;
-    std::memcpy(&xw, x + 4 * k4, 4);
-    const __m512i xb = _mm512_set1_epi32(int32_t(xw));
-    const int8_t* wk = w + k4 * stride;
-    for (int j = 0; j < 4; ++j) s[base + j] = _mm512_dpbusd_epi32(s[base + j], xb, _mm512_loadu_si512(wk + 64 * j));
-  };
   int64_t k4 = 0;
-  for (; k4 + 2 <= K4; k4 += 2) group(k4, 0), group(k4 + 1, 4);
-  if (k4 < K4) group(k4, 0);
+  for (; k4 + 2 <= K4; k4 += 2) {
+    const __m512i x0 = broadcast4(x + 4 * k4), x1 = broadcast4(x + 4 * k4 + 4);
+    const int8_t* w0 = w + k4 * stride;
+    const int8_t* w1 = w0 + stride;
+    a0 = _mm512_dpbusd_epi32(a0, x0, _mm512_loadu_si512(w0));
+    a1 = _mm512_dpbusd_epi32(a1, x0, _mm512_loadu_si512(w0 + 64));
+    a2 = _mm512_dpbusd_epi32(a2, x0, _mm512_loadu_si512(w0 + 128));
+    a3 = _mm512_dpbusd_epi32(a3, x0, _mm512_loadu_si512(w0 + 192));
+    b0 = _mm512_dpbusd_epi32(b0, x1, _mm512_loadu_si512(w1));
+    b1 = _mm512_dpbusd_epi32(b1, x1, _mm512_loadu_si512(w1 + 64));
+    b2 = _mm512_dpbusd_epi32(b2, x1, _mm512_loadu_si512(w1 + 128));
+    b3 = _mm512_dpbusd_epi32(b3, x1, _mm512_loadu_si512(w1 + 192));
+  }
+  if (k4 < K4) {
+    const __m512i x0 = broadcast4(x + 4 * k4);
+    const int8_t* w0 = w + k4 * stride;
+    a0 = _mm512_dpbusd_epi32(a0, x0, _mm512_loadu_si512(w0));
+    a1 = _mm512_dpbusd_epi32(a1, x0, _mm512_loadu_si512(w0 + 64));
+    a2 = _mm512_dpbusd_epi32(a2, x0, _mm512_loadu_si512(w0 + 128));
+    a3 = _mm512_dpbusd_epi32(a3, x0, _mm512_loadu_si512(w0 + 192));
+  }
+  a0 = _mm512_add_epi32(a0, b0), a1 = _mm512_add_epi32(a1, b1);
+  a2 = _mm512_add_epi32(a2, b2), a3 = _mm512_add_epi32(a3, b3);
+  if (m == 64) {
+    _mm512_storeu_si512(acc, a0), _mm512_storeu_si512(acc + 16, a1);
+    _mm512_storeu_si512(acc + 32, a2), _mm512_storeu_si512(acc + 48, a3);
+    return;
+  }
   alignas(64) int32_t tmp[64];
-  int32_t* out = m == 64 ? acc : tmp;
-  for (int j = 0; j < 4; ++j) _mm512_storeu_si512(out + 16 * j, _mm512_add_epi32(s[j], s[4 + j]));
-  if (out == tmp) std::memcpy(acc, tmp, size_t(m) * sizeof(int32_t));
+  _mm512_store_si512(tmp, a0), _mm512_store_si512(tmp + 16, a1);
+  _mm512_store_si512(tmp + 32, a2), _mm512_store_si512(tmp + 48, a3);
+  std::memcpy(acc, tmp, size_t(m) * sizeof(int32_t));
 }
 #endif
 
