@@ -33,6 +33,12 @@ void activate(int act_kind, float* y, int64_t n) {
   }
 }
 
+[[noreturn]] void fail_not_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) fail("dq_linear: expected finite input values, got ", x[i], " at flat index ", i);
+  fail("dq_linear: expected finite input values");  // not reached: the caller saw one
+}
+
 // Output channels per work item: a batch of one still uses every thread.
 constexpr int64_t kBlock = 64;
 
@@ -68,18 +74,13 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
 }
 
 Tensor QDynamicLinear::run(const Tensor& x) const {
-  constexpr const char* op = "dq_linear";
   if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != K_ || x.numel() == 0)
     return reference::dq_linear(x, w_raw_, s_w_, bias_raw_, act_);  // its checks and sentences
   const Tensor xc = x.contiguous();
   const float* xp = xc.data<float>();
   const int64_t n = xc.numel(), rows = n / K_;
-  float lo = xp[0], hi = xp[0];
-  for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(xp[i])) fail(op, ": expected finite input values, got ", xp[i], " at flat index ", i);
-    lo = std::min(lo, xp[i]);
-    hi = std::max(hi, xp[i]);
-  }
+  float lo, hi;
+  if (!dq_detail::min_max_finite(xp, n, &lo, &hi)) fail_not_finite(xp, n);
   const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
   const QParams qp = qparams(spec, {lo}, {hi});
   const float s_x = qp.scale[0];
@@ -108,13 +109,8 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
 }
 
 void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
-  constexpr const char* op = "dq_linear";
-  float lo = x[0], hi = x[0];
-  for (int64_t i = 0; i < K_; ++i) {
-    if (!std::isfinite(x[i])) fail(op, ": expected finite input values, got ", x[i], " at flat index ", i);
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
+  float lo, hi;
+  if (!dq_detail::min_max_finite(x, K_, &lo, &hi)) fail_not_finite(x, K_);
   const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
   const QParams qp = qparams(spec, {lo}, {hi});
   const float s_x = qp.scale[0], zf = float(qp.zero_point[0]);

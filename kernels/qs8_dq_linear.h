@@ -58,6 +58,10 @@ void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, co
 // kernel over packed [K4][OCp][4] (K4 = ceil(K / 4), OCp = OC rounded up to 64, zero-padded).
 void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
                int64_t oc0, int64_t m, int32_t* acc);
+// False when some x[i] (n >= 1) is not finite; else *lo, *hi = the smallest and largest value
+// (the sign of a zero bound may differ from a left-to-right scan: qparams widens the range to
+// include 0, so ±0 give the same scale and zero point).
+bool min_max_finite(const float* x, int64_t n, float* lo, float* hi);
 }  // namespace dq_detail
 
 }  // namespace finch::quant::kernels

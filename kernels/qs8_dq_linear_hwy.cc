@@ -1,5 +1,6 @@
 // Highway epilogue of QDynamicLinear (dq_detail::epilogue in qs8_dq_linear.h): vector FMA where
 // it is native, the scalar std::fma where it is not, so every target rounds once.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -42,6 +43,31 @@ void Epilogue(const int32_t* HWY_RESTRICT acc, const int32_t* HWY_RESTRICT wsum,
   }
 #endif
   for (; i < n; ++i) y[i] = scalar_one(acc[i], wsum[i], zx, s_x, s_w[i], bias[i]);
+}
+
+bool MinMaxFinite(const float* HWY_RESTRICT x, int64_t n, float* lo, float* hi) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = int64_t(hn::Lanes(d));
+  float l = x[0], h = x[0];
+  bool ok = true;
+  int64_t i = 0;
+  if (n >= L) {
+    auto vl = hn::LoadU(d, x), vh = vl;
+    auto fin = hn::IsFinite(vl);
+    for (i = L; i + L <= n; i += L) {
+      const auto v = hn::LoadU(d, x + i);
+      vl = hn::Min(vl, v), vh = hn::Max(vh, v);
+      fin = hn::And(fin, hn::IsFinite(v));
+    }
+    ok = hn::AllTrue(d, fin);
+    l = hn::GetLane(hn::MinOfLanes(d, vl)), h = hn::GetLane(hn::MaxOfLanes(d, vh));
+  }
+  for (; i < n; ++i) {
+    ok = ok && std::isfinite(x[i]);
+    l = std::min(l, x[i]), h = std::max(h, x[i]);
+  }
+  *lo = l, *hi = h;
+  return ok;
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -119,6 +145,11 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels::dq_detail {
 HWY_EXPORT(Epilogue);
 HWY_EXPORT(DotBlock);
+HWY_EXPORT(MinMaxFinite);
+
+bool min_max_finite(const float* x, int64_t n, float* lo, float* hi) {
+  return FINCH_DISPATCH(MinMaxFinite)(x, n, lo, hi);
+}
 
 void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
                int64_t oc0, int64_t m, int32_t* acc) {
