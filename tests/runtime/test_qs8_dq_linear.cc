@@ -4,6 +4,7 @@
 // range is one-sided, tiny or huge, and 1 and 2 threads; the same for the one-row run_row.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -104,6 +105,28 @@ TEST(QDynamicLinear, RunRowMatchesReferenceEveryTarget) {
   });
   set_num_threads(0);
   EXPECT_EQ(cases, 80 * int(::finch::test::hwy_targets_to_test().size()));
+}
+
+// A non-finite value anywhere (vector body or scalar tail of the min/max scan) is an error on
+// every target, through run and run_row.
+TEST(QDynamicLinear, RejectsNonFiniteAnywhereEveryTarget) {
+  std::mt19937 rng(5);
+  const Tensor w = random_code_tensor(rng, {3, 41}, DType::i8, 0);
+  int cases = 0;
+  for_each_target([&](uint32_t) {
+    const QDynamicLinear lin(w, {1, 1, 1}, Tensor(), "none");
+    QDynamicLinear::Scratch scratch;
+    std::vector<float> y(3);
+    for (int64_t at : {0, 7, 17, 33, 40})
+      for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        Tensor x = random_f32(rng, {1, 41}, 0);
+        x.data<float>()[at] = bad;
+        EXPECT_THROW(lin.run(x), Error) << at;
+        EXPECT_THROW(lin.run_row(x.data<float>(), y.data(), scratch), Error) << at;
+        ++cases;
+      }
+  });
+  EXPECT_EQ(cases, 15 * int(::finch::test::hwy_targets_to_test().size()));
 }
 
 TEST(QDynamicLinear, RejectsWhatTheReferenceRejects) {
