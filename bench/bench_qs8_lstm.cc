@@ -6,6 +6,8 @@
 //   BM_F32LstmCell   ops::lstm_cell once per step (f32 BLAS gemms + the fused gate pass)
 //   BM_F32LstmSeq    ops::lstm_seq, the whole-sequence f32 LSTM (input GEMM once, then per step)
 //   BM_QGruStatic    the static int8 GRU (kernels::QGru), same shapes
+//   BM_QDynLinear    kernels::QDynamicLinear::run on one row (rows 1, K 32 / 128, OC 512: the
+//                    LSTM's two per-step products), through the Tensor API
 // Peers (PyTorch quantize_dynamic, ONNX Runtime DynamicQuantizeLSTM) side by side in one run:
 // bench/qs8_lstm_vs_peers.py, which runs this binary too.
 #include <benchmark/benchmark.h>
@@ -128,6 +130,33 @@ void BM_F32LstmSeq(benchmark::State& st) {
   }
 }
 
+// args: K, OC, threads
+void BM_QDynLinear(benchmark::State& st) {
+  const int64_t K = st.range(0), OC = st.range(1);
+  set_num_threads(int(st.range(2)));
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> wi(-127, 127);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<int8_t> w(static_cast<size_t>(OC * K));
+  for (auto& e : w) e = int8_t(wi(rng));
+  std::vector<float> s_w(static_cast<size_t>(OC)), bias(static_cast<size_t>(OC)), xv(static_cast<size_t>(K));
+  for (auto& e : s_w) e = 0.01f + 0.001f * std::abs(nd(rng));
+  for (auto& e : bias) e = nd(rng);
+  for (auto& e : xv) e = nd(rng);
+  const qk::QDynamicLinear lin(from_vector(w, {OC, K}), s_w, from_vector(bias, {OC}), "none");
+  const Tensor x = from_vector(xv, {1, K});
+  for (auto _ : st) {
+    Tensor y = lin.run(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+}
+
+void linear_args(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2})
+    for (int K : {32, 128}) b->Args({K, 512, threads});
+  b->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+
 void args(benchmark::internal::Benchmark* b) {
   for (int threads : {1, 2}) b->Args({100, 1, 32, 128, threads});
   b->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -138,6 +167,7 @@ BENCHMARK(BM_QLstmDynamic)->Apply(args);
 BENCHMARK(BM_QGruStatic)->Apply(args);
 BENCHMARK(BM_F32LstmCell)->Apply(args);
 BENCHMARK(BM_F32LstmSeq)->Apply(args);
+BENCHMARK(BM_QDynLinear)->Apply(linear_args);
 
 }  // namespace
 }  // namespace finch

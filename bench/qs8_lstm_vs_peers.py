@@ -30,7 +30,9 @@ REPS = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 
 
 def finch_rows():
     exe = os.path.join(BUILD, "bin", "bench_qs8_lstm")
+    # The sequence rows only (BM_QDynLinear has other arguments: K, OC, threads).
     out = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_repetitions={REPS}",
+                          "--benchmark_filter=Lstm|Gru",
                           "--benchmark_min_time=0.3", "--benchmark_report_aggregates_only=true"],
                          check=True, capture_output=True, text=True).stdout
     rows = {}

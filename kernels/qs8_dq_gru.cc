@@ -42,10 +42,13 @@ QDynamicGru::QDynamicGru(int64_t IN, int64_t H, const std::vector<float>& w_ih, 
       hh_(make_linear("weight_hh", w_hh, 3 * H, H, b_hh)) {}
 
 void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh) const {
-  const Tensor a = ih_.run(from_vector(std::vector<float>(x, x + IN_), {1, IN_}));
-  const Tensor b = hh_.run(from_vector(std::vector<float>(h, h + H_), {1, H_}));
-  std::copy(a.data<float>(), a.data<float>() + 3 * H_, gx);
-  std::copy(b.data<float>(), b.data<float>() + 3 * H_, gh);
+  QDynamicLinear::Scratch s;
+  gates(x, h, gx, gh, s);
+}
+
+void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh, QDynamicLinear::Scratch& s) const {
+  ih_.run_row(x, gx, s);
+  hh_.run_row(h, gh, s);
 }
 
 void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* y) const {
@@ -53,6 +56,7 @@ void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengt
   const int64_t H = H_;
   const auto n3 = static_cast<size_t>(3 * H);
   std::vector<float> gx(n3), gh(n3);
+  QDynamicLinear::Scratch scratch;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b) {
       float* yt = y + (t * B + b) * H;
@@ -61,7 +65,7 @@ void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengt
         continue;
       }
       float* hb = h + b * H;
-      gates(x + (t * B + b) * IN_, hb, gx.data(), gh.data());
+      gates(x + (t * B + b) * IN_, hb, gx.data(), gh.data(), scratch);
       for (int64_t j = 0; j < H; ++j) {
         const float r = sigmoid(gx[size_t(j)] + gh[size_t(j)]);
         const float z = sigmoid(gx[size_t(H + j)] + gh[size_t(H + j)]);

@@ -23,6 +23,9 @@ class QDynamicGru {
   void gates(const float* x, const float* h, float* gx, float* gh) const;
 
  private:
+  // The same into caller-owned buffers: run keeps one Scratch per sequence.
+  void gates(const float* x, const float* h, float* gx, float* gh, QDynamicLinear::Scratch& s) const;
+
   int64_t IN_, H_;
   QDynamicLinear ih_, hh_;
 };

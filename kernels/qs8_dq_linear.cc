@@ -13,12 +13,36 @@
 #include "kernels/qparams.h"
 #include "kernels/qs8_gemm.h"
 #include "kernels/quantize.h"
+#include "kernels/quantize_kernels.h"
 #include "kernels/reference.h"
 #include "kernels/reference_util.h"
 
 namespace finch::quant::kernels {
 
 using namespace reference::detail;
+
+namespace {
+
+// The reference's activation after the fma: std::max/min keep its NaN and −0 behaviour.
+void activate(int act_kind, float* y, int64_t n) {
+  if (act_kind == 0) return;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::max(y[i], 0.0f);
+    if (act_kind == 2) v = std::min(v, 6.0f);
+    y[i] = v;
+  }
+}
+
+[[noreturn]] void fail_not_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) fail("dq_linear: expected finite input values, got ", x[i], " at flat index ", i);
+  fail("dq_linear: expected finite input values");  // not reached: the caller saw one
+}
+
+// Output channels per work item: a batch of one still uses every thread.
+constexpr int64_t kBlock = 64;
+
+}  // namespace
 
 QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Tensor& bias, std::string act)
     : s_w_(std::move(s_w)), act_(std::move(act)), w_raw_(w), bias_raw_(bias) {
@@ -40,22 +64,23 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
   const int8_t* wp = wc.data<int8_t>();
   rows_.assign(size_t(OC_ * Kp_), 0);
   for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
-  wsum_ = qs8::weight_sums(wp, OC_, K_);
+  K4_ = (K_ + 3) / 4, OCp_ = (OC_ + kBlock - 1) / kBlock * kBlock;
+  packed_.assign(size_t(K4_ * OCp_ * 4), 0);
+  for (int64_t oc = 0; oc < OC_; ++oc)
+    for (int64_t k = 0; k < K_; ++k) packed_[size_t(((k / 4) * OCp_ + oc) * 4 + k % 4)] = wp[oc * K_ + k];
+  const std::vector<int64_t> wsum = qs8::weight_sums(wp, OC_, K_);
+  wsum32_.resize(wsum.size());
+  for (size_t i = 0; i < wsum.size(); ++i) wsum32_[i] = int32_t(uint32_t(uint64_t(wsum[i])));
 }
 
 Tensor QDynamicLinear::run(const Tensor& x) const {
-  constexpr const char* op = "dq_linear";
   if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != K_ || x.numel() == 0)
     return reference::dq_linear(x, w_raw_, s_w_, bias_raw_, act_);  // its checks and sentences
   const Tensor xc = x.contiguous();
   const float* xp = xc.data<float>();
   const int64_t n = xc.numel(), rows = n / K_;
-  float lo = xp[0], hi = xp[0];
-  for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(xp[i])) fail(op, ": expected finite input values, got ", xp[i], " at flat index ", i);
-    lo = std::min(lo, xp[i]);
-    hi = std::max(hi, xp[i]);
-  }
+  float lo, hi;
+  if (!dq_detail::min_max_finite(xp, n, &lo, &hi)) fail_not_finite(xp, n);
   const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
   const QParams qp = qparams(spec, {lo}, {hi});
   const float s_x = qp.scale[0];
@@ -68,26 +93,45 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
   out_shape.back() = OC_;
   Tensor y = empty(out_shape, DType::f32);
   float* yp = y.data<float>();
-  std::vector<float> scale(static_cast<size_t>(OC_));
-  for (int64_t oc = 0; oc < OC_; ++oc) scale[size_t(oc)] = s_x * s_w_[size_t(oc)];
   // Work items are (row, block of output channels): a batch of one still uses every thread.
-  const int64_t blk = 64, nblk = (OC_ + blk - 1) / blk;
+  const int64_t blk = kBlock, nblk = (OC_ + blk - 1) / blk;
   parallel_for(0, rows * nblk, Work::macs_i8(2.0 * double(blk * Kp_)), [&](int64_t b0, int64_t b1) {
     std::vector<int32_t> acc(static_cast<size_t>(blk));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
-      qs8::qu8s8_dot_rows(xu.data() + r * Kp_, rows_.data() + oc0 * Kp_, m, Kp_, acc.data());
-      for (int64_t i = 0; i < m; ++i) {
-        const int64_t oc = oc0 + i;
-        const auto a = int32_t(uint32_t(acc[size_t(i)]) - uint32_t(int64_t(zx_u8) * wsum_[size_t(oc)]));
-        float v = std::fma(float(a), scale[size_t(oc)], bias_[size_t(oc)]);
-        if (act_kind_ >= 1) v = std::max(v, 0.0f);
-        if (act_kind_ == 2) v = std::min(v, 6.0f);
-        yp[r * OC_ + oc] = v;
-      }
+      dq_detail::dot_block(xu.data() + r * Kp_, rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
+      float* yr = yp + r * OC_ + oc0;
+      dq_detail::epilogue(acc.data(), wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, yr);
+      activate(act_kind_, yr, m);
     }
   });
   return y;
+}
+
+void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
+  float lo, hi;
+  if (!dq_detail::min_max_finite(x, K_, &lo, &hi)) fail_not_finite(x, K_);
+  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+  const QParams qp = qparams(spec, {lo}, {hi});
+  const float s_x = qp.scale[0], zf = float(qp.zero_point[0]);
+  const int32_t zx_u8 = qp.zero_point[0] + 128;
+  s.q.resize(size_t(K_));
+  // Bytes K..Kp of xu may hold another linear's codes: they meet the zero padding of rows_.
+  s.xu.resize(size_t(Kp_));
+  s.acc.resize(size_t(OC_));
+  // quantize()'s per-tensor kernel on the one run (what run() calls through the Tensor API).
+  quantize_f32_i8(x, s.q.data(), K_, QuantArgs{&s_x, &zf, false, float(qp.qmin), float(qp.qmax)});
+  qs8::to_u8(s.q.data(), true, K_, s.xu.data());
+  const int64_t nblk = (OC_ + kBlock - 1) / kBlock;
+  parallel_for(0, nblk, Work::macs_i8(2.0 * double(kBlock * Kp_)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t oc0 = b * kBlock, m = std::min(kBlock, OC_ - oc0);
+      int32_t* acc = s.acc.data() + oc0;
+      dq_detail::dot_block(s.xu.data(), rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
+      dq_detail::epilogue(acc, wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, y + oc0);
+      activate(act_kind_, y + oc0, m);
+    }
+  });
 }
 
 }  // namespace finch::quant::kernels

@@ -23,14 +23,45 @@ class QDynamicLinear {
   // x: f32 [.., K] -> f32 [.., OC].
   Tensor run(const Tensor& x) const;
 
+  // Caller-owned buffers of run_row, grown on first use: a recurrent layer keeps one per
+  // sequence so its steps allocate nothing. One Scratch per concurrent caller.
+  struct Scratch {
+    std::vector<int8_t> q;
+    std::vector<uint8_t> xu;
+    std::vector<int32_t> acc;
+  };
+  // One row without Tensors: x f32 [K] -> y f32 [OC], bit-identical to run() on x as [1, K].
+  void run_row(const float* x, float* y, Scratch& s) const;
+  int64_t in_features() const { return K_; }
+  int64_t out_features() const { return OC_; }
+
  private:
   int64_t OC_, K_, Kp_;
   std::vector<float> s_w_, bias_;
   std::string act_;
   int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
   std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
-  std::vector<int64_t> wsum_;   // Σ_k w[oc][k]
+  int64_t K4_, OCp_;
+  std::vector<int8_t> packed_;  // [K4][OCp][4], zero-padded (dq_detail::dot_block)
+  std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
   Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums
 };
+
+namespace dq_detail {
+// y[i] = fma(float(acc[i] − zx·wsum[i]), s_x·s_w[i], bias[i]) for i < n, the int32 parts
+// wrapping and the f32 multiply-add fused (one rounding) on every target: Highway's MulAdd
+// where the target has a native FMA, std::fma elsewhere (MulAdd there is a multiply then an add).
+void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, const float* s_w, const float* bias,
+              int64_t n, float* y);
+// acc[i] = Σ_k x[k]·w[oc0 + i][k] (wrapping int32) for i < m <= 64, oc0 a multiple of 64:
+// the row kernel (qs8::qu8s8_dot_rows over rows [OC][Kp]) or, on AVX-512 VNNI, a broadcast
+// kernel over packed [K4][OCp][4] (K4 = ceil(K / 4), OCp = OC rounded up to 64, zero-padded).
+void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
+               int64_t oc0, int64_t m, int32_t* acc);
+// False when some x[i] (n >= 1) is not finite; else *lo, *hi = the smallest and largest value
+// (the sign of a zero bound may differ from a left-to-right scan: qparams widens the range to
+// include 0, so ±0 give the same scale and zero point).
+bool min_max_finite(const float* x, int64_t n, float* lo, float* hi);
+}  // namespace dq_detail
 
 }  // namespace finch::quant::kernels

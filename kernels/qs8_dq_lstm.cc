@@ -48,11 +48,15 @@ QDynamicLstm::QDynamicLstm(int64_t IN, int64_t H, const std::vector<float>& w_ih
       hh_(make_linear("weight_hh", w_hh, 4 * H, H, {})) {}
 
 void QDynamicLstm::gates(const float* x, const float* h, float* g) const {
-  const Tensor gx = ih_.run(from_vector(std::vector<float>(x, x + IN_), {1, IN_}));
-  const Tensor gh = hh_.run(from_vector(std::vector<float>(h, h + H_), {1, H_}));
-  const float* a = gx.data<float>();
-  const float* b = gh.data<float>();
-  for (int64_t r = 0; r < 4 * H_; ++r) g[r] = a[r] + b[r];
+  Scratch s;
+  gates(x, h, g, s);
+}
+
+void QDynamicLstm::gates(const float* x, const float* h, float* g, Scratch& s) const {
+  s.gx.resize(size_t(4 * H_)), s.gh.resize(size_t(4 * H_));
+  ih_.run_row(x, s.gx.data(), s.lin);
+  hh_.run_row(h, s.gh.data(), s.lin);
+  for (int64_t r = 0; r < 4 * H_; ++r) g[r] = s.gx[size_t(r)] + s.gh[size_t(r)];
 }
 
 void QDynamicLstm::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* c,
@@ -61,6 +65,7 @@ void QDynamicLstm::run(int64_t T, int64_t B, const float* x, const int64_t* leng
   const int64_t H = H_;
   const auto n = static_cast<size_t>(H);
   std::vector<float> g(4 * n), h_new(n), c_new(n), tanh_c(n);
+  Scratch scratch;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b) {
       float* yt = y + (t * B + b) * H;
@@ -68,7 +73,7 @@ void QDynamicLstm::run(int64_t T, int64_t B, const float* x, const int64_t* leng
         std::fill(yt, yt + H, 0.0f);
         continue;
       }
-      gates(x + (t * B + b) * IN_, h + b * H, g.data());
+      gates(x + (t * B + b) * IN_, h + b * H, g.data(), scratch);
       ops::lstm_gates_forward_f32(1, H, g.data(), c + b * H, h_new.data(), c_new.data(), tanh_c.data());
       std::copy(h_new.begin(), h_new.end(), h + b * H);
       std::copy(c_new.begin(), c_new.end(), c + b * H);

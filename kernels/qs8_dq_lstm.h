@@ -26,6 +26,13 @@ class QDynamicLstm {
   void gates(const float* x, const float* h, float* gates) const;
 
  private:
+  // Per-sequence buffers: the two linears' scratch and their f32 outputs.
+  struct Scratch {
+    QDynamicLinear::Scratch lin;
+    std::vector<float> gx, gh;
+  };
+  void gates(const float* x, const float* h, float* g, Scratch& s) const;
+
   int64_t IN_, H_;
   QDynamicLinear ih_, hh_;
 };

@@ -1,9 +1,10 @@
 // kernels::QDynamicLinear against reference::dq_linear, bit for bit (f32 outputs compared as
 // bits), on every Highway target: K around 4 and the 64-byte row padding, OC around the 64-channel
 // blocks, batched rows, per-channel scales, bias or none, each fused activation, inputs whose
-// range is one-sided, tiny or huge, and 1 and 2 threads.
+// range is one-sided, tiny or huge, and 1 and 2 threads; the same for the one-row run_row.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -71,6 +72,63 @@ TEST(QDynamicLinear, MatchesReferenceEveryTarget) {
   EXPECT_EQ(cases, 80 * int(::finch::test::hwy_targets_to_test().size()));  // every target ran its cases
 }
 
+// run_row (the raw-pointer entry of the recurrent layers) on one row, one Scratch shared by
+// linears of different K and OC in turn (as an LSTM's two products share it), each output the
+// reference's bits.
+TEST(QDynamicLinear, RunRowMatchesReferenceEveryTarget) {
+  std::mt19937 rng(12);
+  int cases = 0;
+  for_each_target([&](uint32_t) {
+    QDynamicLinear::Scratch scratch;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int it = 0; it < 40; ++it) {
+        const int64_t K = std::initializer_list<int64_t>{1, 5, 40, 63, 64, 65, 130, 300}.begin()[rng() % 8];
+        const int64_t OC = std::initializer_list<int64_t>{1, 7, 17, 64, 65, 130}.begin()[rng() % 6];
+        const int mode = int(rng() % 4);
+        const Tensor x = random_f32(rng, {1, K}, mode);
+        const Tensor w = random_code_tensor(rng, {OC, K}, DType::i8, int(rng() % 4));
+        std::vector<float> sw(static_cast<size_t>(OC));
+        for (float& s : sw) s = std::exp2(std::uniform_real_distribution<float>(-12, -2)(rng));
+        Tensor bias;
+        if (rng() % 3) bias = random_f32(rng, {OC}, 0);
+        const char* act = std::initializer_list<const char*>{"none", "relu", "relu6"}.begin()[rng() % 3];
+        const Tensor want = qr::dq_linear(x, w, sw, bias, act).contiguous();
+        std::vector<float> got(static_cast<size_t>(OC), -1.0f);
+        QDynamicLinear(w, sw, bias, act).run_row(x.data<float>(), got.data(), scratch);
+        for (int64_t i = 0; i < OC; ++i)
+          ASSERT_EQ(bits(got[size_t(i)]), bits(want.data<float>()[i]))
+              << "K " << K << " OC " << OC << " mode " << mode << " act " << act << " element " << i;
+        ++cases;
+      }
+    }
+  });
+  set_num_threads(0);
+  EXPECT_EQ(cases, 80 * int(::finch::test::hwy_targets_to_test().size()));
+}
+
+// A non-finite value anywhere (vector body or scalar tail of the min/max scan) is an error on
+// every target, through run and run_row.
+TEST(QDynamicLinear, RejectsNonFiniteAnywhereEveryTarget) {
+  std::mt19937 rng(5);
+  const Tensor w = random_code_tensor(rng, {3, 41}, DType::i8, 0);
+  int cases = 0;
+  for_each_target([&](uint32_t) {
+    const QDynamicLinear lin(w, {1, 1, 1}, Tensor(), "none");
+    QDynamicLinear::Scratch scratch;
+    std::vector<float> y(3);
+    for (int64_t at : {0, 7, 17, 33, 40})
+      for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        Tensor x = random_f32(rng, {1, 41}, 0);
+        x.data<float>()[at] = bad;
+        EXPECT_THROW(lin.run(x), Error) << at;
+        EXPECT_THROW(lin.run_row(x.data<float>(), y.data(), scratch), Error) << at;
+        ++cases;
+      }
+  });
+  EXPECT_EQ(cases, 15 * int(::finch::test::hwy_targets_to_test().size()));
+}
+
 TEST(QDynamicLinear, RejectsWhatTheReferenceRejects) {
   std::mt19937 rng(3);
   const Tensor w = random_code_tensor(rng, {4, 8}, DType::i8, 0);
@@ -81,6 +139,9 @@ TEST(QDynamicLinear, RejectsWhatTheReferenceRejects) {
   Tensor bad = random_f32(rng, {1, 8}, 0);
   bad.data<float>()[3] = std::nanf("");
   EXPECT_THROW(lin.run(bad), Error);                                                 // not finite
+  QDynamicLinear::Scratch scratch;
+  std::vector<float> y(4);
+  EXPECT_THROW(lin.run_row(bad.data<float>(), y.data(), scratch), Error);            // not finite, row entry
 }
 
 }  // namespace
