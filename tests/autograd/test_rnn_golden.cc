@@ -100,8 +100,8 @@ TEST_P(RnnGolden, MatchesPyTorch) {
   }
   backward(loss);
   EXPECT_TRUE(all_close(x.grad(), f.at("dx"), kAtol, kRtol)) << c.name << " dx";
-  if (init.h.defined()) EXPECT_TRUE(all_close(init.h.grad(), f.at("dh0"), kAtol, kRtol)) << c.name << " dh0";
-  if (init.c.defined()) EXPECT_TRUE(all_close(init.c.grad(), f.at("dc0"), kAtol, kRtol)) << c.name << " dc0";
+  if (init.h.defined()) { EXPECT_TRUE(all_close(init.h.grad(), f.at("dh0"), kAtol, kRtol)) << c.name << " dh0"; }
+  if (init.c.defined()) { EXPECT_TRUE(all_close(init.c.grad(), f.at("dc0"), kAtol, kRtol)) << c.name << " dc0"; }
   expect_param_grads(*m, f, c.name);
 }
 

@@ -129,7 +129,7 @@ void expect_padded_equals_alone(nn::RNNBase& m, bool lstm) {
       EXPECT_TRUE(test::all_close(pad, zeros(pad.shape()), 0, 0)) << tag << " padding";
     }
     EXPECT_TRUE(test::all_close(narrow(all.state.h, 1, b, 1), one.state.h, 1e-6, 1e-5)) << tag << " h_n";
-    if (lstm) EXPECT_TRUE(test::all_close(narrow(all.state.c, 1, b, 1), one.state.c, 1e-6, 1e-5)) << tag << " c_n";
+    if (lstm) { EXPECT_TRUE(test::all_close(narrow(all.state.c, 1, b, 1), one.state.c, 1e-6, 1e-5)) << tag << " c_n"; }
     EXPECT_EQ(one.state.h.size(0), LD);
   }
 }

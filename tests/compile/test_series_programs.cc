@@ -267,9 +267,9 @@ TEST(SeriesProgramPad, SymmetricPadFoldsIntoTheConvAsymmetricStays) {
   compile::remove_dead(g);
   ASSERT_EQ(count_op(g, "pad"), 1) << "only the asymmetric pad is left";
   for (const runtime::Node& n : g.nodes) {
-    if (n.op == "conv2d" && n.name == "conv1") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 2}));
-    if (n.op == "conv2d" && n.name == "conv2") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
-    if (n.op == "conv2d" && n.name == "conv3") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
+    if (n.op == "conv2d" && n.name == "conv1") { EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 2})); }
+    if (n.op == "conv2d" && n.name == "conv2") { EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1})); }
+    if (n.op == "conv2d" && n.name == "conv3") { EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1})); }
   }
   runtime::Program p(g, "padnet");
   const Tensor x = randn({3, 2, 11}, gen);
@@ -297,8 +297,9 @@ TEST(SeriesProgramPad, SymmetricPadFoldsIntoTheConvAsymmetricStays) {
   compile::remove_dead(gq);
   EXPECT_EQ(count_op(gq, "qconv2d"), 3);
   EXPECT_EQ(count_op(gq, "pad"), 2);
-  for (const runtime::Node& n : gq.nodes)
-    if (n.op == "qconv2d" && n.name == "conv3") EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1}));
+  for (const runtime::Node& n : gq.nodes) {
+    if (n.op == "qconv2d" && n.name == "conv3") { EXPECT_EQ(n.attrs.at("padding"), nlohmann::json({0, 1})); }
+  }
   runtime::Program pq(gq, "padnet int8");
   {
     NoGradGuard ng;
