@@ -54,7 +54,7 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
 
 void validate(const SquadInferOptions& o) {
   auto bad = [](const char* name, auto v, const char* want) {
-    fail("infer_squad: option ", name, " expects ", want, ", got ", v);
+    fail("option ", name, " expects ", want, ", got ", v);
   };
   if (o.threads < 0) bad("--threads", o.threads, "a count >= 0 (0: all cores)");
   if (o.limit < 0) bad("--limit", o.limit, "a count >= 0 (0: every question)");
@@ -99,6 +99,25 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[size_t(std::clamp<int64_t>(rank, 1, int64_t(sorted.size())) - 1)];
 }
 
+// data/squad.cc reports bad files as std::runtime_error sentences (naming the file and the JSON
+// path); they are the user's input, so they become finch::Error here, without nlohmann's
+// "[json.exception.parse_error.101] " tag.
+std::vector<data::SquadExample> read_examples(const std::string& path) {
+  try {
+    return data::read_squad(path);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    const auto tag = what.find("[json.exception.");
+    if (tag != std::string::npos) {
+      const auto close = what.find("] ", tag);
+      if (close != std::string::npos) what.erase(tag, close + 2 - tag);
+    }
+    throw Error(what);
+  }
+}
+
 double peak_rss_mib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -110,13 +129,13 @@ double peak_rss_mib() {
 int run_infer_squad(const SquadInferOptions& o) {
   validate(o);
   if (!fs::is_directory(o.model_dir))
-    fail("infer_squad: --model ", o.model_dir, " is not a directory (expected config.json, vocab.txt and model.safetensors)");
+    fail("--model ", o.model_dir, " is not a directory (expected config.json, vocab.txt and model.safetensors)");
   // Output folders are checked before the (long) run, not after it.
   for (const auto* out : {&o.predictions_path, &o.logits_path}) {
     if (out->empty()) continue;
     const fs::path parent = fs::path(*out).parent_path();
     if (!parent.empty() && !fs::is_directory(parent))
-      fail("infer_squad: cannot write ", *out, ": expected an existing folder, found no folder ", parent.string());
+      fail("cannot write ", *out, ": expected an existing folder, found no folder ", parent.string());
   }
   set_num_threads(o.threads);
 
@@ -128,10 +147,10 @@ int run_infer_squad(const SquadInferOptions& o) {
     fail(vocab_path, ": expected ", cfg.vocab_size, " tokens (vocab_size of ", o.model_dir,
          "/config.json), found ", tok.size(), "; the vocabulary does not belong to this checkpoint");
   if (o.max_seq_length > cfg.max_position_embeddings)
-    fail("infer_squad: --max-seq-length ", o.max_seq_length, " exceeds the model's max_position_embeddings (",
+    fail("--max-seq-length ", o.max_seq_length, " exceeds the model's max_position_embeddings (",
          cfg.max_position_embeddings, ")");
 
-  std::vector<data::SquadExample> examples = data::read_squad(o.data_path);
+  std::vector<data::SquadExample> examples = read_examples(o.data_path);
   if (o.limit > 0 && int64_t(examples.size()) > o.limit) examples.resize(size_t(o.limit));
   if (examples.empty()) fail(o.data_path, ": expected at least one question, found none");
   const bool version_2 = std::any_of(examples.begin(), examples.end(), [](auto& e) { return e.is_impossible; });
