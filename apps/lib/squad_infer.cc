@@ -151,9 +151,11 @@ int run_infer_squad(const SquadInferOptions& o) {
          cfg.max_position_embeddings, ")");
 
   std::vector<data::SquadExample> examples = read_examples(o.data_path);
+  // A v2.0 file (one with an impossible question anywhere, --limit or not) is decoded with the
+  // null answer and scored by evaluate-v2.0's rules.
+  const bool version_2 = std::any_of(examples.begin(), examples.end(), [](auto& e) { return e.is_impossible; });
   if (o.limit > 0 && int64_t(examples.size()) > o.limit) examples.resize(size_t(o.limit));
   if (examples.empty()) fail(o.data_path, ": expected at least one question, found none");
-  const bool version_2 = std::any_of(examples.begin(), examples.end(), [](auto& e) { return e.is_impossible; });
   const bool has_answers =
       std::any_of(examples.begin(), examples.end(), [](auto& e) { return !e.answers.empty() || e.is_impossible; });
 
@@ -174,7 +176,7 @@ int run_infer_squad(const SquadInferOptions& o) {
   using clock = std::chrono::steady_clock;
   const auto t_all = clock::now();
   for (size_t e = 0; e < examples.size(); ++e) {
-    const auto t0 = clock::now();
+    const auto t0 = clock::now();  // a question's latency: tokens, features, forward passes, decoding
     const auto& ex = examples[e];
     const auto feats = data::make_squad_features(ex, int64_t(e), tok, fopt);
     std::vector<std::vector<float>> starts(feats.size()), ends(feats.size());
@@ -215,7 +217,7 @@ int run_infer_squad(const SquadInferOptions& o) {
   if (!o.logits_path.empty()) write_file_atomically(o.logits_path, logits_json.dump() + "\n");
 
   std::sort(latency_ms.begin(), latency_ms.end());
-  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), fp32, %d threads\n", examples.size(),
+  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), fp32, threads %d\n", examples.size(),
               (long long)n_features, (long long)S, get_num_threads());
   if (has_answers) {
     const auto score = data::evaluate_squad(examples, predictions, version_2);

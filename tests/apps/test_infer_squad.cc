@@ -152,6 +152,21 @@ TEST_F(InferSquad, BatchingAndLimitDoNotChangeAnswers) {
   EXPECT_EQ(lim["q1"], b1["q1"]);
 }
 
+TEST_F(InferSquad, Version2FileIsScoredWithNullAnswers) {
+  auto sq = squad_json();
+  sq["version"] = "v2.0";
+  auto& q = sq["data"][1]["paragraphs"][0]["qas"];
+  q.push_back({{"id", "q_null"}, {"question", "Who was the king of the south?"}, {"answers", nlohmann::json::array()},
+               {"is_impossible", true}});
+  std::ofstream(squad_) << sq.dump();
+  const auto r = infer("--predictions " + tmp_.file("preds.json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("v2.0 evaluation"), std::string::npos) << r.out;
+  const auto preds = read_json(tmp_.file("preds.json"));
+  ASSERT_EQ(preds.size(), 6u);
+  EXPECT_TRUE(preds.contains("q_null"));
+}
+
 TEST_F(InferSquad, VocabularyOfTheWrongSizeIsOneSentence) {
   write_lines(model_ + "/vocab.txt", vocab_tokens(119));
   expect_one_sentence(infer(""), "vocab.txt: expected 120 tokens");
