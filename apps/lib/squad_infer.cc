@@ -26,6 +26,7 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/tensor.h"
+#include "models/bert_config.h"
 #include "models/bert_io.h"
 
 namespace finch::apps {
@@ -139,8 +140,8 @@ int run_infer_squad(const SquadInferOptions& o) {
   }
   set_num_threads(o.threads);
 
-  auto model = models::load_bert_for_question_answering(o.model_dir);
-  const models::BertConfig& cfg = model->bert->config;
+  // The cheap checks (config against vocabulary and options) come before reading the weights.
+  const models::BertConfig cfg = models::load_bert_config((fs::path(o.model_dir) / "config.json").string());
   const std::string vocab_path = o.vocab_path.empty() ? (fs::path(o.model_dir) / "vocab.txt").string() : o.vocab_path;
   const auto tok = data::WordPieceTokenizer::from_file(vocab_path, tokenizer_options(o.model_dir));
   if (tok.size() != cfg.vocab_size)
@@ -150,6 +151,7 @@ int run_infer_squad(const SquadInferOptions& o) {
     fail("--max-seq-length ", o.max_seq_length, " exceeds the model's max_position_embeddings (",
          cfg.max_position_embeddings, ")");
 
+  auto model = models::load_bert_for_question_answering(o.model_dir);
   std::vector<data::SquadExample> examples = read_examples(o.data_path);
   // A v2.0 file (one with an impossible question anywhere, --limit or not) is decoded with the
   // null answer and scored by evaluate-v2.0's rules.
