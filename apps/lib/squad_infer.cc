@@ -119,7 +119,13 @@ std::vector<data::SquadExample> read_examples(const std::string& path) {
   }
 }
 
+// Peak resident memory of this program. getrusage's ru_maxrss survives exec on Linux, so a run
+// started by a big parent (a Python script holding a model) would report the parent's peak;
+// /proc/self/status's VmHWM belongs to this address space alone and is read first.
 double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  1234 kB"
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_maxrss) / 1024.0;  // Linux: KiB
