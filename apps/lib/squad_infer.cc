@@ -1,0 +1,243 @@
+// infer_squad's run: Hugging Face BERT QA directory + SQuAD JSON -> answers, EM/F1, latency,
+// throughput, peak memory and the official predictions file.
+#include "apps/lib/squad_infer.h"
+
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "data/squad.h"
+#include "data/squad_eval.h"
+#include "data/squad_features.h"
+#include "data/wordpiece.h"
+#include "framework/atomic_file.h"
+#include "framework/error.h"
+#include "framework/grad_mode.h"
+#include "framework/parallel.h"
+#include "framework/tensor.h"
+#include "models/bert_config.h"
+#include "models/bert_io.h"
+
+namespace finch::apps {
+
+namespace fs = std::filesystem;
+
+void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
+  app.add_option("--model", o.model_dir,
+                 "Hugging Face BERT question-answering directory (config.json, vocab.txt, model.safetensors)")
+      ->required();
+  app.add_option("--data", o.data_path, "SQuAD v1.1 or v2.0 JSON file (e.g. dev-v1.1.json)")->required();
+  app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
+  app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
+  app.add_option("--logits", o.logits_path,
+                 "write every feature's start and end logits here as JSON {question id: [{start, end}, ...]}");
+  app.add_option("--threads", o.threads, "compute threads (0: all cores)")->capture_default_str();
+  app.add_option("--limit", o.limit, "answer only the first N questions of the file (0: all)")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "features (windows of one question) per forward pass")
+      ->capture_default_str();
+  app.add_option("--max-seq-length", o.max_seq_length, "tokens per feature, padding included")->capture_default_str();
+  app.add_option("--doc-stride", o.doc_stride, "context tokens shared by consecutive windows")->capture_default_str();
+  app.add_option("--max-query-length", o.max_query_length, "question tokens kept")->capture_default_str();
+  app.add_option("--n-best", o.n_best, "best starts and ends tried per feature")->capture_default_str();
+  app.add_option("--max-answer-length", o.max_answer_length, "longest answer in tokens")->capture_default_str();
+}
+
+void validate(const SquadInferOptions& o) {
+  auto bad = [](const char* name, auto v, const char* want) {
+    fail("option ", name, " expects ", want, ", got ", v);
+  };
+  if (o.threads < 0) bad("--threads", o.threads, "a count >= 0 (0: all cores)");
+  if (o.limit < 0) bad("--limit", o.limit, "a count >= 0 (0: every question)");
+  if (o.batch_size < 1 || o.batch_size > 4096) bad("--batch-size", o.batch_size, "a count in [1, 4096]");
+  if (o.n_best < 1 || o.n_best > 10000) bad("--n-best", o.n_best, "a count in [1, 10000]");
+  if (o.max_answer_length < 1) bad("--max-answer-length", o.max_answer_length, "a count >= 1");
+  if (o.max_seq_length < 1 || o.max_seq_length > 1 << 20)
+    bad("--max-seq-length", o.max_seq_length, "a count in [1, 1048576]");
+  data::validate(data::SquadFeatureOptions{o.max_seq_length, o.doc_stride, o.max_query_length});
+}
+
+namespace {
+
+// do_lower_case from DIR/tokenizer_config.json when the file has it (cased checkpoints say
+// false there); absent file or key: lower-case, as bert-base-uncased.
+data::WordPieceOptions tokenizer_options(const std::string& dir) {
+  data::WordPieceOptions opt;
+  const fs::path p = fs::path(dir) / "tokenizer_config.json";
+  if (!fs::exists(p)) return opt;
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  const auto j = nlohmann::json::parse(s.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    fail(p.string(), ": expected a JSON object (the tokenizer configuration), found malformed JSON");
+  if (j.contains("do_lower_case")) {
+    if (!j["do_lower_case"].is_boolean())
+      fail(p.string(), ": expected do_lower_case to be true or false, found ", j["do_lower_case"].dump());
+    opt.lower_case = j["do_lower_case"].get<bool>();
+  }
+  if (j.contains("strip_accents") && j["strip_accents"].is_boolean())
+    opt.strip_accents = j["strip_accents"].get<bool>() ? 1 : 0;
+  if (j.contains("tokenize_chinese_chars") && j["tokenize_chinese_chars"].is_boolean())
+    opt.split_cjk = j["tokenize_chinese_chars"].get<bool>();
+  return opt;
+}
+
+// Nearest-rank percentile of sorted values (q in (0, 1]).
+double percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const auto rank = int64_t(std::ceil(q * double(sorted.size())));
+  return sorted[size_t(std::clamp<int64_t>(rank, 1, int64_t(sorted.size())) - 1)];
+}
+
+// data/squad.cc reports bad files as std::runtime_error sentences (naming the file and the JSON
+// path); they are the user's input, so they become finch::Error here, without nlohmann's
+// "[json.exception.parse_error.101] " tag.
+std::vector<data::SquadExample> read_examples(const std::string& path) {
+  try {
+    return data::read_squad(path);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    const auto tag = what.find("[json.exception.");
+    if (tag != std::string::npos) {
+      const auto close = what.find("] ", tag);
+      if (close != std::string::npos) what.erase(tag, close + 2 - tag);
+    }
+    throw Error(what);
+  }
+}
+
+// Peak resident memory of this program. getrusage's ru_maxrss survives exec on Linux, so a run
+// started by a big parent (a Python script holding a model) would report the parent's peak;
+// /proc/self/status's VmHWM belongs to this address space alone and is read first.
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  1234 kB"
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+}  // namespace
+
+int run_infer_squad(const SquadInferOptions& o) {
+  validate(o);
+  if (!fs::is_directory(o.model_dir))
+    fail("--model ", o.model_dir, " is not a directory (expected config.json, vocab.txt and model.safetensors)");
+  // Output folders are checked before the (long) run, not after it.
+  for (const auto* out : {&o.predictions_path, &o.logits_path}) {
+    if (out->empty()) continue;
+    const fs::path parent = fs::path(*out).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent))
+      fail("cannot write ", *out, ": expected an existing folder, found no folder ", parent.string());
+  }
+  set_num_threads(o.threads);
+
+  // The cheap checks (config against vocabulary and options) come before reading the weights.
+  const models::BertConfig cfg = models::load_bert_config((fs::path(o.model_dir) / "config.json").string());
+  const std::string vocab_path = o.vocab_path.empty() ? (fs::path(o.model_dir) / "vocab.txt").string() : o.vocab_path;
+  const auto tok = data::WordPieceTokenizer::from_file(vocab_path, tokenizer_options(o.model_dir));
+  if (tok.size() != cfg.vocab_size)
+    fail(vocab_path, ": expected ", cfg.vocab_size, " tokens (vocab_size of ", o.model_dir,
+         "/config.json), found ", tok.size(), "; the vocabulary does not belong to this checkpoint");
+  if (o.max_seq_length > cfg.max_position_embeddings)
+    fail("--max-seq-length ", o.max_seq_length, " exceeds the model's max_position_embeddings (",
+         cfg.max_position_embeddings, ")");
+
+  auto model = models::load_bert_for_question_answering(o.model_dir);
+  std::vector<data::SquadExample> examples = read_examples(o.data_path);
+  // A v2.0 file (one with an impossible question anywhere, --limit or not) is decoded with the
+  // null answer and scored by evaluate-v2.0's rules.
+  const bool version_2 = std::any_of(examples.begin(), examples.end(), [](auto& e) { return e.is_impossible; });
+  if (o.limit > 0 && int64_t(examples.size()) > o.limit) examples.resize(size_t(o.limit));
+  if (examples.empty()) fail(o.data_path, ": expected at least one question, found none");
+  const bool has_answers =
+      std::any_of(examples.begin(), examples.end(), [](auto& e) { return !e.answers.empty() || e.is_impossible; });
+
+  const data::SquadFeatureOptions fopt{o.max_seq_length, o.doc_stride, o.max_query_length};
+  data::SquadDecodeOptions dopt;
+  dopt.n_best = o.n_best;
+  dopt.max_answer_length = o.max_answer_length;
+  dopt.version_2 = version_2;
+
+  model->eval();
+  NoGradGuard no_grad;  // inference: no tape
+  const int64_t S = o.max_seq_length;
+  std::map<std::string, std::string> predictions;
+  nlohmann::ordered_json answers_json = nlohmann::ordered_json::object();
+  nlohmann::ordered_json logits_json = nlohmann::ordered_json::object();
+  std::vector<double> latency_ms;
+  int64_t n_features = 0;
+  using clock = std::chrono::steady_clock;
+  const auto t_all = clock::now();
+  for (size_t e = 0; e < examples.size(); ++e) {
+    const auto t0 = clock::now();  // a question's latency: tokens, features, forward passes, decoding
+    const auto& ex = examples[e];
+    const auto feats = data::make_squad_features(ex, int64_t(e), tok, fopt);
+    std::vector<std::vector<float>> starts(feats.size()), ends(feats.size());
+    for (size_t b0 = 0; b0 < feats.size(); b0 += size_t(o.batch_size)) {
+      const size_t b1 = std::min(feats.size(), b0 + size_t(o.batch_size));
+      const auto B = int64_t(b1 - b0);
+      std::vector<int64_t> ids, types, mask;
+      ids.reserve(size_t(B * S));
+      for (size_t f = b0; f < b1; ++f) {
+        ids.insert(ids.end(), feats[f].input_ids.begin(), feats[f].input_ids.end());
+        types.insert(types.end(), feats[f].token_type_ids.begin(), feats[f].token_type_ids.end());
+        mask.insert(mask.end(), feats[f].attention_mask.begin(), feats[f].attention_mask.end());
+      }
+      const auto out = model->forward(from_vector<int64_t>(ids, {B, S}), from_vector<int64_t>(mask, {B, S}),
+                                       from_vector<int64_t>(types, {B, S}));
+      const auto st = out.start_logits.to_vector<float>(), en = out.end_logits.to_vector<float>();
+      for (size_t f = b0; f < b1; ++f) {
+        const auto off = ptrdiff_t((f - b0) * size_t(S));
+        starts[f].assign(st.begin() + off, st.begin() + off + S);
+        ends[f].assign(en.begin() + off, en.begin() + off + S);
+      }
+    }
+    std::vector<data::SquadFeatureLogits> fl;
+    for (size_t f = 0; f < feats.size(); ++f) fl.push_back({feats[f].offsets, starts[f], ends[f]});
+    std::string answer = data::decode_squad_answer(ex.context, fl, dopt);
+    latency_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    n_features += int64_t(feats.size());
+    if (!o.logits_path.empty()) {
+      auto& arr = logits_json[ex.id] = nlohmann::ordered_json::array();
+      for (size_t f = 0; f < feats.size(); ++f) arr.push_back({{"start", starts[f]}, {"end", ends[f]}});
+    }
+    answers_json[ex.id] = answer;
+    predictions[ex.id] = std::move(answer);
+  }
+  const double total_s = std::chrono::duration<double>(clock::now() - t_all).count();
+
+  if (!o.predictions_path.empty()) write_file_atomically(o.predictions_path, answers_json.dump(1) + "\n");
+  if (!o.logits_path.empty()) write_file_atomically(o.logits_path, logits_json.dump() + "\n");
+
+  std::sort(latency_ms.begin(), latency_ms.end());
+  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), fp32, threads %d\n", examples.size(),
+              (long long)n_features, (long long)S, get_num_threads());
+  if (has_answers) {
+    const auto score = data::evaluate_squad(examples, predictions, version_2);
+    std::printf("exact_match %.2f  f1 %.2f  (SQuAD %s evaluation)\n", score.exact, score.f1,
+                version_2 ? "v2.0" : "v1.1");
+  }
+  std::printf("latency per question: p50 %.1f ms  p90 %.1f ms\n", percentile(latency_ms, 0.5),
+              percentile(latency_ms, 0.9));
+  std::printf("throughput: %.2f questions/s\n", double(examples.size()) / std::max(total_s, 1e-9));
+  std::printf("peak memory: %.1f MiB\n", peak_rss_mib());
+  if (!o.predictions_path.empty()) std::printf("predictions: %s\n", o.predictions_path.c_str());
+  return 0;
+}
+
+}  // namespace finch::apps

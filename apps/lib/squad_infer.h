@@ -1,0 +1,36 @@
+// infer_squad's library part: options, their validation and the run (read a Hugging Face BERT
+// question-answering directory and a SQuAD file, answer every question, score, time, write).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace finch::apps {
+
+struct SquadInferOptions {
+  std::string model_dir, data_path, vocab_path;  // vocab_path empty: model_dir/vocab.txt
+  std::string predictions_path;                  // empty: none written
+  std::string logits_path;                       // empty: none written (for the parity script)
+  int threads = 0;                               // 0: all cores
+  int64_t limit = 0;                             // 0: every question
+  int64_t batch_size = 8;                        // features per forward pass
+  int64_t max_seq_length = 384, doc_stride = 128, max_query_length = 64;
+  int64_t n_best = 20, max_answer_length = 30;
+};
+
+// Adds the options above to `app` (names as in infer_squad --help).
+void add_squad_infer_options(CLI::App& app, SquadInferOptions& o);
+
+// Throws one finch::Error sentence for the first option out of range.
+void validate(const SquadInferOptions& o);
+
+// The whole run; prints the summary on stdout and returns the exit code (0). Bad input (a file
+// that cannot be read, a vocabulary that does not match the checkpoint, options the model cannot
+// take) throws one finch::Error sentence.
+int run_infer_squad(const SquadInferOptions& o);
+
+}  // namespace finch::apps

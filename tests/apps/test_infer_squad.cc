@@ -1,0 +1,205 @@
+// infer_squad end to end on the checked-in tiny BERT QA model (tests/golden/data/bert_tiny, vocab
+// 120, 64 positions) with a generated vocabulary and SQuAD file: it answers, scores, times and
+// writes predictions; bad inputs are one sentence and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/apps/app_test_util.h"
+#include "tests/golden/golden.h"
+#include "tests/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace finch::test;
+
+namespace {
+
+const std::vector<std::string> kWords = {
+    "the", "a", "of", "in", "river", "city", "king", "was", "built", "by", "who", "what", "when", "where",
+    "is", "name", "year", "north", "south", "bridge", "stone", "old", "new", "castle", "people", "lived",
+    "there", "after", "war", "and", "to", "it", "on", "for", "with", "from", "town", "church", "tower"};
+
+// [PAD] [UNK] [CLS] [SEP] [MASK], the words above, digits, lower-case letters and "##" letters,
+// punctuation, padded with "[unusedK]" to exactly n tokens.
+std::vector<std::string> vocab_tokens(size_t n) {
+  std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  v.insert(v.end(), kWords.begin(), kWords.end());
+  for (char c = '0'; c <= '9'; ++c) v.push_back(std::string(1, c));
+  for (char c = 'a'; c <= 'z'; ++c) v.push_back(std::string(1, c));
+  for (char c = 'a'; c <= 'z'; ++c) v.push_back("##" + std::string(1, c));
+  for (const char* p : {".", ",", "?", "(", ")", "'"}) v.push_back(p);
+  for (size_t k = 0; v.size() < n; ++k) v.push_back("[unused" + std::to_string(k) + "]");
+  v.resize(n);
+  return v;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream f(path);
+  for (const auto& l : lines) f << l << "\n";
+}
+
+// Contexts long enough for several 64-token windows, with answers found by their text.
+nlohmann::json squad_json() {
+  const std::vector<std::string> contexts = {
+      "The old stone bridge was built in 1204 by the king of the north. People lived there after the war, "
+      "and the town grew around the church and the tower. The new castle was built on the river in 1350 "
+      "by the people of the south, who named it the river castle. The city of the north was old.",
+      "What is the name of the city? It was Zarqwell, a town on the river with a stone tower. The king "
+      "lived in the castle after the war. The church was built with stone from the north in 1420."};
+  const std::vector<std::vector<std::pair<std::string, std::string>>> qas = {
+      {{"When was the old stone bridge built?", "1204"}, {"Who built the new castle?", "the people of the south"},
+       {"Where was the new castle built?", "on the river"}},
+      {{"What is the name of the city?", "Zarqwell"}, {"When was the church built?", "1420"}}};
+  nlohmann::json data = nlohmann::json::array();
+  int id = 0;
+  for (size_t c = 0; c < contexts.size(); ++c) {
+    nlohmann::json q = nlohmann::json::array();
+    for (const auto& [question, answer] : qas[c]) {
+      const auto start = contexts[c].find(answer);
+      q.push_back({{"id", "q" + std::to_string(id++)},
+                   {"question", question},
+                   {"answers", {{{"text", answer}, {"answer_start", start}}}}});
+    }
+    data.push_back({{"title", "t" + std::to_string(c)}, {"paragraphs", {{{"context", contexts[c]}, {"qas", q}}}}});
+  }
+  return {{"version", "1.1"}, {"data", data}};
+}
+
+class InferSquad : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = tmp_.file("model");
+    fs::create_directories(model_);
+    for (const char* f : {"config.json", "model.safetensors"})
+      fs::copy_file(golden_path(std::string("bert_tiny/") + f), fs::path(model_) / f);
+    write_lines(model_ + "/vocab.txt", vocab_tokens(120));
+    squad_ = tmp_.file("squad.json");
+    std::ofstream(squad_) << squad_json().dump();
+  }
+  RunResult infer(const std::string& args) {
+    return run_program("infer_squad",
+                       "--model " + model_ + " --data " + squad_ +
+                           " --max-seq-length 64 --doc-stride 16 --max-query-length 16 --threads 1 " + args,
+                       tmp_.path);
+  }
+  static nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(slurp(path)); }
+
+  TempDir tmp_{"infer_squad"};
+  std::string model_, squad_;
+};
+
+// One sentence on stderr, nothing that looks like a library's internal text.
+void expect_one_sentence(const RunResult& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
+TEST_F(InferSquad, AnswersScoresAndWritesPredictions) {
+  const auto r = infer("--predictions " + tmp_.file("preds.json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* s : {"5 questions", "exact_match", "f1", "p50", "p90", "questions/s", "peak memory"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  const auto preds = read_json(tmp_.file("preds.json"));
+  ASSERT_TRUE(preds.is_object());
+  ASSERT_EQ(preds.size(), 5u);
+  const auto sq = squad_json();
+  for (const auto& art : sq["data"])
+    for (const auto& p : art["paragraphs"]) {
+      const std::string ctx = p["context"];
+      for (const auto& q : p["qas"]) {
+        ASSERT_TRUE(preds.contains(q["id"])) << q["id"];
+        const std::string a = preds[q["id"].get<std::string>()];
+        // A decoded answer is a span of its own context (or "empty" when no span is valid).
+        EXPECT_TRUE(a == "empty" || (!a.empty() && ctx.find(a) != std::string::npos)) << a;
+      }
+    }
+  // No temporary left beside the predictions.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(tmp_.path)) files += e.path().string().find(".tmp.") != std::string::npos;
+  EXPECT_EQ(files, 0);
+}
+
+TEST_F(InferSquad, BatchingAndLimitDoNotChangeAnswers) {
+  ASSERT_EQ(infer("--batch-size 1 --predictions " + tmp_.file("b1.json") + " --logits " + tmp_.file("l1.json")).code, 0);
+  ASSERT_EQ(infer("--batch-size 4 --predictions " + tmp_.file("b4.json") + " --logits " + tmp_.file("l4.json")).code, 0);
+  ASSERT_EQ(infer("--limit 2 --predictions " + tmp_.file("lim.json")).code, 0);
+  const auto b1 = read_json(tmp_.file("b1.json")), b4 = read_json(tmp_.file("b4.json"));
+  EXPECT_EQ(b1, b4);
+  const auto l1 = read_json(tmp_.file("l1.json")), l4 = read_json(tmp_.file("l4.json"));
+  ASSERT_EQ(l1.size(), 5u);
+  size_t windows = 0;
+  for (const auto& [id, feats] : l1.items()) {
+    windows += feats.size();
+    ASSERT_EQ(feats.size(), l4[id].size());
+    for (size_t f = 0; f < feats.size(); ++f) {
+      ASSERT_EQ(feats[f]["start"].size(), 64u);
+      for (size_t k = 0; k < 64; ++k)
+        EXPECT_NEAR(feats[f]["start"][k].get<double>(), l4[id][f]["start"][k].get<double>(), 1e-5);
+    }
+  }
+  EXPECT_GT(windows, 5u);  // the first context needs more than one 64-token window
+  const auto lim = read_json(tmp_.file("lim.json"));
+  ASSERT_EQ(lim.size(), 2u);
+  EXPECT_EQ(lim["q0"], b1["q0"]);
+  EXPECT_EQ(lim["q1"], b1["q1"]);
+}
+
+TEST_F(InferSquad, Version2FileIsScoredWithNullAnswers) {
+  auto sq = squad_json();
+  sq["version"] = "v2.0";
+  auto& q = sq["data"][1]["paragraphs"][0]["qas"];
+  q.push_back({{"id", "q_null"}, {"question", "Who was the king of the south?"}, {"answers", nlohmann::json::array()},
+               {"is_impossible", true}});
+  std::ofstream(squad_) << sq.dump();
+  const auto r = infer("--predictions " + tmp_.file("preds.json"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("v2.0 evaluation"), std::string::npos) << r.out;
+  const auto preds = read_json(tmp_.file("preds.json"));
+  ASSERT_EQ(preds.size(), 6u);
+  EXPECT_TRUE(preds.contains("q_null"));
+}
+
+TEST_F(InferSquad, VocabularyOfTheWrongSizeIsOneSentence) {
+  write_lines(model_ + "/vocab.txt", vocab_tokens(119));
+  expect_one_sentence(infer(""), "vocab.txt: expected 120 tokens");
+  write_lines(tmp_.file("other_vocab.txt"), vocab_tokens(200));
+  expect_one_sentence(infer("--vocab " + tmp_.file("other_vocab.txt")), "found 200");
+}
+
+TEST_F(InferSquad, BadInputsAreOneSentence) {
+  expect_one_sentence(run_program("infer_squad", "--model " + tmp_.file("nope") + " --data " + squad_, tmp_.path),
+                      "is not a directory");
+  std::ofstream(tmp_.file("bad.json")) << "{\"version\": \"1.1\", \"data\": [{\"title\": 3";
+  expect_one_sentence(run_program("infer_squad", "--model " + model_ + " --data " + tmp_.file("bad.json") +
+                                                     " --max-seq-length 64 --doc-stride 16 --max-query-length 16",
+                                  tmp_.path),
+                      "bad.json");
+  // 384 positions do not fit a model with 64.
+  expect_one_sentence(run_program("infer_squad", "--model " + model_ + " --data " + squad_, tmp_.path),
+                      "max_position_embeddings");
+  expect_one_sentence(infer("--batch-size 0"), "--batch-size");
+  expect_one_sentence(infer("--threads -2"), "--threads");
+  expect_one_sentence(infer("--predictions " + tmp_.file("no/such/dir/p.json")), "no/such/dir");
+  fs::remove(fs::path(model_) / "model.safetensors");
+  expect_one_sentence(infer(""), "model.safetensors");
+}
+
+TEST_F(InferSquad, OnlyFp32IsOffered) {
+  const auto r = infer("--int8");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--int8"), std::string::npos) << r.err;
+  const auto h = run_program("infer_squad", "--help", tmp_.path);
+  EXPECT_EQ(h.code, 0);
+  EXPECT_EQ(h.out.find("int8"), std::string::npos);
+  EXPECT_EQ(h.out.find("fp16"), std::string::npos);
+}
+
+}  // namespace
