@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "data/unicode_text.h"
+#include "framework/error.h"
 
 namespace finch::data {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 using json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& source, const std::string& path, const std::string& what) {
-  throw std::runtime_error(source + ": " + path + " " + what);
+  throw Error(source + ": " + path + " " + what);
 }
 
 const json& field(const json& obj, const char* key, json::value_t type, const std::string& source,
@@ -46,7 +47,12 @@ std::vector<SquadExample> parse_squad(std::string_view text, const std::string& 
   try {
     doc = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
-    throw std::runtime_error(source + ": malformed JSON, " + e.what());
+    // nlohmann's "[json.exception.parse_error.101] " tag is library text, not the user's sentence.
+    std::string what = e.what();
+    const auto tag = what.find("[json.exception.");
+    const auto close = tag == std::string::npos ? tag : what.find("] ", tag);
+    if (close != std::string::npos) what.erase(tag, close + 2 - tag);
+    throw Error(source + ": malformed JSON, " + what);
   }
   if (!doc.is_object()) fail(source, "the top level", "should be a JSON object");
   using vt = json::value_t;
@@ -108,10 +114,10 @@ std::vector<SquadExample> parse_squad(std::string_view text, const std::string& 
 
 std::vector<SquadExample> read_squad(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the SQuAD file");
+  if (!in) throw Error(path + ": cannot open the SQuAD file");
   std::stringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(path + ": read error in the SQuAD file");
+  if (in.bad()) throw Error(path + ": read error in the SQuAD file");
   return parse_squad(ss.str(), path);
 }
 

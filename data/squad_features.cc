@@ -6,12 +6,13 @@
 #include <string>
 
 #include "data/unicode_text.h"
+#include "framework/error.h"
 
 namespace finch::data {
 
 void validate(const SquadFeatureOptions& o) {
   auto bad = [](const std::string& what, int64_t v) {
-    throw std::runtime_error("SQuAD features: " + what + ", got " + std::to_string(v));
+    throw Error("SQuAD features: " + what + ", got " + std::to_string(v));
   };
   if (o.max_seq_length < 4 || o.max_seq_length > 1'000'000)
     bad("max_seq_length should be 4 … 1000000", o.max_seq_length);

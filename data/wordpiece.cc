@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "data/unicode_text.h"
+#include "framework/error.h"
 
 namespace finch::data {
 
@@ -13,14 +14,14 @@ using namespace unicode;
 WordPieceTokenizer WordPieceTokenizer::from_file(const std::string& vocab_path,
                                                  WordPieceOptions opt) {
   std::ifstream in(vocab_path, std::ios::binary);
-  if (!in) throw std::runtime_error(vocab_path + ": cannot open the WordPiece vocab file");
+  if (!in) throw Error(vocab_path + ": cannot open the WordPiece vocab file");
   std::vector<std::string> tokens;
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     tokens.push_back(line);
   }
-  if (in.bad()) throw std::runtime_error(vocab_path + ": read error in the WordPiece vocab file");
+  if (in.bad()) throw Error(vocab_path + ": read error in the WordPiece vocab file");
   return from_tokens(std::move(tokens), opt, vocab_path);
 }
 
@@ -28,14 +29,14 @@ WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> toke
                                                    WordPieceOptions opt,
                                                    const std::string& source) {
   if (tokens.empty())
-    throw std::runtime_error(source + ": the WordPiece vocab is empty, expected one token a line");
+    throw Error(source + ": the WordPiece vocab is empty, expected one token a line");
   if (tokens.size() > size_t(INT32_MAX))
-    throw std::runtime_error(source + ": the WordPiece vocab has more than 2^31 - 1 tokens");
+    throw Error(source + ": the WordPiece vocab has more than 2^31 - 1 tokens");
   if (opt.max_chars_per_word < 1)
-    throw std::runtime_error(source + ": max_chars_per_word must be at least 1, got " +
+    throw Error(source + ": max_chars_per_word must be at least 1, got " +
                              std::to_string(opt.max_chars_per_word));
   if (opt.strip_accents < -1 || opt.strip_accents > 1)
-    throw std::runtime_error(source + ": strip_accents must be -1, 0 or 1, got " +
+    throw Error(source + ": strip_accents must be -1, 0 or 1, got " +
                              std::to_string(opt.strip_accents));
   WordPieceTokenizer t;
   t.opt_ = opt;
@@ -52,7 +53,7 @@ WordPieceTokenizer WordPieceTokenizer::from_tokens(std::vector<std::string> toke
   special("[UNK]", t.unk_);
   special("[MASK]", t.mask_);
   if (!missing.empty())
-    throw std::runtime_error(source + ": the WordPiece vocab lacks the special token(s) " +
+    throw Error(source + ": the WordPiece vocab lacks the special token(s) " +
                              missing + " (expected [CLS] [SEP] [PAD] [UNK] [MASK], one a line)");
   return t;
 }

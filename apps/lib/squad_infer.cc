@@ -100,24 +100,8 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[size_t(std::clamp<int64_t>(rank, 1, int64_t(sorted.size())) - 1)];
 }
 
-// data/squad.cc reports bad files as std::runtime_error sentences (naming the file and the JSON
-// path); they are the user's input, so they become finch::Error here, without nlohmann's
-// "[json.exception.parse_error.101] " tag.
-std::vector<data::SquadExample> read_examples(const std::string& path) {
-  try {
-    return data::read_squad(path);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    std::string what = e.what();
-    const auto tag = what.find("[json.exception.");
-    if (tag != std::string::npos) {
-      const auto close = what.find("] ", tag);
-      if (close != std::string::npos) what.erase(tag, close + 2 - tag);
-    }
-    throw Error(what);
-  }
-}
+// data/squad.cc reports a bad file as one finch::Error sentence naming the file and the JSON path.
+std::vector<data::SquadExample> read_examples(const std::string& path) { return data::read_squad(path); }
 
 // Peak resident memory of this program. getrusage's ru_maxrss survives exec on Linux, so a run
 // started by a big parent (a Python script holding a model) would report the parent's peak;

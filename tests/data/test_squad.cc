@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "framework/error.h"
 #include "data/squad.h"
 #include "data/squad_eval.h"
 #include "data/squad_features.h"
@@ -24,7 +25,7 @@ nlohmann::json read_json(const std::string& path) {
 std::string error_of(const std::string& json) {
   try {
     parse_squad(json, "x.json");
-  } catch (const std::runtime_error& e) {
+  } catch (const finch::Error& e) {
     return e.what();
   }
   return "no error";
@@ -59,7 +60,7 @@ TEST(Squad, ErrorsNameFileAndPath) {
   const std::string d = error_of(R"({"data":[{"paragraphs":[{"context":"c","qas":[{"id":"1","question":"q","answers":[]},
       {"id":"1","question":"q","answers":[]}]}]}]})");
   EXPECT_NE(d.find("qas[1].id repeats"), std::string::npos) << d;
-  EXPECT_THROW(read_squad("/nonexistent.json"), std::runtime_error);
+  EXPECT_THROW(read_squad("/nonexistent.json"), finch::Error);
 }
 
 TEST(SquadFeatures, MatchTransformers) {
@@ -115,13 +116,13 @@ TEST(SquadFeatures, MatchTransformers) {
 TEST(SquadFeatures, RejectsBadOptions) {
   SquadFeatureOptions o;
   o.doc_stride = 400;
-  EXPECT_THROW(validate(o), std::runtime_error);
+  EXPECT_THROW(validate(o), finch::Error);
   o = {};
   o.max_seq_length = 2;
-  EXPECT_THROW(validate(o), std::runtime_error);
+  EXPECT_THROW(validate(o), finch::Error);
   o = {};
   o.max_query_length = 0;
-  EXPECT_THROW(validate(o), std::runtime_error);
+  EXPECT_THROW(validate(o), finch::Error);
   EXPECT_NO_THROW(validate(SquadFeatureOptions{}));
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "framework/error.h"
 #include "data/unicode_text.h"
 #include "data/wordpiece.h"
 
@@ -117,16 +118,16 @@ TEST(WordPiece, VocabErrorsAreOneSentence) {
   try {
     WordPieceTokenizer::from_tokens({"[PAD]", "[UNK]", "hello"}, {}, "my.txt");
     FAIL() << "no error";
-  } catch (const std::runtime_error& e) {
+  } catch (const finch::Error& e) {
     const std::string m = e.what();
     EXPECT_NE(m.find("my.txt"), std::string::npos) << m;
     EXPECT_NE(m.find("[CLS] [SEP] [MASK]"), std::string::npos) << m;
   }
-  EXPECT_THROW(WordPieceTokenizer::from_tokens({}, {}, "empty"), std::runtime_error);
-  EXPECT_THROW(WordPieceTokenizer::from_file("/nonexistent/vocab.txt"), std::runtime_error);
+  EXPECT_THROW(WordPieceTokenizer::from_tokens({}, {}, "empty"), finch::Error);
+  EXPECT_THROW(WordPieceTokenizer::from_file("/nonexistent/vocab.txt"), finch::Error);
   WordPieceOptions bad;
   bad.max_chars_per_word = 0;
-  EXPECT_THROW(tiny(bad), std::runtime_error);
+  EXPECT_THROW(tiny(bad), finch::Error);
   EXPECT_THROW(tiny().token(17), std::out_of_range);
 }
 
