@@ -262,4 +262,14 @@ LstmCellGrads lstm_cell_backward_reference(const Tensor& dh_new, const Tensor& d
   return backward_impl<double>(dh_new, dc_new, x, h, c, w_ih, w_hh, gates, tanh_c, needs, true);
 }
 
+void lstm_gates_forward_f64(int64_t B, int64_t H, double* gates, const double* c, double* h_new,
+                            double* c_new, double* tanh_c) {
+  gates_forward_scalar<double>(B, H, gates, c, h_new, c_new, tanh_c);
+}
+void lstm_gates_backward_f64(int64_t B, int64_t H, const double* dh_new, const double* dc_new,
+                             const double* gates, const double* c, const double* tanh_c,
+                             double* dgates, double* dc) {
+  gates_backward_scalar<double>(B, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
+}
+
 }  // namespace finch::ops

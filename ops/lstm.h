@@ -67,4 +67,12 @@ void lstm_gates_backward_f32(int64_t B, int64_t H, const float* dh_new, const fl
                              const float* gates, const float* c, const float* tanh_c,
                              float* dgates, float* dc);
 
+// The same two passes in F64 with scalar loops (the gradcheck path: a SIMD exp's rounding would
+// drown the finite differences). dc_new and dc may be the same buffer.
+void lstm_gates_forward_f64(int64_t B, int64_t H, double* gates, const double* c, double* h_new,
+                            double* c_new, double* tanh_c);
+void lstm_gates_backward_f64(int64_t B, int64_t H, const double* dh_new, const double* dc_new,
+                             const double* gates, const double* c, const double* tanh_c,
+                             double* dgates, double* dc);
+
 }  // namespace finch::ops

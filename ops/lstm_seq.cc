@@ -19,51 +19,20 @@ namespace {
 
 using rnn_detail::SeqDims;
 
-template <typename T>
-T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
-
-// The F64 gate passes (same contract as lstm_gates_forward_f32 / lstm_gates_backward_f32): the
-// gradcheck path, where the rounding of a SIMD exp would drown the finite differences.
+// One name for the F32 (Highway) and F64 (scalar, gradcheck) gate passes of ops/lstm.h.
 void gates_forward(int64_t B, int64_t H, double* gates, const double* c, double* h_new,
                    double* c_new, double* tanh_c) {
-  for (int64_t b = 0; b < B; ++b) {
-    double* g = gates + b * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const double i = sigmoid(g[j]), f = sigmoid(g[H + j]), gg = std::tanh(g[2 * H + j]),
-                   o = sigmoid(g[3 * H + j]);
-      g[j] = i, g[H + j] = f, g[2 * H + j] = gg, g[3 * H + j] = o;
-      const int64_t r = b * H + j;
-      c_new[r] = f * c[r] + i * gg;
-      tanh_c[r] = std::tanh(c_new[r]);
-      h_new[r] = o * tanh_c[r];
-    }
-  }
+  lstm_gates_forward_f64(B, H, gates, c, h_new, c_new, tanh_c);
 }
 void gates_forward(int64_t B, int64_t H, float* gates, const float* c, float* h_new, float* c_new,
                    float* tanh_c) {
   lstm_gates_forward_f32(B, H, gates, c, h_new, c_new, tanh_c);
 }
-
 // dc_new and dc may be the same buffer: each element is read before it is written.
 void gates_backward(int64_t B, int64_t H, const double* dh_new, const double* dc_new,
                     const double* gates, const double* c, const double* tanh_c, double* dgates,
                     double* dc) {
-  for (int64_t b = 0; b < B; ++b) {
-    const double* g = gates + b * 4 * H;
-    double* dg = dgates + b * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const int64_t r = b * H + j;
-      const double i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], t = tanh_c[r];
-      const double dct = dc_new[r] + dh_new[r] * o * (1 - t * t);
-      dg[j] = dct * gg * i * (1 - i);
-      dg[H + j] = dct * c[r] * f * (1 - f);
-      dg[2 * H + j] = dct * i * (1 - gg * gg);
-      dg[3 * H + j] = dh_new[r] * t * o * (1 - o);
-      dc[r] = dct * f;
-    }
-  }
+  lstm_gates_backward_f64(B, H, dh_new, dc_new, gates, c, tanh_c, dgates, dc);
 }
 void gates_backward(int64_t B, int64_t H, const float* dh_new, const float* dc_new,
                     const float* gates, const float* c, const float* tanh_c, float* dgates,
