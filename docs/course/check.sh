@@ -24,6 +24,13 @@ end=$(date +%s.%N)
 header=$(grep -m1 "^\`\`\`text example=$name\( \|\$\)" "$chapter")
 rtol=$(sed -n 's/.* rtol=\([^ ]*\).*/\1/p' <<< "$header")
 atol=$(sed -n 's/.* atol=\([^ ]*\).*/\1/p' <<< "$header")
+# Tolerances are read from a file anyone edits: accept only plain non-negative numbers.
+for tol in "${rtol:-0}" "${atol:-0}"; do
+  if ! [[ "$tol" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]]; then
+    echo "check.sh: $chapter: expected rtol/atol to be non-negative numbers on the fence of $name, found '$tol'" >&2
+    exit 1
+  fi
+done
 awk -v name="$name" '
   $0 ~ "^```text example=" name "( |$)" { inside = 1; next }
   inside && /^```/ { exit }
