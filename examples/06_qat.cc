@@ -143,6 +143,9 @@ int main() {
   qat->enable_observers(false);
   runtime::Graph g = compile::capture_graph(*model, xte.narrow(0, 0, 1));
   const int integer_nodes = compile::lower_quantized(g);
+  std::printf("program nodes:");
+  for (const auto& n : g.nodes) std::printf(" %s", n.op.c_str());
+  std::printf("\n");
   runtime::Program program(g, "06_qat");
   const Tensor got = program.run(xte);
   const std::vector<float> a = got.to_vector<float>(), b = sim.to_vector<float>();
