@@ -6,7 +6,7 @@ set -euo pipefail
 bin=$1
 name=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-chapter=$(grep -l "^\`\`\`text example=$name\( \|\$\)" "$here"/*.md | head -n 1 || true)
+chapter=$(grep -lE "^\`\`\`text example=$name( |\$)" "$here"/*.md | head -n 1 || true)
 if [[ -z "$chapter" ]]; then
   echo "check.sh: no chapter in $here quotes example $name (expected a fence \`\`\`text example=$name)" >&2
   exit 1
@@ -21,7 +21,7 @@ if ! "$bin" > "$tmp/got" 2> "$tmp/err"; then
 fi
 end=$(date +%s.%N)
 # The quoted block and its tolerances (defaults: exact to print precision).
-header=$(grep -m1 "^\`\`\`text example=$name\( \|\$\)" "$chapter")
+header=$(grep -m1 -E "^\`\`\`text example=$name( |\$)" "$chapter")
 rtol=$(sed -n 's/.* rtol=\([^ ]*\).*/\1/p' <<< "$header")
 atol=$(sed -n 's/.* atol=\([^ ]*\).*/\1/p' <<< "$header")
 # Tolerances are read from a file anyone edits: accept only plain non-negative numbers.
