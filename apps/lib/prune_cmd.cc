@@ -13,14 +13,18 @@
 #include "apps/lib/version.h"
 #include "autograd/engine.h"
 #include "autograd/functional.h"
+#include "autograd/nn/norm.h"
 #include "compress/edits.h"
 #include "compress/structured.h"
 #include "data/dataloader.h"
 #include "framework/error.h"
+#include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
+#include "framework/safetensors.h"
 #include "models/factory.h"
+#include "train/callbacks.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/optim_config.h"
@@ -30,6 +34,12 @@ namespace finch::apps {
 void MaskCallback::on_batch_end(train::Context&, int64_t, int64_t, double) {
   if (gradual_) gradual_->after_step(step_++);
   else masks_.apply();
+}
+
+bool pruned_weights_in(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find(kMasksKey);
+  return it != f.metadata.end() && it->second == "zeros";
 }
 
 void add_prune_options(CLI::App& app, PruneOptions& o) {
@@ -68,6 +78,10 @@ void add_prune_options(CLI::App& app, PruneOptions& o) {
   app.add_option("--skip", o.skip, "unstructured: module paths left dense (e.g. conv1 fc)");
   app.add_option("--fine-tune-epochs", o.fine_tune_epochs, "fine-tuning epochs after pruning (per round)")
       ->check(CLI::Range(int64_t(0), int64_t(1000)))
+      ->capture_default_str();
+  app.add_option("--bn-batches", o.bn_batches, "training batches that re-estimate BatchNorm statistics after "
+                                               "pruning, before fine-tuning (0: keep the old ones)")
+      ->check(CLI::Range(int64_t(0), int64_t(100000)))
       ->capture_default_str();
   app.add_option("--lr", t.lr, "fine-tuning learning rate (default: the model's training lr / 10)")
       ->check(positive_number());
@@ -127,9 +141,12 @@ train::EvalResult fine_tune(Context& c, int64_t epochs, int64_t round, const std
   train::TrainState state;
   train::LoopConfig loop = loop_config(t, false);
   loop.name = "pruning fine-tune";
+  train::EpochLogCallback log;
+  std::vector<train::Callback*> all = callbacks;
+  all.push_back(&log);  // after the masks, so its line reports the masked model
   return train::fit(c.model, *opt, loader, classification_loss(t.label_smoothing), schedule_config(t), loop, state,
                     [&](nn::Module& m) { return train::evaluate(m, c.d.test, 256, c.classes, false, t.workers); },
-                    callbacks);
+                    all);
 }
 
 // Forward + backward over a few training batches in eval mode (BN statistics stay), for Taylor.
@@ -144,6 +161,35 @@ void accumulate_gradients(Context& c, nn::Module& m) {
   m.eval();
   for (int64_t i = 0; i < c.o.taylor_batches && loader.next(b); ++i)
     backward(cross_entropy(m.forward(b.images), b.labels));
+}
+
+// Pruning changes every activation's scale, so the BatchNorm running statistics describe the old
+// network; re-estimating them on a few training batches (cumulative average, no gradients) gives
+// fine-tuning a consistent start (ResNet-20 on Fashion-MNIST at half its channels: 10 % test
+// accuracy with the old statistics, 17 % with 32 re-estimating batches).
+void recalibrate_bn(Context& c) {
+  if (c.o.bn_batches <= 0) return;
+  std::vector<std::pair<nn::BatchNorm*, std::optional<double>>> saved;
+  for (auto& [path, m] : c.model.named_modules())
+    if (auto* b = dynamic_cast<nn::BatchNorm*>(m); b && b->track_running_stats) {
+      saved.push_back({b, b->momentum});
+      b->momentum = std::nullopt;
+      b->reset_running_stats();
+    }
+  data::DataLoaderOptions lo;
+  lo.batch_size = c.o.train.batch_size;
+  lo.shuffle = true;
+  lo.seed = c.o.train.seed + 77;
+  data::DataLoader loader(c.d.train, lo);
+  loader.start_epoch(0);
+  data::Batch b;
+  c.model.train();
+  {
+    NoGradGuard ng;
+    for (int64_t i = 0; i < c.o.bn_batches && loader.next(b); ++i) c.model.forward(b.images);
+  }
+  c.model.eval();
+  for (auto& [bn, momentum] : saved) bn->momentum = momentum;
 }
 
 }  // namespace
@@ -164,7 +210,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   if (o.schedule == "gradual" && o.fine_tune_epochs < 1)
     fail("--schedule gradual prunes while fine-tuning: give --fine-tune-epochs 1 or more");
   const auto nm = o.pattern.empty() ? std::pair<int64_t, int64_t>{0, 0} : parse_pattern(o.pattern);
-  const bool need_train = o.fine_tune_epochs > 0 || o.score == "taylor";
+  const bool need_train = o.fine_tune_epochs > 0 || o.score == "taylor" || o.bn_batches > 0;
   const DataBundle d = load_data(t, need_train);
   const auto classes = int64_t(d.classes.size());
   manual_seed(t.seed * 2654435761u + 11);
@@ -192,6 +238,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
     so.global = o.global;
     const auto r = compress::prune_structured(*model, example, so, [&](nn::Module& m) { accumulate_gradients(c, m); });
     edits = compress::append_edit(edits, r.edit);
+    recalibrate_bn(c);
     const train::EvalResult pruned = test(c);
     std::cerr << "removed " << r.removed_channels << " of " << r.prunable_channels << " prunable channels ("
               << o.score << (o.global ? ", global" : ", per group") << "): " << r.parameters_after
@@ -211,18 +258,21 @@ int run_prune(PruneOptions o, const std::string& command_line) {
       std::vector<std::string> dense;
       compress::nm_prune(masks, nm.first, nm.second, &dense);
       masks.apply();
+      recalibrate_bn(c);
       for (const auto& n : dense) std::cerr << "  " << n << ": row length is not a multiple of " << nm.second << ", left dense\n";
       s["unstructured_dense_layers"] = dense;
       if (o.fine_tune_epochs > 0) fine_tune(c, o.fine_tune_epochs, 0, {&keep});
     } else if (o.schedule == "one-shot") {
       compress::magnitude_prune(masks, o.sparsity, o.global);
       masks.apply();
+      recalibrate_bn(c);
       if (o.fine_tune_epochs > 0) fine_tune(c, o.fine_tune_epochs, 0, {&keep});
     } else if (o.schedule == "iterative") {
       // Seed 003, Algorithm 1: N rounds of (score, remove the lowest fraction p, fine-tune).
       for (int64_t r = 1; r <= o.rounds; ++r) {
         compress::magnitude_prune(masks, compress::iterative_sparsity(r, o.rounds, o.sparsity), o.global);
         masks.apply();
+        recalibrate_bn(c);
         const train::EvalResult e = o.fine_tune_epochs > 0 ? fine_tune(c, o.fine_tune_epochs, r, {&keep}) : test(c);
         std::cerr << "round " << r << "/" << o.rounds << ": sparsity " << masks.sparsity() << ", test accuracy "
                   << e.accuracy << "\n";
@@ -262,6 +312,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   create_out_dir(t.out_dir);
   train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
   if (!edits.empty()) meta[compress::kEditsKey] = edits;
+  if (!o.structured || pruned_weights_in(t.checkpoint)) meta[kMasksKey] = "zeros";
   train::save_weights(out + "model.safetensors", *model, meta);
   s["model"] = t.model;
   s["dataset"] = t.dataset;
@@ -271,6 +322,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   s["test_accuracy_before"] = before.accuracy;
   s["test_accuracy"] = after.accuracy;
   s["fine_tune_epochs"] = o.fine_tune_epochs;
+  s["bn_batches"] = o.bn_batches;
   s["lr"] = t.lr;
   s["finch_version"] = finch_version();
   s["command_line"] = command_line;

@@ -30,8 +30,14 @@ struct PruneOptions {
   std::string pattern;        // "2:4": N:M masks (one-shot)
   std::vector<std::string> skip;  // module paths left dense (unstructured)
   int64_t fine_tune_epochs = 1;   // per round for iterative
+  int64_t bn_batches = 32;        // BatchNorm statistics re-estimated after pruning
   bool lr_given = false;
 };
+
+// Metadata that finch prune writes on unstructured-pruned weights ("compress_masks": "zeros"): the
+// zeros are the masks, which fine-tuning (train_cifar --qat) must keep.
+inline constexpr const char* kMasksKey = "compress_masks";
+bool pruned_weights_in(const std::string& path);
 
 void add_prune_options(CLI::App& app, PruneOptions& o);
 int run_prune(PruneOptions o, const std::string& command_line);
