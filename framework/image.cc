@@ -21,6 +21,10 @@ namespace finch::image {
 Tensor decode_image(const std::string& path, int channels, int64_t height, int64_t width) {
   if (channels != 1 && channels != 3) fail("decode_image: expected channels 1 or 3, found ", channels);
   int w = 0, h = 0, n = 0;
+  // A small file can declare a huge image (a decompression bomb): refuse it before decoding.
+  constexpr int64_t kMaxPixels = int64_t(1) << 27;
+  if (stbi_info(path.c_str(), &w, &h, &n) && int64_t(w) * h > kMaxPixels)
+    fail("decode_image: ", path, ": expected an image of at most ", kMaxPixels, " pixels, found ", w, "x", h);
   // stb converts to the requested channel count itself (luminance for gray, replication for RGB).
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, channels), stbi_image_free);
   if (!px) {

@@ -66,12 +66,15 @@ class Sorter : public ::testing::Test {
     return list;
   }
   // Every non-hidden file under `root` (recursively, skipping BINS/.sorter), by file name.
+  // The sorter may be running: a file can vanish between listing and stat, so no call throws.
   static std::multiset<std::string> names_under(const std::string& root) {
     std::multiset<std::string> s;
-    for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
       const std::string name = it->path().filename().string();
-      if (it->is_directory() && name == ".sorter") it.disable_recursion_pending();
-      else if (it->is_regular_file()) s.insert(name);
+      if (it->is_directory(ec) && name == ".sorter") it.disable_recursion_pending();
+      else if (it->is_regular_file(ec) && name[0] != '.') s.insert(name);
     }
     return s;
   }
@@ -246,6 +249,8 @@ TEST_F(Sorter, KilledAtRandomMomentsNeverLosesOrDuplicatesAFile) {
       EXPECT_TRUE(found) << name << " arrived whole";
     }
     EXPECT_FALSE(fs::exists(bins_ + "/.sorter/intent"));
+    for (const auto& e : fs::recursive_directory_iterator(bins_))
+      EXPECT_EQ(e.path().string().find(".sorter-part"), std::string::npos) << "a partial copy was left: " << e.path();
   }
 }
 
