@@ -302,7 +302,11 @@ int run(int argc, char** argv) {
       j["class"] = names.at(size_t(d.index));
       j["confidence"] = d.confidence;
       if (d.confidence >= a.threshold) bin = names[size_t(d.index)];
-      else j["reason"] = "confidence under the threshold " + std::to_string(a.threshold);
+      else {
+        char why[96];
+        std::snprintf(why, sizeof why, "confidence %.4g under the threshold %.4g", double(d.confidence), a.threshold);
+        j["reason"] = why;
+      }
     } catch (const Error& e) {
       j["class"] = nullptr;
       j["confidence"] = 0.0;
