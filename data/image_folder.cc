@@ -1,4 +1,4 @@
-// The image-folder dataset: directory scan, stb_image decoding, channel conversion, resizing.
+// The image-folder dataset: directory scan; decoding and resizing are framework/image.h's.
 #include "data/image_folder.h"
 
 #include <algorithm>
@@ -8,11 +8,6 @@
 
 #include "data/transforms.h"
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#include "stb_image.h"
 
 namespace finch::data {
 
@@ -34,25 +29,6 @@ void check_options(const ImageFolderOptions& o, const char* op) {
 }
 
 }  // namespace
-
-Tensor decode_image(const std::string& path, int channels, int64_t height, int64_t width) {
-  if (channels != 1 && channels != 3) fail("decode_image: expected channels 1 or 3, found ", channels);
-  int w = 0, h = 0, n = 0;
-  // stb converts to the requested channel count itself (luminance for gray, replication for RGB).
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, channels), stbi_image_free);
-  if (!px) {
-    if (!fs::exists(path)) fail("decode_image: missing file ", path);
-    fail("decode_image: ", path, ": cannot decode the image (stb_image: ", stbi_failure_reason(), ")");
-  }
-  // Interleaved [H, W, C] → planar [C, H, W].
-  Tensor out = empty({channels, h, w}, DType::u8);
-  uint8_t* d = out.data<uint8_t>();
-  const int64_t HW = int64_t(h) * w;
-  for (int64_t i = 0; i < HW; ++i)
-    for (int c = 0; c < channels; ++c) d[c * HW + i] = px.get()[i * channels + c];
-  if (height > 0 && width > 0 && (height != h || width != w)) out = resize_bilinear(out, height, width);
-  return out;
-}
 
 ImageFolderDataset::ImageFolderDataset(const std::string& root, ImageFolderOptions options, Transform transform)
     : options_(options), transform_(std::move(transform)) {

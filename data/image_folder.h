@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "framework/image.h"
 
 namespace finch::data {
 
@@ -17,8 +18,9 @@ struct ImageFolderOptions {
 };
 
 // Decodes one image file into U8 [C, H, W] with C = `channels`, resized to height×width when
-// those are non-zero. An undecodable file is an error naming it and stb's reason.
-Tensor decode_image(const std::string& path, int channels, int64_t height = 0, int64_t width = 0);
+// those are non-zero. An undecodable file is an error naming it and stb's reason. It lives in
+// framework/image.h because the deployed runners (runtime only) decode with the same code.
+using image::decode_image;
 
 // The folder's files decoded on demand in get() (so DataLoader workers share the decoding).
 // The constructor scans the folder: a missing folder, no class subfolders, or a class folder

@@ -127,55 +127,6 @@ Tensor center_crop(const Tensor& image, int64_t h, int64_t w) {
   return crop(src, top, left, h, w);
 }
 
-Tensor resize_bilinear(const Tensor& image, int64_t h, int64_t w) {
-  const Tensor src = checked(image, "resize_bilinear");
-  if (h <= 0 || w <= 0) fail("resize_bilinear: expected a positive target size, found ", h, "x", w);
-  const int64_t C = src.size(0), H = src.size(1), W = src.size(2);
-  if (H == h && W == w) return src.clone();
-  // PyTorch's source index (area_pixel_compute_source_index, align_corners=False):
-  // src = scale · (dst + 0.5) − 0.5 with scale = in/out in float, clamped below at 0.
-  struct Tap {
-    int64_t i0, i1;
-    float l0, l1;
-  };
-  auto taps = [](int64_t in, int64_t out) {
-    std::vector<Tap> t(static_cast<size_t>(out));
-    const float scale = float(in) / float(out);
-    for (int64_t o = 0; o < out; ++o) {
-      const float s = std::max(0.0f, scale * (float(o) + 0.5f) - 0.5f);
-      const int64_t i0 = std::min<int64_t>(int64_t(s), in - 1);
-      const int64_t i1 = std::min<int64_t>(i0 + 1, in - 1);
-      const float l1 = s - float(i0);
-      t[size_t(o)] = {i0, i1, 1.0f - l1, l1};
-    }
-    return t;
-  };
-  const std::vector<Tap> ty = taps(H, h), tx = taps(W, w);
-  Tensor out = empty({C, h, w}, src.dtype());
-  visit_image(src.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    const T* s = src.data<T>();
-    T* d = out.data<T>();
-    for (int64_t c = 0; c < C; ++c) {
-      const T* p = s + c * H * W;
-      for (int64_t y = 0; y < h; ++y) {
-        const Tap& a = ty[size_t(y)];
-        const T* r0 = p + a.i0 * W;
-        const T* r1 = p + a.i1 * W;
-        for (int64_t x = 0; x < w; ++x) {
-          const Tap& b = tx[size_t(x)];
-          // Same association as PyTorch's kernel: h0λ·(w0λ·x00 + w1λ·x01) + h1λ·(...).
-          const A v = A(a.l0) * (A(b.l0) * A(r0[b.i0]) + A(b.l1) * A(r0[b.i1])) +
-                      A(a.l1) * (A(b.l0) * A(r1[b.i0]) + A(b.l1) * A(r1[b.i1]));
-          d[(c * h + y) * w + x] = store<T>(v);
-        }
-      }
-    }
-  });
-  return out;
-}
-
 Tensor rotate(const Tensor& image, double degrees) {
   const Tensor src = checked(image, "rotate");
   const int64_t C = src.size(0), H = src.size(1), W = src.size(2);

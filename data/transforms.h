@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "framework/image.h"
 
 namespace finch::data {
 
@@ -26,8 +27,9 @@ Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w
 // The centred h×w window (torchvision's rounding of the offset); zero-padded if larger.
 Tensor center_crop(const Tensor& image, int64_t h, int64_t w);
 // Bilinear resize with align_corners=False and no antialiasing: the numbers of
-// torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False).
-Tensor resize_bilinear(const Tensor& image, int64_t h, int64_t w);
+// torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False). It lives
+// in framework/image.h because the deployed runners (runtime only) resize with the same code.
+using image::resize_bilinear;
 // Rotates counter-clockwise by `degrees` about the image centre, bilinear, zero outside.
 Tensor rotate(const Tensor& image, double degrees);
 // clamp(x · factor) (torchvision's adjust_brightness).

@@ -18,7 +18,8 @@ if [ "${FINCH_SKIP_APT:-0}" != 1 ]; then
     update=1
   fi
   pkgs=(g++-aarch64-linux-gnu qemu-user cmake make pkg-config nlohmann-json3-dev
-        libhwy-dev:arm64 libopenblas-dev:arm64 zlib1g-dev:arm64 libgtest-dev:arm64)
+        libhwy-dev:arm64 libopenblas-dev:arm64 zlib1g-dev:arm64 libgtest-dev:arm64 libstb-dev
+        libgpiod-dev:arm64)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ] || [ $update = 1 ]; then

@@ -2,6 +2,7 @@
 #include "apps/lib/datasets.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "data/image_folder.h"
 #include "data/readers.h"
@@ -10,6 +11,30 @@
 
 namespace finch::apps {
 namespace {
+
+// A photo folder without train/ and test/ (DIR/<class>/*): every fifth file of each class (by
+// name, the 5th, 10th, …) is a test image, the rest train — a stratified 80/20 split that needs no
+// random draw, so every command (train_cifar, finch quantize/run) sees the same test set.
+data::LabeledImages stratified_split(const data::LabeledImages& all, bool train) {
+  const int64_t n = all.size();
+  const int64_t* y = all.labels.data<int64_t>();
+  std::vector<int64_t> keep, seen(all.classes.size(), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const bool test = ++seen[size_t(y[i])] % 5 == 0;
+    if (test != train) keep.push_back(i);
+  }
+  data::LabeledImages out;
+  out.classes = all.classes;
+  const Shape s = all.images.shape();
+  out.images = empty({int64_t(keep.size()), s[1], s[2], s[3]}, all.images.dtype());
+  out.labels = empty({int64_t(keep.size())}, all.labels.dtype());
+  const int64_t per = s[1] * s[2] * s[3];
+  for (size_t k = 0; k < keep.size(); ++k) {
+    std::copy_n(all.images.data<uint8_t>() + keep[k] * per, per, out.images.data<uint8_t>() + int64_t(k) * per);
+    out.labels.data<int64_t>()[k] = y[keep[k]];
+  }
+  return out;
+}
 
 data::LabeledImages read_split(const DataOptions& o, bool train) {
   if (o.dataset == "fashion-mnist") {
@@ -22,7 +47,9 @@ data::LabeledImages read_split(const DataOptions& o, bool train) {
   data::ImageFolderOptions fo;
   fo.channels = 3;
   fo.height = fo.width = o.image_size;
-  return data::load_image_folder(o.data_dir + (train ? "/train" : "/test"), fo);
+  if (std::filesystem::is_directory(o.data_dir + "/train") || std::filesystem::is_directory(o.data_dir + "/test"))
+    return data::load_image_folder(o.data_dir + (train ? "/train" : "/test"), fo);
+  return stratified_split(data::load_image_folder(o.data_dir, fo), train);
 }
 
 // The first `limit` examples (all when limit is 0 or larger than the set).
@@ -66,6 +93,8 @@ DataBundle load_data(const DataOptions& o, bool need_train) {
       const int64_t pad = b.height <= 28 ? 2 : 4;
       steps.push_back(data::transforms::random_crop(b.height, b.width, pad));
       steps.push_back(data::transforms::random_hflip(0.5f));
+      if (o.rotation > 0) steps.push_back(data::transforms::random_rotation(o.rotation));
+      if (o.brightness > 0 || o.contrast > 0) steps.push_back(data::transforms::color_jitter(o.brightness, o.contrast));
     }
     steps.push_back(normalize);
     b.train = std::make_shared<data::TensorDataset>(std::move(train), data::transforms::compose(steps));

@@ -95,7 +95,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--dataset", o.dataset,
                  "cifar10 (data_batch_*.bin), cifar100 (train.bin/test.bin), fashion-mnist (IDX "
-                 "files), folder (DIR/train/<class>/* and DIR/test/<class>/*)")
+                 "files), folder (DIR/train/<class>/* and DIR/test/<class>/*, or DIR/<class>/* split 80/20 per class)")
       ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}))
       ->capture_default_str();
   app.add_option("--data", o.data_dir, "dataset folder (default for fashion-mnist: "
@@ -147,6 +147,12 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
       ->check(CLI::Range(8, 1024))
       ->capture_default_str();
+  app.add_option("--rotation", o.rotation, "with --augment: random rotation in +-DEGREES (photos; default 0: none)")
+      ->check(CLI::Range(0.0, 180.0));
+  app.add_option("--brightness", o.brightness, "with --augment: random brightness factor in [1-X, 1+X] (default 0: none)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--contrast", o.contrast, "with --augment: random contrast factor in [1-X, 1+X] (default 0: none)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_flag("--qat", o.qat, "quantization-aware training: fine-tune --checkpoint (or the model this run "
                               "trains first) with fake quantization for --qat-epochs, then convert to int8");
   app.add_option("--qconfig", o.qconfig, "QAT quantization: int8, int8-per-tensor, uint8-io, int8-weights-only, "

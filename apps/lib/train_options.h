@@ -30,6 +30,10 @@ struct DataOptions {
   std::vector<float> mean, std;  // empty: the dataset's standard values
   std::string predictions;   // CSV of per-image predictions
   int64_t image_size = 32;   // --dataset folder: images are resized to this square size
+  // Photo augmentations (seed 004's recipe), applied after crop and flip when > 0: a random
+  // rotation in ±rotation degrees and brightness/contrast factors in [1 − x, 1 + x].
+  double rotation = 0;
+  float brightness = 0, contrast = 0;
   int64_t limit_train = 0, limit_test = 0;  // 0: all images
 };
 

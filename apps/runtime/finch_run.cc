@@ -3,7 +3,7 @@
 // models or the training code; its stripped size is what a device has to carry.
 //
 //   finch_run model.finch                          program summary (inputs, outputs, classes)
-//   finch_run model.finch a.pgm b.ppm ...          one line per image: file, class, score
+//   finch_run model.finch a.pgm b.png c.jpg ...    one line per image: file, class, score
 //   finch_run model.finch --raw batch.f32          a raw little-endian f32 tensor [N, C, H, W]
 //                                                  that is already the network's input
 //   --logits FILE.csv   also write every output row (written to a temporary file, then renamed)
@@ -12,10 +12,10 @@
 //   --max-memory BYTES  activation memory one image may need (default FINCH_MAX_ACTIVATION_BYTES
 //                       or 4 GiB): a program or batch over it is refused before allocating
 //
-// Images are binary PGM (P5, 1 channel) or PPM (P6, 3 channels) with maxval 255, the size the
-// program was built for (cameras and `convert` write them; resizing belongs to the capture
-// side). They are preprocessed as in training: x = (pixel / 255 − mean[c]) / std[c] with the
-// mean/std the program carries in its meta.
+// Images are binary PGM (P5, 1 channel) or PPM (P6, 3 channels) with maxval 255 at the size the
+// program was built for, or PNG/JPEG/BMP at any size (resized bilinearly). They are preprocessed
+// as in training with the mean/std the program carries in its meta (image_input.h, shared with
+// the sorter).
 //
 // Argument parsing is by hand on purpose: CLI11 would be most of this file's binary size.
 #include <algorithm>
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "apps/lib/user_errors.h"
+#include "apps/runtime/image_input.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -38,6 +39,7 @@
 namespace {
 
 using namespace finch;
+using namespace finch::apps;
 
 struct Args {
   std::string program, raw, logits;
@@ -73,59 +75,9 @@ Args parse_args(int argc, char** argv) {
     else if (a.program.empty()) a.program = s;
     else a.images.push_back(s);
   }
-  if (a.program.empty()) fail("usage: finch_run MODEL.finch [IMAGE.pgm|IMAGE.ppm ...] [--raw FILE.f32] "
+  if (a.program.empty()) fail("usage: finch_run MODEL.finch [IMAGE.pgm|.ppm|.png|.jpg|.bmp ...] [--raw FILE.f32] "
                               "[--logits FILE.csv] [--bench N] [--threads N] [--max-memory BYTES]");
   return a;
-}
-
-std::vector<float> meta_floats(const runtime::Graph& g, const char* key, size_t n, float dflt) {
-  std::vector<float> v(n, dflt);
-  if (!g.meta.contains(key)) return v;
-  // The verifier (runtime/verify.h) has checked the list: finite numbers, std > 0, one or one per
-  // channel; an empty list means no normalization.
-  const auto m = g.meta[key].get<std::vector<float>>();
-  if (m.empty()) return v;
-  for (size_t c = 0; c < n; ++c) v[c] = m.size() == 1 ? m[0] : m.at(c);
-  return v;
-}
-
-// One binary PNM image → the normalized network input [1, C, H, W].
-Tensor read_pnm(const std::string& path, const Shape& in, const std::vector<float>& mean, const std::vector<float>& std) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open the image");
-  std::string magic;
-  int64_t w = 0, h = 0, maxval = 0;
-  f >> magic;
-  auto skip_comments = [&] {
-    f >> std::ws;
-    while (f.peek() == '#') {
-      f.ignore(1 << 20, '\n');
-      f >> std::ws;
-    }
-  };
-  skip_comments();
-  f >> w;
-  skip_comments();
-  f >> h;
-  skip_comments();
-  f >> maxval;
-  if (magic != "P5" && magic != "P6") fail(path, ": expected a binary PGM (P5) or PPM (P6) image, found magic '", magic, "'");
-  if (!f || w <= 0 || h <= 0 || maxval != 255)
-    fail(path, ": expected a width, a height and maxval 255 in the header, found ", w, "x", h, " maxval ", maxval);
-  f.get();  // the single whitespace byte before the pixels
-  const int64_t C = magic == "P5" ? 1 : 3;
-  if (C != in[1] || h != in[2] || w != in[3])
-    fail(path, ": the program expects ", in[1], "x", in[2], "x", in[3], " (channels x height x width) images, found ",
-         C, "x", h, "x", w);
-  std::vector<unsigned char> px(size_t(C * h * w));
-  f.read(reinterpret_cast<char*>(px.data()), std::streamsize(px.size()));
-  if (f.gcount() != std::streamsize(px.size()))
-    fail(path, ": truncated, expected ", px.size(), " pixel bytes, found ", f.gcount());
-  Tensor x = empty({1, C, h, w}, DType::f32);
-  float* p = x.data<float>();
-  for (int64_t c = 0; c < C; ++c)  // PNM is interleaved HWC; the program takes CHW
-    for (int64_t i = 0; i < h * w; ++i) p[c * h * w + i] = (float(px[size_t(i * C + c)]) / 255.0f - mean[c]) / std[c];
-  return x;
 }
 
 Tensor read_raw(const std::string& path, const Shape& in) {
@@ -157,20 +109,14 @@ int run(int argc, char** argv) {
   po.max_activation_bytes = a.max_memory;  // 0: FINCH_MAX_ACTIVATION_BYTES or the default
   runtime::Program p(runtime::read_program(a.program), a.program, po);
   const runtime::Graph& g = p.graph();
-  if (g.inputs.size() != 1 || g.outputs.size() != 1)
-    fail(a.program, ": finch_run classifies with one input and one output, found ", g.inputs.size(), " and ", g.outputs.size());
-  const runtime::Value& in = g.values[size_t(g.inputs[0])];
-  if (in.shape.size() != 4 || in.dtype != DType::f32)
-    fail(a.program, ": expected an f32 image input [N, C, H, W], found ", dtype_name(in.dtype), " ", shape_str(in.shape));
+  const ImageInput in = image_input_of(g, a.program);
   if (a.images.empty() && a.raw.empty()) {
     print_summary(p, a.program);
     return 0;
   }
-  const std::vector<float> mean = meta_floats(g, "mean", size_t(in.shape[1]), 0.0f);
-  const std::vector<float> stdv = meta_floats(g, "std", size_t(in.shape[1]), 1.0f);
   std::vector<std::string> names = a.images;
   std::vector<Tensor> batch;
-  for (const auto& path : a.images) batch.push_back(read_pnm(path, in.shape, mean, stdv));
+  for (const auto& path : a.images) batch.push_back(load_image(path, in));
   if (!a.raw.empty()) {
     const Tensor r = read_raw(a.raw, in.shape);
     for (int64_t i = 0; i < r.shape()[0]; ++i) {
@@ -178,16 +124,13 @@ int run(int argc, char** argv) {
       names.push_back(a.raw + "[" + std::to_string(i) + "]");
     }
   }
-  std::vector<std::string> classes;
-  if (g.meta.contains("classes")) classes = g.meta["classes"].get<std::vector<std::string>>();
   std::ostringstream csv;
   for (size_t i = 0; i < batch.size(); ++i) {
     const Tensor y = p.run(batch[i]).to(DType::f32).contiguous();
     const float* v = y.data<float>();
     const int64_t n = y.numel();
-    const int64_t best = std::max_element(v, v + n) - v;
-    const std::string cls = size_t(best) < classes.size() ? classes[size_t(best)] : std::to_string(best);
-    std::printf("%s\t%lld\t%s\t%.6g\n", names[i].c_str(), static_cast<long long>(best), cls.c_str(), v[best]);
+    const Decision d = decide(v, n, in);
+    std::printf("%s\t%lld\t%s\t%.6g\n", names[i].c_str(), static_cast<long long>(d.index), d.name.c_str(), d.score);
     csv << names[i];
     for (int64_t k = 0; k < n; ++k) csv << ',' << v[k];
     csv << '\n';
