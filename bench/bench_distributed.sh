@@ -8,7 +8,7 @@ build=${1:?build dir}; repeats=${2:-3}; limit=${3:-1024}; b=${4:-32}; bucket=${5
 data=${FINCH_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 common=(--model resnet20 --dataset fashion-mnist --data "$data" --epochs 1 --limit-train "$limit" --limit-test 64
-        --lr 0.05 --schedule constant --warmup-epochs 0 --workers 0 --seed 1)
+        --lr 0.05 --schedule step --warmup-epochs 0 --workers 0 --seed 1)
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
 field() { python3 -c "import json,sys; s=json.load(open(sys.argv[1])); d=s.get('distributed',{}); print(eval(sys.argv[2]))" "$@"; }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

