@@ -263,6 +263,17 @@ TEST(DistributedWorker, Run) {
 }
 
 namespace {
+// Empty when the DistributedMpi tests can launch mpirun, else why not (the skip message).
+std::string why_no_mpirun() {
+  if (!dist::built_with_mpi()) return "finch was built without MPI (apt-get install libopenmpi-dev openmpi-bin)";
+#ifndef FINCH_MPIEXEC
+  return "CMake found MPI but no mpiexec/mpirun to launch the test with (apt-get install openmpi-bin)";
+#else
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) return "already running under mpirun";
+  return "";
+#endif
+}
+
 struct Launch {
   int rc = -1;
   std::string output;
@@ -296,8 +307,7 @@ Launch mpirun_worker(const std::string& mode, const std::string& out) {
 }  // namespace
 
 TEST(DistributedMpi, TwoProcessesOfBatch4MatchOneProcessOfBatch8) {
-  if (!dist::built_with_mpi()) GTEST_SKIP() << "finch was built without MPI (apt-get install libopenmpi-dev)";
-  if (std::getenv("OMPI_COMM_WORLD_SIZE")) GTEST_SKIP() << "already under mpirun";
+  if (const std::string why = why_no_mpirun(); !why.empty()) GTEST_SKIP() << why;
   test::TempDir dir("dist");
   const Launch l = mpirun_worker("train", dir / "weights.txt");
   ASSERT_EQ(l.rc, 0) << l.output;
@@ -324,8 +334,7 @@ TEST(DistributedMpi, TwoProcessesOfBatch4MatchOneProcessOfBatch8) {
 }
 
 TEST(DistributedMpi, ARankThatThrowsEndsTheJobWithItsMessage) {
-  if (!dist::built_with_mpi()) GTEST_SKIP() << "finch was built without MPI (apt-get install libopenmpi-dev)";
-  if (std::getenv("OMPI_COMM_WORLD_SIZE")) GTEST_SKIP() << "already under mpirun";
+  if (const std::string why = why_no_mpirun(); !why.empty()) GTEST_SKIP() << why;
   test::TempDir dir("dist");
   const Launch l = mpirun_worker("throw", dir / "unused");
   EXPECT_NE(l.rc, 0) << l.output;
@@ -335,8 +344,7 @@ TEST(DistributedMpi, ARankThatThrowsEndsTheJobWithItsMessage) {
 }
 
 TEST(DistributedMpi, AMismatchedLaunchIsNamedAtStart) {
-  if (!dist::built_with_mpi()) GTEST_SKIP() << "finch was built without MPI (apt-get install libopenmpi-dev)";
-  if (std::getenv("OMPI_COMM_WORLD_SIZE")) GTEST_SKIP() << "already under mpirun";
+  if (const std::string why = why_no_mpirun(); !why.empty()) GTEST_SKIP() << why;
   test::TempDir dir("dist");
   const Launch l = mpirun_worker("mismatch", dir / "unused");
   EXPECT_NE(l.rc, 0) << l.output;
