@@ -31,7 +31,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   if (options_.num_shards < 1 || options_.shard_rank < 0 || options_.shard_rank >= options_.num_shards)
     fail("DataLoader: expected shard_rank in [0, num_shards) with num_shards >= 1, found shard ",
          options_.shard_rank, " of ", options_.num_shards);
-  if (dataset_->size() < options_.num_shards)
+  if (options_.num_shards > 1 && dataset_->size() < options_.num_shards)
     fail("DataLoader: ", dataset_->size(), " samples cannot be shared among ", options_.num_shards,
          " processes (each needs at least one)");
 }

@@ -1,17 +1,22 @@
 // Data-parallel runs of the training programs: launch check, rank-0 files, summary block, abort.
 #include "apps/lib/distributed.h"
 
+#include <cstdlib>
 #include <sstream>
+#include <string>
 
 #include "train/loop.h"
 
 namespace finch::apps {
 namespace {
+// The shortest text that reads back as `v` (0.1, not 0.10000000000000001): what the user typed.
 std::string str(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  for (int digits = 1;; ++digits) {
+    std::ostringstream os;
+    os.precision(digits);
+    os << v;
+    if (digits >= 17 || std::strtod(os.str().c_str(), nullptr) == v) return os.str();
+  }
 }
 }  // namespace
 
