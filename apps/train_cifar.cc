@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "apps/lib/distributed.h"
 #include "apps/lib/run.h"
 #include "apps/lib/train_options.h"
 #include "apps/lib/user_errors.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   // Every error is one line: the sentence of a finch::Error, or a named internal error (exit 2).
-  return finch::apps::run_with_user_errors("train_cifar",
-                                           [&] { return finch::apps::run_train_cifar(o, command_line); });
+  // Under mpirun a failed rank ends the whole job (apps/lib/distributed.h).
+  return finch::apps::end_job_on_error(finch::apps::run_with_user_errors(
+      "train_cifar", [&] { return finch::apps::run_train_cifar(o, command_line); }));
 }

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "apps/lib/distributed.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
 #include "apps/lib/series_train.h"
@@ -41,11 +42,12 @@ int main(int argc, char** argv) {
   o.model_given = app.count("--model") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-  return finch::apps::run_with_user_errors("train_series", [&] {
+  // Under mpirun a failed rank ends the whole job (apps/lib/distributed.h).
+  return finch::apps::end_job_on_error(finch::apps::run_with_user_errors("train_series", [&] {
     finch::apps::finalize_sequence_options(o);
     finch::set_num_threads(o.threads);
     const finch::apps::SequenceData d = finch::apps::load_series_data(o);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_series", o, d, command_line);
     return finch::apps::run_sequence_training("train_series", o, d, command_line, false);
-  });
+  }));
 }

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "apps/lib/distributed.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
 #include "apps/lib/series_train.h"
@@ -34,12 +35,13 @@ int main(int argc, char** argv) {
   o.model_given = app.count("--model") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-  return finch::apps::run_with_user_errors("train_text", [&] {
+  // Under mpirun a failed rank ends the whole job (apps/lib/distributed.h).
+  return finch::apps::end_job_on_error(finch::apps::run_with_user_errors("train_text", [&] {
     finch::apps::finalize_sequence_options(o);
     finch::set_num_threads(o.threads);
     finch::apps::create_out_dir(o.out_dir);  // vocab.txt is written while the data is read
     const finch::apps::SequenceData d = finch::apps::load_text_data(o, o.out_dir);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_text", o, d, command_line);
     return finch::apps::run_sequence_training("train_text", o, d, command_line, false);
-  });
+  }));
 }

@@ -13,7 +13,14 @@ namespace {
 std::atomic<uint64_t> g_next_sequence_nr{0};
 
 TensorMeta meta_of(const Tensor& t) { return {t.shape(), t.dtype()}; }
+
+thread_local GradReadyHook t_grad_ready;
 }  // namespace
+
+GradReadyScope::GradReadyScope(GradReadyHook hook) : previous_(std::move(t_grad_ready)) {
+  t_grad_ready = std::move(hook);
+}
+GradReadyScope::~GradReadyScope() { t_grad_ready = std::move(previous_); }
 
 Node::Node(std::string name, std::vector<Edge> next_edges, std::vector<TensorMeta> inputs,
            std::vector<TensorMeta> outputs)
@@ -52,6 +59,7 @@ Grads AccumulateGrad::apply(const Grads& grad_outputs) {
     add_into(current, g);
     leaf_.set_grad(current);
   }
+  if (t_grad_ready) t_grad_ready(leaf_);
   return {};
 }
 

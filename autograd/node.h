@@ -95,6 +95,24 @@ class AccumulateGrad final : public Node {
   Tensor leaf_;
 };
 
+// Called on the thread running backward right after a leaf's .grad was written (once per leaf
+// per backward: a leaf has one accumulator, which runs when all its gradient has arrived), with
+// that leaf. Data-parallel training starts reducing a parameter's gradient here while backward
+// still runs the earlier layers (train/distributed.h), as PyTorch DDP's autograd hooks do.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+// Installs `hook` for the backward passes run on this thread until the scope ends; scopes nest
+// (the previous hook comes back).
+class GradReadyScope {
+ public:
+  explicit GradReadyScope(GradReadyHook hook);
+  ~GradReadyScope();
+  GradReadyScope(const GradReadyScope&) = delete;
+  GradReadyScope& operator=(const GradReadyScope&) = delete;
+
+ private:
+  GradReadyHook previous_;
+};
+
 // True when grad mode is on and any defined input requires grad.
 bool should_record(std::initializer_list<Tensor> inputs);
 bool should_record(const std::vector<Tensor>& inputs);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "data/transforms.h"
+#include "framework/dist.h"
 
 namespace finch::data {
 
@@ -27,12 +28,18 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   if (options_.num_workers < 0) fail("DataLoader: expected num_workers >= 0, found ", options_.num_workers);
   if (options_.prefetch_factor < 1)
     fail("DataLoader: expected prefetch_factor >= 1, found ", options_.prefetch_factor);
+  if (options_.num_shards < 1 || options_.shard_rank < 0 || options_.shard_rank >= options_.num_shards)
+    fail("DataLoader: expected shard_rank in [0, num_shards) with num_shards >= 1, found shard ",
+         options_.shard_rank, " of ", options_.num_shards);
+  if (options_.num_shards > 1 && dataset_->size() < options_.num_shards)
+    fail("DataLoader: ", dataset_->size(), " samples cannot be shared among ", options_.num_shards,
+         " processes (each needs at least one)");
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_->size(), bs = options_.batch_size;
+  const int64_t n = dataset_->size() / options_.num_shards, bs = options_.batch_size;
   return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
 
@@ -155,6 +162,7 @@ void DataLoader::start_epoch(int64_t epoch) {
   stop_workers();
   epoch_ = epoch;
   order_ = epoch_order(epoch);
+  if (options_.num_shards > 1) order_ = dist::shard(order_, options_.shard_rank, options_.num_shards);
   next_consume_ = 0;
   next_claim_ = 0;
   for (int w = 0; w < options_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });

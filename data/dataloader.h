@@ -32,6 +32,11 @@ struct DataLoaderOptions {
   int num_workers = 0;     // 0: batches are built on the calling thread inside next()
   int prefetch_factor = 2; // batches built ahead per worker (the queue holds workers × this)
   uint64_t seed = 0;
+  // Data-parallel sharding (framework/dist.h's dist::shard): this process takes positions
+  // shard_rank, shard_rank + num_shards, … of each epoch's order (the same order on every rank,
+  // from the same seed); every rank gets ⌊n / num_shards⌋ samples. 1: the whole dataset.
+  int num_shards = 1;
+  int shard_rank = 0;
 };
 
 struct Batch {
@@ -66,7 +71,8 @@ class DataLoader {
   void start_epoch(int64_t epoch);
   // The next batch of the current epoch; false when the epoch is over.
   bool next(Batch& out);
-  // The dataset indices in the order epoch `epoch` visits them (all of them, before drop_last).
+  // The dataset indices in the order epoch `epoch` visits them (all of them, before sharding and
+  // drop_last: the same on every rank).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   // The seed of sample `index`'s augmentation generator in epoch `epoch`.
   uint64_t sample_seed(int64_t epoch, int64_t index) const;

@@ -77,7 +77,10 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
     if (const std::string why = guard->observe(lv); !why.empty())
       fail(prefix(config), why, " at epoch ", epoch + 1, " step ", i + 1, "; the run is diverging: ",
            config.lr_hint, " (now ", schedule.lr, ")");
-    backward(loss);
+    if (config.parallel)
+      config.parallel->backward(loss);
+    else
+      backward(loss);
     opt.step();
     const int64_t n = regression ? b.targets.size(0) : b.labels.size(0);
     loss_sum += lv * double(n);
@@ -98,6 +101,15 @@ EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, data::DataLoade
     if (on_step) on_step(i, lv);
   }
   bar.finish();
+  if (config.parallel) {
+    // The epoch's figures over every rank's shard, so all ranks log, compare and schedule alike.
+    std::vector<double> totals = {loss_sum, double(correct), double(st.images), classification ? 0.0 : 1.0};
+    config.parallel->sum(totals);
+    loss_sum = totals[0];
+    correct = int64_t(totals[1]);
+    st.images = int64_t(totals[2]);
+    classification = totals[3] == 0;
+  }
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (st.images > 0) {
     st.loss = loss_sum / double(st.images);
@@ -122,6 +134,7 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
                const ScheduleConfig& schedule, const LoopConfig& config, TrainState& state,
                const Evaluator& evaluate, const std::vector<Callback*>& callbacks) {
   Context ctx{model, opt, state, config};
+  if (config.parallel) config.parallel->broadcast_parameters();
   for (Callback* c : callbacks) c->on_train_begin(ctx);
   EvalResult last;
   int64_t ran = 0;

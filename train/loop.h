@@ -19,6 +19,7 @@
 #include "autograd/nn/module.h"
 #include "autograd/optim/optimizer.h"
 #include "data/dataloader.h"
+#include "train/distributed.h"
 #include "train/divergence.h"
 #include "train/metrics.h"
 #include "train/optim_config.h"
@@ -41,6 +42,10 @@ struct LoopConfig {
   std::string name;
   std::string lr_hint = "lower the learning rate";  // what a diverging loss message suggests
   DivergenceConfig divergence;    // when a finite but exploding loss stops the run (divergence.h)
+  // Data-parallel training (train/distributed.h): gradients averaged over the ranks after each
+  // backward, epoch statistics summed over them, parameters broadcast from rank 0 when fit()
+  // starts. The loader must hold this rank's shard. Null: one process, as before.
+  DataParallel* parallel = nullptr;
 };
 
 struct EpochStats {

@@ -10,6 +10,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
+#include "apps/lib/distributed.h"
 #include "apps/lib/qat_run.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
@@ -115,6 +116,9 @@ double images_per_second(const nlohmann::json& history) {
 int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet) {
   finalize_options(o);
   set_num_threads(o.threads);
+  if ((o.eval_only || o.qat) && dist::launcher_world_size() > 1)
+    fail(o.eval_only ? "--eval-only" : "--qat", " runs in one process, but mpirun started ",
+         dist::launcher_world_size(), "; run it without mpirun (data-parallel training is for float training)");
   if (o.eval_only) {
     if (!model_name_in(o.checkpoint).empty())
       adopt_model_of(o.checkpoint, o, o.model_given, o.width_given);  // the file says which network it is
@@ -144,33 +148,50 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   nn::ModulePtr model = make_model(o, d, &gen);
   std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(o), *model);
 
-  create_out_dir(o.out_dir);
+  // Under mpirun -np N: every rank trains on its shard; rank 0 alone writes files.
+  const std::unique_ptr<train::DataParallel> dp =
+      start_data_parallel(*model, *d.train, train_options_fingerprint(o), o.bucket_mb);
+  const int ranks = dp ? dp->size() : 1;
+  const bool root = !dp || dp->rank() == 0;
+  if (root) create_out_dir(o.out_dir);
   const std::string out = o.out_dir + "/";
   train::TrainState state;
-  if (!o.resume.empty()) state = resume_checkpoint(o, *model, *opt);
+  if (!o.resume.empty()) state = resume_checkpoint(o, *model, *opt);  // every rank reads it
+  const size_t first_row = state.history.size();
 
   data::DataLoaderOptions lo;
   lo.batch_size = o.batch_size;
   lo.shuffle = true;
-  lo.drop_last = d.train->size() > o.batch_size;  // BN dislikes a tiny last batch
+  lo.drop_last = d.train->size() / ranks > o.batch_size;  // BN dislikes a tiny last batch
   lo.num_workers = o.workers;
   lo.seed = o.seed;
+  lo.num_shards = ranks;
+  lo.shard_rank = dp ? dp->rank() : 0;
   data::DataLoader loader(d.train, lo);
 
-  std::cerr << "train_cifar: " << o.model << " (" << model->num_parameters() << " parameters) on " << o.dataset
+  if (root)
+    std::cerr << "train_cifar: " << o.model << " (" << model->num_parameters() << " parameters) on " << o.dataset
             << ": " << d.train->size() << " training / " << d.test->size() << " test images, " << o.epochs
             << " epochs, batch " << o.batch_size << ", " << o.optimizer << " lr " << o.lr << " (" << o.schedule
             << "), " << get_num_threads() << " threads"
-            << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "") << "\n";
+            << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "")
+            << (dp ? ", " + std::to_string(ranks) + " processes (" + dist::world().backend() + "), effective batch " +
+                         std::to_string(o.batch_size * ranks)
+                   : "")
+            << "\n";
 
   const train::ScheduleConfig schedule = schedule_config(o);
   train::CheckpointCallback checkpoints(o.out_dir, checkpoint_tags(o), weight_metadata(o.model, o.dataset, o.width));
   train::MetricsCsvCallback metrics(out + "metrics.csv");
   train::EpochLogCallback log;
+  train::LoopConfig lc = loop_config(o, quiet || !root);
+  lc.parallel = dp.get();
+  // Every rank evaluates (the same weights, the same test set) so their state stays identical.
   const train::EvalResult last = train::fit(
-      *model, *opt, loader, classification_loss(o.label_smoothing), schedule, loop_config(o, quiet), state,
+      *model, *opt, loader, classification_loss(o.label_smoothing), schedule, lc, state,
       [&](nn::Module& m) { return train::evaluate(m, d.test, 256, num_classes, false, o.workers); },
-      {&checkpoints, &metrics, &log});
+      root ? std::vector<train::Callback*>{&checkpoints, &metrics, &log} : std::vector<train::Callback*>{});
+  if (!root) return 0;
   // A resumed run that had nothing left, or stopped early, still reports the current weights.
   const train::EvalResult r = last.count > 0 && o.predictions.empty()
                                   ? last
@@ -184,6 +205,8 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   s["epochs_done"] = state.epochs_done;
   s["train_images"] = d.train->size();
   s["train_images_per_second"] = images_per_second(state.history);
+  s["distributed"] = distributed_summary(dp.get(), o.batch_size, o.lr, state.history, first_row);
+  s["distributed"]["bucket_mb"] = o.bucket_mb;
   s["wall_seconds"] = train::round_significant(seconds_since(t0));
   s["hyperparameters"] = {{"batch_size", o.batch_size},   {"lr", o.lr},
                           {"optimizer", o.optimizer},     {"momentum", o.momentum},

@@ -66,6 +66,8 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
   app.add_option("--workers", o.workers, "data-loader threads (0: load on the training thread)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  app.add_option("--bucket-mb", o.bucket_mb, "under mpirun: gradient all-reduce bucket size in MiB (docs/distributed.md)")
+      ->check(number_in(1e-3, 1024, "in [0.001, 1024]"))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization, shuffling and dropout")->capture_default_str();
   app.add_option("--out", o.out_dir, "output folder")->required();
   app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/distributed.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
@@ -214,28 +215,44 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   tags["optimizer"] = o.optimizer;
   tags["width"] = checkpoint_tags(o).at("width");
 
-  create_out_dir(o.out_dir);
+  // Under mpirun -np N: every rank trains on its shard; rank 0 alone writes files.
+  Fingerprint fp = train_options_fingerprint(o);
+  for (const auto& [k, v] : spec.to_metadata()) fp.push_back({"model spec " + k, v});
+  fp.push_back({"--window/--horizon/--max-len", std::to_string(o.window) + "/" + std::to_string(o.horizon) + "/" +
+                                                    std::to_string(o.max_len)});
+  const std::unique_ptr<train::DataParallel> dp = start_data_parallel(*model, *d.train, fp, o.bucket_mb);
+  const int ranks = dp ? dp->size() : 1;
+  const bool root = !dp || dp->rank() == 0;
+  if (root) create_out_dir(o.out_dir);
   const std::string out = o.out_dir + "/";
   train::TrainState state;
-  if (!o.resume.empty()) {
+  if (!o.resume.empty()) {  // every rank reads it
     check_resume_matches(o.resume, weights_meta);
     state = resume_checkpoint(o, *model, *opt);
   }
+  const size_t first_row = state.history.size();
 
   data::DataLoaderOptions lo;
   lo.batch_size = o.batch_size;
   lo.shuffle = true;
   // BatchNorm cannot normalize a last batch of one sample; drop only that one.
-  lo.drop_last = d.train->size() > o.batch_size && d.train->size() % o.batch_size == 1;
+  const int64_t shard_size = d.train->size() / ranks;
+  lo.drop_last = shard_size > o.batch_size && shard_size % o.batch_size == 1;
   lo.num_workers = o.workers;
   lo.seed = o.seed;
+  lo.num_shards = ranks;
+  lo.shard_rank = dp ? dp->rank() : 0;
   data::DataLoader loader(d.train, lo);
 
-  std::cerr << program << ": " << o.model << " (" << model->num_parameters() << " parameters) on " << d.name << ": "
+  if (root)
+    std::cerr << program << ": " << o.model << " (" << model->num_parameters() << " parameters) on " << d.name << ": "
             << d.train->size() << " training / " << d.test->size() << " test "
             << (d.tokens ? "reviews" : "series") << ", " << o.epochs << " epochs, batch " << o.batch_size << ", "
             << o.optimizer << " lr " << o.lr << " (" << o.schedule << "), " << get_num_threads() << " threads"
-            << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "") << "\n";
+            << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "")
+            << (dp ? ", " + std::to_string(ranks) + " processes, effective batch " + std::to_string(o.batch_size * ranks)
+                   : "")
+            << "\n";
 
   train::EvalConfig ec;
   ec.batch_size = 256;
@@ -248,10 +265,13 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   train::MetricsCsvCallback metrics(out + "metrics.csv");
   SequenceLogCallback log;
   LowestLossCallback lowest(out + "lowest_loss.safetensors", weights_meta);
-  train::LoopConfig lc = loop_config(o, quiet);
+  train::LoopConfig lc = loop_config(o, quiet || !root);
+  lc.parallel = dp.get();
+  // Every rank evaluates (the same weights and test set), so their state stays identical.
   const train::EvalResult last = train::fit(
       *model, *opt, loader, loss, schedule, lc, state, [&](nn::Module& m) { return train::evaluate(m, d.test, ec); },
-      {&checkpoints, &metrics, &lowest, &log});
+      root ? std::vector<train::Callback*>{&checkpoints, &metrics, &lowest, &log} : std::vector<train::Callback*>{});
+  if (!root) return 0;
   train::EvalConfig final_ec = ec;
   final_ec.keep_logits = !o.predictions.empty() && !d.regression;
   const train::EvalResult r =
@@ -266,6 +286,8 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   s["epochs_done"] = state.epochs_done;
   s["train_samples"] = d.train->size();
   s["train_samples_per_second"] = samples_per_second(state.history);
+  s["distributed"] = distributed_summary(dp.get(), o.batch_size, o.lr, state.history, first_row);
+  s["distributed"]["bucket_mb"] = o.bucket_mb;
   s["wall_seconds"] = train::round_significant(std::chrono::duration<double>(Clock::now() - t0).count());
   s["command_line"] = command_line;
   if (const auto [epoch, train_loss] = lowest_loss_epoch(state.history);
@@ -296,6 +318,8 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
 
 int run_sequence_eval(const std::string& program, SeriesOptions o, const SequenceData& d,
                       const std::string& command_line) {
+  if (dist::launcher_world_size() > 1)
+    fail("--eval-only runs in one process, but mpirun started ", dist::launcher_world_size(), "; run it without mpirun");
   const auto t0 = Clock::now();
   const SafetensorsFile f = load_safetensors(o.checkpoint);
   const models::SeriesSpec spec = models::SeriesSpec::from_metadata(f.metadata, o.checkpoint);

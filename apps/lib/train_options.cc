@@ -131,6 +131,8 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--workers", o.workers, "data-loader threads (0: load on the training thread)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  app.add_option("--bucket-mb", o.bucket_mb, "under mpirun: gradient all-reduce bucket size in MiB (docs/distributed.md)")
+      ->check(number_in(1e-3, 1024, "in [0.001, 1024]"))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization, shuffling and augmentation")->capture_default_str();
   app.add_option("--out", o.out_dir, "output folder")->capture_default_str();
   app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");

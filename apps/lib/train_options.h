@@ -54,6 +54,8 @@ struct TrainOptions : DataOptions {
   std::string resume;        // checkpoint to continue from
   bool eval_only = false;
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
+  // Data-parallel runs (mpirun -np N, apps/lib/distributed.h): gradient bucket size in MiB.
+  double bucket_mb = 1.0;
   // Quantization-aware training (apps/lib/qat_run.h): fine-tune --checkpoint (or the float model
   // this run trains first) for qat_epochs with fake quantization, then convert.
   bool qat = false;

@@ -1,0 +1,101 @@
+// Data-parallel runs of the training programs: launch check, rank-0 files, summary block, abort.
+#include "apps/lib/distributed.h"
+
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+#include "train/loop.h"
+
+namespace finch::apps {
+namespace {
+// The shortest text that reads back as `v` (0.1, not 0.10000000000000001): what the user typed.
+std::string str(double v) {
+  for (int digits = 1;; ++digits) {
+    std::ostringstream os;
+    os.precision(digits);
+    os << v;
+    if (digits >= 17 || std::strtod(os.str().c_str(), nullptr) == v) return os.str();
+  }
+}
+}  // namespace
+
+Fingerprint train_options_fingerprint(const TrainOptions& o) {
+  std::string mean, std;
+  for (float v : o.mean) mean += str(v) + " ";
+  for (float v : o.std) std += str(v) + " ";
+  return {{"--model", o.model},
+          {"--width", str(o.width)},
+          {"--dataset", o.dataset},
+          {"--batch-size", std::to_string(o.batch_size)},
+          {"--lr", str(o.lr)},
+          {"--optimizer", o.optimizer},
+          {"--momentum", str(o.momentum)},
+          {"--nesterov", o.nesterov ? "on" : "off"},
+          {"--weight-decay", str(o.weight_decay)},
+          {"--schedule", o.schedule},
+          {"--warmup-epochs", str(o.warmup_epochs)},
+          {"--epochs", std::to_string(o.epochs)},
+          {"--label-smoothing", str(o.label_smoothing)},
+          {"--augment", o.augment ? "on" : "off"},
+          {"--seed", std::to_string(o.seed)},
+          {"--mean", mean},
+          {"--std", std},
+          {"--limit-train", std::to_string(o.limit_train)},
+          {"--resume", o.resume},
+          {"--bucket-mb", str(o.bucket_mb)}};
+}
+
+std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, const data::Dataset& train_set,
+                                                         Fingerprint items, double bucket_mb) {
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return nullptr;
+  for (auto& kv : train::model_fingerprint(model)) items.push_back(std::move(kv));
+  for (auto& kv : train::dataset_fingerprint(train_set, "the training set")) items.push_back(std::move(kv));
+  train::check_same_launch(comm, items);
+  return std::make_unique<train::DataParallel>(comm, model, int64_t(bucket_mb * 1024 * 1024));
+}
+
+bool writes_files() { return dist::world().rank() == 0; }
+
+nlohmann::json distributed_summary(const train::DataParallel* dp, int64_t per_rank_batch, double lr,
+                                   const nlohmann::json& history, size_t first_row) {
+  dist::Communicator& comm = dist::world();
+  nlohmann::json j = {{"world_size", comm.size()},
+                      {"backend", comm.backend()},
+                      {"per_rank_batch", per_rank_batch},
+                      {"effective_batch", per_rank_batch * comm.size()},
+                      {"lr", lr},
+                      {"lr_applies_to", "the effective batch (not scaled with the world size)"}};
+  if (!dp) return j;
+  const train::CommStats& s = dp->stats();
+  double seconds = 0;
+  for (size_t k = first_row; k < history.size(); ++k)
+    if (history[k].contains("seconds") && history[k]["seconds"].is_number()) seconds += history[k]["seconds"].get<double>();
+  j["buckets"] = dp->num_buckets();
+  j["gradient_bytes_per_step"] = dp->gradient_bytes();
+  if (s.steps > 0) {
+    const double n = double(s.steps);
+    const double step = seconds / n;
+    j["steps"] = s.steps;
+    j["step_seconds"] = train::round_significant(step);
+    j["allreduce_seconds_per_step"] = train::round_significant(s.reduce_seconds / n);
+    j["wait_seconds_per_step"] = train::round_significant(s.wait_seconds / n);
+    j["allreduce_share_of_step"] = step > 0 ? train::round_significant(s.reduce_seconds / n / step) : 0.0;
+    j["wait_share_of_step"] = step > 0 ? train::round_significant(s.wait_seconds / n / step) : 0.0;
+  }
+  return j;
+}
+
+int end_job_on_error(int rc) {
+  if (rc == 0) return rc;
+  try {
+    if (dist::launcher_world_size() > 1) dist::world().abort(rc);
+  } catch (const std::exception&) {
+    // No communicator to abort through (it failed to start): the exit below ends this rank and
+    // mpirun ends the job, as it does when any process exits non-zero.
+  }
+  return rc;
+}
+
+}  // namespace finch::apps
