@@ -62,6 +62,8 @@ int32_t add_value(Graph& g, std::string name, Shape shape, DType dt, std::option
   return g.add_value(std::move(v));
 }
 
+int rewrite(Graph& g, const std::vector<size_t>& todo, const std::vector<qk::QLstmRanges>& ranges);
+
 QuantInfo per_tensor(const qk::QAct& a) {
   QuantInfo q;
   q.scale = {a.s};
@@ -101,13 +103,33 @@ int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calib
       }
     }
   }
+  std::vector<qk::QLstmRanges> ranges(todo.size());
+  for (size_t j = 0; j < todo.size(); ++j) {
+    qk::QLstmRanges& rg = ranges[j];
+    rg.x_lo = xr[j].lo, rg.x_hi = xr[j].hi, rg.h_lo = hr[j].lo, rg.h_hi = hr[j].hi, rg.c_absmax = cr[j].absmax;
+  }
+  return rewrite(g, todo, ranges);
+}
+
+int quantize_static_lstm(Graph& g, const LstmRangesOf& ranges_of) {
+  std::vector<size_t> todo;
+  std::vector<qk::QLstmRanges> ranges;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (eligible(g, g.nodes[i]))
+      if (const std::optional<qk::QLstmRanges> r = ranges_of(g, g.nodes[i])) todo.push_back(i), ranges.push_back(*r);
+  return todo.empty() ? 0 : rewrite(g, todo, ranges);
+}
+
+namespace {
+
+// Each todo node (ranges[j] its observed ranges) becomes quantize → qlstm → dequantize (y, h_n).
+int rewrite(Graph& g, const std::vector<size_t>& todo, const std::vector<qk::QLstmRanges>& ranges) {
   std::vector<std::vector<Node>> replacement(g.nodes.size());
   for (size_t j = 0; j < todo.size(); ++j) {
     const Node n = g.nodes[todo[j]];
     const Value& wih = g.values[size_t(n.inputs[2])];
     const int64_t G = wih.shape[0], IN = wih.shape[1], H = G / 4;
-    qk::QLstmRanges rg;
-    rg.x_lo = xr[j].lo, rg.x_hi = xr[j].hi, rg.h_lo = hr[j].lo, rg.h_hi = hr[j].hi, rg.c_absmax = cr[j].absmax;
+    const qk::QLstmRanges& rg = ranges[j];
     const qk::QLstmCell cell = qk::qlstm_calibrate(IN, H, 0, floats(g, n.inputs[2]), floats(g, n.inputs[3]),
                                                    floats(g, input(n, 4)), floats(g, input(n, 5)), {}, rg);
     // Value names must be unique: the layer's output value name is (several layers share a node name).
@@ -144,5 +166,7 @@ int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calib
   remove_dead(g);
   return int(todo.size());
 }
+
+}  // namespace
 
 }  // namespace finch::compile

@@ -4,9 +4,12 @@
 // inputs: x, h (y and h_n), max |c| over every step (docs/quantization.md §12).
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "framework/tensor.h"
+#include "kernels/qs8_lstm.h"
 #include "runtime/graph.h"
 
 namespace finch::compile {
@@ -14,5 +17,11 @@ namespace finch::compile {
 // `calibration`: input sets of the program (each as Program::run takes them). Returns how many
 // lstm nodes became qlstm; the others stay float.
 int quantize_static_lstm(runtime::Graph& g, const std::vector<std::vector<Tensor>>& calibration);
+
+// The same rewrite with the ranges chosen by the caller (QAT's observers, quant/qat_rnn.h):
+// ranges_of(g, node) gives an eligible node's ranges, or nullopt to leave it float.
+using LstmRangesOf =
+    std::function<std::optional<quant::kernels::QLstmRanges>(const runtime::Graph&, const runtime::Node&)>;
+int quantize_static_lstm(runtime::Graph& g, const LstmRangesOf& ranges_of);
 
 }  // namespace finch::compile
