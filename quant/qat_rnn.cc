@@ -6,6 +6,8 @@
 #include <cmath>
 #include <optional>
 
+#include "autograd/capture.h"
+#include "autograd/nn/embedding.h"
 #include "autograd/node.h"
 #include "compile/static_rnn.h"
 #include "framework/error.h"
@@ -220,6 +222,35 @@ std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLst
       fail("QAT LSTM: the GRU at '", path, "' has no QAT simulation yet (only nn::LSTM layers are simulated)");
   }
   return out;
+}
+
+namespace {
+
+class EmbeddingFakeQuant final : public nn::ForwardInterceptor {
+ public:
+  Tensor run(nn::Module& m, const Tensor& x, int64_t) override {
+    if (autograd::capturing()) return m.forward_impl(x);  // the program's float node, lowered later
+    auto& e = static_cast<nn::Embedding&>(m);
+    const qk::QMatrix q = qk::quantize_matrix("QAT embedding", "weight", values(e.weight), e.weight.size(0),
+                                              e.weight.size(1));
+    return embedding(x, fake_quant(e.weight, row_params(q)), e.padding_idx.value_or(-1));
+  }
+};
+
+}  // namespace
+
+QatEmbeddings::QatEmbeddings(nn::Module& model) {
+  auto fq = std::make_shared<EmbeddingFakeQuant>();
+  for (auto& [path, m] : model.named_modules())
+    if (dynamic_cast<nn::Embedding*>(m)) {
+      if (m->interceptor()) fail("QAT embedding: the embedding at '", path, "' is already intercepted (prepared twice?)");
+      m->set_interceptor(fq);
+      modules_.push_back(m);
+    }
+}
+
+QatEmbeddings::~QatEmbeddings() {
+  for (nn::Module* m : modules_) m->set_interceptor(nullptr);
 }
 
 namespace {

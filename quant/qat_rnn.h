@@ -73,6 +73,23 @@ class QatLstm {
   int64_t integer_calls_ = 0;
 };
 
+// Per-row int8 fake quantization of every nn::Embedding's weight under `model`: the codes and
+// scales of the program's qembedding (kernels::quantize_matrix, symmetric narrow per row), so the
+// gathered rows equal qembedding's float(q)·s bit for bit; straight-through gradient. Graph
+// capture sees the float embedding (compile::quantize_embeddings lowers it). Detaches on
+// destruction.
+class QatEmbeddings {
+ public:
+  explicit QatEmbeddings(nn::Module& model);
+  ~QatEmbeddings();
+  QatEmbeddings(const QatEmbeddings&) = delete;
+  QatEmbeddings& operator=(const QatEmbeddings&) = delete;
+  int64_t count() const { return int64_t(modules_.size()); }
+
+ private:
+  std::vector<nn::Module*> modules_;
+};
+
 // Attaches a QatLstm to every nn::LSTM under `model` (module path order). Fails with one sentence
 // naming the first layer the qlstm op cannot run (bidirectional, proj_size, GRU).
 std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLstmOptions o = {});

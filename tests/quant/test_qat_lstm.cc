@@ -1,5 +1,5 @@
 // QAT LSTM (quant/qat_rnn.h): after QAT steps the simulated model and the lowered int8 program
-// (qlstm) agree bit for bit on padded variable-length batches, for the LSTM classifier, the IMDB
+// (qlstm, and qembedding for the text model's per-row int8 embedding) agree bit for bit on padded variable-length batches, for the LSTM classifier, the IMDB
 // LSTM and the forecaster; a padded batch equals each sample alone; the gradient is the float
 // cell's on the fake-quantized grid, stopped where h's quantizer clamps; ranges round-trip and
 // hostile ones get one sentence; layers the qlstm op cannot run are refused.
@@ -12,6 +12,7 @@
 #include "autograd/functional.h"
 #include "autograd/nn/sequence.h"
 #include "compile/capture.h"
+#include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
@@ -72,6 +73,9 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   auto model = models::create_series(spec(name), &gen);
   auto qat = quant::prepare_qat_lstm(*model);
   ASSERT_EQ(qat.size(), 1u);
+  const bool text = models::is_text_model(name);
+  std::unique_ptr<quant::QatEmbeddings> emb;  // the text model's embedding: per-row int8 as qembedding
+  if (text) emb = std::make_unique<quant::QatEmbeddings>(*model);
   const Tensor len = from_vector<int64_t>({kT, 4, 7, 1}, {4});
   qat_steps(*model, name, len, gen, 3);
   EXPECT_GT(qat[0]->integer_calls(), 0) << "training ran the integer cell";
@@ -84,6 +88,7 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   compile::fold_constants(g);
   compile::remove_dead(g);
   EXPECT_EQ(quant::lower_qat_lstm(g, qat), 2) << "both layers become qlstm";
+  EXPECT_EQ(compile::quantize_embeddings(g), text ? 1 : 0);
   const std::vector<uint8_t> bytes = runtime::serialize_program(g);
   runtime::Program p(runtime::parse_program(bytes.data(), bytes.size(), name), name);
   auto& la = dynamic_cast<nn::LengthAware&>(*model);
