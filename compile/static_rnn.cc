@@ -6,6 +6,7 @@
 
 #include "compile/passes.h"
 #include "framework/error.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/rnn_seq.h"
 #include "runtime/executor.h"
@@ -168,5 +169,95 @@ int rewrite(Graph& g, const std::vector<size_t>& todo, const std::vector<qk::QLs
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- GRU
+
+namespace {
+
+// One direction, constant weights (both biases or neither).
+bool eligible_gru(const Graph& g, const Node& n) {
+  if (n.op != "gru" || input(n, 6) >= 0 || input(n, 7) >= 0) return false;
+  if (!constant_f32(g, input(n, 2)) || !constant_f32(g, input(n, 3))) return false;
+  if ((input(n, 4) >= 0) != (input(n, 5) >= 0)) return false;
+  if (input(n, 4) >= 0 && (!constant_f32(g, input(n, 4)) || !constant_f32(g, input(n, 5)))) return false;
+  return n.outputs.size() == 2;
+}
+
+// Each todo node becomes quantize → qgru → dequantize (y, h_n), calibrated by qgru_calibrate.
+int rewrite_gru(Graph& g, const std::vector<size_t>& todo, const std::vector<qk::QGruRanges>& ranges) {
+  std::vector<std::vector<Node>> replacement(g.nodes.size());
+  for (size_t j = 0; j < todo.size(); ++j) {
+    const Node n = g.nodes[todo[j]];
+    const Value& wih = g.values[size_t(n.inputs[2])];
+    const int64_t IN = wih.shape[1], H = wih.shape[0] / 3;
+    const qk::QGruCell cell = qk::qgru_calibrate(IN, H, floats(g, n.inputs[2]), floats(g, n.inputs[3]),
+                                                 floats(g, input(n, 4)), floats(g, input(n, 5)), ranges[j]);
+    const std::string base = g.values[size_t(n.outputs[0])].name;
+    auto weight = [&](const qk::QMatrix& m, const std::string& name) {
+      QuantInfo q;
+      q.scale = m.s_w;
+      q.zero_point.assign(m.s_w.size(), 0);
+      q.axis = 0, q.qmin = -127, q.qmax = 127;
+      return add_value(g, name, {m.rows, m.cols}, DType::i8, q, from_vector(m.w, {m.rows, m.cols}));
+    };
+    auto bias = [&](const qk::QMatrix& m, const std::string& name) {
+      return m.bias.empty() ? -1 : add_value(g, name, {m.rows}, DType::i32, std::nullopt, from_vector(m.bias, {m.rows}));
+    };
+    const int32_t xq = add_value(g, base + ".x_q", g.values[size_t(n.inputs[0])].shape, DType::i8, per_tensor(cell.x));
+    const int32_t yq = add_value(g, base + ".y_q", g.values[size_t(n.outputs[0])].shape, DType::i8, per_tensor(cell.h));
+    const int32_t hq = add_value(g, base + ".h_q", g.values[size_t(n.outputs[1])].shape, DType::i8, per_tensor(cell.h));
+    const int32_t w_ih = weight(cell.ih, base + ".w_ih_q"), w_hh = weight(cell.hh, base + ".w_hh_q");
+    const int32_t b_ih = bias(cell.ih, base + ".b_ih_q"), b_hh = bias(cell.hh, base + ".b_hh_q");
+    std::vector<Node>& out = replacement[todo[j]];
+    out.push_back({"quantize", base + ".quantize", {n.inputs[0]}, {xq}, nlohmann::json::object()});
+    out.push_back({"qgru", n.name, {xq, input(n, 1), w_ih, w_hh, b_ih, b_hh}, {yq, hq},
+                   {{"batch_first", n.attrs.value("batch_first", false)}}});
+    out.push_back({"dequantize", base + ".dequantize_y", {yq}, {n.outputs[0]}, nlohmann::json::object()});
+    out.push_back({"dequantize", base + ".dequantize_h", {hq}, {n.outputs[1]}, nlohmann::json::object()});
+  }
+  std::vector<Node> nodes;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (replacement[i].empty()) nodes.push_back(std::move(g.nodes[i]));
+    else for (Node& m : replacement[i]) nodes.push_back(std::move(m));
+  }
+  g.nodes = std::move(nodes);
+  remove_dead(g);
+  return int(todo.size());
+}
+
+}  // namespace
+
+int quantize_static_gru(Graph& g, const std::vector<std::vector<Tensor>>& calibration) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (eligible_gru(g, g.nodes[i])) todo.push_back(i);
+  if (todo.empty()) return 0;
+  if (calibration.empty()) fail("quantize_static_gru: expected at least one calibration input set");
+  std::vector<Range> xr(todo.size()), hr(todo.size());
+  {
+    runtime::Program p(g, "calibration");
+    for (const std::vector<Tensor>& ins : calibration) {
+      const std::vector<Tensor> all = p.run_all(ins);
+      for (size_t j = 0; j < todo.size(); ++j) {
+        const Node& n = g.nodes[todo[j]];
+        xr[j].add(all[size_t(n.inputs[0])]);
+        hr[j].add(all[size_t(n.outputs[0])]);
+        hr[j].add(all[size_t(n.outputs[1])]);
+      }
+    }
+  }
+  std::vector<qk::QGruRanges> ranges(todo.size());
+  for (size_t j = 0; j < todo.size(); ++j) ranges[j] = {xr[j].lo, xr[j].hi, hr[j].lo, hr[j].hi};
+  return rewrite_gru(g, todo, ranges);
+}
+
+int quantize_static_gru(Graph& g, const GruRangesOf& ranges_of) {
+  std::vector<size_t> todo;
+  std::vector<qk::QGruRanges> ranges;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (eligible_gru(g, g.nodes[i]))
+      if (const std::optional<qk::QGruRanges> r = ranges_of(g, g.nodes[i])) todo.push_back(i), ranges.push_back(*r);
+  return todo.empty() ? 0 : rewrite_gru(g, todo, ranges);
+}
 
 }  // namespace finch::compile

@@ -1,7 +1,8 @@
-// Static int8 LSTM layers in a float program (post-training): each one-direction lstm node without
-// a projection whose c_n nothing reads becomes quantize → qlstm → dequantize (y, h_n), its cell
-// calibrated by kernels::qlstm_calibrate from the ranges the float program shows on calibration
-// inputs: x, h (y and h_n), max |c| over every step (docs/quantization.md §12).
+// Static int8 LSTM and GRU layers in a float program (post-training): each one-direction lstm
+// node without a projection whose c_n nothing reads becomes quantize → qlstm → dequantize (y,
+// h_n), its cell calibrated by kernels::qlstm_calibrate from the ranges the float program shows
+// on calibration inputs: x, h (y and h_n), max |c| over every step (docs/quantization.md §12);
+// each one-direction gru node likewise becomes qgru (kernels::qgru_calibrate of x and h).
 #pragma once
 
 #include <functional>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "framework/tensor.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "runtime/graph.h"
 
@@ -23,5 +25,12 @@ int quantize_static_lstm(runtime::Graph& g, const std::vector<std::vector<Tensor
 using LstmRangesOf =
     std::function<std::optional<quant::kernels::QLstmRanges>(const runtime::Graph&, const runtime::Node&)>;
 int quantize_static_lstm(runtime::Graph& g, const LstmRangesOf& ranges_of);
+
+// The same for one-direction gru nodes: quantize → qgru → dequantize (y, h_n), each cell from
+// kernels::qgru_calibrate of the x and h ranges (calibrated, or the caller's).
+int quantize_static_gru(runtime::Graph& g, const std::vector<std::vector<Tensor>>& calibration);
+using GruRangesOf =
+    std::function<std::optional<quant::kernels::QGruRanges>(const runtime::Graph&, const runtime::Node&)>;
+int quantize_static_gru(runtime::Graph& g, const GruRangesOf& ranges_of);
 
 }  // namespace finch::compile

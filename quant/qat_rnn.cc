@@ -218,8 +218,6 @@ std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLst
   std::vector<std::unique_ptr<QatLstm>> out;
   for (auto& [path, m] : model.named_modules()) {
     if (auto* lstm = dynamic_cast<nn::LSTM*>(m)) out.push_back(std::make_unique<QatLstm>(*lstm, path, o));
-    else if (dynamic_cast<nn::GRU*>(m))
-      fail("QAT LSTM: the GRU at '", path, "' has no QAT simulation yet (only nn::LSTM layers are simulated)");
   }
   return out;
 }
@@ -315,6 +313,149 @@ int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>
       fail("lower_qat_lstm: the lstm node '", node.name,
            "' could not become qlstm (its c_n is read, or it is bidirectional or projected), so the program would not "
            "be what QAT simulated");
+  return n;
+}
+
+// ---------------------------------------------------------------- GRU
+
+QatGru::QatGru(nn::GRU& gru, std::string path, QatLstmOptions o) : gru_(&gru), path_(std::move(path)), opt_(o) {
+  if (gru.bidirectional)
+    fail("QAT GRU: the int8 qgru program op runs one direction; the GRU at '", path_, "' is bidirectional");
+  if (!(o.averaging > 0 && o.averaging <= 1))
+    fail("QAT GRU: expected an observer averaging constant in (0, 1], got ", o.averaging);
+  ranges_.resize(size_t(gru.num_layers));
+  seen_.assign(size_t(gru.num_layers), false);
+  gru.layer_override = [this](int64_t idx, const Tensor& x, const Tensor& h0, const Tensor&, const Tensor& len,
+                              bool reverse) { return run(idx, x, h0, len, reverse); };
+}
+
+QatGru::~QatGru() { remove(); }
+
+void QatGru::remove() {
+  if (gru_) gru_->layer_override = nullptr;
+  gru_ = nullptr;
+}
+
+bool QatGru::ready() const { return std::all_of(seen_.begin(), seen_.end(), [](bool s) { return s; }); }
+
+const qk::QGruRanges& QatGru::ranges(int64_t layer) const {
+  if (layer < 0 || layer >= num_layers()) fail("QAT GRU: layer ", layer, " is out of range (", num_layers(), " layers)");
+  return ranges_[size_t(layer)];
+}
+
+qk::QGruCell QatGru::cell(int64_t layer) const {
+  if (!gru_) fail("QAT GRU: '", path_, "' was removed");
+  const qk::QGruRanges& r = ranges(layer);
+  if (!seen_[size_t(layer)])
+    fail("QAT GRU: layer ", layer, " of '", path_, "' has no observed ranges yet (run a batch with observers on first)");
+  const nn::RNNBase::Weights& w = gru_->weights[size_t(layer)];
+  return qk::qgru_calibrate(w.w_ih.size(1), gru_->hidden_size, values(w.w_ih), values(w.w_hh), values(w.b_ih),
+                            values(w.b_hh), r);
+}
+
+RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& lengths, bool reverse) {
+  const nn::RNNBase::Weights& w = gru_->weights[size_t(layer)];
+  if (reverse) fail("QAT GRU: a reverse direction has no int8 program op");
+  if (h0.defined()) fail("QAT GRU: the int8 program starts every sequence from a zero state; found an initial h");
+  if (x.dtype() != DType::f32) fail("QAT GRU: expected an f32 input, found ", dtype_name(x.dtype()));
+  qk::QGruRanges& rg = ranges_[size_t(layer)];
+  const bool first = !seen_[size_t(layer)];
+  const double a = opt_.averaging;
+  if (!fake_quant_) {
+    RnnLayerOutput r = gru_layer(x, h0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, false);
+    if (observe_) {
+      NoGradGuard ng;
+      MinMax xm, h;
+      xm.add(x.detach()), h.add(r.y.detach()), h.add(r.h_n.detach());
+      average(rg.x_lo, xm.lo, first, a), average(rg.x_hi, xm.hi, first, a);
+      average(rg.h_lo, h.lo, first, a), average(rg.h_hi, h.hi, first, a);
+      seen_[size_t(layer)] = true;
+    }
+    return r;
+  }
+  if (first && !observe_) fail("QAT GRU: layer ", layer, " of '", path_, "' has no ranges and its observers are off");
+  if (observe_) {
+    MinMax m;
+    {
+      NoGradGuard ng;
+      m.add(x.detach());
+    }
+    average(rg.x_lo, m.lo, first, a), average(rg.x_hi, m.hi, first, a);
+  }
+  const QParams xq = range_params(rg.x_lo, rg.x_hi);
+  const int64_t H = gru_->hidden_size, IN = x.size(2), T = x.size(0), B = x.size(1);
+  const qk::QMatrix wih = qk::quantize_matrix("QAT GRU", "weight_ih", values(w.w_ih), 3 * H, IN);
+  const qk::QMatrix whh = qk::quantize_matrix("QAT GRU", "weight_hh", values(w.w_hh), 3 * H, H);
+  const Tensor x_fq = fake_quant(x, xq), w_ih_fq = fake_quant(w.w_ih, row_params(wih)),
+               w_hh_fq = fake_quant(w.w_hh, row_params(whh));
+  const bool rec = autograd::should_record({x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh});
+  NoGradGuard ng;
+  const ops::RnnWeights fw{det(w_ih_fq), det(w_hh_fq), det(w.b_ih), det(w.b_hh), Tensor()};
+  ops::RnnSeqOutput f;
+  if (rec || observe_) f = ops::gru_seq(det(x_fq).contiguous(), Tensor(), fw, lengths, false);
+  if (observe_) {
+    MinMax h;
+    h.add(f.y), h.add(f.h_n);
+    average(rg.h_lo, h.lo, first, a), average(rg.h_hi, h.hi, first, a);
+    seen_[size_t(layer)] = true;
+  }
+  // The deployed cell: quantize, kernels::QGru from a zero state, dequantize.
+  const qk::QGruCell cell = this->cell(layer);
+  const qk::QGru op(cell);
+  const QParams hq = act_params(cell.h);
+  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
+  std::vector<int64_t> len;
+  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
+  if (!len.empty() && int64_t(len.size()) != B) fail("QAT GRU: expected ", B, " lengths, found ", len.size());
+  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
+  op.run(T, B, xc.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
+  ++integer_calls_;
+  RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), Tensor()};
+  if (rec) {
+    f.saved.x = f.saved.x.detach();
+    const Tensor my = fake_quantize_mask(f.y, hq), mh = fake_quantize_mask(f.h_n, hq);
+    autograd::record("qat_gru_sequence", {x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh}, {out.y, out.h_n},
+                     [fw, saved = std::move(f.saved), my, mh](const autograd::Grads& g, const autograd::Needs& n) {
+                       ops::RnnSeqNeeds need{n[0], false, false, n[1], n[2], n[3], n[4], false};
+                       ops::RnnSeqGrads d =
+                           ops::gru_seq_backward(masked(g[0], my), masked(g[1], mh), fw, saved, false, need);
+                       return autograd::Grads{d.dx, d.dw_ih, d.dw_hh, d.db_ih, d.db_hh};
+                     });
+  }
+  return out;
+}
+
+std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmOptions o) {
+  std::vector<std::unique_ptr<QatGru>> out;
+  for (auto& [path, m] : model.named_modules())
+    if (auto* gru = dynamic_cast<nn::GRU*>(m)) out.push_back(std::make_unique<QatGru>(*gru, path, o));
+  return out;
+}
+
+int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q) {
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n) -> std::pair<const QatGru*, int64_t> {
+    if (n.inputs.size() < 4 || n.inputs[2] < 0 || n.inputs[3] < 0) return {nullptr, -1};
+    const runtime::Value &vi = gr.values[size_t(n.inputs[2])], &vh = gr.values[size_t(n.inputs[3])];
+    if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
+    const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
+    for (const auto& l : q)
+      for (int64_t k = 0; k < l->num_layers(); ++k) {
+        const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
+        if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
+      }
+    return {nullptr, -1};
+  };
+  const int n = compile::quantize_static_gru(
+      g, [&](const runtime::Graph& gr, const runtime::Node& node) -> std::optional<qk::QGruRanges> {
+        const auto [l, k] = layer_of(gr, node);
+        if (!l) fail("lower_qat_gru: the gru node '", node.name, "' stores weights of no QAT GRU layer");
+        if (!l->ready()) fail("lower_qat_gru: '", l->path(), "' has not observed any data, so it has no ranges");
+        return l->ranges(k);
+      });
+  for (const runtime::Node& node : g.nodes)
+    if (node.op == "gru" && layer_of(g, node).first)
+      fail("lower_qat_gru: the gru node '", node.name, "' could not become qgru, so the program would not be what QAT "
+                                                       "simulated");
   return n;
 }
 

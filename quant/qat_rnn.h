@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "autograd/nn/rnn.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "runtime/graph.h"
 
@@ -73,6 +74,45 @@ class QatLstm {
   int64_t integer_calls_ = 0;
 };
 
+// The same for an nn::GRU and the qgru op (kernels::QGru, qgru_calibrate of the x and h ranges;
+// qgru_calibrate clips h's range to [-1, 1]): the forward is the deployed cell, the backward the
+// float GRU's through a straight-through node clipped at h's range. One direction, zero h0.
+class QatGru {
+ public:
+  QatGru(nn::GRU& gru, std::string path, QatLstmOptions o = {});
+  ~QatGru();
+  QatGru(const QatGru&) = delete;
+  QatGru& operator=(const QatGru&) = delete;
+  void enable_observers(bool on) { observe_ = on; }
+  void enable_fake_quant(bool on) { fake_quant_ = on; }
+  void remove();
+  const std::string& path() const { return path_; }
+  int64_t num_layers() const { return int64_t(ranges_.size()); }
+  bool ready() const;
+  const quant::kernels::QGruRanges& ranges(int64_t layer) const;
+  quant::kernels::QGruCell cell(int64_t layer) const;
+  nn::GRU& module() const { return *gru_; }
+  int64_t integer_calls() const { return integer_calls_; }
+
+ private:
+  RnnLayerOutput run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& lengths, bool reverse);
+
+  nn::GRU* gru_;
+  std::string path_;
+  QatLstmOptions opt_;
+  std::vector<quant::kernels::QGruRanges> ranges_;
+  std::vector<bool> seen_;
+  bool observe_ = true, fake_quant_ = true;
+  int64_t integer_calls_ = 0;
+};
+
+// Attaches a QatGru to every nn::GRU under `model` (module path order); bidirectional ones are
+// refused with one sentence.
+std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmOptions o = {});
+// Convert as lower_qat_lstm: gru nodes holding a QAT GRU's weights become quantize → qgru →
+// dequantize with its ranges.
+int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q);
+
 // Per-row int8 fake quantization of every nn::Embedding's weight under `model`: the codes and
 // scales of the program's qembedding (kernels::quantize_matrix, symmetric narrow per row), so the
 // gathered rows equal qembedding's float(q)·s bit for bit; straight-through gradient. Graph
@@ -91,7 +131,7 @@ class QatEmbeddings {
 };
 
 // Attaches a QatLstm to every nn::LSTM under `model` (module path order). Fails with one sentence
-// naming the first layer the qlstm op cannot run (bidirectional, proj_size, GRU).
+// naming the first layer the qlstm op cannot run (bidirectional, proj_size). GRUs: prepare_qat_gru.
 std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLstmOptions o = {});
 
 // The ranges of a QAT layer as safetensors-style entries "<path>.qat_ranges_l<k>" = f32 [5]

@@ -2,7 +2,8 @@
 // (qlstm, and qembedding for the text model's per-row int8 embedding) agree bit for bit on padded variable-length batches, for the LSTM classifier, the IMDB
 // LSTM and the forecaster; a padded batch equals each sample alone; the gradient is the float
 // cell's on the fake-quantized grid, stopped where h's quantizer clamps; ranges round-trip and
-// hostile ones get one sentence; layers the qlstm op cannot run are refused.
+// hostile ones get one sentence; layers the qlstm op cannot run are refused. The GRU likewise
+// (qgru), and post-training qgru programs equal their reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,9 +15,11 @@
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
+#include "compile/static_rnn.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
 #include "kernels/quantize.h"
+#include "ops/elementwise.h"
 #include "models/series_spec.h"
 #include "quant/fake_quant.h"
 #include "quant/qat_rnn.h"
@@ -71,15 +74,18 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   const std::string name = GetParam();
   Generator gen(21);
   auto model = models::create_series(spec(name), &gen);
+  const bool gru = name == "gru";
   auto qat = quant::prepare_qat_lstm(*model);
-  ASSERT_EQ(qat.size(), 1u);
+  auto qgru = quant::prepare_qat_gru(*model);
+  ASSERT_EQ(qat.size() + qgru.size(), 1u);
   const bool text = models::is_text_model(name);
   std::unique_ptr<quant::QatEmbeddings> emb;  // the text model's embedding: per-row int8 as qembedding
   if (text) emb = std::make_unique<quant::QatEmbeddings>(*model);
   const Tensor len = from_vector<int64_t>({kT, 4, 7, 1}, {4});
   qat_steps(*model, name, len, gen, 3);
-  EXPECT_GT(qat[0]->integer_calls(), 0) << "training ran the integer cell";
+  EXPECT_GT(gru ? qgru[0]->integer_calls() : qat[0]->integer_calls(), 0) << "training ran the integer cell";
   for (auto& q : qat) q->enable_observers(false);
+  for (auto& q : qgru) q->enable_observers(false);
   model->eval();
 
   runtime::Graph g =
@@ -87,7 +93,7 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   compile::fuse_activations(g);
   compile::fold_constants(g);
   compile::remove_dead(g);
-  EXPECT_EQ(quant::lower_qat_lstm(g, qat), 2) << "both layers become qlstm";
+  EXPECT_EQ(gru ? quant::lower_qat_gru(g, qgru) : quant::lower_qat_lstm(g, qat), 2) << "both layers become int8";
   EXPECT_EQ(compile::quantize_embeddings(g), text ? 1 : 0);
   const std::vector<uint8_t> bytes = runtime::serialize_program(g);
   runtime::Program p(runtime::parse_program(bytes.data(), bytes.size(), name), name);
@@ -112,7 +118,7 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, QatLstmModels, ::testing::Values("lstm", "imdb_lstm", "lstm_forecaster"));
+INSTANTIATE_TEST_SUITE_P(Models, QatLstmModels, ::testing::Values("lstm", "imdb_lstm", "lstm_forecaster", "gru"));
 
 TEST(QatLstm, GradientIsTheFloatCellsOnTheQuantizedGrid) {
   Generator gen(5);
@@ -208,10 +214,80 @@ TEST(QatLstm, LayersTheQlstmOpCannotRunAreRefused) {
   Generator gen(8);
   nn::LSTM bi(3, 4, {.bidirectional = true});
   EXPECT_ERROR_HAS(quant::QatLstm(bi, "enc"), "the LSTM at 'enc' is bidirectional");
+  nn::GRU bigru(3, 4, {.bidirectional = true});
+  EXPECT_ERROR_HAS(quant::QatGru(bigru, "enc"), "the GRU at 'enc' is bidirectional");
   auto gru = models::create_series(spec("gru"), &gen);
-  EXPECT_ERROR_HAS(quant::prepare_qat_lstm(*gru), "the GRU at 'rnn' has no QAT simulation");
+  EXPECT_TRUE(quant::prepare_qat_lstm(*gru).empty()) << "GRUs are prepare_qat_gru's";
   nn::LSTM l(3, 4);
   quant::QatLstm q(l, "");
   q.enable_observers(false);
   EXPECT_ERROR_HAS(l.forward_seq(randn({2, 1, 3}, gen)), "has no ranges and its observers are off");
+}
+
+TEST(QatGru, GradientIsTheFloatCellsOnTheQuantizedGrid) {
+  Generator gen(9);
+  nn::GRU ref(4, 6), gru(4, 6);
+  for (size_t i = 0; i < gru.parameters().size(); ++i) {
+    NoGradGuard ng;
+    gru.parameters()[i].copy_(ref.parameters()[i]);
+  }
+  quant::QatGru q(gru, "");
+  const Tensor x = randn({5, 3, 4}, gen), len = from_vector<int64_t>({5, 2, 4}, {3}), r = randn({5, 3, 6}, gen);
+  const nn::RnnOutput out = gru.forward_seq(x, len);
+  finch::backward(sum(mul(out.output, r)));
+  const quant::kernels::QGruCell cell = q.cell(0);
+  auto rows = [](const quant::kernels::QMatrix& m) {
+    quant::QParams p;
+    p.scale = m.s_w, p.zero_point.assign(m.s_w.size(), 0), p.axis = 0, p.qmin = -127, p.qmax = 127;
+    return p;
+  };
+  quant::QParams xq, hq;
+  xq.scale = {cell.x.s}, xq.zero_point = {cell.x.z};
+  hq.scale = {cell.h.s}, hq.zero_point = {cell.h.z};
+  const nn::RNNBase::Weights& w = ref.weights[0];
+  const RnnLayerOutput f = gru_layer(quant::fake_quant(x, xq), Tensor(), quant::fake_quant(w.w_ih, rows(cell.ih)),
+                                     quant::fake_quant(w.w_hh, rows(cell.hh)), w.b_ih, w.b_hh, len);
+  // qgru_calibrate clips h's range to [-1, 1]: the gradient stops where the float h left it.
+  Tensor dy;
+  {
+    NoGradGuard ng;
+    dy = ops::where(quant::fake_quantize_mask(f.y.detach(), hq), r, zeros_like(r));
+  }
+  finch::backward(sum(mul(f.y, dy)));
+  for (size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(gru.parameters()[i].grad().defined());
+    EXPECT_EQ(max_abs(gru.parameters()[i].grad(), ref.parameters()[i].grad()), 0.0f) << "parameter " << i;
+  }
+  EXPECT_LT(max_abs(out.output, f.y), 4 * cell.h.s);
+}
+
+// Post-training qgru: the prepared kernels::QGru and the scalar reference give the same program
+// outputs bit for bit on a padded batch, and the program stays close to the float model.
+TEST(QatGru, StaticGruProgramEqualsItsReferenceAndStaysClose) {
+  Generator gen(10);
+  auto model = models::create_series(spec("gru"), &gen);
+  model->eval();
+  const Tensor len = from_vector<int64_t>({kT, 5, 8, 1}, {4});
+  runtime::Graph g = compile::capture_graph_with_lengths(*model, example("gru", 2, gen), from_vector<int64_t>({kT, 6}, {2}));
+  compile::fuse_activations(g);
+  compile::fold_constants(g);
+  compile::remove_dead(g);
+  std::vector<std::vector<Tensor>> calib;
+  for (int i = 0; i < 4; ++i) calib.push_back({example("gru", 4, gen), len});
+  EXPECT_EQ(compile::quantize_static_gru(g, calib), 2);
+  const std::vector<uint8_t> bytes = runtime::serialize_program(g);
+  runtime::Program p(runtime::parse_program(bytes.data(), bytes.size(), "gru"), "gru");
+  runtime::ProgramOptions ro;
+  ro.reference_kernels = true;
+  runtime::Program ref(g, "gru", ro);
+  const Tensor x = example("gru", 4, gen);
+  EXPECT_EQ(max_abs(p.run({x, len})[0], ref.run({x, len})[0]), 0.0f);
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = dynamic_cast<nn::LengthAware&>(*model).forward_with_lengths(x, len);
+  }
+  float range = 0;
+  for (float v : want.contiguous().to_vector<float>()) range = std::max(range, std::fabs(v));
+  EXPECT_LT(max_abs(p.run({x, len})[0], want), 0.05f * range + 1e-4f);
 }
