@@ -73,7 +73,7 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
                "only evaluate --checkpoint on the test set (the model and its sizes come from the file)");
   app.add_option("--checkpoint", o.checkpoint, "weights to evaluate (model.safetensors, best.safetensors or "
                                                "checkpoint.safetensors), or to fine-tune with --qat");
-  app.add_flag("--qat", o.qat, "quantization-aware training of the LSTM layers (apps/lib/series_qat.h): fine-tune "
+  app.add_flag("--qat", o.qat, "quantization-aware training of the LSTM/GRU layers (apps/lib/series_qat.h): fine-tune "
                               "--checkpoint for --qat-epochs, write the static int8 program and compare fp32, PTQ and QAT");
   app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(positive)->capture_default_str();
   app.add_option("--qat-lr", o.qat_lr, "QAT learning rate (default: the float lr / 10)")->check(positive);

@@ -66,7 +66,9 @@ runtime::Graph float_graph(nn::Module& model, const data::Batch& b) {
 // --freeze-observer-epoch on.
 class QatPhases : public train::Callback {
  public:
-  QatPhases(const std::vector<std::unique_ptr<quant::QatLstm>>& q, int64_t freeze) : q_(q), freeze_(freeze) {}
+  QatPhases(const std::vector<std::unique_ptr<quant::QatLstm>>& q, const std::vector<std::unique_ptr<quant::QatGru>>& g,
+            int64_t freeze)
+      : q_(q), g_(g), freeze_(freeze) {}
   void on_epoch_begin(train::Context&, int64_t e) override { frozen_ = e >= freeze_, set(!frozen_); }
   void on_epoch_end(train::Context& ctx, const train::EpochEnd& e) override {
     ctx.state.history.back()["observers_frozen"] = frozen_;
@@ -76,11 +78,13 @@ class QatPhases : public train::Callback {
   }
   void set(bool on) const {
     for (const auto& q : q_) q->enable_observers(on);
+    for (const auto& q : g_) q->enable_observers(on);
   }
   bool frozen() const { return frozen_; }
 
  private:
   const std::vector<std::unique_ptr<quant::QatLstm>>& q_;
+  const std::vector<std::unique_ptr<quant::QatGru>>& g_;
   int64_t freeze_;
   bool frozen_ = false;
 };
@@ -137,18 +141,21 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   for (const data::Batch& b : calib)
     calib_inputs.push_back({b.images, b.lengths.defined() ? b.lengths
                                                           : full({b.images.size(0)}, double(b.images.size(-1)), DType::i64)});
-  const int ptq_layers = compile::quantize_static_lstm(ptq_g, calib_inputs);
+  const int ptq_layers =
+      compile::quantize_static_lstm(ptq_g, calib_inputs) + compile::quantize_static_gru(ptq_g, calib_inputs);
   compile::quantize_embeddings(ptq_g);
   runtime::Program ptq_p(ptq_g, "PTQ program");
   ProgramModel ptq_m(ptq_p);
   const train::EvalResult ptq = train::evaluate(ptq_m, d.test, ec);
   std::cerr << program << " --qat: " << spec.name << " from " << o.checkpoint << ": fp32 " << score(fp32)
-            << ", PTQ int8 program " << score(ptq) << " (" << ptq_layers << " qlstm layers); " << o.qat_epochs
+            << ", PTQ int8 program " << score(ptq) << " (" << ptq_layers << " int8 recurrent layers); " << o.qat_epochs
             << " QAT epochs at lr " << o.qat_lr << "\n";
 
   // QAT: ranges from the calibration batches, then fine-tuning with the integer forward.
   std::vector<std::unique_ptr<quant::QatLstm>> qat = quant::prepare_qat_lstm(*model);
-  if (qat.empty()) fail(program, ": --qat simulates LSTM layers, and ", spec.name, " has none");
+  std::vector<std::unique_ptr<quant::QatGru>> qgru = quant::prepare_qat_gru(*model);
+  if (qat.empty() && qgru.empty())
+    fail(program, ": --qat simulates LSTM and GRU layers, and ", spec.name, " has none (quantize conv models with finch quantize)");
   const quant::QatEmbeddings embeddings(*model);
   {
     model->eval();
@@ -165,7 +172,7 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(qo), *model);
   data::DataLoader loader(d.train, lo);
   const train::ScheduleConfig schedule = schedule_config(qo);
-  QatPhases phases(qat, o.freeze_observer_epoch);
+  QatPhases phases(qat, qgru, o.freeze_observer_epoch);
   train::TrainState state;
   train::LoopConfig loop = loop_config(qo, quiet);
   loop.name = "QAT fine-tuning";
@@ -187,7 +194,7 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   kc.keep_logits = !d.regression;
   const train::EvalResult sim = train::evaluate(*model, d.test, kc);
   runtime::Graph g = float_graph(*model, calib[0]);
-  const int qat_layers = quant::lower_qat_lstm(g, qat);
+  const int qat_layers = quant::lower_qat_lstm(g, qat) + quant::lower_qat_gru(g, qgru);
   if (compile::quantize_embeddings(g) != embeddings.count())
     fail(program, ": not every QAT embedding became qembedding in the program");
   const std::string path = o.export_program.empty() ? out + "model_int8.finch" : o.export_program;
@@ -218,7 +225,7 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
                       {"ptq_int8_program", score(ptq)},
                       {"qat_simulated", score(sim)},
                       {"qat_int8_program", score(deployed)},
-                      {"qlstm_layers", qat_layers},
+                      {"int8_recurrent_layers", qat_layers},
                       {"simulated_equals_deployed", equal},
                       {"differing_logits", differing},
                       {"max_abs_logit_difference", max_diff},
