@@ -191,9 +191,9 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"w_ih_reverse", true}, {"w_hh_reverse", true}, {"b_ih_reverse", true}, {"b_hh_reverse", true}};
   return {
       {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
-       {attr::batch_first, attr::k_cell}, qlstm_infer},
+       {attr::batch_first, attr::k_cell, attr::reverse}, qlstm_infer},
       {"qgru", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
-       {attr::batch_first}, qgru_infer},
+       {attr::batch_first, attr::reverse}, qgru_infer},
       {"dq_lstm", dq_in, 4, false, {attr::batch_first}, dq_lstm_infer},
       {"dq_gru", dq_in, 4, false, {attr::batch_first}, dq_gru_infer},
       {"qembedding", {{"ids"}, {"weight"}}, 2, false, {}, qembedding_infer},

@@ -67,6 +67,14 @@ struct MinMax {
 // The moving average of PyTorch's MovingAverageMinMaxObserver; the first batch sets the value.
 void average(float& v, float now, bool first, double a) { v = first ? now : float(double(v) + a * (double(now) - v)); }
 
+// A reverse direction's codes: each sample's valid steps reversed (as the qlstm/qgru op does).
+Tensor reversed_codes(const Tensor& codes, const std::vector<int64_t>& len) {
+  Tensor out = empty(codes.shape(), DType::i8);
+  qk::reverse_steps(codes.size(0), codes.size(1), codes.size(2), codes.data<int8_t>(), len.empty() ? nullptr : len.data(),
+                    out.data<int8_t>());
+  return out;
+}
+
 Tensor masked(const Tensor& g, const Tensor& mask) {
   return g.defined() ? ops::where(mask, g, zeros_like(g)) : Tensor();
 }
@@ -76,13 +84,14 @@ Tensor masked(const Tensor& g, const Tensor& mask) {
 QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
     : lstm_(&lstm), path_(std::move(path)), opt_(o) {
   const std::string where = path_.empty() ? std::string("the model") : "'" + path_ + "'";
-  if (lstm.bidirectional || lstm.proj_size > 0)
-    fail("QAT LSTM: the int8 qlstm program op runs one direction without a projection; the LSTM at ", where, " is ",
-         lstm.bidirectional ? "bidirectional" : "projected (proj_size > 0)");
+  if (lstm.proj_size > 0)
+    fail("QAT LSTM: the int8 qlstm program op runs an LSTM without a projection; the LSTM at ", where,
+         " is projected (proj_size ", lstm.proj_size, ")");
   if (!(o.averaging > 0 && o.averaging <= 1))
     fail("QAT LSTM: expected an observer averaging constant in (0, 1], got ", o.averaging);
-  ranges_.resize(size_t(lstm.num_layers));
-  seen_.assign(size_t(lstm.num_layers), false);
+  const int64_t D = lstm.bidirectional ? 2 : 1;
+  ranges_.resize(size_t(lstm.num_layers * D));
+  seen_.assign(size_t(lstm.num_layers * D), false);
   lstm.layer_override = [this](int64_t idx, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& len,
                                bool reverse) { return run(idx, x, h0, c0, len, reverse); };
 }
@@ -125,14 +134,13 @@ qk::QLstmCell QatLstm::cell(int64_t layer) const {
 RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& lengths,
                             bool reverse) {
   const nn::RNNBase::Weights& w = lstm_->weights[size_t(layer)];
-  if (reverse) fail("QAT LSTM: a reverse direction has no int8 program op");
   if (h0.defined() || c0.defined())
     fail("QAT LSTM: the int8 program starts every sequence from zero states; found an initial ",
          h0.defined() ? "h" : "c");
   if (x.dtype() != DType::f32) fail("QAT LSTM: expected an f32 input, found ", dtype_name(x.dtype()));
   if (!fake_quant_) {  // float layer; observers (when on) calibrate from the float values
-    RnnLayerOutput r = lstm_layer(x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, Tensor(), lengths, false);
-    if (observe_) observe(layer, x, lengths);
+    RnnLayerOutput r = lstm_layer(x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, Tensor(), lengths, reverse);
+    if (observe_) observe(layer, x, lengths, reverse);
     return r;
   }
   qk::QLstmRanges& rg = ranges_[size_t(layer)];
@@ -159,7 +167,7 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   NoGradGuard ng;
   const ops::RnnWeights fw{det(w_ih_fq), det(w_hh_fq), det(w.b_ih), det(w.b_hh), Tensor()};
   ops::RnnSeqOutput f;
-  if (rec || observe_) f = ops::lstm_seq(det(x_fq).contiguous(), Tensor(), Tensor(), fw, lengths, false);
+  if (rec || observe_) f = ops::lstm_seq(det(x_fq).contiguous(), Tensor(), Tensor(), fw, lengths, reverse);
   if (observe_) {
     MinMax h, c;
     h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n);
@@ -179,7 +187,9 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   if (!len.empty() && int64_t(len.size()) != B) fail("QAT LSTM: expected ", B, " lengths, found ", len.size());
   Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
   std::vector<int16_t> c(size_t(B * H), 0);
-  op.run(T, B, xc.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), c.data(), yc.data<int8_t>());
+  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
+  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), c.data(), yc.data<int8_t>());
+  if (reverse) yc = reversed_codes(yc, len);
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), empty({B, H})};
   float* pc = out.c_n.data<float>();
@@ -189,21 +199,22 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
     f.saved.x = f.saved.x.detach();
     const Tensor my = fake_quantize_mask(f.y, hq), mh = fake_quantize_mask(f.h_n, hq);
     autograd::record("qat_lstm_sequence", {x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh}, {out.y, out.h_n, out.c_n},
-                     [fw, saved = std::move(f.saved), my, mh](const autograd::Grads& g, const autograd::Needs& n) {
+                     [fw, saved = std::move(f.saved), my, mh, reverse](const autograd::Grads& g,
+                                                                       const autograd::Needs& n) {
                        ops::RnnSeqNeeds need{n[0], false, false, n[1], n[2], n[3], n[4], false};
                        ops::RnnSeqGrads d =
-                           ops::lstm_seq_backward(masked(g[0], my), masked(g[1], mh), g[2], fw, saved, false, need);
+                           ops::lstm_seq_backward(masked(g[0], my), masked(g[1], mh), g[2], fw, saved, reverse, need);
                        return autograd::Grads{d.dx, d.dw_ih, d.dw_hh, d.db_ih, d.db_hh};
                      });
   }
   return out;
 }
 
-void QatLstm::observe(int64_t layer, const Tensor& x, const Tensor& lengths) {
+void QatLstm::observe(int64_t layer, const Tensor& x, const Tensor& lengths, bool reverse) {
   NoGradGuard ng;
   const nn::RNNBase::Weights& w = lstm_->weights[size_t(layer)];
   const ops::RnnWeights fw{det(w.w_ih), det(w.w_hh), det(w.b_ih), det(w.b_hh), Tensor()};
-  const ops::RnnSeqOutput f = ops::lstm_seq(x.detach().contiguous(), Tensor(), Tensor(), fw, lengths, false);
+  const ops::RnnSeqOutput f = ops::lstm_seq(x.detach().contiguous(), Tensor(), Tensor(), fw, lengths, reverse);
   MinMax xm, h, c;
   xm.add(x.detach()), h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n);
   qk::QLstmRanges& rg = ranges_[size_t(layer)];
@@ -289,9 +300,11 @@ void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
 
 int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
   // A node belongs to the layer whose weights it stores, value for value.
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n) -> std::pair<const QatLstm*, int64_t> {
-    if (n.inputs.size() < 4 || n.inputs[2] < 0 || n.inputs[3] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[2])], &vh = gr.values[size_t(n.inputs[3])];
+  // Direction d's weights start at input 2 + 5·d (runtime/ops.md).
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatLstm*, int64_t> {
+    const size_t o = 2 + 5 * size_t(d);
+    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
+    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
     if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
     const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
     for (const auto& l : q)
@@ -302,16 +315,16 @@ int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>
     return {nullptr, -1};
   };
   const int n = compile::quantize_static_lstm(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node) -> std::optional<qk::QLstmRanges> {
-        const auto [l, k] = layer_of(gr, node);
+      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QLstmRanges> {
+        const auto [l, k] = layer_of(gr, node, d);
         if (!l) fail("lower_qat_lstm: the lstm node '", node.name, "' stores weights of no QAT LSTM layer");
         if (!l->ready()) fail("lower_qat_lstm: '", l->path(), "' has not observed any data, so it has no ranges");
         return l->ranges(k);
       });
   for (const runtime::Node& node : g.nodes)
-    if (node.op == "lstm" && layer_of(g, node).first)
+    if (node.op == "lstm" && layer_of(g, node, 0).first)
       fail("lower_qat_lstm: the lstm node '", node.name,
-           "' could not become qlstm (its c_n is read, or it is bidirectional or projected), so the program would not "
+           "' could not become qlstm (its c_n is read, or it is projected), so the program would not "
            "be what QAT simulated");
   return n;
 }
@@ -319,12 +332,11 @@ int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>
 // ---------------------------------------------------------------- GRU
 
 QatGru::QatGru(nn::GRU& gru, std::string path, QatLstmOptions o) : gru_(&gru), path_(std::move(path)), opt_(o) {
-  if (gru.bidirectional)
-    fail("QAT GRU: the int8 qgru program op runs one direction; the GRU at '", path_, "' is bidirectional");
   if (!(o.averaging > 0 && o.averaging <= 1))
     fail("QAT GRU: expected an observer averaging constant in (0, 1], got ", o.averaging);
-  ranges_.resize(size_t(gru.num_layers));
-  seen_.assign(size_t(gru.num_layers), false);
+  const int64_t D = gru.bidirectional ? 2 : 1;
+  ranges_.resize(size_t(gru.num_layers * D));
+  seen_.assign(size_t(gru.num_layers * D), false);
   gru.layer_override = [this](int64_t idx, const Tensor& x, const Tensor& h0, const Tensor&, const Tensor& len,
                               bool reverse) { return run(idx, x, h0, len, reverse); };
 }
@@ -355,14 +367,13 @@ qk::QGruCell QatGru::cell(int64_t layer) const {
 
 RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& lengths, bool reverse) {
   const nn::RNNBase::Weights& w = gru_->weights[size_t(layer)];
-  if (reverse) fail("QAT GRU: a reverse direction has no int8 program op");
   if (h0.defined()) fail("QAT GRU: the int8 program starts every sequence from a zero state; found an initial h");
   if (x.dtype() != DType::f32) fail("QAT GRU: expected an f32 input, found ", dtype_name(x.dtype()));
   qk::QGruRanges& rg = ranges_[size_t(layer)];
   const bool first = !seen_[size_t(layer)];
   const double a = opt_.averaging;
   if (!fake_quant_) {
-    RnnLayerOutput r = gru_layer(x, h0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, false);
+    RnnLayerOutput r = gru_layer(x, h0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, reverse);
     if (observe_) {
       NoGradGuard ng;
       MinMax xm, h;
@@ -392,7 +403,7 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
   NoGradGuard ng;
   const ops::RnnWeights fw{det(w_ih_fq), det(w_hh_fq), det(w.b_ih), det(w.b_hh), Tensor()};
   ops::RnnSeqOutput f;
-  if (rec || observe_) f = ops::gru_seq(det(x_fq).contiguous(), Tensor(), fw, lengths, false);
+  if (rec || observe_) f = ops::gru_seq(det(x_fq).contiguous(), Tensor(), fw, lengths, reverse);
   if (observe_) {
     MinMax h;
     h.add(f.y), h.add(f.h_n);
@@ -408,17 +419,20 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
   if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
   if (!len.empty() && int64_t(len.size()) != B) fail("QAT GRU: expected ", B, " lengths, found ", len.size());
   Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
-  op.run(T, B, xc.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
+  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
+  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
+  if (reverse) yc = reversed_codes(yc, len);
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), Tensor()};
   if (rec) {
     f.saved.x = f.saved.x.detach();
     const Tensor my = fake_quantize_mask(f.y, hq), mh = fake_quantize_mask(f.h_n, hq);
     autograd::record("qat_gru_sequence", {x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh}, {out.y, out.h_n},
-                     [fw, saved = std::move(f.saved), my, mh](const autograd::Grads& g, const autograd::Needs& n) {
+                     [fw, saved = std::move(f.saved), my, mh, reverse](const autograd::Grads& g,
+                                                                       const autograd::Needs& n) {
                        ops::RnnSeqNeeds need{n[0], false, false, n[1], n[2], n[3], n[4], false};
                        ops::RnnSeqGrads d =
-                           ops::gru_seq_backward(masked(g[0], my), masked(g[1], mh), fw, saved, false, need);
+                           ops::gru_seq_backward(masked(g[0], my), masked(g[1], mh), fw, saved, reverse, need);
                        return autograd::Grads{d.dx, d.dw_ih, d.dw_hh, d.db_ih, d.db_hh};
                      });
   }
@@ -433,9 +447,11 @@ std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmO
 }
 
 int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q) {
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n) -> std::pair<const QatGru*, int64_t> {
-    if (n.inputs.size() < 4 || n.inputs[2] < 0 || n.inputs[3] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[2])], &vh = gr.values[size_t(n.inputs[3])];
+  // Direction d's weights start at input 2 + 4·d (runtime/ops.md).
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatGru*, int64_t> {
+    const size_t o = 2 + 4 * size_t(d);
+    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
+    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
     if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
     const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
     for (const auto& l : q)
@@ -446,14 +462,14 @@ int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>&
     return {nullptr, -1};
   };
   const int n = compile::quantize_static_gru(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node) -> std::optional<qk::QGruRanges> {
-        const auto [l, k] = layer_of(gr, node);
+      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QGruRanges> {
+        const auto [l, k] = layer_of(gr, node, d);
         if (!l) fail("lower_qat_gru: the gru node '", node.name, "' stores weights of no QAT GRU layer");
         if (!l->ready()) fail("lower_qat_gru: '", l->path(), "' has not observed any data, so it has no ranges");
         return l->ranges(k);
       });
   for (const runtime::Node& node : g.nodes)
-    if (node.op == "gru" && layer_of(g, node).first)
+    if (node.op == "gru" && layer_of(g, node, 0).first)
       fail("lower_qat_gru: the gru node '", node.name, "' could not become qgru, so the program would not be what QAT "
                                                        "simulated");
   return n;

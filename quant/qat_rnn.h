@@ -9,8 +9,10 @@
 // range and stops it where the quantizer clamped it (as fake_quant's rule for the CNN units).
 //
 // Shapes: T steps, B batch, IN input size, H hidden size (the layer's x is time-major inside).
-// What the program op runs, and therefore what is simulated: one direction, no projection, zero
-// initial states, every layer of an nn::LSTM. Other layers are refused with one sentence.
+// What the program op runs, and therefore what is simulated: every layer and direction of an
+// nn::LSTM without a projection, from zero initial states (a reverse direction is the forward
+// cell on each sample's reversed steps, as the qlstm op with `reverse` runs it). A projected
+// LSTM is refused with one sentence. "layer" below indexes layer-directions, l·D + d.
 #pragma once
 
 #include <memory>
@@ -63,7 +65,7 @@ class QatLstm {
  private:
   RnnLayerOutput run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& lengths,
                      bool reverse);
-  void observe(int64_t layer, const Tensor& x, const Tensor& lengths);
+  void observe(int64_t layer, const Tensor& x, const Tensor& lengths, bool reverse);
 
   nn::LSTM* lstm_;
   std::string path_;
@@ -76,7 +78,7 @@ class QatLstm {
 
 // The same for an nn::GRU and the qgru op (kernels::QGru, qgru_calibrate of the x and h ranges;
 // qgru_calibrate clips h's range to [-1, 1]): the forward is the deployed cell, the backward the
-// float GRU's through a straight-through node clipped at h's range. One direction, zero h0.
+// float GRU's through a straight-through node clipped at h's range. Any direction, zero h0.
 class QatGru {
  public:
   QatGru(nn::GRU& gru, std::string path, QatLstmOptions o = {});
@@ -106,8 +108,7 @@ class QatGru {
   int64_t integer_calls_ = 0;
 };
 
-// Attaches a QatGru to every nn::GRU under `model` (module path order); bidirectional ones are
-// refused with one sentence.
+// Attaches a QatGru to every nn::GRU under `model` (module path order).
 std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmOptions o = {});
 // Convert as lower_qat_lstm: gru nodes holding a QAT GRU's weights become quantize → qgru →
 // dequantize with its ranges.
@@ -131,7 +132,7 @@ class QatEmbeddings {
 };
 
 // Attaches a QatLstm to every nn::LSTM under `model` (module path order). Fails with one sentence
-// naming the first layer the qlstm op cannot run (bidirectional, proj_size). GRUs: prepare_qat_gru.
+// naming the first layer the qlstm op cannot run (proj_size). GRUs: prepare_qat_gru.
 std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLstmOptions o = {});
 
 // The ranges of a QAT layer as safetensors-style entries "<path>.qat_ranges_l<k>" = f32 [5]

@@ -43,13 +43,21 @@ qk::QMatrix matrix_of(const Node& n, const Graph& g, const std::vector<Tensor>& 
 
 struct QLstmNode {
   qk::QLstmCell cell;
-  bool batch_first = false;
+  bool batch_first = false, reverse = false;
 };
+
+// The reverse direction: the forward kernel on each sample's steps reversed (kernels::reverse_steps).
+Tensor reversed(const Tensor& codes, const int64_t* lengths) {
+  Tensor out = empty(codes.shape(), DType::i8);
+  qk::reverse_steps(codes.size(0), codes.size(1), codes.size(2), codes.data<int8_t>(), lengths, out.data<int8_t>());
+  return out;
+}
 
 QLstmNode build(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
   QLstmNode r;
   const std::string where = node_where(n);
   r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
+  r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
   qk::QLstmCell& c = r.cell;
   c.k_cell = int(ops::read_int(n.attrs, ops::attr::k_cell, where));
   c.x = act_of(n, g, n.inputs[0], "input");
@@ -82,8 +90,10 @@ Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& i
   Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
   std::vector<int16_t> c(size_t(B * H), 0);
   const int64_t* lp = len.empty() ? nullptr : len.data();
-  if (Fast) op->run(T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
-  else qk::qlstm_sequence_reference(r.cell, T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  const Tensor xs = r.reverse ? reversed(x, lp) : x;
+  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  else qk::qlstm_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  if (r.reverse) y = reversed(y, lp);
   if (r.batch_first) y = y.transpose(0, 1).contiguous();
   return {y, h};
 }
@@ -93,13 +103,14 @@ Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) { retur
 // qgru: the same reading of the node for kernels::QGruCell (no k_cell; 3H gate rows).
 struct QGruNode {
   qk::QGruCell cell;
-  bool batch_first = false;
+  bool batch_first = false, reverse = false;
 };
 
 QGruNode build_gru(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
   QGruNode r;
   const std::string where = node_where(n);
   r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
+  r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
   qk::QGruCell& c = r.cell;
   c.x = act_of(n, g, n.inputs[0], "input");
   c.h = act_of(n, g, n.outputs[0], "output");
@@ -130,8 +141,10 @@ Outs run_gru(const QGruNode& r, const qk::QGru* op, const std::vector<Tensor>& i
   }
   Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
   const int64_t* lp = len.empty() ? nullptr : len.data();
-  if (Fast) op->run(T, B, x.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
-  else qk::qgru_sequence_reference(r.cell, T, B, x.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  const Tensor xs = r.reverse ? reversed(x, lp) : x;
+  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  else qk::qgru_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  if (r.reverse) y = reversed(y, lp);
   if (r.batch_first) y = y.transpose(0, 1).contiguous();
   return {y, h};
 }

@@ -1,9 +1,10 @@
-// QAT LSTM (quant/qat_rnn.h): after QAT steps the simulated model and the lowered int8 program
-// (qlstm, and qembedding for the text model's per-row int8 embedding) agree bit for bit on padded variable-length batches, for the LSTM classifier, the IMDB
-// LSTM and the forecaster; a padded batch equals each sample alone; the gradient is the float
-// cell's on the fake-quantized grid, stopped where h's quantizer clamps; ranges round-trip and
-// hostile ones get one sentence; layers the qlstm op cannot run are refused. The GRU likewise
-// (qgru), and post-training qgru programs equal their reference.
+// QAT LSTM/GRU (quant/qat_rnn.h): after QAT steps the simulated model and the lowered int8
+// program (qlstm/qgru, reverse directions included, and qembedding for the text models' per-row
+// int8 embedding) agree bit for bit on padded variable-length batches, for the LSTM classifier,
+// the IMDB LSTM, the forecaster, the GRU and both bidirectional models; a padded batch equals
+// each sample alone; the gradient is the float cell's on the fake-quantized grid, stopped where
+// h's quantizer clamps; ranges round-trip and hostile ones get one sentence; a projected LSTM is
+// refused; post-training qgru programs equal their reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -118,7 +119,8 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, QatLstmModels, ::testing::Values("lstm", "imdb_lstm", "lstm_forecaster", "gru"));
+INSTANTIATE_TEST_SUITE_P(Models, QatLstmModels, ::testing::Values("lstm", "imdb_lstm", "lstm_forecaster", "gru", "bilstm",
+                                                                   "imdb_bilstm"));
 
 TEST(QatLstm, GradientIsTheFloatCellsOnTheQuantizedGrid) {
   Generator gen(5);
@@ -212,10 +214,8 @@ TEST(QatLstm, RangesRoundTripAndHostileOnesAreOneSentence) {
 
 TEST(QatLstm, LayersTheQlstmOpCannotRunAreRefused) {
   Generator gen(8);
-  nn::LSTM bi(3, 4, {.bidirectional = true});
-  EXPECT_ERROR_HAS(quant::QatLstm(bi, "enc"), "the LSTM at 'enc' is bidirectional");
-  nn::GRU bigru(3, 4, {.bidirectional = true});
-  EXPECT_ERROR_HAS(quant::QatGru(bigru, "enc"), "the GRU at 'enc' is bidirectional");
+  nn::LSTM proj(3, 4, {.proj_size = 2});
+  EXPECT_ERROR_HAS(quant::QatLstm(proj, "enc"), "the LSTM at 'enc' is projected (proj_size 2)");
   auto gru = models::create_series(spec("gru"), &gen);
   EXPECT_TRUE(quant::prepare_qat_lstm(*gru).empty()) << "GRUs are prepare_qat_gru's";
   nn::LSTM l(3, 4);
@@ -290,4 +290,19 @@ TEST(QatGru, StaticGruProgramEqualsItsReferenceAndStaysClose) {
   float range = 0;
   for (float v : want.contiguous().to_vector<float>()) range = std::max(range, std::fabs(v));
   EXPECT_LT(max_abs(p.run({x, len})[0], want), 0.05f * range + 1e-4f);
+}
+
+// The reverse direction's step order: each sample's valid steps reversed, padding left in
+// place, and reversing twice gives the input back.
+TEST(QatLstm, ReverseStepsReversesEachSamplesValidSteps) {
+  const int64_t T = 4, B = 2, F = 2;
+  std::vector<int8_t> in(size_t(T * B * F)), out(in.size()), back(in.size());
+  for (size_t i = 0; i < in.size(); ++i) in[i] = int8_t(i);
+  const int64_t len[2] = {4, 2};
+  quant::kernels::reverse_steps(T, B, F, in.data(), len, out.data());
+  // sample 1 (length 2): steps 0, 1 swap; steps 2, 3 stay.
+  const std::vector<int8_t> want = {12, 13, 6, 7, 8, 9, 2, 3, 4, 5, 10, 11, 0, 1, 14, 15};
+  EXPECT_EQ(out, want);
+  quant::kernels::reverse_steps(T, B, F, out.data(), len, back.data());
+  EXPECT_EQ(back, in);
 }
