@@ -9,6 +9,7 @@
 #include "apps/lib/distributed.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
+#include "apps/lib/series_qat.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/user_errors.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     finch::set_num_threads(o.threads);
     const finch::apps::SequenceData d = finch::apps::load_series_data(o);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_series", o, d, command_line);
+    if (o.qat) return finch::apps::run_sequence_qat("train_series", o, d, command_line, false);
     return finch::apps::run_sequence_training("train_series", o, d, command_line, false);
   }));
 }

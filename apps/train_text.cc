@@ -8,6 +8,7 @@
 #include "apps/lib/distributed.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
+#include "apps/lib/series_qat.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/user_errors.h"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     finch::apps::create_out_dir(o.out_dir);  // vocab.txt is written while the data is read
     const finch::apps::SequenceData d = finch::apps::load_text_data(o, o.out_dir);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_text", o, d, command_line);
+    if (o.qat) return finch::apps::run_sequence_qat("train_text", o, d, command_line, false);
     return finch::apps::run_sequence_training("train_text", o, d, command_line, false);
   }));
 }

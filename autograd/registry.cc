@@ -38,6 +38,8 @@ const std::vector<std::string>& straight_through_rules() {
   static const std::vector<std::string> rules = {
       // fake quantization (quant/fake_quant.cc): x -> dequant(quant(x))
       "fake_quantize", "fake_quantize_lsq",
+      // QAT LSTM (quant/qat_rnn.cc): the integer cell's outputs, the float cell's gradient
+      "qat_lstm_sequence", "qat_gru_sequence",
   };
   return rules;
 }

@@ -101,4 +101,17 @@ DynamicQuantReport quantize_dynamic_graph(Graph& g) {
   return r;
 }
 
+int quantize_embeddings(Graph& g) {
+  int n = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].op == "embedding" && constant_f32(g, input(g.nodes[i], 1), 2)) {
+      const int32_t w = int8_rows(g, g.nodes[i].inputs[1], "qembedding");
+      g.nodes[i].inputs[1] = w;
+      g.nodes[i].op = "qembedding";
+      ++n;
+    }
+  remove_dead(g);
+  return n;
+}
+
 }  // namespace finch::compile

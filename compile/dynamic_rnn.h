@@ -18,4 +18,9 @@ struct DynamicQuantReport {
 // weights no node reads any more.
 DynamicQuantReport quantize_dynamic_graph(runtime::Graph& g);
 
+// Only the embeddings: each embedding with a constant f32 weight becomes qembedding (int8 rows,
+// one scale per row, as above): what QAT's per-row embedding fake quantization simulates
+// (quant/qat_rnn.h). Returns how many.
+int quantize_embeddings(runtime::Graph& g);
+
 }  // namespace finch::compile

@@ -1,4 +1,5 @@
-// quantize_static_lstm (static_rnn.h): calibration on the float program, then the rewrite.
+// quantize_static_lstm / quantize_static_gru (static_rnn.h): calibration on the float program,
+// then the rewrite, one qlstm / qgru node per direction (the reverse one with `reverse`).
 #include "compile/static_rnn.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 
 #include "compile/passes.h"
 #include "framework/error.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/rnn_seq.h"
 #include "runtime/executor.h"
@@ -30,13 +32,31 @@ std::vector<float> floats(const Graph& g, int32_t v) {
   return v < 0 ? std::vector<float>() : g.values[size_t(v)].data.contiguous().to_vector<float>();
 }
 
-// One direction, no projection, constant weights (both biases or neither), c_n unread.
-bool eligible(const Graph& g, const Node& n) {
-  if (n.op != "lstm" || input(n, 6) >= 0 || input(n, 7) >= 0) return false;
-  if (!constant_f32(g, input(n, 2)) || !constant_f32(g, input(n, 3))) return false;
-  if ((input(n, 4) >= 0) != (input(n, 5) >= 0)) return false;
-  if (input(n, 4) >= 0 && (!constant_f32(g, input(n, 4)) || !constant_f32(g, input(n, 5)))) return false;
-  if (n.outputs.size() != 3) return false;
+// The op's layout: gate rows per H and where direction d's w_ih, w_hh, b_ih, b_hh start
+// (lstm: x, lengths, then w_ih, w_hh, b_ih, b_hh, w_hr per direction; gru: no w_hr).
+struct Layout {
+  int64_t gates;
+  size_t per_dir;
+  size_t at(int64_t d) const { return 2 + per_dir * size_t(d); }
+};
+Layout layout_of(const Node& n) { return n.op == "lstm" ? Layout{4, 5} : Layout{3, 4}; }
+
+int64_t directions(const Node& n) { return input(n, layout_of(n).at(1)) >= 0 ? 2 : 1; }
+
+// Constant weights in every direction (both biases or neither), no projection, c_n unread.
+bool eligible(const Graph& g, const Node& n, const char* op) {
+  if (n.op != op) return false;
+  const Layout L = layout_of(n);
+  const bool lstm = L.gates == 4;
+  if (lstm && (input(n, 6) >= 0 || input(n, 11) >= 0)) return false;  // w_hr
+  for (int64_t d = 0; d < directions(n); ++d) {
+    const size_t o = L.at(d);
+    if (!constant_f32(g, input(n, o)) || !constant_f32(g, input(n, o + 1))) return false;
+    if ((input(n, o + 2) >= 0) != (input(n, o + 3) >= 0)) return false;
+    if (input(n, o + 2) >= 0 && (!constant_f32(g, input(n, o + 2)) || !constant_f32(g, input(n, o + 3)))) return false;
+  }
+  if (n.outputs.size() != (lstm ? 3u : 2u)) return false;
+  if (!lstm) return true;
   for (const Node& m : g.nodes)
     for (int32_t v : m.inputs)
       if (v == n.outputs[2]) return false;
@@ -69,49 +89,24 @@ QuantInfo per_tensor(const qk::QAct& a) {
   return q;
 }
 
-}  // namespace
+// One direction's deployed cell, whichever the op.
+struct DirCell {
+  qk::QAct x, h;
+  qk::QMatrix ih, hh;
+  nlohmann::json attrs;  // k_cell for qlstm
+};
 
-int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calibration) {
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (eligible(g, g.nodes[i])) todo.push_back(i);
-  if (todo.empty()) return 0;
-  if (calibration.empty()) fail("quantize_static_lstm: expected at least one calibration input set");
-  std::vector<Range> xr(todo.size()), hr(todo.size()), cr(todo.size());
-  {
-    runtime::Program p(g, "calibration");
-    for (const std::vector<Tensor>& ins : calibration) {
-      const std::vector<Tensor> all = p.run_all(ins);
-      for (size_t j = 0; j < todo.size(); ++j) {
-        const Node& n = g.nodes[todo[j]];
-        const bool bf = n.attrs.value("batch_first", false);
-        const Tensor x = all[size_t(n.inputs[0])];
-        xr[j].add(x);
-        hr[j].add(all[size_t(n.outputs[0])]);
-        hr[j].add(all[size_t(n.outputs[1])]);
-        // max |c| over every step: the float layer's saved cell states.
-        const ops::RnnWeights w{g.values[size_t(n.inputs[2])].data, g.values[size_t(n.inputs[3])].data,
-                                input(n, 4) >= 0 ? g.values[size_t(n.inputs[4])].data : Tensor(),
-                                input(n, 5) >= 0 ? g.values[size_t(n.inputs[5])].data : Tensor(), Tensor()};
-        const Tensor lengths = input(n, 1) >= 0 ? all[size_t(n.inputs[1])] : Tensor();
-        const ops::RnnSeqOutput r =
-            ops::lstm_seq((bf ? x.transpose(0, 1) : x).contiguous(), Tensor(), Tensor(), w, lengths, false);
-        cr[j].add(r.saved.c_prev);
-        cr[j].add(r.c_n);
-      }
-    }
-  }
-  std::vector<std::vector<Node>> replacement(g.nodes.size());
-  for (size_t j = 0; j < todo.size(); ++j) {
-    const Node n = g.nodes[todo[j]];
-    const Value& wih = g.values[size_t(n.inputs[2])];
-    const int64_t G = wih.shape[0], IN = wih.shape[1], H = G / 4;
-    qk::QLstmRanges rg;
-    rg.x_lo = xr[j].lo, rg.x_hi = xr[j].hi, rg.h_lo = hr[j].lo, rg.h_hi = hr[j].hi, rg.c_absmax = cr[j].absmax;
-    const qk::QLstmCell cell = qk::qlstm_calibrate(IN, H, 0, floats(g, n.inputs[2]), floats(g, n.inputs[3]),
-                                                   floats(g, input(n, 4)), floats(g, input(n, 5)), {}, rg);
-    // Value names must be unique: the layer's output value name is (several layers share a node name).
-    const std::string base = g.values[size_t(n.outputs[0])].name;
+// Per direction d: quantize → q<op> (reverse for d = 1) → dequantize. One direction writes the
+// node's y and h_n values; two write their own, joined by cat (y on the feature axis, h_n on 0).
+void emit(Graph& g, const Node& n, const std::vector<DirCell>& cells, std::vector<Node>& out) {
+  const std::string base = g.values[size_t(n.outputs[0])].name;  // unique (layers share node names)
+  const std::string qop = n.op == "lstm" ? "qlstm" : "qgru";
+  const auto D = int64_t(cells.size());
+  const Shape ys = g.values[size_t(n.outputs[0])].shape, hs = g.values[size_t(n.outputs[1])].shape;
+  std::vector<int32_t> y_parts, h_parts;
+  for (int64_t d = 0; d < D; ++d) {
+    const DirCell& c = cells[size_t(d)];
+    const std::string b = D == 1 ? base : base + (d ? ".reverse" : ".forward");
     auto weight = [&](const qk::QMatrix& m, const std::string& name) {
       QuantInfo q;
       q.scale = m.s_w;
@@ -122,19 +117,38 @@ int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calib
     auto bias = [&](const qk::QMatrix& m, const std::string& name) {
       return m.bias.empty() ? -1 : add_value(g, name, {m.rows}, DType::i32, std::nullopt, from_vector(m.bias, {m.rows}));
     };
-    const Value& xv = g.values[size_t(n.inputs[0])];
-    const int32_t xq = add_value(g, base + ".x_q", xv.shape, DType::i8, per_tensor(cell.x));
-    const int32_t yq = add_value(g, base + ".y_q", g.values[size_t(n.outputs[0])].shape, DType::i8, per_tensor(cell.h));
-    const int32_t hq = add_value(g, base + ".h_q", g.values[size_t(n.outputs[1])].shape, DType::i8, per_tensor(cell.h));
-    const int32_t w_ih = weight(cell.ih, base + ".w_ih_q"), w_hh = weight(cell.hh, base + ".w_hh_q");
-    const int32_t b_ih = bias(cell.ih, base + ".b_ih_q"), b_hh = bias(cell.hh, base + ".b_hh_q");
-    std::vector<Node>& out = replacement[todo[j]];
-    out.push_back({"quantize", base + ".quantize", {n.inputs[0]}, {xq}, nlohmann::json::object()});
-    out.push_back({"qlstm", n.name, {xq, input(n, 1), w_ih, w_hh, b_ih, b_hh}, {yq, hq},
-                   {{"batch_first", n.attrs.value("batch_first", false)}, {"k_cell", cell.k_cell}}});
-    out.push_back({"dequantize", base + ".dequantize_y", {yq}, {n.outputs[0]}, nlohmann::json::object()});
-    out.push_back({"dequantize", base + ".dequantize_h", {hq}, {n.outputs[1]}, nlohmann::json::object()});
+    Shape y1 = ys, h1 = hs;
+    if (!y1.empty()) y1.back() = c.hh.cols;
+    if (!h1.empty()) h1[0] = 1;
+    const int32_t xq = add_value(g, b + ".x_q", g.values[size_t(n.inputs[0])].shape, DType::i8, per_tensor(c.x));
+    const int32_t yq = add_value(g, b + ".y_q", D == 1 ? ys : y1, DType::i8, per_tensor(c.h));
+    const int32_t hq = add_value(g, b + ".h_q", D == 1 ? hs : h1, DType::i8, per_tensor(c.h));
+    const int32_t w_ih = weight(c.ih, b + ".w_ih_q"), w_hh = weight(c.hh, b + ".w_hh_q");
+    const int32_t b_ih = bias(c.ih, b + ".b_ih_q"), b_hh = bias(c.hh, b + ".b_hh_q");
+    nlohmann::json attrs = c.attrs;
+    attrs["batch_first"] = n.attrs.value("batch_first", false);
+    if (d == 1) attrs["reverse"] = true;
+    const int32_t y = D == 1 ? n.outputs[0] : add_value(g, b + ".y", y1, DType::f32, std::nullopt);
+    const int32_t h = D == 1 ? n.outputs[1] : add_value(g, b + ".h", h1, DType::f32, std::nullopt);
+    out.push_back({"quantize", b + ".quantize", {n.inputs[0]}, {xq}, nlohmann::json::object()});
+    out.push_back({qop, D == 1 ? n.name : n.name + (d ? ".reverse" : ".forward"),
+                   {xq, input(n, 1), w_ih, w_hh, b_ih, b_hh}, {yq, hq}, attrs});
+    out.push_back({"dequantize", b + ".dequantize_y", {yq}, {y}, nlohmann::json::object()});
+    out.push_back({"dequantize", b + ".dequantize_h", {hq}, {h}, nlohmann::json::object()});
+    y_parts.push_back(y), h_parts.push_back(h);
   }
+  if (D == 2) {
+    out.push_back({"cat", base + ".cat_y", y_parts, {n.outputs[0]}, {{"dim", int64_t(ys.size()) - 1}}});
+    out.push_back({"cat", base + ".cat_h", h_parts, {n.outputs[1]}, {{"dim", 0}}});
+  }
+}
+
+using Todo = std::vector<std::pair<size_t, std::vector<DirCell>>>;
+
+int apply(Graph& g, Todo& todo) {
+  if (todo.empty()) return 0;
+  std::vector<std::vector<Node>> replacement(g.nodes.size());
+  for (auto& [i, cells] : todo) emit(g, g.nodes[i], cells, replacement[i]);
   std::vector<Node> nodes;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (replacement[i].empty()) nodes.push_back(std::move(g.nodes[i]));
@@ -143,6 +157,131 @@ int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calib
   g.nodes = std::move(nodes);
   remove_dead(g);
   return int(todo.size());
+}
+
+DirCell lstm_cell(const Graph& g, const Node& n, int64_t d, const qk::QLstmRanges& r) {
+  const size_t o = layout_of(n).at(d);
+  const Value& wih = g.values[size_t(n.inputs[o])];
+  const qk::QLstmCell c = qk::qlstm_calibrate(wih.shape[1], wih.shape[0] / 4, 0, floats(g, n.inputs[o]),
+                                              floats(g, n.inputs[o + 1]), floats(g, input(n, o + 2)),
+                                              floats(g, input(n, o + 3)), {}, r);
+  return {c.x, c.h, c.ih, c.hh, {{"k_cell", c.k_cell}}};
+}
+
+DirCell gru_cell(const Graph& g, const Node& n, int64_t d, const qk::QGruRanges& r) {
+  const size_t o = layout_of(n).at(d);
+  const Value& wih = g.values[size_t(n.inputs[o])];
+  const qk::QGruCell c = qk::qgru_calibrate(wih.shape[1], wih.shape[0] / 3, floats(g, n.inputs[o]),
+                                            floats(g, n.inputs[o + 1]), floats(g, input(n, o + 2)),
+                                            floats(g, input(n, o + 3)), r);
+  return {c.x, c.h, c.ih, c.hh, nlohmann::json::object()};
+}
+
+// The float program's ranges per eligible node and direction: x, h (direction d's half of y and
+// row d of h_n) and, for the LSTM, max |c| over every step of that direction's float cell.
+std::vector<std::vector<Range>> calibrate(const Graph& g, const std::vector<size_t>& nodes,
+                                          const std::vector<std::vector<Tensor>>& calibration, const char* op,
+                                          std::vector<std::vector<Range>>* cell_ranges) {
+  if (calibration.empty()) fail("quantize_static_", op, ": expected at least one calibration input set");
+  std::vector<std::vector<Range>> xr(nodes.size()), hr(nodes.size());
+  for (size_t j = 0; j < nodes.size(); ++j) {
+    const int64_t D = directions(g.nodes[nodes[j]]);
+    xr[j].resize(size_t(D)), hr[j].resize(size_t(D));
+    if (cell_ranges) (*cell_ranges)[j].resize(size_t(D));
+  }
+  runtime::Program p(g, "calibration");
+  for (const std::vector<Tensor>& ins : calibration) {
+    const std::vector<Tensor> all = p.run_all(ins);
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      const Node& n = g.nodes[nodes[j]];
+      const bool bf = n.attrs.value("batch_first", false);
+      const Tensor x = all[size_t(n.inputs[0])], y = all[size_t(n.outputs[0])], h = all[size_t(n.outputs[1])];
+      const Tensor lengths = input(n, 1) >= 0 ? all[size_t(n.inputs[1])] : Tensor();
+      const int64_t D = directions(n), H = h.size(-1);
+      for (int64_t d = 0; d < D; ++d) {
+        xr[j][size_t(d)].add(x);
+        hr[j][size_t(d)].add(y.slice(y.dim() - 1, d * H, (d + 1) * H));
+        hr[j][size_t(d)].add(h.slice(0, d, d + 1));
+        if (!cell_ranges) continue;
+        const size_t o = layout_of(n).at(d);
+        const ops::RnnWeights w{g.values[size_t(n.inputs[o])].data, g.values[size_t(n.inputs[o + 1])].data,
+                                input(n, o + 2) >= 0 ? g.values[size_t(n.inputs[o + 2])].data : Tensor(),
+                                input(n, o + 3) >= 0 ? g.values[size_t(n.inputs[o + 3])].data : Tensor(), Tensor()};
+        const ops::RnnSeqOutput r =
+            ops::lstm_seq((bf ? x.transpose(0, 1) : x).contiguous(), Tensor(), Tensor(), w, lengths, d == 1);
+        (*cell_ranges)[j][size_t(d)].add(r.saved.c_prev);
+        (*cell_ranges)[j][size_t(d)].add(r.c_n);
+      }
+    }
+  }
+  for (size_t j = 0; j < nodes.size(); ++j) xr[j].insert(xr[j].end(), hr[j].begin(), hr[j].end());
+  return xr;  // per node: D x ranges, then D h ranges
+}
+
+std::vector<size_t> eligible_nodes(const Graph& g, const char* op) {
+  std::vector<size_t> v;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (eligible(g, g.nodes[i], op)) v.push_back(i);
+  return v;
+}
+
+}  // namespace
+
+int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calibration) {
+  const std::vector<size_t> nodes = eligible_nodes(g, "lstm");
+  if (nodes.empty()) return 0;
+  std::vector<std::vector<Range>> cr(nodes.size());
+  const std::vector<std::vector<Range>> r = calibrate(g, nodes, calibration, "lstm", &cr);
+  Todo todo;
+  for (size_t j = 0; j < nodes.size(); ++j) {
+    const auto D = int64_t(cr[j].size());
+    std::vector<DirCell> cells;
+    for (int64_t d = 0; d < D; ++d) {
+      const Range &x = r[j][size_t(d)], &h = r[j][size_t(D + d)];
+      cells.push_back(lstm_cell(g, g.nodes[nodes[j]], d, {x.lo, x.hi, h.lo, h.hi, cr[j][size_t(d)].absmax}));
+    }
+    todo.emplace_back(nodes[j], std::move(cells));
+  }
+  return apply(g, todo);
+}
+
+int quantize_static_lstm(Graph& g, const LstmRangesOf& ranges_of) {
+  Todo todo;
+  for (size_t i : eligible_nodes(g, "lstm")) {
+    std::vector<DirCell> cells;
+    for (int64_t d = 0; d < directions(g.nodes[i]); ++d)
+      if (const std::optional<qk::QLstmRanges> r = ranges_of(g, g.nodes[i], d)) cells.push_back(lstm_cell(g, g.nodes[i], d, *r));
+    if (int64_t(cells.size()) == directions(g.nodes[i])) todo.emplace_back(i, std::move(cells));
+  }
+  return apply(g, todo);
+}
+
+int quantize_static_gru(Graph& g, const std::vector<std::vector<Tensor>>& calibration) {
+  const std::vector<size_t> nodes = eligible_nodes(g, "gru");
+  if (nodes.empty()) return 0;
+  const std::vector<std::vector<Range>> r = calibrate(g, nodes, calibration, "gru", nullptr);
+  Todo todo;
+  for (size_t j = 0; j < nodes.size(); ++j) {
+    const int64_t D = directions(g.nodes[nodes[j]]);
+    std::vector<DirCell> cells;
+    for (int64_t d = 0; d < D; ++d) {
+      const Range &x = r[j][size_t(d)], &h = r[j][size_t(D + d)];
+      cells.push_back(gru_cell(g, g.nodes[nodes[j]], d, {x.lo, x.hi, h.lo, h.hi}));
+    }
+    todo.emplace_back(nodes[j], std::move(cells));
+  }
+  return apply(g, todo);
+}
+
+int quantize_static_gru(Graph& g, const GruRangesOf& ranges_of) {
+  Todo todo;
+  for (size_t i : eligible_nodes(g, "gru")) {
+    std::vector<DirCell> cells;
+    for (int64_t d = 0; d < directions(g.nodes[i]); ++d)
+      if (const std::optional<qk::QGruRanges> r = ranges_of(g, g.nodes[i], d)) cells.push_back(gru_cell(g, g.nodes[i], d, *r));
+    if (int64_t(cells.size()) == directions(g.nodes[i])) todo.emplace_back(i, std::move(cells));
+  }
+  return apply(g, todo);
 }
 
 }  // namespace finch::compile

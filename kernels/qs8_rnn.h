@@ -59,6 +59,11 @@ FixedPointMultiplier q30_out_multiplier(float s_out);
 // T >= 0, B >= 1 and lengths (null, or B values) in [0, T]: a finch::Error sentence otherwise.
 void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* lengths);
 
+// The reverse direction of a bidirectional layer runs the forward cell on each sample's valid
+// steps reversed: out[t, b] = in[len_b − 1 − t, b] for t < len_b, padded steps copied as they are
+// (len_b = T without lengths). Its own inverse. in/out [T, B, F], not overlapping.
+void reverse_steps(int64_t T, int64_t B, int64_t F, const int8_t* in, const int64_t* lengths, int8_t* out);
+
 // ---- for the fast operators (qs8_lstm.cc, qs8_gru.cc) ----
 // A matrix's rows zero padded to Kp (a multiple of qs8::kDotAlign) for qs8::qu8s8_dot_rows, and
 // per row the int32 offset bias − (z_x + 128)·Σw (wrapping): the kernel multiplies u8 codes

@@ -60,6 +60,16 @@ void check_rnn_lengths(const char* op, int64_t T, int64_t B, const int64_t* leng
       fail(op, ": expected lengths in [0, ", T, "], got ", lengths[b], " for sample ", b);
 }
 
+void reverse_steps(int64_t T, int64_t B, int64_t F, const int8_t* in, const int64_t* lengths, int8_t* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = lengths ? lengths[b] : T;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t src = t < len ? len - 1 - t : t;
+      std::copy(in + (src * B + b) * F, in + (src * B + b + 1) * F, out + (t * B + b) * F);
+    }
+  }
+}
+
 namespace {
 
 void check_out_multiplier(const char* op, const FixedPointMultiplier& m, int lo, int hi) {

@@ -80,6 +80,8 @@ inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxEx
 inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
 // qlstm: the cell state's exponent (c = code · 2^-k_cell, docs/quantization.md §12).
 inline constexpr AttrSpec k_cell{"k_cell", AttrKind::integer, true, 0, 15};
+// qlstm / qgru: the reverse direction of a bidirectional layer (each sample's steps reversed).
+inline constexpr AttrSpec reverse{"reverse", AttrKind::boolean, false};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

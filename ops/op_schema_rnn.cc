@@ -101,9 +101,11 @@ Types dq_gru_infer(const Types& in, const json& a, const std::string& w) { retur
 // qlstm: x i8 codes [B, T, IN] / [T, B, IN], lengths?, w_ih i8 [4H, IN], w_hh i8 [4H, H], b_ih?,
 // b_hh? i32 [4H] -> y codes [B, T, H] / [T, B, H] and h_n codes [1, B, H] (one direction, no
 // projection: what kernels::QLstm runs with P = 0).
-Types qlstm_infer(const Types& in, const json& a, const std::string& where) {
+// qgru: the same with w_ih i8 [3H, IN], w_hh i8 [3H, H], b_ih?, b_hh? i32 [3H] and no k_cell
+// (kernels::QGru). `gates`: 4 (LSTM) or 3 (GRU).
+Types qrnn_infer(int64_t gates, const Types& in, const json& a, const std::string& where) {
   const bool batch_first = read_bool(a, attr::batch_first, where, false);
-  read_int(a, attr::k_cell, where);
+  if (gates == 4) read_int(a, attr::k_cell, where);
   const Shape& x = in[0].shape;
   if (x.size() != 3 || x[0] < 1 || x[1] < 1 || x[2] < 1)
     fail(where, ": expected an input ", batch_first ? "[B, T, IN]" : "[T, B, IN]", ", found shape ", shape_str(x));
@@ -114,9 +116,9 @@ Types qlstm_infer(const Types& in, const json& a, const std::string& where) {
     if (in[1].dtype && *in[1].dtype != DType::i64) fail(where, ": expected lengths of dtype i64, found ", dtype_name(*in[1].dtype));
   }
   const Shape& w = in[2].shape;
-  if (w.size() != 2 || w[0] < 4 || w[0] % 4 != 0 || w[1] != IN)
-    fail(where, ": expected w_ih of shape [4·H, ", IN, "] (H >= 1), found ", shape_str(w));
-  const int64_t G = w[0], H = G / 4;
+  if (w.size() != 2 || w[0] < gates || w[0] % gates != 0 || w[1] != IN)
+    fail(where, ": expected w_ih of shape [", gates, "·H, ", IN, "] (H >= 1), found ", shape_str(w));
+  const int64_t G = w[0], H = G / gates;
   want_shape(in, 3, {G, H}, "w_hh", where);
   for (size_t k = 2; k < 6; ++k) {
     if (!present(in, k)) continue;
@@ -128,6 +130,8 @@ Types qlstm_infer(const Types& in, const json& a, const std::string& where) {
   const Shape y = batch_first ? Shape{B, T, H} : Shape{T, B, H};
   return {{y, std::nullopt}, {{1, B, H}, std::nullopt}};
 }
+Types qlstm_infer(const Types& in, const json& a, const std::string& where) { return qrnn_infer(4, in, a, where); }
+Types qgru_infer(const Types& in, const json& a, const std::string& where) { return qrnn_infer(3, in, a, where); }
 
 Types embedding_rule(const Types& in, const std::string& where, DType weight) {
   if (in[1].dtype && *in[1].dtype != weight)
@@ -187,7 +191,9 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"w_ih_reverse", true}, {"w_hh_reverse", true}, {"b_ih_reverse", true}, {"b_hh_reverse", true}};
   return {
       {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
-       {attr::batch_first, attr::k_cell}, qlstm_infer},
+       {attr::batch_first, attr::k_cell, attr::reverse}, qlstm_infer},
+      {"qgru", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
+       {attr::batch_first, attr::reverse}, qgru_infer},
       {"dq_lstm", dq_in, 4, false, {attr::batch_first}, dq_lstm_infer},
       {"dq_gru", dq_in, 4, false, {attr::batch_first}, dq_gru_infer},
       {"qembedding", {{"ids"}, {"weight"}}, 2, false, {}, qembedding_infer},

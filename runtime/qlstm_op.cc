@@ -1,11 +1,14 @@
-// The runtime's static int8 LSTM (qlstm, ops.md): the cell of kernels/qs8_lstm.h rebuilt from
-// the node's values — x's and the output's int8 quantization, the per-row weight scales, the
-// int32 biases, k_cell — with the multipliers derived from the scales as qlstm_calibrate derives
-// them, then checked by check_qlstm_cell (one sentence for a hostile file). The plain fn runs the
-// scalar reference (the specification), the prepared kernel kernels::QLstm (equal bit for bit).
+// The runtime's static int8 LSTM (qlstm, ops.md) and GRU (qgru: the same without k_cell): the
+// cell of kernels/qs8_lstm.h (qs8_gru.h) rebuilt from the node's values — x's and the output's
+// int8 quantization, the per-row weight scales, the int32 biases, k_cell — with the multipliers
+// derived from the scales as qlstm_calibrate (qgru_calibrate) derives them, then checked by
+// check_qlstm_cell (check_qgru_cell: one sentence for a hostile file). The plain fn runs the
+// scalar reference (the specification), the prepared kernel kernels::QLstm / QGru (equal bit for
+// bit).
 #include <memory>
 
 #include "framework/error.h"
+#include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/op_attrs.h"
 #include "runtime/op_table.h"
@@ -40,13 +43,21 @@ qk::QMatrix matrix_of(const Node& n, const Graph& g, const std::vector<Tensor>& 
 
 struct QLstmNode {
   qk::QLstmCell cell;
-  bool batch_first = false;
+  bool batch_first = false, reverse = false;
 };
+
+// The reverse direction: the forward kernel on each sample's steps reversed (kernels::reverse_steps).
+Tensor reversed(const Tensor& codes, const int64_t* lengths) {
+  Tensor out = empty(codes.shape(), DType::i8);
+  qk::reverse_steps(codes.size(0), codes.size(1), codes.size(2), codes.data<int8_t>(), lengths, out.data<int8_t>());
+  return out;
+}
 
 QLstmNode build(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
   QLstmNode r;
   const std::string where = node_where(n);
   r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
+  r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
   qk::QLstmCell& c = r.cell;
   c.k_cell = int(ops::read_int(n.attrs, ops::attr::k_cell, where));
   c.x = act_of(n, g, n.inputs[0], "input");
@@ -79,13 +90,66 @@ Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& i
   Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
   std::vector<int16_t> c(size_t(B * H), 0);
   const int64_t* lp = len.empty() ? nullptr : len.data();
-  if (Fast) op->run(T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
-  else qk::qlstm_sequence_reference(r.cell, T, B, x.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  const Tensor xs = r.reverse ? reversed(x, lp) : x;
+  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  else qk::qlstm_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
+  if (r.reverse) y = reversed(y, lp);
   if (r.batch_first) y = y.transpose(0, 1).contiguous();
   return {y, h};
 }
 
 Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_q<false>(build(n, g, in), nullptr, in); }
+
+// qgru: the same reading of the node for kernels::QGruCell (no k_cell; 3H gate rows).
+struct QGruNode {
+  qk::QGruCell cell;
+  bool batch_first = false, reverse = false;
+};
+
+QGruNode build_gru(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
+  QGruNode r;
+  const std::string where = node_where(n);
+  r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
+  r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
+  qk::QGruCell& c = r.cell;
+  c.x = act_of(n, g, n.inputs[0], "input");
+  c.h = act_of(n, g, n.outputs[0], "output");
+  const qk::QAct hn = act_of(n, g, n.outputs[1], "final state");
+  if (hn.s != c.h.s || hn.z != c.h.z) fail(where, ": expected the output and the final state quantized alike (they are one h)");
+  c.IN = in[2].size(1), c.H = in[3].size(1);
+  c.ih = matrix_of(n, g, in, 2, 4, c.x.s);
+  c.hh = matrix_of(n, g, in, 3, 5, c.h.s);
+  if (!(c.h.s > 0)) fail(where, ": expected a positive output scale, found ", c.h.s);
+  c.m_out = qk::q30_out_multiplier(c.h.s);
+  try {
+    qk::check_qgru_cell(c);
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
+  }
+  return r;
+}
+
+template <bool Fast>
+Outs run_gru(const QGruNode& r, const qk::QGru* op, const std::vector<Tensor>& in) {
+  const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
+  const int64_t T = x.size(0), B = x.size(1), H = r.cell.H;
+  std::vector<int64_t> len;
+  if (in.size() > 1 && in[1].defined()) {
+    len = in[1].contiguous().to_vector<int64_t>();
+    for (size_t b = 0; b < len.size(); ++b)
+      if (len[b] < 1 || len[b] > T) fail("qgru: expected every length in 1..", T, ", found length ", len[b], " for sample ", b);
+  }
+  Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
+  const int64_t* lp = len.empty() ? nullptr : len.data();
+  const Tensor xs = r.reverse ? reversed(x, lp) : x;
+  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  else qk::qgru_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  if (r.reverse) y = reversed(y, lp);
+  if (r.batch_first) y = y.transpose(0, 1).contiguous();
+  return {y, h};
+}
+
+Outs qgru(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_gru<false>(build_gru(n, g, in), nullptr, in); }
 
 template <class F>
 class FnKernel final : public NodeKernel {
@@ -110,10 +174,24 @@ std::unique_ptr<NodeKernel> prepare_qlstm(const Node& n, const Graph& g) {
   return std::make_unique<FnKernel<decltype(f)>>(f);
 }
 
+std::unique_ptr<NodeKernel> prepare_qgru(const Node& n, const Graph& g) {
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const int32_t v = n.inputs[i];
+    if (i >= 2 && v >= 0 && !g.values[size_t(v)].is_constant()) return nullptr;
+    in.push_back(i >= 2 && v >= 0 ? g.values[size_t(v)].data : Tensor());
+  }
+  auto r = std::make_shared<const QGruNode>(build_gru(n, g, in));
+  auto op = std::make_shared<const qk::QGru>(r->cell);
+  auto f = [r, op](const std::vector<Tensor>& x) { return run_gru<true>(*r, op.get(), x); };
+  return std::make_unique<FnKernel<decltype(f)>>(f);
+}
+
 }  // namespace
 
 const std::vector<std::pair<std::string, OpImpl>>& qlstm_ops() {
-  static const std::vector<std::pair<std::string, OpImpl>> t = {{"qlstm", {qlstm, prepare_qlstm}}};
+  static const std::vector<std::pair<std::string, OpImpl>> t = {{"qlstm", {qlstm, prepare_qlstm}},
+                                                                {"qgru", {qgru, prepare_qgru}}};
   return t;
 }
 

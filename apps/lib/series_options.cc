@@ -74,7 +74,15 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
   app.add_flag("--eval-only", o.eval_only,
                "only evaluate --checkpoint on the test set (the model and its sizes come from the file)");
   app.add_option("--checkpoint", o.checkpoint, "weights to evaluate (model.safetensors, best.safetensors or "
-                                               "checkpoint.safetensors)");
+                                               "checkpoint.safetensors), or to fine-tune with --qat");
+  app.add_flag("--qat", o.qat, "quantization-aware training of the LSTM/GRU layers (apps/lib/series_qat.h): fine-tune "
+                              "--checkpoint for --qat-epochs, write the static int8 program and compare fp32, PTQ and QAT");
+  app.add_option("--qat-epochs", o.qat_epochs, "QAT fine-tuning epochs")->check(positive)->capture_default_str();
+  app.add_option("--qat-lr", o.qat_lr, "QAT learning rate (default: the float lr / 10)")->check(positive);
+  app.add_option("--freeze-observer-epoch", o.freeze_observer_epoch,
+                 "QAT epoch (from 0) from which the LSTM range observers are frozen (default: the last)")
+      ->check(non_negative);
+  app.add_option("--export", o.export_program, "with --qat: the int8 program to write (default: OUT/model_int8.finch)");
   app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test sample to this CSV");
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
@@ -125,14 +133,23 @@ void add_text_data_options(CLI::App& app, SeriesOptions& o) {
 
 void finalize_sequence_options(SeriesOptions& o) {
   if (o.eval_only && o.checkpoint.empty()) fail("--eval-only needs --checkpoint FILE");
-  if (!o.eval_only && !o.checkpoint.empty())
-    fail("--checkpoint is only used with --eval-only (to continue training use --resume)");
+  if (!o.eval_only && !o.qat && !o.checkpoint.empty())
+    fail("--checkpoint is only used with --eval-only or --qat (to continue training use --resume)");
+  if (o.qat) {
+    if (o.eval_only || !o.resume.empty()) fail("--qat fine-tunes --checkpoint; it cannot be combined with --eval-only or --resume");
+    if (o.checkpoint.empty()) fail("--qat needs --checkpoint FILE (the float model.safetensors of a training run)");
+    if (o.freeze_observer_epoch < 0) o.freeze_observer_epoch = o.qat_epochs - 1;
+    if (o.freeze_observer_epoch >= o.qat_epochs)
+      fail("--freeze-observer-epoch (", o.freeze_observer_epoch, ") must be below --qat-epochs (", o.qat_epochs, ")");
+  }
+  if (!o.qat && !o.export_program.empty()) fail("--export is used with --qat");
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
-  if (!o.eval_only && !o.model_given) fail("--model is required (see --help for the networks)");
+  if (!o.eval_only && !o.qat && !o.model_given) fail("--model is required (see --help for the networks)");
   if (o.epochs == 0) o.epochs = default_sequence_epochs(o.model);
   constexpr int64_t kMaxEpochs = 1000000;
   if (o.epochs > kMaxEpochs) fail("--epochs must be at most ", kMaxEpochs, ", got ", o.epochs);
   if (o.lr == 0) o.lr = o.optimizer == "sgd" ? 0.01 : 1e-3;
+  if (o.qat && o.qat_lr == 0) o.qat_lr = o.lr / 10;
   if (o.weight_decay < 0) o.weight_decay = o.optimizer == "adamw" ? 0.01 : 0.0;
   if (o.warmup_epochs < 0) o.warmup_epochs = 0;
   if (o.warmup_epochs > double(o.epochs))

@@ -104,7 +104,10 @@ RnnOutput RNNBase::forward_seq(const Tensor& x_in, const Tensor& lengths, const 
       const Weights& w = weights[size_t(idx)];
       const Tensor h0 = st.h.defined() ? select(st.h, 0, idx) : Tensor();
       RnnLayerOutput r;
-      if (lstm) {
+      if (layer_override) {
+        r = layer_override(idx, x, h0, lstm && st.c.defined() ? select(st.c, 0, idx) : Tensor(), lengths, d == 1);
+        if (lstm) cs.push_back(r.c_n);
+      } else if (lstm) {
         const Tensor c0 = st.c.defined() ? select(st.c, 0, idx) : Tensor();
         r = lstm_layer(x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths, d == 1);
         cs.push_back(r.c_n);

@@ -19,10 +19,12 @@
 // (with bidirectional, cat the last two rows of r.state.h instead).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "autograd/capture.h"
+#include "autograd/functional.h"
 #include "autograd/nn/module.h"
 #include "framework/random.h"
 
@@ -72,6 +74,11 @@ class RNNBase : public Module {
   std::vector<Weights> weights;
   // Draws the dropout masks between layers (seeded from the constructor's generator).
   Generator dropout_generator;
+  // Set by quant/ (QAT, quant/qat_rnn.h): runs layer-direction `index` in place of lstm_layer /
+  // gru_layer, with their arguments (x time-major), so the layer computes the integer cell.
+  using LayerOverride = std::function<RnnLayerOutput(int64_t index, const Tensor& x, const Tensor& h0,
+                                                     const Tensor& c0, const Tensor& lengths, bool reverse)>;
+  LayerOverride layer_override;
 
  protected:
   RNNBase(std::string mode, int64_t gates, int64_t input_size, int64_t hidden_size,

@@ -190,6 +190,36 @@ TEST_F(TrainSeries, UcrTextWithValSplitAndVariableLengthLstm) {
   EXPECT_EQ(meta.at("series.in_channels"), "2");
 }
 
+// --qat on a variable-length set: the int8 program is written, fp32/PTQ/QAT accuracies are
+// reported, and the QAT model equals its program on every test logit; misuse is one sentence.
+TEST_F(TrainSeries, QatWritesTheInt8ProgramThatEqualsTheSimulation) {
+  write_ts(root_ / "V_TRAIN.ts", 16, 6, true, 2);
+  write_ts(root_ / "V_TEST.ts", 8, 7, true, 2);
+  const std::string data = "--train " + (root_ / "V_TRAIN.ts").string() + " --test " + (root_ / "V_TEST.ts").string();
+  const RunResult v = run_program(
+      "train_series", data + " --model lstm --hidden-size 8 --epochs 2 --threads 2 --out " + (root_ / "v").string(), root_);
+  ASSERT_EQ(v.code, 0) << v.err;
+  const std::string ckpt = (root_ / "v" / "model.safetensors").string();
+  const RunResult q = run_program(
+      "train_series", data + " --qat --qat-epochs 1 --threads 2 --checkpoint " + ckpt + " --out " + (root_ / "q").string(),
+      root_);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const nlohmann::json s = read_json(root_ / "q" / "qat_summary.json");
+  EXPECT_EQ(s["simulated_equals_deployed"], true);
+  EXPECT_EQ(s["differing_logits"], 0);
+  EXPECT_EQ(s["int8_recurrent_layers"], 2);  // the lstm model's default two layers
+  EXPECT_EQ(s["test_samples"], 8);
+  for (const char* k : {"fp32", "ptq_int8_program", "qat_int8_program"}) {
+    EXPECT_GE(s[k].get<double>(), 0.0) << k;
+    EXPECT_LE(s[k].get<double>(), 1.0) << k;
+  }
+  EXPECT_EQ(s["qat_int8_program"], s["qat_simulated"]);
+  EXPECT_TRUE(fs::exists(root_ / "q" / "model_int8.finch"));
+  const RunResult none = run_program("train_series", data + " --qat --out " + (root_ / "n").string(), root_);
+  EXPECT_NE(none.code, 0);
+  EXPECT_NE(none.err.find("--qat needs --checkpoint FILE"), std::string::npos) << none.err;
+}
+
 TEST_F(TrainSeries, CsvForecastingReportsErrorsInBothUnits) {
   {
     std::ofstream f(root_ / "series.csv");

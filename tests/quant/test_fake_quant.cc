@@ -30,6 +30,8 @@ std::set<std::string>& tested_rules() {
 const bool kRulesTested = [] {
   tested_rules().insert("fake_quantize");      // StraightThroughPassesGradientInsideTheRangeOnly
   tested_rules().insert("fake_quantize_lsq");  // LsqGradientsFollowEsserEtAl
+  tested_rules().insert("qat_lstm_sequence");  // test_qat_lstm.cc: …QuantizedGrid, …StopsWhereHClamps
+  tested_rules().insert("qat_gru_sequence");   // test_qat_lstm.cc: GruGradientIsTheFloatCells…
   return true;
 }();
 

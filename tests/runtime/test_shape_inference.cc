@@ -185,6 +185,26 @@ static void integer_cases() {
     EXPECT_EQ(want[0].shape, got[0].shape());
     EXPECT_EQ(want[1].shape, got[1].shape());
   }
+  {  // qgru: the same with 3H gate rows and no k_cell
+    Graph g;
+    const QuantInfo rows{std::vector<float>(6, 0.01f), std::vector<int32_t>(6, 0), 0, -127, 127};
+    Node n{"qgru", "n", {}, {}, {{"batch_first", true}}};
+    n.inputs = {g.add_value({"x", {2, 3, 4}, DType::i8, kQ, {}}), -1, g.add_value({"w_ih", {6, 4}, DType::i8, rows, {}}),
+                g.add_value({"w_hh", {6, 2}, DType::i8, rows, {}}), -1, -1};
+    // h in [-1, 1] (the GRU's state): the scale the h update's fixed-point form takes.
+    const QuantInfo h{{1.0f / 128}, {0}, -1, -128, 127};
+    n.outputs = {g.add_value({"y", {}, DType::i8, h, {}}), g.add_value({"h", {}, DType::i8, h, {}})};
+    covered().insert("qgru");
+    const std::vector<ops::ValueType> want = ops::infer_types(
+        *ops::find_op_schema("qgru"),
+        {{{2, 3, 4}, DType::i8, false}, {{}, std::nullopt, true}, {{6, 4}, DType::i8, false}, {{6, 2}, DType::i8, false},
+         {{}, std::nullopt, true}, {{}, std::nullopt, true}},
+        n.attrs, "test");
+    const std::vector<Tensor> got = find_op("qgru")->fn(n, {i8({2, 3, 4}), Tensor(), i8({6, 4}), i8({6, 2}), Tensor(), Tensor()}, g);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(want[0].shape, got[0].shape());
+    EXPECT_EQ(want[1].shape, got[1].shape());
+  }
 }
 
 TEST(ShapeInference, FloatOpsMatchTheKernels) { float_cases(); }
