@@ -10,6 +10,7 @@
 
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/program_cmds.h"
+#include "apps/lib/lowrank_cmd.h"
 #include "apps/lib/quantize_run.h"
 #include "apps/lib/user_errors.h"
 #include "framework/error.h"
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
       "bench-program", "benchmarking aid: fp32/fp16/int8 program of any zoo model and input size, "
                        "seeded init or a checkpoint, int8 calibrated on random-normal images");
   finch::apps::add_bench_program_options(*bench_program, bp);
+  finch::apps::LowRankCmdOptions lr;
+  CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
+  finch::apps::add_lowrank_options(*lowrank, lr);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -69,6 +73,11 @@ int main(int argc, char** argv) {
     if (bench_program->parsed()) {
       bp.width_given = bench_program->count("--width") > 0;
       return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
+    }
+    if (lowrank->parsed()) {
+      lr.train.model_given = lowrank->count("--model") > 0, lr.train.width_given = lowrank->count("--width") > 0;
+      lr.lr_given = lowrank->count("--lr") > 0;
+      return finch::apps::run_lowrank(lr, command_line);
     }
     return 1;  // require_subcommand(1): unreachable
   });
