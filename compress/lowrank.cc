@@ -27,6 +27,12 @@ struct Candidate {
   std::vector<double> cum;  // cum[r] = Σ_{i<r} s_i²
 };
 
+bool has_module(nn::Module& model, const std::string& path) {
+  for (auto& [name, m] : model.named_modules())
+    if (name == path) return true;
+  return false;
+}
+
 bool skipped_path(const std::string& path, const std::vector<std::string>& skip) {
   for (const auto& s : skip)
     if (path == s || (path.size() > s.size() && path.compare(0, s.size(), s) == 0 && path[s.size()] == '.'))
@@ -193,6 +199,9 @@ LayerDecision factorize_module(nn::Module& model, const std::string& path, int64
 
 LowRankResult factorize(nn::Module& model, const LowRankOptions& options) {
   check_options(options);
+  for (const auto& path : options.skip)  // a typo in a skip list would silently factorize the layer
+    if (path.empty() || !has_module(model, path))
+      fail("low-rank: a path to leave dense, '", path, "', names no module of the model");
   LowRankResult res;
   res.params_before = model.num_parameters();
   std::vector<LayerDecision> left;

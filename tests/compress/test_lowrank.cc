@@ -182,6 +182,8 @@ TEST(LowRank, RankRulesPickTheRankTheyPromise) {
     EXPECT_NE(res.layers[1].skipped.find("depthwise"), std::string::npos);
     EXPECT_EQ(res.layers[2].path, "2");
     EXPECT_EQ(res.layers[2].skipped, "left dense by request");
+    o.skip = {"3"};
+    EXPECT_ERROR_HAS(factorize(m, o), "a path to leave dense, '3', names no module");
   }
   for (auto [f, e, c] : {std::tuple{0.0, 0.0, 0.0}, {0.5, 0.9, 0.0}, {1.5, 0.0, 0.0}, {0.0, -0.1, 0.0},
                          {0.0, 0.0, 0.5}, {0.0, 0.0, double(NAN)}}) {
