@@ -10,6 +10,7 @@
 
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/program_cmds.h"
+#include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
 #include "apps/lib/quantize_run.h"
 #include "apps/lib/user_errors.h"
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
       "bench-program", "benchmarking aid: fp32/fp16/int8 program of any zoo model and input size, "
                        "seeded init or a checkpoint, int8 calibrated on random-normal images");
   finch::apps::add_bench_program_options(*bench_program, bp);
+  finch::apps::PruneOptions po;
+  CLI::App* prune = app.add_subcommand("prune", "structured (smaller layers) or unstructured pruning, fine-tuned");
+  finch::apps::add_prune_options(*prune, po);
   finch::apps::LowRankCmdOptions lr;
   CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
   finch::apps::add_lowrank_options(*lowrank, lr);
@@ -73,6 +77,12 @@ int main(int argc, char** argv) {
     if (bench_program->parsed()) {
       bp.width_given = bench_program->count("--width") > 0;
       return finch::apps::run_bench_program(bp, bench_program->count("--model") > 0);
+    }
+    if (prune->parsed()) {
+      po.train.model_given = prune->count("--model") > 0;
+      po.train.width_given = prune->count("--width") > 0;
+      po.lr_given = prune->count("--lr") > 0;
+      return finch::apps::run_prune(po, command_line);
     }
     if (lowrank->parsed()) {
       lr.train.model_given = lowrank->count("--model") > 0, lr.train.width_given = lowrank->count("--width") > 0;

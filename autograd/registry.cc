@@ -3,6 +3,7 @@
 #include "autograd/registry.h"
 
 #include <algorithm>
+#include <mutex>
 
 namespace finch::autograd {
 
@@ -41,10 +42,26 @@ const std::vector<std::string>& straight_through_rules() {
   return rules;
 }
 
+namespace {
+std::mutex g_extension_mutex;
+std::vector<std::string>& extension_rules() {
+  static std::vector<std::string> rules;
+  return rules;
+}
+}  // namespace
+
 bool is_registered_rule(const std::string& name) {
   for (const auto* r : {&backward_rules(), &straight_through_rules()})
     if (std::find(r->begin(), r->end(), name) != r->end()) return true;
-  return false;
+  std::lock_guard<std::mutex> lock(g_extension_mutex);
+  const auto& ext = extension_rules();
+  return std::find(ext.begin(), ext.end(), name) != ext.end();
+}
+
+void register_extension_rule(const std::string& name) {
+  std::lock_guard<std::mutex> lock(g_extension_mutex);
+  auto& ext = extension_rules();
+  if (std::find(ext.begin(), ext.end(), name) == ext.end()) ext.push_back(name);
 }
 
 }  // namespace finch::autograd

@@ -14,5 +14,9 @@ const std::vector<std::string>& backward_rules();
 // tests/quant (test_fake_quant.cc fails when one lacks a test).
 const std::vector<std::string>& straight_through_rules();
 bool is_registered_rule(const std::string& name);
+// A rule defined outside finch's tree (a course example, a student's own op): listed here at run
+// time so record()'s debug check accepts it. In-tree rules go in backward_rules() instead, where
+// the suite demands a gradcheck for each; extensions bring their own check.
+void register_extension_rule(const std::string& name);
 
 }  // namespace finch::autograd

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lib/version.h"
+#include "compress/edits.h"
 #include "framework/error.h"
 #include "framework/safetensors.h"
 #include "models/factory.h"
@@ -70,6 +71,17 @@ train::TrainState resume_checkpoint(const TrainOptions& o, nn::Module& model, op
     fail(o.resume, " already holds ", c.state.epochs_done, " epochs; raise --epochs (now ", o.epochs,
          ") to train further");
   return c.state;
+}
+
+std::string edits_in(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find(compress::kEditsKey);
+  return it == f.metadata.end() ? "" : it->second;
+}
+
+void load_weights(const std::string& path, nn::Module& model) {
+  if (const std::string edits = edits_in(path); !edits.empty()) compress::apply_edits(model, edits, path);
+  train::load_weights(path, model);
 }
 
 std::string model_name_in(const std::string& path) {

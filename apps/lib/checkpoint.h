@@ -13,7 +13,13 @@
 
 namespace finch::apps {
 
-using train::load_weights;  // weights from a model.safetensors/best.safetensors or a checkpoint
+// Weights from a model.safetensors/best.safetensors or a checkpoint into `model`, freshly built by
+// models::create(...): first the architecture edits the file records (metadata "compress_edits",
+// compress/edits.h: a pruned model's smaller layers), then the tensors. Every app that builds a
+// model from a file goes through here, so a pruned file loads with no extra flags.
+void load_weights(const std::string& path, nn::Module& model);
+// The "compress_edits" metadata of a weights or checkpoint file ("" when absent).
+std::string edits_in(const std::string& path);
 
 // The metadata train_cifar writes into checkpoint.safetensors and into weight files.
 train::Metadata checkpoint_tags(const TrainOptions& o);

@@ -12,15 +12,13 @@
 #include "apps/lib/datasets.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
+#include "compress/edits.h"
 #include "compress/lowrank.h"
-#include "compress/lowrank_edit.h"
-#include "compress/tt.h"
 #include "data/dataloader.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "framework/safetensors.h"
 #include "models/factory.h"
 #include "train/checkpoint.h"
 #include "train/distill.h"
@@ -28,10 +26,6 @@
 #include "train/optim_config.h"
 
 namespace finch::apps {
-
-namespace {
-constexpr const char* kEditsKey = "compress_edits";
-}
 
 void add_lowrank_options(CLI::App& app, LowRankCmdOptions& o) {
   TrainOptions& t = o.train;
@@ -75,36 +69,7 @@ void add_lowrank_options(CLI::App& app, LowRankCmdOptions& o) {
   app.add_option("--workers", t.workers, "data-loader threads")->check(non_negative_number());
 }
 
-void apply_lowrank_edits(nn::Module& model, const std::string& edits_json, const std::string& source) {
-  if (edits_json.empty()) return;
-  const nlohmann::json edits = nlohmann::json::parse(edits_json, nullptr, /*allow_exceptions=*/false);
-  if (!edits.is_array()) fail(source, ": metadata \"", kEditsKey, "\" should be a JSON array of edits");
-  for (const auto& e : edits) {
-    const std::string kind = e.is_object() ? e.value("kind", "") : "";
-    try {
-      if (kind == "lowrank") compress::apply_lowrank_edit(model, e);
-      else if (kind == "tt_linear") compress::apply_tt_edit(model, e);
-      else fail("an edit of kind \"", kind, "\" is not one finch lowrank applies (\"lowrank\", \"tt_linear\")");
-    } catch (const Error& err) {
-      fail(source, ": ", err.what());
-    }
-  }
-}
-
 namespace {
-
-std::string edits_of(const std::string& path) {
-  const SafetensorsFile f = load_safetensors(path);
-  const auto it = f.metadata.find(kEditsKey);
-  return it == f.metadata.end() ? std::string() : it->second;
-}
-
-// The file's edits appended with `more` (an array), serialized for the metadata.
-std::string appended(const std::string& edits_json, const nlohmann::json& more) {
-  nlohmann::json all = edits_json.empty() ? nlohmann::json::array() : nlohmann::json::parse(edits_json);
-  for (const auto& e : more) all.push_back(e);
-  return all.dump();
-}
 
 nn::ModulePtr load_model(const TrainOptions& t, const DataBundle& d) {
   models::CreateOptions co;
@@ -112,8 +77,7 @@ nn::ModulePtr load_model(const TrainOptions& t, const DataBundle& d) {
   co.input_size = d.height;
   co.width_mult = t.width;
   nn::ModulePtr model = models::create(t.model, d.channels, int64_t(d.classes.size()), co);
-  apply_lowrank_edits(*model, edits_of(t.checkpoint), t.checkpoint);
-  load_weights(t.checkpoint, *model);
+  load_weights(t.checkpoint, *model);  // the file's compress_edits first (a pruned or factorized model)
   return model;
 }
 
@@ -192,7 +156,9 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
   const std::string out = t.out_dir + "/";
   create_out_dir(t.out_dir);
   train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
-  meta[kEditsKey] = appended(edits_of(t.checkpoint), r.edits);
+  std::string edits = edits_in(t.checkpoint);
+  for (const auto& e : r.edits) edits = compress::append_edit(edits, e);
+  meta[compress::kEditsKey] = edits;
   train::save_weights(out + "model.safetensors", *model, meta);
   nlohmann::json s = nlohmann::json::object();
   s["model"] = t.model;

@@ -7,10 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "apps/lib/train_options.h"
-#include "autograd/nn/module.h"
 
 namespace CLI {
 class App;
@@ -31,10 +28,5 @@ struct LowRankCmdOptions {
 
 void add_lowrank_options(CLI::App& app, LowRankCmdOptions& o);
 int run_lowrank(LowRankCmdOptions o, const std::string& command_line);
-
-// Applies the "lowrank" and "tt_linear" edits of a file's "compress_edits" metadata (a JSON array;
-// "" for none) to `model`; any other kind is a sentence naming the file (until compress/edits.h's
-// dispatcher is on main, this is the lowrank command's own loader).
-void apply_lowrank_edits(nn::Module& model, const std::string& edits_json, const std::string& source);
 
 }  // namespace finch::apps

@@ -12,6 +12,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/program_build.h"
+#include "apps/lib/prune_cmd.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
@@ -88,6 +89,10 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   co.width_mult = o.width;
   nn::ModulePtr model = models::create(o.model, d.channels, classes, co);
   load_weights(o.checkpoint, *model);
+  // An unstructured-pruned file (finch prune) keeps its zeros through QAT: an empty mask set
+  // otherwise, whose callback does nothing.
+  compress::MaskSet masks = pruned_weights_in(o.checkpoint) ? compress::masks_from_zeros(*model) : compress::MaskSet{};
+  MaskCallback keep_zeros(masks);
   const train::EvalResult float_r = train::evaluate(*model, d.test, 256, classes, false, o.workers);
   std::cerr << "train_cifar --qat: " << o.model << " from " << o.checkpoint << " (float test accuracy "
             << float_r.accuracy << "), " << o.qat_epochs << " QAT epochs, " << po.qconfig.str() << "\n";
@@ -137,7 +142,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
         q->enable_observers(true);
         return e;
       },
-      {&phases});
+      {&phases, &keep_zeros});
   const nlohmann::json& history = state.history;
   quant::convert(*q);
   q->enable_observers(false);

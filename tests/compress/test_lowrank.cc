@@ -14,6 +14,7 @@
 #include "autograd/nn/nn.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
+#include "compress/edits.h"
 #include "compress/lowrank.h"
 #include "compress/lowrank_edit.h"
 #include "compress/svd.h"
@@ -230,6 +231,18 @@ TEST(LowRankEdit, RebuildsTheModelFromItsEditsAndWeights) {
   b.load_state_dict(a.state_dict());  // strict: every name and shape matches
   const Tensor x = randn({3, 3, 4, 4}, gen);
   EXPECT_EQ(max_abs_diff(eval_forward(a, x), eval_forward(b, x)), 0.0f);
+  // Through compress/edits.h's dispatcher, as every app loads a weight file.
+  Generator third(5);
+  Small c(third);
+  c.eval();
+  apply_edits(c, res.edits.dump(), "m.safetensors");
+  c.load_state_dict(a.state_dict());
+  EXPECT_EQ(max_abs_diff(eval_forward(a, x), eval_forward(c, x)), 0.0f);
+  nlohmann::json bad = res.edits;
+  bad[0]["rank"] = 0;
+  Generator fourth(6);
+  Small d(fourth);
+  EXPECT_ERROR_HAS(apply_edits(d, bad.dump(), "m.safetensors"), "m.safetensors: a \"lowrank\" edit for 'conv'");
   // The factorized model still trains: gradients reach both parts.
   b.train();
   backward(sum(b.forward(x)));
