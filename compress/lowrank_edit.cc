@@ -9,11 +9,14 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "framework/error.h"
+#include "framework/random.h"
 
 namespace finch::compress {
 
 namespace {
-// Zero weights: the constructors' random init would spend a generator draw for nothing.
+// Zero weights; the constructors' init draws from a throwaway generator, so factorizing (or
+// loading a factorized file) never moves the default generator that training's shuffling, dropout
+// and later inits draw from.
 template <typename M>
 std::shared_ptr<M> zeroed(std::shared_ptr<M> m) {
   for (Tensor& p : m->parameters()) p.detach().zero_();
@@ -22,11 +25,12 @@ std::shared_ptr<M> zeroed(std::shared_ptr<M> m) {
 }  // namespace
 
 nn::ModulePtr make_factorized(const nn::Module& dense, int64_t rank) {
+  Generator throwaway(0);
   if (auto* l = dynamic_cast<const nn::Linear*>(&dense)) {
     const int64_t full = std::min(l->in_features, l->out_features);
     if (rank < 1 || rank > full) fail("low-rank Linear: rank ", rank, " is outside 1..", full);
-    auto first = zeroed(std::make_shared<nn::Linear>(l->in_features, rank, /*bias=*/false));
-    auto second = zeroed(std::make_shared<nn::Linear>(rank, l->out_features, l->bias.defined()));
+    auto first = zeroed(std::make_shared<nn::Linear>(l->in_features, rank, /*bias=*/false, &throwaway));
+    auto second = zeroed(std::make_shared<nn::Linear>(rank, l->out_features, l->bias.defined(), &throwaway));
     return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{first, second});
   }
   if (auto* c = dynamic_cast<const nn::Conv2d*>(&dense)) {
@@ -35,9 +39,9 @@ nn::ModulePtr make_factorized(const nn::Module& dense, int64_t rank) {
     const int64_t fan_in = c->in_channels * c->kernel_size.first * c->kernel_size.second;
     const int64_t full = std::min(fan_in, c->out_channels);
     if (rank < 1 || rank > full) fail("low-rank Conv2d: rank ", rank, " is outside 1..", full);
-    auto first = zeroed(std::make_shared<nn::Conv2d>(c->in_channels, rank, c->kernel_size, c->options, false));
+    auto first = zeroed(std::make_shared<nn::Conv2d>(c->in_channels, rank, c->kernel_size, c->options, false, &throwaway));
     auto second = zeroed(std::make_shared<nn::Conv2d>(rank, c->out_channels, std::pair<int64_t, int64_t>{1, 1},
-                                                      Conv2dParams{}, c->bias.defined()));
+                                                      Conv2dParams{}, c->bias.defined(), &throwaway));
     return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{first, second});
   }
   fail("low-rank: a ", dense.type_name(), " cannot be factorized (only Linear and Conv2d)");

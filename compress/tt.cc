@@ -6,6 +6,7 @@
 #include "compress/lowrank_edit.h"
 #include "compress/svd.h"
 #include "framework/error.h"
+#include "framework/random.h"
 #include "framework/grad_mode.h"
 
 namespace finch::compress {
@@ -64,8 +65,9 @@ std::shared_ptr<nn::TTLinear> tt_from_linear(const nn::Linear& dense, const std:
     ranks.push_back(r);
   }
   core_values.push_back(c);
+  Generator throwaway(0);  // the cores are overwritten; the default generator must not move
   auto tt = std::make_shared<nn::TTLinear>(in_modes, out_modes, std::vector<int64_t>(ranks.begin() + 1, ranks.end()),
-                                           dense.bias.defined());
+                                           dense.bias.defined(), &throwaway);
   NoGradGuard ng;
   for (size_t k = 0; k < d; ++k) tt->cores[k].copy_(from_vector(core_values[k], tt->cores[k].shape()));
   if (dense.bias.defined()) tt->bias.copy_(dense.bias.detach());
@@ -114,7 +116,8 @@ void apply_tt_edit(nn::Module& root, const nlohmann::json& edit) {
   if (!dense) fail(what, " for '", path, "': expected a Linear there, found a ", m.type_name());
   try {
     check_modes(*dense, in_modes, out_modes);
-    auto tt = std::make_shared<nn::TTLinear>(in_modes, out_modes, ranks, dense->bias.defined());
+    Generator throwaway(0);  // the state dict fills the cores; the default generator must not move
+    auto tt = std::make_shared<nn::TTLinear>(in_modes, out_modes, ranks, dense->bias.defined(), &throwaway);
     replace_module(root, path, tt);
   } catch (const Error& e) {
     fail(what, " for '", path, "': ", e.what());
