@@ -11,6 +11,7 @@
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/prune_cmd.h"
+#include "apps/lib/lowrank_cmd.h"
 #include "apps/lib/quantize_run.h"
 #include "apps/lib/user_errors.h"
 #include "framework/error.h"
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
   finch::apps::PruneOptions po;
   CLI::App* prune = app.add_subcommand("prune", "structured (smaller layers) or unstructured pruning, fine-tuned");
   finch::apps::add_prune_options(*prune, po);
+  finch::apps::LowRankCmdOptions lr;
+  CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
+  finch::apps::add_lowrank_options(*lowrank, lr);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -79,6 +83,11 @@ int main(int argc, char** argv) {
       po.train.width_given = prune->count("--width") > 0;
       po.lr_given = prune->count("--lr") > 0;
       return finch::apps::run_prune(po, command_line);
+    }
+    if (lowrank->parsed()) {
+      lr.train.model_given = lowrank->count("--model") > 0, lr.train.width_given = lowrank->count("--width") > 0;
+      lr.lr_given = lowrank->count("--lr") > 0;
+      return finch::apps::run_lowrank(lr, command_line);
     }
     return 1;  // require_subcommand(1): unreachable
   });

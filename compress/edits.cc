@@ -7,7 +7,9 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "autograd/nn/norm.h"
+#include "compress/lowrank_edit.h"
 #include "compress/module_surgery.h"
+#include "compress/tt.h"
 #include "framework/error.h"
 
 namespace finch::compress {
@@ -84,7 +86,14 @@ void apply_edit(nn::Module& root, const nlohmann::json& edit, const std::string&
     fail(source, ": each compress edit should be an object with a string 'kind', found ", edit.dump());
   const std::string kind = edit["kind"].get<std::string>();
   if (kind == "prune_channels") return prune_channels(root, edit, source);
-  fail(source, ": unknown compress edit kind '", kind, "' (this finch knows: prune_channels)");
+  if (kind == "lowrank" || kind == "tt_linear") {
+    try {
+      return kind == "lowrank" ? apply_lowrank_edit(root, edit) : apply_tt_edit(root, edit);
+    } catch (const Error& e) {
+      fail(source, ": ", e.what());
+    }
+  }
+  fail(source, ": unknown compress edit kind '", kind, "' (this finch knows: prune_channels, lowrank, tt_linear)");
 }
 
 void apply_edits(nn::Module& root, const std::string& edits_json, const std::string& source) {

@@ -8,6 +8,9 @@
 //     "out_channels": O, "groups": G}, "<path>": {"type": "BatchNorm2d", "num_features": F},
 //     "<path>": {"type": "Linear", "in_features": I, "out_features": O}}}
 //   gives each named layer its new (smaller) channel counts; the weights then fill them.
+//   {"kind": "lowrank", "module": path, "rank": r, "layer": "linear" | "conv"} and
+//   {"kind": "tt_linear", "module": path, "in_modes", "out_modes", "ranks"}: a Linear/Conv2d
+//   replaced by its factorized form (compress/lowrank_edit.h, compress/tt.h).
 #pragma once
 
 #include <string>

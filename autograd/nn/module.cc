@@ -32,6 +32,7 @@ TraceCalls::TraceCalls(CallTracer* t) : previous_(t_tracer) { t_tracer = t; }
 TraceCalls::~TraceCalls() { t_tracer = previous_; }
 
 Tensor Module::forward(const Tensor& x) {
+  if (replaced_by_) return replaced_by_->forward(x);
   Depth depth;
   if (call_pass_ != t_pass) {
     call_pass_ = t_pass;
@@ -79,6 +80,19 @@ void Module::add_child(const std::string& name, ModulePtr m) {
   check_new_name(name, "module");
   if (!m) fail(type_name(), ": cannot register a null module as '", name, "'");
   children_.emplace_back(name, std::move(m));
+}
+
+ModulePtr Module::replace_child(const std::string& name, ModulePtr m) {
+  if (!m) fail(type_name(), ": cannot replace child '", name, "' with a null module");
+  for (auto& [n, child] : children_) {
+    if (n != name) continue;
+    if (child == m) return child;
+    ModulePtr old = child;
+    old->replaced_by_ = m;
+    child = std::move(m);
+    return old;
+  }
+  fail(type_name(), ": cannot replace child '", name, "': no child has that name");
 }
 
 static std::string join(const std::string& prefix, const std::string& name) {

@@ -109,6 +109,12 @@ class Module {
   NamedTensors named_buffers(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
   const std::vector<std::pair<std::string, ModulePtr>>& named_children() const { return children_; }
+  // Swaps the child registered as `name` for `m`, keeping its name and place in the order (torch's
+  // setattr on a submodule; compress/ uses it to put a factorized layer where a dense one was).
+  // A parent that calls the child through a typed member (`fc->forward(x)`) still holds the old
+  // one, so the old one hands every forward() to `m` before any tracer or interceptor sees it:
+  // traces, captures and state dicts see only `m`. Returns the old child.
+  ModulePtr replace_child(const std::string& name, ModulePtr m);
   // This module (name "") and every descendant, depth first.
   std::vector<std::pair<std::string, Module*>> named_modules();
 
@@ -151,6 +157,7 @@ class Module {
   NamedTensors params_;
   std::vector<Buffer> buffers_;
   std::shared_ptr<ForwardInterceptor> interceptor_;
+  ModulePtr replaced_by_;  // set by the parent's replace_child(): forward() goes there
   uint64_t call_pass_ = 0;  // the outermost forward this module was last called in
   int64_t calls_ = 0;       // calls within that pass
   std::vector<std::pair<std::string, ModulePtr>> children_;
