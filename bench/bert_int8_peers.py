@@ -103,6 +103,8 @@ def ort_ms(path, threads, feed, a):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if a.no_spin:  # on a loaded machine a spinning pool starves the threads it waits for
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     return time_fn(lambda: sess.run(None, feed), a.iters, a.warmup)
 
@@ -125,6 +127,9 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out (ONNX Runtime and finch only)")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="peers wait passively (ORT allow_spinning 0; run with OMP_WAIT_POLICY=PASSIVE for torch): "
+                         "on a loaded machine their spinning pools collapse at 2 threads")
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--json")
     a = ap.parse_args()
