@@ -63,8 +63,14 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
   Kp_ = std::max<int64_t>(1, (K_ + qs8::kDotAlign - 1) / qs8::kDotAlign) * qs8::kDotAlign;
   const Tensor wc = w.contiguous();
   const int8_t* wp = wc.data<int8_t>();
-  rows_.assign(size_t(OC_ * Kp_), 0);
-  for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  // The row kernel's [OC][Kp] layout is the weight itself when K is a multiple of the row
+  // alignment (every BERT Linear): no copy, so a program holds its int8 weights once plus the
+  // packed form, not three times.
+  w_raw_ = wc;
+  if (Kp_ != K_) {
+    rows_.assign(size_t(OC_ * Kp_), 0);
+    for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  }
   K4_ = (K_ + 3) / 4, OCp_ = (OC_ + kBlock - 1) / kBlock * kBlock;
   packed_.assign(size_t(K4_ * OCp_ * 4), 0);
   for (int64_t oc = 0; oc < OC_; ++oc)
@@ -100,7 +106,7 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
     std::vector<int32_t> acc(static_cast<size_t>(blk));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
-      dq_detail::dot_block(xu.data() + r * Kp_, rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
+      dq_detail::dot_block(xu.data() + r * Kp_, row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
       float* yr = yp + r * OC_ + oc0;
       dq_detail::epilogue(acc.data(), wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, yr);
       activate(act_kind_, yr, m);
@@ -152,7 +158,7 @@ Tensor QDynamicLinear::run_rows(const Tensor& x) const {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = (b / nblk) * kRows, nr = std::min(kRows, rows - r0);
       const int64_t oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
-      dq_detail::dot_block_rows(xu.data() + r0 * Kp_, Kp_, nr, rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m,
+      dq_detail::dot_block_rows(xu.data() + r0 * Kp_, Kp_, nr, row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m,
                                 acc.data(), blk);
       for (int64_t r = r0; r < r0 + nr; ++r) {
         float* yr = yp + r * OC_ + oc0;
@@ -184,7 +190,7 @@ void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t oc0 = b * kBlock, m = std::min(kBlock, OC_ - oc0);
       int32_t* acc = s.acc.data() + oc0;
-      dq_detail::dot_block(s.xu.data(), rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
+      dq_detail::dot_block(s.xu.data(), row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
       dq_detail::epilogue(acc, wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, y + oc0);
       activate(act_kind_, y + oc0, m);
     }

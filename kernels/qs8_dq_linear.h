@@ -43,7 +43,8 @@ class QDynamicLinear {
   std::vector<float> s_w_, bias_;
   std::string act_;
   int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
-  std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
+  std::vector<int8_t> rows_;    // [OC][Kp], zero-padded; empty when K == Kp (w_raw_ is that layout)
+  const int8_t* row_data() const { return rows_.empty() ? w_raw_.data<int8_t>() : rows_.data(); }
   int64_t K4_, OCp_;
   std::vector<int8_t> packed_;  // [K4][OCp][4], zero-padded (dq_detail::dot_block)
   std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
