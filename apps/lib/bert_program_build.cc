@@ -40,7 +40,8 @@ int64_t bert_program_vocab_size(const runtime::Graph& g) { return g.meta.at("voc
 
 runtime::Graph read_bert_program(const std::string& path) {
   runtime::Graph g = runtime::read_program(path);
-  if (!g.meta.is_object() || g.meta.value("model", std::string()) != "bert_qa")
+  const auto model = g.meta.is_object() ? g.meta.find("model") : g.meta.end();
+  if (model == g.meta.end() || !model->is_string() || model->get<std::string>() != "bert_qa")
     fail(path, ": expected a BERT question-answering program (meta.model \"bert_qa\", as infer_squad --save-program "
          "writes), found meta.model ", g.meta.is_object() && g.meta.contains("model") ? g.meta["model"].dump() : "absent");
   bool ok = g.inputs.size() == 3 && g.outputs.size() == 2;

@@ -180,9 +180,10 @@ int run_infer_squad(const SquadInferOptions& o) {
                                             o.int8 ? BertPrecision::int8_dynamic : BertPrecision::fp32);
       if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);
     }
-    precision = program_graph->meta.value("precision", std::string("fp32")) + " program";
     program = std::make_unique<runtime::Program>(std::move(*program_graph), o.model_dir);
     program_graph.reset();
+    // verify (in the Program) has checked that meta.precision, when present, is a string.
+    precision = program->graph().meta.value("precision", std::string("fp32")) + " program";
   } else {
     model = models::load_bert_for_question_answering(o.model_dir);
     model->eval();
