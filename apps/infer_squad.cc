@@ -1,5 +1,6 @@
 // infer_squad: answers SQuAD questions with a Hugging Face BERT question-answering checkpoint in
-// fp32 and reports EM/F1, latency per question, questions per second and peak memory.
+// fp32 (the nn model), as a compiled fp32 or dynamic int8 program (--int8, --model X.finch), and
+// reports EM/F1, latency per question, questions per second and peak memory.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -12,7 +13,9 @@ int main(int argc, char** argv) {
       "Answer SQuAD questions with a BERT question-answering model in the Hugging Face layout\n"
       "(config.json, vocab.txt, model.safetensors). Prints EM/F1 when the file has answers, latency\n"
       "per question (p50, p90), questions per second and peak memory. Example:\n"
-      "  infer_squad --model bert-squad/ --data dev-v1.1.json --threads 2 --predictions preds.json"};
+      "  infer_squad --model bert-squad/ --data dev-v1.1.json --threads 2 --predictions preds.json\n"
+      "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8 --save-program bert-int8.finch\n"
+      "  infer_squad --model bert-int8.finch --vocab bert-squad/vocab.txt --data dev-v1.1.json"};
   finch::apps::SquadInferOptions o;
   finch::apps::add_squad_infer_options(app, o);
   try {

@@ -69,7 +69,7 @@ bool rewrite_rnn(Graph& g, Node& n, bool lstm) {
 
 }  // namespace
 
-DynamicQuantReport quantize_dynamic_graph(Graph& g) {
+DynamicQuantReport quantize_dynamic_graph(Graph& g, const DynamicQuantOptions& options) {
   DynamicQuantReport r;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
@@ -85,6 +85,7 @@ DynamicQuantReport quantize_dynamic_graph(Graph& g) {
       const int32_t w = int8_rows(g, n.inputs[1], "dq_linear");
       g.nodes[i].inputs[1] = w;
       g.nodes[i].op = "dq_linear";
+      if (options.per_row_activations) g.nodes[i].attrs["per_row"] = true;
       ++r.linear;
     } else if (n.op == "embedding") {
       if (!constant_f32(g, input(n, 1), 2)) {

@@ -14,9 +14,16 @@ struct DynamicQuantReport {
   int skipped = 0;  // recurrent / linear / embedding nodes left in float (an LSTM projection, non-constant weights)
 };
 
+struct DynamicQuantOptions {
+  // dq_linear quantizes each row of its input from the row's own min/max (attribute per_row)
+  // instead of the whole input at once: what a transformer needs, whose tokens' ranges differ
+  // by orders of magnitude (one scale for 384 tokens would leave most of them a few codes).
+  bool per_row_activations = false;
+};
+
 // Rewrites `g` in place (a captured fp32 graph, after the float passes) and drops the float
 // weights no node reads any more.
-DynamicQuantReport quantize_dynamic_graph(runtime::Graph& g);
+DynamicQuantReport quantize_dynamic_graph(runtime::Graph& g, const DynamicQuantOptions& options = {});
 
 // Only the embeddings: each embedding with a constant f32 weight becomes qembedding (int8 rows,
 // one scale per row, as above): what QAT's per-row embedding fake quantization simulates

@@ -6,6 +6,7 @@
 #include "kernels/qs8_dq_linear.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "framework/error.h"
@@ -62,8 +63,14 @@ QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Te
   Kp_ = std::max<int64_t>(1, (K_ + qs8::kDotAlign - 1) / qs8::kDotAlign) * qs8::kDotAlign;
   const Tensor wc = w.contiguous();
   const int8_t* wp = wc.data<int8_t>();
-  rows_.assign(size_t(OC_ * Kp_), 0);
-  for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  // The row kernel's [OC][Kp] layout is the weight itself when K is a multiple of the row
+  // alignment (every BERT Linear): no copy, so a program holds its int8 weights once plus the
+  // packed form, not three times.
+  w_raw_ = wc;
+  if (Kp_ != K_) {
+    rows_.assign(size_t(OC_ * Kp_), 0);
+    for (int64_t oc = 0; oc < OC_; ++oc) std::copy(wp + oc * K_, wp + (oc + 1) * K_, rows_.begin() + oc * Kp_);
+  }
   K4_ = (K_ + 3) / 4, OCp_ = (OC_ + kBlock - 1) / kBlock * kBlock;
   packed_.assign(size_t(K4_ * OCp_ * 4), 0);
   for (int64_t oc = 0; oc < OC_; ++oc)
@@ -99,10 +106,66 @@ Tensor QDynamicLinear::run(const Tensor& x) const {
     std::vector<int32_t> acc(static_cast<size_t>(blk));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b / nblk, oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
-      dq_detail::dot_block(xu.data() + r * Kp_, rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
+      dq_detail::dot_block(xu.data() + r * Kp_, row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc.data());
       float* yr = yp + r * OC_ + oc0;
       dq_detail::epilogue(acc.data(), wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, yr);
       activate(act_kind_, yr, m);
+    }
+  });
+  return y;
+}
+
+Tensor QDynamicLinear::run_rows(const Tensor& x) const {
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != K_ || x.numel() == 0)
+    return reference::dq_linear_rows(x, w_raw_, s_w_, bias_raw_, act_);  // its checks and sentences
+  const Tensor xc = x.contiguous();
+  const float* xp = xc.data<float>();
+  const int64_t rows = xc.numel() / K_;
+  // Each row's codes (u8, Kp bytes) and its scale and zero point, as run_row computes them.
+  std::vector<uint8_t> xu(size_t(rows * Kp_), 0);
+  std::vector<float> s_x(static_cast<size_t>(rows));
+  std::vector<int32_t> zx(static_cast<size_t>(rows));
+  std::atomic<int64_t> bad{-1};
+  parallel_for(0, rows, Work::bytes_stream(double(K_) * 8.0), [&](int64_t r0, int64_t r1) {
+    std::vector<int8_t> q(static_cast<size_t>(K_));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xp + r * K_;
+      float lo, hi;
+      if (!dq_detail::min_max_finite(xr, K_, &lo, &hi)) {
+        bad.store(r, std::memory_order_relaxed);  // reported below, outside the pool
+        continue;
+      }
+      const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+      const QParams qp = qparams(spec, {lo}, {hi});
+      const float zf = float(qp.zero_point[0]);
+      s_x[size_t(r)] = qp.scale[0];
+      zx[size_t(r)] = qp.zero_point[0] + 128;
+      quantize_f32_i8(xr, q.data(), K_, QuantArgs{&s_x[size_t(r)], &zf, false, float(qp.qmin), float(qp.qmax)});
+      qs8::to_u8(q.data(), true, K_, xu.data() + r * Kp_);
+    }
+  });
+  if (bad.load() >= 0) fail_not_finite(xp, xc.numel());
+  Shape out_shape = x.shape();
+  out_shape.back() = OC_;
+  Tensor y = empty(out_shape, DType::f32);
+  float* yp = y.data<float>();
+  // Work items are (group of kRows rows, block of output channels): the group shares each
+  // weight load (dot_block_rows), and a batch of one row still uses every thread.
+  constexpr int64_t kRows = 16;
+  const int64_t blk = kBlock, nblk = (OC_ + blk - 1) / blk, ngrp = (rows + kRows - 1) / kRows;
+  parallel_for(0, ngrp * nblk, Work::macs_i8(2.0 * double(kRows * blk * Kp_)), [&](int64_t b0, int64_t b1) {
+    std::vector<int32_t> acc(static_cast<size_t>(kRows * blk));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = (b / nblk) * kRows, nr = std::min(kRows, rows - r0);
+      const int64_t oc0 = (b % nblk) * blk, m = std::min(blk, OC_ - oc0);
+      dq_detail::dot_block_rows(xu.data() + r0 * Kp_, Kp_, nr, row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m,
+                                acc.data(), blk);
+      for (int64_t r = r0; r < r0 + nr; ++r) {
+        float* yr = yp + r * OC_ + oc0;
+        dq_detail::epilogue(acc.data() + (r - r0) * blk, wsum32_.data() + oc0, zx[size_t(r)], s_x[size_t(r)],
+                            s_w_.data() + oc0, bias_.data() + oc0, m, yr);
+        activate(act_kind_, yr, m);
+      }
     }
   });
   return y;
@@ -127,7 +190,7 @@ void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t oc0 = b * kBlock, m = std::min(kBlock, OC_ - oc0);
       int32_t* acc = s.acc.data() + oc0;
-      dq_detail::dot_block(s.xu.data(), rows_.data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
+      dq_detail::dot_block(s.xu.data(), row_data(), Kp_, packed_.data(), K4_, OCp_, oc0, m, acc);
       dq_detail::epilogue(acc, wsum32_.data() + oc0, zx_u8, s_x, s_w_.data() + oc0, bias_.data() + oc0, m, y + oc0);
       activate(act_kind_, y + oc0, m);
     }

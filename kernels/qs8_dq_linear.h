@@ -22,6 +22,9 @@ class QDynamicLinear {
 
   // x: f32 [.., K] -> f32 [.., OC].
   Tensor run(const Tensor& x) const;
+  // The same with each row of x quantized from its own min/max: bit-identical to
+  // reference::dq_linear_rows (and to run_row on each row).
+  Tensor run_rows(const Tensor& x) const;
 
   // Caller-owned buffers of run_row, grown on first use: a recurrent layer keeps one per
   // sequence so its steps allocate nothing. One Scratch per concurrent caller.
@@ -40,7 +43,8 @@ class QDynamicLinear {
   std::vector<float> s_w_, bias_;
   std::string act_;
   int act_kind_ = 0;            // act_ resolved once: 0 none, 1 relu, 2 relu6
-  std::vector<int8_t> rows_;    // [OC][Kp], zero-padded
+  std::vector<int8_t> rows_;    // [OC][Kp], zero-padded; empty when K == Kp (w_raw_ is that layout)
+  const int8_t* row_data() const { return rows_.empty() ? w_raw_.data<int8_t>() : rows_.data(); }
   int64_t K4_, OCp_;
   std::vector<int8_t> packed_;  // [K4][OCp][4], zero-padded (dq_detail::dot_block)
   std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
@@ -58,6 +62,11 @@ void epilogue(const int32_t* acc, const int32_t* wsum, int32_t zx, float s_x, co
 // kernel over packed [K4][OCp][4] (K4 = ceil(K / 4), OCp = OC rounded up to 64, zero-padded).
 void dot_block(const uint8_t* x, const int8_t* rows, int64_t Kp, const int8_t* packed, int64_t K4, int64_t OCp,
                int64_t oc0, int64_t m, int32_t* acc);
+// dot_block for nrows rows of x (row stride x_stride) into acc (row stride acc_stride): on
+// AVX-512 VNNI four rows share each weight load; the sums equal dot_block's row by row.
+void dot_block_rows(const uint8_t* x, int64_t x_stride, int64_t nrows, const int8_t* rows, int64_t Kp,
+                    const int8_t* packed, int64_t K4, int64_t OCp, int64_t oc0, int64_t m, int32_t* acc,
+                    int64_t acc_stride);
 // False when some x[i] (n >= 1) is not finite; else *lo, *hi = the smallest and largest value
 // (the sign of a zero bound may differ from a left-to-right scan: qparams widens the range to
 // include 0, so ±0 give the same scale and zero point).

@@ -86,6 +86,12 @@ Tensor qcat(const std::vector<Tensor>& xs, const std::vector<float>& s, const st
 //   y = fma(float(acc), s_x * s_w[oc], bias[oc])     in f32, one rounding (see .cc).
 Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
                  const std::string& act);
+// The per-row form (a dq_linear node with per_row): each row of x (the last dim) is quantized
+// from its own min/max, so a row of small values keeps its precision beside a row with an
+// outlier (a transformer's tokens differ by orders of magnitude). Row r of the result equals
+// dq_linear(x[r] as [1, K], ...) bit for bit.
+Tensor dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
+                      const std::string& act);
 
 // The accumulator rule (docs/quantization.md §10): qconv2d, qlinear and dq_linear reduce the exact
 // Σ (x − zx)·w + bias modulo 2^32, as the int32 lanes of the fast kernels do. A program must never

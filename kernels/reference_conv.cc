@@ -193,6 +193,25 @@ Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w
   return from_vector(y, out_shape);
 }
 
+Tensor dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
+                      const std::string& act) {
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1)
+    fail("dq_linear: expected input x as F32 [.., K], got ", describe(x));
+  const int64_t K = x.size(-1);
+  if (K < 1 || x.numel() == 0) return dq_linear(x, w, s_w, bias, act);  // its checks; no row to split
+  const Tensor rows = x.contiguous().view({x.numel() / K, K});
+  std::vector<Tensor> ys;
+  for (int64_t r = 0; r < rows.size(0); ++r) ys.push_back(dq_linear(rows.narrow(0, r, 1), w, s_w, bias, act));
+  std::vector<float> y;
+  for (const Tensor& t : ys) {
+    const std::vector<float> v = t.to_vector<float>();
+    y.insert(y.end(), v.begin(), v.end());
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = w.size(0);
+  return from_vector(y, out_shape);
+}
+
 AccumulatorBound accumulator_bound(const Tensor& w, const Tensor& bias, int64_t max_abs_x) {
   if (!w.defined() || w.dtype() != DType::i8 || w.dim() < 1 || w.size(0) < 1)
     fail("accumulator_bound: expected the weight as I8 [OC, ...], got ", describe(w));

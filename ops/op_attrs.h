@@ -82,6 +82,12 @@ inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
 inline constexpr AttrSpec k_cell{"k_cell", AttrKind::integer, true, 0, 15};
 // qlstm / qgru: the reverse direction of a bidirectional layer (each sample's steps reversed).
 inline constexpr AttrSpec reverse{"reverse", AttrKind::boolean, false};
+
+// Transformer ops (op_schema_transformer.cc): attention's head count, narrow_like's dim of the
+// reference input, dq_linear's per-row activation quantization (false: one scale per call).
+inline constexpr AttrSpec heads{"heads", AttrKind::integer, true, 1, double(kMaxWindow)};
+inline constexpr AttrSpec like_dim{"like_dim", AttrKind::integer, true, 0, double(kMaxDims - 1)};
+inline constexpr AttrSpec per_row{"per_row", AttrKind::boolean, false};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

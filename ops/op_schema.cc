@@ -256,11 +256,13 @@ std::vector<OpSchema> build() {
       {"qrelu", x, 1, false, {}, float_like<same_shape>},
       {"qrelu6", x, 1, false, {}, float_like<same_shape>},
       {"qcat", x, 1, true, {attr::dim}, coded<cat_shape>},
-      {"dq_linear", xwb, 2, false, {attr::act}, f32_out_linear},
+      {"dq_linear", xwb, 2, false, {attr::act, attr::per_row}, f32_out_linear},
   };
   t.insert(t.end(), rest.begin(), rest.end());
   const std::vector<OpSchema> rnn = rnn_op_schemas();
   t.insert(t.end(), rnn.begin(), rnn.end());
+  const std::vector<OpSchema> tf = transformer_op_schemas();
+  t.insert(t.end(), tf.begin(), tf.end());
   return t;
 }
 

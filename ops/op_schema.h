@@ -59,6 +59,8 @@ struct OpSchema {
 
 // The recurrent, embedding and indexing ops (op_schema_rnn.cc), appended to the table.
 std::vector<OpSchema> rnn_op_schemas();
+// The transformer encoder's ops (op_schema_transformer.cc: layer_norm, attention, narrow_like).
+std::vector<OpSchema> transformer_op_schemas();
 
 // Every deployable op, float ops first, then the integer ops.
 const std::vector<OpSchema>& op_schemas();

@@ -145,6 +145,7 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
 std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool keep_all) {
   if (inputs.size() != g_.inputs.size())
     fail(what_, ": expected ", g_.inputs.size(), " inputs, got ", inputs.size());
+  const bool var_seq = g_.meta.is_object() && g_.meta.value("variable_sequence", false);
   std::vector<Tensor> vals(g_.values.size());
   for (size_t i = 0; i < g_.values.size(); ++i)
     if (g_.values[i].is_constant()) vals[i] = g_.values[i].data;
@@ -152,11 +153,15 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
     const Value& d = g_.values[size_t(g_.inputs[i])];
     const Tensor& x = inputs[i];
     bool ok = x.defined() && x.dtype() == d.dtype && x.dim() == int64_t(d.shape.size()) && x.dim() > 0;
-    for (int64_t k = 1; ok && k < x.dim(); ++k) ok = x.size(k) == d.shape[size_t(k)];
+    // A variable-sequence program (a BERT encoder) takes any length 1..declared along dim 1; its
+    // memory plan is for the declared (longest) one, so the activation limit still holds.
+    for (int64_t k = 1; ok && k < x.dim(); ++k)
+      ok = k == 1 && var_seq ? x.size(1) >= 1 && x.size(1) <= d.shape[1] : x.size(k) == d.shape[size_t(k)];
     if (!ok)
       fail(what_, ": input '", d.name, "' must be ", dtype_name(d.dtype), " of shape [N", [&] {
         std::string s;
-        for (size_t k = 1; k < d.shape.size(); ++k) s += ", " + std::to_string(d.shape[k]);
+        for (size_t k = 1; k < d.shape.size(); ++k)
+          s += ", " + (k == 1 && var_seq ? "1.." : std::string()) + std::to_string(d.shape[k]);
         return s;
       }(), "], got ", x.defined() ? dtype_name(x.dtype()) + std::string(" ") + shape_str(x.shape()) : "nothing");
     if (i == 0) check_batch(x.size(0));  // before any node allocates its batch-sized output

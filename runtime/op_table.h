@@ -50,6 +50,9 @@ const std::vector<std::pair<std::string, OpImpl>>& quant_ops();
 const std::vector<std::pair<std::string, OpImpl>>& rnn_ops();
 const std::vector<std::pair<std::string, OpImpl>>& quant_rnn_ops();
 const std::vector<std::pair<std::string, OpImpl>>& qlstm_ops();  // qlstm_op.cc
+// The transformer encoder's ops (transformer_ops.cc: layer_norm, attention, narrow_like),
+// merged into rnn_ops().
+const std::vector<std::pair<std::string, OpImpl>>& transformer_ops();
 // The ops whose input 1 is the optional per-sample lengths (I64 [B], each in 1..T).
 inline bool is_recurrent_op(const std::string& op) {
   return op == "lstm" || op == "gru" || op == "dq_lstm" || op == "dq_gru" || op == "qlstm" || op == "qgru";

@@ -149,7 +149,10 @@ Outs dq_linear(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   const quant::QParams w = qparams_of(n, g, n.inputs[1]);
   const std::vector<float> sw = w.per_channel() ? w.scale : std::vector<float>(size_t(in[1].size(0)), w.scale[0]);
   const Tensor b = in.size() > 2 ? in[2] : Tensor();  // a node may list only x and w
-  return {quant::reference::dq_linear(in[0], in[1], sw, b, ops::read_activation(n.attrs, node_where(n)))};
+  const std::string act = ops::read_activation(n.attrs, node_where(n));
+  if (ops::read_bool(n.attrs, ops::attr::per_row, node_where(n), false))
+    return {quant::reference::dq_linear_rows(in[0], in[1], sw, b, act)};
+  return {quant::reference::dq_linear(in[0], in[1], sw, b, act)};
 }
 
 // ---- optimized kernels, prepared at load ----
@@ -248,6 +251,8 @@ std::unique_ptr<NodeKernel> prepare_dq_linear(const Node& n, const Graph& g) {
   std::vector<float> sw = q.per_channel() ? q.scale : std::vector<float>(size_t(w.dim() > 0 ? w.size(0) : 0), q.scale[0]);
   auto k = std::make_shared<const quant::kernels::QDynamicLinear>(w, std::move(sw), constant_input(n, g, 2),
                                                                   ops::read_activation(n.attrs, node_where(n)));
+  if (ops::read_bool(n.attrs, ops::attr::per_row, node_where(n), false))
+    return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run_rows(in[0])}; });
   return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
 }
 

@@ -85,6 +85,7 @@ const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
     };
     for (const auto& e : quant_rnn_ops()) r.push_back(e);
     for (const auto& e : qlstm_ops()) r.push_back(e);
+    for (const auto& e : transformer_ops()) r.push_back(e);
     return r;
   }();
   return t;

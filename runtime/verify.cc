@@ -198,6 +198,9 @@ void check_meta(const Graph& g, const std::string& what, Problems& out) {
   if (const auto it = g.meta.find("width"); it != g.meta.end() &&
       (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>())))
     out.push_back(what + ": meta.width is " + shown(*it) + "; expected a finite number greater than 0");
+  // A transformer program's inputs take any sequence length 1..declared along dim 1 (executor.h).
+  if (const auto it = g.meta.find("variable_sequence"); it != g.meta.end() && !it->is_boolean())
+    out.push_back(what + ": meta.variable_sequence is " + shown(*it) + "; expected true or false");
   // How a quantized program was made (finch verify rebuilds its simulated model from it).
   if (const auto it = g.meta.find("quantization"); it != g.meta.end()) {
     const auto is_name_list = [](const nlohmann::json& j) {

@@ -52,7 +52,8 @@ std::string program_kind(const runtime::Graph& g) {
 }
 
 // Random inputs at the declared shapes with dim 0 = batch: N(0, 1) for float inputs (what a
-// normalized image looks like), uniform codes for integer-coded ones.
+// normalized image looks like), uniform codes for integer-coded ones, uniform token ids and
+// all-ones attention masks for a BERT program's.
 std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64_t seed, const std::string& what) {
   Generator gen(seed);
   std::vector<Tensor> xs;
@@ -61,12 +62,25 @@ std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64
     Shape s = v.shape;
     if (s.empty()) fail(what, ": input '", v.name, "' is a scalar; finch bench needs a batch dimension");
     s[0] = batch;
+    // Token ids (an integer input an embedding reads): uniform over the table's rows; an
+    // attention mask (an integer input an attention reads): every token attended.
+    int64_t rows = 0;
+    bool mask = false;
+    for (const runtime::Node& n : g.nodes) {
+      if ((n.op == "embedding" || n.op == "qembedding") && n.inputs.size() > 1 && n.inputs[0] == i && n.inputs[1] >= 0)
+        rows = g.values[size_t(n.inputs[1])].shape.at(0);
+      mask = mask || (n.op == "attention" && n.inputs.size() > 3 && n.inputs[3] == i);
+    }
     if (v.dtype == DType::f32) xs.push_back(randn(s, gen));
     else if ((v.dtype == DType::i8 || v.dtype == DType::u8) && v.quant)
       xs.push_back(randint(v.quant->qmin, v.quant->qmax + 1, s, gen, v.dtype));
+    else if ((v.dtype == DType::i64 || v.dtype == DType::i32) && rows > 0)
+      xs.push_back(randint(0, rows, s, gen, v.dtype));
+    else if ((v.dtype == DType::i64 || v.dtype == DType::i32) && mask)
+      xs.push_back(ones(s, v.dtype));
     else
       fail(what, ": input '", v.name, "' has dtype ", dtype_name(v.dtype),
-           "; finch bench feeds f32 inputs (or i8/u8 codes with quantization parameters)");
+           "; finch bench feeds f32 inputs, i8/u8 codes with quantization parameters, token ids and attention masks");
   }
   return xs;
 }

@@ -2,6 +2,8 @@
 // throughput, peak memory and the official predictions file.
 #include "apps/lib/squad_infer.h"
 
+#include "apps/lib/bert_program_build.h"
+
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -28,6 +32,8 @@
 #include "framework/tensor.h"
 #include "models/bert_config.h"
 #include "models/bert_io.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace finch::apps {
 
@@ -35,8 +41,14 @@ namespace fs = std::filesystem;
 
 void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_option("--model", o.model_dir,
-                 "Hugging Face BERT question-answering directory (config.json, vocab.txt, model.safetensors)")
+                 "Hugging Face BERT question-answering directory (config.json, vocab.txt, model.safetensors), "
+                 "or a BERT program (.finch, from --save-program; needs --vocab)")
       ->required();
+  app.add_flag("--int8", o.int8,
+               "compile the directory to a dynamic int8 program on the fly (int8 per-channel weights, "
+               "activations quantized per row at run time) and answer with it");
+  app.add_option("--save-program", o.save_program_path,
+                 "write the program compiled from the directory here (fp32, or int8 with --int8)");
   app.add_option("--data", o.data_path, "SQuAD v1.1 or v2.0 JSON file (e.g. dev-v1.1.json)")->required();
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
@@ -119,10 +131,17 @@ double peak_rss_mib() {
 
 int run_infer_squad(const SquadInferOptions& o) {
   validate(o);
-  if (!fs::is_directory(o.model_dir))
-    fail("--model ", o.model_dir, " is not a directory (expected config.json, vocab.txt and model.safetensors)");
+  const bool program_file = fs::is_regular_file(o.model_dir);
+  if (!program_file && !fs::is_directory(o.model_dir))
+    fail("--model ", o.model_dir, " is not a directory (expected config.json, vocab.txt and model.safetensors) or a "
+         ".finch program");
+  if (program_file && o.vocab_path.empty())
+    fail("--model ", o.model_dir, " is a program, which holds no vocabulary: give its vocab.txt with --vocab");
+  if (program_file && (o.int8 || !o.save_program_path.empty()))
+    fail("--int8 and --save-program compile a Hugging Face directory; --model ", o.model_dir,
+         " is already a program");
   // Output folders are checked before the (long) run, not after it.
-  for (const auto* out : {&o.predictions_path, &o.logits_path}) {
+  for (const auto* out : {&o.predictions_path, &o.logits_path, &o.save_program_path}) {
     if (out->empty()) continue;
     const fs::path parent = fs::path(*out).parent_path();
     if (!parent.empty() && !fs::is_directory(parent))
@@ -131,17 +150,44 @@ int run_infer_squad(const SquadInferOptions& o) {
   set_num_threads(o.threads);
 
   // The cheap checks (config against vocabulary and options) come before reading the weights.
-  const models::BertConfig cfg = models::load_bert_config((fs::path(o.model_dir) / "config.json").string());
+  std::optional<runtime::Graph> program_graph;
+  int64_t vocab_size = 0, max_positions = 0;
+  if (program_file) {
+    program_graph = read_bert_program(o.model_dir);
+    vocab_size = bert_program_vocab_size(*program_graph);
+    max_positions = bert_program_max_seq(*program_graph);
+  } else {
+    const models::BertConfig cfg = models::load_bert_config((fs::path(o.model_dir) / "config.json").string());
+    vocab_size = cfg.vocab_size, max_positions = cfg.max_position_embeddings;
+  }
   const std::string vocab_path = o.vocab_path.empty() ? (fs::path(o.model_dir) / "vocab.txt").string() : o.vocab_path;
-  const auto tok = data::WordPieceTokenizer::from_file(vocab_path, tokenizer_options(o.model_dir));
-  if (tok.size() != cfg.vocab_size)
-    fail(vocab_path, ": expected ", cfg.vocab_size, " tokens (vocab_size of ", o.model_dir,
-         "/config.json), found ", tok.size(), "; the vocabulary does not belong to this checkpoint");
-  if (o.max_seq_length > cfg.max_position_embeddings)
-    fail("--max-seq-length ", o.max_seq_length, " exceeds the model's max_position_embeddings (",
-         cfg.max_position_embeddings, ")");
+  const auto tok = data::WordPieceTokenizer::from_file(
+      vocab_path, tokenizer_options(program_file ? fs::path(vocab_path).parent_path().string() : o.model_dir));
+  if (tok.size() != vocab_size)
+    fail(vocab_path, ": expected ", vocab_size, " tokens (the vocab_size of ", o.model_dir, "), found ", tok.size(),
+         "; the vocabulary does not belong to this ", program_file ? "program" : "checkpoint");
+  if (o.max_seq_length > max_positions)
+    fail("--max-seq-length ", o.max_seq_length, " exceeds the ", program_file ? "program's longest sequence (" :
+         "model's max_position_embeddings (", max_positions, ")");
 
-  auto model = models::load_bert_for_question_answering(o.model_dir);
+  // One forward over a batch of features: the nn model (fp32 directory) or a program.
+  std::shared_ptr<models::BertForQuestionAnswering> model;
+  std::unique_ptr<runtime::Program> program;
+  std::string precision = "fp32";
+  if (program_file || o.int8 || !o.save_program_path.empty()) {
+    if (!program_file) {
+      program_graph = bert_program_from_dir(o.model_dir, o.max_seq_length,
+                                            o.int8 ? BertPrecision::int8_dynamic : BertPrecision::fp32);
+      if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);
+    }
+    program = std::make_unique<runtime::Program>(std::move(*program_graph), o.model_dir);
+    program_graph.reset();
+    // verify (in the Program) has checked that meta.precision, when present, is a string.
+    precision = program->graph().meta.value("precision", std::string("fp32")) + " program";
+  } else {
+    model = models::load_bert_for_question_answering(o.model_dir);
+    model->eval();
+  }
   std::vector<data::SquadExample> examples = read_examples(o.data_path);
   // A v2.0 file (one with an impossible question anywhere, --limit or not) is decoded with the
   // null answer and scored by evaluate-v2.0's rules.
@@ -157,7 +203,6 @@ int run_infer_squad(const SquadInferOptions& o) {
   dopt.max_answer_length = o.max_answer_length;
   dopt.version_2 = version_2;
 
-  model->eval();
   NoGradGuard no_grad;  // inference: no tape
   const int64_t S = o.max_seq_length;
   std::map<std::string, std::string> predictions;
@@ -182,9 +227,16 @@ int run_infer_squad(const SquadInferOptions& o) {
         types.insert(types.end(), feats[f].token_type_ids.begin(), feats[f].token_type_ids.end());
         mask.insert(mask.end(), feats[f].attention_mask.begin(), feats[f].attention_mask.end());
       }
-      const auto out = model->forward(from_vector<int64_t>(ids, {B, S}), from_vector<int64_t>(mask, {B, S}),
-                                       from_vector<int64_t>(types, {B, S}));
-      const auto st = out.start_logits.to_vector<float>(), en = out.end_logits.to_vector<float>();
+      const Tensor ids_t = from_vector<int64_t>(ids, {B, S}), mask_t = from_vector<int64_t>(mask, {B, S}),
+                   types_t = from_vector<int64_t>(types, {B, S});
+      std::vector<float> st, en;
+      if (program) {
+        const std::vector<Tensor> out = program->run({ids_t, types_t, mask_t});
+        st = out[0].to_vector<float>(), en = out[1].to_vector<float>();
+      } else {
+        const auto out = model->forward(ids_t, mask_t, types_t);
+        st = out.start_logits.to_vector<float>(), en = out.end_logits.to_vector<float>();
+      }
       for (size_t f = b0; f < b1; ++f) {
         const auto off = ptrdiff_t((f - b0) * size_t(S));
         starts[f].assign(st.begin() + off, st.begin() + off + S);
@@ -209,8 +261,8 @@ int run_infer_squad(const SquadInferOptions& o) {
   if (!o.logits_path.empty()) write_file_atomically(o.logits_path, logits_json.dump() + "\n");
 
   std::sort(latency_ms.begin(), latency_ms.end());
-  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), fp32, threads %d\n", examples.size(),
-              (long long)n_features, (long long)S, get_num_threads());
+  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), %s, threads %d\n", examples.size(),
+              (long long)n_features, (long long)S, precision.c_str(), get_num_threads());
   if (has_answers) {
     const auto score = data::evaluate_squad(examples, predictions, version_2);
     std::printf("exact_match %.2f  f1 %.2f  (SQuAD %s evaluation)\n", score.exact, score.f1,
@@ -221,6 +273,7 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::printf("throughput: %.2f questions/s\n", double(examples.size()) / std::max(total_s, 1e-9));
   std::printf("peak memory: %.1f MiB\n", peak_rss_mib());
   if (!o.predictions_path.empty()) std::printf("predictions: %s\n", o.predictions_path.c_str());
+  if (!o.save_program_path.empty()) std::printf("program: %s\n", o.save_program_path.c_str());
   return 0;
 }
 

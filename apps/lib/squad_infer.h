@@ -13,6 +13,10 @@ namespace finch::apps {
 
 struct SquadInferOptions {
   std::string model_dir, data_path, vocab_path;  // vocab_path empty: model_dir/vocab.txt
+  // model_dir may also be a .finch program (vocab_path then required); int8: compile the
+  // directory to a dynamic int8 program on the fly; save_program: write the program used.
+  bool int8 = false;
+  std::string save_program_path;
   std::string predictions_path;                  // empty: none written
   std::string logits_path;                       // empty: none written (for the parity script)
   int threads = 0;                               // 0: all cores

@@ -1,7 +1,8 @@
 // kernels::QDynamicLinear against reference::dq_linear, bit for bit (f32 outputs compared as
 // bits), on every Highway target: K around 4 and the 64-byte row padding, OC around the 64-channel
 // blocks, batched rows, per-channel scales, bias or none, each fused activation, inputs whose
-// range is one-sided, tiny or huge, and 1 and 2 threads; the same for the one-row run_row.
+// range is one-sided, tiny or huge, and 1 and 2 threads; the same for the one-row run_row and
+// the per-row run_rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -105,6 +106,74 @@ TEST(QDynamicLinear, RunRowMatchesReferenceEveryTarget) {
   });
   set_num_threads(0);
   EXPECT_EQ(cases, 80 * int(::finch::test::hwy_targets_to_test().size()));
+}
+
+// run_rows (dq_linear with per_row): each row quantized from its own range. Rows of very
+// different magnitudes (as a transformer's tokens) in one input; every output is the bits of
+// reference::dq_linear_rows, whose row r is dq_linear of that row alone.
+TEST(QDynamicLinear, RunRowsMatchesReferenceEveryTarget) {
+  std::mt19937 rng(13);
+  int cases = 0;
+  for_each_target([&](uint32_t) {
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (int it = 0; it < 30; ++it) {
+        const int64_t K = std::initializer_list<int64_t>{1, 4, 5, 63, 64, 65, 130}.begin()[rng() % 7];
+        const int64_t OC = std::initializer_list<int64_t>{1, 7, 64, 65, 130}.begin()[rng() % 5];
+        const int64_t rows = std::initializer_list<int64_t>{1, 2, 3, 9, 21}.begin()[rng() % 5];
+        std::vector<Tensor> parts;
+        for (int64_t r = 0; r < rows; ++r) parts.push_back(random_f32(rng, {1, K}, int(rng() % 4)));
+        std::vector<float> xv;
+        for (const Tensor& t : parts) {
+          const auto v = t.to_vector<float>();
+          xv.insert(xv.end(), v.begin(), v.end());
+        }
+        const Tensor x = from_vector(xv, {rows, K});
+        const Tensor w = random_code_tensor(rng, {OC, K}, DType::i8, int(rng() % 4));
+        std::vector<float> sw(static_cast<size_t>(OC));
+        for (float& s : sw) s = std::exp2(std::uniform_real_distribution<float>(-12, -2)(rng));
+        Tensor bias;
+        if (rng() % 3) bias = random_f32(rng, {OC}, 0);
+        const char* act = std::initializer_list<const char*>{"none", "relu", "relu6"}.begin()[rng() % 3];
+        const Tensor want = qr::dq_linear_rows(x, w, sw, bias, act).contiguous();
+        const Tensor got = QDynamicLinear(w, sw, bias, act).run_rows(x);
+        ASSERT_EQ(got.shape(), want.shape());
+        for (int64_t i = 0; i < want.numel(); ++i)
+          ASSERT_EQ(bits(got.data<float>()[i]), bits(want.data<float>()[i]))
+              << "K " << K << " OC " << OC << " rows " << rows << " act " << act << " element " << i;
+        // The reference's definition: row r alone.
+        const int64_t r = int64_t(rng() % uint64_t(rows));
+        const Tensor one = qr::dq_linear(parts[size_t(r)], w, sw, bias, act).contiguous();
+        for (int64_t i = 0; i < OC; ++i) ASSERT_EQ(bits(one.data<float>()[i]), bits(want.data<float>()[r * OC + i]));
+        ++cases;
+      }
+    }
+  });
+  set_num_threads(0);
+  EXPECT_EQ(cases, 60 * int(::finch::test::hwy_targets_to_test().size()));
+  // A row of small values next to a row of large ones keeps its precision per row, not per tensor.
+  std::mt19937 r2(1);
+  const Tensor w = random_code_tensor(r2, {16, 32}, DType::i8, 0);
+  const std::vector<float> sw(16, 0.01f);
+  std::vector<float> xv(64);
+  for (int i = 0; i < 32; ++i) xv[size_t(i)] = 1e-3f * float(i % 7 - 3), xv[size_t(32 + i)] = 100.0f * float(i % 5 - 2);
+  const Tensor x = from_vector(xv, {2, 32});
+  const auto exact = [&](int64_t oc) {
+    double a = 0;
+    for (int k = 0; k < 32; ++k) a += double(xv[size_t(k)]) * double(w.data<int8_t>()[oc * 32 + k]) * 0.01;
+    return a;
+  };
+  const Tensor per_row = QDynamicLinear(w, sw, Tensor(), "none").run_rows(x);
+  const Tensor per_tensor = QDynamicLinear(w, sw, Tensor(), "none").run(x);
+  double err_row = 0, err_tensor = 0;
+  for (int64_t oc = 0; oc < 16; ++oc) {
+    err_row = std::max(err_row, std::abs(per_row.data<float>()[oc] - exact(oc)));
+    err_tensor = std::max(err_tensor, std::abs(per_tensor.data<float>()[oc] - exact(oc)));
+  }
+  EXPECT_LT(err_row * 50, err_tensor) << "per-row " << err_row << " per-tensor " << err_tensor;
+  Tensor bad = x.clone();
+  bad.data<float>()[40] = INFINITY;
+  EXPECT_THROW(QDynamicLinear(w, sw, Tensor(), "none").run_rows(bad), Error);
 }
 
 // A non-finite value anywhere (vector body or scalar tail of the min/max scan) is an error on

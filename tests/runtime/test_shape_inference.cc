@@ -139,6 +139,13 @@ static void float_cases() {
   check({"embedding", {from_vector<int64_t>({0, 2, 1, 2}, {2, 2}), f32({3, 5})}, json::object()});
   check({"permute", {f32({2, 3, 4})}, {{"dims", {0, 2, 1}}}});
   check({"select", {f32({2, 3, 4})}, {{"dim", 0}, {"index", -1}}});
+  // The transformer encoder's ops (op_schema_transformer.cc).
+  check({"layer_norm", {f32({2, 3, 8}), f32({8}), f32({8})}, {{"eps", 1e-12}}});
+  check({"layer_norm", {f32({5}), Tensor(), Tensor()}, {{"eps", 1e-5}}});
+  check({"attention", {f32({2, 5, 8}), f32({2, 5, 8}), f32({2, 5, 8}), from_vector<int64_t>({1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {2, 5})},
+         {{"heads", 2}}});
+  check({"attention", {f32({1, 3, 6}), f32({1, 3, 6}), f32({1, 3, 6})}, {{"heads", 3}}});
+  check({"narrow_like", {f32({9, 4}), zeros({2, 5}, DType::i64)}, {{"dim", 0}, {"like_dim", 1}}});
 }
 
 static void integer_cases() {
