@@ -237,6 +237,9 @@ int run_prune(PruneOptions o, const std::string& command_line) {
     so.score = compress::parse_score(o.score);
     so.global = o.global;
     const auto r = compress::prune_structured(*model, example, so, [&](nn::Module& m) { accumulate_gradients(c, m); });
+    if (r.prunable_channels == 0)
+      fail(t.model, " has no channels that structured pruning can remove (every channel reaches the input, the "
+                    "output or an op the analysis does not know; docs/pruning.md)");
     edits = compress::append_edit(edits, r.edit);
     recalibrate_bn(c);
     const train::EvalResult pruned = test(c);
