@@ -64,6 +64,9 @@ class Program {
   void check_batch(int64_t batch) const;
   // How many nodes run on an optimized kernel prepared at load (the rest on their plain fn).
   int64_t optimized_nodes() const;
+  // How many nodes run() skips because an earlier node's fused kernel computes them (a qadd
+  // fused into the qconv2d it reads); run_all() runs every node as stored.
+  int64_t fused_nodes() const;
 
   // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch,
   // at least 1, and small enough that batch × the arena stays within the activation limit).
@@ -85,11 +88,18 @@ class Program {
   int64_t max_activation_bytes_ = 0;
   std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
   std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
+  // Load-time fusion (op_table.h prepare_qconv2d_add), used by run() only: fused_[i] computes
+  // node i and the node fused_add_[i] at once, reading node i's inputs and then value
+  // fused_extra_[i]; that node is then skipped (its own inputs are still released after it).
+  std::vector<std::unique_ptr<NodeKernel>> fused_;
+  std::vector<int32_t> fused_add_, fused_extra_;
+  std::vector<bool> fused_away_;
   bool profiling_ = false;
   std::vector<double> seconds_;
   int64_t runs_ = 0;
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
+  void fuse_residual_adds();
 };
 
 }  // namespace finch::runtime
