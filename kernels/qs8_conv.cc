@@ -245,16 +245,25 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
             qs8::qu8s8_gemm_tile(wb, xt, K4, T, rows, count, rq_.data() + oc0, oq, o, dst_plane, 1);
         }
       }
-      if (e && !compact) {  // the fused add over the codes this rectangle just stored
-        const int64_t oc_end = g * OCg + std::min(OCg, blk_end * qs8::kMR);
-        for (int64_t oc = g * OCg + blk_begin * qs8::kMR; oc < oc_end; ++oc) {
-          const int64_t base = (n * OC_ + oc) * P;
-          if (!segmented) {
-            qs8_add_range(add, base + q0, base + q0 + count);
-            continue;
-          }
-          for (int s = 0; s < segs.n; ++s) qs8_add_range(add, base + segs.off[s] + segs.lo[s], base + segs.off[s] + segs.hi[s]);
+    }
+    // The fused add over the codes this rectangle stored: per channel, one call over the
+    // rectangle's output pixels of each (image, group), which are contiguous in the output (the
+    // virtual columns the tiles skip are not in it); whole planes of consecutive channels in one
+    // call. Short calls cost a vector tail each: per tile and channel (28-pixel rows) ResNet-20
+    // int8 ran 1.5× slower, per channel 1.02×.
+    if (e && !compact) {
+      auto first_out = [&](int64_t q) { return q / Wq * OW + std::min(q % Wq, OW); };  // virtual -> output
+      const int64_t oc_b = blk_begin * qs8::kMR, oc_e = std::min(OCg, blk_end * qs8::kMR);
+      for (int64_t ia = i0; ia < i1;) {
+        const int64_t ng = ia / tiles, ib = std::min(i1, (ng + 1) * tiles);
+        const int64_t lo = first_out(ia % tiles * T), hi = first_out(std::min(Pv, ((ib - 1) % tiles + 1) * T));
+        const int64_t base = (ng / G * OC_ + ng % G * OCg) * P;
+        if (lo == 0 && hi == P) {
+          qs8_add_range(add, base + oc_b * P, base + oc_e * P);
+        } else {
+          for (int64_t oc = oc_b; oc < oc_e; ++oc) qs8_add_range(add, base + oc * P + lo, base + oc * P + hi);
         }
+        ia = ib;
       }
     }
   });

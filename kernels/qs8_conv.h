@@ -48,9 +48,9 @@ class QConv2d {
 
   // x: x_dtype [N, C, H, W] (any strides) -> out_dtype [N, OC, OH, OW].
   Tensor run(const Tensor& x) const;
-  // run(x) and then the add of `e` with r (e.r_dtype [N, OC, OH, OW], any strides), applied to
-  // each output tile right after it is stored, while it is in L1 and inside the conv's own
-  // thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
+  // run(x) and then the add of `e` with r (e.r_dtype [N, OC, OH, OW], any strides), applied by
+  // each thread to the outputs it has just stored, while they are in cache and inside the conv's
+  // own thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
   // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
   Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
 

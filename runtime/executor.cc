@@ -79,7 +79,7 @@ int64_t Program::optimized_nodes() const {
 
 int64_t Program::fused_nodes() const { return std::count(fused_away_.begin(), fused_away_.end(), true); }
 
-void Program::fuse_residual_adds() {
+void Program::fuse_residual_adds(bool enabled) {
   // A qadd reading a qconv2d's output that nothing else reads (nor the graph's outputs) runs as
   // that conv's epilogue: the add per output tile inside the conv's thread region, not one more
   // pass and fork/join. The add's other operand must exist when the conv runs (made by an
@@ -94,7 +94,7 @@ void Program::fuse_residual_adds() {
       if (v >= 0) ++readers[size_t(v)];
   }
   for (int32_t v : g_.outputs) ++readers[size_t(v)];
-  for (size_t i = 0; i < N; ++i) {
+  for (size_t i = 0; enabled && i < N; ++i) {
     const Node& add = g_.nodes[i];
     if (add.op != "qadd" || !kernels_[i] || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     int best = -1;
@@ -156,7 +156,7 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   for (size_t v = 0; v < g_.values.size(); ++v) widen[v] = widen[v] || !read[v];
   for (int32_t v : g_.outputs) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
-  fuse_residual_adds();
+  fuse_residual_adds(options.fuse);
   last_use_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.nodes.size(); ++i)
     for (int32_t v : g_.nodes[i].inputs)

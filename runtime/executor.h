@@ -36,6 +36,9 @@ struct ProgramOptions {
   // is refused before anything is allocated. 0: FINCH_MAX_ACTIVATION_BYTES when set, else 4 GiB
   // (runtime/verify.h). A tiny hostile file must not be able to ask for gigabytes.
   int64_t max_activation_bytes = 0;
+  // false: run() runs every node as stored, as run_all() does, instead of fusing a qadd into the
+  // qconv2d it reads (the results are identical; for measuring what the fusion gains).
+  bool fuse = true;
 };
 
 class Program {
@@ -99,7 +102,7 @@ class Program {
   int64_t runs_ = 0;
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
-  void fuse_residual_adds();
+  void fuse_residual_adds(bool enabled);
 };
 
 }  // namespace finch::runtime
