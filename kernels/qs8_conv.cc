@@ -209,8 +209,14 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   const double cell_macs = double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) * double(K);
   const int64_t* const offs = off.data();  // a local: in the lambda `off` is the worker's own
   const double cell_add_bytes = e ? 3.0 * double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) : 0.0;
-  parallel_for_2d(items, blocks,
-                  Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)) + Work::bytes(cell_add_bytes),
+  const Work per_cell =
+      Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)) + Work::bytes(cell_add_bytes);
+  // The add runs inside the region only where every rectangle holds whole planes (the pixel
+  // tiles are not split): split tiles leave each channel two short runs, a vector tail each,
+  // and at 2 threads under load (the caller then runs both rectangles) that cost 8 % of
+  // ResNet-20. Otherwise it is one pass after the region, split as the unfused qadd splits it.
+  const bool add_inside = e && !compact && plan_2d(items, blocks, per_cell, get_num_threads()).m_parts == 1;
+  parallel_for_2d(items, blocks, per_cell,
                   [&](int64_t i0, int64_t i1, int64_t blk_begin, int64_t blk_end) {
     thread_local std::vector<uint8_t> tile_store;
     uint8_t* const tile = indirect ? nullptr : qs8::aligned_tile(tile_store, K4 * T * 4);
@@ -246,12 +252,11 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
         }
       }
     }
-    // The fused add over the codes this rectangle stored: per channel, one call over the
-    // rectangle's output pixels of each (image, group), which are contiguous in the output (the
-    // virtual columns the tiles skip are not in it); whole planes of consecutive channels in one
-    // call. Short calls cost a vector tail each: per tile and channel (28-pixel rows) ResNet-20
-    // int8 ran 1.5× slower, per channel 1.02×.
-    if (e && !compact) {
+    // The fused add over the codes this rectangle stored: per (image, group), the rectangle's
+    // output pixels of each channel are contiguous in the output (the virtual columns the tiles
+    // skip are not in it), and whole planes of consecutive channels are one call. (Per tile and
+    // channel, 28-pixel rows with a vector tail each, ResNet-20 int8 ran 1.5× slower.)
+    if (add_inside) {
       auto first_out = [&](int64_t q) { return q / Wq * OW + std::min(q % Wq, OW); };  // virtual -> output
       const int64_t oc_b = blk_begin * qs8::kMR, oc_e = std::min(OCg, blk_end * qs8::kMR);
       for (int64_t ia = i0; ia < i1;) {
@@ -267,6 +272,8 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
       }
     }
   });
+  if (e && !compact && !add_inside)
+    parallel_for(0, y.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(add, lo, hi); });
   if (compact)
     parallel_for(0, N * OC_, Work::bytes(double(Pv + P) + (e ? 3.0 * double(P) : 0.0)), [&](int64_t b, int64_t end) {
       for (int64_t row = b; row < end; ++row) {
