@@ -80,9 +80,9 @@ int64_t Program::optimized_nodes() const {
 int64_t Program::fused_nodes() const { return std::count(fused_away_.begin(), fused_away_.end(), true); }
 
 void Program::fuse_residual_adds(bool enabled) {
-  // A qadd reading a qconv2d's output that nothing else reads (nor the graph's outputs) runs as
-  // that conv's epilogue: the add per output tile inside the conv's thread region, not one more
-  // pass and fork/join. The add's other operand must exist when the conv runs (made by an
+  // A qadd reading a qconv2d's output (an add reading a conv2d's) that nothing else reads (nor
+  // the graph's outputs) runs as that conv's epilogue: the add over the outputs each thread has
+  // just stored, inside the conv's thread region, not one more node, pass and fork/join. The add's other operand must exist when the conv runs (made by an
   // earlier node, or an input or constant): of ResNet's downsample blocks that is the later conv.
   const size_t V = g_.values.size(), N = g_.nodes.size();
   fused_.resize(N);
@@ -96,22 +96,25 @@ void Program::fuse_residual_adds(bool enabled) {
   for (int32_t v : g_.outputs) ++readers[size_t(v)];
   for (size_t i = 0; enabled && i < N; ++i) {
     const Node& add = g_.nodes[i];
-    if (add.op != "qadd" || !kernels_[i] || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    if ((add.op != "qadd" && add.op != "add") || !kernels_[i] || add.inputs.size() != 2 || add.outputs.size() != 1)
+      continue;
+    const char* conv_op = add.op == "qadd" ? "qconv2d" : "conv2d";
     int best = -1;
     for (int k = 0; k < 2; ++k) {
       const int32_t v = add.inputs[size_t(k)], other = add.inputs[size_t(1 - k)];
       if (v < 0 || other < 0 || v == other || readers[size_t(v)] != 1) continue;
       const int32_t j = producer[size_t(v)];
-      if (j < 0 || !kernels_[size_t(j)] || fused_[size_t(j)] || g_.nodes[size_t(j)].op != "qconv2d") continue;
+      if (j < 0 || !kernels_[size_t(j)] || fused_[size_t(j)] || g_.nodes[size_t(j)].op != conv_op) continue;
       if (producer[size_t(other)] >= j) continue;  // not there yet when the conv runs
       if (best < 0 || j > producer[size_t(add.inputs[size_t(best)])]) best = k;
     }
     if (best < 0) continue;
     const int32_t j = producer[size_t(add.inputs[size_t(best)])];
     try {
-      fused_[size_t(j)] = prepare_qconv2d_add(g_.nodes[size_t(j)], add, best, g_);
+      fused_[size_t(j)] = add.op == "qadd" ? prepare_qconv2d_add(g_.nodes[size_t(j)], add, best, g_)
+                                           : prepare_conv2d_add(g_.nodes[size_t(j)], add, best, g_);
     } catch (const Error& e) {
-      fail(what_, ": node '", add.name, "' (qadd) fused into '", g_.nodes[size_t(j)].name, "' failed: ", e.what());
+      fail(what_, ": node '", add.name, "' (", add.op, ") fused into '", g_.nodes[size_t(j)].name, "' failed: ", e.what());
     }
     if (!fused_[size_t(j)]) continue;
     fused_add_[size_t(j)] = int32_t(i), fused_extra_[size_t(j)] = add.inputs[size_t(1 - best)];

@@ -35,6 +35,9 @@ using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g)
 // It takes the conv's inputs followed by the add's other operand and returns the add's output,
 // bit for bit what the two nodes give. Null when the pair cannot be fused (both then run as stored).
 std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
+// The same for a float conv2d (no activation of its own, the packed fp32 kernel) and an add with
+// alpha 1 over one shape (float_ops.cc): the add's activation applies after the sum.
+std::unique_ptr<NodeKernel> prepare_conv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
 
 // An op's implementation. Its inputs, attributes and shape rule are declared once in the op
 // schema (ops/op_schema.h): the Program checks every node against it before anything runs, so
