@@ -85,7 +85,6 @@ void Program::fuse_residual_adds(bool enabled) {
   // just stored, inside the conv's thread region, not one more node, pass and fork/join. The add's other operand must exist when the conv runs (made by an
   // earlier node, or an input or constant): of ResNet's downsample blocks that is the later conv.
   const size_t V = g_.values.size(), N = g_.nodes.size();
-  fused_.resize(N);
   fused_add_.assign(N, -1), fused_extra_.assign(N, -1), fused_away_.assign(N, false);
   std::vector<int32_t> producer(V, -1), readers(V, 0);
   for (size_t i = 0; i < N; ++i) {
@@ -104,19 +103,21 @@ void Program::fuse_residual_adds(bool enabled) {
       const int32_t v = add.inputs[size_t(k)], other = add.inputs[size_t(1 - k)];
       if (v < 0 || other < 0 || v == other || readers[size_t(v)] != 1) continue;
       const int32_t j = producer[size_t(v)];
-      if (j < 0 || !kernels_[size_t(j)] || fused_[size_t(j)] || g_.nodes[size_t(j)].op != conv_op) continue;
+      if (j < 0 || !kernels_[size_t(j)] || fused_add_[size_t(j)] >= 0 || g_.nodes[size_t(j)].op != conv_op) continue;
       if (producer[size_t(other)] >= j) continue;  // not there yet when the conv runs
       if (best < 0 || j > producer[size_t(add.inputs[size_t(best)])]) best = k;
     }
     if (best < 0) continue;
     const int32_t j = producer[size_t(add.inputs[size_t(best)])];
+    std::unique_ptr<NodeKernel> k;
     try {
-      fused_[size_t(j)] = add.op == "qadd" ? prepare_qconv2d_add(g_.nodes[size_t(j)], add, best, g_)
-                                           : prepare_conv2d_add(g_.nodes[size_t(j)], add, best, g_);
+      k = add.op == "qadd" ? prepare_qconv2d_add(g_.nodes[size_t(j)], add, best, g_)
+                           : prepare_conv2d_add(g_.nodes[size_t(j)], add, best, g_);
     } catch (const Error& e) {
       fail(what_, ": node '", add.name, "' (", add.op, ") fused into '", g_.nodes[size_t(j)].name, "' failed: ", e.what());
     }
-    if (!fused_[size_t(j)]) continue;
+    if (!k) continue;
+    kernels_[size_t(j)] = std::move(k);  // replaces the conv's own (one packed copy of its weights)
     fused_add_[size_t(j)] = int32_t(i), fused_extra_[size_t(j)] = add.inputs[size_t(1 - best)];
     fused_away_[i] = true;
   }
@@ -212,7 +213,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
   std::vector<Tensor> in;
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
-    const bool fused = !keep_all && fused_[i];
+    const bool fused = !keep_all && fused_add_[i] >= 0;
     if (keep_all || !fused_away_[i]) {  // a fused-away node was computed by its conv
       in.clear();
       for (int32_t v : n.inputs) in.push_back(v >= 0 ? vals[size_t(v)] : Tensor());
@@ -220,7 +221,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<Tensor> out;
       try {
-        out = fused ? fused_[i]->run(in) : kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
+        out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
       } catch (const Error& e) {
         fail(what_, ": node '", n.name, "' (", n.op, fused ? ", with its fused add" : "", ") failed: ", e.what());
       }

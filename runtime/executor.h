@@ -91,10 +91,10 @@ class Program {
   int64_t max_activation_bytes_ = 0;
   std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
   std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
-  // Load-time fusion (op_table.h prepare_qconv2d_add), used by run() only: fused_[i] computes
-  // node i and the node fused_add_[i] at once, reading node i's inputs and then value
-  // fused_extra_[i]; that node is then skipped (its own inputs are still released after it).
-  std::vector<std::unique_ptr<NodeKernel>> fused_;
+  // Load-time fusion (op_table.h prepare_qconv2d_add), used by run() only: where fused_add_[i]
+  // >= 0, kernels_[i] is the fused kernel, which given value fused_extra_[i] after node i's inputs
+  // computes node i and node fused_add_[i] at once (that node is then skipped; its own inputs
+  // are still released after it), and given node i's inputs alone (run_all) node i as stored.
   std::vector<int32_t> fused_add_, fused_extra_;
   std::vector<bool> fused_away_;
   bool profiling_ = false;

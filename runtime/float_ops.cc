@@ -321,22 +321,24 @@ std::unique_ptr<NodeKernel> prepare_conv2d_add(const Node& n, const Node& add, i
   const Shape& ws = g.values[size_t(n.inputs[1])].shape;
   const ops::Conv2dParams p = conv_params(n);
   if (xs.size() != 4 || ws.size() != 4 || (p.groups > 1 && ops::is_depthwise(xs[1], ws[0], p.groups))) return nullptr;
-  auto k = std::make_shared<const quant::kernels::F32Conv2d>(g.values[size_t(n.inputs[1])].data, bias_constant(n, g),
-                                                             p, fused_act(add), xs[2], xs[3]);
+  // The conv node's one kernel (its weights packed once): given the conv's inputs it is the plain
+  // conv (run_all), given the add's other operand after them (executor.cc appends it), the pair.
   class Fused final : public NodeKernel {
    public:
-    explicit Fused(std::shared_ptr<const quant::kernels::F32Conv2d> k) : k_(std::move(k)) {}
-    // in: the conv's inputs, then the add's other operand (executor.cc appends it).
+    Fused(quant::kernels::F32Conv2d k, quant::kernels::FusedAct act, size_t conv_inputs)
+        : k_(std::move(k)), act_(act), conv_inputs_(conv_inputs) {}
     std::vector<Tensor> run(const std::vector<Tensor>& in) const override {
-      const Tensor& res = in.back();
-      if (res.dtype() != DType::f32 || !res.is_contiguous()) return {k_->run(in[0], res.to(DType::f32).contiguous())};
-      return {k_->run(in[0], res)};
+      if (in.size() <= conv_inputs_) return {k_.run(in[0])};
+      return {k_.run(in[0], in.back().contiguous(), act_)};
     }
 
    private:
-    std::shared_ptr<const quant::kernels::F32Conv2d> k_;
+    quant::kernels::F32Conv2d k_;
+    quant::kernels::FusedAct act_;
+    size_t conv_inputs_;
   };
-  return std::make_unique<Fused>(std::move(k));
+  quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, fused_act(n), xs[2], xs[3]);
+  return std::make_unique<Fused>(std::move(k), fused_act(add), n.inputs.size());
 }
 
 const std::vector<std::pair<std::string, OpImpl>>& float_ops() {

@@ -32,8 +32,9 @@ using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g)
 
 // Load-time fusion (executor.cc): one kernel for a qconv2d node `conv` and the qadd node `add`
 // that reads the conv's output as its operand `conv_operand` (0 or 1) and is its only reader.
-// It takes the conv's inputs followed by the add's other operand and returns the add's output,
-// bit for bit what the two nodes give. Null when the pair cannot be fused (both then run as stored).
+// It replaces the conv's own kernel: given the conv's inputs followed by the add's other operand
+// it returns the add's output, bit for bit what the two nodes give; given the conv's inputs alone,
+// the conv's output (run_all). Null when the pair cannot be fused (both then run as stored).
 std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
 // The same for a float conv2d (no activation of its own, the packed fp32 kernel) and an add with
 // alpha 1 over one shape (float_ops.cc): the add's activation applies after the sum.

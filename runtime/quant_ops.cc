@@ -221,12 +221,16 @@ std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& n, const Node& add, 
   const ops::CodeRange cr = code_range(n), ar = code_range(add);
   auto k = std::make_shared<const quant::kernels::QConv2d>(w, b, multipliers_of(n, g, x, y), p, x.dtype, x.z, y.z,
                                                            cr.qmin, cr.qmax, y.dtype);
+  const size_t conv_inputs = n.inputs.size();
   quant::kernels::QAddEpilogue e;
   e.s_conv = y.s, e.z_conv = y.z, e.s_r = r.s, e.z_r = r.z, e.r_dtype = r.dtype;
   e.s_out = out.s, e.z_out = out.z, e.qmin = ar.qmin, e.qmax = ar.qmax, e.out_dtype = out.dtype;
   e.conv_first = conv_operand == 0;
-  // in: the conv's inputs, then the add's other operand (executor.cc appends it).
-  return kernel([k, e](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run_add(in[0], in.back(), e)}; });
+  // The conv node's one kernel (its weights packed once): given the conv's inputs it is the plain
+  // conv (run_all), given the add's other operand after them (executor.cc appends it), the pair.
+  return kernel([k, e, conv_inputs](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{in.size() > conv_inputs ? k->run_add(in[0], in.back(), e) : k->run(in[0])};
+  });
 }
 
 namespace {
