@@ -5,11 +5,16 @@
 //
 //   build/bin/bench_threads /tmp/p/resnet20-fp32.finch /tmp/p/resnet20-int8.finch --iters 300 --rounds 3
 //   build/bin/bench_threads /tmp/p/resnet20-fp32.finch --profile
+// With --fusion-ab it instead times each program with and without the load-time fusion
+// (ProgramOptions::fuse: a qadd run as its qconv2d's epilogue), alternating the two in every
+// round, after checking that they give the same outputs:
+//   build/bin/bench_threads /tmp/p/resnet20-int8.finch --fusion-ab --iters 300 --rounds 5
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <ctime>
 #include <vector>
 
 #include "framework/error.h"
@@ -56,13 +61,57 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// The median ms of one program fused and unfused at 1..max_threads, the two alternating.
+void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t rounds, int64_t max_threads) {
+  runtime::ProgramOptions off;
+  off.fuse = false;
+  runtime::Program fused(runtime::read_program(path), path), plain(runtime::read_program(path), path, off);
+  const std::vector<Tensor> xs = inputs_for(fused.graph(), path);
+  const std::vector<Tensor> a = fused.run(xs), b = plain.run(xs);
+  for (size_t k = 0; k < a.size(); ++k) {
+    const Tensor fa = a[k].to(DType::f32).contiguous(), fb = b[k].to(DType::f32).contiguous();
+    if (fa.to_vector<float>() != fb.to_vector<float>()) fail(path, ": output ", k, " differs with the fusion");
+  }
+  // Also the calling thread's CPU time per run: at 1 thread it leaves out the time the OS gave
+  // other processes in the middle of a run, which dominates wall-time noise on a loaded machine.
+  auto cpu_ms = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return 1e3 * double(ts.tv_sec) + 1e-6 * double(ts.tv_nsec);
+  };
+  std::vector<std::vector<double>> ms(2 * size_t(max_threads + 1)), cpu(ms.size());
+  for (int64_t r = 0; r < rounds; ++r)
+    for (int t = 1; t <= int(max_threads); ++t) {
+      set_num_threads(t);
+      for (int which = 0; which < 2; ++which) {
+        const int pick = int(r + which) % 2;  // alternate which goes first
+        runtime::Program& p = pick == 0 ? fused : plain;
+        for (int64_t w = 0; w < warmup; ++w) p.run(xs);
+        for (int64_t k = 0; k < iters; ++k) {
+          const auto t0 = Clock::now();
+          const double c0 = cpu_ms();
+          p.run(xs);
+          cpu[size_t(2 * t + pick)].push_back(cpu_ms() - c0);
+          ms[size_t(2 * t + pick)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+      }
+    }
+  std::printf("%s: %lld nodes fused away\n", path.c_str(), static_cast<long long>(fused.fused_nodes()));
+  for (int t = 1; t <= int(max_threads); ++t) {
+    const double f = median(ms[size_t(2 * t)]), u = median(ms[size_t(2 * t + 1)]);
+    const double fc = median(cpu[size_t(2 * t)]), uc = median(cpu[size_t(2 * t + 1)]);
+    std::printf("  %d thr: fused %.4f ms, unfused %.4f ms, fused / unfused %.3f; caller CPU %.4f / %.4f ms = %.3f\n", t,
+                f, u, f / u, fc, uc, fc / uc);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> programs;
     int64_t iters = 300, warmup = 50, rounds = 3, max_threads = 2;
-    bool profile = false;
+    bool profile = false, ab = false;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&] {
@@ -74,13 +123,18 @@ int main(int argc, char** argv) {
       else if (a == "--rounds") rounds = parse_count("--rounds", next(), 1, 1000);
       else if (a == "--threads") max_threads = parse_count("--threads", next(), 2, 64);
       else if (a == "--profile") profile = true;
+      else if (a == "--fusion-ab") ab = true;
       else if (!a.empty() && a[0] == '-')
-        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile)");
+        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab)");
       else programs.push_back(a);
     }
     if (programs.empty())
-      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile]");
+      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile | --fusion-ab]");
     for (const std::string& path : programs) {
+      if (ab) {
+        fusion_ab(path, iters, warmup, rounds, max_threads);
+        continue;
+      }
       runtime::Graph g = runtime::read_program(path);
       if (const auto problems = runtime::verify(g, path); !problems.empty()) throw Error(problems[0]);
       runtime::Program p(std::move(g), path);

@@ -159,7 +159,7 @@ void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const 
   });
 }
 
-Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
+Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   const int64_t G = p_.groups;
   if (x.dtype() != DType::f32 || x.dim() != 4 || x.size(1) != Cg_ * G)
     fail("conv2d (fp32): expected an F32 input [N, ", Cg_ * G, ", H, W] for ", G, " groups of weight [", OC_, ", ",
@@ -203,7 +203,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
   float* py = y.data<float>();
   if (wino_) {
-    run_winograd(px, N, geo, OH, OW, pr, py);
+    run_winograd(px, N, geo, OH, OW, pr, py, act);
     return y;
   }
   parallel_for(0, tasks, Work::macs_f32(double(per_block * kMR * K * NR)), [&](int64_t t0, int64_t t1) {
@@ -233,7 +233,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
       const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
       const int64_t out = (n * OC_ + g * OCg + m0) * P + p0;
       f32k::f32_gemm_8xNR(wp_.data() + g * panels * K * kMR + m0 * K, rows, K, b, ldb, cols,
-                          bias_.data() + g * panels * kMR + m0, pr ? pr + out : nullptr, P, py + out, P, act_);
+                          bias_.data() + g * panels * kMR + m0, pr ? pr + out : nullptr, P, py + out, P, act);
     }
   });
   return y;
@@ -243,7 +243,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual) const {
 // GEMMs into m [16][OC][ld], the output transform with the epilogue. Rows of v and m are 2·NR
 // long: the transforms move whole vectors past a run's end.
 void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
-                             float* y) const {
+                             float* y, Act act) const {
   const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR);
   const int64_t chunks = int64_t(geo.first.size()) - 1, ld = 2 * NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
@@ -262,7 +262,7 @@ void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, in
         f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, cols, nullptr, nullptr, 0,
                             m + xi * xm, ld, Act::none);
       f32k::f32_wino_output(m, OC, ld, xm, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr, y + n * OC * P,
-                            P, OW, act_);
+                            P, OW, act);
     }
   });
 }

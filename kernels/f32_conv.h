@@ -40,7 +40,10 @@ class F32Conv2d {
   // accepts any size, computing them per call for another one.
   F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, f32k::Act act, int64_t H,
             int64_t W);
-  Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;
+  Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const { return run(x, residual, act_); }
+  // The same with another activation than the prepared one (after the residual): the runtime's
+  // conv + add fusion runs the conv's own kernel with the add's activation.
+  Tensor run(const Tensor& x, const Tensor& residual, f32k::Act act) const;
   bool winograd() const { return wino_; }
 
  private:
@@ -58,7 +61,7 @@ class F32Conv2d {
   Geometry wino_geometry(int64_t H, int64_t W) const;
   void pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const;
   void run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
-                    float* y) const;
+                    float* y, f32k::Act act) const;
 
   std::vector<float> wp_;    // [G][panels][K][8] (empty on the Winograd path)
   std::vector<float> bias_;  // [G][panels·8]

@@ -22,6 +22,22 @@
 
 namespace finch::quant::kernels {
 
+// A residual add fused after a QConv2d: out = reference::qadd of the conv's codes (the conv's
+// output quantization s_conv/z_conv, its own qmin/qmax applied first, as the unfused program
+// stores them) and a second operand r of the conv output's shape. conv_first says which qadd
+// operand the conv is (a or b): f32 addition is commutative, but the order is kept as stored.
+struct QAddEpilogue {
+  float s_conv = 1;
+  int32_t z_conv = 0;
+  float s_r = 1;
+  int32_t z_r = 0;
+  DType r_dtype = DType::i8;
+  float s_out = 1;
+  int32_t z_out = 0, qmin = -128, qmax = 127;
+  DType out_dtype = DType::i8;
+  bool conv_first = true;
+};
+
 class QConv2d {
  public:
   // w: i8 [OC, C/groups, KH, KW]; bias: i32 [OC] or undefined; m: one FixedPointMultiplier per
@@ -32,8 +48,15 @@ class QConv2d {
 
   // x: x_dtype [N, C, H, W] (any strides) -> out_dtype [N, OC, OH, OW].
   Tensor run(const Tensor& x) const;
+  // run(x) and then the add of `e` with r (e.r_dtype [N, OC, OH, OW], any strides), applied by
+  // each thread to the outputs it has just stored, while they are in cache and inside the conv's
+  // own thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
+  // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
+  Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
 
  private:
+  Tensor run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e) const;
+
   ops::Conv2dParams p_;
   int64_t OC_, Cg_, KH_, KW_;
   // K in quads (Cg >= 4): k = ((c / 4)·KH·KW + tap)·4 + c % 4, channels padded to a multiple of 4

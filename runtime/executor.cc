@@ -77,6 +77,52 @@ int64_t Program::optimized_nodes() const {
   return n;
 }
 
+int64_t Program::fused_nodes() const { return std::count(fused_away_.begin(), fused_away_.end(), true); }
+
+void Program::fuse_residual_adds(bool enabled) {
+  // A qadd reading a qconv2d's output (an add reading a conv2d's) that nothing else reads (nor
+  // the graph's outputs) runs as that conv's epilogue: the add over the outputs each thread has
+  // just stored, inside the conv's thread region, not one more node, pass and fork/join. The add's other operand must exist when the conv runs (made by an
+  // earlier node, or an input or constant): of ResNet's downsample blocks that is the later conv.
+  const size_t V = g_.values.size(), N = g_.nodes.size();
+  fused_add_.assign(N, -1), fused_extra_.assign(N, -1), fused_away_.assign(N, false);
+  std::vector<int32_t> producer(V, -1), readers(V, 0);
+  for (size_t i = 0; i < N; ++i) {
+    for (int32_t v : g_.nodes[i].outputs) producer[size_t(v)] = int32_t(i);
+    for (int32_t v : g_.nodes[i].inputs)
+      if (v >= 0) ++readers[size_t(v)];
+  }
+  for (int32_t v : g_.outputs) ++readers[size_t(v)];
+  for (size_t i = 0; enabled && i < N; ++i) {
+    const Node& add = g_.nodes[i];
+    if ((add.op != "qadd" && add.op != "add") || !kernels_[i] || add.inputs.size() != 2 || add.outputs.size() != 1)
+      continue;
+    const char* conv_op = add.op == "qadd" ? "qconv2d" : "conv2d";
+    int best = -1;
+    for (int k = 0; k < 2; ++k) {
+      const int32_t v = add.inputs[size_t(k)], other = add.inputs[size_t(1 - k)];
+      if (v < 0 || other < 0 || v == other || readers[size_t(v)] != 1) continue;
+      const int32_t j = producer[size_t(v)];
+      if (j < 0 || !kernels_[size_t(j)] || fused_add_[size_t(j)] >= 0 || g_.nodes[size_t(j)].op != conv_op) continue;
+      if (producer[size_t(other)] >= j) continue;  // not there yet when the conv runs
+      if (best < 0 || j > producer[size_t(add.inputs[size_t(best)])]) best = k;
+    }
+    if (best < 0) continue;
+    const int32_t j = producer[size_t(add.inputs[size_t(best)])];
+    std::unique_ptr<NodeKernel> k;
+    try {
+      k = add.op == "qadd" ? prepare_qconv2d_add(g_.nodes[size_t(j)], add, best, g_)
+                           : prepare_conv2d_add(g_.nodes[size_t(j)], add, best, g_);
+    } catch (const Error& e) {
+      fail(what_, ": node '", add.name, "' (", add.op, ") fused into '", g_.nodes[size_t(j)].name, "' failed: ", e.what());
+    }
+    if (!k) continue;
+    kernels_[size_t(j)] = std::move(k);  // replaces the conv's own (one packed copy of its weights)
+    fused_add_[size_t(j)] = int32_t(i), fused_extra_[size_t(j)] = add.inputs[size_t(1 - best)];
+    fused_away_[i] = true;
+  }
+}
+
 Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(std::move(g)), what_(what) {
   max_activation_bytes_ = activation_limit(options);
   options.max_activation_bytes = max_activation_bytes_;
@@ -114,6 +160,7 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   for (size_t v = 0; v < g_.values.size(); ++v) widen[v] = widen[v] || !read[v];
   for (int32_t v : g_.outputs) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
+  fuse_residual_adds(options.fuse);
   last_use_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.nodes.size(); ++i)
     for (int32_t v : g_.nodes[i].inputs)
@@ -171,19 +218,24 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
   std::vector<Tensor> in;
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
-    in.clear();
-    for (int32_t v : n.inputs) in.push_back(v >= 0 ? vals[size_t(v)] : Tensor());
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<Tensor> out;
-    try {
-      out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
-    } catch (const Error& e) {
-      fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
+    const bool fused = !keep_all && fused_add_[i] >= 0;
+    if (keep_all || !fused_away_[i]) {  // a fused-away node was computed by its conv
+      in.clear();
+      for (int32_t v : n.inputs) in.push_back(v >= 0 ? vals[size_t(v)] : Tensor());
+      if (fused) in.push_back(vals[size_t(fused_extra_[i])]);
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<Tensor> out;
+      try {
+        out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
+      } catch (const Error& e) {
+        fail(what_, ": node '", n.name, "' (", n.op, fused ? ", with its fused add" : "", ") failed: ", e.what());
+      }
+      if (profiling_) seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const std::vector<int32_t>& outs = fused ? g_.nodes[size_t(fused_add_[i])].outputs : n.outputs;
+      if (out.size() != outs.size())
+        fail(what_, ": node '", n.name, "' (", n.op, ") produced ", out.size(), " outputs, expected ", outs.size());
+      for (size_t k = 0; k < out.size(); ++k) vals[size_t(outs[k])] = std::move(out[k]);
     }
-    if (profiling_) seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (out.size() != n.outputs.size())
-      fail(what_, ": node '", n.name, "' (", n.op, ") produced ", out.size(), " outputs, expected ", n.outputs.size());
-    for (size_t k = 0; k < out.size(); ++k) vals[size_t(n.outputs[k])] = std::move(out[k]);
     if (!keep_all)  // release what no later node reads (graph outputs stay)
       for (int32_t v : n.inputs)
         if (v >= 0 && last_use_[size_t(v)] == int32_t(i) && !g_.values[size_t(v)].is_constant()) {

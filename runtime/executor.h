@@ -36,6 +36,9 @@ struct ProgramOptions {
   // is refused before anything is allocated. 0: FINCH_MAX_ACTIVATION_BYTES when set, else 4 GiB
   // (runtime/verify.h). A tiny hostile file must not be able to ask for gigabytes.
   int64_t max_activation_bytes = 0;
+  // false: run() runs every node as stored, as run_all() does, instead of fusing a qadd into the
+  // qconv2d it reads (the results are identical; for measuring what the fusion gains).
+  bool fuse = true;
 };
 
 class Program {
@@ -64,6 +67,9 @@ class Program {
   void check_batch(int64_t batch) const;
   // How many nodes run on an optimized kernel prepared at load (the rest on their plain fn).
   int64_t optimized_nodes() const;
+  // How many nodes run() skips because an earlier node's fused kernel computes them (a qadd
+  // fused into the qconv2d it reads); run_all() runs every node as stored.
+  int64_t fused_nodes() const;
 
   // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch,
   // at least 1, and small enough that batch × the arena stays within the activation limit).
@@ -85,11 +91,18 @@ class Program {
   int64_t max_activation_bytes_ = 0;
   std::vector<int32_t> last_use_;  // per value: the last node reading it (-1: none)
   std::vector<std::unique_ptr<NodeKernel>> kernels_;  // per node; null: the op's plain fn
+  // Load-time fusion (op_table.h prepare_qconv2d_add), used by run() only: where fused_add_[i]
+  // >= 0, kernels_[i] is the fused kernel, which given value fused_extra_[i] after node i's inputs
+  // computes node i and node fused_add_[i] at once (that node is then skipped; its own inputs
+  // are still released after it), and given node i's inputs alone (run_all) node i as stored.
+  std::vector<int32_t> fused_add_, fused_extra_;
+  std::vector<bool> fused_away_;
   bool profiling_ = false;
   std::vector<double> seconds_;
   int64_t runs_ = 0;
 
   std::vector<Tensor> execute(const std::vector<Tensor>& inputs, bool keep_all);
+  void fuse_residual_adds(bool enabled);
 };
 
 }  // namespace finch::runtime

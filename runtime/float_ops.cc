@@ -301,6 +301,46 @@ Outs pad_op(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
   return {ops::pad(in[0], pads, "constant", v)};
 }
 
+// The fp32 half of the load-time fusion (op_table.h): a conv2d without an activation whose only
+// reader is an add with alpha 1 runs as one F32Conv2d with that add's activation and the add's
+// other operand as its residual. The epilogues (f32_gemm.h, f32_winograd.h) round acc + bias,
+// then add the residual, then clamp: the unfused conv's stored value plus the operand, the
+// add's own two roundings, so the bits are the unfused pair's.
+std::unique_ptr<NodeKernel> prepare_conv2d_add(const Node& n, const Node& add, int conv_operand, const Graph& g) {
+  if (n.op != "conv2d" || add.op != "add" || (conv_operand != 0 && conv_operand != 1) || add.inputs.size() != 2 ||
+      add.inputs[size_t(conv_operand)] != n.outputs[0] || add.inputs[0] == add.inputs[1] || n.inputs.size() < 2)
+    return nullptr;
+  if (number(add, attr::alpha, 1.0) != 1.0 || ops::read_activation(n.attrs, node_where(n)) != "none") return nullptr;
+  if (f32_depthwise(n, g) || native_fp16(n, g) || !packed_fp32(n, g)) return nullptr;
+  const Value& c = g.values[size_t(n.outputs[0])];
+  const Value& r = g.values[size_t(add.inputs[size_t(1 - conv_operand)])];
+  const Value& y = g.values[size_t(add.outputs[0])];
+  if (c.dtype != DType::f32 || r.dtype != DType::f32 || y.dtype != DType::f32 || r.shape != c.shape || y.shape != c.shape)
+    return nullptr;  // broadcasting or another dtype: the add's own path
+  const Shape& xs = g.values[size_t(n.inputs[0])].shape;
+  const Shape& ws = g.values[size_t(n.inputs[1])].shape;
+  const ops::Conv2dParams p = conv_params(n);
+  if (xs.size() != 4 || ws.size() != 4 || (p.groups > 1 && ops::is_depthwise(xs[1], ws[0], p.groups))) return nullptr;
+  // The conv node's one kernel (its weights packed once): given the conv's inputs it is the plain
+  // conv (run_all), given the add's other operand after them (executor.cc appends it), the pair.
+  class Fused final : public NodeKernel {
+   public:
+    Fused(quant::kernels::F32Conv2d k, quant::kernels::FusedAct act, size_t conv_inputs)
+        : k_(std::move(k)), act_(act), conv_inputs_(conv_inputs) {}
+    std::vector<Tensor> run(const std::vector<Tensor>& in) const override {
+      if (in.size() <= conv_inputs_) return {k_.run(in[0])};
+      return {k_.run(in[0], in.back().contiguous(), act_)};
+    }
+
+   private:
+    quant::kernels::F32Conv2d k_;
+    quant::kernels::FusedAct act_;
+    size_t conv_inputs_;
+  };
+  quant::kernels::F32Conv2d k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), p, fused_act(n), xs[2], xs[3]);
+  return std::make_unique<Fused>(std::move(k), fused_act(add), n.inputs.size());
+}
+
 const std::vector<std::pair<std::string, OpImpl>>& float_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {
       {"conv2d", {conv2d, prepare_conv2d}},

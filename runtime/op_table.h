@@ -30,6 +30,16 @@ class NodeKernel {
 // fp16 program not yet widened to f32).
 using PrepareFn = std::unique_ptr<NodeKernel> (*)(const Node& n, const Graph& g);
 
+// Load-time fusion (executor.cc): one kernel for a qconv2d node `conv` and the qadd node `add`
+// that reads the conv's output as its operand `conv_operand` (0 or 1) and is its only reader.
+// It replaces the conv's own kernel: given the conv's inputs followed by the add's other operand
+// it returns the add's output, bit for bit what the two nodes give; given the conv's inputs alone,
+// the conv's output (run_all). Null when the pair cannot be fused (both then run as stored).
+std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
+// The same for a float conv2d (no activation of its own, the packed fp32 kernel) and an add with
+// alpha 1 over one shape (float_ops.cc): the add's activation applies after the sum.
+std::unique_ptr<NodeKernel> prepare_conv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
+
 // An op's implementation. Its inputs, attributes and shape rule are declared once in the op
 // schema (ops/op_schema.h): the Program checks every node against it before anything runs, so
 // an fn sees the input count the schema allows and attributes that are well-formed.

@@ -205,6 +205,39 @@ std::unique_ptr<NodeKernel> prepare_qconv2d(const Node& n, const Graph& g) {
   return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
 }
 
+}  // namespace
+
+std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& n, const Node& add, int conv_operand, const Graph& g) {
+  if (n.op != "qconv2d" || add.op != "qadd" || (conv_operand != 0 && conv_operand != 1) || add.inputs.size() != 2 ||
+      add.inputs[size_t(conv_operand)] != n.outputs[0] || add.inputs[0] == add.inputs[1])
+    return nullptr;
+  if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2) || !constant_or_absent(n, g, 3)) return nullptr;
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  const Act r = act_of(add, g, add.inputs[size_t(1 - conv_operand)]), out = act_of(add, g, add.outputs[0]);
+  // Only what the unfused qadd accepts (check_qadd_operands): its operand a at the output's dtype.
+  const Act& a = conv_operand == 0 ? y : r;
+  if (a.dtype != out.dtype || (out.dtype != DType::i8 && out.dtype != DType::u8)) return nullptr;
+  const Tensor w = constant_input(n, g, 1), b = constant_input(n, g, 2);
+  const ops::Conv2dParams p = conv_params(n);
+  const int64_t C = g.values[size_t(n.inputs[0])].shape.size() == 4 ? g.values[size_t(n.inputs[0])].shape[1] : -1;
+  if (p.groups > 1 && p.groups == C) return nullptr;  // depthwise: its own kernel, no fused add (yet)
+  const ops::CodeRange cr = code_range(n), ar = code_range(add);
+  auto k = std::make_shared<const quant::kernels::QConv2d>(w, b, multipliers_of(n, g, x, y), p, x.dtype, x.z, y.z,
+                                                           cr.qmin, cr.qmax, y.dtype);
+  const size_t conv_inputs = n.inputs.size();
+  quant::kernels::QAddEpilogue e;
+  e.s_conv = y.s, e.z_conv = y.z, e.s_r = r.s, e.z_r = r.z, e.r_dtype = r.dtype;
+  e.s_out = out.s, e.z_out = out.z, e.qmin = ar.qmin, e.qmax = ar.qmax, e.out_dtype = out.dtype;
+  e.conv_first = conv_operand == 0;
+  // The conv node's one kernel (its weights packed once): given the conv's inputs it is the plain
+  // conv (run_all), given the add's other operand after them (executor.cc appends it), the pair.
+  return kernel([k, e, conv_inputs](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{in.size() > conv_inputs ? k->run_add(in[0], in.back(), e) : k->run(in[0])};
+  });
+}
+
+namespace {
+
 std::unique_ptr<NodeKernel> prepare_qlinear(const Node& n, const Graph& g) {
   if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2) || !constant_or_absent(n, g, 3)) return nullptr;
   const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
