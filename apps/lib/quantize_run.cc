@@ -58,6 +58,7 @@ std::string signed_pp(double now, double base) {
 }
 
 std::string pct(double now, double base) {
+  if (!(base > 0)) return "n/a";  // nothing timed (--latency-images 0) or an empty file
   char b[32];
   std::snprintf(b, sizeof b, "%+.1f%%", 100.0 * (now - base) / base);
   return b;
