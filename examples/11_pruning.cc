@@ -75,7 +75,7 @@ double accuracy(nn::Module& m, const Tensor& x, const Tensor& y) {
   return double(ok) / double(p.size());
 }
 
-// `steps` SGD steps on batches of 32; `after_step` runs after each (the pruning masks).
+// `steps` SGD steps on batches of 32; `masks`, when given, are applied after each step.
 void train(nn::Module& m, const Tensor& x, const Tensor& y, int steps, Generator& gen,
            const compress::MaskSet* masks = nullptr) {
   optim::SGDOptions so;
