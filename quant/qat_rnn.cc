@@ -79,6 +79,25 @@ Tensor masked(const Tensor& g, const Tensor& mask) {
   return g.defined() ? ops::where(mask, g, zeros_like(g)) : Tensor();
 }
 
+// The QAT layer (and its layer index) whose weights an lstm/gru node stores, value for value, in
+// direction d; direction d's weights start at input 2 + stride·d (5 for lstm, 4 for gru:
+// runtime/ops.md). {nullptr, -1} when no layer's do.
+template <class Q>
+std::pair<const Q*, int64_t> qat_layer_of(const std::vector<std::unique_ptr<Q>>& q, const runtime::Graph& gr,
+                                          const runtime::Node& n, int64_t d, size_t stride) {
+  const size_t o = 2 + stride * size_t(d);
+  if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
+  const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
+  if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
+  const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
+  for (const auto& l : q)
+    for (int64_t k = 0; k < l->num_layers(); ++k) {
+      const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
+      if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
+    }
+  return {nullptr, -1};
+}
+
 }  // namespace
 
 QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
@@ -299,20 +318,8 @@ void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
 }
 
 int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
-  // A node belongs to the layer whose weights it stores, value for value.
-  // Direction d's weights start at input 2 + 5·d (runtime/ops.md).
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatLstm*, int64_t> {
-    const size_t o = 2 + 5 * size_t(d);
-    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
-    if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
-    const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
-    for (const auto& l : q)
-      for (int64_t k = 0; k < l->num_layers(); ++k) {
-        const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
-        if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
-      }
-    return {nullptr, -1};
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) {
+    return qat_layer_of(q, gr, n, d, 5);
   };
   const int n = compile::quantize_static_lstm(
       g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QLstmRanges> {
@@ -447,19 +454,8 @@ std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmO
 }
 
 int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q) {
-  // Direction d's weights start at input 2 + 4·d (runtime/ops.md).
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatGru*, int64_t> {
-    const size_t o = 2 + 4 * size_t(d);
-    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
-    if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
-    const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
-    for (const auto& l : q)
-      for (int64_t k = 0; k < l->num_layers(); ++k) {
-        const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
-        if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
-      }
-    return {nullptr, -1};
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) {
+    return qat_layer_of(q, gr, n, d, 4);
   };
   const int n = compile::quantize_static_gru(
       g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QGruRanges> {
