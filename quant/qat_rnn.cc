@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "autograd/capture.h"
 #include "autograd/nn/embedding.h"
@@ -77,6 +79,33 @@ Tensor reversed_codes(const Tensor& codes, const std::vector<int64_t>& len) {
 
 Tensor masked(const Tensor& g, const Tensor& mask) {
   return g.defined() ? ops::where(mask, g, zeros_like(g)) : Tensor();
+}
+
+// x's range (moving average) observed before x is quantized with it.
+void observe_x(float& lo, float& hi, const Tensor& x, bool first, double a) {
+  MinMax m;
+  {
+    NoGradGuard ng;
+    m.add(x.detach());
+  }
+  average(lo, m.lo, first, a), average(hi, m.hi, first, a);
+}
+
+// The deployed integer sequence as the qlstm/qgru op runs it: x quantized to the cell's input
+// grid, the lengths checked, h from the output zero point, a reverse direction on each sample's
+// steps reversed; `run(x, lengths, h, y)` runs the kernel. Returns the codes {y [T, B, H], h [B, H]}.
+template <class Cell, class Run>
+std::pair<Tensor, Tensor> integer_sequence(const char* what, const Cell& cell, const Tensor& x, const Tensor& lengths,
+                                           bool reverse, int64_t T, int64_t B, int64_t H, const Run& run) {
+  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
+  std::vector<int64_t> len;
+  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
+  if (!len.empty() && int64_t(len.size()) != B) fail(what, ": expected ", B, " lengths, found ", len.size());
+  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
+  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
+  run(xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
+  if (reverse) yc = reversed_codes(yc, len);
+  return {yc, hc};
 }
 
 // The QAT layer (and its layer index) whose weights an lstm/gru node stores, value for value, in
@@ -166,14 +195,7 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   const bool first = !seen_[size_t(layer)];
   if (first && !observe_)
     fail("QAT LSTM: layer ", layer, " of '", path_, "' has no ranges and its observers are off");
-  if (observe_) {  // x's range before x is quantized with it
-    MinMax m;
-    {
-      NoGradGuard ng;
-      m.add(x.detach());
-    }
-    average(rg.x_lo, m.lo, first, opt_.averaging), average(rg.x_hi, m.hi, first, opt_.averaging);
-  }
+  if (observe_) observe_x(rg.x_lo, rg.x_hi, x, first, opt_.averaging);
   // The float cell on the deployed grid: x and the weights fake-quantized as the integer cell
   // quantizes them (its biases are int32 at the accumulator's scale: float here).
   const QParams xq = range_params(rg.x_lo, rg.x_hi);
@@ -200,15 +222,11 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   const qk::QLstmCell cell = this->cell(layer);
   const qk::QLstm op(cell);
   const QParams hq = act_params(cell.h);
-  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
-  std::vector<int64_t> len;
-  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
-  if (!len.empty() && int64_t(len.size()) != B) fail("QAT LSTM: expected ", B, " lengths, found ", len.size());
-  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
   std::vector<int16_t> c(size_t(B * H), 0);
-  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
-  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), c.data(), yc.data<int8_t>());
-  if (reverse) yc = reversed_codes(yc, len);
+  const auto [yc, hc] = integer_sequence("QAT LSTM", cell, x, lengths, reverse, T, B, H,
+                                         [&](const int8_t* xs, const int64_t* lp, int8_t* h, int8_t* y) {
+                                           op.run(T, B, xs, lp, h, c.data(), y);
+                                         });
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), empty({B, H})};
   float* pc = out.c_n.data<float>();
@@ -392,14 +410,7 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
     return r;
   }
   if (first && !observe_) fail("QAT GRU: layer ", layer, " of '", path_, "' has no ranges and its observers are off");
-  if (observe_) {
-    MinMax m;
-    {
-      NoGradGuard ng;
-      m.add(x.detach());
-    }
-    average(rg.x_lo, m.lo, first, a), average(rg.x_hi, m.hi, first, a);
-  }
+  if (observe_) observe_x(rg.x_lo, rg.x_hi, x, first, a);
   const QParams xq = range_params(rg.x_lo, rg.x_hi);
   const int64_t H = gru_->hidden_size, IN = x.size(2), T = x.size(0), B = x.size(1);
   const qk::QMatrix wih = qk::quantize_matrix("QAT GRU", "weight_ih", values(w.w_ih), 3 * H, IN);
@@ -421,14 +432,10 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
   const qk::QGruCell cell = this->cell(layer);
   const qk::QGru op(cell);
   const QParams hq = act_params(cell.h);
-  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
-  std::vector<int64_t> len;
-  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
-  if (!len.empty() && int64_t(len.size()) != B) fail("QAT GRU: expected ", B, " lengths, found ", len.size());
-  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
-  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
-  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
-  if (reverse) yc = reversed_codes(yc, len);
+  const auto [yc, hc] = integer_sequence("QAT GRU", cell, x, lengths, reverse, T, B, H,
+                                         [&](const int8_t* xs, const int64_t* lp, int8_t* h, int8_t* y) {
+                                           op.run(T, B, xs, lp, h, y);
+                                         });
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), Tensor()};
   if (rec) {
