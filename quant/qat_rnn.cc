@@ -335,23 +335,37 @@ void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
     }
 }
 
-int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
+namespace {
+
+// lower_qat_lstm/gru: `quantize_static` (compile::quantize_static_lstm/gru) turns each `op` node
+// into its int8 op with the ranges of the QAT layer whose weights it stores (direction d's at input
+// 2 + stride·d); a node of a QAT layer left float is an error, since the program would then not be
+// what QAT simulated. `fn`, `kind` and `becomes` word the sentences.
+template <class Q, class QuantizeStatic>
+int lower_qat(runtime::Graph& g, const std::vector<std::unique_ptr<Q>>& q, const QuantizeStatic& quantize_static,
+              const char* fn, const char* op, const char* kind, size_t stride, const char* becomes) {
   auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) {
-    return qat_layer_of(q, gr, n, d, 5);
+    return qat_layer_of(q, gr, n, d, stride);
   };
-  const int n = compile::quantize_static_lstm(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QLstmRanges> {
-        const auto [l, k] = layer_of(gr, node, d);
-        if (!l) fail("lower_qat_lstm: the lstm node '", node.name, "' stores weights of no QAT LSTM layer");
-        if (!l->ready()) fail("lower_qat_lstm: '", l->path(), "' has not observed any data, so it has no ranges");
-        return l->ranges(k);
-      });
+  const int n = quantize_static(g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) {
+    const auto [l, k] = layer_of(gr, node, d);
+    if (!l) fail(fn, ": the ", op, " node '", node.name, "' stores weights of no QAT ", kind, " layer");
+    if (!l->ready()) fail(fn, ": '", l->path(), "' has not observed any data, so it has no ranges");
+    return std::optional(l->ranges(k));
+  });
   for (const runtime::Node& node : g.nodes)
-    if (node.op == "lstm" && layer_of(g, node, 0).first)
-      fail("lower_qat_lstm: the lstm node '", node.name,
-           "' could not become qlstm (its c_n is read, or it is projected), so the program would not "
-           "be what QAT simulated");
+    if (node.op == op && layer_of(g, node, 0).first)
+      fail(fn, ": the ", op, " node '", node.name, "' could not become ", becomes,
+           ", so the program would not be what QAT simulated");
   return n;
+}
+
+}  // namespace
+
+int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
+  auto quantize = [](runtime::Graph& gr, const compile::LstmRangesOf& r) { return compile::quantize_static_lstm(gr, r); };
+  return lower_qat(g, q, quantize, "lower_qat_lstm", "lstm", "LSTM", 5,
+                   "qlstm (its c_n is read, or it is projected)");
 }
 
 // ---------------------------------------------------------------- GRU
@@ -461,21 +475,8 @@ std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmO
 }
 
 int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q) {
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) {
-    return qat_layer_of(q, gr, n, d, 4);
-  };
-  const int n = compile::quantize_static_gru(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QGruRanges> {
-        const auto [l, k] = layer_of(gr, node, d);
-        if (!l) fail("lower_qat_gru: the gru node '", node.name, "' stores weights of no QAT GRU layer");
-        if (!l->ready()) fail("lower_qat_gru: '", l->path(), "' has not observed any data, so it has no ranges");
-        return l->ranges(k);
-      });
-  for (const runtime::Node& node : g.nodes)
-    if (node.op == "gru" && layer_of(g, node, 0).first)
-      fail("lower_qat_gru: the gru node '", node.name, "' could not become qgru, so the program would not be what QAT "
-                                                       "simulated");
-  return n;
+  auto quantize = [](runtime::Graph& gr, const compile::GruRangesOf& r) { return compile::quantize_static_gru(gr, r); };
+  return lower_qat(g, q, quantize, "lower_qat_gru", "gru", "GRU", 4, "qgru");
 }
 
 }  // namespace finch::quant
