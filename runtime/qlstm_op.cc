@@ -117,24 +117,30 @@ Outs run_sequence(const char* op, const QRnnNode<Cell>& r, const std::vector<Ten
 
 template <bool Fast>
 Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& in) {
-  return run_sequence("qlstm", r, in, [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
+  auto step = [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
     std::vector<int16_t> c(size_t(B * r.cell.H), 0);
     if (Fast) op->run(T, B, x, lp, h, c.data(), y);
     else qk::qlstm_sequence_reference(r.cell, T, B, x, lp, h, c.data(), y);
-  });
+  };
+  return run_sequence("qlstm", r, in, step);
 }
 
-Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_q<false>(build<qk::QLstmCell>(n, g, in), nullptr, in); }
+Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  return run_q<false>(build<qk::QLstmCell>(n, g, in), nullptr, in);
+}
 
 template <bool Fast>
 Outs run_gru(const QGruNode& r, const qk::QGru* op, const std::vector<Tensor>& in) {
-  return run_sequence("qgru", r, in, [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
+  auto step = [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
     if (Fast) op->run(T, B, x, lp, h, y);
     else qk::qgru_sequence_reference(r.cell, T, B, x, lp, h, y);
-  });
+  };
+  return run_sequence("qgru", r, in, step);
 }
 
-Outs qgru(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_gru<false>(build<qk::QGruCell>(n, g, in), nullptr, in); }
+Outs qgru(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  return run_gru<false>(build<qk::QGruCell>(n, g, in), nullptr, in);
+}
 
 template <class F>
 class FnKernel final : public NodeKernel {

@@ -96,7 +96,8 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
       distiller = std::make_unique<train::Distiller>(*model, *teacher, o.temperature, o.alpha);
       loss = distiller->loss();
     }
-    after = compress_fine_tune(t, d, *model, o.fine_tune_epochs, t.seed + 1, "low-rank fine-tune", loss);  // its last evaluation
+    // fit's last evaluation
+    after = compress_fine_tune(t, d, *model, o.fine_tune_epochs, t.seed + 1, "low-rank fine-tune", loss);
   }
   train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
   std::string edits = edits_in(t.checkpoint);
