@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "autograd/capture.h"
 #include "autograd/nn/embedding.h"
@@ -79,6 +81,52 @@ Tensor masked(const Tensor& g, const Tensor& mask) {
   return g.defined() ? ops::where(mask, g, zeros_like(g)) : Tensor();
 }
 
+// x's range (moving average) observed before x is quantized with it.
+void observe_x(float& lo, float& hi, const Tensor& x, bool first, double a) {
+  MinMax m;
+  {
+    NoGradGuard ng;
+    m.add(x.detach());
+  }
+  average(lo, m.lo, first, a), average(hi, m.hi, first, a);
+}
+
+// The deployed integer sequence as the qlstm/qgru op runs it: x quantized to the cell's input
+// grid, the lengths checked, h from the output zero point, a reverse direction on each sample's
+// steps reversed; `run(x, lengths, h, y)` runs the kernel. Returns the codes {y [T, B, H], h [B, H]}.
+template <class Cell, class Run>
+std::pair<Tensor, Tensor> integer_sequence(const char* what, const Cell& cell, const Tensor& x, const Tensor& lengths,
+                                           bool reverse, int64_t T, int64_t B, int64_t H, const Run& run) {
+  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
+  std::vector<int64_t> len;
+  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
+  if (!len.empty() && int64_t(len.size()) != B) fail(what, ": expected ", B, " lengths, found ", len.size());
+  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
+  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
+  run(xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
+  if (reverse) yc = reversed_codes(yc, len);
+  return {yc, hc};
+}
+
+// The QAT layer (and its layer index) whose weights an lstm/gru node stores, value for value, in
+// direction d; direction d's weights start at input 2 + stride·d (5 for lstm, 4 for gru:
+// runtime/ops.md). {nullptr, -1} when no layer's do.
+template <class Q>
+std::pair<const Q*, int64_t> qat_layer_of(const std::vector<std::unique_ptr<Q>>& q, const runtime::Graph& gr,
+                                          const runtime::Node& n, int64_t d, size_t stride) {
+  const size_t o = 2 + stride * size_t(d);
+  if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
+  const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
+  if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
+  const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
+  for (const auto& l : q)
+    for (int64_t k = 0; k < l->num_layers(); ++k) {
+      const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
+      if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
+    }
+  return {nullptr, -1};
+}
+
 }  // namespace
 
 QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
@@ -147,14 +195,7 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   const bool first = !seen_[size_t(layer)];
   if (first && !observe_)
     fail("QAT LSTM: layer ", layer, " of '", path_, "' has no ranges and its observers are off");
-  if (observe_) {  // x's range before x is quantized with it
-    MinMax m;
-    {
-      NoGradGuard ng;
-      m.add(x.detach());
-    }
-    average(rg.x_lo, m.lo, first, opt_.averaging), average(rg.x_hi, m.hi, first, opt_.averaging);
-  }
+  if (observe_) observe_x(rg.x_lo, rg.x_hi, x, first, opt_.averaging);
   // The float cell on the deployed grid: x and the weights fake-quantized as the integer cell
   // quantizes them (its biases are int32 at the accumulator's scale: float here).
   const QParams xq = range_params(rg.x_lo, rg.x_hi);
@@ -181,15 +222,11 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   const qk::QLstmCell cell = this->cell(layer);
   const qk::QLstm op(cell);
   const QParams hq = act_params(cell.h);
-  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
-  std::vector<int64_t> len;
-  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
-  if (!len.empty() && int64_t(len.size()) != B) fail("QAT LSTM: expected ", B, " lengths, found ", len.size());
-  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
   std::vector<int16_t> c(size_t(B * H), 0);
-  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
-  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), c.data(), yc.data<int8_t>());
-  if (reverse) yc = reversed_codes(yc, len);
+  const auto [yc, hc] = integer_sequence("QAT LSTM", cell, x, lengths, reverse, T, B, H,
+                                         [&](const int8_t* xs, const int64_t* lp, int8_t* h, int8_t* y) {
+                                           op.run(T, B, xs, lp, h, c.data(), y);
+                                         });
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), empty({B, H})};
   float* pc = out.c_n.data<float>();
@@ -298,35 +335,37 @@ void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
     }
 }
 
-int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
-  // A node belongs to the layer whose weights it stores, value for value.
-  // Direction d's weights start at input 2 + 5·d (runtime/ops.md).
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatLstm*, int64_t> {
-    const size_t o = 2 + 5 * size_t(d);
-    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
-    if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
-    const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
-    for (const auto& l : q)
-      for (int64_t k = 0; k < l->num_layers(); ++k) {
-        const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
-        if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
-      }
-    return {nullptr, -1};
+namespace {
+
+// lower_qat_lstm/gru: `quantize_static` (compile::quantize_static_lstm/gru) turns each `op` node
+// into its int8 op with the ranges of the QAT layer whose weights it stores (direction d's at input
+// 2 + stride·d); a node of a QAT layer left float is an error, since the program would then not be
+// what QAT simulated. `fn`, `kind` and `becomes` word the sentences.
+template <class Q, class QuantizeStatic>
+int lower_qat(runtime::Graph& g, const std::vector<std::unique_ptr<Q>>& q, const QuantizeStatic& quantize_static,
+              const char* fn, const char* op, const char* kind, size_t stride, const char* becomes) {
+  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) {
+    return qat_layer_of(q, gr, n, d, stride);
   };
-  const int n = compile::quantize_static_lstm(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QLstmRanges> {
-        const auto [l, k] = layer_of(gr, node, d);
-        if (!l) fail("lower_qat_lstm: the lstm node '", node.name, "' stores weights of no QAT LSTM layer");
-        if (!l->ready()) fail("lower_qat_lstm: '", l->path(), "' has not observed any data, so it has no ranges");
-        return l->ranges(k);
-      });
+  const int n = quantize_static(g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) {
+    const auto [l, k] = layer_of(gr, node, d);
+    if (!l) fail(fn, ": the ", op, " node '", node.name, "' stores weights of no QAT ", kind, " layer");
+    if (!l->ready()) fail(fn, ": '", l->path(), "' has not observed any data, so it has no ranges");
+    return std::optional(l->ranges(k));
+  });
   for (const runtime::Node& node : g.nodes)
-    if (node.op == "lstm" && layer_of(g, node, 0).first)
-      fail("lower_qat_lstm: the lstm node '", node.name,
-           "' could not become qlstm (its c_n is read, or it is projected), so the program would not "
-           "be what QAT simulated");
+    if (node.op == op && layer_of(g, node, 0).first)
+      fail(fn, ": the ", op, " node '", node.name, "' could not become ", becomes,
+           ", so the program would not be what QAT simulated");
   return n;
+}
+
+}  // namespace
+
+int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
+  auto quantize = [](runtime::Graph& gr, const compile::LstmRangesOf& r) { return compile::quantize_static_lstm(gr, r); };
+  return lower_qat(g, q, quantize, "lower_qat_lstm", "lstm", "LSTM", 5,
+                   "qlstm (its c_n is read, or it is projected)");
 }
 
 // ---------------------------------------------------------------- GRU
@@ -385,14 +424,7 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
     return r;
   }
   if (first && !observe_) fail("QAT GRU: layer ", layer, " of '", path_, "' has no ranges and its observers are off");
-  if (observe_) {
-    MinMax m;
-    {
-      NoGradGuard ng;
-      m.add(x.detach());
-    }
-    average(rg.x_lo, m.lo, first, a), average(rg.x_hi, m.hi, first, a);
-  }
+  if (observe_) observe_x(rg.x_lo, rg.x_hi, x, first, a);
   const QParams xq = range_params(rg.x_lo, rg.x_hi);
   const int64_t H = gru_->hidden_size, IN = x.size(2), T = x.size(0), B = x.size(1);
   const qk::QMatrix wih = qk::quantize_matrix("QAT GRU", "weight_ih", values(w.w_ih), 3 * H, IN);
@@ -414,14 +446,10 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
   const qk::QGruCell cell = this->cell(layer);
   const qk::QGru op(cell);
   const QParams hq = act_params(cell.h);
-  const Tensor xc = quantize(x.detach().contiguous(), act_params(cell.x));
-  std::vector<int64_t> len;
-  if (lengths.defined()) len = lengths.contiguous().to_vector<int64_t>();
-  if (!len.empty() && int64_t(len.size()) != B) fail("QAT GRU: expected ", B, " lengths, found ", len.size());
-  Tensor yc = empty({T, B, H}, DType::i8), hc = full({B, H}, double(cell.h.z), DType::i8);
-  const Tensor xs = reverse ? reversed_codes(xc, len) : xc;
-  op.run(T, B, xs.data<int8_t>(), len.empty() ? nullptr : len.data(), hc.data<int8_t>(), yc.data<int8_t>());
-  if (reverse) yc = reversed_codes(yc, len);
+  const auto [yc, hc] = integer_sequence("QAT GRU", cell, x, lengths, reverse, T, B, H,
+                                         [&](const int8_t* xs, const int64_t* lp, int8_t* h, int8_t* y) {
+                                           op.run(T, B, xs, lp, h, y);
+                                         });
   ++integer_calls_;
   RnnLayerOutput out{dequantize(yc, hq), dequantize(hc, hq), Tensor()};
   if (rec) {
@@ -447,32 +475,8 @@ std::vector<std::unique_ptr<QatGru>> prepare_qat_gru(nn::Module& model, QatLstmO
 }
 
 int lower_qat_gru(runtime::Graph& g, const std::vector<std::unique_ptr<QatGru>>& q) {
-  // Direction d's weights start at input 2 + 4·d (runtime/ops.md).
-  auto layer_of = [&](const runtime::Graph& gr, const runtime::Node& n, int64_t d) -> std::pair<const QatGru*, int64_t> {
-    const size_t o = 2 + 4 * size_t(d);
-    if (n.inputs.size() < o + 2 || n.inputs[o] < 0 || n.inputs[o + 1] < 0) return {nullptr, -1};
-    const runtime::Value &vi = gr.values[size_t(n.inputs[o])], &vh = gr.values[size_t(n.inputs[o + 1])];
-    if (!vi.is_constant() || !vh.is_constant() || vi.dtype != DType::f32 || vh.dtype != DType::f32) return {nullptr, -1};
-    const std::vector<float> wi = vi.data.contiguous().to_vector<float>(), wh = vh.data.contiguous().to_vector<float>();
-    for (const auto& l : q)
-      for (int64_t k = 0; k < l->num_layers(); ++k) {
-        const nn::RNNBase::Weights& w = l->module().weights[size_t(k)];
-        if (values(w.w_ih) == wi && values(w.w_hh) == wh) return {l.get(), k};
-      }
-    return {nullptr, -1};
-  };
-  const int n = compile::quantize_static_gru(
-      g, [&](const runtime::Graph& gr, const runtime::Node& node, int64_t d) -> std::optional<qk::QGruRanges> {
-        const auto [l, k] = layer_of(gr, node, d);
-        if (!l) fail("lower_qat_gru: the gru node '", node.name, "' stores weights of no QAT GRU layer");
-        if (!l->ready()) fail("lower_qat_gru: '", l->path(), "' has not observed any data, so it has no ranges");
-        return l->ranges(k);
-      });
-  for (const runtime::Node& node : g.nodes)
-    if (node.op == "gru" && layer_of(g, node, 0).first)
-      fail("lower_qat_gru: the gru node '", node.name, "' could not become qgru, so the program would not be what QAT "
-                                                       "simulated");
-  return n;
+  auto quantize = [](runtime::Graph& gr, const compile::GruRangesOf& r) { return compile::quantize_static_gru(gr, r); };
+  return lower_qat(g, q, quantize, "lower_qat_gru", "gru", "GRU", 4, "qgru");
 }
 
 }  // namespace finch::quant

@@ -6,6 +6,8 @@
 // scalar reference (the specification), the prepared kernel kernels::QLstm / QGru (equal bit for
 // bit).
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "framework/error.h"
 #include "kernels/qs8_gru.h"
@@ -41,10 +43,14 @@ qk::QMatrix matrix_of(const Node& n, const Graph& g, const std::vector<Tensor>& 
   return m;
 }
 
-struct QLstmNode {
-  qk::QLstmCell cell;
+// One qlstm/qgru node as read once: the cell and the direction attributes.
+template <class Cell>
+struct QRnnNode {
+  Cell cell;
   bool batch_first = false, reverse = false;
 };
+using QLstmNode = QRnnNode<qk::QLstmCell>;
+using QGruNode = QRnnNode<qk::QGruCell>;  // qgru: no k_cell, 3H gate rows
 
 // The reverse direction: the forward kernel on each sample's steps reversed (kernels::reverse_steps).
 Tensor reversed(const Tensor& codes, const int64_t* lengths) {
@@ -53,65 +59,23 @@ Tensor reversed(const Tensor& codes, const int64_t* lengths) {
   return out;
 }
 
-QLstmNode build(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
-  QLstmNode r;
-  const std::string where = node_where(n);
-  r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
-  r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
-  qk::QLstmCell& c = r.cell;
+// What only one of the cells has: qlstm's k_cell (read first, as it always was) and no projection.
+void read_cell_attrs(const Node& n, const std::string& where, qk::QLstmCell& c) {
   c.k_cell = int(ops::read_int(n.attrs, ops::attr::k_cell, where));
-  c.x = act_of(n, g, n.inputs[0], "input");
-  c.h = act_of(n, g, n.outputs[0], "output");
-  const qk::QAct hn = act_of(n, g, n.outputs[1], "final state");
-  if (hn.s != c.h.s || hn.z != c.h.z) fail(where, ": expected the output and the final state quantized alike (they are one h)");
-  c.IN = in[2].size(1), c.H = in[3].size(1), c.P = 0;
-  c.ih = matrix_of(n, g, in, 2, 4, c.x.s);
-  c.hh = matrix_of(n, g, in, 3, 5, c.h.s);
-  if (!(c.h.s > 0)) fail(where, ": expected a positive output scale, found ", c.h.s);
-  c.m_out = qk::q30_out_multiplier(c.h.s);
-  try {
-    qk::check_qlstm_cell(c);
-  } catch (const Error& e) {
-    fail(where, ": ", e.what());
-  }
-  return r;
+  c.P = 0;
 }
+void read_cell_attrs(const Node&, const std::string&, qk::QGruCell&) {}
+void check_cell(const qk::QLstmCell& c) { qk::check_qlstm_cell(c); }
+void check_cell(const qk::QGruCell& c) { qk::check_qgru_cell(c); }
 
-template <bool Fast>
-Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& in) {
-  const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
-  const int64_t T = x.size(0), B = x.size(1), H = r.cell.H;
-  std::vector<int64_t> len;
-  if (in.size() > 1 && in[1].defined()) {
-    len = in[1].contiguous().to_vector<int64_t>();
-    for (size_t b = 0; b < len.size(); ++b)
-      if (len[b] < 1 || len[b] > T) fail("qlstm: expected every length in 1..", T, ", found length ", len[b], " for sample ", b);
-  }
-  Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
-  std::vector<int16_t> c(size_t(B * H), 0);
-  const int64_t* lp = len.empty() ? nullptr : len.data();
-  const Tensor xs = r.reverse ? reversed(x, lp) : x;
-  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
-  else qk::qlstm_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), c.data(), y.data<int8_t>());
-  if (r.reverse) y = reversed(y, lp);
-  if (r.batch_first) y = y.transpose(0, 1).contiguous();
-  return {y, h};
-}
-
-Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_q<false>(build(n, g, in), nullptr, in); }
-
-// qgru: the same reading of the node for kernels::QGruCell (no k_cell; 3H gate rows).
-struct QGruNode {
-  qk::QGruCell cell;
-  bool batch_first = false, reverse = false;
-};
-
-QGruNode build_gru(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
-  QGruNode r;
+template <class Cell>
+QRnnNode<Cell> build(const Node& n, const Graph& g, const std::vector<Tensor>& in) {
+  QRnnNode<Cell> r;
   const std::string where = node_where(n);
   r.batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, where, false);
   r.reverse = ops::read_bool(n.attrs, ops::attr::reverse, where, false);
-  qk::QGruCell& c = r.cell;
+  Cell& c = r.cell;
+  read_cell_attrs(n, where, c);
   c.x = act_of(n, g, n.inputs[0], "input");
   c.h = act_of(n, g, n.outputs[0], "output");
   const qk::QAct hn = act_of(n, g, n.outputs[1], "final state");
@@ -122,34 +86,61 @@ QGruNode build_gru(const Node& n, const Graph& g, const std::vector<Tensor>& in)
   if (!(c.h.s > 0)) fail(where, ": expected a positive output scale, found ", c.h.s);
   c.m_out = qk::q30_out_multiplier(c.h.s);
   try {
-    qk::check_qgru_cell(c);
+    check_cell(c);
   } catch (const Error& e) {
     fail(where, ": ", e.what());
   }
   return r;
 }
 
-template <bool Fast>
-Outs run_gru(const QGruNode& r, const qk::QGru* op, const std::vector<Tensor>& in) {
+// The sequence around the cell: [T, B, IN] time-major (batch_first transposed), the lengths
+// checked, a reverse direction run on each sample's steps reversed; `step(T, B, x, lengths, h, y)`
+// runs the kernel with h starting at the output zero point.
+template <class Cell, class Step>
+Outs run_sequence(const char* op, const QRnnNode<Cell>& r, const std::vector<Tensor>& in, const Step& step) {
   const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
   const int64_t T = x.size(0), B = x.size(1), H = r.cell.H;
   std::vector<int64_t> len;
   if (in.size() > 1 && in[1].defined()) {
     len = in[1].contiguous().to_vector<int64_t>();
     for (size_t b = 0; b < len.size(); ++b)
-      if (len[b] < 1 || len[b] > T) fail("qgru: expected every length in 1..", T, ", found length ", len[b], " for sample ", b);
+      if (len[b] < 1 || len[b] > T) fail(op, ": expected every length in 1..", T, ", found length ", len[b], " for sample ", b);
   }
   Tensor y = empty({T, B, H}, DType::i8), h = full({1, B, H}, double(r.cell.h.z), DType::i8);
   const int64_t* lp = len.empty() ? nullptr : len.data();
   const Tensor xs = r.reverse ? reversed(x, lp) : x;
-  if (Fast) op->run(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
-  else qk::qgru_sequence_reference(r.cell, T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
+  step(T, B, xs.data<int8_t>(), lp, h.data<int8_t>(), y.data<int8_t>());
   if (r.reverse) y = reversed(y, lp);
   if (r.batch_first) y = y.transpose(0, 1).contiguous();
   return {y, h};
 }
 
-Outs qgru(const Node& n, const std::vector<Tensor>& in, const Graph& g) { return run_gru<false>(build_gru(n, g, in), nullptr, in); }
+template <bool Fast>
+Outs run_q(const QLstmNode& r, const qk::QLstm* op, const std::vector<Tensor>& in) {
+  auto step = [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
+    std::vector<int16_t> c(size_t(B * r.cell.H), 0);
+    if (Fast) op->run(T, B, x, lp, h, c.data(), y);
+    else qk::qlstm_sequence_reference(r.cell, T, B, x, lp, h, c.data(), y);
+  };
+  return run_sequence("qlstm", r, in, step);
+}
+
+Outs qlstm(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  return run_q<false>(build<qk::QLstmCell>(n, g, in), nullptr, in);
+}
+
+template <bool Fast>
+Outs run_gru(const QGruNode& r, const qk::QGru* op, const std::vector<Tensor>& in) {
+  auto step = [&](int64_t T, int64_t B, const int8_t* x, const int64_t* lp, int8_t* h, int8_t* y) {
+    if (Fast) op->run(T, B, x, lp, h, y);
+    else qk::qgru_sequence_reference(r.cell, T, B, x, lp, h, y);
+  };
+  return run_sequence("qgru", r, in, step);
+}
+
+Outs qgru(const Node& n, const std::vector<Tensor>& in, const Graph& g) {
+  return run_gru<false>(build<qk::QGruCell>(n, g, in), nullptr, in);
+}
 
 template <class F>
 class FnKernel final : public NodeKernel {
@@ -161,30 +152,27 @@ class FnKernel final : public NodeKernel {
   F f_;
 };
 
-std::unique_ptr<NodeKernel> prepare_qlstm(const Node& n, const Graph& g) {
+// The prepared kernel when every weight and bias is a constant (nullptr otherwise: the plain fn).
+template <class Op, class Cell>
+std::unique_ptr<NodeKernel> prepare_rnn(const Node& n, const Graph& g,
+                                        Outs (*run)(const QRnnNode<Cell>&, const Op*, const std::vector<Tensor>&)) {
   std::vector<Tensor> in;
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const int32_t v = n.inputs[i];
     if (i >= 2 && v >= 0 && !g.values[size_t(v)].is_constant()) return nullptr;
     in.push_back(i >= 2 && v >= 0 ? g.values[size_t(v)].data : Tensor());
   }
-  auto r = std::make_shared<const QLstmNode>(build(n, g, in));
-  auto op = std::make_shared<const qk::QLstm>(r->cell);
-  auto f = [r, op](const std::vector<Tensor>& x) { return run_q<true>(*r, op.get(), x); };
+  auto r = std::make_shared<const QRnnNode<Cell>>(build<Cell>(n, g, in));
+  auto op = std::make_shared<const Op>(r->cell);
+  auto f = [r, op, run](const std::vector<Tensor>& x) { return run(*r, op.get(), x); };
   return std::make_unique<FnKernel<decltype(f)>>(f);
 }
 
+std::unique_ptr<NodeKernel> prepare_qlstm(const Node& n, const Graph& g) {
+  return prepare_rnn<qk::QLstm, qk::QLstmCell>(n, g, &run_q<true>);
+}
 std::unique_ptr<NodeKernel> prepare_qgru(const Node& n, const Graph& g) {
-  std::vector<Tensor> in;
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
-    const int32_t v = n.inputs[i];
-    if (i >= 2 && v >= 0 && !g.values[size_t(v)].is_constant()) return nullptr;
-    in.push_back(i >= 2 && v >= 0 ? g.values[size_t(v)].data : Tensor());
-  }
-  auto r = std::make_shared<const QGruNode>(build_gru(n, g, in));
-  auto op = std::make_shared<const qk::QGru>(r->cell);
-  auto f = [r, op](const std::vector<Tensor>& x) { return run_gru<true>(*r, op.get(), x); };
-  return std::make_unique<FnKernel<decltype(f)>>(f);
+  return prepare_rnn<qk::QGru, qk::QGruCell>(n, g, &run_gru<true>);
 }
 
 }  // namespace

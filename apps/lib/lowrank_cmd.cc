@@ -9,35 +9,23 @@
 #include <iostream>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/compress_cmd_common.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/trainer.h"
-#include "apps/lib/version.h"
 #include "compress/edits.h"
 #include "compress/lowrank.h"
-#include "data/dataloader.h"
 #include "framework/error.h"
-#include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "models/factory.h"
 #include "train/checkpoint.h"
 #include "train/distill.h"
 #include "train/evaluate.h"
-#include "train/optim_config.h"
 
 namespace finch::apps {
 
 void add_lowrank_options(CLI::App& app, LowRankCmdOptions& o) {
   TrainOptions& t = o.train;
-  app.add_option("--model", t.model, "network (default: the one the checkpoint names)")
-      ->check(CLI::IsMember(models::model_names()));
-  app.add_option("--checkpoint", t.checkpoint, "trained fp32 weights (model.safetensors or a checkpoint)")->required();
-  app.add_option("--width", t.width, "MobileNet width multiplier (default: the checkpoint's)");
-  app.add_option("--dataset", t.dataset, "cifar10, cifar100, fashion-mnist or folder")
-      ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}))
-      ->capture_default_str();
-  app.add_option("--data", t.data_dir, "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
-  app.add_option("--out", t.out_dir, "output folder: model.safetensors and summary.json")->required();
+  add_compress_input_options(app, t);
   app.add_option("--rank-fraction", o.rank_fraction, "each layer's rank as a fraction of its full rank")
       ->check(number_in(1e-9, 1, "a fraction in (0, 1]"));
   app.add_option("--energy", o.energy, "each layer keeps the smallest rank holding this share of Σ s²")
@@ -57,31 +45,8 @@ void add_lowrank_options(CLI::App& app, LowRankCmdOptions& o) {
   app.add_option("--alpha", o.alpha, "distillation: weight of the soft (teacher) term, 1 − α on the labels")
       ->check(number_in(0, 1, "a fraction in [0, 1]"))
       ->capture_default_str();
-  app.add_option("--lr", t.lr, "fine-tuning learning rate (default: the model's training lr / 10)")
-      ->check(positive_number());
-  app.add_option("--batch-size", t.batch_size, "fine-tuning batch size")->check(positive_number())->capture_default_str();
-  app.add_option("--seed", t.seed, "seed of shuffling and augmentation")->capture_default_str();
-  app.add_option("--limit-train", t.limit_train, "fine-tune on the first N training images only (0: all)")
-      ->check(non_negative_number());
-  app.add_option("--limit-test", t.limit_test, "evaluate on the first N test images only (0: all)")
-      ->check(non_negative_number());
-  app.add_option("--threads", t.threads, "compute threads (0: all cores)")->check(non_negative_number());
-  app.add_option("--workers", t.workers, "data-loader threads")->check(non_negative_number());
+  add_compress_fine_tune_options(app, t, /*normalization=*/false);
 }
-
-namespace {
-
-nn::ModulePtr load_model(const TrainOptions& t, const DataBundle& d) {
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = t.width;
-  nn::ModulePtr model = models::create(t.model, d.channels, int64_t(d.classes.size()), co);
-  load_weights(t.checkpoint, *model);  // the file's compress_edits first (a pruned or factorized model)
-  return model;
-}
-
-}  // namespace
 
 int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -90,17 +55,11 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
   if (rules != 1) fail("finch lowrank: give exactly one of --rank-fraction, --energy and --compression");
   if (o.global && o.compression <= 0) fail("finch lowrank: --global goes with --compression");
   if (o.distill && o.fine_tune_epochs < 1) fail("finch lowrank: --distill needs --fine-tune-epochs 1 or more");
-  set_num_threads(t.threads);
-  adopt_model_of(t.checkpoint, t, t.model_given, t.width_given);
-  check_width(t.model, t.width);
-  t.augment = true;
-  finalize_data_options(t);
-  if (!o.lr_given) t.lr = default_lr(t.model, t.optimizer) / 10;
-  if (t.weight_decay < 0) t.weight_decay = 5e-4;
+  prepare_compress_options(t, o.lr_given);
   const DataBundle d = load_data(t, o.fine_tune_epochs > 0);
   const auto classes = int64_t(d.classes.size());
   manual_seed(t.seed * 2654435761u + 13);
-  nn::ModulePtr model = load_model(t, d);
+  nn::ModulePtr model = load_trained_model(t, d);
   auto test = [&](nn::Module& m) { return train::evaluate(m, d.test, 256, classes, false, t.workers); };
   const train::EvalResult before = test(*model);
   const int64_t params_before = model->num_parameters();
@@ -129,58 +88,32 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
             << " parameters, test accuracy before fine-tuning " << factorized_r.accuracy << "\n";
   train::EvalResult after = factorized_r;
   if (o.fine_tune_epochs > 0) {
-    TrainOptions ft = t;
-    ft.epochs = o.fine_tune_epochs;
-    ft.warmup_epochs = 0;
-    ft.stop_after_epochs = 0;
-    data::DataLoaderOptions dl;
-    dl.batch_size = ft.batch_size;
-    dl.drop_last = d.train->size() > ft.batch_size;
-    dl.num_workers = ft.workers;
-    dl.seed = ft.seed + 1;
-    data::DataLoader loader(d.train, dl);
-    std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(ft), *model);
-    train::TrainState state;
-    train::LoopConfig loop = loop_config(ft, false);
-    loop.name = "low-rank fine-tune";
     nn::ModulePtr teacher;
     std::unique_ptr<train::Distiller> distiller;
-    train::LossFn loss = classification_loss(ft.label_smoothing);
+    train::LossFn loss = classification_loss(t.label_smoothing);
     if (o.distill) {
-      teacher = load_model(t, d);  // the unfactorized model, as it was loaded
+      teacher = load_trained_model(t, d);  // the unfactorized model, as it was loaded
       distiller = std::make_unique<train::Distiller>(*model, *teacher, o.temperature, o.alpha);
       loss = distiller->loss();
     }
-    after = train::fit(*model, *opt, loader, loss, schedule_config(ft), loop, state, test);  // its last evaluation
+    // fit's last evaluation
+    after = compress_fine_tune(t, d, *model, o.fine_tune_epochs, t.seed + 1, "low-rank fine-tune", loss);
   }
-  const std::string out = t.out_dir + "/";
-  create_out_dir(t.out_dir);
   train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
   std::string edits = edits_in(t.checkpoint);
   for (const auto& e : r.edits) edits = compress::append_edit(edits, e);
   meta[compress::kEditsKey] = edits;
-  train::save_weights(out + "model.safetensors", *model, meta);
   nlohmann::json s = nlohmann::json::object();
-  s["model"] = t.model;
-  s["dataset"] = t.dataset;
-  s["checkpoint"] = t.checkpoint;
   s["rule"] = o.rank_fraction > 0 ? nlohmann::json{{"rank_fraction", o.rank_fraction}}
               : o.energy > 0      ? nlohmann::json{{"energy", o.energy}}
                                   : nlohmann::json{{"compression", o.compression}, {"global", o.global}};
-  s["parameters_before"] = params_before;
-  s["parameters_after"] = model->num_parameters();
-  s["test_accuracy_before"] = before.accuracy;
   s["test_accuracy_factorized"] = factorized_r.accuracy;
-  s["test_accuracy"] = after.accuracy;
-  s["fine_tune_epochs"] = o.fine_tune_epochs;
   if (o.fine_tune_epochs > 0) s["lr"] = t.lr;
   if (o.distill) s["distill"] = {{"temperature", o.temperature}, {"alpha", o.alpha}};
   s["layers"] = layers;
-  s["finch_version"] = finch_version();
-  s["command_line"] = command_line;
-  s["wall_seconds"] =
-      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  write_json_file(out + "summary.json", s);
+  write_compress_outputs(t, *model, meta, {params_before, before.accuracy, after.accuracy, o.fine_tune_epochs, t0},
+                         command_line, s);
+  const std::string out = t.out_dir + "/";
   std::printf("parameters %lld -> %lld (%.3fx), test accuracy %.4f -> %.4f (%.4f before fine-tuning); %smodel.safetensors\n",
               static_cast<long long>(params_before), static_cast<long long>(model->num_parameters()),
               double(model->num_parameters()) / double(params_before), before.accuracy, after.accuracy,

@@ -8,9 +8,9 @@
 #include <iostream>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/compress_cmd_common.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/trainer.h"
-#include "apps/lib/version.h"
 #include "autograd/engine.h"
 #include "autograd/functional.h"
 #include "autograd/nn/norm.h"
@@ -19,15 +19,12 @@
 #include "data/dataloader.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
-#include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
 #include "framework/safetensors.h"
-#include "models/factory.h"
 #include "train/callbacks.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
-#include "train/optim_config.h"
 
 namespace finch::apps {
 
@@ -44,15 +41,7 @@ bool pruned_weights_in(const std::string& path) {
 
 void add_prune_options(CLI::App& app, PruneOptions& o) {
   TrainOptions& t = o.train;
-  app.add_option("--model", t.model, "network (default: the one the checkpoint names)")
-      ->check(CLI::IsMember(models::model_names()));
-  app.add_option("--checkpoint", t.checkpoint, "trained fp32 weights (model.safetensors or a checkpoint)")->required();
-  app.add_option("--width", t.width, "MobileNet width multiplier (default: the checkpoint's)");
-  app.add_option("--dataset", t.dataset, "cifar10, cifar100, fashion-mnist or folder")
-      ->check(CLI::IsMember({"cifar10", "cifar100", "fashion-mnist", "folder"}))
-      ->capture_default_str();
-  app.add_option("--data", t.data_dir, "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
-  app.add_option("--out", t.out_dir, "output folder: model.safetensors and summary.json")->required();
+  add_compress_input_options(app, t);
   app.add_flag("--structured", o.structured, "remove whole channels (a smaller model) instead of single weights");
   app.add_option("--amount", o.amount, "structured: fraction of each channel group removed")
       ->check(number_in(0, 0.99, "a fraction in [0, 0.99]"))
@@ -83,18 +72,7 @@ void add_prune_options(CLI::App& app, PruneOptions& o) {
                                                "pruning, before fine-tuning (0: keep the old ones)")
       ->check(CLI::Range(int64_t(0), int64_t(100000)))
       ->capture_default_str();
-  app.add_option("--lr", t.lr, "fine-tuning learning rate (default: the model's training lr / 10)")
-      ->check(positive_number());
-  app.add_option("--batch-size", t.batch_size, "fine-tuning batch size")->check(positive_number())->capture_default_str();
-  app.add_option("--seed", t.seed, "seed of shuffling and augmentation")->capture_default_str();
-  app.add_option("--mean", t.mean, "per-channel normalization mean (default: the dataset's)")->expected(1, 3);
-  app.add_option("--std", t.std, "per-channel normalization std (default: the dataset's)")->expected(1, 3);
-  app.add_option("--limit-train", t.limit_train, "fine-tune on the first N training images only (0: all)")
-      ->check(non_negative_number());
-  app.add_option("--limit-test", t.limit_test, "evaluate on the first N test images only (0: all)")
-      ->check(non_negative_number());
-  app.add_option("--threads", t.threads, "compute threads (0: all cores)")->check(non_negative_number());
-  app.add_option("--workers", t.workers, "data-loader threads")->check(non_negative_number());
+  add_compress_fine_tune_options(app, t, /*normalization=*/true);
 }
 
 namespace {
@@ -126,27 +104,11 @@ train::EvalResult test(Context& c) {
 
 // `epochs` of fine-tuning from a fresh optimizer (the layers' shapes changed), cosine to 0.
 train::EvalResult fine_tune(Context& c, int64_t epochs, int64_t round, const std::vector<train::Callback*>& callbacks) {
-  TrainOptions t = c.o.train;
-  t.epochs = epochs;
-  t.warmup_epochs = 0;
-  t.stop_after_epochs = 0;
-  data::DataLoaderOptions lo;
-  lo.batch_size = t.batch_size;
-  lo.shuffle = true;
-  lo.drop_last = c.d.train->size() > t.batch_size;
-  lo.num_workers = t.workers;
-  lo.seed = t.seed + uint64_t(round);
-  data::DataLoader loader(c.d.train, lo);
-  std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(t), c.model);
-  train::TrainState state;
-  train::LoopConfig loop = loop_config(t, false);
-  loop.name = "pruning fine-tune";
   train::EpochLogCallback log;
   std::vector<train::Callback*> all = callbacks;
   all.push_back(&log);  // after the masks, so its line reports the masked model
-  return train::fit(c.model, *opt, loader, classification_loss(t.label_smoothing), schedule_config(t), loop, state,
-                    [&](nn::Module& m) { return train::evaluate(m, c.d.test, 256, c.classes, false, t.workers); },
-                    all);
+  return compress_fine_tune(c.o.train, c.d, c.model, epochs, c.o.train.seed + uint64_t(round), "pruning fine-tune",
+                            classification_loss(c.o.train.label_smoothing), all);
 }
 
 // Forward + backward over a few training batches in eval mode (BN statistics stay), for Taylor.
@@ -197,13 +159,7 @@ void recalibrate_bn(Context& c) {
 int run_prune(PruneOptions o, const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
   TrainOptions& t = o.train;
-  set_num_threads(t.threads);
-  adopt_model_of(t.checkpoint, t, t.model_given, t.width_given);
-  check_width(t.model, t.width);
-  t.augment = true;
-  finalize_data_options(t);
-  if (!o.lr_given) t.lr = default_lr(t.model, t.optimizer) / 10;
-  if (t.weight_decay < 0) t.weight_decay = 5e-4;
+  prepare_compress_options(t, o.lr_given);
   if (!o.pattern.empty() && (o.structured || o.schedule != "one-shot"))
     fail("--pattern ", o.pattern, " is a one-shot unstructured mask; drop --structured and --schedule");
   if (o.schedule != "one-shot" && o.structured) fail("--schedule applies to unstructured pruning; drop --structured");
@@ -214,12 +170,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   const DataBundle d = load_data(t, need_train);
   const auto classes = int64_t(d.classes.size());
   manual_seed(t.seed * 2654435761u + 11);
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = t.width;
-  nn::ModulePtr model = models::create(t.model, d.channels, classes, co);
-  load_weights(t.checkpoint, *model);
+  nn::ModulePtr model = load_trained_model(t, d);
   Context c{o, d, *model, classes};
   const train::EvalResult before = test(c);
   const int64_t params_before = model->num_parameters();
@@ -311,27 +262,14 @@ int run_prune(PruneOptions o, const std::string& command_line) {
               << " Conv/Linear weights (the programs still run dense kernels: docs/pruning.md)\n";
   }
   const train::EvalResult after = test(c);
-  const std::string out = t.out_dir + "/";
-  create_out_dir(t.out_dir);
   train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
   if (!edits.empty()) meta[compress::kEditsKey] = edits;
   if (!o.structured || pruned_weights_in(t.checkpoint)) meta[kMasksKey] = "zeros";
-  train::save_weights(out + "model.safetensors", *model, meta);
-  s["model"] = t.model;
-  s["dataset"] = t.dataset;
-  s["checkpoint"] = t.checkpoint;
-  s["parameters_before"] = params_before;
-  s["parameters_after"] = model->num_parameters();
-  s["test_accuracy_before"] = before.accuracy;
-  s["test_accuracy"] = after.accuracy;
-  s["fine_tune_epochs"] = o.fine_tune_epochs;
   s["bn_batches"] = o.bn_batches;
   s["lr"] = t.lr;
-  s["finch_version"] = finch_version();
-  s["command_line"] = command_line;
-  s["wall_seconds"] =
-      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  write_json_file(out + "summary.json", s);
+  write_compress_outputs(t, *model, meta, {params_before, before.accuracy, after.accuracy, o.fine_tune_epochs, t0},
+                         command_line, s);
+  const std::string out = t.out_dir + "/";
   std::printf("parameters %lld -> %lld (%.3fx), test accuracy %.4f -> %.4f; %smodel.safetensors\n",
               static_cast<long long>(params_before), static_cast<long long>(model->num_parameters()),
               double(model->num_parameters()) / double(params_before), before.accuracy, after.accuracy, out.c_str());

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/compress_cmd_common.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/prune_cmd.h"
@@ -20,7 +21,6 @@
 #include "framework/parallel.h"
 #include "framework/random.h"
 #include "framework/results.h"
-#include "models/factory.h"
 #include "quant/checkpoint.h"
 #include "quant/prepare.h"
 #include "quant/save.h"
@@ -83,12 +83,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   const DataBundle d = load_data(o, true);
   const int64_t classes = int64_t(d.classes.size());
   manual_seed(o.seed * 2654435761u + 7);
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.width;
-  nn::ModulePtr model = models::create(o.model, d.channels, classes, co);
-  load_weights(o.checkpoint, *model);
+  nn::ModulePtr model = load_trained_model(o, d);
   // An unstructured-pruned file (finch prune) keeps its zeros through QAT: an empty mask set
   // otherwise, whose callback does nothing.
   compress::MaskSet masks = pruned_weights_in(o.checkpoint) ? compress::masks_from_zeros(*model) : compress::MaskSet{};

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "autograd/nn/sequence.h"
@@ -121,14 +122,7 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
                      const std::string& command_line, bool quiet) {
   const auto t0 = std::chrono::steady_clock::now();
   const SafetensorsFile f = load_safetensors(o.checkpoint);
-  const models::SeriesSpec spec = models::SeriesSpec::from_metadata(f.metadata, o.checkpoint);
-  if (o.model_given && o.model != spec.name) fail(o.checkpoint, " holds a ", spec.name, " but --model is ", o.model);
-  for (const auto& [key, value] : d.metadata) {
-    auto it = f.metadata.find(key);
-    if (it != f.metadata.end() && it->second != value)
-      fail(o.checkpoint, " was trained on data prepared otherwise: its '", key, "' is '", it->second,
-           "' but this data gives '", value, "'");
-  }
+  const models::SeriesSpec spec = checkpoint_spec(f, o, d);
   manual_seed(o.seed * 2654435761u + 7);
   nn::ModulePtr model = models::create_series(spec, nullptr);
   train::load_weights(o.checkpoint, *model);

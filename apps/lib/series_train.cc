@@ -316,12 +316,7 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   return 0;
 }
 
-int run_sequence_eval(const std::string& program, SeriesOptions o, const SequenceData& d,
-                      const std::string& command_line) {
-  if (dist::launcher_world_size() > 1)
-    fail("--eval-only runs in one process, but mpirun started ", dist::launcher_world_size(), "; run it without mpirun");
-  const auto t0 = Clock::now();
-  const SafetensorsFile f = load_safetensors(o.checkpoint);
+models::SeriesSpec checkpoint_spec(const SafetensorsFile& f, const SeriesOptions& o, const SequenceData& d) {
   const models::SeriesSpec spec = models::SeriesSpec::from_metadata(f.metadata, o.checkpoint);
   if (o.model_given && o.model != spec.name) fail(o.checkpoint, " holds a ", spec.name, " but --model is ", o.model);
   // The data must be prepared as it was for training: same format, normalization (and its
@@ -332,6 +327,16 @@ int run_sequence_eval(const std::string& program, SeriesOptions o, const Sequenc
       fail(o.checkpoint, " was trained on data prepared otherwise: its '", key, "' is '", it->second,
            "' but this data gives '", value, "'");
   }
+  return spec;
+}
+
+int run_sequence_eval(const std::string& program, SeriesOptions o, const SequenceData& d,
+                      const std::string& command_line) {
+  if (dist::launcher_world_size() > 1)
+    fail("--eval-only runs in one process, but mpirun started ", dist::launcher_world_size(), "; run it without mpirun");
+  const auto t0 = Clock::now();
+  const SafetensorsFile f = load_safetensors(o.checkpoint);
+  const models::SeriesSpec spec = checkpoint_spec(f, o, d);
   nn::ModulePtr model = models::create_series(spec, nullptr);
   train::load_weights(o.checkpoint, *model);
   train::EvalConfig ec;

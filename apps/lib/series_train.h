@@ -8,6 +8,7 @@
 
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
+#include "framework/safetensors.h"
 #include "models/series_spec.h"
 
 namespace finch::apps {
@@ -16,6 +17,11 @@ namespace finch::apps {
 // data; sizes from the options), resolved; a model that cannot take this data is one
 // finch::Error sentence (a text model on series, a classifier on a forecasting CSV, ...).
 models::SeriesSpec sequence_spec(const SeriesOptions& o, const SequenceData& d);
+
+// The spec that checkpoint file `f` (read from o.checkpoint) records, after checking that it is
+// --model (when given) and that `d` was prepared as its training data was (same format,
+// normalization and its statistics, classes, vocabulary and lengths); one sentence otherwise.
+models::SeriesSpec checkpoint_spec(const SafetensorsFile& f, const SeriesOptions& o, const SequenceData& d);
 
 // Trains and writes every output into o.out_dir; `program` starts the progress lines.
 // Returns the exit code (0); problems are finch::Error sentences.

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "apps/lib/user_errors.h"
+#include "apps/runtime/cli_args.h"
 #include "apps/runtime/image_input.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -48,20 +50,14 @@ struct Args {
 };
 
 int64_t parse_count(const std::string& flag, const std::string& s) {
-  char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || v < 0) fail(flag, ": expected a non-negative integer, found '", s, "'");
-  return v;
+  return parse_int_flag(flag, s, 0, INT64_MAX, "a non-negative integer");
 }
 
 Args parse_args(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail(s, ": expected a value after it");
-      return argv[++i];
-    };
+    auto value = [&] { return flag_value(argc, argv, i); };
     if (s == "--raw") a.raw = value();
     else if (s == "--logits") a.logits = value();
     else if (s == "--bench") a.bench = parse_count(s, value());

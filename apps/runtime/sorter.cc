@@ -52,6 +52,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/lib/user_errors.h"
+#include "apps/runtime/cli_args.h"
 #include "apps/runtime/image_input.h"
 #include "apps/runtime/sorter_actuator.h"
 #include "apps/runtime/sorter_files.h"
@@ -81,23 +82,11 @@ constexpr const char* kUsage =
     "[--move-by-copy] [--log F] [--actuator-cmd 'CMD {class}'] [--actuator-timeout-ms N] [--gpio-config F] "
     "[--threads N]";
 
-int64_t parse_int(const std::string& flag, const std::string& s, int64_t lo, int64_t hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-    fail(flag, ": expected an integer in ", lo, "..", hi, ", found '", s, "'");
-  return v;
-}
-
 Args parse_args(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail(s, ": expected a value after it");
-      return argv[++i];
-    };
+    auto value = [&] { return flag_value(argc, argv, i); };
     if (s == "--program") a.program = value();
     else if (s == "--list") a.list = value();
     else if (s == "--watch") a.watch = value();
@@ -107,9 +96,9 @@ Args parse_args(int argc, char** argv) {
     else if (s == "--copy") a.copy = true;
     else if (s == "--move-by-copy") a.move_by_copy = true;
     else if (s == "--actuator-cmd") a.actuator_cmd = value();
-    else if (s == "--actuator-timeout-ms") a.actuator_timeout_ms = parse_int(s, value(), 1, 3600000);
+    else if (s == "--actuator-timeout-ms") a.actuator_timeout_ms = parse_int_flag(s, value(), 1, 3600000);
     else if (s == "--gpio-config") a.gpio_config = value();
-    else if (s == "--threads") a.threads = parse_int(s, value(), 0, 4096);
+    else if (s == "--threads") a.threads = parse_int_flag(s, value(), 0, 4096);
     else if (s == "--threshold") {
       const std::string v = value();
       char* end = nullptr;
