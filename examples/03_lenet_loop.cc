@@ -76,9 +76,8 @@ std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader) 
     Tensor logits = model.forward(b.images);
     const double n = double(b.labels.size(0));
     loss += cross_entropy(logits, b.labels).item() * n;
-    const std::vector<int64_t> pred = argmax(logits, 1).to_vector<int64_t>();
-    const std::vector<int64_t> truth = b.labels.to_vector<int64_t>();
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == truth[i] ? 1 : 0;
+    // eq compares the I64 argmax with the I64 labels; the bools count as 0/1 once they are floats.
+    correct += double(sum(eq(argmax(logits, 1), b.labels).to(DType::f32)).item());
     seen += n;
   }
   model.train();

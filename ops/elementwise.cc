@@ -36,6 +36,21 @@ void check_float(const Tensor& t, const char* op, const char* what) {
     fail(op, ": expected ", what, " to be F32 or F64, got ", dtype_name(t.dtype()));
 }
 
+// Comparisons also take integer and bool tensors (labels, argmax results, token ids): only the
+// 16-bit floats, which have no C++ comparison here, are refused.
+void check_compare_pair(const Tensor& a, const Tensor& b, const char* op) {
+  for (const Tensor* t : {&a, &b}) {
+    const char* what = t == &a ? "the first operand" : "the second operand";
+    if (!t->defined()) fail(op, ": ", what, " is an undefined tensor");
+    if (t->dtype() == DType::f16 || t->dtype() == DType::bf16)
+      fail(op, ": expected ", what, " to be a float (F32, F64), integer or bool tensor, got ", dtype_name(t->dtype()),
+           " (convert it with to_dtype)");
+  }
+  if (a.dtype() != b.dtype())
+    fail(op, ": both operands must have the same dtype, got ", dtype_name(a.dtype()), " and ",
+         dtype_name(b.dtype()), " (convert one with to_dtype)");
+}
+
 void check_pair(const Tensor& a, const Tensor& b, const char* op) {
   check_float(a, op, "the first operand");
   check_float(b, op, "the second operand");
@@ -121,7 +136,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha) {
 
 Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
   const char* name = compare_name(op);
-  check_pair(a, b, name);
+  check_compare_pair(a, b, name);
   if (a.dtype() != DType::f32) return compare_reference(op, a, b);
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty(out_shape, DType::b8);
@@ -173,13 +188,13 @@ Tensor binary_reference(BinaryOp op, const Tensor& a, const Tensor& b, double al
 }
 
 Tensor compare_reference(CompareOp op, const Tensor& a, const Tensor& b) {
-  check_pair(a, b, compare_name(op));
+  check_compare_pair(a, b, compare_name(op));
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), compare_name(op));
   Tensor out = empty(out_shape, DType::b8);
   bool* po = out.data<bool>();
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (std::is_arithmetic_v<T>) {
       const T* pa = a.data<T>();
       const T* pb = b.data<T>();
       reference_loop(out_shape, {&a, &b}, [&](int64_t i, const int64_t* off) {

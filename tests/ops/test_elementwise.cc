@@ -8,6 +8,7 @@
 #include "framework/parallel.h"
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
+#include "tests/error_text.h"
 #include "tests/ops/test_util.h"
 
 using namespace finch;
@@ -149,6 +150,24 @@ TEST(Elementwise, TensorPow) {
   EXPECT_TRUE(std::isnan(r[1]));
   EXPECT_EQ(r[2], 0.0f);
   EXPECT_TRUE(std::isinf(r[3]));
+}
+
+// Labels, argmax results and token ids are integers: accuracy is eq(argmax, labels) on I64.
+TEST(Elementwise, ComparisonsOfIntegerAndBoolTensors) {
+  const Tensor pred = from_vector<int64_t>({3, 1, 4, 1, 5, 9}, {2, 3});
+  const Tensor label = from_vector<int64_t>({3, 2, 4}, {3});  // broadcast over rows
+  EXPECT_EQ(ops::eq(pred, label).to_vector<int>(), (std::vector<int>{1, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(ops::gt(pred, label).to_vector<int>(), (std::vector<int>{0, 0, 0, 0, 1, 1}));
+  const Tensor big = from_vector<int64_t>({(int64_t(1) << 53) + 1}, {1});  // not representable as float
+  const Tensor near = from_vector<int64_t>({int64_t(1) << 53}, {1});
+  EXPECT_EQ(ops::ne(big, near).to_vector<int>(), (std::vector<int>{1}));
+  const Tensor u = from_vector<uint8_t>({0, 255}, {2}), v = from_vector<uint8_t>({1, 254}, {2});
+  EXPECT_EQ(ops::lt(u, v).to_vector<int>(), (std::vector<int>{1, 0}));
+  const Tensor t = from_vector<bool>({true, false}, {2});
+  EXPECT_EQ(ops::eq(t, t).to_vector<int>(), (std::vector<int>{1, 1}));
+  EXPECT_ERROR_HAS(ops::eq(pred, pred.to(DType::i32)), "both operands must have the same dtype, got I64 and I32");
+  const Tensor h = from_vector<float>({1, 2}, {2}).to(DType::f16);
+  EXPECT_ERROR_HAS(ops::eq(h, h), "expected the first operand to be a float (F32, F64), integer or bool tensor, got F16");
 }
 
 TEST(Elementwise, ComparisonsAllTargets) {
