@@ -9,7 +9,11 @@
 # OpenBLAS, Highway, zlib, libgpiod and libstdc++ are the OS's shared libraries (64-bit Raspberry
 # Pi OS bookworm / Debian 12 have the versions this cross compiler targets; the README lists the
 # apt line). --static-runtime links libstdc++ and libgcc in (for older OS images; about 1.5 MB
-# more per binary). Installs the cross toolchain and
+# more per binary). The binaries are built for size where it costs no speed: link-time optimization
+# plus one section per function and datum, which the linker's --gc-sections then drops when unused
+# (measured on sorter: 2.69 MB plain, 2.24 MB with --gc-sections, 1.58 MB with LTO as well; the
+# kernels are the same code, and -ffp-contract=off keeps LTO from fusing float operations across
+# files). FINCH_PI_LTO=0 builds without LTO. Installs the cross toolchain and
 # the arm64 -dev packages first like scripts/test-arm.sh (FINCH_SKIP_APT=1 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +50,18 @@ if [ "${FINCH_SKIP_APT:-0}" != 1 ]; then
 fi
 
 source scripts/ccache-env.sh
+size_cxx="-ffunction-sections -fdata-sections"
+size_link="-Wl,--gc-sections"
+size_tools=()
+if [ "${FINCH_PI_LTO:-1}" != 0 ]; then
+  # gcc-ar/gcc-ranlib: the static layer libraries hold LTO bytecode, which plain ar cannot index.
+  size_cxx="$size_cxx -flto=auto"
+  size_link="$size_link -flto=auto"
+  size_tools=(-DCMAKE_AR="$(command -v aarch64-linux-gnu-gcc-ar)" -DCMAKE_RANLIB="$(command -v aarch64-linux-gnu-gcc-ranlib)")
+fi
 cmake -S . -B build-pi -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake "${launcher[@]}" \
       -DFINCH_RUNTIME_ONLY=ON -DFINCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_EXE_LINKER_FLAGS="$link_flags"
+      -DCMAKE_CXX_FLAGS="$size_cxx" -DCMAKE_EXE_LINKER_FLAGS="$size_link $link_flags" "${size_tools[@]}"
 cmake --build build-pi -j"${FINCH_JOBS:-$(nproc)}" --target sorter finch_run
 
 stage=$(mktemp -d)
