@@ -52,6 +52,8 @@ void add_compress_options(CLI::App& app, CompressOptions& o) {
   app.add_option("--latency-iters", o.latency_iters, "timed runs of each program per round")
       ->check(CLI::Range(int64_t(1), int64_t(100000)))
       ->capture_default_str();
+  app.add_option("--latency-threads", o.latency_threads, "threads of the timed runs (default: --threads)")
+      ->check(CLI::Range(0, 1024));
   add_compress_fine_tune_options(app, t, /*normalization=*/true);
 }
 
@@ -363,6 +365,8 @@ int run_compress(CompressOptions o, const std::string& command_line) {
   std::vector<VariantRow*> timed;
   for (size_t i = 0; i < rows.size(); ++i)
     if (rows[i].status == "ok") programs.push_back(dirs[i] + "/model.finch"), timed.push_back(&rows[i]);
+  if (o.latency_threads >= 0) set_num_threads(o.latency_threads);
+  header["threads"] = get_num_threads();
   Generator g(0);
   const Tensor x = d.test->get(0, g).image.to(DType::f32).unsqueeze(0).contiguous();
   std::cerr << "\n== finch compress: timing " << programs.size() << " programs side by side, batch 1, "

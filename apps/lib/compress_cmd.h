@@ -24,6 +24,7 @@ struct CompressOptions {
   std::string weights = "1,1,1";  // wS,wT,wA of seed 004's criterion
   bool seed_sign = false;          // + wA·ΔA as the seed printed it
   int64_t latency_rounds = 5, latency_iters = 20;
+  int latency_threads = -1;        // < 0: --threads
 };
 
 void add_compress_options(CLI::App& app, CompressOptions& o);

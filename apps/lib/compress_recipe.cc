@@ -164,7 +164,7 @@ class Fields {
     for (auto it = j_.begin(); it != j_.end(); ++it)
       if (!seen_.count(it.key())) {
         std::vector<std::string> known(seen_.begin(), seen_.end());
-        fail(where_, ": unknown field '", it.key(), "' (this step takes ", list(known.empty() ? known_words : known), ")");
+        fail(where_, ": unknown field '", it.key(), "' (the fields here: ", list(known.empty() ? known_words : known), ")");
       }
   }
   const std::string& where() const { return where_; }
