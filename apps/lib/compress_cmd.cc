@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <type_traits>
 #include <variant>
 
@@ -210,7 +211,31 @@ struct Shared {
   const TrainOptions& prepared;  // model and width read from the checkpoint, data defaults filled
   const DataBundle& d;
   const std::string& command_line;
+  // The float models finished variants made, by the steps that made them (a JSON list): a variant
+  // that starts with the same prune/lowrank/distill steps as another starts from its result
+  // (seed003-alg1's filter pruning, then fp32 and int8) instead of training it again.
+  std::map<std::string, std::string> made;
 };
+
+std::string step_dir_name(size_t i, const std::string& kind) {
+  char name[48];
+  std::snprintf(name, sizeof name, "%02zu-%s", i + 1, kind.c_str());
+  return name;
+}
+
+bool makes_float_model(const std::string& kind) { return kind == "prune" || kind == "lowrank" || kind == "distill"; }
+
+// Records the float models of a finished variant's leading steps in s.made.
+void remember(Shared& s, const nlohmann::json& steps, const std::string& dir) {
+  nlohmann::json prefix = nlohmann::json::array();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const std::string kind = steps[i].value("step", "");
+    if (!makes_float_model(kind)) return;
+    prefix.push_back(steps[i]);
+    const std::string model = dir + "/steps/" + step_dir_name(i, kind) + "/model.safetensors";
+    if (fs::exists(model)) s.made.emplace(prefix.dump(), model);
+  }
+}
 
 // The finished variant's numbers: parameters of its weights, sizes, the program's test accuracy.
 void measure(const Shared& s, const std::string& dir, VariantRow& row) {
@@ -232,7 +257,7 @@ void measure(const Shared& s, const std::string& dir, VariantRow& row) {
 }
 
 // Runs one variant in DIR/<name>.partial and renames it; the row says ok or which step failed.
-VariantRow build_variant(const Shared& s, const RecipeVariant& v, const std::string& final_dir) {
+VariantRow build_variant(Shared& s, const RecipeVariant& v, const std::string& final_dir) {
   VariantRow row;
   row.name = v.name;
   for (const auto& st : v.steps) row.steps.push_back(st.json);
@@ -240,15 +265,25 @@ VariantRow build_variant(const Shared& s, const RecipeVariant& v, const std::str
   fs::remove_all(partial);
   fs::create_directories(partial + "/steps");
   std::string input = s.prepared.checkpoint, quantized, qat_state;
+  bool same_start = true;  // every step so far made a float model (may still match s.made)
   size_t i = 0;
   try {
     for (i = 0; i < v.steps.size(); ++i) {
       const RecipeStep& st = v.steps[i];
-      char name[32];
-      std::snprintf(name, sizeof name, "%02zu-%s", i + 1, st.kind.c_str());
-      StepEnv e{s.o.train, input, partial + "/steps/" + name, s.prepared.checkpoint, s.command_line};
+      StepEnv e{s.o.train, input, partial + "/steps/" + step_dir_name(i, st.kind), s.prepared.checkpoint, s.command_line};
       std::cerr << "\n== finch compress: variant '" << v.name << "', step " << i + 1 << "/" << v.steps.size() << " ("
                 << st.kind << ") ==\n";
+      if (makes_float_model(st.kind) && same_start) {
+        const auto it = s.made.find(nlohmann::json(std::vector<nlohmann::json>(row.steps.begin(), row.steps.begin() + long(i) + 1)).dump());
+        if (it != s.made.end()) {
+          input = it->second;
+          fs::create_directories(e.dir);
+          write_json_file(e.dir + "/reused.json", {{"model", input}});
+          std::cerr << "the same steps made " << input << " for an earlier variant; starting from it\n";
+          continue;
+        }
+      }
+      same_start = same_start && makes_float_model(st.kind);
       if (const auto* c = std::get_if<CompileStep>(&st.spec)) {
         run_compile_step(*c, e, quantized, partial + "/model.finch");
         continue;
@@ -277,6 +312,7 @@ VariantRow build_variant(const Shared& s, const RecipeVariant& v, const std::str
   write_json_file(partial + "/variant.json", vj);
   fs::remove_all(final_dir);
   fs::rename(partial, final_dir);
+  remember(s, row.steps, final_dir);
   return row;
 }
 
@@ -311,7 +347,7 @@ int run_compress(CompressOptions o, const std::string& command_line) {
   const DataBundle d = load_data(prepared, false);
   const std::string out = o.train.out_dir;
   create_out_dir(out);
-  Shared s{o, prepared, d, command_line};
+  Shared s{o, prepared, d, command_line, {}};
 
   std::vector<std::string> dirs = {out + "/baseline"};
   std::vector<nlohmann::json> step_lists = {nlohmann::json::array({{{"step", "compile"}, {"precision", "fp32"}}})};
@@ -351,6 +387,7 @@ int run_compress(CompressOptions o, const std::string& command_line) {
   for (size_t i = 0; i < dirs.size(); ++i) {
     const RecipeVariant& v = i == 0 ? baseline : recipe.variants[i - 1];
     if (done[i]) {
+      remember(s, step_lists[i], dirs[i]);
       std::cerr << "finch compress: " << dirs[i] << " is complete from an earlier run; reused\n";
       continue;
     }

@@ -61,9 +61,10 @@ const char* kTwoVariants = R"({"name": "two", "variants": [
     {"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": 1, "distill": true},
     {"step": "qat", "epochs": 1},
     {"step": "compile", "precision": "int8"}]},
-  {"name": "lowrank-fp32", "steps": [
+  {"name": "lowrank-ptq", "steps": [
     {"step": "lowrank", "compression": 2, "global": true},
-    {"step": "compile", "precision": "fp32"}]}]})";
+    {"step": "ptq", "calib_batches": 4},
+    {"step": "compile", "precision": "int8"}]}]})";
 
 double rel(double x, double x0) { return (x - x0) / x0; }
 
@@ -77,8 +78,8 @@ TEST_F(FinchCompress, TwoVariantsReportTheirFilesAndTheCriterion) {
   EXPECT_EQ(rep["recipe"], "two");
   const auto& v = rep["variants"];
   ASSERT_EQ(v.size(), 3u);
-  const char* names[] = {"baseline", "pruned-qat", "lowrank-fp32"};
-  const char* precisions[] = {"fp32", "int8", "fp32"};
+  const char* names[] = {"baseline", "pruned-qat", "lowrank-ptq"};
+  const char* precisions[] = {"fp32", "int8", "int8"};
   for (size_t i = 0; i < 3; ++i) {
     const std::string d = out + "/" + names[i];
     EXPECT_EQ(v[i]["name"], names[i]);
@@ -94,14 +95,14 @@ TEST_F(FinchCompress, TwoVariantsReportTheirFilesAndTheCriterion) {
     EXPECT_LE(v[i]["test_accuracy"].get<double>(), 1.0);
   }
   // Parameters: the steps' own summaries agree; the pruned and factorized models are smaller.
-  const nlohmann::json lr = read_json_file(out + "/lowrank-fp32/steps/01-lowrank/summary.json");
+  const nlohmann::json lr = read_json_file(out + "/lowrank-ptq/steps/01-lowrank/summary.json");
   EXPECT_EQ(v[2]["parameters"], lr["parameters_after"]);
   EXPECT_EQ(v[0]["parameters"], lr["parameters_before"]);
   EXPECT_LT(v[1]["parameters"].get<int64_t>(), v[0]["parameters"].get<int64_t>() / 2);
   EXPECT_LT(v[1]["program_bytes"].get<int64_t>(), v[0]["program_bytes"].get<int64_t>() / 4) << "half the channels, int8";
   EXPECT_TRUE(read_json_file(out + "/pruned-qat/steps/01-prune/summary.json").contains("distill"));
   // The accuracy is the program's own: finch run on the same test set says the same.
-  const RunResult run = run_program("finch", "run " + out + "/lowrank-fp32/model.finch" + data() + " --json " +
+  const RunResult run = run_program("finch", "run " + out + "/lowrank-ptq/model.finch" + data() + " --json " +
                                                  (dir_ / "run.json"),
                                     dir_.path);
   ASSERT_EQ(run.code, 0) << run.err;
@@ -132,6 +133,12 @@ TEST_F(FinchCompress, TwoVariantsReportTheirFilesAndTheCriterion) {
                                     dir_.path);
   ASSERT_EQ(ver.code, 0) << ver.err << ver.out;
   EXPECT_NE(ver.out.find("AGREE"), std::string::npos) << ver.out;
+  // Likewise the .sim.safetensors finch quantize writes beside a factorized model's program.
+  const std::string ptq = out + "/lowrank-ptq/steps/02-ptq/model.finch";
+  EXPECT_NE(load_safetensors(ptq + ".sim.safetensors").metadata.at("compress_edits").find("lowrank"), std::string::npos);
+  const RunResult ver2 = run_program("finch", "verify " + ptq + " --checkpoint " + ptq + ".sim.safetensors" + data(), dir_.path);
+  ASSERT_EQ(ver2.code, 0) << ver2.err << ver2.out;
+  EXPECT_NE(ver2.out.find("AGREE"), std::string::npos) << ver2.out;
 
   // A rerun reuses every finished variant, times them again and scores with other weights and
   // the seed's sign.
@@ -152,7 +159,7 @@ TEST_F(FinchCompress, TwoVariantsReportTheirFilesAndTheCriterion) {
   changed.replace(changed.find("\"compression\": 2"), 16, "\"compression\": 3");
   const RunResult clash = compress(write_recipe(changed), out);
   EXPECT_NE(clash.code, 0);
-  EXPECT_NE(clash.err.find("lowrank-fp32 exists but was not made by these steps"), std::string::npos) << clash.err;
+  EXPECT_NE(clash.err.find("lowrank-ptq exists but was not made by these steps"), std::string::npos) << clash.err;
 }
 
 TEST_F(FinchCompress, AFailingStepLeavesTheOtherVariantsAndSaysWhy) {
@@ -188,6 +195,12 @@ TEST_F(FinchCompress, AFailingStepLeavesTheOtherVariantsAndSaysWhy) {
     EXPECT_NE(e.code, 0);
     EXPECT_NE(e.err.find(text), std::string::npos) << e.err;
   }
+  // finch prune's own --distill needs fine-tuning to distil into.
+  const RunResult p = run_program("finch", "prune --checkpoint " + checkpoint() + data() +
+                                               " --structured --fine-tune-epochs 0 --distill --out " + out2,
+                                  dir_.path);
+  EXPECT_NE(p.code, 0);
+  EXPECT_NE(p.err.find("finch prune: --distill needs --fine-tune-epochs 1 or more"), std::string::npos) << p.err;
   const RunResult e = compress("seed005", out2);
   EXPECT_NE(e.err.find("neither a recipe file nor a named recipe (quick, seed003-alg1"), std::string::npos) << e.err;
   EXPECT_FALSE(std::filesystem::exists(out2));
@@ -210,7 +223,7 @@ TEST_F(FinchCompress, CtrlCKeepsFinishedVariantsAndARerunCompletes) {
     ::_exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!std::filesystem::exists(out + "/slow.partial/steps/01-distill") && std::chrono::steady_clock::now() < deadline)
+  while (!std::filesystem::exists(out + "/slow.partial/steps") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const bool started = std::filesystem::exists(out + "/slow.partial");
   ASSERT_EQ(::kill(pid, SIGINT), 0);
@@ -229,9 +242,14 @@ TEST_F(FinchCompress, CtrlCKeepsFinishedVariantsAndARerunCompletes) {
   const auto stamp = std::filesystem::last_write_time(out + "/a/model.finch");
   const RunResult r = compress(write_recipe(R"([
     {"name": "a", "steps": [{"step": "compile", "precision": "fp32"}]},
-    {"name": "slow", "steps": [{"step": "distill", "epochs": 1}, {"step": "compile", "precision": "fp32"}]}])"),
+    {"name": "slow", "steps": [{"step": "distill", "epochs": 1}, {"step": "compile", "precision": "fp32"}]},
+    {"name": "slow16", "steps": [{"step": "distill", "epochs": 1}, {"step": "compile", "precision": "fp16"}]}])"),
                                out);
   ASSERT_EQ(r.code, 0) << r.err;
+  // The same leading steps are not trained twice: slow16 starts from slow's distilled model.
+  EXPECT_TRUE(std::filesystem::exists(out + "/slow16/steps/01-distill/reused.json"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/slow16/steps/01-distill/model.safetensors"));
+  EXPECT_EQ(slurp(out + "/slow16/model.safetensors"), slurp(out + "/slow/model.safetensors"));
   EXPECT_EQ(std::filesystem::last_write_time(out + "/a/model.finch"), stamp);
   EXPECT_TRUE(std::filesystem::exists(out + "/slow/model.finch"));
   EXPECT_FALSE(std::filesystem::exists(out + "/slow.partial"));
