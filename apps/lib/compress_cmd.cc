@@ -215,6 +215,9 @@ struct Shared {
   // that starts with the same prune/lowrank/distill steps as another starts from its result
   // (seed003-alg1's filter pruning, then fp32 and int8) instead of training it again.
   std::map<std::string, std::string> made;
+  // What else decides a variant's numbers (data, limits, fine-tuning options): a finished variant
+  // is reused only when these are the same.
+  nlohmann::json settings;
 };
 
 std::string step_dir_name(size_t i, const std::string& kind) {
@@ -309,6 +312,7 @@ VariantRow build_variant(Shared& s, const RecipeVariant& v, const std::string& f
   }
   nlohmann::json vj = row.to_json();
   vj["checkpoint"] = s.prepared.checkpoint;
+  vj["settings"] = s.settings;
   write_json_file(partial + "/variant.json", vj);
   fs::remove_all(final_dir);
   fs::rename(partial, final_dir);
@@ -325,6 +329,7 @@ bool reuse(const Shared& s, const std::string& dir, const nlohmann::json& steps,
   try {
     vj = read_json_file(vj_path);
     if (vj.value("checkpoint", "") == s.prepared.checkpoint && vj.at("steps") == steps && vj.value("status", "") == "ok" &&
+        vj.value("settings", nlohmann::json()) == s.settings &&
         fs::exists(dir + "/model.finch") && fs::exists(dir + "/model.safetensors")) {
       row = VariantRow::from_json(vj);
       return true;
@@ -332,7 +337,7 @@ bool reuse(const Shared& s, const std::string& dir, const nlohmann::json& steps,
   } catch (const std::exception&) {
   }
   fail(dir, " exists but was not made by these steps from ", s.prepared.checkpoint,
-       " (variant.json differs or is missing); remove it or choose another --out");
+       " with these data and fine-tuning options (variant.json differs or is missing); remove it or choose another --out");
 }
 
 }  // namespace
@@ -347,7 +352,10 @@ int run_compress(CompressOptions o, const std::string& command_line) {
   const DataBundle d = load_data(prepared, false);
   const std::string out = o.train.out_dir;
   create_out_dir(out);
-  Shared s{o, prepared, d, command_line, {}};
+  Shared s{o, prepared, d, command_line, {}, {}};
+  s.settings = {{"dataset", prepared.dataset},     {"data", prepared.data_dir},       {"test_images", d.test->size()},
+                {"limit_train", prepared.limit_train}, {"batch_size", prepared.batch_size}, {"seed", prepared.seed},
+                {"lr", o.train.lr},                {"mean", prepared.mean},           {"std", prepared.std}};
 
   std::vector<std::string> dirs = {out + "/baseline"};
   std::vector<nlohmann::json> step_lists = {nlohmann::json::array({{{"step", "compile"}, {"precision", "fp32"}}})};
