@@ -362,11 +362,13 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
     Fields f(vj, at);
     RecipeVariant v;
     v.name = f.text("name", "");
-    const bool name_ok = !v.name.empty() && v.name.size() <= 64 && v.name != "baseline" && v.name[0] != '.' &&
+    const bool reserved = v.name == "baseline" || v.name == "report.json" || v.name == "report.html" ||
+                          (v.name.size() >= 8 && v.name.compare(v.name.size() - 8, 8, ".partial") == 0);
+    const bool name_ok = !v.name.empty() && v.name.size() <= 64 && !reserved && v.name[0] != '.' &&
                          v.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
                              std::string::npos;
     if (!name_ok)
-      f.bad("name", "1 to 64 letters, digits, '_', '-' or '.' (a folder name; not 'baseline', not starting with '.')");
+      f.bad("name", "1 to 64 letters, digits, '_', '-' or '.' (a folder name; not 'baseline', 'report.json', 'report.html', nor starting with '.' or ending with '.partial')");
     if (!names.insert(v.name).second) fail(at, ": the name '", v.name, "' is used by an earlier variant");
     const std::string where = source + ": variant '" + v.name + "'";
     const nlohmann::json* steps = f.raw("steps");

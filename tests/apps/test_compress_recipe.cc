@@ -99,6 +99,8 @@ TEST(CompressRecipe, EveryRejectionIsOneSentenceNamingTheField) {
       {R"([3])", {"variant 1 must be an object"}},
       {R"([{"name": "a b", "steps": []}])", {"variant 1: field 'name' must be 1 to 64 letters", "\"a b\""}},
       {R"([{"name": "baseline", "steps": []}])", {"field 'name'", "not 'baseline'"}},
+      {R"([{"name": "report.json", "steps": []}])", {"field 'name'", "\"report.json\""}},
+      {R"([{"name": "v.partial", "steps": []}])", {"field 'name'", "ending with '.partial'"}},
       {R"([{"steps": []}])", {"field 'name'", "found nothing"}},
       {R"([{"name": "v", "steps": [)" + kCompile + R"(]}, {"name": "v", "steps": []}])",
        {"variant 2: the name 'v' is used by an earlier variant"}},
