@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/lib/bench_cmd.h"
+#include "apps/lib/compress_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
   finch::apps::LowRankCmdOptions lr;
   CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
   finch::apps::add_lowrank_options(*lowrank, lr);
+  finch::apps::CompressOptions co;
+  CLI::App* compress = app.add_subcommand("compress", "run a recipe of compression steps; report.json/html compares the variants");
+  finch::apps::add_compress_options(*compress, co);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,6 +92,10 @@ int main(int argc, char** argv) {
       lr.train.model_given = lowrank->count("--model") > 0, lr.train.width_given = lowrank->count("--width") > 0;
       lr.lr_given = lowrank->count("--lr") > 0;
       return finch::apps::run_lowrank(lr, command_line);
+    }
+    if (compress->parsed()) {
+      co.train.model_given = compress->count("--model") > 0, co.train.width_given = compress->count("--width") > 0;
+      return finch::apps::run_compress(co, command_line);
     }
     return 1;  // require_subcommand(1): unreachable
   });

@@ -92,7 +92,9 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
     std::unique_ptr<train::Distiller> distiller;
     train::LossFn loss = classification_loss(t.label_smoothing);
     if (o.distill) {
-      teacher = load_trained_model(t, d);  // the unfactorized model, as it was loaded
+      TrainOptions tt = t;
+      if (!o.teacher.empty()) tt.checkpoint = o.teacher;
+      teacher = load_trained_model(tt, d);  // the unfactorized model, as it was loaded
       distiller = std::make_unique<train::Distiller>(*model, *teacher, o.temperature, o.alpha);
       loss = distiller->loss();
     }

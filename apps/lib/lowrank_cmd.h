@@ -23,6 +23,7 @@ struct LowRankCmdOptions {
   int64_t fine_tune_epochs = 0;
   bool distill = false;              // fine-tune against the unfactorized model's logits
   double temperature = 4, alpha = 0.9;
+  std::string teacher;               // the teacher's weights (default: --checkpoint, the unfactorized model)
   bool lr_given = false;
 };
 

@@ -7,6 +7,7 @@
 #include "apps/lib/version.h"
 #include "compile/capture.h"
 #include "compile/passes.h"
+#include "compress/edits.h"
 #include "framework/error.h"
 #include "quant/checkpoint.h"
 #include "runtime/executor.h"
@@ -42,12 +43,13 @@ runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example
 }
 
 void save_simulation_state(const std::string& path, nn::Module& model, quant::QuantizedModel& q,
-                           const nlohmann::json& meta) {
+                           const nlohmann::json& meta, const std::string& edits) {
   if (&model != &q.model) fail("save_simulation_state: the model is not the one the quantized model wraps");
   std::map<std::string, std::string> m;
   for (const char* k : {"model", "dataset"})
     if (meta.contains(k)) m[k] = meta[k].get<std::string>();
   if (meta.contains("quantization")) m["qconfig"] = meta["quantization"].value("qconfig", "");
+  if (!edits.empty()) m[compress::kEditsKey] = edits;
   quant::save_quantized_model(path, q, m);
 }
 

@@ -29,8 +29,9 @@ runtime::Graph quantized_program(quant::QuantizedModel& q, const Tensor& example
 
 // The simulated model's checkpoint (model weights + "quant." FakeQuantize states), the file
 // finch verify compares a program with; train_cifar --qat writes the same (qat_model.safetensors).
+// `edits`: the model's compress_edits (a pruned or factorized model), recorded so it reloads.
 void save_simulation_state(const std::string& path, nn::Module& model, quant::QuantizedModel& q,
-                           const nlohmann::json& meta);
+                           const nlohmann::json& meta, const std::string& edits = "");
 
 // Prints a program's summary line: nodes, integer nodes, constants' bytes, arena size.
 void print_program_summary(const runtime::Graph& g, const std::string& path);

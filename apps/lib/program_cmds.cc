@@ -24,6 +24,7 @@
 #include "models/factory.h"
 #include "ops/reduce.h"
 #include "compile/capture.h"
+#include "compress/edits.h"
 #include "kernels/quantize.h"
 #include "quant/checkpoint.h"
 #include "quant/qconfig.h"
@@ -204,6 +205,9 @@ int run_verify(ProgramOptions o) {
   nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
   const quant::QuantizedModelState saved = quant::load_quantized_state(checkpoint);
   const nn::StateDict& state = saved.quant;
+  // A pruned or factorized model: its smaller layers first (the file's compress_edits).
+  if (const auto e = saved.metadata.find(compress::kEditsKey); e != saved.metadata.end() && !e->second.empty())
+    compress::apply_edits(*model, e->second, checkpoint);
   model->load_state_dict(saved.weights);
   quant::PrepareOptions po;
   po.qconfig = quant::qconfig_preset(qm.at("qconfig").get<std::string>());

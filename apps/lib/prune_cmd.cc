@@ -24,6 +24,7 @@
 #include "framework/safetensors.h"
 #include "train/callbacks.h"
 #include "train/checkpoint.h"
+#include "train/distill.h"
 #include "train/evaluate.h"
 
 namespace finch::apps {
@@ -72,6 +73,13 @@ void add_prune_options(CLI::App& app, PruneOptions& o) {
                                                "pruning, before fine-tuning (0: keep the old ones)")
       ->check(CLI::Range(int64_t(0), int64_t(100000)))
       ->capture_default_str();
+  app.add_flag("--distill", o.distill, "fine-tune against the unpruned model's logits (knowledge distillation)");
+  app.add_option("--temperature", o.temperature, "distillation temperature T")
+      ->check(number_in(1e-3, 1e3, "a number in [0.001, 1000]"))
+      ->capture_default_str();
+  app.add_option("--alpha", o.alpha, "distillation: weight of the soft (teacher) term, 1 − α on the labels")
+      ->check(number_in(0, 1, "a fraction in [0, 1]"))
+      ->capture_default_str();
   add_compress_fine_tune_options(app, t, /*normalization=*/true);
 }
 
@@ -96,6 +104,7 @@ struct Context {
   const DataBundle& d;
   nn::Module& model;
   int64_t classes;
+  train::LossFn loss;  // cross-entropy, or the distiller's mixed loss
 };
 
 train::EvalResult test(Context& c) {
@@ -107,8 +116,8 @@ train::EvalResult fine_tune(Context& c, int64_t epochs, int64_t round, const std
   train::EpochLogCallback log;
   std::vector<train::Callback*> all = callbacks;
   all.push_back(&log);  // after the masks, so its line reports the masked model
-  return compress_fine_tune(c.o.train, c.d, c.model, epochs, c.o.train.seed + uint64_t(round), "pruning fine-tune",
-                            classification_loss(c.o.train.label_smoothing), all);
+  return compress_fine_tune(c.o.train, c.d, c.model, epochs, c.o.train.seed + uint64_t(round), "pruning fine-tune", c.loss,
+                            all);
 }
 
 // Forward + backward over a few training batches in eval mode (BN statistics stay), for Taylor.
@@ -165,13 +174,24 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   if (o.schedule != "one-shot" && o.structured) fail("--schedule applies to unstructured pruning; drop --structured");
   if (o.schedule == "gradual" && o.fine_tune_epochs < 1)
     fail("--schedule gradual prunes while fine-tuning: give --fine-tune-epochs 1 or more");
+  if (o.distill && o.fine_tune_epochs < 1) fail("finch prune: --distill needs --fine-tune-epochs 1 or more");
   const auto nm = o.pattern.empty() ? std::pair<int64_t, int64_t>{0, 0} : parse_pattern(o.pattern);
   const bool need_train = o.fine_tune_epochs > 0 || o.score == "taylor" || o.bn_batches > 0;
   const DataBundle d = load_data(t, need_train);
   const auto classes = int64_t(d.classes.size());
   manual_seed(t.seed * 2654435761u + 11);
   nn::ModulePtr model = load_trained_model(t, d);
-  Context c{o, d, *model, classes};
+  Context c{o, d, *model, classes, classification_loss(t.label_smoothing)};
+  // The teacher is the model as loaded (or o.teacher): its logits guide the fine-tuning.
+  nn::ModulePtr teacher;
+  std::unique_ptr<train::Distiller> distiller;
+  if (o.distill) {
+    TrainOptions tt = t;
+    if (!o.teacher.empty()) tt.checkpoint = o.teacher;
+    teacher = load_trained_model(tt, d);
+    distiller = std::make_unique<train::Distiller>(*model, *teacher, o.temperature, o.alpha);
+    c.loss = distiller->loss();
+  }
   const train::EvalResult before = test(c);
   const int64_t params_before = model->num_parameters();
   std::cerr << "finch prune: " << t.model << " from " << t.checkpoint << " (" << params_before
@@ -266,6 +286,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
   if (!edits.empty()) meta[compress::kEditsKey] = edits;
   if (!o.structured || pruned_weights_in(t.checkpoint)) meta[kMasksKey] = "zeros";
   s["bn_batches"] = o.bn_batches;
+  if (o.distill) s["distill"] = {{"temperature", o.temperature}, {"alpha", o.alpha}};
   s["lr"] = t.lr;
   write_compress_outputs(t, *model, meta, {params_before, before.accuracy, after.accuracy, o.fine_tune_epochs, t0},
                          command_line, s);

@@ -32,6 +32,9 @@ struct PruneOptions {
   int64_t fine_tune_epochs = 1;   // per round for iterative
   int64_t bn_batches = 32;        // BatchNorm statistics re-estimated after pruning
   bool lr_given = false;
+  bool distill = false;       // fine-tune against the teacher's logits (train/distill.h)
+  double temperature = 4, alpha = 0.9;
+  std::string teacher;        // the teacher's weights (default: --checkpoint, the unpruned model)
 };
 
 // Metadata that finch prune writes on unstructured-pruned weights ("compress_masks": "zeros"): the

@@ -16,6 +16,7 @@
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
+#include "compress/edits.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
@@ -143,9 +144,14 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   q->enable_observers(false);
   const train::EvalResult conv_r = train::evaluate(*model, d.test, 256, classes, !o.predictions.empty(), o.workers);
   if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, conv_r);
-  quant::save_quantized_model(out + "qat_model.safetensors", *q,
-                              {{"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"dataset", o.dataset},
-                               {"qconfig", po.qconfig.str()}});
+  // A pruned or factorized model's architecture edits travel with it, so that finch verify (and
+  // anything else reading this file) rebuilds the smaller layers before loading; likewise the
+  // marker that its zeros are masks.
+  std::map<std::string, std::string> qat_meta = {
+      {"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}};
+  if (const std::string edits = edits_in(o.checkpoint); !edits.empty()) qat_meta[compress::kEditsKey] = edits;
+  if (!masks.entries.empty()) qat_meta[kMasksKey] = "zeros";
+  quant::save_quantized_model(out + "qat_model.safetensors", *q, qat_meta);
   quant::save_quantized(out + "quantized.safetensors", *q, {{"model", o.model}, {"dataset", o.dataset}});
   if (!o.export_program.empty()) {
     runtime::Graph pg =

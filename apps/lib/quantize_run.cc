@@ -241,7 +241,7 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
                                           o.mode, o.qconfig);
     runtime::Program check(pg, o.out);
     runtime::write_program(pg, o.out);
-    save_simulation_state(o.out + ".sim.safetensors", *model, *q, pg.meta);
+    save_simulation_state(o.out + ".sim.safetensors", *model, *q, pg.meta, edits_in(o.data.checkpoint));
     print_program_summary(pg, o.out);
     // The deployed accuracy: the program itself over the same test set, image by image against
     // the simulated model (they are built to agree exactly; finch verify shows it per layer).

@@ -1,0 +1,33 @@
+// `finch compress --checkpoint M.safetensors --recipe RECIPE.json|NAME --dataset D --out DIR`:
+// runs every variant of a recipe (compress_recipe.h) by composing the single-step commands
+// (finch prune, finch lowrank, distillation, train_cifar --qat, finch quantize, finch compile),
+// each step starting from the previous one's model, and writes DIR/<variant>/ (model.safetensors,
+// model.finch, steps/, variant.json) plus DIR/report.json and DIR/report.html (compress_report.h).
+// A variant is built in DIR/<variant>.partial and renamed when complete, so an interrupted or
+// failing run leaves the finished variants intact, and a rerun reuses them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "apps/lib/train_options.h"
+
+namespace CLI {
+class App;
+}
+
+namespace finch::apps {
+
+struct CompressOptions {
+  TrainOptions train;  // model, checkpoint, dataset, data, out, batch size, seed, limits, threads
+  std::string recipe;
+  std::string weights = "1,1,1";  // wS,wT,wA of seed 004's criterion
+  bool seed_sign = false;          // + wA·ΔA as the seed printed it
+  int64_t latency_rounds = 5, latency_iters = 20;
+  int latency_threads = -1;        // < 0: --threads
+};
+
+void add_compress_options(CLI::App& app, CompressOptions& o);
+int run_compress(CompressOptions o, const std::string& command_line);
+
+}  // namespace finch::apps
