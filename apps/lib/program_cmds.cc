@@ -189,6 +189,14 @@ int run_verify(ProgramOptions o) {
   if (!g.meta.contains("quantization"))
     fail(o.program, " is a ", g.meta.value("precision", "float"), " program; verify compares a quantized program "
          "with its simulated model");
+  // An fp16 program's conv2d/linear run on the packed fp32 kernels (or natively in fp16 on an
+  // ARMv8.2 FP16 CPU), which sum in another order than the simulation, as an fp32 program's do:
+  // what must equal the simulation bit for bit is the program run on its reference kernels.
+  if (g.meta.value("precision", "") == "fp16" && !o.reference_kernels) {
+    o.reference_kernels = true;
+    std::printf("%s: fp16 program, compared on its reference kernels (its optimized ones differ by float rounding)\n",
+                o.program.c_str());
+  }
   if (o.data.threads > 0) set_num_threads(o.data.threads);
   if (!dataset_given) o.data.dataset = "fashion-mnist";
   const std::string checkpoint = o.data.checkpoint;

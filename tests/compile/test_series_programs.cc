@@ -215,12 +215,11 @@ TEST(SeriesProgramMixed, Fp16AndSkippedConv1dEqualSimulatedModel) {
       EXPECT_GT(count_op(g, "conv2d"), 0) << "the skipped convs stay float";
       EXPECT_GT(count_op(g, "qconv2d"), 0);
     }
-    set_arm_fp16_disabled(true);  // bit for bit is the fp32 compute's promise (see test_lower.cc)
-    runtime::Program p(g, c.model);
-    {
-      const char* env = std::getenv("FINCH_DISABLE_FP16");
-      set_arm_fp16_disabled(env != nullptr && *env != '\0' && std::string(env) != "0");
-    }
+    // Bit for bit is the reference kernels' promise: the optimized ones run an fp16 program's
+    // conv/linear natively in fp16 (a Pi 5) or on the packed fp32 kernels (see test_lower.cc).
+    runtime::ProgramOptions ro;
+    ro.reference_kernels = true;
+    runtime::Program p(g, c.model, ro);
     for (int64_t n : {1, 4}) {
       const Tensor x = randn({n, c.channels, c.length}, gen);
       Tensor want;
