@@ -77,6 +77,23 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
     sums.insert(sums.end(), s.begin(), s.end());
   }
   rq_ = qs8::row_quants(sums, bias_codes(bias, OC_, op), m, zx_u8_);
+  // The indirect conv: with fewer than 16 outputs per group most of its 16 lanes would idle,
+  // with fewer than 4 channels most of each 4-channel word; a plain 1×1 conv reads its input
+  // in place above.
+  igemm_ = qs8::igemm_available() && !direct && Cg_ >= 4 && OCg >= 16 &&
+           qs8::igemm_rows_ok(rq_.data(), OC_, z_out_);
+  if (igemm_) {
+    ig_nv_ = OCg > 16 ? 2 : 1;
+    const int64_t vecs = (OCg + 16 * ig_nv_ - 1) / (16 * ig_nv_) * ig_nv_;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const auto blk = qs8::igemm_pack_weights(wp + g * OCg * K, OCg, Cg_, taps, ig_nv_);
+      ig_packed_.insert(ig_packed_.end(), blk.begin(), blk.end());
+      auto q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, z_out_);
+      q.resize(size_t(vecs));  // a block's second vector past OCg: never stored
+      ig_q_.insert(ig_q_.end(), q.begin(), q.end());
+    }
+    ig_cache_ = new_igemm_cache();
+  }
 }
 
 Tensor QConv2d::run(const Tensor& x) const { return run_impl(x, nullptr, nullptr); }
@@ -124,6 +141,11 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
 
   const Tensor xc = x.contiguous();
   const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
+  // The indirection table holds int32 byte offsets into a plane of H·W + 1 words.
+  if (uses_igemm() && H * W < (int64_t{1} << 28)) {
+    run_igemm(xb, N, H, W, y, e ? &add : nullptr);
+    return y;
+  }
   uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
   // The GEMM runs over the virtual pixel grid [OH][Wq] of the phase planes (qs8_gemm.h); a 1×1
   // stride-1 conv without padding reads the input itself (its grid is [H][W]).
