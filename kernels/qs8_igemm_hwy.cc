@@ -68,7 +68,10 @@ HWY_INLINE __m512i IgemmFix(const IgemmQuant16& q, __m512i v, __m512i qlo, __m51
 // Stores the codes of 7 pixels (x[i]: 16 channels of pixel i) as channel rows: two vpermt2b
 // turn the pixel-major bytes into 8-byte channel runs, and each channel's run is one masked
 // store, addressed so that its bytes land at out + c·P (masked-off bytes are never accessed).
-HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8_t* out, int64_t P) {
+// With `wide` (a whole tile whose next tile the same call computes later) each run is stored as
+// 8 plain bytes instead: the eighth lands on the next tile's first pixel, which overwrites it,
+// and plain stores cost less than masked ones (about 2× on the 16-channel layers on Zen 4).
+HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8_t* out, int64_t P, bool wide) {
   alignas(64) static constexpr uint8_t kIdx[2][64] = {
       {0, 16, 32, 48, 64, 80, 96, 0, 1, 17, 33, 49, 65, 81, 97, 0, 2, 18, 34, 50, 66, 82, 98, 0,
        3, 19, 35, 51, 67, 83, 99, 0, 4, 20, 36, 52, 68, 84, 100, 0, 5, 21, 37, 53, 69, 85, 101, 0,
@@ -82,6 +85,23 @@ HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8
   hi = _mm512_inserti32x4(hi, x[5], 1), hi = _mm512_inserti32x4(hi, x[6], 2);
   const __m512i runs[2] = {_mm512_permutex2var_epi8(lo, _mm512_load_si512(kIdx[0]), hi),
                            _mm512_permutex2var_epi8(lo, _mm512_load_si512(kIdx[1]), hi)};
+  if (wide && rows == 16) {
+    auto store4 = [&](const __m512i v, int64_t c0) {
+      const __m128i l0 = _mm512_castsi512_si128(v), l1 = _mm512_extracti32x4_epi32(v, 1);
+      const __m128i l2 = _mm512_extracti32x4_epi32(v, 2), l3 = _mm512_extracti32x4_epi32(v, 3);
+      uint8_t* o = out + c0 * P;
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o), l0);
+      _mm_storeh_pd(reinterpret_cast<double*>(o + P), _mm_castsi128_pd(l0));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o + 2 * P), l1);
+      _mm_storeh_pd(reinterpret_cast<double*>(o + 3 * P), _mm_castsi128_pd(l1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o + 4 * P), l2);
+      _mm_storeh_pd(reinterpret_cast<double*>(o + 5 * P), _mm_castsi128_pd(l2));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o + 6 * P), l3);
+      _mm_storeh_pd(reinterpret_cast<double*>(o + 7 * P), _mm_castsi128_pd(l3));
+    };
+    store4(runs[0], 0), store4(runs[1], 8);
+    return;
+  }
   const uint64_t keep = (uint64_t{1} << count) - 1;
   const auto base = reinterpret_cast<uintptr_t>(out);
   for (int64_t c = 0; c < rows; ++c) {
@@ -92,7 +112,7 @@ HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8
 }
 
 template <int NV>
-__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const IgemmArgs& a, int64_t tile) {
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const IgemmArgs& a, int64_t tile, bool wide) {
   const int32_t* tab = a.table + tile * a.taps * MR;
   __m512i c0a, c1a, c2a, c3a, c4a, c5a, c6a, c0b, c1b, c2b, c3b, c4b, c5b, c6b;
   const int8_t* wp = a.w;
@@ -145,7 +165,7 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const Igemm
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c4a, qlo, qhi)),
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c5a, qlo, qhi)),
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c6a, qlo, qhi))};
-    IgemmStore7(x, std::min<int64_t>(16, a.rows), count, a.out + p0, a.P);
+    IgemmStore7(x, std::min<int64_t>(16, a.rows), count, a.out + p0, a.P, wide);
   }
   if (NV == 2 && a.rows > 16) {
     const __m128i x[MR] = {_mm512_cvtepi32_epi8(IgemmFix(a.q[1], c0b, qlo, qhi)),
@@ -155,7 +175,7 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const Igemm
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c4b, qlo, qhi)),
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c5b, qlo, qhi)),
                            _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c6b, qlo, qhi))};
-    IgemmStore7(x, a.rows - 16, count, a.out + 16 * a.P + p0, a.P);
+    IgemmStore7(x, a.rows - 16, count, a.out + 16 * a.P + p0, a.P, wide);
   }
 }
 #undef FINCH_IG_PIX1
@@ -170,7 +190,8 @@ bool IgemmAvailable() { return HWY_TARGET == HWY_AVX3_DL; }
 
 void IgemmTiles(const IgemmArgs& a, int64_t tile0, int64_t tile1) {
 #if HWY_TARGET == HWY_AVX3_DL
-  for (int64_t t = tile0; t < tile1; ++t) a.nv == 2 ? IgemmTile<2>(a, t) : IgemmTile<1>(a, t);
+  // Tiles in increasing order: a wide store's eighth byte is overwritten by the next tile.
+  for (int64_t t = tile0; t < tile1; ++t) a.nv == 2 ? IgemmTile<2>(a, t, t + 1 < tile1) : IgemmTile<1>(a, t, t + 1 < tile1);
 #else
   (void)a, (void)tile0, (void)tile1;
   HWY_ASSERT(false);  // callers check igemm_available() first
