@@ -7,7 +7,9 @@
 // wrap in int32, which is exact whenever the true accumulator fits int32 (the reference fails
 // otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
 // AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
-// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles.
+// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles. On
+// AVX-512 VNNI, k×k and strided convs with >= 4 channels and >= 16 outputs per group take the
+// indirect conv of qs8_igemm.h instead (qs8_conv_igemm.cc): no padded planes, real pixels only.
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
 #pragma once
