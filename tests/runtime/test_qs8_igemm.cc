@@ -155,5 +155,24 @@ TEST(QConv2dIgemm, ShapesChangeBetweenRuns) {
   }
 }
 
+TEST(QConv2dIgemm, ThreadSplitsAgree) {
+  // Big enough for two threads to split the pixel tiles: a rectangle's last tile stores masked,
+  // the others 8-byte runs whose eighth byte the next tile overwrites; the split must not show.
+  std::mt19937 rng(8);
+  for (const int64_t OC : {16, 64}) {
+    const Tensor x = random_code_tensor(rng, {2, 32, 28, 28}, DType::u8, 0);
+    const Tensor w = random_code_tensor(rng, {OC, 32, 3, 3}, DType::i8, 0);
+    const QOut o = ordinary_qout(rng, OC);
+    const ops::Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
+    const QConv2d conv(w, Tensor(), o.m, p, DType::u8, 100, o.z, o.qmin, o.qmax, o.dtype);
+    const auto ref = values(qr::qconv2d(x, 100, w, Tensor(), qr::rq_tensor(o.m), p, o.z, o.qmin, o.qmax, o.dtype));
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      EXPECT_EQ(values(conv.run(x)), ref) << "OC " << OC << ", " << threads << " threads";
+    }
+  }
+  set_num_threads(1);
+}
+
 }  // namespace
 }  // namespace finch::test
