@@ -60,7 +60,7 @@ class QConv2d {
   // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
   Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
   // Whether run() takes the indirect conv (qs8_igemm.h) on the current Highway target.
-  bool uses_igemm() const { return igemm_ && qs8::igemm_available(); }
+  bool uses_igemm() const { return igemm_ && qs8::igemm_enabled() && qs8::igemm_available(); }
 
  private:
   Tensor run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e) const;

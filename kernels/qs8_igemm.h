@@ -42,6 +42,11 @@ struct alignas(64) IgemmQuant16 {
 // True where the current target has the kernel (AVX-512 VNNI); elsewhere QConv2d keeps its
 // phase-plane path.
 bool igemm_available();
+// The in-process A/B of benchmarks (bench_threads --igemm-ab): false makes QConv2d take the
+// phase-plane GEMM where it would take the indirect conv (the codes are the same). Process-wide,
+// true unless set.
+void set_igemm_enabled(bool on);
+bool igemm_enabled();
 // The kernel's rule holds for these rows: every total shift in 32..52 and |z_out| <= 1023.
 bool igemm_rows_ok(const RowQuant* q, int64_t rows, int32_t z_out);
 // ceil(rows / 16) vectors of constants (lanes past rows: multiplier 0, shift 32).

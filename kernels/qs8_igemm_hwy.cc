@@ -2,6 +2,7 @@
 // channels per tile on AVX-512 VNNI (other targets run QConv2d's phase-plane GEMM), and the
 // packing of its weights and requantization constants.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "framework/error.h"
@@ -208,6 +209,11 @@ HWY_EXPORT(IgemmAvailable);
 HWY_EXPORT(IgemmTiles);
 
 bool igemm_available() { return FINCH_DISPATCH(IgemmAvailable)(); }
+namespace {
+std::atomic<bool> g_igemm_enabled{true};
+}  // namespace
+void set_igemm_enabled(bool on) { g_igemm_enabled.store(on, std::memory_order_relaxed); }
+bool igemm_enabled() { return g_igemm_enabled.load(std::memory_order_relaxed); }
 void qu8s8_igemm_tiles(const IgemmArgs& a, int64_t tile0, int64_t tile1) {
   FINCH_DISPATCH(IgemmTiles)(a, tile0, tile1);
 }
