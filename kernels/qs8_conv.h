@@ -8,7 +8,7 @@
 // otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
 // AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
 // interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles. On
-// AVX-512 VNNI, k×k and strided convs with >= 4 channels and >= 16 outputs per group take the
+// AVX-512 VNNI, k×k and strided convs with 1 or >= 4 channels and >= 16 outputs per group take the
 // indirect conv of qs8_igemm.h instead (qs8_conv_igemm.cc): no padded planes, real pixels only.
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
@@ -79,8 +79,8 @@ class QConv2d {
   int32_t zx_u8_, z_out_, qmin_, qmax_;
   std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][K] in the order above
   std::vector<qs8::RowQuant> rq_;        // per OC
-  // The indirect conv (qs8_igemm.h), chosen at construction for k×k or strided convs with >= 4
-  // channels and >= 16 outputs per group whose requantization fits its rule; run() takes it
+  // The indirect conv (qs8_igemm.h), chosen at construction for k×k or strided convs with 1 or
+  // >= 4 channels and >= 16 outputs per group whose requantization fits its rule; run() takes it
   // where the target has the kernel, the phase-plane GEMM above elsewhere.
   bool igemm_ = false;
   int64_t ig_nv_ = 1;                    // 16-channel vectors per block
