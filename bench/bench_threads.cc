@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
       else programs.push_back(a);
     }
     if (programs.empty())
-      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile | --fusion-ab | --igemm-ab]");
+      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] "
+           "[--profile | --fusion-ab | --igemm-ab]");
     for (const std::string& path : programs) {
       if (ab) {
         fusion_ab(path, iters, warmup, rounds, max_threads, igemm_ab);

@@ -31,7 +31,8 @@ std::shared_ptr<const QConv2d::IgemmShape> QConv2d::igemm_shape(int64_t H, int64
   }
   constexpr int64_t MR = qs8::kIgemmMR;
   auto s = std::make_shared<IgemmShape>();
-  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
+  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh);
+  const int64_t OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
   const int64_t taps = KH_ * KW_;
   s->H = H, s->W = W, s->P = OH * OW, s->tiles = (s->P + MR - 1) / MR;
   s->S = (H * W + 1 + 15) / 16 * 16;  // the padding word, then whole cache lines per plane

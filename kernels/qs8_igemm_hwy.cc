@@ -192,7 +192,12 @@ bool IgemmAvailable() { return HWY_TARGET == HWY_AVX3_DL; }
 void IgemmTiles(const IgemmArgs& a, int64_t tile0, int64_t tile1) {
 #if HWY_TARGET == HWY_AVX3_DL
   // Tiles in increasing order: a wide store's eighth byte is overwritten by the next tile.
-  for (int64_t t = tile0; t < tile1; ++t) a.nv == 2 ? IgemmTile<2>(a, t, t + 1 < tile1) : IgemmTile<1>(a, t, t + 1 < tile1);
+  for (int64_t t = tile0; t < tile1; ++t) {
+    if (a.nv == 2)
+      IgemmTile<2>(a, t, t + 1 < tile1);
+    else
+      IgemmTile<1>(a, t, t + 1 < tile1);
+  }
 #else
   (void)a, (void)tile0, (void)tile1;
   HWY_ASSERT(false);  // callers check igemm_available() first

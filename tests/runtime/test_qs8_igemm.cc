@@ -120,7 +120,8 @@ TEST(QConv2dIgemm, MatchesReferenceEveryTarget) {
       for (int i = 0; i < 40; ++i) {
         Case c{};
         c.p.groups = pick(rng, {1, 1, 1, 2});
-        const int64_t Cg = pick(rng, {1, 3, 4, 5, 7, 8, 12, 16, 19, 32}), OCg = pick(rng, {16, 17, 24, 31, 32, 33, 48, 64});
+        const int64_t Cg = pick(rng, {1, 3, 4, 5, 7, 8, 12, 16, 19, 32});
+        const int64_t OCg = pick(rng, {16, 17, 24, 31, 32, 33, 48, 64});
         c.N = pick(rng, {1, 1, 2}), c.C = Cg * c.p.groups, c.OC = OCg * c.p.groups;
         c.KH = pick(rng, {1, 2, 3, 3, 5}), c.KW = rng() % 4 ? c.KH : pick(rng, {1, 3});
         c.p.sh = pick(rng, {1, 1, 2}), c.p.sw = rng() % 4 ? c.p.sh : pick(rng, {1, 2, 3});
