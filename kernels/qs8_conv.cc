@@ -142,8 +142,10 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
 
   const Tensor xc = x.contiguous();
   const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
-  // The indirection table holds int32 byte offsets into a plane of H·W + 1 words.
-  if (uses_igemm() && H * W < (int64_t{1} << 28)) {
+  // The indirection table holds int32 byte offsets into a plane of H·W + 1 words, 4 bytes per
+  // output pixel and tap: a shape whose table would pass 64 MiB (a huge kernel on a huge plane)
+  // keeps the phase-plane GEMM rather than hold that much per conv.
+  if (uses_igemm() && H * W < (int64_t{1} << 28) && OH * OW <= (int64_t{16} << 20) / (KH_ * KW_)) {
     run_igemm(xb, N, H, W, y, e ? &add : nullptr);
     return y;
   }
