@@ -9,6 +9,9 @@
 // (ProgramOptions::fuse: a qadd run as its qconv2d's epilogue), alternating the two in every
 // round, after checking that they give the same outputs:
 //   build/bin/bench_threads /tmp/p/resnet20-int8.finch --fusion-ab --iters 300 --rounds 5
+// With --igemm-ab the int8 convs' indirect conv (kernels/qs8_igemm.h) against the phase-plane
+// GEMM the same way, in one program (kernels::qs8::set_igemm_enabled between the runs):
+//   build/bin/bench_threads /tmp/p/resnet20-int8.finch --igemm-ab --iters 300 --rounds 5
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +24,7 @@
 #include "framework/parallel.h"
 #include "framework/parallel_internal.h"
 #include "framework/random.h"
+#include "kernels/qs8_igemm.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
 #include "runtime/verify.h"
@@ -61,16 +65,24 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// The median ms of one program fused and unfused at 1..max_threads, the two alternating.
-void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t rounds, int64_t max_threads) {
+// The median ms of one program fused and unfused at 1..max_threads, the two alternating. With
+// `igemm` instead: one program, the int8 convs on the indirect conv (qs8_igemm.h) or on the
+// phase-plane GEMM, switched between the runs by quant::kernels::qs8::set_igemm_enabled.
+void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t rounds, int64_t max_threads,
+               bool igemm) {
+  namespace qs8 = quant::kernels::qs8;
   runtime::ProgramOptions off;
-  off.fuse = false;
+  off.fuse = igemm;
   runtime::Program fused(runtime::read_program(path), path), plain(runtime::read_program(path), path, off);
   const std::vector<Tensor> xs = inputs_for(fused.graph(), path);
-  const std::vector<Tensor> a = fused.run(xs), b = plain.run(xs);
+  const std::vector<Tensor> a = fused.run(xs);
+  qs8::set_igemm_enabled(!igemm);
+  const std::vector<Tensor> b = plain.run(xs);
+  qs8::set_igemm_enabled(true);
+  const char* what = igemm ? "the indirect conv" : "the fusion";
   for (size_t k = 0; k < a.size(); ++k) {
     const Tensor fa = a[k].to(DType::f32).contiguous(), fb = b[k].to(DType::f32).contiguous();
-    if (fa.to_vector<float>() != fb.to_vector<float>()) fail(path, ": output ", k, " differs with the fusion");
+    if (fa.to_vector<float>() != fb.to_vector<float>()) fail(path, ": output ", k, " differs with ", what);
   }
   // Also the calling thread's CPU time per run: at 1 thread it leaves out the time the OS gave
   // other processes in the middle of a run, which dominates wall-time noise on a loaded machine.
@@ -86,6 +98,7 @@ void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t r
       for (int which = 0; which < 2; ++which) {
         const int pick = int(r + which) % 2;  // alternate which goes first
         runtime::Program& p = pick == 0 ? fused : plain;
+        qs8::set_igemm_enabled(!igemm || pick == 0);
         for (int64_t w = 0; w < warmup; ++w) p.run(xs);
         for (int64_t k = 0; k < iters; ++k) {
           const auto t0 = Clock::now();
@@ -96,12 +109,15 @@ void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t r
         }
       }
     }
+  qs8::set_igemm_enabled(true);
   std::printf("%s: %lld nodes fused away\n", path.c_str(), static_cast<long long>(fused.fused_nodes()));
+  const char* on = igemm ? "indirect" : "fused";
+  const char* no = igemm ? "phase-plane" : "unfused";
   for (int t = 1; t <= int(max_threads); ++t) {
     const double f = median(ms[size_t(2 * t)]), u = median(ms[size_t(2 * t + 1)]);
     const double fc = median(cpu[size_t(2 * t)]), uc = median(cpu[size_t(2 * t + 1)]);
-    std::printf("  %d thr: fused %.4f ms, unfused %.4f ms, fused / unfused %.3f; caller CPU %.4f / %.4f ms = %.3f\n", t,
-                f, u, f / u, fc, uc, fc / uc);
+    std::printf("  %d thr: %s %.4f ms, %s %.4f ms, %s / %s %.3f; caller CPU %.4f / %.4f ms = %.3f\n", t, on, f, no,
+                u, on, no, f / u, fc, uc, fc / uc);
   }
 }
 
@@ -111,7 +127,7 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> programs;
     int64_t iters = 300, warmup = 50, rounds = 3, max_threads = 2;
-    bool profile = false, ab = false;
+    bool profile = false, ab = false, igemm_ab = false;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&] {
@@ -124,15 +140,17 @@ int main(int argc, char** argv) {
       else if (a == "--threads") max_threads = parse_count("--threads", next(), 2, 64);
       else if (a == "--profile") profile = true;
       else if (a == "--fusion-ab") ab = true;
+      else if (a == "--igemm-ab") ab = igemm_ab = true;
       else if (!a.empty() && a[0] == '-')
-        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab)");
+        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab, --igemm-ab)");
       else programs.push_back(a);
     }
     if (programs.empty())
-      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] [--profile | --fusion-ab]");
+      fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] "
+           "[--profile | --fusion-ab | --igemm-ab]");
     for (const std::string& path : programs) {
       if (ab) {
-        fusion_ab(path, iters, warmup, rounds, max_threads);
+        fusion_ab(path, iters, warmup, rounds, max_threads, igemm_ab);
         continue;
       }
       runtime::Graph g = runtime::read_program(path);

@@ -77,6 +77,24 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
     sums.insert(sums.end(), s.begin(), s.end());
   }
   rq_ = qs8::row_quants(sums, bias_codes(bias, OC_, op), m, zx_u8_);
+  // The indirect conv: with fewer than 16 outputs per group most of its 16 lanes would idle; a
+  // plain 1×1 conv reads its input in place above. With 1 channel 3 bytes of each 4-channel
+  // word are zeros, yet ResNet-20's 1→16 stem ran 1.23× faster (bench_qs8_gemm
+  // BM_R20_3x3_1x16_28, CPU time); 2 and 3 channels are not measured and keep the GEMM.
+  igemm_ = qs8::igemm_available() && !direct && (Cg_ == 1 || Cg_ >= 4) && OCg >= 16 &&
+           qs8::igemm_rows_ok(rq_.data(), OC_, z_out_);
+  if (igemm_) {
+    ig_nv_ = OCg > 16 ? 2 : 1;
+    const int64_t vecs = (OCg + 16 * ig_nv_ - 1) / (16 * ig_nv_) * ig_nv_;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const auto blk = qs8::igemm_pack_weights(wp + g * OCg * K, OCg, Cg_, taps, ig_nv_);
+      ig_packed_.insert(ig_packed_.end(), blk.begin(), blk.end());
+      auto q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, z_out_);
+      q.resize(size_t(vecs));  // a block's second vector past OCg: never stored
+      ig_q_.insert(ig_q_.end(), q.begin(), q.end());
+    }
+    ig_cache_ = new_igemm_cache();
+  }
 }
 
 Tensor QConv2d::run(const Tensor& x) const { return run_impl(x, nullptr, nullptr); }
@@ -124,6 +142,13 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
 
   const Tensor xc = x.contiguous();
   const auto* xb = static_cast<const uint8_t*>(xc.raw_data());  // raw code bytes
+  // The indirection table holds int32 byte offsets into a plane of H·W + 1 words, 4 bytes per
+  // output pixel and tap: a shape whose table would pass 64 MiB (a huge kernel on a huge plane)
+  // keeps the phase-plane GEMM rather than hold that much per conv.
+  if (uses_igemm() && H * W < (int64_t{1} << 28) && OH * OW <= (int64_t{16} << 20) / (KH_ * KW_)) {
+    run_igemm(xb, N, H, W, y, e ? &add : nullptr);
+    return y;
+  }
   uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
   // The GEMM runs over the virtual pixel grid [OH][Wq] of the phase planes (qs8_gemm.h); a 1×1
   // stride-1 conv without padding reads the input itself (its grid is [H][W]).

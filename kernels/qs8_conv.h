@@ -7,20 +7,26 @@
 // wrap in int32, which is exact whenever the true accumulator fits int32 (the reference fails
 // otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
 // AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
-// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles.
+// interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles. On
+// AVX-512 VNNI, k×k and strided convs with 1 or >= 4 channels and >= 16 outputs per group take the
+// indirect conv of qs8_igemm.h instead (qs8_conv_igemm.cc): no padded planes, real pixels only.
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "framework/tensor.h"
 #include "ops/conv.h"
 #include "kernels/qs8_gemm.h"
+#include "kernels/qs8_igemm.h"
 #include "kernels/requant.h"
 
 namespace finch::quant::kernels {
+
+struct AddArgs;  // qs8_eltwise_kernels.h
 
 // A residual add fused after a QConv2d: out = reference::qadd of the conv's codes (the conv's
 // output quantization s_conv/z_conv, its own qmin/qmax applied first, as the unfused program
@@ -53,9 +59,15 @@ class QConv2d {
   // own thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
   // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
   Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
+  // Whether run() takes the indirect conv (qs8_igemm.h) on the current Highway target.
+  bool uses_igemm() const { return igemm_ && qs8::igemm_enabled() && qs8::igemm_available(); }
 
  private:
   Tensor run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e) const;
+  // The indirect conv of x's codes xb [N, C, H, W] into y, and the fused add when `add` is set.
+  void run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const AddArgs* add) const;
+  struct IgemmShape;
+  std::shared_ptr<const IgemmShape> igemm_shape(int64_t H, int64_t W) const;
 
   ops::Conv2dParams p_;
   int64_t OC_, Cg_, KH_, KW_;
@@ -67,6 +79,16 @@ class QConv2d {
   int32_t zx_u8_, z_out_, qmin_, qmax_;
   std::vector<int8_t> packed_;           // per group: packed_weights of [OC/groups][K] in the order above
   std::vector<qs8::RowQuant> rq_;        // per OC
+  // The indirect conv (qs8_igemm.h), chosen at construction for k×k or strided convs with 1 or
+  // >= 4 channels and >= 16 outputs per group whose requantization fits its rule; run() takes it
+  // where the target has the kernel, the phase-plane GEMM above elsewhere.
+  bool igemm_ = false;
+  int64_t ig_nv_ = 1;                    // 16-channel vectors per block
+  std::vector<int8_t> ig_packed_;        // per group: the blocks of igemm_pack_weights
+  std::vector<qs8::IgemmQuant16> ig_q_;  // per group: blocks · ig_nv_ vectors
+  struct IgemmCache;                     // the indirection table of the last input shape
+  static std::shared_ptr<IgemmCache> new_igemm_cache();
+  std::shared_ptr<IgemmCache> ig_cache_;
 };
 
 class QLinear {
