@@ -58,7 +58,7 @@ void qs8_attention(const int8_t* q, const int8_t* k, const int8_t* v, const uint
         isoftmax_row(scores.data(), valid, S, sp, prow.data());  // prow[S..Sp) stays 0
         qs8::qu8s8_dot_rows(prow.data(), vt.data(), HD, Sp, acc.data());
         int8_t* o = out + (b * S + i) * H + h * HD;
-        for (int64_t d = 0; d < HD; ++d) o[d] = int8_t(requantize(acc[size_t(d)], m, qu.z_out, qu.qmin, qu.qmax));
+        requantize(acc.data(), HD, m, qu.z_out, qu.qmin, qu.qmax, o);
       }
     }
   });

@@ -44,40 +44,116 @@ ISoftmaxParams isoftmax_params(float s_in) {
   // The largest distance from the max that still matters: 22 / s_in, capped so d·multiplier
   // stays below 2^62.
   p.d_max = int64_t(std::min(std::ceil(22.0 / double(s_in)) + 1.0, double(int64_t(1) << 31)));
+  // The vector path keeps d and t in 32-bit lanes: t(d_max) < 2^31 and a shift of 2..63.
+  const int total = p.to_q14.total_shift();
+  p.vector_ok = total >= 2 && total <= 63 && rounding_shift(p.d_max * p.to_q14.multiplier, total) < (int64_t(1) << 31);
   return p;
 }
 
-int64_t iexp_q14(int64_t t) {
+namespace {
+
+// rounding_shift for 1 <= n <= 63 (the same bits), inline: the softmax calls it per score.
+inline int64_t rshift(int64_t v, int n) { return (v >> n) + ((v >> (n - 1)) & 1); }
+
+inline int64_t iexp(int64_t t) {
   // t = −z·ln2 + r with r in (−ln2, 0]: exp(t) = 2^-z·exp(r), exp(r) by the quadratic.
   const int64_t z = (-t) / kLn2Q14;
   const int64_t r = t + z * kLn2Q14;
   const int64_t e = (r + kExpBQ14) * (r + kExpBQ14) + kExpCQ28;  // < 2^30, scale 0.3585·2^-28
-  return z >= 31 ? 0 : rounding_shift(e, int(z));
+  return z >= 31 ? 0 : z == 0 ? e : rshift(e, int(z));
 }
 
-void isoftmax_row(const int32_t* x, const uint8_t* valid, int64_t n, const ISoftmaxParams& p, uint8_t* out) {
-  int64_t mx = std::numeric_limits<int64_t>::min();
-  for (int64_t j = 0; j < n; ++j)
-    if (!valid || valid[j]) mx = std::max<int64_t>(mx, x[j]);
-  if (mx == std::numeric_limits<int64_t>::min()) {
+}  // namespace
+
+int64_t iexp_q14(int64_t t) { return iexp(t); }
+
+// Defined in qs8_softmax_hwy.cc: e[j] of the row's leading whole vectors; returns how many.
+int64_t iexp_vectors(const int32_t* x, const uint8_t* valid, int64_t n, int32_t mx, uint32_t d_max, uint32_t mult,
+                     int total, int32_t* e);
+// Also there: the normalization's and the valid range's leading whole vectors.
+int64_t normalize_vectors(const int32_t* e, int64_t n, uint32_t g, uint8_t* out);
+int64_t range_vectors(const int32_t* x, const uint8_t* valid, int64_t n, int32_t* mx, int32_t* mn);
+
+namespace {
+
+// The row's max over valid keys (lowest int64 when none) and min (for the vector path's range).
+std::pair<int64_t, int64_t> valid_range(const int32_t* x, const uint8_t* valid, int64_t n, bool vectors) {
+  int64_t mx = std::numeric_limits<int64_t>::min(), mn = std::numeric_limits<int64_t>::max();
+  int64_t j = 0;
+  if (vectors) {
+    int32_t a = 0, b = 0;
+    j = range_vectors(x, valid, n, &a, &b);
+    // With a valid score in the vectors, a >= it >= b; with none, a = INT32_MIN < b = INT32_MAX.
+    if (j > 0 && a >= b) mx = a, mn = b;
+  }
+  for (; j < n; ++j)
+    if (!valid || valid[j]) mx = std::max<int64_t>(mx, x[j]), mn = std::min<int64_t>(mn, x[j]);
+  return {mx, mn};
+}
+
+// e[j] for j in [j0, n): the reference's arithmetic, one score at a time.
+void iexp_scalar(const int32_t* x, const uint8_t* valid, int64_t j0, int64_t n, int64_t mx, const ISoftmaxParams& p,
+                 int32_t* e) {
+  const int total = p.to_q14.total_shift();
+  const int64_t mult = p.to_q14.multiplier;
+  for (int64_t j = j0; j < n; ++j) {
+    int64_t v = 0;
+    if (!valid || valid[j]) {
+      const int64_t d = std::min<int64_t>(mx - x[j], p.d_max) * mult;  // < 2^62
+      const int64_t t = total >= 1 && total <= 63 ? rshift(d, total) : rounding_shift(d, total);
+      v = iexp(-std::min<int64_t>(t, kExpClampQ14));
+    }
+    e[j] = int32_t(v);
+  }
+}
+
+// out[j] = round(255·e_j / Σe) through one reciprocal; a row with no valid key is uniform.
+void normalize_row(const int32_t* e, int64_t n, bool any_valid, uint8_t* out, bool vectors) {
+  if (!any_valid) {
     // No key attended: transformers' finite mask makes every score equal, so weights are uniform.
     const int64_t u = (2 * 255 + n) / (2 * n);
     for (int64_t j = 0; j < n; ++j) out[j] = uint8_t(u);
     return;
   }
-  // Pass 1 writes nothing but the sum; pass 2 recomputes e (cheaper than a scratch row).
-  const int total = p.to_q14.total_shift();
-  auto e_of = [&](int64_t j) -> int64_t {
-    if (valid && !valid[j]) return 0;
-    const int64_t d = std::min<int64_t>(mx - x[j], p.d_max);
-    const int64_t t = std::max<int64_t>(-rounding_shift(d * p.to_q14.multiplier, total), -kExpClampQ14);
-    return iexp_q14(t);
-  };
   int64_t sum = 0;
-  for (int64_t j = 0; j < n; ++j) sum += e_of(j);
+  for (int64_t j = 0; j < n; ++j) sum += e[j];
   // sum >= e(0) > 2^29, so the reciprocal keeps >= 11 bits beyond the 8 of the output; e·255·f <= 255·2^40.
   const int64_t f = (int64_t(1) << 40) / sum;
-  for (int64_t j = 0; j < n; ++j) out[j] = uint8_t(rounding_shift(e_of(j) * 255 * f, 40));
+  const int64_t j0 = vectors ? normalize_vectors(e, n, uint32_t(255 * f), out) : 0;
+  for (int64_t j = j0; j < n; ++j) out[j] = uint8_t(rshift(int64_t(e[j]) * 255 * f, 40));
+}
+
+// The row's exps (each < 2^30), kept per thread: a row is up to the sequence length long.
+int32_t* exp_scratch(int64_t n) {
+  thread_local std::vector<int32_t> buf;
+  buf.resize(size_t(n));
+  return buf.data();
+}
+
+}  // namespace
+
+namespace reference {
+void isoftmax_row(const int32_t* x, const uint8_t* valid, int64_t n, const ISoftmaxParams& p, uint8_t* out) {
+  const auto [mx, mn] = valid_range(x, valid, n, false);
+  int32_t* e = exp_scratch(n);
+  const bool any = mx != std::numeric_limits<int64_t>::min();
+  if (any) iexp_scalar(x, valid, 0, n, mx, p, e);
+  normalize_row(e, n, any, out, false);
+}
+}  // namespace reference
+
+void isoftmax_row(const int32_t* x, const uint8_t* valid, int64_t n, const ISoftmaxParams& p, uint8_t* out) {
+  const auto [mx, mn] = valid_range(x, valid, n, true);
+  int32_t* e = exp_scratch(n);
+  const bool any = mx != std::numeric_limits<int64_t>::min();
+  if (any) {
+    int64_t j0 = 0;
+    if (p.vector_ok && mx - mn < (int64_t(1) << 31))
+      j0 = iexp_vectors(x, valid, n, int32_t(mx), uint32_t(p.d_max), uint32_t(p.to_q14.multiplier),
+                        p.to_q14.total_shift(), e);
+    iexp_scalar(x, valid, j0, n, mx, p, e);
+  }
+  normalize_row(e, n, any, out, true);
 }
 
 // ---- GELU ----------------------------------------------------------------------------------
@@ -212,7 +288,7 @@ void qs8_attention(const int8_t* q, const int8_t* k, const int8_t* v, const uint
     for (int64_t h = 0; h < sh.NH; ++h) {
       qs8_attention_scores(q, k, sh, b, h, scores.data());
       for (int64_t i = 0; i < S; ++i)
-        isoftmax_row(scores.data() + i * S, mask ? mask + b * S : nullptr, S, sp, pr.data() + i * S);
+        reference::isoftmax_row(scores.data() + i * S, mask ? mask + b * S : nullptr, S, sp, pr.data() + i * S);
       qs8_attention_pv(pr.data(), v, sh, b, h, acc.data());
       for (int64_t i = 0; i < S; ++i)
         for (int64_t d = 0; d < HD; ++d)

@@ -27,10 +27,16 @@ namespace finch::quant {
 struct ISoftmaxParams {
   FixedPointMultiplier to_q14;  // s_in·2^14
   int64_t d_max = 0;            // |x − max| beyond this is exp(-22) = 0
+  bool vector_ok = false;       // the Highway path applies (32-bit lanes hold d and t)
 };
 ISoftmaxParams isoftmax_params(float s_in);  // fails on a non-positive or non-finite s_in
-// One row of n >= 1 scores.
+// One row of n >= 1 scores: the exps of whole vectors by the Highway kernel (qs8_softmax_hwy.cc)
+// where vector_ok and the row's range is below 2^31, the rest as reference::isoftmax_row, whose
+// codes it equals on every target.
 void isoftmax_row(const int32_t* x, const uint8_t* valid, int64_t n, const ISoftmaxParams& p, uint8_t* out);
+namespace reference {
+void isoftmax_row(const int32_t* x, const uint8_t* valid, int64_t n, const ISoftmaxParams& p, uint8_t* out);
+}
 // The integer exp: e(t) for t <= 0 in Q14, result with scale 0.3585·2^-28 (e(0) = 748,998,458).
 int64_t iexp_q14(int64_t t);
 inline constexpr double kIExpScale = 0.3585 / 268435456.0;

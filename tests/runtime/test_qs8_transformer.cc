@@ -80,6 +80,44 @@ TEST(IntegerForms, SoftmaxWithinOneAndAHalfCodesAndMasked) {
   EXPECT_EQ(out, std::vector<uint8_t>(4, 64));
 }
 
+TEST(IntegerForms, SoftmaxKernelEqualsReferenceEveryTarget) {
+  std::mt19937 rng(21);
+  std::vector<int64_t> lengths;
+  for (int64_t n = 1; n <= 70; ++n) lengths.push_back(n);
+  lengths.insert(lengths.end(), {127, 128, 129, 383, 384, 385});
+  // Realistic scales take the vector path; 900 does not (t(d_max) too big for 32-bit lanes).
+  EXPECT_TRUE(isoftmax_params(2.8e-4f).vector_ok);
+  EXPECT_FALSE(isoftmax_params(9e5f).vector_ok);
+  int64_t checked = 0;
+  for (uint32_t target : hwy_targets_to_test()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (int64_t n : lengths) {
+      for (float s : {2.8e-4f, 3e-3f, 0.05f, 1.0f, 9e5f}) {
+        const ISoftmaxParams p = isoftmax_params(s);
+        std::vector<int32_t> x(static_cast<size_t>(n));
+        std::vector<uint8_t> valid(static_cast<size_t>(n)), want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+        const int kind = int(rng() % 4);
+        for (int64_t j = 0; j < n; ++j) {
+          // Normal scores, exact multiples of ln2's grid (z boundaries), extremes with a range past 2^31.
+          const double v = kind == 0 ? std::normal_distribution<double>(0, 4)(rng) / s
+                           : kind == 1 ? -double(rng() % 40) * 0.6931471805599453 / s
+                                       : double(int32_t(rng()));
+          x[size_t(j)] = int32_t(std::clamp(v, -2147483648.0, 2147483647.0));
+          valid[size_t(j)] = kind == 3 ? rng() % 3 != 0 : 1;
+        }
+        const uint8_t* vm = kind == 3 || rng() % 2 ? valid.data() : nullptr;
+        reference::isoftmax_row(x.data(), vm, n, p, want.data());
+        isoftmax_row(x.data(), vm, n, p, got.data());
+        ASSERT_EQ(got, want) << "n " << n << " s " << s << " kind " << kind;
+        ++checked;
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_EQ(checked, int64_t(hwy_targets_to_test().size() * lengths.size() * 5));
+}
+
 TEST(IntegerForms, GeluWithinTheMeasuredBound) {
   // 16-bit codes: the polynomial's own error (I-BERT's erf fit, measured max 1.8e-2).
   const float s_in = 12.0f / 65535, s_out = 6.17f / 65535;
