@@ -1,7 +1,8 @@
 // The runtime's transformer encoder ops (ops.md, op_schema_transformer.cc): layer_norm,
 // multi-head self-attention with a padding mask, narrow_like. They call the kernels training
 // uses (ops/norm.h, ops/attention.h) the way models/bert.cc calls them, so an fp32 BERT program
-// computes what the nn model computes.
+// computes what the nn model computes. The static int8 encoder's qattention (int8 matmuls, integer
+// softmax: kernels/qs8_transformer.h) and qgelu (a 256-entry table per node) live here too.
 //
 // Shape vocabulary: B batch, S sequence length (any 1..declared at run time), H hidden size,
 // NH heads, HD = H / NH.
