@@ -1,7 +1,7 @@
 // infer_squad: answers SQuAD questions with a Hugging Face BERT question-answering checkpoint in
 // fp32 (the nn model), as a compiled fp32, dynamic int8 (--int8) or static int8 (--int8-static)
-// program (or --model X.finch), and
-// reports EM/F1, latency per question, questions per second and peak memory.
+// program (or --model X.finch), and reports EM/F1, latency per question, questions per second
+// and peak memory.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
