@@ -32,6 +32,7 @@
 #include "framework/tensor.h"
 #include "models/bert_config.h"
 #include "models/bert_io.h"
+#include "quant/observer.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
 
@@ -83,6 +84,12 @@ void validate(const SquadInferOptions& o) {
   if (o.int8 && o.int8_static) fail("options --int8 and --int8-static exclude each other: choose one");
   if (o.calibration_questions < 1 || o.calibration_questions > 100000)
     bad("--calibration-questions", o.calibration_questions, "a count in [1, 100000]");
+  const auto names = quant::observer_names();
+  if (std::find(names.begin(), names.end(), o.observer) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    fail("option --observer expects one of ", list, ", got '", o.observer, "'");
+  }
   if (o.batch_size < 1 || o.batch_size > 4096) bad("--batch-size", o.batch_size, "a count in [1, 4096]");
   if (o.n_best < 1 || o.n_best > 10000) bad("--n-best", o.n_best, "a count in [1, 10000]");
   if (o.max_answer_length < 1) bad("--max-answer-length", o.max_answer_length, "a count >= 1");
