@@ -8,8 +8,10 @@
 // original (f32) index, so the float part of the graph is untouched.
 #include "quant/bert_static.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
@@ -194,14 +196,14 @@ runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vecto
   if (samples.empty()) fail("static int8 BERT: expected at least one calibration sample, found none");
   // Which values to observe, and how: outputs read by the attention symmetric, the rest affine.
   std::map<int32_t, bool> observed;  // value -> symmetric
-  std::map<int32_t, int> readers_attention;
+  std::set<int32_t> read_by_attention;
   for (const Node& n : fp32.nodes)
     if (n.op == "attention")
-      for (size_t i = 0; i < 3 && i < n.inputs.size(); ++i) readers_attention[n.inputs[i]] = 1;
+      for (size_t i = 0; i < 3 && i < n.inputs.size(); ++i) read_by_attention.insert(n.inputs[i]);
   for (const Node& n : fp32.nodes) {
     if (is_encoder_linear(n)) {
       observed.emplace(n.inputs[0], false);
-      observed[n.outputs[0]] = readers_attention.count(n.outputs[0]) > 0;
+      observed[n.outputs[0]] = read_by_attention.count(n.outputs[0]) > 0;
     } else if (n.op == "attention" || n.op == "gelu") {
       observed.emplace(n.outputs[0], false);
     }
