@@ -1,6 +1,7 @@
 // infer_squad: answers SQuAD questions with a Hugging Face BERT question-answering checkpoint in
-// fp32 (the nn model), as a compiled fp32 or dynamic int8 program (--int8, --model X.finch), and
-// reports EM/F1, latency per question, questions per second and peak memory.
+// fp32 (the nn model), as a compiled fp32, dynamic int8 (--int8) or static int8 (--int8-static)
+// program (or --model X.finch), and reports EM/F1, latency per question, questions per second
+// and peak memory.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
       "per question (p50, p90), questions per second and peak memory. Example:\n"
       "  infer_squad --model bert-squad/ --data dev-v1.1.json --threads 2 --predictions preds.json\n"
       "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8 --save-program bert-int8.finch\n"
+      "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8-static --save-program bert-static.finch\n"
       "  infer_squad --model bert-int8.finch --vocab bert-squad/vocab.txt --data dev-v1.1.json"};
   finch::apps::SquadInferOptions o;
   finch::apps::add_squad_infer_options(app, o);

@@ -88,6 +88,8 @@ inline constexpr AttrSpec reverse{"reverse", AttrKind::boolean, false};
 inline constexpr AttrSpec heads{"heads", AttrKind::integer, true, 1, double(kMaxWindow)};
 inline constexpr AttrSpec like_dim{"like_dim", AttrKind::integer, true, 0, double(kMaxDims - 1)};
 inline constexpr AttrSpec per_row{"per_row", AttrKind::boolean, false};
+// qgelu: I-BERT's integer GELU instead of the float GELU tabulated per input code.
+inline constexpr AttrSpec integer{"integer", AttrKind::boolean, false};
 }  // namespace attr
 
 // Checks attribute `s` of `attrs` (present and well-formed, or absent and optional). `where`

@@ -77,6 +77,35 @@ Types narrow_like_infer(const Types& in, const json& a, const std::string& where
   return {{y, in[0].dtype}};
 }
 
+// qattention: i8 q, k, v [B, S, H] (per-tensor, zero point 0), mask? [B, S] -> i8 codes [B, S, H].
+Types qattention_infer(const Types& in, const json& a, const std::string& where) {
+  const int64_t heads = read_int(a, attr::heads, where);
+  const Shape& q = in[0].shape;
+  if (q.size() != 3 || q[0] < 1 || q[1] < 1 || q[2] < 1)
+    fail(where, ": expected queries [B, S, H] with B, S, H >= 1, found shape ", shape_str(q));
+  for (size_t i = 0; i < 3; ++i) {
+    if (in[i].dtype && *in[i].dtype != DType::i8)
+      fail(where, ": expected ", i == 0 ? "queries" : i == 1 ? "keys" : "values", " of dtype i8, found ",
+           dtype_name(*in[i].dtype));
+    if (in[i].shape != q)
+      fail(where, ": expected ", i == 1 ? "keys" : "values", " of the queries' shape ", shape_str(q), ", found ",
+           shape_str(in[i].shape));
+  }
+  if (q[2] % heads != 0)
+    fail(where, ": attribute 'heads' is ", heads, "; expected a divisor of the hidden size ", q[2]);
+  if (present(in, 3) && in[3].shape != Shape{q[0], q[1]})
+    fail(where, ": expected an attention mask of shape [", q[0], ", ", q[1], "], found ", shape_str(in[3].shape));
+  return {{q, std::nullopt}};
+}
+
+// qgelu: i8/u8 codes -> codes of the same shape (the output value's quantization).
+Types qgelu_infer(const Types& in, const json& a, const std::string& where) {
+  read_bool(a, attr::integer, where, false);
+  if (in[0].dtype && *in[0].dtype != DType::i8 && *in[0].dtype != DType::u8)
+    fail(where, ": expected i8 or u8 input codes, found ", dtype_name(*in[0].dtype));
+  return {{in[0].shape, std::nullopt}};
+}
+
 }  // namespace
 
 std::vector<OpSchema> transformer_op_schemas() {
@@ -84,6 +113,8 @@ std::vector<OpSchema> transformer_op_schemas() {
       {"layer_norm", {{"x"}, {"weight", true}, {"bias", true}}, 1, false, {attr::eps}, layer_norm_infer},
       {"attention", {{"q"}, {"k"}, {"v"}, {"mask", true}}, 3, false, {attr::heads}, attention_infer},
       {"narrow_like", {{"x"}, {"like"}}, 2, false, {attr::dim, attr::like_dim}, narrow_like_infer},
+      {"qattention", {{"q"}, {"k"}, {"v"}, {"mask", true}}, 3, false, {attr::heads}, qattention_infer},
+      {"qgelu", {{"x"}}, 1, false, {attr::integer}, qgelu_infer},
   };
 }
 

@@ -69,7 +69,7 @@ std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64
     for (const runtime::Node& n : g.nodes) {
       if ((n.op == "embedding" || n.op == "qembedding") && n.inputs.size() > 1 && n.inputs[0] == i && n.inputs[1] >= 0)
         rows = g.values[size_t(n.inputs[1])].shape.at(0);
-      mask = mask || (n.op == "attention" && n.inputs.size() > 3 && n.inputs[3] == i);
+      mask = mask || ((n.op == "attention" || n.op == "qattention") && n.inputs.size() > 3 && n.inputs[3] == i);
     }
     if (v.dtype == DType::f32) xs.push_back(randn(s, gen));
     else if ((v.dtype == DType::i8 || v.dtype == DType::u8) && v.quant)

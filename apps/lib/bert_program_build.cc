@@ -34,6 +34,13 @@ runtime::Graph bert_program_from_dir(const std::string& dir, int64_t max_seq_len
   return g;
 }
 
+runtime::Graph bert_static_program_from_dir(const std::string& dir, int64_t max_seq_length,
+                                            const std::vector<std::vector<Tensor>>& samples,
+                                            const quant::BertStaticOptions& options) {
+  const runtime::Graph fp32 = bert_program_from_dir(dir, max_seq_length, BertPrecision::fp32);
+  return quant::quantize_bert_static(fp32, samples, options);
+}
+
 int64_t bert_program_max_seq(const runtime::Graph& g) { return g.values[size_t(g.inputs.at(0))].shape.at(1); }
 
 int64_t bert_program_vocab_size(const runtime::Graph& g) { return g.meta.at("vocab_size").get<int64_t>(); }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "quant/bert_static.h"
 #include "runtime/graph.h"
 
 namespace finch::apps {
@@ -16,6 +17,12 @@ enum class BertPrecision { fp32, int8_dynamic };
 // sequences of 1..max_seq_length tokens. meta: model "bert_qa", precision "fp32" or
 // "int8-dynamic", vocab_size (so a vocabulary can be checked against a program alone).
 runtime::Graph bert_program_from_dir(const std::string& dir, int64_t max_seq_length, BertPrecision precision);
+
+// The static int8 program (quant/bert_static.h) of the model in `dir`, calibrated on `samples`
+// ({input_ids, token_type_ids, attention_mask}, I64 [1, S] each); meta.vocab_size as above.
+runtime::Graph bert_static_program_from_dir(const std::string& dir, int64_t max_seq_length,
+                                            const std::vector<std::vector<Tensor>>& samples,
+                                            const quant::BertStaticOptions& options);
 
 // Reads `path` and checks that it is a BERT QA program: meta.model "bert_qa", three I64 inputs
 // [B, S] (input_ids, token_type_ids, attention_mask), two f32 outputs [B, S], a positive

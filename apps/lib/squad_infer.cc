@@ -32,6 +32,7 @@
 #include "framework/tensor.h"
 #include "models/bert_config.h"
 #include "models/bert_io.h"
+#include "quant/observer.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
 
@@ -47,8 +48,17 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_flag("--int8", o.int8,
                "compile the directory to a dynamic int8 program on the fly (int8 per-channel weights, "
                "activations quantized per row at run time) and answer with it");
+  app.add_flag("--int8-static", o.int8_static,
+               "compile the directory to a static int8 program (int8 Linears, attention and GELU with calibrated "
+               "scales; docs/bert-integer.md) and answer with it");
+  app.add_option("--calibration-questions", o.calibration_questions,
+                 "--int8-static: calibrate on the features of the last N questions of --data")
+      ->capture_default_str();
+  app.add_option("--observer", o.observer, "--int8-static: range observer (minmax, percentile, histogram-mse, ...)")
+      ->capture_default_str();
+  app.add_flag("--integer-gelu", o.integer_gelu, "--int8-static: I-BERT's integer GELU instead of the float table");
   app.add_option("--save-program", o.save_program_path,
-                 "write the program compiled from the directory here (fp32, or int8 with --int8)");
+                 "write the program compiled from the directory here (fp32, or int8 with --int8 / --int8-static)");
   app.add_option("--data", o.data_path, "SQuAD v1.1 or v2.0 JSON file (e.g. dev-v1.1.json)")->required();
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
@@ -71,6 +81,15 @@ void validate(const SquadInferOptions& o) {
   };
   if (o.threads < 0) bad("--threads", o.threads, "a count >= 0 (0: all cores)");
   if (o.limit < 0) bad("--limit", o.limit, "a count >= 0 (0: every question)");
+  if (o.int8 && o.int8_static) fail("options --int8 and --int8-static exclude each other: choose one");
+  if (o.calibration_questions < 1 || o.calibration_questions > 100000)
+    bad("--calibration-questions", o.calibration_questions, "a count in [1, 100000]");
+  const auto names = quant::observer_names();
+  if (std::find(names.begin(), names.end(), o.observer) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    fail("option --observer expects one of ", list, ", got '", o.observer, "'");
+  }
   if (o.batch_size < 1 || o.batch_size > 4096) bad("--batch-size", o.batch_size, "a count in [1, 4096]");
   if (o.n_best < 1 || o.n_best > 10000) bad("--n-best", o.n_best, "a count in [1, 10000]");
   if (o.max_answer_length < 1) bad("--max-answer-length", o.max_answer_length, "a count >= 1");
@@ -127,6 +146,31 @@ double peak_rss_mib() {
   return double(ru.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
+// The static int8 program of o.model_dir, calibrated on the features of the last
+// o.calibration_questions questions of o.data_path (the questions answered are the first ones:
+// they stay apart unless --limit and the calibration together cover the whole file).
+runtime::Graph static_program(const SquadInferOptions& o, const data::WordPieceTokenizer& tok) {
+  const std::vector<data::SquadExample> all = read_examples(o.data_path);
+  const auto n = std::min<int64_t>(o.calibration_questions, int64_t(all.size()));
+  const int64_t answered = o.limit > 0 ? std::min<int64_t>(o.limit, int64_t(all.size())) : int64_t(all.size());
+  if (answered + n > int64_t(all.size()))
+    std::fprintf(stderr, "infer_squad: warning: the %lld calibration questions overlap the %lld answered ones\n",
+                 (long long)n, (long long)answered);
+  const data::SquadFeatureOptions fopt{o.max_seq_length, o.doc_stride, o.max_query_length};
+  std::vector<std::vector<Tensor>> samples;
+  for (auto e = int64_t(all.size()) - n; e < int64_t(all.size()); ++e)
+    for (const auto& f : data::make_squad_features(all[size_t(e)], e, tok, fopt)) {
+      auto t = [&](const std::vector<int32_t>& v) {
+        return from_vector(std::vector<int64_t>(v.begin(), v.end()), {1, int64_t(v.size())});
+      };
+      samples.push_back({t(f.input_ids), t(f.token_type_ids), t(f.attention_mask)});
+    }
+  quant::BertStaticOptions so;
+  so.observer = o.observer;
+  so.integer_gelu = o.integer_gelu;
+  return bert_static_program_from_dir(o.model_dir, o.max_seq_length, samples, so);
+}
+
 }  // namespace
 
 int run_infer_squad(const SquadInferOptions& o) {
@@ -137,8 +181,8 @@ int run_infer_squad(const SquadInferOptions& o) {
          ".finch program");
   if (program_file && o.vocab_path.empty())
     fail("--model ", o.model_dir, " is a program, which holds no vocabulary: give its vocab.txt with --vocab");
-  if (program_file && (o.int8 || !o.save_program_path.empty()))
-    fail("--int8 and --save-program compile a Hugging Face directory; --model ", o.model_dir,
+  if (program_file && (o.int8 || o.int8_static || !o.save_program_path.empty()))
+    fail("--int8, --int8-static and --save-program compile a Hugging Face directory; --model ", o.model_dir,
          " is already a program");
   // Output folders are checked before the (long) run, not after it.
   for (const auto* out : {&o.predictions_path, &o.logits_path, &o.save_program_path}) {
@@ -174,8 +218,11 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::shared_ptr<models::BertForQuestionAnswering> model;
   std::unique_ptr<runtime::Program> program;
   std::string precision = "fp32";
-  if (program_file || o.int8 || !o.save_program_path.empty()) {
-    if (!program_file) {
+  if (program_file || o.int8 || o.int8_static || !o.save_program_path.empty()) {
+    if (o.int8_static) {
+      program_graph = static_program(o, tok);
+      if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);
+    } else if (!program_file) {
       program_graph = bert_program_from_dir(o.model_dir, o.max_seq_length,
                                             o.int8 ? BertPrecision::int8_dynamic : BertPrecision::fp32);
       if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);

@@ -16,6 +16,12 @@ struct SquadInferOptions {
   // model_dir may also be a .finch program (vocab_path then required); int8: compile the
   // directory to a dynamic int8 program on the fly; save_program: write the program used.
   bool int8 = false;
+  // int8_static: the static int8 encoder (quant/bert_static.h), calibrated on the features of the
+  // last calibration_questions questions of the data file with `observer`; integer_gelu: I-BERT's
+  // integer GELU instead of the float GELU table.
+  bool int8_static = false, integer_gelu = false;
+  int64_t calibration_questions = 32;
+  std::string observer = "minmax";
   std::string save_program_path;
   std::string predictions_path;                  // empty: none written
   std::string logits_path;                       // empty: none written (for the parity script)

@@ -192,6 +192,30 @@ TEST_F(InferSquad, BadInputsAreOneSentence) {
   expect_one_sentence(infer(""), "model.safetensors");
 }
 
+// --int8-static calibrates on the last questions of the file and answers with the static int8
+// program; the program it saves answers the same through --model X.finch, and finch bench runs it.
+TEST_F(InferSquad, StaticInt8ProgramRunsAgainFromItsFile) {
+  const auto s = infer("--int8-static --calibration-questions 2 --save-program " + tmp_.file("static.finch") +
+                       " --predictions " + tmp_.file("s.json"));
+  ASSERT_EQ(s.code, 0) << s.err;
+  for (const char* w : {"int8-static program", "exact_match", "p50"})
+    EXPECT_NE(s.out.find(w), std::string::npos) << w << "\n" << s.out;
+  const auto sp = run_program("infer_squad",
+                              "--model " + tmp_.file("static.finch") + " --vocab " + model_ + "/vocab.txt --data " +
+                                  squad_ + " --max-seq-length 64 --doc-stride 16 --max-query-length 16 --threads 2 " +
+                                  "--predictions " + tmp_.file("sp.json"),
+                              tmp_.path);
+  ASSERT_EQ(sp.code, 0) << sp.err;
+  EXPECT_EQ(read_json(tmp_.file("s.json")), read_json(tmp_.file("sp.json")));
+  const auto ins = run_program("finch", "inspect " + tmp_.file("static.finch"), tmp_.path);
+  EXPECT_NE(ins.out.find("qattention"), std::string::npos) << ins.out;
+  const auto be = run_program("finch", "bench " + tmp_.file("static.finch") + " --iters 2 --warmup 1", tmp_.path);
+  EXPECT_EQ(be.code, 0) << be.err;
+  expect_one_sentence(infer("--int8 --int8-static"), "exclude each other");
+  expect_one_sentence(infer("--int8-static --calibration-questions 0"), "--calibration-questions");
+  expect_one_sentence(infer("--int8-static --observer median"), "median");
+}
+
 // --int8 compiles the directory to a dynamic int8 program and answers with it; the fp32 and
 // int8 programs it saves run again through --model X.finch with the same answers, and the fp32
 // program's answers are the nn model's.

@@ -174,6 +174,11 @@ static void integer_cases() {
   check({"dq_gru", {f32({3, 2, 4}), Tensor(), i8({6, 4}), i8({6, 2}), Tensor(), Tensor(), i8({6, 4}), i8({6, 2})},
          json::object()});
   check({"qembedding", {from_vector<int64_t>({0, 2, 1}, {3}), i8({3, 5})}, json::object()});
+  check({"qattention", {i8({2, 5, 8}), i8({2, 5, 8}), i8({2, 5, 8}), from_vector<int64_t>({1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {2, 5})},
+         {{"heads", 2}}});
+  check({"qattention", {i8({1, 3, 6}), i8({1, 3, 6}), i8({1, 3, 6})}, {{"heads", 3}}});
+  check({"qgelu", {i8({2, 7})}, json::object()});
+  check({"qgelu", {i8({3})}, {{"integer", true}}});
   {  // qlstm reads per-row weight scales: its own graph (the cases above share one scale)
     Graph g;
     const QuantInfo rows{std::vector<float>(8, 0.01f), std::vector<int32_t>(8, 0), 0, -127, 127};
