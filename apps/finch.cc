@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/lib/bench_cmd.h"
+#include "apps/lib/emit_c_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
   finch::apps::LowRankCmdOptions lr;
   CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
   finch::apps::add_lowrank_options(*lowrank, lr);
+  finch::apps::EmitCOptions ec;
+  CLI::App* emit_c = app.add_subcommand("emit-c", "a .finch program as one self-contained C source (weights, kernels, main)");
+  finch::apps::add_emit_c_options(*emit_c, ec);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
       return finch::apps::run_compile(pc, compile->count("--model") > 0);
     }
     if (run->parsed()) return finch::apps::run_run(pr);
+    if (emit_c->parsed()) return finch::apps::run_emit_c(ec);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
     if (verify->parsed()) return finch::apps::run_verify(pv);
     if (bench->parsed()) return finch::apps::run_bench(bo);
