@@ -64,6 +64,7 @@ class Emitter {
   std::ostringstream consts_, body_;
   int64_t const_bytes_ = 0;
   int tables_ = 0;
+  int64_t int_scratch_ = 0, float_scratch_ = 0;  // accumulator planes of the convolutions (OH·OW)
 
   [[noreturn]] void refuse(const Node& n, const std::string& why) const {
     fail(what_, ": node '", n.name, "' (", n.op, ") ", why);
@@ -256,7 +257,8 @@ void Emitter::qconv_or_linear(const Node& n) {
   use(key);
   if (n.op == "qconv2d") {
     const std::string p = conv_struct(n, ax, ay, r.qmin, r.qmax);
-    call(key, ptr(n, x) + ", " + ptr(n, y) + ", " + w + ", " + b + ", " + m + ", " + s + ", &" + p);
+    int_scratch_ = std::max(int_scratch_, numel(y) / (val(y).shape[0] * val(y).shape[1]));
+    call(key, ptr(n, x) + ", " + ptr(n, y) + ", " + w + ", " + b + ", " + m + ", " + s + ", &" + p + ", " + name_ + "_acc");
     return;
   }
   const int64_t K = val(n.inputs[1]).shape.at(1), OC = val(n.inputs[1]).shape.at(0);
@@ -374,7 +376,9 @@ void Emitter::conv_or_linear(const Node& n) {
   if (n.op == "conv2d") {
     use("conv2d_f32");
     const std::string p = conv_struct(n, Act{1, 0, 0, 0}, Act{1, 0, 0, 0}, 0, 0);
-    call("conv2d_f32", ptr(n, x) + ", " + ptr(n, y) + ", " + w + ", " + b + ", &" + p + ", " + std::to_string(act_code));
+    float_scratch_ = std::max(float_scratch_, numel(y) / (val(y).shape[0] * val(y).shape[1]));
+    call("conv2d_f32", ptr(n, x) + ", " + ptr(n, y) + ", " + w + ", " + b + ", &" + p + ", " + std::to_string(act_code) +
+                           ", " + name_ + "_facc");
     return;
   }
   use("linear_f32");
@@ -497,6 +501,7 @@ EmittedC Emitter::run() {
   e.name = name_;
   e.kernels = kernel_order_;
   e.arena_bytes = plan_.arena_bytes;
+  e.scratch_bytes = 4 * (int_scratch_ + float_scratch_);
   e.constant_bytes = const_bytes_;
   std::ostringstream h;
   h << "/* " << name_ << ".h: " << comment_safe(about) << "\n   as standalone C, written by `finch emit-c` (docs/emit-c.md).\n"
@@ -526,7 +531,10 @@ EmittedC Emitter::run() {
     << "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include \"" << name_ << ".h\"\n\n"
     << kernels_ << consts_.str() << "\n/* The activations: offsets from the runtime's memory plan (runtime/executor.cc). */\n"
     << "static float " << name_ << "_arena[" << std::max<int64_t>(1, (plan_.arena_bytes + 3) / 4) << "];\n"
-    << "#define FINCH_AT(offset) ((unsigned char*)" << name_ << "_arena + (offset))\n\n"
+    << "#define FINCH_AT(offset) ((unsigned char*)" << name_ << "_arena + (offset))\n";
+  if (int_scratch_ > 0) s << "static int32_t " << name_ << "_acc[" << int_scratch_ << "]; /* a convolution's accumulators */\n";
+  if (float_scratch_ > 0) s << "static float " << name_ << "_facc[" << float_scratch_ << "]; /* a convolution's accumulators */\n";
+  s << "\n"
     << "int " << name_ << "_run(const " << in_t << "* input, " << out_t << "* output) {\n"
     << body_.str() << "  memcpy(output, FINCH_AT(" << plan_.offset[size_t(g_.outputs[0])] << "), "
     << shape_numel(out.shape) * int64_t(dtype_size(out.dtype)) << ");\n  return 0;\n}\n";

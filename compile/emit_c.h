@@ -33,6 +33,7 @@ struct EmittedC {
   std::string main;    // NAME_main.c
   std::vector<std::string> kernels;  // the kernel keys emitted, in order ("qconv2d_i8_i8", ...)
   int64_t arena_bytes = 0;           // the static activation arena
+  int64_t scratch_bytes = 0;         // the convolutions' static accumulator planes
   int64_t constant_bytes = 0;        // the bytes of the static const arrays
 };
 

@@ -66,45 +66,53 @@ typedef struct {
   int32_t zx, zy, qmin, qmax;
 } finch_conv_t;
 
-/* The kernel rows [*k0, *k1) whose input row o * s - p + k * d lies inside [0, n). */
-static void finch_window(int32_t o, int32_t s, int32_t p, int32_t d, int32_t k, int32_t n, int32_t* k0, int32_t* k1) {
-  const int32_t i0 = o * s - p;
-  *k0 = i0 >= 0 ? 0 : (-i0 + d - 1) / d;
-  *k1 = n - i0 <= 0 ? 0 : (n - i0 + d - 1) / d;
-  if (*k1 > k) *k1 = k;
+/* The outputs [*o0, *o1) of a kernel tap whose input index o * s + off lies inside [0, n). */
+static void finch_taps(int32_t off, int32_t s, int32_t n, int32_t outs, int32_t* o0, int32_t* o1) {
+  *o0 = off >= 0 ? 0 : (-off + s - 1) / s;
+  *o1 = n - off <= 0 ? 0 : (n - off + s - 1) / s;
+  if (*o1 > outs) *o1 = outs;
 }
 
 )";
 
+// Weight-stationary order: for each output channel, each kernel tap adds (x − zx)·w to a plane of
+// int32 accumulators (the emitter's scratch, OH·OW entries) along contiguous output rows, which
+// compilers vectorize; zero weights are skipped (they add 0). Integer sums do not depend on the
+// order (no partial sum can wrap: each is bounded by Σ|terms| ≤ the loader's accumulator bound).
 const char* kQConv = R"(/* qconv2d (kernels/reference_conv.cc): acc = bias[oc] + sum (x - zx) * w over the window
-   (padding adds nothing), then requantize with channel oc's (multiplier, shift). */
+   (padding adds nothing), then requantize with channel oc's (multiplier, shift). acc: OH * OW
+   int32 of scratch. */
 static void @N(const @X* x, @Y* y, const int8_t* w, const int32_t* bias, const int32_t* mult, const int32_t* shift,
-               const finch_conv_t* p) {
-  const int32_t Cg = p->C / p->groups, OCg = p->OC / p->groups, HW = p->H * p->W, KK = p->KH * p->KW;
-  int32_t n, oc, oh, ow, cg, kh, kw;
+               const finch_conv_t* p, int32_t* acc) {
+  const int32_t Cg = p->C / p->groups, OCg = p->OC / p->groups, HW = p->H * p->W, OHW = p->OH * p->OW;
+  int32_t n, oc, oh, ow, cg, kh, kw, i;
   for (n = 0; n < p->N; ++n)
     for (oc = 0; oc < p->OC; ++oc) {
       const @X* xg = x + ((int64_t)n * p->C + (oc / OCg) * Cg) * HW;
-      const int8_t* wo = w + (int64_t)oc * Cg * KK;
-      @Y* yo = y + ((int64_t)n * p->OC + oc) * p->OH * p->OW;
+      const int8_t* wo = w + (int64_t)oc * Cg * p->KH * p->KW;
+      @Y* yo = y + ((int64_t)n * p->OC + oc) * OHW;
       const int32_t b = bias ? bias[oc] : 0;
-      for (oh = 0; oh < p->OH; ++oh) {
-        int32_t kh0, kh1;
-        const int32_t ih0 = oh * p->sh - p->ph;
-        finch_window(oh, p->sh, p->ph, p->dh, p->KH, p->H, &kh0, &kh1);
-        for (ow = 0; ow < p->OW; ++ow) {
-          int32_t kw0, kw1, acc = b;
-          const int32_t iw0 = ow * p->sw - p->pw;
-          finch_window(ow, p->sw, p->pw, p->dw, p->KW, p->W, &kw0, &kw1);
-          for (cg = 0; cg < Cg; ++cg)
-            for (kh = kh0; kh < kh1; ++kh) {
-              const @X* xr = xg + (int64_t)cg * HW + (ih0 + kh * p->dh) * p->W + iw0;
-              const int8_t* wr = wo + cg * KK + kh * p->KW;
-              for (kw = kw0; kw < kw1; ++kw) acc += ((int32_t)xr[kw * p->dw] - p->zx) * wr[kw];
+      for (i = 0; i < OHW; ++i) acc[i] = b;
+      for (cg = 0; cg < Cg; ++cg)
+        for (kh = 0; kh < p->KH; ++kh) {
+          int32_t oh0, oh1;
+          finch_taps(kh * p->dh - p->ph, p->sh, p->H, p->OH, &oh0, &oh1);
+          for (kw = 0; kw < p->KW; ++kw) {
+            const int32_t wv = wo[(cg * p->KH + kh) * p->KW + kw], zx = p->zx, sw = p->sw, off = kw * p->dw - p->pw;
+            int32_t ow0, ow1;
+            if (wv == 0) continue;
+            finch_taps(off, sw, p->W, p->OW, &ow0, &ow1);
+            for (oh = oh0; oh < oh1; ++oh) {
+              const @X* xr = xg + (int64_t)cg * HW + (int64_t)(oh * p->sh + kh * p->dh - p->ph) * p->W;
+              int32_t* ar = acc + oh * p->OW;
+              if (sw == 1)
+                for (ow = ow0; ow < ow1; ++ow) ar[ow] += ((int32_t)xr[ow + off] - zx) * wv;
+              else
+                for (ow = ow0; ow < ow1; ++ow) ar[ow] += ((int32_t)xr[ow * sw + off] - zx) * wv;
             }
-          yo[oh * p->OW + ow] = (@Y)finch_requantize(acc, mult[oc], shift[oc], p->zy, p->qmin, p->qmax);
+          }
         }
-      }
+      for (i = 0; i < OHW; ++i) yo[i] = (@Y)finch_requantize(acc[i], mult[oc], shift[oc], p->zy, p->qmin, p->qmax);
     }
 }
 
@@ -225,33 +233,39 @@ static float finch_act(float v, int32_t act) {
 
 )";
 
-const char* kConv2dF32 = R"(/* conv2d in f32 (sums in another order than the runtime's packed kernels). */
-static void @N(const float* x, float* y, const float* w, const float* bias, const finch_conv_t* p, int32_t act) {
-  const int32_t Cg = p->C / p->groups, OCg = p->OC / p->groups, HW = p->H * p->W, KK = p->KH * p->KW;
-  int32_t n, oc, oh, ow, cg, kh, kw;
+const char* kConv2dF32 = R"(/* conv2d in f32, in the order of the integer form (sums in another order than the runtime's
+   packed kernels). acc: OH * OW floats of scratch. */
+static void @N(const float* x, float* y, const float* w, const float* bias, const finch_conv_t* p, int32_t act,
+               float* acc) {
+  const int32_t Cg = p->C / p->groups, OCg = p->OC / p->groups, HW = p->H * p->W, OHW = p->OH * p->OW;
+  int32_t n, oc, oh, ow, cg, kh, kw, i;
   for (n = 0; n < p->N; ++n)
     for (oc = 0; oc < p->OC; ++oc) {
       const float* xg = x + ((int64_t)n * p->C + (oc / OCg) * Cg) * HW;
-      const float* wo = w + (int64_t)oc * Cg * KK;
-      float* yo = y + ((int64_t)n * p->OC + oc) * p->OH * p->OW;
-      for (oh = 0; oh < p->OH; ++oh) {
-        int32_t kh0, kh1;
-        const int32_t ih0 = oh * p->sh - p->ph;
-        finch_window(oh, p->sh, p->ph, p->dh, p->KH, p->H, &kh0, &kh1);
-        for (ow = 0; ow < p->OW; ++ow) {
-          int32_t kw0, kw1;
-          float acc = bias ? bias[oc] : 0.0f;
-          const int32_t iw0 = ow * p->sw - p->pw;
-          finch_window(ow, p->sw, p->pw, p->dw, p->KW, p->W, &kw0, &kw1);
-          for (cg = 0; cg < Cg; ++cg)
-            for (kh = kh0; kh < kh1; ++kh) {
-              const float* xr = xg + (int64_t)cg * HW + (ih0 + kh * p->dh) * p->W + iw0;
-              const float* wr = wo + cg * KK + kh * p->KW;
-              for (kw = kw0; kw < kw1; ++kw) acc += xr[kw * p->dw] * wr[kw];
+      const float* wo = w + (int64_t)oc * Cg * p->KH * p->KW;
+      float* yo = y + ((int64_t)n * p->OC + oc) * OHW;
+      const float b = bias ? bias[oc] : 0.0f;
+      for (i = 0; i < OHW; ++i) acc[i] = b;
+      for (cg = 0; cg < Cg; ++cg)
+        for (kh = 0; kh < p->KH; ++kh) {
+          int32_t oh0, oh1;
+          finch_taps(kh * p->dh - p->ph, p->sh, p->H, p->OH, &oh0, &oh1);
+          for (kw = 0; kw < p->KW; ++kw) {
+            const float wv = wo[(cg * p->KH + kh) * p->KW + kw];
+            const int32_t sw = p->sw, off = kw * p->dw - p->pw;
+            int32_t ow0, ow1;
+            finch_taps(off, sw, p->W, p->OW, &ow0, &ow1);
+            for (oh = oh0; oh < oh1; ++oh) {
+              const float* xr = xg + (int64_t)cg * HW + (int64_t)(oh * p->sh + kh * p->dh - p->ph) * p->W;
+              float* ar = acc + oh * p->OW;
+              if (sw == 1)
+                for (ow = ow0; ow < ow1; ++ow) ar[ow] += xr[ow + off] * wv;
+              else
+                for (ow = ow0; ow < ow1; ++ow) ar[ow] += xr[ow * sw + off] * wv;
             }
-          yo[oh * p->OW + ow] = finch_act(acc, act);
+          }
         }
-      }
+      for (i = 0; i < OHW; ++i) yo[i] = finch_act(acc[i], act);
     }
 }
 

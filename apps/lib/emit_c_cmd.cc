@@ -31,7 +31,8 @@ int run_emit_c(const EmitCOptions& o) {
   compile::write_emitted_c(e, o.out);
   const std::string dir = (std::filesystem::path(o.out) / "").string();
   std::cout << "wrote " << dir << e.name << ".c (" << e.source.size() << " bytes: " << e.kernels.size() << " kernels, "
-            << e.constant_bytes << " bytes of constants, a " << e.arena_bytes << "-byte arena), " << dir << e.name
+            << e.constant_bytes << " bytes of constants, a " << e.arena_bytes << "-byte arena and "
+            << e.scratch_bytes << " bytes of accumulators), " << dir << e.name
             << ".h and " << dir << e.name << "_main.c\n"
             << "build: cc -O2 -o " << e.name << " " << dir << e.name << ".c " << dir << e.name << "_main.c -lm\n";
   return 0;
