@@ -78,6 +78,18 @@ int run(int argc, char** argv) {
     std::sort(cpu.begin(), cpu.end());
     std::printf("runtime: %lld runs of image 0 at 1 thread: median %.4f ms, min %.4f ms; cpu time median %.4f ms\n",
                 static_cast<long long>(bench), ms[ms.size() / 2], ms[0], cpu[cpu.size() / 2]);
+    // The runtime's scalar reference kernels (the arithmetic the emitted C copies), for scale.
+    runtime::ProgramOptions ro;
+    ro.reference_kernels = true;
+    runtime::Program ref(p.graph(), argv[1], ro);
+    std::vector<double> rcpu;
+    for (int64_t r = 0; r < std::min<int64_t>(bench, 20); ++r) {
+      const double c0 = cpu_ms();
+      ref.run(first);
+      rcpu.push_back(cpu_ms() - c0);
+    }
+    std::sort(rcpu.begin(), rcpu.end());
+    std::printf("runtime reference kernels: %zu runs: cpu time median %.4f ms\n", rcpu.size(), rcpu[rcpu.size() / 2]);
   }
   return 0;
 }

@@ -26,12 +26,14 @@ strip -o "$out/net.stripped" "$out/net"
 # first image, median of REPEAT runs each.
 head -n 1 "$list" > "$out/first.txt"
 for round in 1 2 3; do
-  rt=$("$build/bin/emit_c_check" "$program" "$out/first.txt" "$out/first.f32" "$out/first.bin" --bench "$repeat" | tail -n 1)
+  both=$("$build/bin/emit_c_check" "$program" "$out/first.txt" "$out/first.f32" "$out/first.bin" --bench "$repeat")
+  rt=$(grep '^runtime: .* runs' <<< "$both") ref_cpu=$(sed -n 's/^runtime reference kernels.*median \([0-9.]*\) ms.*/\1/p' <<< "$both")
   em=$("$out/net" "$out/first.f32" --quiet --repeat "$repeat" 2>&1)
   rt_wall=$(sed -n 's/.*: median \([0-9.]*\) ms.*/\1/p' <<< "$rt") rt_cpu=$(sed -n 's/.*cpu time median \([0-9.]*\) ms.*/\1/p' <<< "$rt")
   em_wall=$(sed -n 's/.*: median \([0-9.]*\) ms.*/\1/p' <<< "$em") em_cpu=$(sed -n 's/.*cpu time median \([0-9.]*\) ms.*/\1/p' <<< "$em")
   echo "round $round: median wall ms runtime $rt_wall, emitted (g++ -O2) $em_wall ($(awk -v a="$em_wall" -v b="$rt_wall" 'BEGIN { printf "%.1fx", a / b }'));" \
-       "median cpu ms runtime $rt_cpu, emitted $em_cpu ($(awk -v a="$em_cpu" -v b="$rt_cpu" 'BEGIN { printf "%.1fx", a / b }'))"
+       "median cpu ms runtime $rt_cpu, emitted $em_cpu ($(awk -v a="$em_cpu" -v b="$rt_cpu" 'BEGIN { printf "%.1fx", a / b }'))," \
+       "runtime reference kernels $ref_cpu ($(awk -v a="$em_cpu" -v b="$ref_cpu" 'BEGIN { printf "emitted %.2fx of it", a / b }'))"
 done
 records=$(( $(stat -c %s "$out/records.f32") / $(grep -m1 -o 'net_INPUT_SIZE [0-9]*' "$out/src/net.h" | cut -d' ' -f2) / 4 ))
 if cmp -s "$out/runtime.bin" "$out/emitted.bin"; then
