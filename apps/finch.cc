@@ -10,6 +10,7 @@
 
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/compress_cmd.h"
+#include "apps/lib/emit_c_cmd.h"
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   finch::apps::CompressOptions co;
   CLI::App* compress = app.add_subcommand("compress", "run a recipe of compression steps; report.json/html compares the variants");
   finch::apps::add_compress_options(*compress, co);
+  finch::apps::EmitCOptions ec;
+  CLI::App* emit_c = app.add_subcommand("emit-c", "a .finch program as one self-contained C source (weights, kernels, main)");
+  finch::apps::add_emit_c_options(*emit_c, ec);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
       return finch::apps::run_compile(pc, compile->count("--model") > 0);
     }
     if (run->parsed()) return finch::apps::run_run(pr);
+    if (emit_c->parsed()) return finch::apps::run_emit_c(ec);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
     if (verify->parsed()) return finch::apps::run_verify(pv);
     if (bench->parsed()) return finch::apps::run_bench(bo);

@@ -1,0 +1,41 @@
+// `finch emit-c` (apps/lib/emit_c_cmd.h): reads the program, emits it, writes the three files
+// (each to a temporary name, then renamed) and says how to build them.
+#include "apps/lib/emit_c_cmd.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+
+#include "compile/emit_c.h"
+#include "runtime/program_file.h"
+
+namespace finch::apps {
+
+void add_emit_c_options(CLI::App& app, EmitCOptions& o) {
+  app.add_option("program", o.program, "the .finch program")->required();
+  app.add_option("--out", o.out, "the folder to write NAME.c, NAME.h and NAME_main.c into (created if missing)")->required();
+  app.add_option("--name", o.name, "the C prefix of the files and functions (NAME_run); default: the program's file name");
+}
+
+int run_emit_c(const EmitCOptions& o) {
+  std::string name = o.name;
+  if (name.empty()) {  // "resnet20-int8.finch" -> "resnet20_int8"
+    for (char c : std::filesystem::path(o.program).stem().string())
+      name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) name = "p_" + name;
+    if (name.size() > 64) name.resize(64);
+  }
+  const compile::EmittedC e = compile::emit_c(runtime::read_program(o.program), name, o.program);
+  compile::write_emitted_c(e, o.out);
+  const std::string dir = (std::filesystem::path(o.out) / "").string();
+  std::cout << "wrote " << dir << e.name << ".c (" << e.source.size() << " bytes: " << e.kernels.size() << " kernels, "
+            << e.constant_bytes << " bytes of constants, a " << e.arena_bytes << "-byte arena and "
+            << e.scratch_bytes << " bytes of accumulators), " << dir << e.name
+            << ".h and " << dir << e.name << "_main.c\n"
+            << "build: cc -O2 -o " << e.name << " " << dir << e.name << ".c " << dir << e.name << "_main.c -lm\n";
+  return 0;
+}
+
+}  // namespace finch::apps

@@ -1,0 +1,22 @@
+// `finch emit-c PROGRAM.finch --out DIR [--name NAME]`: the program as a self-contained C source
+// (compile/emit_c.h): DIR/NAME.c, DIR/NAME.h and the command-line driver DIR/NAME_main.c.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace finch::apps {
+
+struct EmitCOptions {
+  std::string program;  // the .finch file
+  std::string out;      // the folder to write
+  std::string name;     // the C prefix (default: the program file's name made an identifier)
+};
+
+void add_emit_c_options(CLI::App& app, EmitCOptions& o);
+int run_emit_c(const EmitCOptions& o);
+
+}  // namespace finch::apps

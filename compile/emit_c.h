@@ -1,0 +1,49 @@
+// `finch emit-c`: a .finch program as one self-contained C source (C99, also valid C++17; only
+// libc and libm): the weights and quantization tables as static const arrays, the kernels the
+// program uses (scalar loops, compile/emit_c_kernels.cc), a static arena for the activations
+// sized at emit time, and one entry point
+//     int NAME_run(const IN* input, OUT* output);     IN, OUT: float, int8_t or uint8_t
+// for the program's one input and one output, at the shapes the program declares (its batch too).
+// Integer programs give the runtime's outputs bit for bit (the reference arithmetic of
+// kernels/reference*.cc); float conv2d/linear/add/softmax sum in another order than the runtime's
+// packed kernels, so fp32 programs agree to float rounding (docs/emit-c.md states the tolerance).
+//
+// What is refused, with one sentence naming the node and op: ops outside the CNN set below,
+// programs with several inputs or outputs, variable sequence lengths, per-channel activations,
+// broadcasting adds, tensors of 2^31 elements or more.
+//   integer: quantize, dequantize, qconv2d (incl. depthwise), qlinear, qadd, qrelu, qrelu6,
+//            qmax_pool2d, qavg_pool2d, qadaptive_avg_pool2d, flatten, reshape
+//   float:   conv2d, linear, add, relu, relu6, batch_norm, max_pool2d, avg_pool2d,
+//            adaptive_avg_pool2d, softmax (f16 weights are widened to f32 at emit time, as the
+//            runtime's fp32 compute does)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace finch::compile {
+
+struct EmittedC {
+  std::string name;    // the C prefix: NAME_run, NAME_INPUT_SIZE, ...
+  std::string header;  // NAME.h
+  std::string source;  // NAME.c
+  std::string main;    // NAME_main.c
+  std::vector<std::string> kernels;  // the kernel keys emitted, in order ("qconv2d_i8_i8", ...)
+  int64_t arena_bytes = 0;           // the static activation arena
+  int64_t scratch_bytes = 0;         // the convolutions' static accumulator planes
+  int64_t constant_bytes = 0;        // the bytes of the static const arrays
+};
+
+// Emits `g` (validated first exactly as the runtime loads it: runtime::Program) under the C name
+// `name` (a C identifier, at most 64 characters). `what` names the program in error sentences.
+EmittedC emit_c(const runtime::Graph& g, const std::string& name, const std::string& what);
+
+// Writes NAME.h, NAME.c and NAME_main.c into `dir` (created if missing), each to a temporary
+// file beside it and renamed, so a failed run never leaves a half-written source. Fails with one
+// sentence naming the folder or file.
+void write_emitted_c(const EmittedC& e, const std::string& dir);
+
+}  // namespace finch::compile
