@@ -8,12 +8,14 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "framework/dist.h"
+#include "framework/random.h"
 #include "framework/safetensors.h"
 #include "tests/apps/app_test_util.h"
 
@@ -205,4 +207,60 @@ TEST_F(TrainMpi, ARankStoppedBySigstopEndsTheJob) {
   EXPECT_NE(r.code, 124) << "the job hung until timeout killed it:\n" << r.err;
   EXPECT_NE(r.err.find("waited more than 3 s (--dist-timeout) for the other process"), std::string::npos) << r.err;
   EXPECT_LT(seconds, 3 + 20) << r.err;  // the timeout, then the abort
+}
+
+// train_series --model fcn (3 BatchNorm1d over [N, C, L]), Adam: 2 × 8 with --sync-bn ends an
+// epoch (4 steps) with 1 × 16's tensors, except the convs' biases and, following them, the BN
+// running means: a bias right before BN gets a gradient that is exactly 0 in real arithmetic (BN
+// subtracts the mean), so it is rounding noise, which Adam's g/√v turns into steps of ±lr
+// (measured: 2.9e-3 in conv2.bias, every other tensor within 2.5e-8; per-process BN 3.8e-3).
+TEST_F(TrainMpi, SeriesSyncBatchNormMatchesOneProcessWithTheDoubleBatch) {
+  // Class 0 a sine, class 1 a square wave, random phase (tests/apps/test_train_series.cc's toy set).
+  auto write_ts = [](const fs::path& path, int64_t n, uint64_t seed) {
+    Generator g(seed);
+    std::ofstream f(path);
+    f << "@problemName Toy\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n"
+         "@seriesLength 32\n@classLabel true sine square\n@data\n";
+    for (int64_t i = 0; i < n; ++i) {
+      const double phase = double(g.below(1000)) / 1000.0 * 6.28;
+      for (int64_t t = 0; t < 32; ++t) {
+        const double s = std::sin(0.5 * double(t) + phase);
+        f << (t ? "," : "") << (i % 2 == 0 ? s : (s > 0 ? 1.0 : -1.0)) + 0.05 * (double(g.below(100)) / 100.0 - 0.5);
+      }
+      f << ":" << (i % 2 == 0 ? "sine" : "square") << "\n";
+    }
+  };
+  write_ts(root_ / "Toy_TRAIN.ts", 64, 1);
+  write_ts(root_ / "Toy_TEST.ts", 16, 2);
+  const std::string args = " --train " + (root_ / "Toy_TRAIN.ts").string() + " --test " +
+                           (root_ / "Toy_TEST.ts").string() +
+                           " --model fcn --model-width 8 --threads 1 --workers 0 --seed 4 --epochs 2 --stop-after 1";
+  const fs::path one = root_ / "one", sync = root_ / "sync", per_rank = root_ / "per_rank";
+  const RunResult r1 = run_program("train_series", args + " --batch-size 16 --out " + one.string(), root_);
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  const std::string two = "-np 2 " + std::string(FINCH_BIN_DIR) + "/train_series" + args + " --batch-size 8";
+  const RunResult rs = mpirun(two + " --sync-bn --out " + sync.string(), root_);
+  ASSERT_EQ(rs.code, 0) << rs.err;
+  const RunResult rp = mpirun(two + " --out " + per_rank.string(), root_);
+  ASSERT_EQ(rp.code, 0) << rp.err;
+  const nlohmann::json d = nlohmann::json::parse(slurp((sync / "summary.json").string()))["distributed"];
+  EXPECT_EQ(d["sync_batchnorm"], true);
+  EXPECT_EQ(d["sync_bn_collectives_per_step"], 6);
+  auto diff = [&](const fs::path& dir) {
+    const SafetensorsFile a = load_safetensors((dir / "model.safetensors").string());
+    const SafetensorsFile b = load_safetensors((one / "model.safetensors").string());
+    double m = 0;
+    for (const auto& [name, t] : a.tensors) {
+      const bool noise = (name.rfind("conv", 0) == 0 && name.find(".bias") != std::string::npos) ||
+                         name.find("running_mean") != std::string::npos;
+      if (t.dtype() != DType::f32 || noise) continue;
+      const auto x = t.to_vector<float>(), y = b.at(name).to_vector<float>();
+      for (size_t i = 0; i < x.size(); ++i) m = std::max(m, double(std::fabs(x[i] - y[i])));
+    }
+    return m;
+  };
+  const double d_sync = diff(sync), d_per_rank = diff(per_rank);
+  std::printf("FCN, 4 steps: 2 x 8 with --sync-bn is %.3g from 1 x 16, per-process BN %.3g\n", d_sync, d_per_rank);
+  EXPECT_LT(d_sync, 1e-5) << "per-process BN is " << d_per_rank << " away";
+  EXPECT_GT(d_per_rank, 1e-4);
 }
