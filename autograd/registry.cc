@@ -21,6 +21,8 @@ const std::vector<std::string>& backward_rules() {
       "matmul", "linear", "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
       // normalization and tables (autograd/functions_norm.cc)
       "batch_norm", "layer_norm", "embedding", "dropout",
+      // batch norm over every process's batch (autograd/functions_sync_bn.cc)
+      "sync_batch_norm",
       // shape and layout (autograd/functions_shape.cc)
       "view", "permute", "expand", "slice", "select", "contiguous", "cat", "index_select", "pad",
       "to_dtype",

@@ -21,6 +21,18 @@ void Communicator::all_reduce_avg(float* data, int64_t n) {
   for (int64_t i = 0; i < n; ++i) data[i] *= inv;
 }
 
+std::unique_ptr<Communicator> Communicator::duplicate() {
+  fail("dist: the ", backend(), " communicator cannot be duplicated (synchronized BatchNorm needs a second one)");
+}
+
+void Communicator::set_timeout(double seconds) {
+  // 1e7 s (four months): beyond that a typo, not a timeout.
+  if (!(seconds >= 0 && seconds <= 1e7))
+    fail("dist: the collective timeout should be a number of seconds in [0, 1e7] (0: wait forever), but it is ",
+         seconds);
+  timeout_.store(seconds);
+}
+
 namespace {
 
 class SingleProcess final : public Communicator {
@@ -36,6 +48,7 @@ class SingleProcess final : public Communicator {
   void barrier() override {}
   std::vector<std::string> all_gather(const std::string& blob) override { return {blob}; }
   [[noreturn]] void abort(int code) override { std::exit(code); }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleProcess>(); }
 };
 
 }  // namespace

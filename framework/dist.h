@@ -14,8 +14,16 @@
 // Faults: the MPI communicator sets MPI_ERRORS_RETURN, turns a failed call into a finch::Error
 // sentence, and abort() ends every rank of the job (MPI_Abort) — a rank that throws must call it
 // (apps do, in run_with_user_errors), or the others would wait forever in their next collective.
+// A rank that hangs without dying (SIGSTOP, a deadlocked reader) is caught by the watchdog:
+// every collective is non-blocking and polled, and a wait longer than timeout() seconds is a
+// finch::Error sentence on the ranks that wait, which then abort the job.
+//
+// Several communicators (duplicate()) over the same processes: collectives on different ones
+// never match each other, so two threads may each keep their own order (the gradient reducer's
+// buckets on one, synchronized BatchNorm on another: train/distributed.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +50,23 @@ class Communicator {
   virtual std::vector<std::string> all_gather(const std::string& blob) = 0;
   // Ends every process of the job with exit code `code` (after the caller printed why).
   [[noreturn]] virtual void abort(int code) = 0;
+  // A communicator over the same processes whose collectives are independent of this one's
+  // (MPI_Comm_dup), with this one's timeout. Collective: every rank calls it at the same point.
+  virtual std::unique_ptr<Communicator> duplicate();
+
+  // The watchdog: a collective that waits longer than `seconds` for the other ranks fails with a
+  // sentence (0: wait forever, MPI's own behaviour and the default). Not negative, not NaN.
+  void set_timeout(double seconds);
+  double timeout() const { return timeout_.load(); }
+  // Makes every wait of this communicator, current and future, fail at its next poll: how a
+  // thread whose collective is stranded (another thread of the process already failed and the
+  // job is about to be aborted) is released instead of joined forever.
+  void interrupt() { interrupted_.store(true); }
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  std::atomic<double> timeout_{0.0};
+  std::atomic<bool> interrupted_{false};
 };
 
 // The world communicator (created on first use, as described above; lives until exit).

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "autograd/engine.h"
+#include "autograd/nn/norm.h"
 #include "autograd/node.h"
 #include "framework/error.h"
 #include "framework/random.h"
@@ -38,6 +40,38 @@ uint64_t hash_tensor(const Tensor& t, uint64_t h) {
   h = fnv1a(shape_str(c.shape()) + dtype_name(c.dtype()), h);
   return fnv1a(c.raw_data(), c.nbytes(), h);
 }
+
+// Synchronized BatchNorm's communicator: the duplicate, with every all-reduce counted into the
+// reducer's CommStats (the training thread alone calls it, so no lock).
+class CountingComm final : public dist::Communicator {
+ public:
+  CountingComm(std::unique_ptr<dist::Communicator> inner, CommStats& stats) : inner_(std::move(inner)), stats_(stats) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  std::string backend() const override { return inner_->backend(); }
+  void all_reduce_sum(float* d, int64_t n) override { counted(d, n); }
+  void all_reduce_sum(double* d, int64_t n) override { counted(d, n); }
+  void broadcast(void* d, int64_t bytes, int root) override { inner_->broadcast(d, bytes, root); }
+  void barrier() override { inner_->barrier(); }
+  std::vector<std::string> all_gather(const std::string& blob) override { return inner_->all_gather(blob); }
+  [[noreturn]] void abort(int code) override {
+    inner_->abort(code);
+    std::_Exit(code);  // (abort() is [[noreturn]], which a virtual call does not tell the compiler)
+  }
+  dist::Communicator& inner() { return *inner_; }
+
+ private:
+  template <typename T>
+  void counted(T* d, int64_t n) {
+    const auto t0 = Clock::now();
+    inner_->all_reduce_sum(d, n);
+    stats_.sync_bn_seconds += since(t0);
+    stats_.sync_bn_bytes += n * int64_t(sizeof(T));
+    ++stats_.sync_bn_calls;
+  }
+  std::unique_ptr<dist::Communicator> inner_;
+  CommStats& stats_;
+};
 
 }  // namespace
 
@@ -76,7 +110,12 @@ DataParallel::~DataParallel() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    // Only on an error path (backward threw, or the job is ending after another failure): the
+    // thread waits for a bucket the other ranks may never join; release it, or the join below
+    // would hold this rank's exit (and the job's abort) for up to the watchdog's timeout.
+    if (reducing_) comm_.interrupt();
   }
+  if (bn_comm_) nn::convert_sync_batchnorm(model_, nullptr);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -95,6 +134,11 @@ void DataParallel::broadcast_parameters() {
   // Parameters and buffers alike: BN running statistics must start equal too.
   for (const auto& list : {model_.named_parameters(), model_.named_buffers()})
     for (const auto& [name, t] : list) send(name, t);
+}
+
+int64_t DataParallel::enable_sync_batchnorm() {
+  if (!bn_comm_) bn_comm_ = std::make_unique<CountingComm>(comm_.duplicate(), stats_);
+  return nn::convert_sync_batchnorm(model_, bn_comm_.get());
 }
 
 void DataParallel::backward(const Tensor& loss) {
@@ -192,6 +236,7 @@ void DataParallel::comm_loop() {
     cv_.wait(lock, [&] { return stop_ || head < queue_.size(); });
     if (stop_) return;
     const size_t b = queue_[head++];
+    reducing_ = true;
     lock.unlock();
     const auto t0 = Clock::now();
     std::exception_ptr error;
@@ -202,6 +247,7 @@ void DataParallel::comm_loop() {
     }
     const double secs = since(t0);
     lock.lock();
+    reducing_ = false;
     reduce_seconds_ += secs;
     if (error && !error_) error_ = error;
     if (++done_ == buckets_.size()) {

@@ -15,12 +15,26 @@
 // Exactness: N ranks × batch B average N per-rank mean gradients; with equal per-rank batches
 // (sharding guarantees it) that is the mean over the N·B samples, which 1 process with batch N·B
 // computes — equal up to float summation order. BatchNorm statistics stay per rank (over B
-// samples, not N·B), so models with BN match a single process only approximately.
+// samples, not N·B), so models with BN match a single process only approximately — unless
+// enable_sync_batchnorm() is called (--sync-bn): then every BatchNorm normalizes over all ranks'
+// batches and N × B equals 1 × N·B with BN too, running statistics included.
+//
+// Synchronized BN and the bucket thread: BN's collectives are issued by the training thread in
+// forward and, in backward, while the reducer's thread may be all-reducing gradient buckets.
+// MPI requires every rank to issue the collectives of one communicator in the same order, and
+// the interleaving of two threads differs between ranks. So BN gets its own communicator, a
+// duplicate of the reducer's (dist::Communicator::duplicate, MPI_Comm_dup): each communicator
+// then has one ordered stream — buckets in bucket order on one, BN layers in graph order on the
+// other — and collectives on different communicators never match each other. The alternative,
+// funnelling BN's reductions through the bucket queue, would also be ordered, but would put
+// BN's small, latency-critical reductions (backward cannot continue without them) behind
+// whole gradient buckets queued before them; on separate communicators both progress at once.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -41,6 +55,11 @@ struct CommStats {
   double reduce_seconds = 0;     // time inside the all-reduce calls (background thread)
   double wait_seconds = 0;       // time the training thread waited for them after backward
   double backward_seconds = 0;   // backward plus that wait (what a step's backward cost)
+  // Synchronized BatchNorm (training thread, inside forward and backward): collectives, bytes
+  // each rank all-reduced, and the time inside those calls (including waiting for other ranks).
+  int64_t sync_bn_calls = 0;
+  int64_t sync_bn_bytes = 0;
+  double sync_bn_seconds = 0;
 };
 
 class DataParallel {
@@ -62,6 +81,12 @@ class DataParallel {
   // backward(loss) with the reducer hooked in, then finish(): on return every parameter's .grad
   // holds the average over the ranks.
   void backward(const Tensor& loss);
+  // Synchronized BatchNorm: every BatchNorm1d/2d of the model normalizes over the batches of
+  // all ranks, through a duplicate communicator (above). Collective: every rank calls it, before
+  // training. Returns the number of BatchNorm modules. With one rank it is plain BN (up to
+  // rounding). The destructor turns them back into per-process BN (the model outlives this).
+  int64_t enable_sync_batchnorm();
+  bool sync_batchnorm() const { return bool(bn_comm_); }
   // Sums `values` over the ranks in place (epoch totals: loss, correct, images).
   void sum(std::vector<double>& values) { comm_.all_reduce_sum(values.data(), int64_t(values.size())); }
 
@@ -85,6 +110,7 @@ class DataParallel {
   void comm_loop();
 
   dist::Communicator& comm_;
+  std::unique_ptr<dist::Communicator> bn_comm_;  // sync BN's communicator (counting its traffic)
   nn::Module& model_;
   std::vector<Slot> slots_;
   std::vector<Bucket> buckets_;
@@ -98,6 +124,7 @@ class DataParallel {
   std::vector<size_t> queue_;
   size_t done_ = 0;  // buckets of this step reduced so far
   bool stop_ = false;
+  bool reducing_ = false;  // the thread is inside an all-reduce
   std::exception_ptr error_;
   double reduce_seconds_ = 0;
   std::thread thread_;

@@ -2,6 +2,7 @@
 #include "apps/lib/distributed.h"
 
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 #include <string>
 
@@ -43,17 +44,26 @@ Fingerprint train_options_fingerprint(const TrainOptions& o) {
           {"--std", std},
           {"--limit-train", std::to_string(o.limit_train)},
           {"--resume", o.resume},
-          {"--bucket-mb", str(o.bucket_mb)}};
+          {"--bucket-mb", str(o.bucket_mb)},
+          {"--sync-bn", o.sync_bn ? "on" : "off"}};
 }
 
 std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, const data::Dataset& train_set,
-                                                         Fingerprint items, double bucket_mb) {
+                                                         Fingerprint items, const TrainOptions& o) {
   dist::Communicator& comm = dist::world();
-  if (comm.size() == 1) return nullptr;
+  if (comm.size() == 1) {
+    if (o.sync_bn) std::cerr << "note: --sync-bn has no effect in a single process (BatchNorm sees the whole batch)\n";
+    return nullptr;
+  }
+  // Before the first collective: the launch check below already waits for every rank.
+  comm.set_timeout(o.dist_timeout);
   for (auto& kv : train::model_fingerprint(model)) items.push_back(std::move(kv));
   for (auto& kv : train::dataset_fingerprint(train_set, "the training set")) items.push_back(std::move(kv));
   train::check_same_launch(comm, items);
-  return std::make_unique<train::DataParallel>(comm, model, int64_t(bucket_mb * 1024 * 1024));
+  auto dp = std::make_unique<train::DataParallel>(comm, model, int64_t(o.bucket_mb * 1024 * 1024));
+  if (o.sync_bn && dp->enable_sync_batchnorm() == 0 && comm.rank() == 0)
+    std::cerr << "note: --sync-bn: the model has no BatchNorm layer, so there is nothing to synchronize\n";
+  return dp;
 }
 
 bool writes_files() { return dist::world().rank() == 0; }
@@ -72,6 +82,8 @@ nlohmann::json distributed_summary(const train::DataParallel* dp, int64_t per_ra
   double seconds = 0;
   for (size_t k = first_row; k < history.size(); ++k)
     if (history[k].contains("seconds") && history[k]["seconds"].is_number()) seconds += history[k]["seconds"].get<double>();
+  j["sync_batchnorm"] = dp->sync_batchnorm();
+  j["dist_timeout_seconds"] = comm.timeout();
   j["buckets"] = dp->num_buckets();
   j["gradient_bytes_per_step"] = dp->gradient_bytes();
   if (s.steps > 0) {
@@ -83,6 +95,14 @@ nlohmann::json distributed_summary(const train::DataParallel* dp, int64_t per_ra
     j["wait_seconds_per_step"] = train::round_significant(s.wait_seconds / n);
     j["allreduce_share_of_step"] = step > 0 ? train::round_significant(s.reduce_seconds / n / step) : 0.0;
     j["wait_share_of_step"] = step > 0 ? train::round_significant(s.wait_seconds / n / step) : 0.0;
+    if (dp->sync_batchnorm()) {
+      // BN's collectives run on the training thread, inside forward and backward: their time is
+      // part of the step, not overlapped with it.
+      j["sync_bn_collectives_per_step"] = train::round_significant(double(s.sync_bn_calls) / n);
+      j["sync_bn_bytes_per_step"] = train::round_significant(double(s.sync_bn_bytes) / n);
+      j["sync_bn_seconds_per_step"] = train::round_significant(s.sync_bn_seconds / n);
+      j["sync_bn_share_of_step"] = step > 0 ? train::round_significant(s.sync_bn_seconds / n / step) : 0.0;
+    }
   }
   return j;
 }

@@ -24,11 +24,13 @@ using Fingerprint = std::vector<std::pair<std::string, std::string>>;
 // fingerprint items named like the command-line options.
 Fingerprint train_options_fingerprint(const TrainOptions& o);
 
-// Under mpirun with N > 1 processes: compares `items` plus the model's and the training set's
-// fingerprints across the ranks (a difference is one finch::Error sentence) and returns the
-// reducer for `model`; with one process, null (training runs exactly as before).
+// Under mpirun with N > 1 processes: arms the watchdog (--dist-timeout), compares `items` plus
+// the model's and the training set's fingerprints across the ranks (a difference is one
+// finch::Error sentence) and returns the reducer for `model` (--bucket-mb), with synchronized
+// BatchNorm when --sync-bn; with one process, null (training runs exactly as before; --sync-bn
+// is then plain BN and says so).
 std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, const data::Dataset& train_set,
-                                                         Fingerprint items, double bucket_mb);
+                                                         Fingerprint items, const TrainOptions& o);
 
 // True on the process that writes checkpoints, metrics, reports and summaries (rank 0).
 bool writes_files();
@@ -36,7 +38,7 @@ bool writes_files();
 // summary.json's "distributed" block: world size, backend, per-rank and effective batch, the
 // learning rate (applied to the effective batch, not scaled), bucket layout and the measured
 // communication per step (bytes, all-reduce time, time the step waited for it, share of the
-// step). `history` rows from `first_row` on are this process's epochs (resumed runs skip older).
+// step; with --sync-bn also BN's collectives, bytes and time per step). `history` rows from `first_row` on are this process's epochs (resumed runs skip older).
 nlohmann::json distributed_summary(const train::DataParallel* dp, int64_t per_rank_batch, double lr,
                                    const nlohmann::json& history, size_t first_row);
 

@@ -150,7 +150,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
 
   // Under mpirun -np N: every rank trains on its shard; rank 0 alone writes files.
   const std::unique_ptr<train::DataParallel> dp =
-      start_data_parallel(*model, *d.train, train_options_fingerprint(o), o.bucket_mb);
+      start_data_parallel(*model, *d.train, train_options_fingerprint(o), o);
   const int ranks = dp ? dp->size() : 1;
   const bool root = !dp || dp->rank() == 0;
   if (root) create_out_dir(o.out_dir);

@@ -68,6 +68,11 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
       ->capture_default_str();
   app.add_option("--bucket-mb", o.bucket_mb, "under mpirun: gradient all-reduce bucket size in MiB (docs/distributed.md)")
       ->check(number_in(1e-3, 1024, "in [0.001, 1024]"))->capture_default_str();
+  app.add_flag("--sync-bn", o.sync_bn, "under mpirun: BatchNorm statistics over every process's batch (default: "
+                                      "each process's own; docs/distributed.md)");
+  app.add_option("--dist-timeout", o.dist_timeout, "under mpirun: end the job when a process waits this many seconds "
+                                                   "for the others (a hung process; 0: wait forever)")
+      ->check(number_in(0, 1e7, "in [0, 1e7]"))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for initialization, shuffling and dropout")->capture_default_str();
   app.add_option("--out", o.out_dir, "output folder")->required();
   app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");

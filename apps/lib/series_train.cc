@@ -220,7 +220,7 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   for (const auto& [k, v] : spec.to_metadata()) fp.push_back({"model spec " + k, v});
   fp.push_back({"--window/--horizon/--max-len", std::to_string(o.window) + "/" + std::to_string(o.horizon) + "/" +
                                                     std::to_string(o.max_len)});
-  const std::unique_ptr<train::DataParallel> dp = start_data_parallel(*model, *d.train, fp, o.bucket_mb);
+  const std::unique_ptr<train::DataParallel> dp = start_data_parallel(*model, *d.train, fp, o);
   const int ranks = dp ? dp->size() : 1;
   const bool root = !dp || dp->rank() == 0;
   if (root) create_out_dir(o.out_dir);

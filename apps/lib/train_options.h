@@ -56,6 +56,10 @@ struct TrainOptions : DataOptions {
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
   // Data-parallel runs (mpirun -np N, apps/lib/distributed.h): gradient bucket size in MiB.
   double bucket_mb = 1.0;
+  // Synchronized BatchNorm across the processes (train/distributed.h), and the watchdog: a
+  // collective waiting longer than this many seconds for the other processes ends the job.
+  bool sync_bn = false;
+  double dist_timeout = 300;
   // Quantization-aware training (apps/lib/qat_run.h): fine-tune --checkpoint (or the float model
   // this run trains first) for qat_epochs with fake quantization, then convert.
   bool qat = false;

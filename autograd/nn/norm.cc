@@ -2,7 +2,10 @@
 // _BatchNorm.forward, and the calls into the functional kernels.
 #include "autograd/nn/norm.h"
 
+#include <set>
+
 #include "autograd/functional.h"
+#include "autograd/sync_batch_norm.h"
 #include "framework/grad_mode.h"
 
 namespace finch::nn {
@@ -48,6 +51,9 @@ Tensor BatchNorm::forward_impl(const Tensor& x) {
   // eval mode, as torch does.
   const bool use_batch_stats = is_training() || !running_mean.defined();
   const bool pass_running = !is_training() || track_running_stats;
+  if (is_training() && sync_comm)
+    return finch::sync_batch_norm(x, pass_running ? running_mean : Tensor(), pass_running ? running_var : Tensor(),
+                                  weight, bias, factor, eps, *sync_comm);
   return finch::batch_norm(x, pass_running ? running_mean : Tensor(),
                            pass_running ? running_var : Tensor(), weight, bias, use_batch_stats,
                            factor, eps);
@@ -60,6 +66,13 @@ void BatchNorm1d::check_input(const Tensor& x) const {
 
 void BatchNorm2d::check_input(const Tensor& x) const {
   if (x.dim() != 4) fail("BatchNorm2d: expected a 4-D [N, C, H, W] input, got shape ", shape_str(x.shape()));
+}
+
+int64_t convert_sync_batchnorm(Module& model, dist::Communicator* comm) {
+  std::set<BatchNorm*> seen;  // a shared child is listed under each of its names
+  for (const auto& [name, m] : model.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm*>(m); bn && seen.insert(bn).second) bn->sync_comm = comm;
+  return int64_t(seen.size());
 }
 
 LayerNorm::LayerNorm(Shape shape, double eps, bool affine) : normalized_shape(std::move(shape)), eps(eps) {

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "autograd/nn/module.h"
+#include "framework/dist.h"
 
 namespace finch::nn {
 
@@ -22,6 +23,10 @@ class BatchNorm : public Module {
   bool affine, track_running_stats;
   Tensor weight, bias;                                   // [C] or undefined (affine=false)
   Tensor running_mean, running_var, num_batches_tracked;  // undefined without tracking
+  // Synchronized BN (set by convert_sync_batchnorm): in training mode the batch statistics span
+  // every process of this communicator (autograd/sync_batch_norm.h); null = this process's batch.
+  // Eval mode is unchanged. Not owned: it must outlive the module's training forwards.
+  dist::Communicator* sync_comm = nullptr;
 
  protected:
   BatchNorm(int64_t num_features, double eps, std::optional<double> momentum, bool affine,
@@ -54,6 +59,11 @@ class BatchNorm2d : public BatchNorm {
  private:
   void check_input(const Tensor& x) const override;
 };
+
+// Makes every BatchNorm1d/2d in `model` (its descendants included) synchronized over `comm`
+// (null: back to per-process statistics), as torch.nn.SyncBatchNorm.convert_sync_batchnorm;
+// returns how many it set. Names, buffers and state_dict stay the same.
+int64_t convert_sync_batchnorm(Module& model, dist::Communicator* comm);
 
 // Normalizes over the trailing dims `normalized_shape`; weight 1, bias 0.
 class LayerNorm : public Module {
