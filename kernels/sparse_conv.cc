@@ -3,10 +3,12 @@
 #include "kernels/sparse_conv.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "kernels/reference_util.h"
+#include "hwy/base.h"  // HWY_RESTRICT
 
 namespace finch::quant::kernels {
 
@@ -16,29 +18,106 @@ namespace {
 
 constexpr int64_t kCols = 64;  // activation columns per thread block (4 AVX-512 vectors)
 
-// The im2col rows [C·KH·KW][OH·OW] of one image x [C][H][W], `pad` outside the plane.
-template <class T>
-void im2col(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const ops::Conv2dParams& p,
-            int64_t OH, int64_t OW, T pad, T* dst) {
-  const int64_t P = OH * OW;
+// How the kernel reads one image: row k of the activations at koff[k], over a grid of OH rows of
+// Wv columns (V = OH·Wv; columns ow >= OW are computed and dropped), after copying the image:
+//   in_place  a 1×1 stride-1 unpadded conv: the CHW planes themselves (int8: their u8 codes);
+//   padded    any other stride-1 conv: the planes padded to Hp × Wp; tap (c, kh, kw) of virtual
+//             pixel q = oh·Wp + ow is at c·Hp·Wp + kh·dh·Wp + kw·dw + q, so the taps are read in
+//             place, with no im2col copy (the padded copy is about one input's size);
+//   im2col    strided convs: the im2col rows [K][OH·OW].
+struct Geometry {
+  enum Mode { in_place, padded, im2col } mode = in_place;
+  int64_t OH = 0, OW = 0, Hp = 0, Wp = 0, Wv = 0, V = 0, copy = 0;  // copy: elements of the copied image
+  std::vector<int64_t> koff;
+};
+
+Geometry geometry(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const ops::Conv2dParams& p) {
+  Geometry g;
+  g.OH = ops::conv_out_size(H, KH, p.sh, p.ph, p.dh), g.OW = ops::conv_out_size(W, KW, p.sw, p.pw, p.dw);
+  g.koff.resize(size_t(C * KH * KW));
+  if (KH == 1 && KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0) {
+    g.Wv = g.OW, g.V = g.OH * g.OW, g.copy = C * H * W;
+    for (int64_t k = 0; k < C; ++k) g.koff[size_t(k)] = k * H * W;
+  } else if (p.sh == 1 && p.sw == 1) {
+    g.mode = Geometry::padded;
+    g.Hp = H + 2 * p.ph, g.Wp = W + 2 * p.pw, g.Wv = g.Wp, g.V = g.OH * g.Wp;
+    // The last rows' dropped columns read up to (KW − 1)·dw past the last plane: padding too.
+    g.copy = C * g.Hp * g.Wp + (KW - 1) * p.dw;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw)
+          g.koff[size_t((c * KH + kh) * KW + kw)] = c * g.Hp * g.Wp + kh * p.dh * g.Wp + kw * p.dw;
+  } else {
+    g.mode = Geometry::im2col;
+    g.Wv = g.OW, g.V = g.OH * g.OW, g.copy = C * KH * KW * g.V;
+    for (int64_t k = 0; k < C * KH * KW; ++k) g.koff[size_t(k)] = k * g.V;
+  }
+  return g;
+}
+
+// The copy of one image x [C][H][W] that geometry g reads, each element through f (int8: to u8
+// codes), `pad` outside the plane.
+template <class T, class F>
+void copy_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const ops::Conv2dParams& p,
+                const Geometry& g, T pad, F f, T* dst) {
+  // Byte stores may alias anything a lambda captures by reference, which would be reloaded per
+  // element (and the loop not vectorized): the loops below read only locals.
+  if (g.mode == Geometry::in_place) {
+    parallel_for(0, C * H * W, Work::bytes_stream(2.0 * sizeof(T)), [x, dst, f](int64_t i0, int64_t i1) {
+      const T* HWY_RESTRICT s = x + i0;
+      T* HWY_RESTRICT d = dst + i0;
+      for (int64_t i = 0, n = i1 - i0; i < n; ++i) d[i] = f(s[i]);
+    });
+    return;
+  }
+  if (g.mode == Geometry::padded) {
+    const int64_t plane = g.Hp * g.Wp;
+    std::fill(dst + C * plane, dst + g.copy, pad);
+    parallel_for(0, C, Work::bytes_stream(2.0 * double(plane * sizeof(T))), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        T* d = dst + c * plane;
+        std::fill(d, d + p.ph * g.Wp, pad);
+        std::fill(d + (p.ph + H) * g.Wp, d + plane, pad);
+        const int64_t Wn = W, Wp = g.Wp, pw = p.pw;
+        for (int64_t h = 0; h < H; ++h) {
+          T* HWY_RESTRICT row = d + (p.ph + h) * Wp;
+          const T* HWY_RESTRICT src = x + (c * H + h) * Wn;
+          std::fill(row, row + pw, pad);
+          for (int64_t w = 0; w < Wn; ++w) row[pw + w] = f(src[w]);
+          std::fill(row + pw + Wn, row + Wp, pad);
+        }
+      }
+    });
+    return;
+  }
+  const int64_t P = g.V;
   parallel_for(0, C * KH * KW, Work::bytes_stream(double(2 * P * sizeof(T))), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       const int64_t c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-      T* d = dst + k * P;
+      T* HWY_RESTRICT d = dst + k * P;
+      const int64_t OH = g.OH, OW = g.OW, Hn = H, Wn = W, sw = p.sw, w0 = kw * p.dw - p.pw;
       for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t ih = oh * p.sh - p.ph + kh * p.dh;
-        if (ih < 0 || ih >= H) {
+        if (ih < 0 || ih >= Hn) {
           std::fill(d + oh * OW, d + (oh + 1) * OW, pad);
           continue;
         }
-        const T* row = x + (c * H + ih) * W;
+        const T* HWY_RESTRICT row = x + (c * Hn + ih) * Wn;
         for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t iw = ow * p.sw - p.pw + kw * p.dw;
-          d[oh * OW + ow] = iw >= 0 && iw < W ? row[iw] : pad;
+          const int64_t iw = ow * sw + w0;
+          d[oh * OW + ow] = iw >= 0 && iw < Wn ? f(row[iw]) : pad;
         }
       }
     }
   });
+}
+
+// y [M][OH][OW] from the kernel's grid [M][OH][Wv] (columns ow >= OW dropped).
+template <class T>
+void drop_columns(const T* grid, int64_t M, const Geometry& g, T* y) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      std::copy(grid + (m * g.OH + oh) * g.Wv, grid + (m * g.OH + oh) * g.Wv + g.OW, y + (m * g.OH + oh) * g.OW);
 }
 
 // dst [cols][rows] = src [rows][cols] transposed.
@@ -46,6 +125,13 @@ template <class S, class D>
 void transpose(const S* src, int64_t rows, int64_t cols, D* dst) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = D(src[r * cols + c]);
+}
+
+// koff of a plain [K][ld] matrix.
+std::vector<int64_t> row_offsets(int64_t K, int64_t ld) {
+  std::vector<int64_t> o(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) o[size_t(k)] = k * ld;
+  return o;
 }
 
 // Runs f(n0, n1, m0, m1) over blocks of kCols columns × ranges of output channels, in parallel.
@@ -74,10 +160,6 @@ std::vector<float> f32_bias(const char* op, const Tensor& bias, int64_t OC) {
 void check_conv_params(const char* op, const ops::Conv2dParams& p) {
   if (p.sh < 1 || p.sw < 1 || p.ph < 0 || p.pw < 0 || p.dh < 1 || p.dw < 1 || p.groups != 1)
     fail(op, ": expected stride >= 1, padding >= 0, dilation >= 1 and groups 1");
-}
-
-bool in_place(int64_t KH, int64_t KW, const ops::Conv2dParams& p) {
-  return KH == 1 && KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
 }
 
 // The RowQuants of the dense int8 kernels (qs8_pack.cc): the same offsets, so the same sums.
@@ -116,22 +198,26 @@ Tensor F32SparseConv2d::run(const Tensor& x) const {
   constexpr const char* op = "F32SparseConv2d";
   if (!x.defined() || x.dtype() != DType::f32 || x.dim() != 4 || x.size(1) != C_)
     fail(op, ": expected input x as F32 [N, ", C_, ", H, W], got ", describe(x));
-  const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
-  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
-  if (OH < 1 || OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
-  const int64_t P = OH * OW, K = w_.K, M = w_.M;
-  Tensor y = empty({N, M, OH, OW}, DType::f32);
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), M = w_.M;
+  const Geometry g = geometry(C_, H, W, KH_, KW_, p_);
+  if (g.OH < 1 || g.OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
+  Tensor y = empty({N, M, g.OH, g.OW}, DType::f32);
   const Tensor xc = x.contiguous();
-  const bool direct = in_place(KH_, KW_, p_);
-  std::vector<float> cols(direct ? 0 : size_t(K * P));
+  const bool copy = g.mode != Geometry::in_place;
+  // Uninitialized (every element is written before it is read): zeroing them cost 10 % of a
+  // small layer.
+  const std::unique_ptr<float[]> buf(copy ? new float[size_t(g.copy)] : nullptr),
+      grid(g.Wv != g.OW ? new float[size_t(M * g.V)] : nullptr);
   for (int64_t i = 0; i < N; ++i) {
     const float* xi = xc.data<float>() + i * C_ * H * W;
-    if (!direct) im2col(xi, C_, H, W, KH_, KW_, p_, OH, OW, 0.0f, cols.data());
-    const float* src = direct ? xi : cols.data();
-    float* yi = y.data<float>() + i * M * P;
-    split(w_, P, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-      f32_spmm(w_, bias_.data(), act_, src, P, n0, n1, m0, m1, yi, P);
+    if (copy) copy_image(xi, C_, H, W, KH_, KW_, p_, g, 0.0f, [](float v) { return v; }, buf.get());
+    const float* src = copy ? buf.get() : xi;
+    float* yi = y.data<float>() + i * M * g.OH * g.OW;
+    float* out = grid ? grid.get() : yi;
+    split(w_, g.V, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+      f32_spmm(w_, bias_.data(), act_, src, g.koff.data(), n0, n1, m0, m1, out, g.V);
     });
+    if (grid) drop_columns(grid.get(), M, g, yi);
   }
   return y;
 }
@@ -164,8 +250,9 @@ Tensor F32SparseLinear::run(const Tensor& x) const {
   }
   std::vector<float> xt(size_t(K * R)), yt(size_t(M * R));
   transpose(xp, R, K, xt.data());
+  const std::vector<int64_t> koff = row_offsets(K, R);
   split(w_, R, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-    f32_spmm(w_, bias_.data(), act_, xt.data(), R, n0, n1, m0, m1, yt.data(), R);
+    f32_spmm(w_, bias_.data(), act_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), R);
   });
   transpose(yt.data(), M, R, yp);
   return y;
@@ -198,23 +285,28 @@ Tensor QSparseConv2d::run(const Tensor& x) const {
   constexpr const char* op = "QSparseConv2d";
   if (!x.defined() || x.dtype() != x_dtype_ || x.dim() != 4 || x.size(1) != C_)
     fail(op, ": expected input x as ", x_dtype_ == DType::i8 ? "I8" : "U8", " [N, ", C_, ", H, W], got ", describe(x));
-  const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
-  const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
-  if (OH < 1 || OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
-  const int64_t P = OH * OW, K = w_.K, M = w_.M, plane = C_ * H * W;
-  Tensor y = empty({N, M, OH, OW}, out_dtype_);
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), M = w_.M;
+  const Geometry g = geometry(C_, H, W, KH_, KW_, p_);
+  if (g.OH < 1 || g.OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
+  Tensor y = empty({N, M, g.OH, g.OW}, out_dtype_);
   const Tensor xc = x.contiguous();
-  const bool direct = in_place(KH_, KW_, p_), flip = x_dtype_ == DType::i8;
-  std::vector<uint8_t> xu(direct && !flip ? 0 : size_t(plane)), cols(direct ? 0 : size_t(K * P));
+  // u8 codes (i8 code c -> c + 128); padding is the zero point, whose taps the offset cancels.
+  const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;
+  const bool copy = g.mode != Geometry::in_place || flip != 0;
+  const std::unique_ptr<uint8_t[]> buf(copy ? new uint8_t[size_t(g.copy)] : nullptr),
+      grid(g.Wv != g.OW ? new uint8_t[size_t(M * g.V)] : nullptr);
   for (int64_t i = 0; i < N; ++i) {
-    const uint8_t* xi = static_cast<const uint8_t*>(xc.raw_data()) + i * plane;
-    if (flip) qs8::to_u8(xi, true, plane, xu.data()), xi = xu.data();  // i8 code c -> c + 128
-    if (!direct) im2col(xi, C_, H, W, KH_, KW_, p_, OH, OW, uint8_t(zx_u8_), cols.data());
-    const uint8_t* src = direct ? xi : cols.data();
-    uint8_t* yi = static_cast<uint8_t*>(y.raw_data()) + i * M * P;
-    split(w_, P, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-      qs8_spmm(w_, rq_.data(), oq_, src, P, n0, n1, m0, m1, yi, P);
+    const uint8_t* xi = static_cast<const uint8_t*>(xc.raw_data()) + i * C_ * H * W;
+    if (copy)
+      copy_image(xi, C_, H, W, KH_, KW_, p_, g, uint8_t(zx_u8_), [flip](uint8_t v) { return uint8_t(v ^ flip); },
+                 buf.get());
+    const uint8_t* src = copy ? buf.get() : xi;
+    uint8_t* yi = static_cast<uint8_t*>(y.raw_data()) + i * M * g.OH * g.OW;
+    uint8_t* out = grid ? grid.get() : yi;
+    split(w_, g.V, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+      qs8_spmm(w_, rq_.data(), oq_, src, g.koff.data(), n0, n1, m0, m1, out, g.V);
     });
+    if (grid) drop_columns(grid.get(), M, g, yi);
   }
   return y;
 }
@@ -258,8 +350,9 @@ Tensor QSparseLinear::run(const Tensor& x) const {
   }
   std::vector<uint8_t> xt(size_t(K * R)), yt(size_t(M * R));
   transpose(xu.data(), R, K, xt.data());
+  const std::vector<int64_t> koff = row_offsets(K, R);
   split(w_, R, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-    qs8_spmm(w_, rq_.data(), oq_, xt.data(), R, n0, n1, m0, m1, yt.data(), R);
+    qs8_spmm(w_, rq_.data(), oq_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), R);
   });
   transpose(yt.data(), M, R, out);
   return y;

@@ -5,9 +5,10 @@
 //
 // Shapes: x [N, C, H, W] -> y [N, OC, OH, OW]; K = C·KH·KW; P = OH·OW pixels of one image.
 // A 1×1 stride-1 unpadded conv reads its CHW input planes in place (x of one image is [K][P]);
-// any other conv first copies the im2col rows [K][P] of one image (padding as 0, or as the input
-// zero point for int8, whose taps then cancel against the weight-sum offset as in the dense
-// kernels). A Linear [R, K] with R >= kSpmmRows runs the same SpMM on x transposed ([K][R]);
+// any other stride-1 conv reads its taps in place from a padded copy of the planes (a grid of
+// OH × (W + 2·pw) virtual pixels, the extra columns dropped); strided convs copy the im2col rows
+// [K][P]. Padding is 0, or the input zero point for int8, whose taps then cancel against the
+// weight-sum offset as in the dense kernels. A Linear [R, K] with R >= kSpmmRows runs the same SpMM on x transposed ([K][R]);
 // with fewer rows, one gathered dot per output (sparse_gemm.h f32_spmv / qs8_spmv).
 // Threads split over (column block, output-channel range); each output is computed the same way
 // whatever the thread count.

@@ -61,13 +61,13 @@ double zero_fraction(const int8_t* w, int64_t n) { return zeros_in(w, n); }
 
 namespace sparse_ref {
 
-void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t ldx, int64_t n0,
-              int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
+void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
+              int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
   for (int64_t m = m0; m < m1; ++m)
     for (int64_t n = n0; n < n1; ++n) {
       float acc = bias ? bias[m] : 0.0f;
       for (int32_t j = w.ptr[size_t(m)]; j < w.ptr[size_t(m + 1)]; ++j)
-        acc = std::fma(w.val[size_t(j)], x[w.col[size_t(j)] * ldx + n], acc);
+        acc = std::fma(w.val[size_t(j)], x[koff[w.col[size_t(j)]] + n], acc);
       y[m * ldy + n] = activate(acc, act);
     }
 }
@@ -83,12 +83,12 @@ void f32_spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const
 }
 
 void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
-              int64_t ldx, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+              const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
   for (int64_t m = m0; m < m1; ++m)
     for (int64_t n = n0; n < n1; ++n) {
       int32_t acc = q[m].offset;
       for (int32_t j = w.ptr[size_t(m)]; j < w.ptr[size_t(m + 1)]; ++j)
-        acc = wrap_add(acc, int32_t(w.val[size_t(j)]) * int32_t(x[w.col[size_t(j)] * ldx + n]));
+        acc = wrap_add(acc, int32_t(w.val[size_t(j)]) * int32_t(x[koff[w.col[size_t(j)]] + n]));
       out[m * ldy + n] = code(acc, q[m], o);
     }
 }

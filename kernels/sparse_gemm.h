@@ -4,7 +4,9 @@
 //
 // Shapes: M output channels (weight rows), K reduction length (C·KH·KW, or a Linear's inputs),
 // N columns of the activation side (pixels of one image in CHW layout, or rows of a Linear input).
-// Layouts: x [K][ldx] (column n of row k at x[k·ldx + n]), y [M][ldy].
+// Layouts: row k of the activations starts at x + koff[k] (column n at x[koff[k] + n]): k·ldx for
+// a plain [K][ldx] matrix, or tap offsets into padded input planes, where a stride-1 conv reads
+// its taps in place (no im2col copy; sparse_conv.cc); y [M][ldy].
 //
 // Why this layout (XNNPACK's "fast sparse convnets", Elsen et al. 2019): with the pixels of a CHW
 // plane along the vector lanes, one nonzero weight is one broadcast and one FMA over a vector of
@@ -41,10 +43,10 @@ double zero_fraction(const float* w, int64_t n);
 double zero_fraction(const int8_t* w, int64_t n);
 
 // ---- fp32 ----
-// y[m·ldy + n] = act(bias[m] + Σ_j val[j]·x[col[j]·ldx + n]) for m in [m0, m1), n in [n0, n1);
+// y[m·ldy + n] = act(bias[m] + Σ_j val[j]·x[koff[col[j]] + n]) for m in [m0, m1), n in [n0, n1);
 // bias may be null (0). Sums in the order of the row's nonzeros.
-void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t ldx, int64_t n0,
-              int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy);
+void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
+              int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy);
 // One Linear row: y[m] = act(bias[m] + Σ_j val[j]·x[col[j]]) for m in [m0, m1) (a gathered dot,
 // for the few-row case where the columns cannot fill a vector).
 void f32_spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t m0, int64_t m1,
@@ -52,12 +54,12 @@ void f32_spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const
 
 // ---- int8 ----
 // The int8 rule of the dense kernels (qs8_gemm.h): activations as u8 codes, per row
-//   acc = q[m].offset + Σ_j val[j]·x[col[j]·ldx + n]  (int32, wrapping; offset = bias − zx_u8·Σw)
+//   acc = q[m].offset + Σ_j val[j]·x[koff[col[j]] + n]  (int32, wrapping; offset = bias − zx_u8·Σw)
 //   out = clamp(z_out + rounding_shift(int64(acc)·multiplier, 31 + shift), qmin, qmax)
 // so the codes are the dense kernels' bit for bit: zeros add nothing to the exact sum, and Σw over
 // the nonzeros is Σw. Codes are stored as bytes at out + m·ldy + n.
 void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
-              int64_t ldx, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
+              const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
 // One Linear row of u8 codes, widened to int32 (xi [K]) so that it can be gathered:
 // out[m] for m in [m0, m1), as qs8_spmm with N = 1.
 void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
@@ -66,12 +68,12 @@ void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::Ou
 // The scalar references of the four micro-kernels (plain loops, same arguments); the Highway
 // ones are checked against them on every compiled target (tests/runtime/test_sparse_gemm.cc).
 namespace sparse_ref {
-void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t ldx, int64_t n0,
-              int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy);
+void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
+              int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy);
 void f32_spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t m0, int64_t m1,
               float* y);
 void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
-              int64_t ldx, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
+              const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
 void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
               int64_t m0, int64_t m1, uint8_t* out);
 }  // namespace sparse_ref

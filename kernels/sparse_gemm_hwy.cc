@@ -18,6 +18,8 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using kernels::HWY_NAMESPACE::RequantParams;
 using kernels::HWY_NAMESPACE::Requantize;
+using kernels::HWY_NAMESPACE::RequantHighApplies;
+using kernels::HWY_NAMESPACE::RequantizeHigh;
 using kernels::HWY_NAMESPACE::RequantVectorApplies;
 
 // ops::relu / ops::relu6's formulas (as f32_eltwise_hwy.cc): NaN passes through.
@@ -32,7 +34,7 @@ HWY_INLINE V activate(D d, V v, FusedAct act) {
 // U vectors of columns n .. n + U·L − 1 of rows m0 .. m1 − 1.
 template <int U, class D>
 HWY_INLINE void f32_cols(D d, const SparseRows<float>& w, const float* bias, FusedAct act, const float* x,
-                         int64_t ldx, int64_t n, int64_t m0, int64_t m1, float* y, int64_t ldy) {
+                         const int64_t* koff, int64_t n, int64_t m0, int64_t m1, float* y, int64_t ldy) {
   const int64_t L = int64_t(hn::Lanes(d));
   const int32_t* HWY_RESTRICT ptr = w.ptr.data();
   const int32_t* HWY_RESTRICT col = w.col.data();
@@ -41,7 +43,7 @@ HWY_INLINE void f32_cols(D d, const SparseRows<float>& w, const float* bias, Fus
     const auto b = hn::Set(d, bias ? bias[m] : 0.0f);
     auto a0 = b, a1 = b, a2 = b, a3 = b;
     for (int32_t j = ptr[m]; j < ptr[m + 1]; ++j) {
-      const float* p = x + int64_t(col[j]) * ldx + n;
+      const float* p = x + koff[col[j]] + n;
       const auto v = hn::Set(d, val[j]);
       a0 = hn::MulAdd(v, hn::LoadU(d, p), a0);
       if (U > 1) a1 = hn::MulAdd(v, hn::LoadU(d, p + L), a1);
@@ -56,15 +58,15 @@ HWY_INLINE void f32_cols(D d, const SparseRows<float>& w, const float* bias, Fus
   }
 }
 
-void F32Spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t ldx, int64_t n0,
-             int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
+void F32Spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
+             int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
   const hn::ScalableTag<float> d;
   const int64_t L = int64_t(hn::Lanes(d));
   int64_t n = n0;
   // Columns outer, rows inner: the K × 4L block of x stays in cache while every row reads it.
-  for (; n + 4 * L <= n1; n += 4 * L) f32_cols<4>(d, w, bias, act, x, ldx, n, m0, m1, y, ldy);
-  for (; n + L <= n1; n += L) f32_cols<1>(d, w, bias, act, x, ldx, n, m0, m1, y, ldy);
-  if (n < n1) sparse_ref::f32_spmm(w, bias, act, x, ldx, n, n1, m0, m1, y, ldy);
+  for (; n + 4 * L <= n1; n += 4 * L) f32_cols<4>(d, w, bias, act, x, koff, n, m0, m1, y, ldy);
+  for (; n + L <= n1; n += L) f32_cols<1>(d, w, bias, act, x, koff, n, m0, m1, y, ldy);
+  if (n < n1) sparse_ref::f32_spmm(w, bias, act, x, koff, n, n1, m0, m1, y, ldy);
 }
 
 void F32Spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t m0, int64_t m1,
@@ -101,7 +103,7 @@ HWY_INLINE void store_codes(D32 /*d32*/, hn::Vec<D32> c, bool u8, uint8_t* out) 
 
 template <int U, class D32>
 HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o,
-                         const uint8_t* x, int64_t ldx, int64_t n, int64_t m0, int64_t m1, uint8_t* out,
+                         const uint8_t* x, const int64_t* koff, int64_t n, int64_t m0, int64_t m1, uint8_t* out,
                          int64_t ldy) {
   const hn::Rebind<uint8_t, D32> du8;
   const int64_t L = int64_t(hn::Lanes(d32));
@@ -113,7 +115,7 @@ HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQua
     const auto b = hn::Set(d32, q[m].offset);
     auto a0 = b, a1 = b, a2 = b, a3 = b;
     for (int32_t j = ptr[m]; j < ptr[m + 1]; ++j) {
-      const uint8_t* p = x + int64_t(col[j]) * ldx + n;
+      const uint8_t* p = x + koff[col[j]] + n;
       const auto v = hn::Set(d32, int32_t(val[j]));
       // u8 × i8 products fit int16, but int32 lanes keep the sum exact for any K (wrapping as
       // the dense kernels' int32 sums do).
@@ -136,21 +138,25 @@ HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQua
       continue;
     }
     const RequantParams rp(q[m].m.multiplier, shift, o.z_out, o.qmin, o.qmax);
-    store_codes(d32, Requantize(d32, a0, rp), o.u8, dst);
-    if (U > 1) store_codes(d32, Requantize(d32, a1, rp), o.u8, dst + L);
-    if (U > 2) store_codes(d32, Requantize(d32, a2, rp), o.u8, dst + 2 * L);
-    if (U > 3) store_codes(d32, Requantize(d32, a3, rp), o.u8, dst + 3 * L);
+    // Every ordinary layer's shift takes the int32-lane form, about half the work.
+    const auto rq = [&](hn::Vec<D32> a) {
+      return RequantHighApplies(rp) ? RequantizeHigh(d32, a, rp, o.qmin, o.qmax) : Requantize(d32, a, rp);
+    };
+    store_codes(d32, rq(a0), o.u8, dst);
+    if (U > 1) store_codes(d32, rq(a1), o.u8, dst + L);
+    if (U > 2) store_codes(d32, rq(a2), o.u8, dst + 2 * L);
+    if (U > 3) store_codes(d32, rq(a3), o.u8, dst + 3 * L);
   }
 }
 
 void Qs8Spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
-             int64_t ldx, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+             const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
   const hn::ScalableTag<int32_t> d32;
   const int64_t L = int64_t(hn::Lanes(d32));
   int64_t n = n0;
-  for (; n + 4 * L <= n1; n += 4 * L) qs8_cols<4>(d32, w, q, o, x, ldx, n, m0, m1, out, ldy);
-  for (; n + L <= n1; n += L) qs8_cols<1>(d32, w, q, o, x, ldx, n, m0, m1, out, ldy);
-  if (n < n1) sparse_ref::qs8_spmm(w, q, o, x, ldx, n, n1, m0, m1, out, ldy);
+  for (; n + 4 * L <= n1; n += 4 * L) qs8_cols<4>(d32, w, q, o, x, koff, n, m0, m1, out, ldy);
+  for (; n + L <= n1; n += L) qs8_cols<1>(d32, w, q, o, x, koff, n, m0, m1, out, ldy);
+  if (n < n1) sparse_ref::qs8_spmm(w, q, o, x, koff, n, n1, m0, m1, out, ldy);
 }
 
 void Qs8Spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
@@ -185,17 +191,17 @@ HWY_EXPORT(F32Spmv);
 HWY_EXPORT(Qs8Spmm);
 HWY_EXPORT(Qs8Spmv);
 }  // namespace spk
-void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t ldx, int64_t n0,
-              int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
-  FINCH_DISPATCH(spk::F32Spmm)(w, bias, act, x, ldx, n0, n1, m0, m1, y, ldy);
+void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
+              int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
+  FINCH_DISPATCH(spk::F32Spmm)(w, bias, act, x, koff, n0, n1, m0, m1, y, ldy);
 }
 void f32_spmv(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, int64_t m0, int64_t m1,
               float* y) {
   FINCH_DISPATCH(spk::F32Spmv)(w, bias, act, x, m0, m1, y);
 }
 void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
-              int64_t ldx, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
-  FINCH_DISPATCH(spk::Qs8Spmm)(w, q, o, x, ldx, n0, n1, m0, m1, out, ldy);
+              const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+  FINCH_DISPATCH(spk::Qs8Spmm)(w, q, o, x, koff, n0, n1, m0, m1, out, ldy);
 }
 void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
               int64_t m0, int64_t m1, uint8_t* out) {

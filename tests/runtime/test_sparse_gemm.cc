@@ -7,6 +7,7 @@
 // threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -39,6 +40,15 @@ void sparsify(Tensor& t, double s, std::mt19937& rng) {
   T* p = t.data<T>();
   for (int64_t i = 0; i < t.numel(); ++i)
     if (zero(rng)) p[i] = T(0);
+}
+
+// Where each of K activation rows of length >= N starts in a [K][ld] buffer: in order, or permuted
+// (a conv's tap offsets need not increase with k).
+std::vector<int64_t> offsets(std::mt19937& rng, int64_t K, int64_t ld) {
+  std::vector<int64_t> o(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) o[size_t(k)] = k * ld;
+  if (rng() % 2) std::shuffle(o.begin(), o.end(), rng);
+  return o;
 }
 
 Tensor random_f32(std::mt19937& rng, const Shape& s) {
@@ -88,9 +98,10 @@ TEST(SparseGemm, F32MicroKernelsMatchTheReferenceOnEveryTarget) {
       const int64_t n0 = rng() % 3 == 0 ? int64_t(rng() % uint64_t(N)) : 0, m0 = int64_t(rng() % uint64_t(M));
       const qk::FusedAct act = pick_act(rng);
       const float* b = rng() % 4 ? bias.data<float>() : nullptr;
+      const std::vector<int64_t> koff = offsets(rng, K, N + 3);
       std::vector<float> got(size_t(M * N), -7.0f), want(size_t(M * N), -7.0f);
-      qk::f32_spmm(rows, b, act, x.data<float>(), N + 3, n0, N, m0, M, got.data(), N);
-      qk::sparse_ref::f32_spmm(rows, b, act, x.data<float>(), N + 3, n0, N, m0, M, want.data(), N);
+      qk::f32_spmm(rows, b, act, x.data<float>(), koff.data(), n0, N, m0, M, got.data(), N);
+      qk::sparse_ref::f32_spmm(rows, b, act, x.data<float>(), koff.data(), n0, N, m0, M, want.data(), N);
       for (size_t i = 0; i < want.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-5 * std::fabs(want[i])) << "spmm M" << M << " K" << K << " N" << N << " at " << i;
       std::vector<float> gv(size_t(M), -7.0f), wv(size_t(M), -7.0f);
@@ -118,9 +129,10 @@ TEST(SparseGemm, Int8MicroKernelsMatchTheReferenceBitForBitOnEveryTarget) {
       const quant::kernels::qs8::OutQuant oq{o.z, o.qmin, o.qmax, o.dtype == DType::u8};
       const int64_t n0 = rng() % 3 == 0 ? int64_t(rng() % uint64_t(N)) : 0, m0 = int64_t(rng() % uint64_t(M));
       const auto* xp = static_cast<const uint8_t*>(x.raw_data());
+      const std::vector<int64_t> koff = offsets(rng, K, N + 3);
       std::vector<uint8_t> got(size_t(M * N), 7), want(size_t(M * N), 7);
-      qk::qs8_spmm(rows, q.data(), oq, xp, N + 3, n0, N, m0, M, got.data(), N);
-      qk::sparse_ref::qs8_spmm(rows, q.data(), oq, xp, N + 3, n0, N, m0, M, want.data(), N);
+      qk::qs8_spmm(rows, q.data(), oq, xp, koff.data(), n0, N, m0, M, got.data(), N);
+      qk::sparse_ref::qs8_spmm(rows, q.data(), oq, xp, koff.data(), n0, N, m0, M, want.data(), N);
       ASSERT_EQ(got, want) << "spmm M" << M << " K" << K << " N" << N << " mode " << mode;
       std::vector<int32_t> xi(static_cast<size_t>(K));
       for (int64_t k = 0; k < K; ++k) xi[size_t(k)] = xp[k * (N + 3)];
