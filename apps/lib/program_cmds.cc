@@ -14,6 +14,7 @@
 #include "apps/lib/datasets.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/program_inspect.h"
+#include "apps/lib/sparse_report.h"
 #include "data/dataloader.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -97,6 +98,7 @@ void add_run_options(CLI::App& app, ProgramOptions& o) {
 void add_inspect_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("program", o.program, "a .finch program")->required();
   app.add_option("--dot", o.dot, "also write the graph for Graphviz (dot -Tsvg FILE)");
+  add_sparse_option(app, o.sparse);
 }
 
 void add_verify_options(CLI::App& app, ProgramOptions& o) {
@@ -174,6 +176,12 @@ int run_inspect(const ProgramOptions& o) {
     return 1;
   }
   print_graph_table(g, o.program);
+  {  // the kernels a runner prepares at load: which conv/linear nodes run sparse
+    const runtime::SparseKernels mode = runtime::sparse_kernels_from_name(o.sparse, "--sparse");
+    runtime::ProgramOptions po;
+    po.sparse = mode;
+    print_sparse_nodes(runtime::Program(g, o.program, po), mode);
+  }
   if (!o.dot.empty()) {
     write_file_atomically(o.dot, graph_dot(g));
     std::printf("graphviz: %s\n", o.dot.c_str());
