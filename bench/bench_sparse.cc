@@ -9,8 +9,8 @@
 // higher one; a kind's (precision × SparseShape) is the largest over its shapes, so that sparse is
 // chosen only where it paid on every measured shape of that kind ("never" when one never paid).
 //   build/bin/bench_sparse [--threads 1] [--rounds 41] [--csv points.csv] [--table runtime/sparse_thresholds.cc]
-// Programs: each .finch program timed with ProgramOptions::sparse measured and dense, alternating
-// rounds, after checking that both give the same outputs (int8 exactly, fp32 within rounding):
+// Programs: each .finch program timed with ProgramOptions::sparse measured (or --mode always) and
+// dense, alternating rounds, after checking that both give the same outputs:
 //   build/bin/bench_sparse --programs r20-sparse-int8.finch r20-sparse-fp32.finch [--iters 200 --rounds 7]
 #include <algorithm>
 #include <chrono>
@@ -54,6 +54,7 @@ const std::vector<Layer>& layers() {
       {"resnet20", "conv3x3 16->16 32x32", 16, 16, 3, 32, 32},
       {"resnet20", "conv3x3 32->32 16x16", 32, 32, 3, 16, 16},
       {"resnet20", "conv3x3 64->64 8x8", 64, 64, 3, 8, 8},
+      {"resnet20", "conv3x3 64->64 7x7", 64, 64, 3, 7, 7},  // the Fashion-MNIST (28×28) program's last stage
       {"resnet20", "fc 64->10 1 row", 64, 10, 0, 1, 0},
       {"mobilenetv2", "conv1x1 16->96 32x32", 16, 96, 1, 32, 32},
       {"mobilenetv2", "conv1x1 144->24 16x16", 144, 24, 1, 16, 16},
@@ -241,11 +242,12 @@ Tensor random_input(const runtime::Value& v, std::mt19937& rng) {
   fail("bench_sparse --programs: expected programs with an F32 input, found ", dtype_name(v.dtype));
 }
 
-int programs(const std::vector<std::string>& files, int threads, int iters, int rounds) {
+int programs(const std::vector<std::string>& files, runtime::SparseKernels mode, int threads, int iters, int rounds) {
   set_num_threads(threads);
   std::mt19937 rng(18);
   for (const std::string& file : files) {
     runtime::ProgramOptions sparse, dense;
+    sparse.sparse = mode;
     dense.sparse = runtime::SparseKernels::dense;
     runtime::Program a(runtime::read_program(file), file, sparse), b(runtime::read_program(file), file, dense);
     int64_t on = 0;
@@ -271,14 +273,20 @@ int programs(const std::vector<std::string>& files, int threads, int iters, int 
       }
     std::sort(ta.begin(), ta.end());
     std::sort(tb.begin(), tb.end());
-    std::printf("%s: %lld sparse nodes; max |sparse − dense| %.3g; median of round medians: sparse %.3f ms, dense "
+    std::printf("%s (--mode %s): %lld sparse nodes; max |sparse − dense| %.3g; median of round medians: sparse %.3f ms, dense "
                 "%.3f ms, ratio %.3f (best rounds %.3f / %.3f = %.3f), %d thread%s\n",
-                file.c_str(), static_cast<long long>(on), diff, ta[ta.size() / 2], tb[tb.size() / 2],
+                file.c_str(), runtime::sparse_kernels_name(mode), static_cast<long long>(on), diff, ta[ta.size() / 2], tb[tb.size() / 2],
                 ta[ta.size() / 2] / tb[tb.size() / 2], ta[0], tb[0], ta[0] / tb[0], threads, threads == 1 ? "" : "s");
-    std::printf("  per-node sparsity of the sparse nodes:");
-    for (size_t i = 0; i < a.sparse_nodes().size(); ++i)
-      if (a.sparse_nodes()[i] >= 0) std::printf(" %s %.1f%%", a.graph().nodes[i].name.c_str(), 100 * a.sparse_nodes()[i]);
-    std::printf("\n");
+    // Per node (a profiled run of each after the timed rounds): where the difference comes from.
+    a.set_profiling(true), b.set_profiling(true);
+    for (int i = 0; i < iters; ++i) a.run(x), b.run(x);
+    std::printf("  %-28s %9s %9s %9s %7s\n", "node", "sparsity", "sparse us", "dense us", "ratio");
+    for (size_t i = 0; i < a.graph().nodes.size(); ++i) {
+      const double sa = 1e6 * a.node_seconds()[i] / iters, sb = 1e6 * b.node_seconds()[i] / iters;
+      if (a.sparse_nodes()[i] < 0 && sa + sb < 2.0) continue;  // small dense nodes
+      std::printf("  %-28.28s %8.1f%% %9.1f %9.1f %7.2f\n", a.graph().nodes[i].name.c_str(),
+                  a.sparse_nodes()[i] >= 0 ? 100 * a.sparse_nodes()[i] : 0.0, sa, sb, sb > 0 ? sa / sb : 0.0);
+    }
     std::fflush(stdout);
   }
   return 0;
@@ -296,6 +304,7 @@ int positive(const char* opt, const char* v) {
 int main(int argc, char** argv) try {
   int threads = 1, rounds = 41, iters = 200;
   std::string csv, table;
+  runtime::SparseKernels mode = runtime::SparseKernels::measured;
   std::vector<std::string> files;
   bool progs = false;
   for (int i = 1; i < argc; ++i) {
@@ -310,12 +319,13 @@ int main(int argc, char** argv) try {
     else if (a == "--csv") csv = value();
     else if (a == "--table") table = value();
     else if (a == "--programs") progs = true;
+    else if (a == "--mode") mode = runtime::sparse_kernels_from_name(value(), "--mode");
     else if (progs && a.rfind("--", 0) != 0) files.push_back(a);
     else fail("bench_sparse: unknown argument '", a, "' (see the comment at the top of bench/bench_sparse.cc)");
   }
   if (progs) {
     if (files.empty()) fail("bench_sparse --programs expects at least one .finch program");
-    return programs(files, threads, iters, rounds);
+    return programs(files, mode, threads, iters, rounds);
   }
   return sweep(threads, rounds, csv, table);
 } catch (const std::exception& e) {

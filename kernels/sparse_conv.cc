@@ -17,6 +17,11 @@ using namespace ::finch::quant::reference::detail;
 namespace {
 
 constexpr int64_t kCols = 64;  // activation columns per thread block (4 AVX-512 vectors)
+// Copied activations get their column count rounded up to this (a multiple of every target's fp32
+// and int32 lanes): the micro-kernels' column tails are scalar, and a 7×7 plane's 63 columns
+// would otherwise run 15 of 63 scalar (half the layer's time).
+constexpr int64_t kRound = 16;
+int64_t round_up(int64_t n) { return (n + kRound - 1) / kRound * kRound; }
 
 // How the kernel reads one image: row k of the activations at koff[k], over a grid of OH rows of
 // Wv columns (V = OH·Wv; columns ow >= OW are computed and dropped), after copying the image:
@@ -25,9 +30,10 @@ constexpr int64_t kCols = 64;  // activation columns per thread block (4 AVX-512
 //             pixel q = oh·Wp + ow is at c·Hp·Wp + kh·dh·Wp + kw·dw + q, so the taps are read in
 //             place, with no im2col copy (the padded copy is about one input's size);
 //   im2col    strided convs: the im2col rows [K][OH·OW].
+// Vr = V rounded up to kRound: a copy has slack after it, so that columns up to Vr can be read.
 struct Geometry {
   enum Mode { in_place, padded, im2col } mode = in_place;
-  int64_t OH = 0, OW = 0, Hp = 0, Wp = 0, Wv = 0, V = 0, copy = 0;  // copy: elements of the copied image
+  int64_t OH = 0, OW = 0, Hp = 0, Wp = 0, Wv = 0, V = 0, Vr = 0, copy = 0;  // copy: elements of the copy
   std::vector<int64_t> koff;
 };
 
@@ -52,6 +58,8 @@ Geometry geometry(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const
     g.Wv = g.OW, g.V = g.OH * g.OW, g.copy = C * KH * KW * g.V;
     for (int64_t k = 0; k < C * KH * KW; ++k) g.koff[size_t(k)] = k * g.V;
   }
+  g.Vr = round_up(g.V);
+  g.copy += g.Vr - g.V;
   return g;
 }
 
@@ -68,6 +76,7 @@ void copy_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t
       T* HWY_RESTRICT d = dst + i0;
       for (int64_t i = 0, n = i1 - i0; i < n; ++i) d[i] = f(s[i]);
     });
+    std::fill(dst + C * H * W, dst + g.copy, pad);
     return;
   }
   if (g.mode == Geometry::padded) {
@@ -91,6 +100,7 @@ void copy_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t
     return;
   }
   const int64_t P = g.V;
+  std::fill(dst + C * KH * KW * P, dst + g.copy, pad);
   parallel_for(0, C * KH * KW, Work::bytes_stream(double(2 * P * sizeof(T))), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       const int64_t c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
@@ -112,19 +122,19 @@ void copy_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t
   });
 }
 
-// y [M][OH][OW] from the kernel's grid [M][OH][Wv] (columns ow >= OW dropped).
+// y [M][OH][OW] from the kernel's grid (row m at grid + m·ld, [OH][Wv]; columns ow >= OW dropped).
 template <class T>
-void drop_columns(const T* grid, int64_t M, const Geometry& g, T* y) {
+void drop_columns(const T* grid, int64_t ld, int64_t M, const Geometry& g, T* y) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t oh = 0; oh < g.OH; ++oh)
-      std::copy(grid + (m * g.OH + oh) * g.Wv, grid + (m * g.OH + oh) * g.Wv + g.OW, y + (m * g.OH + oh) * g.OW);
+      std::copy(grid + m * ld + oh * g.Wv, grid + m * ld + oh * g.Wv + g.OW, y + (m * g.OH + oh) * g.OW);
 }
 
-// dst [cols][rows] = src [rows][cols] transposed.
+// dst[c·ld + r] = src[r·cols + c] (src [rows][cols] transposed into rows of ld >= rows).
 template <class S, class D>
-void transpose(const S* src, int64_t rows, int64_t cols, D* dst) {
+void transpose(const S* src, int64_t rows, int64_t cols, int64_t ld, D* dst) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = D(src[r * cols + c]);
+    for (int64_t c = 0; c < cols; ++c) dst[c * ld + r] = D(src[r * cols + c]);
 }
 
 // koff of a plain [K][ld] matrix.
@@ -203,21 +213,22 @@ Tensor F32SparseConv2d::run(const Tensor& x) const {
   if (g.OH < 1 || g.OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
   Tensor y = empty({N, M, g.OH, g.OW}, DType::f32);
   const Tensor xc = x.contiguous();
-  const bool copy = g.mode != Geometry::in_place;
+  const bool copy = g.mode != Geometry::in_place || g.Vr != g.V;
+  const int64_t cols = copy ? g.Vr : g.V;  // the kernel's columns (those past OH·OW dropped)
   // Uninitialized (every element is written before it is read): zeroing them cost 10 % of a
   // small layer.
   const std::unique_ptr<float[]> buf(copy ? new float[size_t(g.copy)] : nullptr),
-      grid(g.Wv != g.OW ? new float[size_t(M * g.V)] : nullptr);
+      grid(cols != g.OH * g.OW ? new float[size_t(M * cols)] : nullptr);
   for (int64_t i = 0; i < N; ++i) {
     const float* xi = xc.data<float>() + i * C_ * H * W;
     if (copy) copy_image(xi, C_, H, W, KH_, KW_, p_, g, 0.0f, [](float v) { return v; }, buf.get());
     const float* src = copy ? buf.get() : xi;
     float* yi = y.data<float>() + i * M * g.OH * g.OW;
     float* out = grid ? grid.get() : yi;
-    split(w_, g.V, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-      f32_spmm(w_, bias_.data(), act_, src, g.koff.data(), n0, n1, m0, m1, out, g.V);
+    split(w_, cols, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+      f32_spmm(w_, bias_.data(), act_, src, g.koff.data(), n0, n1, m0, m1, out, cols);
     });
-    if (grid) drop_columns(grid.get(), M, g, yi);
+    if (grid) drop_columns(grid.get(), cols, M, g, yi);
   }
   return y;
 }
@@ -248,13 +259,15 @@ Tensor F32SparseLinear::run(const Tensor& x) const {
       split_rows(w_, [&](int64_t m0, int64_t m1) { f32_spmv(w_, bias_.data(), act_, xp + r * K, m0, m1, yp + r * M); });
     return y;
   }
-  std::vector<float> xt(size_t(K * R)), yt(size_t(M * R));
-  transpose(xp, R, K, xt.data());
-  const std::vector<int64_t> koff = row_offsets(K, R);
-  split(w_, R, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-    f32_spmm(w_, bias_.data(), act_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), R);
+  const int64_t Rr = round_up(R);  // columns R..Rr−1 are zeros, computed and dropped
+  std::vector<float> xt(size_t(K * Rr)), yt(size_t(M * Rr));
+  transpose(xp, R, K, Rr, xt.data());
+  const std::vector<int64_t> koff = row_offsets(K, Rr);
+  split(w_, Rr, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+    f32_spmm(w_, bias_.data(), act_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), Rr);
   });
-  transpose(yt.data(), M, R, yp);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t m = 0; m < M; ++m) yp[r * M + m] = yt[size_t(m * Rr + r)];
   return y;
 }
 
@@ -292,9 +305,10 @@ Tensor QSparseConv2d::run(const Tensor& x) const {
   const Tensor xc = x.contiguous();
   // u8 codes (i8 code c -> c + 128); padding is the zero point, whose taps the offset cancels.
   const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;
-  const bool copy = g.mode != Geometry::in_place || flip != 0;
+  const bool copy = g.mode != Geometry::in_place || flip != 0 || g.Vr != g.V;
+  const int64_t cols = copy ? g.Vr : g.V;
   const std::unique_ptr<uint8_t[]> buf(copy ? new uint8_t[size_t(g.copy)] : nullptr),
-      grid(g.Wv != g.OW ? new uint8_t[size_t(M * g.V)] : nullptr);
+      grid(cols != g.OH * g.OW ? new uint8_t[size_t(M * cols)] : nullptr);
   for (int64_t i = 0; i < N; ++i) {
     const uint8_t* xi = static_cast<const uint8_t*>(xc.raw_data()) + i * C_ * H * W;
     if (copy)
@@ -303,10 +317,10 @@ Tensor QSparseConv2d::run(const Tensor& x) const {
     const uint8_t* src = copy ? buf.get() : xi;
     uint8_t* yi = static_cast<uint8_t*>(y.raw_data()) + i * M * g.OH * g.OW;
     uint8_t* out = grid ? grid.get() : yi;
-    split(w_, g.V, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-      qs8_spmm(w_, rq_.data(), oq_, src, g.koff.data(), n0, n1, m0, m1, out, g.V);
+    split(w_, cols, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+      qs8_spmm(w_, rq_.data(), oq_, src, g.koff.data(), n0, n1, m0, m1, out, cols);
     });
-    if (grid) drop_columns(grid.get(), M, g, yi);
+    if (grid) drop_columns(grid.get(), cols, M, g, yi);
   }
   return y;
 }
@@ -348,13 +362,15 @@ Tensor QSparseLinear::run(const Tensor& x) const {
     }
     return y;
   }
-  std::vector<uint8_t> xt(size_t(K * R)), yt(size_t(M * R));
-  transpose(xu.data(), R, K, xt.data());
-  const std::vector<int64_t> koff = row_offsets(K, R);
-  split(w_, R, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-    qs8_spmm(w_, rq_.data(), oq_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), R);
+  const int64_t Rr = round_up(R);
+  std::vector<uint8_t> xt(size_t(K * Rr)), yt(size_t(M * Rr));
+  transpose(xu.data(), R, K, Rr, xt.data());
+  const std::vector<int64_t> koff = row_offsets(K, Rr);
+  split(w_, Rr, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+    qs8_spmm(w_, rq_.data(), oq_, xt.data(), koff.data(), n0, n1, m0, m1, yt.data(), Rr);
   });
-  transpose(yt.data(), M, R, out);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t m = 0; m < M; ++m) out[r * M + m] = yt[size_t(m * Rr + r)];
   return y;
 }
 
