@@ -3,6 +3,7 @@
 #include "kernels/sparse_conv.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "framework/error.h"
@@ -120,6 +121,87 @@ void copy_image(const T* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t
       }
     }
   });
+}
+
+// The geometry of the channel-quad copies (sparse_gemm.h sparse_quads): quad q = cq·taps + tap.
+//   stride 1: planes padded to Hp × Wp, interleaved by channel quads [Cq][Hp][Wp][4]; quad (cq,
+//             kh, kw) of virtual pixel v at 4·(cq·Hp·Wp + kh·dh·Wp + kw·dw + v);
+//   strided:  im2col rows by quads [Cq·taps][Vr][4].
+// koff and copy in bytes.
+Geometry quad_geometry(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const ops::Conv2dParams& p) {
+  Geometry g;
+  const int64_t Cq = (C + 3) / 4, taps = KH * KW;
+  g.OH = ops::conv_out_size(H, KH, p.sh, p.ph, p.dh), g.OW = ops::conv_out_size(W, KW, p.sw, p.pw, p.dw);
+  g.koff.resize(size_t(Cq * taps));
+  if (p.sh == 1 && p.sw == 1) {
+    g.mode = Geometry::padded;
+    g.Hp = H + 2 * p.ph, g.Wp = W + 2 * p.pw, g.Wv = g.Wp, g.V = g.OH * g.Wp, g.Vr = round_up(g.V);
+    g.copy = 4 * (Cq * g.Hp * g.Wp + (KW - 1) * p.dw + g.Vr - g.V);
+    for (int64_t cq = 0; cq < Cq; ++cq)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw)
+          g.koff[size_t((cq * KH + kh) * KW + kw)] = 4 * (cq * g.Hp * g.Wp + kh * p.dh * g.Wp + kw * p.dw);
+  } else {
+    g.mode = Geometry::im2col;
+    g.Wv = g.OW, g.V = g.OH * g.OW, g.Vr = round_up(g.V), g.copy = 4 * Cq * taps * g.Vr;
+    for (int64_t q = 0; q < Cq * taps; ++q) g.koff[size_t(q)] = 4 * q * g.Vr;
+  }
+  return g;
+}
+
+// The channel-quad copy of one image x [C][H][W] of u8 codes (byte ^ flip), `pad` outside the
+// plane and in the channels past C (whose weights are 0).
+void copy_quads(const uint8_t* x, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, const ops::Conv2dParams& p,
+                const Geometry& g, uint8_t pad, uint8_t flip, uint8_t* dst) {
+  std::memset(dst, pad, size_t(g.copy));
+  const int64_t taps = KH * KW;
+  if (g.mode == Geometry::padded) {
+    // One 32-bit word (4 channels of a pixel) per store, built from the 4 planes' rows: the
+    // byte-by-byte scatter took as long as the layer's multiply-adds.
+    const int64_t Hp = g.Hp, Wp = g.Wp, Cq = (C + 3) / 4;
+    const uint32_t flip4 = uint32_t(flip) * 0x01010101u;
+    parallel_for(0, Cq, Work::bytes_stream(8.0 * double(H * W)), [&](int64_t q0, int64_t q1) {
+      std::vector<uint8_t> padrow(size_t(W), uint8_t(pad ^ flip));  // absent channels read pad
+      for (int64_t cq = q0; cq < q1; ++cq)
+        for (int64_t h = 0; h < H; ++h) {
+          const uint8_t* r[4];
+          for (int64_t j = 0; j < 4; ++j) r[j] = 4 * cq + j < C ? x + ((4 * cq + j) * H + h) * W : padrow.data();
+          const uint8_t *HWY_RESTRICT r0 = r[0], *HWY_RESTRICT r1 = r[1], *HWY_RESTRICT r2 = r[2], *HWY_RESTRICT r3 = r[3];
+          uint8_t* HWY_RESTRICT row = dst + 4 * ((cq * Hp + p.ph + h) * Wp + p.pw);
+          for (int64_t w = 0, n = W; w < n; ++w) {
+            const uint32_t v = (uint32_t(r0[w]) | uint32_t(r1[w]) << 8 | uint32_t(r2[w]) << 16 | uint32_t(r3[w]) << 24) ^ flip4;
+            std::memcpy(row + 4 * w, &v, 4);
+          }
+        }
+    });
+    return;
+  }
+  const int64_t OH = g.OH, OW = g.OW, Vr = g.Vr, Cq = (C + 3) / 4, sw = p.sw;
+  const uint32_t flip4 = uint32_t(flip) * 0x01010101u;
+  std::vector<uint8_t> padrow(size_t(W), uint8_t(pad ^ flip));
+  for (int64_t cq = 0; cq < Cq; ++cq)
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t kh = t / KW, kw = t % KW;
+      uint8_t* HWY_RESTRICT d = dst + 4 * (cq * taps + t) * Vr;
+      // The valid output columns of this tap: iw = ow·sw − pw + kw·dw in [0, W).
+      const int64_t w0 = kw * p.dw - p.pw;
+      int64_t lo = 0, hi = OW;
+      while (lo < OW && lo * sw + w0 < 0) ++lo;
+      while (hi > lo && (hi - 1) * sw + w0 >= W) --hi;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t ih = oh * p.sh - p.ph + kh * p.dh;
+        if (ih < 0 || ih >= H) continue;
+        const uint8_t* r[4];
+        for (int64_t j = 0; j < 4; ++j) r[j] = 4 * cq + j < C ? x + ((4 * cq + j) * H + ih) * W : padrow.data();
+        const uint8_t *HWY_RESTRICT r0 = r[0], *HWY_RESTRICT r1 = r[1], *HWY_RESTRICT r2 = r[2], *HWY_RESTRICT r3 = r[3];
+        uint8_t* HWY_RESTRICT row = d + 4 * oh * OW;
+        for (int64_t ow = lo; ow < hi; ++ow) {
+          const int64_t i = ow * sw + w0;  // in [0, W) for lo <= ow < hi
+          const uint32_t v = (uint32_t(r0[i]) | uint32_t(r1[i]) << 8 | uint32_t(r2[i]) << 16 | uint32_t(r3[i]) << 24) ^ flip4;
+          std::memcpy(row + 4 * ow, &v, 4);
+        }
+      }
+    }
 }
 
 // y [M][OH][OW] from the kernel's grid (row m at grid + m·ld, [OH][Wv]; columns ow >= OW dropped).
@@ -292,6 +374,30 @@ QSparseConv2d::QSparseConv2d(const Tensor& w, const Tensor& bias, std::vector<Fi
   const int64_t K = C_ * KH_ * KW_;
   w_ = sparse_rows(wc.data<int8_t>(), w.size(0), K);
   rq_ = int8_rows(op, wc.data<int8_t>(), w.size(0), K, bias, m, zx_u8_);
+  quad_ = qs8_quad_kernel();
+  if (quad_) wq_ = sparse_quads(wc.data<int8_t>(), w.size(0), C_, KH_ * KW_);
+}
+
+Tensor QSparseConv2d::run_quads(const Tensor& x) const {
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3), M = w_.M;
+  const Geometry g = quad_geometry(C_, H, W, KH_, KW_, p_);
+  Tensor y = empty({N, M, g.OH, g.OW}, out_dtype_);
+  const Tensor xc = x.contiguous();
+  const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;
+  const int64_t cols = g.Vr;
+  const std::unique_ptr<uint8_t[]> buf(new uint8_t[size_t(g.copy)]),
+      grid(cols != g.OH * g.OW ? new uint8_t[size_t(M * cols)] : nullptr);
+  for (int64_t i = 0; i < N; ++i) {
+    const uint8_t* xi = static_cast<const uint8_t*>(xc.raw_data()) + i * C_ * H * W;
+    copy_quads(xi, C_, H, W, KH_, KW_, p_, g, uint8_t(zx_u8_), flip, buf.get());
+    uint8_t* yi = static_cast<uint8_t*>(y.raw_data()) + i * M * g.OH * g.OW;
+    uint8_t* out = grid ? grid.get() : yi;
+    split(wq_, cols, [&](int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+      qs8_spmm_quad(wq_, rq_.data(), oq_, buf.get(), g.koff.data(), n0, n1, m0, m1, out, cols);
+    });
+    if (grid) drop_columns(grid.get(), cols, M, g, yi);
+  }
+  return y;
 }
 
 Tensor QSparseConv2d::run(const Tensor& x) const {
@@ -301,6 +407,7 @@ Tensor QSparseConv2d::run(const Tensor& x) const {
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3), M = w_.M;
   const Geometry g = geometry(C_, H, W, KH_, KW_, p_);
   if (g.OH < 1 || g.OW < 1) fail(op, ": the input ", describe(x), " is smaller than the dilated kernel");
+  if (quad_) return run_quads(x);
   Tensor y = empty({N, M, g.OH, g.OW}, out_dtype_);
   const Tensor xc = x.contiguous();
   // u8 codes (i8 code c -> c + 128); padding is the zero point, whose taps the offset cancels.

@@ -75,7 +75,12 @@ class QSparseConv2d {
   int32_t zx_u8_;
   qs8::OutQuant oq_;
   SparseRows<int8_t> w_;
+  // Where the target has the channel-quad kernel (sparse_gemm.h qs8_quad_kernel, AVX-512 VNNI),
+  // the same weight by quads, and run() reads channel-quad interleaved copies of the input.
+  bool quad_ = false;
+  SparseRows<int32_t> wq_;
   std::vector<qs8::RowQuant> rq_;
+  Tensor run_quads(const Tensor& x) const;
 };
 
 class QSparseLinear {

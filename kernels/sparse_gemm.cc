@@ -57,6 +57,27 @@ int32_t wrap_add(int32_t a, int32_t b) { return int32_t(uint32_t(a) + uint32_t(b
 SparseRows<float> sparse_rows(const float* w, int64_t M, int64_t K) { return build_rows(w, M, K); }
 SparseRows<int8_t> sparse_rows(const int8_t* w, int64_t M, int64_t K) { return build_rows(w, M, K); }
 double zero_fraction(const float* w, int64_t n) { return zeros_in(w, n); }
+
+SparseRows<int32_t> sparse_quads(const int8_t* w, int64_t M, int64_t C, int64_t taps) {
+  const int64_t Cq = (C + 3) / 4;
+  if (M < 0 || C < 0 || taps < 1 || Cq * taps > std::numeric_limits<int32_t>::max() ||
+      M * Cq * taps > std::numeric_limits<int32_t>::max())
+    fail("sparse weights: expected at most 2^31 − 1 weight quads, found ", M, " × ", Cq, " × ", taps);
+  SparseRows<int32_t> r;
+  r.M = M, r.K = Cq * taps;
+  r.ptr.push_back(0);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t cq = 0; cq < Cq; ++cq)
+      for (int64_t t = 0; t < taps; ++t) {
+        uint32_t packed = 0;
+        for (int64_t j = 0; j < 4 && 4 * cq + j < C; ++j)
+          packed |= uint32_t(uint8_t(w[(m * C + 4 * cq + j) * taps + t])) << (8 * j);
+        if (packed != 0) r.col.push_back(int32_t(cq * taps + t)), r.val.push_back(int32_t(packed));
+      }
+    r.ptr.push_back(int32_t(r.val.size()));
+  }
+  return r;
+}
 double zero_fraction(const int8_t* w, int64_t n) { return zeros_in(w, n); }
 
 namespace sparse_ref {
@@ -101,6 +122,20 @@ void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::Ou
       acc = wrap_add(acc, int32_t(w.val[size_t(j)]) * xi[w.col[size_t(j)]]);
     out[m] = code(acc, q[m], o);
   }
+}
+
+void qs8_spmm_quad(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
+                   const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+  for (int64_t m = m0; m < m1; ++m)
+    for (int64_t n = n0; n < n1; ++n) {
+      int32_t acc = q[m].offset;
+      for (int32_t j = w.ptr[size_t(m)]; j < w.ptr[size_t(m + 1)]; ++j) {
+        const uint8_t* p = x + koff[w.col[size_t(j)]] + 4 * n;
+        const uint32_t packed = uint32_t(w.val[size_t(j)]);
+        for (int b = 0; b < 4; ++b) acc = wrap_add(acc, int32_t(int8_t(uint8_t(packed >> (8 * b)))) * int32_t(p[b]));
+      }
+      out[m * ldy + n] = code(acc, q[m], o);
+    }
 }
 
 }  // namespace sparse_ref

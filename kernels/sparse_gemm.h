@@ -65,7 +65,20 @@ void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::Ou
 void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
               int64_t m0, int64_t m1, uint8_t* out);
 
-// The scalar references of the four micro-kernels (plain loops, same arguments); the Highway
+// Channel quads (AVX-512 VNNI): the weight of a conv by quads of 4 consecutive input channels at
+// one tap, a quad kept when any of its 4 weights is nonzero; val packs the 4 i8 weights (byte j =
+// channel 4·cq + j, channels past C are 0), col = cq·taps + tap. The activations are interleaved
+// the same way: quad q of pixel n is the 4 bytes at x + koff[q] + 4·n. One vpdpbusd then
+// multiplies a quad of weights with 16 pixels × 4 channels, the dense kernel's arithmetic density
+// on the kept quads (the one-weight kernel above has 1/16 of it). The sums are those of qs8_spmm.
+SparseRows<int32_t> sparse_quads(const int8_t* w, int64_t M, int64_t C, int64_t taps);
+// True where the current target has the quad kernel (AVX3_DL); elsewhere qs8_spmm_quad is the
+// scalar reference and callers use qs8_spmm.
+bool qs8_quad_kernel();
+void qs8_spmm_quad(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
+                   const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
+
+// The scalar references of the micro-kernels (plain loops, same arguments); the Highway
 // ones are checked against them on every compiled target (tests/runtime/test_sparse_gemm.cc).
 namespace sparse_ref {
 void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
@@ -76,6 +89,8 @@ void qs8_spmm(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::Ou
               const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
 void qs8_spmv(const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const int32_t* xi,
               int64_t m0, int64_t m1, uint8_t* out);
+void qs8_spmm_quad(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
+                   const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy);
 }  // namespace sparse_ref
 
 }  // namespace finch::quant::kernels

@@ -101,6 +101,69 @@ HWY_INLINE void store_codes(D32 /*d32*/, hn::Vec<D32> c, bool u8, uint8_t* out) 
   }
 }
 
+// The codes of one row's accumulator vector a stored at dst.
+template <class D32>
+HWY_INLINE void requant_store(D32 d32, hn::Vec<D32> a, const qs8::RowQuant& q, const qs8::OutQuant& o, uint8_t* dst) {
+  const int shift = q.m.total_shift();
+  if (!RequantVectorApplies(shift)) {  // a real multiplier >= 2^30: the scalar rule
+    HWY_ALIGN int32_t acc[HWY_MAX_BYTES / sizeof(int32_t)];
+    hn::Store(a, d32, acc);
+    for (size_t i = 0; i < hn::Lanes(d32); ++i) {
+      const int32_t c = quant::requantize(acc[i], q.m, o.z_out, o.qmin, o.qmax);
+      dst[i] = o.u8 ? uint8_t(c) : uint8_t(int8_t(c));
+    }
+    return;
+  }
+  const RequantParams rp(q.m.multiplier, shift, o.z_out, o.qmin, o.qmax);
+  // Every ordinary layer's shift takes the int32-lane form, about half the work.
+  store_codes(d32, RequantHighApplies(rp) ? RequantizeHigh(d32, a, rp, o.qmin, o.qmax) : Requantize(d32, a, rp), o.u8,
+              dst);
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// c += dot4(x u8, w i8) per int32 lane (inline asm, as qs8_gemm_vnni-inl.h says why).
+HWY_INLINE void QuadDot(__m512i& c, __m512i x, __m512i w) { asm("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(x), "v"(w)); }
+
+// U × 16 pixels of rows m0 .. m1 − 1 from quads: one load and one vpdpbusd per kept quad per 16.
+template <int U>
+HWY_INLINE void quad_cols(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o,
+                          const uint8_t* x, const int64_t* koff, int64_t n, int64_t m0, int64_t m1, uint8_t* out,
+                          int64_t ldy) {
+  const hn::Full512<int32_t> d32;
+  const int32_t* HWY_RESTRICT ptr = w.ptr.data();
+  const int32_t* HWY_RESTRICT col = w.col.data();
+  const int32_t* HWY_RESTRICT val = w.val.data();
+  for (int64_t m = m0; m < m1; ++m) {
+    __m512i a0 = _mm512_set1_epi32(q[m].offset), a1 = a0, a2 = a0, a3 = a0;
+    for (int32_t j = ptr[m]; j < ptr[m + 1]; ++j) {
+      const uint8_t* p = x + koff[col[j]] + 4 * n;
+      const __m512i wv = _mm512_set1_epi32(val[j]);
+      QuadDot(a0, _mm512_loadu_si512(p), wv);
+      if (U > 1) QuadDot(a1, _mm512_loadu_si512(p + 64), wv);
+      if (U > 2) QuadDot(a2, _mm512_loadu_si512(p + 128), wv);
+      if (U > 3) QuadDot(a3, _mm512_loadu_si512(p + 192), wv);
+    }
+    uint8_t* dst = out + m * ldy + n;
+    requant_store(d32, hn::Vec512<int32_t>{a0}, q[m], o, dst);
+    if (U > 1) requant_store(d32, hn::Vec512<int32_t>{a1}, q[m], o, dst + 16);
+    if (U > 2) requant_store(d32, hn::Vec512<int32_t>{a2}, q[m], o, dst + 32);
+    if (U > 3) requant_store(d32, hn::Vec512<int32_t>{a3}, q[m], o, dst + 48);
+  }
+}
+#endif
+
+bool QuadKernel() { return HWY_TARGET == HWY_AVX3_DL; }
+
+void Qs8SpmmQuad(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
+                 const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+  int64_t n = n0;
+#if HWY_TARGET == HWY_AVX3_DL
+  for (; n + 64 <= n1; n += 64) quad_cols<4>(w, q, o, x, koff, n, m0, m1, out, ldy);
+  for (; n + 16 <= n1; n += 16) quad_cols<1>(w, q, o, x, koff, n, m0, m1, out, ldy);
+#endif
+  if (n < n1) sparse_ref::qs8_spmm_quad(w, q, o, x, koff, n, n1, m0, m1, out, ldy);
+}
+
 template <int U, class D32>
 HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o,
                          const uint8_t* x, const int64_t* koff, int64_t n, int64_t m0, int64_t m1, uint8_t* out,
@@ -110,7 +173,6 @@ HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQua
   const int32_t* HWY_RESTRICT ptr = w.ptr.data();
   const int32_t* HWY_RESTRICT col = w.col.data();
   const int8_t* HWY_RESTRICT val = w.val.data();
-  HWY_ALIGN int32_t acc[4 * HWY_MAX_BYTES / sizeof(int32_t)];
   for (int64_t m = m0; m < m1; ++m) {
     const auto b = hn::Set(d32, q[m].offset);
     auto a0 = b, a1 = b, a2 = b, a3 = b;
@@ -125,27 +187,10 @@ HWY_INLINE void qs8_cols(D32 d32, const SparseRows<int8_t>& w, const qs8::RowQua
       if (U > 3) a3 = hn::Add(a3, hn::Mul(v, hn::PromoteTo(d32, hn::LoadU(du8, p + 3 * L))));
     }
     uint8_t* dst = out + m * ldy + n;
-    const int shift = q[m].m.total_shift();
-    if (!RequantVectorApplies(shift)) {  // a real multiplier >= 2^30: the scalar rule
-      hn::Store(a0, d32, acc);
-      if (U > 1) hn::Store(a1, d32, acc + L);
-      if (U > 2) hn::Store(a2, d32, acc + 2 * L);
-      if (U > 3) hn::Store(a3, d32, acc + 3 * L);
-      for (int64_t i = 0; i < U * L; ++i) {
-        const int32_t c = quant::requantize(acc[i], q[m].m, o.z_out, o.qmin, o.qmax);
-        dst[i] = o.u8 ? uint8_t(c) : uint8_t(int8_t(c));
-      }
-      continue;
-    }
-    const RequantParams rp(q[m].m.multiplier, shift, o.z_out, o.qmin, o.qmax);
-    // Every ordinary layer's shift takes the int32-lane form, about half the work.
-    const auto rq = [&](hn::Vec<D32> a) {
-      return RequantHighApplies(rp) ? RequantizeHigh(d32, a, rp, o.qmin, o.qmax) : Requantize(d32, a, rp);
-    };
-    store_codes(d32, rq(a0), o.u8, dst);
-    if (U > 1) store_codes(d32, rq(a1), o.u8, dst + L);
-    if (U > 2) store_codes(d32, rq(a2), o.u8, dst + 2 * L);
-    if (U > 3) store_codes(d32, rq(a3), o.u8, dst + 3 * L);
+    requant_store(d32, a0, q[m], o, dst);
+    if (U > 1) requant_store(d32, a1, q[m], o, dst + L);
+    if (U > 2) requant_store(d32, a2, q[m], o, dst + 2 * L);
+    if (U > 3) requant_store(d32, a3, q[m], o, dst + 3 * L);
   }
 }
 
@@ -190,7 +235,14 @@ HWY_EXPORT(F32Spmm);
 HWY_EXPORT(F32Spmv);
 HWY_EXPORT(Qs8Spmm);
 HWY_EXPORT(Qs8Spmv);
+HWY_EXPORT(Qs8SpmmQuad);
+HWY_EXPORT(QuadKernel);
 }  // namespace spk
+bool qs8_quad_kernel() { return FINCH_DISPATCH(spk::QuadKernel)(); }
+void qs8_spmm_quad(const SparseRows<int32_t>& w, const qs8::RowQuant* q, const qs8::OutQuant& o, const uint8_t* x,
+                   const int64_t* koff, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* out, int64_t ldy) {
+  FINCH_DISPATCH(spk::Qs8SpmmQuad)(w, q, o, x, koff, n0, n1, m0, m1, out, ldy);
+}
 void f32_spmm(const SparseRows<float>& w, const float* bias, FusedAct act, const float* x, const int64_t* koff,
               int64_t n0, int64_t n1, int64_t m0, int64_t m1, float* y, int64_t ldy) {
   FINCH_DISPATCH(spk::F32Spmm)(w, bias, act, x, koff, n0, n1, m0, m1, y, ldy);

@@ -144,6 +144,39 @@ TEST(SparseGemm, Int8MicroKernelsMatchTheReferenceBitForBitOnEveryTarget) {
   });
 }
 
+TEST(SparseGemm, Int8ChannelQuadKernelMatchesTheReferenceBitForBitOnEveryTarget) {
+  std::mt19937 rng(15);
+  int quad_targets = 0;
+  for_each_target([&](uint32_t) {
+    quad_targets += qk::qs8_quad_kernel();
+    for (int it = 0; it < 100; ++it) {
+      const int64_t M = pick(rng, {1, 3, 8, 17}), C = pick(rng, {1, 3, 4, 5, 8, 33}), taps = pick(rng, {1, 9});
+      const int64_t N = pick(rng, {1, 15, 16, 17, 63, 64, 65, 130}), Q = (C + 3) / 4 * taps;
+      Tensor w = random_code_tensor(rng, {M, C, taps}, DType::i8, it % 7 == 0 ? 2 : 0);
+      sparsify<int8_t>(w, pick_sparsity(rng), rng);
+      const auto quads = qk::sparse_quads(w.data<int8_t>(), M, C, taps);
+      for (int64_t j = 0; j < quads.nnz(); ++j) ASSERT_NE(quads.val[size_t(j)], 0);
+      const Tensor x = random_code_tensor(rng, {Q, 4 * (N + 5)}, DType::u8, it % 7 == 1 ? 1 : 0);
+      std::vector<int64_t> koff = offsets(rng, Q, N + 5);
+      for (int64_t& o : koff) o *= 4;
+      const QOut o = random_qout(rng, M);
+      std::vector<quant::kernels::qs8::RowQuant> q(static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; ++m) q[size_t(m)].offset = int32_t(rng()), q[size_t(m)].m = o.m[size_t(m)];
+      const quant::kernels::qs8::OutQuant oq{o.z, o.qmin, o.qmax, o.dtype == DType::u8};
+      const int64_t n0 = rng() % 3 == 0 ? int64_t(rng() % uint64_t(N)) : 0;
+      const auto* xp = static_cast<const uint8_t*>(x.raw_data());
+      std::vector<uint8_t> got(size_t(M * N), 7), want(size_t(M * N), 7);
+      qk::qs8_spmm_quad(quads, q.data(), oq, xp, koff.data(), n0, N, 0, M, got.data(), N);
+      qk::sparse_ref::qs8_spmm_quad(quads, q.data(), oq, xp, koff.data(), n0, N, 0, M, want.data(), N);
+      ASSERT_EQ(got, want) << "M" << M << " C" << C << " taps " << taps << " N" << N;
+    }
+  });
+  // Where the CPU has AVX-512 VNNI the quad kernel itself must have been checked, not only the reference.
+  if (hwy::SupportedTargets() & HWY_AVX3_DL) {
+    EXPECT_GT(quad_targets, 0);
+  }
+}
+
 struct ConvCase {
   int64_t N, C, OC, H, W, KH, KW;
   ops::Conv2dParams p;
