@@ -75,8 +75,9 @@ class QSparseConv2d {
   int32_t zx_u8_;
   qs8::OutQuant oq_;
   SparseRows<int8_t> w_;
-  // Where the target has the channel-quad kernel (sparse_gemm.h qs8_quad_kernel, AVX-512 VNNI),
-  // the same weight by quads, and run() reads channel-quad interleaved copies of the input.
+  // Where the target has the channel-quad kernel (sparse_gemm.h qs8_quad_kernel, AVX-512 VNNI)
+  // and the kernel is larger than 1×1, the same weight by quads, and run() reads channel-quad
+  // interleaved copies of the input.
   bool quad_ = false;
   SparseRows<int32_t> wq_;
   std::vector<qs8::RowQuant> rq_;
