@@ -105,6 +105,7 @@ void Program::fuse_residual_adds(bool enabled) {
       if (v < 0 || other < 0 || v == other || readers[size_t(v)] != 1) continue;
       const int32_t j = producer[size_t(v)];
       if (j < 0 || !kernels_[size_t(j)] || fused_add_[size_t(j)] >= 0 || g_.nodes[size_t(j)].op != conv_op) continue;
+      if (sparsity_[size_t(j)] >= 0) continue;  // a sparse conv has no fused add epilogue
       if (producer[size_t(other)] >= j) continue;  // not there yet when the conv runs
       if (best < 0 || j > producer[size_t(add.inputs[size_t(best)])]) best = k;
     }
@@ -144,13 +145,15 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
         if (v >= 0) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
   kernels_.resize(g_.nodes.size());
+  sparsity_.assign(g_.nodes.size(), -1.0);
   if (!options.reference_kernels)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       const OpImpl* impl = find_op(n.op);
       if (!impl->prepare) continue;
       try {
-        kernels_[i] = impl->prepare(n, g_);
+        kernels_[i] = prepare_sparse(n, g_, options.sparse, &sparsity_[i]);  // null: dense
+        if (!kernels_[i]) kernels_[i] = impl->prepare(n, g_), sparsity_[i] = -1.0;
       } catch (const Error& e) {
         fail(what_, ": node '", n.name, "' (", n.op, ") failed: ", e.what());
       }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/graph.h"
+#include "runtime/sparse_choice.h"
 
 namespace finch::runtime {
 
@@ -39,6 +40,12 @@ struct ProgramOptions {
   // false: run() runs every node as stored, as run_all() does, instead of fusing a qadd into the
   // qconv2d it reads (the results are identical; for measuring what the fusion gains).
   bool fuse = true;
+  // Sparse kernels (kernels/sparse_conv.h) for conv2d/linear/qconv2d/qlinear nodes with pruned
+  // weights (runtime/sparse_choice.h): measured, where the weight's sparsity reaches the crossover
+  // bench/bench_sparse.cc measured; dense, never (the A/B baseline); always, every node that can.
+  // int8 codes are identical either way, fp32 results within float rounding. A sparse conv runs
+  // without the fused residual add (its add runs as its own node).
+  SparseKernels sparse = SparseKernels::measured;
 };
 
 class Program {
@@ -70,6 +77,8 @@ class Program {
   // How many nodes run() skips because an earlier node's fused kernel computes them (a qadd
   // fused into the qconv2d it reads); run_all() runs every node as stored.
   int64_t fused_nodes() const;
+  // Per node: the weight's fraction of zeros where the node runs on a sparse kernel, else -1.
+  const std::vector<double>& sparse_nodes() const { return sparsity_; }
 
   // Runs the program. Inputs must have the declared dtypes and shapes except dim 0 (the batch,
   // at least 1, and small enough that batch × the arena stays within the activation limit).
@@ -97,6 +106,7 @@ class Program {
   // are still released after it), and given node i's inputs alone (run_all) node i as stored.
   std::vector<int32_t> fused_add_, fused_extra_;
   std::vector<bool> fused_away_;
+  std::vector<double> sparsity_;  // sparse_nodes()
   bool profiling_ = false;
   std::vector<double> seconds_;
   int64_t runs_ = 0;

@@ -22,6 +22,7 @@
 #include "kernels/f32_conv.h"
 #include "kernels/f32_dwconv.h"
 #include "kernels/f32_eltwise.h"
+#include "kernels/sparse_conv.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -160,6 +161,39 @@ std::unique_ptr<NodeKernel> prepare_linear(const Node& n, const Graph& g) {
   quant::kernels::F16Linear k(g.values[size_t(n.inputs[1])].data, bias_constant(n, g), fused_act(n));
   return std::make_unique<OneInputKernel<quant::kernels::F16Linear>>(std::move(k));
 }
+
+}  // namespace
+
+// The fp32 sparse kernels (op_table.h prepare_sparse): where the packed fp32 kernels would run
+// (fp32 programs only: the float stages of quantized programs stay on ops/, see packed_fp32).
+std::unique_ptr<NodeKernel> prepare_sparse_f32(const Node& n, const Graph& g, SparseKernels mode, double* sparsity) {
+  if ((n.op != "conv2d" && n.op != "linear") || n.inputs.size() < 2 || !packed_fp32(n, g)) return nullptr;
+  const Tensor& w = g.values[size_t(n.inputs[1])].data;
+  const Shape& xs = g.values[size_t(n.inputs[0])].shape;
+  if (w.dim() != (n.op == "conv2d" ? 4 : 2) || w.numel() == 0) return nullptr;
+  SparseShape shape = SparseShape::conv;
+  ops::Conv2dParams p;
+  if (n.op == "conv2d") {
+    p = conv_params(n);
+    if (p.groups != 1 || xs.size() != 4) return nullptr;  // grouped and depthwise convs keep their kernels
+    const bool direct = w.size(2) == 1 && w.size(3) == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+    shape = direct ? SparseShape::conv1x1 : SparseShape::conv;
+  } else {
+    const int64_t rows = w.size(1) > 0 ? shape_numel(xs) / w.size(1) : 0;
+    shape = rows >= quant::kernels::kSpmmRows ? SparseShape::linear : SparseShape::linear_row;
+  }
+  const Tensor wc = w.contiguous();
+  const double s = quant::kernels::zero_fraction(wc.data<float>(), wc.numel());
+  if (!choose_sparse(mode, false, shape, s)) return nullptr;
+  *sparsity = s;
+  if (n.op == "conv2d")
+    return std::make_unique<OneInputKernel<quant::kernels::F32SparseConv2d>>(
+        quant::kernels::F32SparseConv2d(wc, bias_constant(n, g), p, fused_act(n)));
+  return std::make_unique<OneInputKernel<quant::kernels::F32SparseLinear>>(
+      quant::kernels::F32SparseLinear(wc, bias_constant(n, g), fused_act(n)));
+}
+
+namespace {
 
 Outs batch_norm(const Node& n, const std::vector<Tensor>& in, const Graph&) {
   if (ops::read_bool(n.attrs, attr::training, node_where(n), false))

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/graph.h"
+#include "runtime/sparse_choice.h"
 
 namespace finch::runtime {
 
@@ -39,6 +40,14 @@ std::unique_ptr<NodeKernel> prepare_qconv2d_add(const Node& conv, const Node& ad
 // The same for a float conv2d (no activation of its own, the packed fp32 kernel) and an add with
 // alpha 1 over one shape (float_ops.cc): the add's activation applies after the sum.
 std::unique_ptr<NodeKernel> prepare_conv2d_add(const Node& conv, const Node& add, int conv_operand, const Graph& g);
+
+// The sparse kernel of a conv2d/linear (fp32 programs, f32 constant weight) or qconv2d/qlinear
+// node (groups 1, constant weight) when runtime/sparse_choice.h chooses it for the weight's
+// sparsity, else null (the node keeps its dense kernel). *sparsity gets the weight's fraction of
+// zeros. Results: int8 identical to the dense kernels; fp32 within float rounding of them.
+std::unique_ptr<NodeKernel> prepare_sparse(const Node& n, const Graph& g, SparseKernels mode, double* sparsity);
+std::unique_ptr<NodeKernel> prepare_sparse_int8(const Node& n, const Graph& g, SparseKernels mode, double* sparsity);
+std::unique_ptr<NodeKernel> prepare_sparse_f32(const Node& n, const Graph& g, SparseKernels mode, double* sparsity);
 
 // An op's implementation. Its inputs, attributes and shape rule are declared once in the op
 // schema (ops/op_schema.h): the Program checks every node against it before anything runs, so

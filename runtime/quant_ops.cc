@@ -10,6 +10,7 @@
 #include "kernels/qs8_eltwise.h"
 #include "kernels/quantize.h"
 #include "kernels/reference.h"
+#include "kernels/sparse_conv.h"
 #include "ops/op_attrs.h"
 #include "runtime/op_table.h"
 
@@ -290,6 +291,40 @@ std::unique_ptr<NodeKernel> prepare_dq_linear(const Node& n, const Graph& g) {
 }
 
 }  // namespace
+
+std::unique_ptr<NodeKernel> prepare_sparse_int8(const Node& n, const Graph& g, SparseKernels mode, double* sparsity) {
+  if ((n.op != "qconv2d" && n.op != "qlinear") || n.inputs.size() < 2) return nullptr;
+  if (!constant_or_absent(n, g, 1) || !constant_or_absent(n, g, 2) || !constant_or_absent(n, g, 3)) return nullptr;
+  const Tensor w = constant_input(n, g, 1), b = constant_input(n, g, 2);
+  if (!w.defined() || w.dtype() != DType::i8 || w.dim() != (n.op == "qconv2d" ? 4 : 2) || w.numel() == 0) return nullptr;
+  const Shape& xs = g.values[size_t(n.inputs[0])].shape;
+  SparseShape shape = SparseShape::conv;
+  ops::Conv2dParams p;
+  if (n.op == "qconv2d") {
+    p = conv_params(n);
+    if (p.groups != 1) return nullptr;  // grouped and depthwise convs keep their own kernels
+    const bool direct = w.size(2) == 1 && w.size(3) == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+    shape = direct ? SparseShape::conv1x1 : SparseShape::conv;
+  } else {
+    // The declared input's rows (dim 0 is the batch of capture, 1).
+    const int64_t rows = w.size(1) > 0 ? shape_numel(xs) / w.size(1) : 0;
+    shape = rows >= quant::kernels::kSpmmRows ? SparseShape::linear : SparseShape::linear_row;
+  }
+  const Tensor wc = w.contiguous();
+  const double s = quant::kernels::zero_fraction(wc.data<int8_t>(), wc.numel());
+  if (!choose_sparse(mode, true, shape, s)) return nullptr;
+  const Act x = act_of(n, g, n.inputs[0]), y = act_of(n, g, n.outputs[0]);
+  const ops::CodeRange r = code_range(n);
+  *sparsity = s;
+  if (n.op == "qconv2d") {
+    auto k = std::make_shared<const quant::kernels::QSparseConv2d>(w, b, multipliers_of(n, g, x, y), p, x.dtype, x.z,
+                                                                   y.z, r.qmin, r.qmax, y.dtype);
+    return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+  }
+  auto k = std::make_shared<const quant::kernels::QSparseLinear>(w, b, multipliers_of(n, g, x, y), x.dtype, x.z, y.z,
+                                                                 r.qmin, r.qmax, y.dtype);
+  return kernel([k](const std::vector<Tensor>& in) { return std::vector<Tensor>{k->run(in[0])}; });
+}
 
 const std::vector<std::pair<std::string, OpImpl>>& quant_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = {

@@ -12,6 +12,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/program_build.h"
+#include "apps/lib/sparse_report.h"
 #include "apps/lib/version.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
@@ -111,6 +112,7 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
   app.add_flag("--reference-kernels", o.reference_kernels,
                "time the reference kernels instead of the optimized ones (the same results, an fp32 program's "
                "conv2d/linear to float rounding)");
+  add_sparse_option(app, o.sparse);
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones")
       ->capture_default_str();
   app.add_option("--max-seconds", o.max_seconds,
@@ -160,6 +162,7 @@ int run_bench(const BenchOptions& o) {
   const std::string model = g.meta.value("model", "");
   runtime::ProgramOptions po;
   po.reference_kernels = o.reference_kernels;
+  po.sparse = runtime::sparse_kernels_from_name(o.sparse, "--sparse");
   runtime::Program p(std::move(g), o.program, po);
   // --batch 1000000000 must be a sentence about the batch, not an allocation failure.
   p.check_batch(o.batch);
@@ -194,8 +197,13 @@ int run_bench(const BenchOptions& o) {
               o.program.c_str(), kind.c_str(), model.empty() ? "" : " ", model.c_str(), double(bytes) / 1024.0,
               static_cast<long long>(o.batch), get_num_threads(), get_num_threads() == 1 ? "" : "s",
               static_cast<long long>(runs), static_cast<long long>(warmup), median, p10, p90, ips);
+  int64_t sparse_nodes = 0;
+  for (double s : p.sparse_nodes()) sparse_nodes += s >= 0;
+  if (sparse_nodes > 0 || po.sparse != runtime::SparseKernels::measured)
+    std::printf("%lld nodes on sparse kernels (--sparse %s)\n", static_cast<long long>(sparse_nodes), o.sparse.c_str());
   if (!o.json.empty())
     write_json_file(o.json, {{"program", o.program}, {"model", model}, {"kind", kind}, {"precision", precision},
+                             {"sparse", o.sparse}, {"sparse_nodes", sparse_nodes},
                              {"batch", o.batch}, {"threads", get_num_threads()}, {"iters", runs},
                              {"kernels", o.reference_kernels ? "reference" : "optimized"},
                              {"warmup", warmup}, {"latency_ms_median", median}, {"latency_ms_p10", p10},

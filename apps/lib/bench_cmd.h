@@ -24,6 +24,7 @@ struct BenchOptions {
                            // (at least one run each)
   uint64_t seed = 1;       // the random inputs' generator
   bool reference_kernels = false;  // the scalar reference kernels instead of the optimized ones
+  std::string sparse = "measured";  // runtime::SparseKernels by name (apps/lib/sparse_report.h)
   std::string json;
 };
 

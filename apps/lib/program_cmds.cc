@@ -14,6 +14,7 @@
 #include "apps/lib/datasets.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/program_inspect.h"
+#include "apps/lib/sparse_report.h"
 #include "data/dataloader.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -98,6 +99,7 @@ void add_run_options(CLI::App& app, ProgramOptions& o) {
 void add_inspect_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("program", o.program, "a .finch program")->required();
   app.add_option("--dot", o.dot, "also write the graph for Graphviz (dot -Tsvg FILE)");
+  add_sparse_option(app, o.sparse);
 }
 
 void add_verify_options(CLI::App& app, ProgramOptions& o) {
@@ -175,6 +177,16 @@ int run_inspect(const ProgramOptions& o) {
     return 1;
   }
   print_graph_table(g, o.program);
+  // The kernels a runner prepares at load: which conv/linear nodes run sparse. A program that
+  // passes verify but not the load's dry run is still listed; the report says why it is missing.
+  const runtime::SparseKernels mode = runtime::sparse_kernels_from_name(o.sparse, "--sparse");
+  try {
+    runtime::ProgramOptions po;
+    po.sparse = mode;
+    print_sparse_nodes(runtime::Program(g, o.program, po), mode);
+  } catch (const Error& e) {
+    std::printf("sparse kernels: unknown, the program does not load: %s\n", e.what());
+  }
   if (!o.dot.empty()) {
     write_file_atomically(o.dot, graph_dot(g));
     std::printf("graphviz: %s\n", o.dot.c_str());

@@ -23,6 +23,7 @@ struct ProgramOptions {
   bool profile = false;       // run: per-node time table
   std::string json;           // run/verify: a JSON report
   std::string dot;            // inspect: Graphviz file
+  std::string sparse = "measured";  // inspect: which nodes run sparse with this runtime::SparseKernels
   bool reference_kernels = false;  // run/verify: the scalar reference kernels, not the optimized ones
 };
 
