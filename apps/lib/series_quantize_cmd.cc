@@ -17,6 +17,7 @@
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/version.h"
+#include "autograd/nn/embedding.h"
 #include "autograd/nn/sequence.h"
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
@@ -139,9 +140,13 @@ struct Simulation {
   std::unique_ptr<quant::QatEmbeddings> embeddings;
 };
 
-Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& po) {
+Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given) {
   Simulation s;
   model.eval();
+  // Embeddings are quantized per row by QatEmbeddings (the program's qembedding), not by prepare.
+  quant::PrepareOptions po = given;
+  for (auto& [path, m] : model.named_modules())
+    if (dynamic_cast<nn::Embedding*>(m) && !std::count(po.skip.begin(), po.skip.end(), path)) po.skip.push_back(path);
   s.q = quant::prepare(model, example, po, false);
   quant::QatLstmOptions min_max;
   min_max.averaging = 0;  // post-training: min/max over the calibration batches
@@ -292,7 +297,9 @@ bool sequence_checkpoint_or_flags(const std::string& checkpoint, const CLI::App&
   if (is_sequence_checkpoint(checkpoint)) return true;
   if (sequence_data_flags_given(app))
     fail("--train, --test and the other series/text data flags are for checkpoints of train_series and train_text; ",
-         checkpoint, " records no series model (image models take --dataset and --data)");
+         checkpoint,
+         fs::is_regular_file(checkpoint) ? " records no series model (image models take --dataset and --data)"
+                                         : " does not exist");
   return false;
 }
 
@@ -362,8 +369,11 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
                          {"steps", T},
                          {"finch_version", finch_version()}};
   meta["sequence"] = nlohmann::json(f.metadata);
-  meta["sequence_data"] = {
-      {"train", s.train_file}, {"test", s.test_file}, {"data", s.data_dir}, {"val_split", s.val_split}};
+  meta["sequence_data"] = {{"train", s.train_file},    {"test", s.test_file},        {"data", s.data_dir},
+                           {"val_split", s.val_split}, {"missing", s.missing},       {"normalize", s.normalize},
+                           {"target", s.target},       {"inputs", s.inputs},         {"window", s.window},
+                           {"horizon", s.horizon},     {"vocab_size", s.vocab_size}, {"max_len", s.max_len},
+                           {"truncate", s.truncate},   {"tokenizer", s.tokenizer},   {"spm_model", s.spm_model}};
   runtime::Graph g;
   Simulation sim;
   nlohmann::json counts;
@@ -480,8 +490,14 @@ int run_sequence_verify(const ProgramOptions& o, SeriesOptions s) {
          " program; finch verify compares a static int8 "
          "program with its simulated model");
   const nlohmann::json& sd = meta.at("sequence_data");
-  if (s.train_file.empty() && o.data.data_dir.empty()) {  // the data the program was calibrated on
+  if (s.train_file.empty() && o.data.data_dir.empty()) {  // the data (and flags) the program was calibrated on
     s.train_file = sd.value("train", ""), s.test_file = sd.value("test", ""), s.val_split = sd.value("val_split", 0.0);
+    s.missing = sd.value("missing", s.missing), s.normalize = sd.value("normalize", s.normalize);
+    s.target = sd.value("target", s.target), s.inputs = sd.value("inputs", s.inputs);
+    s.window = sd.value("window", s.window), s.horizon = sd.value("horizon", s.horizon);
+    s.vocab_size = sd.value("vocab_size", s.vocab_size), s.max_len = sd.value("max_len", s.max_len);
+    s.truncate = sd.value("truncate", s.truncate), s.tokenizer = sd.value("tokenizer", s.tokenizer);
+    s.spm_model = sd.value("spm_model", s.spm_model);
   }
   const std::string data_dir =
       !o.data.data_dir.empty() || !s.train_file.empty() ? o.data.data_dir : sd.value("data", "");

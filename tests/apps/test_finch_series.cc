@@ -42,6 +42,20 @@ void write_ts(const fs::path& path, int64_t n, uint64_t seed, int64_t channels) 
   }
 }
 
+// Reviews whose class shows in a word ("good"/"great" against "bad"/"awful") among filler.
+void write_reviews(const fs::path& root, int per_class, uint64_t seed) {
+  Generator g(seed);
+  const std::vector<std::string> filler = {"the", "movie", "plot", "actor", "was", "and", "a", "film"};
+  for (const char* cls : {"neg", "pos"}) {
+    fs::create_directories(root / cls);
+    for (int i = 0; i < per_class; ++i) {
+      std::ofstream f(root / cls / (std::to_string(i) + "_1.txt"));
+      for (int w = 0; w < int(3 + g.below(10)); ++w) f << filler[g.below(8)] << " ";
+      f << (cls == std::string("pos") ? (i % 2 ? "good" : "great") : (i % 2 ? "bad" : "awful")) << " the end";
+    }
+  }
+}
+
 nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(slurp(p.string())); }
 
 class FinchSeries : public ::testing::Test {
@@ -173,4 +187,41 @@ TEST_F(FinchSeries, FlagsThatDoNotFitTheCheckpointAreOneSentence) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("records no series model"), std::string::npos) << r.err;
   for (const std::string& e : {r.err}) EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+// A text model (Embedding → LSTM → Linear, variable-length reviews): --data with train_text's
+// vocabulary flags; the embedding, the LSTM and the head int8, equal to the simulation.
+TEST_F(FinchSeries, TextModelWithTrainTextsFlags) {
+  write_reviews(root_ / "imdb" / "train", 16, 1);
+  write_reviews(root_ / "imdb" / "test", 6, 2);
+  const std::string flags = "--data " + (root_ / "imdb").string() + " --vocab-size 40 --max-len 20";
+  const RunResult t = run_program(
+      "train_text", flags + " --model imdb_lstm --hidden-size 4 --epochs 1 --threads 2 --out " + (root_ / "t").string(),
+      root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string ck = (root_ / "t" / "model.safetensors").string(), prog = (root_ / "t.finch").string();
+  const RunResult q = run_program(
+      "finch",
+      "quantize --checkpoint " + ck + " " + flags + " --out " + prog + " --report " + (root_ / "t.json").string(),
+      root_);
+  ASSERT_EQ(q.code, 0) << q.err << q.out;
+  const nlohmann::json r = read_json(root_ / "t.json");
+  EXPECT_EQ(r["nodes"]["qembedding"], 1);
+  EXPECT_EQ(r["nodes"]["qlstm"], 2);
+  EXPECT_EQ(r["nodes"]["qlinear"], 1);
+  EXPECT_EQ(r["simulated_equals_deployed"], true);
+  EXPECT_EQ(r["test_samples"], 12);
+  const RunResult v = run_program("finch", "verify " + prog + " --checkpoint " + prog + ".sim.safetensors", root_);
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+  // Another maximum length is data prepared otherwise: one sentence.
+  const RunResult w = run_program("finch",
+                                  "quantize --checkpoint " + ck + " --data " + (root_ / "imdb").string() +
+                                      " --vocab-size 40 --max-len 10 --out " + prog,
+                                  root_);
+  EXPECT_NE(w.code, 0);
+  EXPECT_NE(w.err.find("prepared otherwise"), std::string::npos) << w.err;
+  // A text model with --train: one sentence.
+  const RunResult x = run_program("finch", "quantize --checkpoint " + ck + " " + data() + " --out " + prog, root_);
+  EXPECT_NE(x.code, 0);
+  EXPECT_NE(x.err.find("is a text model"), std::string::npos) << x.err;
 }
