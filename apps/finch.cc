@@ -15,6 +15,7 @@
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
 #include "apps/lib/quantize_run.h"
+#include "apps/lib/series_quantize_cmd.h"
 #include "apps/lib/user_errors.h"
 #include "framework/error.h"
 
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
   finch::apps::add_inspect_options(*inspect, pi);
   CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer");
   finch::apps::add_verify_options(*verify, pv);
+  finch::apps::SeriesOptions qs, vs;  // series and text data flags (train_series/train_text's)
+  finch::apps::add_sequence_data_flags(*quantize, qs);
+  finch::apps::add_sequence_data_flags(*verify, vs);
   finch::apps::BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "latency of a .finch program on random inputs (median, p10, p90, images/s)");
   finch::apps::add_bench_options(*bench, bo);
@@ -71,6 +75,8 @@ int main(int argc, char** argv) {
     if (quantize->parsed()) {
       q.data.model_given = quantize->count("--model") > 0;
       q.data.width_given = quantize->count("--width") > 0;
+      if (finch::apps::sequence_checkpoint_or_flags(q.data.checkpoint, *quantize))
+        return finch::apps::run_sequence_quantize(q, qs, command_line);
       finch::apps::finalize_quantize_options(q);
       return finch::apps::run_quantize(q, command_line);
     }
@@ -81,7 +87,9 @@ int main(int argc, char** argv) {
     if (run->parsed()) return finch::apps::run_run(pr);
     if (emit_c->parsed()) return finch::apps::run_emit_c(ec);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
-    if (verify->parsed()) return finch::apps::run_verify(pv);
+    if (verify->parsed())
+      return finch::apps::sequence_program_or_flags(pv.program, *verify) ? finch::apps::run_sequence_verify(pv, vs)
+                                                                          : finch::apps::run_verify(pv);
     if (bench->parsed()) return finch::apps::run_bench(bo);
     if (bench_program->parsed()) {
       bp.width_given = bench_program->count("--width") > 0;

@@ -78,21 +78,27 @@ Tensor view(const Tensor& x, const Shape& shape) {
   return y;
 }
 
+// squeeze and unsqueeze are captured as the reshape they are (a model's [B, C, T] -> [B, 1, T, C]
+// before (k×1) convs), so programs can hold them.
 Tensor squeeze(const Tensor& x, int64_t dim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   const Tensor xd = x.detach();
   Tensor y = xd.squeeze(dim);
   if (y.is_same(xd)) y = xd.view(xd.shape());  // always a new handle, never x itself
   if (rec) record_view(x, y);
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{ops::attr::shape.name, y.shape()}});
   return y;
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x});
   NoGradGuard ng;
   Tensor y = x.detach().unsqueeze(dim);
   if (rec) record_view(x, y);
+  if (cap.active()) cap.record("reshape", {x}, {y}, {{ops::attr::shape.name, y.shape()}});
   return y;
 }
 

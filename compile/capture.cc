@@ -288,6 +288,7 @@ runtime::Graph capture(nn::Module& model, const Tensor& example, const Tensor& l
     EnableGradGuard eg;
     autograd::CaptureOps cap(&rec);
     nn::TraceCalls tc(&rec);
+    nn::ForwardPass pass;
     y = with_lengths ? with_lengths->forward_with_lengths(x, len) : model.forward(x);
   } catch (...) {
     model.train(was_training);

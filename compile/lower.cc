@@ -152,7 +152,8 @@ class Lowering {
     if (in.empty())
       for (int32_t v : n.inputs) in.push_back(float_of(v));
     std::vector<int32_t> out;
-    for (int32_t v : n.outputs) out.push_back(fl_[size_t(v)] = activation(val(v).name, val(v).shape, DType::f32));
+    // The captured dtype: float ops give f32, integer ones (a model's lengths arithmetic) keep theirs.
+    for (int32_t v : n.outputs) out.push_back(fl_[size_t(v)] = activation(val(v).name, val(v).shape, val(v).dtype));
     nlohmann::json a = n.attrs;
     a.erase("weight_quant"), a.erase("weight_fp16"), a.erase("dynamic");
     emit(n.op, n.name, std::move(in), std::move(out), std::move(a));

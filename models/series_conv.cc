@@ -87,6 +87,7 @@ Tensor FCN::forward_impl(const Tensor& x) {
 }
 
 Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   if (!lengths.defined()) return forward(x);
   check_series_input("FCN", x, conv1->in_channels);
   const Tensor m = time_mask("FCN", lengths, x.size(0), x.size(2), x.dtype());
@@ -140,6 +141,7 @@ Tensor ResNet1d::forward_impl(const Tensor& x) {
 }
 
 Tensor ResNet1d::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   if (!lengths.defined()) return forward(x);
   check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
   const Tensor m = time_mask("ResNet1d", lengths, x.size(0), x.size(2), x.dtype());

@@ -50,6 +50,7 @@ RnnClassifier::RnnClassifier(bool gru, int64_t C, int64_t K, int64_t H, int64_t 
 }
 
 Tensor RnnClassifier::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   check_series_input(type_name(), x, rnn->input_size);
   const nn::RnnOutput r = rnn->forward_seq(time_major_features(x), lengths);
   return fc->forward(dropout->forward(last_layer_state(*rnn, r)));
@@ -75,20 +76,19 @@ DeepConvLSTM::DeepConvLSTM(int64_t C, int64_t K, int64_t F, int64_t H, int64_t L
 }
 
 Tensor DeepConvLSTM::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   check_series_input("DeepConvLSTM", x, in_channels, kLost + 1);
   Tensor short_lengths;
   if (lengths.defined()) {
     if (lengths.dtype() != DType::i64 || lengths.dim() != 1 || lengths.size(0) != x.size(0))
       fail("DeepConvLSTM: expected lengths I64 [", x.size(0), "], got ", dtype_name(lengths.dtype()), " ",
            shape_str(lengths.shape()));
-    std::vector<int64_t> l = lengths.contiguous().to_vector<int64_t>();
-    for (int64_t& v : l) {
+    for (int64_t v : lengths.contiguous().to_vector<int64_t>())
       if (v <= kLost || v > x.size(2))
         fail("DeepConvLSTM: expected every length in [", kLost + 1, ", ", x.size(2), "] (its four (5×1) convs drop ",
              kLost, " steps), got ", v);
-      v -= kLost;
-    }
-    short_lengths = from_vector(l, {int64_t(l.size())});
+    // A recorded op, so a captured program shortens the lengths it is given (not the example's).
+    short_lengths = finch::add(lengths, double(-kLost));
   }
   // [B, C, T] -> [B, 1, T, C]: each sensor channel is a column the (5×1) kernels slide down.
   Tensor h = finch::unsqueeze(finch::transpose(x, 1, 2), 1);
@@ -115,6 +115,7 @@ TextLSTM::TextLSTM(int64_t V, int64_t E, int64_t H, int64_t L, bool bidirectiona
 }
 
 Tensor TextLSTM::forward_with_lengths(const Tensor& tokens, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   if (tokens.dim() != 2 || (tokens.dtype() != DType::i64 && tokens.dtype() != DType::i32))
     fail("TextLSTM: expected token ids I64 [B, T], got ", dtype_name(tokens.dtype()), " ", shape_str(tokens.shape()));
   const nn::RnnOutput r = lstm->forward_seq(embedding->forward(tokens), lengths);
@@ -134,6 +135,7 @@ LSTMForecaster::LSTMForecaster(int64_t C, int64_t K, int64_t horizon, int64_t H,
 }
 
 Tensor LSTMForecaster::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
+  nn::ForwardPass pass;  // one call site per use of a shared module (quant/ interceptors)
   check_series_input("LSTMForecaster", x, lstm->input_size);
   const nn::RnnOutput r = lstm->forward_seq(time_major_features(x), lengths);
   const Tensor y = fc->forward(dropout->forward(last_layer_state(*lstm, r)));

@@ -277,7 +277,31 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 // ---- unary ----
-Tensor add_scalar(const Tensor& x, double s) { return unary(UnaryOp::add_scalar, x, {s, 0}, "add"); }
+Tensor add_scalar(const Tensor& x, double s) {
+  // Integer tensors (a batch's lengths, shortened by a model's valid convolutions) add a whole
+  // number exactly; the sum must stay in the dtype's range.
+  if (x.dtype() == DType::i64 || x.dtype() == DType::i32) {
+    const double lim = x.dtype() == DType::i64 ? 9.0e15 : 2147483647.0;
+    if (s != std::floor(s) || std::fabs(s) > lim)
+      fail("add: expected a whole number to add to an ", dtype_name(x.dtype()), " tensor, got ", s);
+    const Tensor xc = x.contiguous();
+    Tensor out = empty(x.shape(), x.dtype());
+    visit_dtype(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if constexpr (std::is_integral_v<T>) {
+        const T* px = xc.data<T>();
+        T* po = out.data<T>();
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          const double v = double(px[i]) + s;
+          if (std::fabs(v) > lim) fail("add: ", px[i], " + ", s, " leaves the range of ", dtype_name(x.dtype()));
+          po[i] = T(px[i] + T(s));
+        }
+      }
+    });
+    return out;
+  }
+  return unary(UnaryOp::add_scalar, x, {s, 0}, "add");
+}
 Tensor mul_scalar(const Tensor& x, double s) { return unary(UnaryOp::mul_scalar, x, {s, 0}, "mul"); }
 Tensor pow_scalar(const Tensor& x, double e) { return unary(UnaryOp::pow_scalar, x, {e, 0}, "pow"); }
 Tensor neg(const Tensor& x) { return unary(UnaryOp::neg, x, {}, "neg"); }

@@ -67,7 +67,17 @@ struct MinMax {
 };
 
 // The moving average of PyTorch's MovingAverageMinMaxObserver; the first batch sets the value.
+// Averaging 0: the running minimum (average_lo) or maximum (average_hi) over every batch, as
+// post-training calibration's MinMaxObserver.
 void average(float& v, float now, bool first, double a) { v = first ? now : float(double(v) + a * (double(now) - v)); }
+void average_lo(float& v, float now, bool first, double a) {
+  if (a == 0) v = first ? now : std::min(v, now);
+  else average(v, now, first, a);
+}
+void average_hi(float& v, float now, bool first, double a) {
+  if (a == 0) v = first ? now : std::max(v, now);
+  else average(v, now, first, a);
+}
 
 // A reverse direction's codes: each sample's valid steps reversed (as the qlstm/qgru op does).
 Tensor reversed_codes(const Tensor& codes, const std::vector<int64_t>& len) {
@@ -88,7 +98,7 @@ void observe_x(float& lo, float& hi, const Tensor& x, bool first, double a) {
     NoGradGuard ng;
     m.add(x.detach());
   }
-  average(lo, m.lo, first, a), average(hi, m.hi, first, a);
+  average_lo(lo, m.lo, first, a), average_hi(hi, m.hi, first, a);
 }
 
 // The deployed integer sequence as the qlstm/qgru op runs it: x quantized to the cell's input
@@ -135,8 +145,8 @@ QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
   if (lstm.proj_size > 0)
     fail("QAT LSTM: the int8 qlstm program op runs an LSTM without a projection; the LSTM at ", where,
          " is projected (proj_size ", lstm.proj_size, ")");
-  if (!(o.averaging > 0 && o.averaging <= 1))
-    fail("QAT LSTM: expected an observer averaging constant in (0, 1], got ", o.averaging);
+  if (!(o.averaging >= 0 && o.averaging <= 1))
+    fail("QAT LSTM: expected an observer averaging constant in [0, 1] (0: min/max), got ", o.averaging);
   const int64_t D = lstm.bidirectional ? 2 : 1;
   ranges_.resize(size_t(lstm.num_layers * D));
   seen_.assign(size_t(lstm.num_layers * D), false);
@@ -212,8 +222,8 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   if (observe_) {
     MinMax h, c;
     h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n);
-    average(rg.h_lo, h.lo, first, opt_.averaging), average(rg.h_hi, h.hi, first, opt_.averaging);
-    average(rg.c_absmax, c.absmax, first, opt_.averaging);
+    average_lo(rg.h_lo, h.lo, first, opt_.averaging), average_hi(rg.h_hi, h.hi, first, opt_.averaging);
+    average_hi(rg.c_absmax, c.absmax, first, opt_.averaging);
     seen_[size_t(layer)] = true;
   }
 
@@ -257,8 +267,8 @@ void QatLstm::observe(int64_t layer, const Tensor& x, const Tensor& lengths, boo
   qk::QLstmRanges& rg = ranges_[size_t(layer)];
   const bool first = !seen_[size_t(layer)];
   const double a = opt_.averaging;
-  average(rg.x_lo, xm.lo, first, a), average(rg.x_hi, xm.hi, first, a), average(rg.h_lo, h.lo, first, a);
-  average(rg.h_hi, h.hi, first, a), average(rg.c_absmax, c.absmax, first, a);
+  average_lo(rg.x_lo, xm.lo, first, a), average_hi(rg.x_hi, xm.hi, first, a), average_lo(rg.h_lo, h.lo, first, a);
+  average_hi(rg.h_hi, h.hi, first, a), average_hi(rg.c_absmax, c.absmax, first, a);
   seen_[size_t(layer)] = true;
 }
 
@@ -371,8 +381,8 @@ int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>
 // ---------------------------------------------------------------- GRU
 
 QatGru::QatGru(nn::GRU& gru, std::string path, QatLstmOptions o) : gru_(&gru), path_(std::move(path)), opt_(o) {
-  if (!(o.averaging > 0 && o.averaging <= 1))
-    fail("QAT GRU: expected an observer averaging constant in (0, 1], got ", o.averaging);
+  if (!(o.averaging >= 0 && o.averaging <= 1))
+    fail("QAT GRU: expected an observer averaging constant in [0, 1] (0: min/max), got ", o.averaging);
   const int64_t D = gru.bidirectional ? 2 : 1;
   ranges_.resize(size_t(gru.num_layers * D));
   seen_.assign(size_t(gru.num_layers * D), false);
@@ -417,8 +427,8 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
       NoGradGuard ng;
       MinMax xm, h;
       xm.add(x.detach()), h.add(r.y.detach()), h.add(r.h_n.detach());
-      average(rg.x_lo, xm.lo, first, a), average(rg.x_hi, xm.hi, first, a);
-      average(rg.h_lo, h.lo, first, a), average(rg.h_hi, h.hi, first, a);
+      average_lo(rg.x_lo, xm.lo, first, a), average_hi(rg.x_hi, xm.hi, first, a);
+      average_lo(rg.h_lo, h.lo, first, a), average_hi(rg.h_hi, h.hi, first, a);
       seen_[size_t(layer)] = true;
     }
     return r;
@@ -439,7 +449,7 @@ RnnLayerOutput QatGru::run(int64_t layer, const Tensor& x, const Tensor& h0, con
   if (observe_) {
     MinMax h;
     h.add(f.y), h.add(f.h_n);
-    average(rg.h_lo, h.lo, first, a), average(rg.h_hi, h.hi, first, a);
+    average_lo(rg.h_lo, h.lo, first, a), average_hi(rg.h_hi, h.hi, first, a);
     seen_[size_t(layer)] = true;
   }
   // The deployed cell: quantize, kernels::QGru from a zero state, dequantize.

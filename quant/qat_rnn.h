@@ -29,7 +29,8 @@ namespace finch::quant {
 
 struct QatLstmOptions {
   // Moving-average constant of the range observers (PyTorch's MovingAverageMinMaxObserver
-  // default); the first batch sets the ranges.
+  // default); the first batch sets the ranges. 0: the minimum and maximum over every batch
+  // (post-training calibration, as compile::quantize_static_lstm's).
   double averaging = 0.01;
 };
 

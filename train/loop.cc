@@ -40,7 +40,10 @@ std::vector<int64_t> predicted_classes(const Tensor& out, int64_t n) {
 
 Tensor forward_batch(nn::Module& model, const data::Batch& b) {
   if (b.lengths.defined())
-    if (auto* seq = dynamic_cast<nn::LengthAware*>(&model)) return seq->forward_with_lengths(b.images, b.lengths);
+    if (auto* seq = dynamic_cast<nn::LengthAware*>(&model)) {
+      nn::ForwardPass pass;  // call sites numbered as in Module::forward
+      return seq->forward_with_lengths(b.images, b.lengths);
+    }
   return model.forward(b.images);
 }
 

@@ -23,6 +23,7 @@
 #include "quant/prepare.h"
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
+#include "runtime/op_table.h"
 #include "runtime/program_file.h"
 #include "runtime/verify.h"
 
@@ -66,11 +67,20 @@ std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64
     // Token ids (an integer input an embedding reads): uniform over the table's rows; an
     // attention mask (an integer input an attention reads): every token attended.
     int64_t rows = 0;
-    bool mask = false;
+    bool mask = false, lengths = false;
     for (const runtime::Node& n : g.nodes) {
       if ((n.op == "embedding" || n.op == "qembedding") && n.inputs.size() > 1 && n.inputs[0] == i && n.inputs[1] >= 0)
         rows = g.values[size_t(n.inputs[1])].shape.at(0);
       mask = mask || ((n.op == "attention" || n.op == "qattention") && n.inputs.size() > 3 && n.inputs[3] == i);
+      // A recurrent program's lengths (read by the recurrent ops, or shortened first by a
+      // model's valid convs): every sample runs all the program's steps.
+      lengths = lengths || (n.inputs.size() > 1 && n.inputs[1] == i && runtime::is_recurrent_op(n.op)) ||
+                (n.op == "add_scalar" && n.inputs[0] == i && v.name == "lengths");
+    }
+    const runtime::Value& first = g.values[size_t(g.inputs[0])];
+    if ((v.dtype == DType::i64 || v.dtype == DType::i32) && lengths && i != g.inputs[0] && !first.shape.empty()) {
+      xs.push_back(full(s, double(first.shape.back()), v.dtype));
+      continue;
     }
     if (v.dtype == DType::f32) xs.push_back(randn(s, gen));
     else if ((v.dtype == DType::i8 || v.dtype == DType::u8) && v.quant)

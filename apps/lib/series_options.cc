@@ -94,10 +94,10 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
       ->check(non_negative);
 }
 
-void add_series_data_options(CLI::App& app, SeriesOptions& o) {
+void add_series_data_options(CLI::App& app, SeriesOptions& o, bool train_required) {
   app.add_option("--train", o.train_file, "training file: .ts (UCR/UEA), .txt/.tsv (UCR: label, then values) or "
                                           ".csv (forecasting, with --target)")
-      ->required();
+      ->required(train_required);
   app.add_option("--test", o.test_file, "test file in the same format (else --val-split)");
   app.add_option("--val-split", o.val_split, "without --test: the fraction of --train held out (stratified) as the test set")
       ->check(number_in(0, 0.9, "in [0, 0.9]"));
@@ -118,9 +118,10 @@ void add_series_data_options(CLI::App& app, SeriesOptions& o) {
       ->capture_default_str();
 }
 
-void add_text_data_options(CLI::App& app, SeriesOptions& o) {
-  app.add_option("--data", o.data_dir, "review folder (aclImdb: train/{pos,neg}/*.txt and test/{pos,neg}/*.txt)")
-      ->required();
+void add_text_data_options(CLI::App& app, SeriesOptions& o, bool with_data) {
+  if (with_data)
+    app.add_option("--data", o.data_dir, "review folder (aclImdb: train/{pos,neg}/*.txt and test/{pos,neg}/*.txt)")
+        ->required();
   app.add_option("--vocab-size", o.vocab_size, "embedding rows: the most frequent training words + padding + OOV")
       ->check(CLI::Range(int64_t(3), int64_t(10000000)))
       ->capture_default_str();

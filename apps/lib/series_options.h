@@ -46,9 +46,10 @@ struct SeriesOptions : TrainOptions {
 // Registers what both programs share (optimization, output, resume, threads, model sizes).
 void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vector<std::string>& models,
                                 const std::string& model_help);
-// train_series's data options; train_text's data options.
-void add_series_data_options(CLI::App& app, SeriesOptions& o);
-void add_text_data_options(CLI::App& app, SeriesOptions& o);
+// train_series's data options; train_text's data options. finch's subcommands register them
+// with --train optional and without --data (theirs names the data folder for every model).
+void add_series_data_options(CLI::App& app, SeriesOptions& o, bool train_required = true);
+void add_text_data_options(CLI::App& app, SeriesOptions& o, bool with_data = true);
 
 // Fills the "0 = default" fields that do not depend on the data (lr, weight decay, warm-up,
 // epochs) and checks the combinations CLI11 cannot; one finch::Error sentence per problem.

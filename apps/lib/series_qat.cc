@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/lib/sequence_program.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
@@ -36,56 +37,6 @@
 
 namespace finch::apps {
 namespace {
-
-// A batch's steps (the last axis: series [B, C, T], token ids [B, T]) zero padded to T steps,
-// with each sample's length (all of the batch's steps when it has none). A captured program has
-// one step count, and padded steps change nothing (the recurrent layers skip them).
-std::pair<Tensor, Tensor> padded(const Tensor& x, const Tensor& lengths, int64_t T) {
-  const int64_t t = x.size(-1);
-  if (t > T) fail("--qat: a batch has ", t, " steps, more than the longest sequence found (", T, ")");
-  const Tensor len = lengths.defined() ? lengths : full({x.size(0)}, double(t), DType::i64);
-  if (t == T) return {x, len};
-  Shape s = x.shape();
-  s.back() = T;
-  Tensor out = zeros(s, x.dtype());
-  out.slice(x.dim() - 1, 0, t).copy_(x);
-  return {out, len};
-}
-
-// A program as a module, so train::evaluate scores it exactly as it scores the model.
-class ProgramModel : public nn::Module, public nn::LengthAware {
- public:
-  ProgramModel(runtime::Program& p, int64_t steps) : p_(p), steps_(steps) {}
-  std::string type_name() const override { return "Program"; }
-  Tensor forward_impl(const Tensor& x) override { return forward_with_lengths(x, Tensor()); }
-  Tensor forward_with_lengths(const Tensor& x, const Tensor& lengths) override {
-    const auto [xp, len] = padded(x, lengths, steps_);
-    return p_.run({xp, len})[0];
-  }
-
- private:
-  runtime::Program& p_;
-  int64_t steps_;
-};
-
-// The longest sequence of either set: the programs' step count.
-int64_t longest(const SequenceData& d) {
-  int64_t T = std::max<int64_t>(d.max_length, 1);
-  Generator g(0);
-  for (int64_t i = 0; i < d.test->size(); ++i) T = std::max(T, d.test->get(i, g).image.size(-1));
-  return T;
-}
-
-// The float program of `model` (the passes the compile tests run), captured on one batch padded
-// to T steps.
-runtime::Graph float_graph(nn::Module& model, const data::Batch& b, int64_t T) {
-  const auto [x, len] = padded(b.images, b.lengths, T);
-  runtime::Graph g = compile::capture_graph_with_lengths(model, x, len);
-  compile::fuse_activations(g);
-  compile::fold_constants(g);
-  compile::remove_dead(g);
-  return g;
-}
 
 // Observers pause while evaluating (test data must not move the ranges) and freeze from
 // --freeze-observer-epoch on.
@@ -154,19 +105,18 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   if (calib.empty()) fail(program, ": --qat needs at least one training batch");
 
   // PTQ: the float program, its LSTMs calibrated on those batches.
-  const int64_t steps = longest(d);
-  runtime::Graph ptq_g = float_graph(*model, calib[0], steps);
+  const int64_t steps = longest_sequence(d);
+  runtime::Graph ptq_g = sequence_float_graph(*model, calib[0], steps);
   std::vector<std::vector<Tensor>> calib_inputs;
   for (const data::Batch& b : calib) {
-    const auto [x, len] = padded(b.images, b.lengths, steps);
+    const auto [x, len] = padded_to(b.images, b.lengths, steps);
     calib_inputs.push_back({x, len});
   }
   const int ptq_layers =
       compile::quantize_static_lstm(ptq_g, calib_inputs) + compile::quantize_static_gru(ptq_g, calib_inputs);
   compile::quantize_embeddings(ptq_g);
   runtime::Program ptq_p(ptq_g, "PTQ program");
-  ProgramModel ptq_m(ptq_p, steps);
-  const train::EvalResult ptq = train::evaluate(ptq_m, d.test, ec);
+  const train::EvalResult ptq = train::evaluate(program_forward(ptq_p, steps), d.test, ec);
   std::cerr << program << " --qat: " << spec.name << " from " << o.checkpoint << ": fp32 " << score(fp32)
             << ", PTQ int8 program " << score(ptq) << " (" << ptq_layers << " int8 recurrent layers); " << o.qat_epochs
             << " QAT epochs at lr " << o.qat_lr << "\n";
@@ -213,15 +163,14 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   train::EvalConfig kc = ec;
   kc.keep_logits = !d.regression;
   const train::EvalResult sim = train::evaluate(*model, d.test, kc);
-  runtime::Graph g = float_graph(*model, calib[0], steps);
+  runtime::Graph g = sequence_float_graph(*model, calib[0], steps);
   const int qat_layers = quant::lower_qat_lstm(g, qat) + quant::lower_qat_gru(g, qgru);
   if (compile::quantize_embeddings(g) != embeddings.count())
     fail(program, ": not every QAT embedding became qembedding in the program");
   const std::string path = o.export_program.empty() ? out + "model_int8.finch" : o.export_program;
   runtime::write_program(g, path);
   runtime::Program p(runtime::read_program(path), path);
-  ProgramModel pm(p, steps);
-  const train::EvalResult deployed = train::evaluate(pm, d.test, kc);
+  const train::EvalResult deployed = train::evaluate(program_forward(p, steps), d.test, kc);
   int64_t differing = 0;
   double max_diff = 0;
   for (size_t i = 0; i < sim.logits.size() && i < deployed.logits.size(); ++i)

@@ -1,6 +1,7 @@
 // nn::Module: registration, recursive traversal with PyTorch names, state_dict load/save,
 // train/eval, zero_grad and in-place dtype conversion.
 #include "autograd/nn/module.h"
+#include "autograd/nn/sequence.h"
 
 #include <sstream>
 #include <unordered_set>
@@ -27,6 +28,11 @@ struct Depth {
   ~Depth() { --t_depth; }
 };
 }  // namespace
+
+ForwardPass::ForwardPass() {
+  if (t_depth++ == 0) ++t_pass;
+}
+ForwardPass::~ForwardPass() { --t_depth; }
 
 TraceCalls::TraceCalls(CallTracer* t) : previous_(t_tracer) { t_tracer = t; }
 TraceCalls::~TraceCalls() { t_tracer = previous_; }

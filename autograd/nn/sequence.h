@@ -6,6 +6,18 @@
 
 namespace finch::nn {
 
+// One outermost forward for the guard's lifetime: module calls inside it number their calls
+// 0, 1, ... as they do inside a top-level Module::forward(). Entry points that are not
+// Module::forward() (LengthAware::forward_with_lengths below) open one, so a module used twice
+// (a shared ReLU) keeps one call site per use there too; nested, it does nothing.
+class ForwardPass {
+ public:
+  ForwardPass();
+  ~ForwardPass();
+  ForwardPass(const ForwardPass&) = delete;
+  ForwardPass& operator=(const ForwardPass&) = delete;
+};
+
 // Implemented (besides Module) by models whose inputs can be padded sequences. The training
 // loop, evaluation and the apps call forward_with_lengths() when a batch carries lengths
 // (data::Batch::lengths) and the model implements this; Module::forward() otherwise.

@@ -1,0 +1,579 @@
+// finch quantize / verify on series and text checkpoints (series_quantize_cmd.h).
+#include "apps/lib/series_quantize_cmd.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "apps/lib/program_build.h"
+#include "apps/lib/sequence_program.h"
+#include "apps/lib/series_data.h"
+#include "apps/lib/series_train.h"
+#include "apps/lib/version.h"
+#include "autograd/nn/embedding.h"
+#include "autograd/nn/sequence.h"
+#include "compile/capture.h"
+#include "compile/dynamic_rnn.h"
+#include "compile/passes.h"
+#include "framework/error.h"
+#include "framework/grad_mode.h"
+#include "framework/parallel.h"
+#include "framework/results.h"
+#include "framework/safetensors.h"
+#include "models/series_spec.h"
+#include "ops/rnn_seq.h"
+#include "quant/prepare.h"
+#include "quant/qat_rnn.h"
+#include "quant/qconfig.h"
+#include "runtime/program_file.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+
+namespace finch::apps {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const std::vector<std::string> kSeriesFlags = {"--train",   "--test",     "--val-split", "--missing",  "--normalize",
+                                               "--target",  "--inputs",   "--window",    "--horizon",  "--vocab-size",
+                                               "--max-len", "--truncate", "--tokenizer", "--spm-model"};
+
+std::map<std::string, std::string> metadata_of(const std::string& path) { return load_safetensors(path).metadata; }
+
+bool is_text(const std::map<std::string, std::string>& meta) {
+  const auto it = meta.find("data.format");
+  return it != meta.end() && it->second == "text";
+}
+
+// A word vocabulary is rebuilt from the training reviews (as train_text does, deterministically)
+// into a scratch folder that is removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string t = (fs::temp_directory_path() / "finch-vocab-XXXXXX").string();
+    if (!mkdtemp(t.data())) fail("could not create a scratch folder under ", fs::temp_directory_path().string());
+    path_ = t;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The data as the checkpoint's training run prepared it; `what` names the checkpoint.
+SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, std::string>& meta,
+                                const std::string& data_dir, const std::string& what) {
+  const std::string model = meta.count("model") ? meta.at("model") : "a series model";
+  if (is_text(meta)) {
+    if (data_dir.empty())
+      fail(what, " is a text model (", model, "); give its review folder with --data DIR, as train_text took it");
+    if (!s.train_file.empty()) fail(what, " is a text model (", model, "); it takes --data DIR, not --train FILE");
+    s.data_dir = data_dir;
+    ScratchDir scratch;
+    return load_text_data(s, scratch.path());
+  }
+  if (!data_dir.empty())
+    fail(what, " is a series model (", model,
+         "); it takes --train FILE [--test FILE], not --data (that is for "
+         "text models and image datasets)");
+  if (s.train_file.empty())
+    fail(what, " is a series model (", model,
+         "); give its data with --train FILE and --test FILE (or --val-split), "
+         "as train_series took it");
+  return load_series_data(s);
+}
+
+double metric_of(const train::EvalResult& r) { return r.regression ? r.mse : r.accuracy; }
+
+// Batch-1 latency (ms) of two forwards over the first n test samples (each padded to T steps),
+// alternating sample by sample so that a loaded machine slows both alike: the median per sample.
+std::pair<double, double> latency_pair_ms(const train::BatchForward& f, const train::BatchForward& h,
+                                          const SequenceData& d, int64_t n, int64_t T) {
+  n = std::min(n, d.test->size());
+  if (n <= 0) return {0, 0};
+  Generator g(0);
+  std::vector<data::Batch> xs;
+  for (int64_t i = 0; i < n; ++i) {
+    data::Batch b;
+    const data::Sample smp = d.test->get(i, g);
+    const auto [x, len] = padded_to(smp.image.unsqueeze(0), Tensor(), T);
+    b.images = x, b.lengths = len;
+    xs.push_back(b);
+  }
+  NoGradGuard ng;
+  for (int64_t i = 0; i < std::min<int64_t>(n, 3); ++i) f(xs[size_t(i)]), h(xs[size_t(i)]);
+  std::vector<double> tf, th;
+  auto time = [](const train::BatchForward& fn, const data::Batch& b) {
+    const auto t0 = Clock::now();
+    fn(b);
+    return 1e3 * std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  for (const data::Batch& b : xs) tf.push_back(time(f, b)), th.push_back(time(h, b));
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  return {median(tf), median(th)};
+}
+
+int64_t program_bytes(const runtime::Graph& g) { return int64_t(runtime::serialize_program(g).size()); }
+
+// The simulated model of a static int8 program: prepared convs/head, QAT recurrent layers (the
+// deployed cells) and per-row int8 embeddings, attached to `model` in this order by both
+// quantize and verify.
+struct Simulation {
+  std::unique_ptr<quant::QuantizedModel> q;
+  std::vector<std::unique_ptr<quant::QatLstm>> lstms;
+  std::vector<std::unique_ptr<quant::QatGru>> grus;
+  std::unique_ptr<quant::QatEmbeddings> embeddings;
+};
+
+Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given) {
+  Simulation s;
+  model.eval();
+  // Embeddings are quantized per row by QatEmbeddings (the program's qembedding), not by prepare.
+  quant::PrepareOptions po = given;
+  for (auto& [path, m] : model.named_modules())
+    if (dynamic_cast<nn::Embedding*>(m) && !std::count(po.skip.begin(), po.skip.end(), path)) po.skip.push_back(path);
+  s.q = quant::prepare(model, example, po, false);
+  quant::QatLstmOptions min_max;
+  min_max.averaging = 0;  // post-training: min/max over the calibration batches
+  s.lstms = quant::prepare_qat_lstm(model, min_max);
+  s.grus = quant::prepare_qat_gru(model, min_max);
+  for (const auto& l : s.lstms)
+    if (std::count(po.skip.begin(), po.skip.end(), l->path()))
+      fail("--skip ", l->path(), ": recurrent layers are always int8 in a static program (skip the convs or the head)");
+  s.embeddings = std::make_unique<quant::QatEmbeddings>(model);
+  return s;
+}
+
+void freeze(Simulation& s) {
+  quant::convert(*s.q);
+  s.q->enable_observers(false);
+  for (auto& l : s.lstms) l->enable_observers(false), l->enable_fake_quant(true);
+  for (auto& l : s.grus) l->enable_observers(false), l->enable_fake_quant(true);
+}
+
+runtime::Graph static_program(nn::Module& model, Simulation& s, const data::Batch& b, int64_t T) {
+  const auto [x, len] = padded_to(b.images, b.lengths, T);
+  runtime::Graph g = capture_sequence_model(model, x, len);
+  compile::lower_quantized(g);
+  quant::lower_qat_lstm(g, s.lstms);
+  quant::lower_qat_gru(g, s.grus);
+  if (compile::quantize_embeddings(g) != s.embeddings->count())
+    fail("finch quantize: not every embedding became qembedding in the program");
+  compile::fold_constants(g);
+  compile::remove_dead(g);
+  return g;
+}
+
+// The quantization debugger's rows for the recurrent layers: for each qlstm/qgru node (one per
+// direction), the float cell run on the node's own int8 input, dequantized (so only the layer's
+// own error counts, as TFLite's debugger measures it), against the node's int8 output over each
+// sample's valid steps: rmse / scale (0.289 is rounding alone; 0.7 the alarm).
+nlohmann::json recurrent_errors(const runtime::Graph& g32, runtime::Program& p, const std::vector<data::Batch>& calib,
+                                int64_t T) {
+  const runtime::Graph& g = p.graph();
+  std::map<std::string, const runtime::Node*> float_node;
+  for (const runtime::Node& n : g32.nodes)
+    if (n.op == "lstm" || n.op == "gru") float_node[g32.values[size_t(n.outputs[0])].name] = &n;
+  std::map<int32_t, int32_t> producer;  // value -> node index
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int32_t v : g.nodes[i].outputs) producer[v] = int32_t(i);
+  struct Row {
+    std::string name;
+    double se = 0, scale = 1;
+    int64_t n = 0;
+  };
+  std::vector<Row> rows;
+  std::map<size_t, size_t> row_of;
+  for (size_t b = 0; b < calib.size() && b < 4; ++b) {
+    const auto [x, len] = padded_to(calib[b].images, calib[b].lengths, T);
+    if (std::none_of(g.nodes.begin(), g.nodes.end(),
+                     [](const runtime::Node& n) { return n.op == "qlstm" || n.op == "qgru"; }))
+      break;
+    const std::vector<Tensor> all = g.inputs.size() == 1 ? p.run_all({x}) : p.run_all({x, len});
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const runtime::Node& q = g.nodes[i];
+      if (q.op != "qlstm" && q.op != "qgru") continue;
+      // The node's own lengths (a conv stack before it may have shortened the input's).
+      const Tensor ln = q.inputs.size() > 1 && q.inputs[1] >= 0 ? all[size_t(q.inputs[1])] : len;
+      const std::vector<int64_t> lv = ln.contiguous().to_vector<int64_t>();
+      const bool lstm = q.op == "qlstm", reverse = q.attrs.value("reverse", false),
+                 bf = q.attrs.value("batch_first", false);
+      std::string base = g.values[size_t(q.outputs[0])].name;  // <y>.y_q, <y>.forward.y_q or <y>.reverse.y_q
+      for (const char* suffix : {".y_q", ".forward", ".reverse"})
+        if (base.size() > strlen(suffix) && base.compare(base.size() - strlen(suffix), strlen(suffix), suffix) == 0)
+          base.resize(base.size() - strlen(suffix));
+      const auto fn = float_node.find(base);
+      const auto qn = producer.find(q.inputs[0]);
+      if (fn == float_node.end() || qn == producer.end() || g.nodes[size_t(qn->second)].op != "quantize") continue;
+      const runtime::Node& f = *fn->second;
+      const size_t o = 2 + (lstm ? 5 : 4) * (reverse ? 1 : 0);
+      auto w = [&](size_t k) {
+        return o + k < f.inputs.size() && f.inputs[o + k] >= 0 ? g32.values[size_t(f.inputs[o + k])].data : Tensor();
+      };
+      // The layer's int8 input, dequantized: the float cell sees what the integer one sees.
+      const runtime::QuantInfo& xq = *g.values[size_t(q.inputs[0])].quant;
+      const Tensor xf = (all[size_t(q.inputs[0])].to(DType::f32) - float(xq.zero_point[0])) * xq.scale[0];
+      const Tensor xt = (bf ? xf.transpose(0, 1) : xf).contiguous();
+      const ops::RnnWeights rw{w(0), w(1), w(2), w(3), Tensor()};
+      const Tensor yf = lstm ? ops::lstm_seq(xt, Tensor(), Tensor(), rw, ln, reverse).y
+                             : ops::gru_seq(xt, Tensor(), rw, ln, reverse).y;  // [T, B, H]
+      const runtime::QuantInfo& yq = *g.values[size_t(q.outputs[0])].quant;
+      const Tensor yc = all[size_t(q.outputs[0])];
+      const Tensor yi =
+          ((bf ? yc.transpose(0, 1) : yc).contiguous().to(DType::f32) - float(yq.zero_point[0])) * yq.scale[0];
+      const std::vector<float> a = yf.contiguous().to_vector<float>(), c = yi.contiguous().to_vector<float>();
+      const int64_t Ts = yf.size(0), B = yf.size(1), H = yf.size(2);
+      auto [it, fresh] = row_of.emplace(i, rows.size());
+      if (fresh) rows.push_back({base + (reverse ? " (reverse)" : ""), 0, yq.scale[0], 0});
+      Row& r = rows[it->second];
+      for (int64_t t = 0; t < Ts; ++t)
+        for (int64_t bb = 0; bb < B; ++bb) {
+          if (t >= lv[size_t(bb)]) continue;
+          for (int64_t h = 0; h < H; ++h) {
+            const double d = double(a[size_t((t * B + bb) * H + h)]) - c[size_t((t * B + bb) * H + h)];
+            r.se += d * d, ++r.n;
+          }
+        }
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const Row& r : rows) {
+    const double ratio = r.n ? std::sqrt(r.se / double(r.n)) / r.scale : 0.0;
+    std::printf("%-32s rmse/scale %.3f%s\n", r.name.c_str(), ratio, ratio > 0.7 ? "  <-- above 0.7" : "");
+    out.push_back({{"layer", r.name}, {"rmse_over_scale", ratio}, {"scale", r.scale}, {"elements", r.n}});
+  }
+  return out;
+}
+
+data::Batch first_batch(const std::shared_ptr<const data::Dataset>& ds, int64_t batch) {
+  data::DataLoaderOptions lo;
+  lo.batch_size = batch;
+  data::DataLoader l(ds, lo);
+  l.start_epoch(0);
+  data::Batch b;
+  if (!l.next(b)) fail("finch: the data set is empty");
+  return b;
+}
+
+}  // namespace
+
+void add_sequence_data_flags(CLI::App& app, SeriesOptions& o) {
+  add_series_data_options(app, o, /*train_required=*/false);
+  add_text_data_options(app, o, /*with_data=*/false);
+}
+
+bool sequence_data_flags_given(const CLI::App& app) {
+  return std::any_of(kSeriesFlags.begin(), kSeriesFlags.end(), [&](const std::string& f) { return app.count(f) > 0; });
+}
+
+bool is_sequence_checkpoint(const std::string& path) {
+  if (!fs::is_regular_file(path)) return false;
+  const auto meta = metadata_of(path);
+  const auto& names = models::series_model_names();
+  return meta.count("model") && std::find(names.begin(), names.end(), meta.at("model")) != names.end();
+}
+
+bool is_sequence_program(const std::string& path) {
+  if (!fs::is_regular_file(path)) return false;
+  return runtime::read_program(path).meta.contains("sequence");
+}
+
+bool sequence_checkpoint_or_flags(const std::string& checkpoint, const CLI::App& app) {
+  if (is_sequence_checkpoint(checkpoint)) return true;
+  if (sequence_data_flags_given(app))
+    fail("--train, --test and the other series/text data flags are for checkpoints of train_series and train_text; ",
+         checkpoint,
+         fs::is_regular_file(checkpoint) ? " records no series model (image models take --dataset and --data)"
+                                         : " does not exist");
+  return false;
+}
+
+bool sequence_program_or_flags(const std::string& program, const CLI::App& app) {
+  if (is_sequence_program(program)) return true;
+  if (sequence_data_flags_given(app))
+    fail("--train, --test and the other series/text data flags are for programs of series and text models; ", program,
+         " is not one (image programs take --dataset and --data)");
+  return false;
+}
+
+int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const std::string& command_line) {
+  QuantizeOptions q = given;
+  if (q.qconfig.empty()) q.qconfig = "int8";
+  quant::qconfig_preset(q.qconfig);  // fails on an unknown name
+  if (q.data.threads > 0) set_num_threads(q.data.threads);
+  const std::string& ckpt = q.data.checkpoint;
+  if (q.data.model_given || q.data.width_given || !q.data.mean.empty() || !q.data.std.empty() ||
+      q.data.dataset != QuantizeOptions().data.dataset)
+    fail(ckpt,
+         " records a series model; it takes train_series/train_text's data flags, not --model, --width, "
+         "--dataset, --mean or --std (the checkpoint rebuilds the model and its input preparation)");
+  if (q.mode == "fp16") fail("--mode fp16 is for image models; series and text models take --mode static or dynamic");
+  if (q.out.size() < 6 || q.out.compare(q.out.size() - 6, 6, ".finch") != 0)
+    fail("--out ", q.out, ": series and text models are quantized into a program; expected a FILE.finch");
+  const SafetensorsFile f = load_safetensors(ckpt);
+  s.checkpoint = ckpt;
+  const SequenceData d = load_sequence_data(s, f.metadata, q.data.data_dir, ckpt);
+  const models::SeriesSpec spec = checkpoint_spec(f, s, d);
+  nn::ModulePtr model = models::create_series(spec, nullptr);
+  train::load_weights(ckpt, *model);
+  model->eval();
+  train::EvalConfig ec;
+  ec.batch_size = q.batch_size;
+  ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());
+  ec.target_std = d.target_std;
+  ec.keep_logits = !d.regression;
+  const char* metric = d.regression ? "mse" : "accuracy";
+
+  // Calibration batches: training samples in a seeded order, as finch quantize takes images.
+  std::vector<data::Batch> calib;
+  {
+    data::DataLoaderOptions lo;
+    lo.batch_size = q.batch_size;
+    lo.shuffle = true;
+    lo.seed = 1;
+    data::DataLoader l(d.train, lo);
+    l.start_epoch(0);
+    data::Batch b;
+    while (int64_t(calib.size()) < q.calib_batches && l.next(b)) calib.push_back(b);
+  }
+  if (calib.empty()) fail(ckpt, ": finch quantize needs at least one training sample to calibrate on");
+  const int64_t T = longest_sequence(d);
+
+  // fp32: the deployed float program (BN folded), scored and timed as the int8 one.
+  runtime::Graph g32 = sequence_float_graph(*model, calib[0], T);
+  compile::fold_batch_norm(g32);
+  compile::fold_constants(g32);
+  compile::remove_dead(g32);
+  runtime::Program p32(g32, "fp32 program");
+  std::printf("fp32 program: evaluating %lld test samples ...\n", static_cast<long long>(d.test->size()));
+  const train::EvalResult r32 = train::evaluate(program_forward(p32, T), d.test, ec);
+
+  nlohmann::json meta = {{"model", spec.name},
+                         {"dataset", d.name},
+                         {"classes", d.classes},
+                         {"steps", T},
+                         {"finch_version", finch_version()}};
+  meta["sequence"] = nlohmann::json(f.metadata);
+  meta["sequence_data"] = {{"train", s.train_file},    {"test", s.test_file},        {"data", s.data_dir},
+                           {"val_split", s.val_split}, {"missing", s.missing},       {"normalize", s.normalize},
+                           {"target", s.target},       {"inputs", s.inputs},         {"window", s.window},
+                           {"horizon", s.horizon},     {"vocab_size", s.vocab_size}, {"max_len", s.max_len},
+                           {"truncate", s.truncate},   {"tokenizer", s.tokenizer},   {"spm_model", s.spm_model}};
+  runtime::Graph g;
+  Simulation sim;
+  nlohmann::json counts;
+  if (q.mode == "dynamic") {
+    g = sequence_float_graph(*model, calib[0], T);
+    compile::fold_batch_norm(g);
+    const compile::DynamicQuantReport rep = compile::quantize_dynamic_graph(g);
+    compile::fold_constants(g);
+    compile::remove_dead(g);
+    counts = {{"dq_lstm", rep.lstm},
+              {"dq_gru", rep.gru},
+              {"dq_linear", rep.linear},
+              {"qembedding", rep.embedding},
+              {"float", rep.skipped}};
+  } else {
+    quant::PrepareOptions po;
+    po.qconfig = quant::qconfig_preset(q.qconfig);
+    po.qconfig.activation_observer = q.observer;
+    po.fuse = q.fuse;
+    po.skip = q.skip;
+    const auto [ex, ex_len] = padded_to(calib[0].images.slice(0, 0, 1).contiguous(), Tensor(), T);
+    sim = prepare_simulation(*model, ex, po);
+    for (auto& l : sim.lstms) l->enable_fake_quant(false);  // calibrate on the float layers
+    for (auto& l : sim.grus) l->enable_fake_quant(false);
+    {
+      NoGradGuard ng;
+      for (const data::Batch& b : calib) forward_sequence_batch(*model, b);
+    }
+    freeze(sim);
+    g = static_program(*model, sim, calib[0], T);
+    int qconv = 0, qlinear = 0, qlstm = 0, qgru = 0, qemb = 0, fl = 0;
+    for (const runtime::Node& n : g.nodes) {
+      qconv += n.op == "qconv2d", qlinear += n.op == "qlinear", qlstm += n.op == "qlstm", qgru += n.op == "qgru";
+      qemb += n.op == "qembedding", fl += n.op == "conv2d" || n.op == "linear" || n.op == "lstm" || n.op == "gru";
+    }
+    counts = {{"qconv2d", qconv}, {"qlinear", qlinear}, {"qlstm", qlstm},
+              {"qgru", qgru},     {"qembedding", qemb}, {"float", fl}};
+  }
+  meta["precision"] = q.mode == "dynamic" ? "int8-dynamic" : "int8";
+  meta["quantization"] = {{"mode", q.mode},         {"qconfig", q.qconfig},
+                          {"observer", q.observer}, {"fuse", q.fuse},
+                          {"skip", q.skip},         {"calibration_batches", q.mode == "static" ? q.calib_batches : 0}};
+  g.meta = meta;
+  runtime::Program check(g, q.out);  // validate before writing
+  runtime::write_program(g, q.out);
+  print_program_summary(g, q.out);
+  runtime::Program p(runtime::read_program(q.out), q.out);
+  std::printf("%s program: evaluating ...\n", q.mode.c_str());
+  const train::EvalResult r8 = train::evaluate(program_forward(p, T), d.test, ec);
+  const auto [lat32, lat8] = latency_pair_ms(program_forward(p32, T), program_forward(p, T), d, q.latency_images, T);
+  nlohmann::json report;
+  int64_t differing = 0;
+  if (q.mode == "static") {
+    // The simulated model over the same test set, logit for logit (finch verify repeats this
+    // from the files).
+    const train::EvalResult rs = train::evaluate(*model, d.test, ec);
+    for (size_t i = 0; i < rs.logits.size() && i < r8.logits.size(); ++i)
+      for (size_t k = 0; k < rs.logits[i].size() && k < r8.logits[i].size(); ++k)
+        differing += rs.logits[i][k] != r8.logits[i][k];
+    report["simulated_" + std::string(metric)] = metric_of(rs);
+    report["simulated_equals_deployed"] = differing == 0 && rs.logits.size() == r8.logits.size();
+    report["differing_logits"] = differing;
+    std::printf("recurrent layers, each on the program's own input (quantization debugger):\n");
+    report["recurrent_layers"] = recurrent_errors(g32, p, calib, T);
+    NamedTensors t;
+    for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
+    for (const auto& [name, v] : sim.q->state->state_dict()) t.emplace_back("quant." + name, v);
+    for (auto& [name, v] : quant::qat_lstm_state(sim.lstms)) t.emplace_back("qat." + name, v);
+    std::map<std::string, std::string> sm = f.metadata;
+    sm["finch_simulation"] = "static int8 program " + q.out;
+    save_safetensors(q.out + ".sim.safetensors", t, sm);
+  }
+  const int64_t b32 = program_bytes(g32), b8 = int64_t(fs::file_size(q.out));
+  std::printf("\n%-14s %10s %12s %10s\n", "variant", "size KB", metric, "ms/sample");
+  std::printf("%-14s %10.1f %12.4f %10.3f\n", "fp32 program", b32 / 1024.0, metric_of(r32), lat32);
+  std::printf("%-14s %10.1f %12.4f %10.3f\n", (q.mode + " int8").c_str(), b8 / 1024.0, metric_of(r8), lat8);
+  std::printf("int8 / fp32: size %.3f, batch-1 latency %.3f (median, alternating); %s %+.4f\n",
+              double(b8) / double(b32), lat32 > 0 ? lat8 / lat32 : 0.0, metric, metric_of(r8) - metric_of(r32));
+  if (q.mode == "static")
+    std::printf("simulated model == program on every test logit: %s (%lld differ)\n", differing == 0 ? "yes" : "NO",
+                static_cast<long long>(differing));
+  report["variants"] =
+      nlohmann::json::array({{{"name", "fp32"}, {"size_bytes", b32}, {metric, metric_of(r32)}, {"latency_ms", lat32}},
+                             {{"name", q.mode + "-" + (q.mode == "dynamic" ? std::string("int8") : q.qconfig)},
+                              {"size_bytes", b8},
+                              {metric, metric_of(r8)},
+                              {"latency_ms", lat8}}});
+  report["model"] = spec.name;
+  report["dataset"] = d.name;
+  report["test_samples"] = r8.count;
+  report["checkpoint"] = ckpt;
+  report["program"] = q.out;
+  report["nodes"] = counts;
+  report["quantization"] = meta["quantization"];
+  report["threads"] = get_num_threads();
+  report["finch_version"] = finch_version();
+  report["command_line"] = command_line;
+  if (!q.report.empty()) write_json_file(q.report, report);
+  std::printf("program: %s\n", q.out.c_str());
+  if (q.mode == "static" && differing != 0)
+    fail("the simulated model and its int8 program disagree on ", differing,
+         " test logits; this is a bug, please "
+         "report it with ",
+         q.out);
+  return 0;
+}
+
+int run_sequence_verify(const ProgramOptions& o, SeriesOptions s) {
+  if (o.data.threads > 0) set_num_threads(o.data.threads);
+  runtime::Graph g = runtime::read_program(o.program);
+  const nlohmann::json& meta = g.meta;
+  if (!meta.contains("quantization") || meta["quantization"].value("mode", "") != "static")
+    fail(o.program, " is a ", meta.value("precision", "float"),
+         " program; finch verify compares a static int8 "
+         "program with its simulated model");
+  const nlohmann::json& sd = meta.at("sequence_data");
+  if (s.train_file.empty() && o.data.data_dir.empty()) {  // the data (and flags) the program was calibrated on
+    s.train_file = sd.value("train", ""), s.test_file = sd.value("test", ""), s.val_split = sd.value("val_split", 0.0);
+    s.missing = sd.value("missing", s.missing), s.normalize = sd.value("normalize", s.normalize);
+    s.target = sd.value("target", s.target), s.inputs = sd.value("inputs", s.inputs);
+    s.window = sd.value("window", s.window), s.horizon = sd.value("horizon", s.horizon);
+    s.vocab_size = sd.value("vocab_size", s.vocab_size), s.max_len = sd.value("max_len", s.max_len);
+    s.truncate = sd.value("truncate", s.truncate), s.tokenizer = sd.value("tokenizer", s.tokenizer);
+    s.spm_model = sd.value("spm_model", s.spm_model);
+  }
+  const std::string data_dir =
+      !o.data.data_dir.empty() || !s.train_file.empty() ? o.data.data_dir : sd.value("data", "");
+  const SafetensorsFile f = load_safetensors(o.data.checkpoint);
+  s.checkpoint = o.data.checkpoint;
+  if (!f.metadata.count("finch_simulation"))
+    fail(o.data.checkpoint,
+         " is not a simulated model; expected the FILE.finch.sim.safetensors that finch quantize "
+         "writes beside a series program");
+  const SequenceData d = load_sequence_data(s, f.metadata, data_dir, o.data.checkpoint);
+  const models::SeriesSpec spec = checkpoint_spec(f, s, d);
+  const int64_t T = meta.at("steps").get<int64_t>();
+  nn::ModulePtr model = models::create_series(spec, nullptr);
+  nn::StateDict weights, quant_state;
+  std::vector<std::pair<std::string, Tensor>> ranges;
+  for (const auto& [name, t] : f.tensors) {
+    if (name.rfind("quant.", 0) == 0)
+      quant_state.insert(name.substr(6), t);
+    else if (name.rfind("qat.", 0) == 0)
+      ranges.emplace_back(name.substr(4), t);
+    else
+      weights.insert(name, t);
+  }
+  model->load_state_dict(weights);
+  const nlohmann::json& qm = meta.at("quantization");
+  quant::PrepareOptions po;
+  po.qconfig = quant::qconfig_preset(qm.at("qconfig").get<std::string>());
+  po.qconfig.activation_observer = qm.value("observer", "minmax");
+  po.fuse = qm.at("fuse").get<bool>();
+  po.skip = qm.at("skip").get<std::vector<std::string>>();
+  const data::Batch b = first_batch(d.test, o.batch_size);
+  const auto [ex, ex_len] = padded_to(b.images.slice(0, 0, 1).contiguous(), Tensor(), T);
+  Simulation sim = prepare_simulation(*model, ex, po);
+  if (!sim.grus.empty())
+    fail(o.program, ": finch verify rebuilds LSTM simulations; this model's GRU ranges are not saved yet");
+  sim.q->state->load_state_dict(quant_state);
+  quant::load_qat_lstm_state(sim.lstms, ranges, o.data.checkpoint);
+  freeze(sim);
+  runtime::ProgramOptions ro;
+  ro.reference_kernels = o.reference_kernels;
+  runtime::Program p(std::move(g), o.program, ro);
+  train::EvalConfig ec;
+  ec.batch_size = o.batch_size;
+  ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());
+  ec.target_std = d.target_std;
+  ec.keep_logits = !d.regression;
+  const train::EvalResult rp = train::evaluate(program_forward(p, T), d.test, ec);
+  const train::EvalResult rs = train::evaluate(*model, d.test, ec);
+  int64_t differing = 0, compared = 0, same = 0;
+  double max_diff = 0;
+  for (size_t i = 0; i < rs.logits.size() && i < rp.logits.size(); ++i) {
+    for (size_t k = 0; k < rs.logits[i].size() && k < rp.logits[i].size(); ++k) {
+      const double diff = std::fabs(double(rs.logits[i][k]) - rp.logits[i][k]);
+      differing += diff != 0, max_diff = std::max(max_diff, diff), ++compared;
+    }
+    same += rs.predicted[i] == rp.predicted[i];
+  }
+  if (d.regression) {  // no logits kept: compare the scores
+    compared = 1, differing = rs.mse != rp.mse, same = rp.count;
+  }
+  const bool ok = differing == 0 && compared > 0 && same == rp.count;
+  std::printf(
+      "%s: %lld test samples, %lld output values compared, %lld differ (max |diff| %g); predictions agree "
+      "on %lld/%lld; %s program %.4f, simulated %.4f -> %s\n",
+      o.program.c_str(), static_cast<long long>(rp.count), static_cast<long long>(compared),
+      static_cast<long long>(differing), max_diff, static_cast<long long>(same), static_cast<long long>(rp.count),
+      d.regression ? "mse" : "accuracy", metric_of(rp), metric_of(rs), ok ? "AGREE" : "DIFFER");
+  if (!o.json.empty())
+    write_json_file(o.json, {{"program", o.program},
+                             {"samples", rp.count},
+                             {"agree", ok},
+                             {"compared", compared},
+                             {"differ", differing},
+                             {"max_abs_diff", max_diff},
+                             {"same_predictions", same}});
+  return ok ? 0 : 1;
+}
+
+}  // namespace finch::apps

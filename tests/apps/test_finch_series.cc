@@ -1,0 +1,227 @@
+// finch quantize / verify / bench on series checkpoints, end to end with the real binaries: a
+// DeepConvLSTM trained by train_series on a tiny variable-length multivariate .ts set becomes a
+// static int8 program (convs, LSTMs and the head int8) that equals its simulated model on every
+// test logit; verify re-proves it from the files; bench runs it; --skip fc keeps the head float;
+// dynamic int8 works on an LSTM; and data flags that do not fit the checkpoint are one sentence.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "framework/random.h"
+#include "framework/safetensors.h"
+#include "tests/apps/app_test_util.h"
+
+namespace fs = std::filesystem;
+using namespace finch;
+using namespace finch::test;
+
+namespace {
+
+// Class 0: sines, class 1: square waves, over `channels` channels, lengths 20..32.
+void write_ts(const fs::path& path, int64_t n, uint64_t seed, int64_t channels) {
+  Generator g(seed);
+  std::ofstream f(path);
+  f << "@problemName Toy\n@timeStamps false\n@missing false\n@univariate false\n@dimensions " << channels
+    << "\n@equalLength false\n@classLabel true sine square\n@data\n";
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = i % 2, T = 20 + int64_t(g.below(13));
+    const double phase = double(g.below(1000)) / 1000.0 * 6.28;
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t t = 0; t < T; ++t) {
+        const double s = std::sin(0.5 * double(t) + phase + double(c));
+        f << (t ? "," : "") << (k == 0 ? s : (s > 0 ? 1.0 : -1.0)) + 0.05 * (double(g.below(100)) / 100.0 - 0.5);
+      }
+      f << ":";
+    }
+    f << (k == 0 ? "sine" : "square") << "\n";
+  }
+}
+
+// Reviews whose class shows in a word ("good"/"great" against "bad"/"awful") among filler.
+void write_reviews(const fs::path& root, int per_class, uint64_t seed) {
+  Generator g(seed);
+  const std::vector<std::string> filler = {"the", "movie", "plot", "actor", "was", "and", "a", "film"};
+  for (const char* cls : {"neg", "pos"}) {
+    fs::create_directories(root / cls);
+    for (int i = 0; i < per_class; ++i) {
+      std::ofstream f(root / cls / (std::to_string(i) + "_1.txt"));
+      for (int w = 0; w < int(3 + g.below(10)); ++w) f << filler[g.below(8)] << " ";
+      f << (cls == std::string("pos") ? (i % 2 ? "good" : "great") : (i % 2 ? "bad" : "awful")) << " the end";
+    }
+  }
+}
+
+nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(slurp(p.string())); }
+
+class FinchSeries : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("finch_series_cli_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    write_ts(root_ / "V_TRAIN.ts", 24, 6, 3);
+    write_ts(root_ / "V_TEST.ts", 12, 7, 3);
+    trained_ = run_program("train_series",
+                           data() +
+                               " --model deepconvlstm --model-width 4 --hidden-size 8 --epochs 2 "
+                               "--threads 2 --seed 3 --out " +
+                               (root_ / "dcl").string(),
+                           root_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static std::string data() {
+    return "--train " + (root_ / "V_TRAIN.ts").string() + " --test " + (root_ / "V_TEST.ts").string();
+  }
+  static std::string ckpt() { return (root_ / "dcl" / "model.safetensors").string(); }
+  static fs::path root_;
+  static RunResult trained_;
+};
+fs::path FinchSeries::root_;
+RunResult FinchSeries::trained_;
+
+}  // namespace
+
+TEST_F(FinchSeries, QuantizeVerifyBenchDeepConvLstm) {
+  ASSERT_EQ(trained_.code, 0) << trained_.err;
+  const std::string prog = (root_ / "dcl.finch").string();
+  const RunResult q = run_program("finch",
+                                  "quantize --checkpoint " + ckpt() + " " + data() + " --threads 2 --out " + prog +
+                                      " --report " + (root_ / "r.json").string(),
+                                  root_);
+  ASSERT_EQ(q.code, 0) << q.err << q.out;
+  const nlohmann::json r = read_json(root_ / "r.json");
+  ASSERT_EQ(r["variants"].size(), 2u);
+  EXPECT_EQ(r["variants"][0]["name"], "fp32");
+  EXPECT_EQ(r["variants"][1]["name"], "static-int8");
+  for (const auto& v : r["variants"]) {
+    EXPECT_GE(v["accuracy"].get<double>(), 0.0);
+    EXPECT_LE(v["accuracy"].get<double>(), 1.0);
+    EXPECT_GT(v["size_bytes"].get<int64_t>(), 0);
+  }
+  EXPECT_LT(r["variants"][1]["size_bytes"].get<int64_t>(), r["variants"][0]["size_bytes"].get<int64_t>());
+  EXPECT_EQ(r["nodes"]["qconv2d"], 4);
+  EXPECT_EQ(r["nodes"]["qlstm"], 2);
+  EXPECT_EQ(r["nodes"]["qlinear"], 1) << "the classifier head is int8";
+  EXPECT_EQ(r["nodes"]["float"], 0);
+  EXPECT_EQ(r["simulated_equals_deployed"], true);
+  EXPECT_EQ(r["differing_logits"], 0);
+  EXPECT_EQ(r["test_samples"], 12);
+  EXPECT_TRUE(fs::exists(prog + ".sim.safetensors"));
+
+  // verify: from the files alone (the data the program recorded), then with the flags given.
+  RunResult v =
+      run_program("finch", "verify " + prog + " --checkpoint " + prog + ".sim.safetensors --threads 2", root_);
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+  EXPECT_NE(v.out.find("AGREE"), std::string::npos) << v.out;
+  v = run_program("finch",
+                  "verify " + prog + " --checkpoint " + prog + ".sim.safetensors " + data() +
+                      " --reference-kernels --json " + (root_ / "v.json").string(),
+                  root_);
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+  EXPECT_EQ(read_json(root_ / "v.json")["differ"], 0);
+  // A simulation of other weights is caught.
+  v = run_program("finch", "verify " + prog + " --checkpoint " + ckpt(), root_);
+  EXPECT_NE(v.code, 0);
+  EXPECT_NE(v.err.find("is not a simulated model"), std::string::npos) << v.err;
+
+  const RunResult b = run_program("finch", "bench " + prog + " --iters 3 --warmup 1", root_);
+  EXPECT_EQ(b.code, 0) << b.err << b.out;
+
+  // --skip fc: the head stays float.
+  const RunResult s = run_program("finch",
+                                  "quantize --checkpoint " + ckpt() + " " + data() + " --skip fc --out " +
+                                      (root_ / "skip.finch").string() + " --report " + (root_ / "s.json").string(),
+                                  root_);
+  ASSERT_EQ(s.code, 0) << s.err;
+  const nlohmann::json sr = read_json(root_ / "s.json");
+  EXPECT_EQ(sr["nodes"]["qlinear"], 0);
+  EXPECT_EQ(sr["nodes"]["float"], 1);
+  EXPECT_EQ(sr["simulated_equals_deployed"], true);
+}
+
+TEST_F(FinchSeries, DynamicInt8OfAnLstm) {
+  const RunResult t = run_program(
+      "train_series",
+      data() + " --model lstm --hidden-size 8 --epochs 1 --threads 2 --out " + (root_ / "lstm").string(), root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const RunResult q =
+      run_program("finch",
+                  "quantize --mode dynamic --checkpoint " + (root_ / "lstm" / "model.safetensors").string() + " " +
+                      data() + " --out " + (root_ / "dyn.finch").string() + " --report " + (root_ / "d.json").string(),
+                  root_);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const nlohmann::json r = read_json(root_ / "d.json");
+  EXPECT_EQ(r["variants"][1]["name"], "dynamic-int8");
+  EXPECT_EQ(r["nodes"]["dq_lstm"], 2);
+  EXPECT_EQ(r["nodes"]["dq_linear"], 1);
+  // verify compares static programs with their simulation.
+  const RunResult v = run_program("finch", "verify " + (root_ / "dyn.finch").string() + " --checkpoint x", root_);
+  EXPECT_NE(v.code, 0);
+  EXPECT_NE(v.err.find("compares a static int8"), std::string::npos) << v.err;
+}
+
+TEST_F(FinchSeries, FlagsThatDoNotFitTheCheckpointAreOneSentence) {
+  ASSERT_EQ(trained_.code, 0) << trained_.err;
+  const std::string out = " --out " + (root_ / "x.finch").string();
+  RunResult r = run_program("finch", "quantize --checkpoint " + ckpt() + out, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("give its data with --train FILE"), std::string::npos) << r.err;
+  r = run_program("finch", "quantize --checkpoint " + ckpt() + " " + data() + " --dataset cifar10" + out, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("not --model, --width, --dataset"), std::string::npos) << r.err;
+  r = run_program("finch", "quantize --checkpoint " + ckpt() + " --data " + root_.string() + out, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("not --data"), std::string::npos) << r.err;
+  r = run_program("finch", "quantize --checkpoint " + ckpt() + " " + data() + " --out " + (root_ / "x.st").string(),
+                  root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("expected a FILE.finch"), std::string::npos) << r.err;
+  // An image model's checkpoint with series flags.
+  save_safetensors((root_ / "img.safetensors").string(), {{"w", zeros({2})}}, {{"model", "lenet"}});
+  r = run_program("finch", "quantize --checkpoint " + (root_ / "img.safetensors").string() + " " + data() + out, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("records no series model"), std::string::npos) << r.err;
+  for (const std::string& e : {r.err}) EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+// A text model (Embedding → LSTM → Linear, variable-length reviews): --data with train_text's
+// vocabulary flags; the embedding, the LSTM and the head int8, equal to the simulation.
+TEST_F(FinchSeries, TextModelWithTrainTextsFlags) {
+  write_reviews(root_ / "imdb" / "train", 16, 1);
+  write_reviews(root_ / "imdb" / "test", 6, 2);
+  const std::string flags = "--data " + (root_ / "imdb").string() + " --vocab-size 40 --max-len 20";
+  const RunResult t = run_program(
+      "train_text", flags + " --model imdb_lstm --hidden-size 4 --epochs 1 --threads 2 --out " + (root_ / "t").string(),
+      root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string ck = (root_ / "t" / "model.safetensors").string(), prog = (root_ / "t.finch").string();
+  const RunResult q = run_program(
+      "finch",
+      "quantize --checkpoint " + ck + " " + flags + " --out " + prog + " --report " + (root_ / "t.json").string(),
+      root_);
+  ASSERT_EQ(q.code, 0) << q.err << q.out;
+  const nlohmann::json r = read_json(root_ / "t.json");
+  EXPECT_EQ(r["nodes"]["qembedding"], 1);
+  EXPECT_EQ(r["nodes"]["qlstm"], 2);
+  EXPECT_EQ(r["nodes"]["qlinear"], 1);
+  EXPECT_EQ(r["simulated_equals_deployed"], true);
+  EXPECT_EQ(r["test_samples"], 12);
+  const RunResult v = run_program("finch", "verify " + prog + " --checkpoint " + prog + ".sim.safetensors", root_);
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+  // Another maximum length is data prepared otherwise: one sentence.
+  const RunResult w = run_program("finch",
+                                  "quantize --checkpoint " + ck + " --data " + (root_ / "imdb").string() +
+                                      " --vocab-size 40 --max-len 10 --out " + prog,
+                                  root_);
+  EXPECT_NE(w.code, 0);
+  EXPECT_NE(w.err.find("prepared otherwise"), std::string::npos) << w.err;
+  // A text model with --train: one sentence.
+  const RunResult x = run_program("finch", "quantize --checkpoint " + ck + " " + data() + " --out " + prog, root_);
+  EXPECT_NE(x.code, 0);
+  EXPECT_NE(x.err.find("is a text model"), std::string::npos) << x.err;
+}
