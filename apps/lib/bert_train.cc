@@ -55,6 +55,7 @@ void add_bert_train_options(CLI::App& app, BertTrainOptions& o, double default_l
   app.add_option("--adam-beta1", o.beta1, "AdamW beta1")->check(number_in(0, 0.999999, "in [0, 1)"));
   app.add_option("--adam-beta2", o.beta2, "AdamW beta2")->check(number_in(0, 0.999999999, "in [0, 1)"));
   app.add_option("--adam-eps", o.eps, "AdamW epsilon")->check(number_in(1e-30, 1, "in (0, 1]"));
+  app.add_flag("--quiet", o.quiet, "no progress bars or per-row lines");
   app.add_option("--eval-samples", o.eval_samples, "held-out samples scored after each row (0: none)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
 }
