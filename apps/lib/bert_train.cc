@@ -104,6 +104,19 @@ bool decays(const std::string& name) {
   return name.find("bias") == std::string::npos && name.find("LayerNorm") == std::string::npos;
 }
 
+void decay_parameters(const std::vector<Tensor>& params, double lr, double weight_decay) {
+  if (weight_decay == 0) return;
+  NoGradGuard ng;
+  // float(1 − lr·wd), as the AdamW kernel rounds its decay factor.
+  const float factor = float(1.0 - lr * weight_decay);
+  for (const Tensor& p : params) {
+    if (!p.grad().defined()) continue;  // torch skips parameters without a gradient entirely
+    Tensor q = p;
+    float* d = q.data<float>();
+    for (int64_t i = 0, n = q.numel(); i < n; ++i) d[i] *= factor;
+  }
+}
+
 uint64_t mix_seed(uint64_t a, uint64_t b) {
   // splitmix64 of a combination: nearby (seed, index) pairs give unrelated streams.
   uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
@@ -224,15 +237,7 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
         fail(t.program, ": ", why, " at step ", s + 1, "; the run is diverging: lower the learning rate (now ", o.lr,
              ")");
       if (o.clip > 0) optim::clip_grad_norm_(params, o.clip);
-      if (o.weight_decay > 0) {
-        NoGradGuard ng;
-        const float factor = float(1.0 - lr * o.weight_decay);
-        for (Tensor& p : decayed) {
-          if (!p.grad().defined()) continue;
-          float* d = p.data<float>();
-          for (int64_t i = 0, n = p.numel(); i < n; ++i) d[i] *= factor;
-        }
-      }
+      decay_parameters(decayed, lr, o.weight_decay);
       opt.step();
       loss_sum += step_loss;
       st.images += per_step;

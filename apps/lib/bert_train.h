@@ -62,6 +62,11 @@ double linear_warmup_decay(double lr, int64_t step, int64_t warmup_steps, int64_
 // transformers' Trainer leaves biases and LayerNorm weights out of weight decay.
 bool decays(const std::string& parameter_name);
 
+// p ← p·(1 − lr·wd) for every parameter that has a gradient: AdamW's decoupled decay, done
+// before an AdamW step built with weight_decay 0 so that only `params` (the decayed group) get it;
+// bit for bit what AdamW with weight_decay `weight_decay` does to them.
+void decay_parameters(const std::vector<Tensor>& params, double lr, double weight_decay);
+
 // What one micro-batch gives the loop: the mean loss over its samples (with a gradient) and the
 // accuracy's numerator and denominator (masked tokens right, or spans right).
 struct BatchLoss {

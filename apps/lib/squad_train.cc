@@ -22,6 +22,8 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/results.h"
+#include "framework/safetensors.h"
+#include "train/checkpoint.h"
 #include "models/bert.h"
 #include "models/bert_io.h"
 #include "ops/reduce.h"
@@ -33,7 +35,7 @@ namespace fs = std::filesystem;
 void add_squad_train_options(CLI::App& app, SquadTrainOptions& o) {
   add_bert_train_options(app, o.train, 5e-5);
   app.add_option("--data", o.data_path, "SQuAD JSON file (v1.1 or v2.0)")->required();
-  app.add_option("--init", o.init_dir, "start from this Hugging Face BERT directory (train_bert's output)");
+  app.add_option("--init", o.init_dir, "start from this Hugging Face BERT directory (train_bert's output) or a train_bert checkpoint.safetensors");
   app.add_option("--vocab", o.vocab_path, "WordPiece vocab.txt (default: --init's vocab.txt)");
   app.add_option("--split-by-article", o.split_fraction, "share of the file's articles trained on; the rest is held out")
       ->check(number_in(1e-9, 1 - 1e-9, "in (0, 1)"));
@@ -78,15 +80,41 @@ namespace {
 // The BERT weights of a train_bert (masked-LM) or transformers directory into a fresh QA model:
 // every bert.* tensor must be there (the pooler and the MLM head are not used); qa_outputs is
 // taken when the directory has it, else it keeps its seeded initialisation.
-void load_encoder(const std::string& dir, models::BertForQuestionAnswering& model) {
-  const models::BertCheckpoint ck = models::read_bert_checkpoint(dir);
+void load_encoder_weights(const nn::StateDict& weights, const std::string& source,
+                          models::BertForQuestionAnswering& model) {
   nn::StateDict want;
-  for (const auto& [name, t] : ck.weights)
+  for (const auto& [name, t] : weights)
     if (name.rfind("bert.pooler.", 0) != 0 && name.rfind("cls.", 0) != 0) want.insert(name, t);
   const nn::LoadResult lr = model.load_state_dict(want, /*strict=*/false);
   for (const std::string& m : lr.missing_keys)
-    if (m.rfind("qa_outputs.", 0) != 0) fail(ck.weights_path, " has no tensor '", m, "' (a BERT encoder needs it)");
-  for (const std::string& u : lr.unexpected_keys) fail(ck.weights_path, " has a tensor '", u, "' that BERT does not have");
+    if (m.rfind("qa_outputs.", 0) != 0) fail(source, " has no tensor '", m, "' (a BERT encoder needs it)");
+  for (const std::string& u : lr.unexpected_keys) fail(source, " has a tensor '", u, "' that BERT does not have");
+}
+
+bool is_file(const std::string& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// A train_bert checkpoint.safetensors (a run stopped before its end): the model's size is its
+// "config" metadata, the weights its "model." tensors.
+models::BertConfig checkpoint_config(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find("config");
+  if (it == f.metadata.end() || f.metadata.count("format_run") == 0 || f.metadata.at("format_run") != "train_bert")
+    fail(path, ": --init takes a Hugging Face directory or a train_bert checkpoint.safetensors, and this file is "
+               "neither (no train_bert 'config' metadata)");
+  return models::parse_bert_config(it->second, path + " (config metadata)");
+}
+
+void load_encoder(const std::string& init, const models::BertConfig& c, models::BertForQuestionAnswering& model) {
+  if (is_file(init)) {
+    models::BertForMaskedLM mlm(c);
+    train::load_weights(init, mlm);
+    return load_encoder_weights(mlm.state_dict(), init, model);
+  }
+  const models::BertCheckpoint ck = models::read_bert_checkpoint(init);
+  load_encoder_weights(ck.weights, ck.weights_path, model);
 }
 
 struct Window {
@@ -102,6 +130,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   set_num_threads(o.train.threads);
   if (o.vocab_path.empty()) {
     if (o.init_dir.empty()) fail("--vocab is required without --init (the vocabulary of the new model)");
+    if (is_file(o.init_dir)) fail("--vocab is required with a checkpoint file as --init (", o.init_dir, ")");
     o.vocab_path = (fs::path(o.init_dir) / "vocab.txt").string();
   }
   const data::WordPieceTokenizer tok = data::WordPieceTokenizer::from_file(o.vocab_path);
@@ -109,9 +138,10 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   if (!o.init_dir.empty()) {
     if (!o.train.config_path.empty() || !o.train.preset.empty())
       fail("--init ", o.init_dir, " sets the model size; leave out --config and --preset");
-    config = models::load_bert_config((fs::path(o.init_dir) / "config.json").string());
+    config = is_file(o.init_dir) ? checkpoint_config(o.init_dir)
+                                 : models::load_bert_config((fs::path(o.init_dir) / "config.json").string());
     if (config.vocab_size != tok.size())
-      fail(o.init_dir, "/config.json has vocab_size ", config.vocab_size, " but ", o.vocab_path, " has ", tok.size(),
+      fail(o.init_dir, " has vocab_size ", config.vocab_size, " but ", o.vocab_path, " has ", tok.size(),
            " tokens: the vocabulary does not match the checkpoint");
   } else {
     config = bert_config_from(o.train, tok.size(), "mini");
@@ -152,7 +182,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
       if (int64_t(heldout_w.size()) < o.train.eval_samples) heldout_w.push_back(window_of(f));
 
   models::BertForQuestionAnswering model(config, false, mix_seed(o.train.seed, 0x9A));
-  if (!o.init_dir.empty()) load_encoder(o.init_dir, model);
+  if (!o.init_dir.empty()) load_encoder(o.init_dir, config, model);
   const int64_t S = o.max_seq_length;
 
   // transformers' loss: (CE(start) + CE(end)) / 2 over the windows; an answer outside the window

@@ -19,7 +19,9 @@ namespace finch::apps {
 
 struct SquadTrainOptions {
   BertTrainOptions train;
-  std::string data_path, init_dir, vocab_path;  // vocab_path empty: init_dir/vocab.txt
+  // init_dir: a Hugging Face directory (train_bert's output) or a train_bert
+  // checkpoint.safetensors (then vocab_path is required); vocab_path empty: init_dir/vocab.txt.
+  std::string data_path, init_dir, vocab_path;
   double split_fraction = 0.8;                  // share of the articles trained on
   uint64_t split_seed = 0;
   int64_t max_seq_length = 384, doc_stride = 128, max_query_length = 64;
