@@ -61,7 +61,7 @@ class BertMLM(nn.Module):
     def __init__(self):
         super().__init__()
         H = a.hidden
-        self.word, self.pos, self.type = nn.Embedding(a.vocab, H), nn.Embedding(512, H), nn.Embedding(2, H)
+        self.word, self.pos, self.tok_type = nn.Embedding(a.vocab, H), nn.Embedding(512, H), nn.Embedding(2, H)
         self.ln = nn.LayerNorm(H, eps=1e-12)
         self.drop = nn.Dropout(0.1)
         self.layers = nn.ModuleList(Layer() for _ in range(a.layers))
@@ -70,7 +70,7 @@ class BertMLM(nn.Module):
 
     def forward(self, ids, attn, positions, labels):
         B, S = ids.shape
-        x = self.word(ids) + self.pos.weight[:S] + self.type.weight[0]
+        x = self.word(ids) + self.pos.weight[:S] + self.tok_type.weight[0]
         x = self.drop(self.ln(x))
         mask = (1.0 - attn[:, None, None, :].float()) * torch.finfo(torch.float32).min
         for layer in self.layers:
