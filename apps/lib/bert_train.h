@@ -1,0 +1,123 @@
+// The optimizer-step loop shared by train_bert (masked-LM pretraining) and train_squad
+// (question-answering fine-tuning): AdamW with transformers' decoupled weight decay (none on
+// biases and LayerNorm), linear warm-up then linear decay, gradient clipping and accumulation,
+// with train_cifar's result files from the training library (train/): progress bars, an
+// interval row per --log-every steps in metrics.csv, checkpoint.safetensors after each interval
+// for a bit-exact --resume, the divergence guard, summary.json and report.html.
+//
+// One "epoch" of train/'s history is one interval of --log-every optimizer steps here, since
+// BERT runs are measured in steps: the rows, checkpoints and report curves count intervals.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/nn/module.h"
+#include "framework/random.h"
+#include "models/bert_config.h"
+#include "train/checkpoint.h"
+#include "train/loop.h"
+
+namespace CLI {
+class App;
+}
+
+namespace finch::apps {
+
+struct BertTrainOptions {
+  std::string out_dir, resume;
+  std::string config_path, preset;  // model size (train_bert; train_squad without --init)
+  int threads = 0;                   // 0: all cores
+  uint64_t seed = 0;
+  int64_t batch_size = 32, accum = 1;
+  int64_t steps = 0;                 // optimizer steps; 0: epochs over the training samples
+  double epochs = 1;
+  int64_t log_every = 50;            // optimizer steps per metrics row and checkpoint
+  int64_t stop_after = 0;            // > 0: stop after this many intervals in this call (resume later)
+  double lr = 1e-4, weight_decay = 0.01, warmup_ratio = 0.1, clip = 1.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // transformers' AdamW defaults
+  int64_t eval_samples = 256;        // held-out samples scored after each interval
+  bool quiet = false;                // no progress bars (tests)
+};
+
+// The options above as flags (--out, --resume, --config, --preset, --threads, --seed, ...).
+void add_bert_train_options(CLI::App& app, BertTrainOptions& o, double default_lr);
+// One sentence for the first option out of range.
+void validate(const BertTrainOptions& o);
+
+// --config FILE (a Hugging Face config.json) or --preset mini|small|base with `vocab_size`;
+// both or neither given: preset `fallback`. mini = 4 × 256, 4 heads, 1024; small = 4 × 512,
+// 8 heads, 2048; base = 12 × 768, 12 heads, 3072 (Turc et al. 2019's sizes).
+models::BertConfig bert_config_from(const BertTrainOptions& o, int64_t vocab_size, const std::string& fallback);
+
+// transformers' get_linear_schedule_with_warmup at optimizer step `step` (0-based, as its
+// scheduler has stepped `step` times): lr·step/warmup during the warm-up, then
+// lr·(total − step)/(total − warmup), never below 0.
+double linear_warmup_decay(double lr, int64_t step, int64_t warmup_steps, int64_t total_steps);
+
+// transformers' Trainer leaves biases and LayerNorm weights out of weight decay.
+bool decays(const std::string& parameter_name);
+
+// p ← p·(1 − lr·wd) for every parameter that has a gradient: AdamW's decoupled decay, done
+// before an AdamW step built with weight_decay 0 so that only `params` (the decayed group) get it;
+// bit for bit what AdamW with weight_decay `weight_decay` does to them.
+void decay_parameters(const std::vector<Tensor>& params, double lr, double weight_decay);
+
+// What one micro-batch gives the loop: the mean loss over its samples (with a gradient) and the
+// accuracy's numerator and denominator (masked tokens right, or spans right).
+struct BatchLoss {
+  Tensor loss;
+  double correct = 0, counted = 0;
+};
+
+struct BertTask {
+  std::string program;  // names the run in progress lines and errors ("train_bert")
+  nn::Module* model = nullptr;
+  Generator* dropout_gen = nullptr;  // reseeded before every step, so resumed steps repeat
+  int64_t train_size = 0;            // training samples
+  // The loss of training samples `samples`; `seed` seeds everything random in the batch (masks).
+  std::function<BatchLoss(const std::vector<int64_t>& samples, uint64_t seed)> batch;
+  // Held-out loss and accuracy (count = samples), run in eval mode without gradients.
+  std::function<train::EvalResult()> evaluate;
+  train::Metadata tags;  // checkpoint metadata that a --resume must match
+};
+
+struct BertTrainResult {
+  train::TrainState state;
+  int64_t total_steps = 0, steps_done = 0, warmup_steps = 0;
+  bool finished = false;  // every step of the schedule ran (not stopped by --stop-after)
+};
+
+// Runs (or resumes, o.resume) the schedule, writing checkpoint.safetensors and metrics.csv into
+// o.out_dir after each interval. Problems are finch::Error sentences.
+BertTrainResult run_bert_training(const BertTask& task, const BertTrainOptions& o);
+
+// The training part of summary.json: steps, throughput (sequences/s), the last interval's
+// figures and the hyper-parameters.
+nlohmann::json bert_train_summary(const BertTrainResult& r, const BertTrainOptions& o);
+
+// report.html with the lr curve of the schedule.
+void write_bert_report(const std::string& path, const nlohmann::json& summary, const BertTrainResult& r,
+                       const BertTrainOptions& o);
+
+// The position in the training stream of sample `q`: the samples of pass e = q / n in the order
+// of a permutation seeded by (seed, e) (deterministic, so a resumed run draws what it would have).
+class SampleStream {
+ public:
+  SampleStream(int64_t n, uint64_t seed) : n_(n), seed_(seed) {}
+  int64_t at(int64_t q);
+
+ private:
+  int64_t n_;
+  uint64_t seed_;
+  int64_t pass_ = -1;
+  std::vector<int64_t> order_;
+};
+
+uint64_t mix_seed(uint64_t a, uint64_t b);
+
+}  // namespace finch::apps

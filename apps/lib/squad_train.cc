@@ -1,0 +1,330 @@
+// train_squad: the article split, QA batches, fine-tuning and held-out EM/F1 (squad_train.h).
+#include "apps/lib/squad_train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/lib/train_options.h"
+#include "apps/lib/version.h"
+#include "autograd/functional.h"
+#include "data/squad_eval.h"
+#include "data/squad_features.h"
+#include "data/wordpiece.h"
+#include "framework/atomic_file.h"
+#include "framework/error.h"
+#include "framework/grad_mode.h"
+#include "framework/parallel.h"
+#include "framework/results.h"
+#include "framework/safetensors.h"
+#include "train/checkpoint.h"
+#include "models/bert.h"
+#include "models/bert_io.h"
+#include "ops/reduce.h"
+
+namespace finch::apps {
+
+namespace fs = std::filesystem;
+
+void add_squad_train_options(CLI::App& app, SquadTrainOptions& o) {
+  add_bert_train_options(app, o.train, 5e-5);
+  app.add_option("--data", o.data_path, "SQuAD JSON file (v1.1 or v2.0)")->required();
+  app.add_option("--init", o.init_dir, "start from this Hugging Face BERT directory (train_bert's output) or a train_bert checkpoint.safetensors");
+  app.add_option("--vocab", o.vocab_path, "WordPiece vocab.txt (default: --init's vocab.txt)");
+  app.add_option("--split-by-article", o.split_fraction, "share of the file's articles trained on; the rest is held out")
+      ->check(number_in(1e-9, 1 - 1e-9, "in (0, 1)"));
+  app.add_option("--split-seed", o.split_seed, "seed of the article split");
+  app.add_option("--max-seq-length", o.max_seq_length, "tokens per window")->check(CLI::Range(int64_t(8), int64_t(4096)));
+  app.add_option("--doc-stride", o.doc_stride, "tokens shared by consecutive windows")
+      ->check(CLI::Range(int64_t(0), int64_t(4096)));
+  app.add_option("--max-query-length", o.max_query_length, "question tokens kept")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  app.add_option("--n-best", o.n_best, "start/end candidates per window")->check(CLI::Range(int64_t(1), int64_t(1000)));
+  app.add_option("--max-answer-length", o.max_answer_length, "longest answer in tokens")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  app.add_option("--eval-batch-size", o.eval_batch_size, "windows per forward pass when scoring")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  app.add_option("--eval-limit", o.eval_limit, "score only the first N held-out questions (0: all)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
+  app.add_option("--predictions", o.predictions_path, "predictions file (default: OUT/predictions.json)");
+}
+
+std::vector<bool> split_by_article(const std::vector<data::SquadExample>& examples, double fraction, uint64_t seed) {
+  if (!(fraction > 0 && fraction < 1)) fail("--split-by-article should be a fraction in (0, 1), found ", fraction);
+  std::vector<std::string> titles;
+  std::map<std::string, size_t> index;
+  for (const auto& ex : examples)
+    if (index.emplace(ex.title, titles.size()).second) titles.push_back(ex.title);
+  const size_t n = titles.size();
+  if (n < 2) fail("--split-by-article needs at least two articles, the file has ", n);
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  Generator g(seed);
+  for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[size_t(g.below(uint64_t(i + 1)))]);
+  const size_t k = std::clamp<size_t>(size_t(std::llround(fraction * double(n))), 1, n - 1);
+  std::vector<bool> article_train(n, false);
+  for (size_t i = 0; i < k; ++i) article_train[order[i]] = true;
+  std::vector<bool> train(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) train[i] = article_train[index.at(examples[i].title)];
+  return train;
+}
+
+namespace {
+
+// The BERT weights of a train_bert (masked-LM) or transformers directory into a fresh QA model:
+// every bert.* tensor must be there (the pooler and the MLM head are not used); qa_outputs is
+// taken when the directory has it, else it keeps its seeded initialisation.
+void load_encoder_weights(const nn::StateDict& weights, const std::string& source,
+                          models::BertForQuestionAnswering& model) {
+  nn::StateDict want;
+  for (const auto& [name, t] : weights)
+    if (name.rfind("bert.pooler.", 0) != 0 && name.rfind("cls.", 0) != 0) want.insert(name, t);
+  const nn::LoadResult lr = model.load_state_dict(want, /*strict=*/false);
+  for (const std::string& m : lr.missing_keys)
+    if (m.rfind("qa_outputs.", 0) != 0) fail(source, " has no tensor '", m, "' (a BERT encoder needs it)");
+  for (const std::string& u : lr.unexpected_keys) fail(source, " has a tensor '", u, "' that BERT does not have");
+}
+
+bool is_file(const std::string& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// A train_bert checkpoint.safetensors (a run stopped before its end): the model's size is its
+// "config" metadata, the weights its "model." tensors.
+models::BertConfig checkpoint_config(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find("config");
+  if (it == f.metadata.end() || f.metadata.count("format_run") == 0 || f.metadata.at("format_run") != "train_bert")
+    fail(path, ": --init takes a Hugging Face directory or a train_bert checkpoint.safetensors, and this file is "
+               "neither (no train_bert 'config' metadata)");
+  return models::parse_bert_config(it->second, path + " (config metadata)");
+}
+
+void load_encoder(const std::string& init, const models::BertConfig& c, models::BertForQuestionAnswering& model) {
+  if (is_file(init)) {
+    models::BertForMaskedLM mlm(c);
+    train::load_weights(init, mlm);
+    return load_encoder_weights(mlm.state_dict(), init, model);
+  }
+  const models::BertCheckpoint ck = models::read_bert_checkpoint(init);
+  load_encoder_weights(ck.weights, ck.weights_path, model);
+}
+
+struct Window {
+  std::vector<int64_t> ids, types, mask;
+  int64_t start = 0, end = 0;
+};
+
+}  // namespace
+
+int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate(o.train);
+  set_num_threads(o.train.threads);
+  if (o.vocab_path.empty()) {
+    if (o.init_dir.empty()) fail("--vocab is required without --init (the vocabulary of the new model)");
+    if (is_file(o.init_dir)) fail("--vocab is required with a checkpoint file as --init (", o.init_dir, ")");
+    o.vocab_path = (fs::path(o.init_dir) / "vocab.txt").string();
+  }
+  const data::WordPieceTokenizer tok = data::WordPieceTokenizer::from_file(o.vocab_path);
+  models::BertConfig config;
+  if (!o.init_dir.empty()) {
+    if (!o.train.config_path.empty() || !o.train.preset.empty())
+      fail("--init ", o.init_dir, " sets the model size; leave out --config and --preset");
+    config = is_file(o.init_dir) ? checkpoint_config(o.init_dir)
+                                 : models::load_bert_config((fs::path(o.init_dir) / "config.json").string());
+    if (config.vocab_size != tok.size())
+      fail(o.init_dir, " has vocab_size ", config.vocab_size, " but ", o.vocab_path, " has ", tok.size(),
+           " tokens: the vocabulary does not match the checkpoint");
+  } else {
+    config = bert_config_from(o.train, tok.size(), "mini");
+  }
+  if (o.max_seq_length > config.max_position_embeddings)
+    fail("--max-seq-length ", o.max_seq_length, " is longer than the model's max_position_embeddings (",
+         config.max_position_embeddings, ")");
+  data::SquadFeatureOptions fo;
+  fo.max_seq_length = o.max_seq_length, fo.doc_stride = o.doc_stride, fo.max_query_length = o.max_query_length;
+  data::validate(fo);
+
+  const std::vector<data::SquadExample> examples = data::read_squad(o.data_path);
+  const std::vector<bool> is_train = split_by_article(examples, o.split_fraction, o.split_seed);
+  std::vector<size_t> train_ex, test_ex;
+  for (size_t i = 0; i < examples.size(); ++i) (is_train[i] ? train_ex : test_ex).push_back(i);
+  if (o.eval_limit > 0 && int64_t(test_ex.size()) > o.eval_limit) test_ex.resize(size_t(o.eval_limit));
+  bool version_2 = false;
+  for (const auto& ex : examples) version_2 = version_2 || ex.is_impossible;
+
+  // Features of every example, made in parallel, kept in example order.
+  std::vector<std::vector<data::SquadFeature>> feats(examples.size());
+  parallel_for(0, int64_t(examples.size()), 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) feats[size_t(i)] = data::make_squad_features(examples[size_t(i)], i, tok, fo);
+  });
+  auto window_of = [](const data::SquadFeature& f) {
+    Window w;
+    w.ids.assign(f.input_ids.begin(), f.input_ids.end());
+    w.types.assign(f.token_type_ids.begin(), f.token_type_ids.end());
+    w.mask.assign(f.attention_mask.begin(), f.attention_mask.end());
+    w.start = f.start_position, w.end = f.end_position;
+    return w;
+  };
+  std::vector<Window> train_w, heldout_w;
+  for (size_t i : train_ex)
+    for (const auto& f : feats[i]) train_w.push_back(window_of(f));
+  for (size_t i : test_ex)
+    for (const auto& f : feats[i])
+      if (int64_t(heldout_w.size()) < o.train.eval_samples) heldout_w.push_back(window_of(f));
+
+  models::BertForQuestionAnswering model(config, false, mix_seed(o.train.seed, 0x9A));
+  if (!o.init_dir.empty()) load_encoder(o.init_dir, config, model);
+  const int64_t S = o.max_seq_length;
+
+  // transformers' loss: (CE(start) + CE(end)) / 2 over the windows; an answer outside the window
+  // points at [CLS] (position 0), as the features already say.
+  auto qa_loss = [&](const std::vector<const Window*>& rows, BatchLoss& out) {
+    const int64_t B = int64_t(rows.size());
+    std::vector<int64_t> ids, types, mask, st, en;
+    for (const Window* w : rows) {
+      ids.insert(ids.end(), w->ids.begin(), w->ids.end());
+      types.insert(types.end(), w->types.begin(), w->types.end());
+      mask.insert(mask.end(), w->mask.begin(), w->mask.end());
+      st.push_back(w->start), en.push_back(w->end);
+    }
+    const auto qo = model.forward(from_vector(ids, {B, S}), from_vector(mask, {B, S}), from_vector(types, {B, S}));
+    out.loss = (cross_entropy(qo.start_logits, from_vector(st, {B})) + cross_entropy(qo.end_logits, from_vector(en, {B}))) *
+               0.5;
+    const auto ps = ops::argmax(qo.start_logits.detach(), 1).to_vector<int64_t>();
+    const auto pe = ops::argmax(qo.end_logits.detach(), 1).to_vector<int64_t>();
+    for (int64_t b = 0; b < B; ++b) out.correct += ps[size_t(b)] == st[size_t(b)] && pe[size_t(b)] == en[size_t(b)];
+    out.counted += double(B);
+  };
+
+  BertTask task;
+  task.program = "train_squad";
+  task.model = &model;
+  task.dropout_gen = model.bert->dropout_gen.get();
+  task.train_size = int64_t(train_w.size());
+  task.batch = [&](const std::vector<int64_t>& samples, uint64_t) {
+    std::vector<const Window*> rows;
+    for (int64_t s : samples) rows.push_back(&train_w[size_t(s)]);
+    BatchLoss bl;
+    qa_loss(rows, bl);
+    return bl;
+  };
+  if (!heldout_w.empty())
+    task.evaluate = [&] {
+      double loss_sum = 0, correct = 0, counted = 0;
+      for (size_t b0 = 0; b0 < heldout_w.size(); b0 += size_t(o.eval_batch_size)) {
+        std::vector<const Window*> rows;
+        for (size_t i = b0; i < std::min(heldout_w.size(), b0 + size_t(o.eval_batch_size)); ++i)
+          rows.push_back(&heldout_w[i]);
+        BatchLoss bl;
+        qa_loss(rows, bl);
+        loss_sum += bl.loss.item() * bl.counted;
+        correct += bl.correct;
+        counted += bl.counted;
+      }
+      train::EvalResult r;
+      r.count = int64_t(counted);
+      r.loss = loss_sum / counted;
+      r.accuracy = correct / counted;
+      return r;
+    };
+  task.tags = {{"format_run", "train_squad"},
+               {"config", models::bert_config_json(config)},
+               {"data", fs::path(o.data_path).filename().string()},
+               {"split", std::to_string(o.split_fraction) + "/" + std::to_string(o.split_seed)},
+               {"init", o.init_dir},
+               {"max_seq_length", std::to_string(S)},
+               {"doc_stride", std::to_string(o.doc_stride)},
+               {"train_windows", std::to_string(train_w.size())}};
+  if (!o.train.quiet)
+    std::cerr << "train_squad: BERT " << config.num_hidden_layers << " x " << config.hidden_size << " ("
+              << model.num_parameters() << " parameters, " << (o.init_dir.empty() ? "random init" : "from " + o.init_dir)
+              << "), " << train_ex.size() << " training questions (" << train_w.size() << " windows of " << S << "), "
+              << test_ex.size() << " held-out, batch " << o.train.batch_size << " x " << o.train.accum << ", lr "
+              << o.train.lr << ", " << get_num_threads() << " threads\n";
+  const BertTrainResult r = run_bert_training(task, o.train);
+
+  // Held-out EM/F1: every window of each held-out question, decoded as infer_squad does.
+  const auto te0 = std::chrono::steady_clock::now();
+  data::SquadDecodeOptions dopt;
+  dopt.n_best = o.n_best, dopt.max_answer_length = o.max_answer_length, dopt.version_2 = version_2;
+  std::map<std::string, std::string> predictions;
+  nlohmann::ordered_json answers = nlohmann::ordered_json::object();
+  std::vector<data::SquadExample> scored;
+  {
+    NoGradGuard ng;
+    model.eval();
+    for (size_t i : test_ex) {
+      const auto& fs_ = feats[i];
+      std::vector<std::vector<float>> starts(fs_.size()), ends(fs_.size());
+      for (size_t b0 = 0; b0 < fs_.size(); b0 += size_t(o.eval_batch_size)) {
+        const size_t b1 = std::min(fs_.size(), b0 + size_t(o.eval_batch_size));
+        std::vector<int64_t> ids, types, mask;
+        for (size_t f = b0; f < b1; ++f) {
+          ids.insert(ids.end(), fs_[f].input_ids.begin(), fs_[f].input_ids.end());
+          types.insert(types.end(), fs_[f].token_type_ids.begin(), fs_[f].token_type_ids.end());
+          mask.insert(mask.end(), fs_[f].attention_mask.begin(), fs_[f].attention_mask.end());
+        }
+        const int64_t B = int64_t(b1 - b0);
+        const auto qo = model.forward(from_vector(ids, {B, S}), from_vector(mask, {B, S}), from_vector(types, {B, S}));
+        const auto st = qo.start_logits.contiguous().to_vector<float>(), en = qo.end_logits.contiguous().to_vector<float>();
+        for (size_t f = b0; f < b1; ++f) {
+          const auto off = ptrdiff_t((f - b0) * size_t(S));
+          starts[f].assign(st.begin() + off, st.begin() + off + S);
+          ends[f].assign(en.begin() + off, en.begin() + off + S);
+        }
+      }
+      std::vector<data::SquadFeatureLogits> fl;
+      for (size_t f = 0; f < fs_.size(); ++f) fl.push_back({fs_[f].offsets, starts[f], ends[f]});
+      std::string answer = data::decode_squad_answer(examples[i].context, fl, dopt);
+      answers[examples[i].id] = answer;
+      predictions[examples[i].id] = std::move(answer);
+      scored.push_back(examples[i]);
+    }
+  }
+  const data::SquadScore score = data::evaluate_squad(scored, predictions, version_2);
+  const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
+
+  const std::string out = o.train.out_dir + "/";
+  models::save_bert(o.train.out_dir, config, model);
+  if (fs::absolute(o.vocab_path) != fs::absolute(out + "vocab.txt"))
+    fs::copy_file(o.vocab_path, out + "vocab.txt", fs::copy_options::overwrite_existing);
+  const std::string pred_path = o.predictions_path.empty() ? out + "predictions.json" : o.predictions_path;
+  write_file_atomically(pred_path, answers.dump(1) + "\n");
+  nlohmann::json s = bert_train_summary(r, o.train);
+  s["model"] = "BertForQuestionAnswering";
+  s["dataset"] = fs::path(o.data_path).filename().string();
+  s["init"] = o.init_dir.empty() ? "random" : o.init_dir;
+  s["parameters"] = model.num_parameters();
+  s["split"] = {{"by_article", o.split_fraction}, {"seed", o.split_seed}};
+  s["train_questions"] = int64_t(train_ex.size());
+  s["train_samples"] = int64_t(train_w.size());
+  s["test_questions"] = int64_t(test_ex.size());
+  s["exact_match"] = score.exact;
+  s["f1"] = score.f1;
+  s["test_accuracy"] = score.exact / 100.0;  // the report's headline: EM as a fraction
+  s["eval_seconds"] = train::round_significant(eval_s);
+  s["max_seq_length"] = S;
+  s["doc_stride"] = o.doc_stride;
+  s["config"] = nlohmann::json::parse(models::bert_config_json(config));
+  s["finch_version"] = finch_version();
+  s["command_line"] = command_line;
+  s["wall_seconds"] =
+      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  write_json_file(out + "summary.json", s);
+  write_bert_report(out + "report.html", s, r, o.train);
+  std::printf("train_squad: %lld of %lld steps; held-out %lld questions: EM %.2f F1 %.2f; model: %s\n",
+              static_cast<long long>(r.steps_done), static_cast<long long>(r.total_steps),
+              static_cast<long long>(score.total), score.exact, score.f1, o.train.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace finch::apps

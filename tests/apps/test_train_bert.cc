@@ -1,0 +1,396 @@
+// train_bert and train_squad: masking rules and statistics, whole-word groups, packing, the
+// schedule and AdamW's decay groups, the article split, and both programs end to end on a tiny
+// generated vocabulary, corpus and SQuAD file (loss falls, --resume equals an uninterrupted run
+// bit for bit, the directories load, bad input is one sentence).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/lib/bert_train.h"
+#include "apps/lib/squad_train.h"
+#include "autograd/optim/adam.h"
+#include "data/mlm.h"
+#include "data/wordpiece.h"
+#include "framework/safetensors.h"
+#include "models/bert_io.h"
+#include "tests/apps/app_test_util.h"
+#include "tests/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace finch;
+using namespace finch::test;
+
+namespace {
+
+const std::vector<std::string> kWords = {"the", "a", "of", "in", "river", "city", "king", "was", "built", "by",
+                                         "who", "what", "when", "where", "is", "name", "year", "north", "south",
+                                         "bridge", "stone", "old", "new", "castle", "people", "lived", "there",
+                                         "after", "war", "and", "to", "it", "on", "for", "with", "from", "town"};
+
+std::vector<std::string> vocab_tokens() {
+  std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  v.insert(v.end(), kWords.begin(), kWords.end());
+  for (char c = '0'; c <= '9'; ++c) v.push_back(std::string(1, c));
+  for (char c = 'a'; c <= 'z'; ++c) v.push_back(std::string(1, c));
+  for (char c = 'a'; c <= 'z'; ++c) v.push_back("##" + std::string(1, c));
+  for (const char* p : {".", ",", "?", "'"}) v.push_back(p);
+  return v;  // 108 tokens
+}
+
+data::MlmVocab tiny_vocab() { return data::MlmVocab::from(data::WordPieceTokenizer::from_tokens(vocab_tokens())); }
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream f(path);
+  for (const auto& l : lines) f << l << "\n";
+}
+
+const char* kTinyConfig =
+    R"({"model_type": "bert", "vocab_size": 108, "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
+        "type_vocab_size": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "layer_norm_eps": 1e-12})";
+
+// A corpus with a pattern to learn: short sentences from a small grammar.
+std::string corpus(int sentences, uint64_t seed) {
+  Generator g(seed);
+  const std::vector<std::string> subj = {"the king", "the people", "the town", "a city"}, verb = {"was built", "lived"},
+                                 place = {"on the river", "in the north", "by the bridge", "after the war"};
+  std::string s;
+  for (int i = 0; i < sentences; ++i)
+    s += subj[g.below(subj.size())] + " " + verb[g.below(verb.size())] + " " + place[g.below(place.size())] + ". ";
+  return s;
+}
+
+nlohmann::json squad_json() {
+  nlohmann::json data = nlohmann::json::array();
+  const std::vector<std::string> places = {"river", "north", "south", "bridge", "castle", "town"};
+  int id = 0;
+  for (int a = 0; a < 6; ++a) {
+    const std::string place = places[size_t(a)];
+    const std::string ctx = "the old " + place + " was built in 12" + std::to_string(a) + "4 by the king. people lived "
+                            "there after the war, and the town grew on the " + place + ".";
+    nlohmann::json qas = nlohmann::json::array();
+    for (const auto& [q, ans] : std::vector<std::pair<std::string, std::string>>{
+             {"when was the old " + place + " built?", "12" + std::to_string(a) + "4"},
+             {"who built the old " + place + "?", "the king"},
+             {"when did people live there?", "after the war"}})
+      qas.push_back({{"id", "q" + std::to_string(id++)},
+                     {"question", q},
+                     {"answers", {{{"text", ans}, {"answer_start", ctx.find(ans)}}}}});
+    data.push_back({{"title", "article" + std::to_string(a)}, {"paragraphs", {{{"context", ctx}, {"qas", qas}}}}});
+  }
+  return {{"version", "1.1"}, {"data", data}};
+}
+
+void expect_one_sentence(const RunResult& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
+std::vector<double> csv_column(const std::string& path, const std::string& name) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  std::vector<std::string> head;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) head.push_back(c);
+  const size_t k = size_t(std::find(head.begin(), head.end(), name) - head.begin());
+  std::vector<double> out;
+  while (std::getline(f, line)) {
+    std::stringstream ls(line);
+    std::string c;
+    for (size_t i = 0; i <= k; ++i) std::getline(ls, c, ',');
+    out.push_back(std::stod(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(BertMasking, StatisticsAndRules) {
+  const data::MlmVocab v = tiny_vocab();
+  data::MlmOptions o;
+  Generator g(7);
+  int64_t candidates = 0, selected = 0, masked = 0, random = 0, kept = 0;
+  for (int n = 0; n < 400; ++n) {
+    std::vector<int32_t> ids = {v.cls};
+    for (int i = 0; i < 100; ++i) ids.push_back(int32_t(5 + g.below(uint64_t(v.size - 5))));
+    ids.push_back(v.sep);
+    for (int i = 0; i < 10; ++i) ids.push_back(v.pad);
+    const auto ex = data::mask_tokens(ids, v, o, g);
+    ASSERT_EQ(ex.input_ids.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const bool special = ids[i] == v.cls || ids[i] == v.sep || ids[i] == v.pad;
+      if (special) {
+        EXPECT_EQ(ex.labels[i], -100);
+        EXPECT_EQ(ex.input_ids[i], ids[i]);
+        continue;
+      }
+      ++candidates;
+      if (ex.labels[i] == -100) {
+        EXPECT_EQ(ex.input_ids[i], ids[i]);
+        continue;
+      }
+      ++selected;
+      EXPECT_EQ(ex.labels[i], ids[i]);
+      if (ex.input_ids[i] == v.mask) ++masked;
+      else if (ex.input_ids[i] == ids[i]) ++kept;
+      else {
+        ++random;
+        EXPECT_GE(ex.input_ids[i], 5);  // never a special token (ids 0-4 here)
+      }
+    }
+  }
+  const double sel = double(selected) / double(candidates);
+  EXPECT_NEAR(sel, 0.15, 0.006) << selected << " of " << candidates;  // ~6000 of 40000: sd 0.0018
+  // A random draw equal to the original counts as kept (1 in 103 of the random ones).
+  EXPECT_NEAR(double(masked) / double(selected), 0.8, 0.015);
+  EXPECT_NEAR(double(random) / double(selected), 0.1, 0.012);
+  EXPECT_NEAR(double(kept) / double(selected), 0.1, 0.012);
+  // Seeded: the same generator state gives the same masks.
+  Generator a(3), b(3);
+  std::vector<int32_t> ids(50, 10);
+  EXPECT_EQ(data::mask_tokens(ids, v, o, a).input_ids, data::mask_tokens(ids, v, o, b).input_ids);
+}
+
+TEST(BertMasking, WholeWordGroupsAreSelectedTogether) {
+  const auto tok = data::WordPieceTokenizer::from_tokens(vocab_tokens());
+  const data::MlmVocab v = data::MlmVocab::from(tok);
+  const auto id = [&](const char* t) { return tok.id(t); };
+  // [CLS] ##x river z ##a ##b [SEP] ##c k [PAD]: a leading "##" run is a word of its own, a
+  // [SEP] ends a word.
+  const std::vector<int32_t> ids = {v.cls, id("##x"), id("river"), id("z"), id("##a"), id("##b"),
+                                    v.sep, id("##c"),  id("k"),     v.pad};
+  EXPECT_EQ(data::word_groups(ids, v), (std::vector<int64_t>{-1, 0, 1, 2, 2, 2, -1, 3, 4, -1}));
+  data::MlmOptions o;
+  o.whole_word = true;
+  o.select_prob = 0.5;
+  Generator g(11);
+  int64_t words_selected = 0;
+  for (int n = 0; n < 300; ++n) {
+    const auto ex = data::mask_tokens(ids, v, o, g);
+    EXPECT_EQ(ex.labels[3] == -100, ex.labels[4] == -100);
+    EXPECT_EQ(ex.labels[4] == -100, ex.labels[5] == -100);
+    for (size_t i : {0, 6, 9}) EXPECT_EQ(ex.labels[i], -100);
+    words_selected += ex.labels[3] != -100;
+  }
+  EXPECT_GT(words_selected, 110);
+  EXPECT_LT(words_selected, 190);
+  EXPECT_THROW(data::mask_tokens({int32_t(v.size)}, v, o, g), Error);
+  o.mask_prob = 0.95;
+  EXPECT_THROW(o.validate(), Error);
+}
+
+TEST(BertMasking, PacksDocumentsIntoSequences) {
+  const data::MlmVocab v = tiny_vocab();
+  const auto seqs = data::pack_sequences({{10, 11, 12}, {}, {13, 14}}, 5, v);
+  // 10 11 12 [SEP] 13 14 in runs of 3.
+  ASSERT_EQ(seqs.size(), 2u);
+  EXPECT_EQ(seqs[0], (std::vector<int32_t>{v.cls, 10, 11, 12, v.sep}));
+  EXPECT_EQ(seqs[1], (std::vector<int32_t>{v.cls, v.sep, 13, 14, v.sep}));
+  EXPECT_EQ(data::pack_sequences({{10}}, 5, v)[0], (std::vector<int32_t>{v.cls, 10, v.sep, v.pad, v.pad}));
+  EXPECT_THROW(data::pack_sequences({{10}}, 2, v), Error);
+}
+
+TEST(BertTrainLoop, ScheduleAndDecayGroups) {
+  using apps::linear_warmup_decay;
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(1.0, 0, 10, 110), 0.0);  // transformers: lr 0 at step 0
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(1.0, 5, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(1.0, 10, 10, 110), 1.0);
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(1.0, 60, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(1.0, 110, 10, 110), 0.0);
+  EXPECT_DOUBLE_EQ(linear_warmup_decay(2.0, 0, 0, 4), 2.0);
+  EXPECT_TRUE(apps::decays("bert.encoder.layer.0.attention.self.query.weight"));
+  EXPECT_TRUE(apps::decays("bert.embeddings.word_embeddings.weight"));
+  EXPECT_FALSE(apps::decays("bert.encoder.layer.0.attention.self.query.bias"));
+  EXPECT_FALSE(apps::decays("bert.embeddings.LayerNorm.weight"));
+  EXPECT_FALSE(apps::decays("cls.predictions.bias"));
+}
+
+TEST(BertTrainLoop, GroupDecayEqualsAdamWBitForBit) {
+  // decay_parameters + AdamW(wd 0) is AdamW(wd) for the decayed group, over three steps.
+  Generator g(5);
+  Tensor p1 = randn({37}, g), p2 = p1.clone();
+  p1.set_requires_grad(true);
+  p2.set_requires_grad(true);
+  optim::AdamOptions with, without;
+  with.lr = without.lr = 1e-3;
+  with.weight_decay = 0.01;
+  optim::AdamW a({p1}, with), b({p2}, without);
+  for (int s = 0; s < 3; ++s) {
+    Tensor grad = randn({37}, g);
+    p1.set_grad(grad.clone());
+    p2.set_grad(grad.clone());
+    a.step();
+    apps::decay_parameters({p2}, b.lr(), 0.01);
+    b.step();
+  }
+  EXPECT_EQ(p1.to_vector<float>(), p2.to_vector<float>());
+}
+
+TEST(SquadSplit, ByArticleIsDeterministicAndDisjoint) {
+  const auto ex = data::parse_squad(squad_json().dump(), "tiny");
+  const auto a = apps::split_by_article(ex, 0.5, 3), b = apps::split_by_article(ex, 0.5, 3);
+  EXPECT_EQ(a, b);
+  std::set<std::string> train, test;
+  for (size_t i = 0; i < ex.size(); ++i) (a[i] ? train : test).insert(ex[i].title);
+  EXPECT_EQ(train.size(), 3u);
+  EXPECT_EQ(test.size(), 3u);
+  for (const auto& t : train) EXPECT_EQ(test.count(t), 0u) << t;
+  bool differs = false;  // another seed gives another split
+  for (uint64_t s = 4; s < 10 && !differs; ++s) differs = apps::split_by_article(ex, 0.5, s) != a;
+  EXPECT_TRUE(differs);
+  EXPECT_THROW(apps::split_by_article(ex, 1.0, 0), Error);
+  const auto one = data::parse_squad(
+      nlohmann::json{{"version", "1.1"}, {"data", {squad_json()["data"][0]}}}.dump(), "one");
+  EXPECT_THROW(apps::split_by_article(one, 0.8, 0), Error);
+}
+
+class TrainBert : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vocab_ = tmp_.file("vocab.txt");
+    write_lines(vocab_, vocab_tokens());
+    config_ = tmp_.file("config.json");
+    std::ofstream(config_) << kTinyConfig;
+    fs::create_directories(tmp_.file("texts/sub"));
+    std::ofstream(tmp_.file("texts/a.txt")) << corpus(150, 1);
+    std::ofstream(tmp_.file("texts/sub/b.txt")) << corpus(150, 2);
+    std::ofstream(tmp_.file("texts/skip.md")) << "not read";
+    squad_ = tmp_.file("squad.json");
+    std::ofstream(squad_) << squad_json().dump();
+  }
+  RunResult bert(const std::string& out, const std::string& args) {
+    return run_program("train_bert",
+                       "--vocab " + vocab_ + " --config " + config_ + " --text " + tmp_.file("texts") +
+                           " --squad-contexts " + squad_ + " --seq-len 32 --batch-size 8 --threads 1 --quiet --out " +
+                           tmp_.file(out) + " " + args,
+                       tmp_.path);
+  }
+  RunResult squad(const std::string& out, const std::string& args) {
+    return run_program("train_squad",
+                       "--data " + squad_ + " --split-by-article 0.5 --split-seed 1 --max-seq-length 48 "
+                       "--doc-stride 16 --max-query-length 12 --batch-size 4 --threads 1 --quiet --out " +
+                           tmp_.file(out) + " " + args,
+                       tmp_.path);
+  }
+  TempDir tmp_{"train_bert"};
+  std::string vocab_, config_, squad_;
+};
+
+TEST_F(TrainBert, LossFallsAndWritesAHuggingFaceDirectory) {
+  const auto r = bert("run", "--steps 60 --log-every 20 --lr 2e-3 --warmup-ratio 0.1 --eval-samples 8");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string out = tmp_.file("run");
+  for (const char* f : {"config.json", "vocab.txt", "model.safetensors", "checkpoint.safetensors", "metrics.csv",
+                        "summary.json", "report.html"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  const auto loss = csv_column(out + "/metrics.csv", "train_loss");
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_LT(loss.back(), loss.front() - 1.0) << loss.front() << " -> " << loss.back();
+  const auto s = nlohmann::json::parse(slurp(out + "/summary.json"));
+  EXPECT_EQ(s["steps_done"], 60);
+  EXPECT_GT(s["train_sequences_per_second"].get<double>(), 0);
+  EXPECT_GT(s["test_accuracy"].get<double>(), 0.05);  // a random guess over 108 tokens is ~0.01
+  const auto m = models::load_bert_for_masked_lm(out);
+  EXPECT_EQ(m->bert->config.hidden_size, 32);
+}
+
+TEST_F(TrainBert, ResumeEqualsAnUninterruptedRunBitForBit) {
+  const std::string args = "--steps 12 --log-every 3 --accum 2 --whole-word --eval-samples 4";
+  ASSERT_EQ(bert("full", args).code, 0);
+  const auto first = bert("split", args + " --stop-after 2");
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp_.file("split/summary.json")))["steps_done"], 6);
+  const auto second = bert("split", args + " --resume " + tmp_.file("split/checkpoint.safetensors"));
+  ASSERT_EQ(second.code, 0) << second.err;
+  const SafetensorsFile a = load_safetensors(tmp_.file("full/model.safetensors"));
+  const SafetensorsFile b = load_safetensors(tmp_.file("split/model.safetensors"));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : a.tensors)
+    EXPECT_EQ(t.contiguous().to_vector<float>(), b.at(name).contiguous().to_vector<float>()) << name;
+  EXPECT_EQ(csv_column(tmp_.file("full/metrics.csv"), "train_loss"), csv_column(tmp_.file("split/metrics.csv"), "train_loss"));
+  // A resume with other settings is refused.
+  expect_one_sentence(bert("split", "--steps 15 --log-every 3 --accum 2 --whole-word --resume " +
+                                        tmp_.file("split/checkpoint.safetensors")),
+                      "was written by another run");
+}
+
+TEST_F(TrainBert, SquadFineTunesFromPretrainedAndFromScratch) {
+  ASSERT_EQ(bert("pre", "--steps 6 --log-every 3 --eval-samples 4").code, 0);
+  const auto r = squad("qa", "--init " + tmp_.file("pre") + " --steps 8 --log-every 4 --lr 1e-3 --eval-samples 6");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("held-out 9 questions"), std::string::npos) << r.out;
+  const std::string out = tmp_.file("qa");
+  const auto s = nlohmann::json::parse(slurp(out + "/summary.json"));
+  EXPECT_EQ(s["train_questions"], 9);
+  EXPECT_EQ(s["test_questions"], 9);
+  EXPECT_GE(s["f1"].get<double>(), 0);
+  const auto preds = nlohmann::json::parse(slurp(out + "/predictions.json"));
+  EXPECT_EQ(preds.size(), 9u);
+  // The held-out questions are exactly those of the held-out articles.
+  const auto ex = data::parse_squad(squad_json().dump(), "tiny");
+  const auto split = apps::split_by_article(ex, 0.5, 1);
+  for (size_t i = 0; i < ex.size(); ++i) EXPECT_EQ(preds.contains(ex[i].id), !split[i]) << ex[i].id;
+  const auto qa = models::load_bert_for_question_answering(out);
+  EXPECT_EQ(qa->bert->config.num_hidden_layers, 2);
+  const auto inf = run_program("infer_squad", "--model " + out + " --data " + squad_ +
+                                                  " --max-seq-length 48 --doc-stride 16 --max-query-length 12 --threads 1",
+                               tmp_.path);
+  EXPECT_EQ(inf.code, 0) << inf.err;
+  // From a pretraining checkpoint (a run stopped early): the same encoder as the directory's.
+  const auto ck = squad("from_ckpt", "--init " + tmp_.file("pre/checkpoint.safetensors") + " --vocab " + vocab_ +
+                                         " --steps 1 --lr 1e-12 --warmup-ratio 1 --eval-limit 1");
+  ASSERT_EQ(ck.code, 0) << ck.err;
+  const SafetensorsFile pre = load_safetensors(tmp_.file("pre/model.safetensors"));
+  const SafetensorsFile from_ck = load_safetensors(tmp_.file("from_ckpt/model.safetensors"));
+  // Step 0 of a warm-up has lr 0, so the encoder is exactly the checkpoint's.
+  EXPECT_EQ(pre.at("bert.encoder.layer.1.output.dense.weight").to_vector<float>(),
+            from_ck.at("bert.encoder.layer.1.output.dense.weight").to_vector<float>());
+  expect_one_sentence(squad("z", "--init " + squad_ + " --vocab " + vocab_ + " --steps 1"), "squad.json");
+  // From random initialisation (a vocabulary and a size instead of --init).
+  const auto scratch = squad("scratch", "--vocab " + vocab_ + " --config " + config_ + " --steps 4 --log-every 2");
+  ASSERT_EQ(scratch.code, 0) << scratch.err;
+  EXPECT_TRUE(fs::exists(tmp_.file("scratch/model.safetensors")));
+}
+
+TEST_F(TrainBert, BadInputIsOneSentence) {
+  expect_one_sentence(bert("x", "--text " + tmp_.file("missing.txt") + " --steps 1"), "no such file or folder");
+  std::ofstream(tmp_.file("empty.txt")) << "  \n";
+  expect_one_sentence(run_program("train_bert", "--vocab " + vocab_ + " --text " + tmp_.file("empty.txt") +
+                                                    " --steps 1 --quiet --out " + tmp_.file("y"),
+                                  tmp_.path),
+                      "the file is empty");
+  expect_one_sentence(run_program("train_bert", "--vocab " + vocab_ + " --steps 1 --out " + tmp_.file("y"), tmp_.path),
+                      "no text to pretrain on");
+  std::ofstream(tmp_.file("bad.json")) << R"({"vocab_size": 108, "hidden_size": 30, "num_attention_heads": 4})";
+  expect_one_sentence(run_program("train_bert", "--vocab " + vocab_ + " --config " + tmp_.file("bad.json") + " --text " +
+                                                    tmp_.file("texts") + " --steps 1 --out " + tmp_.file("y"),
+                                  tmp_.path),
+                      "bad.json");
+  std::ofstream(tmp_.file("v.json")) << R"({"vocab_size": 30522, "hidden_size": 32, "num_attention_heads": 2})";
+  expect_one_sentence(run_program("train_bert", "--vocab " + vocab_ + " --config " + tmp_.file("v.json") + " --text " +
+                                                    tmp_.file("texts") + " --steps 1 --out " + tmp_.file("y"),
+                                  tmp_.path),
+                      "vocab_size is 30522");
+  expect_one_sentence(run_program("train_squad", "--data " + squad_ + " --vocab " + vocab_ + " --config " + config_ +
+                                                     " --max-seq-length 100 --steps 1 --out " + tmp_.file("z"),
+                                  tmp_.path),
+                      "max_position_embeddings");
+  expect_one_sentence(squad("z", "--steps 1"), "--vocab is required without --init");
+  std::ofstream(tmp_.file("broken.json")) << "{\"version\": \"1.1\", \"data\": [";
+  expect_one_sentence(run_program("train_squad", "--data " + tmp_.file("broken.json") + " --vocab " + vocab_ +
+                                                     " --config " + config_ + " --max-seq-length 48 --doc-stride 16 --max-query-length 12 --out " + tmp_.file("z"),
+                                  tmp_.path),
+                      "broken.json");
+}
