@@ -17,28 +17,6 @@ namespace {
 
 using namespace norm_detail;
 
-struct BnDims {
-  int64_t N, C, S;
-};
-
-BnDims bn_dims(const Tensor& x, const char* op) {
-  if (x.dim() < 2) fail(op, ": expected an input [N, C, *] with at least 2 dims, got shape ",
-                        shape_str(x.shape()));
-  if (x.dtype() != DType::f32 && x.dtype() != DType::f64)
-    fail(op, ": expected an F32 or F64 input, got ", dtype_name(x.dtype()));
-  BnDims d{x.size(0), x.size(1), 1};
-  for (int64_t i = 2; i < x.dim(); ++i) d.S *= x.size(i);
-  return d;
-}
-
-void check_running(const Tensor& r, const Tensor& x, int64_t C, const char* name) {
-  if (!r.defined()) return;
-  if (r.numel() != C || r.dtype() != x.dtype() || !r.is_contiguous())
-    fail("batch_norm: expected ", name, " to be a contiguous ", dtype_name(x.dtype()),
-         " tensor of ", C, " elements (one per channel), got shape ", shape_str(r.shape()), " ",
-         dtype_name(r.dtype()), r.is_contiguous() ? "" : " (non-contiguous)");
-}
-
 template <typename T>
 void bn_forward_impl(const Tensor& x, const BnDims& d, const Tensor& rm, const Tensor& rv,
                      const Tensor& w, const Tensor& b, bool training, double momentum, double eps,
@@ -265,8 +243,8 @@ BatchNormResult batch_norm(const Tensor& x_in, const Tensor& running_mean,
                            const Tensor& running_var, const Tensor& weight, const Tensor& bias,
                            bool training, double momentum, double eps) {
   const BnDims d = bn_dims(x_in, "batch_norm");
-  check_running(running_mean, x_in, d.C, "running_mean");
-  check_running(running_var, x_in, d.C, "running_var");
+  check_running(running_mean, x_in, d.C, "batch_norm", "running_mean");
+  check_running(running_var, x_in, d.C, "batch_norm", "running_var");
   if (!training && (!running_mean.defined() || !running_var.defined()))
     fail("batch_norm: eval mode (training=false) needs running_mean and running_var, got ",
          running_mean.defined() ? "" : "no running_mean ", running_var.defined() ? "" : "no running_var");

@@ -69,6 +69,29 @@ inline Tensor param(const Tensor& t, DType dtype, int64_t numel, const char* op,
   return t.contiguous();
 }
 
+// Batch norm's input x [N, C, *] as [N, C, S] (S = the product of the dims after C), F32 or F64;
+// `op` names the caller in the error (batch_norm, sync_batch_norm, their backward).
+struct BnDims {
+  int64_t N, C, S;
+};
+inline BnDims bn_dims(const Tensor& x, const char* op) {
+  if (x.dim() < 2) fail(op, ": expected an input [N, C, *] with at least 2 dims, got shape ", shape_str(x.shape()));
+  if (x.dtype() != DType::f32 && x.dtype() != DType::f64)
+    fail(op, ": expected an F32 or F64 input, got ", dtype_name(x.dtype()));
+  BnDims d{x.size(0), x.size(1), 1};
+  for (int64_t i = 2; i < x.dim(); ++i) d.S *= x.size(i);
+  return d;
+}
+
+// A running statistic: undefined, or a contiguous tensor of x's dtype with one value per channel.
+inline void check_running(const Tensor& r, const Tensor& x, int64_t C, const char* op, const char* name) {
+  if (!r.defined()) return;
+  if (r.numel() != C || r.dtype() != x.dtype() || !r.is_contiguous())
+    fail(op, ": expected ", name, " to be a contiguous ", dtype_name(x.dtype()), " tensor of ", C,
+         " elements (one per channel), got shape ", shape_str(r.shape()), " ", dtype_name(r.dtype()),
+         r.is_contiguous() ? "" : " (non-contiguous)");
+}
+
 template <typename T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;

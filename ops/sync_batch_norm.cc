@@ -17,27 +17,7 @@ namespace {
 
 using namespace norm_detail;
 
-struct Dims {
-  int64_t N, C, S;
-};
-
-Dims dims_of(const Tensor& x, const char* op) {
-  if (x.dim() < 2) fail(op, ": expected an input [N, C, *] with at least 2 dims, got shape ", shape_str(x.shape()));
-  if (x.dtype() != DType::f32 && x.dtype() != DType::f64)
-    fail(op, ": expected an F32 or F64 input, got ", dtype_name(x.dtype()));
-  Dims d{x.size(0), x.size(1), 1};
-  for (int64_t i = 2; i < x.dim(); ++i) d.S *= x.size(i);
-  return d;
-}
-
-Tensor running(const Tensor& r, const Tensor& x, int64_t C, const char* name) {
-  if (!r.defined()) return r;
-  if (r.numel() != C || r.dtype() != x.dtype() || !r.is_contiguous())
-    fail("sync_batch_norm: expected ", name, " to be a contiguous ", dtype_name(x.dtype()), " tensor of ", C,
-         " elements (one per channel), got shape ", shape_str(r.shape()), " ", dtype_name(r.dtype()),
-         r.is_contiguous() ? "" : " (non-contiguous)");
-  return r;
-}
+using Dims = BnDims;  // validated by norm_detail::bn_dims, as ops/batch_norm.cc
 
 // Grain: enough channels per chunk that each chunk has real work (as ops/batch_norm.cc).
 int64_t grain_of(const Dims& d) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(d.N * d.S, 1)); }
@@ -156,10 +136,12 @@ SyncBatchNormResult sync_batch_norm(const Tensor& x_in, const Tensor& running_me
   if (!sum) fail("sync_batch_norm: no function to sum the statistics across processes was given");
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
     fail("sync_batch_norm: expected eps > 0 and momentum in [0, 1], got eps ", eps, " and momentum ", momentum);
-  const Dims d = dims_of(x_in, "sync_batch_norm");
+  const Dims d = bn_dims(x_in, "sync_batch_norm");
   const Tensor x = x_in.contiguous();
-  const Tensor rm = running(running_mean, x, d.C, "running_mean");
-  const Tensor rv = running(running_var, x, d.C, "running_var");
+  check_running(running_mean, x, d.C, "sync_batch_norm", "running_mean");
+  const Tensor& rm = running_mean;
+  check_running(running_var, x, d.C, "sync_batch_norm", "running_var");
+  const Tensor& rv = running_var;
   const Tensor w = param(weight, x.dtype(), d.C, "sync_batch_norm", "weight");
   const Tensor b = param(bias, x.dtype(), d.C, "sync_batch_norm", "bias");
   SyncBatchNormResult r{{empty(x.shape(), x.dtype()), empty({d.C}, x.dtype()), empty({d.C}, x.dtype())}, 0};
@@ -174,7 +156,7 @@ NormGrads sync_batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, cons
                                    const Tensor& save_mean, const Tensor& save_invstd, int64_t count,
                                    const SumAcrossProcesses& sum, std::array<bool, 3> needs) {
   if (!sum) fail("sync_batch_norm_backward: no function to sum across processes was given");
-  const Dims d = dims_of(x_in, "sync_batch_norm_backward");
+  const Dims d = bn_dims(x_in, "sync_batch_norm_backward");
   if (dy_in.shape() != x_in.shape() || dy_in.dtype() != x_in.dtype())
     fail("sync_batch_norm_backward: expected dy of the input's shape ", shape_str(x_in.shape()), " and dtype, got ",
          shape_str(dy_in.shape()), " ", dtype_name(dy_in.dtype()));
