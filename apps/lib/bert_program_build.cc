@@ -31,6 +31,22 @@ runtime::Graph bert_program_from_dir(const std::string& dir, int64_t max_seq_len
            " (", r.skipped, " left in float)");
     g.meta["precision"] = "int8-dynamic";
   }
+  if (precision == BertPrecision::fp16) {
+    // The weights of the Linears (input 1) and the embedding tables (input 1 of embedding): the
+    // bulk of the bytes. Biases and LayerNorm parameters stay f32 (small, and read as f32).
+    int64_t halved = 0;
+    for (const runtime::Node& n : g.nodes) {
+      if ((n.op != "linear" && n.op != "embedding") || n.inputs.size() < 2 || n.inputs[1] < 0) continue;
+      runtime::Value& w = g.values[size_t(n.inputs[1])];
+      if (!w.is_constant() || w.dtype != DType::f32) continue;
+      w.data = w.data.to(DType::f16);
+      w.dtype = DType::f16;
+      ++halved;
+    }
+    if (halved < 6 * c.num_hidden_layers + 1)
+      fail(dir, ": expected at least the ", 6 * c.num_hidden_layers + 1, " Linear weights in fp16, found ", halved);
+    g.meta["precision"] = "fp16";
+  }
   return g;
 }
 

@@ -11,11 +11,13 @@
 
 namespace finch::apps {
 
-enum class BertPrecision { fp32, int8_dynamic };
+enum class BertPrecision { fp32, int8_dynamic, fp16 };
 
 // The program of the BertForQuestionAnswering in `dir` (config.json + model.safetensors), taking
-// sequences of 1..max_seq_length tokens. meta: model "bert_qa", precision "fp32" or
-// "int8-dynamic", vocab_size (so a vocabulary can be checked against a program alone).
+// sequences of 1..max_seq_length tokens. meta: model "bert_qa", precision "fp32", "int8-dynamic"
+// or "fp16", vocab_size (so a vocabulary can be checked against a program alone). fp16 stores
+// every Linear weight and the embedding tables as f16 (about half the file); the runtime widens
+// them at load where the CPU has no fp16 arithmetic and runs a Pi 5's Linears natively in fp16.
 runtime::Graph bert_program_from_dir(const std::string& dir, int64_t max_seq_length, BertPrecision precision);
 
 // The static int8 program (quant/bert_static.h) of the model in `dir`, calibrated on `samples`

@@ -48,6 +48,9 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_flag("--int8", o.int8,
                "compile the directory to a dynamic int8 program on the fly (int8 per-channel weights, "
                "activations quantized per row at run time) and answer with it");
+  app.add_flag("--fp16", o.fp16,
+               "compile the directory to an fp16 program on the fly (f16 Linear weights and embedding tables: about "
+               "half the file; computed in fp32 where the CPU has no fp16 arithmetic) and answer with it");
   app.add_flag("--int8-static", o.int8_static,
                "compile the directory to a static int8 program (int8 Linears, attention and GELU with calibrated "
                "scales; docs/bert-integer.md) and answer with it");
@@ -58,7 +61,7 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
       ->capture_default_str();
   app.add_flag("--integer-gelu", o.integer_gelu, "--int8-static: I-BERT's integer GELU instead of the float table");
   app.add_option("--save-program", o.save_program_path,
-                 "write the program compiled from the directory here (fp32, or int8 with --int8 / --int8-static)");
+                 "write the program compiled from the directory here (fp32, or int8 with --int8 / --int8-static, or fp16)");
   app.add_option("--data", o.data_path, "SQuAD v1.1 or v2.0 JSON file (e.g. dev-v1.1.json)")->required();
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
@@ -81,7 +84,8 @@ void validate(const SquadInferOptions& o) {
   };
   if (o.threads < 0) bad("--threads", o.threads, "a count >= 0 (0: all cores)");
   if (o.limit < 0) bad("--limit", o.limit, "a count >= 0 (0: every question)");
-  if (o.int8 && o.int8_static) fail("options --int8 and --int8-static exclude each other: choose one");
+  if (int(o.int8) + int(o.int8_static) + int(o.fp16) > 1)
+    fail("options --int8, --int8-static and --fp16 exclude each other: choose one");
   if (o.calibration_questions < 1 || o.calibration_questions > 100000)
     bad("--calibration-questions", o.calibration_questions, "a count in [1, 100000]");
   const auto names = quant::observer_names();
@@ -181,8 +185,8 @@ int run_infer_squad(const SquadInferOptions& o) {
          ".finch program");
   if (program_file && o.vocab_path.empty())
     fail("--model ", o.model_dir, " is a program, which holds no vocabulary: give its vocab.txt with --vocab");
-  if (program_file && (o.int8 || o.int8_static || !o.save_program_path.empty()))
-    fail("--int8, --int8-static and --save-program compile a Hugging Face directory; --model ", o.model_dir,
+  if (program_file && (o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()))
+    fail("--int8, --int8-static, --fp16 and --save-program compile a Hugging Face directory; --model ", o.model_dir,
          " is already a program");
   // Output folders are checked before the (long) run, not after it.
   for (const auto* out : {&o.predictions_path, &o.logits_path, &o.save_program_path}) {
@@ -218,13 +222,15 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::shared_ptr<models::BertForQuestionAnswering> model;
   std::unique_ptr<runtime::Program> program;
   std::string precision = "fp32";
-  if (program_file || o.int8 || o.int8_static || !o.save_program_path.empty()) {
+  if (program_file || o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()) {
     if (o.int8_static) {
       program_graph = static_program(o, tok);
       if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);
     } else if (!program_file) {
       program_graph = bert_program_from_dir(o.model_dir, o.max_seq_length,
-                                            o.int8 ? BertPrecision::int8_dynamic : BertPrecision::fp32);
+                                            o.int8   ? BertPrecision::int8_dynamic
+                                            : o.fp16 ? BertPrecision::fp16
+                                                     : BertPrecision::fp32);
       if (!o.save_program_path.empty()) runtime::write_program(*program_graph, o.save_program_path);
     }
     program = std::make_unique<runtime::Program>(std::move(*program_graph), o.model_dir);

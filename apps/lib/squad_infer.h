@@ -16,6 +16,8 @@ struct SquadInferOptions {
   // model_dir may also be a .finch program (vocab_path then required); int8: compile the
   // directory to a dynamic int8 program on the fly; save_program: write the program used.
   bool int8 = false;
+  // fp16: compile the directory to an fp16 program (f16 Linear weights and embedding tables).
+  bool fp16 = false;
   // int8_static: the static int8 encoder (quant/bert_static.h), calibrated on the features of the
   // last calibration_questions questions of the data file with `observer`; integer_gelu: I-BERT's
   // integer GELU instead of the float GELU table.

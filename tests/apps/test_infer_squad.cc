@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -214,6 +215,48 @@ TEST_F(InferSquad, StaticInt8ProgramRunsAgainFromItsFile) {
   expect_one_sentence(infer("--int8 --int8-static"), "exclude each other");
   expect_one_sentence(infer("--int8-static --calibration-questions 0"), "--calibration-questions");
   expect_one_sentence(infer("--int8-static --observer median"), "median");
+}
+
+// --fp16 stores the Linear weights and embedding tables as f16: a smaller file whose logits are
+// the fp32 program's within fp16 weight rounding (and not equal to them: the weights really are
+// rounded), and which runs again from its file with the same answers.
+TEST_F(InferSquad, Fp16ProgramIsSmallerAndCloseToFp32) {
+  const auto f = infer("--save-program " + tmp_.file("fp32.finch") + " --logits " + tmp_.file("f.json"));
+  ASSERT_EQ(f.code, 0) << f.err;
+  const auto h = infer("--fp16 --save-program " + tmp_.file("fp16.finch") + " --logits " + tmp_.file("h.json") +
+                       " --predictions " + tmp_.file("hp.json"));
+  ASSERT_EQ(h.code, 0) << h.err;
+  EXPECT_NE(h.out.find("fp16 program"), std::string::npos) << h.out;
+  EXPECT_LT(double(fs::file_size(tmp_.file("fp16.finch"))), 0.6 * double(fs::file_size(tmp_.file("fp32.finch"))));
+  const nlohmann::json a = read_json(tmp_.file("f.json")), b = read_json(tmp_.file("h.json"));
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0, largest = 0;
+  int64_t compared = 0;
+  for (const auto& [id, feats] : a.items()) {
+    ASSERT_TRUE(b.contains(id)) << id;
+    ASSERT_EQ(feats.size(), b[id].size()) << id;
+    for (size_t i = 0; i < feats.size(); ++i)
+      for (const char* k : {"start", "end"}) {
+        const auto& x = feats[i][k];
+        const auto& y = b[id][i][k];
+        ASSERT_EQ(x.size(), y.size()) << id;
+        for (size_t j = 0; j < x.size(); ++j, ++compared) {
+          worst = std::max(worst, std::fabs(x[j].get<double>() - y[j].get<double>()));
+          largest = std::max(largest, std::fabs(x[j].get<double>()));
+        }
+      }
+  }
+  EXPECT_GT(compared, 0);
+  EXPECT_GT(worst, 0.0) << "the fp16 program computed exactly the fp32 logits: were its weights rounded?";
+  EXPECT_LT(worst, 1e-2 * std::max(1.0, largest)) << "largest |logit| " << largest;
+  const auto again = run_program("infer_squad",
+                                 "--model " + tmp_.file("fp16.finch") + " --vocab " + model_ + "/vocab.txt --data " +
+                                     squad_ + " --max-seq-length 64 --doc-stride 16 --max-query-length 16 --threads 1 " +
+                                     "--predictions " + tmp_.file("hp2.json"),
+                                 tmp_.path);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(read_json(tmp_.file("hp.json")), read_json(tmp_.file("hp2.json")));
+  expect_one_sentence(infer("--fp16 --int8"), "exclude each other");
 }
 
 // --int8 compiles the directory to a dynamic int8 program and answers with it; the fp32 and
