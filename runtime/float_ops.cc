@@ -171,17 +171,12 @@ std::unique_ptr<NodeKernel> prepare_sparse_f32(const Node& n, const Graph& g, Sp
   const Tensor& w = g.values[size_t(n.inputs[1])].data;
   const Shape& xs = g.values[size_t(n.inputs[0])].shape;
   if (w.dim() != (n.op == "conv2d" ? 4 : 2) || w.numel() == 0) return nullptr;
-  SparseShape shape = SparseShape::conv;
   ops::Conv2dParams p;
   if (n.op == "conv2d") {
     p = conv_params(n);
     if (p.groups != 1 || xs.size() != 4) return nullptr;  // grouped and depthwise convs keep their kernels
-    const bool direct = w.size(2) == 1 && w.size(3) == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
-    shape = direct ? SparseShape::conv1x1 : SparseShape::conv;
-  } else {
-    const int64_t rows = w.size(1) > 0 ? shape_numel(xs) / w.size(1) : 0;
-    shape = rows >= quant::kernels::kSpmmRows ? SparseShape::linear : SparseShape::linear_row;
   }
+  const SparseShape shape = sparse_shape_of(n.op == "conv2d", p, w.shape(), xs);
   const Tensor wc = w.contiguous();
   const double s = quant::kernels::zero_fraction(wc.data<float>(), wc.numel());
   if (!choose_sparse(mode, false, shape, s)) return nullptr;

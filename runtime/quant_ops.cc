@@ -298,18 +298,12 @@ std::unique_ptr<NodeKernel> prepare_sparse_int8(const Node& n, const Graph& g, S
   const Tensor w = constant_input(n, g, 1), b = constant_input(n, g, 2);
   if (!w.defined() || w.dtype() != DType::i8 || w.dim() != (n.op == "qconv2d" ? 4 : 2) || w.numel() == 0) return nullptr;
   const Shape& xs = g.values[size_t(n.inputs[0])].shape;
-  SparseShape shape = SparseShape::conv;
   ops::Conv2dParams p;
   if (n.op == "qconv2d") {
     p = conv_params(n);
     if (p.groups != 1) return nullptr;  // grouped and depthwise convs keep their own kernels
-    const bool direct = w.size(2) == 1 && w.size(3) == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
-    shape = direct ? SparseShape::conv1x1 : SparseShape::conv;
-  } else {
-    // The declared input's rows (dim 0 is the batch of capture, 1).
-    const int64_t rows = w.size(1) > 0 ? shape_numel(xs) / w.size(1) : 0;
-    shape = rows >= quant::kernels::kSpmmRows ? SparseShape::linear : SparseShape::linear_row;
   }
+  const SparseShape shape = sparse_shape_of(n.op == "qconv2d", p, w.shape(), xs);
   const Tensor wc = w.contiguous();
   const double s = quant::kernels::zero_fraction(wc.data<int8_t>(), wc.numel());
   if (!choose_sparse(mode, true, shape, s)) return nullptr;

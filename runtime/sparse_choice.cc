@@ -3,6 +3,7 @@
 #include "runtime/sparse_choice.h"
 
 #include "framework/error.h"
+#include "kernels/sparse_conv.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -33,6 +34,16 @@ std::unique_ptr<NodeKernel> prepare_sparse(const Node& n, const Graph& g, Sparse
   if (n.op == "qconv2d" || n.op == "qlinear") return prepare_sparse_int8(n, g, mode, sparsity);
   if (n.op == "conv2d" || n.op == "linear") return prepare_sparse_f32(n, g, mode, sparsity);
   return nullptr;
+}
+
+SparseShape sparse_shape_of(bool conv, const ops::Conv2dParams& p, const Shape& w, const Shape& xs) {
+  if (conv) {
+    const bool direct = w.size() == 4 && w[2] == 1 && w[3] == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+    return direct ? SparseShape::conv1x1 : SparseShape::conv;
+  }
+  // The declared input's rows (dim 0 is the batch of capture, 1).
+  const int64_t rows = w.size() == 2 && w[1] > 0 ? shape_numel(xs) / w[1] : 0;
+  return rows >= quant::kernels::kSpmmRows ? SparseShape::linear : SparseShape::linear_row;
 }
 
 }  // namespace finch::runtime

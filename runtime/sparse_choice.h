@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "ops/conv.h"
+
 namespace finch::runtime {
 
 // dense: never (the A/B baseline); measured: where the table says sparse is faster; always: every
@@ -22,6 +24,9 @@ const char* sparse_kernels_name(SparseKernels k);
 //   linear_row  a Linear over fewer rows (a gathered dot per output)
 enum class SparseShape { conv1x1, conv, linear, linear_row };
 const char* sparse_shape_name(SparseShape s);
+// The shape of a conv (params p, weight [O, I, kh, kw]) or of a Linear (weight [O, I]) over a
+// declared input of shape xs: its row of the crossover table. The fp32 and int8 prepares share it.
+SparseShape sparse_shape_of(bool conv, const ops::Conv2dParams& p, const Shape& w, const Shape& xs);
 
 // The measured crossover: the least sparsity at which the sparse kernel beat the dense one for
 // this precision (int8 or fp32) and shape; above 1 where it never did.
