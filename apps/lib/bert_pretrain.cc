@@ -14,7 +14,6 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/train_options.h"
-#include "apps/lib/version.h"
 #include "autograd/functional.h"
 #include "data/squad.h"
 #include "data/wordpiece.h"
@@ -226,9 +225,6 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
               << ", " << get_num_threads() << " threads\n";
   const BertTrainResult r = run_bert_training(task, o.train);
 
-  const std::string out = o.train.out_dir + "/";
-  models::save_bert(o.train.out_dir, config, model);
-  fs::copy_file(o.vocab_path, out + "vocab.txt", fs::copy_options::overwrite_existing);
   nlohmann::json s = bert_train_summary(r, o.train);
   s["model"] = "BertForMaskedLM";
   s["dataset"] = "masked-LM pretraining";
@@ -242,13 +238,7 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
   s["mask_prob"] = o.mlm.select_prob;
   s["test_loss"] = s.value("last_test_loss", nlohmann::json(nullptr));
   s["test_accuracy"] = s.value("last_test_acc", nlohmann::json(nullptr));
-  s["config"] = nlohmann::json::parse(models::bert_config_json(config));
-  s["finch_version"] = finch_version();
-  s["command_line"] = command_line;
-  s["wall_seconds"] =
-      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  write_json_file(out + "summary.json", s);
-  write_bert_report(out + "report.html", s, r, o.train);
+  finish_bert_run(o.train, config, model, o.vocab_path, s, r, command_line, t0);
   std::printf("train_bert: %lld of %lld steps, held-out MLM loss %.4f accuracy %.4f; model: %s (report.html)\n",
               static_cast<long long>(r.steps_done), static_cast<long long>(r.total_steps),
               s["test_loss"].is_number() ? s["test_loss"].get<double>() : NAN,

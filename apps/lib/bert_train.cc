@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/train_options.h"
 #include "apps/lib/trainer.h"
+#include "apps/lib/version.h"
 #include "autograd/engine.h"
 #include "autograd/functional.h"
 #include "autograd/optim/adam.h"
@@ -19,7 +21,9 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "framework/progress.h"
+#include "framework/results.h"
 #include "framework/safetensors.h"
+#include "models/bert_io.h"
 #include "train/callbacks.h"
 #include "train/divergence.h"
 #include "train/report.h"
@@ -323,6 +327,23 @@ void write_bert_report(const std::string& path, const nlohmann::json& summary, c
                                linear_warmup_decay(o.lr, step, r.warmup_steps, r.total_steps)});
   }
   train::write_report_html(path, summary, r.state.history, extras);
+}
+
+void finish_bert_run(const BertTrainOptions& o, const models::BertConfig& config, const nn::Module& model,
+                     const std::string& vocab_path, nlohmann::json& s, const BertTrainResult& r,
+                     const std::string& command_line, std::chrono::steady_clock::time_point t0) {
+  namespace fs = std::filesystem;
+  const std::string out = o.out_dir + "/";
+  models::save_bert(o.out_dir, config, model);
+  if (fs::absolute(vocab_path) != fs::absolute(out + "vocab.txt"))
+    fs::copy_file(vocab_path, out + "vocab.txt", fs::copy_options::overwrite_existing);
+  s["config"] = nlohmann::json::parse(models::bert_config_json(config));
+  s["finch_version"] = finch_version();
+  s["command_line"] = command_line;
+  s["wall_seconds"] =
+      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  write_json_file(out + "summary.json", s);
+  write_bert_report(out + "report.html", s, r, o);
 }
 
 }  // namespace finch::apps

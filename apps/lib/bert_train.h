@@ -9,6 +9,7 @@
 // BERT runs are measured in steps: the rows, checkpoints and report curves count intervals.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -103,6 +104,14 @@ nlohmann::json bert_train_summary(const BertTrainResult& r, const BertTrainOptio
 // report.html with the lr curve of the schedule.
 void write_bert_report(const std::string& path, const nlohmann::json& summary, const BertTrainResult& r,
                        const BertTrainOptions& o);
+
+// The end of a train_bert / train_squad run in o.out_dir: the Hugging Face directory (config.json,
+// model.safetensors, and vocab.txt copied from vocab_path unless it already is that file), then
+// summary.json — `s` plus the fields every run has (config, finch version, command line, wall time
+// since t0) — and report.html.
+void finish_bert_run(const BertTrainOptions& o, const models::BertConfig& config, const nn::Module& model,
+                     const std::string& vocab_path, nlohmann::json& s, const BertTrainResult& r,
+                     const std::string& command_line, std::chrono::steady_clock::time_point t0);
 
 // The position in the training stream of sample `q`: the samples of pass e = q / n in the order
 // of a permutation seeded by (seed, e) (deterministic, so a resumed run draws what it would have).

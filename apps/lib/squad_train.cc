@@ -12,7 +12,6 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/train_options.h"
-#include "apps/lib/version.h"
 #include "autograd/functional.h"
 #include "data/squad_eval.h"
 #include "data/squad_features.h"
@@ -294,9 +293,6 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
 
   const std::string out = o.train.out_dir + "/";
-  models::save_bert(o.train.out_dir, config, model);
-  if (fs::absolute(o.vocab_path) != fs::absolute(out + "vocab.txt"))
-    fs::copy_file(o.vocab_path, out + "vocab.txt", fs::copy_options::overwrite_existing);
   const std::string pred_path = o.predictions_path.empty() ? out + "predictions.json" : o.predictions_path;
   write_file_atomically(pred_path, answers.dump(1) + "\n");
   nlohmann::json s = bert_train_summary(r, o.train);
@@ -314,13 +310,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   s["eval_seconds"] = train::round_significant(eval_s);
   s["max_seq_length"] = S;
   s["doc_stride"] = o.doc_stride;
-  s["config"] = nlohmann::json::parse(models::bert_config_json(config));
-  s["finch_version"] = finch_version();
-  s["command_line"] = command_line;
-  s["wall_seconds"] =
-      train::round_significant(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  write_json_file(out + "summary.json", s);
-  write_bert_report(out + "report.html", s, r, o.train);
+  finish_bert_run(o.train, config, model, o.vocab_path, s, r, command_line, t0);
   std::printf("train_squad: %lld of %lld steps; held-out %lld questions: EM %.2f F1 %.2f; model: %s\n",
               static_cast<long long>(r.steps_done), static_cast<long long>(r.total_steps),
               static_cast<long long>(score.total), score.exact, score.f1, o.train.out_dir.c_str());
