@@ -181,17 +181,14 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   // A recurrent op's lengths must be in 1..T: those inputs are ones, every other one zeros. An
   // integer input that reaches a lengths only through add_scalar (a model whose valid convs
   // shorten the sequence) holds the first input's full length (its last axis) instead.
-  std::vector<bool> is_lengths(g_.values.size(), false), shortened(g_.values.size(), false);
+  std::vector<bool> is_lengths(g_.values.size(), false);
   for (const Node& n : g_.nodes)
     if (is_recurrent_op(n.op) && n.inputs.size() > 1 && n.inputs[1] >= 0) is_lengths[size_t(n.inputs[1])] = true;
-  for (auto n = g_.nodes.rbegin(); n != g_.nodes.rend(); ++n)
-    if (n->op == "add_scalar" && n->inputs.size() == 1 && n->inputs[0] >= 0 &&
-        (is_lengths[size_t(n->outputs[0])] || shortened[size_t(n->outputs[0])]))
-      shortened[size_t(n->inputs[0])] = true;
+  const std::vector<bool> lengths = sequence_length_values(g_);
+  const Shape first = g_.inputs.empty() ? Shape{} : g_.values[size_t(g_.inputs[0])].shape;
   for (int32_t v : g_.inputs) {
     const Value& d = g_.values[size_t(v)];
-    const Shape& first = g_.values[size_t(g_.inputs[0])].shape;
-    if (shortened[size_t(v)] && !is_lengths[size_t(v)] && v != g_.inputs[0] && !first.empty())
+    if (lengths[size_t(v)] && !is_lengths[size_t(v)] && v != g_.inputs[0] && !first.empty())
       ins.push_back(full(d.shape, double(first.back()), d.dtype));
     else
       ins.push_back(is_lengths[size_t(v)] ? ones(d.shape, d.dtype) : zeros(d.shape, d.dtype));

@@ -77,6 +77,12 @@ inline bool is_recurrent_op(const std::string& op) {
   return op == "lstm" || op == "gru" || op == "dq_lstm" || op == "dq_gru" || op == "qlstm" || op == "qgru";
 }
 
+// Per value of g: whether it is a recurrent op's lengths input, or reaches one only through
+// add_scalar nodes (a model whose valid convs shorten its sequences computes its lengths that
+// way), i.e. holds per-sample sequence lengths. The executor's dry run and finch bench feed such
+// program inputs valid lengths.
+std::vector<bool> sequence_length_values(const Graph& g);
+
 // How attribute errors name a node: "node 'layer1.0.conv1' (conv2d)".
 std::string node_where(const Node& n);
 // The activation fused into a node ("none", "relu", "relu6") applied in place to f32 y.

@@ -91,4 +91,15 @@ const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
   return t;
 }
 
+std::vector<bool> sequence_length_values(const Graph& g) {
+  std::vector<bool> lengths(g.values.size(), false);
+  for (const Node& n : g.nodes)
+    if (is_recurrent_op(n.op) && n.inputs.size() > 1 && n.inputs[1] >= 0) lengths[size_t(n.inputs[1])] = true;
+  // Backwards, so a chain of add_scalar nodes is followed to its start in one pass.
+  for (auto n = g.nodes.rbegin(); n != g.nodes.rend(); ++n)
+    if (n->op == "add_scalar" && n->inputs.size() == 1 && n->inputs[0] >= 0 && lengths[size_t(n->outputs[0])])
+      lengths[size_t(n->inputs[0])] = true;
+  return lengths;
+}
+
 }  // namespace finch::runtime

@@ -59,6 +59,7 @@ std::string program_kind(const runtime::Graph& g) {
 std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64_t seed, const std::string& what) {
   Generator gen(seed);
   std::vector<Tensor> xs;
+  const std::vector<bool> length_values = runtime::sequence_length_values(g);
   for (int32_t i : g.inputs) {
     const runtime::Value& v = g.values[size_t(i)];
     Shape s = v.shape;
@@ -72,11 +73,10 @@ std::vector<Tensor> random_inputs(const runtime::Graph& g, int64_t batch, uint64
       if ((n.op == "embedding" || n.op == "qembedding") && n.inputs.size() > 1 && n.inputs[0] == i && n.inputs[1] >= 0)
         rows = g.values[size_t(n.inputs[1])].shape.at(0);
       mask = mask || ((n.op == "attention" || n.op == "qattention") && n.inputs.size() > 3 && n.inputs[3] == i);
-      // A recurrent program's lengths (read by the recurrent ops, or shortened first by a
-      // model's valid convs): every sample runs all the program's steps.
-      lengths = lengths || (n.inputs.size() > 1 && n.inputs[1] == i && runtime::is_recurrent_op(n.op)) ||
-                (n.op == "add_scalar" && n.inputs[0] == i && v.name == "lengths");
     }
+    // A recurrent program's lengths (read by the recurrent ops, or shortened first by a model's
+    // valid convs): every sample runs all the program's steps.
+    lengths = length_values[size_t(i)];
     const runtime::Value& first = g.values[size_t(g.inputs[0])];
     if ((v.dtype == DType::i64 || v.dtype == DType::i32) && lengths && i != g.inputs[0] && !first.shape.empty()) {
       xs.push_back(full(s, double(first.shape.back()), v.dtype));
