@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/lib/bert_pretrain.h"
+#include "apps/lib/distributed.h"
 #include "apps/lib/user_errors.h"
 
 int main(int argc, char** argv) {
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   }
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-  return finch::apps::run_with_user_errors("train_bert",
-                                           [&] { return finch::apps::run_bert_pretraining(o, command_line); });
+  // Under mpirun a failed rank ends the whole job (apps/lib/distributed.h).
+  return finch::apps::end_job_on_error(finch::apps::run_with_user_errors("train_bert",
+                                           [&] { return finch::apps::run_bert_pretraining(o, command_line); }));
 }

@@ -13,6 +13,7 @@
 #include "autograd/node.h"
 #include "framework/error.h"
 #include "framework/random.h"
+#include "train/fingerprint.h"
 
 namespace finch::train {
 namespace {
@@ -20,25 +21,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// FNV-1a, 64 bit: a fingerprint, not a defence against a forger.
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-uint64_t fnv1a(const std::string& s, uint64_t h) { return fnv1a(s.data(), s.size(), h); }
-
-std::string hex(uint64_t v) {
-  std::ostringstream os;
-  os << std::hex << v;
-  return os.str();
-}
-
 uint64_t hash_tensor(const Tensor& t, uint64_t h) {
-  if (!t.defined()) return fnv1a("undefined", 9, h);
+  if (!t.defined()) return fingerprint_hash("undefined", 9, h);
   const Tensor c = t.contiguous();
-  h = fnv1a(shape_str(c.shape()) + dtype_name(c.dtype()), h);
-  return fnv1a(c.raw_data(), c.nbytes(), h);
+  h = fingerprint_hash(shape_str(c.shape()) + dtype_name(c.dtype()), h);
+  return fingerprint_hash(c.raw_data(), c.nbytes(), h);
 }
 
 // Synchronized BatchNorm's communicator: the duplicate, with every all-reduce counted into the
@@ -298,31 +285,31 @@ void check_same_launch(dist::Communicator& comm, const std::vector<std::pair<std
 }
 
 std::vector<std::pair<std::string, std::string>> model_fingerprint(const nn::Module& model) {
-  uint64_t h = fnv1a("", 0);
+  uint64_t h = kFingerprintSeed;
   int64_t tensors = 0, values = 0;
   for (const auto& list : {model.named_parameters(), model.named_buffers()})
     for (const auto& [name, t] : list) {
-      h = fnv1a(name + shape_str(t.shape()) + dtype_name(t.dtype()), h);
+      h = fingerprint_hash(name + shape_str(t.shape()) + dtype_name(t.dtype()), h);
       ++tensors;
       values += t.numel();
     }
   return {{"the model's tensors", std::to_string(tensors) + " tensors of " + std::to_string(values) + " values"},
-          {"the model's layout (hash of names, shapes, dtypes)", hex(h)}};
+          {"the model's layout (hash of names, shapes, dtypes)", fingerprint_hex(h)}};
 }
 
 std::vector<std::pair<std::string, std::string>> dataset_fingerprint(const data::Dataset& data,
                                                                      const std::string& name) {
   const int64_t n = data.size();
-  uint64_t h = fnv1a("", 0);
+  uint64_t h = kFingerprintSeed;
   for (int64_t i : {int64_t(0), n / 2, n - 1}) {
     if (i < 0 || i >= n) continue;
     Generator gen(12345);  // augmentation, if any, draws the same on every rank
     const data::Sample s = data.get(i, gen);
     h = hash_tensor(s.image, h);
     h = hash_tensor(s.target, h);
-    h = fnv1a(&s.label, sizeof(s.label), h);
+    h = fingerprint_hash(&s.label, sizeof(s.label), h);
   }
-  return {{name + " size", std::to_string(n) + " samples"}, {name + " content (hash of 3 samples)", hex(h)}};
+  return {{name + " size", std::to_string(n) + " samples"}, {name + " content (hash of 3 samples)", fingerprint_hex(h)}};
 }
 
 }  // namespace finch::train

@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/lib/distributed.h"
 #include "apps/lib/train_options.h"
 #include "autograd/functional.h"
 #include "data/squad.h"
@@ -23,6 +24,7 @@
 #include "models/bert.h"
 #include "models/bert_io.h"
 #include "ops/reduce.h"
+#include "train/fingerprint.h"
 
 namespace finch::apps {
 
@@ -101,6 +103,16 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
   const data::WordPieceTokenizer tok = data::WordPieceTokenizer::from_file(o.vocab_path);
   const data::MlmVocab vocab = data::MlmVocab::from(tok);
   const models::BertConfig config = bert_config_from(o.train, tok.size(), "mini");
+  // Under mpirun: the options, model size and vocabulary compared before the corpus is read.
+  Fingerprint launch = bert_train_fingerprint(o.train);
+  uint64_t vocab_hash = train::kFingerprintSeed;
+  for (int32_t i = 0; i < int32_t(tok.size()); ++i) vocab_hash = train::fingerprint_hash(tok.token(i) + "\n", vocab_hash);
+  launch.insert(launch.end(), {{"the model's config", models::bert_config_json(config)},
+                               {"--vocab (hash of its tokens)", train::fingerprint_hex(vocab_hash)},
+                               {"--seq-len", std::to_string(o.seq_len)},
+                               {"--whole-word", o.mlm.whole_word ? "on" : "off"},
+                               {"--mask-prob", std::to_string(o.mlm.select_prob)}});
+  check_launch(launch, o.train.dist_timeout);
   if (o.seq_len > config.max_position_embeddings)
     fail("--seq-len ", o.seq_len, " is longer than the model's max_position_embeddings (", config.max_position_embeddings,
          ")");
@@ -176,16 +188,23 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
   task.model = &model;
   task.dropout_gen = model.bert->dropout_gen.get();
   task.train_size = int64_t(train_seqs.size());
-  task.batch = [&](const std::vector<int64_t>& samples, uint64_t seed) {
+  task.batch = [&](const std::vector<int64_t>& samples, const BertTask::Seeds& seeds) {
     std::vector<const std::vector<int32_t>*> rows;
-    std::vector<uint64_t> seeds;
-    for (size_t i = 0; i < samples.size(); ++i) {
-      rows.push_back(&train_seqs[size_t(samples[i])]);
-      seeds.push_back(mix_seed(seed, i));
-    }
+    for (int64_t i : samples) rows.push_back(&train_seqs[size_t(i)]);
     BatchLoss bl;
     mlm_loss(rows, seeds, bl);
     return bl;
+  };
+  // The loss is a mean over the selected tokens, whose count varies by sample: data-parallel
+  // ranks weight their means by it (bert_train.h). The masks are a function of the seeds, so
+  // every rank counts any rank's samples without communicating.
+  task.loss_terms = [&](const std::vector<int64_t>& samples, const BertTask::Seeds& seeds) {
+    double n = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      Generator g(seeds[i]);
+      for (int64_t label : data::mask_tokens(train_seqs[size_t(samples[i])], vocab, o.mlm, g).labels) n += label >= 0;
+    }
+    return n;
   };
   if (!eval_seqs.empty())
     task.evaluate = [&] {
@@ -217,13 +236,32 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
                {"mask_prob", std::to_string(o.mlm.select_prob)},
                {"train_sequences", std::to_string(train_seqs.size())}};
 
-  if (!o.train.quiet)
+  // Under mpirun: the training data (every token of every sequence) and the model compared, then
+  // the reducer.
+  uint64_t data_hash = train::kFingerprintSeed;
+  for (const auto& q : train_seqs) data_hash = train::fingerprint_hash(q.data(), q.size() * sizeof(int32_t), data_hash);
+  const std::unique_ptr<train::DataParallel> dp = start_data_parallel(
+      model,
+      {{"the training sequences", std::to_string(train_seqs.size()) + " of " + std::to_string(o.seq_len) + " tokens"},
+       {"the training sequences' content (hash of every token)", train::fingerprint_hex(data_hash)},
+       {"the held-out sequences", std::to_string(eval_seqs.size())}},
+      o.train.bucket_mb, false, o.train.dist_timeout);
+  task.parallel = dp.get();
+  const int64_t ranks = dp ? dp->size() : 1;
+  if (!o.train.quiet && writes_files())
     std::cerr << "train_bert: BERT " << config.num_hidden_layers << " x " << config.hidden_size << " ("
               << model.num_parameters() << " parameters), " << texts.size() << " documents, " << tokens
               << " tokens, " << train_seqs.size() << " training / " << eval_seqs.size() << " held-out sequences of "
               << o.seq_len << ", batch " << o.train.batch_size << " x " << o.train.accum << ", lr " << o.train.lr
-              << ", " << get_num_threads() << " threads\n";
+              << ", " << get_num_threads() << " threads"
+              << (dp ? ", " + std::to_string(ranks) + " processes (" + dist::world().backend() +
+                           "), effective batch " + std::to_string(o.train.batch_size * ranks) + " x " +
+                           std::to_string(o.train.accum)
+                     : "")
+              << "\n";
   const BertTrainResult r = run_bert_training(task, o.train);
+  // Rank 0 alone writes the results.
+  if (!writes_files()) return 0;
 
   nlohmann::json s = bert_train_summary(r, o.train);
   s["model"] = "BertForMaskedLM";
@@ -236,6 +274,7 @@ int run_bert_pretraining(BertPretrainOptions o, const std::string& command_line)
   s["test_samples"] = int64_t(eval_seqs.size());
   s["whole_word"] = o.mlm.whole_word;
   s["mask_prob"] = o.mlm.select_prob;
+  s["distributed"] = bert_distributed_summary(dp.get(), o.train, r);
   s["test_loss"] = s.value("last_test_loss", nlohmann::json(nullptr));
   s["test_accuracy"] = s.value("last_test_acc", nlohmann::json(nullptr));
   finish_bert_run(o.train, config, model, o.vocab_path, s, r, command_line, t0);

@@ -62,6 +62,11 @@ void add_bert_train_options(CLI::App& app, BertTrainOptions& o, double default_l
   app.add_flag("--quiet", o.quiet, "no progress bars or per-row lines");
   app.add_option("--eval-samples", o.eval_samples, "held-out samples scored after each row (0: none)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
+  app.add_option("--bucket-mb", o.bucket_mb, "under mpirun: gradient all-reduce bucket size in MiB (docs/distributed.md)")
+      ->check(number_in(1e-3, 1024, "in [0.001, 1024]"));
+  app.add_option("--dist-timeout", o.dist_timeout, "under mpirun: end the job when a process waits this many seconds "
+                                                   "for the others (a hung process; 0: wait forever)")
+      ->check(number_in(0, 1e7, "in [0, 1e7]"));
 }
 
 void validate(const BertTrainOptions& o) {
@@ -76,6 +81,8 @@ void validate(const BertTrainOptions& o) {
   if (!(o.warmup_ratio >= 0 && o.warmup_ratio <= 1)) fail("--warmup-ratio should be in [0, 1], found ", o.warmup_ratio);
   if (!(o.clip >= 0 && o.clip <= 1e6)) fail("--clip should be in [0, 1e6], found ", o.clip);
   if (!o.config_path.empty() && !o.preset.empty()) fail("give --config or --preset, not both");
+  if (!(o.bucket_mb >= 1e-3 && o.bucket_mb <= 1024)) fail("--bucket-mb should be in [0.001, 1024], found ", o.bucket_mb);
+  if (!(o.dist_timeout >= 0 && o.dist_timeout <= 1e7)) fail("--dist-timeout should be in [0, 1e7], found ", o.dist_timeout);
 }
 
 models::BertConfig bert_config_from(const BertTrainOptions& o, int64_t vocab_size, const std::string& fallback) {
@@ -161,7 +168,12 @@ void check_resume_tags(const std::string& path, const train::Metadata& want) {
 BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) {
   if (t.train_size < 1) fail(t.program, ": there are no training samples");
   BertTrainResult r;
-  const int64_t per_step = o.batch_size * o.accum;
+  // Data parallelism: N ranks of micro-batch B together take the stream's micro-batches of N·B.
+  train::DataParallel* dp = t.parallel;
+  const int64_t ranks = dp ? dp->size() : 1, rank = dp ? dp->rank() : 0;
+  const bool root = rank == 0;
+  const int64_t micro_batch = o.batch_size * ranks;
+  const int64_t per_step = micro_batch * o.accum;
   r.total_steps = o.steps > 0 ? o.steps
                               : std::max<int64_t>(1, int64_t(std::ceil(o.epochs * double(t.train_size) / double(per_step))));
   r.warmup_steps = int64_t(std::ceil(o.warmup_ratio * double(r.total_steps)));
@@ -182,17 +194,19 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
   train::Metadata tags = t.tags;
   tags["total_steps"] = std::to_string(r.total_steps);
   tags["log_every"] = std::to_string(o.log_every);
-  tags["batch_size"] = std::to_string(o.batch_size);
+  tags["batch_size"] = std::to_string(micro_batch);  // of all processes: resumable with any count
   tags["accum"] = std::to_string(o.accum);
   tags["seed"] = std::to_string(o.seed);
-  create_out_dir(o.out_dir);
+  if (root) create_out_dir(o.out_dir);
   const std::string ckpt = o.out_dir + "/checkpoint.safetensors";
-  if (!o.resume.empty()) {
+  if (!o.resume.empty()) {  // every rank reads it (it holds the optimizer state too)
     check_resume_tags(o.resume, tags);
     r.state = train::load_checkpoint(o.resume, model, opt).state;
     if (r.state.epochs_done >= intervals)
       fail(o.resume, " has already run all ", r.total_steps, " steps; raise --steps to train further");
   }
+  r.first_row = r.state.history.size();
+  if (dp) dp->broadcast_parameters();
 
   train::LoopConfig lc;  // for the callbacks' context and the guard
   lc.epochs = intervals;
@@ -201,6 +215,8 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
   train::MetricsCsvCallback metrics(o.out_dir + "/metrics.csv");
   train::DivergenceGuard guard(lc.divergence);
   SampleStream stream(t.train_size, o.seed);
+  std::vector<int64_t> all(static_cast<size_t>(micro_batch)), mine;
+  BertTask::Seeds all_seeds(static_cast<size_t>(micro_batch)), my_seeds;
 
   int64_t ran = 0;
   for (int64_t iv = r.state.epochs_done; iv < intervals; ++iv) {
@@ -209,7 +225,7 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
     ProgressOptions po;
     po.unit = "step";
     std::ostringstream sink;
-    if (o.quiet) po.out = &sink;
+    if (o.quiet || !root) po.out = &sink;
     Progress bar(s1 - s0, "steps " + std::to_string(s0 + 1) + "-" + std::to_string(s1) + "/" +
                               std::to_string(r.total_steps), po);
     train::EpochStats st;
@@ -221,25 +237,59 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
       if (s == s0) st.lr = lr;
       opt.set_lr(lr);
       opt.zero_grad();
-      if (t.dropout_gen) t.dropout_gen->manual_seed(mix_seed(o.seed ^ 0xD0D0ull, uint64_t(s)));
-      double step_loss = 0;
+      // Dropout masks: rank 0 draws what a single process draws; the others their own stream.
+      if (t.dropout_gen) {
+        const uint64_t seed = mix_seed(o.seed ^ 0xD0D0ull, uint64_t(s));
+        t.dropout_gen->manual_seed(rank == 0 ? seed : mix_seed(seed, uint64_t(rank)));
+      }
+      double step_loss = 0, step_correct = 0, step_counted = 0;
       for (int64_t k = 0; k < o.accum; ++k) {
+        // Micro-batch j is stream positions j·NB … j·NB + NB − 1, row i seeded by (seed, j, i);
+        // rank r takes rows r, r + N, … (dist::shard's rule), so N ranks together take exactly
+        // what one process with the N-fold batch takes.
         const int64_t micro = s * o.accum + k;
-        std::vector<int64_t> samples(size_t(o.batch_size));
-        for (int64_t b = 0; b < o.batch_size; ++b) samples[size_t(b)] = stream.at(micro * o.batch_size + b);
-        BatchLoss bl = t.batch(samples, mix_seed(o.seed, uint64_t(micro)));
+        const uint64_t micro_seed = mix_seed(o.seed, uint64_t(micro));
+        for (int64_t i = 0; i < micro_batch; ++i) {
+          all[size_t(i)] = stream.at(micro * micro_batch + i);
+          all_seeds[size_t(i)] = mix_seed(micro_seed, uint64_t(i));
+        }
+        mine.clear(), my_seeds.clear();
+        for (int64_t i = rank; i < micro_batch; i += ranks) mine.push_back(all[size_t(i)]), my_seeds.push_back(all_seeds[size_t(i)]);
+        BatchLoss bl = t.batch(mine, my_seeds);
         const double lv = bl.loss.item();
         if (!std::isfinite(lv))
           fail(t.program, ": the training loss became ", lv, " at step ", s + 1, "; lower the learning rate (now ",
                o.lr, ")");
-        backward(o.accum == 1 ? bl.loss : bl.loss * (1.0 / double(o.accum)));
-        step_loss += lv / double(o.accum);
-        correct += bl.correct;
-        counted += bl.counted;
+        // This rank's share of the micro-batch's loss terms, times N (the reducer divides by N).
+        double share = 1;
+        if (ranks > 1 && t.loss_terms) {
+          const double whole = t.loss_terms(all, all_seeds);
+          if (whole > 0) share = double(ranks) * t.loss_terms(mine, my_seeds) / whole;
+        }
+        const Tensor loss = share == 1 && o.accum == 1 ? bl.loss
+                            : share == 1           ? bl.loss * (1.0 / double(o.accum))
+                                                   : bl.loss * (share / double(o.accum));
+        // Gradients are averaged once per optimizer step: the last micro-batch's backward runs
+        // with the reducer, which takes each parameter's accumulated .grad as it becomes final.
+        if (dp && k == o.accum - 1)
+          dp->backward(loss);
+        else
+          backward(loss);
+        step_loss += lv * share / double(o.accum);
+        step_correct += bl.correct;
+        step_counted += bl.counted;
       }
+      if (dp) {  // the step's figures over all ranks, so every rank's guard decides alike
+        std::vector<double> v = {step_loss, step_correct, step_counted};
+        dp->sum(v);
+        step_loss = v[0] / double(ranks), step_correct = v[1], step_counted = v[2];
+      }
+      correct += step_correct;
+      counted += step_counted;
       if (const std::string why = guard.observe(step_loss); !why.empty())
         fail(t.program, ": ", why, " at step ", s + 1, "; the run is diverging: lower the learning rate (now ", o.lr,
              ")");
+      // On the averaged gradient: the same norm, the same clipping on every rank.
       if (o.clip > 0) optim::clip_grad_norm_(params, o.clip);
       decay_parameters(decayed, lr, o.weight_decay);
       opt.step();
@@ -257,6 +307,11 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
     if (const std::string bad = train::first_non_finite_tensor(model); !bad.empty())
       fail(t.program, ": ", bad, " holds a NaN or an infinity after step ", s1,
            " although the loss stayed finite; the run is diverging: lower the learning rate (now ", o.lr, ")");
+    ++ran;
+    r.state.epochs_done = iv + 1;
+    // Rank 0 alone scores the held-out samples and writes: nothing in training depends on them,
+    // and the other ranks' weights are rank 0's.
+    if (!root) continue;
     train::EvalResult test;
     test.loss = test.accuracy = NAN;
     if (t.evaluate && o.eval_samples > 0) {
@@ -268,7 +323,6 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
     nlohmann::json row = train::history_row(iv + 1, st, test);
     row["step"] = s1;
     r.state.history.push_back(row);
-    r.state.epochs_done = iv + 1;
     if (std::isfinite(test.accuracy)) r.state.best_test_accuracy = std::max(r.state.best_test_accuracy, test.accuracy);
     train::save_checkpoint(ckpt, model, opt, r.state, tags);
     train::EpochEnd e;
@@ -280,7 +334,6 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
       std::fprintf(stderr, "%s: step %lld/%lld: loss %.4f acc %.4f, held-out loss %.4f acc %.4f, lr %.3g, %.1f seq/s\n",
                    t.program.c_str(), static_cast<long long>(s1), static_cast<long long>(r.total_steps), st.loss,
                    st.accuracy, test.loss, test.accuracy, st.lr, st.images_per_second());
-    ++ran;
   }
   r.steps_done = std::min(r.total_steps, r.state.epochs_done * o.log_every);
   r.finished = r.state.epochs_done == intervals;

@@ -43,6 +43,9 @@ struct BertTrainOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // transformers' AdamW defaults
   int64_t eval_samples = 256;        // held-out samples scored after each interval
   bool quiet = false;                // no progress bars (tests)
+  // Under mpirun -np N (docs/distributed.md): gradient bucket size in MiB, and the watchdog.
+  double bucket_mb = 1.0;
+  double dist_timeout = 300;
 };
 
 // The options above as flags (--out, --resume, --config, --preset, --threads, --seed, ...).
@@ -80,21 +83,36 @@ struct BertTask {
   nn::Module* model = nullptr;
   Generator* dropout_gen = nullptr;  // reseeded before every step, so resumed steps repeat
   int64_t train_size = 0;            // training samples
-  // The loss of training samples `samples`; `seed` seeds everything random in the batch (masks).
-  std::function<BatchLoss(const std::vector<int64_t>& samples, uint64_t seed)> batch;
+  // The loss of training samples `samples`; seeds[i] seeds everything random about sample i
+  // (its masks): a function of the sample's place in the stream, whichever process takes it.
+  using Seeds = std::vector<uint64_t>;
+  std::function<BatchLoss(const std::vector<int64_t>& samples, const Seeds& seeds)> batch;
+  // How many terms the mean loss of these samples averages over (masked tokens), when that is not
+  // one per sample. Data-parallel runs scale each process's mean by its share of the terms of the
+  // whole micro-batch, so the gradient is that of one mean over all processes' samples — what one
+  // process with the N-fold batch computes — not a mean of N means over different token counts.
+  std::function<double(const std::vector<int64_t>& samples, const Seeds& seeds)> loss_terms;
   // Held-out loss and accuracy (count = samples), run in eval mode without gradients.
   std::function<train::EvalResult()> evaluate;
   train::Metadata tags;  // checkpoint metadata that a --resume must match
+  // Under mpirun -np N (apps/lib/distributed.h's start_data_parallel; null in one process): the
+  // parameters start as rank 0's, rank r takes every N-th sample of each micro-batch of N·B
+  // stream positions from r on, gradients are averaged once per optimizer step (after the last
+  // micro-batch), and rank 0 alone writes files and scores the held-out samples.
+  train::DataParallel* parallel = nullptr;
 };
 
 struct BertTrainResult {
   train::TrainState state;
   int64_t total_steps = 0, steps_done = 0, warmup_steps = 0;
   bool finished = false;  // every step of the schedule ran (not stopped by --stop-after)
+  size_t first_row = 0;   // history rows from here on ran in this call (the rest were resumed)
 };
 
 // Runs (or resumes, o.resume) the schedule, writing checkpoint.safetensors and metrics.csv into
-// o.out_dir after each interval. Problems are finch::Error sentences.
+// o.out_dir after each interval (rank 0 of a data-parallel run). Problems are finch::Error
+// sentences. A checkpoint's batch tag is the micro-batch of all processes (N·B), so a run resumes
+// with any process count at the same effective batch.
 BertTrainResult run_bert_training(const BertTask& task, const BertTrainOptions& o);
 
 // The training part of summary.json: steps, throughput (sequences/s), the last interval's

@@ -48,22 +48,57 @@ Fingerprint train_options_fingerprint(const TrainOptions& o) {
           {"--sync-bn", o.sync_bn ? "on" : "off"}};
 }
 
-std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, const data::Dataset& train_set,
-                                                         Fingerprint items, const TrainOptions& o) {
+Fingerprint bert_train_fingerprint(const BertTrainOptions& o) {
+  return {{"--config", o.config_path},
+          {"--preset", o.preset},
+          {"--seed", std::to_string(o.seed)},
+          {"--batch-size", std::to_string(o.batch_size)},
+          {"--accum", std::to_string(o.accum)},
+          {"--steps", std::to_string(o.steps)},
+          {"--epochs", str(o.epochs)},
+          {"--log-every", std::to_string(o.log_every)},
+          {"--stop-after", std::to_string(o.stop_after)},
+          {"--lr", str(o.lr)},
+          {"--weight-decay", str(o.weight_decay)},
+          {"--warmup-ratio", str(o.warmup_ratio)},
+          {"--clip", str(o.clip)},
+          {"--adam-beta1", str(o.beta1)},
+          {"--adam-beta2", str(o.beta2)},
+          {"--adam-eps", str(o.eps)},
+          {"--eval-samples", std::to_string(o.eval_samples)},
+          {"--resume", o.resume},
+          {"--bucket-mb", str(o.bucket_mb)}};
+}
+
+void check_launch(const Fingerprint& items, double dist_timeout) {
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return;
+  comm.set_timeout(dist_timeout);
+  train::check_same_launch(comm, items);
+}
+
+std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, Fingerprint items, double bucket_mb,
+                                                         bool sync_bn, double dist_timeout) {
   dist::Communicator& comm = dist::world();
   if (comm.size() == 1) {
-    if (o.sync_bn) std::cerr << "note: --sync-bn has no effect in a single process (BatchNorm sees the whole batch)\n";
+    if (sync_bn) std::cerr << "note: --sync-bn has no effect in a single process (BatchNorm sees the whole batch)\n";
     return nullptr;
   }
   // Before the first collective: the launch check below already waits for every rank.
-  comm.set_timeout(o.dist_timeout);
+  comm.set_timeout(dist_timeout);
   for (auto& kv : train::model_fingerprint(model)) items.push_back(std::move(kv));
-  for (auto& kv : train::dataset_fingerprint(train_set, "the training set")) items.push_back(std::move(kv));
   train::check_same_launch(comm, items);
-  auto dp = std::make_unique<train::DataParallel>(comm, model, int64_t(o.bucket_mb * 1024 * 1024));
-  if (o.sync_bn && dp->enable_sync_batchnorm() == 0 && comm.rank() == 0)
+  auto dp = std::make_unique<train::DataParallel>(comm, model, int64_t(bucket_mb * 1024 * 1024));
+  if (sync_bn && dp->enable_sync_batchnorm() == 0 && comm.rank() == 0)
     std::cerr << "note: --sync-bn: the model has no BatchNorm layer, so there is nothing to synchronize\n";
   return dp;
+}
+
+std::unique_ptr<train::DataParallel> start_data_parallel(nn::Module& model, const data::Dataset& train_set,
+                                                         Fingerprint items, const TrainOptions& o) {
+  if (dist::world().size() > 1)
+    for (auto& kv : train::dataset_fingerprint(train_set, "the training set")) items.push_back(std::move(kv));
+  return start_data_parallel(model, std::move(items), o.bucket_mb, o.sync_bn, o.dist_timeout);
 }
 
 bool writes_files() { return dist::world().rank() == 0; }
@@ -104,6 +139,15 @@ nlohmann::json distributed_summary(const train::DataParallel* dp, int64_t per_ra
       j["sync_bn_share_of_step"] = step > 0 ? train::round_significant(s.sync_bn_seconds / n / step) : 0.0;
     }
   }
+  return j;
+}
+
+nlohmann::json bert_distributed_summary(const train::DataParallel* dp, const BertTrainOptions& o,
+                                        const BertTrainResult& r) {
+  nlohmann::json j = distributed_summary(dp, o.batch_size * o.accum, o.lr, r.state.history, r.first_row);
+  j["per_rank_micro_batch"] = o.batch_size;
+  j["accum"] = o.accum;
+  j["bucket_mb"] = o.bucket_mb;
   return j;
 }
 

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/lib/distributed.h"
 #include "apps/lib/train_options.h"
 #include "autograd/functional.h"
 #include "data/squad_eval.h"
@@ -26,6 +27,7 @@
 #include "models/bert.h"
 #include "models/bert_io.h"
 #include "ops/reduce.h"
+#include "train/fingerprint.h"
 
 namespace finch::apps {
 
@@ -151,6 +153,19 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   data::SquadFeatureOptions fo;
   fo.max_seq_length = o.max_seq_length, fo.doc_stride = o.doc_stride, fo.max_query_length = o.max_query_length;
   data::validate(fo);
+  // Under mpirun: the options, model size and vocabulary compared before the file is read.
+  Fingerprint launch = bert_train_fingerprint(o.train);
+  uint64_t vocab_hash = train::kFingerprintSeed;
+  for (int32_t i = 0; i < int32_t(tok.size()); ++i) vocab_hash = train::fingerprint_hash(tok.token(i) + "\n", vocab_hash);
+  launch.insert(launch.end(), {{"the model's config", models::bert_config_json(config)},
+                               {"--vocab (hash of its tokens)", train::fingerprint_hex(vocab_hash)},
+                               {"--init", o.init_dir},
+                               {"--split-by-article", std::to_string(o.split_fraction)},
+                               {"--split-seed", std::to_string(o.split_seed)},
+                               {"--max-seq-length", std::to_string(o.max_seq_length)},
+                               {"--doc-stride", std::to_string(o.doc_stride)},
+                               {"--max-query-length", std::to_string(o.max_query_length)}});
+  check_launch(launch, o.train.dist_timeout);
 
   const std::vector<data::SquadExample> examples = data::read_squad(o.data_path);
   const std::vector<bool> is_train = split_by_article(examples, o.split_fraction, o.split_seed);
@@ -209,7 +224,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   task.model = &model;
   task.dropout_gen = model.bert->dropout_gen.get();
   task.train_size = int64_t(train_w.size());
-  task.batch = [&](const std::vector<int64_t>& samples, uint64_t) {
+  task.batch = [&](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
     std::vector<const Window*> rows;
     for (int64_t s : samples) rows.push_back(&train_w[size_t(s)]);
     BatchLoss bl;
@@ -243,13 +258,37 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
                {"max_seq_length", std::to_string(S)},
                {"doc_stride", std::to_string(o.doc_stride)},
                {"train_windows", std::to_string(train_w.size())}};
-  if (!o.train.quiet)
+  // Under mpirun: the training windows (every token, type and answer position), the initial
+  // weights' layout compared, then the reducer (the weights themselves are rank 0's from here on).
+  uint64_t data_hash = train::kFingerprintSeed;
+  for (const Window& w : train_w) {
+    for (const auto* v : {&w.ids, &w.types, &w.mask})
+      data_hash = train::fingerprint_hash(v->data(), v->size() * sizeof(int64_t), data_hash);
+    const int64_t span[2] = {w.start, w.end};
+    data_hash = train::fingerprint_hash(span, sizeof(span), data_hash);
+  }
+  const std::unique_ptr<train::DataParallel> dp = start_data_parallel(
+      model,
+      {{"the training windows", std::to_string(train_w.size()) + " of " + std::to_string(S) + " tokens"},
+       {"the training windows' content (hash of every token and answer)", train::fingerprint_hex(data_hash)},
+       {"the held-out questions", std::to_string(test_ex.size())}},
+      o.train.bucket_mb, false, o.train.dist_timeout);
+  task.parallel = dp.get();
+  const int64_t ranks = dp ? dp->size() : 1;
+  if (!o.train.quiet && writes_files())
     std::cerr << "train_squad: BERT " << config.num_hidden_layers << " x " << config.hidden_size << " ("
               << model.num_parameters() << " parameters, " << (o.init_dir.empty() ? "random init" : "from " + o.init_dir)
               << "), " << train_ex.size() << " training questions (" << train_w.size() << " windows of " << S << "), "
               << test_ex.size() << " held-out, batch " << o.train.batch_size << " x " << o.train.accum << ", lr "
-              << o.train.lr << ", " << get_num_threads() << " threads\n";
+              << o.train.lr << ", " << get_num_threads() << " threads"
+              << (dp ? ", " + std::to_string(ranks) + " processes (" + dist::world().backend() +
+                           "), effective batch " + std::to_string(o.train.batch_size * ranks) + " x " +
+                           std::to_string(o.train.accum)
+                     : "")
+              << "\n";
   const BertTrainResult r = run_bert_training(task, o.train);
+  // Rank 0 alone scores the held-out questions and writes the results.
+  if (!writes_files()) return 0;
 
   // Held-out EM/F1: every window of each held-out question, decoded as infer_squad does.
   const auto te0 = std::chrono::steady_clock::now();
@@ -310,6 +349,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   s["eval_seconds"] = train::round_significant(eval_s);
   s["max_seq_length"] = S;
   s["doc_stride"] = o.doc_stride;
+  s["distributed"] = bert_distributed_summary(dp.get(), o.train, r);
   finish_bert_run(o.train, config, model, o.vocab_path, s, r, command_line, t0);
   std::printf("train_squad: %lld of %lld steps; held-out %lld questions: EM %.2f F1 %.2f; model: %s\n",
               static_cast<long long>(r.steps_done), static_cast<long long>(r.total_steps),

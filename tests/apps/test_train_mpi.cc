@@ -18,39 +18,13 @@
 #include "framework/random.h"
 #include "framework/safetensors.h"
 #include "tests/apps/app_test_util.h"
+#include "tests/apps/mpi_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace finch;
 using namespace finch::test;
 
 namespace {
-
-std::string why_no_mpirun() {
-  if (!dist::built_with_mpi()) return "finch was built without MPI (apt-get install libopenmpi-dev openmpi-bin)";
-#ifndef FINCH_MPIEXEC
-  return "CMake found MPI but no mpiexec/mpirun (apt-get install openmpi-bin)";
-#else
-  if (std::getenv("OMPI_COMM_WORLD_SIZE")) return "already running under mpirun";
-  return "";
-#endif
-}
-
-// `mpirun -np 2 train_cifar ARGS` (or an MPMD line when `args` holds " : "), output captured.
-RunResult mpirun(const std::string& args, const fs::path& dir) {
-#ifdef FINCH_MPIEXEC
-  // As root OpenMPI needs --allow-run-as-root; --oversubscribe for machines with fewer free
-  // slots; `timeout` turns a hang into a failure.
-  const std::string o = (dir / "mpi_stdout.txt").string(), e = (dir / "mpi_stderr.txt").string();
-  const std::string cmd = std::string("timeout 300 ") + FINCH_MPIEXEC + " --allow-run-as-root --oversubscribe " +
-                          args + " > " + o + " 2> " + e;
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(o), slurp(e)};
-#else
-  (void)args;
-  (void)dir;
-  return {-1, "", ""};
-#endif
-}
 
 class TrainMpi : public ::testing::Test {
  protected:
@@ -72,21 +46,6 @@ class TrainMpi : public ::testing::Test {
   }
   fs::path root_;
 };
-
-// Largest |a − b| over every tensor of two weight files (parameters and BN running statistics).
-double max_abs_diff(const fs::path& a_file, const fs::path& b_file) {
-  const SafetensorsFile a = load_safetensors(a_file.string());
-  const SafetensorsFile b = load_safetensors(b_file.string());
-  double max_diff = 0;
-  for (const auto& [name, t] : a.tensors) {
-    if (t.dtype() != DType::f32) continue;  // num_batches_tracked: counted alike anyway
-    const auto x = t.to_vector<float>(), y = b.at(name).to_vector<float>();
-    EXPECT_EQ(x.size(), y.size()) << name;
-    for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-      max_diff = std::max(max_diff, double(std::fabs(x[i] - y[i])));
-  }
-  return max_diff;
-}
 
 }  // namespace
 
