@@ -1,7 +1,8 @@
 // The all-reduce alone, as data-parallel training calls it (framework/dist.h, F32 sum in place):
-// median time per call for bucket sizes from 4 KiB to 4 MiB, ranks lined up by a barrier before
-// each call so the time is the transfer, not one rank waiting for a slower one.
-// Run: mpirun --allow-run-as-root --oversubscribe -np 2 build/bin/bench_allreduce [ITERATIONS]
+// median time per call for bucket sizes from 4 KiB to MAX_MIB (default 4; BERT-mini's tied word
+// embedding is a 30 MiB bucket alone), ranks lined up by a barrier before each call so the time
+// is the transfer, not one rank waiting for a slower one.
+// Run: mpirun --allow-run-as-root --oversubscribe -np 2 build/bin/bench_allreduce [ITERATIONS] [MAX_MIB]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,11 +17,13 @@ int main(int argc, char** argv) {
   try {
     const int iters = argc > 1 ? std::atoi(argv[1]) : 30;
     if (iters < 1 || iters > 100000) finch::fail("bench_allreduce: ITERATIONS must be in [1, 100000], got ", argv[1]);
+    const int max_mib = argc > 2 ? std::atoi(argv[2]) : 4;
+    if (max_mib < 1 || max_mib > 1024) finch::fail("bench_allreduce: MAX_MIB must be in [1, 1024], got ", argv[2]);
     finch::dist::Communicator& comm = finch::dist::world();
     if (comm.rank() == 0)
       std::printf("%d processes, %s; median of %d calls after a barrier each\n%10s %12s %12s\n", comm.size(),
                   comm.backend().c_str(), iters, "bytes", "us/call", "busbw GB/s");
-    for (int64_t bytes = 4096; bytes <= (int64_t(4) << 20); bytes *= 2) {
+    for (int64_t bytes = 4096; bytes <= (int64_t(max_mib) << 20); bytes *= 2) {
       std::vector<float> buf(size_t(bytes / 4), 1.0f);
       std::vector<double> us;
       for (int i = 0; i < iters + 2; ++i) {
