@@ -10,6 +10,7 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "autograd/nn/norm.h"
+#include "autograd/nn/rnn.h"
 #include "compile/capture.h"
 #include "framework/error.h"
 
@@ -23,6 +24,8 @@ const char* role_name(Role r) {
     case Role::batch_norm: return "features";
     case Role::linear_out: return "out";
     case Role::linear_in: return "in";
+    case Role::rnn_unit: return "units";
+    case Role::rnn_in: return "in";
   }
   return "?";
 }
@@ -50,6 +53,9 @@ struct Space {
 struct Ref {  // an activation's channels: a space, each channel `block` features wide
   int32_t space = -1;
   int64_t block = 1;
+  int64_t dim = 1;  // the dim that holds the channels (the last one for sequences [B, T, C])
+  // A stack of states along dim 0 (h_n/c_n [L·D, B, C]): one space per row, `space` unused.
+  std::vector<int32_t> rows;
 };
 
 class Analyzer {
@@ -73,7 +79,7 @@ class Analyzer {
   std::vector<char> frozen_;        // per element
   std::vector<int32_t> sparent_;    // space union-find
   std::unordered_map<int32_t, Ref> refs_;
-  std::map<std::pair<std::string, Role>, int32_t> axis_space_;
+  std::map<std::tuple<std::string, Role, int64_t>, int32_t> axis_space_;
   std::vector<LayerAxis> axes_;
 
   int32_t new_space(int64_t size, int32_t axis = -1) {
@@ -100,6 +106,10 @@ class Analyzer {
   void freeze(int32_t s) {
     if (s < 0) return;
     for (int64_t i = 0; i < spaces_[size_t(s)].size; ++i) frozen_[size_t(find(spaces_[size_t(s)].base + i))] = 1;
+  }
+  void freeze(const Ref& r) {
+    freeze(r.space);
+    for (int32_t s : r.rows) freeze(s);
   }
   // Ties channel i of `a` to channel offset + i of `b`.
   void tie(int32_t a, int32_t b, int64_t offset = 0) {
@@ -137,14 +147,15 @@ class Analyzer {
   void alias(int32_t v, Ref r) { refs_[v] = r; }
   Ref fresh_frozen(int32_t v) {
     Ref r = ref(v);
-    freeze(r.space);
+    freeze(r);
     return r;
   }
+  const Shape& shape(int32_t v) const { return g_.values[size_t(v)].shape; }
   bool is_const(int32_t v) const { return v >= 0 && g_.values[size_t(v)].is_constant(); }
 
   // The layer axis (path, role) as a space, or -1 when its block disagrees with an earlier call.
-  int32_t axis(const std::string& path, Role role, int64_t size, int64_t block = 1) {
-    const auto key = std::make_pair(path, role);
+  int32_t axis(const std::string& path, Role role, int64_t size, int64_t block = 1, int64_t index = 0) {
+    const auto key = std::make_tuple(path, role, index);
     if (auto it = axis_space_.find(key); it != axis_space_.end()) {
       const LayerAxis& a = axes_[size_t(spaces_[size_t(it->second)].axis)];
       if (a.size != size || a.block != block) {
@@ -153,7 +164,7 @@ class Analyzer {
       }
       return it->second;
     }
-    axes_.push_back({path, role, size, block});
+    axes_.push_back({path, role, size, block, index});
     const int32_t s = new_space(size, int32_t(axes_.size() - 1));
     axis_space_[key] = s;
     return s;
@@ -173,12 +184,13 @@ class Analyzer {
 
   void freeze_node(const runtime::Node& n) {
     for (int32_t v : n.inputs)
-      if (v >= 0 && !is_const(v)) freeze(ref(v).space);
+      if (v >= 0 && !is_const(v)) freeze(ref(v));
     for (int32_t v : n.outputs) fresh_frozen(v);
   }
 
   void node(const runtime::Node& n) {
     const std::string& op = n.op;
+    if (op == "lstm" || op == "gru") return rnn(n);
     if (n.inputs.empty() || n.outputs.size() != 1) return freeze_node(n);
     const int32_t x = n.inputs[0], y = n.outputs[0];
     std::string path;
@@ -192,7 +204,7 @@ class Analyzer {
       nn::Module* m = module_of(n, path);
       auto* bn = dynamic_cast<nn::BatchNorm*>(m);
       const Ref rx = ref(x);
-      if (!bn || rx.space < 0 || rx.block != 1 || spaces_[size_t(rx.space)].size != bn->num_features)
+      if (!bn || rx.space < 0 || rx.block != 1 || rx.dim != 1 || spaces_[size_t(rx.space)].size != bn->num_features)
         return freeze_node(n);
       tie(rx.space, axis(path, Role::batch_norm, bn->num_features));
       return alias(y, rx);
@@ -200,13 +212,14 @@ class Analyzer {
     if (op == "add" || op == "sub" || op == "mul" || op == "div") return binary(n);
     if (op == "cat") return cat(n);
     if (op == "flatten" || op == "reshape") return flatten(n, x, y);
+    if (op == "select") return select(n, x, y);
     if (op == "mean") {
       const auto& dims = n.attrs.value("dims", nlohmann::json::array());
       const Ref rx = ref(x);
       const auto rank = int64_t(g_.values[size_t(x)].shape.size());
       std::set<int64_t> d;
       for (const auto& e : dims) d.insert(e.get<int64_t>() < 0 ? e.get<int64_t>() + rank : e.get<int64_t>());
-      if (rank == 4 && rx.block == 1 && d == std::set<int64_t>{2, 3}) return alias(y, rx);
+      if (rank == 4 && rx.block == 1 && rx.dim == 1 && d == std::set<int64_t>{2, 3}) return alias(y, rx);
       return freeze_node(n);
     }
     freeze_node(n);
@@ -216,7 +229,8 @@ class Analyzer {
     std::string path;
     auto* c = dynamic_cast<nn::Conv2d*>(module_of(n, path));
     const Ref rx = ref(x), ry = ref(y);
-    if (!c || !weight_is(n, 1, path) || rx.space < 0 || rx.block != 1 || ry.space < 0) return freeze_node(n);
+    if (!c || !weight_is(n, 1, path) || rx.space < 0 || rx.block != 1 || rx.dim != 1 || ry.space < 0)
+      return freeze_node(n);
     const int64_t g = c->options.groups;
     if (g == 1) {
       tie(rx.space, axis(path, Role::conv_in, c->in_channels));
@@ -230,11 +244,15 @@ class Analyzer {
     }
   }
 
+  // x [N, IN] or a sequence [B, T, IN]: the channels on the last dim.
   void linear(const runtime::Node& n, int32_t x, int32_t y) {
     std::string path;
     auto* l = dynamic_cast<nn::Linear*>(module_of(n, path));
+    const auto rank = int64_t(shape(x).size());
+    if (rank == 3 && shape(y).size() == 3 && !refs_.count(y)) alias(y, Ref{new_space(shape(y)[2]), 1, 2, {}});
     const Ref rx = ref(x), ry = ref(y);
-    if (!l || !weight_is(n, 1, path) || rx.space < 0 || ry.space < 0 || g_.values[size_t(x)].shape.size() != 2)
+    if (!l || !weight_is(n, 1, path) || rx.space < 0 || ry.space < 0 || rank < 2 || rank > 3 ||
+        rx.dim != rank - 1 || ry.dim != rank - 1 || (rank == 3 && rx.block != 1))
       return freeze_node(n);
     if (spaces_[size_t(rx.space)].size * rx.block != l->in_features) return freeze_node(n);
     tie(rx.space, axis(path, Role::linear_in, l->in_features / rx.block, rx.block));
@@ -245,11 +263,15 @@ class Analyzer {
     if (n.inputs.size() != 2) return freeze_node(n);
     const int32_t a = n.inputs[0], b = n.inputs[1], y = n.outputs[0];
     const auto& sy = g_.values[size_t(y)].shape;
+    // The channel dim: the one the (non-constant) operands carry, 1 for images.
+    int64_t cd = 1;
+    for (int32_t v : {a, b})
+      if (!is_const(v) && ref(v).space >= 0) cd = ref(v).dim;
     // An operand that broadcasts over channels (a scalar, a [.., 1, ..] tensor) ties nothing.
     auto broadcasts = [&](int32_t v) {
       const auto& s = g_.values[size_t(v)].shape;
       if (shape_numel(s) == 1) return true;
-      return s.size() == sy.size() && sy.size() >= 2 && s[1] == 1;
+      return s.size() == sy.size() && int64_t(sy.size()) > cd && s[size_t(cd)] == 1;
     };
     const bool ca = is_const(a) || broadcasts(a), cb = is_const(b) || broadcasts(b);
     if ((is_const(a) && !broadcasts(a)) || (is_const(b) && !broadcasts(b))) return freeze_node(n);
@@ -257,7 +279,7 @@ class Analyzer {
     if (ca) return alias(y, ref(b));
     if (cb) return alias(y, ref(a));
     const Ref ra = ref(a), rb = ref(b);
-    if (ra.space < 0 || rb.space < 0 || ra.block != rb.block || g_.values[size_t(a)].shape != sy ||
+    if (ra.space < 0 || rb.space < 0 || ra.block != rb.block || ra.dim != rb.dim || g_.values[size_t(a)].shape != sy ||
         g_.values[size_t(b)].shape != sy)
       return freeze_node(n);
     tie(ra.space, rb.space);
@@ -269,15 +291,28 @@ class Analyzer {
     const auto rank = int64_t(g_.values[size_t(y)].shape.size());
     int64_t dim = n.attrs.value("dim", int64_t(0));
     if (dim < 0) dim += rank;
+    // Stacked states (the layers' h_n of a multi-layer LSTM) one after the other: rows append.
+    if (dim == 0 && rank == 3) {
+      Ref r;
+      r.dim = 2;
+      for (int32_t v : n.inputs) {
+        if (v < 0 || is_const(v) || ref(v).rows.empty()) return freeze_node(n);
+        r.rows.insert(r.rows.end(), ref(v).rows.begin(), ref(v).rows.end());
+      }
+      if (int64_t(r.rows.size()) != shape(y)[0]) return freeze_node(n);
+      return alias(y, r);
+    }
+    const int64_t cdim = n.inputs.empty() || n.inputs[0] < 0 ? 1 : ref(n.inputs[0]).dim;
     for (int32_t v : n.inputs)
-      if (v < 0 || is_const(v) || ref(v).space < 0 || ref(v).block != 1) return freeze_node(n);
-    if (dim == 1) {
+      if (v < 0 || is_const(v) || ref(v).space < 0 || ref(v).block != 1 || ref(v).dim != cdim) return freeze_node(n);
+    if (dim == cdim) {
+      if (rank == 3 && !refs_.count(y)) alias(y, Ref{new_space(shape(y)[2]), 1, 2, {}});
       const Ref ry = ref(y);
       if (ry.space < 0) return freeze_node(n);
       int64_t offset = 0;
       for (int32_t v : n.inputs) {
         tie(ref(v).space, ry.space, offset);
-        offset += g_.values[size_t(v)].shape[1];
+        offset += g_.values[size_t(v)].shape[size_t(dim)];
       }
       return;
     }
@@ -290,10 +325,74 @@ class Analyzer {
     const auto& sx = g_.values[size_t(x)].shape;
     const auto& sy = g_.values[size_t(y)].shape;
     const Ref rx = ref(x);
-    if (rx.space >= 0 && rx.block == 1 && sx.size() == 4 && sy.size() == 2 && sy[1] == sx[1] * sx[2] * sx[3])
-      return alias(y, Ref{rx.space, sx[2] * sx[3]});
-    if (rx.space >= 0 && sx == sy) return alias(y, rx);
+    if (rx.space >= 0 && rx.block == 1 && rx.dim == 1 && sx.size() == 4 && sy.size() == 2 &&
+        sy[1] == sx[1] * sx[2] * sx[3])
+      return alias(y, Ref{rx.space, sx[2] * sx[3], 1, {}});
+    if ((rx.space >= 0 || !rx.rows.empty()) && sx == sy) return alias(y, rx);
     freeze_node(n);
+  }
+
+  // One row of stacked states ([L·D, B, C] -> [B, C]: that layer-direction's units), or one step
+  // of a sequence ([B, T, C] -> [B, C]); any other select freezes what it touches.
+  void select(const runtime::Node& n, int32_t x, int32_t y) {
+    const Ref rx = ref(x);
+    const auto rank = int64_t(shape(x).size());
+    int64_t dim = n.attrs.value("dim", int64_t(0)), index = n.attrs.value("index", int64_t(0));
+    if (dim < 0) dim += rank;
+    if (dim >= 0 && dim < rank && index < 0) index += shape(x)[size_t(dim)];
+    if (!rx.rows.empty() && dim == 0 && rank == 3 && index >= 0 && index < int64_t(rx.rows.size()))
+      return alias(y, Ref{rx.rows[size_t(index)], 1, 1, {}});
+    if (rx.space >= 0 && rx.rows.empty() && dim >= 0 && dim != rx.dim && rank >= 2 && rx.block == 1)
+      return alias(y, Ref{rx.space, 1, dim < rx.dim ? rx.dim - 1 : rx.dim, {}});
+    freeze_node(n);
+  }
+
+  // One layer of an nn::LSTM/GRU (inputs x, lengths, then per direction w_ih, w_hh, b_ih, b_hh
+  // and for the LSTM w_hr; outputs y [.., D·P], h_n [D, B, P] and for the LSTM c_n [D, B, H]).
+  void rnn(const runtime::Node& n) {
+    std::string path;
+    auto* r = dynamic_cast<nn::RNNBase*>(module_of(n, path));
+    const bool lstm = n.op == "lstm";
+    const int64_t D = r && r->bidirectional ? 2 : 1, per = lstm ? 5 : 4;
+    if (!r || (r->type_name() == "LSTM") != lstm || n.inputs.size() != size_t(2 + D * per) ||
+        n.outputs.size() != size_t(lstm ? 3 : 2))
+      return freeze_node(n);
+    // Which layer: its first weight is "<path>.weight_ih_l<l>".
+    const std::string prefix = (path.empty() ? "" : path + ".") + "weight_ih_l";
+    int64_t layer = -1;
+    for (int64_t l = 0; l < r->num_layers; ++l)
+      if (n.inputs[2] >= 0 && g_.values[size_t(n.inputs[2])].name == prefix + std::to_string(l)) layer = l;
+    if (layer < 0) return freeze_node(n);
+    const int64_t H = r->hidden_size, P = r->proj_size > 0 ? r->proj_size : H;
+    const int64_t in_size = layer == 0 ? r->input_size : D * P;
+    const int32_t x = n.inputs[0], y = n.outputs[0], h = n.outputs[1];
+    const Ref rx = ref(x);
+    const int32_t in_axis = axis(path, Role::rnn_in, in_size, 1, layer);
+    if (rx.space >= 0 && rx.dim == 2 && rx.block == 1 && shape(x).size() == 3 && spaces_[size_t(rx.space)].size == in_size)
+      tie(rx.space, in_axis);
+    else {
+      freeze(in_axis);
+      freeze(rx);
+    }
+    Ref rh, rc;
+    rh.dim = rc.dim = 2;
+    for (int64_t d = 0; d < D; ++d) {
+      const int32_t u = axis(path, Role::rnn_unit, H, 1, layer * D + d);
+      if (u >= 0) axes_[size_t(spaces_[size_t(u)].axis)].min_keep = r->proj_size + 1;
+      rc.rows.push_back(u);
+      rh.rows.push_back(r->proj_size > 0 ? new_space(P) : u);
+    }
+    if (r->proj_size > 0) {  // h and y are projections: the cell units stay inside the layer
+      freeze(rh);
+      alias(y, Ref{new_space(D * P), 1, 2, {}});
+      freeze(ref(y));
+    } else {
+      const int32_t ys = new_space(D * H);
+      for (int64_t d = 0; d < D; ++d) tie(rh.rows[size_t(d)], ys, d * H);
+      alias(y, Ref{ys, 1, 2, {}});
+    }
+    alias(h, rh);
+    if (lstm) alias(n.outputs[2], rc);
   }
 
   ChannelGroups collect() {
@@ -313,6 +412,14 @@ class Analyzer {
         out.classes[size_t(it->second)].members.push_back({sp.axis, i});
       }
     }
+    // Hidden units of two layer-directions tied together (their outputs added, say) would have
+    // to leave both layers at once, which the equal-width rule of a recurrent module (every
+    // layer-direction keeps hidden_size units) cannot balance: such classes stay.
+    for (auto& c : out.classes) {
+      int units = 0;
+      for (const auto& m : c.members) units += axes_[size_t(m.first)].role == Role::rnn_unit;
+      if (units > 1) c.frozen = true;
+    }
     // Groups: classes whose first member's space shares a space-union root.
     std::map<int32_t, size_t> group_of;
     std::vector<ChannelGroup> groups;
@@ -320,10 +427,11 @@ class Analyzer {
     for (size_t c = 0; c < out.classes.size(); ++c) {
       const auto& first = out.classes[c].members.front();
       const LayerAxis& a = axes_[size_t(first.first)];
-      const int32_t root = sfind(axis_space_.at({a.module, a.role}));
+      const int32_t root = sfind(axis_space_.at({a.module, a.role, a.index}));
       auto [it, added] = group_of.emplace(root, groups.size());
       if (added) {
-        groups.push_back({a.module + "." + role_name(a.role), {}, 0});
+        const std::string layer = a.role == Role::rnn_unit ? ".l" + std::to_string(a.index) : "";
+        groups.push_back({a.module + layer + "." + role_name(a.role), {}, 0});
       }
       ChannelGroup& g = groups[it->second];
       if (out.classes[c].frozen)
