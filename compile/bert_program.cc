@@ -126,12 +126,20 @@ Graph bert_qa_program(const nn::Module& qa_model, const BertProgramSpec& spec) {
   for (int64_t l = 0; l < spec.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l);
     const std::string sa = p + ".attention.self";
-    const int32_t q = b.linear(sa + ".query", h, H, H, bsh);
-    const int32_t k = b.linear(sa + ".key", h, H, H, bsh);
-    const int32_t v = b.linear(sa + ".value", h, H, H, bsh);
-    const int32_t ctx = b.node("attention", sa, {q, k, v, mask}, bsh, {{"heads", spec.heads}});
+    // The attention width A comes from the query weight: H, or fewer heads of the same width
+    // H / heads after structured pruning (compress/channel_groups.h).
+    const int64_t HD = H / spec.heads;
+    const int32_t wq = b.param(sa + ".query.weight", {-1, H});
+    const int64_t A = b.g.values[size_t(wq)].shape[0];
+    if (A < HD || A % HD != 0)
+      fail("BERT program: ", sa, ".query should have a whole number of heads of width ", HD, ", found ", A, " rows");
+    const Shape ash{1, S, A};
+    const int32_t q = b.linear(sa + ".query", h, H, A, ash);
+    const int32_t k = b.linear(sa + ".key", h, H, A, ash);
+    const int32_t v = b.linear(sa + ".value", h, H, A, ash);
+    const int32_t ctx = b.node("attention", sa, {q, k, v, mask}, ash, {{"heads", A / HD}});
     const std::string ao = p + ".attention.output";
-    int32_t a = b.linear(ao + ".dense", ctx, H, H, bsh);
+    int32_t a = b.linear(ao + ".dense", ctx, A, H, bsh);
     a = b.node("add", ao, {a, h}, bsh, {{"alpha", 1.0}, {"act", "none"}});
     a = b.layer_norm(ao + ".LayerNorm", a, H, bsh);
     // The intermediate width comes from its weight.

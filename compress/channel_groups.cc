@@ -2,9 +2,11 @@
 // every channel of every activation and layer axis, driven by the op vocabulary of runtime/ops.md.
 #include "compress/channel_groups.h"
 
+#include <algorithm>
 #include <map>
 #include <numeric>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "autograd/nn/conv.h"
@@ -42,7 +44,7 @@ namespace {
 const std::set<std::string> kChannelwise = {
     "relu",    "relu6",      "sigmoid",   "tanh",      "silu",       "hardswish",
     "hardsigmoid", "gelu",   "gelu_tanh", "leaky_relu", "max_pool2d", "avg_pool2d",
-    "adaptive_avg_pool2d", "add_scalar", "mul_scalar", "dropout"};
+    "adaptive_avg_pool2d", "add_scalar", "mul_scalar", "dropout", "contiguous"};
 
 struct Space {
   int64_t size = 0;
@@ -133,6 +135,24 @@ class Analyzer {
     }
     sparent_[size_t(sfind(a))] = sfind(b);
   }
+  // Ties channel i of `fine` to channel i / block of `coarse` (the features of one attention
+  // head to the head): all `block` features then form one class.
+  void tie_block(int32_t fine, int32_t coarse, int64_t block) {
+    if (fine < 0 || coarse < 0 || spaces_[size_t(fine)].size != spaces_[size_t(coarse)].size * block) {
+      freeze(fine);
+      freeze(coarse);
+      return;
+    }
+    const Space sf = spaces_[size_t(fine)], sc = spaces_[size_t(coarse)];
+    for (int64_t i = 0; i < sf.size; ++i) {
+      const int64_t x = find(sf.base + i), y = find(sc.base + i / block);
+      if (x != y) {
+        parent_[size_t(x)] = y;
+        frozen_[size_t(y)] = char(frozen_[size_t(y)] | frozen_[size_t(x)]);
+      }
+    }
+    sparent_[size_t(sfind(fine))] = sfind(coarse);
+  }
 
   // The channels of value v (created on first use for rank-2/4 activations; -1 otherwise).
   Ref ref(int32_t v) {
@@ -141,6 +161,8 @@ class Analyzer {
     const auto& val = g_.values[size_t(v)];
     Ref r;
     if (!val.is_constant() && (val.shape.size() == 2 || val.shape.size() == 4)) r.space = new_space(val.shape[1]);
+    // Sequences [B, T, C] carry their channels last (Linear, LSTM, attention layouts).
+    if (!val.is_constant() && val.shape.size() == 3) r.space = new_space(val.shape[2]), r.dim = 2;
     refs_[v] = r;
     return r;
   }
@@ -213,6 +235,8 @@ class Analyzer {
     if (op == "cat") return cat(n);
     if (op == "flatten" || op == "reshape") return flatten(n, x, y);
     if (op == "select") return select(n, x, y);
+    if (op == "permute") return permute(n, x, y);
+    if (op == "scaled_dot_product_attention") return attention(n);
     if (op == "mean") {
       const auto& dims = n.attrs.value("dims", nlohmann::json::array());
       const Ref rx = ref(x);
@@ -329,7 +353,57 @@ class Analyzer {
         sy[1] == sx[1] * sx[2] * sx[3])
       return alias(y, Ref{rx.space, sx[2] * sx[3], 1, {}});
     if ((rx.space >= 0 || !rx.rows.empty()) && sx == sy) return alias(y, rx);
+    // The last dim split into heads, [.., NH·HD] -> [.., NH, HD]: channel = head, its HD features
+    // tied into one class; and merged back, [.., NH, HD] -> [.., NH·HD].
+    const size_t r = sx.size();
+    if (rx.space >= 0 && rx.rows.empty() && rx.block == 1 && r >= 2) {
+      const bool same_lead = sy.size() == r + 1 && std::equal(sx.begin(), sx.end() - 1, sy.begin());
+      if (same_lead && rx.dim == int64_t(r) - 1 && sy[r - 1] * sy[r] == sx[r - 1]) {
+        const int32_t heads = new_space(sy[r - 1]);
+        tie_block(rx.space, heads, sy[r]);
+        return alias(y, Ref{heads, 1, int64_t(r) - 1, {}});
+      }
+      const bool merge = sy.size() + 1 == r && std::equal(sy.begin(), sy.end() - 1, sx.begin());
+      if (merge && rx.dim == int64_t(r) - 2 && sy[r - 2] == sx[r - 2] * sx[r - 1]) {
+        const int32_t features = new_space(sy[r - 2]);
+        tie_block(features, rx.space, sx[r - 1]);
+        return alias(y, Ref{features, 1, int64_t(r) - 2, {}});
+      }
+    }
     freeze_node(n);
+  }
+
+  // The channel dim moves with the permutation.
+  void permute(const runtime::Node& n, int32_t x, int32_t y) {
+    const Ref rx = ref(x);
+    const auto& dims = n.attrs.value("dims", nlohmann::json::array());
+    const auto rank = int64_t(shape(x).size());
+    if (rx.space < 0 || !rx.rows.empty() || rx.block != 1 || int64_t(dims.size()) != rank) return freeze_node(n);
+    for (int64_t i = 0; i < rank; ++i) {
+      int64_t d = dims[size_t(i)].get<int64_t>();
+      if (d < 0) d += rank;
+      if (d == rx.dim) return alias(y, Ref{rx.space, 1, i, {}});
+    }
+    freeze_node(n);
+  }
+
+  // q, k, v [B, NH, S, HD] (heads on dim 1, as the reshape + permute above leave them): head h of
+  // q, k and v and of the output are one class (q·k of a head mixes only that head's features).
+  void attention(const runtime::Node& n) {
+    if (n.inputs.size() < 3 || n.outputs.size() != 1) return freeze_node(n);
+    const int32_t y = n.outputs[0];
+    Ref r[3];
+    for (int i = 0; i < 3; ++i) {
+      r[i] = n.inputs[size_t(i)] >= 0 && !is_const(n.inputs[size_t(i)]) ? ref(n.inputs[size_t(i)]) : Ref{};
+      if (r[i].space < 0 || r[i].dim != 1 || r[i].block != 1 || shape(n.inputs[size_t(i)]).size() != 4)
+        return freeze_node(n);
+    }
+    for (size_t i = 3; i < n.inputs.size(); ++i)  // the mask: its channels are not heads
+      if (n.inputs[i] >= 0 && !is_const(n.inputs[i])) freeze(ref(n.inputs[i]));
+    tie(r[0].space, r[1].space);
+    tie(r[2].space, r[0].space);
+    if (shape(y) != shape(n.inputs[2])) return freeze_node(n);
+    alias(y, r[2]);
   }
 
   // One row of stacked states ([L·D, B, C] -> [B, C]: that layer-direction's units), or one step

@@ -89,9 +89,16 @@ BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen)
 
 Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t B = x.size(0), S = x.size(1);
-  const Tensor q = split_heads((*query)(x), num_heads, head_dim);
-  const Tensor k = split_heads((*key)(x), num_heads, head_dim);
-  const Tensor v = split_heads((*value)(x), num_heads, head_dim);
+  // The heads this layer has: num_heads, or fewer after structured pruning removed some (their
+  // rows of query/key/value and columns of the output dense; the head width stays).
+  const int64_t heads = query->out_features / head_dim;
+  if (heads < 1 || heads * head_dim != query->out_features || key->out_features != query->out_features ||
+      value->out_features != query->out_features)
+    fail("BertSelfAttention: query, key and value should have the same whole number of heads of width ", head_dim,
+         ", found ", query->out_features, ", ", key->out_features, " and ", value->out_features, " outputs");
+  const Tensor q = split_heads((*query)(x), heads, head_dim);
+  const Tensor k = split_heads((*key)(x), heads, head_dim);
+  const Tensor v = split_heads((*value)(x), heads, head_dim);
   Tensor ctx;  // [B, NH, S, HD]
   if (is_training() && attention_dropout > 0) {
     Tensor scores = finch::mul(finch::matmul(q, finch::transpose(k, 2, 3)), 1.0 / std::sqrt(double(head_dim)));
@@ -101,7 +108,7 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   } else {
     ctx = finch::scaled_dot_product_attention(q, k, v, mask);
   }
-  return finch::reshape(finch::permute(ctx, {0, 2, 1, 3}), {B, S, num_heads * head_dim});
+  return finch::reshape(finch::permute(ctx, {0, 2, 1, 3}), {B, S, heads * head_dim});
 }
 
 BertResidualOutput::BertResidualOutput(int64_t in, const BertConfig& c, Generator* gen, std::string name)
@@ -208,6 +215,10 @@ BertQAOutputs BertForQuestionAnswering::forward(const Tensor& input_ids, const T
   out.sequence_output = std::move(b.sequence_output);
   out.pooled = std::move(b.pooled);
   return out;
+}
+
+Tensor BertForQuestionAnswering::forward_impl(const Tensor& input_ids) {
+  return (*qa_outputs)(bert->forward(input_ids).sequence_output);
 }
 
 BertForMaskedLM::BertForMaskedLM(const BertConfig& c, uint64_t seed) {

@@ -141,6 +141,9 @@ class BertForQuestionAnswering : public nn::Module {
   std::string type_name() const override { return "BertForQuestionAnswering"; }
   BertQAOutputs forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
                         const Tensor& token_type_ids = Tensor());
+  // The single-input form graph capture (and compress/'s channel analysis) runs: input_ids alone
+  // (every token attended, token types 0) -> the logits [B, S, 2], start and end side by side.
+  Tensor forward_impl(const Tensor& input_ids) override;
 
   std::shared_ptr<BertModel> bert;
   std::shared_ptr<nn::Linear> qa_outputs;
