@@ -11,6 +11,7 @@
 #include "compile/bert_program.h"
 #include "compress/channel_groups.h"
 #include "compress/edits.h"
+#include "compress/lowrank.h"
 #include "compress/structured.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
@@ -114,6 +115,29 @@ TEST(BertPruning, PrunedEqualsMaskedRebuildsAndCompiles) {
   const Tensor types = zeros({3, 10}, DType::i64), mask = ones({3, 10}, DType::i64);
   const std::vector<Tensor> got = p.run({x, types, mask});
   ASSERT_EQ(got.size(), 2u);
+  EXPECT_LT(max_abs_diff(got[0], select(want, 2, 0)), 1e-4);
+  EXPECT_LT(max_abs_diff(got[1], select(want, 2, 1)), 1e-4);
+}
+
+// BERT's FFN Linears factorized at half their rank (compress/lowrank.h): the BERT program lowers
+// each as two linear nodes and matches the factorized model.
+TEST(BertLowRank, FactorizedFfnProgramMatchesTheModel) {
+  auto m = model(6);
+  const Tensor x = ids(2, 9, 7);
+  for (int l = 0; l < 2; ++l) {
+    const std::string p = "bert.encoder.layer." + std::to_string(l);
+    EXPECT_EQ(factorize_module(*m, p + ".intermediate.dense", 16).rank, 16);
+    EXPECT_EQ(factorize_module(*m, p + ".output.dense", 16).rank, 16);
+  }
+  const Tensor want = logits(*m, x);
+  compile::BertProgramSpec spec;
+  spec.layers = 2, spec.heads = 4, spec.max_seq_length = 12;
+  const runtime::Graph g = compile::bert_qa_program(*m, spec);
+  int linears = 0;
+  for (const auto& n : g.nodes) linears += n.op == "linear";
+  EXPECT_EQ(linears, 2 * (4 + 2 * 2) + 1);  // q, k, v, attention out; two FFN pairs; qa_outputs
+  runtime::Program p(g, "low-rank bert");
+  const std::vector<Tensor> got = p.run({x, zeros({2, 9}, DType::i64), ones({2, 9}, DType::i64)});
   EXPECT_LT(max_abs_diff(got[0], select(want, 2, 0)), 1e-4);
   EXPECT_LT(max_abs_diff(got[1], select(want, 2, 1)), 1e-4);
 }
