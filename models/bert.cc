@@ -79,12 +79,13 @@ Tensor BertEmbeddings::forward(const Tensor& input_ids, const Tensor& token_type
 
 // ---- attention ----
 
-BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen)
-    : num_heads(c.num_attention_heads), head_dim(c.head_dim()),
+BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen, int64_t heads)
+    : num_heads(heads > 0 ? heads : c.num_attention_heads), head_dim(c.head_dim()),
       attention_dropout(c.attention_probs_dropout_prob), dropout_gen(gen) {
-  query = register_module("query", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
-  key = register_module("key", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
-  value = register_module("value", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
+  const int64_t A = num_heads * head_dim;  // the attention width: H unless heads were pruned
+  query = register_module("query", std::make_shared<nn::Linear>(c.hidden_size, A));
+  key = register_module("key", std::make_shared<nn::Linear>(c.hidden_size, A));
+  value = register_module("value", std::make_shared<nn::Linear>(c.hidden_size, A));
 }
 
 Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
@@ -122,18 +123,20 @@ Tensor BertResidualOutput::forward(const Tensor& x, const Tensor& residual) {
   return (*LayerNorm)(finch::add((*dropout)((*dense)(x)), residual));
 }
 
-BertAttention::BertAttention(const BertConfig& c, Generator* gen) {
-  self = register_module("self", std::make_shared<BertSelfAttention>(c, gen));
-  output = register_module("output", std::make_shared<BertResidualOutput>(c.hidden_size, c, gen, "BertSelfOutput"));
+BertAttention::BertAttention(const BertConfig& c, Generator* gen, int64_t heads) {
+  self = register_module("self", std::make_shared<BertSelfAttention>(c, gen, heads));
+  output = register_module("output", std::make_shared<BertResidualOutput>(self->num_heads * self->head_dim, c, gen,
+                                                                           "BertSelfOutput"));
 }
 
 Tensor BertAttention::forward(const Tensor& x, const Tensor& mask) { return output->forward(self->forward(x, mask), x); }
 
-BertLayer::BertLayer(const BertConfig& c, Generator* gen) : hidden_act(c.hidden_act) {
-  attention = register_module("attention", std::make_shared<BertAttention>(c, gen));
+BertLayer::BertLayer(const BertConfig& c, Generator* gen, int64_t index) : hidden_act(c.hidden_act) {
+  const int64_t I = c.intermediate_of(index);
+  attention = register_module("attention", std::make_shared<BertAttention>(c, gen, c.heads_of(index)));
   intermediate = register_module("intermediate", std::make_shared<nn::Module>());
-  intermediate_dense = intermediate->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, c.intermediate_size));
-  output = register_module("output", std::make_shared<BertResidualOutput>(c.intermediate_size, c, gen, "BertOutput"));
+  intermediate_dense = intermediate->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, I));
+  output = register_module("output", std::make_shared<BertResidualOutput>(I, c, gen, "BertOutput"));
 }
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& mask) {
@@ -149,7 +152,7 @@ BertModel::BertModel(const BertConfig& c, bool add_pooling_layer, uint64_t seed)
   embeddings = register_module("embeddings", std::make_shared<BertEmbeddings>(c, dropout_gen.get()));
   encoder = register_module("encoder", std::make_shared<nn::Module>());
   layer = encoder->register_module("layer", std::make_shared<nn::ModuleList>());
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(std::make_shared<BertLayer>(c, dropout_gen.get()));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(std::make_shared<BertLayer>(c, dropout_gen.get(), i));
   if (add_pooling_layer) {
     pooler = register_module("pooler", std::make_shared<nn::Module>());
     pooler_dense = pooler->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));

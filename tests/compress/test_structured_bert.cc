@@ -16,7 +16,9 @@
 #include "framework/grad_mode.h"
 #include "framework/random.h"
 #include "models/bert.h"
+#include "models/bert_io.h"
 #include "runtime/executor.h"
+#include "tests/temp_dir.h"
 
 using namespace finch;
 using namespace finch::compress;
@@ -108,6 +110,14 @@ TEST(BertPruning, PrunedEqualsMaskedRebuildsAndCompiles) {
   apply_edits(*fresh, append_edit("", edit), "test");
   fresh->load_state_dict(m->state_dict());
   EXPECT_EQ(max_abs_diff(logits(*fresh, x), want), 0.0);
+  // save_bert records the per-layer sizes in config.json; the directory loads with no edit.
+  test::TempDir dir;
+  models::save_bert(dir.str(), mini(), *m);
+  const models::BertConfig saved = models::load_bert_config(dir.str() + "/config.json");
+  EXPECT_EQ(saved.layer_heads, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(saved.layer_intermediate_sizes, (std::vector<int64_t>{24, 24}));
+  auto loaded = models::load_bert_for_question_answering(dir.str());
+  EXPECT_EQ(max_abs_diff(logits(*loaded, x), want), 0.0);
   // The fp32 program: per-layer head counts from the query weights, FFN width from its weight.
   compile::BertProgramSpec spec;
   spec.layers = 2, spec.heads = 4, spec.max_seq_length = 16;
@@ -121,6 +131,16 @@ TEST(BertPruning, PrunedEqualsMaskedRebuildsAndCompiles) {
 
 // BERT's FFN Linears factorized at half their rank (compress/lowrank.h): the BERT program lowers
 // each as two linear nodes and matches the factorized model.
+TEST(BertConfigPerLayer, ValidatesTheLists) {
+  const std::string base = R"({"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                              "intermediate_size": 48, "vocab_size": 60)";
+  EXPECT_EQ(models::parse_bert_config(base + R"(, "finch_layer_heads": [1, 4]})", "c").heads_of(0), 1);
+  for (const char* bad : {R"(, "finch_layer_heads": [1]})", R"(, "finch_layer_heads": [0, 4]})",
+                          R"(, "finch_layer_heads": [5, 4]})", R"(, "finch_layer_intermediate_sizes": [49, 2]})",
+                          R"(, "finch_layer_intermediate_sizes": "24"})"})
+    EXPECT_THROW(models::parse_bert_config(base + bad, "c"), Error) << bad;
+}
+
 TEST(BertLowRank, FactorizedFfnProgramMatchesTheModel) {
   auto m = model(6);
   const Tensor x = ids(2, 9, 7);
