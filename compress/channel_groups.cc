@@ -320,8 +320,9 @@ class Analyzer {
       Ref r;
       r.dim = 2;
       for (int32_t v : n.inputs) {
-        if (v < 0 || is_const(v) || ref(v).rows.empty()) return freeze_node(n);
-        r.rows.insert(r.rows.end(), ref(v).rows.begin(), ref(v).rows.end());
+        const Ref rv = v < 0 || is_const(v) ? Ref{} : ref(v);
+        if (rv.rows.empty()) return freeze_node(n);
+        r.rows.insert(r.rows.end(), rv.rows.begin(), rv.rows.end());
       }
       if (int64_t(r.rows.size()) != shape(y)[0]) return freeze_node(n);
       return alias(y, r);
@@ -424,18 +425,22 @@ class Analyzer {
   // One layer of an nn::LSTM/GRU (inputs x, lengths, then per direction w_ih, w_hh, b_ih, b_hh
   // and for the LSTM w_hr; outputs y [.., D·P], h_n [D, B, P] and for the LSTM c_n [D, B, H]).
   void rnn(const runtime::Node& n) {
-    std::string path;
-    auto* r = dynamic_cast<nn::RNNBase*>(module_of(n, path));
+    // The module and layer from the first weight's name, "<path>.weight_ih_l<l>": forward_seq()
+    // records the node inside its caller's scope, so the node's own name is the caller's.
+    const std::string w = n.inputs.size() > 2 && n.inputs[2] >= 0 ? g_.values[size_t(n.inputs[2])].name : "";
+    const size_t at = w.rfind("weight_ih_l");
+    if (at == std::string::npos || (at > 0 && w[at - 1] != '.')) return freeze_node(n);
+    const std::string path = at == 0 ? "" : w.substr(0, at - 1);
+    auto it = modules_.find(path);
+    auto* r = it == modules_.end() ? nullptr : dynamic_cast<nn::RNNBase*>(it->second);
     const bool lstm = n.op == "lstm";
     const int64_t D = r && r->bidirectional ? 2 : 1, per = lstm ? 5 : 4;
     if (!r || (r->type_name() == "LSTM") != lstm || n.inputs.size() != size_t(2 + D * per) ||
         n.outputs.size() != size_t(lstm ? 3 : 2))
       return freeze_node(n);
-    // Which layer: its first weight is "<path>.weight_ih_l<l>".
-    const std::string prefix = (path.empty() ? "" : path + ".") + "weight_ih_l";
     int64_t layer = -1;
     for (int64_t l = 0; l < r->num_layers; ++l)
-      if (n.inputs[2] >= 0 && g_.values[size_t(n.inputs[2])].name == prefix + std::to_string(l)) layer = l;
+      if (w == (path.empty() ? "" : path + ".") + "weight_ih_l" + std::to_string(l)) layer = l;
     if (layer < 0) return freeze_node(n);
     const int64_t H = r->hidden_size, P = r->proj_size > 0 ? r->proj_size : H;
     const int64_t in_size = layer == 0 ? r->input_size : D * P;
