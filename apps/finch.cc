@@ -15,6 +15,7 @@
 #include "apps/lib/prune_cmd.h"
 #include "apps/lib/lowrank_cmd.h"
 #include "apps/lib/quantize_run.h"
+#include "apps/lib/series_prune.h"
 #include "apps/lib/series_quantize_cmd.h"
 #include "apps/lib/user_errors.h"
 #include "framework/error.h"
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   finch::apps::PruneOptions po;
   CLI::App* prune = app.add_subcommand("prune", "structured (smaller layers) or unstructured pruning, fine-tuned");
   finch::apps::add_prune_options(*prune, po);
+  finch::apps::SeriesOptions ps;  // a train_series/train_text checkpoint's data flags
+  finch::apps::add_sequence_data_flags(*prune, ps);
   finch::apps::LowRankCmdOptions lr;
   CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
   finch::apps::add_lowrank_options(*lowrank, lr);
@@ -99,6 +102,8 @@ int main(int argc, char** argv) {
       po.train.model_given = prune->count("--model") > 0;
       po.train.width_given = prune->count("--width") > 0;
       po.lr_given = prune->count("--lr") > 0;
+      if (finch::apps::sequence_checkpoint_or_flags(po.train.checkpoint, *prune))
+        return finch::apps::run_sequence_prune(po, ps, command_line);
       return finch::apps::run_prune(po, command_line);
     }
     if (lowrank->parsed()) {

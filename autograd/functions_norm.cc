@@ -40,9 +40,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({x, weight, bias});
   NoGradGuard ng;
   ops::LayerNormResult r = ops::layer_norm(x, normalized_shape, weight, bias, eps);
+  // The runtime's layer_norm normalizes the last dim (runtime/ops.md); a wider normalized_shape
+  // is left unrecorded, so capture refuses it with its sentence.
+  if (cap.active() && normalized_shape.size() == 1) cap.record("layer_norm", {x, weight, bias}, {r.y}, {{"eps", eps}});
   if (rec)
     autograd::record(
         "layer_norm", {x, weight, bias}, {r.y},

@@ -1,6 +1,7 @@
 // Differentiable sequence-model primitives: the fused LSTM cell and scaled dot-product attention.
 // Both are single tape nodes (DESIGN.md: composites may be primitives when faster or more
 // stable) whose backward calls the fused kernels in ops/lstm.h and ops/attention.h.
+#include "autograd/capture.h"
 #include "autograd/functional.h"
 #include "autograd/node.h"
 #include "framework/grad_mode.h"
@@ -42,9 +43,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   // A float mask (e.g. a learned relative-position bias) is differentiable; a bool one is not.
   const bool float_mask = mask.defined() && mask.dtype() != DType::b8;
   const Tensor grad_mask = float_mask ? mask : Tensor();
+  autograd::CaptureScope cap;
   const bool rec = autograd::should_record({q, k, v, grad_mask});
   NoGradGuard ng;
   ops::AttentionOutput r = ops::scaled_dot_product_attention(q, k, v, mask, is_causal, scale);
+  // Recorded for graph analyses (compress/channel_groups.h ties heads through it); no runtime op
+  // takes [B, NH, S, HD] heads (BERT programs use compile/bert_program.h's "attention"), so a
+  // program of such a capture is refused when it loads.
+  if (cap.active())
+    cap.record("scaled_dot_product_attention", {q, k, v, mask}, {r.out}, {{"is_causal", is_causal}});
   if (rec) {
     autograd::record(
         "scaled_dot_product_attention", {q, k, v, grad_mask}, {r.out},

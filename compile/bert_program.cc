@@ -76,9 +76,27 @@ class Builder {
     return g.nodes.back().outputs[0];
   }
 
+  // A Linear, or its low-rank factorization (compress/lowrank.h: `prefix`.0 [r, in] without a
+  // bias, then `prefix`.1 [out, r] with it) as two linear nodes through the rank-r activation.
   int32_t linear(const std::string& prefix, int32_t x, int64_t in, int64_t out, const Shape& y) {
+    if (!params_.count(prefix + ".weight") && params_.count(prefix + ".0.weight") && params_.count(prefix + ".1.weight")) {
+      const int32_t w0 = param(prefix + ".0.weight", {-1, in});
+      const int64_t r = g.values[size_t(w0)].shape[0];
+      Shape mid = y;
+      mid.back() = r;
+      const int32_t t = node("linear", prefix + ".0", {x, w0, -1}, mid, {{"act", "none"}});
+      return node("linear", prefix + ".1", {t, param(prefix + ".1.weight", {out, r}), param(prefix + ".1.bias", {out})}, y,
+                  {{"act", "none"}});
+    }
     return node("linear", prefix, {x, param(prefix + ".weight", {out, in}), param(prefix + ".bias", {out})}, y,
                 {{"act", "none"}});
+  }
+
+  // The output width of the Linear (or factorized Linear) at `prefix` taking `in` features.
+  int64_t out_features(const std::string& prefix, int64_t in) {
+    const bool factorized = !params_.count(prefix + ".weight") && params_.count(prefix + ".1.weight");
+    const int32_t w = param(prefix + (factorized ? ".1.weight" : ".weight"), {-1, factorized ? -1 : in});
+    return g.values[size_t(w)].shape[0];
   }
 
   int32_t layer_norm(const std::string& prefix, int32_t x, int64_t H, const Shape& y) {
@@ -126,17 +144,24 @@ Graph bert_qa_program(const nn::Module& qa_model, const BertProgramSpec& spec) {
   for (int64_t l = 0; l < spec.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l);
     const std::string sa = p + ".attention.self";
-    const int32_t q = b.linear(sa + ".query", h, H, H, bsh);
-    const int32_t k = b.linear(sa + ".key", h, H, H, bsh);
-    const int32_t v = b.linear(sa + ".value", h, H, H, bsh);
-    const int32_t ctx = b.node("attention", sa, {q, k, v, mask}, bsh, {{"heads", spec.heads}});
+    // The attention width A comes from the query weight: H, or fewer heads of the same width
+    // H / heads after structured pruning (compress/channel_groups.h).
+    const int64_t HD = H / spec.heads;
+    const int32_t wq = b.param(sa + ".query.weight", {-1, H});
+    const int64_t A = b.g.values[size_t(wq)].shape[0];
+    if (A < HD || A % HD != 0)
+      fail("BERT program: ", sa, ".query should have a whole number of heads of width ", HD, ", found ", A, " rows");
+    const Shape ash{1, S, A};
+    const int32_t q = b.linear(sa + ".query", h, H, A, ash);
+    const int32_t k = b.linear(sa + ".key", h, H, A, ash);
+    const int32_t v = b.linear(sa + ".value", h, H, A, ash);
+    const int32_t ctx = b.node("attention", sa, {q, k, v, mask}, ash, {{"heads", A / HD}});
     const std::string ao = p + ".attention.output";
-    int32_t a = b.linear(ao + ".dense", ctx, H, H, bsh);
+    int32_t a = b.linear(ao + ".dense", ctx, A, H, bsh);
     a = b.node("add", ao, {a, h}, bsh, {{"alpha", 1.0}, {"act", "none"}});
     a = b.layer_norm(ao + ".LayerNorm", a, H, bsh);
     // The intermediate width comes from its weight.
-    const int32_t wi = b.param(p + ".intermediate.dense.weight", {-1, H});
-    const int64_t I = b.g.values[size_t(wi)].shape[0];
+    const int64_t I = b.out_features(p + ".intermediate.dense", H);
     const Shape ish{1, S, I};
     int32_t f = b.linear(p + ".intermediate.dense", a, H, I, ish);
     f = b.node(act, p + ".intermediate", {f}, ish);

@@ -7,6 +7,12 @@
 // by channel; add/sub/mul tie both operands and the result (a residual add ties both branches);
 // cat along channels ties each input to its offset in the result; a depthwise conv ties in = out;
 // a flatten of [N, C, H, W] hands C channels of H·W features each to the Linear after it.
+// Recurrent layers (lstm/gru nodes of an nn::LSTM/GRU): each layer-direction's hidden units are a
+// layer axis tied to its slice of the layer's output y [.., D·H] and to its row of h_n/c_n; the
+// next layer's input columns (both directions) tie to y; a select of one h_n row hands that
+// direction's units on. With proj_size the cell units are an axis of their own (w_hr's columns)
+// and h/y, of projection width, stay frozen. Sequence activations carry their channels on the last
+// dim, so a Linear over [B, T, C] ties C as a Linear over [B, C] does.
 // Channels so tied form one class; a class is pruned as a whole. Classes that touch the graph's
 // input or output (the logits), an op the analysis does not know, or a grouped (not depthwise)
 // conv are frozen. A group is the set of classes whose spaces are tied (one residual stage, one
@@ -30,6 +36,9 @@ enum class Role {
   batch_norm,  // BatchNorm1d/2d weight, bias, running stats
   linear_out,  // Linear weight rows, bias
   linear_in,   // Linear weight columns, `block` features per channel
+  rnn_unit,    // LSTM/GRU hidden units of layer-direction `index`: the gate rows j + g·H of
+               // w_ih, w_hh, b_ih, b_hh, and w_hh's column j (w_hr's with proj_size)
+  rnn_in,      // LSTM/GRU input columns of layer `index` (w_ih of both directions)
 };
 const char* role_name(Role r);
 
@@ -38,6 +47,8 @@ struct LayerAxis {
   Role role;
   int64_t size = 0;    // channels on this axis
   int64_t block = 1;   // features per channel (linear_in after a flatten)
+  int64_t index = 0;   // rnn_unit: layer·D + direction; rnn_in: layer
+  int64_t min_keep = 1;  // rnn_unit: units each layer-direction keeps at least (proj_size + 1)
 };
 
 // One channel class: channel `index[i]` of axis `axis[i]` for each of its members.

@@ -7,6 +7,7 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "autograd/nn/norm.h"
+#include "autograd/nn/rnn.h"
 #include "compress/lowrank_edit.h"
 #include "compress/module_surgery.h"
 #include "compress/tt.h"
@@ -73,8 +74,15 @@ void prune_channels(nn::Module& root, const nlohmann::json& edit, const std::str
       const int64_t in = count(spec, "in_features", l->in_features, where);
       const int64_t out = count(spec, "out_features", l->out_features, where);
       resize_linear(*l, keep_first(out), keep_first(in));
+    } else if (auto* r = dynamic_cast<nn::RNNBase*>(m)) {
+      const int64_t in = count(spec, "input_size", r->input_size, where);
+      const int64_t h = count(spec, "hidden_size", r->hidden_size, where);
+      if (r->proj_size > 0 && h <= r->proj_size)
+        fail(where, ": 'hidden_size' should stay above the layer's proj_size ", r->proj_size, ", found ", h);
+      const int64_t D = r->bidirectional ? 2 : 1;
+      resize_rnn(*r, std::vector<Keep>(size_t(r->num_layers * D), keep_first(h)), keep_first(in));
     } else {
-      fail(where, ": only Conv2d, BatchNorm and Linear layers are pruned, found a ", m->type_name());
+      fail(where, ": only Conv2d, BatchNorm, Linear, LSTM and GRU layers are pruned, found a ", m->type_name());
     }
   }
 }

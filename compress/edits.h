@@ -6,7 +6,8 @@
 // Each edit is an object with a "kind":
 //   {"kind": "prune_channels", "modules": {"<module path>": {"type": "Conv2d", "in_channels": I,
 //     "out_channels": O, "groups": G}, "<path>": {"type": "BatchNorm2d", "num_features": F},
-//     "<path>": {"type": "Linear", "in_features": I, "out_features": O}}}
+//     "<path>": {"type": "Linear", "in_features": I, "out_features": O},
+//     "<path>": {"type": "LSTM" | "GRU", "input_size": I, "hidden_size": H}}}
 //   gives each named layer its new (smaller) channel counts; the weights then fill them.
 //   {"kind": "lowrank", "module": path, "rank": r, "layer": "linear" | "conv"} and
 //   {"kind": "tt_linear", "module": path, "in_modes", "out_modes", "ranks"}: a Linear/Conv2d

@@ -7,6 +7,7 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "autograd/nn/norm.h"
+#include "autograd/nn/rnn.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 
@@ -97,6 +98,47 @@ void resize_linear(nn::Module& m, const Keep& out, const Keep& in, int64_t block
   keep_along(l->bias, 0, out);
   l->out_features = int64_t(out.size());
   l->in_features = int64_t(in.size()) * block;
+}
+
+void resize_rnn(nn::Module& m, const std::vector<Keep>& units, const Keep& in) {
+  auto* r = dynamic_cast<nn::RNNBase*>(&m);
+  if (!r) fail("resize_rnn: expected an LSTM or GRU, found a ", m.type_name());
+  const int64_t D = r->bidirectional ? 2 : 1, G = r->type_name() == "LSTM" ? 4 : 3;
+  const int64_t H = r->hidden_size, P = r->proj_size > 0 ? r->proj_size : H;
+  FINCH_CHECK(int64_t(units.size()) == r->num_layers * D, "resize_rnn: ", units.size(), " unit lists for ",
+              r->num_layers * D, " layer-directions");
+  const auto kept = int64_t(units[0].size());
+  for (const Keep& u : units) {
+    check_keep(u, H, "resize_rnn");
+    if (int64_t(u.size()) != kept)
+      fail("resize_rnn: every layer and direction of an ", r->type_name(), " keeps the same number of hidden units (",
+           "its hidden_size), found ", kept, " and ", u.size());
+  }
+  if (r->proj_size > 0 && kept <= r->proj_size)
+    fail("resize_rnn: an LSTM with proj_size ", r->proj_size, " needs more hidden units than that, found ", kept);
+  check_keep(in, r->input_size, "resize_rnn");
+  for (int64_t l = 0; l < r->num_layers; ++l)
+    for (int64_t d = 0; d < D; ++d) {
+      const Keep& u = units[size_t(l * D + d)];
+      Keep rows, cols;
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t j : u) rows.push_back(g * H + j);
+      if (l == 0) cols = in;
+      else if (r->proj_size > 0) cols = keep_first(D * P);
+      else
+        for (int64_t dd = 0; dd < D; ++dd)
+          for (int64_t j : units[size_t((l - 1) * D + dd)]) cols.push_back(dd * H + j);
+      const nn::RNNBase::Weights& w = r->weights[size_t(l * D + d)];
+      keep_along(w.w_ih, 0, rows);
+      keep_along(w.w_ih, 1, cols);
+      keep_along(w.w_hh, 0, rows);
+      if (r->proj_size > 0) keep_along(w.w_hr, 1, u);
+      else keep_along(w.w_hh, 1, u);
+      keep_along(w.b_ih, 0, rows);
+      keep_along(w.b_hh, 0, rows);
+    }
+  r->hidden_size = kept;
+  r->input_size = int64_t(in.size());
 }
 
 }  // namespace finch::compress

@@ -1,4 +1,4 @@
-// Module surgery: gives Conv2d, BatchNorm and Linear layers new channel counts in place, keeping
+// Module surgery: gives Conv2d, BatchNorm, Linear and LSTM/GRU layers new channel counts in place, keeping
 // a chosen subset of their channels (structured pruning) or the leading ones (rebuilding a pruned
 // architecture before its weights load).
 #pragma once
@@ -29,5 +29,11 @@ void resize_conv2d(nn::Module& conv, const Keep& out, const Keep& in);
 void resize_batch_norm(nn::Module& bn, const Keep& keep);
 // Linear: kept output rows and kept input channels (each `block` features wide).
 void resize_linear(nn::Module& linear, const Keep& out, const Keep& in, int64_t block = 1);
+// LSTM/GRU: `units[l·D + d]` the kept hidden units of layer l, direction d — the same count for
+// every layer-direction, the module's new hidden_size (and above proj_size) — and `in` the kept
+// input columns of layer 0 (input_size). A unit leaves its gate rows (j + g·H of w_ih, w_hh and
+// the biases, for each of the 4 LSTM or 3 GRU gates) and its recurrent column (w_hh's; w_hr's with
+// proj_size); layer l ≥ 1 loses the input columns of layer l − 1's units (both directions).
+void resize_rnn(nn::Module& rnn, const std::vector<Keep>& units, const Keep& in);
 
 }  // namespace finch::compress

@@ -10,6 +10,7 @@
 #include "autograd/nn/conv.h"
 #include "autograd/nn/linear.h"
 #include "autograd/nn/norm.h"
+#include "autograd/nn/rnn.h"
 #include "compress/module_surgery.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
@@ -23,9 +24,18 @@ std::map<std::string, nn::Module*> modules_by_path(nn::Module& model) {
   return m;
 }
 
-// The tensors whose rows (dim 0) carry the channels of a producing axis or a BatchNorm.
-std::vector<Tensor> row_tensors(nn::Module* m, Role r, bool with_bias) {
+// The tensors whose rows (dim 0) carry the channels of a producing axis or a BatchNorm. For an
+// LSTM/GRU's units these are its gate rows: row g·H + j belongs to unit j (rows fold modulo H).
+std::vector<Tensor> row_tensors(nn::Module* m, const LayerAxis& ax, bool with_bias) {
+  const Role r = ax.role;
   std::vector<Tensor> ts;
+  if (r == Role::rnn_unit) {
+    const auto& w = dynamic_cast<nn::RNNBase*>(m)->weights[size_t(ax.index)];
+    ts = {w.w_ih, w.w_hh};
+    for (const Tensor* b : {&w.b_ih, &w.b_hh})
+      if (with_bias && b->defined()) ts.push_back(*b);
+    return ts;
+  }
   if (r == Role::conv_out || r == Role::depthwise) {
     auto* c = dynamic_cast<nn::Conv2d*>(m);
     ts = {c->weight};
@@ -42,7 +52,8 @@ std::vector<Tensor> row_tensors(nn::Module* m, Role r, bool with_bias) {
   return ts;
 }
 
-// Per-row sums of f(w, g) over the rows of `t` (g = 0 without a gradient).
+// Per-channel sums of f(w, g) over the rows of `t` (g = 0 without a gradient); row r is channel
+// r mod acc.size() (gate rows of a recurrent layer), otherwise channel r.
 template <typename F>
 void add_rows(const Tensor& t, std::vector<double>& acc, F f) {
   const std::vector<double> w = t.to_vector<double>();
@@ -50,7 +61,54 @@ void add_rows(const Tensor& t, std::vector<double>& acc, F f) {
   const std::vector<double> g = gt.defined() ? gt.to_vector<double>() : std::vector<double>(w.size(), 0.0);
   const size_t rows = size_t(t.size(0)), per = w.size() / rows;
   for (size_t r = 0; r < rows; ++r)
-    for (size_t k = 0; k < per; ++k) acc[r] += f(w[r * per + k], g[r * per + k]);
+    for (size_t k = 0; k < per; ++k) acc[r % acc.size()] += f(w[r * per + k], g[r * per + k]);
+}
+
+bool consumes(Role r) { return r == Role::conv_in || r == Role::linear_in || r == Role::rnn_in; }
+
+// A recurrent module keeps one hidden_size for all its layers and directions, so it must lose
+// the same number of units from each: k = (its units `removed` chose) / (its layer-directions),
+// at most what every layer-direction can give (prunable, and leaving min_keep), the k weakest of
+// each. Units of different layer-directions are unrelated, so the choice stays per layer-direction.
+void balance_recurrent_units(const ChannelGroups& groups, const std::vector<double>& scores,
+                             std::vector<int32_t>& removed) {
+  // module -> layer-direction -> its prunable unit classes
+  std::map<std::string, std::map<int64_t, std::vector<int32_t>>> units;
+  std::map<std::string, int64_t> layer_dirs, room;
+  for (const LayerAxis& a : groups.axes)
+    if (a.role == Role::rnn_unit) {
+      ++layer_dirs[a.module];
+      const int64_t r = a.size - a.min_keep;
+      room[a.module] = room.count(a.module) ? std::min(room[a.module], r) : r;
+    }
+  std::vector<std::string> module_of(groups.classes.size());
+  for (size_t c = 0; c < groups.classes.size(); ++c) {
+    if (groups.classes[c].frozen) continue;
+    for (const auto& [a, ch] : groups.classes[c].members)
+      if (groups.axes[size_t(a)].role == Role::rnn_unit) {
+        units[groups.axes[size_t(a)].module][groups.axes[size_t(a)].index].push_back(int32_t(c));
+        module_of[c] = groups.axes[size_t(a)].module;
+      }
+  }
+  std::vector<int32_t> kept_choice;
+  std::map<std::string, int64_t> taken;
+  for (int32_t c : removed)
+    if (module_of[size_t(c)].empty()) kept_choice.push_back(c);
+    else ++taken[module_of[size_t(c)]];
+  for (const auto& [module, per_dir] : units) {
+    int64_t k = taken[module] / layer_dirs[module];
+    k = std::min(k, room[module]);
+    if (int64_t(per_dir.size()) < layer_dirs[module]) k = 0;  // a layer-direction with every unit frozen
+    for (const auto& [index, cls] : per_dir) k = std::min(k, int64_t(cls.size()));
+    for (const auto& [index, cls] : per_dir) {
+      std::vector<int32_t> c = cls;
+      std::sort(c.begin(), c.end(), [&](int32_t a, int32_t b) {
+        return scores[size_t(a)] != scores[size_t(b)] ? scores[size_t(a)] < scores[size_t(b)] : a < b;
+      });
+      kept_choice.insert(kept_choice.end(), c.begin(), c.begin() + k);
+    }
+  }
+  removed = std::move(kept_choice);
 }
 
 void check_amount(double amount) {
@@ -82,12 +140,12 @@ std::vector<double> channel_scores(nn::Module& model, const ChannelGroups& group
     const size_t n = size_t(ax.size);
     st[a] = {std::vector<double>(n), std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
     nn::Module* m = mods.at(ax.module);
-    if (ax.role == Role::conv_in || ax.role == Role::linear_in) continue;
-    for (const Tensor& t : row_tensors(m, ax.role, /*with_bias=*/true)) {
+    if (consumes(ax.role)) continue;
+    for (const Tensor& t : row_tensors(m, ax, /*with_bias=*/true)) {
       any_grad = any_grad || t.grad().defined();
       add_rows(t, st[a].gw, [](double w, double g) { return g * w; });
     }
-    for (const Tensor& t : row_tensors(m, ax.role, /*with_bias=*/false)) {
+    for (const Tensor& t : row_tensors(m, ax, /*with_bias=*/false)) {
       if (ax.role == Role::batch_norm) {
         add_rows(t, st[a].gamma, [](double w, double) { return std::fabs(w); });
         continue;
@@ -176,6 +234,7 @@ std::vector<int32_t> select_channels(const ChannelGroups& groups, const std::vec
       removed.push_back(c);
     }
   }
+  balance_recurrent_units(groups, scores, removed);
   std::sort(removed.begin(), removed.end());
   return removed;
 }
@@ -197,13 +256,27 @@ nlohmann::json remove_channels(nn::Module& model, const ChannelGroups& groups, c
     Keep keep_out, keep_in;
   };
   std::map<std::string, Plan> plans;
+  // Per recurrent module: every layer-direction's kept units, layer 0's kept inputs.
+  struct RnnPlan {
+    std::map<int64_t, Keep> units;
+    Keep in;
+    bool changed = false;
+  };
+  std::map<std::string, RnnPlan> rnn_plans;
   for (size_t a = 0; a < groups.axes.size(); ++a) {
     Keep k;
     for (int64_t i = 0; i < groups.axes[a].size; ++i)
       if (!gone[a][size_t(i)]) k.push_back(i);
+    const Role r = groups.axes[a].role;
+    if (r == Role::rnn_unit || r == Role::rnn_in) {
+      RnnPlan& p = rnn_plans[groups.axes[a].module];
+      p.changed = p.changed || int64_t(k.size()) != groups.axes[a].size;
+      if (r == Role::rnn_unit) p.units[groups.axes[a].index] = std::move(k);
+      else if (groups.axes[a].index == 0) p.in = std::move(k);
+      continue;  // layer l >= 1's inputs follow layer l − 1's units (resize_rnn)
+    }
     if (int64_t(k.size()) == groups.axes[a].size) continue;
     Plan& p = plans[groups.axes[a].module];
-    const Role r = groups.axes[a].role;
     if (r == Role::conv_in || r == Role::linear_in) {
       p.in = &groups.axes[a];
       p.keep_in = std::move(k);
@@ -236,6 +309,18 @@ nlohmann::json remove_channels(nn::Module& model, const ChannelGroups& groups, c
       FINCH_CHECK(false, "remove_channels: module '", path, "' is a ", m->type_name());
     }
   }
+  for (auto& [path, p] : rnn_plans) {
+    if (!p.changed) continue;
+    auto* r = dynamic_cast<nn::RNNBase*>(mods.at(path));
+    FINCH_CHECK(r, "remove_channels: module '", path, "' is not recurrent");
+    const int64_t D = r->bidirectional ? 2 : 1;
+    std::vector<Keep> units;
+    for (int64_t i = 0; i < r->num_layers * D; ++i)
+      units.push_back(p.units.count(i) ? p.units[i] : keep_first(r->hidden_size));
+    if (p.in.empty()) p.in = keep_first(r->input_size);
+    resize_rnn(*r, units, p.in);
+    modules[path] = {{"type", r->type_name()}, {"input_size", r->input_size}, {"hidden_size", r->hidden_size}};
+  }
   model.zero_grad();
   return {{"kind", "prune_channels"}, {"modules", modules}};
 }
@@ -246,12 +331,14 @@ void zero_channels(nn::Module& model, const ChannelGroups& groups, const std::ve
   for (int32_t c : removed)
     for (const auto& [a, ch] : groups.classes[size_t(c)].members) {
       const LayerAxis& ax = groups.axes[size_t(a)];
-      if (ax.role == Role::conv_in || ax.role == Role::linear_in) continue;
-      for (const Tensor& t : row_tensors(mods.at(ax.module), ax.role, /*with_bias=*/true)) {
+      if (consumes(ax.role)) continue;
+      for (const Tensor& t : row_tensors(mods.at(ax.module), ax, /*with_bias=*/true)) {
         FINCH_CHECK(t.is_contiguous() && t.dtype() == DType::f32, "zero_channels: ", ax.module);
         const int64_t per = t.numel() / t.size(0);
-        float* p = t.data<float>() + ch * per;
-        std::fill(p, p + per, 0.0f);
+        for (int64_t row = ch; row < t.size(0); row += ax.size) {  // every gate's row of a unit
+          float* p = t.data<float>() + row * per;
+          std::fill(p, p + per, 0.0f);
+        }
       }
     }
 }

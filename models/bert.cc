@@ -79,19 +79,27 @@ Tensor BertEmbeddings::forward(const Tensor& input_ids, const Tensor& token_type
 
 // ---- attention ----
 
-BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen)
-    : num_heads(c.num_attention_heads), head_dim(c.head_dim()),
+BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen, int64_t heads)
+    : num_heads(heads > 0 ? heads : c.num_attention_heads), head_dim(c.head_dim()),
       attention_dropout(c.attention_probs_dropout_prob), dropout_gen(gen) {
-  query = register_module("query", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
-  key = register_module("key", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
-  value = register_module("value", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
+  const int64_t A = num_heads * head_dim;  // the attention width: H unless heads were pruned
+  query = register_module("query", std::make_shared<nn::Linear>(c.hidden_size, A));
+  key = register_module("key", std::make_shared<nn::Linear>(c.hidden_size, A));
+  value = register_module("value", std::make_shared<nn::Linear>(c.hidden_size, A));
 }
 
 Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t B = x.size(0), S = x.size(1);
-  const Tensor q = split_heads((*query)(x), num_heads, head_dim);
-  const Tensor k = split_heads((*key)(x), num_heads, head_dim);
-  const Tensor v = split_heads((*value)(x), num_heads, head_dim);
+  // The heads this layer has: num_heads, or fewer after structured pruning removed some (their
+  // rows of query/key/value and columns of the output dense; the head width stays).
+  const int64_t heads = query->out_features / head_dim;
+  if (heads < 1 || heads * head_dim != query->out_features || key->out_features != query->out_features ||
+      value->out_features != query->out_features)
+    fail("BertSelfAttention: query, key and value should have the same whole number of heads of width ", head_dim,
+         ", found ", query->out_features, ", ", key->out_features, " and ", value->out_features, " outputs");
+  const Tensor q = split_heads((*query)(x), heads, head_dim);
+  const Tensor k = split_heads((*key)(x), heads, head_dim);
+  const Tensor v = split_heads((*value)(x), heads, head_dim);
   Tensor ctx;  // [B, NH, S, HD]
   if (is_training() && attention_dropout > 0) {
     Tensor scores = finch::mul(finch::matmul(q, finch::transpose(k, 2, 3)), 1.0 / std::sqrt(double(head_dim)));
@@ -101,7 +109,7 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   } else {
     ctx = finch::scaled_dot_product_attention(q, k, v, mask);
   }
-  return finch::reshape(finch::permute(ctx, {0, 2, 1, 3}), {B, S, num_heads * head_dim});
+  return finch::reshape(finch::permute(ctx, {0, 2, 1, 3}), {B, S, heads * head_dim});
 }
 
 BertResidualOutput::BertResidualOutput(int64_t in, const BertConfig& c, Generator* gen, std::string name)
@@ -115,18 +123,20 @@ Tensor BertResidualOutput::forward(const Tensor& x, const Tensor& residual) {
   return (*LayerNorm)(finch::add((*dropout)((*dense)(x)), residual));
 }
 
-BertAttention::BertAttention(const BertConfig& c, Generator* gen) {
-  self = register_module("self", std::make_shared<BertSelfAttention>(c, gen));
-  output = register_module("output", std::make_shared<BertResidualOutput>(c.hidden_size, c, gen, "BertSelfOutput"));
+BertAttention::BertAttention(const BertConfig& c, Generator* gen, int64_t heads) {
+  self = register_module("self", std::make_shared<BertSelfAttention>(c, gen, heads));
+  output = register_module("output", std::make_shared<BertResidualOutput>(self->num_heads * self->head_dim, c, gen,
+                                                                           "BertSelfOutput"));
 }
 
 Tensor BertAttention::forward(const Tensor& x, const Tensor& mask) { return output->forward(self->forward(x, mask), x); }
 
-BertLayer::BertLayer(const BertConfig& c, Generator* gen) : hidden_act(c.hidden_act) {
-  attention = register_module("attention", std::make_shared<BertAttention>(c, gen));
+BertLayer::BertLayer(const BertConfig& c, Generator* gen, int64_t index) : hidden_act(c.hidden_act) {
+  const int64_t I = c.intermediate_of(index);
+  attention = register_module("attention", std::make_shared<BertAttention>(c, gen, c.heads_of(index)));
   intermediate = register_module("intermediate", std::make_shared<nn::Module>());
-  intermediate_dense = intermediate->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, c.intermediate_size));
-  output = register_module("output", std::make_shared<BertResidualOutput>(c.intermediate_size, c, gen, "BertOutput"));
+  intermediate_dense = intermediate->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, I));
+  output = register_module("output", std::make_shared<BertResidualOutput>(I, c, gen, "BertOutput"));
 }
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& mask) {
@@ -142,7 +152,7 @@ BertModel::BertModel(const BertConfig& c, bool add_pooling_layer, uint64_t seed)
   embeddings = register_module("embeddings", std::make_shared<BertEmbeddings>(c, dropout_gen.get()));
   encoder = register_module("encoder", std::make_shared<nn::Module>());
   layer = encoder->register_module("layer", std::make_shared<nn::ModuleList>());
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(std::make_shared<BertLayer>(c, dropout_gen.get()));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(std::make_shared<BertLayer>(c, dropout_gen.get(), i));
   if (add_pooling_layer) {
     pooler = register_module("pooler", std::make_shared<nn::Module>());
     pooler_dense = pooler->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size));
@@ -208,6 +218,10 @@ BertQAOutputs BertForQuestionAnswering::forward(const Tensor& input_ids, const T
   out.sequence_output = std::move(b.sequence_output);
   out.pooled = std::move(b.pooled);
   return out;
+}
+
+Tensor BertForQuestionAnswering::forward_impl(const Tensor& input_ids) {
+  return (*qa_outputs)(bert->forward(input_ids).sequence_output);
 }
 
 BertForMaskedLM::BertForMaskedLM(const BertConfig& c, uint64_t seed) {

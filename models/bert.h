@@ -41,7 +41,8 @@ class BertEmbeddings : public nn::Module {
 // softmax and dropout so the dropped probabilities are the ones the gradient sees.
 class BertSelfAttention : public nn::Module {
  public:
-  BertSelfAttention(const BertConfig& c, Generator* dropout_gen);
+  // `heads` of width c.head_dim() (0: c.num_attention_heads; fewer in a pruned layer).
+  BertSelfAttention(const BertConfig& c, Generator* dropout_gen, int64_t heads = 0);
   std::string type_name() const override { return "BertSelfAttention"; }
   // x [B, S, H], mask f32 [B, 1, 1, S] additive or undefined -> context [B, S, H].
   Tensor forward(const Tensor& x, const Tensor& mask);
@@ -71,7 +72,7 @@ class BertResidualOutput : public nn::Module {
 // attention.self + attention.output.
 class BertAttention : public nn::Module {
  public:
-  BertAttention(const BertConfig& c, Generator* dropout_gen);
+  BertAttention(const BertConfig& c, Generator* dropout_gen, int64_t heads = 0);
   std::string type_name() const override { return "BertAttention"; }
   Tensor forward(const Tensor& x, const Tensor& mask);
 
@@ -82,7 +83,8 @@ class BertAttention : public nn::Module {
 // x -> attention -> intermediate.dense -> act -> output (dense, dropout, residual, LayerNorm).
 class BertLayer : public nn::Module {
  public:
-  BertLayer(const BertConfig& c, Generator* dropout_gen);
+  // Layer `index` of the encoder: its heads and FFN width are c.heads_of(index), c.intermediate_of(index).
+  BertLayer(const BertConfig& c, Generator* dropout_gen, int64_t index = 0);
   std::string type_name() const override { return "BertLayer"; }
   Tensor forward(const Tensor& x, const Tensor& mask);  // [B, S, H] -> [B, S, H]
 
@@ -141,6 +143,9 @@ class BertForQuestionAnswering : public nn::Module {
   std::string type_name() const override { return "BertForQuestionAnswering"; }
   BertQAOutputs forward(const Tensor& input_ids, const Tensor& attention_mask = Tensor(),
                         const Tensor& token_type_ids = Tensor());
+  // The single-input form graph capture (and compress/'s channel analysis) runs: input_ids alone
+  // (every token attended, token types 0) -> the logits [B, S, 2], start and end side by side.
+  Tensor forward_impl(const Tensor& input_ids) override;
 
   std::shared_ptr<BertModel> bert;
   std::shared_ptr<nn::Linear> qa_outputs;

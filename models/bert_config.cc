@@ -52,6 +52,24 @@ void check_range(const std::string& source, const char* key, int64_t v, int64_t 
     fail("BERT config '", source, "': expected '", key, "' in [", lo, ", ", hi, "], found ", v);
 }
 
+// An optional per-layer list: absent = empty; otherwise one integer per layer, each in [lo, hi].
+std::vector<int64_t> get_layer_list(const json& j, const char* key, int64_t layers, int64_t lo, int64_t hi,
+                                    const std::string& source) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  if (!it->is_array() || int64_t(it->size()) != layers)
+    fail("BERT config '", source, "': expected '", key, "' to list one integer per layer (", layers, "), found ",
+         it->dump().substr(0, 80));
+  std::vector<int64_t> v;
+  for (const auto& e : *it) {
+    if (!e.is_number_integer() || e.get<int64_t>() < lo || e.get<int64_t>() > hi)
+      fail("BERT config '", source, "': expected every entry of '", key, "' to be an integer in [", lo, ", ", hi,
+           "], found ", e.dump());
+    v.push_back(e.get<int64_t>());
+  }
+  return v;
+}
+
 void check_prob(const std::string& source, const char* key, double p) {
   if (!(p >= 0.0 && p < 1.0)) fail("BERT config '", source, "': expected '", key, "' in [0, 1), found ", p);
 }
@@ -76,6 +94,15 @@ void BertConfig::validate(const std::string& source) const {
   if (hidden_act != "gelu" && hidden_act != "gelu_new" && hidden_act != "relu")
     fail("BERT config '", source, "': expected 'hidden_act' to be one of gelu, gelu_new, relu, found '",
          hidden_act, "'");
+  auto check_layers = [&](const char* key, const std::vector<int64_t>& v, int64_t hi) {
+    if (v.empty()) return;
+    if (int64_t(v.size()) != num_hidden_layers)
+      fail("BERT config '", source, "': expected '", key, "' to list one integer per layer (", num_hidden_layers,
+           "), found ", v.size());
+    for (int64_t x : v) check_range(source, key, x, 1, hi);
+  };
+  check_layers("finch_layer_heads", layer_heads, num_attention_heads);
+  check_layers("finch_layer_intermediate_sizes", layer_intermediate_sizes, intermediate_size);
   check_prob(source, "hidden_dropout_prob", hidden_dropout_prob);
   check_prob(source, "attention_probs_dropout_prob", attention_probs_dropout_prob);
   if (!(initializer_range >= 0.0 && initializer_range <= 10.0))
@@ -123,6 +150,11 @@ BertConfig parse_bert_config(const std::string& text, const std::string& source)
   c.layer_norm_eps = get_double(j, "layer_norm_eps", c.layer_norm_eps, source);
   auto pad = j.find("pad_token_id");
   c.pad_token_id = pad != j.end() && pad->is_null() ? -1 : get_int(j, "pad_token_id", c.pad_token_id, source);
+  if (c.num_hidden_layers >= 1 && c.num_hidden_layers <= 256 && c.num_attention_heads >= 1 && c.intermediate_size >= 1) {
+    c.layer_heads = get_layer_list(j, "finch_layer_heads", c.num_hidden_layers, 1, c.num_attention_heads, source);
+    c.layer_intermediate_sizes =
+        get_layer_list(j, "finch_layer_intermediate_sizes", c.num_hidden_layers, 1, c.intermediate_size, source);
+  }
   c.validate(source);
   return c;
 }
@@ -151,6 +183,8 @@ std::string bert_config_json(const BertConfig& c) {
             {"layer_norm_eps", c.layer_norm_eps},
             {"position_embedding_type", "absolute"}};
   j["pad_token_id"] = c.pad_token_id < 0 ? json(nullptr) : json(c.pad_token_id);
+  if (!c.layer_heads.empty()) j["finch_layer_heads"] = c.layer_heads;
+  if (!c.layer_intermediate_sizes.empty()) j["finch_layer_intermediate_sizes"] = c.layer_intermediate_sizes;
   return j.dump(2) + "\n";
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace finch::models {
 
@@ -23,7 +24,17 @@ struct BertConfig {
   double layer_norm_eps = 1e-12;
   int64_t pad_token_id = 0;  // -1: none (null in the file)
 
+  // Per-layer sizes after structured pruning (compress/): layer l's attention heads (each still
+  // head_dim() wide) and FFN width. Empty: every layer has num_attention_heads and
+  // intermediate_size. config.json keys "finch_layer_heads" and "finch_layer_intermediate_sizes"
+  // (transformers ignores them, so it cannot load a pruned model; finch can).
+  std::vector<int64_t> layer_heads, layer_intermediate_sizes;
+
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t heads_of(int64_t layer) const { return layer_heads.empty() ? num_attention_heads : layer_heads[size_t(layer)]; }
+  int64_t intermediate_of(int64_t layer) const {
+    return layer_intermediate_sizes.empty() ? intermediate_size : layer_intermediate_sizes[size_t(layer)];
+  }
   // Throws finch::Error with one sentence naming `source`, the field, what was expected and what
   // was found, for the first field out of its bounds (see bert_config.cc for the bounds).
   void validate(const std::string& source) const;

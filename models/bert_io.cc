@@ -1,6 +1,8 @@
 // Hugging Face directory IO for BERT (models/bert_io.h).
 #include "models/bert_io.h"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -102,7 +104,32 @@ std::shared_ptr<BertForMaskedLM> load_bert_for_masked_lm(const std::string& dir)
   return load_into(std::make_shared<BertForMaskedLM>(ck.config), ck);
 }
 
-void save_bert(const std::string& dir, const BertConfig& config, const nn::Module& model) {
+void save_bert(const std::string& dir, const BertConfig& given, const nn::Module& model) {
+  // A structurally pruned model (compress/) has fewer heads or FFN neurons in some layers: its
+  // per-layer sizes come from the weights, so config.json rebuilds it.
+  BertConfig config = given;
+  std::vector<int64_t> heads(size_t(std::max<int64_t>(config.num_hidden_layers, 0)), -1), ffn = heads;
+  for (const auto& [name, t] : model.named_parameters()) {
+    const auto at = name.find("encoder.layer.");
+    if (at == std::string::npos || t.dim() != 2) continue;
+    size_t end = at + 14;
+    int64_t l = 0;
+    while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) l = l * 10 + (name[end++] - '0');
+    if (l < 0 || l >= int64_t(heads.size())) continue;
+    const std::string rest = name.substr(end);
+    if (rest == ".attention.self.query.weight") heads[size_t(l)] = t.size(0) / std::max<int64_t>(config.head_dim(), 1);
+    if (rest == ".intermediate.dense.weight") ffn[size_t(l)] = t.size(0);
+  }
+  auto per_layer = [](const std::vector<int64_t>& v, int64_t uniform) {
+    for (int64_t x : v)
+      if (x != -1 && x != uniform) return v;
+    return std::vector<int64_t>{};
+  };
+  config.layer_heads = per_layer(heads, config.num_attention_heads);
+  config.layer_intermediate_sizes = per_layer(ffn, config.intermediate_size);
+  for (auto* v : {&config.layer_heads, &config.layer_intermediate_sizes})
+    for (int64_t& x : *v)
+      if (x == -1) x = v == &config.layer_heads ? config.num_attention_heads : config.intermediate_size;
   config.validate("save_bert");
   NamedTensors tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(name, t);

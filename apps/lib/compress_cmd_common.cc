@@ -2,6 +2,8 @@
 // compress_cmd_common.h).
 #include "apps/lib/compress_cmd_common.h"
 
+#include <filesystem>
+
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/checkpoint.h"
@@ -9,6 +11,7 @@
 #include "apps/lib/version.h"
 #include "data/dataloader.h"
 #include "framework/parallel.h"
+#include "framework/safetensors.h"
 #include "models/factory.h"
 #include "train/evaluate.h"
 #include "train/optim_config.h"
@@ -44,7 +47,26 @@ void add_compress_fine_tune_options(CLI::App& app, TrainOptions& t, bool normali
   app.add_option("--workers", t.workers, "data-loader threads")->check(non_negative_number());
 }
 
+namespace {
+
+// A Hugging Face BERT directory, or weights whose tensors are BERT's (train_bert/train_squad's).
+bool is_bert_checkpoint(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) return fs::is_regular_file(fs::path(path) / "config.json");
+  if (!fs::is_regular_file(path) || model_name_in(path) != "") return false;
+  const SafetensorsFile f = load_safetensors(path);
+  for (const auto& [name, t] : f.tensors)
+    if (name.rfind("bert.", 0) == 0 || name.rfind("embeddings.word_embeddings", 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
 void prepare_compress_options(TrainOptions& t, bool lr_given) {
+  if (is_bert_checkpoint(t.checkpoint))
+    fail(t.checkpoint, " is a BERT checkpoint: finch prune, lowrank and compress take image models (and prune, "
+         "series models); BERT's heads, FFN neurons and FFN low-rank are compress::prune_structured and "
+         "compress::factorize_module on the loaded model (docs/pruning.md, bench/bert_compress_table)");
   set_num_threads(t.threads);
   adopt_model_of(t.checkpoint, t, t.model_given, t.width_given);
   check_width(t.model, t.width);

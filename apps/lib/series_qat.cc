@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/lib/checkpoint.h"
 #include "apps/lib/sequence_program.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
@@ -76,7 +77,7 @@ int run_sequence_qat(const std::string& program, const SeriesOptions& o, const S
   const models::SeriesSpec spec = checkpoint_spec(f, o, d);
   manual_seed(o.seed * 2654435761u + 7);
   nn::ModulePtr model = models::create_series(spec, nullptr);
-  train::load_weights(o.checkpoint, *model);
+  load_weights(o.checkpoint, *model);  // its compress_edits first (a pruned model)
   train::EvalConfig ec;
   ec.batch_size = 256;
   ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 
+#include "apps/lib/checkpoint.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/sequence_program.h"
 #include "apps/lib/series_data.h"
@@ -22,6 +23,7 @@
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
+#include "compress/edits.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
@@ -72,7 +74,8 @@ class ScratchDir {
   std::string path_;
 };
 
-// The data as the checkpoint's training run prepared it; `what` names the checkpoint.
+}  // namespace
+
 SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, std::string>& meta,
                                 const std::string& data_dir, const std::string& what) {
   const std::string model = meta.count("model") ? meta.at("model") : "a series model";
@@ -94,6 +97,8 @@ SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, st
          "as train_series took it");
   return load_series_data(s);
 }
+
+namespace {
 
 double metric_of(const train::EvalResult& r) { return r.regression ? r.mse : r.accuracy; }
 
@@ -330,7 +335,7 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
   const SequenceData d = load_sequence_data(s, f.metadata, q.data.data_dir, ckpt);
   const models::SeriesSpec spec = checkpoint_spec(f, s, d);
   nn::ModulePtr model = models::create_series(spec, nullptr);
-  train::load_weights(ckpt, *model);
+  load_weights(ckpt, *model);  // its compress_edits first (finch prune's smaller layers)
   model->eval();
   train::EvalConfig ec;
   ec.batch_size = q.batch_size;
@@ -511,6 +516,8 @@ int run_sequence_verify(const ProgramOptions& o, SeriesOptions s) {
   const models::SeriesSpec spec = checkpoint_spec(f, s, d);
   const int64_t T = meta.at("steps").get<int64_t>();
   nn::ModulePtr model = models::create_series(spec, nullptr);
+  if (const auto e = f.metadata.find(compress::kEditsKey); e != f.metadata.end())  // a pruned model
+    compress::apply_edits(*model, e->second, o.data.checkpoint);
   nn::StateDict weights, quant_state;
   std::vector<std::pair<std::string, Tensor>> ranges;
   for (const auto& [name, t] : f.tensors) {

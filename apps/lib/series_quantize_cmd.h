@@ -8,10 +8,12 @@
 // (the simulated model, for finch verify) and the report (fp32 first, int8 last).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/quantize_run.h"
+#include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
 
 namespace CLI {
@@ -35,6 +37,11 @@ bool is_sequence_program(const std::string& path);
 // image one given no series data flag; one sentence for an image checkpoint with series flags.
 bool sequence_checkpoint_or_flags(const std::string& checkpoint, const CLI::App& app);
 bool sequence_program_or_flags(const std::string& program, const CLI::App& app);
+
+// The data as the checkpoint's training run prepared it (series: --train/--test in `s`; text:
+// `data_dir`), from its metadata `meta`; `what` names the checkpoint in error sentences.
+SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, std::string>& meta,
+                                const std::string& data_dir, const std::string& what);
 
 int run_sequence_quantize(const QuantizeOptions& q, SeriesOptions s, const std::string& command_line);
 int run_sequence_verify(const ProgramOptions& p, SeriesOptions s);

@@ -338,7 +338,7 @@ int run_sequence_eval(const std::string& program, SeriesOptions o, const Sequenc
   const SafetensorsFile f = load_safetensors(o.checkpoint);
   const models::SeriesSpec spec = checkpoint_spec(f, o, d);
   nn::ModulePtr model = models::create_series(spec, nullptr);
-  train::load_weights(o.checkpoint, *model);
+  load_weights(o.checkpoint, *model);  // its compress_edits first (a pruned model)
   train::EvalConfig ec;
   ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());
   ec.workers = o.workers;

@@ -2,7 +2,8 @@
 // DeepConvLSTM trained by train_series on a tiny variable-length multivariate .ts set becomes a
 // static int8 program (convs, LSTMs and the head int8) that equals its simulated model on every
 // test logit; verify re-proves it from the files; bench runs it; --skip fc keeps the head float;
-// dynamic int8 works on an LSTM; and data flags that do not fit the checkpoint are one sentence.
+// dynamic int8 works on an LSTM; finch prune --structured removes hidden units and the result
+// quantizes, verifies and evaluates; and data flags that do not fit the checkpoint are one sentence.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -142,6 +143,43 @@ TEST_F(FinchSeries, QuantizeVerifyBenchDeepConvLstm) {
   EXPECT_EQ(sr["nodes"]["qlinear"], 0);
   EXPECT_EQ(sr["nodes"]["float"], 1);
   EXPECT_EQ(sr["simulated_equals_deployed"], true);
+}
+
+// finch prune --structured on the DeepConvLSTM: half its LSTM units (and conv4's filters, tied to
+// the LSTM's input columns) go, the file records the edit, and quantize / verify / --eval-only take
+// it with no other flag; unstructured masks are refused with one sentence.
+TEST_F(FinchSeries, PruneUnitsThenQuantizeVerifyAndEvaluate) {
+  ASSERT_EQ(trained_.code, 0) << trained_.err;
+  const std::string out = (root_ / "pruned").string(), pruned = out + "/model.safetensors";
+  const RunResult p = run_program(
+      "finch", "prune --structured --amount 0.5 --fine-tune-epochs 1 --checkpoint " + ckpt() + " " + data() +
+                   " --threads 2 --out " + out,
+      root_);
+  ASSERT_EQ(p.code, 0) << p.err << p.out;
+  const nlohmann::json s = read_json(root_ / "pruned" / "summary.json");
+  EXPECT_EQ(s["hidden_size_before"]["lstm"], 8);
+  EXPECT_EQ(s["hidden_size_after"]["lstm"], 4);
+  EXPECT_LT(s["parameters_after"].get<int64_t>(), s["parameters_before"].get<int64_t>());
+  EXPECT_GE(s["test_accuracy"].get<double>(), 0.0);
+  const std::string prog = (root_ / "pruned.finch").string();
+  const RunResult q = run_program("finch",
+                                  "quantize --checkpoint " + pruned + " " + data() + " --threads 2 --out " + prog +
+                                      " --report " + (root_ / "pr.json").string(),
+                                  root_);
+  ASSERT_EQ(q.code, 0) << q.err << q.out;
+  const nlohmann::json r = read_json(root_ / "pr.json");
+  EXPECT_EQ(r["nodes"]["qlstm"], 2);
+  EXPECT_EQ(r["simulated_equals_deployed"], true);
+  const RunResult v =
+      run_program("finch", "verify " + prog + " --checkpoint " + prog + ".sim.safetensors --threads 2", root_);
+  EXPECT_NE(v.out.find("AGREE"), std::string::npos) << v.err << v.out;
+  const RunResult e = run_program(
+      "train_series", "--eval-only --checkpoint " + pruned + " " + data() + " --out " + (root_ / "pe").string(), root_);
+  EXPECT_EQ(e.code, 0) << e.err;
+  const RunResult u = run_program("finch", "prune --sparsity 0.5 --checkpoint " + ckpt() + " " + data() + " --out " + out,
+                                  root_);
+  EXPECT_NE(u.code, 0);
+  EXPECT_NE(u.err.find("--structured"), std::string::npos) << u.err;
 }
 
 TEST_F(FinchSeries, DynamicInt8OfAnLstm) {
