@@ -52,10 +52,9 @@ QParams row_params(const qk::QMatrix& m) {
   return p;
 }
 
-// The forward value `exact` (computed without a tape) with the gradient of `surrogate`, passed
-// where the surrogate lay inside p's range and stopped where the quantizer clamped it (p null:
-// everywhere, for the QA head's float logits).
-Tensor straight_through(const Tensor& surrogate, Tensor exact, const QParams* p) {
+}  // namespace
+
+Tensor bert_straight_through(const Tensor& surrogate, Tensor exact, const QParams* p) {
   if (!surrogate.defined() || !autograd::should_record({surrogate})) return exact;
   Tensor mask;
   if (p) {
@@ -69,6 +68,8 @@ Tensor straight_through(const Tensor& surrogate, Tensor exact, const QParams* p)
                    });
   return exact;
 }
+
+namespace {
 
 // transformers' additive mask (models::bert_additive_mask): 0 where attended, the lowest float
 // where padded, f32 [B, 1, 1, S]; and the same mask as u8 [B, S] for the integer kernel.
@@ -201,7 +202,7 @@ BertStaticSim::Coded BertStaticSim::linear_unit(const Coded& x, const std::strin
     exact = integer_linear(x.value.detach(), x.p, lin.weight.detach(), wq, det(lin.bias), y.p);
     y.codes = quantize(exact, y.p);
   }
-  y.value = straight_through(sur, exact, &y.p);
+  y.value = bert_straight_through(sur, exact, &y.p);
   if (codes) (*codes)[out] = y.codes;
   return y;
 }
@@ -237,7 +238,7 @@ BertStaticSim::Coded BertStaticSim::attention_unit(const Coded& q, const Coded& 
                            y.codes.data<int8_t>());
     exact = dequantize(y.codes, y.p);
   }
-  y.value = straight_through(sur, exact, &y.p);
+  y.value = bert_straight_through(sur, exact, &y.p);
   if (codes) (*codes)[out] = y.codes;
   return y;
 }
@@ -264,7 +265,7 @@ BertStaticSim::Coded BertStaticSim::gelu_unit(const Coded& x, const std::string&
     for (int64_t i = 0; i < xc.numel(); ++i) py[i] = table[size_t(int(px[i]) + 128)];
     exact = dequantize(y.codes, y.p);
   }
-  y.value = straight_through(sur, exact, &y.p);
+  y.value = bert_straight_through(sur, exact, &y.p);
   if (codes) (*codes)[out] = y.codes;
   return y;
 }
@@ -325,7 +326,7 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   }
   Tensor sur;
   if (autograd::should_record({h, qa.weight, qa.bias})) sur = finch::linear(h, fake_quant(qa.weight, row_params(qm)), qa.bias);
-  const Tensor logits = straight_through(sur, exact, nullptr);
+  const Tensor logits = bert_straight_through(sur, exact, nullptr);
   if (logits.size(-1) != 2) fail(kWhat, ": expected qa_outputs with 2 outputs (start, end), found ", logits.size(-1));
   return {finch::select(logits, 2, 0), finch::select(logits, 2, 1)};
 }

@@ -36,6 +36,12 @@
 
 namespace finch::quant {
 
+// The straight-through node of every quantized piece: returns `exact` (computed without a tape) as
+// the forward value and gives `surrogate` the incoming gradient where the surrogate's code
+// round(x/s) + z lay inside [qmin, qmax] (fake_quant's rule), 0 where the quantizer clamped it
+// (p null: everywhere).
+Tensor bert_straight_through(const Tensor& surrogate, Tensor exact, const QParams* p);
+
 struct BertSimOutputs {
   Tensor start_logits, end_logits;  // f32 [B, S]
 };

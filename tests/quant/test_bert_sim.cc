@@ -209,6 +209,27 @@ TEST(BertSim, StraightThroughHeadGradientIsTheFloatHeads) {
   EXPECT_EQ(db[1], 0.0f);
 }
 
+// The rule of the qat_bert_straight_through node (registered in test_fake_quant.cc's list): the
+// exact value forward; backward dy where the surrogate is inside the output's range, 0 where
+// clamped; everything with no range.
+TEST(BertSim, StraightThroughFormula) {
+  quant::QParams p;
+  p.scale = {0.1f}, p.zero_point = {-3}, p.qmin = -128, p.qmax = 127;  // codes round(x/s) − 3 in [-128, 127]
+  const std::vector<float> xs = {-20.f, -12.5f, -1.f, 0.f, 4.f, 13.04f, 13.06f, 30.f};  // 13.04 rounds to code 127
+  const std::vector<float> want = {0, 1, 1, 1, 1, 1, 0, 0};
+  for (bool ranged : {true, false}) {
+    Tensor x = from_vector<float>(xs, {8}).set_requires_grad(true);
+    const Tensor exact = from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8}, {8});
+    const Tensor y = quant::bert_straight_through(finch::mul(x, 1.0), exact, ranged ? &p : nullptr);
+    EXPECT_EQ(test::differing(y, exact), 0);
+    const Tensor w = from_vector<float>({2, 3, 4, 5, 6, 7, 8, 9}, {8});
+    backward(finch::sum(finch::mul(y, w)));
+    const std::vector<float> g = x.grad().to_vector<float>();
+    for (size_t i = 0; i < xs.size(); ++i)
+      EXPECT_EQ(g[i], ranged ? want[i] * float(i + 2) : float(i + 2)) << "x = " << xs[i] << (ranged ? "" : " (no range)");
+  }
+}
+
 TEST(BertSim, HostileInputsGetOneSentence) {
   models::BertConfig c;
   c.vocab_size = 40, c.hidden_size = 16, c.num_hidden_layers = 1, c.num_attention_heads = 2;
