@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       "  infer_squad --model bert-squad/ --data dev-v1.1.json --threads 2 --predictions preds.json\n"
       "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8 --save-program bert-int8.finch\n"
       "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8-static --save-program bert-static.finch\n"
+      "  infer_squad --model bert-squad/ --data dev-v1.1.json --int8-static --verify   # program == simulation\n"
       "  infer_squad --model bert-int8.finch --vocab bert-squad/vocab.txt --data dev-v1.1.json"};
   finch::apps::SquadInferOptions o;
   finch::apps::add_squad_infer_options(app, o);

@@ -42,6 +42,8 @@ const std::vector<std::string>& straight_through_rules() {
       "fake_quantize", "fake_quantize_lsq",
       // QAT LSTM (quant/qat_rnn.cc): the integer cell's outputs, the float cell's gradient
       "qat_lstm_sequence", "qat_gru_sequence",
+      // the static int8 BERT simulation (quant/bert_sim.cc): exact value, surrogate gradient
+      "qat_bert_straight_through",
   };
   return rules;
 }

@@ -9,6 +9,7 @@
 #include "quant/bert_static.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -35,14 +36,16 @@ bool is_encoder_linear(const Node& n) { return n.op == "linear" && n.name.find("
 
 QuantInfo info_of(const QParams& p) { return {p.scale, p.zero_point, p.axis, p.qmin, p.qmax}; }
 
-QSpec act_spec(bool symmetric) {
+}  // namespace
+
+QSpec bert_activation_spec(bool symmetric) {
   QSpec s;
   s.bits = 8, s.is_signed = true, s.symmetric = symmetric, s.narrow = false, s.axis = -1;
   return s;
 }
 
 // int8 symmetric narrow weights, one scale per output row (as the dynamic program's).
-QParams weight_params(const Tensor& w) {
+QParams bert_weight_params(const Tensor& w) {
   const int64_t oc = w.size(0), k = w.size(1);
   const std::vector<float> v = w.contiguous().to_vector<float>();
   std::vector<float> lo(static_cast<size_t>(oc)), hi(static_cast<size_t>(oc));
@@ -55,6 +58,8 @@ QParams weight_params(const Tensor& w) {
   s.bits = 8, s.is_signed = true, s.symmetric = true, s.narrow = true, s.axis = 0;
   return qparams(s, lo, hi);
 }
+
+namespace {
 
 class Rewriter {
  public:
@@ -91,7 +96,7 @@ class Rewriter {
 
   const QParams& params(int32_t v) const {
     const auto it = q_.find(v);
-    FINCH_CHECK(it != q_.end(), "no calibrated range for value ", src_.values[size_t(v)].name);
+    if (it == q_.end()) fail("static int8 BERT: no activation range for value '", src_.values[size_t(v)].name, "'");
     return it->second;
   }
 
@@ -143,7 +148,7 @@ class Rewriter {
     if (!wv.is_constant() || wv.shape.size() != 2 || n.attrs.value("act", std::string("none")) != "none")
       fail("static int8 BERT: expected Linear '", n.name, "' with a constant 2-d weight and no fused activation");
     const int32_t x = need_codes(n.inputs[0], n.name);
-    const QParams wq = weight_params(wv.data);
+    const QParams wq = bert_weight_params(wv.data);
     const int64_t oc = wv.shape[0];
     std::vector<float> b(size_t(oc), 0.f);
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b = src_.values[size_t(n.inputs[2])].data.contiguous().to_vector<float>();
@@ -188,13 +193,16 @@ class Rewriter {
 
 }  // namespace
 
-runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vector<std::vector<Tensor>>& samples,
-                                    const BertStaticOptions& options, BertStaticReport* report) {
+namespace {
+
+void check_fp32(const Graph& fp32) {
   if (fp32.meta.value("model", std::string()) != "bert_qa" || fp32.meta.value("precision", std::string()) != "fp32")
     fail("static int8 BERT: expected an fp32 BERT QA program (meta.model \"bert_qa\", precision \"fp32\"), found ",
          fp32.meta.dump());
-  if (samples.empty()) fail("static int8 BERT: expected at least one calibration sample, found none");
-  // Which values to observe, and how: outputs read by the attention symmetric, the rest affine.
+}
+
+// The values to quantize, and how: outputs read by the attention symmetric, the rest affine.
+std::map<int32_t, bool> observed_values(const Graph& fp32) {
   std::map<int32_t, bool> observed;  // value -> symmetric
   std::set<int32_t> read_by_attention;
   for (const Node& n : fp32.nodes)
@@ -208,19 +216,69 @@ runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vecto
       observed.emplace(n.outputs[0], false);
     }
   }
+  return observed;
+}
+
+}  // namespace
+
+std::vector<std::string> bert_static_value_names(int64_t layers) {
+  std::vector<std::string> names;
+  for (int64_t l = 0; l < layers; ++l) {
+    const std::string p = "bert.encoder.layer." + std::to_string(l);
+    names.push_back(l == 0 ? "bert.embeddings.LayerNorm.out" : "bert.encoder.layer." + std::to_string(l - 1) +
+                                                                   ".output.LayerNorm.out");
+    for (const char* s : {".attention.self.query.out", ".attention.self.key.out", ".attention.self.value.out",
+                          ".attention.self.out", ".attention.output.dense.out", ".attention.output.LayerNorm.out",
+                          ".intermediate.dense.out", ".intermediate.out", ".output.dense.out"})
+      names.push_back(p + s);
+  }
+  return names;
+}
+
+bool bert_static_symmetric(const std::string& n) {
+  auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+  return ends(".attention.self.query.out") || ends(".attention.self.key.out") || ends(".attention.self.value.out");
+}
+
+BertStaticParams calibrate_bert_static(const runtime::Graph& fp32, const std::vector<std::vector<Tensor>>& samples,
+                                       const BertStaticOptions& options, BertStaticReport* report) {
+  check_fp32(fp32);
+  if (samples.empty()) fail("static int8 BERT: expected at least one calibration sample, found none");
   std::map<int32_t, std::unique_ptr<Observer>> obs;
-  for (auto [v, sym] : observed) obs[v] = make_observer(options.observer, act_spec(sym));
-  BertStaticReport r;
+  for (auto [v, sym] : observed_values(fp32)) obs[v] = make_observer(options.observer, bert_activation_spec(sym));
+  int64_t n = 0;
   {
     runtime::Program calib(fp32, "static int8 BERT calibration");
     for (const auto& s : samples) {
       const std::vector<Tensor> all = calib.run_all(s);
       for (auto& [v, o] : obs) o->observe(all.at(size_t(v)));
-      ++r.samples;
+      ++n;
     }
   }
+  BertStaticParams q;
+  for (auto& [v, o] : obs) q[fp32.values[size_t(v)].name] = o->qparams();
+  if (report) report->samples = n;
+  return q;
+}
+
+runtime::Graph lower_bert_static(const runtime::Graph& fp32, const BertStaticParams& params,
+                                 const BertStaticOptions& options, BertStaticReport* report) {
+  check_fp32(fp32);
   std::map<int32_t, QParams> q;
-  for (auto& [v, o] : obs) q[v] = o->qparams();
+  for (auto [v, sym] : observed_values(fp32)) {
+    const std::string& name = fp32.values[size_t(v)].name;
+    const auto it = params.find(name);
+    if (it == params.end()) fail("static int8 BERT: no activation range for value '", name, "'");
+    const QParams& p = it->second;
+    if (p.per_channel() || p.scale.size() != 1 || !(p.scale[0] > 0) || !std::isfinite(p.scale[0]) || p.qmin < -128 ||
+        p.qmax > 127 || p.qmin >= p.qmax || p.zero_point[0] < p.qmin || p.zero_point[0] > p.qmax || (sym && p.zero_point[0] != 0))
+      fail("static int8 BERT: expected value '", name, "' quantized int8 per tensor with a positive finite scale",
+           sym ? " and zero point 0" : "", ", found scale ", p.scale.empty() ? 0.f : p.scale[0], ", zero point ",
+           p.zero_point.empty() ? 0 : p.zero_point[0], ", codes [", p.qmin, ", ", p.qmax, "]");
+    q[v] = p;
+  }
+  BertStaticReport r = report ? *report : BertStaticReport{};
+  r.linear = r.attention = r.gelu = 0;
   Graph g = Rewriter(fp32, q, options, r).run();
   if (r.linear == 0 || r.attention == 0)
     fail("static int8 BERT: found no encoder Linear or attention to quantize (", r.linear, " Linears, ", r.attention,
@@ -236,6 +294,35 @@ runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vecto
                            {"layer_norm", "float"}};
   if (report) *report = r;
   return g;
+}
+
+runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vector<std::vector<Tensor>>& samples,
+                                    const BertStaticOptions& options, BertStaticReport* report) {
+  BertStaticReport r;
+  const BertStaticParams q = calibrate_bert_static(fp32, samples, options, &r);
+  Graph g = lower_bert_static(fp32, q, options, &r);
+  if (report) *report = r;
+  return g;
+}
+
+BertStaticParams bert_static_params(const runtime::Graph& program, BertStaticOptions* options) {
+  if (program.meta.value("precision", std::string()) != "int8-static")
+    fail("static int8 BERT: expected an int8-static BERT program, found precision '",
+         program.meta.value("precision", std::string()), "'");
+  BertStaticParams q;
+  for (const Value& v : program.values) {
+    if (v.is_constant() || !v.quant || v.dtype != DType::i8 || v.name.size() < 3 ||
+        v.name.compare(v.name.size() - 2, 2, ".q") != 0)
+      continue;
+    q[v.name.substr(0, v.name.size() - 2)] = {v.quant->scale, v.quant->zero_point, v.quant->axis, v.quant->qmin,
+                                               v.quant->qmax};
+  }
+  if (options) {
+    const nlohmann::json c = program.meta.value("calibration", nlohmann::json::object());
+    options->integer_gelu = c.is_object() && c.value("gelu", std::string()) == "integer";
+    if (c.is_object() && c.contains("observer") && c["observer"].is_string()) options->observer = c["observer"];
+  }
+  return q;
 }
 
 }  // namespace finch::quant

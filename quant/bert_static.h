@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "framework/tensor.h"
+#include "kernels/qparams.h"
 #include "runtime/graph.h"
 
 namespace finch::quant {
@@ -33,5 +35,33 @@ struct BertStaticReport {
 // not an fp32 BERT program, or an encoder layer whose pattern this pass does not know.
 runtime::Graph quantize_bert_static(const runtime::Graph& fp32, const std::vector<std::vector<Tensor>>& samples,
                                     const BertStaticOptions& options = {}, BertStaticReport* report = nullptr);
+
+// The two halves of quantize_bert_static, so that the activation ranges may come from elsewhere
+// (a QAT model, quant/bert_sim.h) and a program's ranges may be read back for its simulation.
+// Keys are the fp32 program's value names (compile/bert_program.h: "<node>.out", e.g.
+// bert.encoder.layer.0.attention.self.query.out); the values every encoder Linear reads and
+// writes, the attention outputs and the GELU outputs.
+using BertStaticParams = std::map<std::string, QParams>;
+// Observes those values of the fp32 program over `samples` (observer `options.observer`; the
+// values read by the attention symmetric, the rest affine, all int8 per tensor).
+BertStaticParams calibrate_bert_static(const runtime::Graph& fp32, const std::vector<std::vector<Tensor>>& samples,
+                                       const BertStaticOptions& options = {}, BertStaticReport* report = nullptr);
+// The rewrite with given ranges; a value the rewrite needs and `params` lacks, or a range the
+// attention cannot take (a non-zero zero point), fails with one sentence naming it.
+runtime::Graph lower_bert_static(const runtime::Graph& fp32, const BertStaticParams& params,
+                                 const BertStaticOptions& options = {}, BertStaticReport* report = nullptr);
+// The ranges a static program carries (its coded values "<fp32 name>.q"), keyed by fp32 name; and
+// its options (meta.calibration: the GELU form). Fails on a program that is not int8-static.
+BertStaticParams bert_static_params(const runtime::Graph& program, BertStaticOptions* options = nullptr);
+// The names of the values bert_static_params / calibrate_bert_static key, for a model of `layers`
+// encoder layers (10 per layer), in forward order.
+std::vector<std::string> bert_static_value_names(int64_t layers);
+// True for the values the attention reads (Q, K, V outputs): quantized symmetrically.
+bool bert_static_symmetric(const std::string& value_name);
+// The activation spec of such a value (int8 per tensor, full range; symmetric or affine).
+QSpec bert_activation_spec(bool symmetric);
+// int8 symmetric narrow weights, one scale per output row: what the static program stores for an
+// encoder Linear's weight [OC, K].
+QParams bert_weight_params(const Tensor& w);
 
 }  // namespace finch::quant

@@ -3,6 +3,7 @@
 #include "apps/lib/squad_infer.h"
 
 #include "apps/lib/bert_program_build.h"
+#include "apps/lib/bert_sim_check.h"
 
 #include <sys/resource.h>
 
@@ -62,6 +63,12 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_flag("--integer-gelu", o.integer_gelu, "--int8-static: I-BERT's integer GELU instead of the float table");
   app.add_option("--save-program", o.save_program_path,
                  "write the program compiled from the directory here (fp32, or int8 with --int8 / --int8-static, or fp16)");
+  app.add_flag("--verify", o.verify,
+               "static int8: run the simulated model (quant/bert_sim.h) beside the program and compare every logit and "
+               "int8 code bit for bit (exit 1 when any differs)");
+  app.add_option("--weights", o.weights_dir,
+                 "--verify with a .finch program as --model: the Hugging Face directory of the float weights it was "
+                 "made from");
   app.add_option("--data", o.data_path, "SQuAD v1.1 or v2.0 JSON file (e.g. dev-v1.1.json)")->required();
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
@@ -185,6 +192,11 @@ int run_infer_squad(const SquadInferOptions& o) {
          ".finch program");
   if (program_file && o.vocab_path.empty())
     fail("--model ", o.model_dir, " is a program, which holds no vocabulary: give its vocab.txt with --vocab");
+  if (o.verify && !(o.int8_static || (program_file && !o.weights_dir.empty())))
+    fail("--verify compares a static int8 program with its simulation: use it with --int8-static, or with a .finch "
+         "program as --model and its float weights' directory as --weights");
+  if (!o.weights_dir.empty() && !(o.verify && program_file))
+    fail("--weights ", o.weights_dir, " is used with --verify and a .finch program as --model");
   if (program_file && (o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()))
     fail("--int8, --int8-static, --fp16 and --save-program compile a Hugging Face directory; --model ", o.model_dir,
          " is already a program");
@@ -221,6 +233,9 @@ int run_infer_squad(const SquadInferOptions& o) {
   // One forward over a batch of features: the nn model (fp32 directory) or a program.
   std::shared_ptr<models::BertForQuestionAnswering> model;
   std::unique_ptr<runtime::Program> program;
+  std::shared_ptr<models::BertForQuestionAnswering> sim_model;  // --verify: the float weights
+  std::unique_ptr<quant::BertStaticSim> sim;
+  SimCheck check;
   std::string precision = "fp32";
   if (program_file || o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()) {
     if (o.int8_static) {
@@ -235,6 +250,15 @@ int run_infer_squad(const SquadInferOptions& o) {
     }
     program = std::make_unique<runtime::Program>(std::move(*program_graph), o.model_dir);
     program_graph.reset();
+    if (o.verify) {
+      sim_model = models::load_bert_for_question_answering(program_file ? o.weights_dir : o.model_dir);
+      sim_model->eval();
+      quant::BertStaticOptions so;
+      const quant::BertStaticParams params = quant::bert_static_params(program->graph(), &so);
+      sim = std::make_unique<quant::BertStaticSim>(*sim_model, bert_program_spec(sim_model->bert->config, o.max_seq_length),
+                                                   so);
+      sim->set_params(params);
+    }
     // verify (in the Program) has checked that meta.precision, when present, is a string.
     precision = program->graph().meta.value("precision", std::string("fp32")) + " program";
   } else {
@@ -283,7 +307,10 @@ int run_infer_squad(const SquadInferOptions& o) {
       const Tensor ids_t = from_vector<int64_t>(ids, {B, S}), mask_t = from_vector<int64_t>(mask, {B, S}),
                    types_t = from_vector<int64_t>(types, {B, S});
       std::vector<float> st, en;
-      if (program) {
+      if (sim) {
+        const std::vector<Tensor> out = check_against_sim(*program, *sim, {ids_t, types_t, mask_t}, check);
+        st = out[0].contiguous().to_vector<float>(), en = out[1].contiguous().to_vector<float>();
+      } else if (program) {
         const std::vector<Tensor> out = program->run({ids_t, types_t, mask_t});
         st = out[0].to_vector<float>(), en = out[1].to_vector<float>();
       } else {
@@ -327,6 +354,10 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::printf("peak memory: %.1f MiB\n", peak_rss_mib());
   if (!o.predictions_path.empty()) std::printf("predictions: %s\n", o.predictions_path.c_str());
   if (!o.save_program_path.empty()) std::printf("program: %s\n", o.save_program_path.c_str());
+  if (sim) {
+    std::printf("%s\n", check.summary().c_str());
+    return check.agree() ? 0 : 1;
+  }
   return 0;
 }
 

@@ -25,6 +25,11 @@ struct SquadInferOptions {
   int64_t calibration_questions = 32;
   std::string observer = "minmax";
   std::string save_program_path;
+  // verify: run the static int8 program beside its simulation (quant/bert_sim.h) and compare every
+  // logit and int8 code bit for bit; the float weights come from the directory (--int8-static) or
+  // from weights_dir (a .finch program as --model, e.g. train_squad --qat's export).
+  bool verify = false;
+  std::string weights_dir;
   std::string predictions_path;                  // empty: none written
   std::string logits_path;                       // empty: none written (for the parity script)
   int threads = 0;                               // 0: all cores

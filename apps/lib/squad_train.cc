@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/distributed.h"
+#include "apps/lib/bert_sim_check.h"
 #include "apps/lib/train_options.h"
 #include "autograd/functional.h"
 #include "data/squad_eval.h"
@@ -24,10 +26,15 @@
 #include "framework/results.h"
 #include "framework/safetensors.h"
 #include "train/checkpoint.h"
+#include "compile/bert_program.h"
 #include "models/bert.h"
 #include "models/bert_io.h"
 #include "ops/reduce.h"
 #include "train/fingerprint.h"
+#include "quant/bert_sim.h"
+#include "quant/bert_static.h"
+#include "runtime/executor.h"
+#include "runtime/program_file.h"
 
 namespace finch::apps {
 
@@ -54,6 +61,20 @@ void add_squad_train_options(CLI::App& app, SquadTrainOptions& o) {
   app.add_option("--eval-limit", o.eval_limit, "score only the first N held-out questions (0: all)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
   app.add_option("--predictions", o.predictions_path, "predictions file (default: OUT/predictions.json)");
+  app.add_flag("--qat", o.qat,
+               "quantization-aware fine-tuning of --init for the static int8 program: the simulated int8 encoder in the "
+               "forward, straight-through gradients; writes OUT/model-int8-static.finch, checked equal to the "
+               "simulation bit for bit");
+  app.add_option("--qat-observer-steps", o.qat_observer_steps,
+                 "--qat: steps with the range observers on before they freeze (-1: half the steps)")
+      ->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
+  app.add_option("--qat-averaging", o.qat_averaging, "--qat: moving-average constant of the range observers")
+      ->check(number_in(1e-9, 1, "in (0, 1]"));
+  app.add_flag("--eval-int8-static", o.eval_int8_static,
+               "also score the held-out questions with a post-training static int8 program of the final weights");
+  app.add_option("--calibration-windows", o.calibration_windows,
+                 "--eval-int8-static: training windows the program is calibrated on")
+      ->check(CLI::Range(int64_t(1), int64_t(100000)));
 }
 
 std::vector<bool> split_by_article(const std::vector<data::SquadExample>& examples, double fraction, uint64_t seed) {
@@ -198,6 +219,27 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   models::BertForQuestionAnswering model(config, false, mix_seed(o.train.seed, 0x9A));
   if (!o.init_dir.empty()) load_encoder(o.init_dir, config, model);
   const int64_t S = o.max_seq_length;
+  const compile::BertProgramSpec spec = bert_program_spec(config, S);
+
+  // --qat: the simulated static int8 encoder over the model's weights.
+  std::unique_ptr<quant::BertStaticSim> sim;
+  if (o.qat) {
+    if (o.init_dir.empty()) fail("--qat fine-tunes a trained model: give it with --init (e.g. a train_squad output)");
+    if (!o.train.resume.empty()) fail("--qat does not resume a run; start it again from --init");
+    // Each process would calibrate its own ranges, so the processes would train different simulations.
+    if (dist::world().size() > 1) fail("--qat runs in one process: its range observers are not synchronized across processes; run it without mpirun");
+    sim = std::make_unique<quant::BertStaticSim>(model, spec);
+    sim->enable_observers(true, o.qat_averaging);
+  }
+  // The start and end logits [B, S] of a batch: the float model, or its simulation under --qat.
+  auto logits_of = [&](const Tensor& ids, const Tensor& types, const Tensor& mask) {
+    if (sim) {
+      const quant::BertSimOutputs so = sim->forward(ids, types, mask);
+      return std::pair{so.start_logits, so.end_logits};
+    }
+    const auto qo = model.forward(ids, mask, types);
+    return std::pair{qo.start_logits, qo.end_logits};
+  };
 
   // transformers' loss: (CE(start) + CE(end)) / 2 over the windows; an answer outside the window
   // points at [CLS] (position 0), as the features already say.
@@ -210,11 +252,10 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
       mask.insert(mask.end(), w->mask.begin(), w->mask.end());
       st.push_back(w->start), en.push_back(w->end);
     }
-    const auto qo = model.forward(from_vector(ids, {B, S}), from_vector(mask, {B, S}), from_vector(types, {B, S}));
-    out.loss = (cross_entropy(qo.start_logits, from_vector(st, {B})) + cross_entropy(qo.end_logits, from_vector(en, {B}))) *
-               0.5;
-    const auto ps = ops::argmax(qo.start_logits.detach(), 1).to_vector<int64_t>();
-    const auto pe = ops::argmax(qo.end_logits.detach(), 1).to_vector<int64_t>();
+    const auto [sl, el] = logits_of(from_vector(ids, {B, S}), from_vector(types, {B, S}), from_vector(mask, {B, S}));
+    out.loss = (cross_entropy(sl, from_vector(st, {B})) + cross_entropy(el, from_vector(en, {B}))) * 0.5;
+    const auto ps = ops::argmax(sl.detach(), 1).to_vector<int64_t>();
+    const auto pe = ops::argmax(el.detach(), 1).to_vector<int64_t>();
     for (int64_t b = 0; b < B; ++b) out.correct += ps[size_t(b)] == st[size_t(b)] && pe[size_t(b)] == en[size_t(b)];
     out.counted += double(B);
   };
@@ -224,7 +265,16 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   task.model = &model;
   task.dropout_gen = model.bert->dropout_gen.get();
   task.train_size = int64_t(train_w.size());
+  const int64_t observer_steps =
+      o.qat_observer_steps >= 0
+          ? o.qat_observer_steps
+          : (o.train.steps > 0 ? o.train.steps
+                               : int64_t(std::ceil(o.train.epochs * double(train_w.size()) /
+                                                   double(o.train.batch_size * o.train.accum))) + 1) / 2;
+  int64_t micro = 0;  // micro-batches run (--qat refuses --resume, so this counts from step 0)
   task.batch = [&](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
+    if (sim && sim->observers_enabled() && micro / o.train.accum >= observer_steps) sim->enable_observers(false);
+    ++micro;
     std::vector<const Window*> rows;
     for (int64_t s : samples) rows.push_back(&train_w[size_t(s)]);
     BatchLoss bl;
@@ -233,6 +283,9 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   };
   if (!heldout_w.empty())
     task.evaluate = [&] {
+      // The held-out windows must not move the QAT ranges.
+      const bool observing = sim && sim->observers_enabled();
+      if (observing) sim->enable_observers(false);
       double loss_sum = 0, correct = 0, counted = 0;
       for (size_t b0 = 0; b0 < heldout_w.size(); b0 += size_t(o.eval_batch_size)) {
         std::vector<const Window*> rows;
@@ -244,6 +297,7 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
         correct += bl.correct;
         counted += bl.counted;
       }
+      if (observing) sim->enable_observers(true, o.qat_averaging);
       train::EvalResult r;
       r.count = int64_t(counted);
       r.loss = loss_sum / counted;
@@ -290,16 +344,17 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   // Rank 0 alone scores the held-out questions and writes the results.
   if (!writes_files()) return 0;
 
-  // Held-out EM/F1: every window of each held-out question, decoded as infer_squad does.
-  const auto te0 = std::chrono::steady_clock::now();
+  // Held-out EM/F1: every window of each held-out question, decoded as infer_squad does, with the
+  // logits of `forward` (the model, its simulation, or a program).
+  using Logits = std::pair<Tensor, Tensor>;
   data::SquadDecodeOptions dopt;
   dopt.n_best = o.n_best, dopt.max_answer_length = o.max_answer_length, dopt.version_2 = version_2;
-  std::map<std::string, std::string> predictions;
-  nlohmann::ordered_json answers = nlohmann::ordered_json::object();
   std::vector<data::SquadExample> scored;
-  {
+  for (size_t i : test_ex) scored.push_back(examples[i]);
+  auto score_heldout = [&](const std::function<Logits(const Tensor&, const Tensor&, const Tensor&)>& forward,
+                           nlohmann::ordered_json* answers) {
     NoGradGuard ng;
-    model.eval();
+    std::map<std::string, std::string> predictions;
     for (size_t i : test_ex) {
       const auto& fs_ = feats[i];
       std::vector<std::vector<float>> starts(fs_.size()), ends(fs_.size());
@@ -312,8 +367,8 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
           mask.insert(mask.end(), fs_[f].attention_mask.begin(), fs_[f].attention_mask.end());
         }
         const int64_t B = int64_t(b1 - b0);
-        const auto qo = model.forward(from_vector(ids, {B, S}), from_vector(mask, {B, S}), from_vector(types, {B, S}));
-        const auto st = qo.start_logits.contiguous().to_vector<float>(), en = qo.end_logits.contiguous().to_vector<float>();
+        const auto [sl, el] = forward(from_vector(ids, {B, S}), from_vector(types, {B, S}), from_vector(mask, {B, S}));
+        const auto st = sl.contiguous().to_vector<float>(), en = el.contiguous().to_vector<float>();
         for (size_t f = b0; f < b1; ++f) {
           const auto off = ptrdiff_t((f - b0) * size_t(S));
           starts[f].assign(st.begin() + off, st.begin() + off + S);
@@ -323,13 +378,63 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
       std::vector<data::SquadFeatureLogits> fl;
       for (size_t f = 0; f < fs_.size(); ++f) fl.push_back({fs_[f].offsets, starts[f], ends[f]});
       std::string answer = data::decode_squad_answer(examples[i].context, fl, dopt);
-      answers[examples[i].id] = answer;
+      if (answers) (*answers)[examples[i].id] = answer;
       predictions[examples[i].id] = std::move(answer);
-      scored.push_back(examples[i]);
     }
-  }
-  const data::SquadScore score = data::evaluate_squad(scored, predictions, version_2);
+    return data::evaluate_squad(scored, predictions, version_2);
+  };
+  const auto te0 = std::chrono::steady_clock::now();
+  model.eval();
+  if (sim) sim->enable_observers(false);
+  nlohmann::ordered_json answers = nlohmann::ordered_json::object();
+  const data::SquadScore score = score_heldout(logits_of, &answers);
   const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te0).count();
+
+  // --qat: the static int8 program of the trained weights and the simulation's ranges, which must
+  // compute the simulation's logits bit for bit (checked on the first held-out windows).
+  nlohmann::json int8_summary;
+  auto deployed = [](runtime::Program& p) {
+    return [&p](const Tensor& ids, const Tensor& types, const Tensor& mask) {
+      const std::vector<Tensor> y = p.run({ids, types, mask});
+      return Logits{y[0], y[1]};
+    };
+  };
+  if (sim) {
+    runtime::Graph g = quant::lower_bert_static(compile::bert_qa_program(model, spec), sim->params());
+    g.meta["vocab_size"] = config.vocab_size;
+    g.meta["calibration"]["observer"] = "qat (moving-average minmax)";
+    const std::string path = o.train.out_dir + "/model-int8-static.finch";
+    runtime::write_program(g, path);
+    runtime::Program p(runtime::read_program(path), path);
+    SimCheck check;
+    for (size_t b0 = 0; b0 < heldout_w.size() && b0 < 4 * size_t(o.eval_batch_size); b0 += size_t(o.eval_batch_size)) {
+      std::vector<int64_t> ids, types, mask;
+      const size_t b1 = std::min(heldout_w.size(), b0 + size_t(o.eval_batch_size));
+      for (size_t i = b0; i < b1; ++i) {
+        ids.insert(ids.end(), heldout_w[i].ids.begin(), heldout_w[i].ids.end());
+        types.insert(types.end(), heldout_w[i].types.begin(), heldout_w[i].types.end());
+        mask.insert(mask.end(), heldout_w[i].mask.begin(), heldout_w[i].mask.end());
+      }
+      const int64_t B = int64_t(b1 - b0);
+      check_against_sim(p, *sim, {from_vector(ids, {B, S}), from_vector(types, {B, S}), from_vector(mask, {B, S})},
+                        check);
+    }
+    std::printf("train_squad --qat: %s: %s\n", path.c_str(), check.summary().c_str());
+    if (!check.agree()) fail("train_squad --qat: the exported program ", path, " differs from the simulation it was trained as");
+    int8_summary = {{"program", path}, {"verified_windows", check.windows}, {"agree", true}};
+  } else if (o.eval_int8_static) {
+    // Post-training static int8 of the final weights, calibrated on training windows.
+    std::vector<std::vector<Tensor>> samples;
+    for (size_t i = 0; i < train_w.size() && int64_t(i) < o.calibration_windows; ++i)
+      samples.push_back({from_vector(train_w[i].ids, {1, S}), from_vector(train_w[i].types, {1, S}),
+                         from_vector(train_w[i].mask, {1, S})});
+    runtime::Program p(quant::quantize_bert_static(compile::bert_qa_program(model, spec), samples), "ptq");
+    const data::SquadScore q = score_heldout(deployed(p), nullptr);
+    std::printf("train_squad: static int8 (post-training, %zu calibration windows): held-out EM %.2f F1 %.2f\n",
+                samples.size(), q.exact, q.f1);
+    int8_summary = {{"method", "post-training static int8"}, {"calibration_windows", int64_t(samples.size())},
+                    {"exact_match", q.exact}, {"f1", q.f1}};
+  }
 
   const std::string out = o.train.out_dir + "/";
   const std::string pred_path = o.predictions_path.empty() ? out + "predictions.json" : o.predictions_path;
@@ -350,10 +455,13 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   s["max_seq_length"] = S;
   s["doc_stride"] = o.doc_stride;
   s["distributed"] = bert_distributed_summary(dp.get(), o.train, r);
+  if (sim) s["qat"] = {{"observer_steps", observer_steps}, {"averaging", o.qat_averaging}};
+  if (!int8_summary.is_null()) s["int8_static"] = int8_summary;
   finish_bert_run(o.train, config, model, o.vocab_path, s, r, command_line, t0);
-  std::printf("train_squad: %lld of %lld steps; held-out %lld questions: EM %.2f F1 %.2f; model: %s\n",
+  std::printf("train_squad: %lld of %lld steps; held-out %lld questions%s: EM %.2f F1 %.2f; model: %s\n",
               static_cast<long long>(r.steps_done), static_cast<long long>(r.total_steps),
-              static_cast<long long>(score.total), score.exact, score.f1, o.train.out_dir.c_str());
+              static_cast<long long>(score.total), sim ? " (static int8 simulation == program)" : "", score.exact,
+              score.f1, o.train.out_dir.c_str());
   return 0;
 }
 

@@ -29,6 +29,17 @@ struct SquadTrainOptions {
   int64_t eval_batch_size = 16;
   int64_t eval_limit = 0;  // 0: every held-out question
   std::string predictions_path;  // empty: out/predictions.json
+  // qat: fine-tune with the static int8 simulation in the forward (quant/bert_sim.h), its range
+  // observers on for the first qat_observer_steps steps (-1: half the steps) and frozen after;
+  // at the end the held-out questions are scored by the simulation and OUT/model-int8-static.finch
+  // is written and checked equal to it bit for bit.
+  bool qat = false;
+  int64_t qat_observer_steps = -1;
+  double qat_averaging = 0.01;
+  // eval_int8_static: also score the held-out questions with a post-training static int8 program
+  // of the final weights, calibrated on the first calibration_windows training windows.
+  bool eval_int8_static = false;
+  int64_t calibration_windows = 32;
 };
 
 void add_squad_train_options(CLI::App& app, SquadTrainOptions& o);

@@ -217,6 +217,26 @@ TEST_F(InferSquad, StaticInt8ProgramRunsAgainFromItsFile) {
   expect_one_sentence(infer("--int8-static --observer median"), "median");
 }
 
+// --verify runs the static int8 program beside its simulated model (quant/bert_sim.h) on every
+// window it answers: every logit and int8 code equal; for a saved program the float weights come
+// from --weights. Without a static program there is nothing to verify: one sentence.
+TEST_F(InferSquad, VerifyStaticProgramEqualsItsSimulation) {
+  const auto s = infer("--int8-static --calibration-questions 2 --verify --save-program " + tmp_.file("static.finch"));
+  ASSERT_EQ(s.code, 0) << s.out << s.err;
+  EXPECT_NE(s.out.find("logits (0 differ,"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("values (0 differ)"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("-> AGREE"), std::string::npos) << s.out;
+  const auto sp = run_program("infer_squad",
+                              "--model " + tmp_.file("static.finch") + " --vocab " + model_ + "/vocab.txt --weights " +
+                                  model_ + " --verify --data " + squad_ +
+                                  " --max-seq-length 64 --doc-stride 16 --max-query-length 16 --threads 2",
+                              tmp_.path);
+  ASSERT_EQ(sp.code, 0) << sp.out << sp.err;
+  EXPECT_NE(sp.out.find("-> AGREE"), std::string::npos) << sp.out;
+  expect_one_sentence(infer("--verify"), "--verify compares a static int8 program");
+  expect_one_sentence(infer("--weights " + model_), "--weights");
+}
+
 // --fp16 stores the Linear weights and embedding tables as f16: a smaller file whose logits are
 // the fp32 program's within fp16 weight rounding (and not equal to them: the weights really are
 // rounded), and which runs again from its file with the same answers.

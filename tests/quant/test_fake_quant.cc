@@ -32,6 +32,7 @@ const bool kRulesTested = [] {
   tested_rules().insert("fake_quantize_lsq");  // LsqGradientsFollowEsserEtAl
   tested_rules().insert("qat_lstm_sequence");  // test_qat_lstm.cc: …QuantizedGrid, …StopsWhereHClamps
   tested_rules().insert("qat_gru_sequence");   // test_qat_lstm.cc: GruGradientIsTheFloatCells…
+  tested_rules().insert("qat_bert_straight_through");  // test_bert_sim.cc: StraightThroughFormula
   return true;
 }();
 

@@ -1,0 +1,100 @@
+// The simulated (fake-quant) model of the static int8 BERT encoder (quant/bert_static.h): an
+// autograd forward over a BertForQuestionAnswering's modules (Hugging Face names) that computes
+// exactly what the deployed program computes, so that a program's logits equal the simulation's
+// bit for bit and QAT trains the model the program runs.
+//
+// How it is exact by construction, not by tolerance (as quant/qat_rnn does for the LSTM): every
+// quantized piece computes its forward value with the integer arithmetic of the program's op —
+// integer_linear (exact integer accumulation, the same int32 bias and fixed-point requantization
+// as qlinear), kernels::qs8_attention (the qattention op's kernel: int8 Q·Kᵀ, integer softmax,
+// P·V), the qgelu table, reference::dq_linear_rows for the per-row int8 QA head, per-row int8
+// word/type embedding rows; the float parts (the embeddings' sums, the residual adds, LayerNorm)
+// call the kernels the program's float ops call. The gradient comes from a float surrogate of each
+// piece (the float op on the fake-quantized inputs and weights) through a straight-through node
+// that passes it where the surrogate was inside the output's int8 range and stops it where the
+// quantizer clamped (fake_quant's rule, Bengio et al. 2013).
+//
+// Ranges: keyed by the fp32 program's value names (bert_static_value_names). Either set from a
+// program (bert_static_params: the simulation of a PTQ program, for verification) or observed
+// during QAT by moving-average min/max observers (PyTorch's MovingAverageMinMaxObserver: the first
+// batch sets the range, each later one moves it by `averaging`), frozen by enable_observers(false).
+// lower_bert_static(fp32 program, params()) then gives the program that equals this simulation.
+//
+// Not simulated: attention-probability dropout (the integer attention has no float P to drop);
+// the hidden dropouts are applied on the simulated values in training mode (identity in eval).
+//
+// Shapes: B batch, S sequence, H hidden, I intermediate.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/nn/module.h"
+#include "compile/bert_program.h"
+#include "quant/bert_static.h"
+
+namespace finch::quant {
+
+// The straight-through node of every quantized piece: returns `exact` (computed without a tape) as
+// the forward value and gives `surrogate` the incoming gradient where the surrogate's code
+// round(x/s) + z lay inside [qmin, qmax] (fake_quant's rule), 0 where the quantizer clamped it
+// (p null: everywhere).
+Tensor bert_straight_through(const Tensor& surrogate, Tensor exact, const QParams* p);
+
+struct BertSimOutputs {
+  Tensor start_logits, end_logits;  // f32 [B, S]
+};
+
+class BertStaticSim {
+ public:
+  // `qa_model`: a BertForQuestionAnswering (bert.embeddings.*, bert.encoder.layer.N.*,
+  // qa_outputs), borrowed; `spec`: its layers, heads and hidden_act (only "gelu" has a static
+  // program); `options.integer_gelu` picks the qgelu form. Fails with one sentence on a missing
+  // module or another activation.
+  BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpec& spec, const BertStaticOptions& options = {});
+
+  // Ranges from a program or a checkpoint; every name of bert_static_value_names must be there.
+  void set_params(const BertStaticParams& p);
+  const BertStaticParams& params() const { return params_; }
+  bool ready() const { return params_.size() == names_.size(); }
+  // On: each forward first moves each range toward the surrogate's min/max (the first one sets
+  // it), then quantizes with the moved range.
+  void enable_observers(bool on, double averaging = 0.01);
+  bool observers_enabled() const { return observe_; }
+  const BertStaticOptions& options() const { return options_; }
+
+  // input_ids, token_type_ids, attention_mask: I64 [B, S] (the mask 0/1). `codes`, when given,
+  // receives the int8 codes of every simulated value (keyed by name; verification compares them
+  // with the program's "<name>.q" values).
+  BertSimOutputs forward(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask,
+                         std::map<std::string, Tensor>* codes = nullptr);
+
+  // The ranges as tensors "<name>" = f32 [2] (lo, hi) with the observers' state, for checkpoints;
+  // load checks every number (one sentence naming the file).
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& entries, const std::string& file);
+
+ private:
+  struct Coded;
+  Coded quantize_input(const Tensor& h, const std::string& name, std::map<std::string, Tensor>* codes);
+  Coded linear_unit(const Coded& x, const std::string& module, const std::string& out,
+                    std::map<std::string, Tensor>* codes);
+  Coded attention_unit(const Coded& q, const Coded& k, const Coded& v, const Tensor& mask,
+                       const std::string& out, std::map<std::string, Tensor>* codes);
+  Coded gelu_unit(const Coded& x, const std::string& out, std::map<std::string, Tensor>* codes);
+  const QParams& observe(const std::string& name, const Tensor& surrogate);
+  nn::Module& module(const std::string& path) const;
+
+  nn::Module* model_;
+  compile::BertProgramSpec spec_;
+  BertStaticOptions options_;
+  std::vector<std::string> names_;
+  std::map<std::string, nn::Module*> modules_;
+  BertStaticParams params_;
+  std::map<std::string, std::pair<float, float>> ranges_;  // observed lo, hi
+  bool observe_ = false;
+  double averaging_ = 0.01;
+};
+
+}  // namespace finch::quant
