@@ -8,20 +8,6 @@
 // contraction: GCC may fuse a vector multiply and a following add into an FMA on targets that
 // have one (AVX2, AVX-512, NEON), which rounds once instead of twice. The pragma forbids it here
 // as reference.cc does for the scalar loop.
-//
-// The division, though, is not an f32 divide where the target has f64 lanes: a vdivps zmm takes
-// 10 cycles per 16 lanes on Intel (about 60 % of the whole add there, which is ResNet-20 int8's
-// fused residual add). The quotient is instead the f64 product v · fl64(1/s_out) rounded to f32,
-// which is the correctly rounded f32 quotient for every pair of f32 v and s_out > 0:
-//  - the product is within 2^-52·|v/s_out| (+ tiny) of the true quotient (two f64 roundings);
-//  - no f32 rounding boundary (a midpoint between two f32 values, 25 significant bits, odd last
-//    bit: M·2^E) lies closer than 2^-49·|v/s_out| to v/s_out unless equal: v − M·2^E·s_out is a
-//    nonzero multiple of 2^(E + e_s) where both have 24-bit significands, i.e. at least 2^-49 of
-//    M·2^E·s_out; and v/s_out = M·2^E is impossible (M·odd(s_out) is odd with >= 25 bits, v has
-//    24). So the product rounds to f32 exactly as v/s_out does (ties included: there are none),
-//    also into overflow (FLT_MAX's rounding boundary is such a midpoint) and subnormals.
-// tests/runtime/test_qs8_eltwise.cc checks every code pair against the reference on every target
-// for scales from 2^-40 to 2^20.
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
@@ -66,23 +52,9 @@ void AddT(const AddArgs& g, int64_t begin, int64_t end) {
   const auto za = hn::Set(di, g.za), zb = hn::Set(di, g.zb);
   const VF sa = hn::Set(d, g.sa), sb = hn::Set(d, g.sb), so = hn::Set(d, g.s_out), zo = hn::Set(d, float(g.z_out));
   const VF lo = hn::Set(d, float(g.qmin)), hi = hn::Set(d, float(g.qmax));
-#if HWY_HAVE_FLOAT64 && HWY_TARGET != HWY_SCALAR
-  // fl32(v / s_out) as fl32(fl64(v) · fl64(1 / s_out)): the same f32 (see the top of the file).
-  const hn::Half<DF> dh;
-  const hn::Rebind<double, decltype(dh)> dd;
-  const auto inv = hn::Set(dd, 1.0 / double(g.s_out));
-  (void)so;
-  auto quotient = [&](VF v) {
-    const auto q_lo = hn::DemoteTo(dh, hn::Mul(hn::PromoteTo(dd, hn::LowerHalf(dh, v)), inv));
-    const auto q_hi = hn::DemoteTo(dh, hn::Mul(hn::PromoteTo(dd, hn::UpperHalf(dh, v)), inv));
-    return hn::Combine(d, q_hi, q_lo);
-  };
-#else
-  auto quotient = [&](VF v) { return hn::Div(v, so); };
-#endif
   auto codes = [&](const TA* pa, const TB* pb) {
     const VF v = hn::Add(Dequant(pa, za, sa), Dequant(pb, zb, sb));  // two roundings, then a third
-    const VF q = hn::Add(hn::Round(quotient(v)), zo);
+    const VF q = hn::Add(hn::Round(hn::Div(v, so)), zo);
     return hn::DemoteTo(dy, hn::ConvertTo(di, hn::Min(hn::Max(q, lo), hi)));  // integral, inside TY
   };
   int64_t i = begin;
