@@ -17,6 +17,7 @@
 
 #include "framework/parallel.h"
 #include "kernels/qs8_conv.h"
+#include "kernels/qs8_eltwise.h"
 #include "kernels/qs8_gemm.h"
 #include "kernels/requant.h"
 
@@ -92,6 +93,31 @@ void BM_R20_3x3s2_16x32_28(benchmark::State& st) { run_conv(st, 16, 32, 28, 28, 
 void BM_R20_3x3s2_32x64_14(benchmark::State& st) { run_conv(st, 32, 64, 14, 14, 3, 1, 2); }
 void BM_R20_1x1s2_16x32_28(benchmark::State& st) { run_conv(st, 16, 32, 28, 28, 1, 0, 2); }
 void BM_R20_1x1s2_32x64_14(benchmark::State& st) { run_conv(st, 32, 64, 14, 14, 1, 0, 2); }
+// The residual add of ResNet-20's first stage (i8 codes [1, 16, 28, 28], kernels/qs8_eltwise.h),
+// alone and as the epilogue of its 3×3 conv (QConv2d::run_add, what a program runs): the f32 rule
+// of reference::qadd, whose division is the costly step.
+void BM_R20_Add_16x28(benchmark::State& st) {
+  set_num_threads(1);
+  const Tensor a = random_codes({1, 16, 28, 28}, DType::i8, 3), b = random_codes({1, 16, 28, 28}, DType::i8, 4);
+  for (auto _ : st) {
+    Tensor y = quant::kernels::qs8_add(a, 0.05f, 3, b, 0.07f, -2, 0.09f, 1, -128, 127, DType::i8);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  st.counters["Gelem/s"] = benchmark::Counter(double(a.numel()), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::OneK::kIs1000);
+}
+void BM_R20_3x3Add_16x16_28(benchmark::State& st) {
+  set_num_threads(1);
+  const Tensor x = random_codes({1, 16, 28, 28}, DType::u8, 1), w = random_codes({16, 16, 3, 3}, DType::i8, 2);
+  const Tensor r = random_codes({1, 16, 28, 28}, DType::i8, 4);
+  const QConv2d conv(w, Tensor(), mults(16), {1, 1, 1, 1, 1, 1, 1}, DType::u8, 128, 0, -128, 127, DType::i8);
+  quant::kernels::QAddEpilogue e;
+  e.s_conv = 0.05f, e.z_conv = 0, e.s_r = 0.07f, e.z_r = -2, e.s_out = 0.09f, e.z_out = 1;
+  for (auto _ : st) {
+    Tensor y = conv.run_add(x, r, e);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+}
 // MobileNetV2 pointwise convs (input sizes of a 224-pixel net at its 28, 14 and 7 stages).
 void BM_MN2_1x1_16x96_28(benchmark::State& st) { run_conv(st, 16, 96, 28, 28, 1, 0); }
 void BM_MN2_1x1_144x24_14(benchmark::State& st) { run_conv(st, 144, 24, 14, 14, 1, 0); }
@@ -192,6 +218,8 @@ BENCHMARK(BM_Sgemm512)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QConv3x3_16x16_28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QConv1x1_96x24_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_1x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_Add_16x28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3Add_16x16_28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_32x32_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_64x64_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3s2_16x32_28)->Unit(benchmark::kMicrosecond);

@@ -29,6 +29,13 @@ constexpr int64_t MR = kIgemmMR;
   "vpbroadcastd (%%rax,%%" r "), %%" z "\n\t" \
   "vpdpbusd %%zmm30, %%" z ", %[c" #i "a]\n\t"
 #define FINCH_IG_PIX2(i, r, z) FINCH_IG_PIX1(i, r, z) "vpdpbusd %%zmm31, %%" z ", %[c" #i "b]\n\t"
+// One pixel against two consecutive channel quads (planes at rax and r15; weights zmm30, zmm31)
+// into two accumulators.
+#define FINCH_IG_PAIR(i, r)                      \
+  "vpbroadcastd (%%rax,%%" r "), %%zmm28\n\t" \
+  "vpbroadcastd (%%r15,%%" r "), %%zmm29\n\t" \
+  "vpdpbusd %%zmm30, %%zmm28, %[c" #i "a]\n\t" \
+  "vpdpbusd %%zmm31, %%zmm29, %[c" #i "b]\n\t"
 // The tap loop: the 7 pixels' offsets of the tap into r8..r14, the plane pointer into rax, the
 // channel-quad count into rdx (fixed registers, clobbered: as operands, 14 accumulators and
 // these would pass GCC's 30-operand limit).
@@ -138,6 +145,40 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const Igemm
         : [xb] "r"(xb), [cg4] "m"(cg4), [s] "m"(s)
         : "rax", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "zmm28", "zmm29", "zmm30", "zmm31",
           "memory", "cc");
+  } else if (cg4 % 2 == 0) {
+    // 16 channels, an even number of channel quads (16-channel layers: Cg4 = 4): the quads go in
+    // pairs, the even one into c*a and the odd one into c*b, summed after the loop. 7 chains of
+    // vpdpbusd (latency 5) keep at most 1.4 in flight per cycle, and a core with two VNNI ports
+    // (Intel's AVX-512 servers) can start 2; 14 chains can. The int32 sums wrap, so adding the two
+    // halves gives exactly the one-chain sum.
+    asm volatile(
+        FINCH_IG_ZERO2(0) FINCH_IG_ZERO2(1) FINCH_IG_ZERO2(2) FINCH_IG_ZERO2(3) FINCH_IG_ZERO2(4) FINCH_IG_ZERO2(5)
+        FINCH_IG_ZERO2(6)
+        FINCH_IG_TAP_HEAD
+        "mov %%rax, %%r15\n\t"
+        "add %[s], %%r15\n\t"  // the odd quad's plane
+        "vmovdqu64 (%[w]), %%zmm30\n\t"
+        "vmovdqu64 64(%[w]), %%zmm31\n\t"
+        FINCH_IG_PAIR(0, "r8") FINCH_IG_PAIR(1, "r9") FINCH_IG_PAIR(2, "r10") FINCH_IG_PAIR(3, "r11")
+        FINCH_IG_PAIR(4, "r12") FINCH_IG_PAIR(5, "r13") FINCH_IG_PAIR(6, "r14")
+        "add $128, %[w]\n\t"
+        "mov %%r15, %%rax\n\t"
+        "add %[s], %%rax\n\t"
+        "sub $2, %%rdx\n\t"
+        "jnz 1b\n\t"
+        "add $28, %[tab]\n\t"
+        "dec %[t]\n\t"
+        "jnz 2b\n\t"
+        : [c0a] "=v"(c0a), [c1a] "=v"(c1a), [c2a] "=v"(c2a), [c3a] "=v"(c3a), [c4a] "=v"(c4a), [c5a] "=v"(c5a),
+          [c6a] "=v"(c6a), [c0b] "=v"(c0b), [c1b] "=v"(c1b), [c2b] "=v"(c2b), [c3b] "=v"(c3b), [c4b] "=v"(c4b),
+          [c5b] "=v"(c5b), [c6b] "=v"(c6b), [w] "+r"(wp), [tab] "+r"(tab), [t] "+r"(t)
+        : [xb] "r"(xb), [cg4] "m"(cg4), [s] "m"(s)
+        : "rax", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "zmm28", "zmm29", "zmm30", "zmm31",
+          "memory", "cc");
+    c0a = _mm512_add_epi32(c0a, c0b), c1a = _mm512_add_epi32(c1a, c1b), c2a = _mm512_add_epi32(c2a, c2b);
+    c3a = _mm512_add_epi32(c3a, c3b), c4a = _mm512_add_epi32(c4a, c4b), c5a = _mm512_add_epi32(c5a, c5b);
+    c6a = _mm512_add_epi32(c6a, c6b);
+    c0b = c1b = c2b = c3b = c4b = c5b = c6b = _mm512_setzero_si512();
   } else {
     asm volatile(
         FINCH_IG_ZERO(0) FINCH_IG_ZERO(1) FINCH_IG_ZERO(2) FINCH_IG_ZERO(3) FINCH_IG_ZERO(4) FINCH_IG_ZERO(5)
@@ -181,6 +222,7 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const Igemm
 }
 #undef FINCH_IG_PIX1
 #undef FINCH_IG_PIX2
+#undef FINCH_IG_PAIR
 #undef FINCH_IG_TAP_HEAD
 #undef FINCH_IG_TAP_TAIL
 #undef FINCH_IG_ZERO

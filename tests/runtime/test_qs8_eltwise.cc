@@ -143,6 +143,46 @@ TEST(Qs8Eltwise, AddMatchesWhereFmaOrReciprocalWouldNot) {
   });
 }
 
+// Every pair of codes (all 65536, i8 and u8 operands) through qs8_add against the reference, for
+// scale triples drawn log-uniformly from 2^-40 to 2^20 — quotients from subnormal to overflow, far
+// outside what a calibrated model uses — plus triples whose quotients sit on a fine grid or near
+// ties, on every target: a kernel that replaced the f32 division (by a reciprocal, or an f64
+// product) must give the same codes everywhere, not only on random inputs.
+TEST(Qs8Eltwise, AddEveryCodePairEqualsReferenceAtExtremeScales) {
+  std::vector<int32_t> av, bv;
+  for (int32_t a = 0; a < 256; ++a)
+    for (int32_t b = 0; b < 256; ++b) av.push_back(a - 128), bv.push_back(b - 128);
+  const int64_t n = int64_t(av.size());
+  std::mt19937 rng(2026);
+  std::uniform_real_distribution<float> e(-40.0f, 20.0f);
+  struct Case {
+    float sa, sb, so;
+    int32_t za, zb, zy;
+    DType ta, ty;
+  };
+  std::vector<Case> cases;
+  for (int i = 0; i < 24; ++i) {
+    const DType ta = random_dtype(rng), ty = random_dtype(rng);
+    Case c{std::exp2(e(rng)), std::exp2(e(rng)), std::exp2(e(rng)), random_zero(rng, ta), random_zero(rng, DType::i8),
+           random_zero(rng, ty), ta, ty};
+    if (i % 3 == 1) c.so = c.sa * std::exp2(float(int(rng() % 16)) - 8.0f);  // quotients on a fine grid
+    if (i % 3 == 2) c.sb = c.sa, c.so = c.sa * 1.5f;                        // (a + b)/1.5
+    cases.push_back(c);
+  }
+  every_target_and_thread_count([&] {
+    for (const Case& c : cases) {
+      std::vector<int32_t> ac = av;
+      if (c.ta == DType::u8)
+        for (int32_t& v : ac) v += 128;
+      const Tensor a = codes(ac, {n}, c.ta), b = codes(bv, {n}, DType::i8);
+      const int32_t qmin = code_lo(c.ty), qmax = code_hi(c.ty);
+      ASSERT_EQ(values(qk::qs8_add(a, c.sa, c.za, b, c.sb, c.zb, c.so, c.zy, qmin, qmax, c.ty)),
+                values(qr::qadd(a, c.sa, c.za, b, c.sb, c.zb, c.so, c.zy, qmin, qmax, c.ty)))
+          << "scales " << c.sa << " " << c.sb << " " << c.so;
+    }
+  });
+}
+
 TEST(Qs8Eltwise, ReluAndRelu6EqualReferenceEveryTarget) {
   every_target_and_thread_count([&] {
     std::mt19937 rng(5);
