@@ -311,7 +311,7 @@ TEST_F(FinchSeries, CompileAndRunTakeTheSeriesDataFlags) {
   r = run_program("finch", "run " + f32 + " --dataset cifar10", root_);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("is a series or text model"), std::string::npos) << r.err;
-  r = run_program("finch", "compile --checkpoint " + ckpt() + " " + data() + " --model lenet --out " + f32, root_);
+  r = run_program("finch", "compile --checkpoint " + ckpt() + " " + data() + " --model lenet5 --out " + f32, root_);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("not --model, --width"), std::string::npos) << r.err;
   r = run_program("finch", "compile --checkpoint " + ckpt() + " --out " + f32, root_);
