@@ -80,10 +80,6 @@ inline constexpr AttrSpec index{"index", AttrKind::integer, true, -double(kMaxEx
 inline constexpr AttrSpec batch_first{"batch_first", AttrKind::boolean, false};
 // qlstm: the cell state's exponent (c = code · 2^-k_cell, docs/quantization.md §12).
 inline constexpr AttrSpec k_cell{"k_cell", AttrKind::integer, true, 0, 15};
-// qlstm with a projection (w_hr): the int8 quantization of the projection's input m = o·tanh(c'),
-// which no value of the program holds (it lives inside the cell); the scale a positive f32.
-inline constexpr AttrSpec m_scale{"m_scale", AttrKind::number, false, 0, 1e30};
-inline constexpr AttrSpec m_zero_point{"m_zero_point", AttrKind::integer, false, -128, 127};
 // qlstm / qgru: the reverse direction of a bidirectional layer (each sample's steps reversed).
 inline constexpr AttrSpec reverse{"reverse", AttrKind::boolean, false};
 

@@ -7,6 +7,7 @@
 
 #include "framework/checked_math.h"
 #include "framework/error.h"
+#include "ops/op_attrs_rnn.h"
 #include "ops/op_schema.h"
 
 namespace finch::ops {

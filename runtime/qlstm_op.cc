@@ -1,6 +1,7 @@
 // The runtime's static int8 LSTM (qlstm, ops.md) and GRU (qgru: the same without k_cell): the
 // cell of kernels/qs8_lstm.h (qs8_gru.h) rebuilt from the node's values — x's and the output's
-// int8 quantization, the per-row weight scales, the int32 biases, k_cell — with the multipliers
+// int8 quantization, the per-row weight scales, the int32 biases, k_cell, and for a projected
+// LSTM w_hr with m's quantization (m_scale, m_zero_point) — with the multipliers
 // derived from the scales as qlstm_calibrate (qgru_calibrate) derives them, then checked by
 // check_qlstm_cell (check_qgru_cell: one sentence for a hostile file). The plain fn runs the
 // scalar reference (the specification), the prepared kernel kernels::QLstm / QGru (equal bit for
@@ -13,6 +14,7 @@
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/op_attrs.h"
+#include "ops/op_attrs_rnn.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
