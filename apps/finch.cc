@@ -39,9 +39,11 @@ int main(int argc, char** argv) {
   finch::apps::add_inspect_options(*inspect, pi);
   CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer");
   finch::apps::add_verify_options(*verify, pv);
-  finch::apps::SeriesOptions qs, vs;  // series and text data flags (train_series/train_text's)
+  finch::apps::SeriesOptions qs, vs, cs, rs;  // series and text data flags (train_series/train_text's)
   finch::apps::add_sequence_data_flags(*quantize, qs);
   finch::apps::add_sequence_data_flags(*verify, vs);
+  finch::apps::add_sequence_data_flags(*compile, cs);
+  finch::apps::add_sequence_data_flags(*run, rs);
   finch::apps::BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "latency of a .finch program on random inputs (median, p10, p90, images/s)");
   finch::apps::add_bench_options(*bench, bo);
@@ -85,9 +87,15 @@ int main(int argc, char** argv) {
     }
     if (compile->parsed()) {
       pc.data.width_given = compile->count("--width") > 0;
+      if (finch::apps::sequence_checkpoint_or_flags(pc.data.checkpoint, *compile))
+        return finch::apps::run_sequence_compile(pc, cs, finch::apps::image_flags_given(*compile) > 0);
       return finch::apps::run_compile(pc, compile->count("--model") > 0);
     }
-    if (run->parsed()) return finch::apps::run_run(pr);
+    if (run->parsed()) {
+      if (finch::apps::sequence_program_or_flags(pr.program, *run))
+        return finch::apps::run_sequence_run(pr, rs, finch::apps::image_flags_given(*run) > 0);
+      return finch::apps::run_run(pr);
+    }
     if (emit_c->parsed()) return finch::apps::run_emit_c(ec);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
     if (verify->parsed())

@@ -43,15 +43,16 @@ Layout layout_of(const Node& n) { return n.op == "lstm" ? Layout{4, 5} : Layout{
 
 int64_t directions(const Node& n) { return input(n, layout_of(n).at(1)) >= 0 ? 2 : 1; }
 
-// Constant weights in every direction (both biases or neither), no projection, c_n unread.
+// Constant weights in every direction (both biases or neither; an LSTM's projection w_hr
+// constant too), c_n unread.
 bool eligible(const Graph& g, const Node& n, const char* op) {
   if (n.op != op) return false;
   const Layout L = layout_of(n);
   const bool lstm = L.gates == 4;
-  if (lstm && (input(n, 6) >= 0 || input(n, 11) >= 0)) return false;  // w_hr
   for (int64_t d = 0; d < directions(n); ++d) {
     const size_t o = L.at(d);
     if (!constant_f32(g, input(n, o)) || !constant_f32(g, input(n, o + 1))) return false;
+    if (lstm && input(n, o + 4) >= 0 && !constant_f32(g, input(n, o + 4))) return false;  // w_hr
     if ((input(n, o + 2) >= 0) != (input(n, o + 3) >= 0)) return false;
     if (input(n, o + 2) >= 0 && (!constant_f32(g, input(n, o + 2)) || !constant_f32(g, input(n, o + 3)))) return false;
   }
@@ -93,7 +94,8 @@ QuantInfo per_tensor(const qk::QAct& a) {
 struct DirCell {
   qk::QAct x, h;
   qk::QMatrix ih, hh;
-  nlohmann::json attrs;  // k_cell for qlstm
+  nlohmann::json attrs;  // k_cell for qlstm (and m_scale, m_zero_point with a projection)
+  qk::QMatrix proj;      // a projected LSTM's w_hr (rows 0: none)
 };
 
 // Per direction d: quantize → q<op> (reverse for d = 1) → dequantize. One direction writes the
@@ -125,14 +127,16 @@ void emit(Graph& g, const Node& n, const std::vector<DirCell>& cells, std::vecto
     const int32_t hq = add_value(g, b + ".h_q", D == 1 ? hs : h1, DType::i8, per_tensor(c.h));
     const int32_t w_ih = weight(c.ih, b + ".w_ih_q"), w_hh = weight(c.hh, b + ".w_hh_q");
     const int32_t b_ih = bias(c.ih, b + ".b_ih_q"), b_hh = bias(c.hh, b + ".b_hh_q");
+    const int32_t w_hr = c.proj.rows > 0 ? weight(c.proj, b + ".w_hr_q") : -1;
     nlohmann::json attrs = c.attrs;
     attrs["batch_first"] = n.attrs.value("batch_first", false);
     if (d == 1) attrs["reverse"] = true;
     const int32_t y = D == 1 ? n.outputs[0] : add_value(g, b + ".y", y1, DType::f32, std::nullopt);
     const int32_t h = D == 1 ? n.outputs[1] : add_value(g, b + ".h", h1, DType::f32, std::nullopt);
     out.push_back({"quantize", b + ".quantize", {n.inputs[0]}, {xq}, nlohmann::json::object()});
-    out.push_back({qop, D == 1 ? n.name : n.name + (d ? ".reverse" : ".forward"),
-                   {xq, input(n, 1), w_ih, w_hh, b_ih, b_hh}, {yq, hq}, attrs});
+    std::vector<int32_t> ins = {xq, input(n, 1), w_ih, w_hh, b_ih, b_hh};
+    if (w_hr >= 0) ins.push_back(w_hr);
+    out.push_back({qop, D == 1 ? n.name : n.name + (d ? ".reverse" : ".forward"), ins, {yq, hq}, attrs});
     out.push_back({"dequantize", b + ".dequantize_y", {yq}, {y}, nlohmann::json::object()});
     out.push_back({"dequantize", b + ".dequantize_h", {hq}, {h}, nlohmann::json::object()});
     y_parts.push_back(y), h_parts.push_back(h);
@@ -162,10 +166,17 @@ int apply(Graph& g, Todo& todo) {
 DirCell lstm_cell(const Graph& g, const Node& n, int64_t d, const qk::QLstmRanges& r) {
   const size_t o = layout_of(n).at(d);
   const Value& wih = g.values[size_t(n.inputs[o])];
-  const qk::QLstmCell c = qk::qlstm_calibrate(wih.shape[1], wih.shape[0] / 4, 0, floats(g, n.inputs[o]),
+  const int64_t P = input(n, o + 4) >= 0 ? g.values[size_t(n.inputs[o + 4])].shape[0] : 0;
+  const qk::QLstmCell c = qk::qlstm_calibrate(wih.shape[1], wih.shape[0] / 4, P, floats(g, n.inputs[o]),
                                               floats(g, n.inputs[o + 1]), floats(g, input(n, o + 2)),
-                                              floats(g, input(n, o + 3)), {}, r);
-  return {c.x, c.h, c.ih, c.hh, {{"k_cell", c.k_cell}}};
+                                              floats(g, input(n, o + 3)), floats(g, input(n, o + 4)), r);
+  DirCell dc{c.x, c.h, c.ih, c.hh, {{"k_cell", c.k_cell}}, {}};
+  if (P > 0) {
+    dc.proj = c.proj;
+    dc.attrs["m_scale"] = double(c.m.s);
+    dc.attrs["m_zero_point"] = c.m.z;
+  }
+  return dc;
 }
 
 DirCell gru_cell(const Graph& g, const Node& n, int64_t d, const qk::QGruRanges& r) {
@@ -174,14 +185,18 @@ DirCell gru_cell(const Graph& g, const Node& n, int64_t d, const qk::QGruRanges&
   const qk::QGruCell c = qk::qgru_calibrate(wih.shape[1], wih.shape[0] / 3, floats(g, n.inputs[o]),
                                             floats(g, n.inputs[o + 1]), floats(g, input(n, o + 2)),
                                             floats(g, input(n, o + 3)), r);
-  return {c.x, c.h, c.ih, c.hh, nlohmann::json::object()};
+  return {c.x, c.h, c.ih, c.hh, nlohmann::json::object(), {}};
 }
 
 // The float program's ranges per eligible node and direction: x, h (direction d's half of y and
-// row d of h_n) and, for the LSTM, max |c| over every step of that direction's float cell.
+// row d of h_n) and, for the LSTM, max |c| over every step of that direction's float cell and
+// (projected) the range of its m = o·tanh(c') before W_hr.
+struct CellRange {
+  Range c, m;
+};
 std::vector<std::vector<Range>> calibrate(const Graph& g, const std::vector<size_t>& nodes,
                                           const std::vector<std::vector<Tensor>>& calibration, const char* op,
-                                          std::vector<std::vector<Range>>* cell_ranges) {
+                                          std::vector<std::vector<CellRange>>* cell_ranges) {
   if (calibration.empty()) fail("quantize_static_", op, ": expected at least one calibration input set");
   std::vector<std::vector<Range>> xr(nodes.size()), hr(nodes.size());
   for (size_t j = 0; j < nodes.size(); ++j) {
@@ -206,11 +221,13 @@ std::vector<std::vector<Range>> calibrate(const Graph& g, const std::vector<size
         const size_t o = layout_of(n).at(d);
         const ops::RnnWeights w{g.values[size_t(n.inputs[o])].data, g.values[size_t(n.inputs[o + 1])].data,
                                 input(n, o + 2) >= 0 ? g.values[size_t(n.inputs[o + 2])].data : Tensor(),
-                                input(n, o + 3) >= 0 ? g.values[size_t(n.inputs[o + 3])].data : Tensor(), Tensor()};
+                                input(n, o + 3) >= 0 ? g.values[size_t(n.inputs[o + 3])].data : Tensor(),
+                                input(n, o + 4) >= 0 ? g.values[size_t(n.inputs[o + 4])].data : Tensor()};
         const ops::RnnSeqOutput r =
             ops::lstm_seq((bf ? x.transpose(0, 1) : x).contiguous(), Tensor(), Tensor(), w, lengths, d == 1);
-        (*cell_ranges)[j][size_t(d)].add(r.saved.c_prev);
-        (*cell_ranges)[j][size_t(d)].add(r.c_n);
+        CellRange& cr = (*cell_ranges)[j][size_t(d)];
+        cr.c.add(r.saved.c_prev), cr.c.add(r.c_n);
+        if (w.w_hr.defined()) cr.m.add(r.saved.h_raw);
       }
     }
   }
@@ -230,7 +247,7 @@ std::vector<size_t> eligible_nodes(const Graph& g, const char* op) {
 int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calibration) {
   const std::vector<size_t> nodes = eligible_nodes(g, "lstm");
   if (nodes.empty()) return 0;
-  std::vector<std::vector<Range>> cr(nodes.size());
+  std::vector<std::vector<CellRange>> cr(nodes.size());
   const std::vector<std::vector<Range>> r = calibrate(g, nodes, calibration, "lstm", &cr);
   Todo todo;
   for (size_t j = 0; j < nodes.size(); ++j) {
@@ -238,7 +255,8 @@ int quantize_static_lstm(Graph& g, const std::vector<std::vector<Tensor>>& calib
     std::vector<DirCell> cells;
     for (int64_t d = 0; d < D; ++d) {
       const Range &x = r[j][size_t(d)], &h = r[j][size_t(D + d)];
-      cells.push_back(lstm_cell(g, g.nodes[nodes[j]], d, {x.lo, x.hi, h.lo, h.hi, cr[j][size_t(d)].absmax}));
+      const CellRange& c = cr[j][size_t(d)];
+      cells.push_back(lstm_cell(g, g.nodes[nodes[j]], d, {x.lo, x.hi, h.lo, h.hi, c.c.absmax, c.m.lo, c.m.hi}));
     }
     todo.emplace_back(nodes[j], std::move(cells));
   }

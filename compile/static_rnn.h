@@ -1,9 +1,9 @@
-// Static int8 LSTM and GRU layers in a float program (post-training): each lstm node without a
-// projection whose c_n nothing reads becomes, per direction, quantize → qlstm → dequantize (y,
+// Static int8 LSTM and GRU layers in a float program (post-training): each lstm node (a
+// projection included: qlstm's w_hr) whose c_n nothing reads becomes, per direction, quantize → qlstm → dequantize (y,
 // h_n; the reverse direction's qlstm has `reverse`, and a bidirectional layer's two halves are
 // joined by cat), each cell calibrated by kernels::qlstm_calibrate from the ranges the float
 // program shows on calibration inputs: x, h (that direction's half of y and row of h_n), max |c|
-// over every step (docs/quantization.md §12). Each gru node likewise becomes qgru
+// over every step and, with a projection, m = o·tanh(c') (docs/quantization.md §12). Each gru node likewise becomes qgru
 // (kernels::qgru_calibrate of x and h).
 #pragma once
 

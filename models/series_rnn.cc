@@ -38,15 +38,17 @@ Tensor last_layer_state(const nn::RNNBase& rnn, const nn::RnnOutput& r) {
 // ---- RnnClassifier ----
 
 RnnClassifier::RnnClassifier(bool gru, int64_t C, int64_t K, int64_t H, int64_t L, bool bidirectional,
-                             double p, Generator* gen) {
+                             double p, Generator* gen, int64_t P) {
   const char* who = gru ? "GRU classifier" : "LSTM classifier";
   if (C < 1 || K < 1) fail(who, ": expected in_channels >= 1 and num_classes >= 1, got ", C, " and ", K);
   check_dropout(who, p);
-  const nn::RnnOptions o = rnn_options(L, bidirectional, p);
+  nn::RnnOptions o = rnn_options(L, bidirectional, p);
+  if (P > 0 && gru) fail(who, ": a GRU has no proj_size, got ", P);
+  o.proj_size = P;
   if (gru) rnn = register_module("rnn", std::make_shared<nn::GRU>(C, H, o, gen));
   else rnn = register_module("rnn", std::make_shared<nn::LSTM>(C, H, o, gen));
   dropout = register_module("dropout", std::make_shared<nn::Dropout>(p));
-  fc = register_module("fc", std::make_shared<nn::Linear>((bidirectional ? 2 : 1) * H, K, true, gen));
+  fc = register_module("fc", std::make_shared<nn::Linear>((bidirectional ? 2 : 1) * (P > 0 ? P : H), K, true, gen));
 }
 
 Tensor RnnClassifier::forward_with_lengths(const Tensor& x, const Tensor& lengths) {

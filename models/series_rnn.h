@@ -23,11 +23,12 @@ namespace finch::models {
 Tensor last_layer_state(const nn::RNNBase& rnn, const nn::RnnOutput& r);
 
 // x [B, C, T] -> rnn (batch_first) -> last layer's final state [B, D·H] -> dropout -> fc [B, K].
-// rnn is an LSTM or a GRU (`gru`); dropout also applies between the recurrent layers.
+// rnn is an LSTM or a GRU (`gru`); dropout also applies between the recurrent layers. An LSTM may
+// be projected (proj_size P > 0: its state and the head's input are D·P wide).
 class RnnClassifier : public nn::Module, public nn::LengthAware {
  public:
   RnnClassifier(bool gru, int64_t in_channels, int64_t num_classes, int64_t hidden_size, int64_t num_layers,
-                bool bidirectional, double dropout, Generator* gen = nullptr);
+                bool bidirectional, double dropout, Generator* gen = nullptr, int64_t proj_size = 0);
   std::string type_name() const override { return "RnnClassifier"; }
   Tensor forward_impl(const Tensor& x) override { return forward_with_lengths(x, Tensor()); }
   // lengths I64 [B] in [1, T], or undefined (every step valid).

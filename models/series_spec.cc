@@ -69,10 +69,11 @@ double bn(double c) { return 2 * c; }
 double linear(double in, double out) { return in * out + out; }
 // torch's multi-layer RNN: per layer and direction G·H·(in + H) weights and two G·H biases,
 // where layer l > 0 reads the D·H outputs of the layer below (G = 4 for LSTM, 3 for GRU).
-double rnn(double G, double in, double H, int64_t L, bool bidirectional) {
-  const double D = bidirectional ? 2 : 1;
+// A projection (P > 0) makes h P wide (W_hh [G·H, P]) and adds W_hr [P, H] per layer and direction.
+double rnn(double G, double in, double H, int64_t L, bool bidirectional, double P = 0) {
+  const double D = bidirectional ? 2 : 1, HO = P > 0 ? P : H;
   double n = 0;
-  for (int64_t l = 0; l < L; ++l) n += D * (G * H * ((l == 0 ? in : D * H) + H) + 2 * G * H);
+  for (int64_t l = 0; l < L; ++l) n += D * (G * H * ((l == 0 ? in : D * HO) + HO) + 2 * G * H + P * H);
   return n;
 }
 
@@ -101,7 +102,8 @@ double count(const SeriesSpec& s) {
   }
   const double H = double(s.hidden_size), D = s.bidirectional ? 2 : 1;
   if (s.name == "lstm" || s.name == "gru" || s.name == "bilstm")
-    return rnn(s.name == "gru" ? 3 : 4, C, H, s.num_layers, s.bidirectional) + linear(D * H, K);
+    return rnn(s.name == "gru" ? 3 : 4, C, H, s.num_layers, s.bidirectional, double(s.proj_size)) +
+           linear(D * (s.proj_size > 0 ? double(s.proj_size) : H), K);
   if (s.name == "deepconvlstm")
     return conv(1, w, 5) + 3 * conv(w, w, 5) + rnn(4, w * C, H, s.num_layers, false) + linear(H, K);
   if (s.name == "imdb_lstm" || s.name == "imdb_bilstm")
@@ -158,6 +160,13 @@ SeriesSpec resolve_series(const SeriesSpec& spec) {
     set_default(s.hidden_size, 128), set_default(s.num_layers, 2);
     if (s.name == "bilstm") s.bidirectional = true;
   }
+  if (s.proj_size != 0) {  // PyTorch's LSTMP: the LSTM classifiers only, 0 < P < H
+    if (s.name != "lstm" && s.name != "bilstm")
+      fail("models::create_series: ", s.name, " takes no proj_size (lstm and bilstm do), got ", s.proj_size);
+    if (s.proj_size < 1 || s.proj_size >= s.hidden_size)
+      fail("models::create_series: ", s.name, "'s proj_size must be 0 or in [1, ", s.hidden_size, "), got ",
+           s.proj_size);
+  }
   if (s.name == "deepconvlstm") {
     set_default(s.width, 64), set_default(s.hidden_size, 128), set_default(s.num_layers, 2);
     if (s.dropout < 0) s.dropout = 0.5;
@@ -201,7 +210,7 @@ nn::ModulePtr create_series(const SeriesSpec& spec, Generator* gen) {
   if (s.name == "ecg_resnet") return std::make_shared<EcgResNet>(C, K, w, gen);
   const int64_t H = s.hidden_size, L = s.num_layers;
   if (s.name == "lstm" || s.name == "gru" || s.name == "bilstm")
-    return std::make_shared<RnnClassifier>(s.name == "gru", C, K, H, L, s.bidirectional, s.dropout, gen);
+    return std::make_shared<RnnClassifier>(s.name == "gru", C, K, H, L, s.bidirectional, s.dropout, gen, s.proj_size);
   if (s.name == "deepconvlstm") return std::make_shared<DeepConvLSTM>(C, K, w, H, L, s.dropout, gen);
   if (is_text_model(s.name))
     return std::make_shared<TextLSTM>(s.vocab_size, s.embed_dim, H, L, s.bidirectional, K, s.padding_idx, s.dropout,
@@ -217,6 +226,7 @@ std::map<std::string, std::string> SeriesSpec::to_metadata() const {
   m["model"] = s.name;
   for (const Field& f : int_fields()) m[std::string("series.") + f.key] = std::to_string(s.*f.member);
   m["series.bidirectional"] = s.bidirectional ? "1" : "0";
+  if (s.proj_size > 0) m["series.proj_size"] = std::to_string(s.proj_size);  // absent = 0, as before it existed
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", s.dropout);  // round-trips exactly
   m["series.dropout"] = buf;
@@ -238,6 +248,11 @@ SeriesSpec SeriesSpec::from_metadata(const std::map<std::string, std::string>& m
     const int64_t v = parse_int(source, key, get(key));
     if (v < f.lo || v > f.hi) fail(source, ": expected '", key, "' in [", f.lo, ", ", f.hi, "], found ", v);
     s.*f.member = v;
+  }
+  if (const auto it = md.find("series.proj_size"); it != md.end()) {
+    s.proj_size = parse_int(source, "series.proj_size", it->second);
+    if (s.proj_size < 0 || s.proj_size > (1 << 16))
+      fail(source, ": expected 'series.proj_size' in [0, 65536], found ", s.proj_size);
   }
   const std::string& bi = get("series.bidirectional");
   if (bi != "0" && bi != "1") fail(source, ": expected 'series.bidirectional' to be 0 or 1, found '", bi, "'");

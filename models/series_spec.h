@@ -24,6 +24,8 @@ namespace finch::models {
 //   ecg_resnet     width (32: stem 32, blocks 64, 64, 64)
 //   lstm, gru      hidden_size (128), num_layers (2), bidirectional (false), dropout (0 between
 //                  layers and before the Linear)
+//                  proj_size (LSTM only: 0 = none; else 1 <= P < hidden_size, PyTorch's LSTMP:
+//                  h and the output have P columns)
 //   bilstm         as lstm with bidirectional forced on
 //   deepconvlstm   width (64 conv filters), hidden_size (128), num_layers (2), dropout (0.5)
 //   imdb_lstm      vocab_size (required), embed_dim (64), hidden_size (16), num_layers (2)
@@ -47,6 +49,7 @@ struct SeriesSpec {
   int64_t horizon = 0;
   int64_t num_targets = 0;
   int64_t padding_idx = 0;
+  int64_t proj_size = 0;  // lstm/bilstm only; absent from older checkpoints' metadata (= 0)
   bool bidirectional = false;
   double dropout = -1;
 

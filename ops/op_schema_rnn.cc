@@ -7,6 +7,7 @@
 
 #include "framework/checked_math.h"
 #include "framework/error.h"
+#include "ops/op_attrs_rnn.h"
 #include "ops/op_schema.h"
 
 namespace finch::ops {
@@ -98,9 +99,10 @@ Types gru_infer(const Types& in, const json& a, const std::string& w) { return r
 Types dq_lstm_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {4, false, true}); }
 Types dq_gru_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {3, false, true}); }
 
-// qlstm: x i8 codes [B, T, IN] / [T, B, IN], lengths?, w_ih i8 [4H, IN], w_hh i8 [4H, H], b_ih?,
-// b_hh? i32 [4H] -> y codes [B, T, H] / [T, B, H] and h_n codes [1, B, H] (one direction, no
-// projection: what kernels::QLstm runs with P = 0).
+// qlstm: x i8 codes [B, T, IN] / [T, B, IN], lengths?, w_ih i8 [4H, IN], w_hh i8 [4H, HO], b_ih?,
+// b_hh? i32 [4H], w_hr? i8 [P, H] (a projection: HO = P, and m_scale/m_zero_point are required;
+// HO = H without) -> y codes [B, T, HO] / [T, B, HO] and h_n codes [1, B, HO] (one direction:
+// what kernels::QLstm runs).
 // qgru: the same with w_ih i8 [3H, IN], w_hh i8 [3H, H], b_ih?, b_hh? i32 [3H] and no k_cell
 // (kernels::QGru). `gates`: 4 (LSTM) or 3 (GRU).
 Types qrnn_infer(int64_t gates, const Types& in, const json& a, const std::string& where) {
@@ -119,7 +121,20 @@ Types qrnn_infer(int64_t gates, const Types& in, const json& a, const std::strin
   if (w.size() != 2 || w[0] < gates || w[0] % gates != 0 || w[1] != IN)
     fail(where, ": expected w_ih of shape [", gates, "·H, ", IN, "] (H >= 1), found ", shape_str(w));
   const int64_t G = w[0], H = G / gates;
-  want_shape(in, 3, {G, H}, "w_hh", where);
+  int64_t HO = H;
+  if (gates == 4 && present(in, 6)) {
+    const Shape& wr = in[6].shape;
+    if (wr.size() != 2 || wr[0] < 1 || wr[0] >= H || wr[1] != H)
+      fail(where, ": expected w_hr of shape [P, ", H, "] with 1 <= P < ", H, ", found ", shape_str(wr));
+    if (in[6].dtype && *in[6].dtype != DType::i8)
+      fail(where, ": expected w_hr of dtype i8, found ", dtype_name(*in[6].dtype));
+    if (!a.contains(attr::m_scale.name) || !a.contains(attr::m_zero_point.name))
+      fail(where, ": expected the attributes m_scale and m_zero_point with the projection w_hr");
+    if (!(read_number(a, attr::m_scale, where) > 0)) fail(where, ": expected a positive m_scale");
+    read_int(a, attr::m_zero_point, where);
+    HO = wr[0];
+  }
+  want_shape(in, 3, {G, HO}, "w_hh", where);
   for (size_t k = 2; k < 6; ++k) {
     if (!present(in, k)) continue;
     const DType want = k < 4 ? DType::i8 : DType::i32;
@@ -127,8 +142,8 @@ Types qrnn_infer(int64_t gates, const Types& in, const json& a, const std::strin
       fail(where, ": expected input ", k, " of dtype ", dtype_name(want), ", found ", dtype_name(*in[k].dtype));
     if (k >= 4) want_shape(in, k, {G}, k == 4 ? "b_ih" : "b_hh", where);
   }
-  const Shape y = batch_first ? Shape{B, T, H} : Shape{T, B, H};
-  return {{y, std::nullopt}, {{1, B, H}, std::nullopt}};
+  const Shape y = batch_first ? Shape{B, T, HO} : Shape{T, B, HO};
+  return {{y, std::nullopt}, {{1, B, HO}, std::nullopt}};
 }
 Types qlstm_infer(const Types& in, const json& a, const std::string& where) { return qrnn_infer(4, in, a, where); }
 Types qgru_infer(const Types& in, const json& a, const std::string& where) { return qrnn_infer(3, in, a, where); }
@@ -190,8 +205,8 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"x"},          {"lengths", true},      {"w_ih"},       {"w_hh"}, {"b_ih", true}, {"b_hh", true},
       {"w_ih_reverse", true}, {"w_hh_reverse", true}, {"b_ih_reverse", true}, {"b_hh_reverse", true}};
   return {
-      {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
-       {attr::batch_first, attr::k_cell, attr::reverse}, qlstm_infer},
+      {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}, {"w_hr", true}}, 4,
+       false, {attr::batch_first, attr::k_cell, attr::reverse, attr::m_scale, attr::m_zero_point}, qlstm_infer},
       {"qgru", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
        {attr::batch_first, attr::reverse}, qgru_infer},
       {"dq_lstm", dq_in, 4, false, {attr::batch_first}, dq_lstm_infer},

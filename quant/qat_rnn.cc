@@ -141,10 +141,6 @@ std::pair<const Q*, int64_t> qat_layer_of(const std::vector<std::unique_ptr<Q>>&
 
 QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
     : lstm_(&lstm), path_(std::move(path)), opt_(o) {
-  const std::string where = path_.empty() ? std::string("the model") : "'" + path_ + "'";
-  if (lstm.proj_size > 0)
-    fail("QAT LSTM: the int8 qlstm program op runs an LSTM without a projection; the LSTM at ", where,
-         " is projected (proj_size ", lstm.proj_size, ")");
   if (!(o.averaging >= 0 && o.averaging <= 1))
     fail("QAT LSTM: expected an observer averaging constant in [0, 1] (0: min/max), got ", o.averaging);
   const int64_t D = lstm.bidirectional ? 2 : 1;
@@ -175,6 +171,9 @@ void QatLstm::set_ranges(int64_t layer, const qk::QLstmRanges& r) {
   if (r.x_lo > r.x_hi || r.h_lo > r.h_hi || r.c_absmax < 0)
     fail("QAT LSTM: expected lo <= hi and max |c| >= 0 for layer ", layer, ", got x [", r.x_lo, ", ", r.x_hi, "], h [",
          r.h_lo, ", ", r.h_hi, "], max |c| ", r.c_absmax);
+  if (!std::isfinite(r.m_lo) || !std::isfinite(r.m_hi) || r.m_lo > r.m_hi)
+    fail("QAT LSTM: expected a finite projection input range lo <= hi for layer ", layer, ", got [", r.m_lo, ", ",
+         r.m_hi, "]");
   ranges_[size_t(layer)] = r;
   seen_[size_t(layer)] = true;
 }
@@ -185,8 +184,8 @@ qk::QLstmCell QatLstm::cell(int64_t layer) const {
   if (!seen_[size_t(layer)])
     fail("QAT LSTM: layer ", layer, " of '", path_, "' has no observed ranges yet (run a batch with observers on first)");
   const nn::RNNBase::Weights& w = lstm_->weights[size_t(layer)];
-  return qk::qlstm_calibrate(w.w_ih.size(1), lstm_->hidden_size, 0, values(w.w_ih), values(w.w_hh), values(w.b_ih),
-                             values(w.b_hh), {}, r);
+  return qk::qlstm_calibrate(w.w_ih.size(1), lstm_->hidden_size, lstm_->proj_size, values(w.w_ih), values(w.w_hh),
+                             values(w.b_ih), values(w.b_hh), values(w.w_hr), r);
 }
 
 RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& lengths,
@@ -197,7 +196,7 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
          h0.defined() ? "h" : "c");
   if (x.dtype() != DType::f32) fail("QAT LSTM: expected an f32 input, found ", dtype_name(x.dtype()));
   if (!fake_quant_) {  // float layer; observers (when on) calibrate from the float values
-    RnnLayerOutput r = lstm_layer(x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, Tensor(), lengths, reverse);
+    RnnLayerOutput r = lstm_layer(x, h0, c0, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths, reverse);
     if (observe_) observe(layer, x, lengths, reverse);
     return r;
   }
@@ -209,21 +208,27 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   // The float cell on the deployed grid: x and the weights fake-quantized as the integer cell
   // quantizes them (its biases are int32 at the accumulator's scale: float here).
   const QParams xq = range_params(rg.x_lo, rg.x_hi);
-  const int64_t H = lstm_->hidden_size, IN = x.size(2), T = x.size(0), B = x.size(1);
+  const int64_t H = lstm_->hidden_size, P = lstm_->proj_size, HO = P > 0 ? P : H, IN = x.size(2), T = x.size(0),
+                B = x.size(1);
   const qk::QMatrix wih = qk::quantize_matrix("QAT LSTM", "weight_ih", values(w.w_ih), 4 * H, IN);
-  const qk::QMatrix whh = qk::quantize_matrix("QAT LSTM", "weight_hh", values(w.w_hh), 4 * H, H);
+  const qk::QMatrix whh = qk::quantize_matrix("QAT LSTM", "weight_hh", values(w.w_hh), 4 * H, HO);
   const Tensor x_fq = fake_quant(x, xq), w_ih_fq = fake_quant(w.w_ih, row_params(wih)),
                w_hh_fq = fake_quant(w.w_hh, row_params(whh));
-  const bool rec = autograd::should_record({x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh});
+  // A projection's W_hr per row as the cell quantizes it (qlstm_calibrate's proj matrix).
+  const Tensor w_hr_fq =
+      P > 0 ? fake_quant(w.w_hr, row_params(qk::quantize_matrix("QAT LSTM", "weight_hr", values(w.w_hr), P, H)))
+            : Tensor();
+  const bool rec = autograd::should_record({x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh, w_hr_fq});
   NoGradGuard ng;
-  const ops::RnnWeights fw{det(w_ih_fq), det(w_hh_fq), det(w.b_ih), det(w.b_hh), Tensor()};
+  const ops::RnnWeights fw{det(w_ih_fq), det(w_hh_fq), det(w.b_ih), det(w.b_hh), det(w_hr_fq)};
   ops::RnnSeqOutput f;
   if (rec || observe_) f = ops::lstm_seq(det(x_fq).contiguous(), Tensor(), Tensor(), fw, lengths, reverse);
   if (observe_) {
-    MinMax h, c;
-    h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n);
+    MinMax h, c, m;
+    h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n), m.add(f.saved.h_raw);
     average_lo(rg.h_lo, h.lo, first, opt_.averaging), average_hi(rg.h_hi, h.hi, first, opt_.averaging);
     average_hi(rg.c_absmax, c.absmax, first, opt_.averaging);
+    average_lo(rg.m_lo, m.lo, first, opt_.averaging), average_hi(rg.m_hi, m.hi, first, opt_.averaging);
     seen_[size_t(layer)] = true;
   }
 
@@ -233,7 +238,7 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
   const qk::QLstm op(cell);
   const QParams hq = act_params(cell.h);
   std::vector<int16_t> c(size_t(B * H), 0);
-  const auto [yc, hc] = integer_sequence("QAT LSTM", cell, x, lengths, reverse, T, B, H,
+  const auto [yc, hc] = integer_sequence("QAT LSTM", cell, x, lengths, reverse, T, B, HO,
                                          [&](const int8_t* xs, const int64_t* lp, int8_t* h, int8_t* y) {
                                            op.run(T, B, xs, lp, h, c.data(), y);
                                          });
@@ -245,13 +250,13 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
     // Straight through: the float cell's gradient, stopped where h's quantizer clamped.
     f.saved.x = f.saved.x.detach();
     const Tensor my = fake_quantize_mask(f.y, hq), mh = fake_quantize_mask(f.h_n, hq);
-    autograd::record("qat_lstm_sequence", {x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh}, {out.y, out.h_n, out.c_n},
+    autograd::record("qat_lstm_sequence", {x_fq, w_ih_fq, w_hh_fq, w.b_ih, w.b_hh, w_hr_fq}, {out.y, out.h_n, out.c_n},
                      [fw, saved = std::move(f.saved), my, mh, reverse](const autograd::Grads& g,
                                                                        const autograd::Needs& n) {
-                       ops::RnnSeqNeeds need{n[0], false, false, n[1], n[2], n[3], n[4], false};
+                       ops::RnnSeqNeeds need{n[0], false, false, n[1], n[2], n[3], n[4], n[5]};
                        ops::RnnSeqGrads d =
                            ops::lstm_seq_backward(masked(g[0], my), masked(g[1], mh), g[2], fw, saved, reverse, need);
-                       return autograd::Grads{d.dx, d.dw_ih, d.dw_hh, d.db_ih, d.db_hh};
+                       return autograd::Grads{d.dx, d.dw_ih, d.dw_hh, d.db_ih, d.db_hh, d.dw_hr};
                      });
   }
   return out;
@@ -260,15 +265,16 @@ RnnLayerOutput QatLstm::run(int64_t layer, const Tensor& x, const Tensor& h0, co
 void QatLstm::observe(int64_t layer, const Tensor& x, const Tensor& lengths, bool reverse) {
   NoGradGuard ng;
   const nn::RNNBase::Weights& w = lstm_->weights[size_t(layer)];
-  const ops::RnnWeights fw{det(w.w_ih), det(w.w_hh), det(w.b_ih), det(w.b_hh), Tensor()};
+  const ops::RnnWeights fw{det(w.w_ih), det(w.w_hh), det(w.b_ih), det(w.b_hh), det(w.w_hr)};
   const ops::RnnSeqOutput f = ops::lstm_seq(x.detach().contiguous(), Tensor(), Tensor(), fw, lengths, reverse);
-  MinMax xm, h, c;
-  xm.add(x.detach()), h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n);
+  MinMax xm, h, c, m;
+  xm.add(x.detach()), h.add(f.y), h.add(f.h_n), c.add(f.saved.c_prev), c.add(f.c_n), m.add(f.saved.h_raw);
   qk::QLstmRanges& rg = ranges_[size_t(layer)];
   const bool first = !seen_[size_t(layer)];
   const double a = opt_.averaging;
   average_lo(rg.x_lo, xm.lo, first, a), average_hi(rg.x_hi, xm.hi, first, a), average_lo(rg.h_lo, h.lo, first, a);
   average_hi(rg.h_hi, h.hi, first, a), average_hi(rg.c_absmax, c.absmax, first, a);
+  average_lo(rg.m_lo, m.lo, first, a), average_hi(rg.m_hi, m.hi, first, a);
   seen_[size_t(layer)] = true;
 }
 
@@ -310,42 +316,6 @@ QatEmbeddings::~QatEmbeddings() {
 }
 
 namespace {
-std::string state_key(const QatLstm& q, int64_t layer) {
-  return (q.path().empty() ? std::string() : q.path() + ".") + "qat_ranges_l" + std::to_string(layer);
-}
-}  // namespace
-
-std::vector<std::pair<std::string, Tensor>> qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q) {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (const auto& l : q)
-    for (int64_t k = 0; k < l->num_layers(); ++k) {
-      const qk::QLstmRanges& r = l->ranges(k);
-      out.emplace_back(state_key(*l, k), from_vector<float>({r.x_lo, r.x_hi, r.h_lo, r.h_hi, r.c_absmax}, {5}));
-    }
-  return out;
-}
-
-void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
-                         const std::vector<std::pair<std::string, Tensor>>& entries, const std::string& file) {
-  for (const auto& l : q)
-    for (int64_t k = 0; k < l->num_layers(); ++k) {
-      const std::string key = state_key(*l, k);
-      const auto it = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == key; });
-      if (it == entries.end()) fail(file, ": expected the QAT LSTM ranges '", key, "', found none");
-      const Tensor& t = it->second;
-      if (t.dtype() != DType::f32 || t.shape() != Shape{5})
-        fail(file, ": expected '", key, "' as f32 [5] (x_lo, x_hi, h_lo, h_hi, max |c|), found ", dtype_name(t.dtype()),
-             " ", shape_str(t.shape()));
-      const std::vector<float> v = t.contiguous().to_vector<float>();
-      try {
-        l->set_ranges(k, qk::QLstmRanges{v[0], v[1], v[2], v[3], v[4]});
-      } catch (const Error& e) {
-        fail(file, ": '", key, "': ", e.what());
-      }
-    }
-}
-
-namespace {
 
 // lower_qat_lstm/gru: `quantize_static` (compile::quantize_static_lstm/gru) turns each `op` node
 // into its int8 op with the ranges of the QAT layer whose weights it stores (direction d's at input
@@ -374,8 +344,7 @@ int lower_qat(runtime::Graph& g, const std::vector<std::unique_ptr<Q>>& q, const
 
 int lower_qat_lstm(runtime::Graph& g, const std::vector<std::unique_ptr<QatLstm>>& q) {
   auto quantize = [](runtime::Graph& gr, const compile::LstmRangesOf& r) { return compile::quantize_static_lstm(gr, r); };
-  return lower_qat(g, q, quantize, "lower_qat_lstm", "lstm", "LSTM", 5,
-                   "qlstm (its c_n is read, or it is projected)");
+  return lower_qat(g, q, quantize, "lower_qat_lstm", "lstm", "LSTM", 5, "qlstm (its c_n is read)");
 }
 
 // ---------------------------------------------------------------- GRU
@@ -402,6 +371,17 @@ bool QatGru::ready() const { return std::all_of(seen_.begin(), seen_.end(), [](b
 const qk::QGruRanges& QatGru::ranges(int64_t layer) const {
   if (layer < 0 || layer >= num_layers()) fail("QAT GRU: layer ", layer, " is out of range (", num_layers(), " layers)");
   return ranges_[size_t(layer)];
+}
+
+void QatGru::set_ranges(int64_t layer, const qk::QGruRanges& r) {
+  ranges(layer);
+  for (float v : {r.x_lo, r.x_hi, r.h_lo, r.h_hi})
+    if (!std::isfinite(v)) fail("QAT GRU: expected finite ranges for layer ", layer, ", got ", v);
+  if (r.x_lo > r.x_hi || r.h_lo > r.h_hi)
+    fail("QAT GRU: expected lo <= hi for layer ", layer, ", got x [", r.x_lo, ", ", r.x_hi, "], h [", r.h_lo, ", ",
+         r.h_hi, "]");
+  ranges_[size_t(layer)] = r;
+  seen_[size_t(layer)] = true;
 }
 
 qk::QGruCell QatGru::cell(int64_t layer) const {

@@ -10,9 +10,10 @@
 //
 // Shapes: T steps, B batch, IN input size, H hidden size (the layer's x is time-major inside).
 // What the program op runs, and therefore what is simulated: every layer and direction of an
-// nn::LSTM without a projection, from zero initial states (a reverse direction is the forward
-// cell on each sample's reversed steps, as the qlstm op with `reverse` runs it). A projected
-// LSTM is refused with one sentence. "layer" below indexes layer-directions, l·D + d.
+// nn::LSTM, projected (proj_size: m = o·tanh(c') gets its own observed int8 range, W_hr int8 per
+// row, as the qlstm op's w_hr) or not, from zero initial states (a reverse direction is the
+// forward cell on each sample's reversed steps, as the qlstm op with `reverse` runs it). "layer"
+// below indexes layer-directions, l·D + d.
 #pragma once
 
 #include <memory>
@@ -93,6 +94,7 @@ class QatGru {
   int64_t num_layers() const { return int64_t(ranges_.size()); }
   bool ready() const;
   const quant::kernels::QGruRanges& ranges(int64_t layer) const;
+  void set_ranges(int64_t layer, const quant::kernels::QGruRanges& r);  // e.g. from a checkpoint
   quant::kernels::QGruCell cell(int64_t layer) const;
   nn::GRU& module() const { return *gru_; }
   int64_t integer_calls() const { return integer_calls_; }
@@ -132,15 +134,20 @@ class QatEmbeddings {
   std::vector<nn::Module*> modules_;
 };
 
-// Attaches a QatLstm to every nn::LSTM under `model` (module path order). Fails with one sentence
-// naming the first layer the qlstm op cannot run (proj_size). GRUs: prepare_qat_gru.
+// Attaches a QatLstm to every nn::LSTM under `model` (module path order). GRUs: prepare_qat_gru.
 std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLstmOptions o = {});
 
-// The ranges of a QAT layer as safetensors-style entries "<path>.qat_ranges_l<k>" = f32 [5]
-// (x_lo, x_hi, h_lo, h_hi, c_absmax), for checkpoints; load checks every number.
+// The ranges of the QAT layers as safetensors-style entries, for checkpoints and finch verify's
+// simulated models (quant/qat_rnn_state.cc); load checks every number and names `file`:
+//   LSTM "<path>.qat_ranges_l<k>" = f32 [5] (x_lo, x_hi, h_lo, h_hi, max |c|), or [7] with the
+//        projection input's m_lo, m_hi appended for a projected LSTM;
+//   GRU  "<path>.qat_gru_ranges_l<k>" = f32 [4] (x_lo, x_hi, h_lo, h_hi).
 std::vector<std::pair<std::string, Tensor>> qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q);
 void load_qat_lstm_state(const std::vector<std::unique_ptr<QatLstm>>& q,
                          const std::vector<std::pair<std::string, Tensor>>& entries, const std::string& file);
+std::vector<std::pair<std::string, Tensor>> qat_gru_state(const std::vector<std::unique_ptr<QatGru>>& q);
+void load_qat_gru_state(const std::vector<std::unique_ptr<QatGru>>& q,
+                        const std::vector<std::pair<std::string, Tensor>>& entries, const std::string& file);
 
 // Convert: every float lstm node of `g` (a captured float program of the QAT model) whose
 // weights are one of the QAT layers' becomes quantize → qlstm → dequantize with that layer's

@@ -1,6 +1,7 @@
 // The runtime's static int8 LSTM (qlstm, ops.md) and GRU (qgru: the same without k_cell): the
 // cell of kernels/qs8_lstm.h (qs8_gru.h) rebuilt from the node's values — x's and the output's
-// int8 quantization, the per-row weight scales, the int32 biases, k_cell — with the multipliers
+// int8 quantization, the per-row weight scales, the int32 biases, k_cell, and for a projected
+// LSTM w_hr with m's quantization (m_scale, m_zero_point) — with the multipliers
 // derived from the scales as qlstm_calibrate (qgru_calibrate) derives them, then checked by
 // check_qlstm_cell (check_qgru_cell: one sentence for a hostile file). The plain fn runs the
 // scalar reference (the specification), the prepared kernel kernels::QLstm / QGru (equal bit for
@@ -13,6 +14,7 @@
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/op_attrs.h"
+#include "ops/op_attrs_rnn.h"
 #include "runtime/op_table.h"
 
 namespace finch::runtime {
@@ -59,12 +61,32 @@ Tensor reversed(const Tensor& codes, const int64_t* lengths) {
   return out;
 }
 
-// What only one of the cells has: qlstm's k_cell (read first, as it always was) and no projection.
+// What only one of the cells has: qlstm's k_cell (read first, as it always was).
 void read_cell_attrs(const Node& n, const std::string& where, qk::QLstmCell& c) {
   c.k_cell = int(ops::read_int(n.attrs, ops::attr::k_cell, where));
   c.P = 0;
 }
 void read_cell_attrs(const Node&, const std::string&, qk::QGruCell&) {}
+// qlstm's projection (input 6, w_hr [P, H] with one scale per row; m's int8 quantization in the
+// attributes): the multipliers s_m·s_w[p]/s_h as qlstm_calibrate derives them, and o·tanh(c')
+// requantized to m's codes instead of h's.
+void read_projection(const Node& n, const Graph& g, const std::vector<Tensor>& in, const std::string& where,
+                     qk::QLstmCell& c) {
+  c.H = in[2].size(0) / 4;
+  if (in.size() <= 6 || !in[6].defined()) return;
+  if (!n.attrs.contains(ops::attr::m_scale.name) || !n.attrs.contains(ops::attr::m_zero_point.name))
+    fail(where, ": expected the attributes m_scale and m_zero_point with the projection w_hr");
+  const double ms = ops::read_number(n.attrs, ops::attr::m_scale, where);
+  if (!(ms > 0) || float(ms) != ms) fail(where, ": expected m_scale as a positive f32, found ", ms);
+  c.m = {float(ms), int32_t(ops::read_int(n.attrs, ops::attr::m_zero_point, where))};
+  c.proj = matrix_of(n, g, in, 6, in.size(), c.m.s);
+  c.P = c.proj.rows;
+  c.proj.m = quant::quantize_multipliers(quant::requant_multipliers(c.m.s, c.proj.s_w, c.h.s));
+  c.m_out = qk::q30_out_multiplier(c.m.s);
+}
+void read_projection(const Node&, const Graph&, const std::vector<Tensor>&, const std::string&, qk::QGruCell& c) {
+  c.H = c.hh.cols;
+}
 void check_cell(const qk::QLstmCell& c) { qk::check_qlstm_cell(c); }
 void check_cell(const qk::QGruCell& c) { qk::check_qgru_cell(c); }
 
@@ -80,11 +102,12 @@ QRnnNode<Cell> build(const Node& n, const Graph& g, const std::vector<Tensor>& i
   c.h = act_of(n, g, n.outputs[0], "output");
   const qk::QAct hn = act_of(n, g, n.outputs[1], "final state");
   if (hn.s != c.h.s || hn.z != c.h.z) fail(where, ": expected the output and the final state quantized alike (they are one h)");
-  c.IN = in[2].size(1), c.H = in[3].size(1);
+  c.IN = in[2].size(1);
   c.ih = matrix_of(n, g, in, 2, 4, c.x.s);
   c.hh = matrix_of(n, g, in, 3, 5, c.h.s);
   if (!(c.h.s > 0)) fail(where, ": expected a positive output scale, found ", c.h.s);
   c.m_out = qk::q30_out_multiplier(c.h.s);
+  read_projection(n, g, in, where, c);
   try {
     check_cell(c);
   } catch (const Error& e) {
@@ -99,7 +122,7 @@ QRnnNode<Cell> build(const Node& n, const Graph& g, const std::vector<Tensor>& i
 template <class Cell, class Step>
 Outs run_sequence(const char* op, const QRnnNode<Cell>& r, const std::vector<Tensor>& in, const Step& step) {
   const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
-  const int64_t T = x.size(0), B = x.size(1), H = r.cell.H;
+  const int64_t T = x.size(0), B = x.size(1), H = r.cell.hh.cols;  // h's size (P for a projected LSTM)
   std::vector<int64_t> len;
   if (in.size() > 1 && in[1].defined()) {
     len = in[1].contiguous().to_vector<int64_t>();

@@ -55,6 +55,10 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
       ->capture_default_str();
   app.add_option("--hidden-size", o.hidden_size, "recurrent models: hidden units per direction (default: the model's)")
       ->check(CLI::Range(int64_t(1), int64_t(65536)));
+  app.add_option("--proj-size", o.proj_size,
+                 "lstm/bilstm: project h to this many units (PyTorch's proj_size, below --hidden-size; default 0: "
+                 "none)")
+      ->check(CLI::Range(int64_t(0), int64_t(65536)));
   app.add_option("--num-layers", o.num_layers, "recurrent models: stacked layers; har_cnn: conv blocks (default: the "
                                                "model's)")
       ->check(CLI::Range(int64_t(1), int64_t(64)));

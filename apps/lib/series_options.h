@@ -39,7 +39,7 @@ struct SeriesOptions : TrainOptions {
   std::string tokenizer = "word";  // word or sentencepiece
   std::string spm_model;
   // Model sizes (0 / -1: the model's default, models/series_spec.h).
-  int64_t hidden_size = 0, num_layers = 0, model_width = 0;
+  int64_t hidden_size = 0, num_layers = 0, model_width = 0, proj_size = 0;
   double dropout = -1;
 };
 

@@ -8,6 +8,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/series_quantize_cmd.h"
+#include "apps/lib/series_simulation.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"

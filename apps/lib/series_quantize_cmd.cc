@@ -1,8 +1,6 @@
 // finch quantize / verify on series and text checkpoints (series_quantize_cmd.h).
 #include "apps/lib/series_quantize_cmd.h"
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/sequence_program.h"
+#include "apps/lib/series_simulation.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_train.h"
 #include "apps/lib/version.h"
@@ -23,7 +22,6 @@
 #include "compile/capture.h"
 #include "compile/dynamic_rnn.h"
 #include "compile/passes.h"
-#include "compress/edits.h"
 #include "framework/error.h"
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
@@ -47,60 +45,6 @@ using Clock = std::chrono::steady_clock;
 const std::vector<std::string> kSeriesFlags = {"--train",   "--test",     "--val-split", "--missing",  "--normalize",
                                                "--target",  "--inputs",   "--window",    "--horizon",  "--vocab-size",
                                                "--max-len", "--truncate", "--tokenizer", "--spm-model"};
-
-std::map<std::string, std::string> metadata_of(const std::string& path) { return load_safetensors(path).metadata; }
-
-bool is_text(const std::map<std::string, std::string>& meta) {
-  const auto it = meta.find("data.format");
-  return it != meta.end() && it->second == "text";
-}
-
-// A word vocabulary is rebuilt from the training reviews (as train_text does, deterministically)
-// into a scratch folder that is removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string t = (fs::temp_directory_path() / "finch-vocab-XXXXXX").string();
-    if (!mkdtemp(t.data())) fail("could not create a scratch folder under ", fs::temp_directory_path().string());
-    path_ = t;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-}  // namespace
-
-SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, std::string>& meta,
-                                const std::string& data_dir, const std::string& what) {
-  const std::string model = meta.count("model") ? meta.at("model") : "a series model";
-  if (is_text(meta)) {
-    if (data_dir.empty())
-      fail(what, " is a text model (", model, "); give its review folder with --data DIR, as train_text took it");
-    if (!s.train_file.empty()) fail(what, " is a text model (", model, "); it takes --data DIR, not --train FILE");
-    s.data_dir = data_dir;
-    ScratchDir scratch;
-    return load_text_data(s, scratch.path());
-  }
-  if (!data_dir.empty())
-    fail(what, " is a series model (", model,
-         "); it takes --train FILE [--test FILE], not --data (that is for "
-         "text models and image datasets)");
-  if (s.train_file.empty())
-    fail(what, " is a series model (", model,
-         "); give its data with --train FILE and --test FILE (or --val-split), "
-         "as train_series took it");
-  return load_series_data(s);
-}
-
-namespace {
-
-double metric_of(const train::EvalResult& r) { return r.regression ? r.mse : r.accuracy; }
 
 // Batch-1 latency (ms) of two forwards over the first n test samples (each padded to T steps),
 // alternating sample by sample so that a loaded machine slows both alike: the median per sample.
@@ -134,55 +78,6 @@ std::pair<double, double> latency_pair_ms(const train::BatchForward& f, const tr
 }
 
 int64_t program_bytes(const runtime::Graph& g) { return int64_t(runtime::serialize_program(g).size()); }
-
-// The simulated model of a static int8 program: prepared convs/head, QAT recurrent layers (the
-// deployed cells) and per-row int8 embeddings, attached to `model` in this order by both
-// quantize and verify.
-struct Simulation {
-  std::unique_ptr<quant::QuantizedModel> q;
-  std::vector<std::unique_ptr<quant::QatLstm>> lstms;
-  std::vector<std::unique_ptr<quant::QatGru>> grus;
-  std::unique_ptr<quant::QatEmbeddings> embeddings;
-};
-
-Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given) {
-  Simulation s;
-  model.eval();
-  // Embeddings are quantized per row by QatEmbeddings (the program's qembedding), not by prepare.
-  quant::PrepareOptions po = given;
-  for (auto& [path, m] : model.named_modules())
-    if (dynamic_cast<nn::Embedding*>(m) && !std::count(po.skip.begin(), po.skip.end(), path)) po.skip.push_back(path);
-  s.q = quant::prepare(model, example, po, false);
-  quant::QatLstmOptions min_max;
-  min_max.averaging = 0;  // post-training: min/max over the calibration batches
-  s.lstms = quant::prepare_qat_lstm(model, min_max);
-  s.grus = quant::prepare_qat_gru(model, min_max);
-  for (const auto& l : s.lstms)
-    if (std::count(po.skip.begin(), po.skip.end(), l->path()))
-      fail("--skip ", l->path(), ": recurrent layers are always int8 in a static program (skip the convs or the head)");
-  s.embeddings = std::make_unique<quant::QatEmbeddings>(model);
-  return s;
-}
-
-void freeze(Simulation& s) {
-  quant::convert(*s.q);
-  s.q->enable_observers(false);
-  for (auto& l : s.lstms) l->enable_observers(false), l->enable_fake_quant(true);
-  for (auto& l : s.grus) l->enable_observers(false), l->enable_fake_quant(true);
-}
-
-runtime::Graph static_program(nn::Module& model, Simulation& s, const data::Batch& b, int64_t T) {
-  const auto [x, len] = padded_to(b.images, b.lengths, T);
-  runtime::Graph g = capture_sequence_model(model, x, len);
-  compile::lower_quantized(g);
-  quant::lower_qat_lstm(g, s.lstms);
-  quant::lower_qat_gru(g, s.grus);
-  if (compile::quantize_embeddings(g) != s.embeddings->count())
-    fail("finch quantize: not every embedding became qembedding in the program");
-  compile::fold_constants(g);
-  compile::remove_dead(g);
-  return g;
-}
 
 // The quantization debugger's rows for the recurrent layers: for each qlstm/qgru node (one per
 // direction), the float cell run on the node's own int8 input, dequantized (so only the layer's
@@ -234,7 +129,7 @@ nlohmann::json recurrent_errors(const runtime::Graph& g32, runtime::Program& p, 
       const runtime::QuantInfo& xq = *g.values[size_t(q.inputs[0])].quant;
       const Tensor xf = (all[size_t(q.inputs[0])].to(DType::f32) - float(xq.zero_point[0])) * xq.scale[0];
       const Tensor xt = (bf ? xf.transpose(0, 1) : xf).contiguous();
-      const ops::RnnWeights rw{w(0), w(1), w(2), w(3), Tensor()};
+      const ops::RnnWeights rw{w(0), w(1), w(2), w(3), lstm ? w(4) : Tensor()};  // w_hr: a projected LSTM
       const Tensor yf = lstm ? ops::lstm_seq(xt, Tensor(), Tensor(), rw, ln, reverse).y
                              : ops::gru_seq(xt, Tensor(), rw, ln, reverse).y;  // [T, B, H]
       const runtime::QuantInfo& yq = *g.values[size_t(q.outputs[0])].quant;
@@ -265,16 +160,6 @@ nlohmann::json recurrent_errors(const runtime::Graph& g32, runtime::Program& p, 
   return out;
 }
 
-data::Batch first_batch(const std::shared_ptr<const data::Dataset>& ds, int64_t batch) {
-  data::DataLoaderOptions lo;
-  lo.batch_size = batch;
-  data::DataLoader l(ds, lo);
-  l.start_epoch(0);
-  data::Batch b;
-  if (!l.next(b)) fail("finch: the data set is empty");
-  return b;
-}
-
 }  // namespace
 
 void add_sequence_data_flags(CLI::App& app, SeriesOptions& o) {
@@ -288,7 +173,7 @@ bool sequence_data_flags_given(const CLI::App& app) {
 
 bool is_sequence_checkpoint(const std::string& path) {
   if (!fs::is_regular_file(path)) return false;
-  const auto meta = metadata_of(path);
+  const auto meta = load_safetensors(path).metadata;
   const auto& names = models::series_model_names();
   return meta.count("model") && std::find(names.begin(), names.end(), meta.at("model")) != names.end();
 }
@@ -374,11 +259,7 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
                          {"steps", T},
                          {"finch_version", finch_version()}};
   meta["sequence"] = nlohmann::json(f.metadata);
-  meta["sequence_data"] = {{"train", s.train_file},    {"test", s.test_file},        {"data", s.data_dir},
-                           {"val_split", s.val_split}, {"missing", s.missing},       {"normalize", s.normalize},
-                           {"target", s.target},       {"inputs", s.inputs},         {"window", s.window},
-                           {"horizon", s.horizon},     {"vocab_size", s.vocab_size}, {"max_len", s.max_len},
-                           {"truncate", s.truncate},   {"tokenizer", s.tokenizer},   {"spm_model", s.spm_model}};
+  meta["sequence_data"] = sequence_data_json(s);
   runtime::Graph g;
   Simulation sim;
   nlohmann::json counts;
@@ -447,6 +328,7 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
     for (const auto& [name, v] : sim.q->state->state_dict()) t.emplace_back("quant." + name, v);
     for (auto& [name, v] : quant::qat_lstm_state(sim.lstms)) t.emplace_back("qat." + name, v);
+    for (auto& [name, v] : quant::qat_gru_state(sim.grus)) t.emplace_back("qat." + name, v);
     std::map<std::string, std::string> sm = f.metadata;
     sm["finch_simulation"] = "static int8 program " + q.out;
     save_safetensors(q.out + ".sim.safetensors", t, sm);
@@ -484,103 +366,6 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
          "report it with ",
          q.out);
   return 0;
-}
-
-int run_sequence_verify(const ProgramOptions& o, SeriesOptions s) {
-  if (o.data.threads > 0) set_num_threads(o.data.threads);
-  runtime::Graph g = runtime::read_program(o.program);
-  const nlohmann::json& meta = g.meta;
-  if (!meta.contains("quantization") || meta["quantization"].value("mode", "") != "static")
-    fail(o.program, " is a ", meta.value("precision", "float"),
-         " program; finch verify compares a static int8 "
-         "program with its simulated model");
-  const nlohmann::json& sd = meta.at("sequence_data");
-  if (s.train_file.empty() && o.data.data_dir.empty()) {  // the data (and flags) the program was calibrated on
-    s.train_file = sd.value("train", ""), s.test_file = sd.value("test", ""), s.val_split = sd.value("val_split", 0.0);
-    s.missing = sd.value("missing", s.missing), s.normalize = sd.value("normalize", s.normalize);
-    s.target = sd.value("target", s.target), s.inputs = sd.value("inputs", s.inputs);
-    s.window = sd.value("window", s.window), s.horizon = sd.value("horizon", s.horizon);
-    s.vocab_size = sd.value("vocab_size", s.vocab_size), s.max_len = sd.value("max_len", s.max_len);
-    s.truncate = sd.value("truncate", s.truncate), s.tokenizer = sd.value("tokenizer", s.tokenizer);
-    s.spm_model = sd.value("spm_model", s.spm_model);
-  }
-  const std::string data_dir =
-      !o.data.data_dir.empty() || !s.train_file.empty() ? o.data.data_dir : sd.value("data", "");
-  const SafetensorsFile f = load_safetensors(o.data.checkpoint);
-  s.checkpoint = o.data.checkpoint;
-  if (!f.metadata.count("finch_simulation"))
-    fail(o.data.checkpoint,
-         " is not a simulated model; expected the FILE.finch.sim.safetensors that finch quantize "
-         "writes beside a series program");
-  const SequenceData d = load_sequence_data(s, f.metadata, data_dir, o.data.checkpoint);
-  const models::SeriesSpec spec = checkpoint_spec(f, s, d);
-  const int64_t T = meta.at("steps").get<int64_t>();
-  nn::ModulePtr model = models::create_series(spec, nullptr);
-  if (const auto e = f.metadata.find(compress::kEditsKey); e != f.metadata.end())  // a pruned model
-    compress::apply_edits(*model, e->second, o.data.checkpoint);
-  nn::StateDict weights, quant_state;
-  std::vector<std::pair<std::string, Tensor>> ranges;
-  for (const auto& [name, t] : f.tensors) {
-    if (name.rfind("quant.", 0) == 0)
-      quant_state.insert(name.substr(6), t);
-    else if (name.rfind("qat.", 0) == 0)
-      ranges.emplace_back(name.substr(4), t);
-    else
-      weights.insert(name, t);
-  }
-  model->load_state_dict(weights);
-  const nlohmann::json& qm = meta.at("quantization");
-  quant::PrepareOptions po;
-  po.qconfig = quant::qconfig_preset(qm.at("qconfig").get<std::string>());
-  po.qconfig.activation_observer = qm.value("observer", "minmax");
-  po.fuse = qm.at("fuse").get<bool>();
-  po.skip = qm.at("skip").get<std::vector<std::string>>();
-  const data::Batch b = first_batch(d.test, o.batch_size);
-  const auto [ex, ex_len] = padded_to(b.images.slice(0, 0, 1).contiguous(), Tensor(), T);
-  Simulation sim = prepare_simulation(*model, ex, po);
-  if (!sim.grus.empty())
-    fail(o.program, ": finch verify rebuilds LSTM simulations; this model's GRU ranges are not saved yet");
-  sim.q->state->load_state_dict(quant_state);
-  quant::load_qat_lstm_state(sim.lstms, ranges, o.data.checkpoint);
-  freeze(sim);
-  runtime::ProgramOptions ro;
-  ro.reference_kernels = o.reference_kernels;
-  runtime::Program p(std::move(g), o.program, ro);
-  train::EvalConfig ec;
-  ec.batch_size = o.batch_size;
-  ec.num_classes = d.regression ? 0 : int64_t(d.classes.size());
-  ec.target_std = d.target_std;
-  ec.keep_logits = !d.regression;
-  const train::EvalResult rp = train::evaluate(program_forward(p, T), d.test, ec);
-  const train::EvalResult rs = train::evaluate(*model, d.test, ec);
-  int64_t differing = 0, compared = 0, same = 0;
-  double max_diff = 0;
-  for (size_t i = 0; i < rs.logits.size() && i < rp.logits.size(); ++i) {
-    for (size_t k = 0; k < rs.logits[i].size() && k < rp.logits[i].size(); ++k) {
-      const double diff = std::fabs(double(rs.logits[i][k]) - rp.logits[i][k]);
-      differing += diff != 0, max_diff = std::max(max_diff, diff), ++compared;
-    }
-    same += rs.predicted[i] == rp.predicted[i];
-  }
-  if (d.regression) {  // no logits kept: compare the scores
-    compared = 1, differing = rs.mse != rp.mse, same = rp.count;
-  }
-  const bool ok = differing == 0 && compared > 0 && same == rp.count;
-  std::printf(
-      "%s: %lld test samples, %lld output values compared, %lld differ (max |diff| %g); predictions agree "
-      "on %lld/%lld; %s program %.4f, simulated %.4f -> %s\n",
-      o.program.c_str(), static_cast<long long>(rp.count), static_cast<long long>(compared),
-      static_cast<long long>(differing), max_diff, static_cast<long long>(same), static_cast<long long>(rp.count),
-      d.regression ? "mse" : "accuracy", metric_of(rp), metric_of(rs), ok ? "AGREE" : "DIFFER");
-  if (!o.json.empty())
-    write_json_file(o.json, {{"program", o.program},
-                             {"samples", rp.count},
-                             {"agree", ok},
-                             {"compared", compared},
-                             {"differ", differing},
-                             {"max_abs_diff", max_diff},
-                             {"same_predictions", same}});
-  return ok ? 0 : 1;
 }
 
 }  // namespace finch::apps

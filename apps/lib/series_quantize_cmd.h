@@ -5,15 +5,14 @@
 // LSTM/GRU (qlstm/qgru, min/max calibrated by the QAT layers whose forward is the deployed cell)
 // and the embeddings (per-row int8), so the simulated model and the program agree bit for bit;
 // dynamic int8 is compile::quantize_dynamic_graph. Writes the program, FILE.finch.sim.safetensors
-// (the simulated model, for finch verify) and the report (fp32 first, int8 last).
+// (the simulated model, for finch verify) and the report (fp32 first, int8 last). finch compile
+// and run take the same data flags (series_program_cmds.cc).
 #pragma once
 
-#include <map>
 #include <string>
 
 #include "apps/lib/program_cmds.h"
 #include "apps/lib/quantize_run.h"
-#include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
 
 namespace CLI {
@@ -38,12 +37,14 @@ bool is_sequence_program(const std::string& path);
 bool sequence_checkpoint_or_flags(const std::string& checkpoint, const CLI::App& app);
 bool sequence_program_or_flags(const std::string& program, const CLI::App& app);
 
-// The data as the checkpoint's training run prepared it (series: --train/--test in `s`; text:
-// `data_dir`), from its metadata `meta`; `what` names the checkpoint in error sentences.
-SequenceData load_sequence_data(SeriesOptions& s, const std::map<std::string, std::string>& meta,
-                                const std::string& data_dir, const std::string& what);
-
 int run_sequence_quantize(const QuantizeOptions& q, SeriesOptions s, const std::string& command_line);
 int run_sequence_verify(const ProgramOptions& p, SeriesOptions s);
+// finch compile / run (series_program_cmds.cc): the fp32 program of a series or text checkpoint;
+// a series or text program scored on its recorded data or the flags given. `image_flags`: an image
+// model's flag was given (--model, --width, --dataset, --mean, --std, --limit-test): one sentence.
+int run_sequence_compile(const ProgramOptions& p, SeriesOptions s, bool image_flags);
+int run_sequence_run(const ProgramOptions& p, SeriesOptions s, bool image_flags);
+// How many of those flags `app` was given (the ones it has).
+int image_flags_given(const CLI::App& app);
 
 }  // namespace finch::apps

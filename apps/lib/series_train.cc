@@ -27,9 +27,6 @@
 #include "train/report.h"
 
 namespace finch::apps {
-namespace {
-
-using Clock = std::chrono::steady_clock;
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -38,6 +35,10 @@ nlohmann::json finite_or_null(const std::vector<double>& v) {
   for (double x : v) a.push_back(finite_or_null(x));
   return a;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 bool is_forecaster(const std::string& m) { return m == "lstm_forecaster"; }
 
@@ -185,6 +186,7 @@ models::SeriesSpec sequence_spec(const SeriesOptions& o, const SequenceData& d) 
   }
   s.vocab_size = d.vocab_size;
   s.hidden_size = o.hidden_size;
+  s.proj_size = o.proj_size;
   s.num_layers = o.num_layers;
   s.width = o.model_width;
   s.dropout = o.dropout;

@@ -5,6 +5,9 @@
 // metrics.csv, summary.json with the classification or regression metrics, report.html).
 #pragma once
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_options.h"
@@ -12,6 +15,10 @@
 #include "models/series_spec.h"
 
 namespace finch::apps {
+
+// A metric for summary.json: the number, or null where it is NaN or infinite (JSON has neither).
+nlohmann::json finite_or_null(double v);
+nlohmann::json finite_or_null(const std::vector<double>& v);
 
 // The spec of o.model for data `d` (channels, classes, length, vocabulary, horizon from the
 // data; sizes from the options), resolved; a model that cannot take this data is one

@@ -2,8 +2,10 @@
 // DeepConvLSTM trained by train_series on a tiny variable-length multivariate .ts set becomes a
 // static int8 program (convs, LSTMs and the head int8) that equals its simulated model on every
 // test logit; verify re-proves it from the files; bench runs it; --skip fc keeps the head float;
-// dynamic int8 works on an LSTM; finch prune --structured removes hidden units and the result
-// quantizes, verifies and evaluates; and data flags that do not fit the checkpoint are one sentence.
+// dynamic int8 works on an LSTM; a GRU program verifies from its saved ranges (and fails with one
+// range perturbed); compile and run take the same data flags; finch prune --structured removes
+// hidden units and the result quantizes, verifies and evaluates; and data flags that do not fit the
+// checkpoint are one sentence.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -262,4 +264,96 @@ TEST_F(FinchSeries, TextModelWithTrainTextsFlags) {
   const RunResult x = run_program("finch", "quantize --checkpoint " + ck + " " + data() + " --out " + prog, root_);
   EXPECT_NE(x.code, 0);
   EXPECT_NE(x.err.find("is a text model"), std::string::npos) << x.err;
+}
+
+// A GRU classifier: its QAT ranges are saved beside the program, so finch verify rebuilds the
+// simulation from the files and proves it equals the program; one range perturbed in the file
+// (x's upper bound of the first layer) makes another cell, and verify says DIFFER.
+TEST_F(FinchSeries, VerifyRebuildsGruSimulationsFromTheirSavedRanges) {
+  const RunResult t = run_program(
+      "train_series",
+      data() + " --model gru --hidden-size 8 --epochs 1 --threads 2 --seed 4 --out " + (root_ / "gru").string(), root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string prog = (root_ / "gru.finch").string(), sim = prog + ".sim.safetensors";
+  const RunResult q = run_program("finch",
+                                  "quantize --checkpoint " + (root_ / "gru" / "model.safetensors").string() + " " +
+                                      data() + " --out " + prog + " --report " + (root_ / "g.json").string(),
+                                  root_);
+  ASSERT_EQ(q.code, 0) << q.err << q.out;
+  const nlohmann::json r = read_json(root_ / "g.json");
+  EXPECT_EQ(r["nodes"]["qgru"], 2);
+  EXPECT_EQ(r["simulated_equals_deployed"], true);
+  RunResult v = run_program("finch", "verify " + prog + " --checkpoint " + sim + " --json " +
+                                         (root_ / "gv.json").string(), root_);
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+  EXPECT_NE(v.out.find("AGREE"), std::string::npos) << v.out;
+  EXPECT_EQ(read_json(root_ / "gv.json")["differ"], 0);
+
+  SafetensorsFile f = load_safetensors(sim);
+  int ranges = 0;
+  for (auto& [name, tensor] : f.tensors) {
+    if (name.find("qat_gru_ranges_l") == std::string::npos) continue;
+    ASSERT_EQ(tensor.shape(), Shape{4}) << name;
+    if (ranges++ == 0) {
+      std::vector<float> v4 = tensor.contiguous().to_vector<float>();
+      v4[1] *= 1.5f;
+      tensor = from_vector<float>(v4, {4});
+    }
+  }
+  EXPECT_EQ(ranges, 2) << "one entry per GRU layer";
+  const std::string bad = (root_ / "gru_bad.sim.safetensors").string();
+  save_safetensors(bad, f.tensors, f.metadata);
+  v = run_program("finch", "verify " + prog + " --checkpoint " + bad, root_);
+  EXPECT_EQ(v.code, 1) << v.err << v.out;
+  EXPECT_NE(v.out.find("DIFFER"), std::string::npos) << v.out;
+  // A hostile range: one sentence naming the file and the entry.
+  for (auto& [name, tensor] : f.tensors)
+    if (name.find("qat_gru_ranges_l1") != std::string::npos) tensor = from_vector<float>({1, 0, 0, 1}, {4});
+  save_safetensors(bad, f.tensors, f.metadata);
+  v = run_program("finch", "verify " + prog + " --checkpoint " + bad, root_);
+  EXPECT_NE(v.code, 0);
+  EXPECT_NE(v.err.find("qat_gru_ranges_l1': QAT GRU: expected lo <= hi"), std::string::npos) << v.err;
+}
+
+// finch compile and run take train_series's data flags: compile writes the fp32 program of the
+// checkpoint, run scores it (and the static int8 one) on the data the program records, with the
+// same accuracy finch quantize's report gives each, and writes --json and --predictions.
+TEST_F(FinchSeries, CompileAndRunTakeTheSeriesDataFlags) {
+  ASSERT_EQ(trained_.code, 0) << trained_.err;
+  const std::string f32 = (root_ / "c32.finch").string(), q8 = (root_ / "c8.finch").string();
+  const RunResult c = run_program("finch", "compile --checkpoint " + ckpt() + " " + data() + " --out " + f32, root_);
+  ASSERT_EQ(c.code, 0) << c.err << c.out;
+  const RunResult q = run_program("finch",
+                                  "quantize --checkpoint " + ckpt() + " " + data() + " --out " + q8 + " --report " +
+                                      (root_ / "c.json").string(),
+                                  root_);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const nlohmann::json rep = read_json(root_ / "c.json");
+  const std::string preds = (root_ / "p.csv").string();
+  RunResult r = run_program("finch",
+                            "run " + f32 + " --latency-images 2 --json " + (root_ / "r32.json").string() +
+                                " --predictions " + preds,
+                            root_);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const nlohmann::json r32 = read_json(root_ / "r32.json");
+  EXPECT_EQ(r32["test_samples"], 12);
+  EXPECT_EQ(r32["precision"], "fp32");
+  EXPECT_EQ(r32["test_accuracy"].get<double>(), rep["variants"][0]["accuracy"].get<double>());
+  EXPECT_EQ(r32["confusion_matrix"].size(), 2u);
+  EXPECT_TRUE(r32.contains("macro_f1"));
+  EXPECT_TRUE(fs::exists(preds));
+  r = run_program("finch", "run " + q8 + " " + data() + " --json " + (root_ / "r8.json").string(), root_);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_EQ(read_json(root_ / "r8.json")["test_accuracy"].get<double>(), rep["variants"][1]["accuracy"].get<double>());
+  // Image flags do not fit a series program or checkpoint: one sentence each.
+  r = run_program("finch", "run " + f32 + " --dataset cifar10", root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("is a series or text model"), std::string::npos) << r.err;
+  r = run_program("finch", "compile --checkpoint " + ckpt() + " " + data() + " --model lenet5 --out " + f32, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("not --model, --width"), std::string::npos) << r.err;
+  r = run_program("finch", "compile --checkpoint " + ckpt() + " --out " + f32, root_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("give its data with --train FILE"), std::string::npos) << r.err;
+  for (const std::string& e : {r.err}) EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
 }

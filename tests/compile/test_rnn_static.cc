@@ -1,7 +1,8 @@
 // Static int8 LSTM layers (compile/static_rnn.h, the qlstm op): calibrated on the float program,
 // each eligible lstm node becomes quantize → qlstm → dequantize; the prepared kernels::QLstm and
 // the scalar reference (the plain fn) give the same program outputs bit for bit, padded batches
-// included; the program stays close to the float model; a hostile k_cell is one sentence.
+// included, projected LSTMs (qlstm's w_hr) too; the program stays close to the float model; a
+// hostile k_cell or projection scale is one sentence.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,9 +29,12 @@ using test::max_abs_diff;
 
 constexpr int64_t kC = 3, kT = 11, kVocab = 40;
 
+// "<model>_proj": the model with its LSTM projected to 6 units (proj_size).
 models::SeriesSpec spec(const std::string& name) {
   models::SeriesSpec s;
-  s.name = name, s.in_channels = kC, s.num_classes = 4, s.vocab_size = kVocab, s.embed_dim = 5, s.hidden_size = 16;
+  const bool proj = name.size() > 5 && name.compare(name.size() - 5, 5, "_proj") == 0;
+  s.proj_size = proj ? 6 : 0;
+  s.name = proj ? name.substr(0, name.size() - 5) : name, s.in_channels = kC, s.num_classes = 4, s.vocab_size = kVocab, s.embed_dim = 5, s.hidden_size = 16;
   s.horizon = 2, s.num_targets = 2, s.num_layers = 2;
   return s;
 }
@@ -56,15 +60,20 @@ TEST_P(RnnStatic, QlstmProgramEqualsItsReferenceAndStaysCloseToTheModel) {
   compile::remove_dead(g);
   std::vector<std::vector<Tensor>> calib;
   for (int i = 0; i < 4; ++i) calib.push_back({example(name, B, gen), len});
+  const int64_t D = spec(name).name == "bilstm" ? 2 : 1;
   EXPECT_EQ(compile::quantize_static_lstm(g, calib), 2) << "both layers";
   EXPECT_EQ(count_op(g, "lstm"), 0);
-  EXPECT_EQ(count_op(g, "qlstm"), 2);
+  EXPECT_EQ(count_op(g, "qlstm"), 2 * D);
+  for (const runtime::Node& n : g.nodes)
+    if (n.op == "qlstm") {
+      EXPECT_EQ(n.inputs.size() > 6 && n.inputs[6] >= 0, spec(name).proj_size > 0) << "w_hr";
+    }
   const std::vector<uint8_t> bytes = runtime::serialize_program(g);
   runtime::Program p(runtime::parse_program(bytes.data(), bytes.size(), name), name);
   runtime::ProgramOptions ro;
   ro.reference_kernels = true;
   runtime::Program ref(g, name, ro);
-  EXPECT_EQ(p.optimized_nodes() - ref.optimized_nodes() >= 2, true) << "qlstm runs on kernels::QLstm when prepared";
+  EXPECT_EQ(p.optimized_nodes() - ref.optimized_nodes() >= 2 * D, true) << "qlstm runs on kernels::QLstm when prepared";
   for (int i = 0; i < 3; ++i) {
     const Tensor x = example(name, B, gen);
     const std::vector<Tensor> a = p.run_all({x, len}), b = ref.run_all({x, len});
@@ -89,7 +98,7 @@ TEST_P(RnnStatic, QlstmProgramEqualsItsReferenceAndStaysCloseToTheModel) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, RnnStatic, ::testing::Values("lstm", "imdb_lstm"));
+INSTANTIATE_TEST_SUITE_P(Models, RnnStatic, ::testing::Values("lstm", "imdb_lstm", "lstm_proj", "bilstm_proj"));
 
 TEST(RnnStaticFile, HostileKCellIsOneSentence) {
   Generator gen(12);
@@ -100,4 +109,24 @@ TEST(RnnStaticFile, HostileKCellIsOneSentence) {
   for (runtime::Node& n : g.nodes)
     if (n.op == "qlstm") n.attrs["k_cell"] = 16;
   EXPECT_ERROR_HAS(runtime::Program(g, "bad.finch"), "attribute 'k_cell' is 16; expected an integer in [0, 15]");
+}
+
+TEST(RnnStaticFile, HostileProjectionScaleIsOneSentence) {
+  Generator gen(13);
+  auto model = models::create_series(spec("lstm_proj"), &gen);
+  runtime::Graph g = compile::capture_graph(*model, example("lstm", 1, gen));
+  compile::remove_dead(g);
+  ASSERT_EQ(compile::quantize_static_lstm(g, {{example("lstm", 2, gen)}}), 2);
+  runtime::Graph bad = g;
+  for (runtime::Node& n : bad.nodes)
+    if (n.op == "qlstm") n.attrs["m_scale"] = -1.0;
+  EXPECT_ERROR_HAS(runtime::Program(bad, "bad.finch"), "m_scale");
+  bad = g;
+  for (runtime::Node& n : bad.nodes)
+    if (n.op == "qlstm") n.attrs.erase("m_zero_point");
+  EXPECT_ERROR_HAS(runtime::Program(bad, "bad.finch"), "expected the attributes m_scale and m_zero_point");
+  bad = g;
+  for (runtime::Node& n : bad.nodes)
+    if (n.op == "qlstm") n.attrs["m_zero_point"] = 300;
+  EXPECT_ERROR_HAS(runtime::Program(bad, "bad.finch"), "m_zero_point");
 }

@@ -115,3 +115,30 @@ TEST(SeriesSpec, UnknownNamesListTheValidOnes) {
 }
 
 }  // namespace
+
+// proj_size (PyTorch's LSTMP) for the LSTM classifiers: recorded only when set (older
+// checkpoints have no key and read as 0), counted in the parameters, refused elsewhere.
+TEST(SeriesSpec, ProjectedLstmClassifiers) {
+  for (const std::string name : {"lstm", "bilstm"}) {
+    SCOPED_TRACE(name);
+    models::SeriesSpec s = spec_for(name);
+    s.proj_size = 3;
+    const auto md = s.to_metadata();
+    EXPECT_EQ(md.at("series.proj_size"), "3");
+    const models::SeriesSpec back = models::SeriesSpec::from_metadata(md, "m.safetensors");
+    EXPECT_EQ(back.proj_size, 3);
+    auto m = models::create_series(back);
+    EXPECT_EQ(m->state_dict().at("rnn.weight_hr_l0").shape(), (Shape{3, 8}));
+    EXPECT_EQ(m->num_parameters(), models::series_parameter_count(back));
+  }
+  EXPECT_EQ(spec_for("lstm").to_metadata().count("series.proj_size"), 0u);
+  models::SeriesSpec s = spec_for("gru");
+  s.proj_size = 3;
+  EXPECT_THROW(models::resolve_series(s), Error);
+  s = spec_for("lstm");
+  s.proj_size = 8;  // not below hidden_size
+  EXPECT_THROW(models::resolve_series(s), Error);
+  auto md = spec_for("lstm").to_metadata();
+  md["series.proj_size"] = "x";
+  EXPECT_NE(error_of(md).find("'series.proj_size'"), std::string::npos);
+}

@@ -3,8 +3,9 @@
 // int8 embedding) agree bit for bit on padded variable-length batches, for the LSTM classifier,
 // the IMDB LSTM, the forecaster, the GRU and both bidirectional models; a padded batch equals
 // each sample alone; the gradient is the float cell's on the fake-quantized grid, stopped where
-// h's quantizer clamps; ranges round-trip and hostile ones get one sentence; a projected LSTM is
-// refused; post-training qgru programs equal their reference.
+// h's quantizer clamps; ranges round-trip and hostile ones get one sentence; projected LSTMs
+// (proj_size, uni- and bidirectional) are simulated and lowered bit for bit too, and their W_hr
+// trains; post-training qgru programs equal their reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,9 +35,12 @@ namespace {
 
 constexpr int64_t kC = 3, kT = 9, kVocab = 40;
 
+// "<model>_proj": the model with an LSTM projected to 5 units (proj_size).
 models::SeriesSpec spec(const std::string& name) {
   models::SeriesSpec s;
-  s.name = name, s.in_channels = kC, s.num_classes = 3, s.vocab_size = kVocab, s.embed_dim = 5, s.hidden_size = 12;
+  const bool proj = name.size() > 5 && name.compare(name.size() - 5, 5, "_proj") == 0;
+  s.proj_size = proj ? 5 : 0;
+  s.name = proj ? name.substr(0, name.size() - 5) : name, s.in_channels = kC, s.num_classes = 3, s.vocab_size = kVocab, s.embed_dim = 5, s.hidden_size = 12;
   s.horizon = 2, s.num_targets = 2, s.num_layers = 2;
   return s;
 }
@@ -120,7 +124,33 @@ TEST_P(QatLstmModels, SimulatedEqualsTheInt8ProgramBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, QatLstmModels, ::testing::Values("lstm", "imdb_lstm", "lstm_forecaster", "gru", "bilstm",
-                                                                   "imdb_bilstm"));
+                                                                   "imdb_bilstm", "lstm_proj", "bilstm_proj"));
+
+TEST(QatLstm, ProjectionTrainsAndItsRangesRoundTrip) {
+  Generator gen(10);
+  nn::LSTM lstm(3, 6, {.proj_size = 2}, &gen);  // its own generator: the tests after it draw from the default one
+  auto q = std::make_unique<quant::QatLstm>(lstm, "enc");
+  const Tensor x = randn({5, 2, 3}, gen);
+  finch::backward(sum(lstm.forward_seq(x).output));
+  EXPECT_EQ(q->integer_calls(), 1);
+  ASSERT_TRUE(lstm.weights[0].w_hr.grad().defined());
+  EXPECT_GT(max_abs(lstm.weights[0].w_hr.grad(), zeros_like(lstm.weights[0].w_hr.grad())), 0.0f);
+  const quant::kernels::QLstmRanges r = q->ranges(0);
+  EXPECT_LT(r.m_lo, r.m_hi) << "m = o·tanh(c') observed";
+  EXPECT_EQ(q->cell(0).P, 2);
+  std::vector<std::unique_ptr<quant::QatLstm>> v;
+  v.push_back(std::move(q));
+  const auto state = quant::qat_lstm_state(v);
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].second.shape(), Shape{7}) << "x, h, max |c|, then m";
+  auto bad = state;
+  bad[0].second = from_vector<float>({0, 1, 0, 1, 3}, {5});
+  EXPECT_ERROR_HAS(quant::load_qat_lstm_state(v, bad, "m.safetensors"), "expected 'enc.qat_ranges_l0' as f32 [7]");
+  bad[0].second = from_vector<float>({0, 1, 0, 1, 3, 2, 1}, {7});
+  EXPECT_ERROR_HAS(quant::load_qat_lstm_state(v, bad, "m.safetensors"), "projection input range lo <= hi");
+  quant::load_qat_lstm_state(v, state, "m.safetensors");
+  EXPECT_EQ(v[0]->ranges(0).m_hi, r.m_hi);
+}
 
 TEST(QatLstm, GradientIsTheFloatCellsOnTheQuantizedGrid) {
   Generator gen(5);
@@ -214,8 +244,6 @@ TEST(QatLstm, RangesRoundTripAndHostileOnesAreOneSentence) {
 
 TEST(QatLstm, LayersTheQlstmOpCannotRunAreRefused) {
   Generator gen(8);
-  nn::LSTM proj(3, 4, {.proj_size = 2});
-  EXPECT_ERROR_HAS(quant::QatLstm(proj, "enc"), "the LSTM at 'enc' is projected (proj_size 2)");
   auto gru = models::create_series(spec("gru"), &gen);
   EXPECT_TRUE(quant::prepare_qat_lstm(*gru).empty()) << "GRUs are prepare_qat_gru's";
   nn::LSTM l(3, 4);
