@@ -27,6 +27,8 @@ namespace finch {
 namespace {
 
 thread_local bool t_in_region = false;
+thread_local int t_cap = 0;              // ThreadLimit's cap on this thread's regions; 0: none
+thread_local int64_t t_pool_regions = 0;  // detail::thread_pool_regions()
 
 // The counters behind detail::pool_stats().
 struct Counters {
@@ -60,6 +62,10 @@ std::atomic<int> g_hot{0};
 bool keep_spinning() {
   return g_hot.load(std::memory_order_relaxed) > 0 && !backing_off();
 }
+
+// Regions in a row a worker may arrive too late for (every chunk already claimed) and still
+// keep spinning through a HotScope; past that it sleeps (Pool::loop).
+constexpr int kLateRegions = 16;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -234,6 +240,7 @@ class Pool {
   }
 
   void loop(Slot& slot, uint32_t seen) {
+    int late = 0;  // regions in a row in which this worker found every chunk claimed
     for (;;) {
       // stop_ is part of the condition, not only the generation: a worker that took the stop's
       // generation as `seen` on its way out of the previous region (resize publishes it right
@@ -241,7 +248,14 @@ class Pool {
       // (seen under qemu-aarch64, about one run in six).
       auto ready = [&] { return stop_.load() || gen_of(state_.load(std::memory_order_relaxed)) != seen; };
       if (!spin_until(ready, kWorkerSpinNs)) {
-        if (keep_spinning()) continue;
+        // A worker that came too late for every chunk of the last kLateRegions regions is not
+        // getting a core of its own (the OS placed it beside the caller, or the machine is
+        // busy): spinning on, it only takes time from the caller. It sleeps instead; the next
+        // region large enough to wake it (kWakeMinNs) lets the scheduler place it afresh, which
+        // a spinning thread never gets. (Seen on the 2-core VM under load: after
+        // set_num_threads(1) then (2), the new worker took 0.1 of 117 chunks per ResNet-20 run,
+        // and every conv ran 1.2× its 1-thread time.)
+        if (late < kLateRegions && keep_spinning()) continue;
         // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
         // a region is there).
         const uint32_t w = slot.wake.load();
@@ -253,7 +267,9 @@ class Pool {
       if (stop_.load()) return;
       seen = gen_of(state_.load());
       t_in_region = true;
+      late = std::min(late + 1, kLateRegions);
       for (int64_t c, n; claim(c, n);) {
+        late = 0;
         // The claim pins the region (it cannot end before this chunk is counted), so region_
         // still points at it; after the count below it may be gone, so touch only the pool.
         Region* r = region_.load(std::memory_order_acquire);
@@ -316,11 +332,19 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() {
-  const int n = g_num_threads.load(std::memory_order_relaxed);
-  if (n > 0) return n;
-  set_num_threads(0);
-  return g_num_threads.load();
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n <= 0) {
+    set_num_threads(0);
+    n = g_num_threads.load();
+  }
+  return t_cap > 0 ? std::min(n, t_cap) : n;
 }
+
+ThreadLimit::ThreadLimit(int n) : saved_(t_cap) {
+  n = std::max(n, 1);
+  t_cap = saved_ > 0 ? std::min(saved_, n) : n;
+}
+ThreadLimit::~ThreadLimit() { t_cap = saved_; }
 
 bool in_parallel_region() { return t_in_region; }
 
@@ -363,6 +387,8 @@ PoolStats pool_stats() {
   return s;
 }
 
+int64_t thread_pool_regions() { return t_pool_regions; }
+
 void reset_pool_stats() {
   for (auto* c : {&g_stats.regions, &g_stats.inline_regions, &g_stats.solo_regions, &g_stats.shared_regions,
                   &g_stats.chunks, &g_stats.worker_chunks, &g_stats.waits, &g_stats.wait_ns, &g_stats.stalls})
@@ -391,6 +417,7 @@ void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::fu
     if (outer) t_in_region = false;
     return;
   }
+  ++t_pool_regions;
   if (!switch_blas) {
     const bool wake = chunk_ns <= 0 || chunk_ns * double(chunks) >= double(kWakeMinNs);
     const int64_t slept = pool().run(chunks, wake, task);
