@@ -63,10 +63,6 @@ bool keep_spinning() {
   return g_hot.load(std::memory_order_relaxed) > 0 && !backing_off();
 }
 
-// Regions in a row a worker may arrive too late for (every chunk already claimed) and still
-// keep spinning through a HotScope; past that it sleeps (Pool::loop).
-constexpr int kLateRegions = 16;
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -240,7 +236,6 @@ class Pool {
   }
 
   void loop(Slot& slot, uint32_t seen) {
-    int late = 0;  // regions in a row in which this worker found every chunk claimed
     for (;;) {
       // stop_ is part of the condition, not only the generation: a worker that took the stop's
       // generation as `seen` on its way out of the previous region (resize publishes it right
@@ -248,14 +243,7 @@ class Pool {
       // (seen under qemu-aarch64, about one run in six).
       auto ready = [&] { return stop_.load() || gen_of(state_.load(std::memory_order_relaxed)) != seen; };
       if (!spin_until(ready, kWorkerSpinNs)) {
-        // A worker that came too late for every chunk of the last kLateRegions regions is not
-        // getting a core of its own (the OS placed it beside the caller, or the machine is
-        // busy): spinning on, it only takes time from the caller. It sleeps instead; the next
-        // region large enough to wake it (kWakeMinNs) lets the scheduler place it afresh, which
-        // a spinning thread never gets. (Seen on the 2-core VM under load: after
-        // set_num_threads(1) then (2), the new worker took 0.1 of 117 chunks per ResNet-20 run,
-        // and every conv ran 1.2× its 1-thread time.)
-        if (late < kLateRegions && keep_spinning()) continue;
+        if (keep_spinning()) continue;
         // Sleep until a region or wake_workers() wakes it, then spin again (at once done if
         // a region is there).
         const uint32_t w = slot.wake.load();
@@ -267,9 +255,7 @@ class Pool {
       if (stop_.load()) return;
       seen = gen_of(state_.load());
       t_in_region = true;
-      late = std::min(late + 1, kLateRegions);
       for (int64_t c, n; claim(c, n);) {
-        late = 0;
         // The claim pins the region (it cannot end before this chunk is counted), so region_
         // still points at it; after the count below it may be gone, so touch only the pool.
         Region* r = region_.load(std::memory_order_acquire);

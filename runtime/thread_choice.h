@@ -25,9 +25,10 @@ namespace finch::runtime {
 class ThreadChoice {
  public:
   // Runs at a new thread count or batch before learning starts, all split as the cost model
-  // plans: the OS needs a while to place a new worker on a core of its own (on the 2-core VM
-  // under load, the first runs after set_num_threads(2) often had the worker beside the caller,
-  // and learning there measured every split as no faster than one thread).
+  // plans. On the 2-core VM under load the first runs after set_num_threads(2) often found the
+  // new worker taking almost no chunks (bench_threads: 0.1 of 117 per ResNet-20 run; the OS
+  // had not yet given it a core), and learning there measured every split of MobileNet v1 as no
+  // faster than one thread.
   static constexpr int kSettleRuns = 20;
   // Runs then measured, with every other node capped, alternating.
   static constexpr int kLearnRuns = 10;
