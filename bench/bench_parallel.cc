@@ -211,6 +211,40 @@ void BM_RateBytesCopy(benchmark::State& st) {
 }
 BENCHMARK(BM_RateBytesCopy)->Arg(12544)->Arg(401408);
 
+// One int8 conv at 1 and 2 threads, wall time (Args: threads, C, OC, HW, k, stride): the
+// MobileNet v1 α 0.5 224² stem (3→16, 3×3 s2, phase-plane path), a 112² pointwise conv, and a
+// ResNet-20 3×3 (indirect conv). T2/T1 of one layer, apart from a program's data movement.
+void BM_LayerThreadsI8(benchmark::State& st) {
+  set_num_threads(int(st.range(0)));
+  const int64_t C = st.range(1), OC = st.range(2), HW = st.range(3), k = st.range(4), s = st.range(5);
+  const Tensor x = random_codes({1, C, HW, HW}, DType::u8, 1), w = random_codes({OC, C, k, k}, DType::i8, 2);
+  const std::vector<quant::FixedPointMultiplier> m(size_t(OC), quant::quantize_multiplier(1.0 / 4096));
+  const qk::QConv2d conv(w, Tensor(), m, {s, s, k / 2, k / 2, 1, 1, 1}, DType::u8, 128, 0, -128, 127, DType::i8);
+  const HotScope hot;
+  for (auto _ : st) benchmark::DoNotOptimize(conv.run(x).raw_data());
+  set_num_threads(1);
+}
+BENCHMARK(BM_LayerThreadsI8)->UseRealTime()
+    ->Args({1, 3, 16, 224, 3, 2})->Args({2, 3, 16, 224, 3, 2})
+    ->Args({1, 16, 32, 112, 1, 1})->Args({2, 16, 32, 112, 1, 1})
+    ->Args({1, 64, 64, 56, 1, 1})->Args({2, 64, 64, 56, 1, 1})
+    ->Args({1, 16, 16, 28, 3, 1})->Args({2, 16, 16, 28, 3, 1});
+
+// One int8 depthwise 3×3 at 1 and 2 threads, wall time (Args: threads, C, HW, stride).
+void BM_LayerThreadsDwI8(benchmark::State& st) {
+  set_num_threads(int(st.range(0)));
+  const int64_t C = st.range(1), HW = st.range(2), s = st.range(3);
+  const Tensor x = random_codes({1, C, HW, HW}, DType::i8, 3), w = random_codes({C, 1, 3, 3}, DType::i8, 4);
+  const auto m = quant::quantize_multipliers(std::vector<double>(size_t(C), 0.0013));
+  const qk::QDepthwiseConv2d op(w, Tensor(), m, ops::Conv2dParams{s, s, 1, 1, 1, 1, C}, DType::i8, -3, 5, -128, 127,
+                                DType::i8);
+  const HotScope hot;
+  for (auto _ : st) benchmark::DoNotOptimize(op.run(x).raw_data());
+  set_num_threads(1);
+}
+BENCHMARK(BM_LayerThreadsDwI8)->UseRealTime()->Args({1, 16, 112, 1})->Args({2, 16, 112, 1})
+    ->Args({1, 64, 56, 1})->Args({2, 64, 56, 1});
+
 }  // namespace
 
 BENCHMARK_MAIN();

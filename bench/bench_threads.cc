@@ -12,6 +12,9 @@
 // With --igemm-ab the int8 convs' indirect conv (kernels/qs8_igemm.h) against the phase-plane
 // GEMM the same way, in one program (kernels::qs8::set_igemm_enabled between the runs):
 //   build/bin/bench_threads /tmp/p/resnet20-int8.finch --igemm-ab --iters 300 --rounds 5
+// With --choice-ab the per-node thread choice (runtime/thread_choice.h) against every node split
+// as the cost model plans (ProgramOptions::choose_threads off), one program each, the same way:
+//   build/bin/bench_threads /tmp/p/resnet20-int8.finch --choice-ab --iters 300 --rounds 5
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +30,7 @@
 #include "kernels/qs8_igemm.h"
 #include "runtime/executor.h"
 #include "runtime/program_file.h"
+#include "runtime/thread_choice.h"
 #include "runtime/verify.h"
 
 namespace {
@@ -68,18 +72,22 @@ double median(std::vector<double> v) {
 // The median ms of one program fused and unfused at 1..max_threads, the two alternating. With
 // `igemm` instead: one program, the int8 convs on the indirect conv (qs8_igemm.h) or on the
 // phase-plane GEMM, switched between the runs by quant::kernels::qs8::set_igemm_enabled.
+enum class Ab { fusion, igemm, choice };
+
 void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t rounds, int64_t max_threads,
-               bool igemm) {
+               Ab mode) {
   namespace qs8 = quant::kernels::qs8;
+  const bool igemm = mode == Ab::igemm;
   runtime::ProgramOptions off;
-  off.fuse = igemm;
+  off.fuse = mode != Ab::fusion;
+  off.choose_threads = mode != Ab::choice;
   runtime::Program fused(runtime::read_program(path), path), plain(runtime::read_program(path), path, off);
   const std::vector<Tensor> xs = inputs_for(fused.graph(), path);
   const std::vector<Tensor> a = fused.run(xs);
   qs8::set_igemm_enabled(!igemm);
   const std::vector<Tensor> b = plain.run(xs);
   qs8::set_igemm_enabled(true);
-  const char* what = igemm ? "the indirect conv" : "the fusion";
+  const char* what = igemm ? "the indirect conv" : mode == Ab::choice ? "the thread choice" : "the fusion";
   for (size_t k = 0; k < a.size(); ++k) {
     const Tensor fa = a[k].to(DType::f32).contiguous(), fb = b[k].to(DType::f32).contiguous();
     if (fa.to_vector<float>() != fb.to_vector<float>()) fail(path, ": output ", k, " differs with ", what);
@@ -111,8 +119,15 @@ void fusion_ab(const std::string& path, int64_t iters, int64_t warmup, int64_t r
     }
   qs8::set_igemm_enabled(true);
   std::printf("%s: %lld nodes fused away\n", path.c_str(), static_cast<long long>(fused.fused_nodes()));
-  const char* on = igemm ? "indirect" : "fused";
-  const char* no = igemm ? "phase-plane" : "unfused";
+  if (mode == Ab::choice && fused.thread_choice()) {
+    // The choice at the last thread count: the nodes that run on the caller alone.
+    std::printf("  at %d threads on the caller alone:", int(max_threads));
+    for (size_t n = 0; n < fused.graph().nodes.size(); ++n)
+      if (!fused.thread_choice()->split(n)) std::printf(" %s", fused.graph().nodes[n].name.c_str());
+    std::printf("\n");
+  }
+  const char* on = igemm ? "indirect" : mode == Ab::choice ? "chosen" : "fused";
+  const char* no = igemm ? "phase-plane" : mode == Ab::choice ? "cost-model" : "unfused";
   for (int t = 1; t <= int(max_threads); ++t) {
     const double f = median(ms[size_t(2 * t)]), u = median(ms[size_t(2 * t + 1)]);
     const double fc = median(cpu[size_t(2 * t)]), uc = median(cpu[size_t(2 * t + 1)]);
@@ -127,7 +142,8 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> programs;
     int64_t iters = 300, warmup = 50, rounds = 3, max_threads = 2;
-    bool profile = false, ab = false, igemm_ab = false;
+    bool profile = false, ab = false;
+    Ab mode = Ab::fusion;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&] {
@@ -140,17 +156,18 @@ int main(int argc, char** argv) {
       else if (a == "--threads") max_threads = parse_count("--threads", next(), 2, 64);
       else if (a == "--profile") profile = true;
       else if (a == "--fusion-ab") ab = true;
-      else if (a == "--igemm-ab") ab = igemm_ab = true;
+      else if (a == "--igemm-ab") ab = true, mode = Ab::igemm;
+      else if (a == "--choice-ab") ab = true, mode = Ab::choice;
       else if (!a.empty() && a[0] == '-')
-        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab, --igemm-ab)");
+        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab, --igemm-ab, --choice-ab)");
       else programs.push_back(a);
     }
     if (programs.empty())
       fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] "
-           "[--profile | --fusion-ab | --igemm-ab]");
+           "[--profile | --fusion-ab | --igemm-ab | --choice-ab]");
     for (const std::string& path : programs) {
       if (ab) {
-        fusion_ab(path, iters, warmup, rounds, max_threads, igemm_ab);
+        fusion_ab(path, iters, warmup, rounds, max_threads, mode);
         continue;
       }
       runtime::Graph g = runtime::read_program(path);

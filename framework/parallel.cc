@@ -27,6 +27,8 @@ namespace finch {
 namespace {
 
 thread_local bool t_in_region = false;
+thread_local int t_cap = 0;              // ThreadLimit's cap on this thread's regions; 0: none
+thread_local int64_t t_pool_regions = 0;  // detail::thread_pool_regions()
 
 // The counters behind detail::pool_stats().
 struct Counters {
@@ -316,11 +318,19 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() {
-  const int n = g_num_threads.load(std::memory_order_relaxed);
-  if (n > 0) return n;
-  set_num_threads(0);
-  return g_num_threads.load();
+  int n = g_num_threads.load(std::memory_order_relaxed);
+  if (n <= 0) {
+    set_num_threads(0);
+    n = g_num_threads.load();
+  }
+  return t_cap > 0 ? std::min(n, t_cap) : n;
 }
+
+ThreadLimit::ThreadLimit(int n) : saved_(t_cap) {
+  n = std::max(n, 1);
+  t_cap = saved_ > 0 ? std::min(saved_, n) : n;
+}
+ThreadLimit::~ThreadLimit() { t_cap = saved_; }
 
 bool in_parallel_region() { return t_in_region; }
 
@@ -363,6 +373,8 @@ PoolStats pool_stats() {
   return s;
 }
 
+int64_t thread_pool_regions() { return t_pool_regions; }
+
 void reset_pool_stats() {
   for (auto* c : {&g_stats.regions, &g_stats.inline_regions, &g_stats.solo_regions, &g_stats.shared_regions,
                   &g_stats.chunks, &g_stats.worker_chunks, &g_stats.waits, &g_stats.wait_ns, &g_stats.stalls})
@@ -391,6 +403,7 @@ void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::fu
     if (outer) t_in_region = false;
     return;
   }
+  ++t_pool_regions;
   if (!switch_blas) {
     const bool wake = chunk_ns <= 0 || chunk_ns * double(chunks) >= double(kWakeMinNs);
     const int64_t slept = pool().run(chunks, wake, task);

@@ -12,6 +12,7 @@ namespace finch {
 // stderr), since more threads than that only slow every kernel down.
 void set_num_threads(int n);
 int max_threads();  // 4 × the hardware threads
+// The threads the calling thread's regions may use: the pool's size, or less inside a ThreadLimit.
 int get_num_threads();
 // True while the calling thread runs inside a parallel_for body (nested calls run inline).
 bool in_parallel_region();
@@ -43,6 +44,24 @@ class HotScope {
   ~HotScope();
   HotScope(const HotScope&) = delete;
   HotScope& operator=(const HotScope&) = delete;
+};
+
+// Caps the threads the calling thread's parallel regions use at n (at least 1) while the scope
+// lives: get_num_threads() returns at most n there, so every split planned inside is planned for
+// n threads, and n = 1 runs every region on the caller. The pool keeps its size (no resize, no
+// OpenBLAS change: an OpenBLAS call made outside any region is not capped). Nests (the smaller
+// cap wins). A program run uses it per node (runtime/thread_choice.h): a layer whose split does
+// not pay on this machine runs on the caller alone. Kernels whose results do not depend on the
+// thread count (every int8 and fp32 program kernel) give identical outputs under any cap.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int saved_;
 };
 
 // ---- Cost-aware splitting -------------------------------------------------------------------

@@ -50,6 +50,10 @@ struct PoolStats {
 };
 PoolStats pool_stats();
 void reset_pool_stats();
+// Regions of more than one chunk the calling thread has run on the pool (a worker took part or
+// could have), since the thread started: a program compares it before and after a node to learn
+// whether the node splits at all (runtime/thread_choice.h). A thread-local count, free to read.
+int64_t thread_pool_regions();
 }  // namespace detail
 
 }  // namespace finch

@@ -5,12 +5,15 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "framework/checked_math.h"
 #include "framework/cpu_features.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "framework/parallel_internal.h"
 #include "runtime/op_table.h"
+#include "runtime/thread_choice.h"
 #include "runtime/verify.h"
 
 namespace finch::runtime {
@@ -169,6 +172,11 @@ Program::Program(Graph g, const std::string& what, ProgramOptions options) : g_(
   for (int32_t v : g_.outputs) widen[size_t(v)] = true;
   widen_f16_constants(g_, widen);
   fuse_residual_adds(options.fuse);
+  if (options.choose_threads) {
+    std::vector<bool> choosable(g_.nodes.size());
+    for (size_t i = 0; i < choosable.size(); ++i) choosable[i] = kernels_[i] != nullptr;
+    choice_ = std::make_unique<ThreadChoice>(std::move(choosable));
+  }
   last_use_.assign(g_.values.size(), -1);
   for (size_t i = 0; i < g_.nodes.size(); ++i)
     for (int32_t v : g_.nodes[i].inputs)
@@ -229,7 +237,15 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
     if (i == 0) check_batch(x.size(0));  // before any node allocates its batch-sized output
     vals[size_t(g_.inputs[i])] = x.contiguous();
   }
-  const HotScope hot;  // the pool's workers stay awake for the run's small layers (framework/parallel.h)
+  // The per-node thread choice (thread_choice.h), by one application thread at a time.
+  std::unique_lock<std::mutex> choosing;
+  if (choice_ && !keep_all) choosing = std::unique_lock(choice_->mutex(), std::try_to_lock);
+  ThreadChoice* const choice = choosing.owns_lock() ? choice_.get() : nullptr;
+  if (choice) choice->begin_run(get_num_threads(), inputs[0].size(0));
+  // The pool's workers stay awake for the run's small layers (framework/parallel.h), unless every
+  // node that splits runs on this thread alone this time.
+  std::optional<HotScope> hot;
+  if (!choice || choice->any_split()) hot.emplace();
   std::vector<Tensor> in;
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
@@ -238,14 +254,22 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
       in.clear();
       for (int32_t v : n.inputs) in.push_back(v >= 0 ? vals[size_t(v)] : Tensor());
       if (fused) in.push_back(vals[size_t(fused_extra_[i])]);
+      const bool measure = choice && choice->measuring();
+      const int64_t regions = measure ? detail::thread_pool_regions() : 0;
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<Tensor> out;
       try {
+        std::optional<ThreadLimit> alone;
+        if (choice && choice->cap(i) > 0) alone.emplace(choice->cap(i));
         out = kernels_[i] ? kernels_[i]->run(in) : find_op(n.op)->fn(n, in, g_);
       } catch (const Error& e) {
         fail(what_, ": node '", n.name, "' (", n.op, fused ? ", with its fused add" : "", ") failed: ", e.what());
       }
-      if (profiling_) seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (profiling_ || measure) {
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (profiling_) seconds_[i] += s;
+        if (measure) choice->record(i, s, detail::thread_pool_regions() - regions);
+      }
       const std::vector<int32_t>& outs = fused ? g_.nodes[size_t(fused_add_[i])].outputs : n.outputs;
       if (out.size() != outs.size())
         fail(what_, ": node '", n.name, "' (", n.op, ") produced ", out.size(), " outputs, expected ", outs.size());
@@ -260,6 +284,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
         }
   }
   if (profiling_) ++runs_;
+  if (choice) choice->end_run();
   return vals;
 }
 

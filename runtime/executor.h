@@ -24,6 +24,7 @@ struct MemoryPlan {
 MemoryPlan plan_memory(const Graph& g);
 
 class NodeKernel;
+class ThreadChoice;
 
 struct ProgramOptions {
   // true: every node runs on its plain implementation (the scalar reference kernels for the
@@ -46,6 +47,11 @@ struct ProgramOptions {
   // int8 codes are identical either way, fp32 results within float rounding. A sparse conv runs
   // without the fused residual add (its add runs as its own node).
   SparseKernels sparse = SparseKernels::measured;
+  // true: run() learns per node whether splitting it over the pool's threads pays on this
+  // machine, from the program's own runs, and runs it on the calling thread alone where it does
+  // not (runtime/thread_choice.h); false: every node splits as the pool's cost model plans. The
+  // results are identical either way.
+  bool choose_threads = true;
 };
 
 class Program {
@@ -88,6 +94,8 @@ class Program {
   // layer-by-layer comparisons (finch verify).
   std::vector<Tensor> run_all(const std::vector<Tensor>& inputs);
 
+  // The per-node thread choice (ProgramOptions::choose_threads; null when off).
+  const ThreadChoice* thread_choice() const { return choice_.get(); }
   // Per-node wall time summed over run() calls while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }
   const std::vector<double>& node_seconds() const { return seconds_; }
@@ -107,6 +115,7 @@ class Program {
   std::vector<int32_t> fused_add_, fused_extra_;
   std::vector<bool> fused_away_;
   std::vector<double> sparsity_;  // sparse_nodes()
+  std::unique_ptr<ThreadChoice> choice_;
   bool profiling_ = false;
   std::vector<double> seconds_;
   int64_t runs_ = 0;

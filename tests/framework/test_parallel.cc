@@ -10,6 +10,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "framework/parallel_internal.h"
 
 using namespace finch;
 
@@ -297,4 +298,48 @@ TEST(Parallel, HotScopeKeepsRegionsExact) {
   std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin: workers asleep
   region();
   EXPECT_EQ(seen.load(), total);
+}
+
+// ThreadLimit: inside the scope every region of this thread is planned for the cap (1: all on
+// the caller, no pool region), nested scopes keep the smaller cap, other threads are not capped,
+// and the cap ends with the scope.
+TEST(Parallel, ThreadLimitCapsOnlyThisThreadsRegions) {
+  set_num_threads(3);
+  auto pool_regions_of = [](auto&& body) {
+    const int64_t before = detail::thread_pool_regions();
+    body();
+    return detail::thread_pool_regions() - before;
+  };
+  std::atomic<int64_t> seen{0};
+  auto big = [&] {
+    parallel_for(0, 64, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) { seen += e - b; });
+    parallel_for_2d(8, 8, Work::nanoseconds(1e5), [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      seen += (m1 - m0) * (n1 - n0);
+    });
+    parallel_for(0, 64, 1, [&](int64_t b, int64_t e) { seen += e - b; });
+  };
+  // Uncapped these regions go to the pool (unless it is backing off under load: not asserted).
+  ASSERT_GT(plan_chunks(64, Work::nanoseconds(1e5), 3), 1);
+  EXPECT_LE(pool_regions_of(big), 3);
+  {
+    const ThreadLimit alone(1);
+    EXPECT_EQ(get_num_threads(), 1);
+    EXPECT_EQ(pool_regions_of(big), 0) << "capped at 1, every region runs on the caller";
+    {
+      const ThreadLimit two(2);
+      EXPECT_EQ(get_num_threads(), 1) << "nested: the smaller cap wins";
+    }
+    std::thread other([] { EXPECT_EQ(get_num_threads(), 3) << "another thread is not capped"; });
+    other.join();
+  }
+  {
+    const ThreadLimit two(2);
+    EXPECT_EQ(get_num_threads(), 2);
+    EXPECT_EQ(plan_chunks(1000, Work::nanoseconds(1e5), get_num_threads()), plan_chunks(1000, Work::nanoseconds(1e5), 2));
+    const ThreadLimit zero(0);
+    EXPECT_EQ(get_num_threads(), 1) << "a cap below 1 is 1";
+  }
+  EXPECT_EQ(get_num_threads(), 3);
+  EXPECT_EQ(seen.load(), 2 * 3 * 64);
+  set_num_threads(2);
 }
