@@ -64,6 +64,12 @@ void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_giv
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();
   if (g.meta.contains("model")) o.data.model = g.meta["model"].get<std::string>();
   if (g.meta.contains("width")) o.data.width = g.meta["width"].get<double>();  // programs before --width: 1
+  if (g.meta.contains("stem")) {  // programs before --stem: cifar
+    const nlohmann::json& stem = g.meta["stem"];
+    if (!stem.is_string() || (stem != "cifar" && stem != "imagenet"))
+      fail(o.program, ": meta 'stem' should be \"cifar\" or \"imagenet\", found ", stem.dump());
+    o.data.stem = stem.get<std::string>();
+  }
   o.data.augment = false;
   finalize_data_options(o.data);
 }
@@ -120,11 +126,7 @@ int run_compile(ProgramOptions o, bool model_given) {
   o.data.augment = false;
   finalize_data_options(o.data);
   const DataBundle d = load_data(o.data, false);
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
-  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), zoo_options(o.data, d.height));
   load_weights(o.data.checkpoint, *model);
   runtime::Graph g = float_program(*model, first_image(d), program_meta(o.data, d.channels, d.height, d.width, d.classes));
   runtime::Program check(g, o.out);  // validate before writing
@@ -218,11 +220,7 @@ int run_verify(ProgramOptions o) {
   runtime::Program p(std::move(g), o.program, program_options(o));
 
   // The simulated model: the zoo model prepared as the program was, with the checkpoint's state.
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
-  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), zoo_options(o.data, d.height));
   const quant::QuantizedModelState saved = quant::load_quantized_state(checkpoint);
   const nn::StateDict& state = saved.quant;
   // A pruned or factorized model: its smaller layers first (the file's compress_edits).

@@ -180,12 +180,8 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   adopt_model_of(o.data.checkpoint, o.data, o.data.model_given, o.data.width_given);
   check_width(o.data.model, o.data.width);
   const DataBundle d = load_data(o.data, /*need_train=*/o.mode == "static");
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
   const int64_t classes = int64_t(d.classes.size());
-  nn::ModulePtr model = models::create(o.data.model, d.channels, classes, co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, classes, zoo_options(o.data, d.height));
   load_weights(o.data.checkpoint, *model);
   model->eval();
 
