@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--checkpoint", help="trained fp32 weights (model.safetensors of train_cifar)")
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--data", default="/tmp/cifar10-bin")
+    ap.add_argument("--image-size", type=int, default=0,
+                    help="--dataset folder: photo size for finch compile/quantize (default: the checkpoint's, else 32)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "out", "seed004"))
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--limit-test", type=int, default=0, help="accuracy on the first N test images (0: all)")
@@ -133,6 +135,7 @@ def main():
                  "scripts/cifar-folders.sh --test-per-class N instead of --limit-test)")
     os.makedirs(a.out, exist_ok=True)
     data = ["--dataset", a.dataset, "--data", a.data]
+    build_data = data + (["--image-size", str(a.image_size)] if a.image_size else [])  # run/sorter: the program's
     limit = ["--limit-test", str(a.limit_test)] if a.limit_test else []
     rows = []
     for name, what, qargs in VARIANTS:
@@ -143,13 +146,13 @@ def main():
         if not (a.reuse and os.path.exists(prog)):
             if qargs is None:
                 sh([finch, "compile", "--checkpoint", a.checkpoint, "--out", prog, "--threads", str(a.eval_threads)]
-                   + data, log + ".build.log")
+                   + build_data, log + ".build.log")
             else:
                 # finch quantize also evaluates fp32, the simulation and the program; that check is
                 # not the table's number (finch run below is), so it sees only 200 images.
                 sh([finch, "quantize", "--checkpoint", a.checkpoint, "--out", prog, "--report",
                     log + ".quantize.json", "--calib-batches", str(a.calib_batches), "--limit-test", "200",
-                    "--latency-images", "1", "--threads", str(a.eval_threads)] + qargs + data, log + ".build.log")
+                    "--latency-images", "1", "--threads", str(a.eval_threads)] + qargs + build_data, log + ".build.log")
         sorter = None
         if a.sorter:
             sorter_json = log + ".sorter.json"

@@ -49,21 +49,30 @@ std::string required(const train::Metadata& m, const std::string& path, const st
 
 }  // namespace
 
+// A photo folder's image size: only folders are resized (the other datasets have one size).
+static void add_image_size(train::Metadata& m, const DataOptions& o) {
+  if (o.dataset == "folder") m["image_size"] = std::to_string(o.image_size);
+}
+
 train::Metadata checkpoint_tags(const TrainOptions& o) {
-  return {{"model", o.model},
+  train::Metadata m = {{"model", o.model},
           {"width", width_str(o.width)},
           {"stem", o.stem},
           {"dataset", o.dataset},
           {"optimizer", o.optimizer},
           {"finch_version", finch_version()}};
+  add_image_size(m, o);
+  return m;
 }
 
 train::Metadata weight_metadata(const DataOptions& o) {
-  return {{"model", o.model},
-          {"width", width_str(o.width)},
-          {"stem", o.stem},
-          {"dataset", o.dataset},
-          {"finch_version", finch_version()}};
+  train::Metadata m = {{"model", o.model},
+                       {"width", width_str(o.width)},
+                       {"stem", o.stem},
+                       {"dataset", o.dataset},
+                       {"finch_version", finch_version()}};
+  add_image_size(m, o);
+  return m;
 }
 
 void save_weights(const std::string& path, const nn::Module& model, const DataOptions& o) {
@@ -114,6 +123,11 @@ std::string model_name_in(const std::string& path) {
   return it == f.metadata.end() ? "" : it->second;
 }
 
+std::string stem_in(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  return f.metadata.count("stem") ? stem_of(f.metadata, f.source) : "";
+}
+
 double width_in(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   return width_of(f.metadata, f.source);
@@ -143,6 +157,14 @@ void adopt_model_of(const std::string& path, DataOptions& o, bool model_given, b
   if (o.stem_given && f.metadata.count("stem") && stem != o.stem)
     fail(path, " holds a ", o.model, " with the ", stem, " stem but --stem is ", o.stem);
   if (!o.stem_given) o.stem = stem;
+  // The photo size the weights were trained at (folder runs), unless --image-size says otherwise.
+  if (const auto it = f.metadata.find("image_size"); it != f.metadata.end() && !o.image_size_given) {
+    const std::string& s = it->second;
+    if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos || std::stoi(s) < 8 ||
+        std::stoi(s) > 1024)
+      fail(path, ": metadata 'image_size' should be a whole number in [8, 1024], found '", s, "'");
+    o.image_size = std::stoi(s);
+  }
 }
 
 }  // namespace finch::apps

@@ -41,6 +41,10 @@ train::TrainState resume_checkpoint(const TrainOptions& o, nn::Module& model, op
 // The "model" metadata of a weights or checkpoint file ("" when absent).
 std::string model_name_in(const std::string& path);
 
+// The "stem" metadata of a weights or checkpoint file ("" when absent: a foreign file, or one
+// written before --stem).
+std::string stem_in(const std::string& path);
+
 // The "width" metadata of a weights or checkpoint file (1 when absent: written before --width).
 double width_in(const std::string& path);
 

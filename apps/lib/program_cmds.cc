@@ -45,6 +45,11 @@ void add_data_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--mean", o.data.mean, "per-channel normalization mean (default: the program's)")->expected(1, 3);
   app.add_option("--std", o.data.std, "per-channel normalization std (default: the program's)")->expected(1, 3);
   app.add_option("--limit-test", o.data.limit_test, "use only the first N test images");
+  app.add_option("--image-size", o.data.image_size,
+                 "--dataset folder: resize photos to this size (default: the program's input, or the size "
+                 "the checkpoint was trained at, else 32)")
+      ->check(CLI::Range(8, 1024))
+      ->each([&o](const std::string&) { o.data.image_size_given = true; });
   app.add_option("--threads", o.data.threads, "compute threads (0: all cores)");
   app.add_option("--batch-size", o.batch_size, "images per run")->check(CLI::PositiveNumber)->capture_default_str();
 }
@@ -64,6 +69,12 @@ void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_giv
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();
   if (g.meta.contains("model")) o.data.model = g.meta["model"].get<std::string>();
   if (g.meta.contains("width")) o.data.width = g.meta["width"].get<double>();  // programs before --width: 1
+  // A photo folder is resized to the program's input size (a 224×224 program reads 224×224 photos).
+  if (!o.data.image_size_given && g.meta.contains("input") && g.meta["input"].is_array() && g.meta["input"].size() == 3 &&
+      g.meta["input"][1].is_number_integer() && g.meta["input"][1] == g.meta["input"][2]) {
+    const int64_t side = g.meta["input"][1].get<int64_t>();
+    if (side >= 8 && side <= 1024) o.data.image_size = side;
+  }
   if (g.meta.contains("stem")) {  // programs before --stem: cifar
     const nlohmann::json& stem = g.meta["stem"];
     if (!stem.is_string() || (stem != "cifar" && stem != "imagenet"))

@@ -153,8 +153,13 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   const int ranks = dp ? dp->size() : 1;
   const bool root = !dp || dp->rank() == 0;
   if (root) create_out_dir(o.out_dir);
-  if (root && !o.initial_checkpoint.empty())
+  if (root && !o.initial_checkpoint.empty()) {
     std::cerr << "train_cifar: --initial-checkpoint " << o.initial_checkpoint << ": " << train::describe(init) << "\n";
+    // Not an error: ImageNet weights fine-tuned with the CIFAR stem on 32×32 images is a choice.
+    if (const std::string stem = stem_in(o.initial_checkpoint); !stem.empty() && stem != o.stem)
+      std::cerr << "train_cifar: note: " << o.initial_checkpoint << " records the " << stem
+                << " stem; this run builds the " << o.stem << " stem (--stem " << o.stem << ")\n";
+  }
   const std::string out = o.out_dir + "/";
   train::TrainState state;
   if (!o.resume.empty()) state = resume_checkpoint(o, *model, *opt);  // every rank reads it

@@ -164,8 +164,9 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
       ->check(kNonNegative);
   app.add_option("--limit-test", o.limit_test, "use only the first N test images (0, the default: all)")
       ->check(kNonNegative);
-  app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
+  app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size (recorded in the weight files)")
       ->check(CLI::Range(8, 1024))
+      ->each([&o](const std::string&) { o.image_size_given = true; })
       ->capture_default_str();
   app.add_option("--rotation", o.rotation, "with --augment: random rotation in +-DEGREES (photos; default 0: none)")
       ->check(CLI::Range(0.0, 180.0));

@@ -36,6 +36,9 @@ struct DataOptions {
   std::vector<float> mean, std;  // empty: the dataset's standard values
   std::string predictions;   // CSV of per-image predictions
   int64_t image_size = 32;   // --dataset folder: images are resized to this square size
+  // --image-size was on the command line; else a folder-trained weights file's metadata
+  // "image_size" (finch compile/quantize) or a program's input size (finch run/verify) decides.
+  bool image_size_given = false;
   // Photo augmentations (seed 004's recipe), applied after crop and flip when > 0: a random
   // rotation in ±rotation degrees and brightness/contrast factors in [1 − x, 1 + x].
   double rotation = 0;
