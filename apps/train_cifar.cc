@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   }
   o.model_given = app.count("--model") > 0;
   o.width_given = app.count("--width") > 0;
+  o.stem_given = app.count("--stem") > 0;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   // Every error is one line: the sentence of a finch::Error, or a named internal error (exit 2).

@@ -8,6 +8,13 @@ usage (one command; rerun it on any tree after `cmake --build build --target fin
   bench/seed004_table.py --checkpoint out/mnv1-0.5/model.safetensors --data /tmp/cifar10-bin \\
       --out out/seed004 [--at-224] [--limit-test N] [--printed-sign] [--weights 1 1 1]
   bench/seed004_table.py --seed-table     # the seed's printed numbers under both sign conventions
+  bench/seed004_table.py --checkpoint out/sorter224/model.safetensors --dataset folder \
+      --data DIR --out out/seed004-224 --sorter     # accuracy through the sorter (issue 19)
+
+--sorter (a photo folder DIR/test/<class>/*): each program's accuracy is the sorter's, over every
+test photo given as a --list (bench/sorter_check.py: the sorter, `finch run --predictions` and
+`finch_run` on the same files), and the table says on how many photos the sorter's class equals
+`finch run`'s, with the sorter's own latency_ms p50 (decode + resize + normalize + classify).
 
 Variants (TFLite name -> finch command; the table's notes repeat the mapping):
   U0 float32                 finch compile (fp32 program)
@@ -34,6 +41,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import sorter_check  # noqa: E402  (the sorter vs finch run / finch_run on a photo folder's test split)
 
 # name, TFLite variant, how finch builds it (None: finch compile)
 VARIANTS = [
@@ -93,6 +102,8 @@ def main():
     ap.add_argument("--checkpoint", help="trained fp32 weights (model.safetensors of train_cifar)")
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--data", default="/tmp/cifar10-bin")
+    ap.add_argument("--image-size", type=int, default=0,
+                    help="--dataset folder: photo size for finch compile/quantize (default: the checkpoint's, else 32)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "out", "seed004"))
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--limit-test", type=int, default=0, help="accuracy on the first N test images (0: all)")
@@ -108,6 +119,9 @@ def main():
     ap.add_argument("--reuse", action="store_true", help="keep programs and accuracies already in --out")
     ap.add_argument("--at-224", action="store_true", help="also time the architecture at 3x224x224 (untrained)")
     ap.add_argument("--seed-table", action="store_true", help="only recompute the seed's printed table")
+    ap.add_argument("--sorter", action="store_true",
+                    help="accuracy through the sorter on DATA/test (needs --dataset folder; bench/sorter_check.py)")
+    ap.add_argument("--sorter-threads", default="1", help="threads of the sorter, finch run and finch_run in --sorter")
     a = ap.parse_args()
     if a.seed_table:
         return seed_table(a)
@@ -116,8 +130,12 @@ def main():
     finch = os.path.join(a.build, "bin", "finch")
     if not os.path.exists(finch):
         sys.exit(f"seed004_table.py: {finch} not found; build it with cmake --build build --target finch")
+    if a.sorter and (a.dataset != "folder" or a.limit_test):
+        ap.error("--sorter needs --dataset folder and all of DATA/test (make a smaller test folder with "
+                 "scripts/cifar-folders.sh --test-per-class N instead of --limit-test)")
     os.makedirs(a.out, exist_ok=True)
     data = ["--dataset", a.dataset, "--data", a.data]
+    build_data = data + (["--image-size", str(a.image_size)] if a.image_size else [])  # run/sorter: the program's
     limit = ["--limit-test", str(a.limit_test)] if a.limit_test else []
     rows = []
     for name, what, qargs in VARIANTS:
@@ -128,22 +146,31 @@ def main():
         if not (a.reuse and os.path.exists(prog)):
             if qargs is None:
                 sh([finch, "compile", "--checkpoint", a.checkpoint, "--out", prog, "--threads", str(a.eval_threads)]
-                   + data, log + ".build.log")
+                   + build_data, log + ".build.log")
             else:
                 # finch quantize also evaluates fp32, the simulation and the program; that check is
                 # not the table's number (finch run below is), so it sees only 200 images.
                 sh([finch, "quantize", "--checkpoint", a.checkpoint, "--out", prog, "--report",
                     log + ".quantize.json", "--calib-batches", str(a.calib_batches), "--limit-test", "200",
-                    "--latency-images", "1", "--threads", str(a.eval_threads)] + qargs + data, log + ".build.log")
-        if not (a.reuse and os.path.exists(run_json)):
-            sh([finch, "run", prog, "--json", run_json, "--latency-images", "1", "--threads", str(a.eval_threads)]
-               + data + limit, log + ".run.log")
-        r = json.load(open(run_json))
+                    "--latency-images", "1", "--threads", str(a.eval_threads)] + qargs + build_data, log + ".build.log")
+        sorter = None
+        if a.sorter:
+            sorter_json = log + ".sorter.json"
+            if not (a.reuse and os.path.exists(sorter_json)):
+                s = sorter_check.check(prog, a.data, os.path.join(a.build, "bin"), a.sorter_threads)
+                json.dump(s, open(sorter_json, "w"), indent=1)
+            sorter = json.load(open(sorter_json))
+            r = {"accuracy": sorter["accuracy"], "images": sorter["images"]}
+        else:
+            if not (a.reuse and os.path.exists(run_json)):
+                sh([finch, "run", prog, "--json", run_json, "--latency-images", "1", "--threads", str(a.eval_threads)]
+                   + data + limit, log + ".run.log")
+            r = json.load(open(run_json))
         b = bench(finch, prog, a, log + ".bench.json", log + ".bench.log")
         rows.append({"variant": name, "what": what, "accuracy": r["accuracy"], "images": r["images"],
                      "ms": b["latency_ms_median"], "p10_ms": b["latency_ms_p10"], "p90_ms": b["latency_ms_p90"],
                      "iters": b["iters"], "size_bytes": os.path.getsize(prog),
-                     "kind": b.get("precision", b.get("kind", ""))})
+                     "kind": b.get("precision", b.get("kind", "")), "sorter": sorter})
     base = (rows[0]["size_bytes"], rows[0]["ms"], rows[0]["accuracy"])
     for r in rows:
         r["dS"], r["dT"], r["dA"] = deltas(r["size_bytes"], r["ms"], r["accuracy"], base)
@@ -177,6 +204,18 @@ def main():
         lines.append(f"| {r['variant']} {r['what']} | {r['kind']} | {100 * r['accuracy']:.2f} | {r['ms']:.3f} "
                      f"({r['p10_ms']:.3f}–{r['p90_ms']:.3f}) | {r['size_bytes'] / 1024:.0f} | {r['dS']:+.3f} | "
                      f"{r['dT']:+.3f} | {r['dA']:+.4f} | {r['L']:+.3f}{mark} |")
+    if a.sorter:
+        lines += ["", f"Through the sorter (`sorter --list` over the {rows[0]['images']} test photos, --copy, "
+                  f"{a.sorter_threads} thread(s)): the accuracy above is the sorter's; its decisions against "
+                  "`finch run --predictions` and `finch_run` on the same files, and its latency_ms (decode + "
+                  "resize + normalize + classify, per photo):", "",
+                  "| variant | sorter = finch run | sorter = finch_run | latency_ms p50 | p90 | load average |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            s = r["sorter"]
+            lines.append(f"| {r['variant']} | {s['same_as_finch_run']}/{s['images']} | "
+                         f"{s['same_as_finch_run_tool']}/{s['images']} | {s['latency_ms_p50']:.2f} | "
+                         f"{s['latency_ms_p90']:.2f} | {s['load'][0]:.1f} |")
     lines += ["", "Notes: U1 = `finch quantize --qconfig int8-weights-only` (int8 weights per output channel, "
               "float activations; TFLite's dynamic range used per-tensor weights and quantized activations on the "
               "fly). finch's `--mode dynamic` quantizes Linear layers only (here just the classifier), so it is not "

@@ -13,7 +13,7 @@
 namespace finch::train {
 namespace {
 
-constexpr const char* kFormat = "finch-train-checkpoint";
+constexpr const char* kFormat = kCheckpointFormat;
 
 std::string meta(const SafetensorsFile& f, const std::string& key) {
   auto it = f.metadata.find(key);

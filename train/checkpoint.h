@@ -18,6 +18,9 @@ namespace finch::train {
 
 using Metadata = std::map<std::string, std::string>;
 
+// The "format" metadata of a checkpoint (tensors "model.<name>", "optimizer.…", "rng.default").
+inline constexpr const char* kCheckpointFormat = "finch-train-checkpoint";
+
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
                      const TrainState& state, const Metadata& tags);
 

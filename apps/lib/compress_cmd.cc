@@ -129,7 +129,7 @@ std::string run_step(const DistillStep& s, const StepEnv& e) {
   train::Distiller distiller(*student, *teacher, s.temperature, s.alpha);
   const train::EvalResult after = compress_fine_tune(t, d, *student, s.epochs, t.seed + 3, "distillation",
                                                      distiller.loss(), {&keep});
-  train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
+  train::Metadata meta = weight_metadata(t);
   if (const std::string edits = edits_in(e.input); !edits.empty()) meta[compress::kEditsKey] = edits;
   if (masked) meta[kMasksKey] = "zeros";
   nlohmann::json summary = {{"distill", {{"temperature", s.temperature}, {"alpha", s.alpha}, {"teacher", e.teacher}}},

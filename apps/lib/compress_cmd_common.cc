@@ -77,11 +77,7 @@ void prepare_compress_options(TrainOptions& t, bool lr_given) {
 }
 
 nn::ModulePtr load_trained_model(const TrainOptions& t, const DataBundle& d) {
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = t.width;
-  nn::ModulePtr model = models::create(t.model, d.channels, int64_t(d.classes.size()), co);
+  nn::ModulePtr model = models::create(t.model, d.channels, int64_t(d.classes.size()), zoo_options(t, d.height));
   load_weights(t.checkpoint, *model);  // the file's compress_edits first (a pruned or factorized model)
   return model;
 }

@@ -101,7 +101,7 @@ int run_lowrank(LowRankCmdOptions o, const std::string& command_line) {
     // fit's last evaluation
     after = compress_fine_tune(t, d, *model, o.fine_tune_epochs, t.seed + 1, "low-rank fine-tune", loss);
   }
-  train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
+  train::Metadata meta = weight_metadata(t);
   std::string edits = edits_in(t.checkpoint);
   for (const auto& e : r.edits) edits = compress::append_edit(edits, e);
   meta[compress::kEditsKey] = edits;

@@ -16,7 +16,7 @@ namespace finch::apps {
 
 nlohmann::json program_meta(const DataOptions& o, int64_t channels, int64_t height, int64_t width,
                             const std::vector<std::string>& classes) {
-  return {{"model", o.model}, {"width", o.width}, {"dataset", o.dataset}, {"mean", o.mean}, {"std", o.std},
+  return {{"model", o.model}, {"width", o.width}, {"stem", o.stem}, {"dataset", o.dataset}, {"mean", o.mean}, {"std", o.std},
           {"classes", classes}, {"input", {channels, height, width}}, {"finch_version", finch_version()}};
 }
 

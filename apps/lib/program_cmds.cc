@@ -45,6 +45,11 @@ void add_data_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("--mean", o.data.mean, "per-channel normalization mean (default: the program's)")->expected(1, 3);
   app.add_option("--std", o.data.std, "per-channel normalization std (default: the program's)")->expected(1, 3);
   app.add_option("--limit-test", o.data.limit_test, "use only the first N test images");
+  app.add_option("--image-size", o.data.image_size,
+                 "--dataset folder: resize photos to this size (default: the program's input, or the size "
+                 "the checkpoint was trained at, else 32)")
+      ->check(CLI::Range(8, 1024))
+      ->each([&o](const std::string&) { o.data.image_size_given = true; });
   app.add_option("--threads", o.data.threads, "compute threads (0: all cores)");
   app.add_option("--batch-size", o.batch_size, "images per run")->check(CLI::PositiveNumber)->capture_default_str();
 }
@@ -64,6 +69,18 @@ void data_from_meta(ProgramOptions& o, const runtime::Graph& g, bool dataset_giv
   if (o.data.std.empty() && g.meta.contains("std")) o.data.std = g.meta["std"].get<std::vector<float>>();
   if (g.meta.contains("model")) o.data.model = g.meta["model"].get<std::string>();
   if (g.meta.contains("width")) o.data.width = g.meta["width"].get<double>();  // programs before --width: 1
+  // A photo folder is resized to the program's input size (a 224×224 program reads 224×224 photos).
+  if (!o.data.image_size_given && g.meta.contains("input") && g.meta["input"].is_array() && g.meta["input"].size() == 3 &&
+      g.meta["input"][1].is_number_integer() && g.meta["input"][1] == g.meta["input"][2]) {
+    const int64_t side = g.meta["input"][1].get<int64_t>();
+    if (side >= 8 && side <= 1024) o.data.image_size = side;
+  }
+  if (g.meta.contains("stem")) {  // programs before --stem: cifar
+    const nlohmann::json& stem = g.meta["stem"];
+    if (!stem.is_string() || (stem != "cifar" && stem != "imagenet"))
+      fail(o.program, ": meta 'stem' should be \"cifar\" or \"imagenet\", found ", stem.dump());
+    o.data.stem = stem.get<std::string>();
+  }
   o.data.augment = false;
   finalize_data_options(o.data);
 }
@@ -120,11 +137,7 @@ int run_compile(ProgramOptions o, bool model_given) {
   o.data.augment = false;
   finalize_data_options(o.data);
   const DataBundle d = load_data(o.data, false);
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
-  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), zoo_options(o.data, d.height));
   load_weights(o.data.checkpoint, *model);
   runtime::Graph g = float_program(*model, first_image(d), program_meta(o.data, d.channels, d.height, d.width, d.classes));
   runtime::Program check(g, o.out);  // validate before writing
@@ -218,11 +231,7 @@ int run_verify(ProgramOptions o) {
   runtime::Program p(std::move(g), o.program, program_options(o));
 
   // The simulated model: the zoo model prepared as the program was, with the checkpoint's state.
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
-  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, int64_t(d.classes.size()), zoo_options(o.data, d.height));
   const quant::QuantizedModelState saved = quant::load_quantized_state(checkpoint);
   const nn::StateDict& state = saved.quant;
   // A pruned or factorized model: its smaller layers first (the file's compress_edits).

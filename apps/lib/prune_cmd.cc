@@ -282,7 +282,7 @@ int run_prune(PruneOptions o, const std::string& command_line) {
               << " Conv/Linear weights (the programs still run dense kernels: docs/pruning.md)\n";
   }
   const train::EvalResult after = test(c);
-  train::Metadata meta = weight_metadata(t.model, t.dataset, t.width);
+  train::Metadata meta = weight_metadata(t);
   if (!edits.empty()) meta[compress::kEditsKey] = edits;
   if (!o.structured || pruned_weights_in(t.checkpoint)) meta[kMasksKey] = "zeros";
   s["bn_batches"] = o.bn_batches;

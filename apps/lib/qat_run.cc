@@ -148,7 +148,7 @@ int run_qat(const TrainOptions& base, const std::string& command_line, bool quie
   // anything else reading this file) rebuilds the smaller layers before loading; likewise the
   // marker that its zeros are masks.
   std::map<std::string, std::string> qat_meta = {
-      {"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}};
+      {"model", o.model}, {"width", nlohmann::json(o.width).dump()}, {"stem", o.stem}, {"dataset", o.dataset}, {"qconfig", po.qconfig.str()}};
   if (const std::string edits = edits_in(o.checkpoint); !edits.empty()) qat_meta[compress::kEditsKey] = edits;
   if (!masks.entries.empty()) qat_meta[kMasksKey] = "zeros";
   quant::save_quantized_model(out + "qat_model.safetensors", *q, qat_meta);

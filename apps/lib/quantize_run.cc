@@ -154,6 +154,10 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
   app.add_option("--predictions", o.data.predictions, "CSV of the quantized model's per-image predictions");
   app.add_option("--limit-test", o.data.limit_test, "use only the first N test images (0, the default: all)")
       ->check(non_negative_number());
+  app.add_option("--image-size", o.data.image_size,
+                 "--dataset folder: resize photos to this size (default: the size the checkpoint was trained at, else 32)")
+      ->check(CLI::Range(8, 1024))
+      ->each([&o](const std::string&) { o.data.image_size_given = true; });
   app.add_option("--limit-train", o.data.limit_train, "calibrate from the first N training images only (0, the default: all)")
       ->check(non_negative_number());
   app.add_option("--threads", o.data.threads, "compute threads (0: all cores)")
@@ -180,12 +184,8 @@ int run_quantize(const QuantizeOptions& opt, const std::string& command_line) {
   adopt_model_of(o.data.checkpoint, o.data, o.data.model_given, o.data.width_given);
   check_width(o.data.model, o.data.width);
   const DataBundle d = load_data(o.data, /*need_train=*/o.mode == "static");
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.data.width;
   const int64_t classes = int64_t(d.classes.size());
-  nn::ModulePtr model = models::create(o.data.model, d.channels, classes, co);
+  nn::ModulePtr model = models::create(o.data.model, d.channels, classes, zoo_options(o.data, d.height));
   load_weights(o.data.checkpoint, *model);
   model->eval();
 

@@ -22,6 +22,7 @@
 #include "train/callbacks.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/initial_weights.h"
 #include "train/report.h"
 
 namespace finch::apps {
@@ -64,12 +65,7 @@ int64_t file_size_or_zero(const std::string& path) {
 }
 
 nn::ModulePtr make_model(const TrainOptions& o, const DataBundle& d, Generator* gen) {
-  models::CreateOptions co;
-  co.cifar = true;
-  co.input_size = d.height;
-  co.width_mult = o.width;
-  co.gen = gen;
-  return models::create(o.model, d.channels, int64_t(d.classes.size()), co);
+  return models::create(o.model, d.channels, int64_t(d.classes.size()), zoo_options(o, d.height, gen));
 }
 
 int eval_only(const TrainOptions& o, const std::string& command_line) {
@@ -146,6 +142,9 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   manual_seed(o.seed * 2654435761u + 1);
   Generator gen(o.seed);
   nn::ModulePtr model = make_model(o, d, &gen);
+  // Pretrained weights go in before the optimizer and the data-parallel broadcast see the model.
+  train::InitialWeightsReport init;
+  if (!o.initial_checkpoint.empty()) init = train::load_initial_weights(o.initial_checkpoint, *model, o.reinit_head);
   std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(o), *model);
 
   // Under mpirun -np N: every rank trains on its shard; rank 0 alone writes files.
@@ -154,6 +153,13 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   const int ranks = dp ? dp->size() : 1;
   const bool root = !dp || dp->rank() == 0;
   if (root) create_out_dir(o.out_dir);
+  if (root && !o.initial_checkpoint.empty()) {
+    std::cerr << "train_cifar: --initial-checkpoint " << o.initial_checkpoint << ": " << train::describe(init) << "\n";
+    // Not an error: ImageNet weights fine-tuned with the CIFAR stem on 32×32 images is a choice.
+    if (const std::string stem = stem_in(o.initial_checkpoint); !stem.empty() && stem != o.stem)
+      std::cerr << "train_cifar: note: " << o.initial_checkpoint << " records the " << stem
+                << " stem; this run builds the " << o.stem << " stem (--stem " << o.stem << ")\n";
+  }
   const std::string out = o.out_dir + "/";
   train::TrainState state;
   if (!o.resume.empty()) state = resume_checkpoint(o, *model, *opt);  // every rank reads it
@@ -181,7 +187,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
             << "\n";
 
   const train::ScheduleConfig schedule = schedule_config(o);
-  train::CheckpointCallback checkpoints(o.out_dir, checkpoint_tags(o), weight_metadata(o.model, o.dataset, o.width));
+  train::CheckpointCallback checkpoints(o.out_dir, checkpoint_tags(o), weight_metadata(o));
   train::MetricsCsvCallback metrics(out + "metrics.csv");
   train::EpochLogCallback log;
   train::LoopConfig lc = loop_config(o, quiet || !root);
@@ -196,7 +202,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   const train::EvalResult r = last.count > 0 && o.predictions.empty()
                                   ? last
                                   : train::evaluate(*model, d.test, 256, num_classes, !o.predictions.empty(), o.workers);
-  save_weights(out + "model.safetensors", *model, o.model, o.dataset, o.width);
+  save_weights(out + "model.safetensors", *model, o);
   if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, r);
   nlohmann::json s = base_summary(o, *model, d, r, command_line);
   s["best_test_accuracy"] = std::max(state.best_test_accuracy, r.accuracy);
@@ -208,6 +214,10 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   s["distributed"] = distributed_summary(dp.get(), o.batch_size, o.lr, state.history, first_row);
   s["distributed"]["bucket_mb"] = o.bucket_mb;
   s["wall_seconds"] = train::round_significant(seconds_since(t0));
+  s["stem"] = o.stem;
+  if (!o.initial_checkpoint.empty())
+    s["initial_checkpoint"] = {{"file", o.initial_checkpoint}, {"loaded", init.loaded.size()},
+                               {"head_reinitialized", init.head_kept}, {"unused", init.unused.size()}};
   s["hyperparameters"] = {{"batch_size", o.batch_size},   {"lr", o.lr},
                           {"optimizer", o.optimizer},     {"momentum", o.momentum},
                           {"weight_decay", o.weight_decay}, {"schedule", o.schedule},

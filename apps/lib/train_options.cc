@@ -93,6 +93,12 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
                  "width multiplier alpha of mobilenet_v1/mobilenetv2 (0.5: half the channels in every "
                  "layer); recorded in the weight files so finch quantize/compile rebuild the same network")
       ->capture_default_str();
+  app.add_option("--stem", o.stem,
+                 "cifar: stride-1 stem (and ResNet-18/34/50 with a 3x3 conv1, no max pool) for 32x32 images; "
+                 "imagenet: torchvision's networks as published (224x224 photos, torchvision weights); "
+                 "recorded in the weight files")
+      ->check(CLI::IsMember({"cifar", "imagenet"}))
+      ->capture_default_str();
   app.add_option("--dataset", o.dataset,
                  "cifar10 (data_batch_*.bin), cifar100 (train.bin/test.bin), fashion-mnist (IDX "
                  "files), folder (DIR/train/<class>/* and DIR/test/<class>/*, or DIR/<class>/* split 80/20 per class)")
@@ -141,6 +147,13 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--seed", o.seed, "seed for initialization, shuffling and augmentation")->capture_default_str();
   app.add_option("--out", o.out_dir, "output folder")->capture_default_str();
   app.add_option("--resume", o.resume, "continue training from this checkpoint.safetensors");
+  app.add_option("--initial-checkpoint", o.initial_checkpoint,
+                 "start from these weights (safetensors with PyTorch names: a finch weights file or "
+                 "a torchvision state_dict converted by scripts/torch-to-safetensors.py); every tensor "
+                 "whose name and shape match is loaded, a classifier of another class count is "
+                 "re-initialized (docs/sorter.md)");
+  app.add_flag("--reinit-head", o.reinit_head,
+               "with --initial-checkpoint: re-initialize the classifier even when its shape matches");
   app.add_flag("--eval-only", o.eval_only, "only evaluate --checkpoint on the test set");
   app.add_option("--checkpoint", o.checkpoint,
                  "weights to evaluate (model.safetensors, best.safetensors or checkpoint.safetensors)");
@@ -151,8 +164,9 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
       ->check(kNonNegative);
   app.add_option("--limit-test", o.limit_test, "use only the first N test images (0, the default: all)")
       ->check(kNonNegative);
-  app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size")
+  app.add_option("--image-size", o.image_size, "--dataset folder: resize images to this size (recorded in the weight files)")
       ->check(CLI::Range(8, 1024))
+      ->each([&o](const std::string&) { o.image_size_given = true; })
       ->capture_default_str();
   app.add_option("--rotation", o.rotation, "with --augment: random rotation in +-DEGREES (photos; default 0: none)")
       ->check(CLI::Range(0.0, 180.0));
@@ -222,6 +236,11 @@ void finalize_options(TrainOptions& o) {
   }
   if (!o.qat && !o.export_program.empty()) fail("--export is used with --qat (finch compile writes fp32 programs)");
   if (o.eval_only && !o.resume.empty()) fail("--eval-only and --resume cannot be combined");
+  if (!o.initial_checkpoint.empty() && (!o.resume.empty() || o.eval_only || (o.qat && !o.checkpoint.empty())))
+    fail("--initial-checkpoint starts a new training run; it cannot be combined with ",
+         !o.resume.empty() ? "--resume (the checkpoint already holds the weights)"
+                           : o.eval_only ? "--eval-only (evaluate with --checkpoint)" : "--qat --checkpoint");
+  if (o.reinit_head && o.initial_checkpoint.empty()) fail("--reinit-head needs --initial-checkpoint FILE");
   // A default warm-up of a whole epoch swallowed a 1-epoch run (0.65 accuracy against 0.70
   // without): it takes at most a fifth of the run.
   if (o.warmup_epochs < 0) o.warmup_epochs = std::min(1.0, 0.2 * double(o.epochs));

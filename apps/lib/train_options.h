@@ -21,6 +21,12 @@ struct DataOptions {
   // files and checkpoints record it as metadata "width", so later commands rebuild the network.
   double width = 1.0;
   bool width_given = false;  // --width was on the command line (else a checkpoint's is used)
+  // The zoo's stem: "cifar" (stride-1 stem, ResNet-18/34/50 with a 3×3 conv1 and no max pool:
+  // for 32×32 images, train_cifar's default) or "imagenet" (torchvision's networks as published:
+  // for 224×224 photos and for starting from torchvision's weights). Weight files record it as
+  // metadata "stem" (absent: cifar), so finch compile/quantize rebuild the same network.
+  std::string stem = "cifar";
+  bool stem_given = false;   // --stem was on the command line (else a checkpoint's is used)
   std::string dataset = "fashion-mnist";
   std::string data_dir;
   bool augment = true;
@@ -30,6 +36,9 @@ struct DataOptions {
   std::vector<float> mean, std;  // empty: the dataset's standard values
   std::string predictions;   // CSV of per-image predictions
   int64_t image_size = 32;   // --dataset folder: images are resized to this square size
+  // --image-size was on the command line; else a folder-trained weights file's metadata
+  // "image_size" (finch compile/quantize) or a program's input size (finch run/verify) decides.
+  bool image_size_given = false;
   // Photo augmentations (seed 004's recipe), applied after crop and flip when > 0: a random
   // rotation in ±rotation degrees and brightness/contrast factors in [1 − x, 1 + x].
   double rotation = 0;
@@ -52,6 +61,10 @@ struct TrainOptions : DataOptions {
   uint64_t seed = 0;
   std::string out_dir = "out/train_cifar";
   std::string resume;        // checkpoint to continue from
+  // --initial-checkpoint (timm's name): weights to start from, loaded by name and shape
+  // (train/initial_weights.h); --reinit-head keeps the classifier's fresh initialization.
+  std::string initial_checkpoint;
+  bool reinit_head = false;
   bool eval_only = false;
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
   // Data-parallel runs (mpirun -np N, apps/lib/distributed.h): gradient bucket size in MiB.

@@ -92,7 +92,8 @@ TEST_F(FinchBench, ProgramFromACheckpoint) {
   co.gen = &gen;
   const nn::ModulePtr m = models::create("lenet5", 1, 10, co);
   const std::string weights = dir_ / "model.safetensors";
-  apps::save_weights(weights, *m, "lenet5", "fashion-mnist");
+  apps::DataOptions meta;  // model lenet5, dataset fashion-mnist, width 1, stem cifar
+  apps::save_weights(weights, *m, meta);
   const std::string prog = make("ckpt", "--checkpoint " + weights + " --precision fp32");
   const runtime::Graph g = runtime::read_program(prog);
   EXPECT_EQ(g.meta["model"], "lenet5");
