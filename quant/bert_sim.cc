@@ -24,6 +24,7 @@
 #include "kernels/reference.h"
 #include "ops/elementwise.h"
 #include "quant/fake_quant.h"
+#include "quant/matrix_qparams.h"
 #include "quant/integer_sim.h"
 
 namespace finch::quant {
@@ -42,15 +43,6 @@ constexpr const char* kWhat = "simulated static int8 BERT";
 Tensor det(const Tensor& t) { return t.defined() ? t.detach() : Tensor(); }
 
 std::vector<float> values(const Tensor& t) { return t.detach().contiguous().to_vector<float>(); }
-
-// A per-row int8 matrix's parameters (symmetric narrow, as quantize_matrix makes them).
-QParams row_params(const qk::QMatrix& m) {
-  QParams p;
-  p.scale = m.s_w;
-  p.zero_point.assign(m.s_w.size(), 0);
-  p.axis = 0, p.qmin = -127, p.qmax = 127;
-  return p;
-}
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "ops/elementwise.h"
 #include "ops/rnn_seq.h"
 #include "quant/fake_quant.h"
+#include "quant/matrix_qparams.h"
 
 namespace finch::quant {
 
@@ -37,15 +38,6 @@ QParams act_params(const qk::QAct& a) {
   QParams p;
   p.scale = {a.s};
   p.zero_point = {a.z};
-  return p;
-}
-
-// A gate matrix's per-row symmetric narrow parameters (as qlstm_calibrate quantizes it).
-QParams row_params(const qk::QMatrix& m) {
-  QParams p;
-  p.scale = m.s_w;
-  p.zero_point.assign(m.s_w.size(), 0);
-  p.axis = 0, p.qmin = -127, p.qmax = 127;
   return p;
 }
 

@@ -64,28 +64,6 @@ double batch1_latency_ms(const train::BatchForward& f, const SequenceData& d, in
   return ms[ms.size() / 2];
 }
 
-// The test metrics as train_series's summary.json names them.
-nlohmann::json metrics_json(const SequenceData& d, const train::EvalResult& r) {
-  nlohmann::json s = {{"test_samples", r.count}, {"task", d.regression ? "regression" : "classification"}};
-  if (d.regression) {
-    s["test_mse"] = r.mse, s["test_mae"] = r.mae, s["test_rmse"] = r.rmse;
-    s["test_mse_original"] = finite_or_null(r.mse_original);
-    s["test_rmse_original"] = finite_or_null(r.rmse_original);
-    return s;
-  }
-  const train::ClassificationScores cs = train::classification_scores(r.confusion);
-  s["test_accuracy"] = finite_or_null(r.accuracy);
-  s["classes"] = d.classes;
-  s["balanced_accuracy"] = finite_or_null(cs.balanced_accuracy);
-  s["macro_precision"] = finite_or_null(cs.macro_precision);
-  s["macro_recall"] = finite_or_null(cs.macro_recall);
-  s["macro_f1"] = finite_or_null(cs.macro_f1);
-  s["cohen_kappa"] = finite_or_null(cs.cohen_kappa);
-  s["per_class_accuracy"] = finite_or_null(r.per_class_accuracy());
-  s["confusion_matrix"] = r.confusion;
-  return s;
-}
-
 }  // namespace
 
 int image_flags_given(const CLI::App& app) {
@@ -168,7 +146,7 @@ int run_sequence_run(const ProgramOptions& o, SeriesOptions s, bool image_flags)
   if (ec.keep_logits) train::write_predictions_csv(o.data.predictions, r);
   p.set_profiling(o.profile);
   const double lat = batch1_latency_ms(fwd, d, o.latency_images, T);
-  nlohmann::json rep = metrics_json(d, r);
+  nlohmann::json rep = test_metrics_json(d, r);
   const std::string precision = p.graph().meta.value("precision", "");
   if (d.regression)
     std::printf("%s: MSE %.5g RMSE %.5g MAE %.5g on %lld samples (%s)", o.program.c_str(), r.mse, r.rmse, r.mae,

@@ -113,15 +113,10 @@ double samples_per_second(const nlohmann::json& history) {
   return seconds > 0 ? train::round_significant(samples / seconds) : 0.0;
 }
 
-// The summary.json keys that training and --eval-only share: the model, the data and the
-// test metrics (classification scores or regression errors).
-nlohmann::json evaluation_summary(const SequenceData& d, const models::SeriesSpec& spec,
-                                  const nn::Module& model, const train::EvalResult& r) {
-  nlohmann::json s = {{"model", spec.name},
-                      {"dataset", d.name},
-                      {"task", d.regression ? "regression" : "classification"},
-                      {"parameters", model.num_parameters()},
-                      {"architecture", spec.to_metadata()},
+}  // namespace
+
+nlohmann::json test_metrics_json(const SequenceData& d, const train::EvalResult& r) {
+  nlohmann::json s = {{"task", d.regression ? "regression" : "classification"},
                       {"test_samples", r.count},
                       {"test_loss", finite_or_null(r.loss)},
                       {"test_accuracy", finite_or_null(r.accuracy)}};
@@ -145,6 +140,20 @@ nlohmann::json evaluation_summary(const SequenceData& d, const models::SeriesSpe
     s["per_class_f1"] = finite_or_null(cs.f1);
     s["confusion_matrix"] = r.confusion;
   }
+  return s;
+}
+
+namespace {
+
+// The summary.json keys that training and --eval-only share: the model, the data and the
+// test metrics (classification scores or regression errors).
+nlohmann::json evaluation_summary(const SequenceData& d, const models::SeriesSpec& spec,
+                                  const nn::Module& model, const train::EvalResult& r) {
+  nlohmann::json s = {{"model", spec.name},
+                      {"dataset", d.name},
+                      {"parameters", model.num_parameters()},
+                      {"architecture", spec.to_metadata()}};
+  s.update(test_metrics_json(d, r));
   nlohmann::json data_meta = nlohmann::json::object();
   for (const auto& [k, v] : d.metadata) data_meta[k] = v;
   s["data"] = data_meta;

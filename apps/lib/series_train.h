@@ -13,12 +13,16 @@
 #include "apps/lib/series_options.h"
 #include "framework/safetensors.h"
 #include "models/series_spec.h"
+#include "train/evaluate.h"
 
 namespace finch::apps {
 
 // A metric for summary.json: the number, or null where it is NaN or infinite (JSON has neither).
 nlohmann::json finite_or_null(double v);
 nlohmann::json finite_or_null(const std::vector<double>& v);
+// The test metrics as summary.json names them: test_samples, test_loss, test_accuracy, then the
+// regression errors or the classification scores (train_series, --eval-only and finch run).
+nlohmann::json test_metrics_json(const SequenceData& d, const train::EvalResult& r);
 
 // The spec of o.model for data `d` (channels, classes, length, vocabulary, horizon from the
 // data; sizes from the options), resolved; a model that cannot take this data is one
