@@ -15,8 +15,12 @@ struct TempDir {
 
   explicit TempDir(const std::string& name = "tmp") {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = std::filesystem::temp_directory_path() /
-           ("finch_" + name + "_" + std::to_string(::getpid()) + "_" + (info ? info->name() : "none"));
+    // A parameterized test's name has a '/' ("Case/3"): kept, it would make a nested folder whose
+    // parent outlives the test, so every '/' becomes '_'.
+    std::string test = info ? info->name() : "none";
+    for (char& c : test)
+      if (c == '/') c = '_';
+    path = std::filesystem::temp_directory_path() / ("finch_" + name + "_" + std::to_string(::getpid()) + "_" + test);
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }
