@@ -165,6 +165,12 @@ void check_resume_tags(const std::string& path, const train::Metadata& want) {
 
 }  // namespace
 
+int64_t bert_total_steps(const BertTrainOptions& o, int64_t train_size, int64_t ranks) {
+  if (o.steps > 0) return o.steps;
+  const double per_step = double(o.batch_size * ranks * o.accum);
+  return std::max<int64_t>(1, int64_t(std::ceil(o.epochs * double(train_size) / per_step)));
+}
+
 BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) {
   if (t.train_size < 1) fail(t.program, ": there are no training samples");
   BertTrainResult r;
@@ -174,8 +180,7 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
   const bool root = rank == 0;
   const int64_t micro_batch = o.batch_size * ranks;
   const int64_t per_step = micro_batch * o.accum;
-  r.total_steps = o.steps > 0 ? o.steps
-                              : std::max<int64_t>(1, int64_t(std::ceil(o.epochs * double(t.train_size) / double(per_step))));
+  r.total_steps = bert_total_steps(o, t.train_size, ranks);
   r.warmup_steps = int64_t(std::ceil(o.warmup_ratio * double(r.total_steps)));
   const int64_t intervals = (r.total_steps + o.log_every - 1) / o.log_every;
 

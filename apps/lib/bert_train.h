@@ -113,6 +113,9 @@ struct BertTrainResult {
 // o.out_dir after each interval (rank 0 of a data-parallel run). Problems are finch::Error
 // sentences. A checkpoint's batch tag is the micro-batch of all processes (N·B), so a run resumes
 // with any process count at the same effective batch.
+// The optimizer steps a run takes: --steps, or --epochs over `train_size` samples in steps of
+// batch × ranks × accum samples (at least 1).
+int64_t bert_total_steps(const BertTrainOptions& o, int64_t train_size, int64_t ranks);
 BertTrainResult run_bert_training(const BertTask& task, const BertTrainOptions& o);
 
 // The training part of summary.json: steps, throughput (sequences/s), the last interval's

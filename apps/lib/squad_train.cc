@@ -265,12 +265,10 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   task.model = &model;
   task.dropout_gen = model.bert->dropout_gen.get();
   task.train_size = int64_t(train_w.size());
-  const int64_t observer_steps =
-      o.qat_observer_steps >= 0
-          ? o.qat_observer_steps
-          : (o.train.steps > 0 ? o.train.steps
-                               : int64_t(std::ceil(o.train.epochs * double(train_w.size()) /
-                                                   double(o.train.batch_size * o.train.accum))) + 1) / 2;
+  // --qat runs in one process (refused under mpirun above), so its steps are one process's.
+  const int64_t observer_steps = o.qat_observer_steps >= 0
+                                     ? o.qat_observer_steps
+                                     : (bert_total_steps(o.train, int64_t(train_w.size()), 1) + 1) / 2;
   int64_t micro = 0;  // micro-batches run (--qat refuses --resume, so this counts from step 0)
   task.batch = [&](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
     if (sim && sim->observers_enabled() && micro / o.train.accum >= observer_steps) sim->enable_observers(false);
