@@ -147,8 +147,7 @@ Graph bert_qa_program(const nn::Module& qa_model, const BertProgramSpec& spec) {
     // The attention width A comes from the query weight: H, or fewer heads of the same width
     // H / heads after structured pruning (compress/channel_groups.h).
     const int64_t HD = H / spec.heads;
-    const int32_t wq = b.param(sa + ".query.weight", {-1, H});
-    const int64_t A = b.g.values[size_t(wq)].shape[0];
+    const int64_t A = b.out_features(sa + ".query", H);  // the dense or the factorized query's rows
     if (A < HD || A % HD != 0)
       fail("BERT program: ", sa, ".query should have a whole number of heads of width ", HD, ", found ", A, " rows");
     const Shape ash{1, S, A};

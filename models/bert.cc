@@ -30,6 +30,30 @@ Tensor split_heads(const Tensor& x, int64_t heads, int64_t head_dim) {
   return finch::permute(finch::view(x, {x.size(0), x.size(1), heads, head_dim}), {0, 2, 1, 3});
 }
 
+// Puts the low-rank form of every Linear of encoder layer `index` that the config gives a rank
+// (BertConfig::layer_ranks) where the dense one was: Sequential(Linear(in, r, no bias),
+// Linear(r, out)), as compress/lowrank_edit.h builds it, so a factorized model's state dict loads.
+// The dense Linear stays the typed member its parent calls and hands every forward to its
+// replacement (nn::Module::replace_child); its weights leave the state dict.
+void factorize_linears(nn::Module& layer, const BertConfig& c, int64_t index) {
+  for (const char* linear : kBertLayerLinears) {
+    const int64_t r = c.rank_of(linear, index);
+    if (r == 0) continue;
+    const std::string path = linear;
+    const size_t dot = path.rfind('.');
+    nn::Module* parent = nullptr;
+    for (auto& [name, m] : layer.named_modules())
+      if (name == path.substr(0, dot)) parent = m;
+    FINCH_CHECK(parent != nullptr, "BertLayer has no module ", path.substr(0, dot));
+    const auto [in, out] = c.linear_shape(linear, index);
+    Generator throwaway(0);  // init_bert_weights draws the weights afterwards
+    auto first = std::make_shared<nn::Linear>(in, r, /*bias=*/false, &throwaway);
+    auto second = std::make_shared<nn::Linear>(r, out, /*bias=*/true, &throwaway);
+    parent->replace_child(path.substr(dot + 1),
+                          std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{first, second}));
+  }
+}
+
 }  // namespace
 
 Tensor bert_additive_mask(const Tensor& attention_mask) {
@@ -91,15 +115,17 @@ BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator* gen, int64_
 Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t B = x.size(0), S = x.size(1);
   // The heads this layer has: num_heads, or fewer after structured pruning removed some (their
-  // rows of query/key/value and columns of the output dense; the head width stays).
-  const int64_t heads = query->out_features / head_dim;
-  if (heads < 1 || heads * head_dim != query->out_features || key->out_features != query->out_features ||
-      value->out_features != query->out_features)
+  // rows of query/key/value and columns of the output dense; the head width stays). Read from the
+  // projections' outputs, since a factorized query (compress/lowrank.h) is no longer the Linear
+  // whose sizes the member holds.
+  const Tensor qx = (*query)(x), kx = (*key)(x), vx = (*value)(x);
+  const int64_t A = qx.size(-1), heads = A / head_dim;
+  if (heads < 1 || heads * head_dim != A || kx.size(-1) != A || vx.size(-1) != A)
     fail("BertSelfAttention: query, key and value should have the same whole number of heads of width ", head_dim,
-         ", found ", query->out_features, ", ", key->out_features, " and ", value->out_features, " outputs");
-  const Tensor q = split_heads((*query)(x), heads, head_dim);
-  const Tensor k = split_heads((*key)(x), heads, head_dim);
-  const Tensor v = split_heads((*value)(x), heads, head_dim);
+         ", found ", A, ", ", kx.size(-1), " and ", vx.size(-1), " outputs");
+  const Tensor q = split_heads(qx, heads, head_dim);
+  const Tensor k = split_heads(kx, heads, head_dim);
+  const Tensor v = split_heads(vx, heads, head_dim);
   Tensor ctx;  // [B, NH, S, HD]
   if (is_training() && attention_dropout > 0) {
     Tensor scores = finch::mul(finch::matmul(q, finch::transpose(k, 2, 3)), 1.0 / std::sqrt(double(head_dim)));
@@ -137,6 +163,7 @@ BertLayer::BertLayer(const BertConfig& c, Generator* gen, int64_t index) : hidde
   intermediate = register_module("intermediate", std::make_shared<nn::Module>());
   intermediate_dense = intermediate->register_module("dense", std::make_shared<nn::Linear>(c.hidden_size, I));
   output = register_module("output", std::make_shared<BertResidualOutput>(I, c, gen, "BertOutput"));
+  factorize_linears(*this, c, index);
 }
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& mask) {

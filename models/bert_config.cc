@@ -1,6 +1,7 @@
 // Reading and validating a Hugging Face BERT config.json (models/bert_config.h).
 #include "models/bert_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -70,6 +71,45 @@ std::vector<int64_t> get_layer_list(const json& j, const char* key, int64_t laye
   return v;
 }
 
+// "finch_layer_ranks": an object whose keys are kBertLayerLinears names and whose values list one
+// entry per layer, each null (dense) or an integer rank >= 1 (its upper bound, the Linear's
+// smaller dimension, is checked by validate() once the per-layer sizes are known).
+std::map<std::string, std::vector<int64_t>> get_layer_ranks(const json& j, int64_t layers, const std::string& source) {
+  const char* key = "finch_layer_ranks";
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  if (!it->is_object())
+    fail("BERT config '", source, "': expected '", key, "' to be an object of per-layer rank lists, found ",
+         it->dump().substr(0, 80));
+  std::map<std::string, std::vector<int64_t>> ranks;
+  for (const auto& item : it->items()) {
+    const std::string name = item.key();
+    const json& list = item.value();
+    bool known = false;
+    for (const char* l : kBertLayerLinears) known = known || name == l;
+    if (!known)
+      fail("BERT config '", source, "': expected the keys of '", key, "' to name encoder Linears (attention.self.query, "
+           "attention.self.key, attention.self.value, attention.output.dense, intermediate.dense, output.dense), found '",
+           name, "'");
+    if (!list.is_array() || int64_t(list.size()) != layers)
+      fail("BERT config '", source, "': expected '", key, "' \"", name, "\" to list one entry per layer (", layers,
+           "), found ", list.dump().substr(0, 80));
+    std::vector<int64_t> v;
+    for (const auto& e : list) {
+      if (e.is_null()) {
+        v.push_back(0);
+        continue;
+      }
+      if (!e.is_number_integer() || e.get<int64_t>() < 1)
+        fail("BERT config '", source, "': expected every entry of '", key, "' \"", name,
+             "\" to be a rank >= 1 (an integer) or null (dense), found ", e.dump());
+      v.push_back(e.get<int64_t>());
+    }
+    ranks[name] = std::move(v);
+  }
+  return ranks;
+}
+
 void check_prob(const std::string& source, const char* key, double p) {
   if (!(p >= 0.0 && p < 1.0)) fail("BERT config '", source, "': expected '", key, "' in [0, 1), found ", p);
 }
@@ -103,6 +143,21 @@ void BertConfig::validate(const std::string& source) const {
   };
   check_layers("finch_layer_heads", layer_heads, num_attention_heads);
   check_layers("finch_layer_intermediate_sizes", layer_intermediate_sizes, intermediate_size);
+  for (const auto& [name, v] : layer_ranks) {
+    bool known = false;
+    for (const char* l : kBertLayerLinears) known = known || name == l;
+    if (!known) fail("BERT config '", source, "': expected 'finch_layer_ranks' to name encoder Linears, found '", name, "'");
+    if (int64_t(v.size()) != num_hidden_layers)
+      fail("BERT config '", source, "': expected 'finch_layer_ranks' \"", name, "\" to list one entry per layer (",
+           num_hidden_layers, "), found ", v.size());
+    for (int64_t l = 0; l < num_hidden_layers; ++l) {
+      const auto [in, out] = linear_shape(name, l);
+      const int64_t r = v[size_t(l)], full = std::min(in, out);
+      if (r < 0 || r > full)
+        fail("BERT config '", source, "': expected 'finch_layer_ranks' \"", name, "\" of layer ", l, " (a ", out, " x ",
+             in, " weight) in 1..", full, " (or null: dense), found ", r);
+    }
+  }
   check_prob(source, "hidden_dropout_prob", hidden_dropout_prob);
   check_prob(source, "attention_probs_dropout_prob", attention_probs_dropout_prob);
   if (!(initializer_range >= 0.0 && initializer_range <= 10.0))
@@ -112,6 +167,15 @@ void BertConfig::validate(const std::string& source) const {
   if (pad_token_id < -1 || pad_token_id >= vocab_size)
     fail("BERT config '", source, "': expected 'pad_token_id' in [0, vocab_size = ", vocab_size,
          ") or null, found ", pad_token_id);
+}
+
+std::pair<int64_t, int64_t> BertConfig::linear_shape(const std::string& linear, int64_t layer) const {
+  const int64_t H = hidden_size, A = heads_of(layer) * head_dim(), I = intermediate_of(layer);
+  if (linear == "attention.self.query" || linear == "attention.self.key" || linear == "attention.self.value") return {H, A};
+  if (linear == "attention.output.dense") return {A, H};
+  if (linear == "intermediate.dense") return {H, I};
+  if (linear == "output.dense") return {I, H};
+  fail("BERT: '", linear, "' is not one of an encoder layer's Linears");
 }
 
 BertConfig parse_bert_config(const std::string& text, const std::string& source) {
@@ -154,6 +218,7 @@ BertConfig parse_bert_config(const std::string& text, const std::string& source)
     c.layer_heads = get_layer_list(j, "finch_layer_heads", c.num_hidden_layers, 1, c.num_attention_heads, source);
     c.layer_intermediate_sizes =
         get_layer_list(j, "finch_layer_intermediate_sizes", c.num_hidden_layers, 1, c.intermediate_size, source);
+    c.layer_ranks = get_layer_ranks(j, c.num_hidden_layers, source);
   }
   c.validate(source);
   return c;
@@ -185,6 +250,15 @@ std::string bert_config_json(const BertConfig& c) {
   j["pad_token_id"] = c.pad_token_id < 0 ? json(nullptr) : json(c.pad_token_id);
   if (!c.layer_heads.empty()) j["finch_layer_heads"] = c.layer_heads;
   if (!c.layer_intermediate_sizes.empty()) j["finch_layer_intermediate_sizes"] = c.layer_intermediate_sizes;
+  if (!c.layer_ranks.empty()) {
+    json ranks = json::object();
+    for (const auto& [name, v] : c.layer_ranks) {
+      json list = json::array();
+      for (int64_t r : v) list.push_back(r > 0 ? json(r) : json(nullptr));
+      ranks[name] = list;
+    }
+    j["finch_layer_ranks"] = ranks;
+  }
   return j.dump(2) + "\n";
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -105,20 +106,34 @@ std::shared_ptr<BertForMaskedLM> load_bert_for_masked_lm(const std::string& dir)
 }
 
 void save_bert(const std::string& dir, const BertConfig& given, const nn::Module& model) {
-  // A structurally pruned model (compress/) has fewer heads or FFN neurons in some layers: its
-  // per-layer sizes come from the weights, so config.json rebuilds it.
+  // A structurally pruned model (compress/) has fewer heads or FFN neurons in some layers, and a
+  // factorized one two thin Linears ("<linear>.0", "<linear>.1") where a dense one was: its
+  // per-layer sizes and ranks come from the weights, so config.json rebuilds it.
   BertConfig config = given;
-  std::vector<int64_t> heads(size_t(std::max<int64_t>(config.num_hidden_layers, 0)), -1), ffn = heads;
+  const size_t L = size_t(std::max<int64_t>(config.num_hidden_layers, 0));
+  std::vector<int64_t> heads(L, -1), ffn = heads;
+  std::map<std::string, std::vector<int64_t>> ranks;
   for (const auto& [name, t] : model.named_parameters()) {
     const auto at = name.find("encoder.layer.");
     if (at == std::string::npos || t.dim() != 2) continue;
     size_t end = at + 14;
     int64_t l = 0;
-    while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) l = l * 10 + (name[end++] - '0');
-    if (l < 0 || l >= int64_t(heads.size())) continue;
+    while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end])) && l < (int64_t(1) << 40))
+      l = l * 10 + (name[end++] - '0');
+    if (l < 0 || l >= int64_t(L)) continue;
     const std::string rest = name.substr(end);
-    if (rest == ".attention.self.query.weight") heads[size_t(l)] = t.size(0) / std::max<int64_t>(config.head_dim(), 1);
-    if (rest == ".intermediate.dense.weight") ffn[size_t(l)] = t.size(0);
+    for (const char* linear : kBertLayerLinears) {
+      const std::string p = std::string(".") + linear;
+      // The output rows: the dense weight's, or the second factor's.
+      const bool out_rows = rest == p + ".weight" || rest == p + ".1.weight";
+      if (out_rows && p == ".attention.self.query") heads[size_t(l)] = t.size(0) / std::max<int64_t>(config.head_dim(), 1);
+      if (out_rows && p == ".intermediate.dense") ffn[size_t(l)] = t.size(0);
+      if (rest == p + ".0.weight") {
+        auto& v = ranks[linear];
+        v.resize(L, 0);
+        v[size_t(l)] = t.size(0);
+      }
+    }
   }
   auto per_layer = [](const std::vector<int64_t>& v, int64_t uniform) {
     for (int64_t x : v)
@@ -130,6 +145,7 @@ void save_bert(const std::string& dir, const BertConfig& given, const nn::Module
   for (auto* v : {&config.layer_heads, &config.layer_intermediate_sizes})
     for (int64_t& x : *v)
       if (x == -1) x = v == &config.layer_heads ? config.num_attention_heads : config.intermediate_size;
+  config.layer_ranks = ranks;
   config.validate("save_bert");
   NamedTensors tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(name, t);

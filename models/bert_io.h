@@ -31,7 +31,9 @@ std::shared_ptr<BertForQuestionAnswering> load_bert_for_question_answering(const
 std::shared_ptr<BertForMaskedLM> load_bert_for_masked_lm(const std::string& dir);
 
 // Writes DIR/config.json and DIR/model.safetensors (DIR must exist) in the layout above, which
-// transformers' from_pretrained reads back.
+// transformers' from_pretrained reads back. The per-layer heads, FFN widths and low-rank
+// factorized Linears of a compressed model are read from its weights into config.json's finch_*
+// keys (bert_config.h), so load_bert_* rebuilds it with no other input (transformers cannot).
 void save_bert(const std::string& dir, const BertConfig& config, const nn::Module& model);
 
 }  // namespace finch::models
