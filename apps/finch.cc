@@ -9,6 +9,7 @@
 #include <string>
 
 #include "apps/lib/bench_cmd.h"
+#include "apps/lib/bert_compress_cmd.h"
 #include "apps/lib/compress_cmd.h"
 #include "apps/lib/emit_c_cmd.h"
 #include "apps/lib/program_cmds.h"
@@ -60,6 +61,9 @@ int main(int argc, char** argv) {
   finch::apps::LowRankCmdOptions lr;
   CLI::App* lowrank = app.add_subcommand("lowrank", "low-rank (truncated SVD) Linear/Conv2d layers, fine-tuned");
   finch::apps::add_lowrank_options(*lowrank, lr);
+  finch::apps::BertSquadFlags pb, lb;  // a BERT directory's SQuAD flags (train_squad's)
+  finch::apps::add_bert_squad_flags(*prune, pb);
+  finch::apps::add_bert_squad_flags(*lowrank, lb);
   finch::apps::CompressOptions co;
   CLI::App* compress = app.add_subcommand("compress", "run a recipe of compression steps; report.json/html compares the variants");
   finch::apps::add_compress_options(*compress, co);
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
     }
     if (compile->parsed()) {
       pc.data.width_given = compile->count("--width") > 0;
+      if (finch::apps::is_bert_directory(pc.data.checkpoint)) return finch::apps::run_bert_compile(pc);
       if (finch::apps::sequence_checkpoint_or_flags(pc.data.checkpoint, *compile))
         return finch::apps::run_sequence_compile(pc, cs, finch::apps::image_flags_given(*compile) > 0);
       return finch::apps::run_compile(pc, compile->count("--model") > 0);
@@ -110,6 +115,9 @@ int main(int argc, char** argv) {
       po.train.model_given = prune->count("--model") > 0;
       po.train.width_given = prune->count("--width") > 0;
       po.lr_given = prune->count("--lr") > 0;
+      pb.batch_given = prune->count("--batch-size") > 0;
+      if (finch::apps::is_bert_directory(po.train.checkpoint)) return finch::apps::run_bert_prune(po, pb, command_line);
+      finch::apps::refuse_bert_flags(*prune, po.train.checkpoint);
       if (finch::apps::sequence_checkpoint_or_flags(po.train.checkpoint, *prune))
         return finch::apps::run_sequence_prune(po, ps, command_line);
       return finch::apps::run_prune(po, command_line);
@@ -117,6 +125,9 @@ int main(int argc, char** argv) {
     if (lowrank->parsed()) {
       lr.train.model_given = lowrank->count("--model") > 0, lr.train.width_given = lowrank->count("--width") > 0;
       lr.lr_given = lowrank->count("--lr") > 0;
+      lb.batch_given = lowrank->count("--batch-size") > 0;
+      if (finch::apps::is_bert_directory(lr.train.checkpoint)) return finch::apps::run_bert_lowrank(lr, lb, command_line);
+      finch::apps::refuse_bert_flags(*lowrank, lr.train.checkpoint);
       return finch::apps::run_lowrank(lr, command_line);
     }
     if (compress->parsed()) {

@@ -64,9 +64,9 @@ bool is_bert_checkpoint(const std::string& path) {
 
 void prepare_compress_options(TrainOptions& t, bool lr_given) {
   if (is_bert_checkpoint(t.checkpoint))
-    fail(t.checkpoint, " is a BERT checkpoint: finch prune, lowrank and compress take image models (and prune, "
-         "series models); BERT's heads, FFN neurons and FFN low-rank are compress::prune_structured and "
-         "compress::factorize_module on the loaded model (docs/pruning.md, bench/bert_compress_table)");
+    fail(t.checkpoint, " is a BERT checkpoint: finch prune --structured and finch lowrank take a BERT directory "
+         "(config.json, model.safetensors and vocab.txt, as train_squad writes) with --data SQuAD.json; finch "
+         "compress takes image models (docs/pruning.md)");
   set_num_threads(t.threads);
   adopt_model_of(t.checkpoint, t, t.model_given, t.width_given);
   check_width(t.model, t.width);

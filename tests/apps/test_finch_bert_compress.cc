@@ -1,0 +1,154 @@
+// finch prune --structured and finch lowrank on a BERT directory (apps/lib/bert_compress_cmd.h),
+// end to end on train_squad's tiny generated vocabulary and SQuAD file: the held-out F1 "before"
+// is train_squad's own (the same split, windows and decoding), the written directory is smaller,
+// records its heads, FFN widths and ranks in config.json, and infer_squad (fp32, dynamic and static
+// int8, fp16) and finch compile take it with no flags; bad input is one sentence.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/bert_io.h"
+#include "tests/apps/app_test_util.h"
+#include "tests/apps/bert_test_data.h"
+#include "tests/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace finch;
+using namespace finch::test;
+
+namespace {
+
+void expect_one_sentence(const RunResult& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
+const char* kWindows = " --max-seq-length 48 --doc-stride 16 --max-query-length 12";
+
+}  // namespace
+
+class FinchBertCompress : public ::testing::Test {
+ protected:
+  // One trained QA directory for every test (train_squad from scratch, a few steps).
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir("finch_bert_compress");
+    write_lines(tmp_->file("vocab.txt"), vocab_tokens());
+    std::ofstream(tmp_->file("config.json")) << kTinyConfig;
+    std::ofstream(tmp_->file("squad.json")) << squad_json().dump();
+    const auto r = run_program("train_squad", "--data " + tmp_->file("squad.json") + " --vocab " +
+                                                  tmp_->file("vocab.txt") + " --config " + tmp_->file("config.json") +
+                                                  " --split-by-article 0.5 --split-seed 1" + kWindows +
+                                                  " --batch-size 4 --steps 30 --log-every 30 --lr 2e-3 --threads 1 "
+                                                  "--quiet --out " + tmp_->file("qa"),
+                               tmp_->path);
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete tmp_;
+    tmp_ = nullptr;
+  }
+  static RunResult finch(const std::string& command, const std::string& out, const std::string& args) {
+    return run_program("finch", command + " --checkpoint " + tmp_->file("qa") + " --data " + tmp_->file("squad.json") +
+                                    " --split-by-article 0.5 --split-seed 1" + kWindows +
+                                    " --batch-size 4 --lr 1e-3 --threads 1 --out " + tmp_->file(out) + " " + args,
+                       tmp_->path);
+  }
+  static RunResult infer(const std::string& model, const std::string& args = "") {
+    return run_program("infer_squad", "--model " + model + " --data " + tmp_->file("squad.json") + kWindows +
+                                          " --threads 1 " + args,
+                       tmp_->path);
+  }
+  static nlohmann::json json_of(const std::string& path) { return nlohmann::json::parse(slurp(path)); }
+  static TempDir* tmp_;
+};
+
+TempDir* FinchBertCompress::tmp_ = nullptr;
+
+TEST_F(FinchBertCompress, PruneHeadsAndFfnNeuronsFineTunesAndTheDirectoryRuns) {
+  const auto r = finch("prune", "pruned", "--structured --amount 0.5 --score l2 --fine-tune-steps 4 --log-every 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string out = tmp_->file("pruned");
+  const auto s = json_of(out + "/summary.json");
+  // The score before pruning is train_squad's held-out score of the same directory.
+  const auto trained = json_of(tmp_->file("qa/summary.json"));
+  EXPECT_DOUBLE_EQ(s["f1_before"].get<double>(), trained["f1"].get<double>());
+  EXPECT_DOUBLE_EQ(s["exact_match_before"].get<double>(), trained["exact_match"].get<double>());
+  EXPECT_EQ(s["test_questions"], trained["test_questions"]);
+  EXPECT_LT(s["parameters_after"].get<int64_t>(), s["parameters_before"].get<int64_t>());
+  EXPECT_EQ(s["fine_tune_steps"], 4);
+  for (const char* k : {"f1", "exact_match", "test_accuracy", "test_accuracy_before"}) EXPECT_TRUE(s.contains(k)) << k;
+  // Half of the 2 heads and of the 64 FFN neurons of each layer are gone.
+  const models::BertConfig c = models::load_bert_config(out + "/config.json");
+  EXPECT_EQ(c.layer_heads, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(c.layer_intermediate_sizes, (std::vector<int64_t>{32, 32}));
+  const auto m = models::load_bert_for_question_answering(out);
+  EXPECT_EQ(m->num_parameters(), s["parameters_after"].get<int64_t>());
+  for (const char* f : {"vocab.txt", "model.safetensors", "metrics.csv"}) EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  // infer_squad and finch compile take the directory as it is.
+  for (const char* mode : {"", "--int8", "--fp16", "--int8-static --calibration-questions 4"}) {
+    const auto inf = infer(out, mode);
+    EXPECT_EQ(inf.code, 0) << mode << ": " << inf.err;
+  }
+  const auto comp = run_program("finch", "compile --checkpoint " + out + " --out " + tmp_->file("pruned.finch"), tmp_->path);
+  ASSERT_EQ(comp.code, 0) << comp.err;
+  const auto prog = infer(tmp_->file("pruned.finch"), "--vocab " + tmp_->file("vocab.txt"));
+  EXPECT_EQ(prog.code, 0) << prog.err;
+  EXPECT_LT(fs::file_size(tmp_->file("pruned.finch")), fs::file_size(tmp_->file("qa/model.safetensors")));
+}
+
+TEST_F(FinchBertCompress, LowRankFfnRecordsRanksAndTheDirectoryRuns) {
+  // Rank 8 of 32 for the FFN Linears (64 x 32 and 32 x 64); the attention stays dense.
+  const auto r = finch("lowrank", "lowrank", "--rank-fraction 0.25 --skip attention --fine-tune-steps 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string out = tmp_->file("lowrank");
+  const auto s = json_of(out + "/summary.json");
+  EXPECT_LT(s["parameters_after"].get<int64_t>(), s["parameters_before"].get<int64_t>());
+  EXPECT_EQ(s["fine_tune_steps"], 2);
+  const models::BertConfig c = models::load_bert_config(out + "/config.json");
+  EXPECT_EQ(c.layer_ranks.size(), 2u);
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_EQ(c.rank_of("intermediate.dense", l), 8);
+    EXPECT_EQ(c.rank_of("output.dense", l), 8);
+    EXPECT_EQ(c.rank_of("attention.self.query", l), 0);
+  }
+  for (const char* mode : {"", "--int8", "--fp16", "--int8-static --calibration-questions 4"}) {
+    const auto inf = infer(out, mode);
+    EXPECT_EQ(inf.code, 0) << mode << ": " << inf.err;
+  }
+  const auto comp = run_program("finch", "compile --checkpoint " + out + " --out " + tmp_->file("lowrank.finch"), tmp_->path);
+  EXPECT_EQ(comp.code, 0) << comp.err;
+  // Pruning the factorized directory: the heads go, the FFN factors stay factorized.
+  const auto p = run_program("finch", "prune --checkpoint " + out + " --data " + tmp_->file("squad.json") +
+                                          " --split-by-article 0.5 --split-seed 1" + kWindows +
+                                          " --structured --amount 0.5 --fine-tune-epochs 0 --threads 1 --out " +
+                                          tmp_->file("lowrank_pruned"),
+                             tmp_->path);
+  ASSERT_EQ(p.code, 0) << p.err;
+  const models::BertConfig pc = models::load_bert_config(tmp_->file("lowrank_pruned/config.json"));
+  EXPECT_EQ(pc.layer_heads, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(pc.rank_of("output.dense", 1), 8);
+  EXPECT_EQ(infer(tmp_->file("lowrank_pruned")).code, 0);
+}
+
+TEST_F(FinchBertCompress, BadInputIsOneSentence) {
+  expect_one_sentence(finch("prune", "x", "--sparsity 0.5"), "--structured");
+  expect_one_sentence(finch("prune", "x", "--structured --score bn"), "LayerNorm");
+  expect_one_sentence(finch("lowrank", "x", "--rank-fraction 0.5 --energy 0.9"), "exactly one");
+  expect_one_sentence(run_program("finch", "prune --structured --checkpoint " + tmp_->file("qa") + " --out " +
+                                               tmp_->file("x"),
+                                  tmp_->path),
+                      "needs --data");
+  // The SQuAD flags on a checkpoint that is not a BERT directory.
+  expect_one_sentence(run_program("finch", "prune --structured --checkpoint " + tmp_->file("qa/model.safetensors") +
+                                               " --split-by-article 0.5 --out " + tmp_->file("x"),
+                                  tmp_->path),
+                      "--split-by-article");
+  expect_one_sentence(finch("prune", "x", "--structured --max-seq-length 65"), "max_position_embeddings");
+}
