@@ -280,9 +280,10 @@ int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const 
   lo.rank_fraction = o.rank_fraction, lo.energy = o.energy, lo.compression = o.compression;
   lo.global = o.global;
   lo.conv = false;
-  // Only the encoder's Linears have a place in config.json (finch_layer_ranks): the QA head, the
-  // pooler and the embeddings stay dense; --skip leaves more (e.g. every attention: "attention").
-  lo.skip = {"qa_outputs", "bert.pooler", "bert.embeddings"};
+  // Only the encoder's Linears have a place in config.json (finch_layer_ranks): the QA head and
+  // the pooler stay dense; --skip leaves more (e.g. every attention: "attention").
+  lo.skip = {"qa_outputs"};
+  if (m.bert->pooler) lo.skip.push_back("bert.pooler");
   for (const std::string& s : o.skip) {
     if (s.rfind("bert.", 0) == 0 || s == "qa_outputs") {
       lo.skip.push_back(s);

@@ -124,7 +124,8 @@ TEST_F(FinchBertCompress, LowRankFfnRecordsRanksAndTheDirectoryRuns) {
   }
   const auto comp = run_program("finch", "compile --checkpoint " + out + " --out " + tmp_->file("lowrank.finch"), tmp_->path);
   EXPECT_EQ(comp.code, 0) << comp.err;
-  // Pruning the factorized directory: the heads go, the FFN factors stay factorized.
+  // Pruning the factorized directory: the heads and FFN neurons go, and the r channels between two
+  // factors are a channel group of their own (compress/channel_groups.h), so half of each rank too.
   const auto p = run_program("finch", "prune --checkpoint " + out + " --data " + tmp_->file("squad.json") +
                                           " --split-by-article 0.5 --split-seed 1" + kWindows +
                                           " --structured --amount 0.5 --fine-tune-epochs 0 --threads 1 --out " +
@@ -133,7 +134,9 @@ TEST_F(FinchBertCompress, LowRankFfnRecordsRanksAndTheDirectoryRuns) {
   ASSERT_EQ(p.code, 0) << p.err;
   const models::BertConfig pc = models::load_bert_config(tmp_->file("lowrank_pruned/config.json"));
   EXPECT_EQ(pc.layer_heads, (std::vector<int64_t>{1, 1}));
-  EXPECT_EQ(pc.rank_of("output.dense", 1), 8);
+  EXPECT_EQ(pc.layer_intermediate_sizes, (std::vector<int64_t>{32, 32}));
+  EXPECT_EQ(pc.rank_of("output.dense", 1), 4);
+  EXPECT_EQ(pc.rank_of("intermediate.dense", 0), 4);
   EXPECT_EQ(infer(tmp_->file("lowrank_pruned")).code, 0);
 }
 
@@ -150,5 +153,8 @@ TEST_F(FinchBertCompress, BadInputIsOneSentence) {
                                                " --split-by-article 0.5 --out " + tmp_->file("x"),
                                   tmp_->path),
                       "--split-by-article");
-  expect_one_sentence(finch("prune", "x", "--structured --max-seq-length 65"), "max_position_embeddings");
+  expect_one_sentence(run_program("finch", "prune --structured --checkpoint " + tmp_->file("qa") + " --data " +
+                                               tmp_->file("squad.json") + " --max-seq-length 65 --out " + tmp_->file("x"),
+                                  tmp_->path),
+                      "max_position_embeddings");
 }
