@@ -73,7 +73,8 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
   app.add_option("--logits", o.logits_path,
-                 "write every feature's start and end logits here as JSON {question id: [{start, end}, ...]}");
+                 "write every feature's start and end logits here as JSON {question id: [{start, end}, ...]} (the positions "
+                 "that ran: the real tokens, or all --max-seq-length with --pad)");
   app.add_option("--threads", o.threads, "compute threads (0: all cores)")->capture_default_str();
   app.add_option("--limit", o.limit, "answer only the first N questions of the file (0: all)")->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "features (windows of one question) per forward pass")
