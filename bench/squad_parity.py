@@ -75,7 +75,7 @@ def main():
     preds, logits = os.path.join(a.work, "preds.json"), os.path.join(a.work, "logits.json")
     t0 = time.time()
     r = subprocess.run([a.infer, "--model", model_dir, "--data", a.data, "--limit", str(a.limit), "--threads",
-                        str(a.threads), "--batch-size", "1", "--predictions", preds, "--logits", logits],
+                        str(a.threads), "--batch-size", "1", "--pad", "--predictions", preds, "--logits", logits],
                        capture_output=True, text=True)
     t_finch = time.time() - t0
     print(r.stdout, r.stderr, end="")

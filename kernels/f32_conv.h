@@ -83,7 +83,8 @@ class F32Linear {
   F32Linear(const Tensor& weight, const Tensor& bias, f32k::Act act);
   // Up to 3 rows: one GEMV per row over the packed panels (threads split the panels); from 4 rows
   // the GEMM over tiles of NR rows. The two sum in different orders, so a row's result can differ
-  // by rounding between a batch of 1–3 and a larger one.
+  // by rounding between a batch of 1–3 and a larger one; from 4 rows on, a row's result is the
+  // same bits whatever the row count.
   Tensor run(const Tensor& x) const;
 
  private:

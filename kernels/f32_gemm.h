@@ -10,9 +10,9 @@
 // dispatched target — 32 on AVX-512 (2 vectors × 16 lanes: 16 accumulators of the 32 registers),
 // 8 on NEON (2 × 4), 8 on AVX2 (1 × 8: 8 accumulators of its 16 registers), 4 on SSE4/EMU128.
 // A partial tile takes whole vectors on a one-vector tile and its last few columns (at most 4)
-// one by one with the panel's 8 rows along the lanes. Every output's sum runs in an order fixed by
-// its column's position in its tile (one fma chain k = 0, 1, …, K−1 in a vector tile; four
-// k-phases in a single column), so a result never depends on the thread count.
+// one by one with the panel's 8 rows along the lanes. Every output's sum is the one fma chain
+// k = 0, 1, …, K−1 from zero, in a vector tile and a single column alike, so a result depends
+// neither on the thread count nor on how many columns the GEMM has (or where its tiles end).
 #pragma once
 
 #include <cstdint>

@@ -115,35 +115,47 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
   }
 }
 
-// One column of B (stride ldb) against all panels, the 8 rows of a panel along the lanes, four
-// k-phases of accumulators: a partial tile's last few pixels, which a vector of pixels would
-// mostly compute as padding (a 7×7 plane is 49 = 32 + 16 + 1 pixels on AVX-512).
+// One column of B (stride ldb) against all panels, the 8 rows of a panel along the lanes: a
+// partial tile's last few pixels, which a vector of pixels would mostly compute as padding (a
+// 7×7 plane is 49 = 32 + 16 + 1 pixels on AVX-512). Each output is the one fma chain
+// k = 0, 1, …, K−1 from zero that a lane of a vector tile runs (Accumulate), so a pixel's result
+// does not depend on where its tile ends: a linear's row is the same bits in a matrix of any row
+// count from 4 (infer_squad's trimmed windows equal the padded ones). Four chains (panels, or
+// parts of a panel on targets under 8 lanes) run side by side to hide the fma latency.
 void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
             const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
             int64_t ldy, Act act) {
   const hn::CappedTag<float, kMR> d8;
   const int64_t L = int64_t(hn::Lanes(d8)), nv = kMR / L;
   using V8 = hn::Vec<decltype(d8)>;
-  for (int64_t m0 = 0; m0 < M; m0 += kMR) {
-    const float* w = wp + m0 * K;
-    HWY_ALIGN float out[kMR];
-    for (int64_t v = 0; v < nv; ++v) {
-      V8 a0 = hn::Zero(d8), a1 = hn::Zero(d8), a2 = hn::Zero(d8), a3 = hn::Zero(d8);
-      int64_t k = 0;
-      for (; k + 4 <= K; k += 4) {
-        a0 = hn::MulAdd(hn::LoadU(d8, w + (k + 0) * kMR + v * L), hn::Set(d8, b[(k + 0) * ldb]), a0);
-        a1 = hn::MulAdd(hn::LoadU(d8, w + (k + 1) * kMR + v * L), hn::Set(d8, b[(k + 1) * ldb]), a1);
-        a2 = hn::MulAdd(hn::LoadU(d8, w + (k + 2) * kMR + v * L), hn::Set(d8, b[(k + 2) * ldb]), a2);
-        a3 = hn::MulAdd(hn::LoadU(d8, w + (k + 3) * kMR + v * L), hn::Set(d8, b[(k + 3) * ldb]), a3);
-      }
-      for (; k < K; ++k) a0 = hn::MulAdd(hn::LoadU(d8, w + k * kMR + v * L), hn::Set(d8, b[k * ldb]), a0);
-      hn::Store(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), d8, out + v * L);
+  // Chain c: rows [c·L, c·L + L) = lanes v = c mod nv of panel c / nv.
+  const int64_t chains = (M + kMR - 1) / kMR * nv;
+  for (int64_t c0 = 0; c0 < chains; c0 += 4) {
+    const int64_t nc = std::min<int64_t>(4, chains - c0);
+    const float* w[4];
+    for (int64_t i = 0; i < 4; ++i) {  // past the last chain: the last one again, dropped below
+      const int64_t c = c0 + std::min(i, nc - 1);
+      w[i] = wp + c / nv * kMR * K + c % nv * L;
     }
-    const int64_t mr = std::min<int64_t>(kMR, M - m0);
-    for (int64_t r = 0; r < mr; ++r) {
-      float s = out[r] + (bias ? bias[m0 + r] : 0.0f);
-      if (res) s += res[(m0 + r) * ldr];
-      y[(m0 + r) * ldy] = ClampScalar(s, act);
+    V8 a0 = hn::Zero(d8), a1 = hn::Zero(d8), a2 = hn::Zero(d8), a3 = hn::Zero(d8);
+    for (int64_t k = 0; k < K; ++k) {
+      const V8 x = hn::Set(d8, b[k * ldb]);
+      const int64_t o = k * kMR;
+      a0 = hn::MulAdd(hn::LoadU(d8, w[0] + o), x, a0);
+      a1 = hn::MulAdd(hn::LoadU(d8, w[1] + o), x, a1);
+      a2 = hn::MulAdd(hn::LoadU(d8, w[2] + o), x, a2);
+      a3 = hn::MulAdd(hn::LoadU(d8, w[3] + o), x, a3);
+    }
+    HWY_ALIGN float out[4 * kMR];
+    hn::Store(a0, d8, out), hn::Store(a1, d8, out + L), hn::Store(a2, d8, out + 2 * L), hn::Store(a3, d8, out + 3 * L);
+    for (int64_t i = 0; i < nc; ++i) {
+      const int64_t c = c0 + i, m0 = c / nv * kMR + c % nv * L;
+      for (int64_t l = 0; l < L && m0 + l < M; ++l) {
+        const int64_t m = m0 + l;
+        float s = out[i * L + l] + (bias ? bias[m] : 0.0f);
+        if (res) s += res[m * ldr];
+        y[m * ldy] = ClampScalar(s, act);
+      }
     }
   }
 }

@@ -126,7 +126,7 @@ void check_optimizer_state(const std::string& path, const nn::StateDict& dict, c
 }  // namespace
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
-                     const TrainState& state, const Metadata& tags) {
+                     const TrainState& state, const Metadata& tags, const NamedTensors& extra) {
   NamedTensors t;
   for (const auto& [name, v] : model.state_dict()) t.emplace_back("model." + name, v);
   for (const auto& [name, v] : opt.state_dict()) t.emplace_back("optimizer." + name, v);
@@ -136,6 +136,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   Tensor bits = empty({int64_t(s.size())}, DType::i64);
   std::memcpy(bits.raw_data(), s.data(), sizeof(uint64_t) * s.size());
   t.emplace_back("rng.default", bits);
+  for (const auto& [name, v] : extra) t.emplace_back("extra." + name, v);
   Metadata m = tags;
   m["format"] = kFormat;
   m["epochs_done"] = std::to_string(state.epochs_done);
@@ -144,7 +145,8 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   save_safetensors(path, t, m);  // atomic: temporary file + rename
 }
 
-LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt) {
+LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt,
+                                 bool with_extra) {
   const SafetensorsFile f = load_safetensors(path);
   auto fmt = f.metadata.find("format");
   if (fmt == f.metadata.end() || fmt->second != kFormat)
@@ -159,8 +161,12 @@ LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, opt
   for (const auto& [name, v] : f.tensors) {
     if (name.rfind("model.", 0) == 0) m.insert(name.substr(6), v);
     else if (name.rfind("optimizer.", 0) == 0) o.insert(name.substr(10), v);
+    else if (name.rfind("extra.", 0) == 0 && with_extra) c.extra.emplace_back(name.substr(6), v);
+    else if (name.rfind("extra.", 0) == 0)
+      fail(path, ": has '", name, "', state of a run with more options (train_squad --qat's ranges) that this run "
+                 "does not keep; resume it with the options that wrote it");
     else if (name != "rng.default")
-      fail(path, ": unexpected tensor '", name, "' (a checkpoint holds model.*, optimizer.* and rng.default)");
+      fail(path, ": unexpected tensor '", name, "' (a checkpoint holds model.*, optimizer.*, rng.default and extra.*)");
     if (first_non_finite(v) >= 0)
       fail(path, ": tensor '", name, "' holds a NaN or an infinity; the run that wrote it had diverged");
   }

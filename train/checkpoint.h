@@ -6,11 +6,14 @@
 // (I64 [5], the bits of Generator::State); metadata "format" = "finch-train-checkpoint",
 // "epochs_done", "best_test_accuracy", "history" (JSON array of the per-epoch rows), plus the
 // caller's tags (train_cifar: "model", "width", "dataset", "optimizer", "finch_version").
+// A run with state outside the model and optimizer (train_squad --qat's activation ranges) adds
+// it as tensors "extra.<name>".
 #pragma once
 #include <map>
 #include <string>
 
 #include "autograd/nn/module.h"
+#include "framework/safetensors.h"
 #include "autograd/optim/optimizer.h"
 #include "train/loop.h"
 
@@ -21,12 +24,14 @@ using Metadata = std::map<std::string, std::string>;
 // The "format" metadata of a checkpoint (tensors "model.<name>", "optimizer.…", "rng.default").
 inline constexpr const char* kCheckpointFormat = "finch-train-checkpoint";
 
+// `extra`: the caller's own state, stored as "extra.<name>" (names without the prefix).
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
-                     const TrainState& state, const Metadata& tags);
+                     const TrainState& state, const Metadata& tags, const NamedTensors& extra = {});
 
 struct LoadedCheckpoint {
   TrainState state;
-  Metadata metadata;  // every metadata entry of the file (the tags included)
+  Metadata metadata;   // every metadata entry of the file (the tags included)
+  NamedTensors extra;  // the "extra.*" tensors, prefix removed (with_extra only)
 };
 
 // Restores model (strictly), optimizer and the default generator, after checking the whole
@@ -35,7 +40,10 @@ struct LoadedCheckpoint {
 // missing one from zero and break exact resume), every tensor finite, rng.default, a whole
 // epochs_done, best_test_accuracy in [0, 1], and one history row per epoch with the columns of
 // history_row as numbers. Any problem is one finch::Error sentence naming the file and entry.
-LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt);
+// "extra.*" tensors (finite, like every tensor) are returned when `with_extra`; without it a file
+// that has them is refused, since this run would drop state the writing run kept.
+LoadedCheckpoint load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt,
+                                 bool with_extra = false);
 
 // Model weights from a plain weights file or a checkpoint (its "model." entries), loaded
 // strictly into `model`; a mismatch or a NaN/infinite weight is a finch::Error naming the file

@@ -206,7 +206,9 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
   const std::string ckpt = o.out_dir + "/checkpoint.safetensors";
   if (!o.resume.empty()) {  // every rank reads it (it holds the optimizer state too)
     check_resume_tags(o.resume, tags);
-    r.state = train::load_checkpoint(o.resume, model, opt).state;
+    train::LoadedCheckpoint c = train::load_checkpoint(o.resume, model, opt, bool(t.load_state));
+    if (t.load_state) t.load_state(c.extra, o.resume);
+    r.state = std::move(c.state);
     if (r.state.epochs_done >= intervals)
       fail(o.resume, " has already run all ", r.total_steps, " steps; raise --steps to train further");
   }
@@ -242,6 +244,7 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
       if (s == s0) st.lr = lr;
       opt.set_lr(lr);
       opt.zero_grad();
+      if (t.before_step) t.before_step(s);
       // Dropout masks: rank 0 draws what a single process draws; the others their own stream.
       if (t.dropout_gen) {
         const uint64_t seed = mix_seed(o.seed ^ 0xD0D0ull, uint64_t(s));
@@ -329,7 +332,7 @@ BertTrainResult run_bert_training(const BertTask& t, const BertTrainOptions& o) 
     row["step"] = s1;
     r.state.history.push_back(row);
     if (std::isfinite(test.accuracy)) r.state.best_test_accuracy = std::max(r.state.best_test_accuracy, test.accuracy);
-    train::save_checkpoint(ckpt, model, opt, r.state, tags);
+    train::save_checkpoint(ckpt, model, opt, r.state, tags, t.save_state ? t.save_state() : NamedTensors{});
     train::EpochEnd e;
     e.epoch = iv;
     e.train = st;

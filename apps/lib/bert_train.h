@@ -95,6 +95,14 @@ struct BertTask {
   // Held-out loss and accuracy (count = samples), run in eval mode without gradients.
   std::function<train::EvalResult()> evaluate;
   train::Metadata tags;  // checkpoint metadata that a --resume must match
+  // Called before optimizer step `step` (0-based) runs, in a fresh run and a resumed one alike, so
+  // state that changes with the step (QAT observers freezing) follows the step, not the call.
+  std::function<void(int64_t step)> before_step;
+  // State outside the model and optimizer that a resumed run needs (train_squad --qat's
+  // activation ranges): written into every checkpoint as "extra.<name>", and given back to
+  // load_state on --resume (required then: a checkpoint without it is refused by load_state).
+  std::function<NamedTensors()> save_state;
+  std::function<void(const NamedTensors& entries, const std::string& file)> load_state;
   // Under mpirun -np N (apps/lib/distributed.h's start_data_parallel; null in one process): the
   // parameters start as rank 0's, rank r takes every N-th sample of each micro-batch of N·B
   // stream positions from r on, gradients are averaged once per optimizer step (after the last

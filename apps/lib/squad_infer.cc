@@ -73,12 +73,16 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_option("--vocab", o.vocab_path, "WordPiece vocabulary (default: MODEL/vocab.txt)");
   app.add_option("--predictions", o.predictions_path, "write {question id: answer text} here (official format)");
   app.add_option("--logits", o.logits_path,
-                 "write every feature's start and end logits here as JSON {question id: [{start, end}, ...]}");
+                 "write every feature's start and end logits here as JSON {question id: [{start, end}, ...]} (the positions "
+                 "that ran: the real tokens, or all --max-seq-length with --pad)");
   app.add_option("--threads", o.threads, "compute threads (0: all cores)")->capture_default_str();
   app.add_option("--limit", o.limit, "answer only the first N questions of the file (0: all)")->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "features (windows of one question) per forward pass")
       ->capture_default_str();
   app.add_option("--max-seq-length", o.max_seq_length, "tokens per feature, padding included")->capture_default_str();
+  app.add_flag("--pad", o.pad,
+               "run every feature at --max-seq-length with its padding (transformers' padding=\"max_length\"); "
+               "default: each feature runs at its real length, which gives its real tokens the same logits");
   app.add_option("--doc-stride", o.doc_stride, "context tokens shared by consecutive windows")->capture_default_str();
   app.add_option("--max-query-length", o.max_query_length, "question tokens kept")->capture_default_str();
   app.add_option("--n-best", o.n_best, "best starts and ends tried per feature")->capture_default_str();
@@ -184,6 +188,12 @@ runtime::Graph static_program(const SquadInferOptions& o, const data::WordPieceT
 
 }  // namespace
 
+int64_t trimmed_length(const std::vector<int32_t>& attention_mask) {
+  auto n = int64_t(attention_mask.size());
+  while (n > 1 && attention_mask[size_t(n - 1)] == 0) --n;
+  return n;
+}
+
 int run_infer_squad(const SquadInferOptions& o) {
   validate(o);
   const bool program_file = fs::is_regular_file(o.model_dir);
@@ -286,26 +296,32 @@ int run_infer_squad(const SquadInferOptions& o) {
   nlohmann::ordered_json answers_json = nlohmann::ordered_json::object();
   nlohmann::ordered_json logits_json = nlohmann::ordered_json::object();
   std::vector<double> latency_ms;
-  int64_t n_features = 0;
+  int64_t n_features = 0, tokens_run = 0;
   using clock = std::chrono::steady_clock;
   const auto t_all = clock::now();
   for (size_t e = 0; e < examples.size(); ++e) {
     const auto t0 = clock::now();  // a question's latency: tokens, features, forward passes, decoding
     const auto& ex = examples[e];
     const auto feats = data::make_squad_features(ex, int64_t(e), tok, fopt);
+    // The length each window runs at: its real tokens, or S with --pad (trimmed_length).
+    std::vector<int64_t> len(feats.size());
+    for (size_t f = 0; f < feats.size(); ++f) len[f] = o.pad ? S : trimmed_length(feats[f].attention_mask);
     std::vector<std::vector<float>> starts(feats.size()), ends(feats.size());
-    for (size_t b0 = 0; b0 < feats.size(); b0 += size_t(o.batch_size)) {
-      const size_t b1 = std::min(feats.size(), b0 + size_t(o.batch_size));
+    // A batch: up to --batch-size consecutive windows of one length (a question's windows are
+    // full but for the last, so trimming costs at most one more forward pass per question).
+    for (size_t b0 = 0, b1 = 0; b0 < feats.size(); b0 = b1) {
+      const int64_t L = len[b0];
+      for (b1 = b0 + 1; b1 < feats.size() && b1 - b0 < size_t(o.batch_size) && len[b1] == L;) ++b1;
       const auto B = int64_t(b1 - b0);
       std::vector<int64_t> ids, types, mask;
-      ids.reserve(size_t(B * S));
+      ids.reserve(size_t(B * L));
       for (size_t f = b0; f < b1; ++f) {
-        ids.insert(ids.end(), feats[f].input_ids.begin(), feats[f].input_ids.end());
-        types.insert(types.end(), feats[f].token_type_ids.begin(), feats[f].token_type_ids.end());
-        mask.insert(mask.end(), feats[f].attention_mask.begin(), feats[f].attention_mask.end());
+        ids.insert(ids.end(), feats[f].input_ids.begin(), feats[f].input_ids.begin() + L);
+        types.insert(types.end(), feats[f].token_type_ids.begin(), feats[f].token_type_ids.begin() + L);
+        mask.insert(mask.end(), feats[f].attention_mask.begin(), feats[f].attention_mask.begin() + L);
       }
-      const Tensor ids_t = from_vector<int64_t>(ids, {B, S}), mask_t = from_vector<int64_t>(mask, {B, S}),
-                   types_t = from_vector<int64_t>(types, {B, S});
+      const Tensor ids_t = from_vector<int64_t>(ids, {B, L}), mask_t = from_vector<int64_t>(mask, {B, L}),
+                   types_t = from_vector<int64_t>(types, {B, L});
       std::vector<float> st, en;
       if (sim) {
         const std::vector<Tensor> out = check_against_sim(*program, *sim, {ids_t, types_t, mask_t}, check);
@@ -318,16 +334,19 @@ int run_infer_squad(const SquadInferOptions& o) {
         st = out.start_logits.to_vector<float>(), en = out.end_logits.to_vector<float>();
       }
       for (size_t f = b0; f < b1; ++f) {
-        const auto off = ptrdiff_t((f - b0) * size_t(S));
-        starts[f].assign(st.begin() + off, st.begin() + off + S);
-        ends[f].assign(en.begin() + off, en.begin() + off + S);
+        const auto off = ptrdiff_t((f - b0) * size_t(L));
+        starts[f].assign(st.begin() + off, st.begin() + off + L);
+        ends[f].assign(en.begin() + off, en.begin() + off + L);
       }
     }
+    // Decoded over the positions that ran: a trimmed window's candidates are its real tokens.
     std::vector<data::SquadFeatureLogits> fl;
-    for (size_t f = 0; f < feats.size(); ++f) fl.push_back({feats[f].offsets, starts[f], ends[f]});
+    for (size_t f = 0; f < feats.size(); ++f)
+      fl.push_back({std::span(feats[f].offsets).first(size_t(len[f])), starts[f], ends[f]});
     std::string answer = data::decode_squad_answer(ex.context, fl, dopt);
     latency_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
     n_features += int64_t(feats.size());
+    for (int64_t l : len) tokens_run += l;
     if (!o.logits_path.empty()) {
       auto& arr = logits_json[ex.id] = nlohmann::ordered_json::array();
       for (size_t f = 0; f < feats.size(); ++f) arr.push_back({{"start", starts[f]}, {"end", ends[f]}});
@@ -341,8 +360,10 @@ int run_infer_squad(const SquadInferOptions& o) {
   if (!o.logits_path.empty()) write_file_atomically(o.logits_path, logits_json.dump() + "\n");
 
   std::sort(latency_ms.begin(), latency_ms.end());
-  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld), %s, threads %d\n", examples.size(),
-              (long long)n_features, (long long)S, precision.c_str(), get_num_threads());
+  std::printf("infer_squad: %zu questions, %lld features (max_seq_length %lld, %s: %.1f tokens per feature), %s, "
+              "threads %d\n",
+              examples.size(), (long long)n_features, (long long)S, o.pad ? "padded" : "trimmed",
+              double(tokens_run) / double(std::max<int64_t>(n_features, 1)), precision.c_str(), get_num_threads());
   if (has_answers) {
     const auto score = data::evaluate_squad(examples, predictions, version_2);
     std::printf("exact_match %.2f  f1 %.2f  (SQuAD %s evaluation)\n", score.exact, score.f1,

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -37,7 +38,18 @@ struct SquadInferOptions {
   int64_t batch_size = 8;                        // features per forward pass
   int64_t max_seq_length = 384, doc_stride = 128, max_query_length = 64;
   int64_t n_best = 20, max_answer_length = 30;
+  // pad: every feature runs at max_seq_length, padding included. Default: a feature runs at its
+  // real length (trimmed_length), batched only with features of that length; the attention mask
+  // hides padding from the real tokens, so their logits are the padded run's (the test checks
+  // this bit for bit for fp32, dynamic and static int8), and the n-best decoding, the logits file
+  // and the time cover the real tokens only.
+  bool pad = false;
 };
+
+// The real length of a feature: its attention mask with the trailing padding (zeros) cut, at
+// least 1. Features are [CLS] question [SEP] context [SEP] then padding, so every token before
+// that length is real.
+int64_t trimmed_length(const std::vector<int32_t>& attention_mask);
 
 // Adds the options above to `app` (names as in infer_squad --help).
 void add_squad_infer_options(CLI::App& app, SquadInferOptions& o);

@@ -225,7 +225,8 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   std::unique_ptr<quant::BertStaticSim> sim;
   if (o.qat) {
     if (o.init_dir.empty()) fail("--qat fine-tunes a trained model: give it with --init (e.g. a train_squad output)");
-    if (!o.train.resume.empty()) fail("--qat does not resume a run; start it again from --init");
+    if (o.qat_observer_steps == 0)
+      fail("--qat-observer-steps 0 would freeze the range observers before they saw a batch: give at least 1");
     // Each process would calibrate its own ranges, so the processes would train different simulations.
     if (dist::world().size() > 1) fail("--qat runs in one process: its range observers are not synchronized across processes; run it without mpirun");
     sim = std::make_unique<quant::BertStaticSim>(model, spec);
@@ -269,10 +270,16 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   const int64_t observer_steps = o.qat_observer_steps >= 0
                                      ? o.qat_observer_steps
                                      : (bert_total_steps(o.train, int64_t(train_w.size()), 1) + 1) / 2;
-  int64_t micro = 0;  // micro-batches run (--qat refuses --resume, so this counts from step 0)
+  if (sim) {
+    // The observers freeze at step observer_steps; a resumed run freezes them at its first step
+    // when the checkpoint is past it. Their ranges travel in the checkpoint ("extra.qat_range.*").
+    task.before_step = [&](int64_t step) {
+      if (sim->observers_enabled() && step >= observer_steps) sim->enable_observers(false);
+    };
+    task.save_state = [&] { return sim->state(); };
+    task.load_state = [&](const NamedTensors& entries, const std::string& file) { sim->load_state(entries, file); };
+  }
   task.batch = [&](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
-    if (sim && sim->observers_enabled() && micro / o.train.accum >= observer_steps) sim->enable_observers(false);
-    ++micro;
     std::vector<const Window*> rows;
     for (int64_t s : samples) rows.push_back(&train_w[size_t(s)]);
     BatchLoss bl;
@@ -310,6 +317,11 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
                {"max_seq_length", std::to_string(S)},
                {"doc_stride", std::to_string(o.doc_stride)},
                {"train_windows", std::to_string(train_w.size())}};
+  if (sim) {  // a --qat checkpoint resumes only as the same --qat run (and holds its ranges)
+    task.tags["qat"] = "static int8 simulation";
+    task.tags["qat_observer_steps"] = std::to_string(observer_steps);
+    task.tags["qat_averaging"] = nlohmann::json(o.qat_averaging).dump();
+  }
   // Under mpirun: the training windows (every token, type and answer position), the initial
   // weights' layout compared, then the reducer (the weights themselves are rank 0's from here on).
   uint64_t data_hash = train::kFingerprintSeed;

@@ -249,6 +249,50 @@ TEST_F(TrainBert, ResumeEqualsAnUninterruptedRunBitForBit) {
                       "was written by another run");
 }
 
+// train_squad --qat --resume: the observers' ranges travel in checkpoint.safetensors, so 8 steps
+// at once equal 2 + 2 + 4 over two resumes — one while the observers still run (step 2 of 3
+// observed steps), one after they froze — in every weight, every range and every loss.
+TEST_F(TrainBert, SquadQatResumeEqualsAnUninterruptedRunBitForBit) {
+  ASSERT_EQ(bert("pre", "--steps 3 --log-every 3 --eval-samples 4").code, 0);
+  const std::string common = "--init " + tmp_.file("pre") +
+                             " --qat --steps 8 --log-every 2 --accum 2 --lr 1e-3 --eval-samples 4 --eval-limit 2 "
+                             "--eval-batch-size 2";
+  const std::string args = common + " --qat-observer-steps 3";
+  const auto full = squad("full", args);
+  ASSERT_EQ(full.code, 0) << full.err;
+  ASSERT_EQ(squad("split", args + " --stop-after 1").code, 0);
+  const std::string ck = tmp_.file("split/checkpoint.safetensors");
+  const auto mid = squad("split", args + " --stop-after 1 --resume " + ck);
+  ASSERT_EQ(mid.code, 0) << mid.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp_.file("split/summary.json")))["steps_done"], 4);
+  const auto last = squad("split", args + " --resume " + ck);
+  ASSERT_EQ(last.code, 0) << last.err;
+  for (const char* f : {"model.safetensors", "checkpoint.safetensors"}) {
+    const SafetensorsFile a = load_safetensors(tmp_.file(std::string("full/") + f));
+    const SafetensorsFile b = load_safetensors(tmp_.file(std::string("split/") + f));
+    ASSERT_EQ(a.tensors.size(), b.tensors.size()) << f;
+    size_t ranges = 0;
+    for (const auto& [name, t] : a.tensors) {
+      ASSERT_TRUE(b.contains(name)) << f << ": " << name;
+      ranges += name.rfind("extra.qat_range.", 0) == 0;
+      if (t.dtype() == DType::f32)
+        EXPECT_EQ(t.contiguous().to_vector<float>(), b.at(name).contiguous().to_vector<float>()) << f << ": " << name;
+    }
+    // 2 layers: embeddings' LayerNorm, then per layer q, k, v, context, attention output and
+    // LayerNorm, intermediate, GELU, output and LayerNorm.
+    if (std::string(f) == "checkpoint.safetensors") EXPECT_GT(ranges, 10u);
+  }
+  EXPECT_EQ(csv_column(tmp_.file("full/metrics.csv"), "train_loss"), csv_column(tmp_.file("split/metrics.csv"), "train_loss"));
+  EXPECT_EQ(csv_column(tmp_.file("full/metrics.csv"), "test_loss"), csv_column(tmp_.file("split/metrics.csv"), "test_loss"));
+  EXPECT_EQ(slurp(tmp_.file("full/model-int8-static.finch")), slurp(tmp_.file("split/model-int8-static.finch")));
+  EXPECT_NE(last.out.find("AGREE"), std::string::npos) << last.out;
+  // The ranges are needed: a run without --qat, or with other observer settings, is refused.
+  const std::string plain = "--init " + tmp_.file("pre") + " --steps 8 --log-every 2 --accum 2 --lr 1e-3 --resume " + ck;
+  expect_one_sentence(squad("other", plain), "extra.qat_range.");
+  expect_one_sentence(squad("other", common + " --qat-observer-steps 2 --resume " + ck), "was written by another run");
+  expect_one_sentence(squad("other", common + " --qat-observer-steps 0"), "--qat-observer-steps 0");
+}
+
 TEST_F(TrainBert, SquadFineTunesFromPretrainedAndFromScratch) {
   ASSERT_EQ(bert("pre", "--steps 6 --log-every 3 --eval-samples 4").code, 0);
   const auto r = squad("qa", "--init " + tmp_.file("pre") + " --steps 8 --log-every 4 --lr 1e-3 --eval-samples 6");

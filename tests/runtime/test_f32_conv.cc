@@ -249,6 +249,29 @@ TEST(F32Linear, MatchesTheReference) {
   });
 }
 
+// From 4 rows on, a row's result does not depend on how many rows the GEMM has: every output is
+// one fma chain, in a vector tile and in the column-by-column tail alike (infer_squad runs a
+// window trimmed to its real tokens and relies on the same bits as the padded window).
+TEST(F32Linear, ARowIsTheSameBitsWhateverTheRowCount) {
+  for_each_target([] {
+    std::mt19937 rng(9);
+    for (int64_t IN : {5, 64, 257})
+      for (int64_t OUT : {7, 8, 33}) {
+        const Act act = Act((IN + OUT) % 3);
+        const Tensor x = uniform({70, IN}, rng), w = uniform({OUT, IN}, rng), b = uniform({OUT}, rng);
+        const qk::F32Linear k(w, b, act);
+        const std::vector<float> all = k.run(x).to_vector<float>();
+        for (int64_t R = 4; R <= 70; ++R) {
+          const std::vector<float> part = k.run(x.narrow(0, 0, R).contiguous()).to_vector<float>();
+          ASSERT_EQ(part.size(), size_t(R * OUT));
+          for (size_t i = 0; i < part.size(); ++i)
+            ASSERT_EQ(part[i], all[i]) << "linear " << IN << " -> " << OUT << ": row " << int64_t(i) / OUT << " of "
+                                       << R << " differs from the same row of 70";
+        }
+      }
+  });
+}
+
 TEST(F32Conv, RejectsBadArguments) {
   std::mt19937 rng(1);
   const Tensor w = uniform({4, 2, 3, 3}, rng);
