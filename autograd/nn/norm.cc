@@ -51,7 +51,8 @@ Tensor BatchNorm::forward_impl(const Tensor& x) {
     fail(type_name(), ": expected an input [", steps.size(0), ", C, ", steps.dim() == 3 ? steps.size(2) : -1,
          "] matching the active step mask ", shape_str(steps.shape()), ", got shape ", shape_str(x.shape()));
   if (masked && sync_comm)
-    fail(type_name(), ": synchronized batch norm over masked (padded) steps is not supported");
+    fail(type_name(), ": synchronized batch norm (--sync-bn) of a padded batch with unequal lengths is not supported; "
+                      "train without --sync-bn, or with series of one length");
   double factor = momentum.value_or(0.0);
   if (is_training() && track_running_stats) {
     int64_t& n = num_batches_tracked.data<int64_t>()[0];
@@ -77,7 +78,20 @@ namespace {
 thread_local const Tensor* t_step_mask = nullptr;
 }  // namespace
 
-StepMask::StepMask(Tensor mask) : previous_(t_step_mask), mask_(std::move(mask)) { t_step_mask = &mask_; }
+namespace {
+bool all_ones(const Tensor& m) {
+  for (double v : m.to(DType::f64).contiguous().to_vector<double>())
+    if (v != 1.0) return false;
+  return true;
+}
+}  // namespace
+
+// A mask with every step valid is no mask: the plain batch norm computes the same statistics, on
+// its fused kernels (and synchronized over processes with --sync-bn, which masking does not do).
+StepMask::StepMask(Tensor mask)
+    : previous_(t_step_mask), mask_(mask.defined() && all_ones(mask) ? Tensor() : std::move(mask)) {
+  t_step_mask = &mask_;
+}
 StepMask::~StepMask() { t_step_mask = previous_; }
 const Tensor& StepMask::current() {
   static const Tensor none;

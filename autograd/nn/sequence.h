@@ -24,7 +24,9 @@ class ForwardPass {
 // changes neither its output at the valid steps nor its running statistics — also when quant/'s
 // QAT conv+BN interceptor calls the BN. A [B, C, T] input whose B or T differs from the mask's
 // is one sentence (a model that pools over time must not hold the mask across the pool). Scopes
-// nest (the inner one wins until it ends); an undefined mask turns masking off inside.
+// nest (the inner one wins until it ends); an undefined mask, or one whose every step is valid
+// (an equal-length batch: the plain statistics, fused kernels and --sync-bn included), turns
+// masking off inside.
 class StepMask {
  public:
   explicit StepMask(Tensor mask);

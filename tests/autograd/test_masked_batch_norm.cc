@@ -104,6 +104,10 @@ TEST(MaskedBatchNorm, BatchNorm1dUnderAStepMask) {
     EXPECT_TRUE(all_close(bn.forward(x), batch_norm(x, rm, rv, bn.weight, bn.bias, false), 0, 0));
   }
   EXPECT_FALSE(nn::StepMask::current().defined());
+  {  // every step valid: no mask (the plain, fused, batch norm computes the same statistics)
+    nn::StepMask full(step_mask({6, 6, 6}, 6, DType::f32));
+    EXPECT_FALSE(nn::StepMask::current().defined());
+  }
 }
 
 TEST(MaskedBatchNorm, BadMasksAreOneSentence) {
