@@ -42,7 +42,9 @@ int32_t int8_rows(Graph& g, int32_t v, const char* op) {
 
 int32_t input(const Node& n, size_t i) { return i < n.inputs.size() ? n.inputs[i] : -1; }
 
-// lstm (5 inputs per direction, the 5th w_hr) or gru (4) -> the dq form (4 per direction).
+// lstm (5 inputs per direction, the 5th w_hr) or gru (4) -> the dq form: 4 per direction, and
+// for an LSTM with a projection its w_hr (int8 per row too) and w_hr_reverse at inputs 10 and 11
+// (runtime/ops.md).
 bool rewrite_rnn(Graph& g, Node& n, bool lstm) {
   const size_t per = lstm ? 5 : 4;
   const bool two = input(n, 2 + per) >= 0;
@@ -51,16 +53,22 @@ bool rewrite_rnn(Graph& g, Node& n, bool lstm) {
     if (!constant_f32(g, input(n, o), 2) || !constant_f32(g, input(n, o + 1), 2)) return false;
     for (size_t k = 2; k < 4; ++k)
       if (input(n, o + k) >= 0 && !constant_f32(g, input(n, o + k), 1)) return false;
-    if (lstm && input(n, o + 4) >= 0) return false;  // a projection: dq_lstm has none
+    if (lstm && input(n, o + 4) >= 0 && !constant_f32(g, input(n, o + 4), 2)) return false;
   }
   const char* op = lstm ? "dq_lstm" : "dq_gru";
   std::vector<int32_t> in{n.inputs[0], input(n, 1)};
+  std::vector<int32_t> hr;
   for (size_t d = 0; d < (two ? 2u : 1u); ++d) {
     const size_t o = 2 + d * per;
     in.push_back(int8_rows(g, n.inputs[o], op));
     in.push_back(int8_rows(g, n.inputs[o + 1], op));
     in.push_back(input(n, o + 2));
     in.push_back(input(n, o + 3));
+    if (lstm && input(n, o + 4) >= 0) hr.push_back(int8_rows(g, n.inputs[o + 4], op));
+  }
+  if (!hr.empty()) {
+    in.resize(10, -1);
+    in.insert(in.end(), hr.begin(), hr.end());
   }
   n.op = op;
   n.inputs = std::move(in);

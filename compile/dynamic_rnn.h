@@ -1,8 +1,9 @@
 // Dynamic int8 quantization of a float program (PyTorch's quantize_dynamic, on the graph): each
 // lstm / gru with constant weights becomes dq_lstm / dq_gru, each linear with a constant weight
 // dq_linear, and each embedding qembedding. Weights become int8 with one scale per row (gate row,
-// output channel, vocabulary row: kernels::quantize_matrix, symmetric narrow); activations are
-// quantized at run time by the ops themselves, so nothing is calibrated.
+// projection row, output channel, vocabulary row: kernels::quantize_matrix, symmetric narrow);
+// activations are quantized at run time by the ops themselves (an LSTM projection's input, the
+// cell output o·tanh(c'), one row per step like x and h), so nothing is calibrated.
 #pragma once
 
 #include "runtime/graph.h"
@@ -11,7 +12,7 @@ namespace finch::compile {
 
 struct DynamicQuantReport {
   int lstm = 0, gru = 0, linear = 0, embedding = 0;
-  int skipped = 0;  // recurrent / linear / embedding nodes left in float (an LSTM projection, non-constant weights)
+  int skipped = 0;  // recurrent / linear / embedding nodes left in float (non-constant weights)
 };
 
 struct DynamicQuantOptions {

@@ -1,6 +1,7 @@
 // QDynamicLstm (qs8_dq_lstm.h): per step, each active sample's x row and h row go through the
 // dynamic-quantized linear (its own per-call qparams, i.e. per row), the two f32 results are
-// added, and ops::lstm_gates_forward_f32 applies the gates and the cell update.
+// added, ops::lstm_gates_forward_f32 applies the gates and the cell update, and with a
+// projection the cell output m goes through a third dynamic linear (m's row quantized per call).
 #include "kernels/qs8_dq_lstm.h"
 
 #include <algorithm>
@@ -38,14 +39,46 @@ int64_t checked_size(int64_t n) {
   return n;
 }
 
+// P when w_hr is given (1 <= P < H, as torch.nn.LSTM's proj_size), else H.
+int64_t checked_out(int64_t H, const std::vector<float>& w_hr, int64_t P) {
+  if (w_hr.empty() && P == 0) return H;
+  if (P < 1 || P >= H) fail("dq_lstm: expected a projection size P with 1 <= P < H = ", H, ", got ", P);
+  return P;
+}
+
+std::optional<QDynamicLinear> make_projection(const std::vector<float>& w_hr, int64_t P, int64_t H) {
+  if (checked_out(H, w_hr, P) == H) return std::nullopt;
+  return make_linear("weight_hr", w_hr, P, H, {});
+}
+
+int64_t gate_hidden(const QDynamicLinear& ih) {
+  if (ih.out_features() % 4 != 0)
+    fail("dq_lstm: expected the input weight's rows to be 4·H (gates i, f, g, o), got ", ih.out_features());
+  return ih.out_features() / 4;
+}
+
 }  // namespace
 
 QDynamicLstm::QDynamicLstm(int64_t IN, int64_t H, const std::vector<float>& w_ih, const std::vector<float>& w_hh,
-                           const std::vector<float>& b_ih, const std::vector<float>& b_hh)
-    : IN_(IN),
-      H_(H),
-      ih_(make_linear("weight_ih", w_ih, 4 * checked_size(H), checked_size(IN), bias_sum(b_ih, b_hh, 4 * H))),
-      hh_(make_linear("weight_hh", w_hh, 4 * H, H, {})) {}
+                           const std::vector<float>& b_ih, const std::vector<float>& b_hh,
+                           const std::vector<float>& w_hr, int64_t P)
+    : QDynamicLstm(make_linear("weight_ih", w_ih, 4 * checked_size(H), checked_size(IN), bias_sum(b_ih, b_hh, 4 * H)),
+                   make_linear("weight_hh", w_hh, 4 * H, checked_out(H, w_hr, P), {}), make_projection(w_hr, P, H)) {}
+
+QDynamicLstm::QDynamicLstm(QDynamicLinear ih, QDynamicLinear hh, std::optional<QDynamicLinear> hr)
+    : IN_(ih.in_features()),
+      H_(gate_hidden(ih)),
+      HO_(hr ? hr->out_features() : H_),
+      ih_(std::move(ih)),
+      hh_(std::move(hh)),
+      hr_(std::move(hr)) {
+  if (hr_ && (hr_->in_features() != H_ || HO_ < 1 || HO_ >= H_))
+    fail("dq_lstm: expected the projection weight as [P, ", H_, "] with 1 <= P < ", H_, ", got [", hr_->out_features(),
+         ", ", hr_->in_features(), "]");
+  if (hh_.out_features() != 4 * H_ || hh_.in_features() != HO_)
+    fail("dq_lstm: expected the recurrent weight as [", 4 * H_, ", ", HO_, "], got [", hh_.out_features(), ", ",
+         hh_.in_features(), "]");
+}
 
 void QDynamicLstm::gates(const float* x, const float* h, float* g) const {
   Scratch s;
@@ -59,25 +92,30 @@ void QDynamicLstm::gates(const float* x, const float* h, float* g, Scratch& s) c
   for (int64_t r = 0; r < 4 * H_; ++r) g[r] = s.gx[size_t(r)] + s.gh[size_t(r)];
 }
 
+void QDynamicLstm::step(const float* x, const float* h, const float* c, float* h_out, float* c_out, Scratch& s) const {
+  const auto n = static_cast<size_t>(H_);
+  s.g.resize(4 * n), s.m.resize(n), s.c_new.resize(n), s.tanh_c.resize(n);
+  gates(x, h, s.g.data(), s);  // reads h before h_out is written
+  ops::lstm_gates_forward_f32(1, H_, s.g.data(), c, s.m.data(), s.c_new.data(), s.tanh_c.data());
+  std::copy(s.c_new.begin(), s.c_new.end(), c_out);
+  if (hr_) hr_->run_row(s.m.data(), h_out, s.lin);
+  else std::copy(s.m.begin(), s.m.end(), h_out);
+}
+
 void QDynamicLstm::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* c,
                        float* y) const {
   check_rnn_lengths("dq_lstm", T, B, lengths);
-  const int64_t H = H_;
-  const auto n = static_cast<size_t>(H);
-  std::vector<float> g(4 * n), h_new(n), c_new(n), tanh_c(n);
+  const int64_t H = H_, HO = HO_;
   Scratch scratch;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b) {
-      float* yt = y + (t * B + b) * H;
+      float* yt = y + (t * B + b) * HO;
       if (lengths && t >= lengths[b]) {
-        std::fill(yt, yt + H, 0.0f);
+        std::fill(yt, yt + HO, 0.0f);
         continue;
       }
-      gates(x + (t * B + b) * IN_, h + b * H, g.data(), scratch);
-      ops::lstm_gates_forward_f32(1, H, g.data(), c + b * H, h_new.data(), c_new.data(), tanh_c.data());
-      std::copy(h_new.begin(), h_new.end(), h + b * H);
-      std::copy(c_new.begin(), c_new.end(), c + b * H);
-      std::copy(h_new.begin(), h_new.end(), yt);
+      step(x + (t * B + b) * IN_, h + b * HO, c + b * H, h + b * HO, c + b * H, scratch);
+      std::copy(h + b * HO, h + (b + 1) * HO, yt);
     }
 }
 

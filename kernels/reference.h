@@ -93,6 +93,20 @@ Tensor dq_linear(const Tensor& x, const Tensor& w, const std::vector<float>& s_w
 Tensor dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias,
                       const std::string& act);
 
+// One step of the dynamic int8 LSTM for one sample (kernels::QDynamicLstm's specification):
+//   g = dq_linear(x; w_ih, s_ih, bias) + dq_linear(h; w_hh, s_hh)       f32 [4H], in that order
+//   m, c' = ops::lstm_gates_forward_f32(g, c)                            m = o·tanh(c') [H]
+//   h' = dq_linear(m; w_hr, s_hr) when w_hr is defined (a projection [P, H]), else m
+// x f32 [IN], h f32 [HO], c f32 [H]; w_ih i8 [4H, IN], w_hh i8 [4H, HO], w_hr i8 [P, H] or
+// undefined; bias f32 [4H] (b_ih + b_hh) or undefined. Each dq_linear quantizes its one row from
+// its own min/max. Returns {h' [HO], c' [H]}.
+struct DqLstmStep {
+  Tensor h, c;
+};
+DqLstmStep dq_lstm_step(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
+                        const std::vector<float>& s_ih, const Tensor& bias, const Tensor& w_hh,
+                        const std::vector<float>& s_hh, const Tensor& w_hr, const std::vector<float>& s_hr);
+
 // The accumulator rule (docs/quantization.md §10): qconv2d, qlinear and dq_linear reduce the exact
 // Σ (x − zx)·w + bias modulo 2^32, as the int32 lanes of the fast kernels do. A program must never
 // reach that wrap; its worst case over every input is, per output channel,

@@ -91,6 +91,7 @@ Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
   if (!lengths.defined()) return forward(x);
   check_series_input("FCN", x, conv1->in_channels);
   const Tensor m = time_mask("FCN", lengths, x.size(0), x.size(2), x.dtype());
+  nn::StepMask steps(m);  // training-mode BN statistics over the valid steps only
   Tensor h = finch::mul(x, m);
   h = finch::mul(relu->forward(bn1->forward(same_conv(*conv1, h))), m);
   h = finch::mul(relu->forward(bn2->forward(same_conv(*conv2, h))), m);
@@ -116,6 +117,7 @@ ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
 
 Tensor ResBlock1d::forward_masked(const Tensor& x, const Tensor& m) {
   auto masked = [&](const Tensor& t) { return m.defined() ? finch::mul(t, m) : t; };
+  nn::StepMask steps(m);  // training-mode BN statistics over the valid steps only (none without m)
   Tensor h = masked(relu->forward(bn1->forward(same_conv(*conv1, x))));
   h = masked(relu->forward(bn2->forward(same_conv(*conv2, h))));
   h = bn3->forward(same_conv(*conv3, h));

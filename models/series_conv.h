@@ -29,9 +29,11 @@ Tensor same_conv(nn::Conv1d& conv, const Tensor& x);
 
 // Padded batches for the all-convolutional FCN and ResNet1d (nn::LengthAware): the steps past a
 // sample's length are zeroed after every layer (as the zeros that "same" padding reads past the
-// end of a sample alone), and global average pooling divides by each sample's own length. In
-// eval mode a padded batch then gives what each sample gives alone; in training mode the batch
-// norms' statistics also count the zeroed steps.
+// end of a sample alone), and global average pooling divides by each sample's own length, and in
+// training mode the batch norms take their statistics over the valid steps only (nn::StepMask,
+// autograd/masked_batch_norm.h). A padded batch then gives what each sample gives alone in eval
+// mode, and in training mode what the batch of unpadded sequences gives (torch's BatchNorm1d on
+// the packed steps): padding changes neither the outputs, the gradients nor the running statistics.
 // mask [B, 1, T]: 1 for t < lengths[b], else 0; lengths I64 [B] in [1, T] (one sentence if not).
 Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int64_t T, DType dtype);
 // Σ_t h[b, c, t] / lengths[b]: h [B, C, T] already masked -> [B, C].

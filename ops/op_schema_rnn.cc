@@ -25,11 +25,14 @@ void want_shape(const Types& in, size_t i, const Shape& s, const char* what, con
 
 // Inputs of lstm (gates 4, with w_hr) and gru (gates 3): x, lengths?, then the forward
 // direction's w_ih, w_hh, b_ih?, b_hh? [, w_hr?], then the same for the reverse direction.
+// dq_lstm keeps its four inputs per direction and puts the projections last (w_hr? at 10,
+// w_hr_reverse? at 11), so programs written before it had them read unchanged.
 struct RnnLayout {
   int64_t gates;
   bool proj;
-  bool int8 = false;  // dq_lstm / dq_gru: w_ih, w_hh int8 codes (biases f32)
-  size_t per_dir() const { return proj ? 5 : 4; }
+  bool int8 = false;  // dq_lstm / dq_gru: w_ih, w_hh (and w_hr) int8 codes (biases f32)
+  size_t per_dir() const { return proj && !int8 ? 5 : 4; }
+  size_t hr(size_t d) const { return int8 ? 10 + d : 2 + d * 5 + 4; }  // w_hr's index, direction d
 };
 
 // Shape inference of lstm / gru: y [B, T, D·P] (batch_first) or [T, B, D·P], h_n [D, B, P] and
@@ -53,7 +56,7 @@ Types rnn_infer(const Types& in, const json& a, const std::string& where, const 
   if (w_ih.size() != 2 || w_ih[0] < L.gates || w_ih[0] % L.gates != 0 || w_ih[1] != IN)
     fail(where, ": expected w_ih of shape [", L.gates, "·H, ", IN, "] (H >= 1), found ", shape_str(w_ih));
   const int64_t G = w_ih[0], H = G / L.gates;
-  const size_t wr = 2 + 4;  // w_hr's index when the op has one
+  const size_t wr = L.hr(0);
   int64_t P = H;
   if (L.proj && present(in, wr)) {
     const Shape& s = in[wr].shape;
@@ -65,6 +68,10 @@ Types rnn_infer(const Types& in, const json& a, const std::string& where, const 
   const bool two = present(in, 2 + n);
   for (size_t k = 2 + n; !two && k < 2 + 2 * n; ++k)
     if (present(in, k)) fail(where, ": input ", k, " of the reverse direction is present but its w_ih_reverse is absent");
+  if (L.proj && L.int8 && present(in, L.hr(1)) != (two && present(in, L.hr(0))))
+    fail(where, ": expected input ", L.hr(1), " (w_hr_reverse) ",
+         two && present(in, L.hr(0)) ? "present, as w_hr is in a two-direction layer"
+                                     : "absent: it needs w_hr and a reverse direction");
   for (size_t d = 0; d < (two ? 2u : 1u); ++d) {
     const size_t o = 2 + d * n;
     const char* dir = d ? " (reverse)" : "";
@@ -84,7 +91,13 @@ Types rnn_infer(const Types& in, const json& a, const std::string& where, const 
     want_shape(in, o + 1, {G, P}, d ? "w_hh_reverse" : "w_hh", where);
     if (present(in, o + 2)) want_shape(in, o + 2, {G}, d ? "b_ih_reverse" : "b_ih", where);
     if (present(in, o + 3)) want_shape(in, o + 3, {G}, d ? "b_hh_reverse" : "b_hh", where);
-    if (L.proj && present(in, o + 4)) want_shape(in, o + 4, {P, H}, d ? "w_hr_reverse" : "w_hr", where);
+    if (L.proj && present(in, L.hr(d))) {
+      want_shape(in, L.hr(d), {P, H}, d ? "w_hr_reverse" : "w_hr", where);
+      const DType want = L.int8 ? DType::i8 : DType::f32;
+      if (in[L.hr(d)].dtype && *in[L.hr(d)].dtype != want)
+        fail(where, ": expected input ", L.hr(d), " (", d ? "w_hr_reverse" : "w_hr", ") of dtype ", dtype_name(want),
+             ", found ", dtype_name(*in[L.hr(d)].dtype));
+    }
   }
   const int64_t D = two ? 2 : 1;
   const int64_t DP = checked_mul(D, P, (where + ": the output width").c_str());
@@ -96,7 +109,7 @@ Types rnn_infer(const Types& in, const json& a, const std::string& where, const 
 Types lstm_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {4, true}); }
 Types gru_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {3, false}); }
 
-Types dq_lstm_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {4, false, true}); }
+Types dq_lstm_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {4, true, true}); }
 Types dq_gru_infer(const Types& in, const json& a, const std::string& w) { return rnn_infer(in, a, w, {3, false, true}); }
 
 // qlstm: x i8 codes [B, T, IN] / [T, B, IN], lengths?, w_ih i8 [4H, IN], w_hh i8 [4H, HO], b_ih?,
@@ -204,12 +217,15 @@ std::vector<OpSchema> rnn_op_schemas() {
   const std::vector<InputSpec> dq_in = {
       {"x"},          {"lengths", true},      {"w_ih"},       {"w_hh"}, {"b_ih", true}, {"b_hh", true},
       {"w_ih_reverse", true}, {"w_hh_reverse", true}, {"b_ih_reverse", true}, {"b_hh_reverse", true}};
+  std::vector<InputSpec> dq_lstm_in = dq_in;
+  dq_lstm_in.push_back({"w_hr", true});
+  dq_lstm_in.push_back({"w_hr_reverse", true});
   return {
       {"qlstm", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}, {"w_hr", true}}, 4,
        false, {attr::batch_first, attr::k_cell, attr::reverse, attr::m_scale, attr::m_zero_point}, qlstm_infer},
       {"qgru", {{"x"}, {"lengths", true}, {"w_ih"}, {"w_hh"}, {"b_ih", true}, {"b_hh", true}}, 4, false,
        {attr::batch_first, attr::reverse}, qgru_infer},
-      {"dq_lstm", dq_in, 4, false, {attr::batch_first}, dq_lstm_infer},
+      {"dq_lstm", dq_lstm_in, 4, false, {attr::batch_first}, dq_lstm_infer},
       {"dq_gru", dq_in, 4, false, {attr::batch_first}, dq_gru_infer},
       {"qembedding", {{"ids"}, {"weight"}}, 2, false, {}, qembedding_infer},
       {"lstm", lstm_in, 4, false, {attr::batch_first}, lstm_infer},

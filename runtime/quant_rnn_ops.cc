@@ -1,15 +1,18 @@
 // The runtime's dynamic int8 recurrent ops and the per-row int8 embedding: dq_lstm / dq_gru (int8
 // weights with one scale per gate row, each step's x row and h row quantized at run time from
 // their own min/max, int32 dot products on kernels::QDynamicLinear, f32 gates and cell, as
-// kernels/qs8_dq_lstm.h and PyTorch's quantize_dynamic) and qembedding (int8 rows, one scale per
+// kernels/qs8_dq_lstm.h and PyTorch's quantize_dynamic; dq_lstm's projection, when it has one,
+// a third dynamic linear on the cell output) and qembedding (int8 rows, one scale per
 // row, so a rare token's small row keeps its precision). The plain fn and the prepared kernel
 // are the same code: the prepared one only builds the packed weights once.
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "framework/error.h"
 #include "kernels/qs8_dq_linear.h"
+#include "kernels/qs8_dq_lstm.h"
 #include "ops/gru.h"
 #include "ops/lstm.h"
 #include "ops/op_attrs.h"
@@ -22,6 +25,7 @@ namespace {
 
 using Outs = std::vector<Tensor>;
 using quant::kernels::QDynamicLinear;
+using quant::kernels::QDynamicLstm;
 
 // The per-row scales of an int8 weight value (symmetric: every zero point 0): one per row (axis
 // 0), or one for every row.
@@ -41,17 +45,23 @@ std::vector<float> row_scales(const Node& n, const Graph& g, int32_t v, int64_t 
 
 Tensor input_or_none(const std::vector<Tensor>& in, size_t i) { return i < in.size() ? in[i] : Tensor(); }
 
-// One direction's two dynamic linears: the LSTM folds b_hh into the input side (the gates are
-// one sum), the GRU keeps it with h (r multiplies W_hn·h + b_hn).
+// One direction. The LSTM is kernels::QDynamicLstm (b_ih + b_hh folded into the input side: the
+// gates are one sum; the projection, when there is one, a third linear); the GRU keeps b_hh with h
+// (r multiplies W_hn·h + b_hn), so it holds its two linears.
 struct DqDirection {
+  std::shared_ptr<const QDynamicLstm> lstm;
   std::shared_ptr<const QDynamicLinear> ih, hh;
 };
 
 struct DqRnn {
   bool lstm = true, batch_first = false;
-  int64_t H = 0;
+  int64_t H = 0, HO = 0;  // hidden (cell) width; h's width (P with a projection)
   std::vector<DqDirection> dirs;
 };
+
+// dq_lstm's inputs: x, lengths?, w_ih, w_hh, b_ih?, b_hh?, the same 4 reversed, then w_hr? and
+// w_hr_reverse? (the projections last, so a file written before they existed reads unchanged).
+constexpr size_t kHr = 10;
 
 DqRnn build(const Node& n, const Graph& g, const std::vector<Tensor>& in, bool lstm) {
   DqRnn r;
@@ -62,23 +72,29 @@ DqRnn build(const Node& n, const Graph& g, const std::vector<Tensor>& in, bool l
     const size_t o = 2 + 4 * d;
     const Tensor w_ih = in[o], w_hh = in[o + 1], b_ih = input_or_none(in, o + 2), b_hh = input_or_none(in, o + 3);
     const int64_t G = w_ih.size(0);
-    r.H = w_hh.size(1);
-    // The LSTM's two biases are summed once in f32 (as kernels::QDynamicLstm).
-    Tensor b_in = b_ih, b_h = b_hh;
-    if (lstm) {
-      b_h = Tensor();
-      if (b_ih.defined() && b_hh.defined()) {
-        const std::vector<float> a = b_ih.contiguous().to_vector<float>(), c = b_hh.contiguous().to_vector<float>();
-        std::vector<float> sum(a.size());
-        for (size_t i = 0; i < a.size(); ++i) sum[i] = a[i] + c[i];
-        b_in = from_vector(sum, {G});
-      } else if (b_hh.defined()) {
-        b_in = b_hh;
-      }
-    }
     DqDirection dir;
-    dir.ih = std::make_shared<const QDynamicLinear>(w_ih, row_scales(n, g, n.inputs[o], G), b_in, "none");
-    dir.hh = std::make_shared<const QDynamicLinear>(w_hh, row_scales(n, g, n.inputs[o + 1], G), b_h, "none");
+    if (!lstm) {
+      r.H = r.HO = w_hh.size(1);
+      dir.ih = std::make_shared<const QDynamicLinear>(w_ih, row_scales(n, g, n.inputs[o], G), b_ih, "none");
+      dir.hh = std::make_shared<const QDynamicLinear>(w_hh, row_scales(n, g, n.inputs[o + 1], G), b_hh, "none");
+      r.dirs.push_back(dir);
+      continue;
+    }
+    // The LSTM's two biases are summed once in f32 (as kernels::QDynamicLstm).
+    Tensor b_in = b_ih.defined() ? b_ih : b_hh;
+    if (b_ih.defined() && b_hh.defined()) {
+      const std::vector<float> a = b_ih.contiguous().to_vector<float>(), c = b_hh.contiguous().to_vector<float>();
+      std::vector<float> sum(a.size());
+      for (size_t i = 0; i < a.size(); ++i) sum[i] = a[i] + c[i];
+      b_in = from_vector(sum, {G});
+    }
+    std::optional<QDynamicLinear> hr;
+    if (const Tensor w_hr = input_or_none(in, kHr + d); w_hr.defined())
+      hr.emplace(w_hr, row_scales(n, g, n.inputs[kHr + d], w_hr.size(0)), Tensor(), "none");
+    dir.lstm = std::make_shared<const QDynamicLstm>(
+        QDynamicLinear(w_ih, row_scales(n, g, n.inputs[o], G), b_in, "none"),
+        QDynamicLinear(w_hh, row_scales(n, g, n.inputs[o + 1], G), Tensor(), "none"), std::move(hr));
+    r.H = dir.lstm->hidden_size(), r.HO = dir.lstm->output_size();
     r.dirs.push_back(dir);
   }
   return r;
@@ -86,8 +102,8 @@ DqRnn build(const Node& n, const Graph& g, const std::vector<Tensor>& in, bool l
 
 Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
   const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
-  const int64_t T = x.size(0), B = x.size(1), IN = x.size(2), H = r.H, D = int64_t(r.dirs.size());
-  const int64_t G = (r.lstm ? 4 : 3) * H;
+  const int64_t T = x.size(0), B = x.size(1), IN = x.size(2), H = r.H, HO = r.HO, D = int64_t(r.dirs.size());
+  const int64_t G = 3 * H;  // the GRU's gate rows
   std::vector<int64_t> len(size_t(B), T);
   if (in.size() > 1 && in[1].defined()) {
     const Tensor l = in[1].contiguous();
@@ -99,11 +115,12 @@ Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
         fail("dq rnn: expected every length in 1..", T, ", found length ", len[size_t(b)], " for sample ", b);
     }
   }
-  Tensor y = zeros({T, B, D * H}), h_n = zeros({D, B, H}), c_n = zeros({D, B, H});
+  Tensor y = zeros({T, B, D * HO}), h_n = zeros({D, B, HO}), c_n = zeros({D, B, H});
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
-  const size_t hs = size_t(H);
-  std::vector<float> gates(static_cast<size_t>(G)), h(hs), c(hs), h_new(hs), c_new(hs), tanh_c(hs);
+  const auto nH = static_cast<size_t>(H), nHO = static_cast<size_t>(HO);
+  std::vector<float> gates(static_cast<size_t>(G)), h(nHO), c(nH), h_new(nH);
+  QDynamicLstm::Scratch scratch;
   for (int64_t d = 0; d < D; ++d)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t L = len[size_t(b)];
@@ -111,22 +128,20 @@ Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
       std::fill(c.begin(), c.end(), 0.0f);
       for (int64_t s = 0; s < L; ++s) {
         const int64_t t = d == 1 ? L - 1 - s : s;
-        const Tensor gx = r.dirs[size_t(d)].ih->run(from_vector(std::vector<float>(xp + (t * B + b) * IN, xp + (t * B + b + 1) * IN), {1, IN}));
-        const Tensor gh = r.dirs[size_t(d)].hh->run(from_vector(h, {1, H}));
-        const float* a = gx.data<float>();
-        const float* e = gh.data<float>();
+        const float* xt = xp + (t * B + b) * IN;
+        const DqDirection& dir = r.dirs[size_t(d)];
         if (r.lstm) {
-          for (int64_t k = 0; k < G; ++k) gates[size_t(k)] = a[k] + e[k];
-          ops::lstm_gates_forward_f32(1, H, gates.data(), c.data(), h_new.data(), c_new.data(), tanh_c.data());
-          c.swap(c_new);
+          dir.lstm->step(xt, h.data(), c.data(), h.data(), c.data(), scratch);
         } else {
-          std::copy(a, a + G, gates.begin());
-          ops::gru_gates_forward_f32(1, H, gates.data(), e, h.data(), h_new.data());
+          const Tensor gx = dir.ih->run(from_vector(std::vector<float>(xt, xt + IN), {1, IN}));
+          const Tensor gh = dir.hh->run(from_vector(h, {1, H}));
+          std::copy(gx.data<float>(), gx.data<float>() + G, gates.begin());
+          ops::gru_gates_forward_f32(1, H, gates.data(), gh.data<float>(), h.data(), h_new.data());
+          std::copy(h_new.begin(), h_new.end(), h.begin());
         }
-        h.swap(h_new);
-        std::copy(h.begin(), h.end(), yp + (t * B + b) * D * H + d * H);
+        std::copy(h.begin(), h.end(), yp + (t * B + b) * D * HO + d * HO);
       }
-      std::copy(h.begin(), h.end(), h_n.data<float>() + (d * B + b) * H);
+      std::copy(h.begin(), h.end(), h_n.data<float>() + (d * B + b) * HO);
       std::copy(c.begin(), c.end(), c_n.data<float>() + (d * B + b) * H);
     }
   if (r.batch_first) y = y.transpose(0, 1).contiguous();

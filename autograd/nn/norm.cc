@@ -5,6 +5,8 @@
 #include <set>
 
 #include "autograd/functional.h"
+#include "autograd/masked_batch_norm.h"
+#include "autograd/nn/sequence.h"
 #include "autograd/sync_batch_norm.h"
 #include "framework/grad_mode.h"
 
@@ -41,6 +43,16 @@ Tensor BatchNorm::forward_impl(const Tensor& x) {
   check_input(x);
   if (x.size(1) != num_features)
     fail(type_name(), ": expected ", num_features, " channels in dim 1, got shape ", shape_str(x.shape()));
+  // Training-mode statistics over a padded batch's valid steps (nn::StepMask), checked first so
+  // that a refused input leaves num_batches_tracked alone.
+  const Tensor& steps = StepMask::current();
+  const bool masked = (is_training() || !running_mean.defined()) && steps.defined() && x.dim() == 3;
+  if (masked && (steps.dim() != 3 || steps.size(0) != x.size(0) || steps.size(2) != x.size(2)))
+    fail(type_name(), ": expected an input [", steps.size(0), ", C, ", steps.dim() == 3 ? steps.size(2) : -1,
+         "] matching the active step mask ", shape_str(steps.shape()), ", got shape ", shape_str(x.shape()));
+  if (masked && sync_comm)
+    fail(type_name(), ": synchronized batch norm (--sync-bn) of a padded batch with unequal lengths is not supported; "
+                      "train without --sync-bn, or with series of one length");
   double factor = momentum.value_or(0.0);
   if (is_training() && track_running_stats) {
     int64_t& n = num_batches_tracked.data<int64_t>()[0];
@@ -51,12 +63,39 @@ Tensor BatchNorm::forward_impl(const Tensor& x) {
   // eval mode, as torch does.
   const bool use_batch_stats = is_training() || !running_mean.defined();
   const bool pass_running = !is_training() || track_running_stats;
+  if (masked)
+    return finch::masked_batch_norm(x, steps, pass_running ? running_mean : Tensor(),
+                                    pass_running ? running_var : Tensor(), weight, bias, factor, eps);
   if (is_training() && sync_comm)
     return finch::sync_batch_norm(x, pass_running ? running_mean : Tensor(), pass_running ? running_var : Tensor(),
                                   weight, bias, factor, eps, *sync_comm);
   return finch::batch_norm(x, pass_running ? running_mean : Tensor(),
                            pass_running ? running_var : Tensor(), weight, bias, use_batch_stats,
                            factor, eps);
+}
+
+namespace {
+thread_local const Tensor* t_step_mask = nullptr;
+}  // namespace
+
+namespace {
+bool all_ones(const Tensor& m) {
+  for (double v : m.to(DType::f64).contiguous().to_vector<double>())
+    if (v != 1.0) return false;
+  return true;
+}
+}  // namespace
+
+// A mask with every step valid is no mask: the plain batch norm computes the same statistics, on
+// its fused kernels (and synchronized over processes with --sync-bn, which masking does not do).
+StepMask::StepMask(Tensor mask)
+    : previous_(t_step_mask), mask_(mask.defined() && all_ones(mask) ? Tensor() : std::move(mask)) {
+  t_step_mask = &mask_;
+}
+StepMask::~StepMask() { t_step_mask = previous_; }
+const Tensor& StepMask::current() {
+  static const Tensor none;
+  return t_step_mask ? *t_step_mask : none;
 }
 
 void BatchNorm1d::check_input(const Tensor& x) const {

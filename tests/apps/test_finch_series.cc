@@ -205,6 +205,31 @@ TEST_F(FinchSeries, DynamicInt8OfAnLstm) {
   EXPECT_NE(v.err.find("compares a static int8"), std::string::npos) << v.err;
 }
 
+// A projected LSTM (--proj-size): every layer becomes dq_lstm (none left float), and `finch run`
+// of the program scores what the report says.
+TEST_F(FinchSeries, DynamicInt8OfAProjectedLstm) {
+  const RunResult t = run_program("train_series",
+                                  data() + " --model bilstm --hidden-size 8 --proj-size 3 --epochs 1 --threads 2 --out " +
+                                      (root_ / "lstmp").string(),
+                                  root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string prog = (root_ / "dynp.finch").string();
+  const RunResult q = run_program("finch",
+                                  "quantize --mode dynamic --checkpoint " +
+                                      (root_ / "lstmp" / "model.safetensors").string() + " " + data() + " --out " +
+                                      prog + " --report " + (root_ / "dp.json").string(),
+                                  root_);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const nlohmann::json r = read_json(root_ / "dp.json");
+  EXPECT_EQ(r["nodes"]["dq_lstm"], 2);
+  EXPECT_EQ(r["nodes"]["float"], 0);
+  EXPECT_LT(r["variants"][1]["size_bytes"].get<double>(), r["variants"][0]["size_bytes"].get<double>());
+  const RunResult run =
+      run_program("finch", "run " + prog + " --json " + (root_ / "rp.json").string(), root_);
+  ASSERT_EQ(run.code, 0) << run.err << run.out;
+  EXPECT_EQ(read_json(root_ / "rp.json")["test_accuracy"].get<double>(), r["variants"][1]["accuracy"].get<double>());
+}
+
 TEST_F(FinchSeries, FlagsThatDoNotFitTheCheckpointAreOneSentence) {
   ASSERT_EQ(trained_.code, 0) << trained_.err;
   const std::string out = " --out " + (root_ / "x.finch").string();

@@ -199,3 +199,52 @@ TEST(SeriesConv, SameConvPadsAsTorch) {
 }
 
 }  // namespace
+
+// In training mode the batch norms of FCN and ResNet1d take their statistics over the valid steps
+// only (nn::StepMask): the same sequences padded to 9 steps with zeros or to 14 with large junk
+// give the same logits, the same parameter gradients and the same running statistics; and a batch
+// whose lengths are all T trains exactly as the plain forward.
+TEST(SeriesConv, TrainingStatisticsIgnorePadding) {
+  for (const std::string name : {"fcn", "resnet1d"}) {
+    SCOPED_TRACE(name);
+    models::SeriesSpec s;
+    s.name = name, s.in_channels = 2, s.num_classes = 3, s.width = 4;
+    Generator g1(21), g2(21), gx(22);
+    auto a = models::create_series(s, &g1), b = models::create_series(s, &g2);
+    const std::vector<int64_t> lens = {9, 3, 6, 2};
+    const Tensor x9 = randn({4, 2, 9}, gx);
+    Tensor x14 = mul(add(randn({4, 2, 14}, gx), 5.0), 100.0);  // junk everywhere ...
+    Tensor x9z = x9.clone();
+    {
+      NoGradGuard ng;
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t L = lens[size_t(i)];
+        narrow(narrow(x14, 0, i, 1), 2, 0, L).copy_(narrow(narrow(x9, 0, i, 1), 2, 0, L));  // ... but the valid steps
+        if (L < 9) narrow(narrow(x9z, 0, i, 1), 2, L, 9 - L).zero_();
+      }
+    }
+    const Tensor len = from_vector(lens, {4});
+    a->train(), b->train();
+    const Tensor ya = dynamic_cast<nn::LengthAware&>(*a).forward_with_lengths(x9z, len);
+    const Tensor yb = dynamic_cast<nn::LengthAware&>(*b).forward_with_lengths(x14, len);
+    test::expect_close(ya, yb, name + " logits", 1e-4, 1e-5);
+    const Tensor r = randn(ya.shape(), gx);
+    backward(sum(mul(ya, r)));
+    backward(sum(mul(yb, r)));
+    const auto pa = a->named_parameters(), pb = b->named_parameters();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i)
+      test::expect_close(pa[i].second.grad(), pb[i].second.grad(), name + " grad " + pa[i].first, 1e-3, 1e-4);
+    const auto ba = a->named_buffers(), bb = b->named_buffers();
+    for (size_t i = 0; i < ba.size(); ++i)
+      if (ba[i].first.find("running_") != std::string::npos)
+        test::expect_close(ba[i].second, bb[i].second, name + " " + ba[i].first, 1e-4, 1e-5);
+    // Every length T: the mask keeps every step, and the model trains as the plain forward.
+    Generator g3(21), g4(21);
+    auto c = models::create_series(s, &g3), d = models::create_series(s, &g4);
+    c->train(), d->train();
+    NoGradGuard ng;
+    test::expect_close(dynamic_cast<nn::LengthAware&>(*c).forward_with_lengths(x9, full({4}, 9.0, DType::i64)),
+                       d->forward(x9), name + " full lengths", 1e-5, 1e-6);
+  }
+}
