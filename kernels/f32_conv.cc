@@ -114,7 +114,8 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
   g.row = 2 * TW;
   // A sub-plane holds TH + 1 rows (padded rows 0 … 2TH + 1 >= H + 2·ph − 1); past them the slack
   // that the input transform's lanes past the last tile read: up to two vectors (<= 2·NR floats).
-  g.Lp = ceil_div((TH + 1) * g.row + 2 * NR_ + 4, 16) * 16;
+  g.rows = TH + 1;
+  g.Lp = ceil_div(g.rows * g.row + 2 * NR_ + 4, 16) * 16;
   g.plane = 4 * g.Lp;
   g.tiles = TH * TW;
   for (int64_t j0 = 0; j0 < g.tiles; j0 += NR_) {
@@ -135,23 +136,19 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
 // xp = the images' channels zero-padded and phase split (geometry(): columns by stride phase;
 // wino_geometry(): the four sub-planes), 2·NR floats of slack after.
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
-  const int64_t planes = images * Cg_ * p_.groups, sw = wino_ ? 1 : geo.phases;
+  const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
   const Work per_plane = Work::bytes_stream(double(geo.plane + H * W) * sizeof(float));  // fill + copy
   parallel_for(0, planes, per_plane, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
+      if (wino_) {  // every row of the sub-planes rewritten whole: no fill first
+        f32k::f32_wino_pad(x + c * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp, dst);
+        continue;
+      }
       std::fill(dst, dst + geo.plane, 0.0f);
       for (int64_t iy = 0; iy < H; ++iy) {
         const float* src = x + (c * H + iy) * W;
         const int64_t pr = iy + p_.ph;  // the padded row
-        if (wino_) {  // padded columns [0, R) to sub-plane pr & 1, [2, R + 2) to 2 + (pr & 1)
-          float* r0 = dst + (pr & 1) * geo.Lp + (pr >> 1) * geo.row;
-          float* r2 = r0 + 2 * geo.Lp;
-          const int64_t n0 = std::min(W, geo.row - p_.pw), s2 = std::max<int64_t>(0, 2 - p_.pw);
-          if (n0 > 0) std::memcpy(r0 + p_.pw, src, size_t(n0) * sizeof(float));
-          if (W > s2) std::memcpy(r2 + p_.pw + s2 - 2, src + s2, size_t(W - s2) * sizeof(float));
-          continue;
-        }
         float* row = dst + pr * geo.row;
         if (sw == 1) {
           std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));

@@ -54,7 +54,7 @@ class F32Conv2d {
   // runs of one tile row per chunk (f32_winograd.h).
   struct Geometry {
     int64_t H = -1, W = -1, phases = 1, Lp = 0, row = 0, plane = 0;  // phase length, padded row, padded plane
-    int64_t tiles = 0;                                               // Winograd: 2×2 tiles
+    int64_t tiles = 0, rows = 0;  // Winograd: 2×2 tiles, rows per sub-plane
     std::vector<int64_t> taps;                                       // [KH·KW]
     std::vector<f32k::Segment> segs;                                 // every tile's runs, tile by tile
     std::vector<f32k::WinoRun> wruns;                                // Winograd: every chunk's runs

@@ -207,6 +207,8 @@ void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t
   }
 }
 
+int64_t ClMaxPlane() { return FINCH_DWCL_TRANSPOSE16 ? 1024 : 64; }
+
 void F32DwconvClBlocks(const F32DwArgs& a, int64_t b0, int64_t b1) {
   const hn::CappedTag<float, CB> d;
   Ctx k;
@@ -238,7 +240,9 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 namespace f32dwcl {
 HWY_EXPORT(F32DwconvClBlocks);
+HWY_EXPORT(ClMaxPlane);
 }
+int64_t f32_dwconv_cl_max_plane() { return FINCH_DISPATCH(f32dwcl::ClMaxPlane)(); }
 void f32_dwconv_cl_blocks(const F32DwArgs& a, int64_t b_begin, int64_t b_end) {
   FINCH_DISPATCH(f32dwcl::F32DwconvClBlocks)(a, b_begin, b_end);
 }

@@ -36,6 +36,11 @@ struct WinoRun {
 // The 16 transformed weights of g [OC][C][3][3]: u[ξ][oc][c] (ξ = 4·i + j of G g G^T).
 void f32_wino_weights(const float* g, int64_t OC, int64_t C, float* u);
 
+// One channel x [H][W] (padding ph, pw) into its four sub-planes at dst (stride Lp, rows rows,
+// pitch R), borders zeroed; writes up to one vector past each sub-plane's rows (its slack).
+void f32_wino_pad(const float* x, int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t R, int64_t rows, int64_t Lp,
+                  float* dst);
+
 // v[ξ·xi + c·ldv + j] = (B^T d B)[ξ] of tile j0 + j, channel c, for j < cols rounded up to
 // whole vectors: xp holds channel c at c·plane, its four sub-planes PS apart, rows R apart (the
 // layout above), each readable two vectors past its tile rows.
