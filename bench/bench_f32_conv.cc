@@ -1,7 +1,7 @@
 // The runtime's fp32 conv (kernels/f32_conv.h: packed weights, 8×NR Highway tiles) against
 // ops::conv2d (im2col + OpenBLAS sgemm, or Winograd) on real layer shapes at batch 1: ResNet-20's
-// 3×3 convs at a 28×28 input, MobileNetV2-CIFAR's large 1×1 convs and MobileNet v1 α0.5 224²'s
-// 1×1 convs (and its stem). Each reports GFLOP/s (2 flops per multiply-add of the direct conv,
+// 3×3 convs at a 28×28 input, MobileNetV2-CIFAR's large 1×1 convs (at 14², 7² and 4², its planes
+// at a 28×28 input) and MobileNet v1 α0.5 224²'s 1×1 convs (and its stem). Each reports GFLOP/s (2 flops per multiply-add of the direct conv,
 // also for the Winograd path, which does 2.25× fewer: its rate is an effective one); the context line
 // gives the clock measured here (a chain of dependent integer adds, one per cycle) and the
 // core's fp32 peak at that clock for 16-lane fma (2 fma/cycle on Intel AVX-512, 1 zmm fma/cycle
@@ -93,6 +93,9 @@ const Shape5 kShapes[] = {
     {"resnet20_32to64_s2_14", 32, 64, 14, 3, 2},     {"resnet20_64to64_7", 64, 64, 7, 3, 1},
     {"mnv2_1x1_144to24_28", 144, 24, 28, 1, 1},      {"mnv2_1x1_160to960_7", 160, 960, 7, 1, 1},
     {"mnv2_1x1_960to320_7", 960, 320, 7, 1, 1},      {"mnv2_1x1_320to1280_7", 320, 1280, 7, 1, 1},
+    {"mnv2_1x1_384to64_7", 384, 64, 7, 1, 1},        {"mnv2_1x1_64to384_7", 64, 384, 7, 1, 1},
+    {"mnv2_1x1_160to960_4", 160, 960, 4, 1, 1},      {"mnv2_1x1_960to160_4", 960, 160, 4, 1, 1},
+    {"mnv2_1x1_320to1280_4", 320, 1280, 4, 1, 1},    {"mnv2_1x1_192to32_14", 192, 32, 14, 1, 1},
     {"mnv1_stem_3to16_s2_224", 3, 16, 224, 3, 2},    {"mnv1_1x1_16to32_112", 16, 32, 112, 1, 1},
     {"mnv1_1x1_32to64_56", 32, 64, 56, 1, 1},        {"mnv1_1x1_64to64_56", 64, 64, 56, 1, 1},
     {"mnv1_1x1_64to128_28", 64, 128, 28, 1, 1},      {"mnv1_1x1_128to128_28", 128, 128, 28, 1, 1},

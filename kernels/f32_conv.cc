@@ -104,25 +104,27 @@ F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
   return g;
 }
 
-// Winograd: tile (ty, tx) reads the 4×4 patch at padded row 2ty, padded column 2tx (one phase:
-// the input transform deinterleaves even and odd columns); chunks of NR tiles in row-major
-// order, cut into runs at tile-row ends.
+// Winograd (f32_winograd.h): tile j = ty·TW + tx reads its 4×4 patch at padded rows 2ty … 2ty + 3,
+// columns 2tx … 2tx + 3, from four sub-planes (columns from 0 or from 2, by row parity; stride Lp,
+// row pitch R = 2TW); chunks of NR consecutive tiles, each with its runs of one tile row.
 F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
   Geometry g;
-  g.H = H, g.W = W, g.phases = 1;
+  g.H = H, g.W = W, g.phases = 4;
   const int64_t OH = H + 2 * p_.ph - 2, OW = W + 2 * p_.pw - 2, TH = ceil_div(OH, 2), TW = ceil_div(OW, 2);
-  g.Lp = g.row = std::max(2 * TW + 2, W + p_.pw);
-  g.plane = std::max(2 * TH + 2, H + p_.ph) * g.row;
-  // A chunk holds whole tile rows when a row is shorter than NR: the transforms then take one
-  // vector per row of a chunk, instead of one more for a row cut at the chunk's end.
-  const int64_t per = TW >= NR_ ? NR_ : NR_ / TW * TW, T = TH * TW;
-  for (int64_t t0 = 0; t0 < T; t0 += per) {
+  g.row = 2 * TW;
+  // A sub-plane holds TH + 1 rows (padded rows 0 … 2TH + 1 >= H + 2·ph − 1); past them the slack
+  // that the input transform's lanes past the last tile read: up to two vectors (<= 2·NR floats).
+  g.rows = TH + 1;
+  g.Lp = ceil_div(g.rows * g.row + 2 * NR_ + 4, 16) * 16;
+  g.plane = 4 * g.Lp;
+  g.tiles = TH * TW;
+  for (int64_t j0 = 0; j0 < g.tiles; j0 += NR_) {
     g.first.push_back(int64_t(g.wruns.size()));
-    for (int64_t j = 0; j < per && t0 + j < T;) {
-      const int64_t ty = (t0 + j) / TW, tx = (t0 + j) % TW;
-      const int64_t len = std::min(per - j, std::min(TW - tx, T - t0 - j));
-      const int64_t last = tx + len - 1;
-      g.wruns.push_back({2 * ty * g.row + 2 * tx, 2 * ty * OW + 2 * tx, int32_t(j), int32_t(len),
+    const int64_t j1 = std::min(g.tiles, j0 + NR_);
+    for (int64_t j = j0; j < j1;) {
+      const int64_t ty = j / TW, tx = j % TW;
+      const int64_t len = std::min(TW - tx, j1 - j), last = tx + len - 1;
+      g.wruns.push_back({2 * ty * OW + 2 * tx, int32_t(j - j0), int32_t(len),
                          int32_t(std::min<int64_t>(2, OH - 2 * ty)), int32_t(std::min<int64_t>(2, OW - 2 * last))});
       j += len;
     }
@@ -131,17 +133,23 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
   return g;
 }
 
-// xp = the images' channels zero-padded and phase split (geometry()), 2·NR floats of slack after.
+// xp = the images' channels zero-padded and phase split (geometry(): columns by stride phase;
+// wino_geometry(): the four sub-planes), 2·NR floats of slack after.
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
   const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
   const Work per_plane = Work::bytes_stream(double(geo.plane + H * W) * sizeof(float));  // fill + copy
   parallel_for(0, planes, per_plane, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
+      if (wino_) {  // every row of the sub-planes rewritten whole: no fill first
+        f32k::f32_wino_pad(x + c * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp, dst);
+        continue;
+      }
       std::fill(dst, dst + geo.plane, 0.0f);
       for (int64_t iy = 0; iy < H; ++iy) {
         const float* src = x + (c * H + iy) * W;
-        float* row = dst + (iy + p_.ph) * geo.row;
+        const int64_t pr = iy + p_.ph;  // the padded row
+        float* row = dst + pr * geo.row;
         if (sw == 1) {
           std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
         } else if (sw == 2) {  // input column 2j lands at padded column 2j + pw, 2j + 1 at 2j + 1 + pw
@@ -239,13 +247,12 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   return y;
 }
 
-// Chunks of at most NR 2×2 tiles over threads; per chunk the input transform into v [16][C][ld], the 16
-// GEMMs into m [16][OC][ld], the output transform with the epilogue. Rows of v and m are 2·NR
-// long: the transforms move whole vectors past a run's end.
+// Chunks of NR tiles over threads; per chunk the input transform into v [16][C][NR], the
+// 16 GEMMs into m [16][OC][NR], the output transform with the epilogue.
 void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
                              float* y, Act act) const {
   const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR);
-  const int64_t chunks = int64_t(geo.first.size()) - 1, ld = 2 * NR;
+  const int64_t chunks = int64_t(geo.first.size()) - 1, ld = NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
   // Per chunk: 16 GEMMs of OC × C × NR plus the two transforms (about as much again at these sizes).
@@ -256,13 +263,13 @@ void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, in
       const int64_t n = t / chunks, chunk = t % chunks;
       const f32k::WinoRun* runs = geo.wruns.data() + geo.first[size_t(chunk)];
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
-      const int64_t cols = runs[nruns - 1].j0 + runs[nruns - 1].len;
-      f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.row, C, runs, nruns, v, ld, xv);
+      const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);
+      f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
       for (int64_t xi = 0; xi < 16; ++xi)
         f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, cols, nullptr, nullptr, 0,
                             m + xi * xm, ld, Act::none);
-      f32k::f32_wino_output(m, OC, ld, xm, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr, y + n * OC * P,
-                            P, OW, act);
+      f32k::f32_wino_output(m, OC, ld, xm, cols, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr,
+                            y + n * OC * P, P, OW, act);
     }
   });
 }

@@ -13,8 +13,9 @@
 // pixel tile, block of channel panels), the pool's cost model (Work::macs_f32) choosing the
 // threads, so a tiny layer stays on one thread. 3×3 stride-1 ungrouped convs with at least
 // kWinogradMinChannels input and output channels take Winograd F(2×2, 3×3) instead
-// (f32_winograd.h: 16 GEMMs of the same tiles over chunks of NR 2×2 output tiles, 2.25× fewer
-// multiply-adds). Each output's sums run in a fixed
+// (f32_winograd.h: 16 GEMMs of the same tiles over chunks of NR 2×2 output tiles, numbered
+// across tile rows so small planes fill the vectors; 2.25× fewer multiply-adds). Each output's
+// sums run in a fixed
 // order: results do not depend on the thread count. They differ from ops::conv2d (OpenBLAS /
 // its own Winograd) by float rounding only.
 //
@@ -49,9 +50,11 @@ class F32Conv2d {
  private:
   // Where the im2col rows of an H×W input come from (f32_gemm.h's Segment): the padded, phase
   // split plane's geometry, each tap's offset in it, and each tile's runs.
-  // Winograd: the same padded input split in 2 phases, runs of 2×2 tiles per chunk of NR tiles.
+  // Winograd: the padded input as four sub-planes (Lp: their stride), tiles in chunks of NR, the
+  // runs of one tile row per chunk (f32_winograd.h).
   struct Geometry {
     int64_t H = -1, W = -1, phases = 1, Lp = 0, row = 0, plane = 0;  // phase length, padded row, padded plane
+    int64_t tiles = 0, rows = 0;  // Winograd: 2×2 tiles, rows per sub-plane
     std::vector<int64_t> taps;                                       // [KH·KW]
     std::vector<f32k::Segment> segs;                                 // every tile's runs, tile by tile
     std::vector<f32k::WinoRun> wruns;                                // Winograd: every chunk's runs

@@ -15,9 +15,10 @@ using reference::detail::describe;
 
 namespace {
 constexpr const char* kOp = "f32_dwconv2d";
-// Output planes of at most kClMaxPlane pixels (with at least kClMinChannels channels) take the
-// channels-last kernel (f32_dwconv_cl_hwy.cc): there the per-plane walk's fixed costs dominate.
-constexpr int64_t kClMaxPlane = 64, kClMinChannels = 8;
+// Output planes of at most f32_dwconv_cl_max_plane() pixels (with at least kClMinChannels
+// channels) take the channels-last kernel (f32_dwconv_cl_hwy.cc): there the per-plane walk's
+// fixed costs (packing a padded plane per channel, partial vectors) dominate.
+constexpr int64_t kClMinChannels = 8;
 
 bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
 }  // namespace
@@ -83,7 +84,7 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   a.Cp = Cp_;
   const int64_t taps = KH_ * KW_;
   // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
-  if (M_ == 1 && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
+  if (M_ == 1 && OH * OW <= f32_dwconv_cl_max_plane() && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
     const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
     parallel_for(0, N * nb, Work::macs_dw_f32(double(kF32DwClBlock * OH * OW * taps)),
                  [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });

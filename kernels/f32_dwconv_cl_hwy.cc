@@ -46,9 +46,45 @@ HWY_INLINE hn::Vec<D> activate(D d, hn::Vec<D> v, F32Act act) {
   return v;
 }
 
+#undef FINCH_DWCL_TRANSPOSE16
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#define FINCH_DWCL_TRANSPOSE16 1
+// r[i][j] -> r[j][i] for a 16×16 block of floats (x86 intrinsics: Highway 1.0.3 has no
+// cross-block transpose). unpack{lo,hi}_ps interleave row pairs, unpack{lo,hi}_pd make each
+// 128-bit lane k of u[4g + c] hold column 4k + c of rows 4g … 4g + 3, and two rounds of
+// shuffle_f32x4 transpose those 4×4 arrangements of 128-bit lanes.
+HWY_INLINE void Transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  __m512 u[16];
+  for (int g = 0; g < 4; ++g) {
+    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * g + 2]), e = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[0 + c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+}
+#else
+#define FINCH_DWCL_TRANSPOSE16 0
+#endif
+
 // The per-call state of the blocks of one thread.
 struct Ctx {
-  int64_t Wp, taps, HW, OHW, y_end;  // y_end: where this thread's output channels end
+  int64_t Wp, taps, HW, OHW;
   const int64_t* toff;               // tap offsets into xt
   float* xt;                         // [Hp·Wp, CB], border zeroed once per call
   float* yt;                         // [OHW + CB, CB] sums, pixel-major
@@ -65,52 +101,113 @@ void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t
   // repeats the last one: finite, and its zero weights make it 0; it is never stored).
   HWY_ALIGN int32_t idx[CB];
   for (int64_t l = 0; l < CB; ++l) idx[l] = int32_t(std::min(l, nc - 1) * HW);
-  for (int64_t ih = 0; ih < a.H; ++ih)
-    for (int64_t iw = 0; iw < a.W; ++iw) {
-      float* dst = k.xt + ((ih + a.ph) * k.Wp + iw + a.pw) * CB;
-      const float* src = xb + ih * a.W + iw;
-      for (int64_t v = 0; v < CB; v += L) hn::Store(hn::GatherIndex(d, src, hn::Load(di, idx + v)), d, dst + v);
+  int64_t p = 0;  // input pixels [0, p) transposed so far
+#if FINCH_DWCL_TRANSPOSE16
+  // 16 pixels at a time by a register transpose: 16 loads, 64 shuffles, 16 stores, against 16
+  // gathers (Zen 4's vgatherdps zmm costs about as much as its 16 loads, one after another).
+  for (int64_t ih = 0, iw = 0; p + 16 <= HW; p += 16) {
+    __m512 r[16];
+    for (int64_t l = 0; l < 16; ++l) r[l] = _mm512_loadu_ps(xb + idx[l] + p);
+    Transpose16(r);
+    for (int j = 0; j < 16; ++j) {
+      _mm512_store_ps(k.xt + ((ih + a.ph) * k.Wp + iw + a.pw) * CB, r[j]);
+      if (++iw == a.W) iw = 0, ++ih;
     }
+  }
+#endif
+  for (; p < HW; ++p) {
+    const int64_t ih = p / a.W, iw = p % a.W;
+    float* dst = k.xt + ((ih + a.ph) * k.Wp + iw + a.pw) * CB;
+    for (int64_t v = 0; v < CB; v += L) hn::Store(hn::GatherIndex(d, xb + p, hn::Load(di, idx + v)), d, dst + v);
+  }
   // bias, then the taps in (kh, kw) order by FMA: the sums of the plane kernel and of
   // ops::conv2d, bit for bit.
   const float* wc = a.w_cl + c0;
-  for (int64_t oh = 0; oh < a.OH; ++oh)
-    for (int64_t ow = 0; ow < a.OW; ++ow) {
-      const float* base = k.xt + (oh * a.sh * k.Wp + ow * a.sw) * CB;
-      float* out = k.yt + (oh * a.OW + ow) * CB;
-      for (int64_t v = 0; v < CB; v += L) {
-        auto acc = hn::LoadU(d, a.bias_cl + c0 + v);
-        for (int64_t t = 0; t < taps; ++t)
-          acc = hn::MulAdd(hn::LoadU(d, wc + t * a.Cp + v), hn::Load(d, base + k.toff[t] + v), acc);
-        hn::Store(acc, d, out + v);
+  if constexpr (TAPS > 0) {
+    // A fixed tap count: the block's weights and tap offsets live in registers, so each output
+    // vector costs its TAPS input loads and FMAs only.
+    for (int64_t v = 0; v < CB; v += L) {
+      hn::Vec<D> wv[TAPS];
+      int64_t off[TAPS];
+      for (int t = 0; t < TAPS; ++t) wv[t] = hn::LoadU(d, wc + t * a.Cp + v), off[t] = k.toff[t] + v;
+      const auto bv = hn::LoadU(d, a.bias_cl + c0 + v);
+      for (int64_t oh = 0; oh < a.OH; ++oh)
+        for (int64_t ow = 0; ow < a.OW; ++ow) {
+          const float* base = k.xt + (oh * a.sh * k.Wp + ow * a.sw) * CB;
+          auto acc = bv;
+          for (int t = 0; t < TAPS; ++t) acc = hn::MulAdd(wv[t], hn::Load(d, base + off[t]), acc);
+          hn::Store(acc, d, k.yt + (oh * a.OW + ow) * CB + v);
+        }
+    }
+  } else {
+    for (int64_t oh = 0; oh < a.OH; ++oh)
+      for (int64_t ow = 0; ow < a.OW; ++ow) {
+        const float* base = k.xt + (oh * a.sh * k.Wp + ow * a.sw) * CB;
+        float* out = k.yt + (oh * a.OW + ow) * CB;
+        for (int64_t v = 0; v < CB; v += L) {
+          auto acc = hn::LoadU(d, a.bias_cl + c0 + v);
+          for (int64_t t = 0; t < taps; ++t)
+            acc = hn::MulAdd(hn::LoadU(d, wc + t * a.Cp + v), hn::Load(d, base + k.toff[t] + v), acc);
+          hn::Store(acc, d, out + v);
+        }
+      }
+  }
+  // Transpose out with the epilogue: 16 pixels of every channel at a time (AVX-512; a last
+  // partial group reads yt's slack rows and drops their lanes), else L pixels of one channel per
+  // vector. Only the block's own outputs are stored: another thread may own what follows.
+  int64_t o0 = 0;
+  const float* res = a.residual;
+#if FINCH_DWCL_TRANSPOSE16
+  for (; o0 < OHW; o0 += 16) {
+    const int64_t valid = std::min<int64_t>(16, OHW - o0);
+    __m512 r[16];
+    for (int j = 0; j < 16; ++j) r[j] = _mm512_load_ps(k.yt + (o0 + j) * CB);
+    Transpose16(r);
+    for (int64_t l = 0; l < nc; ++l) {
+      const int64_t yo = (n * a.C + c0 + l) * OHW + o0;
+      hn::Vec<D> v;
+      v.raw = r[l];
+      if (valid == 16) {
+        if (res) v = hn::Add(v, hn::LoadU(d, res + yo));
+        hn::StoreU(activate(d, v, a.act), d, a.y + yo);
+      } else {
+        HWY_ALIGN float tmp[CB] = {};
+        if (res) {
+          std::copy(res + yo, res + yo + valid, tmp);
+          v = hn::Add(v, hn::Load(d, tmp));
+        }
+        hn::Store(activate(d, v, a.act), d, tmp);
+        std::copy(tmp, tmp + valid, a.y + yo);
       }
     }
-  // Transpose out with the epilogue: L pixels of one channel per vector. A whole vector is
-  // stored where it fits before y_end; the overrun lands on the next channel's plane, stored
-  // later by this thread.
+  }
+#endif
   for (int64_t i = 0; i < L; ++i) idx[i] = int32_t(i * CB);
   const auto step = hn::Load(di, idx);
   for (int64_t l = 0; l < nc; ++l) {
     const int64_t yo = (n * a.C + c0 + l) * OHW;
     float* yp = a.y + yo;
-    const float* rp = a.residual ? a.residual + yo : nullptr;
-    for (int64_t o = 0; o < OHW; o += L) {
+    const float* rp = res ? res + yo : nullptr;
+    for (int64_t o = o0; o < OHW; o += L) {
       auto v = hn::GatherIndex(d, k.yt + o * CB + l, step);
-      if (yo + o + L <= k.y_end) {
+      const int64_t valid = std::min(L, OHW - o);
+      if (valid == L) {
         if (rp) v = hn::Add(v, hn::LoadU(d, rp + o));
         hn::StoreU(activate(d, v, a.act), d, yp + o);
-      } else {
+      } else {  // the plane's last pixels: nothing past them is stored (another block may own it)
         HWY_ALIGN float tmp[CB] = {};
         if (rp) {
           std::copy(rp + o, rp + OHW, tmp);
           v = hn::Add(v, hn::Load(d, tmp));
         }
         hn::Store(activate(d, v, a.act), d, tmp);
-        std::copy(tmp, tmp + (OHW - o), yp + o);
+        std::copy(tmp, tmp + valid, yp + o);
       }
     }
   }
 }
+
+int64_t ClMaxPlane() { return FINCH_DWCL_TRANSPOSE16 ? 1024 : 64; }
 
 void F32DwconvClBlocks(const F32DwArgs& a, int64_t b0, int64_t b1) {
   const hn::CappedTag<float, CB> d;
@@ -126,8 +223,6 @@ void F32DwconvClBlocks(const F32DwArgs& a, int64_t b0, int64_t b1) {
   k.yt = k.xt + xt_n;
   std::fill(k.xt, k.xt + xt_n, 0.0f);  // the padding border (every block rewrites the interior)
   const int64_t nb = (a.C + CB - 1) / CB;
-  const int64_t last_n = (b1 - 1) / nb, last_c = std::min(a.C, ((b1 - 1) % nb + 1) * CB);
-  k.y_end = (last_n * a.C + last_c) * k.OHW;
   int64_t n = b0 / nb, cb = b0 % nb;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t c0 = cb * CB, nc = std::min(CB, a.C - c0);
@@ -145,7 +240,9 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels {
 namespace f32dwcl {
 HWY_EXPORT(F32DwconvClBlocks);
+HWY_EXPORT(ClMaxPlane);
 }
+int64_t f32_dwconv_cl_max_plane() { return FINCH_DISPATCH(f32dwcl::ClMaxPlane)(); }
 void f32_dwconv_cl_blocks(const F32DwArgs& a, int64_t b_begin, int64_t b_end) {
   FINCH_DISPATCH(f32dwcl::F32DwconvClBlocks)(a, b_begin, b_end);
 }

@@ -36,4 +36,9 @@ void f32_dwconv_planes(const F32DwArgs& a, int64_t p_begin, int64_t p_end);
 constexpr int64_t kF32DwClBlock = 16;
 void f32_dwconv_cl_blocks(const F32DwArgs& a, int64_t b_begin, int64_t b_end);
 
+// The largest output plane (pixels) the channels-last kernel takes on the target dispatched
+// now: 1024 where its transposes are register shuffles (AVX-512: it beats the plane walk up to
+// 28×28 outputs, 1.2–2× on MobileNet's layers, bench_f32_dwconv), 64 where they are gathers.
+int64_t f32_dwconv_cl_max_plane();
+
 }  // namespace finch::quant::kernels

@@ -231,20 +231,40 @@ void Im2colTile(const float* HWY_RESTRICT xp, int64_t plane, int64_t C, const in
     }
 }
 
+// Pairs [j, pairs) by vectors of tag dt, the last one overlapping the one before (a row of 28
+// or 14 floats is shorter than one 16-lane pair of loads, and went pair by pair). Returns the
+// pairs done: all of them, or j unchanged when fewer than one vector are left in all.
+template <class DT>
+HWY_INLINE int64_t SplitPairsBy(DT dt, const float* HWY_RESTRICT src, int64_t j, int64_t pairs,
+                                float* HWY_RESTRICT even, float* HWY_RESTRICT odd) {
+  const int64_t L = int64_t(hn::Lanes(dt));
+  if (pairs < L) return j;
+  for (;; j += L) {
+    const int64_t k = std::min(j, pairs - L);
+    hn::Vec<DT> e, o;
+    hn::LoadInterleaved2(dt, src + 2 * k, e, o);
+    hn::StoreU(e, dt, even + k);
+    hn::StoreU(o, dt, odd + k);
+    if (k + L >= pairs) return pairs;
+  }
+}
+
+// Whole vectors of pairs, then the rest by 8- or 4-lane vectors. Nothing is read past src + n,
+// nor written past the n / 2 odd and (n + 1) / 2 even outputs.
 void SplitPairs(const float* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT even, float* HWY_RESTRICT odd) {
   const D d;
-  const int64_t L = int64_t(hn::Lanes(d));
+  const int64_t L = int64_t(hn::Lanes(d)), pairs = n / 2;
   int64_t j = 0;
-  for (; 2 * (j + L) <= n; j += L) {
+  for (; j + L <= pairs; j += L) {
     V e, o;
     hn::LoadInterleaved2(d, src + 2 * j, e, o);
     hn::StoreU(e, d, even + j);
     hn::StoreU(o, d, odd + j);
   }
-  for (; 2 * j < n; ++j) {
-    even[j] = src[2 * j];
-    if (2 * j + 1 < n) odd[j] = src[2 * j + 1];
-  }
+  if (j < pairs) j = SplitPairsBy(hn::CappedTag<float, 8>(), src, j, pairs, even, odd);
+  if (j < pairs) j = SplitPairsBy(hn::CappedTag<float, 4>(), src, j, pairs, even, odd);
+  for (; j < pairs; ++j) even[j] = src[2 * j], odd[j] = src[2 * j + 1];
+  if (n % 2) even[pairs] = src[n - 1];
 }
 
 }  // namespace finch::quant::kernels::f32k::HWY_NAMESPACE

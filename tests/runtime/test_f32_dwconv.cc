@@ -158,6 +158,26 @@ TEST(F32DwConv, NetworkShapesAndEdges) {
     }
 }
 
+// The channels-last kernel's largest plane and one pixel past it (f32_dwconv_cl_max_plane():
+// 1024 outputs on AVX-512, 64 where it gathers), with a partial last block of channels, the
+// residual and relu6: both sides of the switch on every target. Also planes of 16·k ± 1 outputs,
+// the register transposes' whole and partial groups.
+TEST(F32DwConv, ChannelsLastAtItsLargestPlane) {
+  std::mt19937 rng(31);
+  struct S {
+    int64_t H, W, s;
+  };
+  const S shapes[] = {{32, 32, 1}, {32, 33, 1}, {8, 8, 1}, {8, 9, 1}, {63, 64, 2}, {5, 3, 1}, {4, 4, 1}, {9, 7, 2}};
+  for (const S& sh : shapes) {
+    Case c;
+    c.C = 17, c.H = sh.H, c.W = sh.W, c.KH = c.KW = 3;
+    c.p.sh = c.p.sw = sh.s, c.p.ph = c.p.pw = 1;
+    c.act = F32Act::relu6, c.bias = true, c.residual = true;
+    check_case(rng, c);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 // f16 weights (an fp16 program on a CPU without fp16 arithmetic) are widened once: the result
 // equals the kernel built from the same weights in f32, bit for bit.
 TEST(F32DwConv, F16WeightsEqualTheirF32Widening) {
