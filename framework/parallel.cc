@@ -1,5 +1,6 @@
-// The pool behind parallel_for: the caller and the workers claim chunks of one region from a
-// shared word, so a late or descheduled worker holds back only the chunk it has already taken.
+// The pool behind parallel_for: each thread first claims the chunks of its own lane (a static
+// contiguous share of the region), then steals from the back of the others' lanes, so a late or
+// descheduled worker holds back only the chunk it has already taken.
 #include "framework/parallel.h"
 
 #include <algorithm>
@@ -126,13 +127,22 @@ struct Region {
   }
 };
 
-// The region word: generation (32 bits) | next unclaimed chunk (16) | chunk count (16). Claiming
-// is one CAS on it, so a claim can only succeed while its region is live: no worker ever runs a
-// chunk of a region that has ended, and the caller never waits for a worker that holds nothing.
-constexpr uint64_t pack(uint64_t gen, uint64_t next, uint64_t count) { return gen << 32 | next << 16 | count; }
+// The region word: generation (32 bits) | 0 (16) | chunk count (16), and per thread a lane word:
+// generation | first unclaimed chunk (16) | end of the lane (16). Lane i starts as the i-th of
+// `threads` balanced contiguous shares of the chunks; its owner claims from the front and the
+// other threads steal from the back, each claim one CAS on the lane that also checks the
+// generation, so a claim can only succeed while its region is live: no worker ever runs a chunk
+// of a region that has ended, and the caller never waits for a worker that holds nothing.
+// Why lanes and not one shared next-chunk counter: with both threads running, chunk c goes to
+// the same thread in every region, so a layer split by pixels finds the rows the previous layer
+// split the same way wrote in its own core's cache (with one counter which thread got which
+// chunk was a race, and half of every activation crossed between the cores), and the threads
+// do not contend on one cache line for every chunk.
+constexpr uint64_t pack(uint64_t gen, uint64_t lo, uint64_t hi) { return gen << 32 | lo << 16 | hi; }
 constexpr uint32_t gen_of(uint64_t s) { return uint32_t(s >> 32); }
-constexpr int64_t next_of(uint64_t s) { return int64_t(s >> 16 & 0xffff); }
-constexpr int64_t count_of(uint64_t s) { return int64_t(s & 0xffff); }
+constexpr int64_t lo_of(uint64_t s) { return int64_t(s >> 16 & 0xffff); }
+constexpr int64_t hi_of(uint64_t s) { return int64_t(s & 0xffff); }
+constexpr int64_t count_of(uint64_t s) { return hi_of(s); }
 
 class Pool {
  public:
@@ -146,10 +156,12 @@ class Pool {
     workers_.clear();
     stop_.store(false);
     slots_ = std::make_unique<Slot[]>(size_t(std::max(n - 1, 1)));
+    lanes_ = std::make_unique<Lane[]>(size_t(std::max(n, 1)));
+    threads_ = std::max(n, 1);
     // The generation a worker starts from is taken here, not when its thread first runs: a
     // thread that starts late must still see the stop of a resize that came before it ran.
     const uint32_t seen = gen_of(state_.load());
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, seen] { loop(slots_[size_t(i - 1)], seen); });
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, seen] { loop(i, slots_[size_t(i - 1)], seen); });
   }
 
   // Wakes every sleeping worker (a no-op for spinning ones).
@@ -167,13 +179,13 @@ class Pool {
     Region r;
     r.task = &task;
     region_.store(&r, std::memory_order_relaxed);
-    publish(chunks);  // releases region_ and r to whoever claims a chunk
+    const uint32_t gen = publish(chunks);  // releases region_, r and the lanes to whoever claims
     const int wanted = int(std::min<int64_t>(int64_t(workers_.size()), chunks - 1));
     if (wake_sleepers)
       for (int i = 0; i < wanted; ++i) wake(i, false);
     t_in_region = true;
     int64_t mine = 0;
-    for (int64_t c, n; claim(c, n);) {
+    for (int64_t c; claim(0, gen, c);) {
       r.run(c);
       r.finished.fetch_add(1);
       ++mine;
@@ -208,9 +220,18 @@ class Pool {
     std::atomic<bool> sleeping{false};
   };
 
-  void publish(int64_t chunks) {
+  // Starts a region of `chunks` chunks (0: the stop of a resize): deals the lanes, then bumps
+  // the generation in the region word. Returns the new generation.
+  uint32_t publish(int64_t chunks) {
     const uint32_t gen = gen_of(state_.load(std::memory_order_relaxed)) + 1;
+    const int64_t lanes = std::min<int64_t>(threads_, chunks);
+    for (int64_t i = 0; i < threads_; ++i) {
+      const int64_t b = i < lanes ? i * (chunks / lanes) + std::min(i, chunks % lanes) : chunks;
+      const int64_t e = i < lanes ? b + chunks / lanes + (i < chunks % lanes ? 1 : 0) : chunks;
+      lanes_[size_t(i)].word.store(pack(gen, uint64_t(b), uint64_t(e)), std::memory_order_release);
+    }
     state_.store(pack(gen, 0, uint64_t(chunks)));  // seq_cst: ordered before the sleeping checks
+    return gen;
   }
 
   // Wakes worker i if it sleeps (or unconditionally when stopping). The Dekker pair — the
@@ -224,18 +245,31 @@ class Pool {
     }
   }
 
-  bool claim(int64_t& chunk, int64_t& count) {
-    uint64_t s = state_.load(std::memory_order_acquire);
-    while (next_of(s) < count_of(s)) {
-      if (state_.compare_exchange_weak(s, s + (uint64_t(1) << 16), std::memory_order_acq_rel)) {
-        chunk = next_of(s), count = count_of(s);
-        return true;
-      }
+  // Claims a chunk of region `gen` for thread `self` (0 = the caller): the front of its own lane,
+  // else the back of another's (the next threads' first, so two thieves rarely meet).
+  bool claim(int self, uint32_t gen, int64_t& chunk) {
+    {
+      std::atomic<uint64_t>& w = lanes_[size_t(self)].word;
+      uint64_t s = w.load(std::memory_order_acquire);
+      while (gen_of(s) == gen && lo_of(s) < hi_of(s))
+        if (w.compare_exchange_weak(s, s + (uint64_t(1) << 16), std::memory_order_acq_rel)) {
+          chunk = lo_of(s);
+          return true;
+        }
+    }
+    for (int k = 1; k < threads_; ++k) {
+      std::atomic<uint64_t>& w = lanes_[size_t((self + k) % threads_)].word;
+      uint64_t s = w.load(std::memory_order_acquire);
+      while (gen_of(s) == gen && lo_of(s) < hi_of(s))
+        if (w.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel)) {
+          chunk = hi_of(s) - 1;
+          return true;
+        }
     }
     return false;
   }
 
-  void loop(Slot& slot, uint32_t seen) {
+  void loop(int self, Slot& slot, uint32_t seen) {
     for (;;) {
       // stop_ is part of the condition, not only the generation: a worker that took the stop's
       // generation as `seen` on its way out of the previous region (resize publishes it right
@@ -253,9 +287,11 @@ class Pool {
         continue;
       }
       if (stop_.load()) return;
-      seen = gen_of(state_.load());
+      const uint64_t st = state_.load();
+      seen = gen_of(st);
+      const int64_t n = count_of(st);
       t_in_region = true;
-      for (int64_t c, n; claim(c, n);) {
+      for (int64_t c; claim(self, seen, c);) {
         // The claim pins the region (it cannot end before this chunk is counted), so region_
         // still points at it; after the count below it may be gone, so touch only the pool.
         Region* r = region_.load(std::memory_order_acquire);
@@ -275,6 +311,12 @@ class Pool {
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
   std::unique_ptr<Slot[]> slots_ = std::make_unique<Slot[]>(1);
+  // Per thread (0 = the caller) its lane word, on a cache line of its own.
+  struct alignas(64) Lane {
+    std::atomic<uint64_t> word{0};
+  };
+  std::unique_ptr<Lane[]> lanes_ = std::make_unique<Lane[]>(1);
+  int threads_ = 1;  // the caller and the workers
   std::vector<std::thread> workers_;
 };
 
