@@ -204,11 +204,11 @@ int main(int argc, char** argv) {
             const detail::PoolStats st = detail::pool_stats();
             const double runs = double(iters);
             std::printf("  [%d thr, round %lld] per run: %.1f regions (%.1f inline, %.1f solo, %.1f shared), %.1f chunks "
-                        "(%.1f by workers), %.2f waits (%.1f us), %.3f stalls\n",
+                        "(%.1f by workers), %.2f waits (%.1f us), %.3f stalls, %.3f absences\n",
                         t, static_cast<long long>(r), double(st.regions) / runs, double(st.inline_regions) / runs,
                         double(st.solo_regions) / runs, double(st.shared_regions) / runs, double(st.chunks) / runs,
                         double(st.worker_chunks) / runs, double(st.waits) / runs, 1e-3 * double(st.wait_ns) / runs,
-                        double(st.stalls) / runs);
+                        double(st.stalls) / runs, double(st.absences) / runs);
           }
           if (profile) {
             auto& acc = node_s[size_t(t)];
