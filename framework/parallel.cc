@@ -182,7 +182,11 @@ class Pool {
   // workers that are still spinning and leave the rest to the caller. Returns how long the caller
   // waited for the workers' last chunks past its spin (ns, 0 when the spin sufficed) and how many
   // chunks the workers ran; counts the region in the stats.
-  // `invited`: a worker was awake (spinning) or woken for the region, so it could have joined.
+  // `invited`: a worker was awake (spinning) when the region was published, so it would have
+  // joined within a microsecond or two had it had a core. (A worker woken from its futex for the
+  // region does not count: on the loaded VM the wake-up alone takes ~60 us at the median, longer
+  // than many regions, and counting those made every back-off window end in the next one — the
+  // workers sleep while the pool backs off.)
   struct Outcome {
     int64_t slept_ns = 0, worker_chunks = 0;
     bool invited = false;
@@ -192,11 +196,10 @@ class Pool {
     head_.region.store(&r, std::memory_order_relaxed);
     const uint32_t gen = publish(chunks, task);  // releases the head, r and the lanes to claimers
     const int wanted = int(std::min<int64_t>(int64_t(workers_.size()), chunks - 1));
-    bool invited = wake_sleepers && wanted > 0;
+    bool invited = false;
+    for (int i = 0; i < wanted && !invited; ++i) invited = !slots_[size_t(i)].sleeping.load(std::memory_order_relaxed);
     if (wake_sleepers)
       for (int i = 0; i < wanted; ++i) wake(i, false);
-    else
-      for (int i = 0; i < wanted && !invited; ++i) invited = !slots_[size_t(i)].sleeping.load(std::memory_order_relaxed);
     t_in_region = true;
     int64_t mine = 0;
     for (int64_t c; claim(0, gen, c);) {
@@ -433,8 +436,8 @@ void note_region(const Pool::Outcome& o, double chunk_ns, int64_t chunks, int64_
   // regions in a row ran on the caller alone: the pool then backs off as after a stall, so the
   // caller stops publishing regions the workers cannot join (and a worker that joins late, then
   // is preempted holding a chunk, does not stall the caller) and the idle workers sleep. Only
-  // regions a worker was woken for or spun through count (chunks > 1, long enough): a region too
-  // small to wake a sleeping worker says nothing about whether it would get a core.
+  // regions a worker was spinning for count (chunks > 1, long enough): a sleeping worker's miss
+  // says nothing about whether it would get a core.
   bool absent = false;
   if (o.worker_chunks > 0 || !o.invited || double(region_ns) < kAbsentRegionNs || chunks < 2) {
     if (g_absent.load(std::memory_order_relaxed) != 0) g_absent.store(0, std::memory_order_relaxed);
