@@ -259,14 +259,15 @@ class Pool {
   // the generation in the region word. Returns the new generation.
   uint32_t publish(int64_t chunks, const detail::ChunkFn& task) {
     const uint32_t gen = gen_of(head_.state.load(std::memory_order_relaxed)) + 1;
+    // The function first: a claim (acquire on a lane word) then also sees it.
+    head_.obj.store(task.obj, std::memory_order_relaxed);
+    head_.call.store(task.call, std::memory_order_relaxed);
     const int64_t lanes = std::min<int64_t>(threads_, chunks);
     for (int64_t i = 0; i < threads_; ++i) {
       const int64_t b = i < lanes ? i * (chunks / lanes) + std::min(i, chunks % lanes) : chunks;
       const int64_t e = i < lanes ? b + chunks / lanes + (i < chunks % lanes ? 1 : 0) : chunks;
       lanes_[size_t(i)].word.store(pack(gen, uint64_t(b), uint64_t(e)), std::memory_order_release);
     }
-    head_.obj.store(task.obj, std::memory_order_relaxed);
-    head_.call.store(task.call, std::memory_order_relaxed);
     head_.state.store(pack(gen, 0, uint64_t(chunks)));  // seq_cst: ordered before the sleeping checks
     return gen;
   }
