@@ -143,8 +143,9 @@ constexpr int64_t hi_of(uint64_t s) { return int64_t(s & 0xffff); }
 constexpr int64_t count_of(uint64_t s) { return hi_of(s); }
 
 // Why the fork/join is laid out as it is: on the 2-core VM a cache line written on one core costs
-// the other ~250 ns to read (a ping-pong round trip measured 470-530 ns), and a worker's start is
-// a chain of such reads, each address known only from the one before. So everything a worker
+// the other 50-250 ns to read (a ping-pong round trip measured 93-530 ns, by where the vCPUs
+// sit), and a worker's start is a chain of such reads, each address known only from the one
+// before. So everything a worker
 // needs to run a chunk — the generation, the chunk count and the chunk function — sits in one
 // line (one transfer), the function is a pointer pair rather than a std::function (whose heap
 // block and captures were two more hops), and each worker counts its finished chunks on a line of
