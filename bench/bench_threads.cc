@@ -69,6 +69,13 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// The 10th percentile: on the shared machine the runs least disturbed by other processes, the
+// closest this machine comes to a quiet one (the median mixes in how busy the others were).
+double p10(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 10];
+}
+
 // The median ms of one program fused and unfused at 1..max_threads, the two alternating. With
 // `igemm` instead: one program, the int8 convs on the indirect conv (qs8_igemm.h) or on the
 // phase-plane GEMM, switched between the runs by quant::kernels::qs8::set_igemm_enabled.
@@ -197,11 +204,11 @@ int main(int argc, char** argv) {
             const detail::PoolStats st = detail::pool_stats();
             const double runs = double(iters);
             std::printf("  [%d thr, round %lld] per run: %.1f regions (%.1f inline, %.1f solo, %.1f shared), %.1f chunks "
-                        "(%.1f by workers), %.2f waits (%.1f us), %.3f stalls\n",
+                        "(%.1f by workers), %.2f waits (%.1f us), %.3f stalls, %.3f absences\n",
                         t, static_cast<long long>(r), double(st.regions) / runs, double(st.inline_regions) / runs,
                         double(st.solo_regions) / runs, double(st.shared_regions) / runs, double(st.chunks) / runs,
                         double(st.worker_chunks) / runs, double(st.waits) / runs, 1e-3 * double(st.wait_ns) / runs,
-                        double(st.stalls) / runs);
+                        double(st.stalls) / runs, double(st.absences) / runs);
           }
           if (profile) {
             auto& acc = node_s[size_t(t)];
@@ -213,8 +220,9 @@ int main(int argc, char** argv) {
         }
       std::printf("%s:", path.c_str());
       for (int t = 1; t <= int(max_threads); ++t) std::printf("  %d thr %.3f ms", t, median(ms[size_t(t)]));
-      std::printf("  (1 thr / %d thr = %.2fx)\n", int(max_threads),
-                  median(ms[1]) / median(ms[size_t(max_threads)]));
+      std::printf("  (1 thr / %d thr = %.2fx; p10", int(max_threads), median(ms[1]) / median(ms[size_t(max_threads)]));
+      for (int t = 1; t <= int(max_threads); ++t) std::printf(" %.3f", p10(ms[size_t(t)]));
+      std::printf(" ms = %.2fx)\n", p10(ms[1]) / p10(ms[size_t(max_threads)]));
       if (profile) {
         // Mean µs per node per run at 1 and at max threads, largest regressions first.
         const auto& nodes = p.graph().nodes;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 
 namespace finch {
 
@@ -26,15 +27,36 @@ constexpr int64_t kMaxChunks = 0xffff;  // the region word has 16 bits for the c
 // HotScope instead: its workers do not sleep between layers, only while the pool backs off
 // under load, and then a small region is right not to wake them.
 constexpr int64_t kWakeMinNs = 50000;
-// The first window of caller-only regions after a stall (parallel.cc, note_wait); 0 disables.
+// The first window of caller-only regions after a stall (parallel.cc, note_region); 0 disables.
 constexpr int64_t kSoloWindowNs = 1000000;
+// Absent workers: this many cost-aware regions in a row of at least kAbsentRegionNs each that
+// the workers ran no chunk of start a back-off window too. With a busy process pinned to the
+// second core the worker there ran 1-9 of ~200 chunks per MobileNet v1 run (bench_threads), so
+// 2 threads paid the regions' publishing and the occasional stall for nothing.
+constexpr int kAbsentRegions = 8;
+constexpr double kAbsentRegionNs = 20000;
 
 namespace detail {
+// A chunk body by reference: a pointer to the callable and a function that calls it (no
+// std::function: no heap block, one hop less for a worker to reach the code). The callable must
+// outlive the call that takes the ChunkFn (a lambda passed as the argument does).
+struct ChunkFn {
+  using Call = void (*)(const void*, int64_t);
+  const void* obj = nullptr;
+  Call call = nullptr;
+  ChunkFn() = default;
+  ChunkFn(const void* o, Call c) : obj(o), call(c) {}
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, ChunkFn>>>
+  ChunkFn(const F& f)  // NOLINT(google-explicit-constructor): the lambda at the call site
+      : obj(&f), call([](const void* o, int64_t c) { (*static_cast<const F*>(o))(c); }) {}
+  void operator()(int64_t c) const { call(obj, c); }
+};
+
 // Runs task(c) for c in [0, chunks) on the pool (inline when nested, when another application
 // thread holds the pool, or for one chunk); rethrows the first exception. switch_blas holds
 // OpenBLAS at one thread for the region. chunk_ns > 0 (the cost-aware API's estimate of one
 // chunk) enables the back-off under load; 0 (the grain API: chunk times unknown) never backs off.
-void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const std::function<void(int64_t)>& task);
+void run_chunks(int64_t chunks, bool switch_blas, double chunk_ns, const ChunkFn& task);
 
 // What the pool did since the last reset_pool_stats() (bench/bench_threads.cc prints it): the
 // counters are relaxed atomics the calling thread bumps once per region, so they cost nothing
@@ -47,6 +69,7 @@ struct PoolStats {
   int64_t chunks = 0, worker_chunks = 0;  // chunks of the pool's regions, and those workers ran
   int64_t waits = 0, wait_ns = 0;  // the caller slept for a worker's last chunk: how often, how long
   int64_t stalls = 0;             // waits long enough to start a back-off window
+  int64_t absences = 0;           // runs of kAbsentRegions regions the workers missed (also back off)
 };
 PoolStats pool_stats();
 void reset_pool_stats();

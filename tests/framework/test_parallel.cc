@@ -343,3 +343,47 @@ TEST(Parallel, ThreadLimitCapsOnlyThisThreadsRegions) {
   EXPECT_EQ(seen.load(), 2 * 3 * 64);
   set_num_threads(2);
 }
+
+// A worker stuck inside a chunk (as one the OS descheduled) holds back only that chunk: the
+// caller runs its own lane, then steals the rest of the worker's lane from the back. Each chunk
+// a worker runs blocks until every other chunk is done; were the worker's lane not stolen, it
+// would time out. Repeated inside a HotScope so the worker joins most regions (on a busy machine
+// it may join none: then the caller runs every chunk, which the test also accepts).
+TEST(Parallel, StuckWorkerChunkDoesNotHoldBackTheRest) {
+  set_num_threads(2);
+  const HotScope hot;
+  const std::thread::id caller = std::this_thread::get_id();
+  int joined = 0;
+  for (int rep = 0; rep < 50; ++rep) {
+    constexpr int64_t kChunks = 8;
+    ASSERT_EQ(plan_chunks(kChunks, Work::nanoseconds(1e5), 2), kChunks);
+    std::atomic<int64_t> done{0}, by_worker{0};
+    std::atomic<bool> timed_out{false};
+    std::vector<std::atomic<int>> visits(kChunks);
+    parallel_for(0, kChunks, Work::nanoseconds(1e5), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        visits[size_t(i)].fetch_add(1);
+        if (std::this_thread::get_id() == caller) {
+          // Long enough for a spinning worker to join before the caller has claimed every chunk.
+          const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+          while (std::chrono::steady_clock::now() < until) {
+          }
+        } else {
+          by_worker.fetch_add(1);
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          while (done.load() < kChunks - 1)
+            if (std::chrono::steady_clock::now() > until) {
+              timed_out = true;
+              break;
+            }
+        }
+        done.fetch_add(1);
+      }
+    });
+    for (auto& v : visits) ASSERT_EQ(v.load(), 1);
+    ASSERT_FALSE(timed_out.load()) << "the caller did not take the stuck worker's other chunks";
+    ASSERT_LE(by_worker.load(), 1) << "a worker blocked in its first chunk cannot have run a second";
+    joined += by_worker.load() > 0;
+  }
+  std::printf("worker joined %d of 50 regions\n", joined);
+}
