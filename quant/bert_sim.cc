@@ -106,6 +106,11 @@ BertStaticSim::BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpe
   for (const char* n : {"word_embeddings", "position_embeddings", "token_type_embeddings"})
     as<nn::Embedding>(module(e + n), e + n, "Embedding");
   as<nn::LayerNorm>(module(e + "LayerNorm"), e + "LayerNorm", "LayerNorm");
+  const int64_t hidden = as<nn::Embedding>(module(e + "word_embeddings"), e + "word_embeddings", "Embedding")
+                             .weight.size(1);
+  if (hidden % spec.heads != 0)
+    fail(kWhat, ": expected ", spec.heads, " heads to divide the hidden size ", hidden);
+  head_dim_ = hidden / spec.heads;
   for (int64_t l = 0; l < spec.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
     for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
@@ -202,8 +207,11 @@ BertStaticSim::Coded BertStaticSim::linear_unit(const Coded& x, const std::strin
 BertStaticSim::Coded BertStaticSim::attention_unit(const Coded& q, const Coded& k, const Coded& v,
                                                    const Tensor& attention_mask, const std::string& out,
                                                    std::map<std::string, Tensor>* codes) {
-  const int64_t B = q.codes.size(0), S = q.codes.size(1), H = q.codes.size(2), NH = spec_.heads;
-  if (H % NH != 0) fail(kWhat, ": expected ", NH, " heads to divide the hidden size ", H);
+  // H is the attention width: the hidden size, or fewer heads of the same width after structured
+  // pruning (compress/channel_groups.h). The head width is the config's, as bert_qa_program takes it.
+  const int64_t B = q.codes.size(0), S = q.codes.size(1), H = q.codes.size(2), HD = head_dim_;
+  if (H % HD != 0) fail(kWhat, ": expected a whole number of heads of width ", HD, ", found an attention width of ", H);
+  const int64_t NH = H / HD;
   Tensor additive;
   std::vector<uint8_t> mask;
   masks(attention_mask, additive, mask);

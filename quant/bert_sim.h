@@ -88,6 +88,7 @@ class BertStaticSim {
 
   nn::Module* model_;
   compile::BertProgramSpec spec_;
+  int64_t head_dim_ = 0;  // hidden / spec.heads: every layer's heads have this width
   BertStaticOptions options_;
   std::vector<std::string> names_;
   std::map<std::string, nn::Module*> modules_;

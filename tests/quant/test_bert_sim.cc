@@ -110,6 +110,34 @@ TEST(BertSim, EqualsThePtqProgramBitForBit) {
   }
 }
 
+// A head-pruned model (compress/ leaves layer l with c.layer_heads[l] heads of the config's head
+// width): the simulation takes each layer's head count from its attention width, as the program
+// does, so the two stay equal bit for bit. Before, it split every layer into the config's heads.
+TEST(BertSim, HeadPrunedModelEqualsItsProgram) {
+  models::BertConfig c;
+  c.vocab_size = 60, c.hidden_size = 32, c.num_hidden_layers = 2, c.num_attention_heads = 4;
+  c.intermediate_size = 48, c.max_position_embeddings = 32, c.initializer_range = 0.2;
+  c.layer_heads = {1, 3};
+  c.layer_intermediate_sizes = {24, 40};
+  models::BertForQuestionAnswering model(c, false, 21);
+  model.eval();
+  const compile::BertProgramSpec spec = spec_of(c, 24);
+  const runtime::Graph fp32 = compile::bert_qa_program(model, spec);
+  std::vector<std::vector<Tensor>> samples;
+  for (uint64_t k = 0; k < 3; ++k) samples.push_back(batch(c.vocab_size, 2, 24, 40 + k).inputs());
+  const runtime::Graph g = quant::quantize_bert_static(fp32, samples, {});
+  quant::BertStaticOptions read;
+  const quant::BertStaticParams params = quant::bert_static_params(g, &read);
+  quant::BertStaticSim sim(model, spec, read);
+  sim.set_params(params);
+  runtime::Program p(g, "static");
+  for (int64_t S : {24, 7}) {
+    int64_t values = 0;
+    EXPECT_EQ(compare(p, sim, batch(c.vocab_size, 3, S, 70 + uint64_t(S)), &values), 0) << "S " << S;
+    EXPECT_EQ(values, 10 * c.num_hidden_layers);
+  }
+}
+
 TEST(BertSim, PerturbedConstantIsDetected) {
   auto m = models::load_bert_for_question_answering(test::golden_path("bert_tiny"));
   m->eval();
