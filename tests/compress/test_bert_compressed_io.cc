@@ -22,6 +22,7 @@
 #include "models/bert_io.h"
 #include "quant/bert_static.h"
 #include "runtime/executor.h"
+#include "tests/compress/bert_test_models.h"
 #include "tests/temp_dir.h"
 
 using namespace finch;
@@ -29,48 +30,11 @@ using namespace finch::compress;
 
 namespace {
 
-models::BertConfig mini() {
-  models::BertConfig c;
-  c.vocab_size = 60, c.hidden_size = 32, c.num_hidden_layers = 2, c.num_attention_heads = 4;
-  c.intermediate_size = 48, c.max_position_embeddings = 24;
-  return c;
-}
-
-// Weights of a trained-like scale (N(0, 0.02) leaves every attention nearly uniform).
-std::shared_ptr<models::BertForQuestionAnswering> model(uint64_t seed) {
-  auto m = std::make_shared<models::BertForQuestionAnswering>(mini(), false, seed);
-  Generator gen(seed);
-  NoGradGuard ng;
-  for (auto& [n, t] : m->named_parameters())
-    if (t.dim() == 2) t.copy_(mul(randn(t.shape(), gen), 0.3));
-  m->eval();
-  return m;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double d = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d = std::max(d, std::fabs(x[i] - y[i]));
-  return d;
-}
-
-Tensor ids(int64_t B, int64_t S, uint64_t seed) {
-  Generator gen(seed);
-  return randint(1, 60, {B, S}, gen);
-}
-
-Tensor logits(models::BertForQuestionAnswering& m, const Tensor& x) {
-  NoGradGuard ng;
-  m.eval();
-  return m.forward_impl(x);
-}
-
 // Half the heads and FFN neurons of every layer removed, then the factorized Linears of `ranks`
 // (path under bert.encoder.layer.N -> rank per layer, 0: dense).
 std::shared_ptr<models::BertForQuestionAnswering> compressed(uint64_t seed) {
-  auto m = model(seed);
-  const ChannelGroups g = analyze_channels(*m, ids(1, 10, 5));
+  auto m = test::mini_bert(seed);
+  const ChannelGroups g = analyze_channels(*m, test::mini_bert_ids(1, 10, 5));
   StructuredOptions o;
   o.amount = 0.5;
   remove_channels(*m, g, select_channels(g, channel_scores(*m, g, Score::l2), o));
@@ -100,10 +64,10 @@ void write_text(const std::string& path, const std::string& text) { std::ofstrea
 
 TEST(BertCompressedIO, PrunedAndFactorizedDirectoryReloadsAndCompiles) {
   auto m = compressed(3);
-  const Tensor x = ids(3, 10, 4);
-  const Tensor want = logits(*m, x);
+  const Tensor x = test::mini_bert_ids(3, 10, 4);
+  const Tensor want = test::qa_logits(*m, x);
   test::TempDir dir;
-  models::save_bert(dir.str(), mini(), *m);
+  models::save_bert(dir.str(), test::mini_bert_config(), *m);
   const models::BertConfig saved = models::load_bert_config(dir.str() + "/config.json");
   EXPECT_EQ(saved.layer_heads, (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(saved.layer_intermediate_sizes, (std::vector<int64_t>{24, 24}));
@@ -119,7 +83,7 @@ TEST(BertCompressedIO, PrunedAndFactorizedDirectoryReloadsAndCompiles) {
   EXPECT_TRUE(j["finch_layer_ranks"]["attention.self.query"][1].is_null());
   auto loaded = models::load_bert_for_question_answering(dir.str());
   EXPECT_EQ(loaded->num_parameters(), m->num_parameters());
-  EXPECT_EQ(max_abs_diff(logits(*loaded, x), want), 0.0);
+  EXPECT_EQ(test::max_abs_diff(test::qa_logits(*loaded, x), want), 0.0);
   // Saved again from the loaded model: the same config.
   test::TempDir again;
   models::save_bert(again.str(), loaded->bert->config, *loaded);
@@ -127,8 +91,8 @@ TEST(BertCompressedIO, PrunedAndFactorizedDirectoryReloadsAndCompiles) {
   // The fp32 program of the loaded model: the factorized query sets the attention width.
   runtime::Program p(compile::bert_qa_program(*loaded, spec(16)), "compressed bert");
   const std::vector<Tensor> got = p.run({x, zeros({3, 10}, DType::i64), ones({3, 10}, DType::i64)});
-  EXPECT_LT(max_abs_diff(got[0], select(want, 2, 0)), 1e-4);
-  EXPECT_LT(max_abs_diff(got[1], select(want, 2, 1)), 1e-4);
+  EXPECT_LT(test::max_abs_diff(got[0], select(want, 2, 0)), 1e-4);
+  EXPECT_LT(test::max_abs_diff(got[1], select(want, 2, 1)), 1e-4);
 }
 
 // The static int8 program of a pruned and factorized model: every encoder Linear (both factors of
@@ -143,7 +107,7 @@ TEST(BertCompressedIO, StaticInt8ProgramOfACompressedModel) {
   EXPECT_EQ(encoder_linears, 2 * 6 + 4);
   std::vector<std::vector<Tensor>> samples;
   for (uint64_t k = 0; k < 4; ++k)
-    samples.push_back({ids(2, 16 - int64_t(k), 40 + k), zeros({2, 16 - int64_t(k)}, DType::i64),
+    samples.push_back({test::mini_bert_ids(2, 16 - int64_t(k), 40 + k), zeros({2, 16 - int64_t(k)}, DType::i64),
                        ones({2, 16 - int64_t(k)}, DType::i64)});
   quant::BertStaticReport r;
   const runtime::Graph g = quant::quantize_bert_static(fp32, samples, {}, &r);
@@ -157,13 +121,13 @@ TEST(BertCompressedIO, StaticInt8ProgramOfACompressedModel) {
   runtime::Program f(fp32, "fp32");
   NoGradGuard ng;
   for (int64_t S : {16, 7}) {
-    const std::vector<Tensor> in = {ids(2, S, 90 + uint64_t(S)), zeros({2, S}, DType::i64), ones({2, S}, DType::i64)};
+    const std::vector<Tensor> in = {test::mini_bert_ids(2, S, 90 + uint64_t(S)), zeros({2, S}, DType::i64), ones({2, S}, DType::i64)};
     const auto a = fast.run(in), b = ref.run(in), w = f.run(in);
     for (size_t k = 0; k < 2; ++k) {
-      EXPECT_EQ(max_abs_diff(a[k], b[k]), 0.0) << "optimized vs reference kernels, output " << k << " S " << S;
+      EXPECT_EQ(test::max_abs_diff(a[k], b[k]), 0.0) << "optimized vs reference kernels, output " << k << " S " << S;
       double span = 0;
       for (double v : w[k].to_vector<double>()) span = std::max(span, std::fabs(v));
-      EXPECT_LE(max_abs_diff(a[k], w[k]), 0.15 * span) << "static int8 vs fp32, output " << k << " S " << S;
+      EXPECT_LE(test::max_abs_diff(a[k], w[k]), 0.15 * span) << "static int8 vs fp32, output " << k << " S " << S;
     }
   }
 }
@@ -195,7 +159,7 @@ TEST(BertCompressedIO, HostileRanksAndShapesAreOneSentence) {
   // A config.json whose rank disagrees with the weights: the loader names the tensor and both shapes.
   auto m = compressed(11);
   test::TempDir dir;
-  models::save_bert(dir.str(), mini(), *m);
+  models::save_bert(dir.str(), test::mini_bert_config(), *m);
   auto j = nlohmann::json::parse(read_text(dir.str() + "/config.json"));
   j["finch_layer_ranks"]["intermediate.dense"][0] = 7;
   write_text(dir.str() + "/config.json", j.dump());
