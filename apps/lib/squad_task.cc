@@ -68,14 +68,16 @@ SquadSplit load_squad_split(const std::string& path, const data::WordPieceTokeni
   return s;
 }
 
-data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, const data::SquadDecodeOptions& d,
-                               int64_t batch) {
+data::SquadScore score_questions(const std::vector<data::SquadExample>& examples,
+                                 const std::vector<std::vector<data::SquadFeature>>& features,
+                                 const std::vector<size_t>& which, int64_t S, const QaLogits& forward,
+                                 const data::SquadDecodeOptions& d, int64_t batch,
+                                 std::vector<std::pair<std::string, std::string>>* answers) {
   NoGradGuard ng;
-  const int64_t S = s.max_seq_length();
   std::map<std::string, std::string> predictions;
   std::vector<data::SquadExample> scored;
-  for (size_t i : s.heldout) {
-    const auto& fs = s.features[i];
+  for (size_t i : which) {
+    const auto& fs = features[i];
     std::vector<std::vector<float>> starts(fs.size()), ends(fs.size());
     for (size_t b0 = 0; b0 < fs.size(); b0 += size_t(batch)) {
       const size_t b1 = std::min(fs.size(), b0 + size_t(batch));
@@ -92,10 +94,17 @@ data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, con
     }
     std::vector<data::SquadFeatureLogits> fl;
     for (size_t f = 0; f < fs.size(); ++f) fl.push_back({fs[f].offsets, starts[f], ends[f]});
-    predictions[s.examples[i].id] = data::decode_squad_answer(s.examples[i].context, fl, d);
-    scored.push_back(s.examples[i]);
+    std::string answer = data::decode_squad_answer(examples[i].context, fl, d);
+    if (answers) answers->emplace_back(examples[i].id, answer);
+    predictions[examples[i].id] = std::move(answer);
+    scored.push_back(examples[i]);
   }
   return data::evaluate_squad(scored, predictions, d.version_2);
+}
+
+data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, const data::SquadDecodeOptions& d,
+                               int64_t batch) {
+  return score_questions(s.examples, s.features, s.heldout, s.max_seq_length(), forward, d, batch);
 }
 
 BertTask squad_qa_task(const SquadSplit& s, models::BertForQuestionAnswering& model, const std::string& program) {

@@ -43,6 +43,15 @@ SquadSplit load_squad_split(const std::string& path, const data::WordPieceTokeni
 // Start and end logits [B, S] of a batch of windows (input_ids, token_type_ids, attention_mask).
 using QaLogits = std::function<std::pair<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&)>;
 
+// The questions `which` (indices into `examples`, windowed as `features` at length S) answered
+// from `forward`'s logits over all their windows (batches of `batch` windows) and scored by the
+// official evaluation; each question's answer text appended to *answers in that order.
+data::SquadScore score_questions(const std::vector<data::SquadExample>& examples,
+                                 const std::vector<std::vector<data::SquadFeature>>& features,
+                                 const std::vector<size_t>& which, int64_t S, const QaLogits& forward,
+                                 const data::SquadDecodeOptions& d, int64_t batch,
+                                 std::vector<std::pair<std::string, std::string>>* answers = nullptr);
+
 // The held-out questions answered from `forward`'s logits over all their windows (batches of
 // `batch` windows) and scored by the official evaluation.
 data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, const data::SquadDecodeOptions& d,

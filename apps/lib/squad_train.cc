@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/lib/distributed.h"
+#include "apps/lib/squad_task.h"
 #include "apps/lib/bert_sim_check.h"
 #include "apps/lib/train_options.h"
 #include "autograd/functional.h"
@@ -359,39 +360,13 @@ int run_squad_training(SquadTrainOptions o, const std::string& command_line) {
   using Logits = std::pair<Tensor, Tensor>;
   data::SquadDecodeOptions dopt;
   dopt.n_best = o.n_best, dopt.max_answer_length = o.max_answer_length, dopt.version_2 = version_2;
-  std::vector<data::SquadExample> scored;
-  for (size_t i : test_ex) scored.push_back(examples[i]);
   auto score_heldout = [&](const std::function<Logits(const Tensor&, const Tensor&, const Tensor&)>& forward,
                            nlohmann::ordered_json* answers) {
-    NoGradGuard ng;
-    std::map<std::string, std::string> predictions;
-    for (size_t i : test_ex) {
-      const auto& fs_ = feats[i];
-      std::vector<std::vector<float>> starts(fs_.size()), ends(fs_.size());
-      for (size_t b0 = 0; b0 < fs_.size(); b0 += size_t(o.eval_batch_size)) {
-        const size_t b1 = std::min(fs_.size(), b0 + size_t(o.eval_batch_size));
-        std::vector<int64_t> ids, types, mask;
-        for (size_t f = b0; f < b1; ++f) {
-          ids.insert(ids.end(), fs_[f].input_ids.begin(), fs_[f].input_ids.end());
-          types.insert(types.end(), fs_[f].token_type_ids.begin(), fs_[f].token_type_ids.end());
-          mask.insert(mask.end(), fs_[f].attention_mask.begin(), fs_[f].attention_mask.end());
-        }
-        const int64_t B = int64_t(b1 - b0);
-        const auto [sl, el] = forward(from_vector(ids, {B, S}), from_vector(types, {B, S}), from_vector(mask, {B, S}));
-        const auto st = sl.contiguous().to_vector<float>(), en = el.contiguous().to_vector<float>();
-        for (size_t f = b0; f < b1; ++f) {
-          const auto off = ptrdiff_t((f - b0) * size_t(S));
-          starts[f].assign(st.begin() + off, st.begin() + off + S);
-          ends[f].assign(en.begin() + off, en.begin() + off + S);
-        }
-      }
-      std::vector<data::SquadFeatureLogits> fl;
-      for (size_t f = 0; f < fs_.size(); ++f) fl.push_back({fs_[f].offsets, starts[f], ends[f]});
-      std::string answer = data::decode_squad_answer(examples[i].context, fl, dopt);
-      if (answers) (*answers)[examples[i].id] = answer;
-      predictions[examples[i].id] = std::move(answer);
-    }
-    return data::evaluate_squad(scored, predictions, version_2);
+    std::vector<std::pair<std::string, std::string>> texts;
+    const data::SquadScore score =
+        score_questions(examples, feats, test_ex, S, forward, dopt, o.eval_batch_size, answers ? &texts : nullptr);
+    for (auto& [id, text] : texts) (*answers)[id] = std::move(text);
+    return score;
   };
   const auto te0 = std::chrono::steady_clock::now();
   model.eval();
