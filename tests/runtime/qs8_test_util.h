@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -16,6 +18,21 @@
 #include "tests/runtime/reference_test_util.h"
 
 namespace finch::test {
+
+// n floats uniform in [-a, a).
+inline std::vector<float> uniform(std::mt19937& rng, size_t n, float a) {
+  std::vector<float> v(n);
+  std::uniform_real_distribution<float> u(-a, a);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// A float's bit pattern: bit-exactness checks that also tell -0 from +0 and compare NaNs.
+inline uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
 
 // Output parameters of one case: dtype, zero point, clamp range (sometimes narrowed as a fused
 // ReLU/ReLU6 would), and per-channel multipliers with small, large, zero and out-of-range shifts.

@@ -33,12 +33,6 @@ Tensor random_f32(std::mt19937& rng, const Shape& s, int mode) {
   return from_vector(v, s);
 }
 
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
 TEST(QDynamicLinear, MatchesReferenceEveryTarget) {
   std::mt19937 rng(11);
   int cases = 0;

@@ -22,19 +22,6 @@ namespace {
 
 namespace qk = quant::kernels;
 
-std::vector<float> uniform(std::mt19937& rng, size_t n, float a) {
-  std::vector<float> v(n);
-  std::uniform_real_distribution<float> u(-a, a);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
 Tensor codes(const qk::QMatrix& q) { return from_vector(q.w, {q.rows, q.cols}); }
 
 struct Lstmp {

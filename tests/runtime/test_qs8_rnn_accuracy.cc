@@ -11,18 +11,12 @@
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "ops/lstm.h"
+#include "tests/runtime/qs8_test_util.h"
 
 namespace finch::test {
 namespace {
 
 namespace qk = quant::kernels;
-
-std::vector<float> uniform(std::mt19937& rng, size_t n, float a) {
-  std::vector<float> v(n);
-  std::uniform_real_distribution<float> u(-a, a);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
 
 // quantize() of docs/quantization.md §3: clamp(rne(x / s) + z, -128, 127).
 int8_t quantize8(float x, const qk::QAct& a) {
