@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +43,15 @@ inline RunResult run_program(const std::string& program, const std::string& args
 }
 
 inline RunResult run(const std::string& args, const fs::path& dir) { return run_program("train_cifar", args, dir); }
+
+// A refused command: a non-zero exit and one line on stderr that contains `needle`, with no
+// internal error text.
+inline void expect_one_sentence(const RunResult& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
 
 // A learnable toy problem: class k has a bright 4×4 patch at a class-specific place plus noise.
 inline Tensor toy_images(int64_t n, int64_t c, int64_t h, int64_t w, const std::vector<int64_t>& labels, uint64_t seed) {

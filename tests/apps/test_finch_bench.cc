@@ -44,7 +44,7 @@ class FinchBench : public ::testing::Test {
 };
 
 // One line on stderr, naming what was wrong.
-void expect_one_sentence(const RunResult& r, const std::string& needle) {
+void expect_refused(const RunResult& r, const std::string& needle) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -99,7 +99,7 @@ TEST_F(FinchBench, ProgramFromACheckpoint) {
   EXPECT_EQ(g.meta["model"], "lenet5");
   EXPECT_EQ(g.meta["benchmark_aid"]["weights"], weights);
   EXPECT_EQ(bench(prog, "--iters 2 --warmup 0")["kind"], "fp32");
-  expect_one_sentence(run_program("finch", "bench-program --model resnet20 --checkpoint " + weights + " --out " +
+  expect_refused(run_program("finch", "bench-program --model resnet20 --checkpoint " + weights + " --out " +
                                                (dir_ / "y.finch"), dir_.path),
                       "holds a lenet5 but --model is resnet20");
 }
@@ -116,32 +116,32 @@ TEST_F(FinchBench, TimeBudgetEndsTheRunEarly) {
 
 TEST_F(FinchBench, BadInputGetsOneSentence) {
   const std::string missing = dir_ / "nope.finch";
-  expect_one_sentence(run_program("finch", "bench " + missing, dir_.path), missing);
+  expect_refused(run_program("finch", "bench " + missing, dir_.path), missing);
 
   const std::string text = dir_ / "text.finch";
   write_file_atomically(text, "not a program\n");
-  expect_one_sentence(run_program("finch", "bench " + text, dir_.path), text);
+  expect_refused(run_program("finch", "bench " + text, dir_.path), text);
 
   const std::string prog = make("tiny", "--model lenet5 --precision fp32");
-  expect_one_sentence(run_program("finch", "bench " + prog + " --batch 0", dir_.path), "--batch must be at least 1");
-  expect_one_sentence(run_program("finch", "bench " + prog + " --iters 0", dir_.path), "--iters must be at least 1");
+  expect_refused(run_program("finch", "bench " + prog + " --batch 0", dir_.path), "--batch must be at least 1");
+  expect_refused(run_program("finch", "bench " + prog + " --iters 0", dir_.path), "--iters must be at least 1");
   // Before: a bare std::bad_alloc. The batch is checked against the activation limit first.
-  expect_one_sentence(run_program("finch", "bench " + prog + " --batch 1000000000", dir_.path),
+  expect_refused(run_program("finch", "bench " + prog + " --batch 1000000000", dir_.path),
                       "a batch of 1000000000 needs");
   // A meta field of the wrong type (before: a json type_error reached the user).
   runtime::Graph g = runtime::read_program(prog);
   g.meta["precision"] = 5;
   const std::string bad = dir_ / "bad-meta.finch";
   runtime::write_program(g, bad);
-  expect_one_sentence(run_program("finch", "bench " + bad, dir_.path), "meta.precision is 5; expected a string");
+  expect_refused(run_program("finch", "bench " + bad, dir_.path), "meta.precision is 5; expected a string");
 
   const std::string out = " --out " + dir_ / "x.finch";
-  expect_one_sentence(run_program("finch", "bench-program --model resnet20 --input-size 3x32" + out, dir_.path),
+  expect_refused(run_program("finch", "bench-program --model resnet20 --input-size 3x32" + out, dir_.path),
                       "3x32");
-  expect_one_sentence(run_program("finch", "bench-program --model resnet20 --width 0.5" + out, dir_.path),
+  expect_refused(run_program("finch", "bench-program --model resnet20 --width 0.5" + out, dir_.path),
                       "--width");
-  expect_one_sentence(run_program("finch", "bench-program --input-size 1x28x28" + out, dir_.path), "--model");
-  expect_one_sentence(
+  expect_refused(run_program("finch", "bench-program --input-size 1x28x28" + out, dir_.path), "--model");
+  expect_refused(
       run_program("finch", "bench-program --model lenet5 --checkpoint " + missing + out, dir_.path), missing);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x.finch"));
 }

@@ -23,13 +23,6 @@ using namespace finch::test;
 
 namespace {
 
-void expect_one_sentence(const RunResult& r, const std::string& needle) {
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-}
-
 const char* kWindows = " --max-seq-length 48 --doc-stride 16 --max-query-length 12";
 
 }  // namespace

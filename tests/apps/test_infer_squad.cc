@@ -96,13 +96,6 @@ class InferSquad : public ::testing::Test {
 };
 
 // One sentence on stderr, nothing that looks like a library's internal text.
-void expect_one_sentence(const RunResult& r, const std::string& needle) {
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-}
-
 TEST_F(InferSquad, AnswersScoresAndWritesPredictions) {
   const auto r = infer("--predictions " + tmp_.file("preds.json"));
   ASSERT_EQ(r.code, 0) << r.err;

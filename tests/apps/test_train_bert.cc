@@ -29,17 +29,6 @@ namespace fs = std::filesystem;
 using namespace finch;
 using namespace finch::test;
 
-namespace {
-
-void expect_one_sentence(const RunResult& r, const std::string& needle) {
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-}
-
-}  // namespace
-
 TEST(BertMasking, StatisticsAndRules) {
   const data::MlmVocab v = tiny_vocab();
   data::MlmOptions o;
@@ -275,12 +264,15 @@ TEST_F(TrainBert, SquadQatResumeEqualsAnUninterruptedRunBitForBit) {
     for (const auto& [name, t] : a.tensors) {
       ASSERT_TRUE(b.contains(name)) << f << ": " << name;
       ranges += name.rfind("extra.qat_range.", 0) == 0;
-      if (t.dtype() == DType::f32)
+      if (t.dtype() == DType::f32) {
         EXPECT_EQ(t.contiguous().to_vector<float>(), b.at(name).contiguous().to_vector<float>()) << f << ": " << name;
+      }
     }
     // 2 layers: embeddings' LayerNorm, then per layer q, k, v, context, attention output and
     // LayerNorm, intermediate, GELU, output and LayerNorm.
-    if (std::string(f) == "checkpoint.safetensors") EXPECT_GT(ranges, 10u);
+    if (std::string(f) == "checkpoint.safetensors") {
+      EXPECT_GT(ranges, 10u);
+    }
   }
   EXPECT_EQ(csv_column(tmp_.file("full/metrics.csv"), "train_loss"), csv_column(tmp_.file("split/metrics.csv"), "train_loss"));
   EXPECT_EQ(csv_column(tmp_.file("full/metrics.csv"), "test_loss"), csv_column(tmp_.file("split/metrics.csv"), "test_loss"));
