@@ -35,21 +35,12 @@ std::string refusal(const std::string& file, nn::Module& model) {
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
-const nlohmann::json& key_goldens() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(test::model_golden_path("model_keys.json"));
-    if (!f) fail("cannot open model_keys.json");
-    return nlohmann::json::parse(f);
-  }();
-  return j;
-}
-
 // torchvision's state_dict for `config` (names, order and shapes from model_keys.json) with the
 // golden weights, as the tensors of a safetensors file; `drop` leaves one name out.
 NamedTensors torchvision_state(const std::string& config, const std::string& drop = "") {
   NamedTensors out;
   uint64_t k = 0;
-  for (const auto& entry : key_goldens().at(config).at("keys")) {
+  for (const auto& entry : test::model_key_goldens().at(config).at("keys")) {
     const std::string name = entry[0].get<std::string>();
     const Shape shape = entry[1].get<Shape>();
     const uint64_t index = k++;

@@ -6,10 +6,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "autograd/nn/module.h"
+#include "framework/error.h"
 #include "framework/tensor.h"
 
 namespace finch::test {
@@ -62,6 +66,17 @@ inline void load_golden_weights(nn::Module& model) {
 
 inline std::string model_golden_path(const std::string& file) {
   return std::string(FINCH_TEST_DATA_DIR) + "/golden/data/" + file;
+}
+
+// tests/golden/data/model_keys.json: each zoo config's parameter and buffer names with their
+// shapes as their PyTorch twins name them (tests/golden/make_model_goldens.py), read once.
+inline const nlohmann::json& model_key_goldens() {
+  static const nlohmann::json j = [] {
+    std::ifstream f(model_golden_path("model_keys.json"));
+    if (!f) fail("cannot open model_keys.json");
+    return nlohmann::json::parse(f);
+  }();
+  return j;
 }
 
 // |got - want| <= atol + rtol·|want| elementwise; reports the worst element.

@@ -58,26 +58,17 @@ const std::map<std::string, std::function<nn::ModulePtr()>>& configs() {
   return c;
 }
 
-const nlohmann::json& key_goldens() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(test::model_golden_path("model_keys.json"));
-    if (!f) fail("cannot open model_keys.json");
-    return nlohmann::json::parse(f);
-  }();
-  return j;
-}
-
 TEST(ModelZoo, EveryGoldenConfigurationIsTested) {
-  EXPECT_EQ(key_goldens().size(), configs().size());
-  for (auto it = key_goldens().begin(); it != key_goldens().end(); ++it)
+  EXPECT_EQ(test::model_key_goldens().size(), configs().size());
+  for (auto it = test::model_key_goldens().begin(); it != test::model_key_goldens().end(); ++it)
     EXPECT_TRUE(configs().count(it.key())) << it.key() << " has no finch configuration";
 }
 
 TEST(ModelZoo, StateDictAndModulesMatchTorchNamesShapesOrderAndParameterCount) {
   for (const auto& [config, make] : configs()) {
     SCOPED_TRACE(config);
-    ASSERT_TRUE(key_goldens().contains(config));
-    const auto& want = key_goldens()[config];
+    ASSERT_TRUE(test::model_key_goldens().contains(config));
+    const auto& want = test::model_key_goldens()[config];
     const nn::ModulePtr m = make();
     const nn::StateDict sd = m->state_dict();
     const auto& keys = want["keys"];
@@ -105,7 +96,7 @@ TEST(ModelZoo, TorchNamedCheckpointLoadsStrictly) {
     SCOPED_TRACE(config);
     const nn::ModulePtr m = configs().at(config)();
     nn::StateDict sd;
-    for (const auto& e : key_goldens()[config]["keys"]) {
+    for (const auto& e : test::model_key_goldens()[config]["keys"]) {
       const Shape s = e[1].get<Shape>();
       const std::string name = e[0].get<std::string>();
       sd.insert(name, name.find("num_batches_tracked") != std::string::npos ? full(s, 7, DType::i64)
