@@ -1,4 +1,5 @@
-// QDynamicGru (qs8_dq_gru.h): two QDynamicLinear calls per sample and step, then the f32 gates.
+// QDynamicGru (qs8_dq_gru.h): two QDynamicLinear calls per sample and step, then the f32 gates
+// of ops::gru_gates_forward_f32.
 #include "kernels/qs8_dq_gru.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 
 #include "framework/error.h"
 #include "kernels/qs8_rnn.h"
+#include "ops/gru.h"
 
 namespace finch::quant::kernels {
 namespace {
@@ -30,8 +32,6 @@ const std::vector<float>& both_or_neither(const std::vector<float>& a, const std
   return a;
 }
 
-float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
-
 }  // namespace
 
 QDynamicGru::QDynamicGru(int64_t IN, int64_t H, const std::vector<float>& w_ih, const std::vector<float>& w_hh,
@@ -41,22 +41,32 @@ QDynamicGru::QDynamicGru(int64_t IN, int64_t H, const std::vector<float>& w_ih, 
       ih_(make_linear("weight_ih", w_ih, 3 * checked_size(H), checked_size(IN), both_or_neither(b_ih, b_hh))),
       hh_(make_linear("weight_hh", w_hh, 3 * H, H, b_hh)) {}
 
-void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh) const {
-  QDynamicLinear::Scratch s;
-  gates(x, h, gx, gh, s);
+QDynamicGru::QDynamicGru(QDynamicLinear ih, QDynamicLinear hh)
+    : IN_(ih.in_features()), H_(hh.in_features()), ih_(std::move(ih)), hh_(std::move(hh)) {
+  if (ih_.out_features() != 3 * H_ || hh_.out_features() != 3 * H_)
+    fail("dq_gru: expected w_ih and w_hh with 3H = ", 3 * H_, " rows (H = w_hh's columns), found ", ih_.out_features(),
+         " and ", hh_.out_features());
 }
 
-void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh, QDynamicLinear::Scratch& s) const {
+void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh) const {
+  QDynamicLinear::Scratch s;
   ih_.run_row(x, gx, s);
   hh_.run_row(h, gh, s);
+}
+
+void QDynamicGru::step(const float* x, const float* h, float* h_out, Scratch& s) const {
+  const auto n3 = static_cast<size_t>(3 * H_);
+  s.gx.resize(n3), s.gh.resize(n3);
+  ih_.run_row(x, s.gx.data(), s.lin);
+  hh_.run_row(h, s.gh.data(), s.lin);
+  // Element j of h_out depends only on element j of h, read before it is written: h_out may be h.
+  ops::gru_gates_forward_f32(1, H_, s.gx.data(), s.gh.data(), h, h_out);
 }
 
 void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* y) const {
   check_rnn_lengths("dq_gru", T, B, lengths);
   const int64_t H = H_;
-  const auto n3 = static_cast<size_t>(3 * H);
-  std::vector<float> gx(n3), gh(n3);
-  QDynamicLinear::Scratch scratch;
+  Scratch scratch;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b) {
       float* yt = y + (t * B + b) * H;
@@ -65,13 +75,7 @@ void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengt
         continue;
       }
       float* hb = h + b * H;
-      gates(x + (t * B + b) * IN_, hb, gx.data(), gh.data(), scratch);
-      for (int64_t j = 0; j < H; ++j) {
-        const float r = sigmoid(gx[size_t(j)] + gh[size_t(j)]);
-        const float z = sigmoid(gx[size_t(H + j)] + gh[size_t(H + j)]);
-        const float n = std::tanh(gx[size_t(2 * H + j)] + r * gh[size_t(2 * H + j)]);
-        hb[j] = (1.0f - z) * n + z * hb[j];
-      }
+      step(x + (t * B + b) * IN_, hb, hb, scratch);
       std::copy(hb, hb + H, yt);
     }
 }

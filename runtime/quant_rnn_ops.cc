@@ -1,7 +1,7 @@
 // The runtime's dynamic int8 recurrent ops and the per-row int8 embedding: dq_lstm / dq_gru (int8
 // weights with one scale per gate row, each step's x row and h row quantized at run time from
 // their own min/max, int32 dot products on kernels::QDynamicLinear, f32 gates and cell, as
-// kernels/qs8_dq_lstm.h and PyTorch's quantize_dynamic; dq_lstm's projection, when it has one,
+// kernels/qs8_dq_lstm.h / qs8_dq_gru.h, whose step() each runs, and PyTorch's quantize_dynamic; dq_lstm's projection, when it has one,
 // a third dynamic linear on the cell output) and qembedding (int8 rows, one scale per
 // row, so a rare token's small row keeps its precision). The plain fn and the prepared kernel
 // are the same code: the prepared one only builds the packed weights once.
@@ -11,9 +11,9 @@
 #include <optional>
 
 #include "framework/error.h"
+#include "kernels/qs8_dq_gru.h"
 #include "kernels/qs8_dq_linear.h"
 #include "kernels/qs8_dq_lstm.h"
-#include "ops/gru.h"
 #include "ops/lstm.h"
 #include "ops/op_attrs.h"
 #include "ops/shape.h"
@@ -24,6 +24,7 @@ namespace finch::runtime {
 namespace {
 
 using Outs = std::vector<Tensor>;
+using quant::kernels::QDynamicGru;
 using quant::kernels::QDynamicLinear;
 using quant::kernels::QDynamicLstm;
 
@@ -46,11 +47,11 @@ std::vector<float> row_scales(const Node& n, const Graph& g, int32_t v, int64_t 
 Tensor input_or_none(const std::vector<Tensor>& in, size_t i) { return i < in.size() ? in[i] : Tensor(); }
 
 // One direction. The LSTM is kernels::QDynamicLstm (b_ih + b_hh folded into the input side: the
-// gates are one sum; the projection, when there is one, a third linear); the GRU keeps b_hh with h
-// (r multiplies W_hn·h + b_hn), so it holds its two linears.
+// gates are one sum; the projection, when there is one, a third linear); the GRU is
+// kernels::QDynamicGru, which keeps b_hh with h (r multiplies W_hn·h + b_hn).
 struct DqDirection {
   std::shared_ptr<const QDynamicLstm> lstm;
-  std::shared_ptr<const QDynamicLinear> ih, hh;
+  std::shared_ptr<const QDynamicGru> gru;
 };
 
 struct DqRnn {
@@ -75,8 +76,9 @@ DqRnn build(const Node& n, const Graph& g, const std::vector<Tensor>& in, bool l
     DqDirection dir;
     if (!lstm) {
       r.H = r.HO = w_hh.size(1);
-      dir.ih = std::make_shared<const QDynamicLinear>(w_ih, row_scales(n, g, n.inputs[o], G), b_ih, "none");
-      dir.hh = std::make_shared<const QDynamicLinear>(w_hh, row_scales(n, g, n.inputs[o + 1], G), b_hh, "none");
+      dir.gru = std::make_shared<const QDynamicGru>(
+          QDynamicLinear(w_ih, row_scales(n, g, n.inputs[o], G), b_ih, "none"),
+          QDynamicLinear(w_hh, row_scales(n, g, n.inputs[o + 1], G), b_hh, "none"));
       r.dirs.push_back(dir);
       continue;
     }
@@ -103,7 +105,6 @@ DqRnn build(const Node& n, const Graph& g, const std::vector<Tensor>& in, bool l
 Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
   const Tensor x = (r.batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
   const int64_t T = x.size(0), B = x.size(1), IN = x.size(2), H = r.H, HO = r.HO, D = int64_t(r.dirs.size());
-  const int64_t G = 3 * H;  // the GRU's gate rows
   std::vector<int64_t> len(size_t(B), T);
   if (in.size() > 1 && in[1].defined()) {
     const Tensor l = in[1].contiguous();
@@ -119,8 +120,9 @@ Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   const auto nH = static_cast<size_t>(H), nHO = static_cast<size_t>(HO);
-  std::vector<float> gates(static_cast<size_t>(G)), h(nHO), c(nH), h_new(nH);
+  std::vector<float> h(nHO), c(nH);
   QDynamicLstm::Scratch scratch;
+  QDynamicGru::Scratch gru_scratch;
   for (int64_t d = 0; d < D; ++d)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t L = len[size_t(b)];
@@ -130,15 +132,8 @@ Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
         const int64_t t = d == 1 ? L - 1 - s : s;
         const float* xt = xp + (t * B + b) * IN;
         const DqDirection& dir = r.dirs[size_t(d)];
-        if (r.lstm) {
-          dir.lstm->step(xt, h.data(), c.data(), h.data(), c.data(), scratch);
-        } else {
-          const Tensor gx = dir.ih->run(from_vector(std::vector<float>(xt, xt + IN), {1, IN}));
-          const Tensor gh = dir.hh->run(from_vector(h, {1, H}));
-          std::copy(gx.data<float>(), gx.data<float>() + G, gates.begin());
-          ops::gru_gates_forward_f32(1, H, gates.data(), gh.data<float>(), h.data(), h_new.data());
-          std::copy(h_new.begin(), h_new.end(), h.begin());
-        }
+        if (r.lstm) dir.lstm->step(xt, h.data(), c.data(), h.data(), c.data(), scratch);
+        else dir.gru->step(xt, h.data(), h.data(), gru_scratch);
         std::copy(h.begin(), h.end(), yp + (t * B + b) * D * HO + d * HO);
       }
       std::copy(h.begin(), h.end(), h_n.data<float>() + (d * B + b) * HO);

@@ -14,6 +14,7 @@
 #include "compile/passes.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
+#include "kernels/qs8_dq_gru.h"
 #include "kernels/qs8_dq_lstm.h"
 #include "models/series_rnn.h"
 #include "models/series_spec.h"
@@ -132,6 +133,40 @@ TEST(RnnDynamicKernel, DqLstmEqualsTheKernelSpecification) {
   EXPECT_EQ(y.to_vector<float>(), want);
   EXPECT_EQ(all[size_t(node->outputs[1])].contiguous().to_vector<float>(), h);
   EXPECT_EQ(all[size_t(node->outputs[2])].contiguous().to_vector<float>(), c);
+}
+
+// The program's dq_gru is kernels::QDynamicGru bit for bit, padded steps included: one gate code
+// (ops::gru_gates_forward_f32, the fp32 GRU's) serves both, so they cannot drift apart.
+TEST(RnnDynamicKernel, DqGruEqualsTheKernelSpecification) {
+  Generator gen(18);
+  models::SeriesSpec s = spec("gru");
+  s.num_layers = 1;
+  auto model = models::create_series(s, &gen);
+  model->eval();
+  auto& rnn = *dynamic_cast<models::RnnClassifier&>(*model).rnn;
+  const std::vector<int64_t> lens = {kT, 3, 8};
+  const Tensor len = from_vector(lens, {3});
+  runtime::Graph g = float_graph(*model, example("gru", 2, gen), from_vector<int64_t>({kT, 4}, {2}));
+  compile::quantize_dynamic_graph(g);
+  ASSERT_EQ(count_op(g, "dq_gru"), 1);
+  runtime::Program p(g, "dq");
+  const Tensor x = randn({3, kC, kT}, gen);
+  const std::vector<Tensor> all = p.run_all({x, len});
+  const runtime::Node* node = nullptr;
+  for (const runtime::Node& n : p.graph().nodes)
+    if (n.op == "dq_gru") node = &n;
+  ASSERT_NE(node, nullptr);
+  const Tensor xt = all[size_t(node->inputs[0])].transpose(0, 1).contiguous();
+  const Tensor y = all[size_t(node->outputs[0])].transpose(0, 1).contiguous();
+  const auto& w = rnn.weights[0];
+  const int64_t H = rnn.hidden_size;
+  const quant::kernels::QDynamicGru k(kC, H, w.w_ih.contiguous().to_vector<float>(),
+                                      w.w_hh.contiguous().to_vector<float>(), w.b_ih.contiguous().to_vector<float>(),
+                                      w.b_hh.contiguous().to_vector<float>());
+  std::vector<float> h(size_t(3 * H), 0.f), want(size_t(kT * 3 * H));
+  k.run(kT, 3, xt.data<float>(), lens.data(), h.data(), want.data());
+  EXPECT_EQ(y.to_vector<float>(), want);
+  EXPECT_EQ(all[size_t(node->outputs[1])].contiguous().to_vector<float>(), h);
 }
 
 // Per-row scales: a table whose rows differ 1000× in magnitude (a frequent token's large row, rare

@@ -148,5 +148,33 @@ TEST(QDynamicGru, GatesAreTheReferenceDqLinearsAndCloseToFloat) {
   EXPECT_THROW(qk::QDynamicGru(IN, H, wih, whh, {}, bhh), Error);
 }
 
+// A program's GRU is built from its int8 linears: step() is run()'s step bit for bit, and linears
+// whose sizes do not make a GRU are one sentence.
+TEST(QDynamicGru, FromInt8LinearsStepsAsRun) {
+  std::mt19937 rng(21);
+  const int64_t IN = 7, H = 19, T = 6;
+  const auto wih = uniform(rng, size_t(3 * H * IN), 0.4f), whh = uniform(rng, size_t(3 * H * H), 0.4f);
+  const auto bih = uniform(rng, size_t(3 * H), 0.2f), bhh = uniform(rng, size_t(3 * H), 0.2f);
+  const qk::QDynamicGru spec(IN, H, wih, whh, bih, bhh);
+  const qk::QMatrix qi = qk::quantize_matrix("t", "w_ih", wih, 3 * H, IN);
+  const qk::QMatrix qh = qk::quantize_matrix("t", "w_hh", whh, 3 * H, H);
+  const auto lin = [](const qk::QMatrix& q, int64_t rows, int64_t cols, const std::vector<float>& b) {
+    return qk::QDynamicLinear(from_vector(q.w, {rows, cols}), q.s_w, from_vector(b, {rows}), "none");
+  };
+  const qk::QDynamicGru gru(lin(qi, 3 * H, IN, bih), lin(qh, 3 * H, H, bhh));
+  EXPECT_EQ(gru.input_size(), IN);
+  EXPECT_EQ(gru.hidden_size(), H);
+  const auto x = uniform(rng, size_t(T * IN), 2.0f);
+  std::vector<float> h_run(size_t(H), 0.f), y(size_t(T * H));
+  spec.run(T, 1, x.data(), nullptr, h_run.data(), y.data());
+  std::vector<float> h(size_t(H), 0.f);
+  qk::QDynamicGru::Scratch s;
+  for (int64_t t = 0; t < T; ++t) {
+    gru.step(x.data() + t * IN, h.data(), h.data(), s);
+    for (int64_t j = 0; j < H; ++j) ASSERT_EQ(bits(h[size_t(j)]), bits(y[size_t(t * H + j)])) << t << " " << j;
+  }
+  EXPECT_THROW(qk::QDynamicGru(lin(qi, 3 * H, IN, bih), lin(qi, 3 * H, IN, bih)), Error);  // hh not [3H, H]
+}
+
 }  // namespace
 }  // namespace finch::test
