@@ -149,12 +149,12 @@ TEST_F(InferSquad, BatchingAndLimitDoNotChangeAnswers) {
 
 // A window runs at its real length (the default) or padded to --max-seq-length (--pad): the
 // attention mask hides the padding, so the real tokens' logits are the same bits either way for
-// the fp32, dynamic int8 and static int8 programs; batches of 4 mix full and short windows when
+// the fp32, dynamic int8, static int8 and fp16 programs; batches of 4 mix full and short windows when
 // padded. The nn model's Linears are OpenBLAS's sgemm, which may sum a row in another order in a
 // matrix of another row count: equal to float rounding there.
 TEST_F(InferSquad, TrimmedWindowsGiveThePaddedLogitsBitForBit) {
   const std::vector<std::string> modes = {"--save-program " + tmp_.file("f.finch"), "--int8",
-                                          "--int8-static --calibration-questions 2", ""};
+                                          "--int8-static --calibration-questions 2", "--fp16", ""};
   for (const std::string& mode : modes) {
     const bool exact = !mode.empty();
     const auto p = infer(mode + " --pad --batch-size 4 --logits " + tmp_.file("p.json"));
