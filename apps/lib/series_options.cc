@@ -25,6 +25,10 @@ int64_t default_sequence_batch(const std::string& model, int64_t train_size) {
   return std::clamp<int64_t>(train_size / 10, 1, cap);
 }
 
+std::string default_sequence_init(const std::string& model) {
+  return model == "imdb_lstm" || model == "imdb_bilstm" ? "keras" : "torch";
+}
+
 void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vector<std::string>& models,
                                 const std::string& model_help) {
   const CLI::Validator positive = positive_number(), non_negative = non_negative_number();
@@ -66,6 +70,11 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
       ->check(CLI::Range(int64_t(1), int64_t(65536)));
   app.add_option("--dropout", o.dropout, "dropout where the model has it (default: the model's)")
       ->check(number_in(0, 0.99, "in [0, 0.99]"));
+  app.add_option("--init", o.init,
+                 "weight initialisation: torch (the layers' PyTorch defaults) or keras (Glorot, orthogonal recurrent "
+                 "weights, forget bias 1, U(-0.05, 0.05) embeddings; models/keras_init.h) (default: keras for the "
+                 "imdb models, which seed 002 trained in Keras; torch for the others)")
+      ->check(CLI::IsMember({"torch", "keras"}));
   app.add_option("--threads", o.threads, "compute threads (0: all cores)")->check(non_negative)->capture_default_str();
   app.add_option("--workers", o.workers, "data-loader threads (0: load on the training thread)")
       ->check(CLI::Range(0, 64))

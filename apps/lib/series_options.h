@@ -41,6 +41,7 @@ struct SeriesOptions : TrainOptions {
   // Model sizes (0 / -1: the model's default, models/series_spec.h).
   int64_t hidden_size = 0, num_layers = 0, model_width = 0, proj_size = 0;
   double dropout = -1;
+  std::string init;  // "torch" or "keras"; empty: default_sequence_init(model)
 };
 
 // Registers what both programs share (optimization, output, resume, threads, model sizes).
@@ -57,6 +58,9 @@ void finalize_sequence_options(SeriesOptions& o);
 // The default batch size once the training-set size is known: Fawaz et al.'s min(N/10, 16)
 // (64 for resnet1d), at least 1; text models 64.
 int64_t default_sequence_batch(const std::string& model, int64_t train_size);
+// The weight initialisation a model trains best from: Keras's for seed 002's IMDB models (trained
+// in Keras; models/keras_init.h has the measurement), PyTorch's (the layers' own) for the rest.
+std::string default_sequence_init(const std::string& model);
 int64_t default_sequence_epochs(const std::string& model);
 
 }  // namespace finch::apps

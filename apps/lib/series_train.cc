@@ -216,6 +216,8 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   manual_seed(o.seed * 2654435761u + 1);
   Generator gen(o.seed);
   nn::ModulePtr model = models::create_series(spec, &gen);
+  if (o.init.empty()) o.init = default_sequence_init(o.model);
+  models::apply_init(*model, o.init, &gen);
   std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(o), *model);
 
   train::Metadata weights_meta = spec.to_metadata();
@@ -224,6 +226,7 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   weights_meta["finch_version"] = finch_version();
   train::Metadata tags = weights_meta;
   tags["optimizer"] = o.optimizer;
+  tags["init"] = o.init;
   tags["width"] = checkpoint_tags(o).at("width");
 
   // Under mpirun -np N: every rank trains on its shard; rank 0 alone writes files.

@@ -2,6 +2,7 @@
 #include "autograd/nn/init.h"
 
 #include <cmath>
+#include <vector>
 
 #include "framework/grad_mode.h"
 
@@ -131,6 +132,45 @@ Tensor& xavier_uniform_(Tensor& t, double gain, Generator* gen) {
 Tensor& xavier_normal_(Tensor& t, double gain, Generator* gen) {
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
   return normal_(t, 0.0, gain * std::sqrt(2.0 / double(fan_in + fan_out)), gen);
+}
+
+Tensor& orthogonal_(Tensor& t, double gain, Generator* gen) {
+  if (!t.defined() || t.dim() < 2 || t.numel() == 0)
+    fail("nn::init::orthogonal_: expected a tensor with at least 2 dims and elements, got ",
+         t.defined() ? shape_str(t.shape()) : std::string("an undefined tensor"));
+  Generator& g = gen_or_default(gen);
+  const int64_t rows = t.size(0), cols = t.numel() / rows;
+  // The taller orientation: m >= n, columns made orthonormal by modified Gram-Schmidt in double
+  // (on a Gaussian matrix it is well conditioned; MGS gives R a positive diagonal, which is
+  // torch's sign fix of the QR). The draws fill [rows, cols] row-major as torch's normal_ does.
+  const bool tall = rows >= cols;
+  const int64_t m = tall ? rows : cols, n = tall ? cols : rows;
+  std::vector<double> a(size_t(m * n));  // column j at a[j*m .. j*m + m)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const double v = double(g.normal());
+      a[size_t(tall ? c * m + r : r * m + c)] = v;
+    }
+  for (int64_t j = 0; j < n; ++j) {
+    double* q = a.data() + j * m;
+    for (int64_t k = 0; k < j; ++k) {
+      const double* p = a.data() + k * m;
+      double dot = 0;
+      for (int64_t i = 0; i < m; ++i) dot += p[i] * q[i];
+      for (int64_t i = 0; i < m; ++i) q[i] -= dot * p[i];
+    }
+    double norm = 0;
+    for (int64_t i = 0; i < m; ++i) norm += q[i] * q[i];
+    norm = std::sqrt(norm);
+    if (!(norm > 1e-12)) fail("nn::init::orthogonal_: a degenerate draw (column ", j, " has norm ", norm, ")");
+    for (int64_t i = 0; i < m; ++i) q[i] /= norm;
+  }
+  int64_t idx = 0;
+  return fill_with(t, "orthogonal_", [&] {
+    const int64_t r = idx / cols, c = idx % cols;
+    ++idx;
+    return gain * a[size_t(tall ? c * m + r : r * m + c)];
+  });
 }
 
 Tensor& trunc_normal_(Tensor& t, double mean, double std, double a, double b, Generator* gen) {

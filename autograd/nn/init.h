@@ -31,6 +31,11 @@ Tensor& kaiming_normal_(Tensor& t, double a = 0.0, const std::string& mode = "fa
 // Glorot & Bengio 2010: std = gain·√(2/(fan_in+fan_out)).
 Tensor& xavier_uniform_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
 Tensor& xavier_normal_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
+// Saxe et al. 2013 (torch.nn.init.orthogonal_): the tensor viewed as [size(0), numel/size(0)] gets
+// orthonormal rows (or columns, whichever are fewer), times gain: the Q of a Gaussian matrix's QR
+// with R's diagonal made positive, so Q is uniform over the orthogonal matrices. Keras's default
+// for recurrent kernels.
+Tensor& orthogonal_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
 // N(mean, std²) truncated to [a, b] by inverse-CDF sampling (torch's method), so every draw
 // lands inside without rejection.
 Tensor& trunc_normal_(Tensor& t, double mean = 0.0, double std = 1.0, double a = -2.0,

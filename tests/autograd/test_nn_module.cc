@@ -334,6 +334,36 @@ TEST(NnInit, NormAndEmbeddingDefaults) {
   EXPECT_THROW(nn::Embedding(5, 2, 5), Error);
 }
 
+// orthogonal_: tall, wide, square and conv-shaped tensors get orthonormal rows or columns (the
+// fewer of the two) times the gain, in f32 and f64; entries are spread, not an identity.
+TEST(NnInit, OrthogonalGivesOrthonormalRowsOrColumns) {
+  Generator g(5);
+  for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{64, 16}, {16, 64}, {32, 32}, {8, 3, 2, 2}}) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      Tensor w = empty(shape, dt);
+      const double gain = dt == DType::f32 ? 1.0 : 2.5;
+      nn::init::orthogonal_(w, gain, &g);
+      const int64_t rows = shape[0], cols = w.numel() / rows;
+      const std::vector<double> v = w.to(DType::f64).to_vector<double>();
+      const bool tall = rows >= cols;
+      const int64_t n = tall ? cols : rows, m = tall ? rows : cols;
+      auto at = [&](int64_t vec, int64_t i) { return tall ? v[size_t(i * cols + vec)] : v[size_t(vec * cols + i)]; };
+      double worst = 0, big = 0;
+      for (int64_t a = 0; a < n; ++a)
+        for (int64_t b = 0; b < n; ++b) {
+          double dot = 0;
+          for (int64_t i = 0; i < m; ++i) dot += at(a, i) * at(b, i);
+          worst = std::max(worst, std::abs(dot / (gain * gain) - (a == b ? 1.0 : 0.0)));
+        }
+      for (double x : v) big = std::max(big, std::abs(x) / gain);
+      EXPECT_LT(worst, dt == DType::f32 ? 1e-5 : 1e-12) << shape_str(shape);
+      EXPECT_LT(big, 0.99) << shape_str(shape);  // a random rotation, not a permutation
+    }
+  }
+  Tensor vec = empty({5});
+  EXPECT_THROW(nn::init::orthogonal_(vec), Error);
+}
+
 TEST(NnInit, KaimingXavierTruncNormalStatistics) {
   Generator g(21);
   Tensor w = empty({256, 128, 3});  // fan_in 384, fan_out 768
