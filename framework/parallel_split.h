@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <functional>
+#include <utility>
 
 #include "framework/parallel.h"
 
@@ -23,5 +25,23 @@ Split2d plan_bands(int64_t m, int64_t n, Work per_cell, int threads);
 // column part c % n_parts. Same contract as the cost-aware parallel_for.
 void parallel_for_split(int64_t m, int64_t n, Split2d s, Work per_cell,
                         const std::function<void(int64_t, int64_t, int64_t, int64_t)>& fn);
+
+namespace detail {
+// Lane i's chunks when a region of `chunks` chunks runs on a pool of `threads` threads: the i-th
+// balanced contiguous share (empty for i >= chunks). The pool deals its lanes with it
+// (parallel.cc); runtime/lane_traffic.h uses it to say which thread runs which chunk when none
+// steals.
+inline std::pair<int64_t, int64_t> lane_range(int64_t chunks, int64_t threads, int64_t i) {
+  const int64_t lanes = std::min<int64_t>(threads, chunks);
+  if (i >= lanes) return {chunks, chunks};
+  const int64_t b = i * (chunks / lanes) + std::min(i, chunks % lanes);
+  return {b, b + chunks / lanes + (i < chunks % lanes ? 1 : 0)};
+}
+inline int64_t lane_of_chunk(int64_t chunks, int64_t threads, int64_t c) {
+  const int64_t lanes = std::min<int64_t>(threads, chunks), base = chunks / lanes, extra = chunks % lanes;
+  // The first `extra` lanes hold base + 1 chunks each.
+  return c < extra * (base + 1) ? c / (base + 1) : extra + (c - extra * (base + 1)) / base;
+}
+}  // namespace detail
 
 }  // namespace finch

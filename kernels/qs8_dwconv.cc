@@ -31,6 +31,22 @@ constexpr const char* kOp = "qs8_dwconv2d";
 constexpr int64_t kClMaxPlane = 64, kClMinChannels = 16, kClBlock = 32, kQuadMinPlane = 32;
 }
 
+DwGrid qs8_dwconv_grid(int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t sw, int64_t dw) {
+  const bool quad = qs8_dwconv_quad_path(sw, dw) && OH * OW >= kQuadMinPlane;
+  DwGrid g;
+  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C >= kClMinChannels && !quad) {
+    g.channels_last = true;
+    g.col_channels = kClBlock;
+    g.cols = (C + kClBlock - 1) / kClBlock;
+    g.per_cell = Work::macs_dw_i8(double(OW * KH * KW * std::min(C, kClBlock)));
+  } else {
+    g.cols = C;
+    g.per_cell = Work::macs_dw_i8(double(OW * KH * KW));
+  }
+  return g;
+}
+
 QDepthwiseConv2d::QDepthwiseConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m,
                                    const ops::Conv2dParams& p, DType x_dtype, int32_t zx, int32_t z_out, int32_t qmin,
                                    int32_t qmax, DType out_dtype)
@@ -141,7 +157,7 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
          p_.ph, ", ", p_.pw, ")");
   const Tensor xc = x.contiguous();
   Tensor y = empty({N, C_, OH, OW}, out_dtype_);
-  const bool quad = qs8_dwconv_quad_path(p_.sw, p_.dw) && OH * OW >= kQuadMinPlane;
+  const DwGrid grid = qs8_dwconv_grid(C_, H, W, OH, OW, KH_, KW_, p_.sw, p_.dw);
   const int64_t elt = int64_t(dtype_size(x_dtype_)), yelt = int64_t(dtype_size(out_dtype_));
   const auto* xb = static_cast<const uint8_t*>(xc.raw_data());
   auto* yb = static_cast<uint8_t*>(y.raw_data());
@@ -156,16 +172,15 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
     a.N = 1, a.H = b.H, a.ph = b.ph, a.OH = oh1 - oh0;
     return a;
   };
-  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && !quad) {
+  if (grid.channels_last) {
     // Small planes: channels-last (qs8_dwconv_cl_hwy.cc), blocks of kClBlock channels.
     const DwClArgs a{xc.raw_data(), x_dtype_ == DType::u8, zx_, y.raw_data(), out_dtype_ == DType::u8,
                      N, C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw, Cp_,
                      cl_w_.data(), cl_bias_.data(), cl_mult_.data(), cl_rshift_.data(), cl_round_even_.data(),
                      cl_round_odd_.data(), cl_vec_ok_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_,
                      H * W, OH * OW};
-    const int64_t blocks = (C_ + kClBlock - 1) / kClBlock;
     run_dw_bands(
-        N, OH, H, KH_, p_.sh, p_.ph, p_.dh, blocks, Work::macs_dw_i8(double(OW * KH_ * KW_ * std::min(C_, kClBlock))),
+        N, OH, H, KH_, p_.sh, p_.ph, p_.dh, grid.cols, grid.per_cell,
         [&](int64_t n, int64_t oh0, int64_t oh1, int64_t b0, int64_t b1) {
           qs8_dwconv_cl(band(a, n, oh0, oh1), 0, b0 * kClBlock, std::min(C_, b1 * kClBlock));
         },
@@ -179,7 +194,7 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
                      w_.data(), bias_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_,
                      quad_w_.data(), quad_off_.data(), H * W, OH * OW, xb + N * C_ * H * W * elt};
   run_dw_bands(
-      N, OH, H, KH_, p_.sh, p_.ph, p_.dh, C_, Work::macs_dw_i8(double(OW * KH_ * KW_)),
+      N, OH, H, KH_, p_.sh, p_.ph, p_.dh, grid.cols, grid.per_cell,
       [&](int64_t n, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1) {
         qs8_dwconv_planes(band(a, n, oh0, oh1), c0, c1);
       },
