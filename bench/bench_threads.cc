@@ -15,6 +15,10 @@
 // With --choice-ab the per-node thread choice (runtime/thread_choice.h) against every node split
 // as the cost model plans (ProgramOptions::choose_threads off), one program each, the same way:
 //   build/bin/bench_threads /tmp/p/resnet20-int8.finch --choice-ab --iters 300 --rounds 5
+// With --lanes it times nothing: per conv node, the share of its input that another thread wrote
+// at --threads threads, from the chunk partitions (runtime/lane_traffic.h), with the depthwise
+// convs split by bands and, for comparison, by channels as before:
+//   build/bin/bench_threads /tmp/p/mnv1-int8.finch --lanes
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +33,7 @@
 #include "framework/random.h"
 #include "kernels/qs8_igemm.h"
 #include "runtime/executor.h"
+#include "runtime/lane_traffic.h"
 #include "runtime/program_file.h"
 #include "runtime/thread_choice.h"
 #include "runtime/verify.h"
@@ -149,7 +154,7 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> programs;
     int64_t iters = 300, warmup = 50, rounds = 3, max_threads = 2;
-    bool profile = false, ab = false;
+    bool profile = false, ab = false, lanes = false;
     Ab mode = Ab::fusion;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -165,14 +170,34 @@ int main(int argc, char** argv) {
       else if (a == "--fusion-ab") ab = true;
       else if (a == "--igemm-ab") ab = true, mode = Ab::igemm;
       else if (a == "--choice-ab") ab = true, mode = Ab::choice;
+      else if (a == "--lanes") lanes = true;
       else if (!a.empty() && a[0] == '-')
-        fail("unknown option ", a, " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab, --igemm-ab, --choice-ab)");
+        fail("unknown option ", a,
+             " (--iters, --warmup, --rounds, --threads, --profile, --fusion-ab, --igemm-ab, --choice-ab, --lanes)");
       else programs.push_back(a);
     }
     if (programs.empty())
       fail("usage: bench_threads PROGRAM... [--iters N] [--warmup N] [--rounds R] [--threads T] "
-           "[--profile | --fusion-ab | --igemm-ab | --choice-ab]");
+           "[--profile | --fusion-ab | --igemm-ab | --choice-ab | --lanes]");
     for (const std::string& path : programs) {
+      if (lanes) {
+        const runtime::Graph g = runtime::read_program(path);
+        const auto by_channels = runtime::lane_traffic(g, int(max_threads), /*dw_by_channels=*/true);
+        const auto now = runtime::lane_traffic(g, int(max_threads));
+        std::printf("%s at %lld threads: input read across threads, depthwise split by channels -> as now\n",
+                    path.c_str(), static_cast<long long>(max_threads));
+        int64_t reads = 0, cross_before = 0, cross_now = 0;
+        for (size_t i = 0; i < now.size(); ++i) {
+          std::printf("  %-24.24s %-12s %6.1f %% -> %6.1f %%  (%lld elements read)\n", now[i].name.c_str(),
+                      now[i].split.c_str(), 100 * by_channels[i].share(), 100 * now[i].share(),
+                      static_cast<long long>(now[i].reads));
+          reads += now[i].reads, cross_before += by_channels[i].cross, cross_now += now[i].cross;
+        }
+        std::printf("  all convs: %lld -> %lld of %lld elements read across threads\n",
+                    static_cast<long long>(cross_before), static_cast<long long>(cross_now),
+                    static_cast<long long>(reads));
+        continue;
+      }
       if (ab) {
         fusion_ab(path, iters, warmup, rounds, max_threads, mode);
         continue;

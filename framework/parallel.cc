@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "framework/parallel_internal.h"
+#include "framework/parallel_split.h"
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -263,11 +264,10 @@ class Pool {
     // The function first: a claim (acquire on a lane word) then also sees it.
     head_.obj.store(task.obj, std::memory_order_relaxed);
     head_.call.store(task.call, std::memory_order_relaxed);
-    const int64_t lanes = std::min<int64_t>(threads_, chunks);
     for (int64_t i = 0; i < threads_; ++i) {
-      const int64_t b = i < lanes ? i * (chunks / lanes) + std::min(i, chunks % lanes) : chunks;
-      const int64_t e = i < lanes ? b + chunks / lanes + (i < chunks % lanes ? 1 : 0) : chunks;
-      lanes_[size_t(i)].word.store(pack(gen, uint64_t(b), uint64_t(e)), std::memory_order_release);
+      const auto [b, e] = detail::lane_range(std::max<int64_t>(chunks, 1), threads_, i);
+      lanes_[size_t(i)].word.store(pack(gen, uint64_t(chunks ? b : 0), uint64_t(chunks ? e : 0)),
+                                   std::memory_order_release);
     }
     head_.state.store(pack(gen, 0, uint64_t(chunks)));  // seq_cst: ordered before the sleeping checks
     return gen;

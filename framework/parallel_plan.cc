@@ -5,6 +5,7 @@
 
 #include "framework/parallel.h"
 #include "framework/parallel_internal.h"
+#include "framework/parallel_split.h"
 
 namespace finch {
 
@@ -92,6 +93,15 @@ Split2d plan_2d(int64_t m, int64_t n, Work per_cell, int threads) {
   return {m, std::min(n, (t + m - 1) / m)};
 }
 
+Split2d plan_bands(int64_t m, int64_t n, Work per_cell, int threads) {
+  if (m <= 0 || n <= 0) return {};
+  const int64_t chunks = plan_chunks(m * n, per_cell, threads);
+  if (chunks <= 1) return {};
+  const int64_t t = threads_for(total_ns(m * n, per_cell), m * n, threads);
+  const int64_t bands = std::min(m, t);
+  return {bands, std::clamp<int64_t>(chunks / bands, 1, n)};
+}
+
 void parallel_for(int64_t begin, int64_t end, Work per_iter, const std::function<void(int64_t, int64_t)>& fn) {
   const int64_t n = end - begin;
   if (n <= 0) return;
@@ -109,7 +119,14 @@ void parallel_for(int64_t begin, int64_t end, Work per_iter, const std::function
 void parallel_for_2d(int64_t m, int64_t n, Work per_cell,
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& fn) {
   if (m <= 0 || n <= 0) return;
-  const Split2d s = plan_2d(m, n, per_cell, get_num_threads());
+  parallel_for_split(m, n, plan_2d(m, n, per_cell, get_num_threads()), per_cell, fn);
+}
+
+void parallel_for_split(int64_t m, int64_t n, Split2d s, Work per_cell,
+                        const std::function<void(int64_t, int64_t, int64_t, int64_t)>& fn) {
+  if (m <= 0 || n <= 0) return;
+  s.m_parts = std::clamp<int64_t>(s.m_parts, 1, m);
+  s.n_parts = std::clamp<int64_t>(s.n_parts, 1, n);
   if (s.m_parts * s.n_parts <= 1) {
     fn(0, m, 0, n);
     return;

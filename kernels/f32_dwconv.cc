@@ -7,6 +7,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "kernels/dwconv_band.h"
 #include "kernels/reference_util.h"
 
 namespace finch::quant::kernels {
@@ -22,6 +23,21 @@ constexpr int64_t kClMinChannels = 8;
 
 bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
 }  // namespace
+
+DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW) {
+  DwGrid g;
+  // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
+  if (M == 1 && OH * OW <= f32_dwconv_cl_max_plane() && C >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
+    g.channels_last = true;
+    g.col_channels = kF32DwClBlock;
+    g.cols = (C + kF32DwClBlock - 1) / kF32DwClBlock;
+    g.per_cell = Work::macs_dw_f32(double(kF32DwClBlock * OW * KH * KW));
+  } else {
+    g.cols = C;
+    g.per_cell = Work::macs_dw_f32(double(OW * M * KH * KW));
+  }
+  return g;
+}
 
 F32DepthwiseConv2d::F32DepthwiseConv2d(const Tensor& w, const Tensor& bias, const ops::Conv2dParams& p, F32Act act)
     : p_(p), act_(act) {
@@ -82,16 +98,40 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   a.w_cl = w_cl_.data();
   a.bias_cl = bias_cl_.data();
   a.Cp = Cp_;
-  const int64_t taps = KH_ * KW_;
-  // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
-  if (M_ == 1 && OH * OW <= f32_dwconv_cl_max_plane() && C_ >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
-    const int64_t nb = (C_ + kF32DwClBlock - 1) / kF32DwClBlock;
-    parallel_for(0, N * nb, Work::macs_dw_f32(double(kF32DwClBlock * OH * OW * taps)),
-                 [&](int64_t b0, int64_t b1) { f32_dwconv_cl_blocks(a, b0, b1); });
+  a.x_plane = H * W, a.y_plane = OH * OW, a.x_end = a.x + N * C_ * H * W;
+  const DwGrid grid = f32_dwconv_grid(C_, M_, H, W, OH, OW, KH_, KW_);
+  // A band of output rows [oh0, oh1) of image n: the arguments see only the input rows it reads
+  // (dwconv_band.h) and the output rows it writes, with the whole tensors' plane pitches.
+  auto band_args = [&](int64_t n, int64_t oh0, int64_t oh1) {
+    const DwBand b = dw_band(H, KH_, p_.sh, p_.ph, p_.dh, oh0, oh1);
+    F32DwArgs s = a;
+    s.x = a.x + n * C_ * H * W + b.ih0 * W;
+    s.y = a.y + n * C_ * M_ * OH * OW + oh0 * OW;
+    s.residual = a.residual ? a.residual + n * C_ * M_ * OH * OW + oh0 * OW : nullptr;
+    s.N = 1, s.H = b.H, s.ph = b.ph, s.OH = oh1 - oh0;
+    return s;
+  };
+  // Split by bands of output rows (one per thread) and, within a band, by channels (blocks).
+  if (grid.channels_last) {
+    const int64_t nb = grid.cols;
+    run_dw_bands(
+        N, OH, H, KH_, p_.sh, p_.ph, p_.dh, nb, grid.per_cell,
+        [&](int64_t n, int64_t oh0, int64_t oh1, int64_t b0, int64_t b1) {
+          f32_dwconv_cl_blocks(band_args(n, oh0, oh1), b0, b1);
+        },
+        [&](int64_t b0, int64_t b1) {
+          for (int64_t n = 0; n < N; ++n) f32_dwconv_cl_blocks(a, n * nb + b0, n * nb + b1);
+        });
     return y;
   }
-  parallel_for(0, N * C_, Work::macs_dw_f32(double(OH * OW * M_ * taps)),
-               [&](int64_t p0, int64_t p1) { f32_dwconv_planes(a, p0, p1); });
+  run_dw_bands(
+      N, OH, H, KH_, p_.sh, p_.ph, p_.dh, grid.cols, grid.per_cell,
+      [&](int64_t n, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1) {
+        f32_dwconv_planes(band_args(n, oh0, oh1), c0, c1);
+      },
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t n = 0; n < N; ++n) f32_dwconv_planes(a, n * C_ + c0, n * C_ + c1);
+      });
   return y;
 }
 

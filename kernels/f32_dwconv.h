@@ -19,6 +19,12 @@
 
 namespace finch::quant::kernels {
 
+struct DwGrid;
+
+// The grid F32DepthwiseConv2d::run splits for this geometry on the CPU dispatched now
+// (kernels/dwconv_band.h): which kernel runs (channels-last or per plane) and its columns.
+DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW);
+
 class F32DepthwiseConv2d {
  public:
   // weight [C·M, 1, KH, KW] f32/f16 with p.groups == C; bias [C·M] f32/f16 or undefined. Bad
@@ -26,10 +32,10 @@ class F32DepthwiseConv2d {
   F32DepthwiseConv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2dParams& p, F32Act act);
 
   // x: f32 [N, C, H, W] (any strides) -> f32 [N, C·M, OH, OW]; residual (optional) f32 of the
-  // output's shape, added before the activation. Threads: parallel_for over the N·C input
-  // planes, split by the pool's cost model (Work::macs_dw_f32) so a tiny layer stays on one thread;
-  // every output is computed by one thread in a fixed order, so results do not depend on the
-  // thread count.
+  // output's shape, added before the activation. Threads: bands of output rows (one per thread)
+  // × channels (kernels/dwconv_band.h), split by the pool's cost model (Work::macs_dw_f32) so a
+  // tiny layer stays on one thread; every output is computed by one thread in a fixed order, so
+  // results do not depend on the thread count.
   Tensor run(const Tensor& x, const Tensor& residual = Tensor()) const;
 
   int64_t channels() const { return C_; }

@@ -84,7 +84,8 @@ HWY_INLINE void Transpose16(__m512 (&r)[16]) {
 
 // The per-call state of the blocks of one thread.
 struct Ctx {
-  int64_t Wp, taps, HW, OHW;
+  int64_t Wp, taps, HW, OHW;  // HW, OHW: pixels of a (band of a) plane
+  int64_t XP, YP;             // plane pitches of x and y (F32DwArgs::x_plane, y_plane)
   const int64_t* toff;               // tap offsets into xt
   float* xt;                         // [Hp·Wp, CB], border zeroed once per call
   float* yt;                         // [OHW + CB, CB] sums, pixel-major
@@ -96,11 +97,11 @@ template <int TAPS, class D>
 void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t nc) {
   const hn::RebindToSigned<D> di;
   const int64_t L = int64_t(hn::Lanes(d)), taps = TAPS > 0 ? TAPS : k.taps, HW = k.HW, OHW = k.OHW;
-  const float* xb = a.x + (n * a.C + c0) * HW;
+  const float* xb = a.x + (n * a.C + c0) * k.XP;
   // Transpose in: lane l of sub-vector v reads channel min(v + l, nc − 1) (a channel past C
   // repeats the last one: finite, and its zero weights make it 0; it is never stored).
   HWY_ALIGN int32_t idx[CB];
-  for (int64_t l = 0; l < CB; ++l) idx[l] = int32_t(std::min(l, nc - 1) * HW);
+  for (int64_t l = 0; l < CB; ++l) idx[l] = int32_t(std::min(l, nc - 1) * k.XP);
   int64_t p = 0;  // input pixels [0, p) transposed so far
 #if FINCH_DWCL_TRANSPOSE16
   // 16 pixels at a time by a register transpose: 16 loads, 64 shuffles, 16 stores, against 16
@@ -164,7 +165,7 @@ void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t
     for (int j = 0; j < 16; ++j) r[j] = _mm512_load_ps(k.yt + (o0 + j) * CB);
     Transpose16(r);
     for (int64_t l = 0; l < nc; ++l) {
-      const int64_t yo = (n * a.C + c0 + l) * OHW + o0;
+      const int64_t yo = (n * a.C + c0 + l) * k.YP + o0;
       hn::Vec<D> v;
       v.raw = r[l];
       if (valid == 16) {
@@ -185,7 +186,7 @@ void block(D d, const F32DwArgs& a, const Ctx& k, int64_t n, int64_t c0, int64_t
   for (int64_t i = 0; i < L; ++i) idx[i] = int32_t(i * CB);
   const auto step = hn::Load(di, idx);
   for (int64_t l = 0; l < nc; ++l) {
-    const int64_t yo = (n * a.C + c0 + l) * OHW;
+    const int64_t yo = (n * a.C + c0 + l) * k.YP;
     float* yp = a.y + yo;
     const float* rp = res ? res + yo : nullptr;
     for (int64_t o = o0; o < OHW; o += L) {
@@ -213,12 +214,14 @@ void F32DwconvClBlocks(const F32DwArgs& a, int64_t b0, int64_t b1) {
   const hn::CappedTag<float, CB> d;
   Ctx k;
   k.Wp = a.W + 2 * a.pw, k.taps = a.KH * a.KW, k.HW = a.H * a.W, k.OHW = a.OH * a.OW;
+  k.XP = a.x_plane, k.YP = a.y_plane;
   thread_local std::vector<int64_t> toff_buf;  // reused
   toff_buf.resize(size_t(k.taps));
   for (int64_t kh = 0; kh < a.KH; ++kh)
     for (int64_t kw = 0; kw < a.KW; ++kw) toff_buf[size_t(kh * a.KW + kw)] = (kh * a.dh * k.Wp + kw * a.dw) * CB;
   k.toff = toff_buf.data();
-  const int64_t xt_n = (a.H + 2 * a.ph) * k.Wp * CB;
+  // Rows: the padded plane, or what the OH output rows reach (a band's rows past H are padding).
+  const int64_t xt_n = std::max(a.H + 2 * a.ph, (a.OH - 1) * a.sh + (a.KH - 1) * a.dh + 1) * k.Wp * CB;
   k.xt = block_buffer(size_t(xt_n + (k.OHW + CB) * CB));
   k.yt = k.xt + xt_n;
   std::fill(k.xt, k.xt + xt_n, 0.0f);  // the padding border (every block rewrites the interior)

@@ -173,7 +173,7 @@ void pack_row(D d, const float* HWY_RESTRICT src, const float* x_end, const F32D
 // each row's overrun lands on a row still to be written).
 template <class D>
 void pack_plane(D d, const float* HWY_RESTRICT x, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT xs) {
-  const float* x_end = a.x + a.N * a.C * a.H * a.W;
+  const float* x_end = a.x_end;
   for (int64_t rp = 0; rp < a.sh; ++rp)
     for (int64_t i = 0; i < g.Hs; ++i) {
       const int64_t ih = i * a.sh + rp - a.ph;
@@ -349,34 +349,37 @@ void flat_store(D d, const Geom& g, const F32DwArgs& a, const float* HWY_RESTRIC
 // output buffers).
 template <int TAPS, class D>
 void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t p0, int64_t p1) {
-  const int64_t taps = a.KH * a.KW, HW = a.H * a.W, OHW = a.OH * a.OW;
+  const int64_t taps = a.KH * a.KW, XP = a.x_plane, YP = a.y_plane, OHW = a.OH * a.OW;
   const int64_t OBS = ceil_div(a.OH * g.Ls, g.L) * g.L + g.L;  // floats per flat output buffer
   const int64_t XS = ceil_div(g.total, g.L) * g.L;
   float* xs = plane_buffer().get(size_t(2 * XS));
   float* ob = g.flat ? out_buffer().get(size_t(2 * a.M * OBS)) : nullptr;
-  // Input plane p = n·C + c feeds output planes p·M + m: y offset (p·M + m)·OHW. This thread
-  // writes y up to y_end, the offset where the next thread's planes begin.
-  const int64_t y_end = p1 * a.M * OHW;
+  // Input plane p = n·C + c feeds output planes p·M + m: y offset (p·M + m)·YP. With contiguous
+  // planes this thread writes y up to y_end, the offset where the next thread's planes begin; in
+  // a band of rows (YP > OHW) the rows after the band's belong to another thread, so a store
+  // stays inside its plane's band.
+  const int64_t y_end = p1 * a.M * YP;
+  auto room = [&](int64_t yo) { return YP == OHW ? y_end - yo : OHW; };
   auto store_plane = [&](int64_t p) {
     for (int64_t m = 0; m < a.M; ++m) {
-      const int64_t yo = (p * a.M + m) * OHW;
+      const int64_t yo = (p * a.M + m) * YP;
       flat_store(d, g, a, ob + (((p - p0) & 1) * a.M + m) * OBS, a.y + yo, a.residual ? a.residual + yo : nullptr,
-                 y_end - yo);
+                 room(yo));
     }
   };
   int64_t c = p0 % a.C;  // the one division; then stepped
-  pack_plane(d, a.x + p0 * HW, a, g, xs);
+  pack_plane(d, a.x + p0 * XP, a, g, xs);
   for (int64_t p = p0; p < p1; ++p) {
     const float* cur = xs + ((p - p0) & 1) * XS;
-    if (p + 1 < p1) pack_plane(d, a.x + (p + 1) * HW, a, g, xs + ((p + 1 - p0) & 1) * XS);
+    if (p + 1 < p1) pack_plane(d, a.x + (p + 1) * XP, a, g, xs + ((p + 1 - p0) & 1) * XS);
     for (int64_t m = 0; m < a.M; ++m) {
-      const int64_t oc = c * a.M + m, yo = (p * a.M + m) * OHW;
+      const int64_t oc = c * a.M + m, yo = (p * a.M + m) * YP;
       const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
       if (g.flat)
         f32_dwconv_flat<TAPS>(d, g, a, cur, tp, taps, a.bias[oc], ob + (((p - p0) & 1) * a.M + m) * OBS);
       else
         f32_dwconv_rows<TAPS>(d, a, g, cur, tp, taps, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
-                              y_end - yo);
+                              room(yo));
     }
     if (g.flat && p > p0) store_plane(p - 1);
     if (++c == a.C) c = 0;

@@ -13,7 +13,8 @@ using F32Act = FusedAct;
 
 // One depthwise convolution over planes [p_begin, p_end) of x [N, C, H, W] (p = n·C + c) into
 // y [N, C·M, OH, OW], channel multiplier M: y[n, c·M + m] = act(Σ w[c·M + m]·x[n, c] window +
-// bias + residual). x, y and residual are contiguous; the kernel reads x inside its planes only.
+// bias + residual). Planes lie x_plane / y_plane apart, rows W / OW apart; input rows past H are
+// zero padding, whatever OH asks for. The kernel writes only y's [OH, OW] of its planes.
 struct F32DwArgs {
   const float* x;
   float* y;
@@ -26,6 +27,12 @@ struct F32DwArgs {
   const float* w_cl;
   const float* bias_cl;
   int64_t Cp;
+  // Floats from one input plane to the next and from one output (and residual) plane to the
+  // next: H·W and OH·OW, except for a band of rows (f32_dwconv.cc), where x, y and residual
+  // point at the band's first row of plane 0 and H, OH, ph describe the band. x_end is the end of
+  // the whole input (vector loads may run past a row up to there).
+  int64_t x_plane, y_plane;
+  const float* x_end;
 };
 
 void f32_dwconv_planes(const F32DwArgs& a, int64_t p_begin, int64_t p_end);

@@ -8,6 +8,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "kernels/dwconv_band.h"
 #include "kernels/qs8_dwconv_kernels.h"
 #include "kernels/reference.h"
 #include "kernels/reference_util.h"
@@ -28,6 +29,22 @@ constexpr const char* kOp = "qs8_dwconv2d";
 // channels-last's 40–46 µs in the same runs) but not on 4×4 (960 ch: 22 against 16 µs, its
 // fixed cost per plane), so channels-last keeps only output planes under kQuadMinPlane pixels there.
 constexpr int64_t kClMaxPlane = 64, kClMinChannels = 16, kClBlock = 32, kQuadMinPlane = 32;
+}
+
+DwGrid qs8_dwconv_grid(int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t sw, int64_t dw) {
+  const bool quad = qs8_dwconv_quad_path(sw, dw) && OH * OW >= kQuadMinPlane;
+  DwGrid g;
+  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C >= kClMinChannels && !quad) {
+    g.channels_last = true;
+    g.col_channels = kClBlock;
+    g.cols = (C + kClBlock - 1) / kClBlock;
+    g.per_cell = Work::macs_dw_i8(double(OW * KH * KW * std::min(C, kClBlock)));
+  } else {
+    g.cols = C;
+    g.per_cell = Work::macs_dw_i8(double(OW * KH * KW));
+  }
+  return g;
 }
 
 QDepthwiseConv2d::QDepthwiseConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMultiplier> m,
@@ -140,33 +157,50 @@ Tensor QDepthwiseConv2d::run(const Tensor& x) const {
          p_.ph, ", ", p_.pw, ")");
   const Tensor xc = x.contiguous();
   Tensor y = empty({N, C_, OH, OW}, out_dtype_);
-  const bool quad = qs8_dwconv_quad_path(p_.sw, p_.dw) && OH * OW >= kQuadMinPlane;
-  if (H * W <= kClMaxPlane && OH * OW <= kClMaxPlane && C_ >= kClMinChannels && !quad) {
-    // Small planes: channels-last (qs8_dwconv_cl_hwy.cc), blocks of kClBlock channels of one
-    // image per iteration; every channel is computed the same way in any block, so the codes do
-    // not depend on the thread count.
+  const DwGrid grid = qs8_dwconv_grid(C_, H, W, OH, OW, KH_, KW_, p_.sw, p_.dw);
+  const int64_t elt = int64_t(dtype_size(x_dtype_)), yelt = int64_t(dtype_size(out_dtype_));
+  const auto* xb = static_cast<const uint8_t*>(xc.raw_data());
+  auto* yb = static_cast<uint8_t*>(y.raw_data());
+  // A band of output rows [oh0, oh1) of image n: the arguments see only the input rows it reads
+  // (dwconv_band.h) and the output rows it writes, with the whole tensors' plane pitches. Every
+  // output is computed the same way in any band and any block of channels, so the codes do not
+  // depend on the thread count.
+  auto band = [&](auto a, int64_t n, int64_t oh0, int64_t oh1) {
+    const DwBand b = dw_band(H, KH_, p_.sh, p_.ph, p_.dh, oh0, oh1);
+    a.x = xb + ((n * C_ * H + b.ih0) * W) * elt;
+    a.y = yb + ((n * C_ * OH + oh0) * OW) * yelt;
+    a.N = 1, a.H = b.H, a.ph = b.ph, a.OH = oh1 - oh0;
+    return a;
+  };
+  if (grid.channels_last) {
+    // Small planes: channels-last (qs8_dwconv_cl_hwy.cc), blocks of kClBlock channels.
     const DwClArgs a{xc.raw_data(), x_dtype_ == DType::u8, zx_, y.raw_data(), out_dtype_ == DType::u8,
                      N, C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw, Cp_,
                      cl_w_.data(), cl_bias_.data(), cl_mult_.data(), cl_rshift_.data(), cl_round_even_.data(),
-                     cl_round_odd_.data(), cl_vec_ok_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_};
-    const int64_t blocks = (C_ + kClBlock - 1) / kClBlock;
-    const double taps = double(OH * OW * KH_ * KW_);
-    parallel_for(0, N * blocks, Work::macs_dw_i8(taps * double(std::min(C_, kClBlock))), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t c0 = i % blocks * kClBlock;
-        qs8_dwconv_cl(a, i / blocks, c0, std::min(C_, c0 + kClBlock));
-      }
-    });
+                     cl_round_odd_.data(), cl_vec_ok_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_,
+                     H * W, OH * OW};
+    run_dw_bands(
+        N, OH, H, KH_, p_.sh, p_.ph, p_.dh, grid.cols, grid.per_cell,
+        [&](int64_t n, int64_t oh0, int64_t oh1, int64_t b0, int64_t b1) {
+          qs8_dwconv_cl(band(a, n, oh0, oh1), 0, b0 * kClBlock, std::min(C_, b1 * kClBlock));
+        },
+        [&](int64_t b0, int64_t b1) {
+          for (int64_t n = 0; n < N; ++n) qs8_dwconv_cl(a, n, b0 * kClBlock, std::min(C_, b1 * kClBlock));
+        });
     return y;
   }
   const DwConvArgs a{xc.raw_data(), x_dtype_ == DType::u8, zx_, y.raw_data(), out_dtype_ == DType::u8,
                      N, C_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.ph, p_.pw, p_.dh, p_.dw,
                      w_.data(), bias_.data(), mult_.data(), shift_.data(), z_out_, qmin_, qmax_,
-                     quad_w_.data(), quad_off_.data()};
-  // One (image, channel) plane per iteration at least: each plane is computed the same way on
-  // any thread, so the codes do not depend on the thread count.
-  parallel_for(0, N * C_, Work::macs_dw_i8(double(OH * OW * KH_ * KW_)),
-               [&](int64_t b, int64_t e) { qs8_dwconv_planes(a, b, e); });
+                     quad_w_.data(), quad_off_.data(), H * W, OH * OW, xb + N * C_ * H * W * elt};
+  run_dw_bands(
+      N, OH, H, KH_, p_.sh, p_.ph, p_.dh, grid.cols, grid.per_cell,
+      [&](int64_t n, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1) {
+        qs8_dwconv_planes(band(a, n, oh0, oh1), c0, c1);
+      },
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t n = 0; n < N; ++n) qs8_dwconv_planes(a, n * C_ + c0, n * C_ + c1);
+      });
   return y;
 }
 

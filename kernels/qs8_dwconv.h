@@ -2,7 +2,8 @@
 //
 // Shapes: x [N, C, H, W] codes, w [C, 1, KH, KW] i8, y [N, C, OH, OW] codes. Prepared once (at
 // program load): the weights are widened and the requantization table kept per channel; run()
-// only validates x and splits the (image, channel) planes over the thread pool.
+// only validates x and splits bands of output rows (one per thread) × channels over the thread
+// pool (kernels/dwconv_band.h).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,13 @@
 #include "kernels/requant.h"
 
 namespace finch::quant::kernels {
+
+struct DwGrid;
+
+// The grid QDepthwiseConv2d::run splits for this geometry on the CPU dispatched now
+// (kernels/dwconv_band.h): which kernel runs (channels-last or per plane) and its columns.
+DwGrid qs8_dwconv_grid(int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t sw, int64_t dw);
 
 class QDepthwiseConv2d {
  public:

@@ -159,9 +159,9 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
     // loads the 32-bit word of channel c + i at pixels q..q+3 (channels past nb repeat the last
     // one: never past x; their cells are never written back), then each byte goes to its pixel's
     // cell. The last HW % 4 pixels go one at a time.
-    const TX* src = static_cast<const TX*>(a.x) + (n * a.C + c0) * HW;
+    const TX* src = static_cast<const TX*>(a.x) + (n * a.C + c0) * a.x_plane;
     for (int64_t c = 0; c < nb; c += L) {
-      const VI off = hn::Mul(hn::Min(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(nb - 1))), hn::Set(d, int32_t(HW)));
+      const VI off = hn::Mul(hn::Min(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(nb - 1))), hn::Set(d, int32_t(a.x_plane)));
       int64_t q = 0;
       for (; q + 4 <= HW; q += 4) {
         const VI v = hn::GatherOffset(d, reinterpret_cast<const int32_t*>(src + q), off);
@@ -180,7 +180,7 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
         }
       }
       for (; q < HW; ++q)
-        for (int64_t i = c; i < std::min(nb, c + L); ++i) xs[size_t(dpos[size_t(q)] + i)] = int32_t(src[i * HW + q]) - a.zx;
+        for (int64_t i = c; i < std::min(nb, c + L); ++i) xs[size_t(dpos[size_t(q)] + i)] = int32_t(src[i * a.x_plane + q]) - a.zx;
     }
     for (int64_t c = 0; c < nb; c += L) {
 #if HWY_HAVE_SCALABLE
@@ -194,12 +194,12 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
     }
     // Out: yb[p][c] -> y[c][p]. Full vectors of channels: the codes of pixels p..p+3 packed into
     // one 32-bit word per channel, scattered to the channels' rows; the rest one at a time.
-    TY* dst = static_cast<TY*>(a.y) + (n * a.C + c0) * P;
+    TY* dst = static_cast<TY*>(a.y) + (n * a.C + c0) * a.y_plane;
     const VI ff = hn::Set(d, 0xFF);
     for (int64_t c = 0; c < nb; c += L) {
       int64_t p = 0;
       if (c + L <= nb) {
-        const VI off = hn::Mul(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(P)));
+        const VI off = hn::Mul(hn::Iota(d, int32_t(c)), hn::Set(d, int32_t(a.y_plane)));
         for (; p + 4 <= P; p += 4) {
           const int32_t* s = yb.data() + p * CBS + c;
           const VI w = hn::Or(hn::Or(hn::And(hn::LoadU(d, s), ff), hn::ShiftLeft<8>(hn::And(hn::LoadU(d, s + CBS), ff))),
@@ -209,7 +209,7 @@ void cl_block(const DwClArgs& a, int64_t n, int64_t c_begin, int64_t c_end) {
         }
       }
       for (; p < P; ++p)
-        for (int64_t i = c; i < std::min(nb, c + L); ++i) dst[i * P + p] = TY(yb[size_t(p * CBS + i)]);
+        for (int64_t i = c; i < std::min(nb, c + L); ++i) dst[i * a.y_plane + p] = TY(yb[size_t(p * CBS + i)]);
     }
   }
 }

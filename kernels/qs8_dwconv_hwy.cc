@@ -418,12 +418,12 @@ template <typename TX, typename TY>
 void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_t p_end) {
   std::vector<int16_t> xp(size_t(f.xp_size));  // zero: the padding
   std::vector<TY> yf(size_t(f.n_acc + HWY_MAX_BYTES));
-  const TX* x_end = static_cast<const TX*>(a.x) + a.N * a.C * a.H * a.W;
+  const TX* x_end = static_cast<const TX*>(a.x_end);
   const int64_t taps = a.KH * a.KW, pairs = int64_t(f.toff.size());
   std::vector<int32_t> wp(static_cast<size_t>(pairs));
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
-    fill_rows(static_cast<const TX*>(a.x) + p * a.H * a.W, x_end, a, f, xp.data());
+    fill_rows(static_cast<const TX*>(a.x) + p * a.x_plane, x_end, a, f, xp.data());
     const int32_t* w = a.w + c * taps;
     for (int64_t t = 0; t < pairs; ++t) {
       const int64_t k = f.kh[size_t(t)] * a.KW + f.kw[size_t(t)];
@@ -436,7 +436,7 @@ void planes_flat(const DwConvArgs& a, const FlatPlan& f, int64_t p_begin, int64_
       conv_plane<0, true>(a, f, xp.data(), wp.data(), c, yf.data());
     else
       conv_plane<0, false>(a, f, xp.data(), wp.data(), c, yf.data());
-    compact(a, f.Wo, yf.data(), static_cast<TY*>(a.y) + p * a.OH * a.OW);
+    compact(a, f.Wo, yf.data(), static_cast<TY*>(a.y) + p * a.y_plane);
   }
 }
 
@@ -460,11 +460,11 @@ void planes(const DwConvArgs& a, int64_t p_begin, int64_t p_end) {
       toff[size_t(kh2 * a.KW + kw)] = 2 * kh2 * a.dh * s.row + (t % a.sw) * s.Lp + t / a.sw;
     }
   const std::vector<Phase> ph = phases(a, s);
-  const TX* x_end = static_cast<const TX*>(a.x) + a.N * a.C * a.H * a.W;
+  const TX* x_end = static_cast<const TX*>(a.x_end);
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
-    fill(static_cast<const TX*>(a.x) + p * a.H * a.W, x_end, a, s, ph, xs.data());
-    TY* y = static_cast<TY*>(a.y) + p * a.OH * a.OW;
+    fill(static_cast<const TX*>(a.x) + p * a.x_plane, x_end, a, s, ph, xs.data());
+    TY* y = static_cast<TY*>(a.y) + p * a.y_plane;
     const int32_t* w = a.w + c * taps;
     for (int64_t kh2 = 0; kh2 < KH2; ++kh2)
       for (int64_t kw = 0; kw < a.KW; ++kw) {

@@ -7,8 +7,9 @@
 namespace finch::quant::kernels {
 
 // One depthwise convolution over planes [p_begin, p_end) of x [N, C, H, W] (p = n·C + c),
-// channel multiplier 1. x and y are contiguous codes (i8 or u8 as the flags say); the kernel may
-// read anywhere inside x [N, C, H, W], never past it.
+// channel multiplier 1. x and y are codes (i8 or u8 as the flags say), planes x_plane / y_plane
+// apart, rows W / OW apart; input rows past H are zero padding, whatever OH asks for. The kernel
+// may read anywhere before x_end, never past it, and writes only y's [OH, OW] of its planes.
 struct DwConvArgs {
   const void* x;
   bool x_u8;
@@ -26,6 +27,11 @@ struct DwConvArgs {
   // zx_u8 the input zero point of the u8 form of the codes.
   const int32_t* quad_w;
   const int32_t* quad_off;
+  // Codes from one input (output) plane to the next: H·W (OH·OW), except for a band of rows
+  // (qs8_dwconv.cc), where x and y point at the band's first row of plane 0 and H, OH, ph
+  // describe the band. x_end: the end of the whole input (loads may run up to there).
+  int64_t x_plane, y_plane;
+  const void* x_end;
 };
 
 // y[p] = clamp(z_out + rounding_shift(Σ (x − zx)·w + bias, shift[c]), qmin, qmax), as
@@ -61,6 +67,7 @@ struct DwClArgs {
   const int32_t* mult_raw;    // [C] multipliers and total shifts for the scalar rule
   const int32_t* shift_raw;
   int32_t z_out, qmin, qmax;
+  int64_t x_plane, y_plane;  // as in DwConvArgs (a band of rows: plane pitches of the whole tensors)
 };
 
 // Channels [c_begin, c_end) of image n (c_begin even), exactly as reference::qconv2d.

@@ -181,16 +181,16 @@ void planes_quad(const DwConvArgs& a, const QuadPlan& f, int64_t p_begin, int64_
   const size_t plane = size_t(a.sh * f.BS);
   std::vector<uint8_t> xp(2 * plane, uint8_t(zx_u8));  // the padding: the u8 zero point
   const TX* x = static_cast<const TX*>(a.x);
-  if (p_begin < p_end) quad_fill(x + p_begin * a.H * a.W, a, f, flip, uint8_t(zx_u8), xp.data());
+  if (p_begin < p_end) quad_fill(x + p_begin * a.x_plane, a, f, flip, uint8_t(zx_u8), xp.data());
   const int64_t quads = int64_t(f.toff.size());
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % a.C;
     const uint8_t* cur = xp.data() + size_t((p - p_begin) % 2) * plane;
-    if (p + 1 < p_end) quad_fill(x + (p + 1) * a.H * a.W, a, f, flip, uint8_t(zx_u8), xp.data() + size_t((p + 1 - p_begin) % 2) * plane);
+    if (p + 1 < p_end) quad_fill(x + (p + 1) * a.x_plane, a, f, flip, uint8_t(zx_u8), xp.data() + size_t((p + 1 - p_begin) % 2) * plane);
     const int32_t* wq = a.quad_w + c * quads;
     const int32_t offset = a.quad_off[c];
     const bool high = RequantHighApplies(RequantParams(a.mult[c], a.shift[c], a.z_out, a.qmin, a.qmax));
-    TY* y = static_cast<TY*>(a.y) + p * a.OH * a.OW;
+    TY* y = static_cast<TY*>(a.y) + p * a.y_plane;
     if (quads == 3 && high)
       quad_plane<J, 3, true>(a, f, cur, wq, offset, c, y);
     else if (high)
