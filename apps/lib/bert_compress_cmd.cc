@@ -153,6 +153,10 @@ struct BertRun {
     validate(b);
     const BertTask task = squad_qa_task(squad, *model, "finch");
     const BertTrainResult r = run_bert_training(task, b);
+    // The resume state (weights + AdamW moments, 3x the model) is for train_squad --resume; the
+    // fine-tuned model is saved as the directory, so only metrics.csv (the log) stays.
+    std::error_code ec;
+    fs::remove(fs::path(t.out_dir) / "checkpoint.safetensors", ec);
     lr_used = b.lr;
     return r.steps_done;
   }
