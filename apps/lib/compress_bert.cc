@@ -69,7 +69,7 @@ class BertModel final : public CompressModel {
             {"test_set", std::to_string(squad_.heldout.size()) + " held-out questions (the articles outside "
                              "--split-by-article, as train_squad splits), windows of " +
                              std::to_string(o_.bert.max_seq_length) + " tokens"},
-            {"further_metrics", {{"heldout_exact_match", "held-out EM"}}}};
+            {"further_metrics", nlohmann::json::object({{"heldout_exact_match", "held-out EM"}})}};
   }
   nlohmann::json settings() const override {
     const BertSquadFlags& f = o_.bert;
@@ -91,6 +91,8 @@ class BertModel final : public CompressModel {
       po.score = p->criterion;
       po.global = p->global;
       po.fine_tune_epochs = p->fine_tune_epochs;
+      po.distill = p->distill.on, po.temperature = p->distill.temperature, po.alpha = p->distill.alpha;
+      po.teacher = e.teacher;  // the uncut directory
       run_bert_prune(po, o_.bert, e.command_line);
       return e.dir;
     }
@@ -101,6 +103,8 @@ class BertModel final : public CompressModel {
       lo.global = l->global;
       lo.skip = l->skip;
       lo.fine_tune_epochs = l->fine_tune_epochs;
+      lo.distill = l->distill.on, lo.temperature = l->distill.temperature, lo.alpha = l->distill.alpha;
+      lo.teacher = e.teacher;
       run_bert_lowrank(lo, o_.bert, e.command_line);
       return e.dir;
     }

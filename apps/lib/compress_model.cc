@@ -29,9 +29,8 @@ std::string refusal(const PruneStep& p, ModelKind k) {
   if (!p.structured)
     return "field 'method' must be structured for " + std::string(kind_words(k)) + " (whole " + units +
            " go); unstructured masks are for image models";
-  if (p.distill.on)
-    return k == ModelKind::bert ? "field 'distill' is not available on BERT yet (distillation is written for classifiers)"
-                                : "field 'distill' is for image models; series and text models fine-tune on their own labels";
+  if (p.distill.on && k == ModelKind::series)
+    return "field 'distill' is for image models and BERT; series and text models fine-tune on their own labels";
   if (k == ModelKind::bert && p.criterion == "bn")
     return "field 'criterion' bn needs BatchNorm, and BERT has LayerNorm: use l1, l2 or taylor";
   return "";
@@ -41,14 +40,15 @@ std::string refusal(const LowRankStep& l, ModelKind k) {
   if (k == ModelKind::series)
     return "lowrank does not apply to series and text models (their Conv1d and LSTM/GRU weights are not factorized; "
            "docs/lowrank.md)";
-  if (k == ModelKind::bert && l.distill.on)
-    return "field 'distill' is not available on BERT yet (distillation is written for classifiers)";
   return "";
 }
 
 std::string refusal(const DistillStep&, ModelKind k) {
   if (k == ModelKind::image) return "";
-  return std::string("distill does not apply to ") + kind_words(k) + " yet (it fine-tunes a classifier on a teacher's logits)";
+  if (k == ModelKind::bert)
+    return "distill as a step of its own is for image models; on BERT give the prune or lowrank step "
+           "\"distill\": true (its fine-tuning then learns from the uncut model's start/end logits)";
+  return "distill does not apply to series and text models (they fine-tune on their own labels)";
 }
 
 std::string refusal(const QatStep&, ModelKind k) {

@@ -199,7 +199,8 @@ void write_report_html(const std::string& path, const nlohmann::json& report) {
   const std::string metric_name = report.value("metric", std::string("test accuracy"));
   std::vector<std::string> extra;  // further metrics every row has (BERT: the held-out exact match)
   std::string extra_heads;
-  for (const auto& [k, name] : report.value("further_metrics", nlohmann::json::object()).items())
+  const nlohmann::json further = report.value("further_metrics", nlohmann::json::object());
+  for (const auto& [k, name] : further.items())
     extra.push_back(k), extra_heads += "<th>" + html_escape(name.get<std::string>()) + " %</th>";
   h << "<table><tr><th class=l>variant</th><th class=l>steps</th><th>parameters</th><th>checkpoint KiB</th>"
        "<th>program KiB</th><th>precision</th><th>"
