@@ -354,6 +354,24 @@ int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const 
   return 0;
 }
 
+int run_bert_distill(const BertDistillOptions& o, const BertSquadFlags& f, const std::string& command_line) {
+  BertRun run(o.train, f, "compress (distill)");
+  const int64_t params = run.model->num_parameters();
+  const data::SquadScore before = run.score();
+  std::cerr << "distillation: BERT " << run.config.num_hidden_layers << " x " << run.config.hidden_size << " from "
+            << o.train.checkpoint << " (" << params << " parameters, held-out F1 " << before.f1 << ")\n";
+  const DistillFrom dist{true, o.teacher, o.temperature, o.alpha};
+  const int64_t steps = run.fine_tune(o.epochs, o.lr_given, dist);
+  const data::SquadScore after = steps > 0 ? run.score() : before;
+  nlohmann::json s;
+  s["distill"] = distill_json(dist, run.distilled_from);
+  s["fine_tune_steps"] = steps;
+  if (steps > 0) s["lr"] = run.lr_used;
+  run.save(s, params, before, after, command_line);
+  print_result("distillation", params, params, before, before, after, o.train.out_dir);
+  return 0;
+}
+
 int run_bert_compile(const ProgramOptions& o) {
   if (o.data.threads > 0) set_num_threads(o.data.threads);
   const models::BertConfig c = models::load_bert_config(o.data.checkpoint + "/config.json");

@@ -108,6 +108,14 @@ class BertModel final : public CompressModel {
       run_bert_lowrank(lo, o_.bert, e.command_line);
       return e.dir;
     }
+    if (const auto* d = std::get_if<DistillStep>(&st.spec)) {
+      BertDistillOptions bo;
+      bo.train = step_options(e, d->lr, bo.lr_given);
+      bo.teacher = e.teacher;  // the uncut directory
+      bo.temperature = d->temperature, bo.alpha = d->alpha, bo.epochs = d->epochs;
+      run_bert_distill(bo, o_.bert, e.command_line);
+      return e.dir;
+    }
     if (const auto* q = std::get_if<PtqStep>(&st.spec)) {
       create_out_dir(e.dir);
       write(q->mode == "dynamic" ? program(e.input, BertPrecision::int8_dynamic)

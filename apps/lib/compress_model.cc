@@ -44,10 +44,7 @@ std::string refusal(const LowRankStep& l, ModelKind k) {
 }
 
 std::string refusal(const DistillStep&, ModelKind k) {
-  if (k == ModelKind::image) return "";
-  if (k == ModelKind::bert)
-    return "distill as a step of its own is for image models; on BERT give the prune or lowrank step "
-           "\"distill\": true (its fine-tuning then learns from the uncut model's start/end logits)";
+  if (k != ModelKind::series) return "";
   return "distill does not apply to series and text models (they fine-tune on their own labels)";
 }
 

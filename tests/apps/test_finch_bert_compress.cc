@@ -168,7 +168,11 @@ TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
                                       {"step": "ptq", "mode": "static", "calib_batches": 4},
                                       {"step": "compile", "precision": "int8"}]},
     {"name": "ffn-rank", "steps": [{"step": "lowrank", "rank": 0.25, "skip": ["attention"]},
-                                   {"step": "compile", "precision": "fp32"}]}]})";
+                                   {"step": "compile", "precision": "fp32"}]},
+    {"name": "pruned-distilled", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "criterion": "l2",
+                                            "distill": {"temperature": 2, "alpha": 0.5}},
+                                           {"step": "distill", "temperature": 3},
+                                           {"step": "compile", "precision": "fp32"}]}]})";
   const std::string args = "--recipe " + tmp_->file("bert_recipe.json") +
                            " --fine-tune-steps 2 --log-every 2 --latency-rounds 1 --latency-iters 2";
   const auto r = finch("compress", "bc", args);
@@ -180,7 +184,7 @@ TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
   EXPECT_EQ(rep["test_questions"], trained["test_questions"]);
   std::map<std::string, nlohmann::json> rows;
   for (const auto& v : rep["variants"]) rows[v["name"].get<std::string>()] = v;
-  ASSERT_EQ(rows.size(), 5u);
+  ASSERT_EQ(rows.size(), 6u);
   for (const auto& [name, v] : rows) {
     EXPECT_EQ(v["status"], "ok") << name << ": " << v.dump();
     for (const char* k : {"heldout_f1", "heldout_exact_match", "latency_ms", "L"}) EXPECT_TRUE(v.contains(k)) << name << " " << k;
@@ -208,6 +212,13 @@ TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
   EXPECT_EQ(ps["distill"]["teacher"], tmp_->file("qa"));
   EXPECT_EQ(ps["distill"]["temperature"], 2.0);
   EXPECT_EQ(ps["fine_tune_steps"], 2);
+  // The distill step: the pruned model (reused from pruned-int8) fine-tuned against the uncut one.
+  EXPECT_TRUE(fs::exists(tmp_->file("bc/pruned-distilled/steps/01-prune/reused.json")));
+  const auto ds = json_of(tmp_->file("bc/pruned-distilled/steps/02-distill/summary.json"));
+  EXPECT_EQ(ds["distill"]["temperature"], 3.0);
+  EXPECT_EQ(ds["distill"]["teacher"], tmp_->file("qa"));
+  EXPECT_EQ(ds["fine_tune_steps"], 2);
+  EXPECT_EQ(rows["pruned-distilled"]["parameters"], rows["pruned-int8"]["parameters"]);
   const auto comp = run_program("finch", "compile --checkpoint " + tmp_->file("bc/ffn-rank") + " --out " +
                                              tmp_->file("ffn-rank.finch"),
                                 tmp_->path);
@@ -221,8 +232,6 @@ TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
 // Steps that do not apply to BERT are refused before any work, with one sentence naming the step.
 TEST_F(FinchBertCompress, CompressRefusesStepsThatDoNotApply) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {R"([{"name": "v", "steps": [{"step": "distill"}, {"step": "compile", "precision": "fp32"}]}])",
-       "distill as a step of its own is for image models"},
       {R"([{"name": "v", "steps": [{"step": "qat"}, {"step": "compile", "precision": "int8"}]}])", "qat does not apply"},
       {R"([{"name": "v", "steps": [{"step": "prune", "method": "unstructured"}, {"step": "compile", "precision": "fp32"}]}])",
        "must be structured"},
