@@ -32,9 +32,10 @@ class BertModel final : public CompressModel {
  public:
   explicit BertModel(const CompressOptions& o) : o_(o) {
     const TrainOptions& t = o.train;
-    if (t.model_given || t.width_given || !t.mean.empty() || !t.std.empty() || t.limit_train > 0 || t.limit_test > 0)
-      fail(t.checkpoint, " is a BERT directory: --model, --width, --mean, --std, --limit-train and --limit-test are "
-           "for image models (BERT takes --eval-limit and --fine-tune-steps)");
+    if (t.model_given || t.width_given || !t.mean.empty() || !t.std.empty() || t.limit_train > 0 || t.limit_test > 0 ||
+        t.dataset != TrainOptions().dataset)
+      fail(t.checkpoint, " is a BERT directory: --model, --width, --dataset, --mean, --std, --limit-train and "
+           "--limit-test are for image models (BERT takes --data, --eval-limit and --fine-tune-steps)");
     if (t.data_dir.empty())
       fail("finch compress on the BERT directory ", t.checkpoint, " needs --data: a SQuAD JSON file (fine-tuned on "
            "--split-by-article of its articles, scored on the rest)");

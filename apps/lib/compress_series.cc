@@ -30,9 +30,10 @@ class SeriesModel final : public CompressModel {
  public:
   explicit SeriesModel(const CompressOptions& o) : o_(o), s_(o.series) {
     const TrainOptions& t = o.train;
-    if (t.model_given || t.width_given || !t.mean.empty() || !t.std.empty() || t.limit_train > 0 || t.limit_test > 0)
-      fail(t.checkpoint, " records a series or text model: --model, --width, --mean, --std, --limit-train and "
-           "--limit-test are for image models (the checkpoint rebuilds the model and its input preparation)");
+    if (t.model_given || t.width_given || !t.mean.empty() || !t.std.empty() || t.limit_train > 0 || t.limit_test > 0 ||
+        t.dataset != TrainOptions().dataset)
+      fail(t.checkpoint, " records a series or text model: --model, --width, --dataset, --mean, --std, --limit-train "
+           "and --limit-test are for image models (the checkpoint rebuilds the model and its input preparation)");
     const SafetensorsFile f = load_safetensors(t.checkpoint);
     s_.checkpoint = t.checkpoint;
     d_ = load_sequence_data(s_, f.metadata, t.data_dir, t.checkpoint);

@@ -250,6 +250,7 @@ TEST_F(FinchBertCompress, CompressRefusesStepsThatDoNotApply) {
   // Data flags of other kinds.
   expect_one_sentence(finch("compress", "x", "--recipe quick --train a.ts"), "BERT directory");
   expect_one_sentence(finch("compress", "x", "--recipe quick --limit-test 5"), "--eval-limit");
+  expect_one_sentence(finch("compress", "x", "--recipe quick --dataset cifar10"), "--dataset");
   expect_one_sentence(run_program("finch", "compress --recipe quick --checkpoint " + tmp_->file("qa") + " --out " +
                                                tmp_->file("x"),
                                   tmp_->path),
