@@ -293,6 +293,19 @@ TEST_F(FinchSeries, TextModelWithTrainTextsFlags) {
   const RunResult x = run_program("finch", "quantize --checkpoint " + ck + " " + data() + " --out " + prog, root_);
   EXPECT_NE(x.code, 0);
   EXPECT_NE(x.err.find("is a text model"), std::string::npos) << x.err;
+  // finch compress on the text model: the named recipe quick (hidden units pruned by half, and
+  // static int8) with the same data flags.
+  const RunResult c = run_program("finch", "compress --checkpoint " + ck + " " + flags +
+                                               " --recipe quick --latency-rounds 1 --latency-iters 1 --out " +
+                                               (root_ / "tc").string(),
+                                  root_);
+  ASSERT_EQ(c.code, 0) << c.err << c.out;
+  const nlohmann::json cr = read_json(root_ / "tc" / "report.json");
+  EXPECT_EQ(cr["test_images"], 12);
+  ASSERT_EQ(cr["variants"].size(), 3u);
+  for (const auto& row : cr["variants"]) EXPECT_EQ(row["status"], "ok") << row.dump();
+  EXPECT_LT(cr["variants"][1]["parameters"].get<int64_t>(), cr["variants"][0]["parameters"].get<int64_t>());
+  EXPECT_EQ(cr["variants"][2]["precision"], "int8");
 }
 
 // A GRU classifier: its QAT ranges are saved beside the program, so finch verify rebuilds the
