@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
       return finch::apps::run_lowrank(lr, command_line);
     }
     if (compress->parsed()) {
-      co.train.model_given = compress->count("--model") > 0, co.train.width_given = compress->count("--width") > 0;
+      finch::apps::check_compress_flags(*compress, co);
       return finch::apps::run_compress(co, command_line);
     }
     return 1;  // require_subcommand(1): unreachable

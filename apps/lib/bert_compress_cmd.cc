@@ -89,6 +89,17 @@ bool is_bert_directory(const std::string& path) {
 
 namespace {
 
+// --distill: fine-tuning against the teacher's start/end logits (squad_task.h's QaDistill).
+struct DistillFrom {
+  bool on = false;
+  std::string teacher;  // default: the input directory (the uncut model)
+  double temperature = 4, alpha = 0.9;
+};
+
+nlohmann::json distill_json(const DistillFrom& d, const std::string& from) {
+  return {{"temperature", d.temperature}, {"alpha", d.alpha}, {"teacher", from}};
+}
+
 // What both commands share: the loaded model, its data, its scores and its output.
 struct BertRun {
   const TrainOptions& t;
@@ -138,7 +149,7 @@ struct BertRun {
   // train_squad's loop over the training windows: --fine-tune-steps steps, or --fine-tune-epochs
   // passes; AdamW with linear warm-up (10 %) and decay, metrics.csv and checkpoint.safetensors in
   // --out. Returns the steps run.
-  int64_t fine_tune(int64_t epochs, bool lr_given) {
+  int64_t fine_tune(int64_t epochs, bool lr_given, const DistillFrom& d) {
     if (f.fine_tune_steps == 0 && epochs == 0) return 0;
     BertTrainOptions b;
     b.out_dir = t.out_dir;
@@ -151,12 +162,29 @@ struct BertRun {
     b.log_every = f.log_every;
     b.eval_samples = 0;
     validate(b);
-    const BertTask task = squad_qa_task(squad, *model, "finch");
+    std::shared_ptr<models::BertForQuestionAnswering> teacher;
+    QaDistill qd;
+    if (d.on) {
+      const std::string from = d.teacher.empty() ? t.checkpoint : d.teacher;
+      teacher = models::load_bert_for_question_answering(from);
+      if (teacher->bert->config.vocab_size != config.vocab_size)
+        fail("the teacher ", from, " has vocab_size ", teacher->bert->config.vocab_size, " but ", t.checkpoint, " has ",
+             config.vocab_size, ": distillation needs the same vocabulary");
+      qd = {teacher.get(), d.temperature, d.alpha};
+      std::cerr << "distilling from " << from << " (temperature " << d.temperature << ", alpha " << d.alpha << ")\n";
+      distilled_from = from;
+    }
+    const BertTask task = squad_qa_task(squad, *model, "finch", qd);
     const BertTrainResult r = run_bert_training(task, b);
+    // The resume state (weights + AdamW moments, 3x the model) is for train_squad --resume; the
+    // fine-tuned model is saved as the directory, so only metrics.csv (the log) stays.
+    std::error_code ec;
+    fs::remove(fs::path(t.out_dir) / "checkpoint.safetensors", ec);
     lr_used = b.lr;
     return r.steps_done;
   }
   double lr_used = 0;
+  std::string distilled_from;
 
   void save(nlohmann::json& s, int64_t params_before, const data::SquadScore& before, const data::SquadScore& after,
             const std::string& command_line) {
@@ -219,7 +247,6 @@ int run_bert_prune(const PruneOptions& o, const BertSquadFlags& f, const std::st
   if (!o.structured)
     fail("finch prune on the BERT directory ", o.train.checkpoint, " removes whole heads and FFN neurons: give "
          "--structured (unstructured masks are for image and series models)");
-  if (o.distill) fail("finch prune on BERT: --distill is for classifiers (image and series models); leave it out");
   if (o.score == "bn") fail("finch prune on BERT: --score bn needs BatchNorm, and BERT has LayerNorm: use l1, l2 or taylor");
   BertRun run(o.train, f, "prune");
   auto& m = *run.model;
@@ -248,7 +275,8 @@ int run_bert_prune(const PruneOptions& o, const BertSquadFlags& f, const std::st
   std::cerr << "removed " << r.removed_channels << " of " << r.prunable_channels << " heads and FFN neurons ("
             << o.score << (o.global ? ", global" : ", per group") << "): " << r.parameters_after
             << " parameters, held-out F1 before fine-tuning " << pruned.f1 << "\n";
-  const int64_t steps = run.fine_tune(o.fine_tune_epochs, o.lr_given);
+  const DistillFrom dist{o.distill, o.teacher, o.temperature, o.alpha};
+  const int64_t steps = run.fine_tune(o.fine_tune_epochs, o.lr_given, dist);
   const data::SquadScore after = steps > 0 ? run.score() : pruned;
   nlohmann::json s;
   s["structured"] = {{"amount", o.amount},
@@ -260,6 +288,7 @@ int run_bert_prune(const PruneOptions& o, const BertSquadFlags& f, const std::st
                      {"exact_match_pruned", pruned.exact}};
   s["fine_tune_steps"] = steps;
   if (steps > 0) s["lr"] = run.lr_used;
+  if (!run.distilled_from.empty()) s["distill"] = distill_json(dist, run.distilled_from);
   run.save(s, params_before, before, after, command_line);
   print_result("finch prune", params_before, m.num_parameters(), before, pruned, after, o.train.out_dir);
   return 0;
@@ -269,7 +298,6 @@ int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const 
   const int rules = (o.rank_fraction > 0) + (o.energy > 0) + (o.compression > 0);
   if (rules != 1) fail("finch lowrank: give exactly one of --rank-fraction, --energy and --compression");
   if (o.global && o.compression <= 0) fail("finch lowrank: --global goes with --compression");
-  if (o.distill) fail("finch lowrank on BERT: --distill is for classifiers (image and series models); leave it out");
   BertRun run(o.train, f, "lowrank");
   auto& m = *run.model;
   const int64_t params_before = m.num_parameters();
@@ -308,7 +336,8 @@ int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const 
   const data::SquadScore mid = run.score();
   std::cerr << "factorized " << factorized << " of " << r.layers.size() << " Linear layers: " << r.params_after
             << " parameters, held-out F1 before fine-tuning " << mid.f1 << "\n";
-  const int64_t steps = run.fine_tune(o.fine_tune_epochs, o.lr_given);
+  const DistillFrom dist{o.distill, o.teacher, o.temperature, o.alpha};
+  const int64_t steps = run.fine_tune(o.fine_tune_epochs, o.lr_given, dist);
   const data::SquadScore after = steps > 0 ? run.score() : mid;
   nlohmann::json s;
   s["rule"] = o.rank_fraction > 0 ? nlohmann::json{{"rank_fraction", o.rank_fraction}}
@@ -319,8 +348,27 @@ int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const 
   s["layers"] = layers;
   s["fine_tune_steps"] = steps;
   if (steps > 0) s["lr"] = run.lr_used;
+  if (!run.distilled_from.empty()) s["distill"] = distill_json(dist, run.distilled_from);
   run.save(s, params_before, before, after, command_line);
   print_result("finch lowrank", params_before, m.num_parameters(), before, mid, after, o.train.out_dir);
+  return 0;
+}
+
+int run_bert_distill(const BertDistillOptions& o, const BertSquadFlags& f, const std::string& command_line) {
+  BertRun run(o.train, f, "compress (distill)");
+  const int64_t params = run.model->num_parameters();
+  const data::SquadScore before = run.score();
+  std::cerr << "distillation: BERT " << run.config.num_hidden_layers << " x " << run.config.hidden_size << " from "
+            << o.train.checkpoint << " (" << params << " parameters, held-out F1 " << before.f1 << ")\n";
+  const DistillFrom dist{true, o.teacher, o.temperature, o.alpha};
+  const int64_t steps = run.fine_tune(o.epochs, o.lr_given, dist);
+  const data::SquadScore after = steps > 0 ? run.score() : before;
+  nlohmann::json s;
+  s["distill"] = distill_json(dist, run.distilled_from);
+  s["fine_tune_steps"] = steps;
+  if (steps > 0) s["lr"] = run.lr_used;
+  run.save(s, params, before, after, command_line);
+  print_result("distillation", params, params, before, before, after, o.train.out_dir);
   return 0;
 }
 

@@ -44,6 +44,17 @@ bool is_bert_directory(const std::string& path);
 
 int run_bert_prune(const PruneOptions& o, const BertSquadFlags& f, const std::string& command_line);
 int run_bert_lowrank(const LowRankCmdOptions& o, const BertSquadFlags& f, const std::string& command_line);
+// Fine-tuning of the BERT in o.train.checkpoint against the teacher's start/end logits (the
+// model's shapes unchanged): finch compress's distill step on a BERT directory. Writes the
+// directory and summary.json into o.train.out_dir as run_bert_prune does.
+struct BertDistillOptions {
+  TrainOptions train;  // checkpoint (the student), out_dir, lr, batch size, seed, threads
+  bool lr_given = false;
+  std::string teacher;
+  double temperature = 4, alpha = 0.9;
+  int64_t epochs = 1;  // passes over the training windows (unless --fine-tune-steps)
+};
+int run_bert_distill(const BertDistillOptions& o, const BertSquadFlags& f, const std::string& command_line);
 // finch compile DIR: the fp32 program of the BERT in DIR, sequences up to its positions.
 int run_bert_compile(const ProgramOptions& o);
 

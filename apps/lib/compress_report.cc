@@ -29,7 +29,8 @@ nlohmann::json VariantRow::to_json() const {
   j["checkpoint_bytes"] = checkpoint_bytes;
   j["program_bytes"] = program_bytes;
   j["precision"] = precision;
-  j["test_accuracy"] = accuracy;
+  j[metric_key] = accuracy;
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) j[it.key()] = it.value();
   if (timed) {
     j["latency_ms"] = latency_ms;
     j["latency_p10_ms"] = latency_p10;
@@ -43,8 +44,9 @@ nlohmann::json VariantRow::to_json() const {
   return j;
 }
 
-VariantRow VariantRow::from_json(const nlohmann::json& j) {
+VariantRow VariantRow::from_json(const nlohmann::json& j, const std::string& metric_key) {
   VariantRow r;
+  r.metric_key = metric_key;
   r.name = j.at("name").get<std::string>();
   r.status = j.at("status").get<std::string>();
   r.steps = j.at("steps");
@@ -52,7 +54,9 @@ VariantRow VariantRow::from_json(const nlohmann::json& j) {
   r.checkpoint_bytes = j.at("checkpoint_bytes").get<int64_t>();
   r.program_bytes = j.at("program_bytes").get<int64_t>();
   r.precision = j.at("precision").get<std::string>();
-  r.accuracy = j.at("test_accuracy").get<double>();
+  r.accuracy = j.at(metric_key).get<double>();
+  for (const char* k : {"heldout_exact_match"})
+    if (j.contains(k)) r.metrics[k] = j[k];
   return r;
 }
 
@@ -140,17 +144,22 @@ std::string steps_words(const nlohmann::json& steps) {
 }  // namespace
 
 void time_side_by_side(const std::vector<std::string>& programs, std::vector<VariantRow*> rows, int64_t rounds,
-                       int64_t iters, const Tensor& input) {
+                       int64_t iters, const ProgramInput& input_for) {
   std::vector<std::unique_ptr<runtime::Program>> ps;
-  for (const auto& p : programs) ps.push_back(std::make_unique<runtime::Program>(runtime::read_program(p), p));
+  std::vector<std::vector<Tensor>> inputs;
+  for (const auto& p : programs) {
+    runtime::Graph g = runtime::read_program(p);
+    inputs.push_back(input_for(g));
+    ps.push_back(std::make_unique<runtime::Program>(std::move(g), p));
+  }
   std::vector<std::vector<double>> ms(ps.size());
-  for (auto& p : ps)
-    for (int i = 0; i < 3; ++i) p->run(input);  // packed weights, warm caches
+  for (size_t i = 0; i < ps.size(); ++i)
+    for (int k = 0; k < 3; ++k) ps[i]->run(inputs[i]);  // packed weights, warm caches
   for (int64_t r = 0; r < rounds; ++r)
     for (size_t i = 0; i < ps.size(); ++i)
       for (int64_t k = 0; k < iters; ++k) {
         const auto t0 = std::chrono::steady_clock::now();
-        ps[i]->run(input);
+        ps[i]->run(inputs[i]);
         ms[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
   for (size_t i = 0; i < ps.size(); ++i) {
@@ -182,12 +191,20 @@ void write_report_html(const std::string& path, const nlohmann::json& report) {
        "tr.failed{background:#fbe9e9}</style></head><body>\n";
   h << "<h1>" << html_escape(title) << "</h1>\n<p>" << html_escape(report.value("description", std::string()))
     << "</p>\n<p>checkpoint " << html_escape(report.value("checkpoint", std::string())) << ", dataset "
-    << html_escape(report.value("dataset", std::string())) << ", " << report.value("test_images", 0)
-    << " test images, batch-1 latency with " << report.value("threads", 0) << " thread(s), timed side by side ("
+    << html_escape(report.value("dataset", std::string())) << ", " << html_escape(report.value("test_set", std::string()))
+    << ", batch-1 latency with " << report.value("threads", 0) << " thread(s), timed side by side ("
     << report.value("latency_rounds", 0) << " rounds × " << report.value("latency_iters", 0)
     << " runs each).</p>\n<p>" << html_escape(report.value("criterion", std::string())) << "</p>\n";
+  const std::string metric_key = report.value("metric_key", std::string("test_accuracy"));
+  const std::string metric_name = report.value("metric", std::string("test accuracy"));
+  std::vector<std::string> extra;  // further metrics every row has (BERT: the held-out exact match)
+  std::string extra_heads;
+  const nlohmann::json further = report.value("further_metrics", nlohmann::json::object());
+  for (const auto& [k, name] : further.items())
+    extra.push_back(k), extra_heads += "<th>" + html_escape(name.get<std::string>()) + " %</th>";
   h << "<table><tr><th class=l>variant</th><th class=l>steps</th><th>parameters</th><th>checkpoint KiB</th>"
-       "<th>program KiB</th><th>precision</th><th>accuracy %</th><th>ms/image (p10–p90)</th><th>ΔS</th><th>ΔT</th>"
+       "<th>program KiB</th><th>precision</th><th>"
+    << html_escape(metric_name) << " %</th>" << extra_heads << "<th>ms/run (p10–p90)</th><th>ΔS</th><th>ΔT</th>"
        "<th>ΔA</th><th>L</th></tr>\n";
   for (const auto& v : report.at("variants")) {
     const bool ok = v.value("status", "") == "ok";
@@ -195,15 +212,16 @@ void write_report_html(const std::string& path, const nlohmann::json& report) {
     h << "<tr class=\"" << (rec ? "rec" : ok ? "" : "failed") << "\"><td class=l>" << html_escape(v.value("name", ""))
       << (rec ? " ★ recommended" : "") << "</td><td class=l>" << html_escape(steps_words(v.at("steps"))) << "</td>";
     if (!ok) {
-      h << "<td class=l colspan=10>" << html_escape(v.value("status", "")) << " at step " << v.value("failed_step", 0)
+      h << "<td class=l colspan=" << 10 + extra.size() << ">" << html_escape(v.value("status", "")) << " at step " << v.value("failed_step", 0)
         << " (" << html_escape(v.value("failed_kind", "")) << "): " << html_escape(v.value("error", "")) << "</td></tr>\n";
       continue;
     }
     h << "<td>" << v.value("parameters", int64_t(0)) << "</td><td>"
       << fmt("%.1f", double(v.value("checkpoint_bytes", int64_t(0))) / 1024) << "</td><td>"
       << fmt("%.1f", double(v.value("program_bytes", int64_t(0))) / 1024) << "</td><td>"
-      << html_escape(v.value("precision", "")) << "</td><td>" << fmt("%.2f", 100 * v.value("test_accuracy", 0.0))
+      << html_escape(v.value("precision", "")) << "</td><td>" << fmt("%.2f", 100 * v.value(metric_key, 0.0))
       << "</td>";
+    for (const auto& k : extra) h << "<td>" << fmt("%.2f", 100 * v.value(k, 0.0)) << "</td>";
     if (v.contains("L"))
       h << "<td>" << fmt("%.3f", v["latency_ms"].get<double>()) << " (" << fmt("%.3f", v["latency_p10_ms"].get<double>())
         << "–" << fmt("%.3f", v["latency_p90_ms"].get<double>()) << ")</td><td>"

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "framework/tensor.h"
+#include "runtime/graph.h"
 
 namespace finch::apps {
 
@@ -22,13 +24,16 @@ struct VariantRow {
   nlohmann::json steps = nlohmann::json::array();
   int64_t parameters = 0, checkpoint_bytes = 0, program_bytes = 0;
   std::string precision;      // of the program: fp32, fp16, int8
-  double accuracy = 0;        // the program's test accuracy (fraction)
+  double accuracy = 0;        // the program's task metric (a fraction; seed 004's A), under metric_key
+  std::string metric_key = "test_accuracy";  // "heldout_f1" for BERT (compress_model.h)
+  nlohmann::json metrics = nlohmann::json::object();  // further metrics of the program (BERT: EM)
   double latency_ms = 0, latency_p10 = 0, latency_p90 = 0;  // batch 1, median over every timed run
   bool timed = false;
   double d_size = 0, d_time = 0, d_accuracy = 0, criterion = 0;  // relative changes vs the baseline
   bool recommended = false;
   nlohmann::json to_json() const;
-  static VariantRow from_json(const nlohmann::json& j);  // variant.json read back (resume)
+  // variant.json read back (resume); the metric under `metric_key`.
+  static VariantRow from_json(const nlohmann::json& j, const std::string& metric_key = "test_accuracy");
 };
 
 // The criterion's weights, "wS,wT,wA" (each finite, in [0, 1000]).
@@ -47,10 +52,12 @@ double seed004_criterion(double d_size, double d_time, double d_accuracy, const 
 void score_rows(std::vector<VariantRow>& rows, const CriterionWeights& w, bool seed_sign);
 
 // Times the programs side by side: `rounds` rounds, each running every program `iters` times on
-// `input` (batch 1) after 3 untimed runs, so load changes hit all of them alike; the median, p10
-// and p90 over all timed runs go into each row. programs[i] belongs to rows[i].
+// its input (batch 1; `input_for` gives it from the program's graph) after 3 untimed runs, so load
+// changes hit all of them alike; the median, p10 and p90 over all timed runs go into each row.
+// programs[i] belongs to rows[i].
+using ProgramInput = std::function<std::vector<Tensor>(const runtime::Graph&)>;
 void time_side_by_side(const std::vector<std::string>& programs, std::vector<VariantRow*> rows, int64_t rounds,
-                       int64_t iters, const Tensor& input);
+                       int64_t iters, const ProgramInput& input_for);
 
 // report.json's object, and the same as a self-contained HTML page.
 nlohmann::json report_json(const std::vector<VariantRow>& rows, const nlohmann::json& header);

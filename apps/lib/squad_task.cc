@@ -11,6 +11,7 @@
 #include "framework/grad_mode.h"
 #include "framework/parallel.h"
 #include "ops/reduce.h"
+#include "train/distill.h"
 
 namespace finch::apps {
 
@@ -31,14 +32,26 @@ std::vector<Tensor> window_batch(const std::vector<const data::SquadFeature*>& r
 // transformers' BertForQuestionAnswering loss: (CE(start) + CE(end)) / 2 over the windows; an
 // answer outside a window points at [CLS] (position 0), as the features already say.
 BatchLoss qa_loss(models::BertForQuestionAnswering& model, const std::vector<const data::SquadFeature*>& rows,
-                  int64_t S) {
+                  int64_t S, const QaDistill& distill = {}) {
   const std::vector<Tensor> in = window_batch(rows, S);
   std::vector<int64_t> st, en;
   for (const data::SquadFeature* f : rows) st.push_back(f->start_position), en.push_back(f->end_position);
   const int64_t B = int64_t(rows.size());
   const auto qo = model.forward(in[0], in[2], in[1]);
   BatchLoss out;
-  out.loss = (cross_entropy(qo.start_logits, from_vector(st, {B})) + cross_entropy(qo.end_logits, from_vector(en, {B}))) * 0.5;
+  const Tensor start = from_vector(st, {B}), end = from_vector(en, {B});
+  if (distill.teacher) {
+    const models::BertQAOutputs t = [&] {
+      NoGradGuard ng;
+      distill.teacher->eval();
+      return distill.teacher->forward(in[0], in[2], in[1]);
+    }();
+    const double T = distill.temperature, a = distill.alpha;
+    out.loss = (train::distillation_loss(qo.start_logits, t.start_logits, start, T, a) +
+                train::distillation_loss(qo.end_logits, t.end_logits, end, T, a)) * 0.5;
+  } else {
+    out.loss = (cross_entropy(qo.start_logits, start) + cross_entropy(qo.end_logits, end)) * 0.5;
+  }
   const auto ps = ops::argmax(qo.start_logits.detach(), 1).to_vector<int64_t>();
   const auto pe = ops::argmax(qo.end_logits.detach(), 1).to_vector<int64_t>();
   for (int64_t b = 0; b < B; ++b) out.correct += ps[size_t(b)] == st[size_t(b)] && pe[size_t(b)] == en[size_t(b)];
@@ -107,19 +120,20 @@ data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, con
   return score_questions(s.examples, s.features, s.heldout, s.max_seq_length(), forward, d, batch);
 }
 
-BertTask squad_qa_task(const SquadSplit& s, models::BertForQuestionAnswering& model, const std::string& program) {
+BertTask squad_qa_task(const SquadSplit& s, models::BertForQuestionAnswering& model, const std::string& program,
+                       const QaDistill& distill) {
   BertTask task;
   task.program = program;
   task.model = &model;
   task.dropout_gen = model.bert->dropout_gen.get();
   task.train_size = int64_t(s.train_windows.size());
-  task.batch = [&s, &model](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
+  task.batch = [&s, &model, distill](const std::vector<int64_t>& samples, const BertTask::Seeds&) {
     std::vector<const data::SquadFeature*> rows;
     for (int64_t k : samples) {
       const auto [e, f] = s.train_windows[size_t(k)];
       rows.push_back(&s.features[e][f]);
     }
-    return qa_loss(model, rows, s.max_seq_length());
+    return qa_loss(model, rows, s.max_seq_length(), distill);
   };
   task.tags = {{"format_run", program}};
   return task;

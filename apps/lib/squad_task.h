@@ -57,9 +57,20 @@ data::SquadScore score_questions(const std::vector<data::SquadExample>& examples
 data::SquadScore score_heldout(const SquadSplit& s, const QaLogits& forward, const data::SquadDecodeOptions& d,
                                int64_t batch);
 
+// Distillation of the QA head (Hinton et al. 2015) when `teacher` is set: each window's loss is
+// (D(start) + D(end)) / 2 with D = train::distillation_loss, α·T²·KL(softmax(t/T) ‖ softmax(s/T))
+// + (1 − α)·CE(s, the labelled position), t the teacher's logits of the same windows (eval mode,
+// no gradient).
+struct QaDistill {
+  models::BertForQuestionAnswering* teacher = nullptr;
+  double temperature = 4, alpha = 0.9;
+};
+
 // The training windows as a task: the mean of transformers' (CE(start) + CE(end)) / 2 over a
-// micro-batch, with spans right as the accuracy. `s` and `model` must outlive the task.
-BertTask squad_qa_task(const SquadSplit& s, models::BertForQuestionAnswering& model, const std::string& program);
+// micro-batch (or the distillation loss above), with spans right as the accuracy. `s`, `model`
+// and the teacher must outlive the task.
+BertTask squad_qa_task(const SquadSplit& s, models::BertForQuestionAnswering& model, const std::string& program,
+                       const QaDistill& distill = {});
 
 // The loss of task.batch on the first `windows` training windows, backward run (gradients
 // accumulate in the model): the Taylor score's pass (compress/structured.h).

@@ -2,13 +2,17 @@
 // end to end on train_squad's tiny generated vocabulary and SQuAD file: the held-out F1 "before"
 // is train_squad's own (the same split, windows and decoding), the written directory is smaller,
 // records its heads, FFN widths and ranks in config.json, and infer_squad (fp32, dynamic and static
-// int8, fp16) and finch compile take it with no flags; bad input is one sentence.
+// int8, fp16) and finch compile take it with no flags; bad input is one sentence. finch compress
+// runs recipes on it (its steps that apply, the held-out F1 as the metric) and refuses the others.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -150,4 +154,105 @@ TEST_F(FinchBertCompress, BadInputIsOneSentence) {
                                                tmp_->file("squad.json") + " --max-seq-length 65 --out " + tmp_->file("x"),
                                   tmp_->path),
                       "max_position_embeddings");
+}
+
+// finch compress on the BERT directory: the same runner and report as for image models, the held-out
+// F1 as the metric (the baseline's equals train_squad's own), each variant a directory that finch
+// compile takes, programs of every precision.
+TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
+  std::ofstream(tmp_->file("bert_recipe.json")) << R"({"name": "cuts", "variants": [
+    {"name": "fp16", "steps": [{"step": "compile", "precision": "fp16"}]},
+    {"name": "dyn", "steps": [{"step": "ptq", "mode": "dynamic"}, {"step": "compile", "precision": "int8"}]},
+    {"name": "pruned-int8", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "criterion": "l2",
+                                       "distill": {"temperature": 2, "alpha": 0.5}},
+                                      {"step": "ptq", "mode": "static", "calib_batches": 4},
+                                      {"step": "compile", "precision": "int8"}]},
+    {"name": "ffn-rank", "steps": [{"step": "lowrank", "rank": 0.25, "skip": ["attention"]},
+                                   {"step": "compile", "precision": "fp32"}]},
+    {"name": "pruned-distilled", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "criterion": "l2",
+                                            "distill": {"temperature": 2, "alpha": 0.5}},
+                                           {"step": "distill", "temperature": 3},
+                                           {"step": "compile", "precision": "fp32"}]}]})";
+  const std::string args = "--recipe " + tmp_->file("bert_recipe.json") +
+                           " --fine-tune-steps 2 --log-every 2 --latency-rounds 1 --latency-iters 2";
+  const auto r = finch("compress", "bc", args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rep = json_of(tmp_->file("bc/report.json"));
+  EXPECT_EQ(rep["metric_key"], "heldout_f1");
+  EXPECT_EQ(rep["metric"], "held-out F1 (SQuAD)");
+  const auto trained = json_of(tmp_->file("qa/summary.json"));
+  EXPECT_EQ(rep["test_questions"], trained["test_questions"]);
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& v : rep["variants"]) rows[v["name"].get<std::string>()] = v;
+  ASSERT_EQ(rows.size(), 6u);
+  for (const auto& [name, v] : rows) {
+    EXPECT_EQ(v["status"], "ok") << name << ": " << v.dump();
+    for (const char* k : {"heldout_f1", "heldout_exact_match", "latency_ms", "L"}) EXPECT_TRUE(v.contains(k)) << name << " " << k;
+    // Each variant folder is a BERT directory finch compile takes as it is.
+    EXPECT_TRUE(fs::exists(tmp_->file("bc/" + name + "/config.json"))) << name;
+    EXPECT_TRUE(fs::exists(tmp_->file("bc/" + name + "/vocab.txt"))) << name;
+  }
+  // The fp32 program scores as the model does in train_squad.
+  EXPECT_DOUBLE_EQ(rows["baseline"]["heldout_f1"].get<double>(), trained["f1"].get<double>() / 100);
+  EXPECT_DOUBLE_EQ(rows["baseline"]["heldout_exact_match"].get<double>(), trained["exact_match"].get<double>() / 100);
+  EXPECT_EQ(rows["fp16"]["precision"], "fp16");
+  EXPECT_EQ(rows["dyn"]["precision"], "int8");
+  EXPECT_EQ(rows["pruned-int8"]["precision"], "int8");
+  EXPECT_LT(rows["pruned-int8"]["parameters"].get<int64_t>(), rows["baseline"]["parameters"].get<int64_t>());
+  EXPECT_LT(rows["ffn-rank"]["parameters"].get<int64_t>(), rows["baseline"]["parameters"].get<int64_t>());
+  EXPECT_EQ(rows["fp16"]["parameters"], rows["baseline"]["parameters"]);
+  const models::BertConfig c = models::load_bert_config(tmp_->file("bc/pruned-int8/config.json"));
+  EXPECT_EQ(c.layer_heads, (std::vector<int64_t>{1, 1}));
+  // Fine-tuning keeps its log, not train_squad's resume state.
+  const std::string step = tmp_->file("bc/pruned-int8/steps/01-prune");
+  EXPECT_TRUE(fs::exists(step + "/metrics.csv"));
+  EXPECT_FALSE(fs::exists(step + "/checkpoint.safetensors"));
+  // Its fine-tuning learnt from the uncut directory's logits.
+  const auto ps = json_of(step + "/summary.json");
+  EXPECT_EQ(ps["distill"]["teacher"], tmp_->file("qa"));
+  EXPECT_EQ(ps["distill"]["temperature"], 2.0);
+  EXPECT_EQ(ps["fine_tune_steps"], 2);
+  // The distill step: the pruned model (reused from pruned-int8) fine-tuned against the uncut one.
+  EXPECT_TRUE(fs::exists(tmp_->file("bc/pruned-distilled/steps/01-prune/reused.json")));
+  const auto ds = json_of(tmp_->file("bc/pruned-distilled/steps/02-distill/summary.json"));
+  EXPECT_EQ(ds["distill"]["temperature"], 3.0);
+  EXPECT_EQ(ds["distill"]["teacher"], tmp_->file("qa"));
+  EXPECT_EQ(ds["fine_tune_steps"], 2);
+  EXPECT_EQ(rows["pruned-distilled"]["parameters"], rows["pruned-int8"]["parameters"]);
+  const auto comp = run_program("finch", "compile --checkpoint " + tmp_->file("bc/ffn-rank") + " --out " +
+                                             tmp_->file("ffn-rank.finch"),
+                                tmp_->path);
+  EXPECT_EQ(comp.code, 0) << comp.err;
+  // A rerun reuses every finished variant.
+  const auto again = finch("compress", "bc", args);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("pruned-int8 is complete from an earlier run"), std::string::npos) << again.err;
+}
+
+// Steps that do not apply to BERT are refused before any work, with one sentence naming the step.
+TEST_F(FinchBertCompress, CompressRefusesStepsThatDoNotApply) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"([{"name": "v", "steps": [{"step": "qat"}, {"step": "compile", "precision": "int8"}]}])", "qat does not apply"},
+      {R"([{"name": "v", "steps": [{"step": "prune", "method": "unstructured"}, {"step": "compile", "precision": "fp32"}]}])",
+       "must be structured"},
+      {R"([{"name": "v", "steps": [{"step": "prune", "method": "structured", "criterion": "bn"}, {"step": "compile", "precision": "fp32"}]}])",
+       "LayerNorm"},
+      {R"([{"name": "v", "steps": [{"step": "ptq", "qconfig": "uint8-io"}, {"step": "compile", "precision": "int8"}]}])",
+       "must be int8 for BERT"}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string file = tmp_->file("bad" + std::to_string(i) + ".json");
+    std::ofstream(file) << cases[i].first;
+    const auto r = finch("compress", "bad" + std::to_string(i), "--recipe " + file);
+    expect_one_sentence(r, cases[i].second);
+    EXPECT_NE(r.err.find("variant 'v', step 1"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tmp_->file("bad" + std::to_string(i)))) << "work started before the recipe was refused";
+  }
+  // Data flags of other kinds.
+  expect_one_sentence(finch("compress", "x", "--recipe quick --train a.ts"), "BERT directory");
+  expect_one_sentence(finch("compress", "x", "--recipe quick --limit-test 5"), "--eval-limit");
+  expect_one_sentence(finch("compress", "x", "--recipe quick --dataset cifar10"), "--dataset");
+  expect_one_sentence(run_program("finch", "compress --recipe quick --checkpoint " + tmp_->file("qa") + " --out " +
+                                               tmp_->file("x"),
+                                  tmp_->path),
+                      "needs --data");
 }

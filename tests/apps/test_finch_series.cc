@@ -5,15 +5,19 @@
 // dynamic int8 works on an LSTM; a GRU program verifies from its saved ranges (and fails with one
 // range perturbed); compile and run take the same data flags; finch prune --structured removes
 // hidden units and the result quantizes, verifies and evaluates; and data flags that do not fit the
-// checkpoint are one sentence.
+// checkpoint are one sentence. finch compress runs recipes on a series checkpoint (the steps that
+// apply to it, test accuracy as the metric) and refuses the others before any work.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "framework/random.h"
 #include "framework/safetensors.h"
@@ -289,6 +293,19 @@ TEST_F(FinchSeries, TextModelWithTrainTextsFlags) {
   const RunResult x = run_program("finch", "quantize --checkpoint " + ck + " " + data() + " --out " + prog, root_);
   EXPECT_NE(x.code, 0);
   EXPECT_NE(x.err.find("is a text model"), std::string::npos) << x.err;
+  // finch compress on the text model: the named recipe quick (hidden units pruned by half, and
+  // static int8) with the same data flags.
+  const RunResult c = run_program("finch", "compress --checkpoint " + ck + " " + flags +
+                                               " --recipe quick --latency-rounds 1 --latency-iters 1 --out " +
+                                               (root_ / "tc").string(),
+                                  root_);
+  ASSERT_EQ(c.code, 0) << c.err << c.out;
+  const nlohmann::json cr = read_json(root_ / "tc" / "report.json");
+  EXPECT_EQ(cr["test_images"], 12);
+  ASSERT_EQ(cr["variants"].size(), 3u);
+  for (const auto& row : cr["variants"]) EXPECT_EQ(row["status"], "ok") << row.dump();
+  EXPECT_LT(cr["variants"][1]["parameters"].get<int64_t>(), cr["variants"][0]["parameters"].get<int64_t>());
+  EXPECT_EQ(cr["variants"][2]["precision"], "int8");
 }
 
 // A GRU classifier: its QAT ranges are saved beside the program, so finch verify rebuilds the
@@ -381,4 +398,73 @@ TEST_F(FinchSeries, CompileAndRunTakeTheSeriesDataFlags) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("give its data with --train FILE"), std::string::npos) << r.err;
   for (const std::string& e : {r.err}) EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+// finch compress on a series checkpoint: the same runner and report as for image models, with the
+// data flags of train_series; pruned and int8 variants; test accuracy of each program as finch run
+// scores it; steps that do not apply refused before any work.
+TEST_F(FinchSeries, CompressRecipeOnASeriesModel) {
+  ASSERT_EQ(trained_.code, 0) << trained_.err;
+  const fs::path recipe = root_ / "series_recipe.json";
+  std::ofstream(recipe) << R"({"name": "s", "variants": [
+    {"name": "int8", "steps": [{"step": "compile", "precision": "int8"}]},
+    {"name": "dyn", "steps": [{"step": "ptq", "mode": "dynamic"}, {"step": "compile", "precision": "int8"}]},
+    {"name": "pruned", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": 1},
+                                 {"step": "compile", "precision": "fp32"}]},
+    {"name": "pruned-int8", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": 1},
+                                      {"step": "ptq", "mode": "static", "calib_batches": 2},
+                                      {"step": "compile", "precision": "int8"}]}]})";
+  const std::string out = (root_ / "sc").string();
+  const std::string args = "compress --checkpoint " + ckpt() + " " + data() + " --recipe " + recipe.string() +
+                           " --threads 2 --latency-rounds 1 --latency-iters 2 --out " + out;
+  const RunResult r = run_program("finch", args, root_);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const nlohmann::json rep = read_json(root_ / "sc" / "report.json");
+  EXPECT_EQ(rep["metric_key"], "test_accuracy");
+  EXPECT_EQ(rep["model"], "deepconvlstm");
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& v : rep["variants"]) rows[v["name"].get<std::string>()] = v;
+  ASSERT_EQ(rows.size(), 5u);
+  for (const auto& [name, v] : rows) {
+    EXPECT_EQ(v["status"], "ok") << name << ": " << v.dump();
+    EXPECT_TRUE(v.contains("L")) << name;
+  }
+  // The baseline program scores as finch run scores it.
+  const RunResult run = run_program("finch", "run " + out + "/baseline/model.finch " + data() + " --json " +
+                                                 (root_ / "run.json").string(), root_);
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_DOUBLE_EQ(rows["baseline"]["test_accuracy"].get<double>(), read_json(root_ / "run.json")["test_accuracy"].get<double>());
+  EXPECT_EQ(rows["int8"]["precision"], "int8");
+  EXPECT_EQ(rows["pruned-int8"]["precision"], "int8");
+  EXPECT_LT(rows["pruned"]["parameters"].get<int64_t>(), rows["baseline"]["parameters"].get<int64_t>());
+  EXPECT_EQ(rows["pruned"]["parameters"], rows["pruned-int8"]["parameters"]);  // the same pruned model, reused
+  EXPECT_TRUE(fs::exists(root_ / "sc" / "pruned-int8" / "steps" / "01-prune" / "reused.json"));
+  // The pruned variant's weights reload with no flags.
+  const RunResult e = run_program("train_series", "--eval-only --checkpoint " + out + "/pruned/model.safetensors " +
+                                                      data() + " --out " + (root_ / "sce").string(), root_);
+  EXPECT_EQ(e.code, 0) << e.err;
+
+  // Steps that do not apply to series models: one sentence, before any work.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"([{"name": "v", "steps": [{"step": "lowrank", "rank": 0.5}, {"step": "compile", "precision": "fp32"}]}])",
+       "lowrank does not apply"},
+      {R"([{"name": "v", "steps": [{"step": "compile", "precision": "fp16"}]}])", "fp16 is for image models"},
+      {R"([{"name": "v", "steps": [{"step": "prune", "method": "unstructured"}, {"step": "compile", "precision": "fp32"}]}])",
+       "must be structured"},
+      {R"([{"name": "v", "steps": [{"step": "distill"}, {"step": "compile", "precision": "fp32"}]}])", "distill does not apply"}};
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const fs::path file = root_ / ("bad" + std::to_string(i) + ".json");
+    std::ofstream(file) << bad[i].first;
+    const fs::path o = root_ / ("bad" + std::to_string(i));
+    expect_one_sentence(run_program("finch", "compress --checkpoint " + ckpt() + " " + data() + " --recipe " +
+                                                 file.string() + " --out " + o.string(), root_),
+                        bad[i].second);
+    EXPECT_FALSE(fs::exists(o));
+  }
+  expect_one_sentence(run_program("finch", "compress --checkpoint " + ckpt() + " " + data() +
+                                               " --recipe quick --limit-test 3 --out " + (root_ / "x").string(), root_),
+                      "--limit-test");
+  expect_one_sentence(run_program("finch", "compress --checkpoint " + ckpt() + " " + data() +
+                                               " --recipe quick --split-by-article 0.5 --out " + (root_ / "x").string(), root_),
+                      "--split-by-article");
 }
