@@ -80,8 +80,9 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
   // The indirect conv: with fewer than 16 outputs per group most of its 16 lanes would idle; a
   // plain 1×1 conv reads its input in place above. With 1 channel 3 bytes of each 4-channel
   // word are zeros, yet ResNet-20's 1→16 stem ran 1.23× faster (bench_qs8_gemm
-  // BM_R20_3x3_1x16_28, CPU time); 2 and 3 channels are not measured and keep the GEMM.
-  igemm_ = qs8::igemm_available() && !direct && (Cg_ == 1 || Cg_ >= 4) && OCg >= 16 &&
+  // BM_R20_3x3_1x16_28, CPU time); the RGB stem (3 channels, one byte of each word zero) too:
+  // MobileNet v1's 3→16 3×3 s2 at 224² (bench_parallel BM_LayerThreadsI8, docs/int8-indirect-conv.md).
+  igemm_ = qs8::igemm_available() && !direct && OCg >= 16 &&
            qs8::igemm_rows_ok(rq_.data(), OC_, z_out_);
   if (igemm_) {
     ig_nv_ = OCg > 16 ? 2 : 1;
