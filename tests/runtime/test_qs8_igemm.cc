@@ -64,8 +64,12 @@ bool check(const Case& c, std::mt19937& rng, uint32_t target, int* igemm) {
   const bool vnni = std::string(quant::kernels::qs8::gemm_kernel_name()) == "vnni";
   EXPECT_EQ(quant::kernels::qs8::igemm_available(), vnni) << hwy::TargetName(target);
   const bool direct = c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1 && c.p.ph == 0 && c.p.pw == 0;
-  EXPECT_EQ(conv.uses_igemm(), vnni && !direct && c.OC / c.p.groups >= 16) << c.str();
-  *igemm += conv.uses_igemm();
+  // A plain 1×1 conv: where its GEMM tiles (32 pixels, a tail of <= 16 in the narrow tile)
+  // compute >= 15 % more pixels than 7-pixel tiles (a 7×7 plane, not 4×4 or 14×14).
+  const int64_t P = c.H * c.W, gemm_px = P / 32 * 32 + (P % 32 == 0 ? 0 : P % 32 <= 16 ? 16 : 32);
+  const bool pays = gemm_px * 100 >= (P + 6) / 7 * 7 * 115;
+  EXPECT_EQ(conv.uses_igemm(c.H, c.W), vnni && (!direct || pays) && c.OC / c.p.groups >= 16) << c.str();
+  *igemm += conv.uses_igemm(c.H, c.W);
   const Tensor want = qr::qconv2d(x, zx, w, bias, qr::rq_tensor(o.m), c.p, o.z, o.qmin, o.qmax, o.dtype);
   const Tensor got = conv.run(x);
   EXPECT_EQ(got.shape(), want.shape()) << c.str();
@@ -110,7 +114,9 @@ TEST(QConv2dIgemm, MatchesReferenceEveryTarget) {
         {2, 10, 40, 9, 8, 3, 2, {2, 1, 1, 0, 2, 1, 2}},   {1, 7, 33, 12, 13, 5, 5, {1, 2, 2, 1, 1, 2, 1}},
         {1, 64, 48, 6, 5, 1, 1, {1, 1, 1, 1, 1, 1, 1}},   {3, 24, 31, 4, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
         {1, 1, 16, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},  {2, 2, 32, 9, 9, 3, 3, {2, 2, 1, 1, 1, 1, 2}},
-        {1, 3, 16, 56, 56, 3, 3, {2, 2, 1, 1, 1, 1, 1}},  {2, 3, 24, 15, 17, 3, 3, {1, 1, 1, 1, 1, 1, 1}}};
+        {1, 3, 16, 56, 56, 3, 3, {2, 2, 1, 1, 1, 1, 1}},  {2, 3, 24, 15, 17, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+        {1, 96, 576, 7, 7, 1, 1, {1, 1, 0, 0, 1, 1, 1}},  {2, 64, 40, 7, 7, 1, 1, {1, 1, 0, 0, 1, 1, 2}},
+        {1, 160, 48, 4, 4, 1, 1, {1, 1, 0, 0, 1, 1, 1}},  {1, 24, 32, 2, 2, 1, 1, {1, 1, 0, 0, 1, 1, 1}}};
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       for (const Case& c : fixed) {
@@ -127,7 +133,7 @@ TEST(QConv2dIgemm, MatchesReferenceEveryTarget) {
         c.p.sh = pick(rng, {1, 1, 2}), c.p.sw = rng() % 4 ? c.p.sh : pick(rng, {1, 2, 3});
         c.p.ph = pick(rng, {0, 1, 1, 2}), c.p.pw = rng() % 4 ? c.p.ph : pick(rng, {0, 1});
         c.p.dh = pick(rng, {1, 1, 1, 2}), c.p.dw = rng() % 4 ? c.p.dh : 1;
-        if (c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1) c.p.ph = 1;  // not the in-place 1×1 conv
+        if (c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1 && rng() % 2) c.p.ph = 1;  // some plain 1×1
         c.H = pick(rng, {1, 3, 6, 7, 8, 13, 14, 15, 28}), c.W = pick(rng, {1, 2, 7, 9, 14, 16, 29});
         if (ops::conv_out_size(c.H, c.KH, c.p.sh, c.p.ph, c.p.dh) < 1 ||
             ops::conv_out_size(c.W, c.KW, c.p.sw, c.p.pw, c.p.dw) < 1)
