@@ -125,11 +125,21 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
   const Work per_cell = Work::macs_i8(double(MR * std::min(NB, OCg) * K)) +
                         Work::bytes(double(MR * Cg4 * 4 * p_.sh * p_.sw) / double(blocks)) +
                         Work::bytes(add ? 3.0 * double(MR * std::min(NB, OCg)) : 0.0);
+  // Which side the threads cut first. Every rectangle reads the weights of its blocks and the
+  // input rows of its tiles, so the cut goes across the larger of the two: the tiles where the
+  // input outweighs the weights (large planes), the blocks where the weights do (7×7 planes with
+  // hundreds of channels: cut by tiles, each 7-pixel chunk streamed every block's weights from L2
+  // again, and MobileNetV2's 96→576 1×1 conv at 7² ran slower at 2 threads than at 1). With lanes,
+  // a thread then meets the same blocks in every run, and they stay in its own L2.
+  const bool blocks_first = G * blocks * block_bytes > N * G * Cg4 * HW * 4;
+  const int threads = get_num_threads();
+  const int64_t tile_parts = blocks_first ? plan_2d(blocks, items, per_cell, threads).n_parts
+                                          : plan_2d(items, blocks, per_cell, threads).m_parts;
   // The add runs inside the region where each rectangle holds whole planes (as in run_impl:
   // rectangles of a few tiles would leave every channel a short run with a vector tail),
   // otherwise as one pass after it.
-  const bool add_inside = add && plan_2d(items, blocks, per_cell, get_num_threads()).m_parts == 1;
-  parallel_for_2d(items, blocks, per_cell, [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
+  const bool add_inside = add && tile_parts == 1;
+  const auto rect = [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
     qs8::IgemmArgs a;
     a.nv = ig_nv_, a.table = shape->table.data(), a.taps = taps, a.Cg4 = Cg4, a.plane_bytes = S * 4, a.P = P;
     a.qmin = qmin_, a.qmax = qmax_;
@@ -161,7 +171,11 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
         for (int64_t oc = oc_b; oc < oc_e; ++oc) qs8_add_range(*add, base + oc * P + lo, base + oc * P + hi);
       ia = ib;
     }
-  });
+  };
+  if (blocks_first)
+    parallel_for_2d(blocks, items, per_cell, [&](int64_t b0, int64_t b1, int64_t i0, int64_t i1) { rect(i0, i1, b0, b1); });
+  else
+    parallel_for_2d(items, blocks, per_cell, rect);
   if (add && !add_inside)
     parallel_for(0, y.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(*add, lo, hi); });
 }

@@ -186,8 +186,9 @@ TEST(QConv2dIgemm, ThreadSplitsAgree) {
 TEST(QConv2dIgemm, RowsPreparedPerThreadAgree) {
   // Each thread interleaves the input rows its own tiles read, inside the conv's region
   // (qs8_conv_igemm.cc planes_for): rectangles that start mid-image, several (image, group)
-  // planes per rectangle, halo rows of strides and dilations, the RGB stem; then new codes of
-  // the same shape (no rows of the last call may be reused), at 1, 2 and 3 threads.
+  // planes per rectangle, halo rows of strides and dilations, the RGB stem, grids cut by blocks;
+  // then new codes of the same shape (no rows of the last call may be reused), at 1, 2 and 3
+  // threads.
   std::mt19937 rng(9);
   struct Layer {
     int64_t N, C, OC, HW, k;
@@ -195,7 +196,10 @@ TEST(QConv2dIgemm, RowsPreparedPerThreadAgree) {
   };
   const std::vector<Layer> layers = {{1, 3, 16, 224, 3, {2, 2, 1, 1, 1, 1, 1}},
                                      {3, 8, 32, 30, 5, {1, 1, 4, 4, 2, 2, 2}},
-                                     {2, 16, 48, 28, 3, {2, 2, 1, 1, 1, 1, 1}}};
+                                     {2, 16, 48, 28, 3, {2, 2, 1, 1, 1, 1, 1}},
+                                     // weights outweigh the input: the threads cut the blocks
+                                     {2, 64, 128, 7, 3, {1, 1, 1, 1, 1, 1, 1}},
+                                     {1, 96, 576, 7, 1, {1, 1, 0, 0, 1, 1, 1}}};
   for (const Layer& l : layers) {
     const Tensor w = random_code_tensor(rng, {l.OC, l.C / l.p.groups, l.k, l.k}, DType::i8, 0);
     const QOut o = ordinary_qout(rng, l.OC);
