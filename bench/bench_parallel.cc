@@ -212,8 +212,9 @@ void BM_RateBytesCopy(benchmark::State& st) {
 BENCHMARK(BM_RateBytesCopy)->Arg(12544)->Arg(401408);
 
 // One int8 conv at 1 and 2 threads, wall time (Args: threads, C, OC, HW, k, stride): the
-// MobileNet v1 α 0.5 224² stem (3→16, 3×3 s2, phase-plane path), a 112² pointwise conv, and a
-// ResNet-20 3×3 (indirect conv). T2/T1 of one layer, apart from a program's data movement.
+// MobileNet v1 α 0.5 224² stem (3→16, 3×3 s2, indirect conv), a 112² pointwise conv, and a
+// ResNet-20 3×3 (indirect conv), MobileNetV2's 96→576 1×1 at 7² (indirect conv, weights larger
+// than its input). T2/T1 of one layer, apart from a program's data movement.
 void BM_LayerThreadsI8(benchmark::State& st) {
   set_num_threads(int(st.range(0)));
   const int64_t C = st.range(1), OC = st.range(2), HW = st.range(3), k = st.range(4), s = st.range(5);
@@ -228,7 +229,8 @@ BENCHMARK(BM_LayerThreadsI8)->UseRealTime()
     ->Args({1, 3, 16, 224, 3, 2})->Args({2, 3, 16, 224, 3, 2})
     ->Args({1, 16, 32, 112, 1, 1})->Args({2, 16, 32, 112, 1, 1})
     ->Args({1, 64, 64, 56, 1, 1})->Args({2, 64, 64, 56, 1, 1})
-    ->Args({1, 16, 16, 28, 3, 1})->Args({2, 16, 16, 28, 3, 1});
+    ->Args({1, 16, 16, 28, 3, 1})->Args({2, 16, 16, 28, 3, 1})
+    ->Args({1, 96, 576, 7, 1, 1})->Args({2, 96, 576, 7, 1, 1});
 
 // One int8 depthwise 3×3 at 1 and 2 threads, wall time (Args: threads, C, HW, stride).
 void BM_LayerThreadsDwI8(benchmark::State& st) {

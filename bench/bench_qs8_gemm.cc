@@ -87,6 +87,8 @@ void BM_QConv1x1_96x24_14(benchmark::State& st) { run_conv(st, 96, 24, 14, 14, 1
 // The int8 ResNet-20 (28×28 input) layers: 3×3 pad 1 at each stage, the strided 3×3 and 1×1
 // downsampling convs, and the stem (1 → 16).
 void BM_R20_3x3_1x16_28(benchmark::State& st) { run_conv(st, 1, 16, 28, 28, 3, 1); }
+// MobileNet v1's RGB stem at 224² (3→16, 3×3 s2): the indirect conv with 3 of 4 bytes per word.
+void BM_MN1_3x3s2_3x16_224(benchmark::State& st) { run_conv(st, 3, 16, 224, 224, 3, 1, 2); }
 void BM_R20_3x3_32x32_14(benchmark::State& st) { run_conv(st, 32, 32, 14, 14, 3, 1); }
 void BM_R20_3x3_64x64_7(benchmark::State& st) { run_conv(st, 64, 64, 7, 7, 3, 1); }
 void BM_R20_3x3s2_16x32_28(benchmark::State& st) { run_conv(st, 16, 32, 28, 28, 3, 1, 2); }
@@ -220,6 +222,7 @@ BENCHMARK(BM_QConv1x1_96x24_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_1x16_28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_Add_16x28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3Add_16x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN1_3x3s2_3x16_224)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_32x32_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_64x64_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3s2_16x32_28)->Unit(benchmark::kMicrosecond);

@@ -80,8 +80,10 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
   // The indirect conv: with fewer than 16 outputs per group most of its 16 lanes would idle; a
   // plain 1×1 conv reads its input in place above. With 1 channel 3 bytes of each 4-channel
   // word are zeros, yet ResNet-20's 1→16 stem ran 1.23× faster (bench_qs8_gemm
-  // BM_R20_3x3_1x16_28, CPU time); 2 and 3 channels are not measured and keep the GEMM.
-  igemm_ = qs8::igemm_available() && !direct && (Cg_ == 1 || Cg_ >= 4) && OCg >= 16 &&
+  // BM_R20_3x3_1x16_28, CPU time); the RGB stem (3 channels, one byte of each word zero) too:
+  // MobileNet v1's 3→16 3×3 s2 at 224² (bench_parallel BM_LayerThreadsI8, docs/int8-indirect-conv.md).
+  // A plain 1×1 conv is packed for both paths, and run() picks by its plane (direct_igemm_pays).
+  igemm_ = qs8::igemm_available() && OCg >= 16 &&
            qs8::igemm_rows_ok(rq_.data(), OC_, z_out_);
   if (igemm_) {
     ig_nv_ = OCg > 16 ? 2 : 1;
@@ -95,6 +97,28 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
     }
     ig_cache_ = new_igemm_cache();
   }
+}
+
+namespace {
+
+// A plain 1×1 conv (it reads its input in place, no packing) takes the indirect conv only where
+// the GEMM's tiles would compute clearly more pixels: T-pixel tiles, a tail of at most Tn pixels
+// in the narrow tile, against 7-pixel tiles. Measured (bench_qs8_gemm BM_MN2_1x1_*, CPU time,
+// indirect ÷ GEMM): the 7² planes (64 against 49 pixels) 0.77-0.80 for K 96..960; 14² (208
+// against 196) 0.98-1.06; 28² (784 both) 1.03-1.06, the word copy; 4² (16 against 21) 1.26.
+bool direct_igemm_pays(int64_t P) {
+  const int64_t T = qs8::tile_pixels(), Tn = qs8::narrow_tile_pixels(), tail = P % T;
+  const int64_t gemm = P / T * T + (tail == 0 ? 0 : tail <= Tn ? Tn : T);
+  const int64_t igemm = (P + qs8::kIgemmMR - 1) / qs8::kIgemmMR * qs8::kIgemmMR;
+  return gemm * 100 >= igemm * 115;
+}
+
+}  // namespace
+
+bool QConv2d::uses_igemm(int64_t H, int64_t W) const {
+  if (!igemm_ || !qs8::igemm_enabled() || !qs8::igemm_available()) return false;
+  const bool direct = KH_ == 1 && KW_ == 1 && p_.sh == 1 && p_.sw == 1 && p_.ph == 0 && p_.pw == 0;
+  return !direct || direct_igemm_pays(H * W);
 }
 
 Tensor QConv2d::run(const Tensor& x) const { return run_impl(x, nullptr, nullptr); }
@@ -145,7 +169,7 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   // The indirection table holds int32 byte offsets into a plane of H·W + 1 words, 4 bytes per
   // output pixel and tap: a shape whose table would pass 64 MiB (a huge kernel on a huge plane)
   // keeps the phase-plane GEMM rather than hold that much per conv.
-  if (uses_igemm() && H * W < (int64_t{1} << 28) && OH * OW <= (int64_t{16} << 20) / (KH_ * KW_)) {
+  if (uses_igemm(H, W) && H * W < (int64_t{1} << 28) && OH * OW <= (int64_t{16} << 20) / (KH_ * KW_)) {
     run_igemm(xb, N, H, W, y, e ? &add : nullptr);
     return y;
   }

@@ -8,8 +8,9 @@
 // otherwise). One GEMM per image and group: out[oc][pixel], vector lanes over pixels. With
 // AVX-512 VNNI and >= 4 channels per group (not a plain 1×1 conv), the GEMM reads 4-channel
 // interleaved phase planes in place (an indirect GEMM); otherwise it packs im2col tiles. On
-// AVX-512 VNNI, k×k and strided convs with 1 or >= 4 channels and >= 16 outputs per group take the
-// indirect conv of qs8_igemm.h instead (qs8_conv_igemm.cc): no padded planes, real pixels only.
+// AVX-512 VNNI, convs with >= 16 outputs per group take the indirect conv of qs8_igemm.h instead
+// (qs8_conv_igemm.cc): no padded planes, real pixels only; a plain 1×1 conv only on planes where
+// that computes clearly fewer pixels (7×7).
 // Threads split over (image, group, pixel tile); every output is computed the same way whatever
 // the thread count.
 #pragma once
@@ -59,8 +60,10 @@ class QConv2d {
   // own thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
   // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
   Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
-  // Whether run() takes the indirect conv (qs8_igemm.h) on the current Highway target.
-  bool uses_igemm() const { return igemm_ && qs8::igemm_enabled() && qs8::igemm_available(); }
+  // Whether run() takes the indirect conv (qs8_igemm.h) on the current Highway target for an
+  // input plane of H×W (a plain 1×1 conv takes it only on planes where the GEMM's pixel tiles
+  // would compute clearly more pixels, qs8_conv.cc direct_igemm_pays).
+  bool uses_igemm(int64_t H, int64_t W) const;
 
  private:
   Tensor run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e) const;

@@ -1,6 +1,7 @@
 // QConv2d's indirect conv (kernels/qs8_igemm.h): the input's 4-channel word planes, the
 // indirection table of each input shape (built once, then reused), and the tile × block grid.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -14,7 +15,7 @@ namespace finch::quant::kernels {
 // The indirection table of one input shape (qs8_igemm.h): it depends only on H, W and the conv's
 // geometry, so a network that runs one shape builds it once, on its first run.
 struct QConv2d::IgemmShape {
-  int64_t H = 0, W = 0, P = 0, tiles = 0, S = 0;  // S: words per input plane
+  int64_t H = 0, W = 0, OW = 0, P = 0, tiles = 0, S = 0;  // S: words per input plane
   std::vector<int32_t> table;                     // [tiles][taps][MR]
 };
 struct QConv2d::IgemmCache {
@@ -34,7 +35,7 @@ std::shared_ptr<const QConv2d::IgemmShape> QConv2d::igemm_shape(int64_t H, int64
   const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh);
   const int64_t OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
   const int64_t taps = KH_ * KW_;
-  s->H = H, s->W = W, s->P = OH * OW, s->tiles = (s->P + MR - 1) / MR;
+  s->H = H, s->W = W, s->OW = OW, s->P = OH * OW, s->tiles = (s->P + MR - 1) / MR;
   s->S = (H * W + 1 + 15) / 16 * 16;  // the padding word, then whole cache lines per plane
   s->table.resize(size_t(s->tiles * taps * MR));
   const auto pad = int32_t(H * W * 4);
@@ -54,60 +55,108 @@ std::shared_ptr<const QConv2d::IgemmShape> QConv2d::igemm_shape(int64_t H, int64
   return s;
 }
 
+namespace {
+
+// One thread's word planes of one (image, group), [Cg4][S][4], filled row by row as that
+// thread's rectangles need them: a conv is one thread region (no copy region before it), and a
+// thread's tiles read input rows it interleaved itself, never rows the other core just wrote
+// (8-9 µs per 200 KiB when the vCPUs sit apart, docs/threads.md). `run` names the conv call the
+// rows belong to (a process-wide counter), so a later call, or another conv's chunk run on this
+// thread in between, never reads stale rows. Rows lo .. hi−1 of every quad plane are valid.
+struct PlaneRows {
+  uint64_t run = 0;
+  int64_t ng = -1, lo = 0, hi = 0;
+  std::vector<uint8_t> buf;
+  std::vector<const uint8_t*> src;
+};
+std::atomic<uint64_t> g_igemm_runs{0};
+
+}  // namespace
+
 void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const AddArgs* add) const {
   constexpr int64_t MR = qs8::kIgemmMR;
   const auto shape = igemm_shape(H, W);
   const int64_t C = Cg_ * p_.groups, G = p_.groups, OCg = OC_ / G, taps = KH_ * KW_, Cg4 = (Cg_ + 3) / 4;
-  const int64_t S = shape->S, P = shape->P, tiles = shape->tiles, HW = H * W;
+  const int64_t S = shape->S, P = shape->P, tiles = shape->tiles, HW = H * W, OW = shape->OW;
   const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0, zx = uint8_t(zx_u8_);
+  const uint64_t run = g_igemm_runs.fetch_add(1, std::memory_order_relaxed) + 1;
 
-  // The 4-channel word planes, [N][G][Cg4][S][4], reused from run to run by each thread.
-  thread_local std::vector<uint8_t> planes_store;
-  const int64_t quads = N * G * Cg4;
-  planes_store.resize(size_t(quads * S * 4));
-  uint8_t* const planes = planes_store.data();  // a local: in the lambda the name is the worker's own
-  // A copy at memory speed: a 28×28×16 input is about 0.2 µs, less than a fork/join.
-  parallel_for(0, quads, Work::bytes_stream(double(5 * HW)), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t ng = i / Cg4, c = i % Cg4 * 4;  // ng = n·G + g
-      const uint8_t* rows[4];
-      for (int64_t j = 0; j < 4; ++j)
-        rows[j] = c + j < Cg_ ? xb + (ng / G * C + ng % G * Cg_ + c + j) * HW : nullptr;  // absent: 0
-      uint8_t* plane = planes + i * S * 4;
-      qs8::interleave4_rows(rows, 1, S, HW, flip, plane);
-      std::memset(plane + HW * 4, zx, 4);  // the padding word: cancels against the weight sums
+  // The planes of (image, group) ng in this thread's buffer, with at least the input rows that
+  // output tiles t0 .. t1−1 read (their taps: rows oh·sh − ph + kh·dh, clipped to the input).
+  // Rows already there from this call are not copied again; a copy at memory speed (a 28×28×16
+  // input is about 0.2 µs), each thread its own rows, the halo rows of a split twice.
+  auto planes_for = [&](int64_t ng, int64_t t0, int64_t t1) -> const uint8_t* {
+    thread_local PlaneRows pr;
+    const int64_t oh0 = t0 * MR / OW, oh1 = (std::min(P, t1 * MR) - 1) / OW;
+    const int64_t lo = std::max<int64_t>(0, oh0 * p_.sh - p_.ph);
+    const int64_t hi = std::min<int64_t>(H, oh1 * p_.sh - p_.ph + (KH_ - 1) * p_.dh + 1);
+    auto fill = [&](int64_t r0, int64_t r1) {  // rows r0 .. r1−1 of every quad plane
+      if (r0 >= r1) return;
+      for (int64_t j = 0; j < Cg4 * 4; ++j)
+        pr.src[size_t(j)] = j < Cg_ ? xb + ((ng / G * C + ng % G * Cg_ + j) * H + r0) * W : nullptr;  // absent: 0
+      qs8::interleave4_rows(pr.src.data(), Cg4, S, (r1 - r0) * W, flip, pr.buf.data() + r0 * W * 4);
+    };
+    if (pr.run != run || pr.ng != ng) {
+      pr.buf.resize(size_t(Cg4 * S * 4));
+      pr.src.resize(size_t(Cg4 * 4));
+      for (int64_t c4 = 0; c4 < Cg4; ++c4)  // the padding word: cancels against the weight sums
+        std::memset(pr.buf.data() + (c4 * S + HW) * 4, zx, 4);
+      pr.run = run, pr.ng = ng, pr.lo = pr.hi = 0;
     }
-  });
+    if (lo < hi) {
+      if (hi < pr.lo || lo > pr.hi || pr.lo == pr.hi) {  // not touching the valid rows: start over
+        fill(lo, hi);
+        pr.lo = lo, pr.hi = hi;
+      } else {
+        fill(lo, pr.lo), fill(pr.hi, hi);
+        pr.lo = std::min(pr.lo, lo), pr.hi = std::max(pr.hi, hi);
+      }
+    }
+    return pr.buf.data();
+  };
 
   const int64_t NB = 16 * ig_nv_, blocks = (OCg + NB - 1) / NB, K = taps * Cg4 * 4;
   const int64_t block_bytes = taps * Cg4 * NB * 4;
   auto* out = static_cast<uint8_t*>(y.raw_data());
   const int64_t items = N * G * tiles;
   // Each cell: one tile of 7 pixels against one block. The table's and the planes' reads are
-  // L1-resident after the first block, so the cell is its multiply-adds.
+  // L1-resident after the first block, so the cell is its multiply-adds (the rows' copy, one
+  // pass per block count, is in the noise of it).
   const Work per_cell = Work::macs_i8(double(MR * std::min(NB, OCg) * K)) +
+                        Work::bytes(double(MR * Cg4 * 4 * p_.sh * p_.sw) / double(blocks)) +
                         Work::bytes(add ? 3.0 * double(MR * std::min(NB, OCg)) : 0.0);
+  // Which side the threads cut first. Every rectangle reads the weights of its blocks and the
+  // input rows of its tiles, so the cut goes across the larger of the two: the tiles where the
+  // input outweighs the weights (large planes), the blocks where the weights do (7×7 planes with
+  // hundreds of channels: cut by tiles, each 7-pixel chunk streamed every block's weights from L2
+  // again, and MobileNetV2's 96→576 1×1 conv at 7² ran slower at 2 threads than at 1). With lanes,
+  // a thread then meets the same blocks in every run, and they stay in its own L2.
+  const bool blocks_first = G * blocks * block_bytes > N * G * Cg4 * HW * 4;
+  const int threads = get_num_threads();
+  const int64_t tile_parts = blocks_first ? plan_2d(blocks, items, per_cell, threads).n_parts
+                                          : plan_2d(items, blocks, per_cell, threads).m_parts;
   // The add runs inside the region where each rectangle holds whole planes (as in run_impl:
   // rectangles of a few tiles would leave every channel a short run with a vector tail),
   // otherwise as one pass after it.
-  const bool add_inside = add && plan_2d(items, blocks, per_cell, get_num_threads()).m_parts == 1;
-  parallel_for_2d(items, blocks, per_cell, [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
+  const bool add_inside = add && tile_parts == 1;
+  const auto rect = [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
     qs8::IgemmArgs a;
     a.nv = ig_nv_, a.table = shape->table.data(), a.taps = taps, a.Cg4 = Cg4, a.plane_bytes = S * 4, a.P = P;
     a.qmin = qmin_, a.qmax = qmax_;
-    // Blocks outside, tiles inside: a block's weights (at most taps·Cg·32 bytes) stay in L1
-    // while they meet every tile of the rectangle.
-    for (int64_t blk = b0; blk < b1; ++blk)
-      for (int64_t ia = i0; ia < i1;) {
-        const int64_t ng = ia / tiles, ib = std::min(i1, (ng + 1) * tiles), g = ng % G;
+    // Per (image, group), its rows first, then blocks outside and tiles inside: a block's weights
+    // (at most taps·Cg·32 bytes) stay in L1 while they meet every tile of the rectangle.
+    for (int64_t ia = i0; ia < i1;) {
+      const int64_t ng = ia / tiles, ib = std::min(i1, (ng + 1) * tiles), g = ng % G;
+      a.x = planes_for(ng, ia - ng * tiles, ib - ng * tiles);
+      for (int64_t blk = b0; blk < b1; ++blk) {
         a.w = ig_packed_.data() + (g * blocks + blk) * block_bytes;
         a.q = ig_q_.data() + (g * blocks + blk) * ig_nv_;
         a.rows = std::min(NB, OCg - blk * NB);
-        a.x = planes + ng * Cg4 * S * 4;
         a.out = out + (ng / G * OC_ + g * OCg + blk * NB) * P;
         qs8::qu8s8_igemm_tiles(a, ia - ng * tiles, ib - ng * tiles);
-        ia = ib;
       }
+      ia = ib;
+    }
     if (!add_inside) return;
     // The fused add over the codes this rectangle stored, while they are in cache: whole planes
     // of consecutive channels are one range.
@@ -122,7 +171,11 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
         for (int64_t oc = oc_b; oc < oc_e; ++oc) qs8_add_range(*add, base + oc * P + lo, base + oc * P + hi);
       ia = ib;
     }
-  });
+  };
+  if (blocks_first)
+    parallel_for_2d(blocks, items, per_cell, [&](int64_t b0, int64_t b1, int64_t i0, int64_t i1) { rect(i0, i1, b0, b1); });
+  else
+    parallel_for_2d(items, blocks, per_cell, rect);
   if (add && !add_inside)
     parallel_for(0, y.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(*add, lo, hi); });
 }

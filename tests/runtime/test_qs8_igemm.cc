@@ -2,7 +2,7 @@
 // reference::qconv2d and the fused add against qadd(qconv2d), bit for bit: layer shapes whose
 // multipliers all fit its rule (every real multiplier in [2^-21, 0.5), as trained layers have),
 // around its edges (pixel counts vs the 7-pixel tile, channels vs 16 and 32, channel counts not
-// a multiple of 4 and the 1-channel stem, groups, strides, padding wider than the kernel, dilation, batches), on every
+// a multiple of 4, the 1-channel and RGB stems, groups, strides, padding wider than the kernel, dilation, batches), on every
 // Highway target (the others run the phase-plane GEMM) at 1 and 2 threads.
 #include <gtest/gtest.h>
 
@@ -64,9 +64,12 @@ bool check(const Case& c, std::mt19937& rng, uint32_t target, int* igemm) {
   const bool vnni = std::string(quant::kernels::qs8::gemm_kernel_name()) == "vnni";
   EXPECT_EQ(quant::kernels::qs8::igemm_available(), vnni) << hwy::TargetName(target);
   const bool direct = c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1 && c.p.ph == 0 && c.p.pw == 0;
-  const int64_t Cg = c.C / c.p.groups;
-  EXPECT_EQ(conv.uses_igemm(), vnni && !direct && (Cg == 1 || Cg >= 4) && c.OC / c.p.groups >= 16) << c.str();
-  *igemm += conv.uses_igemm();
+  // A plain 1×1 conv: where its GEMM tiles (32 pixels, a tail of <= 16 in the narrow tile)
+  // compute >= 15 % more pixels than 7-pixel tiles (a 7×7 plane, not 4×4 or 14×14).
+  const int64_t P = c.H * c.W, gemm_px = P / 32 * 32 + (P % 32 == 0 ? 0 : P % 32 <= 16 ? 16 : 32);
+  const bool pays = gemm_px * 100 >= (P + 6) / 7 * 7 * 115;
+  EXPECT_EQ(conv.uses_igemm(c.H, c.W), vnni && (!direct || pays) && c.OC / c.p.groups >= 16) << c.str();
+  *igemm += conv.uses_igemm(c.H, c.W);
   const Tensor want = qr::qconv2d(x, zx, w, bias, qr::rq_tensor(o.m), c.p, o.z, o.qmin, o.qmax, o.dtype);
   const Tensor got = conv.run(x);
   EXPECT_EQ(got.shape(), want.shape()) << c.str();
@@ -110,7 +113,10 @@ TEST(QConv2dIgemm, MatchesReferenceEveryTarget) {
         {1, 5, 17, 3, 4, 3, 3, {1, 1, 2, 2, 1, 1, 1}},    {1, 4, 16, 1, 1, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
         {2, 10, 40, 9, 8, 3, 2, {2, 1, 1, 0, 2, 1, 2}},   {1, 7, 33, 12, 13, 5, 5, {1, 2, 2, 1, 1, 2, 1}},
         {1, 64, 48, 6, 5, 1, 1, {1, 1, 1, 1, 1, 1, 1}},   {3, 24, 31, 4, 4, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
-        {1, 1, 16, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},  {2, 2, 32, 9, 9, 3, 3, {2, 2, 1, 1, 1, 1, 2}}};
+        {1, 1, 16, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},  {2, 2, 32, 9, 9, 3, 3, {2, 2, 1, 1, 1, 1, 2}},
+        {1, 3, 16, 56, 56, 3, 3, {2, 2, 1, 1, 1, 1, 1}},  {2, 3, 24, 15, 17, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+        {1, 96, 576, 7, 7, 1, 1, {1, 1, 0, 0, 1, 1, 1}},  {2, 64, 40, 7, 7, 1, 1, {1, 1, 0, 0, 1, 1, 2}},
+        {1, 160, 48, 4, 4, 1, 1, {1, 1, 0, 0, 1, 1, 1}},  {1, 24, 32, 2, 2, 1, 1, {1, 1, 0, 0, 1, 1, 1}}};
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       for (const Case& c : fixed) {
@@ -120,14 +126,14 @@ TEST(QConv2dIgemm, MatchesReferenceEveryTarget) {
       for (int i = 0; i < 40; ++i) {
         Case c{};
         c.p.groups = pick(rng, {1, 1, 1, 2});
-        const int64_t Cg = pick(rng, {1, 3, 4, 5, 7, 8, 12, 16, 19, 32});
+        const int64_t Cg = pick(rng, {1, 2, 3, 4, 5, 7, 8, 12, 16, 19, 32});
         const int64_t OCg = pick(rng, {16, 17, 24, 31, 32, 33, 48, 64});
         c.N = pick(rng, {1, 1, 2}), c.C = Cg * c.p.groups, c.OC = OCg * c.p.groups;
         c.KH = pick(rng, {1, 2, 3, 3, 5}), c.KW = rng() % 4 ? c.KH : pick(rng, {1, 3});
         c.p.sh = pick(rng, {1, 1, 2}), c.p.sw = rng() % 4 ? c.p.sh : pick(rng, {1, 2, 3});
         c.p.ph = pick(rng, {0, 1, 1, 2}), c.p.pw = rng() % 4 ? c.p.ph : pick(rng, {0, 1});
         c.p.dh = pick(rng, {1, 1, 1, 2}), c.p.dw = rng() % 4 ? c.p.dh : 1;
-        if (c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1) c.p.ph = 1;  // not the in-place 1×1 conv
+        if (c.KH == 1 && c.KW == 1 && c.p.sh == 1 && c.p.sw == 1 && rng() % 2) c.p.ph = 1;  // some plain 1×1
         c.H = pick(rng, {1, 3, 6, 7, 8, 13, 14, 15, 28}), c.W = pick(rng, {1, 2, 7, 9, 14, 16, 29});
         if (ops::conv_out_size(c.H, c.KH, c.p.sh, c.p.ph, c.p.dh) < 1 ||
             ops::conv_out_size(c.W, c.KW, c.p.sw, c.p.pw, c.p.dw) < 1)
@@ -172,6 +178,40 @@ TEST(QConv2dIgemm, ThreadSplitsAgree) {
     for (int threads : {1, 2, 3}) {
       set_num_threads(threads);
       EXPECT_EQ(values(conv.run(x)), ref) << "OC " << OC << ", " << threads << " threads";
+    }
+  }
+  set_num_threads(1);
+}
+
+TEST(QConv2dIgemm, RowsPreparedPerThreadAgree) {
+  // Each thread interleaves the input rows its own tiles read, inside the conv's region
+  // (qs8_conv_igemm.cc planes_for): rectangles that start mid-image, several (image, group)
+  // planes per rectangle, halo rows of strides and dilations, the RGB stem, grids cut by blocks;
+  // then new codes of the same shape (no rows of the last call may be reused), at 1, 2 and 3
+  // threads.
+  std::mt19937 rng(9);
+  struct Layer {
+    int64_t N, C, OC, HW, k;
+    ops::Conv2dParams p;
+  };
+  const std::vector<Layer> layers = {{1, 3, 16, 224, 3, {2, 2, 1, 1, 1, 1, 1}},
+                                     {3, 8, 32, 30, 5, {1, 1, 4, 4, 2, 2, 2}},
+                                     {2, 16, 48, 28, 3, {2, 2, 1, 1, 1, 1, 1}},
+                                     // weights outweigh the input: the threads cut the blocks
+                                     {2, 64, 128, 7, 3, {1, 1, 1, 1, 1, 1, 1}},
+                                     {1, 96, 576, 7, 1, {1, 1, 0, 0, 1, 1, 1}}};
+  for (const Layer& l : layers) {
+    const Tensor w = random_code_tensor(rng, {l.OC, l.C / l.p.groups, l.k, l.k}, DType::i8, 0);
+    const QOut o = ordinary_qout(rng, l.OC);
+    const QConv2d conv(w, Tensor(), o.m, l.p, DType::i8, -5, o.z, o.qmin, o.qmax, o.dtype);
+    for (int round = 0; round < 2; ++round) {
+      const Tensor x = random_code_tensor(rng, {l.N, l.C, l.HW, l.HW}, DType::i8, 0);
+      const auto ref = values(qr::qconv2d(x, -5, w, Tensor(), qr::rq_tensor(o.m), l.p, o.z, o.qmin, o.qmax, o.dtype));
+      for (int threads : {1, 2, 3, 2}) {
+        set_num_threads(threads);
+        EXPECT_EQ(values(conv.run(x)), ref) << "C " << l.C << " OC " << l.OC << " " << l.HW << "², " << threads
+                                            << " threads, round " << round;
+      }
     }
   }
   set_num_threads(1);
