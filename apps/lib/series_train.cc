@@ -15,6 +15,7 @@
 #include "apps/lib/distributed.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
+#include "models/keras_init.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "framework/random.h"
