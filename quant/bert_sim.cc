@@ -94,7 +94,7 @@ M& as(nn::Module& m, const std::string& path, const char* type) {
 
 BertStaticSim::BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpec& spec,
                              const BertStaticOptions& options)
-    : model_(&qa_model), spec_(spec), options_(options), names_(bert_static_value_names(spec.layers)) {
+    : model_(&qa_model), spec_(spec), options_(options) {
   if (spec.layers < 1) fail(kWhat, ": expected at least one encoder layer, found ", spec.layers);
   if (spec.heads < 1) fail(kWhat, ": expected at least one attention head, found ", spec.heads);
   if (spec.hidden_act != "gelu")
@@ -111,11 +111,37 @@ BertStaticSim::BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpe
   if (hidden % spec.heads != 0)
     fail(kWhat, ": expected ", spec.heads, " heads to divide the hidden size ", hidden);
   head_dim_ = hidden / spec.heads;
+  // Each encoder Linear: dense, or factorized as compress/lowrank.h writes it (Sequential of
+  // Linear(in, r, no bias) "0" and Linear(r, out) "1"). The value names follow, in forward order.
+  auto linear = [&](const std::string& path, bool read_by_attention) {
+    nn::Module& m = module(path);
+    if (dynamic_cast<nn::Linear*>(&m)) {
+      names_.push_back(path + ".out");
+    } else {
+      const auto a = modules_.find(path + ".0"), b = modules_.find(path + ".1");
+      auto* first = a == modules_.end() ? nullptr : dynamic_cast<nn::Linear*>(a->second);
+      auto* second = b == modules_.end() ? nullptr : dynamic_cast<nn::Linear*>(b->second);
+      if (!dynamic_cast<nn::Sequential*>(&m) || m.named_children().size() != 2 || !first || !second || first->bias.defined() ||
+          first->out_features != second->in_features)
+        fail(kWhat, ": expected module '", path, "' to be a Linear or a factorized Linear (a Sequential of Linear(in, r) "
+             "without bias and Linear(r, out)), found ", m.type_name());
+      factorized_.insert(path);
+      names_.push_back(path + ".0.out");
+      names_.push_back(path + ".1.out");
+    }
+    if (read_by_attention) symmetric_.insert(names_.back());
+  };
   for (int64_t l = 0; l < spec.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
-    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
-                          "attention.output.dense", "intermediate.dense", "output.dense"})
-      as<nn::Linear>(module(p + n), p + n, "Linear");
+    names_.push_back(l == 0 ? "bert.embeddings.LayerNorm.out" : "bert.encoder.layer." + std::to_string(l - 1) +
+                                                                    ".output.LayerNorm.out");
+    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value"}) linear(p + n, true);
+    names_.push_back(p + "attention.self.out");
+    linear(p + "attention.output.dense", false);
+    names_.push_back(p + "attention.output.LayerNorm.out");
+    linear(p + "intermediate.dense", false);
+    names_.push_back(p + "intermediate.out");
+    linear(p + "output.dense", false);
     for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"})
       as<nn::LayerNorm>(module(p + n), p + n, "LayerNorm");
   }
@@ -161,7 +187,7 @@ const QParams& BertStaticSim::observe(const std::string& name, const Tensor& sur
       it->second.first = float(double(it->second.first) + averaging_ * (double(lo) - it->second.first));
       it->second.second = float(double(it->second.second) + averaging_ * (double(hi) - it->second.second));
     }
-    params_[name] = qparams(bert_activation_spec(bert_static_symmetric(name)), {it->second.first}, {it->second.second});
+    params_[name] = qparams(bert_activation_spec(symmetric_.count(name) > 0), {it->second.first}, {it->second.second});
   }
   const auto it = params_.find(name);
   if (it == params_.end())
@@ -202,6 +228,14 @@ BertStaticSim::Coded BertStaticSim::linear_unit(const Coded& x, const std::strin
   y.value = bert_straight_through(sur, exact, &y.p);
   if (codes) (*codes)[out] = y.codes;
   return y;
+}
+
+BertStaticSim::Coded BertStaticSim::linear_block(const Coded& x, const std::string& path,
+                                                 std::map<std::string, Tensor>* codes) {
+  if (!factorized(path)) return linear_unit(x, path, path + ".out", codes);
+  // The program's two qlinear nodes: x -> the rank-r codes "<path>.0.out" (no bias: an int32 bias
+  // of zeros) -> "<path>.1.out", each with its own range and one requantization.
+  return linear_unit(linear_unit(x, path + ".0", path + ".0.out", codes), path + ".1", path + ".1.out", codes);
 }
 
 BertStaticSim::Coded BertStaticSim::attention_unit(const Coded& q, const Coded& k, const Coded& v,
@@ -301,18 +335,18 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
                                                                           ".output.LayerNorm.out";
     const Coded x = quantize_input(h, in, codes);
     const std::string sa = p + ".attention.self";
-    const Coded q = linear_unit(x, sa + ".query", sa + ".query.out", codes);
-    const Coded k = linear_unit(x, sa + ".key", sa + ".key.out", codes);
-    const Coded v = linear_unit(x, sa + ".value", sa + ".value.out", codes);
+    const Coded q = linear_block(x, sa + ".query", codes);
+    const Coded k = linear_block(x, sa + ".key", codes);
+    const Coded v = linear_block(x, sa + ".value", codes);
     const Coded ctx = attention_unit(q, k, v, attention_mask, sa + ".out", codes);
     const std::string ao = p + ".attention.output";
-    const Coded d = linear_unit(ctx, ao + ".dense", ao + ".dense.out", codes);
+    const Coded d = linear_block(ctx, ao + ".dense", codes);
     // dequantize -> float residual add -> LayerNorm (the hidden dropout: training only).
     const Tensor a = module(ao + ".LayerNorm")(finch::add(module(ao + ".dropout")(d.value), h));
     const Coded xa = quantize_input(a, ao + ".LayerNorm.out", codes);
-    const Coded f = linear_unit(xa, p + ".intermediate.dense", p + ".intermediate.dense.out", codes);
+    const Coded f = linear_block(xa, p + ".intermediate.dense", codes);
     const Coded g = gelu_unit(f, p + ".intermediate.out", codes);
-    const Coded o = linear_unit(g, p + ".output.dense", p + ".output.dense.out", codes);
+    const Coded o = linear_block(g, p + ".output.dense", codes);
     h = module(p + ".output.LayerNorm")(finch::add(module(p + ".output.dropout")(o.value), a));
   }
   // The QA head: dq_linear with per-row activations and per-row int8 weights.
@@ -356,7 +390,7 @@ void BertStaticSim::load_state(const std::vector<std::pair<std::string, Tensor>>
   ranges_ = std::move(r);
   params_.clear();
   for (const auto& [name, lr] : ranges_)
-    params_[name] = qparams(bert_activation_spec(bert_static_symmetric(name)), {lr.first}, {lr.second});
+    params_[name] = qparams(bert_activation_spec(symmetric_.count(name) > 0), {lr.first}, {lr.second});
 }
 
 }  // namespace finch::quant

@@ -20,6 +20,12 @@
 // batch sets the range, each later one moves it by `averaging`), frozen by enable_observers(false).
 // lower_bert_static(fp32 program, params()) then gives the program that equals this simulation.
 //
+// Factorized Linears (compress/lowrank.h, config key finch_layer_ranks: Sequential(Linear(in, r,
+// no bias), Linear(r, out)) where a dense Linear was) are simulated as the program computes them:
+// two qlinear units through the rank-r activation, whose codes are the values "<linear>.0.out" and
+// "<linear>.1.out" (the fp32 program's names) instead of "<linear>.out"; the second one's output is
+// what the next piece reads (symmetric where the attention reads it).
+//
 // Not simulated: attention-probability dropout (the integer attention has no float P to drop);
 // the hidden dropouts are applied on the simulated values in training mode (identity in eval).
 //
@@ -27,6 +33,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,13 +56,16 @@ struct BertSimOutputs {
 class BertStaticSim {
  public:
   // `qa_model`: a BertForQuestionAnswering (bert.embeddings.*, bert.encoder.layer.N.*,
-  // qa_outputs), borrowed; `spec`: its layers, heads and hidden_act (only "gelu" has a static
-  // program); `options.integer_gelu` picks the qgelu form. Fails with one sentence on a missing
-  // module or another activation.
+  // qa_outputs), borrowed, with any encoder Linear dense or factorized; `spec`: its layers, heads
+  // and hidden_act (only "gelu" has a static program); `options.integer_gelu` picks the qgelu form.
+  // Fails with one sentence on a missing module or another activation.
   BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpec& spec, const BertStaticOptions& options = {});
 
-  // Ranges from a program or a checkpoint; every name of bert_static_value_names must be there.
+  // Ranges from a program or a checkpoint; every name of value_names() must be there.
   void set_params(const BertStaticParams& p);
+  // The simulated values in forward order: bert_static_value_names(layers) for a dense model,
+  // with "<linear>.0.out", "<linear>.1.out" in place of "<linear>.out" for a factorized Linear.
+  const std::vector<std::string>& value_names() const { return names_; }
   const BertStaticParams& params() const { return params_; }
   bool ready() const { return params_.size() == names_.size(); }
   // On: each forward first moves each range toward the surrogate's min/max (the first one sets
@@ -80,6 +90,9 @@ class BertStaticSim {
   Coded quantize_input(const Tensor& h, const std::string& name, std::map<std::string, Tensor>* codes);
   Coded linear_unit(const Coded& x, const std::string& module, const std::string& out,
                     std::map<std::string, Tensor>* codes);
+  // The dense Linear at `path` (one unit, output "<path>.out") or its factorization (two units).
+  Coded linear_block(const Coded& x, const std::string& path, std::map<std::string, Tensor>* codes);
+  bool factorized(const std::string& path) const { return factorized_.count(path) > 0; }
   Coded attention_unit(const Coded& q, const Coded& k, const Coded& v, const Tensor& mask,
                        const std::string& out, std::map<std::string, Tensor>* codes);
   Coded gelu_unit(const Coded& x, const std::string& out, std::map<std::string, Tensor>* codes);
@@ -91,6 +104,8 @@ class BertStaticSim {
   int64_t head_dim_ = 0;  // hidden / spec.heads: every layer's heads have this width
   BertStaticOptions options_;
   std::vector<std::string> names_;
+  std::set<std::string> symmetric_;   // the values the attention reads (zero point 0)
+  std::set<std::string> factorized_;  // paths of the factorized encoder Linears
   std::map<std::string, nn::Module*> modules_;
   BertStaticParams params_;
   std::map<std::string, std::pair<float, float>> ranges_;  // observed lo, hi

@@ -138,6 +138,82 @@ TEST(BertSim, HeadPrunedModelEqualsItsProgram) {
   }
 }
 
+// Factorized encoder Linears (config key finch_layer_ranks; compress/lowrank.h's Sequential of
+// Linear(in, r, no bias) and Linear(r, out)): the program runs two qlinear nodes through the
+// rank-r activation, and so does the simulation, with the codes of both ("<linear>.0.out",
+// "<linear>.1.out") compared. Every kind of Linear is factorized in some layer (Q/K/V, whose
+// second half the attention reads symmetrically; the attention output; the FFN in and out), one
+// layer keeps dense ones, and a second model is pruned as well (fewer heads and FFN neurons).
+TEST(BertSim, FactorizedModelEqualsItsProgram) {
+  for (bool pruned : {false, true}) {
+    models::BertConfig c;
+    c.vocab_size = 60, c.hidden_size = 32, c.num_hidden_layers = 3, c.num_attention_heads = 4;
+    c.intermediate_size = 48, c.max_position_embeddings = 32, c.initializer_range = 0.2;
+    if (pruned) c.layer_heads = {2, 3, 4}, c.layer_intermediate_sizes = {24, 40, 48};
+    c.layer_ranks = {{"attention.self.query", {5, 0, 0}}, {"attention.self.key", {5, 0, 3}},
+                     {"attention.self.value", {0, 0, 7}}, {"attention.output.dense", {4, 0, 6}},
+                     {"intermediate.dense", {0, 0, 9}},   {"output.dense", {8, 0, 2}}};
+    c.validate("test");
+    models::BertForQuestionAnswering model(c, false, 31 + pruned);
+    model.eval();
+    const compile::BertProgramSpec spec = spec_of(c, 24);
+    const runtime::Graph fp32 = compile::bert_qa_program(model, spec);
+    std::vector<std::vector<Tensor>> samples;
+    for (uint64_t k = 0; k < 3; ++k) samples.push_back(batch(c.vocab_size, 2, 24, 60 + k).inputs());
+    const runtime::Graph g = quant::quantize_bert_static(fp32, samples, {});
+    const int factorized = 9;  // Linears with a rank above
+    int64_t qlinear = 0;
+    for (const auto& n : g.nodes) qlinear += n.op == "qlinear";
+    EXPECT_EQ(qlinear, 6 * c.num_hidden_layers + factorized) << "a factorized Linear is two qlinear nodes";
+    quant::BertStaticOptions read;
+    const quant::BertStaticParams params = quant::bert_static_params(g, &read);
+    quant::BertStaticSim sim(model, spec, read);
+    EXPECT_EQ(sim.value_names().size(), size_t(10 * c.num_hidden_layers + factorized));
+    EXPECT_EQ(params.size(), sim.value_names().size()) << "the program codes exactly the simulated values";
+    EXPECT_EQ(params.at("bert.encoder.layer.0.attention.self.query.1.out").zero_point[0], 0)
+        << "the attention reads the factorized query's second half";
+    sim.set_params(params);
+    runtime::Program p(g, "static");
+    for (int64_t S : {24, 7}) {
+      int64_t values = 0;
+      EXPECT_EQ(compare(p, sim, batch(c.vocab_size, 3, S, 80 + uint64_t(S)), &values), 0) << "S " << S;
+      EXPECT_EQ(values, 10 * c.num_hidden_layers + factorized) << (pruned ? "pruned" : "dense widths");
+    }
+    // Moving the rank-r range of one factorized Linear in the simulation is caught.
+    quant::BertStaticParams moved = params;
+    moved.at("bert.encoder.layer.2.output.dense.0.out").scale[0] *= 1.01f;
+    sim.set_params(moved);
+    EXPECT_GT(compare(p, sim, batch(c.vocab_size, 2, 24, 5)), 0);
+  }
+}
+
+// QAT of a factorized model: the observers key the rank-r values too (the attention's inputs
+// symmetric), and the exported program equals the simulation.
+TEST(BertSim, FactorizedQatExportEqualsTheSimulation) {
+  models::BertConfig c;
+  c.vocab_size = 50, c.hidden_size = 16, c.num_hidden_layers = 1, c.num_attention_heads = 2;
+  c.intermediate_size = 32, c.max_position_embeddings = 16, c.initializer_range = 0.2;
+  c.layer_ranks = {{"attention.self.value", {3}}, {"intermediate.dense", {5}}};
+  models::BertForQuestionAnswering model(c, false, 8);
+  model.eval();
+  const compile::BertProgramSpec spec = spec_of(c, 12);
+  quant::BertStaticSim sim(model, spec);
+  sim.enable_observers(true);
+  {
+    NoGradGuard ng;
+    for (uint64_t k = 0; k < 3; ++k) {
+      const Batch x = batch(c.vocab_size, 2, 12, 30 + k);
+      sim.forward(x.ids, x.types, x.mask);
+    }
+  }
+  sim.enable_observers(false);
+  ASSERT_TRUE(sim.ready());
+  EXPECT_EQ(sim.params().at("bert.encoder.layer.0.attention.self.value.1.out").zero_point[0], 0);
+  const runtime::Graph g = quant::lower_bert_static(compile::bert_qa_program(model, spec), sim.params());
+  runtime::Program p(g, "qat");
+  EXPECT_EQ(compare(p, sim, batch(c.vocab_size, 2, 12, 99)), 0);
+}
+
 TEST(BertSim, PerturbedConstantIsDetected) {
   auto m = models::load_bert_for_question_answering(test::golden_path("bert_tiny"));
   m->eval();
@@ -268,6 +344,16 @@ TEST(BertSim, HostileInputsGetOneSentence) {
   const Batch x = batch(c.vocab_size, 1, 8, 1);
   EXPECT_ERROR_HAS(sim.forward(x.ids, x.types, x.mask), "no activation range");
   EXPECT_ERROR_HAS(sim.set_params({}), "no activation range for value 'bert.embeddings.LayerNorm.out'");
+  // An encoder Linear replaced by something else than a Linear or its factorization.
+  {
+    models::BertForQuestionAnswering other(c, false, 6);
+    for (auto& [name, m] : other.named_modules())
+      if (name == "bert.encoder.layer.0.attention.self")
+        m->replace_child("key", std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+                                    std::make_shared<nn::Linear>(16, 4), std::make_shared<nn::Linear>(4, 16)}));
+    EXPECT_ERROR_HAS(quant::BertStaticSim(other, s), "expected module 'bert.encoder.layer.0.attention.self.key' to be a "
+                                                     "Linear or a factorized Linear");
+  }
   s.hidden_act = "relu";
   EXPECT_ERROR_HAS(quant::BertStaticSim(model, s), "expected hidden_act gelu");
   EXPECT_ERROR_HAS(quant::bert_static_params(compile::bert_qa_program(model, spec_of(c, 8))), "int8-static");
