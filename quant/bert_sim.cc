@@ -22,6 +22,8 @@
 #include "kernels/qs8_transformer.h"
 #include "kernels/quantize.h"
 #include "kernels/reference.h"
+#include "ops/attention.h"
+#include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "quant/fake_quant.h"
 #include "quant/matrix_qparams.h"
@@ -81,6 +83,24 @@ Tensor i8_tensor(const std::vector<int8_t>& v, const Shape& shape) {
   Tensor t = empty(shape, DType::i8);
   std::memcpy(t.data<int8_t>(), v.data(), v.size());
   return t;
+}
+
+// The qembedding op: per-row int8 rows of the word and type tables, float(q)·s; the position rows
+// stay f32; (word + type) + position, as the program adds them. Checks the ids and the length.
+Tensor embedding_sum(nn::Embedding& word, nn::Embedding& type, nn::Embedding& pos, const Tensor& input_ids,
+                     const Tensor& token_type_ids) {
+  const int64_t S = input_ids.size(1);
+  for (auto [t, n] : {std::pair{&input_ids, &word}, std::pair{&token_type_ids, &type}})
+    for (int64_t id : t->to_vector<int64_t>())
+      if (id < 0 || id >= n->num_embeddings)
+        fail(kWhat, ": expected token ids in [0, ", n->num_embeddings, "), found ", id);
+  if (S > pos.num_embeddings) fail(kWhat, ": expected at most ", pos.num_embeddings, " tokens, found ", S);
+  auto qembed = [&](nn::Embedding& m, const Tensor& ids, const char* what) {
+    const qk::QMatrix qm = qk::quantize_matrix(kWhat, what, values(m.weight), m.num_embeddings, m.embedding_dim);
+    return finch::embedding(ids, fake_quant(m.weight, row_params(qm)), m.padding_idx.value_or(-1));
+  };
+  const Tensor h = finch::add(qembed(word, input_ids, "word_embeddings"), qembed(type, token_type_ids, "token_type_embeddings"));
+  return finch::add(h, finch::embedding(arange(0.0, double(S), 1.0, DType::i64), pos.weight));
 }
 
 template <typename M>
@@ -309,25 +329,11 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   if (input_ids.dim() != 2 || token_type_ids.shape() != input_ids.shape() || attention_mask.shape() != input_ids.shape())
     fail(kWhat, ": expected input_ids, token_type_ids and attention_mask of one shape [B, S], found ",
          shape_str(input_ids.shape()), ", ", shape_str(token_type_ids.shape()), " and ", shape_str(attention_mask.shape()));
-  const int64_t S = input_ids.size(1);
   const std::string e = "bert.embeddings.";
   auto& word = static_cast<nn::Embedding&>(module(e + "word_embeddings"));
   auto& type = static_cast<nn::Embedding&>(module(e + "token_type_embeddings"));
   auto& pos = static_cast<nn::Embedding&>(module(e + "position_embeddings"));
-  for (auto [t, n] : {std::pair{&input_ids, &word}, std::pair{&token_type_ids, &type}})
-    for (int64_t id : t->to_vector<int64_t>())
-      if (id < 0 || id >= n->num_embeddings)
-        fail(kWhat, ": expected token ids in [0, ", n->num_embeddings, "), found ", id);
-  if (S > pos.num_embeddings) fail(kWhat, ": expected at most ", pos.num_embeddings, " tokens, found ", S);
-  // The qembedding op: per-row int8 rows of the word and type tables, float(q)·s; the position
-  // rows stay f32; (word + type) + position, as the program adds them.
-  auto qembed = [&](nn::Embedding& m, const Tensor& ids, const char* what) {
-    const qk::QMatrix qm = qk::quantize_matrix(kWhat, what, values(m.weight), m.num_embeddings, m.embedding_dim);
-    return finch::embedding(ids, fake_quant(m.weight, row_params(qm)), m.padding_idx.value_or(-1));
-  };
-  Tensor h = finch::add(qembed(word, input_ids, "word_embeddings"), qembed(type, token_type_ids, "token_type_embeddings"));
-  h = finch::add(h, finch::embedding(arange(0.0, double(S), 1.0, DType::i64), pos.weight));
-  h = module(e + "LayerNorm")(h);
+  Tensor h = module(e + "LayerNorm")(embedding_sum(word, type, pos, input_ids, token_type_ids));
   h = module(e + "dropout")(h);
   for (int64_t l = 0; l < spec_.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l);
@@ -363,6 +369,76 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   const Tensor logits = bert_straight_through(sur, exact, nullptr);
   if (logits.size(-1) != 2) fail(kWhat, ": expected qa_outputs with 2 outputs (start, end), found ", logits.size(-1));
   return {finch::select(logits, 2, 0), finch::select(logits, 2, 1)};
+}
+
+BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::BertProgramSpec& spec,
+                                        const Tensor& input_ids, const Tensor& token_type_ids,
+                                        const Tensor& attention_mask, std::map<std::string, Tensor>* values_out) {
+  NoGradGuard ng;
+  const char* what = "simulated dynamic int8 BERT";
+  if (spec.hidden_act != "gelu" && spec.hidden_act != "gelu_new" && spec.hidden_act != "relu")
+    fail(what, ": expected hidden_act gelu, gelu_new or relu, found '", spec.hidden_act, "'");
+  if (input_ids.dim() != 2 || token_type_ids.shape() != input_ids.shape() || attention_mask.shape() != input_ids.shape())
+    fail(what, ": expected input_ids, token_type_ids and attention_mask of one shape [B, S], found ",
+         shape_str(input_ids.shape()), ", ", shape_str(token_type_ids.shape()), " and ", shape_str(attention_mask.shape()));
+  std::map<std::string, nn::Module*> mods;
+  for (auto& [path, m] : qa_model.named_modules()) mods[path] = m;
+  auto get = [&](const std::string& path) -> nn::Module& {
+    const auto it = mods.find(path);
+    if (it == mods.end()) fail(what, ": the model has no module '", path, "'");
+    return *it->second;
+  };
+  auto keep = [&](const std::string& name, const Tensor& t) {
+    if (values_out) (*values_out)[name] = t;
+    return t;
+  };
+  const std::string e = "bert.embeddings.";
+  auto& word = as<nn::Embedding>(get(e + "word_embeddings"), e + "word_embeddings", "Embedding");
+  const int64_t B = input_ids.size(0), S = input_ids.size(1), HD = word.embedding_dim / spec.heads;
+  if (spec.heads < 1 || HD < 1 || word.embedding_dim % spec.heads != 0)
+    fail(what, ": expected ", spec.heads, " heads to divide the hidden size ", word.embedding_dim);
+  // A dq_linear with per-row activations: quantize_matrix's codes of the weight, the op's reference.
+  auto dq = [&](const Tensor& x, const std::string& path) {
+    auto& lin = as<nn::Linear>(get(path), path, "Linear");
+    const int64_t OC = lin.weight.size(0), K = lin.weight.size(1);
+    const qk::QMatrix qm = qk::quantize_matrix(what, (path + ".weight").c_str(), values(lin.weight), OC, K);
+    return keep(path + ".out", reference::dq_linear_rows(x, i8_tensor(qm.w, {OC, K}), qm.s_w, det(lin.bias), "none"));
+  };
+  // A dense Linear, or a factorized one (compress/lowrank.h) as its two dq_linear nodes.
+  auto linear = [&](const Tensor& x, const std::string& path) {
+    return mods.count(path + ".0") && mods.count(path + ".1") && !dynamic_cast<nn::Linear*>(&get(path))
+               ? dq(dq(x, path + ".0"), path + ".1")
+               : dq(x, path);
+  };
+  auto layer_norm = [&](const Tensor& x, const std::string& path) { return keep(path + ".out", get(path)(x)); };
+  Tensor additive;
+  std::vector<uint8_t> unused;
+  masks(attention_mask, additive, unused);
+  Tensor h = layer_norm(embedding_sum(word, as<nn::Embedding>(get(e + "token_type_embeddings"), e + "token_type_embeddings", "Embedding"),
+                                      as<nn::Embedding>(get(e + "position_embeddings"), e + "position_embeddings", "Embedding"),
+                                      input_ids, token_type_ids),
+                        e + "LayerNorm");
+  for (int64_t l = 0; l < spec.layers; ++l) {
+    const std::string p = "bert.encoder.layer." + std::to_string(l), sa = p + ".attention.self";
+    const Tensor q = linear(h, sa + ".query"), k = linear(h, sa + ".key"), v = linear(h, sa + ".value");
+    // The attention op: [B, S, A] -> [B, NH, S, HD] views, the fused kernel, back to [B, S, A].
+    const int64_t A = q.size(2), NH = A / HD;
+    if (A % HD != 0) fail(what, ": expected a whole number of heads of width ", HD, ", found an attention width of ", A);
+    auto heads = [&](const Tensor& t) { return t.contiguous().view({B, S, NH, HD}).permute({0, 2, 1, 3}); };
+    const Tensor ctx = keep(sa + ".out", ops::scaled_dot_product_attention(heads(q), heads(k), heads(v), additive)
+                                             .out.permute({0, 2, 1, 3})
+                                             .contiguous()
+                                             .view({B, S, A}));
+    const std::string ao = p + ".attention.output";
+    const Tensor a = layer_norm(ops::add(linear(ctx, ao + ".dense"), h), ao + ".LayerNorm");
+    Tensor f = linear(a, p + ".intermediate.dense");
+    f = keep(p + ".intermediate.out", spec.hidden_act == "relu" ? ops::relu(f)
+                                                                : ops::gelu(f, spec.hidden_act == "gelu" ? "none" : "tanh"));
+    h = layer_norm(ops::add(linear(f, p + ".output.dense"), a), p + ".output.LayerNorm");
+  }
+  const Tensor logits = dq(h, "qa_outputs");
+  if (logits.size(-1) != 2) fail(what, ": expected qa_outputs with 2 outputs (start, end), found ", logits.size(-1));
+  return {logits.select(2, 0).contiguous(), logits.select(2, 1).contiguous()};
 }
 
 std::vector<std::pair<std::string, Tensor>> BertStaticSim::state() const {

@@ -53,6 +53,20 @@ struct BertSimOutputs {
   Tensor start_logits, end_logits;  // f32 [B, S]
 };
 
+// The dynamic int8 BERT program (compile::quantize_dynamic_graph with per-row activations: every
+// Linear a dq_linear with int8 weights of one scale per row and each row of its input quantized at
+// run time from its own min/max; the word and type tables per-row int8) as a forward over the same
+// modules, for verification (no gradient). Each dq_linear is reference::dq_linear_rows on
+// quantize_matrix's codes (the op's kernels equal it on every target), a factorized Linear two of
+// them; the rest are the float kernels the program's ops call, in their order (embedding sums,
+// attention on head views, GELU, residual adds, LayerNorm). `values`, when given, receives the f32
+// output of every Linear (each factor of a factorized one), attention, activation and LayerNorm,
+// keyed by the program's value names ("<node>.out"). Fails with one sentence on a missing module,
+// an activation other than gelu, gelu_new or relu, or token ids out of range.
+BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::BertProgramSpec& spec,
+                                        const Tensor& input_ids, const Tensor& token_type_ids,
+                                        const Tensor& attention_mask, std::map<std::string, Tensor>* values = nullptr);
+
 class BertStaticSim {
  public:
   // `qa_model`: a BertForQuestionAnswering (bert.embeddings.*, bert.encoder.layer.N.*,

@@ -10,6 +10,7 @@
 #include "autograd/functional.h"
 #include "autograd/optim/adam.h"
 #include "compile/bert_program.h"
+#include "compile/dynamic_rnn.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
 #include "models/bert.h"
@@ -212,6 +213,77 @@ TEST(BertSim, FactorizedQatExportEqualsTheSimulation) {
   const runtime::Graph g = quant::lower_bert_static(compile::bert_qa_program(model, spec), sim.params());
   runtime::Program p(g, "qat");
   EXPECT_EQ(compare(p, sim, batch(c.vocab_size, 2, 12, 99)), 0);
+}
+
+// The dynamic int8 program (every Linear a per-row dq_linear, the word/type tables per-row int8)
+// against bert_dynamic_sim_forward: the logits and every Linear, attention, activation and
+// LayerNorm output equal bit for bit, for the golden BERT and for a factorized + pruned one with
+// each activation the program takes, at full and padded lengths, on the optimized and the
+// reference kernels; a weight moved in the program is caught.
+TEST(BertSim, DynamicProgramEqualsItsSimulation) {
+  auto golden = models::load_bert_for_question_answering(test::golden_path("bert_tiny"));
+  models::BertConfig c;
+  c.vocab_size = 60, c.hidden_size = 32, c.num_hidden_layers = 2, c.num_attention_heads = 4;
+  c.intermediate_size = 48, c.max_position_embeddings = 32, c.initializer_range = 0.2;
+  c.layer_heads = {3, 4};
+  c.layer_ranks = {{"attention.self.query", {5, 0}}, {"output.dense", {0, 7}}};
+  for (const char* act : {"gelu", "gelu_new", "relu"}) {
+    c.hidden_act = act;
+    auto small = std::make_shared<models::BertForQuestionAnswering>(c, false, 12);
+    for (auto* m : {golden.get(), small.get()}) {
+      if (m == golden.get() && std::string(act) != "gelu") continue;
+      m->eval();
+      const models::BertConfig& mc = m->bert->config;
+      const compile::BertProgramSpec spec = spec_of(mc, 24);
+      runtime::Graph g = compile::bert_qa_program(*m, spec);
+      compile::DynamicQuantOptions o;
+      o.per_row_activations = true;
+      compile::quantize_dynamic_graph(g, o);
+      for (bool reference : {false, true}) {
+        runtime::ProgramOptions po;
+        po.reference_kernels = reference;
+        runtime::Program p(g, "dynamic", po);
+        for (int64_t S : {24, 7}) {
+          const Batch x = batch(mc.vocab_size, 3, S, 300 + uint64_t(S));
+          NoGradGuard ng;
+          const std::vector<Tensor> all = p.run_all(x.inputs());
+          std::map<std::string, Tensor> values;
+          const quant::BertSimOutputs out = quant::bert_dynamic_sim_forward(*m, spec, x.ids, x.types, x.mask, &values);
+          EXPECT_EQ(test::differing(all[size_t(g.outputs[0])], out.start_logits), 0) << act << " S " << S;
+          EXPECT_EQ(test::differing(all[size_t(g.outputs[1])], out.end_logits), 0) << act << " S " << S;
+          int64_t compared = 0, bad = 0;
+          for (size_t v = 0; v < g.values.size(); ++v) {
+            const auto it = values.find(g.values[v].name);
+            if (it == values.end() || g.values[v].is_constant()) continue;
+            ASSERT_TRUE(all[v].defined()) << g.values[v].name;
+            bad += test::differing(all[v], it->second.contiguous());
+            ++compared;
+          }
+          EXPECT_EQ(bad, 0) << act << (reference ? " reference" : " optimized") << " S " << S;
+          // Per layer 6 Linears (+1 per factorized one), attention, activation, 2 LayerNorms; the
+          // embeddings' LayerNorm and the QA head.
+          int64_t factorized = 0;
+          for (const auto& [name, ranks] : mc.layer_ranks)
+            for (int64_t r : ranks) factorized += r > 0;
+          EXPECT_EQ(compared, 10 * mc.num_hidden_layers + factorized + 2);
+        }
+      }
+      // A weight code moved in the program.
+      runtime::Graph moved = g;
+      for (auto& n : moved.nodes)
+        if (n.op == "dq_linear" && n.name == "bert.encoder.layer.1.intermediate.dense") {
+          runtime::Value& w = moved.values[size_t(n.inputs[1])];
+          w.data = w.data.clone();
+          w.data.data<int8_t>()[0] = int8_t(w.data.data<int8_t>()[0] == 5 ? 6 : 5);
+        }
+      runtime::Program p(moved, "moved");
+      const Batch x = batch(mc.vocab_size, 2, 24, 1);
+      NoGradGuard ng;
+      const std::vector<Tensor> all = p.run_all(x.inputs());
+      const quant::BertSimOutputs out = quant::bert_dynamic_sim_forward(*m, spec, x.ids, x.types, x.mask);
+      EXPECT_GT(test::differing(all[size_t(moved.outputs[0])], out.start_logits), 0) << act;
+    }
+  }
 }
 
 TEST(BertSim, PerturbedConstantIsDetected) {
