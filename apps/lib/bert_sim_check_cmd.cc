@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <map>
 #include <set>
 
@@ -60,9 +62,16 @@ void check_program_of_model(const runtime::Graph& g, const std::string& path, mo
   std::map<std::string, Shape> params;
   for (const auto& [name, t] : model.named_parameters()) params[name] = t.shape();
   int64_t matched = 0;
+  // A dynamic program's int8 weights are "<parameter>.int8" (compile/dynamic_rnn.cc).
+  auto param_of = [](const std::string& name) {
+    const std::string suffix = ".int8";
+    return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0
+               ? name.substr(0, name.size() - suffix.size())
+               : name;
+  };
   for (const runtime::Value& v : g.values) {
     if (!v.is_constant()) continue;
-    const auto it = params.find(v.name);
+    const auto it = params.find(param_of(v.name));
     if (it == params.end()) continue;
     if (it->second != v.shape)
       fail(path, mismatch, "its constant '", v.name, "' is ", shape_str(v.shape), ", the model's parameter is ",
@@ -70,12 +79,12 @@ void check_program_of_model(const runtime::Graph& g, const std::string& path, mo
     ++matched;
   }
   for (const runtime::Node& n : g.nodes) {
-    if (n.op == "qlinear") {
-      const std::string& w = g.values[size_t(n.inputs.at(1))].name;
+    if (n.op == "qlinear" || n.op == "dq_linear") {
+      const std::string w = param_of(g.values[size_t(n.inputs.at(1))].name);
       if (!params.count(w))
         fail(path, mismatch, "its Linear '", n.name, "' has the weight '", w, "', which the model does not have (a "
              "dense program and a factorized model, or the reverse?)");
-    } else if (n.op == "qattention") {
+    } else if (n.op == "qattention" || n.op == "attention") {
       const int64_t width = g.values[size_t(n.inputs.at(0))].shape.back(), hd = c.head_dim();
       const nlohmann::json heads = n.attrs.value("heads", nlohmann::json());
       if (!heads.is_number_integer() || heads.get<int64_t>() * hd != width)
@@ -94,7 +103,10 @@ void check_program_of_model(const runtime::Graph& g, const std::string& path, mo
 
 // The windows of `examples` (SQuAD features at each one's real length, as infer_squad runs them),
 // up to `batch` consecutive windows of one length per run, through check_against_sim.
-SimCheck check_windows(runtime::Program& p, quant::BertStaticSim& sim, const std::vector<data::SquadExample>& examples,
+// `run` compares one batch {input_ids, token_type_ids, attention_mask} and adds it to the check.
+using BatchCheck = std::function<void(const std::vector<Tensor>&, SimCheck&)>;
+
+SimCheck check_windows(const BatchCheck& run, const std::vector<data::SquadExample>& examples,
                        const data::WordPieceTokenizer& tok, const data::SquadFeatureOptions& fopt, int64_t batch) {
   SimCheck check;
   std::vector<std::vector<int32_t>> ids, types, mask;  // the pending windows, all of one length
@@ -107,7 +119,7 @@ SimCheck check_windows(runtime::Program& p, quant::BertStaticSim& sim, const std
       for (const auto& r : rows) v.insert(v.end(), r.begin(), r.end());
       return from_vector<int64_t>(v, {B, L});
     };
-    check_against_sim(p, sim, {tensor(ids), tensor(types), tensor(mask)}, check);
+    run({tensor(ids), tensor(types), tensor(mask)}, check);
     ids.clear(), types.clear(), mask.clear();
     std::fprintf(stderr, "\rverify: %lld windows", static_cast<long long>(check.windows));
   };
@@ -185,9 +197,10 @@ int run_bert_verify(const ProgramOptions& o, const BertVerifyFlags& f, bool batc
   ro.reference_kernels = o.reference_kernels;
   if (const auto problems = runtime::verify(g, o.program, ro); !problems.empty()) throw Error(problems[0]);
   const std::string precision = g.meta.value("precision", std::string("fp32"));
-  if (precision != "int8-static")
-    fail(o.program, " is a ", precision, " BERT program; finch verify compares a static int8 one (infer_squad "
-         "--int8-static --save-program, train_squad --qat) with its simulated model");
+  const bool dynamic = precision == "int8-dynamic";
+  if (precision != "int8-static" && !dynamic)
+    fail(o.program, " is a ", precision, " BERT program; finch verify compares an int8 one (infer_squad --int8-static "
+         "or --int8 with --save-program, train_squad --qat) with its simulated model");
   const int64_t longest = bert_program_max_seq(g);
   const int64_t S = f.max_seq_length > 0 ? f.max_seq_length : longest;
   if (S > longest) fail("--max-seq-length ", S, " exceeds the program's longest sequence (", longest, ")");
@@ -201,38 +214,47 @@ int run_bert_verify(const ProgramOptions& o, const BertVerifyFlags& f, bool batc
   if (!fs::is_regular_file(vocab))
     fail("--vocab ", vocab, ": expected the WordPiece vocabulary (one token a line), found no file");
   quant::BertStaticOptions so;
-  const quant::BertStaticParams params = quant::bert_static_params(g, &so);
+  const quant::BertStaticParams params = dynamic ? quant::BertStaticParams{} : quant::bert_static_params(g, &so);
   check_program_of_model(g, o.program, *model, dir, so.integer_gelu);
   const auto tok = data::WordPieceTokenizer::from_file(vocab, tokenizer_options(dir));
   if (tok.size() != c.vocab_size)
     fail(vocab, ": expected ", c.vocab_size, " tokens (the vocab_size of ", o.program, " and ", dir, "), found ",
          tok.size());
-  quant::BertStaticSim sim(*model, bert_program_spec(c, S), so);
-  const std::vector<std::string>& names = sim.value_names();
-  for (const std::string& n : names)
-    if (!params.count(n))
-      fail(o.program, " was not made from ", dir, ": the simulated model codes the value '", n,
-           "', which the program does not ('", n, ".q')");
-  if (params.size() != names.size())
-    for (const auto& [n, p] : params)
-      if (std::find(names.begin(), names.end(), n) == names.end())
-        fail(o.program, " was not made from ", dir, ": it codes the value '", n, "', which the simulated model does not");
-  sim.set_params(params);
+  const compile::BertProgramSpec spec = bert_program_spec(c, S);
+  std::unique_ptr<quant::BertStaticSim> sim;
+  if (!dynamic) {
+    sim = std::make_unique<quant::BertStaticSim>(*model, spec, so);
+    const std::vector<std::string>& names = sim->value_names();
+    for (const std::string& n : names)
+      if (!params.count(n))
+        fail(o.program, " was not made from ", dir, ": the simulated model codes the value '", n,
+             "', which the program does not ('", n, ".q')");
+    if (params.size() != names.size())
+      for (const auto& [n, p] : params)
+        if (std::find(names.begin(), names.end(), n) == names.end())
+          fail(o.program, " was not made from ", dir, ": it codes the value '", n, "', which the simulated model does not");
+    sim->set_params(params);
+  }
   runtime::Program p(std::move(g), o.program, ro);
+  const BatchCheck run = [&](const std::vector<Tensor>& in, SimCheck& c) {
+    if (dynamic) check_against_dynamic_sim(p, *model, spec, in, c);
+    else check_against_sim(p, *sim, in, c);
+  };
 
   std::vector<data::SquadExample> examples = data::read_squad(o.data.data_dir);
   if (f.limit > 0 && int64_t(examples.size()) > f.limit) examples.resize(size_t(f.limit));
   if (examples.empty()) fail(o.data.data_dir, ": expected at least one question, found none");
   const auto t0 = std::chrono::steady_clock::now();
-  const SimCheck check = check_windows(p, sim, examples, tok, fopt, batch);
+  const SimCheck check = check_windows(run, examples, tok, fopt, batch);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%s: %zu questions of %s, windows of up to %lld tokens, %s kernels, %d threads, %.1f s\n",
-              o.program.c_str(), examples.size(), o.data.data_dir.c_str(), static_cast<long long>(S),
+  std::printf("%s: %s program, %zu questions of %s, windows of up to %lld tokens, %s kernels, %d threads, %.1f s\n",
+              o.program.c_str(), precision.c_str(), examples.size(), o.data.data_dir.c_str(), static_cast<long long>(S),
               o.reference_kernels ? "reference" : "optimized", get_num_threads(), seconds);
   std::printf("%s\n", check.summary().c_str());
   if (!o.json.empty())
     write_json_file(o.json, {{"program", o.program}, {"weights", dir}, {"questions", examples.size()},
                              {"windows", check.windows}, {"logits", check.logits}, {"logits_differ", check.logits_differ},
+                             {"precision", precision}, {"compared", dynamic ? "f32 values" : "int8 codes"},
                              {"codes", check.codes}, {"codes_differ", check.codes_differ}, {"values", check.values},
                              {"max_abs_logit_diff", check.max_logit_diff}, {"seconds", seconds},
                              {"agree", check.agree()}});

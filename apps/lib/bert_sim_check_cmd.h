@@ -2,7 +2,9 @@
 // --int8-static --save-program, train_squad --qat's export) run beside its simulated model
 // (quant/bert_sim.h) built from the float weights it was made from, on the SQuAD windows of
 // --data, every start/end logit and every int8 code compared for equality of bits
-// (bert_sim_check.h's check_against_sim, the check infer_squad --verify makes). Prints the
+// (bert_sim_check.h's check_against_sim, the check infer_squad --verify makes); a dynamic int8
+// program (infer_squad --int8 --save-program) likewise beside quant::bert_dynamic_sim_forward,
+// every logit and every f32 Linear/attention/activation/LayerNorm output compared. Prints the
 // summary line (AGREE or DIFFER) and exits 1 on DIFFER. A program and a weights directory that do
 // not belong together (another model's sizes, a vocabulary of another size, an attribute edited
 // out of line with the rest of the program) get one sentence before anything runs.

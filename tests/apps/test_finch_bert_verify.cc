@@ -1,7 +1,8 @@
 // finch verify on BERT programs (apps/lib/bert_sim_check_cmd.h), end to end: a static int8
 // program of the checked-in tiny BERT (infer_squad --int8-static --save-program) equals its
 // simulated model on the windows of a generated SQuAD file, with the optimized and the reference
-// kernels, as does the program of a random factorized (and pruned) BERT saved by save_bert; a
+// kernels, as do the program of a random factorized (and pruned) BERT saved by save_bert and a
+// dynamic int8 program; a
 // perturbed weight makes the check DIFFER (exit 1); a program and weights that do not belong
 // together, a missing or wrong vocabulary, an edited attribute and the other bad inputs are one
 // sentence and a non-zero exit.
@@ -151,6 +152,36 @@ TEST_F(FinchBertVerify, FactorizedAndPrunedProgramEqualsItsSimulation) {
                       "was not made from");
 }
 
+// A dynamic int8 program (infer_squad --int8 --save-program) beside bert_dynamic_sim_forward:
+// every logit and every f32 Linear/attention/activation/LayerNorm output equal (22 values for the
+// 2-layer model: 10 per layer, the embeddings' LayerNorm and the QA head); the same program
+// against moved weights says DIFFER.
+TEST_F(FinchBertVerify, DynamicProgramEqualsItsSimulation) {
+  const auto s = run_program("infer_squad", "--model " + tmp_->file("model") + " --data " + tmp_->file("squad.json") +
+                                                kWindows + " --int8 --limit 1 --save-program " + tmp_->file("dyn.finch"),
+                             tmp_->path);
+  ASSERT_EQ(s.code, 0) << s.err;
+  const auto r = verify(tmp_->file("dyn.finch"), "--weights " + tmp_->file("model") + " --data " +
+                                                     tmp_->file("squad.json") + kWindows + " --limit 5");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("int8-dynamic program, 5 questions"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("f32 elements of 22 values (0 differ)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-> AGREE"), std::string::npos) << r.out;
+  const std::string dir = tmp_->file("perturbed_dyn");
+  write_golden_dir(dir);
+  SafetensorsFile f = load_safetensors(dir + "/model.safetensors");
+  for (auto& [name, t] : f.tensors)
+    if (name == "bert.encoder.layer.0.output.LayerNorm.weight") {
+      t = t.contiguous().clone();
+      t.data<float>()[0] *= 1.5f;
+    }
+  save_safetensors(dir + "/model.safetensors", f.tensors, f.metadata);
+  const auto d = verify(tmp_->file("dyn.finch"),
+                        "--weights " + dir + " --data " + tmp_->file("squad.json") + kWindows + " --limit 2");
+  EXPECT_EQ(d.code, 1) << d.out << d.err;
+  EXPECT_NE(d.out.find("-> DIFFER"), std::string::npos) << d.out;
+}
+
 TEST_F(FinchBertVerify, HostileInputsAreOneSentence) {
   const std::string prog = tmp_->file("static.finch"), model = tmp_->file("model"), data = tmp_->file("squad.json");
   // A program of another model (the tiny config of bert_test_data: another vocabulary and widths).
@@ -201,6 +232,15 @@ TEST_F(FinchBertVerify, HostileInputsAreOneSentence) {
                 .code,
             0);
   expect_one_sentence(verify(tmp_->file("fp32.finch"), "--weights " + model + " --data " + data), "is a fp32 BERT program");
+  // A dynamic program of another model.
+  ASSERT_EQ(run_program("infer_squad", "--model " + other + " --data " + data + kWindows + " --int8 --limit 1 --save-program " +
+                                           tmp_->file("other-dyn.finch"),
+                        tmp_->path)
+                .code,
+            0);
+  expect_one_sentence(verify(tmp_->file("other-dyn.finch"), "--weights " + model + " --vocab " + other +
+                                                                "/vocab.txt --data " + data + kWindows),
+                      "was not made from");
   expect_one_sentence(verify(prog, "--data " + data), "--weights DIR");
   expect_one_sentence(verify(prog, "--weights " + data + " --data " + data), "expected a BERT directory");
   expect_one_sentence(verify(prog, "--weights " + model + " --checkpoint " + other + " --data " + data), "two models");
