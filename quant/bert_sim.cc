@@ -371,6 +371,50 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   return {finch::select(logits, 2, 0), finch::select(logits, 2, 1)};
 }
 
+Tensor bert_dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias) {
+  NoGradGuard ng;
+  const char* what = "dq_linear (simulated)";
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || !w.defined() || w.dtype() != DType::i8 || w.dim() != 2 ||
+      w.size(1) != x.size(-1) || int64_t(s_w.size()) != w.size(0) ||
+      (bias.defined() && (bias.dtype() != DType::f32 || bias.numel() != w.size(0))))
+    fail(what, ": expected x f32 [.., K], w i8 [OC, K], one scale per row and an f32 bias [OC] or none, found x ",
+         shape_str(x.shape()), ", w ", shape_str(w.shape()), ", ", s_w.size(), " scales");
+  const int64_t K = x.size(-1), OC = w.size(0), R = K > 0 ? x.numel() / K : 0;
+  const Tensor xc = x.contiguous().view({R, K});
+  const float* xp = xc.data<float>();
+  // Each row's codes from its own [min, max] (int8 affine, full range), as the reference
+  // quantizes the row it is given; centred (q − z) in f64.
+  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+  std::vector<float> s_x(static_cast<size_t>(R));
+  Tensor centred = empty({R, K}, DType::f64);
+  double* cp = centred.data<double>();
+  for (int64_t r = 0; r < R; ++r) {
+    float lo = xp[r * K], hi = lo;
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = xp[r * K + k];
+      if (!std::isfinite(v)) fail(what, ": expected finite input values, found ", v);
+      lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+    const QParams qp = qparams(spec, {lo}, {hi});
+    s_x[size_t(r)] = qp.scale[0];
+    const std::vector<int64_t> q = reference::quantize(xc.narrow(0, r, 1), qp).to_vector<int64_t>();
+    for (int64_t k = 0; k < K; ++k) cp[r * K + k] = double(q[size_t(k)] - qp.zero_point[0]);
+  }
+  // Σ (q − z)·w: every partial sum an integer below 2^53 in magnitude, so the f64 product is exact.
+  const std::vector<double> acc = finch::linear(centred, w.to(DType::f64), Tensor()).contiguous().to_vector<double>();
+  const std::vector<float> b = bias.defined() ? bias.contiguous().to_vector<float>() : std::vector<float>(size_t(OC), 0.f);
+  std::vector<float> y(size_t(R * OC));
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      // The reference's int32 accumulator (wrapping), then one fma with the f32 product of the scales.
+      const auto acc32 = int32_t(uint32_t(uint64_t(int64_t(acc[size_t(r * OC + oc)]))));
+      y[size_t(r * OC + oc)] = std::fma(float(acc32), s_x[size_t(r)] * s_w[size_t(oc)], b[size_t(oc)]);
+    }
+  Shape out = x.shape();
+  out.back() = OC;
+  return from_vector(y, out);
+}
+
 BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::BertProgramSpec& spec,
                                         const Tensor& input_ids, const Tensor& token_type_ids,
                                         const Tensor& attention_mask, std::map<std::string, Tensor>* values_out) {
@@ -402,7 +446,7 @@ BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::Ber
     auto& lin = as<nn::Linear>(get(path), path, "Linear");
     const int64_t OC = lin.weight.size(0), K = lin.weight.size(1);
     const qk::QMatrix qm = qk::quantize_matrix(what, (path + ".weight").c_str(), values(lin.weight), OC, K);
-    return keep(path + ".out", reference::dq_linear_rows(x, i8_tensor(qm.w, {OC, K}), qm.s_w, det(lin.bias), "none"));
+    return keep(path + ".out", bert_dq_linear_rows(x, i8_tensor(qm.w, {OC, K}), qm.s_w, det(lin.bias)));
   };
   // A dense Linear, or a factorized one (compress/lowrank.h) as its two dq_linear nodes.
   auto linear = [&](const Tensor& x, const std::string& path) {

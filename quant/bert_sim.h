@@ -53,6 +53,13 @@ struct BertSimOutputs {
   Tensor start_logits, end_logits;  // f32 [B, S]
 };
 
+// reference::dq_linear_rows (the per-row dq_linear) with its sums done as one exact f64 matrix
+// product instead of scalar loops: each row of x quantized from its own min/max, Σ (q − z)·w
+// (exact: every partial sum is an integer below 2^53), wrapped to int32 as the reference does,
+// then fma(float(acc), s_x·s_w[oc], bias[oc]). Equal to the reference bit for bit (tested), and
+// fast enough to simulate BERT on SQuAD windows. x f32 [.., K], w i8 [OC, K], bias f32 [OC] or none.
+Tensor bert_dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias);
+
 // The dynamic int8 BERT program (compile::quantize_dynamic_graph with per-row activations: every
 // Linear a dq_linear with int8 weights of one scale per row and each row of its input quantized at
 // run time from its own min/max; the word and type tables per-row int8) as a forward over the same

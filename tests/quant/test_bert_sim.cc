@@ -4,6 +4,7 @@
 // detected, QAT lowering the loss, and the straight-through gradient reaching every parameter.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "autograd/engine.h"
@@ -13,6 +14,7 @@
 #include "compile/dynamic_rnn.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
+#include "kernels/reference.h"
 #include "models/bert.h"
 #include "models/bert_io.h"
 #include "quant/bert_sim.h"
@@ -220,6 +222,34 @@ TEST(BertSim, FactorizedQatExportEqualsTheSimulation) {
 // LayerNorm output equal bit for bit, for the golden BERT and for a factorized + pruned one with
 // each activation the program takes, at full and padded lengths, on the optimized and the
 // reference kernels; a weight moved in the program is caught.
+// The simulation's per-row dq_linear equals the scalar reference bit for bit: rows of very
+// different ranges (a constant row too), K up to 4096 with a row of weights 127 (sums past 2^24,
+// where float(acc) rounds), with and without a bias.
+TEST(BertSim, DqLinearRowsEqualsTheReference) {
+  Generator gen(4);
+  for (int64_t K : {1, 7, 64, 4096}) {
+    const int64_t OC = 9, R = 6;
+    std::vector<float> x(static_cast<size_t>(R * K)), b(static_cast<size_t>(OC)), s_w(static_cast<size_t>(OC));
+    std::vector<int8_t> w(static_cast<size_t>(OC * K));
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t k = 0; k < K; ++k)
+        x[size_t(r * K + k)] = r == 2 ? 0.5f : std::fabs(float(gen.normal())) * std::pow(10.f, float(r - 3));
+    for (auto& v : w) v = int8_t(int(gen.next_u64() % 255) - 127);
+    for (int64_t k = 0; k < K; ++k) w[size_t(k)] = 127;  // row 0: at K 4096 its sums pass 2^24
+    for (int64_t o = 0; o < OC; ++o) b[size_t(o)] = float(gen.normal()), s_w[size_t(o)] = 0.001f * float(o + 1);
+    Tensor wt = empty({OC, K}, DType::i8);
+    std::memcpy(wt.data<int8_t>(), w.data(), w.size());
+    const Tensor xt = from_vector(x, {2, R / 2, K});
+    for (bool with_bias : {true, false}) {
+      const Tensor bias = with_bias ? from_vector(b, {OC}) : Tensor();
+      EXPECT_EQ(test::differing(quant::bert_dq_linear_rows(xt, wt, s_w, bias),
+                                quant::reference::dq_linear_rows(xt, wt, s_w, bias, "none")),
+                0)
+          << "K " << K << (with_bias ? " bias" : "");
+    }
+  }
+}
+
 TEST(BertSim, DynamicProgramEqualsItsSimulation) {
   auto golden = models::load_bert_for_question_answering(test::golden_path("bert_tiny"));
   models::BertConfig c;
