@@ -184,7 +184,7 @@ int run_bert_verify(const ProgramOptions& o, const BertVerifyFlags& f, bool batc
     fail(o.program, " is a BERT program: give the Hugging Face directory of the float weights it was made from with "
          "--weights DIR");
   if (!is_bert_directory(dir))
-    fail("--weights ", dir, ": expected a BERT directory (config.json, model.safetensors, vocab.txt), found ",
+    fail(f.weights.empty() ? "--checkpoint " : "--weights ", dir, ": expected a BERT directory (config.json, model.safetensors, vocab.txt), found ",
          fs::exists(dir) ? "no BERT config.json there" : "nothing");
   if (o.data.data_dir.empty())
     fail("finch verify on a BERT program needs --data: a SQuAD v1.1 or v2.0 JSON file whose windows it runs");
