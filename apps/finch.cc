@@ -10,6 +10,7 @@
 
 #include "apps/lib/bench_cmd.h"
 #include "apps/lib/bert_compress_cmd.h"
+#include "apps/lib/bert_sim_check_cmd.h"
 #include "apps/lib/compress_cmd.h"
 #include "apps/lib/emit_c_cmd.h"
 #include "apps/lib/program_cmds.h"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
                "  finch quantize --checkpoint out/resnet20/model.safetensors --mode static --out resnet20-int8.finch\n"
                "  finch run resnet20-int8.finch --profile\n"
                "  finch verify resnet20-int8.finch --checkpoint resnet20-int8.finch.sim.safetensors\n"
+               "  finch verify bert-int8.finch --weights bert-squad/ --data dev-v1.1.json --limit 100\n"
                "  finch bench resnet20-int8.finch --batch 1 --threads 1 --iters 200 --json bench.json"};
   app.require_subcommand(1);
   finch::apps::QuantizeOptions q;
@@ -38,11 +40,13 @@ int main(int argc, char** argv) {
   finch::apps::add_run_options(*run, pr);
   CLI::App* inspect = app.add_subcommand("inspect", "a .finch program's graph as a table (--dot for Graphviz)");
   finch::apps::add_inspect_options(*inspect, pi);
-  CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer");
+  CLI::App* verify = app.add_subcommand("verify", "compare a quantized program with its simulated model, layer by layer (BERT: on SQuAD windows)");
   finch::apps::add_verify_options(*verify, pv);
   finch::apps::SeriesOptions qs, vs, cs, rs;  // series and text data flags (train_series/train_text's)
   finch::apps::add_sequence_data_flags(*quantize, qs);
   finch::apps::add_sequence_data_flags(*verify, vs);
+  finch::apps::BertVerifyFlags bv;  // a BERT program's flags (infer_squad's names)
+  finch::apps::add_bert_verify_flags(*verify, bv);
   finch::apps::add_sequence_data_flags(*compile, cs);
   finch::apps::add_sequence_data_flags(*run, rs);
   finch::apps::BenchOptions bo;
@@ -103,9 +107,13 @@ int main(int argc, char** argv) {
     }
     if (emit_c->parsed()) return finch::apps::run_emit_c(ec);
     if (inspect->parsed()) return finch::apps::run_inspect(pi);
-    if (verify->parsed())
+    if (verify->parsed()) {
+      if (finch::apps::bert_program_or_flags(pv.program, *verify))
+        return finch::apps::run_bert_verify(pv, bv, verify->count("--batch-size") > 0);
+      finch::apps::require_verify_checkpoint(pv);
       return finch::apps::sequence_program_or_flags(pv.program, *verify) ? finch::apps::run_sequence_verify(pv, vs)
                                                                           : finch::apps::run_verify(pv);
+    }
     if (bench->parsed()) return finch::apps::run_bench(bo);
     if (bench_program->parsed()) {
       bp.width_given = bench_program->count("--width") > 0;

@@ -22,6 +22,8 @@
 #include "kernels/qs8_transformer.h"
 #include "kernels/quantize.h"
 #include "kernels/reference.h"
+#include "ops/attention.h"
+#include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "quant/fake_quant.h"
 #include "quant/matrix_qparams.h"
@@ -83,6 +85,24 @@ Tensor i8_tensor(const std::vector<int8_t>& v, const Shape& shape) {
   return t;
 }
 
+// The qembedding op: per-row int8 rows of the word and type tables, float(q)·s; the position rows
+// stay f32; (word + type) + position, as the program adds them. Checks the ids and the length.
+Tensor embedding_sum(nn::Embedding& word, nn::Embedding& type, nn::Embedding& pos, const Tensor& input_ids,
+                     const Tensor& token_type_ids) {
+  const int64_t S = input_ids.size(1);
+  for (auto [t, n] : {std::pair{&input_ids, &word}, std::pair{&token_type_ids, &type}})
+    for (int64_t id : t->to_vector<int64_t>())
+      if (id < 0 || id >= n->num_embeddings)
+        fail(kWhat, ": expected token ids in [0, ", n->num_embeddings, "), found ", id);
+  if (S > pos.num_embeddings) fail(kWhat, ": expected at most ", pos.num_embeddings, " tokens, found ", S);
+  auto qembed = [&](nn::Embedding& m, const Tensor& ids, const char* what) {
+    const qk::QMatrix qm = qk::quantize_matrix(kWhat, what, values(m.weight), m.num_embeddings, m.embedding_dim);
+    return finch::embedding(ids, fake_quant(m.weight, row_params(qm)), m.padding_idx.value_or(-1));
+  };
+  const Tensor h = finch::add(qembed(word, input_ids, "word_embeddings"), qembed(type, token_type_ids, "token_type_embeddings"));
+  return finch::add(h, finch::embedding(arange(0.0, double(S), 1.0, DType::i64), pos.weight));
+}
+
 template <typename M>
 M& as(nn::Module& m, const std::string& path, const char* type) {
   auto* p = dynamic_cast<M*>(&m);
@@ -94,7 +114,7 @@ M& as(nn::Module& m, const std::string& path, const char* type) {
 
 BertStaticSim::BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpec& spec,
                              const BertStaticOptions& options)
-    : model_(&qa_model), spec_(spec), options_(options), names_(bert_static_value_names(spec.layers)) {
+    : model_(&qa_model), spec_(spec), options_(options) {
   if (spec.layers < 1) fail(kWhat, ": expected at least one encoder layer, found ", spec.layers);
   if (spec.heads < 1) fail(kWhat, ": expected at least one attention head, found ", spec.heads);
   if (spec.hidden_act != "gelu")
@@ -111,11 +131,37 @@ BertStaticSim::BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpe
   if (hidden % spec.heads != 0)
     fail(kWhat, ": expected ", spec.heads, " heads to divide the hidden size ", hidden);
   head_dim_ = hidden / spec.heads;
+  // Each encoder Linear: dense, or factorized as compress/lowrank.h writes it (Sequential of
+  // Linear(in, r, no bias) "0" and Linear(r, out) "1"). The value names follow, in forward order.
+  auto linear = [&](const std::string& path, bool read_by_attention) {
+    nn::Module& m = module(path);
+    if (dynamic_cast<nn::Linear*>(&m)) {
+      names_.push_back(path + ".out");
+    } else {
+      const auto a = modules_.find(path + ".0"), b = modules_.find(path + ".1");
+      auto* first = a == modules_.end() ? nullptr : dynamic_cast<nn::Linear*>(a->second);
+      auto* second = b == modules_.end() ? nullptr : dynamic_cast<nn::Linear*>(b->second);
+      if (!dynamic_cast<nn::Sequential*>(&m) || m.named_children().size() != 2 || !first || !second || first->bias.defined() ||
+          first->out_features != second->in_features)
+        fail(kWhat, ": expected module '", path, "' to be a Linear or a factorized Linear (a Sequential of Linear(in, r) "
+             "without bias and Linear(r, out)), found ", m.type_name());
+      factorized_.insert(path);
+      names_.push_back(path + ".0.out");
+      names_.push_back(path + ".1.out");
+    }
+    if (read_by_attention) symmetric_.insert(names_.back());
+  };
   for (int64_t l = 0; l < spec.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
-    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value",
-                          "attention.output.dense", "intermediate.dense", "output.dense"})
-      as<nn::Linear>(module(p + n), p + n, "Linear");
+    names_.push_back(l == 0 ? "bert.embeddings.LayerNorm.out" : "bert.encoder.layer." + std::to_string(l - 1) +
+                                                                    ".output.LayerNorm.out");
+    for (const char* n : {"attention.self.query", "attention.self.key", "attention.self.value"}) linear(p + n, true);
+    names_.push_back(p + "attention.self.out");
+    linear(p + "attention.output.dense", false);
+    names_.push_back(p + "attention.output.LayerNorm.out");
+    linear(p + "intermediate.dense", false);
+    names_.push_back(p + "intermediate.out");
+    linear(p + "output.dense", false);
     for (const char* n : {"attention.output.LayerNorm", "output.LayerNorm"})
       as<nn::LayerNorm>(module(p + n), p + n, "LayerNorm");
   }
@@ -161,7 +207,7 @@ const QParams& BertStaticSim::observe(const std::string& name, const Tensor& sur
       it->second.first = float(double(it->second.first) + averaging_ * (double(lo) - it->second.first));
       it->second.second = float(double(it->second.second) + averaging_ * (double(hi) - it->second.second));
     }
-    params_[name] = qparams(bert_activation_spec(bert_static_symmetric(name)), {it->second.first}, {it->second.second});
+    params_[name] = qparams(bert_activation_spec(symmetric_.count(name) > 0), {it->second.first}, {it->second.second});
   }
   const auto it = params_.find(name);
   if (it == params_.end())
@@ -202,6 +248,14 @@ BertStaticSim::Coded BertStaticSim::linear_unit(const Coded& x, const std::strin
   y.value = bert_straight_through(sur, exact, &y.p);
   if (codes) (*codes)[out] = y.codes;
   return y;
+}
+
+BertStaticSim::Coded BertStaticSim::linear_block(const Coded& x, const std::string& path,
+                                                 std::map<std::string, Tensor>* codes) {
+  if (!factorized(path)) return linear_unit(x, path, path + ".out", codes);
+  // The program's two qlinear nodes: x -> the rank-r codes "<path>.0.out" (no bias: an int32 bias
+  // of zeros) -> "<path>.1.out", each with its own range and one requantization.
+  return linear_unit(linear_unit(x, path + ".0", path + ".0.out", codes), path + ".1", path + ".1.out", codes);
 }
 
 BertStaticSim::Coded BertStaticSim::attention_unit(const Coded& q, const Coded& k, const Coded& v,
@@ -275,25 +329,11 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   if (input_ids.dim() != 2 || token_type_ids.shape() != input_ids.shape() || attention_mask.shape() != input_ids.shape())
     fail(kWhat, ": expected input_ids, token_type_ids and attention_mask of one shape [B, S], found ",
          shape_str(input_ids.shape()), ", ", shape_str(token_type_ids.shape()), " and ", shape_str(attention_mask.shape()));
-  const int64_t S = input_ids.size(1);
   const std::string e = "bert.embeddings.";
   auto& word = static_cast<nn::Embedding&>(module(e + "word_embeddings"));
   auto& type = static_cast<nn::Embedding&>(module(e + "token_type_embeddings"));
   auto& pos = static_cast<nn::Embedding&>(module(e + "position_embeddings"));
-  for (auto [t, n] : {std::pair{&input_ids, &word}, std::pair{&token_type_ids, &type}})
-    for (int64_t id : t->to_vector<int64_t>())
-      if (id < 0 || id >= n->num_embeddings)
-        fail(kWhat, ": expected token ids in [0, ", n->num_embeddings, "), found ", id);
-  if (S > pos.num_embeddings) fail(kWhat, ": expected at most ", pos.num_embeddings, " tokens, found ", S);
-  // The qembedding op: per-row int8 rows of the word and type tables, float(q)·s; the position
-  // rows stay f32; (word + type) + position, as the program adds them.
-  auto qembed = [&](nn::Embedding& m, const Tensor& ids, const char* what) {
-    const qk::QMatrix qm = qk::quantize_matrix(kWhat, what, values(m.weight), m.num_embeddings, m.embedding_dim);
-    return finch::embedding(ids, fake_quant(m.weight, row_params(qm)), m.padding_idx.value_or(-1));
-  };
-  Tensor h = finch::add(qembed(word, input_ids, "word_embeddings"), qembed(type, token_type_ids, "token_type_embeddings"));
-  h = finch::add(h, finch::embedding(arange(0.0, double(S), 1.0, DType::i64), pos.weight));
-  h = module(e + "LayerNorm")(h);
+  Tensor h = module(e + "LayerNorm")(embedding_sum(word, type, pos, input_ids, token_type_ids));
   h = module(e + "dropout")(h);
   for (int64_t l = 0; l < spec_.layers; ++l) {
     const std::string p = "bert.encoder.layer." + std::to_string(l);
@@ -301,18 +341,18 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
                                                                           ".output.LayerNorm.out";
     const Coded x = quantize_input(h, in, codes);
     const std::string sa = p + ".attention.self";
-    const Coded q = linear_unit(x, sa + ".query", sa + ".query.out", codes);
-    const Coded k = linear_unit(x, sa + ".key", sa + ".key.out", codes);
-    const Coded v = linear_unit(x, sa + ".value", sa + ".value.out", codes);
+    const Coded q = linear_block(x, sa + ".query", codes);
+    const Coded k = linear_block(x, sa + ".key", codes);
+    const Coded v = linear_block(x, sa + ".value", codes);
     const Coded ctx = attention_unit(q, k, v, attention_mask, sa + ".out", codes);
     const std::string ao = p + ".attention.output";
-    const Coded d = linear_unit(ctx, ao + ".dense", ao + ".dense.out", codes);
+    const Coded d = linear_block(ctx, ao + ".dense", codes);
     // dequantize -> float residual add -> LayerNorm (the hidden dropout: training only).
     const Tensor a = module(ao + ".LayerNorm")(finch::add(module(ao + ".dropout")(d.value), h));
     const Coded xa = quantize_input(a, ao + ".LayerNorm.out", codes);
-    const Coded f = linear_unit(xa, p + ".intermediate.dense", p + ".intermediate.dense.out", codes);
+    const Coded f = linear_block(xa, p + ".intermediate.dense", codes);
     const Coded g = gelu_unit(f, p + ".intermediate.out", codes);
-    const Coded o = linear_unit(g, p + ".output.dense", p + ".output.dense.out", codes);
+    const Coded o = linear_block(g, p + ".output.dense", codes);
     h = module(p + ".output.LayerNorm")(finch::add(module(p + ".output.dropout")(o.value), a));
   }
   // The QA head: dq_linear with per-row activations and per-row int8 weights.
@@ -329,6 +369,120 @@ BertSimOutputs BertStaticSim::forward(const Tensor& input_ids, const Tensor& tok
   const Tensor logits = bert_straight_through(sur, exact, nullptr);
   if (logits.size(-1) != 2) fail(kWhat, ": expected qa_outputs with 2 outputs (start, end), found ", logits.size(-1));
   return {finch::select(logits, 2, 0), finch::select(logits, 2, 1)};
+}
+
+Tensor bert_dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias) {
+  NoGradGuard ng;
+  const char* what = "dq_linear (simulated)";
+  if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || !w.defined() || w.dtype() != DType::i8 || w.dim() != 2 ||
+      w.size(1) != x.size(-1) || int64_t(s_w.size()) != w.size(0) ||
+      (bias.defined() && (bias.dtype() != DType::f32 || bias.numel() != w.size(0))))
+    fail(what, ": expected x f32 [.., K], w i8 [OC, K], one scale per row and an f32 bias [OC] or none, found x ",
+         shape_str(x.shape()), ", w ", shape_str(w.shape()), ", ", s_w.size(), " scales");
+  const int64_t K = x.size(-1), OC = w.size(0), R = K > 0 ? x.numel() / K : 0;
+  const Tensor xc = x.contiguous().view({R, K});
+  const float* xp = xc.data<float>();
+  // Each row's codes from its own [min, max] (int8 affine, full range), as the reference
+  // quantizes the row it is given; centred (q − z) in f64.
+  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+  std::vector<float> s_x(static_cast<size_t>(R));
+  Tensor centred = empty({R, K}, DType::f64);
+  double* cp = centred.data<double>();
+  for (int64_t r = 0; r < R; ++r) {
+    float lo = xp[r * K], hi = lo;
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = xp[r * K + k];
+      if (!std::isfinite(v)) fail(what, ": expected finite input values, found ", v);
+      lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+    const QParams qp = qparams(spec, {lo}, {hi});
+    s_x[size_t(r)] = qp.scale[0];
+    const std::vector<int64_t> q = reference::quantize(xc.narrow(0, r, 1), qp).to_vector<int64_t>();
+    for (int64_t k = 0; k < K; ++k) cp[r * K + k] = double(q[size_t(k)] - qp.zero_point[0]);
+  }
+  // Σ (q − z)·w: every partial sum an integer below 2^53 in magnitude, so the f64 product is exact.
+  const std::vector<double> acc = finch::linear(centred, w.to(DType::f64), Tensor()).contiguous().to_vector<double>();
+  const std::vector<float> b = bias.defined() ? bias.contiguous().to_vector<float>() : std::vector<float>(size_t(OC), 0.f);
+  std::vector<float> y(size_t(R * OC));
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      // The reference's int32 accumulator (wrapping), then one fma with the f32 product of the scales.
+      const auto acc32 = int32_t(uint32_t(uint64_t(int64_t(acc[size_t(r * OC + oc)]))));
+      y[size_t(r * OC + oc)] = std::fma(float(acc32), s_x[size_t(r)] * s_w[size_t(oc)], b[size_t(oc)]);
+    }
+  Shape out = x.shape();
+  out.back() = OC;
+  return from_vector(y, out);
+}
+
+BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::BertProgramSpec& spec,
+                                        const Tensor& input_ids, const Tensor& token_type_ids,
+                                        const Tensor& attention_mask, std::map<std::string, Tensor>* values_out) {
+  NoGradGuard ng;
+  const char* what = "simulated dynamic int8 BERT";
+  if (spec.hidden_act != "gelu" && spec.hidden_act != "gelu_new" && spec.hidden_act != "relu")
+    fail(what, ": expected hidden_act gelu, gelu_new or relu, found '", spec.hidden_act, "'");
+  if (input_ids.dim() != 2 || token_type_ids.shape() != input_ids.shape() || attention_mask.shape() != input_ids.shape())
+    fail(what, ": expected input_ids, token_type_ids and attention_mask of one shape [B, S], found ",
+         shape_str(input_ids.shape()), ", ", shape_str(token_type_ids.shape()), " and ", shape_str(attention_mask.shape()));
+  std::map<std::string, nn::Module*> mods;
+  for (auto& [path, m] : qa_model.named_modules()) mods[path] = m;
+  auto get = [&](const std::string& path) -> nn::Module& {
+    const auto it = mods.find(path);
+    if (it == mods.end()) fail(what, ": the model has no module '", path, "'");
+    return *it->second;
+  };
+  auto keep = [&](const std::string& name, const Tensor& t) {
+    if (values_out) (*values_out)[name] = t;
+    return t;
+  };
+  const std::string e = "bert.embeddings.";
+  auto& word = as<nn::Embedding>(get(e + "word_embeddings"), e + "word_embeddings", "Embedding");
+  const int64_t B = input_ids.size(0), S = input_ids.size(1), HD = word.embedding_dim / spec.heads;
+  if (spec.heads < 1 || HD < 1 || word.embedding_dim % spec.heads != 0)
+    fail(what, ": expected ", spec.heads, " heads to divide the hidden size ", word.embedding_dim);
+  // A dq_linear with per-row activations: quantize_matrix's codes of the weight, the op's reference.
+  auto dq = [&](const Tensor& x, const std::string& path) {
+    auto& lin = as<nn::Linear>(get(path), path, "Linear");
+    const int64_t OC = lin.weight.size(0), K = lin.weight.size(1);
+    const qk::QMatrix qm = qk::quantize_matrix(what, (path + ".weight").c_str(), values(lin.weight), OC, K);
+    return keep(path + ".out", bert_dq_linear_rows(x, i8_tensor(qm.w, {OC, K}), qm.s_w, det(lin.bias)));
+  };
+  // A dense Linear, or a factorized one (compress/lowrank.h) as its two dq_linear nodes.
+  auto linear = [&](const Tensor& x, const std::string& path) {
+    return mods.count(path + ".0") && mods.count(path + ".1") && !dynamic_cast<nn::Linear*>(&get(path))
+               ? dq(dq(x, path + ".0"), path + ".1")
+               : dq(x, path);
+  };
+  auto layer_norm = [&](const Tensor& x, const std::string& path) { return keep(path + ".out", get(path)(x)); };
+  Tensor additive;
+  std::vector<uint8_t> unused;
+  masks(attention_mask, additive, unused);
+  Tensor h = layer_norm(embedding_sum(word, as<nn::Embedding>(get(e + "token_type_embeddings"), e + "token_type_embeddings", "Embedding"),
+                                      as<nn::Embedding>(get(e + "position_embeddings"), e + "position_embeddings", "Embedding"),
+                                      input_ids, token_type_ids),
+                        e + "LayerNorm");
+  for (int64_t l = 0; l < spec.layers; ++l) {
+    const std::string p = "bert.encoder.layer." + std::to_string(l), sa = p + ".attention.self";
+    const Tensor q = linear(h, sa + ".query"), k = linear(h, sa + ".key"), v = linear(h, sa + ".value");
+    // The attention op: [B, S, A] -> [B, NH, S, HD] views, the fused kernel, back to [B, S, A].
+    const int64_t A = q.size(2), NH = A / HD;
+    if (A % HD != 0) fail(what, ": expected a whole number of heads of width ", HD, ", found an attention width of ", A);
+    auto heads = [&](const Tensor& t) { return t.contiguous().view({B, S, NH, HD}).permute({0, 2, 1, 3}); };
+    const Tensor ctx = keep(sa + ".out", ops::scaled_dot_product_attention(heads(q), heads(k), heads(v), additive)
+                                             .out.permute({0, 2, 1, 3})
+                                             .contiguous()
+                                             .view({B, S, A}));
+    const std::string ao = p + ".attention.output";
+    const Tensor a = layer_norm(ops::add(linear(ctx, ao + ".dense"), h), ao + ".LayerNorm");
+    Tensor f = linear(a, p + ".intermediate.dense");
+    f = keep(p + ".intermediate.out", spec.hidden_act == "relu" ? ops::relu(f)
+                                                                : ops::gelu(f, spec.hidden_act == "gelu" ? "none" : "tanh"));
+    h = layer_norm(ops::add(linear(f, p + ".output.dense"), a), p + ".output.LayerNorm");
+  }
+  const Tensor logits = dq(h, "qa_outputs");
+  if (logits.size(-1) != 2) fail(what, ": expected qa_outputs with 2 outputs (start, end), found ", logits.size(-1));
+  return {logits.select(2, 0).contiguous(), logits.select(2, 1).contiguous()};
 }
 
 std::vector<std::pair<std::string, Tensor>> BertStaticSim::state() const {
@@ -356,7 +510,7 @@ void BertStaticSim::load_state(const std::vector<std::pair<std::string, Tensor>>
   ranges_ = std::move(r);
   params_.clear();
   for (const auto& [name, lr] : ranges_)
-    params_[name] = qparams(bert_activation_spec(bert_static_symmetric(name)), {lr.first}, {lr.second});
+    params_[name] = qparams(bert_activation_spec(symmetric_.count(name) > 0), {lr.first}, {lr.second});
 }
 
 }  // namespace finch::quant

@@ -20,6 +20,12 @@
 // batch sets the range, each later one moves it by `averaging`), frozen by enable_observers(false).
 // lower_bert_static(fp32 program, params()) then gives the program that equals this simulation.
 //
+// Factorized Linears (compress/lowrank.h, config key finch_layer_ranks: Sequential(Linear(in, r,
+// no bias), Linear(r, out)) where a dense Linear was) are simulated as the program computes them:
+// two qlinear units through the rank-r activation, whose codes are the values "<linear>.0.out" and
+// "<linear>.1.out" (the fp32 program's names) instead of "<linear>.out"; the second one's output is
+// what the next piece reads (symmetric where the attention reads it).
+//
 // Not simulated: attention-probability dropout (the integer attention has no float P to drop);
 // the hidden dropouts are applied on the simulated values in training mode (identity in eval).
 //
@@ -27,6 +33,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,16 +53,40 @@ struct BertSimOutputs {
   Tensor start_logits, end_logits;  // f32 [B, S]
 };
 
+// reference::dq_linear_rows (the per-row dq_linear) with its sums done as one exact f64 matrix
+// product instead of scalar loops: each row of x quantized from its own min/max, Σ (q − z)·w
+// (exact: every partial sum is an integer below 2^53), wrapped to int32 as the reference does,
+// then fma(float(acc), s_x·s_w[oc], bias[oc]). Equal to the reference bit for bit (tested), and
+// fast enough to simulate BERT on SQuAD windows. x f32 [.., K], w i8 [OC, K], bias f32 [OC] or none.
+Tensor bert_dq_linear_rows(const Tensor& x, const Tensor& w, const std::vector<float>& s_w, const Tensor& bias);
+
+// The dynamic int8 BERT program (compile::quantize_dynamic_graph with per-row activations: every
+// Linear a dq_linear with int8 weights of one scale per row and each row of its input quantized at
+// run time from its own min/max; the word and type tables per-row int8) as a forward over the same
+// modules, for verification (no gradient). Each dq_linear is reference::dq_linear_rows on
+// quantize_matrix's codes (the op's kernels equal it on every target), a factorized Linear two of
+// them; the rest are the float kernels the program's ops call, in their order (embedding sums,
+// attention on head views, GELU, residual adds, LayerNorm). `values`, when given, receives the f32
+// output of every Linear (each factor of a factorized one), attention, activation and LayerNorm,
+// keyed by the program's value names ("<node>.out"). Fails with one sentence on a missing module,
+// an activation other than gelu, gelu_new or relu, or token ids out of range.
+BertSimOutputs bert_dynamic_sim_forward(nn::Module& qa_model, const compile::BertProgramSpec& spec,
+                                        const Tensor& input_ids, const Tensor& token_type_ids,
+                                        const Tensor& attention_mask, std::map<std::string, Tensor>* values = nullptr);
+
 class BertStaticSim {
  public:
   // `qa_model`: a BertForQuestionAnswering (bert.embeddings.*, bert.encoder.layer.N.*,
-  // qa_outputs), borrowed; `spec`: its layers, heads and hidden_act (only "gelu" has a static
-  // program); `options.integer_gelu` picks the qgelu form. Fails with one sentence on a missing
-  // module or another activation.
+  // qa_outputs), borrowed, with any encoder Linear dense or factorized; `spec`: its layers, heads
+  // and hidden_act (only "gelu" has a static program); `options.integer_gelu` picks the qgelu form.
+  // Fails with one sentence on a missing module or another activation.
   BertStaticSim(nn::Module& qa_model, const compile::BertProgramSpec& spec, const BertStaticOptions& options = {});
 
-  // Ranges from a program or a checkpoint; every name of bert_static_value_names must be there.
+  // Ranges from a program or a checkpoint; every name of value_names() must be there.
   void set_params(const BertStaticParams& p);
+  // The simulated values in forward order: bert_static_value_names(layers) for a dense model,
+  // with "<linear>.0.out", "<linear>.1.out" in place of "<linear>.out" for a factorized Linear.
+  const std::vector<std::string>& value_names() const { return names_; }
   const BertStaticParams& params() const { return params_; }
   bool ready() const { return params_.size() == names_.size(); }
   // On: each forward first moves each range toward the surrogate's min/max (the first one sets
@@ -80,6 +111,9 @@ class BertStaticSim {
   Coded quantize_input(const Tensor& h, const std::string& name, std::map<std::string, Tensor>* codes);
   Coded linear_unit(const Coded& x, const std::string& module, const std::string& out,
                     std::map<std::string, Tensor>* codes);
+  // The dense Linear at `path` (one unit, output "<path>.out") or its factorization (two units).
+  Coded linear_block(const Coded& x, const std::string& path, std::map<std::string, Tensor>* codes);
+  bool factorized(const std::string& path) const { return factorized_.count(path) > 0; }
   Coded attention_unit(const Coded& q, const Coded& k, const Coded& v, const Tensor& mask,
                        const std::string& out, std::map<std::string, Tensor>* codes);
   Coded gelu_unit(const Coded& x, const std::string& out, std::map<std::string, Tensor>* codes);
@@ -91,6 +125,8 @@ class BertStaticSim {
   int64_t head_dim_ = 0;  // hidden / spec.heads: every layer's heads have this width
   BertStaticOptions options_;
   std::vector<std::string> names_;
+  std::set<std::string> symmetric_;   // the values the attention reads (zero point 0)
+  std::set<std::string> factorized_;  // paths of the factorized encoder Linears
   std::map<std::string, nn::Module*> modules_;
   BertStaticParams params_;
   std::map<std::string, std::pair<float, float>> ranges_;  // observed lo, hi

@@ -25,7 +25,8 @@ compile::BertProgramSpec bert_program_spec(const models::BertConfig& c, int64_t 
 std::string SimCheck::summary() const {
   std::ostringstream s;
   s << "verify: " << windows << " windows; " << logits << " logits (" << logits_differ << " differ, max |diff| "
-    << max_logit_diff << "), " << codes << " int8 codes of " << values << " values (" << codes_differ
+    << max_logit_diff << "), " << codes << (dynamic ? " f32 elements of " : " int8 codes of ") << values << " values ("
+    << codes_differ
     << " differ): deployed " << (agree() ? "==" : "!=") << " simulated -> " << (agree() ? "AGREE" : "DIFFER");
   return s.str();
 }
@@ -68,6 +69,32 @@ std::vector<Tensor> check_against_sim(runtime::Program& program, quant::BertStat
     if (g.values[v].is_constant() || name.size() < 3 || name.compare(name.size() - 2, 2, ".q") != 0) continue;
     const auto it = codes.find(name.substr(0, name.size() - 2));
     if (it == codes.end() || !all[v].defined()) continue;
+    c.codes_differ += differing(all[v], it->second, nullptr);
+    c.codes += all[v].numel();
+    ++values;
+  }
+  c.values = std::max(c.values, values);
+  c.windows += inputs.at(0).size(0);
+  return {start, end};
+}
+
+std::vector<Tensor> check_against_dynamic_sim(runtime::Program& program, nn::Module& model,
+                                              const compile::BertProgramSpec& spec, const std::vector<Tensor>& inputs,
+                                              SimCheck& c) {
+  NoGradGuard ng;
+  c.dynamic = true;
+  const std::vector<Tensor> all = program.run_all(inputs);
+  std::map<std::string, Tensor> sim;
+  const quant::BertSimOutputs o = quant::bert_dynamic_sim_forward(model, spec, inputs.at(0), inputs.at(1), inputs.at(2), &sim);
+  const runtime::Graph& g = program.graph();
+  const Tensor start = all[size_t(g.outputs.at(0))], end = all[size_t(g.outputs.at(1))];
+  c.logits_differ += differing(start, o.start_logits, &c.max_logit_diff) + differing(end, o.end_logits, &c.max_logit_diff);
+  c.logits += start.numel() + end.numel();
+  int64_t values = 0;
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].is_constant() || !all[v].defined() || all[v].dtype() != DType::f32) continue;
+    const auto it = sim.find(g.values[v].name);
+    if (it == sim.end()) continue;
     c.codes_differ += differing(all[v], it->second, nullptr);
     c.codes += all[v].numel();
     ++values;

@@ -20,8 +20,9 @@ compile::BertProgramSpec bert_program_spec(const models::BertConfig& c, int64_t 
 struct SimCheck {
   int64_t windows = 0;
   int64_t logits = 0, logits_differ = 0;  // start and end logits
-  int64_t codes = 0, codes_differ = 0;    // int8 codes of the simulated values
+  int64_t codes = 0, codes_differ = 0;    // int8 codes (static) or f32 elements (dynamic) of the simulated values
   int64_t values = 0;                     // distinct values compared per run
+  bool dynamic = false;                   // the values are f32 (a dynamic program's), not int8 codes
   double max_logit_diff = 0;
   bool agree() const { return windows > 0 && logits_differ == 0 && codes_differ == 0 && values > 0; }
   std::string summary() const;  // one line ending in AGREE or DIFFER
@@ -31,5 +32,12 @@ struct SimCheck {
 // the comparison to `c`. Returns the program's outputs (start, end logits).
 std::vector<Tensor> check_against_sim(runtime::Program& program, quant::BertStaticSim& sim,
                                       const std::vector<Tensor>& inputs, SimCheck& c);
+
+// The same for a dynamic int8 program (quant::bert_dynamic_sim_forward of `model` with `spec`):
+// every logit, and every element of each f32 value the simulation names (the Linears', attention,
+// activation and LayerNorm outputs) that the program computes, compared for equality of bits.
+std::vector<Tensor> check_against_dynamic_sim(runtime::Program& program, nn::Module& model,
+                                              const compile::BertProgramSpec& spec, const std::vector<Tensor>& inputs,
+                                              SimCheck& c);
 
 }  // namespace finch::apps

@@ -123,10 +123,10 @@ void add_verify_options(CLI::App& app, ProgramOptions& o) {
   app.add_option("program", o.program, "a quantized .finch program")->required();
   app.add_flag("--reference-kernels", o.reference_kernels,
                "run on the scalar reference kernels instead of the optimized ones (same results, slower)");
+  // Required, but checked by each path: a BERT program takes --weights DIR (bert_sim_check_cmd.h).
   app.add_option("--checkpoint", o.data.checkpoint,
                  "the simulated model: qat_model.safetensors of train_cifar --qat, or the .sim.safetensors "
-                 "finch quantize writes beside a program")
-      ->required();
+                 "finch quantize writes beside a program (a BERT program: the directory of its float weights)");
   add_data_options(app, o);
   app.add_option("--json", o.json, "JSON report of the per-layer comparison");
 }
@@ -207,7 +207,14 @@ int run_inspect(const ProgramOptions& o) {
   return 0;
 }
 
+void require_verify_checkpoint(const ProgramOptions& o) {
+  if (o.data.checkpoint.empty())
+    fail("finch verify ", o.program, " needs --checkpoint: the simulated model (qat_model.safetensors of train_cifar "
+         "--qat, or the .sim.safetensors finch quantize writes beside a program)");
+}
+
 int run_verify(ProgramOptions o) {
+  require_verify_checkpoint(o);
   const bool dataset_given = !o.data.dataset.empty();
   runtime::Graph g = runtime::read_program(o.program);
   if (const auto problems = runtime::verify(g, o.program, program_options(o)); !problems.empty()) throw Error(problems[0]);

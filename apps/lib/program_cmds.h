@@ -36,5 +36,8 @@ int run_compile(ProgramOptions o, bool model_given);
 int run_run(ProgramOptions o);
 int run_inspect(const ProgramOptions& o);
 int run_verify(ProgramOptions o);
+// One sentence when verify was given no --checkpoint (image and series programs need one; a BERT
+// program takes --weights instead, bert_sim_check_cmd.h).
+void require_verify_checkpoint(const ProgramOptions& o);
 
 }  // namespace finch::apps

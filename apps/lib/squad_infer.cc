@@ -113,10 +113,6 @@ void validate(const SquadInferOptions& o) {
   data::validate(data::SquadFeatureOptions{o.max_seq_length, o.doc_stride, o.max_query_length});
 }
 
-namespace {
-
-// do_lower_case from DIR/tokenizer_config.json when the file has it (cased checkpoints say
-// false there); absent file or key: lower-case, as bert-base-uncased.
 data::WordPieceOptions tokenizer_options(const std::string& dir) {
   data::WordPieceOptions opt;
   const fs::path p = fs::path(dir) / "tokenizer_config.json";
@@ -138,6 +134,8 @@ data::WordPieceOptions tokenizer_options(const std::string& dir) {
     opt.split_cjk = j["tokenize_chinese_chars"].get<bool>();
   return opt;
 }
+
+namespace {
 
 // Nearest-rank percentile of sorted values (q in (0, 1]).
 double percentile(const std::vector<double>& sorted, double q) {

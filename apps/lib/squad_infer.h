@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "data/wordpiece.h"
+
 namespace CLI {
 class App;
 }
@@ -50,6 +52,11 @@ struct SquadInferOptions {
 // least 1. Features are [CLS] question [SEP] context [SEP] then padding, so every token before
 // that length is real.
 int64_t trimmed_length(const std::vector<int32_t>& attention_mask);
+
+// The tokenizer settings of a BERT directory: do_lower_case (and strip_accents,
+// tokenize_chinese_chars) from DIR/tokenizer_config.json when the file has them (cased checkpoints
+// say false there); absent file or key: lower-case, as bert-base-uncased. Malformed: one sentence.
+data::WordPieceOptions tokenizer_options(const std::string& dir);
 
 // Adds the options above to `app` (names as in infer_squad --help).
 void add_squad_infer_options(CLI::App& app, SquadInferOptions& o);
