@@ -2,6 +2,7 @@
 // (compile/emit_c.h): DIR/NAME.c, DIR/NAME.h and the command-line driver DIR/NAME_main.c.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -14,6 +15,7 @@ struct EmitCOptions {
   std::string program;  // the .finch file
   std::string out;      // the folder to write
   std::string name;     // the C prefix (default: the program file's name made an identifier)
+  int64_t batch = 0;    // > 0: re-declare the program for this batch (compile::with_batch)
 };
 
 void add_emit_c_options(CLI::App& app, EmitCOptions& o);
