@@ -100,7 +100,7 @@ static unsigned char* read_records(const char* path, long bytes, long values, co
 }
 
 int main(int argc, char** argv) {
-  const char* paths[@N_INPUTS];
+  const char* paths[@N_INPUTS] = {0};
   const char* out_path = NULL;
   long repeat = 0, records = 0, r, i;
   int quiet = 0, a, npaths = 0;

@@ -19,6 +19,7 @@
 #include "compile/static_rnn.h"
 #include "framework/grad_mode.h"
 #include "framework/random.h"
+#include "kernels/qs8_rnn.h"
 #include "models/series_spec.h"
 #include "quant/prepare.h"
 #include "quant/qconfig.h"
@@ -188,6 +189,48 @@ TEST(EmitCSeriesCheck, APerturbedShiftDiffers) {
   const std::string want = run_runtime(g, r), got = run_emitted(b.exe, r, dir);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_GT(differing_floats(got, want), 0);
+}
+
+// The check can fail: one entry of the emitted sigmoid table changed. The entry is one the first
+// step certainly reads: on a series of zeros the first qlstm's x codes are all z_x and its h
+// starts at z_h, so gate i of row 0 has the pre-activation q16_add_sat(q16_gate(b_ih[0]),
+// q16_gate(b_hh[0])), found from the node's constants by the kernels' own functions.
+TEST(EmitCSeriesCheck, APerturbedTableEntryDiffers) {
+  SKIP_WITHOUT_COMPILER();
+  const runtime::Graph g = series_program("lstm");
+  const runtime::Node* first = nullptr;
+  for (const runtime::Node& n : g.nodes)
+    if (!first && n.op == "qlstm") first = &n;
+  ASSERT_NE(first, nullptr);
+  namespace qk = quant::kernels;
+  const auto& vals = g.values;
+  const float sx = vals[size_t(first->inputs[0])].quant->scale[0], sh = vals[size_t(first->outputs[0])].quant->scale[0];
+  const auto m_ih = qk::gate_multipliers(sx, vals[size_t(first->inputs[2])].quant->scale);
+  const auto m_hh = qk::gate_multipliers(sh, vals[size_t(first->inputs[3])].quant->scale);
+  const int32_t b_ih = vals[size_t(first->inputs[4])].data.contiguous().to_vector<int32_t>()[0];
+  const int32_t b_hh = vals[size_t(first->inputs[5])].data.contiguous().to_vector<int32_t>()[0];
+  const int16_t pre = qk::q16_add_sat(qk::q16_gate(b_ih, m_ih[0]), qk::q16_gate(b_hh, m_hh[0]));
+  const size_t index = uint16_t(pre);
+  compile::EmittedC e = compile::emit_c(g, "net", "test program");
+  // The entry's text: past the table's opening brace, `index` commas on.
+  size_t at = e.source.find("net_q16_sigmoid[65536] = {");
+  ASSERT_NE(at, std::string::npos);
+  at = e.source.find('{', at) + 1;
+  for (size_t i = 0; i < index; ++i) at = e.source.find(',', at) + 1;
+  while (e.source[at] == ' ' || e.source[at] == '\n') ++at;
+  const size_t end = e.source.find(',', at);
+  const int entry = std::stoi(e.source.substr(at, end - at));
+  ASSERT_EQ(entry, qk::q16_sigmoid(pre)) << "the emitted entry is the runtime's";
+  e.source.replace(at, end - at, std::to_string(entry > 16384 ? 0 : 32767));
+  finch::test::TempDir dir("emit_c_series");
+  compile::write_emitted_c(e, dir.str());
+  const Built b = finch::test::build_emitted(dir);
+  ASSERT_TRUE(b.error.empty()) << b.error;
+  Records r;
+  r.x = {zeros({kB, kC, kT})}, r.len = {lengths_of(std::vector<int64_t>(kB, kT))};
+  const std::string want = run_runtime(g, r), got = run_emitted(b.exe, r, dir);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_GT(differing_floats(got, want), 0) << "sigmoid entry " << index << " changed from " << entry;
 }
 
 // A length outside 1..T: the runtime refuses it, the emitted NAME_run returns 1 and its main says
