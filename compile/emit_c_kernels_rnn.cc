@@ -21,13 +21,15 @@ namespace {
 // What the LSTM and GRU share: one int8 row of a gate matrix against x (kernels/reference_rnn.cc
 // qmatrix_acc_reference: an int64 sum reduced modulo 2^32), the Q3.12 gate requantization, the
 // saturating int16 sum, and a cell's parameters.
-const char* kCommon = R"(/* kernels/reference_rnn.cc qmatrix_acc_reference: bias + sum (x - zx) * w in int64, reduced modulo
-   2^32 (two's complement, as every compiler finch targets converts). */
+const char* kCommon = R"(/* kernels/reference_rnn.cc qmatrix_acc_reference: bias + sum (x - zx) * w, the int64 sum reduced
+   modulo 2^32. Summed in uint32 (defined wrap-around; each term fits int32), which is that sum
+   modulo 2^32 in any order, then read as int32 (two's complement, as every compiler finch
+   targets converts): the same accumulator, in 32-bit lanes a compiler vectorizes. */
 static int32_t finch_qrow(const int8_t* w, int32_t cols, const int8_t* x, int32_t zx, int32_t bias) {
-  int64_t acc = bias;
+  uint32_t acc = (uint32_t)bias;
   int32_t k;
-  for (k = 0; k < cols; ++k) acc += ((int64_t)x[k] - zx) * w[k];
-  return (int32_t)(uint32_t)(uint64_t)acc;
+  for (k = 0; k < cols; ++k) acc += (uint32_t)(((int32_t)x[k] - zx) * w[k]);
+  return (int32_t)acc;
 }
 
 /* kernels/qs8_rnn.h q16_gate (requantize to Q3.12, z 0) and q16_add_sat. */
