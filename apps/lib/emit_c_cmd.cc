@@ -17,8 +17,9 @@ void add_emit_c_options(CLI::App& app, EmitCOptions& o) {
   app.add_option("program", o.program, "the .finch program")->required();
   app.add_option("--out", o.out, "the folder to write NAME.c, NAME.h and NAME_main.c into (created if missing)")->required();
   app.add_option("--name", o.name, "the C prefix of the files and functions (NAME_run); default: the program's file name");
-  app.add_option("--batch", o.batch,
-                 "emit for this batch instead of the program's declared one (a series program declares its calibration "
+  app.add_option_function<int64_t>(
+      "--batch", [&o](const int64_t& b) { o.batch = b, o.batch_given = true; },
+      "emit for this batch instead of the program's declared one (a series program declares its calibration "
                  "batch; --batch 1 runs one sequence per call)");
 }
 
@@ -31,7 +32,7 @@ int run_emit_c(const EmitCOptions& o) {
     if (name.size() > 64) name.resize(64);
   }
   runtime::Graph g = runtime::read_program(o.program);
-  if (o.batch != 0) g = compile::with_batch(g, o.batch, o.program);
+  if (o.batch_given) g = compile::with_batch(g, o.batch, o.program);
   const compile::EmittedC e = compile::emit_c(g, name, o.program);
   compile::write_emitted_c(e, o.out);
   const std::string dir = (std::filesystem::path(o.out) / "").string();
