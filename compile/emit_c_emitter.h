@@ -139,7 +139,7 @@ class Emitter {
   void select(const Node& n);
   void add_scalar(const Node& n);
   std::string q16_tables();               // the sigmoid/tanh tables' struct fields, emitted once
-  std::string rnn_common(const Node& n, int64_t rows_per_gate, int64_t& T, int64_t& B);
+  std::string rnn_common(const Node& n, int64_t& T, int64_t& B);  // x, lengths, y, h_n pointers
   std::string sig_table_, tanh_table_;
   int64_t rnn16_ = 0, rnn8_ = 0;          // the recurrent ops' static scratch (int16, int8 elements)
   void quantize(const Node& n);

@@ -70,13 +70,12 @@ qk::QMatrix matrix(const Graph& g, const Node& n, size_t wi, size_t bi, float s_
 }  // namespace
 
 // The x/lengths/y/h_n pointers and the cell's common fields; T and B from x's shape.
-std::string Emitter::rnn_common(const Node& n, int64_t rows_per_gate, int64_t& T, int64_t& B) {
+std::string Emitter::rnn_common(const Node& n, int64_t& T, int64_t& B) {
   if (n.outputs.size() != 2) refuse(n, "has " + num(int64_t(n.outputs.size())) + " outputs; expected y and h_n");
   const Shape& xs = val(n.inputs[0]).shape;
   if (xs.size() != 3) refuse(n, "reads a " + num(int64_t(xs.size())) + "-d input; expected [T, B, IN] or [B, T, IN]");
   const bool bf = ops::read_bool(n.attrs, ops::attr::batch_first, where(n), false);
   T = bf ? xs[1] : xs[0], B = bf ? xs[0] : xs[1];
-  (void)rows_per_gate;
   std::string lengths = "0";
   if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
     if (val(n.inputs[1]).dtype != DType::i64 || val(n.inputs[1]).shape != Shape{B})
@@ -123,7 +122,7 @@ void Emitter::qlstm(const Node& n) {
     refuse(n, std::string("has an invalid cell: ") + e.what());
   }
   int64_t T = 0, B = 0;
-  const std::string io = rnn_common(n, 4, T, B);
+  const std::string io = rnn_common(n, T, B);
   if (val(n.inputs[0]).shape.back() != c.IN) refuse(n, "reads an input whose features differ from w_ih's columns");
   const auto rows = [&](const qk::QMatrix& q, size_t wi, size_t bi, const std::string& tag) {
     std::vector<int64_t> m, s;
@@ -162,7 +161,7 @@ void Emitter::qgru(const Node& n) {
     refuse(n, std::string("has an invalid cell: ") + e.what());
   }
   int64_t T = 0, B = 0;
-  const std::string io = rnn_common(n, 3, T, B);
+  const std::string io = rnn_common(n, T, B);
   if (val(n.inputs[0]).shape.back() != c.IN) refuse(n, "reads an input whose features differ from w_ih's columns");
   const auto rows = [&](const qk::QMatrix& q, size_t wi, size_t bi, const std::string& tag) {
     std::vector<int64_t> m, s;
