@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "compile/emit_c_detail.h"
+#include "compile/emit_c_emitter.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "kernels/requant.h"
@@ -25,16 +26,8 @@
 
 namespace finch::compile {
 
-namespace {
+namespace emit_c_detail {
 
-using namespace emit_c_detail;
-using runtime::Graph;
-using runtime::Node;
-using runtime::Value;
-
-constexpr int64_t kMaxElements = (int64_t(1) << 31) - 1;  // sizes and indices are int32_t in C
-
-// Text from the program (names, metadata) made safe inside a /* */ comment.
 std::string comment_safe(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -45,120 +38,6 @@ std::string comment_safe(const std::string& s) {
   }
   return out;
 }
-
-class Emitter {
- public:
-  Emitter(const Graph& g, std::string name, std::string what)
-      : g_(g), name_(std::move(name)), what_(std::move(what)), plan_(runtime::plan_memory(g)), emitted_(g.values.size()) {}
-
-  EmittedC run();
-
- private:
-  const Graph& g_;
-  std::string name_, what_;
-  runtime::MemoryPlan plan_;
-  std::vector<bool> emitted_;                 // constants already written
-  std::set<std::string> kernel_set_;
-  std::vector<std::string> kernel_order_;
-  std::string kernels_;                       // their text, dependencies first
-  std::ostringstream consts_, body_;
-  int64_t const_bytes_ = 0;
-  int tables_ = 0;
-  int64_t int_scratch_ = 0, float_scratch_ = 0;  // accumulator planes of the convolutions (OH·OW)
-
-  [[noreturn]] void refuse(const Node& n, const std::string& why) const {
-    fail(what_, ": node '", n.name, "' (", n.op, ") ", why);
-  }
-  const Value& val(int32_t v) const { return g_.values[size_t(v)]; }
-  std::string dt(const Node& n, int32_t v) const {
-    switch (val(v).dtype) {
-      case DType::i8: return "i8";
-      case DType::u8: return "u8";
-      case DType::f32: return "f32";
-      case DType::f16: if (val(v).is_constant()) return "f32";  // widened at emit time
-                       [[fallthrough]];
-      default: refuse(n, "reads or writes '" + val(v).name + "' as " + dtype_name(val(v).dtype) +
-                             "; emit-c covers I8, U8 and F32 values (F16 weights)");
-    }
-  }
-  void use(const std::string& key) {
-    if (kernel_set_.count(key)) return;
-    std::vector<std::string> deps;
-    const std::string text = kernel_text(key, deps);
-    for (const std::string& d : deps) use(d);
-    kernel_set_.insert(key);
-    kernel_order_.push_back(key);
-    kernels_ += text;
-  }
-  // The C expression of value v's data: the entry point's input, a constant array or the arena.
-  std::string ptr(const Node& n, int32_t v) {
-    if (v < 0) return "0";
-    if (val(v).is_constant()) return constant(n, v);
-    const std::string t = c_type(dt(n, v));
-    if (std::find(g_.inputs.begin(), g_.inputs.end(), v) != g_.inputs.end()) return "input";
-    FINCH_CHECK(plan_.offset[size_t(v)] >= 0, "emit-c: value ", val(v).name, " has no arena offset");
-    return "((" + t + "*)FINCH_AT(" + std::to_string(plan_.offset[size_t(v)]) + "))";
-  }
-  std::string constant(const Node& n, int32_t v);
-  std::string constant_input(const Node& n, size_t i, bool optional = false) {
-    if (i >= n.inputs.size() || n.inputs[i] < 0) {
-      if (optional) return "0";
-      refuse(n, "lacks input " + std::to_string(i));
-    }
-    if (!val(n.inputs[i]).is_constant())
-      refuse(n, "reads '" + val(n.inputs[i]).name + "' computed at run time; emit-c needs it to be a constant");
-    return ptr(n, n.inputs[i]);
-  }
-  std::string table(const char* type, const std::vector<std::string>& items, const std::string& what) {
-    const std::string id = name_ + "_t" + std::to_string(tables_++);
-    consts_ << "/* " << comment_safe(what) << " */\nstatic const " << type << " " << id << "[" << std::max<size_t>(1, items.size()) << "] = {";
-    for (size_t i = 0; i < items.size(); ++i) consts_ << (i % 16 == 0 ? "\n  " : " ") << items[i] << ",";
-    if (items.empty()) consts_ << "0";
-    consts_ << "\n};\n";
-    const_bytes_ += int64_t(items.size()) * 4;
-    return id;
-  }
-  std::string ints(const std::vector<int64_t>& v, const std::string& what) {
-    std::vector<std::string> s;
-    for (int64_t x : v) s.push_back(int_literal(x));
-    return table("int32_t", s, what);
-  }
-  std::string floats(const std::vector<float>& v, const std::string& what) {
-    std::vector<std::string> s;
-    for (float x : v) s.push_back(float_literal(x));
-    return table("float", s, what);
-  }
-  int64_t numel(int32_t v) const { return shape_numel(val(v).shape); }
-  struct Act {
-    float s;
-    int32_t z;
-    int64_t qmin, qmax;
-  };
-  Act act(const Node& n, int32_t v) const {
-    const auto& q = val(v).quant;
-    if (!q) refuse(n, "reads or writes '" + val(v).name + "' without quantization parameters");
-    if (q->scale.size() != 1 || q->zero_point.size() != 1)
-      refuse(n, "reads or writes '" + val(v).name + "' quantized per channel; emit-c needs per-tensor activations");
-    return {q->scale[0], q->zero_point[0], q->qmin, q->qmax};
-  }
-  std::string where(const Node& n) const { return runtime::node_where(n); }
-  void call(const std::string& key, const std::string& args) { body_ << "  finch_" << key << "(" << args << ");\n"; }
-
-  void node(const Node& n);
-  void quantize(const Node& n);
-  void dequantize(const Node& n);
-  void qconv_or_linear(const Node& n);
-  void qadd(const Node& n);
-  void qclamp(const Node& n);
-  void pool(const Node& n);
-  void copy(const Node& n);
-  void conv_or_linear(const Node& n);
-  void add(const Node& n);
-  void batch_norm(const Node& n);
-  void softmax(const Node& n);
-  std::vector<int64_t> multipliers(const Node& n, const Act& x, const Act& y, std::vector<int64_t>& shifts);
-  std::string conv_struct(const Node& n, const Act& x, const Act& y, int64_t qmin, int64_t qmax);
-};
 
 std::string Emitter::constant(const Node& n, int32_t v) {
   const std::string id = name_ + "_c" + std::to_string(v);
@@ -444,7 +323,9 @@ void Emitter::node(const Node& n) {
     if (numel(v) > kMaxElements) refuse(n, "writes a tensor of 2^31 elements or more");
   for (int32_t v : n.inputs)
     if (v >= 0 && numel(v) > kMaxElements) refuse(n, "reads a tensor of 2^31 elements or more");
-  if (n.outputs.size() != 1) refuse(n, "has " + std::to_string(n.outputs.size()) + " outputs; emit-c covers one-output ops");
+  const bool rnn = n.op == "qlstm" || n.op == "qgru";
+  if (n.outputs.size() != (rnn ? 2u : 1u))
+    refuse(n, "has " + std::to_string(n.outputs.size()) + " outputs; emit-c covers " + (rnn ? "two (y, h_n)" : "one-output ops"));
   body_ << "  /* " << comment_safe(n.name) << ": " << n.op << " -> " << shape_str(val(n.outputs[0]).shape) << " "
         << dtype_name(val(n.outputs[0]).dtype) << " */\n";
   const std::string& op = n.op;
@@ -457,6 +338,12 @@ void Emitter::node(const Node& n) {
            op == "avg_pool2d" || op == "adaptive_avg_pool2d")
     pool(n);
   else if (op == "flatten" || op == "reshape") copy(n);
+  else if (op == "qlstm") qlstm(n);
+  else if (op == "qgru") qgru(n);
+  else if (op == "permute") permute(n);
+  else if (op == "cat") cat(n);
+  else if (op == "select") select(n);
+  else if (op == "add_scalar") add_scalar(n);
   else if (op == "conv2d" || op == "linear") conv_or_linear(n);
   else if (op == "add") add(n);
   else if (op == "relu" || op == "relu6") {
@@ -467,29 +354,41 @@ void Emitter::node(const Node& n) {
   } else if (op == "batch_norm") batch_norm(n);
   else if (op == "softmax") softmax(n);
   else
-    refuse(n, "is an op emit-c does not cover (it covers the CNN ops of docs/emit-c.md: quantize, dequantize, qconv2d, "
+    refuse(n, "is an op emit-c does not cover (it covers the ops of docs/emit-c.md: quantize, dequantize, qconv2d, "
               "qlinear, qadd, qrelu, qrelu6, integer and float pools, flatten, reshape, conv2d, linear, add, relu, relu6, "
-              "batch_norm, softmax)");
+              "batch_norm, softmax, qlstm, qgru, permute, cat, select, add_scalar on lengths)");
 }
 
 EmittedC Emitter::run() {
-  if (g_.inputs.size() != 1 || g_.outputs.size() != 1)
-    fail(what_, ": has ", g_.inputs.size(), " inputs and ", g_.outputs.size(), " outputs; emit-c covers programs with one of each");
+  if (g_.inputs.empty() || g_.inputs.size() > 8 || g_.outputs.size() != 1)
+    fail(what_, ": has ", g_.inputs.size(), " inputs and ", g_.outputs.size(),
+         " outputs; emit-c covers programs with 1 to 8 inputs and one output");
   if (g_.meta.is_object() && g_.meta.value("variable_sequence", false))
-    fail(what_, ": takes inputs of variable length (meta.variable_sequence); emit-c needs the fixed shapes of a CNN program");
-  const Value& in = val(g_.inputs[0]);
+    fail(what_, ": takes inputs of variable length (meta.variable_sequence); emit-c needs the program's declared shapes");
+  const std::vector<bool> lengths = runtime::sequence_length_values(g_);
+  const auto c_of = [](DType d) -> std::string {
+    return d == DType::f32 ? "float" : d == DType::i8 ? "int8_t" : d == DType::u8 ? "uint8_t" : "int64_t";
+  };
+  std::vector<std::string> in_t;
+  for (int32_t v : g_.inputs) {
+    const Value& in = val(v);
+    const bool ok = in.dtype == DType::f32 || in.dtype == DType::i8 || in.dtype == DType::u8 ||
+                    (in.dtype == DType::i64 && lengths[size_t(v)]);
+    if (!ok)
+      fail(what_, ": its input '", in.name, "' is ", dtype_name(in.dtype), "; emit-c covers F32, I8 and U8 inputs and I64 sequence lengths");
+    if (shape_numel(in.shape) > kMaxElements) fail(what_, ": its input '", in.name, "' has 2^31 elements or more");
+    in_t.push_back(c_of(in.dtype));
+  }
   const Value& out = val(g_.outputs[0]);
-  for (const Value* v : {&in, &out})
-    if (v->dtype != DType::f32 && v->dtype != DType::i8 && v->dtype != DType::u8)
-      fail(what_, ": its ", v == &in ? "input" : "output", " '", v->name, "' is ", dtype_name(v->dtype), "; emit-c covers F32, I8 and U8");
-  if (shape_numel(in.shape) > kMaxElements || shape_numel(out.shape) > kMaxElements || plan_.arena_bytes > kMaxElements)
+  if (out.dtype != DType::f32 && out.dtype != DType::i8 && out.dtype != DType::u8)
+    fail(what_, ": its output '", out.name, "' is ", dtype_name(out.dtype), "; emit-c covers F32, I8 and U8");
+  if (shape_numel(out.shape) > kMaxElements || plan_.arena_bytes > kMaxElements)
     fail(what_, ": needs ", plan_.arena_bytes, " bytes of activations; emit-c covers programs under 2^31 bytes");
   for (const Node& n : g_.nodes) node(n);
   if (out.is_constant() || plan_.offset[size_t(g_.outputs[0])] < 0)
     fail(what_, ": its output '", out.name, "' is not computed by a node");
 
-  const std::string in_t = in.dtype == DType::f32 ? "float" : in.dtype == DType::i8 ? "int8_t" : "uint8_t";
-  const std::string out_t = out.dtype == DType::f32 ? "float" : out.dtype == DType::i8 ? "int8_t" : "uint8_t";
+  const std::string out_t = c_of(out.dtype);
   std::string upper = name_;
   for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
   std::string about = "the program " + what_;
@@ -501,22 +400,34 @@ EmittedC Emitter::run() {
   e.name = name_;
   e.kernels = kernel_order_;
   e.arena_bytes = plan_.arena_bytes;
-  e.scratch_bytes = 4 * (int_scratch_ + float_scratch_);
+  e.scratch_bytes = 4 * (int_scratch_ + float_scratch_) + 2 * rnn16_ + rnn8_;
   e.constant_bytes = const_bytes_;
+  std::string params, sizes, described;
+  for (size_t i = 0; i < g_.inputs.size(); ++i) {
+    const Value& in = val(g_.inputs[i]);
+    const std::string macro = name_ + (i == 0 ? "_INPUT_SIZE" : "_INPUT" + std::to_string(i) + "_SIZE");
+    params += "const " + in_t[i] + "* " + input_name(i) + ", ";
+    sizes += "#define " + macro + " " + std::to_string(shape_numel(in.shape)) + "\n";
+    described += "   Input " + std::to_string(i) + " (" + input_name(i) + ") '" + comment_safe(in.name) + "': " +
+                 dtype_name(in.dtype) + " " + shape_str(in.shape) +
+                 (lengths[size_t(g_.inputs[i])] ? ", each sample's valid steps (1..T; the rest is padding)"
+                  : in.dtype == DType::f32 ? " (already normalized as mean/std above say, when the program has them)" : "") +
+                 ".\n";
+  }
+  const bool fallible = !g_.inputs.empty() && std::any_of(g_.inputs.begin(), g_.inputs.end(), [&](int32_t v) { return lengths[size_t(v)]; });
   std::ostringstream h;
   h << "/* " << name_ << ".h: " << comment_safe(about) << "\n   as standalone C, written by `finch emit-c` (docs/emit-c.md).\n"
-    << "   Input '" << comment_safe(in.name) << "': " << dtype_name(in.dtype) << " " << shape_str(in.shape)
-    << (in.dtype == DType::f32 ? " (already normalized as mean/std above say, when the program has them)" : "")
-    << "; output '" << comment_safe(out.name) << "': " << dtype_name(out.dtype) << " " << shape_str(out.shape) << ". */\n"
+    << described << "   Output '" << comment_safe(out.name) << "': " << dtype_name(out.dtype) << " " << shape_str(out.shape) << ". */\n"
     << "#ifndef " << upper << "_H_\n#define " << upper << "_H_\n\n#include <stdint.h>\n\n"
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-    << "#define " << name_ << "_INPUT_SIZE " << shape_numel(in.shape) << "\n"
+    << sizes << "#define " << name_ << "_INPUTS " << g_.inputs.size() << "\n"
     << "#define " << name_ << "_OUTPUT_SIZE " << shape_numel(out.shape) << "\n"
     << "#define " << name_ << "_ARENA_BYTES " << plan_.arena_bytes << "\n\n"
-    << "/* Runs the program on " << name_ << "_INPUT_SIZE input values (row-major) and writes " << name_
-    << "_OUTPUT_SIZE outputs. Returns 0.\n   Not reentrant: the activations live in one static arena of " << name_
-    << "_ARENA_BYTES bytes. */\n"
-    << "int " << name_ << "_run(const " << in_t << "* input, " << out_t << "* output);\n\n"
+    << "/* Runs the program on its inputs (row-major, the sizes above) and writes " << name_
+    << "_OUTPUT_SIZE outputs. Returns 0"
+    << (fallible ? ", or 1 (output unspecified) when a length is outside 1..T, as the runtime refuses it" : "")
+    << ".\n   Not reentrant: the activations live in one static arena of " << name_ << "_ARENA_BYTES bytes. */\n"
+    << "int " << name_ << "_run(" << params << out_t << "* output);\n\n"
     << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
   e.header = h.str();
 
@@ -524,7 +435,12 @@ EmittedC Emitter::run() {
   s << "/* " << name_ << ".c: " << comment_safe(about) << "\n   as standalone C99 (also C++17), written by `finch emit-c`: "
     << g_.nodes.size() << " nodes, " << const_bytes_ << " bytes of constants, an arena of " << plan_.arena_bytes
     << " bytes.\n   Integer ops give the finch runtime's codes bit for bit; compile without -ffast-math. */\n"
-    << "#if defined(__clang__)\n#pragma clang fp contract(off)\n#elif defined(__GNUC__)\n#pragma GCC optimize(\"fp-contract=off\")\n#endif\n"
+    << "#if defined(__clang__)\n#pragma clang fp contract(off)\n#elif defined(__GNUC__)\n"
+    << (rnn16_ > 0 ? "/* GCC's -O2 leaves the recurrent gate rows' int8 dot loops scalar; O3 vectorizes them (integer sums:\n"
+                     "   the same in any order; no fast-math, contraction still off), 6.6x faster on an LSTM H 128. */\n"
+                     "#pragma GCC optimize(\"O3\", \"fp-contract=off\")\n"
+                   : "#pragma GCC optimize(\"fp-contract=off\")\n")
+    << "#endif\n"
     << "#if defined(__FAST_MATH__)\n#error \"" << name_ << ".c: compile without -ffast-math: the int8 arithmetic needs IEEE f32 rounding\"\n#endif\n"
     << "#include <float.h>\n#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD > 0\n#error \"" << name_
     << ".c: needs float arithmetic in float (FLT_EVAL_METHOD 0; on 32-bit x86 use -msse2 -mfpmath=sse)\"\n#endif\n"
@@ -534,8 +450,11 @@ EmittedC Emitter::run() {
     << "#define FINCH_AT(offset) ((unsigned char*)" << name_ << "_arena + (offset))\n";
   if (int_scratch_ > 0) s << "static int32_t " << name_ << "_acc[" << int_scratch_ << "]; /* a convolution's accumulators */\n";
   if (float_scratch_ > 0) s << "static float " << name_ << "_facc[" << float_scratch_ << "]; /* a convolution's accumulators */\n";
+  if (rnn16_ > 0)
+    s << "static int16_t " << name_ << "_s16[" << rnn16_ << "]; /* a recurrent cell's gates and cell state */\n"
+      << "static int8_t " << name_ << "_s8[" << rnn8_ << "]; /* a recurrent cell's h (and m) */\n";
   s << "\n"
-    << "int " << name_ << "_run(const " << in_t << "* input, " << out_t << "* output) {\n"
+    << "int " << name_ << "_run(" << params << out_t << "* output) {\n"
     << body_.str() << "  memcpy(output, FINCH_AT(" << plan_.offset[size_t(g_.outputs[0])] << "), "
     << shape_numel(out.shape) * int64_t(dtype_size(out.dtype)) << ");\n  return 0;\n}\n";
   e.source = s.str();
@@ -543,9 +462,11 @@ EmittedC Emitter::run() {
   return e;
 }
 
-}  // namespace
+}  // namespace emit_c_detail
 
-EmittedC emit_c(const Graph& g, const std::string& name, const std::string& what) {
+using emit_c_detail::Emitter;
+
+EmittedC emit_c(const runtime::Graph& g, const std::string& name, const std::string& what) {
   bool ok = !name.empty() && name.size() <= 64 && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_');
   for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
   if (!ok) fail("emit-c: expected --name to be a C identifier of at most 64 letters, digits and underscores, got '", name, "'");

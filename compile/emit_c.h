@@ -8,14 +8,21 @@
 // kernels/reference*.cc); float conv2d/linear/add/softmax sum in another order than the runtime's
 // packed kernels, so fp32 programs agree to float rounding (docs/emit-c.md states the tolerance).
 //
-// What is refused, with one sentence naming the node and op: ops outside the CNN set below,
-// programs with several inputs or outputs, variable sequence lengths, per-channel activations,
-// broadcasting adds, tensors of 2^31 elements or more.
+// Series programs (`finch quantize --mode static` of LSTM/GRU/BiLSTM/DeepConvLSTM models) take a
+// second input, the I64 lengths [B]: the entry point is then NAME_run(const IN* input, const
+// int64_t* input1, OUT* output), returning 1 for a length outside 1..T (compile/emit_c_rnn.cc).
+//
+// What is refused, with one sentence naming the node and op: ops outside the set below,
+// programs with several outputs or more than 8 inputs, inputs of another dtype than F32/I8/U8
+// (I64 for sequence lengths), meta.variable_sequence, per-channel activations, broadcasting adds,
+// tensors of 2^31 elements or more.
 //   integer: quantize, dequantize, qconv2d (incl. depthwise), qlinear, qadd, qrelu, qrelu6,
 //            qmax_pool2d, qavg_pool2d, qadaptive_avg_pool2d, flatten, reshape
 //   float:   conv2d, linear, add, relu, relu6, batch_norm, max_pool2d, avg_pool2d,
 //            adaptive_avg_pool2d, softmax (f16 weights are widened to f32 at emit time, as the
 //            runtime's fp32 compute does)
+//   series:  qlstm (uni/bidirectional halves, proj_size), qgru, permute, cat, select,
+//            add_scalar on I64 lengths
 #pragma once
 
 #include <cstdint>
@@ -40,6 +47,13 @@ struct EmittedC {
 // Emits `g` (validated first exactly as the runtime loads it: runtime::Program) under the C name
 // `name` (a C identifier, at most 64 characters). `what` names the program in error sentences.
 EmittedC emit_c(const runtime::Graph& g, const std::string& name, const std::string& what);
+
+// The program re-declared for a batch of `batch` (1 .. 2^20): every input's dim 0 set to it and
+// every activation's shape inferred again (a reshape whose recorded shape[0] was the batch follows
+// it, as the runtime's does). A series program declares its calibration batch (64); emit-c writes
+// exactly the declared shapes, so `finch emit-c --batch 1` gives a one-sequence entry point.
+// Fails with one sentence naming the node whose shapes do not follow.
+runtime::Graph with_batch(const runtime::Graph& g, int64_t batch, const std::string& what);
 
 // Writes NAME.h, NAME.c and NAME_main.c into `dir` (created if missing), each to a temporary
 // file beside it and renamed, so a failed run never leaves a half-written source. Fails with one

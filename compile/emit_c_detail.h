@@ -17,6 +17,9 @@ const char* c_type(const std::string& short_dtype);
 // ("requantize", "conv_t", "act") are keys too. `deps` gets the keys this one needs emitted
 // before it; the return value is the C text (a function or typedef ending in a blank line).
 std::string kernel_text(const std::string& key, std::vector<std::string>& deps);
+// The recurrent and shape kernels of series programs (compile/emit_c_kernels_rnn.cc): "qlstm",
+// "qgru", "qrnn_common", "permute", "copy_blocks", "add_scalar_i64"; empty for any other key.
+std::string rnn_kernel_text(const std::string& key, std::vector<std::string>& deps);
 
 // The C literal of a float that reads back as the same bits: the shortest of %.6g .. %.9g
 // that round-trips, with an 'f' suffix ("0.0123f", "-3.0f", "1e-05f"). Finite values only.
@@ -27,6 +30,7 @@ std::string int_literal(int64_t v);
 // The main file: reads raw inputs from a file (any number of records), runs NAME_run on each,
 // prints each output as one line, optionally writes the raw outputs (temp file + rename) and
 // times --repeat runs. in_type/out_type are C types of the entry point's element types.
-std::string main_text(const std::string& name, const std::string& in_type, const std::string& out_type);
+// in_types: one C type per program input (the entry point takes them in order, then the output).
+std::string main_text(const std::string& name, const std::vector<std::string>& in_types, const std::string& out_type);
 
 }  // namespace finch::compile::emit_c_detail

@@ -405,10 +405,12 @@ const char* c_type(const std::string& d) {
   if (d == "i8") return "int8_t";
   if (d == "u8") return "uint8_t";
   if (d == "f32") return "float";
+  if (d == "i64") return "int64_t";
   fail("emit-c: no C type for dtype '", d, "'");
 }
 
 std::string kernel_text(const std::string& key, std::vector<std::string>& deps) {
+  if (std::string rnn = rnn_kernel_text(key, deps); !rnn.empty()) return rnn;  // emit_c_kernels_rnn.cc
   // The base is the longest template name the key starts with; the rest are dtype suffixes.
   const Template* tp = nullptr;
   std::string base;

@@ -1,11 +1,12 @@
 // `finch emit-c` from the command line: a program written by `finch bench-program` becomes three
-// files and a summary; a missing program, an unwritable --out, a bad --name and an op emit-c does
+// files and a summary (re-declared for another batch with --batch); a missing program, an unwritable --out, a bad --name and an op emit-c does
 // not cover are each one sentence on stderr with a non-zero exit and no file left behind.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "runtime/program_file.h"
@@ -46,6 +47,20 @@ TEST(FinchEmitC, WritesThreeFilesAndRefusesBadInputInOneSentence) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("expected --name to be a C identifier"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "n/9lives.c"));
+
+  // --batch re-declares the program (lenet.h then takes 2 images); 0 is one sentence.
+  r = run_program("finch", "emit-c " + program + " --out " + (dir / "b2") + " --batch 2", dir.path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    std::ifstream h(dir / "b2/lenet.h");
+    const std::string text((std::istreambuf_iterator<char>(h)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("#define lenet_INPUT_SIZE 1568"), std::string::npos) << text;
+  }
+  r = run_program("finch", "emit-c " + program + " --out " + (dir / "b0") + " --batch 0", dir.path);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("expected --batch to be a whole number from 1 to 1048576, got 0"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "b0/lenet.c"));
 
   // The same program with a sigmoid after its output: the runtime runs it, emit-c does not.
   runtime::Graph g = runtime::read_program(program);

@@ -23,17 +23,17 @@
 #include "quant/qconfig.h"
 #include "runtime/executor.h"
 #include "tests/error_text.h"
+#include "tests/compile/test_emit_c_util.h"
 #include "tests/temp_dir.h"
 
 using namespace finch;
 
 namespace {
 
-#ifdef FINCH_C_COMPILER
-const char* const kCompiler = FINCH_C_COMPILER;
-#else
-const char* const kCompiler = "";
-#endif
+using finch::test::build;
+using finch::test::Built;
+using finch::test::shell;
+using finch::test::slurp;
 
 // The int8 program of a zoo model as `finch quantize` builds it: prepared (BN folded, activations
 // fused), calibrated on random-normal batches, converted, captured, lowered, constants folded.
@@ -81,18 +81,6 @@ runtime::Graph fp32_program(const std::string& model_name, int64_t c, int64_t hw
   return g;
 }
 
-int shell(const std::string& cmd) {
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 // Records: three random-normal inputs, one scaled ×40 (quantize and every requantization clamp),
 // one of zeros. Returns them as one [R, ...] tensor.
 Tensor records(const Shape& in_shape, Generator& gen) {
@@ -104,23 +92,6 @@ Tensor records(const Shape& in_shape, Generator& gen) {
   for (int64_t i = 3 * per; i < 4 * per; ++i) p[i] *= 40.0f;
   for (int64_t i = 4 * per; i < 5 * per; ++i) p[i] = 0.0f;
   return x;
-}
-
-struct Built {
-  std::string exe, error;
-};
-
-// Emits g into dir and builds it with the system C compiler: as C99, or as C++17 (the same .c
-// files through the C++ compiler driver, `-x c++`).
-Built build(const runtime::Graph& g, const finch::test::TempDir& dir, bool as_cxx = false) {
-  const compile::EmittedC e = compile::emit_c(g, "net", "test program");
-  compile::write_emitted_c(e, dir.str());
-  const std::string exe = dir / (as_cxx ? "net_cxx" : "net");
-  const std::string lang = as_cxx ? " -x c++ -std=c++17" : " -std=c99 -pedantic";
-  const std::string cmd = std::string(kCompiler) + lang + " -O2 -Wall -Wextra -Werror -o " + exe + " " + (dir / "net.c") +
-                          " " + (dir / "net_main.c") + (as_cxx ? " -x none" : "") + " -lm 2> " + (dir / "cc.txt");
-  if (shell(cmd) != 0) return {"", slurp(dir / "cc.txt")};
-  return {exe, ""};
 }
 
 // Runs the emitted program on every record of x and returns its raw outputs.
@@ -143,11 +114,6 @@ std::string run_runtime(const runtime::Graph& g, const Tensor& x) {
   }
   return bytes;
 }
-
-#define SKIP_WITHOUT_COMPILER()                                                                          \
-  if (std::string(kCompiler).empty()) GTEST_SKIP() << "no C compiler was configured (CMAKE_C_COMPILER)"; \
-  if (shell(std::string(kCompiler) + " --version > /dev/null 2>&1") != 0)                                \
-  GTEST_SKIP() << "the C compiler " << kCompiler << " does not run here"
 
 struct Case {
   std::string model, qconfig;
