@@ -167,16 +167,18 @@ def main():
     ap.add_argument("--onnx", required=True, help="the same weights as .onnx")
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--repeats", type=int, default=7, help="bench_threads runs; the median of their node means")
+    ap.add_argument("--repeats", type=int, default=15, help="bench_threads runs; the median of their node means")
+    ap.add_argument("--finch-iters", type=int, default=20, help="timed runs per bench_threads run")
     ap.add_argument("--json", help="also write the rows here (temp file, then renamed)")
     a = ap.parse_args()
-    if a.iters < 1 or a.warmup < 0 or a.repeats < 1:
-        die(f"--iters and --repeats must be >= 1 and --warmup >= 0, got {a.iters}, {a.repeats} and {a.warmup}")
+    if a.iters < 1 or a.warmup < 0 or a.repeats < 1 or a.finch_iters < 1:
+        die(f"--iters, --finch-iters and --repeats must be >= 1 and --warmup >= 0, got {a.iters}, {a.finch_iters}, "
+            f"{a.repeats} and {a.warmup}")
     for f in (a.program, a.onnx):
         if not os.path.isfile(f):
             die(f"{f}: expected a file, found none")
 
-    fin, fin_ms = finch_nodes(a.bin, a.program, a.iters, a.warmup, a.repeats)
+    fin, fin_ms = finch_nodes(a.bin, a.program, a.finch_iters, a.warmup, a.repeats)
     ortn, ort_ms = ort_nodes(a.onnx, a.iters, a.warmup)
 
     # Each finch node that took time takes the first unmatched ORT node with its output shape and
@@ -190,6 +192,11 @@ def main():
         if k is None:  # a node without weights, or one ORT split or fused otherwise: the shape alone
             k = next((i for i, o in enumerate(ortn) if i not in used and o[2] == shape and o[5] == 0 and params == 0),
                      None)
+        if k is None and params > 0:  # ORT counts some weights otherwise (Gemm): the next node of that shape
+            k = next((i for i, o in enumerate(ortn) if i not in used and o[2] == shape and o[5] > 0), None)
+        if k is None and len(shape) == 4:  # NCHWc pads the channels to its block (24 -> 32): the next such conv
+            k = next((i for i, o in enumerate(ortn) if i not in used and len(o[2]) == 4 and o[2][2:] == shape[2:]
+                      and shape[1] < o[2][1] < shape[1] + 16 and o[5] > 0), None)
         o = ortn[k] if k is not None else None
         if k is not None:
             used.add(k)

@@ -91,6 +91,17 @@ F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
   g.plane = (H + 2 * p_.ph) * g.row;
   for (int64_t kh = 0; kh < KH_; ++kh)
     for (int64_t kw = 0; kw < KW_; ++kw) g.taps.push_back(kh * p_.dh * g.row + kw * p_.dw % sw * g.Lp + kw * p_.dw / sw);
+  if (OW >= NR_) {
+    // Rows at least a tile wide: tiles of one output row each, read in place by the indirect
+    // GEMM (B row c·T + t at c·plane + taps[t] past the tile's first pixel), with no im2col copy;
+    // a row's last tile is partial (OW = 112 on AVX-512: 32, 32, 32, 16). Narrower rows keep the
+    // copied tiles across rows: a 28-pixel row in one 32-pixel tile cost more in idle lanes than
+    // the copy it saves (MobileNetV2's and ResNet-20's 28² stems, K = 9).
+    g.per_row = ceil_div(OW, NR_);
+    for (int64_t c = 0; c < Cg_; ++c)
+      for (int64_t t : g.taps) g.offs.push_back(c * g.plane + t);
+    return g;
+  }
   for (int64_t tile = 0; tile < tiles; ++tile) {
     g.first.push_back(int64_t(g.segs.size()));
     for (int64_t j = 0; j < NR_ && tile * NR_ + j < P;) {
@@ -190,7 +201,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
   const int64_t plane = direct_ ? HW : geo.plane;
-  const int64_t panels = ceil_div(OCg, kMR), tiles = ceil_div(P, NR), base = N * G * tiles;
+  const int64_t panels = ceil_div(OCg, kMR), tiles = geo.per_row ? OH * geo.per_row : ceil_div(P, NR);
+  const int64_t base = N * G * tiles;
   // Channel panels are split across threads only when pixel tiles are too few to go round: each
   // block of panels re-gathers its tile.
   const int64_t threads = get_num_threads();
@@ -219,8 +231,18 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t blk = t % blocks, key = t / blocks, tile = key % tiles, g = key / tiles % G, n = key / tiles / G;
-      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
       const float* xg = px + (n * C + g * Cg_) * plane;
+      const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
+      const float* wg = wp_.data() + g * panels * K * kMR + m0 * K;
+      const float* bg = bias_.data() + g * panels * kMR + m0;
+      if (geo.per_row) {  // one output row's tile, B read in place
+        const int64_t oy = tile / geo.per_row, ox = tile % geo.per_row * NR, cols = std::min(NR, OW - ox);
+        const int64_t out = (n * OC_ + g * OCg + m0) * P + oy * OW + ox;
+        f32k::f32_igemm_8xNR(wg, rows, K, xg + oy * p_.sh * geo.row + ox, geo.offs.data(), cols, bg,
+                             pr ? pr + out : nullptr, P, py + out, P, act);
+        continue;
+      }
+      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
       const float* b = buf;
       int64_t ldb = NR;
       if (direct_ && cols == NR) {
@@ -238,10 +260,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
         }
         held = key;
       }
-      const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
       const int64_t out = (n * OC_ + g * OCg + m0) * P + p0;
-      f32k::f32_gemm_8xNR(wp_.data() + g * panels * K * kMR + m0 * K, rows, K, b, ldb, cols,
-                          bias_.data() + g * panels * kMR + m0, pr ? pr + out : nullptr, P, py + out, P, act);
+      f32k::f32_gemm_8xNR(wg, rows, K, b, ldb, cols, bg, pr ? pr + out : nullptr, P, py + out, P, act);
     }
   });
   return y;

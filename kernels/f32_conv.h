@@ -55,6 +55,8 @@ class F32Conv2d {
   struct Geometry {
     int64_t H = -1, W = -1, phases = 1, Lp = 0, row = 0, plane = 0;  // phase length, padded row, padded plane
     int64_t tiles = 0, rows = 0;  // Winograd: 2×2 tiles, rows per sub-plane
+    int64_t per_row = 0;          // row tiles: tiles per output row (0: im2col tiles across rows)
+    std::vector<int64_t> offs;                                       // row tiles: [Cg·KH·KW] B row offsets
     std::vector<int64_t> taps;                                       // [KH·KW]
     std::vector<f32k::Segment> segs;                                 // every tile's runs, tile by tile
     std::vector<f32k::WinoRun> wruns;                                // Winograd: every chunk's runs
