@@ -58,6 +58,7 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
   const int64_t G = p.groups, OCg = OC_ / G, K = Cg_ * KH_ * KW_, panels = ceil_div(OCg, kMR);
   NR_ = f32k::f32_gemm_tile_cols();
   direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  strided1x1_ = KH_ == 1 && KW_ == 1 && p.ph == 0 && p.pw == 0 && !direct_;
   wino_ = KH_ == 3 && KW_ == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && G == 1 &&
           Cg_ >= kWinogradMinChannels && OC_ >= kWinogradMinChannels;
   if (!wino_) wp_.assign(size_t(G * panels * K * kMR), 0.0f);  // Winograd keeps only wu_
@@ -74,7 +75,7 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
     for (int64_t xi = 0; xi < 16; ++xi)
       f32k::f32_pack_panels(u.data() + xi * OC_ * Cg_, Cg_, OC_, Cg_, wu_.data() + xi * panels * Cg_ * kMR);
   }
-  if (!direct_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
+  if (!direct_ && !strided1x1_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
     geo_ = wino_ ? wino_geometry(H, W) : geometry(H, W);
 }
 
@@ -196,11 +197,16 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
     fail("conv2d (fp32): the kernel was prepared for ", NR_, "-pixel tiles, but the CPU target now dispatched uses ",
          f32k::f32_gemm_tile_cols());
   Geometry local;
-  const Geometry& geo = direct_ || (H == geo_.H && W == geo_.W) ? geo_
+  const Geometry& geo = direct_ || strided1x1_ || (H == geo_.H && W == geo_.W) ? geo_
                         : (local = wino_ ? wino_geometry(H, W) : geometry(H, W));
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
-  const int64_t plane = direct_ ? HW : geo.plane;
+  // A strided 1×1 conv without padding reads its input subsampled into planes of OH×OW, then
+  // runs as the direct one: one pass over the pixels it uses, where the padded, phase-split
+  // planes and im2col tiles made two over all of them and a third over the tiles (ResNet-20's
+  // downsampling convs: 16 and 32 channels, 28² and 14² in, stride 2).
+  const bool planes = direct_ || strided1x1_;
+  const int64_t plane = direct_ ? HW : strided1x1_ ? P : geo.plane;
   const int64_t panels = ceil_div(OCg, kMR), tiles = geo.per_row ? OH * geo.per_row : ceil_div(P, NR);
   const int64_t base = N * G * tiles;
   // Channel panels are split across threads only when pixel tiles are too few to go round: each
@@ -213,11 +219,20 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   Tensor y = empty({N, OC_, OH, OW}, DType::f32);
   const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
   const float* px = xc.data<float>();
-  if (!direct_) {  // the padded planes, in the calling thread's buffer (the workers only read it)
+  if (!direct_) {  // the padded (or subsampled) planes, in the calling thread's buffer (the workers only read it)
     thread_local std::vector<float> padded;
     const size_t need = size_t(N * C * plane + 2 * NR);
     if (padded.size() < need) padded.resize(need);
-    pad(px, N, H, W, geo, padded.data());
+    if (strided1x1_) {
+      float* dst = padded.data();
+      for (int64_t c = 0; c < N * C; ++c)
+        for (int64_t oy = 0; oy < OH; ++oy) {
+          const float* src = px + (c * H + oy * p_.sh) * W;
+          for (int64_t ox = 0; ox < OW; ++ox) *dst++ = src[ox * p_.sw];
+        }
+    } else {
+      pad(px, N, H, W, geo, padded.data());
+    }
     px = padded.data();
   }
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
@@ -245,12 +260,12 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
       const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
       const float* b = buf;
       int64_t ldb = NR;
-      if (direct_ && cols == NR) {
-        b = xg + p0, ldb = HW;  // the input planes are B
+      if (planes && cols == NR) {
+        b = xg + p0, ldb = plane;  // the input planes are B
       } else if (key != held) {
-        if (direct_) {  // a partial tile, copied so every row is readable for NR columns
+        if (planes) {  // a partial tile, copied so every row is readable for NR columns
           for (int64_t k = 0; k < K; ++k) {
-            std::memcpy(buf + k * NR, xg + k * HW + p0, size_t(cols) * sizeof(float));
+            std::memcpy(buf + k * NR, xg + k * plane + p0, size_t(cols) * sizeof(float));
             std::fill(buf + k * NR + cols, buf + (k + 1) * NR, 0.0f);
           }
         } else {

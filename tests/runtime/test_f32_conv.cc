@@ -152,6 +152,7 @@ TEST(F32Conv, EdgeGeometries) {
     cases.push_back({1, 8, 8, 9, 9, 3, 3, {1, 1, 1, 1, 1, 1, 8}, true, true, Act::none, false});  // depthwise shape
     cases.push_back({1, 3, 16, 30, 30, 7, 7, {2, 2, 3, 3, 1, 1, 1}, true, false, Act::relu, true});
     cases.push_back({1, 4, 16, 12, 12, 1, 1, {2, 2, 0, 0, 1, 1, 1}, false, true, Act::none, true});
+    cases.push_back({3, 6, 10, 9, 11, 1, 1, {3, 2, 0, 0, 1, 1, 2}, true, true, Act::relu, false});  // strided 1×1
     cases.push_back({1, 4, 16, 12, 12, 1, 1, {1, 1, 1, 1, 1, 1, 1}, true, false, Act::relu, false});
     int64_t bad = 0;
     for (const ConvCase& c : cases) bad += check_conv(rng, c);
