@@ -75,7 +75,7 @@ def finch_nodes(binary_dir, program, iters, warmup, repeats):
             parts = line.split()
             if len(parts) == 4 and parts[0] != "node":
                 try:
-                    us.setdefault(parts[0], []).append(float(parts[2]))
+                    us.setdefault((parts[0], parts[1]), []).append(float(parts[2]))
                     got += 1
                 except ValueError:
                     pass
@@ -84,7 +84,9 @@ def finch_nodes(binary_dir, program, iters, warmup, repeats):
     if not totals:
         die(f"bench_threads --profile {program}: expected the 1-thread median, found none")
     # bench_threads times the profiled runs themselves: its total includes two clock reads per node.
-    return ([(n, op, shape, params, statistics.median(us[n]) if n in us else 0.0) for n, op, shape, params in order],
+    # Keyed by (name, op): a model's pool and flatten can share one name ("model").
+    return ([(n, op, shape, params, statistics.median(us[(n, op)]) if (n, op) in us else 0.0)
+             for n, op, shape, params in order],
             statistics.median(totals))
 
 
