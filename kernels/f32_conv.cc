@@ -286,7 +286,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 // 16 GEMMs into m [16][OC][NR], the output transform with the epilogue.
 void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
                              float* y, Act act) const {
-  const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR);
+  const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR), L = f32k::f32_gemm_vector_cols();
   const int64_t chunks = int64_t(geo.first.size()) - 1, ld = NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
@@ -300,8 +300,13 @@ void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, in
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
       const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);
       f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
+      // A last chunk under one vector (28²: 196 = 6·32 + 4 tiles) runs as that vector, which the
+      // input transform wrote whole, not column by column (6 % of the layer's time in perf); the
+      // lanes past cols are dropped by the output transform. (A longer one keeps its columns:
+      // 49 = 32 + 16 + 1 was slower as two vectors.)
+      const int64_t gcols = cols < L ? L : cols;
       for (int64_t xi = 0; xi < 16; ++xi)
-        f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, cols, nullptr, nullptr, 0,
+        f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, gcols, nullptr, nullptr, 0,
                             m + xi * xm, ld, Act::none);
       f32k::f32_wino_output(m, OC, ld, xm, cols, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr,
                             y + n * OC * P, P, OW, act);

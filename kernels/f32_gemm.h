@@ -28,6 +28,8 @@ inline constexpr int64_t kMR = 8;
 
 // Columns of one micro-tile on the target FINCH_DISPATCH picks now (a multiple of its lanes).
 int64_t f32_gemm_tile_cols();
+// Its lanes: columns of one vector (NR is a multiple).
+int64_t f32_gemm_vector_cols();
 
 // Rows [0, M) (all panels of wp, the last possibly partial) × columns [0, n), n <= NR. Every row
 // of B must be readable for NR columns (lanes past n are computed and dropped). bias: the

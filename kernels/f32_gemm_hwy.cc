@@ -31,6 +31,7 @@ constexpr int kNV = 1;  // 16 registers (AVX2, SSE4) or emulated: 8 accumulators
 #endif
 
 int64_t TileCols() { return kNV * int64_t(hn::Lanes(D())); }
+int64_t VectorCols() { return int64_t(hn::Lanes(D())); }
 
 // Where row k of B starts: rows ldb apart (Strided), or at b + offs[k] (Indirect: the indirect
 // GEMM of a conv, each row an input plane's run at a tap's offset, so no im2col copy is made).
@@ -319,6 +320,7 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels::f32k {
 
 HWY_EXPORT(TileCols);
+HWY_EXPORT(VectorCols);
 HWY_EXPORT(Gemm8xNR);
 HWY_EXPORT(IGemm8xNR);
 HWY_EXPORT(Gemv);
@@ -326,6 +328,7 @@ HWY_EXPORT(Im2colTile);
 HWY_EXPORT(SplitPairs);
 
 int64_t f32_gemm_tile_cols() { return FINCH_DISPATCH(TileCols)(); }
+int64_t f32_gemm_vector_cols() { return FINCH_DISPATCH(VectorCols)(); }
 
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
