@@ -54,7 +54,7 @@ struct Indirect {
 // fault). A 1×1 conv on a 4×4 or 7×7 plane does only 16–49 fma per weight, so its weights
 // (MobileNetV2's last layers: 0.6–1.6 MB each, 8.9 MB in all, evicted from the L2 between runs)
 // stream from the L3 at the rate the hardware prefetcher's one sequential stream sustains; asked
-// for 64 steps early, they came 13 % faster in the whole MobileNetV2 program (CPU time, A/B).
+// for 64 steps early, the whole MobileNetV2 program took 13 % less CPU time (A/B, docs/fp32-kernels.md).
 constexpr int64_t kPrefetchW = 512;
 
 // acc[r][v] = Σ_k wp[k][r] · B[k][v·L ..], k in order.
