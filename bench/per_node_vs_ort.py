@@ -179,6 +179,12 @@ def main():
     for f in (a.program, a.onnx):
         if not os.path.isfile(f):
             die(f"{f}: expected a file, found none")
+    try:
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        die(f"{sys.executable}: expected numpy and onnxruntime (the peers' venv, /work/venvs/peers/bin/python), "
+            f"found {e}")
 
     fin, fin_ms = finch_nodes(a.bin, a.program, a.finch_iters, a.warmup, a.repeats)
     ortn, ort_ms = ort_nodes(a.onnx, a.iters, a.warmup)

@@ -75,7 +75,8 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
     for (int64_t xi = 0; xi < 16; ++xi)
       f32k::f32_pack_panels(u.data() + xi * OC_ * Cg_, Cg_, OC_, Cg_, wu_.data() + xi * panels * Cg_ * kMR);
   }
-  if (!direct_ && !strided1x1_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
+  if (!direct_ && !strided1x1_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 &&
+      ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
     geo_ = wino_ ? wino_geometry(H, W) : geometry(H, W);
 }
 

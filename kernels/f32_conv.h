@@ -4,14 +4,15 @@
 //
 // Weights and bias are packed once at construction into panels of 8 output channels per group.
 // run() then does only arithmetic: a 1×1 stride-1 unpadded conv reads the input planes directly
-// as the GEMM's B operand (no copy), a strided one the planes subsampled; any other conv copies the input once per run into a
-// zero-padded plane whose columns are split by stride phase (padded column pc lands in phase
-// pc % sw at pc / sw), where every tap of a row of output pixels is a contiguous run. Output rows
-// at least NR pixels wide are cut into tiles of one row, which the indirect GEMM reads in place
-// (f32_igemm_8xNR: row (c, tap) of B at c·plane + the tap's offset); narrower rows take tiles
-// across rows, each copied into an im2col tile of NR pixels × K rows in a per-thread buffer by
-// vector copies of those runs (the runs of each tile and the taps' offsets are computed at
-// construction for the declared input size) — never a whole-image im2col. Work is split over (image, group,
+// as the GEMM's B operand (no copy), a strided one the planes subsampled; any other conv copies
+// the input once per run into a zero-padded plane whose columns are split by stride phase
+// (padded column pc lands in phase pc % sw at pc / sw), where every tap of a row of output pixels
+// is a contiguous run. Output rows at least NR pixels wide are cut into tiles of one row, which
+// the indirect GEMM reads in place (f32_igemm_8xNR: row (c, tap) of B at c·plane + the tap's
+// offset); narrower rows take tiles across rows, each copied into an im2col tile of NR pixels ×
+// K rows in a per-thread buffer by vector copies of those runs (the runs of each tile and the
+// taps' offsets are computed at construction for the declared input size) — never a
+// whole-image im2col. Work is split over (image, group,
 // pixel tile, block of channel panels), the pool's cost model (Work::macs_f32) choosing the
 // threads, so a tiny layer stays on one thread. 3×3 stride-1 ungrouped convs with at least
 // kWinogradMinChannels input and output channels take Winograd F(2×2, 3×3) instead

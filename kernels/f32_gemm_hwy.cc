@@ -148,8 +148,8 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, int64_t 
 // count from 4 (infer_squad's trimmed windows equal the padded ones). Four chains (panels, or
 // parts of a panel on targets under 8 lanes) run side by side to hide the fma latency.
 template <class Rows>
-void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
-            int64_t ldy, Act act) {
+void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, const float* HWY_RESTRICT bias,
+            const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
   const hn::CappedTag<float, kMR> d8;
   const int64_t L = int64_t(hn::Lanes(d8)), nv = kMR / L;
   using V8 = hn::Vec<decltype(d8)>;
