@@ -58,6 +58,7 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
   const int64_t G = p.groups, OCg = OC_ / G, K = Cg_ * KH_ * KW_, panels = ceil_div(OCg, kMR);
   NR_ = f32k::f32_gemm_tile_cols();
   direct_ = KH_ == 1 && KW_ == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  strided1x1_ = KH_ == 1 && KW_ == 1 && p.ph == 0 && p.pw == 0 && !direct_;
   wino_ = KH_ == 3 && KW_ == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && G == 1 &&
           Cg_ >= kWinogradMinChannels && OC_ >= kWinogradMinChannels;
   if (!wino_) wp_.assign(size_t(G * panels * K * kMR), 0.0f);  // Winograd keeps only wu_
@@ -74,7 +75,8 @@ F32Conv2d::F32Conv2d(const Tensor& weight, const Tensor& bias, const ops::Conv2d
     for (int64_t xi = 0; xi < 16; ++xi)
       f32k::f32_pack_panels(u.data() + xi * OC_ * Cg_, Cg_, OC_, Cg_, wu_.data() + xi * panels * Cg_ * kMR);
   }
-  if (!direct_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 && ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
+  if (!direct_ && !strided1x1_ && ops::conv_out_size(H, KH_, p.sh, p.ph, p.dh) >= 1 &&
+      ops::conv_out_size(W, KW_, p.sw, p.pw, p.dw) >= 1)
     geo_ = wino_ ? wino_geometry(H, W) : geometry(H, W);
 }
 
@@ -91,6 +93,17 @@ F32Conv2d::Geometry F32Conv2d::geometry(int64_t H, int64_t W) const {
   g.plane = (H + 2 * p_.ph) * g.row;
   for (int64_t kh = 0; kh < KH_; ++kh)
     for (int64_t kw = 0; kw < KW_; ++kw) g.taps.push_back(kh * p_.dh * g.row + kw * p_.dw % sw * g.Lp + kw * p_.dw / sw);
+  if (OW >= NR_) {
+    // Rows at least a tile wide: tiles of one output row each, read in place by the indirect
+    // GEMM (B row c·T + t at c·plane + taps[t] past the tile's first pixel), with no im2col copy;
+    // a row's last tile is partial (OW = 112 on AVX-512: 32, 32, 32, 16). Narrower rows keep the
+    // copied tiles across rows: a 28-pixel row in one 32-pixel tile cost more in idle lanes than
+    // the copy it saves (MobileNetV2's and ResNet-20's 28² stems, K = 9).
+    g.per_row = ceil_div(OW, NR_);
+    for (int64_t c = 0; c < Cg_; ++c)
+      for (int64_t t : g.taps) g.offs.push_back(c * g.plane + t);
+    return g;
+  }
   for (int64_t tile = 0; tile < tiles; ++tile) {
     g.first.push_back(int64_t(g.segs.size()));
     for (int64_t j = 0; j < NR_ && tile * NR_ + j < P;) {
@@ -185,12 +198,18 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
     fail("conv2d (fp32): the kernel was prepared for ", NR_, "-pixel tiles, but the CPU target now dispatched uses ",
          f32k::f32_gemm_tile_cols());
   Geometry local;
-  const Geometry& geo = direct_ || (H == geo_.H && W == geo_.W) ? geo_
+  const Geometry& geo = direct_ || strided1x1_ || (H == geo_.H && W == geo_.W) ? geo_
                         : (local = wino_ ? wino_geometry(H, W) : geometry(H, W));
 
   const int64_t OCg = OC_ / G, K = Cg_ * KH_ * KW_, T = KH_ * KW_, P = OH * OW, HW = H * W, NR = NR_;
-  const int64_t plane = direct_ ? HW : geo.plane;
-  const int64_t panels = ceil_div(OCg, kMR), tiles = ceil_div(P, NR), base = N * G * tiles;
+  // A strided 1×1 conv without padding reads its input subsampled into planes of OH×OW, then
+  // runs as the direct one: one pass over the pixels it uses, where the padded, phase-split
+  // planes and im2col tiles made two over all of them and a third over the tiles (ResNet-20's
+  // downsampling convs: 16 and 32 channels, 28² and 14² in, stride 2).
+  const bool planes = direct_ || strided1x1_;
+  const int64_t plane = direct_ ? HW : strided1x1_ ? P : geo.plane;
+  const int64_t panels = ceil_div(OCg, kMR), tiles = geo.per_row ? OH * geo.per_row : ceil_div(P, NR);
+  const int64_t base = N * G * tiles;
   // Channel panels are split across threads only when pixel tiles are too few to go round: each
   // block of panels re-gathers its tile.
   const int64_t threads = get_num_threads();
@@ -201,11 +220,20 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   Tensor y = empty({N, OC_, OH, OW}, DType::f32);
   const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
   const float* px = xc.data<float>();
-  if (!direct_) {  // the padded planes, in the calling thread's buffer (the workers only read it)
+  if (!direct_) {  // the padded (or subsampled) planes, in the calling thread's buffer (the workers only read it)
     thread_local std::vector<float> padded;
     const size_t need = size_t(N * C * plane + 2 * NR);
     if (padded.size() < need) padded.resize(need);
-    pad(px, N, H, W, geo, padded.data());
+    if (strided1x1_) {
+      float* dst = padded.data();
+      for (int64_t c = 0; c < N * C; ++c)
+        for (int64_t oy = 0; oy < OH; ++oy) {
+          const float* src = px + (c * H + oy * p_.sh) * W;
+          for (int64_t ox = 0; ox < OW; ++ox) *dst++ = src[ox * p_.sw];
+        }
+    } else {
+      pad(px, N, H, W, geo, padded.data());
+    }
     px = padded.data();
   }
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
@@ -219,16 +247,26 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t blk = t % blocks, key = t / blocks, tile = key % tiles, g = key / tiles % G, n = key / tiles / G;
-      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
       const float* xg = px + (n * C + g * Cg_) * plane;
+      const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
+      const float* wg = wp_.data() + g * panels * K * kMR + m0 * K;
+      const float* bg = bias_.data() + g * panels * kMR + m0;
+      if (geo.per_row) {  // one output row's tile, B read in place
+        const int64_t oy = tile / geo.per_row, ox = tile % geo.per_row * NR, cols = std::min(NR, OW - ox);
+        const int64_t out = (n * OC_ + g * OCg + m0) * P + oy * OW + ox;
+        f32k::f32_igemm_8xNR(wg, rows, K, xg + oy * p_.sh * geo.row + ox, geo.offs.data(), cols, bg,
+                             pr ? pr + out : nullptr, P, py + out, P, act);
+        continue;
+      }
+      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
       const float* b = buf;
       int64_t ldb = NR;
-      if (direct_ && cols == NR) {
-        b = xg + p0, ldb = HW;  // the input planes are B
+      if (planes && cols == NR) {
+        b = xg + p0, ldb = plane;  // the input planes are B
       } else if (key != held) {
-        if (direct_) {  // a partial tile, copied so every row is readable for NR columns
+        if (planes) {  // a partial tile, copied so every row is readable for NR columns
           for (int64_t k = 0; k < K; ++k) {
-            std::memcpy(buf + k * NR, xg + k * HW + p0, size_t(cols) * sizeof(float));
+            std::memcpy(buf + k * NR, xg + k * plane + p0, size_t(cols) * sizeof(float));
             std::fill(buf + k * NR + cols, buf + (k + 1) * NR, 0.0f);
           }
         } else {
@@ -238,10 +276,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
         }
         held = key;
       }
-      const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
       const int64_t out = (n * OC_ + g * OCg + m0) * P + p0;
-      f32k::f32_gemm_8xNR(wp_.data() + g * panels * K * kMR + m0 * K, rows, K, b, ldb, cols,
-                          bias_.data() + g * panels * kMR + m0, pr ? pr + out : nullptr, P, py + out, P, act);
+      f32k::f32_gemm_8xNR(wg, rows, K, b, ldb, cols, bg, pr ? pr + out : nullptr, P, py + out, P, act);
     }
   });
   return y;
@@ -251,7 +287,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 // 16 GEMMs into m [16][OC][NR], the output transform with the epilogue.
 void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
                              float* y, Act act) const {
-  const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR);
+  const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR), L = f32k::f32_gemm_vector_cols();
   const int64_t chunks = int64_t(geo.first.size()) - 1, ld = NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
@@ -265,8 +301,13 @@ void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, in
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
       const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);
       f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
+      // A last chunk under one vector (28²: 196 = 6·32 + 4 tiles) runs as that vector, which the
+      // input transform wrote whole, not column by column (6 % of the layer's time in perf); the
+      // lanes past cols are dropped by the output transform. (A longer one keeps its columns:
+      // 49 = 32 + 16 + 1 was slower as two vectors.)
+      const int64_t gcols = cols < L ? L : cols;
       for (int64_t xi = 0; xi < 16; ++xi)
-        f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, cols, nullptr, nullptr, 0,
+        f32k::f32_gemm_8xNR(wu_.data() + xi * panels * C * kMR, OC, C, v + xi * xv, ld, gcols, nullptr, nullptr, 0,
                             m + xi * xm, ld, Act::none);
       f32k::f32_wino_output(m, OC, ld, xm, cols, runs, nruns, bias_.data(), res ? res + n * OC * P : nullptr,
                             y + n * OC * P, P, OW, act);

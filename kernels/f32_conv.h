@@ -4,12 +4,15 @@
 //
 // Weights and bias are packed once at construction into panels of 8 output channels per group.
 // run() then does only arithmetic: a 1×1 stride-1 unpadded conv reads the input planes directly
-// as the GEMM's B operand (no copy); any other conv copies the input once per run into a
-// zero-padded plane whose columns are split by stride phase (padded column pc lands in phase
-// pc % sw at pc / sw), where every tap of a row of output pixels is a contiguous run, and then
-// builds one im2col tile of NR pixels × K rows at a time into a per-thread buffer by vector
-// copies of those runs (the runs of each tile and the taps' offsets are computed at construction
-// for the declared input size) — never a whole-image im2col. Work is split over (image, group,
+// as the GEMM's B operand (no copy), a strided one the planes subsampled; any other conv copies
+// the input once per run into a zero-padded plane whose columns are split by stride phase
+// (padded column pc lands in phase pc % sw at pc / sw), where every tap of a row of output pixels
+// is a contiguous run. Output rows at least NR pixels wide are cut into tiles of one row, which
+// the indirect GEMM reads in place (f32_igemm_8xNR: row (c, tap) of B at c·plane + the tap's
+// offset); narrower rows take tiles across rows, each copied into an im2col tile of NR pixels ×
+// K rows in a per-thread buffer by vector copies of those runs (the runs of each tile and the
+// taps' offsets are computed at construction for the declared input size) — never a
+// whole-image im2col. Work is split over (image, group,
 // pixel tile, block of channel panels), the pool's cost model (Work::macs_f32) choosing the
 // threads, so a tiny layer stays on one thread. 3×3 stride-1 ungrouped convs with at least
 // kWinogradMinChannels input and output channels take Winograd F(2×2, 3×3) instead
@@ -55,6 +58,8 @@ class F32Conv2d {
   struct Geometry {
     int64_t H = -1, W = -1, phases = 1, Lp = 0, row = 0, plane = 0;  // phase length, padded row, padded plane
     int64_t tiles = 0, rows = 0;  // Winograd: 2×2 tiles, rows per sub-plane
+    int64_t per_row = 0;          // row tiles: tiles per output row (0: im2col tiles across rows)
+    std::vector<int64_t> offs;                                       // row tiles: [Cg·KH·KW] B row offsets
     std::vector<int64_t> taps;                                       // [KH·KW]
     std::vector<f32k::Segment> segs;                                 // every tile's runs, tile by tile
     std::vector<f32k::WinoRun> wruns;                                // Winograd: every chunk's runs
@@ -73,6 +78,7 @@ class F32Conv2d {
   f32k::Act act_;
   int64_t OC_, Cg_, KH_, KW_, NR_;
   bool direct_;  // 1×1, stride 1, no padding: B = the input planes
+  bool strided1x1_;  // 1×1, a stride > 1, no padding: B = the input planes subsampled
   bool wino_;    // Winograd F(2×2, 3×3): wu_ holds the transformed weights
   std::vector<float> wu_;  // [16][panels][C][8]
 };

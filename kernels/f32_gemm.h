@@ -28,6 +28,8 @@ inline constexpr int64_t kMR = 8;
 
 // Columns of one micro-tile on the target FINCH_DISPATCH picks now (a multiple of its lanes).
 int64_t f32_gemm_tile_cols();
+// Its lanes: columns of one vector (NR is a multiple).
+int64_t f32_gemm_vector_cols();
 
 // Rows [0, M) (all panels of wp, the last possibly partial) × columns [0, n), n <= NR. Every row
 // of B must be readable for NR columns (lanes past n are computed and dropped). bias: the
@@ -35,6 +37,13 @@ int64_t f32_gemm_tile_cols();
 // stride ldr.
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
+
+// The same with row k of B at b + offs[k] (each readable for NR columns): the indirect GEMM of a
+// conv, row k = (channel, tap) read straight from the padded input at that tap's offset, for
+// tiles of pixels that lie on one output row. Every output's sum is the same fma chain as
+// f32_gemm_8xNR's over the im2col copy of those rows, so the two give the same bits.
+void f32_igemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, const int64_t* offs, int64_t n,
+                    const float* bias, const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
 
 // y[m] = act(Σ_k W[m][k]·x[k] + bias[m]) for m in [m0, m1) (multiples of 8 except m1 = M): the
 // batch-1 linear, one packed panel at a time with the 8 rows along the lanes.

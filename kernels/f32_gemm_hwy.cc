@@ -13,6 +13,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/f32_gemm_hwy.cc"
 #include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+#include "hwy/cache_control.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::f32k::HWY_NAMESPACE {
@@ -30,20 +31,45 @@ constexpr int kNV = 1;  // 16 registers (AVX2, SSE4) or emulated: 8 accumulators
 #endif
 
 int64_t TileCols() { return kNV * int64_t(hn::Lanes(D())); }
+int64_t VectorCols() { return int64_t(hn::Lanes(D())); }
 
-// acc[r][v] = Σ_k wp[k][r] · b[k][v·L ..], k in order.
-template <int NV>
-HWY_INLINE void Accumulate(const float* HWY_RESTRICT wp, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
-                           V (&acc)[kMR][NV]) {
+// Where row k of B starts: rows ldb apart (Strided), or at b + offs[k] (Indirect: the indirect
+// GEMM of a conv, each row an input plane's run at a tap's offset, so no im2col copy is made).
+// at(j): the same rows from column j.
+struct Strided {
+  const float* b;
+  int64_t ldb;
+  HWY_INLINE const float* operator()(int64_t k) const { return b + k * ldb; }
+  Strided at(int64_t j) const { return {b + j, ldb}; }
+};
+struct Indirect {
+  const float* b;
+  const int64_t* offs;
+  HWY_INLINE const float* operator()(int64_t k) const { return b + offs[k]; }
+  Indirect at(int64_t j) const { return {b + j, offs}; }
+};
+
+// How far ahead (floats) the weight stream is prefetched: 2 KiB, 64 k steps of a panel (the
+// next panel's start near a panel's end; past the last, a prefetch of nothing, which cannot
+// fault). A 1×1 conv on a 4×4 or 7×7 plane does only 16–49 fma per weight, so its weights
+// (MobileNetV2's last layers: 0.6–1.6 MB each, 8.9 MB in all, evicted from the L2 between runs)
+// stream from the L3 at the rate the hardware prefetcher's one sequential stream sustains; asked
+// for 64 steps early, the whole MobileNetV2 program took 13 % less CPU time (A/B, docs/fp32-kernels.md).
+constexpr int64_t kPrefetchW = 512;
+
+// acc[r][v] = Σ_k wp[k][r] · B[k][v·L ..], k in order.
+template <int NV, class Rows>
+HWY_INLINE void Accumulate(const float* HWY_RESTRICT wp, int64_t K, Rows rows, V (&acc)[kMR][NV]) {
   const D d;
   const size_t L = hn::Lanes(d);
   for (int r = 0; r < kMR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
-    const float* bk = b + k * ldb;
+    const float* HWY_RESTRICT bk = rows(k);
     V bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, bk + size_t(v) * L);
     const float* wk = wp + k * kMR;
+    hwy::Prefetch(wk + kPrefetchW);
 #if HWY_COMPILER_GCC_ACTUAL
 #pragma GCC unroll 8
 #endif
@@ -68,15 +94,14 @@ float ClampScalar(float v, Act act) {
 }
 
 // Rows [0, M) × columns [0, n), n <= NV·L, NV vectors of pixels per tile.
-template <int NV>
-void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb, int64_t n,
-            const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
-            int64_t ldy, Act act) {
+template <int NV, class Rows>
+void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, int64_t n, const float* HWY_RESTRICT bias,
+            const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
   const D d;
   const size_t L = hn::Lanes(d);
   for (int64_t m0 = 0; m0 < M; m0 += kMR) {
     V acc[kMR][NV];
-    Accumulate<NV>(wp + m0 * K, K, b, ldb, acc);
+    Accumulate<NV>(wp + m0 * K, K, b, acc);
     const int64_t mr = std::min<int64_t>(kMR, M - m0);
     // Loops over r run the constant kMR times (unrolled, so acc stays in registers: a runtime
     // bound would make acc an array in memory) and skip the rows past mr.
@@ -115,16 +140,16 @@ void Panels(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
   }
 }
 
-// One column of B (stride ldb) against all panels, the 8 rows of a panel along the lanes: a
+// One column of B against all panels, the 8 rows of a panel along the lanes: a
 // partial tile's last few pixels, which a vector of pixels would mostly compute as padding (a
 // 7×7 plane is 49 = 32 + 16 + 1 pixels on AVX-512). Each output is the one fma chain
 // k = 0, 1, …, K−1 from zero that a lane of a vector tile runs (Accumulate), so a pixel's result
 // does not depend on where its tile ends: a linear's row is the same bits in a matrix of any row
 // count from 4 (infer_squad's trimmed windows equal the padded ones). Four chains (panels, or
 // parts of a panel on targets under 8 lanes) run side by side to hide the fma latency.
-void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
-            const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y,
-            int64_t ldy, Act act) {
+template <class Rows>
+void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, const float* HWY_RESTRICT bias,
+            const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
   const hn::CappedTag<float, kMR> d8;
   const int64_t L = int64_t(hn::Lanes(d8)), nv = kMR / L;
   using V8 = hn::Vec<decltype(d8)>;
@@ -139,7 +164,7 @@ void Column(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY
     }
     V8 a0 = hn::Zero(d8), a1 = hn::Zero(d8), a2 = hn::Zero(d8), a3 = hn::Zero(d8);
     for (int64_t k = 0; k < K; ++k) {
-      const V8 x = hn::Set(d8, b[k * ldb]);
+      const V8 x = hn::Set(d8, *b(k));
       const int64_t o = k * kMR;
       a0 = hn::MulAdd(hn::LoadU(d8, w[0] + o), x, a0);
       a1 = hn::MulAdd(hn::LoadU(d8, w[1] + o), x, a1);
@@ -167,20 +192,31 @@ constexpr int64_t kColumnTail = 4;
 // A partial tile: whole vectors of pixels on the one-vector tile (a 4×4 plane on AVX-512 is
 // one), a short rest column by column, a longer one as one more padded vector. Every output's
 // order of summation depends only on its tile position, not on the thread count.
+template <class Rows>
+void Tile(const float* HWY_RESTRICT wp, int64_t M, int64_t K, Rows b, int64_t n, const float* HWY_RESTRICT bias,
+          const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
+  const int64_t L = int64_t(hn::Lanes(D()));
+  if (n == kNV * L) return Panels<kNV>(wp, M, K, b, n, bias, res, ldr, y, ldy, act);
+  const int64_t whole = n / L * L;
+  for (int64_t j = 0; j < whole; j += L)
+    Panels<1>(wp, M, K, b.at(j), L, bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
+  if (n - whole > kColumnTail) {
+    Panels<1>(wp, M, K, b.at(whole), n - whole, bias, res ? res + whole : nullptr, ldr, y + whole, ldy, act);
+    return;
+  }
+  for (int64_t j = whole; j < n; ++j) Column(wp, M, K, b.at(j), bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
+}
+
 void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
               int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
               float* HWY_RESTRICT y, int64_t ldy, Act act) {
-  const int64_t L = int64_t(hn::Lanes(D()));
-  if (n == kNV * L) return Panels<kNV>(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
-  const int64_t whole = n / L * L;
-  for (int64_t j = 0; j < whole; j += L)
-    Panels<1>(wp, M, K, b + j, ldb, L, bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
-  if (n - whole > kColumnTail) {
-    Panels<1>(wp, M, K, b + whole, ldb, n - whole, bias, res ? res + whole : nullptr, ldr, y + whole, ldy, act);
-    return;
-  }
-  for (int64_t j = whole; j < n; ++j)
-    Column(wp, M, K, b + j, ldb, bias, res ? res + j : nullptr, ldr, y + j, ldy, act);
+  Tile(wp, M, K, Strided{b, ldb}, n, bias, res, ldr, y, ldy, act);
+}
+
+void IGemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b,
+               const int64_t* HWY_RESTRICT offs, int64_t n, const float* HWY_RESTRICT bias,
+               const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
+  Tile(wp, M, K, Indirect{b, offs}, n, bias, res, ldr, y, ldy, act);
 }
 
 // The 8 rows of a panel along the lanes of an (at most) 8-lane tag; four k-phases of
@@ -216,16 +252,26 @@ void Im2colTile(const float* HWY_RESTRICT xp, int64_t plane, int64_t C, const in
                 const Segment* HWY_RESTRICT segs, int64_t nseg, int64_t cols, float* HWY_RESTRICT dst) {
   const D d;
   const int64_t L = int64_t(hn::Lanes(d)), NR = kNV * L;
+  // Every run of the tile moves as many vectors as its longest run needs: kNV, or one where the
+  // output rows are at most a vector wide (ResNet-20's 14² and 7² strided convs: half the
+  // stores, which were a quarter of the conv's time). The count is the same for every run and
+  // tile of a conv: no branch on a run's length, which varies from run to run and would be
+  // mispredicted.
+  int64_t longest = 0;
+  for (int64_t s = 0; s < nseg; ++s) longest = std::max<int64_t>(longest, segs[s].len);
+  const bool one = longest <= L;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t t = 0; t < T; ++t) {
       const float* src = xp + c * plane + taps[t];
       float* out = dst + (c * T + t) * NR;
-      for (int64_t s = 0; s < nseg; ++s) {
-        const float* from = src + segs[s].base;
-        float* to = out + segs[s].j0;
-        // Always kNV vectors (a run is at most NR long): no branch on the run's length, which
-        // varies from run to run and would be mispredicted.
-        for (int v = 0; v < kNV; ++v) hn::StoreU(hn::LoadU(d, from + v * L), d, to + v * L);
+      if (one) {
+        for (int64_t s = 0; s < nseg; ++s) hn::StoreU(hn::LoadU(d, src + segs[s].base), d, out + segs[s].j0);
+      } else {
+        for (int64_t s = 0; s < nseg; ++s) {
+          const float* from = src + segs[s].base;
+          float* to = out + segs[s].j0;
+          for (int v = 0; v < kNV; ++v) hn::StoreU(hn::LoadU(d, from + v * L), d, to + v * L);
+        }
       }
       if (cols < NR) std::fill(out + cols, out + NR, 0.0f);
     }
@@ -274,16 +320,24 @@ HWY_AFTER_NAMESPACE();
 namespace finch::quant::kernels::f32k {
 
 HWY_EXPORT(TileCols);
+HWY_EXPORT(VectorCols);
 HWY_EXPORT(Gemm8xNR);
+HWY_EXPORT(IGemm8xNR);
 HWY_EXPORT(Gemv);
 HWY_EXPORT(Im2colTile);
 HWY_EXPORT(SplitPairs);
 
 int64_t f32_gemm_tile_cols() { return FINCH_DISPATCH(TileCols)(); }
+int64_t f32_gemm_vector_cols() { return FINCH_DISPATCH(VectorCols)(); }
 
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
   FINCH_DISPATCH(Gemm8xNR)(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+}
+
+void f32_igemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, const int64_t* offs, int64_t n,
+                    const float* bias, const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
+  FINCH_DISPATCH(IGemm8xNR)(wp, M, K, b, offs, n, bias, res, ldr, y, ldy, act);
 }
 
 void f32_gemv(const float* wp, int64_t M, int64_t K, const float* x, const float* bias, float* y, Act act,

@@ -152,6 +152,7 @@ TEST(F32Conv, EdgeGeometries) {
     cases.push_back({1, 8, 8, 9, 9, 3, 3, {1, 1, 1, 1, 1, 1, 8}, true, true, Act::none, false});  // depthwise shape
     cases.push_back({1, 3, 16, 30, 30, 7, 7, {2, 2, 3, 3, 1, 1, 1}, true, false, Act::relu, true});
     cases.push_back({1, 4, 16, 12, 12, 1, 1, {2, 2, 0, 0, 1, 1, 1}, false, true, Act::none, true});
+    cases.push_back({3, 6, 10, 9, 11, 1, 1, {3, 2, 0, 0, 1, 1, 2}, true, true, Act::relu, false});  // strided 1×1
     cases.push_back({1, 4, 16, 12, 12, 1, 1, {1, 1, 1, 1, 1, 1, 1}, true, false, Act::relu, false});
     int64_t bad = 0;
     for (const ConvCase& c : cases) bad += check_conv(rng, c);
@@ -269,6 +270,50 @@ TEST(F32Linear, ARowIsTheSameBitsWhateverTheRowCount) {
                                        << R << " differs from the same row of 70";
         }
       }
+  });
+}
+
+// Rows at least a tile wide take tiles of one output row, read in place by the indirect GEMM:
+// its micro-kernel gives the same bits as the strided one over the rows copied out (every width
+// 1 … NR, so the vector tiles, the padded vector and the column tail), and convs with such rows
+// (stride 1 and 2, dilation, groups, batch 3, a residual, another prepared size) match the
+// reference.
+TEST(F32Conv, RowTilesMatchTheCopiedTilesAndTheReference) {
+  for_each_target([] {
+    std::mt19937 rng(23);
+    const int64_t NR = qk::f32k::f32_gemm_tile_cols();
+    for (int64_t M : {1, 7, 8, 9, 17})
+      for (int64_t K : {1, 5, 27}) {
+        const Tensor w = uniform({M, K}, rng), bias = uniform({(M + 7) / 8 * 8}, rng);
+        std::vector<float> wp(size_t((M + 7) / 8 * 8 * K));
+        qk::f32k::f32_pack_panels(w.data<float>(), K, M, K, wp.data());
+        const Tensor src = uniform({K * 3 * NR + 2 * NR}, rng);
+        std::vector<int64_t> offs(static_cast<size_t>(K));
+        std::vector<float> rows(size_t(K * NR));
+        for (int64_t k = 0; k < K; ++k) {
+          offs[size_t(k)] = int64_t(rng() % uint32_t(K * 3 * NR));
+          std::memcpy(&rows[size_t(k * NR)], src.data<float>() + offs[size_t(k)], size_t(NR) * 4);
+        }
+        const Tensor res = uniform({M * NR}, rng);
+        for (int64_t n = 1; n <= NR; ++n) {
+          const Act act = Act(n % 3);
+          std::vector<float> a(size_t(M * NR), -7.0f), b(a);
+          qk::f32k::f32_gemm_8xNR(wp.data(), M, K, rows.data(), NR, n, bias.data<float>(),
+                                  n % 2 ? res.data<float>() : nullptr, NR, a.data(), NR, act);
+          qk::f32k::f32_igemm_8xNR(wp.data(), M, K, src.data<float>(), offs.data(), n, bias.data<float>(),
+                                   n % 2 ? res.data<float>() : nullptr, NR, b.data(), NR, act);
+          ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+              << "M " << M << " K " << K << " n " << n << " on " << g_target;
+        }
+      }
+    int64_t bad = 0;
+    for (int64_t OW : {NR, NR + 1, NR + NR / 4, 2 * NR + 3, 3 * NR + NR / 2}) {
+      bad += check_conv(rng, {1, 3, 16, 5, 2 * OW, 3, 3, {2, 2, 1, 1, 1, 1, 1}, true, false, Act::relu6, false});
+      bad += check_conv(rng, {3, 5, 9, 4, OW, 3, 3, {1, 1, 1, 1, 1, 1, 1}, true, true, Act::relu, false});
+      bad += check_conv(rng, {1, 4, 6, 7, OW + 4, 5, 3, {1, 1, 0, 0, 1, 2, 2}, false, true, Act::none, true});
+      bad += check_conv(rng, {1, 2, 17, 3, OW + 2, 3, 3, {1, 1, 0, 0, 1, 1, 1}, true, false, Act::none, false});
+    }
+    EXPECT_EQ(bad, 0);
   });
 }
 
