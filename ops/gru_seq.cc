@@ -5,6 +5,8 @@
 // W_hn·h + b_hn), so each step keeps gh = h·W_hhᵀ + b_hh in its own buffer, and backward produces
 // two gate gradients: dgi for W_ih / b_ih / x and dgh for W_hh / b_hh / h.
 #include <cstring>
+#include <memory>
+#include <type_traits>
 
 #include "framework/parallel.h"
 #include "ops/gemm.h"
@@ -49,6 +51,13 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   Tensor hs = rnn_detail::sorted_state(h0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const std::vector<T> bhh = w.b_hh.defined() ? w.b_hh.to_vector<T>() : std::vector<T>(size_t(G), T(0));
+  // F32: W_hh packed once for the per-step product (rnn_seq_hwy.cc); F64 keeps BLAS.
+  std::shared_ptr<const PackedRecurrent> packed = w.w_hh_packed;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!packed) packed = std::make_shared<const PackedRecurrent>(pack_recurrent(whh));
+    if (packed->G != G || packed->K != H)
+      fail("gru: the packed W_hh is [", packed->G, ", ", packed->K, "]; expected [", G, ", ", H, "]");
+  }
   // Rows never interact: each thread runs the whole recurrence for its own rows.
   parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
     T* hsp = hs.data<T>() + r0 * H;
@@ -62,7 +71,8 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
       T* yt = y.data<T>() + row * H;
       std::memcpy(hp, hsp, size_t(n * H) * sizeof(T));
       for (int64_t b = 0; b < n; ++b) std::memcpy(gh + b * G, bhh.data(), size_t(G) * sizeof(T));
-      gemm_t<T>(false, true, n, G, H, hp, H, whh.data<T>(), H, T(1), gh, G);
+      if constexpr (std::is_same_v<T, float>) rnn_detail::recurrent_gemm(*packed, n, hp, H, gh, G);
+      else gemm_t<T>(false, true, n, G, H, hp, H, whh.data<T>(), H, T(1), gh, G);
       gates_forward(n, H, s.gates.data<T>() + row * G, gh, hp, yt);
       std::memcpy(hsp, yt, size_t(n * H) * sizeof(T));
     }

@@ -8,6 +8,8 @@
 // dW_hr = Σ_t dhᵀ·h_raw.
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <type_traits>
 
 #include "framework/parallel.h"
 #include "ops/gemm.h"
@@ -61,6 +63,13 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
   Tensor cs = rnn_detail::sorted_state(c0, s.order, {B, H}, dt);
   const Tensor whh = w.w_hh.contiguous();
   const Tensor whr = proj ? w.w_hr.contiguous() : Tensor();
+  // F32: W_hh packed once for the per-step product (rnn_seq_hwy.cc); F64 keeps BLAS.
+  std::shared_ptr<const PackedRecurrent> packed = w.w_hh_packed;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!packed) packed = std::make_shared<const PackedRecurrent>(pack_recurrent(whh));
+    if (packed->G != G || packed->K != P)
+      fail("lstm: the packed W_hh is [", packed->G, ", ", packed->K, "]; expected [", G, ", ", P, "]");
+  }
   // Rows never interact, so each thread runs the whole recurrence for its own rows: no
   // synchronization per step (single-threaded GEMMs inside the pool).
   parallel_for(0, B, rnn_detail::kRowGrain, [&](int64_t r0, int64_t r1) {
@@ -77,7 +86,8 @@ RnnSeqOutput forward_impl(const SeqDims& d, const Tensor& x, const Tensor& h0, c
       T* yt = y.data<T>() + row * P;
       std::memcpy(hp, hsp, size_t(n * P) * sizeof(T));
       std::memcpy(cp, csp, size_t(n * H) * sizeof(T));
-      gemm_t<T>(false, true, n, G, P, hp, P, whh.data<T>(), P, T(1), g, G);
+      if constexpr (std::is_same_v<T, float>) rnn_detail::recurrent_gemm(*packed, n, hp, P, g, G);
+      else gemm_t<T>(false, true, n, G, P, hp, P, whh.data<T>(), P, T(1), g, G);
       T* hraw = proj ? s.h_raw.data<T>() + row * H : yt;
       gates_forward(n, H, g, cp, hraw, csp, s.tanh_c.data<T>() + row * H);
       if (proj) gemm_t<T>(false, true, n, P, H, hraw, H, whr.data<T>(), H, T(0), yt, P);

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "framework/tensor.h"
@@ -33,9 +34,24 @@ struct SeqOrder {
 // names the caller in the one-sentence error.
 SeqOrder seq_order(const char* who, const Tensor& lengths, int64_t T, int64_t B);
 
+// The fp32 per-step recurrent product (ops/rnn_seq_hwy.cc): W_hh [G, K] packed as Wt (G rounded
+// up to the vector width, zero-filled, in panels of 4 vectors of gates, each [K, width]); each
+// step then does c[n, G] += a[n, K] · W_hhᵀ vectorized along G, summed k = 0..K-1 in order onto
+// c with one FMA per k, so a row's bits do not depend on n. It replaces sgemm there: OpenBLAS
+// repacks W_hh on every step when K < 32, which made the batch-1 LSTM at H 24 slower than at 32.
+struct PackedRecurrent {
+  int64_t G = 0, K = 0, Gp = 0;
+  std::vector<float> wt;
+};
+// W_hh must be F32 [G, K].
+PackedRecurrent pack_recurrent(const Tensor& w_hh);
+
 struct RnnWeights {
   Tensor w_ih, w_hh, b_ih, b_hh;
   Tensor w_hr;  // LSTM projection [P, H], or undefined
+  // F32 only, optional: w_hh already packed (a program packs its constant weights once at load);
+  // else the sequence kernels pack it per call.
+  std::shared_ptr<const PackedRecurrent> w_hh_packed = nullptr;
 };
 
 // What forward keeps for backward (all in sorted batch order; rows past active[t] unused).
@@ -127,6 +143,13 @@ void pool_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, in
                const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 // Column sums of a [R, G] matrix.
 Tensor column_sums(const Tensor& m);
+
+// c[n, G] += a[n, K] · W_hhᵀ on a packed weight (see PackedRecurrent).
+void recurrent_gemm(const PackedRecurrent& p, int64_t n, const float* a, int64_t lda, float* c,
+                    int64_t ldc);
+// Scalar reference with the same summation order (std::fma), for the tests.
+void recurrent_gemm_reference(int64_t n, int64_t G, int64_t K, const float* a, int64_t lda,
+                              const float* w_hh, float* c, int64_t ldc);
 }  // namespace rnn_detail
 
 }  // namespace finch::ops

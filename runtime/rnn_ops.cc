@@ -3,6 +3,7 @@
 // computes what its model computed; and embedding, permute and select, which the recurrent
 // models' graphs need around them.
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "framework/error.h"
@@ -27,8 +28,11 @@ Tensor stack0(const std::vector<Tensor>& xs) {
   return ops::cat(u, 0);
 }
 
-// lstm (gates 4, w_hr slot) and gru (gates 3): inputs as op_schema_rnn.cc lists them.
-Outs rnn(const Node& n, const std::vector<Tensor>& in, bool lstm) {
+using Packed = std::vector<std::shared_ptr<const ops::PackedRecurrent>>;
+
+// lstm (gates 4, w_hr slot) and gru (gates 3): inputs as op_schema_rnn.cc lists them. `packed`:
+// each direction's W_hh packed at load (prepare_rnn), or empty (the kernels pack per call).
+Outs rnn(const Node& n, const std::vector<Tensor>& in, bool lstm, const Packed& packed = {}) {
   const bool batch_first = ops::read_bool(n.attrs, ops::attr::batch_first, node_where(n), false);
   const Tensor x = (batch_first ? in[0].transpose(0, 1) : in[0]).contiguous();
   const Tensor lengths = input_or_none(in, 1);
@@ -38,7 +42,8 @@ Outs rnn(const Node& n, const std::vector<Tensor>& in, bool lstm) {
   for (size_t d = 0; d < (two ? 2u : 1u); ++d) {
     const size_t o = 2 + d * per;
     const ops::RnnWeights w{in[o], in[o + 1], input_or_none(in, o + 2), input_or_none(in, o + 3),
-                            lstm ? input_or_none(in, o + 4) : Tensor()};
+                            lstm ? input_or_none(in, o + 4) : Tensor(),
+                            d < packed.size() ? packed[d] : nullptr};
     ops::RnnSeqOutput r = lstm ? ops::lstm_seq(x, Tensor(), Tensor(), w, lengths, d == 1)
                                : ops::gru_seq(x, Tensor(), w, lengths, d == 1);
     ys.push_back(r.y);
@@ -54,6 +59,35 @@ Outs rnn(const Node& n, const std::vector<Tensor>& in, bool lstm) {
 
 Outs lstm_op(const Node& n, const std::vector<Tensor>& in, const Graph&) { return rnn(n, in, true); }
 Outs gru_op(const Node& n, const std::vector<Tensor>& in, const Graph&) { return rnn(n, in, false); }
+
+// An lstm/gru whose every W_hh is an f32 constant: packed once at load for the per-step product
+// (ops/rnn_seq.h PackedRecurrent) instead of on every run; the same sums as the plain op.
+class RnnKernel final : public NodeKernel {
+ public:
+  RnnKernel(Node n, bool lstm, Packed packed) : n_(std::move(n)), lstm_(lstm), packed_(std::move(packed)) {}
+  Outs run(const std::vector<Tensor>& in) const override { return rnn(n_, in, lstm_, packed_); }
+
+ private:
+  Node n_;
+  bool lstm_;
+  Packed packed_;
+};
+
+std::unique_ptr<NodeKernel> prepare_rnn(const Node& n, const Graph& g, bool lstm) {
+  const size_t per = lstm ? 5 : 4;
+  Packed packed;
+  for (size_t d = 0; d < 2; ++d) {
+    const size_t i = 2 + d * per + 1;  // w_hh of direction d
+    if (i >= n.inputs.size() || n.inputs[i] < 0) break;
+    const Value& w = g.values[size_t(n.inputs[i])];
+    if (!w.is_constant() || w.dtype != DType::f32 || w.shape.size() != 2) return nullptr;
+    packed.push_back(std::make_shared<const ops::PackedRecurrent>(ops::pack_recurrent(w.data)));
+  }
+  if (packed.empty()) return nullptr;
+  return std::make_unique<RnnKernel>(n, lstm, std::move(packed));
+}
+std::unique_ptr<NodeKernel> prepare_lstm(const Node& n, const Graph& g) { return prepare_rnn(n, g, true); }
+std::unique_ptr<NodeKernel> prepare_gru(const Node& n, const Graph& g) { return prepare_rnn(n, g, false); }
 
 Outs embedding_op(const Node&, const std::vector<Tensor>& in, const Graph&) { return {ops::embedding(in[0], in[1])}; }
 
@@ -77,8 +111,8 @@ Outs select_op(const Node& n, const std::vector<Tensor>& in, const Graph&) {
 const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
   static const std::vector<std::pair<std::string, OpImpl>> t = [] {
     std::vector<std::pair<std::string, OpImpl>> r = {
-        {"lstm", {lstm_op}},
-        {"gru", {gru_op}},
+        {"lstm", {lstm_op, prepare_lstm}},
+        {"gru", {gru_op, prepare_gru}},
         {"embedding", {embedding_op}},
         {"permute", {permute_op}},
         {"select", {select_op}},

@@ -39,13 +39,13 @@ Tensor example(const std::string& name, int64_t B, int64_t T, Generator& gen) {
 }
 
 // The walk apps/lib/program_build.cc takes for an fp32 program, then a file round trip.
-runtime::Program compile_fp32(runtime::Graph g, const std::string& what) {
+runtime::Program compile_fp32(runtime::Graph g, const std::string& what, runtime::ProgramOptions options = {}) {
   compile::fold_batch_norm(g);
   compile::fuse_activations(g);
   compile::fold_constants(g);
   compile::remove_dead(g);
   const std::vector<uint8_t> bytes = runtime::serialize_program(g);
-  return runtime::Program(runtime::parse_program(bytes.data(), bytes.size(), what), what);
+  return runtime::Program(runtime::parse_program(bytes.data(), bytes.size(), what), what, options);
 }
 
 Tensor forward(nn::Module& m, const Tensor& x, const Tensor& lengths = Tensor()) {
@@ -110,6 +110,22 @@ TEST_P(RnnProgram, PaddedBatchWithLengthsEqualsEachSequenceAlone) {
   EXPECT_EQ(max_abs_diff(p.run({x2, len})[0], got), 0.0f) << name;
   // A length outside 1..T is one sentence.
   EXPECT_ERROR_HAS(p.run({x, from_vector<int64_t>({kT, 0, 3, 2}, {B})}), "length");
+}
+
+// The prepared lstm/gru kernels (W_hh packed once at load) give the plain ops' bits, padded
+// batches included.
+TEST_P(RnnProgram, PreparedKernelsEqualThePlainOpsBitForBit) {
+  const std::string name = GetParam();
+  Generator gen(5);
+  auto model = models::create_series(spec(name), &gen);
+  model->eval();
+  runtime::Graph g = compile::capture_graph_with_lengths(*model, example(name, 2, kT, gen), from_vector<int64_t>({5, kT}, {2}));
+  runtime::ProgramOptions plain;
+  plain.reference_kernels = true;
+  runtime::Program fast = compile_fp32(g, name), ref = compile_fp32(g, name, plain);
+  const Tensor x = example(name, 4, kT, gen);
+  const Tensor len = from_vector<int64_t>({kT, 4, 9, 1}, {4});
+  EXPECT_EQ(max_abs_diff(fast.run({x, len})[0], ref.run({x, len})[0]), 0.0f) << name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RnnProgram, ::testing::ValuesIn(kModels));
