@@ -52,6 +52,7 @@ void BM_F32Conv(benchmark::State& st, int64_t C, int64_t OC, int64_t HW, int64_t
   set_num_threads(int(st.range(0)));
   const Layer l = layer(C, OC, HW, k, s);
   const qk::F32Conv2d op(l.w, l.b, l.p, qk::f32k::Act::relu, HW, HW);
+  const HotScope hot;  // as inside a program run: the worker spins between regions
   for (auto _ : st) benchmark::DoNotOptimize(op.run(l.x).raw_data());
   report(st, l.macs);
 }
