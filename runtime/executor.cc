@@ -242,6 +242,7 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
   if (choice_ && !keep_all) choosing = std::unique_lock(choice_->mutex(), std::try_to_lock);
   ThreadChoice* const choice = choosing.owns_lock() ? choice_.get() : nullptr;
   if (choice) choice->begin_run(get_num_threads(), inputs[0].size(0));
+  const auto run_t0 = std::chrono::steady_clock::now();
   // The pool's workers stay awake for the run's small layers (framework/parallel.h), unless every
   // node that splits runs on this thread alone this time.
   std::optional<HotScope> hot;
@@ -284,7 +285,10 @@ std::vector<Tensor> Program::execute(const std::vector<Tensor>& inputs, bool kee
         }
   }
   if (profiling_) ++runs_;
-  if (choice) choice->end_run();
+  if (choice)
+    choice->end_run(choice->timing_whole()
+                        ? std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count()
+                        : -1.0);
   return vals;
 }
 

@@ -30,6 +30,8 @@ ThreadChoice::ThreadChoice(std::vector<bool> choosable) : nodes_(choosable.size(
 void ThreadChoice::begin_run(int threads, int64_t batch) {
   if (threads != threads_ || batch != batch_) {  // choices for one say nothing about another
     threads_ = threads, batch_ = batch, run_ = 0;
+    all_alone_ = false;
+    whole_one_.clear(), whole_choice_.clear(), whole_one_next_ = whole_choice_next_ = 0;
     for (Node& n : nodes_) {
       const bool c = n.choosable;
       n = Node();
@@ -51,12 +53,18 @@ void ThreadChoice::begin_run(int threads, int64_t batch) {
     // with the workers awake and the same mix of split neighbours (a run of all-capped nodes let
     // the workers fall asleep, and the next run's first split nodes found no worker).
     measuring_ = true, flip_ = r % 2 ? 4 : 5;
+  } else if (r <= kLearnRuns + 1 + kWholeRuns) {
+    flip_ = (r - kLearnRuns) % 2 ? 9 : 8;  // the whole-run comparison, alternating
   } else {
-    const int64_t phase = (r - kLearnRuns - 2) % kExploreEvery;
+    const int64_t phase = (r - kLearnRuns - 2 - kWholeRuns) % kExploreEvery;
+    if (phase == kExploreEvery - 4) flip_ = 8;
+    if (phase == kExploreEvery - 3) flip_ = 9;
     if (phase == kExploreEvery - 2) measuring_ = true, flip_ = 6;
     if (phase == kExploreEvery - 1) measuring_ = true, flip_ = 7;
   }
-  any_split_ = measuring_;  // measured runs keep the workers awake throughout
+  // Measured and whole-timed runs keep the workers awake throughout (an all-capped run that let
+  // them sleep would leave the next timed run's first split nodes without a worker).
+  any_split_ = measuring_ || timing_whole();
   for (size_t i = 0; i < nodes_.size() && !any_split_; ++i)
     any_split_ = nodes_[i].splits && cap(i) == 0;
 }
@@ -71,7 +79,9 @@ int ThreadChoice::cap(size_t node) const {
     case 5: return odd ? 0 : 1;
     case 6: return n.split != odd ? 0 : 1;  // odd nodes the other way
     case 7: return n.split == odd ? 0 : 1;  // even nodes the other way
-    default: return n.split ? 0 : 1;
+    case 8: return 1;
+    case 9: return n.split ? 0 : 1;
+    default: return n.split && !all_alone_ ? 0 : 1;
   }
 }
 
@@ -88,8 +98,14 @@ void ThreadChoice::record(size_t node, double seconds, int64_t regions) {
     push(n.many, n.many_next, seconds);
 }
 
-void ThreadChoice::end_run() {
+void ThreadChoice::end_run(double seconds) {
   if (measuring_ && run_ >= kSettleRuns + kLearnRuns + 1) decide();
+  if (!timing_whole() || !(seconds >= 0)) return;
+  if (flip_ == 8) push(whole_one_, whole_one_next_, seconds);
+  else push(whole_choice_, whole_choice_next_, seconds);
+  // Three of each at least, so one disturbed run cannot decide.
+  if (whole_one_.size() >= 3 && whole_choice_.size() >= 3)
+    all_alone_ = median(whole_one_) < kWholeGain * median(whole_choice_);
 }
 
 void ThreadChoice::decide() {

@@ -44,6 +44,18 @@ class ThreadChoice {
   // split) off the worker and ran 1.13× slower than all-split at 2 threads.
   static constexpr double kAloneGain = 0.9;
 
+  // The per-node medians miss what a node's split costs the nodes around it: a layer's output
+  // written by both cores, then padded or copied by one (fp32 Winograd's pad wrote lines the other
+  // core held: 3.9 µs at one thread, ~19 µs at two, perf, docs/threads.md), so a program can be
+  // slower at 2 threads with every node "faster" split. So whole runs are compared too: after
+  // learning, kWholeRuns runs alternate between every choosable node capped (the one-thread
+  // program) and the choice, and each exploration round adds one of each; when the capped runs'
+  // median is lower by kWholeGain, every choosable node runs on the caller (a second thread then
+  // costs nothing). The margin: 2-thread runs come in slow stretches on this VM (docs/threads.md),
+  // and with no margin MobileNetV2 int8 (0.57 ms split, 0.73 alone) went alone in 1 of 5 processes.
+  static constexpr int kWholeRuns = 10;
+  static constexpr double kWholeGain = 0.95;
+
   // `choosable[i]`: whether node i may be capped (runs on a prepared kernel).
   explicit ThreadChoice(std::vector<bool> choosable);
 
@@ -58,7 +70,10 @@ class ThreadChoice {
   bool any_split() const { return any_split_; }
   // Node i ran in `seconds`, and ran `regions` regions on the pool (0: it did not split).
   void record(size_t node, double seconds, int64_t regions);
-  void end_run();
+  // Whether this run's whole time is wanted (then pass it to end_run).
+  bool timing_whole() const { return flip_ == 8 || flip_ == 9; }
+  // `seconds`: the whole run's time when timing_whole(), else ignored.
+  void end_run(double seconds = -1);
 
   // Held by the run that chooses (Program::execute try-locks it): a second application thread
   // running the same program meanwhile runs it unchosen and unmeasured.
@@ -67,6 +82,8 @@ class ThreadChoice {
   // The current choice (tests and benchmarks): true = split over the threads.
   bool split(size_t node) const { return nodes_[node].split; }
   bool learning() const { return run_ <= kSettleRuns + kLearnRuns; }
+  // Whether whole runs showed the one-thread program faster, so every choosable node is capped.
+  bool all_alone() const { return all_alone_; }
 
  private:
   struct Node {
@@ -84,9 +101,13 @@ class ThreadChoice {
   int64_t batch_ = 0;
   int64_t run_ = 0;     // runs at this thread count, this one included
   // This run: 0 = the choice, 2 = all split, 4/5 = odd/even nodes capped (learning), 6/7 = odd/even
-  // nodes the other way (exploring).
+  // nodes the other way (exploring), 8 = every choosable node capped and 9 = the per-node choice,
+  // both timed whole.
   int flip_ = 0;
   bool measuring_ = false, any_split_ = true;
+  bool all_alone_ = false;
+  std::vector<double> whole_one_, whole_choice_;  // whole-run seconds of flips 8 and 9 (rings)
+  int whole_one_next_ = 0, whole_choice_next_ = 0;
 };
 
 }  // namespace finch::runtime

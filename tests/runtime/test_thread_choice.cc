@@ -23,6 +23,16 @@ void run_once(ThreadChoice& c, int threads, const std::vector<double>& one, cons
   c.end_run();
 }
 
+// The whole-run comparison right after learning, untimed here (the choice stays per node): what
+// the tests of the per-node choice look past.
+void skip_whole_runs(ThreadChoice& c) {
+  for (int r = 0; r < ThreadChoice::kWholeRuns; ++r) {
+    c.begin_run(2, 1);
+    ASSERT_TRUE(c.timing_whole());
+    c.end_run(-1);
+  }
+}
+
 TEST(ThreadChoice, OneThreadNeverMeasuresNorCaps) {
   ThreadChoice c({true, false});
   for (int r = 0; r < 50; ++r) {
@@ -64,6 +74,7 @@ TEST(ThreadChoice, LearnsByAlternatingThenKeepsTheFasterWay) {
   EXPECT_TRUE(c.split(0));
   EXPECT_FALSE(c.split(1));
   EXPECT_TRUE(c.split(2)) << "alone must win by the margin";
+  skip_whole_runs(c);
   c.begin_run(2, 1);
   EXPECT_FALSE(c.measuring());
   EXPECT_EQ(c.cap(0), 0);
@@ -87,10 +98,64 @@ TEST(ThreadChoice, ExploresTheOtherWayAndFollowsAChange) {
     ++runs;
   }
   EXPECT_FALSE(c.split(0));
-  EXPECT_LE(runs, 3 * ThreadChoice::kExploreEvery) << "the median of " << ThreadChoice::kSamples << " samples moves in a few rounds";
-  // Two measured runs per exploration round (the choice may move after the first of a pair).
-  const int rounds = (runs + ThreadChoice::kExploreEvery - 1) / ThreadChoice::kExploreEvery;
+  EXPECT_LE(runs, 3 * ThreadChoice::kExploreEvery + ThreadChoice::kWholeRuns) << "the median of " << ThreadChoice::kSamples << " samples moves in a few rounds";
+  // Two measured runs per exploration round (the choice may move after the first of a pair); the
+  // rounds start after the whole-run comparison's runs.
+  const int rounds = (runs - ThreadChoice::kWholeRuns + ThreadChoice::kExploreEvery - 1) / ThreadChoice::kExploreEvery;
   EXPECT_TRUE(measured == 2 * rounds || measured == 2 * rounds - 1) << measured << " in " << rounds << " rounds";
+}
+
+// One run where every node is faster split on its own (per-node samples), but the whole run takes
+// `whole_one` seconds with every node capped and `whole_split` with the choice.
+void run_whole(ThreadChoice& c, double whole_one, double whole_split) {
+  c.begin_run(2, 1);
+  if (c.measuring())
+    for (size_t i = 0; i < 2; ++i) c.record(i, c.cap(i) == 1 ? 10e-6 : 6e-6, c.cap(i) == 1 ? 0 : 1);
+  const bool all_capped = c.cap(0) == 1 && c.cap(1) == 1;
+  c.end_run(c.timing_whole() ? (all_capped ? whole_one : whole_split) : -1.0);
+}
+
+TEST(ThreadChoice, WholeRunsOverruleNodesThatEachWinSplit) {
+  ThreadChoice c({true, true});
+  for (int r = 0; r < kToDecide; ++r) run_whole(c, 100e-6, 120e-6);
+  ASSERT_TRUE(c.split(0));
+  ASSERT_TRUE(c.split(1));
+  EXPECT_FALSE(c.all_alone()) << "no whole run timed yet";
+  // The comparison: capped and choice runs alternate, timed whole, workers kept awake.
+  int capped = 0, chosen = 0;
+  for (int r = 0; r < ThreadChoice::kWholeRuns; ++r) {
+    c.begin_run(2, 1);
+    ASSERT_TRUE(c.timing_whole()) << r;
+    EXPECT_FALSE(c.measuring()) << r;
+    EXPECT_TRUE(c.any_split()) << r;
+    const bool all_capped = c.cap(0) == 1 && c.cap(1) == 1;
+    capped += all_capped, chosen += c.cap(0) == 0 && c.cap(1) == 0;
+    c.end_run(all_capped ? 100e-6 : 120e-6);
+  }
+  EXPECT_EQ(capped, ThreadChoice::kWholeRuns / 2);
+  EXPECT_EQ(chosen, ThreadChoice::kWholeRuns / 2);
+  EXPECT_TRUE(c.all_alone()) << "the one-thread program was faster as a whole";
+  EXPECT_TRUE(c.split(0)) << "the per-node choice is kept for the next comparisons";
+  c.begin_run(2, 1);
+  EXPECT_FALSE(c.timing_whole());
+  EXPECT_EQ(c.cap(0), 1);
+  EXPECT_EQ(c.cap(1), 1);
+  EXPECT_FALSE(c.any_split()) << "every splitting node on the caller: the workers may sleep";
+  c.end_run(-1);
+  // The machine changes: split wins as a whole now. The exploration rounds' pairs bring it back.
+  int runs = 0;
+  while (c.all_alone() && runs < 10 * ThreadChoice::kExploreEvery) {
+    run_whole(c, 100e-6, 70e-6);
+    ++runs;
+  }
+  EXPECT_FALSE(c.all_alone());
+  EXPECT_LE(runs, 5 * ThreadChoice::kExploreEvery) << "a median of " << ThreadChoice::kSamples << " moves in a few rounds";
+  c.begin_run(2, 1);
+  if (!c.timing_whole() && !c.measuring()) {
+    EXPECT_EQ(c.cap(0), 0);
+    EXPECT_EQ(c.cap(1), 0);
+  }
+  c.end_run(-1);
 }
 
 TEST(ThreadChoice, ANodeThatNeverSplitsStaysUncappedAndTheRunNeedsNoWorkers) {
@@ -101,6 +166,7 @@ TEST(ThreadChoice, ANodeThatNeverSplitsStaysUncappedAndTheRunNeedsNoWorkers) {
     c.end_run();
   }
   EXPECT_TRUE(c.split(0));
+  skip_whole_runs(c);
   c.begin_run(2, 1);
   EXPECT_EQ(c.cap(0), 0);
   EXPECT_FALSE(c.any_split()) << "no node splits: the program need not keep workers spinning";
