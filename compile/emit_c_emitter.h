@@ -16,6 +16,10 @@
 #include "runtime/executor.h"
 #include "runtime/op_table.h"
 
+namespace finch::quant::kernels {
+struct QMatrix;
+}
+
 namespace finch::compile::emit_c_detail {
 
 using runtime::Graph;
@@ -140,6 +144,12 @@ class Emitter {
   void add_scalar(const Node& n);
   std::string q16_tables();               // the sigmoid/tanh tables' struct fields, emitted once
   std::string rnn_common(const Node& n, int64_t& T, int64_t& B);  // x, lengths, y, h_n pointers
+  // One gate matrix's C initializers: its weight (input wi), bias (input bi; "0" when absent),
+  // per-row multipliers and total shifts.
+  struct GateRows {
+    std::string w, b, m, s;
+  };
+  GateRows gate_rows(const Node& n, const quant::kernels::QMatrix& q, size_t wi, size_t bi, const std::string& tag);
   std::string sig_table_, tanh_table_;
   int64_t rnn16_ = 0, rnn8_ = 0;          // the recurrent ops' static scratch (int16, int8 elements)
   void quantize(const Node& n);

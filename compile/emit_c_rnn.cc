@@ -85,13 +85,12 @@ std::string Emitter::rnn_common(const Node& n, int64_t& T, int64_t& B) {
   return ptr(n, n.inputs[0]) + ", " + lengths + ", " + ptr(n, n.outputs[0]) + ", " + ptr(n, n.outputs[1]);
 }
 
-namespace {
-
-struct Rows {
-  std::string w, b, m, s;
-};
-
-}  // namespace
+Emitter::GateRows Emitter::gate_rows(const Node& n, const qk::QMatrix& q, size_t wi, size_t bi, const std::string& tag) {
+  std::vector<int64_t> m, s;
+  for (const auto& f : q.m) m.push_back(f.multiplier), s.push_back(f.total_shift());
+  return GateRows{constant_input(n, wi), bi < n.inputs.size() ? constant_input(n, bi, true) : "0",
+                  ints(m, n.name + ": " + tag + " multipliers"), ints(s, n.name + ": " + tag + " total shifts")};
+}
 
 void Emitter::qlstm(const Node& n) {
   qk::QLstmCell c;
@@ -124,14 +123,8 @@ void Emitter::qlstm(const Node& n) {
   int64_t T = 0, B = 0;
   const std::string io = rnn_common(n, T, B);
   if (val(n.inputs[0]).shape.back() != c.IN) refuse(n, "reads an input whose features differ from w_ih's columns");
-  const auto rows = [&](const qk::QMatrix& q, size_t wi, size_t bi, const std::string& tag) {
-    std::vector<int64_t> m, s;
-    for (const auto& f : q.m) m.push_back(f.multiplier), s.push_back(f.total_shift());
-    return Rows{constant_input(n, wi), bi < n.inputs.size() ? constant_input(n, bi, true) : "0",
-                ints(m, n.name + ": " + tag + " multipliers"), ints(s, n.name + ": " + tag + " total shifts")};
-  };
-  const Rows ih = rows(c.ih, 2, 4, "w_ih"), hh = rows(c.hh, 3, 5, "w_hh");
-  const Rows hr = proj ? rows(c.proj, 6, n.inputs.size(), "w_hr") : Rows{"0", "0", "0", "0"};
+  const GateRows ih = gate_rows(n, c.ih, 2, 4, "w_ih"), hh = gate_rows(n, c.hh, 3, 5, "w_hh");
+  const GateRows hr = proj ? gate_rows(n, c.proj, 6, n.inputs.size(), "w_hr") : GateRows{"0", "0", "0", "0"};
   const std::string tables = q16_tables();
   const std::string id = name_ + "_p" + std::to_string(tables_++);
   const int64_t HO = c.hidden_out();
@@ -163,13 +156,7 @@ void Emitter::qgru(const Node& n) {
   int64_t T = 0, B = 0;
   const std::string io = rnn_common(n, T, B);
   if (val(n.inputs[0]).shape.back() != c.IN) refuse(n, "reads an input whose features differ from w_ih's columns");
-  const auto rows = [&](const qk::QMatrix& q, size_t wi, size_t bi, const std::string& tag) {
-    std::vector<int64_t> m, s;
-    for (const auto& f : q.m) m.push_back(f.multiplier), s.push_back(f.total_shift());
-    return Rows{constant_input(n, wi), constant_input(n, bi, true), ints(m, n.name + ": " + tag + " multipliers"),
-                ints(s, n.name + ": " + tag + " total shifts")};
-  };
-  const Rows ih = rows(c.ih, 2, 4, "w_ih"), hh = rows(c.hh, 3, 5, "w_hh");
+  const GateRows ih = gate_rows(n, c.ih, 2, 4, "w_ih"), hh = gate_rows(n, c.hh, 3, 5, "w_hh");
   const std::string tables = q16_tables();
   const std::string id = name_ + "_p" + std::to_string(tables_++);
   consts_ << "static const finch_qrnn_t " << id << " = {" << T << ", " << B << ", " << c.IN << ", " << c.H << ", " << c.H

@@ -100,73 +100,72 @@ TEST_P(RnnDynamic, EveryNodeIsInt8AndTheProgramStaysCloseToTheModel) {
 INSTANTIATE_TEST_SUITE_P(Models, RnnDynamic,
                          ::testing::Values("lstm", "gru", "bilstm", "imdb_lstm", "imdb_bilstm", "lstm_forecaster"));
 
-// The program's dq_lstm is kernels::QDynamicLstm (built from the float weights) bit for bit,
-// padded steps included.
-TEST(RnnDynamicKernel, DqLstmEqualsTheKernelSpecification) {
-  Generator gen(8);
-  models::SeriesSpec s = spec("lstm");
+// A one-layer `name` (lstm or gru) classifier's dynamic int8 program run on three sequences of
+// lengths kT, 3 and 8: its dq_`name` node's input and outputs time-major, and the float weights
+// the kernel specification is built from.
+struct DqNodeRun {
+  std::vector<int64_t> lens = {kT, 3, 8};
+  Tensor xt, y;              // [T, B, C] and [T, B, H]
+  std::vector<Tensor> outs;  // the node's outputs: y (batch-first), h_n, then c_n for the LSTM
+  nn::RNNBase::Weights w;
+  int64_t H = 0;
+};
+
+DqNodeRun run_dq_node(const std::string& name, uint64_t seed) {
+  Generator gen(seed);
+  models::SeriesSpec s = spec(name);
   s.num_layers = 1;
   auto model = models::create_series(s, &gen);
   model->eval();
   auto& rnn = *dynamic_cast<models::RnnClassifier&>(*model).rnn;
-  const std::vector<int64_t> lens = {kT, 3, 8};
-  const Tensor len = from_vector(lens, {3});
-  runtime::Graph g = float_graph(*model, example("lstm", 2, gen), from_vector<int64_t>({kT, 4}, {2}));
+  DqNodeRun r;
+  runtime::Graph g = float_graph(*model, example(name, 2, gen), from_vector<int64_t>({kT, 4}, {2}));
   compile::quantize_dynamic_graph(g);
-  ASSERT_EQ(count_op(g, "dq_lstm"), 1);
+  const std::string op = "dq_" + name;
+  EXPECT_EQ(count_op(g, op), 1);
   runtime::Program p(g, "dq");
-  const Tensor x = randn({3, kC, kT}, gen);
-  const std::vector<Tensor> all = p.run_all({x, len});
-  const runtime::Node* node = nullptr;
+  const std::vector<Tensor> all = p.run_all({randn({3, kC, kT}, gen), from_vector(r.lens, {3})});
   for (const runtime::Node& n : p.graph().nodes)
-    if (n.op == "dq_lstm") node = &n;
-  ASSERT_NE(node, nullptr);
-  // The node reads [B, T, C] (batch_first); the kernel reads [T, B, C].
-  const Tensor xt = all[size_t(node->inputs[0])].transpose(0, 1).contiguous();
-  const Tensor y = all[size_t(node->outputs[0])].transpose(0, 1).contiguous();
-  const auto& w = rnn.weights[0];
-  const int64_t H = rnn.hidden_size;
-  quant::kernels::QDynamicLstm k(kC, H, w.w_ih.contiguous().to_vector<float>(), w.w_hh.contiguous().to_vector<float>(),
-                                 w.b_ih.contiguous().to_vector<float>(), w.b_hh.contiguous().to_vector<float>());
+    if (n.op == op) {
+      // The node reads [B, T, C] (batch_first); the kernel reads [T, B, C].
+      r.xt = all[size_t(n.inputs[0])].transpose(0, 1).contiguous();
+      r.y = all[size_t(n.outputs[0])].transpose(0, 1).contiguous();
+      for (int32_t o : n.outputs) r.outs.push_back(all[size_t(o)].contiguous());
+    }
+  r.w = rnn.weights[0];
+  r.H = rnn.hidden_size;
+  return r;
+}
+
+// The program's dq_lstm is kernels::QDynamicLstm (built from the float weights) bit for bit,
+// padded steps included.
+TEST(RnnDynamicKernel, DqLstmEqualsTheKernelSpecification) {
+  const DqNodeRun r = run_dq_node("lstm", 8);
+  ASSERT_EQ(r.outs.size(), 3u);
+  const int64_t H = r.H;
+  quant::kernels::QDynamicLstm k(kC, H, r.w.w_ih.contiguous().to_vector<float>(),
+                                 r.w.w_hh.contiguous().to_vector<float>(), r.w.b_ih.contiguous().to_vector<float>(),
+                                 r.w.b_hh.contiguous().to_vector<float>());
   std::vector<float> h(size_t(3 * H), 0.f), c(size_t(3 * H), 0.f), want(size_t(kT * 3 * H));
-  k.run(kT, 3, xt.data<float>(), lens.data(), h.data(), c.data(), want.data());
-  EXPECT_EQ(y.to_vector<float>(), want);
-  EXPECT_EQ(all[size_t(node->outputs[1])].contiguous().to_vector<float>(), h);
-  EXPECT_EQ(all[size_t(node->outputs[2])].contiguous().to_vector<float>(), c);
+  k.run(kT, 3, r.xt.data<float>(), r.lens.data(), h.data(), c.data(), want.data());
+  EXPECT_EQ(r.y.to_vector<float>(), want);
+  EXPECT_EQ(r.outs[1].to_vector<float>(), h);
+  EXPECT_EQ(r.outs[2].to_vector<float>(), c);
 }
 
 // The program's dq_gru is kernels::QDynamicGru bit for bit, padded steps included: one gate code
 // (ops::gru_gates_forward_f32, the fp32 GRU's) serves both, so they cannot drift apart.
 TEST(RnnDynamicKernel, DqGruEqualsTheKernelSpecification) {
-  Generator gen(18);
-  models::SeriesSpec s = spec("gru");
-  s.num_layers = 1;
-  auto model = models::create_series(s, &gen);
-  model->eval();
-  auto& rnn = *dynamic_cast<models::RnnClassifier&>(*model).rnn;
-  const std::vector<int64_t> lens = {kT, 3, 8};
-  const Tensor len = from_vector(lens, {3});
-  runtime::Graph g = float_graph(*model, example("gru", 2, gen), from_vector<int64_t>({kT, 4}, {2}));
-  compile::quantize_dynamic_graph(g);
-  ASSERT_EQ(count_op(g, "dq_gru"), 1);
-  runtime::Program p(g, "dq");
-  const Tensor x = randn({3, kC, kT}, gen);
-  const std::vector<Tensor> all = p.run_all({x, len});
-  const runtime::Node* node = nullptr;
-  for (const runtime::Node& n : p.graph().nodes)
-    if (n.op == "dq_gru") node = &n;
-  ASSERT_NE(node, nullptr);
-  const Tensor xt = all[size_t(node->inputs[0])].transpose(0, 1).contiguous();
-  const Tensor y = all[size_t(node->outputs[0])].transpose(0, 1).contiguous();
-  const auto& w = rnn.weights[0];
-  const int64_t H = rnn.hidden_size;
-  const quant::kernels::QDynamicGru k(kC, H, w.w_ih.contiguous().to_vector<float>(),
-                                      w.w_hh.contiguous().to_vector<float>(), w.b_ih.contiguous().to_vector<float>(),
-                                      w.b_hh.contiguous().to_vector<float>());
+  const DqNodeRun r = run_dq_node("gru", 18);
+  ASSERT_EQ(r.outs.size(), 2u);
+  const int64_t H = r.H;
+  const quant::kernels::QDynamicGru k(kC, H, r.w.w_ih.contiguous().to_vector<float>(),
+                                      r.w.w_hh.contiguous().to_vector<float>(), r.w.b_ih.contiguous().to_vector<float>(),
+                                      r.w.b_hh.contiguous().to_vector<float>());
   std::vector<float> h(size_t(3 * H), 0.f), want(size_t(kT * 3 * H));
-  k.run(kT, 3, xt.data<float>(), lens.data(), h.data(), want.data());
-  EXPECT_EQ(y.to_vector<float>(), want);
-  EXPECT_EQ(all[size_t(node->outputs[1])].contiguous().to_vector<float>(), h);
+  k.run(kT, 3, r.xt.data<float>(), r.lens.data(), h.data(), want.data());
+  EXPECT_EQ(r.y.to_vector<float>(), want);
+  EXPECT_EQ(r.outs[1].to_vector<float>(), h);
 }
 
 // Per-row scales: a table whose rows differ 1000× in magnitude (a frequent token's large row, rare
