@@ -3,6 +3,7 @@
 #include "kernels/f32_conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "framework/error.h"
@@ -220,6 +221,10 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   Tensor y = empty({N, OC_, OH, OW}, DType::f32);
   const Tensor xc = x.contiguous(), rc = residual.defined() ? residual.contiguous() : Tensor();
   const float* px = xc.data<float>();
+  if (wino_) {  // each thread pads what its chunks read, inside the region (run_winograd)
+    run_winograd(px, N, H, W, geo, OH, OW, rc.defined() ? rc.data<float>() : nullptr, y.data<float>(), act);
+    return y;
+  }
   if (!direct_) {  // the padded (or subsampled) planes, in the calling thread's buffer (the workers only read it)
     thread_local std::vector<float> padded;
     const size_t need = size_t(N * C * plane + 2 * NR);
@@ -238,10 +243,6 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   }
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
   float* py = y.data<float>();
-  if (wino_) {
-    run_winograd(px, N, geo, OH, OW, pr, py, act);
-    return y;
-  }
   parallel_for(0, tasks, Work::macs_f32(double(per_block * kMR * K * NR)), [&](int64_t t0, int64_t t1) {
     float* buf = tile_buffer((K + 1) * NR);
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
@@ -284,19 +285,45 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 }
 
 // Chunks of NR tiles over threads; per chunk the input transform into v [16][C][NR], the
-// 16 GEMMs into m [16][OC][NR], the output transform with the epilogue.
-void F32Conv2d::run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
-                             float* y, Act act) const {
+// 16 GEMMs into m [16][OC][NR], the output transform with the epilogue. Each thread pads the
+// images its chunks read into its own buffer, once per call: when the caller padded for both, it
+// wrote, every call, lines the worker had read in the last one, and each store waited for its
+// line to come back from the other core (perf, ResNet-20's 32→32 at 14²: the pad took 3.9 µs at
+// one thread, ~19 µs on the caller at two, and the split conv was slower than one thread;
+// docs/threads.md). Padding an image twice costs less than that.
+void F32Conv2d::run_winograd(const float* x, int64_t N, int64_t H, int64_t W, const Geometry& geo, int64_t OH,
+                             int64_t OW, const float* res, float* y, Act act) const {
   const int64_t C = Cg_, OC = OC_, NR = NR_, P = OH * OW, panels = ceil_div(OC, kMR), L = f32k::f32_gemm_vector_cols();
   const int64_t chunks = int64_t(geo.first.size()) - 1, ld = NR;
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
   // Per chunk: 16 GEMMs of OC × C × NR plus the two transforms (about as much again at these sizes).
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  const size_t need = size_t(N * C * geo.plane + 2 * NR);
   parallel_for(0, N * chunks, Work::macs_f32(2.0 * 16 * OC * C * NR), [&](int64_t t0, int64_t t1) {
+    struct Padded {
+      uint64_t call = 0;
+      std::vector<float> buf;
+      std::vector<char> done;  // per image of this call
+    };
+    thread_local Padded pd;
+    if (pd.call != call) {
+      pd.call = call;
+      pd.done.assign(size_t(N), 0);
+      if (pd.buf.size() < need) pd.buf.resize(need);
+    }
+    const float* xp = pd.buf.data();
     float* v = tile_buffer(16 * (xv + xm) + 2 * NR);
     float* m = v + 16 * xv;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / chunks, chunk = t % chunks;
+      if (!pd.done[size_t(n)]) {
+        for (int64_t c = 0; c < C; ++c)
+          f32k::f32_wino_pad(x + (n * C + c) * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp,
+                             pd.buf.data() + (n * C + c) * geo.plane);
+        pd.done[size_t(n)] = 1;
+      }
       const f32k::WinoRun* runs = geo.wruns.data() + geo.first[size_t(chunk)];
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
       const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);

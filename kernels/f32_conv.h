@@ -68,8 +68,8 @@ class F32Conv2d {
   Geometry geometry(int64_t H, int64_t W) const;
   Geometry wino_geometry(int64_t H, int64_t W) const;
   void pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const;
-  void run_winograd(const float* xp, int64_t N, const Geometry& geo, int64_t OH, int64_t OW, const float* res,
-                    float* y, f32k::Act act) const;
+  void run_winograd(const float* x, int64_t N, int64_t H, int64_t W, const Geometry& geo, int64_t OH, int64_t OW,
+                    const float* res, float* y, f32k::Act act) const;
 
   std::vector<float> wp_;    // [G][panels][K][8] (empty on the Winograd path)
   std::vector<float> bias_;  // [G][panels·8]

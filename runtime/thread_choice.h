@@ -50,9 +50,10 @@ class ThreadChoice {
   // slower at 2 threads with every node "faster" split. So whole runs are compared too: after
   // learning, kWholeRuns runs alternate between every choosable node capped (the one-thread
   // program) and the choice, and each exploration round adds one of each; when the capped runs'
-  // median is lower by kWholeGain, every choosable node runs on the caller (a second thread then
-  // costs nothing). The margin: 2-thread runs come in slow stretches on this VM (docs/threads.md),
-  // and with no margin MobileNetV2 int8 (0.57 ms split, 0.73 alone) went alone in 1 of 5 processes.
+  // fastest (of the last kSamples) beats the choice's by kWholeGain, every choosable node runs on
+  // the caller (a second thread then costs nothing). The margin: 2-thread runs come in slow
+  // stretches on this VM (docs/threads.md), and with none (and medians) MobileNetV2 int8 (0.57 ms
+  // split, 0.73 alone) went alone in 1 of 5 processes.
   static constexpr int kWholeRuns = 10;
   static constexpr double kWholeGain = 0.95;
 
