@@ -64,8 +64,8 @@ void add_squad_infer_options(CLI::App& app, SquadInferOptions& o) {
   app.add_option("--save-program", o.save_program_path,
                  "write the program compiled from the directory here (fp32, or int8 with --int8 / --int8-static, or fp16)");
   app.add_flag("--verify", o.verify,
-               "static int8: run the simulated model (quant/bert_sim.h) beside the program and compare every logit and "
-               "int8 code bit for bit (exit 1 when any differs)");
+               "int8 (static or dynamic): run the simulated model (quant/bert_sim.h) beside the program and compare "
+               "every logit and every simulated value bit for bit (exit 1 when any differs)");
   app.add_option("--weights", o.weights_dir,
                  "--verify with a .finch program as --model: the Hugging Face directory of the float weights it was "
                  "made from");
@@ -200,9 +200,9 @@ int run_infer_squad(const SquadInferOptions& o) {
          ".finch program");
   if (program_file && o.vocab_path.empty())
     fail("--model ", o.model_dir, " is a program, which holds no vocabulary: give its vocab.txt with --vocab");
-  if (o.verify && !(o.int8_static || (program_file && !o.weights_dir.empty())))
-    fail("--verify compares a static int8 program with its simulation: use it with --int8-static, or with a .finch "
-         "program as --model and its float weights' directory as --weights");
+  if (o.verify && !(o.int8_static || o.int8 || (program_file && !o.weights_dir.empty())))
+    fail("--verify compares an int8 program with its simulation: use it with --int8-static or --int8, or with a "
+         ".finch program as --model and its float weights' directory as --weights");
   if (!o.weights_dir.empty() && !(o.verify && program_file))
     fail("--weights ", o.weights_dir, " is used with --verify and a .finch program as --model");
   if (program_file && (o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()))
@@ -243,6 +243,8 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::unique_ptr<runtime::Program> program;
   std::shared_ptr<models::BertForQuestionAnswering> sim_model;  // --verify: the float weights
   std::unique_ptr<quant::BertStaticSim> sim;
+  bool dynamic_verify = false;  // --verify on a dynamic int8 program: quant::bert_dynamic_sim_forward
+  compile::BertProgramSpec sim_spec;
   SimCheck check;
   std::string precision = "fp32";
   if (program_file || o.int8 || o.int8_static || o.fp16 || !o.save_program_path.empty()) {
@@ -259,13 +261,20 @@ int run_infer_squad(const SquadInferOptions& o) {
     program = std::make_unique<runtime::Program>(std::move(*program_graph), o.model_dir);
     program_graph.reset();
     if (o.verify) {
+      const std::string prec = program->graph().meta.value("precision", std::string("fp32"));
+      dynamic_verify = prec == "int8-dynamic";
+      if (prec != "int8-static" && !dynamic_verify)
+        fail("--verify: ", o.model_dir, " is a ", prec, " program; only int8 ones (static or dynamic) have a "
+             "simulated model to compare with");
       sim_model = models::load_bert_for_question_answering(program_file ? o.weights_dir : o.model_dir);
       sim_model->eval();
-      quant::BertStaticOptions so;
-      const quant::BertStaticParams params = quant::bert_static_params(program->graph(), &so);
-      sim = std::make_unique<quant::BertStaticSim>(*sim_model, bert_program_spec(sim_model->bert->config, o.max_seq_length),
-                                                   so);
-      sim->set_params(params);
+      sim_spec = bert_program_spec(sim_model->bert->config, o.max_seq_length);
+      if (!dynamic_verify) {
+        quant::BertStaticOptions so;
+        const quant::BertStaticParams params = quant::bert_static_params(program->graph(), &so);
+        sim = std::make_unique<quant::BertStaticSim>(*sim_model, sim_spec, so);
+        sim->set_params(params);
+      }
     }
     // verify (in the Program) has checked that meta.precision, when present, is a string.
     precision = program->graph().meta.value("precision", std::string("fp32")) + " program";
@@ -321,8 +330,10 @@ int run_infer_squad(const SquadInferOptions& o) {
       const Tensor ids_t = from_vector<int64_t>(ids, {B, L}), mask_t = from_vector<int64_t>(mask, {B, L}),
                    types_t = from_vector<int64_t>(types, {B, L});
       std::vector<float> st, en;
-      if (sim) {
-        const std::vector<Tensor> out = check_against_sim(*program, *sim, {ids_t, types_t, mask_t}, check);
+      if (sim || dynamic_verify) {
+        const std::vector<Tensor> out =
+            sim ? check_against_sim(*program, *sim, {ids_t, types_t, mask_t}, check)
+                : check_against_dynamic_sim(*program, *sim_model, sim_spec, {ids_t, types_t, mask_t}, check);
         st = out[0].contiguous().to_vector<float>(), en = out[1].contiguous().to_vector<float>();
       } else if (program) {
         const std::vector<Tensor> out = program->run({ids_t, types_t, mask_t});
@@ -373,7 +384,7 @@ int run_infer_squad(const SquadInferOptions& o) {
   std::printf("peak memory: %.1f MiB\n", peak_rss_mib());
   if (!o.predictions_path.empty()) std::printf("predictions: %s\n", o.predictions_path.c_str());
   if (!o.save_program_path.empty()) std::printf("program: %s\n", o.save_program_path.c_str());
-  if (sim) {
+  if (sim || dynamic_verify) {
     std::printf("%s\n", check.summary().c_str());
     return check.agree() ? 0 : 1;
   }

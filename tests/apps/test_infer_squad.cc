@@ -267,8 +267,25 @@ TEST_F(InferSquad, VerifyStaticProgramEqualsItsSimulation) {
                               tmp_.path);
   ASSERT_EQ(sp.code, 0) << sp.out << sp.err;
   EXPECT_NE(sp.out.find("-> AGREE"), std::string::npos) << sp.out;
-  expect_one_sentence(infer("--verify"), "--verify compares a static int8 program");
+  expect_one_sentence(infer("--verify"), "--verify compares an int8 program");
   expect_one_sentence(infer("--weights " + model_), "--weights");
+}
+
+// The same for dynamic int8 programs (quant::bert_dynamic_sim_forward: every logit and every f32
+// value the simulation names), compiled on the fly and saved; an fp32 program has no simulation.
+TEST_F(InferSquad, VerifyDynamicProgramEqualsItsSimulation) {
+  const auto d = infer("--int8 --verify --save-program " + tmp_.file("dyn.finch"));
+  ASSERT_EQ(d.code, 0) << d.out << d.err;
+  EXPECT_NE(d.out.find("logits (0 differ,"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("-> AGREE"), std::string::npos) << d.out;
+  const std::string saved = " --vocab " + model_ + "/vocab.txt --weights " + model_ + " --verify --data " + squad_ +
+                            " --max-seq-length 64 --doc-stride 16 --max-query-length 16 --threads 2";
+  const auto dp = run_program("infer_squad", "--model " + tmp_.file("dyn.finch") + saved, tmp_.path);
+  ASSERT_EQ(dp.code, 0) << dp.out << dp.err;
+  EXPECT_NE(dp.out.find("-> AGREE"), std::string::npos) << dp.out;
+  ASSERT_EQ(infer("--save-program " + tmp_.file("f32.finch")).code, 0);
+  expect_one_sentence(run_program("infer_squad", "--model " + tmp_.file("f32.finch") + saved, tmp_.path),
+                      "only int8 ones");
 }
 
 // --fp16 stores the Linear weights and embedding tables as f16: a smaller file whose logits are
