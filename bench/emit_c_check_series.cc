@@ -17,6 +17,7 @@
 #include "apps/lib/sequence_program.h"
 #include "apps/lib/series_simulation.h"
 #include "apps/lib/user_errors.h"
+#include "bench/emit_c_check_timing.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/parallel.h"
@@ -38,12 +39,6 @@ int64_t count_flag(const std::string& flag, const char* v) {
   }
   if (n < 1 || n > 1000000) fail("emit_c_check_series: expected ", flag, " to be 1 to 1000000, got '", v, "'");
   return n;
-}
-
-double cpu_ms() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
 }
 
 int run(int argc, char** argv) {
@@ -92,31 +87,7 @@ int run(int argc, char** argv) {
   write_file_atomically(argv[4], outputs);
   std::printf("runtime: %lld test series of %lld steps, %zu output bytes\n", static_cast<long long>(n),
               static_cast<long long>(T), outputs.size());
-  if (bench > 0) {
-    std::vector<double> ms, cpu;
-    for (int64_t r = 0; r < bench; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const double c0 = cpu_ms();
-      p.run(first);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      cpu.push_back(cpu_ms() - c0);
-    }
-    std::sort(ms.begin(), ms.end());
-    std::sort(cpu.begin(), cpu.end());
-    std::printf("runtime: %lld runs of series 0 at 1 thread: median %.4f ms, min %.4f ms; cpu time median %.4f ms\n",
-                static_cast<long long>(bench), ms[ms.size() / 2], ms[0], cpu[cpu.size() / 2]);
-    runtime::ProgramOptions ro;
-    ro.reference_kernels = true;
-    runtime::Program ref(p.graph(), what, ro);
-    std::vector<double> rcpu;
-    for (int64_t r = 0; r < std::min<int64_t>(bench, 20); ++r) {
-      const double c0 = cpu_ms();
-      ref.run(first);
-      rcpu.push_back(cpu_ms() - c0);
-    }
-    std::sort(rcpu.begin(), rcpu.end());
-    std::printf("runtime reference kernels: %zu runs: cpu time median %.4f ms\n", rcpu.size(), rcpu[rcpu.size() / 2]);
-  }
+  if (bench > 0) finch::bench::print_runtime_times(p, first, bench, what, "series 0");
   return 0;
 }
 

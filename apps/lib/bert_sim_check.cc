@@ -51,6 +51,31 @@ int64_t differing(const Tensor& a_in, const Tensor& b_in, double* max_diff) {
   return n;
 }
 
+// What both checks share: the logits, then each value of the program that `sim_name` maps to a
+// simulated one (empty: not compared), and the windows. Returns the program's logits.
+template <class SimName>
+std::vector<Tensor> compare(const runtime::Program& program, const std::vector<Tensor>& all,
+                            const quant::BertSimOutputs& o, const std::map<std::string, Tensor>& sim,
+                            SimName sim_name, int64_t windows, SimCheck& c) {
+  const runtime::Graph& g = program.graph();
+  const Tensor start = all[size_t(g.outputs.at(0))], end = all[size_t(g.outputs.at(1))];
+  c.logits_differ += differing(start, o.start_logits, &c.max_logit_diff) + differing(end, o.end_logits, &c.max_logit_diff);
+  c.logits += start.numel() + end.numel();
+  int64_t values = 0;
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].is_constant() || !all[v].defined()) continue;
+    const std::string name = sim_name(g.values[v].name, all[v]);
+    const auto it = name.empty() ? sim.end() : sim.find(name);
+    if (it == sim.end()) continue;
+    c.codes_differ += differing(all[v], it->second, nullptr);
+    c.codes += all[v].numel();
+    ++values;
+  }
+  c.values = std::max(c.values, values);
+  c.windows += windows;
+  return {start, end};
+}
+
 }  // namespace
 
 std::vector<Tensor> check_against_sim(runtime::Program& program, quant::BertStaticSim& sim,
@@ -59,23 +84,12 @@ std::vector<Tensor> check_against_sim(runtime::Program& program, quant::BertStat
   const std::vector<Tensor> all = program.run_all(inputs);
   std::map<std::string, Tensor> codes;
   const quant::BertSimOutputs o = sim.forward(inputs.at(0), inputs.at(1), inputs.at(2), &codes);
-  const runtime::Graph& g = program.graph();
-  const Tensor start = all[size_t(g.outputs.at(0))], end = all[size_t(g.outputs.at(1))];
-  c.logits_differ += differing(start, o.start_logits, &c.max_logit_diff) + differing(end, o.end_logits, &c.max_logit_diff);
-  c.logits += start.numel() + end.numel();
-  int64_t values = 0;
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    const std::string& name = g.values[v].name;
-    if (g.values[v].is_constant() || name.size() < 3 || name.compare(name.size() - 2, 2, ".q") != 0) continue;
-    const auto it = codes.find(name.substr(0, name.size() - 2));
-    if (it == codes.end() || !all[v].defined()) continue;
-    c.codes_differ += differing(all[v], it->second, nullptr);
-    c.codes += all[v].numel();
-    ++values;
-  }
-  c.values = std::max(c.values, values);
-  c.windows += inputs.at(0).size(0);
-  return {start, end};
+  // The program's int8 codes are its values named "<simulated value>.q".
+  const auto coded = [](const std::string& name, const Tensor&) {
+    return name.size() >= 3 && name.compare(name.size() - 2, 2, ".q") == 0 ? name.substr(0, name.size() - 2)
+                                                                         : std::string();
+  };
+  return compare(program, all, o, codes, coded, inputs.at(0).size(0), c);
 }
 
 std::vector<Tensor> check_against_dynamic_sim(runtime::Program& program, nn::Module& model,
@@ -86,22 +100,11 @@ std::vector<Tensor> check_against_dynamic_sim(runtime::Program& program, nn::Mod
   const std::vector<Tensor> all = program.run_all(inputs);
   std::map<std::string, Tensor> sim;
   const quant::BertSimOutputs o = quant::bert_dynamic_sim_forward(model, spec, inputs.at(0), inputs.at(1), inputs.at(2), &sim);
-  const runtime::Graph& g = program.graph();
-  const Tensor start = all[size_t(g.outputs.at(0))], end = all[size_t(g.outputs.at(1))];
-  c.logits_differ += differing(start, o.start_logits, &c.max_logit_diff) + differing(end, o.end_logits, &c.max_logit_diff);
-  c.logits += start.numel() + end.numel();
-  int64_t values = 0;
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    if (g.values[v].is_constant() || !all[v].defined() || all[v].dtype() != DType::f32) continue;
-    const auto it = sim.find(g.values[v].name);
-    if (it == sim.end()) continue;
-    c.codes_differ += differing(all[v], it->second, nullptr);
-    c.codes += all[v].numel();
-    ++values;
-  }
-  c.values = std::max(c.values, values);
-  c.windows += inputs.at(0).size(0);
-  return {start, end};
+  // The program's f32 values under the simulation's names.
+  const auto f32 = [](const std::string& name, const Tensor& t) {
+    return t.dtype() == DType::f32 ? name : std::string();
+  };
+  return compare(program, all, o, sim, f32, inputs.at(0).size(0), c);
 }
 
 }  // namespace finch::apps
