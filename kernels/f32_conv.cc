@@ -147,18 +147,14 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
   return g;
 }
 
-// xp = the images' channels zero-padded and phase split (geometry(): columns by stride phase;
-// wino_geometry(): the four sub-planes), 2·NR floats of slack after.
+// xp = the images' channels zero-padded and phase split (geometry(): columns by stride phase),
+// 2·NR floats of slack after. (Winograd pads inside its region: run_winograd.)
 void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
   const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
   const Work per_plane = Work::bytes_stream(double(geo.plane + H * W) * sizeof(float));  // fill + copy
   parallel_for(0, planes, per_plane, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       float* dst = xp + c * geo.plane;
-      if (wino_) {  // every row of the sub-planes rewritten whole: no fill first
-        f32k::f32_wino_pad(x + c * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp, dst);
-        continue;
-      }
       std::fill(dst, dst + geo.plane, 0.0f);
       for (int64_t iy = 0; iy < H; ++iy) {
         const float* src = x + (c * H + iy) * W;
