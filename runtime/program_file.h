@@ -73,4 +73,10 @@ Graph parse_program(const uint8_t* data, size_t size, const std::string& what);
 // Reads and validates a whole file; errors name the file.
 Graph read_program(const std::string& path);
 
+// Only the graph's "meta" object: reads the header and the JSON section, not the constants, and
+// checks everything in them as read_program does except the CRC (which covers the whole file).
+// For routing a command by what a program is (a BERT, a series or an image program) without
+// reading a large file twice; what then runs it reads it whole and checks the rest.
+nlohmann::json read_program_meta(const std::string& path);
+
 }  // namespace finch::runtime

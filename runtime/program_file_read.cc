@@ -205,11 +205,17 @@ json parse_json_text(const uint8_t* text, size_t n, const Who& who) {
   return doc;
 }
 
+// What the fixed-size header says. Checked against the file's size only, so it needs just the
+// first kZipHeaderBytes bytes (or the whole file when it is shorter).
+struct Header {
+  uint32_t version = 0;
+  bool zipped = false;
+  size_t header_bytes = 0;
+  uint64_t json_len = 0;  // as stored
+  uint64_t text_len = 0;  // once inflated
+};
 
-}  // namespace
-
-Graph parse_program(const uint8_t* data, size_t size, const std::string& what) {
-  const Who who{"program file '" + what + "': "};
+Header parse_header(const uint8_t* data, uint64_t size, const Who& who) {
   // Minimal header checks: enough to know where the checksum is and that the bytes claim to be
   // a program of a version we can read.
   if (size >= 8 && std::memcmp(data, kMagic, 8) != 0)
@@ -218,83 +224,97 @@ Graph parse_program(const uint8_t* data, size_t size, const std::string& what) {
   if (size < kHeaderBytes + kCrcBytes)
     who.fail("expected at least ", kHeaderBytes + kCrcBytes, " bytes (header and checksum), found ",
              size, " (truncated file?)");
-  const uint32_t version = read_u32(data + 8);
-  if (version != kProgramVersion)
-    who.fail("format version is ", version, "; this reader supports version ", kProgramVersion,
-             version > kProgramVersion ? " (written by a newer finch?)" : "");
+  Header h;
+  h.version = read_u32(data + 8);
+  if (h.version != kProgramVersion)
+    who.fail("format version is ", h.version, "; this reader supports version ", kProgramVersion,
+             h.version > kProgramVersion ? " (written by a newer finch?)" : "");
   const uint32_t flags = read_u32(data + 12);
   if ((flags & ~kKnownFlags) != 0)
     who.fail("header flags are ", flags, "; expected 0 or ", kFlagZlibJson,
              " (bit 0, zlib-compressed JSON, is the only flag defined in version ", kProgramVersion,
              ")");
-  const bool zipped = (flags & kFlagZlibJson) != 0;
-  const size_t header_bytes = zipped ? kZipHeaderBytes : kHeaderBytes;
-  if (size < header_bytes + kCrcBytes)
-    who.fail("expected at least ", header_bytes + kCrcBytes,
+  h.zipped = (flags & kFlagZlibJson) != 0;
+  h.header_bytes = h.zipped ? kZipHeaderBytes : kHeaderBytes;
+  if (size < h.header_bytes + kCrcBytes)
+    who.fail("expected at least ", h.header_bytes + kCrcBytes,
              " bytes (header with the compressed JSON's lengths, and checksum), found ", size,
              " (truncated file?)");
-  const uint64_t json_len = read_u64(data + 16);
-  const uint64_t room = size - header_bytes - kCrcBytes;
-  if (json_len > room)
-    who.fail("the JSON length field says ", json_len, " bytes, but only ", room,
+  h.json_len = read_u64(data + 16);
+  const uint64_t room = size - h.header_bytes - kCrcBytes;
+  if (h.json_len > room)
+    who.fail("the JSON length field says ", h.json_len, " bytes, but only ", room,
              " bytes follow the header (truncated file?)");
-  const uint64_t text_len = zipped ? read_u64(data + 24) : json_len;
-  if (zipped) {
-    const uint64_t limit = std::min(kMaxJsonBytes, kMaxInflateRatio * json_len + 64);
-    if (text_len > limit)
-      who.fail("the header says the ", json_len, " bytes of compressed JSON inflate to ", text_len,
+  h.text_len = h.zipped ? read_u64(data + 24) : h.json_len;
+  if (h.zipped) {
+    const uint64_t limit = std::min(kMaxJsonBytes, kMaxInflateRatio * h.json_len + 64);
+    if (h.text_len > limit)
+      who.fail("the header says the ", h.json_len, " bytes of compressed JSON inflate to ", h.text_len,
                " bytes; expected at most ", limit, " (zlib expands at most ", kMaxInflateRatio,
                ":1 and a program's JSON stays under ", kMaxJsonBytes, " bytes)");
   }
+  return h;
+}
+
+// The JSON description (inflated when zipped), parsed, with its format and version checked.
+// `data` holds at least the header and the JSON section.
+json parse_description(const uint8_t* data, const Header& h, const Who& who) {
+  const uint8_t* text = data + h.header_bytes;
+  std::vector<uint8_t> inflated;
+  if (h.zipped) {
+    inflated.resize(size_t(h.text_len));
+    uLongf out_len = uLongf(h.text_len);
+    uLong in_len = uLong(h.json_len);
+    // uncompress2 reports how much input it used, so bytes after the stream are caught too.
+    const int zrc = uncompress2(inflated.data(), &out_len, text, &in_len);
+    if (zrc == Z_BUF_ERROR)  // the output is full but the stream goes on (or is cut short)
+      who.fail("the compressed JSON does not end within the ", h.text_len,
+               " bytes the header says; expected a zlib stream of exactly ", h.text_len, " bytes");
+    if (zrc != Z_OK)
+      who.fail("the ", h.json_len, " bytes of compressed JSON do not inflate (zlib: ", zError(zrc),
+               "); expected a zlib stream of ", h.text_len, " bytes of JSON");
+    if (out_len != h.text_len)
+      who.fail("the compressed JSON inflates to ", out_len, " bytes; expected ", h.text_len,
+               " as the header says");
+    if (in_len != h.json_len)
+      who.fail("the zlib stream ends after ", in_len, " of the ", h.json_len,
+               " bytes of compressed JSON; expected it to fill them");
+    text = inflated.data();
+  }
+  json doc = parse_json_text(text, size_t(h.text_len), who);
+  check_object(doc, "the JSON description", who);
+  const std::string& format = get_string(field(doc, "format", "the JSON description", who), "\"format\"", who);
+  if (format != kFormatName) who.fail("\"format\" is \"", printable(format), "\"; expected \"", kFormatName, "\"");
+  const int64_t jversion = get_int(field(doc, "version", "the JSON description", who), "\"version\"", who);
+  if (jversion != int64_t(h.version))
+    who.fail("the JSON says version ", jversion, " but the header says ", h.version, "; expected them to agree");
+  check_object(field(doc, "meta", "the JSON description", who), "\"meta\"", who);
+  return doc;
+}
+
+}  // namespace
+
+Graph parse_program(const uint8_t* data, size_t size, const std::string& what) {
+  const Who who{"program file '" + what + "': "};
+  const Header h = parse_header(data, size, who);
   const uint32_t stored_crc = read_u32(data + size - kCrcBytes);
   const uint32_t actual_crc = crc32_of(data, size - kCrcBytes);
   if (stored_crc != actual_crc)
     who.fail("checksum mismatch: the file says CRC-32 ", stored_crc, " but its bytes give ", actual_crc,
              "; expected them to agree (corrupt or truncated file)");
 
-  const uint64_t data_start = align_up(header_bytes + json_len);
+  const uint64_t data_start = align_up(h.header_bytes + h.json_len);
   if (data_start > size - kCrcBytes)
     who.fail("the data section should start at byte ", data_start, " but the file ends at ",
              size - kCrcBytes, " (before the checksum); truncated file?");
-  for (uint64_t i = header_bytes + json_len; i < data_start; ++i)
+  for (uint64_t i = h.header_bytes + h.json_len; i < data_start; ++i)
     if (data[i] != 0)
       who.fail("byte ", i, " of the padding after the JSON is ", int(data[i]), "; expected 0");
   const uint64_t data_size = size - kCrcBytes - data_start;
-
-  const uint8_t* text = data + header_bytes;
-  std::vector<uint8_t> inflated;
-  if (zipped) {
-    inflated.resize(size_t(text_len));
-    uLongf out_len = uLongf(text_len);
-    uLong in_len = uLong(json_len);
-    // uncompress2 reports how much input it used, so bytes after the stream are caught too.
-    const int zrc = uncompress2(inflated.data(), &out_len, text, &in_len);
-    if (zrc == Z_BUF_ERROR)  // the output is full but the stream goes on (or is cut short)
-      who.fail("the compressed JSON does not end within the ", text_len,
-               " bytes the header says; expected a zlib stream of exactly ", text_len, " bytes");
-    if (zrc != Z_OK)
-      who.fail("the ", json_len, " bytes of compressed JSON do not inflate (zlib: ", zError(zrc),
-               "); expected a zlib stream of ", text_len, " bytes of JSON");
-    if (out_len != text_len)
-      who.fail("the compressed JSON inflates to ", out_len, " bytes; expected ", text_len,
-               " as the header says");
-    if (in_len != json_len)
-      who.fail("the zlib stream ends after ", in_len, " of the ", json_len,
-               " bytes of compressed JSON; expected it to fill them");
-    text = inflated.data();
-  }
-  const json doc = parse_json_text(text, size_t(text_len), who);
-  check_object(doc, "the JSON description", who);
-  const std::string& format = get_string(field(doc, "format", "the JSON description", who), "\"format\"", who);
-  if (format != kFormatName) who.fail("\"format\" is \"", printable(format), "\"; expected \"", kFormatName, "\"");
-  const int64_t jversion = get_int(field(doc, "version", "the JSON description", who), "\"version\"", who);
-  if (jversion != int64_t(version))
-    who.fail("the JSON says version ", jversion, " but the header says ", version, "; expected them to agree");
+  const json doc = parse_description(data, h, who);
 
   Graph g;
-  const json& meta = field(doc, "meta", "the JSON description", who);
-  check_object(meta, "\"meta\"", who);
-  g.meta = meta;
+  g.meta = doc.at("meta");  // an object: parse_description checked it
 
   const json& values = get_array(field(doc, "values", "the JSON description", who), "\"values\"", who);
   if (values.size() > size_t(std::numeric_limits<int32_t>::max()))
@@ -348,18 +368,49 @@ Graph parse_program(const uint8_t* data, size_t size, const std::string& what) {
   return g;
 }
 
-Graph read_program(const std::string& path) {
+namespace {
+
+// Opens a program file and returns its size; errors name the file.
+std::ifstream open_program(const std::string& path, uintmax_t* size) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     fail("cannot read program file '", path, "': expected a file, found a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail("cannot read program file '", path, "': ", std::strerror(errno));
-  const uintmax_t size = std::filesystem::file_size(path, ec);
+  *size = std::filesystem::file_size(path, ec);
   if (ec) fail("cannot read program file '", path, "': ", ec.message());
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  if (!f.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size())))
+  return f;
+}
+
+void read_bytes(std::ifstream& f, uint8_t* out, uint64_t n, uintmax_t size, const std::string& path) {
+  if (!f.read(reinterpret_cast<char*>(out), std::streamsize(n)))
     fail("cannot read program file '", path, "': reading its ", size, " bytes failed");
+}
+
+}  // namespace
+
+Graph read_program(const std::string& path) {
+  uintmax_t size = 0;
+  std::ifstream f = open_program(path, &size);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  read_bytes(f, bytes.data(), bytes.size(), size, path);
   return parse_program(bytes.data(), bytes.size(), path);
+}
+
+nlohmann::json read_program_meta(const std::string& path) {
+  uintmax_t size = 0;
+  std::ifstream f = open_program(path, &size);
+  const Who who{"program file '" + path + "': "};
+  std::vector<uint8_t> bytes(size_t(std::min<uintmax_t>(size, kZipHeaderBytes)));
+  read_bytes(f, bytes.data(), bytes.size(), size, path);
+  const Header h = parse_header(bytes.data(), size, who);
+  // parse_header bounded json_len by the file's size, so this allocation is too.
+  const size_t have = bytes.size(), need = size_t(h.header_bytes + h.json_len);
+  if (need > have) {
+    bytes.resize(need);
+    read_bytes(f, bytes.data() + have, need - have, size, path);
+  }
+  return parse_description(bytes.data(), h, who).at("meta");
 }
 
 }  // namespace finch::runtime

@@ -157,9 +157,9 @@ bool bert_program_or_flags(const std::string& path, const CLI::App& app) {
   bool bert = false;
   if (fs::is_regular_file(path, ec)) {
     try {
-      const runtime::Graph g = runtime::read_program(path);
-      const auto m = g.meta.is_object() ? g.meta.find("model") : g.meta.end();
-      bert = m != g.meta.end() && m->is_string() && m->get<std::string>() == "bert_qa";
+      const nlohmann::json meta = runtime::read_program_meta(path);  // the constants are read once, later
+      const auto m = meta.find("model");
+      bert = m != meta.end() && m->is_string() && m->get<std::string>() == "bert_qa";
     } catch (const Error&) {  // not a program: the image path reports it
     }
   }

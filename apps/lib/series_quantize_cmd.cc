@@ -180,7 +180,7 @@ bool is_sequence_checkpoint(const std::string& path) {
 
 bool is_sequence_program(const std::string& path) {
   if (!fs::is_regular_file(path)) return false;
-  return runtime::read_program(path).meta.contains("sequence");
+  return runtime::read_program_meta(path).contains("sequence");
 }
 
 bool sequence_checkpoint_or_flags(const std::string& checkpoint, const CLI::App& app) {

@@ -154,6 +154,37 @@ TEST(ProgramFile, WriteAndReadThroughAFile) {
   EXPECT_ERROR_HAS(read_program(dir.str()), "found a directory");
 }
 
+TEST(ProgramFile, MetaAloneReadsHeaderAndJsonOnly) {
+  finch::test::TempDir dir("program_meta");
+  const Graph g = sample_graph();
+  const auto write = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
+    return dir / name;
+  };
+  const std::vector<uint8_t> f = serialize_program(g);
+  EXPECT_EQ(read_program_meta(write("p.finch", f)), g.meta);
+  ProgramParts plain = finch::test::split_program(f);  // the flag-0 layout too
+  plain.flags = 0;
+  EXPECT_EQ(read_program_meta(write("plain.finch", finch::test::join_program(plain))), g.meta);
+  // A flipped weight byte is past what it reads: only read_program's CRC notices it.
+  std::vector<uint8_t> weight = f;
+  weight[finch::test::data_start(f) + 3] ^= 0x10;
+  EXPECT_EQ(read_program_meta(write("w.finch", weight)), g.meta);
+  EXPECT_ERROR_HAS(read_program(dir / "w.finch"), "checksum mismatch");
+  // What it does read is checked as read_program checks it.
+  EXPECT_ERROR_HAS(read_program_meta(write("cut.finch", std::vector<uint8_t>(f.begin(), f.begin() + 40))),
+                   "JSON length field says");
+  std::vector<uint8_t> magic = f;
+  magic[0] = 'X';
+  EXPECT_ERROR_HAS(read_program_meta(write("m.finch", magic)), "not a finch program");
+  ProgramParts half = finch::test::split_program(f);
+  half.json.resize(half.json.size() / 2);
+  EXPECT_ERROR_HAS(read_program_meta(write("half.finch", finch::test::join_program(half))),
+                   "expected the JSON description to be valid JSON");
+  EXPECT_ERROR_HAS(read_program_meta(dir / "missing.finch"), "cannot read program file");
+  EXPECT_ERROR_HAS(read_program_meta(dir.str()), "found a directory");
+}
+
 TEST(ProgramFile, HeaderSaysCompressedJson) {
   const std::vector<uint8_t> f = serialize_program(sample_graph());
   EXPECT_EQ(finch::test::get_u32(f, 8), kProgramVersion);
