@@ -58,13 +58,17 @@ class LaneTraffic : public ::testing::Test {
       }
     }
     EXPECT_GE(banded, 4);
-    if (!int8) EXPECT_GE(pw, 4);
+    if (!int8) {
+      EXPECT_GE(pw, 4);
+    }
     // Split by channels, half of a depthwise conv's input came from the other thread.
     EXPECT_GT(before_dw / banded, 0.45);
     EXPECT_LT(after_dw / banded, 0.2);
     // fp32: the activations stay on their thread through the whole network, but for the halos
     // and the layers the cost model does not split.
-    if (!int8) EXPECT_LT(double(cross_after), 0.25 * double(cross_before));
+    if (!int8) {
+      EXPECT_LT(double(cross_after), 0.25 * double(cross_before));
+    }
   }
 };
 
