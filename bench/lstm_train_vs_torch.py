@@ -37,9 +37,14 @@ if not os.path.exists(finch_bin):
     sys.exit(f"lstm_train_vs_torch.py: expected the finch program at {finch_bin}, found nothing "
              "(cmake --build build --target lstm_train)")
 peer = os.path.join(HERE, "lstm_train_torch.py")
-progs = {"finch": [finch_bin], "torch 1.13": ["/usr/bin/python3", peer]}
+progs = {"finch": [finch_bin]}
+# Debian's python3-torch is optional: the table has the peers that are installed.
+if subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True).returncode == 0:
+    progs["torch 1.13"] = ["/usr/bin/python3", peer]
 if os.path.exists(a.torch2):
     progs["torch 2.x"] = [a.torch2, peer]
+if len(progs) == 1:
+    sys.exit("lstm_train_vs_torch.py: expected a peer (torch in /usr/bin/python3 or --torch2 PYTHON), found none")
 
 
 def run(cmd, threads):
