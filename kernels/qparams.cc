@@ -26,6 +26,28 @@ QRange qrange(const QSpec& spec) {
   return r;
 }
 
+ScaleZero qparams_one(const QSpec& spec, const QRange& r, float min, float max) {
+  if (!std::isfinite(min) || !std::isfinite(max))
+    fail("qparams: expected finite range bounds, got [", min, ", ", max, "]");
+  if (min > max) fail("qparams: expected min <= max, got min ", min, " > max ", max);
+  // Widen to include 0 so that 0 (padding, ReLU outputs) is exactly a code: quantize(0) = z.
+  const double lo = std::min(double(min), 0.0), hi = std::max(double(max), 0.0);
+  // The scale is computed in double and rounded to f32 once (correctly rounded quotient);
+  // everything downstream uses that f32 value.
+  double scale, zp;
+  if (spec.symmetric) {
+    const double half_levels = std::floor(double(r.qmax - r.qmin) / 2);
+    scale = float(std::max(-lo, hi) / half_levels);
+    scale = std::max(scale, double(kMinScale));
+    zp = spec.is_signed ? 0.0 : double((r.qmin + r.qmax + 1) / 2);
+  } else {
+    scale = float((hi - lo) / double(r.qmax - r.qmin));
+    scale = std::max(scale, double(kMinScale));
+    zp = double(r.qmin) - std::nearbyint(lo / scale);  // nearbyint: round half to even
+  }
+  return {float(scale), int32_t(std::clamp(zp, double(r.qmin), double(r.qmax)))};
+}
+
 QParams qparams(const QSpec& spec, const std::vector<float>& min, const std::vector<float>& max) {
   const QRange r = qrange(spec);
   if (min.size() != max.size())
@@ -41,27 +63,14 @@ QParams qparams(const QSpec& spec, const std::vector<float>& min, const std::vec
   p.scale.resize(min.size());
   p.zero_point.resize(min.size());
   for (size_t c = 0; c < min.size(); ++c) {
+    // Bounds that do not make a range name their channel.
     if (!std::isfinite(min[c]) || !std::isfinite(max[c]))
       fail("qparams: expected finite range bounds, got [", min[c], ", ", max[c], "] for channel ", c);
     if (min[c] > max[c])
       fail("qparams: expected min <= max, got min ", min[c], " > max ", max[c], " for channel ", c);
-    // Widen to include 0 so that 0 (padding, ReLU outputs) is exactly a code: quantize(0) = z.
-    const double lo = std::min(double(min[c]), 0.0), hi = std::max(double(max[c]), 0.0);
-    // The scale is computed in double and rounded to f32 once (correctly rounded quotient);
-    // everything downstream uses that f32 value.
-    double scale, zp;
-    if (spec.symmetric) {
-      const double half_levels = std::floor(double(r.qmax - r.qmin) / 2);
-      scale = float(std::max(-lo, hi) / half_levels);
-      scale = std::max(scale, double(kMinScale));
-      zp = spec.is_signed ? 0.0 : double((r.qmin + r.qmax + 1) / 2);
-    } else {
-      scale = float((hi - lo) / double(r.qmax - r.qmin));
-      scale = std::max(scale, double(kMinScale));
-      zp = double(r.qmin) - std::nearbyint(lo / scale);  // nearbyint: round half to even
-    }
-    p.scale[c] = float(scale);
-    p.zero_point[c] = int32_t(std::clamp(zp, double(r.qmin), double(r.qmax)));
+    const ScaleZero q = qparams_one(spec, r, min[c], max[c]);
+    p.scale[c] = q.scale;
+    p.zero_point[c] = q.zero_point;
   }
   return p;
 }

@@ -51,4 +51,13 @@ inline constexpr float kMinScale = 1.1920928955078125e-07f;
 // value outside 2..16, or min/max of different lengths.
 QParams qparams(const QSpec& spec, const std::vector<float>& min, const std::vector<float>& max);
 
+// One channel of qparams(), without allocating: the same scale and zero point bit for bit (the
+// loop of qparams() is this function). For callers that choose parameters per row at run time
+// (the dynamic int8 linear quantizes every step's x and h row from its own min/max).
+struct ScaleZero {
+  float scale;
+  int32_t zero_point;
+};
+ScaleZero qparams_one(const QSpec& spec, const QRange& r, float min, float max);
+
 }  // namespace finch::quant

@@ -55,29 +55,38 @@ void QDynamicGru::gates(const float* x, const float* h, float* gx, float* gh) co
 }
 
 void QDynamicGru::step(const float* x, const float* h, float* h_out, Scratch& s) const {
-  const auto n3 = static_cast<size_t>(3 * H_);
-  s.gx.resize(n3), s.gh.resize(n3);
+  s.gx.resize(size_t(3 * H_));
   ih_.run_row(x, s.gx.data(), s.lin);
+  step_gx(s.gx.data(), h, h_out, s);
+}
+
+void QDynamicGru::step_gx(float* gx, const float* h, float* h_out, Scratch& s) const {
+  s.gh.resize(size_t(3 * H_));
   hh_.run_row(h, s.gh.data(), s.lin);
   // Element j of h_out depends only on element j of h, read before it is written: h_out may be h.
-  ops::gru_gates_forward_f32(1, H_, s.gx.data(), s.gh.data(), h, h_out);
+  ops::gru_gates_forward_f32(1, H_, gx, s.gh.data(), h, h_out);
 }
 
 void QDynamicGru::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* y) const {
   check_rnn_lengths("dq_gru", T, B, lengths);
-  const int64_t H = H_;
+  const int64_t H = H_, G = 3 * H_;
   Scratch scratch;
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t b = 0; b < B; ++b) {
-      float* yt = y + (t * B + b) * H;
-      if (lengths && t >= lengths[b]) {
-        std::fill(yt, yt + H, 0.0f);
-        continue;
+  std::vector<float> gx;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = lengths ? lengths[b] : T;
+    for (int64_t t = L; t < T; ++t) std::fill(y + (t * B + b) * H, y + (t * B + b + 1) * H, 0.0f);
+    float* hb = h + b * H;
+    // The input side in chunks of steps (qs8_dq_linear.h, kDqInputChunk).
+    for (int64_t t0 = 0; t0 < L; t0 += kDqInputChunk) {
+      const int64_t n = std::min(kDqInputChunk, L - t0);
+      gx.resize(size_t(n * G));
+      input_gates(x + (t0 * B + b) * IN_, n, B * IN_, gx.data());
+      for (int64_t t = t0; t < t0 + n; ++t) {
+        step_gx(gx.data() + (t - t0) * G, hb, hb, scratch);
+        std::copy(hb, hb + H, y + (t * B + b) * H);
       }
-      float* hb = h + b * H;
-      step(x + (t * B + b) * IN_, hb, hb, scratch);
-      std::copy(hb, hb + H, yt);
     }
+  }
 }
 
 }  // namespace finch::quant::kernels

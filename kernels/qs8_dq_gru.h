@@ -34,6 +34,12 @@ class QDynamicGru {
   };
   // One sample, one step: x [IN], h [H] -> h_out [H] (h_out may be h).
   void step(const float* x, const float* h, float* h_out, Scratch& s) const;
+  // The input side of n steps at once: gx [n, 3H], row i = dq(x_i)·W_ihᵀ + b_ih for x_i = x + i·x_stride
+  // (QDynamicLinear::run_rows, bit-identical to step()'s per-row call).
+  void input_gates(const float* x, int64_t n, int64_t x_stride, float* gx) const { ih_.run_rows(x, n, x_stride, gx); }
+  // step() given its input side gx [3H] (a row of input_gates): bit-identical to step(x, ...).
+  // gx is overwritten (ops::gru_gates_forward_f32 activates the gates in place).
+  void step_gx(float* gx, const float* h, float* h_out, Scratch& s) const;
   void run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* y) const;
   // gx, gh [3H] of one sample (the two QDynamicLinear outputs).
   void gates(const float* x, const float* h, float* gx, float* gh) const;

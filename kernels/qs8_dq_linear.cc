@@ -43,6 +43,13 @@ void activate(int act_kind, float* y, int64_t n) {
 // Output channels per work item: a batch of one still uses every thread.
 constexpr int64_t kBlock = 64;
 
+// Each row's parameters: int8 affine full range from the row's min/max, as the reference's
+// qparams() gives them (qparams_one is its loop body), without qparams()'s vectors: a
+// recurrent layer asks for two or three per step.
+constexpr QSpec kRowSpec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
+constexpr QRange kRowRange{-128, 127};
+ScaleZero row_qparams(float lo, float hi) { return qparams_one(kRowSpec, kRowRange, lo, hi); }
+
 }  // namespace
 
 QDynamicLinear::QDynamicLinear(const Tensor& w, std::vector<float> s_w, const Tensor& bias, std::string act)
@@ -119,8 +126,14 @@ Tensor QDynamicLinear::run_rows(const Tensor& x) const {
   if (!x.defined() || x.dtype() != DType::f32 || x.dim() < 1 || x.size(-1) != K_ || x.numel() == 0)
     return reference::dq_linear_rows(x, w_raw_, s_w_, bias_raw_, act_);  // its checks and sentences
   const Tensor xc = x.contiguous();
-  const float* xp = xc.data<float>();
-  const int64_t rows = xc.numel() / K_;
+  Shape out_shape = x.shape();
+  out_shape.back() = OC_;
+  Tensor y = empty(out_shape, DType::f32);
+  run_rows(xc.data<float>(), xc.numel() / K_, K_, y.data<float>());
+  return y;
+}
+
+void QDynamicLinear::run_rows(const float* xp, int64_t rows, int64_t x_stride, float* yp) const {
   // Each row's codes (u8, Kp bytes) and its scale and zero point, as run_row computes them.
   std::vector<uint8_t> xu(size_t(rows * Kp_), 0);
   std::vector<float> s_x(static_cast<size_t>(rows));
@@ -129,26 +142,25 @@ Tensor QDynamicLinear::run_rows(const Tensor& x) const {
   parallel_for(0, rows, Work::bytes_stream(double(K_) * 8.0), [&](int64_t r0, int64_t r1) {
     std::vector<int8_t> q(static_cast<size_t>(K_));
     for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = xp + r * K_;
+      const float* xr = xp + r * x_stride;
       float lo, hi;
       if (!dq_detail::min_max_finite(xr, K_, &lo, &hi)) {
         bad.store(r, std::memory_order_relaxed);  // reported below, outside the pool
         continue;
       }
-      const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
-      const QParams qp = qparams(spec, {lo}, {hi});
-      const float zf = float(qp.zero_point[0]);
-      s_x[size_t(r)] = qp.scale[0];
-      zx[size_t(r)] = qp.zero_point[0] + 128;
-      quantize_f32_i8(xr, q.data(), K_, QuantArgs{&s_x[size_t(r)], &zf, false, float(qp.qmin), float(qp.qmax)});
+      const ScaleZero qp = row_qparams(lo, hi);
+      const float zf = float(qp.zero_point);
+      s_x[size_t(r)] = qp.scale;
+      zx[size_t(r)] = qp.zero_point + 128;
+      quantize_f32_i8(xr, q.data(), K_, QuantArgs{&s_x[size_t(r)], &zf, false, float(kRowRange.qmin), float(kRowRange.qmax)});
       qs8::to_u8(q.data(), true, K_, xu.data() + r * Kp_);
     }
   });
-  if (bad.load() >= 0) fail_not_finite(xp, xc.numel());
-  Shape out_shape = x.shape();
-  out_shape.back() = OC_;
-  Tensor y = empty(out_shape, DType::f32);
-  float* yp = y.data<float>();
+  // Contiguous rows (the Tensor call) report the flat index, as before; strided ones their row's.
+  if (const int64_t r = bad.load(); r >= 0) {
+    if (x_stride == K_) fail_not_finite(xp, (r + 1) * K_);
+    fail_not_finite(xp + r * x_stride, K_);
+  }
   // Work items are (group of kRows rows, block of output channels): the group shares each
   // weight load (dot_block_rows), and a batch of one row still uses every thread.
   constexpr int64_t kRows = 16;
@@ -168,22 +180,20 @@ Tensor QDynamicLinear::run_rows(const Tensor& x) const {
       }
     }
   });
-  return y;
 }
 
 void QDynamicLinear::run_row(const float* x, float* y, Scratch& s) const {
   float lo, hi;
   if (!dq_detail::min_max_finite(x, K_, &lo, &hi)) fail_not_finite(x, K_);
-  const QSpec spec{.bits = 8, .is_signed = true, .symmetric = false, .narrow = false, .axis = -1};
-  const QParams qp = qparams(spec, {lo}, {hi});
-  const float s_x = qp.scale[0], zf = float(qp.zero_point[0]);
-  const int32_t zx_u8 = qp.zero_point[0] + 128;
+  const ScaleZero qp = row_qparams(lo, hi);
+  const float s_x = qp.scale, zf = float(qp.zero_point);
+  const int32_t zx_u8 = qp.zero_point + 128;
   s.q.resize(size_t(K_));
   // Bytes K..Kp of xu may hold another linear's codes: they meet the zero padding of rows_.
   s.xu.resize(size_t(Kp_));
   s.acc.resize(size_t(OC_));
   // quantize()'s per-tensor kernel on the one run (what run() calls through the Tensor API).
-  quantize_f32_i8(x, s.q.data(), K_, QuantArgs{&s_x, &zf, false, float(qp.qmin), float(qp.qmax)});
+  quantize_f32_i8(x, s.q.data(), K_, QuantArgs{&s_x, &zf, false, float(kRowRange.qmin), float(kRowRange.qmax)});
   qs8::to_u8(s.q.data(), true, K_, s.xu.data());
   const int64_t nblk = (OC_ + kBlock - 1) / kBlock;
   parallel_for(0, nblk, Work::macs_i8(2.0 * double(kBlock * Kp_)), [&](int64_t b0, int64_t b1) {

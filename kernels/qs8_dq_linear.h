@@ -25,6 +25,10 @@ class QDynamicLinear {
   // The same with each row of x quantized from its own min/max: bit-identical to
   // reference::dq_linear_rows (and to run_row on each row).
   Tensor run_rows(const Tensor& x) const;
+  // run_rows without Tensors: rows x + r·x_stride (any stride, negative too), K floats each ->
+  // y [rows, OC]. Rows are quantized and run in groups that share each weight load, so a
+  // recurrent layer computes its input side for many steps at once (bit-identical to run_row).
+  void run_rows(const float* x, int64_t rows, int64_t x_stride, float* y) const;
 
   // Caller-owned buffers of run_row, grown on first use: a recurrent layer keeps one per
   // sequence so its steps allocate nothing. One Scratch per concurrent caller.
@@ -50,6 +54,10 @@ class QDynamicLinear {
   std::vector<int32_t> wsum32_; // Σ_k w[oc][k] wrapped to int32: the correction only matters mod 2^32
   Tensor w_raw_, bias_raw_;     // for the reference, when K is too long for int32 sums
 };
+
+// Steps whose input side a dynamic recurrent layer computes at once (run_rows): enough rows to
+// share each weight load, few enough that the chunk's gates stay in cache and memory is bounded.
+inline constexpr int64_t kDqInputChunk = 64;
 
 namespace dq_detail {
 // y[i] = fma(float(acc[i] − zx·wsum[i]), s_x·s_w[i], bias[i]) for i < n, the int32 parts

@@ -93,9 +93,17 @@ void QDynamicLstm::gates(const float* x, const float* h, float* g, Scratch& s) c
 }
 
 void QDynamicLstm::step(const float* x, const float* h, const float* c, float* h_out, float* c_out, Scratch& s) const {
+  s.gx.resize(size_t(4 * H_));
+  ih_.run_row(x, s.gx.data(), s.lin);
+  step_gx(s.gx.data(), h, c, h_out, c_out, s);
+}
+
+void QDynamicLstm::step_gx(const float* gx, const float* h, const float* c, float* h_out, float* c_out,
+                           Scratch& s) const {
   const auto n = static_cast<size_t>(H_);
-  s.g.resize(4 * n), s.m.resize(n), s.c_new.resize(n), s.tanh_c.resize(n);
-  gates(x, h, s.g.data(), s);  // reads h before h_out is written
+  s.g.resize(4 * n), s.gh.resize(4 * n), s.m.resize(n), s.c_new.resize(n), s.tanh_c.resize(n);
+  hh_.run_row(h, s.gh.data(), s.lin);  // reads h before h_out is written
+  for (size_t r = 0; r < 4 * n; ++r) s.g[r] = gx[r] + s.gh[r];
   ops::lstm_gates_forward_f32(1, H_, s.g.data(), c, s.m.data(), s.c_new.data(), s.tanh_c.data());
   std::copy(s.c_new.begin(), s.c_new.end(), c_out);
   if (hr_) hr_->run_row(s.m.data(), h_out, s.lin);
@@ -105,18 +113,23 @@ void QDynamicLstm::step(const float* x, const float* h, const float* c, float* h
 void QDynamicLstm::run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* c,
                        float* y) const {
   check_rnn_lengths("dq_lstm", T, B, lengths);
-  const int64_t H = H_, HO = HO_;
+  const int64_t H = H_, HO = HO_, G = 4 * H_;
   Scratch scratch;
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t b = 0; b < B; ++b) {
-      float* yt = y + (t * B + b) * HO;
-      if (lengths && t >= lengths[b]) {
-        std::fill(yt, yt + HO, 0.0f);
-        continue;
+  std::vector<float> gx;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = lengths ? lengths[b] : T;
+    for (int64_t t = L; t < T; ++t) std::fill(y + (t * B + b) * HO, y + (t * B + b + 1) * HO, 0.0f);
+    // The input side in chunks of steps: bounded memory, rows still shared per weight load.
+    for (int64_t t0 = 0; t0 < L; t0 += kDqInputChunk) {
+      const int64_t n = std::min(kDqInputChunk, L - t0);
+      gx.resize(size_t(n * G));
+      input_gates(x + (t0 * B + b) * IN_, n, B * IN_, gx.data());
+      for (int64_t t = t0; t < t0 + n; ++t) {
+        step_gx(gx.data() + (t - t0) * G, h + b * HO, c + b * H, h + b * HO, c + b * H, scratch);
+        std::copy(h + b * HO, h + (b + 1) * HO, y + (t * B + b) * HO);
       }
-      step(x + (t * B + b) * IN_, h + b * HO, c + b * H, h + b * HO, c + b * H, scratch);
-      std::copy(h + b * HO, h + (b + 1) * HO, yt);
     }
+  }
 }
 
 }  // namespace finch::quant::kernels

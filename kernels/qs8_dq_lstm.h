@@ -42,6 +42,12 @@ class QDynamicLstm {
   };
   // One sample, one step: x [IN], h [HO], c [H] -> h_out [HO], c_out [H] (h_out may be h, c_out c).
   void step(const float* x, const float* h, const float* c, float* h_out, float* c_out, Scratch& s) const;
+  // The input side of n steps at once: gx [n, 4H], row i = dq(x_i)·W_ihᵀ + b for x_i = x + i·x_stride
+  // (QDynamicLinear::run_rows: bit-identical to step()'s per-row call, with rows sharing each
+  // weight load). x does not depend on h, so only the recurrent side is left in the time loop.
+  void input_gates(const float* x, int64_t n, int64_t x_stride, float* gx) const { ih_.run_rows(x, n, x_stride, gx); }
+  // step() given its input side gx [4H] (a row of input_gates): bit-identical to step(x, ...).
+  void step_gx(const float* gx, const float* h, const float* c, float* h_out, float* c_out, Scratch& s) const;
   void run(int64_t T, int64_t B, const float* x, const int64_t* lengths, float* h, float* c, float* y) const;
   // The gate pre-activations of one sample: dq(x)·W_ihᵀ + b + dq(h)·W_hhᵀ (f32 sum of the two
   // QDynamicLinear outputs, in that order) -> gates [4H]. What the reference test checks.

@@ -1,7 +1,7 @@
 // The runtime's dynamic int8 recurrent ops and the per-row int8 embedding: dq_lstm / dq_gru (int8
 // weights with one scale per gate row, each step's x row and h row quantized at run time from
 // their own min/max, int32 dot products on kernels::QDynamicLinear, f32 gates and cell, as
-// kernels/qs8_dq_lstm.h / qs8_dq_gru.h, whose step() each runs, and PyTorch's quantize_dynamic; dq_lstm's projection, when it has one,
+// kernels/qs8_dq_lstm.h / qs8_dq_gru.h, whose input_gates() and step_gx() each runs (= step()), and PyTorch's quantize_dynamic; dq_lstm's projection, when it has one,
 // a third dynamic linear on the cell output) and qembedding (int8 rows, one scale per
 // row, so a rare token's small row keeps its precision). The plain fn and the prepared kernel
 // are the same code: the prepared one only builds the packed weights once.
@@ -123,18 +123,29 @@ Outs run_dq(const DqRnn& r, const std::vector<Tensor>& in) {
   std::vector<float> h(nHO), c(nH);
   QDynamicLstm::Scratch scratch;
   QDynamicGru::Scratch gru_scratch;
+  const int64_t G = (r.lstm ? 4 : 3) * H;
+  std::vector<float> gx;
   for (int64_t d = 0; d < D; ++d)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t L = len[size_t(b)];
+      const DqDirection& dir = r.dirs[size_t(d)];
       std::fill(h.begin(), h.end(), 0.0f);
       std::fill(c.begin(), c.end(), 0.0f);
-      for (int64_t s = 0; s < L; ++s) {
-        const int64_t t = d == 1 ? L - 1 - s : s;
-        const float* xt = xp + (t * B + b) * IN;
-        const DqDirection& dir = r.dirs[size_t(d)];
-        if (r.lstm) dir.lstm->step(xt, h.data(), c.data(), h.data(), c.data(), scratch);
-        else dir.gru->step(xt, h.data(), h.data(), gru_scratch);
-        std::copy(h.begin(), h.end(), yp + (t * B + b) * D * HO + d * HO);
+      // The input side of a chunk of steps at once (x does not depend on h), then the steps:
+      // the same bits as step() per step (kernels/qs8_dq_lstm.h, input_gates / step_gx).
+      for (int64_t s0 = 0; s0 < L; s0 += quant::kernels::kDqInputChunk) {
+        const int64_t n = std::min(quant::kernels::kDqInputChunk, L - s0);
+        const int64_t t0 = d == 1 ? L - 1 - s0 : s0, stride = (d == 1 ? -B : B) * IN;
+        gx.resize(size_t(n * G));
+        if (r.lstm) dir.lstm->input_gates(xp + (t0 * B + b) * IN, n, stride, gx.data());
+        else dir.gru->input_gates(xp + (t0 * B + b) * IN, n, stride, gx.data());
+        for (int64_t s = s0; s < s0 + n; ++s) {
+          const int64_t t = d == 1 ? L - 1 - s : s;
+          float* gt = gx.data() + (s - s0) * G;
+          if (r.lstm) dir.lstm->step_gx(gt, h.data(), c.data(), h.data(), c.data(), scratch);
+          else dir.gru->step_gx(gt, h.data(), h.data(), gru_scratch);
+          std::copy(h.begin(), h.end(), yp + (t * B + b) * D * HO + d * HO);
+        }
       }
       std::copy(h.begin(), h.end(), h_n.data<float>() + (d * B + b) * HO);
       std::copy(c.begin(), c.end(), c_n.data<float>() + (d * B + b) * H);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "framework/error.h"
@@ -146,6 +147,66 @@ TEST(QDynamicGru, GatesAreTheReferenceDqLinearsAndCloseToFloat) {
   EXPECT_LT(max_err, 0.05);
   EXPECT_GT(max_err, 0.0);
   EXPECT_THROW(qk::QDynamicGru(IN, H, wih, whh, {}, bhh), Error);
+}
+
+// run() computes the input side of up to kDqInputChunk steps at once (input_gates) and then
+// steps on it (step_gx): every step must be step()'s bits, across chunk boundaries, with a
+// projection or without, and for lengths that end just before, at and after a boundary.
+TEST(QDynamicRnn, ChunkedInputSideIsStepForStep) {
+  std::mt19937 rng(33);
+  const int64_t IN = 9, H = 21, P = 7, C = qk::kDqInputChunk, T = 2 * C + 22, B = 4;
+  const std::vector<int64_t> lens = {T, C - 1, C, C + 1};
+  const auto x = uniform(rng, size_t(T * B * IN), 2.0f);
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant == 0 ? "lstm" : variant == 1 ? "lstm with projection" : "gru");
+    const int64_t G = variant == 2 ? 3 * H : 4 * H, HO = variant == 1 ? P : H;
+    const auto wih = uniform(rng, size_t(G * IN), 0.4f), whh = uniform(rng, size_t(G * HO), 0.4f);
+    const auto bih = uniform(rng, size_t(G), 0.2f), bhh = uniform(rng, size_t(G), 0.2f);
+    const auto whr = uniform(rng, size_t(P * H), 0.4f);
+    std::vector<float> h(size_t(B * HO), 0.f), c(size_t(B * H), 0.f), y(size_t(T * B * HO), -1.f);
+    std::vector<float> hs(size_t(B * HO), 0.f), cs(size_t(B * H), 0.f);
+    std::optional<qk::QDynamicLstm> lstm;
+    std::optional<qk::QDynamicGru> gru;
+    if (variant == 2) gru.emplace(IN, H, wih, whh, bih, bhh);
+    else lstm.emplace(IN, H, wih, whh, bih, bhh, variant == 1 ? whr : std::vector<float>{}, variant == 1 ? P : 0);
+    if (gru) gru->run(T, B, x.data(), lens.data(), h.data(), y.data());
+    else lstm->run(T, B, x.data(), lens.data(), h.data(), c.data(), y.data());
+    qk::QDynamicLstm::Scratch ls;
+    qk::QDynamicGru::Scratch gs;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t) {
+        const float* yt = y.data() + (t * B + b) * HO;
+        float* hb = hs.data() + b * HO;
+        if (t >= lens[size_t(b)]) {
+          for (int64_t j = 0; j < HO; ++j) ASSERT_EQ(bits(yt[j]), bits(0.0f)) << b << " " << t;
+          continue;
+        }
+        if (gru) gru->step(x.data() + (t * B + b) * IN, hb, hb, gs);
+        else lstm->step(x.data() + (t * B + b) * IN, hb, cs.data() + b * H, hb, cs.data() + b * H, ls);
+        for (int64_t j = 0; j < HO; ++j) ASSERT_EQ(bits(yt[j]), bits(hb[j])) << b << " " << t << " " << j;
+      }
+    for (size_t i = 0; i < h.size(); ++i) ASSERT_EQ(bits(h[i]), bits(hs[i])) << i;
+    if (!gru) {
+      for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(bits(c[i]), bits(cs[i])) << i;
+    }
+  }
+}
+
+// input_gates with a negative stride (a reverse direction's steps, last first) gives each row
+// what a forward call gives it.
+TEST(QDynamicRnn, InputGatesAnyStride) {
+  std::mt19937 rng(34);
+  const int64_t IN = 13, H = 10, T = 70, B = 3;
+  const auto x = uniform(rng, size_t(T * B * IN), 3.0f);
+  const qk::QDynamicLstm k(IN, H, uniform(rng, size_t(4 * H * IN), 0.4f), uniform(rng, size_t(4 * H * H), 0.4f),
+                           uniform(rng, size_t(4 * H), 0.2f), uniform(rng, size_t(4 * H), 0.2f));
+  const int64_t b = 1, G = 4 * H;
+  std::vector<float> fwd(size_t(T * G)), rev(size_t(T * G));
+  k.input_gates(x.data() + b * IN, T, B * IN, fwd.data());
+  k.input_gates(x.data() + ((T - 1) * B + b) * IN, T, -B * IN, rev.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < G; ++j)
+      ASSERT_EQ(bits(fwd[size_t(t * G + j)]), bits(rev[size_t((T - 1 - t) * G + j)])) << t << " " << j;
 }
 
 // A program's GRU is built from its int8 linears: step() is run()'s step bit for bit, and linears
