@@ -76,7 +76,7 @@ class SeriesModel final : public CompressModel {
   }
   nlohmann::json settings() const override {
     return {{"data", sequence_data_json(s_)}, {"data_dir", o_.train.data_dir}, {"test_size", d_.test->size()},
-            {"batch_size", o_.train.batch_size}, {"lr", o_.lr_given ? o_.train.lr : 0.0}, {"seed", o_.train.seed}};
+            {"batch_size", batch_size()}, {"lr", o_.lr_given ? o_.train.lr : 0.0}, {"seed", o_.train.seed}};
   }
   std::string model_in(const std::string& dir) const override { return dir + "/model.safetensors"; }
 
@@ -86,6 +86,7 @@ class SeriesModel final : public CompressModel {
       po.train = o_.train;
       po.train.checkpoint = e.input;
       po.train.out_dir = e.dir;
+      po.train.batch_size = batch_size();
       po.lr_given = p->lr > 0 || o_.lr_given;
       if (p->lr > 0) po.train.lr = p->lr;
       po.structured = true;
@@ -103,6 +104,7 @@ class SeriesModel final : public CompressModel {
       so.train = o_.train;
       so.train.checkpoint = e.input;
       so.train.out_dir = e.dir;
+      so.train.batch_size = batch_size();
       so.lr_given = ds->lr > 0 || o_.lr_given;
       if (ds->lr > 0) so.train.lr = ds->lr;
       so.teacher = e.teacher;
@@ -119,7 +121,7 @@ class SeriesModel final : public CompressModel {
       qo.seed = o_.train.seed;
       qo.threads = o_.train.threads;
       qo.workers = o_.train.workers;
-      if (o_.bert.batch_given) qo.batch_size = o_.train.batch_size;  // else default_sequence_batch
+      qo.batch_size = batch_size();
       qo.qat = true;
       qo.qat_epochs = q->epochs;
       qo.freeze_observer_epoch = q->epochs - 1;
@@ -189,6 +191,12 @@ class SeriesModel final : public CompressModel {
   }
 
  private:
+  // Fine-tuning batches: --batch-size, else train_series/train_text's own default for this model and
+  // training set (min(N/10, 16) for series; an image model's 128 would make a UCR epoch one step).
+  int64_t batch_size() const {
+    return o_.bert.batch_given ? o_.train.batch_size : default_sequence_batch(model_name_, d_.train->size());
+  }
+
   QuantizeOptions quantize_options(const StepEnv& e, const std::string& mode, const std::string& out) const {
     QuantizeOptions q;
     q.data.checkpoint = e.input;

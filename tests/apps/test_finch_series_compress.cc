@@ -120,7 +120,7 @@ TEST_F(FinchSeriesCompress, QatAndDistillSteps) {
   const nlohmann::json q = read_json(out + "/qat/steps/01-qat/qat_summary.json");
   EXPECT_TRUE(q["simulated_equals_deployed"].get<bool>());
   EXPECT_EQ(q["differing_logits"], 0);
-  EXPECT_EQ(q["int8_recurrent_layers"], 1);
+  EXPECT_EQ(q["int8_recurrent_layers"], 2);  // train_series's lstm: 2 stacked layers, both qlstm
   EXPECT_EQ(q["qat"]["epochs"], 2);
   EXPECT_DOUBLE_EQ(rows["qat"]["test_accuracy"].get<double>(), q["qat_int8_program"].get<double>());
   EXPECT_DOUBLE_EQ(rows["qat"]["test_accuracy"].get<double>(), q["qat_simulated"].get<double>());
