@@ -3,7 +3,7 @@
 // its QAT model on every test logit (the step's own check, and the row's accuracy is the program's);
 // pruning distilled from the uncut model, and a distill step after a plain prune; the named recipe
 // seed003-alg2 on the LSTM runs PTQ and QAT and refuses its per-tensor variant with one sentence
-// while the others run. In process: distillation with α = 0 is the plain fine-tuning, weight for
+// while the others run, and on a conv model (har_cnn) runs per-tensor and refuses QAT. In process: distillation with α = 0 is the plain fine-tuning, weight for
 // weight, so the teacher beside a padded batch changes nothing but the loss.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -224,4 +224,29 @@ TEST_F(FinchSeriesCompress, DistillationWithAlphaZeroIsPlainFineTuning) {
   for (size_t i = 0; i < plain.size(); ++i)
     differs = differs || plain[i].second != alpha1[i].second;
   EXPECT_TRUE(differs);
+}
+
+// The same named recipe on a conv model (har_cnn: no LSTM/GRU layer), found from its structure: the
+// per-tensor variant runs (the convs follow the qconfig) and QAT, which trains LSTM/GRU layers, is
+// the refused one.
+TEST_F(FinchSeriesCompress, OnAConvModelPerTensorRunsAndQatIsRefused) {
+  const RunResult t = run_program("train_series", data() + " --model har_cnn --model-width 4 --epochs 1 --threads 2 "
+                                                           "--seed 2 --out " + (root_ / "cnn").string(),
+                                  root_);
+  ASSERT_EQ(t.code, 0) << t.err;
+  const std::string out = (root_ / "cnn-alg2").string();
+  const RunResult r = run_program("finch", "compress --checkpoint " + (root_ / "cnn" / "model.safetensors").string() +
+                                               " " + data() + " --recipe seed003-alg2 --threads 2 --latency-rounds 1 "
+                                               "--latency-iters 2 --out " + out,
+                                  root_);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  auto rows = rows_of(read_json(out + "/report.json"));
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows["ptq-int8"]["status"], "ok") << rows["ptq-int8"].dump();
+  EXPECT_EQ(rows["ptq-int8-per-tensor"]["status"], "ok") << rows["ptq-int8-per-tensor"].dump();
+  EXPECT_EQ(rows["ptq-int8-per-tensor"]["precision"], "int8");
+  EXPECT_EQ(rows["qat-int8"]["status"], "refused");
+  const std::string why = rows["qat-int8"]["error"].get<std::string>();
+  EXPECT_NE(why.find("har_cnn has none"), std::string::npos) << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << why;
 }
