@@ -3,8 +3,9 @@
 // its QAT model on every test logit (the step's own check, and the row's accuracy is the program's);
 // pruning distilled from the uncut model, and a distill step after a plain prune; the named recipe
 // seed003-alg2 on the LSTM runs PTQ and QAT and refuses its per-tensor variant with one sentence
-// while the others run, and on a conv model (har_cnn) runs per-tensor and refuses QAT. In process: distillation with α = 0 is the plain fine-tuning, weight for
-// weight, so the teacher beside a padded batch changes nothing but the loss.
+// while the others run, and on a conv model (har_cnn) runs per-tensor and refuses QAT. In process:
+// distillation with α = 0 is the plain fine-tuning, weight for weight, so the teacher beside a
+// padded batch changes nothing but the loss.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
