@@ -254,11 +254,10 @@ int run_compress(CompressOptions o, const std::string& command_line) {
       std::cerr << "finch compress: " << dirs[i] << " is complete from an earlier run; reused\n";
       continue;
     }
-    if (const std::string why = i == 0 ? "" : variant_refusal(recipe, v, *model); !why.empty()) {
-      rows[i].name = v.name, rows[i].status = "refused", rows[i].error = why;
-      rows[i].steps = step_lists[i];
-      for (size_t k = 0; k < v.steps.size() && rows[i].failed_step == 0; ++k)
-        if (!model->structure_refusal(v.steps[k]).empty()) rows[i].failed_step = int64_t(k + 1), rows[i].failed_kind = v.steps[k].kind;
+    int64_t refused_step = 0;
+    if (const std::string why = i == 0 ? "" : variant_refusal(recipe, v, *model, refused_step); !why.empty()) {
+      rows[i].name = v.name, rows[i].status = "refused", rows[i].error = why, rows[i].steps = step_lists[i];
+      rows[i].failed_step = refused_step, rows[i].failed_kind = v.steps[size_t(refused_step - 1)].kind;
       std::cerr << "finch compress: " << why << "\n";
     } else {
       rows[i] = build_variant(s, v, dirs[i]);

@@ -71,11 +71,13 @@ std::string step_refusal(ModelKind k, const RecipeStep& st) {
   return std::visit([k](const auto& spec) { return refusal(spec, k); }, st.spec);
 }
 
-std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m) {
+std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m, int64_t& step) {
   for (size_t i = 0; i < v.steps.size(); ++i)
-    if (const std::string why = m.structure_refusal(v.steps[i]); !why.empty())
+    if (const std::string why = m.structure_refusal(v.steps[i]); !why.empty()) {
+      step = int64_t(i + 1);
       return r.source + ": variant '" + v.name + "', step " + std::to_string(i + 1) + " (" + v.steps[i].kind +
              ") does not apply to this model: " + why;
+    }
   return "";
 }
 

@@ -76,8 +76,8 @@ class CompressModel {
 };
 
 // The first step of variant `v` that does not fit `m`'s structure, as one sentence naming the
-// recipe, the variant and the step; "" when every step fits.
-std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m);
+// recipe, the variant and the step (its 1-based index in `step`); "" when every step fits.
+std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m, int64_t& step);
 
 // Loads the model kind's data (and checks the flags that belong to another kind) once, for every
 // variant. `o.train` is prepared as the kind's commands take it.
