@@ -1,7 +1,7 @@
 // finch compress on a BERT question-answering directory (compress_model.h): structured pruning
 // of heads and FFN neurons and low-rank factorization through finch prune / finch lowrank on BERT
-// (bert_compress_cmd.h, SQuAD fine-tuning on the training articles), programs in fp32, fp16,
-// dynamic int8 and static int8 (calibrated on training windows), each scored by its held-out
+// (bert_compress_cmd.h, SQuAD fine-tuning on the training articles), QAT through train_squad --qat,
+// programs in fp32, fp16, dynamic int8 and static int8 (calibrated on training windows), each scored by its held-out
 // EM/F1 on the articles train_squad holds out (squad_task.h's score_heldout), F1 being seed 004's A.
 #include <filesystem>
 #include <fstream>
@@ -11,6 +11,7 @@
 #include "apps/lib/bert_program_build.h"
 #include "apps/lib/compress_model.h"
 #include "apps/lib/squad_task.h"
+#include "apps/lib/squad_train.h"
 #include "apps/lib/trainer.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -117,6 +118,7 @@ class BertModel final : public CompressModel {
       run_bert_distill(bo, o_.bert, e.command_line);
       return e.dir;
     }
+    if (const auto* q = std::get_if<QatStep>(&st.spec)) return qat(*q, e);
     if (const auto* q = std::get_if<PtqStep>(&st.spec)) {
       create_out_dir(e.dir);
       write(q->mode == "dynamic" ? program(e.input, BertPrecision::int8_dynamic)
@@ -173,6 +175,43 @@ class BertModel final : public CompressModel {
   }
 
  private:
+  // train_squad --qat on the input directory, with the split, windows and fine-tuning options of the
+  // other steps: its static int8 program (checked equal to the simulation it trained, logit for
+  // logit and code for code, on the first 4 held-out batches, else the step fails) becomes
+  // DIR/model.finch, its QAT-trained weights DIR/qat_model.safetensors. The variant's float model
+  // stays the input, as for image QAT.
+  std::string qat(const QatStep& q, const StepEnv& e) {
+    const BertSquadFlags& f = o_.bert;
+    const TrainOptions& t = o_.train;
+    SquadTrainOptions so;
+    so.data_path = t.data_dir;
+    so.init_dir = e.input;
+    so.vocab_path = vocab_;
+    so.split_fraction = f.split, so.split_seed = f.split_seed;
+    so.max_seq_length = f.max_seq_length, so.doc_stride = f.doc_stride, so.max_query_length = f.max_query_length;
+    so.eval_limit = f.eval_limit;
+    so.eval_batch_size = f.eval_batch_size;
+    so.qat = true;  // observers on for the first half of the steps, then frozen
+    BertTrainOptions& b = so.train;
+    b.out_dir = e.dir;
+    b.seed = t.seed;
+    b.threads = t.threads;
+    b.batch_size = f.batch_given ? t.batch_size : 16;
+    b.steps = f.fine_tune_steps;
+    b.epochs = double(q.epochs);
+    b.lr = q.lr > 0 ? q.lr : o_.lr_given ? t.lr : 5e-5;  // train_squad's default
+    b.log_every = f.log_every;
+    b.eval_samples = 4 * f.eval_batch_size;  // the windows the program is checked on
+    create_out_dir(e.dir);
+    run_squad_training(so, e.command_line);
+    const fs::path d(e.dir);
+    std::error_code ec;
+    fs::remove(d / "checkpoint.safetensors", ec);  // train_squad's resume state, 3x the model
+    fs::rename(d / "model-int8-static.finch", d / "model.finch");
+    fs::copy_file(d / "model.safetensors", d / "qat_model.safetensors", fs::copy_options::overwrite_existing);
+    return e.input;
+  }
+
   TrainOptions step_options(const StepEnv& e, double lr, bool& lr_given) const {
     TrainOptions t = o_.train;
     t.checkpoint = e.input;

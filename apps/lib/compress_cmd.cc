@@ -32,7 +32,7 @@ void add_compress_options(CLI::App& app, CompressOptions& o) {
   TrainOptions& t = o.train;
   add_compress_input_options(app, t);  // --model --checkpoint --width --dataset --data --out
   app.add_option("--recipe", o.recipe, "a recipe file (JSON) or a named recipe: quick, seed003-alg1, seed003-alg2, "
-                                       "seed004 (docs/compress.md)")
+                                       "seed004, each defined per model kind (docs/compress.md)")
       ->required();
   app.add_option("--weights", o.weights, "wS,wT,wA of the criterion L = wS·ΔS + wT·ΔT − wA·ΔA")->capture_default_str();
   app.add_flag("--seed-sign", o.seed_sign, "L = ΔS + ΔT + ΔA as seed 004 printed it (rewards accuracy loss)");
@@ -197,9 +197,9 @@ bool reuse(const Shared& s, const std::string& dir, const nlohmann::json& steps,
 
 int run_compress(CompressOptions o, const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Recipe recipe = load_recipe(o.recipe);  // every field checked before any work
-  const CriterionWeights w = parse_weights(o.weights);
   const ModelKind kind = model_kind_of(o.train.checkpoint);
+  const Recipe recipe = load_recipe(o.recipe, kind);  // every field checked before any work (a name: the kind's recipe)
+  const CriterionWeights w = parse_weights(o.weights);
   check_recipe_applies(recipe, kind);  // every step applies to this kind of model, before any work
   if (o.train.threads > 0) set_num_threads(o.train.threads);
   std::unique_ptr<CompressModel> model = kind == ModelKind::bert     ? make_bert_compress_model(o)
@@ -254,7 +254,14 @@ int run_compress(CompressOptions o, const std::string& command_line) {
       std::cerr << "finch compress: " << dirs[i] << " is complete from an earlier run; reused\n";
       continue;
     }
-    rows[i] = build_variant(s, v, dirs[i]);
+    int64_t refused_step = 0;
+    if (const std::string why = i == 0 ? "" : variant_refusal(recipe, v, *model, refused_step); !why.empty()) {
+      rows[i].name = v.name, rows[i].status = "refused", rows[i].error = why, rows[i].steps = step_lists[i];
+      rows[i].failed_step = refused_step, rows[i].failed_kind = v.steps[size_t(refused_step - 1)].kind;
+      std::cerr << "finch compress: " << why << "\n";
+    } else {
+      rows[i] = build_variant(s, v, dirs[i]);
+    }
     if (i == 0 && rows[0].status != "ok") fail("the baseline (the checkpoint compiled to fp32) failed: ", rows[0].error);
     for (size_t j = i + 1; j < dirs.size(); ++j)
       if (!done[j]) rows[j].name = recipe.variants[j - 1].name, rows[j].status = "pending";
@@ -281,9 +288,9 @@ int run_compress(CompressOptions o, const std::string& command_line) {
   int failed = 0;
   for (const auto& r : rows) {
     if (r.status != "ok") {
-      ++failed;
-      std::printf("%-22s failed at step %lld (%s): %s\n", r.name.c_str(), static_cast<long long>(r.failed_step),
-                  r.failed_kind.c_str(), r.error.c_str());
+      failed += r.status == "failed";  // a refused variant is the recipe's own answer on this model, not a failure
+      std::printf("%-22s %s at step %lld (%s): %s\n", r.name.c_str(), r.status.c_str(),
+                  static_cast<long long>(r.failed_step), r.failed_kind.c_str(), r.error.c_str());
       continue;
     }
     std::printf("%-22s %10lld %10.1f %10.1f %6s %8.2f%% %10.3f %+8.3f%s\n", r.name.c_str(),

@@ -29,28 +29,28 @@ std::string refusal(const PruneStep& p, ModelKind k) {
   if (!p.structured)
     return "field 'method' must be structured for " + std::string(kind_words(k)) + " (whole " + units +
            " go); unstructured masks are for image models";
-  if (p.distill.on && k == ModelKind::series)
-    return "field 'distill' is for image models and BERT; series and text models fine-tune on their own labels";
   if (k == ModelKind::bert && p.criterion == "bn")
     return "field 'criterion' bn needs BatchNorm, and BERT has LayerNorm: use l1, l2 or taylor";
   return "";
 }
 
-std::string refusal(const LowRankStep& l, ModelKind k) {
+std::string refusal(const LowRankStep&, ModelKind k) {
   if (k == ModelKind::series)
     return "lowrank does not apply to series and text models (their Conv1d and LSTM/GRU weights are not factorized; "
            "docs/lowrank.md)";
   return "";
 }
 
-std::string refusal(const DistillStep&, ModelKind k) {
-  if (k != ModelKind::series) return "";
-  return "distill does not apply to series and text models (they fine-tune on their own labels)";
-}
+std::string refusal(const DistillStep&, ModelKind) { return ""; }
 
-std::string refusal(const QatStep&, ModelKind k) {
-  if (k == ModelKind::image) return "";
-  return std::string("qat does not apply to ") + kind_words(k) + " in finch compress; use ptq (static or dynamic)";
+std::string refusal(const QatStep& q, ModelKind k) {
+  if (k == ModelKind::bert && q.qconfig != "int8")
+    return "field 'qconfig' must be int8 for BERT (train_squad --qat trains the encoder's own static int8 scheme), "
+           "found " + q.qconfig;
+  if (k == ModelKind::series && q.qconfig != "int8")
+    return "field 'qconfig' must be int8 for series and text models (train_series --qat trains their LSTM/GRU layers "
+           "int8 per row and keeps the head float), found " + q.qconfig;
+  return "";
 }
 
 std::string refusal(const PtqStep& p, ModelKind k) {
@@ -69,6 +69,16 @@ std::string refusal(const CompileStep& c, ModelKind k) {
 
 std::string step_refusal(ModelKind k, const RecipeStep& st) {
   return std::visit([k](const auto& spec) { return refusal(spec, k); }, st.spec);
+}
+
+std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m, int64_t& step) {
+  for (size_t i = 0; i < v.steps.size(); ++i)
+    if (const std::string why = m.structure_refusal(v.steps[i]); !why.empty()) {
+      step = int64_t(i + 1);
+      return r.source + ": variant '" + v.name + "', step " + std::to_string(i + 1) + " (" + v.steps[i].kind +
+             ") does not apply to this model: " + why;
+    }
+  return "";
 }
 
 void check_recipe_applies(const Recipe& r, ModelKind k) {

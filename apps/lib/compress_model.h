@@ -20,8 +20,6 @@
 
 namespace finch::apps {
 
-enum class ModelKind { image, bert, series };
-
 // BERT: a directory with a BERT config.json; series: a checkpoint recording a series/text model;
 // anything else is an image checkpoint (its own loading names what is wrong with it).
 ModelKind model_kind_of(const std::string& checkpoint);
@@ -70,7 +68,16 @@ class CompressModel {
   virtual void measure(const std::string& dir, VariantRow& row) = 0;
   // The batch-1 input of the program `g` (one test sample), for the side-by-side timing.
   virtual std::vector<Tensor> latency_input(const runtime::Graph& g) = 0;
+  // Why step `st`, which the kind takes, does not fit this model's structure (the tail of a
+  // sentence), or "": a series model with LSTM/GRU layers has no per-tensor int8 (their kernels take
+  // weights per row), one without them has no QAT. Such a variant is refused (its row says why);
+  // the others run.
+  virtual std::string structure_refusal(const RecipeStep&) const { return ""; }
 };
+
+// The first step of variant `v` that does not fit `m`'s structure, as one sentence naming the
+// recipe, the variant and the step (its 1-based index in `step`); "" when every step fits.
+std::string variant_refusal(const Recipe& r, const RecipeVariant& v, const CompressModel& m, int64_t& step);
 
 // Loads the model kind's data (and checks the flags that belong to another kind) once, for every
 // variant. `o.train` is prepared as the kind's commands take it.

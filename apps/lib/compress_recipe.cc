@@ -14,12 +14,19 @@
 namespace finch::apps {
 namespace {
 
-// The named recipes. Epoch counts are per step; --limit-train shortens every epoch.
-const std::map<std::string, std::string>& named_recipes() {
-  static const std::map<std::string, std::string> r = {
-      {"quick", R"({
+// The named recipes, per model kind: each name means the same thing on every kind, made of the
+// steps that kind has (docs/compress.md, "Named recipes"). Epoch counts are per step;
+// --limit-train shortens an image epoch, --fine-tune-steps replaces BERT's. A series or text data
+// set is small (a UCR set is tens to hundreds of series, a batch of 16 each), so its fine-tuning
+// and QAT run 10 and 5 passes where an image epoch is one.
+struct NamedRecipe {
+  std::string image, bert, series;
+};
+
+const std::map<std::string, NamedRecipe>& named_recipes() {
+  static const std::string quick = R"({
   "name": "quick",
-  "description": "a fast look: half the channels pruned (1 epoch of fine-tuning) as fp32, and the model as int8",
+  "description": "a fast look: half the channels (hidden units; heads and FFN neurons) pruned, 1 epoch of fine-tuning, as fp32, and the model as int8",
   "variants": [
     {"name": "pruned-fp32", "steps": [
       {"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": 1},
@@ -27,62 +34,106 @@ const std::map<std::string, std::string>& named_recipes() {
     {"name": "int8", "steps": [
       {"step": "compile", "precision": "int8"}]}
   ]
-})"},
-      {"seed003-alg1", R"({
+})";
+  // seed 003's Algorithm 1 at the granularity a kind prunes: 3 x (remove 20 % by L1, fine-tune).
+  auto alg1_filters = [](const std::string& epochs) {
+    const std::string round = R"(
+      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": )" + epochs + "},";
+    const std::string rounds = round + round + round;
+    return R"(
+    {"name": "filters-3x20", "steps": [)" + rounds + R"(
+      {"step": "compile", "precision": "fp32"}]},
+    {"name": "filters-3x20-int8", "steps": [)" + rounds + R"(
+      {"step": "compile", "precision": "int8"}]})";
+  };
+  auto alg1 = [&](const std::string& epochs, const std::string& description, const std::string& unstructured) {
+    return R"({
   "name": "seed003-alg1",
-  "description": "seed 003, Algorithm 1: iterative pruning with fine-tuning (score, remove the lowest fraction, fine-tune; N times), at two granularities",
-  "variants": [
+  "description": ")" + description + R"(",
+  "variants": [)" + unstructured + alg1_filters(epochs) + R"(
+  ]
+})";
+  };
+  static const std::string alg1_image = alg1(
+      "1",
+      "seed 003, Algorithm 1: iterative pruning with fine-tuning (score, remove the lowest fraction, fine-tune; N "
+      "times), at two granularities",
+      R"(
     {"name": "weights-iterative-90", "steps": [
       {"step": "prune", "method": "unstructured", "amount": 0.9, "schedule": "iterative", "rounds": 3,
        "fine_tune_epochs": 1},
-      {"step": "compile", "precision": "fp32"}]},
-    {"name": "filters-3x20", "steps": [
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "compile", "precision": "fp32"}]},
-    {"name": "filters-3x20-int8", "steps": [
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "prune", "method": "structured", "amount": 0.2, "criterion": "l1", "fine_tune_epochs": 1},
-      {"step": "compile", "precision": "int8"}]}
-  ]
-})"},
-      {"seed003-alg2", R"({
+      {"step": "compile", "precision": "fp32"}]},)");
+  static const std::string alg1_bert = alg1(
+      "1",
+      "seed 003, Algorithm 1 on BERT: 3 x (remove 20 % of the heads and FFN neurons by L1, fine-tune 1 epoch), to "
+      "fp32 and to static int8",
+      "");
+  static const std::string alg1_series = alg1(
+      "10",
+      "seed 003, Algorithm 1 on a series/text model: 3 x (remove 20 % of the hidden units and channels by L1, "
+      "fine-tune 10 epochs), to fp32 and to static int8",
+      "");
+  auto alg2 = [](const std::string& description, bool per_tensor, const std::string& qat_epochs) {
+    return R"({
   "name": "seed003-alg2",
-  "description": "seed 003, Algorithm 2: b-bit affine quantization, post-training against quantization-aware training",
+  "description": ")" + description + R"(",
   "variants": [
     {"name": "ptq-int8", "steps": [
       {"step": "ptq", "mode": "static", "qconfig": "int8"},
-      {"step": "compile", "precision": "int8"}]},
+      {"step": "compile", "precision": "int8"}]},)" + (per_tensor ? R"(
     {"name": "ptq-int8-per-tensor", "steps": [
       {"step": "ptq", "mode": "static", "qconfig": "int8-per-tensor"},
-      {"step": "compile", "precision": "int8"}]},
+      {"step": "compile", "precision": "int8"}]},)" : "") + R"(
     {"name": "qat-int8", "steps": [
-      {"step": "qat", "epochs": 1},
+      {"step": "qat", "epochs": )" + qat_epochs + R"(},
       {"step": "compile", "precision": "int8"}]}
   ]
-})"},
-      {"seed004", R"({
+})";
+  };
+  auto seed004 = [](const std::string& description, bool uint8_io, bool fp16, const std::string& prune_epochs) {
+    return R"({
   "name": "seed004",
-  "description": "seed 004's variants U1-U4 against the fp32 baseline (U0), plus the pruning the seed names as future work",
+  "description": ")" + description + R"(",
   "variants": [
     {"name": "U1-dynamic", "steps": [
       {"step": "ptq", "mode": "dynamic", "qconfig": "int8"},
       {"step": "compile", "precision": "int8"}]},
     {"name": "U2-int8", "steps": [
       {"step": "ptq", "mode": "static", "qconfig": "int8"},
-      {"step": "compile", "precision": "int8"}]},
+      {"step": "compile", "precision": "int8"}]},)" + (uint8_io ? R"(
     {"name": "U3-uint8-io", "steps": [
       {"step": "ptq", "mode": "static", "qconfig": "uint8-io"},
-      {"step": "compile", "precision": "int8"}]},
+      {"step": "compile", "precision": "int8"}]},)" : "") + (fp16 ? R"(
     {"name": "U4-fp16", "steps": [
-      {"step": "compile", "precision": "fp16"}]},
+      {"step": "compile", "precision": "fp16"}]},)" : "") + R"(
     {"name": "pruned-int8", "steps": [
-      {"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": 1},
+      {"step": "prune", "method": "structured", "amount": 0.5, "fine_tune_epochs": )" + prune_epochs + R"(},
       {"step": "compile", "precision": "int8"}]}
   ]
-})"}};
+})";
+  };
+  static const std::map<std::string, NamedRecipe> r = {
+      {"quick", {quick, quick, quick}},
+      {"seed003-alg1", {alg1_image, alg1_bert, alg1_series}},
+      {"seed003-alg2",
+       {alg2("seed 003, Algorithm 2: b-bit affine quantization, post-training against quantization-aware training",
+             true, "1"),
+        alg2("seed 003, Algorithm 2 on BERT: static int8 against QAT (train_squad --qat, 1 epoch); no per-tensor "
+             "variant (BERT's static int8 is per channel)",
+             false, "1"),
+        alg2("seed 003, Algorithm 2 on a series/text model: static int8; per tensor (refused with LSTM/GRU layers, "
+             "whose kernels take weights per row); QAT of the LSTM/GRU layers, 5 epochs",
+             true, "5")}},
+      {"seed004",
+       {seed004("seed 004's variants U1-U4 against the fp32 baseline (U0), plus the pruning the seed names as future "
+                "work",
+                true, true, "1"),
+        seed004("seed 004 on BERT: U1 dynamic int8, U2 static int8, U4 fp16 against the fp32 baseline (U0), plus half "
+                "the heads and FFN neurons pruned (1 epoch) to int8; no U3 (token ids in)",
+                false, true, "1"),
+        seed004("seed 004 on a series/text model: U1 dynamic int8, U2 static int8 against the fp32 baseline (U0), "
+                "half the hidden units pruned (10 epochs) to int8; no U3, no U4 (no fp16 programs)",
+                false, false, "10")}}};
   return r;
 }
 
@@ -389,13 +440,14 @@ std::vector<std::string> recipe_names() {
   return v;
 }
 
-std::string named_recipe_text(const std::string& name) {
+std::string named_recipe_text(const std::string& name, ModelKind k) {
   const auto it = named_recipes().find(name);
-  return it == named_recipes().end() ? "" : it->second;
+  if (it == named_recipes().end()) return "";
+  return k == ModelKind::bert ? it->second.bert : k == ModelKind::series ? it->second.series : it->second.image;
 }
 
-Recipe load_recipe(const std::string& name_or_path) {
-  if (const std::string t = named_recipe_text(name_or_path); !t.empty()) return parse_recipe(t, "recipe " + name_or_path);
+Recipe load_recipe(const std::string& name_or_path, ModelKind k) {
+  if (const std::string t = named_recipe_text(name_or_path, k); !t.empty()) return parse_recipe(t, "recipe " + name_or_path);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(name_or_path, ec)) {
     std::string names;

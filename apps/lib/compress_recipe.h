@@ -1,6 +1,7 @@
 // Recipes of `finch compress`: a list of variants, each a list of steps (prune, lowrank, distill,
 // qat, ptq, compile) that compose, parsed from JSON with every field validated; and the named
-// recipes finch ships (quick, seed003-alg1, seed003-alg2, seed004). Format: docs/compress.md.
+// recipes finch ships (quick, seed003-alg1, seed003-alg2, seed004), each defined per model kind
+// from the steps that kind has. Format and the per-kind table: docs/compress.md.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 namespace finch::apps {
+
+// The kinds of model finch compress takes (compress_model.h finds the kind from --checkpoint).
+enum class ModelKind { image, bert, series };
 
 // Fine-tuning against the uncompressed model's logits (train/distill.h), when `on`.
 struct DistillSpec {
@@ -91,11 +95,13 @@ struct Recipe {
 // variant, the step and the field.
 Recipe parse_recipe(const std::string& text, const std::string& source);
 
-// The named recipes shipped with finch, and their JSON text ("" for an unknown name).
+// The named recipes shipped with finch, and their JSON text for models of kind `k` ("" for an
+// unknown name). Each name means the same thing on every kind, made of the steps that kind has
+// (docs/compress.md, "Named recipes").
 std::vector<std::string> recipe_names();
-std::string named_recipe_text(const std::string& name);
+std::string named_recipe_text(const std::string& name, ModelKind k);
 
-// A named recipe, or else the JSON file at `name_or_path` (a sentence when it is neither).
-Recipe load_recipe(const std::string& name_or_path);
+// A named recipe for kind `k`, or else the JSON file at `name_or_path` (a sentence when it is neither).
+Recipe load_recipe(const std::string& name_or_path, ModelKind k);
 
 }  // namespace finch::apps

@@ -19,7 +19,7 @@ namespace finch::apps {
 nlohmann::json VariantRow::to_json() const {
   nlohmann::json j = {{"name", name}, {"status", status}, {"steps", steps}};
   if (status == "pending") return j;  // not built yet (the report written while a run goes on)
-  if (status == "failed") {
+  if (status == "failed" || status == "refused") {
     j["failed_step"] = failed_step;
     j["failed_kind"] = failed_kind;
     j["error"] = error;

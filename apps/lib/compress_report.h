@@ -17,7 +17,7 @@ namespace finch::apps {
 
 struct VariantRow {
   std::string name;
-  std::string status = "ok";  // ok | failed | pending
+  std::string status = "ok";  // ok | failed | refused (structure_refusal) | pending
   std::string error;          // failed: the step's sentence
   int64_t failed_step = 0;    // failed: 1-based
   std::string failed_kind;

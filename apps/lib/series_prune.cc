@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "apps/lib/checkpoint.h"
+#include "apps/lib/compress_series_distill.h"
 #include "apps/lib/series_quantize_cmd.h"
 #include "apps/lib/series_simulation.h"
 #include "apps/lib/series_train.h"
@@ -50,7 +51,6 @@ int run_sequence_prune(const PruneOptions& o, SeriesOptions s, const std::string
   if (!o.structured)
     fail(ckpt, " holds a series or text model: finch prune removes its LSTM/GRU hidden units and conv channels with "
                "--structured; unstructured masks are for image models");
-  if (o.distill) fail("--distill is for image models; series and text models fine-tune on their own labels");
   if (t.model_given || t.width_given)
     fail(ckpt, " records a series or text model; drop --model and --width (the checkpoint rebuilds the model)");
   if (t.threads > 0) set_num_threads(t.threads);
@@ -110,26 +110,21 @@ int run_sequence_prune(const PruneOptions& o, SeriesOptions s, const std::string
   // Fine-tuning: Adam at train_series/train_text's lr 1e-3 unless given, cosine to 0, from a fresh
   // optimizer (the layers changed shape). Their lr / 10 (image models' rule) was too low to recover
   // a halved LSTM: BasicMotions, 2 × LSTM(64) → 32 units, 20 epochs: 52.5 % at 1e-4, 80–90 % at 1e-3.
-  TrainOptions ft = t;
-  ft.optimizer = "adam";
-  ft.lr = o.lr_given ? t.lr : 1e-3;
-  ft.weight_decay = 0;
-  ft.schedule = "cosine";
-  ft.epochs = o.fine_tune_epochs;
-  ft.warmup_epochs = 0;
-  ft.stop_after_epochs = 0;
-  train::EvalResult after = pruned;
-  if (o.fine_tune_epochs > 0) {
-    data::DataLoader loader(d.train, lo);
-    std::unique_ptr<optim::Optimizer> opt = train::make_optimizer(optimizer_config(ft), *model);
-    train::TrainState state;
-    train::LoopConfig loop = loop_config(ft, false);
-    loop.name = "pruning fine-tune";
-    train::EpochLogCallback log;
-    train::fit(*model, *opt, loader, loss, schedule_config(ft), loop, state,
-               [&](nn::Module& m) { return train::evaluate(m, d.test, ec); }, {&log});
-    after = train::evaluate(*model, d.test, ec);
+  // --distill: against the teacher's logits (--teacher, else the unpruned --checkpoint).
+  const double lr = o.lr_given ? t.lr : 1e-3;
+  nn::ModulePtr teacher;
+  const std::string teacher_path = o.teacher.empty() ? ckpt : o.teacher;
+  if (o.distill) {
+    if (o.fine_tune_epochs < 1) fail("--distill fine-tunes against the teacher: give --fine-tune-epochs 1 or more");
+    teacher = load_sequence_teacher(teacher_path, s, d, spec.num_classes);
+    std::cerr << "distilling from " << teacher_path << " (temperature " << o.temperature << ", alpha " << o.alpha
+              << ")\n";
   }
+  const train::EvalResult after =
+      o.fine_tune_epochs > 0
+          ? fine_tune_sequence(model, d, t, lr, o.fine_tune_epochs, "pruning fine-tune",
+                               {teacher.get(), o.temperature, o.alpha})
+          : pruned;
 
   train::Metadata meta(f.metadata.begin(), f.metadata.end());  // the spec and the data preparation
   const auto e = f.metadata.find(compress::kEditsKey);
@@ -152,10 +147,11 @@ int run_sequence_prune(const PruneOptions& o, SeriesOptions s, const std::string
                          {"prunable_channels", r.prunable_channels},
                          {"removed_channels", r.removed_channels}}},
                        {"fine_tune_epochs", o.fine_tune_epochs},
-                       {"lr", ft.lr},
+                       {"lr", lr},
                        {"model_file_bytes", int64_t(std::filesystem::file_size(out + "model.safetensors"))},
                        {"finch_version", finch_version()},
                        {"command_line", command_line}};
+  if (o.distill) sm["distill"] = {{"temperature", o.temperature}, {"alpha", o.alpha}, {"teacher", teacher_path}};
   if (d.regression) {
     sm["test_mse_before"] = before.mse, sm["test_mse_pruned"] = pruned.mse, sm["test_mse"] = after.mse;
   } else {

@@ -1,4 +1,5 @@
-// finch compress's recipes and criterion, in process: the named recipes parse; every rejection is
+// finch compress's recipes and criterion, in process: the named recipes parse and resolve per model
+// kind from the steps that kind takes; every rejection is
 // one sentence naming the recipe, the variant, the step and the field; seed 004's criterion
 // reproduces the seed's printed table with --seed-sign and flips the accuracy term without it;
 // the weights option and the recommendation.
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/lib/compress_model.h"
 #include "apps/lib/compress_recipe.h"
 #include "apps/lib/compress_report.h"
 #include "framework/error.h"
@@ -38,21 +40,72 @@ TEST(CompressRecipe, NamedRecipesParse) {
   const std::vector<std::string> names = recipe_names();
   for (const char* n : {"quick", "seed003-alg1", "seed003-alg2", "seed004"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
-  for (const auto& n : names) {
-    const Recipe r = load_recipe(n);
-    EXPECT_EQ(r.name, n);
-    EXPECT_GE(r.variants.size(), 2u) << n;
-    for (const auto& v : r.variants) EXPECT_EQ(v.steps.back().kind, "compile") << n << " " << v.name;
-  }
-  const Recipe s4 = load_recipe("seed004");
+  for (const ModelKind k : {ModelKind::image, ModelKind::bert, ModelKind::series})
+    for (const auto& n : names) {
+      const Recipe r = load_recipe(n, k);
+      EXPECT_EQ(r.name, n);
+      EXPECT_GE(r.variants.size(), 2u) << n;
+      for (const auto& v : r.variants) EXPECT_EQ(v.steps.back().kind, "compile") << n << " " << v.name;
+      // Every step of a kind's named recipe is one that kind takes.
+      EXPECT_NO_THROW(check_recipe_applies(r, k)) << n << " on " << kind_words(k);
+    }
+  const Recipe s4 = load_recipe("seed004", ModelKind::image);
   ASSERT_EQ(s4.variants.size(), 5u);
   EXPECT_EQ(s4.variants[0].name, "U1-dynamic");
   EXPECT_EQ(std::get<PtqStep>(s4.variants[0].steps[0].spec).mode, "dynamic");
   EXPECT_EQ(std::get<CompileStep>(s4.variants[3].steps[0].spec).precision, "fp16");
   // Algorithm 1 at filter granularity is three prune steps in a row, each fine-tuned.
-  const Recipe a1 = load_recipe("seed003-alg1");
+  const Recipe a1 = load_recipe("seed003-alg1", ModelKind::image);
   EXPECT_EQ(std::get<PruneStep>(a1.variants[0].steps[0].spec).schedule, "iterative");
   EXPECT_EQ(a1.variants[1].steps.size(), 4u);
+}
+
+// Each named recipe means the same on every kind, made of that kind's steps: seed004 is U1, U2,
+// (U3 on images), U4 where the kind compiles fp16, and the pruned int8 variant; seed003-alg1 is
+// structured rounds to fp32 and int8 (plus unstructured on images); seed003-alg2 is static int8,
+// per-tensor where the kind has it, and QAT.
+TEST(CompressRecipe, NamedRecipesResolvePerKind) {
+  auto names = [](const Recipe& r) {
+    std::vector<std::string> v;
+    for (const auto& x : r.variants) v.push_back(x.name);
+    return v;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names(load_recipe("seed004", ModelKind::bert)), (V{"U1-dynamic", "U2-int8", "U4-fp16", "pruned-int8"}));
+  EXPECT_EQ(names(load_recipe("seed004", ModelKind::series)), (V{"U1-dynamic", "U2-int8", "pruned-int8"}));
+  EXPECT_EQ(names(load_recipe("seed003-alg1", ModelKind::bert)), (V{"filters-3x20", "filters-3x20-int8"}));
+  EXPECT_EQ(names(load_recipe("seed003-alg1", ModelKind::series)), (V{"filters-3x20", "filters-3x20-int8"}));
+  EXPECT_EQ(names(load_recipe("seed003-alg2", ModelKind::bert)), (V{"ptq-int8", "qat-int8"}));
+  EXPECT_EQ(names(load_recipe("seed003-alg2", ModelKind::series)), (V{"ptq-int8", "ptq-int8-per-tensor", "qat-int8"}));
+  for (const ModelKind k : {ModelKind::bert, ModelKind::series}) {
+    const Recipe a1 = load_recipe("seed003-alg1", k);
+    for (const auto& v : a1.variants) {
+      ASSERT_EQ(v.steps.size(), 4u);
+      for (size_t i = 0; i < 3; ++i) {
+        const auto& p = std::get<PruneStep>(v.steps[i].spec);
+        EXPECT_TRUE(p.structured);
+        EXPECT_DOUBLE_EQ(p.amount, 0.2);
+        EXPECT_GE(p.fine_tune_epochs, 1);
+      }
+    }
+    EXPECT_EQ(std::get<CompileStep>(a1.variants[1].steps[3].spec).precision, "int8");
+    const Recipe a2 = load_recipe("seed003-alg2", k);
+    EXPECT_EQ(a2.variants.back().steps[0].kind, "qat");
+    const Recipe s4 = load_recipe("seed004", k);
+    const auto& pruned = s4.variants.back();
+    EXPECT_DOUBLE_EQ(std::get<PruneStep>(pruned.steps[0].spec).amount, 0.5);
+    EXPECT_EQ(std::get<CompileStep>(pruned.steps[1].spec).precision, "int8");
+  }
+  // The image recipes, written for images, are still refused on the other kinds as one sentence.
+  for (const ModelKind k : {ModelKind::bert, ModelKind::series}) {
+    try {
+      check_recipe_applies(load_recipe("seed004", ModelKind::image), k);
+      ADD_FAILURE() << "the image seed004 was accepted on " << kind_words(k);
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("does not apply"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(CompressRecipe, FieldsAndDefaults) {
@@ -157,7 +210,7 @@ TEST(CompressRecipe, EveryRejectionIsOneSentenceNamingTheField) {
     EXPECT_EQ(e.rfind("r.json", 0), 0u) << "names the recipe first: " << e;
     for (const auto& p : parts) EXPECT_NE(e.find(p), std::string::npos) << "'" << p << "' not in: " << e;
   }
-  EXPECT_THROW(load_recipe("no-such-recipe"), Error);
+  EXPECT_THROW(load_recipe("no-such-recipe", ModelKind::image), Error);
 }
 
 // Seed 004's printed L (ΔS + ΔT + ΔA, relative changes against U0: 3200 KB, 23 ms, 99.18 %).

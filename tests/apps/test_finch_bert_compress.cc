@@ -229,10 +229,62 @@ TEST_F(FinchBertCompress, CompressRecipeOnTheDirectory) {
   EXPECT_NE(again.err.find("pruned-int8 is complete from an earlier run"), std::string::npos) << again.err;
 }
 
+// The qat step (train_squad --qat on the directory, the same split and windows): its static int8
+// program was checked equal to the simulation it trained on the held-out windows, the row scores
+// that program, and the QAT-trained weights are kept; the named seed003-alg2 on BERT is static int8
+// and QAT (no per-tensor variant).
+TEST_F(FinchBertCompress, QatStepOnTheDirectory) {
+  std::ofstream(tmp_->file("qat_recipe.json")) << R"({"name": "q", "variants": [
+    {"name": "qat", "steps": [{"step": "qat"}, {"step": "compile", "precision": "int8"}]},
+    {"name": "pruned-qat", "steps": [{"step": "prune", "method": "structured", "amount": 0.5, "criterion": "l2"},
+                                     {"step": "qat"}, {"step": "compile", "precision": "int8"}]}]})";
+  const auto r = finch("compress", "bq", "--recipe " + tmp_->file("qat_recipe.json") +
+                                             " --fine-tune-steps 4 --log-every 2 --latency-rounds 1 --latency-iters 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("AGREE"), std::string::npos) << r.out;
+  const auto rep = json_of(tmp_->file("bq/report.json"));
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& v : rep["variants"]) rows[v["name"].get<std::string>()] = v;
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows["qat"]["status"], "ok") << rows["qat"].dump();
+  // QAT composes after pruning: the pruned directory (one head per layer) trains and lowers too.
+  ASSERT_EQ(rows["pruned-qat"]["status"], "ok") << rows["pruned-qat"].dump();
+  EXPECT_LT(rows["pruned-qat"]["parameters"].get<int64_t>(), rows["qat"]["parameters"].get<int64_t>());
+  EXPECT_TRUE(json_of(tmp_->file("bq/pruned-qat/steps/02-qat/summary.json"))["int8_static"]["agree"].get<bool>());
+  EXPECT_EQ(rows["qat"]["precision"], "int8");
+  EXPECT_EQ(rows["qat"]["parameters"], rows["baseline"]["parameters"]);
+  const std::string step = tmp_->file("bq/qat/steps/01-qat");
+  const auto s = json_of(step + "/summary.json");
+  EXPECT_TRUE(s["int8_static"]["agree"].get<bool>());
+  EXPECT_GT(s["int8_static"]["verified_windows"].get<int64_t>(), 0);
+  EXPECT_EQ(s["steps_done"], 4);
+  // The row's F1 is the program's; train_squad scored the simulation, which equals it.
+  EXPECT_DOUBLE_EQ(rows["qat"]["heldout_f1"].get<double>(), s["f1"].get<double>() / 100);
+  EXPECT_TRUE(fs::exists(tmp_->file("bq/qat/qat_model.safetensors")));
+  EXPECT_FALSE(fs::exists(step + "/checkpoint.safetensors"));
+  // infer_squad checks the program against the QAT-trained weights on its own.
+  const auto v = infer(tmp_->file("bq/qat/model.finch"), "--vocab " + tmp_->file("qa/vocab.txt") + " --weights " + step +
+                                                             " --verify");
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
+
+  // The named seed003-alg2 on BERT: static int8 and QAT, no per-tensor variant.
+  const auto a2 = finch("compress", "ba2", "--recipe seed003-alg2 --fine-tune-steps 2 --log-every 2 --latency-rounds 1 "
+                                           "--latency-iters 2");
+  ASSERT_EQ(a2.code, 0) << a2.err;
+  std::vector<std::string> names;
+  const auto a2_report = json_of(tmp_->file("ba2/report.json"));
+  for (const auto& row : a2_report["variants"]) {
+    names.push_back(row["name"].get<std::string>());
+    EXPECT_EQ(row["status"], "ok") << row.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"baseline", "ptq-int8", "qat-int8"}));
+}
+
 // Steps that do not apply to BERT are refused before any work, with one sentence naming the step.
 TEST_F(FinchBertCompress, CompressRefusesStepsThatDoNotApply) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {R"([{"name": "v", "steps": [{"step": "qat"}, {"step": "compile", "precision": "int8"}]}])", "qat does not apply"},
+      {R"([{"name": "v", "steps": [{"step": "qat", "qconfig": "int8-per-tensor"}, {"step": "compile", "precision": "int8"}]}])",
+       "'qconfig' must be int8 for BERT"},
       {R"([{"name": "v", "steps": [{"step": "prune", "method": "unstructured"}, {"step": "compile", "precision": "fp32"}]}])",
        "must be structured"},
       {R"([{"name": "v", "steps": [{"step": "prune", "method": "structured", "criterion": "bn"}, {"step": "compile", "precision": "fp32"}]}])",

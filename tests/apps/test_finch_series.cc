@@ -451,7 +451,8 @@ TEST_F(FinchSeries, CompressRecipeOnASeriesModel) {
       {R"([{"name": "v", "steps": [{"step": "compile", "precision": "fp16"}]}])", "fp16 is for image models"},
       {R"([{"name": "v", "steps": [{"step": "prune", "method": "unstructured"}, {"step": "compile", "precision": "fp32"}]}])",
        "must be structured"},
-      {R"([{"name": "v", "steps": [{"step": "distill"}, {"step": "compile", "precision": "fp32"}]}])", "distill does not apply"}};
+      {R"([{"name": "v", "steps": [{"step": "qat", "qconfig": "uint8-io"}, {"step": "compile", "precision": "int8"}]}])",
+       "must be int8 for series and text models"}};
   for (size_t i = 0; i < bad.size(); ++i) {
     const fs::path file = root_ / ("bad" + std::to_string(i) + ".json");
     std::ofstream(file) << bad[i].first;
