@@ -207,6 +207,27 @@ INSTANTIATE_TEST_SUITE_P(Models, EmitCTextAndDynamic,
                                   std::to_string(info.param.batch ? info.param.batch : kB);
                          });
 
+// dq_linear with per_row (what BERT's dynamic programs use: each row of x quantized from its own
+// min/max) on a batch of 4, and with a fused relu: the emitted head equals the runtime's too.
+TEST(EmitCDynamicCheck, PerRowAndReluHeadsEqualTheRuntime) {
+  SKIP_WITHOUT_COMPILER();
+  for (const char* act : {"none", "relu"}) {
+    runtime::Graph g = program("gru", true);
+    int heads = 0;
+    for (runtime::Node& n : g.nodes)
+      if (n.op == "dq_linear") n.attrs["per_row"] = true, n.attrs["act"] = act, ++heads;
+    ASSERT_EQ(heads, 1);
+    finch::test::TempDir dir("emit_c_dq");
+    const Built b = finch::test::build(g, dir);
+    ASSERT_TRUE(b.error.empty()) << b.error;
+    Generator gen(55);
+    const Records r = records("gru", kB, gen);
+    const std::string want = run_runtime(g, r), got = run_emitted(b.exe, r, dir);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(differing_floats(got, want), 0) << act;
+  }
+}
+
 // The check can fail: the LSTM cell update c' = f·c + i·g computed with two roundings instead of
 // the runtime's one fused multiply-add changes some output bits.
 TEST(EmitCDynamicCheck, AnUnfusedCellUpdateDiffers) {
