@@ -452,11 +452,15 @@ EmittedC Emitter::run() {
     << g_.nodes.size() << " nodes, " << const_bytes_ << " bytes of constants, an arena of " << plan_.arena_bytes
     << " bytes.\n   Integer ops give the finch runtime's codes bit for bit; compile without -ffast-math. */\n"
     << "#if defined(__clang__)\n#pragma clang fp contract(off)\n#elif defined(__GNUC__)\n"
-    << (rnn16_ > 0 ? "/* GCC's -O2 leaves the recurrent gate rows' int8 dot loops scalar; O3 vectorizes them (integer sums:\n"
-                     "   the same in any order; no fast-math, contraction still off), 6.6x faster on an LSTM H 128. */\n"
+    << (rnn16_ > 0 || dq8_ > 0
+            ? "/* GCC's -O2 leaves the recurrent gate rows' int8 dot loops scalar; O3 vectorizes them (integer sums:\n"
+              "   the same in any order; no fast-math, contraction still off), 6.6x faster on an LSTM H 128. */\n"
                      "#pragma GCC optimize(\"O3\", \"fp-contract=off\")\n"
-                   : "#pragma GCC optimize(\"fp-contract=off\")\n")
+            : "#pragma GCC optimize(\"fp-contract=off\")\n")
     << "#endif\n"
+    << (dq8_ > 0 ? "/* The dynamic ops call fmaf (one rounding, as the runtime's fused multiply-adds): exact on every\n"
+                   "   target; on x86 -mfma (or -march=x86-64-v3) makes it one instruction instead of a libm call. */\n"
+                 : "")
     << "#if defined(__FAST_MATH__)\n#error \"" << name_ << ".c: compile without -ffast-math: the int8 arithmetic needs IEEE f32 rounding\"\n#endif\n"
     << "#include <float.h>\n#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD > 0\n#error \"" << name_
     << ".c: needs float arithmetic in float (FLT_EVAL_METHOD 0; on 32-bit x86 use -msse2 -mfpmath=sse)\"\n#endif\n"
