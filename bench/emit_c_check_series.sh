@@ -9,7 +9,8 @@
 #
 # Text programs (train_text's imdb_lstm / imdb_bilstm, static or dynamic int8) take token ids
 # (i64) instead of series; DATA=DIR reads their reviews from DIR instead of the recorded folder,
-# RECORDS=N compares the first N test records only (default: all).
+# RECORDS=N compares the first N test records only (default: all). CFLAGS (default -O2) are the
+# x86 build's flags, e.g. CFLAGS="-O2 -mfma" for a dynamic program's fmaf as one instruction.
 #
 #   bench/emit_c_check_series.sh BUILD PROGRAM.finch OUT [REPEAT]      (QEMU_RECORDS=100 default)
 set -euo pipefail
@@ -30,7 +31,9 @@ done
 mkdir -p "$out"
 echo "load: $(uptime | sed 's/.*load average: //')"
 "$build/bin/finch" emit-c "$program" --out "$out/src" --name net --batch 1 > /dev/null
-g++ -O2 -o "$out/net" "$out/src/net.c" "$out/src/net_main.c" -lm
+cflags=${CFLAGS:--O2}
+# shellcheck disable=SC2086  # CFLAGS is a list of flags
+g++ $cflags -o "$out/net" "$out/src/net.c" "$out/src/net_main.c" -lm
 "$build/bin/emit_c_check_series" "$program" "$out/series.f32" "$out/lengths.i64" "$out/runtime.bin" ${extra[@]+"${extra[@]}"}
 "$out/net" "$out/series.f32" "$out/lengths.i64" --out "$out/emitted.bin" --quiet
 records=$(( $(stat -c %s "$out/lengths.i64") / 8 ))
@@ -60,11 +63,11 @@ for round in 1 2 3; do
   em=$("$out/net" "$out/first.f32" "$out/first.i64" --quiet --repeat "$repeat" 2>&1)
   rt_wall=$(sed -n 's/.*: median \([0-9.]*\) ms.*/\1/p' <<< "$rt") rt_cpu=$(sed -n 's/.*cpu time median \([0-9.]*\) ms.*/\1/p' <<< "$rt")
   em_wall=$(sed -n 's/.*: median \([0-9.]*\) ms.*/\1/p' <<< "$em") em_cpu=$(sed -n 's/.*cpu time median \([0-9.]*\) ms.*/\1/p' <<< "$em")
-  echo "round $round: median wall ms runtime $rt_wall, emitted (g++ -O2) $em_wall ($(awk -v a="$em_wall" -v b="$rt_wall" 'BEGIN { printf "%.2fx", a / b }'));" \
+  echo "round $round: median wall ms runtime $rt_wall, emitted (g++ $cflags) $em_wall ($(awk -v a="$em_wall" -v b="$rt_wall" 'BEGIN { printf "%.2fx", a / b }'));" \
        "median cpu ms runtime $rt_cpu, emitted $em_cpu ($(awk -v a="$em_cpu" -v b="$rt_cpu" 'BEGIN { printf "%.2fx", a / b }'))," \
        "runtime reference kernels $ref_cpu ($(awk -v a="$em_cpu" -v b="$ref_cpu" 'BEGIN { printf "emitted %.2fx of it", a / b }'))"
 done
 echo "source: net.c $(stat -c %s "$out/src/net.c") bytes, net.h $(stat -c %s "$out/src/net.h"), net_main.c $(stat -c %s "$out/src/net_main.c")"
-echo "x86 g++ -O2: $(stat -c %s "$out/net") bytes"
+echo "x86 g++ $cflags: $(stat -c %s "$out/net") bytes"
 echo "load: $(uptime | sed 's/.*load average: //')"
 exit ${status:-0}
