@@ -207,6 +207,24 @@ INSTANTIATE_TEST_SUITE_P(Models, EmitCTextAndDynamic,
                                   std::to_string(info.param.batch ? info.param.batch : kB);
                          });
 
+// Many records, one per call (batch 1, as a deployed program runs): 128 reviews or series each
+// with its own length 1..T, for a static text, a dynamic text and a dynamic projected program.
+TEST(EmitCDynamicCheck, HundredsOfRecordsAtBatch1EqualTheRuntime) {
+  SKIP_WITHOUT_COMPILER();
+  for (const auto& [name, dynamic] : {std::pair<std::string, bool>{"imdb_lstm", false}, {"imdb_bilstm", true}, {"lstm_proj", true}}) {
+    const runtime::Graph g = compile::with_batch(program(name, dynamic), 1, "test program");
+    finch::test::TempDir dir("emit_c_dq");
+    const Built b = finch::test::build(g, dir);
+    ASSERT_TRUE(b.error.empty()) << b.error;
+    Generator gen(56);
+    Records r;
+    for (int i = 0; i < 128; ++i) r.push_back(batch(name, 1, 1 + i, gen));
+    const std::string want = run_runtime(g, r), got = run_emitted(b.exe, r, dir);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(differing_floats(got, want), 0) << name;
+  }
+}
+
 // dq_linear with per_row (what BERT's dynamic programs use: each row of x quantized from its own
 // min/max) on a batch of 4, and with a fused relu: the emitted head equals the runtime's too.
 TEST(EmitCDynamicCheck, PerRowAndReluHeadsEqualTheRuntime) {
