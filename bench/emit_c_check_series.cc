@@ -1,11 +1,13 @@
-// emit_c_check_series: the runtime's side of bench/emit_c_check_series.sh. Reads a static int8
-// series program's test set exactly as `finch run` does (the data flags and normalization the
-// program recorded, each series zero padded to the program's steps with its length), writes the
-// series as one raw f32 record file and the lengths as one raw i64 file (the inputs of the
-// emitted program's NAME_main), runs the program on each series alone (batch 1, 1 thread,
-// optimized kernels) and writes its raw outputs; --bench N then times batch-1 runs of the first
-// series (and 20 on the runtime's scalar reference kernels).
-//   emit_c_check_series PROGRAM.finch SERIES.f32 LENGTHS.i64 OUTPUTS.bin [--bench N] [--limit N]
+// emit_c_check_series: the runtime's side of bench/emit_c_check_series.sh. Reads a series or text
+// program's test set (static or dynamic int8) exactly as `finch run` does (the data flags and
+// normalization the program recorded, each series or review zero padded to the program's steps
+// with its length), writes the series (f32) or token ids (i64) as one raw record file and the
+// lengths as one raw i64 file (the inputs of the emitted program's NAME_main), runs the program
+// on each record alone (batch 1, 1 thread, optimized kernels) and writes its raw outputs;
+// --bench N then times batch-1 runs of the first record (and 20 on the runtime's scalar
+// reference kernels); --limit N takes the first N test records; --data DIR reads a text
+// program's reviews from DIR instead of the folder it recorded (a relative path, as written).
+//   emit_c_check_series PROGRAM.finch SERIES.bin LENGTHS.i64 OUTPUTS.bin [--bench N] [--limit N] [--data DIR]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,13 +45,15 @@ int64_t count_flag(const std::string& flag, const char* v) {
 
 int run(int argc, char** argv) {
   if (argc < 5 || argc % 2 == 0)
-    fail("usage: emit_c_check_series PROGRAM.finch SERIES.f32 LENGTHS.i64 OUTPUTS.bin [--bench N] [--limit N]");
+    fail("usage: emit_c_check_series PROGRAM.finch SERIES.bin LENGTHS.i64 OUTPUTS.bin [--bench N] [--limit N] [--data DIR]");
   int64_t bench = 0, limit = 0;
+  std::string data_override;
   for (int a = 5; a + 1 < argc; a += 2) {
     const std::string f = argv[a];
     if (f == "--bench") bench = count_flag(f, argv[a + 1]);
     else if (f == "--limit") limit = count_flag(f, argv[a + 1]);
-    else fail("emit_c_check_series: unknown option ", f, " (expected --bench N or --limit N)");
+    else if (f == "--data") data_override = argv[a + 1];
+    else fail("emit_c_check_series: unknown option ", f, " (expected --bench N, --limit N or --data DIR)");
   }
   set_num_threads(1);
   const std::string what = argv[1];
@@ -63,7 +67,11 @@ int run(int argc, char** argv) {
   }
   if (!meta.contains("sequence_data") || !meta["sequence_data"].is_object()) fail(what, " records no data (meta.sequence_data)");
   apps::SeriesOptions s;
-  const std::string data_dir = apps::recorded_sequence_data(meta["sequence_data"], s);
+  std::string data_dir = apps::recorded_sequence_data(meta["sequence_data"], s);
+  if (!data_override.empty()) {
+    if (data_dir.empty()) fail(what, ": --data names a review folder, but the program records series data, not text");
+    data_dir = data_override;
+  }
   s.checkpoint = what;
   const apps::SequenceData d = apps::load_sequence_data(s, recorded, data_dir, what);
   const int64_t T = meta.contains("steps") && meta["steps"].is_number_integer() ? meta["steps"].get<int64_t>() : 0;
@@ -85,7 +93,7 @@ int run(int argc, char** argv) {
   write_file_atomically(argv[2], series);
   write_file_atomically(argv[3], lengths);
   write_file_atomically(argv[4], outputs);
-  std::printf("runtime: %lld test series of %lld steps, %zu output bytes\n", static_cast<long long>(n),
+  std::printf("runtime: %lld test records of %lld steps, %zu output bytes\n", static_cast<long long>(n),
               static_cast<long long>(T), outputs.size());
   if (bench > 0) finch::bench::print_runtime_times(p, first, bench, what, "series 0");
   return 0;

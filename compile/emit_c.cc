@@ -323,8 +323,8 @@ void Emitter::node(const Node& n) {
     if (numel(v) > kMaxElements) refuse(n, "writes a tensor of 2^31 elements or more");
   for (int32_t v : n.inputs)
     if (v >= 0 && numel(v) > kMaxElements) refuse(n, "reads a tensor of 2^31 elements or more");
-  const bool rnn = n.op == "qlstm" || n.op == "qgru";
-  if (n.outputs.size() != (rnn ? 2u : 1u))
+  const bool rnn = n.op == "qlstm" || n.op == "qgru" || n.op == "dq_gru", dq_lstm = n.op == "dq_lstm";
+  if (!dq_lstm && n.outputs.size() != (rnn ? 2u : 1u))
     refuse(n, "has " + std::to_string(n.outputs.size()) + " outputs; emit-c covers " + (rnn ? "two (y, h_n)" : "one-output ops"));
   body_ << "  /* " << comment_safe(n.name) << ": " << n.op << " -> " << shape_str(val(n.outputs[0]).shape) << " "
         << dtype_name(val(n.outputs[0]).dtype) << " */\n";
@@ -344,6 +344,9 @@ void Emitter::node(const Node& n) {
   else if (op == "cat") cat(n);
   else if (op == "select") select(n);
   else if (op == "add_scalar") add_scalar(n);
+  else if (op == "qembedding") qembedding(n);
+  else if (op == "dq_linear") dq_linear(n);
+  else if (op == "dq_lstm" || op == "dq_gru") dq_rnn(n);
   else if (op == "conv2d" || op == "linear") conv_or_linear(n);
   else if (op == "add") add(n);
   else if (op == "relu" || op == "relu6") {
@@ -356,7 +359,8 @@ void Emitter::node(const Node& n) {
   else
     refuse(n, "is an op emit-c does not cover (it covers the ops of docs/emit-c.md: quantize, dequantize, qconv2d, "
               "qlinear, qadd, qrelu, qrelu6, integer and float pools, flatten, reshape, conv2d, linear, add, relu, relu6, "
-              "batch_norm, softmax, qlstm, qgru, permute, cat, select, add_scalar on lengths)");
+              "batch_norm, softmax, qlstm, qgru, permute, cat, select, add_scalar on lengths, qembedding, dq_linear, dq_lstm, "
+              "dq_gru)");
 }
 
 EmittedC Emitter::run() {
@@ -366,16 +370,22 @@ EmittedC Emitter::run() {
   if (g_.meta.is_object() && g_.meta.value("variable_sequence", false))
     fail(what_, ": takes inputs of variable length (meta.variable_sequence); emit-c needs the program's declared shapes");
   const std::vector<bool> lengths = runtime::sequence_length_values(g_);
+  // Token ids: a program input an embedding reads (I64, or I32 as the runtime's qembedding takes).
+  std::vector<bool> ids(g_.values.size(), false);
+  for (const Node& n : g_.nodes)
+    if (n.op == "qembedding" && !n.inputs.empty() && n.inputs[0] >= 0) ids[size_t(n.inputs[0])] = true;
   const auto c_of = [](DType d) -> std::string {
-    return d == DType::f32 ? "float" : d == DType::i8 ? "int8_t" : d == DType::u8 ? "uint8_t" : "int64_t";
+    return d == DType::f32 ? "float" : d == DType::i8 ? "int8_t" : d == DType::u8 ? "uint8_t" : d == DType::i32 ? "int32_t" : "int64_t";
   };
   std::vector<std::string> in_t;
   for (int32_t v : g_.inputs) {
     const Value& in = val(v);
     const bool ok = in.dtype == DType::f32 || in.dtype == DType::i8 || in.dtype == DType::u8 ||
-                    (in.dtype == DType::i64 && lengths[size_t(v)]);
+                    (in.dtype == DType::i64 && (lengths[size_t(v)] || ids[size_t(v)])) || (in.dtype == DType::i32 && ids[size_t(v)]);
     if (!ok)
-      fail(what_, ": its input '", in.name, "' is ", dtype_name(in.dtype), "; emit-c covers F32, I8 and U8 inputs and I64 sequence lengths");
+      fail(what_, ": its input '", in.name, "' is ", dtype_name(in.dtype),
+           "; emit-c covers F32, I8 and U8 inputs, I64 sequence lengths and I64/I32 token ids of an embedding");
+    if (ids[size_t(v)] && lengths[size_t(v)]) fail(what_, ": its input '", in.name, "' is read both as token ids and as lengths");
     if (shape_numel(in.shape) > kMaxElements) fail(what_, ": its input '", in.name, "' has 2^31 elements or more");
     in_t.push_back(c_of(in.dtype));
   }
@@ -400,7 +410,7 @@ EmittedC Emitter::run() {
   e.name = name_;
   e.kernels = kernel_order_;
   e.arena_bytes = plan_.arena_bytes;
-  e.scratch_bytes = 4 * (int_scratch_ + float_scratch_) + 2 * rnn16_ + rnn8_;
+  e.scratch_bytes = 4 * (int_scratch_ + float_scratch_ + dqf_) + 2 * rnn16_ + rnn8_ + dq8_;
   e.constant_bytes = const_bytes_;
   std::string params, sizes, described;
   for (size_t i = 0; i < g_.inputs.size(); ++i) {
@@ -411,10 +421,16 @@ EmittedC Emitter::run() {
     described += "   Input " + std::to_string(i) + " (" + input_name(i) + ") '" + comment_safe(in.name) + "': " +
                  dtype_name(in.dtype) + " " + shape_str(in.shape) +
                  (lengths[size_t(g_.inputs[i])] ? ", each sample's valid steps (1..T; the rest is padding)"
+                  : ids[size_t(g_.inputs[i])] ? ", token ids (0..V-1, V the embedding's rows; padding 0)"
                   : in.dtype == DType::f32 ? " (already normalized as mean/std above say, when the program has them)" : "") +
                  ".\n";
   }
-  const bool fallible = !g_.inputs.empty() && std::any_of(g_.inputs.begin(), g_.inputs.end(), [&](int32_t v) { return lengths[size_t(v)]; });
+  if (std::any_of(g_.inputs.begin(), g_.inputs.end(), [&](int32_t v) { return lengths[size_t(v)]; })) refusals_ |= 1;
+  std::string refused;  // what NAME_run refuses, as the runtime does
+  if (refusals_ & 1) refused += ", or 1 (output unspecified) when a length is outside 1..T";
+  if (refusals_ & 2) refused += ", 2 when a token id is outside 0..V-1";
+  if (refusals_ & 4) refused += ", 3 when a value a dynamic quantization reads is not finite";
+  if (!refused.empty()) refused += ", as the runtime refuses it";
   std::ostringstream h;
   h << "/* " << name_ << ".h: " << comment_safe(about) << "\n   as standalone C, written by `finch emit-c` (docs/emit-c.md).\n"
     << described << "   Output '" << comment_safe(out.name) << "': " << dtype_name(out.dtype) << " " << shape_str(out.shape) << ". */\n"
@@ -425,7 +441,7 @@ EmittedC Emitter::run() {
     << "#define " << name_ << "_ARENA_BYTES " << plan_.arena_bytes << "\n\n"
     << "/* Runs the program on its inputs (row-major, the sizes above) and writes " << name_
     << "_OUTPUT_SIZE outputs. Returns 0"
-    << (fallible ? ", or 1 (output unspecified) when a length is outside 1..T, as the runtime refuses it" : "")
+    << refused
     << ".\n   Not reentrant: the activations live in one static arena of " << name_ << "_ARENA_BYTES bytes. */\n"
     << "int " << name_ << "_run(" << params << out_t << "* output);\n\n"
     << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
@@ -436,11 +452,15 @@ EmittedC Emitter::run() {
     << g_.nodes.size() << " nodes, " << const_bytes_ << " bytes of constants, an arena of " << plan_.arena_bytes
     << " bytes.\n   Integer ops give the finch runtime's codes bit for bit; compile without -ffast-math. */\n"
     << "#if defined(__clang__)\n#pragma clang fp contract(off)\n#elif defined(__GNUC__)\n"
-    << (rnn16_ > 0 ? "/* GCC's -O2 leaves the recurrent gate rows' int8 dot loops scalar; O3 vectorizes them (integer sums:\n"
-                     "   the same in any order; no fast-math, contraction still off), 6.6x faster on an LSTM H 128. */\n"
+    << (rnn16_ > 0 || dq8_ > 0
+            ? "/* GCC's -O2 leaves the recurrent gate rows' int8 dot loops scalar; O3 vectorizes them (integer sums:\n"
+              "   the same in any order; no fast-math, contraction still off), 6.6x faster on an LSTM H 128. */\n"
                      "#pragma GCC optimize(\"O3\", \"fp-contract=off\")\n"
-                   : "#pragma GCC optimize(\"fp-contract=off\")\n")
+            : "#pragma GCC optimize(\"fp-contract=off\")\n")
     << "#endif\n"
+    << (dq8_ > 0 ? "/* The dynamic ops call fmaf (one rounding, as the runtime's fused multiply-adds): exact on every\n"
+                   "   target; on x86 -mfma (or -march=x86-64-v3) makes it one instruction instead of a libm call. */\n"
+                 : "")
     << "#if defined(__FAST_MATH__)\n#error \"" << name_ << ".c: compile without -ffast-math: the int8 arithmetic needs IEEE f32 rounding\"\n#endif\n"
     << "#include <float.h>\n#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD > 0\n#error \"" << name_
     << ".c: needs float arithmetic in float (FLT_EVAL_METHOD 0; on 32-bit x86 use -msse2 -mfpmath=sse)\"\n#endif\n"
@@ -453,6 +473,8 @@ EmittedC Emitter::run() {
   if (rnn16_ > 0)
     s << "static int16_t " << name_ << "_s16[" << rnn16_ << "]; /* a recurrent cell's gates and cell state */\n"
       << "static int8_t " << name_ << "_s8[" << rnn8_ << "]; /* a recurrent cell's h (and m) */\n";
+  if (dqf_ > 0) s << "static float " << name_ << "_dqf[" << dqf_ << "]; /* a dynamic recurrent cell's gates and states */\n";
+  if (dq8_ > 0) s << "static int8_t " << name_ << "_dq8[" << dq8_ << "]; /* a dynamic quantization's codes */\n";
   s << "\n"
     << "int " << name_ << "_run(" << params << out_t << "* output) {\n"
     << body_.str() << "  memcpy(output, FINCH_AT(" << plan_.offset[size_t(g_.outputs[0])] << "), "

@@ -14,7 +14,7 @@
 //
 // What is refused, with one sentence naming the node and op: ops outside the set below,
 // programs with several outputs or more than 8 inputs, inputs of another dtype than F32/I8/U8
-// (I64 for sequence lengths), meta.variable_sequence, per-channel activations, broadcasting adds,
+// (I64 for sequence lengths, I64/I32 for token ids), meta.variable_sequence, per-channel activations, broadcasting adds,
 // tensors of 2^31 elements or more.
 //   integer: quantize, dequantize, qconv2d (incl. depthwise), qlinear, qadd, qrelu, qrelu6,
 //            qmax_pool2d, qavg_pool2d, qadaptive_avg_pool2d, flatten, reshape
@@ -23,6 +23,12 @@
 //            runtime's fp32 compute does)
 //   series:  qlstm (uni/bidirectional halves, proj_size), qgru, permute, cat, select,
 //            add_scalar on I64 lengths
+//   text:    qembedding (int8 rows, one scale per row) on I64/I32 token-id inputs; NAME_run
+//            returns 2 for an id outside 0..V-1 (compile/emit_c_dq.cc)
+//   dynamic: dq_linear (per tensor or per_row; none/relu/relu6), dq_lstm (both directions,
+//            proj_size), dq_gru — bit for bit with the runtime on its FMA targets (the f32 gate
+//            passes are Highway's Exp/Tanh with fused multiply-adds, written out as C with fmaf);
+//            NAME_run returns 3 for a non-finite value to quantize
 #pragma once
 
 #include <cstdint>

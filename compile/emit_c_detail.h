@@ -20,6 +20,9 @@ std::string kernel_text(const std::string& key, std::vector<std::string>& deps);
 // The recurrent and shape kernels of series programs (compile/emit_c_kernels_rnn.cc): "qlstm",
 // "qgru", "qrnn_common", "permute", "copy_blocks", "add_scalar_i64"; empty for any other key.
 std::string rnn_kernel_text(const std::string& key, std::vector<std::string>& deps);
+// The text-program and dynamic int8 kernels (compile/emit_c_kernels_dq.cc): "qembedding_i64",
+// "qembedding_i32", "dq_common", "dq_linear", "hwy_math", "dq_rnn"; empty for any other key.
+std::string dq_kernel_text(const std::string& key, std::vector<std::string>& deps);
 
 // The C literal of a float that reads back as the same bits: the shortest of %.6g .. %.9g
 // that round-trips, with an 'f' suffix ("0.0123f", "-3.0f", "1e-05f"). Finite values only.

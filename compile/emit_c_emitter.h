@@ -152,6 +152,14 @@ class Emitter {
   GateRows gate_rows(const Node& n, const quant::kernels::QMatrix& q, size_t wi, size_t bi, const std::string& tag);
   std::string sig_table_, tanh_table_;
   int64_t rnn16_ = 0, rnn8_ = 0;          // the recurrent ops' static scratch (int16, int8 elements)
+  // compile/emit_c_dq.cc: text programs' qembedding and the dynamic int8 ops.
+  void qembedding(const Node& n);
+  void dq_linear(const Node& n);
+  void dq_rnn(const Node& n);  // dq_lstm, dq_gru
+  std::string row_scales(const Node& n, size_t i, int64_t rows);  // a table of one scale per row
+  std::vector<float> bias_of(const Node& n, size_t i, int64_t rows);
+  int64_t dqf_ = 0, dq8_ = 0;             // the dynamic ops' static scratch (f32, int8 elements)
+  int refusals_ = 0;                      // NAME_run's nonzero returns: 1 lengths, 2 token ids, 4 non-finite
   void quantize(const Node& n);
   void dequantize(const Node& n);
   void qconv_or_linear(const Node& n);

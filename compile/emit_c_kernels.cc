@@ -411,6 +411,7 @@ const char* c_type(const std::string& d) {
 
 std::string kernel_text(const std::string& key, std::vector<std::string>& deps) {
   if (std::string rnn = rnn_kernel_text(key, deps); !rnn.empty()) return rnn;  // emit_c_kernels_rnn.cc
+  if (std::string dq = dq_kernel_text(key, deps); !dq.empty()) return dq;      // emit_c_kernels_dq.cc
   // The base is the longest template name the key starts with; the rest are dtype suffixes.
   const Template* tp = nullptr;
   std::string base;

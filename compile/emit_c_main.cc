@@ -142,12 +142,24 @@ int main(int argc, char** argv) {
   }
   out = (@OUT*)malloc((size_t)(records * out_bytes));
   if (out == NULL) return fail("out of memory for the outputs", NULL);
-  for (r = 0; r < records; ++r)
-    if (@CALL != 0) {
+  for (r = 0; r < records; ++r) {
+    const int rc = @CALL;
+    if (rc == 1) {
       fprintf(stderr, "@N_main: record %ld of %s: a length is outside 1..T (the program's steps); the program refuses it\n",
               r, paths[@N_INPUTS - 1]);
       return 1;
     }
+    if (rc == 2) {
+      fprintf(stderr, "@N_main: record %ld of %s: a token id is outside 0..V-1 (the embedding's rows); the program refuses it\n",
+              r, paths[0]);
+      return 1;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "@N_main: record %ld of %s: a value the program quantizes dynamically is not finite; the program refuses it\n",
+              r, paths[0]);
+      return 1;
+    }
+  }
   for (r = 0; r < records && !quiet; ++r) {
     for (i = 0; i < @N_OUTPUT_SIZE; ++i) printf(i ? " @FMT" : "@FMT", @CAST out[r * @N_OUTPUT_SIZE + i]);
     printf("\n");

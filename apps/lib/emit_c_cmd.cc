@@ -38,10 +38,10 @@ int run_emit_c(const EmitCOptions& o) {
   const std::string dir = (std::filesystem::path(o.out) / "").string();
   std::cout << "wrote " << dir << e.name << ".c (" << e.source.size() << " bytes: " << e.kernels.size() << " kernels, "
             << e.constant_bytes << " bytes of constants, a " << e.arena_bytes << "-byte arena and "
-            << e.scratch_bytes << " bytes of accumulators), " << dir << e.name
+            << e.scratch_bytes << " bytes of scratch), " << dir << e.name
             << ".h and " << dir << e.name << "_main.c\n"
             << "build: cc -O2 -o " << e.name << " " << dir << e.name << ".c " << dir << e.name << "_main.c -lm\n";
-  if (g.inputs.size() > 1) std::cout << "run: ./" << e.name << " INPUT.bin INPUT1.bin [--out OUTPUT.bin] (one file per program input; input 1 of a series program: int64 lengths)\n";
+  if (g.inputs.size() > 1) std::cout << "run: ./" << e.name << " INPUT.bin INPUT1.bin [--out OUTPUT.bin] (one file per program input; a series program: f32 series, then int64 lengths; a text program: int64 token ids, then int64 lengths)\n";
   return 0;
 }
 
