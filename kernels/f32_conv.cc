@@ -327,7 +327,9 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 
 // Chunks of NR tiles over threads; per chunk the input transform into v [16][C][NR], the
 // 16 GEMMs into m [16][OC][NR], the output transform with the epilogue. Each thread pads the
-// images its chunks read into its own buffer, once per call: when the caller padded for both, it
+// image its chunks read into its own buffer, once per call and image (one image at a time: a
+// thread meets its images in order, and pads again one it comes back to by stealing): when the
+// caller padded for both, it
 // wrote, every call, lines the worker had read in the last one, and each store waited for its
 // line to come back from the other core (perf, ResNet-20's 32→32 at 14²: the pad took 3.9 µs at
 // one thread, ~19 µs on the caller at two, and the split conv was slower than one thread;
@@ -340,34 +342,31 @@ void F32Conv2d::run_winograd(const float* x, int64_t N, int64_t H, int64_t W, co
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
   // Per chunk: 16 GEMMs of OC × C × NR plus the two transforms (about as much again at these sizes).
   const uint64_t call = next_rows_call();
-  const size_t need = size_t(N * C * geo.plane + 2 * NR);
+  const size_t need = size_t(C * geo.plane + 2 * NR);
   parallel_for(0, N * chunks, Work::macs_f32(2.0 * 16 * OC * C * NR), [&](int64_t t0, int64_t t1) {
-    struct Padded {
-      uint64_t call = 0;
-      std::vector<float> buf;
-      std::vector<char> done;  // per image of this call
-    };
-    thread_local Padded pd;
-    if (pd.call != call) {
-      pd.call = call;
-      pd.done.assign(size_t(N), 0);
-      if (pd.buf.size() < need) pd.buf.resize(need);
-    }
-    const float* xp = pd.buf.data();
+    // The image's padded planes in this thread's buffer, whole (kernels/own_rows.h with one "row"
+    // per image: a chunk's 4×4 patches run across tile rows, and f32_wino_pad writes past a row).
+    thread_local OwnRows own;
+    thread_local std::vector<float> buf;
     float* v = tile_buffer(16 * (xv + xm) + 2 * NR);
     float* m = v + 16 * xv;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / chunks, chunk = t % chunks;
-      if (!pd.done[size_t(n)]) {
-        for (int64_t c = 0; c < C; ++c)
-          f32k::f32_wino_pad(x + (n * C + c) * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp,
-                             pd.buf.data() + (n * C + c) * geo.plane);
-        pd.done[size_t(n)] = 1;
-      }
+      own.cover(
+          call, n, 0, 1,
+          [&] {
+            if (buf.size() < need) buf.resize(need);
+          },
+          [&](int64_t, int64_t) {
+            for (int64_t c = 0; c < C; ++c)
+              f32k::f32_wino_pad(x + (n * C + c) * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp,
+                                 buf.data() + c * geo.plane);
+          });
+      const float* xp = buf.data();
       const f32k::WinoRun* runs = geo.wruns.data() + geo.first[size_t(chunk)];
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
       const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);
-      f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
+      f32k::f32_wino_input(xp, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
       // A last chunk under one vector (28²: 196 = 6·32 + 4 tiles) runs as that vector, which the
       // input transform wrote whole, not column by column (6 % of the layer's time in perf); the
       // lanes past cols are dropped by the output transform. (A longer one keeps its columns:
