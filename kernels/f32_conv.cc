@@ -3,11 +3,11 @@
 #include "kernels/f32_conv.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "kernels/own_rows.h"
 #include "kernels/reference_util.h"
 
 namespace finch::quant::kernels {
@@ -147,42 +147,58 @@ F32Conv2d::Geometry F32Conv2d::wino_geometry(int64_t H, int64_t W) const {
   return g;
 }
 
-// xp = the images' channels zero-padded and phase split (geometry(): columns by stride phase),
-// 2·NR floats of slack after. (Winograd pads inside its region: run_winograd.)
-void F32Conv2d::pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const {
-  const int64_t planes = images * Cg_ * p_.groups, sw = geo.phases;
-  const Work per_plane = Work::bytes_stream(double(geo.plane + H * W) * sizeof(float));  // fill + copy
-  parallel_for(0, planes, per_plane, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      float* dst = xp + c * geo.plane;
-      std::fill(dst, dst + geo.plane, 0.0f);
-      for (int64_t iy = 0; iy < H; ++iy) {
-        const float* src = x + (c * H + iy) * W;
-        const int64_t pr = iy + p_.ph;  // the padded row
-        float* row = dst + pr * geo.row;
-        if (sw == 1) {
-          std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
-        } else if (sw == 2) {  // input column 2j lands at padded column 2j + pw, 2j + 1 at 2j + 1 + pw
-          f32k::f32_split_pairs(src, W, row + p_.pw % 2 * geo.Lp + p_.pw / 2,
-                                row + (p_.pw + 1) % 2 * geo.Lp + (p_.pw + 1) / 2);
-        } else {
-          for (int64_t q = 0; q < sw; ++q) {  // phase q holds input columns ix ≡ q − pw (mod sw)
-            const int64_t ix0 = ((q - p_.pw) % sw + sw) % sw;
-            float* out = row + q * geo.Lp + (ix0 + p_.pw) / sw;
-            for (int64_t ix = ix0; ix < W; ix += sw) *out++ = src[ix];
-          }
+// Padded rows [r0, r1) of the Cg channels of one (image, group) x [Cg][H][W] into xp [Cg][plane]
+// (geometry(): columns by stride phase): each row zeroed, then its input row copied in. Nothing
+// outside those rows is written (OwnRows: the rows after may be valid already).
+void F32Conv2d::pad_rows(const float* x, int64_t H, int64_t W, const Geometry& geo, int64_t r0, int64_t r1,
+                         float* xp) const {
+  const int64_t sw = geo.phases;
+  for (int64_t c = 0; c < Cg_; ++c) {
+    // The rows are contiguous: one fill for all of them (a call per 15-30-float row cost more).
+    std::fill(xp + c * geo.plane + r0 * geo.row, xp + c * geo.plane + r1 * geo.row, 0.0f);
+    for (int64_t pr = std::max(r0, p_.ph); pr < std::min(r1, H + p_.ph); ++pr) {
+      float* row = xp + c * geo.plane + pr * geo.row;
+      const int64_t iy = pr - p_.ph;  // the input row
+      const float* src = x + (c * H + iy) * W;
+      if (sw == 1) {
+        std::memcpy(row + p_.pw, src, size_t(W) * sizeof(float));
+      } else if (sw == 2) {  // input column 2j lands at padded column 2j + pw, 2j + 1 at 2j + 1 + pw
+        f32k::f32_split_pairs(src, W, row + p_.pw % 2 * geo.Lp + p_.pw / 2,
+                              row + (p_.pw + 1) % 2 * geo.Lp + (p_.pw + 1) / 2);
+      } else {
+        for (int64_t q = 0; q < sw; ++q) {  // phase q holds input columns ix ≡ q − pw (mod sw)
+          const int64_t ix0 = ((q - p_.pw) % sw + sw) % sw;
+          float* out = row + q * geo.Lp + (ix0 + p_.pw) / sw;
+          for (int64_t ix = ix0; ix < W; ix += sw) *out++ = src[ix];
         }
       }
     }
-  });
+  }
 }
+
+namespace {
+
+// Rows r0 .. r1−1 of the C planes [C][OH][OW] of a strided 1×1 conv's input x [C][H][W]: output
+// row oy is input row oy·sh, every sw-th column.
+void subsample_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
+                    int64_t r0, int64_t r1, float* dst) {
+  for (int64_t c = 0; c < C; ++c) {
+    float* d = dst + (c * OH + r0) * OW;
+    for (int64_t oy = r0; oy < r1; ++oy) {
+      const float* src = x + (c * H + oy * sh) * W;
+      for (int64_t ox = 0; ox < OW; ++ox) *d++ = src[ox * sw];
+    }
+  }
+}
+
+}  // namespace
 
 Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   const int64_t G = p_.groups;
   if (x.dtype() != DType::f32 || x.dim() != 4 || x.size(1) != Cg_ * G)
     fail("conv2d (fp32): expected an F32 input [N, ", Cg_ * G, ", H, W] for ", G, " groups of weight [", OC_, ", ",
          Cg_, ", ", KH_, ", ", KW_, "], got ", describe(x));
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
   const int64_t OH = ops::conv_out_size(H, KH_, p_.sh, p_.ph, p_.dh), OW = ops::conv_out_size(W, KW_, p_.sw, p_.pw, p_.dw);
   if (OH < 1 || OW < 1)
     fail("conv2d (fp32): expected an input at least as large as the dilated kernel ", KH_, "x", KW_,
@@ -221,30 +237,63 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
     run_winograd(px, N, H, W, geo, OH, OW, rc.defined() ? rc.data<float>() : nullptr, y.data<float>(), act);
     return y;
   }
-  if (!direct_) {  // the padded (or subsampled) planes, in the calling thread's buffer (the workers only read it)
-    thread_local std::vector<float> padded;
-    const size_t need = size_t(N * C * plane + 2 * NR);
-    if (padded.size() < need) padded.resize(need);
-    if (strided1x1_) {
-      float* dst = padded.data();
-      for (int64_t c = 0; c < N * C; ++c)
-        for (int64_t oy = 0; oy < OH; ++oy) {
-          const float* src = px + (c * H + oy * p_.sh) * W;
-          for (int64_t ox = 0; ox < OW; ++ox) *dst++ = src[ox * p_.sw];
-        }
-    } else {
-      pad(px, N, H, W, geo, padded.data());
-    }
-    px = padded.data();
-  }
+  // The padded (or subsampled) planes: each thread copies, inside the region, the rows its own
+  // tiles read (halo rows included) into its own buffer, one (image, group) at a time
+  // (kernels/own_rows.h). A copy made before the region, by the caller for both threads, wrote
+  // in every call lines the other core had read in the call before, and each store waited for
+  // its line to come back (docs/threads.md).
+  const uint64_t call = direct_ ? 0 : next_rows_call();
+  const size_t need = size_t(Cg_ * plane + 2 * NR);
+  // The plane rows output tiles ta .. tb read: padded rows oy·sh .. oy·sh + (KH − 1)·dh of their
+  // output rows oy, or (subsampled planes) the output rows themselves.
+  auto rows_of = [&](int64_t ta, int64_t tb) {
+    const int64_t oy0 = geo.per_row ? ta / geo.per_row : ta * NR / OW;
+    const int64_t oy1 = geo.per_row ? tb / geo.per_row : (std::min(P, (tb + 1) * NR) - 1) / OW;
+    return strided1x1_ ? std::pair<int64_t, int64_t>{oy0, oy1 + 1}
+                       : std::pair<int64_t, int64_t>{oy0 * p_.sh, oy1 * p_.sh + (KH_ - 1) * p_.dh + 1};
+  };
+  // The planes of (image, group) ng as the tiles ta .. tb read them.
+  auto planes_for = [&](int64_t ng, int64_t ta, int64_t tb) -> const float* {
+    const float* xs = px + ng * Cg_ * HW;  // n·C + g·Cg = (n·G + g)·Cg
+    if (direct_) return xs;
+    thread_local OwnRows own;
+    thread_local std::vector<float> buf;
+    const auto [lo, hi] = rows_of(ta, tb);
+    own.cover(
+        call, ng, lo, hi,
+        [&] {
+          if (buf.size() < need) buf.resize(need);
+        },
+        [&](int64_t r0, int64_t r1) {
+          if (strided1x1_)
+            subsample_rows(xs, Cg_, H, W, p_.sh, p_.sw, OH, OW, r0, r1, buf.data());
+          else
+            pad_rows(xs, H, W, geo, r0, r1, buf.data());
+        });
+    return buf.data();
+  };
   const float* pr = rc.defined() ? rc.data<float>() : nullptr;
   float* py = y.data<float>();
-  parallel_for(0, tasks, Work::macs_f32(double(per_block * kMR * K * NR)), [&](int64_t t0, int64_t t1) {
-    float* buf = tile_buffer((K + 1) * NR);
+  // Per task its multiply-adds and its share of the copy (each plane once at one thread: the
+  // fill and the copy of the padded plane, or the subsampled pixels read and written).
+  const double copy_bytes = direct_ ? 0.0 : double(Cg_ * (strided1x1_ ? 2 * P : plane + HW)) * sizeof(float);
+  const Work per_task = Work::macs_f32(double(per_block * kMR * K * NR)) +
+                        Work::bytes_stream(copy_bytes / double(tiles * blocks));
+  parallel_for(0, tasks, per_task, [&](int64_t t0, int64_t t1) {
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
+    int64_t cur = -1;   // the (image, group) whose planes xg holds
+    const float* xg = nullptr;
+    float* buf = nullptr;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t blk = t % blocks, key = t / blocks, tile = key % tiles, g = key / tiles % G, n = key / tiles / G;
-      const float* xg = px + (n * C + g * Cg_) * plane;
+      if (key / tiles != cur) {  // this chunk's tiles of (n, g): from here to the chunk's end or the last
+        cur = key / tiles;
+        xg = planes_for(cur, tile, std::min((t1 - 1) / blocks, (cur + 1) * tiles - 1) - cur * tiles);
+        // The tile buffer after the planes, in the order the caller's pad allocated them: the
+        // strided 1×1 convs' CPU time in bench_f32_conv moved by 15 % with where the two buffers
+        // first landed on the heap relative to the output (measured, not understood further).
+        if (!buf) buf = tile_buffer((K + 1) * NR);
+      }
       const int64_t m0 = blk * per_block * kMR, rows = std::min(per_block * kMR, OCg - m0);
       const float* wg = wp_.data() + g * panels * K * kMR + m0 * K;
       const float* bg = bias_.data() + g * panels * kMR + m0;
@@ -282,7 +331,9 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
 
 // Chunks of NR tiles over threads; per chunk the input transform into v [16][C][NR], the
 // 16 GEMMs into m [16][OC][NR], the output transform with the epilogue. Each thread pads the
-// images its chunks read into its own buffer, once per call: when the caller padded for both, it
+// image its chunks read into its own buffer, once per call and image (one image at a time: a
+// thread meets its images in order, and pads again one it comes back to by stealing): when the
+// caller padded for both, it
 // wrote, every call, lines the worker had read in the last one, and each store waited for its
 // line to come back from the other core (perf, ResNet-20's 32→32 at 14²: the pad took 3.9 µs at
 // one thread, ~19 µs on the caller at two, and the split conv was slower than one thread;
@@ -294,36 +345,32 @@ void F32Conv2d::run_winograd(const float* x, int64_t N, int64_t H, int64_t W, co
   // One cache line more than the 16 blocks' size between them (see f32_wino_input).
   const int64_t xv = C * ld + 16, xm = OC * ld + 16;
   // Per chunk: 16 GEMMs of OC × C × NR plus the two transforms (about as much again at these sizes).
-  static std::atomic<uint64_t> calls{0};
-  const uint64_t call = calls.fetch_add(1, std::memory_order_relaxed) + 1;
-  const size_t need = size_t(N * C * geo.plane + 2 * NR);
+  const uint64_t call = next_rows_call();
+  const size_t need = size_t(C * geo.plane + 2 * NR);
   parallel_for(0, N * chunks, Work::macs_f32(2.0 * 16 * OC * C * NR), [&](int64_t t0, int64_t t1) {
-    struct Padded {
-      uint64_t call = 0;
-      std::vector<float> buf;
-      std::vector<char> done;  // per image of this call
-    };
-    thread_local Padded pd;
-    if (pd.call != call) {
-      pd.call = call;
-      pd.done.assign(size_t(N), 0);
-      if (pd.buf.size() < need) pd.buf.resize(need);
-    }
-    const float* xp = pd.buf.data();
+    // The image's padded planes in this thread's buffer, whole (kernels/own_rows.h with one "row"
+    // per image: a chunk's 4×4 patches run across tile rows, and f32_wino_pad writes past a row).
+    thread_local OwnRows own;
+    thread_local std::vector<float> buf;
     float* v = tile_buffer(16 * (xv + xm) + 2 * NR);
     float* m = v + 16 * xv;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / chunks, chunk = t % chunks;
-      if (!pd.done[size_t(n)]) {
-        for (int64_t c = 0; c < C; ++c)
-          f32k::f32_wino_pad(x + (n * C + c) * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp,
-                             pd.buf.data() + (n * C + c) * geo.plane);
-        pd.done[size_t(n)] = 1;
-      }
+      own.cover(
+          call, n, 0, 1,
+          [&] {
+            if (buf.size() < need) buf.resize(need);
+          },
+          [&](int64_t, int64_t) {
+            for (int64_t c = 0; c < C; ++c)
+              f32k::f32_wino_pad(x + (n * C + c) * H * W, H, W, p_.ph, p_.pw, geo.row, geo.rows, geo.Lp,
+                                 buf.data() + c * geo.plane);
+          });
+      const float* xp = buf.data();
       const f32k::WinoRun* runs = geo.wruns.data() + geo.first[size_t(chunk)];
       const int64_t nruns = geo.first[size_t(chunk) + 1] - geo.first[size_t(chunk)];
       const int64_t j0 = chunk * NR, cols = std::min(NR, geo.tiles - j0);
-      f32k::f32_wino_input(xp + n * C * geo.plane, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
+      f32k::f32_wino_input(xp, geo.plane, geo.Lp, geo.row, C, j0, cols, v, ld, xv);
       // A last chunk under one vector (28²: 196 = 6·32 + 4 tiles) runs as that vector, which the
       // input transform wrote whole, not column by column (6 % of the layer's time in perf); the
       // lanes past cols are dropped by the output transform. (A longer one keeps its columns:

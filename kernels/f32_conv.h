@@ -5,9 +5,10 @@
 // Weights and bias are packed once at construction into panels of 8 output channels per group.
 // run() then does only arithmetic: a 1×1 stride-1 unpadded conv reads the input planes directly
 // as the GEMM's B operand (no copy), a strided one the planes subsampled; any other conv copies
-// the input once per run into a zero-padded plane whose columns are split by stride phase
-// (padded column pc lands in phase pc % sw at pc / sw), where every tap of a row of output pixels
-// is a contiguous run. Output rows at least NR pixels wide are cut into tiles of one row, which
+// the input into zero-padded planes whose columns are split by stride phase (padded column pc
+// lands in phase pc % sw at pc / sw), where every tap of a row of output pixels is a contiguous
+// run. Both copies are made inside the GEMM's thread region, each thread copying into its own
+// buffer the rows its tiles read, halo rows included (kernels/own_rows.h). Output rows at least NR pixels wide are cut into tiles of one row, which
 // the indirect GEMM reads in place (f32_igemm_8xNR: row (c, tap) of B at c·plane + the tap's
 // offset); narrower rows take tiles across rows, each copied into an im2col tile of NR pixels ×
 // K rows in a per-thread buffer by vector copies of those runs (the runs of each tile and the
@@ -67,7 +68,7 @@ class F32Conv2d {
   };
   Geometry geometry(int64_t H, int64_t W) const;
   Geometry wino_geometry(int64_t H, int64_t W) const;
-  void pad(const float* x, int64_t images, int64_t H, int64_t W, const Geometry& geo, float* xp) const;
+  void pad_rows(const float* x, int64_t H, int64_t W, const Geometry& geo, int64_t r0, int64_t r1, float* xp) const;
   void run_winograd(const float* x, int64_t N, int64_t H, int64_t W, const Geometry& geo, int64_t OH, int64_t OW,
                     const float* res, float* y, f32k::Act act) const;
 

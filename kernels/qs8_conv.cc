@@ -7,6 +7,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "kernels/own_rows.h"
 #include "kernels/qs8_conv.h"
 #include "kernels/qs8_eltwise_kernels.h"
 #include "kernels/reference_util.h"
@@ -182,42 +183,21 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   const int64_t plane = pg.sh * pg.sw * pg.Hq * pg.Wq;  // bytes per input channel
   const int64_t taps = KH_ * KW_, Cg4 = (Cg_ + 3) / 4, T = qs8::tile_pixels();
   const uint32_t used = qs8::conv_used_phases(pg, KH_, KW_, p_.dh, p_.dw);
-  // Indirect: the planes in 4-channel words, [N][G][Cg4][plane][4], flipped to u8 in the copy,
-  // and the kernel reads each tile's words in place: no per-tile packing (with 16 to 64 output
-  // channels a tile serves only 2 to 8 weight blocks, so packing was a large share of a layer).
+  // Indirect: the planes in 4-channel words, [Cg4][plane][4] per (image, group), flipped to u8 in
+  // the copy, and the kernel reads each tile's words in place: no per-tile packing (with 16 to 64
+  // output channels a tile serves only 2 to 8 weight blocks, so packing was a large share of a
+  // layer). Otherwise raw codes [Cg][plane], padded with the raw zero point: the tile packing
+  // applies the flip to both. Either copy is made inside the GEMM's region below, each thread
+  // filling the phase rows its own tiles read (planes_for).
   const bool indirect = quad_ && qs8::indirect_gemm();
-  thread_local std::vector<uint8_t> phases, wide;  // per-call scratch, kept between calls
+  thread_local std::vector<uint8_t> wide;  // per-call scratch, kept between calls
   thread_local std::vector<int64_t> off;
   const std::vector<int64_t> tap_off = qs8::conv_tap_offsets(pg, Cg_, KH_, KW_, p_.dh, p_.dw);
   if (indirect) {
-    // Slack past the last plane: a tail tile reads all T pixels' words (qs8_gemm.h).
-    const int64_t quads = N * G * Cg4, bytes = quads * plane * 4, slack = T * 4 + 64;
-    phases.resize(size_t(bytes + slack));
-    std::memset(phases.data() + bytes, 0, size_t(slack));
-    uint8_t* ph = phases.data();
-    parallel_for(0, quads, Work::bytes(double(4 * (H * W + plane))), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t ng = i / Cg4, c = i % Cg4 * 4;  // ng = n·G + g
-        qs8::phase_planes4(xb + (ng / G * C + ng % G * Cg_ + c) * H * W, std::min<int64_t>(4, Cg_ - c), pg, used,
-                           uint8_t(zx_u8_), flip, ph + i * plane * 4);
-      }
-    });
-    xb = phases.data();
     off.resize(size_t(Cg4 * taps));
     for (int64_t c4 = 0; c4 < Cg4; ++c4)
       for (int64_t t = 0; t < taps; ++t) off[size_t(c4 * taps + t)] = 4 * (c4 * plane + tap_off[size_t(t)]);
   } else {
-    if (!direct) {
-      phases.resize(size_t(N * C * plane));
-      // Raw codes, padded with the raw zero point: the tile packing applies the flip to both.
-      // Split over the planes: done serially this copy held back a second thread (ResNet-18).
-      // (A local pointer: inside the lambda `phases` would name the worker's own thread_local.)
-      uint8_t* ph = phases.data();
-      parallel_for(0, N * C, Work::bytes(double(H * W + plane)), [&](int64_t b, int64_t e) {
-        qs8::phase_planes(xb + b * H * W, e - b, pg, used, uint8_t(zx_u8_ ^ flip), 0, ph + b * plane);
-      });
-      xb = phases.data();
-    }
     if (quad_) {
       // The packed tiles in the quad order; padding channels read channel 0 (zero weights).
       off.assign(size_t(Cg4 * taps * 4), 0);
@@ -258,8 +238,38 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   const double cell_macs = double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) * double(K);
   const int64_t* const offs = off.data();  // a local: in the lambda `off` is the worker's own
   const double cell_add_bytes = e ? 3.0 * double(std::min(T, Pv)) * double(std::min(qs8::kMR, OCg)) : 0.0;
-  const Work per_cell =
-      Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)) + Work::bytes(cell_add_bytes);
+  // The planes of (image, group) ng that this thread's tiles of virtual pixels q0 .. q1−1 read:
+  // phase rows q0 / Wq .. (q1 − 1) / Wq + the taps' reach (KH − 1)·dh / sh, filled inside the
+  // region into the thread's own buffer (kernels/own_rows.h: a copy made before the region, split
+  // by channel quads, wrote lines the other core read last and had each thread read about half
+  // of its tiles' rows from the other core). Slack after the last plane: a tail tile reads all
+  // T pixels' words (qs8_gemm.h); what lands past a valid row is in lanes never stored.
+  const uint64_t call = direct ? 0 : next_rows_call();
+  const int64_t reach = (KH_ - 1) * p_.dh / pg.sh;
+  const size_t need = size_t((indirect ? Cg4 * 4 : Cg_) * plane + T * 4 + 64);
+  auto planes_for = [&](int64_t ng, int64_t q0, int64_t q1) -> const uint8_t* {
+    const uint8_t* xs = xb + (ng / G * C + ng % G * Cg_) * H * W;
+    if (direct) return xs;
+    thread_local OwnRows own;
+    thread_local std::vector<uint8_t> buf;
+    own.cover(
+        call, ng, q0 / Wq, std::min(pg.Hq, (q1 - 1) / Wq + reach + 1),
+        [&] {
+          if (buf.size() < need) buf.resize(need);
+        },
+        [&](int64_t r0, int64_t r1) {
+          if (!indirect) return qs8::phase_planes(xs, Cg_, pg, used, uint8_t(zx_u8_ ^ flip), 0, buf.data(), r0, r1);
+          for (int64_t c4 = 0; c4 < Cg4; ++c4)
+            qs8::phase_planes4(xs + c4 * 4 * H * W, std::min<int64_t>(4, Cg_ - c4 * 4), pg, used, uint8_t(zx_u8_),
+                               flip, buf.data() + c4 * plane * 4, r0, r1);
+        });
+    return buf.data();
+  };
+  // Per cell: its multiply-adds, the tile's packing, the add, and its share of the planes' copy
+  // (each plane once at one thread: read and written).
+  const double copy_bytes = direct ? 0.0 : double((indirect ? Cg4 * 4 : Cg_) * (H * W + plane));
+  const Work per_cell = Work::macs_i8(cell_macs) + Work::bytes(double(K * T) / double(blocks)) +
+                        Work::bytes(cell_add_bytes) + Work::bytes(copy_bytes / double(tiles * blocks));
   // The add runs inside the region only where every rectangle holds whole planes (the pixel
   // tiles are not split): split tiles leave each channel two short runs, a vector tail each,
   // and at 2 threads under load (the caller then runs both rectangles) that cost 8 % of
@@ -269,14 +279,19 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
                   [&](int64_t i0, int64_t i1, int64_t blk_begin, int64_t blk_end) {
     thread_local std::vector<uint8_t> tile_store;
     uint8_t* const tile = indirect ? nullptr : qs8::aligned_tile(tile_store, K4 * T * 4);
+    int64_t cur = -1;  // the (image, group) whose planes x holds
+    const uint8_t* x = nullptr;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t n = i / (G * tiles), g = i / tiles % G, q0 = i % tiles * T;
       const int64_t count = std::min(T, Pv - q0);
       const bool narrow = count <= Tn;
+      if (i / tiles != cur) {  // this rectangle's tiles of (n, g): from here to its end or the last
+        cur = i / tiles;
+        x = planes_for(cur, q0, std::min(Pv, (std::min(i1, (cur + 1) * tiles) - cur * tiles) * T));
+      }
       // Indirect: the tile's words sit at x + offs[k4] (the offsets include the quad's plane).
-      const uint8_t* const xt = indirect ? xb + ((n * G + g) * Cg4 * plane + q0) * 4 : tile;
-      if (!indirect)
-        qs8::pack_offset_tile(xb + (n * C + g * Cg_) * plane, offs, K, q0, narrow ? Tn : T, count, flip, tile);
+      const uint8_t* const xt = indirect ? x + q0 * 4 : tile;
+      if (!indirect) qs8::pack_offset_tile(x, offs, K, q0, narrow ? Tn : T, count, flip, tile);
       qs8::TileSegments segs;
       if (segmented && !qs8::tile_segments(q0, count, Wq, OW, &segs))
         fail(op, ": expected a pixel tile to span at most ", qs8::TileSegments::kMax, " rows of ", Wq);

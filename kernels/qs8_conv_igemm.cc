@@ -1,13 +1,13 @@
 // QConv2d's indirect conv (kernels/qs8_igemm.h): the input's 4-channel word planes, the
 // indirection table of each input shape (built once, then reused), and the tile × block grid.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <mutex>
 
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "kernels/qs8_conv.h"
+#include "kernels/own_rows.h"
 #include "kernels/qs8_eltwise_kernels.h"
 
 namespace finch::quant::kernels {
@@ -55,64 +55,40 @@ std::shared_ptr<const QConv2d::IgemmShape> QConv2d::igemm_shape(int64_t H, int64
   return s;
 }
 
-namespace {
-
-// One thread's word planes of one (image, group), [Cg4][S][4], filled row by row as that
-// thread's rectangles need them: a conv is one thread region (no copy region before it), and a
-// thread's tiles read input rows it interleaved itself, never rows the other core just wrote
-// (8-9 µs per 200 KiB when the vCPUs sit apart, docs/threads.md). `run` names the conv call the
-// rows belong to (a process-wide counter), so a later call, or another conv's chunk run on this
-// thread in between, never reads stale rows. Rows lo .. hi−1 of every quad plane are valid.
-struct PlaneRows {
-  uint64_t run = 0;
-  int64_t ng = -1, lo = 0, hi = 0;
-  std::vector<uint8_t> buf;
-  std::vector<const uint8_t*> src;
-};
-std::atomic<uint64_t> g_igemm_runs{0};
-
-}  // namespace
-
 void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const AddArgs* add) const {
   constexpr int64_t MR = qs8::kIgemmMR;
   const auto shape = igemm_shape(H, W);
   const int64_t C = Cg_ * p_.groups, G = p_.groups, OCg = OC_ / G, taps = KH_ * KW_, Cg4 = (Cg_ + 3) / 4;
   const int64_t S = shape->S, P = shape->P, tiles = shape->tiles, HW = H * W, OW = shape->OW;
   const uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0, zx = uint8_t(zx_u8_);
-  const uint64_t run = g_igemm_runs.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t run = next_rows_call();
 
-  // The planes of (image, group) ng in this thread's buffer, with at least the input rows that
-  // output tiles t0 .. t1−1 read (their taps: rows oh·sh − ph + kh·dh, clipped to the input).
-  // Rows already there from this call are not copied again; a copy at memory speed (a 28×28×16
-  // input is about 0.2 µs), each thread its own rows, the halo rows of a split twice.
+  // The planes of (image, group) ng, [Cg4][S][4], in this thread's own buffer, with at least the
+  // input rows that output tiles t0 .. t1−1 read (their taps: rows oh·sh − ph + kh·dh, clipped to
+  // the input), filled inside the region (kernels/own_rows.h: a thread's tiles never read rows
+  // the other core just wrote). Rows already there from this call are not copied again; a copy
+  // at memory speed (a 28×28×16 input is about 0.2 µs), the halo rows of a split twice.
   auto planes_for = [&](int64_t ng, int64_t t0, int64_t t1) -> const uint8_t* {
-    thread_local PlaneRows pr;
+    thread_local OwnRows own;
+    thread_local std::vector<uint8_t> buf;
+    thread_local std::vector<const uint8_t*> src;
     const int64_t oh0 = t0 * MR / OW, oh1 = (std::min(P, t1 * MR) - 1) / OW;
     const int64_t lo = std::max<int64_t>(0, oh0 * p_.sh - p_.ph);
     const int64_t hi = std::min<int64_t>(H, oh1 * p_.sh - p_.ph + (KH_ - 1) * p_.dh + 1);
-    auto fill = [&](int64_t r0, int64_t r1) {  // rows r0 .. r1−1 of every quad plane
-      if (r0 >= r1) return;
-      for (int64_t j = 0; j < Cg4 * 4; ++j)
-        pr.src[size_t(j)] = j < Cg_ ? xb + ((ng / G * C + ng % G * Cg_ + j) * H + r0) * W : nullptr;  // absent: 0
-      qs8::interleave4_rows(pr.src.data(), Cg4, S, (r1 - r0) * W, flip, pr.buf.data() + r0 * W * 4);
-    };
-    if (pr.run != run || pr.ng != ng) {
-      pr.buf.resize(size_t(Cg4 * S * 4));
-      pr.src.resize(size_t(Cg4 * 4));
-      for (int64_t c4 = 0; c4 < Cg4; ++c4)  // the padding word: cancels against the weight sums
-        std::memset(pr.buf.data() + (c4 * S + HW) * 4, zx, 4);
-      pr.run = run, pr.ng = ng, pr.lo = pr.hi = 0;
-    }
-    if (lo < hi) {
-      if (hi < pr.lo || lo > pr.hi || pr.lo == pr.hi) {  // not touching the valid rows: start over
-        fill(lo, hi);
-        pr.lo = lo, pr.hi = hi;
-      } else {
-        fill(lo, pr.lo), fill(pr.hi, hi);
-        pr.lo = std::min(pr.lo, lo), pr.hi = std::max(pr.hi, hi);
-      }
-    }
-    return pr.buf.data();
+    own.cover(
+        run, ng, lo, hi,
+        [&] {
+          buf.resize(size_t(Cg4 * S * 4));
+          src.resize(size_t(Cg4 * 4));
+          for (int64_t c4 = 0; c4 < Cg4; ++c4)  // the padding word: cancels against the weight sums
+            std::memset(buf.data() + (c4 * S + HW) * 4, zx, 4);
+        },
+        [&](int64_t r0, int64_t r1) {  // rows r0 .. r1−1 of every quad plane
+          for (int64_t j = 0; j < Cg4 * 4; ++j)
+            src[size_t(j)] = j < Cg_ ? xb + ((ng / G * C + ng % G * Cg_ + j) * H + r0) * W : nullptr;  // absent: 0
+          qs8::interleave4_rows(src.data(), Cg4, S, (r1 - r0) * W, flip, buf.data() + r0 * W * 4);
+        });
+    return buf.data();
   };
 
   const int64_t NB = 16 * ig_nv_, blocks = (OCg + NB - 1) / NB, K = taps * Cg4 * 4;

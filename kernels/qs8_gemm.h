@@ -116,9 +116,11 @@ struct PhaseGeom {
 };
 PhaseGeom phase_geom(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t sh, int64_t sw);
 // Only the phases (a, b) whose bit a·sw + b is set in `used` are written (a 1×1 stride-2 conv
-// reads one of four); phases past the 32nd are always written.
+// reads one of four); phases past the 32nd are always written. Rows r0 .. r1−1 of every phase
+// plane only (r1 < 0: to Hq), nothing else: QConv2d's threads each fill the rows their own
+// tiles read (kernels/own_rows.h).
 void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t used, uint8_t pad, uint8_t flip,
-                  uint8_t* dst);
+                  uint8_t* dst, int64_t r0 = 0, int64_t r1 = -1);
 // off[k] for k = (c·KH + kh)·KW + kw < Cg·KH·KW: where tap k of virtual pixel 0 sits in the
 // phase planes of one group.
 std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
@@ -126,7 +128,7 @@ std::vector<int64_t> conv_tap_offsets(const PhaseGeom& g, int64_t Cg, int64_t KH
 // byte j of a word from channel j, `pad` where the plane is padding; bytes j >= channels are 0
 // or `pad` (the weights of absent channels are 0).
 void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint32_t used, uint8_t pad,
-                   uint8_t flip, uint8_t* dst);
+                   uint8_t flip, uint8_t* dst, int64_t r0 = 0, int64_t r1 = -1);
 // The `used` mask of phase_planes for these taps.
 uint32_t conv_used_phases(const PhaseGeom& g, int64_t KH, int64_t KW, int64_t dh, int64_t dw);
 // One activation tile [K4][T][4] of virtual pixels q0 .. q0+count−1 (count <= T): pixel t's

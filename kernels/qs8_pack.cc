@@ -42,19 +42,21 @@ PhaseGeom phase_geom(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t sh, i
 }
 
 void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t used, uint8_t pad, uint8_t flip,
-                  uint8_t* dst) {
+                  uint8_t* dst, int64_t r0, int64_t r1) {
   // Locals, not g's fields: the byte stores may alias anything, which would reload g per byte.
   const int64_t H = g.H, W = g.W, ph = g.ph, pw = g.pw, sh = g.sh, sw = g.sw, Hq = g.Hq, Wq = g.Wq, HWq = Hq * Wq;
+  if (r1 < 0 || r1 > Hq) r1 = Hq;
+  if (r0 >= r1) return;
   for (int64_t q = 0; q < planes; ++q)
     for (int64_t a = 0; a < sh; ++a)
       for (int64_t b = 0; b < sw; ++b) {
         if (a * sw + b < 32 && !(used >> (a * sw + b) & 1)) continue;
         uint8_t* d = dst + ((q * sh + a) * sw + b) * HWq;
-        std::memset(d, pad, size_t(HWq));
+        std::memset(d + r0 * Wq, pad, size_t((r1 - r0) * Wq));
         // Phase column j holds padded column j·sw + b, i.e. input column j·sw + b − pw.
         const int64_t j0 = b >= pw ? 0 : (pw - b + sw - 1) / sw, w0 = j0 * sw + b - pw;
         const int64_t n = w0 < W ? (W - 1 - w0) / sw + 1 : 0;
-        for (int64_t r = 0; r < Hq; ++r) {
+        for (int64_t r = r0; r < r1; ++r) {
           const int64_t h = r * sh + a - ph;
           if (h < 0 || h >= H) continue;
           const uint8_t* s = x + (q * H + h) * W + w0;
@@ -71,29 +73,33 @@ void phase_planes(const uint8_t* x, int64_t planes, const PhaseGeom& g, uint32_t
 }
 
 void phase_planes4(const uint8_t* x, int64_t channels, const PhaseGeom& g, uint32_t used, uint8_t pad,
-                   uint8_t flip, uint8_t* dst) {
+                   uint8_t flip, uint8_t* dst, int64_t r0, int64_t r1) {
   const int64_t H = g.H, W = g.W, ph = g.ph, pw = g.pw, sh = g.sh, sw = g.sw, Hq = g.Hq, Wq = g.Wq, HWq = Hq * Wq;
-  // First the whole input plane in words (one vectorized pass: per row of 7 to 28 words, half of
-  // the words went through the scalar tail), then rows of words into the padded phase planes.
+  if (r1 < 0 || r1 > Hq) r1 = Hq;
+  if (r0 >= r1) return;
+  // First the input rows these phase rows hold (h = r·sh + a − ph) in words (one vectorized pass:
+  // per row of 7 to 28 words, half of the words went through the scalar tail), then rows of words
+  // into the padded phase planes.
+  const int64_t h0 = std::clamp<int64_t>(r0 * sh - ph, 0, H), h1 = std::clamp<int64_t>(r1 * sh - ph, h0, H);
   thread_local std::vector<uint32_t> words;
-  words.resize(size_t(H * W));
+  words.resize(size_t(std::max<int64_t>(1, (h1 - h0) * W)));
   const uint8_t* rows[4];
-  for (int64_t j = 0; j < 4; ++j) rows[j] = j < channels ? x + j * H * W : nullptr;
-  interleave4_rows(rows, 1, H * W, H * W, flip, reinterpret_cast<uint8_t*>(words.data()));
+  for (int64_t j = 0; j < 4; ++j) rows[j] = j < channels ? x + (j * H + h0) * W : nullptr;
+  interleave4_rows(rows, 1, (h1 - h0) * W, (h1 - h0) * W, flip, reinterpret_cast<uint8_t*>(words.data()));
   // Without padding or strides every word is written below: no fill first (1×1 convs).
   const bool full = ph == 0 && pw == 0 && sh == 1 && sw == 1 && Hq == H && Wq == W;
   for (int64_t a = 0; a < sh; ++a)
     for (int64_t b = 0; b < sw; ++b) {
       if (a * sw + b < 32 && !(used >> (a * sw + b) & 1)) continue;
       uint8_t* d = dst + (a * sw + b) * HWq * 4;
-      if (!full) std::memset(d, pad, size_t(HWq * 4));
+      if (!full) std::memset(d + r0 * Wq * 4, pad, size_t((r1 - r0) * Wq * 4));
       const int64_t j0 = b >= pw ? 0 : (pw - b + sw - 1) / sw, w0 = j0 * sw + b - pw;
       const int64_t n = w0 < W ? (W - 1 - w0) / sw + 1 : 0;
       if (n == 0) continue;
-      for (int64_t r = 0; r < Hq; ++r) {
+      for (int64_t r = r0; r < r1; ++r) {
         const int64_t h = r * sh + a - ph;
         if (h < 0 || h >= H) continue;
-        const uint32_t* s = words.data() + h * W + w0;
+        const uint32_t* s = words.data() + (h - h0) * W + w0;
         uint8_t* o = d + (r * Wq + j0) * 4;
         if (sw == 1) {
           std::memcpy(o, s, size_t(n * 4));

@@ -86,7 +86,7 @@ void depthwise(const Value& x, const Value& y, const Value& w, const ops::Conv2d
 }
 
 // Any other conv: the model of its kernels described in the header.
-void pixel_split(const Value& x, const Value& y, const Value& w, const ops::Conv2dParams& p, bool int8, int threads,
+void pixel_split(const Value& x, const Value& y, const Value& w, const ops::Conv2dParams& p, int threads,
                  const Reads& rd, Owners& out, NodeTraffic& t) {
   t.split = "pixels";
   const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
@@ -95,22 +95,29 @@ void pixel_split(const Value& x, const Value& y, const Value& w, const ops::Conv
   for (int64_t n = 0; n < N; ++n)
     for (int64_t oc = 0; oc < OC; ++oc)
       for (int64_t q = 0; q < P; ++q) out[size_t((n * OC + oc) * P + q)] = int8_t(lane_of_pixel(n, q));
-  if (int8) {
-    // The word-plane copy: parallel_for over N·ceil(C/4) channel quads of whole planes.
-    const int64_t C4 = (C + 3) / 4, quads = N * C4;
-    const int64_t chunks = plan_chunks(quads, Work::bytes(4.0 * double(2 * H * W)), threads);
-    for (int64_t u = 0; u < quads; ++u) {
-      const int lane = int(detail::lane_of_chunk(chunks, threads, part_of(quads, chunks, u)));
-      const int64_t n = u / C4;
-      for (int64_t c = u % C4 * 4; c < std::min(C, u % C4 * 4 + 4); ++c)
-        for (int64_t i = 0; i < H * W; ++i) rd.add((n * C + c) * H * W + i, lane);
-    }
+  const bool direct = KH == 1 && KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  if (direct) {  // read in place, each pixel by the thread of its tile (int8 and fp32)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < H * W; ++i) rd.add((n * C + c) * H * W + i, lane_of_pixel(n, i));
     return;
   }
-  const bool direct = KH == 1 && KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  // Any other conv: each thread copies, inside the conv's region, the input rows its own output
+  // rows read, halo rows included (kernels/own_rows.h: the fp32 padded or subsampled planes, the
+  // int8 word or phase planes), and reads only its copy.
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < H * W; ++i) rd.add((n * C + c) * H * W + i, direct ? lane_of_pixel(n, i) : 0);
+    for (int64_t q0 = 0; q0 < P;) {
+      const int lane = lane_of_pixel(n, q0);
+      int64_t q1 = q0 + 1;
+      while (q1 < P && lane_of_pixel(n, q1) == lane) ++q1;
+      const int64_t oy0 = q0 / OW, oy1 = (q1 - 1) / OW;
+      const int64_t ih0 = std::max<int64_t>(0, oy0 * p.sh - p.ph);
+      const int64_t ih1 = std::min<int64_t>(H, oy1 * p.sh - p.ph + (KH - 1) * p.dh + 1);
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t iw = 0; iw < W; ++iw) rd.add(((n * C + c) * H + ih) * W + iw, lane);
+      q0 = q1;
+    }
 }
 
 }  // namespace
@@ -137,7 +144,7 @@ std::vector<NodeTraffic> lane_traffic(const Graph& g, int threads, bool dw_by_ch
       if (p.groups > 1 && p.groups == x->shape[1] && w->shape[1] == 1)
         depthwise(*x, *y, *w, p, int8, threads, dw_by_channels, rd, out, t);
       else
-        pixel_split(*x, *y, *w, p, int8, threads, rd, out, t);
+        pixel_split(*x, *y, *w, p, threads, rd, out, t);
       rows.push_back(std::move(t));
       continue;
     }

@@ -11,10 +11,12 @@
 // Where the partitions come from:
 //  - depthwise convs: exactly the operators' own split (qs8_dwconv_grid / f32_dwconv_grid and
 //    dw_split of kernels/dwconv_band.h, on the CPU dispatched now);
-//  - other convs: a model of their kernels (kernels/qs8_conv.cc, f32_conv.cc): the output split
-//    by pixels in contiguous shares (their GEMM tiles); the input read where the pixels' rows
-//    reach for fp32 1×1 stride-1 convs, by the calling thread for other fp32 convs (the padded
-//    copy), and by the word-plane copy's split over channel quads for int8 convs;
+//  - other convs: a model of their kernels (kernels/qs8_conv.cc, qs8_conv_igemm.cc, f32_conv.cc):
+//    the output split by pixels in contiguous shares (their GEMM tiles); a 1×1 stride-1 conv
+//    without padding reads each pixel in place on its thread, any other conv the input rows its
+//    thread's output rows reach, halo rows included (each thread copies those rows inside the
+//    region, kernels/own_rows.h). Int8 convs cut by weight blocks (7² planes with many channels)
+//    are modelled by pixels too;
 //  - every other node: its output in contiguous shares of the flat tensor (elementwise splits).
 // The per-node thread choice (runtime/thread_choice.h) is not modelled: every node splits as the
 // cost model plans for `threads`.

@@ -16,6 +16,7 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "framework/parallel_internal.h"
 #include "hwy/targets.h"
 #include "kernels/f32_conv.h"
 #include "ops/elementwise.h"
@@ -98,7 +99,10 @@ std::string describe_case(const ConvCase& c) {
          std::to_string(int(c.act)) + (c.other_size ? " other-size" : "");
 }
 
-int64_t check_conv(std::mt19937& rng, const ConvCase& c) {
+// Runs at 1 thread, then at 2 .. max_threads; every run must give y1's bits. must_split: the
+// runs at each thread count must have planned a region of more than one chunk (the chunks' row
+// copies; which thread ran which chunk is up to the pool).
+int64_t check_conv(std::mt19937& rng, const ConvCase& c, int max_threads = 2, bool must_split = false) {
   const std::string what = describe_case(c) + " on " + g_target;
   const Tensor x = uniform({c.N, c.C, c.H, c.W}, rng);
   const Tensor w = uniform({c.OC, c.C / c.p.groups, c.KH, c.KW}, rng);
@@ -108,14 +112,24 @@ int64_t check_conv(std::mt19937& rng, const ConvCase& c) {
   const qk::F32Conv2d k(w, b, c.p, c.act, c.other_size ? c.H + 3 : c.H, c.other_size ? c.W + 1 : c.W);
   set_num_threads(1);
   const Tensor y1 = k.run(x, res);
-  set_num_threads(2);
-  const Tensor y2 = k.run(x, res);
+  for (int threads = 2; threads <= max_threads; ++threads) {
+    set_num_threads(threads);
+    // Regions planned with more than one chunk, whether or not a worker took part (the pool
+    // runs them on the caller while it backs off under load).
+    const int64_t regions = detail::pool_stats().regions;
+    for (int rep = 0; rep < 2; ++rep) {  // the second call finds the threads' rows of the first
+      const Tensor yt = k.run(x, res);
+      EXPECT_TRUE(same_bits(y1, yt)) << what << ": 1 and " << threads << " threads differ";
+    }
+    if (must_split) {
+      EXPECT_GT(detail::pool_stats().regions, regions) << what << ": not split at " << threads;
+    }
+  }
   set_num_threads(1);
   const Tensor ref = ops::conv2d_reference(x.to(DType::f64), w.to(DType::f64), Tensor(), c.p);
   const Tensor abs_sum = ops::conv2d_reference(ops::abs(x).to(DType::f64), ops::abs(w).to(DType::f64), Tensor(), c.p);
   EXPECT_EQ(y1.shape(), (Shape{c.N, c.OC, OH, OW})) << what;
   if (y1.shape() != ref.shape()) return 1;
-  EXPECT_TRUE(same_bits(y1, y2)) << what << ": 1 and 2 threads differ";
   return violations(y1, ref, abs_sum, b, res, c.C / c.p.groups * c.KH * c.KW, c.act, OH * OW,
                     what + (k.winograd() ? " (winograd)" : ""), k.winograd());
 }
@@ -218,6 +232,36 @@ TEST(F32Conv, RandomGeometriesMatchTheReference) {
       ++cases;
     }
     EXPECT_GT(cases, 120);
+    EXPECT_EQ(bad, 0);
+  });
+}
+
+// Layers large enough to split, on every path that copies its input (padded and phase-split
+// planes with im2col tiles or row tiles, subsampled planes of a strided 1×1): each thread copies
+// the rows its own tiles read inside the region (kernels/own_rows.h), so the halo rows of a split
+// are copied by both threads and a thread that steals a chunk copies rows apart from its own.
+// Odd sizes, strides 1/2/3, padding 0/1/2, dilation, groups, batches whose splits cross images;
+// 1, 2 and 3 threads give the same bits, and the reference's bound holds.
+TEST(F32Conv, SplitLayersCopyTheirOwnRows) {
+  for_each_target([] {
+    std::mt19937 rng(29);
+    const int64_t NR = qk::f32k::f32_gemm_tile_cols();
+    const int64_t R1 = std::max<int64_t>(2 * NR + 5, 45), R2 = std::max<int64_t>(4 * NR + 3, 71);  // OW >= NR
+    std::vector<ConvCase> cases = {
+        {1, 16, 32, 29, 31, 3, 3, {2, 2, 1, 1, 1, 1, 1}, true, true, Act::relu, false},
+        {1, 5, 24, 37, 33, 3, 3, {1, 1, 0, 0, 1, 1, 1}, true, false, Act::none, false},
+        {1, 5, 24, 35, 31, 3, 3, {1, 1, 2, 2, 1, 1, 1}, false, true, Act::relu6, false},
+        {1, 8, 16, 40, 40, 5, 5, {2, 2, 2, 2, 1, 1, 2}, true, false, Act::relu, false},
+        {1, 12, 32, 40, 41, 3, 3, {3, 3, 1, 1, 1, 1, 1}, true, true, Act::none, false},
+        {1, 4, 16, 36, 36, 3, 3, {1, 1, 1, 2, 2, 2, 1}, true, false, Act::relu, false},
+        {2, 64, 64, 33, 33, 1, 1, {2, 2, 0, 0, 1, 1, 1}, true, true, Act::relu, false},
+        {3, 16, 32, 15, 17, 3, 3, {2, 2, 1, 1, 1, 1, 1}, true, true, Act::relu, true},
+        {2, 3, 32, R1, R1 + 1, 3, 3, {1, 1, 1, 1, 1, 1, 1}, true, false, Act::relu, false},  // row tiles
+        {1, 3, 32, R2, R2 - 2, 3, 3, {2, 2, 1, 1, 1, 1, 1}, true, true, Act::relu6, false},  // row tiles
+        {2, 32, 48, 20, 20, 1, 1, {1, 1, 0, 0, 1, 1, 1}, true, true, Act::none, false},  // direct: no copy
+    };
+    int64_t bad = 0;
+    for (const ConvCase& c : cases) bad += check_conv(rng, c, 3, true);
     EXPECT_EQ(bad, 0);
   });
 }

@@ -10,6 +10,8 @@
 
 #include "framework/error.h"
 #include "framework/parallel.h"
+#include "framework/parallel_internal.h"
+#include "kernels/qs8_igemm.h"
 #include "kernels/qs8_conv.h"
 #include "kernels/reference.h"
 #include "tests/runtime/qs8_test_util.h"
@@ -154,6 +156,47 @@ TEST(QConv2d, OneTileSplitsItsWeightBlocksAcrossThreads) {
     EXPECT_EQ(values(conv.run(x)), ref) << threads << " threads";
   }
   set_num_threads(1);
+}
+
+// The phase-plane GEMM (every target without the indirect conv, and convs it does not take) on
+// layers large enough to split: each thread fills the phase rows its own tiles read inside the
+// region (kernels/own_rows.h), halo rows included, in 4-channel words or raw planes. Odd sizes,
+// strides 1/2/3, padding 0/1/2, dilation, groups, channel counts not a multiple of 4, batches
+// whose splits cross images; at 1, 2 and 3 threads (twice each: the second call finds the rows
+// of the first) the codes are the reference's, and the split threads planned a region.
+TEST(QConv2d, SplitPhasePlaneLayersFillTheirOwnRows) {
+  quant::kernels::qs8::set_igemm_enabled(false);  // the indirect conv has its own tests
+  for_each_target([&](uint32_t) {
+    std::mt19937 rng(31);
+    for (const ConvCase& c : {ConvCase{1, 16, 32, 28, 28, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{1, 16, 32, 29, 31, 3, 3, {2, 2, 1, 1, 1, 1, 1}},
+                              ConvCase{2, 12, 24, 21, 19, 3, 3, {1, 1, 2, 2, 2, 2, 1}},
+                              ConvCase{1, 24, 12, 30, 30, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{1, 32, 32, 30, 30, 3, 3, {1, 1, 1, 1, 1, 1, 2}},
+                              ConvCase{1, 64, 64, 33, 33, 1, 1, {2, 2, 0, 0, 1, 1, 1}},
+                              ConvCase{1, 7, 20, 40, 40, 5, 5, {2, 2, 2, 2, 1, 1, 1}},
+                              ConvCase{1, 24, 32, 40, 41, 3, 3, {3, 3, 1, 1, 1, 1, 1}},
+                              ConvCase{3, 16, 16, 14, 14, 3, 3, {1, 1, 1, 1, 1, 1, 1}},
+                              ConvCase{1, 64, 64, 28, 28, 1, 1, {1, 1, 0, 0, 1, 1, 1}}}) {
+      const DType xt = rng() % 2 ? DType::u8 : DType::i8;
+      const Tensor x = random_code_tensor(rng, {c.N, c.C, c.H, c.W}, xt, 0);
+      const Tensor w = random_code_tensor(rng, {c.OC, c.C / c.p.groups, c.KH, c.KW}, DType::i8, 0);
+      const int32_t zx = std::uniform_int_distribution<int32_t>(code_lo(xt), code_hi(xt))(rng);
+      const QOut o = random_qout(rng, c.OC);
+      const auto want = values(qr::qconv2d(x, zx, w, Tensor(), qr::rq_tensor(o.m), c.p, o.z, o.qmin, o.qmax, o.dtype));
+      const QConv2d conv(w, Tensor(), o.m, c.p, xt, zx, o.z, o.qmin, o.qmax, o.dtype);
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const int64_t regions = detail::pool_stats().regions;
+        for (int rep = 0; rep < 2; ++rep) EXPECT_EQ(values(conv.run(x)), want) << c.str() << ", " << threads << " threads";
+        if (threads > 1) {
+          EXPECT_GT(detail::pool_stats().regions, regions) << c.str() << ": not split at " << threads << " threads";
+        }
+      }
+      set_num_threads(1);
+    }
+  });
+  quant::kernels::qs8::set_igemm_enabled(true);
 }
 
 TEST(QConv2d, RejectsBadArguments) {
