@@ -195,13 +195,16 @@ TEST(F32DwConv, F16WeightsEqualTheirF32Widening) {
 // Same arithmetic as ops::conv2d's depthwise path (bias, then the taps by FMA in (kh, kw)
 // order) and the same activation formulas as ops::relu / ops::relu6, compared as bits: the
 // runtime's predictions do not move when it switches kernels. Planes walked by rows (21×21),
-// flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels).
+// flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels);
+// the row-blocked 3×3 walk (f32_dwconv3x3_rows: blocks of 4 output rows, and 1, 2 or 3 left
+// over) on planes past the channels-last limit or with fewer channels than it takes.
 TEST(F32DwConv, MatchesOpsConv2dPlusActivationBitForBit) {
   std::mt19937 rng(11);
   struct S {
     int64_t C, HW, s;
   };
-  for (const S& sh : {S{40, 21, 1}, S{40, 21, 2}, S{7, 7, 1}, S{40, 5, 1}, S{40, 9, 2}})
+  for (const S& sh : {S{40, 21, 1}, S{40, 21, 2}, S{7, 7, 1}, S{40, 5, 1}, S{40, 9, 2}, S{8, 57, 1}, S{3, 34, 1},
+                      S{3, 35, 1}, S{8, 58, 2}, S{3, 60, 2}, S{3, 13, 2}, S{2, 112, 1}})
     for (F32Act act : {F32Act::none, F32Act::relu, F32Act::relu6}) {
       SCOPED_TRACE(testing::Message() << "C" << sh.C << " " << sh.HW << " s" << sh.s << " act" << int(act));
       Tensor w = uniform(rng, {sh.C, 1, 3, 3}, -1, 1), bb = uniform(rng, {sh.C}, -1, 1);
