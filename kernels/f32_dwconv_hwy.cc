@@ -320,107 +320,7 @@ void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, co
   }
 }
 
-// A 3×3 plane of stride S (1 or 2) and dilation 1 walked by blocks of R output rows
-// (f32_dwconv3x3_rows): a vector of each scratch row is loaded once for the up to three output
-// rows of the block that read it (the row walk above loads it once per output row and tap: 9
-// loads per output vector, 6 of them across two cache lines, and it waited on them — perf: the
-// loads, not the fmas, set the pace at 112² and 56²). The taps of an output still sum in
-// (kh, kw) order from its bias, so the results are those of the row walk, bit for bit.
-// Stride 1: output row oh + r reads scratch row oh + r + kh at columns ow + kw. Stride 2 (after
-// the phase split, f32_dwconv_hwy.cc's header): tap (kh, kw) reads phase (kh % 2, kw % 2) at row
-// oh + r + kh / 2, column ow + kw / 2; row-phase-0 row oh + q serves kh = 0 of output row q and
-// kh = 2 of row q − 1.
-// acc + the taps kh·3 .. kh·3 + 2 (weights w0..w2) of the column vectors x0..x2, kw in order.
-template <class V>
-HWY_INLINE V taps3(V acc, V w0, V w1, V w2, V x0, V x1, V x2) {
-  return hn::MulAdd(w2, x2, hn::MulAdd(w1, x1, hn::MulAdd(w0, x0, acc)));
-}
-
-// A loaded vector kept in a register: without this GCC folds each use of a load into its fma as
-// a memory operand (vfmadd231ps mem, …), loading the vector again for every output row that reads
-// it, which undoes the point of the row blocks (seen in perf: the same address in three fmas).
-template <class V>
-HWY_INLINE V InRegister(V v) {
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX3)
-  asm("" : "+v"(v.raw));
-#elif HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  asm("" : "+x"(v.raw));
-#endif
-  return v;
-}
-
-template <int S, int R, class D>
-HWY_INLINE void dw3x3_block(D d, const F32DwArgs& a, const Geom& g, const float* HWY_RESTRICT xs, const Taps<9>& tp,
-                            float bias, float* y, const float* res, int64_t yroom, int64_t oh) {
-  using V = hn::Vec<D>;
-  const int64_t L = g.L, Ls = g.Ls, PS = g.PS, OW = a.OW;
-  const F32Act act = a.act;
-  const V w0 = hn::Set(d, tp.w[0]), w1 = hn::Set(d, tp.w[1]), w2 = hn::Set(d, tp.w[2]);
-  const V w3 = hn::Set(d, tp.w[3]), w4 = hn::Set(d, tp.w[4]), w5 = hn::Set(d, tp.w[5]);
-  const V w6 = hn::Set(d, tp.w[6]), w7 = hn::Set(d, tp.w[7]), w8 = hn::Set(d, tp.w[8]);
-  const V vb = hn::Set(d, bias);
-  const float* HWY_RESTRICT x = xs + oh * Ls;
-  // Column vectors from the last: a partial last vector is stored whole where there is room, its
-  // lanes past the row landing on the next row's first outputs, which are stored after it (at
-  // ow = 0 of this block, or in the next block or plane).
-  for (int64_t ow = (OW - 1) / L * L; ow >= 0; ow -= L) {
-    V acc[R];
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-    for (int r = 0; r < R; ++r) acc[r] = vb;
-    if (S == 1) {
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-      for (int q = 0; q < R + 2; ++q) {
-        const float* p = x + q * Ls + ow;
-        const V x0 = InRegister(hn::LoadU(d, p)), x1 = InRegister(hn::LoadU(d, p + 1)),
-                x2 = InRegister(hn::LoadU(d, p + 2));
-        if (q - 2 >= 0 && q - 2 < R) acc[q - 2] = taps3(acc[q - 2], w6, w7, w8, x0, x1, x2);
-        if (q - 1 >= 0 && q - 1 < R) acc[q - 1] = taps3(acc[q - 1], w3, w4, w5, x0, x1, x2);
-        if (q < R) acc[q] = taps3(acc[q], w0, w1, w2, x0, x1, x2);
-      }
-    } else {
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-      for (int q = 0; q < R + 1; ++q) {
-        const float* p0 = x + q * Ls + ow;  // row phase 0: column phases 0 and 1
-        const V e0 = InRegister(hn::LoadU(d, p0)), o0 = InRegister(hn::LoadU(d, p0 + PS)),
-                e1 = InRegister(hn::LoadU(d, p0 + 1));
-        if (q >= 1) acc[q - 1] = taps3(acc[q - 1], w6, w7, w8, e0, o0, e1);
-        if (q < R) {
-          acc[q] = taps3(acc[q], w0, w1, w2, e0, o0, e1);
-          const float* p1 = p0 + 2 * PS;  // row phase 1
-          acc[q] = taps3(acc[q], w3, w4, w5, hn::LoadU(d, p1), hn::LoadU(d, p1 + PS), hn::LoadU(d, p1 + 1));
-        }
-      }
-    }
-    const int64_t valid = std::min(L, OW - ow);
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-    for (int r = 0; r < R; ++r) {
-      const int64_t yo = (oh + r) * OW + ow;
-      finish(d, acc[r], y + yo, res ? res + yo : nullptr, valid, yo + L <= yroom, act);
-    }
-  }
-}
-
-template <int S, class D>
-void f32_dwconv3x3_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<9>& tp, float bias,
-                        float* y, const float* res, int64_t yroom) {
-  constexpr int R = 4;
-  int64_t oh = 0;
-  for (; oh + R <= a.OH; oh += R) dw3x3_block<S, R>(d, a, g, xs, tp, bias, y, res, yroom, oh);
-  switch (a.OH - oh) {
-    case 3: dw3x3_block<S, 3>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 2: dw3x3_block<S, 2>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 1: dw3x3_block<S, 1>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    default: break;
-  }
-}
+#include "kernels/f32_dwconv3x3-inl.h"  // f32_dwconv3x3_rows, f32_dwconv3x3s2_direct
 
 // One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob (aligned whole
 // vectors). flat_store later copies them into y with the epilogue.
@@ -515,6 +415,22 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
   if (g.flat) store_plane(p1 - 1);
 }
 
+// Planes [p0, p1) of a 3×3 stride-2 conv, read in place (f32_dwconv3x3s2_direct).
+template <class D>
+void planes_s2_direct(D d, const F32DwArgs& a, const int64_t* toff, int64_t p0, int64_t p1) {
+  const int64_t XP = a.x_plane, YP = a.y_plane, OHW = a.OH * a.OW, y_end = p1 * a.M * YP;
+  int64_t c = p0 % a.C;
+  for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int64_t oc = c * a.M + m, yo = (p * a.M + m) * YP;
+      const Taps<9> tp(a.w + oc * 9, toff, 9);
+      f32_dwconv3x3s2_direct(d, a, a.x + p * XP, tp, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
+                             YP == OHW ? y_end - yo : OHW);
+    }
+    if (++c == a.C) c = 0;
+  }
+}
+
 void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
   const hn::ScalableTag<float> d;
   const Geom g = make_geom(d, a);
@@ -527,7 +443,9 @@ void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
     toff = heap_off.data();
   }
   tap_offsets(a, g, toff);
-  if (taps == 9) planes<9>(d, a, g, toff, p0, p1);        // f32_dwconv3x3 (any stride, padding, dilation)
+  if (taps == 9 && a.KH == 3 && a.sh == 2 && a.sw == 2 && a.dh == 1 && a.dw == 1 && !g.flat)
+    planes_s2_direct(d, a, toff, p0, p1);                 // f32_dwconv3x3s2, no scratch
+  else if (taps == 9) planes<9>(d, a, g, toff, p0, p1);   // f32_dwconv3x3 (any stride, padding, dilation)
   else if (taps == 25) planes<25>(d, a, g, toff, p0, p1); // f32_dwconv5x5
   else planes<0>(d, a, g, toff, p0, p1);                  // any KH×KW
 }
