@@ -2,19 +2,17 @@
 // MobileNet's): included by it inside its per-target namespace, after the helpers they use
 // (Geom, Taps, finish). No validation here; planes() picks them.
 //
-// Both keep each output's sum in the order of the generic walk (bias, then the taps by fma in
+// All keep each output's sum in the order of the generic walk (bias, then the taps by fma in
 // (kh, kw) order, a padded tap adding w·0), so they give its results bit for bit.
 
-// A 3×3 plane of stride S (1 or 2) and dilation 1 walked by blocks of R output rows
-// (f32_dwconv3x3_rows): a vector of each scratch row is loaded once for the up to three output
-// rows of the block that read it (the row walk above loads it once per output row and tap: 9
-// loads per output vector, 6 of them across two cache lines, and it waited on them — perf: the
-// loads, not the fmas, set the pace at 112² and 56²). The taps of an output still sum in
-// (kh, kw) order from its bias, so the results are those of the row walk, bit for bit.
-// Stride 1: output row oh + r reads scratch row oh + r + kh at columns ow + kw. Stride 2 (after
-// the phase split, f32_dwconv_hwy.cc's header): tap (kh, kw) reads phase (kh % 2, kw % 2) at row
-// oh + r + kh / 2, column ow + kw / 2; row-phase-0 row oh + q serves kh = 0 of output row q and
-// kh = 2 of row q − 1.
+// A 3×3 stride-1 plane of dilation 1 walked by blocks of R output rows (f32_dwconv3x3_rows):
+// a vector of each scratch row is loaded once for the up to three output rows of the block that
+// read it (the generic row walk loads it once per output row and tap: 9 loads per output vector,
+// 6 of them across two cache lines, and it waited on them — perf: the loads, not the fmas, set
+// the pace at 112² and 56²). Output row oh + r reads scratch row oh + r + kh at columns ow + kw.
+// (Read straight from the input rows instead, as stride 2 is below, it was 1.15–1.2× slower:
+// the row edges' masks and the unaligned input rows cost more than the packing saves.)
+
 // acc + the taps kh·3 .. kh·3 + 2 (weights w0..w2) of the column vectors x0..x2, kw in order.
 template <class V>
 HWY_INLINE V taps3(V acc, V w0, V w1, V w2, V x0, V x1, V x2) {
@@ -34,11 +32,11 @@ HWY_INLINE V InRegister(V v) {
   return v;
 }
 
-template <int S, int R, class D>
+template <int R, class D>
 HWY_INLINE void dw3x3_block(D d, const F32DwArgs& a, const Geom& g, const float* HWY_RESTRICT xs, const Taps<9>& tp,
                             float bias, float* y, const float* res, int64_t yroom, int64_t oh) {
   using V = hn::Vec<D>;
-  const int64_t L = g.L, Ls = g.Ls, PS = g.PS, OW = a.OW;
+  const int64_t L = g.L, Ls = g.Ls, OW = a.OW;
   const F32Act act = a.act;
   const V w0 = hn::Set(d, tp.w[0]), w1 = hn::Set(d, tp.w[1]), w2 = hn::Set(d, tp.w[2]);
   const V w3 = hn::Set(d, tp.w[3]), w4 = hn::Set(d, tp.w[4]), w5 = hn::Set(d, tp.w[5]);
@@ -54,33 +52,16 @@ HWY_INLINE void dw3x3_block(D d, const F32DwArgs& a, const Geom& g, const float*
 #pragma GCC unroll 8
 #endif
     for (int r = 0; r < R; ++r) acc[r] = vb;
-    if (S == 1) {
 #if HWY_COMPILER_GCC_ACTUAL
 #pragma GCC unroll 8
 #endif
-      for (int q = 0; q < R + 2; ++q) {
-        const float* p = x + q * Ls + ow;
-        const V x0 = InRegister(hn::LoadU(d, p)), x1 = InRegister(hn::LoadU(d, p + 1)),
-                x2 = InRegister(hn::LoadU(d, p + 2));
-        if (q - 2 >= 0 && q - 2 < R) acc[q - 2] = taps3(acc[q - 2], w6, w7, w8, x0, x1, x2);
-        if (q - 1 >= 0 && q - 1 < R) acc[q - 1] = taps3(acc[q - 1], w3, w4, w5, x0, x1, x2);
-        if (q < R) acc[q] = taps3(acc[q], w0, w1, w2, x0, x1, x2);
-      }
-    } else {
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-      for (int q = 0; q < R + 1; ++q) {
-        const float* p0 = x + q * Ls + ow;  // row phase 0: column phases 0 and 1
-        const V e0 = InRegister(hn::LoadU(d, p0)), o0 = InRegister(hn::LoadU(d, p0 + PS)),
-                e1 = InRegister(hn::LoadU(d, p0 + 1));
-        if (q >= 1) acc[q - 1] = taps3(acc[q - 1], w6, w7, w8, e0, o0, e1);
-        if (q < R) {
-          acc[q] = taps3(acc[q], w0, w1, w2, e0, o0, e1);
-          const float* p1 = p0 + 2 * PS;  // row phase 1
-          acc[q] = taps3(acc[q], w3, w4, w5, hn::LoadU(d, p1), hn::LoadU(d, p1 + PS), hn::LoadU(d, p1 + 1));
-        }
-      }
+    for (int q = 0; q < R + 2; ++q) {
+      const float* p = x + q * Ls + ow;
+      const V x0 = InRegister(hn::LoadU(d, p)), x1 = InRegister(hn::LoadU(d, p + 1)),
+              x2 = InRegister(hn::LoadU(d, p + 2));
+      if (q - 2 >= 0 && q - 2 < R) acc[q - 2] = taps3(acc[q - 2], w6, w7, w8, x0, x1, x2);
+      if (q - 1 >= 0 && q - 1 < R) acc[q - 1] = taps3(acc[q - 1], w3, w4, w5, x0, x1, x2);
+      if (q < R) acc[q] = taps3(acc[q], w0, w1, w2, x0, x1, x2);
     }
     const int64_t valid = std::min(L, OW - ow);
 #if HWY_COMPILER_GCC_ACTUAL
@@ -93,16 +74,16 @@ HWY_INLINE void dw3x3_block(D d, const F32DwArgs& a, const Geom& g, const float*
   }
 }
 
-template <int S, class D>
+template <class D>
 void f32_dwconv3x3_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<9>& tp, float bias,
                         float* y, const float* res, int64_t yroom) {
   constexpr int R = 4;
   int64_t oh = 0;
-  for (; oh + R <= a.OH; oh += R) dw3x3_block<S, R>(d, a, g, xs, tp, bias, y, res, yroom, oh);
+  for (; oh + R <= a.OH; oh += R) dw3x3_block<R>(d, a, g, xs, tp, bias, y, res, yroom, oh);
   switch (a.OH - oh) {
-    case 3: dw3x3_block<S, 3>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 2: dw3x3_block<S, 2>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 1: dw3x3_block<S, 1>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
+    case 3: dw3x3_block<3>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
+    case 2: dw3x3_block<2>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
+    case 1: dw3x3_block<1>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
     default: break;
   }
 }

@@ -381,10 +381,8 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
                  room(yo));
     }
   };
-  // 3×3, dilation 1, stride 1 or 2 in both directions: the row-blocked walk (f32_dwconv3x3_rows).
-  int rows3x3 = 0;
-  if constexpr (TAPS == 9)
-    if (a.KH == 3 && a.KW == 3 && a.dh == 1 && a.dw == 1 && a.sh == a.sw && a.sh <= 2) rows3x3 = int(a.sh);
+  // 3×3, dilation 1, stride 1: the row-blocked walk (f32_dwconv3x3_rows).
+  const bool rows3x3 = TAPS == 9 && a.KH == 3 && a.KW == 3 && a.dh == 1 && a.dw == 1 && a.sh == 1 && a.sw == 1;
   int64_t c = p0 % a.C;  // the one division; then stepped
   pack_plane(d, a.x + p0 * XP, a, g, xs);
   for (int64_t p = p0; p < p1; ++p) {
@@ -395,11 +393,8 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
       const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
       if constexpr (TAPS == 9) {
         if (!g.flat && rows3x3) {
-          const float* r = a.residual ? a.residual + yo : nullptr;
-          if (rows3x3 == 1)
-            f32_dwconv3x3_rows<1>(d, a, g, cur, tp, a.bias[oc], a.y + yo, r, room(yo));
-          else
-            f32_dwconv3x3_rows<2>(d, a, g, cur, tp, a.bias[oc], a.y + yo, r, room(yo));
+          f32_dwconv3x3_rows(d, a, g, cur, tp, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
+                             room(yo));
           continue;
         }
       }
