@@ -1,91 +1,20 @@
-// The 3×3 depthwise walks of kernels/f32_dwconv_hwy.cc for dilation 1 and stride 1 or 2 (all of
-// MobileNet's): included by it inside its per-target namespace, after the helpers they use
-// (Geom, Taps, finish). No validation here; planes() picks them.
+// The 3×3 stride-2 depthwise walk of kernels/f32_dwconv_hwy.cc for dilation 1 (MobileNet's
+// strided layers): included by it inside its per-target namespace, after the helpers it uses
+// (Taps, finish). No validation here; F32DwconvPlanes picks it.
 //
-// All keep each output's sum in the order of the generic walk (bias, then the taps by fma in
-// (kh, kw) order, a padded tap adding w·0), so they give its results bit for bit.
-
-// A 3×3 stride-1 plane of dilation 1 walked by blocks of R output rows (f32_dwconv3x3_rows):
-// a vector of each scratch row is loaded once for the up to three output rows of the block that
-// read it (the generic row walk loads it once per output row and tap: 9 loads per output vector,
-// 6 of them across two cache lines, and it waited on them — perf: the loads, not the fmas, set
-// the pace at 112² and 56²). Output row oh + r reads scratch row oh + r + kh at columns ow + kw.
-// (Read straight from the input rows instead, as stride 2 is below, it was 1.15–1.2× slower:
-// the row edges' masks and the unaligned input rows cost more than the packing saves.)
+// It keeps each output's sum in the order of the generic walk (bias, then the taps by fma in
+// (kh, kw) order, a padded tap adding w·0), so it gives its results bit for bit.
+//
+// Tried for stride 1 and dropped (docs/fp32-kernels.md): blocks of 4 output rows over the
+// scratch, each scratch vector loaded once for the rows that read it (faster in
+// bench_f32_dwconv at first, but 0.79–0.86× inside the MobileNet v1 program at 112², 1.02× at
+// 56², against the plain row walk in the same build); and reading the input rows in place like
+// stride 2 below (1.15–1.2× slower: unaligned rows and masked edges).
 
 // acc + the taps kh·3 .. kh·3 + 2 (weights w0..w2) of the column vectors x0..x2, kw in order.
 template <class V>
 HWY_INLINE V taps3(V acc, V w0, V w1, V w2, V x0, V x1, V x2) {
   return hn::MulAdd(w2, x2, hn::MulAdd(w1, x1, hn::MulAdd(w0, x0, acc)));
-}
-
-// A loaded vector kept in a register: without this GCC folds each use of a load into its fma as
-// a memory operand (vfmadd231ps mem, …), loading the vector again for every output row that reads
-// it, which undoes the point of the row blocks (seen in perf: the same address in three fmas).
-template <class V>
-HWY_INLINE V InRegister(V v) {
-#if HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX3)
-  asm("" : "+v"(v.raw));
-#elif HWY_ARCH_X86 && (HWY_TARGET <= HWY_AVX2)
-  asm("" : "+x"(v.raw));
-#endif
-  return v;
-}
-
-template <int R, class D>
-HWY_INLINE void dw3x3_block(D d, const F32DwArgs& a, const Geom& g, const float* HWY_RESTRICT xs, const Taps<9>& tp,
-                            float bias, float* y, const float* res, int64_t yroom, int64_t oh) {
-  using V = hn::Vec<D>;
-  const int64_t L = g.L, Ls = g.Ls, OW = a.OW;
-  const F32Act act = a.act;
-  const V w0 = hn::Set(d, tp.w[0]), w1 = hn::Set(d, tp.w[1]), w2 = hn::Set(d, tp.w[2]);
-  const V w3 = hn::Set(d, tp.w[3]), w4 = hn::Set(d, tp.w[4]), w5 = hn::Set(d, tp.w[5]);
-  const V w6 = hn::Set(d, tp.w[6]), w7 = hn::Set(d, tp.w[7]), w8 = hn::Set(d, tp.w[8]);
-  const V vb = hn::Set(d, bias);
-  const float* HWY_RESTRICT x = xs + oh * Ls;
-  // Column vectors from the last: a partial last vector is stored whole where there is room, its
-  // lanes past the row landing on the next row's first outputs, which are stored after it (at
-  // ow = 0 of this block, or in the next block or plane).
-  for (int64_t ow = (OW - 1) / L * L; ow >= 0; ow -= L) {
-    V acc[R];
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-    for (int r = 0; r < R; ++r) acc[r] = vb;
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-    for (int q = 0; q < R + 2; ++q) {
-      const float* p = x + q * Ls + ow;
-      const V x0 = InRegister(hn::LoadU(d, p)), x1 = InRegister(hn::LoadU(d, p + 1)),
-              x2 = InRegister(hn::LoadU(d, p + 2));
-      if (q - 2 >= 0 && q - 2 < R) acc[q - 2] = taps3(acc[q - 2], w6, w7, w8, x0, x1, x2);
-      if (q - 1 >= 0 && q - 1 < R) acc[q - 1] = taps3(acc[q - 1], w3, w4, w5, x0, x1, x2);
-      if (q < R) acc[q] = taps3(acc[q], w0, w1, w2, x0, x1, x2);
-    }
-    const int64_t valid = std::min(L, OW - ow);
-#if HWY_COMPILER_GCC_ACTUAL
-#pragma GCC unroll 8
-#endif
-    for (int r = 0; r < R; ++r) {
-      const int64_t yo = (oh + r) * OW + ow;
-      finish(d, acc[r], y + yo, res ? res + yo : nullptr, valid, yo + L <= yroom, act);
-    }
-  }
-}
-
-template <class D>
-void f32_dwconv3x3_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, const Taps<9>& tp, float bias,
-                        float* y, const float* res, int64_t yroom) {
-  constexpr int R = 4;
-  int64_t oh = 0;
-  for (; oh + R <= a.OH; oh += R) dw3x3_block<R>(d, a, g, xs, tp, bias, y, res, yroom, oh);
-  switch (a.OH - oh) {
-    case 3: dw3x3_block<3>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 2: dw3x3_block<2>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    case 1: dw3x3_block<1>(d, a, g, xs, tp, bias, y, res, yroom, oh); break;
-    default: break;
-  }
 }
 
 // ---- stride 2, read in place ----

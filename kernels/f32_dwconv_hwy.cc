@@ -320,7 +320,7 @@ void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, co
   }
 }
 
-#include "kernels/f32_dwconv3x3-inl.h"  // f32_dwconv3x3_rows, f32_dwconv3x3s2_direct
+#include "kernels/f32_dwconv3x3-inl.h"  // f32_dwconv3x3s2_direct
 
 // One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob (aligned whole
 // vectors). flat_store later copies them into y with the epilogue.
@@ -381,8 +381,6 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
                  room(yo));
     }
   };
-  // 3×3, dilation 1, stride 1: the row-blocked walk (f32_dwconv3x3_rows).
-  const bool rows3x3 = TAPS == 9 && a.KH == 3 && a.KW == 3 && a.dh == 1 && a.dw == 1 && a.sh == 1 && a.sw == 1;
   int64_t c = p0 % a.C;  // the one division; then stepped
   pack_plane(d, a.x + p0 * XP, a, g, xs);
   for (int64_t p = p0; p < p1; ++p) {
@@ -391,13 +389,6 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
     for (int64_t m = 0; m < a.M; ++m) {
       const int64_t oc = c * a.M + m, yo = (p * a.M + m) * YP;
       const Taps<TAPS> tp(a.w + oc * taps, toff, taps);
-      if constexpr (TAPS == 9) {
-        if (!g.flat && rows3x3) {
-          f32_dwconv3x3_rows(d, a, g, cur, tp, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
-                             room(yo));
-          continue;
-        }
-      }
       if (g.flat)
         f32_dwconv_flat<TAPS>(d, g, a, cur, tp, taps, a.bias[oc], ob + (((p - p0) & 1) * a.M + m) * OBS);
       else

@@ -197,9 +197,9 @@ TEST(F32DwConv, F16WeightsEqualTheirF32Widening) {
 // order) and the same activation formulas as ops::relu / ops::relu6, compared as bits: the
 // runtime's predictions do not move when it switches kernels. Planes walked by rows (21×21),
 // flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels);
-// the row-blocked 3×3 walk (f32_dwconv3x3_rows: blocks of 4 output rows, and 1, 2 or 3 left
-// over) and the stride-2 one read in place (f32_dwconv3x3s2_direct: both edges of a row, odd
-// widths) on planes past the channels-last limit or with fewer channels than it takes.
+// the row walk and the stride-2 walk read in place (f32_dwconv3x3s2_direct: blocks of 4 output
+// rows and 1, 2 or 3 left over, both edges of a row, odd widths) on planes past the
+// channels-last limit or with fewer channels than it takes.
 TEST(F32DwConv, MatchesOpsConv2dPlusActivationBitForBit) {
   std::mt19937 rng(11);
   struct S {
