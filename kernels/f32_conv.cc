@@ -33,6 +33,9 @@ std::vector<float> bias_of(const Tensor& b, int64_t n, const char* op) {
 // (which reads every weight once per row).
 constexpr int64_t kLinearGemmRows = 4;
 
+// Floats of B a task of the 1×1 path covers (f32_gemm_8xNR_block): 16 KiB, half the L1.
+constexpr int64_t kBlockFloats = 4096;
+
 // The per-thread im2col tile (K × NR floats), grown on first use and reused by every later run.
 float* tile_buffer(int64_t floats) {
   thread_local std::vector<float> buf;
@@ -221,7 +224,10 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   // downsampling convs: 16 and 32 channels, 28² and 14² in, stride 2).
   const bool planes = direct_ || strided1x1_;
   const int64_t plane = direct_ ? HW : strided1x1_ ? P : geo.plane;
-  const int64_t panels = ceil_div(OCg, kMR), tiles = geo.per_row ? OH * geo.per_row : ceil_div(P, NR);
+  // The input planes as B: a task takes nt tiles, each panel over all of them before the next
+  // (f32_gemm_8xNR_block), nt·NR columns of B about 16 KiB (K = 16: 8 tiles, K >= 128: one).
+  const int64_t nt = planes && !geo.per_row ? std::max<int64_t>(1, kBlockFloats / (K * NR)) : 1;
+  const int64_t panels = ceil_div(OCg, kMR), tiles = geo.per_row ? OH * geo.per_row : ceil_div(P, NR * nt);
   const int64_t base = N * G * tiles;
   // Channel panels are split across threads only when pixel tiles are too few to go round: each
   // block of panels re-gathers its tile.
@@ -247,8 +253,8 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   // The plane rows output tiles ta .. tb read: padded rows oy·sh .. oy·sh + (KH − 1)·dh of their
   // output rows oy, or (subsampled planes) the output rows themselves.
   auto rows_of = [&](int64_t ta, int64_t tb) {
-    const int64_t oy0 = geo.per_row ? ta / geo.per_row : ta * NR / OW;
-    const int64_t oy1 = geo.per_row ? tb / geo.per_row : (std::min(P, (tb + 1) * NR) - 1) / OW;
+    const int64_t oy0 = geo.per_row ? ta / geo.per_row : ta * NR * nt / OW;  // a tile is nt·NR columns
+    const int64_t oy1 = geo.per_row ? tb / geo.per_row : (std::min(P, (tb + 1) * NR * nt) - 1) / OW;
     return strided1x1_ ? std::pair<int64_t, int64_t>{oy0, oy1 + 1}
                        : std::pair<int64_t, int64_t>{oy0 * p_.sh, oy1 * p_.sh + (KH_ - 1) * p_.dh + 1};
   };
@@ -277,7 +283,7 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
   // Per task its multiply-adds and its share of the copy (each plane once at one thread: the
   // fill and the copy of the padded plane, or the subsampled pixels read and written).
   const double copy_bytes = direct_ ? 0.0 : double(Cg_ * (strided1x1_ ? 2 * P : plane + HW)) * sizeof(float);
-  const Work per_task = Work::macs_f32(double(per_block * kMR * K * NR)) +
+  const Work per_task = Work::macs_f32(double(per_block * kMR * K * NR * nt)) +
                         Work::bytes_stream(copy_bytes / double(tiles * blocks));
   parallel_for(0, tasks, per_task, [&](int64_t t0, int64_t t1) {
     int64_t held = -1;  // the (image, group, tile) whose B tile buf holds
@@ -304,12 +310,17 @@ Tensor F32Conv2d::run(const Tensor& x, const Tensor& residual, Act act) const {
                              pr ? pr + out : nullptr, P, py + out, P, act);
         continue;
       }
-      const int64_t p0 = tile * NR, cols = std::min(NR, P - p0);
+      int64_t p0 = tile * NR * nt, cols = std::min(NR * nt, P - p0);
+      if (planes && cols >= NR) {  // whole tiles: the input planes are B
+        const int64_t whole = cols / NR * NR, out = (n * OC_ + g * OCg + m0) * P + p0;
+        f32k::f32_gemm_8xNR_block(wg, rows, K, xg + p0, plane, whole, bg, pr ? pr + out : nullptr, P, py + out, P,
+                                  act);
+        if (whole == cols) continue;
+        p0 += whole, cols -= whole;  // the plane's last, partial tile
+      }
       const float* b = buf;
-      int64_t ldb = NR;
-      if (planes && cols == NR) {
-        b = xg + p0, ldb = plane;  // the input planes are B
-      } else if (key != held) {
+      const int64_t ldb = NR;
+      if (key != held) {
         if (planes) {  // a partial tile, copied so every row is readable for NR columns
           for (int64_t k = 0; k < K; ++k) {
             std::memcpy(buf + k * NR, xg + k * plane + p0, size_t(cols) * sizeof(float));

@@ -8,6 +8,7 @@
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "kernels/dwconv_band.h"
+#include "kernels/f32_gemm.h"
 #include "kernels/reference_util.h"
 
 namespace finch::quant::kernels {
@@ -24,10 +25,19 @@ constexpr int64_t kClMinChannels = 8;
 bool float_tensor(const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::f16; }
 }  // namespace
 
-DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW) {
+DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
   DwGrid g;
+  // A 3×3 stride-2 plane whose output rows fill a vector but for two lanes or less runs on the
+  // per-plane kernel, which reads its input rows in place (f32_dwconv3x3s2_direct): it beat the
+  // channels-last one's two transposes there (bench_f32_dwconv, CPU time, AVX-512: 64 channels
+  // 56² → 28² 49–54 → 34–35 µs, 144 channels 28² → 14² 30–31 → 23–24 µs; 14² → 7² stays
+  // channels-last, 4× faster than the plane walk).
+  const bool s2_rows = KH == 3 && KW == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 &&
+                       OW >= f32k::f32_gemm_vector_cols() - 2;
   // (The channels-last kernel gathers with int32 offsets of up to 16 input planes.)
-  if (M == 1 && OH * OW <= f32_dwconv_cl_max_plane() && C >= kClMinChannels && H * W <= INT32_MAX / kF32DwClBlock) {
+  if (M == 1 && !s2_rows && OH * OW <= f32_dwconv_cl_max_plane() && C >= kClMinChannels &&
+      H * W <= INT32_MAX / kF32DwClBlock) {
     g.channels_last = true;
     g.col_channels = kF32DwClBlock;
     g.cols = (C + kF32DwClBlock - 1) / kF32DwClBlock;
@@ -99,7 +109,7 @@ Tensor F32DepthwiseConv2d::run(const Tensor& xin, const Tensor& rin) const {
   a.bias_cl = bias_cl_.data();
   a.Cp = Cp_;
   a.x_plane = H * W, a.y_plane = OH * OW, a.x_end = a.x + N * C_ * H * W;
-  const DwGrid grid = f32_dwconv_grid(C_, M_, H, W, OH, OW, KH_, KW_);
+  const DwGrid grid = f32_dwconv_grid(C_, M_, H, W, OH, OW, KH_, KW_, p_.sh, p_.sw, p_.dh, p_.dw);
   // A band of output rows [oh0, oh1) of image n: the arguments see only the input rows it reads
   // (dwconv_band.h) and the output rows it writes, with the whole tensors' plane pitches.
   auto band_args = [&](int64_t n, int64_t oh0, int64_t oh1) {

@@ -23,7 +23,8 @@ struct DwGrid;
 
 // The grid F32DepthwiseConv2d::run splits for this geometry on the CPU dispatched now
 // (kernels/dwconv_band.h): which kernel runs (channels-last or per plane) and its columns.
-DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW);
+DwGrid f32_dwconv_grid(int64_t C, int64_t M, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t sh, int64_t sw, int64_t dh, int64_t dw);
 
 class F32DepthwiseConv2d {
  public:

@@ -60,6 +60,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/f32_dwconv_hwy.cc"
 #include "framework/hwy_kernel.h"  // foreach_target, highway, FINCH_DISPATCH
+#include "hwy/cache_control.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace finch::quant::kernels::f32dw {
@@ -169,18 +170,29 @@ void pack_row(D d, const float* HWY_RESTRICT src, const float* x_end, const F32D
   for (int64_t cp = 0; cp < a.sw; ++cp) zero_span(d, dst + cp * g.PS, k_hi(cp), g.Ls);
 }
 
+// Input rows the packing prefetches ahead of the row it copies.
+constexpr int64_t kPackAhead = 4;
+
 // Packs input plane x [H, W] into the phase-split scratch xs, rows of each phase in order (so
-// each row's overrun lands on a row still to be written).
+// each row's overrun lands on a row still to be written), the input rows in order too: scratch
+// row i of every row phase before row i + 1, i.e. input rows i·sh − ph, i·sh + 1 − ph, …
+// (phase by phase, a stride-2 plane was read as its even rows, then its odd ones). The rows
+// kPackAhead ahead are prefetched: a plane of a MobileNet 112² layer comes from the L2 or L3
+// (the 1×1 conv before it wrote 0.8–1.6 MB), and the copy waited on its loads (perf: 62 % of a
+// 32-channel stride-2 layer in the packing, most of it on the first load of a row).
 template <class D>
 void pack_plane(D d, const float* HWY_RESTRICT x, const F32DwArgs& a, const Geom& g, float* HWY_RESTRICT xs) {
   const float* x_end = a.x_end;
-  for (int64_t rp = 0; rp < a.sh; ++rp)
-    for (int64_t i = 0; i < g.Hs; ++i) {
+  const int64_t lines = (a.W + 15) / 16;  // 64-byte lines per input row
+  for (int64_t i = 0; i < g.Hs; ++i)
+    for (int64_t rp = 0; rp < a.sh; ++rp) {
       const int64_t ih = i * a.sh + rp - a.ph;
       float* row = xs + rp * a.sw * g.PS + i * g.Ls;
       if (ih < 0 || ih >= a.H) {
         for (int64_t cp = 0; cp < a.sw; ++cp) zero_span(d, row + cp * g.PS, 0, g.Ls);
       } else {
+        if (ih + kPackAhead < a.H)
+          for (int64_t l = 0; l < lines; ++l) hwy::Prefetch(x + (ih + kPackAhead) * a.W + 16 * l);
         pack_row(d, x + ih * a.W, x_end, a, g, row);
       }
     }
@@ -308,6 +320,8 @@ void f32_dwconv_rows(D d, const F32DwArgs& a, const Geom& g, const float* xs, co
   }
 }
 
+#include "kernels/f32_dwconv3x3-inl.h"  // f32_dwconv3x3s2_direct
+
 // One output plane walked flat: outputs j = oh·Ls + ow into the buffer ob (aligned whole
 // vectors). flat_store later copies them into y with the epilogue.
 template <int TAPS, class D>
@@ -387,6 +401,22 @@ void planes(D d, const F32DwArgs& a, const Geom& g, const int64_t* toff, int64_t
   if (g.flat) store_plane(p1 - 1);
 }
 
+// Planes [p0, p1) of a 3×3 stride-2 conv, read in place (f32_dwconv3x3s2_direct).
+template <class D>
+void planes_s2_direct(D d, const F32DwArgs& a, const int64_t* toff, int64_t p0, int64_t p1) {
+  const int64_t XP = a.x_plane, YP = a.y_plane, OHW = a.OH * a.OW, y_end = p1 * a.M * YP;
+  int64_t c = p0 % a.C;
+  for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t m = 0; m < a.M; ++m) {
+      const int64_t oc = c * a.M + m, yo = (p * a.M + m) * YP;
+      const Taps<9> tp(a.w + oc * 9, toff, 9);
+      f32_dwconv3x3s2_direct(d, a, a.x + p * XP, tp, a.bias[oc], a.y + yo, a.residual ? a.residual + yo : nullptr,
+                             YP == OHW ? y_end - yo : OHW);
+    }
+    if (++c == a.C) c = 0;
+  }
+}
+
 void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
   const hn::ScalableTag<float> d;
   const Geom g = make_geom(d, a);
@@ -399,7 +429,9 @@ void F32DwconvPlanes(const F32DwArgs& a, int64_t p0, int64_t p1) {
     toff = heap_off.data();
   }
   tap_offsets(a, g, toff);
-  if (taps == 9) planes<9>(d, a, g, toff, p0, p1);        // f32_dwconv3x3 (any stride, padding, dilation)
+  if (taps == 9 && a.KH == 3 && a.sh == 2 && a.sw == 2 && a.dh == 1 && a.dw == 1 && !g.flat)
+    planes_s2_direct(d, a, toff, p0, p1);                 // f32_dwconv3x3s2, no scratch
+  else if (taps == 9) planes<9>(d, a, g, toff, p0, p1);   // f32_dwconv3x3 (any stride, padding, dilation)
   else if (taps == 25) planes<25>(d, a, g, toff, p0, p1); // f32_dwconv5x5
   else planes<0>(d, a, g, toff, p0, p1);                  // any KH×KW
 }

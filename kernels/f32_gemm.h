@@ -38,6 +38,15 @@ int64_t f32_gemm_vector_cols();
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
 
+// Whole tiles: columns [0, n), n a multiple of NR, each panel of 8 output rows over all of them
+// before the next panel. The same outputs, bit for bit, as f32_gemm_8xNR tile by tile; what
+// changes is the order of the stores: 8 output rows at a time, n·4 contiguous bytes each, where
+// tile by tile every tile stored into all M rows. With few input channels (a 1×1 conv's K = 16
+// at 112², MobileNet v1) the tile loop kept M + K streams open, each of two cache lines per
+// tile, and waited on them (docs/fp32-kernels.md).
+void f32_gemm_8xNR_block(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n,
+                         const float* bias, const float* res, int64_t ldr, float* y, int64_t ldy, Act act);
+
 // The same with row k of B at b + offs[k] (each readable for NR columns): the indirect GEMM of a
 // conv, row k = (channel, tap) read straight from the padded input at that tap's offset, for
 // tiles of pixels that lie on one output row. Every output's sum is the same fma chain as

@@ -213,6 +213,24 @@ void Gemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* H
   Tile(wp, M, K, Strided{b, ldb}, n, bias, res, ldr, y, ldy, act);
 }
 
+// Whole tiles [0, n) (n a multiple of NR), panel by panel: each panel of 8 output rows runs
+// over all n columns before the next (f32_gemm_8xNR_block in f32_gemm.h). Each output is the
+// same fma chain as in Gemm8xNR, so the two give the same bits.
+void Gemm8xNRBlock(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b, int64_t ldb,
+                   int64_t n, const float* HWY_RESTRICT bias, const float* HWY_RESTRICT res, int64_t ldr,
+                   float* HWY_RESTRICT y, int64_t ldy, Act act) {
+  const int64_t NR = TileCols();
+  for (int64_t m0 = 0; m0 < M; m0 += kMR) {
+    const int64_t rows = std::min<int64_t>(kMR, M - m0);
+    const float* wm = wp + m0 * K;
+    const float* bm = bias ? bias + m0 : nullptr;
+    const float* rm = res ? res + m0 * ldr : nullptr;
+    float* ym = y + m0 * ldy;
+    for (int64_t j = 0; j < n; j += NR)
+      Panels<kNV>(wm, rows, K, Strided{b + j, ldb}, NR, bm, rm ? rm + j : nullptr, ldr, ym + j, ldy, act);
+  }
+}
+
 void IGemm8xNR(const float* HWY_RESTRICT wp, int64_t M, int64_t K, const float* HWY_RESTRICT b,
                const int64_t* HWY_RESTRICT offs, int64_t n, const float* HWY_RESTRICT bias,
                const float* HWY_RESTRICT res, int64_t ldr, float* HWY_RESTRICT y, int64_t ldy, Act act) {
@@ -322,6 +340,7 @@ namespace finch::quant::kernels::f32k {
 HWY_EXPORT(TileCols);
 HWY_EXPORT(VectorCols);
 HWY_EXPORT(Gemm8xNR);
+HWY_EXPORT(Gemm8xNRBlock);
 HWY_EXPORT(IGemm8xNR);
 HWY_EXPORT(Gemv);
 HWY_EXPORT(Im2colTile);
@@ -333,6 +352,11 @@ int64_t f32_gemm_vector_cols() { return FINCH_DISPATCH(VectorCols)(); }
 void f32_gemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n, const float* bias,
                    const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
   FINCH_DISPATCH(Gemm8xNR)(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
+}
+
+void f32_gemm_8xNR_block(const float* wp, int64_t M, int64_t K, const float* b, int64_t ldb, int64_t n,
+                         const float* bias, const float* res, int64_t ldr, float* y, int64_t ldy, Act act) {
+  FINCH_DISPATCH(Gemm8xNRBlock)(wp, M, K, b, ldb, n, bias, res, ldr, y, ldy, act);
 }
 
 void f32_igemm_8xNR(const float* wp, int64_t M, int64_t K, const float* b, const int64_t* offs, int64_t n,

@@ -40,7 +40,7 @@ void depthwise(const Value& x, const Value& y, const Value& w, const ops::Conv2d
   const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
   const int64_t OH = y.shape[2], OW = y.shape[3], M = w.shape[0] / C, KH = w.shape[2], KW = w.shape[3];
   const qk::DwGrid grid = int8 ? qk::qs8_dwconv_grid(C, H, W, OH, OW, KH, KW, p.sw, p.dw)
-                               : qk::f32_dwconv_grid(C, M, H, W, OH, OW, KH, KW);
+                               : qk::f32_dwconv_grid(C, M, H, W, OH, OW, KH, KW, p.sh, p.sw, p.dh, p.dw);
   // Output rows [oh0, oh1) of image n, grid columns [c0, c1), on `lane`.
   auto piece = [&](int lane, int64_t n, int64_t oh0, int64_t oh1, int64_t c0, int64_t c1) {
     const qk::DwBand b = qk::dw_band(H, KH, p.sh, p.ph, p.dh, oh0, oh1);

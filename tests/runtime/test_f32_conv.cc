@@ -361,6 +361,43 @@ TEST(F32Conv, RowTilesMatchTheCopiedTilesAndTheReference) {
   });
 }
 
+// The 1×1 path's blocks of whole tiles (f32_gemm_8xNR_block, panel by panel over nt tiles) give
+// the bits of the tile-by-tile kernel; and 1×1 convs whose planes hold several blocks and a
+// partial tile (K = 1: 128 tiles a block on AVX-512; K = 16: 8; K = 33: 3) match the reference,
+// 1 and 2 threads bit for bit.
+TEST(F32Conv, BlocksOfTilesMatchTheTileKernelAndTheReference) {
+  for_each_target([] {
+    std::mt19937 rng(29);
+    const int64_t NR = qk::f32k::f32_gemm_tile_cols();
+    for (int64_t M : {1, 7, 8, 9, 17, 32})
+      for (int64_t K : {1, 5, 16}) {
+        const int64_t n = 5 * NR, ldb = n + 3;
+        const Tensor w = uniform({M, K}, rng), bias = uniform({(M + 7) / 8 * 8}, rng);
+        std::vector<float> wp(size_t((M + 7) / 8 * 8 * K));
+        qk::f32k::f32_pack_panels(w.data<float>(), K, M, K, wp.data());
+        const Tensor b = uniform({K * ldb}, rng), res = uniform({M * ldb}, rng);
+        for (int i = 0; i < 3; ++i) {
+          const Act act = Act(i);
+          const float* r = i == 1 ? nullptr : res.data<float>();
+          std::vector<float> a(size_t(M * ldb), -7.0f), c(a);
+          for (int64_t j = 0; j < n; j += NR)
+            qk::f32k::f32_gemm_8xNR(wp.data(), M, K, b.data<float>() + j, ldb, NR, bias.data<float>(),
+                                    r ? r + j : nullptr, ldb, a.data() + j, ldb, act);
+          qk::f32k::f32_gemm_8xNR_block(wp.data(), M, K, b.data<float>(), ldb, n, bias.data<float>(), r, ldb,
+                                        c.data(), ldb, act);
+          ASSERT_EQ(std::memcmp(a.data(), c.data(), a.size() * 4), 0)
+              << "M " << M << " K " << K << " act " << i << " on " << g_target;
+        }
+      }
+    int64_t bad = 0;
+    bad += check_conv(rng, {1, 1, 9, 70, 70, 1, 1, {}, true, true, Act::relu6, false});
+    bad += check_conv(rng, {2, 16, 32, 21, 37, 1, 1, {}, true, false, Act::relu, false});
+    bad += check_conv(rng, {1, 33, 17, 19, 19, 1, 1, {}, false, true, Act::none, false});
+    bad += check_conv(rng, {1, 16, 24, 60, 60, 1, 1, {2, 2, 0, 0, 1, 1, 1}, true, true, Act::relu, false});
+    EXPECT_EQ(bad, 0);
+  });
+}
+
 TEST(F32Conv, RejectsBadArguments) {
   std::mt19937 rng(1);
   const Tensor w = uniform({4, 2, 3, 3}, rng);

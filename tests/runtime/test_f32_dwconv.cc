@@ -146,7 +146,8 @@ TEST(F32DwConv, NetworkShapesAndEdges) {
   const S shapes[] = {{32, 28, 1, 1}, {144, 28, 2, 1}, {192, 14, 2, 1}, {384, 7, 1, 1}, {960, 7, 1, 1},
                       {16, 56, 1, 1}, {64, 56, 2, 1},  {256, 14, 1, 1}, {512, 7, 2, 1}, {8, 15, 1, 1},
                       {8, 16, 1, 1},  {8, 17, 1, 1},   {8, 31, 2, 1},   {8, 32, 2, 1},  {8, 33, 2, 1},
-                      {5, 65, 2, 0},  {3, 64, 1, 2},   {2, 112, 2, 1}};
+                      {5, 65, 2, 0},  {3, 64, 1, 2},   {2, 112, 2, 1}, {3, 113, 2, 1}, {3, 40, 2, 2}, {2, 33, 2, 0},
+                      {3, 2, 2, 1},   {3, 3, 2, 1}};
   for (const S& s : shapes)
     for (F32Act act : {F32Act::none, F32Act::relu6}) {
       Case c;
@@ -195,13 +196,18 @@ TEST(F32DwConv, F16WeightsEqualTheirF32Widening) {
 // Same arithmetic as ops::conv2d's depthwise path (bias, then the taps by FMA in (kh, kw)
 // order) and the same activation formulas as ops::relu / ops::relu6, compared as bits: the
 // runtime's predictions do not move when it switches kernels. Planes walked by rows (21×21),
-// flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels).
+// flat (7×7, without the channels-last path: 7 channels) and channels-last (5×5, 40 channels);
+// the row walk and the stride-2 walk read in place (f32_dwconv3x3s2_direct: blocks of 4 output
+// rows and 1, 2 or 3 left over, both edges of a row, odd widths) on planes past the
+// channels-last limit or with fewer channels than it takes.
 TEST(F32DwConv, MatchesOpsConv2dPlusActivationBitForBit) {
   std::mt19937 rng(11);
   struct S {
     int64_t C, HW, s;
   };
-  for (const S& sh : {S{40, 21, 1}, S{40, 21, 2}, S{7, 7, 1}, S{40, 5, 1}, S{40, 9, 2}})
+  for (const S& sh : {S{40, 21, 1}, S{40, 21, 2}, S{7, 7, 1}, S{40, 5, 1}, S{40, 9, 2}, S{8, 57, 1}, S{3, 34, 1},
+                      S{3, 35, 1}, S{8, 58, 2}, S{3, 60, 2}, S{3, 13, 2}, S{2, 112, 1},
+                      S{3, 113, 2}, S{2, 3, 2}})
     for (F32Act act : {F32Act::none, F32Act::relu, F32Act::relu6}) {
       SCOPED_TRACE(testing::Message() << "C" << sh.C << " " << sh.HW << " s" << sh.s << " act" << int(act));
       Tensor w = uniform(rng, {sh.C, 1, 3, 3}, -1, 1), bb = uniform(rng, {sh.C}, -1, 1);
