@@ -16,11 +16,10 @@
 #if HWY_TARGET == HWY_AVX3_DL
 
 struct AddConsts16 {
-  __m512i zc, zr, zo, flip;
+  __m512i zr, zo, flip;
   __m512 sc, sr, so, lo, hi;
   AddConsts16() = default;
   explicit AddConsts16(const TileAdd& a) {
-    zc = _mm512_set1_epi32(a.z_conv);
     // u8 residual codes are XORed with 0x80 to i8 (code − 128): one sign extension for both
     // types, the zero point moved with them.
     zr = _mm512_set1_epi32(a.r_u8 ? a.z_r - 128 : a.z_r);
@@ -31,11 +30,12 @@ struct AddConsts16 {
   }
 };
 
-// conv: the conv's clamped int32 codes; r: the residual's codes as i8 sign-extended (after the
-// flip). Returns the add's int32 codes inside [qmin, qmax].
+// conv: the conv's clamped int32 codes minus z_conv (the epilogues requantize with z_out = 0 and
+// the clamp moved by −z_conv: the same integers, one subtraction fewer); r: the residual's codes
+// as i8 sign-extended (after the flip). Returns the add's int32 codes inside [qmin, qmax].
 HWY_INLINE __m512i AddCodes16(const AddConsts16& k, __m512i conv, __m512i r) {
   constexpr int kRn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  const __m512 va = _mm512_mul_round_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(conv, k.zc)), k.sc, kRn);
+  const __m512 va = _mm512_mul_round_ps(_mm512_cvtepi32_ps(conv), k.sc, kRn);
   const __m512 vb = _mm512_mul_round_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(r, k.zr)), k.sr, kRn);
   const __m512 q = _mm512_div_round_ps(_mm512_add_round_ps(va, vb, kRn), k.so, kRn);
   const __m512 c = _mm512_min_ps(_mm512_max_ps(q, k.lo), k.hi);

@@ -94,6 +94,9 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
       auto q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, z_out_);
       q.resize(size_t(vecs));  // a block's second vector past OCg: never stored
       ig_q_.insert(ig_q_.end(), q.begin(), q.end());
+      q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, 0);
+      q.resize(size_t(vecs));
+      ig_q0_.insert(ig_q0_.end(), q.begin(), q.end());
     }
     ig_cache_ = new_igemm_cache();
   }

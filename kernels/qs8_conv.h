@@ -92,6 +92,7 @@ class QConv2d {
   int64_t ig_nv_ = 1;                    // 16-channel vectors per block
   std::vector<int8_t> ig_packed_;        // per group: the blocks of igemm_pack_weights
   std::vector<qs8::IgemmQuant16> ig_q_;  // per group: blocks · ig_nv_ vectors
+  std::vector<qs8::IgemmQuant16> ig_q0_; // the same with z_out 0: the fused add's conv codes − z_out
   struct IgemmCache;                     // the indirection table of the last input shape
   static std::shared_ptr<IgemmCache> new_igemm_cache();
   std::shared_ptr<IgemmCache> ig_cache_;

@@ -134,7 +134,9 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
   const auto rect = [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
     qs8::IgemmArgs a;
     a.nv = ig_nv_, a.table = shape->table.data(), a.taps = taps, a.Cg4 = Cg4, a.plane_bytes = S * 4, a.P = P;
-    a.qmin = qmin_, a.qmax = qmax_, a.add = add;
+    // With the add the tiles requantize to the conv's codes minus z_out (qs8_add_vnni-inl.h).
+    a.qmin = add ? qmin_ - z_out_ : qmin_, a.qmax = add ? qmax_ - z_out_ : qmax_, a.add = add;
+    const qs8::IgemmQuant16* const quants = (add ? ig_q0_ : ig_q_).data();
     // Per (image, group), its rows first, then blocks outside and tiles inside: a block's weights
     // (at most taps·Cg·32 bytes) stay in L1 while they meet every tile of the rectangle.
     for (int64_t ia = i0; ia < i1;) {
@@ -142,7 +144,7 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
       a.x = planes_for(ng, ia - ng * tiles, ib - ng * tiles);
       for (int64_t blk = b0; blk < b1; ++blk) {
         a.w = ig_packed_.data() + (g * blocks + blk) * block_bytes;
-        a.q = ig_q_.data() + (g * blocks + blk) * ig_nv_;
+        a.q = quants + (g * blocks + blk) * ig_nv_;
         a.rows = std::min(NB, OCg - blk * NB);
         a.out = out + (ng / G * OC_ + g * OCg + blk * NB) * P;
         qs8::qu8s8_igemm_tiles(a, ia - ng * tiles, ib - ng * tiles);

@@ -173,7 +173,6 @@ struct RequantTile8x32 {
   RequantTile8x32(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
                   const TileSegments* sg = nullptr, const TileAdd* ad = nullptr)
       : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg), add(ad) {
-    if (add) ak = AddConsts16(*add);
     if (seg)
       for (int s = 0; s < seg->n; ++s)
         seg_keep[s] = __mmask32(((uint64_t{1} << seg->hi[s]) - 1) & ~((uint64_t{1} << seg->lo[s]) - 1));
@@ -182,6 +181,10 @@ struct RequantTile8x32 {
         0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60,
         64, 68, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112, 116, 120, 124};
     qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
+    if (add) {  // the conv's codes minus z_conv for AddCodes16: z_out 0, the clamp moved by it
+      ak = AddConsts16(*add);
+      z_out = 0, qlo = _mm512_set1_epi32(o.qmin - o.z_out), qhi = _mm512_set1_epi32(o.qmax - o.z_out);
+    }
     low_bytes = _mm512_load_si512(kLowBytes);
     keep = count >= 32 ? ~__mmask32{0} : __mmask32((uint32_t{1} << count) - 1);
   }
@@ -263,11 +266,14 @@ struct RequantTile16 {
   RequantTile16(const RowQuant* q_, int64_t rows_, int64_t count, const OutQuant& o, uint8_t* out_, int64_t rs,
                 const TileSegments* sg = nullptr, const TileAdd* ad = nullptr)
       : q(q_), rows(rows_), out(out_), row_stride(rs), z_out(o.z_out), seg(sg), add(ad) {
-    if (add) ak = AddConsts16(*add);
     if (seg)
       for (int s = 0; s < seg->n; ++s)
         seg_keep[s] = __mmask16(((uint32_t{1} << seg->hi[s]) - 1) & ~((uint32_t{1} << seg->lo[s]) - 1));
     qlo = _mm512_set1_epi32(o.qmin), qhi = _mm512_set1_epi32(o.qmax);
+    if (add) {  // as RequantTile8x32
+      ak = AddConsts16(*add);
+      z_out = 0, qlo = _mm512_set1_epi32(o.qmin - o.z_out), qhi = _mm512_set1_epi32(o.qmax - o.z_out);
+    }
     keep = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
   }
 

@@ -122,13 +122,13 @@ HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8
 }
 
 // The residual codes of a tile's 7 pixels × 16 channels, channel c's at r + c·P + i, turned
-// around into IgemmTile's layout: pixel i's 16 channel bytes at bytes 16·(i % 4) of px[i / 4]
+// around into IgemmTile's layout: pixel i's 16 channel bytes at px + 16·i (128 bytes, aligned)
 // (flipped to i8 where they are u8). Each channel's run is one 8-byte load (the eighth byte is
 // the next tile's first pixel, read and not used) where the tile is whole and the next tile's
 // pixels follow it (`wide`); otherwise masked loads of count bytes of the rows < `rows` (masked-
 // off bytes are never accessed). Then the inverse of IgemmStore7's vpermt2b.
 HWY_INLINE void IgemmLoadR7(const AddConsts16& k, const uint8_t* r, int64_t rows, int64_t count, int64_t P, bool wide,
-                            __m512i px[2]) {
+                            uint8_t* px) {
   alignas(64) static constexpr uint8_t kIdx[2][64] = {
       {0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120,
        1, 9, 17, 25, 33, 41, 49, 57, 65, 73, 81, 89, 97, 105, 113, 121,
@@ -154,18 +154,21 @@ HWY_INLINE void IgemmLoadR7(const AddConsts16& k, const uint8_t* r, int64_t rows
   runs0 = _mm512_inserti32x4(runs0, pair[3], 3);
   runs1 = _mm512_inserti32x4(runs1, pair[5], 1), runs1 = _mm512_inserti32x4(runs1, pair[6], 2);
   runs1 = _mm512_inserti32x4(runs1, pair[7], 3);
-  px[0] = _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[0]), runs1), k.flip);
-  px[1] = _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[1]), runs1), k.flip);
+  _mm512_store_si512(px, _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[0]), runs1), k.flip));
+  _mm512_store_si512(px + 64, _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[1]), runs1), k.flip));
 }
 
-// The 16 residual codes of pixel I of IgemmLoadR7's layout, as int32.
+// The 16 residual codes of pixel I of IgemmLoadR7's layout, as int32: through memory, so that
+// the sign extension reads its operand (one instruction, where an extract from the register
+// and the extension were two).
 template <int I>
-HWY_INLINE __m512i IgemmR(const __m512i px[2]) {
-  return _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(px[I / 4], I % 4));
+HWY_INLINE __m512i IgemmR(const uint8_t* px) {
+  return _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(px + 16 * I)));
 }
 
 // One vector's 7 pixels of codes: requantized (IgemmFix) and, with an add, added to the
-// residual's codes in registers, then narrowed to bytes.
+// residual's codes in registers (the constants q then have z_out 0: AddCodes16 takes the conv's
+// codes minus z_conv), then narrowed to bytes.
 HWY_INLINE void IgemmCodes7(const IgemmQuant16& q, const __m512i c[MR], __m512i qlo, __m512i qhi, const TileAdd* add,
                             const AddConsts16& k, const uint8_t* r, int64_t rows, int64_t count, int64_t P, bool wide,
                             __m128i x[MR]) {
@@ -173,7 +176,7 @@ HWY_INLINE void IgemmCodes7(const IgemmQuant16& q, const __m512i c[MR], __m512i 
     for (int i = 0; i < MR; ++i) x[i] = _mm512_cvtepi32_epi8(IgemmFix(q, c[i], qlo, qhi));
     return;
   }
-  __m512i px[2];
+  alignas(64) uint8_t px[128];
   IgemmLoadR7(k, r, rows, count, P, wide, px);
   x[0] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[0], qlo, qhi), IgemmR<0>(px)));
   x[1] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[1], qlo, qhi), IgemmR<1>(px)));
