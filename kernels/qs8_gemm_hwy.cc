@@ -262,8 +262,8 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
   if (HighShiftRows(q, rows, o)) {
-    RequantTile8x32 epi(q, rows, count, o, out, row_stride, nullptr, add);
-    return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, epi);
+    if (add) return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, RequantTile8x32<true>(q, rows, count, o, out, row_stride, nullptr, add));
+    return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, RequantTile8x32<>(q, rows, count, o, out, row_stride));
   }
   qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
     _mm512_store_si512(acc + m * T, a);
@@ -307,7 +307,12 @@ void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K
 #if HWY_TARGET == HWY_AVX3_DL
   HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16 && !(seg && add));
   if (HighShiftRows(q, rows, o)) {
-    const RequantTile16 epi(q, rows, count, o, out, row_stride, seg, add);
+    if (add) {
+      const RequantTile16<true> epi(q, rows, count, o, out, row_stride, nullptr, add);
+      return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
+                        : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
+    }
+    const RequantTile16<> epi(q, rows, count, o, out, row_stride, seg);
     return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
                       : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
   }
@@ -345,8 +350,9 @@ void Qu8s8GemmTileIndirect(const int8_t* w, const uint8_t* x, const int64_t* off
 #if HWY_TARGET == HWY_AVX3_DL
   HWY_DASSERT(rows >= 1 && rows <= kMR && count >= 1 && count <= 32 && !(seg && add));
   if (HighShiftRows(q, rows, o)) {
-    RequantTile8x32 epi(q, rows, count, o, out, row_stride, seg, add);
-    return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, epi, off);
+    if (add)
+      return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, RequantTile8x32<true>(q, rows, count, o, out, row_stride, nullptr, add), off);
+    return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, RequantTile8x32<>(q, rows, count, o, out, row_stride, seg), off);
   }
   HWY_ALIGN int32_t acc[kMR * 32];
   qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
