@@ -120,6 +120,33 @@ void BM_R20_3x3Add_16x16_28(benchmark::State& st) {
     benchmark::DoNotOptimize(y.raw_data());
   }
 }
+// A conv with its residual add, fused (run_add: on AVX-512 VNNI the add is in the tiles' register
+// epilogues) or as the unfused pair (run, then qs8_add over the codes): MobileNetV2's projections
+// at a 28×28 input (K 96..384: the 8×32 GEMM tiles at 28² and 14², the indirect conv at 7²) and
+// ResNet-20's 16-channel 3×3 conv.
+void run_conv_add(benchmark::State& st, int64_t C, int64_t OC, int64_t H, int64_t W, int64_t k, bool fused) {
+  set_num_threads(1);
+  const int64_t pad = k / 2;
+  const Tensor x = random_codes({1, C, H, W}, DType::u8, 1), w = random_codes({OC, C, k, k}, DType::i8, 2);
+  const Tensor r = random_codes({1, OC, H, W}, DType::i8, 4);
+  const QConv2d conv(w, Tensor(), mults(OC), {1, 1, pad, pad, 1, 1, 1}, DType::u8, 128, 0, -128, 127, DType::i8);
+  quant::kernels::QAddEpilogue e;
+  e.s_conv = 0.05f, e.z_conv = 0, e.s_r = 0.07f, e.z_r = -2, e.s_out = 0.09f, e.z_out = 1;
+  for (auto _ : st) {
+    Tensor y = fused ? conv.run_add(x, r, e)
+                     : quant::kernels::qs8_add(conv.run(x), e.s_conv, e.z_conv, r, e.s_r, e.z_r, e.s_out, e.z_out,
+                                               e.qmin, e.qmax, e.out_dtype);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+}
+void BM_MN2_1x1Add_144x24_28(benchmark::State& st) { run_conv_add(st, 144, 24, 28, 28, 1, true); }
+void BM_MN2_1x1ThenAdd_144x24_28(benchmark::State& st) { run_conv_add(st, 144, 24, 28, 28, 1, false); }
+void BM_MN2_1x1Add_192x32_14(benchmark::State& st) { run_conv_add(st, 192, 32, 14, 14, 1, true); }
+void BM_MN2_1x1ThenAdd_192x32_14(benchmark::State& st) { run_conv_add(st, 192, 32, 14, 14, 1, false); }
+void BM_MN2_1x1Add_384x64_7(benchmark::State& st) { run_conv_add(st, 384, 64, 7, 7, 1, true); }
+void BM_MN2_1x1ThenAdd_384x64_7(benchmark::State& st) { run_conv_add(st, 384, 64, 7, 7, 1, false); }
+void BM_R20_3x3ThenAdd_16x16_28(benchmark::State& st) { run_conv_add(st, 16, 16, 28, 28, 3, false); }
+
 // MobileNetV2 pointwise convs (input sizes of a 224-pixel net at its 28, 14 and 7 stages).
 void BM_MN2_1x1_16x96_28(benchmark::State& st) { run_conv(st, 16, 96, 28, 28, 1, 0); }
 void BM_MN2_1x1_144x24_14(benchmark::State& st) { run_conv(st, 144, 24, 14, 14, 1, 0); }
@@ -222,6 +249,13 @@ BENCHMARK(BM_QConv1x1_96x24_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_1x16_28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_Add_16x28)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3Add_16x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_R20_3x3ThenAdd_16x16_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1Add_144x24_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1ThenAdd_144x24_28)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1Add_192x32_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1ThenAdd_192x32_14)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1Add_384x64_7)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MN2_1x1ThenAdd_384x64_7)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MN1_3x3s2_3x16_224)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_32x32_14)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_R20_3x3_64x64_7)->Unit(benchmark::kMicrosecond);

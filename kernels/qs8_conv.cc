@@ -95,6 +95,9 @@ QConv2d::QConv2d(const Tensor& w, const Tensor& bias, std::vector<FixedPointMult
       auto q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, z_out_);
       q.resize(size_t(vecs));  // a block's second vector past OCg: never stored
       ig_q_.insert(ig_q_.end(), q.begin(), q.end());
+      q = qs8::igemm_quants(rq_.data() + g * OCg, OCg, 0);
+      q.resize(size_t(vecs));
+      ig_q0_.insert(ig_q0_.end(), q.begin(), q.end());
     }
     ig_cache_ = new_igemm_cache();
   }
@@ -152,6 +155,7 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   // stored it.
   Tensor rc;
   AddArgs add{};
+  qs8::TileAdd tadd;  // the same add for the tiles' register epilogues
   if (e) {
     if (!r->defined() || r->dtype() != e->r_dtype || r->shape() != y.shape())
       fail(op, ": expected the residual as ", e->r_dtype == DType::u8 ? "U8 " : "I8 ", shape_str(y.shape()), ", got ",
@@ -162,6 +166,10 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
                                   e->s_out, e->z_out, e->qmin, e->qmax, y.raw_data(), e->out_dtype == DType::u8}
                         : AddArgs{rc.raw_data(), r_u8, e->s_r, e->z_r, y.raw_data(), conv_u8, e->s_conv, e->z_conv,
                                   e->s_out, e->z_out, e->qmin, e->qmax, y.raw_data(), e->out_dtype == DType::u8};
+    tadd.r_delta = intptr_t(reinterpret_cast<uintptr_t>(rc.raw_data()) - reinterpret_cast<uintptr_t>(y.raw_data()));
+    tadd.r_u8 = r_u8, tadd.y_u8 = e->out_dtype == DType::u8;
+    tadd.s_conv = e->s_conv, tadd.s_r = e->s_r, tadd.s_out = e->s_out;
+    tadd.z_conv = e->z_conv, tadd.z_r = e->z_r, tadd.z_out = e->z_out, tadd.qmin = e->qmin, tadd.qmax = e->qmax;
   }
   if (N == 0) return y;
 
@@ -171,7 +179,7 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   // output pixel and tap: a shape whose table would pass 64 MiB (a huge kernel on a huge plane)
   // keeps the phase-plane GEMM rather than hold that much per conv.
   if (uses_igemm(H, W) && H * W < (int64_t{1} << 28) && OH * OW <= (int64_t{16} << 20) / (KH_ * KW_)) {
-    run_igemm(xb, N, H, W, y, e ? &add : nullptr);
+    run_igemm(xb, N, H, W, y, e ? &tadd : nullptr);
     return y;
   }
   uint8_t flip = x_dtype_ == DType::i8 ? 0x80 : 0;            // i8 -> u8
@@ -274,7 +282,11 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
   // tiles are not split): split tiles leave each channel two short runs, a vector tail each,
   // and at 2 threads under load (the caller then runs both rectangles) that cost 8 % of
   // ResNet-20. Otherwise it is one pass after the region, split as the unfused qadd splits it.
-  const bool add_inside = e && !compact && plan_2d(items, blocks, per_cell, get_num_threads()).m_parts == 1;
+  // On AVX-512 VNNI, tiles that store plain rows (no virtual columns to skip) add in their
+  // register epilogue (qs8_gemm.h TileAdd): no second pass over the codes.
+  const qs8::TileAdd* const tile_add = e && !compact && !segmented && qs8::tile_add_in_registers() ? &tadd : nullptr;
+  const bool add_inside =
+      e && !tile_add && !compact && plan_2d(items, blocks, per_cell, get_num_threads()).m_parts == 1;
   parallel_for_2d(items, blocks, per_cell,
                   [&](int64_t i0, int64_t i1, int64_t blk_begin, int64_t blk_end) {
     thread_local std::vector<uint8_t> tile_store;
@@ -304,15 +316,16 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
           const int64_t rows = std::min(blk + 2 <= blk_end ? 2 * qs8::kMR : qs8::kMR, OCg - blk * qs8::kMR);
           if (indirect)
             qs8::qu8s8_gemm_tile_indirect_narrow(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane,
-                                                 seg);
+                                                 seg, tile_add);
           else
-            qs8::qu8s8_gemm_tile_narrow(wb, xt, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane);
+            qs8::qu8s8_gemm_tile_narrow(wb, xt, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane, tile_add);
         } else {
           const int64_t rows = std::min(qs8::kMR, OCg - blk * qs8::kMR);
           if (indirect)
-            qs8::qu8s8_gemm_tile_indirect(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane, seg);
+            qs8::qu8s8_gemm_tile_indirect(wb, xt, offs, K4, rows, count, rq_.data() + oc0, oq, o, dst_plane, seg,
+                                          tile_add);
           else
-            qs8::qu8s8_gemm_tile(wb, xt, K4, T, rows, count, rq_.data() + oc0, oq, o, dst_plane, 1);
+            qs8::qu8s8_gemm_tile(wb, xt, K4, T, rows, count, rq_.data() + oc0, oq, o, dst_plane, 1, tile_add);
         }
       }
     }
@@ -336,7 +349,7 @@ Tensor QConv2d::run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e
       }
     }
   });
-  if (e && !compact && !add_inside)
+  if (e && !compact && !add_inside && !tile_add)
     parallel_for(0, y.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(add, lo, hi); });
   if (compact)
     parallel_for(0, N * OC_, Work::bytes(double(Pv + P) + (e ? 3.0 * double(P) : 0.0)), [&](int64_t b, int64_t end) {

@@ -57,8 +57,10 @@ class QConv2d {
   Tensor run(const Tensor& x) const;
   // run(x) and then the add of `e` with r (e.r_dtype [N, OC, OH, OW], any strides), applied by
   // each thread to the outputs it has just stored, while they are in cache and inside the conv's
-  // own thread region (the unfused qadd was a separate pass and a separate fork/join). Bit for bit
-  // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same add kernel.
+  // own thread region (the unfused qadd was a separate pass and a separate fork/join). On AVX-512
+  // VNNI the indirect conv and the GEMM tiles that store plain rows add in their register
+  // epilogue instead (qs8_gemm.h TileAdd: conv code, residual code, one byte store). Bit for bit
+  // reference::qadd(run(x), r) (or qadd(r, run(x))): the same codes, then the same f32 rule.
   Tensor run_add(const Tensor& x, const Tensor& r, const QAddEpilogue& e) const;
   // Whether run() takes the indirect conv (qs8_igemm.h) on the current Highway target for an
   // input plane of H×W (a plain 1×1 conv takes it only on planes where the GEMM's pixel tiles
@@ -67,8 +69,9 @@ class QConv2d {
 
  private:
   Tensor run_impl(const Tensor& x, const Tensor* r, const QAddEpilogue* e) const;
-  // The indirect conv of x's codes xb [N, C, H, W] into y, and the fused add when `add` is set.
-  void run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const AddArgs* add) const;
+  // The indirect conv of x's codes xb [N, C, H, W] into y, and the fused add when `add` is set
+  // (in each tile's registers; add->r_delta relative to y).
+  void run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const qs8::TileAdd* add) const;
   struct IgemmShape;
   std::shared_ptr<const IgemmShape> igemm_shape(int64_t H, int64_t W) const;
 
@@ -89,6 +92,7 @@ class QConv2d {
   int64_t ig_nv_ = 1;                    // 16-channel vectors per block
   std::vector<int8_t> ig_packed_;        // per group: the blocks of igemm_pack_weights
   std::vector<qs8::IgemmQuant16> ig_q_;  // per group: blocks · ig_nv_ vectors
+  std::vector<qs8::IgemmQuant16> ig_q0_; // the same with z_out 0: the fused add's conv codes − z_out
   struct IgemmCache;                     // the indirection table of the last input shape
   static std::shared_ptr<IgemmCache> new_igemm_cache();
   std::shared_ptr<IgemmCache> ig_cache_;

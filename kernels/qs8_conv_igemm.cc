@@ -8,7 +8,6 @@
 #include "framework/parallel.h"
 #include "kernels/qs8_conv.h"
 #include "kernels/own_rows.h"
-#include "kernels/qs8_eltwise_kernels.h"
 
 namespace finch::quant::kernels {
 
@@ -55,7 +54,7 @@ std::shared_ptr<const QConv2d::IgemmShape> QConv2d::igemm_shape(int64_t H, int64
   return s;
 }
 
-void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const AddArgs* add) const {
+void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tensor& y, const qs8::TileAdd* add) const {
   constexpr int64_t MR = qs8::kIgemmMR;
   const auto shape = igemm_shape(H, W);
   const int64_t C = Cg_ * p_.groups, G = p_.groups, OCg = OC_ / G, taps = KH_ * KW_, Cg4 = (Cg_ + 3) / 4;
@@ -100,7 +99,7 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
   // pass per block count, is in the noise of it).
   const Work per_cell = Work::macs_i8(double(MR * std::min(NB, OCg) * K)) +
                         Work::bytes(double(MR * Cg4 * 4 * p_.sh * p_.sw) / double(blocks)) +
-                        Work::bytes(add ? 3.0 * double(MR * std::min(NB, OCg)) : 0.0);
+                        Work::bytes(add ? 2.0 * double(MR * std::min(NB, OCg)) : 0.0);  // the residual read
   // Which side the threads cut first. Every rectangle reads the weights of its blocks and the
   // input rows of its tiles, so the cut goes across the larger of the two: the tiles where the
   // input outweighs the weights (large planes), the blocks where the weights do (7×7 planes with
@@ -108,17 +107,12 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
   // again, and MobileNetV2's 96→576 1×1 conv at 7² ran slower at 2 threads than at 1). With lanes,
   // a thread then meets the same blocks in every run, and they stay in its own L2.
   const bool blocks_first = G * blocks * block_bytes > N * G * Cg4 * HW * 4;
-  const int threads = get_num_threads();
-  const int64_t tile_parts = blocks_first ? plan_2d(blocks, items, per_cell, threads).n_parts
-                                          : plan_2d(items, blocks, per_cell, threads).m_parts;
-  // The add runs inside the region where each rectangle holds whole planes (as in run_impl:
-  // rectangles of a few tiles would leave every channel a short run with a vector tail),
-  // otherwise as one pass after it.
-  const bool add_inside = add && tile_parts == 1;
   const auto rect = [&](int64_t i0, int64_t i1, int64_t b0, int64_t b1) {
     qs8::IgemmArgs a;
     a.nv = ig_nv_, a.table = shape->table.data(), a.taps = taps, a.Cg4 = Cg4, a.plane_bytes = S * 4, a.P = P;
-    a.qmin = qmin_, a.qmax = qmax_;
+    // With the add the tiles requantize to the conv's codes minus z_out (qs8_add_vnni-inl.h).
+    a.qmin = add ? qmin_ - z_out_ : qmin_, a.qmax = add ? qmax_ - z_out_ : qmax_, a.add = add;
+    const qs8::IgemmQuant16* const quants = (add ? ig_q0_ : ig_q_).data();
     // Per (image, group), its rows first, then blocks outside and tiles inside: a block's weights
     // (at most taps·Cg·32 bytes) stay in L1 while they meet every tile of the rectangle.
     for (int64_t ia = i0; ia < i1;) {
@@ -126,25 +120,11 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
       a.x = planes_for(ng, ia - ng * tiles, ib - ng * tiles);
       for (int64_t blk = b0; blk < b1; ++blk) {
         a.w = ig_packed_.data() + (g * blocks + blk) * block_bytes;
-        a.q = ig_q_.data() + (g * blocks + blk) * ig_nv_;
+        a.q = quants + (g * blocks + blk) * ig_nv_;
         a.rows = std::min(NB, OCg - blk * NB);
         a.out = out + (ng / G * OC_ + g * OCg + blk * NB) * P;
         qs8::qu8s8_igemm_tiles(a, ia - ng * tiles, ib - ng * tiles);
       }
-      ia = ib;
-    }
-    if (!add_inside) return;
-    // The fused add over the codes this rectangle stored, while they are in cache: whole planes
-    // of consecutive channels are one range.
-    const int64_t oc_b = b0 * NB, oc_e = std::min(OCg, b1 * NB);
-    for (int64_t ia = i0; ia < i1;) {
-      const int64_t ng = ia / tiles, ib = std::min(i1, (ng + 1) * tiles);
-      const int64_t lo = (ia - ng * tiles) * MR, hi = std::min(P, (ib - ng * tiles) * MR);
-      const int64_t base = (ng / G * OC_ + ng % G * OCg) * P;
-      if (lo == 0 && hi == P)
-        qs8_add_range(*add, base + oc_b * P, base + oc_e * P);
-      else
-        for (int64_t oc = oc_b; oc < oc_e; ++oc) qs8_add_range(*add, base + oc * P + lo, base + oc * P + hi);
       ia = ib;
     }
   };
@@ -152,8 +132,6 @@ void QConv2d::run_igemm(const uint8_t* xb, int64_t N, int64_t H, int64_t W, Tens
     parallel_for_2d(blocks, items, per_cell, [&](int64_t b0, int64_t b1, int64_t i0, int64_t i1) { rect(i0, i1, b0, b1); });
   else
     parallel_for_2d(items, blocks, per_cell, rect);
-  if (add && !add_inside)
-    parallel_for(0, y.numel(), Work::bytes(3), [&](int64_t lo, int64_t hi) { qs8_add_range(*add, lo, hi); });
 }
 
 }  // namespace finch::quant::kernels

@@ -7,6 +7,7 @@
 #include "framework/error.h"
 #include "framework/parallel.h"
 #include "kernels/qs8_eltwise_kernels.h"
+#include "kernels/qs8_gemm.h"
 #include "kernels/reference_util.h"
 #include "kernels/requant.h"
 
@@ -85,3 +86,17 @@ Tensor qs8_max_pool2d(const Tensor& x, const ops::Pool2dParams& p) {
 }
 
 }  // namespace finch::quant::kernels
+
+namespace finch::quant::kernels::qs8 {
+
+// qs8_gemm.h: the fallback of a tile's fused add, row by row over the codes it has stored.
+void tile_add_rows(const TileAdd& a, bool conv_u8, uint8_t* out, int64_t row_stride, int64_t rows, int64_t count) {
+  for (int64_t m = 0; m < rows; ++m) {
+    uint8_t* y = out + m * row_stride;
+    const AddArgs g{y, conv_u8, a.s_conv, a.z_conv, a.r_at(y), a.r_u8, a.s_r, a.z_r, a.s_out, a.z_out, a.qmin, a.qmax,
+                    y, a.y_u8};
+    qs8_add_range(g, 0, count);
+  }
+}
+
+}  // namespace finch::quant::kernels::qs8

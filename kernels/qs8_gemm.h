@@ -35,6 +35,29 @@ struct OutQuant {
   bool u8 = false;  // output codes u8 (else i8)
 };
 
+// A residual add fused into a tile's epilogue (QConv2d::run_add): each code the tile computes
+// is added to the residual code at the same offset, reference::qadd's f32 rule (docs/
+// quantization.md §7), and only the sum is stored. r_delta: the residual's address minus the
+// output's (the residual of out + i is at out + i + r_delta), so one value serves every tile.
+// The conv's codes (OutQuant) are the add's operand at (s_conv, z_conv = OutQuant::z_out);
+// qmin/qmax/z_out/y_u8 are the add's output. f32 addition is commutative, so which operand
+// the conv was in the program does not matter.
+struct TileAdd {
+  intptr_t r_delta = 0;
+  bool r_u8 = false, y_u8 = false;
+  float s_conv = 1, s_r = 1, s_out = 1;
+  int32_t z_conv = 0, z_r = 0, z_out = 0, qmin = -128, qmax = 127;
+  const uint8_t* r_at(const uint8_t* out) const {
+    return reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(out) + uintptr_t(r_delta));
+  }
+};
+// The add of `a` over codes already stored: rows × count codes at out + m·row_stride (the conv's
+// codes, u8 where conv_u8), in place (qs8_add_range per row). The fallback of the tiles above.
+void tile_add_rows(const TileAdd& a, bool conv_u8, uint8_t* out, int64_t row_stride, int64_t rows, int64_t count);
+// True where the tiles do the add in their register epilogue (AVX-512 VNNI); elsewhere a tile
+// given an add stores its codes and then adds each of its rows in place (qs8_add_range).
+bool tile_add_in_registers();
+
 // Pixels per activation tile of the current target (a multiple of its vector length); on NEON
 // it depends on cpu_has_arm_dotprod(), so ask it per run.
 int64_t tile_pixels();
@@ -45,8 +68,10 @@ const char* gemm_kernel_name();
 // out[m][t] for m < rows (<= kMR), t < count (<= T): the product of one packed weight block
 // w [K4][MR][4] and one activation tile x [K4][T][4], requantized with q[m]. Codes are stored
 // as bytes at out + m·row_stride + t·col_stride.
+// With `add` (col_stride 1 only): the fused residual add above.
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
-                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride);
+                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride,
+                     const TileAdd* add = nullptr);
 
 // The narrow tile, for pixel tiles of at most narrow_tile_pixels() pixels (16 on AVX-512 VNNI;
 // 0 where the target has none, and then this must not be called): x [K4][16][4] against the
@@ -55,7 +80,8 @@ void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, i
 // run the full tile with half of its pixels padding.
 int64_t narrow_tile_pixels();
 void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
-                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride);
+                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                            const TileAdd* add = nullptr);
 
 // Indirect tiles: no packed activation tile. Step k4 (< K4) reads the words of the tile's pixels
 // 0..T−1 (T = tile_pixels(), or 16 for the narrow form) at x + off[k4] + 4·t: 4 channels of one
@@ -65,7 +91,8 @@ void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64
 // callers pack tiles. The rest as qu8s8_gemm_tile (col_stride 1) and qu8s8_gemm_tile_narrow.
 // With `seg` (not null) the codes skip the virtual grid's extra columns instead: pixel t of
 // segment s (lo[s] <= t < hi[s]) of row m goes to out + m·row_stride + off[s] + t, nothing else
-// is stored (QConv2d writes its output directly, without a compaction pass).
+// is stored (QConv2d writes its output directly, without a compaction pass). `add` (only
+// without `seg`): the fused residual add, as qu8s8_gemm_tile.
 struct TileSegments {
   static constexpr int kMax = 8;
   int n = 0;
@@ -78,10 +105,11 @@ bool tile_segments(int64_t q0, int64_t count, int64_t Wq, int64_t OW, TileSegmen
 bool indirect_gemm();
 void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
                               int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
-                              const TileSegments* seg = nullptr);
+                              const TileSegments* seg = nullptr, const TileAdd* add = nullptr);
 void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
                                      int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                     int64_t row_stride, const TileSegments* seg = nullptr);
+                                     int64_t row_stride, const TileSegments* seg = nullptr,
+                                     const TileAdd* add = nullptr);
 
 // acc[i] = Σ_k x[k]·w[i·Kp + k] (raw, wrapping int32) for i < M; Kp a multiple of kDotAlign.
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc);

@@ -234,20 +234,27 @@ void RequantRows(const int32_t* acc, int64_t T, int64_t rows, int64_t count, con
   }
 }
 
+bool TileAddInRegisters() { return HWY_TARGET == HWY_AVX3_DL; }
+
 void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
-                   const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
+                   const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride,
+                   const TileAdd* add) {
+  HWY_DASSERT(!add || col_stride == 1);
 #if FINCH_QS8_SDOT
   // The tile width says which kernel TilePixels() chose when the tile was packed.
   static_assert(neon_dot::kTilePixels != kNR * 4, "NEON: the sdot and portable tiles must differ");
-  if (T == neon_dot::kTilePixels)
-    return neon_dot::qs8_gemm_8x8c4__neondot(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+  if (T == neon_dot::kTilePixels) {
+    neon_dot::qs8_gemm_8x8c4__neondot(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+    if (add) tile_add_rows(*add, o.u8, out, row_stride, rows, count);
+    return;
+  }
 #endif
   HWY_DASSERT(T == kNR * int64_t(hn::Lanes(DI())) && rows <= kMR && count <= T);
   if (col_stride != 1) {
     // Transposed store (linear layers): requantize each row into a contiguous buffer with the
     // vector epilogue, then scatter the bytes.
     HWY_ALIGN uint8_t buf[kMR * kNR * kMaxLanes];
-    Qu8s8GemmTile(w, x, K4, T, rows, count, q, o, buf, T, 1);
+    Qu8s8GemmTile(w, x, K4, T, rows, count, q, o, buf, T, 1, nullptr);
     for (int64_t m = 0; m < rows; ++m)
       for (int64_t t = 0; t < count; ++t) out[m * row_stride + t * col_stride] = buf[m * T + t];
     return;
@@ -255,8 +262,8 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   HWY_ALIGN int32_t acc[kMR * kNR * kMaxLanes];
 #if HWY_TARGET == HWY_AVX3_DL
   if (HighShiftRows(q, rows, o)) {
-    RequantTile8x32 epi(q, rows, count, o, out, row_stride);
-    return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, epi);
+    if (add) return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, RequantTile8x32<true>(q, rows, count, o, out, row_stride, nullptr, add));
+    return qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, RequantTile8x32<>(q, rows, count, o, out, row_stride));
   }
   qu8s8_gemm_8x32c4__avx512vnni(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
     _mm512_store_si512(acc + m * T, a);
@@ -266,6 +273,7 @@ void Qu8s8GemmTile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int
   qu8s8_gemm_8xNc4(w, x, K4, acc);
 #endif
   RequantRows(acc, T, rows, count, q, o, out, row_stride, col_stride);
+  if (add) tile_add_rows(*add, o.u8, out, row_stride, rows, count);
 }
 
 int64_t NarrowTilePixels() {
@@ -295,11 +303,16 @@ void StoreCodeRows(const uint8_t* buf, int64_t T, int64_t rows, int64_t count, c
 // off: null for a packed tile, else the indirect form (qu8s8_gemm_tile_indirect_narrow).
 void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows, int64_t count,
                 const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
-                const TileSegments* seg = nullptr) {
+                const TileSegments* seg = nullptr, const TileAdd* add = nullptr) {
 #if HWY_TARGET == HWY_AVX3_DL
-  HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16);
+  HWY_DASSERT(rows >= 1 && rows <= 2 * kMR && count >= 1 && count <= 16 && !(seg && add));
   if (HighShiftRows(q, rows, o)) {
-    const RequantTile16 epi(q, rows, count, o, out, row_stride, seg);
+    if (add) {
+      const RequantTile16<true> epi(q, rows, count, o, out, row_stride, nullptr, add);
+      return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
+                        : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
+    }
+    const RequantTile16<> epi(q, rows, count, o, out, row_stride, seg);
     return rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, epi, off)
                       : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, epi, off);
   }
@@ -308,20 +321,24 @@ void NarrowTile(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K
   auto keep = [&](int64_t m, __m512i v) HWY_ATTR { _mm512_store_si512(acc + m * 16, v); };
   rows > kMR ? qu8s8_gemm_16x16c4__avx512vnni<2>(w, x, K4, keep, off)
              : qu8s8_gemm_16x16c4__avx512vnni<1>(w, x, K4, keep, off);
-  if (!seg) return RequantRows(acc, 16, rows, count, q, o, out, row_stride, 1);
+  if (!seg) {
+    RequantRows(acc, 16, rows, count, q, o, out, row_stride, 1);
+    if (add) tile_add_rows(*add, o.u8, out, row_stride, rows, count);
+    return;
+  }
   uint8_t codes[2 * kMR * 16];
   RequantRows(acc, 16, rows, count, q, o, codes, 16, 1);
   StoreCodeRows(codes, 16, rows, count, seg, out, row_stride);
 #else
   (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
-  (void)seg;
+  (void)seg, (void)add;
   HWY_ASSERT(false);  // callers check narrow_tile_pixels() first
 #endif
 }
 
 void Qu8s8GemmTileNarrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
-                         const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
-  NarrowTile(w, x, nullptr, K4, rows, count, q, o, out, row_stride);
+                         const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, const TileAdd* add) {
+  NarrowTile(w, x, nullptr, K4, rows, count, q, o, out, row_stride, nullptr, add);
 }
 
 bool IndirectGemm() { return HWY_TARGET == HWY_AVX3_DL; }
@@ -329,33 +346,38 @@ bool IndirectGemm() { return HWY_TARGET == HWY_AVX3_DL; }
 // qs8_gemm.h qu8s8_gemm_tile_indirect: the 8×32 tile reading its activations in place.
 void Qu8s8GemmTileIndirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
                            int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
-                           const TileSegments* seg) {
+                           const TileSegments* seg, const TileAdd* add) {
 #if HWY_TARGET == HWY_AVX3_DL
-  HWY_DASSERT(rows >= 1 && rows <= kMR && count >= 1 && count <= 32);
+  HWY_DASSERT(rows >= 1 && rows <= kMR && count >= 1 && count <= 32 && !(seg && add));
   if (HighShiftRows(q, rows, o)) {
-    RequantTile8x32 epi(q, rows, count, o, out, row_stride, seg);
-    return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, epi, off);
+    if (add)
+      return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, RequantTile8x32<true>(q, rows, count, o, out, row_stride, nullptr, add), off);
+    return qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, RequantTile8x32<>(q, rows, count, o, out, row_stride, seg), off);
   }
   HWY_ALIGN int32_t acc[kMR * 32];
   qu8s8_gemm_8x32c4__avx512vnni<true>(w, x, K4, [&](int64_t m, __m512i a, __m512i b) HWY_ATTR {
     _mm512_store_si512(acc + m * 32, a);
     _mm512_store_si512(acc + m * 32 + 16, b);
   }, off);
-  if (!seg) return RequantRows(acc, 32, rows, count, q, o, out, row_stride, 1);
+  if (!seg) {
+    RequantRows(acc, 32, rows, count, q, o, out, row_stride, 1);
+    if (add) tile_add_rows(*add, o.u8, out, row_stride, rows, count);
+    return;
+  }
   uint8_t codes[kMR * 32];
   RequantRows(acc, 32, rows, count, q, o, codes, 32, 1);
   StoreCodeRows(codes, 32, rows, count, seg, out, row_stride);
 #else
   (void)w, (void)x, (void)off, (void)K4, (void)rows, (void)count, (void)q, (void)o, (void)out, (void)row_stride;
-  (void)seg;
+  (void)seg, (void)add;
   HWY_ASSERT(false);  // callers check indirect_gemm() first
 #endif
 }
 
 void Qu8s8GemmTileIndirectNarrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
                                  int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                 int64_t row_stride, const TileSegments* seg) {
-  NarrowTile(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
+                                 int64_t row_stride, const TileSegments* seg, const TileAdd* add) {
+  NarrowTile(w, x, off, K4, rows, count, q, o, out, row_stride, seg, add);
 }
 
 // One row's dot product Σ x·w over Kp bytes (a multiple of kDotAlign).
@@ -470,28 +492,33 @@ HWY_EXPORT(IndirectGemm);
 HWY_EXPORT(Qu8s8GemmTileIndirect);
 HWY_EXPORT(Qu8s8GemmTileIndirectNarrow);
 HWY_EXPORT(Qu8Interleave4);
+HWY_EXPORT(TileAddInRegisters);
+
+bool tile_add_in_registers() { return FINCH_DISPATCH(TileAddInRegisters)(); }
 
 int64_t tile_pixels() { return FINCH_DISPATCH(TilePixels)(); }
 const char* gemm_kernel_name() { return FINCH_DISPATCH(GemmKernelName)(); }
 void qu8s8_gemm_tile(const int8_t* w, const uint8_t* x, int64_t K4, int64_t T, int64_t rows, int64_t count,
-                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride) {
-  FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride);
+                     const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride, int64_t col_stride,
+                     const TileAdd* add) {
+  FINCH_DISPATCH(Qu8s8GemmTile)(w, x, K4, T, rows, count, q, o, out, row_stride, col_stride, add);
 }
 int64_t narrow_tile_pixels() { return FINCH_DISPATCH(NarrowTilePixels)(); }
 void qu8s8_gemm_tile_narrow(const int8_t* w, const uint8_t* x, int64_t K4, int64_t rows, int64_t count,
-                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride) {
-  FINCH_DISPATCH(Qu8s8GemmTileNarrow)(w, x, K4, rows, count, q, o, out, row_stride);
+                            const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
+                            const TileAdd* add) {
+  FINCH_DISPATCH(Qu8s8GemmTileNarrow)(w, x, K4, rows, count, q, o, out, row_stride, add);
 }
 bool indirect_gemm() { return FINCH_DISPATCH(IndirectGemm)(); }
 void qu8s8_gemm_tile_indirect(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4, int64_t rows,
                               int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out, int64_t row_stride,
-                              const TileSegments* seg) {
-  FINCH_DISPATCH(Qu8s8GemmTileIndirect)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
+                              const TileSegments* seg, const TileAdd* add) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirect)(w, x, off, K4, rows, count, q, o, out, row_stride, seg, add);
 }
 void qu8s8_gemm_tile_indirect_narrow(const int8_t* w, const uint8_t* x, const int64_t* off, int64_t K4,
                                      int64_t rows, int64_t count, const RowQuant* q, const OutQuant& o, uint8_t* out,
-                                     int64_t row_stride, const TileSegments* seg) {
-  FINCH_DISPATCH(Qu8s8GemmTileIndirectNarrow)(w, x, off, K4, rows, count, q, o, out, row_stride, seg);
+                                     int64_t row_stride, const TileSegments* seg, const TileAdd* add) {
+  FINCH_DISPATCH(Qu8s8GemmTileIndirectNarrow)(w, x, off, K4, rows, count, q, o, out, row_stride, seg, add);
 }
 void qu8s8_dot_rows(const uint8_t* x, const int8_t* w, int64_t M, int64_t Kp, int32_t* acc) {
   FINCH_DISPATCH(Qu8s8DotRows)(x, w, M, Kp, acc);

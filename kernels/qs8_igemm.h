@@ -65,8 +65,10 @@ struct IgemmArgs {
   int64_t P = 0;                      // output pixels per channel (the output's row stride)
   int32_t qmin = 0, qmax = 0;
   uint8_t* out = nullptr;             // the block's first channel, pixel 0
+  const TileAdd* add = nullptr;       // the fused residual add (qs8_gemm.h), or none
 };
-// Tiles tile0 .. tile1−1 (pixels 7·tile .. , the last one cut at P) of one block.
+// Tiles tile0 .. tile1−1 (pixels 7·tile .. , the last one cut at P) of one block. With `add`
+// each tile adds the residual's codes to its own in registers before its one byte store.
 void qu8s8_igemm_tiles(const IgemmArgs& a, int64_t tile0, int64_t tile1);
 
 }  // namespace finch::quant::kernels::qs8

@@ -22,6 +22,8 @@ namespace finch::quant::kernels::qs8::HWY_NAMESPACE {
 constexpr int64_t MR = kIgemmMR;
 
 #if HWY_TARGET == HWY_AVX3_DL
+#include "kernels/qs8_add_vnni-inl.h"  // AddConsts16, AddCodes16: the fused residual add
+
 // One pixel's broadcast word and its vpdpbusd against the block's 1 or 2 weight vectors
 // (zmm30, zmm31). Inline assembly, as qs8_gemm_vnni-inl.h's tiles: GCC 12 keeps the
 // _mm512_dpbusd_epi32 operands in zmm0–15, which does not hold 14 accumulators.
@@ -119,6 +121,72 @@ HWY_INLINE void IgemmStore7(const __m128i* x, int64_t rows, int64_t count, uint8
   }
 }
 
+// The residual codes of a tile's 7 pixels × 16 channels, channel c's at r + c·P + i, turned
+// around into IgemmTile's layout: pixel i's 16 channel bytes at px + 16·i (128 bytes, aligned)
+// (flipped to i8 where they are u8). Each channel's run is one 8-byte load (the eighth byte is
+// the next tile's first pixel, read and not used) where the tile is whole and the next tile's
+// pixels follow it (`wide`); otherwise masked loads of count bytes of the rows < `rows` (masked-
+// off bytes are never accessed). Then the inverse of IgemmStore7's vpermt2b.
+HWY_INLINE void IgemmLoadR7(const AddConsts16& k, const uint8_t* r, int64_t rows, int64_t count, int64_t P, bool wide,
+                            uint8_t* px) {
+  alignas(64) static constexpr uint8_t kIdx[2][64] = {
+      {0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120,
+       1, 9, 17, 25, 33, 41, 49, 57, 65, 73, 81, 89, 97, 105, 113, 121,
+       2, 10, 18, 26, 34, 42, 50, 58, 66, 74, 82, 90, 98, 106, 114, 122,
+       3, 11, 19, 27, 35, 43, 51, 59, 67, 75, 83, 91, 99, 107, 115, 123},
+      {4, 12, 20, 28, 36, 44, 52, 60, 68, 76, 84, 92, 100, 108, 116, 124,
+       5, 13, 21, 29, 37, 45, 53, 61, 69, 77, 85, 93, 101, 109, 117, 125,
+       6, 14, 22, 30, 38, 46, 54, 62, 70, 78, 86, 94, 102, 110, 118, 126,
+       7, 15, 23, 31, 39, 47, 55, 63, 71, 79, 87, 95, 103, 111, 119, 127}};
+  __m128i pair[8];  // channels 2j, 2j + 1
+  if (wide && rows == 16) {
+    for (int j = 0; j < 8; ++j) {
+      const __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(r + 2 * j * P));
+      pair[j] = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(r + (2 * j + 1) * P)));
+    }
+  } else {
+    const __mmask16 keep = __mmask16((1u << count) - 1);
+    auto run = [&](int64_t c) { return c < rows ? _mm_maskz_loadu_epi8(keep, r + c * P) : _mm_setzero_si128(); };
+    for (int j = 0; j < 8; ++j) pair[j] = _mm_unpacklo_epi64(run(2 * j), run(2 * j + 1));
+  }
+  __m512i runs0 = _mm512_castsi128_si512(pair[0]), runs1 = _mm512_castsi128_si512(pair[4]);
+  runs0 = _mm512_inserti32x4(runs0, pair[1], 1), runs0 = _mm512_inserti32x4(runs0, pair[2], 2);
+  runs0 = _mm512_inserti32x4(runs0, pair[3], 3);
+  runs1 = _mm512_inserti32x4(runs1, pair[5], 1), runs1 = _mm512_inserti32x4(runs1, pair[6], 2);
+  runs1 = _mm512_inserti32x4(runs1, pair[7], 3);
+  _mm512_store_si512(px, _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[0]), runs1), k.flip));
+  _mm512_store_si512(px + 64, _mm512_xor_si512(_mm512_permutex2var_epi8(runs0, _mm512_load_si512(kIdx[1]), runs1), k.flip));
+}
+
+// The 16 residual codes of pixel I of IgemmLoadR7's layout, as int32: through memory, so that
+// the sign extension reads its operand (one instruction, where an extract from the register
+// and the extension were two).
+template <int I>
+HWY_INLINE __m512i IgemmR(const uint8_t* px) {
+  return _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(px + 16 * I)));
+}
+
+// One vector's 7 pixels of codes: requantized (IgemmFix) and, with an add, added to the
+// residual's codes in registers (the constants q then have z_out 0: AddCodes16 takes the conv's
+// codes minus z_conv), then narrowed to bytes.
+HWY_INLINE void IgemmCodes7(const IgemmQuant16& q, const __m512i c[MR], __m512i qlo, __m512i qhi, const TileAdd* add,
+                            const AddConsts16& k, const uint8_t* r, int64_t rows, int64_t count, int64_t P, bool wide,
+                            __m128i x[MR]) {
+  if (!add) {
+    for (int i = 0; i < MR; ++i) x[i] = _mm512_cvtepi32_epi8(IgemmFix(q, c[i], qlo, qhi));
+    return;
+  }
+  alignas(64) uint8_t px[128];
+  IgemmLoadR7(k, r, rows, count, P, wide, px);
+  x[0] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[0], qlo, qhi), IgemmR<0>(px)));
+  x[1] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[1], qlo, qhi), IgemmR<1>(px)));
+  x[2] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[2], qlo, qhi), IgemmR<2>(px)));
+  x[3] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[3], qlo, qhi), IgemmR<3>(px)));
+  x[4] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[4], qlo, qhi), IgemmR<4>(px)));
+  x[5] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[5], qlo, qhi), IgemmR<5>(px)));
+  x[6] = _mm512_cvtepi32_epi8(AddCodes16(k, IgemmFix(q, c[6], qlo, qhi), IgemmR<6>(px)));
+}
+
 template <int NV>
 __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const IgemmArgs& a, int64_t tile, bool wide) {
   const int32_t* tab = a.table + tile * a.taps * MR;
@@ -199,24 +267,19 @@ __attribute__((target(HWY_TARGET_STR ",avx512vnni"))) void IgemmTile(const Igemm
   }
   const int64_t p0 = tile * MR, count = std::min(MR, a.P - p0);
   const __m512i qlo = _mm512_set1_epi32(a.qmin), qhi = _mm512_set1_epi32(a.qmax);
+  const AddConsts16 k = a.add ? AddConsts16(*a.add) : AddConsts16();
+  const uint8_t* const r = a.add ? a.add->r_at(a.out + p0) : nullptr;
   {
-    const __m128i x[MR] = {_mm512_cvtepi32_epi8(IgemmFix(a.q[0], c0a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c1a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c2a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c3a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c4a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c5a, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[0], c6a, qlo, qhi))};
-    IgemmStore7(x, std::min<int64_t>(16, a.rows), count, a.out + p0, a.P, wide);
+    const __m512i c[MR] = {c0a, c1a, c2a, c3a, c4a, c5a, c6a};
+    const int64_t rows = std::min<int64_t>(16, a.rows);
+    __m128i x[MR];
+    IgemmCodes7(a.q[0], c, qlo, qhi, a.add, k, r, rows, count, a.P, wide, x);
+    IgemmStore7(x, rows, count, a.out + p0, a.P, wide);
   }
   if (NV == 2 && a.rows > 16) {
-    const __m128i x[MR] = {_mm512_cvtepi32_epi8(IgemmFix(a.q[1], c0b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c1b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c2b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c3b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c4b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c5b, qlo, qhi)),
-                           _mm512_cvtepi32_epi8(IgemmFix(a.q[1], c6b, qlo, qhi))};
+    const __m512i c[MR] = {c0b, c1b, c2b, c3b, c4b, c5b, c6b};
+    __m128i x[MR];
+    IgemmCodes7(a.q[1], c, qlo, qhi, a.add, k, r ? r + 16 * a.P : nullptr, a.rows - 16, count, a.P, wide, x);
     IgemmStore7(x, a.rows - 16, count, a.out + 16 * a.P + p0, a.P, wide);
   }
 }
