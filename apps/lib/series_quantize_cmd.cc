@@ -201,7 +201,8 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
     po.fuse = q.fuse;
     po.skip = q.skip;
     const auto [ex, ex_len] = padded_to(calib[0].images.slice(0, 0, 1).contiguous(), Tensor(), T);
-    sim = prepare_simulation(*model, ex, po);
+    // Output-error rounding keeps up to 4096 calibration steps per LSTM layer-direction.
+    sim = prepare_simulation(*model, ex, po, q.rnn_rounding == "output-error" ? 4096 : 0);
     for (auto& l : sim.lstms) l->enable_fake_quant(false);  // calibrate on the float layers
     for (auto& l : sim.grus) l->enable_fake_quant(false);
     {
@@ -221,7 +222,8 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
   meta["precision"] = q.mode == "dynamic" ? "int8-dynamic" : "int8";
   meta["quantization"] = {{"mode", q.mode},         {"qconfig", q.qconfig},
                           {"observer", q.observer}, {"fuse", q.fuse},
-                          {"skip", q.skip},         {"calibration_batches", q.mode == "static" ? q.calib_batches : 0}};
+                          {"skip", q.skip},         {"calibration_batches", q.mode == "static" ? q.calib_batches : 0},
+                          {"rnn_rounding", q.mode == "static" ? q.rnn_rounding : "nearest"}};
   g.meta = meta;
   runtime::Program check(g, q.out);  // validate before writing
   runtime::write_program(g, q.out);
@@ -244,6 +246,18 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
     report["differing_logits"] = differing;
     std::printf("recurrent layers, each on the program's own input (quantization debugger):\n");
     report["recurrent_layers"] = recurrent_errors(g32, p, calib, T);
+    // The same on held-out data: output-error rounding is fitted on the calibration steps.
+    std::vector<data::Batch> held_out;
+    {
+      data::DataLoaderOptions lo;
+      lo.batch_size = q.batch_size;
+      data::DataLoader l(d.test, lo);
+      l.start_epoch(0);
+      data::Batch b;
+      while (held_out.size() < 4 && l.next(b)) held_out.push_back(b);
+    }
+    std::printf("the same on the test data (held out from calibration):\n");
+    report["recurrent_layers_test"] = recurrent_errors(g32, p, held_out, T);
     NamedTensors t;
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
     for (const auto& [name, v] : sim.q->state->state_dict()) t.emplace_back("quant." + name, v);
