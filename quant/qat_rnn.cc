@@ -135,6 +135,7 @@ QatLstm::QatLstm(nn::LSTM& lstm, std::string path, QatLstmOptions o)
     : lstm_(&lstm), path_(std::move(path)), opt_(o) {
   if (!(o.averaging >= 0 && o.averaging <= 1))
     fail("QAT LSTM: expected an observer averaging constant in [0, 1] (0: min/max), got ", o.averaging);
+  if (o.rounding_steps < 0) fail("QAT LSTM: expected rounding_steps >= 0, got ", o.rounding_steps);
   const int64_t D = lstm.bidirectional ? 2 : 1;
   ranges_.resize(size_t(lstm.num_layers * D));
   seen_.assign(size_t(lstm.num_layers * D), false);
@@ -268,6 +269,7 @@ void QatLstm::observe(int64_t layer, const Tensor& x, const Tensor& lengths, boo
   average_hi(rg.h_hi, h.hi, first, a), average_hi(rg.c_absmax, c.absmax, first, a);
   average_lo(rg.m_lo, m.lo, first, a), average_hi(rg.m_hi, m.hi, first, a);
   seen_[size_t(layer)] = true;
+  if (opt_.rounding_steps > 0 && lstm_->proj_size == 0) keep_steps(layer, f.saved);
 }
 
 std::vector<std::unique_ptr<QatLstm>> prepare_qat_lstm(nn::Module& model, QatLstmOptions o) {

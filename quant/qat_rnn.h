@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "autograd/nn/rnn.h"
+#include "ops/rnn_seq.h"
 #include "kernels/qs8_gru.h"
 #include "kernels/qs8_lstm.h"
 #include "runtime/graph.h"
@@ -33,6 +34,9 @@ struct QatLstmOptions {
   // default); the first batch sets the ranges. 0: the minimum and maximum over every batch
   // (post-training calibration, as compile::quantize_static_lstm's).
   double averaging = 0.01;
+  // Post-training (float layers, observers on): keep up to this many calibration steps per
+  // layer-direction (a deterministic reservoir sample) for round_weights(); 0 keeps none.
+  int64_t rounding_steps = 0;
 };
 
 // The QAT state of one nn::LSTM: attaching sets its layer_override, destroying (or remove())
@@ -63,11 +67,21 @@ class QatLstm {
   nn::LSTM& module() const { return *lstm_; }
   // Forward calls of layer-directions that ran the integer cell (for tests and reports).
   int64_t integer_calls() const { return integer_calls_; }
+  // Output-error rounding (quant/rnn_rounding.h) of every layer-direction's w_ih, w_hh (and b_ih)
+  // from the steps kept while calibrating (QatLstmOptions::rounding_steps): the module's float
+  // weights become their int8 codes times the row scales, so the cell, the program and a saved
+  // simulation all derive those codes. Layers of a projected LSTM keep round to nearest (W_hr
+  // too). Returns how many layer-directions were rounded; the kept steps are released.
+  int64_t round_weights();
+  // Calibration steps kept for layer-direction `layer` so far.
+  int64_t rounding_steps_kept(int64_t layer) const;
 
  private:
   RnnLayerOutput run(int64_t layer, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& lengths,
                      bool reverse);
   void observe(int64_t layer, const Tensor& x, const Tensor& lengths, bool reverse);
+  // Keeps the calibration steps of a float pass for round_weights() (qat_rnn_rounding.cc).
+  void keep_steps(int64_t layer, const ops::RnnSaved& saved);
 
   nn::LSTM* lstm_;
   std::string path_;
@@ -76,6 +90,8 @@ class QatLstm {
   std::vector<bool> seen_;
   bool observe_ = true, fake_quant_ = true;
   int64_t integer_calls_ = 0;
+  struct Kept;  // per layer-direction: the reservoir of (z, a) steps
+  std::vector<std::shared_ptr<Kept>> kept_;
 };
 
 // The same for an nn::GRU and the qgru op (kernels::QGru, qgru_calibrate of the x and h ranges;

@@ -140,6 +140,11 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
   app.add_option("--batch-size", o.batch_size, "batch size for calibration and evaluation")
       ->check(positive_number())
       ->capture_default_str();
+  app.add_option("--rnn-rounding", o.rnn_rounding,
+                 "series/text static int8: round the LSTMs' int8 weights to nearest, or by their output error on "
+                 "the calibration steps (docs/quantization.md, \"Calibration\")")
+      ->check(CLI::IsMember({"output-error", "nearest"}))
+      ->capture_default_str();
   app.add_flag("!--no-fuse", o.fuse, "do not fold BatchNorm into convolutions nor fuse activations");
   app.add_option("--skip", o.skip, "module paths kept in float (e.g. layer3 fc)");
   app.add_option("--out", o.out, "the converted model: FILE.finch for the integer program (plus FILE.finch.sim.safetensors for finch verify), else safetensors with integer weights")->required();

@@ -29,6 +29,9 @@ struct QuantizeOptions {
   std::string html;                // the same as a self-contained HTML page
   bool debug = false;
   int64_t latency_images = 100;    // batch-1 timing over this many test images
+  // Series/text static int8: how the LSTMs' int8 weights are rounded (quant/rnn_rounding.h):
+  // output-error (the default) or nearest.
+  std::string rnn_rounding = "output-error";
 };
 
 void add_quantize_options(CLI::App& app, QuantizeOptions& o);

@@ -13,6 +13,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/program_build.h"
 #include "apps/lib/sequence_program.h"
+#include "apps/lib/series_rnn_debug.h"
 #include "apps/lib/series_simulation.h"
 #include "apps/lib/series_data.h"
 #include "apps/lib/series_train.h"
@@ -78,87 +79,6 @@ std::pair<double, double> latency_pair_ms(const train::BatchForward& f, const tr
 }
 
 int64_t program_bytes(const runtime::Graph& g) { return int64_t(runtime::serialize_program(g).size()); }
-
-// The quantization debugger's rows for the recurrent layers: for each qlstm/qgru node (one per
-// direction), the float cell run on the node's own int8 input, dequantized (so only the layer's
-// own error counts, as TFLite's debugger measures it), against the node's int8 output over each
-// sample's valid steps: rmse / scale (0.289 is rounding alone; 0.7 the alarm).
-nlohmann::json recurrent_errors(const runtime::Graph& g32, runtime::Program& p, const std::vector<data::Batch>& calib,
-                                int64_t T) {
-  const runtime::Graph& g = p.graph();
-  std::map<std::string, const runtime::Node*> float_node;
-  for (const runtime::Node& n : g32.nodes)
-    if (n.op == "lstm" || n.op == "gru") float_node[g32.values[size_t(n.outputs[0])].name] = &n;
-  std::map<int32_t, int32_t> producer;  // value -> node index
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int32_t v : g.nodes[i].outputs) producer[v] = int32_t(i);
-  struct Row {
-    std::string name;
-    double se = 0, scale = 1;
-    int64_t n = 0;
-  };
-  std::vector<Row> rows;
-  std::map<size_t, size_t> row_of;
-  for (size_t b = 0; b < calib.size() && b < 4; ++b) {
-    const auto [x, len] = padded_to(calib[b].images, calib[b].lengths, T);
-    if (std::none_of(g.nodes.begin(), g.nodes.end(),
-                     [](const runtime::Node& n) { return n.op == "qlstm" || n.op == "qgru"; }))
-      break;
-    const std::vector<Tensor> all = g.inputs.size() == 1 ? p.run_all({x}) : p.run_all({x, len});
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      const runtime::Node& q = g.nodes[i];
-      if (q.op != "qlstm" && q.op != "qgru") continue;
-      // The node's own lengths (a conv stack before it may have shortened the input's).
-      const Tensor ln = q.inputs.size() > 1 && q.inputs[1] >= 0 ? all[size_t(q.inputs[1])] : len;
-      const std::vector<int64_t> lv = ln.contiguous().to_vector<int64_t>();
-      const bool lstm = q.op == "qlstm", reverse = q.attrs.value("reverse", false),
-                 bf = q.attrs.value("batch_first", false);
-      std::string base = g.values[size_t(q.outputs[0])].name;  // <y>.y_q, <y>.forward.y_q or <y>.reverse.y_q
-      for (const char* suffix : {".y_q", ".forward", ".reverse"})
-        if (base.size() > strlen(suffix) && base.compare(base.size() - strlen(suffix), strlen(suffix), suffix) == 0)
-          base.resize(base.size() - strlen(suffix));
-      const auto fn = float_node.find(base);
-      const auto qn = producer.find(q.inputs[0]);
-      if (fn == float_node.end() || qn == producer.end() || g.nodes[size_t(qn->second)].op != "quantize") continue;
-      const runtime::Node& f = *fn->second;
-      const size_t o = 2 + (lstm ? 5 : 4) * (reverse ? 1 : 0);
-      auto w = [&](size_t k) {
-        return o + k < f.inputs.size() && f.inputs[o + k] >= 0 ? g32.values[size_t(f.inputs[o + k])].data : Tensor();
-      };
-      // The layer's int8 input, dequantized: the float cell sees what the integer one sees.
-      const runtime::QuantInfo& xq = *g.values[size_t(q.inputs[0])].quant;
-      const Tensor xf = (all[size_t(q.inputs[0])].to(DType::f32) - float(xq.zero_point[0])) * xq.scale[0];
-      const Tensor xt = (bf ? xf.transpose(0, 1) : xf).contiguous();
-      const ops::RnnWeights rw{w(0), w(1), w(2), w(3), lstm ? w(4) : Tensor()};  // w_hr: a projected LSTM
-      const Tensor yf = lstm ? ops::lstm_seq(xt, Tensor(), Tensor(), rw, ln, reverse).y
-                             : ops::gru_seq(xt, Tensor(), rw, ln, reverse).y;  // [T, B, H]
-      const runtime::QuantInfo& yq = *g.values[size_t(q.outputs[0])].quant;
-      const Tensor yc = all[size_t(q.outputs[0])];
-      const Tensor yi =
-          ((bf ? yc.transpose(0, 1) : yc).contiguous().to(DType::f32) - float(yq.zero_point[0])) * yq.scale[0];
-      const std::vector<float> a = yf.contiguous().to_vector<float>(), c = yi.contiguous().to_vector<float>();
-      const int64_t Ts = yf.size(0), B = yf.size(1), H = yf.size(2);
-      auto [it, fresh] = row_of.emplace(i, rows.size());
-      if (fresh) rows.push_back({base + (reverse ? " (reverse)" : ""), 0, yq.scale[0], 0});
-      Row& r = rows[it->second];
-      for (int64_t t = 0; t < Ts; ++t)
-        for (int64_t bb = 0; bb < B; ++bb) {
-          if (t >= lv[size_t(bb)]) continue;
-          for (int64_t h = 0; h < H; ++h) {
-            const double d = double(a[size_t((t * B + bb) * H + h)]) - c[size_t((t * B + bb) * H + h)];
-            r.se += d * d, ++r.n;
-          }
-        }
-    }
-  }
-  nlohmann::json out = nlohmann::json::array();
-  for (const Row& r : rows) {
-    const double ratio = r.n ? std::sqrt(r.se / double(r.n)) / r.scale : 0.0;
-    std::printf("%-32s rmse/scale %.3f%s\n", r.name.c_str(), ratio, ratio > 0.7 ? "  <-- above 0.7" : "");
-    out.push_back({{"layer", r.name}, {"rmse_over_scale", ratio}, {"scale", r.scale}, {"elements", r.n}});
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -281,7 +201,8 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
     po.fuse = q.fuse;
     po.skip = q.skip;
     const auto [ex, ex_len] = padded_to(calib[0].images.slice(0, 0, 1).contiguous(), Tensor(), T);
-    sim = prepare_simulation(*model, ex, po);
+    // Output-error rounding keeps up to 4096 calibration steps per LSTM layer-direction.
+    sim = prepare_simulation(*model, ex, po, q.rnn_rounding == "output-error" ? 4096 : 0);
     for (auto& l : sim.lstms) l->enable_fake_quant(false);  // calibrate on the float layers
     for (auto& l : sim.grus) l->enable_fake_quant(false);
     {
@@ -301,7 +222,8 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
   meta["precision"] = q.mode == "dynamic" ? "int8-dynamic" : "int8";
   meta["quantization"] = {{"mode", q.mode},         {"qconfig", q.qconfig},
                           {"observer", q.observer}, {"fuse", q.fuse},
-                          {"skip", q.skip},         {"calibration_batches", q.mode == "static" ? q.calib_batches : 0}};
+                          {"skip", q.skip},         {"calibration_batches", q.mode == "static" ? q.calib_batches : 0},
+                          {"rnn_rounding", q.mode == "static" ? q.rnn_rounding : "nearest"}};
   g.meta = meta;
   runtime::Program check(g, q.out);  // validate before writing
   runtime::write_program(g, q.out);
@@ -324,6 +246,18 @@ int run_sequence_quantize(const QuantizeOptions& given, SeriesOptions s, const s
     report["differing_logits"] = differing;
     std::printf("recurrent layers, each on the program's own input (quantization debugger):\n");
     report["recurrent_layers"] = recurrent_errors(g32, p, calib, T);
+    // The same on held-out data: output-error rounding is fitted on the calibration steps.
+    std::vector<data::Batch> held_out;
+    {
+      data::DataLoaderOptions lo;
+      lo.batch_size = q.batch_size;
+      data::DataLoader l(d.test, lo);
+      l.start_epoch(0);
+      data::Batch b;
+      while (held_out.size() < 4 && l.next(b)) held_out.push_back(b);
+    }
+    std::printf("the same on the test data (held out from calibration):\n");
+    report["recurrent_layers_test"] = recurrent_errors(g32, p, held_out, T);
     NamedTensors t;
     for (const auto& [name, v] : model->state_dict()) t.emplace_back(name, v);
     for (const auto& [name, v] : sim.q->state->state_dict()) t.emplace_back("quant." + name, v);

@@ -101,7 +101,8 @@ data::Batch first_batch(const std::shared_ptr<const data::Dataset>& ds, int64_t 
   return b;
 }
 
-Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given) {
+Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given,
+                              int64_t rounding_steps) {
   Simulation s;
   model.eval();
   // Embeddings are quantized per row by QatEmbeddings (the program's qembedding), not by prepare.
@@ -111,8 +112,9 @@ Simulation prepare_simulation(nn::Module& model, const Tensor& example, const qu
   s.q = quant::prepare(model, example, po, false);
   quant::QatLstmOptions min_max;
   min_max.averaging = 0;  // post-training: min/max over the calibration batches
-  s.lstms = quant::prepare_qat_lstm(model, min_max);
   s.grus = quant::prepare_qat_gru(model, min_max);
+  min_max.rounding_steps = rounding_steps;
+  s.lstms = quant::prepare_qat_lstm(model, min_max);
   for (const auto& l : s.lstms)
     if (std::count(po.skip.begin(), po.skip.end(), l->path()))
       fail("--skip ", l->path(), ": recurrent layers are always int8 in a static program (skip the convs or the head)");
@@ -126,7 +128,7 @@ Simulation prepare_simulation(nn::Module& model, const Tensor& example, const qu
 void freeze(Simulation& s) {
   quant::convert(*s.q);
   s.q->enable_observers(false);
-  for (auto& l : s.lstms) l->enable_observers(false), l->enable_fake_quant(true);
+  for (auto& l : s.lstms) l->enable_observers(false), l->round_weights(), l->enable_fake_quant(true);
   for (auto& l : s.grus) l->enable_observers(false), l->enable_fake_quant(true);
 }
 

@@ -52,8 +52,13 @@ struct Simulation {
   std::vector<std::unique_ptr<quant::QatGru>> grus;
   std::unique_ptr<quant::QatEmbeddings> embeddings;
 };
-Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given);
-// Observers off, the integer cells on: the simulated model from now on.
+// `rounding_steps` > 0: the LSTMs keep up to that many calibration steps per layer-direction and
+// freeze() rounds their weights by output error (quant/rnn_rounding.h); 0 (verify, which loads
+// weights already rounded): round to nearest.
+Simulation prepare_simulation(nn::Module& model, const Tensor& example, const quant::PrepareOptions& given,
+                              int64_t rounding_steps = 0);
+// Observers off, the LSTMs' weights rounded (when steps were kept), the integer cells on: the
+// simulated model from now on.
 void freeze(Simulation& s);
 // The static int8 program of the frozen simulation, captured on `b` padded to T steps.
 runtime::Graph static_program(nn::Module& model, Simulation& s, const data::Batch& b, int64_t T);

@@ -119,6 +119,17 @@ TEST_F(FinchSeries, QuantizeVerifyBenchDeepConvLstm) {
   EXPECT_EQ(r["differing_logits"], 0);
   EXPECT_EQ(r["test_samples"], 12);
   EXPECT_TRUE(fs::exists(prog + ".sim.safetensors"));
+  // The LSTMs' weights are rounded by output error by default; the debugger rows come on the
+  // calibration and on the held-out data, each LSTM row split by source.
+  EXPECT_EQ(r["quantization"]["rnn_rounding"], "output-error");
+  for (const char* rows : {"recurrent_layers", "recurrent_layers_test"}) {
+    ASSERT_EQ(r[rows].size(), 2u) << rows;
+    for (const auto& row : r[rows]) {
+      EXPECT_GT(row["rmse_over_scale"].get<double>(), 0.0);
+      EXPECT_TRUE(row["sources"].contains("int8_w_ih")) << row.dump();
+      EXPECT_EQ(row["by_quarter_of_steps"].size(), 4u);
+    }
+  }
 
   // verify: from the files alone (the data the program recorded), then with the flags given.
   RunResult v =
