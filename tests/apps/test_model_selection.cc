@@ -129,13 +129,14 @@ class Selection : public ::testing::Test {
   // at the state's epoch, weights recorded after each epoch.
   Run run(const std::vector<double>& val, const std::vector<double>& test, int64_t epochs, int64_t patience,
           const fs::path& out, int64_t stop_after = 0, const fs::path& resume = {}) {
+    fs::create_directories(out);
     manual_seed(3);
     nn::ModulePtr model = train::fixtures::small_mlp(7);
     train::OptimizerConfig oc;
     oc.lr = 0.1;
     auto opt = train::make_optimizer(oc, *model);
     Run r;
-    if (!resume.empty()) r.state = train::load_checkpoint(resume.string(), *model, *opt);
+    if (!resume.empty()) r.state = train::load_checkpoint(resume.string(), *model, *opt).state;
     const size_t from = size_t(r.state.epochs_done);
     data::DataLoaderOptions lo;
     lo.batch_size = 16;

@@ -398,8 +398,9 @@ TEST_F(TrainSeries, TrainTextChoosesTheEpochByValidationWhereTheTestSetDisagrees
   for (const auto& row : rows) max_test = std::max(max_test, row.at("test_acc"));
   double min_val = 1;
   for (const auto& row : rows) min_val = std::min(min_val, row.at("val_acc"));
-  if (min_val < rows[best].at("val_acc"))  // validation accuracy moved: the test set would choose otherwise
+  if (min_val < rows[best].at("val_acc")) {  // validation accuracy moved: the test set would choose otherwise
     EXPECT_LT(s["best_epoch_test_accuracy"].get<double>(), max_test);
+  }
   // model.safetensors is the chosen epoch's: evaluated alone, its test accuracy is that epoch's.
   EXPECT_EQ(s["model_epoch"], s["best_epoch"]);
   EXPECT_NEAR(s["test_accuracy"].get<double>(), s["best_epoch_test_accuracy"].get<double>(), 1e-9);
