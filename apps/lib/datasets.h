@@ -24,7 +24,7 @@ struct DataBundle {
 // Loads the data. `need_train` false (eval-only) skips reading the training split. Errors
 // (missing files, mean/std of the wrong length) are finch::Error sentences. `val_fraction` > 0
 // holds out that fraction of the (--limit-train) training images, stratified and seeded by
-// `seed` (validation_split), as b.val.
+// `seed` (validation_split), as b.val; < 0 the default 0.1, or none when the set is too small.
 DataBundle load_data(const DataOptions& o, bool need_train = true, double val_fraction = 0, uint64_t seed = 0);
 
 }  // namespace finch::apps

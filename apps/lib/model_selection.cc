@@ -67,6 +67,16 @@ void prepare_best_file(const std::string& out_dir, const std::string& resume, co
   if (ec) fail("cannot copy ", beside.string(), " to ", best.string(), ": ", ec.message());
 }
 
+std::optional<data::Split> default_validation_split(const std::vector<int64_t>& labels, double fraction,
+                                                    uint64_t seed, const std::string& what) {
+  try {
+    return validation_split(labels, fraction, seed, what);
+  } catch (const Error&) {
+    // The summary says so: its "validation" is null and "kept" is "last".
+    return std::nullopt;
+  }
+}
+
 std::string fraction_source(double fraction, const std::string& what, uint64_t seed) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g %%", 100 * fraction);

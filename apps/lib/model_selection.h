@@ -9,6 +9,7 @@
 // uninterrupted one.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,12 @@ namespace finch::apps {
 // fraction leaves the validation part empty or takes every example of a class.
 data::Split validation_split(const std::vector<int64_t>& labels, double fraction, uint64_t seed,
                              const std::string& what);
+
+// The same for a program's DEFAULT fraction (the user asked for none): a set too small to give
+// a validation example (or to keep one of every class) trains without validation instead —
+// nothing is chosen, the last epoch is kept (summary.json: "validation" null, "kept" "last").
+std::optional<data::Split> default_validation_split(const std::vector<int64_t>& labels, double fraction,
+                                                    uint64_t seed, const std::string& what);
 
 // How the best epoch is chosen. Classification: the highest validation accuracy, ties going to
 // the lower validation loss, then to the earlier epoch; regression: the lowest validation loss

@@ -257,7 +257,13 @@ void hold_out_validation(SequenceData& d, const SeriesOptions& o) {
     std::vector<int64_t> labels(size_t(n), 0);
     if (!d.regression)
       for (int64_t i = 0; i < n; ++i) labels[size_t(i)] = d.train->label(i);
-    split = validation_split(labels, f, o.seed, what);
+    if (o.val_fraction > 0) {
+      split = validation_split(labels, f, o.seed, what);
+    } else if (auto s = default_validation_split(labels, f, o.seed, what)) {
+      split = std::move(*s);
+    } else {
+      return;  // too small for the default: no validation
+    }
     d.val_source = fraction_source(f, what, o.seed);
   }
   d.val = std::make_shared<data::SubsetDataset>(d.train, split.val);

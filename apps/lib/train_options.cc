@@ -226,7 +226,6 @@ void finalize_data_options(DataOptions& o) {
 
 void finalize_options(TrainOptions& o) {
   finalize_data_options(o);
-  if (o.val_fraction < 0) o.val_fraction = o.eval_only ? 0 : 0.1;
   if (o.patience < 0) o.patience = 0;
   if (o.val_fraction == 0 && (o.keep == "best" || o.patience > 0) && !o.eval_only)
     fail(o.keep == "best" ? "--keep best" : "--patience", " needs validation data, but --val-fraction 0 holds out none");
