@@ -17,8 +17,9 @@ int64_t default_sequence_epochs(const std::string& model) {
   // The IMDB LSTM with Keras's init overfits after 3-4 epochs: PyTorch's control run of the same
   // recipe (bench/imdb_lstm_torch.py --init keras) rose on the validation reviews through epoch
   // 4 (84.2, 85.2, 85.4, 85.6 %), and finch's test accuracy fell from 86.5 % at epoch 4 to 85.3 % at
-  // 10. The BiLSTM overfits the same way (86.6 % at epoch 4, 85.4 % at 10), but without a control
-  // run's validation curve for it, choosing its epochs would mean choosing by the test set: it keeps 10.
+  // 10. The BiLSTM overfits the same way; it keeps 10 epochs as a ceiling: early stopping on the
+  // validation reviews (default patience 3, model_selection.h) ends it and keeps the best
+  // validation epoch (docs/recurrent.md §9).
   if (model == "imdb_lstm") return 4;
   if (model == "imdb_bilstm") return 10;
   if (model == "lstm_forecaster") return 100;
