@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Train a time-series classifier or forecaster on UCR/UEA .ts, UCR .txt/.tsv or CSV files.\n"
       "Writes model.safetensors (its metadata rebuilds the model and the input preparation), best.safetensors,\n"
-      "checkpoint.safetensors, metrics.csv, summary.json and report.html into --out. Examples:\n"
+      "checkpoint.safetensors, metrics.csv, summary.json and report.html into --out. The best epoch is chosen\n"
+      "on --val-fraction (default 0.1) of --train, never on the test set; model.safetensors holds its weights\n"
+      "(--keep best). Examples:\n"
       "  train_series --train GunPoint_TRAIN.ts --test GunPoint_TEST.ts --model fcn --out runs/gunpoint\n"
       "  train_series --train ECG5000_TRAIN.txt --val-split 0.2 --model resnet1d --out runs/ecg5000\n"
       "  train_series --train ETTh1.csv --target OT --window 96 --horizon 24 --model lstm_forecaster --out runs/etth1"};
@@ -47,9 +49,10 @@ int main(int argc, char** argv) {
   return finch::apps::end_job_on_error(finch::apps::run_with_user_errors("train_series", [&] {
     finch::apps::finalize_sequence_options(o);
     finch::set_num_threads(o.threads);
-    const finch::apps::SequenceData d = finch::apps::load_series_data(o);
+    finch::apps::SequenceData d = finch::apps::load_series_data(o);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_series", o, d, command_line);
     if (o.qat) return finch::apps::run_sequence_qat("train_series", o, d, command_line, false);
+    finch::apps::hold_out_validation(d, o);  // chooses the best epoch (apps/lib/model_selection.h)
     return finch::apps::run_sequence_training("train_series", o, d, command_line, false);
   }));
 }

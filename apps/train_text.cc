@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Train a text classifier (seed 002's IMDB LSTM or BiLSTM) on review folders such as aclImdb.\n"
       "Writes model.safetensors (its metadata names the vocabulary and max length), vocab.txt,\n"
-      "best.safetensors, checkpoint.safetensors, metrics.csv, summary.json and report.html into --out. Example:\n"
+      "best.safetensors, checkpoint.safetensors, metrics.csv, summary.json and report.html into --out.\n"
+      "The best epoch is chosen on validation reviews (--data/val, or --val-fraction of train/), never on the\n"
+      "test set; model.safetensors holds its weights (--keep best). Example:\n"
       "  train_text --data aclImdb --model imdb_lstm --out runs/imdb"};
   finch::apps::SeriesOptions o;
   finch::apps::add_sequence_train_options(
@@ -41,9 +43,11 @@ int main(int argc, char** argv) {
     finch::apps::finalize_sequence_options(o);
     finch::set_num_threads(o.threads);
     finch::apps::create_out_dir(o.out_dir);  // vocab.txt is written while the data is read
-    const finch::apps::SequenceData d = finch::apps::load_text_data(o, o.out_dir);
+    const bool training = !o.eval_only && !o.qat;
+    finch::apps::SequenceData d = finch::apps::load_text_data(o, o.out_dir, training && o.val_fraction < 0);
     if (o.eval_only) return finch::apps::run_sequence_eval("train_text", o, d, command_line);
     if (o.qat) return finch::apps::run_sequence_qat("train_text", o, d, command_line, false);
+    finch::apps::hold_out_validation(d, o);  // chooses the best epoch (apps/lib/model_selection.h)
     return finch::apps::run_sequence_training("train_text", o, d, command_line, false);
   }));
 }

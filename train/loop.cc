@@ -144,6 +144,7 @@ EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loade
   DivergenceGuard guard(config.divergence);
   for (int64_t epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
     if (config.stop_after_epochs > 0 && ran == config.stop_after_epochs) break;
+    if (ctx.stop) break;  // a callback ended the run (early stopping)
     for (Callback* c : callbacks) c->on_epoch_begin(ctx, epoch);
     EpochEnd e;
     e.epoch = epoch;

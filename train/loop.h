@@ -94,6 +94,9 @@ struct Context {
   optim::Optimizer& opt;
   TrainState& state;
   const LoopConfig& config;
+  // Set by a callback (early stopping, apps/lib/model_selection.h) to end fit() before its next
+  // epoch, as Keras's model.stop_training; checked after on_train_begin and after each epoch.
+  bool stop = false;
 };
 
 // Hooks called by fit() in this order: on_train_begin; per epoch on_epoch_begin, then
@@ -113,8 +116,8 @@ class Callback {
 // Evaluates the model after each epoch (e.g. evaluate(model, test set, …) from train/evaluate.h).
 using Evaluator = std::function<EvalResult(nn::Module&)>;
 
-// Trains from state.epochs_done to config.epochs (or stop_after_epochs of them), evaluating
-// after each epoch, and returns the last evaluation (count 0 when no epoch ran).
+// Trains from state.epochs_done to config.epochs (or stop_after_epochs of them, or until a
+// callback sets Context::stop), evaluating after each epoch, and returns the last evaluation (count 0 when no epoch ran).
 EvalResult fit(nn::Module& model, optim::Optimizer& opt, data::DataLoader& loader, const LossFn& loss,
                const ScheduleConfig& schedule, const LoopConfig& config, TrainState& state,
                const Evaluator& evaluate, const std::vector<Callback*>& callbacks = {});

@@ -61,6 +61,16 @@ std::string render_report_html(const nlohmann::json& summary, const nlohmann::js
   };
   row("test accuracy", pct("test_accuracy"));
   if (summary.contains("best_test_accuracy")) row("best test accuracy", pct("best_test_accuracy"));
+  // Model selection on validation data (apps/lib/model_selection.h): the chosen epoch, its
+  // validation and test numbers, and which epoch the model file holds.
+  if (summary.contains("validation") && summary["validation"].is_object())
+    row("validation", cell(summary["validation"].value("source", "")) + ", " +
+                          cell(summary["validation"].value("samples", nlohmann::json(0))) + " samples");
+  for (const char* k : {"best_epoch", "best_val_accuracy", "best_val_loss", "best_epoch_test_accuracy",
+                        "best_epoch_test_loss", "last_epoch", "last_val_accuracy", "last_epoch_test_accuracy",
+                        "kept", "model_epoch", "stopped_early"})
+    if (summary.contains(k) && !summary[k].is_null())
+      row(k, std::string(k).find("accuracy") != std::string::npos ? pct(k) : cell(summary[k]));
   for (const char* k : {"float_test_accuracy", "qat_test_accuracy", "converted_test_accuracy"})
     if (summary.contains(k)) row(k, pct(k));
   // Sequence tasks (train_series, train_text): the other classification scores, or the errors.
@@ -77,15 +87,19 @@ std::string render_report_html(const nlohmann::json& summary, const nlohmann::js
     o << "<h2>Training curves</h2>\n<div>\n";
     ChartOptions lo;
     lo.title = "loss";
-    o << line_chart({{"train", "#1f77b4", epochs, column(history, "train_loss")},
-                     {"test", "#d62728", epochs, column(history, "test_loss")}},
-                    lo);
+    // The validation curves when the run held out validation data (model_selection.h).
+    const bool val = history.back().contains("val_loss");
+    std::vector<Series> loss_curves = {{"train", "#1f77b4", epochs, column(history, "train_loss")},
+                                       {"test", "#d62728", epochs, column(history, "test_loss")}};
+    if (val) loss_curves.push_back({"validation", "#ff7f0e", epochs, column(history, "val_loss")});
+    o << line_chart(loss_curves, lo);
     ChartOptions ao;
     ao.title = "accuracy";
     ao.percent = true;
-    o << line_chart({{"train", "#1f77b4", epochs, column(history, "train_acc")},
-                     {"test", "#d62728", epochs, column(history, "test_acc")}},
-                    ao);
+    std::vector<Series> acc_curves = {{"train", "#1f77b4", epochs, column(history, "train_acc")},
+                                      {"test", "#d62728", epochs, column(history, "test_acc")}};
+    if (val) acc_curves.push_back({"validation", "#ff7f0e", epochs, column(history, "val_acc")});
+    o << line_chart(acc_curves, ao);
     ChartOptions ro;
     ro.title = "learning rate";
     ro.y_from_zero = true;

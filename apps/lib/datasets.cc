@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <utility>
 
+#include "apps/lib/model_selection.h"
 #include "data/image_folder.h"
 #include "data/readers.h"
 #include "data/transforms.h"
@@ -63,7 +66,7 @@ data::LabeledImages take_first(data::LabeledImages d, int64_t limit) {
 
 }  // namespace
 
-DataBundle load_data(const DataOptions& o, bool need_train) {
+DataBundle load_data(const DataOptions& o, bool need_train, double val_fraction, uint64_t seed) {
   DataBundle b;
   data::LabeledImages test = take_first(read_split(o, false), o.limit_test);
   if (test.size() == 0) fail(o.data_dir, ": the test split holds no images");
@@ -97,7 +100,24 @@ DataBundle load_data(const DataOptions& o, bool need_train) {
       if (o.brightness > 0 || o.contrast > 0) steps.push_back(data::transforms::color_jitter(o.brightness, o.contrast));
     }
     steps.push_back(normalize);
-    b.train = std::make_shared<data::TensorDataset>(std::move(train), data::transforms::compose(steps));
+    // val_fraction < 0: the default 0.1, dropped (with a note) when the set is too small for it.
+    const std::vector<int64_t> labels = val_fraction != 0 ? train.labels.contiguous().to_vector<int64_t>()
+                                                          : std::vector<int64_t>{};
+    const std::string what = o.data_dir + "'s training split";
+    std::optional<data::Split> chosen;
+    if (val_fraction > 0) chosen = validation_split(labels, val_fraction, seed, what);
+    if (val_fraction < 0) chosen = default_validation_split(labels, 0.1, seed, what);
+    if (chosen) {
+      // One copy of the images; the training part augments, the validation part only normalizes.
+      data::Split& split = *chosen;
+      val_fraction = val_fraction < 0 ? 0.1 : val_fraction;
+      auto base = std::make_shared<data::TensorDataset>(std::move(train));
+      b.val = std::make_shared<data::SubsetDataset>(base, split.val, normalize);
+      b.val_source = fraction_source(val_fraction, what, seed);
+      b.train = std::make_shared<data::SubsetDataset>(base, std::move(split.train), data::transforms::compose(steps));
+    } else {
+      b.train = std::make_shared<data::TensorDataset>(std::move(train), data::transforms::compose(steps));
+    }
   }
   if (!test.classes.empty()) b.classes = test.classes;
   if (b.classes.empty()) {

@@ -43,6 +43,8 @@ Fingerprint train_options_fingerprint(const TrainOptions& o) {
           {"--mean", mean},
           {"--std", std},
           {"--limit-train", std::to_string(o.limit_train)},
+          {"--val-fraction", str(o.val_fraction)},
+          {"--patience", std::to_string(o.patience)},
           {"--resume", o.resume},
           {"--bucket-mb", str(o.bucket_mb)},
           {"--sync-bn", o.sync_bn ? "on" : "off"}};

@@ -11,6 +11,7 @@
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/datasets.h"
 #include "apps/lib/distributed.h"
+#include "apps/lib/model_selection.h"
 #include "apps/lib/qat_run.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
@@ -135,8 +136,9 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
     return run_qat(o, command_line, quiet);
   }
   const auto t0 = Clock::now();
-  const DataBundle d = load_data(o, true);
+  const DataBundle d = load_data(o, true, o.val_fraction, o.seed);
   const int64_t num_classes = int64_t(d.classes.size());
+  if (o.keep.empty()) o.keep = d.val ? "best" : "last";
   // Every random draw of a run comes from the seed: init from `gen`, dropout from the default
   // generator (saved in checkpoints), shuffling and augmentation from the loader's (seed, epoch).
   manual_seed(o.seed * 2654435761u + 1);
@@ -177,7 +179,9 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
 
   if (root)
     std::cerr << "train_cifar: " << o.model << " (" << model->num_parameters() << " parameters) on " << o.dataset
-            << ": " << d.train->size() << " training / " << d.test->size() << " test images, " << o.epochs
+            << ": " << d.train->size() << " training / "
+            << (d.val ? std::to_string(d.val->size()) + " validation (" + d.val_source + ") / " : "")
+            << d.test->size() << " test images, " << o.epochs
             << " epochs, batch " << o.batch_size << ", " << o.optimizer << " lr " << o.lr << " (" << o.schedule
             << "), " << get_num_threads() << " threads"
             << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "")
@@ -188,24 +192,43 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
 
   const train::ScheduleConfig schedule = schedule_config(o);
   train::CheckpointCallback checkpoints(o.out_dir, checkpoint_tags(o), weight_metadata(o));
-  train::MetricsCsvCallback metrics(out + "metrics.csv");
-  train::EpochLogCallback log;
+  train::MetricsCsvCallback metrics(out + "metrics.csv", metrics_columns(d.val != nullptr));
+  SelectionLogCallback log("img/s");
   train::LoopConfig lc = loop_config(o, quiet || !root);
   lc.parallel = dp.get();
-  // Every rank evaluates (the same weights, the same test set) so their state stays identical.
+  // The best epoch (best.safetensors, "(best)") is the best VALIDATION accuracy, never the test
+  // set's (apps/lib/model_selection.h).
+  const SelectionConfig sc{false, o.patience};
+  if (root) prepare_best_file(o.out_dir, o.resume, state.history, sc);
+  train::Evaluator validate;
+  if (d.val) validate = [&](nn::Module& m) { return train::evaluate(m, d.val, 256, num_classes, false, o.workers); };
+  ValidationSelection selection(validate, sc,
+                                root ? std::vector<train::Callback*>{&checkpoints, &metrics, &log}
+                                     : std::vector<train::Callback*>{});
+  // Every rank evaluates (the same weights, the same test and validation sets) so their state
+  // and their early-stopping decision stay identical.
   const train::EvalResult last = train::fit(
       *model, *opt, loader, classification_loss(o.label_smoothing), schedule, lc, state,
-      [&](nn::Module& m) { return train::evaluate(m, d.test, 256, num_classes, false, o.workers); },
-      root ? std::vector<train::Callback*>{&checkpoints, &metrics, &log} : std::vector<train::Callback*>{});
+      [&](nn::Module& m) { return train::evaluate(m, d.test, 256, num_classes, false, o.workers); }, {&selection});
   if (!root) return 0;
+  // model.safetensors: the best validation epoch's weights with --keep best (the default with
+  // validation), else the last epoch's.
+  const int64_t kept = kept_epoch(state.history, sc, o.keep);
+  if (kept > 0) train::load_weights(out + "best.safetensors", *model);
   // A resumed run that had nothing left, or stopped early, still reports the current weights.
-  const train::EvalResult r = last.count > 0 && o.predictions.empty()
+  const train::EvalResult r = last.count > 0 && o.predictions.empty() && kept == 0
                                   ? last
                                   : train::evaluate(*model, d.test, 256, num_classes, !o.predictions.empty(), o.workers);
   save_weights(out + "model.safetensors", *model, o);
   if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, r);
   nlohmann::json s = base_summary(o, *model, d, r, command_line);
-  s["best_test_accuracy"] = std::max(state.best_test_accuracy, r.accuracy);
+  SelectionReport sr;
+  sr.validation_source = d.val ? d.val_source : "";
+  sr.validation_samples = d.val ? d.val->size() : 0;
+  sr.kept = o.keep;
+  sr.patience = o.patience;
+  sr.stopped_early = selection.stopped_early() && state.epochs_done < o.epochs;
+  s.update(selection_summary(state.history, sr));
   s["model_file_bytes"] = file_size_or_zero(out + "model.safetensors");
   s["epochs"] = o.epochs;
   s["epochs_done"] = state.epochs_done;
@@ -229,8 +252,9 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   extras.lr_curve = train::schedule_curve(schedule, loader.num_batches());
   extras.mistakes = train::confident_mistake_thumbnails(*d.test, r, kThumbnails);
   train::write_report_html(out + "report.html", s, state.history, extras);
-  std::printf("test accuracy %.4f (best %.4f) after %lld epochs; report: %sreport.html\n", r.accuracy,
-              s["best_test_accuracy"].get<double>(), static_cast<long long>(state.epochs_done), out.c_str());
+  std::printf("test accuracy %.4f (model.safetensors: %s %lld of %lld epochs%s); report: %sreport.html\n", r.accuracy,
+              kept > 0 ? "the best validation epoch," : "the last,", static_cast<long long>(kept > 0 ? kept : state.epochs_done),
+              static_cast<long long>(state.epochs_done), sr.stopped_early ? ", stopped early" : "", out.c_str());
   return 0;
 }
 

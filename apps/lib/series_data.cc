@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/lib/model_selection.h"
 #include "data/csv_series.h"
 #include "data/sentencepiece_text.h"
 #include "data/series_dataset.h"
@@ -182,7 +183,7 @@ SequenceData load_series_data(const SeriesOptions& o) {
   return d;
 }
 
-SequenceData load_text_data(const SeriesOptions& o, const std::string& out_dir) {
+SequenceData load_text_data(const SeriesOptions& o, const std::string& out_dir, bool read_val) {
   const std::string train_dir = o.data_dir + "/train", test_dir = o.data_dir + "/test";
   for (const std::string& dir : {train_dir, test_dir})
     if (!fs::is_directory(dir))
@@ -190,6 +191,10 @@ SequenceData load_text_data(const SeriesOptions& o, const std::string& out_dir) 
            " is not a folder");
   const data::TextFolder train = data::read_text_folder(train_dir);
   const data::TextFolder test = data::read_text_folder(test_dir, train.classes);
+  const std::string val_dir = o.data_dir + "/val";
+  const bool with_val = read_val && fs::is_directory(val_dir);
+  const data::TextFolder val = with_val ? data::read_text_folder(val_dir, train.classes) : data::TextFolder{};
+  if (with_val && val.size() == 0) fail(val_dir, ": the validation folder holds no .txt reviews");
   if (train.classes.size() < 2) fail(train_dir, ": expected at least 2 class folders, found ", train.classes.size());
   if (train.size() == 0 || test.size() == 0) fail("--data ", o.data_dir, ": no .txt reviews in train/ or test/");
   const data::Side side = data::side_from_name(o.truncate);
@@ -207,6 +212,7 @@ SequenceData load_text_data(const SeriesOptions& o, const std::string& out_dir) 
     d.vocab_size = sp.size();
     d.train = data::make_token_dataset(train, sp, o.max_len, side);
     d.test = data::make_token_dataset(test, sp, o.max_len, side);
+    if (with_val) d.val = data::make_token_dataset(val, sp, o.max_len, side);
     d.metadata["data.spm_model"] = fs::absolute(o.spm_model).string();
   } else {
     const auto train_tokens = data::tokenize_all(train.texts);
@@ -215,12 +221,53 @@ SequenceData load_text_data(const SeriesOptions& o, const std::string& out_dir) 
     d.vocab_size = vocab.size();
     d.train = data::make_token_dataset(train, train_tokens, vocab, o.max_len, side);
     d.test = data::make_token_dataset(test, data::tokenize_all(test.texts), vocab, o.max_len, side);
+    if (with_val) d.val = data::make_token_dataset(val, data::tokenize_all(val.texts), vocab, o.max_len, side);
     vocab.save(out_dir + "/vocab.txt");
     d.metadata["data.vocab"] = "vocab.txt";  // beside model.safetensors
   }
   d.max_length = o.max_len;
   d.min_length = 1;
+  if (with_val) d.val_source = val_dir;
   return d;
+}
+
+void hold_out_validation(SequenceData& d, const SeriesOptions& o) {
+  const std::string what = d.tokens ? o.data_dir + "/train" : o.train_file;
+  if (o.val_fraction == 0) {
+    d.val.reset(), d.val_source.clear();
+    return;
+  }
+  if (o.val_fraction < 0 && d.val) return;  // the --data/val folder
+  d.val.reset(), d.val_source.clear();
+  const double f = o.val_fraction > 0 ? o.val_fraction : d.tokens ? 0.2 : 0.1;
+  const int64_t n = d.train->size();
+  data::Split split;
+  if (d.metadata.count("data.format") && d.metadata.at("data.format") == "csv") {
+    // Windows start one row apart in time order: the last ones validate; horizon − 1 windows
+    // before them go to neither part, so no target row is trained on and validated.
+    const int64_t nv = std::llround(f * double(n)), gap = std::max<int64_t>(d.horizon, 1) - 1;
+    if (nv < 1 || n - nv - gap < 1)
+      fail("--val-fraction ", f, " of ", what, "'s ", n, " training windows leaves ",
+           nv < 1 ? "no validation window" : "no training window",
+           "; change it, or turn validation off with --val-fraction 0");
+    for (int64_t i = 0; i < n - nv - gap; ++i) split.train.push_back(i);
+    for (int64_t i = n - nv; i < n; ++i) split.val.push_back(i);
+    d.val_source = "the last " + std::to_string(nv) + " of " + what + "'s training windows";
+  } else {
+    std::vector<int64_t> labels(size_t(n), 0);
+    if (!d.regression)
+      for (int64_t i = 0; i < n; ++i) labels[size_t(i)] = d.train->label(i);
+    if (o.val_fraction > 0) {
+      split = validation_split(labels, f, o.seed, what);
+    } else if (auto s = default_validation_split(labels, f, o.seed, what)) {
+      split = std::move(*s);
+    } else {
+      return;  // too small for the default: no validation
+    }
+    d.val_source = fraction_source(f, what, o.seed);
+  }
+  d.val = std::make_shared<data::SubsetDataset>(d.train, split.val);
+  d.train = std::make_shared<data::SubsetDataset>(d.train, std::move(split.train));
 }
 
 }  // namespace finch::apps

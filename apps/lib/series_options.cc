@@ -17,12 +17,21 @@ int64_t default_sequence_epochs(const std::string& model) {
   // The IMDB LSTM with Keras's init overfits after 3-4 epochs: PyTorch's control run of the same
   // recipe (bench/imdb_lstm_torch.py --init keras) rose on the validation reviews through epoch
   // 4 (84.2, 85.2, 85.4, 85.6 %), and finch's test accuracy fell from 86.5 % at epoch 4 to 85.3 % at
-  // 10. The BiLSTM overfits the same way (86.6 % at epoch 4, 85.4 % at 10), but without a control
-  // run's validation curve for it, choosing its epochs would mean choosing by the test set: it keeps 10.
+  // 10. The BiLSTM overfits the same way; it keeps 10 epochs as a ceiling: early stopping on the
+  // validation reviews (default patience 3, model_selection.h) ends it and keeps the best
+  // validation epoch (docs/recurrent.md §9).
   if (model == "imdb_lstm") return 4;
   if (model == "imdb_bilstm") return 10;
   if (model == "lstm_forecaster") return 100;
   return 300;
+}
+
+int64_t default_sequence_patience(const std::string& model) {
+  // The IMDB models overfit after a few epochs (docs/recurrent.md §8): stop 3 epochs after the
+  // best validation accuracy. The series models keep Fawaz et al.'s fixed epochs under the
+  // plateau schedule; their validation parts (10 % of a UCR training set, often < 10 series)
+  // are too small to stop on.
+  return model == "imdb_lstm" || model == "imdb_bilstm" ? 3 : 0;
 }
 
 int64_t default_sequence_batch(const std::string& model, int64_t train_size) {
@@ -108,6 +117,19 @@ void add_sequence_train_options(CLI::App& app, SeriesOptions& o, const std::vect
       ->check(non_negative);
   app.add_option("--export", o.export_program, "with --qat: the int8 program to write (default: OUT/model_int8.finch)");
   app.add_option("--predictions", o.predictions, "write index,label,predicted,logits of every test sample to this CSV");
+  app.add_option("--val-fraction", o.val_fraction,
+                 "the fraction of the training data held out (stratified, seeded) to choose the best epoch and "
+                 "stop early; 0: none, the last epoch is kept (default: train_text --data/val when it exists, else "
+                 "0.2; train_series 0.1 — a CSV series' last training windows)")
+      ->check(number_in(0, 0.9, "in [0, 0.9]"));
+  app.add_option("--patience", o.patience,
+                 "stop when the validation metric has not improved for this many epochs; 0: never (default: 3 for "
+                 "imdb_lstm/imdb_bilstm, 0 for the series models, whose plateau schedule runs its epochs)")
+      ->check(CLI::Range(int64_t(0), int64_t(1000000)));
+  app.add_option("--keep", o.keep,
+                 "which weights model.safetensors holds: best (the best validation epoch's) or last (default: best "
+                 "when there is validation data, else last)")
+      ->check(CLI::IsMember({"best", "last"}));
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
       ->check(non_negative);
@@ -181,6 +203,12 @@ void finalize_sequence_options(SeriesOptions& o) {
     fail("--warmup-epochs (", o.warmup_epochs, ") is longer than --epochs (", o.epochs, ")");
   if (o.tokenizer == "sentencepiece" && o.spm_model.empty()) fail("--tokenizer sentencepiece needs --spm-model FILE");
   if (o.tokenizer != "sentencepiece" && !o.spm_model.empty()) fail("--spm-model is used with --tokenizer sentencepiece");
+  if (o.patience < 0) o.patience = o.val_fraction == 0 ? 0 : default_sequence_patience(o.model);
+  if (o.val_fraction == 0 && o.keep == "best")
+    fail("--keep best keeps the best validation epoch, but --val-fraction 0 holds out no validation data");
+  if (o.val_fraction == 0 && o.patience > 0 && !(o.eval_only || o.qat))
+    fail("--patience stops on the validation metric, but --val-fraction 0 holds out no validation data (add "
+         "--patience 0)");
   if (!o.test_file.empty() && o.val_split > 0) fail("--val-split holds out a test set; it cannot be combined with --test");
 }
 

@@ -62,5 +62,7 @@ int64_t default_sequence_batch(const std::string& model, int64_t train_size);
 // in Keras; models/keras_init.h has the measurement), PyTorch's (the layers' own) for the rest.
 std::string default_sequence_init(const std::string& model);
 int64_t default_sequence_epochs(const std::string& model);
+// Early-stopping patience when --patience is not given: 3 for the IMDB models, 0 (off) else.
+int64_t default_sequence_patience(const std::string& model);
 
 }  // namespace finch::apps

@@ -13,6 +13,7 @@
 
 #include "apps/lib/checkpoint.h"
 #include "apps/lib/distributed.h"
+#include "apps/lib/model_selection.h"
 #include "apps/lib/trainer.h"
 #include "apps/lib/version.h"
 #include "models/keras_init.h"
@@ -42,20 +43,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool is_forecaster(const std::string& m) { return m == "lstm_forecaster"; }
-
-// One line per epoch: the classification line of train_cifar, or MSE/RMSE for regression.
-class SequenceLogCallback : public train::Callback {
- public:
-  void on_epoch_end(train::Context& ctx, const train::EpochEnd& e) override {
-    if (!e.test.regression) return classification_.on_epoch_end(ctx, e);
-    std::fprintf(stderr, "epoch %lld/%lld: train MSE %.5g, test MSE %.5g RMSE %.5g%s, %.1f s (%.0f samples/s)\n",
-                 static_cast<long long>(e.epoch + 1), static_cast<long long>(ctx.config.epochs), e.train.loss,
-                 e.test.mse, e.test.rmse, e.best ? " (best)" : "", e.train.seconds, e.train.images_per_second());
-  }
-
- private:
-  train::EpochLogCallback classification_;
-};
 
 // Fawaz et al. 2019 report the model of the lowest training loss (Keras's ModelCheckpoint on
 // 'loss'), not the last epoch's: this keeps those weights as lowest_loss.safetensors. The
@@ -235,6 +222,9 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   for (const auto& [k, v] : spec.to_metadata()) fp.push_back({"model spec " + k, v});
   fp.push_back({"--window/--horizon/--max-len", std::to_string(o.window) + "/" + std::to_string(o.horizon) + "/" +
                                                     std::to_string(o.max_len)});
+  if (o.keep.empty()) o.keep = d.val ? "best" : "last";
+  if (!d.val && (o.keep == "best" || o.patience > 0))
+    fail(o.keep == "best" ? "--keep best" : "--patience", " needs validation data, but this run holds out none");
   const std::unique_ptr<train::DataParallel> dp = start_data_parallel(*model, *d.train, fp, o);
   const int ranks = dp ? dp->size() : 1;
   const bool root = !dp || dp->rank() == 0;
@@ -261,8 +251,9 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
 
   if (root)
     std::cerr << program << ": " << o.model << " (" << model->num_parameters() << " parameters) on " << d.name << ": "
-            << d.train->size() << " training / " << d.test->size() << " test "
-            << (d.tokens ? "reviews" : "series") << ", " << o.epochs << " epochs, batch " << o.batch_size << ", "
+            << d.train->size() << " training / "
+            << (d.val ? std::to_string(d.val->size()) + " validation (" + d.val_source + ") / " : "")
+            << d.test->size() << " test " << (d.tokens ? "reviews" : "series") << ", " << o.epochs << " epochs, batch " << o.batch_size << ", "
             << o.optimizer << " lr " << o.lr << " (" << o.schedule << "), " << get_num_threads() << " threads"
             << (state.epochs_done ? ", resuming after epoch " + std::to_string(state.epochs_done) : "")
             << (dp ? ", " + std::to_string(ranks) + " processes, effective batch " + std::to_string(o.batch_size * ranks)
@@ -277,25 +268,46 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   const train::LossFn loss = d.regression ? train::regression_loss() : train::classification_loss(o.label_smoothing);
   train::ScheduleConfig schedule = schedule_config(o);
   train::CheckpointCallback checkpoints(o.out_dir, tags, weights_meta);
-  train::MetricsCsvCallback metrics(out + "metrics.csv");
-  SequenceLogCallback log;
+  train::MetricsCsvCallback metrics(out + "metrics.csv", metrics_columns(d.val != nullptr));
+  SelectionLogCallback log;
   LowestLossCallback lowest(out + "lowest_loss.safetensors", weights_meta);
   train::LoopConfig lc = loop_config(o, quiet || !root);
   lc.parallel = dp.get();
-  // Every rank evaluates (the same weights and test set), so their state stays identical.
+  // The best epoch is chosen on the validation part of the training data, never the test set
+  // (apps/lib/model_selection.h); best.safetensors is that epoch's weights.
+  const SelectionConfig sc{d.regression, o.patience};
+  if (root) prepare_best_file(o.out_dir, o.resume, state.history, sc);
+  train::Evaluator validate;
+  if (d.val) validate = [&](nn::Module& m) { return train::evaluate(m, d.val, ec); };
+  ValidationSelection selection(validate, sc,
+                                root ? std::vector<train::Callback*>{&checkpoints, &metrics, &lowest, &log}
+                                     : std::vector<train::Callback*>{});
+  // Every rank evaluates (the same weights, test and validation sets), so their state and their
+  // early-stopping decision stay identical.
   const train::EvalResult last = train::fit(
       *model, *opt, loader, loss, schedule, lc, state, [&](nn::Module& m) { return train::evaluate(m, d.test, ec); },
-      root ? std::vector<train::Callback*>{&checkpoints, &metrics, &lowest, &log} : std::vector<train::Callback*>{});
+      {&selection});
   if (!root) return 0;
+  // model.safetensors: the best validation epoch's weights with --keep best (the default when
+  // there is validation data), else the last epoch's.
+  const int64_t kept = kept_epoch(state.history, sc, o.keep);
+  if (kept > 0) train::load_weights(out + "best.safetensors", *model);
   train::EvalConfig final_ec = ec;
   final_ec.keep_logits = !o.predictions.empty() && !d.regression;
   const train::EvalResult r =
-      last.count > 0 && !final_ec.keep_logits ? last : train::evaluate(*model, d.test, final_ec);
+      last.count > 0 && !final_ec.keep_logits && kept == 0 ? last : train::evaluate(*model, d.test, final_ec);
   train::save_weights(out + "model.safetensors", *model, weights_meta);
   if (final_ec.keep_logits) train::write_predictions_csv(o.predictions, r);
 
   nlohmann::json s = evaluation_summary(d, spec, *model, r);
-  if (!d.regression) s["best_test_accuracy"] = std::max(state.best_test_accuracy, r.accuracy);
+  SelectionReport sr;
+  sr.validation_source = d.val ? d.val_source : "";
+  sr.validation_samples = d.val ? d.val->size() : 0;
+  sr.kept = o.keep;
+  sr.patience = o.patience;
+  sr.stopped_early = selection.stopped_early() && state.epochs_done < o.epochs;
+  sr.regression = d.regression;
+  s.update(selection_summary(state.history, sr));
   s["model_file_bytes"] = int64_t(std::filesystem::file_size(out + "model.safetensors"));
   s["epochs"] = o.epochs;
   s["epochs_done"] = state.epochs_done;
@@ -327,7 +339,11 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   train::ReportExtras extras;  // the lr curve comes from the history (the plateau schedule's real LRs)
   if (o.schedule != "plateau") extras.lr_curve = train::schedule_curve(schedule, loader.num_batches());
   train::write_report_html(out + "report.html", s, state.history, extras);
-  print_result(r, s, " after " + std::to_string(state.epochs_done) + " epochs; report: " + out + "report.html");
+  const std::string which = kept > 0 ? "the best validation epoch " + std::to_string(kept) + " of " +
+                                           std::to_string(state.epochs_done)
+                                     : "the last of " + std::to_string(state.epochs_done) + " epochs";
+  print_result(r, s, " (model.safetensors: " + which + (sr.stopped_early ? ", stopped early" : "") +
+                         "); report: " + out + "report.html");
   return 0;
 }
 

@@ -191,6 +191,19 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--stop-after", o.stop_after_epochs,
                  "stop after this many epochs of this run, leaving a checkpoint to --resume from")
       ->check(kNonNegative);
+  app.add_option("--val-fraction", o.val_fraction,
+                 "the fraction of the training images held out (stratified, seeded) to choose the best epoch "
+                 "(best.safetensors, and model.safetensors with --keep best); 0: none, the last epoch is kept "
+                 "(default 0.1)")
+      ->check(number_in(0, 0.9, "in [0, 0.9]"));
+  app.add_option("--patience", o.patience,
+                 "stop when the validation accuracy has not improved for this many epochs (default 0: never; the "
+                 "schedule runs to its end)")
+      ->check(CLI::Range(int64_t(0), int64_t(1000000)));
+  app.add_option("--keep", o.keep,
+                 "which weights model.safetensors holds: best (the best validation epoch's) or last (default: best "
+                 "when there is validation data, else last)")
+      ->check(CLI::IsMember({"best", "last"}));
 }
 
 void finalize_data_options(DataOptions& o) {
@@ -213,6 +226,9 @@ void finalize_data_options(DataOptions& o) {
 
 void finalize_options(TrainOptions& o) {
   finalize_data_options(o);
+  if (o.patience < 0) o.patience = 0;
+  if (o.val_fraction == 0 && (o.keep == "best" || o.patience > 0) && !o.eval_only)
+    fail(o.keep == "best" ? "--keep best" : "--patience", " needs validation data, but --val-fraction 0 holds out none");
   if (o.epochs == 0) o.epochs = default_epochs(o.model);
   // Bounded so the schedule's step count (epochs × batches per epoch) cannot overflow.
   constexpr int64_t kMaxEpochs = 1000000;

@@ -67,6 +67,14 @@ struct TrainOptions : DataOptions {
   bool reinit_head = false;
   bool eval_only = false;
   int64_t stop_after_epochs = 0;  // stop (with a checkpoint) after this many epochs in this run
+  // Model selection on held-out training data (apps/lib/model_selection.h): the fraction of the
+  // training set kept for validation (< 0: the program's default; 0: none, nothing is chosen),
+  // early stopping after `patience` epochs without a better validation metric (< 0: the
+  // program's default; 0: never), and which weights model.safetensors holds ("best": the best
+  // validation epoch's; "last"; empty: best when there is validation, else last).
+  double val_fraction = -1;
+  int64_t patience = -1;
+  std::string keep;
   // Data-parallel runs (mpirun -np N, apps/lib/distributed.h): gradient bucket size in MiB.
   double bucket_mb = 1.0;
   // Synchronized BatchNorm across the processes (train/distributed.h), and the watchdog: a

@@ -65,15 +65,20 @@ TEST_F(TrainCifar, OneEpochWritesEveryFileWithTheDocumentedKeys) {
                         "summary.json", "report.html"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   const nlohmann::json s = read_json_file((out / "summary.json").string());
-  for (const char* k : {"model", "dataset", "parameters", "model_file_bytes", "test_accuracy", "best_test_accuracy",
-                        "per_class_accuracy", "confusion_matrix", "train_images_per_second", "wall_seconds",
+  for (const char* k : {"model", "dataset", "parameters", "model_file_bytes", "test_accuracy", "best_epoch",
+                        "best_val_accuracy", "best_epoch_test_accuracy", "last_epoch_test_accuracy", "per_class_accuracy", "confusion_matrix", "train_images_per_second", "wall_seconds",
                         "finch_version", "command_line"})
     EXPECT_TRUE(s.contains(k)) << k;
   EXPECT_EQ(s["model"], "lenet5");
   EXPECT_EQ(s["parameters"].get<int64_t>(), 61706);
   EXPECT_EQ(s["model_file_bytes"].get<int64_t>(), int64_t(fs::file_size(out / "model.safetensors")));
   EXPECT_EQ(s["test_images"].get<int64_t>(), 60);
-  EXPECT_EQ(s["train_images"].get<int64_t>(), 200);
+  // 10 % of the 200 training images (stratified) choose the epoch; the test set chooses nothing.
+  EXPECT_EQ(s["train_images"].get<int64_t>() + s["validation"]["samples"].get<int64_t>(), 200);
+  EXPECT_NEAR(s["validation"]["samples"].get<double>(), 20, 3);
+  EXPECT_FALSE(s.contains("best_test_accuracy"));
+  EXPECT_EQ(s["best_epoch"], 1);
+  EXPECT_EQ(s["kept"], "best");
   EXPECT_GE(s["test_accuracy"].get<double>(), 0.0);
   EXPECT_LE(s["test_accuracy"].get<double>(), 1.0);
   EXPECT_EQ(s["confusion_matrix"].size(), 10u);
@@ -85,7 +90,7 @@ TEST_F(TrainCifar, OneEpochWritesEveryFileWithTheDocumentedKeys) {
   EXPECT_NE(s["command_line"].get<std::string>().find("--limit-train 200"), std::string::npos);
   const std::string csv = slurp((out / "metrics.csv").string());
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_second");
+            "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_second");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2);
   const std::string html = slurp((out / "report.html").string());
   EXPECT_NE(html.find("<svg class=\"chart\""), std::string::npos);
@@ -189,7 +194,7 @@ TEST_F(TrainCifar, Cifar10BinaryRecordsTrain) {
                           root_);
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json s = read_json_file((out / "summary.json").string());
-  EXPECT_EQ(s["train_images"].get<int64_t>(), 100);
+  EXPECT_EQ(s["train_images"].get<int64_t>() + s["validation"]["samples"].get<int64_t>(), 100);
   EXPECT_EQ(s["test_images"].get<int64_t>(), 30);
   EXPECT_EQ(s["hyperparameters"]["mean"].size(), 3u);
   EXPECT_NEAR(s["hyperparameters"]["mean"][0].get<double>(), 0.4914, 1e-6);

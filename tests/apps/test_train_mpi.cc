@@ -42,7 +42,7 @@ class TrainMpi : public ::testing::Test {
   // lenet5 has neither BatchNorm nor dropout, so 2 × B is 1 × 2B up to rounding (docs/distributed.md).
   std::string common(const std::string& lr = "0.05", const std::string& model = "lenet5") const {
     return std::string(FINCH_BIN_DIR) + "/train_cifar --model " + model + " --dataset fashion-mnist --data " +
-           (root_ / "fm").string() + " --threads 1 --workers 0 --seed 3 --epochs 2 --lr " + lr;
+           (root_ / "fm").string() + " --threads 1 --workers 0 --seed 3 --epochs 2 --val-fraction 0 --lr " + lr;
   }
   fs::path root_;
 };

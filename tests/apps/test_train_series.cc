@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -322,10 +324,131 @@ TEST_F(TrainSeries, TrainTextWritesVocabAndResumesExactly) {
                   root_);
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(weights(root_ / "t" / "model.safetensors"), weights(root_ / "s" / "model.safetensors"));
+  // Validation: 20 % of train/ by default (no val/ folder), the choice and best.safetensors
+  // identical after --resume.
+  const nlohmann::json rs = read_json(root_ / "s" / "summary.json");
+  EXPECT_EQ(s["validation"]["samples"], 10);  // round(0.2 · 24) of each class
+  EXPECT_NE(s["validation"]["source"].get<std::string>().find("20 %"), std::string::npos) << s["validation"];
+  EXPECT_EQ(s["best_epoch"], rs["best_epoch"]);
+  EXPECT_EQ(s["best_epoch_test_accuracy"], rs["best_epoch_test_accuracy"]);
+  EXPECT_EQ(s["kept"], "best");
+  EXPECT_EQ(s["model_epoch"], s["best_epoch"]);
+  EXPECT_EQ(weights(root_ / "t" / "best.safetensors"), weights(root_ / "s" / "best.safetensors"));
+  EXPECT_EQ(slurp((root_ / "t" / "metrics.csv").string()).rfind("epoch,lr,train_loss,train_acc,val_loss,val_acc,", 0),
+            0u);
   // A missing folder is one sentence.
   const RunResult bad = run_program("train_text", "--data " + (root_ / "nope").string() +
                                                       " --model imdb_lstm --out " + (root_ / "n").string(),
                                     root_);
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("nope"), std::string::npos) << bad.err;
+}
+
+namespace {
+
+// metrics.csv as rows of column → value.
+std::vector<std::map<std::string, double>> read_metrics(const fs::path& p) {
+  std::istringstream in(slurp(p.string()));
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> cols;
+  for (std::istringstream h(line); std::getline(h, line, ',');) cols.push_back(line);
+  std::vector<std::map<std::string, double>> rows;
+  while (std::getline(in, line)) {
+    std::map<std::string, double> r;
+    std::istringstream c(line);
+    for (size_t k = 0; k < cols.size() && std::getline(c, line, ','); ++k) r[cols[k]] = std::stod(line);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+// The test reviews are the validation reviews with their classes swapped, so each epoch's test
+// accuracy is 1 − its validation accuracy: the epoch validation chooses is the one the test set
+// likes least. The chosen epoch, its test numbers and model.safetensors must all follow the
+// validation columns; a selection that peeked at the test set picks another epoch.
+TEST_F(TrainSeries, TrainTextChoosesTheEpochByValidationWhereTheTestSetDisagrees) {
+  write_reviews(root_ / "imdb" / "train", 24, 1);
+  write_reviews(root_ / "imdb" / "val", 10, 3);
+  fs::create_directories(root_ / "imdb" / "test");
+  fs::copy(root_ / "imdb" / "val" / "pos", root_ / "imdb" / "test" / "neg");
+  fs::copy(root_ / "imdb" / "val" / "neg", root_ / "imdb" / "test" / "pos");
+  const std::string args = "--data " + (root_ / "imdb").string() +
+                           " --model imdb_lstm --vocab-size 40 --max-len 20 --hidden-size 4 --batch-size 8 --threads 2 "
+                           "--lr 0.003 --epochs 6 --patience 0 --seed 2 --out " + (root_ / "v").string();
+  const RunResult r = run_program("train_text", args, root_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json s = read_json(root_ / "v" / "summary.json");
+  EXPECT_EQ(s["validation"]["source"], (root_ / "imdb" / "val").string());
+  EXPECT_EQ(s["validation"]["samples"], 20);
+  const auto rows = read_metrics(root_ / "v" / "metrics.csv");
+  ASSERT_EQ(rows.size(), 6u);
+  // The documented rule on the validation columns: highest accuracy, then lowest loss, then earliest.
+  size_t best = 0;
+  for (size_t e = 1; e < rows.size(); ++e) {
+    const double a = rows[e].at("val_acc"), b = rows[best].at("val_acc");
+    if (a > b || (a == b && rows[e].at("val_loss") < rows[best].at("val_loss"))) best = e;
+  }
+  EXPECT_EQ(s["best_epoch"], int64_t(best + 1));
+  EXPECT_NEAR(s["best_epoch_test_accuracy"].get<double>(), rows[best].at("test_acc"), 1e-6);
+  EXPECT_NEAR(s["best_val_accuracy"].get<double>() + s["best_epoch_test_accuracy"].get<double>(), 1.0, 1e-9);
+  double max_test = 0;
+  for (const auto& row : rows) max_test = std::max(max_test, row.at("test_acc"));
+  double min_val = 1;
+  for (const auto& row : rows) min_val = std::min(min_val, row.at("val_acc"));
+  if (min_val < rows[best].at("val_acc")) {  // validation accuracy moved: the test set would choose otherwise
+    EXPECT_LT(s["best_epoch_test_accuracy"].get<double>(), max_test);
+  }
+  // model.safetensors is the chosen epoch's: evaluated alone, its test accuracy is that epoch's.
+  EXPECT_EQ(s["model_epoch"], s["best_epoch"]);
+  EXPECT_NEAR(s["test_accuracy"].get<double>(), s["best_epoch_test_accuracy"].get<double>(), 1e-9);
+  EXPECT_EQ(weights(root_ / "v" / "model.safetensors"), weights(root_ / "v" / "best.safetensors"));
+  // --val-fraction 0: nothing is chosen, the last epoch is kept and no best.safetensors written.
+  const RunResult n = run_program("train_text", args + "n --val-fraction 0", root_);
+  ASSERT_EQ(n.code, 0) << n.err;
+  const nlohmann::json ns = read_json(root_ / "vn" / "summary.json");
+  EXPECT_TRUE(ns["best_epoch"].is_null());
+  EXPECT_EQ(ns["kept"], "last");
+  EXPECT_FALSE(fs::exists(root_ / "vn" / "best.safetensors"));
+  const RunResult bad = run_program("train_text", args + "b --val-fraction 0 --keep best", root_);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--val-fraction 0"), std::string::npos) << bad.err;
+}
+
+// train_series holds out 10 % of --train by default and the regression forecaster chooses by the
+// lowest validation MSE.
+TEST_F(TrainSeries, SeriesValidationDefaultsAndForecastingChoosesByLoss) {
+  write_ts(root_ / "Big_TRAIN.ts", 40, 3);
+  const RunResult r = run_program("train_series",
+                                  "--train " + (root_ / "Big_TRAIN.ts").string() + " --test " +
+                                      (root_ / "Toy_TEST.ts").string() +
+                                      " --model fcn --model-width 8 --epochs 3 --threads 2 --out " +
+                                      (root_ / "c").string(),
+                                  root_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json s = read_json(root_ / "c" / "summary.json");
+  EXPECT_EQ(s["validation"]["samples"], 4);  // round(0.1 · 20) of each class
+  EXPECT_EQ(s["train_samples"], 36);
+  EXPECT_EQ(s["kept"], "best");
+  {
+    std::ofstream f(root_ / "series.csv");
+    f << "month,value\n";
+    for (int t = 0; t < 160; ++t) f << "m" << t << "," << 100 + 20 * std::sin(0.5 * t) + t * 0.5 << "\n";
+  }
+  const RunResult f = run_program("train_series",
+                                  "--train " + (root_ / "series.csv").string() +
+                                      " --target value --window 12 --horizon 3 --model lstm_forecaster --hidden-size 8 "
+                                      "--epochs 4 --threads 2 --val-fraction 0.2 --out " + (root_ / "f").string(),
+                                  root_);
+  ASSERT_EQ(f.code, 0) << f.err;
+  const nlohmann::json fs_ = read_json(root_ / "f" / "summary.json");
+  EXPECT_EQ(fs_["selection_metric"], "val_loss (MSE), lowest");
+  const auto rows = read_metrics(root_ / "f" / "metrics.csv");
+  size_t best = 0;
+  for (size_t e = 1; e < rows.size(); ++e)
+    if (rows[e].at("val_loss") < rows[best].at("val_loss")) best = e;
+  EXPECT_EQ(fs_["best_epoch"], int64_t(best + 1));
+  EXPECT_TRUE(fs_["best_val_accuracy"].is_null());
 }
