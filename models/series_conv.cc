@@ -61,10 +61,10 @@ Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int
 Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) { return finch::mean_steps(h, lengths); }
 
 namespace {
-// Every sample's length is all of h's steps. FCN and ResNet1d pool with mean_steps with and
-// without lengths, so the forward that quant::prepare traces (without) has the head the
-// forward with lengths has: a Linear fed by a functional op, whose input is requantized.
-Tensor all_steps(const Tensor& h) { return full({h.size(0)}, double(h.size(2)), DType::i64); }
+// Global average pooling over all steps. FCN and ResNet1d pool with a functional op with and
+// without lengths (mean / mean_steps), so the forward that quant::prepare traces (without) has
+// the head the forward with lengths has: a Linear fed by a functional op, its input requantized.
+Tensor mean_over_time(const Tensor& h) { return finch::mean(h, {2}); }
 }  // namespace
 
 // ---- FCN ----
@@ -88,7 +88,7 @@ Tensor FCN::forward_impl(const Tensor& x) {
   Tensor h = relu->forward(bn1->forward(same_conv(*conv1, x)));
   h = relu->forward(bn2->forward(same_conv(*conv2, h)));
   h = relu->forward(bn3->forward(same_conv(*conv3, h)));
-  return fc->forward(masked_mean_over_time(h, all_steps(h)));
+  return fc->forward(mean_over_time(h));
 }
 
 Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
@@ -146,7 +146,7 @@ ResNet1d::ResNet1d(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen)
 Tensor ResNet1d::forward_impl(const Tensor& x) {
   check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
   const Tensor h = blocks->forward(x);
-  return fc->forward(masked_mean_over_time(h, all_steps(h)));
+  return fc->forward(mean_over_time(h));
 }
 
 Tensor ResNet1d::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
