@@ -9,7 +9,8 @@ namespace finch {
 
 // x [B, ..., T] with the steps t >= lengths[b] zeroed.
 Tensor mask_steps(const Tensor& x, const Tensor& lengths);
-// The mean of x [B, C, T] over each sample's valid steps -> [B, C].
+// The mean of x [B, C, T] over each sample's valid steps -> [B, C]; undefined lengths: all T
+// steps (the same f64 sum, so a padded-free batch gives the bits a batch with lengths gives).
 Tensor mean_steps(const Tensor& x, const Tensor& lengths);
 
 }  // namespace finch

@@ -61,10 +61,11 @@ Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int
 Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) { return finch::mean_steps(h, lengths); }
 
 namespace {
-// Global average pooling over all steps. FCN and ResNet1d pool with a functional op with and
-// without lengths (mean / mean_steps), so the forward that quant::prepare traces (without) has
-// the head the forward with lengths has: a Linear fed by a functional op, its input requantized.
-Tensor mean_over_time(const Tensor& h) { return finch::mean(h, {2}); }
+// Global average pooling over all steps: mean_steps without lengths (no constant to freeze in a
+// capture), the sum the forward with lengths does, bit for bit. FCN and ResNet1d pool with it with
+// and without lengths, so the forward that quant::prepare traces (without) has the head the
+// forward with lengths has: a Linear fed by a functional op, its input requantized.
+Tensor mean_over_time(const Tensor& h) { return finch::mean_steps(h, Tensor()); }
 }  // namespace
 
 // ---- FCN ----

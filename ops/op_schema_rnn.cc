@@ -208,6 +208,7 @@ Types select_infer(const Types& in, const json& a, const std::string& where) {
 void step_lengths_rule(const Types& in, const std::string& where) {
   if (in[0].shape.size() < 2 || in[0].shape[0] < 1 || in[0].shape.back() < 1)
     fail(where, ": expected an input [B, ..., T] with B, T >= 1, found shape ", shape_str(in[0].shape));
+  if (!present(in, 1)) return;  // mean_steps without lengths: every sample has all T steps
   want_shape(in, 1, {in[0].shape[0]}, "lengths (one per sample)", where);
   if (in[1].dtype && *in[1].dtype != DType::i64)
     fail(where, ": expected lengths of dtype i64, found ", dtype_name(*in[1].dtype));
@@ -254,7 +255,7 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"permute", {{"x"}}, 1, false, {attr::dims}, permute_infer},
       {"select", {{"x"}}, 1, false, {attr::dim, attr::index}, select_infer},
       {"mask_steps", {{"x"}, {"lengths"}}, 2, false, {}, mask_steps_infer},
-      {"mean_steps", {{"x"}, {"lengths"}}, 2, false, {}, mean_steps_infer},
+      {"mean_steps", {{"x"}, {"lengths", true}}, 1, false, {}, mean_steps_infer},
   };
 }
 

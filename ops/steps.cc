@@ -57,8 +57,8 @@ Tensor mean_steps(const Tensor& x, const Tensor& lengths) {
   if (x.dim() != 3 || (x.dtype() != DType::f32 && x.dtype() != DType::f64))
     fail("mean_steps: expected x f32 [B, C, T], found ", dtype_name(x.dtype()), " ", shape_str(x.shape()));
   const int64_t B = x.size(0), C = x.size(1), T = x.size(2);
-  check_step_lengths(lengths, B, T, "mean_steps");
-  const std::vector<int64_t> len = lengths_of(lengths);
+  if (lengths.defined()) check_step_lengths(lengths, B, T, "mean_steps");
+  const std::vector<int64_t> len = lengths.defined() ? lengths_of(lengths) : std::vector<int64_t>(size_t(B), T);
   const Tensor xc = x.contiguous().to(DType::f64);
   Tensor y = empty({B, C}, DType::f64);
   const double* px = xc.data<double>();
@@ -77,8 +77,8 @@ Tensor mean_steps_backward(const Tensor& g, const Tensor& lengths, int64_t T) {
   if (g.dim() != 2 || (g.dtype() != DType::f32 && g.dtype() != DType::f64))
     fail("mean_steps backward: expected g f32 [B, C], found ", dtype_name(g.dtype()), " ", shape_str(g.shape()));
   const int64_t B = g.size(0), C = g.size(1);
-  check_step_lengths(lengths, B, T, "mean_steps backward");
-  const std::vector<int64_t> len = lengths_of(lengths);
+  if (lengths.defined()) check_step_lengths(lengths, B, T, "mean_steps backward");
+  const std::vector<int64_t> len = lengths.defined() ? lengths_of(lengths) : std::vector<int64_t>(size_t(B), T);
   const Tensor gc = g.contiguous().to(DType::f64);
   Tensor dx = zeros({B, C, T}, DType::f64);
   const double* pg = gc.data<double>();

@@ -21,7 +21,7 @@ void check_step_lengths(const Tensor& lengths, int64_t B, int64_t T, const char*
 Tensor mask_steps(const Tensor& x, const Tensor& lengths, double fill = 0.0);
 
 // y[b, c] = Σ_{t < lengths[b]} x[b, c, t] / lengths[b], summed in f64 in step order, rounded
-// once. x f32 [B, C, T], lengths [B] -> f32 [B, C].
+// once. x f32 [B, C, T], lengths [B] (undefined: every sample has all T steps) -> f32 [B, C].
 Tensor mean_steps(const Tensor& x, const Tensor& lengths);
 // The gradient of mean_steps: dx[b, c, t] = g[b, c] / lengths[b] for t < lengths[b], else 0.
 Tensor mean_steps_backward(const Tensor& g, const Tensor& lengths, int64_t T);
