@@ -32,6 +32,8 @@ const std::vector<std::string>& backward_rules() {
       "lstm_cell", "scaled_dot_product_attention",
       // recurrent layers, one node per layer-direction (autograd/functions_rnn.cc)
       "lstm_sequence", "gru_sequence",
+      // per-sample lengths over the time axis (autograd/functions_steps.cc)
+      "mask_steps", "mean_steps",
   };
   return rules;
 }

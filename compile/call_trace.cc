@@ -42,11 +42,13 @@ class Recorder : public nn::CallTracer, public autograd::OpListener {
     t_.sites[size_t(id)].output = y;
     t_.exit_order.push_back(id);
   }
-  // Functional ops: only zero pads matter to the plan (capture records pad with its fill value).
+  // Functional ops: only zero pads matter to the plan (capture records pad with its fill value),
+  // and mask_steps, which only writes zeros too (the steps past each length).
   void op(const std::string& kind, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
           const nlohmann::json& attrs) override {
     if (kind == "pad" && inputs.size() == 1 && outputs.size() == 1 && attrs.value("value", 1.0) == 0.0)
       t_.zero_pads.push_back({inputs[0], outputs[0]});
+    if (kind == "mask_steps" && inputs.size() == 2 && outputs.size() == 1) t_.zero_pads.push_back({inputs[0], outputs[0]});
   }
 
  private:
@@ -77,9 +79,18 @@ std::vector<int64_t> CallTrace::consumers(const Tensor& t) const {
 }
 
 const Tensor* CallTrace::zero_pad_source(const Tensor& t) const {
-  for (const ZeroPad& p : zero_pads)
-    if (p.output.is_same(t)) return &p.input;
-  return nullptr;
+  // Through a chain (a mask_steps, then the pad of an even kernel's "same" padding) to its start.
+  const Tensor* src = nullptr;
+  for (bool more = true; more;) {
+    more = false;
+    for (const ZeroPad& p : zero_pads)
+      if (p.output.is_same(src ? *src : t)) {
+        src = &p.input;
+        more = true;
+        break;
+      }
+  }
+  return src;
 }
 
 int64_t CallTrace::calls_of(const nn::Module* m) const {

@@ -144,6 +144,16 @@ class Lowering {
     if ((n.op == "conv2d" || n.op == "linear") && n.attrs.contains("weight_quant")) return lower_weighted(n);
     if ((n.op == "conv2d" || n.op == "linear") && n.attrs.value("weight_fp16", false)) return lower_fp16(n);
     if (n.op == "add" && lower_add(n)) return;
+    // Zeroing the steps past each length keeps codes on their grid (the zero point is 0's code).
+    if (n.op == "mask_steps" && n.inputs.size() == 2 && cd_[size_t(n.inputs[0])] >= 0) {
+      const Value& cx = out_.values[size_t(cd_[size_t(n.inputs[0])])];
+      if (cx.quant && cx.quant->zero_point.size() == 1) {
+        const int32_t y = n.outputs[0];
+        cd_[size_t(y)] = activation(val(y).name, val(y).shape, cx.dtype, cx.quant);
+        emit(n.op, n.name, {cd_[size_t(n.inputs[0])], float_of(n.inputs[1])}, {cd_[size_t(y)]}, n.attrs);
+        return;
+      }
+    }
     if (n.inputs.size() == 1 && cd_[size_t(n.inputs[0])] >= 0 && lower_code_op(n)) return;
     float_node(n);
   }

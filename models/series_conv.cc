@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "autograd/functional.h"
+#include "autograd/steps.h"
 
 namespace finch::models {
 
@@ -57,10 +58,15 @@ Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int
   return from_vector(m, {B, 1, T}).to(dtype);
 }
 
-Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) {
-  const Tensor len = finch::reshape(lengths.to(h.dtype()), {h.size(0), 1});
-  return finch::div(finch::sum(h, {2}), len);
-}
+Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths) { return finch::mean_steps(h, lengths); }
+
+namespace {
+// Global average pooling over all steps: mean_steps without lengths (no constant to freeze in a
+// capture), the sum the forward with lengths does, bit for bit. FCN and ResNet1d pool with it with
+// and without lengths, so the forward that quant::prepare traces (without) has the head the
+// forward with lengths has: a Linear fed by a functional op, its input requantized.
+Tensor mean_over_time(const Tensor& h) { return finch::mean_steps(h, Tensor()); }
+}  // namespace
 
 // ---- FCN ----
 
@@ -83,7 +89,7 @@ Tensor FCN::forward_impl(const Tensor& x) {
   Tensor h = relu->forward(bn1->forward(same_conv(*conv1, x)));
   h = relu->forward(bn2->forward(same_conv(*conv2, h)));
   h = relu->forward(bn3->forward(same_conv(*conv3, h)));
-  return fc->forward(drop_time(gap->forward(h)));
+  return fc->forward(mean_over_time(h));
 }
 
 Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
@@ -92,10 +98,11 @@ Tensor FCN::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
   check_series_input("FCN", x, conv1->in_channels);
   const Tensor m = time_mask("FCN", lengths, x.size(0), x.size(2), x.dtype());
   nn::StepMask steps(m);  // training-mode BN statistics over the valid steps only
-  Tensor h = finch::mul(x, m);
-  h = finch::mul(relu->forward(bn1->forward(same_conv(*conv1, h))), m);
-  h = finch::mul(relu->forward(bn2->forward(same_conv(*conv2, h))), m);
-  h = finch::mul(relu->forward(bn3->forward(same_conv(*conv3, h))), m);
+  // mask_steps (not a product with m): the program computes it from its lengths input.
+  Tensor h = finch::mask_steps(x, lengths);
+  h = finch::mask_steps(relu->forward(bn1->forward(same_conv(*conv1, h))), lengths);
+  h = finch::mask_steps(relu->forward(bn2->forward(same_conv(*conv2, h))), lengths);
+  h = finch::mask_steps(relu->forward(bn3->forward(same_conv(*conv3, h))), lengths);
   return fc->forward(masked_mean_over_time(h, lengths));
 }
 
@@ -115,8 +122,8 @@ ResBlock1d::ResBlock1d(int64_t in, int64_t out, Generator* gen) {
   register_module("shortcut", shortcut);
 }
 
-Tensor ResBlock1d::forward_masked(const Tensor& x, const Tensor& m) {
-  auto masked = [&](const Tensor& t) { return m.defined() ? finch::mul(t, m) : t; };
+Tensor ResBlock1d::forward_masked(const Tensor& x, const Tensor& m, const Tensor& lengths) {
+  auto masked = [&](const Tensor& t) { return lengths.defined() ? finch::mask_steps(t, lengths) : t; };
   nn::StepMask steps(m);  // training-mode BN statistics over the valid steps only (none without m)
   Tensor h = masked(relu->forward(bn1->forward(same_conv(*conv1, x))));
   h = masked(relu->forward(bn2->forward(same_conv(*conv2, h))));
@@ -139,7 +146,8 @@ ResNet1d::ResNet1d(int64_t C, int64_t K, std::vector<int64_t> w, Generator* gen)
 
 Tensor ResNet1d::forward_impl(const Tensor& x) {
   check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
-  return fc->forward(drop_time(gap->forward(blocks->forward(x))));
+  const Tensor h = blocks->forward(x);
+  return fc->forward(mean_over_time(h));
 }
 
 Tensor ResNet1d::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
@@ -147,8 +155,9 @@ Tensor ResNet1d::forward_with_lengths(const Tensor& x, const Tensor& lengths) {
   if (!lengths.defined()) return forward(x);
   check_series_input("ResNet1d", x, std::static_pointer_cast<ResBlock1d>((*blocks)[0])->conv1->in_channels);
   const Tensor m = time_mask("ResNet1d", lengths, x.size(0), x.size(2), x.dtype());
-  Tensor h = finch::mul(x, m);
-  for (size_t i = 0; i < blocks->size(); ++i) h = std::static_pointer_cast<ResBlock1d>((*blocks)[i])->forward_masked(h, m);
+  Tensor h = finch::mask_steps(x, lengths);
+  for (size_t i = 0; i < blocks->size(); ++i)
+    h = std::static_pointer_cast<ResBlock1d>((*blocks)[i])->forward_masked(h, m, lengths);
   return fc->forward(masked_mean_over_time(h, lengths));
 }
 

@@ -36,7 +36,9 @@ Tensor same_conv(nn::Conv1d& conv, const Tensor& x);
 // the packed steps): padding changes neither the outputs, the gradients nor the running statistics.
 // mask [B, 1, T]: 1 for t < lengths[b], else 0; lengths I64 [B] in [1, T] (one sentence if not).
 Tensor time_mask(const std::string& model, const Tensor& lengths, int64_t B, int64_t T, DType dtype);
-// Σ_t h[b, c, t] / lengths[b]: h [B, C, T] already masked -> [B, C].
+// Σ_{t < lengths[b]} h[b, c, t] / lengths[b]: h [B, C, T] -> [B, C] (finch::mean_steps, a program
+// op, as the zeroing of the steps past each length is finch::mask_steps: a program computes both
+// from its lengths input).
 Tensor masked_mean_over_time(const Tensor& h, const Tensor& lengths);
 
 // Wang et al. 2017 ("Time series classification from scratch with deep neural networks"), as
@@ -64,9 +66,10 @@ class ResBlock1d : public nn::Module {
  public:
   ResBlock1d(int64_t in_channels, int64_t out_channels, Generator* gen);
   std::string type_name() const override { return "ResBlock1d"; }
-  Tensor forward_impl(const Tensor& x) override { return forward_masked(x, Tensor()); }
-  // mask [B, 1, T] or undefined; with a mask, every activation is zeroed past each length.
-  Tensor forward_masked(const Tensor& x, const Tensor& mask);
+  Tensor forward_impl(const Tensor& x) override { return forward_masked(x, Tensor(), Tensor()); }
+  // mask [B, 1, T] (time_mask of lengths: the training-mode BN statistics) and lengths I64 [B],
+  // or both undefined; with lengths, every activation is zeroed past each length (mask_steps).
+  Tensor forward_masked(const Tensor& x, const Tensor& mask, const Tensor& lengths);
 
   std::shared_ptr<nn::Conv1d> conv1, conv2, conv3;  // same_conv1d()
   std::shared_ptr<nn::BatchNorm1d> bn1, bn2, bn3;

@@ -204,6 +204,27 @@ Types select_infer(const Types& in, const json& a, const std::string& where) {
   return {{y, in[0].dtype}};
 }
 
+// mask_steps / mean_steps: x [B, ..., T] and lengths i64 [B] (one per sample).
+void step_lengths_rule(const Types& in, const std::string& where) {
+  if (in[0].shape.size() < 2 || in[0].shape[0] < 1 || in[0].shape.back() < 1)
+    fail(where, ": expected an input [B, ..., T] with B, T >= 1, found shape ", shape_str(in[0].shape));
+  if (!present(in, 1)) return;  // mean_steps without lengths: every sample has all T steps
+  want_shape(in, 1, {in[0].shape[0]}, "lengths (one per sample)", where);
+  if (in[1].dtype && *in[1].dtype != DType::i64)
+    fail(where, ": expected lengths of dtype i64, found ", dtype_name(*in[1].dtype));
+}
+Types mask_steps_infer(const Types& in, const json&, const std::string& where) {
+  step_lengths_rule(in, where);
+  return {{in[0].shape, in[0].dtype}};
+}
+Types mean_steps_infer(const Types& in, const json&, const std::string& where) {
+  step_lengths_rule(in, where);
+  if (in[0].shape.size() != 3) fail(where, ": expected an input [B, C, T], found shape ", shape_str(in[0].shape));
+  if (in[0].dtype && *in[0].dtype != DType::f32)
+    fail(where, ": expected an f32 input, found ", dtype_name(*in[0].dtype));
+  return {{{in[0].shape[0], in[0].shape[1]}, DType::f32}};
+}
+
 }  // namespace
 
 std::vector<OpSchema> rnn_op_schemas() {
@@ -233,6 +254,8 @@ std::vector<OpSchema> rnn_op_schemas() {
       {"embedding", {{"ids"}, {"weight"}}, 2, false, {}, embedding_infer},
       {"permute", {{"x"}}, 1, false, {attr::dims}, permute_infer},
       {"select", {{"x"}}, 1, false, {attr::dim, attr::index}, select_infer},
+      {"mask_steps", {{"x"}, {"lengths"}}, 2, false, {}, mask_steps_infer},
+      {"mean_steps", {{"x"}, {"lengths", true}}, 1, false, {}, mean_steps_infer},
   };
 }
 

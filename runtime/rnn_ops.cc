@@ -12,6 +12,7 @@
 #include "ops/rnn_seq.h"
 #include "ops/shape.h"
 #include "runtime/op_table.h"
+#include "runtime/step_ops.h"
 
 namespace finch::runtime {
 
@@ -120,6 +121,7 @@ const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
     for (const auto& e : quant_rnn_ops()) r.push_back(e);
     for (const auto& e : qlstm_ops()) r.push_back(e);
     for (const auto& e : transformer_ops()) r.push_back(e);
+    for (const auto& e : step_ops()) r.push_back(e);
     return r;
   }();
   return t;
@@ -128,7 +130,8 @@ const std::vector<std::pair<std::string, OpImpl>>& rnn_ops() {
 std::vector<bool> sequence_length_values(const Graph& g) {
   std::vector<bool> lengths(g.values.size(), false);
   for (const Node& n : g.nodes)
-    if (is_recurrent_op(n.op) && n.inputs.size() > 1 && n.inputs[1] >= 0) lengths[size_t(n.inputs[1])] = true;
+    if ((is_recurrent_op(n.op) || is_step_op(n.op)) && n.inputs.size() > 1 && n.inputs[1] >= 0)
+      lengths[size_t(n.inputs[1])] = true;
   // Backwards, so a chain of add_scalar nodes is followed to its start in one pass.
   for (auto n = g.nodes.rbegin(); n != g.nodes.rend(); ++n)
     if (n->op == "add_scalar" && n->inputs.size() == 1 && n->inputs[0] >= 0 && lengths[size_t(n->outputs[0])])

@@ -139,6 +139,10 @@ static void float_cases() {
   check({"embedding", {from_vector<int64_t>({0, 2, 1, 2}, {2, 2}), f32({3, 5})}, json::object()});
   check({"permute", {f32({2, 3, 4})}, {{"dims", {0, 2, 1}}}});
   check({"select", {f32({2, 3, 4})}, {{"dim", 0}, {"index", -1}}});
+  // The per-sample step ops (op_schema_rnn.cc): any dtype for mask_steps (codes fill the zero point).
+  check({"mask_steps", {f32({2, 3, 4}), from_vector<int64_t>({4, 2}, {2})}, json::object()});
+  check({"mask_steps", {i8({2, 4}), from_vector<int64_t>({1, 3}, {2})}, json::object()});
+  check({"mean_steps", {f32({2, 3, 4}), from_vector<int64_t>({4, 2}, {2})}, json::object()});
   // The transformer encoder's ops (op_schema_transformer.cc).
   check({"layer_norm", {f32({2, 3, 8}), f32({8}), f32({8})}, {{"eps", 1e-12}}});
   check({"layer_norm", {f32({5}), Tensor(), Tensor()}, {{"eps", 1e-5}}});
