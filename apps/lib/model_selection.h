@@ -110,6 +110,20 @@ struct SelectionReport {
   bool regression = false;
 };
 nlohmann::json selection_summary(const nlohmann::json& history, const SelectionReport& r);
+// The report of a run whose data `d` has `val` (a dataset pointer, null without validation) and
+// `val_source`, and whose options `o` have `keep`, `patience` and `epochs`: one fill for every app.
+template <class Data, class Options>
+SelectionReport selection_report(const Data& d, const Options& o, const ValidationSelection& selection,
+                                 int64_t epochs_done, bool regression = false) {
+  SelectionReport r;
+  r.validation_source = d.val ? d.val_source : "";
+  r.validation_samples = d.val ? int64_t(d.val->size()) : 0;
+  r.kept = o.keep;
+  r.patience = o.patience;
+  r.stopped_early = selection.stopped_early() && epochs_done < o.epochs;
+  r.regression = regression;
+  return r;
+}
 
 // The epoch whose weights model.safetensors should hold: the best-validation epoch when `keep`
 // is "best" and validation chose one, else 0 (the last epoch, as trained).

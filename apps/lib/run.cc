@@ -222,12 +222,7 @@ int run_train_cifar(TrainOptions o, const std::string& command_line, bool quiet)
   save_weights(out + "model.safetensors", *model, o);
   if (!o.predictions.empty()) train::write_predictions_csv(o.predictions, r);
   nlohmann::json s = base_summary(o, *model, d, r, command_line);
-  SelectionReport sr;
-  sr.validation_source = d.val ? d.val_source : "";
-  sr.validation_samples = d.val ? d.val->size() : 0;
-  sr.kept = o.keep;
-  sr.patience = o.patience;
-  sr.stopped_early = selection.stopped_early() && state.epochs_done < o.epochs;
+  const SelectionReport sr = selection_report(d, o, selection, state.epochs_done);
   s.update(selection_summary(state.history, sr));
   s["model_file_bytes"] = file_size_or_zero(out + "model.safetensors");
   s["epochs"] = o.epochs;

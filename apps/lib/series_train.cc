@@ -300,13 +300,7 @@ int run_sequence_training(const std::string& program, SeriesOptions o, const Seq
   if (final_ec.keep_logits) train::write_predictions_csv(o.predictions, r);
 
   nlohmann::json s = evaluation_summary(d, spec, *model, r);
-  SelectionReport sr;
-  sr.validation_source = d.val ? d.val_source : "";
-  sr.validation_samples = d.val ? d.val->size() : 0;
-  sr.kept = o.keep;
-  sr.patience = o.patience;
-  sr.stopped_early = selection.stopped_early() && state.epochs_done < o.epochs;
-  sr.regression = d.regression;
+  const SelectionReport sr = selection_report(d, o, selection, state.epochs_done, d.regression);
   s.update(selection_summary(state.history, sr));
   s["model_file_bytes"] = int64_t(std::filesystem::file_size(out + "model.safetensors"));
   s["epochs"] = o.epochs;
